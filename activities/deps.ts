@@ -1,0 +1,12 @@
+import type { RepositoryName } from '@enigm-ota/client-sdk';
+import type { Metadata, Root } from '@tufjs/models';
+import type { Storage } from '../infra/storage';
+import type { TufRepository, RoleSigners } from '../infra/tufRepository';
+
+/** What stage activities may touch; the worker wires real ones, unit tests may not need all. */
+export interface ActivityDeps {
+  storage: Storage;
+  repos: Record<RepositoryName, TufRepository>;
+  signers: Record<RepositoryName, RoleSigners>;
+  trustedRoots: Record<RepositoryName, Metadata<Root>>;
+}

@@ -1,0 +1,53 @@
+import { heartbeat } from '@temporalio/activity';
+import { ServerError } from '../common/errors';
+import { artifactKey } from '../infra/storage';
+import type { ArtifactRef } from '../common/release';
+import type { ActivityDeps } from './deps';
+
+export interface IntakeResult {
+  sha256: string;
+  length: number;
+  etag: string;
+}
+
+/** Build intake: the uploaded object exists; its size and sha256, read in one stream. */
+export async function intakeBuild(deps: ActivityDeps, input: { intakeKey: string }): Promise<IntakeResult> {
+  const info = await deps.storage.stat('intake', input.intakeKey);
+  if (!info) throw new ServerError('INTAKE_MISMATCH', `no build at intake/${input.intakeKey}`);
+  if (info.size === 0) throw new ServerError('INTAKE_MISMATCH', 'the build is empty');
+  let last = 0;
+  const { sha256, length } = await deps.storage.hash('intake', input.intakeKey, (read) => {
+    // Heartbeat every 64 MiB so a worker dying mid-hash is noticed within the heartbeat timeout.
+    if (read - last >= 64 * 1024 * 1024) {
+      last = read;
+      heartbeat({ read });
+    }
+  });
+  if (length !== info.size) throw new ServerError('INTAKE_MISMATCH', `intake object changed while it was read`);
+  return { sha256, length, etag: info.etag };
+}
+
+/**
+ * Artifact preparation: a content-addressed, server-side copy, conditional on the intake
+ * object being the one that was hashed. Re-running finds the copy and does nothing.
+ */
+export async function prepareArtifact(
+  deps: ActivityDeps,
+  input: { intakeKey: string } & IntakeResult,
+): Promise<ArtifactRef> {
+  const key = artifactKey(input.sha256);
+  const existing = await deps.storage.stat('artifacts', key);
+  if (!existing) {
+    try {
+      await deps.storage.copyIfUnchanged('intake', input.intakeKey, input.etag, 'artifacts', key);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'PreconditionFailed') {
+        throw new ServerError('INTAKE_MISMATCH', 'the intake object was replaced after it was hashed', { cause: err });
+      }
+      throw err;
+    }
+  } else if (existing.size !== input.length) {
+    throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${key} exists with another size`);
+  }
+  return { sha256: input.sha256, length: input.length, artifactKey: key };
+}

@@ -1,0 +1,59 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { heartbeat } from '@temporalio/activity';
+import { readReleasePolicy } from '@enigm-ota/client-sdk';
+import { BaseFetcher, Updater } from 'tuf-js';
+import { DownloadHTTPError } from 'tuf-js/dist/error';
+import { ServerError } from '../common/errors';
+import type { ReleaseTarget } from '../common/release';
+import { artifactKey, type Storage } from '../infra/storage';
+import { MAX_METADATA_BYTES } from '../infra/tufRepository';
+import type { ActivityDeps } from './deps';
+
+/** Lets tuf-js read a repository straight from storage: `store:///release/2.targets.json`. */
+class StorageFetcher extends BaseFetcher {
+  constructor(private readonly storage: Storage) {
+    super();
+  }
+
+  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+    const key = new URL(url).pathname.replace(/^\/+/, '');
+    const bytes = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
+    if (!bytes) throw new DownloadHTTPError(`${key} not found`, 404);
+    return new Blob([new Uint8Array(bytes)]).stream();
+  }
+}
+
+/**
+ * Validation: the artifact is downloaded again and re-hashed, and the published metadata
+ * is refreshed from the trusted root with tuf-js, exactly as a device would.
+ */
+export async function validateRelease(deps: ActivityDeps, input: { target: ReleaseTarget }): Promise<void> {
+  const t = input.target;
+  const actual = await deps.storage.hash('artifacts', artifactKey(t.sha256), (read) => heartbeat({ read }));
+  if (actual.sha256 !== t.sha256 || actual.length !== t.length) {
+    throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(t.sha256)} no longer matches its digest`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'ota-validate-'));
+  try {
+    await writeFile(join(dir, 'root.json'), JSON.stringify(deps.trustedRoots.release.toJSON()));
+    const updater = new Updater({
+      metadataDir: dir,
+      metadataBaseUrl: 'store:///release',
+      fetcher: new StorageFetcher(deps.storage),
+    });
+    const info = await updater.getTargetInfo(t.name).catch((err: unknown) => {
+      throw new ServerError('VALIDATION_FAILED', `release metadata does not verify: ${String(err)}`, { cause: err });
+    });
+    if (!info) throw new ServerError('VALIDATION_FAILED', `${t.name} is not in the verified release metadata`);
+    const policy = readReleasePolicy(info);
+    const same =
+      info.length === t.length &&
+      info.hashes['sha256'] === t.sha256 &&
+      JSON.stringify(policy) === JSON.stringify(t.custom);
+    if (!same) throw new ServerError('VALIDATION_FAILED', `${t.name} as published differs from the manifest`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,55 @@
+import type { Request, Response } from 'express';
+import { ServerError } from '../common/errors';
+import { artifactKey, type Storage } from '../infra/storage';
+
+/** Parses a single `bytes=` range; multi-range requests are answered with the whole body. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+/** Streams an artifact by content address, honouring Range so devices can resume. */
+export async function sendArtifact(storage: Storage, req: Request, res: Response): Promise<void> {
+  const sha256 = String(req.params['sha256']);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new ServerError('INVALID_INPUT', 'artifact address must be a sha256 hex digest');
+  const key = artifactKey(sha256);
+  const info = await storage.stat('artifacts', key);
+  if (!info) throw new ServerError('NOT_FOUND', `no artifact ${sha256}`);
+  const range = parseRange(req.header('range'), info.size);
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('ETag', `"${sha256}"`);
+  if (range === 'unsatisfiable') {
+    res.setHeader('Content-Range', `bytes */${info.size}`);
+    res.status(416).json({ error: { code: 'RANGE_NOT_SATISFIABLE', message: `range outside 0..${info.size - 1}` } });
+    return;
+  }
+  if (range) {
+    res.status(206);
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${info.size}`);
+    res.setHeader('Content-Length', String(range.end - range.start + 1));
+  } else {
+    res.setHeader('Content-Length', String(info.size));
+  }
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const stream = await storage.getStream('artifacts', key, range);
+  stream.on('error', (err) => res.destroy(err));
+  stream.pipe(res);
+}

@@ -1,0 +1,52 @@
+import { bucketInPercent, compareSemver, rolloutBucket, type PollOffer, type PollRequest, type RolloutCustom } from '@enigm-ota/client-sdk';
+import type { TufRepository } from '../infra/tufRepository';
+
+interface OfferEntry {
+  targetName: string;
+  custom: RolloutCustom;
+}
+
+/**
+ * The API's view of the signed rollout repository, refreshed at most every `ttlMs`.
+ * It only hints: the device re-checks every rule against the signed metadata.
+ */
+export class OfferIndex {
+  private entries: OfferEntry[] = [];
+  private loadedAt = -Infinity;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    private readonly rollout: TufRepository,
+    private readonly ttlMs: number,
+  ) {}
+
+  async offerFor(req: PollRequest): Promise<PollOffer | null> {
+    await this.fresh();
+    let best: OfferEntry | undefined;
+    for (const e of this.entries) {
+      const c = e.custom;
+      if (c.channel !== req.channel || !c.hardwareIds.includes(req.hardwareId)) continue;
+      if (c.rollout.paused || c.rollout.withdrawn) continue;
+      if (compareSemver(c.version, req.currentVersion) <= 0) continue;
+      if (!bucketInPercent(rolloutBucket(c.rollout.salt, req.deviceId), c.rollout.percent)) continue;
+      if (!best || compareSemver(c.version, best.custom.version) > 0) best = e;
+    }
+    return best ? { targetName: best.targetName, version: best.custom.version } : null;
+  }
+
+  private async fresh(): Promise<void> {
+    if (Date.now() - this.loadedAt < this.ttlMs) return;
+    // One reload at a time; concurrent polls share it.
+    this.loading ??= this.reload().finally(() => (this.loading = undefined));
+    await this.loading;
+  }
+
+  private async reload(): Promise<void> {
+    const targets = await this.rollout.targets();
+    this.entries = Object.values(targets.signed.targets).map((t) => ({
+      targetName: t.path,
+      custom: t.custom as unknown as RolloutCustom,
+    }));
+    this.loadedAt = Date.now();
+  }
+}

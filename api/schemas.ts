@@ -1,0 +1,67 @@
+import { patterns } from '../common/validation';
+
+/**
+ * Request and response schemas: the OpenAPI document is built from these, and the
+ * same objects validate requests (api/validate.ts), so the two cannot drift apart.
+ */
+const semver = { type: 'string', maxLength: 64, pattern: '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$' };
+const deviceId = { type: 'string', pattern: patterns.deviceId };
+
+export const schemas = {
+  PollRequest: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['deviceId', 'hardwareId', 'channel', 'currentVersion'],
+    properties: {
+      deviceId,
+      hardwareId: { type: 'string', pattern: patterns.hardwareId },
+      channel: { type: 'string', pattern: patterns.channel },
+      currentVersion: semver,
+    },
+  },
+  PollResponse: {
+    type: 'object',
+    required: ['offer'],
+    properties: {
+      offer: {
+        description: 'A hint only: the device verifies both signed repositories before acting on it.',
+        oneOf: [
+          { type: 'null' },
+          { type: 'object', required: ['targetName', 'version'], properties: { targetName: { type: 'string' }, version: semver } },
+        ],
+      },
+    },
+  },
+  InstallReport: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['deviceId', 'version', 'outcome'],
+    properties: {
+      deviceId,
+      version: semver,
+      targetName: { type: 'string', maxLength: 300 },
+      outcome: { type: 'string', enum: ['installed', 'refused', 'failed'] },
+      errorCode: { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,63}$' },
+      message: { type: 'string', maxLength: 1000 },
+    },
+  },
+  Accepted: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'boolean' } } },
+  FleetSummary: {
+    type: 'object',
+    properties: {
+      devices: { type: 'integer' },
+      versions: { type: 'object', additionalProperties: { type: 'integer' } },
+      outcomes: { type: 'object', additionalProperties: { type: 'integer' } },
+      errorCodes: { type: 'object', additionalProperties: { type: 'integer' } },
+    },
+  },
+  Error: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    },
+  },
+} as const;
+
+export type SchemaName = keyof typeof schemas;

@@ -1,0 +1,20 @@
+import Ajv from 'ajv';
+import type { RequestHandler } from 'express';
+import { InputError } from '../common/errors';
+import { schemas, type SchemaName } from './schemas';
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+
+/** Validates the JSON body against the named OpenAPI schema before the handler runs. */
+export function validateBody(name: SchemaName): RequestHandler {
+  const check = ajv.compile(schemas[name]);
+  return (req, _res, next) => {
+    if (!check(req.body)) {
+      const e = check.errors?.[0];
+      const where = e?.instancePath ? `${e.instancePath.slice(1)} ` : '';
+      next(new InputError(`${name}: ${where}${e?.message ?? 'is invalid'}${e?.params && 'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`));
+      return;
+    }
+    next();
+  };
+}

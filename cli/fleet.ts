@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DeviceAgent, DirectoryInstaller, type UpdateResult } from '@enigm-ota/client-sdk';
+import { InputError } from '../common/errors';
+import { checkPattern, checkVersion } from '../common/validation';
+import { rootFile } from '../infra/ceremony';
+import type { Config } from '../infra/config';
+
+export interface SimulateOptions {
+  devices: number;
+  hardwareId: string;
+  channel: string;
+  fromVersion: string;
+  /** Stop once every device runs this version. */
+  untilVersion?: string;
+  /** Stop when this returns true (checked after each round). */
+  until?: () => Promise<boolean>;
+  timeoutMs: number;
+  intervalMs: number;
+  idPrefix: string;
+}
+
+export interface FleetTally {
+  rounds: number;
+  elapsedMs: number;
+  versions: Record<string, number>;
+  installs: number;
+  refusals: Record<string, number>;
+  done: boolean;
+}
+
+export const MAX_SIMULATED_DEVICES = 10_000;
+
+/**
+ * N devices, each the real SDK with its own folder, polling the API in rounds. Every
+ * device verifies and installs on its own; the tally is what the devices themselves say.
+ */
+export async function simulateFleet(config: Config, o: SimulateOptions, onRound?: (t: FleetTally) => void): Promise<FleetTally> {
+  if (!Number.isInteger(o.devices) || o.devices < 1 || o.devices > MAX_SIMULATED_DEVICES) {
+    throw new InputError(`--devices must be 1..${MAX_SIMULATED_DEVICES}`);
+  }
+  checkPattern('hardwareId', o.hardwareId);
+  checkPattern('channel', o.channel);
+  checkVersion(o.fromVersion);
+  if (o.untilVersion) checkVersion(o.untilVersion);
+  const trustedRoots = {
+    release: await readFile(rootFile(config, 'release')),
+    rollout: await readFile(rootFile(config, 'rollout')),
+  };
+  const agents = Array.from({ length: o.devices }, (_, i) => {
+    const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
+    const stateDir = join(config.home, 'devices', deviceId);
+    return new DeviceAgent({
+      apiUrl: config.api.url,
+      deviceId,
+      hardwareId: o.hardwareId,
+      channel: o.channel,
+      stateDir,
+      trustedRoots,
+      installer: new DirectoryInstaller(stateDir),
+      initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
+    });
+  });
+  const started = Date.now();
+  const tally: FleetTally = { rounds: 0, elapsedMs: 0, versions: {}, installs: 0, refusals: {}, done: false };
+  for (;;) {
+    const results = await mapLimited(agents, 8, (a) => a.checkForUpdate());
+    tally.rounds += 1;
+    tally.versions = {};
+    for (const r of results) count(tally, r);
+    tally.elapsedMs = Date.now() - started;
+    const allThere = o.untilVersion !== undefined && tally.versions[o.untilVersion] === o.devices;
+    tally.done = allThere || (o.until ? await o.until() : false);
+    onRound?.(tally);
+    if (tally.done || tally.elapsedMs >= o.timeoutMs) return tally;
+    await new Promise((r) => setTimeout(r, o.intervalMs));
+  }
+}
+
+function count(t: FleetTally, r: UpdateResult): void {
+  t.versions[r.version] = (t.versions[r.version] ?? 0) + 1;
+  if (r.status === 'installed') t.installs += 1;
+  if (r.status === 'refused') t.refusals[r.code] = (t.refusals[r.code] ?? 0) + 1;
+}
+
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  });
+  await Promise.all(lanes);
+  return out;
+}
+
+export function describeTally(t: FleetTally): string {
+  const versions = Object.entries(t.versions).map(([v, n]) => `${v}: ${n}`).join(' · ');
+  const refusals = Object.entries(t.refusals).map(([c, n]) => `${c}: ${n}`).join(' · ');
+  return `round ${t.rounds} · ${(t.elapsedMs / 1000).toFixed(0)}s · versions ${versions} · installs ${t.installs}${refusals ? ` · refused ${refusals}` : ''}`;
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { InputError } from '../common/errors';
+import { parseDuration } from '../common/validation';
+import { loadConfig, type Config } from '../infra/config';
+import { Storage } from '../infra/storage';
+import { describeTally, simulateFleet } from './fleet';
+import { createOutput, progressBar, reportError, type Output } from './output';
+import { approveRelease, createRelease, describeStatus, releaseAction, releaseStatus, type OpsAction } from './releases';
+import { connectClient } from './temporal';
+
+const USAGE = `ota: operate Enigm OTA releases
+
+  ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
+                     [--rollback-index N] [--steps 10,50,100] [--bake 30s]
+  ota release status   VERSION --channel NAME
+  ota release approve  VERSION --channel NAME --approver NAME [--comment TEXT]
+  ota release pause    VERSION --channel NAME [--reason TEXT]
+  ota release resume   VERSION --channel NAME [--reason TEXT]
+  ota release rollback VERSION --channel NAME [--reason TEXT]
+  ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
+                     [--until SEMVER] [--timeout 5m] [--interval 1s]
+
+Every command takes --json (one JSON document on stdout) and --as NAME (operator identity).
+Configuration comes from the environment; after \`npm start\` the CLI reads var/stack.env.
+Exit codes: 0 ok, 1 failed, 2 invalid input.`;
+
+const OPTIONS = {
+  artifact: { type: 'string' },
+  version: { type: 'string' },
+  hardware: { type: 'string' },
+  channel: { type: 'string' },
+  'rollback-index': { type: 'string' },
+  steps: { type: 'string' },
+  bake: { type: 'string' },
+  approver: { type: 'string' },
+  comment: { type: 'string' },
+  reason: { type: 'string' },
+  devices: { type: 'string' },
+  from: { type: 'string' },
+  until: { type: 'string' },
+  timeout: { type: 'string' },
+  interval: { type: 'string' },
+  as: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+export async function main(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const { values: flags, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    json = flags.json ?? false;
+    if (flags.help || positionals.length === 0) {
+      process.stdout.write(`${USAGE}\n`);
+      return positionals.length === 0 && !flags.help ? 2 : 0;
+    }
+    const out = createOutput(json);
+    const [group, command, ...rest] = positionals;
+    const config = loadConfig(withStackEnv(process.env));
+    if (group === 'release') return await release(config, command, rest, flags, out);
+    if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
+    throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return reportError(new InputError((err as Error).message), json);
+    return reportError(err, json);
+  }
+}
+
+async function release(config: Config, command: string | undefined, rest: string[], flags: Flags, out: Output): Promise<number> {
+  const actor = flags.as ?? process.env['OTA_USER'] ?? userInfo().username;
+  const client = await connectClient(config);
+  try {
+    if (command === 'create') {
+      const steps = (flags.steps ?? '10,50,100').split(',').map((p) => ({ percent: Number(p), bakeTimeMs: parseDuration(flags.bake ?? '30s') }));
+      const created = await createRelease(
+        client,
+        new Storage(config.minio),
+        {
+          artifact: required(flags.artifact, '--artifact'),
+          version: required(flags.version, '--version'),
+          hardwareIds: required(flags.hardware, '--hardware').split(','),
+          channel: required(flags.channel, '--channel'),
+          rollbackIndex: flags['rollback-index'] === undefined ? 0 : Number(flags['rollback-index']),
+          steps,
+          createdBy: actor,
+        },
+        (sent, total) => out.progress(`uploading ${progressBar(sent, total)}`),
+      );
+      out.result(created, () => `release ${created.releaseId} started; see ota release status ${flags.version} --channel ${flags.channel}`);
+      return 0;
+    }
+    const version = required(rest[0] ?? flags.version, 'VERSION');
+    const channel = required(flags.channel, '--channel');
+    let status;
+    if (command === 'status') status = await releaseStatus(client, channel, version);
+    else if (command === 'approve') {
+      status = await approveRelease(client, channel, version, { approver: flags.approver ?? actor, comment: flags.comment });
+    } else if (command === 'pause' || command === 'resume' || command === 'rollback') {
+      status = await releaseAction(client, channel, version, command as OpsAction, { actor, reason: flags.reason });
+    } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
+    out.result(status, () => describeStatus(status));
+    return 0;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function simulate(config: Config, flags: Flags, out: Output): Promise<number> {
+  const tally = await simulateFleet(
+    config,
+    {
+      devices: Number(required(flags.devices, '--devices')),
+      hardwareId: flags.hardware ?? 'devkit-a',
+      channel: flags.channel ?? 'stable',
+      fromVersion: flags.from ?? '0.0.0',
+      untilVersion: flags.until,
+      timeoutMs: parseDuration(flags.timeout ?? '5m'),
+      intervalMs: parseDuration(flags.interval ?? '1s'),
+      idPrefix: 'sim-',
+    },
+    (t) => out.progress(describeTally(t)),
+  );
+  out.result(tally, () => `summary: ${describeTally(tally)}`);
+  return flags.until && !tally.done ? 1 : 0;
+}
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new InputError(`${name} is required (ota --help)`);
+  return value;
+}
+
+/** After `npm start`, the stack's settings live in <OTA_HOME>/stack.env; real env wins. */
+function withStackEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const home = resolve(env['OTA_HOME'] ?? join(__dirname, '..', '..', 'var'));
+  const file = join(home, 'stack.env');
+  if (!existsSync(file)) return env;
+  const merged: NodeJS.ProcessEnv = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) merged[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return { ...merged, ...env };
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,94 @@
+import { OtaError, TransportError } from './errors';
+
+/** The API's answer to a poll: a hint about which target to look at, never a permission. */
+export interface PollOffer {
+  targetName: string;
+  version: string;
+}
+
+export interface PollRequest {
+  deviceId: string;
+  hardwareId: string;
+  channel: string;
+  currentVersion: string;
+}
+
+export type ReportOutcome = 'installed' | 'refused' | 'failed';
+
+export interface InstallReport {
+  deviceId: string;
+  version: string;
+  targetName?: string;
+  outcome: ReportOutcome;
+  errorCode?: string;
+  message?: string;
+}
+
+/** Thin HTTP client for the device API; every response body is size-capped. */
+export class DeviceApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly maxResponseBytes: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  metadataUrl(repo: string): string {
+    return `${this.baseUrl}/v1/repos/${repo}/metadata/`;
+  }
+
+  artifactUrl(sha256: string): string {
+    return `${this.baseUrl}/v1/artifacts/${sha256}`;
+  }
+
+  async poll(request: PollRequest): Promise<PollOffer | null> {
+    const body = (await this.post('/v1/poll', request)) as { offer?: PollOffer | null };
+    const offer = body.offer ?? null;
+    if (offer !== null && (typeof offer.targetName !== 'string' || typeof offer.version !== 'string')) {
+      throw new TransportError('API_ERROR', 'malformed poll response');
+    }
+    return offer;
+  }
+
+  async report(report: InstallReport): Promise<void> {
+    await this.post('/v1/reports', report);
+  }
+
+  private async post(path: string, payload: unknown): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new TransportError('API_ERROR', `cannot reach ${this.baseUrl}${path}`, { cause: err });
+    }
+    const text = await readCapped(response, this.maxResponseBytes);
+    if (!response.ok) throw new TransportError('API_ERROR', `${path} answered HTTP ${response.status}: ${text.slice(0, 200)}`);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new TransportError('API_ERROR', `${path} answered invalid JSON`, { cause: err });
+    }
+  }
+}
+
+async function readCapped(response: Response, max: number): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw new OtaError('RESPONSE_TOO_LARGE', `API response exceeds ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,48 @@
+/**
+ * Every refusal on the device carries a code; callers (and install reports) branch on
+ * the code, never on message text. Requirement ids live in docs/architecture.md#device-checks.
+ */
+export type OtaErrorCode =
+  // metadata (TUF) layer
+  | 'METADATA_UNTRUSTED'
+  | 'METADATA_EXPIRED'
+  | 'METADATA_ROLLBACK'
+  | 'METADATA_INVALID'
+  | 'METADATA_UNAVAILABLE'
+  // artifact layer
+  | 'TARGET_NOT_FOUND'
+  | 'TARGET_MISMATCH'
+  | 'TARGET_LENGTH_MISMATCH'
+  | 'TARGET_HASH_MISMATCH'
+  | 'DOWNLOAD_FAILED'
+  // policy layer
+  | 'HARDWARE_MISMATCH'
+  | 'CHANNEL_MISMATCH'
+  | 'NOT_IN_ROLLOUT'
+  | 'ROLLOUT_PAUSED'
+  | 'RELEASE_WITHDRAWN'
+  | 'ROLLBACK_INDEX_TOO_LOW'
+  | 'NOT_NEWER'
+  // device side plumbing
+  | 'API_ERROR'
+  | 'RESPONSE_TOO_LARGE'
+  | 'INSTALL_FAILED';
+
+export class OtaError extends Error {
+  readonly code: OtaErrorCode;
+  constructor(code: OtaErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = this.constructor.name;
+  }
+}
+
+/** The metadata or the artifact failed a cryptographic or TUF check. */
+export class VerificationError extends OtaError {}
+/** Authentic, but not for this device (hardware, channel, rollout, rollback index). */
+export class PolicyError extends OtaError {}
+/** A subclass so callers can single out downgrade attempts. */
+export class RollbackError extends PolicyError {}
+/** Transport problems: nothing was verified, nothing was installed. */
+export class TransportError extends OtaError {}
+export class InstallError extends OtaError {}

@@ -1,0 +1,22 @@
+/** Caps on everything the device downloads or parses from the network. */
+export interface DeviceLimits {
+  /** Largest artifact the device will download at all, whatever metadata says. */
+  maxArtifactBytes: number;
+  /** Largest JSON body accepted from the API. */
+  maxApiResponseBytes: number;
+  rootMaxLength: number;
+  timestampMaxLength: number;
+  snapshotMaxLength: number;
+  targetsMaxLength: number;
+  fetchTimeoutMs: number;
+}
+
+export const defaultLimits: DeviceLimits = {
+  maxArtifactBytes: 4 * 1024 ** 3,
+  maxApiResponseBytes: 64 * 1024,
+  rootMaxLength: 512 * 1024,
+  timestampMaxLength: 16 * 1024,
+  snapshotMaxLength: 1024 * 1024,
+  targetsMaxLength: 8 * 1024 * 1024,
+  fetchTimeoutMs: 30_000,
+};

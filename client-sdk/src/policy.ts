@@ -1,0 +1,133 @@
+import type { TargetFile } from '@tufjs/models';
+import { bucketInPercent, rolloutBucket } from './bucket';
+import { PolicyError, RollbackError, VerificationError } from './errors';
+import type { ReleasePolicy, RolloutState, VerifiedTarget } from './metadata';
+import { compareSemver } from './semver';
+
+/** What the device is, as stored on the device itself (never taken from the API). */
+export interface DeviceFacts {
+  deviceId: string;
+  hardwareId: string;
+  channel: string;
+  currentVersion: string;
+  /** Highest rollbackIndex this device has booted and confirmed. */
+  rollbackIndex: number;
+}
+
+/**
+ * The acceptance checklist. Inputs are targets already verified by TUF in each
+ * repository; this function decides whether this device may install it now.
+ * Each step throws; the result exists only when every rule passed.
+ */
+export function verifyInstallable(
+  release: TargetFile,
+  rollout: TargetFile,
+  device: DeviceFacts,
+  now: Date,
+): VerifiedTarget {
+  const policy = readReleasePolicy(release);
+  const state = readRolloutState(rollout);
+  verifySameArtifact(release, rollout); // D-3
+  verifyHardware(policy, device); // D-4
+  verifyChannel(policy, device); // D-4
+  verifyRolloutOpen(state, now); // D-5
+  verifyBucket(state, device); // D-5
+  verifyRollbackIndex(policy, device); // D-6
+  verifyNewer(policy, device); // D-6
+  return { name: release.path, length: release.length, sha256: sha256Of(release), policy, rollout: state };
+}
+
+function verifySameArtifact(release: TargetFile, rollout: TargetFile): void {
+  const a = releaseFields(release);
+  const b = releaseFields(rollout);
+  if (release.length !== rollout.length || sha256Of(release) !== sha256Of(rollout) || a !== b) {
+    throw new VerificationError('TARGET_MISMATCH', `the two repositories disagree about ${release.path}`);
+  }
+}
+
+function verifyHardware(policy: ReleasePolicy, device: DeviceFacts): void {
+  if (!policy.hardwareIds.includes(device.hardwareId)) {
+    throw new PolicyError('HARDWARE_MISMATCH', `release ${policy.version} is not built for hardware ${device.hardwareId}`);
+  }
+}
+
+function verifyChannel(policy: ReleasePolicy, device: DeviceFacts): void {
+  if (policy.channel !== device.channel) {
+    throw new PolicyError('CHANNEL_MISMATCH', `release ${policy.version} is on channel ${policy.channel}, device follows ${device.channel}`);
+  }
+}
+
+function verifyRolloutOpen(state: RolloutState, now: Date): void {
+  if (state.withdrawn) throw new PolicyError('RELEASE_WITHDRAWN', 'the release was withdrawn');
+  if (state.paused) throw new PolicyError('ROLLOUT_PAUSED', 'the rollout is paused');
+  if (state.notBefore && Date.parse(state.notBefore) > now.getTime()) {
+    throw new PolicyError('NOT_IN_ROLLOUT', `the rollout opens at ${state.notBefore}`);
+  }
+}
+
+function verifyBucket(state: RolloutState, device: DeviceFacts): void {
+  const bucket = rolloutBucket(state.salt, device.deviceId);
+  if (!bucketInPercent(bucket, state.percent)) {
+    throw new PolicyError('NOT_IN_ROLLOUT', `bucket ${bucket} is outside the signed ${state.percent}%`);
+  }
+}
+
+function verifyRollbackIndex(policy: ReleasePolicy, device: DeviceFacts): void {
+  if (policy.rollbackIndex < device.rollbackIndex) {
+    throw new RollbackError(
+      'ROLLBACK_INDEX_TOO_LOW',
+      `release rollbackIndex ${policy.rollbackIndex} is below the device's ${device.rollbackIndex}`,
+    );
+  }
+}
+
+function verifyNewer(policy: ReleasePolicy, device: DeviceFacts): void {
+  if (compareSemver(policy.version, device.currentVersion) <= 0) {
+    throw new PolicyError('NOT_NEWER', `release ${policy.version} is not newer than ${device.currentVersion}`);
+  }
+}
+
+function sha256Of(target: TargetFile): string {
+  const hash = target.hashes['sha256'];
+  if (!hash) throw new VerificationError('METADATA_INVALID', `target ${target.path} has no sha256 hash`);
+  return hash;
+}
+
+/** Malformed custom fields are a verification failure, never a silent default. */
+export function readReleasePolicy(target: TargetFile): ReleasePolicy {
+  const c = target.custom as Record<string, unknown>;
+  const ok =
+    typeof c['version'] === 'string' &&
+    typeof c['channel'] === 'string' &&
+    Array.isArray(c['hardwareIds']) &&
+    c['hardwareIds'].every((h) => typeof h === 'string') &&
+    Number.isSafeInteger(c['rollbackIndex']);
+  if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} lacks release policy fields`);
+  return {
+    version: c['version'] as string,
+    channel: c['channel'] as string,
+    hardwareIds: c['hardwareIds'] as string[],
+    rollbackIndex: c['rollbackIndex'] as number,
+  };
+}
+
+function readRolloutState(target: TargetFile): RolloutState {
+  const r = (target.custom as Record<string, unknown>)['rollout'] as Record<string, unknown> | undefined;
+  const ok =
+    r !== undefined &&
+    typeof r['percent'] === 'number' &&
+    r['percent'] >= 0 &&
+    r['percent'] <= 100 &&
+    typeof r['salt'] === 'string' &&
+    typeof r['paused'] === 'boolean' &&
+    typeof r['withdrawn'] === 'boolean' &&
+    (r['notBefore'] === undefined || typeof r['notBefore'] === 'string');
+  if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} lacks rollout state`);
+  return r as unknown as RolloutState;
+}
+
+/** The policy fields compared across repositories, in a fixed order. */
+function releaseFields(target: TargetFile): string {
+  const p = readReleasePolicy(target);
+  return JSON.stringify([p.version, p.channel, [...p.hardwareIds].sort(), p.rollbackIndex]);
+}

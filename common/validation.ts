@@ -1,0 +1,87 @@
+import { isSemver } from '@enigm-ota/client-sdk/semver';
+import { InputError } from './errors';
+import type { ApproveInput, OpsInput } from './messages';
+import type { RolloutStep } from './release';
+
+/** Identifier rules, shared by CLI, API schemas and workflow validators. */
+export const patterns = {
+  channel: '^[a-z0-9][a-z0-9-]{0,31}$',
+  hardwareId: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+  deviceId: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
+  fileName: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+  actor: '^[^\\u0000-\\u001f]{1,100}$',
+} as const;
+
+export const limits = { maxHardwareIds: 32, maxSteps: 20, maxComment: 1000, maxRollbackIndex: 2 ** 31 - 1 } as const;
+
+export function checkPattern(kind: keyof typeof patterns, value: unknown): string {
+  if (typeof value !== 'string' || !new RegExp(patterns[kind]).test(value)) {
+    throw new InputError(`invalid ${kind}: ${JSON.stringify(value)?.slice(0, 80)} (must match ${patterns[kind]})`);
+  }
+  return value;
+}
+
+export function checkVersion(value: unknown): string {
+  if (typeof value !== 'string' || !isSemver(value)) {
+    throw new InputError(`invalid version: ${JSON.stringify(value)?.slice(0, 80)} (must be semantic, like 1.4.2)`);
+  }
+  return value;
+}
+
+export function checkHardwareIds(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > limits.maxHardwareIds) {
+    throw new InputError(`hardware ids: give 1 to ${limits.maxHardwareIds}`);
+  }
+  const ids = value.map((v) => checkPattern('hardwareId', v));
+  if (new Set(ids).size !== ids.length) throw new InputError('hardware ids must not repeat');
+  return ids;
+}
+
+export function checkRollbackIndex(value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > limits.maxRollbackIndex) {
+    throw new InputError(`invalid rollback index: ${String(value).slice(0, 40)} (a whole number 0..${limits.maxRollbackIndex})`);
+  }
+  return value as number;
+}
+
+/** Percent steps must rise strictly and end at 100, so a rollout always completes. */
+export function checkSteps(steps: RolloutStep[]): RolloutStep[] {
+  if (steps.length === 0 || steps.length > limits.maxSteps) throw new InputError(`give 1 to ${limits.maxSteps} rollout steps`);
+  let last = 0;
+  for (const s of steps) {
+    if (!(typeof s.percent === 'number' && s.percent > last && s.percent <= 100)) {
+      throw new InputError('rollout percents must rise strictly within 0 < p <= 100');
+    }
+    if (!Number.isSafeInteger(s.bakeTimeMs) || s.bakeTimeMs < 0) throw new InputError('bake time must be a duration');
+    last = s.percent;
+  }
+  if (last !== 100) throw new InputError('the last rollout step must be 100%');
+  return steps;
+}
+
+const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** '30s', '5m', '2d' -> milliseconds. */
+export function parseDuration(text: string): number {
+  const m = DURATION.exec(text.trim());
+  if (!m) throw new InputError(`invalid duration ${JSON.stringify(text)} (like 500ms, 30s, 5m, 2h, 1d)`);
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
+
+export function checkApproveInput(input: ApproveInput): void {
+  if (typeof input !== 'object' || input === null) throw new InputError('approve takes {"approver": "...", "comment": "..."}');
+  checkPattern('actor', input.approver);
+  if (input.comment !== undefined && (typeof input.comment !== 'string' || input.comment.length > limits.maxComment)) {
+    throw new InputError(`comment must be text of at most ${limits.maxComment} characters`);
+  }
+}
+
+export function checkOpsInput(input: OpsInput | undefined): void {
+  if (input === undefined) return;
+  if (typeof input !== 'object' || input === null) throw new InputError('takes {"actor": "...", "reason": "..."}');
+  if (input.actor !== undefined) checkPattern('actor', input.actor);
+  if (input.reason !== undefined && (typeof input.reason !== 'string' || input.reason.length > limits.maxComment)) {
+    throw new InputError(`reason must be text of at most ${limits.maxComment} characters`);
+  }
+}

@@ -1,0 +1,90 @@
+import { resolve } from 'node:path';
+import { ServerError } from '../common/errors';
+
+/**
+ * All configuration comes from environment variables, validated once at start-up.
+ * The same variables run the embedded stack and a production deployment.
+ */
+export interface Config {
+  home: string;
+  temporal: { address: string; namespace: string; uiUrl: string };
+  minio: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; bucketPrefix: string };
+  hsm: { module: string; tokenLabel: string; pin: string; softhsmConf?: string };
+  api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number };
+  fleet: { databaseUrl?: string; pgliteDir: string };
+  /** Folder holding the trusted roots from the key ceremony (devices are provisioned with them). */
+  ceremonyDir: string;
+  expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const home = resolve(env['OTA_HOME'] ?? 'var');
+  const int = (name: string, fallback: number, min = 0, max = 2 ** 31): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) problems.push(`${name} must be an integer in ${min}..${max}, got ${raw}`);
+    return n;
+  };
+  const minioUrl = parseUrl(env['MINIO_URL'] ?? 'http://127.0.0.1:9000', 'MINIO_URL', problems);
+  const apiPort = int('OTA_API_PORT', 8080, 0, 65535);
+  const config: Config = {
+    home,
+    temporal: {
+      address: env['TEMPORAL_ADDRESS'] ?? '127.0.0.1:7233',
+      namespace: env['TEMPORAL_NAMESPACE'] ?? 'default',
+      uiUrl: env['TEMPORAL_UI_URL'] ?? 'http://127.0.0.1:8233',
+    },
+    minio: {
+      endPoint: minioUrl.hostname,
+      port: Number(minioUrl.port || (minioUrl.protocol === 'https:' ? 443 : 80)),
+      useSSL: minioUrl.protocol === 'https:',
+      accessKey: env['MINIO_ACCESS_KEY'] ?? 'enigm-ota',
+      secretKey: env['MINIO_SECRET_KEY'] ?? 'enigm-ota-dev-secret',
+      bucketPrefix: env['OTA_BUCKET_PREFIX'] ?? 'ota',
+    },
+    hsm: {
+      module: env['OTA_HSM_MODULE'] ?? '/usr/lib/softhsm/libsofthsm2.so',
+      tokenLabel: env['OTA_HSM_TOKEN'] ?? 'enigm-ota',
+      pin: env['OTA_HSM_PIN'] ?? '',
+      softhsmConf: env['SOFTHSM2_CONF'],
+    },
+    api: {
+      host: env['OTA_API_HOST'] ?? '127.0.0.1',
+      port: apiPort,
+      url: env['OTA_API_URL'] ?? `http://127.0.0.1:${apiPort}`,
+      maxBodyBytes: int('OTA_API_MAX_BODY', 16 * 1024, 256),
+      rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
+    },
+    fleet: { databaseUrl: env['DATABASE_URL'] || undefined, pgliteDir: resolve(home, 'fleet') },
+    ceremonyDir: resolve(env['OTA_CEREMONY_DIR'] ?? resolve(home, 'ceremony')),
+    expiry: {
+      rootDays: int('OTA_ROOT_EXPIRY_DAYS', 365, 1),
+      targetsDays: int('OTA_TARGETS_EXPIRY_DAYS', 90, 1),
+      snapshotDays: int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, 1),
+      timestampHours: int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, 1),
+    },
+  };
+  if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
+  if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix)) problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
+  if (problems.length) throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${problems.join('\n  ')}`);
+  return config;
+}
+
+/** The HSM PIN is only needed by processes that sign (worker, key ceremony). */
+export function requireHsmPin(config: Config): string {
+  if (!config.hsm.pin) throw new ServerError('CONFIG_INVALID', 'OTA_HSM_PIN is not set (the worker signs with the HSM)');
+  return config.hsm.pin;
+}
+
+function parseUrl(value: string, name: string, problems: string[]): URL {
+  try {
+    return new URL(value);
+  } catch {
+    problems.push(`${name} is not a URL: ${value}`);
+    return new URL('http://invalid');
+  }
+}

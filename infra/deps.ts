@@ -1,0 +1,22 @@
+import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+import type { ActivityDeps } from '../activities';
+import { loadTrustedRoot, roleSigners } from './ceremony';
+import { requireHsmPin, type Config } from './config';
+import { Hsm } from './hsm';
+import { Storage } from './storage';
+import { TufRepository } from './tufRepository';
+
+/** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
+export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm }> {
+  const hsm = Hsm.open(config.hsm, requireHsmPin(config));
+  const storage = new Storage(config.minio);
+  const repos = {} as Record<RepositoryName, TufRepository>;
+  const signers = {} as ActivityDeps['signers'];
+  const trustedRoots = {} as ActivityDeps['trustedRoots'];
+  for (const repo of REPOSITORIES) {
+    trustedRoots[repo] = await loadTrustedRoot(config, repo);
+    repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry);
+    signers[repo] = roleSigners(hsm, repo);
+  }
+  return { hsm, storage, repos, signers, trustedRoots };
+}

@@ -1,0 +1,116 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { InstallReport } from '@enigm-ota/client-sdk';
+import type { Config } from './config';
+
+interface Sql {
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  exec(text: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface FleetSummary {
+  devices: number;
+  versions: Record<string, number>;
+  outcomes: Record<string, number>;
+  errorCodes: Record<string, number>;
+}
+
+const MIGRATIONS_DIR = join(__dirname, '..', '..', 'infra', 'migrations');
+
+/**
+ * Durable fleet state. PGlite in-process by default (one API process owns the folder);
+ * PostgreSQL through `pg` when DATABASE_URL is set, for replicated APIs.
+ */
+export class FleetStore {
+  private constructor(private readonly sql: Sql) {}
+
+  static async open(config: Config['fleet']): Promise<FleetStore> {
+    const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
+    const store = new FleetStore(sql);
+    await store.migrate();
+    return store;
+  }
+
+  /** Applies each migration file once, in name order, inside a transaction. */
+  private async migrate(): Promise<void> {
+    await this.sql.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
+    const applied = new Set((await this.sql.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
+    for (const name of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort()) {
+      if (applied.has(name)) continue;
+      const text = await readFile(join(MIGRATIONS_DIR, name), 'utf8');
+      await this.sql.exec(`BEGIN;\n${text}\nINSERT INTO schema_migrations (name) VALUES ('${name.replace(/'/g, "''")}');\nCOMMIT;`);
+    }
+  }
+
+  async recordReport(report: InstallReport): Promise<void> {
+    await this.sql.query(
+      'INSERT INTO install_reports (device_id, target_name, version, outcome, error_code, message) VALUES ($1, $2, $3, $4, $5, $6)',
+      [report.deviceId, report.targetName ?? null, report.version, report.outcome, report.errorCode ?? null, report.message ?? null],
+    );
+    await this.sql.query(
+      `INSERT INTO devices (device_id, current_version) VALUES ($1, $2)
+       ON CONFLICT (device_id) DO UPDATE SET current_version = EXCLUDED.current_version, last_report_at = now()`,
+      [report.deviceId, report.version],
+    );
+  }
+
+  async reports(deviceId: string): Promise<Array<{ version: string; outcome: string; error_code: string | null }>> {
+    return (
+      await this.sql.query<{ version: string; outcome: string; error_code: string | null }>(
+        'SELECT version, outcome, error_code FROM install_reports WHERE device_id = $1 ORDER BY id',
+        [deviceId],
+      )
+    ).rows;
+  }
+
+  /** Counts for `ota fleet` and the demo: versions run now, outcomes of the latest report per device. */
+  async summary(devicePrefix = ''): Promise<FleetSummary> {
+    const like = `${devicePrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const versions = await this.sql.query<{ current_version: string; n: number }>(
+      'SELECT current_version, count(*)::int AS n FROM devices WHERE device_id LIKE $1 GROUP BY 1',
+      [like],
+    );
+    const latest = await this.sql.query<{ outcome: string; error_code: string | null; n: number }>(
+      `SELECT outcome, error_code, count(*)::int AS n FROM (
+         SELECT DISTINCT ON (device_id) device_id, outcome, error_code FROM install_reports
+         WHERE device_id LIKE $1 ORDER BY device_id, id DESC) last
+       GROUP BY 1, 2`,
+      [like],
+    );
+    const summary: FleetSummary = { devices: 0, versions: {}, outcomes: {}, errorCodes: {} };
+    for (const r of versions.rows) {
+      summary.versions[r.current_version] = r.n;
+      summary.devices += r.n;
+    }
+    for (const r of latest.rows) {
+      summary.outcomes[r.outcome] = (summary.outcomes[r.outcome] ?? 0) + r.n;
+      if (r.error_code) summary.errorCodes[r.error_code] = (summary.errorCodes[r.error_code] ?? 0) + r.n;
+    }
+    return summary;
+  }
+
+  async close(): Promise<void> {
+    await this.sql.close();
+  }
+}
+
+async function openPglite(dir: string): Promise<Sql> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = await PGlite.create(dir);
+  return {
+    query: async <R>(text: string, params?: unknown[]) => ({ rows: (await db.query<R>(text, params)).rows }),
+    exec: (text) => db.exec(text),
+    close: () => db.close(),
+  };
+}
+
+async function openPostgres(url: string): Promise<Sql> {
+  const { Pool } = await import('pg');
+  const pool = new Pool({ connectionString: url, max: 10 });
+  return {
+    query: async <R>(text: string, params?: unknown[]) => ({ rows: (await pool.query(text, params)).rows as R[] }),
+    exec: async (text) => pool.query(text),
+    close: () => pool.end(),
+  };
+}

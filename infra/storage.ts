@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Transform, type Readable } from 'node:stream';
+import * as Minio from 'minio';
+import { ServerError } from '../common/errors';
+import type { Config } from './config';
+
+export type BucketRole = 'intake' | 'artifacts' | 'metadata';
+
+export interface ObjectInfo {
+  size: number;
+  etag: string;
+}
+
+/**
+ * Object storage (MinIO or any S3). Delivery is untrusted: nothing read back from here
+ * is believed without a hash or a signature check somewhere else.
+ */
+export class Storage {
+  readonly client: Minio.Client;
+
+  constructor(private readonly config: Config['minio']) {
+    const { endPoint, port, useSSL, accessKey, secretKey } = config;
+    this.client = new Minio.Client({ endPoint, port, useSSL, accessKey, secretKey });
+  }
+
+  bucket(role: BucketRole): string {
+    return `${this.config.bucketPrefix}-${role}`;
+  }
+
+  async ensureBuckets(): Promise<void> {
+    for (const role of ['intake', 'artifacts', 'metadata'] as const) {
+      const name = this.bucket(role);
+      if (!(await this.client.bucketExists(name))) await this.client.makeBucket(name);
+    }
+  }
+
+  async stat(role: BucketRole, key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await this.client.statObject(this.bucket(role), key);
+      return { size: s.size, etag: s.etag };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Uploads a local file, reporting bytes sent; returns the object's etag. */
+  async putFile(role: BucketRole, key: string, file: string, onProgress?: (sent: number, total: number) => void): Promise<ObjectInfo> {
+    const { size } = await stat(file);
+    let sent = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _e, done) {
+        sent += chunk.length;
+        onProgress?.(sent, size);
+        done(null, chunk);
+      },
+    });
+    const body = createReadStream(file).pipe(meter);
+    const info = await this.client.putObject(this.bucket(role), key, body, size);
+    return { size, etag: info.etag };
+  }
+
+  async putBytes(role: BucketRole, key: string, bytes: Buffer, contentType = 'application/json'): Promise<void> {
+    await this.client.putObject(this.bucket(role), key, bytes, bytes.length, { 'Content-Type': contentType });
+  }
+
+  /** Compare-and-swap for metadata versions: false when the key already exists. */
+  async putBytesIfAbsent(role: BucketRole, key: string, bytes: Buffer): Promise<boolean> {
+    try {
+      await this.client.putObject(this.bucket(role), key, bytes, bytes.length, {
+        'Content-Type': 'application/json',
+        'If-None-Match': '*',
+      });
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'PreconditionFailed') return false;
+      throw err;
+    }
+  }
+
+  /** Reads a small object whole; refuses anything larger than maxBytes. */
+  async getBytes(role: BucketRole, key: string, maxBytes: number): Promise<Buffer | undefined> {
+    let stream: Readable;
+    try {
+      stream = await this.client.getObject(this.bucket(role), key);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        stream.destroy();
+        throw new ServerError('PAYLOAD_TOO_LARGE', `${role}/${key} exceeds ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  async getStream(role: BucketRole, key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const bucket = this.bucket(role);
+    if (!range) return this.client.getObject(bucket, key);
+    return this.client.getPartialObject(bucket, key, range.start, range.end - range.start + 1);
+  }
+
+  /** Streams an object through sha256 (constant memory); onBytes lets callers heartbeat. */
+  async hash(role: BucketRole, key: string, onBytes?: (read: number) => void): Promise<{ sha256: string; length: number }> {
+    const stream = await this.getStream(role, key);
+    const hash = createHash('sha256');
+    let length = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      length += chunk.length;
+      onBytes?.(length);
+    }
+    return { sha256: hash.digest('hex'), length };
+  }
+
+  /** Server-side copy that fails if the source changed since it was hashed (etag match). */
+  async copyIfUnchanged(from: BucketRole, fromKey: string, etag: string, to: BucketRole, toKey: string): Promise<void> {
+    await this.client.copyObject(
+      new Minio.CopySourceOptions({ Bucket: this.bucket(from), Object: fromKey, MatchETag: etag }),
+      new Minio.CopyDestinationOptions({ Bucket: this.bucket(to), Object: toKey }),
+    );
+  }
+
+  async remove(role: BucketRole, key: string): Promise<void> {
+    await this.client.removeObject(this.bucket(role), key);
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket';
+}
+
+/** Content addressing: one object per distinct artifact, whatever release names it. */
+export function artifactKey(sha256: string): string {
+  return `sha256/${sha256}`;
+}

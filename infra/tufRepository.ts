@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import { Metadata, MetaFile, MetadataKind, Snapshot, TargetFile, Targets, Timestamp, type Root } from '@tufjs/models';
+import { ServerError } from '../common/errors';
+import type { RepositoryName } from '@enigm-ota/client-sdk';
+import type { Storage } from './storage';
+import { signMetadata, type TufSigner } from './tufKeys';
+
+export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
+export const SPEC_VERSION = '1.0.31';
+
+export interface RoleSigners {
+  targets: TufSigner;
+  snapshot: TufSigner;
+  timestamp: TufSigner;
+}
+
+export interface Expiry {
+  targetsDays: number;
+  snapshotDays: number;
+  timestampHours: number;
+}
+
+/** The newest consistent state of a repository in storage. */
+interface Head {
+  timestamp: Metadata<Timestamp>;
+  snapshotVersion: number;
+  targetsVersion: number;
+  targets: Metadata<Targets>;
+}
+
+/** Signed targets waiting to be registered, built on a known head version. */
+export interface StagedTargets {
+  version: number;
+  json: string;
+}
+
+/**
+ * A TUF repository kept in object storage, with consistent snapshots so published
+ * files never change: `N.root.json`, `N.targets.json`, `N.snapshot.json`, then
+ * `timestamp.json` last. Versions are claimed with conditional writes (If-None-Match),
+ * so concurrent releases never overwrite each other; a writer that crashed after
+ * claiming a version leaves a file the next writer adopts and completes.
+ */
+export class TufRepository {
+  constructor(
+    readonly name: RepositoryName,
+    private readonly storage: Storage,
+    private readonly root: Metadata<Root>,
+    private readonly expiry: Expiry,
+  ) {}
+
+  private key(file: string): string {
+    return `${this.name}/${file}`;
+  }
+
+  /** Key ceremony: the first root and an empty, signed repository. */
+  async initialize(rootJson: string, signers: RoleSigners): Promise<void> {
+    await this.storage.putBytesIfAbsent('metadata', this.key('1.root.json'), Buffer.from(rootJson));
+    if (await this.storage.stat('metadata', this.key('timestamp.json'))) return;
+    const targets = new Metadata(new Targets({ specVersion: SPEC_VERSION, version: 1, expires: this.expires(this.expiry.targetsDays * 24) }));
+    signMetadata(targets, [signers.targets]);
+    await this.register({ version: 1, json: JSON.stringify(targets.toJSON()) }, signers);
+  }
+
+  async targets(): Promise<Metadata<Targets>> {
+    return (await this.head()).targets;
+  }
+
+  /** Signing stage: apply a change to the newest targets and sign it with the targets key. */
+  async stage(change: (targets: Targets) => void, signer: TufSigner): Promise<StagedTargets> {
+    const head = await this.head();
+    const copy = Targets.fromJSON(structuredClone(head.targets.signed.toJSON()));
+    const next = new Metadata(
+      new Targets({
+        specVersion: SPEC_VERSION,
+        version: head.targetsVersion + 1,
+        expires: this.expires(this.expiry.targetsDays * 24),
+        targets: copy.targets,
+      }),
+    );
+    change(next.signed);
+    if (JSON.stringify(next.signed.targets) === JSON.stringify(head.targets.signed.targets)) {
+      return { version: head.targetsVersion, json: JSON.stringify(head.targets.toJSON()) };
+    }
+    signMetadata(next, [signer]);
+    return { version: next.signed.version, json: JSON.stringify(next.toJSON()) };
+  }
+
+  /**
+   * Registration: claim the staged targets version, then snapshot and timestamp. Retrying
+   * with the same staged bytes is safe; a version taken by other bytes is a conflict and
+   * the caller signs again on the new head.
+   */
+  async register(staged: StagedTargets, signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>): Promise<void> {
+    const key = this.key(`${staged.version}.targets.json`);
+    const bytes = Buffer.from(staged.json);
+    if (!(await this.storage.putBytesIfAbsent('metadata', key, bytes))) {
+      const existing = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
+      if (!existing?.equals(bytes)) {
+        throw new ServerError('REPOSITORY_CONFLICT', `${this.name} targets version ${staged.version} was taken by another release`);
+      }
+    }
+    await this.completeTo(staged.version, signers);
+  }
+
+  /** Stage and register in one go, signing again whenever another writer got there first. */
+  async publish(change: (targets: Targets) => void, signers: RoleSigners, attempts = 8): Promise<number> {
+    for (let i = 1; ; i++) {
+      const staged = await this.stage(change, signers.targets);
+      try {
+        await this.register(staged, signers);
+        return staged.version;
+      } catch (err) {
+        if (!(err instanceof ServerError && err.code === 'REPOSITORY_CONFLICT') || i >= attempts) throw err;
+      }
+    }
+  }
+
+  /** Writes snapshot and timestamp so they reference targets version `targetsVersion`. */
+  private async completeTo(targetsVersion: number, signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>): Promise<void> {
+    for (;;) {
+      const head = await this.head();
+      if (head.targetsVersion > targetsVersion) return; // a later writer already covered us
+      const snapshotMd = await this.readSnapshot(head.snapshotVersion);
+      const covered = snapshotMd.signed.meta['targets.json']?.version ?? 0;
+      let snapshotVersion = head.snapshotVersion;
+      let snapshotBytes: Buffer;
+      if (covered >= targetsVersion) {
+        snapshotBytes = Buffer.from(JSON.stringify(snapshotMd.toJSON()));
+      } else {
+        snapshotVersion += 1;
+        const snapshot = new Metadata(
+          new Snapshot({
+            specVersion: SPEC_VERSION,
+            version: snapshotVersion,
+            expires: this.expires(this.expiry.snapshotDays * 24),
+            meta: { 'targets.json': new MetaFile({ version: targetsVersion }) },
+          }),
+        );
+        signMetadata(snapshot, [signers.snapshot]);
+        snapshotBytes = Buffer.from(JSON.stringify(snapshot.toJSON()));
+        if (!(await this.storage.putBytesIfAbsent('metadata', this.key(`${snapshotVersion}.snapshot.json`), snapshotBytes))) {
+          continue; // another writer took this snapshot version; look again
+        }
+      }
+      if (head.timestamp.signed.snapshotMeta.version >= snapshotVersion) return;
+      const timestamp = new Metadata(
+        new Timestamp({
+          specVersion: SPEC_VERSION,
+          version: head.timestamp.signed.version + 1,
+          expires: this.expires(this.expiry.timestampHours),
+          snapshotMeta: new MetaFile({
+            version: snapshotVersion,
+            length: snapshotBytes.length,
+            hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') },
+          }),
+        }),
+      );
+      signMetadata(timestamp, [signers.timestamp]);
+      await this.storage.putBytes('metadata', this.key('timestamp.json'), Buffer.from(JSON.stringify(timestamp.toJSON())));
+      return;
+    }
+  }
+
+  /**
+   * The newest state: from timestamp.json, then forward over any snapshot or targets
+   * version a crashed writer claimed but did not finish. Every file is verified against
+   * the trusted root before it is built upon.
+   */
+  private async head(): Promise<Head> {
+    const timestamp = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
+    if (!timestamp) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
+    let snapshotVersion = timestamp.signed.snapshotMeta.version;
+    while (await this.storage.stat('metadata', this.key(`${snapshotVersion + 1}.snapshot.json`))) snapshotVersion += 1;
+    const snapshot = await this.readSnapshot(snapshotVersion);
+    let targetsVersion = snapshot.signed.meta['targets.json']?.version ?? 1;
+    while (await this.storage.stat('metadata', this.key(`${targetsVersion + 1}.targets.json`))) targetsVersion += 1;
+    const targets = await this.readVerified(`${targetsVersion}.targets.json`, MetadataKind.Targets, 'targets');
+    if (!targets) throw new ServerError('NOT_FOUND', `${this.name} targets version ${targetsVersion} is missing`);
+    return { timestamp, snapshotVersion, targetsVersion, targets };
+  }
+
+  private async readSnapshot(version: number): Promise<Metadata<Snapshot>> {
+    const md = await this.readVerified(`${version}.snapshot.json`, MetadataKind.Snapshot, 'snapshot');
+    if (!md) throw new ServerError('NOT_FOUND', `${this.name} snapshot version ${version} is missing`);
+    return md;
+  }
+
+  private async readVerified<K extends MetadataKind.Timestamp | MetadataKind.Snapshot | MetadataKind.Targets>(
+    file: string,
+    kind: K,
+    role: string,
+  ): Promise<Metadata<KindOf<K>> | undefined> {
+    const bytes = await this.storage.getBytes('metadata', this.key(file), MAX_METADATA_BYTES);
+    if (!bytes) return undefined;
+    try {
+      const md = Metadata.fromJSON(kind as MetadataKind.Targets, JSON.parse(bytes.toString('utf8'))) as unknown as Metadata<KindOf<K>>;
+      this.root.verifyDelegate(role, md);
+      return md;
+    } catch (err) {
+      throw new ServerError('VALIDATION_FAILED', `${this.name}/${file} does not verify against the trusted root`, { cause: err });
+    }
+  }
+
+  private expires(hours: number): string {
+    return new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+}
+
+type KindOf<K> = K extends MetadataKind.Timestamp ? Timestamp : K extends MetadataKind.Snapshot ? Snapshot : Targets;
+
+/** A target entry as TUF stores it, from the release model's fields. */
+export function targetFile(name: string, length: number, sha256: string, custom: Record<string, unknown>): TargetFile {
+  return new TargetFile({ path: name, length, hashes: { sha256 }, unrecognizedFields: { custom: custom as never } });
+}

@@ -1,0 +1,179 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { searchAttributeKeys } from '../../common/searchAttributes';
+import { runCeremony } from '../../infra/ceremony';
+import { loadConfig, type Config } from '../../infra/config';
+import { Hsm } from '../../infra/hsm';
+import { Storage } from '../../infra/storage';
+import { httpOk, logContains, portOpen, ProcessManager } from './processes';
+
+/** Where an embedded stack keeps its state, and its ports (the demo and the tests differ). */
+export interface StackProfile {
+  home: string;
+  temporalPort: number;
+  uiPort: number;
+  minioPort: number;
+  minioConsolePort: number;
+  apiPort: number;
+}
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+
+export const DEMO_PROFILE: StackProfile = {
+  home: join(ROOT, 'var'),
+  temporalPort: 7233,
+  uiPort: 8233,
+  minioPort: 9000,
+  minioConsolePort: 9001,
+  apiPort: 8080,
+};
+
+export const TEST_PROFILE: StackProfile = {
+  home: join(ROOT, 'var', 'test'),
+  temporalPort: 17233,
+  uiPort: 18233,
+  minioPort: 19000,
+  minioConsolePort: 19001,
+  apiPort: 18080,
+};
+
+const TOKEN_LABEL = 'enigm-ota';
+const SERVICES = ['api', 'worker', 'minio', 'temporal'] as const;
+
+interface Secrets {
+  hsmPin: string;
+  hsmSoPin: string;
+  minioSecret: string;
+}
+
+/** Demo secrets are random per machine, kept in <home> with owner-only permissions. */
+async function secrets(home: string): Promise<Secrets> {
+  const file = join(home, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  const s: Secrets = {
+    hsmPin: randomBytes(8).toString('hex'),
+    hsmSoPin: randomBytes(8).toString('hex'),
+    minioSecret: randomBytes(18).toString('base64url'),
+  };
+  await mkdir(home, { recursive: true });
+  await writeFile(file, JSON.stringify(s), { mode: 0o600 });
+  return s;
+}
+
+/** The environment every component of this stack runs with (also written to <home>/stack.env). */
+export async function stackEnv(p: StackProfile): Promise<Record<string, string>> {
+  const s = await secrets(p.home);
+  return {
+    OTA_HOME: p.home,
+    TEMPORAL_ADDRESS: `127.0.0.1:${p.temporalPort}`,
+    TEMPORAL_UI_URL: `http://127.0.0.1:${p.uiPort}`,
+    MINIO_URL: `http://127.0.0.1:${p.minioPort}`,
+    MINIO_ACCESS_KEY: 'enigm-ota',
+    MINIO_SECRET_KEY: s.minioSecret,
+    SOFTHSM2_CONF: join(p.home, 'softhsm', 'softhsm2.conf'),
+    OTA_HSM_TOKEN: TOKEN_LABEL,
+    OTA_HSM_PIN: s.hsmPin,
+    OTA_API_PORT: String(p.apiPort),
+    OTA_API_URL: `http://127.0.0.1:${p.apiPort}`,
+  };
+}
+
+export interface StackOptions {
+  log?: (line: string) => void;
+  /** Extra environment for the API and worker (tests shorten caches). */
+  extraEnv?: Record<string, string>;
+}
+
+/** Starts (or finds running) every service of the embedded stack; idempotent. */
+export async function stackUp(p: StackProfile, options: StackOptions = {}): Promise<Config> {
+  const log = options.log ?? (() => undefined);
+  const env = { ...(await stackEnv(p)), ...options.extraEnv };
+  await writeFile(join(p.home, 'stack.env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+  const pm = new ProcessManager(p.home);
+  const node = process.execPath;
+
+  await mkdir(join(p.home, 'temporal'), { recursive: true });
+  const temporal = await pm.start({
+    name: 'temporal',
+    command: 'temporal',
+    args: [
+      'server', 'start-dev',
+      '--db-filename', join(p.home, 'temporal', 'temporal.db'),
+      '--ip', '127.0.0.1',
+      '--port', String(p.temporalPort),
+      '--ui-port', String(p.uiPort),
+      '--log-level', 'warn',
+      ...searchAttributeKeys.flatMap((k) => ['--search-attribute', `${k.name}=${cliType(k.type)}`]),
+    ],
+    env: {},
+    ready: async () => (await portOpen(p.temporalPort)) && (await httpOk(`http://127.0.0.1:${p.uiPort}`)),
+  });
+  log(`temporal ${temporal} (UI http://127.0.0.1:${p.uiPort})`);
+
+  await mkdir(join(p.home, 'minio', 'data'), { recursive: true });
+  const minio = await pm.start({
+    name: 'minio',
+    command: 'minio',
+    args: ['server', join(p.home, 'minio', 'data'), '--address', `127.0.0.1:${p.minioPort}`, '--console-address', `127.0.0.1:${p.minioConsolePort}`, '--quiet'],
+    env: { MINIO_ROOT_USER: env['MINIO_ACCESS_KEY']!, MINIO_ROOT_PASSWORD: env['MINIO_SECRET_KEY']!, MINIO_BROWSER: 'on' },
+    ready: () => httpOk(`http://127.0.0.1:${p.minioPort}/minio/health/live`),
+  });
+  log(`minio ${minio} (http://127.0.0.1:${p.minioPort})`);
+
+  await ensureToken(p.home, env);
+  const config = loadConfig(env);
+  const hsm = Hsm.open(config.hsm, env['OTA_HSM_PIN']!);
+  try {
+    const ceremony = await runCeremony(config, hsm, new Storage(config.minio));
+    for (const repo of ceremony.created) log(`key ceremony: ${repo} root created (${ceremony.rootFiles[repo]})`);
+    for (const f of ceremony.offlineKeyFiles) log(`key ceremony: offline root key written to ${f}: move it to offline storage`);
+  } finally {
+    hsm.close();
+  }
+
+  const worker = await pm.start({
+    name: 'worker',
+    command: node,
+    args: [join(ROOT, 'dist', 'worker', 'main.js')],
+    env,
+    ready: () => logContains(pm.logFile('worker'), 'worker ready'),
+  });
+  log(`worker ${worker}`);
+  const api = await pm.start({
+    name: 'api',
+    command: node,
+    args: [join(ROOT, 'dist', 'api', 'main.js')],
+    env,
+    ready: () => httpOk(`http://127.0.0.1:${p.apiPort}/healthz`),
+  });
+  log(`api ${api} (http://127.0.0.1:${p.apiPort})`);
+  return config;
+}
+
+export async function stackDown(p: StackProfile, log: (line: string) => void = () => undefined): Promise<void> {
+  const pm = new ProcessManager(p.home);
+  for (const name of SERVICES) if (await pm.stop(name)) log(`stopped ${name}`);
+}
+
+/** A SoftHSM2 token in <home>/softhsm, created once. */
+async function ensureToken(home: string, env: Record<string, string>): Promise<void> {
+  const dir = join(home, 'softhsm', 'tokens');
+  await mkdir(dir, { recursive: true });
+  await writeFile(env['SOFTHSM2_CONF']!, `directories.tokendir = ${dir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  const childEnv = { ...process.env, SOFTHSM2_CONF: env['SOFTHSM2_CONF'] };
+  const slots = execFileSync('softhsm2-util', ['--show-slots'], { env: childEnv, encoding: 'utf8' });
+  if (new RegExp(`Label:\\s+${TOKEN_LABEL}\\s`).test(slots)) return;
+  const s = await secrets(home);
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN_LABEL, '--pin', s.hsmPin, '--so-pin', s.hsmSoPin], {
+    env: childEnv,
+    stdio: 'ignore',
+  });
+}
+
+function cliType(type: string): string {
+  const names: Record<string, string> = { KEYWORD: 'Keyword', DOUBLE: 'Double', BOOL: 'Bool', INT: 'Int', TEXT: 'Text', DATETIME: 'Datetime' };
+  return names[type] ?? type;
+}

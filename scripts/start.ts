@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compareSemver } from '@enigm-ota/client-sdk';
+import { describeTally, simulateFleet } from '../cli/fleet';
+import { progressBar } from '../cli/output';
+import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../cli/releases';
+import { connectClient } from '../cli/temporal';
+import { Storage } from '../infra/storage';
+import { DEMO_PROFILE, stackUp } from './lib/stack';
+
+const CHANNEL = 'demo';
+const HARDWARE = 'devkit-a';
+const DEVICES = 50;
+
+/**
+ * `npm start`: the embedded stack, then a demo release travelling from a build file to
+ * 50 simulated devices, approved by a demo release owner. The stack keeps running.
+ */
+async function main(): Promise<void> {
+  const say = (line: string) => console.log(`\x1b[1m[start]\x1b[0m ${line}`);
+  const config = await stackUp(DEMO_PROFILE, { log: say });
+  const client = await connectClient(config);
+  try {
+    const version = await nextDemoVersion(client);
+    const artifact = join(config.home, 'demo', `firmware-${version}.bin`);
+    await mkdir(join(config.home, 'demo'), { recursive: true });
+    await writeFile(artifact, randomBytes(4 * 1024 * 1024));
+    say(`creating release ${version} on channel ${CHANNEL} from ${artifact}`);
+    await createRelease(
+      client,
+      new Storage(config.minio),
+      {
+        artifact,
+        version,
+        hardwareIds: [HARDWARE],
+        channel: CHANNEL,
+        rollbackIndex: 1,
+        steps: [10, 50, 100].map((percent) => ({ percent, bakeTimeMs: 8000 })),
+        createdBy: 'demo-release-manager',
+      },
+      (sent, total) => process.stdout.write(`\r  upload ${progressBar(sent, total)}`),
+    );
+    process.stdout.write('\n');
+    await waitForStatus(client, CHANNEL, version, (s) => s.stage === 'approval');
+    say('release signed, registered and validated; waiting for approval');
+    await approveRelease(client, CHANNEL, version, { approver: 'demo-release-owner', comment: 'demo approval' });
+    say(`approved by demo-release-owner; ${DEVICES} simulated devices poll the API`);
+    const tally = await simulateFleet(
+      config,
+      {
+        devices: DEVICES,
+        hardwareId: HARDWARE,
+        channel: CHANNEL,
+        fromVersion: '0.0.0',
+        untilVersion: version,
+        until: async () => (await releaseStatus(client, CHANNEL, version)).stage === 'stable',
+        timeoutMs: 5 * 60_000,
+        intervalMs: 1000,
+        idPrefix: `demo-${version}-`,
+      },
+      async (t) => {
+        const s = await releaseStatus(client, CHANNEL, version).catch(() => undefined);
+        process.stdout.write(`\r\x1b[2K  ${s ? `${s.stage} ${s.percent}% · ` : ''}${describeTally(t)}`);
+      },
+    );
+    process.stdout.write('\n');
+    const final = await releaseStatus(client, CHANNEL, version);
+    say(`release ${version}: ${final.stage}; ${tally.versions[version] ?? 0}/${DEVICES} devices run it`);
+    say(`Temporal UI:  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
+    say(`device API:   ${config.api.url}/v1/openapi.json`);
+    say(`try:          npm run ota -- release status ${version} --channel ${CHANNEL}`);
+    say('the stack keeps running; stop it with: npm run stop');
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Each run releases the next patch version, so `npm start` can be run again and again. */
+async function nextDemoVersion(client: Awaited<ReturnType<typeof connectClient>>): Promise<string> {
+  let latest = '1.0.0';
+  let found = false;
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'releaseWorkflow' AND OtaChannel = '${CHANNEL}'` })) {
+    const v = wf.workflowId.slice(`release-${CHANNEL}-`.length);
+    if (/^\d+\.\d+\.\d+$/.test(v) && (!found || compareSemver(v, latest) > 0)) latest = v;
+    found = true;
+  }
+  if (!found) return latest;
+  const [major, minor, patch] = latest.split('.').map(Number);
+  return `${major}.${minor}.${(patch ?? 0) + 1}`;
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
+  process.exitCode = 1;
+});
