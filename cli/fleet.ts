@@ -13,7 +13,7 @@ export interface SimulateOptions {
   fromVersion: string;
   /** Stop once every device runs this version. */
   untilVersion?: string;
-  /** Stop when this returns true (checked after each round). */
+  /** Also required before stopping (checked after each round), e.g. the release is stable. */
   until?: () => Promise<boolean>;
   timeoutMs: number;
   intervalMs: number;
@@ -69,8 +69,8 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
     tally.versions = {};
     for (const r of results) count(tally, r);
     tally.elapsedMs = Date.now() - started;
-    const allThere = o.untilVersion !== undefined && tally.versions[o.untilVersion] === o.devices;
-    tally.done = allThere || (o.until ? await o.until() : false);
+    const allThere = o.untilVersion === undefined || tally.versions[o.untilVersion] === o.devices;
+    tally.done = (o.untilVersion !== undefined || o.until !== undefined) && allThere && (o.until ? await o.until() : true);
     onRound?.(tally);
     if (tally.done || tally.elapsedMs >= o.timeoutMs) return tally;
     await new Promise((r) => setTimeout(r, o.intervalMs));

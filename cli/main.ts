@@ -8,7 +8,7 @@ import { parseDuration } from '../common/validation';
 import { loadConfig, type Config } from '../infra/config';
 import { Storage } from '../infra/storage';
 import { describeTally, simulateFleet } from './fleet';
-import { createOutput, progressBar, reportError, type Output } from './output';
+import { createOutput, perPercent, progressBar, reportError, type Output } from './output';
 import { approveRelease, createRelease, describeStatus, releaseAction, releaseStatus, type OpsAction } from './releases';
 import { connectClient } from './temporal';
 
@@ -91,7 +91,7 @@ async function release(config: Config, command: string | undefined, rest: string
           steps,
           createdBy: actor,
         },
-        (sent, total) => out.progress(`uploading ${progressBar(sent, total)}`),
+        perPercent((sent, total) => out.progress(`uploading ${progressBar(sent, total)}`)),
       );
       out.result(created, () => `release ${created.releaseId} started; see ota release status ${flags.version} --channel ${flags.channel}`);
       return 0;

@@ -44,6 +44,18 @@ function errorCode(err: unknown): string {
   return typeof code === 'string' ? code : 'ERROR';
 }
 
+/** Calls `fn` only when the whole percent changes, so progress lines stay few. */
+export function perPercent(fn: (sent: number, total: number) => void): (sent: number, total: number) => void {
+  let last = -1;
+  return (sent, total) => {
+    const pct = total > 0 ? Math.floor((sent / total) * 100) : 100;
+    if (pct !== last) {
+      last = pct;
+      fn(sent, total);
+    }
+  };
+}
+
 export function progressBar(done: number, total: number, width = 30): string {
   const ratio = total > 0 ? Math.min(1, done / total) : 1;
   const filled = Math.round(ratio * width);

@@ -59,7 +59,10 @@ export class TufRepository {
     if (await this.storage.stat('metadata', this.key('timestamp.json'))) return;
     const targets = new Metadata(new Targets({ specVersion: SPEC_VERSION, version: 1, expires: this.expires(this.expiry.targetsDays * 24) }));
     signMetadata(targets, [signers.targets]);
-    await this.register({ version: 1, json: JSON.stringify(targets.toJSON()) }, signers);
+    await this.storage.putBytesIfAbsent('metadata', this.key('1.targets.json'), Buffer.from(JSON.stringify(targets.toJSON())));
+    const snapshotBytes =
+      (await this.writeSnapshot(1, 1, signers.snapshot)) ?? (await this.storage.getBytes('metadata', this.key('1.snapshot.json'), MAX_METADATA_BYTES));
+    await this.writeTimestamp(1, 1, snapshotBytes!, signers.timestamp);
   }
 
   async targets(): Promise<Metadata<Targets>> {
@@ -126,40 +129,50 @@ export class TufRepository {
       let snapshotVersion = head.snapshotVersion;
       let snapshotBytes: Buffer;
       if (covered >= targetsVersion) {
-        snapshotBytes = Buffer.from(JSON.stringify(snapshotMd.toJSON()));
+        // The timestamp hashes the stored bytes, so use them, not a re-serialization.
+        snapshotBytes = (await this.storage.getBytes('metadata', this.key(`${snapshotVersion}.snapshot.json`), MAX_METADATA_BYTES))!;
       } else {
         snapshotVersion += 1;
-        const snapshot = new Metadata(
-          new Snapshot({
-            specVersion: SPEC_VERSION,
-            version: snapshotVersion,
-            expires: this.expires(this.expiry.snapshotDays * 24),
-            meta: { 'targets.json': new MetaFile({ version: targetsVersion }) },
-          }),
-        );
-        signMetadata(snapshot, [signers.snapshot]);
-        snapshotBytes = Buffer.from(JSON.stringify(snapshot.toJSON()));
-        if (!(await this.storage.putBytesIfAbsent('metadata', this.key(`${snapshotVersion}.snapshot.json`), snapshotBytes))) {
-          continue; // another writer took this snapshot version; look again
-        }
+        const written = await this.writeSnapshot(snapshotVersion, targetsVersion, signers.snapshot);
+        if (!written) continue; // another writer took this snapshot version; look again
+        snapshotBytes = written;
       }
       if (head.timestamp.signed.snapshotMeta.version >= snapshotVersion) return;
-      const timestamp = new Metadata(
-        new Timestamp({
-          specVersion: SPEC_VERSION,
-          version: head.timestamp.signed.version + 1,
-          expires: this.expires(this.expiry.timestampHours),
-          snapshotMeta: new MetaFile({
-            version: snapshotVersion,
-            length: snapshotBytes.length,
-            hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') },
-          }),
-        }),
-      );
-      signMetadata(timestamp, [signers.timestamp]);
-      await this.storage.putBytes('metadata', this.key('timestamp.json'), Buffer.from(JSON.stringify(timestamp.toJSON())));
+      await this.writeTimestamp(head.timestamp.signed.version + 1, snapshotVersion, snapshotBytes, signers.timestamp);
       return;
     }
+  }
+
+  /** Claims snapshot `version`; undefined when another writer holds it. */
+  private async writeSnapshot(version: number, targetsVersion: number, signer: TufSigner): Promise<Buffer | undefined> {
+    const snapshot = new Metadata(
+      new Snapshot({
+        specVersion: SPEC_VERSION,
+        version,
+        expires: this.expires(this.expiry.snapshotDays * 24),
+        meta: { 'targets.json': new MetaFile({ version: targetsVersion }) },
+      }),
+    );
+    signMetadata(snapshot, [signer]);
+    const bytes = Buffer.from(JSON.stringify(snapshot.toJSON()));
+    return (await this.storage.putBytesIfAbsent('metadata', this.key(`${version}.snapshot.json`), bytes)) ? bytes : undefined;
+  }
+
+  private async writeTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signer: TufSigner): Promise<void> {
+    const timestamp = new Metadata(
+      new Timestamp({
+        specVersion: SPEC_VERSION,
+        version,
+        expires: this.expires(this.expiry.timestampHours),
+        snapshotMeta: new MetaFile({
+          version: snapshotVersion,
+          length: snapshotBytes.length,
+          hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') },
+        }),
+      }),
+    );
+    signMetadata(timestamp, [signer]);
+    await this.storage.putBytes('metadata', this.key('timestamp.json'), Buffer.from(JSON.stringify(timestamp.toJSON())));
   }
 
   /**

