@@ -1,0 +1,18 @@
+import { expect } from 'chai';
+import { approve, releaseAwaitingApproval, testConfig } from '../helpers';
+
+describe('GET /v1/artifacts/:sha256', () => {
+  it('serves the whole artifact and byte ranges of it', async () => {
+    const status = await releaseAwaitingApproval('ranges', '1.0.0');
+    await approve('ranges', '1.0.0');
+    const url = `${testConfig().api.url}/v1/artifacts/${status.target!.sha256}`;
+    const whole = Buffer.from(await (await fetch(url)).arrayBuffer());
+    expect(whole.length).to.equal(status.target!.length);
+    const part = await fetch(url, { headers: { range: 'bytes=100-199' } });
+    expect(part.status).to.equal(206);
+    expect(part.headers.get('content-range')).to.equal(`bytes 100-199/${whole.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(whole.subarray(100, 200))).to.equal(true);
+    const beyond = await fetch(url, { headers: { range: `bytes=${whole.length}-` } });
+    expect(beyond.status).to.equal(416);
+  });
+});

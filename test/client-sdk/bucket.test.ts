@@ -1,0 +1,28 @@
+import { expect } from 'chai';
+import { BUCKET_COUNT, bucketInPercent, rolloutBucket } from '@enigm-ota/client-sdk';
+
+describe('rolloutBucket', () => {
+  it('gives a device the same bucket every time, and another bucket in another release', () => {
+    expect(rolloutBucket('release-a', 'dev-1')).to.equal(rolloutBucket('release-a', 'dev-1'));
+    const differ = Array.from({ length: 20 }, (_, i) => rolloutBucket('release-a', `d${i}`) !== rolloutBucket('release-b', `d${i}`));
+    expect(differ.filter(Boolean).length).to.be.greaterThan(15);
+  });
+
+  it('keeps every device that was in at a lower percent in at a higher one', () => {
+    for (let i = 0; i < 500; i++) {
+      const b = rolloutBucket('r', `dev-${i}`);
+      if (bucketInPercent(b, 10)) expect(bucketInPercent(b, 50)).to.equal(true);
+    }
+  });
+
+  it('spreads devices evenly enough that 10% means about a tenth of the fleet', () => {
+    let inside = 0;
+    for (let i = 0; i < 20_000; i++) if (bucketInPercent(rolloutBucket('r', `dev-${i}`), 10)) inside++;
+    expect(inside).to.be.within(1800, 2200);
+  });
+
+  it('covers the whole range only at 100% and nothing at 0%', () => {
+    expect(bucketInPercent(BUCKET_COUNT - 1, 100)).to.equal(true);
+    expect(bucketInPercent(0, 0)).to.equal(false);
+  });
+});

@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { DeviceAgent, DirectoryInstaller } from '@enigm-ota/client-sdk';
+import type { Client } from '@temporalio/client';
+import { approveRelease, waitForStatus } from '../cli/releases';
+import { connectClient } from '../cli/temporal';
+import type { ReleaseStatus } from '../common/release';
+import { rootFile } from '../infra/ceremony';
+import { loadConfig, type Config } from '../infra/config';
+
+const run = promisify(execFile);
+const ROOT = resolve(__dirname, '..', '..');
+
+export function testConfig(): Config {
+  return loadConfig(process.env);
+}
+
+let client: Client | undefined;
+export async function temporalClient(): Promise<Client> {
+  client ??= await connectClient(testConfig());
+  return client;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+/** Runs the real `ota` CLI as a separate process, as an operator would. */
+export async function ota(...args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], { env: process.env });
+    return { code: 0, stdout, stderr, json: parse(stdout) };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr, json: parse(e.stdout) };
+  }
+}
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function artifactFile(name: string, bytes = 256 * 1024): Promise<string> {
+  const dir = join(testConfig().home, 'builds');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, name);
+  await writeFile(file, randomBytes(bytes));
+  return file;
+}
+
+/** Creates a release through the CLI and waits until it asks for approval. */
+export async function releaseAwaitingApproval(
+  channel: string,
+  version: string,
+  opts: { hardware?: string; steps?: string; bake?: string; rollbackIndex?: number } = {},
+): Promise<ReleaseStatus> {
+  const file = await artifactFile(`fw-${channel}-${version}.bin`);
+  const created = await ota(
+    'release', 'create', '--artifact', file, '--version', version, '--channel', channel,
+    '--hardware', opts.hardware ?? 'devkit-a', '--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s',
+    '--rollback-index', String(opts.rollbackIndex ?? 1), '--json',
+  );
+  if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
+  return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
+}
+
+export async function approve(channel: string, version: string): Promise<ReleaseStatus> {
+  return approveRelease(await temporalClient(), channel, version, { approver: 'test-owner', comment: 'tests' });
+}
+
+export async function device(id: string, channel: string, hardwareId = 'devkit-a'): Promise<DeviceAgent> {
+  const config = testConfig();
+  const stateDir = join(config.home, 'test-devices', id);
+  return new DeviceAgent({
+    apiUrl: config.api.url,
+    deviceId: id,
+    hardwareId,
+    channel,
+    stateDir,
+    trustedRoots: { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) },
+    installer: new DirectoryInstaller(stateDir),
+  });
+}
+
+export async function postJson(path: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${testConfig().api.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => undefined) };
+}
+
+export async function closeTemporalClient(): Promise<void> {
+  await client?.connection.close();
+  client = undefined;
+}

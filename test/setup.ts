@@ -1,0 +1,25 @@
+import { rm } from 'node:fs/promises';
+import { closeTemporalClient } from './helpers';
+import { stackDown, stackEnv, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
+
+/**
+ * Integration tests run against a real embedded stack of their own (Temporal dev server,
+ * MinIO, SoftHSM2 token, worker, API) on test ports, started fresh for each run.
+ * The API's rollout cache is off so a pause is visible to the very next poll.
+ */
+export const TEST_EXTRA_ENV = { OTA_ROLLOUT_CACHE_MS: '0' };
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(300_000);
+    await stackDown(TEST_PROFILE);
+    await rm(TEST_PROFILE.home, { recursive: true, force: true });
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV, log: (l) => console.log(`    [stack] ${l}`) });
+    Object.assign(process.env, await stackEnv(TEST_PROFILE), TEST_EXTRA_ENV);
+  },
+  async afterAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    await closeTemporalClient();
+    await stackDown(TEST_PROFILE);
+  },
+};
