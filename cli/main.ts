@@ -150,7 +150,7 @@ function withStackEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
+  void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }
