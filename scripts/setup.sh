@@ -11,7 +11,6 @@ need_apt=()
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need_apt+=(opensc)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
-[ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
