@@ -13,7 +13,8 @@ import type { RepositoryName } from './metadata';
  * up only from verified metadata.
  */
 export class TrustedRepository {
-  private readonly updater: Updater;
+  private updater: Updater | undefined;
+  private readonly options: ConstructorParameters<typeof Updater>[0];
 
   constructor(
     readonly name: RepositoryName,
@@ -21,7 +22,7 @@ export class TrustedRepository {
     metadataBaseUrl: string,
     limits: DeviceLimits,
   ) {
-    this.updater = new Updater({
+    this.options = {
       metadataDir,
       metadataBaseUrl,
       config: {
@@ -32,7 +33,7 @@ export class TrustedRepository {
         fetchTimeout: limits.fetchTimeoutMs,
         fetchRetries: 0,
       },
-    });
+    };
   }
 
   /** Provisioning: the root is installed once, at the factory; the API never supplies it. */
@@ -42,8 +43,10 @@ export class TrustedRepository {
     if (!existsSync(file)) writeFileSync(file, trustedRoot);
   }
 
+  /** A tuf-js Updater refreshes once; each poll starts a new one from the stored trusted state. */
   async refresh(): Promise<void> {
     try {
+      this.updater = new Updater(this.options);
       await this.updater.refresh();
     } catch (err) {
       throw toOtaError(this.name, err);
@@ -52,6 +55,7 @@ export class TrustedRepository {
 
   /** A target from freshly verified metadata; absent means "not authorized here". */
   async target(name: string): Promise<TargetFile | undefined> {
+    if (!this.updater) throw new VerificationError('METADATA_INVALID', `${this.name} repository was not refreshed`);
     try {
       return await this.updater.getTargetInfo(name);
     } catch (err) {

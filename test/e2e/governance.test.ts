@@ -33,6 +33,19 @@ describe('rollout governance', () => {
       expect(forced).to.include({ status: 'refused', code: 'NOT_IN_ROLLOUT' });
     });
 
+    it('is listed in Temporal by its search attributes as awaiting approval', async () => {
+      const client = await temporalClient();
+      const query = `OtaAwaitingApproval = true AND OtaChannel = '${channel}' AND OtaStage = 'approval'`;
+      let ids: string[] = [];
+      // Visibility is eventually consistent; give it a few seconds.
+      for (let i = 0; i < 50 && ids.length === 0; i++) {
+        ids = [];
+        for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
+        if (ids.length === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ids).to.deep.equal([releaseId]);
+    });
+
     it('refuses pause with WRONG_STAGE and changes nothing', async () => {
       const paused = await ota('release', 'pause', version, '--channel', channel, '--json');
       expect(paused.code).to.equal(1);
