@@ -35,7 +35,7 @@ export const MAX_SIMULATED_DEVICES = 10_000;
  * N devices, each the real SDK with its own folder, polling the API in rounds. Every
  * device verifies and installs on its own; the tally is what the devices themselves say.
  */
-export async function simulateFleet(config: Config, o: SimulateOptions, onRound?: (t: FleetTally) => void): Promise<FleetTally> {
+export async function simulateFleet(config: Config, o: SimulateOptions, onRound?: (t: FleetTally) => void | Promise<void>): Promise<FleetTally> {
   if (!Number.isInteger(o.devices) || o.devices < 1 || o.devices > MAX_SIMULATED_DEVICES) {
     throw new InputError(`--devices must be 1..${MAX_SIMULATED_DEVICES}`);
   }
@@ -71,7 +71,7 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
     tally.elapsedMs = Date.now() - started;
     const allThere = o.untilVersion === undefined || tally.versions[o.untilVersion] === o.devices;
     tally.done = (o.untilVersion !== undefined || o.until !== undefined) && allThere && (o.until ? await o.until() : true);
-    onRound?.(tally);
+    await onRound?.(tally);
     if (tally.done || tally.elapsedMs >= o.timeoutMs) return tally;
     await new Promise((r) => setTimeout(r, o.intervalMs));
   }

@@ -9,18 +9,20 @@ import { loadConfig, type Config } from '../infra/config';
 import { Storage } from '../infra/storage';
 import { describeTally, simulateFleet } from './fleet';
 import { createOutput, perPercent, progressBar, reportError, type Output } from './output';
-import { approveRelease, createRelease, describeStatus, releaseAction, releaseStatus, type OpsAction } from './releases';
+import { approveRelease, createRelease, describeStatus, releaseAction, releaseStatus, resolveChannel, type OpsAction } from './releases';
 import { connectClient } from './temporal';
 
 const USAGE = `ota: operate Enigm OTA releases
 
   ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
                      [--rollback-index N] [--steps 10,50,100] [--bake 30s]
-  ota release status   VERSION --channel NAME
-  ota release approve  VERSION --channel NAME --approver NAME [--comment TEXT]
-  ota release pause    VERSION --channel NAME [--reason TEXT]
-  ota release resume   VERSION --channel NAME [--reason TEXT]
-  ota release rollback VERSION --channel NAME [--reason TEXT]
+  ota release status   VERSION [--channel NAME]
+  ota release approve  VERSION [--channel NAME] --approver NAME [--comment TEXT]
+  ota release pause    VERSION [--channel NAME] [--reason TEXT]
+  ota release resume   VERSION [--channel NAME] [--reason TEXT]
+  ota release rollback VERSION [--channel NAME] [--reason TEXT]
+
+--channel may be left out when only one channel has that version.
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s]
 
@@ -97,7 +99,7 @@ async function release(config: Config, command: string | undefined, rest: string
       return 0;
     }
     const version = required(rest[0] ?? flags.version, 'VERSION');
-    const channel = required(flags.channel, '--channel');
+    const channel = await resolveChannel(client, version, flags.channel);
     let status;
     if (command === 'status') status = await releaseStatus(client, channel, version);
     else if (command === 'approve') {

@@ -91,6 +91,23 @@ async function exists(handle: WorkflowHandle): Promise<boolean> {
   }
 }
 
+/**
+ * A version alone names a release when exactly one channel has it; otherwise the
+ * operator must say which channel (found through the OtaVersion search attribute).
+ */
+export async function resolveChannel(client: Client, version: string, channel?: string): Promise<string> {
+  if (channel !== undefined) return checkPattern('channel', channel);
+  checkVersion(version);
+  const channels = new Set<string>();
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'releaseWorkflow' AND OtaVersion = '${version}'` })) {
+    const c = wf.typedSearchAttributes.get(channelKey);
+    if (c) channels.add(c);
+  }
+  if (channels.size === 0) throw new ServerError('NOT_FOUND', `unknown release ${version}`);
+  if (channels.size > 1) throw new InputError(`release ${version} exists on channels ${[...channels].sort().join(', ')}: give --channel`);
+  return [...channels][0]!;
+}
+
 function handleFor(client: Client, channel: string, version: string): WorkflowHandle<typeof releaseWorkflow> {
   return client.workflow.getHandle(releaseWorkflowId(checkPattern('channel', channel), checkVersion(version)));
 }

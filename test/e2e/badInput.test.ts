@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { resolveChannel } from '../../cli/releases';
 import { artifactFile, ota, postJson, temporalClient, testConfig } from '../helpers';
 
 describe('bad input', () => {
@@ -25,6 +26,21 @@ describe('bad input', () => {
       const found = [];
       for await (const wf of client.workflow.list({ query: `WorkflowId = 'release-bad-1.0.0'` })) found.push(wf);
       expect(found).to.have.length(0);
+    });
+
+    it('asks for --channel when a version exists on several channels', async () => {
+      const client = await temporalClient();
+      const first = await artifactFile('amb1.bin');
+      expect((await ota('release', 'create', '--artifact', first, '--version', '7.0.0', '--hardware', 'a', '--channel', 'amb-one', '--json')).code).to.equal(0);
+      expect(await resolveChannel(client, '7.0.0')).to.equal('amb-one');
+      expect((await ota('release', 'create', '--artifact', first, '--version', '7.0.0', '--hardware', 'a', '--channel', 'amb-two', '--json')).code).to.equal(0);
+      let r = await ota('release', 'status', '7.0.0', '--json');
+      for (let i = 0; i < 50 && r.code === 0; i++) {
+        await new Promise((res) => setTimeout(res, 100)); // visibility catches up with the second start
+        r = await ota('release', 'status', '7.0.0', '--json');
+      }
+      expect(r.code).to.equal(2);
+      expect(r.json.error.code).to.equal('INVALID_INPUT');
     });
 
     it('refuses missing fields and unknown flags with INVALID_INPUT', async () => {
