@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FleetStore } from '../../infra/fleetStore';
+import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
+import { testConfig } from '../helpers';
+
+/** The same behaviour on both backends: PGlite (embedded default) and a real PostgreSQL. */
+const backends: Array<{ name: string; open: () => Promise<{ fleet: Parameters<typeof FleetStore.open>[0]; done: () => Promise<void> }> }> = [
+  {
+    name: 'PGlite',
+    open: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ota-pglite-'));
+      return { fleet: { pgliteDir: dir }, done: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    open: async () => {
+      const dir = join(testConfig().home, 'postgres');
+      const url = await startPostgres(dir, 15432);
+      return { fleet: { databaseUrl: url, pgliteDir: '' }, done: async () => stopPostgres(dir) };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe(`FleetStore on ${backend.name}`, () => {
+    let env: Awaited<ReturnType<(typeof backend)['open']>>;
+    before(async () => {
+      env = await backend.open();
+    });
+    after(async () => {
+      await env.done();
+    });
+
+    it('migrates once, however often it is opened', async () => {
+      const a = await FleetStore.open(env.fleet);
+      await a.close();
+      const b = await FleetStore.open(env.fleet);
+      await b.close();
+    });
+
+    it('keeps every report and the version each device runs now', async () => {
+      const store = await FleetStore.open(env.fleet);
+      try {
+        const prefix = `fs-${backend.name}-${Date.now()}-`;
+        await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'installed' });
+        await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' });
+        await store.recordReport({ deviceId: `${prefix}2`, version: '1.1.0', outcome: 'installed', targetName: 'stable/1.1.0/fw.bin' });
+        expect(await store.reports(`${prefix}1`)).to.deep.equal([
+          { version: '1.0.0', outcome: 'installed', error_code: null },
+          { version: '1.0.0', outcome: 'refused', error_code: 'NOT_IN_ROLLOUT' },
+        ]);
+        expect(await store.summary(prefix)).to.deep.equal({
+          devices: 2,
+          versions: { '1.0.0': 1, '1.1.0': 1 },
+          outcomes: { refused: 1, installed: 1 },
+          errorCodes: { NOT_IN_ROLLOUT: 1 },
+        });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('treats the device prefix as text, not a pattern', async () => {
+      const store = await FleetStore.open(env.fleet);
+      try {
+        expect((await store.summary('%')).devices).to.equal(0);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
