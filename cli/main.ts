@@ -5,7 +5,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
-import { loadConfig, type Config } from '../infra/config';
+import { runCeremony } from '../infra/ceremony';
+import { loadConfig, requireHsmPin, type Config } from '../infra/config';
+import { Hsm } from '../infra/hsm';
 import { Storage } from '../infra/storage';
 import { describeTally, simulateFleet } from './fleet';
 import { createOutput, perPercent, progressBar, reportError, type Output } from './output';
@@ -23,6 +25,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota release rollback VERSION [--channel NAME] [--reason TEXT]
 
 --channel may be left out when only one channel has that version.
+  ota keys init       (key ceremony: HSM keys, offline roots, first metadata; idempotent)
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s]
 
@@ -67,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     const config = loadConfig(withStackEnv(process.env));
     if (group === 'release') return await release(config, command, rest, flags, out);
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
+    if (group === 'keys' && command === 'init') return await keysInit(config, out);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -131,6 +135,23 @@ async function simulate(config: Config, flags: Flags, out: Output): Promise<numb
   );
   out.result(tally, () => `summary: ${describeTally(tally)}`);
   return flags.until && !tally.done ? 1 : 0;
+}
+
+async function keysInit(config: Config, out: Output): Promise<number> {
+  const hsm = Hsm.open(config.hsm, requireHsmPin(config));
+  try {
+    const result = await runCeremony(config, hsm, new Storage(config.minio));
+    out.result(result, () =>
+      [
+        `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,
+        result.created.length ? `created: ${result.created.join(', ')}` : 'nothing to create: both repositories exist',
+        ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
+      ].join('\n'),
+    );
+    return 0;
+  } finally {
+    hsm.close();
+  }
 }
 
 function required(value: string | undefined, name: string): string {
