@@ -13,6 +13,8 @@ command -v pkcs11-tool >/dev/null || need_apt+=(opensc)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 # PostgreSQL: the fleet store when DATABASE_URL is set; tests run the store on both.
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql)
+# Chromium: tests approve a release in the Temporal UI with a real browser.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
