@@ -1,4 +1,13 @@
-import { bucketInPercent, compareSemver, rolloutBucket, type PollOffer, type PollRequest, type RolloutCustom } from '@enigm-ota/client-sdk';
+import {
+  bucketInPercent,
+  compareSemver,
+  readReleasePolicy,
+  readRolloutState,
+  rolloutBucket,
+  type PollOffer,
+  type PollRequest,
+  type RolloutCustom,
+} from '@enigm-ota/client-sdk';
 import type { TufRepository } from '../infra/tufRepository';
 
 interface OfferEntry {
@@ -42,11 +51,17 @@ export class OfferIndex {
   }
 
   private async reload(): Promise<void> {
-    const targets = await this.rollout.targets();
-    this.entries = Object.values(targets.signed.targets).map((t) => ({
-      targetName: t.path,
-      custom: t.custom as unknown as RolloutCustom,
-    }));
+    const targets = await this.rollout.published();
+    const entries: OfferEntry[] = [];
+    for (const t of Object.values(targets.signed.targets)) {
+      try {
+        // The same field checks the device applies; an entry a device would reject is never offered.
+        entries.push({ targetName: t.path, custom: { ...readReleasePolicy(t), rollout: readRolloutState(t) } });
+      } catch {
+        continue;
+      }
+    }
+    this.entries = entries;
     this.loadedAt = Date.now();
   }
 }

@@ -80,8 +80,27 @@ export class Storage {
     }
   }
 
+  /** Replaces an object only if it is still the version read (etag); false otherwise. */
+  async putBytesIfMatch(role: BucketRole, key: string, bytes: Buffer, etag: string): Promise<boolean> {
+    try {
+      await this.client.putObject(this.bucket(role), key, bytes, bytes.length, {
+        'Content-Type': 'application/json',
+        'If-Match': `"${etag.replace(/"/g, '')}"`,
+      });
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'PreconditionFailed') return false;
+      throw err;
+    }
+  }
+
   /** Reads a small object whole; refuses anything larger than maxBytes. */
   async getBytes(role: BucketRole, key: string, maxBytes: number): Promise<Buffer | undefined> {
+    return (await this.getVersioned(role, key, maxBytes))?.bytes;
+  }
+
+  /** Bytes and the etag of exactly those bytes (from the same response). */
+  async getVersioned(role: BucketRole, key: string, maxBytes: number): Promise<{ bytes: Buffer; etag: string } | undefined> {
     let stream: Readable;
     try {
       stream = await this.client.getObject(this.bucket(role), key);
@@ -99,7 +118,9 @@ export class Storage {
       }
       chunks.push(chunk);
     }
-    return Buffer.concat(chunks);
+    const etag = String((stream as Readable & { headers?: Record<string, string> }).headers?.['etag'] ?? '').replace(/"/g, '');
+    if (!etag) throw new ServerError('UNAVAILABLE', `storage gave no etag for ${role}/${key}`);
+    return { bytes: Buffer.concat(chunks), etag };
   }
 
   async getStream(role: BucketRole, key: string, range?: { start: number; end: number }): Promise<Readable> {

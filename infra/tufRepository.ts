@@ -119,28 +119,33 @@ export class TufRepository {
     }
   }
 
-  /** Writes snapshot and timestamp so they reference targets version `targetsVersion`. */
+  /**
+   * Makes timestamp.json cover targets version `targetsVersion` (or a later one): a new
+   * snapshot for the newest claimed targets if none covers it, then the timestamp,
+   * replaced only if it is still the one read (If-Match), so no writer's change is lost
+   * and the timestamp version never goes back.
+   */
   private async completeTo(targetsVersion: number, signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>): Promise<void> {
-    for (;;) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const published = await this.readTimestamp();
+      const publishedSnapshot = await this.readSnapshot(published.md.signed.snapshotMeta.version);
+      if ((publishedSnapshot.md.signed.meta['targets.json']?.version ?? 0) >= targetsVersion) return;
       const head = await this.head();
-      if (head.targetsVersion > targetsVersion) return; // a later writer already covered us
-      const snapshotMd = await this.readSnapshot(head.snapshotVersion);
-      const covered = snapshotMd.signed.meta['targets.json']?.version ?? 0;
       let snapshotVersion = head.snapshotVersion;
       let snapshotBytes: Buffer;
-      if (covered >= targetsVersion) {
-        // The timestamp hashes the stored bytes, so use them, not a re-serialization.
-        snapshotBytes = (await this.storage.getBytes('metadata', this.key(`${snapshotVersion}.snapshot.json`), MAX_METADATA_BYTES))!;
+      const latest = head.snapshotVersion === publishedSnapshot.version ? publishedSnapshot : await this.readSnapshot(head.snapshotVersion);
+      if ((latest.md.signed.meta['targets.json']?.version ?? 0) >= head.targetsVersion) {
+        snapshotBytes = latest.bytes; // the timestamp hashes the stored bytes
       } else {
         snapshotVersion += 1;
-        const written = await this.writeSnapshot(snapshotVersion, targetsVersion, signers.snapshot);
+        const written = await this.writeSnapshot(snapshotVersion, head.targetsVersion, signers.snapshot);
         if (!written) continue; // another writer took this snapshot version; look again
         snapshotBytes = written;
       }
-      if (head.timestamp.signed.snapshotMeta.version >= snapshotVersion) return;
-      await this.writeTimestamp(head.timestamp.signed.version + 1, snapshotVersion, snapshotBytes, signers.timestamp);
-      return;
+      const timestamp = this.signTimestamp(published.md.signed.version + 1, snapshotVersion, snapshotBytes, signers.timestamp);
+      if (await this.storage.putBytesIfMatch('metadata', this.key('timestamp.json'), timestamp, published.etag)) return;
     }
+    throw new ServerError('REPOSITORY_CONFLICT', `${this.name} timestamp kept changing under us; try again`);
   }
 
   /** Claims snapshot `version`; undefined when another writer holds it. */
@@ -159,6 +164,10 @@ export class TufRepository {
   }
 
   private async writeTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signer: TufSigner): Promise<void> {
+    await this.storage.putBytes('metadata', this.key('timestamp.json'), this.signTimestamp(version, snapshotVersion, snapshotBytes, signer));
+  }
+
+  private signTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signer: TufSigner): Buffer {
     const timestamp = new Metadata(
       new Timestamp({
         specVersion: SPEC_VERSION,
@@ -172,44 +181,66 @@ export class TufRepository {
       }),
     );
     signMetadata(timestamp, [signer]);
-    await this.storage.putBytes('metadata', this.key('timestamp.json'), Buffer.from(JSON.stringify(timestamp.toJSON())));
+    return Buffer.from(JSON.stringify(timestamp.toJSON()));
   }
 
   /**
    * The newest state: from timestamp.json, then forward over any snapshot or targets
    * version a crashed writer claimed but did not finish. Every file is verified against
-   * the trusted root before it is built upon.
+   * the trusted root (signature, and the version its file name claims) before use.
    */
   private async head(): Promise<Head> {
-    const timestamp = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
-    if (!timestamp) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
+    const timestamp = (await this.readTimestamp()).md;
     let snapshotVersion = timestamp.signed.snapshotMeta.version;
     while (await this.storage.stat('metadata', this.key(`${snapshotVersion + 1}.snapshot.json`))) snapshotVersion += 1;
-    const snapshot = await this.readSnapshot(snapshotVersion);
+    const snapshot = (await this.readSnapshot(snapshotVersion)).md;
     let targetsVersion = snapshot.signed.meta['targets.json']?.version ?? 1;
     while (await this.storage.stat('metadata', this.key(`${targetsVersion + 1}.targets.json`))) targetsVersion += 1;
-    const targets = await this.readVerified(`${targetsVersion}.targets.json`, MetadataKind.Targets, 'targets');
-    if (!targets) throw new ServerError('NOT_FOUND', `${this.name} targets version ${targetsVersion} is missing`);
+    const targets = await this.readTargets(targetsVersion);
     return { timestamp, snapshotVersion, targetsVersion, targets };
   }
 
-  private async readSnapshot(version: number): Promise<Metadata<Snapshot>> {
-    const md = await this.readVerified(`${version}.snapshot.json`, MetadataKind.Snapshot, 'snapshot');
-    if (!md) throw new ServerError('NOT_FOUND', `${this.name} snapshot version ${version} is missing`);
-    return md;
+  /** What devices see now: timestamp -> snapshot -> targets, nothing unpublished. */
+  async published(): Promise<Metadata<Targets>> {
+    const timestamp = (await this.readTimestamp()).md;
+    const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
+    return this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1);
+  }
+
+  private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; etag: string }> {
+    const found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
+    if (!found) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
+    return { md: found.md, etag: found.etag };
+  }
+
+  private async readSnapshot(version: number): Promise<{ md: Metadata<Snapshot>; bytes: Buffer; version: number }> {
+    const found = await this.readVerified(`${version}.snapshot.json`, MetadataKind.Snapshot, 'snapshot', version);
+    if (!found) throw new ServerError('NOT_FOUND', `${this.name} snapshot version ${version} is missing`);
+    return { md: found.md, bytes: found.bytes, version };
+  }
+
+  private async readTargets(version: number): Promise<Metadata<Targets>> {
+    const found = await this.readVerified(`${version}.targets.json`, MetadataKind.Targets, 'targets', version);
+    if (!found) throw new ServerError('NOT_FOUND', `${this.name} targets version ${version} is missing`);
+    return found.md;
   }
 
   private async readVerified<K extends MetadataKind.Timestamp | MetadataKind.Snapshot | MetadataKind.Targets>(
     file: string,
     kind: K,
     role: string,
-  ): Promise<Metadata<KindOf<K>> | undefined> {
-    const bytes = await this.storage.getBytes('metadata', this.key(file), MAX_METADATA_BYTES);
-    if (!bytes) return undefined;
+    expectedVersion?: number,
+  ): Promise<{ md: Metadata<KindOf<K>>; bytes: Buffer; etag: string } | undefined> {
+    const found = await this.storage.getVersioned('metadata', this.key(file), MAX_METADATA_BYTES);
+    if (!found) return undefined;
     try {
-      const md = Metadata.fromJSON(kind as MetadataKind.Targets, JSON.parse(bytes.toString('utf8'))) as unknown as Metadata<KindOf<K>>;
+      const md = Metadata.fromJSON(kind as MetadataKind.Targets, JSON.parse(found.bytes.toString('utf8'))) as unknown as Metadata<KindOf<K>>;
       this.root.verifyDelegate(role, md);
-      return md;
+      // A validly signed old file copied into a newer slot must not be adopted.
+      if (expectedVersion !== undefined && md.signed.version !== expectedVersion) {
+        throw new Error(`claims version ${md.signed.version}`);
+      }
+      return { md, bytes: found.bytes, etag: found.etag };
     } catch (err) {
       throw new ServerError('VALIDATION_FAILED', `${this.name}/${file} does not verify against the trusted root`, { cause: err });
     }

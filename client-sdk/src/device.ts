@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeviceApiClient, type PollOffer } from './api-client';
 import { downloadVerified } from './download';
@@ -104,7 +104,9 @@ export class DeviceAgent {
     }
     const downloads = join(this.config.stateDir, 'downloads');
     await mkdir(downloads, { recursive: true });
-    const file = join(downloads, target.sha256);
+    // One folder per attempt: two installs at once never share (or delete) each other's file.
+    const dir = await mkdtemp(join(downloads, 'dl-'));
+    const file = join(dir, target.sha256);
     try {
       await downloadVerified(
         { url: this.api.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
@@ -113,7 +115,7 @@ export class DeviceAgent {
       );
       await this.config.installer.install(file, target);
     } finally {
-      await rm(file, { force: true });
+      await rm(dir, { recursive: true, force: true });
     }
   }
 

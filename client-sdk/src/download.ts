@@ -25,13 +25,22 @@ export async function downloadVerified(
   file: string,
   options: { timeoutMs: number; onProgress?: DownloadProgress } = { timeoutMs: 60_000 },
 ): Promise<void> {
+  // The timeout is for silence, not for the whole transfer: large artifacts take long.
+  const idle = new AbortController();
+  let timer = setTimeout(() => idle.abort(), options.timeoutMs);
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(), options.timeoutMs);
+  };
   let response: Response;
   try {
-    response = await fetch(expected.url, { signal: AbortSignal.timeout(options.timeoutMs) });
+    response = await fetch(expected.url, { signal: idle.signal });
   } catch (err) {
+    clearTimeout(timer);
     throw new TransportError('DOWNLOAD_FAILED', `cannot fetch ${expected.url}`, { cause: err });
   }
   if (!response.ok || !response.body) {
+    clearTimeout(timer);
     await response.body?.cancel();
     throw new TransportError('DOWNLOAD_FAILED', `artifact download answered HTTP ${response.status}`);
   }
@@ -40,6 +49,7 @@ export async function downloadVerified(
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       received += chunk.length;
+      touch();
       if (received > expected.length) {
         done(new VerificationError('TARGET_LENGTH_MISMATCH', `artifact exceeds its signed length ${expected.length}`));
         return;
@@ -54,11 +64,13 @@ export async function downloadVerified(
     if (received !== expected.length) {
       throw new VerificationError('TARGET_LENGTH_MISMATCH', `artifact has ${received} bytes, signed length is ${expected.length}`);
     }
+    clearTimeout(timer);
     const actual = hash.digest('hex');
     if (actual !== expected.sha256) {
       throw new VerificationError('TARGET_HASH_MISMATCH', `artifact sha256 ${actual} differs from the signed ${expected.sha256}`);
     }
   } catch (err) {
+    clearTimeout(timer);
     await rm(file, { force: true });
     if (err instanceof VerificationError) throw err;
     throw new TransportError('DOWNLOAD_FAILED', `artifact download broke off after ${received} bytes`, { cause: err });

@@ -26,7 +26,8 @@ export type OtaErrorCode =
   // device side plumbing
   | 'API_ERROR'
   | 'RESPONSE_TOO_LARGE'
-  | 'INSTALL_FAILED';
+  | 'INSTALL_FAILED'
+  | 'DEVICE_STATE_INVALID';
 
 export class OtaError extends Error {
   readonly code: OtaErrorCode;

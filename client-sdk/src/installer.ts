@@ -1,6 +1,8 @@
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InstallError } from './errors';
 import type { VerifiedTarget } from './metadata';
+import { isSemver } from './semver';
 
 /** Called only with a file that passed every check. */
 export interface Installer {
@@ -13,13 +15,30 @@ export interface DeviceState {
   rollbackIndex: number;
 }
 
+/** A damaged state file must never read as "no rollback index": it stops every install. */
 export async function readState(dir: string, initial: DeviceState): Promise<DeviceState> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as DeviceState;
+    text = await readFile(join(dir, 'state.json'), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return initial;
     throw err;
   }
+  let state: Partial<DeviceState>;
+  try {
+    state = JSON.parse(text) as Partial<DeviceState>;
+  } catch (err) {
+    throw new InstallError('DEVICE_STATE_INVALID', 'device state.json is not JSON', { cause: err });
+  }
+  if (
+    typeof state.currentVersion !== 'string' ||
+    !isSemver(state.currentVersion) ||
+    !Number.isSafeInteger(state.rollbackIndex) ||
+    (state.rollbackIndex as number) < 0
+  ) {
+    throw new InstallError('DEVICE_STATE_INVALID', 'device state.json lacks a valid version or rollback index');
+  }
+  return { currentVersion: state.currentVersion, rollbackIndex: state.rollbackIndex as number };
 }
 
 export async function writeState(dir: string, state: DeviceState): Promise<void> {

@@ -111,7 +111,7 @@ export function readReleasePolicy(target: TargetFile): ReleasePolicy {
   };
 }
 
-function readRolloutState(target: TargetFile): RolloutState {
+export function readRolloutState(target: TargetFile): RolloutState {
   const r = (target.custom as Record<string, unknown>)['rollout'] as Record<string, unknown> | undefined;
   const ok =
     r !== undefined &&
@@ -121,7 +121,7 @@ function readRolloutState(target: TargetFile): RolloutState {
     typeof r['salt'] === 'string' &&
     typeof r['paused'] === 'boolean' &&
     typeof r['withdrawn'] === 'boolean' &&
-    (r['notBefore'] === undefined || typeof r['notBefore'] === 'string');
+    (r['notBefore'] === undefined || (typeof r['notBefore'] === 'string' && !Number.isNaN(Date.parse(r['notBefore']))));
   if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} lacks rollout state`);
   return r as unknown as RolloutState;
 }
