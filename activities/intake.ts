@@ -1,5 +1,6 @@
 import { heartbeat } from '@temporalio/activity';
 import { ServerError } from '../common/errors';
+import { MAX_ARTIFACT_BYTES } from '../common/validation';
 import { artifactKey } from '../infra/storage';
 import type { ArtifactRef } from '../common/release';
 import type { ActivityDeps } from './deps';
@@ -14,7 +15,9 @@ export interface IntakeResult {
 export async function intakeBuild(deps: ActivityDeps, input: { intakeKey: string }): Promise<IntakeResult> {
   const info = await deps.storage.stat('intake', input.intakeKey);
   if (!info) throw new ServerError('INTAKE_MISMATCH', `no build at intake/${input.intakeKey}`);
-  if (info.size === 0) throw new ServerError('INTAKE_MISMATCH', 'the build is empty');
+  if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) {
+    throw new ServerError('INTAKE_MISMATCH', `the build has ${info.size} bytes (1..${MAX_ARTIFACT_BYTES} accepted)`);
+  }
   let last = 0;
   const { sha256, length } = await deps.storage.hash('intake', input.intakeKey, (read) => {
     // Heartbeat every 64 MiB so a worker dying mid-hash is noticed within the heartbeat timeout.

@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { ServerError } from '../common/errors';
 import { artifactKey, type Storage } from '../infra/storage';
@@ -50,6 +51,6 @@ export async function sendArtifact(storage: Storage, req: Request, res: Response
     return;
   }
   const stream = await storage.getStream('artifacts', key, range);
-  stream.on('error', (err) => res.destroy(err));
-  stream.pipe(res);
+  // pipeline closes the storage stream too when the device hangs up mid-download.
+  await pipeline(stream, res).catch(() => undefined);
 }

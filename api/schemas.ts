@@ -4,7 +4,7 @@ import { patterns } from '../common/validation';
  * Request and response schemas: the OpenAPI document is built from these, and the
  * same objects validate requests (api/validate.ts), so the two cannot drift apart.
  */
-const semver = { type: 'string', maxLength: 64, pattern: '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$' };
+const semver = { type: 'string', maxLength: 64, format: 'semver' };
 const deviceId = { type: 'string', pattern: patterns.deviceId };
 
 export const schemas = {

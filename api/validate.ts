@@ -1,9 +1,12 @@
 import Ajv from 'ajv';
 import type { RequestHandler } from 'express';
+import { isSemver } from '@enigm-ota/client-sdk/semver';
 import { InputError } from '../common/errors';
 import { schemas, type SchemaName } from './schemas';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
+// Versions are checked by the SDK's own parser, so anything the API accepts compares cleanly.
+ajv.addFormat('semver', { type: 'string', validate: isSemver });
 
 /** Validates the JSON body against the named OpenAPI schema before the handler runs. */
 export function validateBody(name: SchemaName): RequestHandler {

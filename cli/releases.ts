@@ -8,7 +8,7 @@ import { approveUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, statusQuery, 
 import { releaseWorkflowId, type ReleaseSpec, type ReleaseStatus, type RolloutStep } from '../common/release';
 import { channelKey, stageKey, versionKey, awaitingApprovalKey, percentKey } from '../common/searchAttributes';
 import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
-import { checkHardwareIds, checkPattern, checkRollbackIndex, checkSteps, checkVersion } from '../common/validation';
+import { checkHardwareIds, checkPattern, checkRollbackIndex, checkSteps, checkVersion, MAX_ARTIFACT_BYTES } from '../common/validation';
 import type { Storage } from '../infra/storage';
 import { fromTemporal } from './temporal';
 import type { releaseWorkflow } from '../workflows';
@@ -22,9 +22,6 @@ export interface CreateReleaseInput {
   steps: RolloutStep[];
   createdBy: string;
 }
-
-/** Largest build accepted at intake. */
-export const MAX_ARTIFACT_BYTES = 8 * 1024 ** 3;
 
 /**
  * `ota release create`: validate everything first, refuse an existing release before

@@ -16,7 +16,7 @@ export function fromTemporal(err: unknown, what: string): unknown {
   if (err instanceof WorkflowNotFoundError) return new ServerError('NOT_FOUND', `unknown release ${what}`);
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause as { type?: string; message?: string } | undefined;
-    return new ServerError((cause?.type as ServerErrorCode) ?? 'WRONG_STAGE', cause?.message ?? err.message);
+    return new ServerError((cause?.type as ServerErrorCode) ?? 'UPDATE_FAILED', cause?.message ?? err.message);
   }
   return err;
 }

@@ -7,6 +7,7 @@ export type ServerErrorCode =
   | 'NOT_FOUND'
   | 'RELEASE_EXISTS'
   | 'WRONG_STAGE'
+  | 'UPDATE_FAILED'
   | 'PAYLOAD_TOO_LARGE'
   | 'CONFIG_INVALID'
   | 'INTAKE_MISMATCH'

@@ -1,7 +1,7 @@
 import { isSemver } from '@enigm-ota/client-sdk/semver';
 import { InputError } from './errors';
 import type { ApproveInput, OpsInput } from './messages';
-import type { RolloutStep } from './release';
+import type { ReleaseSpec, RolloutStep } from './release';
 
 /** Identifier rules, shared by CLI, API schemas and workflow validators. */
 export const patterns = {
@@ -46,7 +46,7 @@ export function checkRollbackIndex(value: unknown): number {
 
 /** Percent steps must rise strictly and end at 100, so a rollout always completes. */
 export function checkSteps(steps: RolloutStep[]): RolloutStep[] {
-  if (steps.length === 0 || steps.length > limits.maxSteps) throw new InputError(`give 1 to ${limits.maxSteps} rollout steps`);
+  if (!Array.isArray(steps) || steps.length === 0 || steps.length > limits.maxSteps) throw new InputError(`give 1 to ${limits.maxSteps} rollout steps`);
   let last = 0;
   for (const s of steps) {
     if (!(typeof s.percent === 'number' && s.percent > last && s.percent <= 100)) {
@@ -67,6 +67,24 @@ export function parseDuration(text: string): number {
   const m = DURATION.exec(text.trim());
   if (!m) throw new InputError(`invalid duration ${JSON.stringify(text)} (like 500ms, 30s, 5m, 2h, 1d)`);
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
+
+/** Largest build accepted at intake; the same as the SDK's default device limit. */
+export const MAX_ARTIFACT_BYTES = 4 * 1024 ** 3;
+
+/** Everything a release start must satisfy, whoever starts it (CLI, UI, another client). */
+export function checkReleaseSpec(spec: ReleaseSpec): void {
+  if (typeof spec !== 'object' || spec === null) throw new InputError('release input must be an object');
+  checkVersion(spec.version);
+  checkPattern('channel', spec.channel);
+  checkHardwareIds(spec.hardwareIds);
+  checkRollbackIndex(spec.rollbackIndex);
+  checkPattern('fileName', spec.fileName);
+  checkPattern('actor', spec.createdBy);
+  if (typeof spec.intakeKey !== 'string' || spec.intakeKey.length === 0 || spec.intakeKey.length > 512) {
+    throw new InputError('intakeKey must be an object key');
+  }
+  checkSteps(Array.isArray(spec.steps) ? spec.steps : []);
 }
 
 export function checkApproveInput(input: ApproveInput): void {

@@ -1,4 +1,5 @@
 import {
+  allHandlersFinished,
   ApplicationFailure,
   condition,
   proxyActivities,
@@ -20,7 +21,7 @@ import {
 import type { ActionRecord, ReleaseSpec, ReleaseStatus, ReleaseTarget, Stage } from '../common/release';
 import { awaitingApprovalKey, percentKey, stageKey } from '../common/searchAttributes';
 import { ServerError } from '../common/errors';
-import { checkApproveInput, checkOpsInput } from '../common/validation';
+import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { renderDetails } from './details';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -94,6 +95,17 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     publishing = next.catch(() => undefined);
     return next;
   };
+  /** Changes a rollout flag and publishes it; if the publish fails the flag goes back. */
+  const publishFlag = async (flag: 'paused' | 'withdrawn', value: boolean): Promise<void> => {
+    const before = status[flag];
+    status[flag] = value;
+    try {
+      await publishRollout();
+    } catch (err) {
+      status[flag] = before;
+      throw err;
+    }
+  };
   const inRollout = () => status.stage === 'rollout';
   const wrongStage = (action: string) =>
     ApplicationFailure.nonRetryable(`cannot ${action} a release in stage ${status.stage}`, 'WRONG_STAGE');
@@ -127,9 +139,8 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
   setHandler(
     pauseUpdate,
     async (input: OpsInput) => {
-      status.paused = true;
-      record({ action: 'pause', actor: input.actor, detail: input.reason });
-      await publishRollout();
+      await publishFlag('paused', true);
+      record({ action: 'pause', actor: input?.actor, detail: input?.reason });
       show('rollout', 'resume (paused by an operator)');
       return status;
     },
@@ -144,9 +155,8 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
   setHandler(
     resumeUpdate,
     async (input: OpsInput) => {
-      status.paused = false;
-      record({ action: 'resume', actor: input.actor, detail: input.reason });
-      await publishRollout();
+      await publishFlag('paused', false);
+      record({ action: 'resume', actor: input?.actor, detail: input?.reason });
       show('rollout', `bake time of the ${status.percent}% step`);
       return status;
     },
@@ -161,10 +171,11 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
   setHandler(
     rollbackUpdate,
     async (input: OpsInput) => {
-      status.withdrawn = true;
+      // Before the rollout there is nothing signed to withdraw; the workflow just ends.
+      if (status.stage === 'rollout') await publishFlag('withdrawn', true);
+      else status.withdrawn = true;
       status.awaitingApproval = false;
-      record({ action: 'rollback', actor: input.actor, detail: input.reason });
-      await publishRollout();
+      record({ action: 'rollback', actor: input?.actor, detail: input?.reason });
       return status;
     },
     {
@@ -177,6 +188,8 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
   );
 
   try {
+    // A start from the UI or another client skips the CLI's checks; the workflow repeats them.
+    checked(() => checkReleaseSpec(spec));
     show('intake', 'build intake: size and sha256 of the uploaded build');
     const build = await stageActs.intakeBuild({ intakeKey: spec.intakeKey });
     show('preparation', 'content-addressed copy into the artifacts bucket');
@@ -212,8 +225,10 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
       await publishRollout();
       await bake(step.bakeTimeMs, status);
     }
+    // Let in-flight pause/resume/rollback handlers finish their publish before closing.
+    await condition(allHandlersFinished);
+    await publishing;
     if (status.withdrawn) {
-      await publishing;
       show('rolled-back', 'nothing: the release is withdrawn');
       return status;
     }
@@ -221,6 +236,11 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     return status;
   } catch (err) {
     status.error = { code: failureCode(err), message: err instanceof Error ? err.message : String(err) };
+    if (status.stage === 'rollout' && !status.withdrawn) {
+      // A closed workflow takes no more updates: withdraw what is offered rather than leave it live.
+      status.withdrawn = true;
+      await publishRollout().catch(() => undefined);
+    }
     show('failed', 'nothing: the release failed');
     throw err;
   }

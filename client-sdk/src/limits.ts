@@ -12,6 +12,7 @@ export interface DeviceLimits {
 }
 
 export const defaultLimits: DeviceLimits = {
+  // The server's intake accepts the same maximum (common/validation.ts MAX_ARTIFACT_BYTES).
   maxArtifactBytes: 4 * 1024 ** 3,
   maxApiResponseBytes: 64 * 1024,
   rootMaxLength: 512 * 1024,

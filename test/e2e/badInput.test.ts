@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { resolveChannel } from '../../cli/releases';
+import { RELEASE_TASK_QUEUE } from '../../common/taskQueues';
 import { artifactFile, ota, postJson, temporalClient, testConfig } from '../helpers';
 
 describe('bad input', () => {
@@ -65,6 +66,24 @@ describe('bad input', () => {
     });
   });
 
+  describe('to a release workflow started without the CLI', () => {
+    it('fails the release with INVALID_INPUT before any stage runs', async () => {
+      const client = await temporalClient();
+      const handle = await client.workflow.start('releaseWorkflow', {
+        taskQueue: RELEASE_TASK_QUEUE,
+        workflowId: 'release-direct-1.0.0',
+        args: [{ version: '1.0.0', channel: 'direct', hardwareIds: ['a'], rollbackIndex: 0, intakeKey: 'x', fileName: 'fw.bin', createdBy: 'someone', steps: [] }],
+      });
+      let failure: unknown;
+      try {
+        await handle.result();
+      } catch (err) {
+        failure = err;
+      }
+      expect((failure as { cause?: { type?: string } }).cause?.type).to.equal('INVALID_INPUT');
+    });
+  });
+
   describe('to the API', () => {
     const good = { deviceId: 'dev-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0' };
 
@@ -78,6 +97,7 @@ describe('bad input', () => {
       for (const body of [
         { ...good, deviceId: 'bad id with spaces' },
         { ...good, currentVersion: 'latest' },
+        { ...good, currentVersion: '1.0.0-01' },
         { deviceId: 'dev-1' },
         { ...good, extra: true },
         'not json',
