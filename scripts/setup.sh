@@ -15,9 +15,14 @@ command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql)
 # Chromium: tests approve a release in the Temporal UI with a real browser.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${need_apt[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
@@ -43,6 +48,12 @@ if ! venv_ok; then
 fi
 
 if [ "$(cat "$OTA_BIN/.minio-version" 2>/dev/null)" != "$MINIO_VERSION" ]; then
+  # MinIO's go.mod asks for Go 1.24; Go >= 1.21 fetches that toolchain from the module proxy.
+  go_minor="$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')"
+  if [ -z "$go_minor" ] || [ "$go_minor" -lt 21 ]; then
+    echo "setup: building MinIO needs Go >= 1.21 on PATH (found: $(go env GOVERSION 2>/dev/null || echo none))" >&2
+    exit 1
+  fi
   step "building MinIO $MINIO_VERSION with go install (first time: several minutes)"
   GOBIN="$OTA_BIN" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
   echo "$MINIO_VERSION" > "$OTA_BIN/.minio-version"

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetStore } from '../../infra/fleetStore';
 import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
-import { testConfig } from '../helpers';
 
 /** The same behaviour on both backends: PGlite (embedded default) and a real PostgreSQL. */
 const backends: Array<{ name: string; open: () => Promise<{ fleet: Parameters<typeof FleetStore.open>[0]; done: () => Promise<void> }> }> = [
@@ -18,9 +17,16 @@ const backends: Array<{ name: string; open: () => Promise<{ fleet: Parameters<ty
   {
     name: 'PostgreSQL',
     open: async () => {
-      const dir = join(testConfig().home, 'postgres');
+      // Under /tmp: the postgres user must reach the folder, wherever the checkout lives.
+      const dir = await mkdtemp(join(tmpdir(), 'ota-postgres-'));
       const url = await startPostgres(dir, 15432);
-      return { fleet: { databaseUrl: url, pgliteDir: '' }, done: async () => stopPostgres(dir) };
+      return {
+        fleet: { databaseUrl: url, pgliteDir: '' },
+        done: async () => {
+          stopPostgres(dir);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
 ];
