@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './deps';
 import { withCodes } from './failures';
+import { refreshMetadata } from './freshness';
 import { intakeBuild, prepareArtifact } from './intake';
 import { createManifest, publishRollout, registerRelease, signRelease } from './release';
 import { validateRelease } from './validate';
@@ -15,4 +16,5 @@ export const createActivities = (deps: ActivityDeps) => ({
   registerRelease: withCodes((input: Parameters<typeof registerRelease>[1]) => registerRelease(deps, input)),
   validateRelease: withCodes((input: Parameters<typeof validateRelease>[1]) => validateRelease(deps, input)),
   publishRollout: withCodes((input: Parameters<typeof publishRollout>[1]) => publishRollout(deps, input)),
+  refreshMetadata: withCodes((input: Parameters<typeof refreshMetadata>[1]) => refreshMetadata(deps, input)),
 });

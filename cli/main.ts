@@ -12,6 +12,7 @@ import { Storage } from '../infra/storage';
 import { describeTally, simulateFleet } from './fleet';
 import { createOutput, perPercent, progressBar, reportError, type Output } from './output';
 import { approveRelease, createRelease, describeStatus, releaseAction, releaseStatus, resolveChannel, type OpsAction } from './releases';
+import { describeMetadataStatus, readMetadataStatus } from './metadata';
 import { connectClient } from './temporal';
 
 const USAGE = `ota: operate Enigm OTA releases
@@ -25,6 +26,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota release rollback VERSION [--channel NAME] [--reason TEXT]
 
 --channel may be left out when only one channel has that version.
+  ota metadata status (each role's version and expiry; the freshness schedule)
   ota keys init       (key ceremony: HSM keys, offline roots, first metadata; idempotent)
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s]
@@ -71,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'release') return await release(config, command, rest, flags, out);
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'keys' && command === 'init') return await keysInit(config, out);
+    if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -135,6 +138,17 @@ async function simulate(config: Config, flags: Flags, out: Output): Promise<numb
   );
   out.result(tally, () => `summary: ${describeTally(tally)}`);
   return flags.until && !tally.done ? 1 : 0;
+}
+
+async function metadataStatus(config: Config, out: Output): Promise<number> {
+  const client = await connectClient(config);
+  try {
+    const report = await readMetadataStatus(client, config);
+    out.result(report, () => describeMetadataStatus(report));
+    return report.healthy ? 0 : 1;
+  } finally {
+    await client.connection.close();
+  }
 }
 
 async function keysInit(config: Config, out: Output): Promise<number> {

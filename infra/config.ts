@@ -15,6 +15,8 @@ export interface Config {
   /** Folder holding the trusted roots from the key ceremony (devices are provisioned with them). */
   ceremonyDir: string;
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
+  /** The freshness Schedule: how often it runs, and how close to expiry a role is re-signed. */
+  freshness: { everyMinutes: number; withinHours: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -67,7 +69,17 @@ export function loadConfig(env: Env = process.env): Config {
       snapshotDays: int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, 1),
       timestampHours: int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, 1),
     },
+    freshness: { everyMinutes: 0, withinHours: 0 },
   };
+  // Re-sign at half the timestamp's lifetime, checking hourly: well before any expiry.
+  config.freshness.withinHours = int('OTA_FRESHNESS_WINDOW_HOURS', Math.max(1, Math.floor(config.expiry.timestampHours / 2)), 1);
+  config.freshness.everyMinutes = int('OTA_FRESHNESS_EVERY_MINUTES', 60, 1);
+  if (config.freshness.withinHours >= config.expiry.timestampHours) {
+    problems.push('OTA_FRESHNESS_WINDOW_HOURS must be below OTA_TIMESTAMP_EXPIRY_HOURS');
+  }
+  if (config.freshness.everyMinutes >= config.freshness.withinHours * 60) {
+    problems.push('OTA_FRESHNESS_EVERY_MINUTES must be shorter than the freshness window, or roles expire between runs');
+  }
   if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
   if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix)) problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
   if (problems.length) throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${problems.join('\n  ')}`);

@@ -28,6 +28,12 @@ interface Head {
   targets: Metadata<Targets>;
 }
 
+export interface RoleExpiry {
+  role: 'root' | 'targets' | 'snapshot' | 'timestamp';
+  version: number;
+  expires: string;
+}
+
 /** Signed targets waiting to be registered, built on a known head version. */
 export interface StagedTargets {
   version: number;
@@ -70,7 +76,7 @@ export class TufRepository {
   }
 
   /** Signing stage: apply a change to the newest targets and sign it with the targets key. */
-  async stage(change: (targets: Targets) => void, signer: TufSigner): Promise<StagedTargets> {
+  async stage(change: (targets: Targets) => void, signer: TufSigner, force = false): Promise<StagedTargets> {
     const head = await this.head();
     const copy = Targets.fromJSON(structuredClone(head.targets.signed.toJSON()));
     const next = new Metadata(
@@ -82,7 +88,7 @@ export class TufRepository {
       }),
     );
     change(next.signed);
-    if (JSON.stringify(next.signed.targets) === JSON.stringify(head.targets.signed.targets)) {
+    if (!force && JSON.stringify(next.signed.targets) === JSON.stringify(head.targets.signed.targets)) {
       return { version: head.targetsVersion, json: JSON.stringify(head.targets.toJSON()) };
     }
     signMetadata(next, [signer]);
@@ -123,29 +129,75 @@ export class TufRepository {
    * Makes timestamp.json cover targets version `targetsVersion` (or a later one): a new
    * snapshot for the newest claimed targets if none covers it, then the timestamp,
    * replaced only if it is still the one read (If-Match), so no writer's change is lost
-   * and the timestamp version never goes back.
+   * and the timestamp version never goes back. `renew` re-signs even when covered
+   * (freshness).
    */
-  private async completeTo(targetsVersion: number, signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>): Promise<void> {
+  private async completeTo(
+    targetsVersion: number,
+    signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>,
+    renew: { snapshot?: boolean; timestamp?: boolean } = {},
+  ): Promise<void> {
+    let snapshotRenewed = false;
     for (let attempt = 0; attempt < 50; attempt++) {
       const published = await this.readTimestamp();
       const publishedSnapshot = await this.readSnapshot(published.md.signed.snapshotMeta.version);
-      if ((publishedSnapshot.md.signed.meta['targets.json']?.version ?? 0) >= targetsVersion) return;
+      const covered = (publishedSnapshot.md.signed.meta['targets.json']?.version ?? 0) >= targetsVersion;
+      if (covered && !renew.timestamp && !(renew.snapshot && !snapshotRenewed)) return;
       const head = await this.head();
       let snapshotVersion = head.snapshotVersion;
       let snapshotBytes: Buffer;
       const latest = head.snapshotVersion === publishedSnapshot.version ? publishedSnapshot : await this.readSnapshot(head.snapshotVersion);
-      if ((latest.md.signed.meta['targets.json']?.version ?? 0) >= head.targetsVersion) {
+      const latestCovers = (latest.md.signed.meta['targets.json']?.version ?? 0) >= head.targetsVersion;
+      if (latestCovers && !(renew.snapshot && !snapshotRenewed)) {
         snapshotBytes = latest.bytes; // the timestamp hashes the stored bytes
       } else {
         snapshotVersion += 1;
         const written = await this.writeSnapshot(snapshotVersion, head.targetsVersion, signers.snapshot);
         if (!written) continue; // another writer took this snapshot version; look again
         snapshotBytes = written;
+        snapshotRenewed = true;
       }
       const timestamp = this.signTimestamp(published.md.signed.version + 1, snapshotVersion, snapshotBytes, signers.timestamp);
       if (await this.storage.putBytesIfMatch('metadata', this.key('timestamp.json'), timestamp, published.etag)) return;
     }
     throw new ServerError('REPOSITORY_CONFLICT', `${this.name} timestamp kept changing under us; try again`);
+  }
+
+  /**
+   * Freshness: re-signs every role that expires within `withinHours` (targets, then
+   * snapshot, then timestamp), so devices never see stale metadata while the system runs.
+   */
+  async refreshExpiring(signers: RoleSigners, withinHours: number): Promise<RoleExpiry[]> {
+    const soon = Date.now() + withinHours * 3_600_000;
+    const expiring = (iso: string) => Date.parse(iso) < soon;
+    const head = await this.head();
+    let targetsVersion = head.targetsVersion;
+    if (expiring(head.targets.signed.expires)) {
+      const staged = await this.stage(() => undefined, signers.targets, true);
+      await this.register(staged, signers);
+      targetsVersion = staged.version;
+    }
+    const before = await this.status();
+    const snapshotRole = before.find((r) => r.role === 'snapshot')!;
+    const timestampRole = before.find((r) => r.role === 'timestamp')!;
+    await this.completeTo(targetsVersion, signers, {
+      snapshot: expiring(snapshotRole.expires),
+      timestamp: expiring(timestampRole.expires) || expiring(snapshotRole.expires),
+    });
+    return this.status();
+  }
+
+  /** What devices see now, role by role: version and expiry (for `ota metadata status`). */
+  async status(): Promise<RoleExpiry[]> {
+    const timestamp = (await this.readTimestamp()).md;
+    const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
+    const targets = await this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1);
+    return [
+      { role: 'root', version: this.root.signed.version, expires: this.root.signed.expires },
+      { role: 'targets', version: targets.signed.version, expires: targets.signed.expires },
+      { role: 'snapshot', version: snapshot.signed.version, expires: snapshot.signed.expires },
+      { role: 'timestamp', version: timestamp.signed.version, expires: timestamp.signed.expires },
+    ];
   }
 
   /** Claims snapshot `version`; undefined when another writer holds it. */

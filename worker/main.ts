@@ -1,8 +1,10 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
 import { loadConfig } from '../infra/config';
 import { createActivityDeps } from '../infra/deps';
+import { ensureFreshnessSchedule } from '../infra/schedules';
 
 /** One worker process: release workflows plus the stage activities (horizontally scalable). */
 export async function runWorker(): Promise<void> {
@@ -17,6 +19,10 @@ export async function runWorker(): Promise<void> {
       workflowsPath: require.resolve('../workflows'),
       activities: createActivities(deps),
     });
+    const clientConnection = await Connection.connect({ address: config.temporal.address });
+    const schedule = await ensureFreshnessSchedule(new Client({ connection: clientConnection, namespace: config.temporal.namespace }), config);
+    await clientConnection.close();
+    console.log(`freshness schedule ${schedule}`);
     console.log(`worker ready on task queue ${RELEASE_TASK_QUEUE}`);
     await worker.run();
   } finally {

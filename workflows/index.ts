@@ -1,1 +1,2 @@
 export { releaseWorkflow } from './release.workflow';
+export { metadataFreshnessWorkflow } from './freshness.workflow';
