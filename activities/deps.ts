@@ -1,5 +1,6 @@
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Metadata, Root } from '@tufjs/models';
+import type { PolicyFile } from '../common/policy';
 import type { Storage } from '../infra/storage';
 import type { TufRepository, RoleSigners } from '../infra/tufRepository';
 
@@ -9,4 +10,7 @@ export interface ActivityDeps {
   repos: Record<RepositoryName, TufRepository>;
   signers: Record<RepositoryName, RoleSigners>;
   trustedRoots: Record<RepositoryName, Metadata<Root>>;
+  policy: PolicyFile;
+  /** The device API, which owns the fleet store (install and health reports). */
+  apiUrl: string;
 }

@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { withCodes } from './failures';
 import { refreshMetadata } from './freshness';
+import { loadChannelPolicy, rolloutHealth } from './governance';
 import { intakeBuild, prepareArtifact } from './intake';
 import { createManifest, publishRollout, registerRelease, signRelease } from './release';
 import { validateRelease } from './validate';
@@ -16,5 +17,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   registerRelease: withCodes((input: Parameters<typeof registerRelease>[1]) => registerRelease(deps, input)),
   validateRelease: withCodes((input: Parameters<typeof validateRelease>[1]) => validateRelease(deps, input)),
   publishRollout: withCodes((input: Parameters<typeof publishRollout>[1]) => publishRollout(deps, input)),
+  loadChannelPolicy: withCodes((input: Parameters<typeof loadChannelPolicy>[1]) => loadChannelPolicy(deps, input)),
+  rolloutHealth: withCodes((input: Parameters<typeof rolloutHealth>[1]) => rolloutHealth(deps, input)),
   refreshMetadata: withCodes((input: Parameters<typeof refreshMetadata>[1]) => refreshMetadata(deps, input)),
 });

@@ -58,6 +58,13 @@ export const openapi = {
         },
       },
     },
+    '/v1/fleet/targets/stats': {
+      get: {
+        summary: 'Install and health outcomes of one target (what rollout gates judge)',
+        parameters: [{ name: 'name', in: 'query', required: true, schema: { type: 'string', maxLength: 300 } }],
+        responses: { '200': { description: 'Stats', ...json('TargetStats') }, ...errors },
+      },
+    },
     '/v1/fleet/summary': {
       get: {
         summary: 'Versions and latest outcomes across the fleet',

@@ -55,6 +55,12 @@ export function routes(deps: ApiDeps): Router {
   r.get('/v1/artifacts/:sha256', (req, res) => sendArtifact(deps.storage, req, res));
   r.head('/v1/artifacts/:sha256', (req, res) => sendArtifact(deps.storage, req, res));
 
+  r.get('/v1/fleet/targets/stats', async (req, res) => {
+    const name = req.query['name'];
+    if (typeof name !== 'string' || name.length === 0 || name.length > 300) throw new ServerError('INVALID_INPUT', 'give ?name=TARGET');
+    res.json(await deps.fleet.targetStats(name));
+  });
+
   r.get('/v1/fleet/summary', async (req, res) => {
     const prefix = typeof req.query['prefix'] === 'string' ? req.query['prefix'].slice(0, 128) : '';
     res.json(await deps.fleet.summary(prefix));

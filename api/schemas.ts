@@ -41,6 +41,7 @@ export const schemas = {
       version: semver,
       targetName: { type: 'string', maxLength: 300 },
       outcome: { type: 'string', enum: ['installed', 'refused', 'failed'] },
+      health: { type: 'string', enum: ['healthy', 'reverted'] },
       errorCode: { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,63}$' },
       message: { type: 'string', maxLength: 1000 },
     },
@@ -53,6 +54,17 @@ export const schemas = {
       versions: { type: 'object', additionalProperties: { type: 'integer' } },
       outcomes: { type: 'object', additionalProperties: { type: 'integer' } },
       errorCodes: { type: 'object', additionalProperties: { type: 'integer' } },
+    },
+  },
+  TargetStats: {
+    type: 'object',
+    description: 'Latest report per device for one target. Rollout gates judge healthy vs reverted.',
+    properties: {
+      devices: { type: 'integer' },
+      healthy: { type: 'integer' },
+      reverted: { type: 'integer' },
+      failed: { type: 'integer' },
+      refused: { type: 'integer' },
     },
   },
   Error: {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeviceAgent, DirectoryInstaller, type UpdateResult } from '@enigm-ota/client-sdk';
+import { BUCKET_COUNT, DeviceAgent, DirectoryInstaller, rolloutBucket, type UpdateResult } from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
 import { rootFile } from '../infra/ceremony';
@@ -18,6 +18,8 @@ export interface SimulateOptions {
   timeoutMs: number;
   intervalMs: number;
   idPrefix: string;
+  /** Share of devices (0..1, chosen by device id) whose new version fails its health check. */
+  failRate?: number;
 }
 
 export interface FleetTally {
@@ -43,6 +45,7 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
   checkPattern('channel', o.channel);
   checkVersion(o.fromVersion);
   if (o.untilVersion) checkVersion(o.untilVersion);
+  if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1)) throw new InputError('--fail-rate must be between 0 and 1');
   const trustedRoots = {
     release: await readFile(rootFile(config, 'release')),
     rollout: await readFile(rootFile(config, 'rollout')),
@@ -57,7 +60,7 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
       channel: o.channel,
       stateDir,
       trustedRoots,
-      installer: new DirectoryInstaller(stateDir),
+      installer: new DirectoryInstaller(stateDir, () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT),
       initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
     });
   });

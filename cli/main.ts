@@ -11,14 +11,21 @@ import { Hsm } from '../infra/hsm';
 import { Storage } from '../infra/storage';
 import { describeTally, simulateFleet } from './fleet';
 import { createOutput, perPercent, progressBar, reportError, type Output } from './output';
-import { approveRelease, createRelease, describeStatus, releaseAction, releaseStatus, resolveChannel, type OpsAction } from './releases';
+import { createRelease, decideRelease, describeList, describeStatus, listReleases, OPS_ACTIONS, releaseAction, releaseStatus, resolveChannel, targetStats, type OpsAction } from './releases';
+import { channelPolicy, planSteps } from '../common/policy';
+import type { RolloutStep } from '../common/release';
+import { loadPolicy } from '../infra/policy';
 import { describeMetadataStatus, readMetadataStatus } from './metadata';
 import { connectClient } from './temporal';
 
 const USAGE = `ota: operate Enigm OTA releases
 
   ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
-                     [--rollback-index N] [--steps 10,50,100] [--bake 30s]
+                     [--rollback-index N] [--plan NAME | --security | --steps 10,50,100 --bake 30s]
+  ota release list     [--channel NAME] [--stage STAGE]
+  ota release reject   VERSION [--channel NAME] --approver NAME [--comment TEXT]
+  ota release promote  VERSION [--channel NAME] [--reason TEXT]
+  ota release abort    VERSION [--channel NAME] [--reason TEXT]
   ota release status   VERSION [--channel NAME]
   ota release approve  VERSION [--channel NAME] --approver NAME [--comment TEXT]
   ota release pause    VERSION [--channel NAME] [--reason TEXT]
@@ -29,7 +36,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota metadata status (each role's version and expiry; the freshness schedule)
   ota keys init       (key ceremony: HSM keys, offline roots, first metadata; idempotent)
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
-                     [--until SEMVER] [--timeout 5m] [--interval 1s]
+                     [--until SEMVER] [--timeout 5m] [--interval 1s] [--fail-rate 0.1]
 
 Every command takes --json (one JSON document on stdout) and --as NAME (operator identity).
 Configuration comes from the environment; after \`npm start\` the CLI reads var/stack.env.
@@ -43,6 +50,10 @@ const OPTIONS = {
   'rollback-index': { type: 'string' },
   steps: { type: 'string' },
   bake: { type: 'string' },
+  plan: { type: 'string' },
+  security: { type: 'boolean' },
+  stage: { type: 'string' },
+  'fail-rate': { type: 'string' },
   approver: { type: 'string' },
   comment: { type: 'string' },
   reason: { type: 'string' },
@@ -86,8 +97,13 @@ async function release(config: Config, command: string | undefined, rest: string
   const actor = flags.as ?? process.env['OTA_USER'] ?? userInfo().username;
   const client = await connectClient(config);
   try {
+    if (command === 'list') {
+      const releases = await listReleases(client, { channel: flags.channel, stage: flags.stage });
+      out.result(releases, () => describeList(releases));
+      return 0;
+    }
     if (command === 'create') {
-      const steps = (flags.steps ?? '10,50,100').split(',').map((p) => ({ percent: Number(p), bakeTimeMs: parseDuration(flags.bake ?? '30s') }));
+      const { plan, steps } = chooseSteps(flags);
       const created = await createRelease(
         client,
         new Storage(config.minio),
@@ -97,7 +113,9 @@ async function release(config: Config, command: string | undefined, rest: string
           hardwareIds: required(flags.hardware, '--hardware').split(','),
           channel: required(flags.channel, '--channel'),
           rollbackIndex: flags['rollback-index'] === undefined ? 0 : Number(flags['rollback-index']),
+          plan,
           steps,
+          security: flags.security ?? false,
           createdBy: actor,
         },
         perPercent((sent, total) => out.progress(`uploading ${progressBar(sent, total)}`)),
@@ -109,12 +127,14 @@ async function release(config: Config, command: string | undefined, rest: string
     const channel = await resolveChannel(client, version, flags.channel);
     let status;
     if (command === 'status') status = await releaseStatus(client, channel, version);
-    else if (command === 'approve') {
-      status = await approveRelease(client, channel, version, { approver: flags.approver ?? actor, comment: flags.comment });
-    } else if (command === 'pause' || command === 'resume' || command === 'rollback') {
+    else if (command === 'approve' || command === 'reject') {
+      status = await decideRelease(client, channel, version, command, { approver: flags.approver ?? actor, comment: flags.comment ?? flags.reason });
+    } else if (OPS_ACTIONS.includes(command as OpsAction)) {
       status = await releaseAction(client, channel, version, command as OpsAction, { actor, reason: flags.reason });
     } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
-    out.result(status, () => describeStatus(status));
+    const devices = status.target ? await targetStats(config, status.target.name).catch(() => undefined) : undefined;
+    const view = { ...status, devices };
+    out.result(view, () => describeStatus(status, devices));
     return 0;
   } finally {
     await client.connection.close();
@@ -133,6 +153,7 @@ async function simulate(config: Config, flags: Flags, out: Output): Promise<numb
       timeoutMs: parseDuration(flags.timeout ?? '5m'),
       intervalMs: parseDuration(flags.interval ?? '1s'),
       idPrefix: 'sim-',
+      failRate: flags['fail-rate'] === undefined ? undefined : Number(flags['fail-rate']),
     },
     (t) => out.progress(describeTally(t)),
   );
@@ -166,6 +187,18 @@ async function keysInit(config: Config, out: Output): Promise<number> {
   } finally {
     hsm.close();
   }
+}
+
+/** A named plan from the policy (the channel's by default), or custom --steps with no health gate. */
+function chooseSteps(flags: Flags): { plan: string; steps: RolloutStep[] } {
+  const policy = loadPolicy();
+  if (flags.steps !== undefined) {
+    const bakeTimeMs = parseDuration(flags.bake ?? '30s');
+    const steps = flags.steps.split(',').map((p) => ({ percent: Number(p), bakeTimeMs, minDevices: 0, maxFailureRate: 1, gate: 'auto' as const }));
+    return { plan: 'custom', steps };
+  }
+  const plan = flags.plan ?? (flags.security ? 'security' : channelPolicy(policy, required(flags.channel, '--channel')).plan);
+  return { plan, steps: planSteps(policy, plan) };
 }
 
 function required(value: string | undefined, name: string): string {

@@ -4,8 +4,10 @@ import { basename } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ServerError, InputError } from '../common/errors';
-import { approveUpdate, pauseUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
-import { releaseWorkflowId, type ReleaseSpec, type ReleaseStatus, type RolloutStep } from '../common/release';
+import { abortUpdate, approveUpdate, pauseUpdate, promoteUpdate, rejectUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
+import { releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep } from '../common/release';
+import type { Config } from '../infra/config';
+import type { TargetStats } from '../infra/fleetStore';
 import { channelKey, stageKey, versionKey, awaitingApprovalKey, percentKey } from '../common/searchAttributes';
 import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
 import { checkHardwareIds, checkPattern, checkRollbackIndex, checkSteps, checkVersion, MAX_ARTIFACT_BYTES } from '../common/validation';
@@ -19,7 +21,9 @@ export interface CreateReleaseInput {
   hardwareIds: string[];
   channel: string;
   rollbackIndex: number;
+  plan: string;
   steps: RolloutStep[];
+  security: boolean;
   createdBy: string;
 }
 
@@ -38,6 +42,8 @@ export async function createRelease(
   const hardwareIds = checkHardwareIds(input.hardwareIds);
   const rollbackIndex = checkRollbackIndex(input.rollbackIndex);
   const steps = checkSteps(input.steps);
+  const plan = checkPattern('plan', input.plan);
+  checkPattern('actor', input.createdBy);
   const fileName = checkPattern('fileName', basename(input.artifact));
   const info = await stat(input.artifact).catch(() => undefined);
   if (!info?.isFile()) throw new InputError(`no artifact file at ${input.artifact}`);
@@ -50,7 +56,7 @@ export async function createRelease(
   await storage.ensureBuckets();
   const intakeKey = `uploads/${releaseId}/${randomUUID()}/${fileName}`;
   await storage.putFile('intake', intakeKey, input.artifact, onProgress);
-  const spec: ReleaseSpec = { version, channel, hardwareIds, rollbackIndex, intakeKey, fileName, createdBy: input.createdBy, steps };
+  const spec: ReleaseSpec = { version, channel, hardwareIds, rollbackIndex, intakeKey, fileName, createdBy: input.createdBy, plan, steps, security: input.security };
   try {
     await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
       taskQueue: RELEASE_TASK_QUEUE,
@@ -58,8 +64,8 @@ export async function createRelease(
       args: [spec],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       workflowIdConflictPolicy: 'FAIL',
-      staticSummary: `Release ${version} on ${channel} for ${hardwareIds.join(', ')}`,
-      staticDetails: `Created by ${input.createdBy}. Steps: ${steps.map((s) => `${s.percent}% / ${s.bakeTimeMs / 1000}s`).join(', ')}`,
+      staticSummary: `${input.security ? 'Security release' : 'Release'} ${version} on ${channel} for ${hardwareIds.join(', ')}`,
+      staticDetails: `Created by ${input.createdBy}. Plan ${plan}: ${steps.map((s) => `${s.percent}% / ${s.bakeTimeMs / 1000}s${s.gate === 'approval' ? ' (approval)' : ''}`).join(', ')}`,
       typedSearchAttributes: [
         { key: versionKey, value: version },
         { key: channelKey, value: channel },
@@ -119,8 +125,9 @@ export async function releaseStatus(client: Client, channel: string, version: st
   }
 }
 
-export type OpsAction = 'pause' | 'resume' | 'rollback';
-const OPS = { pause: pauseUpdate, resume: resumeUpdate, rollback: rollbackUpdate } as const;
+export const OPS_ACTIONS = ['pause', 'resume', 'rollback', 'promote', 'abort'] as const;
+export type OpsAction = (typeof OPS_ACTIONS)[number];
+const OPS = { pause: pauseUpdate, resume: resumeUpdate, rollback: rollbackUpdate, promote: promoteUpdate, abort: abortUpdate } as const;
 
 export async function releaseAction(client: Client, channel: string, version: string, action: OpsAction, input: OpsInput): Promise<ReleaseStatus> {
   const handle = handleFor(client, channel, version);
@@ -131,13 +138,68 @@ export async function releaseAction(client: Client, channel: string, version: st
   }
 }
 
-export async function approveRelease(client: Client, channel: string, version: string, input: ApproveInput): Promise<ReleaseStatus> {
+export async function decideRelease(client: Client, channel: string, version: string, decision: 'approve' | 'reject', input: ApproveInput): Promise<ReleaseStatus> {
   const handle = handleFor(client, channel, version);
   try {
-    return await handle.executeUpdate(approveUpdate, { args: [input] });
+    return await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] });
   } catch (err) {
     throw fromTemporal(err, `${version} on channel ${channel}`);
   }
+}
+
+export function approveRelease(client: Client, channel: string, version: string, input: ApproveInput): Promise<ReleaseStatus> {
+  return decideRelease(client, channel, version, 'approve', input);
+}
+
+export interface ReleaseListItem {
+  releaseId: string;
+  version: string;
+  channel: string;
+  stage: string;
+  percent: number;
+  awaitingApproval: boolean;
+  status: string;
+  startedAt: string;
+}
+
+/** `ota release list`: from Temporal's visibility, through the release search attributes. */
+export async function listReleases(client: Client, filter: { channel?: string; stage?: string }): Promise<ReleaseListItem[]> {
+  const clauses = [`WorkflowType = 'releaseWorkflow'`];
+  if (filter.channel !== undefined) clauses.push(`OtaChannel = '${checkPattern('channel', filter.channel)}'`);
+  if (filter.stage !== undefined) {
+    if (!(STAGES as readonly string[]).includes(filter.stage)) throw new InputError(`unknown stage ${filter.stage} (one of ${STAGES.join(', ')})`);
+    clauses.push(`OtaStage = '${filter.stage}'`);
+  }
+  const items: ReleaseListItem[] = [];
+  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    const a = wf.typedSearchAttributes;
+    items.push({
+      releaseId: wf.workflowId,
+      version: a.get(versionKey) ?? '',
+      channel: a.get(channelKey) ?? '',
+      stage: a.get(stageKey) ?? '',
+      percent: a.get(percentKey) ?? 0,
+      awaitingApproval: a.get(awaitingApprovalKey) ?? false,
+      status: wf.status.name,
+      startedAt: wf.startTime.toISOString(),
+    });
+    if (items.length >= 1000) break;
+  }
+  return items;
+}
+
+export function describeList(items: ReleaseListItem[]): string {
+  if (items.length === 0) return 'no releases';
+  return items
+    .map((r) => `${r.channel.padEnd(12)} ${r.version.padEnd(12)} ${r.stage.padEnd(12)} ${String(r.percent).padStart(5)}%${r.awaitingApproval ? '  awaiting approval' : ''}`)
+    .join('\n');
+}
+
+/** Device counts per outcome for a target, from the API's fleet store. */
+export async function targetStats(config: Config, targetName: string): Promise<TargetStats> {
+  const res = await fetch(`${config.api.url}/v1/fleet/targets/stats?name=${encodeURIComponent(targetName)}`, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new ServerError('UNAVAILABLE', `fleet stats answered HTTP ${res.status}`);
+  return (await res.json()) as TargetStats;
 }
 
 /** Polls the status until `done` holds (used by the demo and tests; the CLI has `status`). */
@@ -158,16 +220,24 @@ export async function waitForStatus(
   }
 }
 
-export function describeStatus(s: ReleaseStatus): string {
+export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string {
   const lines = [
-    `release ${s.version} on ${s.channel} (${s.releaseId})`,
+    `release ${s.version} on ${s.channel} (${s.releaseId}), plan ${s.plan}, created by ${s.createdBy}`,
     `  stage:     ${s.stage}${s.paused ? ' (paused)' : ''}${s.withdrawn ? ' (withdrawn)' : ''}`,
     `  rollout:   ${s.percent}% of steps ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`,
     `  waiting:   ${s.waitingFor}`,
     `  hardware:  ${s.hardwareIds.join(', ')}`,
   ];
   if (s.target) lines.push(`  target:    ${s.target.name} (${s.target.length} bytes, sha256 ${s.target.sha256})`);
-  for (const a of s.approvals) lines.push(`  approved:  ${a.approver} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
+  lines.push(`  approvals: ${s.approvals.filter((a) => a.round === 'release' && a.decision === 'approve').length}/${s.approvalsRequired}`);
+  for (const a of s.approvals) lines.push(`  ${a.decision === 'approve' ? 'approved' : 'rejected'}:  ${a.approver} (${a.round}) at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
+  if (devices) {
+    lines.push(`  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`);
+  }
+  if (s.gate) {
+    const g = s.gate;
+    lines.push(`  gate:      ${g.result} at ${g.percent}%: ${g.failures}/${g.reports} failed (${(g.failureRate * 100).toFixed(1)}%), needs >= ${g.minDevices} health reports and <= ${g.maxFailureRate * 100}% reverted`);
+  }
   if (s.error) lines.push(`  error:     ${s.error.code}: ${s.error.message}`);
   for (const h of s.history.slice(-10)) lines.push(`  ${h.at}  ${h.action}${h.actor ? ` by ${h.actor}` : ''}${h.detail ? `: ${h.detail}` : ''}`);
   return lines.join('\n');

@@ -16,6 +16,9 @@ export interface OpsInput {
 }
 
 export const approveUpdate = defineUpdate<ReleaseStatus, [ApproveInput]>('approve');
+export const rejectUpdate = defineUpdate<ReleaseStatus, [ApproveInput]>('reject');
+export const promoteUpdate = defineUpdate<ReleaseStatus, [OpsInput]>('promote');
+export const abortUpdate = defineUpdate<ReleaseStatus, [OpsInput]>('abort');
 export const pauseUpdate = defineUpdate<ReleaseStatus, [OpsInput]>('pause');
 export const resumeUpdate = defineUpdate<ReleaseStatus, [OpsInput]>('resume');
 export const rollbackUpdate = defineUpdate<ReleaseStatus, [OpsInput]>('rollback');
@@ -23,7 +26,10 @@ export const statusQuery = defineQuery<ReleaseStatus>('status');
 
 /** Descriptions shown by the Temporal UI next to each handler. */
 export const messageDescriptions = {
-  approve: 'Approve the release for rollout. Input: {"approver": "name", "comment": "why"}',
+  approve: 'Approve the release (or an approval-gated step). A release owner, not the creator. Input: {"approver": "name", "comment": "why"}',
+  reject: 'Reject the release: it ends and is never offered. Input: {"approver": "name", "comment": "why"}',
+  promote: 'Skip the rest of the current step\'s bake time (approval gates still apply). Input: {"actor": "name", "reason": "why"}',
+  abort: 'End the release now; anything offered is withdrawn. Input: {"actor": "name", "reason": "why"}',
   pause: 'Pause the rollout: no new device gets it. Input: {"actor": "name", "reason": "why"}',
   resume: 'Resume a paused rollout. Input: {"actor": "name", "reason": "why"}',
   rollback: 'Withdraw the release: stop all offers for good. Input: {"actor": "name", "reason": "why"}',

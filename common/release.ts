@@ -13,13 +13,43 @@ export const STAGES = [
   'rollout',
   'stable',
   'rolled-back',
+  'rejected',
+  'aborted',
   'failed',
 ] as const;
 export type Stage = (typeof STAGES)[number];
 
+/**
+ * One step of a rollout plan. After the bake time, the step's health gate needs at least
+ * `minDevices` health reports for the release, with reverted / reports at most
+ * `maxFailureRate`; `gate: 'approval'` also needs an owner's approval before the step starts.
+ */
 export interface RolloutStep {
   percent: number;
   bakeTimeMs: number;
+  minDevices: number;
+  maxFailureRate: number;
+  gate: 'auto' | 'approval';
+}
+
+/** Who must approve, and what happens on a health-gate breach, for a channel. */
+export interface ChannelPolicy {
+  approvals: number;
+  /** Release owners allowed to approve; '*' allows anyone but the release's creator. */
+  owners: string[];
+  plan: string;
+  onBreach: 'pause' | 'rollback';
+}
+
+export interface GateState {
+  step: number;
+  percent: number;
+  minDevices: number;
+  maxFailureRate: number;
+  reports: number;
+  failures: number;
+  failureRate: number;
+  result: 'waiting' | 'passed' | 'tripped';
 }
 
 export interface ReleaseSpec {
@@ -31,7 +61,11 @@ export interface ReleaseSpec {
   intakeKey: string;
   fileName: string;
   createdBy: string;
+  /** Name of the plan the steps came from (or 'custom'). */
+  plan: string;
   steps: RolloutStep[];
+  /** Security releases take an expedited plan; they still need their approvals. */
+  security?: boolean;
 }
 
 /** Small, history-safe facts about the prepared artifact. */
@@ -52,6 +86,9 @@ export interface Approval {
   approver: string;
   comment: string;
   at: string;
+  /** 'release' for the release approval, 'step-N' for an approval-gated step. */
+  round: string;
+  decision: 'approve' | 'reject';
 }
 
 export interface ActionRecord {
@@ -75,6 +112,11 @@ export interface ReleaseStatus {
   steps: RolloutStep[];
   stepIndex: number;
   approvals: Approval[];
+  approvalsRequired: number;
+  /** The latest health-gate evaluation, with its numbers. */
+  gate?: GateState;
+  createdBy: string;
+  plan: string;
   target?: ReleaseTarget;
   history: ActionRecord[];
   error?: { code: string; message: string };

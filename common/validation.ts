@@ -1,7 +1,7 @@
 import { isSemver } from '@enigm-ota/client-sdk/semver';
 import { InputError } from './errors';
 import type { ApproveInput, OpsInput } from './messages';
-import type { ReleaseSpec, RolloutStep } from './release';
+import type { ChannelPolicy, ReleaseSpec, RolloutStep } from './release';
 
 /** Identifier rules, shared by CLI, API schemas and workflow validators. */
 export const patterns = {
@@ -10,6 +10,7 @@ export const patterns = {
   deviceId: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
   fileName: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
   actor: '^[^\\u0000-\\u001f]{1,100}$',
+  plan: '^[a-z][a-z0-9-]{0,31}$',
 } as const;
 
 export const limits = { maxHardwareIds: 32, maxSteps: 20, maxComment: 1000, maxRollbackIndex: 2 ** 31 - 1 } as const;
@@ -53,6 +54,11 @@ export function checkSteps(steps: RolloutStep[]): RolloutStep[] {
       throw new InputError('rollout percents must rise strictly within 0 < p <= 100');
     }
     if (!Number.isSafeInteger(s.bakeTimeMs) || s.bakeTimeMs < 0) throw new InputError('bake time must be a duration');
+    if (!Number.isSafeInteger(s.minDevices) || s.minDevices < 0) throw new InputError('minDevices must be a whole number >= 0');
+    if (typeof s.maxFailureRate !== 'number' || !(s.maxFailureRate >= 0 && s.maxFailureRate <= 1)) {
+      throw new InputError('maxFailureRate must be between 0 and 1');
+    }
+    if (s.gate !== 'auto' && s.gate !== 'approval') throw new InputError("gate must be 'auto' or 'approval'");
     last = s.percent;
   }
   if (last !== 100) throw new InputError('the last rollout step must be 100%');
@@ -84,7 +90,18 @@ export function checkReleaseSpec(spec: ReleaseSpec): void {
   if (typeof spec.intakeKey !== 'string' || spec.intakeKey.length === 0 || spec.intakeKey.length > 512) {
     throw new InputError('intakeKey must be an object key');
   }
+  checkPattern('plan', spec.plan);
   checkSteps(Array.isArray(spec.steps) ? spec.steps : []);
+}
+
+/** A policy file's channel entry must make sense before any release uses it. */
+export function checkChannelPolicy(p: ChannelPolicy): ChannelPolicy {
+  if (!Number.isSafeInteger(p.approvals) || p.approvals < 1 || p.approvals > 10) throw new InputError('approvals must be 1..10');
+  if (!Array.isArray(p.owners) || p.owners.length === 0) throw new InputError('owners must list release owners or "*"');
+  for (const o of p.owners) if (o !== '*') checkPattern('actor', o);
+  if (p.onBreach !== 'pause' && p.onBreach !== 'rollback') throw new InputError("onBreach must be 'pause' or 'rollback'");
+  checkPattern('plan', p.plan);
+  return p;
 }
 
 export function checkApproveInput(input: ApproveInput): void {

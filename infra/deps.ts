@@ -3,6 +3,7 @@ import type { ActivityDeps } from '../activities';
 import { loadTrustedRoot, roleSigners } from './ceremony';
 import { requireHsmPin, type Config } from './config';
 import { Hsm } from './hsm';
+import { loadPolicy } from './policy';
 import { Storage } from './storage';
 import { TufRepository } from './tufRepository';
 
@@ -18,5 +19,5 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry);
     signers[repo] = roleSigners(hsm, repo);
   }
-  return { hsm, storage, repos, signers, trustedRoots };
+  return { hsm, storage, repos, signers, trustedRoots, policy: loadPolicy(), apiUrl: config.api.url };
 }

@@ -9,6 +9,15 @@ interface Sql {
   close(): Promise<void>;
 }
 
+/** Latest report per device for one target: the sample a rollout gate judges. */
+export interface TargetStats {
+  devices: number;
+  healthy: number;
+  reverted: number;
+  failed: number;
+  refused: number;
+}
+
 export interface FleetSummary {
   devices: number;
   versions: Record<string, number>;
@@ -45,8 +54,8 @@ export class FleetStore {
 
   async recordReport(report: InstallReport): Promise<void> {
     await this.sql.query(
-      'INSERT INTO install_reports (device_id, target_name, version, outcome, error_code, message) VALUES ($1, $2, $3, $4, $5, $6)',
-      [report.deviceId, report.targetName ?? null, report.version, report.outcome, report.errorCode ?? null, report.message ?? null],
+      'INSERT INTO install_reports (device_id, target_name, version, outcome, health, error_code, message) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [report.deviceId, report.targetName ?? null, report.version, report.outcome, report.health ?? null, report.errorCode ?? null, report.message ?? null],
     );
     await this.sql.query(
       `INSERT INTO devices (device_id, current_version) VALUES ($1, $2)
@@ -62,6 +71,25 @@ export class FleetStore {
         [deviceId],
       )
     ).rows;
+  }
+
+  async targetStats(targetName: string): Promise<TargetStats> {
+    const rows = await this.sql.query<{ outcome: string; health: string | null; n: number }>(
+      `SELECT outcome, health, count(*)::int AS n FROM (
+         SELECT DISTINCT ON (device_id) device_id, outcome, health FROM install_reports
+         WHERE target_name = $1 ORDER BY device_id, id DESC) last
+       GROUP BY 1, 2`,
+      [targetName],
+    );
+    const stats: TargetStats = { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0 };
+    for (const r of rows.rows) {
+      stats.devices += r.n;
+      if (r.health === 'healthy') stats.healthy += r.n;
+      else if (r.health === 'reverted') stats.reverted += r.n;
+      else if (r.outcome === 'failed') stats.failed += r.n;
+      else if (r.outcome === 'refused') stats.refused += r.n;
+    }
+    return stats;
   }
 
   /** Counts for `ota fleet` and the demo: versions run now, outcomes of the latest report per device. */

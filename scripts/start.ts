@@ -36,7 +36,14 @@ async function main(): Promise<void> {
         hardwareIds: [HARDWARE],
         channel: CHANNEL,
         rollbackIndex: 1,
-        steps: [10, 50, 100].map((percent) => ({ percent, bakeTimeMs: 8000 })),
+        // A short demo plan: each step bakes 8 s and needs healthy reports before the next.
+        plan: 'demo',
+        steps: [
+          { percent: 10, bakeTimeMs: 8000, minDevices: 1, maxFailureRate: 0.2, gate: 'auto' },
+          { percent: 50, bakeTimeMs: 8000, minDevices: 5, maxFailureRate: 0.2, gate: 'auto' },
+          { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 0.2, gate: 'auto' },
+        ],
+        security: false,
         createdBy: 'demo-release-manager',
       },
       perPercent((sent, total) => process.stdout.write(`\r  upload ${progressBar(sent, total)}`)),

@@ -78,7 +78,7 @@ export async function approve(channel: string, version: string): Promise<Release
   return approveRelease(await temporalClient(), channel, version, { approver: 'test-owner', comment: 'tests' });
 }
 
-export async function device(id: string, channel: string, hardwareId = 'devkit-a'): Promise<DeviceAgent> {
+export async function device(id: string, channel: string, hardwareId = 'devkit-a', healthy = true): Promise<DeviceAgent> {
   const config = testConfig();
   const stateDir = join(config.home, 'test-devices', id);
   return new DeviceAgent({
@@ -88,7 +88,7 @@ export async function device(id: string, channel: string, hardwareId = 'devkit-a
     channel,
     stateDir,
     trustedRoots: { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) },
-    installer: new DirectoryInstaller(stateDir),
+    installer: new DirectoryInstaller(stateDir, () => healthy),
   });
 }
 

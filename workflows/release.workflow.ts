@@ -9,20 +9,25 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
+import { ServerError } from '../common/errors';
 import {
+  abortUpdate,
   approveUpdate,
   messageDescriptions,
   pauseUpdate,
+  promoteUpdate,
+  rejectUpdate,
   resumeUpdate,
   rollbackUpdate,
   statusQuery,
+  type ApproveInput,
   type OpsInput,
 } from '../common/messages';
-import type { ActionRecord, ReleaseSpec, ReleaseStatus, ReleaseTarget, Stage } from '../common/release';
+import type { ActionRecord, ChannelPolicy, ReleaseSpec, ReleaseStatus, ReleaseTarget, Stage } from '../common/release';
 import { awaitingApprovalKey, percentKey, stageKey } from '../common/searchAttributes';
-import { ServerError } from '../common/errors';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { renderDetails } from './details';
+import { approvalRefusal, evaluateGate } from './governance';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -41,6 +46,9 @@ const quickActs = proxyActivities<Activities>({
 
 const MAX_HISTORY = 100;
 const MAX_SIGNING_ROUNDS = 5;
+/** How often a baking step looks at device health. */
+const HEALTH_POLL_MS = 2000;
+const TERMINAL: Stage[] = ['stable', 'rolled-back', 'rejected', 'aborted', 'failed'];
 
 /**
  * One release, from intake to stable. Each stage is an activity; the workflow holds
@@ -61,8 +69,18 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     steps: spec.steps,
     stepIndex: -1,
     approvals: [],
+    approvalsRequired: 1,
+    createdBy: spec.createdBy,
+    plan: spec.plan,
     history: [],
   };
+  let policy: ChannelPolicy | undefined;
+  /** Which approval the release waits for: 'release', or 'step-N' for a gated step. */
+  let round = 'release';
+  let ended: Stage | undefined; // set by reject/abort: the release ends at the next safe point
+  let promoted = false;
+  let gateOverridden = false;
+
   const now = () => new Date(Date.now()).toISOString();
   const record = (entry: Omit<ActionRecord, 'at'>) => {
     status.history.push({ at: now(), ...entry });
@@ -107,34 +125,47 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     }
   };
   const inRollout = () => status.stage === 'rollout';
-  const wrongStage = (action: string) =>
-    ApplicationFailure.nonRetryable(`cannot ${action} a release in stage ${status.stage}`, 'WRONG_STAGE');
+  const closed = () => TERMINAL.includes(status.stage) || ended !== undefined;
+  const refuse = (message: string, code = 'WRONG_STAGE') => ApplicationFailure.nonRetryable(message, code);
   // Validators reject with a typed failure so callers see the code, not just a message.
   const checked = (check: () => void) => {
     try {
       check();
     } catch (err) {
-      if (err instanceof ServerError) throw ApplicationFailure.nonRetryable(err.message, err.code);
+      if (err instanceof ServerError) throw refuse(err.message, err.code);
       throw err;
     }
+  };
+  const approvalValidator = (input: ApproveInput) => {
+    checked(() => checkApproveInput(input));
+    if (!policy) throw refuse('the release is not ready for approvals yet');
+    const why = approvalRefusal(status, policy, input, round);
+    if (why) throw refuse(why, status.awaitingApproval ? 'APPROVAL_REFUSED' : 'WRONG_STAGE');
+  };
+  const opsValidator = (allowed: (s: ReleaseStatus) => boolean, action: string) => (input: OpsInput) => {
+    checked(() => checkOpsInput(input));
+    if (closed() || !allowed(status)) throw refuse(`cannot ${action} a release in stage ${status.stage}${status.paused ? ' (paused)' : ''}`);
   };
 
   setHandler(statusQuery, () => status, { description: messageDescriptions.status });
   setHandler(
     approveUpdate,
     (input) => {
-      status.approvals.push({ approver: input.approver, comment: input.comment ?? '', at: now() });
-      status.awaitingApproval = false;
-      record({ action: 'approve', actor: input.approver, detail: input.comment });
+      status.approvals.push({ approver: input.approver, comment: input.comment ?? '', at: now(), round, decision: 'approve' });
+      record({ action: 'approve', actor: input.approver, detail: [round, input.comment].filter(Boolean).join(': ') });
       return status;
     },
-    {
-      description: messageDescriptions.approve,
-      validator: (input) => {
-        checked(() => checkApproveInput(input));
-        if (status.stage !== 'approval' || status.approvals.length > 0) throw wrongStage('approve');
-      },
+    { description: messageDescriptions.approve, validator: approvalValidator },
+  );
+  setHandler(
+    rejectUpdate,
+    (input) => {
+      status.approvals.push({ approver: input.approver, comment: input.comment ?? '', at: now(), round, decision: 'reject' });
+      record({ action: 'reject', actor: input.approver, detail: input.comment });
+      ended = 'rejected';
+      return status;
     },
+    { description: messageDescriptions.reject, validator: approvalValidator },
   );
   setHandler(
     pauseUpdate,
@@ -144,59 +175,105 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
       show('rollout', 'resume (paused by an operator)');
       return status;
     },
-    {
-      description: messageDescriptions.pause,
-      validator: (input) => {
-        checked(() => checkOpsInput(input));
-        if (!inRollout() || status.paused) throw wrongStage(status.paused ? 'pause again' : 'pause');
-      },
-    },
+    { description: messageDescriptions.pause, validator: opsValidator((s) => inRollout() && !s.paused, 'pause') },
   );
   setHandler(
     resumeUpdate,
     async (input: OpsInput) => {
+      // Resuming after a tripped gate is the operator's override for this step.
+      if (status.gate?.result === 'tripped' && status.gate.step === status.stepIndex) gateOverridden = true;
       await publishFlag('paused', false);
       record({ action: 'resume', actor: input?.actor, detail: input?.reason });
       show('rollout', `bake time of the ${status.percent}% step`);
       return status;
     },
-    {
-      description: messageDescriptions.resume,
-      validator: (input) => {
-        checked(() => checkOpsInput(input));
-        if (!inRollout() || !status.paused) throw wrongStage('resume');
-      },
-    },
+    { description: messageDescriptions.resume, validator: opsValidator((s) => inRollout() && s.paused, 'resume') },
   );
   setHandler(
-    rollbackUpdate,
-    async (input: OpsInput) => {
-      // Before the rollout there is nothing signed to withdraw; the workflow just ends.
-      if (status.stage === 'rollout') await publishFlag('withdrawn', true);
-      else status.withdrawn = true;
-      status.awaitingApproval = false;
-      record({ action: 'rollback', actor: input?.actor, detail: input?.reason });
+    promoteUpdate,
+    (input: OpsInput) => {
+      promoted = true;
+      record({ action: 'promote', actor: input?.actor, detail: input?.reason });
       return status;
     },
-    {
-      description: messageDescriptions.rollback,
-      validator: (input) => {
-        checked(() => checkOpsInput(input));
-        if (!['approval', 'rollout'].includes(status.stage) || status.withdrawn) throw wrongStage('roll back');
-      },
-    },
+    { description: messageDescriptions.promote, validator: opsValidator((s) => inRollout() && !s.paused && !s.awaitingApproval, 'promote') },
   );
+  const withdraw = async (action: 'rollback' | 'abort', input: OpsInput) => {
+    // Before the rollout there is nothing signed to withdraw; the workflow just ends.
+    if (status.stage === 'rollout') await publishFlag('withdrawn', true);
+    else status.withdrawn = true;
+    status.awaitingApproval = false;
+    if (action === 'abort') ended = 'aborted';
+    record({ action, actor: input?.actor, detail: input?.reason });
+    return status;
+  };
+  setHandler(rollbackUpdate, (input: OpsInput) => withdraw('rollback', input), {
+    description: messageDescriptions.rollback,
+    validator: opsValidator((s) => ['approval', 'rollout'].includes(s.stage) && !s.withdrawn, 'roll back'),
+  });
+  setHandler(abortUpdate, (input: OpsInput) => withdraw('abort', input), {
+    description: messageDescriptions.abort,
+    validator: opsValidator(() => true, 'abort'),
+  });
+
+  /** Waits for the approvals a round needs; false when the release ended instead. */
+  const awaitApprovals = async (which: string, needed: number, waitingFor: string): Promise<boolean> => {
+    round = which;
+    status.approvalsRequired = needed;
+    status.awaitingApproval = true;
+    show(status.stage === 'rollout' ? 'rollout' : 'approval', waitingFor);
+    const approvedIn = () => status.approvals.filter((a) => a.round === which && a.decision === 'approve').length;
+    await condition(() => approvedIn() >= needed || status.withdrawn || ended !== undefined);
+    status.awaitingApproval = false;
+    return !status.withdrawn && ended === undefined;
+  };
+
+  /** Bake time and health gate of one step. Paused time does not count. */
+  const bakeAndGate = async (i: number): Promise<void> => {
+    const step = status.steps[i]!;
+    let remaining = step.bakeTimeMs;
+    promoted = false;
+    gateOverridden = false;
+    for (;;) {
+      if (status.withdrawn || ended) return;
+      if (status.paused) {
+        await condition(() => !status.paused || status.withdrawn || ended !== undefined);
+        continue;
+      }
+      const gate = evaluateGate(i, step, await quickActs.rolloutHealth({ targetName: status.target!.name }));
+      status.gate = gate;
+      if (gate.result === 'tripped' && !gateOverridden) {
+        record({ action: 'gate-tripped', detail: `${gate.failures}/${gate.reports} failed (${(gate.failureRate * 100).toFixed(1)}% > ${step.maxFailureRate * 100}%)` });
+        if (policy?.onBreach === 'rollback') {
+          await publishFlag('withdrawn', true);
+          return;
+        }
+        await publishFlag('paused', true);
+        show('rollout', `an operator: the ${step.percent}% health gate tripped (${gate.failures} of ${gate.reports} failed)`);
+        continue;
+      }
+      const baked = remaining <= 0 || promoted;
+      if (baked && (gate.result === 'passed' || gateOverridden)) return;
+      show('rollout', baked ? `${step.minDevices - gate.reports} more device reports for the ${step.percent}% gate` : `bake time of the ${step.percent}% step`);
+      const started = Date.now();
+      const wait = baked ? HEALTH_POLL_MS : Math.min(remaining, HEALTH_POLL_MS);
+      await condition(() => status.paused || status.withdrawn || ended !== undefined || promoted, wait);
+      if (!baked) remaining -= Date.now() - started;
+    }
+  };
 
   try {
     // A start from the UI or another client skips the CLI's checks; the workflow repeats them.
     checked(() => checkReleaseSpec(spec));
+    policy = await quickActs.loadChannelPolicy({ channel: spec.channel });
+    status.approvalsRequired = policy.approvals;
     show('intake', 'build intake: size and sha256 of the uploaded build');
     const build = await stageActs.intakeBuild({ intakeKey: spec.intakeKey });
     show('preparation', 'content-addressed copy into the artifacts bucket');
     const artifact = await stageActs.prepareArtifact({ intakeKey: spec.intakeKey, ...build });
     show('manifest', 'TUF target with the release policy fields');
     status.target = await quickActs.createManifest({ spec, artifact });
-    for (let round = 1; ; round++) {
+    for (let attempt = 1; ; attempt++) {
       show('signing', 'HSM signature over the release targets');
       const staged = await quickActs.signRelease({ target: status.target });
       show('registration', 'publishing the signed metadata');
@@ -205,29 +282,31 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
         break;
       } catch (err) {
         // Another release registered first: sign again on top of it.
-        if (round >= MAX_SIGNING_ROUNDS || !isConflict(err)) throw err;
+        if (attempt >= MAX_SIGNING_ROUNDS || !isConflict(err)) throw err;
       }
     }
     record({ action: 'registered', detail: status.target.name });
     show('validation', 'download, re-hash and verify as a device would');
     await stageActs.validateRelease({ target: status.target });
 
-    status.awaitingApproval = true;
-    show('approval', 'an approval: {"approver", "comment"} via the approve update');
-    await condition(() => status.approvals.length > 0 || status.withdrawn);
-
-    for (let i = 0; i < spec.steps.length && !status.withdrawn; i++) {
-      const step = spec.steps[i]!;
+    const approved = await awaitApprovals('release', policy.approvals, `${policy.approvals} approval(s) from release owners of ${spec.channel}: {"approver", "comment"} via the approve update`);
+    for (let i = 0; approved && i < status.steps.length && !status.withdrawn && !ended; i++) {
+      const step = status.steps[i]!;
       status.stepIndex = i;
+      if (step.gate === 'approval' && !(await awaitApprovals(`step-${i}`, 1, `an owner's approval to start the ${step.percent}% step`))) break;
       status.percent = step.percent;
       record({ action: 'step', detail: `${step.percent}%` });
       show('rollout', `bake time of the ${step.percent}% step`);
       await publishRollout();
-      await bake(step.bakeTimeMs, status);
+      await bakeAndGate(i);
     }
-    // Let in-flight pause/resume/rollback handlers finish their publish before closing.
+    // Let in-flight handlers finish their publish before closing.
     await condition(allHandlersFinished);
     await publishing;
+    if (ended) {
+      show(ended, `nothing: the release was ${ended}`);
+      return status;
+    }
     if (status.withdrawn) {
       show('rolled-back', 'nothing: the release is withdrawn');
       return status;
@@ -243,20 +322,6 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     }
     show('failed', 'nothing: the release failed');
     throw err;
-  }
-}
-
-/** Waits out a step's bake time; paused time does not count, a rollback ends it at once. */
-async function bake(ms: number, status: ReleaseStatus): Promise<void> {
-  let remaining = ms;
-  while (remaining > 0 && !status.withdrawn) {
-    if (status.paused) {
-      await condition(() => !status.paused || status.withdrawn);
-      continue;
-    }
-    const started = Date.now();
-    await condition(() => status.paused || status.withdrawn, remaining);
-    remaining -= Date.now() - started;
   }
 }
 

@@ -20,6 +20,8 @@ export interface InstallReport {
   version: string;
   targetName?: string;
   outcome: ReportOutcome;
+  /** After an install: the new version booted healthy, or failed and was reverted. */
+  health?: 'healthy' | 'reverted';
   errorCode?: string;
   message?: string;
 }

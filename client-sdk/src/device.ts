@@ -68,16 +68,22 @@ export class DeviceAgent {
     try {
       const target = await this.verify(offer.targetName, state);
       await this.downloadAndInstall(target);
+      if (!(await this.config.installer.confirm(target))) {
+        // The new image did not come up healthy and was reverted: nothing of it is kept.
+        throw new InstallError('HEALTH_CHECK_FAILED', `${target.policy.version} failed its health check and was reverted`);
+      }
+      // The rollback index rises only once the new version runs and is confirmed healthy.
       await writeState(this.config.stateDir, {
         currentVersion: target.policy.version,
         rollbackIndex: Math.max(state.rollbackIndex, target.policy.rollbackIndex),
       });
-      await this.reportQuietly({ outcome: 'installed', version: target.policy.version, targetName: target.name });
+      await this.reportQuietly({ outcome: 'installed', health: 'healthy', version: target.policy.version, targetName: target.name });
       return { status: 'installed', version: target.policy.version, target: target.name };
     } catch (err) {
       const failure = err instanceof OtaError ? err : new InstallError('INSTALL_FAILED', String(err), { cause: err });
       await this.reportQuietly({
         outcome: failure instanceof PolicyError ? 'refused' : 'failed',
+        ...(failure.code === 'HEALTH_CHECK_FAILED' ? { health: 'reverted' as const } : {}),
         version: state.currentVersion,
         targetName: offer.targetName,
         errorCode: failure.code,

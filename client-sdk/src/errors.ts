@@ -27,6 +27,7 @@ export type OtaErrorCode =
   | 'API_ERROR'
   | 'RESPONSE_TOO_LARGE'
   | 'INSTALL_FAILED'
+  | 'HEALTH_CHECK_FAILED'
   | 'DEVICE_STATE_INVALID';
 
 export class OtaError extends Error {

@@ -1,12 +1,17 @@
-import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallError } from './errors';
 import type { VerifiedTarget } from './metadata';
 import { isSemver } from './semver';
 
-/** Called only with a file that passed every check. */
+/**
+ * Called only with a file that passed every check. `install` stages the new image;
+ * `confirm` boots it and reports whether it came up healthy within its window; on
+ * false the installer has already reverted to the previous image.
+ */
 export interface Installer {
   install(verifiedFile: string, target: VerifiedTarget): Promise<void>;
+  confirm(target: VerifiedTarget): Promise<boolean>;
 }
 
 /** What a device persists between polls; written atomically (temp file + rename). */
@@ -48,16 +53,35 @@ export async function writeState(dir: string, state: DeviceState): Promise<void>
   await rename(tmp, join(dir, 'state.json'));
 }
 
-/** The simulated device's installer: the "system image" is a file in the device's folder. */
+/**
+ * The simulated device's installer: the new image is staged beside the running one and
+ * becomes current only when the simulated boot is healthy. `healthy` decides the boot
+ * (a simulated fleet uses it to model a share of devices that fail after installing).
+ */
 export class DirectoryInstaller implements Installer {
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly healthy: (target: VerifiedTarget) => boolean = () => true,
+  ) {}
 
   async install(verifiedFile: string, target: VerifiedTarget): Promise<void> {
     const slot = join(this.dir, 'system');
     await mkdir(slot, { recursive: true });
-    const tmp = join(slot, `image.${process.pid}.tmp`);
+    const tmp = join(slot, `staged.${process.pid}.tmp`);
     await copyFile(verifiedFile, tmp);
-    await rename(tmp, join(slot, 'image'));
-    await writeFile(join(slot, 'version'), target.policy.version);
+    await rename(tmp, join(slot, 'staged'));
+    await writeFile(join(slot, 'staged.version'), target.policy.version);
+  }
+
+  async confirm(target: VerifiedTarget): Promise<boolean> {
+    const slot = join(this.dir, 'system');
+    if (!this.healthy(target)) {
+      await rm(join(slot, 'staged'), { force: true });
+      await rm(join(slot, 'staged.version'), { force: true });
+      return false;
+    }
+    await rename(join(slot, 'staged'), join(slot, 'image'));
+    await rename(join(slot, 'staged.version'), join(slot, 'version'));
+    return true;
   }
 }

@@ -8,6 +8,6 @@ describe('GET /v1/openapi.json', () => {
       components: { schemas: Record<string, unknown> };
     };
     expect(Object.keys(doc.paths)).to.include.members(['/v1/poll', '/v1/reports', '/v1/repos/{repo}/metadata/{file}', '/v1/artifacts/{sha256}']);
-    expect(doc.components.schemas).to.have.keys('PollRequest', 'PollResponse', 'InstallReport', 'Accepted', 'FleetSummary', 'Error');
+    expect(doc.components.schemas).to.have.keys('PollRequest', 'PollResponse', 'InstallReport', 'Accepted', 'FleetSummary', 'TargetStats', 'Error');
   });
 });

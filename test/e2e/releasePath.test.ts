@@ -45,7 +45,7 @@ describe('the release path', () => {
         until: async () => (await releaseStatus(client, channel, version)).stage === 'stable',
         timeoutMs: 60_000,
       });
-      expect(after.done).to.equal(true);
+      expect(after.done, JSON.stringify({ after, status: await releaseStatus(client, channel, version) })).to.equal(true);
       expect(after.versions).to.deep.equal({ [version]: 12 });
       expect(after.refusals).to.deep.equal({});
 

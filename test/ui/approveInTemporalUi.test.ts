@@ -28,7 +28,7 @@ describe('a release owner in the Temporal UI', () => {
     await page.getByRole('menu').first().getByText('Send an Update').click();
     const dialog = page.locator('dialog[open]');
     await dialog.getByTestId('update-select-button').click();
-    const approveOption = dialog.getByRole('option').filter({ hasText: 'Approve the release for rollout' });
+    const approveOption = dialog.getByRole('option').filter({ hasText: 'Approve the release (or an approval-gated step)' });
     await approveOption.first().waitFor({ timeout: 10_000 });
     expect(await approveOption.count()).to.equal(1);
     await approveOption.click();

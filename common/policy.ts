@@ -1,0 +1,58 @@
+import { InputError } from './errors';
+import type { ChannelPolicy, RolloutStep } from './release';
+import { checkChannelPolicy, checkSteps, parseDuration } from './validation';
+
+/** A plan step as written in a policy file: bake time as a duration ("30m"). */
+export interface PlanStepText extends Omit<RolloutStep, 'bakeTimeMs'> {
+  bakeTime: string;
+}
+
+/** Rollout plans and per-channel approval rules, as data (OTA_POLICY_FILE overrides). */
+export interface PolicyFile {
+  channels: Record<string, ChannelPolicy>;
+  plans: Record<string, PlanStepText[]>;
+}
+
+const step = (percent: number, bakeTime: string, minDevices: number, maxFailureRate: number, gate: 'auto' | 'approval' = 'auto'): PlanStepText => ({
+  percent,
+  bakeTime,
+  minDevices,
+  maxFailureRate,
+  gate,
+});
+
+export const DEFAULT_POLICY: PolicyFile = {
+  // '*' applies to every channel without its own entry.
+  channels: { '*': { approvals: 1, owners: ['*'], plan: 'default', onBreach: 'pause' } },
+  plans: {
+    default: [step(10, '30m', 5, 0.05), step(50, '2h', 20, 0.05), step(100, '0s', 0, 0.05)],
+    cautious: [step(1, '2h', 3, 0.02), step(10, '12h', 10, 0.02, 'approval'), step(50, '1d', 50, 0.02, 'approval'), step(100, '0s', 0, 0.02)],
+    // Expedited: fewer, shorter steps; still approved, still health-gated.
+    security: [step(25, '10m', 3, 0.1), step(100, '0s', 0, 0.1)],
+  },
+};
+
+export function channelPolicy(policy: PolicyFile, channel: string): ChannelPolicy {
+  const found = policy.channels[channel] ?? policy.channels['*'];
+  if (!found) throw new InputError(`no approval policy for channel ${channel} and no '*' default`);
+  return found;
+}
+
+export function planSteps(policy: PolicyFile, name: string): RolloutStep[] {
+  const plan = policy.plans[name];
+  if (!plan) throw new InputError(`unknown rollout plan ${JSON.stringify(name)} (known: ${Object.keys(policy.plans).join(', ')})`);
+  return plan.map(({ bakeTime, ...rest }) => ({ ...rest, bakeTimeMs: parseDuration(bakeTime) }));
+}
+
+/** Validates a whole policy, so a bad file fails at start-up, not in the middle of a rollout. */
+export function checkPolicy(policy: PolicyFile): PolicyFile {
+  if (typeof policy !== 'object' || policy === null || typeof policy.channels !== 'object' || typeof policy.plans !== 'object') {
+    throw new InputError('a policy has "channels" and "plans"');
+  }
+  for (const name of Object.keys(policy.plans)) checkSteps(planSteps(policy, name));
+  for (const [channel, p] of Object.entries(policy.channels)) {
+    checkChannelPolicy(p);
+    if (!policy.plans[p.plan]) throw new InputError(`channel ${channel} names unknown plan ${p.plan}`);
+  }
+  return policy;
+}

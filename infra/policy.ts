@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { ServerError } from '../common/errors';
+import { checkPolicy, DEFAULT_POLICY, type PolicyFile } from '../common/policy';
+
+const MAX_POLICY_BYTES = 256 * 1024;
+
+/** The deployment's policy: OTA_POLICY_FILE (JSON) if set, else the built-in defaults. */
+export function loadPolicy(env: Record<string, string | undefined> = process.env): PolicyFile {
+  const file = env['OTA_POLICY_FILE'];
+  if (!file) return DEFAULT_POLICY;
+  try {
+    const text = readFileSync(file, 'utf8');
+    if (text.length > MAX_POLICY_BYTES) throw new Error(`larger than ${MAX_POLICY_BYTES} bytes`);
+    return checkPolicy(JSON.parse(text) as PolicyFile);
+  } catch (err) {
+    throw new ServerError('CONFIG_INVALID', `OTA_POLICY_FILE ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
