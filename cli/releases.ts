@@ -130,21 +130,32 @@ export type OpsAction = (typeof OPS_ACTIONS)[number];
 const OPS = { pause: pauseUpdate, resume: resumeUpdate, rollback: rollbackUpdate, promote: promoteUpdate, abort: abortUpdate } as const;
 
 export async function releaseAction(client: Client, channel: string, version: string, action: OpsAction, input: OpsInput): Promise<ReleaseStatus> {
+  return sendUpdate(client, channel, version, action, (h) => h.executeUpdate(OPS[action], { args: [input] }));
+}
+
+/** An update to a finished release is refused as WRONG_STAGE (its workflow exists, closed). */
+async function sendUpdate(
+  client: Client,
+  channel: string,
+  version: string,
+  action: string,
+  send: (h: WorkflowHandle<typeof releaseWorkflow>) => Promise<ReleaseStatus>,
+): Promise<ReleaseStatus> {
   const handle = handleFor(client, channel, version);
   try {
-    return await handle.executeUpdate(OPS[action], { args: [input] });
+    return await send(handle);
   } catch (err) {
-    throw fromTemporal(err, `${version} on channel ${channel}`);
+    const mapped = fromTemporal(err, `${version} on channel ${channel}`);
+    if (mapped instanceof ServerError && mapped.code === 'NOT_FOUND' && (await exists(handle))) {
+      const final = await handle.query(statusQuery);
+      throw new ServerError('WRONG_STAGE', `cannot ${action} release ${version}: it is ${final.stage}`);
+    }
+    throw mapped;
   }
 }
 
 export async function decideRelease(client: Client, channel: string, version: string, decision: 'approve' | 'reject', input: ApproveInput): Promise<ReleaseStatus> {
-  const handle = handleFor(client, channel, version);
-  try {
-    return await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] });
-  } catch (err) {
-    throw fromTemporal(err, `${version} on channel ${channel}`);
-  }
+  return sendUpdate(client, channel, version, decision, (h) => h.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] }));
 }
 
 export function approveRelease(client: Client, channel: string, version: string, input: ApproveInput): Promise<ReleaseStatus> {

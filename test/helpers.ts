@@ -62,12 +62,14 @@ export async function artifactFile(name: string, bytes = 256 * 1024): Promise<st
 export async function releaseAwaitingApproval(
   channel: string,
   version: string,
-  opts: { hardware?: string; steps?: string; bake?: string; rollbackIndex?: number } = {},
+  opts: { hardware?: string; steps?: string; bake?: string; rollbackIndex?: number; plan?: string; as?: string } = {},
 ): Promise<ReleaseStatus> {
   const file = await artifactFile(`fw-${channel}-${version}.bin`);
+  // plan '' means: no plan flags, the channel's own plan applies.
+  const plan = opts.plan !== undefined ? (opts.plan ? ['--plan', opts.plan] : []) : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s'];
   const created = await ota(
     'release', 'create', '--artifact', file, '--version', version, '--channel', channel,
-    '--hardware', opts.hardware ?? 'devkit-a', '--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s',
+    '--hardware', opts.hardware ?? 'devkit-a', ...plan, '--as', opts.as ?? 'test-creator',
     '--rollback-index', String(opts.rollbackIndex ?? 1), '--json',
   );
   if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);

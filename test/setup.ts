@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { closeTemporalClient } from './helpers';
 import { stackDown, stackEnv, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
 
@@ -7,7 +8,11 @@ import { stackDown, stackEnv, stackUp, TEST_PROFILE } from '../scripts/lib/stack
  * MinIO, SoftHSM2 token, worker, API) on test ports, started fresh for each run.
  * The API's rollout cache is off so a pause is visible to the very next poll.
  */
-export const TEST_EXTRA_ENV = { OTA_ROLLOUT_CACHE_MS: '0' };
+export const TEST_EXTRA_ENV = {
+  OTA_ROLLOUT_CACHE_MS: '0',
+  // Test channels with their own approval rules and plans (see the file).
+  OTA_POLICY_FILE: join(__dirname, '..', '..', 'test', 'fixtures', 'policy.json'),
+};
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
