@@ -55,12 +55,19 @@ export interface RolloutInput {
   percent: number;
   paused: boolean;
   withdrawn: boolean;
+  approvals: Array<{ approver: string; at: string }>;
 }
 
 /** Rollout state, signed by the online rollout key: what devices may install, and who. */
 export async function publishRollout(deps: ActivityDeps, input: RolloutInput): Promise<void> {
   const { target: t } = input;
-  const rollout = { percent: input.percent, salt: input.releaseId, paused: input.paused, withdrawn: input.withdrawn };
+  const rollout = {
+    percent: input.percent,
+    salt: input.releaseId,
+    paused: input.paused,
+    withdrawn: input.withdrawn,
+    approvals: input.approvals,
+  };
   await deps.repos.rollout.publish(
     (targets) => targets.addTarget(targetFile(t.name, t.length, t.sha256, { ...t.custom, rollout })),
     deps.signers.rollout,

@@ -73,8 +73,19 @@ export class FleetStore {
     ).rows;
   }
 
+  /**
+   * Per device, its latest health report (healthy or reverted: what gates judge; a later
+   * refusal while paused does not erase a revert) and its latest report of any kind.
+   */
   async targetStats(targetName: string): Promise<TargetStats> {
-    const rows = await this.sql.query<{ outcome: string; health: string | null; n: number }>(
+    const health = await this.sql.query<{ health: string; n: number }>(
+      `SELECT health, count(*)::int AS n FROM (
+         SELECT DISTINCT ON (device_id) device_id, health FROM install_reports
+         WHERE target_name = $1 AND health IS NOT NULL ORDER BY device_id, id DESC) last
+       GROUP BY 1`,
+      [targetName],
+    );
+    const latest = await this.sql.query<{ outcome: string; health: string | null; n: number }>(
       `SELECT outcome, health, count(*)::int AS n FROM (
          SELECT DISTINCT ON (device_id) device_id, outcome, health FROM install_reports
          WHERE target_name = $1 ORDER BY device_id, id DESC) last
@@ -82,11 +93,13 @@ export class FleetStore {
       [targetName],
     );
     const stats: TargetStats = { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0 };
-    for (const r of rows.rows) {
-      stats.devices += r.n;
+    for (const r of health.rows) {
       if (r.health === 'healthy') stats.healthy += r.n;
       else if (r.health === 'reverted') stats.reverted += r.n;
-      else if (r.outcome === 'failed') stats.failed += r.n;
+    }
+    for (const r of latest.rows) {
+      stats.devices += r.n;
+      if (r.health === null && r.outcome === 'failed') stats.failed += r.n;
       else if (r.outcome === 'refused') stats.refused += r.n;
     }
     return stats;

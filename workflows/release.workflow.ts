@@ -39,8 +39,9 @@ const stageActs = proxyActivities<Activities>({
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE },
 });
+// Short activities: a short timeout so an attempt lost with a crashed worker is retried soon.
 const quickActs = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '500ms', maximumInterval: '10s', nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
@@ -108,6 +109,7 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
         percent: status.percent,
         paused: status.paused,
         withdrawn: status.withdrawn,
+        approvals: status.approvals.filter((a) => a.decision === 'approve').map((a) => ({ approver: a.approver, at: a.at })),
       }),
     );
     publishing = next.catch(() => undefined);

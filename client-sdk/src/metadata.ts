@@ -17,6 +17,8 @@ export interface RolloutState {
   withdrawn: boolean;
   /** ISO time before which no device may install. */
   notBefore?: string;
+  /** Who approved this release for rollout, signed with the rollout state. */
+  approvals?: Array<{ approver: string; at: string }>;
 }
 
 export type ReleaseCustom = ReleasePolicy;

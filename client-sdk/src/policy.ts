@@ -123,6 +123,10 @@ export function readRolloutState(target: TargetFile): RolloutState {
     typeof r['withdrawn'] === 'boolean' &&
     (r['notBefore'] === undefined || (typeof r['notBefore'] === 'string' && !Number.isNaN(Date.parse(r['notBefore']))));
   if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} lacks rollout state`);
+  const approvals = r['approvals'];
+  if (approvals !== undefined && !(Array.isArray(approvals) && approvals.every((a) => typeof a?.approver === 'string' && typeof a?.at === 'string'))) {
+    throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed approvals`);
+  }
   return r as unknown as RolloutState;
 }
 

@@ -63,12 +63,12 @@ export class ProcessManager {
     throw new Error(`${spec.name} not ready after ${spec.timeoutMs ?? 60_000} ms; see ${this.logFile(spec.name)}:\n${await this.tail(spec.name)}`);
   }
 
-  /** SIGTERM, then SIGKILL after a grace period; the whole process group goes. */
-  async stop(name: string): Promise<boolean> {
+  /** SIGTERM, then SIGKILL after a grace period; the whole process group goes. `kill` skips the grace. */
+  async stop(name: string, options: { kill?: boolean } = {}): Promise<boolean> {
     const pid = this.running(name);
     await rm(this.pidFile(name), { force: true });
     if (!pid) return false;
-    signal(pid, 'SIGTERM');
+    signal(pid, options.kill ? 'SIGKILL' : 'SIGTERM');
     for (let i = 0; i < 40 && isAlive(pid); i++) await sleep(250);
     if (isAlive(pid)) signal(pid, 'SIGKILL');
     return true;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { releaseStatus, waitForStatus } from '../../cli/releases';
-import { ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 const approve = (version: string, channel: string, approver: string) =>
   ota('release', 'approve', version, '--channel', channel, '--approver', approver, '--comment', `ok from ${approver}`, '--json');
@@ -31,6 +31,10 @@ describe('approvals', () => {
       const s = await waitForStatus(await temporalClient(), channel, version, (x) => x.stage === 'stable');
       expect(s.approvals.map((a) => [a.approver, a.decision])).to.deep.equal([['alice', 'approve'], ['bob', 'approve']]);
       expect(s.approvals.every((a) => !Number.isNaN(Date.parse(a.at)))).to.equal(true);
+      // A device sees who approved what it installs: the approvals are in the signed rollout.
+      const agent = await device('strict-1', channel);
+      const verified = await agent.verify(s.target!.name, await agent.state());
+      expect(verified.rollout.approvals?.map((a) => a.approver)).to.deep.equal(['alice', 'bob']);
     });
 
     it('refuses an approval at the wrong stage', async () => {
