@@ -25,6 +25,8 @@ export interface CreateReleaseInput {
   steps: RolloutStep[];
   security: boolean;
   createdBy: string;
+  /** History events per run before continue-as-new (tests lower it). */
+  historyLimit?: number;
 }
 
 /**
@@ -56,7 +58,7 @@ export async function createRelease(
   await storage.ensureBuckets();
   const intakeKey = `uploads/${releaseId}/${randomUUID()}/${fileName}`;
   await storage.putFile('intake', intakeKey, input.artifact, onProgress);
-  const spec: ReleaseSpec = { version, channel, hardwareIds, rollbackIndex, intakeKey, fileName, createdBy: input.createdBy, plan, steps, security: input.security };
+  const spec: ReleaseSpec = { version, channel, hardwareIds, rollbackIndex, intakeKey, fileName, createdBy: input.createdBy, plan, steps, security: input.security, historyLimit: input.historyLimit };
   try {
     await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
       taskQueue: RELEASE_TASK_QUEUE,

@@ -66,6 +66,8 @@ export interface ReleaseSpec {
   steps: RolloutStep[];
   /** Security releases take an expedited plan; they still need their approvals. */
   security?: boolean;
+  /** History events per run before continue-as-new (default 10 000). */
+  historyLimit?: number;
 }
 
 /** Small, history-safe facts about the prepared artifact. */

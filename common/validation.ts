@@ -91,6 +91,9 @@ export function checkReleaseSpec(spec: ReleaseSpec): void {
     throw new InputError('intakeKey must be an object key');
   }
   checkPattern('plan', spec.plan);
+  if (spec.historyLimit !== undefined && !(Number.isSafeInteger(spec.historyLimit) && spec.historyLimit >= 200 && spec.historyLimit <= 50_000)) {
+    throw new InputError('historyLimit must be 200..50000');
+  }
   checkSteps(Array.isArray(spec.steps) ? spec.steps : []);
 }
 

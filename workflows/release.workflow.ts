@@ -2,6 +2,8 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  ContinueAsNew,
+  continueAsNew,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -47,16 +49,32 @@ const quickActs = proxyActivities<Activities>({
 
 const MAX_HISTORY = 100;
 const MAX_SIGNING_ROUNDS = 5;
-/** How often a baking step looks at device health. */
+/** How often a baking step looks at device health: every 2 s to 1 min, 60 looks per bake. */
 const HEALTH_POLL_MS = 2000;
+const MAX_HEALTH_POLL_MS = 60_000;
 const TERMINAL: Stage[] = ['stable', 'rolled-back', 'rejected', 'aborted', 'failed'];
+/** Events before continue-as-new (the server may suggest it earlier). */
+const DEFAULT_HISTORY_LIMIT = 10_000;
+
+/** What a release run hands to the next one when it continues as new. */
+export interface CarriedState {
+  status: ReleaseStatus;
+  policy: ChannelPolicy;
+  round: string;
+  gateOverridden: boolean;
+  /** An operator's promote that arrived just before the handover. */
+  promoted: boolean;
+  /** True when the current step's rollout state is already published. */
+  stepStarted: boolean;
+  remainingBakeMs?: number;
+}
 
 /**
  * One release, from intake to stable. Each stage is an activity; the workflow holds
  * only object keys, digests and the rollout state, never artifact bytes.
  */
-export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus> {
-  const status: ReleaseStatus = {
+export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState): Promise<ReleaseStatus> {
+  const status: ReleaseStatus = carried?.status ?? {
     releaseId: workflowInfo().workflowId,
     version: spec.version,
     channel: spec.channel,
@@ -75,12 +93,14 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     plan: spec.plan,
     history: [],
   };
-  let policy: ChannelPolicy | undefined;
+  let policy: ChannelPolicy | undefined = carried?.policy;
   /** Which approval the release waits for: 'release', or 'step-N' for a gated step. */
-  let round = 'release';
+  let round = carried?.round ?? 'release';
   let ended: Stage | undefined; // set by reject/abort: the release ends at the next safe point
-  let promoted = false;
-  let gateOverridden = false;
+  let promoted = carried?.promoted ?? false;
+  let gateOverridden = carried?.gateOverridden ?? false;
+  const historyLimit = spec.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit;
 
   const now = () => new Date(Date.now()).toISOString();
   const record = (entry: Omit<ActionRecord, 'at'>) => {
@@ -218,26 +238,44 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     validator: opsValidator(() => true, 'abort'),
   });
 
+  /**
+   * Continue-as-new at a safe point (no handler running, no publish in flight), so a
+   * month-long rollout with thousands of messages keeps a bounded history.
+   */
+  const rollOver = async (resume: Pick<CarriedState, 'remainingBakeMs' | 'stepStarted'>): Promise<never> => {
+    await condition(allHandlersFinished);
+    await publishing;
+    record({ action: 'continue-as-new', detail: `after ${workflowInfo().historyLength} history events` });
+    return continueAsNew<typeof releaseWorkflow>(spec, { status, policy: policy!, round, gateOverridden, promoted, ...resume });
+  };
+
   /** Waits for the approvals a round needs; false when the release ended instead. */
-  const awaitApprovals = async (which: string, needed: number, waitingFor: string): Promise<boolean> => {
+  const awaitApprovals = async (which: string, needed: number, waitingFor: string, stepStarted = false): Promise<boolean> => {
     round = which;
     status.approvalsRequired = needed;
     status.awaitingApproval = true;
     show(status.stage === 'rollout' ? 'rollout' : 'approval', waitingFor);
     const approvedIn = () => status.approvals.filter((a) => a.round === which && a.decision === 'approve').length;
-    await condition(() => approvedIn() >= needed || status.withdrawn || ended !== undefined);
+    const done = () => approvedIn() >= needed || status.withdrawn || ended !== undefined;
+    await condition(() => done() || historyFull());
+    if (!done()) await rollOver({ stepStarted });
     status.awaitingApproval = false;
     return !status.withdrawn && ended === undefined;
   };
 
   /** Bake time and health gate of one step. Paused time does not count. */
-  const bakeAndGate = async (i: number): Promise<void> => {
+  const bakeAndGate = async (i: number, remainingMs?: number): Promise<void> => {
     const step = status.steps[i]!;
-    let remaining = step.bakeTimeMs;
-    promoted = false;
-    gateOverridden = false;
+    let remaining = remainingMs ?? step.bakeTimeMs;
+    if (remainingMs === undefined) {
+      promoted = false;
+      gateOverridden = false;
+    }
+    // Long bakes look at health less often: bounded history per hour of baking.
+    const pollMs = Math.min(MAX_HEALTH_POLL_MS, Math.max(HEALTH_POLL_MS, Math.floor(step.bakeTimeMs / 60)));
     for (;;) {
       if (status.withdrawn || ended) return;
+      if (historyFull()) await rollOver({ stepStarted: true, remainingBakeMs: remaining });
       if (status.paused) {
         await condition(() => !status.paused || status.withdrawn || ended !== undefined);
         continue;
@@ -258,13 +296,58 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
       if (baked && (gate.result === 'passed' || gateOverridden)) return;
       show('rollout', baked ? `${step.minDevices - gate.reports} more device reports for the ${step.percent}% gate` : `bake time of the ${step.percent}% step`);
       const started = Date.now();
-      const wait = baked ? HEALTH_POLL_MS : Math.min(remaining, HEALTH_POLL_MS);
+      const wait = baked ? pollMs : Math.min(remaining, pollMs);
       await condition(() => status.paused || status.withdrawn || ended !== undefined || promoted, wait);
       if (!baked) remaining -= Date.now() - started;
     }
   };
 
+  /** Steps from `first` on: approval gate, publish, bake and health gate; then the end state. */
+  const rollout = async (first: number, resume?: Pick<CarriedState, 'remainingBakeMs' | 'stepStarted'>): Promise<ReleaseStatus> => {
+    for (let i = first; i < status.steps.length && !status.withdrawn && !ended; i++) {
+      const step = status.steps[i]!;
+      const resuming = resume !== undefined && i === first;
+      status.stepIndex = i;
+      if (!(resuming && resume.stepStarted)) {
+        if (step.gate === 'approval' && !(await awaitApprovals(`step-${i}`, 1, `an owner's approval to start the ${step.percent}% step`))) break;
+        status.percent = step.percent;
+        record({ action: 'step', detail: `${step.percent}%` });
+        show('rollout', `bake time of the ${step.percent}% step`);
+        await publishRollout();
+      }
+      await bakeAndGate(i, resuming ? resume.remainingBakeMs : undefined);
+    }
+    // Let in-flight handlers finish their publish before closing.
+    await condition(allHandlersFinished);
+    await publishing;
+    if (ended) {
+      show(ended, `nothing: the release was ${ended}`);
+      return status;
+    }
+    if (status.withdrawn) {
+      show('rolled-back', 'nothing: the release is withdrawn');
+      return status;
+    }
+    show('stable', 'nothing: every device in the channel is offered the release');
+    return status;
+  };
+
+  /** After continue-as-new: pick up at the approval wait or the step where the last run stopped. */
+  const resumeRollout = async (): Promise<ReleaseStatus> => {
+    const c = carried!;
+    if (status.stage === 'approval') {
+      const approved = await awaitApprovals('release', c.policy.approvals, status.waitingFor);
+      return rollout(approved ? 0 : status.steps.length);
+    }
+    if (status.awaitingApproval && !c.stepStarted) {
+      // The step's own approval gate was pending; rollout() waits for it again.
+      return rollout(status.stepIndex);
+    }
+    return rollout(status.stepIndex, { stepStarted: c.stepStarted, remainingBakeMs: c.remainingBakeMs });
+  };
+
   try {
+    if (carried) return await resumeRollout();
     // A start from the UI or another client skips the CLI's checks; the workflow repeats them.
     checked(() => checkReleaseSpec(spec));
     policy = await quickActs.loadChannelPolicy({ channel: spec.channel });
@@ -292,30 +375,9 @@ export async function releaseWorkflow(spec: ReleaseSpec): Promise<ReleaseStatus>
     await stageActs.validateRelease({ target: status.target });
 
     const approved = await awaitApprovals('release', policy.approvals, `${policy.approvals} approval(s) from release owners of ${spec.channel}: {"approver", "comment"} via the approve update`);
-    for (let i = 0; approved && i < status.steps.length && !status.withdrawn && !ended; i++) {
-      const step = status.steps[i]!;
-      status.stepIndex = i;
-      if (step.gate === 'approval' && !(await awaitApprovals(`step-${i}`, 1, `an owner's approval to start the ${step.percent}% step`))) break;
-      status.percent = step.percent;
-      record({ action: 'step', detail: `${step.percent}%` });
-      show('rollout', `bake time of the ${step.percent}% step`);
-      await publishRollout();
-      await bakeAndGate(i);
-    }
-    // Let in-flight handlers finish their publish before closing.
-    await condition(allHandlersFinished);
-    await publishing;
-    if (ended) {
-      show(ended, `nothing: the release was ${ended}`);
-      return status;
-    }
-    if (status.withdrawn) {
-      show('rolled-back', 'nothing: the release is withdrawn');
-      return status;
-    }
-    show('stable', 'nothing: every device in the channel is offered the release');
-    return status;
+    return await rollout(approved ? 0 : status.steps.length);
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err; // not a failure: the next run carries on
     status.error = { code: failureCode(err), message: err instanceof Error ? err.message : String(err) };
     if (status.stage === 'rollout' && !status.withdrawn) {
       // A closed workflow takes no more updates: withdraw what is offered rather than leave it live.
