@@ -49,9 +49,9 @@ const quickActs = proxyActivities<Activities>({
 
 const MAX_HISTORY = 100;
 const MAX_SIGNING_ROUNDS = 5;
-/** How often a baking step looks at device health: every 2 s to 1 min, 60 looks per bake. */
+/** How often a baking step looks at device health: 60 looks per bake, every 2 s to 15 min. */
 const HEALTH_POLL_MS = 2000;
-const MAX_HEALTH_POLL_MS = 60_000;
+const MAX_HEALTH_POLL_MS = 15 * 60_000;
 const TERMINAL: Stage[] = ['stable', 'rolled-back', 'rejected', 'aborted', 'failed'];
 /** Events before continue-as-new (the server may suggest it earlier). */
 const DEFAULT_HISTORY_LIMIT = 10_000;
