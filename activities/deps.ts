@@ -1,5 +1,6 @@
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Metadata, Root } from '@tufjs/models';
+import type { Client } from '@temporalio/client';
 import type { PolicyFile } from '../common/policy';
 import type { Storage } from '../infra/storage';
 import type { TufRepository, RoleSigners } from '../infra/tufRepository';
@@ -13,4 +14,6 @@ export interface ActivityDeps {
   policy: PolicyFile;
   /** The device API, which owns the fleet store (install and health reports). */
   apiUrl: string;
+  /** To find and supersede other releases of a channel. */
+  temporal: Client;
 }

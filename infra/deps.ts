@@ -1,4 +1,5 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+import { Client, Connection } from '@temporalio/client';
 import type { ActivityDeps } from '../activities';
 import { loadTrustedRoot, roleSigners } from './ceremony';
 import { requireHsmPin, type Config } from './config';
@@ -8,7 +9,7 @@ import { Storage } from './storage';
 import { TufRepository } from './tufRepository';
 
 /** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
-export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm }> {
+export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm; close(): Promise<void> }> {
   const hsm = Hsm.open(config.hsm, requireHsmPin(config));
   const storage = new Storage(config.minio);
   const repos = {} as Record<RepositoryName, TufRepository>;
@@ -19,5 +20,11 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry);
     signers[repo] = roleSigners(hsm, repo);
   }
-  return { hsm, storage, repos, signers, trustedRoots, policy: loadPolicy(), apiUrl: config.api.url };
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const close = async () => {
+    await connection.close();
+    hsm.close();
+  };
+  return { hsm, storage, repos, signers, trustedRoots, policy: loadPolicy(), apiUrl: config.api.url, temporal, close };
 }

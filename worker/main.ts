@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
@@ -19,15 +18,13 @@ export async function runWorker(): Promise<void> {
       workflowsPath: require.resolve('../workflows'),
       activities: createActivities(deps),
     });
-    const clientConnection = await Connection.connect({ address: config.temporal.address });
-    const schedule = await ensureFreshnessSchedule(new Client({ connection: clientConnection, namespace: config.temporal.namespace }), config);
-    await clientConnection.close();
+    const schedule = await ensureFreshnessSchedule(deps.temporal, config);
     console.log(`freshness schedule ${schedule}`);
     console.log(`worker ready on task queue ${RELEASE_TASK_QUEUE}`);
     await worker.run();
   } finally {
     await connection.close();
-    deps.hsm.close();
+    await deps.close();
   }
 }
 

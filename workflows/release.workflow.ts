@@ -4,6 +4,7 @@ import {
   condition,
   ContinueAsNew,
   continueAsNew,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -375,7 +376,17 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
     await stageActs.validateRelease({ target: status.target });
 
     const approved = await awaitApprovals('release', policy.approvals, `${policy.approvals} approval(s) from release owners of ${spec.channel}: {"approver", "comment"} via the approve update`);
-    return await rollout(approved ? 0 : status.steps.length);
+    // patched(): releases recorded before superseding existed replay without it.
+    if (approved && patched('supersede')) {
+      // One active rollout per channel: the newest release wins (see activities/supersede.ts).
+      const sup = await quickActs.supersede({ channel: spec.channel, version: spec.version, releaseId: status.releaseId });
+      for (const id of sup.aborted) record({ action: 'superseded', detail: id });
+      if (sup.supersededBy) {
+        record({ action: 'abort', actor: 'supersede', detail: `superseded by ${sup.supersededBy}` });
+        ended = 'aborted';
+      }
+    }
+    return await rollout(approved && !ended ? 0 : status.steps.length);
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err; // not a failure: the next run carries on
     status.error = { code: failureCode(err), message: err instanceof Error ? err.message : String(err) };

@@ -15,8 +15,8 @@ describe('metadata freshness', () => {
   before(async () => {
     deps = await createActivityDeps(testConfig());
   });
-  after(() => {
-    deps.hsm.close();
+  after(async () => {
+    await deps.close();
   });
 
   it('has a running schedule, created by the worker, and healthy metadata', async () => {

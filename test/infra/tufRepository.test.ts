@@ -9,8 +9,8 @@ describe('TufRepository in MinIO', () => {
   before(async () => {
     deps = await createActivityDeps(testConfig());
   });
-  after(() => {
-    deps.hsm.close();
+  after(async () => {
+    await deps.close();
   });
 
   it('publishes concurrent changes without losing any, and the timestamp only moves forward', async () => {

@@ -39,7 +39,7 @@ describe('a release with multi-day bake times', () => {
     deps = await createActivityDeps(testConfig());
   });
   after(async () => {
-    deps?.hsm.close();
+    await deps?.close();
     await env?.teardown();
   });
 
