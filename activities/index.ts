@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { withCodes } from './failures';
 import { refreshMetadata } from './freshness';
 import { loadChannelPolicy, rolloutHealth } from './governance';
+import { offerPrevious } from './rollbackTo';
 import { supersede } from './supersede';
 import { intakeBuild, prepareArtifact } from './intake';
 import { createManifest, publishRollout, registerRelease, signRelease } from './release';
@@ -20,6 +21,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   publishRollout: withCodes((input: Parameters<typeof publishRollout>[1]) => publishRollout(deps, input)),
   loadChannelPolicy: withCodes((input: Parameters<typeof loadChannelPolicy>[1]) => loadChannelPolicy(deps, input)),
   rolloutHealth: withCodes((input: Parameters<typeof rolloutHealth>[1]) => rolloutHealth(deps, input)),
+  offerPrevious: withCodes((input: Parameters<typeof offerPrevious>[1]) => offerPrevious(deps, input)),
   supersede: withCodes((input: Parameters<typeof supersede>[1]) => supersede(deps, input)),
   refreshMetadata: withCodes((input: Parameters<typeof refreshMetadata>[1]) => refreshMetadata(deps, input)),
 });

@@ -36,9 +36,14 @@ export class OfferIndex {
       const c = e.custom;
       if (c.channel !== req.channel || !c.hardwareIds.includes(req.hardwareId)) continue;
       if (c.rollout.paused || c.rollout.withdrawn) continue;
-      if (compareSemver(c.version, req.currentVersion) <= 0) continue;
+      const order = compareSemver(c.version, req.currentVersion);
+      // Older releases only as a signed rollback for the device's (withdrawn) version.
+      if (order === 0 || (order < 0 && !c.rollout.downgradeFrom?.includes(req.currentVersion))) continue;
       if (!bucketInPercent(rolloutBucket(c.rollout.salt, req.deviceId), c.rollout.percent)) continue;
-      if (!best || compareSemver(c.version, best.custom.version) > 0) best = e;
+      // A rollback offer for this device's version wins over anything else offered.
+      const rollback = order < 0;
+      const bestIsRollback = best !== undefined && compareSemver(best.custom.version, req.currentVersion) < 0;
+      if (!best || (rollback && !bestIsRollback) || (rollback === bestIsRollback && compareSemver(c.version, best.custom.version) > 0)) best = e;
     }
     return best ? { targetName: best.targetName, version: best.custom.version } : null;
   }

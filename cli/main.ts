@@ -30,7 +30,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota release approve  VERSION [--channel NAME] --approver NAME [--comment TEXT]
   ota release pause    VERSION [--channel NAME] [--reason TEXT]
   ota release resume   VERSION [--channel NAME] [--reason TEXT]
-  ota release rollback VERSION [--channel NAME] [--reason TEXT]
+  ota release rollback VERSION [--channel NAME] [--reason TEXT] [--to EARLIER-VERSION]
 
 --channel may be left out when only one channel has that version.
   ota metadata status (each role's version and expiry; the freshness schedule)
@@ -54,6 +54,7 @@ const OPTIONS = {
   security: { type: 'boolean' },
   stage: { type: 'string' },
   'fail-rate': { type: 'string' },
+  to: { type: 'string' },
   approver: { type: 'string' },
   comment: { type: 'string' },
   reason: { type: 'string' },
@@ -130,7 +131,8 @@ async function release(config: Config, command: string | undefined, rest: string
     else if (command === 'approve' || command === 'reject') {
       status = await decideRelease(client, channel, version, command, { approver: flags.approver ?? actor, comment: flags.comment ?? flags.reason });
     } else if (OPS_ACTIONS.includes(command as OpsAction)) {
-      status = await releaseAction(client, channel, version, command as OpsAction, { actor, reason: flags.reason });
+      if (flags.to !== undefined && command !== 'rollback') throw new InputError('--to is for rollback only');
+      status = await releaseAction(client, channel, version, command as OpsAction, { actor, reason: flags.reason, to: flags.to });
     } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
     const devices = status.target ? await targetStats(config, status.target.name).catch(() => undefined) : undefined;
     const view = { ...status, devices };

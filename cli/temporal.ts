@@ -15,7 +15,9 @@ export async function connectClient(config: Config): Promise<Client> {
 export function fromTemporal(err: unknown, what: string): unknown {
   if (err instanceof WorkflowNotFoundError) return new ServerError('NOT_FOUND', `unknown release ${what}`);
   if (err instanceof WorkflowUpdateFailedError) {
-    const cause = err.cause as { type?: string; message?: string } | undefined;
+    // The code is on the innermost typed failure (an activity's failure wraps it).
+    let cause = err.cause as { type?: string; message?: string; cause?: unknown } | undefined;
+    while (cause && !cause.type && cause.cause) cause = cause.cause as typeof cause;
     return new ServerError((cause?.type as ServerErrorCode) ?? 'UPDATE_FAILED', cause?.message ?? err.message);
   }
   return err;

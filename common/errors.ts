@@ -8,6 +8,7 @@ export type ServerErrorCode =
   | 'RELEASE_EXISTS'
   | 'WRONG_STAGE'
   | 'UPDATE_FAILED'
+  | 'ROLLBACK_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
   | 'CONFIG_INVALID'
   | 'INTAKE_MISMATCH'

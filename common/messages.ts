@@ -13,6 +13,8 @@ export interface ApproveInput {
 export interface OpsInput {
   actor?: string;
   reason?: string;
+  /** rollback only: offer this earlier release of the channel again. */
+  to?: string;
 }
 
 export const approveUpdate = defineUpdate<ReleaseStatus, [ApproveInput]>('approve');
@@ -32,6 +34,6 @@ export const messageDescriptions = {
   abort: 'End the release now; anything offered is withdrawn. Input: {"actor": "name", "reason": "why"}',
   pause: 'Pause the rollout: no new device gets it. Input: {"actor": "name", "reason": "why"}',
   resume: 'Resume a paused rollout. Input: {"actor": "name", "reason": "why"}',
-  rollback: 'Withdraw the release: stop all offers for good. Input: {"actor": "name", "reason": "why"}',
+  rollback: 'Withdraw the release: stop all offers for good; with "to", offer that earlier version again if its rollbackIndex allows. Input: {"actor": "name", "reason": "why", "to": "1.2.3"}',
   status: 'The release stage, percent, approvals and action history.',
 } as const;

@@ -119,6 +119,7 @@ export function checkOpsInput(input: OpsInput | undefined): void {
   if (input === undefined) return;
   if (typeof input !== 'object' || input === null) throw new InputError('takes {"actor": "...", "reason": "..."}');
   if (input.actor !== undefined) checkPattern('actor', input.actor);
+  if (input.to !== undefined) checkVersion(input.to);
   if (input.reason !== undefined && (typeof input.reason !== 'string' || input.reason.length > limits.maxComment)) {
     throw new InputError(`reason must be text of at most ${limits.maxComment} characters`);
   }

@@ -35,7 +35,16 @@ import { approvalRefusal, evaluateGate } from './governance';
 type Activities = ReturnType<typeof createActivities>;
 
 // Verification failures are permanent: retrying cannot make a bad artifact good.
-const NON_RETRYABLE = ['INTAKE_MISMATCH', 'ARTIFACT_CORRUPT', 'VALIDATION_FAILED', 'INVALID_INPUT', 'REPOSITORY_CONFLICT', 'CONFIG_INVALID'];
+const NON_RETRYABLE = [
+  'INTAKE_MISMATCH',
+  'ARTIFACT_CORRUPT',
+  'VALIDATION_FAILED',
+  'INVALID_INPUT',
+  'REPOSITORY_CONFLICT',
+  'CONFIG_INVALID',
+  'ROLLBACK_NOT_ALLOWED',
+  'NOT_FOUND',
+];
 
 const stageActs = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
@@ -222,17 +231,26 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
     { description: messageDescriptions.promote, validator: opsValidator((s) => inRollout() && !s.paused && !s.awaitingApproval, 'promote') },
   );
   const withdraw = async (action: 'rollback' | 'abort', input: OpsInput) => {
+    let detail = input?.reason;
+    if (action === 'rollback' && input?.to) {
+      // Checked and published first: if the earlier release may not be offered, nothing changes.
+      const previous = await quickActs.offerPrevious({ current: status.target!, toVersion: input.to });
+      detail = [`offering ${previous.targetName} again`, input.reason].filter(Boolean).join(': ');
+    }
     // Before the rollout there is nothing signed to withdraw; the workflow just ends.
     if (status.stage === 'rollout') await publishFlag('withdrawn', true);
     else status.withdrawn = true;
     status.awaitingApproval = false;
     if (action === 'abort') ended = 'aborted';
-    record({ action, actor: input?.actor, detail: input?.reason });
+    record({ action, actor: input?.actor, detail });
     return status;
   };
   setHandler(rollbackUpdate, (input: OpsInput) => withdraw('rollback', input), {
     description: messageDescriptions.rollback,
-    validator: opsValidator((s) => ['approval', 'rollout'].includes(s.stage) && !s.withdrawn, 'roll back'),
+    validator: (input: OpsInput) => {
+      opsValidator((s) => ['approval', 'rollout'].includes(s.stage) && !s.withdrawn, 'roll back')(input);
+      if (input?.to && status.stage !== 'rollout') throw refuse('rollback --to needs a release in rollout');
+    },
   });
   setHandler(abortUpdate, (input: OpsInput) => withdraw('abort', input), {
     description: messageDescriptions.abort,

@@ -17,6 +17,11 @@ export interface RolloutState {
   withdrawn: boolean;
   /** ISO time before which no device may install. */
   notBefore?: string;
+  /**
+   * Rollback to this (older) release: devices running one of these versions may install
+   * it although it is not newer. The rollback index rule still applies.
+   */
+  downgradeFrom?: string[];
   /** Who approved this release for rollout, signed with the rollout state. */
   approvals?: Array<{ approver: string; at: string }>;
 }

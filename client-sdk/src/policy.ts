@@ -33,7 +33,7 @@ export function verifyInstallable(
   verifyRolloutOpen(state, now); // D-5
   verifyBucket(state, device); // D-5
   verifyRollbackIndex(policy, device); // D-6
-  verifyNewer(policy, device); // D-6
+  verifyNewer(policy, state, device); // D-6
   return { name: release.path, length: release.length, sha256: sha256Of(release), policy, rollout: state };
 }
 
@@ -81,10 +81,12 @@ function verifyRollbackIndex(policy: ReleasePolicy, device: DeviceFacts): void {
   }
 }
 
-function verifyNewer(policy: ReleasePolicy, device: DeviceFacts): void {
-  if (compareSemver(policy.version, device.currentVersion) <= 0) {
-    throw new PolicyError('NOT_NEWER', `release ${policy.version} is not newer than ${device.currentVersion}`);
-  }
+/** Newer only, unless the signed rollout names the device's version for a rollback. */
+function verifyNewer(policy: ReleasePolicy, state: RolloutState, device: DeviceFacts): void {
+  const order = compareSemver(policy.version, device.currentVersion);
+  if (order > 0) return;
+  if (order < 0 && state.downgradeFrom?.includes(device.currentVersion)) return;
+  throw new PolicyError('NOT_NEWER', `release ${policy.version} is not newer than ${device.currentVersion}`);
 }
 
 function sha256Of(target: TargetFile): string {
@@ -123,6 +125,10 @@ export function readRolloutState(target: TargetFile): RolloutState {
     typeof r['withdrawn'] === 'boolean' &&
     (r['notBefore'] === undefined || (typeof r['notBefore'] === 'string' && !Number.isNaN(Date.parse(r['notBefore']))));
   if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} lacks rollout state`);
+  const downgradeFrom = r['downgradeFrom'];
+  if (downgradeFrom !== undefined && !(Array.isArray(downgradeFrom) && downgradeFrom.every((v) => typeof v === 'string'))) {
+    throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed downgradeFrom`);
+  }
   const approvals = r['approvals'];
   if (approvals !== undefined && !(Array.isArray(approvals) && approvals.every((a) => typeof a?.approver === 'string' && typeof a?.at === 'string'))) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed approvals`);
