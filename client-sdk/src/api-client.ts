@@ -77,6 +77,7 @@ export class DeviceApiClient {
   }
 }
 
+/** D-11: every API response body is size-capped. */
 async function readCapped(response: Response, max: number): Promise<string> {
   if (!response.body) return '';
   const chunks: Uint8Array[] = [];

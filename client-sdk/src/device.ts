@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeviceApiClient, type PollOffer } from './api-client';
 import { downloadVerified } from './download';
@@ -62,13 +62,23 @@ export class DeviceAgent {
     return this.installOffer(offer);
   }
 
+  private queue: Promise<unknown> = Promise.resolve();
+
   /** Acts on an offer (from the API, or forced by a test or an attacker) and reports the outcome. */
-  async installOffer(offer: PollOffer): Promise<UpdateResult> {
+  installOffer(offer: PollOffer): Promise<UpdateResult> {
+    // One install at a time per device: they share the device's state and partial downloads.
+    const next = this.queue.then(() => this.installOfferNow(offer));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async installOfferNow(offer: PollOffer): Promise<UpdateResult> {
     const state = await this.state();
     try {
       const target = await this.verify(offer.targetName, state);
       await this.downloadAndInstall(target);
       if (!(await this.config.installer.confirm(target))) {
+        // D-9
         // The new image did not come up healthy and was reverted: nothing of it is kept.
         throw new InstallError('HEALTH_CHECK_FAILED', `${target.policy.version} failed its health check and was reverted`);
       }
@@ -110,18 +120,17 @@ export class DeviceAgent {
     }
     const downloads = join(this.config.stateDir, 'downloads');
     await mkdir(downloads, { recursive: true });
-    // One folder per attempt: two installs at once never share (or delete) each other's file.
-    const dir = await mkdtemp(join(downloads, 'dl-'));
-    const file = join(dir, target.sha256);
+    // A stable name per artifact, so an interrupted download resumes (installs are serialized).
+    const file = join(downloads, `${target.sha256}.partial`);
+    await downloadVerified(
+      { url: this.api.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
+      file,
+      { timeoutMs: this.limits.fetchTimeoutMs },
+    );
     try {
-      await downloadVerified(
-        { url: this.api.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
-        file,
-        { timeoutMs: this.limits.fetchTimeoutMs },
-      );
       await this.config.installer.install(file, target);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await rm(file, { force: true });
     }
   }
 

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TransportError, VerificationError } from './errors';
@@ -15,41 +15,97 @@ export interface DownloadProgress {
   (receivedBytes: number, totalBytes: number): void;
 }
 
+export interface DownloadOptions {
+  /** Longest silence before the transfer is given up (not a limit on the whole transfer). */
+  timeoutMs: number;
+  onProgress?: DownloadProgress;
+}
+
 /**
- * Streams an artifact to `file`, hashing as the bytes pass (one pass, constant memory).
- * The length from verified metadata caps the stream, so endless data stops at once (D-7);
- * the file is deleted unless both length and sha256 match (D-8).
+ * Downloads an artifact into `file`, resuming a partial file left by an interrupted
+ * attempt with an HTTP Range request. Bytes are hashed as they pass (the kept part is
+ * re-read once), memory stays flat, and the signed length caps the stream so endless
+ * data stops at once (D-7). The whole file must match length and sha256 (D-8): on a
+ * mismatch the partial file is deleted; on a transport failure it is kept for next time.
  */
-export async function downloadVerified(
-  expected: ExpectedArtifact,
-  file: string,
-  options: { timeoutMs: number; onProgress?: DownloadProgress } = { timeoutMs: 60_000 },
-): Promise<void> {
-  // The timeout is for silence, not for the whole transfer: large artifacts take long.
-  const idle = new AbortController();
-  let timer = setTimeout(() => idle.abort(), options.timeoutMs);
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => idle.abort(), options.timeoutMs);
+export async function downloadVerified(expected: ExpectedArtifact, file: string, options: DownloadOptions = { timeoutMs: 60_000 }): Promise<void> {
+  let kept = await partialSize(file);
+  if (kept > expected.length) {
+    await rm(file, { force: true });
+    kept = 0;
+  }
+  let hash = createHash('sha256');
+  if (kept > 0) await hashFile(file, hash);
+  let received = kept;
+  if (received < expected.length) {
+    const started = await request(expected.url, received, options.timeoutMs);
+    if (!started.resumed && received > 0) {
+      // The server sent the whole artifact: start over.
+      hash = createHash('sha256');
+      received = 0;
+    }
+    received = await receive(started, file, started.resumed, received, expected, hash, options);
+  }
+  if (received !== expected.length) {
+    await rm(file, { force: true });
+    throw new VerificationError('TARGET_LENGTH_MISMATCH', `artifact has ${received} bytes, signed length is ${expected.length}`);
+  }
+  const actual = hash.digest('hex');
+  if (actual !== expected.sha256) {
+    await rm(file, { force: true });
+    throw new VerificationError('TARGET_HASH_MISMATCH', `artifact sha256 ${actual} differs from the signed ${expected.sha256}`);
+  }
+}
+
+interface Started {
+  response: Response & { body: NonNullable<Response['body']> };
+  resumed: boolean;
+  idle: { touch(): void; stop(): void };
+}
+
+async function request(url: string, from: number, timeoutMs: number): Promise<Started> {
+  const controller = new AbortController();
+  let timer = setTimeout(() => controller.abort(), timeoutMs);
+  const idle = {
+    touch() {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(), timeoutMs);
+    },
+    stop() {
+      clearTimeout(timer);
+    },
   };
   let response: Response;
   try {
-    response = await fetch(expected.url, { signal: idle.signal });
+    response = await fetch(url, { signal: controller.signal, headers: from > 0 ? { range: `bytes=${from}-` } : {} });
   } catch (err) {
-    clearTimeout(timer);
-    throw new TransportError('DOWNLOAD_FAILED', `cannot fetch ${expected.url}`, { cause: err });
+    idle.stop();
+    throw new TransportError('DOWNLOAD_FAILED', `cannot fetch ${url}`, { cause: err });
   }
-  if (!response.ok || !response.body) {
-    clearTimeout(timer);
+  const resumed = from > 0 && response.status === 206;
+  if (!(response.status === 200 || resumed) || !response.body) {
+    idle.stop();
     await response.body?.cancel();
     throw new TransportError('DOWNLOAD_FAILED', `artifact download answered HTTP ${response.status}`);
   }
-  const hash = createHash('sha256');
-  let received = 0;
+  return { response: response as Started['response'], resumed, idle };
+}
+
+async function receive(
+  started: Started,
+  file: string,
+  append: boolean,
+  from: number,
+  expected: ExpectedArtifact,
+  hash: Hash,
+  options: DownloadOptions,
+): Promise<number> {
+  const { response, idle } = started;
+  let received = from;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       received += chunk.length;
-      touch();
+      idle.touch();
       if (received > expected.length) {
         done(new VerificationError('TARGET_LENGTH_MISMATCH', `artifact exceeds its signed length ${expected.length}`));
         return;
@@ -60,19 +116,28 @@ export async function downloadVerified(
     },
   });
   try {
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, createWriteStream(file));
-    if (received !== expected.length) {
-      throw new VerificationError('TARGET_LENGTH_MISMATCH', `artifact has ${received} bytes, signed length is ${expected.length}`);
-    }
-    clearTimeout(timer);
-    const actual = hash.digest('hex');
-    if (actual !== expected.sha256) {
-      throw new VerificationError('TARGET_HASH_MISMATCH', `artifact sha256 ${actual} differs from the signed ${expected.sha256}`);
-    }
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, createWriteStream(file, { flags: append ? 'a' : 'w' }));
   } catch (err) {
-    clearTimeout(timer);
-    await rm(file, { force: true });
-    if (err instanceof VerificationError) throw err;
+    if (err instanceof VerificationError) {
+      await rm(file, { force: true });
+      throw err;
+    }
+    // Keep what arrived: the next attempt resumes from there.
     throw new TransportError('DOWNLOAD_FAILED', `artifact download broke off after ${received} bytes`, { cause: err });
+  } finally {
+    idle.stop();
   }
+  return received;
+}
+
+async function partialSize(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function hashFile(file: string, hash: Hash): Promise<void> {
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
 }

@@ -20,7 +20,7 @@ export interface DeviceState {
   rollbackIndex: number;
 }
 
-/** A damaged state file must never read as "no rollback index": it stops every install. */
+/** D-10: a damaged state file must never read as "no rollback index": it stops every install. */
 export async function readState(dir: string, initial: DeviceState): Promise<DeviceState> {
   let text: string;
   try {

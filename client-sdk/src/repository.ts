@@ -25,6 +25,7 @@ export class TrustedRepository {
     this.options = {
       metadataDir,
       metadataBaseUrl,
+      // D-2: every metadata download is length-capped.
       config: {
         rootMaxLength: limits.rootMaxLength,
         timestampMaxLength: limits.timestampMaxLength,

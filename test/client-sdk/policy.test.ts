@@ -63,6 +63,14 @@ describe('verifyInstallable', () => {
       .to.have.property('code', 'NOT_NEWER');
   });
 
+  it('accepts an older release only as a signed rollback from the device\'s own version', () => {
+    const older = { ...policy, version: '0.9.0', rollbackIndex: 2 };
+    const rollback = (from: string[]) => target({ ...older, rollout: { ...rollout, downgradeFrom: from } });
+    expect(verifyInstallable(target(older), rollback(['1.0.0']), device, now).policy.version).to.equal('0.9.0');
+    expect(refusal(() => verifyInstallable(target(older), rollback(['1.1.0']), device, now))).to.have.property('code', 'NOT_NEWER');
+    expect(refusal(() => verifyInstallable(target(older), target({ ...older, rollout }), device, now))).to.have.property('code', 'NOT_NEWER');
+  });
+
   it('treats missing or malformed policy fields as invalid metadata', () => {
     expect(refusal(() => verifyInstallable(target({ version: '2.0.0' }), target({ ...policy, rollout }), device, now)))
       .to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
