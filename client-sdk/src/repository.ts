@@ -73,6 +73,10 @@ function toOtaError(repo: RepositoryName, err: unknown): OtaError {
   if (err instanceof tufErrors.ExpiredMetadataError || /expired/i.test(text)) {
     return new VerificationError('METADATA_EXPIRED', message, { cause: err });
   }
+  // Mix-and-match: a file whose version is not the one the snapshot (or timestamp) names.
+  if (/does not match (snapshot|timestamp|meta)/i.test(text) || /(hash|length) mismatch/i.test(text)) {
+    return new VerificationError('METADATA_INCONSISTENT', message, { cause: err });
+  }
   if (err instanceof tufErrors.BadVersionError || /version/i.test(text) && /(lower|less|rollback|expected)/i.test(text)) {
     return new VerificationError('METADATA_ROLLBACK', message, { cause: err });
   }
