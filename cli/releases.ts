@@ -5,7 +5,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ServerError, InputError } from '../common/errors';
 import { abortUpdate, approveUpdate, pauseUpdate, promoteUpdate, rejectUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
-import { releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep } from '../common/release';
+import { lifecycleOf, releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep } from '../common/release';
 import type { Config } from '../infra/config';
 import type { TargetStats } from '../infra/fleetStore';
 import { channelKey, stageKey, versionKey, awaitingApprovalKey, percentKey } from '../common/searchAttributes';
@@ -236,7 +236,7 @@ export async function waitForStatus(
 export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string {
   const lines = [
     `release ${s.version} on ${s.channel} (${s.releaseId}), plan ${s.plan}, created by ${s.createdBy}`,
-    `  stage:     ${s.stage}${s.paused ? ' (paused)' : ''}${s.withdrawn ? ' (withdrawn)' : ''}`,
+    `  stage:     ${s.stage} (${s.lifecycle ?? lifecycleOf(s.stage, s.percent)})${s.paused ? ' (paused)' : ''}${s.withdrawn ? ' (withdrawn)' : ''}`,
     `  rollout:   ${s.percent}% of steps ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`,
     `  waiting:   ${s.waitingFor}`,
     `  hardware:  ${s.hardwareIds.join(', ')}`,

@@ -24,6 +24,16 @@ export type Stage = (typeof STAGES)[number];
  * `minDevices` health reports for the release, with reverted / reports at most
  * `maxFailureRate`; `gate: 'approval'` also needs an owner's approval before the step starts.
  */
+/** The release model's lifecycle, over the workflow's finer stages. */
+export type Lifecycle = 'draft' | 'validation' | 'limited-rollout' | 'stable' | 'ended';
+
+export function lifecycleOf(stage: Stage, percent: number): Lifecycle {
+  if (['intake', 'preparation', 'manifest', 'signing', 'registration'].includes(stage)) return 'draft';
+  if (stage === 'validation' || stage === 'approval') return 'validation';
+  if (stage === 'rollout') return percent >= 100 ? 'stable' : 'limited-rollout';
+  return stage === 'stable' ? 'stable' : 'ended';
+}
+
 export interface RolloutStep {
   percent: number;
   bakeTimeMs: number;
@@ -106,6 +116,8 @@ export interface ReleaseStatus {
   channel: string;
   hardwareIds: string[];
   stage: Stage;
+  /** draft -> validation -> limited-rollout -> stable (or ended: rolled back, rejected, aborted, failed). */
+  lifecycle: Lifecycle;
   percent: number;
   paused: boolean;
   withdrawn: boolean;

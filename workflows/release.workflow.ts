@@ -26,7 +26,7 @@ import {
   type ApproveInput,
   type OpsInput,
 } from '../common/messages';
-import type { ActionRecord, ChannelPolicy, ReleaseSpec, ReleaseStatus, ReleaseTarget, Stage } from '../common/release';
+import { lifecycleOf, type ActionRecord, type ChannelPolicy, type ReleaseSpec, type ReleaseStatus, type ReleaseTarget, type Stage } from '../common/release';
 import { awaitingApprovalKey, percentKey, stageKey } from '../common/searchAttributes';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { renderDetails } from './details';
@@ -90,6 +90,7 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
     channel: spec.channel,
     hardwareIds: spec.hardwareIds,
     stage: 'intake',
+    lifecycle: 'draft',
     percent: 0,
     paused: false,
     withdrawn: false,
@@ -119,6 +120,7 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
   };
   const show = (stage: Stage, waitingFor: string) => {
     status.stage = stage;
+    status.lifecycle = lifecycleOf(stage, status.percent);
     status.waitingFor = waitingFor;
     upsertSearchAttributes([
       { key: stageKey, value: stage },

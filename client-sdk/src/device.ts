@@ -79,7 +79,7 @@ export class DeviceAgent {
     try {
       const target = await this.verify(offer.targetName, state);
       await this.downloadAndInstall(target);
-      if (!(await this.config.installer.confirm(target))) {
+      if (!(await this.confirmWithinWindow(target))) {
         // D-9
         // The new image did not come up healthy and was reverted: nothing of it is kept.
         throw new InstallError('HEALTH_CHECK_FAILED', `${target.policy.version} failed its health check and was reverted`);
@@ -118,6 +118,25 @@ export class DeviceAgent {
     const offered = await this.rollout.target(targetName);
     if (!offered) throw new PolicyError('NOT_IN_ROLLOUT', `${targetName} is not in the signed rollout`);
     return verifyInstallable(released, offered, this.facts(state), this.config.now?.() ?? new Date());
+  }
+
+  /** Health must be confirmed within the window; silence counts as a failed boot. */
+  private async confirmWithinWindow(target: VerifiedTarget): Promise<boolean> {
+    const installer = this.config.installer;
+    let timer: NodeJS.Timeout | undefined;
+    const closed = new Promise<'closed'>((resolve) => {
+      timer = setTimeout(() => resolve('closed'), this.limits.healthWindowMs);
+    });
+    try {
+      const answer = await Promise.race([installer.confirm(target), closed]);
+      if (answer === 'closed') {
+        await installer.revert(target);
+        return false;
+      }
+      return answer;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async downloadAndInstall(target: VerifiedTarget): Promise<void> {

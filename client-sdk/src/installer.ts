@@ -6,12 +6,14 @@ import { isSemver } from './semver';
 
 /**
  * Called only with a file that passed every check. `install` stages the new image;
- * `confirm` boots it and reports whether it came up healthy within its window; on
- * false the installer has already reverted to the previous image.
+ * `confirm` boots it and reports whether it came up healthy; on false the installer has
+ * already reverted. `revert` goes back to the previous image when the health window
+ * closes before `confirm` answered.
  */
 export interface Installer {
   install(verifiedFile: string, target: VerifiedTarget): Promise<void>;
   confirm(target: VerifiedTarget): Promise<boolean>;
+  revert(target: VerifiedTarget): Promise<void>;
 }
 
 /** What a device persists between polls; written atomically (temp file + rename). */
@@ -61,7 +63,7 @@ export async function writeState(dir: string, state: DeviceState): Promise<void>
 export class DirectoryInstaller implements Installer {
   constructor(
     private readonly dir: string,
-    private readonly healthy: (target: VerifiedTarget) => boolean = () => true,
+    private readonly healthy: (target: VerifiedTarget) => boolean | Promise<boolean> = () => true,
   ) {}
 
   async install(verifiedFile: string, target: VerifiedTarget): Promise<void> {
@@ -75,13 +77,18 @@ export class DirectoryInstaller implements Installer {
 
   async confirm(target: VerifiedTarget): Promise<boolean> {
     const slot = join(this.dir, 'system');
-    if (!this.healthy(target)) {
-      await rm(join(slot, 'staged'), { force: true });
-      await rm(join(slot, 'staged.version'), { force: true });
+    if (!(await this.healthy(target))) {
+      await this.revert();
       return false;
     }
     await rename(join(slot, 'staged'), join(slot, 'image'));
     await rename(join(slot, 'staged.version'), join(slot, 'version'));
     return true;
+  }
+
+  async revert(): Promise<void> {
+    const slot = join(this.dir, 'system');
+    await rm(join(slot, 'staged'), { force: true });
+    await rm(join(slot, 'staged.version'), { force: true });
   }
 }

@@ -9,6 +9,8 @@ export interface DeviceLimits {
   snapshotMaxLength: number;
   targetsMaxLength: number;
   fetchTimeoutMs: number;
+  /** How long a new version has to boot and confirm its health before it is reverted. */
+  healthWindowMs: number;
 }
 
 export const defaultLimits: DeviceLimits = {
@@ -20,4 +22,5 @@ export const defaultLimits: DeviceLimits = {
   snapshotMaxLength: 1024 * 1024,
   targetsMaxLength: 8 * 1024 * 1024,
   fetchTimeoutMs: 30_000,
+  healthWindowMs: 60_000,
 };

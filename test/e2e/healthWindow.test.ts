@@ -1,0 +1,38 @@
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DeviceAgent, DirectoryInstaller } from '@enigm-ota/client-sdk';
+import { waitForStatus } from '../../cli/releases';
+import { rootFile } from '../../infra/ceremony';
+import { approve, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+
+describe('a device whose new version does not confirm its health within the window', () => {
+  it('reverts it by itself, keeps its version and rollback index, and reports the revert', async () => {
+    const waiting = await releaseAwaitingApproval('hwindow', '1.0.0', { rollbackIndex: 3 });
+    expect(waiting.lifecycle).to.equal('validation');
+    await approve('hwindow', '1.0.0');
+    const stable = await waitForStatus(await temporalClient(), 'hwindow', '1.0.0', (s) => s.stage === 'stable');
+    expect(stable.lifecycle).to.equal('stable');
+
+    const config = testConfig();
+    const stateDir = join(config.home, 'test-devices', 'hwindow-1');
+    // The simulated boot answers only after 5 s; the window is 200 ms.
+    const slowBoot = () => new Promise<boolean>((r) => setTimeout(() => r(true), 5000));
+    const agent = new DeviceAgent({
+      apiUrl: config.api.url,
+      deviceId: 'hwindow-1',
+      hardwareId: 'devkit-a',
+      channel: 'hwindow',
+      stateDir,
+      trustedRoots: { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) },
+      installer: new DirectoryInstaller(stateDir, slowBoot),
+      limits: { healthWindowMs: 200 },
+    });
+    const result = await agent.checkForUpdate();
+    expect(result).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
+    expect(await agent.state()).to.deep.equal({ currentVersion: '0.0.0', rollbackIndex: 0 });
+    expect(await readFile(join(stateDir, 'system', 'staged')).catch(() => undefined)).to.equal(undefined);
+    const stats = (await (await fetch(`${config.api.url}/v1/fleet/targets/stats?name=${encodeURIComponent(stable.target!.name)}`)).json()) as { reverted: number };
+    expect(stats.reverted).to.equal(1);
+  });
+});
