@@ -9,3 +9,4 @@ export * from './installer';
 export * from './api-client';
 export * from './repository';
 export * from './device';
+export * from './abInstaller';

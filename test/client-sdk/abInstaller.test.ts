@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AbSlotInstaller, type AbStep, type VerifiedTarget } from '@enigm-ota/client-sdk';
+
+const target = (version: string) => ({ policy: { version } }) as VerifiedTarget;
+const STEPS: AbStep[] = ['image-written', 'version-written', 'trial-set', 'active-switched', 'trial-cleared'];
+
+describe('AbSlotInstaller', () => {
+  let dir: string;
+  let image: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-ab-'));
+    image = join(dir, 'new.img');
+    await writeFile(image, 'new image');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A device already running 1.0.0 (installed into slot b, the first inactive slot). */
+  async function device(options: ConstructorParameters<typeof AbSlotInstaller>[1]) {
+    const first = new AbSlotInstaller(join(dir, 'dev'), { boot: async () => true });
+    await writeFile(join(dir, 'old.img'), 'old image');
+    await first.install(join(dir, 'old.img'), target('1.0.0'));
+    await first.confirm(target('1.0.0'));
+    return new AbSlotInstaller(join(dir, 'dev'), options);
+  }
+
+  it('writes the inactive slot, switches after a healthy boot, and reports what runs', async () => {
+    const ab = await device({ boot: async () => true });
+    expect(await ab.running()).to.deep.equal({ slot: 'b', version: '1.0.0' });
+    await ab.install(image, target('2.0.0'));
+    expect((await ab.running()).version).to.equal('1.0.0');
+    expect(await ab.confirm(target('2.0.0'))).to.equal(true);
+    expect(await ab.running()).to.deep.equal({ slot: 'a', version: '2.0.0' });
+    expect(await readFile(join(dir, 'dev', 'slots', 'a', 'image'), 'utf8')).to.equal('new image');
+  });
+
+  it('reverts by itself when the new slot fails its boot', async () => {
+    const ab = await device({ boot: async () => false });
+    await ab.install(image, target('2.0.0'));
+    expect(await ab.confirm(target('2.0.0'))).to.equal(false);
+    expect(await ab.running()).to.deep.equal({ slot: 'b', version: '1.0.0' });
+  });
+
+  for (const [i, cut] of STEPS.entries()) {
+    it(`after a power cut at "${cut}" runs a complete old or new version`, async () => {
+      const ab = await device({
+        boot: async () => true,
+        step: (name) => {
+          if (name === cut) throw new Error(`power cut at ${name}`);
+        },
+      });
+      try {
+        await ab.install(image, target('2.0.0'));
+        await ab.confirm(target('2.0.0'));
+      } catch {
+        // the device lost power here
+      }
+      const rebooted = new AbSlotInstaller(join(dir, 'dev'), { boot: async () => true });
+      await rebooted.recover();
+      const now = await rebooted.running();
+      const switched = i >= STEPS.indexOf('active-switched');
+      expect(now.version).to.equal(switched ? '2.0.0' : '1.0.0');
+      const img = await readFile(join(dir, 'dev', 'slots', now.slot, 'image'), 'utf8');
+      expect(img).to.equal(switched ? 'new image' : 'old image');
+    });
+  }
+});
