@@ -18,7 +18,9 @@ function artifactServer(bytes: Buffer) {
     const body = Buffer.concat([bytes.subarray(start), Buffer.alloc(behaviour.extra)]);
     res.writeHead(m ? 206 : 200, { 'content-length': String(body.length) });
     if (behaviour.cutAfter >= 0) {
-      res.write(body.subarray(0, behaviour.cutAfter), () => res.destroy());
+      // Send part of the body, then close the connection cleanly (FIN, not RST) so the
+      // bytes already sent reach the device before the transfer breaks off.
+      res.write(body.subarray(0, behaviour.cutAfter), () => setTimeout(() => res.socket?.end(), 50));
       behaviour.cutAfter = -1;
       return;
     }

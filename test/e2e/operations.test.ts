@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { waitForStatus } from '../../cli/releases';
-import { approve, ota, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { approve, artifactFile, ota, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 describe('ops control', () => {
   it('promote skips the remaining bake time of a step', async () => {
@@ -14,6 +14,17 @@ describe('ops control', () => {
     await ota('release', 'promote', '1.0.0', '--channel', 'promo', '--json');
     const s = await waitForStatus(client, 'promo', '1.0.0', (x) => x.stage === 'stable');
     expect(s.history.find((h) => h.action === 'promote')).to.include({ actor: 'olga', detail: 'metrics look fine' });
+  });
+
+  it('a security release takes the expedited plan, may raise the rollback index, and still waits for approval', async () => {
+    const file = await artifactFile('sec.bin');
+    const r = await ota('release', 'create', '--artifact', file, '--version', '2.0.1', '--hardware', 'devkit-a', '--channel', 'sec', '--security', '--rollback-index', '5', '--as', 'sec-creator', '--json');
+    expect(r.code, r.stderr).to.equal(0);
+    const s = await waitForStatus(await temporalClient(), 'sec', '2.0.1', (x) => x.stage === 'approval');
+    expect(s.plan).to.equal('security');
+    expect(s.steps.map((x) => x.percent)).to.deep.equal([50, 100]);
+    expect(s.target?.custom.rollbackIndex).to.equal(5);
+    expect(s.awaitingApproval).to.equal(true);
   });
 
   it('abort ends a release waiting for approval', async () => {
