@@ -22,19 +22,7 @@ export class TrustedRepository {
     metadataBaseUrl: string,
     limits: DeviceLimits,
   ) {
-    this.options = {
-      metadataDir,
-      metadataBaseUrl,
-      // D-2: every metadata download is length-capped.
-      config: {
-        rootMaxLength: limits.rootMaxLength,
-        timestampMaxLength: limits.timestampMaxLength,
-        snapshotMaxLength: limits.snapshotMaxLength,
-        targetsMaxLength: limits.targetsMaxLength,
-        fetchTimeout: limits.fetchTimeoutMs,
-        fetchRetries: 0,
-      },
-    };
+    this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits) };
   }
 
   /** Provisioning: the root is installed once, at the factory; the API never supplies it. */
@@ -65,8 +53,20 @@ export class TrustedRepository {
   }
 }
 
+/** D-2: every metadata download is length-capped; shared by the SDK and the conformance CLI. */
+export function updaterConfig(limits: DeviceLimits) {
+  return {
+    rootMaxLength: limits.rootMaxLength,
+    timestampMaxLength: limits.timestampMaxLength,
+    snapshotMaxLength: limits.snapshotMaxLength,
+    targetsMaxLength: limits.targetsMaxLength,
+    fetchTimeout: limits.fetchTimeoutMs,
+    fetchRetries: 0,
+  };
+}
+
 /** tuf-js error classes mapped onto stable codes; anything unknown fails closed as invalid. */
-function toOtaError(repo: RepositoryName, err: unknown): OtaError {
+export function toOtaError(repo: string, err: unknown): OtaError {
   if (err instanceof OtaError) return err;
   const message = `${repo} repository: ${err instanceof Error ? err.message : String(err)}`;
   const text = err instanceof Error ? err.message : '';
