@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUCKET_COUNT, DeviceAgent, DirectoryInstaller, rolloutBucket, type UpdateResult } from '@enigm-ota/client-sdk';
+import { BUCKET_COUNT, DeviceAgent, DirectoryInstaller, rolloutBucket, type DeviceConfig, type UpdateResult } from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
 import { rootFile } from '../infra/ceremony';
@@ -33,6 +33,41 @@ export interface FleetTally {
 
 export const MAX_SIMULATED_DEVICES = 10_000;
 
+export type TrustedRoots = DeviceConfig['trustedRoots'];
+
+/** The roots a device is provisioned with at the factory: the key ceremony's, never the API's. */
+export async function loadTrustedRoots(config: Config): Promise<TrustedRoots> {
+  return { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) };
+}
+
+export interface SimulatedDevice {
+  deviceId: string;
+  hardwareId: string;
+  channel: string;
+  stateDir: string;
+  /** Where the device sends requests (default: the stack's API). */
+  apiUrl?: string;
+  /** Whether (or when) the new version boots healthy. */
+  healthy?: ConstructorParameters<typeof DirectoryInstaller>[1];
+  initialState?: DeviceConfig['initialState'];
+  limits?: DeviceConfig['limits'];
+}
+
+/** One simulated device: the real SDK with a folder of its own and the directory installer. */
+export function simulatedDevice(config: Config, trustedRoots: TrustedRoots, d: SimulatedDevice): DeviceAgent {
+  return new DeviceAgent({
+    apiUrl: d.apiUrl ?? config.api.url,
+    deviceId: d.deviceId,
+    hardwareId: d.hardwareId,
+    channel: d.channel,
+    stateDir: d.stateDir,
+    trustedRoots,
+    installer: new DirectoryInstaller(d.stateDir, d.healthy),
+    initialState: d.initialState,
+    limits: d.limits,
+  });
+}
+
 /**
  * N devices, each the real SDK with its own folder, polling the API in rounds. Every
  * device verifies and installs on its own; the tally is what the devices themselves say.
@@ -46,21 +81,15 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
   checkVersion(o.fromVersion);
   if (o.untilVersion) checkVersion(o.untilVersion);
   if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1)) throw new InputError('--fail-rate must be between 0 and 1');
-  const trustedRoots = {
-    release: await readFile(rootFile(config, 'release')),
-    rollout: await readFile(rootFile(config, 'rollout')),
-  };
+  const trustedRoots = await loadTrustedRoots(config);
   const agents = Array.from({ length: o.devices }, (_, i) => {
     const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
-    const stateDir = join(config.home, 'devices', deviceId);
-    return new DeviceAgent({
-      apiUrl: config.api.url,
+    return simulatedDevice(config, trustedRoots, {
       deviceId,
       hardwareId: o.hardwareId,
       channel: o.channel,
-      stateDir,
-      trustedRoots,
-      installer: new DirectoryInstaller(stateDir, () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT),
+      stateDir: join(config.home, 'devices', deviceId),
+      healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
       initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
     });
   });

@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { DeviceAgent, DirectoryInstaller } from '@enigm-ota/client-sdk';
+import type { DeviceAgent } from '@enigm-ota/client-sdk';
+import { loadTrustedRoots, simulatedDevice, type SimulatedDevice } from '../cli/fleet';
 import type { Client } from '@temporalio/client';
 import { approveRelease, waitForStatus } from '../cli/releases';
 import { connectClient } from '../cli/temporal';
 import type { ReleaseStatus } from '../common/release';
-import { rootFile } from '../infra/ceremony';
 import { loadConfig, type Config } from '../infra/config';
 
 const run = promisify(execFile);
@@ -80,19 +80,22 @@ export async function approve(channel: string, version: string): Promise<Release
   return approveRelease(await temporalClient(), channel, version, { approver: 'test-owner', comment: 'tests' });
 }
 
-export async function device(id: string, channel: string, hardwareId = 'devkit-a', healthy = true): Promise<DeviceAgent> {
+/** A provisioned test device with its own folder; options reach the SDK as they are. */
+export async function device(
+  id: string,
+  channel: string,
+  options: Partial<Omit<SimulatedDevice, 'deviceId' | 'channel'>> = {},
+): Promise<DeviceAgent> {
   const config = testConfig();
-  const stateDir = join(config.home, 'test-devices', id);
-  return new DeviceAgent({
-    apiUrl: config.api.url,
+  return simulatedDevice(config, await loadTrustedRoots(config), {
     deviceId: id,
-    hardwareId,
     channel,
-    stateDir,
-    trustedRoots: { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) },
-    installer: new DirectoryInstaller(stateDir, () => healthy),
+    hardwareId: 'devkit-a',
+    stateDir: join(config.home, 'test-devices', id),
+    ...options,
   });
 }
+
 
 export async function postJson(path: string, body: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${testConfig().api.url}${path}`, {

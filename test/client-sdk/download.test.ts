@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { downloadVerified, TransportError, VerificationError } from '@enigm-ota/client-sdk';
+import { rejectionOf } from '../rejection';
 
 /** A loopback artifact server that honours Range and can misbehave on purpose. */
 function artifactServer(bytes: Buffer) {
@@ -51,12 +52,7 @@ describe('downloadVerified', () => {
   it('keeps the part received before an interruption and resumes it with a Range request', async () => {
     const file = join(dir, 'a.partial');
     srv.behaviour.cutAfter = 200 * 1024;
-    let first: unknown;
-    try {
-      await downloadVerified({ url, length: bytes.length, sha256 }, file, { timeoutMs: 5000 });
-    } catch (err) {
-      first = err;
-    }
+    const first = await rejectionOf(downloadVerified({ url, length: bytes.length, sha256 }, file, { timeoutMs: 5000 }));
     expect(first).to.be.instanceOf(TransportError).and.have.property('code', 'DOWNLOAD_FAILED');
     const kept = (await stat(file)).size;
     expect(kept).to.be.greaterThan(0).and.below(bytes.length);
@@ -71,24 +67,14 @@ describe('downloadVerified', () => {
     const tampered = Buffer.from(bytes.subarray(0, 1000));
     tampered[10] = tampered[10]! ^ 0xff;
     await writeFile(file, tampered);
-    let err: unknown;
-    try {
-      await downloadVerified({ url, length: bytes.length, sha256 }, file, { timeoutMs: 5000 });
-    } catch (e) {
-      err = e;
-    }
+    const err = await rejectionOf(downloadVerified({ url, length: bytes.length, sha256 }, file, { timeoutMs: 5000 }));
     expect(err).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_HASH_MISMATCH');
     expect(await stat(file).catch(() => undefined)).to.equal(undefined);
   });
 
   it('stops endless data at the signed length', async () => {
     srv.behaviour.extra = 1024 * 1024;
-    let err: unknown;
-    try {
-      await downloadVerified({ url, length: bytes.length, sha256 }, join(dir, 'b.partial'), { timeoutMs: 5000 });
-    } catch (e) {
-      err = e;
-    }
+    const err = await rejectionOf(downloadVerified({ url, length: bytes.length, sha256 }, join(dir, 'b.partial'), { timeoutMs: 5000 }));
     expect(err).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_LENGTH_MISMATCH');
   });
 });

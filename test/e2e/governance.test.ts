@@ -70,7 +70,7 @@ describe('rollout governance', () => {
 
     it('does not offer it to other hardware, which refuses a forced offer', async () => {
       expect((await poll(inside, channel, 'devkit-z')).body).to.deep.equal({ offer: null });
-      const other = await device(`${inside}-z`, channel, 'devkit-z');
+      const other = await device(`${inside}-z`, channel, { hardwareId: 'devkit-z' });
       const forced = await other.installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
       expect(forced).to.include({ status: 'refused', code: 'HARDWARE_MISMATCH' });
     });

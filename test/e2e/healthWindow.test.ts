@@ -1,10 +1,8 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeviceAgent, DirectoryInstaller } from '@enigm-ota/client-sdk';
 import { waitForStatus } from '../../cli/releases';
-import { rootFile } from '../../infra/ceremony';
-import { approve, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 describe('a device whose new version does not confirm its health within the window', () => {
   it('reverts it by itself, keeps its version and rollback index, and reports the revert', async () => {
@@ -18,16 +16,7 @@ describe('a device whose new version does not confirm its health within the wind
     const stateDir = join(config.home, 'test-devices', 'hwindow-1');
     // The simulated boot answers only after 5 s; the window is 200 ms.
     const slowBoot = () => new Promise<boolean>((r) => setTimeout(() => r(true), 5000));
-    const agent = new DeviceAgent({
-      apiUrl: config.api.url,
-      deviceId: 'hwindow-1',
-      hardwareId: 'devkit-a',
-      channel: 'hwindow',
-      stateDir,
-      trustedRoots: { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) },
-      installer: new DirectoryInstaller(stateDir, slowBoot),
-      limits: { healthWindowMs: 200 },
-    });
+    const agent = await device('hwindow-1', 'hwindow', { healthy: slowBoot, limits: { healthWindowMs: 200 } });
     const result = await agent.checkForUpdate();
     expect(result).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
     expect(await agent.state()).to.deep.equal({ currentVersion: '0.0.0', rollbackIndex: 0 });

@@ -3,6 +3,7 @@ import { ServerError } from '../../common/errors';
 import { createActivityDeps } from '../../infra/deps';
 import { targetFile } from '../../infra/tufRepository';
 import { testConfig } from '../helpers';
+import { rejectionOf } from '../rejection';
 
 describe('TufRepository in MinIO', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;
@@ -35,12 +36,7 @@ describe('TufRepository in MinIO', () => {
     const slot = `release/${v + 1}.targets.json`;
     await deps.storage.putBytes('metadata', slot, old);
     try {
-      let error: unknown;
-      try {
-        await repo.stage((t) => t.addTarget(targetFile('replay/x.bin', 1, '0'.repeat(64), {})), deps.signers.release.targets);
-      } catch (err) {
-        error = err;
-      }
+      const error = await rejectionOf(repo.stage((t) => t.addTarget(targetFile('replay/x.bin', 1, '0'.repeat(64), {})), deps.signers.release.targets));
       expect(error).to.be.instanceOf(ServerError).and.have.property('code', 'VALIDATION_FAILED');
     } finally {
       await deps.storage.remove('metadata', slot);

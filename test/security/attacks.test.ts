@@ -1,14 +1,13 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeviceAgent, DirectoryInstaller, rolloutBucket, type DeviceState, type UpdateResult } from '@enigm-ota/client-sdk';
+import { rolloutBucket, type DeviceState, type UpdateResult } from '@enigm-ota/client-sdk';
 import { Metadata, MetadataKind, type Timestamp, type Targets } from '@tufjs/models';
 import { waitForStatus } from '../../cli/releases';
-import { rootFile } from '../../infra/ceremony';
 import { createActivityDeps } from '../../infra/deps';
 import { signMetadata } from '../../infra/tufKeys';
 import { targetFile } from '../../infra/tufRepository';
-import { approve, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import { startProxy, type Proxy } from './proxy';
 
 /**
@@ -39,19 +38,9 @@ describe('attacks on a device', () => {
   });
 
   /** A fresh device that talks only to the attacker's proxy. */
-  async function victim(state: DeviceState = { currentVersion: '0.0.0', rollbackIndex: 0 }, id = `victim-${++n}`) {
-    const config = testConfig();
-    const stateDir = join(config.home, 'attack-devices', id);
-    const agent = new DeviceAgent({
-      apiUrl: proxy.url,
-      deviceId: id,
-      hardwareId: 'devkit-a',
-      channel,
-      stateDir,
-      trustedRoots: { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) },
-      installer: new DirectoryInstaller(stateDir),
-      initialState: state,
-    });
+  async function victim(state: DeviceState = { currentVersion: '0.0.0', rollbackIndex: 0 }, id = `victim-${++n}`, onChannel = channel) {
+    const stateDir = join(testConfig().home, 'attack-devices', id);
+    const agent = await device(id, onChannel, { apiUrl: proxy.url, stateDir, initialState: state });
     return { agent, id, stateDir, before: state };
   }
 
@@ -185,21 +174,7 @@ describe('attacks on a device', () => {
       await waitForStatus(await temporalClient(), half, '1.0.0', (s) => s.percent === 10);
     });
 
-    async function halfVictim(id: string) {
-      const v = await victim(undefined, id);
-      // Same device, on the half channel.
-      const config = testConfig();
-      const agent = new DeviceAgent({
-        apiUrl: proxy.url,
-        deviceId: id,
-        hardwareId: 'devkit-a',
-        channel: half,
-        stateDir: v.stateDir,
-        trustedRoots: { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) },
-        installer: new DirectoryInstaller(v.stateDir),
-      });
-      return { ...v, agent };
-    }
+    const halfVictim = (id: string) => victim(undefined, id, half);
 
     it('rollout percent inflated by the API: a device outside the signed percent refuses (NOT_IN_ROLLOUT)', async () => {
       const v = await halfVictim(idWith(false));
