@@ -3,13 +3,13 @@ import type { Metadata, Root } from '@tufjs/models';
 import type { Client } from '@temporalio/client';
 import type { PolicyFile } from '../common/policy';
 import type { Storage } from '../infra/storage';
-import type { TufRepository, RoleSigners } from '../infra/tufRepository';
+import type { TufRepository } from '../infra/tufRepository';
 
 /** What stage activities may touch; the worker wires real ones, unit tests may not need all. */
 export interface ActivityDeps {
   storage: Storage;
+  /** Both repositories, signing with the HSM keys their current root names. */
   repos: Record<RepositoryName, TufRepository>;
-  signers: Record<RepositoryName, RoleSigners>;
   trustedRoots: Record<RepositoryName, Metadata<Root>>;
   policy: PolicyFile;
   /** The device API, which owns the fleet store (install and health reports). */

@@ -29,12 +29,11 @@ export async function createManifest(
   return target;
 }
 
-/** Release signing: the new targets, signed in the HSM by the release key, staged in storage. */
+/** Release signing: the new targets, signed in the HSM by the release keys (their threshold), staged in storage. */
 export async function signRelease(deps: ActivityDeps, input: { target: ReleaseTarget }): Promise<StagedRef> {
   const t = input.target;
   const staged = await deps.repos.release.stage(
     (targets) => targets.addTarget(targetFile(t.name, t.length, t.sha256, t.custom)),
-    deps.signers.release.targets,
   );
   const bytes = Buffer.from(staged.json);
   const key = `staging/release/${staged.version}-${createHash('sha256').update(bytes).digest('hex')}.targets.json`;
@@ -46,7 +45,7 @@ export async function signRelease(deps: ActivityDeps, input: { target: ReleaseTa
 export async function registerRelease(deps: ActivityDeps, input: { staged: StagedRef }): Promise<void> {
   const bytes = await deps.storage.getBytes('metadata', input.staged.key, MAX_METADATA_BYTES);
   if (!bytes) throw new ServerError('NOT_FOUND', `staged metadata ${input.staged.key} is missing`);
-  await deps.repos.release.register({ version: input.staged.version, json: bytes.toString('utf8') }, deps.signers.release);
+  await deps.repos.release.register({ version: input.staged.version, json: bytes.toString('utf8') });
 }
 
 export interface RolloutInput {
@@ -70,6 +69,5 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
   };
   await deps.repos.rollout.publish(
     (targets) => targets.addTarget(targetFile(t.name, t.length, t.sha256, { ...t.custom, rollout })),
-    deps.signers.rollout,
   );
 }

@@ -39,7 +39,6 @@ export async function offerPrevious(
   };
   await deps.repos.rollout.publish(
     (targets) => targets.addTarget(targetFile(previous.path, previous.length, previous.hashes['sha256']!, { ...policy, rollout })),
-    deps.signers.rollout,
   );
   return { targetName: previous.path, rollbackIndex: policy.rollbackIndex };
 }

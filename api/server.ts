@@ -1,11 +1,10 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { loadTrustedRoot } from '../infra/ceremony';
+import { openRepository } from '../infra/ceremony';
 import type { Config } from '../infra/config';
 import { FleetStore } from '../infra/fleetStore';
 import { Storage } from '../infra/storage';
-import { TufRepository } from '../infra/tufRepository';
 import { errorHandler } from './errors';
 import { OfferIndex } from './offers';
 import { routes } from './routes';
@@ -19,8 +18,7 @@ export interface RunningApi {
 /** Starts the device API on config.api.port (0 picks a free port, as tests do). */
 export async function startServer(config: Config): Promise<RunningApi> {
   const storage = new Storage(config.minio);
-  const rolloutRoot = await loadTrustedRoot(config, 'rollout');
-  const offers = new OfferIndex(new TufRepository('rollout', storage, rolloutRoot, config.expiry), config.api.rolloutCacheMs);
+  const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs);
   const fleet = await FleetStore.open(config.fleet);
   const app = express();
   app.disable('x-powered-by');

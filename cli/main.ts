@@ -5,11 +5,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
-import { runCeremony } from '../infra/ceremony';
-import { loadConfig, requireHsmPin, type Config } from '../infra/config';
-import { Hsm } from '../infra/hsm';
+import { loadConfig, type Config } from '../infra/config';
 import { Storage } from '../infra/storage';
 import { describeTally, simulateFleet } from './fleet';
+import { keys } from './keys';
 import { createOutput, perPercent, progressBar, reportError, type Output } from './output';
 import { createRelease, decideRelease, describeList, describeStatus, listReleases, OPS_ACTIONS, releaseAction, releaseStatus, resolveChannel, targetStats, type OpsAction } from './releases';
 import { channelPolicy, planSteps } from '../common/policy';
@@ -34,7 +33,15 @@ const USAGE = `ota: operate Enigm OTA releases
 
 --channel may be left out when only one channel has that version.
   ota metadata status (each role's version and expiry; the freshness schedule)
-  ota keys init       (key ceremony: HSM keys, offline roots, first metadata; idempotent)
+  ota keys init      [--root-keys 3 --root-threshold 2 --release-keys 3 --release-threshold 2]
+                     (key ceremony: HSM keys, offline roots, first metadata; idempotent)
+  ota keys list      [REPOSITORY]          (each role's keys, threshold and where the keys are)
+  ota keys add       REPOSITORY ROLE       (a new key: in the HSM, or an offline file for root)
+  ota keys revoke    REPOSITORY ROLE KEYID (refused if it would leave fewer keys than the threshold)
+  ota keys threshold REPOSITORY ROLE N
+  ota keys rotate    REPOSITORY ROLE       (replace every key of the role; root: new offline keys)
+                     Root changes take [--root-key FILE ...] (default: the ceremony's offline folder).
+                     REPOSITORY: release | rollout; ROLE: root | targets | snapshot | timestamp
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s] [--fail-rate 0.1]
 
@@ -64,6 +71,11 @@ const OPTIONS = {
   timeout: { type: 'string' },
   interval: { type: 'string' },
   as: { type: 'string' },
+  'root-key': { type: 'string', multiple: true },
+  'root-keys': { type: 'string' },
+  'root-threshold': { type: 'string' },
+  'release-keys': { type: 'string' },
+  'release-threshold': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -84,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     const config = loadConfig(withStackEnv(process.env));
     if (group === 'release') return await release(config, command, rest, flags, out);
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
-    if (group === 'keys' && command === 'init') return await keysInit(config, out);
+    if (group === 'keys') return await keys(config, command, rest, flags, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
@@ -171,23 +183,6 @@ async function metadataStatus(config: Config, out: Output): Promise<number> {
     return report.healthy ? 0 : 1;
   } finally {
     await client.connection.close();
-  }
-}
-
-async function keysInit(config: Config, out: Output): Promise<number> {
-  const hsm = Hsm.open(config.hsm, requireHsmPin(config));
-  try {
-    const result = await runCeremony(config, hsm, new Storage(config.minio));
-    out.result(result, () =>
-      [
-        `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,
-        result.created.length ? `created: ${result.created.join(', ')}` : 'nothing to create: both repositories exist',
-        ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
-      ].join('\n'),
-    );
-    return 0;
-  } finally {
-    hsm.close();
   }
 }
 

@@ -1,10 +1,10 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
-import { loadTrustedRoot } from '../infra/ceremony';
+import { openRepository } from '../infra/ceremony';
 import type { Config } from '../infra/config';
 import { freshnessScheduleState, type ScheduleState } from '../infra/schedules';
 import { Storage } from '../infra/storage';
-import { TufRepository, type RoleExpiry } from '../infra/tufRepository';
+import type { RoleExpiry } from '../infra/tufRepository';
 
 export interface MetadataStatus {
   repositories: Record<RepositoryName, Array<RoleExpiry & { hoursLeft: number; expiresSoon: boolean }>>;
@@ -19,7 +19,7 @@ export async function readMetadataStatus(client: Client, config: Config): Promis
   const problems: string[] = [];
   const repositories = {} as MetadataStatus['repositories'];
   for (const repo of REPOSITORIES) {
-    const roles = await new TufRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry).status();
+    const roles = await (await openRepository(config, storage, repo)).status();
     repositories[repo] = roles.map((r) => {
       const hoursLeft = (Date.parse(r.expires) - Date.now()) / 3_600_000;
       const expiresSoon = r.role !== 'root' && hoursLeft < config.freshness.withinHours;

@@ -15,6 +15,7 @@ export type ServerErrorCode =
   | 'ARTIFACT_CORRUPT'
   | 'VALIDATION_FAILED'
   | 'REPOSITORY_CONFLICT'
+  | 'SIGNING_KEYS_MISSING'
   | 'UNAVAILABLE';
 
 export class ServerError extends Error {

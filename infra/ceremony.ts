@@ -1,14 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Metadata, MetadataKind, Root } from '@tufjs/models';
+import { Metadata, Root } from '@tufjs/models';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import { ServerError } from '../common/errors';
+import { InputError, ServerError } from '../common/errors';
 import type { Config } from './config';
-import { HSM_KEYS, type Hsm } from './hsm';
+import type { Hsm } from './hsm';
+import { HsmKeys, short, type RoleName } from './keyring';
+import { parseRoot, withThreshold } from './rootChain';
 import type { Storage } from './storage';
-import { OfflineSigner, signMetadata } from './tufKeys';
-import { SPEC_VERSION, TufRepository, type RoleSigners } from './tufRepository';
+import { OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
+import { SPEC_VERSION, TufRepository } from './tufRepository';
+
+/** How many keys each role starts with, and how many must sign. */
+export interface CeremonyOptions {
+  rootKeys: number;
+  rootThreshold: number;
+  releaseKeys: number;
+  releaseThreshold: number;
+}
+
+// No single offline key can change a root, and no single release key can sign a release.
+export const DEFAULT_CEREMONY: CeremonyOptions = { rootKeys: 3, rootThreshold: 2, releaseKeys: 3, releaseThreshold: 2 };
+export const MAX_KEYS_PER_ROLE = 9;
 
 export interface CeremonyResult {
   created: RepositoryName[];
@@ -16,18 +31,18 @@ export interface CeremonyResult {
   offlineKeyFiles: string[];
 }
 
-/** The online keys each repository's roles use. Root keys are offline (ceremony files). */
-export function roleSigners(hsm: Hsm, repo: RepositoryName): RoleSigners {
-  const online = hsm.signer(HSM_KEYS.online);
-  const targets = hsm.signer(repo === 'release' ? HSM_KEYS.releaseTargets : HSM_KEYS.rolloutTargets);
-  return { targets, snapshot: online, timestamp: online };
-}
-
 export function rootFile(config: Config, repo: RepositoryName): string {
   return join(config.ceremonyDir, `${repo}-root.json`);
 }
 
-/** The trusted root as provisioned from the ceremony; storage's copy is never the trust anchor. */
+export function offlineDir(config: Config): string {
+  return join(config.ceremonyDir, 'offline');
+}
+
+/**
+ * The root devices are provisioned with (the newest one `ota keys` made; devices with an
+ * older one follow the chain in storage). Storage's copy is never the trust anchor.
+ */
 export async function loadTrustedRoot(config: Config, repo: RepositoryName): Promise<Metadata<Root>> {
   const file = rootFile(config, repo);
   let text: string;
@@ -36,52 +51,86 @@ export async function loadTrustedRoot(config: Config, repo: RepositoryName): Pro
   } catch (err) {
     throw new ServerError('CONFIG_INVALID', `trusted root ${file} is missing (run the key ceremony: ota keys init)`, { cause: err });
   }
-  const root = Metadata.fromJSON(MetadataKind.Root, JSON.parse(text)) as Metadata<Root>;
+  const root = parseRoot(text);
   root.verifyDelegate('root', root);
   return root;
 }
 
+export async function saveTrustedRoot(config: Config, repo: RepositoryName, root: Metadata<Root>): Promise<void> {
+  const file = rootFile(config, repo);
+  await writeFile(`${file}.tmp`, JSON.stringify(root.toJSON(), null, 1));
+  await rename(`${file}.tmp`, file);
+}
+
+/** A repository that signs with the HSM's keys, starting from the provisioned root. */
+export async function openRepository(config: Config, storage: Storage, repo: RepositoryName, hsm?: Hsm): Promise<TufRepository> {
+  return new TufRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, hsm && new HsmKeys(hsm));
+}
+
+/** An online key made inside the token; the label is for people, roles use the key id. */
+export function newHsmKey(hsm: Hsm, repo: RepositoryName, role: RoleName): TufSigner {
+  return hsm.generate(`${repo}-${role}-${randomBytes(4).toString('hex')}`);
+}
+
+/** An offline root key (node-forge); its private half is written once, for offline storage. */
+export async function newOfflineKey(config: Config, repo: RepositoryName): Promise<{ signer: OfflineSigner; file: string }> {
+  await mkdir(offlineDir(config), { recursive: true, mode: 0o700 });
+  const signer = OfflineSigner.generate();
+  const file = join(offlineDir(config), `${repo}-root-${short(signer.key.keyID)}.key`);
+  await writeFile(file, `${signer.toHex()}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(file, 0o600);
+  return { signer, file };
+}
+
+export function checkCeremonyOptions(o: CeremonyOptions): void {
+  for (const [keys, threshold, what] of [[o.rootKeys, o.rootThreshold, 'root'], [o.releaseKeys, o.releaseThreshold, 'release'] ] as const) {
+    if (!Number.isInteger(keys) || keys < 1 || keys > MAX_KEYS_PER_ROLE) throw new InputError(`--${what}-keys must be 1..${MAX_KEYS_PER_ROLE}`);
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > keys) throw new InputError(`--${what}-threshold must be 1..${keys}`);
+  }
+}
+
 /**
- * Key ceremony, idempotent: HSM keys for release targets, rollout targets and the online
- * roles are generated inside the token; each repository gets an offline Ed25519 root key
- * (node-forge) whose private half is written for offline storage; the first root of each
- * repository is signed and published with empty targets.
+ * Key ceremony, idempotent: for each repository that has no root yet, offline root keys
+ * (node-forge, written for offline storage) and HSM keys for the online roles (made inside
+ * the token), the first root signed by every root key, and an empty signed repository.
+ * The release repository's targets role gets `releaseKeys` HSM keys with a threshold.
  */
-export async function runCeremony(config: Config, hsm: Hsm, storage: Storage): Promise<CeremonyResult> {
-  for (const label of Object.values(HSM_KEYS)) hsm.generate(label);
+export async function runCeremony(config: Config, hsm: Hsm, storage: Storage, options: CeremonyOptions = DEFAULT_CEREMONY): Promise<CeremonyResult> {
+  checkCeremonyOptions(options);
   await storage.ensureBuckets();
-  await mkdir(join(config.ceremonyDir, 'offline'), { recursive: true, mode: 0o700 });
   const result: CeremonyResult = { created: [], rootFiles: { release: '', rollout: '' }, offlineKeyFiles: [] };
   for (const repo of REPOSITORIES) {
     const file = rootFile(config, repo);
     result.rootFiles[repo] = file;
-    const signers = roleSigners(hsm, repo);
     if (!existsSync(file)) {
       if (await storage.stat('metadata', `${repo}/1.root.json`)) {
         throw new ServerError('CONFIG_INVALID', `${repo} repository exists in storage but ${file} is missing; restore it from the offline copy`);
       }
-      const offline = OfflineSigner.generate();
-      const keyFile = join(config.ceremonyDir, 'offline', `${repo}-root.key`);
-      await writeFile(keyFile, `${offline.toHex()}\n`, { mode: 0o600 });
-      await chmod(keyFile, 0o600);
-      result.offlineKeyFiles.push(keyFile);
-      const root = new Root({
-        specVersion: SPEC_VERSION,
-        version: 1,
-        expires: new Date(Date.now() + config.expiry.rootDays * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        consistentSnapshot: true,
-      });
-      root.addKey(offline.key, 'root');
-      root.addKey(signers.targets.key, 'targets');
-      root.addKey(signers.snapshot.key, 'snapshot');
-      root.addKey(signers.timestamp.key, 'timestamp');
+      let root = new Root({ specVersion: SPEC_VERSION, version: 1, expires: rootExpiry(config), consistentSnapshot: true });
+      const rootSigners: TufSigner[] = [];
+      for (let i = 0; i < options.rootKeys; i++) {
+        const offline = await newOfflineKey(config, repo);
+        result.offlineKeyFiles.push(offline.file);
+        rootSigners.push(offline.signer);
+        root.addKey(offline.signer.key, 'root');
+      }
+      const targetKeys = repo === 'release' ? options.releaseKeys : 1;
+      for (let i = 0; i < targetKeys; i++) root.addKey(newHsmKey(hsm, repo, 'targets').key, 'targets');
+      root.addKey(newHsmKey(hsm, repo, 'snapshot').key, 'snapshot');
+      root.addKey(newHsmKey(hsm, repo, 'timestamp').key, 'timestamp');
+      root = withThreshold(root, 'root', options.rootThreshold);
+      if (repo === 'release') root = withThreshold(root, 'targets', options.releaseThreshold);
       const md = new Metadata(root);
-      signMetadata(md, [offline]);
-      await writeFile(file, JSON.stringify(md.toJSON(), null, 1));
+      signMetadata(md, rootSigners);
+      await saveTrustedRoot(config, repo, md);
       result.created.push(repo);
     }
     const trusted = await loadTrustedRoot(config, repo);
-    await new TufRepository(repo, storage, trusted, config.expiry).initialize(JSON.stringify(trusted.toJSON(), null, 1), signers);
+    await (await openRepository(config, storage, repo, hsm)).initialize(JSON.stringify(trusted.toJSON(), null, 1));
   }
   return result;
+}
+
+export function rootExpiry(config: Config): string {
+  return new Date(Date.now() + config.expiry.rootDays * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -1,24 +1,22 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
 import type { ActivityDeps } from '../activities';
-import { loadTrustedRoot, roleSigners } from './ceremony';
+import { loadTrustedRoot, openRepository } from './ceremony';
 import { requireHsmPin, type Config } from './config';
 import { Hsm } from './hsm';
 import { loadPolicy } from './policy';
 import { Storage } from './storage';
-import { TufRepository } from './tufRepository';
+import type { TufRepository } from './tufRepository';
 
 /** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
 export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm; close(): Promise<void> }> {
   const hsm = Hsm.open(config.hsm, requireHsmPin(config));
   const storage = new Storage(config.minio);
   const repos = {} as Record<RepositoryName, TufRepository>;
-  const signers = {} as ActivityDeps['signers'];
   const trustedRoots = {} as ActivityDeps['trustedRoots'];
   for (const repo of REPOSITORIES) {
     trustedRoots[repo] = await loadTrustedRoot(config, repo);
-    repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry);
-    signers[repo] = roleSigners(hsm, repo);
+    repos[repo] = await openRepository(config, storage, repo, hsm);
   }
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
@@ -26,5 +24,5 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     await connection.close();
     hsm.close();
   };
-  return { hsm, storage, repos, signers, trustedRoots, policy: loadPolicy(), apiUrl: config.api.url, temporal, close };
+  return { hsm, storage, repos, trustedRoots, policy: loadPolicy(), apiUrl: config.api.url, temporal, close };
 }

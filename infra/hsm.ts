@@ -7,13 +7,8 @@ import { ed25519Key, type TufSigner } from './tufKeys';
 const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
 const CKM_EDDSA = 0x1057;
 const ED25519_OID = Buffer.from('06032b6570', 'hex');
-
-/** The key labels the system uses; the ceremony creates them, the worker signs with them. */
-export const HSM_KEYS = {
-  releaseTargets: 'release-targets',
-  rolloutTargets: 'rollout-targets',
-  online: 'online',
-} as const;
+// A token holds a handful of keys per role; more than this is a misconfigured token.
+const MAX_TOKEN_KEYS = 256;
 
 /**
  * Release and online signing keys live in a PKCS#11 token (SoftHSM2 in the embedded
@@ -55,8 +50,8 @@ export class Hsm {
   }
 
   /** Key ceremony only: an Ed25519 pair made inside the token, private half never extractable. */
-  generate(label: string): void {
-    if (this.has(label)) return;
+  generate(label: string): TufSigner {
+    if (this.has(label)) return this.signer(label);
     const common = [
       { type: pkcs11js.CKA_TOKEN, value: true },
       { type: pkcs11js.CKA_LABEL, value: label },
@@ -74,6 +69,22 @@ export class Hsm {
         { type: pkcs11js.CKA_EXTRACTABLE, value: false },
       ],
     );
+    return this.signer(label);
+  }
+
+  /**
+   * Every key pair in the token. Roles find their keys by TUF key id (what the root
+   * lists), never by label, so a key added or rotated by `ota keys` needs no configuration.
+   */
+  signers(): TufSigner[] {
+    this.lib.C_FindObjectsInit(this.session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }]);
+    let handles: Buffer[];
+    try {
+      handles = this.lib.C_FindObjects(this.session, MAX_TOKEN_KEYS);
+    } finally {
+      this.lib.C_FindObjectsFinal(this.session);
+    }
+    return handles.map((h) => this.signer(String(this.lib.C_GetAttributeValue(this.session, h, [{ type: pkcs11js.CKA_LABEL }])[0]?.value)));
   }
 
   signer(label: string): TufSigner {

@@ -3,15 +3,18 @@ import { Metadata, MetaFile, MetadataKind, Snapshot, TargetFile, Targets, Timest
 import { ServerError } from '../common/errors';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Storage } from './storage';
+import { ONLINE_ROLES, signersFor, type KeySource } from './keyring';
+import { followRoots, verifyRootStep } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
 
 export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
 export const SPEC_VERSION = '1.0.31';
 
+/** The keys that sign each online role: at least its threshold, all that are at hand. */
 export interface RoleSigners {
-  targets: TufSigner;
-  snapshot: TufSigner;
-  timestamp: TufSigner;
+  targets: TufSigner[];
+  snapshot: TufSigner[];
+  timestamp: TufSigner[];
 }
 
 export interface Expiry {
@@ -48,23 +51,75 @@ export interface StagedTargets {
  * claiming a version leaves a file the next writer adopts and completes.
  */
 export class TufRepository {
+  /**
+   * `trusted` is the provisioned root; newer roots in storage are followed and verified
+   * step by step (as devices do). `keys` is where the online roles' private keys are;
+   * without it the repository is read-only (the API).
+   */
   constructor(
     readonly name: RepositoryName,
     private readonly storage: Storage,
-    private readonly root: Metadata<Root>,
+    private root: Metadata<Root>,
     private readonly expiry: Expiry,
+    private readonly keys?: KeySource,
   ) {}
+
+  /** The newest root that verifies from the trusted one; `ota keys` publishes new ones. */
+  async currentRoot(): Promise<Metadata<Root>> {
+    this.root = await followRoots(this.root, (v) => this.storage.getBytes('metadata', this.key(`${v}.root.json`), MAX_METADATA_BYTES));
+    return this.root;
+  }
+
+  /** Signers for every online role under the current root (fails closed below a threshold). */
+  async signers(): Promise<RoleSigners> {
+    return this.signersUnder((await this.currentRoot()).signed);
+  }
+
+  private signersUnder(root: Root, except?: ReadonlySet<string>): RoleSigners {
+    if (!this.keys) throw new ServerError('CONFIG_INVALID', `${this.name} repository was opened read-only`);
+    const keys = this.keys;
+    const [targets, snapshot, timestamp] = ONLINE_ROLES.map((role) => signersFor(root, role, keys, except));
+    return { targets: targets!, snapshot: snapshot!, timestamp: timestamp! };
+  }
+
+  /**
+   * A key change (\`ota keys\`): every online role is signed again by the keys of both the
+   * current and the next root (minus revoked keys), then the next root is published. Devices
+   * still on the current root and devices that already follow the next one both verify
+   * every file, so a rotation opens no window of refused updates.
+   */
+  async changeRoot(next: Metadata<Root>, revoked: ReadonlySet<string>): Promise<void> {
+    const current = await this.currentRoot();
+    verifyRootStep(current, next);
+    const nextSigners = this.signersUnder(next.signed, revoked);
+    const both = {} as RoleSigners;
+    for (const role of ONLINE_ROLES) {
+      const old = current.signed.roles[role]!.keyIDs.filter((id) => !revoked.has(id)).flatMap((id) => this.keys!.signer(id) ?? []);
+      const ids = new Set(nextSigners[role].map((s) => s.key.keyID));
+      both[role] = [...nextSigners[role], ...old.filter((s) => !ids.has(s.key.keyID))];
+    }
+    const staged = await this.stageWith(() => undefined, both.targets, true);
+    await this.registerWith(staged, both);
+    await this.completeTo(staged.version, both, { snapshot: true, timestamp: true });
+    const file = this.key(`${next.signed.version}.root.json`);
+    const bytes = Buffer.from(JSON.stringify(next.toJSON()));
+    if (!(await this.storage.putBytesIfAbsent('metadata', file, bytes))) {
+      throw new ServerError('REPOSITORY_CONFLICT', `${this.name} root version ${next.signed.version} was published by someone else`);
+    }
+    this.root = next;
+  }
 
   private key(file: string): string {
     return `${this.name}/${file}`;
   }
 
   /** Key ceremony: the first root and an empty, signed repository. */
-  async initialize(rootJson: string, signers: RoleSigners): Promise<void> {
+  async initialize(rootJson: string): Promise<void> {
     await this.storage.putBytesIfAbsent('metadata', this.key('1.root.json'), Buffer.from(rootJson));
     if (await this.storage.stat('metadata', this.key('timestamp.json'))) return;
+    const signers = await this.signers();
     const targets = new Metadata(new Targets({ specVersion: SPEC_VERSION, version: 1, expires: this.expires(this.expiry.targetsDays * 24) }));
-    signMetadata(targets, [signers.targets]);
+    signMetadata(targets, signers.targets);
     await this.storage.putBytesIfAbsent('metadata', this.key('1.targets.json'), Buffer.from(JSON.stringify(targets.toJSON())));
     const snapshotBytes =
       (await this.writeSnapshot(1, 1, signers.snapshot)) ?? (await this.storage.getBytes('metadata', this.key('1.snapshot.json'), MAX_METADATA_BYTES));
@@ -75,8 +130,12 @@ export class TufRepository {
     return (await this.head()).targets;
   }
 
-  /** Signing stage: apply a change to the newest targets and sign it with the targets key. */
-  async stage(change: (targets: Targets) => void, signer: TufSigner, force = false): Promise<StagedTargets> {
+  /** Signing stage: apply a change to the newest targets and sign it with the targets keys. */
+  async stage(change: (targets: Targets) => void, force = false): Promise<StagedTargets> {
+    return this.stageWith(change, (await this.signers()).targets, force);
+  }
+
+  private async stageWith(change: (targets: Targets) => void, signers: TufSigner[], force: boolean): Promise<StagedTargets> {
     const head = await this.head();
     const copy = Targets.fromJSON(structuredClone(head.targets.signed.toJSON()));
     const next = new Metadata(
@@ -91,7 +150,7 @@ export class TufRepository {
     if (!force && JSON.stringify(next.signed.targets) === JSON.stringify(head.targets.signed.targets)) {
       return { version: head.targetsVersion, json: JSON.stringify(head.targets.toJSON()) };
     }
-    signMetadata(next, [signer]);
+    signMetadata(next, signers);
     return { version: next.signed.version, json: JSON.stringify(next.toJSON()) };
   }
 
@@ -100,7 +159,11 @@ export class TufRepository {
    * with the same staged bytes is safe; a version taken by other bytes is a conflict and
    * the caller signs again on the new head.
    */
-  async register(staged: StagedTargets, signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>): Promise<void> {
+  async register(staged: StagedTargets): Promise<void> {
+    await this.registerWith(staged, await this.signers());
+  }
+
+  private async registerWith(staged: StagedTargets, signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>): Promise<void> {
     const key = this.key(`${staged.version}.targets.json`);
     const bytes = Buffer.from(staged.json);
     if (!(await this.storage.putBytesIfAbsent('metadata', key, bytes))) {
@@ -113,11 +176,12 @@ export class TufRepository {
   }
 
   /** Stage and register in one go, signing again whenever another writer got there first. */
-  async publish(change: (targets: Targets) => void, signers: RoleSigners, attempts = 8): Promise<number> {
+  async publish(change: (targets: Targets) => void, attempts = 8): Promise<number> {
     for (let i = 1; ; i++) {
-      const staged = await this.stage(change, signers.targets);
+      const signers = await this.signers();
+      const staged = await this.stageWith(change, signers.targets, false);
       try {
-        await this.register(staged, signers);
+        await this.registerWith(staged, signers);
         return staged.version;
       } catch (err) {
         if (!(err instanceof ServerError && err.code === 'REPOSITORY_CONFLICT') || i >= attempts) throw err;
@@ -167,14 +231,15 @@ export class TufRepository {
    * Freshness: re-signs every role that expires within `withinHours` (targets, then
    * snapshot, then timestamp), so devices never see stale metadata while the system runs.
    */
-  async refreshExpiring(signers: RoleSigners, withinHours: number): Promise<RoleExpiry[]> {
+  async refreshExpiring(withinHours: number): Promise<RoleExpiry[]> {
+    const signers = await this.signers();
     const soon = Date.now() + withinHours * 3_600_000;
     const expiring = (iso: string) => Date.parse(iso) < soon;
     const head = await this.head();
     let targetsVersion = head.targetsVersion;
     if (expiring(head.targets.signed.expires)) {
-      const staged = await this.stage(() => undefined, signers.targets, true);
-      await this.register(staged, signers);
+      const staged = await this.stageWith(() => undefined, signers.targets, true);
+      await this.registerWith(staged, signers);
       targetsVersion = staged.version;
     }
     const before = await this.status();
@@ -201,7 +266,7 @@ export class TufRepository {
   }
 
   /** Claims snapshot `version`; undefined when another writer holds it. */
-  private async writeSnapshot(version: number, targetsVersion: number, signer: TufSigner): Promise<Buffer | undefined> {
+  private async writeSnapshot(version: number, targetsVersion: number, signers: TufSigner[]): Promise<Buffer | undefined> {
     const snapshot = new Metadata(
       new Snapshot({
         specVersion: SPEC_VERSION,
@@ -210,16 +275,16 @@ export class TufRepository {
         meta: { 'targets.json': new MetaFile({ version: targetsVersion }) },
       }),
     );
-    signMetadata(snapshot, [signer]);
+    signMetadata(snapshot, signers);
     const bytes = Buffer.from(JSON.stringify(snapshot.toJSON()));
     return (await this.storage.putBytesIfAbsent('metadata', this.key(`${version}.snapshot.json`), bytes)) ? bytes : undefined;
   }
 
-  private async writeTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signer: TufSigner): Promise<void> {
-    await this.storage.putBytes('metadata', this.key('timestamp.json'), this.signTimestamp(version, snapshotVersion, snapshotBytes, signer));
+  private async writeTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signers: TufSigner[]): Promise<void> {
+    await this.storage.putBytes('metadata', this.key('timestamp.json'), this.signTimestamp(version, snapshotVersion, snapshotBytes, signers));
   }
 
-  private signTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signer: TufSigner): Buffer {
+  private signTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signers: TufSigner[]): Buffer {
     const timestamp = new Metadata(
       new Timestamp({
         specVersion: SPEC_VERSION,
@@ -232,7 +297,7 @@ export class TufRepository {
         }),
       }),
     );
-    signMetadata(timestamp, [signer]);
+    signMetadata(timestamp, signers);
     return Buffer.from(JSON.stringify(timestamp.toJSON()));
   }
 
@@ -260,6 +325,7 @@ export class TufRepository {
   }
 
   private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; etag: string }> {
+    await this.currentRoot();
     const found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
     if (!found) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
     return { md: found.md, etag: found.etag };

@@ -3,6 +3,7 @@ import { readMetadataStatus } from '../../cli/metadata';
 import { FRESHNESS_SCHEDULE_ID } from '../../common/schedules';
 import { loadTrustedRoot } from '../../infra/ceremony';
 import { createActivityDeps } from '../../infra/deps';
+import { HsmKeys } from '../../infra/keyring';
 import { TufRepository } from '../../infra/tufRepository';
 import { device, ota, temporalClient, testConfig } from '../helpers';
 
@@ -10,7 +11,7 @@ describe('metadata freshness', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;
   /** The rollout repository as a writer with a custom timestamp lifetime. */
   const rolloutWith = async (timestampHours: number) =>
-    new TufRepository('rollout', deps.storage, await loadTrustedRoot(testConfig(), 'rollout'), { targetsDays: 90, snapshotDays: 30, timestampHours });
+    new TufRepository('rollout', deps.storage, await loadTrustedRoot(testConfig(), 'rollout'), { targetsDays: 90, snapshotDays: 30, timestampHours }, new HsmKeys(deps.hsm));
 
   before(async () => {
     deps = await createActivityDeps(testConfig());
@@ -32,7 +33,7 @@ describe('metadata freshness', () => {
   });
 
   it('shows a timestamp close to expiry, and the schedule re-signs it', async () => {
-    await (await rolloutWith(1)).refreshExpiring(deps.signers.rollout, 1_000_000);
+    await (await rolloutWith(1)).refreshExpiring(1_000_000);
     const stale = await ota('metadata', 'status', '--json');
     expect(stale.code).to.equal(1);
     const ts = stale.json.repositories.rollout.find((r: { role: string }) => r.role === 'timestamp');
@@ -64,14 +65,14 @@ describe('metadata freshness', () => {
   });
 
   it('leaves a device that sees only expired metadata installing nothing', async () => {
-    await (await rolloutWith(-1)).refreshExpiring(deps.signers.rollout, 1_000_000);
+    await (await rolloutWith(-1)).refreshExpiring(1_000_000);
     try {
       const agent = await device('fresh-1', 'e2e');
       const result = await agent.installOffer({ targetName: 'e2e/2.0.0/e2e-firmware.bin', version: '2.0.0' });
       expect(result).to.include({ status: 'refused', code: 'METADATA_EXPIRED' });
       expect((await agent.state()).currentVersion).to.equal('0.0.0');
     } finally {
-      await deps.repos.rollout.refreshExpiring(deps.signers.rollout, 1_000_000);
+      await deps.repos.rollout.refreshExpiring(1_000_000);
     }
   });
 });

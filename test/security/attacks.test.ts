@@ -109,7 +109,7 @@ describe('attacks on a device', () => {
   it('metadata version rollback: an older timestamp after a newer one is refused (METADATA_ROLLBACK)', async () => {
     const v = await victim({ currentVersion: '1.0.0', rollbackIndex: 1 });
     const old = (await deps.storage.getBytes('metadata', 'rollout/timestamp.json', 1 << 20))!;
-    await deps.repos.rollout.refreshExpiring(deps.signers.rollout, 1_000_000); // a newer timestamp exists
+    await deps.repos.rollout.refreshExpiring(1_000_000); // a newer timestamp exists
     // The device refreshes (and so trusts) the newer metadata; 1.0.0 is not newer for it.
     await v.agent.verify(target, v.before).catch((err: { code?: string }) => expect(err.code).to.equal('NOT_NEWER'));
     proxy.tamper = (path) => (isMeta(path, 'timestamp.json') ? old : undefined);
@@ -124,7 +124,7 @@ describe('attacks on a device', () => {
     json.signed.version += 1000;
     const stale = Metadata.fromJSON(MetadataKind.Timestamp, json) as Metadata<Timestamp>;
     stale.signatures = {};
-    signMetadata(stale, [deps.signers.rollout.timestamp]);
+    signMetadata(stale, (await deps.repos.rollout.signers()).timestamp);
     proxy.tamper = (path) => (isMeta(path, 'timestamp.json') ? Buffer.from(JSON.stringify(stale.toJSON())) : undefined);
     await expectRefused(v, await v.agent.checkForUpdate(), 'METADATA_EXPIRED');
   });
@@ -150,14 +150,13 @@ describe('attacks on a device', () => {
     const custom = { version: '6.6.6', channel, hardwareIds: ['devkit-a'], rollbackIndex: 9 };
     await deps.repos.rollout.publish(
       (t: Targets) => t.addTarget(targetFile(evil, 4, 'ab'.repeat(32), { ...custom, rollout: { percent: 100, salt: 'x', paused: false, withdrawn: false } })),
-      deps.signers.rollout,
     );
     try {
       await expectRefused(v, await v.agent.checkForUpdate(), 'TARGET_NOT_FOUND');
     } finally {
       await deps.repos.rollout.publish((t: Targets) => {
         delete t.targets[evil];
-      }, deps.signers.rollout);
+      });
     }
   });
 

@@ -1,0 +1,104 @@
+import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+import { InputError } from '../common/errors';
+import { checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony, type CeremonyOptions } from '../infra/ceremony';
+import { requireHsmPin, type Config } from '../infra/config';
+import { Hsm } from '../infra/hsm';
+import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../infra/keyChanges';
+import { short, type RoleName } from '../infra/keyring';
+import { Storage } from '../infra/storage';
+import type { Output } from './output';
+
+export interface KeyFlags {
+  'root-key'?: string[];
+  'root-keys'?: string;
+  'root-threshold'?: string;
+  'release-keys'?: string;
+  'release-threshold'?: string;
+}
+
+/** `ota keys ...`: the ceremony and every later change to the roots. Each opens the HSM once. */
+export async function keys(config: Config, command: string | undefined, args: string[], flags: KeyFlags, out: Output): Promise<number> {
+  const hsm = Hsm.open(config.hsm, requireHsmPin(config));
+  const storage = new Storage(config.minio);
+  try {
+    if (command === 'init') return await init(config, hsm, storage, flags, out);
+    if (command === 'list') {
+      const repos = args[0] === undefined ? REPOSITORIES : [repository(args[0])];
+      const listed: Array<Awaited<ReturnType<typeof describeKeys>>> = [];
+      for (const repo of repos) listed.push(await describeKeys({ config, hsm, storage }, repo));
+      out.result(listed, () => listed.map(describeListed).join('\n'));
+      return 0;
+    }
+    const change = parseChange(command, args);
+    const result = await changeKeys({ config, hsm, storage, rootKeyFiles: flags['root-key'] }, repository(args[0]), change);
+    out.result(result, () => describeChange(result));
+    return 0;
+  } finally {
+    hsm.close();
+  }
+}
+
+async function init(config: Config, hsm: Hsm, storage: Storage, flags: KeyFlags, out: Output): Promise<number> {
+  const options: CeremonyOptions = {
+    rootKeys: count(flags['root-keys'], DEFAULT_CEREMONY.rootKeys),
+    rootThreshold: count(flags['root-threshold'], DEFAULT_CEREMONY.rootThreshold),
+    releaseKeys: count(flags['release-keys'], DEFAULT_CEREMONY.releaseKeys),
+    releaseThreshold: count(flags['release-threshold'], DEFAULT_CEREMONY.releaseThreshold),
+  };
+  checkCeremonyOptions(options);
+  const result = await runCeremony(config, hsm, storage, options);
+  out.result(result, () =>
+    [
+      `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,
+      result.created.length ? `created: ${result.created.join(', ')}` : 'nothing to create: both repositories exist',
+      ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
+    ].join('\n'),
+  );
+  return 0;
+}
+
+function parseChange(command: string | undefined, args: string[]): KeyChange {
+  const role = args[1] as RoleName;
+  if (args[1] === undefined) throw new InputError(`usage: ota keys ${command ?? 'COMMAND'} REPOSITORY ROLE ...`);
+  if (command === 'add' || command === 'rotate') return { kind: command, role };
+  if (command === 'revoke') return { kind: 'revoke', role, keyID: required(args[2], 'KEYID') };
+  if (command === 'threshold') {
+    const threshold = Number(required(args[2], 'N'));
+    if (!Number.isInteger(threshold)) throw new InputError('the threshold is a whole number');
+    return { kind: 'threshold', role, threshold };
+  }
+  throw new InputError(`unknown keys command: ${command ?? ''} (ota --help)`);
+}
+
+function repository(name: string | undefined): RepositoryName {
+  if (!REPOSITORIES.includes(name as RepositoryName)) throw new InputError(`repository must be one of ${REPOSITORIES.join(', ')}`);
+  return name as RepositoryName;
+}
+
+function count(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new InputError(`${value} is not a whole number`);
+  return Number(value);
+}
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new InputError(`${name} is required (ota --help)`);
+  return value;
+}
+
+function describeChange(r: KeyChangeResult): string {
+  return [
+    `${r.repository} root version ${r.rootVersion} published; ${r.role}: ${r.threshold} of [${r.keyIDs.map(short).join(', ')}]`,
+    ...r.added.map((id) => `added ${short(id)}`),
+    ...r.removed.map((id) => `removed ${short(id)}`),
+    ...r.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
+  ].join('\n');
+}
+
+function describeListed(k: Awaited<ReturnType<typeof describeKeys>>): string {
+  const lines = [`${k.repository} repository: root version ${k.rootVersion}, expires ${k.expires}`];
+  for (const r of k.roles) {
+    lines.push(`  ${r.role.padEnd(9)} ${r.threshold} of ${r.keys.length}: ${r.keys.map((key) => `${short(key.keyID)} (${key.location})`).join(', ')}`);
+  }
+  return lines.join('\n');
+}

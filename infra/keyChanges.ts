@@ -1,0 +1,135 @@
+import { Metadata, Root } from '@tufjs/models';
+import type { RepositoryName } from '@enigm-ota/client-sdk';
+import { InputError } from '../common/errors';
+import { MAX_KEYS_PER_ROLE, newHsmKey, newOfflineKey, offlineDir, openRepository, rootExpiry, saveTrustedRoot } from './ceremony';
+import type { Config } from './config';
+import type { Hsm } from './hsm';
+import { HsmKeys, OfflineKeys, ROLES, short, signersFor, type KeySource, type RoleName } from './keyring';
+import { withoutKey, withThreshold } from './rootChain';
+import type { Storage } from './storage';
+import { signMetadata, type TufSigner } from './tufKeys';
+
+/** What `ota keys` can change in a repository's root. */
+export type KeyChange =
+  | { kind: 'add'; role: RoleName }
+  | { kind: 'revoke'; role: RoleName; keyID: string }
+  | { kind: 'threshold'; role: RoleName; threshold: number }
+  | { kind: 'rotate'; role: RoleName };
+
+export interface KeyChangeResult {
+  repository: RepositoryName;
+  rootVersion: number;
+  role: RoleName;
+  threshold: number;
+  keyIDs: string[];
+  added: string[];
+  removed: string[];
+  /** New offline root keys: move them to offline storage. */
+  offlineKeyFiles: string[];
+}
+
+export interface KeyContext {
+  config: Config;
+  hsm: Hsm;
+  storage: Storage;
+  /** Offline root key files the operator brought; the ceremony folder when absent. */
+  rootKeyFiles?: string[];
+}
+
+/**
+ * One key change as a new root version: checked first (nothing is created or published
+ * for bad input or missing root keys), signed by a threshold of the current root keys and
+ * of the next root's, every online role re-signed, then published and made the
+ * provisioning root. Devices follow it from any older root.
+ */
+export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: KeyChange): Promise<KeyChangeResult> {
+  checkRole(change.role);
+  const repository = await openRepository(ctx.config, ctx.storage, repo, ctx.hsm);
+  const current = await repository.currentRoot();
+  const offline = ctx.rootKeyFiles?.length ? await OfflineKeys.load(ctx.rootKeyFiles) : await OfflineKeys.fromFolder(offlineDir(ctx.config));
+  const currentRootSigners = signersFor(current.signed, 'root', offline);
+  let next = Root.fromJSON({ ...structuredClone(current.signed.toJSON()), version: current.signed.version + 1, expires: rootExpiry(ctx.config) });
+  const spec = current.signed.roles[change.role]!;
+  const result: KeyChangeResult = { repository: repo, rootVersion: current.signed.version + 1, role: change.role, threshold: spec.threshold, keyIDs: [], added: [], removed: [], offlineKeyFiles: [] };
+  const revoked = new Set<string>();
+  const fresh: TufSigner[] = [];
+  const newKey = async () => {
+    if (change.role !== 'root') return newHsmKey(ctx.hsm, repo, change.role);
+    const made = await newOfflineKey(ctx.config, repo);
+    result.offlineKeyFiles.push(made.file);
+    return made.signer;
+  };
+
+  if (change.kind === 'add') {
+    if (spec.keyIDs.length >= MAX_KEYS_PER_ROLE) throw new InputError(`${repo} ${change.role} already has ${MAX_KEYS_PER_ROLE} keys`);
+    fresh.push(await newKey());
+  } else if (change.kind === 'revoke') {
+    const keyID = resolveKeyID(spec.keyIDs, change.keyID, `${repo} ${change.role}`);
+    if (spec.keyIDs.length - 1 < spec.threshold) {
+      throw new InputError(`revoking ${short(keyID)} would leave ${spec.keyIDs.length - 1} ${change.role} keys, below the threshold ${spec.threshold}; add a key or lower the threshold first`);
+    }
+    next = withoutKey(next, change.role, keyID);
+    revoked.add(keyID);
+  } else if (change.kind === 'threshold') {
+    if (!Number.isInteger(change.threshold) || change.threshold < 1 || change.threshold > spec.keyIDs.length) {
+      throw new InputError(`${repo} ${change.role} threshold must be 1..${spec.keyIDs.length} (the number of its keys)`);
+    }
+    if (change.threshold === spec.threshold) throw new InputError(`${repo} ${change.role} threshold is already ${spec.threshold}`);
+    next = withThreshold(next, change.role, change.threshold);
+  } else {
+    // Rotation replaces every key of the role; the old keys still sign during the switch.
+    for (const keyID of spec.keyIDs) {
+      fresh.push(await newKey());
+      next = withoutKey(next, change.role, keyID);
+      result.removed.push(keyID);
+    }
+  }
+  for (const s of fresh) next.addKey(s.key, change.role);
+  result.added = fresh.map((s) => s.key.keyID);
+  result.removed.push(...revoked);
+
+  const md = new Metadata(next);
+  const nextRootSigners = signersFor(next, 'root', merged(offline, fresh));
+  signMetadata(md, unique([...currentRootSigners, ...nextRootSigners]));
+  await repository.changeRoot(md, revoked);
+  await saveTrustedRoot(ctx.config, repo, md);
+  result.threshold = next.roles[change.role]!.threshold;
+  result.keyIDs = [...next.roles[change.role]!.keyIDs];
+  return result;
+}
+
+/** Each role's keys and where their private halves are, for `ota keys list`. */
+export async function describeKeys(ctx: Omit<KeyContext, 'rootKeyFiles'>, repo: RepositoryName) {
+  const current = await (await openRepository(ctx.config, ctx.storage, repo)).currentRoot();
+  const hsm = new HsmKeys(ctx.hsm);
+  const offline = await OfflineKeys.fromFolder(offlineDir(ctx.config));
+  const roles = ROLES.map((role) => {
+    const spec = current.signed.roles[role]!;
+    const keys = spec.keyIDs.map((keyID) => ({
+      keyID,
+      location: hsm.signer(keyID) ? 'hsm' : offline.signer(keyID) ? 'offline file' : 'not here',
+    }));
+    return { role, threshold: spec.threshold, keys };
+  });
+  return { repository: repo, rootVersion: current.signed.version, expires: current.signed.expires, roles };
+}
+
+function checkRole(role: string): asserts role is RoleName {
+  if (!(ROLES as readonly string[]).includes(role)) throw new InputError(`role must be one of ${ROLES.join(', ')}`);
+}
+
+/** A key id or an unambiguous prefix of at least 8 hex digits, as `ota keys list` prints. */
+function resolveKeyID(keyIDs: string[], given: string, where: string): string {
+  if (!/^[0-9a-f]{8,64}$/.test(given)) throw new InputError('a key id is 8 to 64 lowercase hex digits');
+  const found = keyIDs.filter((id) => id.startsWith(given));
+  if (found.length !== 1) throw new InputError(found.length ? `${given} matches several ${where} keys` : `${where} has no key ${given}`);
+  return found[0]!;
+}
+
+function merged(base: KeySource, extra: TufSigner[]): KeySource {
+  return { signer: (id) => extra.find((s) => s.key.keyID === id) ?? base.signer(id) };
+}
+
+function unique(signers: TufSigner[]): TufSigner[] {
+  return [...new Map(signers.map((s) => [s.key.keyID, s])).values()];
+}
