@@ -43,6 +43,7 @@ export interface KeyContext {
  * provisioning root. Devices follow it from any older root.
  */
 export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: KeyChange): Promise<KeyChangeResult> {
+  // S-11: every check and the current root keys come before any key is made.
   checkRole(change.role);
   const repository = await openRepository(ctx.config, ctx.storage, repo, ctx.hsm);
   const current = await repository.currentRoot();

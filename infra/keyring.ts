@@ -62,6 +62,7 @@ export class OfflineKeys implements KeySource {
  * Fewer than the threshold fails closed, so nothing is ever published that devices reject.
  */
 export function signersFor(root: Root, role: RoleName, keys: KeySource, except: ReadonlySet<string> = new Set()): TufSigner[] {
+  // S-9
   const spec = root.roles[role];
   if (!spec) throw new ServerError('CONFIG_INVALID', `root version ${root.version} has no ${role} role`);
   const found = spec.keyIDs.filter((id) => !except.has(id)).flatMap((id) => keys.signer(id) ?? []);

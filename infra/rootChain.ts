@@ -7,6 +7,7 @@ import { ServerError } from '../common/errors';
  * do, so a root in storage that devices would reject is never used to sign or verify.
  */
 export function verifyRootStep(current: Metadata<Root>, next: Metadata<Root>): void {
+  // S-10
   if (next.signed.version !== current.signed.version + 1) {
     throw new ServerError('VALIDATION_FAILED', `root version ${next.signed.version} does not follow version ${current.signed.version}`);
   }

@@ -90,7 +90,7 @@ export class TufRepository {
    */
   async changeRoot(next: Metadata<Root>, revoked: ReadonlySet<string>): Promise<void> {
     const current = await this.currentRoot();
-    verifyRootStep(current, next);
+    verifyRootStep(current, next); // S-10
     const nextSigners = this.signersUnder(next.signed, revoked);
     const both = {} as RoleSigners;
     for (const role of ONLINE_ROLES) {

@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { DeviceAgent } from '@enigm-ota/client-sdk';
-import { loadTrustedRoots, simulatedDevice, type SimulatedDevice } from '../cli/fleet';
+import { loadTrustedRoots, simulatedDevice, type SimulatedDevice, type TrustedRoots } from '../cli/fleet';
 import type { Client } from '@temporalio/client';
 import { approveRelease, waitForStatus } from '../cli/releases';
 import { connectClient } from '../cli/temporal';
@@ -80,14 +80,15 @@ export async function approve(channel: string, version: string): Promise<Release
   return approveRelease(await temporalClient(), channel, version, { approver: 'test-owner', comment: 'tests' });
 }
 
-/** A provisioned test device with its own folder; options reach the SDK as they are. */
+/** A provisioned test device with its own folder (today's roots unless given); options reach the SDK as they are. */
 export async function device(
   id: string,
   channel: string,
   options: Partial<Omit<SimulatedDevice, 'deviceId' | 'channel'>> = {},
+  roots?: TrustedRoots,
 ): Promise<DeviceAgent> {
   const config = testConfig();
-  return simulatedDevice(config, await loadTrustedRoots(config), {
+  return simulatedDevice(config, roots ?? (await loadTrustedRoots(config)), {
     deviceId: id,
     channel,
     hardwareId: 'devkit-a',

@@ -3,8 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rolloutBucket, type DeviceState, type UpdateResult } from '@enigm-ota/client-sdk';
 import { Metadata, MetadataKind, type Timestamp, type Targets } from '@tufjs/models';
+import type { TrustedRoots } from '../../cli/fleet';
 import { waitForStatus } from '../../cli/releases';
 import { createActivityDeps } from '../../infra/deps';
+import { HsmKeys } from '../../infra/keyring';
 import { signMetadata } from '../../infra/tufKeys';
 import { targetFile } from '../../infra/tufRepository';
 import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
@@ -38,9 +40,9 @@ describe('attacks on a device', () => {
   });
 
   /** A fresh device that talks only to the attacker's proxy. */
-  async function victim(state: DeviceState = { currentVersion: '0.0.0', rollbackIndex: 0 }, id = `victim-${++n}`, onChannel = channel) {
+  async function victim(state: DeviceState = { currentVersion: '0.0.0', rollbackIndex: 0 }, id = `victim-${++n}`, onChannel = channel, roots?: TrustedRoots) {
     const stateDir = join(testConfig().home, 'attack-devices', id);
-    const agent = await device(id, onChannel, { apiUrl: proxy.url, stateDir, initialState: state });
+    const agent = await device(id, onChannel, { apiUrl: proxy.url, stateDir, initialState: state }, roots);
     return { agent, id, stateDir, before: state };
   }
 
@@ -75,6 +77,48 @@ describe('attacks on a device', () => {
     const result = await v.agent.installOffer({ targetName: target, version: '1.0.0' });
     // Versioned files are cached by a device that already has them; a fresh device fetches them.
     await expectRefused(v, result, 'METADATA_UNTRUSTED');
+  });
+
+  it('signatures below threshold: release targets with 1 of its 2 required signatures: refused (METADATA_UNTRUSTED)', async () => {
+    const root = await deps.repos.release.currentRoot();
+    expect(root.signed.roles['targets']!.threshold).to.equal(2);
+    const v = await victim();
+    let served = 0;
+    proxy.tamper = (path, body) => {
+      if (!/\/release\/metadata\/\d+\.targets\.json$/.test(path)) return undefined;
+      const json = JSON.parse(body.toString()) as { signatures: unknown[] };
+      expect(json.signatures.length).to.be.at.least(2);
+      json.signatures = json.signatures.slice(0, 1); // one genuine release key signature
+      served++;
+      return Buffer.from(JSON.stringify(json));
+    };
+    await expectRefused(v, await v.agent.installOffer({ targetName: target, version: '1.0.0' }), 'METADATA_UNTRUSTED');
+    expect(served).to.equal(1);
+  });
+
+  it('key revoked after rotation: rollout metadata signed by the rotated-out key is refused (METADATA_UNTRUSTED)', async () => {
+    // A device provisioned before the rotation, so it must learn of it from the root chain.
+    const first = async (repo: string) => (await deps.storage.getBytes('metadata', `${repo}/1.root.json`, 1 << 20))!;
+    const v = await victim(undefined, undefined, channel, { release: await first('release'), rollout: await first('rollout') });
+    const before = await deps.repos.rollout.currentRoot();
+    const stolen = before.signed.roles['targets']!.keyIDs[0]!;
+    const rotated = await ota('keys', 'rotate', 'rollout', 'targets', '--json');
+    expect(rotated.code, rotated.stderr).to.equal(0);
+    expect(rotated.json.removed).to.include(stolen);
+    const after = await deps.repos.rollout.currentRoot();
+    const attacker = new HsmKeys(deps.hsm).signer(stolen)!;
+    proxy.tamper = (path, body) => {
+      if (!/\/rollout\/metadata\/\d+\.targets\.json$/.test(path)) return undefined;
+      const forged = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(body.toString())) as Metadata<Targets>;
+      forged.signed.addTarget(targetFile('attack/6.6.6/evil.bin', 4, 'cd'.repeat(32), { version: '6.6.6', channel, hardwareIds: ['devkit-a'], rollbackIndex: 9 }));
+      forged.signatures = {};
+      signMetadata(forged, [attacker]);
+      // The old root would have accepted this file; only the rotation makes it worthless.
+      before.verifyDelegate('targets', forged);
+      expect(() => after.verifyDelegate('targets', forged)).to.throw();
+      return Buffer.from(JSON.stringify(forged.toJSON()));
+    };
+    await expectRefused(v, await v.agent.installOffer({ targetName: target, version: '1.0.0' }), 'METADATA_UNTRUSTED');
   });
 
   it('tampered artifact: refused (TARGET_HASH_MISMATCH)', async () => {
