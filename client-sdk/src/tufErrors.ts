@@ -14,8 +14,10 @@ export function toOtaError(repo: string, err: unknown): OtaError {
   if (err instanceof tuf.ExpiredMetadataError || /expired/i.test(text)) {
     return new VerificationError('METADATA_EXPIRED', message, { cause: err });
   }
-  // Mix-and-match: a file whose version is not the one the snapshot (or timestamp) names.
-  if (/does not match (snapshot|timestamp|meta)/i.test(text) || /(hash|length) mismatch/i.test(text)) {
+  // Mix-and-match: a file that is not the one the snapshot or timestamp names, by version
+  // ("does not match snapshot version", "doesn't match timestamp") or by its signed length
+  // and hash ("Expected hash ... but got ...").
+  if (/(does not|doesn't) match (snapshot|timestamp)/i.test(text) || /Expected (hash|length) \S+ but got/.test(text)) {
     return new VerificationError('METADATA_INCONSISTENT', message, { cause: err });
   }
   if (err instanceof tuf.BadVersionError || /version/i.test(text) && /(lower|less|rollback|expected)/i.test(text)) {

@@ -42,6 +42,12 @@ describe('toOtaError', () => {
       // A BadVersionError, but not a rollback: the file is not the one the snapshot names.
       expect(mapped(new tuf.BadVersionError(text))).to.have.property('code', 'METADATA_INCONSISTENT');
     });
+
+    it('maps a snapshot whose bytes or version differ from what the timestamp signs', () => {
+      for (const inner of ['Expected hash 9f2c but got 41aa', 'Expected length 812 but got 790', "Snapshot version doesn't match timestamp"]) {
+        expect(mapped(wrapped('snapshot', inner)), inner).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INCONSISTENT');
+      }
+    });
   });
 
   describe('D-1: version rollback (METADATA_ROLLBACK)', () => {
