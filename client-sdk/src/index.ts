@@ -8,5 +8,6 @@ export * from './download';
 export * from './installer';
 export * from './api-client';
 export * from './repository';
+export * from './tufErrors';
 export * from './device';
 export * from './abInstaller';

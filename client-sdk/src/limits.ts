@@ -24,3 +24,15 @@ export const defaultLimits: DeviceLimits = {
   fetchTimeoutMs: 30_000,
   healthWindowMs: 60_000,
 };
+
+/** D-2: every metadata download is length-capped; shared by the SDK and the conformance CLI. */
+export function updaterConfig(limits: DeviceLimits) {
+  return {
+    rootMaxLength: limits.rootMaxLength,
+    timestampMaxLength: limits.timestampMaxLength,
+    snapshotMaxLength: limits.snapshotMaxLength,
+    targetsMaxLength: limits.targetsMaxLength,
+    fetchTimeout: limits.fetchTimeoutMs,
+    fetchRetries: 0,
+  };
+}

@@ -114,9 +114,10 @@ export function readReleasePolicy(target: TargetFile): ReleasePolicy {
 }
 
 export function readRolloutState(target: TargetFile): RolloutState {
-  const r = (target.custom as Record<string, unknown>)['rollout'] as Record<string, unknown> | undefined;
+  const r = (target.custom as Record<string, unknown>)['rollout'] as Record<string, unknown> | null | undefined;
   const ok =
-    r !== undefined &&
+    typeof r === 'object' &&
+    r !== null &&
     typeof r['percent'] === 'number' &&
     r['percent'] >= 0 &&
     r['percent'] <= 100 &&

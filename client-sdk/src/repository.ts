@@ -2,10 +2,10 @@ import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
 import { Updater } from 'tuf-js';
-import * as tufErrors from 'tuf-js/dist/error';
-import { OtaError, TransportError, VerificationError } from './errors';
-import type { DeviceLimits } from './limits';
+import { VerificationError } from './errors';
+import { updaterConfig, type DeviceLimits } from './limits';
 import type { RepositoryName } from './metadata';
+import { toOtaError } from './tufErrors';
 
 /**
  * One TUF repository as the device sees it: the trusted root on disk, refreshed with
@@ -51,47 +51,4 @@ export class TrustedRepository {
       throw toOtaError(this.name, err);
     }
   }
-}
-
-/** D-2: every metadata download is length-capped; shared by the SDK and the conformance CLI. */
-export function updaterConfig(limits: DeviceLimits) {
-  return {
-    rootMaxLength: limits.rootMaxLength,
-    timestampMaxLength: limits.timestampMaxLength,
-    snapshotMaxLength: limits.snapshotMaxLength,
-    targetsMaxLength: limits.targetsMaxLength,
-    fetchTimeout: limits.fetchTimeoutMs,
-    fetchRetries: 0,
-  };
-}
-
-/** tuf-js error classes mapped onto stable codes; anything unknown fails closed as invalid. */
-export function toOtaError(repo: string, err: unknown): OtaError {
-  if (err instanceof OtaError) return err;
-  const message = `${repo} repository: ${err instanceof Error ? err.message : String(err)}`;
-  const text = err instanceof Error ? err.message : '';
-  if (err instanceof tufErrors.ExpiredMetadataError || /expired/i.test(text)) {
-    return new VerificationError('METADATA_EXPIRED', message, { cause: err });
-  }
-  // Mix-and-match: a file whose version is not the one the snapshot (or timestamp) names.
-  if (/does not match (snapshot|timestamp|meta)/i.test(text) || /(hash|length) mismatch/i.test(text)) {
-    return new VerificationError('METADATA_INCONSISTENT', message, { cause: err });
-  }
-  if (err instanceof tufErrors.BadVersionError || /version/i.test(text) && /(lower|less|rollback|expected)/i.test(text)) {
-    return new VerificationError('METADATA_ROLLBACK', message, { cause: err });
-  }
-  if (/signed by \d+\/\d+ keys/.test(text)) {
-    return new VerificationError('METADATA_UNTRUSTED', message, { cause: err });
-  }
-  if (err instanceof tufErrors.DownloadLengthMismatchError) {
-    return new VerificationError('METADATA_INVALID', message, { cause: err });
-  }
-  if (err instanceof tufErrors.DownloadError || isNetworkError(err)) {
-    return new TransportError('METADATA_UNAVAILABLE', message, { cause: err });
-  }
-  return new VerificationError('METADATA_INVALID', message, { cause: err });
-}
-
-function isNetworkError(err: unknown): boolean {
-  return err instanceof TypeError && /fetch failed/i.test(err.message);
 }

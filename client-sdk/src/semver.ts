@@ -10,9 +10,8 @@ export function isSemver(value: string): boolean {
 export function compareSemver(a: string, b: string): number {
   const pa = parse(a);
   const pb = parse(b);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa.core[i] ?? 0) - (pb.core[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
+  for (const part of ['major', 'minor', 'patch'] as const) {
+    if (pa[part] !== pb[part]) return pa[part] > pb[part] ? 1 : -1;
   }
   // A version without pre-release ranks above the same version with one.
   if (pa.pre.length === 0 || pb.pre.length === 0) {
@@ -34,8 +33,8 @@ export function compareSemver(a: string, b: string): number {
   return 0;
 }
 
-function parse(v: string): { core: number[]; pre: string[] } {
+function parse(v: string): { major: number; minor: number; patch: number; pre: string[] } {
   const m = SEMVER.exec(v);
   if (!m) throw new TypeError(`not a semantic version: ${JSON.stringify(v).slice(0, 80)}`);
-  return { core: [Number(m[1]), Number(m[2]), Number(m[3])], pre: m[4] ? m[4].split('.') : [] };
+  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), pre: m[4] ? m[4].split('.') : [] };
 }

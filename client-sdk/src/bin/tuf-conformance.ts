@@ -3,8 +3,8 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Updater } from 'tuf-js';
-import { defaultLimits } from '../limits';
-import { toOtaError, updaterConfig } from '../repository';
+import { defaultLimits, updaterConfig } from '../limits';
+import { toOtaError } from '../tufErrors';
 
 /**
  * The client protocol of the public TUF conformance suite (tuf-conformance CLIENT-CLI.md),

@@ -1,0 +1,24 @@
+import { expect } from 'chai';
+import { InstallError, OtaError, PolicyError, RollbackError, TransportError, VerificationError } from '@enigm-ota/client-sdk';
+
+describe('OtaError', () => {
+  it('carries its code and cause, and is named after its class', () => {
+    const cause = new Error('low level');
+    const e = new RollbackError('ROLLBACK_INDEX_TOO_LOW', 'downgrade', { cause });
+    expect(e).to.include({ code: 'ROLLBACK_INDEX_TOO_LOW', name: 'RollbackError', cause });
+  });
+
+  it('keeps the category tree callers branch on', () => {
+    const cases = [
+      [new VerificationError('TARGET_HASH_MISMATCH', 'm'), 'VerificationError', false],
+      [new PolicyError('CHANNEL_MISMATCH', 'm'), 'PolicyError', true],
+      [new RollbackError('ROLLBACK_INDEX_TOO_LOW', 'm'), 'RollbackError', true],
+      [new TransportError('DOWNLOAD_FAILED', 'm'), 'TransportError', false],
+      [new InstallError('INSTALL_FAILED', 'm'), 'InstallError', false],
+    ] as const;
+    for (const [e, name, isPolicy] of cases) {
+      expect(e, name).to.be.instanceOf(OtaError).and.instanceOf(Error).and.have.property('name', name);
+      expect(e instanceof PolicyError, `${name} is a policy refusal`).to.equal(isPolicy);
+    }
+  });
+});
