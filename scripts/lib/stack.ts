@@ -31,13 +31,16 @@ export const DEMO_PROFILE: StackProfile = {
   apiPort: 8080,
 };
 
+// Two checkouts on one machine can run their suites at once with different offsets.
+export const TEST_PORT_OFFSET = Number(process.env['OTA_TEST_PORT_OFFSET'] ?? 0);
+
 export const TEST_PROFILE: StackProfile = {
   home: join(ROOT, 'var', 'test'),
-  temporalPort: 17233,
-  uiPort: 18233,
-  minioPort: 19000,
-  minioConsolePort: 19001,
-  apiPort: 18080,
+  temporalPort: 17233 + TEST_PORT_OFFSET,
+  uiPort: 18233 + TEST_PORT_OFFSET,
+  minioPort: 19000 + TEST_PORT_OFFSET,
+  minioConsolePort: 19001 + TEST_PORT_OFFSET,
+  apiPort: 18080 + TEST_PORT_OFFSET,
 };
 
 const TOKEN_LABEL = 'enigm-ota';

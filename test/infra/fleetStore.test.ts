@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetStore } from '../../infra/fleetStore';
 import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
+import { TEST_PORT_OFFSET } from '../../scripts/lib/stack';
 
 /** The same behaviour on both backends: PGlite (embedded default) and a real PostgreSQL. */
 const backends: Array<{ name: string; open: () => Promise<{ fleet: Parameters<typeof FleetStore.open>[0]; done: () => Promise<void> }> }> = [
@@ -19,7 +20,7 @@ const backends: Array<{ name: string; open: () => Promise<{ fleet: Parameters<ty
     open: async () => {
       // Under /tmp: the postgres user must reach the folder, wherever the checkout lives.
       const dir = await mkdtemp(join(tmpdir(), 'ota-postgres-'));
-      const url = await startPostgres(dir, 15432);
+      const url = await startPostgres(dir, 15432 + TEST_PORT_OFFSET);
       return {
         fleet: { databaseUrl: url, pgliteDir: '' },
         done: async () => {
