@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BUCKET_COUNT, DeviceAgent, DirectoryInstaller, rolloutBucket, type DeviceConfig, type UpdateResult } from '@enigm-ota/client-sdk';
+import { AbSlotInstaller, BUCKET_COUNT, DeviceAgent, rolloutBucket, type DeviceConfig, type UpdateResult, type VerifiedTarget } from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
 import { rootFile } from '../infra/ceremony';
@@ -47,13 +47,13 @@ export interface SimulatedDevice {
   stateDir: string;
   /** Where the device sends requests (default: the stack's API). */
   apiUrl?: string;
-  /** Whether (or when) the new version boots healthy. */
-  healthy?: ConstructorParameters<typeof DirectoryInstaller>[1];
+  /** Whether (or when) the new version boots healthy: the A/B installer's simulated boot. */
+  healthy?: (target: VerifiedTarget) => boolean | Promise<boolean>;
   initialState?: DeviceConfig['initialState'];
   limits?: DeviceConfig['limits'];
 }
 
-/** One simulated device: the real SDK with a folder of its own and the directory installer. */
+/** One simulated device: the real SDK with a folder of its own and the reference A/B installer in `system/`. */
 export function simulatedDevice(config: Config, trustedRoots: TrustedRoots, d: SimulatedDevice): DeviceAgent {
   return new DeviceAgent({
     apiUrl: d.apiUrl ?? config.api.url,
@@ -62,7 +62,7 @@ export function simulatedDevice(config: Config, trustedRoots: TrustedRoots, d: S
     channel: d.channel,
     stateDir: d.stateDir,
     trustedRoots,
-    installer: new DirectoryInstaller(d.stateDir, d.healthy),
+    installer: new AbSlotInstaller(join(d.stateDir, 'system'), { boot: async (_slot, target) => (d.healthy ? d.healthy(target) : true) }),
     initialState: d.initialState,
     limits: d.limits,
   });

@@ -1,5 +1,7 @@
-import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { copyFileDurably, writeFileDurably } from './durable';
 import type { Installer } from './installer';
 import type { VerifiedTarget } from './metadata';
 
@@ -17,9 +19,10 @@ export type AbStep = 'image-written' | 'version-written' | 'trial-set' | 'active
 /**
  * Reference A/B installer: the new image goes into the inactive slot, a trial marker
  * points the next boot at it, and only a healthy boot makes it the active slot. Every
- * durable change is one atomic rename, so a power cut at any point leaves either the old
- * or the new slot active and complete; `recover()` (run at start-up) drops an unfinished
- * trial, which is what a bootloader does when the new slot never confirmed.
+ * durable change is one synced atomic rename, so a power cut at any point leaves either
+ * the old or the new slot active and complete (D-13); `recover()` (run at start-up)
+ * drops an unfinished trial, which is what a bootloader does when the new slot never
+ * confirmed.
  */
 export class AbSlotInstaller implements Installer {
   constructor(
@@ -30,12 +33,14 @@ export class AbSlotInstaller implements Installer {
   /** The slot and version that actually run (what the device should report). */
   async running(): Promise<{ slot: Slot; version: string | undefined }> {
     const slot = await this.active();
-    const version = await readFile(join(this.slotDir(slot), 'version'), 'utf8').catch(() => undefined);
-    return { slot, version };
+    return { slot, version: await readOptional(join(this.slotDir(slot), 'version')) };
   }
 
-  async recover(): Promise<void> {
+  /** D-13. A trial naming the active slot had already confirmed (cut before the marker was cleared). */
+  async recover(): Promise<{ trialDropped: boolean }> {
+    const trial = await this.trial();
     await rm(join(this.dir, 'trial'), { force: true });
+    return { trialDropped: trial !== undefined && trial.slot !== (await this.active()) };
   }
 
   async install(verifiedFile: string, target: VerifiedTarget): Promise<void> {
@@ -43,21 +48,26 @@ export class AbSlotInstaller implements Installer {
     const dir = this.slotDir(slot);
     await mkdir(dir, { recursive: true });
     await rm(join(dir, 'version'), { force: true }); // the slot is not valid until both files are in
-    await atomicCopy(verifiedFile, join(dir, 'image'));
+    await copyFileDurably(verifiedFile, join(dir, 'image'));
     this.options.step?.('image-written');
-    await atomicWrite(join(dir, 'version'), target.policy.version);
+    await writeFileDurably(join(dir, 'version'), target.policy.version);
     this.options.step?.('version-written');
   }
 
   async confirm(target: VerifiedTarget): Promise<boolean> {
     const slot = other(await this.active());
-    await atomicWrite(join(this.dir, 'trial'), slot);
+    const token = randomUUID();
+    await writeFileDurably(join(this.dir, 'trial'), `${slot} ${token}`);
     this.options.step?.('trial-set');
-    if (!(await this.options.boot(this.slotDir(slot), target))) {
+    const healthy = await this.options.boot(this.slotDir(slot), target);
+    // D-13: a boot that answers after its trial was reverted (the health window closed)
+    // or replaced by a newer attempt must not switch anything.
+    if ((await this.trial())?.token !== token) return false;
+    if (!healthy) {
       await this.revert();
       return false;
     }
-    await atomicWrite(join(this.dir, 'active'), slot);
+    await writeFileDurably(join(this.dir, 'active'), slot);
     this.options.step?.('active-switched');
     await rm(join(this.dir, 'trial'), { force: true });
     this.options.step?.('trial-cleared');
@@ -68,9 +78,15 @@ export class AbSlotInstaller implements Installer {
     await rm(join(this.dir, 'trial'), { force: true });
   }
 
+  private async trial(): Promise<{ slot: Slot; token: string } | undefined> {
+    const text = await readOptional(join(this.dir, 'trial'));
+    if (text === undefined) return undefined;
+    const [slot = '', token = ''] = text.trim().split(' ');
+    return { slot: slot === 'b' ? 'b' : 'a', token };
+  }
+
   private async active(): Promise<Slot> {
-    const text = await readFile(join(this.dir, 'active'), 'utf8').catch(() => 'a');
-    return text.trim() === 'b' ? 'b' : 'a';
+    return (await readOptional(join(this.dir, 'active')))?.trim() === 'b' ? 'b' : 'a';
   }
 
   private slotDir(slot: Slot): string {
@@ -82,12 +98,12 @@ function other(slot: Slot): Slot {
   return slot === 'a' ? 'b' : 'a';
 }
 
-async function atomicWrite(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-}
-
-async function atomicCopy(from: string, to: string): Promise<void> {
-  await copyFile(from, `${to}.tmp`);
-  await rename(`${to}.tmp`, to);
+/** Absent is an answer (nothing written yet); any other read error is not. */
+async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }

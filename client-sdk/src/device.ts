@@ -1,13 +1,15 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeviceApiClient, type PollOffer } from './api-client';
-import { downloadVerified } from './download';
+import { DeviceApiClient, type InstallReport, type PollOffer } from './api-client';
+import { downloadIntoFolder } from './download';
 import { InstallError, OtaError, PolicyError, VerificationError } from './errors';
-import { readState, writeState, type DeviceState, type Installer } from './installer';
+import type { Installer } from './installer';
 import { defaultLimits, type DeviceLimits } from './limits';
 import type { VerifiedTarget } from './metadata';
 import { verifyInstallable, type DeviceFacts } from './policy';
 import { TrustedRepository } from './repository';
+import { settleInstall } from './settle';
+import { readState, writeState, type DeviceState } from './state';
 
 const TARGET_NAME = /^[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128}){0,7}$/;
 
@@ -24,7 +26,11 @@ export interface DeviceConfig {
   initialState?: DeviceState;
   limits?: Partial<DeviceLimits>;
   now?: () => Date;
+  /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
+  step?: (name: AgentStep) => void;
 }
+
+export type AgentStep = 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
 
 export type UpdateResult =
   | { status: 'up-to-date'; version: string }
@@ -33,13 +39,18 @@ export type UpdateResult =
 
 /**
  * A device's update agent. The API's offer only says which target to look at; the
- * decision comes from the two verified repositories and the device's own state.
+ * decision comes from the two verified repositories and the device's own state, and what
+ * it stores and reports comes from what the installer says actually runs.
  */
 export class DeviceAgent {
   private readonly api: DeviceApiClient;
   private readonly limits: DeviceLimits;
   private readonly release: TrustedRepository;
   private readonly rollout: TrustedRepository;
+  private queue: Promise<unknown> = Promise.resolve();
+  private recovered = false;
+  /** Start-up recovery dropped the trial of the pending install: its boot failed. */
+  private trialDropped = false;
 
   constructor(private readonly config: DeviceConfig) {
     this.limits = { ...defaultLimits, ...config.limits };
@@ -52,50 +63,43 @@ export class DeviceAgent {
     this.rollout = new TrustedRepository('rollout', rolloutDir, this.api.metadataUrl('rollout'), this.limits);
   }
 
+  /** The stored state (D-10: throws DEVICE_STATE_INVALID when unreadable); the next cycle settles it first. */
   async state(): Promise<DeviceState> {
-    return readState(this.config.stateDir, this.config.initialState ?? { currentVersion: '0.0.0', rollbackIndex: 0 });
+    const { currentVersion, rollbackIndex } = await this.stored();
+    return { currentVersion, rollbackIndex };
   }
 
-  /** One poll cycle: ask, verify, install, report. Refusals are reported, never thrown. */
-  async checkForUpdate(): Promise<UpdateResult> {
-    const state = await this.state();
-    const offer = await this.api.poll(this.pollRequest(state));
-    if (!offer) return { status: 'up-to-date', version: state.currentVersion };
-    return this.installOffer(offer);
+  /** One poll cycle: settle, ask, verify, install, report. Refusals are reported, never thrown. */
+  checkForUpdate(): Promise<UpdateResult> {
+    return this.serially(async () => {
+      const state = await this.settle();
+      const offer = await this.api.poll(this.pollRequest(state));
+      if (!offer) return { status: 'up-to-date', version: state.currentVersion };
+      return this.installOfferNow(offer, state);
+    });
   }
-
-  private queue: Promise<unknown> = Promise.resolve();
 
   /** Acts on an offer (from the API, or forced by a test or an attacker) and reports the outcome. */
   installOffer(offer: PollOffer): Promise<UpdateResult> {
-    // One install at a time per device: they share the device's state and partial downloads.
-    const next = this.queue.then(() => this.installOfferNow(offer));
+    return this.serially(async () => this.installOfferNow(offer, await this.settle()));
+  }
+
+  /** One cycle at a time per device: they share its state, slots and partial downloads. */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work);
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async installOfferNow(offer: PollOffer): Promise<UpdateResult> {
-    const state = await this.state();
+  private async installOfferNow(offer: PollOffer, state: DeviceState): Promise<UpdateResult> {
+    let target: VerifiedTarget;
     try {
-      const target = await this.verify(offer.targetName, state);
+      target = await this.verify(offer.targetName, state);
       await this.downloadAndInstall(target);
-      if (!(await this.confirmWithinWindow(target))) {
-        // D-9
-        // The new image did not come up healthy and was reverted: nothing of it is kept.
-        throw new InstallError('HEALTH_CHECK_FAILED', `${target.policy.version} failed its health check and was reverted`);
-      }
-      // The rollback index rises only once the new version runs and is confirmed healthy.
-      await writeState(this.config.stateDir, {
-        currentVersion: target.policy.version,
-        rollbackIndex: Math.max(state.rollbackIndex, target.policy.rollbackIndex),
-      });
-      await this.reportQuietly({ outcome: 'installed', health: 'healthy', version: target.policy.version, targetName: target.name });
-      return { status: 'installed', version: target.policy.version, target: target.name };
     } catch (err) {
       const failure = err instanceof OtaError ? err : new InstallError('INSTALL_FAILED', String(err), { cause: err });
       await this.reportQuietly({
         outcome: failure instanceof PolicyError ? 'refused' : 'failed',
-        ...(failure.code === 'HEALTH_CHECK_FAILED' ? { health: 'reverted' as const } : {}),
         version: state.currentVersion,
         targetName: offer.targetName,
         errorCode: failure.code,
@@ -103,6 +107,56 @@ export class DeviceAgent {
       });
       return { status: 'refused', version: state.currentVersion, target: offer.targetName, code: failure.code, message: failure.message };
     }
+    // D-14: the verified rollbackIndex is on disk before the trial boot, so the index can
+    // rise after a power cut between the switch and the state write, and only then.
+    const pending = { targetName: target.name, version: target.policy.version, rollbackIndex: target.policy.rollbackIndex };
+    await writeState(this.config.stateDir, { ...state, pending });
+    this.trialDropped = false;
+    this.step('intent-written');
+    let healthFailed = false;
+    let bootError = '';
+    try {
+      healthFailed = !(await this.confirmWithinWindow(target));
+    } catch (err) {
+      // The trial gave no answer at all: go back; settle() below still goes by what runs.
+      bootError = `: ${String(err)}`;
+      await this.config.installer.revert(target);
+    }
+    // The same rule as after a power cut decides what is stored and reported (D-9).
+    const now = await this.settle(healthFailed);
+    if (now.currentVersion === target.policy.version) return { status: 'installed', version: now.currentVersion, target: target.name };
+    const code = healthFailed ? 'HEALTH_CHECK_FAILED' : 'INSTALL_INTERRUPTED';
+    const message = `${target.policy.version} did not become the running version${bootError}`;
+    return { status: 'refused', version: now.currentVersion, target: target.name, code, message };
+  }
+
+  /**
+   * Start-up recovery once per agent start, then state.json follows what actually runs and
+   * a pending install is finished: stored, then reported; cleared once the report arrived,
+   * so a cut or a lost report only means it is reported again (D-9, D-14).
+   */
+  private async settle(healthFailed = false): Promise<DeviceState> {
+    const installer = this.config.installer;
+    if (!this.recovered) {
+      this.trialDropped = (await installer.recover()).trialDropped;
+      this.recovered = true;
+    }
+    const stored = await this.stored();
+    const s = settleInstall(stored, (await installer.running()).version, healthFailed || this.trialDropped);
+    if (s.state.currentVersion !== stored.currentVersion || s.state.rollbackIndex !== stored.rollbackIndex) {
+      await writeState(this.config.stateDir, s.pending ? { ...s.state, pending: s.pending } : s.state);
+      this.step('state-written');
+    }
+    if (s.report && (await this.reportQuietly(s.report))) {
+      await writeState(this.config.stateDir, s.state);
+      this.trialDropped = false;
+      this.step('pending-cleared');
+    }
+    return s.state;
+  }
+
+  private stored() {
+    return readState(this.config.stateDir, this.config.initialState ?? { currentVersion: '0.0.0', rollbackIndex: 0 });
   }
 
   /** D-1..D-6: both repositories fresh and verified, then the policy checklist. */
@@ -143,15 +197,12 @@ export class DeviceAgent {
     if (target.length > this.limits.maxArtifactBytes) {
       throw new PolicyError('TARGET_LENGTH_MISMATCH', `artifact of ${target.length} bytes exceeds the device limit`);
     }
-    const downloads = join(this.config.stateDir, 'downloads');
-    await mkdir(downloads, { recursive: true });
-    // A stable name per artifact, so an interrupted download resumes (installs are serialized).
-    const file = join(downloads, `${target.sha256}.partial`);
-    await downloadVerified(
+    const file = await downloadIntoFolder(
+      join(this.config.stateDir, 'downloads'),
       { url: this.api.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
-      file,
       { timeoutMs: this.limits.fetchTimeoutMs },
     );
+    this.step('artifact-verified');
     try {
       await this.config.installer.install(file, target);
     } finally {
@@ -169,12 +220,17 @@ export class DeviceAgent {
     return { deviceId, hardwareId, channel, currentVersion: state.currentVersion };
   }
 
-  /** A lost report must not undo a verified install; the next poll reports the version again. */
-  private async reportQuietly(report: Omit<Parameters<DeviceApiClient['report']>[0], 'deviceId'>): Promise<void> {
+  /** Best effort: the install decision never depends on it; settle() repeats an undelivered one. */
+  private async reportQuietly(report: Omit<InstallReport, 'deviceId'>): Promise<boolean> {
     try {
       await this.api.report({ deviceId: this.config.deviceId, ...report });
+      return true;
     } catch {
-      // Reporting is best effort by design: the install decision never depends on it.
+      return false;
     }
+  }
+
+  private step(name: AgentStep): void {
+    this.config.step?.(name);
   }
 }

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TransportError, VerificationError } from './errors';
@@ -55,6 +56,30 @@ export async function downloadVerified(expected: ExpectedArtifact, file: string,
     await rm(file, { force: true });
     throw new VerificationError('TARGET_HASH_MISMATCH', `artifact sha256 ${actual} differs from the signed ${expected.sha256}`);
   }
+}
+
+/**
+ * `downloadVerified` into the device's downloads folder, under a stable name per artifact
+ * so an interrupted download resumes; returns the verified file. A partial of any other
+ * artifact is left from an offer that moved on and would only fill the disk.
+ */
+export async function downloadIntoFolder(folder: string, expected: ExpectedArtifact, options: DownloadOptions): Promise<string> {
+  await mkdir(folder, { recursive: true });
+  const name = `${expected.sha256}.partial`;
+  for (const old of await readdir(folder)) {
+    if (old !== name) await rm(join(folder, old), { recursive: true, force: true });
+  }
+  const file = join(folder, name);
+  const resuming = (await partialSize(file)) > 0;
+  try {
+    await downloadVerified(expected, file, options);
+  } catch (err) {
+    // A part kept across a power cut can end in garbage (it is not synced as it grows) and
+    // then fails the hash like tampering; the failed file is gone, one fresh download tells.
+    if (!(resuming && err instanceof VerificationError && err.code === 'TARGET_HASH_MISMATCH')) throw err;
+    await downloadVerified(expected, file, options);
+  }
+  return file;
 }
 
 interface Started {

@@ -30,6 +30,7 @@ export type OtaErrorCode =
   | 'RESPONSE_TOO_LARGE'
   | 'INSTALL_FAILED'
   | 'HEALTH_CHECK_FAILED'
+  | 'INSTALL_INTERRUPTED'
   | 'DEVICE_STATE_INVALID';
 
 export class OtaError extends Error {

@@ -6,6 +6,8 @@ export * from './limits';
 export * from './policy';
 export * from './download';
 export * from './installer';
+export * from './state';
+export * from './settle';
 export * from './api-client';
 export * from './repository';
 export * from './tufErrors';

@@ -45,6 +45,25 @@ describe('AbSlotInstaller', () => {
     expect(await ab.running()).to.deep.equal({ slot: 'b', version: '1.0.0' });
   });
 
+  it('ignores a boot that answers after its trial was reverted', async () => {
+    let answer: (healthy: boolean) => void = () => undefined;
+    let booting: () => void = () => undefined;
+    const booted = new Promise<void>((r) => (booting = r));
+    const ab = await device({
+      boot: () => {
+        booting();
+        return new Promise((r) => (answer = r));
+      },
+    });
+    await ab.install(image, target('2.0.0'));
+    const confirming = ab.confirm(target('2.0.0'));
+    await booted;
+    await ab.revert();
+    answer(true);
+    expect(await confirming).to.equal(false);
+    expect(await ab.running()).to.deep.equal({ slot: 'b', version: '1.0.0' });
+  });
+
   for (const [i, cut] of STEPS.entries()) {
     it(`after a power cut at "${cut}" runs a complete old or new version`, async () => {
       const ab = await device({
@@ -60,7 +79,8 @@ describe('AbSlotInstaller', () => {
         // the device lost power here
       }
       const rebooted = new AbSlotInstaller(join(dir, 'dev'), { boot: async () => true });
-      await rebooted.recover();
+      // Only a trial that had not switched yet is a failed boot; after the switch it had confirmed.
+      expect(await rebooted.recover()).to.deep.equal({ trialDropped: cut === 'trial-set' });
       const now = await rebooted.running();
       const switched = i >= STEPS.indexOf('active-switched');
       expect(now.version).to.equal(switched ? '2.0.0' : '1.0.0');

@@ -20,7 +20,9 @@ describe('a device whose new version does not confirm its health within the wind
     const result = await agent.checkForUpdate();
     expect(result).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
     expect(await agent.state()).to.deep.equal({ currentVersion: '0.0.0', rollbackIndex: 0 });
-    expect(await readFile(join(stateDir, 'system', 'staged')).catch(() => undefined)).to.equal(undefined);
+    // The image may stay in the inactive A/B slot; it never became the slot that boots.
+    expect(await readFile(join(stateDir, 'system', 'active')).catch(() => undefined)).to.equal(undefined);
+    expect(await readFile(join(stateDir, 'system', 'trial')).catch(() => undefined)).to.equal(undefined);
     const stats = (await (await fetch(`${config.api.url}/v1/fleet/targets/stats?name=${encodeURIComponent(stable.target!.name)}`)).json()) as { reverted: number };
     expect(stats.reverted).to.equal(1);
   });

@@ -1,0 +1,72 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileDurably } from './durable';
+import { InstallError } from './errors';
+import { isSemver } from './semver';
+
+/** What a device persists between polls. */
+export interface DeviceState {
+  currentVersion: string;
+  /** Highest rollbackIndex this device has booted and confirmed. */
+  rollbackIndex: number;
+}
+
+/**
+ * An install whose outcome is not settled and reported yet. It is written before the
+ * trial boot so that after a power cut the agent still knows the verified rollbackIndex
+ * of the version it may find running (D-9, D-14).
+ */
+export interface PendingInstall {
+  targetName: string;
+  version: string;
+  rollbackIndex: number;
+}
+
+export interface StoredState extends DeviceState {
+  pending?: PendingInstall;
+}
+
+/** D-10: a damaged state file must never read as "no rollback index": it stops every install. */
+export async function readState(dir: string, initial: DeviceState): Promise<StoredState> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'state.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...initial };
+    throw err;
+  }
+  let state: Partial<StoredState> | null;
+  try {
+    state = JSON.parse(text) as Partial<StoredState> | null;
+  } catch (err) {
+    throw new InstallError('DEVICE_STATE_INVALID', 'device state.json is not JSON', { cause: err });
+  }
+  const raw = state?.pending;
+  if (!isVersionAndIndex(state)) {
+    throw new InstallError('DEVICE_STATE_INVALID', 'device state.json lacks a valid version or rollback index');
+  }
+  const stored: StoredState = { currentVersion: state.currentVersion, rollbackIndex: state.rollbackIndex };
+  if (raw === undefined) return stored;
+  const p = (raw ?? {}) as Partial<PendingInstall>;
+  if (typeof p.targetName !== 'string' || !isVersionAndIndex({ currentVersion: p.version, rollbackIndex: p.rollbackIndex })) {
+    throw new InstallError('DEVICE_STATE_INVALID', 'device state.json has a malformed pending install');
+  }
+  return { ...stored, pending: { targetName: p.targetName, version: p.version as string, rollbackIndex: p.rollbackIndex as number } };
+}
+
+/** Atomic and durable (see `writeFileDurably`): after a cut, state.json is the old or the new state. */
+export async function writeState(dir: string, state: StoredState): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFileDurably(join(dir, 'state.json'), JSON.stringify(state));
+}
+
+function isVersionAndIndex(s: Partial<DeviceState> | null | undefined): s is DeviceState {
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.currentVersion === 'string' &&
+    isSemver(s.currentVersion) &&
+    Number.isSafeInteger(s.rollbackIndex) &&
+    (s.rollbackIndex as number) >= 0
+  );
+}
