@@ -35,8 +35,8 @@ export function routes(deps: ApiDeps): Router {
   });
 
   r.post('/v1/reports', body, validateBody('InstallReport'), async (req, res) => {
-    await deps.fleet.recordReport(req.body as InstallReport);
-    res.status(202).json({ accepted: true });
+    const stored = await deps.fleet.recordReport(req.body as InstallReport);
+    res.status(202).json({ accepted: true, duplicate: !stored });
   });
 
   r.get('/v1/repos/:repo/metadata/:file', async (req, res) => {

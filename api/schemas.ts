@@ -38,6 +38,7 @@ export const schemas = {
     required: ['deviceId', 'version', 'outcome'],
     properties: {
       deviceId,
+      reportId: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$', description: 'Idempotency key: a retried report with the same id counts once.' },
       version: semver,
       targetName: { type: 'string', maxLength: 300 },
       outcome: { type: 'string', enum: ['installed', 'refused', 'failed'] },
@@ -46,7 +47,7 @@ export const schemas = {
       message: { type: 'string', maxLength: 1000 },
     },
   },
-  Accepted: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'boolean' } } },
+  Accepted: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'boolean' }, duplicate: { type: 'boolean', description: 'The report id was stored before; nothing was counted again.' } } },
   FleetSummary: {
     type: 'object',
     properties: {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { InstallReport } from '@enigm-ota/client-sdk';
 import type { Config } from './config';
 
-interface Sql {
+/** The SQL both engines share; table modules (devices, operators) use it too. */
+export interface Sql {
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
   exec(text: string): Promise<unknown>;
   close(): Promise<void>;
@@ -32,7 +33,7 @@ const MIGRATIONS_DIR = join(__dirname, '..', '..', 'infra', 'migrations');
  * PostgreSQL through `pg` when DATABASE_URL is set, for replicated APIs.
  */
 export class FleetStore {
-  private constructor(private readonly sql: Sql) {}
+  private constructor(readonly sql: Sql) {}
 
   static async open(config: Config['fleet']): Promise<FleetStore> {
     const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
@@ -52,16 +53,25 @@ export class FleetStore {
     }
   }
 
-  async recordReport(report: InstallReport): Promise<void> {
-    await this.sql.query(
-      'INSERT INTO install_reports (device_id, target_name, version, outcome, health, error_code, message) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [report.deviceId, report.targetName ?? null, report.version, report.outcome, report.health ?? null, report.errorCode ?? null, report.message ?? null],
+  /**
+   * Stores a report once: a retry with the same `reportId` changes nothing (the gates
+   * count devices, and a duplicate must never count twice). Written before the API answers,
+   * so a restart loses no accepted report. Returns false for a duplicate.
+   */
+  async recordReport(report: InstallReport): Promise<boolean> {
+    const inserted = await this.sql.query(
+      `INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id, report_id) DO NOTHING RETURNING id`,
+      [report.deviceId, report.reportId ?? null, report.targetName ?? null, report.version, report.outcome, report.health ?? null, report.errorCode ?? null, report.message ?? null],
     );
+    if (inserted.rows.length === 0) return false;
+    // The version a report names is what runs now (after a local revert too).
     await this.sql.query(
       `INSERT INTO devices (device_id, current_version) VALUES ($1, $2)
        ON CONFLICT (device_id) DO UPDATE SET current_version = EXCLUDED.current_version, last_report_at = now()`,
       [report.deviceId, report.version],
     );
+    return true;
   }
 
   async reports(deviceId: string): Promise<Array<{ version: string; outcome: string; error_code: string | null }>> {

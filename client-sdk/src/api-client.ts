@@ -17,6 +17,8 @@ export type ReportOutcome = 'installed' | 'refused' | 'failed';
 
 export interface InstallReport {
   deviceId: string;
+  /** Idempotency key: the API stores a report with the same id from the same device once. */
+  reportId?: string;
   version: string;
   targetName?: string;
   outcome: ReportOutcome;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeviceApiClient, type InstallReport, type PollOffer } from './api-client';
@@ -109,7 +110,7 @@ export class DeviceAgent {
     }
     // D-14: the verified rollbackIndex is on disk before the trial boot, so the index can
     // rise after a power cut between the switch and the state write, and only then.
-    const pending = { targetName: target.name, version: target.policy.version, rollbackIndex: target.policy.rollbackIndex };
+    const pending = { targetName: target.name, version: target.policy.version, rollbackIndex: target.policy.rollbackIndex, reportId: randomUUID() };
     await writeState(this.config.stateDir, { ...state, pending });
     this.trialDropped = false;
     this.step('intent-written');
@@ -223,7 +224,7 @@ export class DeviceAgent {
   /** Best effort: the install decision never depends on it; settle() repeats an undelivered one. */
   private async reportQuietly(report: Omit<InstallReport, 'deviceId'>): Promise<boolean> {
     try {
-      await this.api.report({ deviceId: this.config.deviceId, ...report });
+      await this.api.report({ deviceId: this.config.deviceId, reportId: randomUUID(), ...report });
       return true;
     } catch {
       return false;

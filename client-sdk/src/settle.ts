@@ -27,10 +27,11 @@ export function settleInstall(stored: StoredState, running: string | undefined, 
     rollbackIndex: confirmed ? Math.max(stored.rollbackIndex, p.rollbackIndex) : stored.rollbackIndex,
   };
   if (p === undefined) return { state };
+  const id = p.reportId ? { reportId: p.reportId } : {};
   if (confirmed) {
-    return { state, pending: p, report: { outcome: 'installed', health: 'healthy', version: p.version, targetName: p.targetName } };
+    return { state, pending: p, report: { ...id, outcome: 'installed', health: 'healthy', version: p.version, targetName: p.targetName } };
   }
-  const base = { outcome: 'failed' as const, version: state.currentVersion, targetName: p.targetName };
+  const base = { ...id, outcome: 'failed' as const, version: state.currentVersion, targetName: p.targetName };
   const report = trialFailed
     ? // A trial that never confirmed looks exactly like an image that hangs or crashes on boot.
       { ...base, health: 'reverted' as const, errorCode: 'HEALTH_CHECK_FAILED', message: `${p.version} failed its health check and was reverted` }

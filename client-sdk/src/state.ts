@@ -20,6 +20,8 @@ export interface PendingInstall {
   targetName: string;
   version: string;
   rollbackIndex: number;
+  /** Sent with the outcome report, so resending it after a lost answer counts once. */
+  reportId?: string;
 }
 
 export interface StoredState extends DeviceState {
@@ -51,7 +53,9 @@ export async function readState(dir: string, initial: DeviceState): Promise<Stor
   if (typeof p.targetName !== 'string' || !isVersionAndIndex({ currentVersion: p.version, rollbackIndex: p.rollbackIndex })) {
     throw new InstallError('DEVICE_STATE_INVALID', 'device state.json has a malformed pending install');
   }
-  return { ...stored, pending: { targetName: p.targetName, version: p.version as string, rollbackIndex: p.rollbackIndex as number } };
+  const pending: PendingInstall = { targetName: p.targetName, version: p.version as string, rollbackIndex: p.rollbackIndex as number };
+  if (typeof p.reportId === 'string' && REPORT_ID.test(p.reportId)) pending.reportId = p.reportId;
+  return { ...stored, pending };
 }
 
 /** Atomic and durable (see `writeFileDurably`): after a cut, state.json is the old or the new state. */
@@ -59,6 +63,8 @@ export async function writeState(dir: string, state: StoredState): Promise<void>
   await mkdir(dir, { recursive: true });
   await writeFileDurably(join(dir, 'state.json'), JSON.stringify(state));
 }
+
+export const REPORT_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 function isVersionAndIndex(s: Partial<DeviceState> | null | undefined): s is DeviceState {
   return (

@@ -71,6 +71,26 @@ for (const backend of backends) {
       }
     });
 
+    it('counts a retried report once (idempotency key), and keeps it across a restart', async () => {
+      const prefix = `idem-${backend.name}-${Date.now()}-`;
+      const target = `idem/${prefix}/fw.bin`;
+      const report = { deviceId: `${prefix}1`, reportId: 'report-0001', version: '2.0.0', outcome: 'installed' as const, health: 'healthy' as const, targetName: target };
+      const first = await FleetStore.open(env.fleet);
+      expect(await first.recordReport(report)).to.equal(true);
+      await first.close();
+      const second = await FleetStore.open(env.fleet); // an API restart
+      try {
+        expect(await second.recordReport(report)).to.equal(false);
+        expect(await second.recordReport({ ...report, reportId: 'report-0002', health: 'reverted' })).to.equal(true);
+        // The same id from another device is another report.
+        expect(await second.recordReport({ ...report, deviceId: `${prefix}2` })).to.equal(true);
+        expect(await second.reports(`${prefix}1`)).to.have.length(2);
+        expect(await second.targetStats(target)).to.include({ devices: 2, healthy: 1, reverted: 1 });
+      } finally {
+        await second.close();
+      }
+    });
+
     it('treats the device prefix as text, not a pattern', async () => {
       const store = await FleetStore.open(env.fleet);
       try {

@@ -50,7 +50,7 @@ describe('attacks on a device', () => {
   async function expectRefused(v: Awaited<ReturnType<typeof victim>>, result: UpdateResult, code: string): Promise<void> {
     expect(result, JSON.stringify(result)).to.include({ status: 'refused', code });
     expect(await v.agent.state()).to.deep.equal(v.before);
-    expect(await readFile(join(v.stateDir, 'system', 'image')).catch(() => undefined)).to.equal(undefined);
+    expect(await readFile(join(v.stateDir, 'system', 'slots', 'b', 'image')).catch(() => undefined)).to.equal(undefined);
     const summary = (await (await fetch(`${testConfig().api.url}/v1/fleet/summary?prefix=${v.id}`)).json()) as { errorCodes: Record<string, number> };
     expect(summary.errorCodes[code]).to.equal(1);
   }
