@@ -3,16 +3,15 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeviceApiClient, type InstallReport, type PollOffer } from './api-client';
 import { downloadIntoFolder } from './download';
-import { InstallError, OtaError, PolicyError, VerificationError } from './errors';
+import { InstallError, OtaError, PolicyError } from './errors';
 import type { Installer } from './installer';
 import { defaultLimits, type DeviceLimits } from './limits';
 import type { VerifiedTarget } from './metadata';
-import { verifyInstallable, type DeviceFacts } from './policy';
+import { verifyInstallable, verifyTargetName, type DeviceFacts } from './policy';
 import { TrustedRepository } from './repository';
 import { settleInstall } from './settle';
 import { readState, writeState, type DeviceState } from './state';
 
-const TARGET_NAME = /^[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128}){0,7}$/;
 
 export interface DeviceConfig {
   apiUrl: string;
@@ -162,10 +161,7 @@ export class DeviceAgent {
 
   /** D-1..D-6: both repositories fresh and verified, then the policy checklist. */
   async verify(targetName: string, state: DeviceState): Promise<VerifiedTarget> {
-    // D-12: a target name is a plain relative path; nothing from the network names a file here.
-    if (!TARGET_NAME.test(targetName) || targetName.split('/').some((part) => part === '..' || part === '.')) {
-      throw new VerificationError('TARGET_NAME_INVALID', `refusing target name ${JSON.stringify(targetName.slice(0, 100))}`);
-    }
+    verifyTargetName(targetName);
     await this.release.refresh();
     await this.rollout.refresh();
     const released = await this.release.target(targetName);

@@ -37,6 +37,15 @@ export function verifyInstallable(
   return { name: release.path, length: release.length, sha256: sha256Of(release), policy, rollout: state };
 }
 
+const TARGET_NAME = /^[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128}){0,7}$/;
+
+/** D-12: a target name is a plain relative path; nothing from the network names a file here. */
+export function verifyTargetName(name: string): void {
+  if (!TARGET_NAME.test(name) || name.split('/').some((part) => part === '..' || part === '.')) {
+    throw new VerificationError('TARGET_NAME_INVALID', `refusing target name ${JSON.stringify(name.slice(0, 100))}`);
+  }
+}
+
 function verifySameArtifact(release: TargetFile, rollout: TargetFile): void {
   const a = releaseFields(release);
   const b = releaseFields(rollout);

@@ -8,6 +8,7 @@ import {
   readRolloutState,
   rolloutBucket,
   verifyInstallable,
+  verifyTargetName,
   type DeviceFacts,
 } from '@enigm-ota/client-sdk';
 
@@ -217,6 +218,20 @@ describe('readRolloutState', () => {
     it(`refuses ${what} as invalid metadata`, () => {
       const custom = state === undefined ? { ...policy } : { ...policy, rollout: state };
       expect(refusal(() => readRolloutState(target(custom)))).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
+    });
+  }
+});
+
+describe('verifyTargetName (D-12)', () => {
+  for (const name of ['fw.bin', 'stable/2.0.0/fw-stable-2.0.0.bin', 'a/b/c/d/e/f/g/h']) {
+    it(`accepts ${name}`, () => {
+      expect(() => verifyTargetName(name)).to.not.throw();
+    });
+  }
+  const refused = ['', '../../etc/passwd', 'a/../b', './fw.bin', '/abs/path', 'a//b', 'a\\b', 'sp ace', 'a/b/c/d/e/f/g/h/i', 'x'.repeat(129)];
+  for (const name of refused) {
+    it(`refuses ${JSON.stringify(name.slice(0, 20))}`, () => {
+      expect(refusal(() => verifyTargetName(name))).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_NAME_INVALID');
     });
   }
 });
