@@ -1,6 +1,7 @@
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Metadata, Root } from '@tufjs/models';
 import type { Client } from '@temporalio/client';
+import type { AdminApi } from '../infra/apiClient';
 import type { PolicyFile } from '../common/policy';
 import type { Storage } from '../infra/storage';
 import type { TufRepository } from '../infra/tufRepository';
@@ -12,8 +13,8 @@ export interface ActivityDeps {
   repos: Record<RepositoryName, TufRepository>;
   trustedRoots: Record<RepositoryName, Metadata<Root>>;
   policy: PolicyFile;
-  /** The device API, which owns the fleet store (install and health reports). */
-  apiUrl: string;
+  /** The API's admin side (a viewer token): it owns the fleet store (install and health reports). */
+  api: AdminApi;
   /** To find and supersede other releases of a channel. */
   temporal: Client;
 }

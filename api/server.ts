@@ -1,41 +1,99 @@
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
 import express from 'express';
+import { ServerError } from '../common/errors';
 import { openRepository } from '../infra/ceremony';
 import type { Config } from '../infra/config';
+import { Devices } from '../infra/devices';
+import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
+import { AuditLog, Operators } from '../infra/operators';
+import { loadPolicy } from '../infra/policy';
 import { Storage } from '../infra/storage';
+import { adminAuth } from './auth';
+import { adminRoutes } from './adminRoutes';
 import { errorHandler } from './errors';
+import { identityRoutes } from './identityRoutes';
 import { OfferIndex } from './offers';
+import { releaseRoutes } from './releaseRoutes';
 import { routes } from './routes';
 
 export interface RunningApi {
   url: string;
   server: Server;
   fleet: FleetStore;
+  connection: Connection;
 }
 
-/** Starts the device API on config.api.port (0 picks a free port, as tests do). */
+/**
+ * Starts the API on config.api.port (0 picks a free port, as tests do), HTTPS only: the
+ * fleet CA's server certificate, and client certificates requested (device routes require
+ * one; admin routes take an operator token instead).
+ */
 export async function startServer(config: Config): Promise<RunningApi> {
+  const id = config.identity;
+  let tls: { key: Buffer; cert: Buffer; ca: Buffer };
+  try {
+    tls = { key: readFileSync(id.apiTlsKey), cert: readFileSync(id.apiTlsCert), ca: readFileSync(id.fleetCaCert) };
+  } catch (err) {
+    throw new ServerError('CONFIG_INVALID', 'the API needs its TLS certificate and the fleet CA (run the key ceremony: ota keys init)', { cause: err });
+  }
   const storage = new Storage(config.minio);
   const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs);
   const fleet = await FleetStore.open(config.fleet);
+  const devices = new Devices(fleet.sql);
+  const operators = new Operators(fleet.sql);
+  const audit = new AuditLog(fleet.sql);
+  await bootstrapOperators(operators, process.env['OTA_BOOTSTRAP_OPERATORS']);
+  const ca = await FleetCa.load({ caCert: id.fleetCaCert, caKey: id.fleetCaKey });
+  // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
+  const connection = Connection.lazy({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const guard = adminAuth(operators, audit);
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(routes({ storage, fleet, offers, maxBodyBytes: config.api.maxBodyBytes }));
+  app.use(identityRoutes({ devices, ca, deviceCertHours: id.deviceCertHours }));
+  app.use(routes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
+  app.use(adminRoutes({ operators, audit, devices, fleet, guard }));
+  app.use(releaseRoutes({ temporal, storage, fleet, policy: loadPolicy(), guard }));
+  app.use((req) => {
+    throw new ServerError('NOT_FOUND', `no route ${req.method} ${req.path}`);
+  });
   app.use(errorHandler);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.api.port, config.api.host, () => resolve(s));
-    s.once('error', reject);
+  const server = createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.api.port, config.api.host, () => resolve());
   });
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, server, fleet };
+  return { url: `https://127.0.0.1:${port}`, server, fleet, connection };
+}
+
+/**
+ * The first operators (at least an admin), given by the deployment as JSON
+ * `[{ name, roles, tokenSha256 }]`: only token hashes, so the API never sees the tokens.
+ * Operators that exist already are left alone.
+ */
+async function bootstrapOperators(operators: Operators, json: string | undefined): Promise<void> {
+  if (!json) return;
+  let list: Array<{ name: string; roles: string[]; tokenSha256: string }>;
+  try {
+    list = JSON.parse(json) as typeof list;
+  } catch (err) {
+    throw new ServerError('CONFIG_INVALID', 'OTA_BOOTSTRAP_OPERATORS is not JSON', { cause: err });
+  }
+  const existing = new Set((await operators.list()).map((o) => o.name));
+  for (const o of list) if (!existing.has(o.name)) await operators.createWithHash(o.name, o.roles, 'bootstrap', o.tokenSha256);
 }
 
 export async function stopServer(api: RunningApi): Promise<void> {
   await new Promise<void>((resolve) => api.server.close(() => resolve()));
   api.server.closeAllConnections();
   await api.fleet.close();
+  await api.connection.close();
 }

@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbSlotInstaller, BUCKET_COUNT, DeviceAgent, rolloutBucket, type DeviceConfig, type UpdateResult, type VerifiedTarget } from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
 import { rootFile } from '../infra/ceremony';
+import { AdminApi } from '../infra/apiClient';
 import type { Config } from '../infra/config';
 
 export interface SimulateOptions {
@@ -35,9 +37,18 @@ export const MAX_SIMULATED_DEVICES = 10_000;
 
 export type TrustedRoots = DeviceConfig['trustedRoots'];
 
-/** The roots a device is provisioned with at the factory: the key ceremony's, never the API's. */
+/** What a device gets at the factory: the ceremony's trusted roots and the fleet CA, never the API's word. */
+export interface FactoryKit {
+  trustedRoots: TrustedRoots;
+  fleetCaPem: string;
+}
+
 export async function loadTrustedRoots(config: Config): Promise<TrustedRoots> {
   return { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) };
+}
+
+export async function loadFactoryKit(config: Config, trustedRoots?: TrustedRoots): Promise<FactoryKit> {
+  return { trustedRoots: trustedRoots ?? (await loadTrustedRoots(config)), fleetCaPem: await readFile(config.identity.fleetCaCert, 'utf8') };
 }
 
 export interface SimulatedDevice {
@@ -51,17 +62,43 @@ export interface SimulatedDevice {
   healthy?: (target: VerifiedTarget) => boolean | Promise<boolean>;
   initialState?: DeviceConfig['initialState'];
   limits?: DeviceConfig['limits'];
+  /** Only for a device that has no certificate yet. */
+  enrollmentToken?: string;
+  groups?: string[];
+  tags?: Record<string, string>;
+}
+
+/**
+ * A simulated device ready to run: an operator (the API's admin side) issues its one-time
+ * enrollment token unless it already holds a certificate; the device enrolls on its first cycle.
+ */
+export async function provisionDevice(config: Config, api: AdminApi, kit: FactoryKit, d: SimulatedDevice): Promise<DeviceAgent> {
+  let enrollmentToken = d.enrollmentToken;
+  if (!enrollmentToken && !existsSync(join(d.stateDir, 'identity', 'device.pem'))) {
+    const grant = { deviceId: d.deviceId, hardwareId: d.hardwareId, channel: d.channel, groups: d.groups ?? [], tags: d.tags ?? {} };
+    const issue = () => api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', grant);
+    const issued = await issue().catch(async (err: { code?: string }) => {
+      // The device lost its folder (a fresh simulation): the old identity goes before a new one.
+      if (err.code !== 'ALREADY_EXISTS') throw err;
+      await api.send('POST', `/v1/admin/devices/${encodeURIComponent(d.deviceId)}/revoke`, { reason: 'simulated device re-provisioned' });
+      return issue();
+    });
+    enrollmentToken = issued.token;
+  }
+  return simulatedDevice(config, kit, { ...d, enrollmentToken });
 }
 
 /** One simulated device: the real SDK with a folder of its own and the reference A/B installer in `system/`. */
-export function simulatedDevice(config: Config, trustedRoots: TrustedRoots, d: SimulatedDevice): DeviceAgent {
+export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDevice): DeviceAgent {
   return new DeviceAgent({
+    fleetCaPem: kit.fleetCaPem,
+    enrollmentToken: d.enrollmentToken,
     apiUrl: d.apiUrl ?? config.api.url,
     deviceId: d.deviceId,
     hardwareId: d.hardwareId,
     channel: d.channel,
     stateDir: d.stateDir,
-    trustedRoots,
+    trustedRoots: kit.trustedRoots,
     installer: new AbSlotInstaller(join(d.stateDir, 'system'), { boot: async (_slot, target) => (d.healthy ? d.healthy(target) : true) }),
     initialState: d.initialState,
     limits: d.limits,
@@ -81,10 +118,11 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
   checkVersion(o.fromVersion);
   if (o.untilVersion) checkVersion(o.untilVersion);
   if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1)) throw new InputError('--fail-rate must be between 0 and 1');
-  const trustedRoots = await loadTrustedRoots(config);
-  const agents = Array.from({ length: o.devices }, (_, i) => {
+  const kit = await loadFactoryKit(config);
+  const api = AdminApi.fromConfig(config);
+  const agents = await mapLimited(Array.from({ length: o.devices }, (_, i) => i), 8, (i) => {
     const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
-    return simulatedDevice(config, trustedRoots, {
+    return provisionDevice(config, api, kit, {
       deviceId,
       hardwareId: o.hardwareId,
       channel: o.channel,
@@ -92,7 +130,7 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
       healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
       initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
     });
-  });
+  }).finally(() => api.close());
   const started = Date.now();
   const tally: FleetTally = { rounds: 0, elapsedMs: 0, versions: {}, installs: 0, refusals: {}, done: false };
   for (;;) {

@@ -1,37 +1,42 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
 import { loadConfig, type Config } from '../infra/config';
-import { Storage } from '../infra/storage';
 import { describeTally, simulateFleet } from './fleet';
 import { keys } from './keys';
-import { createOutput, perPercent, progressBar, reportError, type Output } from './output';
-import { createRelease, decideRelease, describeList, describeStatus, listReleases, OPS_ACTIONS, releaseAction, releaseStatus, resolveChannel, targetStats, type OpsAction } from './releases';
-import { channelPolicy, planSteps } from '../common/policy';
-import type { RolloutStep } from '../common/release';
-import { loadPolicy } from '../infra/policy';
+import { AdminApi } from '../infra/apiClient';
+import { auditCommand, deviceCommand, operatorCommand } from './deviceCommands';
+import { createOutput, reportError, type Output } from './output';
+import { releaseCommand } from './releaseCommands';
 import { describeMetadataStatus, readMetadataStatus } from './metadata';
-import { connectClient } from './temporal';
+import { connectClient } from '../control/temporal';
 
 const USAGE = `ota: operate Enigm OTA releases
 
   ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
                      [--rollback-index N] [--plan NAME | --security | --steps 10,50,100 --bake 30s]
   ota release list     [--channel NAME] [--stage STAGE]
-  ota release reject   VERSION [--channel NAME] --approver NAME [--comment TEXT]
+  ota release reject   VERSION [--channel NAME] [--comment TEXT]
   ota release promote  VERSION [--channel NAME] [--reason TEXT]
   ota release abort    VERSION [--channel NAME] [--reason TEXT]
   ota release status   VERSION [--channel NAME]
-  ota release approve  VERSION [--channel NAME] --approver NAME [--comment TEXT]
+  ota release approve  VERSION [--channel NAME] [--comment TEXT]
   ota release pause    VERSION [--channel NAME] [--reason TEXT]
   ota release resume   VERSION [--channel NAME] [--reason TEXT]
   ota release rollback VERSION [--channel NAME] [--reason TEXT] [--to EARLIER-VERSION]
 
 --channel may be left out when only one channel has that version.
+  ota device token   DEVICE --hardware ID --channel NAME [--group G ...] [--tag k=v ...] [--ttl 24h]
+                     (a one-time enrollment token; the device trades it for its certificate)
+  ota device list    [--status enrolled|revoked|reported] [--channel NAME] [--group G] [--prefix P]
+  ota device show    DEVICE
+  ota device revoke  DEVICE [--reason TEXT]   (its certificate is refused from the next request)
+  ota operator add   NAME --role ROLE[,ROLE]   (roles: admin, release-owner, operator, viewer)
+  ota operator list | ota operator revoke NAME
+  ota audit          [--actor NAME] [--action PREFIX] [--limit N]
   ota metadata status (each role's version and expiry; the freshness schedule)
   ota keys init      [--root-keys 3 --root-threshold 2 --release-keys 3 --release-threshold 2]
                      (key ceremony: HSM keys, offline roots, first metadata; idempotent)
@@ -45,7 +50,9 @@ const USAGE = `ota: operate Enigm OTA releases
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s] [--fail-rate 0.1]
 
-Every command takes --json (one JSON document on stdout) and --as NAME (operator identity).
+Every command takes --json (one JSON document on stdout). Release, device, operator and audit
+commands go through the API's admin endpoints as the operator whose token is in OTA_TOKEN;
+keys, metadata and fleet simulate work on the stack directly (the signing host).
 Configuration comes from the environment; after \`npm start\` the CLI reads var/stack.env.
 Exit codes: 0 ok, 1 failed, 2 invalid input.`;
 
@@ -62,7 +69,6 @@ const OPTIONS = {
   stage: { type: 'string' },
   'fail-rate': { type: 'string' },
   to: { type: 'string' },
-  approver: { type: 'string' },
   comment: { type: 'string' },
   reason: { type: 'string' },
   devices: { type: 'string' },
@@ -70,7 +76,15 @@ const OPTIONS = {
   until: { type: 'string' },
   timeout: { type: 'string' },
   interval: { type: 'string' },
-  as: { type: 'string' },
+  group: { type: 'string', multiple: true },
+  tag: { type: 'string', multiple: true },
+  ttl: { type: 'string' },
+  status: { type: 'string' },
+  prefix: { type: 'string' },
+  limit: { type: 'string' },
+  role: { type: 'string', multiple: true },
+  actor: { type: 'string' },
+  action: { type: 'string' },
   'root-key': { type: 'string', multiple: true },
   'root-keys': { type: 'string' },
   'root-threshold': { type: 'string' },
@@ -94,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     const out = createOutput(json);
     const [group, command, ...rest] = positionals;
     const config = loadConfig(withStackEnv(process.env));
-    if (group === 'release') return await release(config, command, rest, flags, out);
+    if (['release', 'device', 'operator', 'audit'].includes(group!)) return await viaApi(config, group!, command, rest, flags, out);
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'keys') return await keys(config, command, rest, flags, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
@@ -106,52 +120,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function release(config: Config, command: string | undefined, rest: string[], flags: Flags, out: Output): Promise<number> {
-  const actor = flags.as ?? process.env['OTA_USER'] ?? userInfo().username;
-  const client = await connectClient(config);
+async function viaApi(config: Config, group: string, command: string | undefined, args: string[], flags: Flags, out: Output): Promise<number> {
+  const api = AdminApi.fromConfig(config);
   try {
-    if (command === 'list') {
-      const releases = await listReleases(client, { channel: flags.channel, stage: flags.stage });
-      out.result(releases, () => describeList(releases));
-      return 0;
-    }
-    if (command === 'create') {
-      const { plan, steps } = chooseSteps(flags);
-      const created = await createRelease(
-        client,
-        new Storage(config.minio),
-        {
-          artifact: required(flags.artifact, '--artifact'),
-          version: required(flags.version, '--version'),
-          hardwareIds: required(flags.hardware, '--hardware').split(','),
-          channel: required(flags.channel, '--channel'),
-          rollbackIndex: flags['rollback-index'] === undefined ? 0 : Number(flags['rollback-index']),
-          plan,
-          steps,
-          security: flags.security ?? false,
-          createdBy: actor,
-        },
-        perPercent((sent, total) => out.progress(`uploading ${progressBar(sent, total)}`)),
-      );
-      out.result(created, () => `release ${created.releaseId} started; see ota release status ${flags.version} --channel ${flags.channel}`);
-      return 0;
-    }
-    const version = required(rest[0] ?? flags.version, 'VERSION');
-    const channel = await resolveChannel(client, version, flags.channel);
-    let status;
-    if (command === 'status') status = await releaseStatus(client, channel, version);
-    else if (command === 'approve' || command === 'reject') {
-      status = await decideRelease(client, channel, version, command, { approver: flags.approver ?? actor, comment: flags.comment ?? flags.reason });
-    } else if (OPS_ACTIONS.includes(command as OpsAction)) {
-      if (flags.to !== undefined && command !== 'rollback') throw new InputError('--to is for rollback only');
-      status = await releaseAction(client, channel, version, command as OpsAction, { actor, reason: flags.reason, to: flags.to });
-    } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
-    const devices = status.target ? await targetStats(config, status.target.name).catch(() => undefined) : undefined;
-    const view = { ...status, devices };
-    out.result(view, () => describeStatus(status, devices));
-    return 0;
+    if (group === 'release') return await releaseCommand(api, command, args, flags, out);
+    if (group === 'device') return await deviceCommand(api, command, args, flags, out);
+    if (group === 'operator') return await operatorCommand(api, command, args, flags, out);
+    return await auditCommand(api, flags, out);
   } finally {
-    await client.connection.close();
+    await api.close();
   }
 }
 
@@ -184,18 +161,6 @@ async function metadataStatus(config: Config, out: Output): Promise<number> {
   } finally {
     await client.connection.close();
   }
-}
-
-/** A named plan from the policy (the channel's by default), or custom --steps with no health gate. */
-function chooseSteps(flags: Flags): { plan: string; steps: RolloutStep[] } {
-  const policy = loadPolicy();
-  if (flags.steps !== undefined) {
-    const bakeTimeMs = parseDuration(flags.bake ?? '30s');
-    const steps = flags.steps.split(',').map((p) => ({ percent: Number(p), bakeTimeMs, minDevices: 0, maxFailureRate: 1, gate: 'auto' as const }));
-    return { plan: 'custom', steps };
-  }
-  const plan = flags.plan ?? (flags.security ? 'security' : channelPolicy(policy, required(flags.channel, '--channel')).plan);
-  return { plan, steps: planSteps(policy, plan) };
 }
 
 function required(value: string | undefined, name: string): string {

@@ -16,6 +16,13 @@ export type ServerErrorCode =
   | 'VALIDATION_FAILED'
   | 'REPOSITORY_CONFLICT'
   | 'SIGNING_KEYS_MISSING'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'ALREADY_EXISTS'
+  | 'ENROLLMENT_REFUSED'
+  | 'DEVICE_REVOKED'
+  | 'DEVICE_MISMATCH'
+  | 'ATTESTATION_REFUSED'
   | 'UNAVAILABLE';
 
 export class ServerError extends Error {

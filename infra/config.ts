@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { ServerError } from '../common/errors';
+import { fleetCaFiles } from './fleetCa';
 
 /**
  * All configuration comes from environment variables, validated once at start-up.
@@ -11,6 +12,22 @@ export interface Config {
   minio: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; bucketPrefix: string };
   hsm: { module: string; tokenLabel: string; pin: string; softhsmConf?: string };
   api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number };
+  /**
+   * Identity: the fleet CA (its key signs device certificates at enrollment), the API's TLS
+   * certificate, device certificate lifetime, attestation settings, and the operator token
+   * the CLI and worker send to admin endpoints.
+   */
+  identity: {
+    fleetCaCert: string;
+    fleetCaKey: string;
+    apiTlsCert: string;
+    apiTlsKey: string;
+    deviceCertHours: number;
+    nonceMaxAgeMs: number;
+    attestationMaxAgeMs: number;
+    manufacturerRoots?: string;
+    operatorToken?: string;
+  };
   fleet: { databaseUrl?: string; pgliteDir: string };
   /** Folder holding the trusted roots from the key ceremony (devices are provisioned with them). */
   ceremonyDir: string;
@@ -57,12 +74,23 @@ export function loadConfig(env: Env = process.env): Config {
     api: {
       host: env['OTA_API_HOST'] ?? '127.0.0.1',
       port: apiPort,
-      url: env['OTA_API_URL'] ?? `http://127.0.0.1:${apiPort}`,
+      url: env['OTA_API_URL'] ?? `https://127.0.0.1:${apiPort}`,
       maxBodyBytes: int('OTA_API_MAX_BODY', 16 * 1024, 256),
       rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
     },
     fleet: { databaseUrl: env['DATABASE_URL'] || undefined, pgliteDir: resolve(home, 'fleet') },
     ceremonyDir: resolve(env['OTA_CEREMONY_DIR'] ?? resolve(home, 'ceremony')),
+    identity: {
+      fleetCaCert: '',
+      fleetCaKey: '',
+      apiTlsCert: '',
+      apiTlsKey: '',
+      deviceCertHours: int('OTA_DEVICE_CERT_HOURS', 90 * 24, 1, 10 * 365 * 24),
+      nonceMaxAgeMs: int('OTA_ATTESTATION_NONCE_MS', 5 * 60_000, 1000),
+      attestationMaxAgeMs: int('OTA_ATTESTATION_MAX_AGE_MS', 24 * 3_600_000, 1000),
+      manufacturerRoots: env['OTA_MANUFACTURER_CA'] || undefined,
+      operatorToken: env['OTA_TOKEN'] || undefined,
+    },
     expiry: {
       rootDays: int('OTA_ROOT_EXPIRY_DAYS', 365, 1),
       targetsDays: int('OTA_TARGETS_EXPIRY_DAYS', 90, 1),
@@ -71,6 +99,12 @@ export function loadConfig(env: Env = process.env): Config {
     },
     freshness: { everyMinutes: 0, withinHours: 0 },
   };
+  const ca = fleetCaFiles(config.ceremonyDir);
+  config.identity.fleetCaCert = resolve(env['OTA_FLEET_CA'] ?? ca.caCert);
+  config.identity.fleetCaKey = resolve(env['OTA_FLEET_CA_KEY'] ?? ca.caKey);
+  config.identity.apiTlsCert = resolve(env['OTA_API_TLS_CERT'] ?? ca.serverCert);
+  config.identity.apiTlsKey = resolve(env['OTA_API_TLS_KEY'] ?? ca.serverKey);
+  if (!config.api.url.startsWith('https://')) problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
   // Re-sign at half the timestamp's lifetime, checking hourly: well before any expiry.
   config.freshness.withinHours = int('OTA_FRESHNESS_WINDOW_HOURS', Math.max(1, Math.floor(config.expiry.timestampHours / 2)), 1);
   config.freshness.everyMinutes = int('OTA_FRESHNESS_EVERY_MINUTES', 60, 1);

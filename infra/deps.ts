@@ -1,5 +1,6 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
+import { AdminApi } from './apiClient';
 import type { ActivityDeps } from '../activities';
 import { loadTrustedRoot, openRepository } from './ceremony';
 import { requireHsmPin, type Config } from './config';
@@ -20,9 +21,11 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
   }
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const api = AdminApi.fromConfig(config);
   const close = async () => {
+    await api.close();
     await connection.close();
     hsm.close();
   };
-  return { hsm, storage, repos, trustedRoots, policy: loadPolicy(), apiUrl: config.api.url, temporal, close };
+  return { hsm, storage, repos, trustedRoots, policy: loadPolicy(), api, temporal, close };
 }

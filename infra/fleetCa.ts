@@ -4,9 +4,10 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { InputError } from '../common/errors';
+import { patterns } from '../common/validation';
 
 /** Devices are named in their certificate's CN; the same pattern as everywhere else. */
-export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const DEVICE_ID = new RegExp(patterns.deviceId);
 export const MAX_CSR_BYTES = 8 * 1024;
 const CA_YEARS = 10;
 
@@ -20,7 +21,7 @@ export interface FleetCaFiles {
 export function fleetCaFiles(ceremonyDir: string): FleetCaFiles {
   return {
     caCert: join(ceremonyDir, 'fleet-ca.pem'),
-    caKey: join(ceremonyDir, 'offline', 'fleet-ca.key'),
+    caKey: join(ceremonyDir, 'offline', 'fleet-ca-key.pem'),
     serverCert: join(ceremonyDir, 'api-tls.pem'),
     serverKey: join(ceremonyDir, 'api-tls.key'),
   };
@@ -60,10 +61,9 @@ export class FleetCa {
     }
     const ca = await FleetCa.load(files);
     if (created || !existsSync(files.serverCert)) {
-      const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
-      const cert = ca.issue(keys.publicKey, 'Enigm OTA device API', 2 * 365 * 24, 'server', apiHosts);
-      await atomicWrite(files.serverKey, forge.pki.privateKeyToPem(keys.privateKey), 0o600);
-      await atomicWrite(files.serverCert, forge.pki.certificateToPem(cert), 0o644);
+      const server = ca.issueServer('Enigm OTA device API', apiHosts, 2 * 365 * 24);
+      await atomicWrite(files.serverKey, server.keyPem, 0o600);
+      await atomicWrite(files.serverCert, server.certPem, 0o644);
     }
     return { ca, created };
   }
@@ -93,6 +93,13 @@ export class FleetCa {
     if (!publicKey || publicKey.n.bitLength() < 2048) throw new InputError('CSR key must be RSA with at least 2048 bits');
     const cert = this.issue(publicKey, deviceId, validHours, 'client', []);
     return { certPem: forge.pki.certificateToPem(cert), serial: cert.serialNumber, notAfter: cert.validity.notAfter };
+  }
+
+  /** A TLS server certificate and key from this CA (the API's; tests also play a compromised API). */
+  issueServer(cn: string, hosts: string[], validHours = 24): { certPem: string; keyPem: string } {
+    const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
+    const cert = this.issue(keys.publicKey, cn, validHours, 'server', hosts);
+    return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
   }
 
   private issue(publicKey: forge.pki.PublicKey, cn: string, validHours: number, use: 'server' | 'client', hosts: string[]): forge.pki.Certificate {

@@ -62,6 +62,12 @@ export class Storage {
     return { size, etag: info.etag };
   }
 
+  /** An upload of known size from a stream (the admin API's artifact intake). */
+  async putStream(role: BucketRole, key: string, body: Readable, size: number): Promise<ObjectInfo> {
+    const info = await this.client.putObject(this.bucket(role), key, body, size);
+    return { size, etag: info.etag };
+  }
+
   async putBytes(role: BucketRole, key: string, bytes: Buffer, contentType = 'application/json'): Promise<void> {
     await this.client.putObject(this.bucket(role), key, bytes, bytes.length, { 'Content-Type': contentType });
   }

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { compareSemver } from '@enigm-ota/client-sdk';
 import { describeTally, simulateFleet } from '../cli/fleet';
 import { perPercent, progressBar } from '../cli/output';
-import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../cli/releases';
-import { connectClient } from '../cli/temporal';
+import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../control/releases';
+import { connectClient } from '../control/temporal';
 import { Storage } from '../infra/storage';
 import { DEMO_PROFILE, stackUp } from './lib/stack';
 

@@ -1,15 +1,17 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { DeviceAgent } from '@enigm-ota/client-sdk';
-import { loadTrustedRoots, simulatedDevice, type SimulatedDevice, type TrustedRoots } from '../cli/fleet';
+import { createTransport, enroll, loadIdentity, saveIdentity, type DeviceAgent, type Fetch } from '@enigm-ota/client-sdk';
+import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../cli/fleet';
 import type { Client } from '@temporalio/client';
-import { approveRelease, waitForStatus } from '../cli/releases';
-import { connectClient } from '../cli/temporal';
+import { approveRelease, waitForStatus } from '../control/releases';
+import { connectClient } from '../control/temporal';
 import type { ReleaseStatus } from '../common/release';
+import { AdminApi } from '../infra/apiClient';
 import { loadConfig, type Config } from '../infra/config';
+import { stackToken, TEST_PROFILE } from '../scripts/lib/stack';
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '..', '..');
@@ -31,15 +33,79 @@ export interface CliResult {
   json: any;
 }
 
-/** Runs the real `ota` CLI as a separate process, as an operator would. */
+/** Runs the real `ota` CLI as a separate process, as the stack's `ops` operator would. */
 export async function ota(...args: string[]): Promise<CliResult> {
+  return otaWith(process.env, args);
+}
+
+/** The CLI as another operator (created on first use, with the given roles). */
+export async function otaAs(operator: string, ...args: string[]): Promise<CliResult> {
+  return otaWith({ ...process.env, OTA_TOKEN: await operatorToken(operator) }, args);
+}
+
+async function otaWith(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], { env: process.env });
+    const { stdout, stderr } = await run(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], { env });
     return { code: 0, stdout, stderr, json: parse(stdout) };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr, json: parse(e.stdout) };
   }
+}
+
+const tokens = new Map<string, string>();
+const ALL_BUT_ADMIN = ['release-owner', 'operator', 'viewer'];
+
+/** A token for a named operator, made by the stack's admin through the admin API. */
+export async function operatorToken(name: string, roles: string[] = ALL_BUT_ADMIN): Promise<string> {
+  const key = `${name}:${roles.join(',')}`;
+  if (!tokens.has(key)) {
+    const admin = await adminApi(await stackToken(TEST_PROFILE, 'admin'));
+    try {
+      const created = await admin.send<{ token: string }>('POST', '/v1/admin/operators', { name, roles });
+      tokens.set(key, created.token);
+    } finally {
+      await admin.close();
+    }
+  }
+  return tokens.get(key)!;
+}
+
+/** The admin API over HTTPS (fleet CA), as `ops` unless another token is given. */
+export async function adminApi(token = process.env['OTA_TOKEN']): Promise<AdminApi> {
+  return AdminApi.fromConfig(testConfig(), token);
+}
+
+/** GET on the admin side as `ops` (fleet numbers, stats). */
+export async function apiGet<T = any>(path: string): Promise<T> {
+  const api = await adminApi();
+  try {
+    return await api.get<T>(path);
+  } finally {
+    await api.close();
+  }
+}
+
+/**
+ * A device's mutual-TLS transport for raw requests: the identity in the device's test
+ * folder (shared with `device()`), enrolled on first use.
+ */
+export async function deviceFetch(deviceId: string, channel = 'raw', hardwareId = 'devkit-a'): Promise<Fetch> {
+  const config = testConfig();
+  const dir = join(config.home, 'test-devices', deviceId, 'identity');
+  let identity = await loadIdentity(dir);
+  if (!identity) {
+    const caPem = await readFile(config.identity.fleetCaCert, 'utf8');
+    const api = await adminApi();
+    try {
+      const { token } = await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', { deviceId, hardwareId, channel });
+      identity = await enroll(createTransport({ caPem }), config.api.url, { token, deviceId, currentVersion: '0.0.0' }, caPem);
+    } finally {
+      await api.close();
+    }
+    await saveIdentity(dir, identity);
+  }
+  return createTransport(identity);
 }
 
 function parse(text: string): unknown {
@@ -65,11 +131,13 @@ export async function releaseAwaitingApproval(
   opts: { hardware?: string; steps?: string; bake?: string; rollbackIndex?: number; plan?: string; as?: string } = {},
 ): Promise<ReleaseStatus> {
   const file = await artifactFile(`fw-${channel}-${version}.bin`);
+  const creator = opts.as ?? 'test-creator';
   // plan '' means: no plan flags, the channel's own plan applies.
   const plan = opts.plan !== undefined ? (opts.plan ? ['--plan', opts.plan] : []) : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s'];
-  const created = await ota(
+  const created = await otaAs(
+    creator,
     'release', 'create', '--artifact', file, '--version', version, '--channel', channel,
-    '--hardware', opts.hardware ?? 'devkit-a', ...plan, '--as', opts.as ?? 'test-creator',
+    '--hardware', opts.hardware ?? 'devkit-a', ...plan,
     '--rollback-index', String(opts.rollbackIndex ?? 1), '--json',
   );
   if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
@@ -88,18 +156,26 @@ export async function device(
   roots?: TrustedRoots,
 ): Promise<DeviceAgent> {
   const config = testConfig();
-  return simulatedDevice(config, roots ?? (await loadTrustedRoots(config)), {
+  const api = await adminApi();
+  try {
+    return await provisionDevice(config, api, await loadFactoryKit(config, roots), {
     deviceId: id,
     channel,
     hardwareId: 'devkit-a',
-    stateDir: join(config.home, 'test-devices', id),
-    ...options,
-  });
+      stateDir: join(config.home, 'test-devices', id),
+      ...options,
+    });
+  } finally {
+    await api.close();
+  }
 }
 
 
+/** A device request: sent as the device the body names (a probe identity for bodies without one). */
 export async function postJson(path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${testConfig().api.url}${path}`, {
+  const named = (body as { deviceId?: unknown } | null)?.deviceId;
+  const as = typeof named === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(named) ? named : 'bad-input-probe';
+  const res = await (await deviceFetch(as))(`${testConfig().api.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body),

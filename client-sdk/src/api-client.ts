@@ -1,4 +1,5 @@
 import { OtaError, TransportError } from './errors';
+import type { Fetch } from './transport';
 
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
 export interface PollOffer {
@@ -34,6 +35,7 @@ export class DeviceApiClient {
     readonly baseUrl: string,
     private readonly maxResponseBytes: number,
     private readonly timeoutMs: number,
+    private readonly transport: Fetch = (url, init) => fetch(url, init),
   ) {}
 
   metadataUrl(repo: string): string {
@@ -60,7 +62,7 @@ export class DeviceApiClient {
   private async post(path: string, payload: unknown): Promise<unknown> {
     let response: Response;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
+      response = await this.transport(`${this.baseUrl}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(payload),

@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeviceApiClient, type InstallReport, type PollOffer } from './api-client';
 import { downloadIntoFolder } from './download';
+import { enroll, loadIdentity, needsRenewal, renew, saveIdentity, type DeviceIdentity } from './identity';
 import { InstallError, OtaError, PolicyError } from './errors';
 import type { Installer } from './installer';
 import { defaultLimits, type DeviceLimits } from './limits';
@@ -11,6 +12,7 @@ import { verifyInstallable, verifyTargetName, type DeviceFacts } from './policy'
 import { TrustedRepository } from './repository';
 import { settleInstall } from './settle';
 import { readState, writeState, type DeviceState } from './state';
+import { createTransport, type Fetch } from './transport';
 
 
 export interface DeviceConfig {
@@ -26,6 +28,13 @@ export interface DeviceConfig {
   initialState?: DeviceState;
   limits?: Partial<DeviceLimits>;
   now?: () => Date;
+  /**
+   * Mutual TLS with the API: the fleet CA provisioned at the factory, and a one-time
+   * enrollment token for the first start. The key and certificate then live in
+   * <stateDir>/identity and are renewed before they expire. Absent: plain HTTP (loopback tests).
+   */
+  fleetCaPem?: string;
+  enrollmentToken?: string;
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
 }
@@ -52,15 +61,58 @@ export class DeviceAgent {
   /** Start-up recovery dropped the trial of the pending install: its boot failed. */
   private trialDropped = false;
 
+  /** Replaced once the device has its certificate; every request goes through it. */
+  private transport: Fetch = createTransport();
+  private identityCert: string | undefined;
+
   constructor(private readonly config: DeviceConfig) {
     this.limits = { ...defaultLimits, ...config.limits };
-    this.api = new DeviceApiClient(config.apiUrl, this.limits.maxApiResponseBytes, this.limits.fetchTimeoutMs);
+    const viaTransport: Fetch = (url, init) => this.transport(url, init);
+    this.api = new DeviceApiClient(config.apiUrl, this.limits.maxApiResponseBytes, this.limits.fetchTimeoutMs, viaTransport);
     const releaseDir = join(config.stateDir, 'metadata', 'release');
     const rolloutDir = join(config.stateDir, 'metadata', 'rollout');
     TrustedRepository.provision(releaseDir, config.trustedRoots.release);
     TrustedRepository.provision(rolloutDir, config.trustedRoots.rollout);
-    this.release = new TrustedRepository('release', releaseDir, this.api.metadataUrl('release'), this.limits);
-    this.rollout = new TrustedRepository('rollout', rolloutDir, this.api.metadataUrl('rollout'), this.limits);
+    this.release = new TrustedRepository('release', releaseDir, this.api.metadataUrl('release'), this.limits, viaTransport);
+    this.rollout = new TrustedRepository('rollout', rolloutDir, this.api.metadataUrl('rollout'), this.limits, viaTransport);
+    this.viaTransport = viaTransport;
+  }
+
+  private readonly viaTransport: Fetch;
+
+  /** The device's certificate and key (after enrollment), e.g. for a test's man in the middle. */
+  async identity(): Promise<DeviceIdentity | undefined> {
+    await this.serially(() => this.ensureIdentity());
+    return loadIdentity(join(this.config.stateDir, 'identity'));
+  }
+
+  /**
+   * First start: enroll with the one-time token. Later: renew once a third of the
+   * certificate's lifetime is left (a failed renewal keeps the current, still valid one).
+   */
+  private async ensureIdentity(): Promise<void> {
+    const caPem = this.config.fleetCaPem;
+    if (!caPem) return;
+    const dir = join(this.config.stateDir, 'identity');
+    let id = await loadIdentity(dir);
+    if (!id) {
+      if (!this.config.enrollmentToken) throw new OtaError('NOT_ENROLLED', `${this.config.deviceId} has no certificate and no enrollment token`);
+      const { currentVersion } = await this.stored();
+      id = await enroll(createTransport({ caPem }), this.config.apiUrl, { token: this.config.enrollmentToken, deviceId: this.config.deviceId, currentVersion }, caPem);
+      await saveIdentity(dir, id);
+    } else if (needsRenewal(id.certPem, this.config.now?.() ?? new Date())) {
+      try {
+        const renewed = await renew(createTransport(id), this.config.apiUrl, id, this.config.deviceId);
+        await saveIdentity(dir, renewed);
+        id = renewed;
+      } catch {
+        // Still valid for now; the next cycle tries again.
+      }
+    }
+    if (id.certPem !== this.identityCert) {
+      this.transport = createTransport(id);
+      this.identityCert = id.certPem;
+    }
   }
 
   /** The stored state (D-10: throws DEVICE_STATE_INVALID when unreadable); the next cycle settles it first. */
@@ -72,6 +124,7 @@ export class DeviceAgent {
   /** One poll cycle: settle, ask, verify, install, report. Refusals are reported, never thrown. */
   checkForUpdate(): Promise<UpdateResult> {
     return this.serially(async () => {
+      await this.ensureIdentity();
       const state = await this.settle();
       const offer = await this.api.poll(this.pollRequest(state));
       if (!offer) return { status: 'up-to-date', version: state.currentVersion };
@@ -81,7 +134,10 @@ export class DeviceAgent {
 
   /** Acts on an offer (from the API, or forced by a test or an attacker) and reports the outcome. */
   installOffer(offer: PollOffer): Promise<UpdateResult> {
-    return this.serially(async () => this.installOfferNow(offer, await this.settle()));
+    return this.serially(async () => {
+      await this.ensureIdentity();
+      return this.installOfferNow(offer, await this.settle());
+    });
   }
 
   /** One cycle at a time per device: they share its state, slots and partial downloads. */
@@ -94,7 +150,7 @@ export class DeviceAgent {
   private async installOfferNow(offer: PollOffer, state: DeviceState): Promise<UpdateResult> {
     let target: VerifiedTarget;
     try {
-      target = await this.verify(offer.targetName, state);
+      target = await this.verifyNow(offer.targetName, state);
       await this.downloadAndInstall(target);
     } catch (err) {
       const failure = err instanceof OtaError ? err : new InstallError('INSTALL_FAILED', String(err), { cause: err });
@@ -159,8 +215,14 @@ export class DeviceAgent {
     return readState(this.config.stateDir, this.config.initialState ?? { currentVersion: '0.0.0', rollbackIndex: 0 });
   }
 
-  /** D-1..D-6: both repositories fresh and verified, then the policy checklist. */
+  /** D-1..D-6 as a cycle would check them, for tools and tests (no install, no report). */
   async verify(targetName: string, state: DeviceState): Promise<VerifiedTarget> {
+    await this.ensureIdentity();
+    return this.verifyNow(targetName, state);
+  }
+
+  /** D-1..D-6: both repositories fresh and verified, then the policy checklist. */
+  private async verifyNow(targetName: string, state: DeviceState): Promise<VerifiedTarget> {
     verifyTargetName(targetName);
     await this.release.refresh();
     await this.rollout.refresh();
@@ -197,7 +259,7 @@ export class DeviceAgent {
     const file = await downloadIntoFolder(
       join(this.config.stateDir, 'downloads'),
       { url: this.api.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
-      { timeoutMs: this.limits.fetchTimeoutMs },
+      { timeoutMs: this.limits.fetchTimeoutMs, transport: this.viaTransport },
     );
     this.step('artifact-verified');
     try {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TransportError, VerificationError } from './errors';
+import type { Fetch } from './transport';
 
 export interface ExpectedArtifact {
   url: string;
@@ -20,6 +21,8 @@ export interface DownloadOptions {
   /** Longest silence before the transfer is given up (not a limit on the whole transfer). */
   timeoutMs: number;
   onProgress?: DownloadProgress;
+  /** The device's transport (mutual TLS); plain fetch when absent. */
+  transport?: Fetch;
 }
 
 /**
@@ -39,7 +42,7 @@ export async function downloadVerified(expected: ExpectedArtifact, file: string,
   if (kept > 0) await hashFile(file, hash);
   let received = kept;
   if (received < expected.length) {
-    const started = await request(expected.url, received, options.timeoutMs);
+    const started = await request(expected.url, received, options.timeoutMs, options.transport);
     if (!started.resumed && received > 0) {
       // The server sent the whole artifact: start over.
       hash = createHash('sha256');
@@ -88,7 +91,7 @@ interface Started {
   idle: { touch(): void; stop(): void };
 }
 
-async function request(url: string, from: number, timeoutMs: number): Promise<Started> {
+async function request(url: string, from: number, timeoutMs: number, transport: Fetch = (u, i) => fetch(u, i)): Promise<Started> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), timeoutMs);
   const idle = {
@@ -102,7 +105,7 @@ async function request(url: string, from: number, timeoutMs: number): Promise<St
   };
   let response: Response;
   try {
-    response = await fetch(url, { signal: controller.signal, headers: from > 0 ? { range: `bytes=${from}-` } : {} });
+    response = await transport(url, { signal: controller.signal, headers: from > 0 ? { range: `bytes=${from}-` } : {} });
   } catch (err) {
     idle.stop();
     throw new TransportError('DOWNLOAD_FAILED', `cannot fetch ${url}`, { cause: err });

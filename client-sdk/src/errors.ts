@@ -27,6 +27,8 @@ export type OtaErrorCode =
   | 'NOT_NEWER'
   // device side plumbing
   | 'API_ERROR'
+  | 'NOT_ENROLLED'
+  | 'ENROLLMENT_REFUSED'
   | 'RESPONSE_TOO_LARGE'
   | 'INSTALL_FAILED'
   | 'HEALTH_CHECK_FAILED'

@@ -13,3 +13,5 @@ export * from './repository';
 export * from './tufErrors';
 export * from './device';
 export * from './abInstaller';
+export * from './transport';
+export * from './identity';

@@ -1,10 +1,12 @@
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
-import { Updater } from 'tuf-js';
+import { BaseFetcher, Updater } from 'tuf-js';
+import { DownloadHTTPError } from 'tuf-js/dist/error';
 import { VerificationError } from './errors';
 import { updaterConfig, type DeviceLimits } from './limits';
 import type { RepositoryName } from './metadata';
+import type { Fetch } from './transport';
 import { toOtaError } from './tufErrors';
 
 /**
@@ -21,8 +23,10 @@ export class TrustedRepository {
     metadataDir: string,
     metadataBaseUrl: string,
     limits: DeviceLimits,
+    transport?: Fetch,
   ) {
-    this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits) };
+    const fetcher = transport && new TransportFetcher(transport, limits.fetchTimeoutMs);
+    this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), ...(fetcher ? { fetcher } : {}) };
   }
 
   /** Provisioning: the root is installed once, at the factory; the API never supplies it. */
@@ -50,5 +54,24 @@ export class TrustedRepository {
     } catch (err) {
       throw toOtaError(this.name, err);
     }
+  }
+}
+
+/** tuf-js fetches through the device's transport (mutual TLS); 403/404 end the root walk. */
+class TransportFetcher extends BaseFetcher {
+  constructor(
+    private readonly transport: Fetch,
+    private readonly timeoutMs: number,
+  ) {
+    super();
+  }
+
+  async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+    const response = await this.transport(url, { signal: AbortSignal.timeout(this.timeoutMs) });
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      throw new DownloadHTTPError('Failed to download', response.status);
+    }
+    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
   }
 }

@@ -8,6 +8,8 @@ import { runCeremony } from '../../infra/ceremony';
 import { loadConfig, type Config } from '../../infra/config';
 import { Hsm } from '../../infra/hsm';
 import { Storage } from '../../infra/storage';
+import { FleetCa, fleetCaFiles } from '../../infra/fleetCa';
+import { newToken, tokenHash } from '../../infra/operators';
 import { httpOk, logContains, portOpen, ProcessManager } from './processes';
 
 /** Where an embedded stack keeps its state, and its ports (the demo and the tests differ). */
@@ -50,16 +52,29 @@ interface Secrets {
   hsmPin: string;
   hsmSoPin: string;
   minioSecret: string;
+  /** Operator tokens the stack bootstraps: admin, ops (the CLI's default), worker (a viewer). */
+  tokens: Record<'admin' | 'ops' | 'worker', string>;
 }
+
+/** The operators every embedded stack starts with; more are added with `ota operator add`. */
+const BOOTSTRAP: Array<{ name: keyof Secrets['tokens']; roles: string[] }> = [
+  { name: 'admin', roles: ['admin'] },
+  { name: 'ops', roles: ['release-owner', 'operator', 'viewer'] },
+  { name: 'worker', roles: ['viewer'] },
+];
 
 /** Demo secrets are random per machine, kept in <home> with owner-only permissions. */
 async function secrets(home: string): Promise<Secrets> {
   const file = join(home, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  const existing = existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>) : undefined;
+  if (existing?.tokens) return existing as Secrets;
   const s: Secrets = {
     hsmPin: randomBytes(8).toString('hex'),
     hsmSoPin: randomBytes(8).toString('hex'),
     minioSecret: randomBytes(18).toString('base64url'),
+    ...existing,
+    // Stacks made before operators existed get their tokens added, nothing else changes.
+    tokens: { admin: newToken('ota'), ops: newToken('ota'), worker: newToken('ota') },
   };
   await mkdir(home, { recursive: true });
   await writeFile(file, JSON.stringify(s), { mode: 0o600 });
@@ -80,8 +95,15 @@ export async function stackEnv(p: StackProfile): Promise<Record<string, string>>
     OTA_HSM_TOKEN: TOKEN_LABEL,
     OTA_HSM_PIN: s.hsmPin,
     OTA_API_PORT: String(p.apiPort),
-    OTA_API_URL: `http://127.0.0.1:${p.apiPort}`,
+    OTA_API_URL: `https://127.0.0.1:${p.apiPort}`,
+    OTA_TOKEN: s.tokens.ops,
+    OTA_BOOTSTRAP_OPERATORS: JSON.stringify(BOOTSTRAP.map((o) => ({ ...o, tokenSha256: tokenHash(s.tokens[o.name]) }))),
   };
+}
+
+/** An operator token of this stack (tests act as admin to add operators). */
+export async function stackToken(p: StackProfile, name: keyof Secrets['tokens']): Promise<string> {
+  return (await secrets(p.home)).tokens[name];
 }
 
 export interface StackOptions {
@@ -136,12 +158,14 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   } finally {
     hsm.close();
   }
+  const fleetCa = await FleetCa.ensure(fleetCaFiles(config.ceremonyDir), ['127.0.0.1', 'localhost']);
+  if (fleetCa.created) log(`fleet CA created (${fleetCaFiles(config.ceremonyDir).caCert}); devices trust it for the API`);
 
   const worker = await pm.start({
     name: 'worker',
     command: node,
     args: [join(ROOT, 'dist', 'worker', 'main.js')],
-    env,
+    env: { ...env, OTA_TOKEN: (await secrets(p.home)).tokens.worker },
     ready: () => logContains(pm.logFile('worker'), 'worker ready'),
   });
   log(`worker ${worker}`);
@@ -150,9 +174,10 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     command: node,
     args: [join(ROOT, 'dist', 'api', 'main.js')],
     env,
-    ready: () => httpOk(`http://127.0.0.1:${p.apiPort}/healthz`),
+    // It listens only once everything is set up (HTTPS with the fleet CA's certificate).
+    ready: () => portOpen(p.apiPort),
   });
-  log(`api ${api} (http://127.0.0.1:${p.apiPort})`);
+  log(`api ${api} (https://127.0.0.1:${p.apiPort})`);
   return config;
 }
 

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { approve, releaseAwaitingApproval, testConfig } from '../helpers';
+import { approve, deviceFetch, releaseAwaitingApproval, testConfig } from '../helpers';
 
 describe('GET /v1/artifacts/:sha256', () => {
   it('serves the whole artifact and byte ranges of it', async () => {
     const status = await releaseAwaitingApproval('ranges', '1.0.0');
     await approve('ranges', '1.0.0');
     const url = `${testConfig().api.url}/v1/artifacts/${status.target!.sha256}`;
+    const fetch = await deviceFetch('ranges-device');
     const whole = Buffer.from(await (await fetch(url)).arrayBuffer());
     expect(whole.length).to.equal(status.target!.length);
     const part = await fetch(url, { headers: { range: 'bytes=100-199' } });

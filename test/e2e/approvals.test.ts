@@ -1,9 +1,10 @@
 import { expect } from 'chai';
-import { releaseStatus, waitForStatus } from '../../cli/releases';
-import { device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { releaseStatus, waitForStatus } from '../../control/releases';
+import { device, ota, otaAs, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 
+/** The approver is whoever's token the CLI sends, never a name in the request. */
 const approve = (version: string, channel: string, approver: string) =>
-  ota('release', 'approve', version, '--channel', channel, '--approver', approver, '--comment', `ok from ${approver}`, '--json');
+  otaAs(approver, 'release', 'approve', version, '--channel', channel, '--comment', `ok from ${approver}`, '--json');
 
 describe('approvals', () => {
   describe('on a channel that needs 2 approvals from alice, bob or carol', () => {
@@ -47,7 +48,7 @@ describe('approvals', () => {
   describe('when an owner rejects', () => {
     it('ends the release and offers it to no device', async () => {
       await releaseAwaitingApproval('rejecting', '1.0.0');
-      const r = await ota('release', 'reject', '1.0.0', '--channel', 'rejecting', '--approver', 'dave', '--comment', 'not ready', '--json');
+      const r = await otaAs('dave', 'release', 'reject', '1.0.0', '--channel', 'rejecting', '--comment', 'not ready', '--json');
       expect(r.code, r.stderr).to.equal(0);
       const s = await waitForStatus(await temporalClient(), 'rejecting', '1.0.0', (x) => x.stage === 'rejected');
       expect(s.approvals[0]).to.include({ approver: 'dave', decision: 'reject', comment: 'not ready' });

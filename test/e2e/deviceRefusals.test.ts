@@ -4,11 +4,11 @@ import { Metadata, MetadataKind, type Timestamp } from '@tufjs/models';
 import type { FleetSummary } from '../../infra/fleetStore';
 import { Storage, artifactKey } from '../../infra/storage';
 import { OfflineSigner, signMetadata } from '../../infra/tufKeys';
-import { waitForStatus } from '../../cli/releases';
-import { approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { waitForStatus } from '../../control/releases';
+import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 async function fleetSummary(prefix: string): Promise<FleetSummary> {
-  return (await (await fetch(`${testConfig().api.url}/v1/fleet/summary?prefix=${prefix}`)).json()) as FleetSummary;
+  return apiGet<FleetSummary>(`/v1/fleet/summary?prefix=${prefix}`);
 }
 
 describe('a device', () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitForStatus } from '../../cli/releases';
+import { waitForStatus } from '../../control/releases';
 import { ProcessManager } from '../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../scripts/lib/stack';
 import { approve, releaseAwaitingApproval, temporalClient } from '../helpers';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { rolloutBucket } from '@enigm-ota/client-sdk';
-import { releaseStatus } from '../../cli/releases';
+import { releaseStatus } from '../../control/releases';
 import { approve, device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 /** A device id whose bucket for this release is below `percent`, found by the public rule. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { simulateFleet } from '../../cli/fleet';
-import { waitForStatus } from '../../cli/releases';
+import { waitForStatus } from '../../control/releases';
 import { approve, ota, postJson, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 /** 24 simulated devices of which 70% fail their health check after installing. */

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { waitForStatus } from '../../cli/releases';
-import { approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { waitForStatus } from '../../control/releases';
+import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 describe('a device whose new version does not confirm its health within the window', () => {
   it('reverts it by itself, keeps its version and rollback index, and reports the revert', async () => {
@@ -23,7 +23,7 @@ describe('a device whose new version does not confirm its health within the wind
     // The image may stay in the inactive A/B slot; it never became the slot that boots.
     expect(await readFile(join(stateDir, 'system', 'active')).catch(() => undefined)).to.equal(undefined);
     expect(await readFile(join(stateDir, 'system', 'trial')).catch(() => undefined)).to.equal(undefined);
-    const stats = (await (await fetch(`${config.api.url}/v1/fleet/targets/stats?name=${encodeURIComponent(stable.target!.name)}`)).json()) as { reverted: number };
+    const stats = await apiGet<{ reverted: number }>(`/v1/fleet/targets/stats?name=${encodeURIComponent(stable.target!.name)}`);
     expect(stats.reverted).to.equal(1);
   });
 });

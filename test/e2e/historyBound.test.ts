@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createRelease, releaseAction, releaseStatus, waitForStatus, decideRelease } from '../../cli/releases';
+import { createRelease, releaseAction, releaseStatus, waitForStatus, decideRelease } from '../../control/releases';
 import { Storage } from '../../infra/storage';
 import { approve, artifactFile, temporalClient, testConfig } from '../helpers';
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeviceAgent } from '@enigm-ota/client-sdk';
-import { waitForStatus } from '../../cli/releases';
+import { waitForStatus } from '../../control/releases';
 import { offlineDir } from '../../infra/ceremony';
 import { Storage } from '../../infra/storage';
 import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
@@ -15,7 +15,7 @@ describe('key management (ota keys)', () => {
 
   const listed = async (repo: string): Promise<Listed> => {
     const r = await ota('keys', 'list', repo, '--json');
-    expect(r.code, r.stderr).to.equal(0);
+    expect(r.code, `${r.stdout}${r.stderr}`).to.equal(0);
     return r.json[0] as Listed;
   };
   const role = (l: Listed, name: string) => l.roles.find((r) => r.role === name)!;

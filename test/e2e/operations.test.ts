@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { waitForStatus } from '../../cli/releases';
-import { approve, artifactFile, ota, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { waitForStatus } from '../../control/releases';
+import { approve, artifactFile, ota, otaAs, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 describe('ops control', () => {
   it('promote skips the remaining bake time of a step', async () => {
@@ -8,7 +8,7 @@ describe('ops control', () => {
     await approve('promo', '1.0.0');
     const client = await temporalClient();
     await waitForStatus(client, 'promo', '1.0.0', (s) => s.percent === 50);
-    const promoted = await ota('release', 'promote', '1.0.0', '--channel', 'promo', '--reason', 'metrics look fine', '--as', 'olga', '--json');
+    const promoted = await otaAs('olga', 'release', 'promote', '1.0.0', '--channel', 'promo', '--reason', 'metrics look fine', '--json');
     expect(promoted.code, promoted.stderr).to.equal(0);
     await waitForStatus(client, 'promo', '1.0.0', (s) => s.percent === 100);
     await ota('release', 'promote', '1.0.0', '--channel', 'promo', '--json');
@@ -18,7 +18,7 @@ describe('ops control', () => {
 
   it('a security release takes the expedited plan, may raise the rollback index, and still waits for approval', async () => {
     const file = await artifactFile('sec.bin');
-    const r = await ota('release', 'create', '--artifact', file, '--version', '2.0.1', '--hardware', 'devkit-a', '--channel', 'sec', '--security', '--rollback-index', '5', '--as', 'sec-creator', '--json');
+    const r = await otaAs('sec-creator', 'release', 'create', '--artifact', file, '--version', '2.0.1', '--hardware', 'devkit-a', '--channel', 'sec', '--security', '--rollback-index', '5', '--json');
     expect(r.code, r.stderr).to.equal(0);
     const s = await waitForStatus(await temporalClient(), 'sec', '2.0.1', (x) => x.stage === 'approval');
     expect(s.plan).to.equal('security');

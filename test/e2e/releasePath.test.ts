@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { simulateFleet } from '../../cli/fleet';
-import { releaseStatus } from '../../cli/releases';
-import { approve, artifactFile, ota, temporalClient, testConfig } from '../helpers';
+import { releaseStatus } from '../../control/releases';
+import { apiGet, approve, artifactFile, ota, otaAs, temporalClient, testConfig } from '../helpers';
 
 describe('the release path', () => {
   describe('when a build is released through the CLI and approved', () => {
@@ -34,7 +34,7 @@ describe('the release path', () => {
       expect(before.versions).to.deep.equal({ '1.0.0': 12 });
       expect(before.installs).to.equal(0);
 
-      const approved = await ota('release', 'approve', version, '--channel', channel, '--approver', 'alice', '--comment', 'ship it', '--json');
+      const approved = await otaAs('alice', 'release', 'approve', version, '--channel', channel, '--comment', 'ship it', '--json');
       expect(approved.code, approved.stderr).to.equal(0);
       expect(approved.json.approvals[0]).to.include({ approver: 'alice', comment: 'ship it' });
 
@@ -49,7 +49,7 @@ describe('the release path', () => {
       expect(after.versions).to.deep.equal({ [version]: 12 });
       expect(after.refusals).to.deep.equal({});
 
-      const summary = (await (await fetch(`${config.api.url}/v1/fleet/summary?prefix=e2e-`)).json()) as any;
+      const summary = await apiGet('/v1/fleet/summary?prefix=e2e-');
       expect(summary.devices).to.equal(12);
       expect(summary.versions).to.deep.equal({ [version]: 12 });
       expect(summary.outcomes).to.deep.equal({ installed: 12 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { releaseStatus, waitForStatus } from '../../cli/releases';
+import { releaseStatus, waitForStatus } from '../../control/releases';
 import { approve, device, ota, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 describe('rollback --to an earlier release', () => {

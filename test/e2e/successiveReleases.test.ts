@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { waitForStatus } from '../../cli/releases';
+import { waitForStatus } from '../../control/releases';
 import { approve, device, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 describe('a device that installed one release', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { waitForStatus } from '../../cli/releases';
+import { waitForStatus } from '../../control/releases';
 import { approve, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 describe('one active rollout per channel', () => {

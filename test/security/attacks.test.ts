@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { rolloutBucket, type DeviceState, type UpdateResult } from '@enigm-ota/client-sdk';
 import { Metadata, MetadataKind, type Timestamp, type Targets } from '@tufjs/models';
 import type { TrustedRoots } from '../../cli/fleet';
-import { waitForStatus } from '../../cli/releases';
+import { waitForStatus } from '../../control/releases';
 import { createActivityDeps } from '../../infra/deps';
+import { FleetCa } from '../../infra/fleetCa';
 import { HsmKeys } from '../../infra/keyring';
 import { signMetadata } from '../../infra/tufKeys';
 import { targetFile } from '../../infra/tufRepository';
-import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { apiGet, approve, device, ota, postJson, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import { startProxy, type Proxy } from './proxy';
 
 /**
@@ -25,7 +26,9 @@ describe('attacks on a device', () => {
   let n = 0;
 
   before(async () => {
-    proxy = await startProxy(testConfig().api.url);
+    const config = testConfig();
+    const ca = await FleetCa.load({ caCert: config.identity.fleetCaCert, caKey: config.identity.fleetCaKey });
+    proxy = await startProxy(config.api.url, { ...ca.issueServer('compromised API', ['127.0.0.1']), caPem: ca.certPem });
     deps = await createActivityDeps(testConfig());
     await releaseAwaitingApproval(channel, '1.0.0', { rollbackIndex: 1 });
     await approve(channel, '1.0.0');
@@ -43,6 +46,8 @@ describe('attacks on a device', () => {
   async function victim(state: DeviceState = { currentVersion: '0.0.0', rollbackIndex: 0 }, id = `victim-${++n}`, onChannel = channel, roots?: TrustedRoots) {
     const stateDir = join(testConfig().home, 'attack-devices', id);
     const agent = await device(id, onChannel, { apiUrl: proxy.url, stateDir, initialState: state }, roots);
+    proxy.client = undefined; // enrollment itself passes through the proxy, then the proxy speaks as the victim
+    proxy.client = await agent.identity();
     return { agent, id, stateDir, before: state };
   }
 
@@ -51,7 +56,7 @@ describe('attacks on a device', () => {
     expect(result, JSON.stringify(result)).to.include({ status: 'refused', code });
     expect(await v.agent.state()).to.deep.equal(v.before);
     expect(await readFile(join(v.stateDir, 'system', 'slots', 'b', 'image')).catch(() => undefined)).to.equal(undefined);
-    const summary = (await (await fetch(`${testConfig().api.url}/v1/fleet/summary?prefix=${v.id}`)).json()) as { errorCodes: Record<string, number> };
+    const summary = await apiGet<{ errorCodes: Record<string, number> }>(`/v1/fleet/summary?prefix=${v.id}`);
     expect(summary.errorCodes[code]).to.equal(1);
   }
 
@@ -227,12 +232,8 @@ describe('attacks on a device', () => {
 
     it("a poll response replayed from another device: refused (NOT_IN_ROLLOUT)", async () => {
       const inside = idWith(true);
-      const recorded = await fetch(`${testConfig().api.url}/v1/poll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ deviceId: inside, hardwareId: 'devkit-a', channel: half, currentVersion: '0.0.0' }),
-      });
-      const replay = Buffer.from(await recorded.arrayBuffer());
+      const recorded = await postJson('/v1/poll', { deviceId: inside, hardwareId: 'devkit-a', channel: half, currentVersion: '0.0.0' });
+      const replay = Buffer.from(JSON.stringify(recorded.body));
       expect(JSON.parse(replay.toString()).offer).to.include({ version: '1.0.0' });
       const v = await halfVictim(idWith(false));
       proxy.tamper = (path) => (path === '/v1/poll' ? replay : undefined);

@@ -1,5 +1,7 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createTransport, type Fetch, type TlsIdentity } from '@enigm-ota/client-sdk';
 
 /** What a hostile delivery path can do: rewrite any response on its way to the device. */
 export interface Tamper {
@@ -10,24 +12,33 @@ export interface Tamper {
 export interface Proxy {
   url: string;
   tamper: Tamper | undefined;
+  /** The device identity the proxy uses upstream (it relays a device it has compromised). */
+  client: TlsIdentity | undefined;
   close(): Promise<void>;
 }
 
 /**
- * A man in the middle between the device and the real API, on loopback: the device's
- * only view of the world, as an attacker who owns the API or the network would control it.
+ * A man in the middle between the device and the real API, on loopback: the device's only
+ * view of the world. It holds a server certificate from the fleet CA and the device's own
+ * credentials for the API, so it models the strongest delivery-side attacker there is: one
+ * who owns the API itself.
  */
-export async function startProxy(upstream: string): Promise<Proxy> {
-  const proxy: Proxy = { url: '', tamper: undefined, close: async () => undefined };
-  const server: Server = createServer((req, res) => {
+export async function startProxy(upstream: string, tls: { certPem: string; keyPem: string; caPem: string }): Promise<Proxy> {
+  const proxy: Proxy = { url: '', tamper: undefined, client: undefined, close: async () => undefined };
+  let transport: { for: TlsIdentity | undefined; fetch: Fetch } = { for: undefined, fetch: createTransport({ caPem: tls.caPem }) };
+  const upstreamFetch = () => {
+    if (transport.for !== proxy.client) transport = { for: proxy.client, fetch: createTransport(proxy.client ?? { caPem: tls.caPem }) };
+    return transport.fetch;
+  };
+  const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
     void (async () => {
       const requestBody = await readAll(req);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
-      const upstreamRes = await fetch(`${upstream}${req.url}`, {
+      const upstreamRes = await upstreamFetch()(`${upstream}${req.url}`, {
         method: req.method,
         headers,
-        body: req.method === 'GET' || req.method === 'HEAD' ? undefined : requestBody,
+        body: req.method === 'GET' || req.method === 'HEAD' ? undefined : requestBody.toString(),
       });
       let body: Buffer = Buffer.from(await upstreamRes.arrayBuffer());
       const replaced = await proxy.tamper?.(req.url ?? '', body, { method: req.method ?? 'GET', body: requestBody });
@@ -41,7 +52,7 @@ export async function startProxy(upstream: string): Promise<Proxy> {
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   proxy.close = async () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));

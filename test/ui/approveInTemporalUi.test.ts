@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
-import { waitForStatus } from '../../cli/releases';
+import { waitForStatus } from '../../control/releases';
 import { releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 /** Debian's Chromium, headless, with the flags this closed network needs. */

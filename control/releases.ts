@@ -29,9 +29,11 @@ export interface CreateReleaseInput {
   historyLimit?: number;
 }
 
+export type StartReleaseInput = Omit<CreateReleaseInput, 'artifact'> & { intakeKey: string; fileName: string };
+
 /**
- * `ota release create`: validate everything first, refuse an existing release before
- * uploading, upload to a fresh intake key, then start the workflow (duplicate ids refused).
+ * `ota release create` run locally (the demo, tests): validate everything first, refuse an
+ * existing release before uploading, upload to a fresh intake key, then start.
  */
 export async function createRelease(
   client: Client,
@@ -39,26 +41,23 @@ export async function createRelease(
   input: CreateReleaseInput,
   onProgress?: (sent: number, total: number) => void,
 ): Promise<{ releaseId: string; intakeKey: string }> {
-  const version = checkVersion(input.version);
-  const channel = checkPattern('channel', input.channel);
-  const hardwareIds = checkHardwareIds(input.hardwareIds);
-  const rollbackIndex = checkRollbackIndex(input.rollbackIndex);
-  const steps = checkSteps(input.steps);
-  const plan = checkPattern('plan', input.plan);
-  checkPattern('actor', input.createdBy);
   const fileName = checkPattern('fileName', basename(input.artifact));
+  const spec = checkRelease({ ...input, intakeKey: 'pending', fileName });
   const info = await stat(input.artifact).catch(() => undefined);
   if (!info?.isFile()) throw new InputError(`no artifact file at ${input.artifact}`);
   if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
-
-  const releaseId = releaseWorkflowId(channel, version);
-  if (await exists(client.workflow.getHandle(releaseId))) {
-    throw new ServerError('RELEASE_EXISTS', `release ${version} on channel ${channel} already exists (${releaseId})`);
-  }
+  await refuseExisting(client, spec.channel, spec.version);
   await storage.ensureBuckets();
-  const intakeKey = `uploads/${releaseId}/${randomUUID()}/${fileName}`;
+  const intakeKey = `uploads/${releaseWorkflowId(spec.channel, spec.version)}/${randomUUID()}/${fileName}`;
   await storage.putFile('intake', intakeKey, input.artifact, onProgress);
-  const spec: ReleaseSpec = { version, channel, hardwareIds, rollbackIndex, intakeKey, fileName, createdBy: input.createdBy, plan, steps, security: input.security, historyLimit: input.historyLimit };
+  return startRelease(client, storage, { ...input, intakeKey, fileName });
+}
+
+/** The admin API's path: the artifact is already in the intake bucket (uploaded through the API). */
+export async function startRelease(client: Client, storage: Storage, input: StartReleaseInput): Promise<{ releaseId: string; intakeKey: string }> {
+  const spec = checkRelease(input);
+  const releaseId = releaseWorkflowId(spec.channel, spec.version);
+  await refuseExisting(client, spec.channel, spec.version);
   try {
     await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
       taskQueue: RELEASE_TASK_QUEUE,
@@ -66,24 +65,47 @@ export async function createRelease(
       args: [spec],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       workflowIdConflictPolicy: 'FAIL',
-      staticSummary: `${input.security ? 'Security release' : 'Release'} ${version} on ${channel} for ${hardwareIds.join(', ')}`,
-      staticDetails: `Created by ${input.createdBy}. Plan ${plan}: ${steps.map((s) => `${s.percent}% / ${s.bakeTimeMs / 1000}s${s.gate === 'approval' ? ' (approval)' : ''}`).join(', ')}`,
+      staticSummary: `${spec.security ? 'Security release' : 'Release'} ${spec.version} on ${spec.channel} for ${spec.hardwareIds.join(', ')}`,
+      staticDetails: `Created by ${spec.createdBy}. Plan ${spec.plan}: ${spec.steps.map((s) => `${s.percent}% / ${s.bakeTimeMs / 1000}s${s.gate === 'approval' ? ' (approval)' : ''}`).join(', ')}`,
       typedSearchAttributes: [
-        { key: versionKey, value: version },
-        { key: channelKey, value: channel },
+        { key: versionKey, value: spec.version },
+        { key: channelKey, value: spec.channel },
         { key: stageKey, value: 'intake' },
         { key: percentKey, value: 0 },
         { key: awaitingApprovalKey, value: false },
       ],
     });
   } catch (err) {
-    await storage.remove('intake', intakeKey).catch(() => undefined);
+    await storage.remove('intake', input.intakeKey).catch(() => undefined);
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new ServerError('RELEASE_EXISTS', `release ${version} on channel ${channel} already exists (${releaseId})`);
+      throw new ServerError('RELEASE_EXISTS', `release ${spec.version} on channel ${spec.channel} already exists (${releaseId})`);
     }
     throw err;
   }
-  return { releaseId, intakeKey };
+  return { releaseId, intakeKey: input.intakeKey };
+}
+
+function checkRelease(input: StartReleaseInput): ReleaseSpec {
+  return {
+    version: checkVersion(input.version),
+    channel: checkPattern('channel', input.channel),
+    hardwareIds: checkHardwareIds(input.hardwareIds),
+    rollbackIndex: checkRollbackIndex(input.rollbackIndex),
+    intakeKey: input.intakeKey,
+    fileName: checkPattern('fileName', input.fileName),
+    createdBy: checkPattern('actor', input.createdBy),
+    plan: checkPattern('plan', input.plan),
+    steps: checkSteps(input.steps),
+    security: input.security === true,
+    historyLimit: input.historyLimit,
+  };
+}
+
+async function refuseExisting(client: Client, channel: string, version: string): Promise<void> {
+  const releaseId = releaseWorkflowId(channel, version);
+  if (await exists(client.workflow.getHandle(releaseId))) {
+    throw new ServerError('RELEASE_EXISTS', `release ${version} on channel ${channel} already exists (${releaseId})`);
+  }
 }
 
 async function exists(handle: WorkflowHandle): Promise<boolean> {
@@ -201,20 +223,6 @@ export async function listReleases(client: Client, filter: { channel?: string; s
   return items;
 }
 
-export function describeList(items: ReleaseListItem[]): string {
-  if (items.length === 0) return 'no releases';
-  return items
-    .map((r) => `${r.channel.padEnd(12)} ${r.version.padEnd(12)} ${r.stage.padEnd(12)} ${String(r.percent).padStart(5)}%${r.awaitingApproval ? '  awaiting approval' : ''}`)
-    .join('\n');
-}
-
-/** Device counts per outcome for a target, from the API's fleet store. */
-export async function targetStats(config: Config, targetName: string): Promise<TargetStats> {
-  const res = await fetch(`${config.api.url}/v1/fleet/targets/stats?name=${encodeURIComponent(targetName)}`, { signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new ServerError('UNAVAILABLE', `fleet stats answered HTTP ${res.status}`);
-  return (await res.json()) as TargetStats;
-}
-
 /** Polls the status until `done` holds (used by the demo and tests; the CLI has `status`). */
 export async function waitForStatus(
   client: Client,
@@ -231,27 +239,4 @@ export async function waitForStatus(
     if (Date.now() > deadline) throw new ServerError('UNAVAILABLE', `release ${version} still in ${s.stage} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string {
-  const lines = [
-    `release ${s.version} on ${s.channel} (${s.releaseId}), plan ${s.plan}, created by ${s.createdBy}`,
-    `  stage:     ${s.stage} (${s.lifecycle ?? lifecycleOf(s.stage, s.percent)})${s.paused ? ' (paused)' : ''}${s.withdrawn ? ' (withdrawn)' : ''}`,
-    `  rollout:   ${s.percent}% of steps ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`,
-    `  waiting:   ${s.waitingFor}`,
-    `  hardware:  ${s.hardwareIds.join(', ')}`,
-  ];
-  if (s.target) lines.push(`  target:    ${s.target.name} (${s.target.length} bytes, sha256 ${s.target.sha256})`);
-  lines.push(`  approvals: ${s.approvals.filter((a) => a.round === 'release' && a.decision === 'approve').length}/${s.approvalsRequired}`);
-  for (const a of s.approvals) lines.push(`  ${a.decision === 'approve' ? 'approved' : 'rejected'}:  ${a.approver} (${a.round}) at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
-  if (devices) {
-    lines.push(`  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`);
-  }
-  if (s.gate) {
-    const g = s.gate;
-    lines.push(`  gate:      ${g.result} at ${g.percent}%: ${g.failures}/${g.reports} failed (${(g.failureRate * 100).toFixed(1)}%), needs >= ${g.minDevices} health reports and <= ${g.maxFailureRate * 100}% reverted`);
-  }
-  if (s.error) lines.push(`  error:     ${s.error.code}: ${s.error.message}`);
-  for (const h of s.history.slice(-10)) lines.push(`  ${h.at}  ${h.action}${h.actor ? ` by ${h.actor}` : ''}${h.detail ? `: ${h.detail}` : ''}`);
-  return lines.join('\n');
 }

@@ -1,0 +1,26 @@
+import type { Role } from '../infra/operators';
+
+/** What an admin request needs; each admin route names exactly one. */
+export type Permission =
+  | 'read'
+  | 'release.create'
+  | 'release.decide'
+  | 'release.operate'
+  | 'device.manage'
+  | 'operator.manage';
+
+/**
+ * The one table of who may do what. Release owners create and decide (the workflow still
+ * refuses an owner approving their own release); operators run rollouts and the fleet;
+ * viewers read; admins manage operators and nothing else.
+ */
+export const GRANTS: Record<Role, readonly Permission[]> = {
+  viewer: ['read'],
+  operator: ['read', 'release.operate', 'device.manage'],
+  'release-owner': ['read', 'release.create', 'release.decide'],
+  admin: ['read', 'operator.manage'],
+};
+
+export function allowed(roles: readonly Role[], permission: Permission): boolean {
+  return roles.some((r) => GRANTS[r]?.includes(permission));
+}

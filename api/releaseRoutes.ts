@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { Router, json, type Request, type RequestHandler } from 'express';
+import { InputError, ServerError } from '../common/errors';
+import { channelPolicy, planSteps, type PolicyFile } from '../common/policy';
+import type { RolloutStep } from '../common/release';
+import { checkPattern, checkSteps, MAX_ARTIFACT_BYTES } from '../common/validation';
+import { decideRelease, listReleases, OPS_ACTIONS, releaseAction, releaseStatus, resolveChannel, startRelease, type OpsAction } from '../control/releases';
+import type { FleetStore } from '../infra/fleetStore';
+import type { Storage } from '../infra/storage';
+import { operatorOf } from './auth';
+import type { Permission } from './permissions';
+import { validateBody } from './validate';
+
+export interface ReleaseRouteDeps {
+  temporal: Client;
+  storage: Storage;
+  fleet: FleetStore;
+  policy: PolicyFile;
+  guard: (permission: Permission) => RequestHandler;
+}
+
+const UPLOAD_PREFIX = 'uploads/api/';
+
+/**
+ * Releases through the admin API: the operator's identity comes from their token, never
+ * from the request, so approvals, pauses and rollbacks carry who really sent them.
+ */
+export function releaseRoutes(deps: ReleaseRouteDeps): Router {
+  const r = Router();
+  const body = json({ limit: 64 * 1024 });
+  const { guard } = deps;
+
+  r.post('/v1/admin/uploads', guard('release.create'), async (req, res) => {
+    const fileName = checkPattern('fileName', String(req.query['fileName'] ?? ''));
+    const size = Number(req.header('content-length'));
+    if (!Number.isInteger(size) || size < 1 || size > MAX_ARTIFACT_BYTES) {
+      throw new ServerError('PAYLOAD_TOO_LARGE', `an artifact upload needs a Content-Length of 1 to ${MAX_ARTIFACT_BYTES} bytes`);
+    }
+    await deps.storage.ensureBuckets();
+    const key = `${UPLOAD_PREFIX}${randomUUID()}/${fileName}`;
+    res.locals['audit'] = { action: 'artifact.upload', subject: key, detail: `${size} bytes` };
+    await deps.storage.putStream('intake', key, req, size);
+    res.status(201).json({ uploadKey: key, fileName, size });
+  });
+
+  r.post('/v1/admin/releases', guard('release.create'), body, validateBody('CreateRelease'), async (req, res) => {
+    const b = req.body as { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; uploadKey: string; plan?: string; steps?: RolloutStep[]; security?: boolean };
+    if (!b.uploadKey.startsWith(UPLOAD_PREFIX) || !(await deps.storage.stat('intake', b.uploadKey))) {
+      throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
+    }
+    const { plan, steps } = chooseSteps(deps.policy, b);
+    res.locals['audit'] = { action: 'release.create', subject: `${b.channel}/${b.version}`, detail: `plan ${plan}` };
+    const created = await startRelease(deps.temporal, deps.storage, {
+      ...b,
+      fileName: b.uploadKey.split('/').pop()!,
+      intakeKey: b.uploadKey,
+      plan,
+      steps,
+      security: b.security ?? false,
+      createdBy: operatorOf(res).name,
+    });
+    res.status(201).json(created);
+  });
+
+  r.get('/v1/admin/releases', guard('read'), async (req, res) => {
+    const q = (name: string) => (typeof req.query[name] === 'string' ? String(req.query[name]) : undefined);
+    res.json(await listReleases(deps.temporal, { channel: q('channel'), stage: q('stage') }));
+  });
+
+  r.get('/v1/admin/releases/resolve', guard('read'), async (req, res) => {
+    const version = String(req.query['version'] ?? '');
+    res.json({ channel: await resolveChannel(deps.temporal, version, typeof req.query['channel'] === 'string' ? req.query['channel'] : undefined) });
+  });
+
+  r.get('/v1/admin/releases/:channel/:version', guard('read'), async (req, res) => {
+    const status = await releaseStatus(deps.temporal, param(req, 'channel'), param(req, 'version'));
+    const devices = status.target ? await deps.fleet.targetStats(status.target.name) : undefined;
+    res.json({ ...status, devices });
+  });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    r.post(`/v1/admin/releases/:channel/:version/${decision}`, guard('release.decide'), body, validateBody('Decision'), async (req, res) => {
+      const comment = (req.body as { comment?: string }).comment;
+      res.locals['audit'] = { action: `release.${decision}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason: comment };
+      res.json(await decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, { approver: operatorOf(res).name, comment }));
+    });
+  }
+
+  r.post('/v1/admin/releases/:channel/:version/:action', guard('release.operate'), body, validateBody('OpsAction'), async (req, res) => {
+    const action = param(req, 'action');
+    if (!OPS_ACTIONS.includes(action as OpsAction)) throw new ServerError('NOT_FOUND', `no release action ${action}`);
+    const { reason, to } = req.body as { reason?: string; to?: string };
+    if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
+    res.locals['audit'] = { action: `release.${action}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason, detail: to && `to ${to}` };
+    res.json(await releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action as OpsAction, { actor: operatorOf(res).name, reason, to }));
+  });
+
+  return r;
+}
+
+function param(req: Request, name: string): string {
+  return String(req.params[name]);
+}
+
+/** A named plan from the server's policy (the channel's by default), or custom steps. */
+function chooseSteps(policy: PolicyFile, b: { channel: string; plan?: string; steps?: RolloutStep[]; security?: boolean }): { plan: string; steps: RolloutStep[] } {
+  if (b.steps !== undefined) return { plan: 'custom', steps: checkSteps(b.steps) };
+  const plan = b.plan ?? (b.security ? 'security' : channelPolicy(policy, checkPattern('channel', b.channel)).plan);
+  return { plan, steps: planSteps(policy, plan) };
+}

@@ -1,0 +1,103 @@
+import { basename } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { InputError, ServerError } from '../common/errors';
+import type { ReleaseStatus, RolloutStep } from '../common/release';
+import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, parseDuration } from '../common/validation';
+import { OPS_ACTIONS, type OpsAction, type ReleaseListItem } from '../control/releases';
+import type { AdminApi } from '../infra/apiClient';
+import type { TargetStats } from '../infra/fleetStore';
+import { perPercent, progressBar, type Output } from './output';
+import { describeList, describeStatus } from './releaseView';
+
+export interface ReleaseFlags {
+  artifact?: string;
+  version?: string;
+  hardware?: string;
+  channel?: string;
+  'rollback-index'?: string;
+  steps?: string;
+  bake?: string;
+  plan?: string;
+  security?: boolean;
+  stage?: string;
+  to?: string;
+  comment?: string;
+  reason?: string;
+}
+
+const path = (channel: string, version: string) => `/v1/admin/releases/${encodeURIComponent(channel)}/${encodeURIComponent(version)}`;
+
+/** `ota release ...` through the admin API: who acts is the token's operator, checked there. */
+export async function releaseCommand(api: AdminApi, command: string | undefined, args: string[], flags: ReleaseFlags, out: Output): Promise<number> {
+  if (command === 'list') {
+    const query = new URLSearchParams();
+    if (flags.channel !== undefined) query.set('channel', flags.channel);
+    if (flags.stage !== undefined) query.set('stage', flags.stage);
+    const releases = await api.get<ReleaseListItem[]>(`/v1/admin/releases?${query}`);
+    out.result(releases, () => describeList(releases));
+    return 0;
+  }
+  if (command === 'create') return create(api, flags, out);
+  const version = checkVersion(required(args[0] ?? flags.version, 'VERSION'));
+  const channel = flags.channel ?? (await api.get<{ channel: string }>(`/v1/admin/releases/resolve?version=${encodeURIComponent(version)}`)).channel;
+  let status: ReleaseStatus;
+  if (command === 'status') status = await api.get<ReleaseStatus>(path(channel, version));
+  else if (command === 'approve' || command === 'reject') {
+    status = await api.send<ReleaseStatus>('POST', `${path(channel, version)}/${command}`, { comment: flags.comment ?? flags.reason });
+  } else if (OPS_ACTIONS.includes(command as OpsAction)) {
+    if (flags.to !== undefined && command !== 'rollback') throw new InputError('--to is for rollback only');
+    status = await api.send<ReleaseStatus>('POST', `${path(channel, version)}/${command}`, { reason: flags.reason, to: flags.to }, 120_000);
+  } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
+  const devices = (status as ReleaseStatus & { devices?: TargetStats }).devices;
+  out.result(status, () => describeStatus(status, devices));
+  return 0;
+}
+
+/** Checks the file here, streams it to the API (with progress), then asks for the release. */
+async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<number> {
+  const artifact = required(flags.artifact, '--artifact');
+  const version = checkVersion(required(flags.version, '--version'));
+  const channel = checkPattern('channel', required(flags.channel, '--channel'));
+  const fileName = checkPattern('fileName', basename(artifact));
+  const hardwareIds = required(flags.hardware, '--hardware').split(',');
+  const rollbackIndex = flags['rollback-index'] === undefined ? 0 : Number(flags['rollback-index']);
+  const info = await stat(artifact).catch(() => undefined);
+  if (!info?.isFile()) throw new InputError(`no artifact file at ${artifact}`);
+  if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
+  const steps = customSteps(flags);
+  // Refuse a release that exists before sending gigabytes.
+  const existing = await api.get<ReleaseStatus>(path(channel, version)).catch((err: { code?: string }) => {
+    if (err.code === 'NOT_FOUND') return undefined;
+    throw err;
+  });
+  if (existing) throw new ServerError('RELEASE_EXISTS', `release ${version} on channel ${channel} already exists (${existing.releaseId})`);
+  const upload = await api.upload<{ uploadKey: string }>(
+    `/v1/admin/uploads?fileName=${encodeURIComponent(fileName)}`,
+    artifact,
+    perPercent((sent, total) => out.progress(`uploading ${progressBar(sent, total)}`)),
+  );
+  const created = await api.send<{ releaseId: string }>('POST', '/v1/admin/releases', {
+    version,
+    channel,
+    hardwareIds,
+    rollbackIndex,
+    uploadKey: upload.uploadKey,
+    ...(flags.plan !== undefined ? { plan: flags.plan } : {}),
+    ...(steps ? { steps } : {}),
+    security: flags.security ?? false,
+  });
+  out.result(created, () => `release ${created.releaseId} started; see ota release status ${version} --channel ${channel}`);
+  return 0;
+}
+
+/** --steps 10,50,100 --bake 30s: a custom plan with no health gate. */
+function customSteps(flags: ReleaseFlags): RolloutStep[] | undefined {
+  if (flags.steps === undefined) return undefined;
+  const bakeTimeMs = parseDuration(flags.bake ?? '30s');
+  return flags.steps.split(',').map((p) => ({ percent: Number(p), bakeTimeMs, minDevices: 0, maxFailureRate: 1, gate: 'auto' as const }));
+}
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new InputError(`${name} is required (ota --help)`);
+  return value;
+}

@@ -1,0 +1,35 @@
+import type { ReleaseStatus } from '../common/release';
+import { lifecycleOf } from '../common/release';
+import type { ReleaseListItem } from '../control/releases';
+import type { TargetStats } from '../infra/fleetStore';
+
+/** Human text for release answers; --json prints the API's answer as it is. */
+export function describeList(items: ReleaseListItem[]): string {
+  if (items.length === 0) return 'no releases';
+  return items
+    .map((r) => `${r.channel.padEnd(12)} ${r.version.padEnd(12)} ${r.stage.padEnd(12)} ${String(r.percent).padStart(5)}%${r.awaitingApproval ? '  awaiting approval' : ''}`)
+    .join('\n');
+}
+
+export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string {
+  const lines = [
+    `release ${s.version} on ${s.channel} (${s.releaseId}), plan ${s.plan}, created by ${s.createdBy}`,
+    `  stage:     ${s.stage} (${s.lifecycle ?? lifecycleOf(s.stage, s.percent)})${s.paused ? ' (paused)' : ''}${s.withdrawn ? ' (withdrawn)' : ''}`,
+    `  rollout:   ${s.percent}% of steps ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`,
+    `  waiting:   ${s.waitingFor}`,
+    `  hardware:  ${s.hardwareIds.join(', ')}`,
+  ];
+  if (s.target) lines.push(`  target:    ${s.target.name} (${s.target.length} bytes, sha256 ${s.target.sha256})`);
+  lines.push(`  approvals: ${s.approvals.filter((a) => a.round === 'release' && a.decision === 'approve').length}/${s.approvalsRequired}`);
+  for (const a of s.approvals) lines.push(`  ${a.decision === 'approve' ? 'approved' : 'rejected'}:  ${a.approver} (${a.round}) at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
+  if (devices) {
+    lines.push(`  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`);
+  }
+  if (s.gate) {
+    const g = s.gate;
+    lines.push(`  gate:      ${g.result} at ${g.percent}%: ${g.failures}/${g.reports} failed (${(g.failureRate * 100).toFixed(1)}%), needs >= ${g.minDevices} health reports and <= ${g.maxFailureRate * 100}% reverted`);
+  }
+  if (s.error) lines.push(`  error:     ${s.error.code}: ${s.error.message}`);
+  for (const h of s.history.slice(-10)) lines.push(`  ${h.at}  ${h.action}${h.actor ? ` by ${h.actor}` : ''}${h.detail ? `: ${h.detail}` : ''}`);
+  return lines.join('\n');
+}

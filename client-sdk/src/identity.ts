@@ -1,0 +1,97 @@
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import forge from 'node-forge';
+import { writeFileDurably } from './durable';
+import { OtaError, TransportError } from './errors';
+import type { Fetch, TlsIdentity } from './transport';
+
+/** The device's identity on disk: its key (never leaves the device), certificate, and the fleet CA. */
+export interface DeviceIdentity extends TlsIdentity {
+  certPem: string;
+  keyPem: string;
+}
+
+const FILES = { key: 'device.key', cert: 'device.pem', ca: 'fleet-ca.pem' } as const;
+
+/** A new RSA key and a PKCS#10 request signed with it (proof of possession). */
+export function newKeyAndCsr(deviceId: string): { keyPem: string; csrPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  csr.setSubject([{ name: 'commonName', value: deviceId }]);
+  csr.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
+  return { keyPem, csrPem: forge.pki.certificationRequestToPem(csr) };
+}
+
+export async function loadIdentity(dir: string): Promise<DeviceIdentity | undefined> {
+  try {
+    const [keyPem, certPem, caPem] = await Promise.all(Object.values(FILES).map((f) => readFile(join(dir, f), 'utf8')));
+    return { keyPem: keyPem!, certPem: certPem!, caPem: caPem! };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Key first, certificate last: a cut in between leaves no certificate, so the device enrolls again. */
+export async function saveIdentity(dir: string, id: DeviceIdentity): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFileDurably(join(dir, FILES.ca), id.caPem);
+  await writeFileDurably(join(dir, FILES.key), id.keyPem);
+  await writeFileDurably(join(dir, FILES.cert), id.certPem);
+}
+
+/**
+ * Enrollment: a one-time token (from an operator) and a CSR buy a device certificate. The
+ * API is reached over TLS that trusts only the provisioned fleet CA.
+ */
+export async function enroll(
+  transport: Fetch,
+  apiUrl: string,
+  request: { token: string; deviceId: string; currentVersion: string },
+  caPem: string,
+): Promise<DeviceIdentity> {
+  const { keyPem, csrPem } = newKeyAndCsr(request.deviceId);
+  const body = await postJson(transport, `${apiUrl}/v1/enroll`, { token: request.token, deviceId: request.deviceId, csr: csrPem, currentVersion: request.currentVersion });
+  return { keyPem, certPem: certificateFrom(body), caPem };
+}
+
+/** Renewal over mutual TLS with the current certificate: a new key, a new certificate. */
+export async function renew(transport: Fetch, apiUrl: string, current: DeviceIdentity, deviceId: string): Promise<DeviceIdentity> {
+  const { keyPem, csrPem } = newKeyAndCsr(deviceId);
+  const body = await postJson(transport, `${apiUrl}/v1/devices/renew`, { deviceId, csr: csrPem });
+  return { ...current, keyPem, certPem: certificateFrom(body) };
+}
+
+/** Renew once less than `fraction` of the certificate's lifetime is left. */
+export function needsRenewal(certPem: string, now: Date, fraction = 1 / 3): boolean {
+  const cert = new X509Certificate(certPem);
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  return to - now.getTime() < (to - from) * fraction;
+}
+
+function certificateFrom(body: unknown): string {
+  const cert = (body as { certificate?: unknown }).certificate;
+  if (typeof cert !== 'string' || !cert.startsWith('-----BEGIN CERTIFICATE-----') || cert.length > 16_384) {
+    throw new TransportError('API_ERROR', 'enrollment answer carries no certificate');
+  }
+  return cert;
+}
+
+async function postJson(transport: Fetch, url: string, payload: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await transport(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: AbortSignal.timeout(30_000) });
+  } catch (err) {
+    throw new TransportError('API_ERROR', `cannot reach ${url}`, { cause: err });
+  }
+  const text = (await res.text()).slice(0, 65_536);
+  if (!res.ok) {
+    const code = /"code":"([A-Z_]{1,64})"/.exec(text)?.[1];
+    throw new OtaError(code === 'ENROLLMENT_REFUSED' ? 'ENROLLMENT_REFUSED' : 'API_ERROR', `${url} answered HTTP ${res.status}: ${text.slice(0, 200)}`);
+  }
+  return JSON.parse(text) as unknown;
+}

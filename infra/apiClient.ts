@@ -1,0 +1,86 @@
+import { createReadStream } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { Agent, fetch } from 'undici';
+import { ServerError, type ServerErrorCode } from '../common/errors';
+import type { Config } from './config';
+
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The admin side of the API as the CLI, the worker and tests call it: HTTPS that trusts
+ * the fleet CA, and the operator's bearer token. Errors come back with the API's code.
+ */
+export class AdminApi {
+  private readonly agent: Agent;
+
+  constructor(
+    readonly baseUrl: string,
+    caPem: string,
+    private readonly token: string | undefined,
+  ) {
+    this.agent = new Agent({ connect: { ca: caPem } });
+  }
+
+  static fromConfig(config: Config, token = config.identity.operatorToken): AdminApi {
+    let ca: string;
+    try {
+      ca = readFileSync(config.identity.fleetCaCert, 'utf8');
+    } catch (err) {
+      throw new ServerError('CONFIG_INVALID', `fleet CA ${config.identity.fleetCaCert} is missing (run the key ceremony)`, { cause: err });
+    }
+    return new AdminApi(config.api.url, ca, token);
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.send<T>('GET', path);
+  }
+
+  async send<T>(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    return this.call<T>(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+  }
+
+  /** Streams a file as the request body (artifacts up to 4 GiB), reporting progress. */
+  async upload<T>(path: string, file: string, onProgress?: (sent: number, total: number) => void): Promise<T> {
+    const { size } = await stat(file);
+    let sent = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _e, done) {
+        sent += chunk.length;
+        onProgress?.(sent, size);
+        done(null, chunk);
+      },
+    });
+    const body = Readable.toWeb(createReadStream(file).pipe(meter)) as ReadableStream;
+    return this.call<T>(path, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, duplex: 'half' });
+  }
+
+  private async call<T>(path: string, init: Record<string, unknown> & { headers: Record<string, string> }): Promise<T> {
+    const headers = { ...init.headers, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
+    let res;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, { ...init, headers, dispatcher: this.agent } as Parameters<typeof fetch>[1]);
+    } catch (err) {
+      throw new ServerError('UNAVAILABLE', `cannot reach the API at ${this.baseUrl} (is the stack running? npm start)`, { cause: err });
+    }
+    const text = await res.text();
+    if (text.length > MAX_ANSWER_BYTES) throw new ServerError('UNAVAILABLE', 'API answer too large');
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new ServerError('UNAVAILABLE', `${path} answered HTTP ${res.status} without JSON`);
+    }
+    if (!res.ok) {
+      const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ServerError((e?.code ?? 'UNAVAILABLE') as ServerErrorCode, e?.message ?? `${path} answered HTTP ${res.status}`);
+    }
+    return json as T;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import { InputError, ServerError } from '../common/errors';
+import { checkPattern } from '../common/validation';
+import { DEVICE_ID } from './fleetCa';
+import type { Sql } from './fleetStore';
+import { newToken, tokenHash } from './operators';
+
+export type DeviceStatus = 'reported' | 'enrolled' | 'revoked';
+
+/** A device as the fleet store knows it: identity, inventory and its latest evidence. */
+export interface DeviceRecord {
+  deviceId: string;
+  hardwareId: string | null;
+  channel: string | null;
+  status: DeviceStatus;
+  groups: string[];
+  tags: Record<string, string>;
+  currentVersion: string;
+  certSerial: string | null;
+  certNotAfter: string | null;
+  enrolledAt: string | null;
+  revokedAt: string | null;
+  lastReportAt: string;
+  attestation: AttestationRecord | null;
+}
+
+export interface AttestationRecord {
+  verifiedAt: string;
+  passed: boolean;
+  reason: string;
+  measurements?: unknown;
+}
+
+export interface EnrollmentGrant {
+  deviceId: string;
+  hardwareId: string;
+  channel: string;
+  groups: string[];
+  tags: Record<string, string>;
+}
+
+const MAX_GROUPS = 32;
+const MAX_TAGS = 32;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const MAX_TOKEN_TTL_MS = 30 * 86_400_000;
+
+export function checkGroupsAndTags(groups: string[], tags: Record<string, string>): void {
+  if (groups.length > MAX_GROUPS || groups.some((g) => !NAME.test(g))) throw new InputError(`groups: up to ${MAX_GROUPS} names of letters, digits, ".", "_", "-"`);
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_TAGS || entries.some(([k, v]) => !NAME.test(k) || typeof v !== 'string' || v.length > 128)) {
+    throw new InputError(`tags: up to ${MAX_TAGS} key=value pairs (keys like group names, values up to 128 characters)`);
+  }
+}
+
+interface DeviceRow {
+  device_id: string;
+  hardware_id: string | null;
+  channel: string | null;
+  status: DeviceStatus;
+  groups_json: string;
+  tags_json: string;
+  current_version: string;
+  cert_serial: string | null;
+  cert_not_after: Date | null;
+  enrolled_at: Date | null;
+  revoked_at: Date | null;
+  last_report_at: Date;
+  attestation_json: string | null;
+}
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+/** Enrollment tokens, enrolled devices, their certificates and attestation nonces. */
+export class Devices {
+  constructor(private readonly sql: Sql) {}
+
+  /** A one-time enrollment token for one device id, expiring after `ttlMs`. Shown once. */
+  async createToken(grant: EnrollmentGrant, ttlMs: number, createdBy: string): Promise<{ token: string; expiresAt: string }> {
+    if (!DEVICE_ID.test(grant.deviceId)) throw new InputError('device id must be 1-128 letters, digits, ".", "_", ":" or "-"');
+    checkPattern('hardwareId', grant.hardwareId);
+    checkPattern('channel', grant.channel);
+    checkGroupsAndTags(grant.groups, grant.tags);
+    if (!Number.isInteger(ttlMs) || ttlMs < 1000 || ttlMs > MAX_TOKEN_TTL_MS) throw new InputError('token lifetime must be 1 s to 30 days');
+    const existing = await this.get(grant.deviceId);
+    if (existing?.status === 'enrolled') throw new ServerError('ALREADY_EXISTS', `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`);
+    const token = newToken('enroll');
+    const expiresAt = new Date(Date.now() + ttlMs);
+    await this.sql.query(
+      `INSERT INTO enrollment_tokens (token_hash, device_id, hardware_id, channel, groups_json, tags_json, expires_at, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [tokenHash(token), grant.deviceId, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), expiresAt, createdBy],
+    );
+    return { token, expiresAt: expiresAt.toISOString() };
+  }
+
+  /** Marks the token used (atomically: two enrollments with one token cannot both win). */
+  async consumeToken(token: string): Promise<EnrollmentGrant> {
+    const hash = tokenHash(token.slice(0, 200));
+    const used = await this.sql.query<{ device_id: string; hardware_id: string; channel: string; groups_json: string; tags_json: string }>(
+      `UPDATE enrollment_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+       RETURNING device_id, hardware_id, channel, groups_json, tags_json`,
+      [hash],
+    );
+    const row = used.rows[0];
+    if (!row) {
+      const known = await this.sql.query<{ used_at: Date | null }>('SELECT used_at FROM enrollment_tokens WHERE token_hash = $1', [hash]);
+      const why = !known.rows[0] ? 'unknown' : known.rows[0].used_at ? 'already used' : 'expired';
+      throw new ServerError('ENROLLMENT_REFUSED', `enrollment token is ${why}`);
+    }
+    return { deviceId: row.device_id, hardwareId: row.hardware_id, channel: row.channel, groups: JSON.parse(row.groups_json) as string[], tags: JSON.parse(row.tags_json) as Record<string, string> };
+  }
+
+  async enroll(grant: EnrollmentGrant, cert: { serial: string; notAfter: Date }, currentVersion: string): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO devices (device_id, current_version, hardware_id, channel, status, groups_json, tags_json, cert_serial, cert_not_after, enrolled_at, revoked_at)
+       VALUES ($1, $2, $3, $4, 'enrolled', $5, $6, $7, $8, now(), NULL)
+       ON CONFLICT (device_id) DO UPDATE SET hardware_id = EXCLUDED.hardware_id, channel = EXCLUDED.channel, status = 'enrolled',
+         groups_json = EXCLUDED.groups_json, tags_json = EXCLUDED.tags_json, cert_serial = EXCLUDED.cert_serial,
+         cert_not_after = EXCLUDED.cert_not_after, enrolled_at = now(), revoked_at = NULL, attestation_json = NULL`,
+      [grant.deviceId, currentVersion, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), cert.serial, cert.notAfter],
+    );
+  }
+
+  /** Renewal: the new certificate replaces the one presented; the old one stops working. */
+  async renew(deviceId: string, oldSerial: string, cert: { serial: string; notAfter: Date }): Promise<void> {
+    const done = await this.sql.query(
+      `UPDATE devices SET cert_serial = $3, cert_not_after = $4 WHERE device_id = $1 AND cert_serial = $2 AND status = 'enrolled' RETURNING device_id`,
+      [deviceId, oldSerial, cert.serial, cert.notAfter],
+    );
+    if (done.rows.length === 0) throw new ServerError('DEVICE_REVOKED', `device ${deviceId} cannot renew with this certificate`);
+  }
+
+  /**
+   * Every device request: the certificate must be the device's current one and the device
+   * enrolled. Read on each request, so a revocation applies to the very next call.
+   */
+  async authorize(deviceId: string, serial: string): Promise<DeviceRecord> {
+    const d = await this.get(deviceId);
+    if (!d || d.status !== 'enrolled' || d.certSerial !== serial) {
+      throw new ServerError('DEVICE_REVOKED', `device ${deviceId} is ${d?.status === 'revoked' ? 'revoked' : 'not enrolled with this certificate'}`);
+    }
+    return d;
+  }
+
+  async revoke(deviceId: string): Promise<DeviceRecord> {
+    const done = await this.sql.query(
+      `UPDATE devices SET status = 'revoked', revoked_at = now() WHERE device_id = $1 AND status = 'enrolled' RETURNING device_id`,
+      [deviceId],
+    );
+    if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no enrolled device ${deviceId}`);
+    return (await this.get(deviceId))!;
+  }
+
+  async get(deviceId: string): Promise<DeviceRecord | undefined> {
+    const rows = await this.sql.query<DeviceRow>('SELECT * FROM devices WHERE device_id = $1', [deviceId]);
+    return rows.rows[0] && toRecord(rows.rows[0]);
+  }
+
+  async list(filter: { status?: string; channel?: string; group?: string; prefix?: string; limit: number }): Promise<DeviceRecord[]> {
+    const like = `${(filter.prefix ?? '').replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.sql.query<DeviceRow>(
+      `SELECT * FROM devices WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2) AND device_id LIKE $3
+       ORDER BY device_id LIMIT $4`,
+      [filter.status ?? null, filter.channel ?? null, like, filter.group ? 10_000 : filter.limit],
+    );
+    const all = rows.rows.map(toRecord);
+    return (filter.group ? all.filter((d) => d.groups.includes(filter.group!)) : all).slice(0, filter.limit);
+  }
+
+  /** A fresh single-use nonce for attestation evidence. */
+  async issueNonce(deviceId: string): Promise<string> {
+    const nonce = randomBytes(32).toString('base64url');
+    await this.sql.query('INSERT INTO attestation_nonces (nonce, device_id) VALUES ($1, $2)', [nonce, deviceId]);
+    return nonce;
+  }
+
+  /** Single use and short-lived: the nonce is spent by this call whatever the evidence says. */
+  async consumeNonce(deviceId: string, nonce: string, maxAgeMs: number): Promise<void> {
+    const spent = await this.sql.query<{ issued_at: Date }>(
+      `UPDATE attestation_nonces SET used_at = now() WHERE nonce = $1 AND device_id = $2 AND used_at IS NULL RETURNING issued_at`,
+      [nonce.slice(0, 100), deviceId],
+    );
+    const row = spent.rows[0];
+    if (!row) throw new ServerError('ATTESTATION_REFUSED', 'nonce unknown, issued to another device, or already used');
+    if (Date.now() - new Date(row.issued_at).getTime() > maxAgeMs) throw new ServerError('ATTESTATION_REFUSED', 'nonce expired');
+  }
+
+  async setAttestation(deviceId: string, result: AttestationRecord): Promise<void> {
+    await this.sql.query('UPDATE devices SET attestation_json = $2 WHERE device_id = $1', [deviceId, JSON.stringify(result)]);
+  }
+}
+
+function toRecord(r: DeviceRow): DeviceRecord {
+  return {
+    deviceId: r.device_id,
+    hardwareId: r.hardware_id,
+    channel: r.channel,
+    status: r.status,
+    groups: JSON.parse(r.groups_json) as string[],
+    tags: JSON.parse(r.tags_json) as Record<string, string>,
+    currentVersion: r.current_version,
+    certSerial: r.cert_serial,
+    certNotAfter: iso(r.cert_not_after),
+    enrolledAt: iso(r.enrolled_at),
+    revokedAt: iso(r.revoked_at),
+    lastReportAt: iso(r.last_report_at)!,
+    attestation: r.attestation_json ? (JSON.parse(r.attestation_json) as AttestationRecord) : null,
+  };
+}
