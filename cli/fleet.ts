@@ -62,6 +62,8 @@ export interface SimulatedDevice {
   healthy?: (target: VerifiedTarget) => boolean | Promise<boolean>;
   initialState?: DeviceConfig['initialState'];
   limits?: DeviceConfig['limits'];
+  /** The device's clock (tests move it on to reach certificate renewal). */
+  now?: DeviceConfig['now'];
   /** Only for a device that has no certificate yet. */
   enrollmentToken?: string;
   groups?: string[];
@@ -102,6 +104,7 @@ export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDev
     installer: new AbSlotInstaller(join(d.stateDir, 'system'), { boot: async (_slot, target) => (d.healthy ? d.healthy(target) : true) }),
     initialState: d.initialState,
     limits: d.limits,
+    now: d.now,
   });
 }
 

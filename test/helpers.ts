@@ -58,7 +58,8 @@ const ALL_BUT_ADMIN = ['release-owner', 'operator', 'viewer'];
 
 /** A token for a named operator, made by the stack's admin through the admin API. */
 export async function operatorToken(name: string, roles: string[] = ALL_BUT_ADMIN): Promise<string> {
-  const key = `${name}:${roles.join(',')}`;
+  // One operator per name: the roles of its first use stay.
+  const key = name;
   if (!tokens.has(key)) {
     const admin = await adminApi(await stackToken(TEST_PROFILE, 'admin'));
     try {
@@ -93,7 +94,8 @@ export async function apiGet<T = any>(path: string): Promise<T> {
 export async function deviceFetch(deviceId: string, channel = 'raw', hardwareId = 'devkit-a'): Promise<Fetch> {
   const config = testConfig();
   const dir = join(config.home, 'test-devices', deviceId, 'identity');
-  let identity = await loadIdentity(dir);
+  // A device of a simulated fleet (ota fleet simulate) keeps its identity in devices/.
+  let identity = (await loadIdentity(dir)) ?? (await loadIdentity(join(config.home, 'devices', deviceId, 'identity')));
   if (!identity) {
     const caPem = await readFile(config.identity.fleetCaCert, 'utf8');
     const api = await adminApi();

@@ -1,9 +1,9 @@
 /** The error a promise rejects with; the test fails if it resolves. */
-export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string }> {
   try {
     await promise;
   } catch (err) {
-    return err;
+    return err as Error & { code?: string };
   }
   throw new Error('expected a rejection, got a result');
 }
