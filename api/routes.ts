@@ -5,6 +5,7 @@ import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES } from '../infra/tufRepository';
 import { sendArtifact } from './artifacts';
+import { notePoll, noteReport } from './observability';
 import type { OfferIndex } from './offers';
 import { openapi } from './openapi';
 import { validateBody } from './validate';
@@ -31,11 +32,14 @@ export function routes(deps: ApiDeps): Router {
   });
 
   r.post('/v1/poll', body, validateBody('PollRequest'), async (req, res) => {
-    res.json({ offer: await deps.offers.offerFor(req.body as PollRequest) });
+    const offer = await deps.offers.offerFor(req.body as PollRequest);
+    notePoll(res, offer);
+    res.json({ offer });
   });
 
   r.post('/v1/reports', body, validateBody('InstallReport'), async (req, res) => {
     await deps.fleet.recordReport(req.body as InstallReport);
+    noteReport(res, req.body as InstallReport);
     res.status(202).json({ accepted: true });
   });
 

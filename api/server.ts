@@ -6,6 +6,7 @@ import type { Config } from '../infra/config';
 import { FleetStore } from '../infra/fleetStore';
 import { Storage } from '../infra/storage';
 import { errorHandler } from './errors';
+import { observe } from './observability';
 import { OfferIndex } from './offers';
 import { routes } from './routes';
 
@@ -23,6 +24,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(observe(config));
   app.use(routes({ storage, fleet, offers, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(errorHandler);
   const server = await new Promise<Server>((resolve, reject) => {
