@@ -18,6 +18,8 @@ export interface StackProfile {
   minioPort: number;
   minioConsolePort: number;
   apiPort: number;
+  /** The worker's Temporal SDK metrics (Prometheus). */
+  workerMetricsPort: number;
 }
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -29,6 +31,7 @@ export const DEMO_PROFILE: StackProfile = {
   minioPort: 9000,
   minioConsolePort: 9001,
   apiPort: 8080,
+  workerMetricsPort: 9464,
 };
 
 // Two checkouts on one machine can run their suites at once with different offsets.
@@ -41,6 +44,7 @@ export const TEST_PROFILE: StackProfile = {
   minioPort: 19000 + TEST_PORT_OFFSET,
   minioConsolePort: 19001 + TEST_PORT_OFFSET,
   apiPort: 18080 + TEST_PORT_OFFSET,
+  workerMetricsPort: 19464 + TEST_PORT_OFFSET,
 };
 
 const TOKEN_LABEL = 'enigm-ota';
@@ -81,6 +85,7 @@ export async function stackEnv(p: StackProfile): Promise<Record<string, string>>
     OTA_HSM_PIN: s.hsmPin,
     OTA_API_PORT: String(p.apiPort),
     OTA_API_URL: `http://127.0.0.1:${p.apiPort}`,
+    OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort),
   };
 }
 
@@ -144,7 +149,7 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     env,
     ready: () => logContains(pm.logFile('worker'), 'worker ready'),
   });
-  log(`worker ${worker}`);
+  log(`worker ${worker} (Temporal SDK metrics http://127.0.0.1:${p.workerMetricsPort}/metrics)`);
   const api = await pm.start({
     name: 'api',
     command: node,
@@ -152,7 +157,7 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     env,
     ready: () => httpOk(`http://127.0.0.1:${p.apiPort}/healthz`),
   });
-  log(`api ${api} (http://127.0.0.1:${p.apiPort})`);
+  log(`api ${api} (http://127.0.0.1:${p.apiPort}, metrics /metrics; JSON logs in ${pm.logFile('api')})`);
   return config;
 }
 
