@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler } from 'express';
 import { ServerError, type ServerErrorCode } from '../common/errors';
+import { noteError, requestIdOf } from './observability';
 
 const STATUS: Partial<Record<ServerErrorCode, number>> = {
   INVALID_INPUT: 400,
@@ -20,23 +21,26 @@ const STATUS: Partial<Record<ServerErrorCode, number>> = {
   UNAVAILABLE: 503,
 };
 
-/** The one place errors become HTTP: `{ error: { code, message } }` with a fitting status. */
+/**
+ * The one place errors become HTTP: `{ error: { code, message, requestId } }` with a fitting
+ * status. The request's log line carries the code, and for a 5xx the error with its stack.
+ */
 export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   if (res.headersSent) {
+    noteError(res, 'INTERNAL', err);
     res.destroy(err as Error);
     return;
   }
-  const e = err as { type?: string; status?: number; message?: string };
-  if (err instanceof ServerError) {
-    res.status(STATUS[err.code] ?? 500).json({ error: { code: err.code, message: err.message } });
-  } else if (e.type === 'entity.too.large') {
-    res.status(413).json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' } });
-  } else if (e.type === 'entity.parse.failed') {
-    res.status(400).json({ error: { code: 'INVALID_INPUT', message: 'request body is not valid JSON' } });
-  } else if (e.status && e.status >= 400 && e.status < 500) {
-    res.status(e.status).json({ error: { code: 'INVALID_INPUT', message: e.message ?? 'bad request' } });
-  } else {
-    console.error(err);
-    res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } });
-  }
+  const { status, code, message } = describe(err);
+  noteError(res, code, status >= 500 ? err : undefined);
+  res.status(status).json({ error: { code, message, requestId: requestIdOf(res) } });
 };
+
+function describe(err: unknown): { status: number; code: string; message: string } {
+  const e = err as { type?: string; status?: number; message?: string };
+  if (err instanceof ServerError) return { status: STATUS[err.code] ?? 500, code: err.code, message: err.message };
+  if (e.type === 'entity.too.large') return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' };
+  if (e.type === 'entity.parse.failed') return { status: 400, code: 'INVALID_INPUT', message: 'request body is not valid JSON' };
+  if (e.status && e.status >= 400 && e.status < 500) return { status: e.status, code: 'INVALID_INPUT', message: e.message ?? 'bad request' };
+  return { status: 500, code: 'INTERNAL', message: 'internal error' };
+}

@@ -1,9 +1,12 @@
 import { loadConfig } from '../infra/config';
+import { createLogger } from '../infra/log';
 import { startServer, stopServer } from './server';
 
 async function main(): Promise<void> {
-  const api = await startServer(loadConfig());
-  console.log(`api ready at ${api.url}`);
+  const config = loadConfig();
+  const log = createLogger('api', config.observability.logLevel);
+  const api = await startServer(config);
+  log.info({ url: api.url, metrics: `${api.url}/metrics` }, 'api ready');
   const stop = () => {
     stopServer(api).then(
       () => process.exit(0),
@@ -15,6 +18,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err);
+  // The configuration may be what failed, so this logger uses defaults.
+  createLogger('api', 'info').fatal({ err }, 'api failed');
   process.exit(1);
 });

@@ -25,10 +25,13 @@ export const openapi = {
   info: {
     title: 'Enigm OTA device API',
     version: '1.0.0',
-    description: 'Untrusted delivery: devices verify the signed TUF metadata themselves; answers here are hints.',
+    description:
+      'Untrusted delivery: devices verify the signed TUF metadata themselves; answers here are hints. ' +
+      'Every response carries `x-request-id`: the request\'s own if it is 1-64 characters of [A-Za-z0-9._-], else a new one.',
   },
   paths: {
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'OK' } } } },
+    '/metrics': { get: { summary: 'Prometheus metrics of this API process (text exposition format)', responses: { '200': { description: 'OK' } } } },
     '/v1/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     '/v1/enroll': {
       post: {

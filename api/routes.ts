@@ -7,6 +7,7 @@ import type { Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES } from '../infra/tufRepository';
 import { sendArtifact } from './artifacts';
 import { deviceAuth, sameDevice } from './auth';
+import { notePoll, noteReport } from './observability';
 import type { OfferIndex } from './offers';
 import { openapi } from './openapi';
 import { validateBody } from './validate';
@@ -40,12 +41,16 @@ export function routes(deps: ApiDeps): Router {
 
   r.post('/v1/poll', device, body, validateBody('PollRequest'), async (req, res) => {
     sameDevice(res, (req.body as PollRequest).deviceId);
-    res.json({ offer: await deps.offers.offerFor(req.body as PollRequest) });
+    const offer = await deps.offers.offerFor(req.body as PollRequest);
+    notePoll(res, offer);
+    res.json({ offer });
   });
 
   r.post('/v1/reports', device, body, validateBody('InstallReport'), async (req, res) => {
     sameDevice(res, (req.body as InstallReport).deviceId);
     const stored = await deps.fleet.recordReport(req.body as InstallReport);
+    // A duplicate is not counted again in the metrics either.
+    if (stored) noteReport(res, req.body as InstallReport);
     res.status(202).json({ accepted: true, duplicate: !stored });
   });
 

@@ -143,7 +143,15 @@ export const schemas = {
     type: 'object',
     required: ['error'],
     properties: {
-      error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string' },
+          message: { type: 'string' },
+          requestId: { type: 'string', description: 'The x-request-id of the request, as in the API log' },
+        },
+      },
     },
   },
 } as const;

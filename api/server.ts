@@ -16,6 +16,7 @@ import { adminAuth } from './auth';
 import { adminRoutes } from './adminRoutes';
 import { errorHandler } from './errors';
 import { identityRoutes } from './identityRoutes';
+import { ApiMetrics, observe, serveMetrics } from './observability';
 import { OfferIndex } from './offers';
 import { releaseRoutes } from './releaseRoutes';
 import { routes } from './routes';
@@ -56,6 +57,9 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  const metrics = new ApiMetrics();
+  app.use(observe(config, metrics));
+  app.get('/metrics', guard('read'), serveMetrics(metrics));
   app.use(identityRoutes({ devices, ca, deviceCertHours: id.deviceCertHours }));
   app.use(routes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(adminRoutes({ operators, audit, devices, fleet, guard }));

@@ -34,7 +34,12 @@ export interface Config {
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
   /** The freshness Schedule: how often it runs, and how close to expiry a role is re-signed. */
   freshness: { everyMinutes: number; withinHours: number };
+  /** JSON logs (pino) at this level; the worker's Temporal metrics on host:port, port 0 = off. */
+  observability: { logLevel: LogLevel; workerMetrics: { host: string; port: number } };
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 type Env = Record<string, string | undefined>;
 
@@ -98,6 +103,10 @@ export function loadConfig(env: Env = process.env): Config {
       timestampHours: int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, 1),
     },
     freshness: { everyMinutes: 0, withinHours: 0 },
+    observability: {
+      logLevel: (env['OTA_LOG_LEVEL'] || 'info') as LogLevel,
+      workerMetrics: { host: env['OTA_WORKER_METRICS_HOST'] || '127.0.0.1', port: int('OTA_WORKER_METRICS_PORT', 0, 0, 65535) },
+    },
   };
   const ca = fleetCaFiles(config.ceremonyDir);
   config.identity.fleetCaCert = resolve(env['OTA_FLEET_CA'] ?? ca.caCert);
@@ -114,6 +123,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.freshness.everyMinutes >= config.freshness.withinHours * 60) {
     problems.push('OTA_FRESHNESS_EVERY_MINUTES must be shorter than the freshness window, or roles expire between runs');
   }
+  if (!LOG_LEVELS.includes(config.observability.logLevel)) problems.push(`OTA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!/^[A-Za-z0-9.:\[\]-]{1,253}$/.test(config.observability.workerMetrics.host)) problems.push('OTA_WORKER_METRICS_HOST must be a host name or IP address');
   if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
   if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix)) problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
   if (problems.length) throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${problems.join('\n  ')}`);

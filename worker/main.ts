@@ -1,13 +1,16 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
-import { loadConfig } from '../infra/config';
+import { loadConfig, type Config } from '../infra/config';
 import { createActivityDeps } from '../infra/deps';
+import { createLogger, temporalLogger, type Logger } from '../infra/log';
 import { ensureFreshnessSchedule } from '../infra/schedules';
 
 /** One worker process: release workflows plus the stage activities (horizontally scalable). */
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
+  const log = createLogger('worker', config.observability.logLevel);
+  const metrics = installRuntime(config, log);
   const deps = await createActivityDeps(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
@@ -19,8 +22,8 @@ export async function runWorker(): Promise<void> {
       activities: createActivities(deps),
     });
     const schedule = await ensureFreshnessSchedule(deps.temporal, config);
-    console.log(`freshness schedule ${schedule}`);
-    console.log(`worker ready on task queue ${RELEASE_TASK_QUEUE}`);
+    log.info({ schedule }, 'freshness schedule');
+    log.info({ taskQueue: RELEASE_TASK_QUEUE, metrics: metrics ?? 'off' }, 'worker ready');
     await worker.run();
   } finally {
     await connection.close();
@@ -28,9 +31,30 @@ export async function runWorker(): Promise<void> {
   }
 }
 
+/**
+ * The SDK's runtime, before any connection exists: its messages (and the native core's)
+ * go to the worker's JSON logger, and its own metrics (task slots, poll and activity
+ * latencies, sticky cache...) are served for Prometheus when a port is configured.
+ * Returns the metrics URL, if any.
+ */
+function installRuntime(config: Config, log: Logger): string | undefined {
+  const { host, port } = config.observability.workerMetrics;
+  const bindAddress = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  Runtime.install({
+    logger: temporalLogger(log),
+    telemetryOptions: {
+      // Without `forward`, the native core prints its own text lines to the console.
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      metrics: port ? { prometheus: { bindAddress } } : undefined,
+    },
+  });
+  return port ? `http://${bindAddress}/metrics` : undefined;
+}
+
 if (require.main === module) {
   runWorker().catch((err: unknown) => {
-    console.error(err);
+    // The configuration may be what failed, so this logger uses defaults.
+    createLogger('worker', 'info').fatal({ err }, 'worker failed');
     process.exit(1);
   });
 }

@@ -20,6 +20,8 @@ export interface StackProfile {
   minioPort: number;
   minioConsolePort: number;
   apiPort: number;
+  /** The worker's Temporal SDK metrics (Prometheus). */
+  workerMetricsPort: number;
 }
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -31,6 +33,7 @@ export const DEMO_PROFILE: StackProfile = {
   minioPort: 9000,
   minioConsolePort: 9001,
   apiPort: 8080,
+  workerMetricsPort: 9464,
 };
 
 // Two checkouts on one machine can run their suites at once with different offsets.
@@ -43,6 +46,7 @@ export const TEST_PROFILE: StackProfile = {
   minioPort: 19000 + TEST_PORT_OFFSET,
   minioConsolePort: 19001 + TEST_PORT_OFFSET,
   apiPort: 18080 + TEST_PORT_OFFSET,
+  workerMetricsPort: 19464 + TEST_PORT_OFFSET,
 };
 
 const TOKEN_LABEL = 'enigm-ota';
@@ -98,6 +102,7 @@ export async function stackEnv(p: StackProfile): Promise<Record<string, string>>
     OTA_API_URL: `https://127.0.0.1:${p.apiPort}`,
     OTA_TOKEN: s.tokens.ops,
     OTA_BOOTSTRAP_OPERATORS: JSON.stringify(BOOTSTRAP.map((o) => ({ ...o, tokenSha256: tokenHash(s.tokens[o.name]) }))),
+    OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort),
   };
 }
 
@@ -168,7 +173,7 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     env: { ...env, OTA_TOKEN: (await secrets(p.home)).tokens.worker },
     ready: () => logContains(pm.logFile('worker'), 'worker ready'),
   });
-  log(`worker ${worker}`);
+  log(`worker ${worker} (Temporal SDK metrics http://127.0.0.1:${p.workerMetricsPort}/metrics)`);
   const api = await pm.start({
     name: 'api',
     command: node,
@@ -177,7 +182,7 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     // It listens only once everything is set up (HTTPS with the fleet CA's certificate).
     ready: () => portOpen(p.apiPort),
   });
-  log(`api ${api} (https://127.0.0.1:${p.apiPort})`);
+  log(`api ${api} (https://127.0.0.1:${p.apiPort}, metrics /metrics; JSON logs in ${pm.logFile('api')})`);
   return config;
 }
 
