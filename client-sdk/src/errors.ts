@@ -25,6 +25,7 @@ export type OtaErrorCode =
   | 'RELEASE_WITHDRAWN'
   | 'ROLLBACK_INDEX_TOO_LOW'
   | 'NOT_NEWER'
+  | 'SOURCE_VERSION_TOO_OLD'
   // device side plumbing
   | 'API_ERROR'
   | 'RESPONSE_TOO_LARGE'

@@ -4,6 +4,7 @@ export * from './semver';
 export * from './metadata';
 export * from './limits';
 export * from './policy';
+export * from './targeting';
 export * from './download';
 export * from './installer';
 export * from './api-client';
