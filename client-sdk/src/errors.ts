@@ -31,7 +31,9 @@ export type OtaErrorCode =
   | 'RESPONSE_TOO_LARGE'
   | 'INSTALL_FAILED'
   | 'HEALTH_CHECK_FAILED'
-  | 'DEVICE_STATE_INVALID';
+  | 'DEVICE_STATE_INVALID'
+  // remote attestation (device side)
+  | 'ATTESTATION_KEY_INVALID';
 
 export class OtaError extends Error {
   readonly code: OtaErrorCode;
@@ -51,3 +53,5 @@ export class RollbackError extends PolicyError {}
 /** Transport problems: nothing was verified, nothing was installed. */
 export class TransportError extends OtaError {}
 export class InstallError extends OtaError {}
+/** The device could not produce attestation evidence (its key is unusable). */
+export class AttestationError extends OtaError {}

@@ -5,6 +5,7 @@ export * from './metadata';
 export * from './limits';
 export * from './policy';
 export * from './targeting';
+export * from './attestation';
 export * from './download';
 export * from './installer';
 export * from './api-client';
