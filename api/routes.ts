@@ -5,7 +5,7 @@ import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES } from '../infra/tufRepository';
 import { sendArtifact } from './artifacts';
-import type { OfferIndex } from './offers';
+import { preEnrollmentFacts, type OfferIndex } from './offers';
 import { openapi } from './openapi';
 import { validateBody } from './validate';
 
@@ -31,7 +31,7 @@ export function routes(deps: ApiDeps): Router {
   });
 
   r.post('/v1/poll', body, validateBody('PollRequest'), async (req, res) => {
-    res.json({ offer: await deps.offers.offerFor(req.body as PollRequest) });
+    res.json({ offer: await deps.offers.offerFor(preEnrollmentFacts(req.body as PollRequest)) });
   });
 
   r.post('/v1/reports', body, validateBody('InstallReport'), async (req, res) => {
