@@ -6,6 +6,15 @@ const STATUS: Partial<Record<ServerErrorCode, number>> = {
   NOT_FOUND: 404,
   PAYLOAD_TOO_LARGE: 413,
   UNAVAILABLE: 503,
+  ATTESTATION_MALFORMED: 400,
+  // Evidence that proves nothing is refused like missing credentials: it changes no eligibility.
+  ATTESTATION_NONCE_INVALID: 403,
+  ATTESTATION_DEVICE_MISMATCH: 403,
+  ATTESTATION_CHAIN_INVALID: 403,
+  ATTESTATION_CERT_EXPIRED: 403,
+  ATTESTATION_KEY_INVALID: 403,
+  ATTESTATION_SIGNATURE_INVALID: 403,
+  ATTESTATION_MEASUREMENTS_FAILED: 403,
 };
 
 /** The one place errors become HTTP: `{ error: { code, message } }` with a fitting status. */
