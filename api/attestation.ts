@@ -99,6 +99,8 @@ export type AttestationResult =
  * `evidence` is untrusted input (a parsed request body), checked field by field.
  */
 export function verifyEvidence(evidence: unknown, options: VerifyEvidenceOptions): AttestationResult {
+  // node-forge compares validity against an invalid date as "valid": never hand it one.
+  if (!(options.now instanceof Date) || Number.isNaN(options.now.getTime())) throw new ServerError('CONFIG_INVALID', 'attestation needs the current time');
   const e = readEvidence(evidence); // S-13: sizes and shape
   verifyNonce(e, options.expectedNonce); // S-13: answers the nonce issued for this attestation
   verifyDevice(e, options.deviceId); // S-13: about the authenticated device

@@ -143,8 +143,9 @@ const rules: Record<CheckName, Rule> = {
     const ageMs = context.now.getTime() - verifiedAt;
     const problems: string[] = [];
     if (!a.passed) problems.push(`last evidence failed${a.reason ? `: ${a.reason}` : ''}`);
+    // Comparisons are written so that NaN (a broken clock or setting) fails, never passes.
     if (ageMs < 0) problems.push(`evidence verified at ${a.verifiedAt}, after now`);
-    else if (ageMs > context.attestationMaxAgeMs) {
+    else if (!(ageMs <= context.attestationMaxAgeMs)) {
       problems.push(`evidence verified at ${a.verifiedAt} is stale (${Math.floor(ageMs / 1000)} s old, at most ${Math.floor(context.attestationMaxAgeMs / 1000)} s)`);
     }
     return outcome(problems, `passing evidence verified at ${a.verifiedAt}`);
@@ -192,7 +193,7 @@ const rules: Record<CheckName, Rule> = {
     if (r.notBefore !== undefined) {
       const opens = Date.parse(r.notBefore);
       if (Number.isNaN(opens)) problems.push(`unreadable not-before ${String(r.notBefore).slice(0, 40)}`);
-      else if (opens > context.now.getTime()) problems.push(`rollout opens at ${r.notBefore}`);
+      else if (!(opens <= context.now.getTime())) problems.push(`rollout opens at ${r.notBefore}`);
     }
     // Newer only, or an older release as a signed rollback for exactly the device's version (as D-6).
     const o = order(release.version, device.currentVersion);

@@ -153,6 +153,12 @@ describe('verifyEvidence', function () {
       expect(verifyEvidence(evidence(early), { ...options, now: new Date(now.getTime() + 60_000) }).passed).to.equal(true);
     });
 
+    it('does not check validity against a broken clock', () => {
+      const expired = maker.issueDevice('dev-1', { notAfter: new Date(now.getTime() - 1000) });
+      const err = refusal(() => verifyEvidence(evidence(expired), { ...options, now: new Date(Number.NaN) }));
+      expect(err).to.be.instanceOf(ServerError).and.have.property('code', 'CONFIG_INVALID');
+    });
+
     it('refuses a chain whose intermediate has expired', () => {
       const longLived = maker.issueDevice('dev-1', { notAfter: new Date(now.getTime() + 20 * YEAR) });
       refusedWith(evidence(longLived), 'ATTESTATION_CERT_EXPIRED', { now: new Date(now.getTime() + 11 * YEAR) });

@@ -133,6 +133,13 @@ describe('decideEligibility', () => {
     });
   });
 
+  it('fails closed on a broken clock or maximum age', () => {
+    const invalid = new Date(Number.NaN);
+    expect(failed(decide({ attestation: attested(0) }, {}, { attestationRequired: true }, { attestationMaxAgeMs: Number.NaN }))).to.deep.equal(['attestation']);
+    expect(failed(decide({ attestation: { verifiedAt: now.toISOString(), passed: true } }, {}, { attestationRequired: true, notBefore: '2026-01-01T00:00:00Z' }, { now: invalid })))
+      .to.deep.equal(['attestation', 'rollout']);
+  });
+
   describe('groups and tags', () => {
     it('offers an unrestricted release to a device in no group and without tags', () => {
       expect(decide({ groups: [], tags: {} }).eligible).to.equal(true);
