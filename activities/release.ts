@@ -19,7 +19,14 @@ export async function createManifest(
     name: targetName(spec.channel, spec.version, spec.fileName),
     length: artifact.length,
     sha256: artifact.sha256,
-    custom: { version: spec.version, channel: spec.channel, hardwareIds: spec.hardwareIds, rollbackIndex: spec.rollbackIndex },
+    custom: {
+      version: spec.version,
+      channel: spec.channel,
+      hardwareIds: spec.hardwareIds,
+      rollbackIndex: spec.rollbackIndex,
+      ...(spec.minSourceVersion !== undefined ? { minSourceVersion: spec.minSourceVersion } : {}),
+    },
+    ...(spec.targeting ? { targeting: spec.targeting } : {}),
   };
   const published = (await deps.repos.release.targets()).signed.targets[target.name];
   if (published && published.hashes['sha256'] !== target.sha256) {
@@ -61,6 +68,8 @@ export interface RolloutInput {
 export async function publishRollout(deps: ActivityDeps, input: RolloutInput): Promise<void> {
   const { target: t } = input;
   const rollout = {
+    // Targeting travels with every publish, so no step, pause or resume widens the audience.
+    ...t.targeting,
     percent: input.percent,
     salt: input.releaseId,
     paused: input.paused,

@@ -30,6 +30,8 @@ export async function offerPrevious(
     );
   }
   const rollout = {
+    // Offered back to the devices the withdrawn release reached: its audience.
+    ...current.targeting,
     percent: 100,
     salt: `release-${current.custom.channel}-${toVersion}`,
     paused: false,

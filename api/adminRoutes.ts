@@ -1,9 +1,12 @@
 import { Router, json, type RequestHandler } from 'express';
 import { InputError, ServerError } from '../common/errors';
+import { isSemver } from '@enigm-ota/client-sdk/semver';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { AuditLog, Operators } from '../infra/operators';
 import { operatorOf } from './auth';
+import { deviceFacts } from './deviceFacts';
+import type { OfferIndex } from './offers';
 import type { Permission } from './permissions';
 import { validateBody } from './validate';
 
@@ -12,6 +15,7 @@ export interface AdminRouteDeps {
   audit: AuditLog;
   devices: Devices;
   fleet: FleetStore;
+  offers: OfferIndex;
   guard: (permission: Permission) => RequestHandler;
 }
 
@@ -74,6 +78,14 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const device = await deps.devices.get(id);
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
     res.json({ ...device, reports: (await deps.fleet.reports(id)).slice(-20) });
+  });
+  r.get('/v1/admin/devices/:id/explain', guard('read'), async (req, res) => {
+    const id = String(req.params['id']);
+    const version = String(req.query['version'] ?? '');
+    if (!isSemver(version)) throw new InputError('give ?version=SEMVER');
+    const device = await deps.devices.get(id);
+    if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
+    res.json(await deps.offers.explain(deviceFacts(device), version));
   });
   r.post('/v1/admin/devices/:id/revoke', guard('device.manage'), body, validateBody('Revoke'), async (req, res) => {
     const id = String(req.params['id']);

@@ -1,51 +1,88 @@
-import {
-  bucketInPercent,
-  compareSemver,
-  readReleasePolicy,
-  readRolloutState,
-  rolloutBucket,
-  type PollOffer,
-  type PollRequest,
-  type RolloutCustom,
-} from '@enigm-ota/client-sdk';
+import { readReleasePolicy, readRolloutState, type PollOffer } from '@enigm-ota/client-sdk';
 import type { TufRepository } from '../infra/tufRepository';
+import { chooseOffer, decideEligibility, type CheckName, type DeviceFacts, type EligibilityContext, type OfferCandidate } from './eligibility';
 
-interface OfferEntry {
-  targetName: string;
-  custom: RolloutCustom;
+export interface OfferOptions {
+  /** Attestation evidence older than this no longer makes a device eligible for attestation-required releases. */
+  attestationMaxAgeMs: number;
+  /** Integrity flags a device's last report must show as passed (eligibility's integrity check). */
+  requiredIntegrity: string[];
+  /** The clock; tests pass a fixed one. */
+  now: () => Date;
+}
+
+export const defaultOfferOptions: OfferOptions = {
+  attestationMaxAgeMs: 60 * 60 * 1000,
+  requiredIntegrity: [],
+  now: () => new Date(),
+};
+
+/** `ota device explain DEVICE VERSION`: the decision for one release, for one device. */
+export interface Explanation {
+  deviceId: string;
+  version: string;
+  /** The signed rollout entry the decision is about; null when there is no such release. */
+  targetName: string | null;
+  eligible: boolean;
+  /** `release` first (is there such a release on the device's channel), then every eligibility check. */
+  checks: Array<{ check: 'release' | CheckName; ok: boolean; reason: string }>;
+  /** What a poll by this device would be offered now: possibly another release (a newer one, or a rollback). */
+  offer: PollOffer | null;
 }
 
 /**
- * The API's view of the signed rollout repository, refreshed at most every `ttlMs`.
- * It only hints: the device re-checks every rule against the signed metadata.
+ * The API's view of the signed rollout repository, refreshed at most every `ttlMs`. It
+ * indexes releases by channel; which of them a device is offered is decided by
+ * api/eligibility.ts alone. It only hints: the device re-checks every rule it can against
+ * the signed metadata.
  */
 export class OfferIndex {
-  private entries: OfferEntry[] = [];
+  private byChannel = new Map<string, OfferCandidate[]>();
   private loadedAt = -Infinity;
   private loading: Promise<void> | undefined;
+  private readonly options: OfferOptions;
 
   constructor(
-    private readonly rollout: TufRepository,
+    private readonly rollout: Pick<TufRepository, 'published'>,
     private readonly ttlMs: number,
-  ) {}
+    options: Partial<OfferOptions> = {},
+  ) {
+    this.options = { ...defaultOfferOptions, ...options };
+  }
 
-  async offerFor(req: PollRequest): Promise<PollOffer | null> {
+  async offerFor(device: DeviceFacts): Promise<PollOffer | null> {
     await this.fresh();
-    let best: OfferEntry | undefined;
-    for (const e of this.entries) {
-      const c = e.custom;
-      if (c.channel !== req.channel || !c.hardwareIds.includes(req.hardwareId)) continue;
-      if (c.rollout.paused || c.rollout.withdrawn) continue;
-      const order = compareSemver(c.version, req.currentVersion);
-      // Older releases only as a signed rollback for the device's (withdrawn) version.
-      if (order === 0 || (order < 0 && !c.rollout.downgradeFrom?.includes(req.currentVersion))) continue;
-      if (!bucketInPercent(rolloutBucket(c.rollout.salt, req.deviceId), c.rollout.percent)) continue;
-      // A rollback offer for this device's version wins over anything else offered.
-      const rollback = order < 0;
-      const bestIsRollback = best !== undefined && compareSemver(best.custom.version, req.currentVersion) < 0;
-      if (!best || (rollback && !bestIsRollback) || (rollback === bestIsRollback && compareSemver(c.version, best.custom.version) > 0)) best = e;
+    return toOffer(chooseOffer(device, this.byChannel.get(device.channel) ?? [], this.context()));
+  }
+
+  async explain(device: DeviceFacts, version: string): Promise<Explanation> {
+    await this.fresh();
+    const context = this.context();
+    const sameChannel = this.byChannel.get(device.channel) ?? [];
+    const offer = toOffer(chooseOffer(device, sameChannel, context));
+    const matches = sameChannel.filter((c) => c.version === version);
+    if (matches.length === 0) {
+      const elsewhere = [...this.byChannel.values()].flat().filter((c) => c.version === version).map((c) => c.channel);
+      const reason = elsewhere.length > 0
+        ? `no release ${version} on channel ${device.channel} (only on ${[...new Set(elsewhere)].join(', ')})`
+        : `no release ${version} in the signed rollout repository`;
+      return { deviceId: device.deviceId, version, targetName: null, eligible: false, checks: [{ check: 'release', ok: false, reason }], offer };
     }
-    return best ? { targetName: best.targetName, version: best.custom.version } : null;
+    // One release per channel and version; should there be several entries, explain the one that counts for this device.
+    const decided = matches.map((candidate) => ({ candidate, decision: decideEligibility(device, candidate, context) }));
+    const chosen = decided.find((d) => d.decision.eligible) ?? decided.find((d) => d.candidate.hardwareIds.includes(device.hardwareId)) ?? decided[0]!;
+    return {
+      deviceId: device.deviceId,
+      version,
+      targetName: chosen.candidate.targetName,
+      eligible: chosen.decision.eligible,
+      checks: [{ check: 'release', ok: true, reason: `${chosen.candidate.targetName} in the signed rollout repository` }, ...chosen.decision.checks],
+      offer,
+    };
+  }
+
+  private context(): EligibilityContext {
+    return { now: this.options.now(), attestationMaxAgeMs: this.options.attestationMaxAgeMs, requiredIntegrity: this.options.requiredIntegrity };
   }
 
   private async fresh(): Promise<void> {
@@ -57,16 +94,32 @@ export class OfferIndex {
 
   private async reload(): Promise<void> {
     const targets = await this.rollout.published();
-    const entries: OfferEntry[] = [];
+    const byChannel = new Map<string, OfferCandidate[]>();
     for (const t of Object.values(targets.signed.targets)) {
+      let candidate: OfferCandidate;
       try {
         // The same field checks the device applies; an entry a device would reject is never offered.
-        entries.push({ targetName: t.path, custom: { ...readReleasePolicy(t), rollout: readRolloutState(t) } });
+        const policy = readReleasePolicy(t);
+        candidate = {
+          targetName: t.path,
+          version: policy.version,
+          channel: policy.channel,
+          hardwareIds: policy.hardwareIds,
+          ...(policy.minSourceVersion !== undefined && { minSourceVersion: policy.minSourceVersion }),
+          rollout: readRolloutState(t),
+        };
       } catch {
         continue;
       }
+      const list = byChannel.get(candidate.channel) ?? [];
+      list.push(candidate);
+      byChannel.set(candidate.channel, list);
     }
-    this.entries = entries;
+    this.byChannel = byChannel;
     this.loadedAt = Date.now();
   }
+}
+
+function toOffer(c: OfferCandidate | null): PollOffer | null {
+  return c ? { targetName: c.targetName, version: c.version } : null;
 }

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { Router, json, type Request, type RequestHandler } from 'express';
 import { InputError, ServerError } from '../common/errors';
 import { channelPolicy, planSteps, type PolicyFile } from '../common/policy';
-import type { RolloutStep } from '../common/release';
+import type { RolloutStep, Targeting } from '../common/release';
 import { checkPattern, checkSteps, MAX_ARTIFACT_BYTES } from '../common/validation';
 import { decideRelease, listReleases, OPS_ACTIONS, releaseAction, releaseStatus, resolveChannel, startRelease, type OpsAction } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
@@ -45,7 +45,7 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   });
 
   r.post('/v1/admin/releases', guard('release.create'), body, validateBody('CreateRelease'), async (req, res) => {
-    const b = req.body as { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; uploadKey: string; plan?: string; steps?: RolloutStep[]; security?: boolean };
+    const b = req.body as { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; uploadKey: string; plan?: string; steps?: RolloutStep[]; security?: boolean; minSourceVersion?: string; targeting?: Targeting };
     if (!b.uploadKey.startsWith(UPLOAD_PREFIX) || !(await deps.storage.stat('intake', b.uploadKey))) {
       throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
     }

@@ -6,7 +6,8 @@ import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES } from '../infra/tufRepository';
 import { sendArtifact } from './artifacts';
-import { deviceAuth, sameDevice } from './auth';
+import { deviceAuth, deviceOf, sameDevice } from './auth';
+import { deviceFacts } from './deviceFacts';
 import { notePoll, noteReport } from './observability';
 import type { OfferIndex } from './offers';
 import { openapi } from './openapi';
@@ -40,8 +41,11 @@ export function routes(deps: ApiDeps): Router {
   });
 
   r.post('/v1/poll', device, body, validateBody('PollRequest'), async (req, res) => {
-    sameDevice(res, (req.body as PollRequest).deviceId);
-    const offer = await deps.offers.offerFor(req.body as PollRequest);
+    const poll = req.body as PollRequest;
+    sameDevice(res, poll.deviceId);
+    // Eligibility judges what the fleet store knows of the device, and only the running
+    // version from its word.
+    const offer = await deps.offers.offerFor(deviceFacts(deviceOf(res), poll.currentVersion));
     notePoll(res, offer);
     res.json({ offer });
   });

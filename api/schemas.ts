@@ -75,6 +75,16 @@ export const schemas = {
         },
       },
       security: { type: 'boolean' },
+      minSourceVersion: semver,
+      targeting: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          attestationRequired: { type: 'boolean' },
+          groups: { type: 'array', minItems: 1, maxItems: 32, items: { type: 'string', maxLength: 64 } },
+          tags: { type: 'object', maxProperties: 32, additionalProperties: { type: 'string', maxLength: 128 } },
+        },
+      },
     },
   },
   Decision: { type: 'object', additionalProperties: false, properties: { comment: { type: 'string', maxLength: 1000 } } },

@@ -14,6 +14,8 @@ import { loadPolicy } from '../infra/policy';
 import { Storage } from '../infra/storage';
 import { adminAuth } from './auth';
 import { adminRoutes } from './adminRoutes';
+import { checkAttestationPolicy, defaultAttestationPolicy } from './attestation';
+import { attestationRoutes } from './attestationRoutes';
 import { errorHandler } from './errors';
 import { identityRoutes } from './identityRoutes';
 import { ApiMetrics, observe, serveMetrics } from './observability';
@@ -42,7 +44,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
     throw new ServerError('CONFIG_INVALID', 'the API needs its TLS certificate and the fleet CA (run the key ceremony: ota keys init)', { cause: err });
   }
   const storage = new Storage(config.minio);
-  const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs);
+  const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
+  const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ? JSON.parse(config.identity.attestationPolicy) : defaultAttestationPolicy);
   const fleet = await FleetStore.open(config.fleet);
   const devices = new Devices(fleet.sql);
   const operators = new Operators(fleet.sql);
@@ -62,7 +65,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.get('/metrics', guard('read'), serveMetrics(metrics));
   app.use(identityRoutes({ devices, ca, deviceCertHours: id.deviceCertHours }));
   app.use(routes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
-  app.use(adminRoutes({ operators, audit, devices, fleet, guard }));
+  app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
+  app.use(adminRoutes({ operators, audit, devices, fleet, offers, guard }));
   app.use(releaseRoutes({ temporal, storage, fleet, policy: loadPolicy(), guard }));
   app.use((req) => {
     throw new ServerError('NOT_FOUND', `no route ${req.method} ${req.path}`);

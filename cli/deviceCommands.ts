@@ -1,9 +1,11 @@
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
 import type { AdminApi } from '../infra/apiClient';
+import type { Explanation } from '../api/offers';
 import type { DeviceRecord } from '../infra/devices';
 import type { AuditRow, OperatorRow } from '../infra/operators';
 import type { Output } from './output';
+import { parseTags } from './releaseCommands';
 
 export interface InventoryFlags {
   hardware?: string;
@@ -24,11 +26,7 @@ export interface InventoryFlags {
 export async function deviceCommand(api: AdminApi, command: string | undefined, args: string[], flags: InventoryFlags, out: Output): Promise<number> {
   if (command === 'token') {
     const deviceId = required(args[0], 'DEVICE');
-    const tags = Object.fromEntries((flags.tag ?? []).map((t) => {
-      const i = t.indexOf('=');
-      if (i < 1) throw new InputError(`--tag ${t}: give key=value`);
-      return [t.slice(0, i), t.slice(i + 1)];
-    }));
+    const tags = parseTags(flags.tag ?? []);
     const ttlSeconds = flags.ttl === undefined ? undefined : Math.round(parseDuration(flags.ttl) / 1000);
     const grant = await api.send<{ deviceId: string; token: string; expiresAt: string }>('POST', '/v1/admin/devices/tokens', {
       deviceId,
@@ -56,6 +54,19 @@ export async function deviceCommand(api: AdminApi, command: string | undefined, 
   if (command === 'revoke') {
     const device = await api.send<DeviceRecord>('POST', `/v1/admin/devices/${encodeURIComponent(required(args[0], 'DEVICE'))}/revoke`, { reason: flags.reason });
     out.result(device, () => `revoked ${device.deviceId}: its certificate is refused from the next request on`);
+    return 0;
+  }
+  if (command === 'explain') {
+    const id = required(args[0], 'DEVICE');
+    const version = required(args[1], 'VERSION');
+    const e = await api.get<Explanation>(`/v1/admin/devices/${encodeURIComponent(id)}/explain?version=${encodeURIComponent(version)}`);
+    out.result(e, () =>
+      [
+        `${e.deviceId} and ${e.version}${e.targetName ? ` (${e.targetName})` : ''}: ${e.eligible ? 'ELIGIBLE' : 'NOT ELIGIBLE'}`,
+        ...e.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.check.padEnd(18)} ${c.reason}`),
+        `  a poll now gets: ${e.offer ? `${e.offer.version} (${e.offer.targetName})` : 'nothing'}`,
+      ].join('\n'),
+    );
     return 0;
   }
   throw new InputError(`unknown device command: ${command ?? ''} (ota --help)`);

@@ -68,6 +68,7 @@ export interface SimulatedDevice {
   enrollmentToken?: string;
   groups?: string[];
   tags?: Record<string, string>;
+  attestation?: DeviceConfig['attestation'];
 }
 
 /**
@@ -105,6 +106,7 @@ export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDev
     initialState: d.initialState,
     limits: d.limits,
     now: d.now,
+    attestation: d.attestation,
   });
 }
 

@@ -18,6 +18,8 @@ const USAGE = `ota: operate Enigm OTA releases
 
   ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
                      [--rollback-index N] [--plan NAME | --security | --steps 10,50,100 --bake 30s]
+                     [--min-source-version SEMVER] [--attestation-required]
+                     [--target-group G ...] [--target-tag key=value ...]
   ota release list     [--channel NAME] [--stage STAGE]
   ota release reject   VERSION [--channel NAME] [--comment TEXT]
   ota release promote  VERSION [--channel NAME] [--reason TEXT]
@@ -34,6 +36,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota device list    [--status enrolled|revoked|reported] [--channel NAME] [--group G] [--prefix P]
   ota device show    DEVICE
   ota device revoke  DEVICE [--reason TEXT]   (its certificate is refused from the next request)
+  ota device explain DEVICE VERSION           (every eligibility check and its reason)
   ota operator add   NAME --role ROLE[,ROLE]   (roles: admin, release-owner, operator, viewer)
   ota operator list | ota operator revoke NAME
   ota audit          [--actor NAME] [--action PREFIX] [--limit N]
@@ -77,6 +80,10 @@ const OPTIONS = {
   timeout: { type: 'string' },
   interval: { type: 'string' },
   group: { type: 'string', multiple: true },
+  'min-source-version': { type: 'string' },
+  'attestation-required': { type: 'boolean' },
+  'target-group': { type: 'string', multiple: true },
+  'target-tag': { type: 'string', multiple: true },
   tag: { type: 'string', multiple: true },
   ttl: { type: 'string' },
   status: { type: 'string' },

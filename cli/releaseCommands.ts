@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { InputError, ServerError } from '../common/errors';
-import type { ReleaseStatus, RolloutStep } from '../common/release';
+import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
 import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, parseDuration } from '../common/validation';
 import { OPS_ACTIONS, type OpsAction, type ReleaseListItem } from '../control/releases';
 import type { AdminApi } from '../infra/apiClient';
@@ -23,6 +23,10 @@ export interface ReleaseFlags {
   to?: string;
   comment?: string;
   reason?: string;
+  'min-source-version'?: string;
+  'attestation-required'?: boolean;
+  'target-group'?: string[];
+  'target-tag'?: string[];
 }
 
 const path = (channel: string, version: string) => `/v1/admin/releases/${encodeURIComponent(channel)}/${encodeURIComponent(version)}`;
@@ -85,9 +89,30 @@ async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<
     ...(flags.plan !== undefined ? { plan: flags.plan } : {}),
     ...(steps ? { steps } : {}),
     security: flags.security ?? false,
+    ...(flags['min-source-version'] !== undefined ? { minSourceVersion: flags['min-source-version'] } : {}),
+    ...(targeting(flags) ? { targeting: targeting(flags) } : {}),
   });
   out.result(created, () => `release ${created.releaseId} started; see ota release status ${version} --channel ${channel}`);
   return 0;
+}
+
+/** --attestation-required, --target-group G, --target-tag k=v: who the rollout is for. */
+function targeting(flags: ReleaseFlags): Targeting | undefined {
+  const t: Targeting = {};
+  if (flags['attestation-required']) t.attestationRequired = true;
+  if (flags['target-group']?.length) t.groups = flags['target-group'];
+  if (flags['target-tag']?.length) t.tags = parseTags(flags['target-tag']);
+  return Object.keys(t).length ? t : undefined;
+}
+
+export function parseTags(pairs: string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((p) => {
+      const i = p.indexOf('=');
+      if (i < 1) throw new InputError(`${p}: give key=value`);
+      return [p.slice(0, i), p.slice(i + 1)];
+    }),
+  );
 }
 
 /** --steps 10,50,100 --bake 30s: a custom plan with no health gate. */

@@ -22,8 +22,19 @@ export type ServerErrorCode =
   | 'ENROLLMENT_REFUSED'
   | 'DEVICE_REVOKED'
   | 'DEVICE_MISMATCH'
-  | 'ATTESTATION_REFUSED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | AttestationErrorCode;
+
+/** Why attestation evidence was refused (api/attestation.ts). */
+export type AttestationErrorCode =
+  | 'ATTESTATION_MALFORMED'
+  | 'ATTESTATION_NONCE_INVALID'
+  | 'ATTESTATION_DEVICE_MISMATCH'
+  | 'ATTESTATION_CHAIN_INVALID'
+  | 'ATTESTATION_CERT_EXPIRED'
+  | 'ATTESTATION_KEY_INVALID'
+  | 'ATTESTATION_SIGNATURE_INVALID'
+  | 'ATTESTATION_MEASUREMENTS_FAILED';
 
 export class ServerError extends Error {
   constructor(
@@ -33,6 +44,17 @@ export class ServerError extends Error {
   ) {
     super(message, options);
     this.name = this.constructor.name;
+  }
+}
+
+/** Attestation evidence that proves nothing: it must not change what the device is offered. */
+export class AttestationError extends ServerError {
+  constructor(
+    override readonly code: AttestationErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
   }
 }
 

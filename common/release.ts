@@ -78,6 +78,17 @@ export interface ReleaseSpec {
   security?: boolean;
   /** History events per run before continue-as-new (default 10 000). */
   historyLimit?: number;
+  /** Build compatibility: devices must run at least this version (signed; devices check it). */
+  minSourceVersion?: string;
+  /** Who the rollout is offered to beyond channel and hardware (signed rollout fields). */
+  targeting?: Targeting;
+}
+
+/** Rollout targeting: the API offers only to matching devices; attestation adds eligibility. */
+export interface Targeting {
+  attestationRequired?: boolean;
+  groups?: string[];
+  tags?: Record<string, string>;
 }
 
 /** Small, history-safe facts about the prepared artifact. */
@@ -91,7 +102,9 @@ export interface ReleaseTarget {
   name: string;
   length: number;
   sha256: string;
-  custom: { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number };
+  custom: { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; minSourceVersion?: string };
+  /** Signed into every rollout entry of the release (each step, pause, resume, withdrawal). */
+  targeting?: Targeting;
 }
 
 export interface Approval {

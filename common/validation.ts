@@ -1,4 +1,5 @@
 import { isSemver } from '@enigm-ota/client-sdk/semver';
+import { isGroupList, isTagMap } from '@enigm-ota/client-sdk/targeting';
 import { InputError } from './errors';
 import type { ApproveInput, OpsInput } from './messages';
 import type { ChannelPolicy, ReleaseSpec, RolloutStep } from './release';
@@ -95,6 +96,17 @@ export function checkReleaseSpec(spec: ReleaseSpec): void {
     throw new InputError('historyLimit must be 200..50000');
   }
   checkSteps(Array.isArray(spec.steps) ? spec.steps : []);
+  if (spec.minSourceVersion !== undefined && !isSemver(spec.minSourceVersion)) throw new InputError('minSourceVersion must be a semantic version');
+  checkTargeting(spec.targeting);
+}
+
+/** The same shape rules devices and the API apply to the signed fields. */
+export function checkTargeting(t: ReleaseSpec['targeting']): void {
+  if (t === undefined) return;
+  if (typeof t !== 'object' || t === null) throw new InputError('targeting must be an object');
+  if (t.attestationRequired !== undefined && typeof t.attestationRequired !== 'boolean') throw new InputError('attestationRequired must be true or false');
+  if (t.groups !== undefined && !isGroupList(t.groups)) throw new InputError('target groups: 1 to 32 distinct names (letters, digits, ".", "_", ":", "-")');
+  if (t.tags !== undefined && !isTagMap(t.tags)) throw new InputError('target tags: up to 32 key=value pairs (values up to 128 characters)');
 }
 
 /** A policy file's channel entry must make sense before any release uses it. */

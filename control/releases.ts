@@ -5,12 +5,12 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ServerError, InputError } from '../common/errors';
 import { abortUpdate, approveUpdate, pauseUpdate, promoteUpdate, rejectUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
-import { lifecycleOf, releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep } from '../common/release';
+import { releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep, type Targeting } from '../common/release';
 import type { Config } from '../infra/config';
 import type { TargetStats } from '../infra/fleetStore';
 import { channelKey, stageKey, versionKey, awaitingApprovalKey, percentKey } from '../common/searchAttributes';
 import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
-import { checkHardwareIds, checkPattern, checkRollbackIndex, checkSteps, checkVersion, MAX_ARTIFACT_BYTES } from '../common/validation';
+import { checkHardwareIds, checkPattern, checkReleaseSpec, checkRollbackIndex, checkSteps, checkVersion, MAX_ARTIFACT_BYTES } from '../common/validation';
 import type { Storage } from '../infra/storage';
 import { fromTemporal } from './temporal';
 import type { releaseWorkflow } from '../workflows';
@@ -27,6 +27,8 @@ export interface CreateReleaseInput {
   createdBy: string;
   /** History events per run before continue-as-new (tests lower it). */
   historyLimit?: number;
+  minSourceVersion?: string;
+  targeting?: Targeting;
 }
 
 export type StartReleaseInput = Omit<CreateReleaseInput, 'artifact'> & { intakeKey: string; fileName: string };
@@ -86,7 +88,7 @@ export async function startRelease(client: Client, storage: Storage, input: Star
 }
 
 function checkRelease(input: StartReleaseInput): ReleaseSpec {
-  return {
+  const spec: ReleaseSpec = {
     version: checkVersion(input.version),
     channel: checkPattern('channel', input.channel),
     hardwareIds: checkHardwareIds(input.hardwareIds),
@@ -98,7 +100,11 @@ function checkRelease(input: StartReleaseInput): ReleaseSpec {
     steps: checkSteps(input.steps),
     security: input.security === true,
     historyLimit: input.historyLimit,
+    ...(input.minSourceVersion !== undefined ? { minSourceVersion: input.minSourceVersion } : {}),
+    ...(input.targeting !== undefined ? { targeting: input.targeting } : {}),
   };
+  checkReleaseSpec(spec);
+  return spec;
 }
 
 async function refuseExisting(client: Client, channel: string, version: string): Promise<void> {

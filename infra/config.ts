@@ -26,6 +26,8 @@ export interface Config {
     nonceMaxAgeMs: number;
     attestationMaxAgeMs: number;
     manufacturerRoots?: string;
+    /** JSON AttestationPolicy (api/attestation.ts); the default wants a verified boot. */
+    attestationPolicy?: string;
     operatorToken?: string;
   };
   fleet: { databaseUrl?: string; pgliteDir: string };
@@ -94,6 +96,7 @@ export function loadConfig(env: Env = process.env): Config {
       nonceMaxAgeMs: int('OTA_ATTESTATION_NONCE_MS', 5 * 60_000, 1000),
       attestationMaxAgeMs: int('OTA_ATTESTATION_MAX_AGE_MS', 24 * 3_600_000, 1000),
       manufacturerRoots: env['OTA_MANUFACTURER_CA'] || undefined,
+      attestationPolicy: env['OTA_ATTESTATION_POLICY'] || undefined,
       operatorToken: env['OTA_TOKEN'] || undefined,
     },
     expiry: {

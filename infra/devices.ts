@@ -181,8 +181,8 @@ export class Devices {
       [nonce.slice(0, 100), deviceId],
     );
     const row = spent.rows[0];
-    if (!row) throw new ServerError('ATTESTATION_REFUSED', 'nonce unknown, issued to another device, or already used');
-    if (Date.now() - new Date(row.issued_at).getTime() > maxAgeMs) throw new ServerError('ATTESTATION_REFUSED', 'nonce expired');
+    if (!row) throw new ServerError('ATTESTATION_NONCE_INVALID', 'nonce unknown, issued to another device, or already used');
+    if (Date.now() - new Date(row.issued_at).getTime() > maxAgeMs) throw new ServerError('ATTESTATION_NONCE_INVALID', 'nonce expired');
   }
 
   async setAttestation(deviceId: string, result: AttestationRecord): Promise<void> {

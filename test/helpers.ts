@@ -175,9 +175,12 @@ export async function device(
 
 /** A device request: sent as the device the body names (a probe identity for bodies without one). */
 export async function postJson(path: string, body: unknown): Promise<{ status: number; body: any }> {
-  const named = (body as { deviceId?: unknown } | null)?.deviceId;
-  const as = typeof named === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(named) ? named : 'bad-input-probe';
-  const res = await (await deviceFetch(as))(`${testConfig().api.url}${path}`, {
+  const b = (body ?? {}) as { deviceId?: unknown; channel?: unknown; hardwareId?: unknown };
+  const as = typeof b.deviceId === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(b.deviceId) ? b.deviceId : 'bad-input-probe';
+  // Enrolled for the channel and hardware it polls with (eligibility goes by the enrollment).
+  const valid = (v: unknown, re: RegExp) => (typeof v === 'string' && re.test(v) ? v : undefined);
+  const fetch = await deviceFetch(as, valid(b.channel, /^[a-z0-9][a-z0-9-]{0,31}$/), valid(b.hardwareId, /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/));
+  const res = await fetch(`${testConfig().api.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body),

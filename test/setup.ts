@@ -10,6 +10,8 @@ import { stackDown, stackEnv, stackUp, TEST_PROFILE } from '../scripts/lib/stack
  */
 export const TEST_EXTRA_ENV = {
   OTA_ROLLOUT_CACHE_MS: '0',
+  // Attestation nonces expire fast enough for a test to wait one out.
+  OTA_ATTESTATION_NONCE_MS: '3000',
   // Test channels with their own approval rules and plans (see the file).
   OTA_POLICY_FILE: join(__dirname, '..', '..', 'test', 'fixtures', 'policy.json'),
 };

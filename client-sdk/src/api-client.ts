@@ -1,4 +1,5 @@
 import { OtaError, TransportError } from './errors';
+import type { AttestationEvidence } from './attestation';
 import type { Fetch } from './transport';
 
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
@@ -57,6 +58,16 @@ export class DeviceApiClient {
 
   async report(report: InstallReport): Promise<void> {
     await this.post('/v1/reports', report);
+  }
+
+  async attestationNonce(): Promise<string> {
+    const body = (await this.post('/v1/attestation/nonce', {})) as { nonce?: unknown };
+    if (typeof body.nonce !== 'string') throw new TransportError('API_ERROR', 'malformed nonce answer');
+    return body.nonce;
+  }
+
+  async attest(evidence: AttestationEvidence): Promise<void> {
+    await this.post('/v1/attestation', evidence);
   }
 
   private async post(path: string, payload: unknown): Promise<unknown> {

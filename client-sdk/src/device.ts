@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeviceApiClient, type InstallReport, type PollOffer } from './api-client';
+import { createEvidence, type AttestationKey, type AttestationMeasurements } from './attestation';
 import { downloadIntoFolder } from './download';
 import { enroll, loadIdentity, needsRenewal, renew, saveIdentity, type DeviceIdentity } from './identity';
 import { InstallError, OtaError, PolicyError } from './errors';
@@ -35,6 +36,12 @@ export interface DeviceConfig {
    */
   fleetCaPem?: string;
   enrollmentToken?: string;
+  /**
+   * Remote attestation: the device's attestation key (certified by its manufacturer) and
+   * what it measures. Evidence goes to the API before a poll, at most every `everyMs`; it
+   * only makes the device eligible for attestation-required releases, never skips a check here.
+   */
+  attestation?: { key: AttestationKey; measure(): AttestationMeasurements | Promise<AttestationMeasurements>; everyMs?: number };
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
 }
@@ -125,6 +132,7 @@ export class DeviceAgent {
   checkForUpdate(): Promise<UpdateResult> {
     return this.serially(async () => {
       await this.ensureIdentity();
+      await this.attestIfDue();
       const state = await this.settle();
       const offer = await this.api.poll(this.pollRequest(state));
       if (!offer) return { status: 'up-to-date', version: state.currentVersion };
@@ -213,6 +221,29 @@ export class DeviceAgent {
 
   private stored() {
     return readState(this.config.stateDir, this.config.initialState ?? { currentVersion: '0.0.0', rollbackIndex: 0 });
+  }
+
+  private attestedAt = -Infinity;
+
+  /** Fresh evidence for the API: a new nonce, the measurements, signed by the attestation key. */
+  async attest(): Promise<void> {
+    const a = this.config.attestation;
+    if (!a) throw new OtaError('ATTESTATION_KEY_INVALID', 'this device has no attestation key');
+    await this.ensureIdentity();
+    const nonce = await this.api.attestationNonce();
+    await this.api.attest(createEvidence(a.key, { deviceId: this.config.deviceId, nonce, measurements: await a.measure() }));
+    this.attestedAt = Date.now();
+  }
+
+  private async attestIfDue(): Promise<void> {
+    const a = this.config.attestation;
+    if (!a || Date.now() - this.attestedAt < (a.everyMs ?? 3_600_000)) return;
+    try {
+      await this.attest();
+    } catch {
+      // Refused evidence only costs eligibility for attestation-required releases; the poll goes on.
+      this.attestedAt = Date.now();
+    }
   }
 
   /** D-1..D-6 as a cycle would check them, for tools and tests (no install, no report). */

@@ -25,6 +25,7 @@ export type OtaErrorCode =
   | 'RELEASE_WITHDRAWN'
   | 'ROLLBACK_INDEX_TOO_LOW'
   | 'NOT_NEWER'
+  | 'SOURCE_VERSION_TOO_OLD'
   // device side plumbing
   | 'API_ERROR'
   | 'NOT_ENROLLED'
@@ -33,7 +34,9 @@ export type OtaErrorCode =
   | 'INSTALL_FAILED'
   | 'HEALTH_CHECK_FAILED'
   | 'INSTALL_INTERRUPTED'
-  | 'DEVICE_STATE_INVALID';
+  | 'DEVICE_STATE_INVALID'
+  // remote attestation (device side)
+  | 'ATTESTATION_KEY_INVALID';
 
 export class OtaError extends Error {
   readonly code: OtaErrorCode;
@@ -53,3 +56,5 @@ export class RollbackError extends PolicyError {}
 /** Transport problems: nothing was verified, nothing was installed. */
 export class TransportError extends OtaError {}
 export class InstallError extends OtaError {}
+/** The device could not produce attestation evidence (its key is unusable). */
+export class AttestationError extends OtaError {}

@@ -4,6 +4,8 @@ export * from './semver';
 export * from './metadata';
 export * from './limits';
 export * from './policy';
+export * from './targeting';
+export * from './attestation';
 export * from './download';
 export * from './installer';
 export * from './state';

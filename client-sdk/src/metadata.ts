@@ -8,6 +8,12 @@ export interface ReleasePolicy {
   channel: string;
   hardwareIds: string[];
   rollbackIndex: number;
+  /**
+   * Build compatibility: the oldest version a device may update from (a delta image, a
+   * data migration that needs an intermediate release). Devices running anything older
+   * refuse the release (D-15) and the API does not offer it.
+   */
+  minSourceVersion?: string;
 }
 
 export interface RolloutState {
@@ -24,6 +30,15 @@ export interface RolloutState {
   downgradeFrom?: string[];
   /** Who approved this release for rollout, signed with the rollout state. */
   approvals?: Array<{ approver: string; at: string }>;
+  // Server-side targeting (the API's eligibility, api/eligibility.ts). Signed so that no
+  // one but the rollout key can widen or narrow the audience, but it narrows the *offer*
+  // only: devices do not know their groups, tags or attestation state and do not check them.
+  /** Offered only to devices with fresh, passing remote attestation evidence. */
+  attestationRequired?: boolean;
+  /** Offered only to devices in at least one of these groups (1..32 names). */
+  groups?: string[];
+  /** Offered only to devices carrying every one of these tags with this value (at most 32). */
+  tags?: Record<string, string>;
 }
 
 export type ReleaseCustom = ReleasePolicy;

@@ -2,7 +2,8 @@ import type { TargetFile } from '@tufjs/models';
 import { bucketInPercent, rolloutBucket } from './bucket';
 import { PolicyError, RollbackError, VerificationError } from './errors';
 import type { ReleasePolicy, RolloutState, VerifiedTarget } from './metadata';
-import { compareSemver } from './semver';
+import { compareSemver, isSemver } from './semver';
+import { isGroupList, isTagMap } from './targeting';
 
 /** What the device is, as stored on the device itself (never taken from the API). */
 export interface DeviceFacts {
@@ -30,6 +31,7 @@ export function verifyInstallable(
   verifySameArtifact(release, rollout); // D-3
   verifyHardware(policy, device); // D-4
   verifyChannel(policy, device); // D-4
+  verifySourceVersion(policy, device); // D-15
   verifyRolloutOpen(state, now); // D-5
   verifyBucket(state, device); // D-5
   verifyRollbackIndex(policy, device); // D-6
@@ -63,6 +65,16 @@ function verifyHardware(policy: ReleasePolicy, device: DeviceFacts): void {
 function verifyChannel(policy: ReleasePolicy, device: DeviceFacts): void {
   if (policy.channel !== device.channel) {
     throw new PolicyError('CHANNEL_MISMATCH', `release ${policy.version} is on channel ${policy.channel}, device follows ${device.channel}`);
+  }
+}
+
+/** D-15: a release built for upgrades from minSourceVersion on is not installed over anything older. */
+function verifySourceVersion(policy: ReleasePolicy, device: DeviceFacts): void {
+  if (policy.minSourceVersion !== undefined && compareSemver(device.currentVersion, policy.minSourceVersion) < 0) {
+    throw new PolicyError(
+      'SOURCE_VERSION_TOO_OLD',
+      `release ${policy.version} installs over ${policy.minSourceVersion} or later, device runs ${device.currentVersion}`,
+    );
   }
 }
 
@@ -114,11 +126,16 @@ export function readReleasePolicy(target: TargetFile): ReleasePolicy {
     c['hardwareIds'].every((h) => typeof h === 'string') &&
     Number.isSafeInteger(c['rollbackIndex']);
   if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} lacks release policy fields`);
+  const minSourceVersion = c['minSourceVersion'];
+  if (minSourceVersion !== undefined && !(typeof minSourceVersion === 'string' && isSemver(minSourceVersion))) {
+    throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed minSourceVersion`);
+  }
   return {
     version: c['version'] as string,
     channel: c['channel'] as string,
     hardwareIds: c['hardwareIds'] as string[],
     rollbackIndex: c['rollbackIndex'] as number,
+    ...(minSourceVersion !== undefined && { minSourceVersion }),
   };
 }
 
@@ -143,11 +160,21 @@ export function readRolloutState(target: TargetFile): RolloutState {
   if (approvals !== undefined && !(Array.isArray(approvals) && approvals.every((a) => typeof a?.approver === 'string' && typeof a?.at === 'string'))) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed approvals`);
   }
+  // Targeting fields: the device does not act on them, but a reader never passes on a field it cannot vouch for.
+  if (r['attestationRequired'] !== undefined && typeof r['attestationRequired'] !== 'boolean') {
+    throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed attestationRequired`);
+  }
+  if (r['groups'] !== undefined && !isGroupList(r['groups'])) {
+    throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed groups`);
+  }
+  if (r['tags'] !== undefined && !isTagMap(r['tags'])) {
+    throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed tags`);
+  }
   return r as unknown as RolloutState;
 }
 
 /** The policy fields compared across repositories, in a fixed order. */
 function releaseFields(target: TargetFile): string {
   const p = readReleasePolicy(target);
-  return JSON.stringify([p.version, p.channel, [...p.hardwareIds].sort(), p.rollbackIndex]);
+  return JSON.stringify([p.version, p.channel, [...p.hardwareIds].sort(), p.rollbackIndex, p.minSourceVersion ?? null]);
 }

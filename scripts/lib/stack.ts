@@ -103,6 +103,8 @@ export async function stackEnv(p: StackProfile): Promise<Record<string, string>>
     OTA_TOKEN: s.tokens.ops,
     OTA_BOOTSTRAP_OPERATORS: JSON.stringify(BOOTSTRAP.map((o) => ({ ...o, tokenSha256: tokenHash(s.tokens[o.name]) }))),
     OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort),
+    // Manufacturer CAs whose attestation keys the API trusts (absent until a manufacturer is added).
+    OTA_MANUFACTURER_CA: join(p.home, 'ceremony', 'manufacturer-roots.pem'),
   };
 }
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InstallError, OtaError, PolicyError, RollbackError, TransportError, VerificationError } from '@enigm-ota/client-sdk';
+import { AttestationError, InstallError, OtaError, PolicyError, RollbackError, TransportError, VerificationError } from '@enigm-ota/client-sdk';
 
 describe('OtaError', () => {
   it('carries its code and cause, and is named after its class', () => {
@@ -15,6 +15,7 @@ describe('OtaError', () => {
       [new RollbackError('ROLLBACK_INDEX_TOO_LOW', 'm'), 'RollbackError', true],
       [new TransportError('DOWNLOAD_FAILED', 'm'), 'TransportError', false],
       [new InstallError('INSTALL_FAILED', 'm'), 'InstallError', false],
+      [new AttestationError('ATTESTATION_KEY_INVALID', 'm'), 'AttestationError', false],
     ] as const;
     for (const [e, name, isPolicy] of cases) {
       expect(e, name).to.be.instanceOf(OtaError).and.instanceOf(Error).and.have.property('name', name);

@@ -164,11 +164,52 @@ describe('verifyInstallable', () => {
       expect(e).to.be.instanceOf(RollbackError).and.have.property('code', 'ROLLBACK_INDEX_TOO_LOW');
     });
   });
+
+  describe('D-15: build compatibility (minimum source version)', () => {
+    const needs = (minSourceVersion: string) => ({ ...policy, minSourceVersion });
+    const both = (p: object) => [target(p), target({ ...p, rollout })] as const;
+
+    it('refuses a release whose signed minimum source version is above the device\'s version', () => {
+      for (const currentVersion of ['1.0.0', '1.4.9', '1.5.0-rc.1']) {
+        const e = refusal(() => verifyInstallable(...both(needs('1.5.0')), { ...device, currentVersion }, now));
+        expect(e, currentVersion).to.be.instanceOf(PolicyError).and.have.property('code', 'SOURCE_VERSION_TOO_OLD');
+      }
+    });
+
+    it('accepts a device running exactly the minimum source version or later', () => {
+      for (const currentVersion of ['1.5.0', '1.5.0+build.7', '1.9.0']) {
+        expect(verifyInstallable(...both(needs('1.5.0')), { ...device, currentVersion }, now).policy.minSourceVersion, currentVersion).to.equal('1.5.0');
+      }
+    });
+
+    it('takes the minimum from the release repository, and refuses when the rollout repository disagrees', () => {
+      const e = refusal(() => verifyInstallable(target(needs('1.5.0')), offered(), device, now));
+      expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
+      const lowered = refusal(() => verifyInstallable(target(needs('1.5.0')), target({ ...needs('0.1.0'), rollout }), device, now));
+      expect(lowered).to.have.property('code', 'TARGET_MISMATCH');
+    });
+
+    it('is checked before the rollout, so an operator sees why a device in the rollout was refused', () => {
+      const e = refusal(() => verifyInstallable(target(needs('1.5.0')), target({ ...needs('1.5.0'), rollout: { ...rollout, paused: true } }), device, now));
+      expect(e).to.have.property('code', 'SOURCE_VERSION_TOO_OLD');
+    });
+  });
+
+  describe('server-side targeting fields', () => {
+    it('does not act on groups, tags or attestationRequired: the device cannot know them, the API checks them', () => {
+      const targeted = offered({ attestationRequired: true, groups: ['lab'], tags: { region: 'eu' } });
+      expect(verifyInstallable(target(policy), targeted, device, now).rollout).to.include({ attestationRequired: true });
+    });
+  });
 });
 
 describe('readReleasePolicy', () => {
   it('returns exactly the four policy fields', () => {
     expect(readReleasePolicy(target({ ...policy, note: 'ignored', rollout }))).to.deep.equal(policy);
+  });
+
+  it('returns the minimum source version when the release has one', () => {
+    expect(readReleasePolicy(target({ ...policy, minSourceVersion: '1.2.0-rc.1' }))).to.deep.equal({ ...policy, minSourceVersion: '1.2.0-rc.1' });
   });
 
   const malformed: Array<[string, object]> = [
@@ -180,6 +221,10 @@ describe('readReleasePolicy', () => {
     ['a fractional rollback index', { ...policy, rollbackIndex: 1.5 }],
     ['a rollback index as a string', { ...policy, rollbackIndex: '3' }],
     ['a rollback index beyond safe integers', { ...policy, rollbackIndex: 2 ** 53 }],
+    ['a numeric minimum source version', { ...policy, minSourceVersion: 1 }],
+    ['a minimum source version that is not semantic', { ...policy, minSourceVersion: 'v1.2' }],
+    ['a null minimum source version', { ...policy, minSourceVersion: null }],
+    ['an over-long minimum source version', { ...policy, minSourceVersion: `1.0.0-${'a'.repeat(60)}` }],
   ];
   for (const [what, custom] of malformed) {
     it(`refuses ${what} as invalid metadata`, () => {
@@ -193,6 +238,18 @@ describe('readRolloutState', () => {
     const state = { ...rollout, percent: 0, notBefore: '2026-11-26T00:00:00Z', downgradeFrom: ['1.0.0'], approvals: [{ approver: 'alice', at: '2026-11-25T00:00:00Z' }] };
     expect(readRolloutState(target({ ...policy, rollout: state }))).to.deep.equal(state);
     expect(readRolloutState(target({ rollout: { ...rollout, percent: 100 } })).percent).to.equal(100);
+  });
+
+  it('accepts targeting: attestation required, groups and tags at their limits', () => {
+    const groups = ['g'.repeat(64), ...Array.from({ length: 31 }, (_, i) => `group-${i}`)];
+    const tags = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key.${i}`, 'v'.repeat(128)]));
+    for (const state of [
+      { ...rollout, attestationRequired: true, groups: ['lab', 'site:berlin'], tags: { region: 'eu-west', tier: '' } },
+      { ...rollout, attestationRequired: false, groups, tags },
+      { ...rollout, tags: {} },
+    ]) {
+      expect(readRolloutState(target({ ...policy, rollout: state }))).to.deep.equal(state);
+    }
   });
 
   const malformed: Array<[string, unknown]> = [
@@ -213,6 +270,23 @@ describe('readRolloutState', () => {
     ['an approval without a time', { ...rollout, approvals: [{ approver: 'alice' }] }],
     ['an approval without an approver', { ...rollout, approvals: [{ at: '2026-11-25T00:00:00Z' }] }],
     ['a null approval', { ...rollout, approvals: [null] }],
+    ['attestationRequired as a string', { ...rollout, attestationRequired: 'yes' }],
+    ['groups that are not a list', { ...rollout, groups: 'lab' }],
+    ['an empty group list', { ...rollout, groups: [] }],
+    ['33 groups', { ...rollout, groups: Array.from({ length: 33 }, (_, i) => `g${i}`) }],
+    ['a repeated group', { ...rollout, groups: ['lab', 'lab'] }],
+    ['a group that is not a string', { ...rollout, groups: ['lab', 7] }],
+    ['a group name with a space', { ...rollout, groups: ['the lab'] }],
+    ['a group name of 65 characters', { ...rollout, groups: ['g'.repeat(65)] }],
+    ['tags that are a list', { ...rollout, tags: [['region', 'eu']] }],
+    ['null tags', { ...rollout, tags: null }],
+    ['33 tags', { ...rollout, tags: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) }],
+    ['a tag value that is not a string', { ...rollout, tags: { region: 1 } }],
+    ['a tag value of 129 characters', { ...rollout, tags: { region: 'v'.repeat(129) } }],
+    ['a tag value with a control character', { ...rollout, tags: { region: 'eu\nwest' } }],
+    ['a tag key starting with an underscore', { ...rollout, tags: { __proto__x: 'v' } }],
+    ['an empty tag key', { ...rollout, tags: { '': 'v' } }],
+    ['a __proto__ tag key from JSON', { ...rollout, tags: JSON.parse('{"__proto__":"v"}') }],
   ];
   for (const [what, state] of malformed) {
     it(`refuses ${what} as invalid metadata`, () => {
