@@ -28,6 +28,7 @@ export function deviceOf(res: Response): DeviceRecord {
  */
 export function adminAuth(operators: Operators, audit: AuditLog): (permission: Permission) => RequestHandler {
   return (permission) => (req, res, next) => {
+    // S-15
     if (req.method !== 'GET') res.on('finish', () => void recordAudit(audit, req, res));
     const header = req.header('authorization') ?? '';
     const token = /^Bearer ([A-Za-z0-9_-]{10,200})$/.exec(header)?.[1];
@@ -71,6 +72,7 @@ async function recordAudit(audit: AuditLog, req: Request, res: Response): Promis
  */
 export function deviceAuth(devices: Devices): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
+    // S-14
     const socket = req.socket as TLSSocket;
     const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
     if (!socket.authorized || !cert?.subject?.CN) {

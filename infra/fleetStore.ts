@@ -59,6 +59,7 @@ export class FleetStore {
    * so a restart loses no accepted report. Returns false for a duplicate.
    */
   async recordReport(report: InstallReport): Promise<boolean> {
+    // S-16
     const inserted = await this.sql.query(
       `INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id, report_id) DO NOTHING RETURNING id`,

@@ -45,32 +45,32 @@ describe('eligibility and attestation', () => {
       const old = await device('lab-old', channel, { groups: ['lab'], initialState: { currentVersion: '0.9.0', rollbackIndex: 0 } });
       // Enrolled now (their groups come from their enrollment tokens).
       for (const d of [inLab, office, old]) await d.identity();
-      await release(channel, '2.0.0', '--target-group', 'lab', '--min-source-version', '1.0.0');
+      await release(channel, '3.1.0', '--target-group', 'lab', '--min-source-version', '1.0.0');
     });
 
     it('is offered only to eligible devices, and `ota device explain` says why for every check', async () => {
       const pollAs = async (id: string, currentVersion: string) =>
         (await postJson('/v1/poll', { deviceId: id, hardwareId: 'devkit-a', channel, currentVersion })).body.offer;
-      expect(await pollAs('lab-1', '1.2.0')).to.include({ version: '2.0.0' });
+      expect(await pollAs('lab-1', '1.2.0')).to.include({ version: '3.1.0' });
       expect(await pollAs('office-1', '1.2.0')).to.equal(null);
       expect(await pollAs('lab-old', '0.9.0')).to.equal(null);
 
-      const office = await explain('office-1', '2.0.0');
+      const office = await explain('office-1', '3.1.0');
       expect(office.eligible).to.equal(false);
       expect(failing(office)).to.deep.equal(['groups']);
       expect(office.checks.map((c) => c.check)).to.include.members(['identity', 'enrollment', 'attestation', 'channel', 'hardware', 'buildCompatibility', 'rollout']);
       expect(office.checks.every((c) => c.reason.length > 0)).to.equal(true);
-      expect(failing(await explain('lab-old', '2.0.0'))).to.deep.equal(['buildCompatibility']);
-      expect((await explain('lab-1', '2.0.0')).eligible).to.equal(true);
-      const human = await ota('device', 'explain', 'office-1', '2.0.0');
+      expect(failing(await explain('lab-old', '3.1.0'))).to.deep.equal(['buildCompatibility']);
+      expect((await explain('lab-1', '3.1.0')).eligible).to.equal(true);
+      const human = await ota('device', 'explain', 'office-1', '3.1.0');
       expect(human.stdout).to.match(/NOT ELIGIBLE/).and.match(/FAIL\s+groups/);
     });
 
     it('installs on the eligible device, which checks the signed minimum source version itself', async () => {
-      expect(await inLab.checkForUpdate()).to.include({ status: 'installed', version: '2.0.0' });
+      expect(await inLab.checkForUpdate()).to.include({ status: 'installed', version: '3.1.0' });
       // A device below the signed minimum refuses even when a hostile API offers it.
       const old = await device('lab-older', channel, { groups: ['lab'], initialState: { currentVersion: '0.9.0', rollbackIndex: 0 } });
-      expect(await old.installOffer({ targetName: `${channel}/2.0.0/fw-${channel}-2.0.0.bin`, version: '2.0.0' })).to.include({ status: 'refused', code: 'SOURCE_VERSION_TOO_OLD' });
+      expect(await old.installOffer({ targetName: `${channel}/3.1.0/fw-${channel}-3.1.0.bin`, version: '3.1.0' })).to.include({ status: 'refused', code: 'SOURCE_VERSION_TOO_OLD' });
     });
 
     it('refuses a release spec with malformed targeting before anything starts', async () => {
