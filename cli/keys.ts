@@ -46,11 +46,14 @@ async function init(config: Config, hsm: Hsm, storage: Storage, flags: KeyFlags,
     releaseThreshold: count(flags['release-threshold'], DEFAULT_CEREMONY.releaseThreshold),
   };
   checkCeremonyOptions(options);
-  const result = await runCeremony(config, hsm, storage, options);
+  // The API's TLS certificate is issued for these host names.
+  const hosts = (process.env['OTA_API_TLS_HOSTS'] ?? '127.0.0.1,localhost').split(',').filter(Boolean);
+  const result = await runCeremony(config, hsm, storage, options, hosts);
   out.result(result, () =>
     [
       `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,
       result.created.length ? `created: ${result.created.join(', ')}` : 'nothing to create: both repositories exist',
+      `fleet CA: ${result.fleetCa}${result.fleetCaCreated ? ' (created; provision devices with it)' : ''}`,
       ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
     ].join('\n'),
   );

@@ -6,6 +6,7 @@ import { Metadata, Root } from '@tufjs/models';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { InputError, ServerError } from '../common/errors';
 import type { Config } from './config';
+import { FleetCa, fleetCaFiles } from './fleetCa';
 import type { Hsm } from './hsm';
 import { HsmKeys, short, type RoleName } from './keyring';
 import { parseRoot, withThreshold } from './rootChain';
@@ -27,6 +28,9 @@ export const MAX_KEYS_PER_ROLE = 9;
 
 export interface CeremonyResult {
   created: RepositoryName[];
+  /** The fleet CA devices are provisioned with (it also signs the API's TLS certificate). */
+  fleetCa: string;
+  fleetCaCreated: boolean;
   rootFiles: Record<RepositoryName, string>;
   offlineKeyFiles: string[];
 }
@@ -92,13 +96,21 @@ export function checkCeremonyOptions(o: CeremonyOptions): void {
 /**
  * Key ceremony, idempotent: for each repository that has no root yet, offline root keys
  * (node-forge, written for offline storage) and HSM keys for the online roles (made inside
- * the token), the first root signed by every root key, and an empty signed repository.
+ * the token), the first root signed by every root key, and an empty signed repository;
+ * and the fleet CA (device certificates, the API's TLS certificate for `apiHosts`).
  * The release repository's targets role gets `releaseKeys` HSM keys with a threshold.
  */
-export async function runCeremony(config: Config, hsm: Hsm, storage: Storage, options: CeremonyOptions = DEFAULT_CEREMONY): Promise<CeremonyResult> {
+export async function runCeremony(
+  config: Config,
+  hsm: Hsm,
+  storage: Storage,
+  options: CeremonyOptions = DEFAULT_CEREMONY,
+  apiHosts: string[] = ['127.0.0.1', 'localhost'],
+): Promise<CeremonyResult> {
   checkCeremonyOptions(options);
   await storage.ensureBuckets();
-  const result: CeremonyResult = { created: [], rootFiles: { release: '', rollout: '' }, offlineKeyFiles: [] };
+  const ca = await FleetCa.ensure(fleetCaFiles(config.ceremonyDir), apiHosts);
+  const result: CeremonyResult = { created: [], fleetCa: fleetCaFiles(config.ceremonyDir).caCert, fleetCaCreated: ca.created, rootFiles: { release: '', rollout: '' }, offlineKeyFiles: [] };
   for (const repo of REPOSITORIES) {
     const file = rootFile(config, repo);
     result.rootFiles[repo] = file;

@@ -8,7 +8,6 @@ import { runCeremony } from '../../infra/ceremony';
 import { loadConfig, type Config } from '../../infra/config';
 import { Hsm } from '../../infra/hsm';
 import { Storage } from '../../infra/storage';
-import { FleetCa, fleetCaFiles } from '../../infra/fleetCa';
 import { newToken, tokenHash } from '../../infra/operators';
 import { httpOk, logContains, portOpen, ProcessManager } from './processes';
 
@@ -162,11 +161,11 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     const ceremony = await runCeremony(config, hsm, new Storage(config.minio));
     for (const repo of ceremony.created) log(`key ceremony: ${repo} root created (${ceremony.rootFiles[repo]})`);
     for (const f of ceremony.offlineKeyFiles) log(`key ceremony: offline root key written to ${f}: move it to offline storage`);
+    if (ceremony.fleetCaCreated) log(`key ceremony: fleet CA created (${ceremony.fleetCa}); devices trust it for the API`);
   } finally {
     hsm.close();
   }
-  const fleetCa = await FleetCa.ensure(fleetCaFiles(config.ceremonyDir), ['127.0.0.1', 'localhost']);
-  if (fleetCa.created) log(`fleet CA created (${fleetCaFiles(config.ceremonyDir).caCert}); devices trust it for the API`);
+
 
   const worker = await pm.start({
     name: 'worker',
