@@ -87,6 +87,12 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
     res.json(await deps.offers.explain(deviceFacts(device), version));
   });
+  r.post('/v1/admin/devices/:id/labels', guard('device.manage'), body, validateBody('Labels'), async (req, res) => {
+    const id = String(req.params['id']);
+    const b = req.body as { groups: string[]; tags: Record<string, string> };
+    res.locals['audit'] = { action: 'device.label', subject: id, detail: `groups ${b.groups.join(',') || '-'}; tags ${Object.entries(b.tags).map(([k, v]) => `${k}=${v}`).join(',') || '-'}` };
+    res.json(await deps.devices.label(id, b.groups, b.tags));
+  });
   r.post('/v1/admin/devices/:id/revoke', guard('device.manage'), body, validateBody('Revoke'), async (req, res) => {
     const id = String(req.params['id']);
     res.locals['audit'] = { action: 'device.revoke', subject: id, reason: (req.body as { reason?: string }).reason };

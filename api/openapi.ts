@@ -114,6 +114,8 @@ export const openapi = {
     '/v1/admin/devices': { get: admin('The device inventory', 'read') },
     '/v1/admin/devices/tokens': { post: admin('A one-time enrollment token for a device', 'device.manage', 'EnrollmentToken') },
     '/v1/admin/devices/{id}': { get: admin('One device and its latest reports', 'read') },
+    '/v1/admin/devices/{id}/labels': { post: admin('Set a device\'s groups and tags (replacing them)', 'device.manage', 'Labels') },
+    '/v1/admin/devices/{id}/explain': { get: admin('Every eligibility check for a version, with its reason', 'read') },
     '/v1/admin/devices/{id}/revoke': { post: admin('Revoke a device: its certificate is refused from the next request', 'device.manage', 'Revoke') },
     '/v1/admin/uploads': { post: admin('Stream an artifact into intake (application/octet-stream, Content-Length required)', 'release.create') },
     '/v1/admin/releases': { get: admin('List releases', 'read'), post: admin('Start a release from an upload', 'release.create', 'CreateRelease') },

@@ -127,6 +127,15 @@ export const schemas = {
     },
   },
   Renew: { type: 'object', additionalProperties: false, required: ['deviceId', 'csr'], properties: { deviceId, csr: { type: 'string', maxLength: 8192 } } },
+  Labels: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['groups', 'tags'],
+    properties: {
+      groups: { type: 'array', maxItems: 32, items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } },
+      tags: { type: 'object', maxProperties: 32, propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }, additionalProperties: { type: 'string', maxLength: 128 } },
+    },
+  },
   Revoke: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } } },
   Accepted: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'boolean' }, duplicate: { type: 'boolean', description: 'The report id was stored before; nothing was counted again.' } } },
   FleetSummary: {

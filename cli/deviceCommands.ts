@@ -56,6 +56,12 @@ export async function deviceCommand(api: AdminApi, command: string | undefined, 
     out.result(device, () => `revoked ${device.deviceId}: its certificate is refused from the next request on`);
     return 0;
   }
+  if (command === 'label') {
+    const id = required(args[0], 'DEVICE');
+    const device = await api.send<DeviceRecord>('POST', `/v1/admin/devices/${encodeURIComponent(id)}/labels`, { groups: flags.group ?? [], tags: parseTags(flags.tag ?? []) });
+    out.result(device, () => `${device.deviceId}: groups ${device.groups.join(', ') || '-'}; tags ${Object.entries(device.tags).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`);
+    return 0;
+  }
   if (command === 'explain') {
     const id = required(args[0], 'DEVICE');
     const version = required(args[1], 'VERSION');

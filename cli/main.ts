@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../infra/config';
 import { describeTally, simulateFleet } from './fleet';
 import { keys } from './keys';
 import { AdminApi } from '../infra/apiClient';
+import { FleetStore } from '../infra/fleetStore';
 import { auditCommand, deviceCommand, operatorCommand } from './deviceCommands';
 import { createOutput, reportError, type Output } from './output';
 import { releaseCommand } from './releaseCommands';
@@ -36,6 +37,8 @@ const USAGE = `ota: operate Enigm OTA releases
   ota device list    [--status enrolled|revoked|reported] [--channel NAME] [--group G] [--prefix P]
   ota device show    DEVICE
   ota device revoke  DEVICE [--reason TEXT]   (its certificate is refused from the next request)
+  ota device label   DEVICE [--group G ...] [--tag k=v ...]  (replaces its groups and tags)
+  ota db migrate                              (apply fleet store migrations; the API also does at start)
   ota device explain DEVICE VERSION           (every eligibility check and its reason)
   ota operator add   NAME --role ROLE[,ROLE]   (roles: admin, release-owner, operator, viewer)
   ota operator list | ota operator revoke NAME
@@ -118,6 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     if (['release', 'device', 'operator', 'audit'].includes(group!)) return await viaApi(config, group!, command, rest, flags, out);
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'keys') return await keys(config, command, rest, flags, out);
+    if (group === 'db' && command === 'migrate') return await migrate(config, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
@@ -157,6 +161,18 @@ async function simulate(config: Config, flags: Flags, out: Output): Promise<numb
   );
   out.result(tally, () => `summary: ${describeTally(tally)}`);
   return flags.until && !tally.done ? 1 : 0;
+}
+
+/** With PGlite, only one process may open the folder: stop the API first (it migrates at start anyway). */
+async function migrate(config: Config, out: Output): Promise<number> {
+  const store = await FleetStore.open(config.fleet);
+  try {
+    const where = config.fleet.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${config.fleet.pgliteDir}`;
+    out.result({ store: where, applied: store.applied }, () => (store.applied.length ? `applied to ${where}: ${store.applied.join(', ')}` : `${where} is up to date`));
+    return 0;
+  } finally {
+    await store.close();
+  }
 }
 
 async function metadataStatus(config: Config, out: Output): Promise<number> {

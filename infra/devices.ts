@@ -142,6 +142,14 @@ export class Devices {
     return d;
   }
 
+  /** Inventory labels after enrollment (`ota device label`); eligibility reads them on the next poll. */
+  async label(deviceId: string, groups: string[], tags: Record<string, string>): Promise<DeviceRecord> {
+    checkGroupsAndTags(groups, tags);
+    const done = await this.sql.query('UPDATE devices SET groups_json = $2, tags_json = $3 WHERE device_id = $1 RETURNING device_id', [deviceId, JSON.stringify(groups), JSON.stringify(tags)]);
+    if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no device ${deviceId}`);
+    return (await this.get(deviceId))!;
+  }
+
   async revoke(deviceId: string): Promise<DeviceRecord> {
     const done = await this.sql.query(
       `UPDATE devices SET status = 'revoked', revoked_at = now() WHERE device_id = $1 AND status = 'enrolled' RETURNING device_id`,

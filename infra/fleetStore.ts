@@ -38,19 +38,25 @@ export class FleetStore {
   static async open(config: Config['fleet']): Promise<FleetStore> {
     const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
     const store = new FleetStore(sql);
-    await store.migrate();
+    store.applied = await store.migrate();
     return store;
   }
 
+  /** Migrations this open applied (the rest were there already): `ota db migrate` prints them. */
+  applied: string[] = [];
+
   /** Applies each migration file once, in name order, inside a transaction. */
-  private async migrate(): Promise<void> {
+  private async migrate(): Promise<string[]> {
+    const done: string[] = [];
     await this.sql.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
     const applied = new Set((await this.sql.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
     for (const name of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort()) {
       if (applied.has(name)) continue;
       const text = await readFile(join(MIGRATIONS_DIR, name), 'utf8');
       await this.sql.exec(`BEGIN;\n${text}\nINSERT INTO schema_migrations (name) VALUES ('${name.replace(/'/g, "''")}');\nCOMMIT;`);
+      done.push(name);
     }
+    return done;
   }
 
   /**

@@ -66,6 +66,17 @@ describe('eligibility and attestation', () => {
       expect(human.stdout).to.match(/NOT ELIGIBLE/).and.match(/FAIL\s+groups/);
     });
 
+    it('follows `ota device label`: a device moved into the group is offered the release on its next poll', async () => {
+      const labelled = await ota('device', 'label', 'office-1', '--group', 'lab', '--group', 'office', '--tag', 'site=berlin', '--json');
+      expect(labelled.code, labelled.stderr).to.equal(0);
+      expect(labelled.json).to.deep.include({ groups: ['lab', 'office'], tags: { site: 'berlin' } });
+      expect((await explain('office-1', '3.1.0')).eligible).to.equal(true);
+      const bad = await ota('device', 'label', 'office-1', '--group', 'no spaces allowed', '--json');
+      expect(bad.json.error.code).to.equal('INVALID_INPUT');
+      const audit = await ota('audit', '--action', 'device.label', '--json');
+      expect(audit.json[0]).to.include({ subject: 'office-1', outcome: 'ok' });
+    });
+
     it('installs on the eligible device, which checks the signed minimum source version itself', async () => {
       expect(await inLab.checkForUpdate()).to.include({ status: 'installed', version: '3.1.0' });
       // A device below the signed minimum refuses even when a hostile API offers it.

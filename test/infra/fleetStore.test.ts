@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,8 +47,10 @@ for (const backend of backends) {
     it('migrates once, however often it is opened', async () => {
       const a = await FleetStore.open(env.fleet);
       await a.close();
+      expect(a.applied).to.include.members(['001_fleet.sql', '002_report_health.sql', '003_identity.sql']);
       const b = await FleetStore.open(env.fleet);
       await b.close();
+      expect(b.applied).to.deep.equal([]);
     });
 
     it('keeps every report and the version each device runs now', async () => {
@@ -101,3 +105,17 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('ota db migrate', () => {
+  it('applies the migrations to an embedded store once, and says so', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ota-migrate-'));
+    const cli = join(__dirname, '..', '..', 'cli', 'main.js');
+    const run = async () => JSON.parse((await promisify(execFile)(process.execPath, [cli, 'db', 'migrate', '--json'], { env: { ...process.env, OTA_HOME: home, DATABASE_URL: '' } })).stdout) as { applied: string[] };
+    try {
+      expect((await run()).applied).to.include('003_identity.sql');
+      expect((await run()).applied).to.deep.equal([]);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
