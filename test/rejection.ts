@@ -7,3 +7,13 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { 
   }
   throw new Error('expected a rejection, got a result');
 }
+
+/** The error a synchronous call throws; the test fails if it returns. */
+export function refusal(fn: () => unknown): Error & { code: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code: string };
+  }
+  throw new Error('expected a refusal');
+}

@@ -12,6 +12,7 @@ import {
 } from '../../api/attestation';
 import { AttestationError, ServerError } from '../../common/errors';
 import { createManufacturer, TEST_ATTESTATION_EKU, type AttestationIdentity, type Manufacturer } from '../fixtures/manufacturer';
+import { refusal } from '../rejection';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const YEAR = 365 * 24 * 60 * 60 * 1000;
@@ -19,15 +20,6 @@ const NONCE = 'bm9uY2UtZm9yLWRldi0xLWF0dGVzdGF0aW9uLTAwMQ';
 const EARLIER_NONCE = 'ZWFybGllci1ub25jZS1mb3ItZGV2LTEtMDAwMDAwMDA';
 const good: AttestationMeasurements = { bootState: 'verified', osVersion: '5.1.0', integrity: { 'dm-verity': true, selinux: true, debuggable: false } };
 const policy: AttestationPolicy = { ...defaultAttestationPolicy, minOsVersion: '5.0.0', requiredIntegrity: ['dm-verity', 'selinux'], extKeyUsage: TEST_ATTESTATION_EKU };
-
-function refusal(fn: () => unknown): Error & { code: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code: string };
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('verifyEvidence', function () {
   this.timeout(60_000);

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InstallError, readState, type AbStep, type AgentStep, type InstallReport } from '@enigm-ota/client-sdk';
+import { InstallError, readState, type AbStep, type AgentStep } from '@enigm-ota/client-sdk';
 import { rejectionOf } from '../rejection';
-import { bootedSlot, loopbackDevice, sha256Of, startLoopbackOta, targetName, type LoopbackOta, type Release } from './loopbackOta';
+import { bootedSlot, deviceRunningOld, loopbackDevice, said, sha256Of, targetName, type Release } from './loopbackOta';
 
 const OLD: Release = { version: '1.0.0', rollbackIndex: 1, bytes: Buffer.from('old image '.repeat(3000)) };
 const NEW: Release = { version: '2.0.0', rollbackIndex: 2, bytes: Buffer.from('new image '.repeat(5000)) };
@@ -36,59 +35,37 @@ const CUTS: Array<[Cut, Expected]> = [
   ['pending-cleared', { runs: '2.0.0', reports: [installed], downloads: 0 }],
 ];
 
-const said = (r: InstallReport) => `${r.outcome} ${r.version} ${r.errorCode ?? r.health}`;
-
 describe('DeviceAgent after a power cut', () => {
-  let ota: LoopbackOta;
-  let dir: string;
-  let stateDir: string;
-  before(async () => {
-    ota = await startLoopbackOta([OLD, NEW]);
-  });
-  after(async () => {
-    await ota.close();
-  });
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ota-cut-'));
-    stateDir = join(dir, 'device');
-    ota.offering = OLD.version;
-    const first = await loopbackDevice(ota, stateDir).checkForUpdate();
-    expect(first).to.include({ status: 'installed', version: OLD.version });
-    ota.offering = NEW.version;
-    ota.polls.length = ota.reports.length = ota.downloads.length = 0;
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const ctx = deviceRunningOld(OLD, NEW, 'ota-cut-');
 
-  const bootSlot = () => bootedSlot(stateDir, [OLD, NEW]);
+  const bootSlot = () => bootedSlot(ctx.stateDir, [OLD, NEW]);
 
   for (const [cut, expected] of CUTS) {
     describe(`at "${cut}"`, () => {
       it('boots a complete slot, raises the rollback index only with the confirmed version, and converges on 2.0.0', async () => {
         const killed = await new Promise<NodeJS.Signals | null>((resolve) => {
-          const args = JSON.stringify({ url: ota.url, roots: ota.roots, stateDir, cut });
+          const args = JSON.stringify({ url: ctx.ota.url, roots: ctx.ota.roots, stateDir: ctx.stateDir, cut });
           execFile(process.execPath, [CHILD, args], (err) => resolve((err as { signal?: NodeJS.Signals } | null)?.signal ?? null));
         });
         expect(killed, 'the device process died at the step').to.equal('SIGKILL');
 
         const boots = await bootSlot();
         expect(boots).to.deep.equal({ version: expected.runs, complete: true });
-        const onDisk = await readState(stateDir, { currentVersion: '0.0.0', rollbackIndex: 0 }); // valid, or this throws
+        const onDisk = await readState(ctx.stateDir, { currentVersion: '0.0.0', rollbackIndex: 0 }); // valid, or this throws
         expect(onDisk.rollbackIndex).to.be.oneOf([OLD.rollbackIndex, NEW.rollbackIndex]);
         if (onDisk.rollbackIndex === NEW.rollbackIndex) expect(boots.version).to.equal(NEW.version);
 
-        const downloadsBefore = ota.downloads.length;
-        const pollsBefore = ota.polls.length;
-        const rebooted = loopbackDevice(ota, stateDir);
+        const downloadsBefore = ctx.ota.downloads.length;
+        const pollsBefore = ctx.ota.polls.length;
+        const rebooted = loopbackDevice(ctx.ota, ctx.stateDir);
         const result = await rebooted.checkForUpdate();
-        expect(ota.polls[pollsBefore]?.currentVersion, 'the first poll after the reboot names what runs').to.equal(expected.runs);
+        expect(ctx.ota.polls[pollsBefore]?.currentVersion, 'the first poll after the reboot names what runs').to.equal(expected.runs);
         expect(result).to.include({ status: expected.runs === NEW.version ? 'up-to-date' : 'installed', version: NEW.version });
         expect(await rebooted.state()).to.deep.equal({ currentVersion: NEW.version, rollbackIndex: NEW.rollbackIndex });
         expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });
-        expect(ota.reports.map(said)).to.deep.equal(expected.reports);
-        expect(ota.downloads.length - downloadsBefore).to.equal(expected.downloads);
-        expect(JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8'))).to.not.have.property('pending');
+        expect(ctx.ota.reports.map(said)).to.deep.equal(expected.reports);
+        expect(ctx.ota.downloads.length - downloadsBefore).to.equal(expected.downloads);
+        expect(JSON.parse(await readFile(join(ctx.stateDir, 'state.json'), 'utf8'))).to.not.have.property('pending');
       });
     });
   }
@@ -98,38 +75,38 @@ describe('DeviceAgent after a power cut', () => {
       '{"currentVersion":"1.0.0","rollbackIndex":1,"pending":{"version":"2.0.0"}}'];
     for (const text of garbage) {
       it(`stops every install with DEVICE_STATE_INVALID (${JSON.stringify(text).slice(0, 40)})`, async () => {
-        await writeFile(join(stateDir, 'state.json'), text);
-        const agent = loopbackDevice(ota, stateDir);
+        await writeFile(join(ctx.stateDir, 'state.json'), text);
+        const agent = loopbackDevice(ctx.ota, ctx.stateDir);
         expect(await rejectionOf(agent.checkForUpdate())).to.be.instanceOf(InstallError).and.have.property('code', 'DEVICE_STATE_INVALID');
         const forced = agent.installOffer({ targetName: targetName(NEW.version), version: NEW.version });
         expect(await rejectionOf(forced)).to.be.instanceOf(InstallError).and.have.property('code', 'DEVICE_STATE_INVALID');
-        expect(ota.downloads, 'nothing was downloaded').to.deep.equal([]);
+        expect(ctx.ota.downloads, 'nothing was downloaded').to.deep.equal([]);
         expect(await bootSlot()).to.deep.equal({ version: OLD.version, complete: true });
-        expect(await readFile(join(stateDir, 'state.json'), 'utf8'), 'never repaired with defaults').to.equal(text);
+        expect(await readFile(join(ctx.stateDir, 'state.json'), 'utf8'), 'never repaired with defaults').to.equal(text);
       });
     }
   });
 
   describe('with a partial download left by a cut', () => {
-    const partial = () => join(stateDir, 'downloads', `${sha256Of(NEW)}.partial`);
+    const partial = () => join(ctx.stateDir, 'downloads', `${sha256Of(NEW)}.partial`);
     const half = Math.floor(NEW.bytes.length / 2);
 
     it('resumes it from where it stopped and drops partials of artifacts no longer offered', async () => {
-      await mkdir(join(stateDir, 'downloads'), { recursive: true });
+      await mkdir(join(ctx.stateDir, 'downloads'), { recursive: true });
       await writeFile(partial(), NEW.bytes.subarray(0, half));
-      await writeFile(join(stateDir, 'downloads', `${'0'.repeat(64)}.partial`), 'an older offer');
-      expect(await loopbackDevice(ota, stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
-      expect(ota.downloads).to.deep.equal([`bytes=${half}-`]);
-      expect(await readdir(join(stateDir, 'downloads'))).to.deep.equal([]);
+      await writeFile(join(ctx.stateDir, 'downloads', `${'0'.repeat(64)}.partial`), 'an older offer');
+      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
+      expect(ctx.ota.downloads).to.deep.equal([`bytes=${half}-`]);
+      expect(await readdir(join(ctx.stateDir, 'downloads'))).to.deep.equal([]);
       expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });
     });
 
     it('discards a kept part that ends in garbage (an unsynced tail) and downloads it whole, reporting no tampering', async () => {
-      await mkdir(join(stateDir, 'downloads'), { recursive: true });
+      await mkdir(join(ctx.stateDir, 'downloads'), { recursive: true });
       await writeFile(partial(), Buffer.concat([NEW.bytes.subarray(0, half), Buffer.alloc(4096)]));
-      expect(await loopbackDevice(ota, stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
-      expect(ota.downloads).to.deep.equal([`bytes=${half + 4096}-`, 'whole']);
-      expect(ota.reports.map(said)).to.deep.equal([installed]);
+      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
+      expect(ctx.ota.downloads).to.deep.equal([`bytes=${half + 4096}-`, 'whole']);
+      expect(ctx.ota.reports.map(said)).to.deep.equal([installed]);
       expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });
     });
   });

@@ -7,15 +7,7 @@ import {
   OtaError,
   type AttestationClaim,
 } from '@enigm-ota/client-sdk';
-
-function refusal(fn: () => unknown): Error & { code: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code: string };
-  }
-  throw new Error('expected a refusal');
-}
+import { refusal } from '../rejection';
 
 const claim: AttestationClaim = {
   deviceId: 'd-1',

@@ -1,83 +1,59 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { InstallReport } from '@enigm-ota/client-sdk';
-import { bootedSlot, loopbackDevice, startLoopbackOta, type LoopbackOta, type Release } from './loopbackOta';
+import { bootedSlot, deviceRunningOld, loopbackDevice, said, type Release } from './loopbackOta';
 
 const OLD: Release = { version: '1.0.0', rollbackIndex: 1, bytes: Buffer.from('old image') };
 const NEW: Release = { version: '2.0.0', rollbackIndex: 2, bytes: Buffer.from('new image') };
-const said = (r: InstallReport) => `${r.outcome} ${r.version} ${r.errorCode ?? r.health}`;
-
 describe('DeviceAgent with the A/B installer', () => {
-  let ota: LoopbackOta;
-  let dir: string;
-  let stateDir: string;
-  before(async () => {
-    ota = await startLoopbackOta([OLD, NEW]);
-  });
-  after(async () => {
-    await ota.close();
-  });
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ota-agent-'));
-    stateDir = join(dir, 'device');
-    ota.offering = OLD.version;
-    ota.failReports = false;
-    expect(await loopbackDevice(ota, stateDir).checkForUpdate()).to.include({ status: 'installed', version: OLD.version });
-    ota.offering = NEW.version;
-    ota.polls.length = ota.reports.length = ota.downloads.length = 0;
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-  const storedState = async () => JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8')) as unknown;
+  const ctx = deviceRunningOld(OLD, NEW, 'ota-agent-');
+  const storedState = async () => JSON.parse(await readFile(join(ctx.stateDir, 'state.json'), 'utf8')) as unknown;
 
   describe('when the new version fails its boot', () => {
     it('reverts, reports the revert with the version that runs, and raises nothing', async () => {
-      const agent = loopbackDevice(ota, stateDir, { boot: async () => false });
+      const agent = loopbackDevice(ctx.ota, ctx.stateDir, { boot: async () => false });
       expect(await agent.checkForUpdate()).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED', version: OLD.version });
       expect(await storedState()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
-      expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
-      expect(ota.reports[0]).to.include({ health: 'reverted' });
-      expect(await bootedSlot(stateDir, [OLD, NEW])).to.deep.equal({ version: OLD.version, complete: true });
+      expect(ctx.ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
+      expect(ctx.ota.reports[0]).to.include({ health: 'reverted' });
+      expect(await bootedSlot(ctx.stateDir, [OLD, NEW])).to.deep.equal({ version: OLD.version, complete: true });
     });
   });
 
   describe('when the boot answers only after the health window closed', () => {
     it('stays reverted: the late answer switches nothing', async () => {
       const late = () => new Promise<boolean>((r) => setTimeout(() => r(true), 300));
-      const agent = loopbackDevice(ota, stateDir, { boot: late, healthWindowMs: 50 });
+      const agent = loopbackDevice(ctx.ota, ctx.stateDir, { boot: late, healthWindowMs: 50 });
       expect(await agent.checkForUpdate()).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
       await new Promise((r) => setTimeout(r, 400));
-      expect(await bootedSlot(stateDir, [OLD, NEW])).to.deep.equal({ version: OLD.version, complete: true });
+      expect(await bootedSlot(ctx.stateDir, [OLD, NEW])).to.deep.equal({ version: OLD.version, complete: true });
       expect(await agent.state()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
     });
   });
 
   describe('when the report of an install does not arrive', () => {
     it('stores the confirmed version and index at once and reports them again on the next cycle', async () => {
-      ota.failReports = true;
-      const agent = loopbackDevice(ota, stateDir);
+      ctx.ota.failReports = true;
+      const agent = loopbackDevice(ctx.ota, ctx.stateDir);
       expect(await agent.checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
       expect(await storedState()).to.deep.include({ currentVersion: NEW.version, rollbackIndex: NEW.rollbackIndex });
-      ota.failReports = false;
+      ctx.ota.failReports = false;
       expect(await agent.checkForUpdate()).to.include({ status: 'up-to-date', version: NEW.version });
-      expect(ota.reports.map(said)).to.deep.equal(['installed 2.0.0 healthy']);
+      expect(ctx.ota.reports.map(said)).to.deep.equal(['installed 2.0.0 healthy']);
       expect(await storedState()).to.deep.equal({ currentVersion: NEW.version, rollbackIndex: NEW.rollbackIndex });
     });
   });
 
   describe('after a local revert to the previous slot', () => {
     it('reports the version that runs and keeps the rollback index it reached', async () => {
-      expect(await loopbackDevice(ota, stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
-      const active = join(stateDir, 'system', 'active');
+      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
+      const active = join(ctx.stateDir, 'system', 'active');
       await writeFile(active, (await readFile(active, 'utf8')).trim() === 'a' ? 'b' : 'a');
-      ota.offering = undefined;
-      const polls = ota.polls.length;
-      const rebooted = loopbackDevice(ota, stateDir);
+      ctx.ota.offering = undefined;
+      const polls = ctx.ota.polls.length;
+      const rebooted = loopbackDevice(ctx.ota, ctx.stateDir);
       expect(await rebooted.checkForUpdate()).to.include({ status: 'up-to-date', version: OLD.version });
-      expect(ota.polls[polls]?.currentVersion).to.equal(OLD.version);
+      expect(ctx.ota.polls[polls]?.currentVersion).to.equal(OLD.version);
       expect(await rebooted.state()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: NEW.rollbackIndex });
     });
   });

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 import {
@@ -160,4 +161,36 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+}
+
+/** How a report reads in expectations: `outcome version code-or-health`. */
+export const said = (r: InstallReport) => `${r.outcome} ${r.version} ${r.errorCode ?? r.health}`;
+
+/**
+ * Mocha hooks shared by the agent tests: one loopback server with both releases, and for
+ * each test a fresh device folder whose device already runs `old`, with `next` on offer
+ * and the server's logs cleared. Read `ota` and `stateDir` from the returned object.
+ */
+export function deviceRunningOld(old: Release, next: Release, prefix: string): { ota: LoopbackOta; stateDir: string } {
+  const ctx = { ota: undefined as unknown as LoopbackOta, stateDir: '', dir: '' };
+  before(async () => {
+    ctx.ota = await startLoopbackOta([old, next]);
+  });
+  after(async () => {
+    await ctx.ota.close();
+  });
+  beforeEach(async () => {
+    ctx.dir = await mkdtemp(join(tmpdir(), prefix));
+    ctx.stateDir = join(ctx.dir, 'device');
+    ctx.ota.offering = old.version;
+    ctx.ota.failReports = false;
+    const first = await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate();
+    if (first.status !== 'installed' || first.version !== old.version) throw new Error(`setup: ${JSON.stringify(first)}`);
+    ctx.ota.offering = next.version;
+    ctx.ota.polls.length = ctx.ota.reports.length = ctx.ota.downloads.length = 0;
+  });
+  afterEach(async () => {
+    await rm(ctx.dir, { recursive: true, force: true });
+  });
+  return ctx;
 }

@@ -11,6 +11,7 @@ import {
   verifyTargetName,
   type DeviceFacts,
 } from '@enigm-ota/client-sdk';
+import { refusal } from '../rejection';
 
 const SHA = 'ab'.repeat(32);
 const policy = { version: '2.0.0', channel: 'stable', hardwareIds: ['devkit-a'], rollbackIndex: 3 };
@@ -21,15 +22,6 @@ const target = (custom: object, hashes: Record<string, string> = { sha256: SHA }
 const offered = (state: object = {}, fields: object = {}) => target({ ...policy, ...fields, rollout: { ...rollout, ...state } });
 const device: DeviceFacts = { deviceId: 'd-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0', rollbackIndex: 2 };
 const now = new Date('2026-11-26T00:00:00Z');
-
-function refusal(fn: () => unknown): Error & { code: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code: string };
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('verifyInstallable', () => {
   it('returns the verified target when both repositories agree and every rule passes', () => {
