@@ -1,10 +1,9 @@
-import { createReadStream } from 'node:fs';
 import { readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Agent, fetch } from 'undici';
 import { ServerError, type ServerErrorCode } from '../common/errors';
 import type { Config } from './config';
+import { meteredFile, type Progress } from './fileStream';
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
@@ -43,17 +42,9 @@ export class AdminApi {
   }
 
   /** Streams a file as the request body (artifacts up to 4 GiB), reporting progress. */
-  async upload<T>(path: string, file: string, onProgress?: (sent: number, total: number) => void): Promise<T> {
-    const { size } = await stat(file);
-    let sent = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _e, done) {
-        sent += chunk.length;
-        onProgress?.(sent, size);
-        done(null, chunk);
-      },
-    });
-    const body = Readable.toWeb(createReadStream(file).pipe(meter)) as ReadableStream;
+  async upload<T>(path: string, file: string, onProgress?: Progress): Promise<T> {
+    const { stream, size } = await meteredFile(file, onProgress);
+    const body = Readable.toWeb(stream) as ReadableStream;
     return this.call<T>(path, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, duplex: 'half' });
   }
 

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { ServerError } from '../common/errors';
 import type { Config } from './config';
+import { meteredFile, type Progress } from './fileStream';
 
 export type BucketRole = 'intake' | 'artifacts' | 'metadata';
 
@@ -47,18 +46,9 @@ export class Storage {
   }
 
   /** Uploads a local file, reporting bytes sent; returns the object's etag. */
-  async putFile(role: BucketRole, key: string, file: string, onProgress?: (sent: number, total: number) => void): Promise<ObjectInfo> {
-    const { size } = await stat(file);
-    let sent = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _e, done) {
-        sent += chunk.length;
-        onProgress?.(sent, size);
-        done(null, chunk);
-      },
-    });
-    const body = createReadStream(file).pipe(meter);
-    const info = await this.client.putObject(this.bucket(role), key, body, size);
+  async putFile(role: BucketRole, key: string, file: string, onProgress?: Progress): Promise<ObjectInfo> {
+    const { stream, size } = await meteredFile(file, onProgress);
+    const info = await this.client.putObject(this.bucket(role), key, stream, size);
     return { size, etag: info.etag };
   }
 
