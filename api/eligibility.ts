@@ -1,4 +1,4 @@
-import { bucketInPercent, compareSemver, rolloutBucket, type RolloutState } from '@enigm-ota/client-sdk';
+import { bucketInPercent, compareSemver, isSemver, rolloutBucket, type RolloutState } from '@enigm-ota/client-sdk';
 import { patterns } from '../common/validation';
 
 /**
@@ -226,6 +226,10 @@ export function chooseOffer(device: DeviceFacts, candidates: readonly OfferCandi
   let best: OfferCandidate | undefined;
   let bestIsRollback = false;
   for (const c of candidates) {
+    // Necessary conditions first, cheaply (each is one of the checks): on a poll most entries
+    // are for another channel or not newer, and ten reasons for each was the poll's main cost.
+    if (c.channel !== device.channel || !c.hardwareIds.includes(device.hardwareId)) continue;
+    if (isSemver(c.version) && isSemver(device.currentVersion) && compareSemver(c.version, device.currentVersion) <= 0 && !c.rollout.downgradeFrom?.includes(device.currentVersion)) continue;
     if (!decideEligibility(device, c, context).eligible) continue;
     // Eligible means the rollout check compared both versions, so they are valid semantic versions.
     const rollback = compareSemver(c.version, device.currentVersion) < 0;

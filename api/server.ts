@@ -47,7 +47,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
   const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ? JSON.parse(config.identity.attestationPolicy) : defaultAttestationPolicy);
   const fleet = await FleetStore.open(config.fleet);
-  const devices = new Devices(fleet.sql);
+  const devices = new Devices(fleet.sql, fleet.exclusive);
   const operators = new Operators(fleet.sql);
   const audit = new AuditLog(fleet.sql);
   await bootstrapOperators(operators, process.env['OTA_BOOTSTRAP_OPERATORS']);
@@ -72,7 +72,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
     throw new ServerError('NOT_FOUND', `no route ${req.method} ${req.path}`);
   });
   app.use(errorHandler);
-  const server = createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, app);
+  // TLS 1.3 only: no renegotiation, so a connection's client certificate is fixed (api/auth.ts).
+  const server = createServer({ ...tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false }, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.api.port, config.api.host, () => resolve());

@@ -70,9 +70,33 @@ interface DeviceRow {
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+const CACHE_LIMIT = 200_000;
+
 /** Enrollment tokens, enrolled devices, their certificates and attestation nonces. */
 export class Devices {
-  constructor(private readonly sql: Sql) {}
+  /**
+   * Device records for `authorize`, the hot path of every device request. Only when this
+   * process owns the store (PGlite): then every change goes through this object, which drops
+   * the entry, so a revocation still applies to the very next request. With PostgreSQL other
+   * replicas write too, and every request reads the store.
+   */
+  private readonly cache: Map<string, DeviceRecord> | undefined;
+
+  constructor(
+    private readonly sql: Sql,
+    exclusive = false,
+  ) {
+    this.cache = exclusive ? new Map() : undefined;
+  }
+
+  /** Bumped by every change, so a read that raced with one is not cached. */
+  private epoch = 0;
+
+  /** After a change is written: the next request reads the store again. */
+  private changed(deviceId: string): void {
+    this.epoch += 1;
+    this.cache?.delete(deviceId);
+  }
 
   /** A one-time enrollment token for one device id, expiring after `ttlMs`. Shown once. */
   async createToken(grant: EnrollmentGrant, ttlMs: number, createdBy: string): Promise<{ token: string; expiresAt: string }> {
@@ -119,6 +143,7 @@ export class Devices {
          cert_not_after = EXCLUDED.cert_not_after, enrolled_at = now(), revoked_at = NULL, attestation_json = NULL`,
       [grant.deviceId, currentVersion, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), cert.serial, cert.notAfter],
     );
+    this.changed(grant.deviceId);
   }
 
   /** Renewal: the new certificate replaces the one presented; the old one stops working. */
@@ -128,6 +153,7 @@ export class Devices {
       [deviceId, oldSerial, cert.serial, cert.notAfter],
     );
     if (done.rows.length === 0) throw new ServerError('DEVICE_REVOKED', `device ${deviceId} cannot renew with this certificate`);
+    this.changed(deviceId);
   }
 
   /**
@@ -135,7 +161,15 @@ export class Devices {
    * enrolled. Read on each request, so a revocation applies to the very next call.
    */
   async authorize(deviceId: string, serial: string): Promise<DeviceRecord> {
-    const d = await this.get(deviceId);
+    let d = this.cache?.get(deviceId);
+    if (!d) {
+      const epoch = this.epoch;
+      d = await this.get(deviceId);
+      if (d && this.cache && epoch === this.epoch) {
+        if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+        this.cache.set(deviceId, d);
+      }
+    }
     if (!d || d.status !== 'enrolled' || d.certSerial !== serial) {
       throw new ServerError('DEVICE_REVOKED', `device ${deviceId} is ${d?.status === 'revoked' ? 'revoked' : 'not enrolled with this certificate'}`);
     }
@@ -147,6 +181,7 @@ export class Devices {
     checkGroupsAndTags(groups, tags);
     const done = await this.sql.query('UPDATE devices SET groups_json = $2, tags_json = $3 WHERE device_id = $1 RETURNING device_id', [deviceId, JSON.stringify(groups), JSON.stringify(tags)]);
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no device ${deviceId}`);
+    this.changed(deviceId);
     return (await this.get(deviceId))!;
   }
 
@@ -156,6 +191,7 @@ export class Devices {
       [deviceId],
     );
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no enrolled device ${deviceId}`);
+    this.changed(deviceId);
     return (await this.get(deviceId))!;
   }
 
@@ -195,6 +231,7 @@ export class Devices {
 
   async setAttestation(deviceId: string, result: AttestationRecord): Promise<void> {
     await this.sql.query('UPDATE devices SET attestation_json = $2 WHERE device_id = $1', [deviceId, JSON.stringify(result)]);
+    this.changed(deviceId);
   }
 }
 

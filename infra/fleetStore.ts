@@ -33,11 +33,22 @@ const MIGRATIONS_DIR = join(__dirname, '..', '..', 'infra', 'migrations');
  * PostgreSQL through `pg` when DATABASE_URL is set, for replicated APIs.
  */
 export class FleetStore {
-  private constructor(readonly sql: Sql) {}
+  /**
+   * True for PGlite: one process owns the folder, so that process sees every change and may
+   * keep exact in-memory copies (the device identity cache). Never true for PostgreSQL.
+   */
+  readonly exclusive: boolean;
+
+  private constructor(
+    readonly sql: Sql,
+    exclusive: boolean,
+  ) {
+    this.exclusive = exclusive;
+  }
 
   static async open(config: Config['fleet']): Promise<FleetStore> {
     const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
-    const store = new FleetStore(sql);
+    const store = new FleetStore(sql, !config.databaseUrl);
     store.applied = await store.migrate();
     return store;
   }

@@ -1,0 +1,51 @@
+/** Small helpers shared by the benchmarks: timing, memory sampling and the result table. */
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+}
+
+/** Peak resident memory while `fn` runs, sampled every 10 ms (after a GC when exposed). */
+export async function peakRss<T>(fn: () => Promise<T>): Promise<{ peakMiB: number; value: T }> {
+  (globalThis as { gc?: () => void }).gc?.();
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 10);
+  try {
+    const value = await fn();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { peakMiB: peak / 1048576, value };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export interface Row {
+  measure: string;
+  baseline: string;
+  ours: string;
+  ratio: number;
+  target: string;
+  met: boolean;
+}
+
+/** Prints the rows; benchmarks report, they do not fail a build (tests assert behaviour). */
+export function report(title: string, rows: Row[], json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ benchmark: title, rows }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`\n${title}\n`);
+  for (const r of rows) {
+    process.stdout.write(
+      `  ${r.measure.padEnd(40)} baseline ${r.baseline.padEnd(16)} ours ${r.ours.padEnd(16)} ratio ${r.ratio.toFixed(2).padStart(6)}  target ${r.target.padEnd(10)} ${r.met ? 'met' : 'NOT MET'}\n`,
+    );
+  }
+}
