@@ -1,12 +1,14 @@
+import type { PollRequest } from '@enigm-ota/client-sdk';
 import type { DeviceRecord } from '../infra/devices';
 import type { DeviceFacts } from './eligibility';
 
 /**
  * What eligibility judges, from the fleet store: identity, enrollment, groups, tags,
  * hardware and channel as enrolled, the last verified attestation (and its integrity
- * flags). Only the running version comes from the device's own word (its poll).
+ * flags). From the poll only the running version, and what the device claims to be: a
+ * claim that differs from the enrollment fails the identity check.
  */
-export function deviceFacts(d: DeviceRecord, currentVersion = d.currentVersion): DeviceFacts {
+export function deviceFacts(d: DeviceRecord, poll?: Pick<PollRequest, 'currentVersion' | 'hardwareId' | 'channel'>): DeviceFacts {
   const measured = d.attestation?.measurements as { integrity?: Record<string, boolean> } | undefined;
   return {
     deviceId: d.deviceId,
@@ -15,7 +17,8 @@ export function deviceFacts(d: DeviceRecord, currentVersion = d.currentVersion):
     status: d.status === 'enrolled' ? 'enrolled' : d.status === 'revoked' ? 'revoked' : 'pending',
     groups: d.groups,
     tags: d.tags,
-    currentVersion,
+    currentVersion: poll?.currentVersion ?? d.currentVersion,
+    ...(poll ? { claimed: { hardwareId: poll.hardwareId, channel: poll.channel } } : {}),
     ...(measured?.integrity ? { integrity: measured.integrity } : {}),
     ...(d.attestation ? { attestation: { verifiedAt: d.attestation.verifiedAt, passed: d.attestation.passed, reason: d.attestation.reason } } : {}),
   };

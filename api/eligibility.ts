@@ -34,6 +34,8 @@ export interface DeviceFacts {
   /** Integrity flags from the device's last report or attestation (`true` = check passed). */
   integrity?: Record<string, boolean>;
   attestation?: AttestationFacts;
+  /** What the device said of itself in its poll; identity fails when it differs from the enrollment. */
+  claimed?: { hardwareId: string; channel: string };
 }
 
 /** One release entry of the signed rollout repository (release policy fields and rollout state). */
@@ -105,10 +107,14 @@ function order(a: string, b: string): number | undefined {
 }
 
 const rules: Record<CheckName, Rule> = {
-  identity: (device) =>
-    typeof device.deviceId === 'string' && DEVICE_ID.test(device.deviceId)
-      ? pass(`device ${device.deviceId}`)
-      : fail(`device id ${String(device.deviceId).slice(0, 80)} is missing or malformed`),
+  identity: (device) => {
+    if (typeof device.deviceId !== 'string' || !DEVICE_ID.test(device.deviceId)) return fail(`device id ${String(device.deviceId).slice(0, 80)} is missing or malformed`);
+    const c = device.claimed;
+    if (c && (c.hardwareId !== device.hardwareId || c.channel !== device.channel)) {
+      return fail(`polls as ${c.hardwareId.slice(0, 64)} on ${c.channel.slice(0, 32)}, enrolled as ${device.hardwareId} on ${device.channel}`);
+    }
+    return pass(`device ${device.deviceId}`);
+  },
 
   enrollment: (device) => {
     switch (device.status) {

@@ -43,12 +43,7 @@ export function routes(deps: ApiDeps): Router {
   r.post('/v1/poll', device, body, validateBody('PollRequest'), async (req, res) => {
     const poll = req.body as PollRequest;
     sameDevice(res, poll.deviceId);
-    // Eligibility judges what the fleet store knows of the device, and only the running
-    // version from its word; a device claiming other hardware or another channel than it
-    // was enrolled with is offered nothing.
-    const enrolled = deviceOf(res);
-    const consistent = poll.hardwareId === enrolled.hardwareId && poll.channel === enrolled.channel;
-    const offer = consistent ? await deps.offers.offerFor(deviceFacts(enrolled, poll.currentVersion)) : null;
+    const offer = await deps.offers.offerFor(deviceFacts(deviceOf(res), poll));
     notePoll(res, offer);
     res.json({ offer });
   });

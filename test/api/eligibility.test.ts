@@ -49,6 +49,8 @@ describe('decideEligibility', () => {
   const single: Array<[CheckName, string, () => EligibilityDecision, string]> = [
     ['identity', 'an empty device id', () => decide({ deviceId: '' }), 'missing or malformed'],
     ['identity', 'a malformed device id', () => decide({ deviceId: '../dev-1' }), 'missing or malformed'],
+    ['identity', 'a poll claiming other hardware than enrolled', () => decide({ claimed: { hardwareId: 'devkit-z', channel: 'stable' } }), 'polls as devkit-z on stable'],
+    ['identity', 'a poll claiming another channel than enrolled', () => decide({ claimed: { hardwareId: 'devkit-a', channel: 'beta' } }), 'enrolled as devkit-a on stable'],
     ['enrollment', 'a revoked device', () => decide({ status: 'revoked' }), 'revoked'],
     ['enrollment', 'a device whose enrollment is pending', () => decide({ status: 'pending' }), 'pending'],
     ['enrollment', 'an unknown enrollment status', () => decide({ status: 'suspended' as DeviceFacts['status'] }), 'unknown'],
