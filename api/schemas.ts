@@ -1,3 +1,4 @@
+import { TARGETING_NAME, targetingLimits } from '@enigm-ota/client-sdk/targeting';
 import { patterns } from '../common/validation';
 
 /**
@@ -6,6 +7,15 @@ import { patterns } from '../common/validation';
  */
 const semver = { type: 'string', maxLength: 64, format: 'semver' };
 const deviceId = { type: 'string', pattern: patterns.deviceId };
+// Group names, tag keys and values: the signed targeting's rules (client-sdk/src/targeting.ts).
+const targetingName = { type: 'string', pattern: TARGETING_NAME.source };
+const groups = { type: 'array', maxItems: targetingLimits.maxGroups, items: targetingName };
+const tags = {
+  type: 'object',
+  maxProperties: targetingLimits.maxTags,
+  propertyNames: targetingName,
+  additionalProperties: { type: 'string', maxLength: targetingLimits.maxTagValueLength },
+};
 
 export const schemas = {
   PollRequest: {
@@ -81,8 +91,8 @@ export const schemas = {
         additionalProperties: false,
         properties: {
           attestationRequired: { type: 'boolean' },
-          groups: { type: 'array', minItems: 1, maxItems: 32, items: { type: 'string', maxLength: 64 } },
-          tags: { type: 'object', maxProperties: 32, additionalProperties: { type: 'string', maxLength: 128 } },
+          groups: { ...groups, minItems: 1 },
+          tags,
         },
       },
     },
@@ -110,8 +120,8 @@ export const schemas = {
       deviceId,
       hardwareId: { type: 'string', pattern: patterns.hardwareId },
       channel: { type: 'string', pattern: patterns.channel },
-      groups: { type: 'array', maxItems: 32, items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } },
-      tags: { type: 'object', maxProperties: 32, propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }, additionalProperties: { type: 'string', maxLength: 128 } },
+      groups,
+      tags,
       ttlSeconds: { type: 'integer', minimum: 1, maximum: 2592000 },
     },
   },
@@ -132,8 +142,8 @@ export const schemas = {
     additionalProperties: false,
     required: ['groups', 'tags'],
     properties: {
-      groups: { type: 'array', maxItems: 32, items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } },
-      tags: { type: 'object', maxProperties: 32, propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }, additionalProperties: { type: 'string', maxLength: 128 } },
+      groups,
+      tags,
     },
   },
   Revoke: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } } },

@@ -5,7 +5,7 @@ import type { Explanation } from '../api/offers';
 import type { DeviceRecord } from '../infra/devices';
 import type { AuditRow, OperatorRow } from '../infra/operators';
 import type { Output } from './output';
-import { parseTags } from './releaseCommands';
+import { required, parseTags } from './args';
 
 export interface InventoryFlags {
   hardware?: string;
@@ -115,9 +115,4 @@ export async function auditCommand(api: AdminApi, flags: InventoryFlags, out: Ou
 
 function describeDevice(d: DeviceRecord): string {
   return `${d.deviceId.padEnd(24)} ${d.status.padEnd(9)} ${(d.hardwareId ?? '-').padEnd(12)} ${(d.channel ?? '-').padEnd(10)} ${d.currentVersion.padEnd(10)} ${d.groups.join(',')}`;
-}
-
-function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new InputError(`${name} is required (ota --help)`);
-  return value;
 }

@@ -7,6 +7,7 @@ import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '
 import { short, type RoleName } from '../infra/keyring';
 import { Storage } from '../infra/storage';
 import type { Output } from './output';
+import { required } from './args';
 
 export interface KeyFlags {
   'root-key'?: string[];
@@ -82,11 +83,6 @@ function count(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new InputError(`${value} is not a whole number`);
   return Number(value);
-}
-
-function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new InputError(`${name} is required (ota --help)`);
-  return value;
 }
 
 function describeChange(r: KeyChangeResult): string {

@@ -14,6 +14,7 @@ import { createOutput, reportError, type Output } from './output';
 import { releaseCommand } from './releaseCommands';
 import { describeMetadataStatus, readMetadataStatus } from './metadata';
 import { connectClient } from '../control/temporal';
+import { required } from './args';
 
 const USAGE = `ota: operate Enigm OTA releases
 
@@ -184,11 +185,6 @@ async function metadataStatus(config: Config, out: Output): Promise<number> {
   } finally {
     await client.connection.close();
   }
-}
-
-function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new InputError(`${name} is required (ota --help)`);
-  return value;
 }
 
 /** After `npm start`, the stack's settings live in <OTA_HOME>/stack.env; real env wins. */

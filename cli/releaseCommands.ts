@@ -8,6 +8,7 @@ import type { AdminApi } from '../infra/apiClient';
 import type { TargetStats } from '../infra/fleetStore';
 import { perPercent, progressBar, type Output } from './output';
 import { describeList, describeStatus } from './releaseView';
+import { parseTags, required } from './args';
 
 export interface ReleaseFlags {
   artifact?: string;
@@ -105,24 +106,9 @@ function targeting(flags: ReleaseFlags): Targeting | undefined {
   return Object.keys(t).length ? t : undefined;
 }
 
-export function parseTags(pairs: string[]): Record<string, string> {
-  return Object.fromEntries(
-    pairs.map((p) => {
-      const i = p.indexOf('=');
-      if (i < 1) throw new InputError(`${p}: give key=value`);
-      return [p.slice(0, i), p.slice(i + 1)];
-    }),
-  );
-}
-
 /** --steps 10,50,100 --bake 30s: a custom plan with no health gate. */
 function customSteps(flags: ReleaseFlags): RolloutStep[] | undefined {
   if (flags.steps === undefined) return undefined;
   const bakeTimeMs = parseDuration(flags.bake ?? '30s');
   return flags.steps.split(',').map((p) => ({ percent: Number(p), bakeTimeMs, minDevices: 0, maxFailureRate: 1, gate: 'auto' as const }));
-}
-
-function required(value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new InputError(`${name} is required (ota --help)`);
-  return value;
 }

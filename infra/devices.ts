@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isTagMap, isTargetingName, targetingLimits } from '@enigm-ota/client-sdk/targeting';
 import { InputError, ServerError } from '../common/errors';
 import { checkPattern } from '../common/validation';
 import { DEVICE_ID } from './fleetCa';
@@ -39,17 +40,14 @@ export interface EnrollmentGrant {
   tags: Record<string, string>;
 }
 
-const MAX_GROUPS = 32;
-const MAX_TAGS = 32;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const MAX_TOKEN_TTL_MS = 30 * 86_400_000;
 
+/** A device's groups and tags follow the rules of the signed targeting they are matched against. */
 export function checkGroupsAndTags(groups: string[], tags: Record<string, string>): void {
-  if (groups.length > MAX_GROUPS || groups.some((g) => !NAME.test(g))) throw new InputError(`groups: up to ${MAX_GROUPS} names of letters, digits, ".", "_", "-"`);
-  const entries = Object.entries(tags);
-  if (entries.length > MAX_TAGS || entries.some(([k, v]) => !NAME.test(k) || typeof v !== 'string' || v.length > 128)) {
-    throw new InputError(`tags: up to ${MAX_TAGS} key=value pairs (keys like group names, values up to 128 characters)`);
+  if (groups.length > targetingLimits.maxGroups || !groups.every(isTargetingName)) {
+    throw new InputError(`groups: up to ${targetingLimits.maxGroups} names of letters, digits, ".", "_", ":", "-"`);
   }
+  if (!isTagMap(tags)) throw new InputError(`tags: up to ${targetingLimits.maxTags} key=value pairs (keys like group names, values up to 128 characters)`);
 }
 
 interface DeviceRow {
