@@ -55,11 +55,14 @@ export async function createRelease(
   return startRelease(client, storage, { ...input, intakeKey, fileName });
 }
 
-/** The admin API's path: the artifact is already in the intake bucket (uploaded through the API). */
+/**
+ * The admin API's path: the artifact is already in the intake bucket (uploaded through the
+ * API). A release that exists is refused by the start itself (REJECT_DUPLICATE), and the
+ * new upload is removed.
+ */
 export async function startRelease(client: Client, storage: Storage, input: StartReleaseInput): Promise<{ releaseId: string; intakeKey: string }> {
   const spec = checkRelease(input);
   const releaseId = releaseWorkflowId(spec.channel, spec.version);
-  await refuseExisting(client, spec.channel, spec.version);
   try {
     await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
       taskQueue: RELEASE_TASK_QUEUE,

@@ -2,12 +2,13 @@ import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
 import { AdminApi } from './apiClient';
 import type { ActivityDeps } from '../activities';
-import { loadTrustedRoot, openRepository } from './ceremony';
+import { loadTrustedRoot } from './ceremony';
+import { HsmKeys } from './keyring';
 import { requireHsmPin, type Config } from './config';
 import { Hsm } from './hsm';
 import { loadPolicy } from './policy';
 import { Storage } from './storage';
-import type { TufRepository } from './tufRepository';
+import { TufRepository } from './tufRepository';
 
 /** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
 export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm; close(): Promise<void> }> {
@@ -17,7 +18,7 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
   const trustedRoots = {} as ActivityDeps['trustedRoots'];
   for (const repo of REPOSITORIES) {
     trustedRoots[repo] = await loadTrustedRoot(config, repo);
-    repos[repo] = await openRepository(config, storage, repo, hsm);
+    repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry, new HsmKeys(hsm));
   }
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
