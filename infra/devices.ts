@@ -201,12 +201,12 @@ export class Devices {
   async list(filter: { status?: string; channel?: string; group?: string; prefix?: string; limit: number }): Promise<DeviceRecord[]> {
     const like = `${(filter.prefix ?? '').replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = await this.sql.query<DeviceRow>(
-      `SELECT * FROM devices WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2) AND device_id LIKE $3
-       ORDER BY device_id LIMIT $4`,
-      [filter.status ?? null, filter.channel ?? null, like, filter.group ? 10_000 : filter.limit],
+      `SELECT * FROM devices WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2)
+         AND ($3::text IS NULL OR groups_json::jsonb ? $3) AND device_id LIKE $4
+       ORDER BY device_id LIMIT $5`,
+      [filter.status ?? null, filter.channel ?? null, filter.group ?? null, like, filter.limit],
     );
-    const all = rows.rows.map(toRecord);
-    return (filter.group ? all.filter((d) => d.groups.includes(filter.group!)) : all).slice(0, filter.limit);
+    return rows.rows.map(toRecord);
   }
 
   /** A fresh single-use nonce for attestation evidence. */

@@ -37,6 +37,13 @@ describe('device identity and operators', () => {
       expect(shown.tags).to.deep.equal({ site: 'berlin' });
     });
 
+    it('lists devices by group', async () => {
+      const inLab = await ota('device', 'list', '--group', 'lab', '--prefix', 'id-', '--json');
+      expect(inLab.code, inLab.stderr).to.equal(0);
+      expect((inLab.json as Array<{ deviceId: string; groups: string[] }>).map((d) => d.deviceId)).to.deep.equal(['id-once']);
+      expect((await ota('device', 'list', '--group', 'nowhere', '--json')).json).to.deep.equal([]);
+    });
+
     it('refuses an expired token, an unknown one, and a token for another device id', async () => {
       const short = await token('id-late', '1s');
       await new Promise((r) => setTimeout(r, 1500));
