@@ -70,6 +70,15 @@ export class DeviceApiClient {
     await this.post('/v1/attestation', evidence);
   }
 
+  /** Enrollment and renewal: a PEM certificate for the device (the server checks it was asked for). */
+  async certificate(path: '/v1/enroll' | '/v1/devices/renew', payload: unknown): Promise<string> {
+    const cert = ((await this.post(path, payload)) as { certificate?: unknown }).certificate;
+    if (typeof cert !== 'string' || !cert.startsWith('-----BEGIN CERTIFICATE-----') || cert.length > 16_384) {
+      throw new TransportError('API_ERROR', `${path} answered no certificate`);
+    }
+    return cert;
+  }
+
   private async post(path: string, payload: unknown): Promise<unknown> {
     let response: Response;
     try {
@@ -83,12 +92,25 @@ export class DeviceApiClient {
       throw new TransportError('API_ERROR', `cannot reach ${this.baseUrl}${path}`, { cause: err });
     }
     const text = await readCapped(response, this.maxResponseBytes);
-    if (!response.ok) throw new TransportError('API_ERROR', `${path} answered HTTP ${response.status}: ${text.slice(0, 200)}`);
+    if (!response.ok) {
+      const message = `${path} answered HTTP ${response.status}: ${text.slice(0, 200)}`;
+      // A refused enrollment is the operator's to fix (a new token), not a transport problem.
+      if (serverCode(text) === 'ENROLLMENT_REFUSED') throw new OtaError('ENROLLMENT_REFUSED', message);
+      throw new TransportError('API_ERROR', message);
+    }
     try {
       return JSON.parse(text) as unknown;
     } catch (err) {
       throw new TransportError('API_ERROR', `${path} answered invalid JSON`, { cause: err });
     }
+  }
+}
+
+function serverCode(text: string): string | undefined {
+  try {
+    return (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+  } catch {
+    return undefined;
   }
 }
 

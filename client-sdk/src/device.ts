@@ -70,7 +70,8 @@ export class DeviceAgent {
 
   /** Replaced once the device has its certificate; every request goes through it. */
   private transport: Fetch = createTransport();
-  private identityCert: string | undefined;
+  /** The identity in use, read from <stateDir>/identity once per agent start. */
+  private held: DeviceIdentity | undefined;
 
   constructor(private readonly config: DeviceConfig) {
     this.limits = { ...defaultLimits, ...config.limits };
@@ -101,7 +102,7 @@ export class DeviceAgent {
     const caPem = this.config.fleetCaPem;
     if (!caPem) return;
     const dir = join(this.config.stateDir, 'identity');
-    let id = await loadIdentity(dir);
+    let id = this.held ?? (await loadIdentity(dir));
     if (!id) {
       if (!this.config.enrollmentToken) throw new OtaError('NOT_ENROLLED', `${this.config.deviceId} has no certificate and no enrollment token`);
       const { currentVersion } = await this.stored();
@@ -116,9 +117,9 @@ export class DeviceAgent {
         // Still valid for now; the next cycle tries again.
       }
     }
-    if (id.certPem !== this.identityCert) {
+    if (id !== this.held) {
       this.transport = createTransport(id);
-      this.identityCert = id.certPem;
+      this.held = id;
     }
   }
 

@@ -2,8 +2,9 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import forge from 'node-forge';
+import { DeviceApiClient } from './api-client';
 import { writeFileDurably } from './durable';
-import { OtaError, TransportError } from './errors';
+import { defaultLimits } from './limits';
 import type { Fetch, TlsIdentity } from './transport';
 
 /** The device's identity on disk: its key (never leaves the device), certificate, and the fleet CA. */
@@ -54,15 +55,15 @@ export async function enroll(
   caPem: string,
 ): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(request.deviceId);
-  const body = await postJson(transport, `${apiUrl}/v1/enroll`, { token: request.token, deviceId: request.deviceId, csr: csrPem, currentVersion: request.currentVersion });
-  return { keyPem, certPem: certificateFrom(body), caPem };
+  const certPem = await client(transport, apiUrl).certificate('/v1/enroll', { token: request.token, deviceId: request.deviceId, csr: csrPem, currentVersion: request.currentVersion });
+  return { keyPem, certPem, caPem };
 }
 
 /** Renewal over mutual TLS with the current certificate: a new key, a new certificate. */
 export async function renew(transport: Fetch, apiUrl: string, current: DeviceIdentity, deviceId: string): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(deviceId);
-  const body = await postJson(transport, `${apiUrl}/v1/devices/renew`, { deviceId, csr: csrPem });
-  return { ...current, keyPem, certPem: certificateFrom(body) };
+  const certPem = await client(transport, apiUrl).certificate('/v1/devices/renew', { deviceId, csr: csrPem });
+  return { ...current, keyPem, certPem };
 }
 
 /** Renew once less than `fraction` of the certificate's lifetime is left. */
@@ -73,25 +74,7 @@ export function needsRenewal(certPem: string, now: Date, fraction = 1 / 3): bool
   return to - now.getTime() < (to - from) * fraction;
 }
 
-function certificateFrom(body: unknown): string {
-  const cert = (body as { certificate?: unknown }).certificate;
-  if (typeof cert !== 'string' || !cert.startsWith('-----BEGIN CERTIFICATE-----') || cert.length > 16_384) {
-    throw new TransportError('API_ERROR', 'enrollment answer carries no certificate');
-  }
-  return cert;
-}
-
-async function postJson(transport: Fetch, url: string, payload: unknown): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await transport(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: AbortSignal.timeout(30_000) });
-  } catch (err) {
-    throw new TransportError('API_ERROR', `cannot reach ${url}`, { cause: err });
-  }
-  const text = (await res.text()).slice(0, 65_536);
-  if (!res.ok) {
-    const code = /"code":"([A-Z_]{1,64})"/.exec(text)?.[1];
-    throw new OtaError(code === 'ENROLLMENT_REFUSED' ? 'ENROLLMENT_REFUSED' : 'API_ERROR', `${url} answered HTTP ${res.status}: ${text.slice(0, 200)}`);
-  }
-  return JSON.parse(text) as unknown;
+/** The same capped, coded HTTP path as every other device call (D-11). */
+function client(transport: Fetch, apiUrl: string): DeviceApiClient {
+  return new DeviceApiClient(apiUrl, defaultLimits.maxApiResponseBytes, defaultLimits.fetchTimeoutMs, transport);
 }
