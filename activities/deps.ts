@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { AdminApi } from '../infra/apiClient';
 import type { PolicyFile } from '../common/policy';
 import type { Storage } from '../infra/storage';
-import type { TufRepository } from '../infra/tufRepository';
+import type { TufRepository } from '../trust/tufRepository';
 
 /** What stage activities may touch; the worker wires real ones, unit tests may not need all. */
 export interface ActivityDeps {

@@ -1,5 +1,5 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import type { RoleExpiry } from '../infra/tufRepository';
+import type { RoleExpiry } from '../trust/tufRepository';
 import type { ActivityDeps } from './deps';
 
 /** Re-signs, in both repositories, every role that expires within the window. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ServerError } from '../common/errors';
 import { targetName, type ArtifactRef, type ReleaseSpec, type ReleaseTarget } from '../common/release';
-import { MAX_METADATA_BYTES, targetFile } from '../infra/tufRepository';
+import { MAX_METADATA_BYTES, targetFile } from '../trust/tufRepository';
 import type { ActivityDeps } from './deps';
 
 export interface StagedRef {

@@ -1,7 +1,7 @@
 import { compareSemver, readReleasePolicy } from '@enigm-ota/client-sdk';
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
-import { targetFile } from '../infra/tufRepository';
+import { targetFile } from '../trust/tufRepository';
 import type { ActivityDeps } from './deps';
 
 /**

@@ -1,7 +1,7 @@
 import { compareSemver } from '@enigm-ota/client-sdk';
 import { abortUpdate } from '../common/messages';
-import { channelKey, stageKey, versionKey } from '../common/searchAttributes';
 import type { ActivityDeps } from './deps';
+import { channelKey, releaseQuery, stageKey, versionKey } from '../common/temporalNames';
 
 export interface SupersedeResult {
   /** A newer release of the channel that is rolling out or stable: this one must not roll out. */
@@ -17,7 +17,7 @@ export interface SupersedeResult {
  */
 export async function supersede(deps: ActivityDeps, input: { channel: string; version: string; releaseId: string }): Promise<SupersedeResult> {
   const result: SupersedeResult = { aborted: [] };
-  const query = `WorkflowType = 'releaseWorkflow' AND OtaChannel = '${input.channel}' AND (ExecutionStatus = 'Running' OR OtaStage = 'stable')`;
+  const query = releaseQuery({ channel: input.channel, runningOr: { stage: 'stable' } });
   for await (const wf of deps.temporal.workflow.list({ query })) {
     if (wf.workflowId === input.releaseId || wf.typedSearchAttributes.get(channelKey) !== input.channel) continue;
     const version = wf.typedSearchAttributes.get(versionKey);

@@ -8,7 +8,7 @@ import { DownloadHTTPError } from 'tuf-js/dist/error';
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
 import { artifactKey, type Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES } from '../infra/tufRepository';
+import { MAX_METADATA_BYTES } from '../trust/tufRepository';
 import type { ActivityDeps } from './deps';
 
 /** Lets tuf-js read a repository straight from storage: `store:///release/2.targets.json`. */

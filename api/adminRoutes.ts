@@ -5,8 +5,8 @@ import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { AuditLog, Operators } from '../infra/operators';
 import { operatorOf } from './auth';
-import { deviceFacts } from './deviceFacts';
-import type { OfferIndex } from './offers';
+import { deviceFacts } from '../fleet/deviceFacts';
+import type { OfferIndex } from '../fleet/offers';
 import type { Permission } from './permissions';
 import { validateBody } from './validate';
 

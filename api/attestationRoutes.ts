@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Router, json } from 'express';
 import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
-import { verifyEvidence, type AttestationPolicy } from './attestation';
+import { verifyEvidence, type AttestationPolicy } from '../fleet/attestation';
 import { deviceAuth, deviceOf } from './auth';
 
 export interface AttestationRouteDeps {

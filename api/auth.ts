@@ -1,9 +1,10 @@
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ServerError } from '../common/errors';
-import type { DeviceRecord, Devices } from '../infra/devices';
-import type { AuditLog, Operator, Operators } from '../infra/operators';
+import type { Devices } from '../infra/devices';
+import type { AuditLog, Operators } from '../infra/operators';
 import { allowed, type Permission } from './permissions';
+import type { DeviceRecord, Operator } from '../common/adminApi';
 
 /** What a handler may put in `res.locals.audit`; the audit hook records it with the outcome. */
 export interface AuditNote {

@@ -2,23 +2,20 @@ import type { ErrorRequestHandler } from 'express';
 import { ServerError, type ServerErrorCode } from '../common/errors';
 import { noteError, requestIdOf } from './observability';
 
-const STATUS: Partial<Record<ServerErrorCode, number>> = {
+/**
+ * Every code's HTTP status. `satisfies Record<...>` makes it complete: a new code without a
+ * status does not compile. Refusals are 4xx; only faults of the server side are 5xx.
+ */
+const STATUS = {
   INVALID_INPUT: 400,
+  ATTESTATION_MALFORMED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  // The caller may not give this approval (its creator, not an owner, already approved).
+  APPROVAL_REFUSED: 403,
   ENROLLMENT_REFUSED: 403,
   DEVICE_REVOKED: 403,
   DEVICE_MISMATCH: 403,
-  NOT_FOUND: 404,
-  ALREADY_EXISTS: 409,
-  RELEASE_EXISTS: 409,
-  WRONG_STAGE: 409,
-  UPDATE_FAILED: 409,
-  ROLLBACK_NOT_ALLOWED: 409,
-  REPOSITORY_CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNAVAILABLE: 503,
-  ATTESTATION_MALFORMED: 400,
   // Evidence that proves nothing is refused like missing credentials: it changes no eligibility.
   ATTESTATION_NONCE_INVALID: 403,
   ATTESTATION_DEVICE_MISMATCH: 403,
@@ -27,7 +24,29 @@ const STATUS: Partial<Record<ServerErrorCode, number>> = {
   ATTESTATION_KEY_INVALID: 403,
   ATTESTATION_SIGNATURE_INVALID: 403,
   ATTESTATION_MEASUREMENTS_FAILED: 403,
-};
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  RELEASE_EXISTS: 409,
+  WRONG_STAGE: 409,
+  UPDATE_FAILED: 409,
+  ROLLBACK_NOT_ALLOWED: 409,
+  REPOSITORY_CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  // The build or its signing failed verification: the request was fine, the content is not.
+  INTAKE_MISMATCH: 422,
+  ARTIFACT_CORRUPT: 422,
+  VALIDATION_FAILED: 422,
+  CONFIG_INVALID: 500,
+  SIGNING_KEYS_MISSING: 500,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+} as const satisfies Record<ServerErrorCode, number>;
+
+/** The HTTP status of a code (exported for the tests that check the table against the routes). */
+export function httpStatusOf(code: ServerErrorCode): number {
+  return STATUS[code];
+}
+
 
 /**
  * The one place errors become HTTP: `{ error: { code, message, requestId } }` with a fitting
@@ -44,9 +63,9 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   res.status(status).json({ error: { code, message, requestId: requestIdOf(res) } });
 };
 
-function describe(err: unknown): { status: number; code: string; message: string } {
+function describe(err: unknown): { status: number; code: ServerErrorCode; message: string } {
   const e = err as { type?: string; status?: number; message?: string };
-  if (err instanceof ServerError) return { status: STATUS[err.code] ?? 500, code: err.code, message: err.message };
+  if (err instanceof ServerError) return { status: STATUS[err.code], code: err.code, message: err.message };
   if (e.type === 'entity.too.large') return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' };
   if (e.type === 'entity.parse.failed') return { status: 400, code: 'INVALID_INPUT', message: 'request body is not valid JSON' };
   if (e.status && e.status >= 400 && e.status < 500) return { status: e.status, code: 'INVALID_INPUT', message: e.message ?? 'bad request' };

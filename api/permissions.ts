@@ -1,4 +1,4 @@
-import type { Role } from '../infra/operators';
+import type { Role } from '../common/adminApi';
 
 /** What an admin request needs; each admin route names exactly one. */
 export type Permission =

@@ -5,12 +5,13 @@ import { InputError, ServerError } from '../common/errors';
 import { channelPolicy, planSteps, type PolicyFile } from '../common/policy';
 import type { RolloutStep, Targeting } from '../common/release';
 import { checkPattern, checkSteps, MAX_ARTIFACT_BYTES } from '../common/validation';
-import { decideRelease, listReleases, OPS_ACTIONS, releaseAction, releaseStatus, resolveChannel, startRelease, type OpsAction } from '../control/releases';
+import { decideRelease, listReleases, releaseAction, releaseStatus, resolveChannel, startRelease } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { operatorOf } from './auth';
 import type { Permission } from './permissions';
 import { validateBody } from './validate';
+import { OPS_ACTIONS, type OpsAction } from '../common/adminApi';
 
 export interface ReleaseRouteDeps {
   temporal: Client;

@@ -4,24 +4,23 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { ServerError } from '../common/errors';
-import { openRepository } from '../infra/ceremony';
-import type { Config } from '../infra/config';
+import { openRepository } from '../trust/ceremony';
+import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
 import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { AuditLog, Operators } from '../infra/operators';
-import { loadPolicy } from '../infra/policy';
 import { Storage } from '../infra/storage';
 import { adminAuth } from './auth';
 import { adminRoutes } from './adminRoutes';
-import { checkAttestationPolicy, defaultAttestationPolicy } from './attestation';
+import { checkAttestationPolicy, defaultAttestationPolicy } from '../fleet/attestation';
 import { attestationRoutes } from './attestationRoutes';
 import { errorHandler } from './errors';
 import { identityRoutes } from './identityRoutes';
 import { ApiMetrics, observe, serveMetrics } from './observability';
-import { OfferIndex } from './offers';
+import { OfferIndex } from '../fleet/offers';
 import { releaseRoutes } from './releaseRoutes';
-import { routes } from './routes';
+import { deviceRoutes } from './deviceRoutes';
 
 export interface RunningApi {
   url: string;
@@ -45,12 +44,12 @@ export async function startServer(config: Config): Promise<RunningApi> {
   }
   const storage = new Storage(config.minio);
   const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
-  const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ? JSON.parse(config.identity.attestationPolicy) : defaultAttestationPolicy);
+  const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
   const fleet = await FleetStore.open(config.fleet);
   const devices = new Devices(fleet.sql, fleet.exclusive);
   const operators = new Operators(fleet.sql);
   const audit = new AuditLog(fleet.sql);
-  await bootstrapOperators(operators, process.env['OTA_BOOTSTRAP_OPERATORS']);
+  await bootstrapOperators(operators, config.bootstrapOperators);
   const ca = await FleetCa.load({ caCert: id.fleetCaCert, caKey: id.fleetCaKey });
   // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
   const connection = Connection.lazy({ address: config.temporal.address });
@@ -64,10 +63,10 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.use(observe(config, metrics));
   app.get('/metrics', guard('read'), serveMetrics(metrics));
   app.use(identityRoutes({ devices, ca, deviceCertHours: id.deviceCertHours }));
-  app.use(routes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
+  app.use(deviceRoutes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
   app.use(adminRoutes({ operators, audit, devices, fleet, offers, guard }));
-  app.use(releaseRoutes({ temporal, storage, fleet, policy: loadPolicy(), guard }));
+  app.use(releaseRoutes({ temporal, storage, fleet, policy: config.policy, guard }));
   app.use((req) => {
     throw new ServerError('NOT_FOUND', `no route ${req.method} ${req.path}`);
   });
@@ -88,14 +87,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
  * `[{ name, roles, tokenSha256 }]`: only token hashes, so the API never sees the tokens.
  * Operators that exist already are left alone.
  */
-async function bootstrapOperators(operators: Operators, json: string | undefined): Promise<void> {
-  if (!json) return;
-  let list: Array<{ name: string; roles: string[]; tokenSha256: string }>;
-  try {
-    list = JSON.parse(json) as typeof list;
-  } catch (err) {
-    throw new ServerError('CONFIG_INVALID', 'OTA_BOOTSTRAP_OPERATORS is not JSON', { cause: err });
-  }
+async function bootstrapOperators(operators: Operators, list: readonly BootstrapOperator[]): Promise<void> {
+  if (list.length === 0) return;
   const existing = new Set((await operators.list()).map((o) => o.name));
   for (const o of list) if (!existing.has(o.name)) await operators.createWithHash(o.name, o.roles, 'bootstrap', o.tokenSha256);
 }

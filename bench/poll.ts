@@ -19,14 +19,14 @@ import express, { json } from 'express';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import { ApiMetrics, observe } from '../api/observability';
-import { OfferIndex } from '../api/offers';
-import { routes } from '../api/routes';
+import { OfferIndex } from '../fleet/offers';
+import { deviceRoutes } from '../api/deviceRoutes';
 import { loadConfig } from '../infra/config';
 import { Devices } from '../infra/devices';
 import { FleetCa, fleetCaFiles } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { targetFile } from '../infra/tufRepository';
+import { targetFile } from '../trust/tufRepository';
 import { percentile, report, type Row } from './lib';
 
 const DEVICES = 100_000;
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     const ours = express();
     const config = loadConfig({ ...process.env, OTA_HOME: dir });
     ours.use(observe(config, new ApiMetrics(), pino({ level: 'info' }, pino.destination('/dev/null'))));
-    ours.use(routes({ storage: {} as Storage, fleet: store, devices: new Devices(store.sql, store.exclusive), offers: offerIndex(), maxBodyBytes: 16 * 1024 }));
+    ours.use(deviceRoutes({ storage: {} as Storage, fleet: store, devices: new Devices(store.sql, store.exclusive), offers: offerIndex(), maxBodyBytes: 16 * 1024 }));
 
     const rows: Row[] = [];
     const results: Record<string, { rps: number; p99: number }> = {};

@@ -1,11 +1,9 @@
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
 import type { AdminApi } from '../infra/apiClient';
-import type { Explanation } from '../api/offers';
-import type { DeviceRecord } from '../infra/devices';
-import type { AuditRow, OperatorRow } from '../infra/operators';
 import type { Output } from './output';
 import { required, parseTags } from './args';
+import type { AuditRow, DeviceRecord, Explanation, OperatorRow } from '../common/adminApi';
 
 export interface InventoryFlags {
   hardware?: string;

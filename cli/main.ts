@@ -3,18 +3,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError } from '../common/errors';
-import { parseDuration } from '../common/validation';
 import { loadConfig, type Config } from '../infra/config';
-import { describeTally, simulateFleet } from './fleet';
-import { keys } from './keys';
 import { AdminApi } from '../infra/apiClient';
-import { FleetStore } from '../infra/fleetStore';
 import { auditCommand, deviceCommand, operatorCommand } from './deviceCommands';
 import { createOutput, reportError, type Output } from './output';
 import { releaseCommand } from './releaseCommands';
-import { describeMetadataStatus, readMetadataStatus } from './metadata';
-import { connectClient } from '../control/temporal';
-import { required } from './args';
+// Signing-host commands work on the stack directly (see cli/host/).
+import { migrate } from './host/db';
+import { keys } from './host/keys';
+import { metadataStatus } from './host/metadata';
+import { simulate } from './host/simulate';
 
 const USAGE = `ota: operate Enigm OTA releases
 
@@ -141,49 +139,6 @@ async function viaApi(config: Config, group: string, command: string | undefined
     return await auditCommand(api, flags, out);
   } finally {
     await api.close();
-  }
-}
-
-async function simulate(config: Config, flags: Flags, out: Output): Promise<number> {
-  const tally = await simulateFleet(
-    config,
-    {
-      devices: Number(required(flags.devices, '--devices')),
-      hardwareId: flags.hardware ?? 'devkit-a',
-      channel: flags.channel ?? 'stable',
-      fromVersion: flags.from ?? '0.0.0',
-      untilVersion: flags.until,
-      timeoutMs: parseDuration(flags.timeout ?? '5m'),
-      intervalMs: parseDuration(flags.interval ?? '1s'),
-      idPrefix: 'sim-',
-      failRate: flags['fail-rate'] === undefined ? undefined : Number(flags['fail-rate']),
-    },
-    (t) => out.progress(describeTally(t)),
-  );
-  out.result(tally, () => `summary: ${describeTally(tally)}`);
-  return flags.until && !tally.done ? 1 : 0;
-}
-
-/** With PGlite, only one process may open the folder: stop the API first (it migrates at start anyway). */
-async function migrate(config: Config, out: Output): Promise<number> {
-  const store = await FleetStore.open(config.fleet);
-  try {
-    const where = config.fleet.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${config.fleet.pgliteDir}`;
-    out.result({ store: where, applied: store.applied }, () => (store.applied.length ? `applied to ${where}: ${store.applied.join(', ')}` : `${where} is up to date`));
-    return 0;
-  } finally {
-    await store.close();
-  }
-}
-
-async function metadataStatus(config: Config, out: Output): Promise<number> {
-  const client = await connectClient(config);
-  try {
-    const report = await readMetadataStatus(client, config);
-    out.result(report, () => describeMetadataStatus(report));
-    return report.healthy ? 0 : 1;
-  } finally {
-    await client.connection.close();
   }
 }
 

@@ -3,12 +3,11 @@ import { stat } from 'node:fs/promises';
 import { InputError, ServerError } from '../common/errors';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
 import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, parseDuration } from '../common/validation';
-import { OPS_ACTIONS, type OpsAction, type ReleaseListItem } from '../control/releases';
 import type { AdminApi } from '../infra/apiClient';
-import type { TargetStats } from '../infra/fleetStore';
 import { perPercent, progressBar, type Output } from './output';
 import { describeList, describeStatus } from './releaseView';
 import { parseTags, required } from './args';
+import { OPS_ACTIONS, type OpsAction, type ReleaseListItem, type TargetStats } from '../common/adminApi';
 
 export interface ReleaseFlags {
   artifact?: string;

@@ -1,7 +1,6 @@
 import type { ReleaseStatus } from '../common/release';
 import { lifecycleOf } from '../common/release';
-import type { ReleaseListItem } from '../control/releases';
-import type { TargetStats } from '../infra/fleetStore';
+import type { ReleaseListItem, TargetStats } from '../common/adminApi';
 
 /** Human text for release answers; --json prints the API's answer as it is. */
 export function describeList(items: ReleaseListItem[]): string {

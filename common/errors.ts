@@ -2,39 +2,59 @@
  * Server-side errors with a stable code. The API's error middleware and the CLI turn
  * them into `{ error: { code, message } }` and exit codes. Workflow-safe (no Node APIs).
  */
-export type ServerErrorCode =
-  | 'INVALID_INPUT'
-  | 'NOT_FOUND'
-  | 'RELEASE_EXISTS'
-  | 'WRONG_STAGE'
-  | 'UPDATE_FAILED'
-  | 'ROLLBACK_NOT_ALLOWED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'CONFIG_INVALID'
-  | 'INTAKE_MISMATCH'
-  | 'ARTIFACT_CORRUPT'
-  | 'VALIDATION_FAILED'
-  | 'REPOSITORY_CONFLICT'
-  | 'SIGNING_KEYS_MISSING'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'ALREADY_EXISTS'
-  | 'ENROLLMENT_REFUSED'
-  | 'DEVICE_REVOKED'
-  | 'DEVICE_MISMATCH'
-  | 'UNAVAILABLE'
-  | AttestationErrorCode;
+/** Why attestation evidence was refused (fleet/attestation.ts). */
+export const EVIDENCE_ERROR_CODES = [
+  'ATTESTATION_MALFORMED',
+  'ATTESTATION_NONCE_INVALID',
+  'ATTESTATION_DEVICE_MISMATCH',
+  'ATTESTATION_CHAIN_INVALID',
+  'ATTESTATION_CERT_EXPIRED',
+  'ATTESTATION_KEY_INVALID',
+  'ATTESTATION_SIGNATURE_INVALID',
+  'ATTESTATION_MEASUREMENTS_FAILED',
+] as const;
+export type EvidenceErrorCode = (typeof EVIDENCE_ERROR_CODES)[number];
 
-/** Why attestation evidence was refused (api/attestation.ts). */
-export type AttestationErrorCode =
-  | 'ATTESTATION_MALFORMED'
-  | 'ATTESTATION_NONCE_INVALID'
-  | 'ATTESTATION_DEVICE_MISMATCH'
-  | 'ATTESTATION_CHAIN_INVALID'
-  | 'ATTESTATION_CERT_EXPIRED'
-  | 'ATTESTATION_KEY_INVALID'
-  | 'ATTESTATION_SIGNATURE_INVALID'
-  | 'ATTESTATION_MEASUREMENTS_FAILED';
+/**
+ * Every code the server side can give, in one list: activities type their failures with
+ * it, the workflow refuses with it, the Temporal client conversion and the API client
+ * read it back through `isServerErrorCode`, and api/errors.ts maps each to an HTTP status
+ * (a code without a status does not compile).
+ */
+export const SERVER_ERROR_CODES = [
+  'INVALID_INPUT',
+  'NOT_FOUND',
+  'RELEASE_EXISTS',
+  'WRONG_STAGE',
+  'APPROVAL_REFUSED',
+  'UPDATE_FAILED',
+  'ROLLBACK_NOT_ALLOWED',
+  'PAYLOAD_TOO_LARGE',
+  'CONFIG_INVALID',
+  'INTAKE_MISMATCH',
+  'ARTIFACT_CORRUPT',
+  'VALIDATION_FAILED',
+  'REPOSITORY_CONFLICT',
+  'SIGNING_KEYS_MISSING',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'ALREADY_EXISTS',
+  'ENROLLMENT_REFUSED',
+  'DEVICE_REVOKED',
+  'DEVICE_MISMATCH',
+  'UNAVAILABLE',
+  /** Anything without a code of its own: a bug or an unexpected failure. */
+  'INTERNAL',
+  ...EVIDENCE_ERROR_CODES,
+] as const;
+export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(SERVER_ERROR_CODES);
+
+/** A code read from outside the type system (a Temporal failure type, an HTTP body). */
+export function isServerErrorCode(value: unknown): value is ServerErrorCode {
+  return typeof value === 'string' && KNOWN_CODES.has(value);
+}
 
 export class ServerError extends Error {
   constructor(
@@ -48,9 +68,9 @@ export class ServerError extends Error {
 }
 
 /** Attestation evidence that proves nothing: it must not change what the device is offered. */
-export class AttestationError extends ServerError {
+export class EvidenceError extends ServerError {
   constructor(
-    override readonly code: AttestationErrorCode,
+    override readonly code: EvidenceErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -62,4 +82,18 @@ export class InputError extends ServerError {
   constructor(message: string) {
     super('INVALID_INPUT', message);
   }
+}
+
+/**
+ * The project code a failure carries: the first known code along its cause chain (an
+ * activity's or update's failure wraps the typed ApplicationFailure that has it).
+ */
+export function failureCodeOf(err: unknown): ServerErrorCode | undefined {
+  let e = err as { type?: unknown; code?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 16; depth++) {
+    if (err instanceof ServerError) return err.code;
+    if (isServerErrorCode(e.type)) return e.type;
+    e = e.cause as typeof e;
+  }
+  return undefined;
 }

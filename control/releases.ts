@@ -6,14 +6,12 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { ServerError, InputError } from '../common/errors';
 import { abortUpdate, approveUpdate, pauseUpdate, promoteUpdate, rejectUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
 import { releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep, type Targeting } from '../common/release';
-import type { Config } from '../infra/config';
-import type { TargetStats } from '../infra/fleetStore';
-import { channelKey, stageKey, versionKey, awaitingApprovalKey, percentKey } from '../common/searchAttributes';
-import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
 import { checkHardwareIds, checkPattern, checkReleaseSpec, checkRollbackIndex, checkSteps, checkVersion, MAX_ARTIFACT_BYTES } from '../common/validation';
 import type { Storage } from '../infra/storage';
 import { fromTemporal } from './temporal';
 import type { releaseWorkflow } from '../workflows';
+import type { OpsAction, ReleaseListItem } from '../common/adminApi';
+import { awaitingApprovalKey, channelKey, percentKey, RELEASE_TASK_QUEUE, RELEASE_WORKFLOW, releaseQuery, stageKey, versionKey } from '../common/temporalNames';
 
 export interface CreateReleaseInput {
   artifact: string;
@@ -64,7 +62,7 @@ export async function startRelease(client: Client, storage: Storage, input: Star
   const spec = checkRelease(input);
   const releaseId = releaseWorkflowId(spec.channel, spec.version);
   try {
-    await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
+    await client.workflow.start<typeof releaseWorkflow>(RELEASE_WORKFLOW, {
       taskQueue: RELEASE_TASK_QUEUE,
       workflowId: releaseId,
       args: [spec],
@@ -135,7 +133,7 @@ export async function resolveChannel(client: Client, version: string, channel?: 
   if (channel !== undefined) return checkPattern('channel', channel);
   checkVersion(version);
   const channels = new Set<string>();
-  for await (const wf of client.workflow.list({ query: `WorkflowType = 'releaseWorkflow' AND OtaVersion = '${version}'` })) {
+  for await (const wf of client.workflow.list({ query: releaseQuery({ version }) })) {
     const c = wf.typedSearchAttributes.get(channelKey);
     if (c) channels.add(c);
   }
@@ -158,8 +156,6 @@ export async function releaseStatus(client: Client, channel: string, version: st
   }
 }
 
-export const OPS_ACTIONS = ['pause', 'resume', 'rollback', 'promote', 'abort'] as const;
-export type OpsAction = (typeof OPS_ACTIONS)[number];
 const OPS = { pause: pauseUpdate, resume: resumeUpdate, rollback: rollbackUpdate, promote: promoteUpdate, abort: abortUpdate } as const;
 
 export async function releaseAction(client: Client, channel: string, version: string, action: OpsAction, input: OpsInput): Promise<ReleaseStatus> {
@@ -195,27 +191,14 @@ export function approveRelease(client: Client, channel: string, version: string,
   return decideRelease(client, channel, version, 'approve', input);
 }
 
-export interface ReleaseListItem {
-  releaseId: string;
-  version: string;
-  channel: string;
-  stage: string;
-  percent: number;
-  awaitingApproval: boolean;
-  status: string;
-  startedAt: string;
-}
-
 /** `ota release list`: from Temporal's visibility, through the release search attributes. */
 export async function listReleases(client: Client, filter: { channel?: string; stage?: string }): Promise<ReleaseListItem[]> {
-  const clauses = [`WorkflowType = 'releaseWorkflow'`];
-  if (filter.channel !== undefined) clauses.push(`OtaChannel = '${checkPattern('channel', filter.channel)}'`);
-  if (filter.stage !== undefined) {
-    if (!(STAGES as readonly string[]).includes(filter.stage)) throw new InputError(`unknown stage ${filter.stage} (one of ${STAGES.join(', ')})`);
-    clauses.push(`OtaStage = '${filter.stage}'`);
+  if (filter.channel !== undefined) checkPattern('channel', filter.channel);
+  if (filter.stage !== undefined && !(STAGES as readonly string[]).includes(filter.stage)) {
+    throw new InputError(`unknown stage ${filter.stage} (one of ${STAGES.join(', ')})`);
   }
   const items: ReleaseListItem[] = [];
-  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+  for await (const wf of client.workflow.list({ query: releaseQuery(filter) })) {
     const a = wf.typedSearchAttributes;
     items.push({
       releaseId: wf.workflowId,

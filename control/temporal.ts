@@ -1,5 +1,5 @@
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ServerError, type ServerErrorCode } from '../common/errors';
+import { failureCodeOf, ServerError } from '../common/errors';
 import type { Config } from '../infra/config';
 
 export async function connectClient(config: Config): Promise<Client> {
@@ -18,7 +18,7 @@ export function fromTemporal(err: unknown, what: string): unknown {
     // The code is on the innermost typed failure (an activity's failure wraps it).
     let cause = err.cause as { type?: string; message?: string; cause?: unknown } | undefined;
     while (cause && !cause.type && cause.cause) cause = cause.cause as typeof cause;
-    return new ServerError((cause?.type as ServerErrorCode) ?? 'UPDATE_FAILED', cause?.message ?? err.message);
+    return new ServerError(failureCodeOf(err.cause) ?? 'UPDATE_FAILED', cause?.message ?? err.message);
   }
   return err;
 }

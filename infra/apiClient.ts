@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Agent, fetch } from 'undici';
-import { ServerError, type ServerErrorCode } from '../common/errors';
+import { isServerErrorCode, ServerError } from '../common/errors';
 import type { Config } from './config';
 import { meteredFile, type Progress } from './fileStream';
 
@@ -66,7 +66,8 @@ export class AdminApi {
     }
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ServerError((e?.code ?? 'UNAVAILABLE') as ServerErrorCode, e?.message ?? `${path} answered HTTP ${res.status}`);
+      // A code this client does not know (a newer server, a proxy's page) is not passed on as if it were one.
+      throw new ServerError(isServerErrorCode(e?.code) ? e.code : 'UNAVAILABLE', e?.message ?? `${path} answered HTTP ${res.status}`);
     }
     return json as T;
   }

@@ -1,6 +1,9 @@
 import { resolve } from 'node:path';
+import { ROLES, type Role } from '../common/adminApi';
 import { ServerError } from '../common/errors';
+import type { PolicyFile } from '../common/policy';
 import { fleetCaFiles } from './fleetCa';
+import { loadPolicy } from './policy';
 
 /**
  * All configuration comes from environment variables, validated once at start-up.
@@ -11,7 +14,8 @@ export interface Config {
   temporal: { address: string; namespace: string; uiUrl: string };
   minio: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; bucketPrefix: string };
   hsm: { module: string; tokenLabel: string; pin: string; softhsmConf?: string };
-  api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number };
+  /** tlsHosts: the names `ota keys init` puts in the API's TLS certificate. */
+  api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[] };
   /**
    * Identity: the fleet CA (its key signs device certificates at enrollment), the API's TLS
    * certificate, device certificate lifetime, attestation settings, and the operator token
@@ -26,11 +30,15 @@ export interface Config {
     nonceMaxAgeMs: number;
     attestationMaxAgeMs: number;
     manufacturerRoots?: string;
-    /** JSON AttestationPolicy (api/attestation.ts); the default wants a verified boot. */
-    attestationPolicy?: string;
+    /** Parsed JSON of an AttestationPolicy (fleet/attestation.ts checks its shape); the default wants a verified boot. */
+    attestationPolicy?: unknown;
     operatorToken?: string;
   };
   fleet: { databaseUrl?: string; pgliteDir: string };
+  /** The first operators (only token hashes), created at the API's start when missing. */
+  bootstrapOperators: BootstrapOperator[];
+  /** Rollout plans and approval rules: OTA_POLICY_FILE, or the built-in defaults. */
+  policy: PolicyFile;
   /** Folder holding the trusted roots from the key ceremony (devices are provisioned with them). */
   ceremonyDir: string;
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
@@ -38,6 +46,12 @@ export interface Config {
   freshness: { everyMinutes: number; withinHours: number };
   /** JSON logs (pino) at this level; the worker's Temporal metrics on host:port, port 0 = off. */
   observability: { logLevel: LogLevel; workerMetrics: { host: string; port: number } };
+}
+
+export interface BootstrapOperator {
+  name: string;
+  roles: Role[];
+  tokenSha256: string;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -54,6 +68,16 @@ export function loadConfig(env: Env = process.env): Config {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min || n > max) problems.push(`${name} must be an integer in ${min}..${max}, got ${raw}`);
     return n;
+  };
+  const json = (name: string): unknown => {
+    const raw = env[name];
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw);
+    } catch {
+      problems.push(`${name} must be JSON`);
+      return undefined;
+    }
   };
   const minioUrl = parseUrl(env['MINIO_URL'] ?? 'http://127.0.0.1:9000', 'MINIO_URL', problems);
   const apiPort = int('OTA_API_PORT', 8080, 0, 65535);
@@ -84,8 +108,11 @@ export function loadConfig(env: Env = process.env): Config {
       url: env['OTA_API_URL'] ?? `https://127.0.0.1:${apiPort}`,
       maxBodyBytes: int('OTA_API_MAX_BODY', 16 * 1024, 256),
       rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
+      tlsHosts: (env['OTA_API_TLS_HOSTS'] || '127.0.0.1,localhost').split(',').map((h) => h.trim()).filter(Boolean),
     },
     fleet: { databaseUrl: env['DATABASE_URL'] || undefined, pgliteDir: resolve(home, 'fleet') },
+    bootstrapOperators: bootstrapOperators(json('OTA_BOOTSTRAP_OPERATORS'), problems),
+    policy: policyFrom(env, problems),
     ceremonyDir: resolve(env['OTA_CEREMONY_DIR'] ?? resolve(home, 'ceremony')),
     identity: {
       fleetCaCert: '',
@@ -96,7 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
       nonceMaxAgeMs: int('OTA_ATTESTATION_NONCE_MS', 5 * 60_000, 1000),
       attestationMaxAgeMs: int('OTA_ATTESTATION_MAX_AGE_MS', 24 * 3_600_000, 1000),
       manufacturerRoots: env['OTA_MANUFACTURER_CA'] || undefined,
-      attestationPolicy: env['OTA_ATTESTATION_POLICY'] || undefined,
+      attestationPolicy: json('OTA_ATTESTATION_POLICY'),
       operatorToken: env['OTA_TOKEN'] || undefined,
     },
     expiry: {
@@ -128,10 +155,51 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (!LOG_LEVELS.includes(config.observability.logLevel)) problems.push(`OTA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   if (!/^[A-Za-z0-9.:\[\]-]{1,253}$/.test(config.observability.workerMetrics.host)) problems.push('OTA_WORKER_METRICS_HOST must be a host name or IP address');
+  for (const h of config.api.tlsHosts) {
+    if (!/^[A-Za-z0-9.:-]{1,253}$/.test(h)) problems.push(`OTA_API_TLS_HOSTS must be host names or IP addresses separated by commas, got ${JSON.stringify(h.slice(0, 64))}`);
+  }
   if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
   if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix)) problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
   if (problems.length) throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${problems.join('\n  ')}`);
   return config;
+}
+
+const OPERATOR_NAME = /^[a-z][a-z0-9._-]{0,63}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** OTA_BOOTSTRAP_OPERATORS: `[{ name, roles, tokenSha256 }]`, each field checked. */
+function bootstrapOperators(value: unknown, problems: string[]): BootstrapOperator[] {
+  if (value === undefined) return [];
+  const expected = 'OTA_BOOTSTRAP_OPERATORS must be a JSON list of {"name", "roles", "tokenSha256"} (a lowercase name, roles from ' + ROLES.join(', ') + ', a sha256 in hex)';
+  const ok =
+    Array.isArray(value) &&
+    value.length <= 100 &&
+    value.every(
+      (o: { name?: unknown; roles?: unknown; tokenSha256?: unknown }) =>
+        typeof o === 'object' &&
+        o !== null &&
+        typeof o.name === 'string' &&
+        OPERATOR_NAME.test(o.name) &&
+        Array.isArray(o.roles) &&
+        o.roles.length > 0 &&
+        o.roles.every((r) => (ROLES as readonly unknown[]).includes(r)) &&
+        typeof o.tokenSha256 === 'string' &&
+        SHA256_HEX.test(o.tokenSha256),
+    );
+  if (!ok) {
+    problems.push(expected);
+    return [];
+  }
+  return (value as BootstrapOperator[]).map((o) => ({ name: o.name, roles: [...o.roles], tokenSha256: o.tokenSha256 }));
+}
+
+function policyFrom(env: Env, problems: string[]): PolicyFile {
+  try {
+    return loadPolicy(env['OTA_POLICY_FILE']);
+  } catch (err) {
+    problems.push(err instanceof Error ? err.message : String(err));
+    return loadPolicy(undefined);
+  }
 }
 
 /** The HSM PIN is only needed by processes that sign (worker, key ceremony). */

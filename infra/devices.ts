@@ -5,32 +5,7 @@ import { checkPattern } from '../common/validation';
 import { DEVICE_ID } from './fleetCa';
 import type { Sql } from './fleetStore';
 import { newToken, tokenHash } from './operators';
-
-export type DeviceStatus = 'reported' | 'enrolled' | 'revoked';
-
-/** A device as the fleet store knows it: identity, inventory and its latest evidence. */
-export interface DeviceRecord {
-  deviceId: string;
-  hardwareId: string | null;
-  channel: string | null;
-  status: DeviceStatus;
-  groups: string[];
-  tags: Record<string, string>;
-  currentVersion: string;
-  certSerial: string | null;
-  certNotAfter: string | null;
-  enrolledAt: string | null;
-  revokedAt: string | null;
-  lastReportAt: string;
-  attestation: AttestationRecord | null;
-}
-
-export interface AttestationRecord {
-  verifiedAt: string;
-  passed: boolean;
-  reason: string;
-  measurements?: unknown;
-}
+import type { AttestationRecord, DeviceRecord, DeviceStatus } from '../common/adminApi';
 
 export interface EnrollmentGrant {
   deviceId: string;

@@ -2,28 +2,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InstallReport } from '@enigm-ota/client-sdk';
 import type { Config } from './config';
+import type { FleetSummary, TargetStats } from '../common/adminApi';
 
 /** The SQL both engines share; table modules (devices, operators) use it too. */
 export interface Sql {
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
   exec(text: string): Promise<unknown>;
   close(): Promise<void>;
-}
-
-/** Latest report per device for one target: the sample a rollout gate judges. */
-export interface TargetStats {
-  devices: number;
-  healthy: number;
-  reverted: number;
-  failed: number;
-  refused: number;
-}
-
-export interface FleetSummary {
-  devices: number;
-  versions: Record<string, number>;
-  outcomes: Record<string, number>;
-  errorCodes: Record<string, number>;
 }
 
 const MIGRATIONS_DIR = join(__dirname, '..', '..', 'infra', 'migrations');

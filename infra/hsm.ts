@@ -1,7 +1,6 @@
 import * as pkcs11js from 'pkcs11js';
 import { ServerError } from '../common/errors';
 import type { Config } from './config';
-import { ed25519Key, type TufSigner } from './tufKeys';
 
 // pkcs11js has no names for the Edwards-curve mechanisms (PKCS#11 3.0).
 const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
@@ -15,6 +14,13 @@ const MAX_TOKEN_KEYS = 256;
  * stack, a network HSM in production). Private keys are generated inside it as
  * sensitive and non-extractable; this class only ever sees public keys and signatures.
  */
+/** An Ed25519 pair in the token: the raw public key, and signing by the token (trust/ makes TUF keys of it). */
+export interface HsmKeyPair {
+  readonly label: string;
+  readonly publicKey: Buffer;
+  sign(data: Buffer): Buffer;
+}
+
 export class Hsm {
   private constructor(
     private readonly lib: pkcs11js.PKCS11,
@@ -50,8 +56,8 @@ export class Hsm {
   }
 
   /** Key ceremony only: an Ed25519 pair made inside the token, private half never extractable. */
-  generate(label: string): TufSigner {
-    if (this.has(label)) return this.signer(label);
+  generate(label: string): HsmKeyPair {
+    if (this.has(label)) return this.keyPair(label);
     const common = [
       { type: pkcs11js.CKA_TOKEN, value: true },
       { type: pkcs11js.CKA_LABEL, value: label },
@@ -69,14 +75,14 @@ export class Hsm {
         { type: pkcs11js.CKA_EXTRACTABLE, value: false },
       ],
     );
-    return this.signer(label);
+    return this.keyPair(label);
   }
 
   /**
    * Every key pair in the token. Roles find their keys by TUF key id (what the root
    * lists), never by label, so a key added or rotated by `ota keys` needs no configuration.
    */
-  signers(): TufSigner[] {
+  keyPairs(): HsmKeyPair[] {
     this.lib.C_FindObjectsInit(this.session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }]);
     let handles: Buffer[];
     try {
@@ -84,18 +90,18 @@ export class Hsm {
     } finally {
       this.lib.C_FindObjectsFinal(this.session);
     }
-    return handles.map((h) => this.signer(String(this.lib.C_GetAttributeValue(this.session, h, [{ type: pkcs11js.CKA_LABEL }])[0]?.value)));
+    return handles.map((h) => this.keyPair(String(this.lib.C_GetAttributeValue(this.session, h, [{ type: pkcs11js.CKA_LABEL }])[0]?.value)));
   }
 
-  signer(label: string): TufSigner {
+  keyPair(label: string): HsmKeyPair {
     const pub = this.one(pkcs11js.CKO_PUBLIC_KEY, label);
     const priv = this.one(pkcs11js.CKO_PRIVATE_KEY, label);
     const [point] = this.lib.C_GetAttributeValue(this.session, pub, [{ type: pkcs11js.CKA_EC_POINT }]);
     // CKA_EC_POINT is a DER OCTET STRING wrapping the 32 raw key bytes.
-    const raw = (point?.value as Buffer).subarray(-32);
-    const key = ed25519Key(raw);
+    const publicKey = (point?.value as Buffer).subarray(-32);
     return {
-      key,
+      label,
+      publicKey,
       sign: (data: Buffer) => {
         this.lib.C_SignInit(this.session, { mechanism: CKM_EDDSA }, priv);
         return Buffer.from(this.lib.C_Sign(this.session, data, Buffer.alloc(64)));

@@ -1,26 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InputError, ServerError } from '../common/errors';
 import type { Sql } from './fleetStore';
+import { ROLES, type AuditEntry, type AuditRow, type Operator, type OperatorRow, type Role } from '../common/adminApi';
 
-/**
- * Operator roles. `admin` only manages operators (so no one grants themselves the right to
- * approve their own release); the other three are the issue's: release-owner, operator,
- * viewer. What each may do is in api/permissions.ts.
- */
-export const ROLES = ['admin', 'release-owner', 'operator', 'viewer'] as const;
-export type Role = (typeof ROLES)[number];
 export const OPERATOR_NAME = /^[a-z][a-z0-9._-]{0,63}$/;
-
-export interface Operator {
-  name: string;
-  roles: Role[];
-}
-
-export interface OperatorRow extends Operator {
-  createdBy: string;
-  createdAt: string;
-  revokedAt: string | null;
-}
 
 /** Tokens are shown once; the store keeps only their sha256, so a leaked table grants nothing. */
 export function tokenHash(token: string): string {
@@ -88,20 +71,6 @@ export class Operators {
     const done = await this.sql.query('UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name', [name]);
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no active operator ${name}`);
   }
-}
-
-export interface AuditEntry {
-  actor: string;
-  action: string;
-  subject: string;
-  reason?: string;
-  outcome: 'ok' | 'refused' | 'failed';
-  detail?: string;
-}
-
-export interface AuditRow extends AuditEntry {
-  id: number;
-  at: string;
 }
 
 /** Append-only: who did what, to what, when and why (and who was refused). */

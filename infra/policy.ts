@@ -4,9 +4,8 @@ import { checkPolicy, DEFAULT_POLICY, type PolicyFile } from '../common/policy';
 
 const MAX_POLICY_BYTES = 256 * 1024;
 
-/** The deployment's policy: OTA_POLICY_FILE (JSON) if set, else the built-in defaults. */
-export function loadPolicy(env: Record<string, string | undefined> = process.env): PolicyFile {
-  const file = env['OTA_POLICY_FILE'];
+/** The deployment's policy: OTA_POLICY_FILE (JSON) if set, else the built-in defaults. Read by infra/config.ts. */
+export function loadPolicy(file: string | undefined): PolicyFile {
   if (!file) return DEFAULT_POLICY;
   try {
     const text = readFileSync(file, 'utf8');

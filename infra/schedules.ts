@@ -1,7 +1,6 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { FRESHNESS_SCHEDULE_ID } from '../common/schedules';
-import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
 import type { Config } from './config';
+import { FRESHNESS_SCHEDULE_ID, FRESHNESS_WORKFLOW, RELEASE_TASK_QUEUE } from '../common/temporalNames';
 
 /** Creates the freshness Schedule if it is missing (the worker calls this at start-up). */
 export async function ensureFreshnessSchedule(client: Client, config: Config): Promise<'created' | 'exists'> {
@@ -11,7 +10,7 @@ export async function ensureFreshnessSchedule(client: Client, config: Config): P
       spec: { intervals: [{ every: `${config.freshness.everyMinutes} minutes` }] },
       action: {
         type: 'startWorkflow',
-        workflowType: 'metadataFreshnessWorkflow',
+        workflowType: FRESHNESS_WORKFLOW,
         taskQueue: RELEASE_TASK_QUEUE,
         args: [{ withinHours: config.freshness.withinHours }],
       },

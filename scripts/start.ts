@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareSemver } from '@enigm-ota/client-sdk';
-import { describeTally, simulateFleet } from '../cli/fleet';
+import { describeTally, simulateFleet } from '../simulator/fleet';
 import { perPercent, progressBar } from '../cli/output';
 import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../control/releases';
 import { connectClient } from '../control/temporal';
 import { Storage } from '../infra/storage';
 import { DEMO_PROFILE, stackUp } from './lib/stack';
+import { releaseQuery } from '../common/temporalNames';
 
 const CHANNEL = 'demo';
 const HARDWARE = 'devkit-a';
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
 async function nextDemoVersion(client: Awaited<ReturnType<typeof connectClient>>): Promise<string> {
   let latest = '1.0.0';
   let found = false;
-  for await (const wf of client.workflow.list({ query: `WorkflowType = 'releaseWorkflow' AND OtaChannel = '${CHANNEL}'` })) {
+  for await (const wf of client.workflow.list({ query: releaseQuery({ channel: CHANNEL }) })) {
     const v = wf.workflowId.slice(`release-${CHANNEL}-`.length);
     if (/^\d+\.\d+\.\d+$/.test(v) && (!found || compareSemver(v, latest) > 0)) latest = v;
     found = true;

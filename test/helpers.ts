@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createTransport, enroll, loadIdentity, saveIdentity, type DeviceAgent, type Fetch } from '@enigm-ota/client-sdk';
-import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../cli/fleet';
+import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../simulator/fleet';
 import type { Client } from '@temporalio/client';
 import { approveRelease, waitForStatus } from '../control/releases';
 import { connectClient } from '../control/temporal';

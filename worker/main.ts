@@ -1,10 +1,10 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { RELEASE_TASK_QUEUE } from '../common/taskQueues';
 import { loadConfig, type Config } from '../infra/config';
-import { createActivityDeps } from '../infra/deps';
+import { createActivityDeps } from './deps';
 import { createLogger, temporalLogger, type Logger } from '../infra/log';
 import { ensureFreshnessSchedule } from '../infra/schedules';
+import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
 
 /** One worker process: release workflows plus the stage activities (horizontally scalable). */
 export async function runWorker(): Promise<void> {

@@ -1,2 +1,2 @@
-export { releaseWorkflow } from './release.workflow';
-export { metadataFreshnessWorkflow } from './freshness.workflow';
+export { releaseWorkflow } from './releaseWorkflow';
+export { metadataFreshnessWorkflow } from './freshnessWorkflow';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeviceApiClient, type InstallReport, type PollOffer } from './api-client';
+import { DeviceApiClient, type InstallReport, type PollOffer } from './apiClient';
 import { createEvidence, type AttestationKey, type AttestationMeasurements } from './attestation';
 import { downloadIntoFolder } from './download';
 import { enroll, loadIdentity, needsRenewal, renew, saveIdentity, type DeviceIdentity } from './identity';

@@ -2,7 +2,7 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import forge from 'node-forge';
-import { DeviceApiClient } from './api-client';
+import { DeviceApiClient } from './apiClient';
 import { writeFileDurably } from './durable';
 import { defaultLimits } from './limits';
 import type { Fetch, TlsIdentity } from './transport';

@@ -10,7 +10,7 @@ export * from './download';
 export * from './installer';
 export * from './state';
 export * from './settle';
-export * from './api-client';
+export * from './apiClient';
 export * from './repository';
 export * from './tufErrors';
 export * from './device';

@@ -1,4 +1,4 @@
-import type { InstallReport } from './api-client';
+import type { InstallReport } from './apiClient';
 import type { DeviceState, PendingInstall, StoredState } from './state';
 
 /** What the agent stores and reports so that it says what actually runs. */

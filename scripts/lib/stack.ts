@@ -3,13 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { searchAttributeKeys } from '../../common/searchAttributes';
-import { runCeremony } from '../../infra/ceremony';
+import { runCeremony } from '../../trust/ceremony';
 import { loadConfig, type Config } from '../../infra/config';
 import { Hsm } from '../../infra/hsm';
 import { Storage } from '../../infra/storage';
 import { newToken, tokenHash } from '../../infra/operators';
 import { httpOk, logContains, portOpen, ProcessManager } from './processes';
+import { searchAttributeKeys } from '../../common/temporalNames';
 
 /** Where an embedded stack keeps its state, and its ports (the demo and the tests differ). */
 export interface StackProfile {

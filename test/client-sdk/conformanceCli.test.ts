@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
-import { OfflineSigner, signMetadata } from '../../infra/tufKeys';
+import { OfflineSigner, signMetadata } from '../../trust/tufKeys';
 
 const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', '..', 'client-sdk', 'dist', 'bin', 'tuf-conformance.js');
+const CLI = join(__dirname, '..', '..', '..', 'client-sdk', 'dist', 'bin', 'tufConformance.js');
 const EXPIRES = new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -14,7 +14,7 @@ import {
   type InstallReport,
   type PollRequest,
 } from '@enigm-ota/client-sdk';
-import { OfflineSigner, signMetadata } from '../../infra/tufKeys';
+import { OfflineSigner, signMetadata } from '../../trust/tufKeys';
 
 export const CHANNEL = 'loop';
 export const HARDWARE = 'devkit-a';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { resolveChannel } from '../../control/releases';
-import { RELEASE_TASK_QUEUE } from '../../common/taskQueues';
 import { apiGet, artifactFile, deviceFetch, ota, postJson, temporalClient, testConfig } from '../helpers';
+import { RELEASE_TASK_QUEUE, RELEASE_WORKFLOW } from '../../common/temporalNames';
 
 describe('bad input', () => {
   describe('to the CLI', () => {
@@ -70,7 +70,7 @@ describe('bad input', () => {
   describe('to a release workflow started without the CLI', () => {
     it('fails the release with INVALID_INPUT before any stage runs', async () => {
       const client = await temporalClient();
-      const handle = await client.workflow.start('releaseWorkflow', {
+      const handle = await client.workflow.start(RELEASE_WORKFLOW, {
         taskQueue: RELEASE_TASK_QUEUE,
         workflowId: 'release-direct-1.0.0',
         args: [{ version: '1.0.0', channel: 'direct', hardwareIds: ['a'], rollbackIndex: 0, intakeKey: 'x', fileName: 'fw.bin', createdBy: 'someone', steps: [] }],

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Metadata, MetadataKind, type Timestamp } from '@tufjs/models';
-import type { FleetSummary } from '../../infra/fleetStore';
 import { Storage, artifactKey } from '../../infra/storage';
-import { OfflineSigner, signMetadata } from '../../infra/tufKeys';
+import { OfflineSigner, signMetadata } from '../../trust/tufKeys';
 import { waitForStatus } from '../../control/releases';
 import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import type { FleetSummary } from '../../common/adminApi';
 
 async function fleetSummary(prefix: string): Promise<FleetSummary> {
   return apiGet<FleetSummary>(`/v1/fleet/summary?prefix=${prefix}`);

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { readMetadataStatus } from '../../cli/metadata';
-import { FRESHNESS_SCHEDULE_ID } from '../../common/schedules';
-import { loadTrustedRoot } from '../../infra/ceremony';
-import { createActivityDeps } from '../../infra/deps';
-import { HsmKeys } from '../../infra/keyring';
-import { TufRepository } from '../../infra/tufRepository';
+import { readMetadataStatus } from '../../cli/host/metadata';
+import { loadTrustedRoot } from '../../trust/ceremony';
+import { createActivityDeps } from '../../worker/deps';
+import { HsmKeys } from '../../trust/keyring';
+import { TufRepository } from '../../trust/tufRepository';
 import { device, ota, temporalClient, testConfig } from '../helpers';
+import { FRESHNESS_SCHEDULE_ID } from '../../common/temporalNames';
 
 describe('metadata freshness', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;

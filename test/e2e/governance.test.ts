@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { rolloutBucket } from '@enigm-ota/client-sdk';
 import { releaseStatus } from '../../control/releases';
 import { approve, device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { releaseQuery } from '../../common/temporalNames';
 
 /** A device id whose bucket for this release is below `percent`, found by the public rule. */
 function deviceInside(releaseId: string, percent: number, prefix: string): string {
@@ -35,7 +36,7 @@ describe('rollout governance', () => {
 
     it('is listed in Temporal by its search attributes as awaiting approval', async () => {
       const client = await temporalClient();
-      const query = `OtaAwaitingApproval = true AND OtaChannel = '${channel}' AND OtaStage = 'approval'`;
+      const query = releaseQuery({ awaitingApproval: true, channel, stage: 'approval' });
       let ids: string[] = [];
       // Visibility is eventually consistent; give it a few seconds.
       for (let i = 0; i < 50 && ids.length === 0; i++) {

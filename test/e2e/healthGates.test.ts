@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { simulateFleet } from '../../cli/fleet';
+import { simulateFleet } from '../../simulator/fleet';
 import { waitForStatus } from '../../control/releases';
 import { approve, ota, postJson, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 

@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { createTransport, enroll, type DeviceIdentity } from '@enigm-ota/client-sdk';
 import type { AdminApi } from '../../infra/apiClient';
-import type { AuditRow } from '../../infra/operators';
 import { adminApi, apiGet, device, deviceFetch, operatorToken, ota, otaAs, postJson, testConfig } from '../helpers';
 import { rejectionOf } from '../rejection';
+import type { AuditRow } from '../../common/adminApi';
 
 const poll = (deviceId: string) => ({ deviceId, hardwareId: 'devkit-a', channel: 'identity', currentVersion: '0.0.1' });
 

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeviceAgent } from '@enigm-ota/client-sdk';
 import { waitForStatus } from '../../control/releases';
-import { offlineDir } from '../../infra/ceremony';
+import { offlineDir } from '../../trust/ceremony';
 import { Storage } from '../../infra/storage';
 import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
@@ -38,7 +38,6 @@ describe('key management (ota keys)', () => {
   it('refuses bad key changes with a clear error and leaves the root as it was', async () => {
     const before = await listed('release');
     const keyFiles = (await readdir(offlineDir(testConfig()))).sort();
-    const targetsKey = role(before, 'targets').keys[0]!.keyID;
     const oneRootKey = join(offlineDir(testConfig()), keyFiles.find((f) => f.startsWith('release-root-'))!);
     const refusals: Array<[string[], number, string]> = [
       [['threshold', 'release', 'targets', '4'], 2, 'INVALID_INPUT'],

@@ -7,6 +7,7 @@ import type { ReleaseStatus } from '../../common/release';
 import { ProcessManager } from '../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../scripts/lib/stack';
 import { approve, deviceFetch, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { RELEASE_WORKFLOW } from '../../common/temporalNames';
 
 type Labels = Record<string, string>;
 
@@ -209,7 +210,7 @@ describe('observability', () => {
       const delta = (name: string, l: Labels) => sample(after, name, l) - sample(workerBefore, name, l);
       expect(delta('temporal_activity_execution_latency_count', intake)).to.be.at.least(1);
       expect(delta('temporal_activity_execution_latency_count', { ...intake, activity_type: 'signRelease' })).to.be.at.least(1);
-      expect(delta('temporal_workflow_task_execution_latency_count', { workflow_type: 'releaseWorkflow' })).to.be.at.least(1);
+      expect(delta('temporal_workflow_task_execution_latency_count', { workflow_type: RELEASE_WORKFLOW })).to.be.at.least(1);
       expect(sample(after, 'temporal_worker_task_slots_available', { task_queue: 'ota-release' })).to.be.greaterThan(0);
     });
 

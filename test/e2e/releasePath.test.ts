@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { simulateFleet } from '../../cli/fleet';
+import { simulateFleet } from '../../simulator/fleet';
 import { releaseStatus } from '../../control/releases';
-import { apiGet, approve, artifactFile, ota, otaAs, temporalClient, testConfig } from '../helpers';
+import { apiGet, artifactFile, ota, otaAs, temporalClient, testConfig } from '../helpers';
 
 describe('the release path', () => {
   describe('when a build is released through the CLI and approved', () => {

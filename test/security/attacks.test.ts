@@ -3,13 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rolloutBucket, type DeviceState, type UpdateResult } from '@enigm-ota/client-sdk';
 import { Metadata, MetadataKind, type Timestamp, type Targets } from '@tufjs/models';
-import type { TrustedRoots } from '../../cli/fleet';
+import type { TrustedRoots } from '../../simulator/fleet';
 import { waitForStatus } from '../../control/releases';
-import { createActivityDeps } from '../../infra/deps';
+import { createActivityDeps } from '../../worker/deps';
 import { FleetCa } from '../../infra/fleetCa';
-import { HsmKeys } from '../../infra/keyring';
-import { signMetadata } from '../../infra/tufKeys';
-import { targetFile } from '../../infra/tufRepository';
+import { HsmKeys } from '../../trust/keyring';
+import { signMetadata } from '../../trust/tufKeys';
+import { targetFile } from '../../trust/tufRepository';
 import { apiGet, approve, device, ota, postJson, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import { startProxy, type Proxy } from './proxy';
 

@@ -7,10 +7,10 @@ import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { approveUpdate, statusQuery } from '../../common/messages';
 import type { ReleaseSpec } from '../../common/release';
-import { searchAttributeKeys } from '../../common/searchAttributes';
-import { createActivityDeps } from '../../infra/deps';
+import { createActivityDeps } from '../../worker/deps';
 import type { releaseWorkflow } from '../../workflows';
 import { testConfig } from '../helpers';
+import { RELEASE_WORKFLOW, searchAttributeKeys } from '../../common/temporalNames';
 
 const DAY = 86_400_000;
 const { IndexedValueType } = temporal.api.enums.v1;
@@ -69,7 +69,7 @@ describe('a release with multi-day bake times', () => {
       activities: createActivities(deps),
     });
     const result = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', { taskQueue, workflowId: 'release-slow-9.0.0', args: [spec] });
+      const handle = await env.client.workflow.start<typeof releaseWorkflow>(RELEASE_WORKFLOW, { taskQueue, workflowId: 'release-slow-9.0.0', args: [spec] });
       for (let i = 0; i < 300 && (await handle.query(statusQuery)).stage !== 'approval'; i++) await env.sleep(1000);
       await handle.executeUpdate(approveUpdate, { args: [{ approver: 'owner', comment: 'go' }] });
       const started = await env.currentTimeMs();

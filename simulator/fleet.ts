@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AbSlotInstaller, BUCKET_COUNT, DeviceAgent, rolloutBucket, type DeviceConfig, type UpdateResult, type VerifiedTarget } from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
-import { rootFile } from '../infra/ceremony';
+import { rootFile } from '../trust/ceremony';
 import { AdminApi } from '../infra/apiClient';
 import type { Config } from '../infra/config';
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { TargetFile, type Metadata, type Targets } from '@tufjs/models';
 import type { PollRequest } from '@enigm-ota/client-sdk';
-import { OfferIndex } from '../../api/offers';
-import type { DeviceFacts } from '../../api/eligibility';
+import { OfferIndex } from '../../fleet/offers';
+import type { FleetDeviceFacts } from '../../fleet/eligibility';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const SHA = 'ab'.repeat(32);
@@ -26,8 +26,8 @@ function repository(targets: TargetFile[]) {
 }
 
 const poll: PollRequest = { deviceId: 'dev-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0' };
-const plain: DeviceFacts = { ...poll, status: 'enrolled', groups: [], tags: {} };
-const enrolled: DeviceFacts = { ...plain, groups: ['lab'], tags: { region: 'eu' } };
+const plain: FleetDeviceFacts = { ...poll, status: 'enrolled', groups: [], tags: {} };
+const enrolled: FleetDeviceFacts = { ...plain, groups: ['lab'], tags: { region: 'eu' } };
 const index = (targets: TargetFile[], ttlMs = 0) => new OfferIndex(repository(targets), ttlMs, { now: () => now, attestationMaxAgeMs: 60_000 });
 
 describe('OfferIndex', () => {

@@ -1,20 +1,12 @@
 import { expect } from 'chai';
 import { rolloutBucket, type RolloutState } from '@enigm-ota/client-sdk';
-import {
-  CHECKS,
-  chooseOffer,
-  decideEligibility,
-  type CheckName,
-  type DeviceFacts,
-  type EligibilityContext,
-  type EligibilityDecision,
-  type OfferCandidate,
-} from '../../api/eligibility';
+import { chooseOffer, decideEligibility, type FleetDeviceFacts, type EligibilityContext, type EligibilityDecision, type OfferCandidate } from '../../fleet/eligibility';
+import { CHECKS, type CheckName } from '../../common/adminApi';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const HOUR = 60 * 60 * 1000;
 const context: EligibilityContext = { now, attestationMaxAgeMs: HOUR };
-const device: DeviceFacts = {
+const device: FleetDeviceFacts = {
   deviceId: 'dev-1',
   hardwareId: 'devkit-a',
   channel: 'stable',
@@ -27,7 +19,7 @@ const rollout: RolloutState = { percent: 100, salt: 'release-stable-2.0.0', paus
 const release: OfferCandidate = { targetName: 'stable/2.0.0/fw.bin', version: '2.0.0', channel: 'stable', hardwareIds: ['devkit-a'], rollout };
 const attested = (msAgo: number, passed = true) => ({ verifiedAt: new Date(now.getTime() - msAgo).toISOString(), passed });
 
-function decide(d: Partial<DeviceFacts> = {}, r: Partial<OfferCandidate> = {}, state: Partial<RolloutState> = {}, ctx: Partial<EligibilityContext> = {}): EligibilityDecision {
+function decide(d: Partial<FleetDeviceFacts> = {}, r: Partial<OfferCandidate> = {}, state: Partial<RolloutState> = {}, ctx: Partial<EligibilityContext> = {}): EligibilityDecision {
   return decideEligibility({ ...device, ...d }, { ...release, ...r, rollout: { ...rollout, ...state } }, { ...context, ...ctx });
 }
 const failed = (d: EligibilityDecision) => d.checks.filter((c) => !c.ok).map((c) => c.check);
@@ -53,7 +45,7 @@ describe('decideEligibility', () => {
     ['identity', 'a poll claiming another channel than enrolled', () => decide({ claimed: { hardwareId: 'devkit-a', channel: 'beta' } }), 'enrolled as devkit-a on stable'],
     ['enrollment', 'a revoked device', () => decide({ status: 'revoked' }), 'revoked'],
     ['enrollment', 'a device whose enrollment is pending', () => decide({ status: 'pending' }), 'pending'],
-    ['enrollment', 'an unknown enrollment status', () => decide({ status: 'suspended' as DeviceFacts['status'] }), 'unknown'],
+    ['enrollment', 'an unknown enrollment status', () => decide({ status: 'suspended' as FleetDeviceFacts['status'] }), 'unknown'],
     ['integrity', 'a required integrity flag reported failing', () => decide({ integrity: { selinux: false } }, {}, {}, { requiredIntegrity: ['selinux'] }), 'selinux failing'],
     ['integrity', 'a required integrity flag not reported', () => decide({ integrity: { 'dm-verity': true } }, {}, {}, { requiredIntegrity: ['selinux'] }), 'selinux not reported'],
     ['integrity', 'no integrity report when flags are required', () => decide({}, {}, {}, { requiredIntegrity: ['selinux'] }), 'no integrity report'],

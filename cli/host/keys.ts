@@ -1,13 +1,13 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import { InputError } from '../common/errors';
-import { checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony, type CeremonyOptions } from '../infra/ceremony';
-import { requireHsmPin, type Config } from '../infra/config';
-import { Hsm } from '../infra/hsm';
-import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../infra/keyChanges';
-import { short, type RoleName } from '../infra/keyring';
-import { Storage } from '../infra/storage';
-import type { Output } from './output';
-import { required } from './args';
+import { InputError } from '../../common/errors';
+import { checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony, type CeremonyOptions } from '../../trust/ceremony';
+import { requireHsmPin, type Config } from '../../infra/config';
+import { Hsm } from '../../infra/hsm';
+import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../../trust/keyChanges';
+import { short, type RoleName } from '../../trust/keyring';
+import { Storage } from '../../infra/storage';
+import type { Output } from '../output';
+import { required } from '../args';
 
 export interface KeyFlags {
   'root-key'?: string[];
@@ -48,8 +48,7 @@ async function init(config: Config, hsm: Hsm, storage: Storage, flags: KeyFlags,
   };
   checkCeremonyOptions(options);
   // The API's TLS certificate is issued for these host names.
-  const hosts = (process.env['OTA_API_TLS_HOSTS'] ?? '127.0.0.1,localhost').split(',').filter(Boolean);
-  const result = await runCeremony(config, hsm, storage, options, hosts);
+  const result = await runCeremony(config, hsm, storage, options, config.api.tlsHosts);
   out.result(result, () =>
     [
       `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ServerError } from '../../common/errors';
-import { createActivityDeps } from '../../infra/deps';
-import { targetFile } from '../../infra/tufRepository';
+import { createActivityDeps } from '../../worker/deps';
+import { targetFile } from '../../trust/tufRepository';
 import { testConfig } from '../helpers';
 import { rejectionOf } from '../rejection';
 

@@ -3,8 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Root } from '@tufjs/models';
 import { InputError, ServerError } from '../common/errors';
-import type { Hsm } from './hsm';
-import { OfflineSigner, type TufSigner } from './tufKeys';
+import type { Hsm } from '../infra/hsm';
+import { ed25519Signer, OfflineSigner, type TufSigner } from './tufKeys';
 
 export type RoleName = 'root' | 'targets' | 'snapshot' | 'timestamp';
 export const ROLES: readonly RoleName[] = ['root', 'targets', 'snapshot', 'timestamp'];
@@ -22,7 +22,7 @@ export class HsmKeys implements KeySource {
   constructor(private readonly hsm: Hsm) {}
 
   signer(keyID: string): TufSigner | undefined {
-    if (!this.byId.has(keyID)) this.byId = new Map(this.hsm.signers().map((s) => [s.key.keyID, s]));
+    if (!this.byId.has(keyID)) this.byId = new Map(this.hsm.keyPairs().map(ed25519Signer).map((s) => [s.key.keyID, s]));
     return this.byId.get(keyID);
   }
 }

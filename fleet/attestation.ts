@@ -9,7 +9,7 @@ import {
   type BootState,
 } from '@enigm-ota/client-sdk';
 import forge from 'node-forge';
-import { AttestationError, ServerError } from '../common/errors';
+import { EvidenceError, ServerError } from '../common/errors';
 import { patterns } from '../common/validation';
 
 /**
@@ -95,7 +95,7 @@ export type AttestationResult =
   | { passed: false; code: 'ATTESTATION_MEASUREMENTS_FAILED'; failures: string[]; measurements: AttestationMeasurements; reason: string };
 
 /**
- * The verification checklist; each step throws an AttestationError with its code.
+ * The verification checklist; each step throws an EvidenceError with its code.
  * `evidence` is untrusted input (a parsed request body), checked field by field.
  */
 export function verifyEvidence(evidence: unknown, options: VerifyEvidenceOptions): AttestationResult {
@@ -119,9 +119,9 @@ export function nonceIsFresh(issuedAt: Date | string, now: Date, maxAgeMs: numbe
 }
 
 /** For configuration: a policy read from a file or environment, checked once at start-up. */
-export function checkAttestationPolicy(value: unknown): AttestationPolicy {
+export function checkAttestationPolicy(value: unknown, source = 'attestation policy'): AttestationPolicy {
   const bad = (why: string): never => {
-    throw new ServerError('CONFIG_INVALID', `attestation policy: ${why}`);
+    throw new ServerError('CONFIG_INVALID', `${source}: ${why}`);
   };
   if (!isRecord(value)) return bad('not an object');
   const known = ['bootStates', 'minOsVersion', 'requiredIntegrity', 'extKeyUsage', 'minKeyBits'];
@@ -148,7 +148,7 @@ export function checkAttestationPolicy(value: unknown): AttestationPolicy {
 }
 
 function malformed(why: string, cause?: unknown): never {
-  throw new AttestationError('ATTESTATION_MALFORMED', `attestation evidence: ${why}`, { cause });
+  throw new EvidenceError('ATTESTATION_MALFORMED', `attestation evidence: ${why}`, { cause });
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -213,13 +213,13 @@ function verifyNonce(e: AttestationEvidence, expectedNonce: string): void {
   const got = Buffer.from(e.nonce, 'utf8');
   const want = Buffer.from(expectedNonce, 'utf8');
   if (got.length !== want.length || !timingSafeEqual(got, want)) {
-    throw new AttestationError('ATTESTATION_NONCE_INVALID', 'the evidence answers another nonce than the one issued (replayed or stale)');
+    throw new EvidenceError('ATTESTATION_NONCE_INVALID', 'the evidence answers another nonce than the one issued (replayed or stale)');
   }
 }
 
 function verifyDevice(e: AttestationEvidence, deviceId: string): void {
   if (e.deviceId !== deviceId) {
-    throw new AttestationError('ATTESTATION_DEVICE_MISMATCH', `the evidence is about device ${e.deviceId}, not ${deviceId}`);
+    throw new EvidenceError('ATTESTATION_DEVICE_MISMATCH', `the evidence is about device ${e.deviceId}, not ${deviceId}`);
   }
 }
 
@@ -228,7 +228,7 @@ function parseCertificate(pem: string, what: string): forge.pki.Certificate {
     return forge.pki.certificateFromPem(pem);
   } catch (err) {
     // node-forge reads RSA certificates only; anything else cannot lead to a root we trust.
-    throw new AttestationError('ATTESTATION_CHAIN_INVALID', `${what} cannot be read as an RSA certificate`, { cause: err });
+    throw new EvidenceError('ATTESTATION_CHAIN_INVALID', `${what} cannot be read as an RSA certificate`, { cause: err });
   }
 }
 
@@ -248,9 +248,9 @@ function verifyChain(certChain: string[], manufacturerRoots: string[], now: Date
   } catch (err) {
     const reason = (err as { error?: unknown; message?: unknown } | null) ?? {};
     if (reason.error === CERTIFICATE_EXPIRED) {
-      throw new AttestationError('ATTESTATION_CERT_EXPIRED', `a certificate of the chain is not valid at ${now.toISOString()}`, { cause: err });
+      throw new EvidenceError('ATTESTATION_CERT_EXPIRED', `a certificate of the chain is not valid at ${now.toISOString()}`, { cause: err });
     }
-    throw new AttestationError('ATTESTATION_CHAIN_INVALID', `the chain does not lead to a manufacturer root: ${String(reason.message ?? err)}`, { cause: err });
+    throw new EvidenceError('ATTESTATION_CHAIN_INVALID', `the chain does not lead to a manufacturer root: ${String(reason.message ?? err)}`, { cause: err });
   }
   return chain[0]!;
 }
@@ -259,14 +259,14 @@ type Extension = { id: string } & Record<string, unknown>;
 
 function extension(cert: forge.pki.Certificate, oid: string): Extension | undefined {
   const found = (cert.extensions as Extension[]).filter((x) => x.id === oid);
-  if (found.length > 1) throw new AttestationError('ATTESTATION_KEY_INVALID', `the attestation certificate repeats extension ${oid}`);
+  if (found.length > 1) throw new EvidenceError('ATTESTATION_KEY_INVALID', `the attestation certificate repeats extension ${oid}`);
   return found[0];
 }
 
 /** The leaf certifies an attestation key (not a CA; for signatures; the manufacturer's attestation usage) for this device. */
 function verifyAttestationKey(leaf: forge.pki.Certificate, options: VerifyEvidenceOptions): void {
   const refuse = (why: string): never => {
-    throw new AttestationError('ATTESTATION_KEY_INVALID', `the attestation certificate ${why}`);
+    throw new EvidenceError('ATTESTATION_KEY_INVALID', `the attestation certificate ${why}`);
   };
   if (extension(leaf, OID_BASIC_CONSTRAINTS)?.['cA'] === true) refuse('is a CA certificate');
   if (extension(leaf, OID_KEY_USAGE)?.['digitalSignature'] !== true) refuse('is not certified for digital signatures');
@@ -282,7 +282,7 @@ function verifyAttestationKey(leaf: forge.pki.Certificate, options: VerifyEviden
   const subject = leaf.subject.getField('CN') as { value?: unknown } | null;
   const expected = options.certifiedSubject ?? options.deviceId;
   if (subject?.value !== expected) {
-    throw new AttestationError('ATTESTATION_DEVICE_MISMATCH', `the attestation key is certified for ${String(subject?.value)}, not ${expected}`);
+    throw new EvidenceError('ATTESTATION_DEVICE_MISMATCH', `the attestation key is certified for ${String(subject?.value)}, not ${expected}`);
   }
 }
 
@@ -294,9 +294,9 @@ function verifySignature(e: AttestationEvidence, leaf: forge.pki.Certificate): v
   try {
     ok = (leaf.publicKey as forge.pki.rsa.PublicKey).verify(md.digest().bytes(), Buffer.from(e.signature, 'base64').toString('binary'));
   } catch (err) {
-    throw new AttestationError('ATTESTATION_SIGNATURE_INVALID', 'the signature cannot be read with the attestation key', { cause: err });
+    throw new EvidenceError('ATTESTATION_SIGNATURE_INVALID', 'the signature cannot be read with the attestation key', { cause: err });
   }
-  if (!ok) throw new AttestationError('ATTESTATION_SIGNATURE_INVALID', 'the attestation key did not sign these measurements for this nonce');
+  if (!ok) throw new EvidenceError('ATTESTATION_SIGNATURE_INVALID', 'the attestation key did not sign these measurements for this nonce');
 }
 
 function judgeMeasurements(m: AttestationMeasurements, policy: AttestationPolicy): AttestationResult {

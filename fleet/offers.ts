@@ -1,6 +1,7 @@
 import { readReleasePolicy, readRolloutState, type PollOffer } from '@enigm-ota/client-sdk';
-import type { TufRepository } from '../infra/tufRepository';
-import { chooseOffer, decideEligibility, type CheckName, type DeviceFacts, type EligibilityContext, type OfferCandidate } from './eligibility';
+import type { TufRepository } from '../trust/tufRepository';
+import { chooseOffer, decideEligibility, type FleetDeviceFacts, type EligibilityContext, type OfferCandidate } from './eligibility';
+import type { Explanation } from '../common/adminApi';
 
 export interface OfferOptions {
   /** Attestation evidence older than this no longer makes a device eligible for attestation-required releases. */
@@ -16,19 +17,6 @@ export const defaultOfferOptions: OfferOptions = {
   requiredIntegrity: [],
   now: () => new Date(),
 };
-
-/** `ota device explain DEVICE VERSION`: the decision for one release, for one device. */
-export interface Explanation {
-  deviceId: string;
-  version: string;
-  /** The signed rollout entry the decision is about; null when there is no such release. */
-  targetName: string | null;
-  eligible: boolean;
-  /** `release` first (is there such a release on the device's channel), then every eligibility check. */
-  checks: Array<{ check: 'release' | CheckName; ok: boolean; reason: string }>;
-  /** What a poll by this device would be offered now: possibly another release (a newer one, or a rollback). */
-  offer: PollOffer | null;
-}
 
 /**
  * The API's view of the signed rollout repository, refreshed at most every `ttlMs`. It
@@ -50,12 +38,12 @@ export class OfferIndex {
     this.options = { ...defaultOfferOptions, ...options };
   }
 
-  async offerFor(device: DeviceFacts): Promise<PollOffer | null> {
+  async offerFor(device: FleetDeviceFacts): Promise<PollOffer | null> {
     await this.fresh();
     return toOffer(chooseOffer(device, this.byChannel.get(device.channel) ?? [], this.context()));
   }
 
-  async explain(device: DeviceFacts, version: string): Promise<Explanation> {
+  async explain(device: FleetDeviceFacts, version: string): Promise<Explanation> {
     await this.fresh();
     const context = this.context();
     const sameChannel = this.byChannel.get(device.channel) ?? [];

@@ -1,5 +1,6 @@
 import { bucketInPercent, compareSemver, isSemver, rolloutBucket, type RolloutState } from '@enigm-ota/client-sdk';
 import { patterns } from '../common/validation';
+import { CHECKS, type CheckName } from '../common/adminApi';
 
 /**
  * Eligibility: the one place that decides whether the API offers a release to a device,
@@ -23,7 +24,7 @@ export interface AttestationFacts {
 }
 
 /** What the server knows about a device: its enrollment record, never the device's own say-so. */
-export interface DeviceFacts {
+export interface FleetDeviceFacts {
   deviceId: string;
   hardwareId: string;
   channel: string;
@@ -59,21 +60,6 @@ export interface EligibilityContext {
   requiredIntegrity?: readonly string[];
 }
 
-/** Every check, in the order a decision lists them. */
-export const CHECKS = [
-  'identity',
-  'enrollment',
-  'integrity',
-  'attestation',
-  'channel',
-  'groups',
-  'tags',
-  'hardware',
-  'buildCompatibility',
-  'rollout',
-] as const;
-export type CheckName = (typeof CHECKS)[number];
-
 export interface EligibilityCheck {
   check: CheckName;
   ok: boolean;
@@ -88,7 +74,7 @@ export interface EligibilityDecision {
 }
 
 type Outcome = Omit<EligibilityCheck, 'check'>;
-type Rule = (device: DeviceFacts, release: OfferCandidate, context: EligibilityContext) => Outcome;
+type Rule = (device: FleetDeviceFacts, release: OfferCandidate, context: EligibilityContext) => Outcome;
 
 const pass = (reason: string): Outcome => ({ ok: true, reason });
 const fail = (reason: string): Outcome => ({ ok: false, reason });
@@ -219,7 +205,7 @@ const rules: Record<CheckName, Rule> = {
  * Whether `release` is offered to `device` now, with the reason for every check. Every
  * check runs, also after one failed; the release is eligible only if all pass.
  */
-export function decideEligibility(device: DeviceFacts, release: OfferCandidate, context: EligibilityContext): EligibilityDecision {
+export function decideEligibility(device: FleetDeviceFacts, release: OfferCandidate, context: EligibilityContext): EligibilityDecision {
   const checks = CHECKS.map((check) => ({ check, ...rules[check](device, release, context) }));
   return { eligible: checks.every((c) => c.ok), checks };
 }
@@ -228,7 +214,7 @@ export function decideEligibility(device: DeviceFacts, release: OfferCandidate, 
  * The offer among several releases: of the eligible ones, a signed rollback for the
  * device's version wins (its version was withdrawn); otherwise the newest.
  */
-export function chooseOffer(device: DeviceFacts, candidates: readonly OfferCandidate[], context: EligibilityContext): OfferCandidate | null {
+export function chooseOffer(device: FleetDeviceFacts, candidates: readonly OfferCandidate[], context: EligibilityContext): OfferCandidate | null {
   let best: OfferCandidate | undefined;
   let bestIsRollback = false;
   for (const c of candidates) {

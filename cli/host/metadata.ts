@@ -1,10 +1,12 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
-import { openRepository } from '../infra/ceremony';
-import type { Config } from '../infra/config';
-import { freshnessScheduleState, type ScheduleState } from '../infra/schedules';
-import { Storage } from '../infra/storage';
-import type { RoleExpiry } from '../infra/tufRepository';
+import { connectClient } from '../../control/temporal';
+import { openRepository } from '../../trust/ceremony';
+import type { Config } from '../../infra/config';
+import { freshnessScheduleState, type ScheduleState } from '../../infra/schedules';
+import { Storage } from '../../infra/storage';
+import type { Output } from '../output';
+import type { RoleExpiry } from '../../trust/tufRepository';
 
 export interface MetadataStatus {
   repositories: Record<RepositoryName, Array<RoleExpiry & { hoursLeft: number; expiresSoon: boolean }>>;
@@ -53,4 +55,16 @@ export function describeMetadataStatus(s: MetadataStatus): string {
   );
   for (const p of s.problems) lines.push(`problem: ${p}`);
   return lines.join('\n');
+}
+
+/** `ota metadata status`: exit 1 when a role is about to expire or the Schedule is not running. */
+export async function metadataStatus(config: Config, out: Output): Promise<number> {
+  const client = await connectClient(config);
+  try {
+    const report = await readMetadataStatus(client, config);
+    out.result(report, () => describeMetadataStatus(report));
+    return report.healthy ? 0 : 1;
+  } finally {
+    await client.connection.close();
+  }
 }

@@ -16,6 +16,11 @@ export function ed25519Key(rawPublic: Buffer): Key {
   return new Key({ keyID, keyType: json.keytype, scheme: json.scheme, keyVal: json.keyval });
 }
 
+/** A key pair held elsewhere (the HSM) as a TUF signer. */
+export function ed25519Signer(pair: { publicKey: Buffer; sign(data: Buffer): Buffer }): TufSigner {
+  return { key: ed25519Key(pair.publicKey), sign: (data) => pair.sign(data) };
+}
+
 /** Signs the canonical form of `signed`, replacing any older signature by the same keys. */
 export function signMetadata(md: Metadata<Root | Targets | Snapshot | Timestamp>, signers: TufSigner[]): void {
   const bytes = Buffer.from(canonicalize(md.signed.toJSON()));

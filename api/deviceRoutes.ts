@@ -4,12 +4,12 @@ import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES } from '../infra/tufRepository';
+import { MAX_METADATA_BYTES } from '../trust/tufRepository';
 import { sendArtifact } from './artifacts';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
-import { deviceFacts } from './deviceFacts';
+import { deviceFacts } from '../fleet/deviceFacts';
 import { notePoll, noteReport } from './observability';
-import type { OfferIndex } from './offers';
+import type { OfferIndex } from '../fleet/offers';
 import { openapi } from './openapi';
 import { validateBody } from './validate';
 
@@ -28,7 +28,7 @@ const METADATA_FILE = /^([1-9][0-9]{0,9}\.)?(root|timestamp|snapshot|targets)\.j
  * middleware. Everything but health, the OpenAPI document and enrollment needs the
  * device's certificate (mutual TLS), and a device may only speak for itself.
  */
-export function routes(deps: ApiDeps): Router {
+export function deviceRoutes(deps: ApiDeps): Router {
   const r = Router();
   const body = json({ limit: deps.maxBodyBytes });
   const device = deviceAuth(deps.devices);

@@ -9,8 +9,8 @@ import {
   verifyEvidence,
   type AttestationPolicy,
   type VerifyEvidenceOptions,
-} from '../../api/attestation';
-import { AttestationError, ServerError } from '../../common/errors';
+} from '../../fleet/attestation';
+import { EvidenceError, ServerError } from '../../common/errors';
 import { createManufacturer, TEST_ATTESTATION_EKU, type AttestationIdentity, type Manufacturer } from '../fixtures/manufacturer';
 import { refusal } from '../rejection';
 
@@ -31,7 +31,7 @@ describe('verifyEvidence', function () {
     createEvidence(identity, { deviceId, nonce, measurements });
   const refusedWith = (e: unknown, code: string, o: Partial<VerifyEvidenceOptions> = {}) => {
     const err = refusal(() => verifyEvidence(e, { ...options, ...o }));
-    expect(err).to.be.instanceOf(AttestationError).and.have.property('code', code);
+    expect(err).to.be.instanceOf(EvidenceError).and.have.property('code', code);
     return err;
   };
 
@@ -128,7 +128,7 @@ describe('verifyEvidence', function () {
       for (const manufacturerRoots of [[], ['not a certificate']]) {
         const err = refusal(() => verifyEvidence(evidence(), { ...options, manufacturerRoots }));
         expect(err).to.be.instanceOf(ServerError).and.have.property('code', 'CONFIG_INVALID');
-        expect(err).not.to.be.instanceOf(AttestationError);
+        expect(err).not.to.be.instanceOf(EvidenceError);
       }
     });
   });

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { Metadata, Root } from '@tufjs/models';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { InputError, ServerError } from '../common/errors';
-import type { Config } from './config';
-import { FleetCa, fleetCaFiles } from './fleetCa';
-import type { Hsm } from './hsm';
+import type { Config } from '../infra/config';
+import { FleetCa, fleetCaFiles } from '../infra/fleetCa';
+import type { Hsm } from '../infra/hsm';
 import { HsmKeys, short, type RoleName } from './keyring';
 import { parseRoot, withThreshold } from './rootChain';
-import type { Storage } from './storage';
-import { OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
+import type { Storage } from '../infra/storage';
+import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
 import { SPEC_VERSION, TufRepository } from './tufRepository';
 
 /** How many keys each role starts with, and how many must sign. */
@@ -73,7 +73,7 @@ export async function openRepository(config: Config, storage: Storage, repo: Rep
 
 /** An online key made inside the token; the label is for people, roles use the key id. */
 export function newHsmKey(hsm: Hsm, repo: RepositoryName, role: RoleName): TufSigner {
-  return hsm.generate(`${repo}-${role}-${randomBytes(4).toString('hex')}`);
+  return ed25519Signer(hsm.generate(`${repo}-${role}-${randomBytes(4).toString('hex')}`));
 }
 
 /** An offline root key (node-forge); its private half is written once, for offline storage. */

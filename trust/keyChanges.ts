@@ -2,11 +2,11 @@ import { Metadata, Root } from '@tufjs/models';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
 import { MAX_KEYS_PER_ROLE, newHsmKey, newOfflineKey, offlineDir, openRepository, rootExpiry, saveTrustedRoot } from './ceremony';
-import type { Config } from './config';
-import type { Hsm } from './hsm';
+import type { Config } from '../infra/config';
+import type { Hsm } from '../infra/hsm';
 import { HsmKeys, OfflineKeys, ROLES, short, signersFor, type KeySource, type RoleName } from './keyring';
 import { withoutKey, withThreshold } from './rootChain';
-import type { Storage } from './storage';
+import type { Storage } from '../infra/storage';
 import { signMetadata, type TufSigner } from './tufKeys';
 
 /** What `ota keys` can change in a repository's root. */

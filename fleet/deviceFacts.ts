@@ -1,6 +1,6 @@
 import type { PollRequest } from '@enigm-ota/client-sdk';
-import type { DeviceRecord } from '../infra/devices';
-import type { DeviceFacts } from './eligibility';
+import type { FleetDeviceFacts } from './eligibility';
+import type { DeviceRecord } from '../common/adminApi';
 
 /**
  * What eligibility judges, from the fleet store: identity, enrollment, groups, tags,
@@ -8,7 +8,7 @@ import type { DeviceFacts } from './eligibility';
  * flags). From the poll only the running version, and what the device claims to be: a
  * claim that differs from the enrollment fails the identity check.
  */
-export function deviceFacts(d: DeviceRecord, poll?: Pick<PollRequest, 'currentVersion' | 'hardwareId' | 'channel'>): DeviceFacts {
+export function deviceFacts(d: DeviceRecord, poll?: Pick<PollRequest, 'currentVersion' | 'hardwareId' | 'channel'>): FleetDeviceFacts {
   const measured = d.attestation?.measurements as { integrity?: Record<string, boolean> } | undefined;
   return {
     deviceId: d.deviceId,

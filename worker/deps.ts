@@ -1,14 +1,13 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
-import { AdminApi } from './apiClient';
+import { AdminApi } from '../infra/apiClient';
 import type { ActivityDeps } from '../activities';
-import { loadTrustedRoot } from './ceremony';
-import { HsmKeys } from './keyring';
-import { requireHsmPin, type Config } from './config';
-import { Hsm } from './hsm';
-import { loadPolicy } from './policy';
-import { Storage } from './storage';
-import { TufRepository } from './tufRepository';
+import { loadTrustedRoot } from '../trust/ceremony';
+import { HsmKeys } from '../trust/keyring';
+import { requireHsmPin, type Config } from '../infra/config';
+import { Hsm } from '../infra/hsm';
+import { Storage } from '../infra/storage';
+import { TufRepository } from '../trust/tufRepository';
 
 /** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
 export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm; close(): Promise<void> }> {
@@ -28,5 +27,5 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     await connection.close();
     hsm.close();
   };
-  return { hsm, storage, repos, trustedRoots, policy: loadPolicy(), api, temporal, close };
+  return { hsm, storage, repos, trustedRoots, policy: config.policy, api, temporal, close };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Metadata, MetaFile, MetadataKind, Snapshot, TargetFile, Targets, Timestamp, type Root } from '@tufjs/models';
 import { ServerError } from '../common/errors';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
-import type { Storage } from './storage';
+import type { Storage } from '../infra/storage';
 import { ONLINE_ROLES, signersFor, type KeySource } from './keyring';
 import { followRoots, verifyRootStep } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';

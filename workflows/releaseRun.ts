@@ -1,0 +1,455 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { ContinueAsNew } from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import { failureCodeOf, ServerError, type ServerErrorCode } from '../common/errors';
+import type { ApproveInput, OpsInput } from '../common/messages';
+import { lifecycleOf, type ActionRecord, type ChannelPolicy, type ReleaseSpec, type ReleaseStatus, type ReleaseTarget, type Stage } from '../common/release';
+import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
+import { approvalRefusal, evaluateGate } from './governance';
+
+export type ReleaseActivities = ReturnType<typeof createActivities>;
+
+/**
+ * What a release needs from Temporal, passed in so the release logic can be unit-tested
+ * without a server (releaseWorkflow.ts gives the real one). Every call that becomes a
+ * history event goes through here or through the activities, in the order the code makes it.
+ */
+export interface WorkflowRuntime {
+  /** Long stage activities (heartbeating) and short ones, with their retry policies. */
+  stage: ReleaseActivities;
+  quick: ReleaseActivities;
+  condition(until: () => boolean, timeoutMs?: number): Promise<unknown>;
+  allHandlersFinished(): boolean;
+  /** True once the run should hand over to a new one (size, or the server's suggestion). */
+  historyFull(): boolean;
+  historyLength(): number;
+  patched(patchId: string): boolean;
+  /** Search attributes and the UI's current details. */
+  publishView(status: ReleaseStatus): void;
+  continueAsNew(carried: CarriedState): Promise<never>;
+}
+
+/** What a release run hands to the next one when it continues as new. */
+export interface CarriedState {
+  status: ReleaseStatus;
+  policy: ChannelPolicy;
+  round: string;
+  gateOverridden: boolean;
+  /** An operator's promote that arrived just before the handover. */
+  promoted: boolean;
+  /** True when the current step's rollout state is already published. */
+  stepStarted: boolean;
+  remainingBakeMs?: number;
+}
+
+type Resume = Pick<CarriedState, 'remainingBakeMs' | 'stepStarted'>;
+
+/** Verification failures are permanent: retrying cannot make a bad artifact good. */
+export const NON_RETRYABLE = [
+  'INTAKE_MISMATCH',
+  'ARTIFACT_CORRUPT',
+  'VALIDATION_FAILED',
+  'INVALID_INPUT',
+  'REPOSITORY_CONFLICT',
+  'CONFIG_INVALID',
+  'ROLLBACK_NOT_ALLOWED',
+  'NOT_FOUND',
+] as const satisfies readonly ServerErrorCode[];
+
+const MAX_HISTORY = 100;
+const MAX_SIGNING_ROUNDS = 5;
+/** How often a baking step looks at device health: 60 looks per bake, every 2 s to 15 min. */
+const HEALTH_POLL_MS = 2000;
+const MAX_HEALTH_POLL_MS = 15 * 60_000;
+const TERMINAL: Stage[] = ['stable', 'rolled-back', 'rejected', 'aborted', 'failed'];
+
+/** The operator actions and when each is allowed (checked by the update validators). */
+const OPS_RULES = {
+  pause: { verb: 'pause', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && !s.paused },
+  resume: { verb: 'resume', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && s.paused },
+  promote: { verb: 'promote', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && !s.paused && !s.awaitingApproval },
+  rollback: { verb: 'roll back', allowed: (s: ReleaseStatus) => ['approval', 'rollout'].includes(s.stage) && !s.withdrawn },
+  abort: { verb: 'abort', allowed: () => true },
+} as const;
+export type OpsActionName = keyof typeof OPS_RULES;
+
+/** A refusal the caller sees with its code (an update validator's or the workflow's). */
+export function refuse(message: string, code: ServerErrorCode = 'WRONG_STAGE'): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, code);
+}
+
+/**
+ * One release's state and every operation on it: approval rounds, the publish chain, bake
+ * and health gate, withdrawal, and the continue-as-new hand-over. The workflow function
+ * wires message handlers to the public methods and calls `run()`.
+ */
+export class ReleaseRun {
+  readonly status: ReleaseStatus;
+  private policy: ChannelPolicy | undefined;
+  /** Which approval the release waits for: 'release', or 'step-N' for a gated step. */
+  private round: string;
+  /** Set by reject/abort: the release ends at the next safe point. */
+  private ended: Stage | undefined;
+  private promoted: boolean;
+  private gateOverridden: boolean;
+  /** Rollout metadata is published by one chain, so concurrent pause/resume/step changes land in order. */
+  private publishing: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly spec: ReleaseSpec,
+    private readonly rt: WorkflowRuntime,
+    releaseId: string,
+    private readonly carried?: CarriedState,
+  ) {
+    this.status = carried?.status ?? {
+      releaseId,
+      version: spec.version,
+      channel: spec.channel,
+      hardwareIds: spec.hardwareIds,
+      stage: 'intake',
+      lifecycle: 'draft',
+      percent: 0,
+      paused: false,
+      withdrawn: false,
+      awaitingApproval: false,
+      waitingFor: 'build intake',
+      steps: spec.steps,
+      stepIndex: -1,
+      approvals: [],
+      approvalsRequired: 1,
+      createdBy: spec.createdBy,
+      plan: spec.plan,
+      history: [],
+    };
+    this.policy = carried?.policy;
+    this.round = carried?.round ?? 'release';
+    this.promoted = carried?.promoted ?? false;
+    this.gateOverridden = carried?.gateOverridden ?? false;
+  }
+
+  // ---- validators: refuse before anything enters history ----
+
+  checkApproval(input: ApproveInput): void {
+    checked(() => checkApproveInput(input));
+    if (!this.policy) throw refuse('the release is not ready for approvals yet');
+    const why = approvalRefusal(this.status, this.policy, input, this.round);
+    if (why) throw refuse(why, this.status.awaitingApproval ? 'APPROVAL_REFUSED' : 'WRONG_STAGE');
+  }
+
+  checkOps(action: OpsActionName, input: OpsInput): void {
+    checked(() => checkOpsInput(input));
+    const s = this.status;
+    if (this.closed() || !OPS_RULES[action].allowed(s)) {
+      throw refuse(`cannot ${OPS_RULES[action].verb} a release in stage ${s.stage}${s.paused ? ' (paused)' : ''}`);
+    }
+    if (action === 'rollback' && input?.to && s.stage !== 'rollout') throw refuse('rollback --to needs a release in rollout');
+  }
+
+  // ---- message handlers ----
+
+  approve(input: ApproveInput): ReleaseStatus {
+    this.status.approvals.push({ approver: input.approver, comment: input.comment ?? '', at: this.now(), round: this.round, decision: 'approve' });
+    this.record({ action: 'approve', actor: input.approver, detail: [this.round, input.comment].filter(Boolean).join(': ') });
+    return this.status;
+  }
+
+  reject(input: ApproveInput): ReleaseStatus {
+    this.status.approvals.push({ approver: input.approver, comment: input.comment ?? '', at: this.now(), round: this.round, decision: 'reject' });
+    this.record({ action: 'reject', actor: input.approver, detail: input.comment });
+    this.ended = 'rejected';
+    return this.status;
+  }
+
+  async pause(input: OpsInput): Promise<ReleaseStatus> {
+    await this.publishFlag('paused', true);
+    this.record({ action: 'pause', actor: input?.actor, detail: input?.reason });
+    this.show('rollout', 'resume (paused by an operator)');
+    return this.status;
+  }
+
+  async resume(input: OpsInput): Promise<ReleaseStatus> {
+    // Resuming after a tripped gate is the operator's override for this step.
+    if (this.status.gate?.result === 'tripped' && this.status.gate.step === this.status.stepIndex) this.gateOverridden = true;
+    await this.publishFlag('paused', false);
+    this.record({ action: 'resume', actor: input?.actor, detail: input?.reason });
+    this.show('rollout', `bake time of the ${this.status.percent}% step`);
+    return this.status;
+  }
+
+  promote(input: OpsInput): ReleaseStatus {
+    this.promoted = true;
+    this.record({ action: 'promote', actor: input?.actor, detail: input?.reason });
+    return this.status;
+  }
+
+  rollback(input: OpsInput): Promise<ReleaseStatus> {
+    return this.withdraw('rollback', input);
+  }
+
+  abort(input: OpsInput): Promise<ReleaseStatus> {
+    return this.withdraw('abort', input);
+  }
+
+  // ---- the main loop ----
+
+  /** From intake to stable, or from where the previous run handed over. */
+  async run(): Promise<ReleaseStatus> {
+    try {
+      if (this.carried) return await this.resumeRollout(this.carried);
+      await this.prepare();
+      const approved = await this.awaitApprovals(
+        'release',
+        this.policy!.approvals,
+        `${this.policy!.approvals} approval(s) from release owners of ${this.spec.channel}: {"approver", "comment"} via the approve update`,
+      );
+      // patched(): releases recorded before superseding existed replay without it.
+      if (approved && this.rt.patched('supersede')) await this.supersedeOthers();
+      return await this.rollout(approved && !this.ended ? 0 : this.status.steps.length);
+    } catch (err) {
+      if (err instanceof ContinueAsNew) throw err; // not a failure: the next run carries on
+      await this.fail(err);
+      throw err;
+    }
+  }
+
+  /** Intake, preparation, manifest, signing, registration and validation. */
+  private async prepare(): Promise<void> {
+    const { spec, status, rt } = this;
+    // A start from the UI or another client skips the CLI's checks; the workflow repeats them.
+    checked(() => checkReleaseSpec(spec));
+    this.policy = await rt.quick.loadChannelPolicy({ channel: spec.channel });
+    status.approvalsRequired = this.policy.approvals;
+    this.show('intake', 'build intake: size and sha256 of the uploaded build');
+    const build = await rt.stage.intakeBuild({ intakeKey: spec.intakeKey });
+    this.show('preparation', 'content-addressed copy into the artifacts bucket');
+    const artifact = await rt.stage.prepareArtifact({ intakeKey: spec.intakeKey, ...build });
+    this.show('manifest', 'TUF target with the release policy fields');
+    status.target = await rt.quick.createManifest({ spec, artifact });
+    for (let attempt = 1; ; attempt++) {
+      this.show('signing', 'HSM signature over the release targets');
+      const staged = await rt.quick.signRelease({ target: status.target });
+      this.show('registration', 'publishing the signed metadata');
+      try {
+        await rt.quick.registerRelease({ staged });
+        break;
+      } catch (err) {
+        // Another release registered first: sign again on top of it.
+        if (attempt >= MAX_SIGNING_ROUNDS || failureCodeOf(err) !== 'REPOSITORY_CONFLICT') throw err;
+      }
+    }
+    this.record({ action: 'registered', detail: status.target.name });
+    this.show('validation', 'download, re-hash and verify as a device would');
+    await rt.stage.validateRelease({ target: status.target });
+  }
+
+  /** One active rollout per channel: the newest release wins (see activities/supersede.ts). */
+  private async supersedeOthers(): Promise<void> {
+    const sup = await this.rt.quick.supersede({ channel: this.spec.channel, version: this.spec.version, releaseId: this.status.releaseId });
+    for (const id of sup.aborted) this.record({ action: 'superseded', detail: id });
+    if (sup.supersededBy) {
+      this.record({ action: 'abort', actor: 'supersede', detail: `superseded by ${sup.supersededBy}` });
+      this.ended = 'aborted';
+    }
+  }
+
+  /** After continue-as-new: pick up at the approval wait or the step where the last run stopped. */
+  private async resumeRollout(c: CarriedState): Promise<ReleaseStatus> {
+    const { status } = this;
+    if (status.stage === 'approval') {
+      const approved = await this.awaitApprovals('release', c.policy.approvals, status.waitingFor);
+      return this.rollout(approved ? 0 : status.steps.length);
+    }
+    // The step's own approval gate was pending; rollout() waits for it again.
+    if (status.awaitingApproval && !c.stepStarted) return this.rollout(status.stepIndex);
+    return this.rollout(status.stepIndex, { stepStarted: c.stepStarted, remainingBakeMs: c.remainingBakeMs });
+  }
+
+  /** Steps from `first` on: approval gate, publish, bake and health gate; then the end state. */
+  private async rollout(first: number, resume?: Resume): Promise<ReleaseStatus> {
+    const { status } = this;
+    for (let i = first; i < status.steps.length && !status.withdrawn && !this.ended; i++) {
+      const step = status.steps[i]!;
+      const resuming = resume !== undefined && i === first;
+      status.stepIndex = i;
+      if (!(resuming && resume.stepStarted)) {
+        if (step.gate === 'approval' && !(await this.awaitApprovals(`step-${i}`, 1, `an owner's approval to start the ${step.percent}% step`))) break;
+        status.percent = step.percent;
+        this.record({ action: 'step', detail: `${step.percent}%` });
+        this.show('rollout', `bake time of the ${step.percent}% step`);
+        await this.publishRollout();
+      }
+      await this.bakeAndGate(i, resuming ? resume.remainingBakeMs : undefined);
+    }
+    // Let in-flight handlers finish their publish before closing.
+    await this.rt.condition(() => this.rt.allHandlersFinished());
+    await this.publishing;
+    if (this.ended) this.show(this.ended, `nothing: the release was ${this.ended}`);
+    else if (status.withdrawn) this.show('rolled-back', 'nothing: the release is withdrawn');
+    else this.show('stable', 'nothing: every device in the channel is offered the release');
+    return status;
+  }
+
+  /** Waits for the approvals a round needs; false when the release ended instead. */
+  private async awaitApprovals(which: string, needed: number, waitingFor: string, stepStarted = false): Promise<boolean> {
+    const { status } = this;
+    this.round = which;
+    status.approvalsRequired = needed;
+    status.awaitingApproval = true;
+    this.show(status.stage === 'rollout' ? 'rollout' : 'approval', waitingFor);
+    const approvedIn = () => status.approvals.filter((a) => a.round === which && a.decision === 'approve').length;
+    const done = () => approvedIn() >= needed || status.withdrawn || this.ended !== undefined;
+    await this.rt.condition(() => done() || this.rt.historyFull());
+    if (!done()) await this.rollOver({ stepStarted });
+    status.awaitingApproval = false;
+    return !status.withdrawn && this.ended === undefined;
+  }
+
+  /** Bake time and health gate of one step. Paused time does not count. */
+  private async bakeAndGate(i: number, remainingMs?: number): Promise<void> {
+    const { status } = this;
+    const step = status.steps[i]!;
+    let remaining = remainingMs ?? step.bakeTimeMs;
+    if (remainingMs === undefined) {
+      this.promoted = false;
+      this.gateOverridden = false;
+    }
+    // Long bakes look at health less often: bounded history per hour of baking.
+    const pollMs = Math.min(MAX_HEALTH_POLL_MS, Math.max(HEALTH_POLL_MS, Math.floor(step.bakeTimeMs / 60)));
+    for (;;) {
+      if (status.withdrawn || this.ended) return;
+      if (this.rt.historyFull()) await this.rollOver({ stepStarted: true, remainingBakeMs: remaining });
+      if (status.paused) {
+        await this.rt.condition(() => !status.paused || status.withdrawn || this.ended !== undefined);
+        continue;
+      }
+      const gate = evaluateGate(i, step, await this.rt.quick.rolloutHealth({ targetName: status.target!.name }));
+      status.gate = gate;
+      if (gate.result === 'tripped' && !this.gateOverridden) {
+        this.record({ action: 'gate-tripped', detail: `${gate.failures}/${gate.reports} failed (${(gate.failureRate * 100).toFixed(1)}% > ${step.maxFailureRate * 100}%)` });
+        if (this.policy?.onBreach === 'rollback') {
+          await this.publishFlag('withdrawn', true);
+          return;
+        }
+        await this.publishFlag('paused', true);
+        this.show('rollout', `an operator: the ${step.percent}% health gate tripped (${gate.failures} of ${gate.reports} failed)`);
+        continue;
+      }
+      const baked = remaining <= 0 || this.promoted;
+      if (baked && (gate.result === 'passed' || this.gateOverridden)) return;
+      this.show('rollout', baked ? `${step.minDevices - gate.reports} more device reports for the ${step.percent}% gate` : `bake time of the ${step.percent}% step`);
+      const started = Date.now();
+      const wait = baked ? pollMs : Math.min(remaining, pollMs);
+      await this.rt.condition(() => status.paused || status.withdrawn || this.ended !== undefined || this.promoted, wait);
+      if (!baked) remaining -= Date.now() - started;
+    }
+  }
+
+  private async withdraw(action: 'rollback' | 'abort', input: OpsInput): Promise<ReleaseStatus> {
+    const { status } = this;
+    let detail = input?.reason;
+    if (action === 'rollback' && input?.to) {
+      // Checked and published first: if the earlier release may not be offered, nothing changes.
+      const previous = await this.rt.quick.offerPrevious({ current: status.target!, toVersion: input.to });
+      detail = [`offering ${previous.targetName} again`, input.reason].filter(Boolean).join(': ');
+    }
+    // Before the rollout there is nothing signed to withdraw; the workflow just ends.
+    if (status.stage === 'rollout') await this.publishFlag('withdrawn', true);
+    else status.withdrawn = true;
+    status.awaitingApproval = false;
+    if (action === 'abort') this.ended = 'aborted';
+    this.record({ action, actor: input?.actor, detail });
+    return status;
+  }
+
+  /** A failed release: anything offered is withdrawn, since a closed workflow takes no more updates. */
+  private async fail(err: unknown): Promise<void> {
+    const { status } = this;
+    status.error = { code: failureCodeOf(err) ?? 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+    if (status.stage === 'rollout' && !status.withdrawn) {
+      status.withdrawn = true;
+      await this.publishRollout().catch(() => undefined);
+    }
+    this.show('failed', 'nothing: the release failed');
+  }
+
+  /**
+   * Continue-as-new at a safe point (no handler running, no publish in flight), so a
+   * month-long rollout with thousands of messages keeps a bounded history.
+   */
+  private async rollOver(resume: Resume): Promise<never> {
+    await this.rt.condition(() => this.rt.allHandlersFinished());
+    await this.publishing;
+    this.record({ action: 'continue-as-new', detail: `after ${this.rt.historyLength()} history events` });
+    return this.rt.continueAsNew({
+      status: this.status,
+      policy: this.policy!,
+      round: this.round,
+      gateOverridden: this.gateOverridden,
+      promoted: this.promoted,
+      ...resume,
+    });
+  }
+
+  // ---- publishing and bookkeeping ----
+
+  /** Publishes the rollout state as it is when the write starts, after any write in flight. */
+  private publishRollout(): Promise<void> {
+    const { status } = this;
+    const next = this.publishing.then(() =>
+      this.rt.quick.publishRollout({
+        target: status.target as ReleaseTarget,
+        releaseId: status.releaseId,
+        percent: status.percent,
+        paused: status.paused,
+        withdrawn: status.withdrawn,
+        approvals: status.approvals.filter((a) => a.decision === 'approve').map((a) => ({ approver: a.approver, at: a.at })),
+      }),
+    );
+    this.publishing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Changes a rollout flag and publishes it; if the publish fails the flag goes back. */
+  private async publishFlag(flag: 'paused' | 'withdrawn', value: boolean): Promise<void> {
+    const before = this.status[flag];
+    this.status[flag] = value;
+    try {
+      await this.publishRollout();
+    } catch (err) {
+      this.status[flag] = before;
+      throw err;
+    }
+  }
+
+  private closed(): boolean {
+    return TERMINAL.includes(this.status.stage) || this.ended !== undefined;
+  }
+
+  private now(): string {
+    return new Date(Date.now()).toISOString();
+  }
+
+  private record(entry: Omit<ActionRecord, 'at'>): void {
+    const { history } = this.status;
+    history.push({ at: this.now(), ...entry });
+    if (history.length > MAX_HISTORY) history.splice(0, history.length - MAX_HISTORY);
+  }
+
+  private show(stage: Stage, waitingFor: string): void {
+    this.status.stage = stage;
+    this.status.lifecycle = lifecycleOf(stage, this.status.percent);
+    this.status.waitingFor = waitingFor;
+    this.rt.publishView(this.status);
+  }
+}
+
+/** Validators refuse with a typed failure, so callers see the code, not just a message. */
+function checked(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof ServerError) throw refuse(err.message, err.code);
+    throw err;
+  }
+}
+

@@ -1,0 +1,84 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  abortUpdate,
+  approveUpdate,
+  messageDescriptions,
+  pauseUpdate,
+  promoteUpdate,
+  rejectUpdate,
+  resumeUpdate,
+  rollbackUpdate,
+  statusQuery,
+  type OpsInput,
+} from '../common/messages';
+import type { ReleaseSpec, ReleaseStatus } from '../common/release';
+import { awaitingApprovalKey, percentKey, stageKey } from '../common/temporalNames';
+import { renderDetails } from './details';
+import { NON_RETRYABLE, ReleaseRun, type CarriedState, type OpsActionName, type ReleaseActivities, type WorkflowRuntime } from './releaseRun';
+
+export type { CarriedState } from './releaseRun';
+
+const stage = proxyActivities<ReleaseActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
+});
+// Short activities: a short timeout so an attempt lost with a crashed worker is retried soon.
+const quick = proxyActivities<ReleaseActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '500ms', maximumInterval: '10s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
+});
+
+/** Events before continue-as-new (the server may suggest it earlier). */
+const DEFAULT_HISTORY_LIMIT = 10_000;
+
+/**
+ * One release, from intake to stable. Each stage is an activity; the workflow holds
+ * only object keys, digests and the rollout state, never artifact bytes. The state and
+ * its operations are in ReleaseRun; this function wires Temporal to it.
+ */
+export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState): Promise<ReleaseStatus> {
+  const historyLimit = spec.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const runtime: WorkflowRuntime = {
+    stage,
+    quick,
+    condition: (until, timeoutMs) => (timeoutMs === undefined ? condition(until) : condition(until, timeoutMs)),
+    allHandlersFinished,
+    historyFull: () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit,
+    historyLength: () => workflowInfo().historyLength,
+    patched,
+    publishView: (status) => {
+      upsertSearchAttributes([
+        { key: stageKey, value: status.stage },
+        { key: percentKey, value: status.percent },
+        { key: awaitingApprovalKey, value: status.awaitingApproval },
+      ]);
+      setCurrentDetails(renderDetails(status));
+    },
+    continueAsNew: (next) => continueAsNew<typeof releaseWorkflow>(spec, next),
+  };
+  const release = new ReleaseRun(spec, runtime, workflowInfo().workflowId, carried);
+
+  setHandler(statusQuery, () => release.status, { description: messageDescriptions.status });
+  const approval = { validator: (input: Parameters<ReleaseRun['checkApproval']>[0]) => release.checkApproval(input) };
+  setHandler(approveUpdate, (input) => release.approve(input), { description: messageDescriptions.approve, ...approval });
+  setHandler(rejectUpdate, (input) => release.reject(input), { description: messageDescriptions.reject, ...approval });
+  const ops = (action: OpsActionName) => ({ description: messageDescriptions[action], validator: (input: OpsInput) => release.checkOps(action, input) });
+  setHandler(pauseUpdate, (input) => release.pause(input), ops('pause'));
+  setHandler(resumeUpdate, (input) => release.resume(input), ops('resume'));
+  setHandler(promoteUpdate, (input) => release.promote(input), ops('promote'));
+  setHandler(rollbackUpdate, (input) => release.rollback(input), ops('rollback'));
+  setHandler(abortUpdate, (input) => release.abort(input), ops('abort'));
+
+  return release.run();
+}
