@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { Metadata, MetadataKind, type Timestamp } from '@tufjs/models';
+import { Storage, artifactKey } from '../../../infra/storage';
+import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
+import { waitForStatus } from '../../../control/releases';
+import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import type { FleetSummary } from '../../../common/adminApi';
+
+async function fleetSummary(prefix: string): Promise<FleetSummary> {
+  return apiGet<FleetSummary>(`/v1/fleet/summary?prefix=${prefix}`);
+}
+
+describe('a device', () => {
+  const storage = () => new Storage(testConfig().minio);
+
+  describe('when the artifact was changed in storage after signing', () => {
+    it('refuses it, installs nothing and reports TARGET_HASH_MISMATCH', async () => {
+      const status = await releaseAwaitingApproval('tamper', '1.0.1');
+      await approve('tamper', '1.0.1');
+      const target = status.target!;
+      const original = await storage().getBytes('artifacts', artifactKey(target.sha256), 10 * 1024 * 1024);
+      const evil = randomBytes(target.length);
+      await storage().putBytes('artifacts', artifactKey(target.sha256), evil, 'application/octet-stream');
+      try {
+        const agent = await device('tamper-1', 'tamper');
+        let result = await agent.checkForUpdate();
+        for (let i = 0; i < 50 && result.status === 'up-to-date'; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          result = await agent.checkForUpdate();
+        }
+        expect(result).to.include({ status: 'refused', code: 'TARGET_HASH_MISMATCH' });
+        expect((await agent.state()).currentVersion).to.equal('0.0.0');
+        const summary = await fleetSummary('tamper-');
+        expect(summary.errorCodes).to.deep.equal({ TARGET_HASH_MISMATCH: 1 });
+        expect(summary.versions).to.deep.equal({ '0.0.0': 1 });
+      } finally {
+        await storage().putBytes('artifacts', artifactKey(target.sha256), original!, 'application/octet-stream');
+      }
+    });
+  });
+
+  describe('when the metadata is signed by a key the root does not trust', () => {
+    it('refuses it with METADATA_UNTRUSTED', async () => {
+      await releaseAwaitingApproval('forged', '1.0.0');
+      await approve('forged', '1.0.0');
+      // Forge only after the workflow's own last write, or the real timestamp would replace ours.
+      await waitForStatus(await temporalClient(), 'forged', '1.0.0', (st) => st.stage === 'stable');
+      const s = storage();
+      const key = 'rollout/timestamp.json';
+      const original = (await s.getBytes('metadata', key, 1 << 20))!;
+      const forged = Metadata.fromJSON(MetadataKind.Timestamp, JSON.parse(original.toString())) as Metadata<Timestamp>;
+      forged.signatures = {};
+      signMetadata(forged, [OfflineSigner.generate()]);
+      await s.putBytes('metadata', key, Buffer.from(JSON.stringify(forged.toJSON())));
+      try {
+        const agent = await device('forged-1', 'forged');
+        const result = await agent.installOffer({ targetName: 'forged/1.0.0/fw-forged-1.0.0.bin', version: '1.0.0' });
+        expect(result).to.include({ status: 'refused', code: 'METADATA_UNTRUSTED' });
+        expect((await agent.state()).currentVersion).to.equal('0.0.0');
+      } finally {
+        await s.putBytes('metadata', key, original);
+      }
+    });
+  });
+});

@@ -1,0 +1,41 @@
+import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitForStatus } from '../../../control/releases';
+import { ProcessManager } from '../../../scripts/lib/processes';
+import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { approve, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { TEST_EXTRA_ENV } from '../setup';
+
+/** Kills the worker process outright (no graceful shutdown), as a crash would. */
+async function killWorker(): Promise<void> {
+  expect(await new ProcessManager(TEST_PROFILE.home).stop('worker', { kill: true })).to.equal(true);
+}
+
+async function restartWorker(): Promise<void> {
+  await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+}
+
+describe('a release when its worker is killed', () => {
+  it('continues the rollout where it was after a kill during a bake time', async () => {
+    await releaseAwaitingApproval('durable', '1.0.0', { steps: '50,100', bake: '4s' });
+    await approve('durable', '1.0.0');
+    const client = await temporalClient();
+    await waitForStatus(client, 'durable', '1.0.0', (s) => s.percent === 50);
+    await killWorker();
+    await sleep(5000); // the bake time runs out while no worker exists
+    await restartWorker();
+    const s = await waitForStatus(client, 'durable', '1.0.0', (x) => x.stage === 'stable', 60_000);
+    expect(s.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
+  });
+
+  it('keeps waiting for its approval after a kill, and proceeds once approved', async () => {
+    await releaseAwaitingApproval('durable-approval', '1.0.0');
+    await killWorker();
+    await restartWorker();
+    const client = await temporalClient();
+    const waiting = await waitForStatus(client, 'durable-approval', '1.0.0', (x) => x.stage === 'approval');
+    expect(waiting.awaitingApproval).to.equal(true);
+    await approve('durable-approval', '1.0.0');
+    await waitForStatus(client, 'durable-approval', '1.0.0', (x) => x.stage === 'stable', 60_000);
+  });
+});

@@ -1,0 +1,78 @@
+import { expect } from 'chai';
+import { readMetadataStatus } from '../../../cli/host/metadata';
+import { loadTrustedRoot } from '../../../trust/ceremony';
+import { createActivityDeps } from '../../../worker/deps';
+import { HsmKeys } from '../../../trust/keyring';
+import { TufRepository } from '../../../trust/tufRepository';
+import { device, ota, temporalClient, testConfig } from '../helpers';
+import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
+
+describe('metadata freshness', () => {
+  let deps: Awaited<ReturnType<typeof createActivityDeps>>;
+  /** The rollout repository as a writer with a custom timestamp lifetime. */
+  const rolloutWith = async (timestampHours: number) =>
+    new TufRepository('rollout', deps.storage, await loadTrustedRoot(testConfig(), 'rollout'), { targetsDays: 90, snapshotDays: 30, timestampHours }, new HsmKeys(deps.hsm));
+
+  before(async () => {
+    deps = await createActivityDeps(testConfig());
+  });
+  after(async () => {
+    await deps.close();
+  });
+
+  it('has a running schedule, created by the worker, and healthy metadata', async () => {
+    const client = await temporalClient();
+    let status = await readMetadataStatus(client, testConfig());
+    for (let i = 0; i < 50 && status.schedule.lastRun?.status !== 'COMPLETED'; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      status = await readMetadataStatus(client, testConfig());
+    }
+    expect(status.schedule).to.include({ exists: true, paused: false });
+    expect(status.schedule.lastRun?.status).to.equal('COMPLETED');
+    expect(status.problems).to.deep.equal([]);
+  });
+
+  it('shows a timestamp close to expiry, and the schedule re-signs it', async () => {
+    await (await rolloutWith(1)).refreshExpiring(1_000_000);
+    const stale = await ota('metadata', 'status', '--json');
+    expect(stale.code).to.equal(1);
+    const ts = stale.json.repositories.rollout.find((r: { role: string }) => r.role === 'timestamp');
+    expect(ts.expiresSoon).to.equal(true);
+
+    const client = await temporalClient();
+    await client.schedule.getHandle(FRESHNESS_SCHEDULE_ID).trigger();
+    let fresh = await ota('metadata', 'status', '--json');
+    for (let i = 0; i < 100 && fresh.code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      fresh = await ota('metadata', 'status', '--json');
+    }
+    expect(fresh.code, fresh.stdout).to.equal(0);
+    const renewed = fresh.json.repositories.rollout.find((r: { role: string }) => r.role === 'timestamp');
+    expect(renewed.version).to.be.greaterThan(ts.version);
+    expect(renewed.expiresSoon).to.equal(false);
+  });
+
+  it('shows a paused schedule as a problem', async () => {
+    const handle = (await temporalClient()).schedule.getHandle(FRESHNESS_SCHEDULE_ID);
+    await handle.pause('test pause');
+    try {
+      const r = await ota('metadata', 'status', '--json');
+      expect(r.code).to.equal(1);
+      expect(r.json.problems.join('\n')).to.contain('paused');
+    } finally {
+      await handle.unpause();
+    }
+  });
+
+  it('leaves a device that sees only expired metadata installing nothing', async () => {
+    await (await rolloutWith(-1)).refreshExpiring(1_000_000);
+    try {
+      const agent = await device('fresh-1', 'e2e');
+      const result = await agent.installOffer({ targetName: 'e2e/2.0.0/e2e-firmware.bin', version: '2.0.0' });
+      expect(result).to.include({ status: 'refused', code: 'METADATA_EXPIRED' });
+      expect((await agent.state()).currentVersion).to.equal('0.0.0');
+    } finally {
+      await deps.repos.rollout.refreshExpiring(1_000_000);
+    }
+  });
+});

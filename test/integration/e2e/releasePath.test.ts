@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import { simulateFleet } from '../../../simulator/fleet';
+import { releaseStatus } from '../../../control/releases';
+import { apiGet, artifactFile, ota, otaAs, temporalClient, testConfig } from '../helpers';
+
+describe('the release path', () => {
+  describe('when a build is released through the CLI and approved', () => {
+    it('reaches every simulated device, which reports the new version', async () => {
+      const channel = 'e2e';
+      const version = '2.0.0';
+      const file = await artifactFile('e2e-firmware.bin', 2 * 1024 * 1024);
+      const created = await ota(
+        'release', 'create', '--artifact', file, '--version', version, '--hardware', 'devkit-a,devkit-b',
+        '--channel', channel, '--steps', '10,50,100', '--bake', '1s', '--json',
+      );
+      expect(created.code, created.stderr).to.equal(0);
+      expect(created.json.releaseId).to.equal('release-e2e-2.0.0');
+
+      const client = await temporalClient();
+      const config = testConfig();
+      const fleet = { devices: 12, hardwareId: 'devkit-a', channel, fromVersion: '1.0.0', timeoutMs: 3000, intervalMs: 200 };
+
+      // The version alone names the release while only one channel has it.
+      const status = await ota('release', 'status', version, '--json');
+      expect(status.code).to.equal(0);
+      expect(status.json.version).to.equal(version);
+
+      for (let i = 0; i < 200 && (await releaseStatus(client, channel, version)).stage !== 'approval'; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      // Before approval: signed, registered and validated, yet no device installs anything.
+      const before = await simulateFleet(config, { ...fleet, idPrefix: 'e2e-', timeoutMs: 0 });
+      expect((await releaseStatus(client, channel, version)).stage).to.equal('approval');
+      expect(before.versions).to.deep.equal({ '1.0.0': 12 });
+      expect(before.installs).to.equal(0);
+
+      const approved = await otaAs('alice', 'release', 'approve', version, '--channel', channel, '--comment', 'ship it', '--json');
+      expect(approved.code, approved.stderr).to.equal(0);
+      expect(approved.json.approvals[0]).to.include({ approver: 'alice', comment: 'ship it' });
+
+      const after = await simulateFleet(config, {
+        ...fleet,
+        idPrefix: 'e2e-',
+        untilVersion: version,
+        until: async () => (await releaseStatus(client, channel, version)).stage === 'stable',
+        timeoutMs: 60_000,
+      });
+      expect(after.done, JSON.stringify({ after, status: await releaseStatus(client, channel, version) })).to.equal(true);
+      expect(after.versions).to.deep.equal({ [version]: 12 });
+      expect(after.refusals).to.deep.equal({});
+
+      const summary = await apiGet('/v1/fleet/summary?prefix=e2e-');
+      expect(summary.devices).to.equal(12);
+      expect(summary.versions).to.deep.equal({ [version]: 12 });
+      expect(summary.outcomes).to.deep.equal({ installed: 12 });
+      const final = await releaseStatus(client, channel, version);
+      expect(final.stage).to.equal('stable');
+      expect(final.percent).to.equal(100);
+    });
+  });
+
+  describe('when the same release is created twice', () => {
+    it('refuses the second with RELEASE_EXISTS and leaves the first untouched', async () => {
+      const client = await temporalClient();
+      const file = await artifactFile('twice.bin');
+      const args = ['release', 'create', '--artifact', file, '--version', '3.1.0', '--hardware', 'devkit-a', '--channel', 'twice', '--json'];
+      expect((await ota(...args)).code).to.equal(0);
+      const runId = (await client.workflow.getHandle('release-twice-3.1.0').describe()).runId;
+      const second = await ota(...args);
+      expect(second.code).to.equal(1);
+      expect(second.json.error.code).to.equal('RELEASE_EXISTS');
+      expect((await client.workflow.getHandle('release-twice-3.1.0').describe()).runId).to.equal(runId);
+    });
+  });
+});

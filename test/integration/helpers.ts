@@ -1,0 +1,195 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../paths';
+import { promisify } from 'node:util';
+import { createTransport, enroll, loadIdentity, saveIdentity, type DeviceAgent, type Fetch } from '@enigm-ota/client-sdk';
+import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../../simulator/fleet';
+import type { Client } from '@temporalio/client';
+import { approveRelease, waitForStatus } from '../../control/releases';
+import { connectClient } from '../../control/temporal';
+import type { ReleaseStatus } from '../../common/release';
+import { AdminApi } from '../../infra/apiClient';
+import { loadConfig, type Config } from '../../infra/config';
+import { stackToken, TEST_PROFILE } from '../../scripts/lib/stack';
+
+const run = promisify(execFile);
+const ROOT = REPO_ROOT;
+
+export function testConfig(): Config {
+  return loadConfig(process.env);
+}
+
+let client: Client | undefined;
+export async function temporalClient(): Promise<Client> {
+  client ??= await connectClient(testConfig());
+  return client;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+/** Runs the real `ota` CLI as a separate process, as the stack's `ops` operator would. */
+export async function ota(...args: string[]): Promise<CliResult> {
+  return otaWith(process.env, args);
+}
+
+/** The CLI as another operator (created on first use, with the given roles). */
+export async function otaAs(operator: string, ...args: string[]): Promise<CliResult> {
+  return otaWith({ ...process.env, OTA_TOKEN: await operatorToken(operator) }, args);
+}
+
+async function otaWith(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], { env });
+    return { code: 0, stdout, stderr, json: parse(stdout) };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr, json: parse(e.stdout) };
+  }
+}
+
+const tokens = new Map<string, string>();
+const ALL_BUT_ADMIN = ['release-owner', 'operator', 'viewer'];
+
+/** A token for a named operator, made by the stack's admin through the admin API. */
+export async function operatorToken(name: string, roles: string[] = ALL_BUT_ADMIN): Promise<string> {
+  // One operator per name: the roles of its first use stay.
+  const key = name;
+  if (!tokens.has(key)) {
+    const admin = await adminApi(await stackToken(TEST_PROFILE, 'admin'));
+    try {
+      const created = await admin.send<{ token: string }>('POST', '/v1/admin/operators', { name, roles });
+      tokens.set(key, created.token);
+    } finally {
+      await admin.close();
+    }
+  }
+  return tokens.get(key)!;
+}
+
+/** The admin API over HTTPS (fleet CA), as `ops` unless another token is given. */
+export async function adminApi(token = process.env['OTA_TOKEN']): Promise<AdminApi> {
+  return AdminApi.fromConfig(testConfig(), token);
+}
+
+/** GET on the admin side as `ops` (fleet numbers, stats). */
+export async function apiGet<T = any>(path: string): Promise<T> {
+  const api = await adminApi();
+  try {
+    return await api.get<T>(path);
+  } finally {
+    await api.close();
+  }
+}
+
+/**
+ * A device's mutual-TLS transport for raw requests: the identity in the device's test
+ * folder (shared with `device()`), enrolled on first use.
+ */
+export async function deviceFetch(deviceId: string, channel = 'raw', hardwareId = 'devkit-a'): Promise<Fetch> {
+  const config = testConfig();
+  const dir = join(config.home, 'test-devices', deviceId, 'identity');
+  // A device of a simulated fleet (ota fleet simulate) keeps its identity in devices/.
+  let identity = (await loadIdentity(dir)) ?? (await loadIdentity(join(config.home, 'devices', deviceId, 'identity')));
+  if (!identity) {
+    const caPem = await readFile(config.identity.fleetCaCert, 'utf8');
+    const api = await adminApi();
+    try {
+      const { token } = await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', { deviceId, hardwareId, channel });
+      identity = await enroll(createTransport({ caPem }), config.api.url, { token, deviceId, currentVersion: '0.0.0' }, caPem);
+    } finally {
+      await api.close();
+    }
+    await saveIdentity(dir, identity);
+  }
+  return createTransport(identity);
+}
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function artifactFile(name: string, bytes = 256 * 1024): Promise<string> {
+  const dir = join(testConfig().home, 'builds');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, name);
+  await writeFile(file, randomBytes(bytes));
+  return file;
+}
+
+/** Creates a release through the CLI and waits until it asks for approval. */
+export async function releaseAwaitingApproval(
+  channel: string,
+  version: string,
+  opts: { hardware?: string; steps?: string; bake?: string; rollbackIndex?: number; plan?: string; as?: string } = {},
+): Promise<ReleaseStatus> {
+  const file = await artifactFile(`fw-${channel}-${version}.bin`);
+  const creator = opts.as ?? 'test-creator';
+  // plan '' means: no plan flags, the channel's own plan applies.
+  const plan = opts.plan !== undefined ? (opts.plan ? ['--plan', opts.plan] : []) : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s'];
+  const created = await otaAs(
+    creator,
+    'release', 'create', '--artifact', file, '--version', version, '--channel', channel,
+    '--hardware', opts.hardware ?? 'devkit-a', ...plan,
+    '--rollback-index', String(opts.rollbackIndex ?? 1), '--json',
+  );
+  if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
+  return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
+}
+
+export async function approve(channel: string, version: string): Promise<ReleaseStatus> {
+  return approveRelease(await temporalClient(), channel, version, { approver: 'test-owner', comment: 'tests' });
+}
+
+/** A provisioned test device with its own folder (today's roots unless given); options reach the SDK as they are. */
+export async function device(
+  id: string,
+  channel: string,
+  options: Partial<Omit<SimulatedDevice, 'deviceId' | 'channel'>> = {},
+  roots?: TrustedRoots,
+): Promise<DeviceAgent> {
+  const config = testConfig();
+  const api = await adminApi();
+  try {
+    return await provisionDevice(config, api, await loadFactoryKit(config, roots), {
+    deviceId: id,
+    channel,
+    hardwareId: 'devkit-a',
+      stateDir: join(config.home, 'test-devices', id),
+      ...options,
+    });
+  } finally {
+    await api.close();
+  }
+}
+
+
+/** A device request: sent as the device the body names (a probe identity for bodies without one). */
+export async function postJson(path: string, body: unknown): Promise<{ status: number; body: any }> {
+  const b = (body ?? {}) as { deviceId?: unknown; channel?: unknown; hardwareId?: unknown };
+  const as = typeof b.deviceId === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(b.deviceId) ? b.deviceId : 'bad-input-probe';
+  // Enrolled for the channel and hardware it polls with (eligibility goes by the enrollment).
+  const valid = (v: unknown, re: RegExp) => (typeof v === 'string' && re.test(v) ? v : undefined);
+  const fetch = await deviceFetch(as, valid(b.channel, /^[a-z0-9][a-z0-9-]{0,31}$/), valid(b.hardwareId, /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/));
+  const res = await fetch(`${testConfig().api.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json().catch(() => undefined) };
+}
+
+export async function closeTemporalClient(): Promise<void> {
+  await client?.connection.close();
+  client = undefined;
+}

@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FleetStore } from '../../../infra/fleetStore';
+import { startPostgres, stopPostgres } from '../../../scripts/lib/postgres';
+import { TEST_PORT_OFFSET } from '../../../scripts/lib/stack';
+import { DIST } from '../../paths';
+
+/** The same behaviour on both backends: PGlite (embedded default) and a real PostgreSQL. */
+const backends: Array<{ name: string; open: () => Promise<{ fleet: Parameters<typeof FleetStore.open>[0]; done: () => Promise<void> }> }> = [
+  {
+    name: 'PGlite',
+    open: async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ota-pglite-'));
+      return { fleet: { pgliteDir: dir }, done: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    open: async () => {
+      // Under /tmp: the postgres user must reach the folder, wherever the checkout lives.
+      const dir = await mkdtemp(join(tmpdir(), 'ota-postgres-'));
+      const url = await startPostgres(dir, 15432 + TEST_PORT_OFFSET);
+      return {
+        fleet: { databaseUrl: url, pgliteDir: '' },
+        done: async () => {
+          stopPostgres(dir);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe(`FleetStore on ${backend.name}`, () => {
+    let env: Awaited<ReturnType<(typeof backend)['open']>>;
+    before(async () => {
+      env = await backend.open();
+    });
+    after(async () => {
+      await env.done();
+    });
+
+    it('migrates once, however often it is opened', async () => {
+      const a = await FleetStore.open(env.fleet);
+      await a.close();
+      expect(a.applied).to.include.members(['001_fleet.sql', '002_report_health.sql', '003_identity.sql']);
+      const b = await FleetStore.open(env.fleet);
+      await b.close();
+      expect(b.applied).to.deep.equal([]);
+    });
+
+    it('keeps every report and the version each device runs now', async () => {
+      const store = await FleetStore.open(env.fleet);
+      try {
+        const prefix = `fs-${backend.name}-${Date.now()}-`;
+        await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'installed' });
+        await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' });
+        await store.recordReport({ deviceId: `${prefix}2`, version: '1.1.0', outcome: 'installed', targetName: 'stable/1.1.0/fw.bin' });
+        expect(await store.reports(`${prefix}1`)).to.deep.equal([
+          { version: '1.0.0', outcome: 'installed', error_code: null },
+          { version: '1.0.0', outcome: 'refused', error_code: 'NOT_IN_ROLLOUT' },
+        ]);
+        expect(await store.summary(prefix)).to.deep.equal({
+          devices: 2,
+          versions: { '1.0.0': 1, '1.1.0': 1 },
+          outcomes: { refused: 1, installed: 1 },
+          errorCodes: { NOT_IN_ROLLOUT: 1 },
+        });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('counts a retried report once (idempotency key), and keeps it across a restart', async () => {
+      const prefix = `idem-${backend.name}-${Date.now()}-`;
+      const target = `idem/${prefix}/fw.bin`;
+      const report = { deviceId: `${prefix}1`, reportId: 'report-0001', version: '2.0.0', outcome: 'installed' as const, health: 'healthy' as const, targetName: target };
+      const first = await FleetStore.open(env.fleet);
+      expect(await first.recordReport(report)).to.equal(true);
+      await first.close();
+      const second = await FleetStore.open(env.fleet); // an API restart
+      try {
+        expect(await second.recordReport(report)).to.equal(false);
+        expect(await second.recordReport({ ...report, reportId: 'report-0002', health: 'reverted' })).to.equal(true);
+        // The same id from another device is another report.
+        expect(await second.recordReport({ ...report, deviceId: `${prefix}2` })).to.equal(true);
+        expect(await second.reports(`${prefix}1`)).to.have.length(2);
+        expect(await second.targetStats(target)).to.include({ devices: 2, healthy: 1, reverted: 1 });
+      } finally {
+        await second.close();
+      }
+    });
+
+    it('treats the device prefix as text, not a pattern', async () => {
+      const store = await FleetStore.open(env.fleet);
+      try {
+        expect((await store.summary('%')).devices).to.equal(0);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
+
+describe('ota db migrate', () => {
+  it('applies the migrations to an embedded store once, and says so', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ota-migrate-'));
+    const cli = join(DIST, 'cli', 'main.js');
+    const run = async () => JSON.parse((await promisify(execFile)(process.execPath, [cli, 'db', 'migrate', '--json'], { env: { ...process.env, OTA_HOME: home, DATABASE_URL: '' } })).stdout) as { applied: string[] };
+    try {
+      expect((await run()).applied).to.include('003_identity.sql');
+      expect((await run()).applied).to.deep.equal([]);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,50 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../paths';
+import { closeTemporalClient } from './helpers';
+import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
+import { stackDown, stackEnv, stackUp, TEST_PORT_OFFSET, TEST_PROFILE } from '../../scripts/lib/stack';
+
+/**
+ * Integration tests run against a real embedded stack of their own (Temporal dev server,
+ * MinIO, SoftHSM2 token, worker, API) on test ports, started fresh for each run.
+ * The API's rollout cache is off so a pause is visible to the very next poll.
+ * With OTA_TEST_DATABASE=postgres the fleet store is a real PostgreSQL server started
+ * here (npm test runs the suite on both: the embedded PGlite default, then PostgreSQL).
+ */
+export const TEST_EXTRA_ENV: Record<string, string> = {
+  OTA_ROLLOUT_CACHE_MS: '0',
+  // Attestation nonces expire fast enough for a test to wait one out.
+  OTA_ATTESTATION_NONCE_MS: '3000',
+  // Test channels with their own approval rules and plans (see the file).
+  OTA_POLICY_FILE: join(REPO_ROOT, 'test', 'fixtures', 'policy.json'),
+};
+
+const onPostgres = process.env['OTA_TEST_DATABASE'] === 'postgres';
+let postgresDir: string | undefined;
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(300_000);
+    await stackDown(TEST_PROFILE);
+    await rm(TEST_PROFILE.home, { recursive: true, force: true });
+    if (onPostgres) {
+      // Under /tmp: the postgres system user must reach the folder, wherever the checkout lives.
+      postgresDir = await mkdtemp(join(tmpdir(), 'ota-suite-postgres-'));
+      TEST_EXTRA_ENV['DATABASE_URL'] = await startPostgres(postgresDir, 15433 + TEST_PORT_OFFSET);
+      console.log(`    [stack] fleet store: PostgreSQL at ${TEST_EXTRA_ENV['DATABASE_URL']}`);
+    }
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV, log: (l) => console.log(`    [stack] ${l}`) });
+    Object.assign(process.env, await stackEnv(TEST_PROFILE), TEST_EXTRA_ENV);
+  },
+  async afterAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    await closeTemporalClient();
+    await stackDown(TEST_PROFILE);
+    if (postgresDir) {
+      stopPostgres(postgresDir);
+      await rm(postgresDir, { recursive: true, force: true });
+    }
+  },
+};

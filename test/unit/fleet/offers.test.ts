@@ -1,0 +1,115 @@
+import { expect } from 'chai';
+import { TargetFile, type Metadata, type Targets } from '@tufjs/models';
+import type { PollRequest } from '@enigm-ota/client-sdk';
+import { OfferIndex } from '../../../fleet/offers';
+import type { FleetDeviceFacts } from '../../../fleet/eligibility';
+
+const now = new Date('2026-11-26T12:00:00Z');
+const SHA = 'ab'.repeat(32);
+const open = { percent: 100, paused: false, withdrawn: false };
+
+function entry(channel: string, version: string, rollout: object = {}, fields: object = {}): TargetFile {
+  const custom = { version, channel, hardwareIds: ['devkit-a'], rollbackIndex: 1, ...fields, rollout: { ...open, salt: `release-${channel}-${version}`, ...rollout } };
+  return new TargetFile({ path: `${channel}/${version}/fw.bin`, length: 10, hashes: { sha256: SHA }, unrecognizedFields: { custom: custom as never } });
+}
+
+/** The signed rollout repository as the index reads it; counts reads. */
+function repository(targets: TargetFile[]) {
+  const repo = {
+    reads: 0,
+    async published() {
+      repo.reads++;
+      return { signed: { targets: Object.fromEntries(targets.map((t) => [t.path, t])) } } as unknown as Metadata<Targets>;
+    },
+  };
+  return repo;
+}
+
+const poll: PollRequest = { deviceId: 'dev-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0' };
+const plain: FleetDeviceFacts = { ...poll, status: 'enrolled', groups: [], tags: {} };
+const enrolled: FleetDeviceFacts = { ...plain, groups: ['lab'], tags: { region: 'eu' } };
+const index = (targets: TargetFile[], ttlMs = 0) => new OfferIndex(repository(targets), ttlMs, { now: () => now, attestationMaxAgeMs: 60_000 });
+
+describe('OfferIndex', () => {
+  describe('offerFor', () => {
+    it('offers the newest release of the device\'s channel that eligibility allows', async () => {
+      const offers = index([entry('stable', '1.5.0'), entry('stable', '2.0.0'), entry('beta', '3.0.0'), entry('stable', '2.1.0', { paused: true })]);
+      expect(await offers.offerFor(enrolled)).to.deep.equal({ targetName: 'stable/2.0.0/fw.bin', version: '2.0.0' });
+    });
+
+    it('offers a group-targeted release only to devices in the group', async () => {
+      const offers = index([entry('stable', '2.0.0', { groups: ['lab'] })]);
+      expect(await offers.offerFor(enrolled)).to.have.property('version', '2.0.0');
+      expect(await offers.offerFor({ ...enrolled, groups: ['office'] })).to.equal(null);
+    });
+
+    it('offers an attestation-required release only with fresh, passing evidence', async () => {
+      const offers = index([entry('stable', '2.0.0', { attestationRequired: true })]);
+      const at = (ms: number, passed = true) => ({ verifiedAt: new Date(now.getTime() - ms).toISOString(), passed });
+      expect(await offers.offerFor(enrolled)).to.equal(null);
+      expect(await offers.offerFor({ ...enrolled, attestation: at(60_000) })).to.have.property('version', '2.0.0');
+      expect(await offers.offerFor({ ...enrolled, attestation: at(60_001) })).to.equal(null);
+      expect(await offers.offerFor({ ...enrolled, attestation: at(0, false) })).to.equal(null);
+    });
+
+    it('does not offer a release whose minimum source version the device is below', async () => {
+      const offers = index([entry('stable', '2.0.0', {}, { minSourceVersion: '1.5.0' }), entry('stable', '1.5.0')]);
+      expect(await offers.offerFor(enrolled)).to.have.property('version', '1.5.0');
+      expect(await offers.offerFor({ ...enrolled, currentVersion: '1.5.0' })).to.have.property('version', '2.0.0');
+    });
+
+    it('offers nothing to a revoked device', async () => {
+      expect(await index([entry('stable', '2.0.0')]).offerFor({ ...enrolled, status: 'revoked' })).to.equal(null);
+    });
+
+    it('never offers an entry whose signed fields a device would refuse', async () => {
+      // Each of these would pass every eligibility check; only the readers refuse them.
+      const offers = index([entry('stable', '2.0.0', { groups: ['lab', 'lab'] }), entry('stable', '2.1.0', {}, { rollbackIndex: 1.5 }), entry('stable', '1.5.0')]);
+      expect(await offers.offerFor(enrolled)).to.have.property('version', '1.5.0');
+    });
+
+    it('reads the repository again only after its time to live', async () => {
+      const repo = repository([entry('stable', '2.0.0')]);
+      const offers = new OfferIndex(repo, 60_000, { now: () => now });
+      await offers.offerFor(enrolled);
+      await offers.offerFor(enrolled);
+      expect(repo.reads).to.equal(1);
+    });
+  });
+
+  describe('a device in no group, without tags or attestation', () => {
+    it('is offered unrestricted releases only', async () => {
+      const offers = index([entry('stable', '2.0.0', { groups: ['lab'] }), entry('stable', '1.9.0', { tags: { region: 'eu' } }), entry('stable', '1.8.0', { attestationRequired: true }), entry('stable', '1.7.0')]);
+      expect(await offers.offerFor(plain)).to.have.property('version', '1.7.0');
+    });
+  });
+
+  describe('explain', () => {
+    it('gives every check for the release of that version on the device\'s channel, and what a poll would get', async () => {
+      const offers = index([entry('stable', '2.0.0', { groups: ['office'] }), entry('stable', '1.5.0')]);
+      const e = await offers.explain(enrolled, '2.0.0');
+      expect(e).to.include({ deviceId: 'dev-1', version: '2.0.0', targetName: 'stable/2.0.0/fw.bin', eligible: false });
+      expect(e.checks.map((c) => c.check)).to.deep.equal(['release', 'identity', 'enrollment', 'integrity', 'attestation', 'channel', 'groups', 'tags', 'hardware', 'buildCompatibility', 'rollout']);
+      expect(e.checks.filter((c) => !c.ok).map((c) => c.check)).to.deep.equal(['groups']);
+      expect(e.offer).to.deep.equal({ targetName: 'stable/1.5.0/fw.bin', version: '1.5.0' });
+    });
+
+    it('says so when the version is eligible', async () => {
+      const e = await index([entry('stable', '2.0.0')]).explain(enrolled, '2.0.0');
+      expect(e.eligible).to.equal(true);
+      expect(e.checks.every((c) => c.ok)).to.equal(true);
+    });
+
+    it('says there is no such release on the device\'s channel, and where it is', async () => {
+      const offers = index([entry('beta', '2.0.0'), entry('stable', '1.5.0')]);
+      const elsewhere = await offers.explain(enrolled, '2.0.0');
+      expect(elsewhere).to.include({ targetName: null, eligible: false });
+      expect(elsewhere.checks).to.have.length(1);
+      expect(elsewhere.checks[0]).to.include({ check: 'release', ok: false });
+      expect(elsewhere.checks[0]!.reason).to.contain('only on beta');
+      expect(elsewhere.offer).to.have.property('version', '1.5.0');
+      const nowhere = await offers.explain(enrolled, '9.9.9');
+      expect(nowhere.checks[0]!.reason).to.contain('no release 9.9.9 in the signed rollout repository');
+    });
+  });
+});
