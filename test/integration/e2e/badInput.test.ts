@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { resolveChannel } from '../../../control/releases';
 import { apiGet, artifactFile, deviceFetch, ota, postJson, temporalClient, testConfig } from '../helpers';
 import { RELEASE_TASK_QUEUE, RELEASE_WORKFLOW } from '../../../common/temporalNames';
+import { waitFor } from '../../wait';
 
 describe('bad input', () => {
   describe('to the CLI', () => {
@@ -35,11 +36,11 @@ describe('bad input', () => {
       expect((await ota('release', 'create', '--artifact', first, '--version', '7.0.0', '--hardware', 'a', '--channel', 'amb-one', '--json')).code).to.equal(0);
       expect(await resolveChannel(client, '7.0.0')).to.equal('amb-one');
       expect((await ota('release', 'create', '--artifact', first, '--version', '7.0.0', '--hardware', 'a', '--channel', 'amb-two', '--json')).code).to.equal(0);
-      let r = await ota('release', 'status', '7.0.0', '--json');
-      for (let i = 0; i < 50 && r.code === 0; i++) {
-        await new Promise((res) => setTimeout(res, 100)); // visibility catches up with the second start
-        r = await ota('release', 'status', '7.0.0', '--json');
-      }
+      // Visibility catches up with the second start.
+      const r = await waitFor('the second channel in visibility', async () => {
+        const answer = await ota('release', 'status', '7.0.0', '--json');
+        return answer.code !== 0 && answer;
+      });
       expect(r.code).to.equal(2);
       expect(r.json.error.code).to.equal('INVALID_INPUT');
     });

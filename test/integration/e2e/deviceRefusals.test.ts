@@ -6,6 +6,7 @@ import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
 import { waitForStatus } from '../../../control/releases';
 import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import type { FleetSummary } from '../../../common/adminApi';
+import { waitFor } from '../../wait';
 
 async function fleetSummary(prefix: string): Promise<FleetSummary> {
   return apiGet<FleetSummary>(`/v1/fleet/summary?prefix=${prefix}`);
@@ -24,11 +25,10 @@ describe('a device', () => {
       await storage().putBytes('artifacts', artifactKey(target.sha256), evil, 'application/octet-stream');
       try {
         const agent = await device('tamper-1', 'tamper');
-        let result = await agent.checkForUpdate();
-        for (let i = 0; i < 50 && result.status === 'up-to-date'; i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          result = await agent.checkForUpdate();
-        }
+        const result = await waitFor('an offer to the device', async () => {
+          const answer = await agent.checkForUpdate();
+          return answer.status !== 'up-to-date' && answer;
+        });
         expect(result).to.include({ status: 'refused', code: 'TARGET_HASH_MISMATCH' });
         expect((await agent.state()).currentVersion).to.equal('0.0.0');
         const summary = await fleetSummary('tamper-');

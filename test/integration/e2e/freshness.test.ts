@@ -6,6 +6,7 @@ import { HsmKeys } from '../../../trust/keyring';
 import { TufRepository } from '../../../trust/tufRepository';
 import { device, ota, temporalClient, testConfig } from '../helpers';
 import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
+import { waitFor } from '../../wait';
 
 describe('metadata freshness', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;
@@ -22,11 +23,10 @@ describe('metadata freshness', () => {
 
   it('has a running schedule, created by the worker, and healthy metadata', async () => {
     const client = await temporalClient();
-    let status = await readMetadataStatus(client, testConfig());
-    for (let i = 0; i < 50 && status.schedule.lastRun?.status !== 'COMPLETED'; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      status = await readMetadataStatus(client, testConfig());
-    }
+    const status = await waitFor('a completed freshness run', async () => {
+      const s = await readMetadataStatus(client, testConfig());
+      return s.schedule.lastRun?.status === 'COMPLETED' && s;
+    });
     expect(status.schedule).to.include({ exists: true, paused: false });
     expect(status.schedule.lastRun?.status).to.equal('COMPLETED');
     expect(status.problems).to.deep.equal([]);
@@ -41,11 +41,10 @@ describe('metadata freshness', () => {
 
     const client = await temporalClient();
     await client.schedule.getHandle(FRESHNESS_SCHEDULE_ID).trigger();
-    let fresh = await ota('metadata', 'status', '--json');
-    for (let i = 0; i < 100 && fresh.code !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      fresh = await ota('metadata', 'status', '--json');
-    }
+    const fresh = await waitFor('healthy metadata after the triggered run', async () => {
+      const answer = await ota('metadata', 'status', '--json');
+      return answer.code === 0 && answer;
+    });
     expect(fresh.code, fresh.stdout).to.equal(0);
     const renewed = fresh.json.repositories.rollout.find((r: { role: string }) => r.role === 'timestamp');
     expect(renewed.version).to.be.greaterThan(ts.version);

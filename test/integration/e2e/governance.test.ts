@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { rolloutBucket } from '@enigm-ota/client-sdk';
-import { releaseStatus } from '../../../control/releases';
+import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { approve, device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 import { releaseQuery } from '../../../common/temporalNames';
+import { waitFor } from '../../wait';
 
 /** A device id whose bucket for this release is below `percent`, found by the public rule. */
 function deviceInside(releaseId: string, percent: number, prefix: string): string {
@@ -37,13 +38,12 @@ describe('rollout governance', () => {
     it('is listed in Temporal by its search attributes as awaiting approval', async () => {
       const client = await temporalClient();
       const query = releaseQuery({ awaitingApproval: true, channel, stage: 'approval' });
-      let ids: string[] = [];
-      // Visibility is eventually consistent; give it a few seconds.
-      for (let i = 0; i < 50 && ids.length === 0; i++) {
-        ids = [];
-        for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
-        if (ids.length === 0) await new Promise((r) => setTimeout(r, 100));
-      }
+      // Visibility is eventually consistent.
+      const ids = await waitFor('the release in visibility', async () => {
+        const found: string[] = [];
+        for await (const wf of client.workflow.list({ query })) found.push(wf.workflowId);
+        return found.length > 0 && found;
+      });
       expect(ids).to.deep.equal([releaseId]);
     });
 
@@ -59,9 +59,9 @@ describe('rollout governance', () => {
     before(async () => {
       await approve(channel, version);
       const client = await temporalClient();
-      for (let i = 0; i < 100 && (await releaseStatus(client, channel, version)).percent !== 50; i++) await new Promise((r) => setTimeout(r, 100));
+      await waitForStatus(client, channel, version, (s) => s.percent === 50);
       // The step's metadata is published before the bake starts; wait for it to be visible.
-      for (let i = 0; i < 100 && (await poll(inside, channel)).body.offer === null; i++) await new Promise((r) => setTimeout(r, 100));
+      await waitFor('the 50% step offered', async () => (await poll(inside, channel)).body.offer !== null);
     });
 
     it('offers the release to devices inside the percent only', async () => {
@@ -97,8 +97,7 @@ describe('rollout governance', () => {
       const forced = await (await device(`${inside}-late`, channel)).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
       expect(forced).to.include({ status: 'refused', code: 'RELEASE_WITHDRAWN' });
       const client = await temporalClient();
-      for (let i = 0; i < 100 && (await releaseStatus(client, channel, version)).stage !== 'rolled-back'; i++) await new Promise((r) => setTimeout(r, 100));
-      const status = await releaseStatus(client, channel, version);
+      const status = await waitForStatus(client, channel, version, (s) => s.stage === 'rolled-back');
       expect(status.stage).to.equal('rolled-back');
       expect(status.history.map((h) => h.action)).to.include.members(['approve', 'pause', 'resume', 'rollback']);
     });

@@ -8,6 +8,7 @@ import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
 import { approve, deviceFetch, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import { RELEASE_WORKFLOW } from '../../../common/temporalNames';
+import { waitFor } from '../../wait';
 
 type Labels = Record<string, string>;
 
@@ -39,15 +40,14 @@ const workerMetrics = () => metricsText(`http://127.0.0.1:${testConfig().observa
 /** The API's JSON log line for a request id; the line is written when the response closes, just after the client has it. */
 async function apiLogLine(requestId: string): Promise<Record<string, unknown> | undefined> {
   const file = new ProcessManager(TEST_PROFILE.home).logFile('api');
-  for (let i = 0; i < 40; i++) {
+  return waitFor(`the API log line of ${requestId}`, async () => {
     for (const line of (await readFile(file, 'utf8')).split('\n')) {
       if (!line.includes(requestId)) continue;
       const entry = JSON.parse(line) as Record<string, unknown>;
       if (entry['requestId'] === requestId) return entry;
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return undefined;
+    return undefined;
+  }, { timeoutMs: 2000, intervalMs: 50 });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { simulateFleet } from '../../../simulator/fleet';
-import { releaseStatus } from '../../../control/releases';
+import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { apiGet, artifactFile, ota, otaAs, temporalClient, testConfig } from '../helpers';
 
 describe('the release path', () => {
@@ -25,9 +25,7 @@ describe('the release path', () => {
       expect(status.code).to.equal(0);
       expect(status.json.version).to.equal(version);
 
-      for (let i = 0; i < 200 && (await releaseStatus(client, channel, version)).stage !== 'approval'; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await waitForStatus(client, channel, version, (s) => s.stage === 'approval');
       // Before approval: signed, registered and validated, yet no device installs anything.
       const before = await simulateFleet(config, { ...fleet, idPrefix: 'e2e-', timeoutMs: 0 });
       expect((await releaseStatus(client, channel, version)).stage).to.equal('approval');
