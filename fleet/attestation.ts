@@ -19,7 +19,7 @@ import { patterns } from '../common/validation';
  * time come in as data. Issuing nonces, using each once and expiring them belong to the
  * caller's nonce store (`nonceIsFresh` is its rule).
  *
- * Attestation adds eligibility (api/eligibility.ts) and nothing else: it never replaces
+ * Attestation adds eligibility (fleet/eligibility.ts) and nothing else: it never replaces
  * the device's verification of what it installs.
  */
 

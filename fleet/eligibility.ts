@@ -15,7 +15,7 @@ import { CHECKS, type CheckName } from '../common/adminApi';
 
 export type EnrollmentStatus = 'enrolled' | 'pending' | 'revoked';
 
-/** The API's last verified attestation of the device (api/attestation.ts). */
+/** The API's last verified attestation of the device (fleet/attestation.ts). */
 export interface AttestationFacts {
   /** ISO time the server verified the evidence, by the server's clock. */
   verifiedAt: string;

@@ -21,7 +21,7 @@ export const defaultOfferOptions: OfferOptions = {
 /**
  * The API's view of the signed rollout repository, refreshed at most every `ttlMs`. It
  * indexes releases by channel; which of them a device is offered is decided by
- * api/eligibility.ts alone. It only hints: the device re-checks every rule it can against
+ * fleet/eligibility.ts alone. It only hints: the device re-checks every rule it can against
  * the signed metadata.
  */
 export class OfferIndex {

@@ -5,8 +5,8 @@ import { connectClient } from '../control/temporal';
 import { loadConfig } from '../infra/config';
 
 /**
- * Records release histories for the replay test (test/workflows/replay.test.ts): run
- * `npm test` first, then `OTA_HOME=var/test node dist/scripts/record-histories.js ID...`
+ * Records release histories for the replay test (test/unit/workflows/replay.test.ts): run
+ * `npm test` first, then `OTA_HOME=var/test node dist/scripts/recordHistories.js ID...`
  * with the test stack running. Re-record deliberately when a workflow change is meant
  * to be incompatible (and version it with patched() otherwise).
  */

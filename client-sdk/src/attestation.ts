@@ -5,7 +5,7 @@ import { AttestationError } from './errors';
 /**
  * Remote attestation, device side. A key certified by the manufacturer's CA signs a fresh
  * server nonce together with what the device measured about itself. The server verifies
- * it (api/attestation.ts) to decide eligibility only: attestation never replaces the
+ * it (fleet/attestation.ts) to decide eligibility only: attestation never replaces the
  * device's own verification of what it installs (D-1..D-15).
  */
 

@@ -30,7 +30,7 @@ export interface RolloutState {
   downgradeFrom?: string[];
   /** Who approved this release for rollout, signed with the rollout state. */
   approvals?: Array<{ approver: string; at: string }>;
-  // Server-side targeting (the API's eligibility, api/eligibility.ts). Signed so that no
+  // Server-side targeting (the API's eligibility, fleet/eligibility.ts). Signed so that no
   // one but the rollout key can widen or narrow the audience, but it narrows the *offer*
   // only: devices do not know their groups, tags or attestation state and do not check them.
   /** Offered only to devices with fresh, passing remote attestation evidence. */

@@ -31,7 +31,7 @@ export const targetName = (version: string) => `${CHANNEL}/${version}/fw-${versi
 export const sha256Of = (r: Release) => sha(r.bytes);
 
 /**
- * The device API on loopback, as client-sdk/src/api-client.ts calls it: both signed TUF
+ * The device API on loopback, as client-sdk/src/apiClient.ts calls it: both signed TUF
  * repositories, poll (offers `offering` to devices running an older version), artifacts
  * by sha256 with Range, and reports. It records what devices asked and said.
  */

@@ -7,7 +7,7 @@ import { REPO_ROOT } from '../../paths';
 const HISTORIES = join(REPO_ROOT, 'test', 'histories');
 
 /**
- * Histories recorded from real releases (scripts/record-histories.ts) replayed against
+ * Histories recorded from real releases (scripts/recordHistories.ts) replayed against
  * today's workflow code: a change that would break running releases fails here.
  */
 describe('recorded release histories', () => {
