@@ -4,7 +4,7 @@ import { Router, json, type Request, type RequestHandler } from 'express';
 import { InputError, ServerError } from '../common/errors';
 import { channelPolicy, planSteps, type PolicyFile } from '../common/policy';
 import type { RolloutStep, Targeting } from '../common/release';
-import { checkPattern, checkSteps, MAX_ARTIFACT_BYTES } from '../common/validation';
+import { checkPattern, checkSteps, MAX_ARTIFACT_BYTES, patterns } from '../common/validation';
 import { decideRelease, listReleases, releaseAction, releaseStatus, resolveChannel, startRelease } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
@@ -22,6 +22,8 @@ export interface ReleaseRouteDeps {
 }
 
 const UPLOAD_PREFIX = 'uploads/api/';
+/** The keys POST /v1/admin/uploads hands out; anything else (a "..", "//") is not looked up in storage. */
+const UPLOAD_KEY = new RegExp(`^${UPLOAD_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/${patterns.fileName.slice(1)}`);
 
 /**
  * Releases through the admin API: the operator's identity comes from their token, never
@@ -47,7 +49,7 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
 
   r.post('/v1/admin/releases', guard('release.create'), body, validateBody('CreateRelease'), async (req, res) => {
     const b = req.body as { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; uploadKey: string; plan?: string; steps?: RolloutStep[]; security?: boolean; minSourceVersion?: string; targeting?: Targeting };
-    if (!b.uploadKey.startsWith(UPLOAD_PREFIX) || !(await deps.storage.stat('intake', b.uploadKey))) {
+    if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
       throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
     }
     const { plan, steps } = chooseSteps(deps.policy, b);

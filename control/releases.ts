@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ServerError, InputError } from '../common/errors';
 import { abortUpdate, approveUpdate, pauseUpdate, promoteUpdate, rejectUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
 import { releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep, type Targeting } from '../common/release';
@@ -162,7 +162,11 @@ export async function releaseAction(client: Client, channel: string, version: st
   return sendUpdate(client, channel, version, action, (h) => h.executeUpdate(OPS[action], { args: [input] }));
 }
 
-/** An update to a finished release is refused as WRONG_STAGE (its workflow exists, closed). */
+/**
+ * An update to a finished release is refused as WRONG_STAGE (its workflow exists, closed).
+ * Only when the update did not reach the workflow: an update that ran and failed with
+ * NOT_FOUND (rollback --to a version never released) keeps its own code and message.
+ */
 async function sendUpdate(
   client: Client,
   channel: string,
@@ -175,7 +179,7 @@ async function sendUpdate(
     return await send(handle);
   } catch (err) {
     const mapped = fromTemporal(err, `${version} on channel ${channel}`);
-    if (mapped instanceof ServerError && mapped.code === 'NOT_FOUND' && (await exists(handle))) {
+    if (err instanceof WorkflowNotFoundError && (await exists(handle))) {
       const final = await handle.query(statusQuery);
       throw new ServerError('WRONG_STAGE', `cannot ${action} release ${version}: it is ${final.stage}`);
     }
