@@ -91,7 +91,7 @@ export class InputError extends ServerError {
 export function failureCodeOf(err: unknown): ServerErrorCode | undefined {
   let e = err as { type?: unknown; code?: unknown; cause?: unknown } | undefined;
   for (let depth = 0; e && depth < 16; depth++) {
-    if (err instanceof ServerError) return err.code;
+    if (e instanceof ServerError) return e.code;
     if (isServerErrorCode(e.type)) return e.type;
     e = e.cause as typeof e;
   }

@@ -65,7 +65,8 @@ export function loadConfig(env: Env = process.env): Config {
   const int = (name: string, fallback: number, min = 0, max = 2 ** 31): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
+    // Digits only: Number() would also take "0x50", "1e3" or " 80 ".
+    const n = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) problems.push(`${name} must be an integer in ${min}..${max}, got ${raw}`);
     return n;
   };

@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ServerError } from '../../../common/errors';
+import { DEFAULT_POLICY } from '../../../common/policy';
+import { loadConfig } from '../../../infra/config';
+import { refusal } from '../../rejection';
+
+const SHA256 = 'a1'.repeat(32);
+
+/** The refusal of an environment: a CONFIG_INVALID ServerError whose message names the variable. */
+function expectRefused(env: Record<string, string>, variable: string): void {
+  const err = refusal(() => loadConfig(env));
+  expect(err).to.be.instanceOf(ServerError).and.have.property('code', 'CONFIG_INVALID');
+  expect(err.message).to.contain(variable);
+}
+
+describe('loadConfig', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ota-config-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe('with an empty environment', () => {
+    it('loads the defaults', () => {
+      const config = loadConfig({});
+      expect(config.api).to.include({ port: 8080, host: '127.0.0.1', url: 'https://127.0.0.1:8080' });
+      expect(config.api.tlsHosts).to.deep.equal(['127.0.0.1', 'localhost']);
+      expect(config.bootstrapOperators).to.deep.equal([]);
+      expect(config.policy).to.deep.equal(DEFAULT_POLICY);
+      expect(config.observability.logLevel).to.equal('info');
+      expect(config.identity.attestationPolicy).to.equal(undefined);
+    });
+  });
+
+  describe('OTA_BOOTSTRAP_OPERATORS', () => {
+    it('is parsed into the bootstrap operators', () => {
+      const operators = [{ name: 'root-admin', roles: ['admin'], tokenSha256: SHA256 }, { name: 'rel.owner', roles: ['release-owner', 'viewer'], tokenSha256: SHA256 }];
+      expect(loadConfig({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify(operators) }).bootstrapOperators).to.deep.equal(operators);
+    });
+
+    it('is refused when it is not JSON', () => {
+      expectRefused({ OTA_BOOTSTRAP_OPERATORS: '[{name: admin}]' }, 'OTA_BOOTSTRAP_OPERATORS');
+    });
+
+    it('is refused when it is not a list', () => {
+      expectRefused({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify({ name: 'admin', roles: ['admin'], tokenSha256: SHA256 }) }, 'OTA_BOOTSTRAP_OPERATORS');
+    });
+
+    it('is refused with an unknown role', () => {
+      expectRefused({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify([{ name: 'admin', roles: ['superuser'], tokenSha256: SHA256 }]) }, 'OTA_BOOTSTRAP_OPERATORS');
+    });
+
+    it('is refused with a token hash that is not a sha256 in hex', () => {
+      for (const tokenSha256 of ['a1'.repeat(31), 'A1'.repeat(32), 'z'.repeat(64)]) {
+        expectRefused({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify([{ name: 'admin', roles: ['admin'], tokenSha256 }]) }, 'OTA_BOOTSTRAP_OPERATORS');
+      }
+    });
+  });
+
+  it('refuses an OTA_API_TLS_HOSTS entry that is not a host name or address', () => {
+    expect(loadConfig({ OTA_API_TLS_HOSTS: 'ota.example.com, 10.0.0.5' }).api.tlsHosts).to.deep.equal(['ota.example.com', '10.0.0.5']);
+    expectRefused({ OTA_API_TLS_HOSTS: 'ota.example.com,bad host/name' }, 'OTA_API_TLS_HOSTS');
+  });
+
+  describe('OTA_POLICY_FILE', () => {
+    it('loads a valid policy file', () => {
+      const file = join(dir, 'policy.json');
+      const policy = { ...DEFAULT_POLICY, channels: { stable: { approvals: 2, owners: ['alice', 'bob'], plan: 'cautious', onBreach: 'rollback' } } };
+      writeFileSync(file, JSON.stringify(policy));
+      expect(loadConfig({ OTA_POLICY_FILE: file }).policy).to.deep.equal(policy);
+    });
+
+    it('is refused when the file is missing', () => {
+      expectRefused({ OTA_POLICY_FILE: join(dir, 'missing.json') }, 'OTA_POLICY_FILE');
+    });
+
+    it('is refused when the file is not valid JSON', () => {
+      const file = join(dir, 'broken.json');
+      writeFileSync(file, '{"channels": {');
+      expectRefused({ OTA_POLICY_FILE: file }, 'OTA_POLICY_FILE');
+    });
+  });
+
+  it('refuses an OTA_ATTESTATION_POLICY that is not JSON, and parses one that is', () => {
+    expect(loadConfig({ OTA_ATTESTATION_POLICY: '{"requireVerifiedBoot": true}' }).identity.attestationPolicy).to.deep.equal({ requireVerifiedBoot: true });
+    expectRefused({ OTA_ATTESTATION_POLICY: '{requireVerifiedBoot: true}' }, 'OTA_ATTESTATION_POLICY');
+  });
+
+  it('refuses an OTA_API_PORT outside 0..65535 or not a whole number', () => {
+    expect(loadConfig({ OTA_API_PORT: '65535' }).api.port).to.equal(65535);
+    for (const port of ['65536', '-1', '80.5', 'http', '0x50', '1e3', ' 80 ']) expectRefused({ OTA_API_PORT: port }, 'OTA_API_PORT');
+  });
+
+  it('refuses an unknown OTA_LOG_LEVEL', () => {
+    expect(loadConfig({ OTA_LOG_LEVEL: 'debug' }).observability.logLevel).to.equal('debug');
+    expectRefused({ OTA_LOG_LEVEL: 'verbose' }, 'OTA_LOG_LEVEL');
+  });
+});
