@@ -35,11 +35,12 @@ export const DEMO_PROFILE: StackProfile = {
   workerMetricsPort: 9464,
 };
 
-// Two checkouts on one machine can run their suites at once with different offsets.
+// Suites with different offsets run at once (npm test runs two tiers side by side): each
+// offset has its own ports and its own home.
 export const TEST_PORT_OFFSET = Number(process.env['OTA_TEST_PORT_OFFSET'] ?? 0);
 
 export const TEST_PROFILE: StackProfile = {
-  home: join(ROOT, 'var', 'test'),
+  home: join(ROOT, 'var', TEST_PORT_OFFSET === 0 ? 'test' : `test-${TEST_PORT_OFFSET}`),
   temporalPort: 17233 + TEST_PORT_OFFSET,
   uiPort: 18233 + TEST_PORT_OFFSET,
   minioPort: 19000 + TEST_PORT_OFFSET,
