@@ -3,6 +3,7 @@ import { ROLES, type Role } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { PolicyFile } from '../common/policy';
 import { fleetCaFiles } from './fleetCa';
+import { OPERATOR_NAME } from './operators';
 import { loadPolicy } from './policy';
 
 /**
@@ -165,7 +166,6 @@ export function loadConfig(env: Env = process.env): Config {
   return config;
 }
 
-const OPERATOR_NAME = /^[a-z][a-z0-9._-]{0,63}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** OTA_BOOTSTRAP_OPERATORS: `[{ name, roles, tokenSha256 }]`, each field checked. */
