@@ -147,6 +147,16 @@ export async function releaseAwaitingApproval(
   return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
 }
 
+/**
+ * A status predicate: the step at `percent` is published. The workflow shows a step's percent
+ * before its signed rollout metadata is written, and evaluates the step's health gate only
+ * after, so a device may poll only once the gate names this step (#11 shows the published and
+ * the pending state apart).
+ */
+export function stepPublished(percent: number): (s: ReleaseStatus) => boolean {
+  return (s) => s.percent === percent && s.gate?.step === s.stepIndex;
+}
+
 export async function approve(channel: string, version: string): Promise<ReleaseStatus> {
   return approveRelease(await temporalClient(), channel, version, { approver: 'test-owner', comment: 'tests' });
 }

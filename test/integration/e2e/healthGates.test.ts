@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { simulateFleet } from '../../../simulator/fleet';
 import { waitForStatus } from '../../../control/releases';
-import { approve, ota, postJson, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { approve, ota, postJson, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
 
 /** 24 simulated devices of which 70% fail their health check after installing. */
 const unhealthyFleet = (channel: string) =>
@@ -23,7 +23,7 @@ describe('health gates', () => {
       await releaseAwaitingApproval(channel, '1.1.0', { plan: 'gated' });
       await approve(channel, '1.1.0');
       const client = await temporalClient();
-      await waitForStatus(client, channel, '1.1.0', (s) => s.percent === 50);
+      await waitForStatus(client, channel, '1.1.0', stepPublished(50));
       const tally = await unhealthyFleet(channel);
       expect(tally.refusals['HEALTH_CHECK_FAILED'] ?? 0).to.be.greaterThan(0);
 
@@ -48,7 +48,7 @@ describe('health gates', () => {
       expect(created.plan).to.equal('gated');
       await approve(channel, '1.0.0');
       const client = await temporalClient();
-      await waitForStatus(client, channel, '1.0.0', (s) => s.percent === 50);
+      await waitForStatus(client, channel, '1.0.0', stepPublished(50));
       await unhealthyFleet(channel);
       const s = await waitForStatus(client, channel, '1.0.0', (x) => x.stage === 'rolled-back');
       expect(s.withdrawn).to.equal(true);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { approve, device, ota, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { approve, device, ota, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
 
 describe('rollback --to an earlier release', () => {
   const channel = 'backto';
@@ -15,7 +15,7 @@ describe('rollback --to an earlier release', () => {
 
     await releaseAwaitingApproval(channel, '1.1.0', { rollbackIndex: 1, steps: '100', bake: '1h' });
     await approve(channel, '1.1.0');
-    await waitForStatus(client, channel, '1.1.0', (s) => s.percent === 100);
+    await waitForStatus(client, channel, '1.1.0', stepPublished(100));
     expect(await agent.checkForUpdate()).to.include({ status: 'installed', version: '1.1.0' });
 
     const r = await ota('release', 'rollback', '1.1.0', '--channel', channel, '--to', '1.0.0', '--reason', 'crash loop', '--json');
@@ -30,7 +30,7 @@ describe('rollback --to an earlier release', () => {
     const client = await temporalClient();
     await releaseAwaitingApproval(channel, '1.2.0', { rollbackIndex: 2, steps: '100', bake: '1h' });
     await approve(channel, '1.2.0');
-    await waitForStatus(client, channel, '1.2.0', (s) => s.percent === 100);
+    await waitForStatus(client, channel, '1.2.0', stepPublished(100));
     const r = await ota('release', 'rollback', '1.2.0', '--channel', channel, '--to', '1.0.0', '--json');
     expect(r.code).to.equal(1);
     expect(r.json.error.code).to.equal('ROLLBACK_NOT_ALLOWED');

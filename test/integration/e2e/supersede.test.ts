@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { waitForStatus } from '../../../control/releases';
-import { approve, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { approve, postJson, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
 
 describe('one active rollout per channel', () => {
   const channel = 'super';
@@ -9,13 +9,13 @@ describe('one active rollout per channel', () => {
     const client = await temporalClient();
     await releaseAwaitingApproval(channel, '1.0.0', { steps: '100', bake: '1h' });
     await approve(channel, '1.0.0');
-    await waitForStatus(client, channel, '1.0.0', (s) => s.percent === 100);
+    await waitForStatus(client, channel, '1.0.0', stepPublished(100));
     await releaseAwaitingApproval(channel, '1.1.0', { steps: '100', bake: '1h' });
     await approve(channel, '1.1.0');
     const older = await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'aborted');
     expect(older.withdrawn).to.equal(true);
     expect(older.history.at(-1)).to.include({ action: 'abort', actor: 'supersede', detail: 'superseded by release-super-1.1.0' });
-    const newer = await waitForStatus(client, channel, '1.1.0', (s) => s.percent === 100);
+    const newer = await waitForStatus(client, channel, '1.1.0', stepPublished(100));
     expect(newer.history.map((h) => h.action)).to.include('superseded');
     const poll = await postJson('/v1/poll', { deviceId: 'super-1', hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' });
     expect(poll.body.offer).to.include({ version: '1.1.0' });

@@ -10,7 +10,7 @@ import { FleetCa } from '../../../infra/fleetCa';
 import { HsmKeys } from '../../../trust/keyring';
 import { signMetadata } from '../../../trust/tufKeys';
 import { targetFile } from '../../../trust/tufRepository';
-import { apiGet, approve, device, ota, postJson, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { apiGet, approve, device, ota, postJson, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
 import { startProxy, type Proxy } from './proxy';
 
 /**
@@ -219,7 +219,7 @@ describe('attacks on a device', () => {
     before(async () => {
       await releaseAwaitingApproval(half, '1.0.0', { steps: '10,100', bake: '1h' });
       await approve(half, '1.0.0');
-      await waitForStatus(await temporalClient(), half, '1.0.0', (s) => s.percent === 10);
+      await waitForStatus(await temporalClient(), half, '1.0.0', stepPublished(10));
     });
 
     const halfVictim = (id: string) => victim(undefined, id, half);
