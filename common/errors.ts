@@ -84,16 +84,29 @@ export class InputError extends ServerError {
   }
 }
 
+export interface FailureLink {
+  type?: unknown;
+  message?: string;
+  cause?: unknown;
+}
+
+/** A failure and its causes, outermost first; bounded, since a chain may be cyclic. */
+export function* causeChain(err: unknown): Generator<FailureLink> {
+  let e = err as FailureLink | undefined;
+  for (let depth = 0; e && depth < 16; depth++) {
+    yield e;
+    e = e.cause as FailureLink | undefined;
+  }
+}
+
 /**
  * The project code a failure carries: the first known code along its cause chain (an
  * activity's or update's failure wraps the typed ApplicationFailure that has it).
  */
 export function failureCodeOf(err: unknown): ServerErrorCode | undefined {
-  let e = err as { type?: unknown; code?: unknown; cause?: unknown } | undefined;
-  for (let depth = 0; e && depth < 16; depth++) {
+  for (const e of causeChain(err)) {
     if (e instanceof ServerError) return e.code;
     if (isServerErrorCode(e.type)) return e.type;
-    e = e.cause as typeof e;
   }
   return undefined;
 }

@@ -1,5 +1,5 @@
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { failureCodeOf, ServerError } from '../common/errors';
+import { causeChain, failureCodeOf, ServerError } from '../common/errors';
 import type { Config } from '../infra/config';
 
 export async function connectClient(config: Config): Promise<Client> {
@@ -15,10 +15,10 @@ export async function connectClient(config: Config): Promise<Client> {
 export function fromTemporal(err: unknown, what: string): unknown {
   if (err instanceof WorkflowNotFoundError) return new ServerError('NOT_FOUND', `unknown release ${what}`);
   if (err instanceof WorkflowUpdateFailedError) {
-    // The code is on the innermost typed failure (an activity's failure wraps it).
-    let cause = err.cause as { type?: string; message?: string; cause?: unknown } | undefined;
-    while (cause && !cause.type && cause.cause) cause = cause.cause as typeof cause;
-    return new ServerError(failureCodeOf(err.cause) ?? 'UPDATE_FAILED', cause?.message ?? err.message);
+    // The message of the first typed failure (an activity's failure wraps it), else the innermost.
+    const links = [...causeChain(err.cause)];
+    const typed = links.find((l) => l.type) ?? links.at(-1);
+    return new ServerError(failureCodeOf(err.cause) ?? 'UPDATE_FAILED', typed?.message ?? err.message);
   }
   return err;
 }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ROLES, type Role } from '../common/adminApi';
 import { ServerError } from '../common/errors';
-import type { PolicyFile } from '../common/policy';
+import { DEFAULT_POLICY, type PolicyFile } from '../common/policy';
 import { fleetCaFiles } from './fleetCa';
 import { OPERATOR_NAME } from './operators';
 import { loadPolicy } from './policy';
@@ -199,7 +199,7 @@ function policyFrom(env: Env, problems: string[]): PolicyFile {
     return loadPolicy(env['OTA_POLICY_FILE']);
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
-    return loadPolicy(undefined);
+    return DEFAULT_POLICY;
   }
 }
 

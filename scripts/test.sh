@@ -41,9 +41,9 @@ follow() { tail -n +1 -f "$logs/$2.log" --pid="$1" 2>/dev/null; }
 
 # shard_config N OF: the integration config with every OF-th spec file from the N-th on.
 shard_config() {
-  local n=$1 of=$2 out="$logs/integration-$1.json"
-  node_files=$(find dist/test/integration -name '*.test.js' | sort | awk -v n="$n" -v of="$of" 'NR % of == n % of' | sed 's/.*/"&"/' | paste -sd, -)
-  printf '{ "spec": [%s], "require": ["dist/test/integration/setup.js"], "timeout": 180000, "reporter": "spec" }\n' "$node_files" >"$out"
+  local n=$1 of=$2 out="$logs/integration-$1.json" files
+  files=$(find dist/test/integration -name '*.test.js' | sort | awk -v n="$n" -v of="$of" 'NR % of == n % of' | sed 's/.*/"&"/' | paste -sd, -)
+  printf '{ "spec": [%s], "require": ["dist/test/integration/setup.js"], "timeout": 180000, "reporter": "spec" }\n' "$files" >"$out"
   echo "$out"
 }
 
@@ -60,20 +60,17 @@ if has integration && [ -z "${OTA_TEST_SERIAL:-}" ]; then
   printf '\033[1m[test]\033[0m integration in two lanes side by side%s (lane 2 output follows lane 1)\n' "$(has postgres && echo ', then postgres in lane 2')"
   start_part integration-1
   start_part integration-2
+  has postgres && start_part postgres
   (
     lane=0
     run_part integration-2 "$(shard_config 2 2)" $((base_offset + 50)) || lane=1
-    if has postgres; then
-      start_part postgres
-      run_part postgres test/tiers/postgres.json $((base_offset + 50)) postgres || lane=1
-    fi
+    if has postgres; then run_part postgres test/tiers/postgres.json $((base_offset + 50)) postgres || lane=1; fi
     exit $lane
   ) & lane2=$!
   run_part integration-1 "$(shard_config 1 2)" "$base_offset" & lane1=$!
   follow $lane1 integration-1
   wait $lane1 || status=1
   wait $lane2 || status=1
-  has postgres && parts+=(postgres)
   for part in integration-2 postgres; do
     [ -f "$logs/$part.log" ] || continue
     printf '\033[1m[test]\033[0m %s\n' "$part"

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../paths';
+import { DIST } from '../paths';
 import { promisify } from 'node:util';
 import { createTransport, enroll, loadIdentity, saveIdentity, type DeviceAgent, type Fetch } from '@enigm-ota/client-sdk';
 import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../../simulator/fleet';
@@ -15,7 +15,6 @@ import { loadConfig, type Config } from '../../infra/config';
 import { stackToken, TEST_PROFILE } from '../../scripts/lib/stack';
 
 const run = promisify(execFile);
-const ROOT = REPO_ROOT;
 
 export function testConfig(): Config {
   return loadConfig(process.env);
@@ -46,7 +45,7 @@ export async function otaAs(operator: string, ...args: string[]): Promise<CliRes
 
 async function otaWith(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], { env });
+    const { stdout, stderr } = await run(process.execPath, [join(DIST, 'cli', 'main.js'), ...args], { env });
     return { code: 0, stdout, stderr, json: parse(stdout) };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

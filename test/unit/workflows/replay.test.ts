@@ -2,16 +2,17 @@ import { expect } from 'chai';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { REPO_ROOT } from '../../paths';
+import { workflowBundle } from './bundle';
 
 const HISTORIES = join(REPO_ROOT, 'test', 'histories');
 
 /**
  * Histories recorded from real releases (scripts/recordHistories.ts) replayed against
  * today's workflow code: a change that would break running releases fails here. The code
- * is bundled once and one replay worker takes every history (a bundle per history cost
- * most of the unit tier's time).
+ * is bundled once (./bundle.ts) and one replay worker takes every history (a bundle per
+ * history cost most of the unit tier's time).
  */
 describe('recorded release histories', () => {
   it('replay without nondeterminism against the current workflow code', async () => {
@@ -20,14 +21,11 @@ describe('recorded release histories', () => {
     const histories = await Promise.all(
       files.map(async (file) => ({ workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(await readFile(join(HISTORIES, file), 'utf8'))) })),
     );
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../../workflows'), logger: quietBundler });
     const replayed: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle, replayName: 'recorded-releases' }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: 'recorded-releases' }, histories)) {
       expect(result.error, `${result.workflowId}: ${result.error?.message}`).to.equal(undefined);
       replayed.push(result.workflowId);
     }
     expect(replayed.sort()).to.deep.equal(histories.map((h) => h.workflowId).sort());
   });
 });
-
-const quietBundler = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} };

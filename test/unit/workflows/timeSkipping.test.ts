@@ -9,6 +9,7 @@ import type { ReleaseSpec } from '../../../common/release';
 import type { releaseWorkflow } from '../../../workflows';
 import { RELEASE_WORKFLOW, searchAttributeKeys } from '../../../common/temporalNames';
 import { waitFor } from '../../wait';
+import { workflowBundle } from './bundle';
 
 const DAY = 86_400_000;
 const { IndexedValueType } = temporal.api.enums.v1;
@@ -106,7 +107,7 @@ describe('a release with multi-day bake times', () => {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
-      workflowsPath: require.resolve('../../../workflows'),
+      workflowBundle: await workflowBundle(),
       activities,
     });
     const status = await worker.runUntil(async () => {
