@@ -1,8 +1,10 @@
 import { Router, json, type RequestHandler } from 'express';
 import { InputError, ServerError } from '../common/errors';
 import { isSemver } from '@enigm-ota/client-sdk/semver';
+import type { DeviceDetail } from '../common/adminApi';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
+import { Insights } from '../infra/insights';
 import type { AuditLog, Operators } from '../infra/operators';
 import { operatorOf } from './auth';
 import { deviceFacts } from '../fleet/deviceFacts';
@@ -20,6 +22,8 @@ export interface AdminRouteDeps {
 }
 
 const DEFAULT_TOKEN_TTL_S = 24 * 3600;
+/** What the device page shows: enough to see a few release attempts, newest first. */
+const DEVICE_REPORTS = 50;
 
 /** Operators, the audit log, the device inventory and fleet numbers. */
 export function adminRoutes(deps: AdminRouteDeps): Router {
@@ -77,7 +81,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const id = String(req.params['id']);
     const device = await deps.devices.get(id);
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
-    res.json({ ...device, reports: (await deps.fleet.reports(id)).slice(-20) });
+    res.json({ ...device, reports: await new Insights(deps.fleet.sql).deviceReports(id, DEVICE_REPORTS) } satisfies DeviceDetail);
   });
   r.get('/v1/admin/devices/:id/explain', guard('read'), async (req, res) => {
     const id = String(req.params['id']);

@@ -3,7 +3,7 @@ import { parseDuration } from '../common/validation';
 import type { AdminApi } from '../infra/apiClient';
 import type { Output } from './output';
 import { required, parseTags } from './args';
-import type { AuditRow, DeviceRecord, Explanation, OperatorRow } from '../common/adminApi';
+import type { AuditRow, DeviceDetail, DeviceRecord, Explanation, OperatorRow } from '../common/adminApi';
 
 export interface InventoryFlags {
   hardware?: string;
@@ -45,7 +45,7 @@ export async function deviceCommand(api: AdminApi, command: string | undefined, 
     return 0;
   }
   if (command === 'show') {
-    const device = await api.get<DeviceRecord & { reports: unknown[] }>(`/v1/admin/devices/${encodeURIComponent(required(args[0], 'DEVICE'))}`);
+    const device = await api.get<DeviceDetail>(`/v1/admin/devices/${encodeURIComponent(required(args[0], 'DEVICE'))}`);
     out.result(device, () => JSON.stringify(device, null, 2));
     return 0;
   }

@@ -108,12 +108,20 @@ export class Devices {
   }
 
   async enroll(grant: EnrollmentGrant, cert: { serial: string; notAfter: Date }, currentVersion: string): Promise<void> {
+    // One statement: a new device's version is its first version change; a device enrolled
+    // again (perhaps on another channel) keeps its history, counted on the channel it is on now.
     await this.sql.query(
-      `INSERT INTO devices (device_id, current_version, hardware_id, channel, status, groups_json, tags_json, cert_serial, cert_not_after, enrolled_at, revoked_at)
-       VALUES ($1, $2, $3, $4, 'enrolled', $5, $6, $7, $8, now(), NULL)
-       ON CONFLICT (device_id) DO UPDATE SET hardware_id = EXCLUDED.hardware_id, channel = EXCLUDED.channel, status = 'enrolled',
-         groups_json = EXCLUDED.groups_json, tags_json = EXCLUDED.tags_json, cert_serial = EXCLUDED.cert_serial,
-         cert_not_after = EXCLUDED.cert_not_after, enrolled_at = now(), revoked_at = NULL, attestation_json = NULL`,
+      `WITH old AS (SELECT device_id FROM devices WHERE device_id = $1),
+       dev AS (
+         INSERT INTO devices (device_id, current_version, hardware_id, channel, status, groups_json, tags_json, cert_serial, cert_not_after, enrolled_at, revoked_at)
+         VALUES ($1, $2, $3, $4, 'enrolled', $5, $6, $7, $8, now(), NULL)
+         ON CONFLICT (device_id) DO UPDATE SET hardware_id = EXCLUDED.hardware_id, channel = EXCLUDED.channel, status = 'enrolled',
+           groups_json = EXCLUDED.groups_json, tags_json = EXCLUDED.tags_json, cert_serial = EXCLUDED.cert_serial,
+           cert_not_after = EXCLUDED.cert_not_after, enrolled_at = now(), revoked_at = NULL, attestation_json = NULL),
+       first AS (
+         INSERT INTO version_changes (device_id, channel, at, from_version, to_version)
+         SELECT $1, $4, now(), NULL, $2 WHERE NOT EXISTS (SELECT 1 FROM old))
+       UPDATE version_changes SET channel = $4 WHERE device_id = $1 AND channel IS DISTINCT FROM $4 AND EXISTS (SELECT 1 FROM old)`,
       [grant.deviceId, currentVersion, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), cert.serial, cert.notAfter],
     );
     this.changed(grant.deviceId);

@@ -35,6 +35,8 @@ export class FleetStore {
     const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
     const store = new FleetStore(sql, !config.databaseUrl);
     store.applied = await store.migrate();
+    // A derived table starts from the history that existed before it.
+    if (store.applied.includes('004_target_devices.sql')) await store.rebuildDerivedState();
     return store;
   }
 
@@ -61,61 +63,69 @@ export class FleetStore {
    * so a restart loses no accepted report. Returns false for a duplicate.
    */
   async recordReport(report: InstallReport): Promise<boolean> {
-    // S-16
+    // S-16: one statement, so the report, the device's version (and its change) and its
+    // per-target state are stored together or not at all; a duplicate changes none of them.
     const inserted = await this.sql.query(
-      `INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id, report_id) DO NOTHING RETURNING id`,
+      `WITH ins AS (
+         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id, report_id) DO NOTHING
+         RETURNING id, device_id, target_name, version, outcome, health),
+       old AS (SELECT current_version, channel FROM devices WHERE device_id = $1),
+       -- The version a report names is what runs now (after a local revert too).
+       chg AS (
+         INSERT INTO version_changes (device_id, channel, at, from_version, to_version)
+         SELECT ins.device_id, old.channel, now(), old.current_version, ins.version FROM ins LEFT JOIN old ON true
+         WHERE old.current_version IS DISTINCT FROM ins.version),
+       dev AS (
+         INSERT INTO devices (device_id, current_version) SELECT device_id, version FROM ins
+         ON CONFLICT (device_id) DO UPDATE SET current_version = EXCLUDED.current_version, last_report_at = now()),
+       tgt AS (
+         INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, health_report_id, last_health)
+         SELECT target_name, device_id, id, outcome, health, CASE WHEN health IS NOT NULL THEN id END, health FROM ins WHERE target_name IS NOT NULL
+         ON CONFLICT (target_name, device_id) DO UPDATE SET
+           report_id = greatest(target_devices.report_id, EXCLUDED.report_id),
+           outcome = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.outcome ELSE target_devices.outcome END,
+           health = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.health ELSE target_devices.health END,
+           health_report_id = CASE WHEN EXCLUDED.health IS NOT NULL AND EXCLUDED.report_id > coalesce(target_devices.health_report_id, 0)
+                                   THEN EXCLUDED.report_id ELSE target_devices.health_report_id END,
+           last_health = CASE WHEN EXCLUDED.health IS NOT NULL AND EXCLUDED.report_id > coalesce(target_devices.health_report_id, 0)
+                              THEN EXCLUDED.health ELSE target_devices.last_health END)
+       SELECT id FROM ins`,
       [report.deviceId, report.reportId ?? null, report.targetName ?? null, report.version, report.outcome, report.health ?? null, report.errorCode ?? null, report.message ?? null],
     );
-    if (inserted.rows.length === 0) return false;
-    // The version a report names is what runs now (after a local revert too).
-    await this.sql.query(
-      `INSERT INTO devices (device_id, current_version) VALUES ($1, $2)
-       ON CONFLICT (device_id) DO UPDATE SET current_version = EXCLUDED.current_version, last_report_at = now()`,
-      [report.deviceId, report.version],
-    );
-    return true;
-  }
-
-  async reports(deviceId: string): Promise<Array<{ version: string; outcome: string; error_code: string | null }>> {
-    return (
-      await this.sql.query<{ version: string; outcome: string; error_code: string | null }>(
-        'SELECT version, outcome, error_code FROM install_reports WHERE device_id = $1 ORDER BY id',
-        [deviceId],
-      )
-    ).rows;
+    return inserted.rows.length > 0;
   }
 
   /**
-   * Per device, its latest health report (healthy or reverted: what gates judge; a later
-   * refusal while paused does not erase a revert) and its latest report of any kind.
+   * Rebuilds the tables derived from the report history (each device's per-target state and
+   * its version changes), which recordReport and enrollment otherwise keep as they go: after
+   * the migration that made them, and after a bulk load.
    */
-  async targetStats(targetName: string): Promise<TargetStats> {
-    const health = await this.sql.query<{ health: string; n: number }>(
-      `SELECT health, count(*)::int AS n FROM (
-         SELECT DISTINCT ON (device_id) device_id, health FROM install_reports
-         WHERE target_name = $1 AND health IS NOT NULL ORDER BY device_id, id DESC) last
-       GROUP BY 1`,
-      [targetName],
-    );
-    const latest = await this.sql.query<{ outcome: string; health: string | null; n: number }>(
-      `SELECT outcome, health, count(*)::int AS n FROM (
-         SELECT DISTINCT ON (device_id) device_id, outcome, health FROM install_reports
-         WHERE target_name = $1 ORDER BY device_id, id DESC) last
-       GROUP BY 1, 2`,
-      [targetName],
-    );
-    const stats: TargetStats = { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0 };
-    for (const r of health.rows) {
-      if (r.health === 'healthy') stats.healthy += r.n;
-      else if (r.health === 'reverted') stats.reverted += r.n;
-    }
-    for (const r of latest.rows) {
-      stats.devices += r.n;
-      if (r.health === null && r.outcome === 'failed') stats.failed += r.n;
-      else if (r.outcome === 'refused') stats.refused += r.n;
-    }
-    return stats;
+  async rebuildDerivedState(): Promise<void> {
+    await this.sql.exec(`BEGIN;
+      DELETE FROM target_devices;
+      INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, health_report_id, last_health)
+      SELECT l.target_name, l.device_id, l.id, l.outcome, l.health, h.id, h.health
+      FROM (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, outcome, health
+            FROM install_reports WHERE target_name IS NOT NULL ORDER BY target_name, device_id, id DESC) l
+      LEFT JOIN (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, health
+                 FROM install_reports WHERE target_name IS NOT NULL AND health IS NOT NULL ORDER BY target_name, device_id, id DESC) h
+        ON h.target_name = l.target_name AND h.device_id = l.device_id;
+      DELETE FROM version_changes;
+      INSERT INTO version_changes (device_id, channel, at, from_version, to_version)
+      SELECT c.device_id, d.channel, c.received_at, c.prev, c.version
+      FROM (SELECT device_id, version, received_at, lag(version) OVER (PARTITION BY device_id ORDER BY id) AS prev FROM install_reports) c
+      JOIN devices d ON d.device_id = c.device_id
+      WHERE c.prev IS DISTINCT FROM c.version;
+      INSERT INTO version_changes (device_id, channel, at, from_version, to_version)
+      SELECT device_id, channel, coalesce(enrolled_at, last_report_at), NULL, current_version FROM devices d
+      WHERE NOT EXISTS (SELECT 1 FROM install_reports r WHERE r.device_id = d.device_id);
+      COMMIT;`);
+  }
+
+  /** Per device, its latest reports for the target; see `targetStatsOf`. */
+  targetStats(targetName: string, until?: Date): Promise<TargetStats> {
+    return targetStatsOf(this.sql, targetName, until);
   }
 
   /** Counts for `ota fleet` and the demo: versions run now, outcomes of the latest report per device. */
@@ -147,6 +157,45 @@ export class FleetStore {
   async close(): Promise<void> {
     await this.sql.close();
   }
+}
+
+/**
+ * Per device, its latest health report (healthy or reverted: what gates judge; a later
+ * refusal while paused does not erase a revert) and its latest report of any kind.
+ * Now, it is read from `target_devices` (kept by recordReport: one narrow row per device, no
+ * sort of the history). With `until`, the same question is asked of the report history up to
+ * that time: a step's health as it stood when the step ended (the dashboard's step history).
+ */
+export async function targetStatsOf(sql: Sql, targetName: string, until?: Date): Promise<TargetStats> {
+  const rows = until
+    ? await sql.query<DeviceState>(
+        `SELECT l.outcome, l.health, h.health AS last_health, count(*)::int AS n
+         FROM (SELECT DISTINCT ON (device_id) device_id, outcome, health FROM install_reports
+               WHERE target_name = $1 AND received_at <= $2::timestamptz ORDER BY device_id, id DESC) l
+         LEFT JOIN (SELECT DISTINCT ON (device_id) device_id, health FROM install_reports
+               WHERE target_name = $1 AND health IS NOT NULL AND received_at <= $2::timestamptz ORDER BY device_id, id DESC) h
+           ON h.device_id = l.device_id
+         GROUP BY 1, 2, 3`,
+        [targetName, until.toISOString()],
+      )
+    : await sql.query<DeviceState>('SELECT outcome, health, last_health, count(*)::int AS n FROM target_devices WHERE target_name = $1 GROUP BY 1, 2, 3', [targetName]);
+  const stats: TargetStats = { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0 };
+  for (const r of rows.rows) {
+    stats.devices += r.n;
+    if (r.last_health === 'healthy') stats.healthy += r.n;
+    else if (r.last_health === 'reverted') stats.reverted += r.n;
+    if (r.health === null && r.outcome === 'failed') stats.failed += r.n;
+    else if (r.outcome === 'refused') stats.refused += r.n;
+  }
+  return stats;
+}
+
+/** Devices of a target grouped by their latest outcome and health, and their latest health report's. */
+interface DeviceState {
+  outcome: string;
+  health: string | null;
+  last_health: string | null;
+  n: number;
 }
 
 async function openPglite(dir: string): Promise<Sql> {

@@ -5,37 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetStore } from '../../../infra/fleetStore';
-import { startPostgres, stopPostgres } from '../../../scripts/lib/postgres';
-import { TEST_PORT_OFFSET } from '../../../scripts/lib/stack';
+import { Insights } from '../../../infra/insights';
+import { backends } from './backends';
 import { DIST } from '../../paths';
 
 /** The same behaviour on both backends: PGlite (embedded default) and a real PostgreSQL. */
-const backends: Array<{ name: string; open: () => Promise<{ fleet: Parameters<typeof FleetStore.open>[0]; done: () => Promise<void> }> }> = [
-  {
-    name: 'PGlite',
-    open: async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ota-pglite-'));
-      return { fleet: { pgliteDir: dir }, done: () => rm(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'PostgreSQL',
-    open: async () => {
-      // Under /tmp: the postgres user must reach the folder, wherever the checkout lives.
-      const dir = await mkdtemp(join(tmpdir(), 'ota-postgres-'));
-      const url = await startPostgres(dir, 15432 + TEST_PORT_OFFSET);
-      return {
-        fleet: { databaseUrl: url, pgliteDir: '' },
-        done: async () => {
-          stopPostgres(dir);
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-];
-
-for (const backend of backends) {
+for (const backend of backends(15432)) {
   describe(`FleetStore on ${backend.name}`, () => {
     let env: Awaited<ReturnType<(typeof backend)['open']>>;
     before(async () => {
@@ -61,9 +36,9 @@ for (const backend of backends) {
         await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'installed' });
         await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' });
         await store.recordReport({ deviceId: `${prefix}2`, version: '1.1.0', outcome: 'installed', targetName: 'stable/1.1.0/fw.bin' });
-        expect(await store.reports(`${prefix}1`)).to.deep.equal([
-          { version: '1.0.0', outcome: 'installed', error_code: null },
-          { version: '1.0.0', outcome: 'refused', error_code: 'NOT_IN_ROLLOUT' },
+        expect((await new Insights(store.sql).deviceReports(`${prefix}1`, 10)).map((r) => [r.version, r.outcome, r.errorCode])).to.deep.equal([
+          ['1.0.0', 'refused', 'NOT_IN_ROLLOUT'],
+          ['1.0.0', 'installed', null],
         ]);
         expect(await store.summary(prefix)).to.deep.equal({
           devices: 2,
@@ -89,7 +64,7 @@ for (const backend of backends) {
         expect(await second.recordReport({ ...report, reportId: 'report-0002', health: 'reverted' })).to.equal(true);
         // The same id from another device is another report.
         expect(await second.recordReport({ ...report, deviceId: `${prefix}2` })).to.equal(true);
-        expect(await second.reports(`${prefix}1`)).to.have.length(2);
+        expect(await new Insights(second.sql).deviceReports(`${prefix}1`, 10)).to.have.length(2);
         expect(await second.targetStats(target)).to.include({ devices: 2, healthy: 1, reverted: 1 });
       } finally {
         await second.close();
