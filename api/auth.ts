@@ -1,8 +1,10 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import type { AuditLog, Operators } from '../infra/operators';
+import type { Sessions } from '../infra/sessions';
 import { allowed, type Permission } from './permissions';
 import type { DeviceRecord, Operator } from '../common/adminApi';
 
@@ -22,23 +24,24 @@ export function deviceOf(res: Response): DeviceRecord {
   return res.locals['device'] as DeviceRecord;
 }
 
+/** The dashboard's session cookie: `__Host-` binds it to this origin, HTTPS and path /. */
+export const SESSION_COOKIE = '__Host-ota_session';
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /**
- * Admin requests: a bearer token names the operator, the route's permission decides. Every
- * request that is not a plain read is written to the audit log when it ends, refused and
- * failed ones included, with the operator (or "anonymous") and the handler's note.
+ * Admin requests: a bearer token (the CLI, scripts) or a dashboard session cookie names the
+ * operator, and the route's permission decides; both are the same operator with the same
+ * roles. Every request that is not a plain read is written to the audit log when it ends,
+ * refused and failed ones included, with the operator (or "anonymous") and the handler's note.
  */
-export function adminAuth(operators: Operators, audit: AuditLog): (permission: Permission) => RequestHandler {
+export function adminAuth(operators: Operators, audit: AuditLog, sessions: Sessions): (permission: Permission) => RequestHandler {
   return (permission) => (req, res, next) => {
     // S-15
     if (req.method !== 'GET') res.on('finish', () => void recordAudit(audit, req, res));
-    const header = req.header('authorization') ?? '';
-    const token = /^Bearer ([A-Za-z0-9_-]{10,200})$/.exec(header)?.[1];
     const done = (err?: unknown) => (err ? next(err) : next());
-    if (!token) return done(new ServerError('UNAUTHENTICATED', 'send Authorization: Bearer <operator token> (OTA_TOKEN for the CLI)'));
-    operators
-      .authenticate(token)
+    authenticate(req, res, operators, sessions)
       .then((operator) => {
-        if (!operator) throw new ServerError('UNAUTHENTICATED', 'unknown or revoked operator token');
         res.locals['operator'] = operator;
         if (!allowed(operator.roles, permission)) {
           throw new ServerError('FORBIDDEN', `${operator.name} (${operator.roles.join(', ')}) may not ${permission}`);
@@ -46,6 +49,49 @@ export function adminAuth(operators: Operators, audit: AuditLog): (permission: P
       })
       .then(() => done(), done);
   };
+}
+
+async function authenticate(req: Request, res: Response, operators: Operators, sessions: Sessions): Promise<Operator> {
+  const header = req.header('authorization');
+  if (header !== undefined) {
+    const token = /^Bearer ([A-Za-z0-9_-]{10,200})$/.exec(header)?.[1];
+    const operator = token && (await operators.authenticate(token));
+    if (!operator) throw new ServerError('UNAUTHENTICATED', token ? 'unknown or revoked operator token' : 'send Authorization: Bearer <operator token>');
+    return operator;
+  }
+  const id = cookieOf(req, SESSION_COOKIE);
+  if (id === undefined) throw new ServerError('UNAUTHENTICATED', 'send Authorization: Bearer <operator token> (OTA_TOKEN for the CLI), or sign in to the dashboard');
+  const session = await sessions.authenticate(id);
+  if (!session) throw new ServerError('UNAUTHENTICATED', 'the dashboard session ended, expired or its operator was revoked: sign in again');
+  // S-17: a browser sends the cookie with any request to this origin; a change also needs
+  // the session's CSRF token (which another site cannot read) and, when the browser says
+  // where the request comes from, this origin.
+  if (!SAFE_METHODS.has(req.method)) {
+    res.locals['operator'] = session.operator;
+    checkCsrf(req, session.csrfToken);
+  }
+  return session.operator;
+}
+
+function checkCsrf(req: Request, expected: string): void {
+  const sent = req.header(CSRF_HEADER) ?? '';
+  const same = sent.length === expected.length && timingSafeEqual(Buffer.from(sent), Buffer.from(expected));
+  if (!same) throw new ServerError('CSRF_REFUSED', `a change from the dashboard needs the session's ${CSRF_HEADER} header`);
+  const origin = req.header('origin');
+  if (origin !== undefined && origin !== `https://${req.header('host') ?? ''}`) throw new ServerError('CSRF_REFUSED', `requests from ${origin.slice(0, 100)} may not change anything here`);
+  const site = req.header('sec-fetch-site');
+  if (site !== undefined && site !== 'same-origin') throw new ServerError('CSRF_REFUSED', `a ${site.slice(0, 20)} request may not change anything here`);
+}
+
+/** One cookie's value from the Cookie header (no library: the API reads exactly one cookie). */
+export function cookieOf(req: Request, name: string): string | undefined {
+  const header = req.header('cookie');
+  if (!header || header.length > 8192) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 async function recordAudit(audit: AuditLog, req: Request, res: Response): Promise<void> {

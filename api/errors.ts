@@ -11,6 +11,7 @@ const STATUS = {
   ATTESTATION_MALFORMED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  CSRF_REFUSED: 403,
   // The caller may not give this approval (its creator, not an owner, already approved).
   APPROVAL_REFUSED: 403,
   ENROLLMENT_REFUSED: 403,

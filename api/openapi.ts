@@ -11,7 +11,8 @@ const errors = {
 };
 
 const device = [{ deviceCertificate: [] }];
-const operator = (permission: string) => ({ security: [{ operatorToken: [] }], description: `Needs permission ${permission} (api/permissions.ts).` });
+// An operator token, or the dashboard's session cookie (then a change also needs x-csrf-token).
+const operator = (permission: string) => ({ security: [{ operatorToken: [] }, { dashboardSession: [] }], description: `Needs permission ${permission} (api/permissions.ts).` });
 const admin = (summary: string, permission: string, body?: keyof typeof schemas) => ({
   summary,
   ...operator(permission),
@@ -107,13 +108,37 @@ export const openapi = {
         responses: { '200': { description: 'Summary', ...json('FleetSummary') } },
       },
     },
+    '/v1/fleet/breakdown': {
+      get: {
+        summary: 'Devices per current version, channel, hardware id, group and status',
+        ...operator('read'),
+        responses: { '200': { description: 'Breakdown', ...json('FleetBreakdown') }, ...errors },
+      },
+    },
+    '/v1/session': {
+      post: {
+        summary: 'Dashboard sign-in: trade an operator token for a session cookie (HttpOnly, Secure, SameSite=Strict)',
+        requestBody: { required: true, ...json('SignIn') },
+        responses: { '201': { description: 'Signed in; Set-Cookie carries the session', ...json('SessionInfo') }, ...errors },
+      },
+      get: { summary: 'The session this cookie belongs to', responses: { '200': { description: 'Signed in', ...json('SessionInfo') }, ...errors } },
+      delete: { summary: 'Sign out: the session ends on every replica and the cookie is cleared', ...operator('read'), responses: { '204': { description: 'Signed out' }, ...errors } },
+    },
+    '/dashboard/{file}': {
+      get: {
+        summary: 'The operations dashboard (index.html, app.js, app.css); / and /dashboard redirect here',
+        parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string', enum: ['', 'index.html', 'app.js', 'app.css'] } }],
+        responses: { '200': { description: 'The file' }, '404': errors['404'], '503': { description: 'The dashboard is not built', ...json('Error') } },
+      },
+    },
+    '/v1/admin/metadata': { get: admin('Metadata freshness: every role\'s version and expiry in both repositories, and the re-signing schedule', 'read') },
     '/v1/admin/whoami': { get: admin('The operator this token belongs to', 'read') },
     '/v1/admin/operators': { get: admin('List operators', 'operator.manage'), post: admin('Add an operator (the token is shown once)', 'operator.manage', 'CreateOperator') },
     '/v1/admin/operators/{name}/revoke': { post: admin('Revoke an operator token', 'operator.manage', 'Revoke') },
     '/v1/admin/audit': { get: admin('The audit log: who did what, when and why (newest first)', 'read') },
     '/v1/admin/devices': { get: admin('The device inventory', 'read') },
     '/v1/admin/devices/tokens': { post: admin('A one-time enrollment token for a device', 'device.manage', 'EnrollmentToken') },
-    '/v1/admin/devices/{id}': { get: admin('One device and its latest reports', 'read') },
+    '/v1/admin/devices/{id}': { get: admin('One device and its latest 50 reports, newest first', 'read') },
     '/v1/admin/devices/{id}/labels': { post: admin('Set a device\'s groups and tags (replacing them)', 'device.manage', 'Labels') },
     '/v1/admin/devices/{id}/explain': { get: admin('Every eligibility check for a version, with its reason', 'read') },
     '/v1/admin/devices/{id}/revoke': { post: admin('Revoke a device: its certificate is refused from the next request', 'device.manage', 'Revoke') },
@@ -121,6 +146,14 @@ export const openapi = {
     '/v1/admin/releases': { get: admin('List releases', 'read'), post: admin('Start a release from an upload', 'release.create', 'CreateRelease') },
     '/v1/admin/releases/resolve': { get: admin('The channel of a version that exists on one channel', 'read') },
     '/v1/admin/releases/{channel}/{version}': { get: admin('Release status with device outcomes', 'read') },
+    '/v1/admin/releases/{channel}/{version}/insights': {
+      get: {
+        summary: 'Adoption on the release\'s channel since it started, and each started step\'s health as of its end',
+        ...operator('read'),
+        parameters: [{ name: 'buckets', in: 'query', required: false, schema: { type: 'integer', minimum: 2, maximum: 500, default: 60 } }],
+        responses: { '200': { description: 'Insights', ...json('ReleaseInsights') }, ...errors },
+      },
+    },
     '/v1/admin/releases/{channel}/{version}/approve': { post: admin('Approve as the token\'s operator', 'release.decide', 'Decision') },
     '/v1/admin/releases/{channel}/{version}/reject': { post: admin('Reject as the token\'s operator', 'release.decide', 'Decision') },
     '/v1/admin/releases/{channel}/{version}/{action}': { post: admin('pause, resume, rollback, promote or abort', 'release.operate', 'OpsAction') },
@@ -130,6 +163,7 @@ export const openapi = {
     securitySchemes: {
       deviceCertificate: { type: 'mutualTLS', description: 'A certificate from the fleet CA naming the device (enrollment).' },
       operatorToken: { type: 'http', scheme: 'bearer', description: 'An operator token (ota operator add); roles decide what it may do.' },
+      dashboardSession: { type: 'apiKey', in: 'cookie', name: '__Host-ota_session', description: 'The dashboard\'s session (POST /v1/session); changes also need the x-csrf-token header.' },
     },
   },
 } as const;

@@ -9,6 +9,8 @@ const semver = { type: 'string', maxLength: 64, format: 'semver' };
 const deviceId = { type: 'string', pattern: patterns.deviceId };
 // Group names, tag keys and values: the signed targeting's rules (client-sdk/src/targeting.ts).
 const targetingName = { type: 'string', pattern: TARGETING_NAME.source };
+/** Device counts keyed by a value (a version, a channel...): the dashboard's answers. */
+const counts = { type: 'object', additionalProperties: { type: 'integer' } };
 const groups = { type: 'array', maxItems: targetingLimits.maxGroups, items: targetingName };
 const tags = {
   type: 'object',
@@ -146,6 +148,7 @@ export const schemas = {
       tags,
     },
   },
+  SignIn: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{10,200}$' } } },
   Revoke: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } } },
   Accepted: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'boolean' }, duplicate: { type: 'boolean', description: 'The report id was stored before; nothing was counted again.' } } },
   FleetSummary: {
@@ -157,6 +160,17 @@ export const schemas = {
       errorCodes: { type: 'object', additionalProperties: { type: 'integer' } },
     },
   },
+  SessionInfo: {
+    type: 'object',
+    description: 'The signed-in operator, the permissions their roles grant, and the CSRF token every change made with the session cookie must send as x-csrf-token.',
+    required: ['operator', 'permissions', 'csrfToken', 'expiresAt'],
+    properties: {
+      operator: { type: 'object', properties: { name: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } } } },
+      permissions: { type: 'array', items: { type: 'string' } },
+      csrfToken: { type: 'string' },
+      expiresAt: { type: 'string', format: 'date-time' },
+    },
+  },
   TargetStats: {
     type: 'object',
     description: 'Latest report per device for one target. Rollout gates judge healthy vs reverted.',
@@ -166,6 +180,49 @@ export const schemas = {
       reverted: { type: 'integer' },
       failed: { type: 'integer' },
       refused: { type: 'integer' },
+    },
+  },
+  FleetBreakdown: {
+    type: 'object',
+    description: 'Devices per current version, channel, hardware id, group and status; "(none)" for a device without a channel or hardware id.',
+    properties: {
+      total: { type: 'integer' },
+      versions: counts,
+      channels: counts,
+      hardwareIds: counts,
+      groups: counts,
+      statuses: counts,
+    },
+  },
+  ReleaseInsights: {
+    type: 'object',
+    properties: {
+      adoption: {
+        type: 'object',
+        description: 'Devices of the release\'s channel per version, from the release\'s first history record to now; points[0] at since, then every bucketMs, the last at until.',
+        properties: {
+          since: { type: 'string', format: 'date-time' },
+          until: { type: 'string', format: 'date-time' },
+          bucketMs: { type: 'integer' },
+          points: { type: 'array', items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, versions: counts } } },
+        },
+      },
+      steps: {
+        type: 'array',
+        description: 'Each started step with the target\'s gate numbers as they stood when it ended (endedAt null: still running, numbers as of now).',
+        items: {
+          type: 'object',
+          properties: {
+            step: { type: 'integer' },
+            percent: { type: 'number' },
+            startedAt: { type: 'string', format: 'date-time' },
+            endedAt: { type: ['string', 'null'], format: 'date-time' },
+            maxFailureRate: { type: 'number' },
+            minDevices: { type: 'integer' },
+            stats: { type: 'object', properties: { devices: { type: 'integer' }, healthy: { type: 'integer' }, reverted: { type: 'integer' }, failed: { type: 'integer' }, refused: { type: 'integer' } } },
+          },
+        },
+      },
     },
   },
   Error: {

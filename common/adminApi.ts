@@ -1,4 +1,4 @@
-import type { PollOffer } from '@enigm-ota/client-sdk';
+import type { PollOffer, RepositoryName } from '@enigm-ota/client-sdk';
 
 /**
  * What the admin API answers: the shapes its routes return and the CLI (or any script)
@@ -45,6 +45,16 @@ export interface Operator {
   roles: Role[];
 }
 
+/** GET /v1/session: the signed-in operator, what they may do, and the token changes must carry. */
+export interface SessionInfo {
+  operator: Operator;
+  /** The permissions of api/permissions.ts the operator's roles grant (the dashboard shows only those buttons). */
+  permissions: string[];
+  /** Send as the x-csrf-token header with every change made with the session cookie. */
+  csrfToken: string;
+  expiresAt: string;
+}
+
 export interface OperatorRow extends Operator {
   createdBy: string;
   createdAt: string;
@@ -79,6 +89,32 @@ export interface FleetSummary {
   versions: Record<string, number>;
   outcomes: Record<string, number>;
   errorCodes: Record<string, number>;
+}
+
+/** The metadata re-signing Schedule: paused, the last run's outcome, the next run. */
+export interface ScheduleState {
+  exists: boolean;
+  paused: boolean;
+  note?: string;
+  lastRun?: { startedAt: string; workflowId: string; status: string };
+  nextRunAt?: string;
+}
+
+export interface RoleFreshness {
+  role: 'root' | 'targets' | 'snapshot' | 'timestamp';
+  version: number;
+  expires: string;
+  hoursLeft: number;
+  expiresSoon: boolean;
+}
+
+/** `ota metadata status` and GET /v1/admin/metadata. */
+export interface MetadataStatus {
+  repositories: Record<RepositoryName, RoleFreshness[]>;
+  schedule: ScheduleState;
+  /** False when a role expires within the freshness window or the schedule is missing, paused or failing. */
+  healthy: boolean;
+  problems: string[];
 }
 
 export const OPS_ACTIONS = ['pause', 'resume', 'rollback', 'promote', 'abort'] as const;
@@ -124,3 +160,63 @@ export interface Explanation {
   /** What a poll by this device would be offered now: possibly another release (a newer one, or a rollback). */
   offer: PollOffer | null;
 }
+
+// ---- the operations dashboard (api/insightRoutes.ts, infra/insights.ts) ----
+
+/**
+ * How many devices of a channel ran each version at evenly spaced times: `points[0]` is at
+ * `since`, each next one `bucketMs` later, the last at `until`. A version with no device at
+ * a point is left out of that point.
+ */
+export interface AdoptionSeries {
+  since: string;
+  until: string;
+  bucketMs: number;
+  points: Array<{ at: string; versions: Record<string, number> }>;
+}
+
+/** A rollout step as it ran: from its start to the next step's (or the release's end; null while it runs). */
+export interface StepWindow {
+  step: number;
+  percent: number;
+  startedAt: string;
+  endedAt: string | null;
+  maxFailureRate: number;
+  minDevices: number;
+}
+
+/** A step with the target's numbers as they stood when it ended (or now). */
+export interface StepHealth extends StepWindow {
+  stats: TargetStats;
+}
+
+/** `GET /v1/admin/releases/:channel/:version/insights`. */
+export interface ReleaseInsights {
+  adoption: AdoptionSeries;
+  steps: StepHealth[];
+}
+
+/** `GET /v1/fleet/breakdown`: device counts per value; a device without a channel or hardware id counts as "(none)". */
+export interface FleetBreakdown {
+  total: number;
+  versions: Record<string, number>;
+  channels: Record<string, number>;
+  hardwareIds: Record<string, number>;
+  /** A device counts once in each of its groups; devices without groups are not counted here. */
+  groups: Record<string, number>;
+  statuses: Record<string, number>;
+}
+
+/** One install report as the device detail shows it (newest first). */
+export interface DeviceReport {
+  at: string;
+  targetName: string | null;
+  version: string;
+  outcome: 'installed' | 'refused' | 'failed';
+  health: 'healthy' | 'reverted' | null;
+  errorCode: string | null;
+  message: string | null;
+}
+
+/** `GET /v1/admin/devices/:id`: the device and its latest 50 reports, newest first. */
+export type DeviceDetail = DeviceRecord & { reports: DeviceReport[] };

@@ -38,6 +38,8 @@ export const SERVER_ERROR_CODES = [
   'SIGNING_KEYS_MISSING',
   'UNAUTHENTICATED',
   'FORBIDDEN',
+  /** A cookie-authenticated change without its CSRF token, or from another origin. */
+  'CSRF_REFUSED',
   'ALREADY_EXISTS',
   'ENROLLMENT_REFUSED',
   'DEVICE_REVOKED',

@@ -16,7 +16,7 @@ export interface Config {
   minio: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; bucketPrefix: string };
   hsm: { module: string; tokenLabel: string; pin: string; softhsmConf?: string };
   /** tlsHosts: the names `ota keys init` puts in the API's TLS certificate. */
-  api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[] };
+  api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[]; sessionHours: number };
   /**
    * Identity: the fleet CA (its key signs device certificates at enrollment), the API's TLS
    * certificate, device certificate lifetime, attestation settings, and the operator token
@@ -110,6 +110,7 @@ export function loadConfig(env: Env = process.env): Config {
       url: env['OTA_API_URL'] ?? `https://127.0.0.1:${apiPort}`,
       maxBodyBytes: int('OTA_API_MAX_BODY', 16 * 1024, 256),
       rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
+      sessionHours: int('OTA_SESSION_HOURS', 8, 1, 7 * 24),
       tlsHosts: (env['OTA_API_TLS_HOSTS'] || '127.0.0.1,localhost').split(',').map((h) => h.trim()).filter(Boolean),
     },
     fleet: { databaseUrl: env['DATABASE_URL'] || undefined, pgliteDir: resolve(home, 'fleet') },

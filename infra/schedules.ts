@@ -1,6 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Config } from './config';
 import { FRESHNESS_SCHEDULE_ID, FRESHNESS_WORKFLOW, RELEASE_TASK_QUEUE } from '../common/temporalNames';
+import type { ScheduleState } from '../common/adminApi';
 
 /** Creates the freshness Schedule if it is missing (the worker calls this at start-up). */
 export async function ensureFreshnessSchedule(client: Client, config: Config): Promise<'created' | 'exists'> {
@@ -22,14 +23,6 @@ export async function ensureFreshnessSchedule(client: Client, config: Config): P
     if (err instanceof ScheduleAlreadyRunning) return 'exists';
     throw err;
   }
-}
-
-export interface ScheduleState {
-  exists: boolean;
-  paused: boolean;
-  note?: string;
-  lastRun?: { startedAt: string; workflowId: string; status: string };
-  nextRunAt?: string;
 }
 
 /** What `ota metadata status` shows of the Schedule: paused, the last run's outcome, the next run. */

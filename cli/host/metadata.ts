@@ -1,61 +1,7 @@
-import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import type { Client } from '@temporalio/client';
 import { connectClient } from '../../control/temporal';
-import { openRepository } from '../../trust/ceremony';
+import { describeMetadataStatus, readMetadataStatus } from '../../control/metadataStatus';
 import type { Config } from '../../infra/config';
-import { freshnessScheduleState, type ScheduleState } from '../../infra/schedules';
-import { Storage } from '../../infra/storage';
 import type { Output } from '../output';
-import type { RoleExpiry } from '../../trust/tufRepository';
-
-export interface MetadataStatus {
-  repositories: Record<RepositoryName, Array<RoleExpiry & { hoursLeft: number; expiresSoon: boolean }>>;
-  schedule: ScheduleState;
-  /** False when a role expires within the freshness window or the schedule is missing, paused or failing. */
-  healthy: boolean;
-  problems: string[];
-}
-
-export async function readMetadataStatus(client: Client, config: Config): Promise<MetadataStatus> {
-  const storage = new Storage(config.minio);
-  const problems: string[] = [];
-  const repositories = {} as MetadataStatus['repositories'];
-  for (const repo of REPOSITORIES) {
-    const roles = await (await openRepository(config, storage, repo)).status();
-    repositories[repo] = roles.map((r) => {
-      const hoursLeft = (Date.parse(r.expires) - Date.now()) / 3_600_000;
-      const expiresSoon = r.role !== 'root' && hoursLeft < config.freshness.withinHours;
-      if (hoursLeft <= 0) problems.push(`${repo} ${r.role} expired at ${r.expires}`);
-      else if (expiresSoon) problems.push(`${repo} ${r.role} expires in ${hoursLeft.toFixed(1)} h and was not re-signed`);
-      return { ...r, hoursLeft: Math.round(hoursLeft * 10) / 10, expiresSoon };
-    });
-  }
-  const schedule = await freshnessScheduleState(client);
-  if (!schedule.exists) problems.push('the freshness schedule does not exist (start a worker)');
-  if (schedule.paused) problems.push(`the freshness schedule is paused${schedule.note ? `: ${schedule.note}` : ''}`);
-  if (schedule.lastRun && !['COMPLETED', 'RUNNING'].includes(schedule.lastRun.status)) {
-    problems.push(`the last freshness run ${schedule.lastRun.status.toLowerCase()} (${schedule.lastRun.workflowId})`);
-  }
-  return { repositories, schedule, healthy: problems.length === 0, problems };
-}
-
-export function describeMetadataStatus(s: MetadataStatus): string {
-  const lines: string[] = [];
-  for (const [repo, roles] of Object.entries(s.repositories)) {
-    lines.push(`${repo} repository`);
-    for (const r of roles) {
-      lines.push(`  ${r.role.padEnd(9)} v${String(r.version).padEnd(5)} expires ${r.expires} (${r.hoursLeft} h)${r.expiresSoon ? '  <- not re-signed in time' : ''}`);
-    }
-  }
-  const sch = s.schedule;
-  lines.push(
-    sch.exists
-      ? `freshness schedule: ${sch.paused ? 'PAUSED' : 'active'}; last run ${sch.lastRun ? `${sch.lastRun.status} at ${sch.lastRun.startedAt}` : 'none yet'}; next ${sch.nextRunAt ?? 'none'}`
-      : 'freshness schedule: MISSING',
-  );
-  for (const p of s.problems) lines.push(`problem: ${p}`);
-  return lines.join('\n');
-}
 
 /** `ota metadata status`: exit 1 when a role is about to expire or the Schedule is not running. */
 export async function metadataStatus(config: Config, out: Output): Promise<number> {

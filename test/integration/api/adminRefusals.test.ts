@@ -7,6 +7,9 @@ import { adminRoutes, type AdminRouteDeps } from '../../../api/adminRoutes';
 import { httpStatusOf } from '../../../api/errors';
 import { GRANTS, type Permission } from '../../../api/permissions';
 import { releaseRoutes, type ReleaseRouteDeps } from '../../../api/releaseRoutes';
+import { insightRoutes, type InsightRouteDeps } from '../../../api/insightRoutes';
+import { metadataRoutes } from '../../../api/metadataRoutes';
+import { sessionRoutes, type SessionRouteDeps } from '../../../api/sessionRoutes';
 import { OPS_ACTIONS, ROLES, type Role } from '../../../common/adminApi';
 import type { ServerErrorCode } from '../../../common/errors';
 import { MAX_ARTIFACT_BYTES } from '../../../common/validation';
@@ -33,7 +36,7 @@ interface Answer {
 }
 
 interface Call {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'DELETE';
   path: string;
   as?: Who;
   /** The whole Authorization header, instead of the bearer token of `as`. */
@@ -124,7 +127,7 @@ async function expectAll(refusals: readonly Refusal[]): Promise<void> {
 }
 
 /** Every admin route (express pattern), the permission its guard asks for, and requests that reach it. */
-const ROUTES: ReadonlyArray<{ method: 'GET' | 'POST'; pattern: string; permission: Permission; paths: string[] }> = [
+const ROUTES: ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; pattern: string; permission: Permission; paths: string[] }> = [
   { method: 'GET', pattern: '/metrics', permission: 'read', paths: ['/metrics'] },
   { method: 'GET', pattern: '/v1/admin/whoami', permission: 'read', paths: ['/v1/admin/whoami'] },
   { method: 'GET', pattern: '/v1/admin/operators', permission: 'operator.manage', paths: ['/v1/admin/operators'] },
@@ -139,11 +142,16 @@ const ROUTES: ReadonlyArray<{ method: 'GET' | 'POST'; pattern: string; permissio
   { method: 'POST', pattern: '/v1/admin/devices/:id/revoke', permission: 'device.manage', paths: ['/v1/admin/devices/rf-nodevice/revoke'] },
   { method: 'GET', pattern: '/v1/fleet/targets/stats', permission: 'read', paths: ['/v1/fleet/targets/stats?name=refusals%2F1.0.0%2Ffw.bin'] },
   { method: 'GET', pattern: '/v1/fleet/summary', permission: 'read', paths: ['/v1/fleet/summary?prefix=rf-'] },
+  { method: 'GET', pattern: '/v1/fleet/breakdown', permission: 'read', paths: ['/v1/fleet/breakdown'] },
+  { method: 'GET', pattern: '/v1/admin/metadata', permission: 'read', paths: ['/v1/admin/metadata'] },
+  // Sign-out: with a token there is no session to end, but the guard runs as on every admin route.
+  { method: 'DELETE', pattern: '/v1/session', permission: 'read', paths: ['/v1/session'] },
   { method: 'POST', pattern: '/v1/admin/uploads', permission: 'release.create', paths: ['/v1/admin/uploads?fileName=fw.bin'] },
   { method: 'POST', pattern: '/v1/admin/releases', permission: 'release.create', paths: ['/v1/admin/releases'] },
   { method: 'GET', pattern: '/v1/admin/releases', permission: 'read', paths: [`/v1/admin/releases?channel=${NONE}`] },
   { method: 'GET', pattern: '/v1/admin/releases/resolve', permission: 'read', paths: ['/v1/admin/releases/resolve?version=1.0.0&channel=refusals'] },
   { method: 'GET', pattern: '/v1/admin/releases/:channel/:version', permission: 'read', paths: [`/v1/admin/releases/${NONE}/1.0.0`] },
+  { method: 'GET', pattern: '/v1/admin/releases/:channel/:version/insights', permission: 'read', paths: [`/v1/admin/releases/${NONE}/1.0.0/insights?buckets=10`] },
   { method: 'POST', pattern: '/v1/admin/releases/:channel/:version/approve', permission: 'release.decide', paths: [`/v1/admin/releases/${NONE}/1.0.0/approve`] },
   { method: 'POST', pattern: '/v1/admin/releases/:channel/:version/reject', permission: 'release.decide', paths: [`/v1/admin/releases/${NONE}/1.0.0/reject`] },
   {
@@ -171,6 +179,9 @@ function registeredRoutes(): string[] {
   const routers = [
     adminRoutes({ guard } as unknown as AdminRouteDeps),
     releaseRoutes({ guard } as unknown as ReleaseRouteDeps),
+    insightRoutes({ guard } as unknown as InsightRouteDeps),
+    metadataRoutes({ guard } as unknown as Parameters<typeof metadataRoutes>[0]),
+    sessionRoutes({ guard } as unknown as SessionRouteDeps),
   ] as unknown as RouterLayers[];
   return routers.flatMap((router) =>
     router.stack.flatMap((layer) => {
@@ -204,7 +215,8 @@ describe('admin API refusals: HTTP status and error code of each', () => {
   });
 
   it('the route table below is every admin route, with the permission its guard asks for', () => {
-    const table = ROUTES.filter((r) => r.pattern !== '/metrics').map((r) => `${r.method} ${r.pattern} ${r.permission}`);
+    // Sign-in and "who am I signed in as" are the only admin-side routes without a guard: they make and read the session.
+    const table = [...ROUTES.filter((r) => r.pattern !== '/metrics').map((r) => `${r.method} ${r.pattern} ${r.permission}`), 'POST /v1/session (no guard)', 'GET /v1/session (no guard)'];
     expect(registeredRoutes().sort()).to.deep.equal(table.sort());
   });
 
@@ -306,6 +318,10 @@ describe('admin API refusals: HTTP status and error code of each', () => {
       { what: 'resolve ?channel=Bad', path: '/v1/admin/releases/resolve?version=1.0.0&channel=Bad', status: 400, code: 'INVALID_INPUT' },
       { what: 'status of channel Bad', path: '/v1/admin/releases/Bad/1.0.0', status: 400, code: 'INVALID_INPUT' },
       { what: 'status of version v1', path: `/v1/admin/releases/${NONE}/v1`, status: 400, code: 'INVALID_INPUT' },
+      // GET /v1/admin/releases/:channel/:version/insights
+      { what: 'insights of version v1', path: `/v1/admin/releases/${NONE}/v1/insights`, status: 400, code: 'INVALID_INPUT' },
+      { what: 'insights of channel Bad', path: '/v1/admin/releases/Bad/1.0.0/insights', status: 400, code: 'INVALID_INPUT' },
+      ...['1', '501', '1000000', 'abc', '2.5', '10&buckets=20'].map((b): Refusal => ({ what: `insights buckets=${b}`, path: `/v1/admin/releases/${NONE}/1.0.0/insights?buckets=${b}`, status: 400, code: 'INVALID_INPUT' })),
       // approve / reject: the approver is the token's operator, never a name in the body
       ...(['approve', 'reject'] as const).flatMap((d): Refusal[] => [
         { what: `${d} naming an approver`, path: `/v1/admin/releases/${NONE}/1.0.0/${d}`, body: { approver: 'someone-else' }, status: 400, code: 'INVALID_INPUT' },
@@ -322,6 +338,17 @@ describe('admin API refusals: HTTP status and error code of each', () => {
       ...OPS_ACTIONS.filter((a) => a !== 'rollback').map((a): Refusal => ({ what: `${a} with "to"`, path: `/v1/admin/releases/${NONE}/1.0.0/${a}`, body: { to: '0.9.0' }, status: 400, code: 'INVALID_INPUT' })),
     ];
     await expectAll(refusals);
+  });
+
+  it('sign-in: 400 for a malformed token or body, 401 for an unknown or revoked token; no session without a cookie', async () => {
+    await expectAll([
+      { what: 'sign in without a token', path: '/v1/session', as: 'none', body: {}, status: 400, code: 'INVALID_INPUT' },
+      { what: 'sign in with a short token', path: '/v1/session', as: 'none', body: { token: 'short' }, status: 400, code: 'INVALID_INPUT' },
+      { what: 'sign in with a token and more', path: '/v1/session', as: 'none', body: { token: TOKENS.viewer, role: 'admin' }, status: 400, code: 'INVALID_INPUT' },
+      { what: 'sign in with an unknown token', path: '/v1/session', as: 'none', body: { token: `ota_${'x'.repeat(43)}` }, status: 401, code: 'UNAUTHENTICATED' },
+      { what: 'sign in with a revoked token', path: '/v1/session', as: 'none', body: { token: TOKENS.revoked }, status: 401, code: 'UNAUTHENTICATED' },
+      { what: 'the session without a cookie', path: '/v1/session', as: 'none', status: 401, code: 'UNAUTHENTICATED' },
+    ]);
   });
 
   it('415 (code INVALID_INPUT) for a body in a charset or encoding the JSON parser does not read', async () => {
@@ -341,6 +368,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
       { what: 'label an unknown device', path: '/v1/admin/devices/rf-nodevice/labels', body: { groups: ['lab'], tags: { site: 'x' } }, status: 404, code: 'NOT_FOUND' },
       { what: 'revoke an unknown device', path: '/v1/admin/devices/rf-nodevice/revoke', body: { reason: 'lost' }, status: 404, code: 'NOT_FOUND' },
       { what: 'status of an unknown release', path: release, status: 404, code: 'NOT_FOUND' },
+      { what: 'insights of an unknown release', path: `${release}/insights`, status: 404, code: 'NOT_FOUND' },
       { what: 'resolve an unknown version', path: '/v1/admin/releases/resolve?version=99.98.97', status: 404, code: 'NOT_FOUND' },
       { what: 'approve an unknown release', path: `${release}/approve`, as: 'approver', body: { comment: 'x' }, status: 404, code: 'NOT_FOUND' },
       { what: 'reject an unknown release', path: `${release}/reject`, as: 'approver', body: {}, status: 404, code: 'NOT_FOUND' },

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readMetadataStatus } from '../../../cli/host/metadata';
+import { readMetadataStatus } from '../../../control/metadataStatus';
 import { loadTrustedRoot } from '../../../trust/ceremony';
 import { createActivityDeps } from '../../../worker/deps';
 import { HsmKeys } from '../../../trust/keyring';
