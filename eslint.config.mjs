@@ -82,6 +82,15 @@ export default tseslint.config(
     ),
   },
   {
+    // The dashboard runs in the browser: it reaches the system only through the admin API,
+    // and shares only the wire types (and pure constants) of common/ with the server.
+    files: ['web/**/*.ts'],
+    rules: forbid(
+      ['api', 'infra', 'trust', 'fleet', 'activities', 'workflows', 'control', 'worker', 'cli', 'simulator', 'scripts', 'bench', 'test'],
+      'web/ talks to the admin API over HTTP and imports only common/ from the server side',
+    ),
+  },
+  {
     files: ['cli/host/**/*.ts'],
     rules: forbid(['api', 'activities', 'workflows', 'worker'], 'signing-host commands use trust/, infra/ and control/, never the API server or the worker'),
   },

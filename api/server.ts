@@ -10,6 +10,7 @@ import { Devices } from '../infra/devices';
 import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { AuditLog, Operators } from '../infra/operators';
+import { Sessions } from '../infra/sessions';
 import { Storage } from '../infra/storage';
 import { adminAuth } from './auth';
 import { adminRoutes } from './adminRoutes';
@@ -20,7 +21,11 @@ import { identityRoutes } from './identityRoutes';
 import { ApiMetrics, observe, serveMetrics } from './observability';
 import { OfferIndex } from '../fleet/offers';
 import { releaseRoutes } from './releaseRoutes';
+import { insightRoutes } from './insightRoutes';
 import { deviceRoutes } from './deviceRoutes';
+import { sessionRoutes } from './sessionRoutes';
+import { metadataRoutes } from './metadataRoutes';
+import { dashboardRoutes } from './dashboardRoutes';
 
 export interface RunningApi {
   url: string;
@@ -54,7 +59,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const guard = adminAuth(operators, audit);
+  const sessions = new Sessions(fleet.sql);
+  const guard = adminAuth(operators, audit, sessions);
 
   const app = express();
   app.disable('x-powered-by');
@@ -65,7 +71,11 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.use(identityRoutes({ devices, ca, deviceCertHours: id.deviceCertHours }));
   app.use(deviceRoutes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
+  app.use(sessionRoutes({ operators, sessions, audit, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
+  app.use(dashboardRoutes());
   app.use(adminRoutes({ operators, audit, devices, fleet, offers, guard }));
+  app.use(metadataRoutes({ temporal, config, guard }));
+  app.use(insightRoutes({ temporal, fleet, guard })); // before releaseRoutes' POST .../:channel/:version/:action
   app.use(releaseRoutes({ temporal, storage, fleet, policy: config.policy, guard }));
   app.use((req) => {
     throw new ServerError('NOT_FOUND', `no route ${req.method} ${req.path}`);

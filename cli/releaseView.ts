@@ -1,5 +1,6 @@
 import type { ReleaseStatus } from '../common/release';
 import { lifecycleOf } from '../common/release';
+import { describeGate } from '../common/gateWords';
 import type { ReleaseListItem, TargetStats } from '../common/adminApi';
 
 /** Human text for release answers; --json prints the API's answer as it is. */
@@ -24,10 +25,7 @@ export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string 
   if (devices) {
     lines.push(`  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`);
   }
-  if (s.gate) {
-    const g = s.gate;
-    lines.push(`  gate:      ${g.result} at ${g.percent}%: ${g.failures}/${g.reports} failed (${(g.failureRate * 100).toFixed(1)}%), needs >= ${g.minDevices} health reports and <= ${g.maxFailureRate * 100}% reverted`);
-  }
+  lines.push(`  gate:      ${describeGate({ ...s, lifecycle: s.lifecycle ?? lifecycleOf(s.stage, s.percent) })}`);
   if (s.error) lines.push(`  error:     ${s.error.code}: ${s.error.message}`);
   for (const h of s.history.slice(-10)) lines.push(`  ${h.at}  ${h.action}${h.actor ? ` by ${h.actor}` : ''}${h.detail ? `: ${h.detail}` : ''}`);
   return lines.join('\n');

@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     const final = await releaseStatus(client, CHANNEL, version);
     say(`release ${version}: ${final.stage}; ${tally.versions[version] ?? 0}/${DEVICES} devices run it`);
     say(`Temporal UI:  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
+    say(`dashboard:    ${config.api.url}/dashboard/ (sign in with the ops token: OTA_TOKEN in ${join(config.home, 'stack.env')})`);
     say(`device API:   ${config.api.url}/v1/openapi.json`);
     say(`try:          npm run ota -- release status ${version} --channel ${CHANNEL}`);
     say('the stack keeps running; stop it with: npm run stop');

@@ -1,15 +1,8 @@
 import { expect } from 'chai';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchBrowser as launch } from '../../../scripts/lib/browser';
 import { waitForStatus } from '../../../control/releases';
 import { releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
-
-/** Debian's Chromium, headless, with the flags this closed network needs. */
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
 
 describe('a release owner in the Temporal UI', () => {
   let browser: Browser;

@@ -1,0 +1,70 @@
+import type { SessionInfo } from '../common/adminApi';
+import { api, currentSession, get, setSession } from './http';
+import { h, replace } from './dom';
+import { auditPage } from './pages/auditPage';
+import { devicePage } from './pages/devicePage';
+import { fleetPage } from './pages/fleetPage';
+import { metadataPage } from './pages/metadataPage';
+import { releasePage } from './pages/releasePage';
+import { releasesPage } from './pages/releasesPage';
+import { signInPage } from './pages/signInPage';
+import { currentRoute, href, Live, type Route } from './router';
+
+type Page = (view: HTMLElement, route: Route, live: Live) => Promise<void>;
+
+const PAGES: Record<string, { title: string; page: (route: Route) => Page }> = {
+  releases: { title: 'Releases', page: (r) => (r.args.length === 2 ? releasePage : releasesPage) },
+  fleet: { title: 'Fleet', page: () => fleetPage },
+  devices: { title: 'Fleet', page: () => devicePage },
+  audit: { title: 'Audit log', page: () => auditPage },
+  metadata: { title: 'Metadata', page: () => metadataPage },
+};
+const NAV = ['releases', 'fleet', 'audit', 'metadata'];
+
+const root = document.getElementById('app')!;
+let live = new Live();
+
+function signIn(): void {
+  live.stop();
+  setSession(undefined);
+  signInPage(root, (s) => start(s));
+}
+
+function start(s: SessionInfo): void {
+  setSession(s, signIn);
+  void show();
+}
+
+async function signOut(): Promise<void> {
+  await api('DELETE', '/v1/session').catch(() => undefined);
+  signIn();
+}
+
+/** The shell (navigation, who is signed in) and the page the hash names. */
+async function show(): Promise<void> {
+  const s = currentSession();
+  if (!s) return signIn();
+  live.stop();
+  live = new Live();
+  const route = currentRoute();
+  const entry = PAGES[route.page] ?? PAGES['releases']!;
+  const view = h('main', { id: 'view' });
+  const nav = h(
+    'nav',
+    { 'aria-label': 'Sections' },
+    h('strong', { class: 'brand' }, 'Enigm OTA'),
+    ...NAV.map((p) => h('a', { href: href(p), 'aria-current': PAGES[route.page] === PAGES[p] ? 'page' : undefined }, PAGES[p]!.title)),
+    h('span', { class: 'who', 'data-testid': 'who' }, `${s.operator.name} (${s.operator.roles.join(', ')})`),
+    h('button', { type: 'button', onclick: () => void signOut() }, 'Sign out'),
+  );
+  replace(root, h('header', {}, nav), view);
+  document.title = `${entry.title} · Enigm OTA`;
+  try {
+    await entry.page(route)(view, route, live);
+  } catch (err) {
+    replace(view, h('p', { class: 'error', role: 'alert' }, `Could not load this page: ${(err as Error).message}`));
+  }
+}
+
+window.addEventListener('hashchange', () => void show());
+get<SessionInfo>('/v1/session').then(start, signIn);

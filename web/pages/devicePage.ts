@@ -1,0 +1,60 @@
+import type { DeviceDetail, Explanation } from '../../common/adminApi';
+import { ApiError, get, path } from '../http';
+import { fact, h, replace, table, when } from '../dom';
+import type { Route } from '../router';
+
+/** One device: certificate, attestation, labels, report history, and why it gets a release or not. */
+export async function devicePage(view: HTMLElement, route: Route): Promise<void> {
+  const [id = ''] = route.args;
+  const d = await get<DeviceDetail>(path`/v1/admin/devices/${id}`);
+  const a = d.attestation;
+  const version = h('input', { name: 'version', placeholder: '1.2.3', maxlength: 64, required: true });
+  const explanation = h('div', { 'data-testid': 'explanation' });
+  const explain = h(
+    'form',
+    { class: 'filters', onsubmit: (e: Event) => {
+      e.preventDefault();
+      get<Explanation>(`${path`/v1/admin/devices/${id}/explain`}?version=${encodeURIComponent(version.value.trim())}`).then(
+        (x) =>
+          replace(
+            explanation,
+            h('p', {}, h('strong', {}, x.eligible ? 'Eligible' : 'Not eligible'), ` for ${x.version}`, x.offer ? `; a poll now would be offered ${x.offer.version}` : '; a poll now would be offered nothing'),
+            table(['Check', 'Result', 'Reason'], x.checks.map((c) => [c.check, c.ok ? 'ok' : 'refused', c.reason])),
+          ),
+        (err: unknown) => replace(explanation, h('p', { class: 'error' }, err instanceof ApiError ? `${err.code}: ${err.message}` : String(err))),
+      );
+    } },
+    h('label', {}, 'Release version ', version),
+    h('button', { type: 'submit' }, 'Explain'),
+  );
+  replace(
+    view,
+    h('h1', {}, `Device ${d.deviceId}`),
+    h(
+      'section',
+      { class: 'summary' },
+      fact('Status', d.status),
+      fact('Runs', d.currentVersion),
+      fact('Channel', d.channel ?? '-'),
+      fact('Hardware', d.hardwareId ?? '-'),
+      fact('Groups', d.groups.join(', ') || '-'),
+      fact('Tags', Object.entries(d.tags).map(([k, v]) => `${k}=${v}`).join(', ') || '-'),
+      fact('Last report', when(d.lastReportAt)),
+    ),
+    h('h2', {}, 'Certificate'),
+    table(['Serial', 'Valid until', 'Enrolled', 'Revoked'], [[d.certSerial ?? '-', when(d.certNotAfter), when(d.enrolledAt), when(d.revokedAt)]]),
+    h('h2', {}, 'Attestation'),
+    a ? table(['Verified', 'Passed', 'Reason'], [[when(a.verifiedAt), a.passed ? 'yes' : 'no', a.reason]]) : h('p', {}, 'No evidence verified.'),
+    h('h2', {}, 'Eligibility'),
+    explain,
+    explanation,
+    h('h2', {}, 'Reports'),
+    d.reports.length
+      ? table(
+          ['At', 'Version', 'Outcome', 'Health', 'Code', 'Message'],
+          d.reports.map((r) => [when(r.at), r.version, r.outcome, r.health ?? '-', r.errorCode ?? '', r.message ?? '']),
+          { 'data-testid': 'reports' },
+        )
+      : h('p', {}, 'No reports yet.'),
+  );
+}

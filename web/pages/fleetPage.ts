@@ -1,0 +1,72 @@
+import type { DeviceRecord, FleetBreakdown } from '../../common/adminApi';
+import { get } from '../http';
+import { h, link, replace, table, when } from '../dom';
+import { href, type Live, type Route } from '../router';
+
+/** Each count, with the device filter a click on one of its rows applies (where the inventory has one). */
+const DIMENSIONS: Array<[keyof Omit<FleetBreakdown, 'total'>, string, string | undefined]> = [
+  ['versions', 'Version', undefined],
+  ['channels', 'Channel', 'channel'],
+  ['hardwareIds', 'Hardware', undefined],
+  ['groups', 'Group', 'group'],
+  ['statuses', 'Status', 'status'],
+];
+
+/** The fleet by version, channel, hardware, group and status, and a device search. */
+export async function fleetPage(view: HTMLElement, route: Route, live: Live): Promise<void> {
+  const filter = { prefix: route.query.get('prefix') ?? '', status: route.query.get('status') ?? '', channel: route.query.get('channel') ?? '', group: route.query.get('group') ?? '' };
+  const search = h('input', { name: 'prefix', type: 'search', value: filter.prefix, placeholder: 'device id starts with', maxlength: 128 });
+  const form = h(
+    'form',
+    { class: 'filters', role: 'search', onsubmit: (e: Event) => {
+      e.preventDefault();
+      location.hash = href('fleet', [], { ...filter, prefix: search.value.trim() });
+    } },
+    h('label', {}, 'Device ', search),
+    h('button', { type: 'submit' }, 'Search'),
+    ...Object.entries(filter)
+      .filter(([k, v]) => k !== 'prefix' && v)
+      .map(([k, v]) => h('a', { class: 'badge', href: href('fleet', [], { ...filter, [k]: '' }) }, `${k}: ${v} ✕`)),
+  );
+  const breakdown = h('div', { class: 'breakdown', 'data-testid': 'breakdown' });
+  const results = h('div', { 'data-testid': 'devices' });
+  replace(view, h('h1', {}, 'Fleet'), breakdown, h('h2', {}, 'Devices'), form, results);
+
+  const refreshBreakdown = async () => {
+    const b = await get<FleetBreakdown>('/v1/fleet/breakdown');
+    if (!live.active) return;
+    replace(
+      breakdown,
+      h('p', {}, h('strong', { 'data-testid': 'total' }, String(b.total)), ' devices'),
+      ...DIMENSIONS.map(([key, title, param]) =>
+        h(
+          'section',
+          {},
+          h('h2', {}, `By ${title.toLowerCase()}`),
+          Object.keys(b[key]).length === 0
+            ? h('p', { class: 'muted' }, 'None.')
+            : table(
+                [title, 'Devices'],
+                Object.entries(b[key])
+                  .sort((x, y) => y[1] - x[1])
+                  .map(([name, n]) => [param ? link(href('fleet', [], { ...filter, [param]: name }), name) : name, n]),
+                { 'data-testid': key },
+              ),
+        ),
+      ),
+    );
+  };
+  const q = new URLSearchParams(Object.entries({ ...filter, limit: '100' }).filter(([, v]) => v)).toString();
+  const devices = await get<DeviceRecord[]>(`/v1/admin/devices?${q}`);
+  replace(
+    results,
+    devices.length
+      ? table(
+          ['Device', 'Status', 'Version', 'Channel', 'Hardware', 'Groups', 'Last report'],
+          devices.map((d) => [link(href('devices', [d.deviceId]), d.deviceId), d.status, d.currentVersion, d.channel ?? '-', d.hardwareId ?? '-', d.groups.join(', '), when(d.lastReportAt)]),
+        )
+      : h('p', {}, 'No devices match.'),
+  );
+  await refreshBreakdown();
+  live.every(5000, refreshBreakdown);
+}

@@ -1,0 +1,101 @@
+import type { ReleaseInsights, TargetStats } from '../../common/adminApi';
+import { describeGate } from '../../common/gateWords';
+import type { ReleaseStatus } from '../../common/release';
+import { confirmAction, post } from '../actions';
+import { can, get, path } from '../http';
+import { adoptionChart, healthChart } from '../charts';
+import { fact, h, replace, table, when } from '../dom';
+import type { Live, Route } from '../router';
+
+type Status = ReleaseStatus & { devices?: TargetStats };
+
+interface ActionDef {
+  name: string;
+  label: string;
+  permission: 'release.decide' | 'release.operate';
+  show: (s: Status) => boolean;
+  danger?: boolean;
+}
+
+const running = (s: Status) => s.lifecycle !== 'ended';
+const ACTIONS: ActionDef[] = [
+  { name: 'approve', label: 'Approve', permission: 'release.decide', show: (s) => s.awaitingApproval },
+  { name: 'reject', label: 'Reject', permission: 'release.decide', show: (s) => s.awaitingApproval, danger: true },
+  { name: 'pause', label: 'Pause', permission: 'release.operate', show: (s) => s.stage === 'rollout' && !s.paused },
+  { name: 'resume', label: 'Resume', permission: 'release.operate', show: (s) => s.stage === 'rollout' && s.paused },
+  { name: 'promote', label: 'Promote', permission: 'release.operate', show: (s) => s.stage === 'rollout' && s.percent < 100 },
+  { name: 'rollback', label: 'Roll back', permission: 'release.operate', show: (s) => (s.stage === 'rollout' || s.stage === 'stable') && running(s), danger: true },
+  { name: 'abort', label: 'Abort', permission: 'release.operate', show: (s) => running(s) && s.stage !== 'stable', danger: true },
+];
+
+/** One release: state, the gate in words, actions the role allows, timeline, charts. */
+export async function releasePage(view: HTMLElement, route: Route, live: Live): Promise<void> {
+  const [channel = '', version = ''] = route.args;
+  const base = path`/v1/admin/releases/${channel}/${version}`;
+  const summary = h('section', { class: 'summary', 'data-testid': 'summary' });
+  const gate = h('p', { class: 'gate', 'data-testid': 'gate' });
+  const actions = h('div', { class: 'actions', 'data-testid': 'actions' });
+  const timeline = h('ol', { class: 'timeline', 'data-testid': 'timeline' });
+  const devices = h('div', { 'data-testid': 'devices' });
+  const adoption = adoptionChart();
+  const health = healthChart();
+  replace(
+    view,
+    h('h1', {}, `Release ${version} `, h('span', { class: 'muted' }, `on ${channel}`)),
+    summary,
+    h('h2', {}, 'Health gate'),
+    gate,
+    actions,
+    h('div', { class: 'charts' }, adoption.root, health.root),
+    h('div', { class: 'columns' }, h('section', {}, h('h2', {}, 'Devices on this release'), devices), h('section', {}, h('h2', {}, 'Timeline'), timeline)),
+  );
+
+  let shownActions = '';
+  const refreshStatus = async () => {
+    const s = await get<Status>(base);
+    if (!live.active) return;
+    replace(
+      summary,
+      fact('Stage', h('span', { class: `stage stage-${s.stage}`, 'data-testid': 'stage' }, s.stage)),
+      fact('Lifecycle', s.lifecycle),
+      fact('Rolled out', h('span', { 'data-testid': 'percent' }, `${s.percent}%`)),
+      fact('Paused', h('span', { 'data-testid': 'paused' }, s.paused ? 'yes' : 'no')),
+      fact('Approval', s.awaitingApproval ? `awaiting (${s.approvals.length}/${s.approvalsRequired})` : `${s.approvals.filter((a) => a.decision === 'approve').length} given`),
+      fact('Plan', `${s.plan}: ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`),
+      fact('Created by', s.createdBy),
+      fact('Hardware', s.hardwareIds.join(', ')),
+      s.error ? fact('Error', `${s.error.code}: ${s.error.message}`) : null,
+    );
+    gate.textContent = describeGate(s);
+    // Rebuild the buttons only when the set changes, so a click is never lost to a refresh.
+    const allowed = ACTIONS.filter((a) => can(a.permission) && a.show(s));
+    const key = allowed.map((a) => a.name).join(',');
+    if (key !== shownActions) {
+      shownActions = key;
+      replace(actions, ...allowed.map((a) => h('button', { type: 'button', class: a.danger ? 'danger' : 'primary', onclick: () => void act(a) }, a.label)));
+    }
+    replace(timeline, ...s.history.map((r) => h('li', {}, h('time', { datetime: r.at }, when(r.at)), ' ', h('strong', {}, r.action), r.actor ? ` by ${r.actor}` : '', r.detail ? `: ${r.detail}` : '')));
+    const d = s.devices;
+    replace(devices, d ? table(['devices', 'healthy', 'reverted', 'failed', 'refused'], [[d.devices, d.healthy, d.reverted, d.failed, d.refused]]) : h('p', {}, 'Not registered yet.'));
+  };
+  const refreshInsights = async () => {
+    const i = await get<ReleaseInsights>(`${base}/insights`);
+    if (!live.active) return;
+    adoption.show(i.adoption);
+    health.show(i.steps);
+  };
+  const act = async (a: ActionDef) => {
+    const decision = a.permission === 'release.decide';
+    const done = await confirmAction({
+      title: `${a.label} release ${version} on ${channel}?`,
+      explain: decision ? `You decide as ${channel} release owner; the workflow refuses the creator's own approval.` : `This ${a.name}s the rollout for every device on ${channel}.`,
+      confirm: a.label,
+      danger: a.danger,
+      send: (reason) => post(`${base}/${a.name}`, decision ? { comment: reason } : { reason }),
+    });
+    if (done) await refreshStatus();
+  };
+  await Promise.all([refreshStatus(), refreshInsights()]);
+  live.every(1000, refreshStatus);
+  live.every(2000, refreshInsights);
+}
