@@ -1,6 +1,6 @@
 import type { ReleaseInsights, TargetStats } from '../../common/adminApi';
 import { describeGate } from '../../common/gateWords';
-import type { ReleaseStatus } from '../../common/release';
+import { STAGES, type ReleaseStatus } from '../../common/release';
 import { confirmAction, post } from '../actions';
 import { can, get, path } from '../http';
 import { adoptionChart, healthChart } from '../charts';
@@ -32,6 +32,7 @@ const ACTIONS: ActionDef[] = [
 export async function releasePage(view: HTMLElement, route: Route, live: Live): Promise<void> {
   const [channel = '', version = ''] = route.args;
   const base = path`/v1/admin/releases/${channel}/${version}`;
+  const stages = h('ol', { class: 'stages', 'aria-label': 'Stages', 'data-testid': 'stages' });
   const summary = h('section', { class: 'summary', 'data-testid': 'summary' });
   const gate = h('p', { class: 'gate', 'data-testid': 'gate' });
   const actions = h('div', { class: 'actions', 'data-testid': 'actions' });
@@ -42,6 +43,7 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
   replace(
     view,
     h('h1', {}, `Release ${version} `, h('span', { class: 'muted' }, `on ${channel}`)),
+    stages,
     summary,
     h('h2', {}, 'Health gate'),
     gate,
@@ -66,6 +68,7 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
       fact('Hardware', s.hardwareIds.join(', ')),
       s.error ? fact('Error', `${s.error.code}: ${s.error.message}`) : null,
     );
+    replace(stages, ...stagesOf(s).map(([name, state]) => h('li', { class: state, 'aria-current': state === 'current' ? 'step' : undefined }, name)));
     gate.textContent = describeGate(s);
     // Rebuild the buttons only when the set changes, so a click is never lost to a refresh.
     const allowed = ACTIONS.filter((a) => can(a.permission) && a.show(s));
@@ -98,4 +101,14 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
   await Promise.all([refreshStatus(), refreshInsights()]);
   live.every(1000, refreshStatus);
   live.every(2000, refreshInsights);
+}
+
+/** The release path as a row of stages: done, the current one, still to come (an ended release shows how it ended). */
+function stagesOf(s: Status): Array<[string, 'done' | 'current' | 'todo' | 'ended']> {
+  const path = STAGES.slice(0, STAGES.indexOf('stable') + 1);
+  const at = path.indexOf(s.stage as (typeof path)[number]);
+  if (at >= 0) return path.map((name, i) => [name, i < at || s.stage === 'stable' ? 'done' : i === at ? 'current' : 'todo']);
+  // Rolled back, rejected, aborted or failed: the path up to where it stopped, then the end.
+  const reached = s.history.some((r) => r.action === 'step') ? path.indexOf('rollout') : s.target ? path.indexOf('validation') : 0;
+  return [...path.slice(0, reached + 1).map((name): [string, 'done'] => [name, 'done']), [s.stage, 'ended']];
 }

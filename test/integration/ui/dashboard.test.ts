@@ -87,7 +87,8 @@ describe('the operations dashboard in a real browser', function () {
     expect(status.percent).to.equal(10);
     const entry = (await audit('release.approve')).find((r) => r.subject === `${CHANNEL}/${VERSION}`);
     expect(entry).to.include({ actor: owner, outcome: 'ok', reason: 'checked the validation report' });
-    // The timeline shows who approved.
+    // The stages show where it is; the timeline shows who approved.
+    await page.getByTestId('stages').locator('[aria-current=step]').filter({ hasText: 'rollout' }).waitFor();
     expect(await page.getByTestId('timeline').textContent()).to.contain(`approve by ${owner}`);
     await context.close();
   });
