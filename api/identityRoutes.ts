@@ -1,14 +1,21 @@
-import { Router, json } from 'express';
+import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
+import { jsonBody } from './untrusted';
+import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
-import type { FleetCa } from '../infra/fleetCa';
+import { DEVICE_ID, type FleetCa } from '../infra/fleetCa';
+import type { AuditLog } from '../infra/operators';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
+import { describe as describeError } from './errors';
 import { validateBody } from './validate';
 
 export interface IdentityRouteDeps {
   devices: Devices;
   ca: FleetCa;
+  audit: AuditLog;
   deviceCertHours: number;
 }
+
+const ENROLL_ACTOR = 'enrollActor';
 
 /**
  * Enrollment (a one-time token and a CSR buy a certificate naming the device) and renewal
@@ -16,20 +23,29 @@ export interface IdentityRouteDeps {
  */
 export function identityRoutes(deps: IdentityRouteDeps): Router {
   const r = Router();
-  const body = json({ limit: 16 * 1024 });
+  const body = jsonBody(16 * 1024);
 
   r.post('/v1/enroll', body, validateBody('Enroll'), async (req, res) => {
     const b = req.body as { token: string; deviceId: string; csr: string; currentVersion?: string };
     const grant = await deps.devices.consumeToken(b.token);
+    // From here on the attempt is the token's device's (the audit's actor).
+    res.locals[ENROLL_ACTOR] = `device:${grant.deviceId}`;
     // The token names the device; a CSR for another id gets nothing (the token stays spent).
-    if (grant.deviceId !== b.deviceId) {
-      res.status(403).json({ error: { code: 'ENROLLMENT_REFUSED', message: `this token enrolls ${grant.deviceId}, not ${b.deviceId}` } });
-      return;
-    }
+    if (grant.deviceId !== b.deviceId) throw new ServerError('ENROLLMENT_REFUSED', `this token enrolls ${grant.deviceId}, not ${b.deviceId}`);
+    // S-20: proof of possession (CSR_INVALID) before the store is asked; an enrolled device is
+    // refused by `enroll` itself, and the certificate issued for it is never handed out.
     const cert = deps.ca.signDeviceCsr(b.csr, grant.deviceId, deps.deviceCertHours);
-    await deps.devices.enroll(grant, { serial: cert.serial.toLowerCase(), notAfter: cert.notAfter }, b.currentVersion ?? '0.0.0');
+    const serial = cert.serial.toLowerCase();
+    await deps.devices.enroll(grant, { serial, notAfter: cert.notAfter }, b.currentVersion ?? '0.0.0');
+    await auditEnrollment(deps.audit, req, res, 'ok', `certificate ${serial}`);
     res.status(201).json({ certificate: cert.certPem, deviceId: grant.deviceId, notAfter: cert.notAfter.toISOString() });
   });
+  // Every refused attempt too, body and schema refusals included, before the error answers.
+  const auditRefusal: ErrorRequestHandler = (err, req, res, next) => {
+    const { status, code, message } = describeError(err);
+    void auditEnrollment(deps.audit, req, res, status < 500 ? 'refused' : 'failed', `${code}: ${message}`).then(() => next(err));
+  };
+  r.use('/v1/enroll', auditRefusal);
 
   r.post('/v1/devices/renew', deviceAuth(deps.devices), body, validateBody('Renew'), async (req, res) => {
     const b = req.body as { deviceId: string; csr: string };
@@ -41,4 +57,25 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
   });
 
   return r;
+}
+
+/**
+ * S-20: one audit entry per enrollment attempt. The actor is the device whose token the
+ * request spent, or `anonymous` when the token enrolls nobody (unknown, used, expired); the
+ * subject is the device id the request names. A lost entry is logged loudly: by then the
+ * enrollment has happened or been refused, and the answer stays the same.
+ */
+async function auditEnrollment(audit: AuditLog, req: Request, res: Response, outcome: 'ok' | 'refused' | 'failed', detail: string): Promise<void> {
+  const named = (req.body as { deviceId?: unknown } | undefined)?.deviceId;
+  try {
+    await audit.record({
+      actor: (res.locals[ENROLL_ACTOR] as string | undefined) ?? 'anonymous',
+      action: 'device.enroll',
+      subject: typeof named === 'string' && DEVICE_ID.test(named) ? named : '-',
+      outcome,
+      detail,
+    });
+  } catch (err) {
+    console.error('audit log write failed', err);
+  }
 }

@@ -23,7 +23,7 @@ import { OfferIndex } from '../fleet/offers';
 import { deviceRoutes } from '../api/deviceRoutes';
 import { loadConfig } from '../infra/config';
 import { Devices } from '../infra/devices';
-import { FleetCa, fleetCaFiles } from '../infra/fleetCa';
+import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { targetFile } from '../trust/tufRepository';
@@ -39,8 +39,8 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ota-bench-poll-'));
   const store = await FleetStore.open({ pgliteDir: join(dir, 'fleet') });
   try {
-    const files = fleetCaFiles(join(dir, 'ceremony'));
-    const { ca } = await FleetCa.ensure(files, ['127.0.0.1']);
+    // The CA's key only matters for the certificates here, so it stays in memory (no HSM).
+    const ca = FleetCa.ephemeral();
     const server = ca.issueServer('bench', ['127.0.0.1']);
     await store.sql.exec(
       `INSERT INTO devices (device_id, current_version, hardware_id, channel, status, cert_serial, enrolled_at)

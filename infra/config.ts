@@ -14,16 +14,21 @@ export interface Config {
   home: string;
   temporal: { address: string; namespace: string; uiUrl: string };
   minio: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; bucketPrefix: string };
-  hsm: { module: string; tokenLabel: string; pin: string; softhsmConf?: string };
+  /**
+   * fleetCaToken/fleetCaPin: the token that holds only the fleet CA's key (S-23). The API
+   * gets that PIN and not `pin`, so it can issue certificates but never sign metadata.
+   */
+  hsm: { module: string; tokenLabel: string; pin: string; softhsmConf?: string; fleetCaToken: string; fleetCaPin: string };
   /** tlsHosts: the names `ota keys init` puts in the API's TLS certificate. */
   api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[]; sessionHours: number };
   /**
-   * Identity: the fleet CA (its key signs device certificates at enrollment), the API's TLS
-   * certificate, device certificate lifetime, attestation settings, and the operator token
-   * the CLI and worker send to admin endpoints.
+   * Identity: the fleet CA (its key, in the HSM, signs device certificates at enrollment),
+   * the API's TLS certificate, device certificate lifetime, attestation settings, and the
+   * operator token the CLI and worker send to admin endpoints.
    */
   identity: {
     fleetCaCert: string;
+    /** Legacy: the CA key file of a stack made before the key moved into the HSM; used only if it exists. */
     fleetCaKey: string;
     apiTlsCert: string;
     apiTlsKey: string;
@@ -103,6 +108,8 @@ export function loadConfig(env: Env = process.env): Config {
       tokenLabel: env['OTA_HSM_TOKEN'] ?? 'enigm-ota',
       pin: env['OTA_HSM_PIN'] ?? '',
       softhsmConf: env['SOFTHSM2_CONF'],
+      fleetCaToken: env['OTA_FLEET_CA_TOKEN'] || 'enigm-ota-ca',
+      fleetCaPin: env['OTA_FLEET_CA_PIN'] ?? '',
     },
     api: {
       host: env['OTA_API_HOST'] ?? '127.0.0.1',
@@ -147,6 +154,8 @@ export function loadConfig(env: Env = process.env): Config {
   config.identity.apiTlsCert = resolve(env['OTA_API_TLS_CERT'] ?? ca.serverCert);
   config.identity.apiTlsKey = resolve(env['OTA_API_TLS_KEY'] ?? ca.serverKey);
   if (!config.api.url.startsWith('https://')) problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
+  // S-23: the API logs in to the fleet CA's token; in the signing keys' token it could sign metadata.
+  if (config.hsm.fleetCaToken === config.hsm.tokenLabel) problems.push('OTA_FLEET_CA_TOKEN must name another token than OTA_HSM_TOKEN');
   // Re-sign at half the timestamp's lifetime, checking hourly: well before any expiry.
   config.freshness.withinHours = int('OTA_FRESHNESS_WINDOW_HOURS', Math.max(1, Math.floor(config.expiry.timestampHours / 2)), 1);
   config.freshness.everyMinutes = int('OTA_FRESHNESS_EVERY_MINUTES', 60, 1);
@@ -208,6 +217,12 @@ function policyFrom(env: Env, problems: string[]): PolicyFile {
 export function requireHsmPin(config: Config): string {
   if (!config.hsm.pin) throw new ServerError('CONFIG_INVALID', 'OTA_HSM_PIN is not set (the worker signs with the HSM)');
   return config.hsm.pin;
+}
+
+/** The fleet CA token's PIN: the API (issues certificates) and the key ceremony (makes the CA). */
+export function requireFleetCaPin(config: Config): string {
+  if (!config.hsm.fleetCaPin) throw new ServerError('CONFIG_INVALID', 'OTA_FLEET_CA_PIN is not set (the fleet CA signs in its HSM token)');
+  return config.hsm.fleetCaPin;
 }
 
 function parseUrl(value: string, name: string, problems: string[]): URL {

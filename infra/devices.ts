@@ -71,26 +71,37 @@ export class Devices {
     this.cache?.delete(deviceId);
   }
 
-  /** A one-time enrollment token for one device id, expiring after `ttlMs`. Shown once. */
+  /**
+   * A one-time enrollment token for one device id, expiring after `ttlMs`. Shown once. It ends
+   * the device's earlier outstanding tokens, so a leftover one cannot enroll it later (S-20).
+   */
   async createToken(grant: EnrollmentGrant, ttlMs: number, createdBy: string): Promise<{ token: string; expiresAt: string }> {
     if (!DEVICE_ID.test(grant.deviceId)) throw new InputError('device id must be 1-128 letters, digits, ".", "_", ":" or "-"');
     checkPattern('hardwareId', grant.hardwareId);
     checkPattern('channel', grant.channel);
     checkGroupsAndTags(grant.groups, grant.tags);
     if (!Number.isInteger(ttlMs) || ttlMs < 1000 || ttlMs > MAX_TOKEN_TTL_MS) throw new InputError('token lifetime must be 1 s to 30 days');
-    const existing = await this.get(grant.deviceId);
-    if (existing?.status === 'enrolled') throw new ServerError('ALREADY_EXISTS', `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`);
     const token = newToken('enroll');
     const expiresAt = new Date(Date.now() + ttlMs);
-    await this.sql.query(
-      `INSERT INTO enrollment_tokens (token_hash, device_id, hardware_id, channel, groups_json, tags_json, expires_at, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    // One statement: the earlier tokens end only if the new one is written, and neither happens
+    // for a device enrolled in the meantime. An ended token reads as used (`consumeToken`).
+    const made = await this.sql.query(
+      `WITH enrolled AS (SELECT 1 FROM devices WHERE device_id = $2 AND status = 'enrolled'),
+       ended AS (UPDATE enrollment_tokens SET used_at = now() WHERE device_id = $2 AND used_at IS NULL AND NOT EXISTS (SELECT 1 FROM enrolled))
+       INSERT INTO enrollment_tokens (token_hash, device_id, hardware_id, channel, groups_json, tags_json, expires_at, created_by)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM enrolled)
+       RETURNING token_hash`,
       [tokenHash(token), grant.deviceId, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), expiresAt, createdBy],
     );
+    if (made.rows.length === 0) throw new ServerError('ALREADY_EXISTS', `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`);
     return { token, expiresAt: expiresAt.toISOString() };
   }
 
-  /** Marks the token used (atomically: two enrollments with one token cannot both win). */
+  /**
+   * Marks the token used (atomically: two enrollments with one token cannot both win). Any
+   * attempt that gets this far spends it, whatever is refused later (another device id, an
+   * invalid CSR, a device enrolled already): the operator issues a new token.
+   */
   async consumeToken(token: string): Promise<EnrollmentGrant> {
     const hash = tokenHash(token.slice(0, 200));
     const used = await this.sql.query<{ device_id: string; hardware_id: string; channel: string; groups_json: string; tags_json: string }>(
@@ -101,29 +112,43 @@ export class Devices {
     const row = used.rows[0];
     if (!row) {
       const known = await this.sql.query<{ used_at: Date | null }>('SELECT used_at FROM enrollment_tokens WHERE token_hash = $1', [hash]);
-      const why = !known.rows[0] ? 'unknown' : known.rows[0].used_at ? 'already used' : 'expired';
+      const why = !known.rows[0] ? 'unknown' : known.rows[0].used_at ? 'already used (or ended by a newer token or an enrollment)' : 'expired';
       throw new ServerError('ENROLLMENT_REFUSED', `enrollment token is ${why}`);
     }
     return { deviceId: row.device_id, hardwareId: row.hardware_id, channel: row.channel, groups: JSON.parse(row.groups_json) as string[], tags: JSON.parse(row.tags_json) as Record<string, string> };
   }
 
+  /**
+   * S-20: enrolls a device that is not enrolled now (new, reported only, or revoked), and ends
+   * its other outstanding tokens. An enrolled device is refused (`ENROLLMENT_REFUSED`) and keeps
+   * its certificate: it needs `ota device revoke` first. The check is the upsert's own condition,
+   * so of two enrollments at once (two tokens, or two replicas) exactly one wins.
+   */
   async enroll(grant: EnrollmentGrant, cert: { serial: string; notAfter: Date }, currentVersion: string): Promise<void> {
     // One statement: a new device's version is its first version change; a device enrolled
     // again (perhaps on another channel) keeps its history, counted on the channel it is on now.
-    await this.sql.query(
+    // Nothing but the refusal happens when `dev` writes no row.
+    const done = await this.sql.query<{ enrolled: boolean }>(
       `WITH old AS (SELECT device_id FROM devices WHERE device_id = $1),
        dev AS (
          INSERT INTO devices (device_id, current_version, hardware_id, channel, status, groups_json, tags_json, cert_serial, cert_not_after, enrolled_at, revoked_at)
          VALUES ($1, $2, $3, $4, 'enrolled', $5, $6, $7, $8, now(), NULL)
          ON CONFLICT (device_id) DO UPDATE SET hardware_id = EXCLUDED.hardware_id, channel = EXCLUDED.channel, status = 'enrolled',
            groups_json = EXCLUDED.groups_json, tags_json = EXCLUDED.tags_json, cert_serial = EXCLUDED.cert_serial,
-           cert_not_after = EXCLUDED.cert_not_after, enrolled_at = now(), revoked_at = NULL, attestation_json = NULL),
+           cert_not_after = EXCLUDED.cert_not_after, enrolled_at = now(), revoked_at = NULL, attestation_json = NULL
+         WHERE devices.status <> 'enrolled'
+         RETURNING device_id),
+       ended AS (
+         UPDATE enrollment_tokens SET used_at = now() WHERE device_id = $1 AND used_at IS NULL AND EXISTS (SELECT 1 FROM dev)),
        first AS (
          INSERT INTO version_changes (device_id, channel, at, from_version, to_version)
-         SELECT $1, $4, now(), NULL, $2 WHERE NOT EXISTS (SELECT 1 FROM old))
-       UPDATE version_changes SET channel = $4 WHERE device_id = $1 AND channel IS DISTINCT FROM $4 AND EXISTS (SELECT 1 FROM old)`,
+         SELECT $1, $4, now(), NULL, $2 WHERE NOT EXISTS (SELECT 1 FROM old) AND EXISTS (SELECT 1 FROM dev)),
+       moved AS (
+         UPDATE version_changes SET channel = $4 WHERE device_id = $1 AND channel IS DISTINCT FROM $4 AND EXISTS (SELECT 1 FROM old) AND EXISTS (SELECT 1 FROM dev))
+       SELECT EXISTS (SELECT 1 FROM dev) AS enrolled`,
       [grant.deviceId, currentVersion, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), cert.serial, cert.notAfter],
     );
+    if (!done.rows[0]?.enrolled) throw new ServerError('ENROLLMENT_REFUSED', `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`);
     this.changed(grant.deviceId);
   }
 

@@ -6,7 +6,7 @@ import { Metadata, Root } from '@tufjs/models';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { InputError, ServerError } from '../common/errors';
 import type { Config } from '../infra/config';
-import { FleetCa, fleetCaFiles } from '../infra/fleetCa';
+import { FleetCa, fleetCaFiles, fleetCaToken, type FleetCaKeySource } from '../infra/fleetCa';
 import type { Hsm } from '../infra/hsm';
 import { HsmKeys, short, type RoleName } from './keyring';
 import { parseRoot, withThreshold } from './rootChain';
@@ -31,6 +31,8 @@ export interface CeremonyResult {
   /** The fleet CA devices are provisioned with (it also signs the API's TLS certificate). */
   fleetCa: string;
   fleetCaCreated: boolean;
+  /** `hsm`, or `file` for a CA made before its key moved into the HSM (kept: devices trust it). */
+  fleetCaKey: FleetCaKeySource;
   rootFiles: Record<RepositoryName, string>;
   offlineKeyFiles: string[];
 }
@@ -97,7 +99,8 @@ export function checkCeremonyOptions(o: CeremonyOptions): void {
  * Key ceremony, idempotent: for each repository that has no root yet, offline root keys
  * (node-forge, written for offline storage) and HSM keys for the online roles (made inside
  * the token), the first root signed by every root key, and an empty signed repository;
- * and the fleet CA (device certificates, the API's TLS certificate for `apiHosts`).
+ * and the fleet CA (device certificates, the API's TLS certificate for `apiHosts`), its key
+ * in the fleet CA's own token.
  * The release repository's targets role gets `releaseKeys` HSM keys with a threshold.
  */
 export async function runCeremony(
@@ -109,8 +112,17 @@ export async function runCeremony(
 ): Promise<CeremonyResult> {
   checkCeremonyOptions(options);
   await storage.ensureBuckets();
-  const ca = await FleetCa.ensure(fleetCaFiles(config.ceremonyDir), apiHosts);
-  const result: CeremonyResult = { created: [], fleetCa: fleetCaFiles(config.ceremonyDir).caCert, fleetCaCreated: ca.created, rootFiles: { release: '', rollout: '' }, offlineKeyFiles: [] };
+  // S-23: the CA's key is made in its own token (OTA_FLEET_CA_TOKEN), never in a file.
+  const { ca, created: fleetCaCreated } = await FleetCa.ensure(fleetCaFiles(config.ceremonyDir), apiHosts, fleetCaToken(config));
+  ca.close();
+  const result: CeremonyResult = {
+    created: [],
+    fleetCa: fleetCaFiles(config.ceremonyDir).caCert,
+    fleetCaCreated,
+    fleetCaKey: ca.keySource,
+    rootFiles: { release: '', rollout: '' },
+    offlineKeyFiles: [],
+  };
   for (const repo of REPOSITORIES) {
     const file = rootFile(config, repo);
     result.rootFiles[repo] = file;

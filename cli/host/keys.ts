@@ -53,7 +53,7 @@ async function init(config: Config, hsm: Hsm, storage: Storage, flags: KeyFlags,
     [
       `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,
       result.created.length ? `created: ${result.created.join(', ')}` : 'nothing to create: both repositories exist',
-      `fleet CA: ${result.fleetCa}${result.fleetCaCreated ? ' (created; provision devices with it)' : ''}`,
+      `fleet CA: ${result.fleetCa}${result.fleetCaCreated ? ' (created; provision devices with it)' : ''}, key ${result.fleetCaKey === 'hsm' ? 'in the HSM' : 'in a file (made before the HSM held it)'}`,
       ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
     ].join('\n'),
   );

@@ -50,11 +50,15 @@ export const TEST_PROFILE: StackProfile = {
 };
 
 const TOKEN_LABEL = 'enigm-ota';
+/** S-23: the fleet CA's key has a token of its own, so the API's PIN opens nothing else. */
+const CA_TOKEN_LABEL = 'enigm-ota-ca';
 const SERVICES = ['api', 'worker', 'minio', 'temporal'] as const;
 
 interface Secrets {
   hsmPin: string;
   hsmSoPin: string;
+  fleetCaPin: string;
+  fleetCaSoPin: string;
   minioSecret: string;
   /** Operator tokens the stack bootstraps: admin, ops (the CLI's default), worker (a viewer). */
   tokens: Record<'admin' | 'ops' | 'worker', string>;
@@ -71,14 +75,16 @@ const BOOTSTRAP: Array<{ name: keyof Secrets['tokens']; roles: string[] }> = [
 async function secrets(home: string): Promise<Secrets> {
   const file = join(home, 'secrets.json');
   const existing = existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>) : undefined;
-  if (existing?.tokens) return existing as Secrets;
+  if (existing?.tokens && existing.fleetCaPin) return existing as Secrets;
   const s: Secrets = {
     hsmPin: randomBytes(8).toString('hex'),
     hsmSoPin: randomBytes(8).toString('hex'),
+    fleetCaPin: randomBytes(8).toString('hex'),
+    fleetCaSoPin: randomBytes(8).toString('hex'),
     minioSecret: randomBytes(18).toString('base64url'),
     ...existing,
-    // Stacks made before operators existed get their tokens added, nothing else changes.
-    tokens: { admin: newToken('ota'), ops: newToken('ota'), worker: newToken('ota') },
+    // Stacks made before operators (or the fleet CA's token) existed get what is missing added.
+    tokens: existing?.tokens ?? { admin: newToken('ota'), ops: newToken('ota'), worker: newToken('ota') },
   };
   await mkdir(home, { recursive: true });
   await writeFile(file, JSON.stringify(s), { mode: 0o600 });
@@ -98,6 +104,8 @@ export async function stackEnv(p: StackProfile): Promise<Record<string, string>>
     SOFTHSM2_CONF: join(p.home, 'softhsm', 'softhsm2.conf'),
     OTA_HSM_TOKEN: TOKEN_LABEL,
     OTA_HSM_PIN: s.hsmPin,
+    OTA_FLEET_CA_TOKEN: CA_TOKEN_LABEL,
+    OTA_FLEET_CA_PIN: s.fleetCaPin,
     OTA_API_PORT: String(p.apiPort),
     OTA_API_URL: `https://127.0.0.1:${p.apiPort}`,
     OTA_TOKEN: s.tokens.ops,
@@ -172,7 +180,8 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     name: 'worker',
     command: node,
     args: [join(ROOT, 'dist', 'worker', 'main.js')],
-    env: { ...env, OTA_TOKEN: (await secrets(p.home)).tokens.worker },
+    // The worker signs metadata: the signing keys' PIN, not the fleet CA's.
+    env: { ...env, OTA_TOKEN: (await secrets(p.home)).tokens.worker, OTA_FLEET_CA_PIN: '' },
     ready: () => logContains(pm.logFile('worker'), 'worker ready'),
   });
   log(`worker ${worker} (Temporal SDK metrics http://127.0.0.1:${p.workerMetricsPort}/metrics)`);
@@ -180,7 +189,8 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     name: 'api',
     command: node,
     args: [join(ROOT, 'dist', 'api', 'main.js')],
-    env,
+    // S-23: the fleet CA's PIN only; empty, not absent, so a parent's environment cannot add the other.
+    env: { ...env, OTA_HSM_PIN: '' },
     // It listens only once everything is set up (HTTPS with the fleet CA's certificate).
     ready: () => portOpen(p.apiPort),
   });
@@ -193,19 +203,18 @@ export async function stackDown(p: StackProfile, log: (line: string) => void = (
   for (const name of SERVICES) if (await pm.stop(name)) log(`stopped ${name}`);
 }
 
-/** A SoftHSM2 token in <home>/softhsm, created once. */
+/** The SoftHSM2 tokens in <home>/softhsm (signing keys; the fleet CA's key), each created once. */
 async function ensureToken(home: string, env: Record<string, string>): Promise<void> {
   const dir = join(home, 'softhsm', 'tokens');
   await mkdir(dir, { recursive: true });
   await writeFile(env['SOFTHSM2_CONF']!, `directories.tokendir = ${dir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
   const childEnv = { ...process.env, SOFTHSM2_CONF: env['SOFTHSM2_CONF'] };
-  const slots = execFileSync('softhsm2-util', ['--show-slots'], { env: childEnv, encoding: 'utf8' });
-  if (new RegExp(`Label:\\s+${TOKEN_LABEL}\\s`).test(slots)) return;
   const s = await secrets(home);
-  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN_LABEL, '--pin', s.hsmPin, '--so-pin', s.hsmSoPin], {
-    env: childEnv,
-    stdio: 'ignore',
-  });
+  for (const [label, pin, soPin] of [[TOKEN_LABEL, s.hsmPin, s.hsmSoPin], [CA_TOKEN_LABEL, s.fleetCaPin, s.fleetCaSoPin]] as const) {
+    const slots = execFileSync('softhsm2-util', ['--show-slots'], { env: childEnv, encoding: 'utf8' });
+    if (new RegExp(`Label:\\s+${label}\\s`).test(slots)) continue;
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], { env: childEnv, stdio: 'ignore' });
+  }
 }
 
 function cliType(type: string): string {

@@ -6,7 +6,7 @@ import { Metadata, MetadataKind, type Timestamp, type Targets } from '@tufjs/mod
 import type { TrustedRoots } from '../../../simulator/fleet';
 import { waitForStatus } from '../../../control/releases';
 import { createActivityDeps } from '../../../worker/deps';
-import { FleetCa } from '../../../infra/fleetCa';
+import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import { HsmKeys } from '../../../trust/keyring';
 import { signMetadata } from '../../../trust/tufKeys';
 import { targetFile } from '../../../trust/tufRepository';
@@ -27,8 +27,13 @@ describe('attacks on a device', () => {
 
   before(async () => {
     const config = testConfig();
-    const ca = await FleetCa.load({ caCert: config.identity.fleetCaCert, caKey: config.identity.fleetCaKey });
-    proxy = await startProxy(config.api.url, { ...ca.issueServer('compromised API', ['127.0.0.1']), caPem: ca.certPem });
+    // A compromised API has the fleet CA token's PIN: it can have a server certificate signed.
+    const ca = await FleetCa.load({ caCert: config.identity.fleetCaCert, caKey: config.identity.fleetCaKey }, fleetCaToken(config));
+    try {
+      proxy = await startProxy(config.api.url, { ...ca.issueServer('compromised API', ['127.0.0.1']), caPem: ca.certPem });
+    } finally {
+      ca.close();
+    }
     deps = await createActivityDeps(testConfig());
     await releaseAwaitingApproval(channel, '1.0.0', { rollbackIndex: 1 });
     await approve(channel, '1.0.0');

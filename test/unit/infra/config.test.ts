@@ -35,6 +35,18 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('OTA_FLEET_CA_TOKEN (S-23)', () => {
+    it('defaults to a token of its own, apart from the signing keys\' token', () => {
+      const config = loadConfig({});
+      expect(config.hsm).to.include({ tokenLabel: 'enigm-ota', fleetCaToken: 'enigm-ota-ca', fleetCaPin: '' });
+    });
+
+    it('refuses the signing keys\' token: the API would log in to it', () => {
+      expectRefused({ OTA_FLEET_CA_TOKEN: 'enigm-ota' }, 'OTA_FLEET_CA_TOKEN');
+      expectRefused({ OTA_HSM_TOKEN: 'shared', OTA_FLEET_CA_TOKEN: 'shared' }, 'OTA_FLEET_CA_TOKEN');
+    });
+  });
+
   describe('OTA_BOOTSTRAP_OPERATORS', () => {
     it('is parsed into the bootstrap operators', () => {
       const operators = [{ name: 'root-admin', roles: ['admin'], tokenSha256: SHA256 }, { name: 'rel.owner', roles: ['release-owner', 'viewer'], tokenSha256: SHA256 }];

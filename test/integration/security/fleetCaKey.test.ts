@@ -1,0 +1,258 @@
+import { expect } from 'chai';
+import { X509Certificate } from 'node:crypto';
+import { readdir, readFile, readlink, stat, mkdir, copyFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import forge from 'node-forge';
+import * as pkcs11js from 'pkcs11js';
+import { newKeyAndCsr, type DeviceIdentity } from '@enigm-ota/client-sdk';
+import { loadConfig, requireHsmPin } from '../../../infra/config';
+import { FLEET_CA_KEY_LABEL, FleetCa, fleetCaFiles, fleetCaToken } from '../../../infra/fleetCa';
+import { Hsm } from '../../../infra/hsm';
+import { ProcessManager } from '../../../scripts/lib/processes';
+import { TEST_PROFILE } from '../../../scripts/lib/stack';
+import { rejectionOf } from '../../rejection';
+import { device, testConfig } from '../helpers';
+
+/**
+ * Issue #11 "keys out of the API's reach" (S-23): the fleet CA's private key was a file the
+ * API read, so whoever took over an API replica could copy it and mint device identities
+ * forever. Now the key is made in a token of its own, sensitive and never extractable; the
+ * API holds only that token's PIN. These tests look at the live stack's files, token and API
+ * process, then enroll and renew through it.
+ */
+describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)', () => {
+  let caCert: forge.pki.Certificate;
+  let caPem: string;
+
+  before(async () => {
+    caPem = await readFile(testConfig().identity.fleetCaCert, 'utf8');
+    caCert = forge.pki.certificateFromPem(caPem);
+  });
+
+  /** Every file under `dir`, recursively. */
+  async function filesUnder(dir: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) out.push(...(await filesUnder(path)));
+      else if (entry.isFile()) out.push(path);
+    }
+    return out;
+  }
+
+  function openCaToken(): Hsm {
+    const token = fleetCaToken(testConfig());
+    return Hsm.open(token, token.pin);
+  }
+
+  describe('the key ceremony', () => {
+    it('writes no CA private key file: the only PEM private key in the ceremony folder is the API\'s TLS key', async () => {
+      const config = testConfig();
+      const files = fleetCaFiles(config.ceremonyDir);
+      expect(await stat(files.caKey).catch(() => undefined), files.caKey).to.equal(undefined);
+      const withPrivateKeys: string[] = [];
+      for (const file of await filesUnder(config.ceremonyDir)) {
+        if ((await stat(file)).size > 1024 * 1024) continue;
+        const text = await readFile(file, 'utf8');
+        if (!/-----BEGIN (RSA |ENCRYPTED )?PRIVATE KEY-----/.test(text)) continue;
+        withPrivateKeys.push(file);
+        const key = forge.pki.privateKeyFromPem(text) as forge.pki.rsa.PrivateKey;
+        expect(key.n.equals((caCert.publicKey as forge.pki.rsa.PublicKey).n), `${file} holds the CA's key`).to.equal(false);
+      }
+      expect(withPrivateKeys).to.deep.equal([files.serverKey]);
+    });
+
+    it('makes the key in the fleet CA\'s own token: sensitive, never extractable, and the certificate\'s key', () => {
+      const hsm = openCaToken();
+      try {
+        expect(hsm.keyProtection(FLEET_CA_KEY_LABEL)).to.deep.equal({ sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true });
+        const pair = hsm.rsaKeyPair(FLEET_CA_KEY_LABEL);
+        expect(pair.modulus.toString('hex').replace(/^0+/, '')).to.equal((caCert.publicKey as forge.pki.rsa.PublicKey).n.toString(16));
+      } finally {
+        hsm.close();
+      }
+    });
+
+    it('keeps it apart from the signing keys: the signing token holds no CA key, the CA token no signing key', () => {
+      const config = testConfig();
+      const signing = Hsm.open(config.hsm, requireHsmPin(config));
+      const ca = openCaToken();
+      try {
+        expect(signing.has(FLEET_CA_KEY_LABEL)).to.equal(false);
+        expect(signing.keyPairs().length).to.be.greaterThan(0);
+        expect(ca.keyPairs()).to.deep.equal([]);
+      } finally {
+        ca.close();
+        signing.close();
+      }
+    });
+
+    it('the token refuses to reveal the private exponent, even in a session logged in with the PIN', () => {
+      const hsm = openCaToken(); // keeps the module initialized while the raw session below uses it
+      const lib = new pkcs11js.PKCS11();
+      lib.load(testConfig().hsm.module);
+      try {
+        try {
+          lib.C_Initialize();
+        } catch (err) {
+          expect((err as { code?: number }).code).to.equal(pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED);
+        }
+        const token = fleetCaToken(testConfig());
+        const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
+        expect(slot, 'the fleet CA token').to.not.equal(undefined);
+        const session = lib.C_OpenSession(slot!, pkcs11js.CKF_SERIAL_SESSION);
+        try {
+          try {
+            lib.C_Login(session, pkcs11js.CKU_USER, token.pin);
+          } catch (err) {
+            expect((err as { code?: number }).code).to.equal(pkcs11js.CKR_USER_ALREADY_LOGGED_IN);
+          }
+          lib.C_FindObjectsInit(session, [
+            { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+            { type: pkcs11js.CKA_LABEL, value: FLEET_CA_KEY_LABEL },
+          ]);
+          const [key] = lib.C_FindObjects(session, 1);
+          lib.C_FindObjectsFinal(session);
+          expect(key, 'the CA private key object').to.not.equal(undefined);
+          let code: number | undefined;
+          try {
+            lib.C_GetAttributeValue(session, key!, [{ type: pkcs11js.CKA_PRIVATE_EXPONENT }]);
+          } catch (err) {
+            code = (err as { code?: number }).code;
+          }
+          expect(code).to.equal(pkcs11js.CKR_ATTRIBUTE_SENSITIVE);
+        } finally {
+          lib.C_CloseSession(session);
+        }
+      } finally {
+        lib.close();
+        hsm.close();
+      }
+    });
+  });
+
+  describe('the API process', () => {
+    async function apiProcess(): Promise<{ pid: number; env: Record<string, string> }> {
+      const pid = new ProcessManager(TEST_PROFILE.home).running('api');
+      expect(pid, 'the API is running').to.be.a('number');
+      const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
+      const env = Object.fromEntries(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      return { pid: pid!, env };
+    }
+
+    it('has the CA token\'s PIN but not the signing keys\' (it cannot open that token: CONFIG_INVALID)', async () => {
+      const { env } = await apiProcess();
+      expect(env['OTA_FLEET_CA_PIN'], 'the fleet CA token PIN').to.be.a('string').and.not.equal('');
+      const config = loadConfig(env);
+      expect(() => requireHsmPin(config)).to.throw().with.property('code', 'CONFIG_INVALID');
+      expect(config.hsm.fleetCaToken).to.not.equal(config.hsm.tokenLabel);
+    });
+
+    it('references no CA key file: not in its environment, not among its open files; it says it signs with the HSM', async () => {
+      const { pid, env } = await apiProcess();
+      const caKeyFile = fleetCaFiles(testConfig().ceremonyDir).caKey;
+      expect(Object.keys(env)).to.not.include('OTA_FLEET_CA_KEY');
+      expect(Object.values(env).filter((v) => v.includes('fleet-ca-key') || v.includes(join(testConfig().ceremonyDir, 'offline')))).to.deep.equal([]);
+      const open: string[] = [];
+      for (const fd of await readdir(`/proc/${pid}/fd`)) open.push(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+      expect(open.filter((f) => f === caKeyFile || f.includes('/offline/'))).to.deep.equal([]);
+      const log = await readFile(new ProcessManager(TEST_PROFILE.home).logFile('api'), 'utf8');
+      const ready = log.split('\n').filter((l) => l.includes('"api ready"')).map((l) => JSON.parse(l) as { fleetCaKey?: string });
+      expect(ready.at(-1)).to.have.property('fleetCaKey', 'hsm');
+    });
+  });
+
+  describe('enrollment and renewal', () => {
+    function expectIssuedByCa(certPem: string): void {
+      const cert = forge.pki.certificateFromPem(certPem);
+      expect(caCert.verify(cert), 'node-forge verifies it against the CA certificate').to.equal(true);
+      expect(cert.signatureOid).to.equal(forge.pki.oids['sha256WithRSAEncryption']);
+      // An independent check (OpenSSL through node:crypto), as a device's TLS stack would do it.
+      const x509 = new X509Certificate(certPem);
+      const ca = new X509Certificate(caPem);
+      expect(x509.checkIssued(ca)).to.equal(true);
+      expect(x509.verify(ca.publicKey)).to.equal(true);
+    }
+
+    it('work as before: the certificates the token signs verify against the CA certificate', async () => {
+      const agent = await device('ca-hsm-renew', 'identity');
+      const first = (await agent.identity()) as DeviceIdentity;
+      expectIssuedByCa(first.certPem);
+      expect(new X509Certificate(first.certPem).subject).to.include('CN=ca-hsm-renew');
+      // A clock 80 days on: less than a third of the 90-day certificate is left, so the SDK renews.
+      const later = await device('ca-hsm-renew', 'identity', { now: () => new Date(Date.now() + 80 * 86_400_000) });
+      await later.checkForUpdate();
+      const renewed = (await later.identity()) as DeviceIdentity;
+      expect(renewed.certPem).to.not.equal(first.certPem);
+      expectIssuedByCa(renewed.certPem);
+    });
+
+    it('the API\'s TLS certificate is the CA\'s too', async () => {
+      expectIssuedByCa(await readFile(testConfig().identity.apiTlsCert, 'utf8'));
+    });
+  });
+
+  describe('a stack made before the HSM held the key', () => {
+    /** A ceremony folder as an earlier version left it: a CA certificate and its key file. */
+    async function legacyFolder(name: string): Promise<{ files: ReturnType<typeof fleetCaFiles>; key: forge.pki.rsa.PrivateKey }> {
+      const dir = join(testConfig().home, 'legacy-ca', name);
+      const files = fleetCaFiles(dir);
+      const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
+      const cert = forge.pki.createCertificate();
+      cert.publicKey = keys.publicKey;
+      cert.serialNumber = '01';
+      cert.validity.notBefore = new Date(Date.now() - 60_000);
+      cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+      cert.setSubject([{ name: 'commonName', value: 'legacy fleet CA' }]);
+      cert.setIssuer(cert.subject.attributes);
+      cert.setExtensions([{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, critical: true }, { name: 'subjectKeyIdentifier' }]);
+      cert.sign(keys.privateKey, forge.md.sha256.create());
+      await mkdir(join(dir, 'offline'), { recursive: true });
+      await writeFile(files.caCert, forge.pki.certificateToPem(cert));
+      await writeFile(files.caKey, forge.pki.privateKeyToPem(keys.privateKey), { mode: 0o600 });
+      return { files, key: keys.privateKey };
+    }
+
+    it('keeps signing with its key file while no key is in the token (devices trust that CA)', async () => {
+      const { files } = await legacyFolder('kept');
+      const config = testConfig();
+      // A token without a fleet CA key: the signing keys' token stands in for an empty one.
+      const ca = await FleetCa.load(files, { ...fleetCaToken(config), tokenLabel: config.hsm.tokenLabel, pin: config.hsm.pin });
+      try {
+        expect(ca.keySource).to.equal('file');
+        const issued = ca.signDeviceCsr(newKeyAndCsr('legacy-1').csrPem, 'legacy-1', 1);
+        expect(ca.cert.verify(forge.pki.certificateFromPem(issued.certPem))).to.equal(true);
+      } finally {
+        ca.close();
+      }
+      const noToken = await FleetCa.load(files, { ...fleetCaToken(config), pin: '' });
+      expect(noToken.keySource).to.equal('file');
+    });
+
+    it('refuses to start with a key file and a key in the token at once (CONFIG_INVALID)', async () => {
+      const { files } = await legacyFolder('both');
+      const err = await rejectionOf(FleetCa.load(files, fleetCaToken(testConfig())));
+      expect(err).to.have.property('code', 'CONFIG_INVALID');
+    });
+
+    it('refuses a key that is not its certificate\'s, from a file or from the token (CONFIG_INVALID)', async () => {
+      const config = testConfig();
+      const { files } = await legacyFolder('mismatch');
+      await writeFile(files.caKey, forge.pki.privateKeyToPem(forge.pki.rsa.generateKeyPair({ bits: 2048 }).privateKey));
+      const fromFile = await rejectionOf(FleetCa.load(files, { ...fleetCaToken(config), pin: '' }));
+      expect(fromFile).to.have.property('code', 'CONFIG_INVALID');
+      // The legacy certificate with the token's key (no key file): not the certificate's key either.
+      const certOnly = fleetCaFiles(join(config.home, 'legacy-ca', 'cert-only'));
+      await mkdir(join(certOnly.caCert, '..'), { recursive: true });
+      await copyFile(files.caCert, certOnly.caCert);
+      const fromToken = await rejectionOf(FleetCa.load(certOnly, fleetCaToken(config)));
+      expect(fromToken).to.have.property('code', 'CONFIG_INVALID');
+    });
+
+    it('without the CA token\'s PIN, a stack with no key file cannot sign (CONFIG_INVALID)', async () => {
+      const config = testConfig();
+      const err = await rejectionOf(FleetCa.load(fleetCaFiles(config.ceremonyDir), { ...fleetCaToken(config), pin: '' }));
+      expect(err).to.have.property('code', 'CONFIG_INVALID');
+    });
+  });
+});
