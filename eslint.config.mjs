@@ -91,6 +91,22 @@ export default tseslint.config(
     ),
   },
   {
+    // S-18: every JSON body goes through jsonBody (api/untrusted.ts), which checks each string the parser made.
+    files: ['api/**/*.ts'],
+    ignores: ['api/untrusted.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'express', importNames: ['json', 'urlencoded', 'text'], message: 'parse request bodies with jsonBody from api/untrusted.ts' },
+            { name: 'body-parser', message: 'parse request bodies with jsonBody from api/untrusted.ts' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['cli/host/**/*.ts'],
     rules: forbid(['api', 'activities', 'workflows', 'worker'], 'signing-host commands use trust/, infra/ and control/, never the API server or the worker'),
   },

@@ -6,7 +6,8 @@ import type { Devices } from '../infra/devices';
 import type { AuditLog, Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
 import { allowed, type Permission } from './permissions';
-import type { DeviceRecord, Operator } from '../common/adminApi';
+import type { AuditEntry, DeviceRecord, Operator } from '../common/adminApi';
+import { logRequestFailure } from './observability';
 
 /** What a handler may put in `res.locals.audit`; the audit hook records it with the outcome. */
 export interface AuditNote {
@@ -32,22 +33,36 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * Admin requests: a bearer token (the CLI, scripts) or a dashboard session cookie names the
  * operator, and the route's permission decides; both are the same operator with the same
- * roles. Every request that is not a plain read is written to the audit log when it ends,
- * refused and failed ones included, with the operator (or "anonymous") and the handler's note.
+ * roles. Every request that is not a plain read is in the audit log, refused and failed ones
+ * included, with the operator (or "anonymous") and the handler's note.
  */
 export function adminAuth(operators: Operators, audit: AuditLog, sessions: Sessions): (permission: Permission) => RequestHandler {
   return (permission) => (req, res, next) => {
-    // S-15
-    if (req.method !== 'GET') res.on('finish', () => void recordAudit(audit, req, res));
-    const done = (err?: unknown) => (err ? next(err) : next());
+    const changes = req.method !== 'GET';
+    let auditDown = false;
     authenticate(req, res, operators, sessions)
-      .then((operator) => {
+      .then(async (operator) => {
         res.locals['operator'] = operator;
         if (!allowed(operator.roles, permission)) {
           throw new ServerError('FORBIDDEN', `${operator.name} (${operator.roles.join(', ')}) may not ${permission}`);
         }
+        if (!changes) return;
+        // S-15: the entry is written before the handler runs and completed when the answer is
+        // sent, so no change takes effect without one; if it cannot be written, nothing runs.
+        const id = await audit.begin({ actor: operator.name, action: defaultAction(req), subject: req.path }).catch((err: unknown) => {
+          auditDown = true;
+          throw new ServerError('UNAVAILABLE', 'the audit log cannot be written, so nothing was changed: try again later', { cause: err });
+        });
+        res.on('finish', () => void audit.complete(id, entryOf(req, res)).catch((err: unknown) => logRequestFailure(res, err, 'audit entry left pending: its outcome could not be written')));
       })
-      .then(() => done(), done);
+      .then(
+        () => next(),
+        (err: unknown) => {
+          // Refused before the handler ran (nothing changed): one entry, written with the answer.
+          if (changes && !auditDown) res.on('finish', () => void audit.record(entryOf(req, res)).catch((e: unknown) => logRequestFailure(res, e, 'audit log write failed for a refused request')));
+          next(err);
+        },
+      );
   };
 }
 
@@ -94,23 +109,23 @@ export function cookieOf(req: Request, name: string): string | undefined {
   return undefined;
 }
 
-async function recordAudit(audit: AuditLog, req: Request, res: Response): Promise<void> {
+function defaultAction(req: Request): string {
+  return `${req.method} ${(req.route as { path?: string } | undefined)?.path ?? req.path}`.slice(0, 64);
+}
+
+/** The entry of a finished request: the handler's note, or the method and path when it set none. */
+function entryOf(req: Request, res: Response): AuditEntry {
   const note = res.locals['audit'] as AuditNote | undefined;
   const operator = res.locals['operator'] as Operator | undefined;
   const outcome = res.statusCode < 400 ? 'ok' : res.statusCode === 401 || res.statusCode === 403 ? 'refused' : 'failed';
-  try {
-    await audit.record({
-      actor: operator?.name ?? 'anonymous',
-      action: note?.action ?? `${req.method} ${req.route?.path ?? req.path}`.slice(0, 64),
-      subject: note?.subject ?? req.path,
-      reason: note?.reason,
-      outcome,
-      detail: note?.detail ?? (outcome === 'ok' ? undefined : `HTTP ${res.statusCode}`),
-    });
-  } catch (err) {
-    // The action already happened; losing its audit line must at least be loud.
-    console.error('audit log write failed', err);
-  }
+  return {
+    actor: operator?.name ?? 'anonymous',
+    action: note?.action ?? defaultAction(req),
+    subject: note?.subject ?? req.path,
+    reason: note?.reason,
+    outcome,
+    detail: note?.detail ?? (outcome === 'ok' ? undefined : `HTTP ${res.statusCode}`),
+  };
 }
 
 /**

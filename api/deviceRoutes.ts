@@ -1,5 +1,6 @@
 import { REPOSITORIES, type InstallReport, type PollRequest, type RepositoryName } from '@enigm-ota/client-sdk';
-import { Router, json } from 'express';
+import { Router } from 'express';
+import { jsonBody } from './untrusted';
 import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
@@ -30,7 +31,7 @@ const METADATA_FILE = /^([1-9][0-9]{0,9}\.)?(root|timestamp|snapshot|targets)\.j
  */
 export function deviceRoutes(deps: ApiDeps): Router {
   const r = Router();
-  const body = json({ limit: deps.maxBodyBytes });
+  const body = jsonBody(deps.maxBodyBytes);
   const device = deviceAuth(deps.devices);
 
   r.get('/healthz', (_req, res) => {

@@ -44,6 +44,7 @@ const KNOWN_ERROR_CODES: Record<OtaErrorCode, true> = {
   INSTALL_FAILED: true,
   HEALTH_CHECK_FAILED: true,
   DEVICE_STATE_INVALID: true,
+  CONFIG_INVALID: true,
 };
 
 /** The API's Prometheus metrics, in a registry of their own (no process-wide globals). */
@@ -92,6 +93,7 @@ interface RequestState {
   startNs: bigint;
   bytes: number;
   metrics: ApiMetrics;
+  log: Logger;
   errorCode?: string;
   error?: unknown;
 }
@@ -111,6 +113,7 @@ export function observe(config: Config, metrics = new ApiMetrics(), log: Logger 
       startNs: process.hrtime.bigint(),
       bytes: 0,
       metrics,
+      log,
     };
     requests.set(res, state);
     res.setHeader('x-request-id', state.id);
@@ -132,6 +135,22 @@ export function observe(config: Config, metrics = new ApiMetrics(), log: Logger 
 /** The id this request is logged under (for error bodies). */
 export function requestIdOf(res: Response): string | undefined {
   return requests.get(res)?.id;
+}
+
+/**
+ * A failure of work that belongs to a request but may end after its log line (the audit
+ * entry's outcome): one JSON line at error level with the request id, never a console dump.
+ */
+export function logRequestFailure(res: Response, err: unknown, msg: string): void {
+  const state = requests.get(res);
+  (state?.log ?? fallbackLog()).error({ requestId: state?.id, err }, msg);
+}
+
+let fallback: Logger | undefined;
+/** For a response the API's `observe` never saw (a router mounted alone, in a test). */
+function fallbackLog(): Logger {
+  fallback ??= createLogger('api', 'info');
+  return fallback;
 }
 
 export function notePoll(res: Response, offer: PollOffer | null): void {

@@ -1,4 +1,5 @@
-import { Router, json, type RequestHandler, type Response } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
+import { jsonBody } from './untrusted';
 import { ServerError } from '../common/errors';
 import type { AuditLog, Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
@@ -22,7 +23,7 @@ export interface SessionRouteDeps {
  */
 export function sessionRoutes(deps: SessionRouteDeps): Router {
   const r = Router();
-  const body = json({ limit: 1024 });
+  const body = jsonBody(1024);
   const info = (operator: Operator, csrfToken: string, expiresAt: string): SessionInfo => ({
     operator,
     permissions: [...new Set(operator.roles.flatMap((role) => GRANTS[role] ?? []))],
@@ -36,8 +37,11 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
       await deps.audit.record({ actor: 'anonymous', action: 'session.signin', subject: 'dashboard', outcome: 'refused', detail: 'unknown or revoked token' });
       throw new ServerError('UNAUTHENTICATED', 'unknown or revoked operator token');
     }
+    // S-15: the entry first, so no session exists without one (it stays pending if the rest fails).
+    const signin = { actor: operator.name, action: 'session.signin', subject: 'dashboard' };
+    const entry = await deps.audit.begin(signin);
     const { id, session } = await deps.sessions.create(operator, deps.sessionTtlMs);
-    await deps.audit.record({ actor: operator.name, action: 'session.signin', subject: 'dashboard', outcome: 'ok', detail: `until ${session.expiresAt}` });
+    await deps.audit.complete(entry, { ...signin, outcome: 'ok', detail: `until ${session.expiresAt}` });
     setCookie(res, id, Math.floor(deps.sessionTtlMs / 1000));
     res.status(201).json(info(operator, session.csrfToken, session.expiresAt));
   });

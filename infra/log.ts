@@ -1,5 +1,5 @@
 import type { Logger as TemporalLogger, LogLevel as TemporalLogLevel, LogMetadata } from '@temporalio/common';
-import { pino, stdSerializers, type Logger } from 'pino';
+import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { LogLevel } from './config';
 
 export type { Logger } from 'pino';
@@ -9,15 +9,17 @@ export type { Logger } from 'pino';
  * `{"level":"info","time":"…","service":"api",…,"msg":"…"}`. Level names, not pino's
  * numbers, so a log shipper or `jq 'select(.level=="error")'` needs no mapping table.
  */
-export function createLogger(service: 'api' | 'worker', level: LogLevel): Logger {
-  return pino({
+export function createLogger(service: 'api' | 'worker', level: LogLevel, destination?: DestinationStream): Logger {
+  const options: LoggerOptions = {
     level,
     base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     // Temporal's SDK puts errors under `error`; serialize them like pino's own `err`.
     serializers: { err: stdSerializers.err, error: stdSerializers.err },
-  });
+  };
+  // A destination only in tests, which read the lines back; services write to stdout.
+  return destination ? pino(options, destination) : pino(options);
 }
 
 const LEVELS: Record<TemporalLogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {

@@ -36,3 +36,18 @@ export function updaterConfig(limits: DeviceLimits) {
     fetchRetries: 0,
   };
 }
+
+/** The longest install report message the device sends (the API accepts up to 1000). */
+export const MAX_REPORT_MESSAGE = 500;
+// Control characters but tab and newline: NUL is one the server cannot store at all.
+const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A report's message may carry error text from anywhere (an installer, the OS, a file
+ * name): control characters are dropped, the length is capped and a surrogate left
+ * alone (also by the cap) becomes U+FFFD, so the API never refuses a report for its text.
+ */
+export function reportMessage(text: string): string {
+  return text.replace(CONTROL, '').slice(0, MAX_REPORT_MESSAGE).replace(LONE_SURROGATE, '\uFFFD');
+}

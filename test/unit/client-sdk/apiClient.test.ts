@@ -1,0 +1,31 @@
+import { expect } from 'chai';
+import { DeviceApiClient, MAX_REPORT_MESSAGE, type Fetch, type InstallReport } from '@enigm-ota/client-sdk';
+
+/** A client whose transport keeps each body it was given and answers 202. */
+function capturing(): { client: DeviceApiClient; sent: unknown[] } {
+  const sent: unknown[] = [];
+  const transport: Fetch = async (_url, init) => {
+    sent.push(JSON.parse(init?.body ?? 'null'));
+    return new Response(JSON.stringify({ accepted: true }), { status: 202 });
+  };
+  return { client: new DeviceApiClient('http://api.invalid', 64 * 1024, 1000, transport), sent };
+}
+
+describe('DeviceApiClient.report', () => {
+  const report: InstallReport = { deviceId: 'dev-1', version: '1.0.0', outcome: 'failed', errorCode: 'INSTALL_FAILED' };
+
+  it('sends a message without the bytes the server cannot store, capped (issue #11)', async () => {
+    const { client, sent } = capturing();
+    await client.report({ ...report, message: `disk\u0000 error \uD800${'x'.repeat(2000)}` });
+    const message = (sent[0] as InstallReport).message!;
+    expect(message.startsWith('disk error \uFFFDx')).to.equal(true);
+    expect(message).to.have.length(MAX_REPORT_MESSAGE);
+    expect(sent[0]).to.deep.include({ deviceId: 'dev-1', version: '1.0.0', outcome: 'failed', errorCode: 'INSTALL_FAILED' });
+  });
+
+  it('sends a report without a message as it is', async () => {
+    const { client, sent } = capturing();
+    await client.report(report);
+    expect(sent).to.deep.equal([report]);
+  });
+});
