@@ -5,12 +5,20 @@ import type { ReleaseStatus } from './release';
  * The release workflow's messages. Updates (not signals) so a caller learns at once
  * whether the action was accepted; validators refuse bad input before it enters history.
  */
-export interface ApproveInput {
+/**
+ * Set by control/releases.ts (epoch ms): an update no worker took by then is refused by the
+ * workflow, so one the API already answered NO_WORKER for never applies late (S-19).
+ */
+export interface Expiring {
+  notAfter?: number;
+}
+
+export interface ApproveInput extends Expiring {
   approver: string;
   comment?: string;
 }
 
-export interface OpsInput {
+export interface OpsInput extends Expiring {
   actor?: string;
   reason?: string;
   /** rollback only: offer this earlier release of the channel again. */

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { Client, WorkflowHandle, WorkflowUpdateHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateStage } from '@temporalio/client';
 import { ServerError, InputError } from '../common/errors';
 import { abortUpdate, approveUpdate, pauseUpdate, promoteUpdate, rejectUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
 import { releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep, type Targeting } from '../common/release';
 import { checkHardwareIds, checkPattern, checkReleaseSpec, checkRollbackIndex, checkSteps, checkVersion, MAX_ARTIFACT_BYTES } from '../common/validation';
 import type { Storage } from '../infra/storage';
 import { fromTemporal } from './temporal';
+import { ACCEPT_GRACE_MS, ACCEPT_WINDOW_MS, noWorker, QUERY_DEADLINE_MS, requireWorker, timedOut, UPDATE_DEADLINE_MS } from './worker';
 import type { releaseWorkflow } from '../workflows';
 import type { OpsAction, ReleaseListItem } from '../common/adminApi';
 import { awaitingApprovalKey, channelKey, percentKey, RELEASE_TASK_QUEUE, RELEASE_WORKFLOW, releaseQuery, stageKey, versionKey } from '../common/temporalNames';
@@ -149,17 +150,56 @@ function handleFor(client: Client, channel: string, version: string): WorkflowHa
 /** Status from the workflow's query; a finished release answers with its result. */
 export async function releaseStatus(client: Client, channel: string, version: string): Promise<ReleaseStatus> {
   const handle = handleFor(client, channel, version);
+  await requireWorker(client);
+  return queryStatus(client, handle, `${version} on channel ${channel}`);
+}
+
+/** A query waits for a worker to replay the workflow: bounded, so a dead worker gives NO_WORKER, not a hang. */
+async function queryStatus(client: Client, handle: WorkflowHandle<typeof releaseWorkflow>, what: string): Promise<ReleaseStatus> {
   try {
-    return await handle.query(statusQuery);
+    return await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
   } catch (err) {
-    throw fromTemporal(err, `${version} on channel ${channel}`);
+    if (timedOut(err)) throw noWorker(`no worker answered for release ${what} within ${QUERY_DEADLINE_MS / 1000} s`);
+    throw fromTemporal(err, what);
   }
 }
 
 const OPS = { pause: pauseUpdate, resume: resumeUpdate, rollback: rollbackUpdate, promote: promoteUpdate, abort: abortUpdate } as const;
 
 export async function releaseAction(client: Client, channel: string, version: string, action: OpsAction, input: OpsInput): Promise<ReleaseStatus> {
-  return sendUpdate(client, channel, version, action, (h) => h.executeUpdate(OPS[action], { args: [input] }));
+  return sendUpdate(client, channel, version, action, (h, notAfter) =>
+    h.startUpdate(OPS[action], { args: [{ ...input, notAfter }], waitForStage: WorkflowUpdateStage.ACCEPTED }),
+  );
+}
+
+type StartUpdate = (h: WorkflowHandle<typeof releaseWorkflow>, notAfter: number) => Promise<WorkflowUpdateHandle<ReleaseStatus>>;
+
+/**
+ * S-19: an update is sent only while a worker serves releases, and each wait is bounded below
+ * the CLI's HTTP timeout. Not accepted in time: NO_WORKER, and the workflow refuses it if it
+ * arrives later (`notAfter`), so nothing changes. Accepted but not done in time: UPDATE_PENDING
+ * (it is in the release's history and completes when a worker runs).
+ */
+async function sendUpdate(client: Client, channel: string, version: string, action: string, start: StartUpdate): Promise<ReleaseStatus> {
+  const handle = handleFor(client, channel, version);
+  await requireWorker(client);
+  const began = Date.now();
+  const notAfter = began + ACCEPT_WINDOW_MS;
+  let update: WorkflowUpdateHandle<ReleaseStatus>;
+  try {
+    update = await client.withDeadline(notAfter + ACCEPT_GRACE_MS, () => start(handle, notAfter));
+  } catch (err) {
+    if (timedOut(err)) throw noWorker(`no worker took the ${action} within ${ACCEPT_WINDOW_MS / 1000} s; nothing was changed, and the release refuses it if it arrives later`);
+    throw await refusal(client, handle, channel, version, action, err);
+  }
+  try {
+    return await client.withDeadline(began + UPDATE_DEADLINE_MS, () => update.result());
+  } catch (err) {
+    if (timedOut(err)) {
+      throw new ServerError('UPDATE_PENDING', `release ${version} accepted the ${action}, but no worker finished it within ${UPDATE_DEADLINE_MS / 1000} s; it completes when a worker runs (see ota release status)`);
+    }
+    throw await refusal(client, handle, channel, version, action, err);
+  }
 }
 
 /**
@@ -167,28 +207,19 @@ export async function releaseAction(client: Client, channel: string, version: st
  * Only when the update did not reach the workflow: an update that ran and failed with
  * NOT_FOUND (rollback --to a version never released) keeps its own code and message.
  */
-async function sendUpdate(
-  client: Client,
-  channel: string,
-  version: string,
-  action: string,
-  send: (h: WorkflowHandle<typeof releaseWorkflow>) => Promise<ReleaseStatus>,
-): Promise<ReleaseStatus> {
-  const handle = handleFor(client, channel, version);
-  try {
-    return await send(handle);
-  } catch (err) {
-    const mapped = fromTemporal(err, `${version} on channel ${channel}`);
-    if (err instanceof WorkflowNotFoundError && (await exists(handle))) {
-      const final = await handle.query(statusQuery);
-      throw new ServerError('WRONG_STAGE', `cannot ${action} release ${version}: it is ${final.stage}`);
-    }
-    throw mapped;
+async function refusal(client: Client, handle: WorkflowHandle<typeof releaseWorkflow>, channel: string, version: string, action: string, err: unknown): Promise<unknown> {
+  const what = `${version} on channel ${channel}`;
+  if (err instanceof WorkflowNotFoundError && (await exists(handle))) {
+    const final = await queryStatus(client, handle, what);
+    return new ServerError('WRONG_STAGE', `cannot ${action} release ${version}: it is ${final.stage}`);
   }
+  return fromTemporal(err, what);
 }
 
 export async function decideRelease(client: Client, channel: string, version: string, decision: 'approve' | 'reject', input: ApproveInput): Promise<ReleaseStatus> {
-  return sendUpdate(client, channel, version, decision, (h) => h.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] }));
+  return sendUpdate(client, channel, version, decision, (h, notAfter) =>
+    h.startUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ ...input, notAfter }], waitForStage: WorkflowUpdateStage.ACCEPTED }),
+  );
 }
 
 export function approveRelease(client: Client, channel: string, version: string, input: ApproveInput): Promise<ReleaseStatus> {
@@ -229,7 +260,15 @@ export async function waitForStatus(
 ): Promise<ReleaseStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const s = await releaseStatus(client, channel, version);
+    // A worker being (re)started is waited for like any other state, within the same deadline.
+    const s = await releaseStatus(client, channel, version).catch((err: unknown) => {
+      if (err instanceof ServerError && err.code === 'NO_WORKER' && Date.now() < deadline) return undefined;
+      throw err;
+    });
+    if (s === undefined) {
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
     if (done(s)) return s;
     if (s.stage === 'failed') throw new ServerError('VALIDATION_FAILED', `release failed: ${s.error?.code}: ${s.error?.message}`);
     if (Date.now() > deadline) throw new ServerError('UNAVAILABLE', `release ${version} still in ${s.stage} after ${timeoutMs} ms`);

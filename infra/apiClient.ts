@@ -54,6 +54,8 @@ export class AdminApi {
     try {
       res = await fetch(`${this.baseUrl}${path}`, { ...init, headers, dispatcher: this.agent } as Parameters<typeof fetch>[1]);
     } catch (err) {
+      // Our own timeout is an API that was reached and did not answer, not one that is down.
+      if ((err as Error).name === 'TimeoutError') throw new ServerError('UNAVAILABLE', `the API at ${this.baseUrl} did not answer ${path} in time`, { cause: err });
       throw new ServerError('UNAVAILABLE', `cannot reach the API at ${this.baseUrl} (is the stack running? npm start)`, { cause: err });
     }
     const text = await res.text();

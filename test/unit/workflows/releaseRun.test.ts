@@ -120,7 +120,7 @@ class FakeRuntime implements WorkflowRuntime {
       publishRollout: act('publishRollout', (input: RolloutInput) => {
         this.published.push(structuredClone(input));
       }),
-      rolloutHealth: act('rolloutHealth', () => ({ ...this.health, devices: this.health.healthy + this.health.reverted, failed: 0, refused: 0 })),
+      rolloutHealth: act('rolloutHealth', () => ({ blocked: 0, ...this.health, devices: this.health.healthy + this.health.reverted, failed: 0, refused: 0 })),
       offerPrevious: act('offerPrevious', (i: { toVersion: string }) => ({ targetName: `beta/${i.toVersion}/fw.bin`, rollbackIndex: 1 })),
       supersede: act('supersede', () => ({ aborted: [] })),
       refreshMetadata: act('refreshMetadata', () => ({ release: [], rollout: [] })),
@@ -255,6 +255,16 @@ describe('ReleaseRun', () => {
       expect(refusedWith(() => release.checkOps('rollback', { to: 'latest' }))).to.equal('INVALID_INPUT');
       expect(refusedWith(() => release.checkOps('pause', { actor: 'op\u0007' }))).to.equal('INVALID_INPUT');
       expect(refusedWith(() => release.checkOps('abort', { reason: 'r'.repeat(1001) }))).to.equal('INVALID_INPUT');
+    });
+  });
+
+  describe('an update that arrives after its notAfter (issue #11 bug 4, S-19)', () => {
+    it('is refused with NO_WORKER, so an approval the API refused never applies when a worker returns', async () => {
+      const { release } = await atApproval();
+      expect(refusedWith(() => release.checkApproval({ approver: 'alice', notAfter: Date.now() - 1 }))).to.equal('NO_WORKER');
+      expect(refusedWith(() => release.checkOps('abort', { actor: 'op', notAfter: Date.now() - 1 }))).to.equal('NO_WORKER');
+      expect(() => release.checkApproval({ approver: 'alice', notAfter: Date.now() + 60_000 })).not.to.throw();
+      expect(refusedWith(() => release.checkApproval({ approver: 'alice', notAfter: -5 }))).to.equal('INVALID_INPUT');
     });
   });
 

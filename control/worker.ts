@@ -1,0 +1,53 @@
+import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
+import { ServerError } from '../common/errors';
+import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
+
+/**
+ * An idle worker renews its long poll on the release queue at least once a minute (the
+ * Temporal server ends a long poll after 60 s), so a live worker was always seen less than
+ * ~60 s ago; 15 s more absorb a loaded machine. Older than that, no worker has asked for
+ * work: an update or query would wait for one (it used to hang for the CLI's 60 s, then
+ * apply later with no answer), so it is refused before anything is sent.
+ */
+export const POLLER_FRESH_MS = 75_000;
+
+/**
+ * An update carries `notAfter` = now + ACCEPT_WINDOW_MS and the workflow's validator refuses
+ * it later than that, so an update no worker took in time can never apply when one returns.
+ * A live worker accepts within a workflow task (well under a second unloaded).
+ */
+export const ACCEPT_WINDOW_MS = 10_000;
+/** The API waits this much past `notAfter` for the acceptance: covers clock skew with Temporal. */
+export const ACCEPT_GRACE_MS = 3_000;
+/** The whole update, accepted and done, stays below the CLI's 60 s HTTP timeout (infra/apiClient.ts). */
+export const UPDATE_DEADLINE_MS = 45_000;
+/** A query needs a worker too (Temporal replays the workflow on one to answer it). */
+export const QUERY_DEADLINE_MS = 10_000;
+
+const NO_WORKER = 'no worker is serving releases (is the worker running? npm start)';
+
+/** S-19: refuses with NO_WORKER unless a worker polled the release queue recently. */
+export async function requireWorker(client: Client, now = Date.now()): Promise<void> {
+  const { pollers } = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: RELEASE_TASK_QUEUE },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  const last = Math.max(0, ...(pollers ?? []).map((p) => optionalTsToMs(p.lastAccessTime) ?? 0));
+  if (now - last > POLLER_FRESH_MS) throw noWorker('nothing was changed');
+}
+
+export function noWorker(what: string): ServerError {
+  return new ServerError('NO_WORKER', `${NO_WORKER}: ${what}`);
+}
+
+/** True for Temporal's "the call ran out of time" (our deadline), as opposed to a refusal. */
+export function timedOut(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown; name?: string } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return true;
+    if (e.code === 4 /* grpc DEADLINE_EXCEEDED */) return true;
+  }
+  return false;
+}
