@@ -32,13 +32,13 @@ export async function sendArtifact(storage: Storage, req: Request, res: Response
   if (!info) throw new ServerError('NOT_FOUND', `no artifact ${sha256}`);
   const range = parseRange(req.header('range'), info.size);
   res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('Content-Type', 'application/octet-stream');
   res.setHeader('ETag', `"${sha256}"`);
   if (range === 'unsatisfiable') {
     res.setHeader('Content-Range', `bytes */${info.size}`);
-    res.status(416).json({ error: { code: 'RANGE_NOT_SATISFIABLE', message: `range outside 0..${info.size - 1}` } });
-    return;
+    // Through the error handler: a JSON body typed as JSON, with its request id (it was sent as octet-stream).
+    throw new ServerError('RANGE_NOT_SATISFIABLE', `range outside 0..${info.size - 1}`);
   }
+  res.setHeader('Content-Type', 'application/octet-stream');
   if (range) {
     res.status(206);
     res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${info.size}`);

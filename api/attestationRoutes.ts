@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { Router, json } from 'express';
+import { Router } from 'express';
+import { jsonBody } from './untrusted';
 import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import { verifyEvidence, type AttestationPolicy } from '../fleet/attestation';
@@ -29,13 +30,14 @@ export function attestationRoutes(deps: AttestationRouteDeps): Router {
     res.status(201).json({ nonce, expiresInMs: deps.nonceMaxAgeMs });
   });
 
-  r.post('/v1/attestation', device, json({ limit: MAX_EVIDENCE_BYTES }), async (req, res) => {
+  r.post('/v1/attestation', device, jsonBody(MAX_EVIDENCE_BYTES), async (req, res) => {
     const deviceId = deviceOf(res).deviceId;
-    const roots = await manufacturerRoots(deps.manufacturerRoots);
     const nonce = String((req.body as { nonce?: unknown })?.nonce ?? '');
     const verifiedAt = new Date().toISOString();
     try {
       await deps.devices.consumeNonce(deviceId, nonce, deps.nonceMaxAgeMs);
+      // After the nonce: evidence for no nonce of ours is refused (403), configured or not, never a 503.
+      const roots = await manufacturerRoots(deps.manufacturerRoots);
       const result = verifyEvidence(req.body, { manufacturerRoots: roots, expectedNonce: nonce, deviceId, now: new Date(), policy: deps.policy });
       await deps.devices.setAttestation(deviceId, { verifiedAt, passed: result.passed, reason: result.reason, measurements: result.measurements });
       res.status(result.passed ? 200 : 403).json(result.passed ? { passed: true, reason: result.reason } : { error: { code: result.code, message: result.reason }, passed: false });

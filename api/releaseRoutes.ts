@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { Router, json, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { jsonBody } from './untrusted';
 import { InputError, ServerError } from '../common/errors';
 import { channelPolicy, planSteps, type PolicyFile } from '../common/policy';
 import type { RolloutStep, Targeting } from '../common/release';
@@ -8,10 +9,11 @@ import { checkPattern, checkSteps, MAX_ARTIFACT_BYTES, patterns } from '../commo
 import { decideRelease, listReleases, releaseAction, releaseStatus, resolveChannel, startRelease } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { operatorOf } from './auth';
+import { operatorOf, type AuditNote } from './auth';
+import { httpStatusOf } from './errors';
 import type { Permission } from './permissions';
 import { validateBody } from './validate';
-import { OPS_ACTIONS, type OpsAction } from '../common/adminApi';
+import { OPS_ACTIONS } from '../common/adminApi';
 
 export interface ReleaseRouteDeps {
   temporal: Client;
@@ -31,7 +33,7 @@ const UPLOAD_KEY = new RegExp(`^${UPLOAD_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]
  */
 export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   const r = Router();
-  const body = json({ limit: 64 * 1024 });
+  const body = jsonBody(64 * 1024);
   const { guard } = deps;
 
   r.post('/v1/admin/uploads', guard('release.create'), async (req, res) => {
@@ -86,20 +88,40 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
     r.post(`/v1/admin/releases/:channel/:version/${decision}`, guard('release.decide'), body, validateBody('Decision'), async (req, res) => {
       const comment = (req.body as { comment?: string }).comment;
       res.locals['audit'] = { action: `release.${decision}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason: comment };
-      res.json(await decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, { approver: operatorOf(res).name, comment }));
+      res.json(await noteWorkerOutcome(res, decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, { approver: operatorOf(res).name, comment })));
     });
   }
 
-  r.post('/v1/admin/releases/:channel/:version/:action', guard('release.operate'), body, validateBody('OpsAction'), async (req, res) => {
-    const action = param(req, 'action');
-    if (!OPS_ACTIONS.includes(action as OpsAction)) throw new ServerError('NOT_FOUND', `no release action ${action}`);
-    const { reason, to } = req.body as { reason?: string; to?: string };
-    if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
-    res.locals['audit'] = { action: `release.${action}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason, detail: to && `to ${to}` };
-    res.json(await releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action as OpsAction, { actor: operatorOf(res).name, reason, to }));
-  });
+  // One route per action, not `:action`: another word (POST .../insights) is then no route of
+  // this path, so it is answered 405 or 404 (api/methods.ts), never validated as an action.
+  for (const action of OPS_ACTIONS) {
+    r.post(`/v1/admin/releases/:channel/:version/${action}`, guard('release.operate'), body, validateBody('OpsAction'), async (req, res) => {
+      const { reason, to } = req.body as { reason?: string; to?: string };
+      if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
+      res.locals['audit'] = { action: `release.${action}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason, detail: to && `to ${to}` };
+      res.json(await noteWorkerOutcome(res, releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action, { actor: operatorOf(res).name, reason, to })));
+    });
+  }
 
   return r;
+}
+
+/**
+ * S-19: the audit line of an update no worker ran says what happened: NO_WORKER (refused,
+ * nothing changed) or UPDATE_PENDING (accepted, applies when a worker runs), which the audit
+ * hook would otherwise both record as a plain failure.
+ */
+async function noteWorkerOutcome<T>(res: Response, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    const note = res.locals['audit'] as AuditNote | undefined;
+    if (note && err instanceof ServerError && (err.code === 'NO_WORKER' || err.code === 'UPDATE_PENDING')) {
+      const outcome = err.code === 'NO_WORKER' ? 'refused, nothing changed' : 'accepted, applies when a worker runs';
+      note.detail = [note.detail, `HTTP ${httpStatusOf(err.code)} ${err.code}: ${outcome}`].filter(Boolean).join('; ');
+    }
+    throw err;
+  }
 }
 
 function param(req: Request, name: string): string {

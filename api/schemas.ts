@@ -180,6 +180,7 @@ export const schemas = {
       reverted: { type: 'integer' },
       failed: { type: 'integer' },
       refused: { type: 'integer' },
+      blocked: { type: 'integer', description: 'Of the refused: devices that cannot install the release (rollback index, version, hardware); gates count them as failures.' },
     },
   },
   FleetBreakdown: {

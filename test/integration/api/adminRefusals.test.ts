@@ -154,12 +154,8 @@ const ROUTES: ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; pattern: string
   { method: 'GET', pattern: '/v1/admin/releases/:channel/:version/insights', permission: 'read', paths: [`/v1/admin/releases/${NONE}/1.0.0/insights?buckets=10`] },
   { method: 'POST', pattern: '/v1/admin/releases/:channel/:version/approve', permission: 'release.decide', paths: [`/v1/admin/releases/${NONE}/1.0.0/approve`] },
   { method: 'POST', pattern: '/v1/admin/releases/:channel/:version/reject', permission: 'release.decide', paths: [`/v1/admin/releases/${NONE}/1.0.0/reject`] },
-  {
-    method: 'POST',
-    pattern: '/v1/admin/releases/:channel/:version/:action',
-    permission: 'release.operate',
-    paths: OPS_ACTIONS.map((a) => `/v1/admin/releases/${NONE}/1.0.0/${a}`),
-  },
+  // One route per action (api/releaseRoutes.ts), so another word is no route (405 or 404).
+  ...OPS_ACTIONS.map((a) => ({ method: 'POST' as const, pattern: `/v1/admin/releases/:channel/:version/${a}`, permission: 'release.operate' as const, paths: [`/v1/admin/releases/${NONE}/1.0.0/${a}`] })),
 ];
 
 /** A request to each route, with an empty JSON body for POSTs (an upload sends none: Content-Length 0). */
@@ -358,7 +354,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
     ]);
   });
 
-  it('404 NOT_FOUND for unknown operators, devices, releases, actions and routes', async () => {
+  it('404 NOT_FOUND for unknown operators, devices, releases, actions and routes; 405 METHOD_NOT_ALLOWED for a method a route does not take', async () => {
     const release = `/v1/admin/releases/${NONE}/1.0.0`;
     await expectAll([
       { what: 'revoke an unknown operator', path: '/v1/admin/operators/rf-nobody/revoke', as: 'admin', body: {}, status: 404, code: 'NOT_FOUND' },
@@ -375,7 +371,8 @@ describe('admin API refusals: HTTP status and error code of each', () => {
       ...OPS_ACTIONS.map((a): Refusal => ({ what: `${a} an unknown release`, path: `${release}/${a}`, body: a === 'rollback' ? { to: '0.9.0' } : {}, status: 404, code: 'NOT_FOUND' })),
       { what: 'an unknown release action', path: `${release}/explode`, body: {}, status: 404, code: 'NOT_FOUND' },
       { what: 'an unknown admin route', path: '/v1/admin/nothing', status: 404, code: 'NOT_FOUND' },
-      { what: 'GET on a POST route', path: '/v1/admin/operators/rf-nobody/revoke', as: 'admin', status: 404, code: 'NOT_FOUND' },
+      // #11: was 404 NOT_FOUND; a path the API serves with other methods is 405 (api/methods.ts).
+      { what: 'GET on a POST route', path: '/v1/admin/operators/rf-nobody/revoke', as: 'admin', status: 405, code: 'METHOD_NOT_ALLOWED' },
     ]);
   });
 
