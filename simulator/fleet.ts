@@ -1,7 +1,21 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AbSlotInstaller, BUCKET_COUNT, DeviceAgent, rolloutBucket, type DeviceConfig, type UpdateResult, type VerifiedTarget } from '@enigm-ota/client-sdk';
+import {
+  AbSlotInstaller,
+  ApiRequestError,
+  BUCKET_COUNT,
+  DeviceAgent,
+  isRetryable,
+  OtaError,
+  retryDelayMs,
+  retryPolicy,
+  rolloutBucket,
+  type DeviceConfig,
+  type RetryPolicy,
+  type UpdateResult,
+  type VerifiedTarget,
+} from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
 import { rootFile } from '../trust/ceremony';
@@ -30,6 +44,8 @@ export interface FleetTally {
   versions: Record<string, number>;
   installs: number;
   refusals: Record<string, number>;
+  /** Failed cycles since the start, by kind (`unreachable`, `HTTP 503`, or the SDK's code); each device retries after its backoff. */
+  errors: Record<string, number>;
   done: boolean;
 }
 
@@ -62,6 +78,7 @@ export interface SimulatedDevice {
   healthy?: (target: VerifiedTarget) => boolean | Promise<boolean>;
   initialState?: DeviceConfig['initialState'];
   limits?: DeviceConfig['limits'];
+  retry?: DeviceConfig['retry'];
   /** The device's clock (tests move it on to reach certificate renewal). */
   now?: DeviceConfig['now'];
   /** Only for a device that has no certificate yet. */
@@ -105,6 +122,7 @@ export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDev
     installer: new AbSlotInstaller(join(d.stateDir, 'system'), { boot: async (_slot, target) => (d.healthy ? d.healthy(target) : true) }),
     initialState: d.initialState,
     limits: d.limits,
+    retry: d.retry,
     now: d.now,
     attestation: d.attestation,
   });
@@ -134,15 +152,21 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
       stateDir: join(config.home, 'devices', deviceId),
       healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
       initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
+      // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
+      // backoff, so a device waiting out an outage holds none of the lanes the others use.
+      retry: { maxAttempts: 1 },
     });
   }).finally(() => api.close());
+  const policy = retryPolicy();
+  const fleet: FleetDevice[] = agents.map((agent) => ({ agent, version: o.fromVersion, failed: 0, notBefore: 0 }));
   const started = Date.now();
-  const tally: FleetTally = { rounds: 0, elapsedMs: 0, versions: {}, installs: 0, refusals: {}, done: false };
+  const tally: FleetTally = { rounds: 0, elapsedMs: 0, versions: {}, installs: 0, refusals: {}, errors: {}, done: false };
   for (;;) {
-    const results = await mapLimited(agents, 8, (a) => a.checkForUpdate());
+    const now = Date.now();
+    await mapLimited(fleet.filter((d) => d.notBefore <= now), 8, (d) => cycle(d, policy, tally));
     tally.rounds += 1;
     tally.versions = {};
-    for (const r of results) count(tally, r);
+    for (const d of fleet) tally.versions[d.version] = (tally.versions[d.version] ?? 0) + 1;
     tally.elapsedMs = Date.now() - started;
     const allThere = o.untilVersion === undefined || tally.versions[o.untilVersion] === o.devices;
     tally.done = (o.untilVersion !== undefined || o.until !== undefined) && allThere && (o.until ? await o.until() : true);
@@ -152,8 +176,38 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
   }
 }
 
+interface FleetDevice {
+  agent: DeviceAgent;
+  /** The version the device last said it runs. */
+  version: string;
+  /** Failed cycles in a row, and when the device may try again (ms since the epoch). */
+  failed: number;
+  notBefore: number;
+}
+
+/** One device's cycle; a failure is counted and the device backs off, the fleet goes on. */
+async function cycle(d: FleetDevice, policy: RetryPolicy, tally: FleetTally): Promise<void> {
+  try {
+    const r = await d.agent.checkForUpdate();
+    d.failed = 0;
+    d.version = r.version;
+    count(tally, r);
+  } catch (err) {
+    const kind = errorKind(err);
+    tally.errors[kind] = (tally.errors[kind] ?? 0) + 1;
+    // Other errors (a refusal the next round repeats) wait the backoff's cap: no tight loop.
+    const delay = isRetryable(err) ? retryDelayMs(policy, d.failed, err, Date.now(), Math.random) : policy.capMs;
+    d.failed += 1;
+    d.notBefore = Date.now() + delay;
+  }
+}
+
+export function errorKind(err: unknown): string {
+  if (err instanceof ApiRequestError) return err.status === undefined ? 'unreachable' : `HTTP ${err.status}`;
+  return err instanceof OtaError ? err.code : 'other';
+}
+
 function count(t: FleetTally, r: UpdateResult): void {
-  t.versions[r.version] = (t.versions[r.version] ?? 0) + 1;
   if (r.status === 'installed') t.installs += 1;
   if (r.status === 'refused') t.refusals[r.code] = (t.refusals[r.code] ?? 0) + 1;
 }
@@ -174,5 +228,6 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 export function describeTally(t: FleetTally): string {
   const versions = Object.entries(t.versions).map(([v, n]) => `${v}: ${n}`).join(' · ');
   const refusals = Object.entries(t.refusals).map(([c, n]) => `${c}: ${n}`).join(' · ');
-  return `round ${t.rounds} · ${(t.elapsedMs / 1000).toFixed(0)}s · versions ${versions} · installs ${t.installs}${refusals ? ` · refused ${refusals}` : ''}`;
+  const errors = Object.entries(t.errors).map(([k, n]) => `${k}: ${n}`).join(' · ');
+  return `round ${t.rounds} · ${(t.elapsedMs / 1000).toFixed(0)}s · versions ${versions} · installs ${t.installs}${refusals ? ` · refused ${refusals}` : ''}${errors ? ` · failed ${errors}` : ''}`;
 }

@@ -1,6 +1,8 @@
-import { OtaError, TransportError } from './errors';
+import { ApiRequestError, OtaError, TransportError } from './errors';
 import type { AttestationEvidence } from './attestation';
 import type { Fetch } from './transport';
+import { reportMessage } from './limits';
+import { realRetryDeps, withRetry, type RetryDeps, type RetryPolicy } from './retry';
 
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
 export interface PollOffer {
@@ -30,13 +32,17 @@ export interface InstallReport {
   message?: string;
 }
 
-/** Thin HTTP client for the device API; every response body is size-capped. */
+/**
+ * Thin HTTP client for the device API; every response body is size-capped. With a retry
+ * policy, a request that got no answer, a 5xx or a 429 is repeated with backoff (retry.ts).
+ */
 export class DeviceApiClient {
   constructor(
     readonly baseUrl: string,
     private readonly maxResponseBytes: number,
     private readonly timeoutMs: number,
     private readonly transport: Fetch = (url, init) => fetch(url, init),
+    private readonly retry?: { policy: RetryPolicy; deps?: RetryDeps },
   ) {}
 
   metadataUrl(repo: string): string {
@@ -57,7 +63,7 @@ export class DeviceApiClient {
   }
 
   async report(report: InstallReport): Promise<void> {
-    await this.post('/v1/reports', report);
+    await this.post('/v1/reports', report.message === undefined ? report : { ...report, message: reportMessage(report.message) });
   }
 
   async attestationNonce(): Promise<string> {
@@ -79,7 +85,12 @@ export class DeviceApiClient {
     return cert;
   }
 
-  private async post(path: string, payload: unknown): Promise<unknown> {
+  private post(path: string, payload: unknown): Promise<unknown> {
+    if (!this.retry) return this.postOnce(path, payload);
+    return withRetry(() => this.postOnce(path, payload), this.retry.policy, this.retry.deps ?? realRetryDeps);
+  }
+
+  private async postOnce(path: string, payload: unknown): Promise<unknown> {
     let response: Response;
     try {
       response = await this.transport(`${this.baseUrl}${path}`, {
@@ -89,14 +100,14 @@ export class DeviceApiClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new TransportError('API_ERROR', `cannot reach ${this.baseUrl}${path}`, { cause: err });
+      throw new ApiRequestError(`cannot reach ${this.baseUrl}${path}`, undefined, undefined, { cause: err });
     }
     const text = await readCapped(response, this.maxResponseBytes);
     if (!response.ok) {
       const message = `${path} answered HTTP ${response.status}: ${text.slice(0, 200)}`;
       // A refused enrollment is the operator's to fix (a new token), not a transport problem.
       if (serverCode(text) === 'ENROLLMENT_REFUSED') throw new OtaError('ENROLLMENT_REFUSED', message);
-      throw new TransportError('API_ERROR', message);
+      throw new ApiRequestError(message, response.status, response.headers.get('retry-after') ?? undefined);
     }
     try {
       return JSON.parse(text) as unknown;

@@ -12,6 +12,7 @@ import type { VerifiedTarget } from './metadata';
 import { verifyInstallable, verifyTargetName, type DeviceFacts } from './policy';
 import { TrustedRepository } from './repository';
 import { settleInstall } from './settle';
+import { isRetryable, pollDelayMs, retryDelayMs, retryPolicy, type RetryPolicy } from './retry';
 import { readState, writeState, type DeviceState } from './state';
 import { createTransport, type Fetch } from './transport';
 
@@ -28,6 +29,12 @@ export interface DeviceConfig {
   installer: Installer;
   initialState?: DeviceState;
   limits?: Partial<DeviceLimits>;
+  /**
+   * API requests (poll, report, attestation, enrollment, renewal) that get no answer, a 5xx
+   * or a 429 are retried with full-jitter backoff, honouring a capped Retry-After; `run()`
+   * spaces its cycles by the jittered poll interval. Defaults in `defaultRetry`, each bounded.
+   */
+  retry?: Partial<RetryPolicy>;
   now?: () => Date;
   /**
    * Mutual TLS with the API: the fleet CA provisioned at the factory, and a one-time
@@ -48,6 +55,9 @@ export interface DeviceConfig {
 
 export type AgentStep = 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
 
+/** One cycle of `run()`: its result or its error, and the wait before the next one. */
+export type CycleOutcome = ({ result: UpdateResult; error?: undefined } | { result?: undefined; error: unknown }) & { nextInMs: number };
+
 export type UpdateResult =
   | { status: 'up-to-date'; version: string }
   | { status: 'installed'; version: string; target: string }
@@ -61,6 +71,7 @@ export type UpdateResult =
 export class DeviceAgent {
   private readonly api: DeviceApiClient;
   private readonly limits: DeviceLimits;
+  private readonly retry: RetryPolicy;
   private readonly release: TrustedRepository;
   private readonly rollout: TrustedRepository;
   private queue: Promise<unknown> = Promise.resolve();
@@ -75,8 +86,9 @@ export class DeviceAgent {
 
   constructor(private readonly config: DeviceConfig) {
     this.limits = { ...defaultLimits, ...config.limits };
+    this.retry = retryPolicy(config.retry);
     const viaTransport: Fetch = (url, init) => this.transport(url, init);
-    this.api = new DeviceApiClient(config.apiUrl, this.limits.maxApiResponseBytes, this.limits.fetchTimeoutMs, viaTransport);
+    this.api = new DeviceApiClient(config.apiUrl, this.limits.maxApiResponseBytes, this.limits.fetchTimeoutMs, viaTransport, { policy: this.retry });
     const releaseDir = join(config.stateDir, 'metadata', 'release');
     const rolloutDir = join(config.stateDir, 'metadata', 'rollout');
     TrustedRepository.provision(releaseDir, config.trustedRoots.release);
@@ -106,11 +118,11 @@ export class DeviceAgent {
     if (!id) {
       if (!this.config.enrollmentToken) throw new OtaError('NOT_ENROLLED', `${this.config.deviceId} has no certificate and no enrollment token`);
       const { currentVersion } = await this.stored();
-      id = await enroll(createTransport({ caPem }), this.config.apiUrl, { token: this.config.enrollmentToken, deviceId: this.config.deviceId, currentVersion }, caPem);
+      id = await enroll(createTransport({ caPem }), this.config.apiUrl, { token: this.config.enrollmentToken, deviceId: this.config.deviceId, currentVersion }, caPem, this.retry);
       await saveIdentity(dir, id);
     } else if (needsRenewal(id.certPem, this.config.now?.() ?? new Date())) {
       try {
-        const renewed = await renew(createTransport(id), this.config.apiUrl, id, this.config.deviceId);
+        const renewed = await renew(createTransport(id), this.config.apiUrl, id, this.config.deviceId, this.retry);
         await saveIdentity(dir, renewed);
         id = renewed;
       } catch {
@@ -139,6 +151,30 @@ export class DeviceAgent {
       if (!offer) return { status: 'up-to-date', version: state.currentVersion };
       return this.installOfferNow(offer, state);
     });
+  }
+
+  /**
+   * The agent's own schedule until `signal` aborts: a cycle, then the poll interval spread by
+   * its jitter, so a fleet started together drifts apart. After a cycle whose requests failed
+   * for good (retryable errors only), the backoff goes on growing with each failed cycle in a
+   * row, never before the API's Retry-After; any other error waits the poll interval.
+   */
+  async run(signal: AbortSignal, onCycle?: (outcome: CycleOutcome) => void): Promise<void> {
+    let failed = 0;
+    while (!signal.aborted) {
+      let outcome: CycleOutcome;
+      try {
+        const result = await this.checkForUpdate();
+        failed = 0;
+        outcome = { result, nextInMs: pollDelayMs(this.retry, Math.random) };
+      } catch (error) {
+        const retry = this.retry.maxAttempts - 1 + failed++;
+        const nextInMs = isRetryable(error) ? retryDelayMs(this.retry, retry, error, Date.now(), Math.random) : pollDelayMs(this.retry, Math.random);
+        outcome = { error, nextInMs };
+      }
+      onCycle?.(outcome);
+      await sleepUnless(signal, outcome.nextInMs);
+    }
   }
 
   /** Acts on an offer (from the API, or forced by a test or an attacker) and reports the outcome. */
@@ -324,4 +360,16 @@ export class DeviceAgent {
   private step(name: AgentStep): void {
     this.config.step?.(name);
   }
+}
+
+function sleepUnless(signal: AbortSignal, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

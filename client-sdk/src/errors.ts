@@ -35,6 +35,7 @@ export type OtaErrorCode =
   | 'HEALTH_CHECK_FAILED'
   | 'INSTALL_INTERRUPTED'
   | 'DEVICE_STATE_INVALID'
+  | 'CONFIG_INVALID'
   // remote attestation (device side)
   | 'ATTESTATION_KEY_INVALID';
 
@@ -55,6 +56,16 @@ export class PolicyError extends OtaError {}
 export class RollbackError extends PolicyError {}
 /** Transport problems: nothing was verified, nothing was installed. */
 export class TransportError extends OtaError {}
+/**
+ * A device API request that got no answer (`status` undefined: connection refused or reset,
+ * timeout) or an error status; `retryAfter` is the answer's Retry-After header as sent,
+ * untrusted (retry.ts caps it). Whether it is retried is decided in retry.ts, by status.
+ */
+export class ApiRequestError extends TransportError {
+  constructor(message: string, readonly status: number | undefined, readonly retryAfter?: string, options?: { cause?: unknown }) {
+    super('API_ERROR', message, options);
+  }
+}
 export class InstallError extends OtaError {}
 /** The device could not produce attestation evidence (its key is unusable). */
 export class AttestationError extends OtaError {}

@@ -5,6 +5,7 @@ import forge from 'node-forge';
 import { DeviceApiClient } from './apiClient';
 import { writeFileDurably } from './durable';
 import { defaultLimits } from './limits';
+import type { RetryPolicy } from './retry';
 import type { Fetch, TlsIdentity } from './transport';
 
 /** The device's identity on disk: its key (never leaves the device), certificate, and the fleet CA. */
@@ -53,16 +54,18 @@ export async function enroll(
   apiUrl: string,
   request: { token: string; deviceId: string; currentVersion: string },
   caPem: string,
+  retry?: RetryPolicy,
 ): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(request.deviceId);
-  const certPem = await client(transport, apiUrl).certificate('/v1/enroll', { token: request.token, deviceId: request.deviceId, csr: csrPem, currentVersion: request.currentVersion });
+  // A retry after an answer lost in transit finds the token spent (ENROLLMENT_REFUSED): never worse than no retry.
+  const certPem = await client(transport, apiUrl, retry).certificate('/v1/enroll', { token: request.token, deviceId: request.deviceId, csr: csrPem, currentVersion: request.currentVersion });
   return { keyPem, certPem, caPem };
 }
 
 /** Renewal over mutual TLS with the current certificate: a new key, a new certificate. */
-export async function renew(transport: Fetch, apiUrl: string, current: DeviceIdentity, deviceId: string): Promise<DeviceIdentity> {
+export async function renew(transport: Fetch, apiUrl: string, current: DeviceIdentity, deviceId: string, retry?: RetryPolicy): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(deviceId);
-  const certPem = await client(transport, apiUrl).certificate('/v1/devices/renew', { deviceId, csr: csrPem });
+  const certPem = await client(transport, apiUrl, retry).certificate('/v1/devices/renew', { deviceId, csr: csrPem });
   return { ...current, keyPem, certPem };
 }
 
@@ -75,6 +78,6 @@ export function needsRenewal(certPem: string, now: Date, fraction = 1 / 3): bool
 }
 
 /** The same capped, coded HTTP path as every other device call (D-11). */
-function client(transport: Fetch, apiUrl: string): DeviceApiClient {
-  return new DeviceApiClient(apiUrl, defaultLimits.maxApiResponseBytes, defaultLimits.fetchTimeoutMs, transport);
+function client(transport: Fetch, apiUrl: string, retry?: RetryPolicy): DeviceApiClient {
+  return new DeviceApiClient(apiUrl, defaultLimits.maxApiResponseBytes, defaultLimits.fetchTimeoutMs, transport, retry && { policy: retry });
 }

@@ -16,4 +16,5 @@ export * from './tufErrors';
 export * from './device';
 export * from './abInstaller';
 export * from './transport';
+export * from './retry';
 export * from './identity';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -14,6 +14,9 @@ export interface ServiceSpec {
   ready: () => Promise<boolean>;
   timeoutMs?: number;
 }
+
+/** The start of each run of a service in its log (one JSON line, like the services' own). */
+export const START_MARKER = 'service starting';
 
 /**
  * Background services with pid files in <home>/run and logs in <home>/log, so `npm start`
@@ -42,7 +45,9 @@ export class ProcessManager {
     await mkdir(join(this.home, 'log'), { recursive: true });
     if (this.running(spec.name) && (await spec.ready())) return 'running';
     await this.stop(spec.name);
-    const fd = openSync(this.logFile(spec.name), 'w');
+    // Appended, never truncated: a restart keeps what the last run said before it ended.
+    const fd = openSync(this.logFile(spec.name), 'a');
+    writeSync(fd, `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: spec.name, msg: START_MARKER, command: spec.command })}\n`);
     const child = spawn(spec.command, spec.args, {
       detached: true,
       stdio: ['ignore', fd, fd],
@@ -125,10 +130,17 @@ export async function httpOk(url: string): Promise<boolean> {
   }
 }
 
+/** Whether the service's current run (after the last start marker) has logged `text`. */
 export async function logContains(file: string, text: string): Promise<boolean> {
   try {
-    return (await readFile(file, 'utf8')).includes(text);
+    return currentRun(await readFile(file, 'utf8')).includes(text);
   } catch {
     return false;
   }
+}
+
+/** The log of the latest run: the text after the last start marker (all of it in a log without one). */
+export function currentRun(log: string): string {
+  const at = log.lastIndexOf(`"msg":"${START_MARKER}"`);
+  return at < 0 ? log : log.slice(log.indexOf('\n', at) + 1);
 }

@@ -1,0 +1,160 @@
+/**
+ * A fleet coming back from an API outage (issue #11): N simulated devices (the real SDK,
+ * each with its own enrolled identity and folder) poll a live embedded stack; the API is
+ * stopped for the outage and started again; we measure when each device's first successful
+ * poll after the restart lands (seconds after the API is back) and the API's busiest second.
+ * Baseline, same devices, same run: the naive agent loop, a fixed 1 s retry with no jitter.
+ *
+ *   OTA_TEST_PORT_OFFSET=110 bash scripts/node.sh dist/bench/outage.js [--devices 1000] [--outage 60] [--poll 15] [--json]
+ *
+ * The stack lives in var/bench-outage on the test ports of that offset (identities are kept,
+ * so a second run skips enrollment); `npm run stop` does not stop it: the run ends it.
+ */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DeviceAgent, RetryPolicy } from '@enigm-ota/client-sdk';
+import { AdminApi } from '../infra/apiClient';
+import type { Config } from '../infra/config';
+import { currentRun, ProcessManager } from '../scripts/lib/processes';
+import { stackDown, stackUp, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
+import { loadFactoryKit, provisionDevice, simulatedDevice } from '../simulator/fleet';
+import { percentile, report, timed, type Row } from './lib';
+
+const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-outage') };
+
+function arg(name: string, fallback: number): number {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(args[i + 1]) : fallback;
+  if (!Number.isInteger(value) || value < 1 || value > 10_000) throw new Error(`--${name} must be an integer 1..10000`);
+  return value;
+}
+
+interface Outcome {
+  /** Seconds after the API was back until each device's first successful poll, sorted. */
+  backS: number[];
+  /** Requests the API logged in its busiest second after the restart. */
+  peakRps: number;
+  /** Devices not back within the wait. */
+  missing: number;
+}
+
+async function main(): Promise<void> {
+  const devices = arg('devices', 1000);
+  const outageMs = arg('outage', 60) * 1000;
+  const pollMs = arg('poll', 15) * 1000;
+  const asJson = process.argv.includes('--json');
+  const say = (line: string) => asJson || process.stdout.write(`${line}\n`);
+  const config = await stackUp(PROFILE, { log: (l) => say(`[stack] ${l}`) });
+  try {
+    const ids = Array.from({ length: devices }, (_, i) => `outage-${String(i + 1).padStart(5, '0')}`);
+    const enrolled = await timed(() => enrollAll(config, ids));
+    say(`${devices} devices provisioned and polled once in ${(enrolled.ms / 1000).toFixed(0)} s`);
+
+    // Ours: the SDK's own schedule (jittered polls, full-jitter backoff, Retry-After).
+    const jittered = await outage(config, ids, outageMs, say, (agent, signal, seen) =>
+      agent.run(signal, (o) => {
+        if (o.result) seen();
+      }),
+      { pollIntervalMs: pollMs });
+    // Baseline: the same devices, a loop that retries every second and polls on a fixed beat.
+    const fixed = await outage(config, ids, outageMs, say, async (agent, signal, seen) => {
+      while (!signal.aborted) {
+        const ok = await agent.checkForUpdate().then(() => true, () => false);
+        if (ok) seen();
+        await sleep(ok ? pollMs : 1000, undefined, { signal }).catch(() => undefined);
+      }
+    }, { pollIntervalMs: pollMs, pollJitter: 0, maxAttempts: 1 });
+
+    const rows: Row[] = [];
+    for (const p of [0, 50, 99]) {
+      const b = percentile(fixed.backS, p);
+      const o = percentile(jittered.backS, p);
+      rows.push({ measure: `p${p} back after restart`, baseline: `${b.toFixed(2)} s`, ours: `${o.toFixed(2)} s`, ratio: o / b, target: 'spread', met: p === 0 || o > b });
+    }
+    rows.push({
+      measure: 'peak requests/s at the API',
+      baseline: `${fixed.peakRps}/s`,
+      ours: `${jittered.peakRps}/s`,
+      ratio: jittered.peakRps / fixed.peakRps,
+      target: '< 1',
+      met: jittered.peakRps < fixed.peakRps,
+    });
+    rows.push({ measure: 'devices not back in time', baseline: String(fixed.missing), ours: String(jittered.missing), ratio: NaN, target: '0', met: jittered.missing === 0 });
+    report(`${devices} devices, API down ${outageMs / 1000} s, poll every ${pollMs / 1000} s (baseline: fixed 1 s retry, no jitter)`, rows, asJson);
+  } finally {
+    await stackDown(PROFILE);
+  }
+}
+
+/** Every device enrolled (its first cycle), 8 at a time as `ota fleet simulate` does. */
+async function enrollAll(config: Config, ids: string[]): Promise<void> {
+  const kit = await loadFactoryKit(config);
+  const api = AdminApi.fromConfig(config);
+  try {
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        const agent = await provisionDevice(config, api, kit, { deviceId: id, hardwareId: 'devkit-a', channel: 'bench', stateDir: join(config.home, 'devices', id) });
+        await agent.checkForUpdate();
+      }
+    }));
+  } finally {
+    await api.close();
+  }
+}
+
+type Loop = (agent: DeviceAgent, signal: AbortSignal, seen: () => void) => Promise<void>;
+
+/** The devices run `loop` until they are steady, the API goes for `outageMs`, then comes back. */
+async function outage(config: Config, ids: string[], outageMs: number, say: (l: string) => void, loop: Loop, retry: Partial<RetryPolicy>): Promise<Outcome> {
+  const kit = await loadFactoryKit(config);
+  const pm = new ProcessManager(PROFILE.home);
+  const stop = new AbortController();
+  let stoppedAt = Infinity;
+  /** Each device's first successful poll after the API was stopped. */
+  const first = new Map<string, number>();
+  const runs = ids.map((id) => {
+    const agent = simulatedDevice(config, kit, { deviceId: id, hardwareId: 'devkit-a', channel: 'bench', stateDir: join(config.home, 'devices', id), retry });
+    return loop(agent, stop.signal, () => {
+      const now = Date.now();
+      if (now > stoppedAt && !first.has(id)) first.set(id, now);
+    });
+  });
+  try {
+    const steadyMs = (retry.pollIntervalMs ?? 15_000) * 1.5;
+    say(`devices polling for ${steadyMs / 1000} s before the outage`);
+    await sleep(steadyMs);
+    stoppedAt = Date.now();
+    await pm.stop('api');
+    say(`api stopped; back in ${outageMs / 1000} s`);
+    await sleep(outageMs);
+    await stackUp(PROFILE);
+    const backAt = Date.now();
+    say('api back');
+    const deadline = backAt + 180_000;
+    while (Date.now() < deadline && first.size < ids.length) await sleep(250);
+    const backS = [...first.values()].map((t) => (t - backAt) / 1000).sort((a, b) => a - b);
+    return { backS, peakRps: peakRps(currentRun(await readFile(pm.logFile('api'), 'utf8'))), missing: ids.length - first.size };
+  } finally {
+    stop.abort();
+    await Promise.all(runs);
+  }
+}
+
+/** The most requests the API logged (answered) within one wall-clock second. */
+function peakRps(log: string): number {
+  const perSecond = new Map<string, number>();
+  for (const line of log.split('\n')) {
+    const m = /^\{"level":"[a-z]+","time":"([^"]{19})[^"]*".*"msg":"request"\}$/.exec(line);
+    if (m) perSecond.set(m[1]!, (perSecond.get(m[1]!) ?? 0) + 1);
+  }
+  return Math.max(0, ...perSecond.values());
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
