@@ -10,6 +10,8 @@ import type { ReleaseTarget } from '../common/release';
 import { artifactKey, type Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES } from '../trust/tufRepository';
 import type { ActivityDeps } from './deps';
+import { channelFitProblems, type ChannelEntry } from './channelFit';
+import type { FleetBreakdown } from '../common/adminApi';
 
 /** Lets tuf-js read a repository straight from storage: `store:///release/2.targets.json`. */
 class StorageFetcher extends BaseFetcher {
@@ -26,8 +28,9 @@ class StorageFetcher extends BaseFetcher {
 }
 
 /**
- * Validation: the artifact is downloaded again and re-hashed, and the published metadata
- * is refreshed from the trusted root with tuf-js, exactly as a device would.
+ * Validation: the artifact is downloaded again and re-hashed, the published metadata is
+ * refreshed from the trusted root with tuf-js, exactly as a device would, and the release
+ * is checked against what its channel already runs (rollback index, version, hardware).
  */
 export async function validateRelease(deps: ActivityDeps, input: { target: ReleaseTarget }): Promise<void> {
   const t = input.target;
@@ -53,7 +56,18 @@ export async function validateRelease(deps: ActivityDeps, input: { target: Relea
       info.hashes['sha256'] === t.sha256 &&
       JSON.stringify(policy) === JSON.stringify(t.custom);
     if (!same) throw new ServerError('VALIDATION_FAILED', `${t.name} as published differs from the manifest`);
+    await checkChannelFit(deps, t);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The release against what its channel already runs (activities/channelFit.ts). */
+async function checkChannelFit(deps: ActivityDeps, t: ReleaseTarget): Promise<void> {
+  const entries = async (repo: 'release' | 'rollout'): Promise<ChannelEntry[]> =>
+    Object.entries((await deps.repos[repo].targets()).signed.targets).map(([name, file]) => ({ name, custom: (file.unrecognizedFields['custom'] ?? {}) as ChannelEntry['custom'] }));
+  const fleet = await deps.api.get<FleetBreakdown>('/v1/fleet/breakdown');
+  const hardware = new Set(Object.keys(fleet.hardwareIds).filter((h) => h !== '(none)'));
+  const problems = channelFitProblems(t, await entries('rollout'), await entries('release'), hardware);
+  if (problems.length > 0) throw new ServerError('VALIDATION_FAILED', `${t.name} does not fit channel ${t.custom.channel}: ${problems.join('; ')}`);
 }

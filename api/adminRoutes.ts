@@ -1,4 +1,5 @@
-import { Router, json, type RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
+import { jsonBody } from './untrusted';
 import { InputError, ServerError } from '../common/errors';
 import { isSemver } from '@enigm-ota/client-sdk/semver';
 import type { DeviceDetail } from '../common/adminApi';
@@ -28,7 +29,7 @@ const DEVICE_REPORTS = 50;
 /** Operators, the audit log, the device inventory and fleet numbers. */
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const r = Router();
-  const body = json({ limit: 16 * 1024 });
+  const body = jsonBody(16 * 1024);
   const { guard } = deps;
   const limitOf = (v: unknown, max = 1000) => {
     const n = v === undefined ? 100 : Number(v);

@@ -9,6 +9,7 @@ import { noteError, requestIdOf } from './observability';
 const STATUS = {
   INVALID_INPUT: 400,
   ATTESTATION_MALFORMED: 400,
+  CSR_INVALID: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   CSRF_REFUSED: 403,
@@ -26,6 +27,8 @@ const STATUS = {
   ATTESTATION_SIGNATURE_INVALID: 403,
   ATTESTATION_MEASUREMENTS_FAILED: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  RANGE_NOT_SATISFIABLE: 416,
   ALREADY_EXISTS: 409,
   RELEASE_EXISTS: 409,
   WRONG_STAGE: 409,
@@ -41,6 +44,9 @@ const STATUS = {
   SIGNING_KEYS_MISSING: 500,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  NO_WORKER: 503,
+  // The API stopped waiting for the worker: the update is in the release's history and completes when one runs.
+  UPDATE_PENDING: 504,
 } as const satisfies Record<ServerErrorCode, number>;
 
 /** The HTTP status of a code (exported for the tests that check the table against the routes). */
@@ -64,7 +70,8 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   res.status(status).json({ error: { code, message, requestId: requestIdOf(res) } });
 };
 
-function describe(err: unknown): { status: number; code: ServerErrorCode; message: string } {
+/** The status, code and message a failure answers with (the enrollment audit records the same code). */
+export function describe(err: unknown): { status: number; code: ServerErrorCode; message: string } {
   const e = err as { type?: string; status?: number; message?: string };
   if (err instanceof ServerError) return { status: STATUS[err.code], code: err.code, message: err.message };
   if (e.type === 'entity.too.large') return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' };

@@ -7,7 +7,7 @@ import { ServerError } from '../common/errors';
 import { openRepository } from '../trust/ceremony';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
-import { FleetCa } from '../infra/fleetCa';
+import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { AuditLog, Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
@@ -19,6 +19,7 @@ import { attestationRoutes } from './attestationRoutes';
 import { errorHandler } from './errors';
 import { identityRoutes } from './identityRoutes';
 import { ApiMetrics, observe, serveMetrics } from './observability';
+import { refuseUnstorableUrl } from './untrusted';
 import { OfferIndex } from '../fleet/offers';
 import { releaseRoutes } from './releaseRoutes';
 import { insightRoutes } from './insightRoutes';
@@ -26,12 +27,14 @@ import { deviceRoutes } from './deviceRoutes';
 import { sessionRoutes } from './sessionRoutes';
 import { metadataRoutes } from './metadataRoutes';
 import { dashboardRoutes } from './dashboardRoutes';
+import { unmatched } from './methods';
 
 export interface RunningApi {
   url: string;
   server: Server;
   fleet: FleetStore;
   connection: Connection;
+  ca: FleetCa;
 }
 
 /**
@@ -55,7 +58,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const operators = new Operators(fleet.sql);
   const audit = new AuditLog(fleet.sql);
   await bootstrapOperators(operators, config.bootstrapOperators);
-  const ca = await FleetCa.load({ caCert: id.fleetCaCert, caKey: id.fleetCaKey });
+  // S-23: the CA signs in its HSM token (this process has that token's PIN, not the signing keys').
+  const ca = await FleetCa.load({ caCert: id.fleetCaCert, caKey: id.fleetCaKey }, fleetCaToken(config));
   // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
@@ -67,8 +71,10 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.set('etag', false);
   const metrics = new ApiMetrics();
   app.use(observe(config, metrics));
+  // S-18: before any route reads the URL (bodies: jsonBody in each router).
+  app.use(refuseUnstorableUrl);
   app.get('/metrics', guard('read'), serveMetrics(metrics));
-  app.use(identityRoutes({ devices, ca, deviceCertHours: id.deviceCertHours }));
+  app.use(identityRoutes({ devices, ca, audit, deviceCertHours: id.deviceCertHours }));
   app.use(deviceRoutes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
   app.use(sessionRoutes({ operators, sessions, audit, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
@@ -77,9 +83,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.use(metadataRoutes({ temporal, config, guard }));
   app.use(insightRoutes({ temporal, fleet, guard })); // before releaseRoutes' POST .../:channel/:version/:action
   app.use(releaseRoutes({ temporal, storage, fleet, policy: config.policy, guard }));
-  app.use((req) => {
-    throw new ServerError('NOT_FOUND', `no route ${req.method} ${req.path}`);
-  });
+  // 405 with Allow for a path some route serves, else 404: read from the routers above.
+  app.use(unmatched(app.router));
   app.use(errorHandler);
   // TLS 1.3 only: no renegotiation, so a connection's client certificate is fixed (api/auth.ts).
   const server = createServer({ ...tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false }, app);
@@ -89,7 +94,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   });
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
-  return { url: `https://127.0.0.1:${port}`, server, fleet, connection };
+  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca };
 }
 
 /**
@@ -108,4 +113,5 @@ export async function stopServer(api: RunningApi): Promise<void> {
   api.server.closeAllConnections();
   await api.fleet.close();
   await api.connection.close();
+  api.ca.close();
 }

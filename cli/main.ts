@@ -17,7 +17,8 @@ import { simulate } from './host/simulate';
 const USAGE = `ota: operate Enigm OTA releases
 
   ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
-                     [--rollback-index N] [--plan NAME | --security | --steps 10,50,100 --bake 30s]
+                     [--rollback-index N] [--plan NAME | --security |
+                      --steps 10,50,100 --bake 30s [--min-devices 1] [--max-failure-rate 0.1]]
                      [--min-source-version SEMVER] [--attestation-required]
                      [--target-group G ...] [--target-tag key=value ...]
   ota release list     [--channel NAME] [--stage STAGE]
@@ -69,6 +70,8 @@ const OPTIONS = {
   'rollback-index': { type: 'string' },
   steps: { type: 'string' },
   bake: { type: 'string' },
+  'min-devices': { type: 'string' },
+  'max-failure-rate': { type: 'string' },
   plan: { type: 'string' },
   security: { type: 'boolean' },
   stage: { type: 'string' },

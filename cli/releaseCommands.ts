@@ -17,6 +17,8 @@ export interface ReleaseFlags {
   'rollback-index'?: string;
   steps?: string;
   bake?: string;
+  'min-devices'?: string;
+  'max-failure-rate'?: string;
   plan?: string;
   security?: boolean;
   stage?: string;
@@ -105,9 +107,25 @@ function targeting(flags: ReleaseFlags): Targeting | undefined {
   return Object.keys(t).length ? t : undefined;
 }
 
-/** --steps 10,50,100 --bake 30s: a custom plan with no health gate. */
+/**
+ * --steps 10,50,100 --bake 30s: a custom plan whose every step has a health gate: at least
+ * --min-devices health reports (default 1) and at most --max-failure-rate failing (default
+ * 0.1). A step passes without any report only when the plan says so: --min-devices 0.
+ */
 function customSteps(flags: ReleaseFlags): RolloutStep[] | undefined {
-  if (flags.steps === undefined) return undefined;
+  if (flags.steps === undefined) {
+    if (flags['min-devices'] !== undefined || flags['max-failure-rate'] !== undefined) throw new InputError('--min-devices and --max-failure-rate go with --steps');
+    return undefined;
+  }
   const bakeTimeMs = parseDuration(flags.bake ?? '30s');
-  return flags.steps.split(',').map((p) => ({ percent: Number(p), bakeTimeMs, minDevices: 0, maxFailureRate: 1, gate: 'auto' as const }));
+  const minDevices = numberFlag(flags['min-devices'], '--min-devices', 1, (n) => Number.isSafeInteger(n) && n >= 0);
+  const maxFailureRate = numberFlag(flags['max-failure-rate'], '--max-failure-rate', 0.1, (n) => n >= 0 && n <= 1);
+  return flags.steps.split(',').map((p) => ({ percent: Number(p), bakeTimeMs, minDevices, maxFailureRate, gate: 'auto' as const }));
+}
+
+function numberFlag(text: string | undefined, name: string, fallback: number, ok: (n: number) => boolean): number {
+  if (text === undefined) return fallback;
+  const n = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : NaN;
+  if (!ok(n)) throw new InputError(`${name} ${JSON.stringify(text.slice(0, 20))} is out of range`);
+  return n;
 }

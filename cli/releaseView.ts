@@ -1,6 +1,6 @@
 import type { ReleaseStatus } from '../common/release';
 import { lifecycleOf } from '../common/release';
-import { describeGate } from '../common/gateWords';
+import { describeGate, describePublished } from '../common/statusWords';
 import type { ReleaseListItem, TargetStats } from '../common/adminApi';
 
 /** Human text for release answers; --json prints the API's answer as it is. */
@@ -16,6 +16,7 @@ export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string 
     `release ${s.version} on ${s.channel} (${s.releaseId}), plan ${s.plan}, created by ${s.createdBy}`,
     `  stage:     ${s.stage} (${s.lifecycle ?? lifecycleOf(s.stage, s.percent)})${s.paused ? ' (paused)' : ''}${s.withdrawn ? ' (withdrawn)' : ''}`,
     `  rollout:   ${s.percent}% of steps ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`,
+    `  published: ${describePublished(s)}`,
     `  waiting:   ${s.waitingFor}`,
     `  hardware:  ${s.hardwareIds.join(', ')}`,
   ];

@@ -66,7 +66,11 @@ export interface AuditEntry {
   action: string;
   subject: string;
   reason?: string;
-  outcome: 'ok' | 'refused' | 'failed';
+  /**
+   * `pending`: written before a change ran (api/auth.ts), so no change goes unrecorded; it
+   * stays pending only when the outcome could not be written (or the client hung up first).
+   */
+  outcome: 'pending' | 'ok' | 'refused' | 'failed';
   detail?: string;
 }
 
@@ -82,6 +86,8 @@ export interface TargetStats {
   reverted: number;
   failed: number;
   refused: number;
+  /** Of the refused: devices that cannot install the release (common/refusals.ts); gates count them as failures. */
+  blocked: number;
 }
 
 export interface FleetSummary {

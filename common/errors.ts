@@ -24,6 +24,10 @@ export type EvidenceErrorCode = (typeof EVIDENCE_ERROR_CODES)[number];
 export const SERVER_ERROR_CODES = [
   'INVALID_INPUT',
   'NOT_FOUND',
+  /** A path the API serves, with a method it does not serve there (the answer lists the others in Allow). */
+  'METHOD_NOT_ALLOWED',
+  /** A Range header outside the artifact. */
+  'RANGE_NOT_SATISFIABLE',
   'RELEASE_EXISTS',
   'WRONG_STAGE',
   'APPROVAL_REFUSED',
@@ -42,9 +46,15 @@ export const SERVER_ERROR_CODES = [
   'CSRF_REFUSED',
   'ALREADY_EXISTS',
   'ENROLLMENT_REFUSED',
+  /** A CSR that is not a well-formed request signed by the key it carries (no proof of possession). */
+  'CSR_INVALID',
   'DEVICE_REVOKED',
   'DEVICE_MISMATCH',
   'UNAVAILABLE',
+  /** No worker serves the release queue: an update or query was refused before it could wait for one. */
+  'NO_WORKER',
+  /** The release accepted the update (it is in its history), but no worker finished it in time. */
+  'UPDATE_PENDING',
   /** Anything without a code of its own: a bug or an unexpected failure. */
   'INTERNAL',
   ...EVIDENCE_ERROR_CODES,
@@ -99,6 +109,14 @@ export function* causeChain(err: unknown): Generator<FailureLink> {
     yield e;
     e = e.cause as FailureLink | undefined;
   }
+}
+
+/** The message of the link that carries the code (an activity failure's own message only says "Activity task failed"). */
+export function failureMessageOf(err: unknown): string {
+  for (const e of causeChain(err)) {
+    if (e instanceof ServerError || isServerErrorCode(e.type)) return e.message ?? '';
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -58,6 +58,8 @@ export interface GateState {
   maxFailureRate: number;
   reports: number;
   failures: number;
+  /** Of the failures: devices that refused the release as one they cannot install (absent before this was counted). */
+  blocked?: number;
   failureRate: number;
   result: 'waiting' | 'passed' | 'tripped';
 }
@@ -131,7 +133,10 @@ export interface ReleaseStatus {
   stage: Stage;
   /** draft -> validation -> limited-rollout -> stable (or ended: rolled back, rejected, aborted, failed). */
   lifecycle: Lifecycle;
+  /** The step's percent as the workflow has it: ahead of `published` until the signed write lands. */
   percent: number;
+  /** The signed rollout state in storage, what devices are offered; absent before the first publish. */
+  published?: { percent: number; paused: boolean; withdrawn: boolean; at: string };
   paused: boolean;
   withdrawn: boolean;
   awaitingApproval: boolean;

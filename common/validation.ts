@@ -122,8 +122,15 @@ export function checkChannelPolicy(p: ChannelPolicy): ChannelPolicy {
 export function checkApproveInput(input: ApproveInput): void {
   if (typeof input !== 'object' || input === null) throw new InputError('approve takes {"approver": "...", "comment": "..."}');
   checkPattern('actor', input.approver);
+  checkNotAfter(input.notAfter);
   if (input.comment !== undefined && (typeof input.comment !== 'string' || input.comment.length > limits.maxComment)) {
     throw new InputError(`comment must be text of at most ${limits.maxComment} characters`);
+  }
+}
+
+function checkNotAfter(notAfter: unknown): void {
+  if (notAfter !== undefined && !(typeof notAfter === 'number' && Number.isSafeInteger(notAfter) && notAfter > 0)) {
+    throw new InputError('notAfter must be a time in epoch milliseconds');
   }
 }
 
@@ -131,8 +138,24 @@ export function checkOpsInput(input: OpsInput | undefined): void {
   if (input === undefined) return;
   if (typeof input !== 'object' || input === null) throw new InputError('takes {"actor": "...", "reason": "..."}');
   if (input.actor !== undefined) checkPattern('actor', input.actor);
+  checkNotAfter(input.notAfter);
   if (input.to !== undefined) checkVersion(input.to);
   if (input.reason !== undefined && (typeof input.reason !== 'string' || input.reason.length > limits.maxComment)) {
     throw new InputError(`reason must be text of at most ${limits.maxComment} characters`);
   }
+}
+
+/** A UTF-16 surrogate without its partner: JSON's `\uD800` can carry one, UTF-8 cannot. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * S-18: why the fleet store could not keep `text` as it was sent, or undefined. PostgreSQL
+ * (and PGlite) TEXT refuses U+0000 outright, and a lone surrogate would be stored as
+ * U+FFFD, silently changed; other control characters are stored as sent (and escaped in
+ * every JSON log line). The API refuses both at its edge (api/untrusted.ts).
+ */
+export function unstorableIn(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'U+0000 (NUL)';
+  if (LONE_SURROGATE.test(text)) return 'a lone UTF-16 surrogate';
+  return undefined;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { InstallReport } from '@enigm-ota/client-sdk';
 import type { Config } from './config';
 import type { FleetSummary, TargetStats } from '../common/adminApi';
+import { BLOCKING_REFUSALS } from '../common/refusals';
 
 /** The SQL both engines share; table modules (devices, operators) use it too. */
 export interface Sql {
@@ -69,7 +70,7 @@ export class FleetStore {
       `WITH ins AS (
          INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id, report_id) DO NOTHING
-         RETURNING id, device_id, target_name, version, outcome, health),
+         RETURNING id, device_id, target_name, version, outcome, health, error_code),
        old AS (SELECT current_version, channel FROM devices WHERE device_id = $1),
        -- The version a report names is what runs now (after a local revert too).
        chg AS (
@@ -80,12 +81,13 @@ export class FleetStore {
          INSERT INTO devices (device_id, current_version) SELECT device_id, version FROM ins
          ON CONFLICT (device_id) DO UPDATE SET current_version = EXCLUDED.current_version, last_report_at = now()),
        tgt AS (
-         INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, health_report_id, last_health)
-         SELECT target_name, device_id, id, outcome, health, CASE WHEN health IS NOT NULL THEN id END, health FROM ins WHERE target_name IS NOT NULL
+         INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, error_code, health_report_id, last_health)
+         SELECT target_name, device_id, id, outcome, health, error_code, CASE WHEN health IS NOT NULL THEN id END, health FROM ins WHERE target_name IS NOT NULL
          ON CONFLICT (target_name, device_id) DO UPDATE SET
            report_id = greatest(target_devices.report_id, EXCLUDED.report_id),
            outcome = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.outcome ELSE target_devices.outcome END,
            health = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.health ELSE target_devices.health END,
+           error_code = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.error_code ELSE target_devices.error_code END,
            health_report_id = CASE WHEN EXCLUDED.health IS NOT NULL AND EXCLUDED.report_id > coalesce(target_devices.health_report_id, 0)
                                    THEN EXCLUDED.report_id ELSE target_devices.health_report_id END,
            last_health = CASE WHEN EXCLUDED.health IS NOT NULL AND EXCLUDED.report_id > coalesce(target_devices.health_report_id, 0)
@@ -104,9 +106,9 @@ export class FleetStore {
   async rebuildDerivedState(): Promise<void> {
     await this.sql.exec(`BEGIN;
       DELETE FROM target_devices;
-      INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, health_report_id, last_health)
-      SELECT l.target_name, l.device_id, l.id, l.outcome, l.health, h.id, h.health
-      FROM (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, outcome, health
+      INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, error_code, health_report_id, last_health)
+      SELECT l.target_name, l.device_id, l.id, l.outcome, l.health, l.error_code, h.id, h.health
+      FROM (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, outcome, health, error_code
             FROM install_reports WHERE target_name IS NOT NULL ORDER BY target_name, device_id, id DESC) l
       LEFT JOIN (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, health
                  FROM install_reports WHERE target_name IS NOT NULL AND health IS NOT NULL ORDER BY target_name, device_id, id DESC) h
@@ -167,25 +169,33 @@ export class FleetStore {
  * that time: a step's health as it stood when the step ended (the dashboard's step history).
  */
 export async function targetStatsOf(sql: Sql, targetName: string, until?: Date): Promise<TargetStats> {
+  const blocking = [...BLOCKING_REFUSALS];
   const rows = until
     ? await sql.query<DeviceState>(
-        `SELECT l.outcome, l.health, h.health AS last_health, count(*)::int AS n
-         FROM (SELECT DISTINCT ON (device_id) device_id, outcome, health FROM install_reports
+        `SELECT l.outcome, l.health, h.health AS last_health, (l.error_code = ANY($3::text[])) AS blocking, count(*)::int AS n
+         FROM (SELECT DISTINCT ON (device_id) device_id, outcome, health, error_code FROM install_reports
                WHERE target_name = $1 AND received_at <= $2::timestamptz ORDER BY device_id, id DESC) l
          LEFT JOIN (SELECT DISTINCT ON (device_id) device_id, health FROM install_reports
                WHERE target_name = $1 AND health IS NOT NULL AND received_at <= $2::timestamptz ORDER BY device_id, id DESC) h
            ON h.device_id = l.device_id
-         GROUP BY 1, 2, 3`,
-        [targetName, until.toISOString()],
+         GROUP BY 1, 2, 3, 4`,
+        [targetName, until.toISOString(), blocking],
       )
-    : await sql.query<DeviceState>('SELECT outcome, health, last_health, count(*)::int AS n FROM target_devices WHERE target_name = $1 GROUP BY 1, 2, 3', [targetName]);
-  const stats: TargetStats = { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0 };
+    : await sql.query<DeviceState>(
+        `SELECT outcome, health, last_health, (error_code = ANY($2::text[])) AS blocking, count(*)::int AS n
+         FROM target_devices WHERE target_name = $1 GROUP BY 1, 2, 3, 4`,
+        [targetName, blocking],
+      );
+  const stats: TargetStats = { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0, blocked: 0 };
   for (const r of rows.rows) {
     stats.devices += r.n;
     if (r.last_health === 'healthy') stats.healthy += r.n;
     else if (r.last_health === 'reverted') stats.reverted += r.n;
     if (r.health === null && r.outcome === 'failed') stats.failed += r.n;
-    else if (r.outcome === 'refused') stats.refused += r.n;
+    else if (r.outcome === 'refused') {
+      stats.refused += r.n;
+      if (r.blocking) stats.blocked += r.n;
+    }
   }
   return stats;
 }
@@ -195,6 +205,8 @@ interface DeviceState {
   outcome: string;
   health: string | null;
   last_health: string | null;
+  /** The latest report's code is a blocking refusal (common/refusals.ts). */
+  blocking: boolean | null;
   n: number;
 }
 

@@ -9,6 +9,8 @@ import { connectClient } from '../control/temporal';
 import { Storage } from '../infra/storage';
 import { DEMO_PROFILE, stackUp } from './lib/stack';
 import { releaseQuery } from '../common/temporalNames';
+import type { ReleaseStatus } from '../common/release';
+import { describeGate } from '../common/statusWords';
 
 const CHANNEL = 'demo';
 const HARDWARE = 'devkit-a';
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
     say('release signed, registered and validated; waiting for approval');
     await approveRelease(client, CHANNEL, version, { approver: 'demo-release-owner', comment: 'demo approval' });
     say(`approved by demo-release-owner; ${DEVICES} simulated devices poll the API`);
+    let stuck: string | undefined;
     const tally = await simulateFleet(
       config,
       {
@@ -62,7 +65,12 @@ async function main(): Promise<void> {
         channel: CHANNEL,
         fromVersion: '0.0.0',
         untilVersion: version,
-        until: async () => (await releaseStatus(client, CHANNEL, version)).stage === 'stable',
+        // Stable, or a state no device polling can change (only an operator can): stop waiting.
+        until: async () => {
+          const s = await releaseStatus(client, CHANNEL, version);
+          stuck = whyStuck(s);
+          return s.stage === 'stable' || stuck !== undefined;
+        },
         timeoutMs: 5 * 60_000,
         intervalMs: 1000,
         idPrefix: `demo-${version}-`,
@@ -75,6 +83,11 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
     const final = await releaseStatus(client, CHANNEL, version);
     say(`release ${version}: ${final.stage}; ${tally.versions[version] ?? 0}/${DEVICES} devices run it`);
+    if (stuck) {
+      say(`the devices cannot converge on ${version}: ${stuck}`);
+      say(`see: npm run ota -- release status ${version} --channel ${CHANNEL}`);
+      process.exitCode = 1;
+    }
     say(`Temporal UI:  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
     say(`dashboard:    ${config.api.url}/dashboard/ (sign in with the ops token: OTA_TOKEN in ${join(config.home, 'stack.env')})`);
     say(`device API:   ${config.api.url}/v1/openapi.json`);
@@ -103,3 +116,11 @@ main().catch((err: unknown) => {
   console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
   process.exitCode = 1;
 });
+
+/** Why the release cannot reach every device without an operator, or undefined while it still can. */
+function whyStuck(s: ReleaseStatus): string | undefined {
+  if (s.lifecycle === 'ended') return `the release ended (${s.stage}${s.error ? `: ${s.error.code} ${s.error.message}` : ''})`;
+  if (s.paused) return `the rollout is paused. ${describeGate(s)}`;
+  if (s.withdrawn) return 'the release was withdrawn';
+  return undefined;
+}

@@ -68,7 +68,8 @@ export function adoptionChart(): { root: HTMLElement; show(series: AdoptionSerie
         stepped: 'before' as const,
       }));
       const last = series.points.at(-1);
-      const rows = last ? versions.map((v) => [new Date(last.at).toLocaleTimeString(), v, last.versions[v] ?? 0]) : [];
+      // The table is the latest point: the versions devices run now (as the API lists them).
+      const rows = last ? Object.entries(last.versions).sort(([a], [b]) => a.localeCompare(b)).map(([v, n]) => [new Date(last.at).toLocaleTimeString(), v, n]) : [];
       f.update({ labels, datasets }, rows);
     },
   };

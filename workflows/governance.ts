@@ -5,18 +5,23 @@ import type { ChannelPolicy, GateState, ReleaseStatus, RolloutStep } from '../co
 export interface HealthSample {
   healthy: number;
   reverted: number;
+  /** Devices that refused the release as one they cannot install (common/refusals.ts); absent in older histories. */
+  blocked?: number;
 }
 
 /**
- * The health gate of a step judges what happened after installs: devices that booted
- * the release and confirmed healthy, or reverted. Refusals and download or verification
- * failures say nothing about the release's quality, so they are not in the sample.
+ * The health gate of a step judges what happened on the devices it was offered to: devices
+ * that booted the release and confirmed healthy, reverted, or refused it as one they cannot
+ * install (a rollback index or version below theirs: the fleet cannot take it). Other
+ * refusals (outside the rollout, paused) and download failures say nothing about the
+ * release, so they are not in the sample.
  * The gate passes with at least `minDevices` health reports and a failure rate of at
  * most `maxFailureRate`; it trips as soon as a sample of `minDevices` breaches, even mid-bake.
  */
 export function evaluateGate(stepIndex: number, step: RolloutStep, sample: HealthSample): GateState {
-  const reports = sample.healthy + sample.reverted;
-  const failures = sample.reverted;
+  const blocked = sample.blocked ?? 0;
+  const reports = sample.healthy + sample.reverted + blocked;
+  const failures = sample.reverted + blocked;
   const failureRate = reports === 0 ? 0 : failures / reports;
   const enough = reports >= step.minDevices;
   const healthy = failureRate <= step.maxFailureRate;
@@ -28,6 +33,7 @@ export function evaluateGate(stepIndex: number, step: RolloutStep, sample: Healt
     maxFailureRate: step.maxFailureRate,
     reports,
     failures,
+    blocked,
     failureRate: Math.round(failureRate * 10_000) / 10_000,
     result,
   };

@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ContinueAsNew } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { failureCodeOf, ServerError, type ServerErrorCode } from '../common/errors';
-import type { ApproveInput, OpsInput } from '../common/messages';
+import { failureCodeOf, failureMessageOf, ServerError, type ServerErrorCode } from '../common/errors';
+import type { ApproveInput, Expiring, OpsInput } from '../common/messages';
 import { lifecycleOf, type ActionRecord, type ChannelPolicy, type ReleaseSpec, type ReleaseStatus, type ReleaseTarget, type Stage } from '../common/release';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { approvalRefusal, evaluateGate } from './governance';
@@ -79,6 +79,17 @@ export function refuse(message: string, code: ServerErrorCode = 'WRONG_STAGE'): 
 }
 
 /**
+ * S-19: an update that reaches the workflow after its `notAfter` (no worker ran while the API
+ * waited, and the API answered NO_WORKER) is refused, so it never applies late. Workflow time
+ * is the workflow task's start, so a worker that returns later sees it expired.
+ */
+function refuseLate(input: Expiring | undefined): void {
+  if (input?.notAfter !== undefined && Date.now() > input.notAfter) {
+    throw refuse(`no worker took this update before ${new Date(input.notAfter).toISOString()}; the operator was told nothing changed`, 'NO_WORKER');
+  }
+}
+
+/**
  * One release's state and every operation on it: approval rounds, the publish chain, bake
  * and health gate, withdrawal, and the continue-as-new hand-over. The workflow function
  * wires message handlers to the public methods and calls `run()`.
@@ -131,6 +142,7 @@ export class ReleaseRun {
 
   checkApproval(input: ApproveInput): void {
     checked(() => checkApproveInput(input));
+    refuseLate(input);
     if (!this.policy) throw refuse('the release is not ready for approvals yet');
     const why = approvalRefusal(this.status, this.policy, input, this.round);
     if (why) throw refuse(why, this.status.awaitingApproval ? 'APPROVAL_REFUSED' : 'WRONG_STAGE');
@@ -138,6 +150,7 @@ export class ReleaseRun {
 
   checkOps(action: OpsActionName, input: OpsInput): void {
     checked(() => checkOpsInput(input));
+    refuseLate(input);
     const s = this.status;
     if (this.closed() || !OPS_RULES[action].allowed(s)) {
       throw refuse(`cannot ${OPS_RULES[action].verb} a release in stage ${s.stage}${s.paused ? ' (paused)' : ''}`);
@@ -364,7 +377,7 @@ export class ReleaseRun {
   /** A failed release: anything offered is withdrawn, since a closed workflow takes no more updates. */
   private async fail(err: unknown): Promise<void> {
     const { status } = this;
-    status.error = { code: failureCodeOf(err) ?? 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+    status.error = { code: failureCodeOf(err) ?? 'INTERNAL', message: failureMessageOf(err) };
     if (status.stage === 'rollout' && !status.withdrawn) {
       status.withdrawn = true;
       await this.publishRollout().catch(() => undefined);
@@ -392,19 +405,23 @@ export class ReleaseRun {
 
   // ---- publishing and bookkeeping ----
 
-  /** Publishes the rollout state as it is when the write starts, after any write in flight. */
+  /**
+   * Publishes the rollout state as it is when the write starts, after any write in flight.
+   * Once the signed metadata is in storage, `status.published` says what devices are offered
+   * (status.percent may be ahead of it while storage is down and the write is retried).
+   */
   private publishRollout(): Promise<void> {
     const { status } = this;
-    const next = this.publishing.then(() =>
-      this.rt.quick.publishRollout({
+    const next = this.publishing.then(async () => {
+      const sent = { percent: status.percent, paused: status.paused, withdrawn: status.withdrawn };
+      await this.rt.quick.publishRollout({
         target: status.target as ReleaseTarget,
         releaseId: status.releaseId,
-        percent: status.percent,
-        paused: status.paused,
-        withdrawn: status.withdrawn,
+        ...sent,
         approvals: status.approvals.filter((a) => a.decision === 'approve').map((a) => ({ approver: a.approver, at: a.at })),
-      }),
-    );
+      });
+      status.published = { ...sent, at: this.now() };
+    });
     this.publishing = next.catch(() => undefined);
     return next;
   }

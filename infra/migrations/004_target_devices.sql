@@ -8,6 +8,7 @@ CREATE TABLE target_devices (
   report_id        BIGINT NOT NULL,
   outcome          TEXT NOT NULL,
   health           TEXT,
+  error_code       TEXT,
   -- The latest report that had a health (a later refusal does not erase a revert).
   health_report_id BIGINT,
   last_health      TEXT,

@@ -130,12 +130,14 @@ export async function artifactFile(name: string, bytes = 256 * 1024): Promise<st
 export async function releaseAwaitingApproval(
   channel: string,
   version: string,
-  opts: { hardware?: string; steps?: string; bake?: string; rollbackIndex?: number; plan?: string; as?: string } = {},
+  opts: { hardware?: string; steps?: string; bake?: string; minDevices?: number; maxFailureRate?: number; rollbackIndex?: number; plan?: string; as?: string } = {},
 ): Promise<ReleaseStatus> {
   const file = await artifactFile(`fw-${channel}-${version}.bin`);
   const creator = opts.as ?? 'test-creator';
-  // plan '' means: no plan flags, the channel's own plan applies.
-  const plan = opts.plan !== undefined ? (opts.plan ? ['--plan', opts.plan] : []) : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s'];
+  // plan '' means: no plan flags, the channel's own plan applies. Custom steps here have no
+  // health gate unless a test asks for one (--min-devices 0 says so explicitly).
+  const gate = ['--min-devices', String(opts.minDevices ?? 0), '--max-failure-rate', String(opts.maxFailureRate ?? 1)];
+  const plan = opts.plan !== undefined ? (opts.plan ? ['--plan', opts.plan] : []) : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s', ...gate];
   const created = await otaAs(
     creator,
     'release', 'create', '--artifact', file, '--version', version, '--channel', channel,
@@ -146,14 +148,9 @@ export async function releaseAwaitingApproval(
   return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
 }
 
-/**
- * A status predicate: the step at `percent` is published. The workflow shows a step's percent
- * before its signed rollout metadata is written, and evaluates the step's health gate only
- * after, so a device may poll only once the gate names this step (#11 shows the published and
- * the pending state apart).
- */
+/** A status predicate: the step at `percent` is published (signed and in storage), so a device polling now is offered it. */
 export function stepPublished(percent: number): (s: ReleaseStatus) => boolean {
-  return (s) => s.percent === percent && s.gate?.step === s.stepIndex;
+  return (s) => s.percent === percent && s.published?.percent === percent;
 }
 
 export async function approve(channel: string, version: string): Promise<ReleaseStatus> {

@@ -1,5 +1,5 @@
 import type { ReleaseInsights, TargetStats } from '../../common/adminApi';
-import { describeGate } from '../../common/gateWords';
+import { describeGate, describePublished } from '../../common/statusWords';
 import { STAGES, type ReleaseStatus } from '../../common/release';
 import { confirmAction, post } from '../actions';
 import { can, get, path } from '../http';
@@ -60,7 +60,8 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
       summary,
       fact('Stage', h('span', { class: `stage stage-${s.stage}`, 'data-testid': 'stage' }, s.stage)),
       fact('Lifecycle', s.lifecycle),
-      fact('Rolled out', h('span', { 'data-testid': 'percent' }, `${s.percent}%`)),
+      fact('Step', h('span', { 'data-testid': 'percent' }, `${s.percent}%`)),
+      fact('Devices are offered', h('span', { 'data-testid': 'published' }, describePublished(s))),
       fact('Paused', h('span', { 'data-testid': 'paused' }, s.paused ? 'yes' : 'no')),
       fact('Approval', s.awaitingApproval ? `awaiting (${s.approvals.length}/${s.approvalsRequired})` : `${s.approvals.filter((a) => a.decision === 'approve').length} given`),
       fact('Plan', `${s.plan}: ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`),

@@ -21,7 +21,7 @@ describe('eligibility and attestation', () => {
 
   async function release(channel: string, version: string, ...flags: string[]): Promise<void> {
     const file = await artifactFile(`fw-${channel}-${version}.bin`);
-    const r = await ota('release', 'create', '--artifact', file, '--version', version, '--channel', channel, '--hardware', 'devkit-a', '--steps', '100', '--bake', '0s', '--rollback-index', '1', ...flags, '--json');
+    const r = await ota('release', 'create', '--artifact', file, '--version', version, '--channel', channel, '--hardware', 'devkit-a', '--steps', '100', '--bake', '0s', '--min-devices', '0', '--max-failure-rate', '1', '--rollback-index', '1', ...flags, '--json');
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     await waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
     await approve(channel, version);

@@ -34,7 +34,7 @@ describe('health gates', () => {
       const cli = await ota('release', 'status', '1.1.0', '--channel', channel, '--json');
       expect(cli.json.gate.result).to.equal('tripped');
       // Devices may still report in the moment between the gate's sample and the pause.
-      expect(cli.json.devices.reverted).to.be.at.least(s.gate!.failures);
+      expect(cli.json.devices.reverted + cli.json.devices.blocked).to.be.at.least(s.gate!.failures);
       const poll = await postJson('/v1/poll', { deviceId: `${channel}-0001`, hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' });
       expect(poll.body).to.deep.equal({ offer: null });
     });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { waitForStatus } from '../../../control/releases';
-import { approve, postJson, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
+import { releaseStatus, waitForStatus } from '../../../control/releases';
+import { approve, artifactFile, ota, postJson, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
 
 describe('one active rollout per channel', () => {
   const channel = 'super';
@@ -21,12 +21,15 @@ describe('one active rollout per channel', () => {
     expect(poll.body.offer).to.include({ version: '1.1.0' });
   });
 
-  it('an older release approved later does not roll out over a newer one', async () => {
+  it('an older release created after a newer one rolls out fails validation, before anyone is asked to approve', async () => {
     const client = await temporalClient();
-    await releaseAwaitingApproval(channel, '1.0.5');
-    await approve(channel, '1.0.5');
-    const s = await waitForStatus(client, channel, '1.0.5', (x) => x.stage === 'aborted');
-    expect(s.percent).to.equal(0);
-    expect(s.history.at(-1)?.detail).to.equal('superseded by release-super-1.1.0');
+    const file = await artifactFile('fw-super-1.0.5.bin');
+    const created = await ota('release', 'create', '--artifact', file, '--version', '1.0.5', '--channel', channel, '--hardware', 'devkit-a', '--steps', '100', '--bake', '0s', '--json');
+    expect(created.code, created.stderr).to.equal(0);
+    const s = await waitForStatus(client, channel, '1.0.5', (x) => x.stage === 'failed').catch(() => releaseStatus(client, channel, '1.0.5'));
+    expect(s.stage).to.equal('failed');
+    expect(s.approvals).to.deep.equal([]);
+    expect(s.error?.code).to.equal('VALIDATION_FAILED');
+    expect(s.error?.message).to.contain('NOT_NEWER');
   });
 });

@@ -121,18 +121,18 @@ for (const backend of backends(15434)) {
         const health = await insights.stepHealth(TARGET, steps);
         expect(health.map((h) => h.stats)).to.deep.equal([
           // b1 and b2 healthy; b3 had only refused by minute 30
-          { devices: 3, healthy: 2, reverted: 0, failed: 0, refused: 1 },
+          { devices: 3, healthy: 2, reverted: 0, failed: 0, refused: 1, blocked: 0 },
           // b2's revert at 40 is in step 1
-          { devices: 3, healthy: 1, reverted: 1, failed: 0, refused: 1 },
-          { devices: 3, healthy: 2, reverted: 1, failed: 0, refused: 0 },
+          { devices: 3, healthy: 1, reverted: 1, failed: 0, refused: 1, blocked: 0 },
+          { devices: 3, healthy: 2, reverted: 1, failed: 0, refused: 0, blocked: 0 },
         ]);
         expect(health[1]).to.include({ step: 1, percent: 50, startedAt: iso(30), endedAt: iso(45), minDevices: 2 });
       });
 
       it('targetStats without a bound is the running step\'s numbers; with one, the numbers at that time', async () => {
-        expect(await store.targetStats(TARGET)).to.deep.equal({ devices: 3, healthy: 2, reverted: 1, failed: 0, refused: 0 });
-        expect(await store.targetStats(TARGET, at(9))).to.deep.equal({ devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0 });
-        expect(await store.targetStats(TARGET, at(10))).to.deep.equal({ devices: 1, healthy: 1, reverted: 0, failed: 0, refused: 0 });
+        expect(await store.targetStats(TARGET)).to.deep.equal({ devices: 3, healthy: 2, reverted: 1, failed: 0, refused: 0, blocked: 0 });
+        expect(await store.targetStats(TARGET, at(9))).to.deep.equal({ devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0, blocked: 0 });
+        expect(await store.targetStats(TARGET, at(10))).to.deep.equal({ devices: 1, healthy: 1, reverted: 0, failed: 0, refused: 0, blocked: 0 });
       });
     });
 
@@ -140,14 +140,14 @@ for (const backend of backends(15434)) {
       const ended: StepWindow = { step: 0, percent: 10, startedAt: iso(0), endedAt: iso(15), maxFailureRate: 0.1, minDevices: 1 };
       const [first] = await insights.stepHealth(TARGET, [ended], at(600));
       // By minute 15 only b1 (healthy at 10) had reported on the target.
-      expect(first!.stats).to.deep.equal({ devices: 1, healthy: 1, reverted: 0, failed: 0, refused: 0 });
+      expect(first!.stats).to.deep.equal({ devices: 1, healthy: 1, reverted: 0, failed: 0, refused: 0, blocked: 0 });
       // A report stamped before the end but stored later: an ended step already judged keeps its numbers...
       await store.sql.query("INSERT INTO install_reports (device_id, received_at, version, target_name, outcome, health) VALUES ('b9', $1, '1.1.0', $2, 'installed', 'healthy')", [iso(14), TARGET]);
       const [again] = await insights.stepHealth(TARGET, [ended], at(600));
       expect(again!.stats).to.deep.equal(first!.stats);
       // ...while a step that ended moments ago is still read from the history.
       const [fresh] = await insights.stepHealth(TARGET, [ended], at(15.5));
-      expect(fresh!.stats).to.deep.equal({ devices: 2, healthy: 2, reverted: 0, failed: 0, refused: 0 });
+      expect(fresh!.stats).to.deep.equal({ devices: 2, healthy: 2, reverted: 0, failed: 0, refused: 0, blocked: 0 });
       await store.sql.query("DELETE FROM install_reports WHERE device_id = 'b9'");
     });
 
@@ -157,7 +157,7 @@ for (const backend of backends(15434)) {
         await derivedStateScenario(store, insights);
       } finally {
         for (const table of ['devices', 'install_reports', 'target_devices', 'version_changes']) {
-          await store.sql.query(`DELETE FROM ${table} WHERE device_id IN ('g1', 'g2', 'g3')`);
+          await store.sql.query(`DELETE FROM ${table} WHERE device_id IN ('g1', 'g2', 'g3', 'g4')`);
         }
       }
     });
@@ -204,11 +204,15 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
   await report('g2', 'g2-report-1', '1.0.0', 'refused');
   await report('g2', 'g2-report-2', '2.0.0', 'installed', 'healthy');
   await report('g2', 'g2-report-3', '1.0.0', 'failed', 'reverted');
-  // Enrolled again on gamma: its history counts there from now on.
+  // Revoked and enrolled again on gamma (S-20: never over an enrollment): its history counts there from now on.
+  await devices.revoke('g3');
   await devices.enroll(grant('g3', 'gamma'), cert, '1.0.0');
+  // A device that cannot install the release (blocked) and one that is only outside the rollout (not).
+  await store.recordReport({ deviceId: 'g3', reportId: 'g3-report-1', version: '1.0.0', targetName: target, outcome: 'refused', errorCode: 'ROLLBACK_INDEX_TOO_LOW' });
+  await store.recordReport({ deviceId: 'g4', reportId: 'g4-report-1', version: '1.0.0', targetName: target, outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' });
   const until = new Date(Date.now() + 1000);
 
-  const stats = { devices: 2, healthy: 1, reverted: 1, failed: 0, refused: 0 };
+  const stats = { devices: 4, healthy: 1, reverted: 1, failed: 0, refused: 2, blocked: 1 };
   expect(await store.targetStats(target)).to.deep.equal(stats);
   expect(await store.targetStats(target, until)).to.deep.equal(stats);
   const series = await insights.adoption('gamma', t1, until, 2);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { httpStatusOf } from '../../../api/errors';
-import { EVIDENCE_ERROR_CODES, failureCodeOf, InputError, isServerErrorCode, SERVER_ERROR_CODES, ServerError, type ServerErrorCode } from '../../../common/errors';
+import { EVIDENCE_ERROR_CODES, failureCodeOf, failureMessageOf, InputError, isServerErrorCode, SERVER_ERROR_CODES, ServerError, type ServerErrorCode } from '../../../common/errors';
 
 describe('isServerErrorCode', () => {
   it('accepts every code in SERVER_ERROR_CODES', () => {
@@ -12,6 +12,18 @@ describe('isServerErrorCode', () => {
     for (const value of ['not_found', 'Internal', '', 'ENOENT', 'toString', undefined, null, 42, { code: 'INTERNAL' }]) {
       expect(isServerErrorCode(value), String(value)).to.equal(false);
     }
+  });
+});
+
+describe('failureMessageOf', () => {
+  it("gives the coded failure's own message, not the activity wrapper's", () => {
+    const wrapped = new ActivityFailure('Activity task failed', 'validateRelease', '7', RetryState.NON_RETRYABLE_FAILURE, 'worker-1', ApplicationFailure.nonRetryable('version 1.0.5 is not above 1.1.0', 'VALIDATION_FAILED'));
+    expect(failureMessageOf(wrapped)).to.equal('version 1.0.5 is not above 1.1.0');
+  });
+
+  it('falls back to the outer message when nothing in the chain has a code', () => {
+    expect(failureMessageOf(new Error('plain', { cause: new Error('inner') }))).to.equal('plain');
+    expect(failureMessageOf('text')).to.equal('text');
   });
 });
 

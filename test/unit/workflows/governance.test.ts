@@ -15,6 +15,14 @@ describe('evaluateGate', () => {
     expect(tripped).to.include({ result: 'tripped', reports: 4, failures: 2, failureRate: 0.5 });
   });
 
+  it('counts devices that refuse the release as one they cannot install as failures (reports of a release the fleet cannot take)', () => {
+    // The issue's case: 12 healthy reports, 38 devices refusing with ROLLBACK_INDEX_TOO_LOW.
+    const gate = evaluateGate(0, step, { healthy: 12, reverted: 0, blocked: 38 });
+    expect(gate).to.include({ result: 'tripped', reports: 50, failures: 38, blocked: 38, failureRate: 0.76 });
+    // Histories recorded before refusals were counted have no `blocked`: the same decision as then.
+    expect(evaluateGate(0, step, { healthy: 12, reverted: 0 })).to.include({ result: 'passed', failures: 0, blocked: 0 });
+  });
+
   it('allows no failure at all with maxFailureRate 0', () => {
     const strict = { ...step, minDevices: 1, maxFailureRate: 0 };
     expect(evaluateGate(0, strict, { healthy: 9, reverted: 0 }).result).to.equal('passed');

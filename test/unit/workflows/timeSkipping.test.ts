@@ -50,7 +50,7 @@ const activities: ReturnType<typeof createActivities> = {
     return { approvals: 1, owners: ['*'], plan: 'default', onBreach: 'pause' };
   },
   async rolloutHealth() {
-    return { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0 };
+    return { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0, blocked: 0 };
   },
   async offerPrevious({ toVersion }) {
     return { targetName: `slow/${toVersion}/fw.bin`, rollbackIndex: 0 };

@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { releaseStatus, waitForStatus } from '../../../control/releases';
+import { ProcessManager } from '../../../scripts/lib/processes';
+import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { adminApi, approve, ota, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
+import { TEST_EXTRA_ENV } from '../setup';
+
+/**
+ * Issue #11, bug 6: with storage down, `ota release status` showed the next step's percent
+ * although devices were still offered the previous one. Status now shows the signed,
+ * published state and the pending one apart.
+ */
+describe('security: release status is not ahead of storage (#11 bug 6)', function () {
+  this.timeout(240_000);
+  const channel = 'ahead';
+
+  after(async () => {
+    // Whatever happened, the next tests need MinIO.
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+  });
+
+  it('shows the published percent and the pending one while storage is down, then catches up', async () => {
+    await releaseAwaitingApproval(channel, '1.0.0', { steps: '50,100', bake: '1h' });
+    await approve(channel, '1.0.0');
+    const client = await temporalClient();
+    await waitForStatus(client, channel, '1.0.0', stepPublished(50));
+
+    expect(await new ProcessManager(TEST_PROFILE.home).stop('minio')).to.equal(true);
+    const api = await adminApi();
+    try {
+      await api.send('POST', `/v1/admin/releases/${channel}/1.0.0/promote`, { reason: 'next step while storage is down' });
+    } finally {
+      await api.close();
+    }
+    const ahead = await waitForStatus(client, channel, '1.0.0', (s) => s.percent === 100, 30_000);
+    expect(ahead.published).to.include({ percent: 50 });
+    const cli = await ota('release', 'status', '1.0.0', '--channel', channel);
+    expect(cli.stdout).to.match(/published: 50% .*; pending: 100% \(not in storage yet\)/);
+    // Still not written a few seconds on: the step is pending, not shown as done.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await releaseStatus(client, channel, '1.0.0')).published).to.include({ percent: 50 });
+
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+    const caught = await waitForStatus(client, channel, '1.0.0', stepPublished(100), 90_000);
+    expect(caught.published).to.include({ percent: 100, paused: false, withdrawn: false });
+    expect((await ota('release', 'status', '1.0.0', '--channel', channel)).stdout).to.not.contain('pending');
+  });
+});
