@@ -6,6 +6,7 @@ import { DEVICE_ID, type FleetCa } from '../infra/fleetCa';
 import type { AuditLog } from '../infra/operators';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { describe as describeError } from './errors';
+import { logRequestFailure } from './observability';
 import { validateBody } from './validate';
 
 export interface IdentityRouteDeps {
@@ -16,6 +17,8 @@ export interface IdentityRouteDeps {
 }
 
 const ENROLL_ACTOR = 'enrollActor';
+/** The id of the attempt's audit entry, once `begin` wrote it. */
+const ENROLL_ENTRY = 'enrollEntry';
 
 /**
  * Enrollment (a one-time token and a CSR buy a certificate naming the device) and renewal
@@ -27,6 +30,11 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
 
   r.post('/v1/enroll', body, validateBody('Enroll'), async (req, res) => {
     const b = req.body as { token: string; deviceId: string; csr: string; currentVersion?: string };
+    // S-15: the entry is written before anything changes (the next line spends the token);
+    // if it cannot be, nothing runs. Its actor is filled in once the token names the device.
+    res.locals[ENROLL_ENTRY] = await deps.audit.begin({ actor: 'anonymous', action: 'device.enroll', subject: subjectOf(req) }).catch((err: unknown) => {
+      throw new ServerError('UNAVAILABLE', 'the audit log cannot be written, so nothing was changed: try again later', { cause: err });
+    });
     const grant = await deps.devices.consumeToken(b.token);
     // From here on the attempt is the token's device's (the audit's actor).
     res.locals[ENROLL_ACTOR] = `device:${grant.deviceId}`;
@@ -62,20 +70,20 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
 /**
  * S-20: one audit entry per enrollment attempt. The actor is the device whose token the
  * request spent, or `anonymous` when the token enrolls nobody (unknown, used, expired); the
- * subject is the device id the request names. A lost entry is logged loudly: by then the
- * enrollment has happened or been refused, and the answer stays the same.
+ * subject is the device id the request names. An attempt refused before its entry was begun
+ * (body and schema checks) gets a whole entry; a lost write is logged as one JSON line.
  */
 async function auditEnrollment(audit: AuditLog, req: Request, res: Response, outcome: 'ok' | 'refused' | 'failed', detail: string): Promise<void> {
-  const named = (req.body as { deviceId?: unknown } | undefined)?.deviceId;
+  const entry = { actor: (res.locals[ENROLL_ACTOR] as string | undefined) ?? 'anonymous', action: 'device.enroll', subject: subjectOf(req), outcome, detail };
+  const begun = res.locals[ENROLL_ENTRY] as number | undefined;
   try {
-    await audit.record({
-      actor: (res.locals[ENROLL_ACTOR] as string | undefined) ?? 'anonymous',
-      action: 'device.enroll',
-      subject: typeof named === 'string' && DEVICE_ID.test(named) ? named : '-',
-      outcome,
-      detail,
-    });
+    await (begun === undefined ? audit.record(entry) : audit.complete(begun, entry));
   } catch (err) {
-    console.error('audit log write failed', err);
+    logRequestFailure(res, err, 'audit entry of an enrollment could not be written');
   }
+}
+
+function subjectOf(req: Request): string {
+  const named = (req.body as { deviceId?: unknown } | undefined)?.deviceId;
+  return typeof named === 'string' && DEVICE_ID.test(named) ? named : '-';
 }

@@ -81,7 +81,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.use(dashboardRoutes());
   app.use(adminRoutes({ operators, audit, devices, fleet, offers, guard }));
   app.use(metadataRoutes({ temporal, config, guard }));
-  app.use(insightRoutes({ temporal, fleet, guard })); // before releaseRoutes' POST .../:channel/:version/:action
+  app.use(insightRoutes({ temporal, fleet, guard }));
   app.use(releaseRoutes({ temporal, storage, fleet, policy: config.policy, guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));

@@ -88,11 +88,7 @@ export class Hsm {
   /** Key ceremony only: an Ed25519 pair made inside the token, private half never extractable. */
   generate(label: string): HsmKeyPair {
     if (this.has(label)) return this.keyPair(label);
-    const common = [
-      { type: pkcs11js.CKA_TOKEN, value: true },
-      { type: pkcs11js.CKA_LABEL, value: label },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(label) },
-    ];
+    const common = keyIdentity(label);
     this.lib.C_GenerateKeyPair(
       this.session,
       { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
@@ -148,11 +144,7 @@ export class Hsm {
    */
   generateRsa(label: string, bits: number): HsmRsaKeyPair {
     if (this.has(label)) return this.rsaKeyPair(label);
-    const common = [
-      { type: pkcs11js.CKA_TOKEN, value: true },
-      { type: pkcs11js.CKA_LABEL, value: label },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(label) },
-    ];
+    const common = keyIdentity(label);
     this.lib.C_GenerateKeyPair(
       this.session,
       { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN },
@@ -280,4 +272,13 @@ function bool(value: unknown): boolean {
 function ulong(value: unknown): number {
   if (!Buffer.isBuffer(value) || value.length === 0 || value.length > 8) return -1;
   return Number(value.readUIntLE(0, Math.min(value.length, 6)));
+}
+
+/** What both halves of a key pair made in the token carry: stored on it, found by label and id. */
+function keyIdentity(label: string): Array<{ type: number; value: boolean | string | Buffer }> {
+  return [
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_LABEL, value: label },
+    { type: pkcs11js.CKA_ID, value: Buffer.from(label) },
+  ];
 }
