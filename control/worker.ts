@@ -47,7 +47,8 @@ export function noWorker(what: string): ServerError {
 export function timedOut(err: unknown): boolean {
   for (let e = err as { code?: unknown; cause?: unknown; name?: string } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
     if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return true;
-    if (e.code === 4 /* grpc DEADLINE_EXCEEDED */) return true;
+    // The SDK may end a call past its deadline as CANCELLED (1) rather than DEADLINE_EXCEEDED (4).
+    if (e.code === 4 /* grpc DEADLINE_EXCEEDED */ || e.code === 1 /* grpc CANCELLED */) return true;
   }
   return false;
 }
