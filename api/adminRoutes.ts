@@ -96,12 +96,17 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const id = String(req.params['id']);
     const b = req.body as { groups: string[]; tags: Record<string, string> };
     res.locals['audit'] = { action: 'device.label', subject: id, detail: `groups ${b.groups.join(',') || '-'}; tags ${Object.entries(b.tags).map(([k, v]) => `${k}=${v}`).join(',') || '-'}` };
-    res.json(await deps.devices.label(id, b.groups, b.tags));
+    const labelled = await deps.devices.label(id, b.groups, b.tags);
+    // Every replica hears of it (infra/changes.ts), should one ever cache devices.
+    await deps.fleet.notify('device');
+    res.json(labelled);
   });
   r.post('/v1/admin/devices/:id/revoke', guard('device.manage'), body, validateBody('Revoke'), async (req, res) => {
     const id = String(req.params['id']);
     res.locals['audit'] = { action: 'device.revoke', subject: id, reason: (req.body as { reason?: string }).reason };
-    res.json(await deps.devices.revoke(id));
+    const revoked = await deps.devices.revoke(id);
+    await deps.fleet.notify('device');
+    res.json(revoked);
   });
 
   r.get('/v1/fleet/targets/stats', guard('read'), async (req, res) => {

@@ -88,7 +88,9 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
     r.post(`/v1/admin/releases/:channel/:version/${decision}`, guard('release.decide'), body, validateBody('Decision'), async (req, res) => {
       const comment = (req.body as { comment?: string }).comment;
       res.locals['audit'] = { action: `release.${decision}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason: comment };
-      res.json(await noteWorkerOutcome(res, decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, { approver: operatorOf(res).name, comment })));
+      const status = await noteWorkerOutcome(res, decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, { approver: operatorOf(res).name, comment }));
+      await deps.fleet.notify('rollout');
+      res.json(status);
     });
   }
 
@@ -99,7 +101,11 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
       const { reason, to } = req.body as { reason?: string; to?: string };
       if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
       res.locals['audit'] = { action: `release.${action}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason, detail: to && `to ${to}` };
-      res.json(await noteWorkerOutcome(res, releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action, { actor: operatorOf(res).name, reason, to })));
+      // The update returns once the workflow has published the signed rollout state; then every
+      // replica drops its cached copy, so the change applies to their next poll (infra/changes.ts).
+      const status = await noteWorkerOutcome(res, releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action, { actor: operatorOf(res).name, reason, to }));
+      await deps.fleet.notify('rollout');
+      res.json(status);
     });
   }
 

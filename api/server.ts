@@ -54,6 +54,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
   const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
   const fleet = await FleetStore.open(config.fleet);
+  // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
+  fleet.onChange('rollout', () => offers.invalidate());
   const devices = new Devices(fleet.sql, fleet.exclusive);
   const operators = new Operators(fleet.sql);
   const audit = new AuditLog(fleet.sql);

@@ -28,6 +28,8 @@ export class OfferIndex {
   private byChannel = new Map<string, OfferCandidate[]>();
   private loadedAt = -Infinity;
   private loading: Promise<void> | undefined;
+  /** Bumped by `invalidate`: a load that began before it must not count as fresh. */
+  private generation = 0;
   private readonly options: OfferOptions;
 
   constructor(
@@ -69,6 +71,16 @@ export class OfferIndex {
     };
   }
 
+  /**
+   * Drops the cached view: the rollout changed (a pause through any replica; FleetStore
+   * notifies every replica). The next poll reloads, whatever `ttlMs` says.
+   */
+  invalidate(): void {
+    this.generation += 1;
+    this.loadedAt = -Infinity;
+    this.loading = undefined;
+  }
+
   private context(): EligibilityContext {
     return { now: this.options.now(), attestationMaxAgeMs: this.options.attestationMaxAgeMs, requiredIntegrity: this.options.requiredIntegrity };
   }
@@ -76,12 +88,20 @@ export class OfferIndex {
   private async fresh(): Promise<void> {
     if (Date.now() - this.loadedAt < this.ttlMs) return;
     // One reload at a time; concurrent polls share it.
-    this.loading ??= this.reload().finally(() => (this.loading = undefined));
+    if (!this.loading) {
+      const loading = this.reload().finally(() => {
+        if (this.loading === loading) this.loading = undefined;
+      });
+      this.loading = loading;
+    }
     await this.loading;
   }
 
   private async reload(): Promise<void> {
+    const generation = this.generation;
     const targets = await this.rollout.published();
+    // Read before an invalidation: possibly older than the change; a newer load replaces it.
+    if (generation !== this.generation) return;
     const byChannel = new Map<string, OfferCandidate[]>();
     for (const t of Object.values(targets.signed.targets)) {
       let candidate: OfferCandidate;

@@ -18,9 +18,15 @@ export class AdminApi {
     readonly baseUrl: string,
     caPem: string,
     private readonly token: string | undefined,
+    /** Further API replicas, tried in order when a replica cannot be connected to. */
+    private readonly failoverUrls: readonly string[] = [],
   ) {
     this.agent = new Agent({ connect: { ca: caPem } });
+    this.current = baseUrl;
   }
+
+  /** The replica requests go to: the first, until it refuses a connection (see `send`). */
+  private current: string;
 
   static fromConfig(config: Config, token = config.identity.operatorToken): AdminApi {
     let ca: string;
@@ -29,7 +35,7 @@ export class AdminApi {
     } catch (err) {
       throw new ServerError('CONFIG_INVALID', `fleet CA ${config.identity.fleetCaCert} is missing (run the key ceremony)`, { cause: err });
     }
-    return new AdminApi(config.api.url, ca, token);
+    return new AdminApi(config.api.url, ca, token, config.api.failoverUrls);
   }
 
   get<T>(path: string): Promise<T> {
@@ -38,7 +44,21 @@ export class AdminApi {
 
   async send<T>(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
-    return this.call<T>(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+    const init = () => ({ method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+    // The replica that answered last first, then the others in their configured order.
+    const bases = [this.current, ...[this.baseUrl, ...this.failoverUrls].filter((u) => u !== this.current)];
+    for (const [i, base] of bases.entries()) {
+      try {
+        const answer = await this.call<T>(path, init(), base);
+        this.current = base;
+        return answer;
+      } catch (err) {
+        // Only a replica that refused the connection is skipped: the request never reached it,
+        // so sending it to another cannot apply it twice. Anything else is the answer.
+        if (i === bases.length - 1 || !refusedConnection(err)) throw err;
+      }
+    }
+    throw new ServerError('UNAVAILABLE', 'no API replica configured');
   }
 
   /** Streams a file as the request body (artifacts up to 4 GiB), reporting progress. */
@@ -48,15 +68,15 @@ export class AdminApi {
     return this.call<T>(path, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, duplex: 'half' });
   }
 
-  private async call<T>(path: string, init: Record<string, unknown> & { headers: Record<string, string> }): Promise<T> {
+  private async call<T>(path: string, init: Record<string, unknown> & { headers: Record<string, string> }, base = this.current): Promise<T> {
     const headers = { ...init.headers, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
     let res;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, { ...init, headers, dispatcher: this.agent } as Parameters<typeof fetch>[1]);
+      res = await fetch(`${base}${path}`, { ...init, headers, dispatcher: this.agent } as Parameters<typeof fetch>[1]);
     } catch (err) {
       // Our own timeout is an API that was reached and did not answer, not one that is down.
-      if ((err as Error).name === 'TimeoutError') throw new ServerError('UNAVAILABLE', `the API at ${this.baseUrl} did not answer ${path} in time`, { cause: err });
-      throw new ServerError('UNAVAILABLE', `cannot reach the API at ${this.baseUrl} (is the stack running? npm start)`, { cause: err });
+      if ((err as Error).name === 'TimeoutError') throw new ServerError('UNAVAILABLE', `the API at ${base} did not answer ${path} in time`, { cause: err });
+      throw new ServerError('UNAVAILABLE', `cannot reach the API at ${base} (is the stack running? npm start)`, { cause: err });
     }
     const text = await res.text();
     if (text.length > MAX_ANSWER_BYTES) throw new ServerError('UNAVAILABLE', 'API answer too large');
@@ -77,4 +97,10 @@ export class AdminApi {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** fetch failed because nothing accepted the connection (a stopped replica), not later. */
+function refusedConnection(err: unknown): boolean {
+  const cause = (err as { cause?: { cause?: { code?: unknown } } }).cause?.cause;
+  return err instanceof ServerError && err.code === 'UNAVAILABLE' && (cause?.code === 'ECONNREFUSED' || cause?.code === 'UND_ERR_CONNECT_TIMEOUT');
 }

@@ -19,8 +19,12 @@ export interface Config {
    * gets that PIN and not `pin`, so it can issue certificates but never sign metadata.
    */
   hsm: { module: string; tokenLabel: string; pin: string; softhsmConf?: string; fleetCaToken: string; fleetCaPin: string };
-  /** tlsHosts: the names `ota keys init` puts in the API's TLS certificate. */
-  api: { host: string; port: number; url: string; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[]; sessionHours: number };
+  /**
+   * tlsHosts: the names `ota keys init` puts in the API's TLS certificate. url: the API as
+   * clients reach it; failoverUrls: further replicas (OTA_API_URL may list several, separated
+   * by commas) the admin client (worker, CLI) tries when one cannot be connected to.
+   */
+  api: { host: string; port: number; url: string; failoverUrls: string[]; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[]; sessionHours: number };
   /**
    * Identity: the fleet CA (its key, in the HSM, signs device certificates at enrollment),
    * the API's TLS certificate, device certificate lifetime, attestation settings, and the
@@ -88,6 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const minioUrl = parseUrl(env['MINIO_URL'] ?? 'http://127.0.0.1:9000', 'MINIO_URL', problems);
   const apiPort = int('OTA_API_PORT', 8080, 0, 65535);
+  const apiUrls = (env['OTA_API_URL'] || `https://127.0.0.1:${apiPort}`).split(',').map((u) => u.trim()).filter(Boolean);
   const config: Config = {
     home,
     temporal: {
@@ -114,7 +119,8 @@ export function loadConfig(env: Env = process.env): Config {
     api: {
       host: env['OTA_API_HOST'] ?? '127.0.0.1',
       port: apiPort,
-      url: env['OTA_API_URL'] ?? `https://127.0.0.1:${apiPort}`,
+      url: apiUrls[0] ?? '',
+      failoverUrls: apiUrls.slice(1),
       maxBodyBytes: int('OTA_API_MAX_BODY', 16 * 1024, 256),
       rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
       sessionHours: int('OTA_SESSION_HOURS', 8, 1, 7 * 24),
@@ -153,7 +159,8 @@ export function loadConfig(env: Env = process.env): Config {
   config.identity.fleetCaKey = resolve(env['OTA_FLEET_CA_KEY'] ?? ca.caKey);
   config.identity.apiTlsCert = resolve(env['OTA_API_TLS_CERT'] ?? ca.serverCert);
   config.identity.apiTlsKey = resolve(env['OTA_API_TLS_KEY'] ?? ca.serverKey);
-  if (!config.api.url.startsWith('https://')) problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
+  if (![config.api.url, ...config.api.failoverUrls].every((u) => u.startsWith('https://'))) problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
+  if (config.api.failoverUrls.length > 16) problems.push('OTA_API_URL lists at most 17 replicas');
   // S-23: the API logs in to the fleet CA's token; in the signing keys' token it could sign metadata.
   if (config.hsm.fleetCaToken === config.hsm.tokenLabel) problems.push('OTA_FLEET_CA_TOKEN must name another token than OTA_HSM_TOKEN');
   // Re-sign at half the timestamp's lifetime, checking hourly: well before any expiry.

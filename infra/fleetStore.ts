@@ -4,6 +4,7 @@ import type { InstallReport } from '@enigm-ota/client-sdk';
 import type { Config } from './config';
 import type { FleetSummary, TargetStats } from '../common/adminApi';
 import { BLOCKING_REFUSALS } from '../common/refusals';
+import { localBus, postgresBus, type ChangeBus, type ChangeKind } from './changes';
 
 /** The SQL both engines share; table modules (devices, operators) use it too. */
 export interface Sql {
@@ -28,13 +29,14 @@ export class FleetStore {
   private constructor(
     readonly sql: Sql,
     exclusive: boolean,
+    private readonly changes: ChangeBus,
   ) {
     this.exclusive = exclusive;
   }
 
   static async open(config: Config['fleet']): Promise<FleetStore> {
-    const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.pgliteDir);
-    const store = new FleetStore(sql, !config.databaseUrl);
+    const { sql, changes } = config.databaseUrl ? await openPostgres(config.databaseUrl) : { sql: await openPglite(config.pgliteDir), changes: localBus() };
+    const store = new FleetStore(sql, !config.databaseUrl, changes);
     store.applied = await store.migrate();
     // A derived table starts from the history that existed before it.
     if (store.applied.includes('004_target_devices.sql')) await store.rebuildDerivedState();
@@ -156,7 +158,21 @@ export class FleetStore {
     return summary;
   }
 
+  /**
+   * Tells every API replica sharing this store that `kind` changed, so each drops its cached
+   * copy (NOTIFY on PostgreSQL; in-process on PGlite, which one process owns).
+   */
+  notify(kind: ChangeKind): Promise<void> {
+    return this.changes.notify(kind);
+  }
+
+  /** Runs `fn` when any replica (this one too) notifies `kind`, and after a lost listener reconnects. */
+  onChange(kind: ChangeKind, fn: () => void): void {
+    this.changes.onChange(kind, fn);
+  }
+
   async close(): Promise<void> {
+    await this.changes.close();
     await this.sql.close();
   }
 }
@@ -220,12 +236,16 @@ async function openPglite(dir: string): Promise<Sql> {
   };
 }
 
-async function openPostgres(url: string): Promise<Sql> {
-  const { Pool } = await import('pg');
+async function openPostgres(url: string): Promise<{ sql: Sql; changes: ChangeBus }> {
+  const { Client, Pool } = await import('pg');
   const pool = new Pool({ connectionString: url, max: 10 });
-  return {
+  const sql: Sql = {
     query: async <R>(text: string, params?: unknown[]) => ({ rows: (await pool.query(text, params)).rows as R[] }),
     exec: async (text) => pool.query(text),
     close: () => pool.end(),
   };
+  const changes = postgresBus((text, params) => pool.query(text, params), () => new Client({ connectionString: url }));
+  // Listening before the API serves: a change made meanwhile is then heard.
+  await changes.ready;
+  return { sql, changes };
 }

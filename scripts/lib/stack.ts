@@ -10,6 +10,7 @@ import { Storage } from '../../infra/storage';
 import { newToken, tokenHash } from '../../infra/operators';
 import { httpOk, logContains, portOpen, ProcessManager } from './processes';
 import { searchAttributeKeys } from '../../common/temporalNames';
+import { ServerError } from '../../common/errors';
 
 /** Where an embedded stack keeps its state, and its ports (the demo and the tests differ). */
 export interface StackProfile {
@@ -52,7 +53,7 @@ export const TEST_PROFILE: StackProfile = {
 const TOKEN_LABEL = 'enigm-ota';
 /** S-23: the fleet CA's key has a token of its own, so the API's PIN opens nothing else. */
 const CA_TOKEN_LABEL = 'enigm-ota-ca';
-const SERVICES = ['api', 'worker', 'minio', 'temporal'] as const;
+const SERVICES = ['api-2', 'worker-2', 'api', 'worker', 'minio', 'temporal'] as const;
 
 interface Secrets {
   hsmPin: string;
@@ -125,12 +126,25 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** Extra environment for the API and worker (tests shorten caches). */
   extraEnv?: Record<string, string>;
+  /**
+   * API replicas and workers (default 1 each). With 2, `api-2` listens on the profile's
+   * apiPort + 1 and `worker-2` runs beside `worker`: the scale-out shape, which needs a
+   * shared PostgreSQL (DATABASE_URL). Each worker reaches either replica (OTA_API_URL lists
+   * both, its own first). Services already running keep the environment they started with.
+   */
+  replicas?: 1 | 2;
+  /** Extra environment for the second replica only (tests give it a long rollout cache). */
+  replicaEnv?: Record<string, string>;
 }
 
 /** Starts (or finds running) every service of the embedded stack; idempotent. */
 export async function stackUp(p: StackProfile, options: StackOptions = {}): Promise<Config> {
   const log = options.log ?? (() => undefined);
   const env = { ...(await stackEnv(p)), ...options.extraEnv };
+  const replicas = options.replicas ?? 1;
+  if (replicas !== 1 && replicas !== 2) throw new ServerError('CONFIG_INVALID', `replicas must be 1 or 2, got ${String(replicas)}`);
+  // PGlite is one process's folder: a second API would open a store the first one owns.
+  if (replicas > 1 && !env['DATABASE_URL']) throw new ServerError('CONFIG_INVALID', 'API replicas share the fleet store: set DATABASE_URL (PostgreSQL)');
   await writeFile(join(p.home, 'stack.env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
   const pm = new ProcessManager(p.home);
   const node = process.execPath;
@@ -176,25 +190,34 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   }
 
 
-  const worker = await pm.start({
-    name: 'worker',
-    command: node,
-    args: [join(ROOT, 'dist', 'worker', 'main.js')],
-    // The worker signs metadata: the signing keys' PIN, not the fleet CA's.
-    env: { ...env, OTA_TOKEN: (await secrets(p.home)).tokens.worker, OTA_FLEET_CA_PIN: '' },
-    ready: () => logContains(pm.logFile('worker'), 'worker ready'),
-  });
-  log(`worker ${worker} (Temporal SDK metrics http://127.0.0.1:${p.workerMetricsPort}/metrics)`);
-  const api = await pm.start({
-    name: 'api',
-    command: node,
-    args: [join(ROOT, 'dist', 'api', 'main.js')],
-    // S-23: the fleet CA's PIN only; empty, not absent, so a parent's environment cannot add the other.
-    env: { ...env, OTA_HSM_PIN: '' },
-    // It listens only once everything is set up (HTTPS with the fleet CA's certificate).
-    ready: () => portOpen(p.apiPort),
-  });
-  log(`api ${api} (https://127.0.0.1:${p.apiPort}, metrics /metrics; JSON logs in ${pm.logFile('api')})`);
+  const workerToken = (await secrets(p.home)).tokens.worker;
+  for (let i = 1; i <= replicas; i++) {
+    const name = i === 1 ? '' : `-${i}`;
+    const apiPort = p.apiPort + i - 1;
+    const own = `https://127.0.0.1:${apiPort}`;
+    // The fleet CA's certificate names hosts (OTA_API_TLS_HOSTS), not ports: it serves every replica.
+    const urls = replicas === 1 ? [env['OTA_API_URL']!] : [own, ...Array.from({ length: replicas }, (_, j) => `https://127.0.0.1:${p.apiPort + j}`).filter((u) => u !== own)];
+    const replicaEnv = i === 1 ? env : { ...env, ...options.replicaEnv, OTA_API_PORT: String(apiPort), OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort + i - 1) };
+    const worker = await pm.start({
+      name: `worker${name}`,
+      command: node,
+      args: [join(ROOT, 'dist', 'worker', 'main.js')],
+      // The worker signs metadata: the signing keys' PIN, not the fleet CA's.
+      env: { ...replicaEnv, OTA_API_URL: urls.join(','), OTA_TOKEN: workerToken, OTA_FLEET_CA_PIN: '' },
+      ready: () => logContains(pm.logFile(`worker${name}`), 'worker ready'),
+    });
+    log(`worker${name} ${worker} (Temporal SDK metrics http://127.0.0.1:${p.workerMetricsPort + i - 1}/metrics)`);
+    const api = await pm.start({
+      name: `api${name}`,
+      command: node,
+      args: [join(ROOT, 'dist', 'api', 'main.js')],
+      // S-23: the fleet CA's PIN only; empty, not absent, so a parent's environment cannot add the other.
+      env: { ...replicaEnv, OTA_API_URL: urls[0]!, OTA_HSM_PIN: '' },
+      // It listens only once everything is set up (HTTPS with the fleet CA's certificate).
+      ready: () => portOpen(apiPort),
+    });
+    log(`api${name} ${api} (${own}, metrics /metrics; JSON logs in ${pm.logFile(`api${name}`)})`);
+  }
   return config;
 }
 

@@ -75,6 +75,15 @@ describe('OfferIndex', () => {
       await offers.offerFor(enrolled);
       expect(repo.reads).to.equal(1);
     });
+
+    it('reads the repository again on the next poll once invalidated (a replica heard of a pause)', async () => {
+      const repo = repository([entry('stable', '2.0.0')]);
+      const offers = new OfferIndex(repo, 60_000, { now: () => now });
+      await offers.offerFor(enrolled);
+      offers.invalidate();
+      await offers.offerFor(enrolled);
+      expect(repo.reads).to.equal(2);
+    });
   });
 
   describe('a device in no group, without tags or attestation', () => {

@@ -35,6 +35,18 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('OTA_API_URL listing API replicas', () => {
+    it('uses the first as the API and the others as failovers', () => {
+      const config = loadConfig({ OTA_API_URL: 'https://a:8080, https://b:8081' });
+      expect(config.api.url).to.equal('https://a:8080');
+      expect(config.api.failoverUrls).to.deep.equal(['https://b:8081']);
+    });
+
+    it('refuses any that is not https', () => {
+      expectRefused({ OTA_API_URL: 'https://a:8080,http://b:8081' }, 'OTA_API_URL');
+    });
+  });
+
   describe('OTA_FLEET_CA_TOKEN (S-23)', () => {
     it('defaults to a token of its own, apart from the signing keys\' token', () => {
       const config = loadConfig({});

@@ -1,0 +1,128 @@
+import { EventEmitter } from 'node:events';
+
+/**
+ * What changed in the fleet store, for the per-replica caches that must drop their copy:
+ * 'rollout' (the signed rollout state: OfferIndex), 'device' (a revoke or label; today no
+ * replica caches devices when the store is PostgreSQL, see infra/devices.ts, so nothing
+ * listens yet, but a future cache gets told the same way).
+ */
+export const CHANGE_KINDS = ['rollout', 'device'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+/** The PostgreSQL channel every API replica LISTENs on; the payload is `{"kind": ...}`. */
+export const CHANGE_CHANNEL = 'ota_changes';
+/** A payload larger than this is not ours: ignored (and everything invalidated, see below). */
+const MAX_PAYLOAD = 256;
+
+/** Tells every process sharing the store that something changed, and hears it. */
+export interface ChangeBus {
+  notify(kind: ChangeKind): Promise<void>;
+  onChange(kind: ChangeKind, fn: () => void): void;
+  close(): Promise<void>;
+}
+
+/** PGlite: one process owns the store, so a change is heard where it is made. */
+export function localBus(): ChangeBus {
+  const events = new EventEmitter();
+  return {
+    notify: async (kind) => void events.emit(kind),
+    onChange: (kind, fn) => void events.on(kind, fn),
+    close: async () => void events.removeAllListeners(),
+  };
+}
+
+/** The part of a pg Client the bus uses (tests may pass a fake). */
+interface ListenClient {
+  connect(): Promise<unknown>;
+  query(text: string, params?: unknown[]): Promise<unknown>;
+  on(event: 'notification', fn: (msg: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'error' | 'end', fn: (err?: Error) => void): unknown;
+  removeAllListeners(): unknown;
+  end(): Promise<void>;
+}
+
+/**
+ * PostgreSQL: NOTIFY through the shared pool, LISTEN on one dedicated connection (a pooled
+ * one would be handed back and lose it). A lost connection is reopened after `retryMs`; a
+ * notification sent while it was down is lost, so on every (re)connect all listeners run:
+ * a cache dropped once too often costs a reload, one kept too long serves a stale pause.
+ * The replica that makes a change runs its listeners itself too, without the round trip.
+ */
+export function postgresBus(
+  notifyQuery: (text: string, params: unknown[]) => Promise<unknown>,
+  newClient: () => ListenClient,
+  log: (msg: string, err?: unknown) => void = () => undefined,
+  retryMs = 1000,
+): ChangeBus & { ready: Promise<void> } {
+  const local = new EventEmitter();
+  let client: ListenClient | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const everything = () => CHANGE_KINDS.forEach((k) => local.emit(k));
+
+  const connect = async (): Promise<void> => {
+    const c = newClient();
+    client = c;
+    const lost = (err?: Error) => {
+      if (client !== c) return;
+      client = undefined;
+      quiet(c);
+      c.end().catch(() => undefined);
+      if (closed) return;
+      log(`lost the ${CHANGE_CHANNEL} listener; reconnecting`, err);
+      timer = setTimeout(() => void connect().catch(() => undefined), retryMs);
+    };
+    c.on('error', lost);
+    c.on('end', lost);
+    c.on('notification', (msg) => {
+      if (msg.channel !== CHANGE_CHANNEL) return;
+      const kind = kindOf(msg.payload);
+      if (kind) local.emit(kind);
+      else everything();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANGE_CHANNEL}`);
+    } catch (err) {
+      lost(err as Error);
+      throw err;
+    }
+    everything();
+  };
+
+  const ready = connect().catch(() => undefined);
+  return {
+    ready,
+    notify: async (kind) => {
+      local.emit(kind);
+      await notifyQuery('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, JSON.stringify({ kind })]);
+    },
+    onChange: (kind, fn) => void local.on(kind, fn),
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
+      local.removeAllListeners();
+      const c = client;
+      client = undefined;
+      if (c) quiet(c);
+      await c?.end().catch(() => undefined);
+    },
+  };
+}
+
+/** A pg client with no 'error' listener throws the error: a closed one keeps a no-op. */
+function quiet(c: ListenClient): void {
+  c.removeAllListeners();
+  c.on('error', () => undefined);
+}
+
+/** A known kind from a payload, else undefined (which invalidates everything: fail closed). */
+export function kindOf(payload: string | undefined): ChangeKind | undefined {
+  if (!payload || payload.length > MAX_PAYLOAD) return undefined;
+  try {
+    const kind = (JSON.parse(payload) as { kind?: unknown }).kind;
+    return (CHANGE_KINDS as readonly unknown[]).includes(kind) ? (kind as ChangeKind) : undefined;
+  } catch {
+    return undefined;
+  }
+}

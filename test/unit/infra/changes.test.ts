@@ -1,0 +1,79 @@
+import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
+import { CHANGE_CHANNEL, kindOf, localBus, postgresBus } from '../../../infra/changes';
+
+/** A pg Client as the bus uses it: LISTEN recorded, notifications and losses sent by the test. */
+class FakeClient extends EventEmitter {
+  listening = false;
+  ended = false;
+  async connect(): Promise<void> {}
+  async query(text: string): Promise<void> {
+    if (text === `LISTEN ${CHANGE_CHANNEL}`) this.listening = true;
+  }
+  async end(): Promise<void> {
+    this.ended = true;
+  }
+}
+
+describe('change bus (cache invalidation across API replicas)', () => {
+  describe('on PGlite (one process)', () => {
+    it('runs the listeners of the kind notified, and only those', async () => {
+      const bus = localBus();
+      const heard: string[] = [];
+      bus.onChange('rollout', () => heard.push('rollout'));
+      bus.onChange('device', () => heard.push('device'));
+      await bus.notify('rollout');
+      expect(heard).to.deep.equal(['rollout']);
+    });
+  });
+
+  describe('on PostgreSQL', () => {
+    it('sends NOTIFY with a small JSON payload and runs its own listeners at once', async () => {
+      const sent: unknown[][] = [];
+      const bus = postgresBus(async (_t, params) => void sent.push(params), () => new FakeClient());
+      await bus.ready;
+      let heard = 0;
+      bus.onChange('rollout', () => heard++);
+      await bus.notify('rollout');
+      expect(sent).to.deep.equal([[CHANGE_CHANNEL, '{"kind":"rollout"}']]);
+      expect(heard).to.equal(1);
+      await bus.close();
+    });
+
+    it("runs the listeners of another replica's notification; an unknown payload invalidates every kind", async () => {
+      const client = new FakeClient();
+      const bus = postgresBus(async () => undefined, () => client);
+      await bus.ready;
+      expect(client.listening).to.equal(true);
+      const heard: string[] = [];
+      bus.onChange('rollout', () => heard.push('rollout'));
+      bus.onChange('device', () => heard.push('device'));
+      client.emit('notification', { channel: CHANGE_CHANNEL, payload: '{"kind":"device"}' });
+      client.emit('notification', { channel: CHANGE_CHANNEL, payload: 'x'.repeat(1000) });
+      expect(heard).to.deep.equal(['device', 'rollout', 'device']);
+      await bus.close();
+    });
+
+    it('listens again on a new connection after losing one, and then invalidates every kind (it may have missed some)', async () => {
+      const clients: FakeClient[] = [];
+      const bus = postgresBus(async () => undefined, () => clients[clients.push(new FakeClient()) - 1]!, () => undefined, 10);
+      await bus.ready;
+      let heard = 0;
+      bus.onChange('rollout', () => heard++);
+      clients[0]!.emit('error', new Error('connection reset'));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(clients[0]!.ended).to.equal(true);
+      expect(clients).to.have.length(2);
+      expect(clients[1]!.listening).to.equal(true);
+      expect(heard).to.equal(1);
+      await bus.close();
+    });
+  });
+
+  it('reads only known kinds from a payload', () => {
+    expect(kindOf('{"kind":"rollout"}')).to.equal('rollout');
+    expect(kindOf('{"kind":"other"}')).to.equal(undefined);
+    expect(kindOf('not json')).to.equal(undefined);
+    expect(kindOf(undefined)).to.equal(undefined);
+  });
+});
