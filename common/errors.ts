@@ -100,6 +100,9 @@ export interface FailureLink {
   type?: unknown;
   message?: string;
   cause?: unknown;
+  /** A gRPC status code, where a link is a Temporal service error. */
+  code?: unknown;
+  name?: string;
 }
 
 /** A failure and its causes, outermost first; bounded, since a chain may be cyclic. */

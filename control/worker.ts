@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import { ServerError } from '../common/errors';
+import { causeChain, ServerError } from '../common/errors';
 import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
 
 /**
@@ -45,7 +45,7 @@ export function noWorker(what: string): ServerError {
 
 /** True for Temporal's "the call ran out of time" (our deadline), as opposed to a refusal. */
 export function timedOut(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown; name?: string } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+  for (const e of causeChain(err)) {
     if (e.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return true;
     // The SDK may end a call past its deadline as CANCELLED (1) rather than DEADLINE_EXCEEDED (4).
     if (e.code === 4 /* grpc DEADLINE_EXCEEDED */ || e.code === 1 /* grpc CANCELLED */) return true;

@@ -6,6 +6,7 @@ import type { ApproveInput, Expiring, OpsInput } from '../common/messages';
 import { lifecycleOf, type ActionRecord, type ChannelPolicy, type ReleaseSpec, type ReleaseStatus, type ReleaseTarget, type Stage } from '../common/release';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { approvalRefusal, evaluateGate } from './governance';
+import { OPS_RULES, TERMINAL_STAGES } from '../common/opsRules';
 
 export type ReleaseActivities = ReturnType<typeof createActivities>;
 
@@ -61,16 +62,6 @@ const MAX_SIGNING_ROUNDS = 5;
 /** How often a baking step looks at device health: 60 looks per bake, every 2 s to 15 min. */
 const HEALTH_POLL_MS = 2000;
 const MAX_HEALTH_POLL_MS = 15 * 60_000;
-const TERMINAL: Stage[] = ['stable', 'rolled-back', 'rejected', 'aborted', 'failed'];
-
-/** The operator actions and when each is allowed (checked by the update validators). */
-const OPS_RULES = {
-  pause: { verb: 'pause', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && !s.paused },
-  resume: { verb: 'resume', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && s.paused },
-  promote: { verb: 'promote', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && !s.paused && !s.awaitingApproval },
-  rollback: { verb: 'roll back', allowed: (s: ReleaseStatus) => ['approval', 'rollout'].includes(s.stage) && !s.withdrawn },
-  abort: { verb: 'abort', allowed: () => true },
-} as const;
 export type OpsActionName = keyof typeof OPS_RULES;
 
 /** A refusal the caller sees with its code (an update validator's or the workflow's). */
@@ -439,7 +430,7 @@ export class ReleaseRun {
   }
 
   private closed(): boolean {
-    return TERMINAL.includes(this.status.stage) || this.ended !== undefined;
+    return TERMINAL_STAGES.includes(this.status.stage) || this.ended !== undefined;
   }
 
   private now(): string {

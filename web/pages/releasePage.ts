@@ -1,4 +1,5 @@
-import type { ReleaseInsights, TargetStats } from '../../common/adminApi';
+import type { OpsAction, ReleaseInsights, TargetStats } from '../../common/adminApi';
+import { OPS_RULES, TERMINAL_STAGES } from '../../common/opsRules';
 import { describeGate, describePublished } from '../../common/statusWords';
 import { STAGES, type ReleaseStatus } from '../../common/release';
 import { confirmAction, post } from '../actions';
@@ -17,15 +18,18 @@ interface ActionDef {
   danger?: boolean;
 }
 
-const running = (s: Status) => s.lifecycle !== 'ended';
+// Approvals when the release waits for one; operations as the workflow's own rules allow
+// them (common/opsRules.ts), so no button offers what the server would refuse for its stage.
+const closed = (s: Status) => TERMINAL_STAGES.includes(s.stage);
+const operate = (name: OpsAction, label: string, danger = false): ActionDef => ({ name, label, permission: 'release.operate', show: (s) => !closed(s) && OPS_RULES[name].allowed(s), danger });
 const ACTIONS: ActionDef[] = [
   { name: 'approve', label: 'Approve', permission: 'release.decide', show: (s) => s.awaitingApproval },
   { name: 'reject', label: 'Reject', permission: 'release.decide', show: (s) => s.awaitingApproval, danger: true },
-  { name: 'pause', label: 'Pause', permission: 'release.operate', show: (s) => s.stage === 'rollout' && !s.paused },
-  { name: 'resume', label: 'Resume', permission: 'release.operate', show: (s) => s.stage === 'rollout' && s.paused },
-  { name: 'promote', label: 'Promote', permission: 'release.operate', show: (s) => s.stage === 'rollout' && s.percent < 100 },
-  { name: 'rollback', label: 'Roll back', permission: 'release.operate', show: (s) => (s.stage === 'rollout' || s.stage === 'stable') && running(s), danger: true },
-  { name: 'abort', label: 'Abort', permission: 'release.operate', show: (s) => running(s) && s.stage !== 'stable', danger: true },
+  operate('pause', 'Pause'),
+  operate('resume', 'Resume'),
+  operate('promote', 'Promote'),
+  operate('rollback', 'Roll back', true),
+  operate('abort', 'Abort', true),
 ];
 
 /** One release: state, the gate in words, actions the role allows, timeline, charts. */
