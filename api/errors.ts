@@ -67,6 +67,8 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   }
   const { status, code, message } = describe(err);
   noteError(res, code, status >= 500 ? err : undefined);
+  // A passing outage (a store or worker coming back): clients back off at least this long.
+  if (status === 503) res.setHeader('Retry-After', '2');
   res.status(status).json({ error: { code, message, requestId: requestIdOf(res) } });
 };
 

@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { ServerError } from '../common/errors';
 import { openRepository } from '../trust/ceremony';
+import { createLogger } from '../infra/log';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
@@ -53,7 +54,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const storage = new Storage(config.minio);
   const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
   const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
-  const fleet = await FleetStore.open(config.fleet);
+  const log = createLogger('api', config.observability.logLevel);
+  const fleet = await FleetStore.open(config.fleet, (msg, err) => log.warn({ err }, msg));
   // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
   fleet.onChange('rollout', () => offers.invalidate());
   const devices = new Devices(fleet.sql, fleet.exclusive);

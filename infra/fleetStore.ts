@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InstallReport } from '@enigm-ota/client-sdk';
 import type { Config } from './config';
+import { ServerError } from '../common/errors';
 import type { FleetSummary, TargetStats } from '../common/adminApi';
 import { BLOCKING_REFUSALS } from '../common/refusals';
 import { localBus, postgresBus, type ChangeBus, type ChangeKind } from './changes';
@@ -34,8 +35,9 @@ export class FleetStore {
     this.exclusive = exclusive;
   }
 
-  static async open(config: Config['fleet']): Promise<FleetStore> {
-    const { sql, changes } = config.databaseUrl ? await openPostgres(config.databaseUrl) : { sql: await openPglite(config.pgliteDir), changes: localBus() };
+  /** `warn` hears what the store recovers from by itself (a PostgreSQL restart, a lost listener). */
+  static async open(config: Config['fleet'], warn: (msg: string, err?: unknown) => void = () => undefined): Promise<FleetStore> {
+    const { sql, changes } = config.databaseUrl ? await openPostgres(config.databaseUrl, warn) : { sql: await openPglite(config.pgliteDir), changes: localBus() };
     const store = new FleetStore(sql, !config.databaseUrl, changes);
     store.applied = await store.migrate();
     // A derived table starts from the history that existed before it.
@@ -236,16 +238,34 @@ async function openPglite(dir: string): Promise<Sql> {
   };
 }
 
-async function openPostgres(url: string): Promise<{ sql: Sql; changes: ChangeBus }> {
+async function openPostgres(url: string, warn: (msg: string, err?: unknown) => void): Promise<{ sql: Sql; changes: ChangeBus }> {
   const { Client, Pool } = await import('pg');
   const pool = new Pool({ connectionString: url, max: 10 });
+  // An idle connection the server ends (a restart, a failover) is an 'error' event on the
+  // pool, which would end the process unheard; the pool drops it and the next query opens a
+  // new one, while queries meanwhile fail as 503 (the fault suite restarts PostgreSQL).
+  pool.on('error', (err) => warn('the fleet store closed an idle connection; the next query opens a new one', err));
   const sql: Sql = {
-    query: async <R>(text: string, params?: unknown[]) => ({ rows: (await pool.query(text, params)).rows as R[] }),
-    exec: async (text) => pool.query(text),
+    query: async <R>(text: string, params?: unknown[]) => ({ rows: (await pool.query(text, params).catch(unreachable)).rows as R[] }),
+    exec: async (text) => pool.query(text).catch(unreachable),
     close: () => pool.end(),
   };
-  const changes = postgresBus((text, params) => pool.query(text, params), () => new Client({ connectionString: url }));
+  const changes = postgresBus((text, params) => pool.query(text, params), () => new Client({ connectionString: url }), warn);
   // Listening before the API serves: a change made meanwhile is then heard.
   await changes.ready;
   return { sql, changes };
+}
+
+/**
+ * A query that failed because PostgreSQL cannot be reached (down, restarting, the connection
+ * cut) is UNAVAILABLE (HTTP 503: clients retry later), not an internal error: SQLSTATE
+ * classes 08 (connection) and 57P (shutdown, starting up), socket errors, a connection ended
+ * mid-query. Any other error is passed on as it is.
+ */
+function unreachable(err: unknown): never {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const lost = /^(08|57P)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(code) || /Connection terminated/i.test(String(e.message));
+  if (lost) throw new ServerError('UNAVAILABLE', 'the fleet store (PostgreSQL) cannot be reached; try again shortly', { cause: err });
+  throw err;
 }
