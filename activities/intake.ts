@@ -18,14 +18,8 @@ export async function intakeBuild(deps: ActivityDeps, input: { intakeKey: string
   if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) {
     throw new ServerError('INTAKE_MISMATCH', `the build has ${info.size} bytes (1..${MAX_ARTIFACT_BYTES} accepted)`);
   }
-  let last = 0;
-  const { sha256, length } = await deps.storage.hash('intake', input.intakeKey, (read) => {
-    // Heartbeat every 64 MiB so a worker dying mid-hash is noticed within the heartbeat timeout.
-    if (read - last >= 64 * 1024 * 1024) {
-      last = read;
-      heartbeat({ read });
-    }
-  });
+  // Each chunk heartbeats (the SDK throttles them), so a worker dying mid-hash is noticed within the timeout.
+  const { sha256, length } = await deps.storage.hash('intake', input.intakeKey, (read) => heartbeat({ read }));
   if (length !== info.size) throw new ServerError('INTAKE_MISMATCH', `intake object changed while it was read`);
   return { sha256, length, etag: info.etag };
 }
@@ -42,7 +36,7 @@ export async function prepareArtifact(
   const existing = await deps.storage.stat('artifacts', key);
   if (!existing) {
     try {
-      await deps.storage.copyIfUnchanged('intake', input.intakeKey, input.etag, 'artifacts', key);
+      await heartbeatingWhile(deps.storage.copyIfUnchanged('intake', input.intakeKey, input.etag, 'artifacts', key));
     } catch (err) {
       if ((err as { code?: string }).code === 'PreconditionFailed') {
         throw new ServerError('INTAKE_MISMATCH', 'the intake object was replaced after it was hashed', { cause: err });
@@ -53,4 +47,17 @@ export async function prepareArtifact(
     throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${key} exists with another size`);
   }
   return { sha256: input.sha256, length: input.length, artifactKey: key };
+}
+
+/**
+ * A server-side copy is one call with no progress to report: a timer heartbeats while it
+ * runs, so a live worker is never timed out and a dead one is noticed within the timeout.
+ */
+async function heartbeatingWhile<T>(work: Promise<T>): Promise<T> {
+  const timer = setInterval(() => heartbeat(), 5000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
 }

@@ -5,6 +5,7 @@ import { createActivityDeps } from './deps';
 import { createLogger, temporalLogger, type Logger } from '../infra/log';
 import { ensureFreshnessSchedule } from '../infra/schedules';
 import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
+import { faultHolds } from './faultHold';
 
 /** One worker process: release workflows plus the stage activities (horizontally scalable). */
 export async function runWorker(): Promise<void> {
@@ -20,6 +21,7 @@ export async function runWorker(): Promise<void> {
       taskQueue: RELEASE_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
       activities: createActivities(deps),
+      interceptors: { activity: faultHolds(process.env['OTA_FAULT_HOLD'], log) },
     });
     const schedule = await ensureFreshnessSchedule(deps.temporal, config);
     log.info({ schedule }, 'freshness schedule');

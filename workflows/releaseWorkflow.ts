@@ -28,9 +28,11 @@ import { NON_RETRYABLE, ReleaseRun, type CarriedState, type OpsActionName, type 
 
 export type { CarriedState } from './releaseRun';
 
+// Stage activities heartbeat at least every 5 s while alive, so a crashed worker's attempt is
+// retried within 20 s (the fault-injection suite kills workers mid-stage).
 const stage = proxyActivities<ReleaseActivities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
 });
 // Short activities: a short timeout so an attempt lost with a crashed worker is retried soon.

@@ -89,7 +89,8 @@ export class AbSlotInstaller implements Installer {
     return (await readOptional(join(this.dir, 'active')))?.trim() === 'b' ? 'b' : 'a';
   }
 
-  private slotDir(slot: Slot): string {
+  /** Where a slot's image and version live (a check of what a device runs reads them there). */
+  slotDir(slot: Slot): string {
     return join(this.dir, 'slots', slot);
   }
 }
