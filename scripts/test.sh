@@ -40,10 +40,10 @@ start_part() { parts+=("$1"); : >"$logs/$1.log"; }
 follow() { tail -n +1 -f "$logs/$2.log" --pid="$1" 2>/dev/null; }
 
 # shard_config N OF: the integration config with every OF-th spec file from the N-th on.
-# replicas/ needs PostgreSQL: only the postgres tier runs it (as test/tiers/integration.json says).
+# postgres/ needs PostgreSQL itself: only the postgres tier runs it (as test/tiers/integration.json says).
 shard_config() {
   local n=$1 of=$2 out="$logs/integration-$1.json" files
-  files=$(find dist/test/integration -name '*.test.js' -not -path '*/replicas/*' | sort | awk -v n="$n" -v of="$of" 'NR % of == n % of' | sed 's/.*/"&"/' | paste -sd, -)
+  files=$(find dist/test/integration -name '*.test.js' -not -path '*/postgres/*' | sort | awk -v n="$n" -v of="$of" 'NR % of == n % of' | sed 's/.*/"&"/' | paste -sd, -)
   printf '{ "spec": [%s], "require": ["dist/test/integration/setup.js"], "timeout": 180000, "reporter": "spec" }\n' "$files" >"$out"
   echo "$out"
 }

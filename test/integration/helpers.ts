@@ -126,13 +126,22 @@ export async function artifactFile(name: string, bytes = 256 * 1024): Promise<st
   return file;
 }
 
-/** Creates a release through the CLI and waits until it asks for approval. */
-export async function releaseAwaitingApproval(
-  channel: string,
-  version: string,
-  opts: { hardware?: string; steps?: string; bake?: string; minDevices?: number; maxFailureRate?: number; rollbackIndex?: number; plan?: string; as?: string } = {},
-): Promise<ReleaseStatus> {
-  const file = await artifactFile(`fw-${channel}-${version}.bin`);
+export interface ReleaseOptions {
+  hardware?: string;
+  steps?: string;
+  bake?: string;
+  minDevices?: number;
+  maxFailureRate?: number;
+  rollbackIndex?: number;
+  plan?: string;
+  as?: string;
+  /** The build's size (256 KiB unless given). */
+  bytes?: number;
+}
+
+/** Creates a release through the CLI (upload and start); returns once its workflow runs. */
+export async function createRelease(channel: string, version: string, opts: ReleaseOptions = {}): Promise<void> {
+  const file = await artifactFile(`fw-${channel}-${version}.bin`, opts.bytes);
   const creator = opts.as ?? 'test-creator';
   // plan '' means: no plan flags, the channel's own plan applies. Custom steps here have no
   // health gate unless a test asks for one (--min-devices 0 says so explicitly).
@@ -145,6 +154,11 @@ export async function releaseAwaitingApproval(
     '--rollback-index', String(opts.rollbackIndex ?? 1), '--json',
   );
   if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
+}
+
+/** Creates a release through the CLI and waits until it asks for approval. */
+export async function releaseAwaitingApproval(channel: string, version: string, opts: ReleaseOptions = {}): Promise<ReleaseStatus> {
+  await createRelease(channel, version, opts);
   return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
 }
 

@@ -22,7 +22,16 @@ export const TEST_EXTRA_ENV: Record<string, string> = {
 };
 
 const onPostgres = process.env['OTA_TEST_DATABASE'] === 'postgres';
+const postgresPort = 15433 + TEST_PORT_OFFSET;
 let postgresDir: string | undefined;
+
+/** The suite's PostgreSQL server stopped (fast shutdown) and started again on its data after `downMs`. */
+export async function restartSuitePostgres(downMs: number): Promise<void> {
+  if (!postgresDir) throw new Error('the suite runs on PGlite: no PostgreSQL server to restart');
+  stopPostgres(postgresDir);
+  await new Promise((r) => setTimeout(r, downMs));
+  await startPostgres(postgresDir, postgresPort);
+}
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
@@ -32,7 +41,7 @@ export const mochaHooks = {
     if (onPostgres) {
       // Under /tmp: the postgres system user must reach the folder, wherever the checkout lives.
       postgresDir = await mkdtemp(join(tmpdir(), 'ota-suite-postgres-'));
-      TEST_EXTRA_ENV['DATABASE_URL'] = await startPostgres(postgresDir, 15433 + TEST_PORT_OFFSET);
+      TEST_EXTRA_ENV['DATABASE_URL'] = await startPostgres(postgresDir, postgresPort);
       console.log(`    [stack] fleet store: PostgreSQL at ${TEST_EXTRA_ENV['DATABASE_URL']}`);
     }
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV, log: (l) => console.log(`    [stack] ${l}`) });

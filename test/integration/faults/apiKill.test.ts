@@ -1,0 +1,40 @@
+import { expect } from 'chai';
+import { ProcessManager } from '../../../scripts/lib/processes';
+import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { sleep } from '../../wait';
+import { TEST_EXTRA_ENV } from '../setup';
+import { reportProblems } from './invariants';
+import { reportStorm } from './reportStorm';
+
+/**
+ * Issue #11, fault injection: the API process killed with SIGKILL in the middle of a report
+ * storm, then started again. Devices retry what got no answer; every report that got a 2xx
+ * is in the store exactly once, including those acknowledged just before the kill.
+ */
+describe('faults: the API killed during a report storm', function () {
+  this.timeout(300_000);
+  const pm = new ProcessManager(TEST_PROFILE.home);
+
+  after(async function () {
+    this.timeout(120_000);
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+  });
+
+  it('keeps every acknowledged report exactly once', async () => {
+    const storm = await reportStorm({
+      prefix: 'storm-api-',
+      devices: 12,
+      reports: 20,
+      fault: async () => {
+        await sleep(1500);
+        expect(await pm.stop('api', { kill: true })).to.equal(true);
+        await sleep(2000);
+        await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+      },
+    });
+    expect(Object.keys(storm.failures), 'reports met the dead API').to.include('0');
+    expect(Object.keys(storm.failures), 'no answer other than none or a 503').to.satisfy((codes: string[]) => codes.every((c) => c === '0' || c === '503'));
+    expect([...storm.acked.values()].flat()).to.have.length(12 * 20);
+    expect(await reportProblems(storm.acked)).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,56 @@
+import { expect } from 'chai';
+import { waitForStatus } from '../../../control/releases';
+import { ProcessManager } from '../../../scripts/lib/processes';
+import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { sleep } from '../../wait';
+import { adminApi, approve, closeTemporalClient, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
+import { TEST_EXTRA_ENV } from '../setup';
+import { auditProblems, metadataChainProblems } from './invariants';
+
+/**
+ * Issue #11, fault injection: the Temporal server killed and started again on its database
+ * file while one release bakes and another waits for approval. The worker and the API ride it
+ * out (same processes), and both releases carry on from where they were.
+ */
+describe('faults: the Temporal server restarted mid-release', function () {
+  this.timeout(300_000);
+  const pm = new ProcessManager(TEST_PROFILE.home);
+
+  after(async function () {
+    this.timeout(120_000);
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+  });
+
+  it('a baking release and one awaiting approval both complete, on the same worker and API processes', async () => {
+    await releaseAwaitingApproval('restart-bake', '1.0.0', { steps: '50,100', bake: '20s' });
+    await approve('restart-bake', '1.0.0');
+    await waitForStatus(await temporalClient(), 'restart-bake', '1.0.0', stepPublished(50));
+    await releaseAwaitingApproval('restart-approval', '1.0.0');
+    const worker = pm.running('worker');
+    const api = pm.running('api');
+
+    expect(await pm.stop('temporal', { kill: true })).to.equal(true);
+    await sleep(5000);
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+    expect(pm.running('worker'), 'the worker outlived the outage').to.equal(worker);
+    expect(pm.running('api'), 'the API outlived the outage').to.equal(api);
+    await closeTemporalClient(); // this test's own connection is not what is under test
+
+    // Through the API, whose Temporal client reconnects by itself.
+    const admin = await adminApi();
+    try {
+      await admin.send('POST', '/v1/admin/releases/restart-approval/1.0.0/approve', { comment: 'after the restart' });
+    } finally {
+      await admin.close();
+    }
+    const client = await temporalClient();
+    for (const channel of ['restart-bake', 'restart-approval']) {
+      const s = await waitForStatus(client, channel, '1.0.0', (x) => x.stage === 'stable' || x.stage === 'failed', 120_000);
+      expect(s.stage, `${channel}: ${JSON.stringify(s.error)}`).to.equal('stable');
+    }
+    const bake = await waitForStatus(client, 'restart-bake', '1.0.0', () => true);
+    expect(bake.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
+    expect(await metadataChainProblems()).to.deep.equal([]);
+    expect(await auditProblems([{ action: 'release.approve', subject: 'restart-approval/1.0.0' }])).to.deep.equal([]);
+  });
+});
