@@ -5,7 +5,7 @@ import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES } from '../trust/tufRepository';
+import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
 import { sendArtifact } from './artifacts';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { deviceFacts } from '../fleet/deviceFacts';
@@ -16,6 +16,8 @@ import { validateBody } from './validate';
 
 export interface ApiDeps {
   storage: Storage;
+  /** Both repositories, reading through the API's floor (timestamp.json is served through it). */
+  repos: Record<RepositoryName, TufRepository>;
   fleet: FleetStore;
   devices: Devices;
   offers: OfferIndex;
@@ -63,7 +65,9 @@ export function deviceRoutes(deps: ApiDeps): Router {
     if (!REPOSITORIES.includes(repo as RepositoryName) || !METADATA_FILE.test(file)) {
       throw new ServerError('NOT_FOUND', `no metadata ${repo}/${file}`);
     }
-    const bytes = await deps.storage.getBytes('metadata', `${repo}/${file}`, MAX_METADATA_BYTES);
+    // timestamp.json decides what a device sees next: verified and checked against the
+    // watermarks first (STORAGE_ROLLBACK), so no replica serves a rolled-back view.
+    const bytes = file === 'timestamp.json' ? await deps.repos[repo as RepositoryName].servedTimestamp() : await deps.storage.getBytes('metadata', `${repo}/${file}`, MAX_METADATA_BYTES);
     if (!bytes) throw new ServerError('NOT_FOUND', `no metadata ${repo}/${file}`);
     // Versioned files never change; timestamp.json must always be fetched fresh.
     res.setHeader('Cache-Control', file === 'timestamp.json' ? 'no-store' : 'public, max-age=31536000, immutable');

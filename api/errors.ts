@@ -44,6 +44,7 @@ const STATUS = {
   SIGNING_KEYS_MISSING: 500,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  STORAGE_ROLLBACK: 503,
   NO_WORKER: 503,
   // The API stopped waiting for the worker: the update is in the release's history and completes when one runs.
   UPDATE_PENDING: 504,

@@ -83,6 +83,13 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  readonly storageRollbacks = new Counter({
+    name: 'ota_metadata_storage_rollbacks_total',
+    help: 'Reads of storage refused with STORAGE_ROLLBACK (a role older than already seen), by repository and role: alert on any increase',
+    labelNames: ['repo', 'role'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -31,8 +31,10 @@ type Refusal = keyof typeof REFUSALS;
 const refusals = (...statuses: Refusal[]) => Object.fromEntries(statuses.map((s) => [s, { description: REFUSALS[s], ...json('Error') }]));
 /** What every JSON body can be refused with: schema, size, charset. */
 const BODY: Refusal[] = ['400', '413', '415'];
-const DEVICE: Refusal[] = ['400', '401', '403'];
-const READ: Refusal[] = ['400', '401', '403'];
+// 503: the fleet store cannot be reached (every request's identity is checked there), or
+// storage holds older metadata than was already served (STORAGE_ROLLBACK).
+const DEVICE: Refusal[] = ['400', '401', '403', '503'];
+const READ: Refusal[] = ['400', '401', '403', '503'];
 // A change is audited first: an audit log that cannot be written refuses it with 503 (S-15).
 const CHANGE: Refusal[] = [...READ, ...BODY, '503'];
 /** Reads and updates that go through Temporal: 503 when it or the worker is down. */

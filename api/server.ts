@@ -5,6 +5,8 @@ import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { ServerError } from '../common/errors';
 import { openRepository } from '../trust/ceremony';
+import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+import type { TufRepository } from '../trust/tufRepository';
 import { createLogger } from '../infra/log';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
@@ -13,6 +15,8 @@ import { FleetStore } from '../infra/fleetStore';
 import { AuditLog, Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
 import { Storage } from '../infra/storage';
+import { Watermarks } from '../infra/watermarks';
+import { StoreFloor } from '../trust/versionFloor';
 import { adminAuth } from './auth';
 import { adminRoutes } from './adminRoutes';
 import { checkAttestationPolicy, defaultAttestationPolicy } from '../fleet/attestation';
@@ -52,10 +56,19 @@ export async function startServer(config: Config): Promise<RunningApi> {
     throw new ServerError('CONFIG_INVALID', 'the API needs its TLS certificate and the fleet CA (run the key ceremony: ota keys init)', { cause: err });
   }
   const storage = new Storage(config.minio);
-  const offers = new OfferIndex(await openRepository(config, storage, 'rollout'), config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
-  const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
   const log = createLogger('api', config.observability.logLevel);
   const fleet = await FleetStore.open(config.fleet, (msg, err) => log.warn({ err }, msg));
+  const metrics = new ApiMetrics();
+  // Every verified read of storage raises the watermarks; an older one is refused and alerted.
+  const watermarks = new Watermarks(fleet.sql);
+  const floor = new StoreFloor(watermarks, (repo, role, found, highest) => {
+    metrics.storageRollbacks.inc({ repo, role });
+    log.error({ repo, role, found, highest, code: 'STORAGE_ROLLBACK' }, 'storage holds older signed metadata than already seen');
+  });
+  const repos = {} as Record<RepositoryName, TufRepository>;
+  for (const repo of REPOSITORIES) repos[repo] = await openRepository(config, storage, repo, undefined, floor);
+  const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
+  const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
   // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
   fleet.onChange('rollout', () => offers.invalidate());
   const devices = new Devices(fleet.sql, fleet.exclusive);
@@ -73,18 +86,17 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const metrics = new ApiMetrics();
   app.use(observe(config, metrics));
   // S-18: before any route reads the URL (bodies: jsonBody in each router).
   app.use(refuseUnstorableUrl);
   app.get('/metrics', guard('read'), serveMetrics(metrics));
   app.use(identityRoutes({ devices, ca, audit, deviceCertHours: id.deviceCertHours }));
-  app.use(deviceRoutes({ storage, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
+  app.use(deviceRoutes({ storage, repos, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
   app.use(sessionRoutes({ operators, sessions, audit, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
   app.use(dashboardRoutes());
   app.use(adminRoutes({ operators, audit, devices, fleet, offers, guard }));
-  app.use(metadataRoutes({ temporal, config, guard }));
+  app.use(metadataRoutes({ temporal, config, watermarks, guard }));
   app.use(insightRoutes({ temporal, fleet, guard }));
   app.use(releaseRoutes({ temporal, storage, fleet, policy: config.policy, guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.

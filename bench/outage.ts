@@ -127,8 +127,9 @@ async function outage(config: Config, ids: string[], outageMs: number, say: (l: 
     const steadyMs = (retry.pollIntervalMs ?? 15_000) * 1.5;
     say(`devices polling for ${steadyMs / 1000} s before the outage`);
     await sleep(steadyMs);
-    stoppedAt = Date.now();
     await pm.stop('api');
+    // Only once the API is down: polls answered while it was still shutting down are not "back".
+    stoppedAt = Date.now();
     say(`api stopped; back in ${outageMs / 1000} s`);
     await sleep(outageMs);
     await stackUp(PROFILE);

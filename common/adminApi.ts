@@ -112,13 +112,27 @@ export interface RoleFreshness {
   expires: string;
   hoursLeft: number;
   expiresSoon: boolean;
+  /** The highest version the servers have verified (absent: none recorded, or the root); above `version` means storage was rolled back. */
+  highestSeen?: number;
+}
+
+/** `GET /v1/admin/metadata/watermarks`: the highest verified version of a role any replica has read from storage. */
+export interface MetadataWatermark {
+  repo: RepositoryName;
+  role: 'timestamp' | 'snapshot' | 'targets';
+  version: number;
+  seenAt: string;
+  /** The last time storage held an older version (refused with STORAGE_ROLLBACK). */
+  lastRollback?: { at: string; version: number };
 }
 
 /** `ota metadata status` and GET /v1/admin/metadata. */
 export interface MetadataStatus {
   repositories: Record<RepositoryName, RoleFreshness[]>;
   schedule: ScheduleState;
-  /** False when a role expires within the freshness window or the schedule is missing, paused or failing. */
+  /** The highest versions the servers have verified, with the last refused rollback of each. */
+  watermarks: MetadataWatermark[];
+  /** False when a role expires within the freshness window, storage is rolled back, or the schedule is missing, paused or failing. */
   healthy: boolean;
   problems: string[];
 }

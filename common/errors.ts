@@ -51,6 +51,12 @@ export const SERVER_ERROR_CODES = [
   'DEVICE_REVOKED',
   'DEVICE_MISMATCH',
   'UNAVAILABLE',
+  /**
+   * Object storage holds an older signed version of a metadata role than the server has
+   * already seen (a restored backup, a replaced bucket, an attacker): nothing is served or
+   * built on it until storage is back at least where it was.
+   */
+  'STORAGE_ROLLBACK',
   /** No worker serves the release queue: an update or query was refused before it could wait for one. */
   'NO_WORKER',
   /** The release accepted the update (it is in its history), but no worker finished it in time. */

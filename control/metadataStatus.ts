@@ -4,13 +4,22 @@ import { openRepository } from '../trust/ceremony';
 import type { Config } from '../infra/config';
 import { freshnessScheduleState } from '../infra/schedules';
 import { Storage } from '../infra/storage';
-import type { MetadataStatus } from '../common/adminApi';
+import type { MetadataStatus, MetadataWatermark } from '../common/adminApi';
 
-/** What `ota metadata status` and the dashboard's freshness page show: every role's expiry and the re-signing schedule. */
-export async function readMetadataStatus(client: Client, config: Config): Promise<MetadataStatus> {
+/**
+ * What `ota metadata status` and the dashboard's freshness page show: every role's expiry,
+ * the re-signing schedule, and storage against the highest versions the servers have seen
+ * (`watermarks`: the fleet store's in the API, the API's answer on the signing host).
+ * Storage is read here without the floor, so the status still works while it is rolled back.
+ */
+export async function readMetadataStatus(client: Client, config: Config, watermarks: () => Promise<MetadataWatermark[]>): Promise<MetadataStatus> {
   const storage = new Storage(config.minio);
   const problems: string[] = [];
   const repositories = {} as MetadataStatus['repositories'];
+  const marks = await watermarks().catch((err: unknown) => {
+    problems.push(`cannot compare storage with the highest versions seen: ${(err as Error).message}`);
+    return [] as MetadataWatermark[];
+  });
   for (const repo of REPOSITORIES) {
     const roles = await (await openRepository(config, storage, repo)).status();
     repositories[repo] = roles.map((r) => {
@@ -18,16 +27,21 @@ export async function readMetadataStatus(client: Client, config: Config): Promis
       const expiresSoon = r.role !== 'root' && hoursLeft < config.freshness.withinHours;
       if (hoursLeft <= 0) problems.push(`${repo} ${r.role} expired at ${r.expires}`);
       else if (expiresSoon) problems.push(`${repo} ${r.role} expires in ${hoursLeft.toFixed(1)} h and was not re-signed`);
-      return { ...r, hoursLeft: Math.round(hoursLeft * 10) / 10, expiresSoon };
+      const mark = marks.find((m) => m.repo === repo && m.role === r.role);
+      if (mark && mark.version > r.version) {
+        problems.push(`${repo} ${r.role}: storage holds version ${r.version}, older than version ${mark.version} seen at ${mark.seenAt} (STORAGE_ROLLBACK: storage was rolled back or replaced; restore it)`);
+      }
+      return { ...r, hoursLeft: Math.round(hoursLeft * 10) / 10, expiresSoon, ...(mark ? { highestSeen: mark.version } : {}) };
     });
   }
+
   const schedule = await freshnessScheduleState(client);
   if (!schedule.exists) problems.push('the freshness schedule does not exist (start a worker)');
   if (schedule.paused) problems.push(`the freshness schedule is paused${schedule.note ? `: ${schedule.note}` : ''}`);
   if (schedule.lastRun && !['COMPLETED', 'RUNNING'].includes(schedule.lastRun.status)) {
     problems.push(`the last freshness run ${schedule.lastRun.status.toLowerCase()} (${schedule.lastRun.workflowId})`);
   }
-  return { repositories, schedule, healthy: problems.length === 0, problems };
+  return { repositories, schedule, watermarks: marks, healthy: problems.length === 0, problems };
 }
 
 export function describeMetadataStatus(s: MetadataStatus): string {
@@ -35,7 +49,8 @@ export function describeMetadataStatus(s: MetadataStatus): string {
   for (const [repo, roles] of Object.entries(s.repositories)) {
     lines.push(`${repo} repository`);
     for (const r of roles) {
-      lines.push(`  ${r.role.padEnd(9)} v${String(r.version).padEnd(5)} expires ${r.expires} (${r.hoursLeft} h)${r.expiresSoon ? '  <- not re-signed in time' : ''}`);
+      const rolledBack = r.highestSeen !== undefined && r.highestSeen > r.version ? `  <- ROLLED BACK: v${r.highestSeen} was already seen` : '';
+      lines.push(`  ${r.role.padEnd(9)} v${String(r.version).padEnd(5)} expires ${r.expires} (${r.hoursLeft} h)${r.expiresSoon ? '  <- not re-signed in time' : ''}${rolledBack}`);
     }
   }
   const sch = s.schedule;
@@ -44,6 +59,9 @@ export function describeMetadataStatus(s: MetadataStatus): string {
       ? `freshness schedule: ${sch.paused ? 'PAUSED' : 'active'}; last run ${sch.lastRun ? `${sch.lastRun.status} at ${sch.lastRun.startedAt}` : 'none yet'}; next ${sch.nextRunAt ?? 'none'}`
       : 'freshness schedule: MISSING',
   );
+  for (const m of s.watermarks.filter((x) => x.lastRollback)) {
+    lines.push(`storage rollback last refused: ${m.repo} ${m.role} v${m.lastRollback!.version} at ${m.lastRollback!.at} (highest seen v${m.version})`);
+  }
   for (const p of s.problems) lines.push(`problem: ${p}`);
   return lines.join('\n');
 }

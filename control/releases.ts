@@ -196,7 +196,7 @@ async function sendUpdate(client: Client, channel: string, version: string, acti
     return await client.withDeadline(began + UPDATE_DEADLINE_MS, () => update.result());
   } catch (err) {
     if (timedOut(err)) {
-      throw new ServerError('UPDATE_PENDING', `release ${version} accepted the ${action}, but no worker finished it within ${UPDATE_DEADLINE_MS / 1000} s; it completes when a worker runs (see ota release status)`);
+      throw new ServerError('UPDATE_PENDING', `release ${version} accepted the ${action}, but it did not finish within ${UPDATE_DEADLINE_MS / 1000} s (no worker runs, or its publish is still being retried); it completes when it can (see ota release status)`);
     }
     throw await refusal(client, handle, channel, version, action, err);
   }

@@ -13,6 +13,7 @@ import { parseRoot, withThreshold } from './rootChain';
 import type { Storage } from '../infra/storage';
 import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
 import { SPEC_VERSION, TufRepository } from './tufRepository';
+import type { VersionFloor } from './versionFloor';
 
 /** How many keys each role starts with, and how many must sign. */
 export interface CeremonyOptions {
@@ -69,8 +70,8 @@ export async function saveTrustedRoot(config: Config, repo: RepositoryName, root
 }
 
 /** A repository that signs with the HSM's keys, starting from the provisioned root. */
-export async function openRepository(config: Config, storage: Storage, repo: RepositoryName, hsm?: Hsm): Promise<TufRepository> {
-  return new TufRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, hsm && new HsmKeys(hsm));
+export async function openRepository(config: Config, storage: Storage, repo: RepositoryName, hsm?: Hsm, floor?: VersionFloor): Promise<TufRepository> {
+  return new TufRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, hsm && new HsmKeys(hsm), floor);
 }
 
 /** An online key made inside the token; the label is for people, roles use the key id. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Metadata, MetaFile, MetadataKind, Snapshot, TargetFile, Targets, Timestamp, type Root } from '@tufjs/models';
+import type { VersionFloor, RoleVersions } from './versionFloor';
 import { ServerError } from '../common/errors';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Storage } from '../infra/storage';
@@ -62,6 +63,8 @@ export class TufRepository {
     private root: Metadata<Root>,
     private readonly expiry: Expiry,
     private readonly keys?: KeySource,
+    /** Where storage rollback is noticed (trust/versionFloor.ts); none: not checked (ceremony tools). */
+    private readonly floor?: VersionFloor,
   ) {}
 
   /** The newest root that verifies from the trusted one; `ota keys` publishes new ones. */
@@ -307,6 +310,10 @@ export class TufRepository {
    * the trusted root (signature, and the version its file name claims) before use.
    */
   private async head(): Promise<Head> {
+    return this.checked(() => this.readHead(), (h) => ({ timestamp: h.timestamp.signed.version, snapshot: h.snapshotVersion, targets: h.targetsVersion }));
+  }
+
+  private async readHead(): Promise<Head> {
     const timestamp = (await this.readTimestamp()).md;
     let snapshotVersion = timestamp.signed.snapshotMeta.version;
     while (await this.storage.stat('metadata', this.key(`${snapshotVersion + 1}.snapshot.json`))) snapshotVersion += 1;
@@ -319,16 +326,54 @@ export class TufRepository {
 
   /** What devices see now: timestamp -> snapshot -> targets, nothing unpublished. */
   async published(): Promise<Metadata<Targets>> {
-    const timestamp = (await this.readTimestamp()).md;
-    const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
-    return this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1);
+    const read = async () => {
+      const timestamp = (await this.readTimestamp()).md;
+      const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
+      return { timestamp, snapshot, targets: await this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1) };
+    };
+    const found = await this.checked(read, (r) => ({ timestamp: r.timestamp.signed.version, snapshot: r.snapshot.signed.version, targets: r.targets.signed.version }));
+    return found.targets;
   }
 
-  private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; etag: string }> {
+  /**
+   * timestamp.json as stored, for a device: verified against the current root and checked
+   * against the floor (its version and the snapshot version it names), so the API never
+   * serves a rolled-back view. A timestamp that does not verify is never served either.
+   */
+  async servedTimestamp(): Promise<Buffer> {
+    const found = await this.checked(
+      async () => (await this.readTimestamp()).bytes,
+      (bytes) => {
+        const signed = (JSON.parse(bytes.toString('utf8')) as { signed: { version: number; meta: Record<string, { version: number }> } }).signed;
+        return { timestamp: signed.version, snapshot: signed.meta['snapshot.json']?.version };
+      },
+    );
+    return found;
+  }
+
+  /**
+   * A read of storage checked against the floor. A reader that loses a race with a newer
+   * write (its read began before another replica saw the newer version) looks like a
+   * rollback once: the read is repeated, and only an older state read twice is refused.
+   */
+  private async checked<T>(read: () => Promise<T>, versions: (found: T) => RoleVersions): Promise<T> {
+    if (!this.floor) return read();
+    for (let attempt = 1; ; attempt++) {
+      const found = await read();
+      try {
+        await this.floor.check(this.name, versions(found));
+        return found;
+      } catch (err) {
+        if (attempt >= 2 || !(err instanceof ServerError && err.code === 'STORAGE_ROLLBACK')) throw err;
+      }
+    }
+  }
+
+  private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; bytes: Buffer; etag: string }> {
     await this.currentRoot();
     const found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
     if (!found) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
-    return { md: found.md, etag: found.etag };
+    return found;
   }
 
   private async readSnapshot(version: number): Promise<{ md: Metadata<Snapshot>; bytes: Buffer; version: number }> {

@@ -1,6 +1,7 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
 import { AdminApi } from '../infra/apiClient';
+import { ApiFloor } from './apiFloor';
 import type { ActivityDeps } from '../activities';
 import { loadTrustedRoot } from '../trust/ceremony';
 import { HsmKeys } from '../trust/keyring';
@@ -15,13 +16,14 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
   const storage = new Storage(config.minio);
   const repos = {} as Record<RepositoryName, TufRepository>;
   const trustedRoots = {} as ActivityDeps['trustedRoots'];
+  const api = AdminApi.fromConfig(config);
+  const floor = new ApiFloor(api);
   for (const repo of REPOSITORIES) {
     trustedRoots[repo] = await loadTrustedRoot(config, repo);
-    repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry, new HsmKeys(hsm));
+    repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry, new HsmKeys(hsm), floor);
   }
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const api = AdminApi.fromConfig(config);
   const close = async () => {
     await api.close();
     await connection.close();

@@ -4,7 +4,7 @@ import { loadTrustedRoot } from '../../../trust/ceremony';
 import { createActivityDeps } from '../../../worker/deps';
 import { HsmKeys } from '../../../trust/keyring';
 import { TufRepository } from '../../../trust/tufRepository';
-import { device, ota, temporalClient, testConfig } from '../helpers';
+import { apiGet, device, ota, temporalClient, testConfig } from '../helpers';
 import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
 import { waitFor } from '../../wait';
 
@@ -24,7 +24,7 @@ describe('metadata freshness', () => {
   it('has a running schedule, created by the worker, and healthy metadata', async () => {
     const client = await temporalClient();
     const status = await waitFor('a completed freshness run', async () => {
-      const s = await readMetadataStatus(client, testConfig());
+      const s = await readMetadataStatus(client, testConfig(), () => apiGet('/v1/admin/metadata/watermarks'));
       return s.schedule.lastRun?.status === 'COMPLETED' && s;
     });
     expect(status.schedule).to.include({ exists: true, paused: false });

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetStore } from '../../../infra/fleetStore';
 import { Insights } from '../../../infra/insights';
+import { Watermarks } from '../../../infra/watermarks';
+import { StoreFloor } from '../../../trust/versionFloor';
 import { backends } from './backends';
 import { DIST } from '../../paths';
 
@@ -75,6 +77,27 @@ for (const backend of backends(15432)) {
       const store = await FleetStore.open(env.fleet);
       try {
         expect((await store.summary('%')).devices).to.equal(0);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('keeps the highest metadata version seen, refuses an older one and remembers the refusal', async () => {
+      const store = await FleetStore.open(env.fleet);
+      try {
+        const marks = new Watermarks(store.sql);
+        // Replicas racing: the highest wins whatever the order.
+        await Promise.all([7, 9, 8].map((v) => marks.observe('release', 'snapshot', v)));
+        expect(await marks.observe('release', 'snapshot', 9)).to.equal(9);
+        const refused: string[] = [];
+        const floor = new StoreFloor(marks, (repo, role, found, highest) => refused.push(`${repo} ${role} ${found}<${highest}`), 0);
+        await floor.check('release', { snapshot: 9 });
+        const err = await floor.check('release', { snapshot: 4 }).then(() => undefined, (e: unknown) => e);
+        expect(err).to.have.property('code', 'STORAGE_ROLLBACK');
+        expect(refused).to.deep.equal(['release snapshot 4<9']);
+        const mark = (await marks.list()).find((m) => m.repo === 'release' && m.role === 'snapshot');
+        expect(mark).to.include({ version: 9 });
+        expect(mark?.lastRollback).to.include({ version: 4 });
       } finally {
         await store.close();
       }

@@ -1,0 +1,41 @@
+import type { RepositoryName } from '@enigm-ota/client-sdk';
+import type { MetadataWatermark } from '../common/adminApi';
+import type { Sql } from './fleetStore';
+
+type Role = MetadataWatermark['role'];
+
+/** The highest verified version of each metadata role seen, in the fleet store (migration 007). */
+export class Watermarks {
+  constructor(private readonly sql: Sql) {}
+
+  /**
+   * Raises a role's watermark to `version` if higher, in one statement (replicas race
+   * safely); an older `version` is recorded as a refused rollback. Returns the highest.
+   */
+  async observe(repo: RepositoryName, role: Role, version: number): Promise<number> {
+    const row = await this.sql.query<{ version: number }>(
+      `INSERT INTO metadata_watermarks (repo, role, version) VALUES ($1, $2, $3)
+       ON CONFLICT (repo, role) DO UPDATE SET
+         version = greatest(metadata_watermarks.version, EXCLUDED.version),
+         seen_at = CASE WHEN EXCLUDED.version > metadata_watermarks.version THEN now() ELSE metadata_watermarks.seen_at END,
+         rollback_seen_at = CASE WHEN EXCLUDED.version < metadata_watermarks.version THEN now() ELSE metadata_watermarks.rollback_seen_at END,
+         rollback_version = CASE WHEN EXCLUDED.version < metadata_watermarks.version THEN EXCLUDED.version ELSE metadata_watermarks.rollback_version END
+       RETURNING version`,
+      [repo, role, version],
+    );
+    return Number(row.rows[0]!.version);
+  }
+
+  async list(): Promise<MetadataWatermark[]> {
+    const rows = await this.sql.query<{ repo: RepositoryName; role: Role; version: number; seen_at: Date; rollback_seen_at: Date | null; rollback_version: number | null }>(
+      'SELECT repo, role, version, seen_at, rollback_seen_at, rollback_version FROM metadata_watermarks ORDER BY repo, role',
+    );
+    return rows.rows.map((r) => ({
+      repo: r.repo,
+      role: r.role,
+      version: Number(r.version),
+      seenAt: new Date(r.seen_at).toISOString(),
+      ...(r.rollback_seen_at ? { lastRollback: { at: new Date(r.rollback_seen_at).toISOString(), version: Number(r.rollback_version) } } : {}),
+    }));
+  }
+}

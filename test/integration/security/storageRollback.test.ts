@@ -1,0 +1,104 @@
+import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import { createTransport, type Fetch } from '@enigm-ota/client-sdk';
+import { waitForStatus } from '../../../control/releases';
+import type { MetadataStatus } from '../../../common/adminApi';
+import { Storage } from '../../../infra/storage';
+import { ProcessManager } from '../../../scripts/lib/processes';
+import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { sleep } from '../../wait';
+import { adminApi, approve, deviceFetch, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { TEST_EXTRA_ENV } from '../setup';
+
+const TIMESTAMP = 'rollout/timestamp.json';
+
+/**
+ * Issue #10, storage rollback noticed on the server: MinIO's current rollout timestamp is
+ * replaced by an older, validly signed copy (a restored backup, or an attacker with bucket
+ * access). Devices would refuse it by themselves; the servers must notice too: the API
+ * refuses to serve it or decide offers from it, the worker refuses to build on it, and
+ * operators see it in a metric and `ota metadata status`, across an API restart.
+ */
+describe('security: storage rolled back to older signed metadata (#10)', function () {
+  this.timeout(300_000);
+  const channel = 'storage-rollback';
+  const storage = () => new Storage(testConfig().minio);
+  let newest: Buffer | undefined;
+
+  after(async function () {
+    this.timeout(120_000);
+    if (newest) await storage().putBytes('metadata', TIMESTAMP, newest);
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+  });
+
+  const poll = (as: Fetch) =>
+    as(`${testConfig().api.url}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ deviceId: 'rb-device', hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' }) });
+  const codeOf = async (res: Response) => ((await res.json()) as { error?: { code?: string } }).error?.code;
+  const metrics = async () => {
+    const fetch = createTransport({ caPem: await readFile(testConfig().identity.fleetCaCert, 'utf8') });
+    return (await fetch(`${testConfig().api.url}/metrics`, { headers: { authorization: `Bearer ${process.env['OTA_TOKEN']}` } })).text();
+  };
+  const send = async (action: string) => {
+    const api = await adminApi();
+    try {
+      await api.send('POST', `/v1/admin/releases/${channel}/1.0.0/${action}`, { reason: 'storage rollback test' });
+    } finally {
+      await api.close();
+    }
+  };
+
+  it('is refused by the API and the worker with STORAGE_ROLLBACK, alerted, and cleared once storage is restored', async () => {
+    const client = await temporalClient();
+    const as = await deviceFetch('rb-device', channel);
+    await releaseAwaitingApproval(channel, '1.0.0', { steps: '50,100', bake: '1h' });
+    await approve(channel, '1.0.0');
+    await waitForStatus(client, channel, '1.0.0', (s) => s.published?.percent === 50);
+    expect((await poll(as)).status).to.equal(200);
+    const older = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
+
+    // A newer rollout state (the release paused), seen by the API through a device's poll.
+    await send('pause');
+    await waitForStatus(client, channel, '1.0.0', (s) => s.published?.paused === true);
+    expect(await (await poll(as)).json()).to.deep.equal({ offer: null });
+    newest = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
+
+    // Storage rolled back: the older state would offer the paused release again.
+    await storage().putBytes('metadata', TIMESTAMP, older);
+    const served = await as(`${testConfig().api.url}/v1/repos/rollout/metadata/timestamp.json`);
+    expect(served.status).to.equal(503);
+    expect(await codeOf(served)).to.equal('STORAGE_ROLLBACK');
+    const polled = await poll(as);
+    expect(polled.status).to.equal(503);
+    expect(await codeOf(polled)).to.equal('STORAGE_ROLLBACK');
+    expect(await metrics()).to.match(/ota_metadata_storage_rollbacks_total\{repo="rollout",role="timestamp"\} [1-9]/);
+
+    // The worker does not build on it: a resume's publish waits (the API answers
+    // UPDATE_PENDING after its deadline), storage untouched.
+    const resumed = send('resume').then(() => undefined, (e: unknown) => e);
+    await sleep(6000);
+    expect((await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!.equals(older), 'the worker wrote on top of the rolled-back timestamp').to.equal(true);
+    expect((await waitForStatus(client, channel, '1.0.0', () => true)).published).to.include({ paused: true });
+
+    const status = await ota('metadata', 'status', '--json');
+    expect(status.code).to.equal(1);
+    const report = status.json as MetadataStatus;
+    expect(report.problems.join('\n')).to.match(/rollout timestamp: storage holds version \d+, older than version \d+ .*STORAGE_ROLLBACK/);
+    expect(report.watermarks.find((m) => m.repo === 'rollout' && m.role === 'timestamp')?.lastRollback).to.be.an('object');
+
+    expect(await resumed).to.have.property('code', 'UPDATE_PENDING');
+
+    // A restarted API remembers (the watermarks are in the fleet store).
+    expect(await new ProcessManager(TEST_PROFILE.home).stop('api')).to.equal(true);
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+    expect(await codeOf(await poll(as))).to.equal('STORAGE_ROLLBACK');
+
+    // Restored: served again, and the worker's pending publish goes through.
+    await storage().putBytes('metadata', TIMESTAMP, newest);
+    newest = undefined;
+    await waitForStatus(client, channel, '1.0.0', (s) => s.published?.paused === false, 90_000);
+    const after = await poll(as);
+    expect(after.status).to.equal(200);
+    const healthy = (await ota('metadata', 'status', '--json')).json as MetadataStatus;
+    expect(healthy.problems.join('\n')).to.not.contain('STORAGE_ROLLBACK');
+  });
+});
