@@ -1,7 +1,11 @@
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { ServerError } from '../common/errors';
+import type { DeviceRecord } from '../common/adminApi';
+import type { Config } from '../infra/config';
 import { artifactKey, type Storage } from '../infra/storage';
+import { deviceFacts } from '../fleet/deviceFacts';
+import type { OfferIndex } from '../fleet/offers';
 
 /** Parses a single `bytes=` range; multi-range requests are answered with the whole body. */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
@@ -23,10 +27,37 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end };
 }
 
-/** Streams an artifact by content address, honouring Range so devices can resume. */
-export async function sendArtifact(storage: Storage, req: Request, res: Response): Promise<void> {
+export interface ArtifactDeps {
+  storage: Storage;
+  offers: OfferIndex;
+  delivery: Config['artifacts'];
+}
+
+/**
+ * GET/HEAD /v1/artifacts/:sha256 for a device: first the access decision (only artifacts of
+ * releases in the signed rollout; a protected release's only to an eligible device), then
+ * the bytes. `redirect` (the default) answers a GET with a short-lived presigned URL on
+ * object storage, so the bytes never pass through the API; the device asks here again for
+ * every attempt, so an expired URL is never reused. `stream` sends them from here. Storage
+ * is untrusted either way: the device checks length and hashes against signed metadata.
+ */
+export async function serveArtifact(deps: ArtifactDeps, device: DeviceRecord, req: Request, res: Response): Promise<void> {
   const sha256 = String(req.params['sha256']);
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new ServerError('INVALID_INPUT', 'artifact address must be a sha256 hex digest');
+  const access = await deps.offers.artifactAccess(deviceFacts(device), sha256);
+  if (!access.allowed) throw new ServerError(access.code, access.reason);
+  // A presigned URL is for GET only (the method is signed); HEAD is answered here, from the object's size.
+  if (deps.delivery.delivery === 'redirect' && req.method === 'GET') {
+    const url = await deps.storage.presignedGet('artifacts', artifactKey(sha256), deps.delivery.urlSeconds, deps.delivery.publicUrl);
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(302, url);
+    return;
+  }
+  await streamArtifact(deps.storage, sha256, req, res);
+}
+
+/** Streams an artifact by content address, honouring Range so devices can resume. */
+async function streamArtifact(storage: Storage, sha256: string, req: Request, res: Response): Promise<void> {
   const key = artifactKey(sha256);
   const info = await storage.stat('artifacts', key);
   if (!info) throw new ServerError('NOT_FOUND', `no artifact ${sha256}`);

@@ -2,11 +2,12 @@ import { REPOSITORIES, type InstallReport, type PollRequest, type RepositoryName
 import { Router } from 'express';
 import { jsonBody } from './untrusted';
 import { ServerError } from '../common/errors';
+import type { Config } from '../infra/config';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
-import { sendArtifact } from './artifacts';
+import { serveArtifact } from './artifacts';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { deviceFacts } from '../fleet/deviceFacts';
 import { notePoll, noteReport } from './observability';
@@ -18,6 +19,8 @@ export interface ApiDeps {
   storage: Storage;
   /** Both repositories, reading through the API's floor (timestamp.json is served through it). */
   repos: Record<RepositoryName, TufRepository>;
+  /** How artifact bytes reach devices (a presigned storage URL, or streamed here). */
+  delivery: Config['artifacts'];
   fleet: FleetStore;
   devices: Devices;
   offers: OfferIndex;
@@ -74,8 +77,9 @@ export function deviceRoutes(deps: ApiDeps): Router {
     res.type('application/json').send(bytes);
   });
 
-  r.get('/v1/artifacts/:sha256', device, (req, res) => sendArtifact(deps.storage, req, res));
-  r.head('/v1/artifacts/:sha256', device, (req, res) => sendArtifact(deps.storage, req, res));
+  const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
+  r.get('/v1/artifacts/:sha256', device, (req, res) => serveArtifact(artifacts, deviceOf(res), req, res));
+  r.head('/v1/artifacts/:sha256', device, (req, res) => serveArtifact(artifacts, deviceOf(res), req, res));
 
   return r;
 }

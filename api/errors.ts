@@ -45,6 +45,7 @@ const STATUS = {
   INTERNAL: 500,
   UNAVAILABLE: 503,
   STORAGE_ROLLBACK: 503,
+  ARTIFACT_REFUSED: 403,
   NO_WORKER: 503,
   // The API stopped waiting for the worker: the update is in the release's history and completes when one runs.
   UPDATE_PENDING: 504,

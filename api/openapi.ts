@@ -18,13 +18,13 @@ const REFUSALS = {
   // Any request: a path or query the store could not hold (S-18), besides each route's own checks.
   '400': 'Invalid input: body, path or query (INVALID_INPUT, CSR_INVALID, ATTESTATION_MALFORMED)',
   '401': 'No valid device certificate or operator token (UNAUTHENTICATED)',
-  '403': 'Not allowed: revoked device, another device id, a role without this permission, a cookie change without its CSRF token, refused evidence or approval',
+  '403': 'Not allowed: revoked device, another device id, a role without this permission, a cookie change without its CSRF token, refused evidence or approval, the artifact of a protected release for an ineligible device (ARTIFACT_REFUSED)',
   '404': 'Not found (NOT_FOUND)',
   '409': 'Conflicts with what exists: ALREADY_EXISTS, RELEASE_EXISTS, WRONG_STAGE, UPDATE_FAILED, ROLLBACK_NOT_ALLOWED',
   '413': 'Body too large (PAYLOAD_TOO_LARGE)',
   '415': 'A JSON body in a charset or content encoding the parser does not read (INVALID_INPUT)',
   '416': 'Range not satisfiable (RANGE_NOT_SATISFIABLE)',
-  '503': 'Something it needs is down: Temporal, the audit log (a change is then refused before it runs), the release worker, attestation or dashboard not set up (UNAVAILABLE, NO_WORKER)',
+  '503': 'Something it needs is down: Temporal, the fleet store, the audit log (a change is then refused before it runs), the release worker, attestation or dashboard not set up (UNAVAILABLE, NO_WORKER), or storage holds older metadata than already served (STORAGE_ROLLBACK)',
   '504': 'The release accepted the update, no worker finished it in time: it completes when one runs (UPDATE_PENDING)',
 } as const;
 type Refusal = keyof typeof REFUSALS;
@@ -157,7 +157,7 @@ export const openapi = {
     },
     '/v1/artifacts/{sha256}': {
       get: {
-        summary: 'Artifact bytes by content address; supports HTTP Range',
+        summary: 'Artifact bytes by content address (only releases in the signed rollout; a protected release only for an eligible device: 403 ARTIFACT_REFUSED); redirected to a short-lived presigned storage URL, or streamed with OTA_ARTIFACT_DELIVERY=stream; supports HTTP Range',
         security: device,
         parameters: [
           inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' }),
@@ -166,6 +166,10 @@ export const openapi = {
         responses: {
           '200': { description: 'Whole artifact', ...bytes('application/octet-stream') },
           '206': { description: 'Requested range', ...bytes('application/octet-stream') },
+          '302': {
+            description: 'A presigned storage URL for this artifact, valid OTA_ARTIFACT_URL_SECONDS: follow it (with the same Range header)',
+            headers: { Location: { required: true, schema: { type: 'string', format: 'uri' } } },
+          },
           ...refusals(...DEVICE, '404', '416'),
         },
       },
@@ -173,7 +177,7 @@ export const openapi = {
         summary: 'The artifact\'s length and ETag (a resume checks them), no bytes',
         security: device,
         parameters: [inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' }), { name: 'Range', in: 'header', required: false, schema: { type: 'string', maxLength: 100 } }],
-        responses: { '200': { description: 'Whole artifact' }, '206': { description: 'Requested range' }, '400': { description: REFUSALS['400'] }, '401': { description: REFUSALS['401'] }, '403': { description: REFUSALS['403'] }, '404': { description: REFUSALS['404'] }, '416': { description: REFUSALS['416'] } },
+        responses: { '200': { description: 'Whole artifact' }, '206': { description: 'Requested range' }, '400': { description: REFUSALS['400'] }, '401': { description: REFUSALS['401'] }, '403': { description: REFUSALS['403'] }, '404': { description: REFUSALS['404'] }, '416': { description: REFUSALS['416'] }, '503': { description: REFUSALS['503'] } },
       },
     },
     '/v1/fleet/targets/stats': {
@@ -207,6 +211,9 @@ export const openapi = {
       },
     },
     '/v1/admin/metadata': { get: admin('Metadata freshness: every role\'s version and expiry in both repositories, and the re-signing schedule', 'read', { schema: 'MetadataStatus' }, { refusals: ['503'] }) },
+    '/v1/admin/metadata/watermarks': {
+      get: admin('The highest verified version of each metadata role the API replicas have read from storage, with the last refused rollback (STORAGE_ROLLBACK); workers check what they build on against it', 'read', { schema: 'MetadataWatermarks' }),
+    },
     '/v1/admin/whoami': { get: admin('The operator this token belongs to', 'read', { schema: 'Operator' }) },
     '/v1/admin/operators': {
       get: admin('List operators', 'operator.manage', { schema: 'OperatorRows' }),

@@ -18,7 +18,7 @@ const obj = (required: readonly string[], properties: Record<string, unknown>) =
 
 const operator = obj(['name', 'roles'], { name: text, roles: { type: 'array', items: { type: 'string', enum: ROLES } } });
 const targetStats = obj(['devices', 'healthy', 'reverted', 'failed', 'refused'], { devices: int, healthy: int, reverted: int, failed: int, refused: int, blocked: int });
-const targeting = { type: 'object', properties: { attestationRequired: bool, groups: strings, tags: { type: 'object', additionalProperties: text } } };
+const targeting = { type: 'object', properties: { attestationRequired: bool, protected: bool, groups: strings, tags: { type: 'object', additionalProperties: text } } };
 const step = obj(['percent', 'bakeTimeMs', 'minDevices', 'maxFailureRate', 'gate'], { percent: num, bakeTimeMs: int, minDevices: int, maxFailureRate: num, gate: { type: 'string', enum: ['auto', 'approval'] } });
 const offer = { oneOf: [{ type: 'null' }, obj(['targetName', 'version'], { targetName: text, version: text })] };
 
@@ -63,7 +63,14 @@ const releaseStatus = obj(['releaseId', 'version', 'channel', 'hardwareIds', 'st
   error: obj(['code', 'message'], { code: text, message: text }),
 });
 
-const roleFreshness = obj(['role', 'version', 'expires', 'hoursLeft', 'expiresSoon'], { role: { type: 'string', enum: ['root', 'targets', 'snapshot', 'timestamp'] }, version: int, expires: text, hoursLeft: num, expiresSoon: bool });
+const roleFreshness = obj(['role', 'version', 'expires', 'hoursLeft', 'expiresSoon'], { role: { type: 'string', enum: ['root', 'targets', 'snapshot', 'timestamp'] }, version: int, expires: text, hoursLeft: num, expiresSoon: bool, highestSeen: int });
+const watermark = obj(['repo', 'role', 'version', 'seenAt'], {
+  repo: { type: 'string', enum: ['release', 'rollout'] },
+  role: { type: 'string', enum: ['timestamp', 'snapshot', 'targets'] },
+  version: int,
+  seenAt: text,
+  lastRollback: obj(['at', 'version'], { at: text, version: int }),
+});
 
 export const responseSchemas = {
   Health: obj(['ok'], { ok: { const: true } }),
@@ -94,9 +101,11 @@ export const responseSchemas = {
     checks: { type: 'array', items: obj(['check', 'ok', 'reason'], { check: { type: 'string', enum: ['release', ...CHECKS] }, ok: bool, reason: text }) },
     offer,
   }),
-  MetadataStatus: obj(['repositories', 'schedule', 'healthy', 'problems'], {
+  MetadataWatermarks: { type: 'array', items: watermark },
+  MetadataStatus: obj(['repositories', 'schedule', 'watermarks', 'healthy', 'problems'], {
     repositories: obj(['release', 'rollout'], { release: { type: 'array', items: roleFreshness }, rollout: { type: 'array', items: roleFreshness } }),
     schedule: obj(['exists', 'paused'], { exists: bool, paused: bool, note: text, lastRun: obj(['startedAt', 'workflowId', 'status'], { startedAt: text, workflowId: text, status: text }), nextRunAt: text }),
+    watermarks: { type: 'array', items: watermark },
     healthy: bool,
     problems: strings,
   }),

@@ -93,6 +93,7 @@ export const schemas = {
         additionalProperties: false,
         properties: {
           attestationRequired: { type: 'boolean' },
+          protected: { type: 'boolean', description: 'The artifact is handed only to devices eligible for this release' },
           groups: { ...groups, minItems: 1 },
           tags,
         },

@@ -91,7 +91,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.use(refuseUnstorableUrl);
   app.get('/metrics', guard('read'), serveMetrics(metrics));
   app.use(identityRoutes({ devices, ca, audit, deviceCertHours: id.deviceCertHours }));
-  app.use(deviceRoutes({ storage, repos, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
+  app.use(deviceRoutes({ storage, repos, delivery: config.artifacts, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
   app.use(sessionRoutes({ operators, sessions, audit, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
   app.use(dashboardRoutes());

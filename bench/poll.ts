@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     const ours = express();
     const config = loadConfig({ ...process.env, OTA_HOME: dir });
     ours.use(observe(config, new ApiMetrics(), pino({ level: 'info' }, pino.destination('/dev/null'))));
-    ours.use(deviceRoutes({ storage: {} as Storage, repos: {} as ApiDeps['repos'], fleet: store, devices: new Devices(store.sql, store.exclusive), offers: offerIndex(), maxBodyBytes: 16 * 1024 }));
+    ours.use(deviceRoutes({ storage: {} as Storage, repos: {} as ApiDeps['repos'], delivery: config.artifacts, fleet: store, devices: new Devices(store.sql, store.exclusive), offers: offerIndex(), maxBodyBytes: 16 * 1024 }));
 
     const rows: Row[] = [];
     const results: Record<string, { rps: number; p99: number }> = {};

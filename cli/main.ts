@@ -19,7 +19,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
                      [--rollback-index N] [--plan NAME | --security |
                       --steps 10,50,100 --bake 30s [--min-devices 1] [--max-failure-rate 0.1]]
-                     [--min-source-version SEMVER] [--attestation-required]
+                     [--min-source-version SEMVER] [--attestation-required] [--protected]
                      [--target-group G ...] [--target-tag key=value ...]
   ota release list     [--channel NAME] [--stage STAGE]
   ota release reject   VERSION [--channel NAME] [--comment TEXT]
@@ -87,6 +87,7 @@ const OPTIONS = {
   group: { type: 'string', multiple: true },
   'min-source-version': { type: 'string' },
   'attestation-required': { type: 'boolean' },
+  protected: { type: 'boolean' },
   'target-group': { type: 'string', multiple: true },
   'target-tag': { type: 'string', multiple: true },
   tag: { type: 'string', multiple: true },

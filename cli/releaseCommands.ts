@@ -27,6 +27,7 @@ export interface ReleaseFlags {
   reason?: string;
   'min-source-version'?: string;
   'attestation-required'?: boolean;
+  protected?: boolean;
   'target-group'?: string[];
   'target-tag'?: string[];
 }
@@ -98,10 +99,11 @@ async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<
   return 0;
 }
 
-/** --attestation-required, --target-group G, --target-tag k=v: who the rollout is for. */
+/** --attestation-required, --protected, --target-group G, --target-tag k=v: who the rollout (and, protected, its artifact) is for. */
 function targeting(flags: ReleaseFlags): Targeting | undefined {
   const t: Targeting = {};
   if (flags['attestation-required']) t.attestationRequired = true;
+  if (flags.protected) t.protected = true;
   if (flags['target-group']?.length) t.groups = flags['target-group'];
   if (flags['target-tag']?.length) t.tags = parseTags(flags['target-tag']);
   return Object.keys(t).length ? t : undefined;

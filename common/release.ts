@@ -89,6 +89,8 @@ export interface ReleaseSpec {
 /** Rollout targeting: the API offers only to matching devices; attestation adds eligibility. */
 export interface Targeting {
   attestationRequired?: boolean;
+  /** The artifact is handed only to devices eligible for the release (api/artifacts.ts). */
+  protected?: boolean;
   groups?: string[];
   tags?: Record<string, string>;
 }

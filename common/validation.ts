@@ -105,6 +105,7 @@ export function checkTargeting(t: ReleaseSpec['targeting']): void {
   if (t === undefined) return;
   if (typeof t !== 'object' || t === null) throw new InputError('targeting must be an object');
   if (t.attestationRequired !== undefined && typeof t.attestationRequired !== 'boolean') throw new InputError('attestationRequired must be true or false');
+  if (t.protected !== undefined && typeof t.protected !== 'boolean') throw new InputError('protected must be true or false');
   if (t.groups !== undefined && !isGroupList(t.groups)) throw new InputError('target groups: 1 to 32 distinct names (letters, digits, ".", "_", ":", "-")');
   if (t.tags !== undefined && !isTagMap(t.tags)) throw new InputError('target tags: up to 32 key=value pairs (values up to 128 characters)');
 }

@@ -42,6 +42,8 @@ export interface FleetDeviceFacts {
 /** One release entry of the signed rollout repository (release policy fields and rollout state). */
 export interface OfferCandidate {
   targetName: string;
+  /** The artifact's content address (its signed sha256), which devices download it by. */
+  sha256?: string;
   version: string;
   channel: string;
   hardwareIds: string[];

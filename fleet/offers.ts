@@ -72,6 +72,24 @@ export class OfferIndex {
   }
 
   /**
+   * Whether `device` may download the artifact with this content address: only artifacts of
+   * releases in the signed rollout repository are handed out (NOT_FOUND otherwise), and a
+   * protected release's only to a device eligible for it, by the same decision as an offer
+   * (attestation-required: fresh, passing evidence). Refusals name the failed checks.
+   */
+  async artifactAccess(device: FleetDeviceFacts, sha256: string): Promise<{ allowed: true } | { allowed: false; code: 'NOT_FOUND' | 'ARTIFACT_REFUSED'; reason: string }> {
+    await this.fresh();
+    const releases = [...this.byChannel.values()].flat().filter((c) => c.sha256 === sha256);
+    if (releases.length === 0) return { allowed: false, code: 'NOT_FOUND', reason: `no release in the rollout has the artifact ${sha256}` };
+    if (!releases.some((c) => c.rollout.protected === true)) return { allowed: true };
+    const context = this.context();
+    const decided = releases.map((c) => ({ c, d: decideEligibility(device, c, context) }));
+    if (decided.some((x) => x.d.eligible)) return { allowed: true };
+    const reasons = decided.map((x) => `${x.c.targetName}: ${x.d.checks.filter((k) => !k.ok).map((k) => `${k.check} (${k.reason})`).join('; ')}`);
+    return { allowed: false, code: 'ARTIFACT_REFUSED', reason: `protected release, not for device ${device.deviceId}: ${reasons.join(' | ')}` };
+  }
+
+  /**
    * Drops the cached view: the rollout changed (a pause through any replica; FleetStore
    * notifies every replica). The next poll reloads, whatever `ttlMs` says.
    */
@@ -110,6 +128,7 @@ export class OfferIndex {
         const policy = readReleasePolicy(t);
         candidate = {
           targetName: t.path,
+          sha256: t.hashes['sha256'],
           version: policy.version,
           channel: policy.channel,
           hardwareIds: policy.hardwareIds,

@@ -26,6 +26,12 @@ export interface Config {
    */
   api: { host: string; port: number; url: string; failoverUrls: string[]; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[]; sessionHours: number };
   /**
+   * Artifact delivery (api/artifacts.ts): `redirect` answers a device with a presigned URL
+   * valid `urlSeconds` on `publicUrl` (object storage as devices reach it); `stream` sends
+   * the bytes through the API, for storage devices cannot reach.
+   */
+  artifacts: { delivery: 'redirect' | 'stream'; urlSeconds: number; publicUrl: { endPoint: string; port: number; useSSL: boolean } };
+  /**
    * Identity: the fleet CA (its key, in the HSM, signs device certificates at enrollment),
    * the API's TLS certificate, device certificate lifetime, attestation settings, and the
    * operator token the CLI and worker send to admin endpoints.
@@ -101,9 +107,7 @@ export function loadConfig(env: Env = process.env): Config {
       uiUrl: env['TEMPORAL_UI_URL'] ?? 'http://127.0.0.1:8233',
     },
     minio: {
-      endPoint: minioUrl.hostname,
-      port: Number(minioUrl.port || (minioUrl.protocol === 'https:' ? 443 : 80)),
-      useSSL: minioUrl.protocol === 'https:',
+      ...endpointOf(minioUrl),
       accessKey: env['MINIO_ACCESS_KEY'] ?? 'enigm-ota',
       secretKey: env['MINIO_SECRET_KEY'] ?? 'enigm-ota-dev-secret',
       bucketPrefix: env['OTA_BUCKET_PREFIX'] ?? 'ota',
@@ -125,6 +129,11 @@ export function loadConfig(env: Env = process.env): Config {
       rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
       sessionHours: int('OTA_SESSION_HOURS', 8, 1, 7 * 24),
       tlsHosts: (env['OTA_API_TLS_HOSTS'] || '127.0.0.1,localhost').split(',').map((h) => h.trim()).filter(Boolean),
+    },
+    artifacts: {
+      delivery: env['OTA_ARTIFACT_DELIVERY'] === 'stream' ? 'stream' : 'redirect',
+      urlSeconds: int('OTA_ARTIFACT_URL_SECONDS', 300, 1, 3600),
+      publicUrl: endpointOf(env['OTA_MINIO_PUBLIC_URL'] ? parseUrl(env['OTA_MINIO_PUBLIC_URL'], 'OTA_MINIO_PUBLIC_URL', problems) : minioUrl),
     },
     fleet: { databaseUrl: env['DATABASE_URL'] || undefined, pgliteDir: resolve(home, 'fleet') },
     bootstrapOperators: bootstrapOperators(json('OTA_BOOTSTRAP_OPERATORS'), problems),
@@ -177,6 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
   for (const h of config.api.tlsHosts) {
     if (!/^[A-Za-z0-9.:-]{1,253}$/.test(h)) problems.push(`OTA_API_TLS_HOSTS must be host names or IP addresses separated by commas, got ${JSON.stringify(h.slice(0, 64))}`);
   }
+  if (!['redirect', 'stream', undefined, ''].includes(env['OTA_ARTIFACT_DELIVERY'])) problems.push('OTA_ARTIFACT_DELIVERY must be redirect or stream');
   if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
   if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix)) problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
   if (problems.length) throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${problems.join('\n  ')}`);
@@ -239,4 +249,9 @@ function parseUrl(value: string, name: string, problems: string[]): URL {
     problems.push(`${name} is not a URL: ${value}`);
     return new URL('http://invalid');
   }
+}
+
+/** Host, port and TLS of an object storage URL. */
+function endpointOf(url: URL): { endPoint: string; port: number; useSSL: boolean } {
+  return { endPoint: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), useSSL: url.protocol === 'https:' };
 }

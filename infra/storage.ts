@@ -7,6 +7,9 @@ import { meteredFile, type Progress } from './fileStream';
 
 export type BucketRole = 'intake' | 'artifacts' | 'metadata';
 
+/** MinIO's default region; presigned URLs name it instead of asking storage for it. */
+const STORAGE_REGION = 'us-east-1';
+
 export interface ObjectInfo {
   size: number;
   etag: string;
@@ -22,6 +25,17 @@ export class Storage {
   constructor(private readonly config: Config['minio']) {
     const { endPoint, port, useSSL, accessKey, secretKey } = config;
     this.client = new Minio.Client({ endPoint, port, useSSL, accessKey, secretKey });
+  }
+
+  /**
+   * A GET URL for one object, valid `seconds`, signed for `endpoint` (storage as devices reach
+   * it; the signature covers the host). Computed here, no request to storage: the region is
+   * given, not looked up.
+   */
+  async presignedGet(role: BucketRole, key: string, seconds: number, endpoint: { endPoint: string; port: number; useSSL: boolean }): Promise<string> {
+    const { accessKey, secretKey } = this.config;
+    const signer = new Minio.Client({ ...endpoint, accessKey, secretKey, region: STORAGE_REGION });
+    return signer.presignedGetObject(this.bucket(role), key, seconds);
   }
 
   bucket(role: BucketRole): string {

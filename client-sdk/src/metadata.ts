@@ -35,6 +35,8 @@ export interface RolloutState {
   // only: devices do not know their groups, tags or attestation state and do not check them.
   /** Offered only to devices with fresh, passing remote attestation evidence. */
   attestationRequired?: boolean;
+  /** Protected: the API hands the artifact only to devices eligible for this release. */
+  protected?: boolean;
   /** Offered only to devices in at least one of these groups (1..32 names). */
   groups?: string[];
   /** Offered only to devices carrying every one of these tags with this value (at most 32). */

@@ -161,8 +161,8 @@ export function readRolloutState(target: TargetFile): RolloutState {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed approvals`);
   }
   // Targeting fields: the device does not act on them, but a reader never passes on a field it cannot vouch for.
-  if (r['attestationRequired'] !== undefined && typeof r['attestationRequired'] !== 'boolean') {
-    throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed attestationRequired`);
+  for (const flag of ['attestationRequired', 'protected']) {
+    if (r[flag] !== undefined && typeof r[flag] !== 'boolean') throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed ${flag}`);
   }
   if (r['groups'] !== undefined && !isGroupList(r['groups'])) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed groups`);

@@ -137,6 +137,8 @@ export interface ReleaseOptions {
   as?: string;
   /** The build's size (256 KiB unless given). */
   bytes?: number;
+  /** More `ota release create` flags (targeting: --protected, --target-group G...). */
+  flags?: string[];
 }
 
 /** Creates a release through the CLI (upload and start); returns once its workflow runs. */
@@ -151,7 +153,7 @@ export async function createRelease(channel: string, version: string, opts: Rele
     creator,
     'release', 'create', '--artifact', file, '--version', version, '--channel', channel,
     '--hardware', opts.hardware ?? 'devkit-a', ...plan,
-    '--rollback-index', String(opts.rollbackIndex ?? 1), '--json',
+    '--rollback-index', String(opts.rollbackIndex ?? 1), ...(opts.flags ?? []), '--json',
   );
   if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
 }

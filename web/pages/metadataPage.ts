@@ -1,9 +1,15 @@
-import type { MetadataStatus } from '../../common/adminApi';
+import type { MetadataStatus, RoleFreshness } from '../../common/adminApi';
 import { get } from '../http';
 import { h, replace, table, when } from '../dom';
 import type { Live } from '../router';
 
-/** Metadata freshness: every role's version and expiry in both repositories, and the re-signing schedule. */
+/** Storage older than what the servers already saw (S-25) outranks a role about to expire. */
+function badge(r: RoleFreshness): HTMLElement | string {
+  if (r.highestSeen !== undefined && r.highestSeen > r.version) return h('span', { class: 'badge danger' }, 'storage rolled back');
+  return r.expiresSoon ? h('span', { class: 'badge warn' }, 'not re-signed in time') : '';
+}
+
+/** Metadata freshness: every role's version and expiry in both repositories, storage against the highest versions seen, and the re-signing schedule. */
 export async function metadataPage(view: HTMLElement, _route: unknown, live: Live): Promise<void> {
   const body = h('div', { 'data-testid': 'metadata' });
   replace(view, h('h1', {}, 'Metadata freshness'), body);
@@ -20,7 +26,7 @@ export async function metadataPage(view: HTMLElement, _route: unknown, live: Liv
           'section',
           {},
           h('h2', {}, `${repo} repository`),
-          table(['Role', 'Version', 'Expires', 'Hours left', ''], roles.map((r) => [r.role, r.version, when(r.expires), r.hoursLeft, r.expiresSoon ? h('span', { class: 'badge warn' }, 'not re-signed in time') : ''])),
+          table(['Role', 'Version', 'Highest seen', 'Expires', 'Hours left', ''], roles.map((r) => [r.role, r.version, r.highestSeen ?? '', when(r.expires), r.hoursLeft, badge(r)])),
         ),
       ),
       h('h2', {}, 'Re-signing schedule'),

@@ -236,7 +236,7 @@ describe('readRolloutState', () => {
     const groups = ['g'.repeat(64), ...Array.from({ length: 31 }, (_, i) => `group-${i}`)];
     const tags = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key.${i}`, 'v'.repeat(128)]));
     for (const state of [
-      { ...rollout, attestationRequired: true, groups: ['lab', 'site:berlin'], tags: { region: 'eu-west', tier: '' } },
+      { ...rollout, attestationRequired: true, protected: true, groups: ['lab', 'site:berlin'], tags: { region: 'eu-west', tier: '' } },
       { ...rollout, attestationRequired: false, groups, tags },
       { ...rollout, tags: {} },
     ]) {
@@ -263,6 +263,7 @@ describe('readRolloutState', () => {
     ['an approval without an approver', { ...rollout, approvals: [{ at: '2026-11-25T00:00:00Z' }] }],
     ['a null approval', { ...rollout, approvals: [null] }],
     ['attestationRequired as a string', { ...rollout, attestationRequired: 'yes' }],
+    ['protected as a number', { ...rollout, protected: 1 }],
     ['groups that are not a list', { ...rollout, groups: 'lab' }],
     ['an empty group list', { ...rollout, groups: [] }],
     ['33 groups', { ...rollout, groups: Array.from({ length: 33 }, (_, i) => `g${i}`) }],

@@ -121,4 +121,35 @@ describe('OfferIndex', () => {
       expect(nowhere.checks[0]!.reason).to.contain('no release 9.9.9 in the signed rollout repository');
     });
   });
+
+  describe('artifactAccess', () => {
+    /** An entry whose artifact has its own address. */
+    const artifact = (sha: string, version: string, rollout: object = {}) => {
+      const t = entry('stable', version, rollout);
+      return new TargetFile({ path: t.path, length: t.length, hashes: { sha256: sha }, unrecognizedFields: { custom: t.custom as never } });
+    };
+    const OPEN_SHA = '01'.repeat(32);
+    const LAB_SHA = '02'.repeat(32);
+    const offers = () => index([artifact(OPEN_SHA, '2.0.0'), artifact(LAB_SHA, '2.1.0', { protected: true, groups: ['lab'] })]);
+
+    it('hands out an unprotected release\'s artifact to any enrolled device, a protected one only to an eligible device', async () => {
+      expect(await offers().artifactAccess({ ...enrolled, groups: ['office'] }, OPEN_SHA)).to.deep.equal({ allowed: true });
+      expect(await offers().artifactAccess(enrolled, LAB_SHA)).to.deep.equal({ allowed: true });
+      const refused = await offers().artifactAccess({ ...enrolled, groups: ['office'] }, LAB_SHA);
+      expect(refused).to.include({ allowed: false, code: 'ARTIFACT_REFUSED' });
+      expect(refused.allowed === false && refused.reason).to.match(/stable\/2\.1\.0\/fw\.bin: groups \(/);
+    });
+
+    it('refuses a protected artifact to a device whose attestation evidence is stale', async () => {
+      const index2 = index([artifact(LAB_SHA, '2.1.0', { protected: true, attestationRequired: true })]);
+      const evidence = (ageMs: number) => ({ ...enrolled, attestation: { verifiedAt: new Date(now.getTime() - ageMs).toISOString(), passed: true } });
+      expect(await index2.artifactAccess(evidence(1000), LAB_SHA)).to.deep.equal({ allowed: true });
+      const stale = await index2.artifactAccess(evidence(120_000), LAB_SHA);
+      expect(stale.allowed === false && stale.reason).to.contain('attestation (');
+    });
+
+    it('knows no artifact outside the signed rollout (NOT_FOUND)', async () => {
+      expect(await offers().artifactAccess(enrolled, 'ff'.repeat(32))).to.include({ allowed: false, code: 'NOT_FOUND' });
+    });
+  });
 });
