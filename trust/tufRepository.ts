@@ -336,19 +336,25 @@ export class TufRepository {
   }
 
   /**
-   * timestamp.json as stored, for a device: verified against the current root and checked
-   * against the floor (its version and the snapshot version it names), so the API never
-   * serves a rolled-back view. A timestamp that does not verify is never served either.
+   * timestamp.json as stored, for a device: when it verifies against the current root, it is
+   * checked against the floor (its version and the snapshot version it names), so the API
+   * never serves a validly signed older view. One that does not verify is passed on as it
+   * is: no watermark moves for it, and the device refuses it (METADATA_UNTRUSTED), as it
+   * would any forgery; the device, not the API, is the judge of signatures.
    */
   async servedTimestamp(): Promise<Buffer> {
-    const found = await this.checked(
-      async () => (await this.readTimestamp()).bytes,
-      (bytes) => {
-        const signed = (JSON.parse(bytes.toString('utf8')) as { signed: { version: number; meta: Record<string, { version: number }> } }).signed;
-        return { timestamp: signed.version, snapshot: signed.meta['snapshot.json']?.version };
-      },
-    );
-    return found;
+    const read = async (): Promise<{ bytes: Buffer; seen: RoleVersions }> => {
+      try {
+        const { md, bytes } = await this.readTimestamp();
+        return { bytes, seen: { timestamp: md.signed.version, snapshot: md.signed.snapshotMeta.version } };
+      } catch (err) {
+        if (!(err instanceof ServerError && err.code === 'VALIDATION_FAILED')) throw err;
+        const stored = await this.storage.getBytes('metadata', this.key('timestamp.json'), MAX_METADATA_BYTES);
+        if (!stored) throw err;
+        return { bytes: stored, seen: {} };
+      }
+    };
+    return (await this.checked(read, (r) => r.seen)).bytes;
   }
 
   /**

@@ -1,6 +1,9 @@
 import { deviceFetch, testConfig } from '../helpers';
 import { sleep } from '../../wait';
 
+/** The device page lists a device's latest 50 reports: the check reads them there. */
+const MAX_REPORTS = 45;
+
 export interface StormResult {
   /** Per device, the messages of the reports the API acknowledged with a 2xx. */
   acked: Map<string, string[]>;
@@ -10,9 +13,11 @@ export interface StormResult {
 
 /**
  * A report storm: `devices` enrolled devices (each its own identity and connection) send
- * `reports` install reports each, one after the other, while `fault` runs. A report that gets
- * no 2xx is sent again with the same reportId until it does, as the SDK does, so the store
- * must keep each exactly once (the invariant is checked by reportProblems).
+ * install reports one after the other. `fault` starts once every device has had a report
+ * acknowledged (the storm is under way), and the devices keep sending until it has ended and
+ * each has sent at least `reports`, so the fault always lands mid-storm. A report that gets no
+ * 2xx is sent again with the same reportId until it does, as the SDK does, so the store must
+ * keep each exactly once (the invariant is checked by reportProblems).
  */
 export async function reportStorm(o: { prefix: string; devices: number; reports: number; fault: () => Promise<void>; withinMs?: number }): Promise<StormResult> {
   const url = `${testConfig().api.url}/v1/reports`;
@@ -20,9 +25,13 @@ export async function reportStorm(o: { prefix: string; devices: number; reports:
   const fetches = await Promise.all(ids.map((id) => deviceFetch(id, 'storm')));
   const result: StormResult = { acked: new Map(ids.map((id) => [id, []])), failures: {} };
   const deadline = Date.now() + (o.withinMs ?? 120_000);
+  let faultEnded = false;
+  let startFault: () => void = () => undefined;
+  const underWay = new Promise<void>((resolve) => (startFault = resolve));
   const send = async (i: number) => {
     const deviceId = ids[i]!;
-    for (let n = 1; n <= o.reports; n++) {
+    // Beyond `reports`, only while the fault lasts, and never past what a device page lists.
+    for (let n = 1; n <= o.reports || (!faultEnded && n <= MAX_REPORTS); n++) {
       const message = `storm ${deviceId} #${n}`;
       const body = JSON.stringify({ deviceId, reportId: `${deviceId}-r${n}`.padEnd(8, '0'), version: '1.0.0', outcome: 'failed', errorCode: 'STORM', message });
       for (;;) {
@@ -37,9 +46,11 @@ export async function reportStorm(o: { prefix: string; devices: number; reports:
         await sleep(250);
       }
       result.acked.get(deviceId)!.push(message);
-      await sleep(50);
+      if ([...result.acked.values()].every((m) => m.length > 0)) startFault();
+      await sleep(100);
     }
   };
-  await Promise.all([...ids.map((_, i) => send(i)), o.fault()]);
+  const fault = underWay.then(o.fault).finally(() => (faultEnded = true));
+  await Promise.all([...ids.map((_, i) => send(i)), fault]);
   return result;
 }
