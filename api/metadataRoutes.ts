@@ -3,9 +3,12 @@ import { Router, type RequestHandler } from 'express';
 import { readMetadataStatus } from '../control/metadataStatus';
 import type { Config } from '../infra/config';
 import type { Watermarks } from '../infra/watermarks';
+import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Permission } from './permissions';
+import { jsonBody } from './untrusted';
+import { validateBody } from './validate';
 
-/** Metadata freshness (every role's version and expiry, the re-signing schedule), as `ota metadata status` shows it. */
+/** Metadata freshness and storage watermarks (every role's version and expiry, the re-signing schedule), as `ota metadata status` shows them. */
 export function metadataRoutes(deps: { temporal: Client; config: Config; watermarks: Watermarks; guard: (permission: Permission) => RequestHandler }): Router {
   const r = Router();
   r.get('/v1/admin/metadata', deps.guard('read'), async (_req, res) => {
@@ -14,6 +17,14 @@ export function metadataRoutes(deps: { temporal: Client; config: Config; waterma
   // What workers check storage against before they build on it (worker/apiFloor.ts).
   r.get('/v1/admin/metadata/watermarks', deps.guard('read'), async (_req, res) => {
     res.json(await deps.watermarks.list());
+  });
+  // S-25: a deliberate restore of older storage is refused like an attack until an admin
+  // accepts it: the repository's watermarks are dropped (audited with the reason), and the
+  // next verified reads set them again from what storage holds now.
+  r.post('/v1/admin/metadata/accept-storage', deps.guard('metadata.manage'), jsonBody(4 * 1024), validateBody('AcceptStorage'), async (req, res) => {
+    const { repo, reason } = req.body as { repo: RepositoryName; reason: string };
+    res.locals['audit'] = { action: 'metadata.accept-storage', subject: repo, reason };
+    res.json({ repo, cleared: await deps.watermarks.reset(repo) });
   });
   return r;
 }

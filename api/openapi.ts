@@ -214,6 +214,9 @@ export const openapi = {
     '/v1/admin/metadata/watermarks': {
       get: admin('The highest verified version of each metadata role the API replicas have read from storage, with the last refused rollback (STORAGE_ROLLBACK); workers check what they build on against it', 'read', { schema: 'MetadataWatermarks' }),
     },
+    '/v1/admin/metadata/accept-storage': {
+      post: admin('Accept a deliberately restored older storage (S-25): drop a repository\'s watermarks, with a reason (audited); the next verified reads set them from what storage holds', 'metadata.manage', { schema: 'StorageAccepted' }, { body: 'AcceptStorage' }),
+    },
     '/v1/admin/whoami': { get: admin('The operator this token belongs to', 'read', { schema: 'Operator' }) },
     '/v1/admin/operators': {
       get: admin('List operators', 'operator.manage', { schema: 'OperatorRows' }),

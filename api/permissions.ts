@@ -7,18 +7,19 @@ export type Permission =
   | 'release.decide'
   | 'release.operate'
   | 'device.manage'
-  | 'operator.manage';
+  | 'operator.manage'
+  | 'metadata.manage';
 
 /**
  * The one table of who may do what. Release owners create and decide (the workflow still
  * refuses an owner approving their own release); operators run rollouts and the fleet;
- * viewers read; admins manage operators and nothing else.
+ * viewers read; admins manage operators and accept a restored storage (S-25), nothing else.
  */
 export const GRANTS: Record<Role, readonly Permission[]> = {
   viewer: ['read'],
   operator: ['read', 'release.operate', 'device.manage'],
   'release-owner': ['read', 'release.create', 'release.decide'],
-  admin: ['read', 'operator.manage'],
+  admin: ['read', 'operator.manage', 'metadata.manage'],
 };
 
 export function allowed(roles: readonly Role[], permission: Permission): boolean {

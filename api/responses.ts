@@ -102,6 +102,7 @@ export const responseSchemas = {
     offer,
   }),
   MetadataWatermarks: { type: 'array', items: watermark },
+  StorageAccepted: obj(['repo', 'cleared'], { repo: text, cleared: { type: 'array', items: watermark } }),
   MetadataStatus: obj(['repositories', 'schedule', 'watermarks', 'healthy', 'problems'], {
     repositories: obj(['release', 'rollout'], { release: { type: 'array', items: roleFreshness }, rollout: { type: 'array', items: roleFreshness } }),
     schedule: obj(['exists', 'paused'], { exists: bool, paused: bool, note: text, lastRun: obj(['startedAt', 'workflowId', 'status'], { startedAt: text, workflowId: text, status: text }), nextRunAt: text }),

@@ -151,6 +151,12 @@ export const schemas = {
   },
   SignIn: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{10,200}$' } } },
   Revoke: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } } },
+  AcceptStorage: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['repo', 'reason'],
+    properties: { repo: { type: 'string', enum: ['release', 'rollout'] }, reason: { type: 'string', minLength: 1, maxLength: 1000 } },
+  },
   Accepted: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'boolean' }, duplicate: { type: 'boolean', description: 'The report id was stored before; nothing was counted again.' } } },
   FleetSummary: {
     type: 'object',

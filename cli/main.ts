@@ -11,7 +11,7 @@ import { releaseCommand } from './releaseCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
 import { migrate } from './host/db';
 import { keys } from './host/keys';
-import { metadataStatus } from './host/metadata';
+import { acceptStorage, metadataStatus } from './host/metadata';
 import { simulate } from './host/simulate';
 
 const USAGE = `ota: operate Enigm OTA releases
@@ -43,7 +43,9 @@ const USAGE = `ota: operate Enigm OTA releases
   ota operator add   NAME --role ROLE[,ROLE]   (roles: admin, release-owner, operator, viewer)
   ota operator list | ota operator revoke NAME
   ota audit          [--actor NAME] [--action PREFIX] [--limit N]
-  ota metadata status (each role's version and expiry; the freshness schedule)
+  ota metadata status (each role's version and expiry, storage against the highest seen; the freshness schedule)
+  ota metadata accept-storage REPOSITORY --reason TEXT
+                     (admin: accept a deliberately restored older storage; audited)
   ota keys init      [--root-keys 3 --root-threshold 2 --release-keys 3 --release-threshold 2]
                      (key ceremony: HSM keys, offline roots, first metadata; idempotent)
   ota keys list      [REPOSITORY]          (each role's keys, threshold and where the keys are)
@@ -126,6 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'keys') return await keys(config, command, rest, flags, out);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
+    if (group === 'metadata' && command === 'accept-storage') return await acceptStorage(config, rest, flags.reason, out);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
     const code = (err as { code?: string }).code;

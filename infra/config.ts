@@ -13,7 +13,8 @@ import { loadPolicy } from './policy';
 export interface Config {
   home: string;
   temporal: { address: string; namespace: string; uiUrl: string };
-  minio: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; bucketPrefix: string };
+  /** region: named in presigned URLs instead of asking storage for it (MinIO's default: us-east-1). */
+  minio: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; bucketPrefix: string; region: string };
   /**
    * fleetCaToken/fleetCaPin: the token that holds only the fleet CA's key (S-23). The API
    * gets that PIN and not `pin`, so it can issue certificates but never sign metadata.
@@ -62,6 +63,8 @@ export interface Config {
   freshness: { everyMinutes: number; withinHours: number };
   /** JSON logs (pino) at this level; the worker's Temporal metrics on host:port, port 0 = off. */
   observability: { logLevel: LogLevel; workerMetrics: { host: string; port: number } };
+  /** Fault-injection failpoints (worker/faultHold.ts): for the fault suite only, never in a deployment. */
+  failpoints: { hold?: string };
 }
 
 export interface BootstrapOperator {
@@ -111,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
       accessKey: env['MINIO_ACCESS_KEY'] ?? 'enigm-ota',
       secretKey: env['MINIO_SECRET_KEY'] ?? 'enigm-ota-dev-secret',
       bucketPrefix: env['OTA_BUCKET_PREFIX'] ?? 'ota',
+      region: env['MINIO_REGION'] || 'us-east-1',
     },
     hsm: {
       module: env['OTA_HSM_MODULE'] ?? '/usr/lib/softhsm/libsofthsm2.so',
@@ -162,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
       logLevel: (env['OTA_LOG_LEVEL'] || 'info') as LogLevel,
       workerMetrics: { host: env['OTA_WORKER_METRICS_HOST'] || '127.0.0.1', port: int('OTA_WORKER_METRICS_PORT', 0, 0, 65535) },
     },
+    failpoints: { hold: env['OTA_FAULT_HOLD'] || undefined },
   };
   const ca = fleetCaFiles(config.ceremonyDir);
   config.identity.fleetCaCert = resolve(env['OTA_FLEET_CA'] ?? ca.caCert);
@@ -187,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     if (!/^[A-Za-z0-9.:-]{1,253}$/.test(h)) problems.push(`OTA_API_TLS_HOSTS must be host names or IP addresses separated by commas, got ${JSON.stringify(h.slice(0, 64))}`);
   }
   if (!['redirect', 'stream', undefined, ''].includes(env['OTA_ARTIFACT_DELIVERY'])) problems.push('OTA_ARTIFACT_DELIVERY must be redirect or stream');
+  if (!/^[a-z0-9-]{1,32}$/.test(config.minio.region)) problems.push('MINIO_REGION must be a region name such as us-east-1');
   if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
   if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix)) problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
   if (problems.length) throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${problems.join('\n  ')}`);

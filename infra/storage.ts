@@ -7,9 +7,6 @@ import { meteredFile, type Progress } from './fileStream';
 
 export type BucketRole = 'intake' | 'artifacts' | 'metadata';
 
-/** MinIO's default region; presigned URLs name it instead of asking storage for it. */
-const STORAGE_REGION = 'us-east-1';
-
 export interface ObjectInfo {
   size: number;
   etag: string;
@@ -21,6 +18,8 @@ export interface ObjectInfo {
  */
 export class Storage {
   readonly client: Minio.Client;
+  /** Presigning clients by endpoint (storage as devices reach it), made once. */
+  private readonly signers = new Map<string, Minio.Client>();
 
   constructor(private readonly config: Config['minio']) {
     const { endPoint, port, useSSL, accessKey, secretKey } = config;
@@ -33,8 +32,13 @@ export class Storage {
    * given, not looked up.
    */
   async presignedGet(role: BucketRole, key: string, seconds: number, endpoint: { endPoint: string; port: number; useSSL: boolean }): Promise<string> {
-    const { accessKey, secretKey } = this.config;
-    const signer = new Minio.Client({ ...endpoint, accessKey, secretKey, region: STORAGE_REGION });
+    const id = `${endpoint.useSSL ? 'https' : 'http'}://${endpoint.endPoint}:${endpoint.port}`;
+    let signer = this.signers.get(id);
+    if (!signer) {
+      const { accessKey, secretKey, region } = this.config;
+      signer = new Minio.Client({ ...endpoint, accessKey, secretKey, region });
+      this.signers.set(id, signer);
+    }
     return signer.presignedGetObject(this.bucket(role), key, seconds);
   }
 

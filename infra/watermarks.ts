@@ -8,22 +8,27 @@ type Role = MetadataWatermark['role'];
 export class Watermarks {
   constructor(private readonly sql: Sql) {}
 
-  /**
-   * Raises a role's watermark to `version` if higher, in one statement (replicas race
-   * safely); an older `version` is recorded as a refused rollback. Returns the highest.
-   */
-  async observe(repo: RepositoryName, role: Role, version: number): Promise<number> {
-    const row = await this.sql.query<{ version: number }>(
+  /** Raises a role's watermark to `version` if higher, in one statement (replicas race safely). */
+  async raise(repo: RepositoryName, role: Role, version: number): Promise<void> {
+    await this.sql.query(
       `INSERT INTO metadata_watermarks (repo, role, version) VALUES ($1, $2, $3)
        ON CONFLICT (repo, role) DO UPDATE SET
          version = greatest(metadata_watermarks.version, EXCLUDED.version),
-         seen_at = CASE WHEN EXCLUDED.version > metadata_watermarks.version THEN now() ELSE metadata_watermarks.seen_at END,
-         rollback_seen_at = CASE WHEN EXCLUDED.version < metadata_watermarks.version THEN now() ELSE metadata_watermarks.rollback_seen_at END,
-         rollback_version = CASE WHEN EXCLUDED.version < metadata_watermarks.version THEN EXCLUDED.version ELSE metadata_watermarks.rollback_version END
-       RETURNING version`,
+         seen_at = CASE WHEN EXCLUDED.version > metadata_watermarks.version THEN now() ELSE metadata_watermarks.seen_at END`,
       [repo, role, version],
     );
-    return Number(row.rows[0]!.version);
+  }
+
+  /** Keeps a refused rollback (the older version storage held, and when) with the role's watermark. */
+  async recordRollback(repo: RepositoryName, role: Role, version: number): Promise<void> {
+    await this.sql.query('UPDATE metadata_watermarks SET rollback_seen_at = now(), rollback_version = $3 WHERE repo = $1 AND role = $2', [repo, role, version]);
+  }
+
+  /** Drops a repository's watermarks (an accepted restore); returns what they were. */
+  async reset(repo: RepositoryName): Promise<MetadataWatermark[]> {
+    const before = (await this.list()).filter((m) => m.repo === repo);
+    await this.sql.query('DELETE FROM metadata_watermarks WHERE repo = $1', [repo]);
+    return before;
   }
 
   async list(): Promise<MetadataWatermark[]> {

@@ -11,11 +11,12 @@ export interface MetadataFiles {
 }
 
 /**
- * Every role's versions are 1..N with no gap, no two consecutive targets versions carry the
- * same targets (a step published twice), and timestamp.json covers the newest snapshot, which
- * covers the newest targets (nothing claimed and left unpublished).
+ * Every role's versions are 1..N with no gap, no two consecutive targets versions after
+ * `repeatsAfter` carry the same targets (a step published twice; before it, a re-signing for
+ * freshness or a key change legitimately repeats them), and timestamp.json covers the newest
+ * snapshot, which covers the newest targets (nothing claimed and left unpublished).
  */
-export async function chainProblems(files: MetadataFiles): Promise<string[]> {
+export async function chainProblems(files: MetadataFiles, repeatsAfter = 0): Promise<string[]> {
   const versions: Record<string, number[]> = { root: [], targets: [], snapshot: [] };
   for (const name of files.names) {
     const m = METADATA_FILE.exec(name);
@@ -29,7 +30,7 @@ export async function chainProblems(files: MetadataFiles): Promise<string[]> {
   let previous: string | undefined;
   for (const v of versions['targets']!) {
     const targets = JSON.stringify((await files.read(`${v}.targets.json`)).signed.targets);
-    if (targets === previous) problems.push(`targets ${v} repeats targets ${v - 1} (published twice)`);
+    if (targets === previous && v > repeatsAfter) problems.push(`targets ${v} repeats targets ${v - 1} (published twice)`);
     previous = targets;
   }
   const newestSnapshot = Math.max(...versions['snapshot']!);

@@ -339,40 +339,39 @@ export class TufRepository {
    * timestamp.json as stored, for a device: when it verifies against the current root, it is
    * checked against the floor (its version and the snapshot version it names), so the API
    * never serves a validly signed older view. One that does not verify is passed on as it
-   * is: no watermark moves for it, and the device refuses it (METADATA_UNTRUSTED), as it
-   * would any forgery; the device, not the API, is the judge of signatures.
+   * is once its claimed versions are compared: no watermark moves for it, and the device
+   * refuses it (METADATA_UNTRUSTED) as it would any forgery; the device judges signatures.
    */
   async servedTimestamp(): Promise<Buffer> {
-    const read = async (): Promise<{ bytes: Buffer; seen: RoleVersions }> => {
-      try {
-        const { md, bytes } = await this.readTimestamp();
-        return { bytes, seen: { timestamp: md.signed.version, snapshot: md.signed.snapshotMeta.version } };
-      } catch (err) {
-        if (!(err instanceof ServerError && err.code === 'VALIDATION_FAILED')) throw err;
-        const stored = await this.storage.getBytes('metadata', this.key('timestamp.json'), MAX_METADATA_BYTES);
-        if (!stored) throw err;
-        return { bytes: stored, seen: {} };
-      }
-    };
-    return (await this.checked(read, (r) => r.seen)).bytes;
+    const floor = await this.floor?.before(this.name);
+    let found: { md: Metadata<Timestamp>; bytes: Buffer } | undefined;
+    try {
+      await this.currentRoot();
+      found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
+    } catch (err) {
+      // A timestamp (or a newer root) that does not verify: what the file claims is still
+      // compared, never raising, so neither a broken signature nor a junk root file hides an
+      // old timestamp put back in storage.
+      if (!(err instanceof ServerError && err.code === 'VALIDATION_FAILED')) throw err;
+      const stored = await this.storage.getBytes('metadata', this.key('timestamp.json'), MAX_METADATA_BYTES);
+      if (!stored) throw err;
+      if (this.floor && floor) await this.floor.admit(this.name, claimedVersions(stored), floor, { raise: false });
+      return stored;
+    }
+    if (!found) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
+    if (this.floor && floor) {
+      await this.floor.admit(this.name, { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version }, floor);
+    }
+    return found.bytes;
   }
 
-  /**
-   * A read of storage checked against the floor. A reader that loses a race with a newer
-   * write (its read began before another replica saw the newer version) looks like a
-   * rollback once: the read is repeated, and only an older state read twice is refused.
-   */
+  /** A read of storage admitted by the floor taken just before it (see VersionFloor). */
   private async checked<T>(read: () => Promise<T>, versions: (found: T) => RoleVersions): Promise<T> {
     if (!this.floor) return read();
-    for (let attempt = 1; ; attempt++) {
-      const found = await read();
-      try {
-        await this.floor.check(this.name, versions(found));
-        return found;
-      } catch (err) {
-        if (attempt >= 2 || !(err instanceof ServerError && err.code === 'STORAGE_ROLLBACK')) throw err;
-      }
-    }
+    const floor = await this.floor.before(this.name);
+    const found = await read();
+    await this.floor.admit(this.name, versions(found), floor);
+    return found;
   }
 
   private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; bytes: Buffer; etag: string }> {
@@ -417,6 +416,18 @@ export class TufRepository {
 
   private expires(hours: number): string {
     return new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+}
+
+/** The versions an unverified timestamp claims (none when it is not even readable). */
+function claimedVersions(bytes: Buffer): RoleVersions {
+  try {
+    const signed = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown; meta?: Record<string, { version?: unknown }> } }).signed;
+    const timestamp = signed?.version;
+    const snapshot = signed?.meta?.['snapshot.json']?.version;
+    return { ...(Number.isInteger(timestamp) ? { timestamp: timestamp as number } : {}), ...(Number.isInteger(snapshot) ? { snapshot: snapshot as number } : {}) };
+  } catch {
+    return {};
   }
 }
 

@@ -21,7 +21,7 @@ export async function runWorker(): Promise<void> {
       taskQueue: RELEASE_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
       activities: createActivities(deps),
-      interceptors: { activity: faultHolds(process.env['OTA_FAULT_HOLD'], log) },
+      interceptors: { activity: faultHolds(config.failpoints.hold, log) },
     });
     const schedule = await ensureFreshnessSchedule(deps.temporal, config);
     log.info({ schedule }, 'freshness schedule');

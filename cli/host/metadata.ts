@@ -1,6 +1,8 @@
 import { connectClient } from '../../control/temporal';
 import { describeMetadataStatus, readMetadataStatus } from '../../control/metadataStatus';
+import { REPOSITORIES } from '@enigm-ota/client-sdk';
 import type { MetadataWatermark } from '../../common/adminApi';
+import { InputError } from '../../common/errors';
 import { AdminApi } from '../../infra/apiClient';
 import type { Config } from '../../infra/config';
 import type { Output } from '../output';
@@ -16,5 +18,24 @@ export async function metadataStatus(config: Config, out: Output): Promise<numbe
     return report.healthy ? 0 : 1;
   } finally {
     await client.connection.close();
+  }
+}
+
+/**
+ * `ota metadata accept-storage REPOSITORY --reason TEXT`: after a deliberate restore of older
+ * storage, drop that repository's watermarks (S-25) so the servers serve and build on it
+ * again. Through the admin API (an admin's token; audited with the reason).
+ */
+export async function acceptStorage(config: Config, args: string[], reason: string | undefined, out: Output): Promise<number> {
+  const repo = args[0];
+  if (!repo || !(REPOSITORIES as readonly string[]).includes(repo) || args.length > 1) throw new InputError('usage: ota metadata accept-storage release|rollout --reason TEXT');
+  if (!reason) throw new InputError('say why storage is accepted: --reason TEXT (it goes to the audit log)');
+  const api = AdminApi.fromConfig(config);
+  try {
+    const accepted = await api.send<{ repo: string; cleared: MetadataWatermark[] }>('POST', '/v1/admin/metadata/accept-storage', { repo, reason });
+    out.result(accepted, () => `${repo}: watermarks dropped (${accepted.cleared.map((m) => `${m.role} v${m.version}`).join(', ') || 'none were set'}); the next verified reads set them from what storage holds now`);
+    return 0;
+  } finally {
+    await api.close();
   }
 }

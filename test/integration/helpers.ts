@@ -38,6 +38,11 @@ export async function ota(...args: string[]): Promise<CliResult> {
   return otaWith(process.env, args);
 }
 
+/** The CLI with a given operator token (e.g. the stack's bootstrap admin's). */
+export async function otaWithToken(token: string, ...args: string[]): Promise<CliResult> {
+  return otaWith({ ...process.env, OTA_TOKEN: token }, args);
+}
+
 /** The CLI as another operator (created on first use, with the given roles). */
 export async function otaAs(operator: string, ...args: string[]): Promise<CliResult> {
   return otaWith({ ...process.env, OTA_TOKEN: await operatorToken(operator) }, args);

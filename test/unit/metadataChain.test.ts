@@ -26,6 +26,9 @@ describe('the fault suite\'s metadata chain check', () => {
     expect(await chainProblems(repo({ targets: ['a', 'b', 'b'], snapshots: [1, 2, 3], timestampCovers: 3 }))).to.deep.equal([
       'targets 3 repeats targets 2 (published twice)',
     ]);
+    // A repeat from before the fault (a freshness re-signing) is not the fault's.
+    expect(await chainProblems(repo({ targets: ['a', 'a', 'b'], snapshots: [1, 2, 3], timestampCovers: 3 }), 2)).to.deep.equal([]);
+    expect(await chainProblems(repo({ targets: ['a', 'b', 'b'], snapshots: [1, 2, 3], timestampCovers: 3 }), 2)).to.have.length(1);
   });
 
   it('names a claimed version left unpublished', async () => {

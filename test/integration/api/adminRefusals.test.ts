@@ -145,6 +145,7 @@ const ROUTES: ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; pattern: string
   { method: 'GET', pattern: '/v1/fleet/breakdown', permission: 'read', paths: ['/v1/fleet/breakdown'] },
   { method: 'GET', pattern: '/v1/admin/metadata', permission: 'read', paths: ['/v1/admin/metadata'] },
   { method: 'GET', pattern: '/v1/admin/metadata/watermarks', permission: 'read', paths: ['/v1/admin/metadata/watermarks'] },
+  { method: 'POST', pattern: '/v1/admin/metadata/accept-storage', permission: 'metadata.manage', paths: ['/v1/admin/metadata/accept-storage'] },
   // Sign-out: with a token there is no session to end, but the guard runs as on every admin route.
   { method: 'DELETE', pattern: '/v1/session', permission: 'read', paths: ['/v1/session'] },
   { method: 'POST', pattern: '/v1/admin/uploads', permission: 'release.create', paths: ['/v1/admin/uploads?fileName=fw.bin'] },

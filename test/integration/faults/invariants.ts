@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AbSlotInstaller, REPOSITORIES } from '@enigm-ota/client-sdk';
+import { AbSlotInstaller, REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import type { AuditRow, DeviceDetail } from '../../../common/adminApi';
 import { Storage } from '../../../infra/storage';
 import { chainProblems } from '../../metadataChain';
@@ -13,17 +13,34 @@ import { adminApi, testConfig } from '../helpers';
  * Each returns the problems it found (empty: the invariant holds), so a failure names them all.
  */
 
-/** The signed metadata chain of every repository in storage (see chainProblems). */
-export async function metadataChainProblems(): Promise<string[]> {
+/** The newest targets version of each repository in storage: a mark to check repeats after. */
+export type ChainMark = Partial<Record<RepositoryName, number>>;
+
+export async function chainMark(): Promise<ChainMark> {
+  const mark: ChainMark = {};
+  for (const repo of REPOSITORIES) {
+    const names = await metadataNames(repo);
+    mark[repo] = Math.max(0, ...names.map((n) => /^(\d+)\.targets\.json$/.exec(n)).filter(Boolean).map((m) => Number(m![1])));
+  }
+  return mark;
+}
+
+/** The signed metadata chain of every repository in storage (see chainProblems); repeats count only after `since`. */
+export async function metadataChainProblems(since: ChainMark = {}): Promise<string[]> {
   const storage = new Storage(testConfig().minio);
   const problems: string[] = [];
   for (const repo of REPOSITORIES) {
-    const names: string[] = [];
-    for await (const o of storage.client.listObjectsV2(storage.bucket('metadata'), `${repo}/`, true)) names.push(String(o.name).slice(repo.length + 1));
     const read = async (name: string) => JSON.parse((await storage.getBytes('metadata', `${repo}/${name}`, 64 << 20))!.toString()) as { signed: any };
-    problems.push(...(await chainProblems({ names, read })).map((p) => `${repo}: ${p}`));
+    problems.push(...(await chainProblems({ names: await metadataNames(repo), read }, since[repo])).map((p) => `${repo}: ${p}`));
   }
   return problems;
+}
+
+async function metadataNames(repo: RepositoryName): Promise<string[]> {
+  const storage = new Storage(testConfig().minio);
+  const names: string[] = [];
+  for await (const o of storage.client.listObjectsV2(storage.bucket('metadata'), `${repo}/`, true)) names.push(String(o.name).slice(repo.length + 1));
+  return names;
 }
 
 /** The audit log has each expected action on its subject with its outcome, and no entry left pending. */

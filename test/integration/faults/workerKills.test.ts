@@ -6,7 +6,7 @@ import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
 import { adminApi, createRelease, operatorToken, stepPublished, temporalClient } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
-import { auditProblems, metadataChainProblems } from './invariants';
+import { auditProblems, chainMark, metadataChainProblems } from './invariants';
 
 /** Each stage a release passes through, the activity that runs it (if any) and its channel here. */
 const HELD = [
@@ -39,6 +39,7 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
   });
 
   it('every release completes its plan after the restart, with an intact metadata chain and every action audited', async () => {
+    const since = await chainMark();
     const holds = HELD.map((h) => `${h.activity}@${releaseWorkflowId(channelOf(h.stage), VERSION)}`);
     await pm.stop('worker');
     await stackUp(TEST_PROFILE, { extraEnv: { ...TEST_EXTRA_ENV, OTA_FAULT_HOLD: holds.join(',') } });
@@ -87,7 +88,7 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
         expect(s.history.filter((h) => h.action === 'registered'), `${p.channel} registered once`).to.have.length(1);
         expect(s.published, p.channel).to.include({ percent: 100 });
       }
-      expect(await metadataChainProblems()).to.deep.equal([]);
+      expect(await metadataChainProblems(since)).to.deep.equal([]);
       expect(await auditProblems(plans.flatMap((p) => [
         { action: 'release.create', subject: `${p.channel}/${VERSION}` },
         { action: 'release.approve', subject: `${p.channel}/${VERSION}` },

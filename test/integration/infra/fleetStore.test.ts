@@ -87,16 +87,20 @@ for (const backend of backends(15432)) {
       try {
         const marks = new Watermarks(store.sql);
         // Replicas racing: the highest wins whatever the order.
-        await Promise.all([7, 9, 8].map((v) => marks.observe('release', 'snapshot', v)));
-        expect(await marks.observe('release', 'snapshot', 9)).to.equal(9);
+        await Promise.all([7, 9, 8].map((v) => marks.raise('release', 'snapshot', v)));
         const refused: string[] = [];
         const floor = new StoreFloor(marks, (repo, role, found, highest) => refused.push(`${repo} ${role} ${found}<${highest}`), 0);
-        await floor.check('release', { snapshot: 9 });
-        const err = await floor.check('release', { snapshot: 4 }).then(() => undefined, (e: unknown) => e);
+        const before = await floor.before('release');
+        expect(before).to.include({ snapshot: 9 });
+        // A reader that read v8 after another replica raised the floor to v9 is not refused;
+        // one that took the floor (9) before its read and found v4 is.
+        await floor.admit('release', { snapshot: 8 }, { snapshot: 7 });
+        await floor.admit('release', { snapshot: 10 }, before);
+        const err = await floor.admit('release', { snapshot: 4 }, before).then(() => undefined, (e: unknown) => e);
         expect(err).to.have.property('code', 'STORAGE_ROLLBACK');
         expect(refused).to.deep.equal(['release snapshot 4<9']);
         const mark = (await marks.list()).find((m) => m.repo === 'release' && m.role === 'snapshot');
-        expect(mark).to.include({ version: 9 });
+        expect(mark).to.include({ version: 10 });
         expect(mark?.lastRollback).to.include({ version: 4 });
       } finally {
         await store.close();

@@ -3,11 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { createTransport, type Fetch } from '@enigm-ota/client-sdk';
 import { waitForStatus } from '../../../control/releases';
 import type { MetadataStatus } from '../../../common/adminApi';
+import { releaseWorkflowId } from '../../../common/release';
 import { Storage } from '../../../infra/storage';
 import { ProcessManager } from '../../../scripts/lib/processes';
-import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
-import { sleep } from '../../wait';
-import { adminApi, approve, deviceFetch, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { stackToken, stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { waitFor } from '../../wait';
+import { adminApi, apiGet, approve, deviceFetch, ota, otaWithToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 
 const TIMESTAMP = 'rollout/timestamp.json';
@@ -24,6 +25,7 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
   const channel = 'storage-rollback';
   const storage = () => new Storage(testConfig().minio);
   let newest: Buffer | undefined;
+  let older: Buffer;
 
   after(async function () {
     this.timeout(120_000);
@@ -54,7 +56,7 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
     await approve(channel, '1.0.0');
     await waitForStatus(client, channel, '1.0.0', (s) => s.published?.percent === 50);
     expect((await poll(as)).status).to.equal(200);
-    const older = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
+    older = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
 
     // A newer rollout state (the release paused), seen by the API through a device's poll.
     await send('pause');
@@ -75,7 +77,10 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
     // The worker does not build on it: a resume's publish waits (the API answers
     // UPDATE_PENDING after its deadline), storage untouched.
     const resumed = send('resume').then(() => undefined, (e: unknown) => e);
-    await sleep(6000);
+    const handle = client.workflow.getHandle(releaseWorkflowId(channel, '1.0.0'));
+    const refusedBy = async () =>
+      (await handle.describe()).raw.pendingActivities?.find((a) => a.lastFailure?.applicationFailureInfo?.type === 'STORAGE_ROLLBACK')?.lastFailure?.message;
+    expect(await waitFor('the publish activity refused with STORAGE_ROLLBACK', refusedBy, { timeoutMs: 30_000, intervalMs: 500 })).to.contain('rollout timestamp');
     expect((await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!.equals(older), 'the worker wrote on top of the rolled-back timestamp').to.equal(true);
     expect((await waitForStatus(client, channel, '1.0.0', () => true)).published).to.include({ paused: true });
 
@@ -100,5 +105,24 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
     expect(after.status).to.equal(200);
     const healthy = (await ota('metadata', 'status', '--json')).json as MetadataStatus;
     expect(healthy.problems.join('\n')).to.not.contain('STORAGE_ROLLBACK');
+  });
+
+  it('is served again after an admin accepts a deliberately restored storage (audited with the reason)', async () => {
+    const as = await deviceFetch('rb-device', channel);
+    const current = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
+    await storage().putBytes('metadata', TIMESTAMP, older);
+    newest = current; // put back after the test whatever happens
+    expect(await codeOf(await poll(as))).to.equal('STORAGE_ROLLBACK');
+
+    const noReason = await otaWithToken(await stackToken(TEST_PROFILE, 'admin'), 'metadata', 'accept-storage', 'rollout', '--json');
+    expect(noReason.code).to.equal(2);
+    const notAdmin = await ota('metadata', 'accept-storage', 'rollout', '--reason', 'ops is no admin', '--json');
+    expect((notAdmin.json as { error: { code: string } }).error.code).to.equal('FORBIDDEN');
+    const accepted = await otaWithToken(await stackToken(TEST_PROFILE, 'admin'), 'metadata', 'accept-storage', 'rollout', '--reason', 'restored from last night\'s backup', '--json');
+    expect(accepted.code, accepted.stdout + accepted.stderr).to.equal(0);
+    expect((accepted.json as { cleared: Array<{ role: string }> }).cleared.map((m) => m.role)).to.include('timestamp');
+    await waitFor('the restored state served', async () => (await poll(as)).status === 200, { timeoutMs: 10_000, intervalMs: 500 });
+    const audit = await apiGet<Array<{ action: string; subject: string; reason?: string; outcome: string }>>('/v1/admin/audit?action=metadata.accept-storage&limit=5');
+    expect(audit[0]).to.include({ subject: 'rollout', reason: 'restored from last night\'s backup', outcome: 'ok' });
   });
 });
