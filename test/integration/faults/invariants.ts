@@ -43,11 +43,24 @@ async function metadataNames(repo: RepositoryName): Promise<string[]> {
   return names;
 }
 
-/** The audit log has each expected action on its subject with its outcome, and no entry left pending. */
-export async function auditProblems(expected: Array<{ action: string; subject: string }>): Promise<string[]> {
+/** The newest audit entry's id: a test's own entries come after it (a lane's tests run one at a time). */
+export async function auditMark(): Promise<number> {
   const api = await adminApi();
   try {
-    const rows = await api.get<AuditRow[]>('/v1/admin/audit?limit=1000');
+    return (await api.get<AuditRow[]>('/v1/admin/audit?limit=1'))[0]?.id ?? 0;
+  } finally {
+    await api.close();
+  }
+}
+
+/**
+ * The audit log has each expected action on its subject with its outcome, and none of the
+ * entries after `since` is left pending (earlier tests' hung-up requests are theirs).
+ */
+export async function auditProblems(expected: Array<{ action: string; subject: string }>, since: number): Promise<string[]> {
+  const api = await adminApi();
+  try {
+    const rows = (await api.get<AuditRow[]>('/v1/admin/audit?limit=1000')).filter((r) => r.id > since);
     const problems = rows.filter((r) => r.outcome === 'pending').map((r) => `audit entry ${r.id} (${r.action} ${r.subject}) still pending`);
     for (const e of expected) {
       if (!rows.some((r) => r.action === e.action && r.subject === e.subject && r.outcome === 'ok')) problems.push(`no audit entry: ${e.action} ${e.subject}`);

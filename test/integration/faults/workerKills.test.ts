@@ -6,7 +6,7 @@ import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
 import { adminApi, createRelease, operatorToken, stepPublished, temporalClient } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
-import { auditProblems, chainMark, metadataChainProblems } from './invariants';
+import { auditMark, auditProblems, chainMark, metadataChainProblems } from './invariants';
 
 /** Each stage a release passes through, the activity that runs it (if any) and its channel here. */
 const HELD = [
@@ -40,6 +40,7 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
 
   it('every release completes its plan after the restart, with an intact metadata chain and every action audited', async () => {
     const since = await chainMark();
+    const audited = await auditMark();
     const holds = HELD.map((h) => `${h.activity}@${releaseWorkflowId(channelOf(h.stage), VERSION)}`);
     await pm.stop('worker');
     await stackUp(TEST_PROFILE, { extraEnv: { ...TEST_EXTRA_ENV, OTA_FAULT_HOLD: holds.join(',') } });
@@ -92,7 +93,7 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
       expect(await auditProblems(plans.flatMap((p) => [
         { action: 'release.create', subject: `${p.channel}/${VERSION}` },
         { action: 'release.approve', subject: `${p.channel}/${VERSION}` },
-      ]))).to.deep.equal([]);
+      ]), audited)).to.deep.equal([]);
     } finally {
       await api.close();
     }
