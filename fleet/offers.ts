@@ -26,6 +26,8 @@ export const defaultOfferOptions: OfferOptions = {
  */
 export class OfferIndex {
   private byChannel = new Map<string, OfferCandidate[]>();
+  /** The same candidates by artifact address, for the artifact route's access decision. */
+  private bySha = new Map<string, OfferCandidate[]>();
   private loadedAt = -Infinity;
   private loading: Promise<void> | undefined;
   /** Bumped by `invalidate`: a load that began before it must not count as fresh. */
@@ -79,7 +81,7 @@ export class OfferIndex {
    */
   async artifactAccess(device: FleetDeviceFacts, sha256: string): Promise<{ allowed: true } | { allowed: false; code: 'NOT_FOUND' | 'ARTIFACT_REFUSED'; reason: string }> {
     await this.fresh();
-    const releases = [...this.byChannel.values()].flat().filter((c) => c.sha256 === sha256);
+    const releases = this.bySha.get(sha256) ?? [];
     if (releases.length === 0) return { allowed: false, code: 'NOT_FOUND', reason: `no release in the rollout has the artifact ${sha256}` };
     if (!releases.some((c) => c.rollout.protected === true)) return { allowed: true };
     const context = this.context();
@@ -121,6 +123,7 @@ export class OfferIndex {
     // Read before an invalidation: possibly older than the change; a newer load replaces it.
     if (generation !== this.generation) return;
     const byChannel = new Map<string, OfferCandidate[]>();
+    const bySha = new Map<string, OfferCandidate[]>();
     for (const t of Object.values(targets.signed.targets)) {
       let candidate: OfferCandidate;
       try {
@@ -141,8 +144,10 @@ export class OfferIndex {
       const list = byChannel.get(candidate.channel) ?? [];
       list.push(candidate);
       byChannel.set(candidate.channel, list);
+      if (candidate.sha256) bySha.set(candidate.sha256, [...(bySha.get(candidate.sha256) ?? []), candidate]);
     }
     this.byChannel = byChannel;
+    this.bySha = bySha;
     this.loadedAt = Date.now();
   }
 }

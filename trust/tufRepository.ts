@@ -257,9 +257,8 @@ export class TufRepository {
 
   /** What devices see now, role by role: version and expiry (for `ota metadata status`). */
   async status(): Promise<RoleExpiry[]> {
-    const timestamp = (await this.readTimestamp()).md;
-    const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
-    const targets = await this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1);
+    // Without the floor: the status must show a rolled-back storage, not refuse it.
+    const { timestamp, snapshot, targets } = await this.readPublished();
     return [
       { role: 'root', version: this.root.signed.version, expires: this.root.signed.expires },
       { role: 'targets', version: targets.signed.version, expires: targets.signed.expires },
@@ -326,13 +325,18 @@ export class TufRepository {
 
   /** What devices see now: timestamp -> snapshot -> targets, nothing unpublished. */
   async published(): Promise<Metadata<Targets>> {
-    const read = async () => {
-      const timestamp = (await this.readTimestamp()).md;
-      const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
-      return { timestamp, snapshot, targets: await this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1) };
-    };
-    const found = await this.checked(read, (r) => ({ timestamp: r.timestamp.signed.version, snapshot: r.snapshot.signed.version, targets: r.targets.signed.version }));
+    const found = await this.checked(
+      () => this.readPublished(),
+      (r) => ({ timestamp: r.timestamp.signed.version, snapshot: r.snapshot.signed.version, targets: r.targets.signed.version }),
+    );
     return found.targets;
+  }
+
+  /** The published chain as stored: timestamp, the snapshot it names, the targets that names. */
+  private async readPublished(): Promise<{ timestamp: Metadata<Timestamp>; snapshot: Metadata<Snapshot>; targets: Metadata<Targets> }> {
+    const timestamp = (await this.readTimestamp()).md;
+    const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
+    return { timestamp, snapshot, targets: await this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1) };
   }
 
   /**
