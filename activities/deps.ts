@@ -4,15 +4,17 @@ import type { Client } from '@temporalio/client';
 import type { AdminApi } from '../infra/apiClient';
 import type { PolicyFile } from '../common/policy';
 import type { Storage } from '../infra/storage';
-import type { TufRepository } from '../trust/tufRepository';
+import type { MetadataRepository } from '../trust/metadataRepository';
 
 /** What stage activities may touch; the worker wires real ones, unit tests may not need all. */
 export interface ActivityDeps {
   storage: Storage;
   /** Both repositories, signing with the HSM keys their current root names. */
-  repos: Record<RepositoryName, TufRepository>;
+  repos: Record<RepositoryName, MetadataRepository>;
   trustedRoots: Record<RepositoryName, Metadata<Root>>;
   policy: PolicyFile;
+  /** Partitioned metadata: stable releases per partition that stay offered (OTA_KEEP_STABLE_RELEASES). */
+  retention: { keepStable: number };
   /** The API's admin side (a viewer token): it owns the fleet store (install and health reports). */
   api: AdminApi;
   /** To find and supersede other releases of a channel. */

@@ -1,12 +1,22 @@
 import { createHash } from 'node:crypto';
 import { ServerError } from '../common/errors';
 import { targetName, type ArtifactRef, type ReleaseSpec, type ReleaseTarget } from '../common/release';
+import type { TargetFile } from '@tufjs/models';
+import { readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
 import { MAX_METADATA_BYTES, targetFile } from '../trust/tufRepository';
+import { retiredTargets, type RetireEntry } from './retire';
 import type { ActivityDeps } from './deps';
 
-export interface StagedRef {
+/** Signed targets staged for one file set (`partition` absent: the flat one). */
+export interface StagedPart {
+  partition?: string;
   version: number;
   key: string;
+}
+
+/** What release signing staged: one part per file set the release goes into. */
+export interface StagedRef {
+  parts: StagedPart[];
 }
 
 /** Manifest creation: the TUF target and the policy fields devices will check. */
@@ -28,31 +38,45 @@ export async function createManifest(
     },
     ...(spec.targeting ? { targeting: spec.targeting } : {}),
   };
-  const published = (await deps.repos.release.targets()).signed.targets[target.name];
-  if (published && published.hashes['sha256'] !== target.sha256) {
-    // A published target never changes: devices may already hold it.
-    throw new ServerError('VALIDATION_FAILED', `${target.name} is already published with other content`);
+  for (const set of await deps.repos.release.fileSetsFor(spec.channel, spec.hardwareIds)) {
+    if (set.partition && !(await set.exists())) continue;
+    const published = (await set.targets()).signed.targets[target.name];
+    if (published && published.hashes['sha256'] !== target.sha256) {
+      // A published target never changes: devices may already hold it.
+      throw new ServerError('VALIDATION_FAILED', `${target.name} is already published with other content`);
+    }
   }
   return target;
 }
 
-/** Release signing: the new targets, signed in the HSM by the release keys (their threshold), staged in storage. */
+/**
+ * Release signing: the new targets of every file set the release goes into (one per
+ * hardware id when partitioned), signed in the HSM by the release keys (their threshold),
+ * staged in storage.
+ */
 export async function signRelease(deps: ActivityDeps, input: { target: ReleaseTarget }): Promise<StagedRef> {
   const t = input.target;
-  const staged = await deps.repos.release.stage(
-    (targets) => targets.addTarget(targetFile(t.name, t.length, t.sha256, t.custom)),
-  );
-  const bytes = Buffer.from(staged.json);
-  const key = `staging/release/${staged.version}-${createHash('sha256').update(bytes).digest('hex')}.targets.json`;
-  await deps.storage.putBytes('metadata', key, bytes);
-  return { version: staged.version, key };
+  const parts: StagedPart[] = [];
+  for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) {
+    const staged = await set.stage((targets) => targets.addTarget(targetFile(t.name, t.length, t.sha256, t.custom)));
+    const bytes = Buffer.from(staged.json);
+    const key = `staging/${set.scope}/${staged.version}-${createHash('sha256').update(bytes).digest('hex')}.targets.json`;
+    await deps.storage.putBytes('metadata', key, bytes);
+    parts.push({ ...(set.partition ? { partition: set.partition } : {}), version: staged.version, key });
+  }
+  return { parts };
 }
 
-/** Release registration: the staged targets, then snapshot and timestamp (online key). */
-export async function registerRelease(deps: ActivityDeps, input: { staged: StagedRef }): Promise<void> {
-  const bytes = await deps.storage.getBytes('metadata', input.staged.key, MAX_METADATA_BYTES);
-  if (!bytes) throw new ServerError('NOT_FOUND', `staged metadata ${input.staged.key} is missing`);
-  await deps.repos.release.register({ version: input.staged.version, json: bytes.toString('utf8') });
+/** Release registration: each staged targets file, then its snapshot and timestamp (online key). */
+export async function registerRelease(deps: ActivityDeps, input: { staged: StagedRef | StagedPart }): Promise<void> {
+  // A release signed before partitions staged one flat part.
+  const parts = 'parts' in input.staged ? input.staged.parts : [input.staged];
+  for (const part of parts) {
+    const bytes = await deps.storage.getBytes('metadata', part.key, MAX_METADATA_BYTES);
+    if (!bytes) throw new ServerError('NOT_FOUND', `staged metadata ${part.key} is missing`);
+    const set = part.partition ? deps.repos.release.partitionNamed(part.partition) : deps.repos.release.flat;
+    await set.register({ version: part.version, json: bytes.toString('utf8') });
+  }
 }
 
 export interface RolloutInput {
@@ -64,7 +88,12 @@ export interface RolloutInput {
   approvals: Array<{ approver: string; at: string }>;
 }
 
-/** Rollout state, signed by the online rollout key: what devices may install, and who. */
+/**
+ * Rollout state, signed by the online rollout key: what devices may install, and who. In a
+ * partitioned repository each partition the release is in also drops its retired releases
+ * (activities/retire.ts): from the release repository first, so a retry after a crash in
+ * between finds them again in the rollout repository and finishes the job.
+ */
 export async function publishRollout(deps: ActivityDeps, input: RolloutInput): Promise<void> {
   const { target: t } = input;
   const rollout = {
@@ -76,7 +105,37 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
     withdrawn: input.withdrawn,
     approvals: input.approvals,
   };
-  await deps.repos.rollout.publish(
-    (targets) => targets.addTarget(targetFile(t.name, t.length, t.sha256, { ...t.custom, rollout })),
-  );
+  const entry = targetFile(t.name, t.length, t.sha256, { ...t.custom, rollout });
+  await publishIntoRollout(deps, t.custom.channel, t.custom.hardwareIds, entry);
+}
+
+/** Adds (or replaces) one rollout entry in every file set of these hardware ids, retiring as it goes. */
+export async function publishIntoRollout(deps: ActivityDeps, channel: string, hardwareIds: readonly string[], entry: TargetFile): Promise<void> {
+  for (const set of await deps.repos.rollout.fileSetsFor(channel, hardwareIds)) {
+    if (!set.partition) {
+      await set.publish((targets) => targets.addTarget(entry));
+      continue;
+    }
+    const current = (await set.exists()) ? (await set.targets()).signed.targets : {};
+    const retired = retiredTargets(retireEntries({ ...current, [entry.path]: entry }), deps.retention.keepStable);
+    if (retired.length > 0) {
+      await deps.repos.release.partitionNamed(set.partition).publish((targets) => {
+        for (const name of retired) delete targets.targets[name];
+      });
+    }
+    await set.publish((targets) => {
+      targets.addTarget(entry);
+      for (const name of retiredTargets(retireEntries(targets.targets), deps.retention.keepStable)) delete targets.targets[name];
+    });
+  }
+}
+
+function retireEntries(targets: Record<string, TargetFile>): RetireEntry[] {
+  return Object.values(targets).flatMap((t): RetireEntry[] => {
+    try {
+      return [{ name: t.path, version: readReleasePolicy(t).version, rollout: readRolloutState(t) }];
+    } catch {
+      return [{ name: t.path, version: '0.0.0', rollout: { percent: 0, paused: false, withdrawn: true } }];
+    }
+  });
 }

@@ -2,7 +2,9 @@ import { compareSemver, readReleasePolicy } from '@enigm-ota/client-sdk';
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
 import { targetFile } from '../trust/tufRepository';
+import type { TargetFile } from '@tufjs/models';
 import type { ActivityDeps } from './deps';
+import { publishIntoRollout } from './release';
 
 /**
  * `rollback --to VERSION`: offer an earlier release of the channel again, to every device
@@ -18,10 +20,15 @@ export async function offerPrevious(
   if (compareSemver(toVersion, current.custom.version) >= 0) {
     throw new ServerError('INVALID_INPUT', `--to ${toVersion} is not earlier than ${current.custom.version}`);
   }
-  const released = await deps.repos.release.published();
   const prefix = `${current.custom.channel}/${toVersion}/`;
-  const previous = Object.values(released.signed.targets).find((t) => t.path.startsWith(prefix));
-  if (!previous) throw new ServerError('NOT_FOUND', `no release ${toVersion} in channel ${current.custom.channel}`);
+  let previous: TargetFile | undefined;
+  for (const set of await deps.repos.release.fileSetsFor(current.custom.channel, current.custom.hardwareIds)) {
+    if (previous || (set.partition && !(await set.exists()))) continue;
+    previous = Object.values((await set.published()).signed.targets).find((t) => t.path.startsWith(prefix));
+  }
+  if (!previous) {
+    throw new ServerError('NOT_FOUND', `no release ${toVersion} in channel ${current.custom.channel} in the device-facing metadata (partitioned repositories keep the ${deps.retention.keepStable} newest stable releases: OTA_KEEP_STABLE_RELEASES)`);
+  }
   const policy = readReleasePolicy(previous);
   if (policy.rollbackIndex < current.custom.rollbackIndex) {
     throw new ServerError(
@@ -39,8 +46,6 @@ export async function offerPrevious(
     downgradeFrom: [current.custom.version],
     approvals: [],
   };
-  await deps.repos.rollout.publish(
-    (targets) => targets.addTarget(targetFile(previous.path, previous.length, previous.hashes['sha256']!, { ...policy, rollout })),
-  );
+  await publishIntoRollout(deps, policy.channel, policy.hardwareIds, targetFile(previous.path, previous.length, previous.hashes['sha256']!, { ...policy, rollout }));
   return { targetName: previous.path, rollbackIndex: policy.rollbackIndex };
 }

@@ -20,7 +20,8 @@ class StorageFetcher extends BaseFetcher {
   }
 
   override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
-    const key = new URL(url).pathname.replace(/^\/+/, '');
+    // A partition's roots are its repository's, as the API serves them.
+    const key = new URL(url).pathname.replace(/^\/+/, '').replace(/^([a-z]+)\/p\/[^/]+\/[^/]+\/([0-9]+\.root\.json)$/, '$1/$2');
     const bytes = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
     if (!bytes) throw new DownloadHTTPError(`${key} not found`, 404);
     return new Blob([new Uint8Array(bytes)]).stream();
@@ -38,25 +39,30 @@ export async function validateRelease(deps: ActivityDeps, input: { target: Relea
   if (actual.sha256 !== t.sha256 || actual.length !== t.length) {
     throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(t.sha256)} no longer matches its digest`);
   }
+  // Every file set the release went into (one per hardware id when partitioned), as a device of it would read it.
+  for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) await verifyAsDevice(deps, set.scope, t);
+  await checkChannelFit(deps, t);
+}
+
+async function verifyAsDevice(deps: ActivityDeps, scope: string, t: ReleaseTarget): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ota-validate-'));
   try {
     await writeFile(join(dir, 'root.json'), JSON.stringify(deps.trustedRoots.release.toJSON()));
     const updater = new Updater({
       metadataDir: dir,
-      metadataBaseUrl: 'store:///release',
+      metadataBaseUrl: `store:///${scope}`,
       fetcher: new StorageFetcher(deps.storage),
     });
     const info = await updater.getTargetInfo(t.name).catch((err: unknown) => {
-      throw new ServerError('VALIDATION_FAILED', `release metadata does not verify: ${String(err)}`, { cause: err });
+      throw new ServerError('VALIDATION_FAILED', `release metadata (${scope}) does not verify: ${String(err)}`, { cause: err });
     });
-    if (!info) throw new ServerError('VALIDATION_FAILED', `${t.name} is not in the verified release metadata`);
+    if (!info) throw new ServerError('VALIDATION_FAILED', `${t.name} is not in the verified release metadata (${scope})`);
     const policy = readReleasePolicy(info);
     const same =
       info.length === t.length &&
       info.hashes['sha256'] === t.sha256 &&
       JSON.stringify(policy) === JSON.stringify(t.custom);
-    if (!same) throw new ServerError('VALIDATION_FAILED', `${t.name} as published differs from the manifest`);
-    await checkChannelFit(deps, t);
+    if (!same) throw new ServerError('VALIDATION_FAILED', `${t.name} as published (${scope}) differs from the manifest`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -64,8 +70,17 @@ export async function validateRelease(deps: ActivityDeps, input: { target: Relea
 
 /** The release against what its channel already runs (activities/channelFit.ts). */
 async function checkChannelFit(deps: ActivityDeps, t: ReleaseTarget): Promise<void> {
-  const entries = async (repo: 'release' | 'rollout'): Promise<ChannelEntry[]> =>
-    Object.entries((await deps.repos[repo].targets()).signed.targets).map(([name, file]) => ({ name, custom: (file.unrecognizedFields['custom'] ?? {}) as ChannelEntry['custom'] }));
+  // The channel's targets in every file set (its partitions, or the flat set); one entry per name.
+  const entries = async (repo: 'release' | 'rollout'): Promise<ChannelEntry[]> => {
+    const found = new Map<string, ChannelEntry>();
+    for (const set of await deps.repos[repo].fileSets(t.custom.channel)) {
+      if (set.partition && !(await set.exists())) continue;
+      for (const [name, file] of Object.entries((await set.targets()).signed.targets)) {
+        found.set(name, { name, custom: (file.unrecognizedFields['custom'] ?? {}) as ChannelEntry['custom'] });
+      }
+    }
+    return [...found.values()];
+  };
   const fleet = await deps.api.get<FleetBreakdown>('/v1/fleet/breakdown');
   const hardware = new Set(Object.keys(fleet.hardwareIds).filter((h) => h !== '(none)'));
   const problems = channelFitProblems(t, await entries('rollout'), await entries('release'), hardware);

@@ -1,5 +1,5 @@
 import { REPOSITORIES, type InstallReport, type PollRequest, type RepositoryName } from '@enigm-ota/client-sdk';
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { jsonBody } from './untrusted';
 import { ServerError } from '../common/errors';
 import type { Config } from '../infra/config';
@@ -7,6 +7,8 @@ import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
+import type { MetadataRepository } from '../trust/metadataRepository';
+import { partitionName } from '../trust/layout';
 import { serveArtifact } from './artifacts';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { deviceFacts } from '../fleet/deviceFacts';
@@ -18,7 +20,7 @@ import { validateBody } from './validate';
 export interface ApiDeps {
   storage: Storage;
   /** Both repositories, reading through the API's floor (timestamp.json is served through it). */
-  repos: Record<RepositoryName, TufRepository>;
+  repos: Record<RepositoryName, MetadataRepository>;
   /** How artifact bytes reach devices (a presigned storage URL, or streamed here). */
   delivery: Config['artifacts'];
   fleet: FleetStore;
@@ -64,17 +66,20 @@ export function deviceRoutes(deps: ApiDeps): Router {
 
   r.get('/v1/repos/:repo/metadata/:file', device, async (req, res) => {
     const repo = String(req.params['repo']);
-    const file = String(req.params['file']);
-    if (!REPOSITORIES.includes(repo as RepositoryName) || !METADATA_FILE.test(file)) {
-      throw new ServerError('NOT_FOUND', `no metadata ${repo}/${file}`);
+    if (!REPOSITORIES.includes(repo as RepositoryName)) throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
+    await sendMetadata(res, deps, deps.repos[repo as RepositoryName].flat, String(req.params['file']));
+  });
+  // A partition's files (trust/layout.ts): a device reads only its own channel and hardware's,
+  // as enrolled, so what a partition holds reaches only the devices it concerns.
+  r.get('/v1/repos/:repo/p/:channel/:hardware/metadata/:file', device, async (req, res) => {
+    const repo = String(req.params['repo']);
+    if (!REPOSITORIES.includes(repo as RepositoryName)) throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
+    const asked = partitionName(String(req.params['channel']), String(req.params['hardware']));
+    const own = deviceOf(res);
+    if (!own.channel || !own.hardwareId || asked !== partitionName(own.channel, own.hardwareId)) {
+      throw new ServerError('METADATA_REFUSED', `device ${own.deviceId} is enrolled for ${own.channel ?? '(no channel)'}/${own.hardwareId ?? '(no hardware)'}, not ${asked}`);
     }
-    // timestamp.json decides what a device sees next: verified and checked against the
-    // watermarks first (STORAGE_ROLLBACK), so no replica serves a rolled-back view.
-    const bytes = file === 'timestamp.json' ? await deps.repos[repo as RepositoryName].servedTimestamp() : await deps.storage.getBytes('metadata', `${repo}/${file}`, MAX_METADATA_BYTES);
-    if (!bytes) throw new ServerError('NOT_FOUND', `no metadata ${repo}/${file}`);
-    // Versioned files never change; timestamp.json must always be fetched fresh.
-    res.setHeader('Cache-Control', file === 'timestamp.json' ? 'no-store' : 'public, max-age=31536000, immutable');
-    res.type('application/json').send(bytes);
+    await sendMetadata(res, deps, deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])), String(req.params['file']));
   });
 
   const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
@@ -82,4 +87,20 @@ export function deviceRoutes(deps: ApiDeps): Router {
   r.head('/v1/artifacts/:sha256', device, (req, res) => serveArtifact(artifacts, deviceOf(res), req, res));
 
   return r;
+}
+
+/**
+ * One metadata file of a file set. Roots are the repository's (shared by its partitions);
+ * timestamp.json decides what a device sees next: verified and checked against the
+ * watermarks first (STORAGE_ROLLBACK), so no replica serves a rolled-back view.
+ */
+async function sendMetadata(res: Response, deps: ApiDeps, set: TufRepository, file: string): Promise<void> {
+  const where = `${set.scope}/${file.slice(0, 40)}`;
+  if (!METADATA_FILE.test(file)) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
+  const key = file.endsWith('.root.json') ? `${set.name}/${file}` : `${set.scope}/${file}`;
+  const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await deps.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
+  if (!bytes) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
+  // Versioned files never change; timestamp.json must always be fetched fresh.
+  res.setHeader('Cache-Control', file === 'timestamp.json' ? 'no-store' : 'public, max-age=31536000, immutable');
+  res.type('application/json').send(bytes);
 }

@@ -46,6 +46,7 @@ const STATUS = {
   UNAVAILABLE: 503,
   STORAGE_ROLLBACK: 503,
   ARTIFACT_REFUSED: 403,
+  METADATA_REFUSED: 403,
   NO_WORKER: 503,
   // The API stopped waiting for the worker: the update is in the release's history and completes when one runs.
   UPDATE_PENDING: 504,

@@ -155,6 +155,19 @@ export const openapi = {
         responses: { '200': { description: 'Signed metadata', content: { 'application/json': { schema: { type: 'object' } } } }, ...refusals(...DEVICE, '404') },
       },
     },
+    '/v1/repos/{repo}/p/{channel}/{hardware}/metadata/{file}': {
+      get: {
+        summary: "TUF metadata of one partition (channel and hardware) of a partitioned repository; roots are the repository's. A device reads only its own partition, as enrolled (403 METADATA_REFUSED)",
+        security: device,
+        parameters: [
+          inPath('repo', { type: 'string', enum: ['release', 'rollout'] }),
+          inPath('channel', { type: 'string', pattern: patterns.channel }),
+          inPath('hardware', { type: 'string', pattern: patterns.hardwareId }),
+          inPath('file', { type: 'string', pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$' }),
+        ],
+        responses: { '200': { description: 'Signed metadata', content: { 'application/json': { schema: { type: 'object' } } } }, ...refusals(...DEVICE, '404') },
+      },
+    },
     '/v1/artifacts/{sha256}': {
       get: {
         summary: 'Artifact bytes by content address (only releases in the signed rollout; a protected release only for an eligible device: 403 ARTIFACT_REFUSED); redirected to a short-lived presigned storage URL, or streamed with OTA_ARTIFACT_DELIVERY=stream; supports HTTP Range',

@@ -63,7 +63,7 @@ const releaseStatus = obj(['releaseId', 'version', 'channel', 'hardwareIds', 'st
   error: obj(['code', 'message'], { code: text, message: text }),
 });
 
-const roleFreshness = obj(['role', 'version', 'expires', 'hoursLeft', 'expiresSoon'], { role: { type: 'string', enum: ['root', 'targets', 'snapshot', 'timestamp'] }, version: int, expires: text, hoursLeft: num, expiresSoon: bool, highestSeen: int });
+const roleFreshness = obj(['role', 'version', 'expires', 'hoursLeft', 'expiresSoon'], { role: { type: 'string', enum: ['root', 'targets', 'snapshot', 'timestamp'] }, version: int, expires: text, hoursLeft: num, expiresSoon: bool, highestSeen: int, partition: text });
 const watermark = obj(['repo', 'role', 'version', 'seenAt'], {
   repo: { type: 'string', enum: ['release', 'rollout'] },
   role: { type: 'string', enum: ['timestamp', 'snapshot', 'targets'] },

@@ -6,7 +6,7 @@ import express from 'express';
 import { ServerError } from '../common/errors';
 import { openRepository } from '../trust/ceremony';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import type { TufRepository } from '../trust/tufRepository';
+import type { MetadataRepository } from '../trust/metadataRepository';
 import { createLogger } from '../infra/log';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
@@ -65,7 +65,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
     metrics.storageRollbacks.inc({ repo, role });
     log.error({ repo, role, found, highest, code: 'STORAGE_ROLLBACK' }, 'storage holds older signed metadata than already seen');
   });
-  const repos = {} as Record<RepositoryName, TufRepository>;
+  const repos = {} as Record<RepositoryName, MetadataRepository>;
   for (const repo of REPOSITORIES) repos[repo] = await openRepository(config, storage, repo, undefined, floor);
   const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
   const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');

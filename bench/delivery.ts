@@ -135,7 +135,7 @@ function serve(): void {
       const fleet = await FleetStore.open({ pgliteDir: join(s.dir, 'fleet') });
       const custom = { version: '1.0.0', channel: 'bench', hardwareIds: ['devkit-a'], rollbackIndex: 0, rollout: { percent: 100, salt: 's', paused: false, withdrawn: false, protected: true } };
       const target = targetFile('bench/1.0.0/fw.bin', s.length, s.sha256, custom);
-      const offers = new OfferIndex({ published: async () => ({ signed: { targets: { [target.path]: target } } }) } as never, 60_000);
+      const offers = new OfferIndex({ offeredTo: async () => ({ scope: 'rollout', targets: { [target.path]: target } }) }, 60_000);
       const app = express();
       app.use(observe(config, new ApiMetrics(), pino({ level: 'info' }, pino.destination('/dev/null'))));
       const deps: ApiDeps = { storage: new Storage(config.minio), repos: {} as ApiDeps['repos'], delivery: config.artifacts, fleet, devices: new Devices(fleet.sql, true), offers, maxBodyBytes: 16 * 1024 };

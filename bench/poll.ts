@@ -96,8 +96,8 @@ function offerIndex(): OfferIndex {
     const custom = { version, channel: 'bench', hardwareIds: ['devkit-a'], rollbackIndex: 0, rollout: { percent: 100, salt: `s-${i}`, paused: false, withdrawn: false } };
     return targetFile(`bench/${version}/fw.bin`, 10, 'ab'.repeat(32), custom);
   });
-  const published = async () => ({ signed: { targets: Object.fromEntries(targets.map((t) => [t.path, t])) } });
-  return new OfferIndex({ published } as never, 60_000);
+  const offeredTo = async () => ({ scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) });
+  return new OfferIndex({ offeredTo }, 60_000);
 }
 
 /** Closed-loop load: `concurrency` workers, each on its own device identity, for `seconds`. */

@@ -108,6 +108,8 @@ export interface ScheduleState {
 
 export interface RoleFreshness {
   role: 'root' | 'targets' | 'snapshot' | 'timestamp';
+  /** The partition (`channel/hardwareId`) of a partitioned repository this role's file belongs to. */
+  partition?: string;
   version: number;
   expires: string;
   hoursLeft: number;
@@ -118,7 +120,8 @@ export interface RoleFreshness {
 
 /** `GET /v1/admin/metadata/watermarks`: the highest verified version of a role any replica has read from storage. */
 export interface MetadataWatermark {
-  repo: RepositoryName;
+  /** The repository, or one of its partitions (`rollout/p/stable/board-a`). */
+  repo: string;
   role: 'timestamp' | 'snapshot' | 'targets';
   version: number;
   seenAt: string;

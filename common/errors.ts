@@ -59,6 +59,8 @@ export const SERVER_ERROR_CODES = [
   'STORAGE_ROLLBACK',
   /** A protected release's artifact asked for by a device not eligible for that release. */
   'ARTIFACT_REFUSED',
+  /** Another partition's metadata asked for by a device (it reads only its own channel and hardware's). */
+  'METADATA_REFUSED',
   /** No worker serves the release queue: an update or query was refused before it could wait for one. */
   'NO_WORKER',
   /** The release accepted the update (it is in its history), but no worker finished it in time. */

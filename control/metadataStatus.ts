@@ -1,6 +1,7 @@
 import { REPOSITORIES } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
 import { openRepository } from '../trust/ceremony';
+import { partitionFolder } from '../trust/layout';
 import type { Config } from '../infra/config';
 import { freshnessScheduleState } from '../infra/schedules';
 import { Storage } from '../infra/storage';
@@ -21,15 +22,19 @@ export async function readMetadataStatus(client: Client, config: Config, waterma
     return [] as MetadataWatermark[];
   });
   for (const repo of REPOSITORIES) {
-    const roles = await (await openRepository(config, storage, repo)).status();
+    const sets = await (await openRepository(config, storage, repo)).status();
+    // The root is the repository's: listed once, then each file set's own roles.
+    const roles = sets.flatMap((set, i) => set.roles.filter((r) => i === 0 || r.role !== 'root').map((r) => ({ ...r, ...(set.partition && r.role !== 'root' ? { partition: set.partition } : {}) })));
     repositories[repo] = roles.map((r) => {
+      const scope = r.partition ? partitionFolder(repo, r.partition) : repo;
+      const where = r.partition ? `${repo} ${r.partition}` : repo;
       const hoursLeft = (Date.parse(r.expires) - Date.now()) / 3_600_000;
       const expiresSoon = r.role !== 'root' && hoursLeft < config.freshness.withinHours;
-      if (hoursLeft <= 0) problems.push(`${repo} ${r.role} expired at ${r.expires}`);
-      else if (expiresSoon) problems.push(`${repo} ${r.role} expires in ${hoursLeft.toFixed(1)} h and was not re-signed`);
-      const mark = marks.find((m) => m.repo === repo && m.role === r.role);
+      if (hoursLeft <= 0) problems.push(`${where} ${r.role} expired at ${r.expires}`);
+      else if (expiresSoon) problems.push(`${where} ${r.role} expires in ${hoursLeft.toFixed(1)} h and was not re-signed`);
+      const mark = marks.find((m) => m.repo === scope && m.role === r.role);
       if (mark && mark.version > r.version) {
-        problems.push(`${repo} ${r.role}: storage holds version ${r.version}, older than version ${mark.version} seen at ${mark.seenAt} (STORAGE_ROLLBACK: storage was rolled back or replaced; restore it)`);
+        problems.push(`${where} ${r.role}: storage holds version ${r.version}, older than version ${mark.version} seen at ${mark.seenAt} (STORAGE_ROLLBACK: storage was rolled back or replaced; restore it)`);
       }
       return { ...r, hoursLeft: Math.round(hoursLeft * 10) / 10, expiresSoon, ...(mark ? { highestSeen: mark.version } : {}) };
     });
@@ -50,7 +55,7 @@ export function describeMetadataStatus(s: MetadataStatus): string {
     lines.push(`${repo} repository`);
     for (const r of roles) {
       const rolledBack = r.highestSeen !== undefined && r.highestSeen > r.version ? `  <- ROLLED BACK: v${r.highestSeen} was already seen` : '';
-      lines.push(`  ${r.role.padEnd(9)} v${String(r.version).padEnd(5)} expires ${r.expires} (${r.hoursLeft} h)${r.expiresSoon ? '  <- not re-signed in time' : ''}${rolledBack}`);
+      lines.push(`  ${r.partition ? `${r.partition} ` : ''}${r.role.padEnd(9)} v${String(r.version).padEnd(5)} expires ${r.expires} (${r.hoursLeft} h)${r.expiresSoon ? '  <- not re-signed in time' : ''}${rolledBack}`);
     }
   }
   const sch = s.schedule;

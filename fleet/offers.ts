@@ -1,5 +1,5 @@
 import { readReleasePolicy, readRolloutState, type PollOffer } from '@enigm-ota/client-sdk';
-import type { TufRepository } from '../trust/tufRepository';
+import type { TargetFile } from '@tufjs/models';
 import { chooseOffer, decideEligibility, type FleetDeviceFacts, type EligibilityContext, type OfferCandidate } from './eligibility';
 import type { Explanation } from '../common/adminApi';
 
@@ -19,23 +19,39 @@ export const defaultOfferOptions: OfferOptions = {
 };
 
 /**
- * The API's view of the signed rollout repository, refreshed at most every `ttlMs`. It
- * indexes releases by channel; which of them a device is offered is decided by
- * fleet/eligibility.ts alone. It only hints: the device re-checks every rule it can against
- * the signed metadata.
+ * Where the index reads the signed rollout targets a device is offered from: the whole
+ * flat repository, or the device's own (channel, hardware) partition (trust/layout.ts).
+ * `scope` names what was read; devices sharing it share one cached view.
+ */
+export interface RolloutSource {
+  offeredTo(channel: string, hardwareId: string): Promise<{ scope: string; targets: Record<string, TargetFile> }>;
+}
+
+const MAX_CACHED_PAIRS = 10_000;
+
+/** One scope's candidates, indexed by channel and by artifact address. */
+interface View {
+  byChannel: Map<string, OfferCandidate[]>;
+  bySha: Map<string, OfferCandidate[]>;
+  loadedAt: number;
+}
+
+/**
+ * The API's view of the signed rollout repository, each scope refreshed at most every
+ * `ttlMs`. Which release a device is offered is decided by fleet/eligibility.ts alone. It
+ * only hints: the device re-checks every rule it can against the signed metadata.
  */
 export class OfferIndex {
-  private byChannel = new Map<string, OfferCandidate[]>();
-  /** The same candidates by artifact address, for the artifact route's access decision. */
-  private bySha = new Map<string, OfferCandidate[]>();
-  private loadedAt = -Infinity;
-  private loading: Promise<void> | undefined;
+  private views = new Map<string, View>();
+  /** Which scope a (channel, hardware) pair read last, so a fresh view needs no source call. */
+  private scopes = new Map<string, string>();
+  private loading = new Map<string, Promise<View>>();
   /** Bumped by `invalidate`: a load that began before it must not count as fresh. */
   private generation = 0;
   private readonly options: OfferOptions;
 
   constructor(
-    private readonly rollout: Pick<TufRepository, 'published'>,
+    private readonly rollout: RolloutSource,
     private readonly ttlMs: number,
     options: Partial<OfferOptions> = {},
   ) {
@@ -43,21 +59,21 @@ export class OfferIndex {
   }
 
   async offerFor(device: FleetDeviceFacts): Promise<PollOffer | null> {
-    await this.fresh();
-    return toOffer(chooseOffer(device, this.byChannel.get(device.channel) ?? [], this.context()));
+    const view = await this.viewOf(device);
+    return toOffer(chooseOffer(device, view.byChannel.get(device.channel) ?? [], this.context()));
   }
 
   async explain(device: FleetDeviceFacts, version: string): Promise<Explanation> {
-    await this.fresh();
+    const view = await this.viewOf(device);
     const context = this.context();
-    const sameChannel = this.byChannel.get(device.channel) ?? [];
+    const sameChannel = view.byChannel.get(device.channel) ?? [];
     const offer = toOffer(chooseOffer(device, sameChannel, context));
     const matches = sameChannel.filter((c) => c.version === version);
     if (matches.length === 0) {
-      const elsewhere = [...this.byChannel.values()].flat().filter((c) => c.version === version).map((c) => c.channel);
+      const elsewhere = [...view.byChannel.values()].flat().filter((c) => c.version === version).map((c) => c.channel);
       const reason = elsewhere.length > 0
         ? `no release ${version} on channel ${device.channel} (only on ${[...new Set(elsewhere)].join(', ')})`
-        : `no release ${version} in the signed rollout repository`;
+        : `no release ${version} in the signed rollout repository (for channel ${device.channel}, hardware ${device.hardwareId})`;
       return { deviceId: device.deviceId, version, targetName: null, eligible: false, checks: [{ check: 'release', ok: false, reason }], offer };
     }
     // One release per channel and version; should there be several entries, explain the one that counts for this device.
@@ -75,13 +91,13 @@ export class OfferIndex {
 
   /**
    * Whether `device` may download the artifact with this content address: only artifacts of
-   * releases in the signed rollout repository are handed out (NOT_FOUND otherwise), and a
-   * protected release's only to a device eligible for it, by the same decision as an offer
-   * (attestation-required: fresh, passing evidence). Refusals name the failed checks.
+   * releases in the signed rollout metadata the device reads are handed out (NOT_FOUND
+   * otherwise), and a protected release's only to a device eligible for it, by the same
+   * decision as an offer (attestation-required: fresh, passing evidence). Refusals name the
+   * failed checks.
    */
   async artifactAccess(device: FleetDeviceFacts, sha256: string): Promise<{ allowed: true } | { allowed: false; code: 'NOT_FOUND' | 'ARTIFACT_REFUSED'; reason: string }> {
-    await this.fresh();
-    const releases = this.bySha.get(sha256) ?? [];
+    const releases = (await this.viewOf(device)).bySha.get(sha256) ?? [];
     if (releases.length === 0) return { allowed: false, code: 'NOT_FOUND', reason: `no release in the rollout has the artifact ${sha256}` };
     if (!releases.some((c) => c.rollout.protected === true)) return { allowed: true };
     const context = this.context();
@@ -92,39 +108,40 @@ export class OfferIndex {
   }
 
   /**
-   * Drops the cached view: the rollout changed (a pause through any replica; FleetStore
+   * Drops every cached view: the rollout changed (a pause through any replica; FleetStore
    * notifies every replica). The next poll reloads, whatever `ttlMs` says.
    */
   invalidate(): void {
     this.generation += 1;
-    this.loadedAt = -Infinity;
-    this.loading = undefined;
+    this.views.clear();
+    this.loading.clear();
   }
 
   private context(): EligibilityContext {
     return { now: this.options.now(), attestationMaxAgeMs: this.options.attestationMaxAgeMs, requiredIntegrity: this.options.requiredIntegrity };
   }
 
-  private async fresh(): Promise<void> {
-    if (Date.now() - this.loadedAt < this.ttlMs) return;
-    // One reload at a time; concurrent polls share it.
-    if (!this.loading) {
-      const loading = this.reload().finally(() => {
-        if (this.loading === loading) this.loading = undefined;
+  private async viewOf(device: Pick<FleetDeviceFacts, 'channel' | 'hardwareId'>): Promise<View> {
+    const pair = `${device.channel}\n${device.hardwareId}`;
+    const known = this.scopes.get(pair);
+    const cached = known === undefined ? undefined : this.views.get(known);
+    if (cached && Date.now() - cached.loadedAt < this.ttlMs) return cached;
+    // One reload at a time per pair; concurrent polls share it.
+    let loading = this.loading.get(pair);
+    if (!loading) {
+      loading = this.reload(pair, device.channel, device.hardwareId).finally(() => {
+        if (this.loading.get(pair) === loading) this.loading.delete(pair);
       });
-      this.loading = loading;
+      this.loading.set(pair, loading);
     }
-    await this.loading;
+    return loading;
   }
 
-  private async reload(): Promise<void> {
+  private async reload(pair: string, channel: string, hardwareId: string): Promise<View> {
     const generation = this.generation;
-    const targets = await this.rollout.published();
-    // Read before an invalidation: possibly older than the change; a newer load replaces it.
-    if (generation !== this.generation) return;
-    const byChannel = new Map<string, OfferCandidate[]>();
-    const bySha = new Map<string, OfferCandidate[]>();
-    for (const t of Object.values(targets.signed.targets)) {
+    const { scope, targets } = await this.rollout.offeredTo(channel, hardwareId);
+    const view: View = { byChannel: new Map(), bySha: new Map(), loadedAt: Date.now() };
+    for (const t of Object.values(targets)) {
       let candidate: OfferCandidate;
       try {
         // The same field checks the device applies; an entry a device would reject is never offered.
@@ -141,14 +158,18 @@ export class OfferIndex {
       } catch {
         continue;
       }
-      const list = byChannel.get(candidate.channel) ?? [];
-      list.push(candidate);
-      byChannel.set(candidate.channel, list);
-      if (candidate.sha256) bySha.set(candidate.sha256, [...(bySha.get(candidate.sha256) ?? []), candidate]);
+      view.byChannel.set(candidate.channel, [...(view.byChannel.get(candidate.channel) ?? []), candidate]);
+      if (candidate.sha256) view.bySha.set(candidate.sha256, [...(view.bySha.get(candidate.sha256) ?? []), candidate]);
     }
-    this.byChannel = byChannel;
-    this.bySha = bySha;
-    this.loadedAt = Date.now();
+    // Read before an invalidation: possibly older than the change; used for this answer, not kept.
+    if (generation === this.generation) {
+      // Pairs come from devices' polls: bounded, so made-up hardware ids cannot grow memory.
+      if (this.scopes.size >= MAX_CACHED_PAIRS) this.scopes.clear();
+      if (this.views.size >= MAX_CACHED_PAIRS) this.views.clear();
+      this.views.set(scope, view);
+      this.scopes.set(pair, scope);
+    }
+    return view;
   }
 }
 

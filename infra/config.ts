@@ -59,6 +59,8 @@ export interface Config {
   /** Folder holding the trusted roots from the key ceremony (devices are provisioned with them). */
   ceremonyDir: string;
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
+  /** Partitioned metadata (#10): how many stable releases per partition stay in device-facing metadata. */
+  retention: { keepStable: number };
   /** The freshness Schedule: how often it runs, and how close to expiry a role is re-signed. */
   freshness: { everyMinutes: number; withinHours: number };
   /** JSON logs (pino) at this level; the worker's Temporal metrics on host:port, port 0 = off. */
@@ -161,6 +163,7 @@ export function loadConfig(env: Env = process.env): Config {
       snapshotDays: int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, 1),
       timestampHours: int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, 1),
     },
+    retention: { keepStable: int('OTA_KEEP_STABLE_RELEASES', 2, 1, 100) },
     freshness: { everyMinutes: 0, withinHours: 0 },
     observability: {
       logLevel: (env['OTA_LOG_LEVEL'] || 'info') as LogLevel,

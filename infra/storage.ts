@@ -42,6 +42,15 @@ export class Storage {
     return signer.presignedGetObject(this.bucket(role), key, seconds);
   }
 
+  /** The folder names directly under `prefix` (which ends with `/`), without the prefix. */
+  async folders(role: BucketRole, prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket(role), prefix, false) as AsyncIterable<{ prefix?: string }>) {
+      if (item.prefix) names.push(item.prefix.slice(prefix.length).replace(/\/$/, ''));
+    }
+    return names;
+  }
+
   bucket(role: BucketRole): string {
     return `${this.config.bucketPrefix}-${role}`;
   }

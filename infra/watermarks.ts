@@ -1,4 +1,3 @@
-import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { MetadataWatermark } from '../common/adminApi';
 import type { Sql } from './fleetStore';
 
@@ -9,7 +8,7 @@ export class Watermarks {
   constructor(private readonly sql: Sql) {}
 
   /** Raises a role's watermark to `version` if higher, in one statement (replicas race safely). */
-  async raise(repo: RepositoryName, role: Role, version: number): Promise<void> {
+  async raise(repo: string, role: Role, version: number): Promise<void> {
     await this.sql.query(
       `INSERT INTO metadata_watermarks (repo, role, version) VALUES ($1, $2, $3)
        ON CONFLICT (repo, role) DO UPDATE SET
@@ -20,19 +19,22 @@ export class Watermarks {
   }
 
   /** Keeps a refused rollback (the older version storage held, and when) with the role's watermark. */
-  async recordRollback(repo: RepositoryName, role: Role, version: number): Promise<void> {
+  async recordRollback(repo: string, role: Role, version: number): Promise<void> {
     await this.sql.query('UPDATE metadata_watermarks SET rollback_seen_at = now(), rollback_version = $3 WHERE repo = $1 AND role = $2', [repo, role, version]);
   }
 
-  /** Drops a repository's watermarks (an accepted restore); returns what they were. */
-  async reset(repo: RepositoryName): Promise<MetadataWatermark[]> {
-    const before = (await this.list()).filter((m) => m.repo === repo);
-    await this.sql.query('DELETE FROM metadata_watermarks WHERE repo = $1', [repo]);
+  /**
+   * Drops a repository's watermarks, its partitions' too (an accepted restore); returns what
+   * they were. `repo` is the repository's name; partitions are kept as `repo/p/channel/hw`.
+   */
+  async reset(repo: string): Promise<MetadataWatermark[]> {
+    const before = (await this.list()).filter((m) => m.repo === repo || m.repo.startsWith(`${repo}/p/`));
+    await this.sql.query(`DELETE FROM metadata_watermarks WHERE repo = $1 OR starts_with(repo, $1 || '/p/')`, [repo]);
     return before;
   }
 
   async list(): Promise<MetadataWatermark[]> {
-    const rows = await this.sql.query<{ repo: RepositoryName; role: Role; version: number; seen_at: Date; rollback_seen_at: Date | null; rollback_version: number | null }>(
+    const rows = await this.sql.query<{ repo: string; role: Role; version: number; seen_at: Date; rollback_seen_at: Date | null; rollback_version: number | null }>(
       'SELECT repo, role, version, seen_at, rollback_seen_at, rollback_version FROM metadata_watermarks ORDER BY repo, role',
     );
     return rows.rows.map((r) => ({

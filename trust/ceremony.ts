@@ -12,7 +12,8 @@ import { HsmKeys, short, type RoleName } from './keyring';
 import { parseRoot, withThreshold } from './rootChain';
 import type { Storage } from '../infra/storage';
 import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
-import { SPEC_VERSION, TufRepository } from './tufRepository';
+import { SPEC_VERSION } from './tufRepository';
+import { MetadataRepository } from './metadataRepository';
 import type { VersionFloor } from './versionFloor';
 
 /** How many keys each role starts with, and how many must sign. */
@@ -70,8 +71,8 @@ export async function saveTrustedRoot(config: Config, repo: RepositoryName, root
 }
 
 /** A repository that signs with the HSM's keys, starting from the provisioned root. */
-export async function openRepository(config: Config, storage: Storage, repo: RepositoryName, hsm?: Hsm, floor?: VersionFloor): Promise<TufRepository> {
-  return new TufRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, hsm && new HsmKeys(hsm), floor);
+export async function openRepository(config: Config, storage: Storage, repo: RepositoryName, hsm?: Hsm, floor?: VersionFloor): Promise<MetadataRepository> {
+  return new MetadataRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, hsm && new HsmKeys(hsm), floor);
 }
 
 /** An online key made inside the token; the label is for people, roles use the key id. */

@@ -7,6 +7,7 @@ import type { Storage } from '../infra/storage';
 import { ONLINE_ROLES, signersFor, type KeySource } from './keyring';
 import { followRoots, verifyRootStep } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
+import { PARTITION_FIELD, partitionFolder } from './layout';
 
 export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
 export const SPEC_VERSION = '1.0.31';
@@ -65,11 +66,23 @@ export class TufRepository {
     private readonly keys?: KeySource,
     /** Where storage rollback is noticed (trust/versionFloor.ts); none: not checked (ceremony tools). */
     private readonly floor?: VersionFloor,
-  ) {}
+    /** One partition's file set (`channel/hardwareId`, trust/layout.ts); none: the flat one. */
+    readonly partition?: string,
+  ) {
+    this.scope = partition ? partitionFolder(name, partition) : name;
+  }
+
+  /** Where this file set lives in storage, and its name in watermarks and messages. */
+  readonly scope: string;
+
+  /** The newest root verified so far (no storage read). */
+  get knownRoot(): Metadata<Root> {
+    return this.root;
+  }
 
   /** The newest root that verifies from the trusted one; `ota keys` publishes new ones. */
   async currentRoot(): Promise<Metadata<Root>> {
-    this.root = await followRoots(this.root, (v) => this.storage.getBytes('metadata', this.key(`${v}.root.json`), MAX_METADATA_BYTES));
+    this.root = await followRoots(this.root, (v) => this.storage.getBytes('metadata', this.rootKey(v), MAX_METADATA_BYTES));
     return this.root;
   }
 
@@ -86,12 +99,12 @@ export class TufRepository {
   }
 
   /**
-   * A key change (\`ota keys\`): every online role is signed again by the keys of both the
-   * current and the next root (minus revoked keys), then the next root is published. Devices
-   * still on the current root and devices that already follow the next one both verify
-   * every file, so a rotation opens no window of refused updates.
+   * A key change (\`ota keys\`), before the next root is published: every online role is
+   * signed again by the keys of both the current and the next root (minus revoked keys).
+   * Devices still on the current root and devices that already follow the next one both
+   * verify every file, so a rotation opens no window of refused updates.
    */
-  async changeRoot(next: Metadata<Root>, revoked: ReadonlySet<string>): Promise<void> {
+  async signForRoot(next: Metadata<Root>, revoked: ReadonlySet<string>): Promise<void> {
     const current = await this.currentRoot();
     verifyRootStep(current, next); // S-10
     const nextSigners = this.signersUnder(next.signed, revoked);
@@ -101,32 +114,60 @@ export class TufRepository {
       const ids = new Set(nextSigners[role].map((s) => s.key.keyID));
       both[role] = [...nextSigners[role], ...old.filter((s) => !ids.has(s.key.keyID))];
     }
+    await this.createFileSet(both);
     const staged = await this.stageWith(() => undefined, both.targets, true);
     await this.registerWith(staged, both);
     await this.completeTo(staged.version, both, { snapshot: true, timestamp: true });
-    const file = this.key(`${next.signed.version}.root.json`);
+  }
+
+  /** Publishes the next root (after every file set was signed for it: signForRoot). */
+  async publishRoot(next: Metadata<Root>): Promise<void> {
+    verifyRootStep(await this.currentRoot(), next); // S-10
     const bytes = Buffer.from(JSON.stringify(next.toJSON()));
-    if (!(await this.storage.putBytesIfAbsent('metadata', file, bytes))) {
+    if (!(await this.storage.putBytesIfAbsent('metadata', this.rootKey(next.signed.version), bytes))) {
       throw new ServerError('REPOSITORY_CONFLICT', `${this.name} root version ${next.signed.version} was published by someone else`);
     }
     this.root = next;
   }
 
   private key(file: string): string {
-    return `${this.name}/${file}`;
+    return `${this.scope}/${file}`;
+  }
+
+  /** Roots are the repository's, shared by every partition. */
+  private rootKey(version: number): string {
+    return `${this.name}/${version}.root.json`;
+  }
+
+  /** The signed fields that bind a partition's files to it (trust/layout.ts). */
+  private bound(): { unrecognizedFields?: Record<string, string> } {
+    return this.partition ? { unrecognizedFields: { [PARTITION_FIELD]: this.partition } } : {};
   }
 
   /** Key ceremony: the first root and an empty, signed repository. */
   async initialize(rootJson: string): Promise<void> {
-    await this.storage.putBytesIfAbsent('metadata', this.key('1.root.json'), Buffer.from(rootJson));
+    await this.storage.putBytesIfAbsent('metadata', this.rootKey(1), Buffer.from(rootJson));
+    await this.createFileSet();
+  }
+
+  /**
+   * An empty, signed file set (version 1 of each role) unless one exists: the flat one at
+   * the ceremony, a partition when its first release is signed into it.
+   */
+  async createFileSet(given?: RoleSigners): Promise<void> {
     if (await this.storage.stat('metadata', this.key('timestamp.json'))) return;
-    const signers = await this.signers();
-    const targets = new Metadata(new Targets({ specVersion: SPEC_VERSION, version: 1, expires: this.expires(this.expiry.targetsDays * 24) }));
+    const signers = given ?? (await this.signers());
+    const targets = new Metadata(new Targets({ specVersion: SPEC_VERSION, version: 1, expires: this.expires(this.expiry.targetsDays * 24), ...this.bound() }));
     signMetadata(targets, signers.targets);
     await this.storage.putBytesIfAbsent('metadata', this.key('1.targets.json'), Buffer.from(JSON.stringify(targets.toJSON())));
     const snapshotBytes =
       (await this.writeSnapshot(1, 1, signers.snapshot)) ?? (await this.storage.getBytes('metadata', this.key('1.snapshot.json'), MAX_METADATA_BYTES));
     await this.writeTimestamp(1, 1, snapshotBytes!, signers.timestamp);
+  }
+
+  /** Whether this file set was created (a partition exists once a release was signed into it). */
+  async exists(): Promise<boolean> {
+    return (await this.storage.stat('metadata', this.key('timestamp.json'))) !== undefined;
   }
 
   async targets(): Promise<Metadata<Targets>> {
@@ -135,7 +176,9 @@ export class TufRepository {
 
   /** Signing stage: apply a change to the newest targets and sign it with the targets keys. */
   async stage(change: (targets: Targets) => void, force = false): Promise<StagedTargets> {
-    return this.stageWith(change, (await this.signers()).targets, force);
+    const signers = await this.signers();
+    await this.createFileSet(signers);
+    return this.stageWith(change, signers.targets, force);
   }
 
   private async stageWith(change: (targets: Targets) => void, signers: TufSigner[], force: boolean): Promise<StagedTargets> {
@@ -147,6 +190,7 @@ export class TufRepository {
         version: head.targetsVersion + 1,
         expires: this.expires(this.expiry.targetsDays * 24),
         targets: copy.targets,
+        ...this.bound(),
       }),
     );
     change(next.signed);
@@ -172,7 +216,7 @@ export class TufRepository {
     if (!(await this.storage.putBytesIfAbsent('metadata', key, bytes))) {
       const existing = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
       if (!existing?.equals(bytes)) {
-        throw new ServerError('REPOSITORY_CONFLICT', `${this.name} targets version ${staged.version} was taken by another release`);
+        throw new ServerError('REPOSITORY_CONFLICT', `${this.scope} targets version ${staged.version} was taken by another release`);
       }
     }
     await this.completeTo(staged.version, signers);
@@ -182,6 +226,7 @@ export class TufRepository {
   async publish(change: (targets: Targets) => void, attempts = 8): Promise<number> {
     for (let i = 1; ; i++) {
       const signers = await this.signers();
+      await this.createFileSet(signers);
       const staged = await this.stageWith(change, signers.targets, false);
       try {
         await this.registerWith(staged, signers);
@@ -227,7 +272,7 @@ export class TufRepository {
       const timestamp = this.signTimestamp(published.md.signed.version + 1, snapshotVersion, snapshotBytes, signers.timestamp);
       if (await this.storage.putBytesIfMatch('metadata', this.key('timestamp.json'), timestamp, published.etag)) return;
     }
-    throw new ServerError('REPOSITORY_CONFLICT', `${this.name} timestamp kept changing under us; try again`);
+    throw new ServerError('REPOSITORY_CONFLICT', `${this.scope} timestamp kept changing under us; try again`);
   }
 
   /**
@@ -275,6 +320,7 @@ export class TufRepository {
         version,
         expires: this.expires(this.expiry.snapshotDays * 24),
         meta: { 'targets.json': new MetaFile({ version: targetsVersion }) },
+        ...this.bound(),
       }),
     );
     signMetadata(snapshot, signers);
@@ -283,7 +329,8 @@ export class TufRepository {
   }
 
   private async writeTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signers: TufSigner[]): Promise<void> {
-    await this.storage.putBytes('metadata', this.key('timestamp.json'), this.signTimestamp(version, snapshotVersion, snapshotBytes, signers));
+    // Only if absent: a creator that lost a race must not put version 1 over a newer one.
+    await this.storage.putBytesIfAbsent('metadata', this.key('timestamp.json'), this.signTimestamp(version, snapshotVersion, snapshotBytes, signers));
   }
 
   private signTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signers: TufSigner[]): Buffer {
@@ -297,6 +344,7 @@ export class TufRepository {
           length: snapshotBytes.length,
           hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') },
         }),
+        ...this.bound(),
       }),
     );
     signMetadata(timestamp, signers);
@@ -347,7 +395,7 @@ export class TufRepository {
    * refuses it (METADATA_UNTRUSTED) as it would any forgery; the device judges signatures.
    */
   async servedTimestamp(): Promise<Buffer> {
-    const floor = await this.floor?.before(this.name);
+    const floor = await this.floor?.before(this.scope);
     let found: { md: Metadata<Timestamp>; bytes: Buffer } | undefined;
     try {
       await this.currentRoot();
@@ -359,12 +407,12 @@ export class TufRepository {
       if (!(err instanceof ServerError && err.code === 'VALIDATION_FAILED')) throw err;
       const stored = await this.storage.getBytes('metadata', this.key('timestamp.json'), MAX_METADATA_BYTES);
       if (!stored) throw err;
-      if (this.floor && floor) await this.floor.admit(this.name, claimedVersions(stored), floor, { raise: false });
+      if (this.floor && floor) await this.floor.admit(this.scope, claimedVersions(stored), floor, { raise: false });
       return stored;
     }
-    if (!found) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
+    if (!found) throw new ServerError('NOT_FOUND', this.partition ? `${this.scope} has no published metadata yet` : `${this.name} repository is not initialized (run the key ceremony)`);
     if (this.floor && floor) {
-      await this.floor.admit(this.name, { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version }, floor);
+      await this.floor.admit(this.scope, { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version }, floor);
     }
     return found.bytes;
   }
@@ -372,28 +420,28 @@ export class TufRepository {
   /** A read of storage admitted by the floor taken just before it (see VersionFloor). */
   private async checked<T>(read: () => Promise<T>, versions: (found: T) => RoleVersions): Promise<T> {
     if (!this.floor) return read();
-    const floor = await this.floor.before(this.name);
+    const floor = await this.floor.before(this.scope);
     const found = await read();
-    await this.floor.admit(this.name, versions(found), floor);
+    await this.floor.admit(this.scope, versions(found), floor);
     return found;
   }
 
   private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; bytes: Buffer; etag: string }> {
     await this.currentRoot();
     const found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
-    if (!found) throw new ServerError('NOT_FOUND', `${this.name} repository is not initialized (run the key ceremony)`);
+    if (!found) throw new ServerError('NOT_FOUND', this.partition ? `${this.scope} has no published metadata yet` : `${this.name} repository is not initialized (run the key ceremony)`);
     return found;
   }
 
   private async readSnapshot(version: number): Promise<{ md: Metadata<Snapshot>; bytes: Buffer; version: number }> {
     const found = await this.readVerified(`${version}.snapshot.json`, MetadataKind.Snapshot, 'snapshot', version);
-    if (!found) throw new ServerError('NOT_FOUND', `${this.name} snapshot version ${version} is missing`);
+    if (!found) throw new ServerError('NOT_FOUND', `${this.scope} snapshot version ${version} is missing`);
     return { md: found.md, bytes: found.bytes, version };
   }
 
   private async readTargets(version: number): Promise<Metadata<Targets>> {
     const found = await this.readVerified(`${version}.targets.json`, MetadataKind.Targets, 'targets', version);
-    if (!found) throw new ServerError('NOT_FOUND', `${this.name} targets version ${version} is missing`);
+    if (!found) throw new ServerError('NOT_FOUND', `${this.scope} targets version ${version} is missing`);
     return found.md;
   }
 
@@ -414,7 +462,7 @@ export class TufRepository {
       }
       return { md, bytes: found.bytes, etag: found.etag };
     } catch (err) {
-      throw new ServerError('VALIDATION_FAILED', `${this.name}/${file} does not verify against the trusted root`, { cause: err });
+      throw new ServerError('VALIDATION_FAILED', `${this.scope}/${file} does not verify against the trusted root`, { cause: err });
     }
   }
 

@@ -1,4 +1,3 @@
-import type { RepositoryName } from '@enigm-ota/client-sdk';
 import { ServerError } from '../common/errors';
 import type { MetadataWatermark } from '../common/adminApi';
 import type { Watermarks } from '../infra/watermarks';
@@ -21,8 +20,8 @@ export type RoleVersions = Partial<Record<WatermarkedRole, number>>;
  * reads raise it); a worker only compares with the API's (worker/apiFloor.ts).
  */
 export interface VersionFloor {
-  before(repo: RepositoryName): Promise<RoleVersions>;
-  admit(repo: RepositoryName, seen: RoleVersions, floor: RoleVersions, options?: { raise?: boolean }): Promise<void>;
+  before(repo: string): Promise<RoleVersions>;
+  admit(repo: string, seen: RoleVersions, floor: RoleVersions, options?: { raise?: boolean }): Promise<void>;
 }
 
 /** The roles `seen` holds below `floor`, as a refusal; undefined when none is. */
@@ -36,7 +35,7 @@ export function belowFloor(seen: RoleVersions, floor: RoleVersions): { role: Wat
 }
 
 /** A repository's watermarks as role versions. */
-export function floorOf(marks: readonly MetadataWatermark[], repo: RepositoryName): RoleVersions {
+export function floorOf(marks: readonly MetadataWatermark[], repo: string): RoleVersions {
   const floor: RoleVersions = {};
   for (const m of marks) if (m.repo === repo) floor[m.role] = m.version;
   return floor;
@@ -52,11 +51,11 @@ export class StoreFloor implements VersionFloor {
 
   constructor(
     private readonly marks: Watermarks,
-    private readonly onRollback: (repo: RepositoryName, role: WatermarkedRole, found: number, highest: number) => void,
+    private readonly onRollback: (repo: string, role: WatermarkedRole, found: number, highest: number) => void,
     private readonly cacheMs = 1000,
   ) {}
 
-  async before(repo: RepositoryName): Promise<RoleVersions> {
+  async before(repo: string): Promise<RoleVersions> {
     if (!this.cached || Date.now() - this.cached.at >= this.cacheMs) {
       const marks = this.marks.list();
       this.cached = { at: Date.now(), marks };
@@ -65,7 +64,7 @@ export class StoreFloor implements VersionFloor {
     return floorOf(await this.cached.marks, repo);
   }
 
-  async admit(repo: RepositoryName, seen: RoleVersions, floor: RoleVersions, options: { raise?: boolean } = {}): Promise<void> {
+  async admit(repo: string, seen: RoleVersions, floor: RoleVersions, options: { raise?: boolean } = {}): Promise<void> {
     const below = belowFloor(seen, floor);
     if (below) {
       await this.marks.recordRollback(repo, below.role, below.found);
@@ -84,7 +83,7 @@ export class StoreFloor implements VersionFloor {
   }
 }
 
-export function rollback(repo: RepositoryName, role: WatermarkedRole, found: number, highest: number): ServerError {
+export function rollback(repo: string, role: WatermarkedRole, found: number, highest: number): ServerError {
   return new ServerError(
     'STORAGE_ROLLBACK',
     `storage holds ${repo} ${role} version ${found}, older than version ${highest} already seen: storage was rolled back or replaced; nothing is served or built on it until it is restored`,

@@ -1,4 +1,3 @@
-import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { MetadataWatermark } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { AdminApi } from '../infra/apiClient';
@@ -18,7 +17,7 @@ export class ApiFloor implements VersionFloor {
 
   constructor(private readonly api: AdminApi) {}
 
-  async before(repo: RepositoryName): Promise<RoleVersions> {
+  async before(repo: string): Promise<RoleVersions> {
     try {
       const marks = await this.api.get<MetadataWatermark[]>('/v1/admin/metadata/watermarks');
       this.last = marks;
@@ -28,7 +27,7 @@ export class ApiFloor implements VersionFloor {
     return floorOf(this.last!, repo);
   }
 
-  async admit(repo: RepositoryName, seen: RoleVersions, floor: RoleVersions): Promise<void> {
+  async admit(repo: string, seen: RoleVersions, floor: RoleVersions): Promise<void> {
     const below = belowFloor(seen, floor);
     if (below) throw rollback(repo, below.role, below.found, below.highest);
     // What this worker read is at least the floor: remember it, so an outage later compares with it.

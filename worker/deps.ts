@@ -8,19 +8,19 @@ import { HsmKeys } from '../trust/keyring';
 import { requireHsmPin, type Config } from '../infra/config';
 import { Hsm } from '../infra/hsm';
 import { Storage } from '../infra/storage';
-import { TufRepository } from '../trust/tufRepository';
+import { MetadataRepository } from '../trust/metadataRepository';
 
 /** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
 export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm; close(): Promise<void> }> {
   const hsm = Hsm.open(config.hsm, requireHsmPin(config));
   const storage = new Storage(config.minio);
-  const repos = {} as Record<RepositoryName, TufRepository>;
+  const repos = {} as Record<RepositoryName, MetadataRepository>;
   const trustedRoots = {} as ActivityDeps['trustedRoots'];
   const api = AdminApi.fromConfig(config);
   const floor = new ApiFloor(api);
   for (const repo of REPOSITORIES) {
     trustedRoots[repo] = await loadTrustedRoot(config, repo);
-    repos[repo] = new TufRepository(repo, storage, trustedRoots[repo], config.expiry, new HsmKeys(hsm), floor);
+    repos[repo] = new MetadataRepository(repo, storage, trustedRoots[repo], config.expiry, new HsmKeys(hsm), floor);
   }
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
@@ -29,5 +29,5 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     await connection.close();
     hsm.close();
   };
-  return { hsm, storage, repos, trustedRoots, policy: config.policy, api, temporal, close };
+  return { hsm, storage, repos, trustedRoots, policy: config.policy, retention: config.retention, api, temporal, close };
 }

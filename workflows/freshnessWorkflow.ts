@@ -16,8 +16,20 @@ export async function metadataFreshnessWorkflow(input: { withinHours: number }):
   const result = await refreshMetadata(input);
   setCurrentDetails(
     Object.entries(result)
-      .map(([repo, roles]) => `**${repo}**: ${roles.map((r) => `${r.role} v${r.version} until ${r.expires}`).join(', ')}`)
+      .map(([repo, sets]) => `**${repo}**: ${summary(sets)}`)
       .join('\n\n'),
   );
   return result;
+}
+
+type RoleLine = { role: string; version: number; expires: string };
+
+/** Each role's soonest expiry over the file sets (a partitioned repository has one per channel and hardware). */
+function summary(sets: Array<{ partition?: string; roles: RoleLine[] } | RoleLine>): string {
+  // Histories recorded before partitions hold one flat list of roles.
+  const roles = sets.flatMap((s) => ('roles' in s ? s.roles : [s]));
+  const soonest = new Map<string, RoleLine>();
+  for (const r of roles) if (!soonest.has(r.role) || r.expires < soonest.get(r.role)!.expires) soonest.set(r.role, r);
+  const count = sets.length === roles.length ? '' : `${sets.length} file set(s); soonest: `;
+  return count + [...soonest.values()].map((r) => `${r.role} v${r.version} until ${r.expires}`).join(', ');
 }

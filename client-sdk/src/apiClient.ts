@@ -49,6 +49,11 @@ export class DeviceApiClient {
     return `${this.baseUrl}/v1/repos/${repo}/metadata/`;
   }
 
+  /** A partition's files (`channel/hardwareId`); roots are served there too. */
+  partitionMetadataUrl(repo: string, partition: string): string {
+    return `${this.baseUrl}/v1/repos/${repo}/p/${partition.split('/').map(encodeURIComponent).join('/')}/metadata/`;
+  }
+
   artifactUrl(sha256: string): string {
     return `${this.baseUrl}/v1/artifacts/${sha256}`;
   }

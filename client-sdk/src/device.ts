@@ -8,7 +8,8 @@ import { enroll, loadIdentity, needsRenewal, renew, saveIdentity, type DeviceIde
 import { InstallError, OtaError, PolicyError } from './errors';
 import type { Installer } from './installer';
 import { defaultLimits, type DeviceLimits } from './limits';
-import type { VerifiedTarget } from './metadata';
+import { partitionOf } from './layout';
+import type { RepositoryName, VerifiedTarget } from './metadata';
 import { verifyInstallable, verifyTargetName, type DeviceFacts } from './policy';
 import { TrustedRepository } from './repository';
 import { settleInstall } from './settle';
@@ -93,8 +94,11 @@ export class DeviceAgent {
     const rolloutDir = join(config.stateDir, 'metadata', 'rollout');
     TrustedRepository.provision(releaseDir, config.trustedRoots.release);
     TrustedRepository.provision(rolloutDir, config.trustedRoots.rollout);
-    this.release = new TrustedRepository('release', releaseDir, this.api.metadataUrl('release'), this.limits, viaTransport);
-    this.rollout = new TrustedRepository('rollout', rolloutDir, this.api.metadataUrl('rollout'), this.limits, viaTransport);
+    // The device's own partition, should its roots announce partitions (client-sdk/src/layout.ts).
+    const partition = partitionOf(config.channel, config.hardwareId);
+    const own = (repo: RepositoryName) => ({ name: partition, baseUrl: this.api.partitionMetadataUrl(repo, partition) });
+    this.release = new TrustedRepository('release', releaseDir, this.api.metadataUrl('release'), this.limits, viaTransport, own('release'));
+    this.rollout = new TrustedRepository('rollout', rolloutDir, this.api.metadataUrl('rollout'), this.limits, viaTransport, own('rollout'));
     this.viaTransport = viaTransport;
   }
 

@@ -18,3 +18,4 @@ export * from './abInstaller';
 export * from './transport';
 export * from './retry';
 export * from './identity';
+export * from './layout';

@@ -1,18 +1,28 @@
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error';
 import { VerificationError } from './errors';
+import { announcesPartitions, checkPartitionFile } from './layout';
 import { updaterConfig, type DeviceLimits } from './limits';
 import type { RepositoryName } from './metadata';
 import type { Fetch } from './transport';
 import { toOtaError } from './tufErrors';
 
+/** The device's own partition of a partitioned repository: its name and where its files are. */
+export interface PartitionSource {
+  /** `channel/hardwareId`, from the device's configuration (never from the API). */
+  name: string;
+  baseUrl: string;
+}
+
 /**
  * One TUF repository as the device sees it: the trusted root on disk, refreshed with
  * tuf-js (version, expiry, signature and threshold checks: D-1, D-2), and targets looked
- * up only from verified metadata.
+ * up only from verified metadata. Once its trusted root announces partitions (a root
+ * change the device followed, client-sdk/src/layout.ts), it reads only its own partition's
+ * file set, kept in its own folder with its own rollback state (D-16).
  */
 export class TrustedRepository {
   private updater: Updater | undefined;
@@ -20,10 +30,11 @@ export class TrustedRepository {
 
   constructor(
     readonly name: RepositoryName,
-    metadataDir: string,
+    private readonly metadataDir: string,
     metadataBaseUrl: string,
-    limits: DeviceLimits,
-    transport?: Fetch,
+    private readonly limits: DeviceLimits,
+    private readonly transport?: Fetch,
+    private readonly partition?: PartitionSource,
   ) {
     const fetcher = transport && new TransportFetcher(transport, limits.fetchTimeoutMs);
     this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), ...(fetcher ? { fetcher } : {}) };
@@ -39,8 +50,17 @@ export class TrustedRepository {
   /** A tuf-js Updater refreshes once; each poll starts a new one from the stored trusted state. */
   async refresh(): Promise<void> {
     try {
+      if (this.partitioned()) return await this.refreshPartition();
       this.updater = new Updater(this.options);
-      await this.updater.refresh();
+      try {
+        await this.updater.refresh();
+      } catch (err) {
+        // After the move the flat files are no longer kept fresh; the root that announced
+        // partitions was verified and stored before they failed.
+        if (this.partitioned()) return await this.refreshPartition();
+        throw err;
+      }
+      if (this.partitioned()) await this.refreshPartition();
     } catch (err) {
       throw toOtaError(this.name, err);
     }
@@ -55,13 +75,53 @@ export class TrustedRepository {
       throw toOtaError(this.name, err);
     }
   }
+
+  /** Whether the trusted root on disk (verified when stored) puts this repository in partitions. */
+  private partitioned(): boolean {
+    if (!this.partition) return false;
+    return announcesPartitions(JSON.parse(readFileSync(join(this.metadataDir, 'root.json'), 'utf8')));
+  }
+
+  /**
+   * The device's own partition: a folder of its own, started from the newest trusted root,
+   * whose newest root goes back up afterwards so another partition (a channel change)
+   * starts from it too. Every file must name this partition (checkPartitionFile).
+   */
+  private async refreshPartition(): Promise<void> {
+    const partition = this.partition!;
+    const dir = join(this.metadataDir, 'p', ...partition.name.split('/'));
+    mkdirSync(dir, { recursive: true });
+    if (!existsSync(join(dir, 'root.json'))) copyFileSync(join(this.metadataDir, 'root.json'), join(dir, 'root.json'));
+    const transport: Fetch = this.transport ?? ((url, init) => fetch(url, init));
+    this.updater = new Updater({
+      ...this.options,
+      metadataDir: dir,
+      metadataBaseUrl: partition.baseUrl,
+      fetcher: new TransportFetcher(transport, this.limits.fetchTimeoutMs, (file, bytes) => checkPartitionFile(file, bytes, partition.name), this.limits),
+    });
+    await this.updater.refresh();
+    promoteRoot(join(dir, 'root.json'), join(this.metadataDir, 'root.json'));
+  }
 }
 
-/** tuf-js fetches through the device's transport (mutual TLS); 403/404 end the root walk. */
+/** Keeps the newer of two verified roots at `to` (written whole, then renamed). */
+function promoteRoot(from: string, to: string): void {
+  const version = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { signed: { version: number } }).signed.version;
+  if (version(from) <= version(to)) return;
+  writeFileSync(`${to}.tmp`, readFileSync(from));
+  renameSync(`${to}.tmp`, to);
+}
+
+/**
+ * tuf-js fetches through the device's transport (mutual TLS); 403/404 end the root walk.
+ * With `check`, the body is read whole (within the role's length limit) and checked first.
+ */
 class TransportFetcher extends BaseFetcher {
   constructor(
     private readonly transport: Fetch,
     private readonly timeoutMs: number,
+    private readonly check?: (file: string, bytes: Uint8Array) => void,
+    private readonly limits?: DeviceLimits,
   ) {
     super();
   }
@@ -72,6 +132,38 @@ class TransportFetcher extends BaseFetcher {
       await response.body?.cancel();
       throw new DownloadHTTPError('Failed to download', response.status);
     }
-    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
+    if (!this.check) return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
+    const file = new URL(url).pathname.split('/').pop() ?? '';
+    const bytes = await readCapped(response.body, maxLength(file, this.limits!));
+    this.check(file, bytes);
+    return new Blob([bytes]).stream() as ReadableStream<Uint8Array<ArrayBuffer>>;
   }
+}
+
+function maxLength(file: string, limits: DeviceLimits): number {
+  if (file.endsWith('root.json')) return limits.rootMaxLength;
+  if (file.endsWith('timestamp.json')) return limits.timestampMaxLength;
+  if (file.endsWith('snapshot.json')) return limits.snapshotMaxLength;
+  return limits.targetsMaxLength;
+}
+
+/** D-2 for a body read whole: more than `max` bytes is refused before it is all read. */
+async function readCapped(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > max) {
+      await body.cancel().catch(() => undefined);
+      throw new VerificationError('METADATA_INVALID', `metadata file exceeds ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }

@@ -178,7 +178,7 @@ describe('attacks on a device', () => {
     json.signed.version += 1000;
     const stale = Metadata.fromJSON(MetadataKind.Timestamp, json) as Metadata<Timestamp>;
     stale.signatures = {};
-    signMetadata(stale, (await deps.repos.rollout.signers()).timestamp);
+    signMetadata(stale, (await deps.repos.rollout.flat.signers()).timestamp);
     proxy.tamper = (path) => (isMeta(path, 'timestamp.json') ? Buffer.from(JSON.stringify(stale.toJSON())) : undefined);
     await expectRefused(v, await v.agent.checkForUpdate(), 'METADATA_EXPIRED');
   });
@@ -202,13 +202,13 @@ describe('attacks on a device', () => {
     const v = await victim();
     const evil = 'attack/6.6.6/evil.bin';
     const custom = { version: '6.6.6', channel, hardwareIds: ['devkit-a'], rollbackIndex: 9 };
-    await deps.repos.rollout.publish(
+    await deps.repos.rollout.flat.publish(
       (t: Targets) => t.addTarget(targetFile(evil, 4, 'ab'.repeat(32), { ...custom, rollout: { percent: 100, salt: 'x', paused: false, withdrawn: false } })),
     );
     try {
       await expectRefused(v, await v.agent.checkForUpdate(), 'TARGET_NOT_FOUND');
     } finally {
-      await deps.repos.rollout.publish((t: Targets) => {
+      await deps.repos.rollout.flat.publish((t: Targets) => {
         delete t.targets[evil];
       });
     }

@@ -15,7 +15,7 @@ describe('TufRepository in MinIO', () => {
   });
 
   it('publishes concurrent changes without losing any, and the timestamp only moves forward', async () => {
-    const repo = deps.repos.release;
+    const repo = deps.repos.release.flat;
     const before = await repo.published();
     const names = Array.from({ length: 6 }, (_, i) => `concurrency/${Date.now()}/${i}.bin`);
     await Promise.all(
@@ -29,7 +29,7 @@ describe('TufRepository in MinIO', () => {
   });
 
   it('refuses to build on a validly signed old targets file copied into the next version slot', async () => {
-    const repo = deps.repos.release;
+    const repo = deps.repos.release.flat;
     const current = await repo.published();
     const v = current.signed.version;
     const old = (await deps.storage.getBytes('metadata', `release/${v}.targets.json`, 1 << 24))!;

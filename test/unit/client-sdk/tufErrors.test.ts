@@ -43,6 +43,12 @@ describe('toOtaError', () => {
       expect(mapped(new tuf.BadVersionError(text))).to.have.property('code', 'METADATA_INCONSISTENT');
     });
 
+    it("maps another partition's file served in place of the device's own, wrapped or not", () => {
+      const text = '3.targets.json names partition "beta/board-b", not stable/board-a';
+      expect(mapped(new Error(text))).to.have.property('code', 'METADATA_INCONSISTENT');
+      expect(mapped(wrapped('targets', text))).to.have.property('code', 'METADATA_INCONSISTENT');
+    });
+
     it('maps a snapshot whose bytes or version differ from what the timestamp signs', () => {
       for (const inner of ['Expected hash 9f2c but got 41aa', 'Expected length 812 but got 790', "Snapshot version doesn't match timestamp"]) {
         expect(mapped(wrapped('snapshot', inner)), inner).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INCONSISTENT');

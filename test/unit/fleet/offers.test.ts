@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { TargetFile, type Metadata, type Targets } from '@tufjs/models';
+import { TargetFile } from '@tufjs/models';
 import type { PollRequest } from '@enigm-ota/client-sdk';
 import { OfferIndex } from '../../../fleet/offers';
 import type { FleetDeviceFacts } from '../../../fleet/eligibility';
@@ -17,9 +17,9 @@ function entry(channel: string, version: string, rollout: object = {}, fields: o
 function repository(targets: TargetFile[]) {
   const repo = {
     reads: 0,
-    async published() {
+    async offeredTo() {
       repo.reads++;
-      return { signed: { targets: Object.fromEntries(targets.map((t) => [t.path, t])) } } as unknown as Metadata<Targets>;
+      return { scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) };
     },
   };
   return repo;

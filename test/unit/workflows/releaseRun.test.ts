@@ -114,7 +114,7 @@ class FakeRuntime implements WorkflowRuntime {
         sha256: artifact.sha256,
         custom: { version: spec.version, channel: spec.channel, hardwareIds: spec.hardwareIds, rollbackIndex: spec.rollbackIndex },
       })),
-      signRelease: act('signRelease', () => ({ version: 2, key: 'staging/release/2.targets.json' })),
+      signRelease: act('signRelease', () => ({ parts: [{ version: 2, key: 'staging/release/2.targets.json' }] })),
       registerRelease: act('registerRelease', () => undefined),
       validateRelease: act('validateRelease', () => undefined),
       publishRollout: act('publishRollout', (input: RolloutInput) => {

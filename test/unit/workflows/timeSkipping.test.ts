@@ -39,7 +39,7 @@ const activities: ReturnType<typeof createActivities> = {
     };
   },
   async signRelease() {
-    return { version: 2, key: 'staging/release/2.targets.json' };
+    return { parts: [{ version: 2, key: 'staging/release/2.targets.json' }] };
   },
   async registerRelease() {},
   async validateRelease() {},

@@ -1,0 +1,30 @@
+import type { Root } from '@tufjs/models';
+import { LAYOUT_FIELD, PARTITIONED_LAYOUT, partitionOf } from '@enigm-ota/client-sdk';
+import { ServerError } from '../common/errors';
+import { patterns } from '../common/validation';
+
+/**
+ * The repository layout on the server (#10, docs/architecture.md "Metadata partitioned per
+ * channel and hardware"); the fields and their meaning are the device's
+ * (client-sdk/src/layout.ts), so both sides read one definition.
+ */
+export { LAYOUT_FIELD, PARTITIONED_LAYOUT, PARTITION_FIELD } from '@enigm-ota/client-sdk';
+
+export type Layout = 'flat' | 'partitioned';
+
+export function layoutOf(root: Root): Layout {
+  return root.unrecognizedFields[LAYOUT_FIELD] === PARTITIONED_LAYOUT ? 'partitioned' : 'flat';
+}
+
+/** A partition's name, also its folder in storage and in the device URL: `channel/hardwareId`. */
+export function partitionName(channel: string, hardwareId: string): string {
+  if (!new RegExp(patterns.channel).test(channel) || !new RegExp(patterns.hardwareId).test(hardwareId)) {
+    throw new ServerError('INVALID_INPUT', `no partition for channel ${JSON.stringify(channel.slice(0, 40))} and hardware ${JSON.stringify(hardwareId.slice(0, 70))}`);
+  }
+  return partitionOf(channel, hardwareId);
+}
+
+/** Storage folder of a repository's partition files (roots stay at the repository's top). */
+export function partitionFolder(repo: string, partition: string): string {
+  return `${repo}/p/${partition}`;
+}

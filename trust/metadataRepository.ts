@@ -1,0 +1,139 @@
+import type { Metadata, Root, TargetFile } from '@tufjs/models';
+import type { RepositoryName } from '@enigm-ota/client-sdk';
+import { ServerError } from '../common/errors';
+import type { Storage } from '../infra/storage';
+import type { KeySource } from './keyring';
+import { layoutOf, partitionFolder, partitionName, type Layout } from './layout';
+import { TufRepository, type Expiry, type RoleExpiry } from './tufRepository';
+import type { VersionFloor } from './versionFloor';
+
+const MAX_OPEN_PARTITIONS = 10_000;
+
+/** One file set's roles as `ota metadata status` shows them; `partition` absent: the flat set. */
+export interface FileSetStatus {
+  partition?: string;
+  roles: RoleExpiry[];
+}
+
+/**
+ * A repository as the servers use it: one root (and its keys), and the file sets devices
+ * read under it, which its layout decides (trust/layout.ts): the flat one, or one per
+ * (channel, hardware) partition. Every write and read of targets goes through the file sets
+ * a release or a device belongs to, so the rest of the system never asks which layout is on.
+ */
+export class MetadataRepository {
+  readonly flat: TufRepository;
+  private readonly partitions = new Map<string, TufRepository>();
+
+  constructor(
+    readonly name: RepositoryName,
+    private readonly storage: Storage,
+    trusted: Metadata<Root>,
+    private readonly expiry: Expiry,
+    private readonly keys?: KeySource,
+    private readonly floor?: VersionFloor,
+  ) {
+    this.flat = new TufRepository(name, storage, trusted, expiry, keys, floor);
+  }
+
+  currentRoot(): Promise<Metadata<Root>> {
+    return this.flat.currentRoot();
+  }
+
+  async layout(): Promise<Layout> {
+    return layoutOf((await this.currentRoot()).signed);
+  }
+
+  /** Key ceremony: the first root and the flat file set (empty until a layout change). */
+  initialize(rootJson: string): Promise<void> {
+    return this.flat.initialize(rootJson);
+  }
+
+  /** One partition's file set (it exists in storage once a release was signed into it). */
+  partition(channel: string, hardwareId: string): TufRepository {
+    const name = partitionName(channel, hardwareId);
+    let found = this.partitions.get(name);
+    if (!found) {
+      // Names can come from devices' polls: the cache is bounded.
+      if (this.partitions.size >= MAX_OPEN_PARTITIONS) this.partitions.clear();
+      // Starts from the newest root already verified here, not from the provisioned one.
+      found = new TufRepository(this.name, this.storage, this.flat.knownRoot, this.expiry, this.keys, this.floor, name);
+      this.partitions.set(name, found);
+    }
+    return found;
+  }
+
+  /** A partition by its name (`channel/hardwareId`), as staged parts and watermarks carry it. */
+  partitionNamed(name: string): TufRepository {
+    const [channel, hardwareId, ...rest] = name.split('/');
+    if (rest.length > 0 || !channel || !hardwareId) throw new ServerError('INVALID_INPUT', `not a partition name: ${name.slice(0, 100)}`);
+    return this.partition(channel, hardwareId);
+  }
+
+  /** The file sets a release of `channel` for these hardware ids is signed into. */
+  async fileSetsFor(channel: string, hardwareIds: readonly string[]): Promise<TufRepository[]> {
+    if ((await this.layout()) === 'flat') return [this.flat];
+    return hardwareIds.map((h) => this.partition(channel, h));
+  }
+
+  /** The file set a device of this channel and hardware reads. */
+  async fileSetOf(channel: string, hardwareId: string): Promise<TufRepository> {
+    return (await this.fileSetsFor(channel, [hardwareId]))[0]!;
+  }
+
+  /**
+   * The rollout targets a device of this channel and hardware is offered from (the API's
+   * offer index): the flat set's, or its partition's (none yet: nothing signed into it).
+   */
+  async offeredTo(channel: string, hardwareId: string): Promise<{ scope: string; targets: Record<string, TargetFile> }> {
+    const set = await this.fileSetOf(channel, hardwareId);
+    if (set.partition && !(await set.exists())) return { scope: set.scope, targets: {} };
+    return { scope: set.scope, targets: (await set.published()).signed.targets };
+  }
+
+  /** Every file set devices read now (of one channel when given), listed from storage. */
+  async fileSets(channel?: string): Promise<TufRepository[]> {
+    if ((await this.layout()) === 'flat') return [this.flat];
+    const top = `${partitionFolder(this.name, '')}`;
+    const channels = channel ? [channel] : await this.storage.folders('metadata', top);
+    const found: TufRepository[] = [];
+    for (const c of channels) {
+      for (const h of await this.storage.folders('metadata', `${top}${c}/`)) {
+        try {
+          found.push(this.partition(c, h));
+        } catch {
+          // A folder no partition name matches was not written by us: not a file set.
+        }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * A key change: every file set is signed for the next root (by both key sets), then the
+   * root is published once. `also` are file sets the next root's layout adds.
+   */
+  async changeRoot(next: Metadata<Root>, revoked: ReadonlySet<string>, also: TufRepository[] = []): Promise<void> {
+    const sets = [...new Set([...(await this.fileSets()), ...also])];
+    for (const set of sets) await set.signForRoot(next, revoked);
+    await this.flat.publishRoot(next);
+  }
+
+  /** Freshness: every file set's roles that expire within `withinHours`, re-signed. */
+  async refreshExpiring(withinHours: number): Promise<FileSetStatus[]> {
+    const out: FileSetStatus[] = [];
+    for (const set of await this.fileSets()) out.push(describe(set, await set.refreshExpiring(withinHours)));
+    return out;
+  }
+
+  /** What devices see now, file set by file set (storage read without the floor). */
+  async status(): Promise<FileSetStatus[]> {
+    const out: FileSetStatus[] = [];
+    for (const set of await this.fileSets()) out.push(describe(set, await set.status()));
+    return out;
+  }
+}
+
+function describe(set: TufRepository, roles: RoleExpiry[]): FileSetStatus {
+  return set.partition ? { partition: set.partition, roles } : { roles };
+}
