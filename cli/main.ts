@@ -53,6 +53,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota keys revoke    REPOSITORY ROLE KEYID (refused if it would leave fewer keys than the threshold)
   ota keys threshold REPOSITORY ROLE N
   ota keys rotate    REPOSITORY ROLE       (replace every key of the role; root: new offline keys)
+  ota keys partition REPOSITORY            (move to one file set per channel and hardware: a new root)
                      Root changes take [--root-key FILE ...] (default: the ceremony's offline folder).
                      REPOSITORY: release | rollout; ROLE: root | targets | snapshot | timestamp
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]

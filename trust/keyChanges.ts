@@ -6,6 +6,7 @@ import type { Config } from '../infra/config';
 import type { Hsm } from '../infra/hsm';
 import { HsmKeys, OfflineKeys, ROLES, short, signersFor, type KeySource, type RoleName } from './keyring';
 import { withoutKey, withThreshold } from './rootChain';
+import { LAYOUT_FIELD, layoutOf, PARTITIONED_LAYOUT } from './layout';
 import type { Storage } from '../infra/storage';
 import { signMetadata, type TufSigner } from './tufKeys';
 
@@ -14,7 +15,9 @@ export type KeyChange =
   | { kind: 'add'; role: RoleName }
   | { kind: 'revoke'; role: RoleName; keyID: string }
   | { kind: 'threshold'; role: RoleName; threshold: number }
-  | { kind: 'rotate'; role: RoleName };
+  | { kind: 'rotate'; role: RoleName }
+  /** The move to one file set per channel and hardware (trust/layout.ts): the root announces it. */
+  | { kind: 'partition'; role: 'root' };
 
 export interface KeyChangeResult {
   repository: RepositoryName;
@@ -26,6 +29,8 @@ export interface KeyChangeResult {
   removed: string[];
   /** New offline root keys: move them to offline storage. */
   offlineKeyFiles: string[];
+  /** A move to partitions: the partitions written (`channel/hardwareId`). */
+  partitions?: string[];
 }
 
 export interface KeyContext {
@@ -77,6 +82,9 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
     }
     if (change.threshold === spec.threshold) throw new InputError(`${repo} ${change.role} threshold is already ${spec.threshold}`);
     next = withThreshold(next, change.role, change.threshold);
+  } else if (change.kind === 'partition') {
+    if (layoutOf(current.signed) === 'partitioned') throw new InputError(`${repo} repository is already partitioned`);
+    next = Root.fromJSON({ ...(next.toJSON() as object), [LAYOUT_FIELD]: PARTITIONED_LAYOUT } as never);
   } else {
     // Rotation replaces every key of the role; the old keys still sign during the switch.
     for (const keyID of spec.keyIDs) {
@@ -92,7 +100,8 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
   const md = new Metadata(next);
   const nextRootSigners = signersFor(next, 'root', merged(offline, fresh));
   signMetadata(md, unique([...currentRootSigners, ...nextRootSigners]));
-  await repository.changeRoot(md, revoked);
+  if (change.kind === 'partition') result.partitions = await repository.partitionUnder(md);
+  else await repository.changeRoot(md, revoked);
   await saveTrustedRoot(ctx.config, repo, md);
   result.threshold = next.roles[change.role]!.threshold;
   result.keyIDs = [...next.roles[change.role]!.keyIDs];

@@ -1,4 +1,5 @@
 import type { Metadata, Root, TargetFile } from '@tufjs/models';
+import { readReleasePolicy } from '@enigm-ota/client-sdk';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
@@ -117,6 +118,39 @@ export class MetadataRepository {
     const sets = [...new Set([...(await this.fileSets()), ...also])];
     for (const set of sets) await set.signForRoot(next, revoked);
     await this.flat.publishRoot(next);
+  }
+
+  /**
+   * The move to partitions, under a next root that announces them (`ota keys partition`):
+   * every target of the flat file set is signed into the partition of each hardware id it
+   * names, then that root is published. A device following it finds its partition complete;
+   * the flat files stay as they were for devices still on the way. Targets a device would
+   * not read (no release fields) stay behind. Returns the partitions written.
+   */
+  async partitionUnder(next: Metadata<Root>): Promise<string[]> {
+    if ((await this.layout()) === 'partitioned') throw new ServerError('INVALID_INPUT', `${this.name} repository is already partitioned`);
+    if (layoutOf(next.signed) !== 'partitioned') throw new ServerError('INVALID_INPUT', 'the next root does not announce partitions');
+    const byPartition = new Map<string, TargetFile[]>();
+    for (const target of Object.values((await this.flat.published()).signed.targets)) {
+      let policy: ReturnType<typeof readReleasePolicy>;
+      try {
+        policy = readReleasePolicy(target);
+      } catch {
+        continue;
+      }
+      for (const h of policy.hardwareIds) {
+        const set = this.partition(policy.channel, h);
+        byPartition.set(set.partition!, [...(byPartition.get(set.partition!) ?? []), target]);
+      }
+    }
+    // Signed by the current keys, which the next root keeps: only the layout changes.
+    for (const [name, targets] of byPartition) {
+      await this.partitionNamed(name).publish((t) => {
+        for (const target of targets) t.addTarget(target);
+      });
+    }
+    await this.flat.publishRoot(next);
+    return [...byPartition.keys()].sort();
   }
 
   /** Freshness: every file set's roles that expire within `withinHours`, re-signed. */

@@ -460,6 +460,9 @@ export class TufRepository {
       if (expectedVersion !== undefined && md.signed.version !== expectedVersion) {
         throw new Error(`claims version ${md.signed.version}`);
       }
+      // Nor a validly signed file of another partition (or of the flat set) put in this one's place.
+      const claimed = md.signed.unrecognizedFields[PARTITION_FIELD];
+      if (claimed !== this.partition) throw new Error(`names partition ${JSON.stringify(claimed)?.slice(0, 80)}`);
       return { md, bytes: found.bytes, etag: found.etag };
     } catch (err) {
       throw new ServerError('VALIDATION_FAILED', `${this.scope}/${file} does not verify against the trusted root`, { cause: err });

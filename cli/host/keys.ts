@@ -61,6 +61,10 @@ async function init(config: Config, hsm: Hsm, storage: Storage, flags: KeyFlags,
 }
 
 function parseChange(command: string | undefined, args: string[]): KeyChange {
+  if (command === 'partition') {
+    if (args.length !== 1) throw new InputError('usage: ota keys partition REPOSITORY');
+    return { kind: 'partition', role: 'root' };
+  }
   const role = args[1] as RoleName;
   if (args[1] === undefined) throw new InputError(`usage: ota keys ${command ?? 'COMMAND'} REPOSITORY ROLE ...`);
   if (command === 'add' || command === 'rotate') return { kind: command, role };
@@ -90,6 +94,7 @@ function describeChange(r: KeyChangeResult): string {
     ...r.added.map((id) => `added ${short(id)}`),
     ...r.removed.map((id) => `removed ${short(id)}`),
     ...r.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
+    ...(r.partitions ? [`partitioned: ${r.partitions.length} partition(s) written (${r.partitions.slice(0, 10).join(', ')}${r.partitions.length > 10 ? ', ...' : ''}); devices follow the new root into their own`] : []),
   ].join('\n');
 }
 

@@ -63,10 +63,11 @@ const ALL_BUT_ADMIN = ['release-owner', 'operator', 'viewer'];
 
 /** A token for a named operator, made by the stack's admin through the admin API. */
 export async function operatorToken(name: string, roles: string[] = ALL_BUT_ADMIN): Promise<string> {
-  // One operator per name: the roles of its first use stay.
-  const key = name;
+  // One operator per name and stack (a test may run a stack of its own): the roles of its first use stay.
+  const home = process.env['OTA_HOME'] ?? TEST_PROFILE.home;
+  const key = `${home}\n${name}`;
   if (!tokens.has(key)) {
-    const admin = await adminApi(await stackToken(TEST_PROFILE, 'admin'));
+    const admin = await adminApi(await stackToken({ ...TEST_PROFILE, home }, 'admin'));
     try {
       const created = await admin.send<{ token: string }>('POST', '/v1/admin/operators', { name, roles });
       tokens.set(key, created.token);

@@ -1,0 +1,150 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DeviceAgent } from '@enigm-ota/client-sdk';
+import { waitForStatus } from '../../../control/releases';
+import { Storage } from '../../../infra/storage';
+import { createActivityDeps } from '../../../worker/deps';
+import { stackDown, stackEnv, stackUp, TEST_PROFILE, type StackProfile } from '../../../scripts/lib/stack';
+import { approve, closeTemporalClient, device, deviceFetch, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { TEST_EXTRA_ENV } from '../setup';
+
+/**
+ * Issue #10, partitioned metadata: a stack that has run on the flat layout moves to one file
+ * set per channel and hardware (`ota keys partition`, a signed root change), and devices that
+ * installed from the flat layout follow that root into their own partition without being
+ * provisioned again. It runs on a stack of its own (the move changes the repositories for
+ * good), on ports beside the suite's.
+ */
+describe('partitioned metadata: moving a running fleet (#10)', function () {
+  this.timeout(600_000);
+  const OWN: StackProfile = {
+    home: `${TEST_PROFILE.home}-partitions`,
+    temporalPort: TEST_PROFILE.temporalPort + 5,
+    uiPort: TEST_PROFILE.uiPort + 5,
+    minioPort: TEST_PROFILE.minioPort + 5,
+    minioConsolePort: TEST_PROFILE.minioConsolePort + 5,
+    apiPort: TEST_PROFILE.apiPort + 5,
+    workerMetricsPort: TEST_PROFILE.workerMetricsPort + 5,
+  };
+  const channel = 'parts';
+  const suiteEnv = { ...process.env };
+  const storage = () => new Storage(testConfig().minio);
+  const targetsOf = async (key: string) => {
+    const timestamp = JSON.parse((await storage().getBytes('metadata', `${key}/timestamp.json`, 1 << 20))!.toString()) as { signed: { meta: Record<string, { version: number }> } };
+    const snapshot = JSON.parse((await storage().getBytes('metadata', `${key}/${timestamp.signed.meta['snapshot.json']!.version}.snapshot.json`, 1 << 20))!.toString()) as { signed: { meta: Record<string, { version: number }> } };
+    const targets = JSON.parse((await storage().getBytes('metadata', `${key}/${snapshot.signed.meta['targets.json']!.version}.targets.json`, 1 << 24))!.toString()) as { signed: { targets: Record<string, unknown> } };
+    return Object.keys(targets.signed.targets).sort();
+  };
+  const release = async (version: string, index: number, hardware = 'devkit-a') => {
+    await releaseAwaitingApproval(channel, version, { rollbackIndex: index, hardware });
+    await approve(channel, version);
+    await waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'stable');
+  };
+
+  before(async function () {
+    this.timeout(300_000);
+    await stackDown(OWN);
+    await rm(OWN.home, { recursive: true, force: true });
+    // One stable release per partition stays offered, so retirement shows after two releases.
+    const extraEnv: Record<string, string> = { ...TEST_EXTRA_ENV, OTA_KEEP_STABLE_RELEASES: '1' };
+    delete extraEnv['DATABASE_URL'];
+    await stackUp(OWN, { extraEnv });
+    await closeTemporalClient();
+    Object.assign(process.env, await stackEnv(OWN), extraEnv);
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    await closeTemporalClient();
+    await stackDown(OWN);
+    for (const key of Object.keys(process.env)) if (!(key in suiteEnv)) delete process.env[key];
+    Object.assign(process.env, suiteEnv);
+  });
+
+  let a: DeviceAgent;
+  let b: DeviceAgent;
+
+  it('moves both repositories with a root change; devices that installed from the flat layout follow it into their partition', async () => {
+    a = await device('parts-a', channel);
+    b = await device('parts-b', channel, { hardwareId: 'devkit-b' });
+    await release('1.0.0', 1);
+    expect(await a.checkForUpdate()).to.deep.include({ status: 'installed', version: '1.0.0' });
+
+    for (const repo of ['release', 'rollout']) {
+      const moved = await ota('keys', 'partition', repo, '--json');
+      expect(moved.code, moved.stdout + moved.stderr).to.equal(0);
+      expect(JSON.parse(moved.stdout)).to.deep.include({ repository: repo, rootVersion: 2, partitions: [`${channel}/devkit-a`] });
+    }
+    const again = await ota('keys', 'partition', 'rollout', '--json');
+    expect(again.code).to.equal(2);
+    expect(again.stdout + again.stderr).to.contain('already partitioned');
+
+    await release('1.1.0', 2);
+    expect(await a.checkForUpdate()).to.deep.include({ status: 'installed', version: '1.1.0' });
+    const dir = join(testConfig().home, 'test-devices', 'parts-a', 'metadata');
+    for (const repo of ['release', 'rollout']) {
+      expect(existsSync(join(dir, repo, 'p', channel, 'devkit-a', 'timestamp.json')), `${repo} partition state`).to.equal(true);
+      const root = JSON.parse(await readFile(join(dir, repo, 'root.json'), 'utf8')) as { signed: { version: number } };
+      expect(root.signed.version, `${repo} root carried up`).to.equal(2);
+    }
+    // A device of other hardware reads its own partition, which has nothing for it.
+    expect(await b.checkForUpdate()).to.deep.include({ status: 'up-to-date' });
+  });
+
+  it('keeps only what a partition needs: the retired release leaves both repositories', async () => {
+    expect(await targetsOf(`rollout/p/${channel}/devkit-a`)).to.deep.equal([`${channel}/1.1.0/fw-${channel}-1.1.0.bin`]);
+    expect(await targetsOf(`release/p/${channel}/devkit-a`)).to.deep.equal([`${channel}/1.1.0/fw-${channel}-1.1.0.bin`]);
+    // The flat set stays as it was for devices still on the way.
+    expect(await targetsOf('rollout')).to.deep.equal([`${channel}/1.0.0/fw-${channel}-1.0.0.bin`]);
+  });
+
+  it("serves a device only its own partition (METADATA_REFUSED), and a device refuses another partition's files", async () => {
+    const as = await deviceFetch('parts-a', channel);
+    const other = await as(`${testConfig().api.url}/v1/repos/rollout/p/${channel}/devkit-b/metadata/timestamp.json`);
+    expect(other.status).to.equal(403);
+    expect(((await other.json()) as { error: { code: string } }).error.code).to.equal('METADATA_REFUSED');
+
+    // Storage holds devkit-b's validly signed timestamp in devkit-a's place, newer than
+    // devkit-a's own (an older one is already refused by the API: STORAGE_ROLLBACK).
+    await release('1.2.0', 3, 'devkit-b');
+    await release('1.3.0', 4);
+    const own = `rollout/p/${channel}/devkit-a/timestamp.json`;
+    const versionAt = async (key: string) => (JSON.parse((await storage().getBytes('metadata', key, 1 << 20))!.toString()) as { signed: { version: number } }).signed.version;
+    const deps = await createActivityDeps(testConfig());
+    try {
+      while ((await versionAt(`rollout/p/${channel}/devkit-b/timestamp.json`)) <= (await versionAt(own))) {
+        await deps.repos.rollout.partition(channel, 'devkit-b').refreshExpiring(1_000_000);
+      }
+    } finally {
+      await deps.close();
+    }
+    const kept = (await storage().getBytes('metadata', own, 1 << 20))!;
+    await storage().putBytes('metadata', own, (await storage().getBytes('metadata', `rollout/p/${channel}/devkit-b/timestamp.json`, 1 << 20))!);
+    try {
+      // The API offers nothing from a file that does not verify as this partition's ...
+      const poll = await as(`${testConfig().api.url}/v1/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ deviceId: 'parts-a', hardwareId: 'devkit-a', channel, currentVersion: '1.1.0' }),
+      });
+      expect(poll.status).to.equal(422);
+      // ... and passes it on as stored, for the device to refuse, offer or not.
+      const forced = await a.installOffer({ targetName: `${channel}/1.3.0/fw-${channel}-1.3.0.bin`, version: '1.3.0' });
+      expect(forced).to.deep.include({ status: 'refused', code: 'METADATA_INCONSISTENT' });
+      expect((forced as { message: string }).message).to.contain(`names partition "${channel}/devkit-b"`);
+    } finally {
+      await storage().putBytes('metadata', own, kept);
+    }
+    expect(await a.checkForUpdate()).to.deep.include({ status: 'installed', version: '1.3.0' });
+    expect(await b.checkForUpdate()).to.deep.include({ status: 'installed', version: '1.2.0' });
+  });
+
+  it('shows every partition in `ota metadata status`', async () => {
+    const status = await ota('metadata', 'status', '--json');
+    const report = JSON.parse(status.stdout) as { repositories: Record<string, Array<{ role: string; partition?: string }>> };
+    const partitions = new Set(report.repositories['rollout']!.flatMap((r) => (r.partition ? [r.partition] : [])));
+    expect([...partitions].sort()).to.deep.equal([`${channel}/devkit-a`, `${channel}/devkit-b`]);
+  });
+});
