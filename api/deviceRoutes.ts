@@ -1,5 +1,6 @@
 import { REPOSITORIES, type InstallReport, type PollRequest, type RepositoryName } from '@enigm-ota/client-sdk';
-import { Router, type Response } from 'express';
+import { createHash } from 'node:crypto';
+import { Router, type Request, type Response } from 'express';
 import { jsonBody } from './untrusted';
 import { ServerError } from '../common/errors';
 import type { Config } from '../infra/config';
@@ -67,7 +68,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
   r.get('/v1/repos/:repo/metadata/:file', device, async (req, res) => {
     const repo = String(req.params['repo']);
     if (!REPOSITORIES.includes(repo as RepositoryName)) throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
-    await sendMetadata(res, deps, deps.repos[repo as RepositoryName].flat, String(req.params['file']));
+    await sendMetadata(req, res, deps, deps.repos[repo as RepositoryName].flat, String(req.params['file']));
   });
   // A partition's files (trust/layout.ts): a device reads only its own channel and hardware's,
   // as enrolled, so what a partition holds reaches only the devices it concerns.
@@ -79,7 +80,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
     if (!own.channel || !own.hardwareId || asked !== partitionName(own.channel, own.hardwareId)) {
       throw new ServerError('METADATA_REFUSED', `device ${own.deviceId} is enrolled for ${own.channel ?? '(no channel)'}/${own.hardwareId ?? '(no hardware)'}, not ${asked}`);
     }
-    await sendMetadata(res, deps, deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])), String(req.params['file']));
+    await sendMetadata(req, res, deps, deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])), String(req.params['file']));
   });
 
   const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
@@ -94,13 +95,24 @@ export function deviceRoutes(deps: ApiDeps): Router {
  * timestamp.json decides what a device sees next: verified and checked against the
  * watermarks first (STORAGE_ROLLBACK), so no replica serves a rolled-back view.
  */
-async function sendMetadata(res: Response, deps: ApiDeps, set: TufRepository, file: string): Promise<void> {
+async function sendMetadata(req: Request, res: Response, deps: ApiDeps, set: TufRepository, file: string): Promise<void> {
   const where = `${set.scope}/${file.slice(0, 40)}`;
   if (!METADATA_FILE.test(file)) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
   const key = file.endsWith('.root.json') ? `${set.name}/${file}` : `${set.scope}/${file}`;
   const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await deps.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
   if (!bytes) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
-  // Versioned files never change; timestamp.json must always be fetched fresh.
-  res.setHeader('Cache-Control', file === 'timestamp.json' ? 'no-store' : 'public, max-age=31536000, immutable');
+  // Versioned files never change; timestamp.json must always be asked for again, but a device
+  // that already holds this one gets 304 and no bytes (most polls find nothing changed).
+  if (file === 'timestamp.json') {
+    const etag = `"${createHash('sha256').update(bytes).digest('hex')}"`;
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('ETag', etag);
+    if (req.headers['if-none-match'] === etag) {
+      res.status(304).end();
+      return;
+    }
+  } else {
+    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+  }
   res.type('application/json').send(bytes);
 }

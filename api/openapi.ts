@@ -152,7 +152,11 @@ export const openapi = {
           inPath('repo', { type: 'string', enum: ['release', 'rollout'] }),
           inPath('file', { type: 'string', pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$' }),
         ],
-        responses: { '200': { description: 'Signed metadata', content: { 'application/json': { schema: { type: 'object' } } } }, ...refusals(...DEVICE, '404') },
+        responses: {
+          '200': { description: 'Signed metadata (timestamp.json with an ETag)', content: { 'application/json': { schema: { type: 'object' } } } },
+          '304': { description: 'timestamp.json unchanged: the If-None-Match ETag is the current one' },
+          ...refusals(...DEVICE, '404'),
+        },
       },
     },
     '/v1/repos/{repo}/p/{channel}/{hardware}/metadata/{file}': {
@@ -165,7 +169,11 @@ export const openapi = {
           inPath('hardware', { type: 'string', pattern: patterns.hardwareId }),
           inPath('file', { type: 'string', pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$' }),
         ],
-        responses: { '200': { description: 'Signed metadata', content: { 'application/json': { schema: { type: 'object' } } } }, ...refusals(...DEVICE, '404') },
+        responses: {
+          '200': { description: 'Signed metadata (timestamp.json with an ETag)', content: { 'application/json': { schema: { type: 'object' } } } },
+          '304': { description: 'timestamp.json unchanged: the If-None-Match ETag is the current one' },
+          ...refusals(...DEVICE, '404'),
+        },
       },
     },
     '/v1/artifacts/{sha256}': {

@@ -1,4 +1,5 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
@@ -36,7 +37,7 @@ export class TrustedRepository {
     private readonly transport?: Fetch,
     private readonly partition?: PartitionSource,
   ) {
-    const fetcher = transport && new TransportFetcher(transport, limits.fetchTimeoutMs);
+    const fetcher = transport && new TransportFetcher(transport, limits.fetchTimeoutMs, metadataDir);
     this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), ...(fetcher ? { fetcher } : {}) };
   }
 
@@ -97,7 +98,7 @@ export class TrustedRepository {
       ...this.options,
       metadataDir: dir,
       metadataBaseUrl: partition.baseUrl,
-      fetcher: new TransportFetcher(transport, this.limits.fetchTimeoutMs, (file, bytes) => checkPartitionFile(file, bytes, partition.name), this.limits),
+      fetcher: new TransportFetcher(transport, this.limits.fetchTimeoutMs, dir, (file, bytes) => checkPartitionFile(file, bytes, partition.name), this.limits),
     });
     await this.updater.refresh();
     promoteRoot(join(dir, 'root.json'), join(this.metadataDir, 'root.json'));
@@ -114,12 +115,16 @@ function promoteRoot(from: string, to: string): void {
 
 /**
  * tuf-js fetches through the device's transport (mutual TLS); 403/404 end the root walk.
+ * timestamp.json is asked for with the hash of the one the device holds (`dir`): when the
+ * API answers 304 the held bytes go to tuf-js again, which keeps its trusted timestamp (same
+ * version) and still checks its expiry, so an unchanged poll downloads no metadata at all.
  * With `check`, the body is read whole (within the role's length limit) and checked first.
  */
 class TransportFetcher extends BaseFetcher {
   constructor(
     private readonly transport: Fetch,
     private readonly timeoutMs: number,
+    private readonly dir: string,
     private readonly check?: (file: string, bytes: Uint8Array) => void,
     private readonly limits?: DeviceLimits,
   ) {
@@ -127,7 +132,13 @@ class TransportFetcher extends BaseFetcher {
   }
 
   async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
-    const response = await this.transport(url, { signal: AbortSignal.timeout(this.timeoutMs) });
+    const held = url.endsWith('/timestamp.json') ? heldFile(join(this.dir, 'timestamp.json')) : undefined;
+    const headers: Record<string, string> = held ? { 'if-none-match': `"${createHash('sha256').update(held).digest('hex')}"` } : {};
+    const response = await this.transport(url, { signal: AbortSignal.timeout(this.timeoutMs), headers });
+    if (response.status === 304 && held) {
+      await response.body?.cancel();
+      return new Blob([held]).stream() as ReadableStream<Uint8Array<ArrayBuffer>>;
+    }
     if (!response.ok || !response.body) {
       await response.body?.cancel();
       throw new DownloadHTTPError('Failed to download', response.status);
@@ -137,6 +148,15 @@ class TransportFetcher extends BaseFetcher {
     const bytes = await readCapped(response.body, maxLength(file, this.limits!));
     this.check(file, bytes);
     return new Blob([bytes]).stream() as ReadableStream<Uint8Array<ArrayBuffer>>;
+  }
+}
+
+/** The bytes of a file the device holds, or undefined. */
+function heldFile(file: string): Uint8Array<ArrayBuffer> | undefined {
+  try {
+    return new Uint8Array(readFileSync(file));
+  } catch {
+    return undefined;
   }
 }
 
