@@ -1,8 +1,7 @@
 /**
- * Metadata per device at fleet scale (issue #10). A live embedded stack's repositories are
- * moved to partitions (`ota keys partition`'s code path), then filled through the worker's
- * own signing activities (HSM keys, MinIO): releases spread over 20 channels and 50
- * hardware types, each signed into the release repository and published to 100%, retired
+ * Metadata per device at fleet scale (issue #10). A live embedded stack's repositories
+ * (partitioned, the default for new ones) are filled through the worker's own signing
+ * activities (HSM keys, MinIO): releases spread over 20 channels and 50 hardware types, each signed into the release repository and published to 100%, retired
  * releases leaving as they go. One enrolled device (channel ch-00, hardware hw-00) refreshes
  * both repositories with the SDK's TrustedRepository through the API over mutual TLS, and we
  * count the bytes it downloads in four cases, at 100 and at 1,000 releases:
@@ -22,12 +21,8 @@ import { createTransport, TrustedRepository, defaultLimits, type Fetch, type Rep
 import { publishRollout, registerRelease, signRelease } from '../activities/release';
 import { targetName, type ReleaseTarget } from '../common/release';
 import { AdminApi } from '../infra/apiClient';
-import { requireHsmPin, type Config } from '../infra/config';
-import { Hsm } from '../infra/hsm';
-import { Storage } from '../infra/storage';
 import { stackDown, stackUp, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice } from '../simulator/fleet';
-import { changeKeys } from '../trust/keyChanges';
 import { createActivityDeps } from '../worker/deps';
 import { report, timed, type Row } from './lib';
 
@@ -137,7 +132,6 @@ async function main(): Promise<void> {
   await rm(PROFILE.home, { recursive: true, force: true });
   const config = await stackUp(PROFILE, { log: (l) => say(`[stack] ${l}`), extraEnv: { OTA_ROLLOUT_CACHE_MS: '0' } });
   try {
-    await partition(config);
     const deps = await createActivityDeps(config);
     try {
       const api = AdminApi.fromConfig(config);
@@ -197,16 +191,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await stackDown(PROFILE);
-  }
-}
-
-/** Both repositories moved to partitions through the key change `ota keys partition` makes. */
-async function partition(config: Config): Promise<void> {
-  const hsm = Hsm.open(config.hsm, requireHsmPin(config));
-  try {
-    for (const repo of ['release', 'rollout'] as const) await changeKeys({ config, hsm, storage: new Storage(config.minio) }, repo, { kind: 'partition', role: 'root' });
-  } finally {
-    hsm.close();
   }
 }
 

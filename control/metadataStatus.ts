@@ -49,11 +49,16 @@ export async function readMetadataStatus(client: Client, config: Config, waterma
   return { repositories, schedule, watermarks: marks, healthy: problems.length === 0, problems };
 }
 
+const MAX_LISTED_PARTITIONS = 10;
+
 export function describeMetadataStatus(s: MetadataStatus): string {
   const lines: string[] = [];
-  for (const [repo, roles] of Object.entries(s.repositories)) {
-    lines.push(`${repo} repository`);
-    for (const r of roles) {
+  for (const [repo, all] of Object.entries(s.repositories)) {
+    const partitions = new Set(all.flatMap((r) => (r.partition ? [r.partition] : [])));
+    // Many partitions: the roles that need a look (and the root), the rest counted; --json lists all.
+    const shown = partitions.size > MAX_LISTED_PARTITIONS ? all.filter((r) => !r.partition || r.expiresSoon || (r.highestSeen ?? 0) > r.version) : all;
+    lines.push(`${repo} repository${partitions.size ? `: ${partitions.size} partition(s)${shown.length < all.length ? `, ${all.length - shown.length} healthy role files not listed (--json lists them)` : ''}` : ''}`);
+    for (const r of shown) {
       const rolledBack = r.highestSeen !== undefined && r.highestSeen > r.version ? `  <- ROLLED BACK: v${r.highestSeen} was already seen` : '';
       lines.push(`  ${r.partition ? `${r.partition} ` : ''}${r.role.padEnd(9)} v${String(r.version).padEnd(5)} expires ${r.expires} (${r.hoursLeft} h)${r.expiresSoon ? '  <- not re-signed in time' : ''}${rolledBack}`);
     }

@@ -61,6 +61,8 @@ export interface Config {
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
   /** Partitioned metadata (#10): how many stable releases per partition stay in device-facing metadata. */
   retention: { keepStable: number };
+  /** The layout the key ceremony gives new repositories (trust/layout.ts); existing ones move with `ota keys partition`. */
+  metadataLayout: 'flat' | 'partitioned';
   /** The freshness Schedule: how often it runs, and how close to expiry a role is re-signed. */
   freshness: { everyMinutes: number; withinHours: number };
   /** JSON logs (pino) at this level; the worker's Temporal metrics on host:port, port 0 = off. */
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
       timestampHours: int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, 1),
     },
     retention: { keepStable: int('OTA_KEEP_STABLE_RELEASES', 2, 1, 100) },
+    metadataLayout: env['OTA_METADATA_LAYOUT'] === 'flat' ? 'flat' : 'partitioned',
     freshness: { everyMinutes: 0, withinHours: 0 },
     observability: {
       logLevel: (env['OTA_LOG_LEVEL'] || 'info') as LogLevel,
@@ -195,6 +198,7 @@ export function loadConfig(env: Env = process.env): Config {
     if (!/^[A-Za-z0-9.:-]{1,253}$/.test(h)) problems.push(`OTA_API_TLS_HOSTS must be host names or IP addresses separated by commas, got ${JSON.stringify(h.slice(0, 64))}`);
   }
   if (!['redirect', 'stream', undefined, ''].includes(env['OTA_ARTIFACT_DELIVERY'])) problems.push('OTA_ARTIFACT_DELIVERY must be redirect or stream');
+  if (!['flat', 'partitioned', undefined, ''].includes(env['OTA_METADATA_LAYOUT'])) problems.push('OTA_METADATA_LAYOUT must be partitioned or flat');
   if (!/^[a-z0-9-]{1,32}$/.test(config.minio.region)) problems.push('MINIO_REGION must be a region name such as us-east-1');
   if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
   if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix)) problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');

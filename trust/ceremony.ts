@@ -10,6 +10,7 @@ import { FleetCa, fleetCaFiles, fleetCaToken, type FleetCaKeySource } from '../i
 import type { Hsm } from '../infra/hsm';
 import { HsmKeys, short, type RoleName } from './keyring';
 import { parseRoot, withThreshold } from './rootChain';
+import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
 import type { Storage } from '../infra/storage';
 import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
 import { SPEC_VERSION } from './tufRepository';
@@ -132,7 +133,9 @@ export async function runCeremony(
       if (await storage.stat('metadata', `${repo}/1.root.json`)) {
         throw new ServerError('CONFIG_INVALID', `${repo} repository exists in storage but ${file} is missing; restore it from the offline copy`);
       }
-      let root = new Root({ specVersion: SPEC_VERSION, version: 1, expires: rootExpiry(config), consistentSnapshot: true });
+      // New repositories start in the configured layout (trust/layout.ts), announced by their first root.
+      const layout = config.metadataLayout === 'partitioned' ? { unrecognizedFields: { [LAYOUT_FIELD]: PARTITIONED_LAYOUT } } : {};
+      let root = new Root({ specVersion: SPEC_VERSION, version: 1, expires: rootExpiry(config), consistentSnapshot: true, ...layout });
       const rootSigners: TufSigner[] = [];
       for (let i = 0; i < options.rootKeys; i++) {
         const offline = await newOfflineKey(config, repo);

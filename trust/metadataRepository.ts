@@ -87,7 +87,14 @@ export class MetadataRepository {
    * offer index): the flat set's, or its partition's (none yet: nothing signed into it).
    */
   async offeredTo(channel: string, hardwareId: string): Promise<{ scope: string; targets: Record<string, TargetFile> }> {
-    const set = await this.fileSetOf(channel, hardwareId);
+    let set: TufRepository;
+    try {
+      set = await this.fileSetOf(channel, hardwareId);
+    } catch (err) {
+      // A device enrolled without a channel or hardware id has no partition: nothing is offered.
+      if (err instanceof ServerError && err.code === 'INVALID_INPUT') return { scope: '(none)', targets: {} };
+      throw err;
+    }
     if (set.partition && !(await set.exists())) return { scope: set.scope, targets: {} };
     return { scope: set.scope, targets: (await set.published()).signed.targets };
   }

@@ -19,6 +19,9 @@ export const TEST_EXTRA_ENV: Record<string, string> = {
   OTA_ATTESTATION_NONCE_MS: '3000',
   // Test channels with their own approval rules and plans (see the file).
   OTA_POLICY_FILE: join(REPO_ROOT, 'test', 'fixtures', 'policy.json'),
+  // The suite's stacks start flat, the layout a repository made before partitions has: most
+  // suites look at its files; test/integration/trust/partitionMigration.test.ts moves one.
+  OTA_METADATA_LAYOUT: 'flat',
 };
 
 const onPostgres = process.env['OTA_TEST_DATABASE'] === 'postgres';

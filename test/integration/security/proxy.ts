@@ -35,6 +35,8 @@ export async function startProxy(upstream: string, tls: { certPem: string; keyPe
       const requestBody = await readAll(req);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
+      // A tampering man in the middle wants whole files to work on: no 304 for what the device holds.
+      if (proxy.tamper) delete headers['if-none-match'];
       const upstreamRes = await upstreamFetch()(`${upstream}${req.url}`, {
         method: req.method,
         headers,
