@@ -29,7 +29,8 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
     workerMetricsPort: TEST_PROFILE.workerMetricsPort + 5,
   };
   const channel = 'parts';
-  const suiteEnv = { ...process.env };
+  // The suite's environment, as its stack set it up (taken in `before`, not at load time).
+  let suiteEnv: NodeJS.ProcessEnv = {};
   const storage = () => new Storage(testConfig().minio);
   const targetsOf = async (key: string) => {
     const timestamp = JSON.parse((await storage().getBytes('metadata', `${key}/timestamp.json`, 1 << 20))!.toString()) as { signed: { meta: Record<string, { version: number }> } };
@@ -45,6 +46,7 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
 
   before(async function () {
     this.timeout(300_000);
+    suiteEnv = { ...process.env };
     await stackDown(OWN);
     await rm(OWN.home, { recursive: true, force: true });
     // One stable release per partition stays offered, so retirement shows after two releases.
