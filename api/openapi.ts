@@ -34,6 +34,12 @@ const BODY: Refusal[] = ['400', '413', '415'];
 // 503: the fleet store cannot be reached (every request's identity is checked there), or
 // storage holds older metadata than was already served (STORAGE_ROLLBACK).
 const DEVICE: Refusal[] = ['400', '401', '403', '503'];
+/** A metadata file, flat or a partition's. */
+const metadataResponses = {
+  '200': { description: 'Signed metadata (timestamp.json with an ETag)', content: { 'application/json': { schema: { type: 'object' } } } },
+  '304': { description: 'timestamp.json unchanged: the If-None-Match ETag is the current one' },
+  ...refusals(...DEVICE, '404'),
+};
 const READ: Refusal[] = ['400', '401', '403', '503'];
 // A change is audited first: an audit log that cannot be written refuses it with 503 (S-15).
 const CHANGE: Refusal[] = [...READ, ...BODY, '503'];
@@ -152,11 +158,7 @@ export const openapi = {
           inPath('repo', { type: 'string', enum: ['release', 'rollout'] }),
           inPath('file', { type: 'string', pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$' }),
         ],
-        responses: {
-          '200': { description: 'Signed metadata (timestamp.json with an ETag)', content: { 'application/json': { schema: { type: 'object' } } } },
-          '304': { description: 'timestamp.json unchanged: the If-None-Match ETag is the current one' },
-          ...refusals(...DEVICE, '404'),
-        },
+        responses: metadataResponses,
       },
     },
     '/v1/repos/{repo}/p/{channel}/{hardware}/metadata/{file}': {
@@ -169,11 +171,7 @@ export const openapi = {
           inPath('hardware', { type: 'string', pattern: patterns.hardwareId }),
           inPath('file', { type: 'string', pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$' }),
         ],
-        responses: {
-          '200': { description: 'Signed metadata (timestamp.json with an ETag)', content: { 'application/json': { schema: { type: 'object' } } } },
-          '304': { description: 'timestamp.json unchanged: the If-None-Match ETag is the current one' },
-          ...refusals(...DEVICE, '404'),
-        },
+        responses: metadataResponses,
       },
     },
     '/v1/artifacts/{sha256}': {

@@ -22,6 +22,15 @@ export async function peakRss<T>(fn: () => Promise<T>): Promise<{ peakMiB: numbe
   }
 }
 
+/** `--name N` from the command line: an integer within min..max, or `fallback` when absent. */
+export function intArg(name: string, fallback: number, min: number, max: number): number {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(args[i + 1]) : fallback;
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be an integer ${min}..${max}`);
+  return value;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

@@ -24,7 +24,7 @@ import { AdminApi } from '../infra/apiClient';
 import { stackDown, stackUp, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice } from '../simulator/fleet';
 import { createActivityDeps } from '../worker/deps';
-import { report, timed, type Row } from './lib';
+import { intArg, report, timed, type Row } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-metadata') };
 const CHANNELS = 20;
@@ -33,13 +33,7 @@ const OWN = { channel: 'ch-00', hardware: 'hw-00' };
 
 type Deps = Awaited<ReturnType<typeof createActivityDeps>>;
 
-function arg(name: string, fallback: number): number {
-  const args = process.argv.slice(2);
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 100 || value > 10_000) throw new Error(`--${name} must be an integer 100..10000`);
-  return value;
-}
+const arg = (name: string, fallback: number) => intArg(name, fallback, 100, 10_000);
 
 /** Release number `i`: channels and hardware types cycle, so every pair of them gets releases. */
 function releaseTarget(i: number, channel = `ch-${String(i % CHANNELS).padStart(2, '0')}`, hardware = `hw-${String(i % HARDWARE).padStart(2, '0')}`): ReleaseTarget {

@@ -19,17 +19,11 @@ import type { Config } from '../infra/config';
 import { currentRun, ProcessManager } from '../scripts/lib/processes';
 import { stackDown, stackUp, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice, simulatedDevice } from '../simulator/fleet';
-import { percentile, report, timed, type Row } from './lib';
+import { intArg, percentile, report, timed, type Row } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-outage') };
 
-function arg(name: string, fallback: number): number {
-  const args = process.argv.slice(2);
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1 || value > 10_000) throw new Error(`--${name} must be an integer 1..10000`);
-  return value;
-}
+const arg = (name: string, fallback: number) => intArg(name, fallback, 1, 10_000);
 
 interface Outcome {
   /** Seconds after the API was back until each device's first successful poll, sorted. */
