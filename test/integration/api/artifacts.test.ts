@@ -1,10 +1,13 @@
 import { expect } from 'chai';
-import { approve, deviceFetch, releaseAwaitingApproval, testConfig } from '../helpers';
+import { waitForStatus } from '../../../control/releases';
+import { approve, deviceFetch, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
 
 describe('GET /v1/artifacts/:sha256', () => {
   it('serves the whole artifact and byte ranges of it', async () => {
     const status = await releaseAwaitingApproval('ranges', '1.0.0');
     await approve('ranges', '1.0.0');
+    // Artifacts are handed out only for releases in the signed rollout (S-26): wait for the step.
+    await waitForStatus(await temporalClient(), 'ranges', '1.0.0', stepPublished(100));
     const url = `${testConfig().api.url}/v1/artifacts/${status.target!.sha256}`;
     const fetch = await deviceFetch('ranges-device');
     const whole = Buffer.from(await (await fetch(url)).arrayBuffer());
