@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { ServerError } from '../common/errors';
-import { openRepository } from '../trust/ceremony';
+import { loadTrustedRoot } from '../trust/ceremony';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import type { MetadataRepository } from '../trust/metadataRepository';
+import { MetadataRepository } from '../trust/metadataRepository';
 import { createLogger } from '../infra/log';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
@@ -66,11 +66,16 @@ export async function startServer(config: Config): Promise<RunningApi> {
     log.error({ repo, role, found, highest, code: 'STORAGE_ROLLBACK' }, 'storage holds older signed metadata than already seen');
   });
   const repos = {} as Record<RepositoryName, MetadataRepository>;
-  for (const repo of REPOSITORIES) repos[repo] = await openRepository(config, storage, repo, undefined, floor);
+  for (const repo of REPOSITORIES) {
+    repos[repo] = new MetadataRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, undefined, floor, config.api.rolloutCacheMs);
+  }
   const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
   const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
   // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
-  fleet.onChange('rollout', () => offers.invalidate());
+  fleet.onChange('rollout', () => {
+    offers.invalidate();
+    for (const repo of REPOSITORIES) repos[repo].forgetServed();
+  });
   const devices = new Devices(fleet.sql, fleet.exclusive);
   const operators = new Operators(fleet.sql);
   const audit = new AuditLog(fleet.sql);

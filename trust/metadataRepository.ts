@@ -33,8 +33,16 @@ export class MetadataRepository {
     private readonly expiry: Expiry,
     private readonly keys?: KeySource,
     private readonly floor?: VersionFloor,
+    /** The API: how long devices share one checked timestamp.json per file set (TufRepository). */
+    private readonly servedCacheMs = 0,
   ) {
-    this.flat = new TufRepository(name, storage, trusted, expiry, keys, floor);
+    this.flat = new TufRepository(name, storage, trusted, expiry, keys, floor, undefined, servedCacheMs);
+  }
+
+  /** The rollout changed: every file set reads its timestamp again for the next device. */
+  forgetServed(): void {
+    this.flat.forgetServed();
+    for (const set of this.partitions.values()) set.forgetServed();
   }
 
   currentRoot(): Promise<Metadata<Root>> {
@@ -58,7 +66,7 @@ export class MetadataRepository {
       // Names can come from devices' polls: the cache is bounded.
       if (this.partitions.size >= MAX_OPEN_PARTITIONS) this.partitions.clear();
       // Starts from the newest root already verified here, not from the provisioned one.
-      found = new TufRepository(this.name, this.storage, this.flat.knownRoot, this.expiry, this.keys, this.floor, name);
+      found = new TufRepository(this.name, this.storage, this.flat.knownRoot, this.expiry, this.keys, this.floor, name, this.servedCacheMs);
       this.partitions.set(name, found);
     }
     return found;

@@ -68,8 +68,18 @@ export class TufRepository {
     private readonly floor?: VersionFloor,
     /** One partition's file set (`channel/hardwareId`, trust/layout.ts); none: the flat one. */
     readonly partition?: string,
+    /** How long the API answers devices from the timestamp it last checked (0: every request reads storage). */
+    private readonly servedCacheMs = 0,
   ) {
     this.scope = partition ? partitionFolder(name, partition) : name;
+  }
+
+  /** The timestamp last served, checked against the floor (servedTimestamp). */
+  private served: { at: number; bytes: Promise<Buffer> } | undefined;
+
+  /** Drops the served timestamp: the rollout changed (a pause through any replica). */
+  forgetServed(): void {
+    this.served = undefined;
   }
 
   /** Where this file set lives in storage, and its name in watermarks and messages. */
@@ -395,6 +405,16 @@ export class TufRepository {
    * refuses it (METADATA_UNTRUSTED) as it would any forgery; the device judges signatures.
    */
   async servedTimestamp(): Promise<Buffer> {
+    // Every device asks for it on every check: within `servedCacheMs` (OTA_ROLLOUT_CACHE_MS,
+    // the offers' own freshness) they share one read and one signature check.
+    if (this.served && Date.now() - this.served.at < this.servedCacheMs) return this.served.bytes;
+    const bytes = this.readServedTimestamp();
+    this.served = { at: Date.now(), bytes };
+    bytes.catch(() => (this.served = undefined));
+    return bytes;
+  }
+
+  private async readServedTimestamp(): Promise<Buffer> {
     const floor = await this.floor?.before(this.scope);
     let found: { md: Metadata<Timestamp>; bytes: Buffer } | undefined;
     try {
