@@ -117,15 +117,17 @@ export async function publishIntoRollout(deps: ActivityDeps, channel: string, ha
       continue;
     }
     const current = (await set.exists()) ? (await set.targets()).signed.targets : {};
+    // One list for both repositories, so the rollout never lists what the release repository dropped.
     const retired = retiredTargets(retireEntries({ ...current, [entry.path]: entry }), deps.retention.keepStable);
-    if (retired.length > 0) {
+    // The release repository is moved separately (ota keys partition): while it is flat, it keeps everything.
+    if (retired.length > 0 && (await deps.repos.release.layout()) === 'partitioned') {
       await deps.repos.release.partitionNamed(set.partition).publish((targets) => {
         for (const name of retired) delete targets.targets[name];
       });
     }
     await set.publish((targets) => {
       targets.addTarget(entry);
-      for (const name of retiredTargets(retireEntries(targets.targets), deps.retention.keepStable)) delete targets.targets[name];
+      for (const name of retired) delete targets.targets[name];
     });
   }
 }
@@ -133,9 +135,11 @@ export async function publishIntoRollout(deps: ActivityDeps, channel: string, ha
 function retireEntries(targets: Record<string, TargetFile>): RetireEntry[] {
   return Object.values(targets).flatMap((t): RetireEntry[] => {
     try {
-      return [{ name: t.path, version: readReleasePolicy(t).version, rollout: readRolloutState(t) }];
+      const policy = readReleasePolicy(t);
+      return [{ name: t.path, version: policy.version, rollbackIndex: policy.rollbackIndex, rollout: readRolloutState(t) }];
     } catch {
-      return [{ name: t.path, version: '0.0.0', rollout: { percent: 0, paused: false, withdrawn: true } }];
+      // An entry a device would refuse anyway.
+      return [{ name: t.path, version: '0.0.0', rollbackIndex: -1, rollout: { percent: 0, paused: false, withdrawn: true } }];
     }
   });
 }

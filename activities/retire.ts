@@ -4,20 +4,26 @@ import { compareSemver } from '@enigm-ota/client-sdk';
 export interface RetireEntry {
   name: string;
   version: string;
+  rollbackIndex: number;
   rollout: { percent: number; paused: boolean; withdrawn: boolean };
 }
 
 /**
  * Which releases leave a partition's device-facing metadata (#10): withdrawn ones (rolled
  * back, aborted, superseded) and stable ones older than `keepStable` newer stable ones.
- * Releases still rolling out stay. Their history stays on the server (Temporal, the fleet
- * store); a rollback can go only to a release still listed (keepStable sets how far back).
+ * Releases still rolling out stay, and so does the newest release with the partition's
+ * highest rollback index: devices may hold that index, and validation (channelFit) checks
+ * a new release against it. Their history stays on the server (Temporal, the fleet store);
+ * a rollback can go only to a release still listed (keepStable sets how far back).
  */
 export function retiredTargets(entries: readonly RetireEntry[], keepStable: number): string[] {
-  const retired = entries.filter((e) => e.rollout.withdrawn).map((e) => e.name);
-  const stable = entries
-    .filter((e) => !e.rollout.withdrawn && !e.rollout.paused && e.rollout.percent >= 100)
-    .sort((a, b) => compareSemver(b.version, a.version));
-  retired.push(...stable.slice(keepStable).map((e) => e.name));
-  return retired;
+  if (entries.length === 0) return [];
+  const newestFirst = [...entries].sort((a, b) => compareSemver(b.version, a.version));
+  const stable = newestFirst.filter((e) => !e.rollout.withdrawn && !e.rollout.paused && e.rollout.percent >= 100);
+  const retired = new Set([...entries.filter((e) => e.rollout.withdrawn), ...stable.slice(keepStable)].map((e) => e.name));
+  const highest = Math.max(...entries.map((e) => e.rollbackIndex));
+  if (!entries.some((e) => !retired.has(e.name) && e.rollbackIndex === highest)) {
+    retired.delete(newestFirst.find((e) => e.rollbackIndex === highest)!.name);
+  }
+  return [...retired];
 }

@@ -2,20 +2,24 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeat } from '@temporalio/activity';
-import { readReleasePolicy } from '@enigm-ota/client-sdk';
+import { checkPartitionFile, readReleasePolicy } from '@enigm-ota/client-sdk';
 import { BaseFetcher, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error';
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
 import { artifactKey, type Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES } from '../trust/tufRepository';
+import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
 import type { ActivityDeps } from './deps';
 import { channelFitProblems, type ChannelEntry } from './channelFit';
 import type { FleetBreakdown } from '../common/adminApi';
 
 /** Lets tuf-js read a repository straight from storage: `store:///release/2.targets.json`. */
 class StorageFetcher extends BaseFetcher {
-  constructor(private readonly storage: Storage) {
+  constructor(
+    private readonly storage: Storage,
+    /** The file set's partition: every file must name it, as a device checks (none: flat). */
+    private readonly partition: string | undefined,
+  ) {
     super();
   }
 
@@ -24,6 +28,7 @@ class StorageFetcher extends BaseFetcher {
     const key = new URL(url).pathname.replace(/^\/+/, '').replace(/^([a-z]+)\/p\/[^/]+\/[^/]+\/([0-9]+\.root\.json)$/, '$1/$2');
     const bytes = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
     if (!bytes) throw new DownloadHTTPError(`${key} not found`, 404);
+    checkPartitionFile(key, bytes, this.partition);
     return new Blob([new Uint8Array(bytes)]).stream();
   }
 }
@@ -40,18 +45,18 @@ export async function validateRelease(deps: ActivityDeps, input: { target: Relea
     throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(t.sha256)} no longer matches its digest`);
   }
   // Every file set the release went into (one per hardware id when partitioned), as a device of it would read it.
-  for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) await verifyAsDevice(deps, set.scope, t);
+  for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) await verifyAsDevice(deps, set, t);
   await checkChannelFit(deps, t);
 }
 
-async function verifyAsDevice(deps: ActivityDeps, scope: string, t: ReleaseTarget): Promise<void> {
+async function verifyAsDevice(deps: ActivityDeps, { scope, partition }: TufRepository, t: ReleaseTarget): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ota-validate-'));
   try {
     await writeFile(join(dir, 'root.json'), JSON.stringify(deps.trustedRoots.release.toJSON()));
     const updater = new Updater({
       metadataDir: dir,
       metadataBaseUrl: `store:///${scope}`,
-      fetcher: new StorageFetcher(deps.storage),
+      fetcher: new StorageFetcher(deps.storage, partition),
     });
     const info = await updater.getTargetInfo(t.name).catch((err: unknown) => {
       throw new ServerError('VALIDATION_FAILED', `release metadata (${scope}) does not verify: ${String(err)}`, { cause: err });

@@ -65,7 +65,8 @@ const releaseStatus = obj(['releaseId', 'version', 'channel', 'hardwareIds', 'st
 
 const roleFreshness = obj(['role', 'version', 'expires', 'hoursLeft', 'expiresSoon'], { role: { type: 'string', enum: ['root', 'targets', 'snapshot', 'timestamp'] }, version: int, expires: text, hoursLeft: num, expiresSoon: bool, highestSeen: int, partition: text });
 const watermark = obj(['repo', 'role', 'version', 'seenAt'], {
-  repo: { type: 'string', enum: ['release', 'rollout'] },
+  // The repository, or one of its partitions (`rollout/p/CHANNEL/HARDWARE`).
+  repo: { type: 'string', pattern: '^(release|rollout)(/p/[^/]+/[^/]+)?$' },
   role: { type: 'string', enum: ['timestamp', 'snapshot', 'targets'] },
   version: int,
   seenAt: text,

@@ -126,13 +126,14 @@ export class OfferIndex {
     const known = this.scopes.get(pair);
     const cached = known === undefined ? undefined : this.views.get(known);
     if (cached && Date.now() - cached.loadedAt < this.ttlMs) return cached;
-    // One reload at a time per pair; concurrent polls share it.
-    let loading = this.loading.get(pair);
+    // One reload at a time per scope once known (the flat set serves every pair), else per pair.
+    const key = known ?? pair;
+    let loading = this.loading.get(key);
     if (!loading) {
       loading = this.reload(pair, device.channel, device.hardwareId).finally(() => {
-        if (this.loading.get(pair) === loading) this.loading.delete(pair);
+        if (this.loading.get(key) === loading) this.loading.delete(key);
       });
-      this.loading.set(pair, loading);
+      this.loading.set(key, loading);
     }
     return loading;
   }
@@ -158,8 +159,8 @@ export class OfferIndex {
       } catch {
         continue;
       }
-      view.byChannel.set(candidate.channel, [...(view.byChannel.get(candidate.channel) ?? []), candidate]);
-      if (candidate.sha256) view.bySha.set(candidate.sha256, [...(view.bySha.get(candidate.sha256) ?? []), candidate]);
+      push(view.byChannel, candidate.channel, candidate);
+      if (candidate.sha256) push(view.bySha, candidate.sha256, candidate);
     }
     // Read before an invalidation: possibly older than the change; used for this answer, not kept.
     if (generation === this.generation) {
@@ -171,6 +172,12 @@ export class OfferIndex {
     }
     return view;
   }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 function toOffer(c: OfferCandidate | null): PollOffer | null {

@@ -104,6 +104,8 @@ export class MetadataRepository {
       throw err;
     }
     if (set.partition && !(await set.exists())) return { scope: set.scope, targets: {} };
+    // Offers never run ahead of the timestamp devices are served (both cached for a moment).
+    set.forgetServed();
     return { scope: set.scope, targets: (await set.published()).signed.targets };
   }
 
@@ -125,13 +127,9 @@ export class MetadataRepository {
     return found;
   }
 
-  /**
-   * A key change: every file set is signed for the next root (by both key sets), then the
-   * root is published once. `also` are file sets the next root's layout adds.
-   */
-  async changeRoot(next: Metadata<Root>, revoked: ReadonlySet<string>, also: TufRepository[] = []): Promise<void> {
-    const sets = [...new Set([...(await this.fileSets()), ...also])];
-    for (const set of sets) await set.signForRoot(next, revoked);
+  /** A key change: every file set is signed for the next root (by both key sets), then the root is published once. */
+  async changeRoot(next: Metadata<Root>, revoked: ReadonlySet<string>): Promise<void> {
+    for (const set of await this.fileSets()) await set.signForRoot(next, revoked);
     await this.flat.publishRoot(next);
   }
 
@@ -168,10 +166,22 @@ export class MetadataRepository {
     return [...byPartition.keys()].sort();
   }
 
-  /** Freshness: every file set's roles that expire within `withinHours`, re-signed. */
+  /**
+   * Freshness: every file set's roles that expire within `withinHours`, re-signed. One file
+   * set that fails does not stop the others (they would freeze too); the first failure is
+   * thrown once all were tried, so the schedule's run fails and retries.
+   */
   async refreshExpiring(withinHours: number): Promise<FileSetStatus[]> {
     const out: FileSetStatus[] = [];
-    for (const set of await this.fileSets()) out.push(describe(set, await set.refreshExpiring(withinHours)));
+    let failed: unknown;
+    for (const set of await this.fileSets()) {
+      try {
+        out.push(describe(set, await set.refreshExpiring(withinHours)));
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+    if (failed !== undefined) throw failed;
     return out;
   }
 

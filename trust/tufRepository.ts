@@ -410,7 +410,9 @@ export class TufRepository {
     if (this.served && Date.now() - this.served.at < this.servedCacheMs) return this.served.bytes;
     const bytes = this.readServedTimestamp();
     this.served = { at: Date.now(), bytes };
-    bytes.catch(() => (this.served = undefined));
+    bytes.catch(() => {
+      if (this.served?.bytes === bytes) this.served = undefined;
+    });
     return bytes;
   }
 

@@ -21,12 +21,12 @@ export function announcesPartitions(root: unknown): boolean {
 }
 
 /**
- * Fails unless a downloaded partition file names `partition` (roots are shared and name
- * none). Run on the bytes before tuf-js verifies and stores them, so a validly signed file
- * of another partition never moves this partition's versions; the signature tuf-js then
- * checks covers the field.
+ * Fails unless a downloaded file names `partition` (undefined: a flat repository's files name
+ * none; roots are shared and name none). Run on the bytes before tuf-js verifies and stores
+ * them, so a validly signed file of another partition never moves this file set's versions;
+ * the signature tuf-js then checks covers the field.
  */
-export function checkPartitionFile(file: string, bytes: Uint8Array, partition: string): void {
+export function checkPartitionFile(file: string, bytes: Uint8Array, partition: string | undefined): void {
   if (/(^|\/)([0-9]+\.)?root\.json$/.test(file)) return;
   let claimed: unknown;
   try {
@@ -34,7 +34,7 @@ export function checkPartitionFile(file: string, bytes: Uint8Array, partition: s
   } catch {
     return; // not JSON: tuf-js refuses it with its own code
   }
-  if (claimed !== partition) throw new Error(`${file} names partition ${JSON.stringify(claimed)?.slice(0, 80)}, not ${partition}`);
+  if (claimed !== partition) throw new Error(`${file} names partition ${JSON.stringify(claimed ?? null).slice(0, 80)}, not ${partition ?? 'none (flat)'}`);
 }
 
 function signedPart(json: unknown): Record<string, unknown> | undefined {

@@ -37,8 +37,9 @@ export class TrustedRepository {
     private readonly transport?: Fetch,
     private readonly partition?: PartitionSource,
   ) {
-    const fetcher = transport && new TransportFetcher(transport, limits.fetchTimeoutMs, metadataDir);
-    this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), ...(fetcher ? { fetcher } : {}) };
+    // Flat files must name no partition: a partition's, validly signed, is refused in their place.
+    const fetcher = new TransportFetcher(transport ?? ((url, init) => fetch(url, init)), limits.fetchTimeoutMs, metadataDir, (file, bytes) => checkPartitionFile(file, bytes, undefined), limits);
+    this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), fetcher };
   }
 
   /** Provisioning: the root is installed once, at the factory; the API never supplies it. */
@@ -92,7 +93,10 @@ export class TrustedRepository {
     const partition = this.partition!;
     const dir = join(this.metadataDir, 'p', ...partition.name.split('/'));
     mkdirSync(dir, { recursive: true });
+    // The newest trusted root goes in, also into a folder used before (a channel changed back):
+    // a partition never starts from keys the device already saw rotated out.
     if (!existsSync(join(dir, 'root.json'))) copyFileSync(join(this.metadataDir, 'root.json'), join(dir, 'root.json'));
+    else promoteRoot(join(this.metadataDir, 'root.json'), join(dir, 'root.json'));
     const transport: Fetch = this.transport ?? ((url, init) => fetch(url, init));
     this.updater = new Updater({
       ...this.options,
@@ -118,15 +122,15 @@ function promoteRoot(from: string, to: string): void {
  * timestamp.json is asked for with the hash of the one the device holds (`dir`): when the
  * API answers 304 the held bytes go to tuf-js again, which keeps its trusted timestamp (same
  * version) and still checks its expiry, so an unchanged poll downloads no metadata at all.
- * With `check`, the body is read whole (within the role's length limit) and checked first.
+ * Every body is read whole (within the role's length limit) and `check`ed first.
  */
 class TransportFetcher extends BaseFetcher {
   constructor(
     private readonly transport: Fetch,
     private readonly timeoutMs: number,
     private readonly dir: string,
-    private readonly check?: (file: string, bytes: Uint8Array) => void,
-    private readonly limits?: DeviceLimits,
+    private readonly check: (file: string, bytes: Uint8Array) => void,
+    private readonly limits: DeviceLimits,
   ) {
     super();
   }
@@ -143,9 +147,8 @@ class TransportFetcher extends BaseFetcher {
       await response.body?.cancel();
       throw new DownloadHTTPError('Failed to download', response.status);
     }
-    if (!this.check) return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
     const file = new URL(url).pathname.split('/').pop() ?? '';
-    const bytes = await readCapped(response.body, maxLength(file, this.limits!));
+    const bytes = await readCapped(response.body, maxLength(file, this.limits));
     this.check(file, bytes);
     return new Blob([bytes]).stream() as ReadableStream<Uint8Array<ArrayBuffer>>;
   }

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { retiredTargets, type RetireEntry } from '../../../activities/retire';
 
-const entry = (version: string, rollout: Partial<RetireEntry['rollout']> = {}): RetireEntry => ({
+const entry = (version: string, rollout: Partial<RetireEntry['rollout']> = {}, rollbackIndex = 1): RetireEntry => ({
   name: `stable/${version}/fw.bin`,
   version,
+  rollbackIndex,
   rollout: { percent: 100, paused: false, withdrawn: false, ...rollout },
 });
 
@@ -15,7 +16,12 @@ describe('retiredTargets (what leaves a partition\'s device-facing metadata)', (
   });
 
   it('retires every withdrawn release (rolled back, aborted, superseded), however new', () => {
-    expect(retiredTargets([entry('2.0.0', { withdrawn: true }), entry('1.0.0')], 2)).to.deep.equal(['stable/2.0.0/fw.bin']);
+    expect(retiredTargets([entry('2.0.0', { withdrawn: true }), entry('1.5.0', { withdrawn: true }), entry('1.0.0')], 2)).to.deep.equal(['stable/2.0.0/fw.bin', 'stable/1.5.0/fw.bin']);
+  });
+
+  it('keeps the newest release with the highest rollback index, withdrawn or old, as the floor devices may hold', () => {
+    expect(retiredTargets([entry('2.0.0', { withdrawn: true }, 5), entry('1.9.0', { withdrawn: true }, 5), entry('1.0.0', {}, 1)], 2)).to.deep.equal(['stable/1.9.0/fw.bin']);
+    expect(retiredTargets([entry('3.0.0', {}, 2), entry('2.0.0', {}, 2), entry('1.0.0', {}, 7)], 1)).to.deep.equal(['stable/2.0.0/fw.bin']);
   });
 
   it('keeps releases still rolling out or paused, and does not count them as stable', () => {

@@ -25,8 +25,13 @@ describe('repository layout (device side)', () => {
 
   it("refuses another partition's file, and one that names none", () => {
     expect(() => checkPartitionFile('3.targets.json', bytes(file('beta/board-a')), 'stable/board-a')).to.throw(/names partition "beta\/board-a", not stable\/board-a/);
-    expect(() => checkPartitionFile('2.snapshot.json', bytes(file(undefined)), 'stable/board-a')).to.throw(/names partition undefined/);
+    expect(() => checkPartitionFile('2.snapshot.json', bytes(file(undefined)), 'stable/board-a')).to.throw(/names partition null, not stable\/board-a/);
     expect(() => checkPartitionFile('timestamp.json', bytes({ signed: null }), 'stable/board-a')).to.throw(/names partition/);
+  });
+
+  it("in a flat repository, accepts files that name no partition and refuses a partition's", () => {
+    expect(() => checkPartitionFile('3.targets.json', bytes(file(undefined)), undefined)).not.to.throw();
+    expect(() => checkPartitionFile('timestamp.json', bytes(file('stable/board-a')), undefined)).to.throw(/names partition "stable\/board-a", not none \(flat\)/);
   });
 
   it('leaves a body that is not JSON to tuf-js, which refuses it', () => {
