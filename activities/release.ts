@@ -39,8 +39,7 @@ export async function createManifest(
     ...(spec.targeting ? { targeting: spec.targeting } : {}),
   };
   for (const set of await deps.repos.release.fileSetsFor(spec.channel, spec.hardwareIds)) {
-    if (set.partition && !(await set.exists())) continue;
-    const published = (await set.targets()).signed.targets[target.name];
+    const published = (await set.targetsOrNone())[target.name];
     if (published && published.hashes['sha256'] !== target.sha256) {
       // A published target never changes: devices may already hold it.
       throw new ServerError('VALIDATION_FAILED', `${target.name} is already published with other content`);
@@ -116,7 +115,7 @@ export async function publishIntoRollout(deps: ActivityDeps, channel: string, ha
       await set.publish((targets) => targets.addTarget(entry));
       continue;
     }
-    const current = (await set.exists()) ? (await set.targets()).signed.targets : {};
+    const current = await set.targetsOrNone();
     // One list for both repositories, so the rollout never lists what the release repository dropped.
     const retired = retiredTargets(retireEntries({ ...current, [entry.path]: entry }), deps.retention.keepStable);
     // The release repository is moved separately (ota keys partition): while it is flat, it keeps everything.

@@ -23,8 +23,7 @@ export async function offerPrevious(
   const prefix = `${current.custom.channel}/${toVersion}/`;
   let previous: TargetFile | undefined;
   for (const set of await deps.repos.release.fileSetsFor(current.custom.channel, current.custom.hardwareIds)) {
-    if (previous || (set.partition && !(await set.exists()))) continue;
-    previous = Object.values((await set.published()).signed.targets).find((t) => t.path.startsWith(prefix));
+    previous ??= Object.values(await set.publishedOrNone()).find((t) => t.path.startsWith(prefix));
   }
   if (!previous) {
     throw new ServerError('NOT_FOUND', `no release ${toVersion} in channel ${current.custom.channel} in the device-facing metadata (partitioned repositories keep the ${deps.retention.keepStable} newest stable releases: OTA_KEEP_STABLE_RELEASES)`);

@@ -79,8 +79,7 @@ async function checkChannelFit(deps: ActivityDeps, t: ReleaseTarget): Promise<vo
   const entries = async (repo: 'release' | 'rollout'): Promise<ChannelEntry[]> => {
     const found = new Map<string, ChannelEntry>();
     for (const set of await deps.repos[repo].fileSets(t.custom.channel)) {
-      if (set.partition && !(await set.exists())) continue;
-      for (const [name, file] of Object.entries((await set.targets()).signed.targets)) {
+      for (const [name, file] of Object.entries(await set.targetsOrNone())) {
         found.set(name, { name, custom: (file.unrecognizedFields['custom'] ?? {}) as ChannelEntry['custom'] });
       }
     }

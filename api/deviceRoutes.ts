@@ -98,8 +98,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
 async function sendMetadata(req: Request, res: Response, deps: ApiDeps, set: TufRepository, file: string): Promise<void> {
   const where = `${set.scope}/${file.slice(0, 40)}`;
   if (!METADATA_FILE.test(file)) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
-  const key = file.endsWith('.root.json') ? `${set.name}/${file}` : `${set.scope}/${file}`;
-  const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await deps.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
+  const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await deps.storage.getBytes('metadata', set.storageKey(file), MAX_METADATA_BYTES);
   if (!bytes) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
   // Versioned files never change; timestamp.json must always be asked for again, but a device
   // that already holds this one gets 304 and no bytes (most polls find nothing changed).

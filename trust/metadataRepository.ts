@@ -103,10 +103,9 @@ export class MetadataRepository {
       if (err instanceof ServerError && err.code === 'INVALID_INPUT') return { scope: '(none)', targets: {} };
       throw err;
     }
-    if (set.partition && !(await set.exists())) return { scope: set.scope, targets: {} };
     // Offers never run ahead of the timestamp devices are served (both cached for a moment).
     set.forgetServed();
-    return { scope: set.scope, targets: (await set.published()).signed.targets };
+    return { scope: set.scope, targets: await set.publishedOrNone() };
   }
 
   /** Every file set devices read now (of one channel when given), listed from storage. */

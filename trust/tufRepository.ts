@@ -146,7 +146,7 @@ export class TufRepository {
 
   /** Roots are the repository's, shared by every partition. */
   private rootKey(version: number): string {
-    return `${this.name}/${version}.root.json`;
+    return this.storageKey(`${version}.root.json`);
   }
 
   /** The signed fields that bind a partition's files to it (trust/layout.ts). */
@@ -178,6 +178,21 @@ export class TufRepository {
   /** Whether this file set was created (a partition exists once a release was signed into it). */
   async exists(): Promise<boolean> {
     return (await this.storage.stat('metadata', this.key('timestamp.json'))) !== undefined;
+  }
+
+  /** The newest targets (head), as name -> entry; a partition not created yet holds none. */
+  async targetsOrNone(): Promise<Record<string, TargetFile>> {
+    return this.partition && !(await this.exists()) ? {} : (await this.targets()).signed.targets;
+  }
+
+  /** What devices see now (published), as name -> entry; a partition not created yet holds none. */
+  async publishedOrNone(): Promise<Record<string, TargetFile>> {
+    return this.partition && !(await this.exists()) ? {} : (await this.published()).signed.targets;
+  }
+
+  /** Where a file of this set is in storage: roots are the repository's, the rest the set's own. */
+  storageKey(file: string): string {
+    return /^[0-9]+\.root\.json$/.test(file) ? `${this.name}/${file}` : this.key(file);
   }
 
   async targets(): Promise<Metadata<Targets>> {
