@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { withCodes } from './failures';
 import { refreshMetadata } from './freshness';
 import { loadChannelPolicy, rolloutHealth } from './governance';
+import { buildDeltas } from './deltas';
 import { intakeBuild, prepareArtifact } from './intake';
 import { createManifest, publishRollout, registerRelease, signRelease } from './release';
 import { offerPrevious } from './rollbackTo';
@@ -20,6 +21,7 @@ export const createActivities = (deps: ActivityDeps) => {
   return {
     intakeBuild: bind(intakeBuild),
     prepareArtifact: bind(prepareArtifact),
+    buildDeltas: bind(buildDeltas),
     createManifest: bind(createManifest),
     signRelease: bind(signRelease),
     registerRelease: bind(registerRelease),

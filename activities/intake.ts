@@ -4,6 +4,7 @@ import { MAX_ARTIFACT_BYTES } from '../common/validation';
 import { artifactKey } from '../infra/storage';
 import type { ArtifactRef } from '../common/release';
 import type { ActivityDeps } from './deps';
+import { heartbeatingWhile } from './heartbeat';
 
 export interface IntakeResult {
   sha256: string;
@@ -47,17 +48,4 @@ export async function prepareArtifact(
     throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${key} exists with another size`);
   }
   return { sha256: input.sha256, length: input.length, artifactKey: key };
-}
-
-/**
- * A server-side copy is one call with no progress to report: a timer heartbeats while it
- * runs, so a live worker is never timed out and a dead one is noticed within the timeout.
- */
-async function heartbeatingWhile<T>(work: Promise<T>): Promise<T> {
-  const timer = setInterval(() => heartbeat(), 5000);
-  try {
-    return await work;
-  } finally {
-    clearInterval(timer);
-  }
 }

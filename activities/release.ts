@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ServerError } from '../common/errors';
-import { targetName, type ArtifactRef, type ReleaseSpec, type ReleaseTarget } from '../common/release';
-import type { TargetFile } from '@tufjs/models';
-import { readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
+import { targetName, type ArtifactRef, type DeltaTarget, type ReleaseSpec, type ReleaseTarget } from '../common/release';
+import type { TargetFile, Targets } from '@tufjs/models';
+import { DELTA_FIELD, DELTA_FORMAT, readDeltaBinding, readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
 import { MAX_METADATA_BYTES, targetFile } from '../trust/tufRepository';
 import { retiredTargets, type RetireEntry } from './retire';
 import type { ActivityDeps } from './deps';
@@ -22,9 +22,9 @@ export interface StagedRef {
 /** Manifest creation: the TUF target and the policy fields devices will check. */
 export async function createManifest(
   deps: ActivityDeps,
-  input: { spec: ReleaseSpec; artifact: ArtifactRef },
+  input: { spec: ReleaseSpec; artifact: ArtifactRef; deltas?: DeltaTarget[] },
 ): Promise<ReleaseTarget> {
-  const { spec, artifact } = input;
+  const { spec, artifact, deltas } = input;
   const target: ReleaseTarget = {
     name: targetName(spec.channel, spec.version, spec.fileName),
     length: artifact.length,
@@ -37,6 +37,7 @@ export async function createManifest(
       ...(spec.minSourceVersion !== undefined ? { minSourceVersion: spec.minSourceVersion } : {}),
     },
     ...(spec.targeting ? { targeting: spec.targeting } : {}),
+    ...(deltas && deltas.length > 0 ? { deltas } : {}),
   };
   for (const set of await deps.repos.release.fileSetsFor(spec.channel, spec.hardwareIds)) {
     const published = (await set.targetsOrNone())[target.name];
@@ -57,7 +58,10 @@ export async function signRelease(deps: ActivityDeps, input: { target: ReleaseTa
   const t = input.target;
   const parts: StagedPart[] = [];
   for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) {
-    const staged = await set.stage((targets) => targets.addTarget(targetFile(t.name, t.length, t.sha256, t.custom)));
+    const staged = await set.stage((targets) => {
+      targets.addTarget(targetFile(t.name, t.length, t.sha256, t.custom));
+      for (const delta of deltaEntries(t)) targets.addTarget(delta);
+    });
     const bytes = Buffer.from(staged.json);
     const key = `staging/${set.scope}/${staged.version}-${createHash('sha256').update(bytes).digest('hex')}.targets.json`;
     await deps.storage.putBytes('metadata', key, bytes);
@@ -105,19 +109,38 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
     approvals: input.approvals,
   };
   const entry = targetFile(t.name, t.length, t.sha256, { ...t.custom, rollout });
-  await publishIntoRollout(deps, t.custom.channel, t.custom.hardwareIds, entry);
+  await publishIntoRollout(deps, t.custom.channel, t.custom.hardwareIds, entry, deltaEntries(t));
 }
 
-/** Adds (or replaces) one rollout entry in every file set of these hardware ids, retiring as it goes. */
-export async function publishIntoRollout(deps: ActivityDeps, channel: string, hardwareIds: readonly string[], entry: TargetFile): Promise<void> {
+/**
+ * A release's delta updates as signed targets (the same entry in both repositories): each
+ * bound to its base image and to the full target it rebuilds (client-sdk/src/delta.ts).
+ */
+export function deltaEntries(t: ReleaseTarget): TargetFile[] {
+  return (t.deltas ?? []).map((d) =>
+    targetFile(d.name, d.length, d.sha256, {
+      [DELTA_FIELD]: { format: DELTA_FORMAT, base: { sha256: d.base.sha256, length: d.base.length }, target: { name: t.name, sha256: t.sha256, length: t.length } },
+    }),
+  );
+}
+
+/**
+ * Adds (or replaces) one rollout entry, and the release's delta entries, in every file set of
+ * these hardware ids, retiring as it goes.
+ */
+export async function publishIntoRollout(deps: ActivityDeps, channel: string, hardwareIds: readonly string[], entry: TargetFile, deltas: TargetFile[] = []): Promise<void> {
+  const add = (targets: Targets) => {
+    targets.addTarget(entry);
+    for (const delta of deltas) targets.addTarget(delta);
+  };
   for (const set of await deps.repos.rollout.fileSetsFor(channel, hardwareIds)) {
     if (!set.partition) {
-      await set.publish((targets) => targets.addTarget(entry));
+      await set.publish(add);
       continue;
     }
     const current = await set.targetsOrNone();
     // One list for both repositories, so the rollout never lists what the release repository dropped.
-    const retired = retiredTargets(retireEntries({ ...current, [entry.path]: entry }), deps.retention.keepStable);
+    const retired = retiredNames({ ...current, [entry.path]: entry, ...Object.fromEntries(deltas.map((d) => [d.path, d])) }, deps.retention.keepStable);
     // The release repository is moved separately (ota keys partition): while it is flat, it keeps everything.
     if (retired.length > 0 && (await deps.repos.release.layout()) === 'partitioned') {
       await deps.repos.release.partitionNamed(set.partition).publish((targets) => {
@@ -125,14 +148,37 @@ export async function publishIntoRollout(deps: ActivityDeps, channel: string, ha
       });
     }
     await set.publish((targets) => {
-      targets.addTarget(entry);
+      add(targets);
       for (const name of retired) delete targets.targets[name];
     });
   }
 }
 
-function retireEntries(targets: Record<string, TargetFile>): RetireEntry[] {
-  return Object.values(targets).flatMap((t): RetireEntry[] => {
+/** Retired releases (activities/retire.ts), and the deltas that rebuild a release no longer listed. */
+function retiredNames(targets: Record<string, TargetFile>, keepStable: number): string[] {
+  const deltas = Object.values(targets).filter(isDelta);
+  const releases = Object.values(targets).filter((t) => !isDelta(t));
+  const retired = retiredTargets(retireEntries(releases), keepStable);
+  const listed = new Set(releases.map((t) => t.path).filter((name) => !retired.includes(name)));
+  const orphans = deltas.filter((d) => !listed.has(readDeltaTargetName(d))).map((d) => d.path);
+  return [...retired, ...orphans];
+}
+
+function isDelta(t: TargetFile): boolean {
+  return (t.custom as Record<string, unknown> | undefined)?.[DELTA_FIELD] !== undefined;
+}
+
+/** The full target a delta entry rebuilds; '' for a malformed one (retired with nothing to rebuild). */
+function readDeltaTargetName(t: TargetFile): string {
+  try {
+    return readDeltaBinding(t)?.target.name ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function retireEntries(targets: TargetFile[]): RetireEntry[] {
+  return targets.flatMap((t): RetireEntry[] => {
     try {
       const policy = readReleasePolicy(t);
       return [{ name: t.path, version: policy.version, rollbackIndex: policy.rollbackIndex, rollout: readRolloutState(t) }];

@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeat } from '@temporalio/activity';
-import { checkPartitionFile, readReleasePolicy } from '@enigm-ota/client-sdk';
+import { applyDelta, checkPartitionFile, readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
 import { BaseFetcher, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error';
 import { ServerError } from '../common/errors';
@@ -10,6 +14,7 @@ import type { ReleaseTarget } from '../common/release';
 import { artifactKey, type Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
 import type { ActivityDeps } from './deps';
+import { deltaEntries } from './release';
 import { channelFitProblems, type ChannelEntry } from './channelFit';
 import type { FleetBreakdown } from '../common/adminApi';
 
@@ -46,7 +51,38 @@ export async function validateRelease(deps: ActivityDeps, input: { target: Relea
   }
   // Every file set the release went into (one per hardware id when partitioned), as a device of it would read it.
   for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) await verifyAsDevice(deps, set, t);
+  await checkDeltasRebuild(deps.storage, t);
   await checkChannelFit(deps, t);
+}
+
+/** Each delta, applied to its base as a device would (client-sdk/src/delta.ts), rebuilds exactly the target. */
+async function checkDeltasRebuild(storage: Storage, t: ReleaseTarget): Promise<void> {
+  for (const entry of deltaEntries(t)) {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-delta-check-'));
+    try {
+      const fetch = async (sha256: string, file: string) => {
+        const hash = createHash('sha256');
+        const metered = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            hash.update(chunk);
+            heartbeat();
+            done(null, chunk);
+          },
+        });
+        await pipeline(await storage.getStream('artifacts', artifactKey(sha256)), metered, createWriteStream(file));
+        if (hash.digest('hex') !== sha256) throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(sha256)} no longer matches its digest`);
+      };
+      const binding = readDeltaBinding(entry)!;
+      await fetch(binding.base.sha256, join(dir, 'base'));
+      await fetch(entry.hashes['sha256']!, join(dir, 'delta'));
+      await applyDelta({ base: join(dir, 'base'), delta: join(dir, 'delta'), deltaLength: entry.length, output: join(dir, 'out') }, binding, () => heartbeat());
+    } catch (err) {
+      if (err instanceof ServerError) throw err;
+      throw new ServerError('VALIDATION_FAILED', `delta ${entry.path} does not rebuild ${t.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
 }
 
 async function verifyAsDevice(deps: ActivityDeps, { scope, partition }: TufRepository, t: ReleaseTarget): Promise<void> {
@@ -68,6 +104,12 @@ async function verifyAsDevice(deps: ActivityDeps, { scope, partition }: TufRepos
       info.hashes['sha256'] === t.sha256 &&
       JSON.stringify(policy) === JSON.stringify(t.custom);
     if (!same) throw new ServerError('VALIDATION_FAILED', `${t.name} as published (${scope}) differs from the manifest`);
+    for (const d of deltaEntries(t)) {
+      const listed = await updater.getTargetInfo(d.path);
+      if (!listed || listed.length !== d.length || listed.hashes['sha256'] !== d.hashes['sha256'] || JSON.stringify(readDeltaBinding(listed)) !== JSON.stringify(readDeltaBinding(d))) {
+        throw new ServerError('VALIDATION_FAILED', `delta ${d.path} as published (${scope}) differs from the manifest`);
+      }
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

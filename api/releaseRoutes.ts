@@ -3,9 +3,9 @@ import type { Client } from '@temporalio/client';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { jsonBody } from './untrusted';
 import { InputError, ServerError } from '../common/errors';
-import { channelPolicy, planSteps, type PolicyFile } from '../common/policy';
+import { channelPolicy, DEFAULT_DELTA_BASES, planDeltaBases, planSteps, type PolicyFile } from '../common/policy';
 import type { RolloutStep, Targeting } from '../common/release';
-import { checkPattern, checkSteps, MAX_ARTIFACT_BYTES, patterns } from '../common/validation';
+import { checkDeltaBases, checkPattern, checkSteps, MAX_ARTIFACT_BYTES, patterns } from '../common/validation';
 import { decideRelease, listReleases, releaseAction, releaseStatus, resolveChannel, startRelease } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
@@ -13,7 +13,7 @@ import { operatorOf, type AuditNote } from './auth';
 import { httpStatusOf } from './errors';
 import type { Permission } from './permissions';
 import { validateBody } from './validate';
-import { OPS_ACTIONS } from '../common/adminApi';
+import { deliverySummary, OPS_ACTIONS } from '../common/adminApi';
 
 export interface ReleaseRouteDeps {
   temporal: Client;
@@ -50,11 +50,11 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   });
 
   r.post('/v1/admin/releases', guard('release.create'), body, validateBody('CreateRelease'), async (req, res) => {
-    const b = req.body as { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; uploadKey: string; plan?: string; steps?: RolloutStep[]; security?: boolean; minSourceVersion?: string; targeting?: Targeting };
+    const b = req.body as { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; uploadKey: string; plan?: string; steps?: RolloutStep[]; security?: boolean; minSourceVersion?: string; targeting?: Targeting; deltaBases?: number };
     if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
       throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
     }
-    const { plan, steps } = chooseSteps(deps.policy, b);
+    const { plan, steps, deltaBases } = chooseSteps(deps.policy, b);
     res.locals['audit'] = { action: 'release.create', subject: `${b.channel}/${b.version}`, detail: `plan ${plan}` };
     const created = await startRelease(deps.temporal, deps.storage, {
       ...b,
@@ -62,6 +62,7 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
       intakeKey: b.uploadKey,
       plan,
       steps,
+      deltaBases,
       security: b.security ?? false,
       createdBy: operatorOf(res).name,
     });
@@ -81,7 +82,8 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   r.get('/v1/admin/releases/:channel/:version', guard('read'), async (req, res) => {
     const status = await releaseStatus(deps.temporal, param(req, 'channel'), param(req, 'version'));
     const devices = status.target ? await deps.fleet.targetStats(status.target.name) : undefined;
-    res.json({ ...status, devices });
+    const delivery = status.target ? deliverySummary(await deps.fleet.deliveryStats(status.target.name), status.target.length) : undefined;
+    res.json({ ...status, devices, delivery });
   });
 
   for (const decision of ['approve', 'reject'] as const) {
@@ -135,8 +137,8 @@ function param(req: Request, name: string): string {
 }
 
 /** A named plan from the server's policy (the channel's by default), or custom steps. */
-function chooseSteps(policy: PolicyFile, b: { channel: string; plan?: string; steps?: RolloutStep[]; security?: boolean }): { plan: string; steps: RolloutStep[] } {
-  if (b.steps !== undefined) return { plan: 'custom', steps: checkSteps(b.steps) };
+function chooseSteps(policy: PolicyFile, b: { channel: string; plan?: string; steps?: RolloutStep[]; security?: boolean; deltaBases?: number }): { plan: string; steps: RolloutStep[]; deltaBases: number } {
+  if (b.steps !== undefined) return { plan: 'custom', steps: checkSteps(b.steps), deltaBases: checkDeltaBases(b.deltaBases) ?? DEFAULT_DELTA_BASES };
   const plan = b.plan ?? (b.security ? 'security' : channelPolicy(policy, checkPattern('channel', b.channel)).plan);
-  return { plan, steps: planSteps(policy, plan) };
+  return { plan, steps: planSteps(policy, plan), deltaBases: checkDeltaBases(b.deltaBases) ?? planDeltaBases(policy, plan) };
 }

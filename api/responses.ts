@@ -18,6 +18,8 @@ const obj = (required: readonly string[], properties: Record<string, unknown>) =
 
 const operator = obj(['name', 'roles'], { name: text, roles: { type: 'array', items: { type: 'string', enum: ROLES } } });
 const targetStats = obj(['devices', 'healthy', 'reverted', 'failed', 'refused'], { devices: int, healthy: int, reverted: int, failed: int, refused: int, blocked: int });
+const kind = obj(['installs', 'bytes'], { installs: int, bytes: int });
+const delivery = obj(['delta', 'full', 'deltaRefused', 'savedBytes', 'savedPercent'], { delta: kind, full: kind, deltaRefused: int, savedBytes: int, savedPercent: num });
 const targeting = { type: 'object', properties: { attestationRequired: bool, protected: bool, groups: strings, tags: { type: 'object', additionalProperties: text } } };
 const step = obj(['percent', 'bakeTimeMs', 'minDevices', 'maxFailureRate', 'gate'], { percent: num, bakeTimeMs: int, minDevices: int, maxFailureRate: num, gate: { type: 'string', enum: ['auto', 'approval'] } });
 const offer = { oneOf: [{ type: 'null' }, obj(['targetName', 'version'], { targetName: text, version: text })] };
@@ -116,6 +118,6 @@ export const responseSchemas = {
   ReleaseList: { type: 'array', items: obj(['releaseId', 'version', 'channel', 'stage', 'percent', 'awaitingApproval', 'status', 'startedAt'], { releaseId: text, version: text, channel: text, stage: text, percent: num, awaitingApproval: bool, status: text, startedAt: text }) },
   ResolvedChannel: obj(['channel'], { channel: text }),
   ReleaseStatus: releaseStatus,
-  ReleaseStatusWithDevices: { allOf: [releaseStatus, { type: 'object', properties: { devices: targetStats } }] },
+  ReleaseStatusWithDevices: { allOf: [releaseStatus, { type: 'object', properties: { devices: targetStats, delivery } }] },
   OpsActions: { type: 'string', enum: OPS_ACTIONS },
 } as const;

@@ -57,6 +57,17 @@ export const schemas = {
       health: { type: 'string', enum: ['healthy', 'reverted'] },
       errorCode: { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,63}$' },
       message: { type: 'string', maxLength: 1000 },
+      delivery: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['as', 'bytes'],
+        description: 'How the image came: a delta or the full image, and the artifact bytes the device downloaded for it.',
+        properties: {
+          as: { type: 'string', enum: ['delta', 'full'] },
+          bytes: { type: 'integer', minimum: 0, maximum: 17179869184 },
+          deltaRefused: { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,63}$' },
+        },
+      },
     },
   },
   CreateRelease: {
@@ -70,6 +81,7 @@ export const schemas = {
       rollbackIndex: { type: 'integer', minimum: 0, maximum: 2147483647 },
       uploadKey: { type: 'string', maxLength: 300 },
       plan: { type: 'string', pattern: patterns.plan },
+      deltaBases: { type: 'integer', minimum: 0, maximum: 8, description: 'Delta updates from this many earlier releases of the channel and hardware (default: the plan\'s, else 2).' },
       steps: {
         type: 'array',
         maxItems: 20,

@@ -90,6 +90,26 @@ export interface TargetStats {
   blocked: number;
 }
 
+/**
+ * How a release's installs came (#12), from the devices' install reports: per kind, the
+ * installs and the artifact bytes downloaded; `savedBytes` against every install taking the
+ * full image, `deltaRefused` full images taken after the device refused a delta.
+ */
+export interface DeliverySummary {
+  delta: { installs: number; bytes: number };
+  full: { installs: number; bytes: number };
+  deltaRefused: number;
+  savedBytes: number;
+  savedPercent: number;
+}
+
+/** The saving of a target's deliveries against full images of `targetLength` bytes for every install. */
+export function deliverySummary(stats: Omit<DeliverySummary, 'savedBytes' | 'savedPercent'>, targetLength: number): DeliverySummary {
+  const asFull = (stats.delta.installs + stats.full.installs) * targetLength;
+  const savedBytes = Math.max(0, asFull - stats.delta.bytes - stats.full.bytes);
+  return { ...stats, savedBytes, savedPercent: asFull === 0 ? 0 : Math.round((savedBytes / asFull) * 1000) / 10 };
+}
+
 export interface FleetSummary {
   devices: number;
   versions: Record<string, number>;

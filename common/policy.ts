@@ -1,17 +1,25 @@
 import { InputError } from './errors';
 import type { ChannelPolicy, RolloutStep } from './release';
-import { checkChannelPolicy, checkSteps, parseDuration } from './validation';
+import { checkChannelPolicy, checkDeltaBases, checkSteps, parseDuration } from './validation';
 
 /** A plan step as written in a policy file: bake time as a duration ("30m"). */
 export interface PlanStepText extends Omit<RolloutStep, 'bakeTimeMs'> {
   bakeTime: string;
 }
 
+/**
+ * A plan: its steps, or its steps and how many earlier releases of the channel and hardware
+ * the worker builds delta updates from (`deltaBases`, default DEFAULT_DELTA_BASES; 0: none).
+ */
+export type PlanText = PlanStepText[] | { steps: PlanStepText[]; deltaBases?: number };
+
 /** Rollout plans and per-channel approval rules, as data (OTA_POLICY_FILE overrides). */
 export interface PolicyFile {
   channels: Record<string, ChannelPolicy>;
-  plans: Record<string, PlanStepText[]>;
+  plans: Record<string, PlanText>;
 }
+
+export const DEFAULT_DELTA_BASES = 2;
 
 const step = (percent: number, bakeTime: string, minDevices: number, maxFailureRate: number, gate: 'auto' | 'approval' = 'auto'): PlanStepText => ({
   percent,
@@ -39,9 +47,22 @@ export function channelPolicy(policy: PolicyFile, channel: string): ChannelPolic
 }
 
 export function planSteps(policy: PolicyFile, name: string): RolloutStep[] {
-  const plan = policy.plans[name];
-  if (!plan) throw new InputError(`unknown rollout plan ${JSON.stringify(name)} (known: ${Object.keys(policy.plans).join(', ')})`);
-  return plan.map(({ bakeTime, ...rest }) => ({ ...rest, bakeTimeMs: parseDuration(bakeTime) }));
+  const plan = planNamed(policy, name);
+  const steps = Array.isArray(plan) ? plan : plan.steps;
+  if (!Array.isArray(steps)) throw new InputError(`plan ${name}: "steps" must be a list`);
+  return steps.map(({ bakeTime, ...rest }) => ({ ...rest, bakeTimeMs: parseDuration(bakeTime) }));
+}
+
+/** How many earlier releases a plan's releases get deltas from. */
+export function planDeltaBases(policy: PolicyFile, name: string): number {
+  const plan = planNamed(policy, name);
+  return checkDeltaBases(Array.isArray(plan) ? undefined : plan.deltaBases) ?? DEFAULT_DELTA_BASES;
+}
+
+function planNamed(policy: PolicyFile, name: string): PlanText {
+  const plan = Object.hasOwn(policy.plans, name) ? policy.plans[name] : undefined;
+  if (!plan || typeof plan !== 'object') throw new InputError(`unknown rollout plan ${JSON.stringify(name)} (known: ${Object.keys(policy.plans).join(', ')})`);
+  return plan;
 }
 
 /** Validates a whole policy, so a bad file fails at start-up, not in the middle of a rollout. */
@@ -49,7 +70,10 @@ export function checkPolicy(policy: PolicyFile): PolicyFile {
   if (typeof policy !== 'object' || policy === null || typeof policy.channels !== 'object' || typeof policy.plans !== 'object') {
     throw new InputError('a policy has "channels" and "plans"');
   }
-  for (const name of Object.keys(policy.plans)) checkSteps(planSteps(policy, name));
+  for (const name of Object.keys(policy.plans)) {
+    checkSteps(planSteps(policy, name));
+    planDeltaBases(policy, name);
+  }
   for (const [channel, p] of Object.entries(policy.channels)) {
     checkChannelPolicy(p);
     if (!policy.plans[p.plan]) throw new InputError(`channel ${channel} names unknown plan ${p.plan}`);

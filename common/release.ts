@@ -84,6 +84,8 @@ export interface ReleaseSpec {
   minSourceVersion?: string;
   /** Who the rollout is offered to beyond channel and hardware (signed rollout fields). */
   targeting?: Targeting;
+  /** Delta updates from this many earlier releases of the channel and hardware (the plan's; absent: 2). */
+  deltaBases?: number;
 }
 
 /** Rollout targeting: the API offers only to matching devices; attestation adds eligibility. */
@@ -109,6 +111,16 @@ export interface ReleaseTarget {
   custom: { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; minSourceVersion?: string };
   /** Signed into every rollout entry of the release (each step, pause, resume, withdrawal). */
   targeting?: Targeting;
+  /** Delta updates to this target, each a signed target of its own in both repositories (#12). */
+  deltas?: DeltaTarget[];
+}
+
+/** One delta update: its artifact (content-addressed like any other) and the base image it applies to. */
+export interface DeltaTarget {
+  name: string;
+  length: number;
+  sha256: string;
+  base: { sha256: string; length: number; version: string };
 }
 
 export interface Approval {

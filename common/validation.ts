@@ -98,6 +98,16 @@ export function checkReleaseSpec(spec: ReleaseSpec): void {
   checkSteps(Array.isArray(spec.steps) ? spec.steps : []);
   if (spec.minSourceVersion !== undefined && !isSemver(spec.minSourceVersion)) throw new InputError('minSourceVersion must be a semantic version');
   checkTargeting(spec.targeting);
+  checkDeltaBases(spec.deltaBases);
+}
+
+export const MAX_DELTA_BASES = 8;
+
+/** How many earlier releases a release gets delta updates from (a plan's `deltaBases`). */
+export function checkDeltaBases(n: unknown): number | undefined {
+  if (n === undefined) return undefined;
+  if (!(Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_DELTA_BASES)) throw new InputError(`deltaBases must be 0..${MAX_DELTA_BASES}`);
+  return n as number;
 }
 
 /** The same shape rules devices and the API apply to the signed fields. */

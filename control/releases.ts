@@ -28,6 +28,8 @@ export interface CreateReleaseInput {
   historyLimit?: number;
   minSourceVersion?: string;
   targeting?: Targeting;
+  /** Delta updates from this many earlier releases (the plan's setting; absent: 2). */
+  deltaBases?: number;
 }
 
 export type StartReleaseInput = Omit<CreateReleaseInput, 'artifact'> & { intakeKey: string; fileName: string };
@@ -104,6 +106,7 @@ function checkRelease(input: StartReleaseInput): ReleaseSpec {
     historyLimit: input.historyLimit,
     ...(input.minSourceVersion !== undefined ? { minSourceVersion: input.minSourceVersion } : {}),
     ...(input.targeting !== undefined ? { targeting: input.targeting } : {}),
+    ...(input.deltaBases !== undefined ? { deltaBases: input.deltaBases } : {}),
   };
   checkReleaseSpec(spec);
   return spec;

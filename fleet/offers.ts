@@ -1,4 +1,4 @@
-import { readReleasePolicy, readRolloutState, type PollOffer } from '@enigm-ota/client-sdk';
+import { readDeltaBinding, readReleasePolicy, readRolloutState, type PollOffer } from '@enigm-ota/client-sdk';
 import type { TargetFile } from '@tufjs/models';
 import { chooseOffer, decideEligibility, type FleetDeviceFacts, type EligibilityContext, type OfferCandidate } from './eligibility';
 import type { Explanation } from '../common/adminApi';
@@ -142,9 +142,17 @@ export class OfferIndex {
     const generation = this.generation;
     const { scope, targets } = await this.rollout.offeredTo(channel, hardwareId);
     const view: View = { byChannel: new Map(), bySha: new Map(), loadedAt: Date.now() };
+    const byName = new Map<string, OfferCandidate>();
+    const deltas: Array<{ sha256: string; rebuilds: string }> = [];
     for (const t of Object.values(targets)) {
       let candidate: OfferCandidate;
       try {
+        // A delta update is handed to whoever may have the release it rebuilds (below), never offered itself.
+        const delta = readDeltaBinding(t);
+        if (delta) {
+          if (t.hashes['sha256']) deltas.push({ sha256: t.hashes['sha256'], rebuilds: delta.target.name });
+          continue;
+        }
         // The same field checks the device applies; an entry a device would reject is never offered.
         const policy = readReleasePolicy(t);
         candidate = {
@@ -160,7 +168,12 @@ export class OfferIndex {
         continue;
       }
       push(view.byChannel, candidate.channel, candidate);
+      byName.set(candidate.targetName, candidate);
       if (candidate.sha256) push(view.bySha, candidate.sha256, candidate);
+    }
+    for (const d of deltas) {
+      const rebuilds = byName.get(d.rebuilds);
+      if (rebuilds) push(view.bySha, d.sha256, rebuilds);
     }
     // Read before an invalidation: possibly older than the change; used for this answer, not kept.
     if (generation === this.generation) {

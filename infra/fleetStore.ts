@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { InstallReport } from '@enigm-ota/client-sdk';
 import type { Config } from './config';
 import { ServerError } from '../common/errors';
-import type { FleetSummary, TargetStats } from '../common/adminApi';
+import type { DeliverySummary, FleetSummary, TargetStats } from '../common/adminApi';
 import { BLOCKING_REFUSALS } from '../common/refusals';
 import { localBus, postgresBus, type ChangeBus, type ChangeKind } from './changes';
 
@@ -72,8 +72,8 @@ export class FleetStore {
     // per-target state are stored together or not at all; a duplicate changes none of them.
     const inserted = await this.sql.query(
       `WITH ins AS (
-         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id, report_id) DO NOTHING
+         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message, delivered_as, delivered_bytes, delta_refused)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (device_id, report_id) DO NOTHING
          RETURNING id, device_id, target_name, version, outcome, health, error_code),
        old AS (SELECT current_version, channel FROM devices WHERE device_id = $1),
        -- The version a report names is what runs now (after a local revert too).
@@ -97,9 +97,27 @@ export class FleetStore {
            last_health = CASE WHEN EXCLUDED.health IS NOT NULL AND EXCLUDED.report_id > coalesce(target_devices.health_report_id, 0)
                               THEN EXCLUDED.health ELSE target_devices.last_health END)
        SELECT id FROM ins`,
-      [report.deviceId, report.reportId ?? null, report.targetName ?? null, report.version, report.outcome, report.health ?? null, report.errorCode ?? null, report.message ?? null],
+      [
+        report.deviceId, report.reportId ?? null, report.targetName ?? null, report.version, report.outcome, report.health ?? null, report.errorCode ?? null, report.message ?? null,
+        report.delivery?.as ?? null, report.delivery?.bytes ?? null, report.delivery?.deltaRefused ?? null,
+      ],
     );
     return inserted.rows.length > 0;
+  }
+
+  /** How a target's installs came (#12): per kind, the installs and the artifact bytes devices reported. */
+  async deliveryStats(targetName: string): Promise<Omit<DeliverySummary, 'savedBytes' | 'savedPercent'>> {
+    const rows = await this.sql.query<{ delivered_as: 'delta' | 'full'; n: number; bytes: string; refused: number }>(
+      `SELECT delivered_as, count(*)::int AS n, coalesce(sum(delivered_bytes), 0)::text AS bytes, count(delta_refused)::int AS refused
+       FROM install_reports WHERE target_name = $1 AND outcome = 'installed' AND delivered_as IS NOT NULL GROUP BY 1`,
+      [targetName],
+    );
+    const stats = { delta: { installs: 0, bytes: 0 }, full: { installs: 0, bytes: 0 }, deltaRefused: 0 };
+    for (const r of rows.rows) {
+      stats[r.delivered_as] = { installs: r.n, bytes: Number(r.bytes) };
+      stats.deltaRefused += r.refused;
+    }
+    return stats;
   }
 
   /**

@@ -3,7 +3,7 @@ import { ContinueAsNew } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { failureCodeOf, failureMessageOf, ServerError, type ServerErrorCode } from '../common/errors';
 import type { ApproveInput, Expiring, OpsInput } from '../common/messages';
-import { lifecycleOf, type ActionRecord, type ChannelPolicy, type ReleaseSpec, type ReleaseStatus, type ReleaseTarget, type Stage } from '../common/release';
+import { lifecycleOf, type ActionRecord, type ChannelPolicy, type DeltaTarget, type ReleaseSpec, type ReleaseStatus, type ReleaseTarget, type Stage } from '../common/release';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { approvalRefusal, evaluateGate } from './governance';
 import { OPS_RULES, TERMINAL_STAGES } from '../common/opsRules';
@@ -227,8 +227,14 @@ export class ReleaseRun {
     const build = await rt.stage.intakeBuild({ intakeKey: spec.intakeKey });
     this.show('preparation', 'content-addressed copy into the artifacts bucket');
     const artifact = await rt.stage.prepareArtifact({ intakeKey: spec.intakeKey, ...build });
+    // patched(): releases recorded before delta updates replay without the step.
+    let deltas: DeltaTarget[] = [];
+    if (rt.patched('deltas')) {
+      this.show('preparation', 'delta updates from earlier releases of the channel (zstd patch-from)');
+      deltas = await rt.stage.buildDeltas({ spec, artifact });
+    }
     this.show('manifest', 'TUF target with the release policy fields');
-    status.target = await rt.quick.createManifest({ spec, artifact });
+    status.target = await rt.quick.createManifest({ spec, artifact, ...(deltas.length > 0 ? { deltas } : {}) });
     for (let attempt = 1; ; attempt++) {
       this.show('signing', 'HSM signature over the release targets');
       const staged = await rt.quick.signRelease({ target: status.target });

@@ -47,11 +47,20 @@ export class AbSlotInstaller implements Installer {
     const slot = other(await this.active());
     const dir = this.slotDir(slot);
     await mkdir(dir, { recursive: true });
-    await rm(join(dir, 'version'), { force: true }); // the slot is not valid until both files are in
+    await rm(join(dir, 'version'), { force: true }); // the slot is not valid until all three files are in
     await copyFileDurably(verifiedFile, join(dir, 'image'));
     this.options.step?.('image-written');
+    await writeFileDurably(join(dir, 'sha256'), target.sha256);
     await writeFileDurably(join(dir, 'version'), target.policy.version);
     this.options.step?.('version-written');
+  }
+
+  /** The active slot's image and the hash it was verified with; undefined for a factory image (no hash written). */
+  async runningImage(): Promise<{ file: string; sha256: string } | undefined> {
+    const dir = this.slotDir(await this.active());
+    const sha256 = (await readOptional(join(dir, 'sha256')))?.trim();
+    if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256) || (await readOptional(join(dir, 'version'))) === undefined) return undefined;
+    return { file: join(dir, 'image'), sha256 };
   }
 
   async confirm(target: VerifiedTarget): Promise<boolean> {

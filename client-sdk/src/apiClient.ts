@@ -1,3 +1,4 @@
+import type { Delivery } from './imageFetch';
 import { ApiRequestError, OtaError, TransportError } from './errors';
 import type { AttestationEvidence } from './attestation';
 import type { Fetch } from './transport';
@@ -30,6 +31,8 @@ export interface InstallReport {
   health?: 'healthy' | 'reverted';
   errorCode?: string;
   message?: string;
+  /** With an installed report: how the image came (delta or full image) and the bytes downloaded. */
+  delivery?: Delivery;
 }
 
 /**

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeviceApiClient, type InstallReport, type PollOffer } from './apiClient';
 import { createEvidence, type AttestationKey, type AttestationMeasurements } from './attestation';
-import { downloadIntoFolder } from './download';
+import { fetchImage, type Delivery } from './imageFetch';
 import { enroll, loadIdentity, needsRenewal, renew, saveIdentity, type DeviceIdentity } from './identity';
 import { InstallError, OtaError, PolicyError } from './errors';
 import type { Installer } from './installer';
@@ -54,14 +54,14 @@ export interface DeviceConfig {
   step?: (name: AgentStep) => void;
 }
 
-export type AgentStep = 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
+export type AgentStep = 'delta-applied' | 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
 
 /** One cycle of `run()`: its result or its error, and the wait before the next one. */
 export type CycleOutcome = ({ result: UpdateResult; error?: undefined } | { result?: undefined; error: unknown }) & { nextInMs: number };
 
 export type UpdateResult =
   | { status: 'up-to-date'; version: string }
-  | { status: 'installed'; version: string; target: string }
+  | { status: 'installed'; version: string; target: string; delivery?: Delivery }
   | { status: 'refused'; version: string; target: string; code: string; message: string };
 
 /**
@@ -198,9 +198,10 @@ export class DeviceAgent {
 
   private async installOfferNow(offer: PollOffer, state: DeviceState): Promise<UpdateResult> {
     let target: VerifiedTarget;
+    let delivery: Delivery;
     try {
       target = await this.verifyNow(offer.targetName, state);
-      await this.downloadAndInstall(target);
+      delivery = await this.downloadAndInstall(target);
     } catch (err) {
       const failure = err instanceof OtaError ? err : new InstallError('INSTALL_FAILED', String(err), { cause: err });
       await this.reportQuietly({
@@ -214,7 +215,7 @@ export class DeviceAgent {
     }
     // D-14: the verified rollbackIndex is on disk before the trial boot, so the index can
     // rise after a power cut between the switch and the state write, and only then.
-    const pending = { targetName: target.name, version: target.policy.version, rollbackIndex: target.policy.rollbackIndex, reportId: randomUUID() };
+    const pending = { targetName: target.name, version: target.policy.version, rollbackIndex: target.policy.rollbackIndex, reportId: randomUUID(), delivery };
     await writeState(this.config.stateDir, { ...state, pending });
     this.trialDropped = false;
     this.step('intent-written');
@@ -229,7 +230,7 @@ export class DeviceAgent {
     }
     // The same rule as after a power cut decides what is stored and reported (D-9).
     const now = await this.settle(healthFailed);
-    if (now.currentVersion === target.policy.version) return { status: 'installed', version: now.currentVersion, target: target.name };
+    if (now.currentVersion === target.policy.version) return { status: 'installed', version: now.currentVersion, target: target.name, delivery };
     const code = healthFailed ? 'HEALTH_CHECK_FAILED' : 'INSTALL_INTERRUPTED';
     const message = `${target.policy.version} did not become the running version${bootError}`;
     return { status: 'refused', version: now.currentVersion, target: target.name, code, message };
@@ -324,14 +325,22 @@ export class DeviceAgent {
     }
   }
 
-  private async downloadAndInstall(target: VerifiedTarget): Promise<void> {
+  /** The verified image (from a delta when one applies, else whole) into the inactive slot. */
+  private async downloadAndInstall(target: VerifiedTarget): Promise<Delivery> {
     if (target.length > this.limits.maxArtifactBytes) {
       throw new PolicyError('TARGET_LENGTH_MISMATCH', `artifact of ${target.length} bytes exceeds the device limit`);
     }
-    const file = await downloadIntoFolder(
-      join(this.config.stateDir, 'downloads'),
-      { url: this.api.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
-      { timeoutMs: this.limits.fetchTimeoutMs, transport: this.viaTransport },
+    const { file, delivery } = await fetchImage(
+      {
+        release: this.release,
+        rollout: this.rollout,
+        installer: this.config.installer,
+        stateDir: this.config.stateDir,
+        artifactUrl: (sha256) => this.api.artifactUrl(sha256),
+        download: { timeoutMs: this.limits.fetchTimeoutMs, transport: this.viaTransport },
+        step: (name) => this.step(name),
+      },
+      target,
     );
     this.step('artifact-verified');
     try {
@@ -339,6 +348,7 @@ export class DeviceAgent {
     } finally {
       await rm(file, { force: true });
     }
+    return delivery;
   }
 
   private facts(state: DeviceState): DeviceFacts {

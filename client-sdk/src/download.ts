@@ -67,12 +67,7 @@ export async function downloadVerified(expected: ExpectedArtifact, file: string,
  * artifact is left from an offer that moved on and would only fill the disk.
  */
 export async function downloadIntoFolder(folder: string, expected: ExpectedArtifact, options: DownloadOptions): Promise<string> {
-  await mkdir(folder, { recursive: true });
-  const name = `${expected.sha256}.partial`;
-  for (const old of await readdir(folder)) {
-    if (old !== name) await rm(join(folder, old), { recursive: true, force: true });
-  }
-  const file = join(folder, name);
+  const file = await partialFileIn(folder, expected.sha256);
   const resuming = (await partialSize(file)) > 0;
   try {
     await downloadVerified(expected, file, options);
@@ -83,6 +78,16 @@ export async function downloadIntoFolder(folder: string, expected: ExpectedArtif
     await downloadVerified(expected, file, options);
   }
   return file;
+}
+
+/** Where the artifact with this sha256 is kept while it arrives; other artifacts' parts are dropped. */
+export async function partialFileIn(folder: string, sha256: string): Promise<string> {
+  await mkdir(folder, { recursive: true });
+  const name = `${sha256}.partial`;
+  for (const old of await readdir(folder)) {
+    if (old !== name) await rm(join(folder, old), { recursive: true, force: true });
+  }
+  return join(folder, name);
 }
 
 interface Started {

@@ -17,6 +17,11 @@ export type OtaErrorCode =
   | 'TARGET_LENGTH_MISMATCH'
   | 'TARGET_HASH_MISMATCH'
   | 'DOWNLOAD_FAILED'
+  // delta updates (delta.ts): each falls back to the full image
+  | 'DELTA_MISMATCH'
+  | 'DELTA_BASE_MISMATCH'
+  | 'DELTA_INVALID'
+  | 'DELTA_OUTPUT_MISMATCH'
   // policy layer
   | 'HARDWARE_MISMATCH'
   | 'CHANNEL_MISMATCH'

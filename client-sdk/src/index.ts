@@ -7,6 +7,7 @@ export * from './policy';
 export * from './targeting';
 export * from './attestation';
 export * from './download';
+export * from './delta';
 export * from './installer';
 export * from './state';
 export * from './settle';

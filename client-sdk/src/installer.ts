@@ -25,4 +25,10 @@ export interface Installer {
    * `trialDropped` says a trial boot was under way, which counts as a failed boot.
    */
   recover(): Promise<{ trialDropped: boolean }>;
+  /**
+   * The image file that runs now and the sha256 it was verified with when it was written
+   * (delta updates apply to it; imageFetch.ts). Optional: without it, the device always
+   * downloads full images. Undefined while the factory image runs.
+   */
+  runningImage?(): Promise<{ file: string; sha256: string } | undefined>;
 }

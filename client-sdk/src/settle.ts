@@ -29,7 +29,8 @@ export function settleInstall(stored: StoredState, running: string | undefined, 
   if (p === undefined) return { state };
   const id = p.reportId ? { reportId: p.reportId } : {};
   if (confirmed) {
-    return { state, pending: p, report: { ...id, outcome: 'installed', health: 'healthy', version: p.version, targetName: p.targetName } };
+    const delivery = p.delivery ? { delivery: p.delivery } : {};
+    return { state, pending: p, report: { ...id, outcome: 'installed', health: 'healthy', version: p.version, targetName: p.targetName, ...delivery } };
   }
   const base = { ...id, outcome: 'failed' as const, version: state.currentVersion, targetName: p.targetName };
   const report = trialFailed

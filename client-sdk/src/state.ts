@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { writeFileDurably } from './durable';
 import { InstallError } from './errors';
 import { isSemver } from './semver';
+import type { Delivery } from './imageFetch';
 
 /** What a device persists between polls. */
 export interface DeviceState {
@@ -22,6 +23,8 @@ export interface PendingInstall {
   rollbackIndex: number;
   /** Sent with the outcome report, so resending it after a lost answer counts once. */
   reportId?: string;
+  /** How the image came (delta or full, bytes), for the report; dropped when malformed. */
+  delivery?: Delivery;
 }
 
 export interface StoredState extends DeviceState {
@@ -55,6 +58,7 @@ export async function readState(dir: string, initial: DeviceState): Promise<Stor
   }
   const pending: PendingInstall = { targetName: p.targetName, version: p.version as string, rollbackIndex: p.rollbackIndex as number };
   if (typeof p.reportId === 'string' && REPORT_ID.test(p.reportId)) pending.reportId = p.reportId;
+  if (isDelivery(p.delivery)) pending.delivery = p.delivery;
   return { ...stored, pending };
 }
 
@@ -74,5 +78,18 @@ function isVersionAndIndex(s: Partial<DeviceState> | null | undefined): s is Dev
     isSemver(s.currentVersion) &&
     Number.isSafeInteger(s.rollbackIndex) &&
     (s.rollbackIndex as number) >= 0
+  );
+}
+
+/** A delivery note is only statistics: one that does not read well is dropped, never an error. */
+function isDelivery(d: unknown): d is Delivery {
+  const x = d as Partial<Delivery> | null | undefined;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x.as === 'delta' || x.as === 'full') &&
+    Number.isSafeInteger(x.bytes) &&
+    (x.bytes as number) >= 0 &&
+    (x.deltaRefused === undefined || (typeof x.deltaRefused === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(x.deltaRefused)))
   );
 }

@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallError, readState, type AbStep, type AgentStep } from '@enigm-ota/client-sdk';
 import { rejectionOf } from '../../rejection';
-import { bootedSlot, deviceRunningOld, loopbackDevice, said, sha256Of, targetName, type Release } from './loopbackOta';
+import { bootedSlot, deviceRunningOld, loopbackDevice, makeDelta, said, sha256Of, targetName, type LoopDelta, type Release } from './loopbackOta';
 
 const OLD: Release = { version: '1.0.0', rollbackIndex: 1, bytes: Buffer.from('old image '.repeat(3000)) };
 const NEW: Release = { version: '2.0.0', rollbackIndex: 2, bytes: Buffer.from('new image '.repeat(5000)) };
@@ -35,40 +35,57 @@ const CUTS: Array<[Cut, Expected]> = [
   ['pending-cleared', { runs: '2.0.0', reports: [installed], downloads: 0 }],
 ];
 
+/**
+ * Every cut on both ways an image comes: downloaded whole, and rebuilt from a delta (one more
+ * durable step: the rebuilt image verified in the downloads folder, then used as a download).
+ */
+const PATHS: Array<[string, () => Promise<LoopDelta[]>, Array<[Cut, Expected]>]> = [
+  ['the full image', async () => [], CUTS],
+  ['a delta update', async () => [await makeDelta(OLD, NEW)], [['delta-applied', { runs: '1.0.0', reports: [installed], downloads: 0 }], ...CUTS]],
+];
+
+for (const [path, deltas, cuts] of PATHS) {
+  describe(`DeviceAgent after a power cut, installing ${path}`, () => {
+    const ctx = deviceRunningOld(OLD, NEW, 'ota-cut-', deltas);
+    const bootSlot = () => bootedSlot(ctx.stateDir, [OLD, NEW]);
+
+    for (const [cut, expected] of cuts) {
+        describe(`at "${cut}"`, () => {
+        it('boots a complete slot, raises the rollback index only with the confirmed version, and converges on 2.0.0', async () => {
+          const killed = await new Promise<NodeJS.Signals | null>((resolve) => {
+            const args = JSON.stringify({ url: ctx.ota.url, roots: ctx.ota.roots, stateDir: ctx.stateDir, cut });
+            execFile(process.execPath, [CHILD, args], (err) => resolve((err as { signal?: NodeJS.Signals } | null)?.signal ?? null));
+          });
+          expect(killed, 'the device process died at the step').to.equal('SIGKILL');
+
+          const boots = await bootSlot();
+          expect(boots).to.deep.equal({ version: expected.runs, complete: true });
+          const onDisk = await readState(ctx.stateDir, { currentVersion: '0.0.0', rollbackIndex: 0 }); // valid, or this throws
+          expect(onDisk.rollbackIndex).to.be.oneOf([OLD.rollbackIndex, NEW.rollbackIndex]);
+          if (onDisk.rollbackIndex === NEW.rollbackIndex) expect(boots.version).to.equal(NEW.version);
+
+          const downloadsBefore = ctx.ota.downloads.length;
+          const pollsBefore = ctx.ota.polls.length;
+          const rebooted = loopbackDevice(ctx.ota, ctx.stateDir);
+          const result = await rebooted.checkForUpdate();
+          expect(ctx.ota.polls[pollsBefore]?.currentVersion, 'the first poll after the reboot names what runs').to.equal(expected.runs);
+          expect(result).to.include({ status: expected.runs === NEW.version ? 'up-to-date' : 'installed', version: NEW.version });
+          expect(await rebooted.state()).to.deep.equal({ currentVersion: NEW.version, rollbackIndex: NEW.rollbackIndex });
+          expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });
+          expect(ctx.ota.reports.map(said)).to.deep.equal(expected.reports);
+          expect(ctx.ota.downloads.length - downloadsBefore).to.equal(expected.downloads);
+          expect(JSON.parse(await readFile(join(ctx.stateDir, 'state.json'), 'utf8'))).to.not.have.property('pending');
+          // On the delta path, the cut cycle and the retry both used the delta: the full image was never fetched.
+          if (path === 'a delta update') expect(ctx.ota.fetched).to.have.length.above(0).and.not.include(sha256Of(NEW));
+        });
+      });
+    }
+  });
+}
+
 describe('DeviceAgent after a power cut', () => {
   const ctx = deviceRunningOld(OLD, NEW, 'ota-cut-');
-
   const bootSlot = () => bootedSlot(ctx.stateDir, [OLD, NEW]);
-
-  for (const [cut, expected] of CUTS) {
-    describe(`at "${cut}"`, () => {
-      it('boots a complete slot, raises the rollback index only with the confirmed version, and converges on 2.0.0', async () => {
-        const killed = await new Promise<NodeJS.Signals | null>((resolve) => {
-          const args = JSON.stringify({ url: ctx.ota.url, roots: ctx.ota.roots, stateDir: ctx.stateDir, cut });
-          execFile(process.execPath, [CHILD, args], (err) => resolve((err as { signal?: NodeJS.Signals } | null)?.signal ?? null));
-        });
-        expect(killed, 'the device process died at the step').to.equal('SIGKILL');
-
-        const boots = await bootSlot();
-        expect(boots).to.deep.equal({ version: expected.runs, complete: true });
-        const onDisk = await readState(ctx.stateDir, { currentVersion: '0.0.0', rollbackIndex: 0 }); // valid, or this throws
-        expect(onDisk.rollbackIndex).to.be.oneOf([OLD.rollbackIndex, NEW.rollbackIndex]);
-        if (onDisk.rollbackIndex === NEW.rollbackIndex) expect(boots.version).to.equal(NEW.version);
-
-        const downloadsBefore = ctx.ota.downloads.length;
-        const pollsBefore = ctx.ota.polls.length;
-        const rebooted = loopbackDevice(ctx.ota, ctx.stateDir);
-        const result = await rebooted.checkForUpdate();
-        expect(ctx.ota.polls[pollsBefore]?.currentVersion, 'the first poll after the reboot names what runs').to.equal(expected.runs);
-        expect(result).to.include({ status: expected.runs === NEW.version ? 'up-to-date' : 'installed', version: NEW.version });
-        expect(await rebooted.state()).to.deep.equal({ currentVersion: NEW.version, rollbackIndex: NEW.rollbackIndex });
-        expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });
-        expect(ctx.ota.reports.map(said)).to.deep.equal(expected.reports);
-        expect(ctx.ota.downloads.length - downloadsBefore).to.equal(expected.downloads);
-        expect(JSON.parse(await readFile(join(ctx.stateDir, 'state.json'), 'utf8'))).to.not.have.property('pending');
-      });
-    });
-  }
 
   describe('when state.json is torn or garbage (D-10)', () => {
     const garbage = ['', '{"currentVersion":"1.0', '{"currentVersion":"1.0.0"}', '{"currentVersion":"1.0.0","rollbackIndex":-1}', 'null',

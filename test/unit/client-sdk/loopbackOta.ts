@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,13 +8,18 @@ import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } fr
 import {
   AbSlotInstaller,
   compareSemver,
+  DELTA_FIELD,
+  DELTA_FORMAT,
+  deltaTargetName,
   DeviceAgent,
   type AbStep,
+  type DeltaBinding,
   type AgentStep,
   type InstallReport,
   type PollRequest,
 } from '@enigm-ota/client-sdk';
 import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
+import { buildDeltaFile } from '../../../infra/zstdPatch';
 
 export const CHANNEL = 'loop';
 export const HARDWARE = 'devkit-a';
@@ -45,15 +50,48 @@ export interface LoopbackOta {
   reports: InstallReport[];
   /** One entry per artifact request: the Range header, or 'whole'. */
   downloads: string[];
+  /** The sha256 each artifact request asked for, in order (a delta's or an image's). */
+  fetched: string[];
   close(): Promise<void>;
 }
 
-export async function startLoopbackOta(releases: Release[]): Promise<LoopbackOta> {
+/**
+ * A delta update as the loopback repositories sign it: listed in `in` (both, for a genuine
+ * one) under `name`, bound by `binding`; `served` replaces the bytes the server sends.
+ */
+export interface LoopDelta {
+  name: string;
+  bytes: Buffer;
+  binding: DeltaBinding;
+  in: Array<'release' | 'rollout'>;
+  served?: Buffer;
+}
+
+/** A genuine delta from one release to another, made as the worker makes them (infra/zstdPatch.ts). */
+export async function makeDelta(from: Release, to: Release): Promise<LoopDelta> {
+  const dir = await mkdtemp(join(tmpdir(), 'ota-loop-delta-'));
+  try {
+    await writeFile(join(dir, 'base'), from.bytes);
+    await writeFile(join(dir, 'target'), to.bytes);
+    await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work'), join(dir, 'delta'), { level: 3 });
+    const bytes = await readFile(join(dir, 'delta'));
+    return {
+      name: deltaTargetName(targetName(to.version), sha256Of(from)),
+      bytes,
+      binding: { format: DELTA_FORMAT, base: { sha256: sha256Of(from), length: from.bytes.length }, target: { name: targetName(to.version), sha256: sha256Of(to), length: to.bytes.length } },
+      in: ['release', 'rollout'],
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function startLoopbackOta(releases: Release[], deltas: LoopDelta[] = []): Promise<LoopbackOta> {
   const files = new Map<string, Buffer>();
   for (const repo of ['release', 'rollout'] as const) {
-    for (const [name, bytes] of Object.entries(signedRepository(repo, releases))) files.set(`${repo}/${name}`, bytes);
+    for (const [name, bytes] of Object.entries(signedRepository(repo, releases, deltas.filter((d) => d.in.includes(repo))))) files.set(`${repo}/${name}`, bytes);
   }
-  const byDigest = new Map(releases.map((r) => [sha256Of(r), r.bytes]));
+  const byDigest = new Map([...releases.map((r) => [sha256Of(r), r.bytes] as const), ...deltas.map((d) => [sha(d.bytes), d.served ?? d.bytes] as const)]);
   const ota: LoopbackOta = {
     url: '',
     roots: { release: files.get('release/1.root.json')!.toString(), rollout: files.get('rollout/1.root.json')!.toString() },
@@ -62,6 +100,7 @@ export async function startLoopbackOta(releases: Release[]): Promise<LoopbackOta
     polls: [],
     reports: [],
     downloads: [],
+    fetched: [],
     close: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -77,6 +116,7 @@ export async function startLoopbackOta(releases: Release[]): Promise<LoopbackOta
     } else if (artifact && byDigest.has(artifact[1]!)) {
       const bytes = byDigest.get(artifact[1]!)!;
       ota.downloads.push(req.headers.range ?? 'whole');
+      ota.fetched.push(artifact[1]!);
       const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
       res.writeHead(from > 0 ? 206 : 200, { 'content-length': String(bytes.length - from) }).end(bytes.subarray(from));
     } else if (req.method === 'POST' && (path === '/v1/poll' || path === '/v1/reports')) {
@@ -132,7 +172,7 @@ export async function bootedSlot(stateDir: string, releases: Release[]): Promise
 }
 
 /** One repository, one key for every role; target entries carry the fields policy.ts reads. */
-function signedRepository(repo: 'release' | 'rollout', releases: Release[]): Record<string, Buffer> {
+function signedRepository(repo: 'release' | 'rollout', releases: Release[], deltas: LoopDelta[]): Record<string, Buffer> {
   const key = OfflineSigner.generate();
   const out: Record<string, Buffer> = {};
   const sign = (name: string, signed: Root | Targets | Snapshot | Timestamp) => {
@@ -149,6 +189,9 @@ function signedRepository(repo: 'release' | 'rollout', releases: Release[]): Rec
     const rollout = { percent: 100, salt: 'loop-salt', paused: false, withdrawn: false };
     const custom = repo === 'release' ? policy : { ...policy, rollout };
     targets.addTarget(new TargetFile({ path: targetName(r.version), length: r.bytes.length, hashes: { sha256: sha256Of(r) }, unrecognizedFields: { custom } }));
+  }
+  for (const d of deltas) {
+    targets.addTarget(new TargetFile({ path: d.name, length: d.bytes.length, hashes: { sha256: sha(d.bytes) }, unrecognizedFields: { custom: { [DELTA_FIELD]: d.binding } as never } }));
   }
   sign('1.targets.json', targets);
   const snap = sign('1.snapshot.json', new Snapshot({ specVersion: '1.0.31', version: 1, expires: EXPIRES, meta: { 'targets.json': new MetaFile({ version: 1 }) } }));
@@ -171,10 +214,10 @@ export const said = (r: InstallReport) => `${r.outcome} ${r.version} ${r.errorCo
  * each test a fresh device folder whose device already runs `old`, with `next` on offer
  * and the server's logs cleared. Read `ota` and `stateDir` from the returned object.
  */
-export function deviceRunningOld(old: Release, next: Release, prefix: string): { ota: LoopbackOta; stateDir: string } {
+export function deviceRunningOld(old: Release, next: Release, prefix: string, deltas: () => Promise<LoopDelta[]> = async () => []): { ota: LoopbackOta; stateDir: string } {
   const ctx = { ota: undefined as unknown as LoopbackOta, stateDir: '', dir: '' };
   before(async () => {
-    ctx.ota = await startLoopbackOta([old, next]);
+    ctx.ota = await startLoopbackOta([old, next], await deltas());
   });
   after(async () => {
     await ctx.ota.close();
@@ -187,7 +230,7 @@ export function deviceRunningOld(old: Release, next: Release, prefix: string): {
     const first = await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate();
     if (first.status !== 'installed' || first.version !== old.version) throw new Error(`setup: ${JSON.stringify(first)}`);
     ctx.ota.offering = next.version;
-    ctx.ota.polls.length = ctx.ota.reports.length = ctx.ota.downloads.length = 0;
+    ctx.ota.polls.length = ctx.ota.reports.length = ctx.ota.downloads.length = ctx.ota.fetched.length = 0;
   });
   afterEach(async () => {
     await rm(ctx.dir, { recursive: true, force: true });

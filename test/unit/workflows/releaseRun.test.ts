@@ -108,6 +108,7 @@ class FakeRuntime implements WorkflowRuntime {
       loadChannelPolicy: act('loadChannelPolicy', () => this.policy),
       intakeBuild: act('intakeBuild', () => ({ sha256: SHA, length: 65_536, etag: 'etag-1' })),
       prepareArtifact: act('prepareArtifact', (i: { sha256: string; length: number }) => ({ sha256: i.sha256, length: i.length, artifactKey: `sha256/${i.sha256}` })),
+      buildDeltas: act('buildDeltas', () => []),
       createManifest: act('createManifest', ({ spec, artifact }: { spec: ReleaseSpec; artifact: { sha256: string; length: number } }) => ({
         name: `${spec.channel}/${spec.version}/${spec.fileName}`,
         length: artifact.length,

@@ -30,6 +30,9 @@ const activities: ReturnType<typeof createActivities> = {
   async prepareArtifact({ sha256, length }) {
     return { sha256, length, artifactKey: `sha256/${sha256}` };
   },
+  async buildDeltas() {
+    return [];
+  },
   async createManifest({ spec, artifact }) {
     return {
       name: `${spec.channel}/${spec.version}/${spec.fileName}`,

@@ -1,0 +1,94 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { heartbeat } from '@temporalio/activity';
+import { compareSemver, deltaTargetName, readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
+import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
+import { DEFAULT_DELTA_BASES } from '../common/policy';
+import { targetName } from '../common/release';
+import { artifactKey, type Storage } from '../infra/storage';
+import { buildDeltaFile, type FrameStore } from '../infra/zstdPatch';
+import type { ActivityDeps } from './deps';
+import { heartbeatingWhile } from './heartbeat';
+
+const MAX_DONE_BYTES = 64 * 1024;
+
+/**
+ * Artifact preparation, second half (#12): delta updates to the new image from the newest
+ * `spec.deltaBases` earlier releases of the same channel and hardware that the release
+ * repository still lists (retired ones are no base: their devices take the full image).
+ * Each delta is content-addressed in the artifacts bucket like any image. Resumable: every
+ * segment's frame is kept in storage as it is made and a finished delta leaves a marker, so
+ * a retry after a crash redoes at most the segment that was under way. Heartbeats name the
+ * base and segment.
+ */
+export async function buildDeltas(deps: ActivityDeps, input: { spec: ReleaseSpec; artifact: ArtifactRef }): Promise<DeltaTarget[]> {
+  const { spec, artifact } = input;
+  const bases = await deltaBases(deps, spec, artifact.sha256);
+  const name = targetName(spec.channel, spec.version, spec.fileName);
+  const built: DeltaTarget[] = [];
+  for (const [i, base] of bases.entries()) {
+    heartbeat({ base: i + 1, of: bases.length, version: base.version });
+    const delta = await buildOne(deps.storage, base, artifact, (segment, of) => heartbeat({ base: i + 1, of: bases.length, version: base.version, segment, segments: of }));
+    built.push({ name: deltaTargetName(name, base.sha256), ...delta, base });
+  }
+  return built;
+}
+
+/** The newest earlier releases (distinct images) of the channel that share a hardware id, newest first. */
+async function deltaBases(deps: ActivityDeps, spec: ReleaseSpec, newSha256: string): Promise<DeltaTarget['base'][]> {
+  const wanted = spec.deltaBases ?? DEFAULT_DELTA_BASES;
+  if (wanted === 0) return [];
+  const found = new Map<string, DeltaTarget['base']>();
+  for (const set of await deps.repos.release.fileSetsFor(spec.channel, spec.hardwareIds)) {
+    for (const t of Object.values(await set.targetsOrNone())) {
+      const sha256 = t.hashes['sha256'];
+      if (!sha256 || sha256 === newSha256 || found.has(sha256)) continue;
+      try {
+        if (readDeltaBinding(t)) continue;
+        const p = readReleasePolicy(t);
+        if (p.channel !== spec.channel || !p.hardwareIds.some((h) => spec.hardwareIds.includes(h)) || compareSemver(p.version, spec.version) >= 0) continue;
+        // An image no longer in storage cannot be a base (its devices take the full image).
+        if (!(await deps.storage.stat('artifacts', artifactKey(sha256)))) continue;
+        found.set(sha256, { sha256, length: t.length, version: p.version });
+      } catch {
+        // An entry devices would refuse: no device runs it.
+      }
+    }
+  }
+  return [...found.values()].sort((a, b) => compareSemver(b.version, a.version)).slice(0, wanted);
+}
+
+async function buildOne(storage: Storage, base: DeltaTarget['base'], target: ArtifactRef, progress: (segment: number, of: number) => void): Promise<{ length: number; sha256: string }> {
+  const pair = `${base.sha256}-${target.sha256}`;
+  const doneKey = `deltas/done/${pair}.json`;
+  const done = await storage.getBytes('artifacts', doneKey, MAX_DONE_BYTES);
+  if (done) return JSON.parse(done.toString('utf8')) as { length: number; sha256: string };
+  const work = join(tmpdir(), 'enigm-deltas', pair);
+  await mkdir(work, { recursive: true });
+  const frameKey = (i: number) => `deltas/work/${pair}/${i}`;
+  // Frames live in storage as they are made: a retry on any worker picks up from the last one.
+  const frames: FrameStore = {
+    size: async (i) => (await storage.stat('artifacts', frameKey(i)))?.size,
+    keep: async (i, file) => (await storage.putFile('artifacts', frameKey(i), file)).size,
+    read: async (i) => (await storage.getStream('artifacts', frameKey(i))) as AsyncIterable<Buffer>,
+  };
+  try {
+    await download(storage, base.sha256, join(work, 'base'));
+    await download(storage, target.sha256, join(work, 'target'));
+    const delta = await buildDeltaFile(join(work, 'base'), join(work, 'target'), work, join(work, 'delta'), { frames, onSegment: progress, during: heartbeatingWhile });
+    await storage.putFile('artifacts', artifactKey(delta.sha256), join(work, 'delta'));
+    const result = { length: delta.length, sha256: delta.sha256 };
+    await storage.putBytes('artifacts', doneKey, Buffer.from(JSON.stringify(result)));
+    for (let i = 0; i < delta.segments.length; i++) await storage.remove('artifacts', frameKey(i));
+    return result;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function download(storage: Storage, sha256: string, file: string): Promise<void> {
+  await heartbeatingWhile(pipeline(await storage.getStream('artifacts', artifactKey(sha256)), createWriteStream(file)));
+}
