@@ -14,6 +14,8 @@ import type { ActivityDeps } from './deps';
 import { heartbeatingWhile } from './heartbeat';
 
 const MAX_DONE_BYTES = 64 * 1024;
+/** A delta is signed only when it saves a device at least a fifth of the full image. */
+const MAX_DELTA_SHARE = 0.8;
 
 /**
  * Artifact preparation, second half (#12): delta updates to the new image from the newest
@@ -32,6 +34,11 @@ export async function buildDeltas(deps: ActivityDeps, input: { spec: ReleaseSpec
   for (const [i, base] of bases.entries()) {
     heartbeat({ base: i + 1, of: bases.length, version: base.version });
     const delta = await buildOne(deps.storage, base, artifact, (segment, of) => heartbeat({ base: i + 1, of: bases.length, version: base.version, segment, segments: of }));
+    if (delta.length > artifact.length * MAX_DELTA_SHARE) {
+      // Unrelated images (a new toolchain, encrypted builds): the full image costs no more.
+      await deps.storage.remove('artifacts', artifactKey(delta.sha256));
+      continue;
+    }
     built.push({ name: deltaTargetName(name, base.sha256), ...delta, base });
   }
   return built;

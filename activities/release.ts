@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { ServerError } from '../common/errors';
 import { targetName, type ArtifactRef, type DeltaTarget, type ReleaseSpec, type ReleaseTarget } from '../common/release';
 import type { TargetFile, Targets } from '@tufjs/models';
-import { DELTA_FIELD, DELTA_FORMAT, readDeltaBinding, readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
+import { DELTA_FIELD, DELTA_FORMAT } from '@enigm-ota/client-sdk';
 import { MAX_METADATA_BYTES, targetFile } from '../trust/tufRepository';
-import { retiredTargets, type RetireEntry } from './retire';
+import { retiredNames } from './retire';
 import type { ActivityDeps } from './deps';
 
 /** Signed targets staged for one file set (`partition` absent: the flat one). */
@@ -152,39 +152,4 @@ export async function publishIntoRollout(deps: ActivityDeps, channel: string, ha
       for (const name of retired) delete targets.targets[name];
     });
   }
-}
-
-/** Retired releases (activities/retire.ts), and the deltas that rebuild a release no longer listed. */
-function retiredNames(targets: Record<string, TargetFile>, keepStable: number): string[] {
-  const deltas = Object.values(targets).filter(isDelta);
-  const releases = Object.values(targets).filter((t) => !isDelta(t));
-  const retired = retiredTargets(retireEntries(releases), keepStable);
-  const listed = new Set(releases.map((t) => t.path).filter((name) => !retired.includes(name)));
-  const orphans = deltas.filter((d) => !listed.has(readDeltaTargetName(d))).map((d) => d.path);
-  return [...retired, ...orphans];
-}
-
-function isDelta(t: TargetFile): boolean {
-  return (t.custom as Record<string, unknown> | undefined)?.[DELTA_FIELD] !== undefined;
-}
-
-/** The full target a delta entry rebuilds; '' for a malformed one (retired with nothing to rebuild). */
-function readDeltaTargetName(t: TargetFile): string {
-  try {
-    return readDeltaBinding(t)?.target.name ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function retireEntries(targets: TargetFile[]): RetireEntry[] {
-  return targets.flatMap((t): RetireEntry[] => {
-    try {
-      const policy = readReleasePolicy(t);
-      return [{ name: t.path, version: policy.version, rollbackIndex: policy.rollbackIndex, rollout: readRolloutState(t) }];
-    } catch {
-      // An entry a device would refuse anyway.
-      return [{ name: t.path, version: '0.0.0', rollbackIndex: -1, rollout: { percent: 0, paused: false, withdrawn: true } }];
-    }
-  });
 }

@@ -1,4 +1,5 @@
-import { compareSemver } from '@enigm-ota/client-sdk';
+import type { TargetFile } from '@tufjs/models';
+import { compareSemver, DELTA_FIELD, readDeltaBinding, readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
 
 /** A rollout entry as the retirement rule reads it (its signed custom fields). */
 export interface RetireEntry {
@@ -26,4 +27,39 @@ export function retiredTargets(entries: readonly RetireEntry[], keepStable: numb
     retired.delete(newestFirst.find((e) => e.rollbackIndex === highest)!.name);
   }
   return [...retired];
+}
+
+/** Retired releases (activities/retire.ts), and the deltas that rebuild a release no longer listed. */
+export function retiredNames(targets: Record<string, TargetFile>, keepStable: number): string[] {
+  const deltas = Object.values(targets).filter(isDelta);
+  const releases = Object.values(targets).filter((t) => !isDelta(t));
+  const retired = retiredTargets(retireEntries(releases), keepStable);
+  const listed = new Set(releases.map((t) => t.path).filter((name) => !retired.includes(name)));
+  const orphans = deltas.filter((d) => !listed.has(readDeltaTargetName(d))).map((d) => d.path);
+  return [...retired, ...orphans];
+}
+
+function isDelta(t: TargetFile): boolean {
+  return (t.custom as Record<string, unknown> | undefined)?.[DELTA_FIELD] !== undefined;
+}
+
+/** The full target a delta entry rebuilds; '' for a malformed one (retired with nothing to rebuild). */
+function readDeltaTargetName(t: TargetFile): string {
+  try {
+    return readDeltaBinding(t)?.target.name ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function retireEntries(targets: TargetFile[]): RetireEntry[] {
+  return targets.flatMap((t): RetireEntry[] => {
+    try {
+      const policy = readReleasePolicy(t);
+      return [{ name: t.path, version: policy.version, rollbackIndex: policy.rollbackIndex, rollout: readRolloutState(t) }];
+    } catch {
+      // An entry a device would refuse anyway.
+      return [{ name: t.path, version: '0.0.0', rollbackIndex: -1, rollout: { percent: 0, paused: false, withdrawn: true } }];
+    }
+  });
 }

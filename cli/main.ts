@@ -19,7 +19,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota release create --artifact FILE --version SEMVER --hardware ID[,ID] --channel NAME
                      [--rollback-index N] [--plan NAME | --security |
                       --steps 10,50,100 --bake 30s [--min-devices 1] [--max-failure-rate 0.1]]
-                     [--min-source-version SEMVER] [--attestation-required] [--protected]
+                     [--min-source-version SEMVER] [--attestation-required] [--protected] [--deltas N]
                      [--target-group G ...] [--target-tag key=value ...]
   ota release list     [--channel NAME] [--stage STAGE]
   ota release reject   VERSION [--channel NAME] [--comment TEXT]
@@ -89,6 +89,7 @@ const OPTIONS = {
   interval: { type: 'string' },
   group: { type: 'string', multiple: true },
   'min-source-version': { type: 'string' },
+  deltas: { type: 'string' },
   'attestation-required': { type: 'boolean' },
   protected: { type: 'boolean' },
   'target-group': { type: 'string', multiple: true },

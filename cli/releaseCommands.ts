@@ -2,12 +2,12 @@ import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { InputError, ServerError } from '../common/errors';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
-import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, parseDuration } from '../common/validation';
+import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
 import type { AdminApi } from '../infra/apiClient';
 import { perPercent, progressBar, type Output } from './output';
 import { describeList, describeStatus } from './releaseView';
 import { parseTags, required } from './args';
-import { OPS_ACTIONS, type OpsAction, type ReleaseListItem, type TargetStats } from '../common/adminApi';
+import { OPS_ACTIONS, type DeliverySummary, type OpsAction, type ReleaseListItem, type TargetStats } from '../common/adminApi';
 
 export interface ReleaseFlags {
   artifact?: string;
@@ -26,6 +26,7 @@ export interface ReleaseFlags {
   comment?: string;
   reason?: string;
   'min-source-version'?: string;
+  deltas?: string;
   'attestation-required'?: boolean;
   protected?: boolean;
   'target-group'?: string[];
@@ -55,8 +56,8 @@ export async function releaseCommand(api: AdminApi, command: string | undefined,
     if (flags.to !== undefined && command !== 'rollback') throw new InputError('--to is for rollback only');
     status = await api.send<ReleaseStatus>('POST', `${path(channel, version)}/${command}`, { reason: flags.reason, to: flags.to }, 120_000);
   } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
-  const devices = (status as ReleaseStatus & { devices?: TargetStats }).devices;
-  out.result(status, () => describeStatus(status, devices));
+  const { devices, delivery } = status as ReleaseStatus & { devices?: TargetStats; delivery?: DeliverySummary };
+  out.result(status, () => describeStatus(status, devices, delivery));
   return 0;
 }
 
@@ -93,6 +94,7 @@ async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<
     ...(steps ? { steps } : {}),
     security: flags.security ?? false,
     ...(flags['min-source-version'] !== undefined ? { minSourceVersion: flags['min-source-version'] } : {}),
+    ...(flags.deltas !== undefined ? { deltaBases: numberFlag(flags.deltas, '--deltas', 0, (n) => Number.isSafeInteger(n) && n >= 0 && n <= MAX_DELTA_BASES) } : {}),
     ...(targeting(flags) ? { targeting: targeting(flags) } : {}),
   });
   out.result(created, () => `release ${created.releaseId} started; see ota release status ${version} --channel ${channel}`);

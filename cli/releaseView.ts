@@ -1,7 +1,7 @@
 import type { ReleaseStatus } from '../common/release';
 import { lifecycleOf } from '../common/release';
 import { describeGate, describePublished } from '../common/statusWords';
-import type { ReleaseListItem, TargetStats } from '../common/adminApi';
+import type { DeliverySummary, ReleaseListItem, TargetStats } from '../common/adminApi';
 
 /** Human text for release answers; --json prints the API's answer as it is. */
 export function describeList(items: ReleaseListItem[]): string {
@@ -11,7 +11,7 @@ export function describeList(items: ReleaseListItem[]): string {
     .join('\n');
 }
 
-export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string {
+export function describeStatus(s: ReleaseStatus, devices?: TargetStats, delivery?: DeliverySummary): string {
   const lines = [
     `release ${s.version} on ${s.channel} (${s.releaseId}), plan ${s.plan}, created by ${s.createdBy}`,
     `  stage:     ${s.stage} (${s.lifecycle ?? lifecycleOf(s.stage, s.percent)})${s.paused ? ' (paused)' : ''}${s.withdrawn ? ' (withdrawn)' : ''}`,
@@ -21,10 +21,17 @@ export function describeStatus(s: ReleaseStatus, devices?: TargetStats): string 
     `  hardware:  ${s.hardwareIds.join(', ')}`,
   ];
   if (s.target) lines.push(`  target:    ${s.target.name} (${s.target.length} bytes, sha256 ${s.target.sha256})`);
+  for (const d of s.target?.deltas ?? []) lines.push(`  delta:     from ${d.base.version}: ${d.length} bytes (${d.name})`);
   lines.push(`  approvals: ${s.approvals.filter((a) => a.round === 'release' && a.decision === 'approve').length}/${s.approvalsRequired}`);
   for (const a of s.approvals) lines.push(`  ${a.decision === 'approve' ? 'approved' : 'rejected'}:  ${a.approver} (${a.round}) at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
   if (devices) {
     lines.push(`  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`);
+  }
+  if (delivery && delivery.delta.installs + delivery.full.installs > 0) {
+    const refused = delivery.deltaRefused > 0 ? `, ${delivery.deltaRefused} after a refused delta` : '';
+    lines.push(
+      `  delivery:  ${delivery.delta.installs} as deltas (${delivery.delta.bytes} bytes), ${delivery.full.installs} full images (${delivery.full.bytes} bytes${refused}); saved ${delivery.savedBytes} bytes (${delivery.savedPercent}%)`,
+    );
   }
   lines.push(`  gate:      ${describeGate({ ...s, lifecycle: s.lifecycle ?? lifecycleOf(s.stage, s.percent) })}`);
   if (s.error) lines.push(`  error:     ${s.error.code}: ${s.error.message}`);

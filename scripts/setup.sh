@@ -16,6 +16,11 @@ command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 # Chromium: tests approve a release in the Temporal UI with a real browser.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# zstd: the worker builds delta updates with it. xdelta3, bsdiff: bench/delta.ts compares against them.
+command -v zstd >/dev/null || need_apt+=(zstd)
+command -v xdelta3 >/dev/null || need_apt+=(xdelta3)
+command -v bsdiff >/dev/null || need_apt+=(bsdiff)
+command -v unzip >/dev/null || need_apt+=(unzip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
   SUDO=""

@@ -124,11 +124,11 @@ function parse(text: string): unknown {
   }
 }
 
-export async function artifactFile(name: string, bytes = 256 * 1024): Promise<string> {
+export async function artifactFile(name: string, bytes: number | Buffer = 256 * 1024): Promise<string> {
   const dir = join(testConfig().home, 'builds');
   await mkdir(dir, { recursive: true });
   const file = join(dir, name);
-  await writeFile(file, randomBytes(bytes));
+  await writeFile(file, typeof bytes === 'number' ? randomBytes(bytes) : bytes);
   return file;
 }
 
@@ -141,8 +141,8 @@ export interface ReleaseOptions {
   rollbackIndex?: number;
   plan?: string;
   as?: string;
-  /** The build's size (256 KiB unless given). */
-  bytes?: number;
+  /** The build's size (256 KiB of random bytes unless given), or its content. */
+  bytes?: number | Buffer;
   /** More `ota release create` flags (targeting: --protected, --target-group G...). */
   flags?: string[];
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { TargetFile } from '@tufjs/models';
-import type { PollRequest } from '@enigm-ota/client-sdk';
+import { DELTA_FIELD, DELTA_FORMAT, type PollRequest } from '@enigm-ota/client-sdk';
 import { OfferIndex } from '../../../fleet/offers';
 import type { FleetDeviceFacts } from '../../../fleet/eligibility';
 
@@ -146,6 +146,23 @@ describe('OfferIndex', () => {
       expect(await index2.artifactAccess(evidence(1000), LAB_SHA)).to.deep.equal({ allowed: true });
       const stale = await index2.artifactAccess(evidence(120_000), LAB_SHA);
       expect(stale.allowed === false && stale.reason).to.contain('attestation (');
+    });
+
+    it('hands out a delta update only to devices that may have the release it rebuilds, and never offers it (#12)', async () => {
+      const DELTA_SHA = '03'.repeat(32);
+      const delta = (sha: string, rebuilds: string, targetSha: string) =>
+        new TargetFile({
+          path: `${rebuilds}.from-${'0a'.repeat(8)}.delta`,
+          length: 5,
+          hashes: { sha256: sha },
+          unrecognizedFields: { custom: { [DELTA_FIELD]: { format: DELTA_FORMAT, base: { sha256: '0a'.repeat(32), length: 10 }, target: { name: rebuilds, sha256: targetSha, length: 10 } } } as never },
+        });
+      const ORPHAN_SHA = '04'.repeat(32);
+      const withDeltas = index([artifact(LAB_SHA, '2.1.0', { protected: true, groups: ['lab'] }), delta(DELTA_SHA, 'stable/2.1.0/fw.bin', LAB_SHA), delta(ORPHAN_SHA, 'stable/9.0.0/fw.bin', SHA)]);
+      expect(await withDeltas.artifactAccess(enrolled, DELTA_SHA)).to.deep.equal({ allowed: true });
+      expect(await withDeltas.artifactAccess({ ...enrolled, groups: ['office'] }, DELTA_SHA)).to.include({ allowed: false, code: 'ARTIFACT_REFUSED' });
+      expect(await withDeltas.artifactAccess(enrolled, ORPHAN_SHA), 'a delta of a release not listed').to.include({ allowed: false, code: 'NOT_FOUND' });
+      expect(await withDeltas.offerFor(enrolled)).to.deep.equal({ targetName: 'stable/2.1.0/fw.bin', version: '2.1.0' });
     });
 
     it('knows no artifact outside the signed rollout (NOT_FOUND)', async () => {

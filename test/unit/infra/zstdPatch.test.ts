@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDelta, MAX_DELTA_REGION, ZSTD_DICT_MAGIC, type DeltaBinding } from '@enigm-ota/client-sdk';
-import { buildDeltaFile, planSegments } from '../../../infra/zstdPatch';
+import { buildDeltaFile, folderFrames, planSegments, type FrameStore } from '../../../infra/zstdPatch';
 import { rejectionOf } from '../../rejection';
 
 const KiB = 1024;
@@ -62,6 +62,28 @@ describe('delta files (infra/zstdPatch.ts builds, client-sdk/src/delta.ts applie
     expect(built.length).to.be.lessThan(target.length / 4);
     await applyDelta({ base: join(dir, 'base'), delta: join(dir, 'delta'), deltaLength: built.length, output: join(dir, 'out') }, binding());
     expect((await readFile(join(dir, 'out'))).equals(target)).to.equal(true);
+  });
+
+  it('resumes after a crash from the frames already kept, making only the rest (the activity keeps them in storage)', async () => {
+    const fresh = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-fresh'), join(dir, 'delta-fresh'), small);
+    const kept = folderFrames(join(dir, 'kept'));
+    await mkdir(join(dir, 'kept'));
+    const made: number[] = [];
+    const crashingAt = (n: number | undefined): FrameStore => ({
+      ...kept,
+      keep: async (i, file) => {
+        if (i === n) throw new Error('worker killed');
+        made.push(i);
+        return kept.keep(i, file);
+      },
+    });
+    const first = await rejectionOf(buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-a'), join(dir, 'delta-a'), { ...small, frames: crashingAt(2) }));
+    expect(first.message).to.equal('worker killed');
+    expect(made).to.deep.equal([0, 1]);
+    made.length = 0;
+    const resumed = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-b'), join(dir, 'delta-b'), { ...small, frames: crashingAt(undefined) });
+    expect(made).to.deep.equal(fresh.segments.slice(2).map((_, i) => i + 2));
+    expect(resumed.sha256, 'the same delta as one built without a crash').to.equal(fresh.sha256);
   });
 
   it('starts a region after the zstd dictionary magic, which zstd would read as a trained dictionary', async () => {

