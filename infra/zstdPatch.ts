@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ServerError } from '../common/errors';
 import { encodeDeltaHeader, MAX_DELTA_REGION, MAX_DELTA_SEGMENT, ZSTD_DICT_MAGIC, type DeltaSegment } from '@enigm-ota/client-sdk';
 
 const run = promisify(execFile);
@@ -79,7 +80,14 @@ export async function sliceFile(from: string, offset: number, length: number, to
  * content size and a checksum; the device's zlib decoder applies it with the same region.
  */
 export async function patchFrom(regionFile: string, segmentFile: string, frameFile: string, level = 19): Promise<void> {
-  await run('zstd', ['-q', '-f', `-${level}`, '--long=27', '--single-thread', `--patch-from=${regionFile}`, segmentFile, '-o', frameFile], { maxBuffer: 1 << 20 });
+  try {
+    await run('zstd', ['-q', '-f', `-${level}`, '--long=27', '--single-thread', `--patch-from=${regionFile}`, segmentFile, '-o', frameFile], { maxBuffer: 1 << 20 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ServerError('CONFIG_INVALID', 'zstd is not installed on the worker (Debian: apt install zstd); it builds delta updates (or give the release deltaBases 0)', { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Metadata, Root, TargetFile } from '@tufjs/models';
-import { readReleasePolicy } from '@enigm-ota/client-sdk';
+import { readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
@@ -143,7 +143,9 @@ export class MetadataRepository {
     if ((await this.layout()) === 'partitioned') throw new ServerError('INVALID_INPUT', `${this.name} repository is already partitioned`);
     if (layoutOf(next.signed) !== 'partitioned') throw new ServerError('INVALID_INPUT', 'the next root does not announce partitions');
     const byPartition = new Map<string, TargetFile[]>();
-    for (const target of Object.values((await this.flat.published()).signed.targets)) {
+    const partitionsOf = new Map<string, string[]>();
+    const flatTargets = Object.values((await this.flat.published()).signed.targets);
+    for (const target of flatTargets) {
       let policy: ReturnType<typeof readReleasePolicy>;
       try {
         policy = readReleasePolicy(target);
@@ -153,7 +155,13 @@ export class MetadataRepository {
       for (const h of policy.hardwareIds) {
         const set = this.partition(policy.channel, h);
         byPartition.set(set.partition!, [...(byPartition.get(set.partition!) ?? []), target]);
+        partitionsOf.set(target.path, [...(partitionsOf.get(target.path) ?? []), set.partition!]);
       }
+    }
+    // A delta update goes wherever the release it rebuilds went.
+    for (const target of flatTargets) {
+      const rebuilds = deltaTargetOf(target);
+      for (const name of rebuilds ? (partitionsOf.get(rebuilds) ?? []) : []) byPartition.get(name)!.push(target);
     }
     // Signed by the current keys, which the next root keeps: only the layout changes.
     for (const [name, targets] of byPartition) {
@@ -194,4 +202,13 @@ export class MetadataRepository {
 
 function describe(set: TufRepository, roles: RoleExpiry[]): FileSetStatus {
   return set.partition ? { partition: set.partition, roles } : { roles };
+}
+
+/** The full target a delta entry rebuilds; undefined for a release (or an unreadable entry). */
+function deltaTargetOf(target: TargetFile): string | undefined {
+  try {
+    return readDeltaBinding(target)?.target.name;
+  } catch {
+    return undefined;
+  }
 }

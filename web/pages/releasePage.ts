@@ -1,4 +1,4 @@
-import type { OpsAction, ReleaseInsights, TargetStats } from '../../common/adminApi';
+import type { DeliverySummary, OpsAction, ReleaseInsights, TargetStats } from '../../common/adminApi';
 import { OPS_RULES, TERMINAL_STAGES } from '../../common/opsRules';
 import { describeGate, describePublished } from '../../common/statusWords';
 import { STAGES, type ReleaseStatus } from '../../common/release';
@@ -8,7 +8,7 @@ import { adoptionChart, healthChart } from '../charts';
 import { fact, h, replace, table, when } from '../dom';
 import type { Live, Route } from '../router';
 
-type Status = ReleaseStatus & { devices?: TargetStats };
+type Status = ReleaseStatus & { devices?: TargetStats; delivery?: DeliverySummary };
 
 interface ActionDef {
   name: string;
@@ -42,6 +42,7 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
   const actions = h('div', { class: 'actions', 'data-testid': 'actions' });
   const timeline = h('ol', { class: 'timeline', 'data-testid': 'timeline' });
   const devices = h('div', { 'data-testid': 'devices' });
+  const delivery = h('div', { 'data-testid': 'delivery' });
   const adoption = adoptionChart();
   const health = healthChart();
   replace(
@@ -53,7 +54,7 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
     gate,
     actions,
     h('div', { class: 'charts' }, adoption.root, health.root),
-    h('div', { class: 'columns' }, h('section', {}, h('h2', {}, 'Devices on this release'), devices), h('section', {}, h('h2', {}, 'Timeline'), timeline)),
+    h('div', { class: 'columns' }, h('section', {}, h('h2', {}, 'Devices on this release'), devices, h('h2', {}, 'Delivery'), delivery), h('section', {}, h('h2', {}, 'Timeline'), timeline)),
   );
 
   let shownActions = '';
@@ -85,6 +86,16 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
     replace(timeline, ...s.history.map((r) => h('li', {}, h('time', { datetime: r.at }, when(r.at)), ' ', h('strong', {}, r.action), r.actor ? ` by ${r.actor}` : '', r.detail ? `: ${r.detail}` : '')));
     const d = s.devices;
     replace(devices, d ? table(['devices', 'healthy', 'reverted', 'failed', 'refused'], [[d.devices, d.healthy, d.reverted, d.failed, d.refused]]) : h('p', {}, 'Not registered yet.'));
+    // How installs came: delta updates against full images, and what that saved (#12).
+    const v = s.delivery;
+    const deltas = s.target?.deltas?.length ?? 0;
+    replace(
+      delivery,
+      h('p', {}, deltas ? `${deltas} delta update(s): from ${s.target!.deltas!.map((x) => x.base.version).join(', ')}` : 'No delta updates for this release.'),
+      v && v.delta.installs + v.full.installs > 0
+        ? table(['as', 'installs', 'bytes'], [['delta', v.delta.installs, v.delta.bytes], ['full image', v.full.installs, v.full.bytes], ['saved', '', `${v.savedBytes} (${v.savedPercent}%)`]])
+        : h('p', {}, 'No installs reported yet.'),
+    );
   };
   const refreshInsights = async () => {
     const i = await get<ReleaseInsights>(`${base}/insights`);
