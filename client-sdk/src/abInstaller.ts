@@ -47,7 +47,9 @@ export class AbSlotInstaller implements Installer {
     const slot = other(await this.active());
     const dir = this.slotDir(slot);
     await mkdir(dir, { recursive: true });
-    await rm(join(dir, 'version'), { force: true }); // the slot is not valid until all three files are in
+    // The slot is not valid until all three files are in; a hash left from its last image would be a lie.
+    await rm(join(dir, 'version'), { force: true });
+    await rm(join(dir, 'sha256'), { force: true });
     await copyFileDurably(verifiedFile, join(dir, 'image'));
     this.options.step?.('image-written');
     await writeFileDurably(join(dir, 'sha256'), target.sha256);
