@@ -154,7 +154,7 @@ function deviceIds(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${String(i + 1).padStart(5, '0')}`);
 }
 
-function device(config: Config, channel: string, id: string, pollMs?: number): SimulatedDevice {
+function device(channel: string, id: string, pollMs?: number): SimulatedDevice {
   return { deviceId: id, hardwareId: HARDWARE, channel, stateDir: join(DEVICES_DIR, id), ...(pollMs && { retry: { pollIntervalMs: pollMs } }) };
 }
 
@@ -192,7 +192,7 @@ async function enrollShare({ config, kit, todo }: EnrollWork): Promise<void> {
     await Promise.all(Array.from({ length: 4 }, async () => {
       while (next < todo.length) {
         const { id, channel } = todo[next++]!;
-        const agent = await provisionDevice(config, api, kit, device(config, channel, id));
+        const agent = await provisionDevice(config, api, kit, device(channel, id));
         // Enrollment only: the first poll is part of the fleet's steady state (rollout below).
         await agent.identity();
         parentPort?.postMessage(id);
@@ -226,7 +226,7 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
   const errors = new Map<string, number>();
   let failedCycles = 0;
   const runs = fleet.ids.map(async (id, i) => {
-    const agent: DeviceAgent = simulatedDevice(config, kit, device(config, fleet.channel, id, pollMs));
+    const agent: DeviceAgent = simulatedDevice(config, kit, device(fleet.channel, id, pollMs));
     // Spread over one interval, as a fleet that has been running for a while is.
     await sleep(Math.random() * pollMs, undefined, { signal: stop.signal }).catch(() => undefined);
     await agent.run(stop.signal, (o) => {
