@@ -11,7 +11,7 @@
  *    with it against the full-image pipeline (hash at intake, copy, re-hash at validation).
  * The large images are made of the real pairs repeated (so they change as real releases do).
  *
- *   bash scripts/node.sh dist/bench/delta.js [--mib 1024] [--small-mib 256] [--level 19] [--json]
+ *   bash scripts/node.sh dist/bench/delta.js [--mib 1024] [--small-mib 256] [--level 19] [--only sizes|device] [--json]
  *
  * Pairs are fetched once into var/bench-delta (npm and PyPI); xdelta3 and bsdiff come from
  * Debian (scripts/setup.sh installs them).
@@ -149,6 +149,7 @@ async function main(): Promise<void> {
   const mib = intArg('mib', 1024, 64, 4096);
   const smallMib = intArg('small-mib', 256, 32, 4096);
   const level = intArg('level', 19, 1, 22);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const log = (line: string) => process.stderr.write(`[delta] ${line}\n`);
   await mkdir(HOME, { recursive: true });
   const work = join(HOME, 'work');
@@ -158,7 +159,7 @@ async function main(): Promise<void> {
 
   log('fetching the registry pairs (once)');
   const pairs = await fetchPairs();
-  for (const pair of pairs) {
+  for (const pair of only === 'device' ? [] : pairs) {
     log(`${pair.name}: ${(await size(pair.old)) / MiB | 0} MiB -> ${(await size(pair.new)) / MiB | 0} MiB; the other tools`);
     const others = await competitors(pair, work);
     log(`  ${JSON.stringify(others)}; ours at level ${level}`);
@@ -174,6 +175,10 @@ async function main(): Promise<void> {
     });
   }
 
+  if (only === 'sizes') {
+    report('Delta updates (#12): sizes', rows, json);
+    return;
+  }
   // The device and the server at two image sizes.
   const server = spawn(process.execPath, [join(__dirname, 'fileServer.js'), work], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((r) => server.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
