@@ -19,7 +19,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { AbSlotInstaller, applyDelta, downloadVerified, type DeltaBinding, type VerifiedTarget } from '@enigm-ota/client-sdk';
@@ -152,7 +152,8 @@ async function main(): Promise<void> {
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const log = (line: string) => process.stderr.write(`[delta] ${line}\n`);
   await mkdir(HOME, { recursive: true });
-  const work = join(HOME, 'work');
+  // Each part in a folder of its own, so a sizes run and a device run can go side by side.
+  const work = join(HOME, `work-${only ?? 'all'}`);
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   const rows: Row[] = [];
@@ -161,10 +162,14 @@ async function main(): Promise<void> {
   const pairs = await fetchPairs();
   for (const pair of only === 'device' ? [] : pairs) {
     log(`${pair.name}: ${(await size(pair.old)) / MiB | 0} MiB -> ${(await size(pair.new)) / MiB | 0} MiB; the other tools`);
-    const others = await competitors(pair, work);
+    // The other tools' sizes depend on the pair alone: kept beside it, so a rerun skips their minutes.
+    const cached = join(HOME, 'pairs', `${pair.name.replace(/[^A-Za-z0-9.]+/g, '-')}.others.json`);
+    const others = existsSync(cached) ? (JSON.parse(await readFile(cached, 'utf8')) as Record<string, number>) : await competitors(pair, work);
+    await writeFile(cached, JSON.stringify(others));
     log(`  ${JSON.stringify(others)}; ours at level ${level}`);
     const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, 'build'), join(work, 'ours.delta'), { level }));
     const [best, bestBytes] = Object.entries(others).sort((a, b) => a[1] - b[1])[0]!;
+    log(`  ours: ${ours.value.length} B in ${(ours.ms / 1000).toFixed(0)} s (${ours.value.segments.length} segments)`);
     rows.push({
       measure: `delta size, ${pair.name}`,
       baseline: `${bestBytes} B (${best})`,
