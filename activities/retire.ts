@@ -1,5 +1,5 @@
 import type { TargetFile } from '@tufjs/models';
-import { compareSemver, DELTA_FIELD, readDeltaBinding, readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
+import { compareSemver, isDeltaEntry, readReleasePolicy, readRolloutState, rebuiltTargetOf } from '@enigm-ota/client-sdk';
 
 /** A rollout entry as the retirement rule reads it (its signed custom fields). */
 export interface RetireEntry {
@@ -31,25 +31,12 @@ export function retiredTargets(entries: readonly RetireEntry[], keepStable: numb
 
 /** Retired releases (activities/retire.ts), and the deltas that rebuild a release no longer listed. */
 export function retiredNames(targets: Record<string, TargetFile>, keepStable: number): string[] {
-  const deltas = Object.values(targets).filter(isDelta);
-  const releases = Object.values(targets).filter((t) => !isDelta(t));
+  const deltas = Object.values(targets).filter(isDeltaEntry);
+  const releases = Object.values(targets).filter((t) => !isDeltaEntry(t));
   const retired = retiredTargets(retireEntries(releases), keepStable);
   const listed = new Set(releases.map((t) => t.path).filter((name) => !retired.includes(name)));
-  const orphans = deltas.filter((d) => !listed.has(readDeltaTargetName(d))).map((d) => d.path);
+  const orphans = deltas.filter((d) => !listed.has(rebuiltTargetOf(d) ?? '')).map((d) => d.path);
   return [...retired, ...orphans];
-}
-
-function isDelta(t: TargetFile): boolean {
-  return (t.custom as Record<string, unknown> | undefined)?.[DELTA_FIELD] !== undefined;
-}
-
-/** The full target a delta entry rebuilds; '' for a malformed one (retired with nothing to rebuild). */
-function readDeltaTargetName(t: TargetFile): string {
-  try {
-    return readDeltaBinding(t)?.target.name ?? '';
-  } catch {
-    return '';
-  }
 }
 
 function retireEntries(targets: TargetFile[]): RetireEntry[] {

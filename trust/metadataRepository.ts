@@ -1,5 +1,5 @@
 import type { Metadata, Root, TargetFile } from '@tufjs/models';
-import { readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
+import { readReleasePolicy, rebuiltTargetOf } from '@enigm-ota/client-sdk';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
@@ -160,7 +160,7 @@ export class MetadataRepository {
     }
     // A delta update goes wherever the release it rebuilds went.
     for (const target of flatTargets) {
-      const rebuilds = deltaTargetOf(target);
+      const rebuilds = rebuiltTargetOf(target);
       for (const name of rebuilds ? (partitionsOf.get(rebuilds) ?? []) : []) byPartition.get(name)!.push(target);
     }
     // Signed by the current keys, which the next root keeps: only the layout changes.
@@ -202,13 +202,4 @@ export class MetadataRepository {
 
 function describe(set: TufRepository, roles: RoleExpiry[]): FileSetStatus {
   return set.partition ? { partition: set.partition, roles } : { roles };
-}
-
-/** The full target a delta entry rebuilds; undefined for a release (or an unreadable entry). */
-function deltaTargetOf(target: TargetFile): string | undefined {
-  try {
-    return readDeltaBinding(target)?.target.name;
-  } catch {
-    return undefined;
-  }
 }

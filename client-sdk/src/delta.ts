@@ -74,6 +74,20 @@ export function readDeltaBinding(target: TargetFile): DeltaBinding | undefined {
   return { format: DELTA_FORMAT, base: { sha256: d.base!.sha256, length: d.base!.length }, target: { name: d.target!.name, sha256: d.target!.sha256, length: d.target!.length } };
 }
 
+/** Whether a target entry is a delta update (well-formed or not). */
+export function isDeltaEntry(target: TargetFile): boolean {
+  return (target.custom as Record<string, unknown> | undefined)?.[DELTA_FIELD] !== undefined;
+}
+
+/** The full target a delta entry rebuilds; undefined for a release, and for a delta whose binding cannot be read. */
+export function rebuiltTargetOf(target: TargetFile): string | undefined {
+  try {
+    return readDeltaBinding(target)?.target.name;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The file's header bytes for these segments (the server writes the frames after it). */
 export function encodeDeltaHeader(segments: DeltaSegment[]): Buffer {
   const json = Buffer.from(JSON.stringify({ segments }));

@@ -165,7 +165,8 @@ async function receive(
   return received;
 }
 
-async function partialSize(file: string): Promise<number> {
+/** The size of a file kept so far; 0 when there is none. */
+export async function partialSize(file: string): Promise<number> {
   try {
     return (await stat(file)).size;
   } catch {

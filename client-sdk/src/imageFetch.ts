@@ -1,8 +1,8 @@
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
 import { applyDelta, deltaTargetName, readDeltaBinding, type DeltaBinding } from './delta';
-import { downloadIntoFolder, partialFileIn, type DownloadOptions } from './download';
+import { downloadIntoFolder, partialFileIn, partialSize, type DownloadOptions } from './download';
 import { OtaError, VerificationError, type OtaErrorCode } from './errors';
 import type { Installer } from './installer';
 import type { VerifiedTarget } from './metadata';
@@ -38,7 +38,7 @@ export async function fetchImage(src: ImageSource, target: VerifiedTarget): Prom
   const downloads = join(src.stateDir, 'downloads');
   let deltaRefused: OtaErrorCode | undefined;
   // A whole image already here (rebuilt or downloaded before a power cut) is only re-hashed.
-  const kept = await sizeOf(await partialFileIn(downloads, target.sha256));
+  const kept = await partialSize(await partialFileIn(downloads, target.sha256));
   if (kept !== target.length) {
     try {
       const rebuilt = await fromDelta(src, target, downloads);
@@ -48,7 +48,7 @@ export async function fetchImage(src: ImageSource, target: VerifiedTarget): Prom
       deltaRefused = err instanceof OtaError ? err.code : 'DELTA_INVALID';
     }
   }
-  const before = await sizeOf(await partialFileIn(downloads, target.sha256));
+  const before = await partialSize(await partialFileIn(downloads, target.sha256));
   const file = await downloadIntoFolder(downloads, { url: src.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 }, src.download);
   return { file, delivery: { as: 'full', bytes: Math.max(0, target.length - before), ...(deltaRefused ? { deltaRefused } : {}) } };
 }
@@ -60,7 +60,7 @@ async function fromDelta(src: ImageSource, target: VerifiedTarget, downloads: st
   if (!signed) return undefined;
   const deltas = join(src.stateDir, 'deltas');
   const sha256 = signed.file.hashes['sha256']!;
-  const before = await sizeOf(await partialFileIn(deltas, sha256));
+  const before = await partialSize(await partialFileIn(deltas, sha256));
   const deltaFile = await downloadIntoFolder(deltas, { url: src.artifactUrl(sha256), length: signed.file.length, sha256 }, src.download);
   const output = await partialFileIn(downloads, target.sha256);
   try {
@@ -92,12 +92,4 @@ export async function signedDelta(src: Pick<ImageSource, 'release' | 'rollout'>,
   if (t.name !== target.name || t.sha256 !== target.sha256 || t.length !== target.length) throw new VerificationError('DELTA_MISMATCH', `${name} rebuilds another target than ${target.name}`);
   if (binding.base.sha256 !== baseSha256) throw new VerificationError('DELTA_BASE_MISMATCH', `${name} applies to ${binding.base.sha256}, the device runs ${baseSha256}`);
   return { file: released, binding };
-}
-
-async function sizeOf(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return 0;
-  }
 }
