@@ -11,6 +11,7 @@ import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
 import type { MetadataRepository } from '../trust/metadataRepository';
 import { partitionName } from '../trust/layout';
 import { serveArtifact } from './artifacts';
+import { MetadataCache } from './metadataCache';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { deviceFacts } from '../fleet/deviceFacts';
 import { notePoll, noteReport } from './observability';
@@ -28,6 +29,8 @@ export interface ApiDeps {
   devices: Devices;
   offers: OfferIndex;
   maxBodyBytes: number;
+  /** Versioned metadata files shared between devices (absent: every request reads storage). */
+  metadataCache?: MetadataCache;
 }
 
 const METADATA_FILE = /^([1-9][0-9]{0,9}\.)?(root|timestamp|snapshot|targets)\.json$/;
@@ -41,6 +44,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
   const r = Router();
   const body = jsonBody(deps.maxBodyBytes);
   const device = deviceAuth(deps.devices);
+  const metadata = deps.metadataCache ?? new MetadataCache((key) => deps.storage.getBytes('metadata', key, MAX_METADATA_BYTES), { hitMs: 0, missMs: 0, maxBytes: 0 });
 
   r.get('/healthz', (_req, res) => {
     res.json({ ok: true });
@@ -68,7 +72,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
   r.get('/v1/repos/:repo/metadata/:file', device, async (req, res) => {
     const repo = String(req.params['repo']);
     if (!REPOSITORIES.includes(repo as RepositoryName)) throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
-    await sendMetadata(req, res, deps, deps.repos[repo as RepositoryName].flat, String(req.params['file']));
+    await sendMetadata(req, res, metadata, deps.repos[repo as RepositoryName].flat, String(req.params['file']));
   });
   // A partition's files (trust/layout.ts): a device reads only its own channel and hardware's,
   // as enrolled, so what a partition holds reaches only the devices it concerns.
@@ -80,7 +84,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
     if (!own.channel || !own.hardwareId || asked !== partitionName(own.channel, own.hardwareId)) {
       throw new ServerError('METADATA_REFUSED', `device ${own.deviceId} is enrolled for ${own.channel ?? '(no channel)'}/${own.hardwareId ?? '(no hardware)'}, not ${asked}`);
     }
-    await sendMetadata(req, res, deps, deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])), String(req.params['file']));
+    await sendMetadata(req, res, metadata, deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])), String(req.params['file']));
   });
 
   const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
@@ -95,10 +99,10 @@ export function deviceRoutes(deps: ApiDeps): Router {
  * timestamp.json decides what a device sees next: verified and checked against the
  * watermarks first (STORAGE_ROLLBACK), so no replica serves a rolled-back view.
  */
-async function sendMetadata(req: Request, res: Response, deps: ApiDeps, set: TufRepository, file: string): Promise<void> {
+async function sendMetadata(req: Request, res: Response, metadata: MetadataCache, set: TufRepository, file: string): Promise<void> {
   const where = `${set.scope}/${file.slice(0, 40)}`;
   if (!METADATA_FILE.test(file)) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
-  const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await deps.storage.getBytes('metadata', set.storageKey(file), MAX_METADATA_BYTES);
+  const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await metadata.get(set.storageKey(file));
   if (!bytes) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
   // Versioned files never change; timestamp.json must always be asked for again, but a device
   // that already holds this one gets 304 and no bytes (most polls find nothing changed).

@@ -7,6 +7,8 @@ import { ServerError } from '../common/errors';
 import { loadTrustedRoot } from '../trust/ceremony';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { MetadataRepository } from '../trust/metadataRepository';
+import { MAX_METADATA_BYTES } from '../trust/tufRepository';
+import { MetadataCache } from './metadataCache';
 import { createLogger } from '../infra/log';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
@@ -72,8 +74,14 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
   const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
   // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
+  const metadataCache = new MetadataCache((key) => storage.getBytes('metadata', key, MAX_METADATA_BYTES), {
+    hitMs: config.api.metadataCacheMs,
+    missMs: Math.min(config.api.rolloutCacheMs, config.api.metadataCacheMs),
+    maxBytes: 64 * 1024 * 1024,
+  });
   fleet.onChange('rollout', () => {
     offers.invalidate();
+    metadataCache.clear();
     for (const repo of REPOSITORIES) repos[repo].forgetServed();
   });
   const devices = new Devices(fleet.sql, fleet.exclusive);
@@ -96,7 +104,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.use(refuseUnstorableUrl);
   app.get('/metrics', guard('read'), serveMetrics(metrics));
   app.use(identityRoutes({ devices, ca, audit, deviceCertHours: id.deviceCertHours }));
-  app.use(deviceRoutes({ storage, repos, delivery: config.artifacts, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes }));
+  app.use(deviceRoutes({ storage, repos, delivery: config.artifacts, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes, metadataCache }));
   app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
   app.use(sessionRoutes({ operators, sessions, audit, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
   app.use(dashboardRoutes());

@@ -1,6 +1,7 @@
 /**
- * A fleet-sized rollout (issue #10): N simulated devices (the real SDK in this process, each
- * with its own enrolled certificate and folder, speaking mutual TLS to the API) on a stack whose
+ * A fleet-sized rollout (issue #10): N simulated devices (the real SDK, in two worker threads
+ * of this process, bench/fleetDevices.ts; each with its own enrolled certificate and folder,
+ * speaking mutual TLS to the API) on a stack whose
  * fleet store is PostgreSQL take a release through 4 steps (1%, 10%, 50%, 100%), each with a
  * bake time and a health gate (half of the step's devices reported healthy, at most 5% failed).
  * The devices run the SDK's own loop: a poll every --poll seconds, jittered by ±20%.
@@ -20,7 +21,6 @@
  * `npm run stop` does not stop it: the run ends it.
  */
 import { randomBytes } from 'node:crypto';
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -28,7 +28,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Client } from '@temporalio/client';
-import { bucketInPercent, rolloutBucket, type DeviceAgent } from '@enigm-ota/client-sdk';
+import { bucketInPercent, rolloutBucket } from '@enigm-ota/client-sdk';
 import { releaseWorkflowId, type ReleaseStatus, type RolloutStep } from '../common/release';
 import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../control/releases';
 import { connectClient } from '../control/temporal';
@@ -38,18 +38,12 @@ import { Storage } from '../infra/storage';
 import { startPostgres, stopPostgres } from '../scripts/lib/postgres';
 import { ProcessManager } from '../scripts/lib/processes';
 import { stackDown, stackUp, TEST_PORT_OFFSET, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
-import { errorKind, loadFactoryKit, provisionDevice, simulatedDevice, type FactoryKit, type SimulatedDevice } from '../simulator/fleet';
+import { loadFactoryKit, provisionDevice, type FactoryKit } from '../simulator/fleet';
+import { device, DEVICES_DIR, HARDWARE, RunningFleet } from './fleetDevices';
 import { intArg, percentile, report, timed, type Row } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-fleet') };
 const POSTGRES_DIR = join(PROFILE.home, 'postgres');
-/**
- * The devices' own folders (state, metadata, slots, identities), on a tmpfs when the machine
- * has one: each install makes a dozen synced writes (D-10, D-13), and 10,000 devices' fsyncs
- * on one disk queue behind each other in this one process's thread pool, so the devices' disk,
- * not the server, would set the pace. A tmpfs loses the identities at reboot (enrolment again).
- */
-const DEVICES_DIR = existsSync('/dev/shm') ? '/dev/shm/enigm-bench-fleet/devices' : join(PROFILE.home, 'devices');
 // The devices' file work shares libuv's pool with their TLS and DNS work: more threads than the default 4.
 process.env['UV_THREADPOOL_SIZE'] ??= '16';
 // The postgres test tier's port rule (15433 + offset): the offset keeps runs side by side apart.
@@ -58,7 +52,6 @@ const PERCENTS = [1, 10, 50, 100];
 /** A step's gate passes once this share of its devices (all steps so far) reported healthy. */
 const GATE_SHARE = 0.5;
 const ARTIFACT_BYTES = 64 * 1024;
-const HARDWARE = 'devkit-a';
 
 const arg = (name: string, fallback: number) => intArg(name, fallback, 1, 10_000);
 
@@ -154,10 +147,6 @@ function deviceIds(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${String(i + 1).padStart(5, '0')}`);
 }
 
-function device(channel: string, id: string, pollMs?: number): SimulatedDevice {
-  return { deviceId: id, hardwareId: HARDWARE, channel, stateDir: join(DEVICES_DIR, id), ...(pollMs && { retry: { pollIntervalMs: pollMs } }) };
-}
-
 interface EnrollWork {
   config: Config;
   kit: FactoryKit;
@@ -220,33 +209,16 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
   });
   say(`[${fleet.channel}] ${n} devices, release ${version}; gates need ${steps.map((s) => `${s.minDevices} at ${s.percent}%`).join(', ')}`);
 
-  const stop = new AbortController();
-  const running = new Array<string>(n).fill('');
-  const upToDate = new Array<boolean>(n).fill(false);
-  const errors = new Map<string, number>();
-  let failedCycles = 0;
-  const runs = fleet.ids.map(async (id, i) => {
-    const agent: DeviceAgent = simulatedDevice(config, kit, device(fleet.channel, id, pollMs));
-    // Spread over one interval, as a fleet that has been running for a while is.
-    await sleep(Math.random() * pollMs, undefined, { signal: stop.signal }).catch(() => undefined);
-    await agent.run(stop.signal, (o) => {
-      if (o.result) {
-        running[i] = o.result.version;
-        if (o.result.status === 'up-to-date') upToDate[i] = true;
-      } else {
-        errors.set(errorKind(o.error), (errors.get(errorKind(o.error)) ?? 0) + 1);
-        failedCycles += 1;
-      }
-    });
-  });
+  const devices = new RunningFleet(config, kit, fleet.channel, fleet.ids, pollMs);
+  const onRelease = () => fleet.ids.filter((id) => devices.running.get(id) === version).length;
   try {
     // The steady state first: a device that missed the channel's last release (new in this
     // run, or stopped mid-way last time) catches up now, not inside the measurement.
     const warm = await timed(async () => {
       const until = Date.now() + 4 * pollMs + 120_000;
-      while (upToDate.includes(false) && Date.now() < until) await sleep(1000);
+      while (devices.upToDate.size < n && Date.now() < until) await sleep(1000);
     });
-    const behind = upToDate.filter((u) => !u).length;
+    const behind = n - devices.upToDate.size;
     say(`[${fleet.channel}] devices polling; ${behind === 0 ? 'all' : `all but ${behind}`} up to date after ${(warm.ms / 1000).toFixed(0)} s`);
     const artifact = join(config.home, 'releases', `fw-${version}.bin`);
     await mkdir(join(config.home, 'releases'), { recursive: true });
@@ -260,17 +232,9 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
     const pm = new ProcessManager(PROFILE.home);
     const apiLog = pm.logFile('api');
     const logFrom = (await stat(apiLog)).size;
-    const bytes = { metadata: 0, artifact: 0, api: 0 };
-    // Every response body chunk the devices' HTTP client (undici) receives: the only undici
-    // requests in this process from here on are the devices'.
-    const onChunk = (message: unknown) => {
-      const { request, chunk } = message as { request: { path: string }; chunk: Buffer };
-      const kind = request.path.startsWith('/v1/repos/') ? 'metadata' : request.path.startsWith('/v1/') && !request.path.startsWith('/v1/artifacts/') ? 'api' : 'artifact';
-      bytes[kind] += chunk.length;
-    };
-    subscribe('undici:request:bodyChunkReceived', onChunk);
+    devices.measure();
     const approvedAt = Date.now();
-    const failedBefore = failedCycles;
+    const failedBefore = devices.failedCycles;
     const apiCpu = await cpuSeconds(pm.running('api'));
     const devicesCpu = process.cpuUsage();
     let doneAt = approvedAt;
@@ -284,9 +248,9 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
       let progress = { at: approvedAt, updated: 0, percent: 0 };
       for (let tick = 0; ; tick++) {
         status = await releaseStatus(client, fleet.channel, version);
-        const updated = running.filter((v) => v === version).length;
+        const updated = onRelease();
         if (updated !== progress.updated || status.percent !== progress.percent) progress = { at: Date.now(), updated, percent: status.percent };
-        if (tick % 10 === 0) say(`[${fleet.channel}] +${((Date.now() - approvedAt) / 1000).toFixed(0)} s: ${status.stage} ${status.percent}%, gate ${status.gate ? `${status.gate.reports}/${status.gate.minDevices} reports` : '-'}; ${updated}/${n} devices on ${version}${errors.size ? `; failed cycles ${[...errors].map(([k, c]) => `${k}: ${c}`).join(', ')}` : ''}`);
+        if (tick % 10 === 0) say(`[${fleet.channel}] +${((Date.now() - approvedAt) / 1000).toFixed(0)} s: ${status.stage} ${status.percent}%, gate ${status.gate ? `${status.gate.reports}/${status.gate.minDevices} reports` : '-'}; ${updated}/${n} devices on ${version}${devices.errors.size ? `; failed cycles ${[...devices.errors].map(([k, c]) => `${k}: ${c}`).join(', ')}` : ''}`);
         if ((updated === n && status.stage === 'stable') || status.paused || status.lifecycle === 'ended' || Date.now() - progress.at > stalledMs) break;
         await sleep(1000);
       }
@@ -295,8 +259,8 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
       apiCpuS = (await cpuSeconds(pm.running('api'))) - apiCpu;
       const used = process.cpuUsage(devicesCpu);
       devicesCpuS = (used.user + used.system) / 1e6;
-      unsubscribe('undici:request:bodyChunkReceived', onChunk);
     }
+    const bytes = devices.bytes;
     const log = await requestLog(apiLog, logFrom, approvedAt, doneAt);
     // A stable release's workflow returns: wait for it, then count every run's events.
     if (status?.stage === 'stable') await Promise.race([client.workflow.getHandle(salt).result(), sleep(60_000)]);
@@ -313,18 +277,17 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
       p99Ms: percentile(log.durations, 99),
       pollP99Ms: percentile(log.polls, 99),
       failedRequests: log.failed,
-      failedCycles: failedCycles - failedBefore,
+      failedCycles: devices.failedCycles - failedBefore,
       apiCpuS,
       devicesCpuS,
       bytes,
       historyEvents,
       runs: historyRuns,
-      updated: running.filter((v) => v === version).length,
+      updated: onRelease(),
       stage: status?.stage ?? 'unknown',
     };
   } finally {
-    stop.abort();
-    await Promise.all(runs);
+    await devices.stop();
   }
 }
 

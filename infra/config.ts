@@ -25,7 +25,7 @@ export interface Config {
    * clients reach it; failoverUrls: further replicas (OTA_API_URL may list several, separated
    * by commas) the admin client (worker, CLI) tries when one cannot be connected to.
    */
-  api: { host: string; port: number; url: string; failoverUrls: string[]; maxBodyBytes: number; rolloutCacheMs: number; tlsHosts: string[]; sessionHours: number };
+  api: { host: string; port: number; url: string; failoverUrls: string[]; maxBodyBytes: number; rolloutCacheMs: number; metadataCacheMs: number; tlsHosts: string[]; sessionHours: number };
   /**
    * Artifact delivery (api/artifacts.ts): `redirect` answers a device with a presigned URL
    * valid `urlSeconds` on `publicUrl` (object storage as devices reach it); `stream` sends
@@ -135,6 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
       failoverUrls: apiUrls.slice(1),
       maxBodyBytes: int('OTA_API_MAX_BODY', 16 * 1024, 256),
       rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
+      metadataCacheMs: int('OTA_METADATA_CACHE_MS', 60_000, 0, 3_600_000),
       sessionHours: int('OTA_SESSION_HOURS', 8, 1, 7 * 24),
       tlsHosts: (env['OTA_API_TLS_HOSTS'] || '127.0.0.1,localhost').split(',').map((h) => h.trim()).filter(Boolean),
     },

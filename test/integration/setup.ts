@@ -15,6 +15,8 @@ import { stackDown, stackEnv, stackUp, TEST_PORT_OFFSET, TEST_PROFILE } from '..
  */
 export const TEST_EXTRA_ENV: Record<string, string> = {
   OTA_ROLLOUT_CACHE_MS: '0',
+  // Tests swap metadata in storage and expect the next device read to see it.
+  OTA_METADATA_CACHE_MS: '0',
   // Attestation nonces expire fast enough for a test to wait one out.
   OTA_ATTESTATION_NONCE_MS: '3000',
   // Test channels with their own approval rules and plans (see the file).
