@@ -7,7 +7,7 @@ import type { Config } from '../infra/config';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
+import type { TufRepository } from '../trust/tufRepository';
 import type { MetadataRepository } from '../trust/metadataRepository';
 import { partitionName } from '../trust/layout';
 import { serveArtifact } from './artifacts';
@@ -44,7 +44,7 @@ export function deviceRoutes(deps: ApiDeps): Router {
   const r = Router();
   const body = jsonBody(deps.maxBodyBytes);
   const device = deviceAuth(deps.devices);
-  const metadata = deps.metadataCache ?? new MetadataCache((key) => deps.storage.getBytes('metadata', key, MAX_METADATA_BYTES), { hitMs: 0, missMs: 0, maxBytes: 0 });
+  const metadata = deps.metadataCache ?? MetadataCache.over(deps.storage);
 
   r.get('/healthz', (_req, res) => {
     res.json({ ok: true });

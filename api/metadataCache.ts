@@ -15,6 +15,9 @@
  * Unversioned names and timestamp.json are not kept here (timestamp.json has its own
  * checked, shorter-lived copy: TufRepository.servedTimestamp).
  */
+import type { Storage } from '../infra/storage';
+import { MAX_METADATA_BYTES } from '../trust/tufRepository';
+
 export interface MetadataCacheOptions {
   hitMs: number;
   missMs: number;
@@ -38,6 +41,11 @@ export class MetadataCache {
     private readonly options: MetadataCacheOptions,
   ) {}
 
+  /** Over the metadata bucket; without options nothing is kept (every request reads storage). */
+  static over(storage: Storage, options: MetadataCacheOptions = { hitMs: 0, missMs: 0, maxBytes: 0 }): MetadataCache {
+    return new MetadataCache((key) => storage.getBytes('metadata', key, MAX_METADATA_BYTES), options);
+  }
+
   get(key: string, now = Date.now()): Promise<Buffer | undefined> {
     if (!VERSIONED.test(key) || this.options.hitMs <= 0) return this.read(key);
     const found = this.entries.get(key);
@@ -54,13 +62,13 @@ export class MetadataCache {
     return bytes;
   }
 
-  /** Everything goes (a root change or storage accepted by an admin: read storage again). */
+  /** Everything goes: a rollout change heard from any replica (api/server.ts) reads storage again. */
   clear(): void {
     this.entries.clear();
     this.held = 0;
   }
 
-  /** Entries held, and their bytes (for tests and metrics). */
+  /** Entries held, and their bytes (for tests). */
   get size(): { entries: number; bytes: number } {
     return { entries: this.entries.size, bytes: this.held };
   }

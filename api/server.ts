@@ -7,7 +7,6 @@ import { ServerError } from '../common/errors';
 import { loadTrustedRoot } from '../trust/ceremony';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { MetadataRepository } from '../trust/metadataRepository';
-import { MAX_METADATA_BYTES } from '../trust/tufRepository';
 import { MetadataCache } from './metadataCache';
 import { createLogger } from '../infra/log';
 import type { BootstrapOperator, Config } from '../infra/config';
@@ -74,7 +73,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
   const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
   // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
-  const metadataCache = new MetadataCache((key) => storage.getBytes('metadata', key, MAX_METADATA_BYTES), {
+  const metadataCache = MetadataCache.over(storage, {
     hitMs: config.api.metadataCacheMs,
     missMs: Math.min(config.api.rolloutCacheMs, config.api.metadataCacheMs),
     maxBytes: 64 * 1024 * 1024,
