@@ -1,8 +1,13 @@
 # One image for the worker and the API (the command differs). Production-like stack:
 # see docker-compose.yml. SoftHSM2 stands in for a network HSM's PKCS#11 module.
-# zstd: the worker builds delta updates with it (activities/deltas.ts).
+# The worker builds delta updates with qbsdiff (activities/deltas.ts): built from crates.io here.
+FROM rust:1-bookworm AS qbsdiff
+RUN cargo install qbsdiff --version 1.4.4 --features cmd --bins --root /opt/qbsdiff
+
+# python3, make, g++: native addons (pkcs11js) build against this Node. bzip2: unpacks qbsdiff's blocks.
 FROM node:24-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends softhsm2 zstd python3 make g++ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends softhsm2 bzip2 python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY --from=qbsdiff /opt/qbsdiff/bin/qbsdiff /usr/local/bin/qbsdiff
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY client-sdk/package.json client-sdk/

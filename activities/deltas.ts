@@ -9,7 +9,7 @@ import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
 import { DEFAULT_DELTA_BASES } from '../common/policy';
 import { targetName } from '../common/release';
 import { artifactKey, type Storage } from '../infra/storage';
-import { buildDeltaFile, type FrameStore } from '../infra/zstdPatch';
+import { buildDeltaFile, type PatchStore } from '../infra/bsdiffSegments';
 import type { ActivityDeps } from './deps';
 import { heartbeatingWhile } from './heartbeat';
 
@@ -22,7 +22,7 @@ const MAX_DELTA_SHARE = 0.8;
  * `spec.deltaBases` earlier releases of the same channel and hardware that the release
  * repository still lists (retired ones are no base: their devices take the full image).
  * Each delta is content-addressed in the artifacts bucket like any image. Resumable: every
- * segment's frame is kept in storage as it is made and a finished delta leaves a marker, so
+ * segment's patch is kept in storage as it is made and a finished delta leaves a marker, so
  * a retry after a crash redoes at most the segment that was under way. Heartbeats name the
  * base and segment.
  */
@@ -75,21 +75,21 @@ async function buildOne(storage: Storage, base: DeltaTarget['base'], target: Art
   if (done) return JSON.parse(done.toString('utf8')) as { length: number; sha256: string };
   const work = join(tmpdir(), 'enigm-deltas', pair);
   await mkdir(work, { recursive: true });
-  const frameKey = (i: number) => `deltas/work/${pair}/${i}`;
-  // Frames live in storage as they are made: a retry on any worker picks up from the last one.
-  const frames: FrameStore = {
-    size: async (i) => (await storage.stat('artifacts', frameKey(i)))?.size,
-    keep: async (i, file) => (await storage.putFile('artifacts', frameKey(i), file)).size,
-    read: async (i) => (await storage.getStream('artifacts', frameKey(i))) as AsyncIterable<Buffer>,
+  const patchKey = (i: number) => `deltas/work/${pair}/${i}`;
+  // Patches live in storage as they are made: a retry on any worker picks up from the last one.
+  const patches: PatchStore = {
+    size: async (i) => (await storage.stat('artifacts', patchKey(i)))?.size,
+    keep: async (i, file) => (await storage.putFile('artifacts', patchKey(i), file)).size,
+    read: async (i) => (await storage.getStream('artifacts', patchKey(i))) as AsyncIterable<Buffer>,
   };
   try {
     await download(storage, base.sha256, join(work, 'base'));
     await download(storage, target.sha256, join(work, 'target'));
-    const delta = await buildDeltaFile(join(work, 'base'), join(work, 'target'), work, join(work, 'delta'), { frames, onSegment: progress, during: heartbeatingWhile });
+    const delta = await buildDeltaFile(join(work, 'base'), join(work, 'target'), work, join(work, 'delta'), { patches, onSegment: progress, during: heartbeatingWhile });
     await storage.putFile('artifacts', artifactKey(delta.sha256), join(work, 'delta'));
     const result = { length: delta.length, sha256: delta.sha256 };
     await storage.putBytes('artifacts', doneKey, Buffer.from(JSON.stringify(result)));
-    for (let i = 0; i < delta.segments.length; i++) await storage.remove('artifacts', frameKey(i));
+    for (let i = 0; i < delta.segments.length; i++) await storage.remove('artifacts', patchKey(i));
     return result;
   } finally {
     await rm(work, { recursive: true, force: true });

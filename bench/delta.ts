@@ -11,7 +11,7 @@
  *    with it against the full-image pipeline (hash at intake, copy, re-hash at validation).
  * The large images are made of the real pairs repeated (so they change as real releases do).
  *
- *   bash scripts/node.sh dist/bench/delta.js [--mib 1024] [--small-mib 256] [--level 19] [--only sizes|device] [--json]
+ *   bash scripts/node.sh dist/bench/delta.js [--mib 1024] [--small-mib 256] [--only sizes|device] [--json]
  *
  * Pairs are fetched once into var/bench-delta (npm and PyPI); xdelta3 and bsdiff come from
  * Debian (scripts/setup.sh installs them).
@@ -22,8 +22,8 @@ import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { AbSlotInstaller, applyDelta, downloadVerified, type DeltaBinding, type VerifiedTarget } from '@enigm-ota/client-sdk';
-import { buildDeltaFile } from '../infra/zstdPatch';
+import { AbSlotInstaller, applyDelta, DELTA_FORMAT, downloadVerified, type DeltaBinding, type VerifiedTarget } from '@enigm-ota/client-sdk';
+import { buildDeltaFile } from '../infra/bsdiffSegments';
 import { intArg, report, timed, type Row } from './lib';
 
 const run = promisify(execFile);
@@ -148,7 +148,6 @@ async function main(): Promise<void> {
   const json = args.includes('--json');
   const mib = intArg('mib', 1024, 64, 4096);
   const smallMib = intArg('small-mib', 256, 32, 4096);
-  const level = intArg('level', 19, 1, 22);
   const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const log = (line: string) => process.stderr.write(`[delta] ${line}\n`);
   await mkdir(HOME, { recursive: true });
@@ -160,14 +159,15 @@ async function main(): Promise<void> {
 
   log('fetching the registry pairs (once)');
   const pairs = await fetchPairs();
-  for (const pair of only === 'device' ? [] : pairs) {
+  for (const [index, pair] of (only === 'device' ? [] : pairs).entries()) {
     log(`${pair.name}: ${(await size(pair.old)) / MiB | 0} MiB -> ${(await size(pair.new)) / MiB | 0} MiB; the other tools`);
     // The other tools' sizes depend on the pair alone: kept beside it, so a rerun skips their minutes.
     const cached = join(HOME, 'pairs', `${pair.name.replace(/[^A-Za-z0-9.]+/g, '-')}.others.json`);
     const others = existsSync(cached) ? (JSON.parse(await readFile(cached, 'utf8')) as Record<string, number>) : await competitors(pair, work);
     await writeFile(cached, JSON.stringify(others));
-    log(`  ${JSON.stringify(others)}; ours at level ${level}`);
-    const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, 'build'), join(work, 'ours.delta'), { level }));
+    log(`  ${JSON.stringify(others)}; ours`);
+    // A build folder per pair: kept patches are found by segment number and must be this pair's.
+    const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, `build-pair-${index}`), join(work, 'ours.delta')));
     const [best, bestBytes] = Object.entries(others).sort((a, b) => a[1] - b[1])[0]!;
     log(`  ours: ${ours.value.length} B in ${(ours.ms / 1000).toFixed(0)} s (${ours.value.segments.length} segments)`);
     rows.push({
@@ -196,9 +196,9 @@ async function main(): Promise<void> {
       await repeated(pairs.map((p) => p.old), size, base);
       await repeated(pairs.map((p) => p.new), size, next);
       const target = { length: (await stat(next)).size, sha256: await sha256Of(next) };
-      const binding: DeltaBinding = { format: 'zstd-segments/v1', base: { sha256: await sha256Of(base), length: (await stat(base)).size }, target: { name: 'bench/1.0.0/image', ...target } };
-      log(`  building the delta (level ${level})`);
-      const build = await timed(() => buildDeltaFile(base, next, join(work, `build-${size}`), join(work, `delta-${size}`), { level }));
+      const binding: DeltaBinding = { format: DELTA_FORMAT, base: { sha256: await sha256Of(base), length: (await stat(base)).size }, target: { name: 'bench/1.0.0/image', ...target } };
+      log('  building the delta');
+      const build = await timed(() => buildDeltaFile(base, next, join(work, `build-${size}`), join(work, `delta-${size}`), { onSegment: (i, of) => log(`    segment ${i}/${of}`) }));
       // The full-image pipeline's byte work: hash at intake, the content-addressed copy, the re-hash at validation.
       const fullPipeline = await timed(async () => {
         await sha256Of(next);

@@ -16,7 +16,8 @@ command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 # Chromium: tests approve a release in the Temporal UI with a real browser.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
-# zstd: the worker builds delta updates with it. xdelta3, bsdiff: bench/delta.ts compares against them.
+# bzip2: the worker unpacks qbsdiff's blocks with it. zstd, xdelta3, bsdiff: bench/delta.ts compares against them.
+command -v bzip2 >/dev/null || need_apt+=(bzip2)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v xdelta3 >/dev/null || need_apt+=(xdelta3)
 command -v bsdiff >/dev/null || need_apt+=(bsdiff)
@@ -62,6 +63,15 @@ if [ "$(cat "$OTA_BIN/.minio-version" 2>/dev/null)" != "$MINIO_VERSION" ]; then
   step "building MinIO $MINIO_VERSION with go install (first time: several minutes)"
   GOBIN="$OTA_BIN" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
   echo "$MINIO_VERSION" > "$OTA_BIN/.minio-version"
+fi
+
+# qbsdiff builds the worker's delta updates (infra/bsdiffSegments.ts): crates.io source, built with cargo.
+if [ "$("$OTA_BIN/qbsdiff" --version 2>/dev/null)" != "qbsdiff $QBSDIFF_VERSION" ]; then
+  # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$PATH:$HOME/.cargo/bin"
+  command -v cargo >/dev/null || { echo "setup: building qbsdiff needs Rust's cargo on PATH (rustup, or Debian: apt install cargo)" >&2; exit 1; }
+  step "building qbsdiff $QBSDIFF_VERSION with cargo install (first time: about a minute)"
+  cargo install --quiet qbsdiff --version "$QBSDIFF_VERSION" --features cmd --bins --root "$OTA_TOOLS"
 fi
 
 export PATH="$NODE_HOME/bin:$PATH"

@@ -230,7 +230,7 @@ export class ReleaseRun {
     // patched(): releases recorded before delta updates replay without the step.
     let deltas: DeltaTarget[] = [];
     if (rt.patched('deltas')) {
-      this.show('preparation', 'delta updates from earlier releases of the channel (zstd patch-from)');
+      this.show('preparation', 'delta updates from earlier releases of the channel (bsdiff per segment)');
       deltas = await rt.stage.buildDeltas({ spec, artifact });
     }
     this.show('manifest', 'TUF target with the release policy fields');

@@ -19,7 +19,7 @@ import {
   type PollRequest,
 } from '@enigm-ota/client-sdk';
 import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
-import { buildDeltaFile } from '../../../infra/zstdPatch';
+import { buildDeltaFile } from '../../../infra/bsdiffSegments';
 
 export const CHANNEL = 'loop';
 export const HARDWARE = 'devkit-a';
@@ -67,13 +67,13 @@ export interface LoopDelta {
   served?: Buffer;
 }
 
-/** A genuine delta from one release to another, made as the worker makes them (infra/zstdPatch.ts). */
+/** A genuine delta from one release to another, made as the worker makes them (infra/bsdiffSegments.ts). */
 export async function makeDelta(from: Release, to: Release): Promise<LoopDelta> {
   const dir = await mkdtemp(join(tmpdir(), 'ota-loop-delta-'));
   try {
     await writeFile(join(dir, 'base'), from.bytes);
     await writeFile(join(dir, 'target'), to.bytes);
-    await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work'), join(dir, 'delta'), { level: 3 });
+    await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work'), join(dir, 'delta'));
     const bytes = await readFile(join(dir, 'delta'));
     return {
       name: deltaTargetName(targetName(to.version), sha256Of(from)),

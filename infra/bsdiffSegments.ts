@@ -1,0 +1,184 @@
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { constants, zstdCompress } from 'node:zlib';
+import { ServerError } from '../common/errors';
+import { encodeDeltaHeader, MAX_DELTA_REGION, MAX_DELTA_SEGMENT, PATCH_HEADER, type DeltaSegment } from '@enigm-ota/client-sdk';
+
+const run = promisify(execFile);
+// In the thread pool: the worker's event loop keeps heartbeating while a block compresses.
+const compress = promisify(zstdCompress);
+
+/**
+ * Delta segments (client-sdk/src/delta.ts): the new image in SEGMENT-sized pieces, each
+ * diffed by bsdiff (qbsdiff) against the base region at the same relative place, widened by
+ * MARGIN on both sides for code that moved. A device then holds one region and one segment
+ * at a time (<= 32 MiB + 16 MiB), whatever the image size; a base that fits in one region is
+ * used whole, so small images lose nothing to segmenting. bsdiff's approximate matches (code
+ * whose addresses moved) make executables' patches far smaller than exact-match coders'.
+ */
+export const SEGMENT_BYTES = 16 * 1024 * 1024;
+export const MARGIN_BYTES = 8 * 1024 * 1024;
+
+export type SegmentPlan = Omit<DeltaSegment, 'patchLength'> & { outputOffset: number };
+
+/** Where each segment of a `targetLength`-byte image takes its base region from; pure. */
+export function planSegments(baseLength: number, targetLength: number, segmentBytes = SEGMENT_BYTES, marginBytes = MARGIN_BYTES): SegmentPlan[] {
+  const plan: SegmentPlan[] = [];
+  const whole = baseLength <= segmentBytes + 2 * marginBytes;
+  for (let outputOffset = 0; outputOffset < targetLength; outputOffset += segmentBytes) {
+    const outputLength = Math.min(segmentBytes, targetLength - outputOffset);
+    const centre = Math.floor((outputOffset / targetLength) * baseLength);
+    const start = whole ? 0 : Math.max(0, Math.min(centre - marginBytes, baseLength - outputLength - 2 * marginBytes));
+    const end = whole ? baseLength : Math.min(baseLength, start + outputLength + 2 * marginBytes);
+    plan.push({ outputOffset, outputLength, baseOffset: start, baseLength: end - start });
+  }
+  for (const s of plan) {
+    if (s.baseLength > MAX_DELTA_REGION || s.outputLength > MAX_DELTA_SEGMENT) throw new Error(`segment plan exceeds the device bounds: ${JSON.stringify(s)}`);
+  }
+  return plan;
+}
+
+/** Copies `length` bytes at `offset` of one file into another (qbsdiff takes whole files). */
+export async function sliceFile(from: string, offset: number, length: number, to: string): Promise<void> {
+  const src = await open(from, 'r');
+  const dst = await open(to, 'w');
+  try {
+    const chunk = Buffer.allocUnsafe(Math.min(length, 8 * 1024 * 1024));
+    for (let done = 0; done < length; ) {
+      const { bytesRead } = await src.read(chunk, 0, Math.min(chunk.length, length - done), offset + done);
+      if (bytesRead === 0) throw new Error(`${from} ends before ${offset + length}`);
+      await dst.write(chunk, 0, bytesRead);
+      done += bytesRead;
+    }
+  } finally {
+    await Promise.all([src.close(), dst.close()]);
+  }
+}
+
+/**
+ * One segment's patch (client-sdk/src/delta.ts): qbsdiff's bsdiff 4.x patch, searching
+ * single-threaded and keeping even short matches (`-P -s 0`, the smallest it makes), with its
+ * three bzip2 blocks recompressed to zstd -19: decoding bzip2 was most of a device's time,
+ * and zstd is smaller on these blocks (bench/delta.ts, docs/architecture.md).
+ */
+export async function diffSegment(regionFile: string, segmentFile: string, patchFile: string): Promise<void> {
+  const bsdiffFile = `${patchFile}.bsdiff`;
+  await tool('qbsdiff', ['-P', '-s', '0', regionFile, segmentFile, bsdiffFile], 'cargo install qbsdiff --features cmd');
+  const patch = await readFile(bsdiffFile);
+  await rm(bsdiffFile, { force: true });
+  if (patch.length < 32 || patch.toString('latin1', 0, 8) !== 'BSDIFF40') throw new Error('qbsdiff wrote no bsdiff 4.x patch');
+  const control = Number(patch.readBigUInt64LE(8));
+  const diff = Number(patch.readBigUInt64LE(16));
+  const blocks = [patch.subarray(32, 32 + control), patch.subarray(32 + control, 32 + control + diff), patch.subarray(32 + control + diff)];
+  const frames: Buffer[] = [];
+  for (const block of blocks) {
+    const raw = await bunzip2(block);
+    frames.push(await compress(raw, { params: { [constants.ZSTD_c_compressionLevel]: 19, [constants.ZSTD_c_windowLog]: Math.min(WINDOW_LOG, Math.max(10, Math.ceil(Math.log2(raw.length + 1)))), [constants.ZSTD_c_checksumFlag]: 1 } }));
+  }
+  const head = Buffer.alloc(PATCH_HEADER);
+  frames.forEach((f, i) => head.writeUInt32BE(f.length, 4 * i));
+  await writeFile(patchFile, Buffer.concat([head, ...frames]));
+}
+
+/** zstd's window: the device's decoder memory (it accepts up to 2^23); larger saved < 0.1% on the bench pairs. */
+const WINDOW_LOG = 22;
+
+async function tool(command: string, args: string[], install: string): Promise<void> {
+  try {
+    await run(command, args, { maxBuffer: 1 << 20 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ServerError('CONFIG_INVALID', `${command} is not installed on the worker (${install}); it builds delta updates (or give the release deltaBases 0)`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** A bzip2 block's bytes (Debian's bzip2: Node has no bzip2 decoder). */
+function bunzip2(block: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bzip2', ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? new ServerError('CONFIG_INVALID', 'bzip2 is not installed on the worker (Debian: apt install bzip2); it builds delta updates', { cause: err }) : err),
+    );
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`bzip2 -dc exited ${code}: ${stderr.trim()}`))));
+    child.stdin.end(block);
+  });
+}
+
+/**
+ * Where finished patches are kept while a delta is built: a local folder by default; the
+ * worker's activity keeps them in object storage, so a retry after a crash finds them.
+ */
+export interface PatchStore {
+  /** The kept patch's length, or undefined when segment `i` is still to be made. */
+  size(i: number): Promise<number | undefined>;
+  keep(i: number, file: string): Promise<number>;
+  read(i: number): Promise<AsyncIterable<Buffer>>;
+}
+
+export function folderPatches(dir: string): PatchStore {
+  const at = (i: number) => join(dir, `patch-${i}`);
+  return {
+    size: async (i) => (await stat(at(i)).catch(() => undefined))?.size,
+    keep: async (i, file) => {
+      await copyFile(file, at(i));
+      return (await stat(at(i))).size;
+    },
+    read: async (i) => createReadStream(at(i)),
+  };
+}
+
+export interface BuildOptions {
+  segmentBytes?: number;
+  marginBytes?: number;
+  patches?: PatchStore;
+  onSegment?(segment: number, of: number): void;
+  /** Wraps each long call (qbsdiff), e.g. to heartbeat while it runs. */
+  during?<T>(work: Promise<T>): Promise<T>;
+}
+
+/** Builds the delta file (client-sdk/src/delta.ts) that rebuilds `targetFile` from `baseFile`, in `work`. */
+export async function buildDeltaFile(baseFile: string, targetFile: string, work: string, outFile: string, options: BuildOptions = {}): Promise<{ length: number; sha256: string; segments: DeltaSegment[] }> {
+  await mkdir(work, { recursive: true });
+  const patches = options.patches ?? folderPatches(work);
+  const during = options.during ?? (<T>(w: Promise<T>) => w);
+  const plan = planSegments((await stat(baseFile)).size, (await stat(targetFile)).size, options.segmentBytes, options.marginBytes);
+  const segments: DeltaSegment[] = [];
+  for (const [i, s] of plan.entries()) {
+    options.onSegment?.(i + 1, plan.length);
+    let patchLength = await patches.size(i);
+    if (patchLength === undefined) {
+      await sliceFile(baseFile, s.baseOffset, s.baseLength, join(work, 'region'));
+      await sliceFile(targetFile, s.outputOffset, s.outputLength, join(work, 'segment'));
+      await during(diffSegment(join(work, 'region'), join(work, 'segment'), join(work, 'patch')));
+      patchLength = await patches.keep(i, join(work, 'patch'));
+    }
+    segments.push({ baseOffset: s.baseOffset, baseLength: s.baseLength, outputLength: s.outputLength, patchLength });
+  }
+  const out = await open(outFile, 'w');
+  const hash = createHash('sha256');
+  let length = 0;
+  const write = async (chunk: Buffer) => {
+    hash.update(chunk);
+    await out.write(chunk);
+    length += chunk.length;
+  };
+  try {
+    await write(encodeDeltaHeader(segments));
+    for (let i = 0; i < segments.length; i++) {
+      for await (const chunk of await patches.read(i)) await write(chunk);
+    }
+  } finally {
+    await out.close();
+  }
+  return { length, sha256: hash.digest('hex'), segments };
+}
