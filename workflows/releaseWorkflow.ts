@@ -29,9 +29,11 @@ import { NON_RETRYABLE, ReleaseRun, type CarriedState, type OpsActionName, type 
 export type { CarriedState } from './releaseRun';
 
 // Stage activities heartbeat at least every 5 s while alive, so a crashed worker's attempt is
-// retried within 20 s (the fault-injection suite kills workers mid-stage).
+// retried within 20 s (the fault-injection suite kills workers mid-stage). The heartbeat, not
+// start-to-close, finds dead workers: 2 hours only caps a live attempt, and building the
+// deltas of a 1 GiB image from two bases takes about half an hour of worker CPU here.
 const stage = proxyActivities<ReleaseActivities>({
-  startToCloseTimeout: '30 minutes',
+  startToCloseTimeout: '2 hours',
   heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
 });
