@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { heartbeat } from '@temporalio/activity';
-import { compareSemver, deltaTargetName, readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
+import { compareSemver, DELTA_FORMAT, deltaTargetName, readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
 import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
 import { DEFAULT_DELTA_BASES } from '../common/policy';
 import { targetName } from '../common/release';
@@ -69,7 +69,8 @@ async function deltaBases(deps: ActivityDeps, spec: ReleaseSpec, newSha256: stri
 }
 
 async function buildOne(storage: Storage, base: DeltaTarget['base'], target: ArtifactRef, progress: (segment: number, of: number) => void): Promise<{ length: number; sha256: string }> {
-  const pair = `${base.sha256}-${target.sha256}`;
+  // The format in the key: a build left by an older format is neither resumed nor reused.
+  const pair = `${DELTA_FORMAT.replace('/', '-')}/${base.sha256}-${target.sha256}`;
   const doneKey = `deltas/done/${pair}.json`;
   const done = await storage.getBytes('artifacts', doneKey, MAX_DONE_BYTES);
   if (done) return JSON.parse(done.toString('utf8')) as { length: number; sha256: string };

@@ -110,6 +110,8 @@ function bunzip2(block: Buffer): Promise<Buffer> {
       reject(err.code === 'ENOENT' ? new ServerError('CONFIG_INVALID', 'bzip2 is not installed on the worker (Debian: apt install bzip2); it builds delta updates', { cause: err }) : err),
     );
     child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`bzip2 -dc exited ${code}: ${stderr.trim()}`))));
+    // bzip2 exiting early (a corrupt block) closes its stdin: the exit code reports it, not EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(block);
   });
 }
