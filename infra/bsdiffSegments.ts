@@ -87,14 +87,16 @@ export async function diffSegment(regionFile: string, segmentFile: string, patch
 /** zstd's window: the device's decoder memory (it accepts up to 2^23); larger saved < 0.1% on the bench pairs. */
 const WINDOW_LOG = 22;
 
+/** A worker without one of the delta tools: a configuration error that names how to install it. */
+function missingTool(command: string, install: string, cause: unknown): ServerError {
+  return new ServerError('CONFIG_INVALID', `${command} is not installed on the worker (${install}); it builds delta updates (or give the release deltaBases 0)`, { cause });
+}
+
 async function tool(command: string, args: string[], install: string): Promise<void> {
   try {
     await run(command, args, { maxBuffer: 1 << 20 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ServerError('CONFIG_INVALID', `${command} is not installed on the worker (${install}); it builds delta updates (or give the release deltaBases 0)`, { cause: err });
-    }
-    throw err;
+    throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? missingTool(command, install, err) : err;
   }
 }
 
@@ -106,9 +108,7 @@ function bunzip2(block: Buffer): Promise<Buffer> {
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new ServerError('CONFIG_INVALID', 'bzip2 is not installed on the worker (Debian: apt install bzip2); it builds delta updates', { cause: err }) : err),
-    );
+    child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? missingTool('bzip2', 'Debian: apt install bzip2', err) : err));
     child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`bzip2 -dc exited ${code}: ${stderr.trim()}`))));
     // bzip2 exiting early (a corrupt block) closes its stdin: the exit code reports it, not EPIPE.
     child.stdin.on('error', () => undefined);

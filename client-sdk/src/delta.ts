@@ -186,11 +186,14 @@ export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onPro
 
 const invalidPatch = (why: string) => new VerificationError('DELTA_INVALID', `delta patch: ${why}`);
 
+/** No control value of a bounded region and segment is larger. */
+const MAX_CONTROL_VALUE = BigInt(MAX_DELTA_REGION + MAX_DELTA_SEGMENT);
+
 /** A bsdiff number: 8 bytes little-endian, the sign in the top bit. */
 function offtin(b: Buffer, at: number): number {
   const raw = b.readBigUInt64LE(at);
   const magnitude = raw & 0x7fffffffffffffffn;
-  if (magnitude > BigInt(MAX_DELTA_REGION + MAX_DELTA_SEGMENT)) throw invalidPatch('a control value is out of bounds');
+  if (magnitude > MAX_CONTROL_VALUE) throw invalidPatch('a control value is out of bounds');
   return raw >> 63n ? -Number(magnitude) : Number(magnitude);
 }
 
@@ -298,6 +301,10 @@ async function scatter(file: string, at: number, length: number, runs: Array<{ o
   if (total !== expected) throw invalidPatch(`the ${block} block is shorter than its control triples`);
 }
 
+/**
+ * A frame's decoded chunks. Each frame opens the file by path: a stream on the FileHandle
+ * would leave a close listener on it per frame.
+ */
 async function frameChunks(file: string, at: number, length: number, onChunk: (chunk: Buffer) => void): Promise<void> {
   if (length === 0) throw invalidPatch('an empty frame');
   const decompress = createZstdDecompress({ chunkSize: 1 << 20, params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX } });
