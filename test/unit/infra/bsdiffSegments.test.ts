@@ -65,6 +65,16 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     expect((await readFile(join(dir, 'out'))).equals(target)).to.equal(true);
   });
 
+  it('builds another pair in the same work folder from its own patches, never the last pair\'s (only a given store resumes)', async () => {
+    const other = nextImage(target);
+    await writeFile(join(dir, 'other-target'), other);
+    await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-shared'), join(dir, 'delta-first'), small);
+    const second = await buildDeltaFile(join(dir, 'base'), join(dir, 'other-target'), join(dir, 'work-shared'), join(dir, 'delta-second'), small);
+    const b = { ...binding(), target: { name: 'c/3.0.0/fw.bin', sha256: sha(other), length: other.length } };
+    await applyDelta({ base: join(dir, 'base'), delta: join(dir, 'delta-second'), deltaLength: second.length, output: join(dir, 'out-second') }, b);
+    expect((await readFile(join(dir, 'out-second'))).equals(other)).to.equal(true);
+  });
+
   it('resumes after a crash from the patches already kept, making only the rest (the activity keeps them in storage)', async () => {
     const fresh = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-fresh'), join(dir, 'delta-fresh'), small);
     const kept = folderPatches(join(dir, 'kept'));
