@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
-import { constants, createZstdDecompress } from 'node:zlib';
+import { constants, zstdDecompressSync } from 'node:zlib';
 import type { TargetFile } from '@tufjs/models';
 import { VerificationError } from './errors';
 
@@ -29,6 +27,8 @@ export const DELTA_MAGIC = Buffer.from('ENGMDLT2');
 /** Bounds the device's memory: one base region and one output segment at a time. */
 export const MAX_DELTA_REGION = 64 * 1024 * 1024;
 export const MAX_DELTA_SEGMENT = 64 * 1024 * 1024;
+/** A patch holds at most a segment's diff and extra bytes and its control triples; zstd expands a block by a fraction at most. */
+export const MAX_PATCH = 2 * MAX_DELTA_SEGMENT;
 const MAX_HEADER = 1024 * 1024;
 /** A patch's own header: the control, diff and extra frames' lengths. */
 export const PATCH_HEADER = 12;
@@ -125,7 +125,7 @@ export async function readDeltaHeader(file: FileHandle, fileLength: number, bind
       Number.isSafeInteger(s?.baseOffset) && s.baseOffset >= 0 &&
       isLength(s.baseLength) && s.baseLength <= MAX_DELTA_REGION && s.baseOffset + s.baseLength <= binding.base.length &&
       isLength(s.outputLength) && s.outputLength <= MAX_DELTA_SEGMENT &&
-      Number.isSafeInteger(s.patchLength) && s.patchLength > PATCH_HEADER;
+      Number.isSafeInteger(s.patchLength) && s.patchLength > PATCH_HEADER && s.patchLength <= MAX_PATCH;
     if (!fits) throw invalid(`segment ${JSON.stringify(s).slice(0, 200)} is out of bounds`);
     output += s.outputLength;
     patches += s.patchLength;
@@ -148,7 +148,8 @@ export interface ApplyFiles {
 /**
  * Rebuilds the full target from base + delta, segment by segment, hashing as it writes;
  * the result must match the full target's signed length and sha256 (DELTA_OUTPUT_MISMATCH
- * otherwise). Memory: one region and one segment buffer, allocated once, whatever the size.
+ * otherwise). Memory: one region, one patch and one segment buffer, allocated once, whatever the
+ * image size, and the current patch's decoded blocks.
  */
 export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onProgress?: (written: number, total: number) => void): Promise<void> {
   const delta = await open(files.delta, 'r');
@@ -162,12 +163,13 @@ export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onPro
     // Reused for every segment: per-segment buffers would wait for a GC and grow the peak.
     const region = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.baseLength)));
     const output = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.outputLength)));
+    const patch = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.patchLength)));
     let at = patchesAt;
     for (const s of segments) {
       const old = region.subarray(0, s.baseLength);
       if ((await base.read(old, 0, s.baseLength, s.baseOffset)).bytesRead !== s.baseLength) throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
       const rebuilt = output.subarray(0, s.outputLength);
-      await patchSegment(files.delta, delta, at, s, old, rebuilt);
+      await patchSegment(delta, at, s, patch.subarray(0, s.patchLength), old, rebuilt);
       hash.update(rebuilt);
       await out.write(rebuilt, 0, rebuilt.length, written);
       written += rebuilt.length;
@@ -187,51 +189,99 @@ export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onPro
 const invalidPatch = (why: string) => new VerificationError('DELTA_INVALID', `delta patch: ${why}`);
 
 /** No control value of a bounded region and segment is larger. */
-const MAX_CONTROL_VALUE = BigInt(MAX_DELTA_REGION + MAX_DELTA_SEGMENT);
+const MAX_CONTROL_VALUE = MAX_DELTA_REGION + MAX_DELTA_SEGMENT;
 
-/** A bsdiff number: 8 bytes little-endian, the sign in the top bit. */
+/** A bsdiff number: 8 bytes little-endian, the sign in the top bit (read as two words: no BigInt per value). */
 function offtin(b: Buffer, at: number): number {
-  const raw = b.readBigUInt64LE(at);
-  const magnitude = raw & 0x7fffffffffffffffn;
+  const high = b.readUInt32LE(at + 4);
+  // Any high bit puts the magnitude past 2^32, far beyond the bound, so its rounding is harmless.
+  const magnitude = (high & 0x7fffffff) * 0x100000000 + b.readUInt32LE(at);
   if (magnitude > MAX_CONTROL_VALUE) throw invalidPatch('a control value is out of bounds');
-  return raw >> 63n ? -Number(magnitude) : Number(magnitude);
+  return high & 0x80000000 ? -magnitude : magnitude;
 }
 
 /**
  * bspatch's rule, on one segment: each control triple (x, y, z) takes x bytes of the diff block
  * added to the old bytes at the old position, then y bytes of the extra block, then moves the
- * old position by z. The diff and extra blocks are laid into `out` where the triples put them
- * as they decompress; the old bytes are added afterwards. Every triple is checked first.
+ * old position by z. Every triple is checked before a byte moves; the blocks must be exactly as
+ * long as the triples say.
  */
-async function patchSegment(deltaFile: string, delta: FileHandle, at: number, s: DeltaSegment, old: Buffer, out: Buffer): Promise<void> {
-  const head = Buffer.alloc(PATCH_HEADER);
-  if ((await delta.read(head, 0, PATCH_HEADER, at)).bytesRead !== PATCH_HEADER) throw invalidPatch('the file ends inside a patch');
-  const lengths = [head.readUInt32BE(0), head.readUInt32BE(4), head.readUInt32BE(8)] as const;
+async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patch: Buffer, old: Buffer, out: Buffer): Promise<void> {
+  if ((await delta.read(patch, 0, s.patchLength, at)).bytesRead !== s.patchLength) throw invalidPatch('the file ends inside a patch');
+  const lengths = [patch.readUInt32BE(0), patch.readUInt32BE(4), patch.readUInt32BE(8)] as const;
   if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== s.patchLength) throw invalidPatch('its frames do not fill it');
-  const frameAt = [at + PATCH_HEADER, at + PATCH_HEADER + lengths[0], at + PATCH_HEADER + lengths[0] + lengths[1]] as const;
-  const control = Buffer.concat(await decompressed(deltaFile, frameAt[0], lengths[0], MAX_CONTROL));
+  const frame = (from: number, length: number) => patch.subarray(from, from + length);
+  const control = decoded(frame(PATCH_HEADER, lengths[0]), MAX_CONTROL, 'control');
   if (control.length % 24 !== 0) throw invalidPatch('the control block is not whole triples');
-  // Where each diff and extra run lands in the output, and where its old bytes are.
-  const diffRuns: Array<{ outAt: number; length: number; oldAt: number }> = [];
-  const extraRuns: Array<{ outAt: number; length: number }> = [];
   let newPos = 0;
-  let oldPos = 0;
+  let diffLength = 0;
+  for (let t = 0; t < control.length; t += 24) {
+    const [x, y] = [offtin(control, t), offtin(control, t + 8)];
+    offtin(control, t + 16); // the seek is bounded too
+    if (x < 0 || y < 0 || newPos + x + y > s.outputLength) throw invalidPatch('a control triple writes outside the segment');
+    newPos += x + y;
+    diffLength += x;
+  }
+  if (newPos !== s.outputLength) throw new VerificationError('DELTA_OUTPUT_MISMATCH', `a patch rebuilds ${newPos} bytes, its segment has ${s.outputLength}`);
+  const diff = decodedExactly(frame(PATCH_HEADER + lengths[0], lengths[1]), diffLength, 'diff');
+  const extra = decodedExactly(frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]), s.outputLength - diffLength, 'extra');
+  let [d, e, oldPos] = [0, 0, 0];
+  newPos = 0;
   for (let t = 0; t < control.length; t += 24) {
     const [x, y, z] = [offtin(control, t), offtin(control, t + 8), offtin(control, t + 16)];
-    if (x < 0 || y < 0 || newPos + x + y > s.outputLength) throw invalidPatch('a control triple writes outside the segment');
-    if (x > 0) diffRuns.push({ outAt: newPos, length: x, oldAt: oldPos });
-    if (y > 0) extraRuns.push({ outAt: newPos + x, length: y });
+    d += diff.copy(out, newPos, d, d + x);
+    // bspatch adds old bytes only where the old position is inside the region.
+    const from = Math.max(0, -oldPos);
+    const to = Math.min(x, old.length - oldPos);
+    if (to > from) addBytes(out, newPos + from, old, oldPos + from, to - from);
+    e += extra.copy(out, newPos + x, e, e + y);
     newPos += x + y;
     oldPos += x + z;
   }
-  if (newPos !== s.outputLength) throw new VerificationError('DELTA_OUTPUT_MISMATCH', `a patch rebuilds ${newPos} bytes, its segment has ${s.outputLength}`);
-  await scatter(deltaFile, frameAt[1], lengths[1], diffRuns, out, 'diff');
-  await scatter(deltaFile, frameAt[2], lengths[2], extraRuns, out, 'extra');
-  for (const r of diffRuns) {
-    // bspatch adds old bytes only where the old position is inside the region.
-    const from = Math.max(0, -r.oldAt);
-    const to = Math.min(r.length, old.length - r.oldAt);
-    if (to > from) addBytes(out, r.outAt + from, old, r.oldAt + from, to - from);
+  for (const block of [control, diff, extra]) release(block);
+}
+
+/**
+ * A zstd frame's bytes, at most `limit` of them (DELTA_INVALID beyond, or if it does not
+ * decompress), as one buffer. Decoded here on the JavaScript thread, not with zlib's async
+ * streams: those decode on libuv's threadpool, whose threads' malloc arenas kept freed decoder
+ * windows, so the device's peak memory grew with the segment count (Node's zlib docs warn of
+ * this fragmentation). The thread is busy for one frame: milliseconds, as for the adds that follow.
+ */
+function decoded(frame: Buffer, limit: number, block: string, chunkSize = 1 << 20): Buffer {
+  if (frame.length === 0) throw invalidPatch('an empty frame');
+  try {
+    return zstdDecompressSync(frame, {
+      chunkSize: Math.max(constants.Z_MIN_CHUNK, chunkSize),
+      maxOutputLength: Math.max(1, limit),
+      params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw invalidPatch(`the ${block} block is over ${limit} bytes`);
+    throw invalidPatch(`a frame does not decompress: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** A block whose length the control triples fix, decoded into one buffer a byte longer (no chunks to join). */
+function decodedExactly(frame: Buffer, length: number, block: string): Buffer {
+  const bytes = decoded(frame, length, block, length + 1);
+  if (bytes.length !== length) throw invalidPatch(`the ${block} block is ${bytes.length} bytes, its control triples say ${length}`);
+  return bytes;
+}
+
+/**
+ * Frees a decoded block's memory now. Left to the garbage collector, a 16 MiB block per segment
+ * piled up for a hundred MiB and more before V8 collected it. Only a large buffer that is all of
+ * its ArrayBuffer (or all but decodedExactly's spare byte) is detached: a small one is a slice of
+ * a pool other buffers share.
+ */
+function release(bytes: Buffer): void {
+  const own = bytes.byteOffset === 0 && bytes.buffer.byteLength - bytes.length <= 1;
+  if (!own || bytes.length < 64 * 1024 || !(bytes.buffer instanceof ArrayBuffer)) return;
+  try {
+    bytes.buffer.transfer(0);
+  } catch {
+    // A buffer the runtime will not detach: the garbage collector frees it.
   }
 }
 
@@ -263,59 +313,4 @@ function addBytes(out: Buffer, outAt: number, old: Buffer, oldAt: number, length
   }
   i += 4 * words.length;
   bytewise(length);
-}
-
-/** A zstd frame's bytes, at most `limit` of them (DELTA_INVALID beyond, or if it does not decompress). */
-async function decompressed(file: string, at: number, length: number, limit: number): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  await frameChunks(file, at, length, (chunk) => {
-    total += chunk.length;
-    if (total > limit) throw invalidPatch(`a block is over ${limit} bytes`);
-    chunks.push(chunk);
-  });
-  return chunks;
-}
-
-/** Lays a frame's bytes into `out` over `runs` in order; the frame must fill them exactly. */
-async function scatter(file: string, at: number, length: number, runs: Array<{ outAt: number; length: number }>, out: Buffer, block: string): Promise<void> {
-  const expected = runs.reduce((n, r) => n + r.length, 0);
-  let run = 0;
-  let into = 0;
-  let total = 0;
-  await frameChunks(file, at, length, (chunk) => {
-    total += chunk.length;
-    if (total > expected) throw invalidPatch(`the ${block} block is longer than its control triples`);
-    for (let from = 0; from < chunk.length; ) {
-      const r = runs[run]!;
-      const n = Math.min(chunk.length - from, r.length - into);
-      chunk.copy(out, r.outAt + into, from, from + n);
-      from += n;
-      into += n;
-      if (into === r.length) {
-        run++;
-        into = 0;
-      }
-    }
-  });
-  if (total !== expected) throw invalidPatch(`the ${block} block is shorter than its control triples`);
-}
-
-/**
- * A frame's decoded chunks. Each frame opens the file by path: a stream on the FileHandle
- * would leave a close listener on it per frame.
- */
-async function frameChunks(file: string, at: number, length: number, onChunk: (chunk: Buffer) => void): Promise<void> {
-  if (length === 0) throw invalidPatch('an empty frame');
-  const decompress = createZstdDecompress({ chunkSize: 1 << 20, params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX } });
-  try {
-    await pipeline(createReadStream(file, { start: at, end: at + length - 1, highWaterMark: 1 << 20 }), decompress, async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) onChunk(chunk);
-    });
-  } catch (err) {
-    if (err instanceof VerificationError) throw err;
-    throw invalidPatch(`a frame does not decompress: ${err instanceof Error ? err.message : String(err)}`);
-  } finally {
-    decompress.close();
-  }
 }

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { zstdCompressSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyDelta, DELTA_FORMAT, encodeDeltaHeader, MAX_DELTA_REGION, type DeltaBinding } from '@enigm-ota/client-sdk';
+import { applyDelta, DELTA_FORMAT, encodeDeltaHeader, MAX_DELTA_REGION, MAX_PATCH, type DeltaBinding } from '@enigm-ota/client-sdk';
 import { buildDeltaFile, folderPatches, planSegments, type PatchStore } from '../../../infra/bsdiffSegments';
 import { rejectionOf } from '../../rejection';
 
@@ -158,6 +158,15 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
       const badHeader = Buffer.concat([bytes.subarray(0, 8), len, json, bytes.subarray(12 + headerLength)]);
       await writeFile(join(dir, 'bad-header'), badHeader);
       expect((await apply(join(dir, 'bad-header'), badHeader.length)).code).to.equal('DELTA_INVALID');
+      // A patch longer than any segment's blocks can be (the device would hold it whole): refused
+      // from the header, though the (sparse) file is as long as the header says.
+      const oversized = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as { segments: Array<{ patchLength: number }> };
+      oversized.segments = [{ ...oversized.segments[0]!, patchLength: MAX_PATCH + 1 }];
+      const bigHeader = encodeDeltaHeader(oversized.segments as Parameters<typeof encodeDeltaHeader>[0]);
+      await writeFile(join(dir, 'big-patch'), bigHeader);
+      await truncate(join(dir, 'big-patch'), bigHeader.length + MAX_PATCH + 1);
+      const big = await apply(join(dir, 'big-patch'), bigHeader.length + MAX_PATCH + 1);
+      expect([big.code, big.message]).to.deep.equal(['DELTA_INVALID', `delta file: segment ${JSON.stringify(oversized.segments[0])} is out of bounds`]);
       // The first segment's patch replaced by a crafted one: control triples, diff and extra blocks.
       const crafted = async (name: string, triples: number[][], diff: Buffer, extra: Buffer, frameLengths?: (l: number[]) => number[]) => {
         const control = Buffer.alloc(24 * triples.length);
