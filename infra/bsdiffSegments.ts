@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants, zstdCompress } from 'node:zlib';
@@ -154,7 +155,11 @@ export interface BuildOptions {
   onSegment?(segment: number, of: number): void;
   /** Wraps each long call (qbsdiff), e.g. to heartbeat while it runs. */
   during?<T>(work: Promise<T>): Promise<T>;
+  /** Segments diffed at once (default: the cores, at most 4; each qbsdiff holds a region and its suffix array, about 190 MiB at 16 MiB segments). */
+  concurrency?: number;
 }
+
+const DEFAULT_CONCURRENCY = Math.max(1, Math.min(4, availableParallelism()));
 
 /** Builds the delta file (client-sdk/src/delta.ts) that rebuilds `targetFile` from `baseFile`, in `work`. */
 export async function buildDeltaFile(baseFile: string, targetFile: string, work: string, outFile: string, options: BuildOptions = {}): Promise<{ length: number; sha256: string; segments: DeltaSegment[] }> {
@@ -162,18 +167,35 @@ export async function buildDeltaFile(baseFile: string, targetFile: string, work:
   const patches = options.patches ?? (await freshFolderPatches(join(work, 'patches')));
   const during = options.during ?? (<T>(w: Promise<T>) => w);
   const plan = planSegments((await stat(baseFile)).size, (await stat(targetFile)).size, options.segmentBytes, options.marginBytes);
-  const segments: DeltaSegment[] = [];
-  for (const [i, s] of plan.entries()) {
-    options.onSegment?.(i + 1, plan.length);
-    let patchLength = await patches.size(i);
-    if (patchLength === undefined) {
-      await sliceFile(baseFile, s.baseOffset, s.baseLength, join(work, 'region'));
-      await sliceFile(targetFile, s.outputOffset, s.outputLength, join(work, 'segment'));
-      await during(diffSegment(join(work, 'region'), join(work, 'segment'), join(work, 'patch')));
-      patchLength = await patches.keep(i, join(work, 'patch'));
+  const patchLengths: number[] = [];
+  const makePatch = async (i: number, s: SegmentPlan): Promise<number> => {
+    const file = (name: string) => join(work, `${name}-${i}`);
+    try {
+      await sliceFile(baseFile, s.baseOffset, s.baseLength, file('region'));
+      await sliceFile(targetFile, s.outputOffset, s.outputLength, file('segment'));
+      await during(diffSegment(file('region'), file('segment'), file('patch')));
+      return await patches.keep(i, file('patch'));
+    } finally {
+      await Promise.all(['region', 'segment', 'patch'].map((name) => rm(file(name), { force: true })));
     }
-    segments.push({ baseOffset: s.baseOffset, baseLength: s.baseLength, outputLength: s.outputLength, patchLength });
-  }
+  };
+  // Segments are independent: a few diffed at once, each kept as it is done (in any order).
+  // After a failure no segment starts, and the failure is thrown once those running are done.
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const lane = async () => {
+    for (let i = next++; i < plan.length && !failure; i = next++) {
+      options.onSegment?.(i + 1, plan.length);
+      try {
+        patchLengths[i] = (await patches.size(i)) ?? (await makePatch(i, plan[i]!));
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.length) }, lane));
+  if (failure) throw failure.err;
+  const segments: DeltaSegment[] = plan.map((s, i) => ({ baseOffset: s.baseOffset, baseLength: s.baseLength, outputLength: s.outputLength, patchLength: patchLengths[i]! }));
   const out = await open(outFile, 'w');
   const hash = createHash('sha256');
   let length = 0;

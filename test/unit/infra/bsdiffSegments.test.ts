@@ -88,12 +88,15 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
         return kept.keep(i, file);
       },
     });
-    const first = await rejectionOf(buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-a'), join(dir, 'delta-a'), { ...small, patches: crashingAt(2) }));
+    // Two segments at a time: the crash at segment 2 lets the one beside it finish, and starts no other.
+    const first = await rejectionOf(buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-a'), join(dir, 'delta-a'), { ...small, concurrency: 2, patches: crashingAt(2) }));
     expect(first.message).to.equal('worker killed');
-    expect(made).to.deep.equal([0, 1]);
+    const before = [...made].sort((a, b) => a - b);
+    expect(before).to.include.members([0, 1]).and.not.include(2);
+    expect(before.length).to.be.at.most(3);
     made.length = 0;
-    const resumed = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-b'), join(dir, 'delta-b'), { ...small, patches: crashingAt(undefined) });
-    expect(made).to.deep.equal(fresh.segments.slice(2).map((_, i) => i + 2));
+    const resumed = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-b'), join(dir, 'delta-b'), { ...small, concurrency: 2, patches: crashingAt(undefined) });
+    expect([...made].sort((a, b) => a - b), 'only the segments not kept before').to.deep.equal(fresh.segments.map((_, i) => i).filter((i) => !before.includes(i)));
     expect(resumed.sha256, 'the same delta as one built without a crash').to.equal(fresh.sha256);
   });
 
