@@ -169,7 +169,7 @@ export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onPro
       const old = region.subarray(0, s.baseLength);
       if ((await base.read(old, 0, s.baseLength, s.baseOffset)).bytesRead !== s.baseLength) throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
       const rebuilt = output.subarray(0, s.outputLength);
-      await patchSegment(delta, at, s, patch.subarray(0, s.patchLength), old, rebuilt);
+      await patchSegment(delta, at, s, patch.subarray(0, s.patchLength), old, rebuilt, output.length + 1);
       hash.update(rebuilt);
       await out.write(rebuilt, 0, rebuilt.length, written);
       written += rebuilt.length;
@@ -204,9 +204,11 @@ function offtin(b: Buffer, at: number): number {
  * bspatch's rule, on one segment: each control triple (x, y, z) takes x bytes of the diff block
  * added to the old bytes at the old position, then y bytes of the extra block, then moves the
  * old position by z. Every triple is checked before a byte moves; the blocks must be exactly as
- * long as the triples say.
+ * long as the triples say. The diff and extra blocks decode into buffers of one size for the
+ * whole delta (`capacity`), so the allocator reuses one block's memory for the next instead of
+ * growing to fit each new size.
  */
-async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patch: Buffer, old: Buffer, out: Buffer): Promise<void> {
+async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patch: Buffer, old: Buffer, out: Buffer, capacity: number): Promise<void> {
   if ((await delta.read(patch, 0, s.patchLength, at)).bytesRead !== s.patchLength) throw invalidPatch('the file ends inside a patch');
   const lengths = [patch.readUInt32BE(0), patch.readUInt32BE(4), patch.readUInt32BE(8)] as const;
   if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== s.patchLength) throw invalidPatch('its frames do not fill it');
@@ -223,8 +225,8 @@ async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patc
     diffLength += x;
   }
   if (newPos !== s.outputLength) throw new VerificationError('DELTA_OUTPUT_MISMATCH', `a patch rebuilds ${newPos} bytes, its segment has ${s.outputLength}`);
-  const diff = decodedExactly(frame(PATCH_HEADER + lengths[0], lengths[1]), diffLength, 'diff');
-  const extra = decodedExactly(frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]), s.outputLength - diffLength, 'extra');
+  const diff = decodedExactly(frame(PATCH_HEADER + lengths[0], lengths[1]), diffLength, 'diff', capacity);
+  const extra = decodedExactly(frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]), s.outputLength - diffLength, 'extra', capacity);
   let [d, e, oldPos] = [0, 0, 0];
   newPos = 0;
   for (let t = 0; t < control.length; t += 24) {
@@ -262,22 +264,22 @@ function decoded(frame: Buffer, limit: number, block: string, chunkSize = 1 << 2
   }
 }
 
-/** A block whose length the control triples fix, decoded into one buffer a byte longer (no chunks to join). */
-function decodedExactly(frame: Buffer, length: number, block: string): Buffer {
-  const bytes = decoded(frame, length, block, length + 1);
+/** A block whose length the control triples fix, decoded into one buffer of `capacity` > length (no chunks to join). */
+function decodedExactly(frame: Buffer, length: number, block: string, capacity: number): Buffer {
+  // An empty block has nothing to reuse: a capacity-sized buffer would only wait for the collector.
+  const bytes = decoded(frame, length, block, length === 0 ? constants.Z_MIN_CHUNK : capacity);
   if (bytes.length !== length) throw invalidPatch(`the ${block} block is ${bytes.length} bytes, its control triples say ${length}`);
   return bytes;
 }
 
 /**
  * Frees a decoded block's memory now. Left to the garbage collector, a 16 MiB block per segment
- * piled up for a hundred MiB and more before V8 collected it. Only a large buffer that is all of
- * its ArrayBuffer (or all but decodedExactly's spare byte) is detached: a small one is a slice of
- * a pool other buffers share.
+ * piled up for a hundred MiB and more before V8 collected it. zlib decodes each call into an
+ * output buffer of its own, of the chunk size asked (1 MiB or more here); a smaller buffer could
+ * be a slice of Node's shared pool, which is never detached (Node refuses to, too).
  */
 function release(bytes: Buffer): void {
-  const own = bytes.byteOffset === 0 && bytes.buffer.byteLength - bytes.length <= 1;
-  if (!own || bytes.length < 64 * 1024 || !(bytes.buffer instanceof ArrayBuffer)) return;
+  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength < 1 << 20 || !(bytes.buffer instanceof ArrayBuffer)) return;
   try {
     bytes.buffer.transfer(0);
   } catch {
