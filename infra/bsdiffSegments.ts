@@ -155,7 +155,7 @@ export interface BuildOptions {
   onSegment?(segment: number, of: number): void;
   /** Wraps each long call (qbsdiff), e.g. to heartbeat while it runs. */
   during?<T>(work: Promise<T>): Promise<T>;
-  /** Segments diffed at once (default: the cores, at most 4; each qbsdiff holds a region and its suffix array, about 190 MiB at 16 MiB segments). */
+  /** Segments diffed at once (default: the cores, at most 4; each qbsdiff holds a region and its suffix array, about 185 MiB at 16 MiB segments). */
   concurrency?: number;
 }
 
@@ -193,7 +193,7 @@ export async function buildDeltaFile(baseFile: string, targetFile: string, work:
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.length) }, lane));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.length)) }, lane));
   if (failure) throw failure.err;
   const segments: DeltaSegment[] = plan.map((s, i) => ({ baseOffset: s.baseOffset, baseLength: s.baseLength, outputLength: s.outputLength, patchLength: patchLengths[i]! }));
   const out = await open(outFile, 'w');

@@ -243,6 +243,9 @@ async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patc
   for (const block of [control, diff, extra]) release(block);
 }
 
+/** zlib's output buffer for a block of unknown length (control); known lengths get one buffer of their own. */
+const DECODE_CHUNK = 1 << 20;
+
 /**
  * A zstd frame's bytes, at most `limit` of them (DELTA_INVALID beyond, or if it does not
  * decompress), as one buffer. Decoded here on the JavaScript thread, not with zlib's async
@@ -250,7 +253,7 @@ async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patc
  * windows, so the device's peak memory grew with the segment count (Node's zlib docs warn of
  * this fragmentation). The thread is busy for one frame: milliseconds, as for the adds that follow.
  */
-function decoded(frame: Buffer, limit: number, block: string, chunkSize = 1 << 20): Buffer {
+function decoded(frame: Buffer, limit: number, block: string, chunkSize = DECODE_CHUNK): Buffer {
   if (frame.length === 0) throw invalidPatch('an empty frame');
   try {
     return zstdDecompressSync(frame, {
@@ -275,11 +278,11 @@ function decodedExactly(frame: Buffer, length: number, block: string, capacity: 
 /**
  * Frees a decoded block's memory now. Left to the garbage collector, a 16 MiB block per segment
  * piled up for a hundred MiB and more before V8 collected it. zlib decodes each call into an
- * output buffer of its own, of the chunk size asked (1 MiB or more here); a smaller buffer could
- * be a slice of Node's shared pool, which is never detached (Node refuses to, too).
+ * output buffer of its own, of the chunk size asked (DECODE_CHUNK or more here); a smaller buffer
+ * could be a slice of Node's shared pool, which is never detached (Node refuses to, too).
  */
 function release(bytes: Buffer): void {
-  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength < 1 << 20 || !(bytes.buffer instanceof ArrayBuffer)) return;
+  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength < DECODE_CHUNK || !(bytes.buffer instanceof ArrayBuffer)) return;
   try {
     bytes.buffer.transfer(0);
   } catch {
