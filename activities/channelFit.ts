@@ -4,7 +4,13 @@ import type { ReleaseTarget } from '../common/release';
 /** A target as a repository holds it: its name and the release fields in `custom`. */
 export interface ChannelEntry {
   name: string;
-  custom: { version?: string; channel?: string; hardwareIds?: string[]; rollbackIndex?: number; rollout?: { withdrawn?: boolean } };
+  custom: {
+    version?: string;
+    channel?: string;
+    hardwareIds?: string[];
+    rollbackIndex?: number;
+    rollout?: { withdrawn?: boolean };
+  };
 }
 
 /**
@@ -18,24 +24,44 @@ export interface ChannelEntry {
  * - each hardware id is known: some device in the fleet has it, or an earlier release was
  *   for it (a typo reaches no device). A fleet with no device yet knows every hardware.
  */
-export function channelFitProblems(target: ReleaseTarget, offered: ChannelEntry[], released: ChannelEntry[], fleetHardware: ReadonlySet<string>): string[] {
+export function channelFitProblems(
+  target: ReleaseTarget,
+  offered: ChannelEntry[],
+  released: ChannelEntry[],
+  fleetHardware: ReadonlySet<string>,
+): string[] {
   const mine = new Set(target.custom.hardwareIds);
-  const peers = offered.filter((e) => e.name !== target.name && e.custom.channel === target.custom.channel && (e.custom.hardwareIds ?? []).some((h) => mine.has(h)));
+  const peers = offered.filter(
+    (e) =>
+      e.name !== target.name &&
+      e.custom.channel === target.custom.channel &&
+      (e.custom.hardwareIds ?? []).some((h) => mine.has(h)),
+  );
   const problems: string[] = [];
-  const highest = peers.reduce<ChannelEntry | undefined>((top, e) => ((e.custom.rollbackIndex ?? 0) > (top?.custom.rollbackIndex ?? -1) ? e : top), undefined);
+  const highest = peers.reduce<ChannelEntry | undefined>(
+    (top, e) => ((e.custom.rollbackIndex ?? 0) > (top?.custom.rollbackIndex ?? -1) ? e : top),
+    undefined,
+  );
   if (highest && target.custom.rollbackIndex < (highest.custom.rollbackIndex ?? 0)) {
-    problems.push(`rollback index ${target.custom.rollbackIndex} is below ${highest.custom.rollbackIndex} of ${highest.name}: devices that installed it would refuse this release (ROLLBACK_INDEX_TOO_LOW)`);
+    problems.push(
+      `rollback index ${target.custom.rollbackIndex} is below ${highest.custom.rollbackIndex} of ${highest.name}: devices that installed it would refuse this release (ROLLBACK_INDEX_TOO_LOW)`,
+    );
   }
   for (const e of peers) {
     if (e.custom.rollout?.withdrawn || e.custom.version === undefined) continue;
     if (compareSemver(target.custom.version, e.custom.version) <= 0) {
-      problems.push(`version ${target.custom.version} is not above ${e.custom.version} (${e.name}), which the channel offers: devices running it would refuse this release (NOT_NEWER)`);
+      problems.push(
+        `version ${target.custom.version} is not above ${e.custom.version} (${e.name}), which the channel offers: devices running it would refuse this release (NOT_NEWER)`,
+      );
     }
   }
   if (fleetHardware.size > 0) {
-    const releasedFor = new Set(released.filter((e) => e.name !== target.name).flatMap((e) => e.custom.hardwareIds ?? []));
+    const releasedFor = new Set(
+      released.filter((e) => e.name !== target.name).flatMap((e) => e.custom.hardwareIds ?? []),
+    );
     for (const h of target.custom.hardwareIds) {
-      if (!fleetHardware.has(h) && !releasedFor.has(h)) problems.push(`hardware ${h} is unknown: no device in the fleet has it and no earlier release was for it`);
+      if (!fleetHardware.has(h) && !releasedFor.has(h))
+        problems.push(`hardware ${h} is unknown: no device in the fleet has it and no earlier release was for it`);
     }
   }
   return problems;

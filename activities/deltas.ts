@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { heartbeat } from '@temporalio/activity';
-import { compareSemver, DELTA_FORMAT, deltaTargetName, readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
+import {
+  compareSemver,
+  DELTA_FORMAT,
+  deltaTargetName,
+  readDeltaBinding,
+  readReleasePolicy,
+} from '@enigm-ota/client-sdk';
 import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
 import { DEFAULT_DELTA_BASES } from '../common/policy';
 import { targetName } from '../common/release';
@@ -26,14 +32,19 @@ const MAX_DELTA_SHARE = 0.8;
  * a retry after a crash redoes at most the segment that was under way. Heartbeats name the
  * base and segment.
  */
-export async function buildDeltas(deps: ActivityDeps, input: { spec: ReleaseSpec; artifact: ArtifactRef }): Promise<DeltaTarget[]> {
+export async function buildDeltas(
+  deps: ActivityDeps,
+  input: { spec: ReleaseSpec; artifact: ArtifactRef },
+): Promise<DeltaTarget[]> {
   const { spec, artifact } = input;
   const bases = await deltaBases(deps, spec, artifact.sha256);
   const name = targetName(spec.channel, spec.version, spec.fileName);
   const built: DeltaTarget[] = [];
   for (const [i, base] of bases.entries()) {
     heartbeat({ base: i + 1, of: bases.length, version: base.version });
-    const delta = await buildOne(deps.storage, base, artifact, (segment, of) => heartbeat({ base: i + 1, of: bases.length, version: base.version, segment, segments: of }));
+    const delta = await buildOne(deps.storage, base, artifact, (segment, of) =>
+      heartbeat({ base: i + 1, of: bases.length, version: base.version, segment, segments: of }),
+    );
     if (delta.length > artifact.length * MAX_DELTA_SHARE) {
       // Unrelated images (a new toolchain, encrypted builds): the full image costs no more.
       await deps.storage.remove('artifacts', artifactKey(delta.sha256));
@@ -56,7 +67,12 @@ async function deltaBases(deps: ActivityDeps, spec: ReleaseSpec, newSha256: stri
       try {
         if (readDeltaBinding(t)) continue;
         const p = readReleasePolicy(t);
-        if (p.channel !== spec.channel || !p.hardwareIds.some((h) => spec.hardwareIds.includes(h)) || compareSemver(p.version, spec.version) >= 0) continue;
+        if (
+          p.channel !== spec.channel ||
+          !p.hardwareIds.some((h) => spec.hardwareIds.includes(h)) ||
+          compareSemver(p.version, spec.version) >= 0
+        )
+          continue;
         // An image no longer in storage cannot be a base (its devices take the full image).
         if (!(await deps.storage.stat('artifacts', artifactKey(sha256)))) continue;
         found.set(sha256, { sha256, length: t.length, version: p.version });
@@ -68,7 +84,12 @@ async function deltaBases(deps: ActivityDeps, spec: ReleaseSpec, newSha256: stri
   return [...found.values()].sort((a, b) => compareSemver(b.version, a.version)).slice(0, wanted);
 }
 
-async function buildOne(storage: Storage, base: DeltaTarget['base'], target: ArtifactRef, progress: (segment: number, of: number) => void): Promise<{ length: number; sha256: string }> {
+async function buildOne(
+  storage: Storage,
+  base: DeltaTarget['base'],
+  target: ArtifactRef,
+  progress: (segment: number, of: number) => void,
+): Promise<{ length: number; sha256: string }> {
   // The format in the key: a build left by an older format is neither resumed nor reused.
   const pair = `${DELTA_FORMAT.replace('/', '-')}/${base.sha256}-${target.sha256}`;
   const doneKey = `deltas/done/${pair}.json`;
@@ -86,7 +107,11 @@ async function buildOne(storage: Storage, base: DeltaTarget['base'], target: Art
   try {
     await download(storage, base.sha256, join(work, 'base'));
     await download(storage, target.sha256, join(work, 'target'));
-    const delta = await buildDeltaFile(join(work, 'base'), join(work, 'target'), work, join(work, 'delta'), { patches, onSegment: progress, during: heartbeatingWhile });
+    const delta = await buildDeltaFile(join(work, 'base'), join(work, 'target'), work, join(work, 'delta'), {
+      patches,
+      onSegment: progress,
+      during: heartbeatingWhile,
+    });
     await storage.putFile('artifacts', artifactKey(delta.sha256), join(work, 'delta'));
     const result = { length: delta.length, sha256: delta.sha256 };
     await storage.putBytes('artifacts', doneKey, Buffer.from(JSON.stringify(result)));

@@ -10,7 +10,8 @@ export function withCodes<A extends unknown[], R>(fn: (...args: A) => Promise<R>
     try {
       return await fn(...args);
     } catch (err) {
-      if (err instanceof ServerError) throw ApplicationFailure.create({ message: err.message, type: err.code, cause: err });
+      if (err instanceof ServerError)
+        throw ApplicationFailure.create({ message: err.message, type: err.code, cause: err });
       throw err;
     }
   };

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { ServerError } from '../common/errors';
-import { targetName, type ArtifactRef, type DeltaTarget, type ReleaseSpec, type ReleaseTarget } from '../common/release';
+import {
+  targetName,
+  type ArtifactRef,
+  type DeltaTarget,
+  type ReleaseSpec,
+  type ReleaseTarget,
+} from '../common/release';
 import type { TargetFile, Targets } from '@tufjs/models';
 import { DELTA_FIELD, DELTA_FORMAT } from '@enigm-ota/client-sdk';
 import { MAX_METADATA_BYTES, targetFile } from '../trust/tufRepository';
@@ -119,7 +125,11 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
 export function deltaEntries(t: ReleaseTarget): TargetFile[] {
   return (t.deltas ?? []).map((d) =>
     targetFile(d.name, d.length, d.sha256, {
-      [DELTA_FIELD]: { format: DELTA_FORMAT, base: { sha256: d.base.sha256, length: d.base.length }, target: { name: t.name, sha256: t.sha256, length: t.length } },
+      [DELTA_FIELD]: {
+        format: DELTA_FORMAT,
+        base: { sha256: d.base.sha256, length: d.base.length },
+        target: { name: t.name, sha256: t.sha256, length: t.length },
+      },
     }),
   );
 }
@@ -128,7 +138,13 @@ export function deltaEntries(t: ReleaseTarget): TargetFile[] {
  * Adds (or replaces) one rollout entry, and the release's delta entries, in every file set of
  * these hardware ids, retiring as it goes.
  */
-export async function publishIntoRollout(deps: ActivityDeps, channel: string, hardwareIds: readonly string[], entry: TargetFile, deltas: TargetFile[] = []): Promise<void> {
+export async function publishIntoRollout(
+  deps: ActivityDeps,
+  channel: string,
+  hardwareIds: readonly string[],
+  entry: TargetFile,
+  deltas: TargetFile[] = [],
+): Promise<void> {
   const add = (targets: Targets) => {
     targets.addTarget(entry);
     for (const delta of deltas) targets.addTarget(delta);
@@ -140,7 +156,10 @@ export async function publishIntoRollout(deps: ActivityDeps, channel: string, ha
     }
     const current = await set.targetsOrNone();
     // One list for both repositories, so the rollout never lists what the release repository dropped.
-    const retired = retiredNames({ ...current, [entry.path]: entry, ...Object.fromEntries(deltas.map((d) => [d.path, d])) }, deps.retention.keepStable);
+    const retired = retiredNames(
+      { ...current, [entry.path]: entry, ...Object.fromEntries(deltas.map((d) => [d.path, d])) },
+      deps.retention.keepStable,
+    );
     // The release repository is moved separately (ota keys partition): while it is flat, it keeps everything.
     if (retired.length > 0 && (await deps.repos.release.layout()) === 'partitioned') {
       await deps.repos.release.partitionNamed(set.partition).publish((targets) => {

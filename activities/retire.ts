@@ -1,5 +1,11 @@
 import type { TargetFile } from '@tufjs/models';
-import { compareSemver, isDeltaEntry, readReleasePolicy, readRolloutState, rebuiltTargetOf } from '@enigm-ota/client-sdk';
+import {
+  compareSemver,
+  isDeltaEntry,
+  readReleasePolicy,
+  readRolloutState,
+  rebuiltTargetOf,
+} from '@enigm-ota/client-sdk';
 
 /** A rollout entry as the retirement rule reads it (its signed custom fields). */
 export interface RetireEntry {
@@ -21,7 +27,9 @@ export function retiredTargets(entries: readonly RetireEntry[], keepStable: numb
   if (entries.length === 0) return [];
   const newestFirst = [...entries].sort((a, b) => compareSemver(b.version, a.version));
   const stable = newestFirst.filter((e) => !e.rollout.withdrawn && !e.rollout.paused && e.rollout.percent >= 100);
-  const retired = new Set([...entries.filter((e) => e.rollout.withdrawn), ...stable.slice(keepStable)].map((e) => e.name));
+  const retired = new Set(
+    [...entries.filter((e) => e.rollout.withdrawn), ...stable.slice(keepStable)].map((e) => e.name),
+  );
   const highest = Math.max(...entries.map((e) => e.rollbackIndex));
   if (!entries.some((e) => !retired.has(e.name) && e.rollbackIndex === highest)) {
     retired.delete(newestFirst.find((e) => e.rollbackIndex === highest)!.name);
@@ -43,10 +51,14 @@ function retireEntries(targets: TargetFile[]): RetireEntry[] {
   return targets.flatMap((t): RetireEntry[] => {
     try {
       const policy = readReleasePolicy(t);
-      return [{ name: t.path, version: policy.version, rollbackIndex: policy.rollbackIndex, rollout: readRolloutState(t) }];
+      return [
+        { name: t.path, version: policy.version, rollbackIndex: policy.rollbackIndex, rollout: readRolloutState(t) },
+      ];
     } catch {
       // An entry a device would refuse anyway.
-      return [{ name: t.path, version: '0.0.0', rollbackIndex: -1, rollout: { percent: 0, paused: false, withdrawn: true } }];
+      return [
+        { name: t.path, version: '0.0.0', rollbackIndex: -1, rollout: { percent: 0, paused: false, withdrawn: true } },
+      ];
     }
   });
 }

@@ -26,7 +26,10 @@ export async function offerPrevious(
     previous ??= Object.values(await set.publishedOrNone()).find((t) => t.path.startsWith(prefix));
   }
   if (!previous) {
-    throw new ServerError('NOT_FOUND', `no release ${toVersion} in channel ${current.custom.channel} in the device-facing metadata (partitioned repositories keep the ${deps.retention.keepStable} newest stable releases: OTA_KEEP_STABLE_RELEASES)`);
+    throw new ServerError(
+      'NOT_FOUND',
+      `no release ${toVersion} in channel ${current.custom.channel} in the device-facing metadata (partitioned repositories keep the ${deps.retention.keepStable} newest stable releases: OTA_KEEP_STABLE_RELEASES)`,
+    );
   }
   const policy = readReleasePolicy(previous);
   if (policy.rollbackIndex < current.custom.rollbackIndex) {
@@ -45,6 +48,11 @@ export async function offerPrevious(
     downgradeFrom: [current.custom.version],
     approvals: [],
   };
-  await publishIntoRollout(deps, policy.channel, policy.hardwareIds, targetFile(previous.path, previous.length, previous.hashes['sha256']!, { ...policy, rollout }));
+  await publishIntoRollout(
+    deps,
+    policy.channel,
+    policy.hardwareIds,
+    targetFile(previous.path, previous.length, previous.hashes['sha256']!, { ...policy, rollout }),
+  );
   return { targetName: previous.path, rollbackIndex: policy.rollbackIndex };
 }

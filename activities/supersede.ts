@@ -15,7 +15,10 @@ export interface SupersedeResult {
  * every older release of its channel that is still running (they are aborted, their
  * offers withdrawn), and is itself superseded by a newer one already rolling out or stable.
  */
-export async function supersede(deps: ActivityDeps, input: { channel: string; version: string; releaseId: string }): Promise<SupersedeResult> {
+export async function supersede(
+  deps: ActivityDeps,
+  input: { channel: string; version: string; releaseId: string },
+): Promise<SupersedeResult> {
   const result: SupersedeResult = { aborted: [] };
   const query = releaseQuery({ channel: input.channel, runningOr: { stage: 'stable' } });
   for await (const wf of deps.temporal.workflow.list({ query })) {

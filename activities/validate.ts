@@ -30,7 +30,9 @@ class StorageFetcher extends BaseFetcher {
 
   override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
     // A partition's roots are its repository's, as the API serves them.
-    const key = new URL(url).pathname.replace(/^\/+/, '').replace(/^([a-z]+)\/p\/[^/]+\/[^/]+\/([0-9]+\.root\.json)$/, '$1/$2');
+    const key = new URL(url).pathname
+      .replace(/^\/+/, '')
+      .replace(/^([a-z]+)\/p\/[^/]+\/[^/]+\/([0-9]+\.root\.json)$/, '$1/$2');
     const bytes = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
     if (!bytes) throw new DownloadHTTPError(`${key} not found`, 404);
     checkPartitionFile(key, bytes, this.partition);
@@ -50,7 +52,8 @@ export async function validateRelease(deps: ActivityDeps, input: { target: Relea
     throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(t.sha256)} no longer matches its digest`);
   }
   // Every file set the release went into (one per hardware id when partitioned), as a device of it would read it.
-  for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) await verifyAsDevice(deps, set, t);
+  for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds))
+    await verifyAsDevice(deps, set, t);
   await checkDeltasRebuild(deps.storage, t);
   await checkChannelFit(deps, t);
 }
@@ -70,22 +73,35 @@ async function checkDeltasRebuild(storage: Storage, t: ReleaseTarget): Promise<v
           },
         });
         await pipeline(await storage.getStream('artifacts', artifactKey(sha256)), metered, createWriteStream(file));
-        if (hash.digest('hex') !== sha256) throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(sha256)} no longer matches its digest`);
+        if (hash.digest('hex') !== sha256)
+          throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(sha256)} no longer matches its digest`);
       };
       const binding = readDeltaBinding(entry)!;
       await fetch(binding.base.sha256, join(dir, 'base'));
       await fetch(entry.hashes['sha256']!, join(dir, 'delta'));
-      await applyDelta({ base: join(dir, 'base'), delta: join(dir, 'delta'), deltaLength: entry.length, output: join(dir, 'out') }, binding, () => heartbeat());
+      await applyDelta(
+        { base: join(dir, 'base'), delta: join(dir, 'delta'), deltaLength: entry.length, output: join(dir, 'out') },
+        binding,
+        () => heartbeat(),
+      );
     } catch (err) {
       if (err instanceof ServerError) throw err;
-      throw new ServerError('VALIDATION_FAILED', `delta ${entry.path} does not rebuild ${t.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new ServerError(
+        'VALIDATION_FAILED',
+        `delta ${entry.path} does not rebuild ${t.name}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
 }
 
-async function verifyAsDevice(deps: ActivityDeps, { scope, partition }: TufRepository, t: ReleaseTarget): Promise<void> {
+async function verifyAsDevice(
+  deps: ActivityDeps,
+  { scope, partition }: TufRepository,
+  t: ReleaseTarget,
+): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ota-validate-'));
   try {
     await writeFile(join(dir, 'root.json'), JSON.stringify(deps.trustedRoots.release.toJSON()));
@@ -95,18 +111,27 @@ async function verifyAsDevice(deps: ActivityDeps, { scope, partition }: TufRepos
       fetcher: new StorageFetcher(deps.storage, partition),
     });
     const info = await updater.getTargetInfo(t.name).catch((err: unknown) => {
-      throw new ServerError('VALIDATION_FAILED', `release metadata (${scope}) does not verify: ${String(err)}`, { cause: err });
+      throw new ServerError('VALIDATION_FAILED', `release metadata (${scope}) does not verify: ${String(err)}`, {
+        cause: err,
+      });
     });
-    if (!info) throw new ServerError('VALIDATION_FAILED', `${t.name} is not in the verified release metadata (${scope})`);
+    if (!info)
+      throw new ServerError('VALIDATION_FAILED', `${t.name} is not in the verified release metadata (${scope})`);
     const policy = readReleasePolicy(info);
     const same =
       info.length === t.length &&
       info.hashes['sha256'] === t.sha256 &&
       JSON.stringify(policy) === JSON.stringify(t.custom);
-    if (!same) throw new ServerError('VALIDATION_FAILED', `${t.name} as published (${scope}) differs from the manifest`);
+    if (!same)
+      throw new ServerError('VALIDATION_FAILED', `${t.name} as published (${scope}) differs from the manifest`);
     for (const d of deltaEntries(t)) {
       const listed = await updater.getTargetInfo(d.path);
-      if (!listed || listed.length !== d.length || listed.hashes['sha256'] !== d.hashes['sha256'] || JSON.stringify(readDeltaBinding(listed)) !== JSON.stringify(readDeltaBinding(d))) {
+      if (
+        !listed ||
+        listed.length !== d.length ||
+        listed.hashes['sha256'] !== d.hashes['sha256'] ||
+        JSON.stringify(readDeltaBinding(listed)) !== JSON.stringify(readDeltaBinding(d))
+      ) {
         throw new ServerError('VALIDATION_FAILED', `delta ${d.path} as published (${scope}) differs from the manifest`);
       }
     }
@@ -130,5 +155,9 @@ async function checkChannelFit(deps: ActivityDeps, t: ReleaseTarget): Promise<vo
   const fleet = await deps.api.get<FleetBreakdown>('/v1/fleet/breakdown');
   const hardware = new Set(Object.keys(fleet.hardwareIds).filter((h) => h !== '(none)'));
   const problems = channelFitProblems(t, await entries('rollout'), await entries('release'), hardware);
-  if (problems.length > 0) throw new ServerError('VALIDATION_FAILED', `${t.name} does not fit channel ${t.custom.channel}: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new ServerError(
+      'VALIDATION_FAILED',
+      `${t.name} does not fit channel ${t.custom.channel}: ${problems.join('; ')}`,
+    );
 }

@@ -50,23 +50,61 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     res.locals['audit'] = { action: 'operator.create', subject: b.name, detail: b.roles.join(',') };
     res.status(201).json(await deps.operators.create(b.name, b.roles, operatorOf(res).name));
   });
-  r.post('/v1/admin/operators/:name/revoke', guard('operator.manage'), body, validateBody('Revoke'), async (req, res) => {
-    const name = String(req.params['name']);
-    res.locals['audit'] = { action: 'operator.revoke', subject: name, reason: (req.body as { reason?: string }).reason };
-    await deps.operators.revoke(name);
-    res.json({ revoked: name });
-  });
+  r.post(
+    '/v1/admin/operators/:name/revoke',
+    guard('operator.manage'),
+    body,
+    validateBody('Revoke'),
+    async (req, res) => {
+      const name = String(req.params['name']);
+      res.locals['audit'] = {
+        action: 'operator.revoke',
+        subject: name,
+        reason: (req.body as { reason?: string }).reason,
+      };
+      await deps.operators.revoke(name);
+      res.json({ revoked: name });
+    },
+  );
 
   r.get('/v1/admin/audit', guard('read'), async (req, res) => {
-    res.json(await deps.audit.list({ actor: text(req.query['actor']), action: text(req.query['action']), limit: limitOf(req.query['limit']) }));
+    res.json(
+      await deps.audit.list({
+        actor: text(req.query['actor']),
+        action: text(req.query['action']),
+        limit: limitOf(req.query['limit']),
+      }),
+    );
   });
 
-  r.post('/v1/admin/devices/tokens', guard('device.manage'), body, validateBody('EnrollmentToken'), async (req, res) => {
-    const b = req.body as { deviceId: string; hardwareId: string; channel: string; groups?: string[]; tags?: Record<string, string>; ttlSeconds?: number };
-    res.locals['audit'] = { action: 'device.token', subject: b.deviceId, detail: `${b.hardwareId} on ${b.channel}` };
-    const grant = { deviceId: b.deviceId, hardwareId: b.hardwareId, channel: b.channel, groups: b.groups ?? [], tags: b.tags ?? {} };
-    res.status(201).json({ deviceId: b.deviceId, ...(await deps.devices.createToken(grant, (b.ttlSeconds ?? DEFAULT_TOKEN_TTL_S) * 1000, operatorOf(res).name)) });
-  });
+  r.post(
+    '/v1/admin/devices/tokens',
+    guard('device.manage'),
+    body,
+    validateBody('EnrollmentToken'),
+    async (req, res) => {
+      const b = req.body as {
+        deviceId: string;
+        hardwareId: string;
+        channel: string;
+        groups?: string[];
+        tags?: Record<string, string>;
+        ttlSeconds?: number;
+      };
+      res.locals['audit'] = { action: 'device.token', subject: b.deviceId, detail: `${b.hardwareId} on ${b.channel}` };
+      const grant = {
+        deviceId: b.deviceId,
+        hardwareId: b.hardwareId,
+        channel: b.channel,
+        groups: b.groups ?? [],
+        tags: b.tags ?? {},
+      };
+      res.status(201).json({
+        deviceId: b.deviceId,
+        ...(await deps.devices.createToken(grant, (b.ttlSeconds ?? DEFAULT_TOKEN_TTL_S) * 1000, operatorOf(res).name)),
+      });
+    },
+  );
   r.get('/v1/admin/devices', guard('read'), async (req, res) => {
     res.json(
       await deps.devices.list({
@@ -82,7 +120,10 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     const id = String(req.params['id']);
     const device = await deps.devices.get(id);
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
-    res.json({ ...device, reports: await new Insights(deps.fleet.sql).deviceReports(id, DEVICE_REPORTS) } satisfies DeviceDetail);
+    res.json({
+      ...device,
+      reports: await new Insights(deps.fleet.sql).deviceReports(id, DEVICE_REPORTS),
+    } satisfies DeviceDetail);
   });
   r.get('/v1/admin/devices/:id/explain', guard('read'), async (req, res) => {
     const id = String(req.params['id']);
@@ -95,7 +136,15 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   r.post('/v1/admin/devices/:id/labels', guard('device.manage'), body, validateBody('Labels'), async (req, res) => {
     const id = String(req.params['id']);
     const b = req.body as { groups: string[]; tags: Record<string, string> };
-    res.locals['audit'] = { action: 'device.label', subject: id, detail: `groups ${b.groups.join(',') || '-'}; tags ${Object.entries(b.tags).map(([k, v]) => `${k}=${v}`).join(',') || '-'}` };
+    res.locals['audit'] = {
+      action: 'device.label',
+      subject: id,
+      detail: `groups ${b.groups.join(',') || '-'}; tags ${
+        Object.entries(b.tags)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',') || '-'
+      }`,
+    };
     const labelled = await deps.devices.label(id, b.groups, b.tags);
     // Every replica hears of it (infra/changes.ts), should one ever cache devices.
     await deps.fleet.notify('device');

@@ -8,7 +8,10 @@ import { deviceFacts } from '../fleet/deviceFacts';
 import type { OfferIndex } from '../fleet/offers';
 
 /** Parses a single `bytes=` range; multi-range requests are answered with the whole body. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
   if (!header) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === '' && m[2] === '')) return undefined;
@@ -41,14 +44,25 @@ export interface ArtifactDeps {
  * every attempt, so an expired URL is never reused. `stream` sends them from here. Storage
  * is untrusted either way: the device checks length and hashes against signed metadata.
  */
-export async function serveArtifact(deps: ArtifactDeps, device: DeviceRecord, req: Request, res: Response): Promise<void> {
+export async function serveArtifact(
+  deps: ArtifactDeps,
+  device: DeviceRecord,
+  req: Request,
+  res: Response,
+): Promise<void> {
   const sha256 = String(req.params['sha256']);
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new ServerError('INVALID_INPUT', 'artifact address must be a sha256 hex digest');
+  if (!/^[0-9a-f]{64}$/.test(sha256))
+    throw new ServerError('INVALID_INPUT', 'artifact address must be a sha256 hex digest');
   const access = await deps.offers.artifactAccess(deviceFacts(device), sha256);
   if (!access.allowed) throw new ServerError(access.code, access.reason);
   // A presigned URL is for GET only (the method is signed); HEAD is answered here, from the object's size.
   if (deps.delivery.delivery === 'redirect' && req.method === 'GET') {
-    const url = await deps.storage.presignedGet('artifacts', artifactKey(sha256), deps.delivery.urlSeconds, deps.delivery.publicUrl);
+    const url = await deps.storage.presignedGet(
+      'artifacts',
+      artifactKey(sha256),
+      deps.delivery.urlSeconds,
+      deps.delivery.publicUrl,
+    );
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, url);
     return;

@@ -38,12 +38,33 @@ export function attestationRoutes(deps: AttestationRouteDeps): Router {
       await deps.devices.consumeNonce(deviceId, nonce, deps.nonceMaxAgeMs);
       // After the nonce: evidence for no nonce of ours is refused (403), configured or not, never a 503.
       const roots = await manufacturerRoots(deps.manufacturerRoots);
-      const result = verifyEvidence(req.body, { manufacturerRoots: roots, expectedNonce: nonce, deviceId, now: new Date(), policy: deps.policy });
-      await deps.devices.setAttestation(deviceId, { verifiedAt, passed: result.passed, reason: result.reason, measurements: result.measurements });
-      res.status(result.passed ? 200 : 403).json(result.passed ? { passed: true, reason: result.reason } : { error: { code: result.code, message: result.reason }, passed: false });
+      const result = verifyEvidence(req.body, {
+        manufacturerRoots: roots,
+        expectedNonce: nonce,
+        deviceId,
+        now: new Date(),
+        policy: deps.policy,
+      });
+      await deps.devices.setAttestation(deviceId, {
+        verifiedAt,
+        passed: result.passed,
+        reason: result.reason,
+        measurements: result.measurements,
+      });
+      res
+        .status(result.passed ? 200 : 403)
+        .json(
+          result.passed
+            ? { passed: true, reason: result.reason }
+            : { error: { code: result.code, message: result.reason }, passed: false },
+        );
     } catch (err) {
       if (err instanceof ServerError && err.code.startsWith('ATTESTATION_')) {
-        await deps.devices.setAttestation(deviceId, { verifiedAt, passed: false, reason: `${err.code}: ${err.message}` });
+        await deps.devices.setAttestation(deviceId, {
+          verifiedAt,
+          passed: false,
+          reason: `${err.code}: ${err.message}`,
+        });
       }
       throw err;
     }

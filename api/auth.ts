@@ -36,7 +36,11 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * roles. Every request that is not a plain read is in the audit log, refused and failed ones
  * included, with the operator (or "anonymous") and the handler's note.
  */
-export function adminAuth(operators: Operators, audit: AuditLog, sessions: Sessions): (permission: Permission) => RequestHandler {
+export function adminAuth(
+  operators: Operators,
+  audit: AuditLog,
+  sessions: Sessions,
+): (permission: Permission) => RequestHandler {
   return (permission) => (req, res, next) => {
     const changes = req.method !== 'GET';
     let auditDown = false;
@@ -49,17 +53,38 @@ export function adminAuth(operators: Operators, audit: AuditLog, sessions: Sessi
         if (!changes) return;
         // S-15: the entry is written before the handler runs and completed when the answer is
         // sent, so no change takes effect without one; if it cannot be written, nothing runs.
-        const id = await audit.begin({ actor: operator.name, action: defaultAction(req), subject: req.path }).catch((err: unknown) => {
-          auditDown = true;
-          throw new ServerError('UNAVAILABLE', 'the audit log cannot be written, so nothing was changed: try again later', { cause: err });
-        });
-        res.on('finish', () => void audit.complete(id, entryOf(req, res)).catch((err: unknown) => logRequestFailure(res, err, 'audit entry left pending: its outcome could not be written')));
+        const id = await audit
+          .begin({ actor: operator.name, action: defaultAction(req), subject: req.path })
+          .catch((err: unknown) => {
+            auditDown = true;
+            throw new ServerError(
+              'UNAVAILABLE',
+              'the audit log cannot be written, so nothing was changed: try again later',
+              { cause: err },
+            );
+          });
+        res.on(
+          'finish',
+          () =>
+            void audit
+              .complete(id, entryOf(req, res))
+              .catch((err: unknown) =>
+                logRequestFailure(res, err, 'audit entry left pending: its outcome could not be written'),
+              ),
+        );
       })
       .then(
         () => next(),
         (err: unknown) => {
           // Refused before the handler ran (nothing changed): one entry, written with the answer.
-          if (changes && !auditDown) res.on('finish', () => void audit.record(entryOf(req, res)).catch((e: unknown) => logRequestFailure(res, e, 'audit log write failed for a refused request')));
+          if (changes && !auditDown)
+            res.on(
+              'finish',
+              () =>
+                void audit
+                  .record(entryOf(req, res))
+                  .catch((e: unknown) => logRequestFailure(res, e, 'audit log write failed for a refused request')),
+            );
           next(err);
         },
       );
@@ -71,13 +96,25 @@ async function authenticate(req: Request, res: Response, operators: Operators, s
   if (header !== undefined) {
     const token = /^Bearer ([A-Za-z0-9_-]{10,200})$/.exec(header)?.[1];
     const operator = token && (await operators.authenticate(token));
-    if (!operator) throw new ServerError('UNAUTHENTICATED', token ? 'unknown or revoked operator token' : 'send Authorization: Bearer <operator token>');
+    if (!operator)
+      throw new ServerError(
+        'UNAUTHENTICATED',
+        token ? 'unknown or revoked operator token' : 'send Authorization: Bearer <operator token>',
+      );
     return operator;
   }
   const id = cookieOf(req, SESSION_COOKIE);
-  if (id === undefined) throw new ServerError('UNAUTHENTICATED', 'send Authorization: Bearer <operator token> (OTA_TOKEN for the CLI), or sign in to the dashboard');
+  if (id === undefined)
+    throw new ServerError(
+      'UNAUTHENTICATED',
+      'send Authorization: Bearer <operator token> (OTA_TOKEN for the CLI), or sign in to the dashboard',
+    );
   const session = await sessions.authenticate(id);
-  if (!session) throw new ServerError('UNAUTHENTICATED', 'the dashboard session ended, expired or its operator was revoked: sign in again');
+  if (!session)
+    throw new ServerError(
+      'UNAUTHENTICATED',
+      'the dashboard session ended, expired or its operator was revoked: sign in again',
+    );
   // S-17: a browser sends the cookie with any request to this origin; a change also needs
   // the session's CSRF token (which another site cannot read) and, when the browser says
   // where the request comes from, this origin.
@@ -91,11 +128,14 @@ async function authenticate(req: Request, res: Response, operators: Operators, s
 function checkCsrf(req: Request, expected: string): void {
   const sent = req.header(CSRF_HEADER) ?? '';
   const same = sent.length === expected.length && timingSafeEqual(Buffer.from(sent), Buffer.from(expected));
-  if (!same) throw new ServerError('CSRF_REFUSED', `a change from the dashboard needs the session's ${CSRF_HEADER} header`);
+  if (!same)
+    throw new ServerError('CSRF_REFUSED', `a change from the dashboard needs the session's ${CSRF_HEADER} header`);
   const origin = req.header('origin');
-  if (origin !== undefined && origin !== `https://${req.header('host') ?? ''}`) throw new ServerError('CSRF_REFUSED', `requests from ${origin.slice(0, 100)} may not change anything here`);
+  if (origin !== undefined && origin !== `https://${req.header('host') ?? ''}`)
+    throw new ServerError('CSRF_REFUSED', `requests from ${origin.slice(0, 100)} may not change anything here`);
   const site = req.header('sec-fetch-site');
-  if (site !== undefined && site !== 'same-origin') throw new ServerError('CSRF_REFUSED', `a ${site.slice(0, 20)} request may not change anything here`);
+  if (site !== undefined && site !== 'same-origin')
+    throw new ServerError('CSRF_REFUSED', `a ${site.slice(0, 20)} request may not change anything here`);
 }
 
 /** One cookie's value from the Cookie header (no library: the API reads exactly one cookie). */
@@ -140,12 +180,10 @@ export function deviceAuth(devices: Devices): RequestHandler {
       next(new ServerError('UNAUTHENTICATED', 'a device certificate from the fleet CA is required (enroll first)'));
       return;
     }
-    devices
-      .authorize(peer.deviceId, peer.serial)
-      .then((device) => {
-        res.locals['device'] = device;
-        next();
-      }, next);
+    devices.authorize(peer.deviceId, peer.serial).then((device) => {
+      res.locals['device'] = device;
+      next();
+    }, next);
   };
 }
 
@@ -157,8 +195,11 @@ const peers = new WeakMap<TLSSocket, { deviceId: string; serial: string } | null
  */
 function peerOf(socket: TLSSocket): { deviceId: string; serial: string } | null {
   if (peers.has(socket)) return peers.get(socket)!;
-  const cert = socket.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-  const peer = cert?.subject?.CN ? { deviceId: String(cert.subject.CN), serial: cert.serialNumber.toLowerCase() } : null;
+  const cert =
+    socket.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+  const peer = cert?.subject?.CN
+    ? { deviceId: String(cert.subject.CN), serial: cert.serialNumber.toLowerCase() }
+    : null;
   peers.set(socket, peer);
   return peer;
 }
@@ -167,6 +208,9 @@ function peerOf(socket: TLSSocket): { deviceId: string; serial: string } | null 
 export function sameDevice(res: Response, claimed: unknown): void {
   const device = deviceOf(res);
   if (claimed !== device.deviceId) {
-    throw new ServerError('DEVICE_MISMATCH', `this certificate belongs to ${device.deviceId}, not ${String(claimed).slice(0, 128)}`);
+    throw new ServerError(
+      'DEVICE_MISMATCH',
+      `this certificate belongs to ${device.deviceId}, not ${String(claimed).slice(0, 128)}`,
+    );
   }
 }

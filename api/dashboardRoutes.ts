@@ -15,7 +15,8 @@ const FILES: Record<string, string> = {
  * Everything the page may load comes from this origin: scripts and styles from the bundle
  * (no inline code, no CDN), data from the admin API. No framing (clickjacking on approvals).
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /**
  * The dashboard's static files, read once at start. Only the names in FILES are served, so

@@ -71,20 +71,31 @@ export function deviceRoutes(deps: ApiDeps): Router {
 
   r.get('/v1/repos/:repo/metadata/:file', device, async (req, res) => {
     const repo = String(req.params['repo']);
-    if (!REPOSITORIES.includes(repo as RepositoryName)) throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
+    if (!REPOSITORIES.includes(repo as RepositoryName))
+      throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
     await sendMetadata(req, res, metadata, deps.repos[repo as RepositoryName].flat, String(req.params['file']));
   });
   // A partition's files (trust/layout.ts): a device reads only its own channel and hardware's,
   // as enrolled, so what a partition holds reaches only the devices it concerns.
   r.get('/v1/repos/:repo/p/:channel/:hardware/metadata/:file', device, async (req, res) => {
     const repo = String(req.params['repo']);
-    if (!REPOSITORIES.includes(repo as RepositoryName)) throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
+    if (!REPOSITORIES.includes(repo as RepositoryName))
+      throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
     const asked = partitionName(String(req.params['channel']), String(req.params['hardware']));
     const own = deviceOf(res);
     if (!own.channel || !own.hardwareId || asked !== partitionName(own.channel, own.hardwareId)) {
-      throw new ServerError('METADATA_REFUSED', `device ${own.deviceId} is enrolled for ${own.channel ?? '(no channel)'}/${own.hardwareId ?? '(no hardware)'}, not ${asked}`);
+      throw new ServerError(
+        'METADATA_REFUSED',
+        `device ${own.deviceId} is enrolled for ${own.channel ?? '(no channel)'}/${own.hardwareId ?? '(no hardware)'}, not ${asked}`,
+      );
     }
-    await sendMetadata(req, res, metadata, deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])), String(req.params['file']));
+    await sendMetadata(
+      req,
+      res,
+      metadata,
+      deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])),
+      String(req.params['file']),
+    );
   });
 
   const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
@@ -99,7 +110,13 @@ export function deviceRoutes(deps: ApiDeps): Router {
  * timestamp.json decides what a device sees next: verified and checked against the
  * watermarks first (STORAGE_ROLLBACK), so no replica serves a rolled-back view.
  */
-async function sendMetadata(req: Request, res: Response, metadata: MetadataCache, set: TufRepository, file: string): Promise<void> {
+async function sendMetadata(
+  req: Request,
+  res: Response,
+  metadata: MetadataCache,
+  set: TufRepository,
+  file: string,
+): Promise<void> {
   const where = `${set.scope}/${file.slice(0, 40)}`;
   if (!METADATA_FILE.test(file)) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
   const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await metadata.get(set.storageKey(file));

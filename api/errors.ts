@@ -57,7 +57,6 @@ export function httpStatusOf(code: ServerErrorCode): number {
   return STATUS[code];
 }
 
-
 /**
  * The one place errors become HTTP: `{ error: { code, message, requestId } }` with a fitting
  * status. The request's log line carries the code, and for a 5xx the error with its stack.
@@ -79,8 +78,11 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
 export function describe(err: unknown): { status: number; code: ServerErrorCode; message: string } {
   const e = err as { type?: string; status?: number; message?: string };
   if (err instanceof ServerError) return { status: STATUS[err.code], code: err.code, message: err.message };
-  if (e.type === 'entity.too.large') return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' };
-  if (e.type === 'entity.parse.failed') return { status: 400, code: 'INVALID_INPUT', message: 'request body is not valid JSON' };
-  if (e.status && e.status >= 400 && e.status < 500) return { status: e.status, code: 'INVALID_INPUT', message: e.message ?? 'bad request' };
+  if (e.type === 'entity.too.large')
+    return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' };
+  if (e.type === 'entity.parse.failed')
+    return { status: 400, code: 'INVALID_INPUT', message: 'request body is not valid JSON' };
+  if (e.status && e.status >= 400 && e.status < 500)
+    return { status: e.status, code: 'INVALID_INPUT', message: e.message ?? 'bad request' };
   return { status: 500, code: 'INTERNAL', message: 'internal error' };
 }

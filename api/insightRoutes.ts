@@ -50,7 +50,12 @@ function bucketsOf(v: unknown): number {
  * Adoption on the release's channel from its first history record (registration) until
  * now, and each started step's health as it stood when the step ended.
  */
-export async function releaseInsights(insights: Insights, status: ReleaseStatus, buckets: number, now = new Date()): Promise<ReleaseInsights> {
+export async function releaseInsights(
+  insights: Insights,
+  status: ReleaseStatus,
+  buckets: number,
+  now = new Date(),
+): Promise<ReleaseInsights> {
   const first = status.history[0]?.at;
   // The worker's clock wrote the history; never ask for a series that starts after now.
   const since = first && Date.parse(first) < now.getTime() ? new Date(first) : now;
@@ -84,7 +89,14 @@ export function stepWindows(status: ReleaseStatus): StepWindow[] {
     // A gate breach on a channel whose policy rolls back withdraws without a rollback record.
     if (!end && status.withdrawn) end = later.findLast((r) => r.action === 'gate-tripped');
     const step = steps[index]!;
-    windows.push({ step: index, percent: step.percent, startedAt: rec.at, endedAt: end?.at ?? null, maxFailureRate: step.maxFailureRate, minDevices: step.minDevices });
+    windows.push({
+      step: index,
+      percent: step.percent,
+      startedAt: rec.at,
+      endedAt: end?.at ?? null,
+      maxFailureRate: step.maxFailureRate,
+      minDevices: step.minDevices,
+    });
   });
   return windows;
 }

@@ -9,7 +9,12 @@ import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
 
 /** Metadata freshness and storage watermarks (every role's version and expiry, the re-signing schedule), as `ota metadata status` shows them. */
-export function metadataRoutes(deps: { temporal: Client; config: Config; watermarks: Watermarks; guard: (permission: Permission) => RequestHandler }): Router {
+export function metadataRoutes(deps: {
+  temporal: Client;
+  config: Config;
+  watermarks: Watermarks;
+  guard: (permission: Permission) => RequestHandler;
+}): Router {
   const r = Router();
   r.get('/v1/admin/metadata', deps.guard('read'), async (_req, res) => {
     res.json(await readMetadataStatus(deps.temporal, deps.config, () => deps.watermarks.list()));
@@ -21,10 +26,16 @@ export function metadataRoutes(deps: { temporal: Client; config: Config; waterma
   // S-25: a deliberate restore of older storage is refused like an attack until an admin
   // accepts it: the repository's watermarks are dropped (audited with the reason), and the
   // next verified reads set them again from what storage holds now.
-  r.post('/v1/admin/metadata/accept-storage', deps.guard('metadata.manage'), jsonBody(4 * 1024), validateBody('AcceptStorage'), async (req, res) => {
-    const { repo, reason } = req.body as { repo: RepositoryName; reason: string };
-    res.locals['audit'] = { action: 'metadata.accept-storage', subject: repo, reason };
-    res.json({ repo, cleared: await deps.watermarks.reset(repo) });
-  });
+  r.post(
+    '/v1/admin/metadata/accept-storage',
+    deps.guard('metadata.manage'),
+    jsonBody(4 * 1024),
+    validateBody('AcceptStorage'),
+    async (req, res) => {
+      const { repo, reason } = req.body as { repo: RepositoryName; reason: string };
+      res.locals['audit'] = { action: 'metadata.accept-storage', subject: repo, reason };
+      res.json({ repo, cleared: await deps.watermarks.reset(repo) });
+    },
+  );
   return r;
 }

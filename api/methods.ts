@@ -42,7 +42,10 @@ export function unmatched(router: Router): RequestHandler {
     const allow = methodsFor(router, req.path);
     if (allow.size > 0) {
       res.setHeader('Allow', [...allow].sort().join(', '));
-      throw new ServerError('METHOD_NOT_ALLOWED', `${req.method} is not served on ${req.path.slice(0, 200)} (Allow: ${[...allow].sort().join(', ')})`);
+      throw new ServerError(
+        'METHOD_NOT_ALLOWED',
+        `${req.method} is not served on ${req.path.slice(0, 200)} (Allow: ${[...allow].sort().join(', ')})`,
+      );
     }
     throw new ServerError('NOT_FOUND', `no route ${req.method} ${req.path.slice(0, 200)}`);
   };

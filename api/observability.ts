@@ -115,7 +115,11 @@ const requests = new WeakMap<Response, RequestState>();
  * Mounted first on the API: gives each request an id (echoed in `x-request-id`), writes
  * one JSON log line per request and records its metrics (`serveMetrics` exposes them).
  */
-export function observe(config: Config, metrics = new ApiMetrics(), log: Logger = createLogger('api', config.observability.logLevel)): Router {
+export function observe(
+  config: Config,
+  metrics = new ApiMetrics(),
+  log: Logger = createLogger('api', config.observability.logLevel),
+): Router {
   const r = Router();
   r.use((req, res, next) => {
     const incoming = req.get('x-request-id');
@@ -171,7 +175,9 @@ export function notePoll(res: Response, offer: PollOffer | null): void {
 export function noteReport(res: Response, report: InstallReport): void {
   const code = report.errorCode;
   const errorCode = code === undefined ? 'none' : Object.hasOwn(KNOWN_ERROR_CODES, code) ? code : 'other';
-  requests.get(res)?.metrics.reports.inc({ outcome: report.outcome, health: report.health ?? 'none', error_code: errorCode });
+  requests
+    .get(res)
+    ?.metrics.reports.inc({ outcome: report.outcome, health: report.health ?? 'none', error_code: errorCode });
 }
 
 /** The error middleware says which code it answered with; an unexpected error is logged with its stack. */
@@ -219,7 +225,8 @@ function countBodyBytes(res: Response, state: RequestState): void {
 }
 
 function byteLength(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   if (chunk instanceof Uint8Array) return chunk.byteLength;
   return 0;
 }

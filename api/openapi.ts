@@ -18,17 +18,20 @@ const REFUSALS = {
   // Any request: a path or query the store could not hold (S-18), besides each route's own checks.
   '400': 'Invalid input: body, path or query (INVALID_INPUT, CSR_INVALID, ATTESTATION_MALFORMED)',
   '401': 'No valid device certificate or operator token (UNAUTHENTICATED)',
-  '403': 'Not allowed: revoked device, another device id, a role without this permission, a cookie change without its CSRF token, refused evidence or approval, the artifact of a protected release for an ineligible device (ARTIFACT_REFUSED)',
+  '403':
+    'Not allowed: revoked device, another device id, a role without this permission, a cookie change without its CSRF token, refused evidence or approval, the artifact of a protected release for an ineligible device (ARTIFACT_REFUSED)',
   '404': 'Not found (NOT_FOUND)',
   '409': 'Conflicts with what exists: ALREADY_EXISTS, RELEASE_EXISTS, WRONG_STAGE, UPDATE_FAILED, ROLLBACK_NOT_ALLOWED',
   '413': 'Body too large (PAYLOAD_TOO_LARGE)',
   '415': 'A JSON body in a charset or content encoding the parser does not read (INVALID_INPUT)',
   '416': 'Range not satisfiable (RANGE_NOT_SATISFIABLE)',
-  '503': 'Something it needs is down: Temporal, the fleet store, the audit log (a change is then refused before it runs), the release worker, attestation or dashboard not set up (UNAVAILABLE, NO_WORKER), or storage holds older metadata than already served (STORAGE_ROLLBACK)',
+  '503':
+    'Something it needs is down: Temporal, the fleet store, the audit log (a change is then refused before it runs), the release worker, attestation or dashboard not set up (UNAVAILABLE, NO_WORKER), or storage holds older metadata than already served (STORAGE_ROLLBACK)',
   '504': 'The release accepted the update, no worker finished it in time: it completes when one runs (UPDATE_PENDING)',
 } as const;
 type Refusal = keyof typeof REFUSALS;
-const refusals = (...statuses: Refusal[]) => Object.fromEntries(statuses.map((s) => [s, { description: REFUSALS[s], ...json('Error') }]));
+const refusals = (...statuses: Refusal[]) =>
+  Object.fromEntries(statuses.map((s) => [s, { description: REFUSALS[s], ...json('Error') }]));
 /** What every JSON body can be refused with: schema, size, charset. */
 const BODY: Refusal[] = ['400', '413', '415'];
 // 503: the fleet store cannot be reached (every request's identity is checked there), or
@@ -36,7 +39,10 @@ const BODY: Refusal[] = ['400', '413', '415'];
 const DEVICE: Refusal[] = ['400', '401', '403', '503'];
 /** A metadata file, flat or a partition's. */
 const metadataResponses = {
-  '200': { description: 'Signed metadata (timestamp.json with an ETag)', content: { 'application/json': { schema: { type: 'object' } } } },
+  '200': {
+    description: 'Signed metadata (timestamp.json with an ETag)',
+    content: { 'application/json': { schema: { type: 'object' } } },
+  },
   '304': { description: 'timestamp.json unchanged: the If-None-Match ETag is the current one' },
   ...refusals(...DEVICE, '404'),
 };
@@ -56,7 +62,10 @@ const limit = (max: number) => inQuery('limit', { type: 'integer', minimum: 1, m
 
 const device = [{ deviceCertificate: [] }];
 // An operator token, or the dashboard's session cookie (then a change also needs x-csrf-token).
-const operator = (permission: string) => ({ security: [{ operatorToken: [] }, { dashboardSession: [] }], description: `Needs permission ${permission} (api/permissions.ts).` });
+const operator = (permission: string) => ({
+  security: [{ operatorToken: [] }, { dashboardSession: [] }],
+  description: `Needs permission ${permission} (api/permissions.ts).`,
+});
 
 interface Ok {
   status?: '200' | '201' | '204';
@@ -88,20 +97,38 @@ export const openapi = {
     version: '1.0.0',
     description:
       'Untrusted delivery: devices verify the signed TUF metadata themselves; answers here are hints. ' +
-      'Every response carries `x-request-id`: the request\'s own if it is 1-64 characters of [A-Za-z0-9._-], else a new one. ' +
+      "Every response carries `x-request-id`: the request's own if it is 1-64 characters of [A-Za-z0-9._-], else a new one. " +
       'A method a path does not serve is answered 405 METHOD_NOT_ALLOWED with `Allow`.',
   },
   paths: {
-    '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'OK', ...json('Health') }, ...refusals('400') } } },
-    '/metrics': {
-      get: { summary: 'Prometheus metrics of this API process (text exposition format)', ...operator('read'), responses: { '200': { description: 'OK', ...bytes('text/plain') }, ...refusals(...READ) } },
+    '/healthz': {
+      get: { summary: 'Liveness', responses: { '200': { description: 'OK', ...json('Health') }, ...refusals('400') } },
     },
-    '/v1/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } }, ...refusals('400') } } },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics of this API process (text exposition format)',
+        ...operator('read'),
+        responses: { '200': { description: 'OK', ...bytes('text/plain') }, ...refusals(...READ) },
+      },
+    },
+    '/v1/openapi.json': {
+      get: {
+        summary: 'This document',
+        responses: {
+          '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } },
+          ...refusals('400'),
+        },
+      },
+    },
     '/v1/enroll': {
       post: {
-        summary: 'Trade a one-time enrollment token and a CSR signed by its own key for a device certificate (no client certificate yet; an enrolled device is refused until revoked; audited)',
+        summary:
+          'Trade a one-time enrollment token and a CSR signed by its own key for a device certificate (no client certificate yet; an enrolled device is refused until revoked; audited)',
         requestBody: { required: true, ...json('Enroll') },
-        responses: { '201': { description: 'PEM certificate naming the device', ...json('Certificate') }, ...refusals(...BODY, '403') },
+        responses: {
+          '201': { description: 'PEM certificate naming the device', ...json('Certificate') },
+          ...refusals(...BODY, '403'),
+        },
       },
     },
     '/v1/devices/renew': {
@@ -109,7 +136,10 @@ export const openapi = {
         summary: 'Renew the device certificate (mutual TLS with the current one, which then stops working)',
         security: device,
         requestBody: { required: true, ...json('Renew') },
-        responses: { '201': { description: 'PEM certificate', ...json('Certificate') }, ...refusals(...DEVICE, ...BODY) },
+        responses: {
+          '201': { description: 'PEM certificate', ...json('Certificate') },
+          ...refusals(...DEVICE, ...BODY),
+        },
       },
     },
     '/v1/poll': {
@@ -117,7 +147,10 @@ export const openapi = {
         security: device,
         summary: 'Ask whether an update is offered to this device',
         requestBody: { required: true, ...json('PollRequest') },
-        responses: { '200': { description: 'Offer or null', ...json('PollResponse') }, ...refusals(...DEVICE, ...BODY) },
+        responses: {
+          '200': { description: 'Offer or null', ...json('PollResponse') },
+          ...refusals(...DEVICE, ...BODY),
+        },
       },
     },
     '/v1/reports': {
@@ -137,9 +170,20 @@ export const openapi = {
     },
     '/v1/attestation': {
       post: {
-        summary: 'Attestation evidence signed by the device\'s manufacturer-certified key over a nonce (S-13); the verdict is stored with the device',
+        summary:
+          "Attestation evidence signed by the device's manufacturer-certified key over a nonce (S-13); the verdict is stored with the device",
         security: device,
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'enigm-ota/attestation/v1 evidence (fleet/attestation.ts), at most 16 KiB' } } } },
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                description: 'enigm-ota/attestation/v1 evidence (fleet/attestation.ts), at most 16 KiB',
+              },
+            },
+          },
+        },
         responses: {
           '200': { description: 'Passed', ...json('AttestationVerdict') },
           ...refusals(...DEVICE, ...BODY, '503'),
@@ -156,27 +200,35 @@ export const openapi = {
         security: device,
         parameters: [
           inPath('repo', { type: 'string', enum: ['release', 'rollout'] }),
-          inPath('file', { type: 'string', pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$' }),
+          inPath('file', {
+            type: 'string',
+            pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$',
+          }),
         ],
         responses: metadataResponses,
       },
     },
     '/v1/repos/{repo}/p/{channel}/{hardware}/metadata/{file}': {
       get: {
-        summary: "TUF metadata of one partition (channel and hardware) of a partitioned repository; roots are the repository's. A device reads only its own partition, as enrolled (403 METADATA_REFUSED)",
+        summary:
+          "TUF metadata of one partition (channel and hardware) of a partitioned repository; roots are the repository's. A device reads only its own partition, as enrolled (403 METADATA_REFUSED)",
         security: device,
         parameters: [
           inPath('repo', { type: 'string', enum: ['release', 'rollout'] }),
           inPath('channel', { type: 'string', pattern: patterns.channel }),
           inPath('hardware', { type: 'string', pattern: patterns.hardwareId }),
-          inPath('file', { type: 'string', pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$' }),
+          inPath('file', {
+            type: 'string',
+            pattern: '^([1-9][0-9]{0,9}\\.)?(root|timestamp|snapshot|targets)\\.json$',
+          }),
         ],
         responses: metadataResponses,
       },
     },
     '/v1/artifacts/{sha256}': {
       get: {
-        summary: 'Artifact bytes by content address (only releases in the signed rollout; a protected release only for an eligible device: 403 ARTIFACT_REFUSED); redirected to a short-lived presigned storage URL, or streamed with OTA_ARTIFACT_DELIVERY=stream; supports HTTP Range',
+        summary:
+          'Artifact bytes by content address (only releases in the signed rollout; a protected release only for an eligible device: 403 ARTIFACT_REFUSED); redirected to a short-lived presigned storage URL, or streamed with OTA_ARTIFACT_DELIVERY=stream; supports HTTP Range',
         security: device,
         parameters: [
           inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' }),
@@ -186,131 +238,345 @@ export const openapi = {
           '200': { description: 'Whole artifact', ...bytes('application/octet-stream') },
           '206': { description: 'Requested range', ...bytes('application/octet-stream') },
           '302': {
-            description: 'A presigned storage URL for this artifact, valid OTA_ARTIFACT_URL_SECONDS: follow it (with the same Range header)',
+            description:
+              'A presigned storage URL for this artifact, valid OTA_ARTIFACT_URL_SECONDS: follow it (with the same Range header)',
             headers: { Location: { required: true, schema: { type: 'string', format: 'uri' } } },
           },
           ...refusals(...DEVICE, '404', '416'),
         },
       },
       head: {
-        summary: 'The artifact\'s length and ETag (a resume checks them), no bytes',
+        summary: "The artifact's length and ETag (a resume checks them), no bytes",
         security: device,
-        parameters: [inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' }), { name: 'Range', in: 'header', required: false, schema: { type: 'string', maxLength: 100 } }],
-        responses: { '200': { description: 'Whole artifact' }, '206': { description: 'Requested range' }, '400': { description: REFUSALS['400'] }, '401': { description: REFUSALS['401'] }, '403': { description: REFUSALS['403'] }, '404': { description: REFUSALS['404'] }, '416': { description: REFUSALS['416'] }, '503': { description: REFUSALS['503'] } },
+        parameters: [
+          inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' }),
+          { name: 'Range', in: 'header', required: false, schema: { type: 'string', maxLength: 100 } },
+        ],
+        responses: {
+          '200': { description: 'Whole artifact' },
+          '206': { description: 'Requested range' },
+          '400': { description: REFUSALS['400'] },
+          '401': { description: REFUSALS['401'] },
+          '403': { description: REFUSALS['403'] },
+          '404': { description: REFUSALS['404'] },
+          '416': { description: REFUSALS['416'] },
+          '503': { description: REFUSALS['503'] },
+        },
       },
     },
     '/v1/fleet/targets/stats': {
-      get: admin('Install and health outcomes of one target (what rollout gates judge)', 'read', { schema: 'TargetStats' }, { parameters: [inQuery('name', text(300), true)] }),
+      get: admin(
+        'Install and health outcomes of one target (what rollout gates judge)',
+        'read',
+        { schema: 'TargetStats' },
+        { parameters: [inQuery('name', text(300), true)] },
+      ),
     },
     '/v1/fleet/summary': {
-      get: admin('Versions and latest outcomes across the fleet', 'read', { schema: 'FleetSummary' }, { parameters: [inQuery('prefix', { type: 'string', maxLength: 128, description: 'Device ids starting with this (longer is cut to 128)' })] }),
+      get: admin(
+        'Versions and latest outcomes across the fleet',
+        'read',
+        { schema: 'FleetSummary' },
+        {
+          parameters: [
+            inQuery('prefix', {
+              type: 'string',
+              maxLength: 128,
+              description: 'Device ids starting with this (longer is cut to 128)',
+            }),
+          ],
+        },
+      ),
     },
-    '/v1/fleet/breakdown': { get: admin('Devices per current version, channel, hardware id, group and status', 'read', { schema: 'FleetBreakdown' }) },
+    '/v1/fleet/breakdown': {
+      get: admin('Devices per current version, channel, hardware id, group and status', 'read', {
+        schema: 'FleetBreakdown',
+      }),
+    },
     '/v1/session': {
       post: {
         summary: 'Dashboard sign-in: trade an operator token for a session cookie (HttpOnly, Secure, SameSite=Strict)',
         requestBody: { required: true, ...json('SignIn') },
-        responses: { '201': { description: 'Signed in; Set-Cookie carries the session', ...json('SessionInfo') }, ...refusals(...BODY, '401', '503') },
+        responses: {
+          '201': { description: 'Signed in; Set-Cookie carries the session', ...json('SessionInfo') },
+          ...refusals(...BODY, '401', '503'),
+        },
       },
-      get: { summary: 'The session this cookie belongs to', responses: { '200': { description: 'Signed in', ...json('SessionInfo') }, ...refusals('400', '401') } },
-      delete: { summary: 'Sign out: the session ends on every replica and the cookie is cleared', ...operator('read'), responses: { '204': { description: 'Signed out' }, ...refusals(...READ, '503') } },
+      get: {
+        summary: 'The session this cookie belongs to',
+        responses: { '200': { description: 'Signed in', ...json('SessionInfo') }, ...refusals('400', '401') },
+      },
+      delete: {
+        summary: 'Sign out: the session ends on every replica and the cookie is cleared',
+        ...operator('read'),
+        responses: { '204': { description: 'Signed out' }, ...refusals(...READ, '503') },
+      },
     },
-    '/': { get: { summary: 'Redirects to the dashboard', responses: { '302': { description: 'To /dashboard/' }, ...refusals('400') } } },
-    '/dashboard': { get: { summary: 'Redirects to /dashboard/', responses: { '301': { description: 'To /dashboard/' }, ...refusals('400') } } },
-    '/dashboard/': { get: { summary: 'The operations dashboard\'s page', responses: { '200': { description: 'index.html', ...bytes('text/html') }, ...refusals('400', '503') } } },
+    '/': {
+      get: {
+        summary: 'Redirects to the dashboard',
+        responses: { '302': { description: 'To /dashboard/' }, ...refusals('400') },
+      },
+    },
+    '/dashboard': {
+      get: {
+        summary: 'Redirects to /dashboard/',
+        responses: { '301': { description: 'To /dashboard/' }, ...refusals('400') },
+      },
+    },
+    '/dashboard/': {
+      get: {
+        summary: "The operations dashboard's page",
+        responses: { '200': { description: 'index.html', ...bytes('text/html') }, ...refusals('400', '503') },
+      },
+    },
     '/dashboard/{file}': {
       get: {
-        summary: 'The operations dashboard\'s files (index.html, app.js, app.css); / and /dashboard redirect to /dashboard/',
+        summary:
+          "The operations dashboard's files (index.html, app.js, app.css); / and /dashboard redirect to /dashboard/",
         parameters: [inPath('file', { type: 'string', enum: ['index.html', 'app.js', 'app.css'] })],
         responses: {
-          '200': { description: 'The file', content: { 'text/html': { schema: { type: 'string' } }, 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+          '200': {
+            description: 'The file',
+            content: {
+              'text/html': { schema: { type: 'string' } },
+              'text/javascript': { schema: { type: 'string' } },
+              'text/css': { schema: { type: 'string' } },
+            },
+          },
           ...refusals('400', '404'),
           '503': { description: 'The dashboard is not built', ...json('Error') },
         },
       },
     },
-    '/v1/admin/metadata': { get: admin('Metadata freshness: every role\'s version and expiry in both repositories, and the re-signing schedule', 'read', { schema: 'MetadataStatus' }, { refusals: ['503'] }) },
+    '/v1/admin/metadata': {
+      get: admin(
+        "Metadata freshness: every role's version and expiry in both repositories, and the re-signing schedule",
+        'read',
+        { schema: 'MetadataStatus' },
+        { refusals: ['503'] },
+      ),
+    },
     '/v1/admin/metadata/watermarks': {
-      get: admin('The highest verified version of each metadata role the API replicas have read from storage, with the last refused rollback (STORAGE_ROLLBACK); workers check what they build on against it', 'read', { schema: 'MetadataWatermarks' }),
+      get: admin(
+        'The highest verified version of each metadata role the API replicas have read from storage, with the last refused rollback (STORAGE_ROLLBACK); workers check what they build on against it',
+        'read',
+        { schema: 'MetadataWatermarks' },
+      ),
     },
     '/v1/admin/metadata/accept-storage': {
-      post: admin('Accept a deliberately restored older storage (S-25): drop a repository\'s watermarks, with a reason (audited); the next verified reads set them from what storage holds', 'metadata.manage', { schema: 'StorageAccepted' }, { body: 'AcceptStorage' }),
+      post: admin(
+        "Accept a deliberately restored older storage (S-25): drop a repository's watermarks, with a reason (audited); the next verified reads set them from what storage holds",
+        'metadata.manage',
+        { schema: 'StorageAccepted' },
+        { body: 'AcceptStorage' },
+      ),
     },
     '/v1/admin/whoami': { get: admin('The operator this token belongs to', 'read', { schema: 'Operator' }) },
     '/v1/admin/operators': {
       get: admin('List operators', 'operator.manage', { schema: 'OperatorRows' }),
-      post: admin('Add an operator (the token is shown once)', 'operator.manage', { status: '201', schema: 'OperatorCreated' }, { body: 'CreateOperator', refusals: ['409'] }),
+      post: admin(
+        'Add an operator (the token is shown once)',
+        'operator.manage',
+        { status: '201', schema: 'OperatorCreated' },
+        { body: 'CreateOperator', refusals: ['409'] },
+      ),
     },
     '/v1/admin/operators/{name}/revoke': {
-      post: admin('Revoke an operator token', 'operator.manage', { schema: 'OperatorRevoked' }, { body: 'Revoke', parameters: [inPath('name')], refusals: ['404'] }),
+      post: admin(
+        'Revoke an operator token',
+        'operator.manage',
+        { schema: 'OperatorRevoked' },
+        { body: 'Revoke', parameters: [inPath('name')], refusals: ['404'] },
+      ),
     },
     '/v1/admin/audit': {
-      get: admin('The audit log: who did what, when and why (newest first)', 'read', { schema: 'AuditRows' }, {
-        parameters: [inQuery('actor', { type: 'string', maxLength: 128 }), inQuery('action', { type: 'string', maxLength: 128 }), limit(1000)],
-      }),
+      get: admin(
+        'The audit log: who did what, when and why (newest first)',
+        'read',
+        { schema: 'AuditRows' },
+        {
+          parameters: [
+            inQuery('actor', { type: 'string', maxLength: 128 }),
+            inQuery('action', { type: 'string', maxLength: 128 }),
+            limit(1000),
+          ],
+        },
+      ),
     },
     '/v1/admin/devices': {
-      get: admin('The device inventory', 'read', { schema: 'Devices' }, {
-        parameters: [...['status', 'channel', 'group', 'prefix'].map((q) => inQuery(q, { type: 'string', maxLength: 128 })), limit(10_000)],
-      }),
+      get: admin(
+        'The device inventory',
+        'read',
+        { schema: 'Devices' },
+        {
+          parameters: [
+            ...['status', 'channel', 'group', 'prefix'].map((q) => inQuery(q, { type: 'string', maxLength: 128 })),
+            limit(10_000),
+          ],
+        },
+      ),
     },
     '/v1/admin/devices/tokens': {
       // The route GET /v1/admin/devices/:id serves this path too: a device may be named "tokens".
-      get: admin('The device named "tokens" (GET /v1/admin/devices/{id})', 'read', { schema: 'DeviceDetail' }, { refusals: ['404'] }),
-      post: admin('A one-time enrollment token for a device that is not enrolled; it ends the device\'s earlier tokens', 'device.manage', { status: '201', schema: 'EnrollmentTokenIssued' }, { body: 'EnrollmentToken', refusals: ['409'] }),
+      get: admin(
+        'The device named "tokens" (GET /v1/admin/devices/{id})',
+        'read',
+        { schema: 'DeviceDetail' },
+        { refusals: ['404'] },
+      ),
+      post: admin(
+        "A one-time enrollment token for a device that is not enrolled; it ends the device's earlier tokens",
+        'device.manage',
+        { status: '201', schema: 'EnrollmentTokenIssued' },
+        { body: 'EnrollmentToken', refusals: ['409'] },
+      ),
     },
-    '/v1/admin/devices/{id}': { get: admin('One device and its latest 50 reports, newest first', 'read', { schema: 'DeviceDetail' }, { parameters: [inPath('id')], refusals: ['404'] }) },
+    '/v1/admin/devices/{id}': {
+      get: admin(
+        'One device and its latest 50 reports, newest first',
+        'read',
+        { schema: 'DeviceDetail' },
+        { parameters: [inPath('id')], refusals: ['404'] },
+      ),
+    },
     '/v1/admin/devices/{id}/labels': {
-      post: admin('Set a device\'s groups and tags (replacing them)', 'device.manage', { schema: 'Device' }, { body: 'Labels', parameters: [inPath('id')], refusals: ['404'] }),
+      post: admin(
+        "Set a device's groups and tags (replacing them)",
+        'device.manage',
+        { schema: 'Device' },
+        { body: 'Labels', parameters: [inPath('id')], refusals: ['404'] },
+      ),
     },
     '/v1/admin/devices/{id}/explain': {
-      get: admin('Every eligibility check for a version, with its reason', 'read', { schema: 'Explanation' }, { parameters: [inPath('id'), inQuery('version', VERSION, true)], refusals: ['404'] }),
+      get: admin(
+        'Every eligibility check for a version, with its reason',
+        'read',
+        { schema: 'Explanation' },
+        { parameters: [inPath('id'), inQuery('version', VERSION, true)], refusals: ['404'] },
+      ),
     },
     '/v1/admin/devices/{id}/revoke': {
-      post: admin('Revoke a device: its certificate is refused from the next request', 'device.manage', { schema: 'Device' }, { body: 'Revoke', parameters: [inPath('id')], refusals: ['404'] }),
+      post: admin(
+        'Revoke a device: its certificate is refused from the next request',
+        'device.manage',
+        { schema: 'Device' },
+        { body: 'Revoke', parameters: [inPath('id')], refusals: ['404'] },
+      ),
     },
     '/v1/admin/uploads': {
       post: {
-        ...admin('Stream an artifact into intake (application/octet-stream, Content-Length required)', 'release.create', { status: '201', schema: 'Upload' }, {
-          parameters: [inQuery('fileName', { type: 'string', pattern: patterns.fileName }, true)],
-          refusals: ['413', '503'],
-        }),
-        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: '1 byte to 4 GiB, Content-Length required' } } } },
+        ...admin(
+          'Stream an artifact into intake (application/octet-stream, Content-Length required)',
+          'release.create',
+          { status: '201', schema: 'Upload' },
+          {
+            parameters: [inQuery('fileName', { type: 'string', pattern: patterns.fileName }, true)],
+            refusals: ['413', '503'],
+          },
+        ),
+        requestBody: {
+          required: true,
+          content: {
+            'application/octet-stream': {
+              schema: { type: 'string', format: 'binary', description: '1 byte to 4 GiB, Content-Length required' },
+            },
+          },
+        },
       },
     },
     '/v1/admin/releases': {
-      get: admin('List releases', 'read', { schema: 'ReleaseList' }, { parameters: [inQuery('channel', CHANNEL), inQuery('stage', { type: 'string', enum: STAGES })], refusals: ['503'] }),
-      post: admin('Start a release from an upload', 'release.create', { status: '201', schema: 'ReleaseCreated' }, { body: 'CreateRelease', refusals: ['409'] }),
+      get: admin(
+        'List releases',
+        'read',
+        { schema: 'ReleaseList' },
+        {
+          parameters: [inQuery('channel', CHANNEL), inQuery('stage', { type: 'string', enum: STAGES })],
+          refusals: ['503'],
+        },
+      ),
+      post: admin(
+        'Start a release from an upload',
+        'release.create',
+        { status: '201', schema: 'ReleaseCreated' },
+        { body: 'CreateRelease', refusals: ['409'] },
+      ),
     },
     '/v1/admin/releases/resolve': {
-      get: admin('The channel of a version that exists on one channel', 'read', { schema: 'ResolvedChannel' }, { parameters: [inQuery('version', VERSION, true), inQuery('channel', CHANNEL)], refusals: RELEASE }),
+      get: admin(
+        'The channel of a version that exists on one channel',
+        'read',
+        { schema: 'ResolvedChannel' },
+        { parameters: [inQuery('version', VERSION, true), inQuery('channel', CHANNEL)], refusals: RELEASE },
+      ),
     },
-    '/v1/admin/releases/{channel}/{version}': { get: admin('Release status with device outcomes', 'read', { schema: 'ReleaseStatusWithDevices' }, { parameters: release, refusals: RELEASE }) },
+    '/v1/admin/releases/{channel}/{version}': {
+      get: admin(
+        'Release status with device outcomes',
+        'read',
+        { schema: 'ReleaseStatusWithDevices' },
+        { parameters: release, refusals: RELEASE },
+      ),
+    },
     '/v1/admin/releases/{channel}/{version}/insights': {
-      get: admin('Adoption on the release\'s channel since it started, and each started step\'s health as of its end', 'read', { schema: 'ReleaseInsights' }, {
-        parameters: [...release, inQuery('buckets', { type: 'integer', minimum: 2, maximum: 500, default: 60 })],
-        refusals: RELEASE,
-      }),
+      get: admin(
+        "Adoption on the release's channel since it started, and each started step's health as of its end",
+        'read',
+        { schema: 'ReleaseInsights' },
+        {
+          parameters: [...release, inQuery('buckets', { type: 'integer', minimum: 2, maximum: 500, default: 60 })],
+          refusals: RELEASE,
+        },
+      ),
     },
     '/v1/admin/releases/{channel}/{version}/approve': {
-      post: admin('Approve as the token\'s operator', 'release.decide', { schema: 'ReleaseStatus' }, { body: 'Decision', parameters: release, refusals: [...RELEASE, '409', '504'] }),
+      post: admin(
+        "Approve as the token's operator",
+        'release.decide',
+        { schema: 'ReleaseStatus' },
+        { body: 'Decision', parameters: release, refusals: [...RELEASE, '409', '504'] },
+      ),
     },
     '/v1/admin/releases/{channel}/{version}/reject': {
-      post: admin('Reject as the token\'s operator', 'release.decide', { schema: 'ReleaseStatus' }, { body: 'Decision', parameters: release, refusals: [...RELEASE, '409', '504'] }),
+      post: admin(
+        "Reject as the token's operator",
+        'release.decide',
+        { schema: 'ReleaseStatus' },
+        { body: 'Decision', parameters: release, refusals: [...RELEASE, '409', '504'] },
+      ),
     },
     ...Object.fromEntries(
       OPS_ACTIONS.map((action) => [
         `/v1/admin/releases/{channel}/{version}/${action}`,
-        { post: admin(`${action[0]!.toUpperCase()}${action.slice(1)} the release (${action === 'rollback' ? '"to" offers an earlier release again' : 'no "to"'})`, 'release.operate', { schema: 'ReleaseStatus' }, { body: 'OpsAction', parameters: release, refusals: [...RELEASE, '409', '504'] }) },
+        {
+          post: admin(
+            `${action[0]!.toUpperCase()}${action.slice(1)} the release (${action === 'rollback' ? '"to" offers an earlier release again' : 'no "to"'})`,
+            'release.operate',
+            { schema: 'ReleaseStatus' },
+            { body: 'OpsAction', parameters: release, refusals: [...RELEASE, '409', '504'] },
+          ),
+        },
       ]),
     ),
   },
   components: {
     schemas: { ...schemas, ...responseSchemas },
     securitySchemes: {
-      deviceCertificate: { type: 'mutualTLS', description: 'A certificate from the fleet CA naming the device (enrollment).' },
-      operatorToken: { type: 'http', scheme: 'bearer', description: 'An operator token (ota operator add); roles decide what it may do.' },
-      dashboardSession: { type: 'apiKey', in: 'cookie', name: '__Host-ota_session', description: 'The dashboard\'s session (POST /v1/session); changes also need the x-csrf-token header.' },
+      deviceCertificate: {
+        type: 'mutualTLS',
+        description: 'A certificate from the fleet CA naming the device (enrollment).',
+      },
+      operatorToken: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'An operator token (ota operator add); roles decide what it may do.',
+      },
+      dashboardSession: {
+        type: 'apiKey',
+        in: 'cookie',
+        name: '__Host-ota_session',
+        description: "The dashboard's session (POST /v1/session); changes also need the x-csrf-token header.",
+      },
     },
   },
 } as const;

@@ -6,7 +6,14 @@ import { InputError, ServerError } from '../common/errors';
 import { channelPolicy, DEFAULT_DELTA_BASES, planDeltaBases, planSteps, type PolicyFile } from '../common/policy';
 import type { RolloutStep, Targeting } from '../common/release';
 import { checkDeltaBases, checkPattern, checkSteps, MAX_ARTIFACT_BYTES, patterns } from '../common/validation';
-import { decideRelease, listReleases, releaseAction, releaseStatus, resolveChannel, startRelease } from '../control/releases';
+import {
+  decideRelease,
+  listReleases,
+  releaseAction,
+  releaseStatus,
+  resolveChannel,
+  startRelease,
+} from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { operatorOf, type AuditNote } from './auth';
@@ -25,7 +32,9 @@ export interface ReleaseRouteDeps {
 
 const UPLOAD_PREFIX = 'uploads/api/';
 /** The keys POST /v1/admin/uploads hands out; anything else (a "..", "//") is not looked up in storage. */
-const UPLOAD_KEY = new RegExp(`^${UPLOAD_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/${patterns.fileName.slice(1)}`);
+const UPLOAD_KEY = new RegExp(
+  `^${UPLOAD_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/${patterns.fileName.slice(1)}`,
+);
 
 /**
  * Releases through the admin API: the operator's identity comes from their token, never
@@ -40,7 +49,10 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
     const fileName = checkPattern('fileName', String(req.query['fileName'] ?? ''));
     const size = Number(req.header('content-length'));
     if (!Number.isInteger(size) || size < 1 || size > MAX_ARTIFACT_BYTES) {
-      throw new ServerError('PAYLOAD_TOO_LARGE', `an artifact upload needs a Content-Length of 1 to ${MAX_ARTIFACT_BYTES} bytes`);
+      throw new ServerError(
+        'PAYLOAD_TOO_LARGE',
+        `an artifact upload needs a Content-Length of 1 to ${MAX_ARTIFACT_BYTES} bytes`,
+      );
     }
     await deps.storage.ensureBuckets();
     const key = `${UPLOAD_PREFIX}${randomUUID()}/${fileName}`;
@@ -50,7 +62,19 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   });
 
   r.post('/v1/admin/releases', guard('release.create'), body, validateBody('CreateRelease'), async (req, res) => {
-    const b = req.body as { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; uploadKey: string; plan?: string; steps?: RolloutStep[]; security?: boolean; minSourceVersion?: string; targeting?: Targeting; deltaBases?: number };
+    const b = req.body as {
+      version: string;
+      channel: string;
+      hardwareIds: string[];
+      rollbackIndex: number;
+      uploadKey: string;
+      plan?: string;
+      steps?: RolloutStep[];
+      security?: boolean;
+      minSourceVersion?: string;
+      targeting?: Targeting;
+      deltaBases?: number;
+    };
     if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
       throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
     }
@@ -76,39 +100,81 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
 
   r.get('/v1/admin/releases/resolve', guard('read'), async (req, res) => {
     const version = String(req.query['version'] ?? '');
-    res.json({ channel: await resolveChannel(deps.temporal, version, typeof req.query['channel'] === 'string' ? req.query['channel'] : undefined) });
+    res.json({
+      channel: await resolveChannel(
+        deps.temporal,
+        version,
+        typeof req.query['channel'] === 'string' ? req.query['channel'] : undefined,
+      ),
+    });
   });
 
   r.get('/v1/admin/releases/:channel/:version', guard('read'), async (req, res) => {
     const status = await releaseStatus(deps.temporal, param(req, 'channel'), param(req, 'version'));
     const devices = status.target ? await deps.fleet.targetStats(status.target.name) : undefined;
-    const delivery = status.target ? deliverySummary(await deps.fleet.deliveryStats(status.target.name), status.target.length) : undefined;
+    const delivery = status.target
+      ? deliverySummary(await deps.fleet.deliveryStats(status.target.name), status.target.length)
+      : undefined;
     res.json({ ...status, devices, delivery });
   });
 
   for (const decision of ['approve', 'reject'] as const) {
-    r.post(`/v1/admin/releases/:channel/:version/${decision}`, guard('release.decide'), body, validateBody('Decision'), async (req, res) => {
-      const comment = (req.body as { comment?: string }).comment;
-      res.locals['audit'] = { action: `release.${decision}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason: comment };
-      const status = await noteWorkerOutcome(res, decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, { approver: operatorOf(res).name, comment }));
-      await deps.fleet.notify('rollout');
-      res.json(status);
-    });
+    r.post(
+      `/v1/admin/releases/:channel/:version/${decision}`,
+      guard('release.decide'),
+      body,
+      validateBody('Decision'),
+      async (req, res) => {
+        const comment = (req.body as { comment?: string }).comment;
+        res.locals['audit'] = {
+          action: `release.${decision}`,
+          subject: `${param(req, 'channel')}/${param(req, 'version')}`,
+          reason: comment,
+        };
+        const status = await noteWorkerOutcome(
+          res,
+          decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, {
+            approver: operatorOf(res).name,
+            comment,
+          }),
+        );
+        await deps.fleet.notify('rollout');
+        res.json(status);
+      },
+    );
   }
 
   // One route per action, not `:action`: another word (POST .../insights) is then no route of
   // this path, so it is answered 405 or 404 (api/methods.ts), never validated as an action.
   for (const action of OPS_ACTIONS) {
-    r.post(`/v1/admin/releases/:channel/:version/${action}`, guard('release.operate'), body, validateBody('OpsAction'), async (req, res) => {
-      const { reason, to } = req.body as { reason?: string; to?: string };
-      if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
-      res.locals['audit'] = { action: `release.${action}`, subject: `${param(req, 'channel')}/${param(req, 'version')}`, reason, detail: to && `to ${to}` };
-      // The update returns once the workflow has published the signed rollout state; then every
-      // replica drops its cached copy, so the change applies to their next poll (infra/changes.ts).
-      const status = await noteWorkerOutcome(res, releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action, { actor: operatorOf(res).name, reason, to }));
-      await deps.fleet.notify('rollout');
-      res.json(status);
-    });
+    r.post(
+      `/v1/admin/releases/:channel/:version/${action}`,
+      guard('release.operate'),
+      body,
+      validateBody('OpsAction'),
+      async (req, res) => {
+        const { reason, to } = req.body as { reason?: string; to?: string };
+        if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
+        res.locals['audit'] = {
+          action: `release.${action}`,
+          subject: `${param(req, 'channel')}/${param(req, 'version')}`,
+          reason,
+          detail: to && `to ${to}`,
+        };
+        // The update returns once the workflow has published the signed rollout state; then every
+        // replica drops its cached copy, so the change applies to their next poll (infra/changes.ts).
+        const status = await noteWorkerOutcome(
+          res,
+          releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action, {
+            actor: operatorOf(res).name,
+            reason,
+            to,
+          }),
+        );
+        await deps.fleet.notify('rollout');
+        res.json(status);
+      },
+    );
   }
 
   return r;
@@ -137,8 +203,20 @@ function param(req: Request, name: string): string {
 }
 
 /** A named plan from the server's policy (the channel's by default), or custom steps. */
-function chooseSteps(policy: PolicyFile, b: { channel: string; plan?: string; steps?: RolloutStep[]; security?: boolean; deltaBases?: number }): { plan: string; steps: RolloutStep[]; deltaBases: number } {
-  if (b.steps !== undefined) return { plan: 'custom', steps: checkSteps(b.steps), deltaBases: checkDeltaBases(b.deltaBases) ?? DEFAULT_DELTA_BASES };
+function chooseSteps(
+  policy: PolicyFile,
+  b: { channel: string; plan?: string; steps?: RolloutStep[]; security?: boolean; deltaBases?: number },
+): { plan: string; steps: RolloutStep[]; deltaBases: number } {
+  if (b.steps !== undefined)
+    return {
+      plan: 'custom',
+      steps: checkSteps(b.steps),
+      deltaBases: checkDeltaBases(b.deltaBases) ?? DEFAULT_DELTA_BASES,
+    };
   const plan = b.plan ?? (b.security ? 'security' : channelPolicy(policy, checkPattern('channel', b.channel)).plan);
-  return { plan, steps: planSteps(policy, plan), deltaBases: checkDeltaBases(b.deltaBases) ?? planDeltaBases(policy, plan) };
+  return {
+    plan,
+    steps: planSteps(policy, plan),
+    deltaBases: checkDeltaBases(b.deltaBases) ?? planDeltaBases(policy, plan),
+  };
 }

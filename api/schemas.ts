@@ -39,7 +39,11 @@ export const schemas = {
         description: 'A hint only: the device verifies both signed repositories before acting on it.',
         oneOf: [
           { type: 'null' },
-          { type: 'object', required: ['targetName', 'version'], properties: { targetName: { type: 'string' }, version: semver } },
+          {
+            type: 'object',
+            required: ['targetName', 'version'],
+            properties: { targetName: { type: 'string' }, version: semver },
+          },
         ],
       },
     },
@@ -50,7 +54,11 @@ export const schemas = {
     required: ['deviceId', 'version', 'outcome'],
     properties: {
       deviceId,
-      reportId: { type: 'string', pattern: '^[A-Za-z0-9_-]{8,64}$', description: 'Idempotency key: a retried report with the same id counts once.' },
+      reportId: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9_-]{8,64}$',
+        description: 'Idempotency key: a retried report with the same id counts once.',
+      },
       version: semver,
       targetName: { type: 'string', maxLength: 300 },
       outcome: { type: 'string', enum: ['installed', 'refused', 'failed'] },
@@ -61,7 +69,8 @@ export const schemas = {
         type: 'object',
         additionalProperties: false,
         required: ['as', 'bytes'],
-        description: 'How the image came: a delta or the full image, and the artifact bytes the device downloaded for it.',
+        description:
+          'How the image came: a delta or the full image, and the artifact bytes the device downloaded for it.',
         properties: {
           as: { type: 'string', enum: ['delta', 'full'] },
           bytes: { type: 'integer', minimum: 0, maximum: 17179869184 },
@@ -77,11 +86,22 @@ export const schemas = {
     properties: {
       version: semver,
       channel: { type: 'string', pattern: patterns.channel },
-      hardwareIds: { type: 'array', minItems: 1, maxItems: 32, items: { type: 'string', pattern: patterns.hardwareId } },
+      hardwareIds: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 32,
+        items: { type: 'string', pattern: patterns.hardwareId },
+      },
       rollbackIndex: { type: 'integer', minimum: 0, maximum: 2147483647 },
       uploadKey: { type: 'string', maxLength: 300 },
       plan: { type: 'string', pattern: patterns.plan },
-      deltaBases: { type: 'integer', minimum: 0, maximum: 8, description: 'Delta updates from this many earlier releases of the channel and hardware (default: the plan\'s, else 2).' },
+      deltaBases: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 8,
+        description:
+          "Delta updates from this many earlier releases of the channel and hardware (default: the plan's, else 2).",
+      },
       steps: {
         type: 'array',
         maxItems: 20,
@@ -105,14 +125,21 @@ export const schemas = {
         additionalProperties: false,
         properties: {
           attestationRequired: { type: 'boolean' },
-          protected: { type: 'boolean', description: 'The artifact is handed only to devices eligible for this release' },
+          protected: {
+            type: 'boolean',
+            description: 'The artifact is handed only to devices eligible for this release',
+          },
           groups: { ...groups, minItems: 1 },
           tags,
         },
       },
     },
   },
-  Decision: { type: 'object', additionalProperties: false, properties: { comment: { type: 'string', maxLength: 1000 } } },
+  Decision: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { comment: { type: 'string', maxLength: 1000 } },
+  },
   OpsAction: {
     type: 'object',
     additionalProperties: false,
@@ -124,7 +151,12 @@ export const schemas = {
     required: ['name', 'roles'],
     properties: {
       name: { type: 'string', pattern: '^[a-z][a-z0-9._-]{0,63}$' },
-      roles: { type: 'array', minItems: 1, maxItems: 4, items: { type: 'string', enum: ['admin', 'release-owner', 'operator', 'viewer'] } },
+      roles: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 4,
+        items: { type: 'string', enum: ['admin', 'release-owner', 'operator', 'viewer'] },
+      },
     },
   },
   EnrollmentToken: {
@@ -151,7 +183,12 @@ export const schemas = {
       currentVersion: semver,
     },
   },
-  Renew: { type: 'object', additionalProperties: false, required: ['deviceId', 'csr'], properties: { deviceId, csr: { type: 'string', maxLength: 8192 } } },
+  Renew: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['deviceId', 'csr'],
+    properties: { deviceId, csr: { type: 'string', maxLength: 8192 } },
+  },
   Labels: {
     type: 'object',
     additionalProperties: false,
@@ -161,15 +198,30 @@ export const schemas = {
       tags,
     },
   },
-  SignIn: { type: 'object', additionalProperties: false, required: ['token'], properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{10,200}$' } } },
+  SignIn: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['token'],
+    properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{10,200}$' } },
+  },
   Revoke: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } } },
   AcceptStorage: {
     type: 'object',
     additionalProperties: false,
     required: ['repo', 'reason'],
-    properties: { repo: { type: 'string', enum: ['release', 'rollout'] }, reason: { type: 'string', minLength: 1, maxLength: 1000 } },
+    properties: {
+      repo: { type: 'string', enum: ['release', 'rollout'] },
+      reason: { type: 'string', minLength: 1, maxLength: 1000 },
+    },
   },
-  Accepted: { type: 'object', required: ['accepted'], properties: { accepted: { type: 'boolean' }, duplicate: { type: 'boolean', description: 'The report id was stored before; nothing was counted again.' } } },
+  Accepted: {
+    type: 'object',
+    required: ['accepted'],
+    properties: {
+      accepted: { type: 'boolean' },
+      duplicate: { type: 'boolean', description: 'The report id was stored before; nothing was counted again.' },
+    },
+  },
   FleetSummary: {
     type: 'object',
     properties: {
@@ -181,10 +233,14 @@ export const schemas = {
   },
   SessionInfo: {
     type: 'object',
-    description: 'The signed-in operator, the permissions their roles grant, and the CSRF token every change made with the session cookie must send as x-csrf-token.',
+    description:
+      'The signed-in operator, the permissions their roles grant, and the CSRF token every change made with the session cookie must send as x-csrf-token.',
     required: ['operator', 'permissions', 'csrfToken', 'expiresAt'],
     properties: {
-      operator: { type: 'object', properties: { name: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } } } },
+      operator: {
+        type: 'object',
+        properties: { name: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } } },
+      },
       permissions: { type: 'array', items: { type: 'string' } },
       csrfToken: { type: 'string' },
       expiresAt: { type: 'string', format: 'date-time' },
@@ -199,12 +255,17 @@ export const schemas = {
       reverted: { type: 'integer' },
       failed: { type: 'integer' },
       refused: { type: 'integer' },
-      blocked: { type: 'integer', description: 'Of the refused: devices that cannot install the release (rollback index, version, hardware); gates count them as failures.' },
+      blocked: {
+        type: 'integer',
+        description:
+          'Of the refused: devices that cannot install the release (rollback index, version, hardware); gates count them as failures.',
+      },
     },
   },
   FleetBreakdown: {
     type: 'object',
-    description: 'Devices per current version, channel, hardware id, group and status; "(none)" for a device without a channel or hardware id.',
+    description:
+      'Devices per current version, channel, hardware id, group and status; "(none)" for a device without a channel or hardware id.',
     properties: {
       total: { type: 'integer' },
       versions: counts,
@@ -219,17 +280,22 @@ export const schemas = {
     properties: {
       adoption: {
         type: 'object',
-        description: 'Devices of the release\'s channel per version, from the release\'s first history record to now; points[0] at since, then every bucketMs, the last at until.',
+        description:
+          "Devices of the release's channel per version, from the release's first history record to now; points[0] at since, then every bucketMs, the last at until.",
         properties: {
           since: { type: 'string', format: 'date-time' },
           until: { type: 'string', format: 'date-time' },
           bucketMs: { type: 'integer' },
-          points: { type: 'array', items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, versions: counts } } },
+          points: {
+            type: 'array',
+            items: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, versions: counts } },
+          },
         },
       },
       steps: {
         type: 'array',
-        description: 'Each started step with the target\'s gate numbers as they stood when it ended (endedAt null: still running, numbers as of now).',
+        description:
+          "Each started step with the target's gate numbers as they stood when it ended (endedAt null: still running, numbers as of now).",
         items: {
           type: 'object',
           properties: {
@@ -239,7 +305,16 @@ export const schemas = {
             endedAt: { type: ['string', 'null'], format: 'date-time' },
             maxFailureRate: { type: 'number' },
             minDevices: { type: 'integer' },
-            stats: { type: 'object', properties: { devices: { type: 'integer' }, healthy: { type: 'integer' }, reverted: { type: 'integer' }, failed: { type: 'integer' }, refused: { type: 'integer' } } },
+            stats: {
+              type: 'object',
+              properties: {
+                devices: { type: 'integer' },
+                healthy: { type: 'integer' },
+                reverted: { type: 'integer' },
+                failed: { type: 'integer' },
+                refused: { type: 'integer' },
+              },
+            },
           },
         },
       },

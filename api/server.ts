@@ -54,7 +54,11 @@ export async function startServer(config: Config): Promise<RunningApi> {
   try {
     tls = { key: readFileSync(id.apiTlsKey), cert: readFileSync(id.apiTlsCert), ca: readFileSync(id.fleetCaCert) };
   } catch (err) {
-    throw new ServerError('CONFIG_INVALID', 'the API needs its TLS certificate and the fleet CA (run the key ceremony: ota keys init)', { cause: err });
+    throw new ServerError(
+      'CONFIG_INVALID',
+      'the API needs its TLS certificate and the fleet CA (run the key ceremony: ota keys init)',
+      { cause: err },
+    );
   }
   const storage = new Storage(config.minio);
   const log = createLogger('api', config.observability.logLevel);
@@ -64,14 +68,30 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const watermarks = new Watermarks(fleet.sql);
   const floor = new StoreFloor(watermarks, (repo, role, found, highest) => {
     metrics.storageRollbacks.inc({ repo, role });
-    log.error({ repo, role, found, highest, code: 'STORAGE_ROLLBACK' }, 'storage holds older signed metadata than already seen');
+    log.error(
+      { repo, role, found, highest, code: 'STORAGE_ROLLBACK' },
+      'storage holds older signed metadata than already seen',
+    );
   });
   const repos = {} as Record<RepositoryName, MetadataRepository>;
   for (const repo of REPOSITORIES) {
-    repos[repo] = new MetadataRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, undefined, floor, config.api.rolloutCacheMs);
+    repos[repo] = new MetadataRepository(
+      repo,
+      storage,
+      await loadTrustedRoot(config, repo),
+      config.expiry,
+      undefined,
+      floor,
+      config.api.rolloutCacheMs,
+    );
   }
-  const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, { attestationMaxAgeMs: config.identity.attestationMaxAgeMs });
-  const attestationPolicy = checkAttestationPolicy(config.identity.attestationPolicy ?? defaultAttestationPolicy, 'OTA_ATTESTATION_POLICY');
+  const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, {
+    attestationMaxAgeMs: config.identity.attestationMaxAgeMs,
+  });
+  const attestationPolicy = checkAttestationPolicy(
+    config.identity.attestationPolicy ?? defaultAttestationPolicy,
+    'OTA_ATTESTATION_POLICY',
+  );
   // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
   const metadataCache = MetadataCache.over(storage, {
     hitMs: config.api.metadataCacheMs,
@@ -103,8 +123,26 @@ export async function startServer(config: Config): Promise<RunningApi> {
   app.use(refuseUnstorableUrl);
   app.get('/metrics', guard('read'), serveMetrics(metrics));
   app.use(identityRoutes({ devices, ca, audit, deviceCertHours: id.deviceCertHours }));
-  app.use(deviceRoutes({ storage, repos, delivery: config.artifacts, fleet, devices, offers, maxBodyBytes: config.api.maxBodyBytes, metadataCache }));
-  app.use(attestationRoutes({ devices, manufacturerRoots: id.manufacturerRoots, policy: attestationPolicy, nonceMaxAgeMs: id.nonceMaxAgeMs }));
+  app.use(
+    deviceRoutes({
+      storage,
+      repos,
+      delivery: config.artifacts,
+      fleet,
+      devices,
+      offers,
+      maxBodyBytes: config.api.maxBodyBytes,
+      metadataCache,
+    }),
+  );
+  app.use(
+    attestationRoutes({
+      devices,
+      manufacturerRoots: id.manufacturerRoots,
+      policy: attestationPolicy,
+      nonceMaxAgeMs: id.nonceMaxAgeMs,
+    }),
+  );
   app.use(sessionRoutes({ operators, sessions, audit, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
   app.use(dashboardRoutes());
   app.use(adminRoutes({ operators, audit, devices, fleet, offers, guard }));
@@ -133,7 +171,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
 async function bootstrapOperators(operators: Operators, list: readonly BootstrapOperator[]): Promise<void> {
   if (list.length === 0) return;
   const existing = new Set((await operators.list()).map((o) => o.name));
-  for (const o of list) if (!existing.has(o.name)) await operators.createWithHash(o.name, o.roles, 'bootstrap', o.tokenSha256);
+  for (const o of list)
+    if (!existing.has(o.name)) await operators.createWithHash(o.name, o.roles, 'bootstrap', o.tokenSha256);
 }
 
 export async function stopServer(api: RunningApi): Promise<void> {

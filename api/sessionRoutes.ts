@@ -34,7 +34,13 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
   r.post('/v1/session', body, validateBody('SignIn'), async (req, res) => {
     const operator = await deps.operators.authenticate((req.body as { token: string }).token);
     if (!operator) {
-      await deps.audit.record({ actor: 'anonymous', action: 'session.signin', subject: 'dashboard', outcome: 'refused', detail: 'unknown or revoked token' });
+      await deps.audit.record({
+        actor: 'anonymous',
+        action: 'session.signin',
+        subject: 'dashboard',
+        outcome: 'refused',
+        detail: 'unknown or revoked token',
+      });
       throw new ServerError('UNAUTHENTICATED', 'unknown or revoked operator token');
     }
     // S-15: the entry first, so no session exists without one (it stays pending if the rest fails).
@@ -64,6 +70,9 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
 }
 
 function setCookie(res: Response, value: string, maxAgeS: number): void {
-  res.setHeader('set-cookie', `${SESSION_COOKIE}=${value}; Path=/; Max-Age=${maxAgeS}; HttpOnly; Secure; SameSite=Strict`);
+  res.setHeader(
+    'set-cookie',
+    `${SESSION_COOKIE}=${value}; Path=/; Max-Age=${maxAgeS}; HttpOnly; Secure; SameSite=Strict`,
+  );
   res.setHeader('cache-control', 'no-store');
 }

@@ -15,7 +15,11 @@ export function validateBody(name: SchemaName): RequestHandler {
     if (!check(req.body)) {
       const e = check.errors?.[0];
       const where = e?.instancePath ? `${e.instancePath.slice(1)} ` : '';
-      next(new InputError(`${name}: ${where}${e?.message ?? 'is invalid'}${e?.params && 'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`));
+      next(
+        new InputError(
+          `${name}: ${where}${e?.message ?? 'is invalid'}${e?.params && 'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`,
+        ),
+      );
       return;
     }
     next();

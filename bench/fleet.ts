@@ -102,14 +102,23 @@ async function main(): Promise<void> {
       const large: Fleet = { channel: 'bench-fleet', ids: deviceIds('fleet', devices) };
       const kit = await loadFactoryKit(config);
       const enrolled = await timed(() => enrollAll(config, kit, [small, large], say));
-      say(`${enrolled.value} of ${baseline + devices} devices enrolled in ${(enrolled.ms / 1000).toFixed(0)} s (the others kept their identities)`);
+      say(
+        `${enrolled.value} of ${baseline + devices} devices enrolled in ${(enrolled.ms / 1000).toFixed(0)} s (the others kept their identities)`,
+      );
 
       const base = await rollout(config, client, kit, small, pollMs, bakeMs, say);
       const ours = await rollout(config, client, kit, large, pollMs, bakeMs, say);
 
       const perDevice = (o: Outcome, n: number) => (o.bytes.metadata + o.bytes.artifact) / n;
       const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
-      const row = (measure: string, b: number, o: number, unit: (x: number) => string, target = '-', met = true): Row => ({ measure, baseline: unit(b), ours: unit(o), ratio: o / b, target, met });
+      const row = (
+        measure: string,
+        b: number,
+        o: number,
+        unit: (x: number) => string,
+        target = '-',
+        met = true,
+      ): Row => ({ measure, baseline: unit(b), ours: unit(o), ratio: o / b, target, met });
       const bytesRatio = perDevice(ours, devices) / perDevice(base, baseline);
       const historyRatio = ours.historyEvents / base.historyEvents;
       const events = (o: Outcome) => `${o.historyEvents} (${o.runs} run${o.runs === 1 ? '' : 's'})`;
@@ -118,16 +127,53 @@ async function main(): Promise<void> {
         row('API requests/s (rollout)', base.requestsPerS, ours.requestsPerS, (r) => `${r.toFixed(1)}/s`),
         row('API p99 latency, all requests', base.p99Ms, ours.p99Ms, (ms) => `${ms.toFixed(1)} ms`),
         row('API p99 latency, polls', base.pollP99Ms, ours.pollP99Ms, (ms) => `${ms.toFixed(1)} ms`),
-        row('API requests failed (5xx)', base.failedRequests, ours.failedRequests, String, '0', ours.failedRequests === 0),
+        row(
+          'API requests failed (5xx)',
+          base.failedRequests,
+          ours.failedRequests,
+          String,
+          '0',
+          ours.failedRequests === 0,
+        ),
         row('device cycles failed (then retried)', base.failedCycles, ours.failedCycles, String),
         // Totals: both processes have work that does not grow with the fleet (timers, caches, the status queries).
         row('API CPU', base.apiCpuS, ours.apiCpuS, (sec) => `${sec.toFixed(1)} s`),
-        row('simulated devices\' CPU (this process)', base.devicesCpuS, ours.devicesCpuS, (sec) => `${sec.toFixed(1)} s`),
-        row('bytes per device (metadata + artifact)', perDevice(base, baseline), perDevice(ours, devices), kib, '<= 1.1x', bytesRatio <= 1.1),
+        row(
+          "simulated devices' CPU (this process)",
+          base.devicesCpuS,
+          ours.devicesCpuS,
+          (sec) => `${sec.toFixed(1)} s`,
+        ),
+        row(
+          'bytes per device (metadata + artifact)',
+          perDevice(base, baseline),
+          perDevice(ours, devices),
+          kib,
+          '<= 1.1x',
+          bytesRatio <= 1.1,
+        ),
         row('  of which metadata', base.bytes.metadata / baseline, ours.bytes.metadata / devices, kib),
         row('  poll and report answers per device', base.bytes.api / baseline, ours.bytes.api / devices, kib),
-        { ...row('workflow history events', base.historyEvents, ours.historyEvents, String, '<= 1.05x', historyRatio <= 1.05), baseline: events(base), ours: events(ours) },
-        { measure: 'devices on the release', baseline: `${base.updated}/${baseline}`, ours: `${ours.updated}/${devices}`, ratio: NaN, target: 'all, stable', met: ours.updated === devices && ours.stage === 'stable' },
+        {
+          ...row(
+            'workflow history events',
+            base.historyEvents,
+            ours.historyEvents,
+            String,
+            '<= 1.05x',
+            historyRatio <= 1.05,
+          ),
+          baseline: events(base),
+          ours: events(ours),
+        },
+        {
+          measure: 'devices on the release',
+          baseline: `${base.updated}/${baseline}`,
+          ours: `${ours.updated}/${devices}`,
+          ratio: NaN,
+          target: 'all, stable',
+          met: ours.updated === devices && ours.stage === 'stable',
+        },
       ];
       report(
         `${devices} devices vs ${baseline} (same run), PostgreSQL fleet store: ${PERCENTS.join('/')}% with health gates, bake ${bakeMs / 1000} s, poll ${pollMs / 1000} s ±20%, ${ARTIFACT_BYTES / 1024} KiB artifact; whole run ${((Date.now() - started) / 1000).toFixed(0)} s (enrollment ${(enrolled.ms / 1000).toFixed(0)} s)`,
@@ -159,17 +205,26 @@ interface EnrollWork {
  * node-forge in JavaScript), so it runs in two threads, one per core.
  */
 async function enrollAll(config: Config, kit: FactoryKit, fleets: Fleet[], say: (l: string) => void): Promise<number> {
-  const todo = fleets.flatMap((f) => f.ids.map((id) => ({ id, channel: f.channel }))).filter(({ id }) => !existsSync(join(DEVICES_DIR, id, 'identity', 'device.pem')));
+  const todo = fleets
+    .flatMap((f) => f.ids.map((id) => ({ id, channel: f.channel })))
+    .filter(({ id }) => !existsSync(join(DEVICES_DIR, id, 'identity', 'device.pem')));
   let done = 0;
-  await Promise.all([0, 1].map((t) => new Promise<void>((resolve, reject) => {
-    const work: EnrollWork = { config, kit, todo: todo.filter((_, i) => i % 2 === t) };
-    const thread = new Worker(__filename, { workerData: work });
-    thread.on('message', () => {
-      if (++done % 500 === 0) say(`  ${done}/${todo.length} enrolled`);
-    });
-    thread.once('error', reject);
-    thread.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`enrollment thread exited with ${code}`))));
-  })));
+  await Promise.all(
+    [0, 1].map(
+      (t) =>
+        new Promise<void>((resolve, reject) => {
+          const work: EnrollWork = { config, kit, todo: todo.filter((_, i) => i % 2 === t) };
+          const thread = new Worker(__filename, { workerData: work });
+          thread.on('message', () => {
+            if (++done % 500 === 0) say(`  ${done}/${todo.length} enrolled`);
+          });
+          thread.once('error', reject);
+          thread.once('exit', (code) =>
+            code === 0 ? resolve() : reject(new Error(`enrollment thread exited with ${code}`)),
+          );
+        }),
+    ),
+  );
   return todo.length;
 }
 
@@ -178,15 +233,17 @@ async function enrollShare({ config, kit, todo }: EnrollWork): Promise<void> {
   const api = AdminApi.fromConfig(config);
   try {
     let next = 0;
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (next < todo.length) {
-        const { id, channel } = todo[next++]!;
-        const agent = await provisionDevice(config, api, kit, device(channel, id));
-        // Enrollment only: the first poll is part of the fleet's steady state (rollout below).
-        await agent.identity();
-        parentPort?.postMessage(id);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < todo.length) {
+          const { id, channel } = todo[next++]!;
+          const agent = await provisionDevice(config, api, kit, device(channel, id));
+          // Enrollment only: the first poll is part of the fleet's steady state (rollout below).
+          await agent.identity();
+          parentPort?.postMessage(id);
+        }
+      }),
+    );
   } finally {
     await api.close();
   }
@@ -197,7 +254,15 @@ async function enrollShare({ config, kit, todo }: EnrollWork): Promise<void> {
  * schedule from before the release is created (a fleet in its steady state, not one that
  * starts together at the approval); measurement runs from the approval to the end.
  */
-async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: Fleet, pollMs: number, bakeMs: number, say: (l: string) => void): Promise<Outcome> {
+async function rollout(
+  config: Config,
+  client: Client,
+  kit: FactoryKit,
+  fleet: Fleet,
+  pollMs: number,
+  bakeMs: number,
+  say: (l: string) => void,
+): Promise<Outcome> {
   const n = fleet.ids.length;
   // Newer than whatever an earlier run left on the devices.
   const version = `1.0.${Math.floor(Date.now() / 1000)}`;
@@ -205,9 +270,17 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
   const salt = releaseWorkflowId(fleet.channel, version);
   const steps: RolloutStep[] = PERCENTS.map((percent) => {
     const inStep = fleet.ids.filter((id) => bucketInPercent(rolloutBucket(salt, id), percent)).length;
-    return { percent, bakeTimeMs: bakeMs, minDevices: Math.ceil(inStep * GATE_SHARE), maxFailureRate: 0.05, gate: 'auto' };
+    return {
+      percent,
+      bakeTimeMs: bakeMs,
+      minDevices: Math.ceil(inStep * GATE_SHARE),
+      maxFailureRate: 0.05,
+      gate: 'auto',
+    };
   });
-  say(`[${fleet.channel}] ${n} devices, release ${version}; gates need ${steps.map((s) => `${s.minDevices} at ${s.percent}%`).join(', ')}`);
+  say(
+    `[${fleet.channel}] ${n} devices, release ${version}; gates need ${steps.map((s) => `${s.minDevices} at ${s.percent}%`).join(', ')}`,
+  );
 
   const devices = new RunningFleet(config, kit, fleet.channel, fleet.ids, pollMs);
   const onRelease = () => fleet.ids.filter((id) => devices.running.get(id) === version).length;
@@ -219,12 +292,22 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
       while (devices.upToDate.size < n && Date.now() < until) await sleep(1000);
     });
     const behind = n - devices.upToDate.size;
-    say(`[${fleet.channel}] devices polling; ${behind === 0 ? 'all' : `all but ${behind}`} up to date after ${(warm.ms / 1000).toFixed(0)} s`);
+    say(
+      `[${fleet.channel}] devices polling; ${behind === 0 ? 'all' : `all but ${behind}`} up to date after ${(warm.ms / 1000).toFixed(0)} s`,
+    );
     const artifact = join(config.home, 'releases', `fw-${version}.bin`);
     await mkdir(join(config.home, 'releases'), { recursive: true });
     await writeFile(artifact, randomBytes(ARTIFACT_BYTES));
     await createRelease(client, new Storage(config.minio), {
-      artifact, version, hardwareIds: [HARDWARE], channel: fleet.channel, rollbackIndex: 1, plan: 'bench-fleet', steps, security: false, createdBy: 'bench-release-manager',
+      artifact,
+      version,
+      hardwareIds: [HARDWARE],
+      channel: fleet.channel,
+      rollbackIndex: 1,
+      plan: 'bench-fleet',
+      steps,
+      security: false,
+      createdBy: 'bench-release-manager',
     });
     await waitForStatus(client, fleet.channel, version, (s) => s.stage === 'approval', 300_000);
     await rm(artifact);
@@ -242,16 +325,29 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
     let apiCpuS = NaN;
     let devicesCpuS = NaN;
     try {
-      await approveRelease(client, fleet.channel, version, { approver: 'bench-release-owner', comment: 'fleet benchmark' });
+      await approveRelease(client, fleet.channel, version, {
+        approver: 'bench-release-owner',
+        comment: 'fleet benchmark',
+      });
       // Given up only when nothing moves for longer than a step can take (an overloaded API is measured, not cut short).
       const stalledMs = bakeMs + 10 * pollMs + 120_000;
       let progress = { at: approvedAt, updated: 0, percent: 0 };
       for (let tick = 0; ; tick++) {
         status = await releaseStatus(client, fleet.channel, version);
         const updated = onRelease();
-        if (updated !== progress.updated || status.percent !== progress.percent) progress = { at: Date.now(), updated, percent: status.percent };
-        if (tick % 10 === 0) say(`[${fleet.channel}] +${((Date.now() - approvedAt) / 1000).toFixed(0)} s: ${status.stage} ${status.percent}%, gate ${status.gate ? `${status.gate.reports}/${status.gate.minDevices} reports` : '-'}; ${updated}/${n} devices on ${version}${devices.errors.size ? `; failed cycles ${[...devices.errors].map(([k, c]) => `${k}: ${c}`).join(', ')}` : ''}`);
-        if ((updated === n && status.stage === 'stable') || status.paused || status.lifecycle === 'ended' || Date.now() - progress.at > stalledMs) break;
+        if (updated !== progress.updated || status.percent !== progress.percent)
+          progress = { at: Date.now(), updated, percent: status.percent };
+        if (tick % 10 === 0)
+          say(
+            `[${fleet.channel}] +${((Date.now() - approvedAt) / 1000).toFixed(0)} s: ${status.stage} ${status.percent}%, gate ${status.gate ? `${status.gate.reports}/${status.gate.minDevices} reports` : '-'}; ${updated}/${n} devices on ${version}${devices.errors.size ? `; failed cycles ${[...devices.errors].map(([k, c]) => `${k}: ${c}`).join(', ')}` : ''}`,
+          );
+        if (
+          (updated === n && status.stage === 'stable') ||
+          status.paused ||
+          status.lifecycle === 'ended' ||
+          Date.now() - progress.at > stalledMs
+        )
+          break;
         await sleep(1000);
       }
       doneAt = Date.now();
@@ -292,7 +388,12 @@ async function rollout(config: Config, client: Client, kit: FactoryKit, fleet: F
 }
 
 /** The API's request log lines written after byte `from`, between two times: sorted durations (ms), the polls' alone, and 5xx answers. */
-async function requestLog(file: string, from: number, startMs: number, endMs: number): Promise<{ durations: number[]; polls: number[]; failed: number }> {
+async function requestLog(
+  file: string,
+  from: number,
+  startMs: number,
+  endMs: number,
+): Promise<{ durations: number[]; polls: number[]; failed: number }> {
   const durations: number[] = [];
   const polls: number[] = [];
   let failed = 0;

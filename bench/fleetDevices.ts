@@ -20,13 +20,21 @@ import { errorKind, simulatedDevice, type FactoryKit, type SimulatedDevice } fro
  * on one disk queue behind each other in the process's thread pool, so the devices' disk,
  * not the server, would set the pace. A tmpfs loses the identities at reboot (enrolment again).
  */
-export const DEVICES_DIR = existsSync('/dev/shm') ? '/dev/shm/enigm-bench-fleet/devices' : join(__dirname, '..', '..', 'var', 'bench-fleet', 'devices');
+export const DEVICES_DIR = existsSync('/dev/shm')
+  ? '/dev/shm/enigm-bench-fleet/devices'
+  : join(__dirname, '..', '..', 'var', 'bench-fleet', 'devices');
 export const HARDWARE = 'devkit-a';
 const THREADS = 2;
 const REPORT_EVERY_MS = 500;
 
 export function device(channel: string, id: string, pollMs?: number): SimulatedDevice {
-  return { deviceId: id, hardwareId: HARDWARE, channel, stateDir: join(DEVICES_DIR, id), ...(pollMs && { retry: { pollIntervalMs: pollMs } }) };
+  return {
+    deviceId: id,
+    hardwareId: HARDWARE,
+    channel,
+    stateDir: join(DEVICES_DIR, id),
+    ...(pollMs && { retry: { pollIntervalMs: pollMs } }),
+  };
 }
 
 export interface DeviceBytes {
@@ -65,7 +73,14 @@ export class RunningFleet {
 
   constructor(config: Config, kit: FactoryKit, channel: string, ids: string[], pollMs: number) {
     for (let t = 0; t < THREADS; t++) {
-      const share: Share = { kind: 'devices', config, kit, channel, ids: ids.filter((_, i) => i % THREADS === t), pollMs };
+      const share: Share = {
+        kind: 'devices',
+        config,
+        kit,
+        channel,
+        ids: ids.filter((_, i) => i % THREADS === t),
+        pollMs,
+      };
       const thread = new Worker(__filename, { workerData: share });
       this.bytesOf.push({ metadata: 0, artifact: 0, api: 0 });
       let final = false;
@@ -74,10 +89,14 @@ export class RunningFleet {
         final = p.final;
         if (final) void thread.terminate();
       });
-      this.ended.push(new Promise((resolve, reject) => {
-        thread.once('error', reject);
-        thread.once('exit', (code) => (final ? resolve() : reject(new Error(`device thread exited with ${code} before its devices stopped`))));
-      }));
+      this.ended.push(
+        new Promise((resolve, reject) => {
+          thread.once('error', reject);
+          thread.once('exit', (code) =>
+            final ? resolve() : reject(new Error(`device thread exited with ${code} before its devices stopped`)),
+          );
+        }),
+      );
       this.threads.push(thread);
     }
   }
@@ -130,24 +149,31 @@ async function runShare(share: Share): Promise<void> {
     if (message === 'measure') {
       subscribe('undici:request:bodyChunkReceived', (m: unknown) => {
         const { request, chunk } = m as { request: { path: string }; chunk: Buffer };
-        const kind = request.path.startsWith('/v1/repos/') ? 'metadata' : request.path.startsWith('/v1/') && !request.path.startsWith('/v1/artifacts/') ? 'api' : 'artifact';
+        const kind = request.path.startsWith('/v1/repos/')
+          ? 'metadata'
+          : request.path.startsWith('/v1/') && !request.path.startsWith('/v1/artifacts/')
+            ? 'api'
+            : 'artifact';
         bytes[kind] += chunk.length;
       });
     }
   });
   const reporter = setInterval(() => flush(), REPORT_EVERY_MS);
-  await Promise.all(share.ids.map(async (id) => {
-    const agent: DeviceAgent = simulatedDevice(share.config, share.kit, device(share.channel, id, share.pollMs));
-    // Spread over one interval, as a fleet that has been running for a while is.
-    await sleep(Math.random() * share.pollMs, undefined, { signal: stop.signal }).catch(() => undefined);
-    await agent.run(stop.signal, (o) => {
-      if (o.result) changed.push({ id, version: o.result.version, upToDate: o.result.status === 'up-to-date' });
-      else errors[errorKind(o.error)] = (errors[errorKind(o.error)] ?? 0) + 1;
-    });
-  }));
+  await Promise.all(
+    share.ids.map(async (id) => {
+      const agent: DeviceAgent = simulatedDevice(share.config, share.kit, device(share.channel, id, share.pollMs));
+      // Spread over one interval, as a fleet that has been running for a while is.
+      await sleep(Math.random() * share.pollMs, undefined, { signal: stop.signal }).catch(() => undefined);
+      await agent.run(stop.signal, (o) => {
+        if (o.result) changed.push({ id, version: o.result.version, upToDate: o.result.status === 'up-to-date' });
+        else errors[errorKind(o.error)] = (errors[errorKind(o.error)] ?? 0) + 1;
+      });
+    }),
+  );
   clearInterval(reporter);
   flush(true);
 }
 
 // A failure rejects unhandled: the thread ends with an 'error' event in RunningFleet.
-if (!isMainThread && (workerData as { kind?: string } | undefined)?.kind === 'devices') void runShare(workerData as Share);
+if (!isMainThread && (workerData as { kind?: string } | undefined)?.kind === 'devices')
+  void runShare(workerData as Share);

@@ -27,7 +27,8 @@ export function intArg(name: string, fallback: number, min: number, max: number)
   const args = process.argv.slice(2);
   const i = args.indexOf(`--${name}`);
   const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be an integer ${min}..${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new Error(`--${name} must be an integer ${min}..${max}`);
   return value;
 }
 

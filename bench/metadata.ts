@@ -17,7 +17,13 @@
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createTransport, TrustedRepository, defaultLimits, type Fetch, type RepositoryName } from '@enigm-ota/client-sdk';
+import {
+  createTransport,
+  TrustedRepository,
+  defaultLimits,
+  type Fetch,
+  type RepositoryName,
+} from '@enigm-ota/client-sdk';
 import { publishRollout, registerRelease, signRelease } from '../activities/release';
 import { targetName, type ReleaseTarget } from '../common/release';
 import { AdminApi } from '../infra/apiClient';
@@ -36,10 +42,19 @@ type Deps = Awaited<ReturnType<typeof createActivityDeps>>;
 const arg = (name: string, fallback: number) => intArg(name, fallback, 100, 10_000);
 
 /** Release number `i`: channels and hardware types cycle, so every pair of them gets releases. */
-function releaseTarget(i: number, channel = `ch-${String(i % CHANNELS).padStart(2, '0')}`, hardware = `hw-${String(i % HARDWARE).padStart(2, '0')}`): ReleaseTarget {
+function releaseTarget(
+  i: number,
+  channel = `ch-${String(i % CHANNELS).padStart(2, '0')}`,
+  hardware = `hw-${String(i % HARDWARE).padStart(2, '0')}`,
+): ReleaseTarget {
   const version = `1.${Math.floor(i / 100)}.${i % 100}`;
   const sha256 = i.toString(16).padStart(64, '0');
-  return { name: targetName(channel, version, 'fw.bin'), length: 64 * 1024 * 1024, sha256, custom: { version, channel, hardwareIds: [hardware], rollbackIndex: 1 } };
+  return {
+    name: targetName(channel, version, 'fw.bin'),
+    length: 64 * 1024 * 1024,
+    sha256,
+    custom: { version, channel, hardwareIds: [hardware], rollbackIndex: 1 },
+  };
 }
 
 /** Signed into the release repository (the release keys' threshold), then published at `percent`. */
@@ -49,7 +64,14 @@ async function release(deps: Deps, target: ReleaseTarget, percent = 100): Promis
 }
 
 function step(deps: Deps, target: ReleaseTarget, percent: number): Promise<void> {
-  return publishRollout(deps, { target, releaseId: `bench-${target.name}`, percent, paused: false, withdrawn: false, approvals: [{ approver: 'bench', at: new Date().toISOString() }] });
+  return publishRollout(deps, {
+    target,
+    releaseId: `bench-${target.name}`,
+    percent,
+    paused: false,
+    withdrawn: false,
+    approvals: [{ approver: 'bench', at: new Date().toISOString() }],
+  });
 }
 
 /** A device's view of both repositories, counting the bytes every refresh downloads. */
@@ -67,10 +89,17 @@ class CountingDevice {
     const partition = `${OWN.channel}/${OWN.hardware}`;
     this.repos = (['release', 'rollout'] as RepositoryName[]).map((repo) => {
       TrustedRepository.provision(join(dir, repo), roots[repo]);
-      return new TrustedRepository(repo, join(dir, repo), `${apiUrl}/v1/repos/${repo}/metadata/`, defaultLimits, counted, {
+      return new TrustedRepository(
+        repo,
+        join(dir, repo),
+        `${apiUrl}/v1/repos/${repo}/metadata/`,
+        defaultLimits,
+        counted,
+        {
           name: partition,
           baseUrl: `${apiUrl}/v1/repos/${repo}/p/${partition}/metadata/`,
-        });
+        },
+      );
     });
   }
 
@@ -129,11 +158,21 @@ async function main(): Promise<void> {
     const deps = await createActivityDeps(config);
     try {
       const api = AdminApi.fromConfig(config);
-      const agent = await provisionDevice(config, api, await loadFactoryKit(config), { deviceId: 'bench-meta', ...OWN, hardwareId: OWN.hardware, stateDir: join(PROFILE.home, 'device') });
+      const agent = await provisionDevice(config, api, await loadFactoryKit(config), {
+        deviceId: 'bench-meta',
+        ...OWN,
+        hardwareId: OWN.hardware,
+        stateDir: join(PROFILE.home, 'device'),
+      });
       await api.close();
       const identity = (await agent.identity())!;
       const kit = await loadFactoryKit(config);
-      const device = new CountingDevice(config.api.url, createTransport({ ...identity, caPem: kit.fleetCaPem }), join(PROFILE.home, 'device', 'bench-metadata'), kit.trustedRoots);
+      const device = new CountingDevice(
+        config.api.url,
+        createTransport({ ...identity, caPem: kit.fleetCaPem }),
+        join(PROFILE.home, 'device', 'bench-metadata'),
+        kit.trustedRoots,
+      );
 
       let built = 0;
       const next = () => built++;
@@ -141,12 +180,16 @@ async function main(): Promise<void> {
         const started = Date.now();
         while (built < upTo) {
           await release(deps, releaseTarget(next()));
-          if (built % 100 === 0) say(`${built} releases signed and published (${((Date.now() - started) / 1000).toFixed(0)} s this stretch)`);
+          if (built % 100 === 0)
+            say(
+              `${built} releases signed and published (${((Date.now() - started) / 1000).toFixed(0)} s this stretch)`,
+            );
         }
       };
       // The device's partition starts with the stable history it keeps (OTA_KEEP_STABLE_RELEASES),
       // so the 100-release case is already in the steady state a long-lived fleet is in.
-      for (let k = 0; k < config.retention.keepStable; k++) await release(deps, releaseTarget(next(), OWN.channel, OWN.hardware));
+      for (let k = 0; k < config.retention.keepStable; k++)
+        await release(deps, releaseTarget(next(), OWN.channel, OWN.hardware));
       await fill(10);
       const publishAt10 = await publishTime(deps, next);
       await fill(100);
@@ -179,7 +222,11 @@ async function main(): Promise<void> {
           met: publishAtTotal / publishAt10 <= 1.2,
         },
       ];
-      report(`Metadata per device: ${total} releases over ${CHANNELS} channels and ${HARDWARE} hardware types, partitioned`, rows, asJson);
+      report(
+        `Metadata per device: ${total} releases over ${CHANNELS} channels and ${HARDWARE} hardware types, partitioned`,
+        rows,
+        asJson,
+      );
     } finally {
       await deps.close();
     }

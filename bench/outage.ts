@@ -47,25 +47,48 @@ async function main(): Promise<void> {
     say(`${devices} devices provisioned and polled once in ${(enrolled.ms / 1000).toFixed(0)} s`);
 
     // Ours: the SDK's own schedule (jittered polls, full-jitter backoff, Retry-After).
-    const jittered = await outage(config, ids, outageMs, say, (agent, signal, seen) =>
-      agent.run(signal, (o) => {
-        if (o.result) seen();
-      }),
-      { pollIntervalMs: pollMs });
+    const jittered = await outage(
+      config,
+      ids,
+      outageMs,
+      say,
+      (agent, signal, seen) =>
+        agent.run(signal, (o) => {
+          if (o.result) seen();
+        }),
+      { pollIntervalMs: pollMs },
+    );
     // Baseline: the same devices, a loop that retries every second and polls on a fixed beat.
-    const fixed = await outage(config, ids, outageMs, say, async (agent, signal, seen) => {
-      while (!signal.aborted) {
-        const ok = await agent.checkForUpdate().then(() => true, () => false);
-        if (ok) seen();
-        await sleep(ok ? pollMs : 1000, undefined, { signal }).catch(() => undefined);
-      }
-    }, { pollIntervalMs: pollMs, pollJitter: 0, maxAttempts: 1 });
+    const fixed = await outage(
+      config,
+      ids,
+      outageMs,
+      say,
+      async (agent, signal, seen) => {
+        while (!signal.aborted) {
+          const ok = await agent.checkForUpdate().then(
+            () => true,
+            () => false,
+          );
+          if (ok) seen();
+          await sleep(ok ? pollMs : 1000, undefined, { signal }).catch(() => undefined);
+        }
+      },
+      { pollIntervalMs: pollMs, pollJitter: 0, maxAttempts: 1 },
+    );
 
     const rows: Row[] = [];
     for (const p of [0, 50, 99]) {
       const b = percentile(fixed.backS, p);
       const o = percentile(jittered.backS, p);
-      rows.push({ measure: `p${p} back after restart`, baseline: `${b.toFixed(2)} s`, ours: `${o.toFixed(2)} s`, ratio: o / b, target: 'spread', met: p === 0 || o > b });
+      rows.push({
+        measure: `p${p} back after restart`,
+        baseline: `${b.toFixed(2)} s`,
+        ours: `${o.toFixed(2)} s`,
+        ratio: o / b,
+        target: 'spread',
+        met: p === 0 || o > b,
+      });
     }
     rows.push({
       measure: 'peak requests/s at the API',
@@ -75,8 +98,19 @@ async function main(): Promise<void> {
       target: '< 1',
       met: jittered.peakRps < fixed.peakRps,
     });
-    rows.push({ measure: 'devices not back in time', baseline: String(fixed.missing), ours: String(jittered.missing), ratio: NaN, target: '0', met: jittered.missing === 0 });
-    report(`${devices} devices, API down ${outageMs / 1000} s, poll every ${pollMs / 1000} s (baseline: fixed 1 s retry, no jitter)`, rows, asJson);
+    rows.push({
+      measure: 'devices not back in time',
+      baseline: String(fixed.missing),
+      ours: String(jittered.missing),
+      ratio: NaN,
+      target: '0',
+      met: jittered.missing === 0,
+    });
+    report(
+      `${devices} devices, API down ${outageMs / 1000} s, poll every ${pollMs / 1000} s (baseline: fixed 1 s retry, no jitter)`,
+      rows,
+      asJson,
+    );
   } finally {
     await stackDown(PROFILE);
   }
@@ -88,13 +122,20 @@ async function enrollAll(config: Config, ids: string[]): Promise<void> {
   const api = AdminApi.fromConfig(config);
   try {
     let next = 0;
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < ids.length) {
-        const id = ids[next++]!;
-        const agent = await provisionDevice(config, api, kit, { deviceId: id, hardwareId: 'devkit-a', channel: 'bench', stateDir: join(config.home, 'devices', id) });
-        await agent.checkForUpdate();
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < ids.length) {
+          const id = ids[next++]!;
+          const agent = await provisionDevice(config, api, kit, {
+            deviceId: id,
+            hardwareId: 'devkit-a',
+            channel: 'bench',
+            stateDir: join(config.home, 'devices', id),
+          });
+          await agent.checkForUpdate();
+        }
+      }),
+    );
   } finally {
     await api.close();
   }
@@ -103,7 +144,14 @@ async function enrollAll(config: Config, ids: string[]): Promise<void> {
 type Loop = (agent: DeviceAgent, signal: AbortSignal, seen: () => void) => Promise<void>;
 
 /** The devices run `loop` until they are steady, the API goes for `outageMs`, then comes back. */
-async function outage(config: Config, ids: string[], outageMs: number, say: (l: string) => void, loop: Loop, retry: Partial<RetryPolicy>): Promise<Outcome> {
+async function outage(
+  config: Config,
+  ids: string[],
+  outageMs: number,
+  say: (l: string) => void,
+  loop: Loop,
+  retry: Partial<RetryPolicy>,
+): Promise<Outcome> {
   const kit = await loadFactoryKit(config);
   const pm = new ProcessManager(PROFILE.home);
   const stop = new AbortController();
@@ -111,7 +159,13 @@ async function outage(config: Config, ids: string[], outageMs: number, say: (l: 
   /** Each device's first successful poll after the API was stopped. */
   const first = new Map<string, number>();
   const runs = ids.map((id) => {
-    const agent = simulatedDevice(config, kit, { deviceId: id, hardwareId: 'devkit-a', channel: 'bench', stateDir: join(config.home, 'devices', id), retry });
+    const agent = simulatedDevice(config, kit, {
+      deviceId: id,
+      hardwareId: 'devkit-a',
+      channel: 'bench',
+      stateDir: join(config.home, 'devices', id),
+      retry,
+    });
     return loop(agent, stop.signal, () => {
       const now = Date.now();
       if (now > stoppedAt && !first.has(id)) first.set(id, now);
@@ -132,7 +186,11 @@ async function outage(config: Config, ids: string[], outageMs: number, say: (l: 
     const deadline = backAt + 180_000;
     while (Date.now() < deadline && first.size < ids.length) await sleep(250);
     const backS = [...first.values()].map((t) => (t - backAt) / 1000).sort((a, b) => a - b);
-    return { backS, peakRps: peakRps(currentRun(await readFile(pm.logFile('api'), 'utf8'))), missing: ids.length - first.size };
+    return {
+      backS,
+      peakRps: peakRps(currentRun(await readFile(pm.logFile('api'), 'utf8'))),
+      missing: ids.length - first.size,
+    };
   } finally {
     stop.abort();
     await Promise.all(runs);

@@ -52,10 +52,20 @@ async function main(): Promise<void> {
       const id = `bench-${i * 997}`;
       const { keyPem, csrPem } = newKeyAndCsr(id);
       const cert = ca.signDeviceCsr(csrPem, id, 24);
-      await store.sql.query('UPDATE devices SET cert_serial = $2 WHERE device_id = $1', [id, cert.serial.toLowerCase()]);
+      await store.sql.query('UPDATE devices SET cert_serial = $2 WHERE device_id = $1', [
+        id,
+        cert.serial.toLowerCase(),
+      ]);
       clients.push({ id, keyPem, certPem: cert.certPem });
     }
-    const tls = { key: server.keyPem, cert: server.certPem, ca: ca.certPem, minVersion: 'TLSv1.3' as const, requestCert: true, rejectUnauthorized: false };
+    const tls = {
+      key: server.keyPem,
+      cert: server.certPem,
+      ca: ca.certPem,
+      minVersion: 'TLSv1.3' as const,
+      requestCert: true,
+      rejectUnauthorized: false,
+    };
 
     const bare = express();
     bare.post('/v1/poll', json(), (_req, res) => {
@@ -64,11 +74,24 @@ async function main(): Promise<void> {
     const ours = express();
     const config = loadConfig({ ...process.env, OTA_HOME: dir });
     ours.use(observe(config, new ApiMetrics(), pino({ level: 'info' }, pino.destination('/dev/null'))));
-    ours.use(deviceRoutes({ storage: {} as Storage, repos: {} as ApiDeps['repos'], delivery: config.artifacts, fleet: store, devices: new Devices(store.sql, store.exclusive), offers: offerIndex(), maxBodyBytes: 16 * 1024 }));
+    ours.use(
+      deviceRoutes({
+        storage: {} as Storage,
+        repos: {} as ApiDeps['repos'],
+        delivery: config.artifacts,
+        fleet: store,
+        devices: new Devices(store.sql, store.exclusive),
+        offers: offerIndex(),
+        maxBodyBytes: 16 * 1024,
+      }),
+    );
 
     const rows: Row[] = [];
     const results: Record<string, { rps: number; p99: number }> = {};
-    for (const [name, app] of [['bare express', bare], ['poll route', ours]] as const) {
+    for (const [name, app] of [
+      ['bare express', bare],
+      ['poll route', ours],
+    ] as const) {
       const s = createServer(tls, app);
       await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
       const url = `https://127.0.0.1:${(s.address() as AddressInfo).port}/v1/poll`;
@@ -80,8 +103,22 @@ async function main(): Promise<void> {
     }
     const b = results['bare express']!;
     const o = results['poll route']!;
-    rows.push({ measure: 'requests/s at 32 concurrent (saturated)', baseline: `${b.rps.toFixed(0)}/s`, ours: `${o.rps.toFixed(0)}/s`, ratio: o.rps / b.rps, target: '>= 0.70', met: o.rps / b.rps >= 0.7 });
-    rows.push({ measure: 'p99 latency, one request at a time', baseline: `${b.p99.toFixed(2)} ms`, ours: `${o.p99.toFixed(2)} ms`, ratio: o.p99 / b.p99, target: '< 10 ms', met: o.p99 < 10 });
+    rows.push({
+      measure: 'requests/s at 32 concurrent (saturated)',
+      baseline: `${b.rps.toFixed(0)}/s`,
+      ours: `${o.rps.toFixed(0)}/s`,
+      ratio: o.rps / b.rps,
+      target: '>= 0.70',
+      met: o.rps / b.rps >= 0.7,
+    });
+    rows.push({
+      measure: 'p99 latency, one request at a time',
+      baseline: `${b.p99.toFixed(2)} ms`,
+      ours: `${o.p99.toFixed(2)} ms`,
+      ratio: o.p99 / b.p99,
+      target: '< 10 ms',
+      met: o.p99 < 10,
+    });
     report(`Device poll with ${DEVICES} enrolled devices (mutual TLS, PGlite fleet store)`, rows, asJson);
   } finally {
     await store.close();
@@ -93,7 +130,13 @@ async function main(): Promise<void> {
 function offerIndex(): OfferIndex {
   const targets = Array.from({ length: 50 }, (_, i) => {
     const version = `1.0.${i}`;
-    const custom = { version, channel: 'bench', hardwareIds: ['devkit-a'], rollbackIndex: 0, rollout: { percent: 100, salt: `s-${i}`, paused: false, withdrawn: false } };
+    const custom = {
+      version,
+      channel: 'bench',
+      hardwareIds: ['devkit-a'],
+      rollbackIndex: 0,
+      rollout: { percent: 100, salt: `s-${i}`, paused: false, withdrawn: false },
+    };
     return targetFile(`bench/${version}/fw.bin`, 10, 'ab'.repeat(32), custom);
   });
   const offeredTo = async () => ({ scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) });
@@ -101,18 +144,36 @@ function offerIndex(): OfferIndex {
 }
 
 /** Closed-loop load: `concurrency` workers, each on its own device identity, for `seconds`. */
-async function load(url: string, clients: Array<{ id: string; keyPem: string; certPem: string }>, caPem: string, concurrency: number, seconds: number) {
-  const agents = clients.map((c) => new Agent({ connect: { ca: caPem, cert: c.certPem, key: c.keyPem }, connections: 8 }));
+async function load(
+  url: string,
+  clients: Array<{ id: string; keyPem: string; certPem: string }>,
+  caPem: string,
+  concurrency: number,
+  seconds: number,
+) {
+  const agents = clients.map(
+    (c) => new Agent({ connect: { ca: caPem, cert: c.certPem, key: c.keyPem }, connections: 8 }),
+  );
   const latencies: number[] = [];
   const until = Date.now() + seconds * 1000;
   let done = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
       const i = w % clients.length;
-      const body = JSON.stringify({ deviceId: clients[i]!.id, hardwareId: 'devkit-a', channel: 'bench', currentVersion: '1.0.49' });
+      const body = JSON.stringify({
+        deviceId: clients[i]!.id,
+        hardwareId: 'devkit-a',
+        channel: 'bench',
+        currentVersion: '1.0.49',
+      });
       while (Date.now() < until) {
         const start = process.hrtime.bigint();
-        const res = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agents[i] });
+        const res = await request(url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+          dispatcher: agents[i],
+        });
         await res.body.text();
         if (res.statusCode !== 200) throw new Error(`poll answered ${res.statusCode}`);
         latencies.push(Number(process.hrtime.bigint() - start) / 1e6);

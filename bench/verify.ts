@@ -32,12 +32,19 @@ async function makeFile(file: string, mib: number): Promise<string> {
 
 /** Peak RSS of one verified download, measured in a child process of its own. */
 async function memoryOf(url: string, length: number, sha256: string, out: string): Promise<{ peakMiB: number }> {
-  const { stdout } = await run(process.execPath, ['--expose-gc', __filename, '--child', JSON.stringify({ url, length, sha256, out })]);
+  const { stdout } = await run(process.execPath, [
+    '--expose-gc',
+    __filename,
+    '--child',
+    JSON.stringify({ url, length, sha256, out }),
+  ]);
   return JSON.parse(stdout) as { peakMiB: number };
 }
 
 async function child(spec: { url: string; length: number; sha256: string; out: string }): Promise<void> {
-  const { peakMiB } = await peakRss(() => downloadVerified({ url: spec.url, length: spec.length, sha256: spec.sha256 }, spec.out));
+  const { peakMiB } = await peakRss(() =>
+    downloadVerified({ url: spec.url, length: spec.length, sha256: spec.sha256 }, spec.out),
+  );
   process.stdout.write(JSON.stringify({ peakMiB }));
 }
 
@@ -50,8 +57,12 @@ async function main(): Promise<void> {
   // The verified copy goes to memory-backed storage when there is some: the disk's writeback
   // is not what this measures (sha256sum writes nothing).
   const outDir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ota-bench-out-'));
-  const server = spawn(process.execPath, [join(__dirname, 'fileServer.js'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const base = await new Promise<string>((resolve) => server.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  const server = spawn(process.execPath, [join(__dirname, 'fileServer.js'), dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = await new Promise<string>((resolve) =>
+    server.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
+  );
   try {
     const rows: Row[] = [];
     const big = await makeFile(join(dir, 'big.bin'), mib);
@@ -63,16 +74,30 @@ async function main(): Promise<void> {
     for (let i = 0; i < 3; i++) {
       baseline = Math.min(baseline, (await timed(() => run('sha256sum', [join(dir, 'big.bin')]))).ms);
       const out = join(outDir, `out-${i}.bin`);
-      ours = Math.min(ours, (await timed(() => downloadVerified({ url: `${base}/big.bin`, length: mib * 1048576, sha256: big }, out))).ms);
+      ours = Math.min(
+        ours,
+        (await timed(() => downloadVerified({ url: `${base}/big.bin`, length: mib * 1048576, sha256: big }, out))).ms,
+      );
       await rm(out, { force: true });
     }
     const mbps = (ms: number) => `${((mib / ms) * 1000).toFixed(0)} MiB/s`;
-    rows.push({ measure: `verify ${mib} MiB (download + hash + write)`, baseline: `sha256sum ${mbps(baseline)}`, ours: mbps(ours), ratio: baseline / ours, target: '>= 0.90', met: baseline / ours >= 0.9 });
+    rows.push({
+      measure: `verify ${mib} MiB (download + hash + write)`,
+      baseline: `sha256sum ${mbps(baseline)}`,
+      ours: mbps(ours),
+      ratio: baseline / ours,
+      target: '>= 0.90',
+      met: baseline / ours >= 0.9,
+    });
 
     // Each size in a fresh process (neither inherits the other's heap), best of three.
     const memoryFor = async (name: string, length: number, sha: string) => {
       let peakMiB = Infinity;
-      for (let i = 0; i < 3; i++) peakMiB = Math.min(peakMiB, (await memoryOf(`${base}/${name}`, length, sha, join(outDir, `m-${name}`))).peakMiB);
+      for (let i = 0; i < 3; i++)
+        peakMiB = Math.min(
+          peakMiB,
+          (await memoryOf(`${base}/${name}`, length, sha, join(outDir, `m-${name}`))).peakMiB,
+        );
       return { peakMiB };
     };
     const memSmall = await memoryFor('small.bin', (mib / 2) * 1048576, small);

@@ -116,7 +116,12 @@ type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositio
 export async function main(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
   try {
-    const { values: flags, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    const { values: flags, positionals } = parseArgs({
+      args: argv,
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
     json = flags.json ?? false;
     if (flags.help || positionals.length === 0) {
       process.stdout.write(`${USAGE}\n`);
@@ -125,21 +130,31 @@ export async function main(argv: string[]): Promise<number> {
     const out = createOutput(json);
     const [group, command, ...rest] = positionals;
     const config = loadConfig(withStackEnv(process.env));
-    if (['release', 'device', 'operator', 'audit'].includes(group!)) return await viaApi(config, group!, command, rest, flags, out);
+    if (['release', 'device', 'operator', 'audit'].includes(group!))
+      return await viaApi(config, group!, command, rest, flags, out);
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'keys') return await keys(config, command, rest, flags, out);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
-    if (group === 'metadata' && command === 'accept-storage') return await acceptStorage(config, rest, flags.reason, out);
+    if (group === 'metadata' && command === 'accept-storage')
+      return await acceptStorage(config, rest, flags.reason, out);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return reportError(new InputError((err as Error).message), json);
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+      return reportError(new InputError((err as Error).message), json);
     return reportError(err, json);
   }
 }
 
-async function viaApi(config: Config, group: string, command: string | undefined, args: string[], flags: Flags, out: Output): Promise<number> {
+async function viaApi(
+  config: Config,
+  group: string,
+  command: string | undefined,
+  args: string[],
+  flags: Flags,
+  out: Output,
+): Promise<number> {
   const api = AdminApi.fromConfig(config);
   try {
     if (group === 'release') return await releaseCommand(api, command, args, flags, out);

@@ -7,7 +7,13 @@ import type { AdminApi } from '../infra/apiClient';
 import { perPercent, progressBar, type Output } from './output';
 import { describeList, describeStatus } from './releaseView';
 import { parseTags, required } from './args';
-import { OPS_ACTIONS, type DeliverySummary, type OpsAction, type ReleaseListItem, type TargetStats } from '../common/adminApi';
+import {
+  OPS_ACTIONS,
+  type DeliverySummary,
+  type OpsAction,
+  type ReleaseListItem,
+  type TargetStats,
+} from '../common/adminApi';
 
 export interface ReleaseFlags {
   artifact?: string;
@@ -33,10 +39,17 @@ export interface ReleaseFlags {
   'target-tag'?: string[];
 }
 
-const path = (channel: string, version: string) => `/v1/admin/releases/${encodeURIComponent(channel)}/${encodeURIComponent(version)}`;
+const path = (channel: string, version: string) =>
+  `/v1/admin/releases/${encodeURIComponent(channel)}/${encodeURIComponent(version)}`;
 
 /** `ota release ...` through the admin API: who acts is the token's operator, checked there. */
-export async function releaseCommand(api: AdminApi, command: string | undefined, args: string[], flags: ReleaseFlags, out: Output): Promise<number> {
+export async function releaseCommand(
+  api: AdminApi,
+  command: string | undefined,
+  args: string[],
+  flags: ReleaseFlags,
+  out: Output,
+): Promise<number> {
   if (command === 'list') {
     const query = new URLSearchParams();
     if (flags.channel !== undefined) query.set('channel', flags.channel);
@@ -47,14 +60,23 @@ export async function releaseCommand(api: AdminApi, command: string | undefined,
   }
   if (command === 'create') return create(api, flags, out);
   const version = checkVersion(required(args[0] ?? flags.version, 'VERSION'));
-  const channel = flags.channel ?? (await api.get<{ channel: string }>(`/v1/admin/releases/resolve?version=${encodeURIComponent(version)}`)).channel;
+  const channel =
+    flags.channel ??
+    (await api.get<{ channel: string }>(`/v1/admin/releases/resolve?version=${encodeURIComponent(version)}`)).channel;
   let status: ReleaseStatus;
   if (command === 'status') status = await api.get<ReleaseStatus>(path(channel, version));
   else if (command === 'approve' || command === 'reject') {
-    status = await api.send<ReleaseStatus>('POST', `${path(channel, version)}/${command}`, { comment: flags.comment ?? flags.reason });
+    status = await api.send<ReleaseStatus>('POST', `${path(channel, version)}/${command}`, {
+      comment: flags.comment ?? flags.reason,
+    });
   } else if (OPS_ACTIONS.includes(command as OpsAction)) {
     if (flags.to !== undefined && command !== 'rollback') throw new InputError('--to is for rollback only');
-    status = await api.send<ReleaseStatus>('POST', `${path(channel, version)}/${command}`, { reason: flags.reason, to: flags.to }, 120_000);
+    status = await api.send<ReleaseStatus>(
+      'POST',
+      `${path(channel, version)}/${command}`,
+      { reason: flags.reason, to: flags.to },
+      120_000,
+    );
   } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
   const { devices, delivery } = status as ReleaseStatus & { devices?: TargetStats; delivery?: DeliverySummary };
   out.result(status, () => describeStatus(status, devices, delivery));
@@ -71,14 +93,19 @@ async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<
   const rollbackIndex = flags['rollback-index'] === undefined ? 0 : Number(flags['rollback-index']);
   const info = await stat(artifact).catch(() => undefined);
   if (!info?.isFile()) throw new InputError(`no artifact file at ${artifact}`);
-  if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
+  if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES)
+    throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
   const steps = customSteps(flags);
   // Refuse a release that exists before sending gigabytes.
   const existing = await api.get<ReleaseStatus>(path(channel, version)).catch((err: { code?: string }) => {
     if (err.code === 'NOT_FOUND') return undefined;
     throw err;
   });
-  if (existing) throw new ServerError('RELEASE_EXISTS', `release ${version} on channel ${channel} already exists (${existing.releaseId})`);
+  if (existing)
+    throw new ServerError(
+      'RELEASE_EXISTS',
+      `release ${version} on channel ${channel} already exists (${existing.releaseId})`,
+    );
   const upload = await api.upload<{ uploadKey: string }>(
     `/v1/admin/uploads?fileName=${encodeURIComponent(fileName)}`,
     artifact,
@@ -94,10 +121,22 @@ async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<
     ...(steps ? { steps } : {}),
     security: flags.security ?? false,
     ...(flags['min-source-version'] !== undefined ? { minSourceVersion: flags['min-source-version'] } : {}),
-    ...(flags.deltas !== undefined ? { deltaBases: numberFlag(flags.deltas, '--deltas', 0, (n) => Number.isSafeInteger(n) && n >= 0 && n <= MAX_DELTA_BASES) } : {}),
+    ...(flags.deltas !== undefined
+      ? {
+          deltaBases: numberFlag(
+            flags.deltas,
+            '--deltas',
+            0,
+            (n) => Number.isSafeInteger(n) && n >= 0 && n <= MAX_DELTA_BASES,
+          ),
+        }
+      : {}),
     ...(targeting(flags) ? { targeting: targeting(flags) } : {}),
   });
-  out.result(created, () => `release ${created.releaseId} started; see ota release status ${version} --channel ${channel}`);
+  out.result(
+    created,
+    () => `release ${created.releaseId} started; see ota release status ${version} --channel ${channel}`,
+  );
   return 0;
 }
 
@@ -118,13 +157,16 @@ function targeting(flags: ReleaseFlags): Targeting | undefined {
  */
 function customSteps(flags: ReleaseFlags): RolloutStep[] | undefined {
   if (flags.steps === undefined) {
-    if (flags['min-devices'] !== undefined || flags['max-failure-rate'] !== undefined) throw new InputError('--min-devices and --max-failure-rate go with --steps');
+    if (flags['min-devices'] !== undefined || flags['max-failure-rate'] !== undefined)
+      throw new InputError('--min-devices and --max-failure-rate go with --steps');
     return undefined;
   }
   const bakeTimeMs = parseDuration(flags.bake ?? '30s');
   const minDevices = numberFlag(flags['min-devices'], '--min-devices', 1, (n) => Number.isSafeInteger(n) && n >= 0);
   const maxFailureRate = numberFlag(flags['max-failure-rate'], '--max-failure-rate', 0.1, (n) => n >= 0 && n <= 1);
-  return flags.steps.split(',').map((p) => ({ percent: Number(p), bakeTimeMs, minDevices, maxFailureRate, gate: 'auto' as const }));
+  return flags.steps
+    .split(',')
+    .map((p) => ({ percent: Number(p), bakeTimeMs, minDevices, maxFailureRate, gate: 'auto' as const }));
 }
 
 function numberFlag(text: string | undefined, name: string, fallback: number, ok: (n: number) => boolean): number {

@@ -7,7 +7,10 @@ import type { DeliverySummary, ReleaseListItem, TargetStats } from '../common/ad
 export function describeList(items: ReleaseListItem[]): string {
   if (items.length === 0) return 'no releases';
   return items
-    .map((r) => `${r.channel.padEnd(12)} ${r.version.padEnd(12)} ${r.stage.padEnd(12)} ${String(r.percent).padStart(5)}%${r.awaitingApproval ? '  awaiting approval' : ''}`)
+    .map(
+      (r) =>
+        `${r.channel.padEnd(12)} ${r.version.padEnd(12)} ${r.stage.padEnd(12)} ${String(r.percent).padStart(5)}%${r.awaitingApproval ? '  awaiting approval' : ''}`,
+    )
     .join('\n');
 }
 
@@ -21,11 +24,19 @@ export function describeStatus(s: ReleaseStatus, devices?: TargetStats, delivery
     `  hardware:  ${s.hardwareIds.join(', ')}`,
   ];
   if (s.target) lines.push(`  target:    ${s.target.name} (${s.target.length} bytes, sha256 ${s.target.sha256})`);
-  for (const d of s.target?.deltas ?? []) lines.push(`  delta:     from ${d.base.version}: ${d.length} bytes (${d.name})`);
-  lines.push(`  approvals: ${s.approvals.filter((a) => a.round === 'release' && a.decision === 'approve').length}/${s.approvalsRequired}`);
-  for (const a of s.approvals) lines.push(`  ${a.decision === 'approve' ? 'approved' : 'rejected'}:  ${a.approver} (${a.round}) at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
+  for (const d of s.target?.deltas ?? [])
+    lines.push(`  delta:     from ${d.base.version}: ${d.length} bytes (${d.name})`);
+  lines.push(
+    `  approvals: ${s.approvals.filter((a) => a.round === 'release' && a.decision === 'approve').length}/${s.approvalsRequired}`,
+  );
+  for (const a of s.approvals)
+    lines.push(
+      `  ${a.decision === 'approve' ? 'approved' : 'rejected'}:  ${a.approver} (${a.round}) at ${a.at}${a.comment ? `: ${a.comment}` : ''}`,
+    );
   if (devices) {
-    lines.push(`  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`);
+    lines.push(
+      `  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`,
+    );
   }
   if (delivery && delivery.delta.installs + delivery.full.installs > 0) {
     const refused = delivery.deltaRefused > 0 ? `, ${delivery.deltaRefused} after a refused delta` : '';
@@ -35,6 +46,7 @@ export function describeStatus(s: ReleaseStatus, devices?: TargetStats, delivery
   }
   lines.push(`  gate:      ${describeGate({ ...s, lifecycle: s.lifecycle ?? lifecycleOf(s.stage, s.percent) })}`);
   if (s.error) lines.push(`  error:     ${s.error.code}: ${s.error.message}`);
-  for (const h of s.history.slice(-10)) lines.push(`  ${h.at}  ${h.action}${h.actor ? ` by ${h.actor}` : ''}${h.detail ? `: ${h.detail}` : ''}`);
+  for (const h of s.history.slice(-10))
+    lines.push(`  ${h.at}  ${h.action}${h.actor ? ` by ${h.actor}` : ''}${h.detail ? `: ${h.detail}` : ''}`);
   return lines.join('\n');
 }

@@ -104,7 +104,10 @@ export interface DeliverySummary {
 }
 
 /** The saving of a target's deliveries against full images of `targetLength` bytes for every install. */
-export function deliverySummary(stats: Omit<DeliverySummary, 'savedBytes' | 'savedPercent'>, targetLength: number): DeliverySummary {
+export function deliverySummary(
+  stats: Omit<DeliverySummary, 'savedBytes' | 'savedPercent'>,
+  targetLength: number,
+): DeliverySummary {
   const asFull = (stats.delta.installs + stats.full.installs) * targetLength;
   const savedBytes = Math.max(0, asFull - stats.delta.bytes - stats.full.bytes);
   return { ...stats, savedBytes, savedPercent: asFull === 0 ? 0 : Math.round((savedBytes / asFull) * 1000) / 10 };

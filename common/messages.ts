@@ -36,12 +36,15 @@ export const statusQuery = defineQuery<ReleaseStatus>('status');
 
 /** Descriptions shown by the Temporal UI next to each handler. */
 export const messageDescriptions = {
-  approve: 'Approve the release (or an approval-gated step). A release owner, not the creator. Input: {"approver": "name", "comment": "why"}',
+  approve:
+    'Approve the release (or an approval-gated step). A release owner, not the creator. Input: {"approver": "name", "comment": "why"}',
   reject: 'Reject the release: it ends and is never offered. Input: {"approver": "name", "comment": "why"}',
-  promote: 'Skip the rest of the current step\'s bake time (approval gates still apply). Input: {"actor": "name", "reason": "why"}',
+  promote:
+    'Skip the rest of the current step\'s bake time (approval gates still apply). Input: {"actor": "name", "reason": "why"}',
   abort: 'End the release now; anything offered is withdrawn. Input: {"actor": "name", "reason": "why"}',
   pause: 'Pause the rollout: no new device gets it. Input: {"actor": "name", "reason": "why"}',
   resume: 'Resume a paused rollout. Input: {"actor": "name", "reason": "why"}',
-  rollback: 'Withdraw the release: stop all offers for good; with "to", offer that earlier version again if its rollbackIndex allows. Input: {"actor": "name", "reason": "why", "to": "1.2.3"}',
+  rollback:
+    'Withdraw the release: stop all offers for good; with "to", offer that earlier version again if its rollbackIndex allows. Input: {"actor": "name", "reason": "why", "to": "1.2.3"}',
   status: 'The release stage, percent, approvals and action history.',
 } as const;

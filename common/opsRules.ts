@@ -11,7 +11,13 @@ export const TERMINAL_STAGES: readonly Stage[] = ['stable', 'rolled-back', 'reje
 export const OPS_RULES = {
   pause: { verb: 'pause', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && !s.paused },
   resume: { verb: 'resume', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && s.paused },
-  promote: { verb: 'promote', allowed: (s: ReleaseStatus) => s.stage === 'rollout' && !s.paused && !s.awaitingApproval },
-  rollback: { verb: 'roll back', allowed: (s: ReleaseStatus) => ['approval', 'rollout'].includes(s.stage) && !s.withdrawn },
+  promote: {
+    verb: 'promote',
+    allowed: (s: ReleaseStatus) => s.stage === 'rollout' && !s.paused && !s.awaitingApproval,
+  },
+  rollback: {
+    verb: 'roll back',
+    allowed: (s: ReleaseStatus) => ['approval', 'rollout'].includes(s.stage) && !s.withdrawn,
+  },
   abort: { verb: 'abort', allowed: () => true },
 } as const satisfies Record<OpsAction, { verb: string; allowed: (s: ReleaseStatus) => boolean }>;

@@ -21,7 +21,13 @@ export interface PolicyFile {
 
 export const DEFAULT_DELTA_BASES = 2;
 
-const step = (percent: number, bakeTime: string, minDevices: number, maxFailureRate: number, gate: 'auto' | 'approval' = 'auto'): PlanStepText => ({
+const step = (
+  percent: number,
+  bakeTime: string,
+  minDevices: number,
+  maxFailureRate: number,
+  gate: 'auto' | 'approval' = 'auto',
+): PlanStepText => ({
   percent,
   bakeTime,
   minDevices,
@@ -34,7 +40,12 @@ export const DEFAULT_POLICY: PolicyFile = {
   channels: { '*': { approvals: 1, owners: ['*'], plan: 'default', onBreach: 'pause' } },
   plans: {
     default: [step(10, '30m', 5, 0.05), step(50, '2h', 20, 0.05), step(100, '0s', 0, 0.05)],
-    cautious: [step(1, '2h', 3, 0.02), step(10, '12h', 10, 0.02, 'approval'), step(50, '1d', 50, 0.02, 'approval'), step(100, '0s', 0, 0.02)],
+    cautious: [
+      step(1, '2h', 3, 0.02),
+      step(10, '12h', 10, 0.02, 'approval'),
+      step(50, '1d', 50, 0.02, 'approval'),
+      step(100, '0s', 0, 0.02),
+    ],
     // Expedited: fewer, shorter steps; still approved, still health-gated.
     security: [step(25, '10m', 3, 0.1), step(100, '0s', 0, 0.1)],
   },
@@ -61,13 +72,21 @@ export function planDeltaBases(policy: PolicyFile, name: string): number {
 
 function planNamed(policy: PolicyFile, name: string): PlanText {
   const plan = Object.hasOwn(policy.plans, name) ? policy.plans[name] : undefined;
-  if (!plan || typeof plan !== 'object') throw new InputError(`unknown rollout plan ${JSON.stringify(name)} (known: ${Object.keys(policy.plans).join(', ')})`);
+  if (!plan || typeof plan !== 'object')
+    throw new InputError(
+      `unknown rollout plan ${JSON.stringify(name)} (known: ${Object.keys(policy.plans).join(', ')})`,
+    );
   return plan;
 }
 
 /** Validates a whole policy, so a bad file fails at start-up, not in the middle of a rollout. */
 export function checkPolicy(policy: PolicyFile): PolicyFile {
-  if (typeof policy !== 'object' || policy === null || typeof policy.channels !== 'object' || typeof policy.plans !== 'object') {
+  if (
+    typeof policy !== 'object' ||
+    policy === null ||
+    typeof policy.channels !== 'object' ||
+    typeof policy.plans !== 'object'
+  ) {
     throw new InputError('a policy has "channels" and "plans"');
   }
   for (const name of Object.keys(policy.plans)) {

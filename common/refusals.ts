@@ -5,4 +5,10 @@
  * The device's other refusals are about timing (outside the rollout percent, paused,
  * withdrawn meanwhile) and say nothing about the release.
  */
-export const BLOCKING_REFUSALS = ['ROLLBACK_INDEX_TOO_LOW', 'NOT_NEWER', 'SOURCE_VERSION_TOO_OLD', 'HARDWARE_MISMATCH', 'CHANNEL_MISMATCH'] as const;
+export const BLOCKING_REFUSALS = [
+  'ROLLBACK_INDEX_TOO_LOW',
+  'NOT_NEWER',
+  'SOURCE_VERSION_TOO_OLD',
+  'HARDWARE_MISMATCH',
+  'CHANNEL_MISMATCH',
+] as const;

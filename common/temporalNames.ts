@@ -55,6 +55,7 @@ export function releaseQuery(q: ReleaseQuery = {}): string {
 const UNQUOTABLE = /['"\\`\u0000-\u001f\u007f]/;
 
 function literal(value: string): string {
-  if (UNQUOTABLE.test(value) || value.length > 256) throw new InputError(`not a valid search value: ${JSON.stringify(value.slice(0, 64))}`);
+  if (UNQUOTABLE.test(value) || value.length > 256)
+    throw new InputError(`not a valid search value: ${JSON.stringify(value.slice(0, 64))}`);
   return `'${value}'`;
 }

@@ -41,21 +41,25 @@ export function checkHardwareIds(value: unknown): string[] {
 
 export function checkRollbackIndex(value: unknown): number {
   if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > limits.maxRollbackIndex) {
-    throw new InputError(`invalid rollback index: ${String(value).slice(0, 40)} (a whole number 0..${limits.maxRollbackIndex})`);
+    throw new InputError(
+      `invalid rollback index: ${String(value).slice(0, 40)} (a whole number 0..${limits.maxRollbackIndex})`,
+    );
   }
   return value as number;
 }
 
 /** Percent steps must rise strictly and end at 100, so a rollout always completes. */
 export function checkSteps(steps: RolloutStep[]): RolloutStep[] {
-  if (!Array.isArray(steps) || steps.length === 0 || steps.length > limits.maxSteps) throw new InputError(`give 1 to ${limits.maxSteps} rollout steps`);
+  if (!Array.isArray(steps) || steps.length === 0 || steps.length > limits.maxSteps)
+    throw new InputError(`give 1 to ${limits.maxSteps} rollout steps`);
   let last = 0;
   for (const s of steps) {
     if (!(typeof s.percent === 'number' && s.percent > last && s.percent <= 100)) {
       throw new InputError('rollout percents must rise strictly within 0 < p <= 100');
     }
     if (!Number.isSafeInteger(s.bakeTimeMs) || s.bakeTimeMs < 0) throw new InputError('bake time must be a duration');
-    if (!Number.isSafeInteger(s.minDevices) || s.minDevices < 0) throw new InputError('minDevices must be a whole number >= 0');
+    if (!Number.isSafeInteger(s.minDevices) || s.minDevices < 0)
+      throw new InputError('minDevices must be a whole number >= 0');
     if (typeof s.maxFailureRate !== 'number' || !(s.maxFailureRate >= 0 && s.maxFailureRate <= 1)) {
       throw new InputError('maxFailureRate must be between 0 and 1');
     }
@@ -92,11 +96,15 @@ export function checkReleaseSpec(spec: ReleaseSpec): void {
     throw new InputError('intakeKey must be an object key');
   }
   checkPattern('plan', spec.plan);
-  if (spec.historyLimit !== undefined && !(Number.isSafeInteger(spec.historyLimit) && spec.historyLimit >= 200 && spec.historyLimit <= 50_000)) {
+  if (
+    spec.historyLimit !== undefined &&
+    !(Number.isSafeInteger(spec.historyLimit) && spec.historyLimit >= 200 && spec.historyLimit <= 50_000)
+  ) {
     throw new InputError('historyLimit must be 200..50000');
   }
   checkSteps(Array.isArray(spec.steps) ? spec.steps : []);
-  if (spec.minSourceVersion !== undefined && !isSemver(spec.minSourceVersion)) throw new InputError('minSourceVersion must be a semantic version');
+  if (spec.minSourceVersion !== undefined && !isSemver(spec.minSourceVersion))
+    throw new InputError('minSourceVersion must be a semantic version');
   checkTargeting(spec.targeting);
   checkDeltaBases(spec.deltaBases);
 }
@@ -106,7 +114,8 @@ export const MAX_DELTA_BASES = 8;
 /** How many earlier releases a release gets delta updates from (a plan's `deltaBases`). */
 export function checkDeltaBases(n: unknown): number | undefined {
   if (n === undefined) return undefined;
-  if (!(Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_DELTA_BASES)) throw new InputError(`deltaBases must be 0..${MAX_DELTA_BASES}`);
+  if (!(Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= MAX_DELTA_BASES))
+    throw new InputError(`deltaBases must be 0..${MAX_DELTA_BASES}`);
   return n as number;
 }
 
@@ -114,24 +123,31 @@ export function checkDeltaBases(n: unknown): number | undefined {
 export function checkTargeting(t: ReleaseSpec['targeting']): void {
   if (t === undefined) return;
   if (typeof t !== 'object' || t === null) throw new InputError('targeting must be an object');
-  if (t.attestationRequired !== undefined && typeof t.attestationRequired !== 'boolean') throw new InputError('attestationRequired must be true or false');
-  if (t.protected !== undefined && typeof t.protected !== 'boolean') throw new InputError('protected must be true or false');
-  if (t.groups !== undefined && !isGroupList(t.groups)) throw new InputError('target groups: 1 to 32 distinct names (letters, digits, ".", "_", ":", "-")');
-  if (t.tags !== undefined && !isTagMap(t.tags)) throw new InputError('target tags: up to 32 key=value pairs (values up to 128 characters)');
+  if (t.attestationRequired !== undefined && typeof t.attestationRequired !== 'boolean')
+    throw new InputError('attestationRequired must be true or false');
+  if (t.protected !== undefined && typeof t.protected !== 'boolean')
+    throw new InputError('protected must be true or false');
+  if (t.groups !== undefined && !isGroupList(t.groups))
+    throw new InputError('target groups: 1 to 32 distinct names (letters, digits, ".", "_", ":", "-")');
+  if (t.tags !== undefined && !isTagMap(t.tags))
+    throw new InputError('target tags: up to 32 key=value pairs (values up to 128 characters)');
 }
 
 /** A policy file's channel entry must make sense before any release uses it. */
 export function checkChannelPolicy(p: ChannelPolicy): ChannelPolicy {
-  if (!Number.isSafeInteger(p.approvals) || p.approvals < 1 || p.approvals > 10) throw new InputError('approvals must be 1..10');
+  if (!Number.isSafeInteger(p.approvals) || p.approvals < 1 || p.approvals > 10)
+    throw new InputError('approvals must be 1..10');
   if (!Array.isArray(p.owners) || p.owners.length === 0) throw new InputError('owners must list release owners or "*"');
   for (const o of p.owners) if (o !== '*') checkPattern('actor', o);
-  if (p.onBreach !== 'pause' && p.onBreach !== 'rollback') throw new InputError("onBreach must be 'pause' or 'rollback'");
+  if (p.onBreach !== 'pause' && p.onBreach !== 'rollback')
+    throw new InputError("onBreach must be 'pause' or 'rollback'");
   checkPattern('plan', p.plan);
   return p;
 }
 
 export function checkApproveInput(input: ApproveInput): void {
-  if (typeof input !== 'object' || input === null) throw new InputError('approve takes {"approver": "...", "comment": "..."}');
+  if (typeof input !== 'object' || input === null)
+    throw new InputError('approve takes {"approver": "...", "comment": "..."}');
   checkPattern('actor', input.approver);
   checkNotAfter(input.notAfter);
   if (input.comment !== undefined && (typeof input.comment !== 'string' || input.comment.length > limits.maxComment)) {

@@ -4,15 +4,58 @@ import { basename } from 'node:path';
 import type { Client, WorkflowHandle, WorkflowUpdateHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateStage } from '@temporalio/client';
 import { ServerError, InputError } from '../common/errors';
-import { abortUpdate, approveUpdate, pauseUpdate, promoteUpdate, rejectUpdate, resumeUpdate, rollbackUpdate, statusQuery, type ApproveInput, type OpsInput } from '../common/messages';
-import { releaseWorkflowId, STAGES, type ReleaseSpec, type ReleaseStatus, type RolloutStep, type Targeting } from '../common/release';
-import { checkHardwareIds, checkPattern, checkReleaseSpec, checkRollbackIndex, checkSteps, checkVersion, MAX_ARTIFACT_BYTES } from '../common/validation';
+import {
+  abortUpdate,
+  approveUpdate,
+  pauseUpdate,
+  promoteUpdate,
+  rejectUpdate,
+  resumeUpdate,
+  rollbackUpdate,
+  statusQuery,
+  type ApproveInput,
+  type OpsInput,
+} from '../common/messages';
+import {
+  releaseWorkflowId,
+  STAGES,
+  type ReleaseSpec,
+  type ReleaseStatus,
+  type RolloutStep,
+  type Targeting,
+} from '../common/release';
+import {
+  checkHardwareIds,
+  checkPattern,
+  checkReleaseSpec,
+  checkRollbackIndex,
+  checkSteps,
+  checkVersion,
+  MAX_ARTIFACT_BYTES,
+} from '../common/validation';
 import type { Storage } from '../infra/storage';
 import { fromTemporal } from './temporal';
-import { ACCEPT_GRACE_MS, ACCEPT_WINDOW_MS, noWorker, QUERY_DEADLINE_MS, requireWorker, timedOut, UPDATE_DEADLINE_MS } from './worker';
+import {
+  ACCEPT_GRACE_MS,
+  ACCEPT_WINDOW_MS,
+  noWorker,
+  QUERY_DEADLINE_MS,
+  requireWorker,
+  timedOut,
+  UPDATE_DEADLINE_MS,
+} from './worker';
 import type { releaseWorkflow } from '../workflows';
 import type { OpsAction, ReleaseListItem } from '../common/adminApi';
-import { awaitingApprovalKey, channelKey, percentKey, RELEASE_TASK_QUEUE, RELEASE_WORKFLOW, releaseQuery, stageKey, versionKey } from '../common/temporalNames';
+import {
+  awaitingApprovalKey,
+  channelKey,
+  percentKey,
+  RELEASE_TASK_QUEUE,
+  RELEASE_WORKFLOW,
+  releaseQuery,
+  stageKey,
+  versionKey,
+} from '../common/temporalNames';
 
 export interface CreateReleaseInput {
   artifact: string;
@@ -48,7 +91,8 @@ export async function createRelease(
   const spec = checkRelease({ ...input, intakeKey: 'pending', fileName });
   const info = await stat(input.artifact).catch(() => undefined);
   if (!info?.isFile()) throw new InputError(`no artifact file at ${input.artifact}`);
-  if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
+  if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES)
+    throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
   await refuseExisting(client, spec.channel, spec.version);
   await storage.ensureBuckets();
   const intakeKey = `uploads/${releaseWorkflowId(spec.channel, spec.version)}/${randomUUID()}/${fileName}`;
@@ -61,7 +105,11 @@ export async function createRelease(
  * API). A release that exists is refused by the start itself (REJECT_DUPLICATE), and the
  * new upload is removed.
  */
-export async function startRelease(client: Client, storage: Storage, input: StartReleaseInput): Promise<{ releaseId: string; intakeKey: string }> {
+export async function startRelease(
+  client: Client,
+  storage: Storage,
+  input: StartReleaseInput,
+): Promise<{ releaseId: string; intakeKey: string }> {
   const spec = checkRelease(input);
   const releaseId = releaseWorkflowId(spec.channel, spec.version);
   try {
@@ -84,7 +132,10 @@ export async function startRelease(client: Client, storage: Storage, input: Star
   } catch (err) {
     await storage.remove('intake', input.intakeKey).catch(() => undefined);
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new ServerError('RELEASE_EXISTS', `release ${spec.version} on channel ${spec.channel} already exists (${releaseId})`);
+      throw new ServerError(
+        'RELEASE_EXISTS',
+        `release ${spec.version} on channel ${spec.channel} already exists (${releaseId})`,
+      );
     }
     throw err;
   }
@@ -142,7 +193,8 @@ export async function resolveChannel(client: Client, version: string, channel?: 
     if (c) channels.add(c);
   }
   if (channels.size === 0) throw new ServerError('NOT_FOUND', `unknown release ${version}`);
-  if (channels.size > 1) throw new InputError(`release ${version} exists on channels ${[...channels].sort().join(', ')}: give --channel`);
+  if (channels.size > 1)
+    throw new InputError(`release ${version} exists on channels ${[...channels].sort().join(', ')}: give --channel`);
   return [...channels][0]!;
 }
 
@@ -158,7 +210,11 @@ export async function releaseStatus(client: Client, channel: string, version: st
 }
 
 /** A query waits for a worker to replay the workflow: bounded, so a dead worker gives NO_WORKER, not a hang. */
-async function queryStatus(client: Client, handle: WorkflowHandle<typeof releaseWorkflow>, what: string): Promise<ReleaseStatus> {
+async function queryStatus(
+  client: Client,
+  handle: WorkflowHandle<typeof releaseWorkflow>,
+  what: string,
+): Promise<ReleaseStatus> {
   try {
     return await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
   } catch (err) {
@@ -167,15 +223,30 @@ async function queryStatus(client: Client, handle: WorkflowHandle<typeof release
   }
 }
 
-const OPS = { pause: pauseUpdate, resume: resumeUpdate, rollback: rollbackUpdate, promote: promoteUpdate, abort: abortUpdate } as const;
+const OPS = {
+  pause: pauseUpdate,
+  resume: resumeUpdate,
+  rollback: rollbackUpdate,
+  promote: promoteUpdate,
+  abort: abortUpdate,
+} as const;
 
-export async function releaseAction(client: Client, channel: string, version: string, action: OpsAction, input: OpsInput): Promise<ReleaseStatus> {
+export async function releaseAction(
+  client: Client,
+  channel: string,
+  version: string,
+  action: OpsAction,
+  input: OpsInput,
+): Promise<ReleaseStatus> {
   return sendUpdate(client, channel, version, action, (h, notAfter) =>
     h.startUpdate(OPS[action], { args: [{ ...input, notAfter }], waitForStage: WorkflowUpdateStage.ACCEPTED }),
   );
 }
 
-type StartUpdate = (h: WorkflowHandle<typeof releaseWorkflow>, notAfter: number) => Promise<WorkflowUpdateHandle<ReleaseStatus>>;
+type StartUpdate = (
+  h: WorkflowHandle<typeof releaseWorkflow>,
+  notAfter: number,
+) => Promise<WorkflowUpdateHandle<ReleaseStatus>>;
 
 /**
  * S-19: an update is sent only while a worker serves releases, and each wait is bounded below
@@ -183,7 +254,13 @@ type StartUpdate = (h: WorkflowHandle<typeof releaseWorkflow>, notAfter: number)
  * arrives later (`notAfter`), so nothing changes. Accepted but not done in time: UPDATE_PENDING
  * (it is in the release's history and completes when a worker runs).
  */
-async function sendUpdate(client: Client, channel: string, version: string, action: string, start: StartUpdate): Promise<ReleaseStatus> {
+async function sendUpdate(
+  client: Client,
+  channel: string,
+  version: string,
+  action: string,
+  start: StartUpdate,
+): Promise<ReleaseStatus> {
   const handle = handleFor(client, channel, version);
   await requireWorker(client);
   const began = Date.now();
@@ -192,14 +269,20 @@ async function sendUpdate(client: Client, channel: string, version: string, acti
   try {
     update = await client.withDeadline(notAfter + ACCEPT_GRACE_MS, () => start(handle, notAfter));
   } catch (err) {
-    if (timedOut(err)) throw noWorker(`no worker took the ${action} within ${ACCEPT_WINDOW_MS / 1000} s; nothing was changed, and the release refuses it if it arrives later`);
+    if (timedOut(err))
+      throw noWorker(
+        `no worker took the ${action} within ${ACCEPT_WINDOW_MS / 1000} s; nothing was changed, and the release refuses it if it arrives later`,
+      );
     throw await refusal(client, handle, channel, version, action, err);
   }
   try {
     return await client.withDeadline(began + UPDATE_DEADLINE_MS, () => update.result());
   } catch (err) {
     if (timedOut(err)) {
-      throw new ServerError('UPDATE_PENDING', `release ${version} accepted the ${action}, but it did not finish within ${UPDATE_DEADLINE_MS / 1000} s (no worker runs, or its publish is still being retried); it completes when it can (see ota release status)`);
+      throw new ServerError(
+        'UPDATE_PENDING',
+        `release ${version} accepted the ${action}, but it did not finish within ${UPDATE_DEADLINE_MS / 1000} s (no worker runs, or its publish is still being retried); it completes when it can (see ota release status)`,
+      );
     }
     throw await refusal(client, handle, channel, version, action, err);
   }
@@ -210,7 +293,14 @@ async function sendUpdate(client: Client, channel: string, version: string, acti
  * Only when the update did not reach the workflow: an update that ran and failed with
  * NOT_FOUND (rollback --to a version never released) keeps its own code and message.
  */
-async function refusal(client: Client, handle: WorkflowHandle<typeof releaseWorkflow>, channel: string, version: string, action: string, err: unknown): Promise<unknown> {
+async function refusal(
+  client: Client,
+  handle: WorkflowHandle<typeof releaseWorkflow>,
+  channel: string,
+  version: string,
+  action: string,
+  err: unknown,
+): Promise<unknown> {
   const what = `${version} on channel ${channel}`;
   if (err instanceof WorkflowNotFoundError && (await exists(handle))) {
     const final = await queryStatus(client, handle, what);
@@ -219,18 +309,35 @@ async function refusal(client: Client, handle: WorkflowHandle<typeof releaseWork
   return fromTemporal(err, what);
 }
 
-export async function decideRelease(client: Client, channel: string, version: string, decision: 'approve' | 'reject', input: ApproveInput): Promise<ReleaseStatus> {
+export async function decideRelease(
+  client: Client,
+  channel: string,
+  version: string,
+  decision: 'approve' | 'reject',
+  input: ApproveInput,
+): Promise<ReleaseStatus> {
   return sendUpdate(client, channel, version, decision, (h, notAfter) =>
-    h.startUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ ...input, notAfter }], waitForStage: WorkflowUpdateStage.ACCEPTED }),
+    h.startUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, {
+      args: [{ ...input, notAfter }],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    }),
   );
 }
 
-export function approveRelease(client: Client, channel: string, version: string, input: ApproveInput): Promise<ReleaseStatus> {
+export function approveRelease(
+  client: Client,
+  channel: string,
+  version: string,
+  input: ApproveInput,
+): Promise<ReleaseStatus> {
   return decideRelease(client, channel, version, 'approve', input);
 }
 
 /** `ota release list`: from Temporal's visibility, through the release search attributes. */
-export async function listReleases(client: Client, filter: { channel?: string; stage?: string }): Promise<ReleaseListItem[]> {
+export async function listReleases(
+  client: Client,
+  filter: { channel?: string; stage?: string },
+): Promise<ReleaseListItem[]> {
   if (filter.channel !== undefined) checkPattern('channel', filter.channel);
   if (filter.stage !== undefined && !(STAGES as readonly string[]).includes(filter.stage)) {
     throw new InputError(`unknown stage ${filter.stage} (one of ${STAGES.join(', ')})`);
@@ -273,8 +380,10 @@ export async function waitForStatus(
       continue;
     }
     if (done(s)) return s;
-    if (s.stage === 'failed') throw new ServerError('VALIDATION_FAILED', `release failed: ${s.error?.code}: ${s.error?.message}`);
-    if (Date.now() > deadline) throw new ServerError('UNAVAILABLE', `release ${version} still in ${s.stage} after ${timeoutMs} ms`);
+    if (s.stage === 'failed')
+      throw new ServerError('VALIDATION_FAILED', `release failed: ${s.error?.code}: ${s.error?.message}`);
+    if (Date.now() > deadline)
+      throw new ServerError('UNAVAILABLE', `release ${version} still in ${s.stage} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -7,7 +7,11 @@ export async function connectClient(config: Config): Promise<Client> {
     const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' });
     return new Client({ connection, namespace: config.temporal.namespace });
   } catch (err) {
-    throw new ServerError('UNAVAILABLE', `cannot reach Temporal at ${config.temporal.address} (is the stack running? npm start)`, { cause: err });
+    throw new ServerError(
+      'UNAVAILABLE',
+      `cannot reach Temporal at ${config.temporal.address} (is the stack running? npm start)`,
+      { cause: err },
+    );
   }
 }
 

@@ -46,7 +46,9 @@ const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_KEY_USAGE = '2.5.29.15';
 const OID_EXT_KEY_USAGE = '2.5.29.37';
 /** node-forge's chain error for a certificate outside its validity period (missing from @types/node-forge). */
-const CERTIFICATE_EXPIRED = (forge.pki as unknown as { certificateError: Record<string, string> }).certificateError['certificate_expired'];
+const CERTIFICATE_EXPIRED = (forge.pki as unknown as { certificateError: Record<string, string> }).certificateError[
+  'certificate_expired'
+];
 
 /** What evidence must show to pass. */
 export interface AttestationPolicy {
@@ -66,7 +68,11 @@ export interface AttestationPolicy {
   minKeyBits: number;
 }
 
-export const defaultAttestationPolicy: AttestationPolicy = { bootStates: ['verified'], requiredIntegrity: [], minKeyBits: 2048 };
+export const defaultAttestationPolicy: AttestationPolicy = {
+  bootStates: ['verified'],
+  requiredIntegrity: [],
+  minKeyBits: 2048,
+};
 
 export interface VerifyEvidenceOptions {
   /** PEM certificates of the manufacturer CAs whose attestation keys we trust. */
@@ -92,7 +98,13 @@ export interface VerifyEvidenceOptions {
  */
 export type AttestationResult =
   | { passed: true; measurements: AttestationMeasurements; reason: string }
-  | { passed: false; code: 'ATTESTATION_MEASUREMENTS_FAILED'; failures: string[]; measurements: AttestationMeasurements; reason: string };
+  | {
+      passed: false;
+      code: 'ATTESTATION_MEASUREMENTS_FAILED';
+      failures: string[];
+      measurements: AttestationMeasurements;
+      reason: string;
+    };
 
 /**
  * The verification checklist; each step throws an EvidenceError with its code.
@@ -100,7 +112,8 @@ export type AttestationResult =
  */
 export function verifyEvidence(evidence: unknown, options: VerifyEvidenceOptions): AttestationResult {
   // node-forge compares validity against an invalid date as "valid": never hand it one.
-  if (!(options.now instanceof Date) || Number.isNaN(options.now.getTime())) throw new ServerError('CONFIG_INVALID', 'attestation needs the current time');
+  if (!(options.now instanceof Date) || Number.isNaN(options.now.getTime()))
+    throw new ServerError('CONFIG_INVALID', 'attestation needs the current time');
   const e = readEvidence(evidence); // S-13: sizes and shape
   verifyNonce(e, options.expectedNonce); // S-13: answers the nonce issued for this attestation
   verifyDevice(e, options.deviceId); // S-13: about the authenticated device
@@ -129,14 +142,27 @@ export function checkAttestationPolicy(value: unknown, source = 'attestation pol
   const unknown = Object.keys(value).filter((k) => !known.includes(k));
   if (unknown.length > 0) bad(`unknown settings ${unknown.join(', ').slice(0, 100)}`);
   const { bootStates, minOsVersion, requiredIntegrity, extKeyUsage, minKeyBits } = value;
-  if (!Array.isArray(bootStates) || bootStates.length === 0 || !bootStates.every((s) => (BOOT_STATES as readonly unknown[]).includes(s))) {
+  if (
+    !Array.isArray(bootStates) ||
+    bootStates.length === 0 ||
+    !bootStates.every((s) => (BOOT_STATES as readonly unknown[]).includes(s))
+  ) {
     bad(`bootStates: a non-empty list of ${BOOT_STATES.join(', ')}`);
   }
-  if (minOsVersion !== undefined && !(typeof minOsVersion === 'string' && isSemver(minOsVersion))) bad('minOsVersion: a semantic version');
-  if (!Array.isArray(requiredIntegrity) || requiredIntegrity.length > attestationLimits.maxIntegrityFlags || !requiredIntegrity.every((f) => typeof f === 'string' && FLAG.test(f))) {
+  if (minOsVersion !== undefined && !(typeof minOsVersion === 'string' && isSemver(minOsVersion)))
+    bad('minOsVersion: a semantic version');
+  if (
+    !Array.isArray(requiredIntegrity) ||
+    requiredIntegrity.length > attestationLimits.maxIntegrityFlags ||
+    !requiredIntegrity.every((f) => typeof f === 'string' && FLAG.test(f))
+  ) {
     bad('requiredIntegrity: a list of flag names');
   }
-  if (extKeyUsage !== undefined && !(typeof extKeyUsage === 'string' && /^[0-2](\.(0|[1-9][0-9]{0,8})){1,20}$/.test(extKeyUsage))) bad('extKeyUsage: an OID');
+  if (
+    extKeyUsage !== undefined &&
+    !(typeof extKeyUsage === 'string' && /^[0-2](\.(0|[1-9][0-9]{0,8})){1,20}$/.test(extKeyUsage))
+  )
+    bad('extKeyUsage: an OID');
   if (!Number.isSafeInteger(minKeyBits) || (minKeyBits as number) < 2048) bad('minKeyBits: 2048 or more');
   return {
     bootStates: [...(bootStates as BootState[])],
@@ -168,13 +194,19 @@ function readEvidence(value: unknown): AttestationEvidence {
   } catch (err) {
     return malformed('not JSON data', err);
   }
-  if (bytes > attestationLimits.maxEvidenceBytes) malformed(`${bytes} bytes, more than ${attestationLimits.maxEvidenceBytes}`);
+  if (bytes > attestationLimits.maxEvidenceBytes)
+    malformed(`${bytes} bytes, more than ${attestationLimits.maxEvidenceBytes}`);
   if (!isRecord(value)) return malformed('not an object');
   onlyKeys(value, ['deviceId', 'nonce', 'measurements', 'signature', 'certChain'], 'evidence');
   const { deviceId, nonce, measurements, signature, certChain } = value;
   if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) malformed('deviceId is missing or malformed');
   if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) malformed('nonce is missing or malformed');
-  if (typeof signature !== 'string' || signature.length > attestationLimits.maxSignatureChars || signature.length % 4 !== 0 || !BASE64.test(signature)) {
+  if (
+    typeof signature !== 'string' ||
+    signature.length > attestationLimits.maxSignatureChars ||
+    signature.length % 4 !== 0 ||
+    !BASE64.test(signature)
+  ) {
     malformed('signature is not base64 of at most 1024 bytes');
   }
   if (!Array.isArray(certChain) || certChain.length === 0 || certChain.length > attestationLimits.maxChainLength) {
@@ -182,7 +214,9 @@ function readEvidence(value: unknown): AttestationEvidence {
   }
   for (const pem of certChain as unknown[]) {
     if (typeof pem !== 'string' || pem.length > attestationLimits.maxCertificateChars || !PEM_CERTIFICATE.test(pem)) {
-      malformed(`each certChain entry must be one PEM certificate of at most ${attestationLimits.maxCertificateChars} characters`);
+      malformed(
+        `each certChain entry must be one PEM certificate of at most ${attestationLimits.maxCertificateChars} characters`,
+      );
     }
   }
   return {
@@ -198,14 +232,22 @@ function readMeasurements(value: unknown): AttestationMeasurements {
   if (!isRecord(value)) return malformed('measurements are missing');
   onlyKeys(value, ['bootState', 'osVersion', 'integrity'], 'measurements');
   const { bootState, osVersion, integrity } = value;
-  if (!(BOOT_STATES as readonly unknown[]).includes(bootState)) malformed(`bootState must be one of ${BOOT_STATES.join(', ')}`);
+  if (!(BOOT_STATES as readonly unknown[]).includes(bootState))
+    malformed(`bootState must be one of ${BOOT_STATES.join(', ')}`);
   if (typeof osVersion !== 'string' || !isSemver(osVersion)) malformed('osVersion must be a semantic version');
   if (!isRecord(integrity)) return malformed('integrity must be an object of flags');
   const flags = Object.entries(integrity);
-  if (flags.length > attestationLimits.maxIntegrityFlags || !flags.every(([k, v]) => FLAG.test(k) && typeof v === 'boolean')) {
+  if (
+    flags.length > attestationLimits.maxIntegrityFlags ||
+    !flags.every(([k, v]) => FLAG.test(k) && typeof v === 'boolean')
+  ) {
     malformed(`integrity must hold at most ${attestationLimits.maxIntegrityFlags} named boolean flags`);
   }
-  return { bootState: bootState as BootState, osVersion: osVersion as string, integrity: Object.fromEntries(flags) as Record<string, boolean> };
+  return {
+    bootState: bootState as BootState,
+    osVersion: osVersion as string,
+    integrity: Object.fromEntries(flags) as Record<string, boolean>,
+  };
 }
 
 /** A replayed or stale answer carries another nonce than the one issued for this attestation. */
@@ -213,13 +255,19 @@ function verifyNonce(e: AttestationEvidence, expectedNonce: string): void {
   const got = Buffer.from(e.nonce, 'utf8');
   const want = Buffer.from(expectedNonce, 'utf8');
   if (got.length !== want.length || !timingSafeEqual(got, want)) {
-    throw new EvidenceError('ATTESTATION_NONCE_INVALID', 'the evidence answers another nonce than the one issued (replayed or stale)');
+    throw new EvidenceError(
+      'ATTESTATION_NONCE_INVALID',
+      'the evidence answers another nonce than the one issued (replayed or stale)',
+    );
   }
 }
 
 function verifyDevice(e: AttestationEvidence, deviceId: string): void {
   if (e.deviceId !== deviceId) {
-    throw new EvidenceError('ATTESTATION_DEVICE_MISMATCH', `the evidence is about device ${e.deviceId}, not ${deviceId}`);
+    throw new EvidenceError(
+      'ATTESTATION_DEVICE_MISMATCH',
+      `the evidence is about device ${e.deviceId}, not ${deviceId}`,
+    );
   }
 }
 
@@ -228,13 +276,16 @@ function parseCertificate(pem: string, what: string): forge.pki.Certificate {
     return forge.pki.certificateFromPem(pem);
   } catch (err) {
     // node-forge reads RSA certificates only; anything else cannot lead to a root we trust.
-    throw new EvidenceError('ATTESTATION_CHAIN_INVALID', `${what} cannot be read as an RSA certificate`, { cause: err });
+    throw new EvidenceError('ATTESTATION_CHAIN_INVALID', `${what} cannot be read as an RSA certificate`, {
+      cause: err,
+    });
   }
 }
 
 /** The chain leads from the leaf to a manufacturer root, every link is a CA, and every certificate is valid now. */
 function verifyChain(certChain: string[], manufacturerRoots: string[], now: Date): forge.pki.Certificate {
-  if (manufacturerRoots.length === 0) throw new ServerError('CONFIG_INVALID', 'no manufacturer roots configured for attestation');
+  if (manufacturerRoots.length === 0)
+    throw new ServerError('CONFIG_INVALID', 'no manufacturer roots configured for attestation');
   const roots = manufacturerRoots.map((pem, i) => {
     try {
       return forge.pki.certificateFromPem(pem);
@@ -248,9 +299,17 @@ function verifyChain(certChain: string[], manufacturerRoots: string[], now: Date
   } catch (err) {
     const reason = (err as { error?: unknown; message?: unknown } | null) ?? {};
     if (reason.error === CERTIFICATE_EXPIRED) {
-      throw new EvidenceError('ATTESTATION_CERT_EXPIRED', `a certificate of the chain is not valid at ${now.toISOString()}`, { cause: err });
+      throw new EvidenceError(
+        'ATTESTATION_CERT_EXPIRED',
+        `a certificate of the chain is not valid at ${now.toISOString()}`,
+        { cause: err },
+      );
     }
-    throw new EvidenceError('ATTESTATION_CHAIN_INVALID', `the chain does not lead to a manufacturer root: ${String(reason.message ?? err)}`, { cause: err });
+    throw new EvidenceError(
+      'ATTESTATION_CHAIN_INVALID',
+      `the chain does not lead to a manufacturer root: ${String(reason.message ?? err)}`,
+      { cause: err },
+    );
   }
   return chain[0]!;
 }
@@ -259,7 +318,8 @@ type Extension = { id: string } & Record<string, unknown>;
 
 function extension(cert: forge.pki.Certificate, oid: string): Extension | undefined {
   const found = (cert.extensions as Extension[]).filter((x) => x.id === oid);
-  if (found.length > 1) throw new EvidenceError('ATTESTATION_KEY_INVALID', `the attestation certificate repeats extension ${oid}`);
+  if (found.length > 1)
+    throw new EvidenceError('ATTESTATION_KEY_INVALID', `the attestation certificate repeats extension ${oid}`);
   return found[0];
 }
 
@@ -275,14 +335,18 @@ function verifyAttestationKey(leaf: forge.pki.Certificate, options: VerifyEviden
     const usages = extension(leaf, OID_EXT_KEY_USAGE);
     // node-forge names the OIDs it knows and keeps the others as they are.
     const name = forge.pki.oids[eku];
-    if (!usages || !(usages[eku] === true || (name !== undefined && usages[name] === true))) refuse(`lacks the attestation key usage ${eku}`);
+    if (!usages || !(usages[eku] === true || (name !== undefined && usages[name] === true)))
+      refuse(`lacks the attestation key usage ${eku}`);
   }
   const bits = (leaf.publicKey as forge.pki.rsa.PublicKey).n.bitLength();
   if (bits < options.policy.minKeyBits) refuse(`holds a ${bits}-bit key, below ${options.policy.minKeyBits}`);
   const subject = leaf.subject.getField('CN') as { value?: unknown } | null;
   const expected = options.certifiedSubject ?? options.deviceId;
   if (subject?.value !== expected) {
-    throw new EvidenceError('ATTESTATION_DEVICE_MISMATCH', `the attestation key is certified for ${String(subject?.value)}, not ${expected}`);
+    throw new EvidenceError(
+      'ATTESTATION_DEVICE_MISMATCH',
+      `the attestation key is certified for ${String(subject?.value)}, not ${expected}`,
+    );
   }
 }
 
@@ -292,16 +356,26 @@ function verifySignature(e: AttestationEvidence, leaf: forge.pki.Certificate): v
   md.update(attestationPayload(e).toString('binary'));
   let ok: boolean;
   try {
-    ok = (leaf.publicKey as forge.pki.rsa.PublicKey).verify(md.digest().bytes(), Buffer.from(e.signature, 'base64').toString('binary'));
+    ok = (leaf.publicKey as forge.pki.rsa.PublicKey).verify(
+      md.digest().bytes(),
+      Buffer.from(e.signature, 'base64').toString('binary'),
+    );
   } catch (err) {
-    throw new EvidenceError('ATTESTATION_SIGNATURE_INVALID', 'the signature cannot be read with the attestation key', { cause: err });
+    throw new EvidenceError('ATTESTATION_SIGNATURE_INVALID', 'the signature cannot be read with the attestation key', {
+      cause: err,
+    });
   }
-  if (!ok) throw new EvidenceError('ATTESTATION_SIGNATURE_INVALID', 'the attestation key did not sign these measurements for this nonce');
+  if (!ok)
+    throw new EvidenceError(
+      'ATTESTATION_SIGNATURE_INVALID',
+      'the attestation key did not sign these measurements for this nonce',
+    );
 }
 
 function judgeMeasurements(m: AttestationMeasurements, policy: AttestationPolicy): AttestationResult {
   const failures: string[] = [];
-  if (!policy.bootStates.includes(m.bootState)) failures.push(`boot state ${m.bootState}, not ${policy.bootStates.join(' or ')}`);
+  if (!policy.bootStates.includes(m.bootState))
+    failures.push(`boot state ${m.bootState}, not ${policy.bootStates.join(' or ')}`);
   if (policy.minOsVersion !== undefined && compareSemver(m.osVersion, policy.minOsVersion) < 0) {
     failures.push(`OS ${m.osVersion}, below ${policy.minOsVersion}`);
   }
@@ -309,6 +383,17 @@ function judgeMeasurements(m: AttestationMeasurements, policy: AttestationPolicy
     if (!Object.hasOwn(m.integrity, flag)) failures.push(`integrity flag ${flag} not reported`);
     else if (m.integrity[flag] !== true) failures.push(`integrity flag ${flag} failing`);
   }
-  if (failures.length === 0) return { passed: true, measurements: m, reason: `boot ${m.bootState}, OS ${m.osVersion}, required integrity flags passed` };
-  return { passed: false, code: 'ATTESTATION_MEASUREMENTS_FAILED', failures, measurements: m, reason: failures.join('; ') };
+  if (failures.length === 0)
+    return {
+      passed: true,
+      measurements: m,
+      reason: `boot ${m.bootState}, OS ${m.osVersion}, required integrity flags passed`,
+    };
+  return {
+    passed: false,
+    code: 'ATTESTATION_MEASUREMENTS_FAILED',
+    failures,
+    measurements: m,
+    reason: failures.join('; '),
+  };
 }

@@ -8,7 +8,10 @@ import type { DeviceRecord } from '../common/adminApi';
  * flags). From the poll only the running version, and what the device claims to be: a
  * claim that differs from the enrollment fails the identity check.
  */
-export function deviceFacts(d: DeviceRecord, poll?: Pick<PollRequest, 'currentVersion' | 'hardwareId' | 'channel'>): FleetDeviceFacts {
+export function deviceFacts(
+  d: DeviceRecord,
+  poll?: Pick<PollRequest, 'currentVersion' | 'hardwareId' | 'channel'>,
+): FleetDeviceFacts {
   const measured = d.attestation?.measurements as { integrity?: Record<string, boolean> } | undefined;
   return {
     deviceId: d.deviceId,
@@ -20,6 +23,14 @@ export function deviceFacts(d: DeviceRecord, poll?: Pick<PollRequest, 'currentVe
     currentVersion: poll?.currentVersion ?? d.currentVersion,
     ...(poll ? { claimed: { hardwareId: poll.hardwareId, channel: poll.channel } } : {}),
     ...(measured?.integrity ? { integrity: measured.integrity } : {}),
-    ...(d.attestation ? { attestation: { verifiedAt: d.attestation.verifiedAt, passed: d.attestation.passed, reason: d.attestation.reason } } : {}),
+    ...(d.attestation
+      ? {
+          attestation: {
+            verifiedAt: d.attestation.verifiedAt,
+            passed: d.attestation.passed,
+            reason: d.attestation.reason,
+          },
+        }
+      : {}),
   };
 }

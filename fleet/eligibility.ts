@@ -81,7 +81,8 @@ type Rule = (device: FleetDeviceFacts, release: OfferCandidate, context: Eligibi
 const pass = (reason: string): Outcome => ({ ok: true, reason });
 const fail = (reason: string): Outcome => ({ ok: false, reason });
 /** Several independent problems in one check are all named. */
-const outcome = (problems: string[], okReason: string): Outcome => (problems.length === 0 ? pass(okReason) : fail(problems.join('; ')));
+const outcome = (problems: string[], okReason: string): Outcome =>
+  problems.length === 0 ? pass(okReason) : fail(problems.join('; '));
 
 const DEVICE_ID = new RegExp(patterns.deviceId);
 
@@ -96,10 +97,13 @@ function order(a: string, b: string): number | undefined {
 
 const rules: Record<CheckName, Rule> = {
   identity: (device) => {
-    if (typeof device.deviceId !== 'string' || !DEVICE_ID.test(device.deviceId)) return fail(`device id ${String(device.deviceId).slice(0, 80)} is missing or malformed`);
+    if (typeof device.deviceId !== 'string' || !DEVICE_ID.test(device.deviceId))
+      return fail(`device id ${String(device.deviceId).slice(0, 80)} is missing or malformed`);
     const c = device.claimed;
     if (c && (c.hardwareId !== device.hardwareId || c.channel !== device.channel)) {
-      return fail(`polls as ${c.hardwareId.slice(0, 64)} on ${c.channel.slice(0, 32)}, enrolled as ${device.hardwareId} on ${device.channel}`);
+      return fail(
+        `polls as ${c.hardwareId.slice(0, 64)} on ${c.channel.slice(0, 32)}, enrolled as ${device.hardwareId} on ${device.channel}`,
+      );
     }
     return pass(`device ${device.deviceId}`);
   },
@@ -124,7 +128,9 @@ const rules: Record<CheckName, Rule> = {
     const reported = device.integrity;
     const problems = required
       .filter((flag) => !(Object.hasOwn(reported, flag) && reported[flag] === true))
-      .map((flag) => (Object.hasOwn(reported, flag) ? `integrity flag ${flag} failing` : `integrity flag ${flag} not reported`));
+      .map((flag) =>
+        Object.hasOwn(reported, flag) ? `integrity flag ${flag} failing` : `integrity flag ${flag} not reported`,
+      );
     return outcome(problems, `integrity flags passed: ${required.join(', ')}`);
   },
 
@@ -140,20 +146,26 @@ const rules: Record<CheckName, Rule> = {
     // Comparisons are written so that NaN (a broken clock or setting) fails, never passes.
     if (ageMs < 0) problems.push(`evidence verified at ${a.verifiedAt}, after now`);
     else if (!(ageMs <= context.attestationMaxAgeMs)) {
-      problems.push(`evidence verified at ${a.verifiedAt} is stale (${Math.floor(ageMs / 1000)} s old, at most ${Math.floor(context.attestationMaxAgeMs / 1000)} s)`);
+      problems.push(
+        `evidence verified at ${a.verifiedAt} is stale (${Math.floor(ageMs / 1000)} s old, at most ${Math.floor(context.attestationMaxAgeMs / 1000)} s)`,
+      );
     }
     return outcome(problems, `passing evidence verified at ${a.verifiedAt}`);
   },
 
   channel: (device, release) =>
-    release.channel === device.channel ? pass(`channel ${release.channel}`) : fail(`release is on channel ${release.channel}, device follows ${device.channel}`),
+    release.channel === device.channel
+      ? pass(`channel ${release.channel}`)
+      : fail(`release is on channel ${release.channel}, device follows ${device.channel}`),
 
   groups: (device, release) => {
     const groups = release.rollout.groups;
     // Only an absent list means "everyone"; an empty one (which the readers refuse) offers to no one.
     if (groups === undefined) return pass('not limited to groups');
     const member = groups.find((g) => device.groups.includes(g));
-    return member !== undefined ? pass(`device is in group ${member}`) : fail(`device is in none of the groups ${groups.join(', ') || '(none listed)'}`);
+    return member !== undefined
+      ? pass(`device is in group ${member}`)
+      : fail(`device is in none of the groups ${groups.join(', ') || '(none listed)'}`);
   },
 
   tags: (device, release) => {
@@ -161,7 +173,11 @@ const rules: Record<CheckName, Rule> = {
     if (required.length === 0) return pass('no tags required');
     const problems = required
       .filter(([key, value]) => !(Object.hasOwn(device.tags, key) && device.tags[key] === value))
-      .map(([key, value]) => (Object.hasOwn(device.tags, key) ? `needs ${key}=${value}, device has ${key}=${device.tags[key]}` : `needs ${key}=${value}, device has no ${key}`));
+      .map(([key, value]) =>
+        Object.hasOwn(device.tags, key)
+          ? `needs ${key}=${value}, device has ${key}=${device.tags[key]}`
+          : `needs ${key}=${value}, device has no ${key}`,
+      );
     return outcome(problems, `tags match: ${required.map(([k, v]) => `${k}=${v}`).join(', ')}`);
   },
 
@@ -175,7 +191,9 @@ const rules: Record<CheckName, Rule> = {
     if (min === undefined) return pass('no minimum source version');
     const o = order(device.currentVersion, min);
     if (o === undefined) return fail(`cannot compare device version ${device.currentVersion} with minimum ${min}`);
-    return o >= 0 ? pass(`device runs ${device.currentVersion}, at least ${min}`) : fail(`device runs ${device.currentVersion}, below the minimum source version ${min}`);
+    return o >= 0
+      ? pass(`device runs ${device.currentVersion}, at least ${min}`)
+      : fail(`device runs ${device.currentVersion}, below the minimum source version ${min}`);
   },
 
   rollout: (device, release, context) => {
@@ -191,10 +209,12 @@ const rules: Record<CheckName, Rule> = {
     }
     // Newer only, or an older release as a signed rollback for exactly the device's version (as D-6).
     const o = order(release.version, device.currentVersion);
-    if (o === undefined) problems.push(`cannot compare release ${release.version} with device version ${device.currentVersion}`);
+    if (o === undefined)
+      problems.push(`cannot compare release ${release.version} with device version ${device.currentVersion}`);
     else if (o > 0) notes.push(`${release.version} is newer than ${device.currentVersion}`);
     else if (o === 0) problems.push(`device already runs ${device.currentVersion}`);
-    else if (r.downgradeFrom?.includes(device.currentVersion)) notes.push(`signed rollback from ${device.currentVersion}`);
+    else if (r.downgradeFrom?.includes(device.currentVersion))
+      notes.push(`signed rollback from ${device.currentVersion}`);
     else problems.push(`${release.version} is older than ${device.currentVersion} and not a signed rollback from it`);
     const bucket = rolloutBucket(r.salt, device.deviceId);
     if (bucketInPercent(bucket, r.percent)) notes.push(`bucket ${bucket} inside ${r.percent}%`);
@@ -207,7 +227,11 @@ const rules: Record<CheckName, Rule> = {
  * Whether `release` is offered to `device` now, with the reason for every check. Every
  * check runs, also after one failed; the release is eligible only if all pass.
  */
-export function decideEligibility(device: FleetDeviceFacts, release: OfferCandidate, context: EligibilityContext): EligibilityDecision {
+export function decideEligibility(
+  device: FleetDeviceFacts,
+  release: OfferCandidate,
+  context: EligibilityContext,
+): EligibilityDecision {
   const checks = CHECKS.map((check) => ({ check, ...rules[check](device, release, context) }));
   return { eligible: checks.every((c) => c.ok), checks };
 }
@@ -216,18 +240,32 @@ export function decideEligibility(device: FleetDeviceFacts, release: OfferCandid
  * The offer among several releases: of the eligible ones, a signed rollback for the
  * device's version wins (its version was withdrawn); otherwise the newest.
  */
-export function chooseOffer(device: FleetDeviceFacts, candidates: readonly OfferCandidate[], context: EligibilityContext): OfferCandidate | null {
+export function chooseOffer(
+  device: FleetDeviceFacts,
+  candidates: readonly OfferCandidate[],
+  context: EligibilityContext,
+): OfferCandidate | null {
   let best: OfferCandidate | undefined;
   let bestIsRollback = false;
   for (const c of candidates) {
     // Necessary conditions first, cheaply (each is one of the checks): on a poll most entries
     // are for another channel or not newer, and ten reasons for each was the poll's main cost.
     if (c.channel !== device.channel || !c.hardwareIds.includes(device.hardwareId)) continue;
-    if (isSemver(c.version) && isSemver(device.currentVersion) && compareSemver(c.version, device.currentVersion) <= 0 && !c.rollout.downgradeFrom?.includes(device.currentVersion)) continue;
+    if (
+      isSemver(c.version) &&
+      isSemver(device.currentVersion) &&
+      compareSemver(c.version, device.currentVersion) <= 0 &&
+      !c.rollout.downgradeFrom?.includes(device.currentVersion)
+    )
+      continue;
     if (!decideEligibility(device, c, context).eligible) continue;
     // Eligible means the rollout check compared both versions, so they are valid semantic versions.
     const rollback = compareSemver(c.version, device.currentVersion) < 0;
-    if (!best || (rollback && !bestIsRollback) || (rollback === bestIsRollback && compareSemver(c.version, best.version) > 0)) {
+    if (
+      !best ||
+      (rollback && !bestIsRollback) ||
+      (rollback === bestIsRollback && compareSemver(c.version, best.version) > 0)
+    ) {
       best = c;
       bestIsRollback = rollback;
     }

@@ -1,6 +1,12 @@
 import { readDeltaBinding, readReleasePolicy, readRolloutState, type PollOffer } from '@enigm-ota/client-sdk';
 import type { TargetFile } from '@tufjs/models';
-import { chooseOffer, decideEligibility, type FleetDeviceFacts, type EligibilityContext, type OfferCandidate } from './eligibility';
+import {
+  chooseOffer,
+  decideEligibility,
+  type FleetDeviceFacts,
+  type EligibilityContext,
+  type OfferCandidate,
+} from './eligibility';
 import type { Explanation } from '../common/adminApi';
 
 export interface OfferOptions {
@@ -70,21 +76,41 @@ export class OfferIndex {
     const offer = toOffer(chooseOffer(device, sameChannel, context));
     const matches = sameChannel.filter((c) => c.version === version);
     if (matches.length === 0) {
-      const elsewhere = [...view.byChannel.values()].flat().filter((c) => c.version === version).map((c) => c.channel);
-      const reason = elsewhere.length > 0
-        ? `no release ${version} on channel ${device.channel} (only on ${[...new Set(elsewhere)].join(', ')})`
-        : `no release ${version} in the signed rollout repository (for channel ${device.channel}, hardware ${device.hardwareId})`;
-      return { deviceId: device.deviceId, version, targetName: null, eligible: false, checks: [{ check: 'release', ok: false, reason }], offer };
+      const elsewhere = [...view.byChannel.values()]
+        .flat()
+        .filter((c) => c.version === version)
+        .map((c) => c.channel);
+      const reason =
+        elsewhere.length > 0
+          ? `no release ${version} on channel ${device.channel} (only on ${[...new Set(elsewhere)].join(', ')})`
+          : `no release ${version} in the signed rollout repository (for channel ${device.channel}, hardware ${device.hardwareId})`;
+      return {
+        deviceId: device.deviceId,
+        version,
+        targetName: null,
+        eligible: false,
+        checks: [{ check: 'release', ok: false, reason }],
+        offer,
+      };
     }
     // One release per channel and version; should there be several entries, explain the one that counts for this device.
-    const decided = matches.map((candidate) => ({ candidate, decision: decideEligibility(device, candidate, context) }));
-    const chosen = decided.find((d) => d.decision.eligible) ?? decided.find((d) => d.candidate.hardwareIds.includes(device.hardwareId)) ?? decided[0]!;
+    const decided = matches.map((candidate) => ({
+      candidate,
+      decision: decideEligibility(device, candidate, context),
+    }));
+    const chosen =
+      decided.find((d) => d.decision.eligible) ??
+      decided.find((d) => d.candidate.hardwareIds.includes(device.hardwareId)) ??
+      decided[0]!;
     return {
       deviceId: device.deviceId,
       version,
       targetName: chosen.candidate.targetName,
       eligible: chosen.decision.eligible,
-      checks: [{ check: 'release', ok: true, reason: `${chosen.candidate.targetName} in the signed rollout repository` }, ...chosen.decision.checks],
+      checks: [
+        { check: 'release', ok: true, reason: `${chosen.candidate.targetName} in the signed rollout repository` },
+        ...chosen.decision.checks,
+      ],
       offer,
     };
   }
@@ -96,15 +122,29 @@ export class OfferIndex {
    * decision as an offer (attestation-required: fresh, passing evidence). Refusals name the
    * failed checks.
    */
-  async artifactAccess(device: FleetDeviceFacts, sha256: string): Promise<{ allowed: true } | { allowed: false; code: 'NOT_FOUND' | 'ARTIFACT_REFUSED'; reason: string }> {
+  async artifactAccess(
+    device: FleetDeviceFacts,
+    sha256: string,
+  ): Promise<{ allowed: true } | { allowed: false; code: 'NOT_FOUND' | 'ARTIFACT_REFUSED'; reason: string }> {
     const releases = (await this.viewOf(device)).bySha.get(sha256) ?? [];
-    if (releases.length === 0) return { allowed: false, code: 'NOT_FOUND', reason: `no release in the rollout has the artifact ${sha256}` };
+    if (releases.length === 0)
+      return { allowed: false, code: 'NOT_FOUND', reason: `no release in the rollout has the artifact ${sha256}` };
     if (!releases.some((c) => c.rollout.protected === true)) return { allowed: true };
     const context = this.context();
     const decided = releases.map((c) => ({ c, d: decideEligibility(device, c, context) }));
     if (decided.some((x) => x.d.eligible)) return { allowed: true };
-    const reasons = decided.map((x) => `${x.c.targetName}: ${x.d.checks.filter((k) => !k.ok).map((k) => `${k.check} (${k.reason})`).join('; ')}`);
-    return { allowed: false, code: 'ARTIFACT_REFUSED', reason: `protected release, not for device ${device.deviceId}: ${reasons.join(' | ')}` };
+    const reasons = decided.map(
+      (x) =>
+        `${x.c.targetName}: ${x.d.checks
+          .filter((k) => !k.ok)
+          .map((k) => `${k.check} (${k.reason})`)
+          .join('; ')}`,
+    );
+    return {
+      allowed: false,
+      code: 'ARTIFACT_REFUSED',
+      reason: `protected release, not for device ${device.deviceId}: ${reasons.join(' | ')}`,
+    };
   }
 
   /**
@@ -118,7 +158,11 @@ export class OfferIndex {
   }
 
   private context(): EligibilityContext {
-    return { now: this.options.now(), attestationMaxAgeMs: this.options.attestationMaxAgeMs, requiredIntegrity: this.options.requiredIntegrity };
+    return {
+      now: this.options.now(),
+      attestationMaxAgeMs: this.options.attestationMaxAgeMs,
+      requiredIntegrity: this.options.requiredIntegrity,
+    };
   }
 
   private async viewOf(device: Pick<FleetDeviceFacts, 'channel' | 'hardwareId'>): Promise<View> {

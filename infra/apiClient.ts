@@ -33,7 +33,11 @@ export class AdminApi {
     try {
       ca = readFileSync(config.identity.fleetCaCert, 'utf8');
     } catch (err) {
-      throw new ServerError('CONFIG_INVALID', `fleet CA ${config.identity.fleetCaCert} is missing (run the key ceremony)`, { cause: err });
+      throw new ServerError(
+        'CONFIG_INVALID',
+        `fleet CA ${config.identity.fleetCaCert} is missing (run the key ceremony)`,
+        { cause: err },
+      );
     }
     return new AdminApi(config.api.url, ca, token, config.api.failoverUrls);
   }
@@ -44,7 +48,12 @@ export class AdminApi {
 
   async send<T>(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
-    const init = () => ({ method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+    const init = () => ({
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     // The replica that answered last first, then the others in their configured order.
     const bases = [this.current, ...[this.baseUrl, ...this.failoverUrls].filter((u) => u !== this.current)];
     for (const [i, base] of bases.entries()) {
@@ -65,18 +74,30 @@ export class AdminApi {
   async upload<T>(path: string, file: string, onProgress?: Progress): Promise<T> {
     const { stream, size } = await meteredFile(file, onProgress);
     const body = Readable.toWeb(stream) as ReadableStream;
-    return this.call<T>(path, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, duplex: 'half' });
+    return this.call<T>(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body,
+      duplex: 'half',
+    });
   }
 
-  private async call<T>(path: string, init: Record<string, unknown> & { headers: Record<string, string> }, base = this.current): Promise<T> {
+  private async call<T>(
+    path: string,
+    init: Record<string, unknown> & { headers: Record<string, string> },
+    base = this.current,
+  ): Promise<T> {
     const headers = { ...init.headers, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
     let res;
     try {
       res = await fetch(`${base}${path}`, { ...init, headers, dispatcher: this.agent } as Parameters<typeof fetch>[1]);
     } catch (err) {
       // Our own timeout is an API that was reached and did not answer, not one that is down.
-      if ((err as Error).name === 'TimeoutError') throw new ServerError('UNAVAILABLE', `the API at ${base} did not answer ${path} in time`, { cause: err });
-      throw new ServerError('UNAVAILABLE', `cannot reach the API at ${base} (is the stack running? npm start)`, { cause: err });
+      if ((err as Error).name === 'TimeoutError')
+        throw new ServerError('UNAVAILABLE', `the API at ${base} did not answer ${path} in time`, { cause: err });
+      throw new ServerError('UNAVAILABLE', `cannot reach the API at ${base} (is the stack running? npm start)`, {
+        cause: err,
+      });
     }
     const text = await res.text();
     if (text.length > MAX_ANSWER_BYTES) throw new ServerError('UNAVAILABLE', 'API answer too large');
@@ -89,7 +110,10 @@ export class AdminApi {
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
       // A code this client does not know (a newer server, a proxy's page) is not passed on as if it were one.
-      throw new ServerError(isServerErrorCode(e?.code) ? e.code : 'UNAVAILABLE', e?.message ?? `${path} answered HTTP ${res.status}`);
+      throw new ServerError(
+        isServerErrorCode(e?.code) ? e.code : 'UNAVAILABLE',
+        e?.message ?? `${path} answered HTTP ${res.status}`,
+      );
     }
     return json as T;
   }
@@ -102,5 +126,9 @@ export class AdminApi {
 /** fetch failed because nothing accepted the connection (a stopped replica), not later. */
 function refusedConnection(err: unknown): boolean {
   const cause = (err as { cause?: { cause?: { code?: unknown } } }).cause?.cause;
-  return err instanceof ServerError && err.code === 'UNAVAILABLE' && (cause?.code === 'ECONNREFUSED' || cause?.code === 'UND_ERR_CONNECT_TIMEOUT');
+  return (
+    err instanceof ServerError &&
+    err.code === 'UNAVAILABLE' &&
+    (cause?.code === 'ECONNREFUSED' || cause?.code === 'UND_ERR_CONNECT_TIMEOUT')
+  );
 }

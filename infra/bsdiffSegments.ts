@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants, zstdCompress } from 'node:zlib';
 import { ServerError } from '../common/errors';
-import { encodeDeltaHeader, MAX_DELTA_REGION, MAX_DELTA_SEGMENT, PATCH_HEADER, type DeltaSegment } from '@enigm-ota/client-sdk';
+import {
+  encodeDeltaHeader,
+  MAX_DELTA_REGION,
+  MAX_DELTA_SEGMENT,
+  PATCH_HEADER,
+  type DeltaSegment,
+} from '@enigm-ota/client-sdk';
 
 const run = promisify(execFile);
 // In the thread pool: the worker's event loop keeps heartbeating while a block compresses.
@@ -27,7 +33,12 @@ export const MARGIN_BYTES = 8 * 1024 * 1024;
 export type SegmentPlan = Omit<DeltaSegment, 'patchLength'> & { outputOffset: number };
 
 /** Where each segment of a `targetLength`-byte image takes its base region from; pure. */
-export function planSegments(baseLength: number, targetLength: number, segmentBytes = SEGMENT_BYTES, marginBytes = MARGIN_BYTES): SegmentPlan[] {
+export function planSegments(
+  baseLength: number,
+  targetLength: number,
+  segmentBytes = SEGMENT_BYTES,
+  marginBytes = MARGIN_BYTES,
+): SegmentPlan[] {
   const plan: SegmentPlan[] = [];
   const whole = baseLength <= segmentBytes + 2 * marginBytes;
   for (let outputOffset = 0; outputOffset < targetLength; outputOffset += segmentBytes) {
@@ -38,7 +49,8 @@ export function planSegments(baseLength: number, targetLength: number, segmentBy
     plan.push({ outputOffset, outputLength, baseOffset: start, baseLength: end - start });
   }
   for (const s of plan) {
-    if (s.baseLength > MAX_DELTA_REGION || s.outputLength > MAX_DELTA_SEGMENT) throw new Error(`segment plan exceeds the device bounds: ${JSON.stringify(s)}`);
+    if (s.baseLength > MAX_DELTA_REGION || s.outputLength > MAX_DELTA_SEGMENT)
+      throw new Error(`segment plan exceeds the device bounds: ${JSON.stringify(s)}`);
   }
   return plan;
 }
@@ -49,7 +61,7 @@ export async function sliceFile(from: string, offset: number, length: number, to
   const dst = await open(to, 'w');
   try {
     const chunk = Buffer.allocUnsafe(Math.min(length, 8 * 1024 * 1024));
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       const { bytesRead } = await src.read(chunk, 0, Math.min(chunk.length, length - done), offset + done);
       if (bytesRead === 0) throw new Error(`${from} ends before ${offset + length}`);
       await dst.write(chunk, 0, bytesRead);
@@ -71,14 +83,27 @@ export async function diffSegment(regionFile: string, segmentFile: string, patch
   await tool('qbsdiff', ['-P', '-s', '0', regionFile, segmentFile, bsdiffFile], 'cargo install qbsdiff --features cmd');
   const patch = await readFile(bsdiffFile);
   await rm(bsdiffFile, { force: true });
-  if (patch.length < 32 || patch.toString('latin1', 0, 8) !== 'BSDIFF40') throw new Error('qbsdiff wrote no bsdiff 4.x patch');
+  if (patch.length < 32 || patch.toString('latin1', 0, 8) !== 'BSDIFF40')
+    throw new Error('qbsdiff wrote no bsdiff 4.x patch');
   const control = Number(patch.readBigUInt64LE(8));
   const diff = Number(patch.readBigUInt64LE(16));
-  const blocks = [patch.subarray(32, 32 + control), patch.subarray(32 + control, 32 + control + diff), patch.subarray(32 + control + diff)];
+  const blocks = [
+    patch.subarray(32, 32 + control),
+    patch.subarray(32 + control, 32 + control + diff),
+    patch.subarray(32 + control + diff),
+  ];
   const frames: Buffer[] = [];
   for (const block of blocks) {
     const raw = await bunzip2(block);
-    frames.push(await compress(raw, { params: { [constants.ZSTD_c_compressionLevel]: 19, [constants.ZSTD_c_windowLog]: Math.min(WINDOW_LOG, Math.max(10, Math.ceil(Math.log2(raw.length + 1)))), [constants.ZSTD_c_checksumFlag]: 1 } }));
+    frames.push(
+      await compress(raw, {
+        params: {
+          [constants.ZSTD_c_compressionLevel]: 19,
+          [constants.ZSTD_c_windowLog]: Math.min(WINDOW_LOG, Math.max(10, Math.ceil(Math.log2(raw.length + 1)))),
+          [constants.ZSTD_c_checksumFlag]: 1,
+        },
+      }),
+    );
   }
   const head = Buffer.alloc(PATCH_HEADER);
   frames.forEach((f, i) => head.writeUInt32BE(f.length, 4 * i));
@@ -90,7 +115,11 @@ const WINDOW_LOG = 22;
 
 /** A worker without one of the delta tools: a configuration error that names how to install it. */
 function missingTool(command: string, install: string, cause: unknown): ServerError {
-  return new ServerError('CONFIG_INVALID', `${command} is not installed on the worker (${install}); it builds delta updates (or give the release deltaBases 0)`, { cause });
+  return new ServerError(
+    'CONFIG_INVALID',
+    `${command} is not installed on the worker (${install}); it builds delta updates (or give the release deltaBases 0)`,
+    { cause },
+  );
 }
 
 async function tool(command: string, args: string[], install: string): Promise<void> {
@@ -109,8 +138,12 @@ function bunzip2(block: Buffer): Promise<Buffer> {
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? missingTool('bzip2', 'Debian: apt install bzip2', err) : err));
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`bzip2 -dc exited ${code}: ${stderr.trim()}`))));
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'ENOENT' ? missingTool('bzip2', 'Debian: apt install bzip2', err) : err),
+    );
+    child.on('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`bzip2 -dc exited ${code}: ${stderr.trim()}`)),
+    );
     // bzip2 exiting early (a corrupt block) closes its stdin: the exit code reports it, not EPIPE.
     child.stdin.on('error', () => undefined);
     child.stdin.end(block);
@@ -162,11 +195,22 @@ export interface BuildOptions {
 const DEFAULT_CONCURRENCY = Math.max(1, Math.min(4, availableParallelism()));
 
 /** Builds the delta file (client-sdk/src/delta.ts) that rebuilds `targetFile` from `baseFile`, in `work`. */
-export async function buildDeltaFile(baseFile: string, targetFile: string, work: string, outFile: string, options: BuildOptions = {}): Promise<{ length: number; sha256: string; segments: DeltaSegment[] }> {
+export async function buildDeltaFile(
+  baseFile: string,
+  targetFile: string,
+  work: string,
+  outFile: string,
+  options: BuildOptions = {},
+): Promise<{ length: number; sha256: string; segments: DeltaSegment[] }> {
   await mkdir(work, { recursive: true });
   const patches = options.patches ?? (await freshFolderPatches(join(work, 'patches')));
   const during = options.during ?? (<T>(w: Promise<T>) => w);
-  const plan = planSegments((await stat(baseFile)).size, (await stat(targetFile)).size, options.segmentBytes, options.marginBytes);
+  const plan = planSegments(
+    (await stat(baseFile)).size,
+    (await stat(targetFile)).size,
+    options.segmentBytes,
+    options.marginBytes,
+  );
   const patchLengths: number[] = [];
   const makePatch = async (i: number, s: SegmentPlan): Promise<number> => {
     const file = (name: string) => join(work, `${name}-${i}`);
@@ -193,9 +237,16 @@ export async function buildDeltaFile(baseFile: string, targetFile: string, work:
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.length)) }, lane));
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.length)) }, lane),
+  );
   if (failure) throw failure.err;
-  const segments: DeltaSegment[] = plan.map((s, i) => ({ baseOffset: s.baseOffset, baseLength: s.baseLength, outputLength: s.outputLength, patchLength: patchLengths[i]! }));
+  const segments: DeltaSegment[] = plan.map((s, i) => ({
+    baseOffset: s.baseOffset,
+    baseLength: s.baseLength,
+    outputLength: s.outputLength,
+    patchLength: patchLengths[i]!,
+  }));
   const out = await open(outFile, 'w');
   const hash = createHash('sha256');
   let length = 0;

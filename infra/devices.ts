@@ -22,7 +22,10 @@ export function checkGroupsAndTags(groups: string[], tags: Record<string, string
   if (groups.length > targetingLimits.maxGroups || !groups.every(isTargetingName)) {
     throw new InputError(`groups: up to ${targetingLimits.maxGroups} names of letters, digits, ".", "_", ":", "-"`);
   }
-  if (!isTagMap(tags)) throw new InputError(`tags: up to ${targetingLimits.maxTags} key=value pairs (keys like group names, values up to 128 characters)`);
+  if (!isTagMap(tags))
+    throw new InputError(
+      `tags: up to ${targetingLimits.maxTags} key=value pairs (keys like group names, values up to 128 characters)`,
+    );
 }
 
 interface DeviceRow {
@@ -75,12 +78,18 @@ export class Devices {
    * A one-time enrollment token for one device id, expiring after `ttlMs`. Shown once. It ends
    * the device's earlier outstanding tokens, so a leftover one cannot enroll it later (S-20).
    */
-  async createToken(grant: EnrollmentGrant, ttlMs: number, createdBy: string): Promise<{ token: string; expiresAt: string }> {
-    if (!DEVICE_ID.test(grant.deviceId)) throw new InputError('device id must be 1-128 letters, digits, ".", "_", ":" or "-"');
+  async createToken(
+    grant: EnrollmentGrant,
+    ttlMs: number,
+    createdBy: string,
+  ): Promise<{ token: string; expiresAt: string }> {
+    if (!DEVICE_ID.test(grant.deviceId))
+      throw new InputError('device id must be 1-128 letters, digits, ".", "_", ":" or "-"');
     checkPattern('hardwareId', grant.hardwareId);
     checkPattern('channel', grant.channel);
     checkGroupsAndTags(grant.groups, grant.tags);
-    if (!Number.isInteger(ttlMs) || ttlMs < 1000 || ttlMs > MAX_TOKEN_TTL_MS) throw new InputError('token lifetime must be 1 s to 30 days');
+    if (!Number.isInteger(ttlMs) || ttlMs < 1000 || ttlMs > MAX_TOKEN_TTL_MS)
+      throw new InputError('token lifetime must be 1 s to 30 days');
     const token = newToken('enroll');
     const expiresAt = new Date(Date.now() + ttlMs);
     // One statement: the earlier tokens end only if the new one is written, and neither happens
@@ -91,9 +100,22 @@ export class Devices {
        INSERT INTO enrollment_tokens (token_hash, device_id, hardware_id, channel, groups_json, tags_json, expires_at, created_by)
        SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM enrolled)
        RETURNING token_hash`,
-      [tokenHash(token), grant.deviceId, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), expiresAt, createdBy],
+      [
+        tokenHash(token),
+        grant.deviceId,
+        grant.hardwareId,
+        grant.channel,
+        JSON.stringify(grant.groups),
+        JSON.stringify(grant.tags),
+        expiresAt,
+        createdBy,
+      ],
     );
-    if (made.rows.length === 0) throw new ServerError('ALREADY_EXISTS', `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`);
+    if (made.rows.length === 0)
+      throw new ServerError(
+        'ALREADY_EXISTS',
+        `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`,
+      );
     return { token, expiresAt: expiresAt.toISOString() };
   }
 
@@ -104,18 +126,37 @@ export class Devices {
    */
   async consumeToken(token: string): Promise<EnrollmentGrant> {
     const hash = tokenHash(token.slice(0, 200));
-    const used = await this.sql.query<{ device_id: string; hardware_id: string; channel: string; groups_json: string; tags_json: string }>(
+    const used = await this.sql.query<{
+      device_id: string;
+      hardware_id: string;
+      channel: string;
+      groups_json: string;
+      tags_json: string;
+    }>(
       `UPDATE enrollment_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
        RETURNING device_id, hardware_id, channel, groups_json, tags_json`,
       [hash],
     );
     const row = used.rows[0];
     if (!row) {
-      const known = await this.sql.query<{ used_at: Date | null }>('SELECT used_at FROM enrollment_tokens WHERE token_hash = $1', [hash]);
-      const why = !known.rows[0] ? 'unknown' : known.rows[0].used_at ? 'already used (or ended by a newer token or an enrollment)' : 'expired';
+      const known = await this.sql.query<{ used_at: Date | null }>(
+        'SELECT used_at FROM enrollment_tokens WHERE token_hash = $1',
+        [hash],
+      );
+      const why = !known.rows[0]
+        ? 'unknown'
+        : known.rows[0].used_at
+          ? 'already used (or ended by a newer token or an enrollment)'
+          : 'expired';
       throw new ServerError('ENROLLMENT_REFUSED', `enrollment token is ${why}`);
     }
-    return { deviceId: row.device_id, hardwareId: row.hardware_id, channel: row.channel, groups: JSON.parse(row.groups_json) as string[], tags: JSON.parse(row.tags_json) as Record<string, string> };
+    return {
+      deviceId: row.device_id,
+      hardwareId: row.hardware_id,
+      channel: row.channel,
+      groups: JSON.parse(row.groups_json) as string[],
+      tags: JSON.parse(row.tags_json) as Record<string, string>,
+    };
   }
 
   /**
@@ -124,7 +165,11 @@ export class Devices {
    * its certificate: it needs `ota device revoke` first. The check is the upsert's own condition,
    * so of two enrollments at once (two tokens, or two replicas) exactly one wins.
    */
-  async enroll(grant: EnrollmentGrant, cert: { serial: string; notAfter: Date }, currentVersion: string): Promise<void> {
+  async enroll(
+    grant: EnrollmentGrant,
+    cert: { serial: string; notAfter: Date },
+    currentVersion: string,
+  ): Promise<void> {
     // One statement: a new device's version is its first version change; a device enrolled
     // again (perhaps on another channel) keeps its history, counted on the channel it is on now.
     // Nothing but the refusal happens when `dev` writes no row.
@@ -146,9 +191,22 @@ export class Devices {
        moved AS (
          UPDATE version_changes SET channel = $4 WHERE device_id = $1 AND channel IS DISTINCT FROM $4 AND EXISTS (SELECT 1 FROM old) AND EXISTS (SELECT 1 FROM dev))
        SELECT EXISTS (SELECT 1 FROM dev) AS enrolled`,
-      [grant.deviceId, currentVersion, grant.hardwareId, grant.channel, JSON.stringify(grant.groups), JSON.stringify(grant.tags), cert.serial, cert.notAfter],
+      [
+        grant.deviceId,
+        currentVersion,
+        grant.hardwareId,
+        grant.channel,
+        JSON.stringify(grant.groups),
+        JSON.stringify(grant.tags),
+        cert.serial,
+        cert.notAfter,
+      ],
     );
-    if (!done.rows[0]?.enrolled) throw new ServerError('ENROLLMENT_REFUSED', `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`);
+    if (!done.rows[0]?.enrolled)
+      throw new ServerError(
+        'ENROLLMENT_REFUSED',
+        `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`,
+      );
     this.changed(grant.deviceId);
   }
 
@@ -158,7 +216,8 @@ export class Devices {
       `UPDATE devices SET cert_serial = $3, cert_not_after = $4 WHERE device_id = $1 AND cert_serial = $2 AND status = 'enrolled' RETURNING device_id`,
       [deviceId, oldSerial, cert.serial, cert.notAfter],
     );
-    if (done.rows.length === 0) throw new ServerError('DEVICE_REVOKED', `device ${deviceId} cannot renew with this certificate`);
+    if (done.rows.length === 0)
+      throw new ServerError('DEVICE_REVOKED', `device ${deviceId} cannot renew with this certificate`);
     this.changed(deviceId);
   }
 
@@ -177,7 +236,10 @@ export class Devices {
       }
     }
     if (!d || d.status !== 'enrolled' || d.certSerial !== serial) {
-      throw new ServerError('DEVICE_REVOKED', `device ${deviceId} is ${d?.status === 'revoked' ? 'revoked' : 'not enrolled with this certificate'}`);
+      throw new ServerError(
+        'DEVICE_REVOKED',
+        `device ${deviceId} is ${d?.status === 'revoked' ? 'revoked' : 'not enrolled with this certificate'}`,
+      );
     }
     return d;
   }
@@ -185,7 +247,10 @@ export class Devices {
   /** Inventory labels after enrollment (`ota device label`); eligibility reads them on the next poll. */
   async label(deviceId: string, groups: string[], tags: Record<string, string>): Promise<DeviceRecord> {
     checkGroupsAndTags(groups, tags);
-    const done = await this.sql.query('UPDATE devices SET groups_json = $2, tags_json = $3 WHERE device_id = $1 RETURNING device_id', [deviceId, JSON.stringify(groups), JSON.stringify(tags)]);
+    const done = await this.sql.query(
+      'UPDATE devices SET groups_json = $2, tags_json = $3 WHERE device_id = $1 RETURNING device_id',
+      [deviceId, JSON.stringify(groups), JSON.stringify(tags)],
+    );
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no device ${deviceId}`);
     this.changed(deviceId);
     return (await this.get(deviceId))!;
@@ -206,7 +271,13 @@ export class Devices {
     return rows.rows[0] && toRecord(rows.rows[0]);
   }
 
-  async list(filter: { status?: string; channel?: string; group?: string; prefix?: string; limit: number }): Promise<DeviceRecord[]> {
+  async list(filter: {
+    status?: string;
+    channel?: string;
+    group?: string;
+    prefix?: string;
+    limit: number;
+  }): Promise<DeviceRecord[]> {
     const like = `${(filter.prefix ?? '').replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = await this.sql.query<DeviceRow>(
       `SELECT * FROM devices WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2)
@@ -231,12 +302,17 @@ export class Devices {
       [nonce.slice(0, 100), deviceId],
     );
     const row = spent.rows[0];
-    if (!row) throw new ServerError('ATTESTATION_NONCE_INVALID', 'nonce unknown, issued to another device, or already used');
-    if (Date.now() - new Date(row.issued_at).getTime() > maxAgeMs) throw new ServerError('ATTESTATION_NONCE_INVALID', 'nonce expired');
+    if (!row)
+      throw new ServerError('ATTESTATION_NONCE_INVALID', 'nonce unknown, issued to another device, or already used');
+    if (Date.now() - new Date(row.issued_at).getTime() > maxAgeMs)
+      throw new ServerError('ATTESTATION_NONCE_INVALID', 'nonce expired');
   }
 
   async setAttestation(deviceId: string, result: AttestationRecord): Promise<void> {
-    await this.sql.query('UPDATE devices SET attestation_json = $2 WHERE device_id = $1', [deviceId, JSON.stringify(result)]);
+    await this.sql.query('UPDATE devices SET attestation_json = $2 WHERE device_id = $1', [
+      deviceId,
+      JSON.stringify(result),
+    ]);
     this.changed(deviceId);
   }
 }

@@ -17,7 +17,9 @@ export const CSR_RSA_BITS = { min: 2048, max: 4096 } as const;
 const CSR_RSA_EXPONENT = '65537';
 /** PKCS#1 v1.5 with SHA-2 (the SDK signs with SHA-256); MD5 and SHA-1 prove too little. */
 const CSR_SIGNATURE_OIDS: ReadonlySet<string> = new Set(
-  ['sha256WithRSAEncryption', 'sha384WithRSAEncryption', 'sha512WithRSAEncryption'].map((name) => forge.pki.oids[name]!),
+  ['sha256WithRSAEncryption', 'sha384WithRSAEncryption', 'sha512WithRSAEncryption'].map(
+    (name) => forge.pki.oids[name]!,
+  ),
 );
 const CA_YEARS = 10;
 /** S-23: the CA's key in its HSM token; the ceremony makes it, every signature is the token's. */
@@ -93,11 +95,18 @@ export class FleetCa {
    * certificate. An existing CA is kept, whichever key it has: devices were provisioned with
    * its certificate, so a new CA would cut them off. The caller closes the CA returned.
    */
-  static async ensure(files: FleetCaFiles, apiHosts: string[], token: FleetCaToken): Promise<{ ca: FleetCa; created: boolean }> {
+  static async ensure(
+    files: FleetCaFiles,
+    apiHosts: string[],
+    token: FleetCaToken,
+  ): Promise<{ ca: FleetCa; created: boolean }> {
     let created = false;
     if (!existsSync(files.caCert)) {
       if (existsSync(files.caKey)) {
-        throw new ServerError('CONFIG_INVALID', `${files.caKey} exists but its certificate ${files.caCert} does not: restore the certificate (devices trust it)`);
+        throw new ServerError(
+          'CONFIG_INVALID',
+          `${files.caKey} exists but its certificate ${files.caCert} does not: restore the certificate (devices trust it)`,
+        );
       }
       const key = hsmKey(openToken(token), { generate: true });
       try {
@@ -140,7 +149,11 @@ export class FleetCa {
     try {
       cert = forge.pki.certificateFromPem(await readFile(files.caCert, 'utf8'));
     } catch (err) {
-      throw new ServerError('CONFIG_INVALID', `the fleet CA certificate ${files.caCert} cannot be read (run the key ceremony: ota keys init)`, { cause: err });
+      throw new ServerError(
+        'CONFIG_INVALID',
+        `the fleet CA certificate ${files.caCert} cannot be read (run the key ceremony: ota keys init)`,
+        { cause: err },
+      );
     }
     let key: CaKey;
     if (existsSync(files.caKey)) {
@@ -149,7 +162,10 @@ export class FleetCa {
         const inToken = hsm.has(FLEET_CA_KEY_LABEL);
         hsm.close();
         if (inToken) {
-          throw new ServerError('CONFIG_INVALID', `the fleet CA has a key in HSM token "${token.tokenLabel}" and a key file ${files.caKey}: keep one (see docs/architecture.md)`);
+          throw new ServerError(
+            'CONFIG_INVALID',
+            `the fleet CA has a key in HSM token "${token.tokenLabel}" and a key file ${files.caKey}: keep one (see docs/architecture.md)`,
+          );
         }
       }
       key = fileKey(forge.pki.privateKeyFromPem(await readFile(files.caKey, 'utf8')) as forge.pki.rsa.PrivateKey);
@@ -169,7 +185,11 @@ export class FleetCa {
     const key = memoryKey(keys);
     const cert = newCert(keys.publicKey, 'Enigm OTA ephemeral CA', 24);
     cert.setIssuer(cert.subject.attributes);
-    cert.setExtensions([{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, critical: true }, { name: 'subjectKeyIdentifier' }]);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, critical: true },
+      { name: 'subjectKeyIdentifier' },
+    ]);
     signCert(cert, key);
     return new FleetCa(cert, key);
   }
@@ -179,7 +199,11 @@ export class FleetCa {
    * subject is set here, from the enrollment token or the current certificate, never taken
    * from the CSR.
    */
-  signDeviceCsr(csrPem: string, deviceId: string, validHours: number): { certPem: string; serial: string; notAfter: Date } {
+  signDeviceCsr(
+    csrPem: string,
+    deviceId: string,
+    validHours: number,
+  ): { certPem: string; serial: string; notAfter: Date } {
     if (!DEVICE_ID.test(deviceId)) throw new InputError('device id is not valid');
     const publicKey = verifyCsr(csrPem);
     const cert = this.issue(publicKey, deviceId, validHours, 'client', []);
@@ -193,7 +217,13 @@ export class FleetCa {
     return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
   }
 
-  private issue(publicKey: forge.pki.PublicKey, cn: string, validHours: number, use: 'server' | 'client', hosts: string[]): forge.pki.Certificate {
+  private issue(
+    publicKey: forge.pki.PublicKey,
+    cn: string,
+    validHours: number,
+    use: 'server' | 'client',
+    hosts: string[],
+  ): forge.pki.Certificate {
     const cert = newCert(publicKey, cn, validHours);
     cert.setIssuer(this.cert.subject.attributes);
     cert.setExtensions([
@@ -201,14 +231,22 @@ export class FleetCa {
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: use === 'server', clientAuth: use === 'client' },
       ...(hosts.length
-        ? [{ name: 'subjectAltName', altNames: hosts.map((h) => (/^[\d.]+$/.test(h) ? { type: 7, ip: h } : { type: 2, value: h })) }]
+        ? [
+            {
+              name: 'subjectAltName',
+              altNames: hosts.map((h) => (/^[\d.]+$/.test(h) ? { type: 7, ip: h } : { type: 2, value: h })),
+            },
+          ]
         : []),
       { name: 'authorityKeyIdentifier', keyIdentifier: this.cert.generateSubjectKeyIdentifier().getBytes() },
     ]);
     signCert(cert, this.key);
     // Fail closed: what leaves the CA verifies against the CA certificate, as a device checks it.
     if (!this.cert.verify(forge.pki.certificateFromPem(forge.pki.certificateToPem(cert)))) {
-      throw new ServerError('CONFIG_INVALID', `the fleet CA's ${this.key.source} key made a signature its certificate does not verify`);
+      throw new ServerError(
+        'CONFIG_INVALID',
+        `the fleet CA's ${this.key.source} key made a signature its certificate does not verify`,
+      );
     }
     return cert;
   }
@@ -230,10 +268,15 @@ export function verifyCsr(csrPem: string): forge.pki.rsa.PublicKey {
   if (!publicKey?.n || !publicKey.e) throw new ServerError('CSR_INVALID', 'CSR carries no RSA key');
   const bits = publicKey.n.bitLength();
   if (bits < CSR_RSA_BITS.min || bits > CSR_RSA_BITS.max) {
-    throw new ServerError('CSR_INVALID', `CSR key must be RSA of ${CSR_RSA_BITS.min} to ${CSR_RSA_BITS.max} bits, not ${bits}`);
+    throw new ServerError(
+      'CSR_INVALID',
+      `CSR key must be RSA of ${CSR_RSA_BITS.min} to ${CSR_RSA_BITS.max} bits, not ${bits}`,
+    );
   }
-  if (publicKey.e.toString(10) !== CSR_RSA_EXPONENT) throw new ServerError('CSR_INVALID', `CSR key must use the public exponent ${CSR_RSA_EXPONENT}`);
-  if (!CSR_SIGNATURE_OIDS.has(String(csr.signatureOid))) throw new ServerError('CSR_INVALID', 'CSR must be signed with RSA PKCS#1 v1.5 and SHA-256, -384 or -512');
+  if (publicKey.e.toString(10) !== CSR_RSA_EXPONENT)
+    throw new ServerError('CSR_INVALID', `CSR key must use the public exponent ${CSR_RSA_EXPONENT}`);
+  if (!CSR_SIGNATURE_OIDS.has(String(csr.signatureOid)))
+    throw new ServerError('CSR_INVALID', 'CSR must be signed with RSA PKCS#1 v1.5 and SHA-256, -384 or -512');
   // The signature is checked with the key the CSR carries: a request signed by any other key
   // (someone relaying another device's public key) proves nothing and gets nothing.
   let signed = false;
@@ -242,7 +285,8 @@ export function verifyCsr(csrPem: string): forge.pki.rsa.PublicKey {
   } catch {
     signed = false;
   }
-  if (!signed) throw new ServerError('CSR_INVALID', 'CSR signature does not verify with its own key (no proof of possession)');
+  if (!signed)
+    throw new ServerError('CSR_INVALID', 'CSR signature does not verify with its own key (no proof of possession)');
   return publicKey;
 }
 
@@ -254,7 +298,10 @@ function newCert(publicKey: forge.pki.PublicKey, cn: string, validHours: number)
   const now = Date.now();
   cert.validity.notBefore = new Date(now - 5 * 60_000); // tolerate small clock skew
   cert.validity.notAfter = new Date(now + validHours * 3_600_000);
-  cert.setSubject([{ name: 'commonName', value: cn }, { name: 'organizationName', value: 'Enigm OTA' }]);
+  cert.setSubject([
+    { name: 'commonName', value: cn },
+    { name: 'organizationName', value: 'Enigm OTA' },
+  ]);
   return cert;
 }
 
@@ -267,13 +314,16 @@ async function atomicWrite(file: string, text: string, mode: number): Promise<vo
 function signCert(cert: forge.pki.Certificate, key: CaKey): void {
   cert.signatureOid = cert.siginfo.algorithmOid = SHA256_WITH_RSA;
   // getTBSCertificate is part of node-forge's pki API, missing from its type definitions.
-  const tbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  const tbs = (
+    forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }
+  ).getTBSCertificate(cert);
   (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
   cert.signature = key.sign(Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary')).toString('binary');
 }
 
 function openToken(token: FleetCaToken): Hsm {
-  if (!token.pin) throw new ServerError('CONFIG_INVALID', 'OTA_FLEET_CA_PIN is not set (the fleet CA signs in its HSM token)');
+  if (!token.pin)
+    throw new ServerError('CONFIG_INVALID', 'OTA_FLEET_CA_PIN is not set (the fleet CA signs in its HSM token)');
   return Hsm.open(token, token.pin);
 }
 
@@ -281,15 +331,26 @@ function openToken(token: FleetCaToken): Hsm {
 function hsmKey(hsm: Hsm, { generate }: { generate: boolean }): CaKey {
   try {
     if (!generate && !hsm.has(FLEET_CA_KEY_LABEL)) {
-      throw new ServerError('CONFIG_INVALID', `the fleet CA's key "${FLEET_CA_KEY_LABEL}" is not in its HSM token (run the key ceremony: ota keys init)`);
+      throw new ServerError(
+        'CONFIG_INVALID',
+        `the fleet CA's key "${FLEET_CA_KEY_LABEL}" is not in its HSM token (run the key ceremony: ota keys init)`,
+      );
     }
     const pair = generate ? hsm.generateRsa(FLEET_CA_KEY_LABEL, CA_KEY_BITS) : hsm.rsaKeyPair(FLEET_CA_KEY_LABEL);
     const p = hsm.keyProtection(FLEET_CA_KEY_LABEL);
     if (!p.sensitive || p.extractable || !p.alwaysSensitive || !p.neverExtractable) {
-      throw new ServerError('CONFIG_INVALID', `the fleet CA's key in the HSM could be or has been extracted (${JSON.stringify(p)}); make a new CA`);
+      throw new ServerError(
+        'CONFIG_INVALID',
+        `the fleet CA's key in the HSM could be or has been extracted (${JSON.stringify(p)}); make a new CA`,
+      );
     }
     const big = (b: Buffer) => new forge.jsbn.BigInteger(b.toString('hex'), 16);
-    return { source: 'hsm', publicKey: forge.pki.setRsaPublicKey(big(pair.modulus), big(pair.publicExponent)), sign: pair.sign, close: () => hsm.close() };
+    return {
+      source: 'hsm',
+      publicKey: forge.pki.setRsaPublicKey(big(pair.modulus), big(pair.publicExponent)),
+      sign: pair.sign,
+      close: () => hsm.close(),
+    };
   } catch (err) {
     hsm.close();
     throw err;
@@ -297,7 +358,10 @@ function hsmKey(hsm: Hsm, { generate }: { generate: boolean }): CaKey {
 }
 
 function fileKey(privateKey: forge.pki.rsa.PrivateKey): CaKey {
-  return { ...memoryKey({ privateKey, publicKey: forge.pki.setRsaPublicKey(privateKey.n, privateKey.e) }), source: 'file' };
+  return {
+    ...memoryKey({ privateKey, publicKey: forge.pki.setRsaPublicKey(privateKey.n, privateKey.e) }),
+    source: 'file',
+  };
 }
 
 function memoryKey(keys: forge.pki.rsa.KeyPair): CaKey {

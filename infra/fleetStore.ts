@@ -36,8 +36,13 @@ export class FleetStore {
   }
 
   /** `warn` hears what the store recovers from by itself (a PostgreSQL restart, a lost listener). */
-  static async open(config: Config['fleet'], warn: (msg: string, err?: unknown) => void = () => undefined): Promise<FleetStore> {
-    const { sql, changes } = config.databaseUrl ? await openPostgres(config.databaseUrl, warn) : { sql: await openPglite(config.pgliteDir), changes: localBus() };
+  static async open(
+    config: Config['fleet'],
+    warn: (msg: string, err?: unknown) => void = () => undefined,
+  ): Promise<FleetStore> {
+    const { sql, changes } = config.databaseUrl
+      ? await openPostgres(config.databaseUrl, warn)
+      : { sql: await openPglite(config.pgliteDir), changes: localBus() };
     const store = new FleetStore(sql, !config.databaseUrl, changes);
     store.applied = await store.migrate();
     // A derived table starts from the history that existed before it.
@@ -51,12 +56,18 @@ export class FleetStore {
   /** Applies each migration file once, in name order, inside a transaction. */
   private async migrate(): Promise<string[]> {
     const done: string[] = [];
-    await this.sql.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
-    const applied = new Set((await this.sql.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
+    await this.sql.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
+    );
+    const applied = new Set(
+      (await this.sql.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name),
+    );
     for (const name of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort()) {
       if (applied.has(name)) continue;
       const text = await readFile(join(MIGRATIONS_DIR, name), 'utf8');
-      await this.sql.exec(`BEGIN;\n${text}\nINSERT INTO schema_migrations (name) VALUES ('${name.replace(/'/g, "''")}');\nCOMMIT;`);
+      await this.sql.exec(
+        `BEGIN;\n${text}\nINSERT INTO schema_migrations (name) VALUES ('${name.replace(/'/g, "''")}');\nCOMMIT;`,
+      );
       done.push(name);
     }
     return done;
@@ -98,8 +109,17 @@ export class FleetStore {
                               THEN EXCLUDED.health ELSE target_devices.last_health END)
        SELECT id FROM ins`,
       [
-        report.deviceId, report.reportId ?? null, report.targetName ?? null, report.version, report.outcome, report.health ?? null, report.errorCode ?? null, report.message ?? null,
-        report.delivery?.as ?? null, report.delivery?.bytes ?? null, report.delivery?.deltaRefused ?? null,
+        report.deviceId,
+        report.reportId ?? null,
+        report.targetName ?? null,
+        report.version,
+        report.outcome,
+        report.health ?? null,
+        report.errorCode ?? null,
+        report.message ?? null,
+        report.delivery?.as ?? null,
+        report.delivery?.bytes ?? null,
+        report.delivery?.deltaRefused ?? null,
       ],
     );
     return inserted.rows.length > 0;
@@ -256,7 +276,10 @@ async function openPglite(dir: string): Promise<Sql> {
   };
 }
 
-async function openPostgres(url: string, warn: (msg: string, err?: unknown) => void): Promise<{ sql: Sql; changes: ChangeBus }> {
+async function openPostgres(
+  url: string,
+  warn: (msg: string, err?: unknown) => void,
+): Promise<{ sql: Sql; changes: ChangeBus }> {
   const { Client, Pool } = await import('pg');
   const pool = new Pool({ connectionString: url, max: 10 });
   // An idle connection the server ends (a restart, a failover) is an 'error' event on the
@@ -264,11 +287,17 @@ async function openPostgres(url: string, warn: (msg: string, err?: unknown) => v
   // new one, while queries meanwhile fail as 503 (the fault suite restarts PostgreSQL).
   pool.on('error', (err) => warn('the fleet store closed an idle connection; the next query opens a new one', err));
   const sql: Sql = {
-    query: async <R>(text: string, params?: unknown[]) => ({ rows: (await pool.query(text, params).catch(unreachable)).rows as R[] }),
+    query: async <R>(text: string, params?: unknown[]) => ({
+      rows: (await pool.query(text, params).catch(unreachable)).rows as R[],
+    }),
     exec: async (text) => pool.query(text).catch(unreachable),
     close: () => pool.end(),
   };
-  const changes = postgresBus((text, params) => pool.query(text, params), () => new Client({ connectionString: url }), warn);
+  const changes = postgresBus(
+    (text, params) => pool.query(text, params),
+    () => new Client({ connectionString: url }),
+    warn,
+  );
   // Listening before the API serves: a change made meanwhile is then heard.
   await changes.ready;
   return { sql, changes };
@@ -283,7 +312,13 @@ async function openPostgres(url: string, warn: (msg: string, err?: unknown) => v
 function unreachable(err: unknown): never {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
-  const lost = /^(08|57P)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(code) || /Connection terminated/i.test(String(e.message));
-  if (lost) throw new ServerError('UNAVAILABLE', 'the fleet store (PostgreSQL) cannot be reached; try again shortly', { cause: err });
+  const lost =
+    /^(08|57P)/.test(code) ||
+    /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(code) ||
+    /Connection terminated/i.test(String(e.message));
+  if (lost)
+    throw new ServerError('UNAVAILABLE', 'the fleet store (PostgreSQL) cannot be reached; try again shortly', {
+      cause: err,
+    });
   throw err;
 }

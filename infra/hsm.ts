@@ -64,7 +64,8 @@ export class Hsm {
     let session: Buffer | undefined;
     try {
       const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === config.tokenLabel);
-      if (!slot) throw new ServerError('CONFIG_INVALID', `HSM token "${config.tokenLabel}" not found (run the key ceremony)`);
+      if (!slot)
+        throw new ServerError('CONFIG_INVALID', `HSM token "${config.tokenLabel}" not found (run the key ceremony)`);
       session = lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       try {
         lib.C_Login(session, pkcs11js.CKU_USER, pin);
@@ -119,7 +120,9 @@ export class Hsm {
     } finally {
       this.lib.C_FindObjectsFinal(this.session);
     }
-    return handles.map((h) => this.keyPair(String(this.lib.C_GetAttributeValue(this.session, h, [{ type: pkcs11js.CKA_LABEL }])[0]?.value)));
+    return handles.map((h) =>
+      this.keyPair(String(this.lib.C_GetAttributeValue(this.session, h, [{ type: pkcs11js.CKA_LABEL }])[0]?.value)),
+    );
   }
 
   keyPair(label: string): HsmKeyPair {
@@ -175,7 +178,8 @@ export class Hsm {
       { type: pkcs11js.CKA_MODULUS },
       { type: pkcs11js.CKA_PUBLIC_EXPONENT },
     ]);
-    if (ulong(type?.value) !== pkcs11js.CKK_RSA) throw new ServerError('CONFIG_INVALID', `HSM key "${label}" is not an RSA key`);
+    if (ulong(type?.value) !== pkcs11js.CKK_RSA)
+      throw new ServerError('CONFIG_INVALID', `HSM key "${label}" is not an RSA key`);
     const size = (modulus?.value as Buffer).length;
     return {
       label,
@@ -199,7 +203,12 @@ export class Hsm {
         { type: pkcs11js.CKA_NEVER_EXTRACTABLE },
       ])
       .map((a) => bool(a.value));
-    return { sensitive: sensitive!, extractable: extractable!, alwaysSensitive: alwaysSensitive!, neverExtractable: neverExtractable! };
+    return {
+      sensitive: sensitive!,
+      extractable: extractable!,
+      alwaysSensitive: alwaysSensitive!,
+      neverExtractable: neverExtractable!,
+    };
   }
 
   close(): void {
@@ -227,7 +236,10 @@ export class Hsm {
   private one(cls: number, label: string): Buffer {
     const found = this.find(cls, label);
     if (found.length !== 1) {
-      throw new ServerError('CONFIG_INVALID', `HSM holds ${found.length} keys labelled "${label}" (expected 1; run the key ceremony)`);
+      throw new ServerError(
+        'CONFIG_INVALID',
+        `HSM holds ${found.length} keys labelled "${label}" (expected 1; run the key ceremony)`,
+      );
     }
     return found[0] as Buffer;
   }

@@ -1,5 +1,12 @@
 import { InputError } from '../common/errors';
-import type { AdoptionSeries, DeviceReport, FleetBreakdown, StepHealth, StepWindow, TargetStats } from '../common/adminApi';
+import type {
+  AdoptionSeries,
+  DeviceReport,
+  FleetBreakdown,
+  StepHealth,
+  StepWindow,
+  TargetStats,
+} from '../common/adminApi';
 import { targetStatsOf, type Sql } from './fleetStore';
 
 export const MAX_BUCKETS = 500;
@@ -23,11 +30,15 @@ export class Insights {
    * the channel's whole report history. Devices are counted on the channel they are on now.
    */
   async adoption(channel: string, since: Date, until: Date, buckets = 60): Promise<AdoptionSeries> {
-    if (!Number.isInteger(buckets) || buckets < 2 || buckets > MAX_BUCKETS) throw new InputError(`buckets must be 2..${MAX_BUCKETS}`);
+    if (!Number.isInteger(buckets) || buckets < 2 || buckets > MAX_BUCKETS)
+      throw new InputError(`buckets must be 2..${MAX_BUCKETS}`);
     if (!(until.getTime() >= since.getTime())) throw new InputError('adoption: until must not be before since');
     // Whole milliseconds keep the bucket arithmetic exact in SQL.
     const bucketMs = Math.floor((until.getTime() - since.getTime()) / (buckets - 1));
-    const now = await this.sql.query<{ version: string; n: number }>('SELECT current_version AS version, count(*)::int AS n FROM devices WHERE channel = $1 GROUP BY 1', [channel]);
+    const now = await this.sql.query<{ version: string; n: number }>(
+      'SELECT current_version AS version, count(*)::int AS n FROM devices WHERE channel = $1 GROUP BY 1',
+      [channel],
+    );
     // A change in (t[i-1], t[i]] first shows at point i; one after `until` at none (bucket = buckets).
     const later = await this.sql.query<{ version: string; bucket: number; delta: number }>(
       `SELECT e.version, b.bucket, sum(e.delta)::int AS delta
@@ -76,7 +87,11 @@ export class Insights {
     const out: StepHealth[] = [];
     for (const s of steps) {
       const end = s.endedAt ? new Date(s.endedAt) : undefined;
-      const stats = !end ? await targetStatsOf(this.sql, targetName) : end.getTime() < now.getTime() - SETTLE_MS ? await this.statsAt(targetName, end) : await targetStatsOf(this.sql, targetName, end);
+      const stats = !end
+        ? await targetStatsOf(this.sql, targetName)
+        : end.getTime() < now.getTime() - SETTLE_MS
+          ? await this.statsAt(targetName, end)
+          : await targetStatsOf(this.sql, targetName, end);
       out.push({ ...s, stats });
     }
     return out;
@@ -84,17 +99,27 @@ export class Insights {
 
   private async statsAt(targetName: string, until: Date): Promise<TargetStats> {
     const key = [targetName, until.toISOString()];
-    const kept = await this.sql.query<{ stats_json: string }>('SELECT stats_json FROM target_stats_at WHERE target_name = $1 AND until = $2::timestamptz', key);
+    const kept = await this.sql.query<{ stats_json: string }>(
+      'SELECT stats_json FROM target_stats_at WHERE target_name = $1 AND until = $2::timestamptz',
+      key,
+    );
     if (kept.rows[0]) return JSON.parse(kept.rows[0].stats_json) as TargetStats;
     const stats = await targetStatsOf(this.sql, targetName, until);
-    await this.sql.query('INSERT INTO target_stats_at (target_name, until, stats_json) VALUES ($1, $2::timestamptz, $3) ON CONFLICT DO NOTHING', [...key, JSON.stringify(stats)]);
+    await this.sql.query(
+      'INSERT INTO target_stats_at (target_name, until, stats_json) VALUES ($1, $2::timestamptz, $3) ON CONFLICT DO NOTHING',
+      [...key, JSON.stringify(stats)],
+    );
     return stats;
   }
 
   /** Device counts by current version, channel, hardware, group and status, in two scans. */
   async breakdown(): Promise<FleetBreakdown> {
     const b: FleetBreakdown = { total: 0, versions: {}, channels: {}, hardwareIds: {}, groups: {}, statuses: {} };
-    const dims = await this.sql.query<{ dim: 'versions' | 'channels' | 'hardwareIds' | 'statuses' | 'total'; key: string; n: number }>(
+    const dims = await this.sql.query<{
+      dim: 'versions' | 'channels' | 'hardwareIds' | 'statuses' | 'total';
+      key: string;
+      n: number;
+    }>(
       `SELECT CASE WHEN grouping(current_version) = 0 THEN 'versions' WHEN grouping(channel) = 0 THEN 'channels'
                    WHEN grouping(hardware_id) = 0 THEN 'hardwareIds' WHEN grouping(status) = 0 THEN 'statuses' ELSE 'total' END AS dim,
               coalesce(current_version, channel, hardware_id, status, '(none)') AS key, count(*)::int AS n
@@ -114,7 +139,8 @@ export class Insights {
 
   /** A device's latest reports, newest first. */
   async deviceReports(deviceId: string, limit: number): Promise<DeviceReport[]> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DEVICE_REPORTS) throw new InputError(`limit must be 1..${MAX_DEVICE_REPORTS}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DEVICE_REPORTS)
+      throw new InputError(`limit must be 1..${MAX_DEVICE_REPORTS}`);
     const { rows } = await this.sql.query<{
       received_at: Date;
       target_name: string | null;

@@ -31,7 +31,8 @@ export class Operators {
 
   /** Bootstrap: the deployment holds the token, the store only its hash. */
   async createWithHash(name: string, roles: string[], createdBy: string, hash: string): Promise<Operator> {
-    if (!OPERATOR_NAME.test(name)) throw new InputError('operator name must be lowercase letters, digits, ".", "_" or "-" (up to 64)');
+    if (!OPERATOR_NAME.test(name))
+      throw new InputError('operator name must be lowercase letters, digits, ".", "_" or "-" (up to 64)');
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new InputError('token hash must be 64 hex digits');
     const checked = checkRoles(roles);
     const inserted = await this.sql.query(
@@ -39,7 +40,8 @@ export class Operators {
        ON CONFLICT (name) DO NOTHING RETURNING name`,
       [name, checked.join(','), hash, createdBy],
     );
-    if (inserted.rows.length === 0) throw new ServerError('ALREADY_EXISTS', `operator ${name} exists (revoked operators keep their name)`);
+    if (inserted.rows.length === 0)
+      throw new ServerError('ALREADY_EXISTS', `operator ${name} exists (revoked operators keep their name)`);
     return { name, roles: checked };
   }
 
@@ -55,9 +57,13 @@ export class Operators {
   }
 
   async list(): Promise<OperatorRow[]> {
-    const rows = await this.sql.query<{ name: string; roles: string; created_by: string; created_at: Date; revoked_at: Date | null }>(
-      'SELECT name, roles, created_by, created_at, revoked_at FROM operators ORDER BY name',
-    );
+    const rows = await this.sql.query<{
+      name: string;
+      roles: string;
+      created_by: string;
+      created_at: Date;
+      revoked_at: Date | null;
+    }>('SELECT name, roles, created_by, created_at, revoked_at FROM operators ORDER BY name');
     return rows.rows.map((r) => ({
       name: r.name,
       roles: r.roles.split(',') as Role[],
@@ -68,7 +74,10 @@ export class Operators {
   }
 
   async revoke(name: string): Promise<void> {
-    const done = await this.sql.query('UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name', [name]);
+    const done = await this.sql.query(
+      'UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name',
+      [name],
+    );
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no active operator ${name}`);
   }
 }
@@ -81,7 +90,10 @@ export class AuditLog {
   constructor(private readonly sql: Sql) {}
 
   async record(e: AuditEntry): Promise<void> {
-    await this.sql.query('INSERT INTO audit_log (actor, action, subject, reason, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)', fields(e));
+    await this.sql.query(
+      'INSERT INTO audit_log (actor, action, subject, reason, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)',
+      fields(e),
+    );
   }
 
   /** S-15: the entry of a change about to run, outcome `pending`; its id is for `complete`. */
@@ -102,7 +114,16 @@ export class AuditLog {
   }
 
   async list(filter: { actor?: string; action?: string; limit: number }): Promise<AuditRow[]> {
-    const rows = await this.sql.query<{ id: string; at: Date; actor: string; action: string; subject: string; reason: string | null; outcome: AuditEntry['outcome']; detail: string | null }>(
+    const rows = await this.sql.query<{
+      id: string;
+      at: Date;
+      actor: string;
+      action: string;
+      subject: string;
+      reason: string | null;
+      outcome: AuditEntry['outcome'];
+      detail: string | null;
+    }>(
       `SELECT id, at, actor, action, subject, reason, outcome, detail FROM audit_log
        WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action LIKE $2 || '%')
        ORDER BY id DESC LIMIT $3`,
@@ -123,5 +144,12 @@ export class AuditLog {
 
 /** The columns of an entry, each cut to its size. */
 function fields(e: AuditEntry): Array<string | null> {
-  return [e.actor.slice(0, 128), e.action.slice(0, 64), e.subject.slice(0, 300), e.reason?.slice(0, 1000) ?? null, e.outcome, e.detail?.slice(0, 1000) ?? null];
+  return [
+    e.actor.slice(0, 128),
+    e.action.slice(0, 64),
+    e.subject.slice(0, 300),
+    e.reason?.slice(0, 1000) ?? null,
+    e.outcome,
+    e.detail?.slice(0, 1000) ?? null,
+  ];
 }

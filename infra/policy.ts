@@ -12,6 +12,10 @@ export function loadPolicy(file: string | undefined): PolicyFile {
     if (text.length > MAX_POLICY_BYTES) throw new Error(`larger than ${MAX_POLICY_BYTES} bytes`);
     return checkPolicy(JSON.parse(text) as PolicyFile);
   } catch (err) {
-    throw new ServerError('CONFIG_INVALID', `OTA_POLICY_FILE ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new ServerError(
+      'CONFIG_INVALID',
+      `OTA_POLICY_FILE ${file}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }

@@ -24,12 +24,10 @@ export class Sessions {
     const id = randomBytes(32).toString('base64url');
     const csrfToken = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + ttlMs).toISOString();
-    await this.sql.query('INSERT INTO operator_sessions (id_hash, operator, csrf_token, expires_at) VALUES ($1, $2, $3, $4)', [
-      tokenHash(id),
-      operator.name,
-      csrfToken,
-      expiresAt,
-    ]);
+    await this.sql.query(
+      'INSERT INTO operator_sessions (id_hash, operator, csrf_token, expires_at) VALUES ($1, $2, $3, $4)',
+      [tokenHash(id), operator.name, csrfToken, expiresAt],
+    );
     return { id, session: { operator, csrfToken, expiresAt } };
   }
 
@@ -43,11 +41,17 @@ export class Sessions {
     );
     const row = found.rows[0];
     if (!row) return undefined;
-    return { operator: { name: row.name, roles: row.roles.split(',') as Role[] }, csrfToken: row.csrf_token, expiresAt: new Date(row.expires_at).toISOString() };
+    return {
+      operator: { name: row.name, roles: row.roles.split(',') as Role[] },
+      csrfToken: row.csrf_token,
+      expiresAt: new Date(row.expires_at).toISOString(),
+    };
   }
 
   async end(id: string): Promise<void> {
     if (!SESSION_ID.test(id)) return;
-    await this.sql.query('UPDATE operator_sessions SET ended_at = now() WHERE id_hash = $1 AND ended_at IS NULL', [tokenHash(id)]);
+    await this.sql.query('UPDATE operator_sessions SET ended_at = now() WHERE id_hash = $1 AND ended_at IS NULL', [
+      tokenHash(id),
+    ]);
   }
 }

@@ -31,7 +31,12 @@ export class Storage {
    * it; the signature covers the host). Computed here, no request to storage: the region is
    * given, not looked up.
    */
-  async presignedGet(role: BucketRole, key: string, seconds: number, endpoint: { endPoint: string; port: number; useSSL: boolean }): Promise<string> {
+  async presignedGet(
+    role: BucketRole,
+    key: string,
+    seconds: number,
+    endpoint: { endPoint: string; port: number; useSSL: boolean },
+  ): Promise<string> {
     const id = `${endpoint.useSSL ? 'https' : 'http'}://${endpoint.endPoint}:${endpoint.port}`;
     let signer = this.signers.get(id);
     if (!signer) {
@@ -45,7 +50,9 @@ export class Storage {
   /** The folder names directly under `prefix` (which ends with `/`), without the prefix. */
   async folders(role: BucketRole, prefix: string): Promise<string[]> {
     const names: string[] = [];
-    for await (const item of this.client.listObjectsV2(this.bucket(role), prefix, false) as AsyncIterable<{ prefix?: string }>) {
+    for await (const item of this.client.listObjectsV2(this.bucket(role), prefix, false) as AsyncIterable<{
+      prefix?: string;
+    }>) {
       if (item.prefix) names.push(item.prefix.slice(prefix.length).replace(/\/$/, ''));
     }
     return names;
@@ -123,7 +130,11 @@ export class Storage {
   }
 
   /** Bytes and the etag of exactly those bytes (from the same response). */
-  async getVersioned(role: BucketRole, key: string, maxBytes: number): Promise<{ bytes: Buffer; etag: string } | undefined> {
+  async getVersioned(
+    role: BucketRole,
+    key: string,
+    maxBytes: number,
+  ): Promise<{ bytes: Buffer; etag: string } | undefined> {
     let stream: Readable;
     try {
       stream = await this.client.getObject(this.bucket(role), key);
@@ -141,7 +152,10 @@ export class Storage {
       }
       chunks.push(chunk);
     }
-    const etag = String((stream as Readable & { headers?: Record<string, string> }).headers?.['etag'] ?? '').replace(/"/g, '');
+    const etag = String((stream as Readable & { headers?: Record<string, string> }).headers?.['etag'] ?? '').replace(
+      /"/g,
+      '',
+    );
     if (!etag) throw new ServerError('UNAVAILABLE', `storage gave no etag for ${role}/${key}`);
     return { bytes: Buffer.concat(chunks), etag };
   }
@@ -153,7 +167,11 @@ export class Storage {
   }
 
   /** Streams an object through sha256 (constant memory); onBytes lets callers heartbeat. */
-  async hash(role: BucketRole, key: string, onBytes?: (read: number) => void): Promise<{ sha256: string; length: number }> {
+  async hash(
+    role: BucketRole,
+    key: string,
+    onBytes?: (read: number) => void,
+  ): Promise<{ sha256: string; length: number }> {
     const stream = await this.getStream(role, key);
     const hash = createHash('sha256');
     let length = 0;

@@ -20,7 +20,10 @@ export class Watermarks {
 
   /** Keeps a refused rollback (the older version storage held, and when) with the role's watermark. */
   async recordRollback(repo: string, role: Role, version: number): Promise<void> {
-    await this.sql.query('UPDATE metadata_watermarks SET rollback_seen_at = now(), rollback_version = $3 WHERE repo = $1 AND role = $2', [repo, role, version]);
+    await this.sql.query(
+      'UPDATE metadata_watermarks SET rollback_seen_at = now(), rollback_version = $3 WHERE repo = $1 AND role = $2',
+      [repo, role, version],
+    );
   }
 
   /**
@@ -34,7 +37,14 @@ export class Watermarks {
   }
 
   async list(): Promise<MetadataWatermark[]> {
-    const rows = await this.sql.query<{ repo: string; role: Role; version: number; seen_at: Date; rollback_seen_at: Date | null; rollback_version: number | null }>(
+    const rows = await this.sql.query<{
+      repo: string;
+      role: Role;
+      version: number;
+      seen_at: Date;
+      rollback_seen_at: Date | null;
+      rollback_version: number | null;
+    }>(
       'SELECT repo, role, version, seen_at, rollback_seen_at, rollback_version FROM metadata_watermarks ORDER BY repo, role',
     );
     return rows.rows.map((r) => ({
@@ -42,7 +52,9 @@ export class Watermarks {
       role: r.role,
       version: Number(r.version),
       seenAt: new Date(r.seen_at).toISOString(),
-      ...(r.rollback_seen_at ? { lastRollback: { at: new Date(r.rollback_seen_at).toISOString(), version: Number(r.rollback_version) } } : {}),
+      ...(r.rollback_seen_at
+        ? { lastRollback: { at: new Date(r.rollback_seen_at).toISOString(), version: Number(r.rollback_version) } }
+        : {}),
     }));
   }
 }

@@ -89,7 +89,9 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
     say(`Temporal UI:  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
-    say(`dashboard:    ${config.api.url}/dashboard/ (sign in with the ops token: OTA_TOKEN in ${join(config.home, 'stack.env')})`);
+    say(
+      `dashboard:    ${config.api.url}/dashboard/ (sign in with the ops token: OTA_TOKEN in ${join(config.home, 'stack.env')})`,
+    );
     say(`device API:   ${config.api.url}/v1/openapi.json`);
     say(`try:          npm run ota -- release status ${version} --channel ${CHANNEL}`);
     say('the stack keeps running; stop it with: npm run stop');
@@ -119,7 +121,8 @@ main().catch((err: unknown) => {
 
 /** Why the release cannot reach every device without an operator, or undefined while it still can. */
 function whyStuck(s: ReleaseStatus): string | undefined {
-  if (s.lifecycle === 'ended') return `the release ended (${s.stage}${s.error ? `: ${s.error.code} ${s.error.message}` : ''})`;
+  if (s.lifecycle === 'ended')
+    return `the release ended (${s.stage}${s.error ? `: ${s.error.code} ${s.error.message}` : ''})`;
   if (s.paused) return `the rollout is paused. ${describeGate(s)}`;
   if (s.withdrawn) return 'the release was withdrawn';
   return undefined;

@@ -64,7 +64,10 @@ export async function loadTrustedRoots(config: Config): Promise<TrustedRoots> {
 }
 
 export async function loadFactoryKit(config: Config, trustedRoots?: TrustedRoots): Promise<FactoryKit> {
-  return { trustedRoots: trustedRoots ?? (await loadTrustedRoots(config)), fleetCaPem: await readFile(config.identity.fleetCaCert, 'utf8') };
+  return {
+    trustedRoots: trustedRoots ?? (await loadTrustedRoots(config)),
+    fleetCaPem: await readFile(config.identity.fleetCaCert, 'utf8'),
+  };
 }
 
 export interface SimulatedDevice {
@@ -92,15 +95,28 @@ export interface SimulatedDevice {
  * A simulated device ready to run: an operator (the API's admin side) issues its one-time
  * enrollment token unless it already holds a certificate; the device enrolls on its first cycle.
  */
-export async function provisionDevice(config: Config, api: AdminApi, kit: FactoryKit, d: SimulatedDevice): Promise<DeviceAgent> {
+export async function provisionDevice(
+  config: Config,
+  api: AdminApi,
+  kit: FactoryKit,
+  d: SimulatedDevice,
+): Promise<DeviceAgent> {
   let enrollmentToken = d.enrollmentToken;
   if (!enrollmentToken && !existsSync(join(d.stateDir, 'identity', 'device.pem'))) {
-    const grant = { deviceId: d.deviceId, hardwareId: d.hardwareId, channel: d.channel, groups: d.groups ?? [], tags: d.tags ?? {} };
+    const grant = {
+      deviceId: d.deviceId,
+      hardwareId: d.hardwareId,
+      channel: d.channel,
+      groups: d.groups ?? [],
+      tags: d.tags ?? {},
+    };
     const issue = () => api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', grant);
     const issued = await issue().catch(async (err: { code?: string }) => {
       // The device lost its folder (a fresh simulation): the old identity goes before a new one.
       if (err.code !== 'ALREADY_EXISTS') throw err;
-      await api.send('POST', `/v1/admin/devices/${encodeURIComponent(d.deviceId)}/revoke`, { reason: 'simulated device re-provisioned' });
+      await api.send('POST', `/v1/admin/devices/${encodeURIComponent(d.deviceId)}/revoke`, {
+        reason: 'simulated device re-provisioned',
+      });
       return issue();
     });
     enrollmentToken = issued.token;
@@ -119,7 +135,9 @@ export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDev
     channel: d.channel,
     stateDir: d.stateDir,
     trustedRoots: kit.trustedRoots,
-    installer: new AbSlotInstaller(join(d.stateDir, 'system'), { boot: async (_slot, target) => (d.healthy ? d.healthy(target) : true) }),
+    installer: new AbSlotInstaller(join(d.stateDir, 'system'), {
+      boot: async (_slot, target) => (d.healthy ? d.healthy(target) : true),
+    }),
     initialState: d.initialState,
     limits: d.limits,
     retry: d.retry,
@@ -132,7 +150,11 @@ export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDev
  * N devices, each the real SDK with its own folder, polling the API in rounds. Every
  * device verifies and installs on its own; the tally is what the devices themselves say.
  */
-export async function simulateFleet(config: Config, o: SimulateOptions, onRound?: (t: FleetTally) => void | Promise<void>): Promise<FleetTally> {
+export async function simulateFleet(
+  config: Config,
+  o: SimulateOptions,
+  onRound?: (t: FleetTally) => void | Promise<void>,
+): Promise<FleetTally> {
   if (!Number.isInteger(o.devices) || o.devices < 1 || o.devices > MAX_SIMULATED_DEVICES) {
     throw new InputError(`--devices must be 1..${MAX_SIMULATED_DEVICES}`);
   }
@@ -140,36 +162,54 @@ export async function simulateFleet(config: Config, o: SimulateOptions, onRound?
   checkPattern('channel', o.channel);
   checkVersion(o.fromVersion);
   if (o.untilVersion) checkVersion(o.untilVersion);
-  if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1)) throw new InputError('--fail-rate must be between 0 and 1');
+  if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1))
+    throw new InputError('--fail-rate must be between 0 and 1');
   const kit = await loadFactoryKit(config);
   const api = AdminApi.fromConfig(config);
-  const agents = await mapLimited(Array.from({ length: o.devices }, (_, i) => i), 8, (i) => {
-    const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
-    return provisionDevice(config, api, kit, {
-      deviceId,
-      hardwareId: o.hardwareId,
-      channel: o.channel,
-      stateDir: join(config.home, 'devices', deviceId),
-      healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
-      initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
-      // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
-      // backoff, so a device waiting out an outage holds none of the lanes the others use.
-      retry: { maxAttempts: 1 },
-    });
-  }).finally(() => api.close());
+  const agents = await mapLimited(
+    Array.from({ length: o.devices }, (_, i) => i),
+    8,
+    (i) => {
+      const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
+      return provisionDevice(config, api, kit, {
+        deviceId,
+        hardwareId: o.hardwareId,
+        channel: o.channel,
+        stateDir: join(config.home, 'devices', deviceId),
+        healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
+        initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
+        // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
+        // backoff, so a device waiting out an outage holds none of the lanes the others use.
+        retry: { maxAttempts: 1 },
+      });
+    },
+  ).finally(() => api.close());
   const policy = retryPolicy();
   const fleet: FleetDevice[] = agents.map((agent) => ({ agent, version: o.fromVersion, failed: 0, notBefore: 0 }));
   const started = Date.now();
-  const tally: FleetTally = { rounds: 0, elapsedMs: 0, versions: {}, installs: 0, refusals: {}, errors: {}, done: false };
+  const tally: FleetTally = {
+    rounds: 0,
+    elapsedMs: 0,
+    versions: {},
+    installs: 0,
+    refusals: {},
+    errors: {},
+    done: false,
+  };
   for (;;) {
     const now = Date.now();
-    await mapLimited(fleet.filter((d) => d.notBefore <= now), 8, (d) => cycle(d, policy, tally));
+    await mapLimited(
+      fleet.filter((d) => d.notBefore <= now),
+      8,
+      (d) => cycle(d, policy, tally),
+    );
     tally.rounds += 1;
     tally.versions = {};
     for (const d of fleet) tally.versions[d.version] = (tally.versions[d.version] ?? 0) + 1;
     tally.elapsedMs = Date.now() - started;
     const allThere = o.untilVersion === undefined || tally.versions[o.untilVersion] === o.devices;
-    tally.done = (o.untilVersion !== undefined || o.until !== undefined) && allThere && (o.until ? await o.until() : true);
+    tally.done =
+      (o.untilVersion !== undefined || o.until !== undefined) && allThere && (o.until ? await o.until() : true);
     await onRound?.(tally);
     if (tally.done || tally.elapsedMs >= o.timeoutMs) return tally;
     await new Promise((r) => setTimeout(r, o.intervalMs));
@@ -226,8 +266,14 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 }
 
 export function describeTally(t: FleetTally): string {
-  const versions = Object.entries(t.versions).map(([v, n]) => `${v}: ${n}`).join(' · ');
-  const refusals = Object.entries(t.refusals).map(([c, n]) => `${c}: ${n}`).join(' · ');
-  const errors = Object.entries(t.errors).map(([k, n]) => `${k}: ${n}`).join(' · ');
+  const versions = Object.entries(t.versions)
+    .map(([v, n]) => `${v}: ${n}`)
+    .join(' · ');
+  const refusals = Object.entries(t.refusals)
+    .map(([c, n]) => `${c}: ${n}`)
+    .join(' · ');
+  const errors = Object.entries(t.errors)
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(' · ');
   return `round ${t.rounds} · ${(t.elapsedMs / 1000).toFixed(0)}s · versions ${versions} · installs ${t.installs}${refusals ? ` · refused ${refusals}` : ''}${errors ? ` · failed ${errors}` : ''}`;
 }

@@ -25,19 +25,24 @@ export async function chainProblems(files: MetadataFiles, repeatsAfter = 0): Pro
   const problems: string[] = [];
   for (const [role, list] of Object.entries(versions)) {
     list.sort((a, b) => a - b);
-    if (list.length === 0 || list.some((v, i) => v !== i + 1)) problems.push(`${role} versions ${list.join(',')} are not 1..${list.length}`);
+    if (list.length === 0 || list.some((v, i) => v !== i + 1))
+      problems.push(`${role} versions ${list.join(',')} are not 1..${list.length}`);
   }
   let previous: string | undefined;
   for (const v of versions['targets']!) {
     const targets = JSON.stringify((await files.read(`${v}.targets.json`)).signed.targets);
-    if (targets === previous && v > repeatsAfter) problems.push(`targets ${v} repeats targets ${v - 1} (published twice)`);
+    if (targets === previous && v > repeatsAfter)
+      problems.push(`targets ${v} repeats targets ${v - 1} (published twice)`);
     previous = targets;
   }
   const newestSnapshot = Math.max(...versions['snapshot']!);
   const newestTargets = Math.max(...versions['targets']!);
   const covered = (await files.read('timestamp.json')).signed.meta['snapshot.json'].version as number;
-  if (covered !== newestSnapshot) problems.push(`timestamp covers snapshot ${covered}, the newest is ${newestSnapshot}`);
-  const inSnapshot = (await files.read(`${newestSnapshot}.snapshot.json`)).signed.meta['targets.json'].version as number;
-  if (inSnapshot !== newestTargets) problems.push(`snapshot ${newestSnapshot} covers targets ${inSnapshot}, the newest is ${newestTargets}`);
+  if (covered !== newestSnapshot)
+    problems.push(`timestamp covers snapshot ${covered}, the newest is ${newestSnapshot}`);
+  const inSnapshot = (await files.read(`${newestSnapshot}.snapshot.json`)).signed.meta['targets.json']
+    .version as number;
+  if (inSnapshot !== newestTargets)
+    problems.push(`snapshot ${newestSnapshot} covers targets ${inSnapshot}, the newest is ${newestTargets}`);
   return problems;
 }

@@ -58,7 +58,9 @@ export async function loadTrustedRoot(config: Config, repo: RepositoryName): Pro
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ServerError('CONFIG_INVALID', `trusted root ${file} is missing (run the key ceremony: ota keys init)`, { cause: err });
+    throw new ServerError('CONFIG_INVALID', `trusted root ${file} is missing (run the key ceremony: ota keys init)`, {
+      cause: err,
+    });
   }
   const root = parseRoot(text);
   root.verifyDelegate('root', root);
@@ -72,8 +74,21 @@ export async function saveTrustedRoot(config: Config, repo: RepositoryName, root
 }
 
 /** A repository that signs with the HSM's keys, starting from the provisioned root. */
-export async function openRepository(config: Config, storage: Storage, repo: RepositoryName, hsm?: Hsm, floor?: VersionFloor): Promise<MetadataRepository> {
-  return new MetadataRepository(repo, storage, await loadTrustedRoot(config, repo), config.expiry, hsm && new HsmKeys(hsm), floor);
+export async function openRepository(
+  config: Config,
+  storage: Storage,
+  repo: RepositoryName,
+  hsm?: Hsm,
+  floor?: VersionFloor,
+): Promise<MetadataRepository> {
+  return new MetadataRepository(
+    repo,
+    storage,
+    await loadTrustedRoot(config, repo),
+    config.expiry,
+    hsm && new HsmKeys(hsm),
+    floor,
+  );
 }
 
 /** An online key made inside the token; the label is for people, roles use the key id. */
@@ -82,7 +97,10 @@ export function newHsmKey(hsm: Hsm, repo: RepositoryName, role: RoleName): TufSi
 }
 
 /** An offline root key (node-forge); its private half is written once, for offline storage. */
-export async function newOfflineKey(config: Config, repo: RepositoryName): Promise<{ signer: OfflineSigner; file: string }> {
+export async function newOfflineKey(
+  config: Config,
+  repo: RepositoryName,
+): Promise<{ signer: OfflineSigner; file: string }> {
   await mkdir(offlineDir(config), { recursive: true, mode: 0o700 });
   const signer = OfflineSigner.generate();
   const file = join(offlineDir(config), `${repo}-root-${short(signer.key.keyID)}.key`);
@@ -92,9 +110,14 @@ export async function newOfflineKey(config: Config, repo: RepositoryName): Promi
 }
 
 export function checkCeremonyOptions(o: CeremonyOptions): void {
-  for (const [keys, threshold, what] of [[o.rootKeys, o.rootThreshold, 'root'], [o.releaseKeys, o.releaseThreshold, 'release'] ] as const) {
-    if (!Number.isInteger(keys) || keys < 1 || keys > MAX_KEYS_PER_ROLE) throw new InputError(`--${what}-keys must be 1..${MAX_KEYS_PER_ROLE}`);
-    if (!Number.isInteger(threshold) || threshold < 1 || threshold > keys) throw new InputError(`--${what}-threshold must be 1..${keys}`);
+  for (const [keys, threshold, what] of [
+    [o.rootKeys, o.rootThreshold, 'root'],
+    [o.releaseKeys, o.releaseThreshold, 'release'],
+  ] as const) {
+    if (!Number.isInteger(keys) || keys < 1 || keys > MAX_KEYS_PER_ROLE)
+      throw new InputError(`--${what}-keys must be 1..${MAX_KEYS_PER_ROLE}`);
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > keys)
+      throw new InputError(`--${what}-threshold must be 1..${keys}`);
   }
 }
 
@@ -116,7 +139,11 @@ export async function runCeremony(
   checkCeremonyOptions(options);
   await storage.ensureBuckets();
   // S-23: the CA's key is made in its own token (OTA_FLEET_CA_TOKEN), never in a file.
-  const { ca, created: fleetCaCreated } = await FleetCa.ensure(fleetCaFiles(config.ceremonyDir), apiHosts, fleetCaToken(config));
+  const { ca, created: fleetCaCreated } = await FleetCa.ensure(
+    fleetCaFiles(config.ceremonyDir),
+    apiHosts,
+    fleetCaToken(config),
+  );
   ca.close();
   const result: CeremonyResult = {
     created: [],
@@ -131,11 +158,21 @@ export async function runCeremony(
     result.rootFiles[repo] = file;
     if (!existsSync(file)) {
       if (await storage.stat('metadata', `${repo}/1.root.json`)) {
-        throw new ServerError('CONFIG_INVALID', `${repo} repository exists in storage but ${file} is missing; restore it from the offline copy`);
+        throw new ServerError(
+          'CONFIG_INVALID',
+          `${repo} repository exists in storage but ${file} is missing; restore it from the offline copy`,
+        );
       }
       // New repositories start in the configured layout (trust/layout.ts), announced by their first root.
-      const layout = config.metadataLayout === 'partitioned' ? { unrecognizedFields: { [LAYOUT_FIELD]: PARTITIONED_LAYOUT } } : {};
-      let root = new Root({ specVersion: SPEC_VERSION, version: 1, expires: rootExpiry(config), consistentSnapshot: true, ...layout });
+      const layout =
+        config.metadataLayout === 'partitioned' ? { unrecognizedFields: { [LAYOUT_FIELD]: PARTITIONED_LAYOUT } } : {};
+      let root = new Root({
+        specVersion: SPEC_VERSION,
+        version: 1,
+        expires: rootExpiry(config),
+        consistentSnapshot: true,
+        ...layout,
+      });
       const rootSigners: TufSigner[] = [];
       for (let i = 0; i < options.rootKeys; i++) {
         const offline = await newOfflineKey(config, repo);

@@ -1,7 +1,15 @@
 import { Metadata, Root } from '@tufjs/models';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
 import { InputError } from '../common/errors';
-import { MAX_KEYS_PER_ROLE, newHsmKey, newOfflineKey, offlineDir, openRepository, rootExpiry, saveTrustedRoot } from './ceremony';
+import {
+  MAX_KEYS_PER_ROLE,
+  newHsmKey,
+  newOfflineKey,
+  offlineDir,
+  openRepository,
+  rootExpiry,
+  saveTrustedRoot,
+} from './ceremony';
 import type { Config } from '../infra/config';
 import type { Hsm } from '../infra/hsm';
 import { HsmKeys, OfflineKeys, ROLES, short, signersFor, type KeySource, type RoleName } from './keyring';
@@ -52,11 +60,26 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
   checkRole(change.role);
   const repository = await openRepository(ctx.config, ctx.storage, repo, ctx.hsm);
   const current = await repository.currentRoot();
-  const offline = ctx.rootKeyFiles?.length ? await OfflineKeys.load(ctx.rootKeyFiles) : await OfflineKeys.fromFolder(offlineDir(ctx.config));
+  const offline = ctx.rootKeyFiles?.length
+    ? await OfflineKeys.load(ctx.rootKeyFiles)
+    : await OfflineKeys.fromFolder(offlineDir(ctx.config));
   const currentRootSigners = signersFor(current.signed, 'root', offline);
-  let next = Root.fromJSON({ ...structuredClone(current.signed.toJSON()), version: current.signed.version + 1, expires: rootExpiry(ctx.config) });
+  let next = Root.fromJSON({
+    ...structuredClone(current.signed.toJSON()),
+    version: current.signed.version + 1,
+    expires: rootExpiry(ctx.config),
+  });
   const spec = current.signed.roles[change.role]!;
-  const result: KeyChangeResult = { repository: repo, rootVersion: current.signed.version + 1, role: change.role, threshold: spec.threshold, keyIDs: [], added: [], removed: [], offlineKeyFiles: [] };
+  const result: KeyChangeResult = {
+    repository: repo,
+    rootVersion: current.signed.version + 1,
+    role: change.role,
+    threshold: spec.threshold,
+    keyIDs: [],
+    added: [],
+    removed: [],
+    offlineKeyFiles: [],
+  };
   const revoked = new Set<string>();
   const fresh: TufSigner[] = [];
   const newKey = async () => {
@@ -67,20 +90,26 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
   };
 
   if (change.kind === 'add') {
-    if (spec.keyIDs.length >= MAX_KEYS_PER_ROLE) throw new InputError(`${repo} ${change.role} already has ${MAX_KEYS_PER_ROLE} keys`);
+    if (spec.keyIDs.length >= MAX_KEYS_PER_ROLE)
+      throw new InputError(`${repo} ${change.role} already has ${MAX_KEYS_PER_ROLE} keys`);
     fresh.push(await newKey());
   } else if (change.kind === 'revoke') {
     const keyID = resolveKeyID(spec.keyIDs, change.keyID, `${repo} ${change.role}`);
     if (spec.keyIDs.length - 1 < spec.threshold) {
-      throw new InputError(`revoking ${short(keyID)} would leave ${spec.keyIDs.length - 1} ${change.role} keys, below the threshold ${spec.threshold}; add a key or lower the threshold first`);
+      throw new InputError(
+        `revoking ${short(keyID)} would leave ${spec.keyIDs.length - 1} ${change.role} keys, below the threshold ${spec.threshold}; add a key or lower the threshold first`,
+      );
     }
     next = withoutKey(next, change.role, keyID);
     revoked.add(keyID);
   } else if (change.kind === 'threshold') {
     if (!Number.isInteger(change.threshold) || change.threshold < 1 || change.threshold > spec.keyIDs.length) {
-      throw new InputError(`${repo} ${change.role} threshold must be 1..${spec.keyIDs.length} (the number of its keys)`);
+      throw new InputError(
+        `${repo} ${change.role} threshold must be 1..${spec.keyIDs.length} (the number of its keys)`,
+      );
     }
-    if (change.threshold === spec.threshold) throw new InputError(`${repo} ${change.role} threshold is already ${spec.threshold}`);
+    if (change.threshold === spec.threshold)
+      throw new InputError(`${repo} ${change.role} threshold is already ${spec.threshold}`);
     next = withThreshold(next, change.role, change.threshold);
   } else if (change.kind === 'partition') {
     if (layoutOf(current.signed) === 'partitioned') throw new InputError(`${repo} repository is already partitioned`);
@@ -132,7 +161,8 @@ function checkRole(role: string): asserts role is RoleName {
 function resolveKeyID(keyIDs: string[], given: string, where: string): string {
   if (!/^[0-9a-f]{8,64}$/.test(given)) throw new InputError('a key id is 8 to 64 lowercase hex digits');
   const found = keyIDs.filter((id) => id.startsWith(given));
-  if (found.length !== 1) throw new InputError(found.length ? `${given} matches several ${where} keys` : `${where} has no key ${given}`);
+  if (found.length !== 1)
+    throw new InputError(found.length ? `${given} matches several ${where} keys` : `${where} has no key ${given}`);
   return found[0]!;
 }
 

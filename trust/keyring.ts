@@ -22,7 +22,13 @@ export class HsmKeys implements KeySource {
   constructor(private readonly hsm: Hsm) {}
 
   signer(keyID: string): TufSigner | undefined {
-    if (!this.byId.has(keyID)) this.byId = new Map(this.hsm.keyPairs().map(ed25519Signer).map((s) => [s.key.keyID, s]));
+    if (!this.byId.has(keyID))
+      this.byId = new Map(
+        this.hsm
+          .keyPairs()
+          .map(ed25519Signer)
+          .map((s) => [s.key.keyID, s]),
+      );
     return this.byId.get(keyID);
   }
 }
@@ -61,7 +67,12 @@ export class OfflineKeys implements KeySource {
  * The keys that sign `role` under `root`: every listed key whose private half is at hand.
  * Fewer than the threshold fails closed, so nothing is ever published that devices reject.
  */
-export function signersFor(root: Root, role: RoleName, keys: KeySource, except: ReadonlySet<string> = new Set()): TufSigner[] {
+export function signersFor(
+  root: Root,
+  role: RoleName,
+  keys: KeySource,
+  except: ReadonlySet<string> = new Set(),
+): TufSigner[] {
   // S-9
   const spec = root.roles[role];
   if (!spec) throw new ServerError('CONFIG_INVALID', `root version ${root.version} has no ${role} role`);

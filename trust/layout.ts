@@ -19,7 +19,10 @@ export function layoutOf(root: Root): Layout {
 /** A partition's name, also its folder in storage and in the device URL: `channel/hardwareId`. */
 export function partitionName(channel: string, hardwareId: string): string {
   if (!new RegExp(patterns.channel).test(channel) || !new RegExp(patterns.hardwareId).test(hardwareId)) {
-    throw new ServerError('INVALID_INPUT', `no partition for channel ${JSON.stringify(channel.slice(0, 40))} and hardware ${JSON.stringify(hardwareId.slice(0, 70))}`);
+    throw new ServerError(
+      'INVALID_INPUT',
+      `no partition for channel ${JSON.stringify(channel.slice(0, 40))} and hardware ${JSON.stringify(hardwareId.slice(0, 70))}`,
+    );
   }
   return partitionOf(channel, hardwareId);
 }

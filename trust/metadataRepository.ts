@@ -66,7 +66,16 @@ export class MetadataRepository {
       // Names can come from devices' polls: the cache is bounded.
       if (this.partitions.size >= MAX_OPEN_PARTITIONS) this.partitions.clear();
       // Starts from the newest root already verified here, not from the provisioned one.
-      found = new TufRepository(this.name, this.storage, this.flat.knownRoot, this.expiry, this.keys, this.floor, name, this.servedCacheMs);
+      found = new TufRepository(
+        this.name,
+        this.storage,
+        this.flat.knownRoot,
+        this.expiry,
+        this.keys,
+        this.floor,
+        name,
+        this.servedCacheMs,
+      );
       this.partitions.set(name, found);
     }
     return found;
@@ -75,7 +84,8 @@ export class MetadataRepository {
   /** A partition by its name (`channel/hardwareId`), as staged parts and watermarks carry it. */
   partitionNamed(name: string): TufRepository {
     const [channel, hardwareId, ...rest] = name.split('/');
-    if (rest.length > 0 || !channel || !hardwareId) throw new ServerError('INVALID_INPUT', `not a partition name: ${name.slice(0, 100)}`);
+    if (rest.length > 0 || !channel || !hardwareId)
+      throw new ServerError('INVALID_INPUT', `not a partition name: ${name.slice(0, 100)}`);
     return this.partition(channel, hardwareId);
   }
 
@@ -94,7 +104,10 @@ export class MetadataRepository {
    * The rollout targets a device of this channel and hardware is offered from (the API's
    * offer index): the flat set's, or its partition's (none yet: nothing signed into it).
    */
-  async offeredTo(channel: string, hardwareId: string): Promise<{ scope: string; targets: Record<string, TargetFile> }> {
+  async offeredTo(
+    channel: string,
+    hardwareId: string,
+  ): Promise<{ scope: string; targets: Record<string, TargetFile> }> {
     let set: TufRepository;
     try {
       set = await this.fileSetOf(channel, hardwareId);
@@ -140,8 +153,10 @@ export class MetadataRepository {
    * not read (no release fields) stay behind. Returns the partitions written.
    */
   async partitionUnder(next: Metadata<Root>): Promise<string[]> {
-    if ((await this.layout()) === 'partitioned') throw new ServerError('INVALID_INPUT', `${this.name} repository is already partitioned`);
-    if (layoutOf(next.signed) !== 'partitioned') throw new ServerError('INVALID_INPUT', 'the next root does not announce partitions');
+    if ((await this.layout()) === 'partitioned')
+      throw new ServerError('INVALID_INPUT', `${this.name} repository is already partitioned`);
+    if (layoutOf(next.signed) !== 'partitioned')
+      throw new ServerError('INVALID_INPUT', 'the next root does not announce partitions');
     const byPartition = new Map<string, TargetFile[]>();
     const partitionsOf = new Map<string, string[]>();
     const flatTargets = Object.values((await this.flat.published()).signed.targets);

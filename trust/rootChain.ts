@@ -9,13 +9,20 @@ import { ServerError } from '../common/errors';
 export function verifyRootStep(current: Metadata<Root>, next: Metadata<Root>): void {
   // S-10
   if (next.signed.version !== current.signed.version + 1) {
-    throw new ServerError('VALIDATION_FAILED', `root version ${next.signed.version} does not follow version ${current.signed.version}`);
+    throw new ServerError(
+      'VALIDATION_FAILED',
+      `root version ${next.signed.version} does not follow version ${current.signed.version}`,
+    );
   }
   try {
     current.verifyDelegate('root', next);
     next.verifyDelegate('root', next);
   } catch (err) {
-    throw new ServerError('VALIDATION_FAILED', `root version ${next.signed.version} is not signed by both root thresholds`, { cause: err });
+    throw new ServerError(
+      'VALIDATION_FAILED',
+      `root version ${next.signed.version} is not signed by both root thresholds`,
+      { cause: err },
+    );
   }
 }
 
@@ -24,7 +31,10 @@ export function parseRoot(bytes: Buffer | string): Metadata<Root> {
 }
 
 /** From a trusted root forward over every newer root `read` finds, verifying each step. */
-export async function followRoots(trusted: Metadata<Root>, read: (version: number) => Promise<Buffer | undefined>): Promise<Metadata<Root>> {
+export async function followRoots(
+  trusted: Metadata<Root>,
+  read: (version: number) => Promise<Buffer | undefined>,
+): Promise<Metadata<Root>> {
   let current = trusted;
   for (;;) {
     const bytes = await read(current.signed.version + 1);
@@ -33,7 +43,9 @@ export async function followRoots(trusted: Metadata<Root>, read: (version: numbe
     try {
       next = parseRoot(bytes);
     } catch (err) {
-      throw new ServerError('VALIDATION_FAILED', `root version ${current.signed.version + 1} is not valid metadata`, { cause: err });
+      throw new ServerError('VALIDATION_FAILED', `root version ${current.signed.version + 1} is not valid metadata`, {
+        cause: err,
+      });
     }
     verifyRootStep(current, next);
     current = next;

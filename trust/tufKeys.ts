@@ -35,7 +35,10 @@ export function signMetadata(md: Metadata<Root | Targets | Snapshot | Timestamp>
  */
 export class OfflineSigner implements TufSigner {
   readonly key: Key;
-  private constructor(private readonly privateKey: Buffer, publicKey: Buffer) {
+  private constructor(
+    private readonly privateKey: Buffer,
+    publicKey: Buffer,
+  ) {
     this.key = ed25519Key(publicKey);
   }
 

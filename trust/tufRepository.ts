@@ -92,7 +92,9 @@ export class TufRepository {
 
   /** The newest root that verifies from the trusted one; `ota keys` publishes new ones. */
   async currentRoot(): Promise<Metadata<Root>> {
-    this.root = await followRoots(this.root, (v) => this.storage.getBytes('metadata', this.rootKey(v), MAX_METADATA_BYTES));
+    this.root = await followRoots(this.root, (v) =>
+      this.storage.getBytes('metadata', this.rootKey(v), MAX_METADATA_BYTES),
+    );
     return this.root;
   }
 
@@ -120,7 +122,9 @@ export class TufRepository {
     const nextSigners = this.signersUnder(next.signed, revoked);
     const both = {} as RoleSigners;
     for (const role of ONLINE_ROLES) {
-      const old = current.signed.roles[role]!.keyIDs.filter((id) => !revoked.has(id)).flatMap((id) => this.keys!.signer(id) ?? []);
+      const old = current.signed.roles[role]!.keyIDs.filter((id) => !revoked.has(id)).flatMap(
+        (id) => this.keys!.signer(id) ?? [],
+      );
       const ids = new Set(nextSigners[role].map((s) => s.key.keyID));
       both[role] = [...nextSigners[role], ...old.filter((s) => !ids.has(s.key.keyID))];
     }
@@ -135,7 +139,10 @@ export class TufRepository {
     verifyRootStep(await this.currentRoot(), next); // S-10
     const bytes = Buffer.from(JSON.stringify(next.toJSON()));
     if (!(await this.storage.putBytesIfAbsent('metadata', this.rootKey(next.signed.version), bytes))) {
-      throw new ServerError('REPOSITORY_CONFLICT', `${this.name} root version ${next.signed.version} was published by someone else`);
+      throw new ServerError(
+        'REPOSITORY_CONFLICT',
+        `${this.name} root version ${next.signed.version} was published by someone else`,
+      );
     }
     this.root = next;
   }
@@ -167,11 +174,23 @@ export class TufRepository {
   async createFileSet(given?: RoleSigners): Promise<void> {
     if (await this.storage.stat('metadata', this.key('timestamp.json'))) return;
     const signers = given ?? (await this.signers());
-    const targets = new Metadata(new Targets({ specVersion: SPEC_VERSION, version: 1, expires: this.expires(this.expiry.targetsDays * 24), ...this.bound() }));
+    const targets = new Metadata(
+      new Targets({
+        specVersion: SPEC_VERSION,
+        version: 1,
+        expires: this.expires(this.expiry.targetsDays * 24),
+        ...this.bound(),
+      }),
+    );
     signMetadata(targets, signers.targets);
-    await this.storage.putBytesIfAbsent('metadata', this.key('1.targets.json'), Buffer.from(JSON.stringify(targets.toJSON())));
+    await this.storage.putBytesIfAbsent(
+      'metadata',
+      this.key('1.targets.json'),
+      Buffer.from(JSON.stringify(targets.toJSON())),
+    );
     const snapshotBytes =
-      (await this.writeSnapshot(1, 1, signers.snapshot)) ?? (await this.storage.getBytes('metadata', this.key('1.snapshot.json'), MAX_METADATA_BYTES));
+      (await this.writeSnapshot(1, 1, signers.snapshot)) ??
+      (await this.storage.getBytes('metadata', this.key('1.snapshot.json'), MAX_METADATA_BYTES));
     await this.writeTimestamp(1, 1, snapshotBytes!, signers.timestamp);
   }
 
@@ -206,7 +225,11 @@ export class TufRepository {
     return this.stageWith(change, signers.targets, force);
   }
 
-  private async stageWith(change: (targets: Targets) => void, signers: TufSigner[], force: boolean): Promise<StagedTargets> {
+  private async stageWith(
+    change: (targets: Targets) => void,
+    signers: TufSigner[],
+    force: boolean,
+  ): Promise<StagedTargets> {
     const head = await this.head();
     const copy = Targets.fromJSON(structuredClone(head.targets.signed.toJSON()));
     const next = new Metadata(
@@ -235,13 +258,19 @@ export class TufRepository {
     await this.registerWith(staged, await this.signers());
   }
 
-  private async registerWith(staged: StagedTargets, signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>): Promise<void> {
+  private async registerWith(
+    staged: StagedTargets,
+    signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>,
+  ): Promise<void> {
     const key = this.key(`${staged.version}.targets.json`);
     const bytes = Buffer.from(staged.json);
     if (!(await this.storage.putBytesIfAbsent('metadata', key, bytes))) {
       const existing = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
       if (!existing?.equals(bytes)) {
-        throw new ServerError('REPOSITORY_CONFLICT', `${this.scope} targets version ${staged.version} was taken by another release`);
+        throw new ServerError(
+          'REPOSITORY_CONFLICT',
+          `${this.scope} targets version ${staged.version} was taken by another release`,
+        );
       }
     }
     await this.completeTo(staged.version, signers);
@@ -283,7 +312,10 @@ export class TufRepository {
       const head = await this.head();
       let snapshotVersion = head.snapshotVersion;
       let snapshotBytes: Buffer;
-      const latest = head.snapshotVersion === publishedSnapshot.version ? publishedSnapshot : await this.readSnapshot(head.snapshotVersion);
+      const latest =
+        head.snapshotVersion === publishedSnapshot.version
+          ? publishedSnapshot
+          : await this.readSnapshot(head.snapshotVersion);
       const latestCovers = (latest.md.signed.meta['targets.json']?.version ?? 0) >= head.targetsVersion;
       if (latestCovers && !(renew.snapshot && !snapshotRenewed)) {
         snapshotBytes = latest.bytes; // the timestamp hashes the stored bytes
@@ -294,7 +326,12 @@ export class TufRepository {
         snapshotBytes = written;
         snapshotRenewed = true;
       }
-      const timestamp = this.signTimestamp(published.md.signed.version + 1, snapshotVersion, snapshotBytes, signers.timestamp);
+      const timestamp = this.signTimestamp(
+        published.md.signed.version + 1,
+        snapshotVersion,
+        snapshotBytes,
+        signers.timestamp,
+      );
       if (await this.storage.putBytesIfMatch('metadata', this.key('timestamp.json'), timestamp, published.etag)) return;
     }
     throw new ServerError('REPOSITORY_CONFLICT', `${this.scope} timestamp kept changing under us; try again`);
@@ -338,7 +375,11 @@ export class TufRepository {
   }
 
   /** Claims snapshot `version`; undefined when another writer holds it. */
-  private async writeSnapshot(version: number, targetsVersion: number, signers: TufSigner[]): Promise<Buffer | undefined> {
+  private async writeSnapshot(
+    version: number,
+    targetsVersion: number,
+    signers: TufSigner[],
+  ): Promise<Buffer | undefined> {
     const snapshot = new Metadata(
       new Snapshot({
         specVersion: SPEC_VERSION,
@@ -350,12 +391,23 @@ export class TufRepository {
     );
     signMetadata(snapshot, signers);
     const bytes = Buffer.from(JSON.stringify(snapshot.toJSON()));
-    return (await this.storage.putBytesIfAbsent('metadata', this.key(`${version}.snapshot.json`), bytes)) ? bytes : undefined;
+    return (await this.storage.putBytesIfAbsent('metadata', this.key(`${version}.snapshot.json`), bytes))
+      ? bytes
+      : undefined;
   }
 
-  private async writeTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signers: TufSigner[]): Promise<void> {
+  private async writeTimestamp(
+    version: number,
+    snapshotVersion: number,
+    snapshotBytes: Buffer,
+    signers: TufSigner[],
+  ): Promise<void> {
     // Only if absent: a creator that lost a race must not put version 1 over a newer one.
-    await this.storage.putBytesIfAbsent('metadata', this.key('timestamp.json'), this.signTimestamp(version, snapshotVersion, snapshotBytes, signers));
+    await this.storage.putBytesIfAbsent(
+      'metadata',
+      this.key('timestamp.json'),
+      this.signTimestamp(version, snapshotVersion, snapshotBytes, signers),
+    );
   }
 
   private signTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signers: TufSigner[]): Buffer {
@@ -382,7 +434,10 @@ export class TufRepository {
    * the trusted root (signature, and the version its file name claims) before use.
    */
   private async head(): Promise<Head> {
-    return this.checked(() => this.readHead(), (h) => ({ timestamp: h.timestamp.signed.version, snapshot: h.snapshotVersion, targets: h.targetsVersion }));
+    return this.checked(
+      () => this.readHead(),
+      (h) => ({ timestamp: h.timestamp.signed.version, snapshot: h.snapshotVersion, targets: h.targetsVersion }),
+    );
   }
 
   private async readHead(): Promise<Head> {
@@ -400,13 +455,21 @@ export class TufRepository {
   async published(): Promise<Metadata<Targets>> {
     const found = await this.checked(
       () => this.readPublished(),
-      (r) => ({ timestamp: r.timestamp.signed.version, snapshot: r.snapshot.signed.version, targets: r.targets.signed.version }),
+      (r) => ({
+        timestamp: r.timestamp.signed.version,
+        snapshot: r.snapshot.signed.version,
+        targets: r.targets.signed.version,
+      }),
     );
     return found.targets;
   }
 
   /** The published chain as stored: timestamp, the snapshot it names, the targets that names. */
-  private async readPublished(): Promise<{ timestamp: Metadata<Timestamp>; snapshot: Metadata<Snapshot>; targets: Metadata<Targets> }> {
+  private async readPublished(): Promise<{
+    timestamp: Metadata<Timestamp>;
+    snapshot: Metadata<Snapshot>;
+    targets: Metadata<Targets>;
+  }> {
     const timestamp = (await this.readTimestamp()).md;
     const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
     return { timestamp, snapshot, targets: await this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1) };
@@ -447,9 +510,19 @@ export class TufRepository {
       if (this.floor && floor) await this.floor.admit(this.scope, claimedVersions(stored), floor, { raise: false });
       return stored;
     }
-    if (!found) throw new ServerError('NOT_FOUND', this.partition ? `${this.scope} has no published metadata yet` : `${this.name} repository is not initialized (run the key ceremony)`);
+    if (!found)
+      throw new ServerError(
+        'NOT_FOUND',
+        this.partition
+          ? `${this.scope} has no published metadata yet`
+          : `${this.name} repository is not initialized (run the key ceremony)`,
+      );
     if (this.floor && floor) {
-      await this.floor.admit(this.scope, { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version }, floor);
+      await this.floor.admit(
+        this.scope,
+        { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version },
+        floor,
+      );
     }
     return found.bytes;
   }
@@ -466,7 +539,13 @@ export class TufRepository {
   private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; bytes: Buffer; etag: string }> {
     await this.currentRoot();
     const found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
-    if (!found) throw new ServerError('NOT_FOUND', this.partition ? `${this.scope} has no published metadata yet` : `${this.name} repository is not initialized (run the key ceremony)`);
+    if (!found)
+      throw new ServerError(
+        'NOT_FOUND',
+        this.partition
+          ? `${this.scope} has no published metadata yet`
+          : `${this.name} repository is not initialized (run the key ceremony)`,
+      );
     return found;
   }
 
@@ -491,7 +570,10 @@ export class TufRepository {
     const found = await this.storage.getVersioned('metadata', this.key(file), MAX_METADATA_BYTES);
     if (!found) return undefined;
     try {
-      const md = Metadata.fromJSON(kind as MetadataKind.Targets, JSON.parse(found.bytes.toString('utf8'))) as unknown as Metadata<KindOf<K>>;
+      const md = Metadata.fromJSON(
+        kind as MetadataKind.Targets,
+        JSON.parse(found.bytes.toString('utf8')),
+      ) as unknown as Metadata<KindOf<K>>;
       this.root.verifyDelegate(role, md);
       // A validly signed old file copied into a newer slot must not be adopted.
       if (expectedVersion !== undefined && md.signed.version !== expectedVersion) {
@@ -502,7 +584,9 @@ export class TufRepository {
       if (claimed !== this.partition) throw new Error(`names partition ${JSON.stringify(claimed)?.slice(0, 80)}`);
       return { md, bytes: found.bytes, etag: found.etag };
     } catch (err) {
-      throw new ServerError('VALIDATION_FAILED', `${this.scope}/${file} does not verify against the trusted root`, { cause: err });
+      throw new ServerError('VALIDATION_FAILED', `${this.scope}/${file} does not verify against the trusted root`, {
+        cause: err,
+      });
     }
   }
 
@@ -514,10 +598,17 @@ export class TufRepository {
 /** The versions an unverified timestamp claims (none when it is not even readable). */
 function claimedVersions(bytes: Buffer): RoleVersions {
   try {
-    const signed = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown; meta?: Record<string, { version?: unknown }> } }).signed;
+    const signed = (
+      JSON.parse(bytes.toString('utf8')) as {
+        signed?: { version?: unknown; meta?: Record<string, { version?: unknown }> };
+      }
+    ).signed;
     const timestamp = signed?.version;
     const snapshot = signed?.meta?.['snapshot.json']?.version;
-    return { ...(Number.isInteger(timestamp) ? { timestamp: timestamp as number } : {}), ...(Number.isInteger(snapshot) ? { snapshot: snapshot as number } : {}) };
+    return {
+      ...(Number.isInteger(timestamp) ? { timestamp: timestamp as number } : {}),
+      ...(Number.isInteger(snapshot) ? { snapshot: snapshot as number } : {}),
+    };
   } catch {
     return {};
   }

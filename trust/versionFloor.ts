@@ -25,7 +25,10 @@ export interface VersionFloor {
 }
 
 /** The roles `seen` holds below `floor`, as a refusal; undefined when none is. */
-export function belowFloor(seen: RoleVersions, floor: RoleVersions): { role: WatermarkedRole; found: number; highest: number } | undefined {
+export function belowFloor(
+  seen: RoleVersions,
+  floor: RoleVersions,
+): { role: WatermarkedRole; found: number; highest: number } | undefined {
   for (const role of WATERMARKED_ROLES) {
     const found = seen[role];
     const highest = floor[role];

@@ -5,13 +5,33 @@ import { h } from './dom';
  * Every action asks for a reason and a confirmation in a modal dialog, then goes to the
  * admin API as the signed-in operator (the server checks the role and writes the audit log).
  */
-export function confirmAction(opts: { title: string; explain: string; confirm: string; danger?: boolean; send: (reason: string) => Promise<unknown> }): Promise<boolean> {
+export function confirmAction(opts: {
+  title: string;
+  explain: string;
+  confirm: string;
+  danger?: boolean;
+  send: (reason: string) => Promise<unknown>;
+}): Promise<boolean> {
   return new Promise((resolve) => {
-    const reason = h('textarea', { name: 'reason', rows: 3, maxlength: 1000, required: true, placeholder: 'Why (kept in the audit log)' });
+    const reason = h('textarea', {
+      name: 'reason',
+      rows: 3,
+      maxlength: 1000,
+      required: true,
+      placeholder: 'Why (kept in the audit log)',
+    });
     const error = h('p', { class: 'error', role: 'alert' });
     const ok = h('button', { type: 'submit', class: opts.danger ? 'danger' : 'primary' }, opts.confirm);
     const cancel = h('button', { type: 'button', onclick: () => close(false) }, 'Cancel');
-    const form = h('form', { method: 'dialog' }, h('h2', {}, opts.title), h('p', {}, opts.explain), h('label', {}, 'Reason', reason), error, h('div', { class: 'buttons' }, cancel, ok));
+    const form = h(
+      'form',
+      { method: 'dialog' },
+      h('h2', {}, opts.title),
+      h('p', {}, opts.explain),
+      h('label', {}, 'Reason', reason),
+      error,
+      h('div', { class: 'buttons' }, cancel, ok),
+    );
     const dialog = h('dialog', { 'aria-label': opts.title }, form);
     const close = (done: boolean) => {
       dialog.close();

@@ -16,7 +16,18 @@ import type { AdoptionSeries, StepHealth } from '../common/adminApi';
 import { h, table } from './dom';
 
 // Only what the two charts use, so the bundle stays small (Chart.js is tree-shakable).
-Chart.register(LineController, LineElement, PointElement, BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip, Filler);
+Chart.register(
+  LineController,
+  LineElement,
+  PointElement,
+  BarController,
+  BarElement,
+  CategoryScale,
+  LinearScale,
+  Legend,
+  Tooltip,
+  Filler,
+);
 
 const PALETTE = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#dc2626', '#0891b2', '#4b5563', '#db2777'];
 const OUTCOMES = [
@@ -37,9 +48,18 @@ interface Figure {
 
 function figure(caption: string, config: ChartConfiguration, headers: string[], testId: string): Figure {
   const canvas = h('canvas', { role: 'img', 'aria-label': caption });
-  const chart = new Chart(canvas, { ...config, options: { ...config.options, animation: false, responsive: true, maintainAspectRatio: false } });
+  const chart = new Chart(canvas, {
+    ...config,
+    options: { ...config.options, animation: false, responsive: true, maintainAspectRatio: false },
+  });
   const data = h('details', { class: 'chart-data' }, h('summary', {}, 'Numbers'));
-  const root = h('figure', { 'data-testid': testId }, h('figcaption', {}, caption), h('div', { class: 'chart' }, canvas), data);
+  const root = h(
+    'figure',
+    { 'data-testid': testId },
+    h('figcaption', {}, caption),
+    h('div', { class: 'chart' }, canvas),
+    data,
+  );
   return {
     root,
     update(next, rows) {
@@ -52,7 +72,16 @@ function figure(caption: string, config: ChartConfiguration, headers: string[], 
 
 /** Devices per version over the release's lifetime, on its channel. */
 export function adoptionChart(): { root: HTMLElement; show(series: AdoptionSeries): void } {
-  const f = figure('Adoption: devices per version', { type: 'line', data: { labels: [], datasets: [] }, options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'devices' } } } } }, ['time', 'version', 'devices'], 'adoption');
+  const f = figure(
+    'Adoption: devices per version',
+    {
+      type: 'line',
+      data: { labels: [], datasets: [] },
+      options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'devices' } } } },
+    },
+    ['time', 'version', 'devices'],
+    'adoption',
+  );
   return {
     root: f.root,
     show(series) {
@@ -69,7 +98,11 @@ export function adoptionChart(): { root: HTMLElement; show(series: AdoptionSerie
       }));
       const last = series.points.at(-1);
       // The table is the latest point: the versions devices run now (as the API lists them).
-      const rows = last ? Object.entries(last.versions).sort(([a], [b]) => a.localeCompare(b)).map(([v, n]) => [new Date(last.at).toLocaleTimeString(), v, n]) : [];
+      const rows = last
+        ? Object.entries(last.versions)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([v, n]) => [new Date(last.at).toLocaleTimeString(), v, n])
+        : [];
       f.update({ labels, datasets }, rows);
     },
   };
@@ -79,7 +112,16 @@ export function adoptionChart(): { root: HTMLElement; show(series: AdoptionSerie
 export function healthChart(): { root: HTMLElement; show(steps: StepHealth[]): void } {
   const f = figure(
     'Health per step against the gate',
-    { type: 'bar', data: { labels: [], datasets: [] }, options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, title: { display: true, text: 'devices' } } } } },
+    {
+      type: 'bar',
+      data: { labels: [], datasets: [] },
+      options: {
+        scales: {
+          x: { stacked: true },
+          y: { stacked: true, beginAtZero: true, title: { display: true, text: 'devices' } },
+        },
+      },
+    },
     ['step', 'healthy', 'reverted', 'failed', 'refused', 'failures allowed'],
     'health',
   );
@@ -89,10 +131,31 @@ export function healthChart(): { root: HTMLElement; show(steps: StepHealth[]): v
       const labels = steps.map((s) => `${s.percent}%`);
       const allowed = steps.map((s) => Math.floor(s.maxFailureRate * Math.max(s.stats.devices, s.minDevices)));
       const datasets = [
-        ...OUTCOMES.map((o) => ({ type: 'bar' as const, label: o.key, data: steps.map((s) => s.stats[o.key]), backgroundColor: o.color, stack: 'devices' })),
-        { type: 'line' as const, label: 'failures allowed', data: allowed, borderColor: '#111827', backgroundColor: '#111827', borderDash: [6, 4], stack: 'threshold' },
+        ...OUTCOMES.map((o) => ({
+          type: 'bar' as const,
+          label: o.key,
+          data: steps.map((s) => s.stats[o.key]),
+          backgroundColor: o.color,
+          stack: 'devices',
+        })),
+        {
+          type: 'line' as const,
+          label: 'failures allowed',
+          data: allowed,
+          borderColor: '#111827',
+          backgroundColor: '#111827',
+          borderDash: [6, 4],
+          stack: 'threshold',
+        },
       ];
-      const rows = steps.map((s, i) => [`${s.percent}%`, s.stats.healthy, s.stats.reverted, s.stats.failed, s.stats.refused, allowed[i] ?? 0]);
+      const rows = steps.map((s, i) => [
+        `${s.percent}%`,
+        s.stats.healthy,
+        s.stats.reverted,
+        s.stats.failed,
+        s.stats.refused,
+        allowed[i] ?? 0,
+      ]);
       f.update({ labels, datasets } as ChartConfiguration['data'], rows);
     },
   };

@@ -53,7 +53,9 @@ async function show(): Promise<void> {
     'nav',
     { 'aria-label': 'Sections' },
     h('strong', { class: 'brand' }, 'Enigm OTA'),
-    ...NAV.map((p) => h('a', { href: href(p), 'aria-current': PAGES[route.page] === PAGES[p] ? 'page' : undefined }, PAGES[p]!.title)),
+    ...NAV.map((p) =>
+      h('a', { href: href(p), 'aria-current': PAGES[route.page] === PAGES[p] ? 'page' : undefined }, PAGES[p]!.title),
+    ),
     h('span', { class: 'who', 'data-testid': 'who' }, `${s.operator.name} (${s.operator.roles.join(', ')})`),
     h('button', { type: 'button', onclick: () => void signOut() }, 'Sign out'),
   );

@@ -1,7 +1,14 @@
 import type { MetadataWatermark } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { AdminApi } from '../infra/apiClient';
-import { belowFloor, floorOf, rollback, WATERMARKED_ROLES, type RoleVersions, type VersionFloor } from '../trust/versionFloor';
+import {
+  belowFloor,
+  floorOf,
+  rollback,
+  WATERMARKED_ROLES,
+  type RoleVersions,
+  type VersionFloor,
+} from '../trust/versionFloor';
 
 /**
  * A worker's floor: before it builds on what it read from storage (a registration, a

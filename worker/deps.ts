@@ -29,5 +29,15 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     await connection.close();
     hsm.close();
   };
-  return { hsm, storage, repos, trustedRoots, policy: config.policy, retention: config.retention, api, temporal, close };
+  return {
+    hsm,
+    storage,
+    repos,
+    trustedRoots,
+    policy: config.policy,
+    retention: config.retention,
+    api,
+    temporal,
+    close,
+  };
 }

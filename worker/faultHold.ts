@@ -16,7 +16,10 @@ const HOLD = /^([A-Za-z]{1,64})@([A-Za-z0-9._/-]{1,200})$/;
  */
 export function faultHolds(spec: string | undefined, log: Logger): ActivityInterceptorsFactory[] {
   if (!spec) return [];
-  const holds = spec.split(',').map((h) => h.trim()).filter(Boolean);
+  const holds = spec
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
   if (holds.length > MAX_HOLDS) throw new Error(`OTA_FAULT_HOLD: at most ${MAX_HOLDS} holds`);
   const parsed = holds.map((h) => {
     const m = HOLD.exec(h);
@@ -32,7 +35,10 @@ export function faultHolds(spec: string | undefined, log: Logger): ActivityInter
           const { activityType } = ctx.info;
           const workflowId = ctx.info.workflowExecution?.workflowId;
           if (parsed.some((h) => h.activity === activityType && h.workflowId === workflowId)) {
-            log.warn({ activityType, workflowId, attempt: ctx.info.attempt }, `fault hold: ${activityType} of ${workflowId}`);
+            log.warn(
+              { activityType, workflowId, attempt: ctx.info.attempt },
+              `fault hold: ${activityType} of ${workflowId}`,
+            );
             await new Promise<never>(() => undefined);
           }
           return result;

@@ -11,7 +11,9 @@ const { refreshMetadata } = proxyActivities<ReturnType<typeof createActivities>>
  * before they expire, so a running system never serves stale metadata. A device that
  * only ever sees stale metadata installs nothing (freeze attack), so this must not stop.
  */
-export async function metadataFreshnessWorkflow(input: { withinHours: number }): Promise<Awaited<ReturnType<typeof refreshMetadata>>> {
+export async function metadataFreshnessWorkflow(input: {
+  withinHours: number;
+}): Promise<Awaited<ReturnType<typeof refreshMetadata>>> {
   setCurrentDetails(`Re-signing roles that expire within ${input.withinHours} h`);
   const result = await refreshMetadata(input);
   setCurrentDetails(

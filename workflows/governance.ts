@@ -44,8 +44,14 @@ export function evaluateGate(stepIndex: number, step: RolloutStep, sample: Healt
  * must be waiting for one, the approver must be a release owner, never the creator, and
  * may not approve the same round twice.
  */
-export function approvalRefusal(status: ReleaseStatus, policy: ChannelPolicy, input: ApproveInput, round: string): string | undefined {
-  if (!status.awaitingApproval) return `release ${status.version} is not waiting for an approval (stage ${status.stage})`;
+export function approvalRefusal(
+  status: ReleaseStatus,
+  policy: ChannelPolicy,
+  input: ApproveInput,
+  round: string,
+): string | undefined {
+  if (!status.awaitingApproval)
+    return `release ${status.version} is not waiting for an approval (stage ${status.stage})`;
   if (input.approver === status.createdBy) return `${input.approver} created this release and cannot approve it`;
   if (!policy.owners.includes('*') && !policy.owners.includes(input.approver)) {
     return `${input.approver} is not a release owner of channel ${status.channel}`;

@@ -3,7 +3,16 @@ import { ContinueAsNew } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { failureCodeOf, failureMessageOf, ServerError, type ServerErrorCode } from '../common/errors';
 import type { ApproveInput, Expiring, OpsInput } from '../common/messages';
-import { lifecycleOf, type ActionRecord, type ChannelPolicy, type DeltaTarget, type ReleaseSpec, type ReleaseStatus, type ReleaseTarget, type Stage } from '../common/release';
+import {
+  lifecycleOf,
+  type ActionRecord,
+  type ChannelPolicy,
+  type DeltaTarget,
+  type ReleaseSpec,
+  type ReleaseStatus,
+  type ReleaseTarget,
+  type Stage,
+} from '../common/release';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { approvalRefusal, evaluateGate } from './governance';
 import { OPS_RULES, TERMINAL_STAGES } from '../common/opsRules';
@@ -76,7 +85,10 @@ export function refuse(message: string, code: ServerErrorCode = 'WRONG_STAGE'): 
  */
 function refuseLate(input: Expiring | undefined): void {
   if (input?.notAfter !== undefined && Date.now() > input.notAfter) {
-    throw refuse(`no worker took this update before ${new Date(input.notAfter).toISOString()}; the operator was told nothing changed`, 'NO_WORKER');
+    throw refuse(
+      `no worker took this update before ${new Date(input.notAfter).toISOString()}; the operator was told nothing changed`,
+      'NO_WORKER',
+    );
   }
 }
 
@@ -146,19 +158,36 @@ export class ReleaseRun {
     if (this.closed() || !OPS_RULES[action].allowed(s)) {
       throw refuse(`cannot ${OPS_RULES[action].verb} a release in stage ${s.stage}${s.paused ? ' (paused)' : ''}`);
     }
-    if (action === 'rollback' && input?.to && s.stage !== 'rollout') throw refuse('rollback --to needs a release in rollout');
+    if (action === 'rollback' && input?.to && s.stage !== 'rollout')
+      throw refuse('rollback --to needs a release in rollout');
   }
 
   // ---- message handlers ----
 
   approve(input: ApproveInput): ReleaseStatus {
-    this.status.approvals.push({ approver: input.approver, comment: input.comment ?? '', at: this.now(), round: this.round, decision: 'approve' });
-    this.record({ action: 'approve', actor: input.approver, detail: [this.round, input.comment].filter(Boolean).join(': ') });
+    this.status.approvals.push({
+      approver: input.approver,
+      comment: input.comment ?? '',
+      at: this.now(),
+      round: this.round,
+      decision: 'approve',
+    });
+    this.record({
+      action: 'approve',
+      actor: input.approver,
+      detail: [this.round, input.comment].filter(Boolean).join(': '),
+    });
     return this.status;
   }
 
   reject(input: ApproveInput): ReleaseStatus {
-    this.status.approvals.push({ approver: input.approver, comment: input.comment ?? '', at: this.now(), round: this.round, decision: 'reject' });
+    this.status.approvals.push({
+      approver: input.approver,
+      comment: input.comment ?? '',
+      at: this.now(),
+      round: this.round,
+      decision: 'reject',
+    });
     this.record({ action: 'reject', actor: input.approver, detail: input.comment });
     this.ended = 'rejected';
     return this.status;
@@ -173,7 +202,8 @@ export class ReleaseRun {
 
   async resume(input: OpsInput): Promise<ReleaseStatus> {
     // Resuming after a tripped gate is the operator's override for this step.
-    if (this.status.gate?.result === 'tripped' && this.status.gate.step === this.status.stepIndex) this.gateOverridden = true;
+    if (this.status.gate?.result === 'tripped' && this.status.gate.step === this.status.stepIndex)
+      this.gateOverridden = true;
     await this.publishFlag('paused', false);
     this.record({ action: 'resume', actor: input?.actor, detail: input?.reason });
     this.show('rollout', `bake time of the ${this.status.percent}% step`);
@@ -254,7 +284,11 @@ export class ReleaseRun {
 
   /** One active rollout per channel: the newest release wins (see activities/supersede.ts). */
   private async supersedeOthers(): Promise<void> {
-    const sup = await this.rt.quick.supersede({ channel: this.spec.channel, version: this.spec.version, releaseId: this.status.releaseId });
+    const sup = await this.rt.quick.supersede({
+      channel: this.spec.channel,
+      version: this.spec.version,
+      releaseId: this.status.releaseId,
+    });
     for (const id of sup.aborted) this.record({ action: 'superseded', detail: id });
     if (sup.supersededBy) {
       this.record({ action: 'abort', actor: 'supersede', detail: `superseded by ${sup.supersededBy}` });
@@ -282,7 +316,11 @@ export class ReleaseRun {
       const resuming = resume !== undefined && i === first;
       status.stepIndex = i;
       if (!(resuming && resume.stepStarted)) {
-        if (step.gate === 'approval' && !(await this.awaitApprovals(`step-${i}`, 1, `an owner's approval to start the ${step.percent}% step`))) break;
+        if (
+          step.gate === 'approval' &&
+          !(await this.awaitApprovals(`step-${i}`, 1, `an owner's approval to start the ${step.percent}% step`))
+        )
+          break;
         status.percent = step.percent;
         this.record({ action: 'step', detail: `${step.percent}%` });
         this.show('rollout', `bake time of the ${step.percent}% step`);
@@ -300,7 +338,12 @@ export class ReleaseRun {
   }
 
   /** Waits for the approvals a round needs; false when the release ended instead. */
-  private async awaitApprovals(which: string, needed: number, waitingFor: string, stepStarted = false): Promise<boolean> {
+  private async awaitApprovals(
+    which: string,
+    needed: number,
+    waitingFor: string,
+    stepStarted = false,
+  ): Promise<boolean> {
     const { status } = this;
     this.round = which;
     status.approvalsRequired = needed;
@@ -335,21 +378,35 @@ export class ReleaseRun {
       const gate = evaluateGate(i, step, await this.rt.quick.rolloutHealth({ targetName: status.target!.name }));
       status.gate = gate;
       if (gate.result === 'tripped' && !this.gateOverridden) {
-        this.record({ action: 'gate-tripped', detail: `${gate.failures}/${gate.reports} failed (${(gate.failureRate * 100).toFixed(1)}% > ${step.maxFailureRate * 100}%)` });
+        this.record({
+          action: 'gate-tripped',
+          detail: `${gate.failures}/${gate.reports} failed (${(gate.failureRate * 100).toFixed(1)}% > ${step.maxFailureRate * 100}%)`,
+        });
         if (this.policy?.onBreach === 'rollback') {
           await this.publishFlag('withdrawn', true);
           return;
         }
         await this.publishFlag('paused', true);
-        this.show('rollout', `an operator: the ${step.percent}% health gate tripped (${gate.failures} of ${gate.reports} failed)`);
+        this.show(
+          'rollout',
+          `an operator: the ${step.percent}% health gate tripped (${gate.failures} of ${gate.reports} failed)`,
+        );
         continue;
       }
       const baked = remaining <= 0 || this.promoted;
       if (baked && (gate.result === 'passed' || this.gateOverridden)) return;
-      this.show('rollout', baked ? `${step.minDevices - gate.reports} more device reports for the ${step.percent}% gate` : `bake time of the ${step.percent}% step`);
+      this.show(
+        'rollout',
+        baked
+          ? `${step.minDevices - gate.reports} more device reports for the ${step.percent}% gate`
+          : `bake time of the ${step.percent}% step`,
+      );
       const started = Date.now();
       const wait = baked ? pollMs : Math.min(remaining, pollMs);
-      await this.rt.condition(() => status.paused || status.withdrawn || this.ended !== undefined || this.promoted, wait);
+      await this.rt.condition(
+        () => status.paused || status.withdrawn || this.ended !== undefined || this.promoted,
+        wait,
+      );
       if (!baked) remaining -= Date.now() - started;
     }
   }
@@ -415,7 +472,9 @@ export class ReleaseRun {
         target: status.target as ReleaseTarget,
         releaseId: status.releaseId,
         ...sent,
-        approvals: status.approvals.filter((a) => a.decision === 'approve').map((a) => ({ approver: a.approver, at: a.at })),
+        approvals: status.approvals
+          .filter((a) => a.decision === 'approve')
+          .map((a) => ({ approver: a.approver, at: a.at })),
       });
       status.published = { ...sent, at: this.now() };
     });
@@ -466,4 +525,3 @@ function checked(check: () => void): void {
     throw err;
   }
 }
-

@@ -24,7 +24,14 @@ import {
 import type { ReleaseSpec, ReleaseStatus } from '../common/release';
 import { awaitingApprovalKey, percentKey, stageKey } from '../common/temporalNames';
 import { renderDetails } from './details';
-import { NON_RETRYABLE, ReleaseRun, type CarriedState, type OpsActionName, type ReleaseActivities, type WorkflowRuntime } from './releaseRun';
+import {
+  NON_RETRYABLE,
+  ReleaseRun,
+  type CarriedState,
+  type OpsActionName,
+  type ReleaseActivities,
+  type WorkflowRuntime,
+} from './releaseRun';
 
 export type { CarriedState } from './releaseRun';
 
@@ -75,9 +82,15 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
 
   setHandler(statusQuery, () => release.status, { description: messageDescriptions.status });
   const approval = { validator: (input: Parameters<ReleaseRun['checkApproval']>[0]) => release.checkApproval(input) };
-  setHandler(approveUpdate, (input) => release.approve(input), { description: messageDescriptions.approve, ...approval });
+  setHandler(approveUpdate, (input) => release.approve(input), {
+    description: messageDescriptions.approve,
+    ...approval,
+  });
   setHandler(rejectUpdate, (input) => release.reject(input), { description: messageDescriptions.reject, ...approval });
-  const ops = (action: OpsActionName) => ({ description: messageDescriptions[action], validator: (input: OpsInput) => release.checkOps(action, input) });
+  const ops = (action: OpsActionName) => ({
+    description: messageDescriptions[action],
+    validator: (input: OpsInput) => release.checkOps(action, input),
+  });
   setHandler(pauseUpdate, (input) => release.pause(input), ops('pause'));
   setHandler(resumeUpdate, (input) => release.resume(input), ops('resume'));
   setHandler(promoteUpdate, (input) => release.promote(input), ops('promote'));

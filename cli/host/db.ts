@@ -7,7 +7,9 @@ export async function migrate(config: Config, out: Output): Promise<number> {
   const store = await FleetStore.open(config.fleet);
   try {
     const where = config.fleet.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${config.fleet.pgliteDir}`;
-    out.result({ store: where, applied: store.applied }, () => (store.applied.length ? `applied to ${where}: ${store.applied.join(', ')}` : `${where} is up to date`));
+    out.result({ store: where, applied: store.applied }, () =>
+      store.applied.length ? `applied to ${where}: ${store.applied.join(', ')}` : `${where} is up to date`,
+    );
     return 0;
   } finally {
     await store.close();

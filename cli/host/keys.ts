@@ -18,7 +18,13 @@ export interface KeyFlags {
 }
 
 /** `ota keys ...`: the ceremony and every later change to the roots. Each opens the HSM once. */
-export async function keys(config: Config, command: string | undefined, args: string[], flags: KeyFlags, out: Output): Promise<number> {
+export async function keys(
+  config: Config,
+  command: string | undefined,
+  args: string[],
+  flags: KeyFlags,
+  out: Output,
+): Promise<number> {
   const hsm = Hsm.open(config.hsm, requireHsmPin(config));
   const storage = new Storage(config.minio);
   try {
@@ -31,7 +37,11 @@ export async function keys(config: Config, command: string | undefined, args: st
       return 0;
     }
     const change = parseChange(command, args);
-    const result = await changeKeys({ config, hsm, storage, rootKeyFiles: flags['root-key'] }, repository(args[0]), change);
+    const result = await changeKeys(
+      { config, hsm, storage, rootKeyFiles: flags['root-key'] },
+      repository(args[0]),
+      change,
+    );
     out.result(result, () => describeChange(result));
     return 0;
   } finally {
@@ -78,7 +88,8 @@ function parseChange(command: string | undefined, args: string[]): KeyChange {
 }
 
 function repository(name: string | undefined): RepositoryName {
-  if (!REPOSITORIES.includes(name as RepositoryName)) throw new InputError(`repository must be one of ${REPOSITORIES.join(', ')}`);
+  if (!REPOSITORIES.includes(name as RepositoryName))
+    throw new InputError(`repository must be one of ${REPOSITORIES.join(', ')}`);
   return name as RepositoryName;
 }
 
@@ -94,14 +105,20 @@ function describeChange(r: KeyChangeResult): string {
     ...r.added.map((id) => `added ${short(id)}`),
     ...r.removed.map((id) => `removed ${short(id)}`),
     ...r.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
-    ...(r.partitions ? [`partitioned: ${r.partitions.length} partition(s) written (${r.partitions.slice(0, 10).join(', ')}${r.partitions.length > 10 ? ', ...' : ''}); devices follow the new root into their own`] : []),
+    ...(r.partitions
+      ? [
+          `partitioned: ${r.partitions.length} partition(s) written (${r.partitions.slice(0, 10).join(', ')}${r.partitions.length > 10 ? ', ...' : ''}); devices follow the new root into their own`,
+        ]
+      : []),
   ].join('\n');
 }
 
 function describeListed(k: Awaited<ReturnType<typeof describeKeys>>): string {
   const lines = [`${k.repository} repository: root version ${k.rootVersion}, expires ${k.expires}`];
   for (const r of k.roles) {
-    lines.push(`  ${r.role.padEnd(9)} ${r.threshold} of ${r.keys.length}: ${r.keys.map((key) => `${short(key.keyID)} (${key.location})`).join(', ')}`);
+    lines.push(
+      `  ${r.role.padEnd(9)} ${r.threshold} of ${r.keys.length}: ${r.keys.map((key) => `${short(key.keyID)} (${key.location})`).join(', ')}`,
+    );
   }
   return lines.join('\n');
 }

@@ -13,7 +13,9 @@ export async function metadataStatus(config: Config, out: Output): Promise<numbe
   try {
     // The highest versions seen are the API's (its fleet store): asked over the admin API.
     const api = AdminApi.fromConfig(config);
-    const report = await readMetadataStatus(client, config, () => api.get<MetadataWatermark[]>('/v1/admin/metadata/watermarks')).finally(() => api.close());
+    const report = await readMetadataStatus(client, config, () =>
+      api.get<MetadataWatermark[]>('/v1/admin/metadata/watermarks'),
+    ).finally(() => api.close());
     out.result(report, () => describeMetadataStatus(report));
     return report.healthy ? 0 : 1;
   } finally {
@@ -26,14 +28,28 @@ export async function metadataStatus(config: Config, out: Output): Promise<numbe
  * storage, drop that repository's watermarks (S-25) so the servers serve and build on it
  * again. Through the admin API (an admin's token; audited with the reason).
  */
-export async function acceptStorage(config: Config, args: string[], reason: string | undefined, out: Output): Promise<number> {
+export async function acceptStorage(
+  config: Config,
+  args: string[],
+  reason: string | undefined,
+  out: Output,
+): Promise<number> {
   const repo = args[0];
-  if (!repo || !(REPOSITORIES as readonly string[]).includes(repo) || args.length > 1) throw new InputError('usage: ota metadata accept-storage release|rollout --reason TEXT');
+  if (!repo || !(REPOSITORIES as readonly string[]).includes(repo) || args.length > 1)
+    throw new InputError('usage: ota metadata accept-storage release|rollout --reason TEXT');
   if (!reason) throw new InputError('say why storage is accepted: --reason TEXT (it goes to the audit log)');
   const api = AdminApi.fromConfig(config);
   try {
-    const accepted = await api.send<{ repo: string; cleared: MetadataWatermark[] }>('POST', '/v1/admin/metadata/accept-storage', { repo, reason });
-    out.result(accepted, () => `${repo}: watermarks dropped (${accepted.cleared.map((m) => `${m.role} v${m.version}`).join(', ') || 'none were set'}); the next verified reads set them from what storage holds now`);
+    const accepted = await api.send<{ repo: string; cleared: MetadataWatermark[] }>(
+      'POST',
+      '/v1/admin/metadata/accept-storage',
+      { repo, reason },
+    );
+    out.result(
+      accepted,
+      () =>
+        `${repo}: watermarks dropped (${accepted.cleared.map((m) => `${m.role} v${m.version}`).join(', ') || 'none were set'}); the next verified reads set them from what storage holds now`,
+    );
     return 0;
   } finally {
     await api.close();

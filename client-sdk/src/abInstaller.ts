@@ -61,7 +61,8 @@ export class AbSlotInstaller implements Installer {
   async runningImage(): Promise<{ file: string; sha256: string } | undefined> {
     const dir = this.slotDir(await this.active());
     const sha256 = (await readOptional(join(dir, 'sha256')))?.trim();
-    if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256) || (await readOptional(join(dir, 'version'))) === undefined) return undefined;
+    if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256) || (await readOptional(join(dir, 'version'))) === undefined)
+      return undefined;
     return { file: join(dir, 'image'), sha256 };
   }
 

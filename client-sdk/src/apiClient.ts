@@ -71,7 +71,10 @@ export class DeviceApiClient {
   }
 
   async report(report: InstallReport): Promise<void> {
-    await this.post('/v1/reports', report.message === undefined ? report : { ...report, message: reportMessage(report.message) });
+    await this.post(
+      '/v1/reports',
+      report.message === undefined ? report : { ...report, message: reportMessage(report.message) },
+    );
   }
 
   async attestationNonce(): Promise<string> {

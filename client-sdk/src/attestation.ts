@@ -51,14 +51,22 @@ export const ATTESTATION_PAYLOAD_TYPE = 'enigm-ota/attestation/v1';
  */
 export function attestationPayload(claim: AttestationClaim): Buffer {
   const { bootState, osVersion, integrity } = claim.measurements;
-  const signed = { type: ATTESTATION_PAYLOAD_TYPE, deviceId: claim.deviceId, nonce: claim.nonce, measurements: { bootState, osVersion, integrity } };
+  const signed = {
+    type: ATTESTATION_PAYLOAD_TYPE,
+    deviceId: claim.deviceId,
+    nonce: claim.nonce,
+    measurements: { bootState, osVersion, integrity },
+  };
   return Buffer.from(canonicalize(signed), 'utf8');
 }
 
 /** Signs the claim with the attestation key; the server decides whether the evidence counts. */
 export function createEvidence(key: AttestationKey, claim: AttestationClaim): AttestationEvidence {
   const privateKey = rsaKey(key.privateKeyPem);
-  const signature = sign('sha256', attestationPayload(claim), { key: privateKey, padding: constants.RSA_PKCS1_PADDING });
+  const signature = sign('sha256', attestationPayload(claim), {
+    key: privateKey,
+    padding: constants.RSA_PKCS1_PADDING,
+  });
   const { bootState, osVersion, integrity } = claim.measurements;
   return {
     deviceId: claim.deviceId,
@@ -78,7 +86,10 @@ function rsaKey(pem: string): KeyObject {
     throw new AttestationError('ATTESTATION_KEY_INVALID', 'the attestation private key cannot be read', { cause: err });
   }
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new AttestationError('ATTESTATION_KEY_INVALID', `the attestation key must be RSA, not ${key.asymmetricKeyType}`);
+    throw new AttestationError(
+      'ATTESTATION_KEY_INVALID',
+      `the attestation key must be RSA, not ${key.asymmetricKeyType}`,
+    );
   }
   return key;
 }

@@ -77,7 +77,11 @@ export function readDeltaBinding(target: TargetFile): DeltaBinding | undefined {
     SHA256.test(d.target.sha256) &&
     isLength(d.target.length);
   if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed ${DELTA_FIELD}`);
-  return { format: DELTA_FORMAT, base: { sha256: d.base!.sha256, length: d.base!.length }, target: { name: d.target!.name, sha256: d.target!.sha256, length: d.target!.length } };
+  return {
+    format: DELTA_FORMAT,
+    base: { sha256: d.base!.sha256, length: d.base!.length },
+    target: { name: d.target!.name, sha256: d.target!.sha256, length: d.target!.length },
+  };
 }
 
 /** Whether a target entry is a delta update (well-formed or not). */
@@ -103,10 +107,15 @@ export function encodeDeltaHeader(segments: DeltaSegment[]): Buffer {
 }
 
 /** Reads and checks a verified delta file's header against what it binds. */
-export async function readDeltaHeader(file: FileHandle, fileLength: number, binding: DeltaBinding): Promise<{ segments: DeltaSegment[]; patchesAt: number }> {
+export async function readDeltaHeader(
+  file: FileHandle,
+  fileLength: number,
+  binding: DeltaBinding,
+): Promise<{ segments: DeltaSegment[]; patchesAt: number }> {
   const invalid = (why: string) => new VerificationError('DELTA_INVALID', `delta file: ${why}`);
   const head = Buffer.alloc(12);
-  if (fileLength < 12 || (await file.read(head, 0, 12, 0)).bytesRead !== 12 || !head.subarray(0, 8).equals(DELTA_MAGIC)) throw invalid('not a delta');
+  if (fileLength < 12 || (await file.read(head, 0, 12, 0)).bytesRead !== 12 || !head.subarray(0, 8).equals(DELTA_MAGIC))
+    throw invalid('not a delta');
   const headerLength = head.readUInt32BE(8);
   if (headerLength > MAX_HEADER || 12 + headerLength > fileLength) throw invalid(`header of ${headerLength} bytes`);
   const json = Buffer.alloc(headerLength);
@@ -122,15 +131,25 @@ export async function readDeltaHeader(file: FileHandle, fileLength: number, bind
   let patches = 0;
   for (const s of segments) {
     const fits =
-      Number.isSafeInteger(s?.baseOffset) && s.baseOffset >= 0 &&
-      isLength(s.baseLength) && s.baseLength <= MAX_DELTA_REGION && s.baseOffset + s.baseLength <= binding.base.length &&
-      isLength(s.outputLength) && s.outputLength <= MAX_DELTA_SEGMENT &&
-      Number.isSafeInteger(s.patchLength) && s.patchLength > PATCH_HEADER && s.patchLength <= MAX_PATCH;
+      Number.isSafeInteger(s?.baseOffset) &&
+      s.baseOffset >= 0 &&
+      isLength(s.baseLength) &&
+      s.baseLength <= MAX_DELTA_REGION &&
+      s.baseOffset + s.baseLength <= binding.base.length &&
+      isLength(s.outputLength) &&
+      s.outputLength <= MAX_DELTA_SEGMENT &&
+      Number.isSafeInteger(s.patchLength) &&
+      s.patchLength > PATCH_HEADER &&
+      s.patchLength <= MAX_PATCH;
     if (!fits) throw invalid(`segment ${JSON.stringify(s).slice(0, 200)} is out of bounds`);
     output += s.outputLength;
     patches += s.patchLength;
   }
-  if (output !== binding.target.length) throw new VerificationError('DELTA_OUTPUT_MISMATCH', `the delta rebuilds ${output} bytes, ${binding.target.name} has ${binding.target.length}`);
+  if (output !== binding.target.length)
+    throw new VerificationError(
+      'DELTA_OUTPUT_MISMATCH',
+      `the delta rebuilds ${output} bytes, ${binding.target.name} has ${binding.target.length}`,
+    );
   if (12 + headerLength + patches !== fileLength) throw invalid('patches do not fill the file');
   return { segments, patchesAt: 12 + headerLength };
 }
@@ -151,7 +170,11 @@ export interface ApplyFiles {
  * otherwise). Memory: one region, one patch and one segment buffer, allocated once, whatever the
  * image size, and the current patch's decoded blocks.
  */
-export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onProgress?: (written: number, total: number) => void): Promise<void> {
+export async function applyDelta(
+  files: ApplyFiles,
+  binding: DeltaBinding,
+  onProgress?: (written: number, total: number) => void,
+): Promise<void> {
   const delta = await open(files.delta, 'r');
   const base = await open(files.base, 'r');
   const out = await open(files.output, 'w');
@@ -159,7 +182,8 @@ export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onPro
   let written = 0;
   try {
     const { segments, patchesAt } = await readDeltaHeader(delta, files.deltaLength, binding);
-    if ((await base.stat()).size !== binding.base.length) throw new VerificationError('DELTA_BASE_MISMATCH', `the running image is not ${binding.base.length} bytes long`);
+    if ((await base.stat()).size !== binding.base.length)
+      throw new VerificationError('DELTA_BASE_MISMATCH', `the running image is not ${binding.base.length} bytes long`);
     // Reused for every segment: per-segment buffers would wait for a GC and grow the peak.
     const region = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.baseLength)));
     const output = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.outputLength)));
@@ -167,7 +191,8 @@ export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onPro
     let at = patchesAt;
     for (const s of segments) {
       const old = region.subarray(0, s.baseLength);
-      if ((await base.read(old, 0, s.baseLength, s.baseOffset)).bytesRead !== s.baseLength) throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
+      if ((await base.read(old, 0, s.baseLength, s.baseOffset)).bytesRead !== s.baseLength)
+        throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
       const rebuilt = output.subarray(0, s.outputLength);
       await patchSegment(delta, at, s, patch.subarray(0, s.patchLength), old, rebuilt, output.length + 1);
       hash.update(rebuilt);
@@ -182,7 +207,10 @@ export async function applyDelta(files: ApplyFiles, binding: DeltaBinding, onPro
   }
   const actual = hash.digest('hex');
   if (written !== binding.target.length || actual !== binding.target.sha256) {
-    throw new VerificationError('DELTA_OUTPUT_MISMATCH', `the rebuilt image (${written} bytes, sha256 ${actual}) is not ${binding.target.name}`);
+    throw new VerificationError(
+      'DELTA_OUTPUT_MISMATCH',
+      `the rebuilt image (${written} bytes, sha256 ${actual}) is not ${binding.target.name}`,
+    );
   }
 }
 
@@ -208,10 +236,20 @@ function offtin(b: Buffer, at: number): number {
  * whole delta (`capacity`), so the allocator reuses one block's memory for the next instead of
  * growing to fit each new size.
  */
-async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patch: Buffer, old: Buffer, out: Buffer, capacity: number): Promise<void> {
-  if ((await delta.read(patch, 0, s.patchLength, at)).bytesRead !== s.patchLength) throw invalidPatch('the file ends inside a patch');
+async function patchSegment(
+  delta: FileHandle,
+  at: number,
+  s: DeltaSegment,
+  patch: Buffer,
+  old: Buffer,
+  out: Buffer,
+  capacity: number,
+): Promise<void> {
+  if ((await delta.read(patch, 0, s.patchLength, at)).bytesRead !== s.patchLength)
+    throw invalidPatch('the file ends inside a patch');
   const lengths = [patch.readUInt32BE(0), patch.readUInt32BE(4), patch.readUInt32BE(8)] as const;
-  if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== s.patchLength) throw invalidPatch('its frames do not fill it');
+  if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== s.patchLength)
+    throw invalidPatch('its frames do not fill it');
   const frame = (from: number, length: number) => patch.subarray(from, from + length);
   const control = decoded(frame(PATCH_HEADER, lengths[0]), MAX_CONTROL, 'control');
   if (control.length % 24 !== 0) throw invalidPatch('the control block is not whole triples');
@@ -220,13 +258,23 @@ async function patchSegment(delta: FileHandle, at: number, s: DeltaSegment, patc
   for (let t = 0; t < control.length; t += 24) {
     const [x, y] = [offtin(control, t), offtin(control, t + 8)];
     offtin(control, t + 16); // the seek is bounded too
-    if (x < 0 || y < 0 || newPos + x + y > s.outputLength) throw invalidPatch('a control triple writes outside the segment');
+    if (x < 0 || y < 0 || newPos + x + y > s.outputLength)
+      throw invalidPatch('a control triple writes outside the segment');
     newPos += x + y;
     diffLength += x;
   }
-  if (newPos !== s.outputLength) throw new VerificationError('DELTA_OUTPUT_MISMATCH', `a patch rebuilds ${newPos} bytes, its segment has ${s.outputLength}`);
+  if (newPos !== s.outputLength)
+    throw new VerificationError(
+      'DELTA_OUTPUT_MISMATCH',
+      `a patch rebuilds ${newPos} bytes, its segment has ${s.outputLength}`,
+    );
   const diff = decodedExactly(frame(PATCH_HEADER + lengths[0], lengths[1]), diffLength, 'diff', capacity);
-  const extra = decodedExactly(frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]), s.outputLength - diffLength, 'extra', capacity);
+  const extra = decodedExactly(
+    frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]),
+    s.outputLength - diffLength,
+    'extra',
+    capacity,
+  );
   let [d, e, oldPos] = [0, 0, 0];
   newPos = 0;
   for (let t = 0; t < control.length; t += 24) {
@@ -262,7 +310,8 @@ function decoded(frame: Buffer, limit: number, block: string, chunkSize = DECODE
       params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
     });
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw invalidPatch(`the ${block} block is over ${limit} bytes`);
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      throw invalidPatch(`the ${block} block is over ${limit} bytes`);
     throw invalidPatch(`a frame does not decompress: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
@@ -271,7 +320,8 @@ function decoded(frame: Buffer, limit: number, block: string, chunkSize = DECODE
 function decodedExactly(frame: Buffer, length: number, block: string, capacity: number): Buffer {
   // An empty block has nothing to reuse: a capacity-sized buffer would only wait for the collector.
   const bytes = decoded(frame, length, block, length === 0 ? constants.Z_MIN_CHUNK : capacity);
-  if (bytes.length !== length) throw invalidPatch(`the ${block} block is ${bytes.length} bytes, its control triples say ${length}`);
+  if (bytes.length !== length)
+    throw invalidPatch(`the ${block} block is ${bytes.length} bytes, its control triples say ${length}`);
   return bytes;
 }
 
@@ -282,7 +332,8 @@ function decodedExactly(frame: Buffer, length: number, block: string, capacity: 
  * could be a slice of Node's shared pool, which is never detached (Node refuses to, too).
  */
 function release(bytes: Buffer): void {
-  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength < DECODE_CHUNK || !(bytes.buffer instanceof ArrayBuffer)) return;
+  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength < DECODE_CHUNK || !(bytes.buffer instanceof ArrayBuffer))
+    return;
   try {
     bytes.buffer.transfer(0);
   } catch {
@@ -306,7 +357,7 @@ function addBytes(out: Buffer, outAt: number, old: Buffer, oldAt: number, length
   };
   bytewise(Math.min(length, (4 - ((out.byteOffset + outAt) & 3)) & 3));
   const words = new Uint32Array(out.buffer, out.byteOffset + outAt + i, (length - i) >> 2);
-  for (let w = 0; w < words.length; ) {
+  for (let w = 0; w < words.length;) {
     const n = Math.min(words.length - w, STAGE / 4);
     old.copy(stageBytes, 0, oldAt + i + 4 * w, oldAt + i + 4 * (w + n));
     for (let k = 0; k < n; k++) {

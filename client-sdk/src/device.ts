@@ -17,7 +17,6 @@ import { isRetryable, pollDelayMs, retryDelayMs, retryPolicy, type RetryPolicy }
 import { readState, writeState, type DeviceState } from './state';
 import { createTransport, type Fetch } from './transport';
 
-
 export interface DeviceConfig {
   apiUrl: string;
   deviceId: string;
@@ -49,7 +48,11 @@ export interface DeviceConfig {
    * what it measures. Evidence goes to the API before a poll, at most every `everyMs`; it
    * only makes the device eligible for attestation-required releases, never skips a check here.
    */
-  attestation?: { key: AttestationKey; measure(): AttestationMeasurements | Promise<AttestationMeasurements>; everyMs?: number };
+  attestation?: {
+    key: AttestationKey;
+    measure(): AttestationMeasurements | Promise<AttestationMeasurements>;
+    everyMs?: number;
+  };
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
 }
@@ -57,7 +60,9 @@ export interface DeviceConfig {
 export type AgentStep = 'delta-applied' | 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
 
 /** One cycle of `run()`: its result or its error, and the wait before the next one. */
-export type CycleOutcome = ({ result: UpdateResult; error?: undefined } | { result?: undefined; error: unknown }) & { nextInMs: number };
+export type CycleOutcome = ({ result: UpdateResult; error?: undefined } | { result?: undefined; error: unknown }) & {
+  nextInMs: number;
+};
 
 export type UpdateResult =
   | { status: 'up-to-date'; version: string }
@@ -89,16 +94,39 @@ export class DeviceAgent {
     this.limits = { ...defaultLimits, ...config.limits };
     this.retry = retryPolicy(config.retry);
     const viaTransport: Fetch = (url, init) => this.transport(url, init);
-    this.api = new DeviceApiClient(config.apiUrl, this.limits.maxApiResponseBytes, this.limits.fetchTimeoutMs, viaTransport, { policy: this.retry });
+    this.api = new DeviceApiClient(
+      config.apiUrl,
+      this.limits.maxApiResponseBytes,
+      this.limits.fetchTimeoutMs,
+      viaTransport,
+      { policy: this.retry },
+    );
     const releaseDir = join(config.stateDir, 'metadata', 'release');
     const rolloutDir = join(config.stateDir, 'metadata', 'rollout');
     TrustedRepository.provision(releaseDir, config.trustedRoots.release);
     TrustedRepository.provision(rolloutDir, config.trustedRoots.rollout);
     // The device's own partition, should its roots announce partitions (client-sdk/src/layout.ts).
     const partition = partitionOf(config.channel, config.hardwareId);
-    const own = (repo: RepositoryName) => ({ name: partition, baseUrl: this.api.partitionMetadataUrl(repo, partition) });
-    this.release = new TrustedRepository('release', releaseDir, this.api.metadataUrl('release'), this.limits, viaTransport, own('release'));
-    this.rollout = new TrustedRepository('rollout', rolloutDir, this.api.metadataUrl('rollout'), this.limits, viaTransport, own('rollout'));
+    const own = (repo: RepositoryName) => ({
+      name: partition,
+      baseUrl: this.api.partitionMetadataUrl(repo, partition),
+    });
+    this.release = new TrustedRepository(
+      'release',
+      releaseDir,
+      this.api.metadataUrl('release'),
+      this.limits,
+      viaTransport,
+      own('release'),
+    );
+    this.rollout = new TrustedRepository(
+      'rollout',
+      rolloutDir,
+      this.api.metadataUrl('rollout'),
+      this.limits,
+      viaTransport,
+      own('rollout'),
+    );
     this.viaTransport = viaTransport;
   }
 
@@ -120,9 +148,16 @@ export class DeviceAgent {
     const dir = join(this.config.stateDir, 'identity');
     let id = this.held ?? (await loadIdentity(dir));
     if (!id) {
-      if (!this.config.enrollmentToken) throw new OtaError('NOT_ENROLLED', `${this.config.deviceId} has no certificate and no enrollment token`);
+      if (!this.config.enrollmentToken)
+        throw new OtaError('NOT_ENROLLED', `${this.config.deviceId} has no certificate and no enrollment token`);
       const { currentVersion } = await this.stored();
-      id = await enroll(createTransport({ caPem }), this.config.apiUrl, { token: this.config.enrollmentToken, deviceId: this.config.deviceId, currentVersion }, caPem, this.retry);
+      id = await enroll(
+        createTransport({ caPem }),
+        this.config.apiUrl,
+        { token: this.config.enrollmentToken, deviceId: this.config.deviceId, currentVersion },
+        caPem,
+        this.retry,
+      );
       await saveIdentity(dir, id);
     } else if (needsRenewal(id.certPem, this.config.now?.() ?? new Date())) {
       try {
@@ -173,7 +208,9 @@ export class DeviceAgent {
         outcome = { result, nextInMs: pollDelayMs(this.retry, Math.random) };
       } catch (error) {
         const retry = this.retry.maxAttempts - 1 + failed++;
-        const nextInMs = isRetryable(error) ? retryDelayMs(this.retry, retry, error, Date.now(), Math.random) : pollDelayMs(this.retry, Math.random);
+        const nextInMs = isRetryable(error)
+          ? retryDelayMs(this.retry, retry, error, Date.now(), Math.random)
+          : pollDelayMs(this.retry, Math.random);
         outcome = { error, nextInMs };
       }
       onCycle?.(outcome);
@@ -211,11 +248,23 @@ export class DeviceAgent {
         errorCode: failure.code,
         message: failure.message.slice(0, 500),
       });
-      return { status: 'refused', version: state.currentVersion, target: offer.targetName, code: failure.code, message: failure.message };
+      return {
+        status: 'refused',
+        version: state.currentVersion,
+        target: offer.targetName,
+        code: failure.code,
+        message: failure.message,
+      };
     }
     // D-14: the verified rollbackIndex is on disk before the trial boot, so the index can
     // rise after a power cut between the switch and the state write, and only then.
-    const pending = { targetName: target.name, version: target.policy.version, rollbackIndex: target.policy.rollbackIndex, reportId: randomUUID(), delivery };
+    const pending = {
+      targetName: target.name,
+      version: target.policy.version,
+      rollbackIndex: target.policy.rollbackIndex,
+      reportId: randomUUID(),
+      delivery,
+    };
     await writeState(this.config.stateDir, { ...state, pending });
     this.trialDropped = false;
     this.step('intent-written');
@@ -230,7 +279,8 @@ export class DeviceAgent {
     }
     // The same rule as after a power cut decides what is stored and reported (D-9).
     const now = await this.settle(healthFailed);
-    if (now.currentVersion === target.policy.version) return { status: 'installed', version: now.currentVersion, target: target.name, delivery };
+    if (now.currentVersion === target.policy.version)
+      return { status: 'installed', version: now.currentVersion, target: target.name, delivery };
     const code = healthFailed ? 'HEALTH_CHECK_FAILED' : 'INSTALL_INTERRUPTED';
     const message = `${target.policy.version} did not become the running version${bootError}`;
     return { status: 'refused', version: now.currentVersion, target: target.name, code, message };
@@ -273,7 +323,9 @@ export class DeviceAgent {
     if (!a) throw new OtaError('ATTESTATION_KEY_INVALID', 'this device has no attestation key');
     await this.ensureIdentity();
     const nonce = await this.api.attestationNonce();
-    await this.api.attest(createEvidence(a.key, { deviceId: this.config.deviceId, nonce, measurements: await a.measure() }));
+    await this.api.attest(
+      createEvidence(a.key, { deviceId: this.config.deviceId, nonce, measurements: await a.measure() }),
+    );
     this.attestedAt = Date.now();
   }
 

@@ -32,7 +32,11 @@ export interface DownloadOptions {
  * data stops at once (D-7). The whole file must match length and sha256 (D-8): on a
  * mismatch the partial file is deleted; on a transport failure it is kept for next time.
  */
-export async function downloadVerified(expected: ExpectedArtifact, file: string, options: DownloadOptions = { timeoutMs: 60_000 }): Promise<void> {
+export async function downloadVerified(
+  expected: ExpectedArtifact,
+  file: string,
+  options: DownloadOptions = { timeoutMs: 60_000 },
+): Promise<void> {
   let kept = await partialSize(file);
   if (kept > expected.length) {
     await rm(file, { force: true });
@@ -52,12 +56,18 @@ export async function downloadVerified(expected: ExpectedArtifact, file: string,
   }
   if (received !== expected.length) {
     await rm(file, { force: true });
-    throw new VerificationError('TARGET_LENGTH_MISMATCH', `artifact has ${received} bytes, signed length is ${expected.length}`);
+    throw new VerificationError(
+      'TARGET_LENGTH_MISMATCH',
+      `artifact has ${received} bytes, signed length is ${expected.length}`,
+    );
   }
   const actual = hash.digest('hex');
   if (actual !== expected.sha256) {
     await rm(file, { force: true });
-    throw new VerificationError('TARGET_HASH_MISMATCH', `artifact sha256 ${actual} differs from the signed ${expected.sha256}`);
+    throw new VerificationError(
+      'TARGET_HASH_MISMATCH',
+      `artifact sha256 ${actual} differs from the signed ${expected.sha256}`,
+    );
   }
 }
 
@@ -66,7 +76,11 @@ export async function downloadVerified(expected: ExpectedArtifact, file: string,
  * so an interrupted download resumes; returns the verified file. A partial of any other
  * artifact is left from an offer that moved on and would only fill the disk.
  */
-export async function downloadIntoFolder(folder: string, expected: ExpectedArtifact, options: DownloadOptions): Promise<string> {
+export async function downloadIntoFolder(
+  folder: string,
+  expected: ExpectedArtifact,
+  options: DownloadOptions,
+): Promise<string> {
   const file = await partialFileIn(folder, expected.sha256);
   const resuming = (await partialSize(file)) > 0;
   try {
@@ -96,7 +110,12 @@ interface Started {
   idle: { touch(): void; stop(): void };
 }
 
-async function request(url: string, from: number, timeoutMs: number, transport: Fetch = (u, i) => fetch(u, i)): Promise<Started> {
+async function request(
+  url: string,
+  from: number,
+  timeoutMs: number,
+  transport: Fetch = (u, i) => fetch(u, i),
+): Promise<Started> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), timeoutMs);
   const idle = {
@@ -110,7 +129,10 @@ async function request(url: string, from: number, timeoutMs: number, transport: 
   };
   let response: Response;
   try {
-    response = await transport(url, { signal: controller.signal, headers: from > 0 ? { range: `bytes=${from}-` } : {} });
+    response = await transport(url, {
+      signal: controller.signal,
+      headers: from > 0 ? { range: `bytes=${from}-` } : {},
+    });
   } catch (err) {
     idle.stop();
     throw new TransportError('DOWNLOAD_FAILED', `cannot fetch ${url}`, { cause: err });
@@ -151,7 +173,11 @@ async function receive(
   try {
     // Large buffers: fewer, bigger writes and hash updates (throughput near sha256sum's).
     const chunked = { highWaterMark: 1 << 20 };
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream, chunked), meter, createWriteStream(file, { flags: append ? 'a' : 'w', ...chunked }));
+    await pipeline(
+      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream, chunked),
+      meter,
+      createWriteStream(file, { flags: append ? 'a' : 'w', ...chunked }),
+    );
   } catch (err) {
     if (err instanceof VerificationError) {
       await rm(file, { force: true });

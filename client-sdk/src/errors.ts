@@ -67,7 +67,12 @@ export class TransportError extends OtaError {}
  * untrusted (retry.ts caps it). Whether it is retried is decided in retry.ts, by status.
  */
 export class ApiRequestError extends TransportError {
-  constructor(message: string, readonly status: number | undefined, readonly retryAfter?: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryAfter?: string,
+    options?: { cause?: unknown },
+  ) {
     super('API_ERROR', message, options);
   }
 }

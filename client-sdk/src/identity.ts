@@ -58,12 +58,23 @@ export async function enroll(
 ): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(request.deviceId);
   // A retry after an answer lost in transit finds the token spent (ENROLLMENT_REFUSED): never worse than no retry.
-  const certPem = await client(transport, apiUrl, retry).certificate('/v1/enroll', { token: request.token, deviceId: request.deviceId, csr: csrPem, currentVersion: request.currentVersion });
+  const certPem = await client(transport, apiUrl, retry).certificate('/v1/enroll', {
+    token: request.token,
+    deviceId: request.deviceId,
+    csr: csrPem,
+    currentVersion: request.currentVersion,
+  });
   return { keyPem, certPem, caPem };
 }
 
 /** Renewal over mutual TLS with the current certificate: a new key, a new certificate. */
-export async function renew(transport: Fetch, apiUrl: string, current: DeviceIdentity, deviceId: string, retry?: RetryPolicy): Promise<DeviceIdentity> {
+export async function renew(
+  transport: Fetch,
+  apiUrl: string,
+  current: DeviceIdentity,
+  deviceId: string,
+  retry?: RetryPolicy,
+): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(deviceId);
   const certPem = await client(transport, apiUrl, retry).certificate('/v1/devices/renew', { deviceId, csr: csrPem });
   return { ...current, keyPem, certPem };
@@ -79,5 +90,11 @@ export function needsRenewal(certPem: string, now: Date, fraction = 1 / 3): bool
 
 /** The same capped, coded HTTP path as every other device call (D-11). */
 function client(transport: Fetch, apiUrl: string, retry?: RetryPolicy): DeviceApiClient {
-  return new DeviceApiClient(apiUrl, defaultLimits.maxApiResponseBytes, defaultLimits.fetchTimeoutMs, transport, retry && { policy: retry });
+  return new DeviceApiClient(
+    apiUrl,
+    defaultLimits.maxApiResponseBytes,
+    defaultLimits.fetchTimeoutMs,
+    transport,
+    retry && { policy: retry },
+  );
 }

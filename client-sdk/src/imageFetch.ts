@@ -34,7 +34,10 @@ export interface ImageSource {
  * the target) falls back to the full image and is named in the delivery; either way the
  * file returned matched the full target's signed length and sha256.
  */
-export async function fetchImage(src: ImageSource, target: VerifiedTarget): Promise<{ file: string; delivery: Delivery }> {
+export async function fetchImage(
+  src: ImageSource,
+  target: VerifiedTarget,
+): Promise<{ file: string; delivery: Delivery }> {
   const downloads = join(src.stateDir, 'downloads');
   let deltaRefused: OtaErrorCode | undefined;
   // A whole image already here (rebuilt or downloaded before a power cut) is only re-hashed.
@@ -49,11 +52,22 @@ export async function fetchImage(src: ImageSource, target: VerifiedTarget): Prom
     }
   }
   const before = await partialSize(await partialFileIn(downloads, target.sha256));
-  const file = await downloadIntoFolder(downloads, { url: src.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 }, src.download);
-  return { file, delivery: { as: 'full', bytes: Math.max(0, target.length - before), ...(deltaRefused ? { deltaRefused } : {}) } };
+  const file = await downloadIntoFolder(
+    downloads,
+    { url: src.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
+    src.download,
+  );
+  return {
+    file,
+    delivery: { as: 'full', bytes: Math.max(0, target.length - before), ...(deltaRefused ? { deltaRefused } : {}) },
+  };
 }
 
-async function fromDelta(src: ImageSource, target: VerifiedTarget, downloads: string): Promise<{ file: string; delivery: Delivery } | undefined> {
+async function fromDelta(
+  src: ImageSource,
+  target: VerifiedTarget,
+  downloads: string,
+): Promise<{ file: string; delivery: Delivery } | undefined> {
   const running = await src.installer.runningImage?.();
   if (!running) return undefined;
   const signed = await signedDelta(src, target, running.sha256);
@@ -61,7 +75,11 @@ async function fromDelta(src: ImageSource, target: VerifiedTarget, downloads: st
   const deltas = join(src.stateDir, 'deltas');
   const sha256 = signed.file.hashes['sha256']!;
   const before = await partialSize(await partialFileIn(deltas, sha256));
-  const deltaFile = await downloadIntoFolder(deltas, { url: src.artifactUrl(sha256), length: signed.file.length, sha256 }, src.download);
+  const deltaFile = await downloadIntoFolder(
+    deltas,
+    { url: src.artifactUrl(sha256), length: signed.file.length, sha256 },
+    src.download,
+  );
   const output = await partialFileIn(downloads, target.sha256);
   try {
     await applyDelta({ base: running.file, delta: deltaFile, deltaLength: signed.file.length, output }, signed.binding);
@@ -79,17 +97,34 @@ async function fromDelta(src: ImageSource, target: VerifiedTarget, downloads: st
  * The delta from `baseSha256` to `target` as both repositories sign it, bound to exactly
  * that base and that target; undefined when neither lists one.
  */
-export async function signedDelta(src: Pick<ImageSource, 'release' | 'rollout'>, target: VerifiedTarget, baseSha256: string): Promise<{ file: TargetFile; binding: DeltaBinding } | undefined> {
+export async function signedDelta(
+  src: Pick<ImageSource, 'release' | 'rollout'>,
+  target: VerifiedTarget,
+  baseSha256: string,
+): Promise<{ file: TargetFile; binding: DeltaBinding } | undefined> {
   const name = deltaTargetName(target.name, baseSha256);
   const [released, offered] = [await src.release.target(name), await src.rollout.target(name)];
   if (!released && !offered) return undefined;
-  if (!released || !offered) throw new VerificationError('DELTA_MISMATCH', `${name} is signed in the ${released ? 'release' : 'rollout'} repository only`);
+  if (!released || !offered)
+    throw new VerificationError(
+      'DELTA_MISMATCH',
+      `${name} is signed in the ${released ? 'release' : 'rollout'} repository only`,
+    );
   const binding = readDeltaBinding(released);
   const other = readDeltaBinding(offered);
-  const same = released.length === offered.length && released.hashes['sha256'] !== undefined && released.hashes['sha256'] === offered.hashes['sha256'];
-  if (!binding || !same || JSON.stringify(binding) !== JSON.stringify(other)) throw new VerificationError('DELTA_MISMATCH', `the two repositories disagree about ${name}`);
+  const same =
+    released.length === offered.length &&
+    released.hashes['sha256'] !== undefined &&
+    released.hashes['sha256'] === offered.hashes['sha256'];
+  if (!binding || !same || JSON.stringify(binding) !== JSON.stringify(other))
+    throw new VerificationError('DELTA_MISMATCH', `the two repositories disagree about ${name}`);
   const t = binding.target;
-  if (t.name !== target.name || t.sha256 !== target.sha256 || t.length !== target.length) throw new VerificationError('DELTA_MISMATCH', `${name} rebuilds another target than ${target.name}`);
-  if (binding.base.sha256 !== baseSha256) throw new VerificationError('DELTA_BASE_MISMATCH', `${name} applies to ${binding.base.sha256}, the device runs ${baseSha256}`);
+  if (t.name !== target.name || t.sha256 !== target.sha256 || t.length !== target.length)
+    throw new VerificationError('DELTA_MISMATCH', `${name} rebuilds another target than ${target.name}`);
+  if (binding.base.sha256 !== baseSha256)
+    throw new VerificationError(
+      'DELTA_BASE_MISMATCH',
+      `${name} applies to ${binding.base.sha256}, the device runs ${baseSha256}`,
+    );
   return { file: released, binding };
 }

@@ -34,7 +34,10 @@ export function checkPartitionFile(file: string, bytes: Uint8Array, partition: s
   } catch {
     return; // not JSON: tuf-js refuses it with its own code
   }
-  if (claimed !== partition) throw new Error(`${file} names partition ${JSON.stringify(claimed ?? null).slice(0, 80)}, not ${partition ?? 'none (flat)'}`);
+  if (claimed !== partition)
+    throw new Error(
+      `${file} names partition ${JSON.stringify(claimed ?? null).slice(0, 80)}, not ${partition ?? 'none (flat)'}`,
+    );
 }
 
 function signedPart(json: unknown): Record<string, unknown> | undefined {

@@ -58,13 +58,19 @@ function verifySameArtifact(release: TargetFile, rollout: TargetFile): void {
 
 function verifyHardware(policy: ReleasePolicy, device: DeviceFacts): void {
   if (!policy.hardwareIds.includes(device.hardwareId)) {
-    throw new PolicyError('HARDWARE_MISMATCH', `release ${policy.version} is not built for hardware ${device.hardwareId}`);
+    throw new PolicyError(
+      'HARDWARE_MISMATCH',
+      `release ${policy.version} is not built for hardware ${device.hardwareId}`,
+    );
   }
 }
 
 function verifyChannel(policy: ReleasePolicy, device: DeviceFacts): void {
   if (policy.channel !== device.channel) {
-    throw new PolicyError('CHANNEL_MISMATCH', `release ${policy.version} is on channel ${policy.channel}, device follows ${device.channel}`);
+    throw new PolicyError(
+      'CHANNEL_MISMATCH',
+      `release ${policy.version} is on channel ${policy.channel}, device follows ${device.channel}`,
+    );
   }
 }
 
@@ -153,16 +159,23 @@ export function readRolloutState(target: TargetFile): RolloutState {
     (r['notBefore'] === undefined || (typeof r['notBefore'] === 'string' && !Number.isNaN(Date.parse(r['notBefore']))));
   if (!ok) throw new VerificationError('METADATA_INVALID', `target ${target.path} lacks rollout state`);
   const downgradeFrom = r['downgradeFrom'];
-  if (downgradeFrom !== undefined && !(Array.isArray(downgradeFrom) && downgradeFrom.every((v) => typeof v === 'string'))) {
+  if (
+    downgradeFrom !== undefined &&
+    !(Array.isArray(downgradeFrom) && downgradeFrom.every((v) => typeof v === 'string'))
+  ) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed downgradeFrom`);
   }
   const approvals = r['approvals'];
-  if (approvals !== undefined && !(Array.isArray(approvals) && approvals.every((a) => typeof a?.approver === 'string' && typeof a?.at === 'string'))) {
+  if (
+    approvals !== undefined &&
+    !(Array.isArray(approvals) && approvals.every((a) => typeof a?.approver === 'string' && typeof a?.at === 'string'))
+  ) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed approvals`);
   }
   // Targeting fields: the device does not act on them, but a reader never passes on a field it cannot vouch for.
   for (const flag of ['attestationRequired', 'protected']) {
-    if (r[flag] !== undefined && typeof r[flag] !== 'boolean') throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed ${flag}`);
+    if (r[flag] !== undefined && typeof r[flag] !== 'boolean')
+      throw new VerificationError('METADATA_INVALID', `target ${target.path} has a malformed ${flag}`);
   }
   if (r['groups'] !== undefined && !isGroupList(r['groups'])) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed groups`);

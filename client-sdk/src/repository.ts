@@ -38,7 +38,13 @@ export class TrustedRepository {
     private readonly partition?: PartitionSource,
   ) {
     // Flat files must name no partition: a partition's, validly signed, is refused in their place.
-    const fetcher = new TransportFetcher(transport ?? ((url, init) => fetch(url, init)), limits.fetchTimeoutMs, metadataDir, (file, bytes) => checkPartitionFile(file, bytes, undefined), limits);
+    const fetcher = new TransportFetcher(
+      transport ?? ((url, init) => fetch(url, init)),
+      limits.fetchTimeoutMs,
+      metadataDir,
+      (file, bytes) => checkPartitionFile(file, bytes, undefined),
+      limits,
+    );
     this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), fetcher };
   }
 
@@ -102,7 +108,13 @@ export class TrustedRepository {
       ...this.options,
       metadataDir: dir,
       metadataBaseUrl: partition.baseUrl,
-      fetcher: new TransportFetcher(transport, this.limits.fetchTimeoutMs, dir, (file, bytes) => checkPartitionFile(file, bytes, partition.name), this.limits),
+      fetcher: new TransportFetcher(
+        transport,
+        this.limits.fetchTimeoutMs,
+        dir,
+        (file, bytes) => checkPartitionFile(file, bytes, partition.name),
+        this.limits,
+      ),
     });
     await this.updater.refresh();
     promoteRoot(join(dir, 'root.json'), join(this.metadataDir, 'root.json'));
@@ -111,7 +123,8 @@ export class TrustedRepository {
 
 /** Keeps the newer of two verified roots at `to` (written whole, then renamed). */
 function promoteRoot(from: string, to: string): void {
-  const version = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { signed: { version: number } }).signed.version;
+  const version = (file: string) =>
+    (JSON.parse(readFileSync(file, 'utf8')) as { signed: { version: number } }).signed.version;
   if (version(from) <= version(to)) return;
   writeFileSync(`${to}.tmp`, readFileSync(from));
   renameSync(`${to}.tmp`, to);
@@ -137,7 +150,9 @@ class TransportFetcher extends BaseFetcher {
 
   async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
     const held = url.endsWith('/timestamp.json') ? heldFile(join(this.dir, 'timestamp.json')) : undefined;
-    const headers: Record<string, string> = held ? { 'if-none-match': `"${createHash('sha256').update(held).digest('hex')}"` } : {};
+    const headers: Record<string, string> = held
+      ? { 'if-none-match': `"${createHash('sha256').update(held).digest('hex')}"` }
+      : {};
     const response = await this.transport(url, { signal: AbortSignal.timeout(this.timeoutMs), headers });
     if (response.status === 304 && held) {
       await response.body?.cancel();

@@ -49,8 +49,15 @@ export function retryPolicy(given: Partial<RetryPolicy> = {}): RetryPolicy {
   const policy = { ...defaultRetry, ...given };
   for (const [key, [min, max]] of Object.entries(BOUNDS) as Array<[keyof RetryPolicy, readonly [number, number]]>) {
     const value = policy[key];
-    if (typeof value !== 'number' || !(value >= min && value <= max) || (key !== 'pollJitter' && !Number.isInteger(value))) {
-      throw new OtaError('CONFIG_INVALID', `retry.${key} must be ${key === 'pollJitter' ? 'a number' : 'an integer'} in ${min}..${max}`);
+    if (
+      typeof value !== 'number' ||
+      !(value >= min && value <= max) ||
+      (key !== 'pollJitter' && !Number.isInteger(value))
+    ) {
+      throw new OtaError(
+        'CONFIG_INVALID',
+        `retry.${key} must be ${key === 'pollJitter' ? 'a number' : 'an integer'} in ${min}..${max}`,
+      );
     }
   }
   if (policy.capMs < policy.baseMs) throw new OtaError('CONFIG_INVALID', 'retry.capMs must not be below retry.baseMs');
@@ -99,7 +106,13 @@ export function isRetryable(err: unknown): err is ApiRequestError {
  * earlier than the server's Retry-After; the jitter is added on top of it, so devices told
  * the same Retry-After still spread out.
  */
-export function retryDelayMs(policy: RetryPolicy, retry: number, err: ApiRequestError, now: number, random: () => number): number {
+export function retryDelayMs(
+  policy: RetryPolicy,
+  retry: number,
+  err: ApiRequestError,
+  now: number,
+  random: () => number,
+): number {
   return (retryAfterMs(err.retryAfter, now, policy) ?? 0) + backoffMs(policy, retry, random);
 }
 
@@ -116,7 +129,11 @@ export const realRetryDeps: RetryDeps = {
 };
 
 /** `work` until it succeeds, fails for good (not retryable), or the attempts or the time run out: then its last error. */
-export async function withRetry<T>(work: () => Promise<T>, policy: RetryPolicy, deps: RetryDeps = realRetryDeps): Promise<T> {
+export async function withRetry<T>(
+  work: () => Promise<T>,
+  policy: RetryPolicy,
+  deps: RetryDeps = realRetryDeps,
+): Promise<T> {
   const started = deps.now();
   for (let retry = 0; retry < policy.maxAttempts - 1; retry++) {
     try {

@@ -30,12 +30,32 @@ export function settleInstall(stored: StoredState, running: string | undefined, 
   const id = p.reportId ? { reportId: p.reportId } : {};
   if (confirmed) {
     const delivery = p.delivery ? { delivery: p.delivery } : {};
-    return { state, pending: p, report: { ...id, outcome: 'installed', health: 'healthy', version: p.version, targetName: p.targetName, ...delivery } };
+    return {
+      state,
+      pending: p,
+      report: {
+        ...id,
+        outcome: 'installed',
+        health: 'healthy',
+        version: p.version,
+        targetName: p.targetName,
+        ...delivery,
+      },
+    };
   }
   const base = { ...id, outcome: 'failed' as const, version: state.currentVersion, targetName: p.targetName };
   const report = trialFailed
     ? // A trial that never confirmed looks exactly like an image that hangs or crashes on boot.
-      { ...base, health: 'reverted' as const, errorCode: 'HEALTH_CHECK_FAILED', message: `${p.version} failed its health check and was reverted` }
-    : { ...base, errorCode: 'INSTALL_INTERRUPTED', message: `the install of ${p.version} stopped before its trial boot confirmed` };
+      {
+        ...base,
+        health: 'reverted' as const,
+        errorCode: 'HEALTH_CHECK_FAILED',
+        message: `${p.version} failed its health check and was reverted`,
+      }
+    : {
+        ...base,
+        errorCode: 'INSTALL_INTERRUPTED',
+        message: `the install of ${p.version} stopped before its trial boot confirmed`,
+      };
   return { state, pending: p, report };
 }

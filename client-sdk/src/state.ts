@@ -53,10 +53,17 @@ export async function readState(dir: string, initial: DeviceState): Promise<Stor
   const stored: StoredState = { currentVersion: state.currentVersion, rollbackIndex: state.rollbackIndex };
   if (raw === undefined) return stored;
   const p = (raw ?? {}) as Partial<PendingInstall>;
-  if (typeof p.targetName !== 'string' || !isVersionAndIndex({ currentVersion: p.version, rollbackIndex: p.rollbackIndex })) {
+  if (
+    typeof p.targetName !== 'string' ||
+    !isVersionAndIndex({ currentVersion: p.version, rollbackIndex: p.rollbackIndex })
+  ) {
     throw new InstallError('DEVICE_STATE_INVALID', 'device state.json has a malformed pending install');
   }
-  const pending: PendingInstall = { targetName: p.targetName, version: p.version as string, rollbackIndex: p.rollbackIndex as number };
+  const pending: PendingInstall = {
+    targetName: p.targetName,
+    version: p.version as string,
+    rollbackIndex: p.rollbackIndex as number,
+  };
   if (typeof p.reportId === 'string' && REPORT_ID.test(p.reportId)) pending.reportId = p.reportId;
   if (isDelivery(p.delivery)) pending.delivery = p.delivery;
   return { ...stored, pending };
@@ -90,6 +97,7 @@ function isDelivery(d: unknown): d is Delivery {
     (x.as === 'delta' || x.as === 'full') &&
     Number.isSafeInteger(x.bytes) &&
     (x.bytes as number) >= 0 &&
-    (x.deltaRefused === undefined || (typeof x.deltaRefused === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(x.deltaRefused)))
+    (x.deltaRefused === undefined ||
+      (typeof x.deltaRefused === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(x.deltaRefused)))
   );
 }

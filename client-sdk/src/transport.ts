@@ -7,7 +7,16 @@ export interface TlsIdentity {
   keyPem?: string;
 }
 
-export type Fetch = (url: string, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal; redirect?: 'follow' | 'manual' }) => Promise<Response>;
+export type Fetch = (
+  url: string,
+  init?: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    signal?: AbortSignal;
+    redirect?: 'follow' | 'manual';
+  },
+) => Promise<Response>;
 
 /**
  * Every request a device makes goes through one transport: HTTPS that trusts only the

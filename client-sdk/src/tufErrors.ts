@@ -18,10 +18,14 @@ export function toOtaError(repo: string, err: unknown): OtaError {
   // ("does not match snapshot version", "doesn't match timestamp") or by its signed length
   // and hash ("Expected hash ... but got ...").
   // Another partition's file in place of this partition's (client-sdk/src/layout.ts) is one too.
-  if (/(does not|doesn't) match (snapshot|timestamp)/i.test(text) || /Expected (hash|length) \S+ but got/.test(text) || / names partition /.test(text)) {
+  if (
+    /(does not|doesn't) match (snapshot|timestamp)/i.test(text) ||
+    /Expected (hash|length) \S+ but got/.test(text) ||
+    / names partition /.test(text)
+  ) {
     return new VerificationError('METADATA_INCONSISTENT', message, { cause: err });
   }
-  if (err instanceof tuf.BadVersionError || /version/i.test(text) && /(lower|less|rollback|expected)/i.test(text)) {
+  if (err instanceof tuf.BadVersionError || (/version/i.test(text) && /(lower|less|rollback|expected)/i.test(text))) {
     return new VerificationError('METADATA_ROLLBACK', message, { cause: err });
   }
   if (/signed by \d+\/\d+ keys/.test(text)) {

@@ -14,7 +14,11 @@ const BIN = '/usr/lib/postgresql/15/bin';
 export async function startPostgres(dir: string, port: number): Promise<string> {
   const asRoot = process.getuid?.() === 0;
   const run = (cmd: string, args: string[]) =>
-    execFileSync(asRoot ? 'runuser' : join(BIN, cmd), asRoot ? ['-u', 'postgres', '--', join(BIN, cmd), ...args] : args, { stdio: 'pipe' });
+    execFileSync(
+      asRoot ? 'runuser' : join(BIN, cmd),
+      asRoot ? ['-u', 'postgres', '--', join(BIN, cmd), ...args] : args,
+      { stdio: 'pipe' },
+    );
   const data = join(dir, 'data');
   await mkdir(dir, { recursive: true });
   if (asRoot) {
@@ -23,7 +27,16 @@ export async function startPostgres(dir: string, port: number): Promise<string> 
   }
   if (!existsSync(join(data, 'PG_VERSION'))) run('initdb', ['-D', data, '-A', 'trust', '-U', 'ota', '--no-sync']);
   if (!(await portOpen(port))) {
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', `-p ${port} -h 127.0.0.1 -k ${dir}`, 'start']);
+    run('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      '-o',
+      `-p ${port} -h 127.0.0.1 -k ${dir}`,
+      'start',
+    ]);
   }
   return `postgres://ota@127.0.0.1:${port}/postgres`;
 }
@@ -33,5 +46,9 @@ export function stopPostgres(dir: string): void {
   if (!existsSync(join(data, 'postmaster.pid'))) return;
   const asRoot = process.getuid?.() === 0;
   const args = ['-D', data, '-m', 'fast', '-w', 'stop'];
-  execFileSync(asRoot ? 'runuser' : join(BIN, 'pg_ctl'), asRoot ? ['-u', 'postgres', '--', join(BIN, 'pg_ctl'), ...args] : args, { stdio: 'pipe' });
+  execFileSync(
+    asRoot ? 'runuser' : join(BIN, 'pg_ctl'),
+    asRoot ? ['-u', 'postgres', '--', join(BIN, 'pg_ctl'), ...args] : args,
+    { stdio: 'pipe' },
+  );
 }

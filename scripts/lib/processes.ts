@@ -47,7 +47,10 @@ export class ProcessManager {
     await this.stop(spec.name);
     // Appended, never truncated: a restart keeps what the last run said before it ended.
     const fd = openSync(this.logFile(spec.name), 'a');
-    writeSync(fd, `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: spec.name, msg: START_MARKER, command: spec.command })}\n`);
+    writeSync(
+      fd,
+      `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: spec.name, msg: START_MARKER, command: spec.command })}\n`,
+    );
     const child = spawn(spec.command, spec.args, {
       detached: true,
       stdio: ['ignore', fd, fd],
@@ -63,9 +66,14 @@ export class ProcessManager {
     while (Date.now() < deadline) {
       if (await spec.ready().catch(() => false)) return 'started';
       const code = await Promise.race([exited, sleep(250).then(() => 'waiting' as const)]);
-      if (code !== 'waiting') throw new Error(`${spec.name} exited with ${String(code)}; see ${this.logFile(spec.name)}:\n${await this.tail(spec.name)}`);
+      if (code !== 'waiting')
+        throw new Error(
+          `${spec.name} exited with ${String(code)}; see ${this.logFile(spec.name)}:\n${await this.tail(spec.name)}`,
+        );
     }
-    throw new Error(`${spec.name} not ready after ${spec.timeoutMs ?? 60_000} ms; see ${this.logFile(spec.name)}:\n${await this.tail(spec.name)}`);
+    throw new Error(
+      `${spec.name} not ready after ${spec.timeoutMs ?? 60_000} ms; see ${this.logFile(spec.name)}:\n${await this.tail(spec.name)}`,
+    );
   }
 
   /** SIGTERM, then SIGKILL after a grace period; the whole process group goes. `kill` skips the grace. */

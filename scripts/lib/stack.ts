@@ -142,10 +142,18 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   const log = options.log ?? (() => undefined);
   const env = { ...(await stackEnv(p)), ...options.extraEnv };
   const replicas = options.replicas ?? 1;
-  if (replicas !== 1 && replicas !== 2) throw new ServerError('CONFIG_INVALID', `replicas must be 1 or 2, got ${String(replicas)}`);
+  if (replicas !== 1 && replicas !== 2)
+    throw new ServerError('CONFIG_INVALID', `replicas must be 1 or 2, got ${String(replicas)}`);
   // PGlite is one process's folder: a second API would open a store the first one owns.
-  if (replicas > 1 && !env['DATABASE_URL']) throw new ServerError('CONFIG_INVALID', 'API replicas share the fleet store: set DATABASE_URL (PostgreSQL)');
-  await writeFile(join(p.home, 'stack.env'), Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+  if (replicas > 1 && !env['DATABASE_URL'])
+    throw new ServerError('CONFIG_INVALID', 'API replicas share the fleet store: set DATABASE_URL (PostgreSQL)');
+  await writeFile(
+    join(p.home, 'stack.env'),
+    Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+    { mode: 0o600 },
+  );
   const pm = new ProcessManager(p.home);
   const node = process.execPath;
 
@@ -154,12 +162,18 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     name: 'temporal',
     command: 'temporal',
     args: [
-      'server', 'start-dev',
-      '--db-filename', join(p.home, 'temporal', 'temporal.db'),
-      '--ip', '127.0.0.1',
-      '--port', String(p.temporalPort),
-      '--ui-port', String(p.uiPort),
-      '--log-level', 'warn',
+      'server',
+      'start-dev',
+      '--db-filename',
+      join(p.home, 'temporal', 'temporal.db'),
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(p.temporalPort),
+      '--ui-port',
+      String(p.uiPort),
+      '--log-level',
+      'warn',
       ...searchAttributeKeys.flatMap((k) => ['--search-attribute', `${k.name}=${cliType(k.type)}`]),
     ],
     env: {},
@@ -171,8 +185,20 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   const minio = await pm.start({
     name: 'minio',
     command: 'minio',
-    args: ['server', join(p.home, 'minio', 'data'), '--address', `127.0.0.1:${p.minioPort}`, '--console-address', `127.0.0.1:${p.minioConsolePort}`, '--quiet'],
-    env: { MINIO_ROOT_USER: env['MINIO_ACCESS_KEY']!, MINIO_ROOT_PASSWORD: env['MINIO_SECRET_KEY']!, MINIO_BROWSER: 'on' },
+    args: [
+      'server',
+      join(p.home, 'minio', 'data'),
+      '--address',
+      `127.0.0.1:${p.minioPort}`,
+      '--console-address',
+      `127.0.0.1:${p.minioConsolePort}`,
+      '--quiet',
+    ],
+    env: {
+      MINIO_ROOT_USER: env['MINIO_ACCESS_KEY']!,
+      MINIO_ROOT_PASSWORD: env['MINIO_SECRET_KEY']!,
+      MINIO_BROWSER: 'on',
+    },
     ready: () => httpOk(`http://127.0.0.1:${p.minioPort}/minio/health/live`),
   });
   log(`minio ${minio} (http://127.0.0.1:${p.minioPort})`);
@@ -183,12 +209,13 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   try {
     const ceremony = await runCeremony(config, hsm, new Storage(config.minio));
     for (const repo of ceremony.created) log(`key ceremony: ${repo} root created (${ceremony.rootFiles[repo]})`);
-    for (const f of ceremony.offlineKeyFiles) log(`key ceremony: offline root key written to ${f}: move it to offline storage`);
-    if (ceremony.fleetCaCreated) log(`key ceremony: fleet CA created (${ceremony.fleetCa}); devices trust it for the API`);
+    for (const f of ceremony.offlineKeyFiles)
+      log(`key ceremony: offline root key written to ${f}: move it to offline storage`);
+    if (ceremony.fleetCaCreated)
+      log(`key ceremony: fleet CA created (${ceremony.fleetCa}); devices trust it for the API`);
   } finally {
     hsm.close();
   }
-
 
   const workerToken = (await secrets(p.home)).tokens.worker;
   for (let i = 1; i <= replicas; i++) {
@@ -196,8 +223,24 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     const apiPort = p.apiPort + i - 1;
     const own = `https://127.0.0.1:${apiPort}`;
     // The fleet CA's certificate names hosts (OTA_API_TLS_HOSTS), not ports: it serves every replica.
-    const urls = replicas === 1 ? [env['OTA_API_URL']!] : [own, ...Array.from({ length: replicas }, (_, j) => `https://127.0.0.1:${p.apiPort + j}`).filter((u) => u !== own)];
-    const replicaEnv = i === 1 ? env : { ...env, ...options.replicaEnv, OTA_API_PORT: String(apiPort), OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort + i - 1) };
+    const urls =
+      replicas === 1
+        ? [env['OTA_API_URL']!]
+        : [
+            own,
+            ...Array.from({ length: replicas }, (_, j) => `https://127.0.0.1:${p.apiPort + j}`).filter(
+              (u) => u !== own,
+            ),
+          ];
+    const replicaEnv =
+      i === 1
+        ? env
+        : {
+            ...env,
+            ...options.replicaEnv,
+            OTA_API_PORT: String(apiPort),
+            OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort + i - 1),
+          };
     const worker = await pm.start({
       name: `worker${name}`,
       command: node,
@@ -230,17 +273,33 @@ export async function stackDown(p: StackProfile, log: (line: string) => void = (
 async function ensureToken(home: string, env: Record<string, string>): Promise<void> {
   const dir = join(home, 'softhsm', 'tokens');
   await mkdir(dir, { recursive: true });
-  await writeFile(env['SOFTHSM2_CONF']!, `directories.tokendir = ${dir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  await writeFile(
+    env['SOFTHSM2_CONF']!,
+    `directories.tokendir = ${dir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+  );
   const childEnv = { ...process.env, SOFTHSM2_CONF: env['SOFTHSM2_CONF'] };
   const s = await secrets(home);
-  for (const [label, pin, soPin] of [[TOKEN_LABEL, s.hsmPin, s.hsmSoPin], [CA_TOKEN_LABEL, s.fleetCaPin, s.fleetCaSoPin]] as const) {
+  for (const [label, pin, soPin] of [
+    [TOKEN_LABEL, s.hsmPin, s.hsmSoPin],
+    [CA_TOKEN_LABEL, s.fleetCaPin, s.fleetCaSoPin],
+  ] as const) {
     const slots = execFileSync('softhsm2-util', ['--show-slots'], { env: childEnv, encoding: 'utf8' });
     if (new RegExp(`Label:\\s+${label}\\s`).test(slots)) continue;
-    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], { env: childEnv, stdio: 'ignore' });
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', soPin], {
+      env: childEnv,
+      stdio: 'ignore',
+    });
   }
 }
 
 function cliType(type: string): string {
-  const names: Record<string, string> = { KEYWORD: 'Keyword', DOUBLE: 'Double', BOOL: 'Bool', INT: 'Int', TEXT: 'Text', DATETIME: 'Datetime' };
+  const names: Record<string, string> = {
+    KEYWORD: 'Keyword',
+    DOUBLE: 'Double',
+    BOOL: 'Bool',
+    INT: 'Int',
+    TEXT: 'Text',
+    DATETIME: 'Datetime',
+  };
   return names[type] ?? type;
 }

@@ -4,7 +4,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIST } from '../paths';
 import { promisify } from 'node:util';
-import { createTransport, enroll, loadIdentity, saveIdentity, type DeviceAgent, type Fetch } from '@enigm-ota/client-sdk';
+import {
+  createTransport,
+  enroll,
+  loadIdentity,
+  saveIdentity,
+  type DeviceAgent,
+  type Fetch,
+} from '@enigm-ota/client-sdk';
 import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../../simulator/fleet';
 import type { Client } from '@temporalio/client';
 import { approveRelease, waitForStatus } from '../../control/releases';
@@ -106,8 +113,17 @@ export async function deviceFetch(deviceId: string, channel = 'raw', hardwareId 
     const caPem = await readFile(config.identity.fleetCaCert, 'utf8');
     const api = await adminApi();
     try {
-      const { token } = await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', { deviceId, hardwareId, channel });
-      identity = await enroll(createTransport({ caPem }), config.api.url, { token, deviceId, currentVersion: '0.0.0' }, caPem);
+      const { token } = await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', {
+        deviceId,
+        hardwareId,
+        channel,
+      });
+      identity = await enroll(
+        createTransport({ caPem }),
+        config.api.url,
+        { token, deviceId, currentVersion: '0.0.0' },
+        caPem,
+      );
     } finally {
       await api.close();
     }
@@ -154,18 +170,39 @@ export async function createRelease(channel: string, version: string, opts: Rele
   // plan '' means: no plan flags, the channel's own plan applies. Custom steps here have no
   // health gate unless a test asks for one (--min-devices 0 says so explicitly).
   const gate = ['--min-devices', String(opts.minDevices ?? 0), '--max-failure-rate', String(opts.maxFailureRate ?? 1)];
-  const plan = opts.plan !== undefined ? (opts.plan ? ['--plan', opts.plan] : []) : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s', ...gate];
+  const plan =
+    opts.plan !== undefined
+      ? opts.plan
+        ? ['--plan', opts.plan]
+        : []
+      : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s', ...gate];
   const created = await otaAs(
     creator,
-    'release', 'create', '--artifact', file, '--version', version, '--channel', channel,
-    '--hardware', opts.hardware ?? 'devkit-a', ...plan,
-    '--rollback-index', String(opts.rollbackIndex ?? 1), ...(opts.flags ?? []), '--json',
+    'release',
+    'create',
+    '--artifact',
+    file,
+    '--version',
+    version,
+    '--channel',
+    channel,
+    '--hardware',
+    opts.hardware ?? 'devkit-a',
+    ...plan,
+    '--rollback-index',
+    String(opts.rollbackIndex ?? 1),
+    ...(opts.flags ?? []),
+    '--json',
   );
   if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
 }
 
 /** Creates a release through the CLI and waits until it asks for approval. */
-export async function releaseAwaitingApproval(channel: string, version: string, opts: ReleaseOptions = {}): Promise<ReleaseStatus> {
+export async function releaseAwaitingApproval(
+  channel: string,
+  version: string,
+  opts: ReleaseOptions = {},
+): Promise<ReleaseStatus> {
   await createRelease(channel, version, opts);
   return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
 }
@@ -190,9 +227,9 @@ export async function device(
   const api = await adminApi();
   try {
     return await provisionDevice(config, api, await loadFactoryKit(config, roots), {
-    deviceId: id,
-    channel,
-    hardwareId: 'devkit-a',
+      deviceId: id,
+      channel,
+      hardwareId: 'devkit-a',
       stateDir: join(config.home, 'test-devices', id),
       ...options,
     });
@@ -201,14 +238,20 @@ export async function device(
   }
 }
 
-
 /** A device request: sent as the device the body names (a probe identity for bodies without one). */
 export async function postJson(path: string, body: unknown): Promise<{ status: number; body: any }> {
   const b = (body ?? {}) as { deviceId?: unknown; channel?: unknown; hardwareId?: unknown };
-  const as = typeof b.deviceId === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(b.deviceId) ? b.deviceId : 'bad-input-probe';
+  const as =
+    typeof b.deviceId === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(b.deviceId)
+      ? b.deviceId
+      : 'bad-input-probe';
   // Enrolled for the channel and hardware it polls with (eligibility goes by the enrollment).
   const valid = (v: unknown, re: RegExp) => (typeof v === 'string' && re.test(v) ? v : undefined);
-  const fetch = await deviceFetch(as, valid(b.channel, /^[a-z0-9][a-z0-9-]{0,31}$/), valid(b.hardwareId, /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/));
+  const fetch = await deviceFetch(
+    as,
+    valid(b.channel, /^[a-z0-9][a-z0-9-]{0,31}$/),
+    valid(b.hardwareId, /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+  );
   const res = await fetch(`${testConfig().api.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

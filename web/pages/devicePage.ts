@@ -12,18 +12,36 @@ export async function devicePage(view: HTMLElement, route: Route): Promise<void>
   const explanation = h('div', { 'data-testid': 'explanation' });
   const explain = h(
     'form',
-    { class: 'filters', onsubmit: (e: Event) => {
-      e.preventDefault();
-      get<Explanation>(`${path`/v1/admin/devices/${id}/explain`}?version=${encodeURIComponent(version.value.trim())}`).then(
-        (x) =>
-          replace(
-            explanation,
-            h('p', {}, h('strong', {}, x.eligible ? 'Eligible' : 'Not eligible'), ` for ${x.version}`, x.offer ? `; a poll now would be offered ${x.offer.version}` : '; a poll now would be offered nothing'),
-            table(['Check', 'Result', 'Reason'], x.checks.map((c) => [c.check, c.ok ? 'ok' : 'refused', c.reason])),
-          ),
-        (err: unknown) => replace(explanation, h('p', { class: 'error' }, err instanceof ApiError ? `${err.code}: ${err.message}` : String(err))),
-      );
-    } },
+    {
+      class: 'filters',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        get<Explanation>(
+          `${path`/v1/admin/devices/${id}/explain`}?version=${encodeURIComponent(version.value.trim())}`,
+        ).then(
+          (x) =>
+            replace(
+              explanation,
+              h(
+                'p',
+                {},
+                h('strong', {}, x.eligible ? 'Eligible' : 'Not eligible'),
+                ` for ${x.version}`,
+                x.offer ? `; a poll now would be offered ${x.offer.version}` : '; a poll now would be offered nothing',
+              ),
+              table(
+                ['Check', 'Result', 'Reason'],
+                x.checks.map((c) => [c.check, c.ok ? 'ok' : 'refused', c.reason]),
+              ),
+            ),
+          (err: unknown) =>
+            replace(
+              explanation,
+              h('p', { class: 'error' }, err instanceof ApiError ? `${err.code}: ${err.message}` : String(err)),
+            ),
+        );
+      },
+    },
     h('label', {}, 'Release version ', version),
     h('button', { type: 'submit' }, 'Explain'),
   );
@@ -38,13 +56,23 @@ export async function devicePage(view: HTMLElement, route: Route): Promise<void>
       fact('Channel', d.channel ?? '-'),
       fact('Hardware', d.hardwareId ?? '-'),
       fact('Groups', d.groups.join(', ') || '-'),
-      fact('Tags', Object.entries(d.tags).map(([k, v]) => `${k}=${v}`).join(', ') || '-'),
+      fact(
+        'Tags',
+        Object.entries(d.tags)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ') || '-',
+      ),
       fact('Last report', when(d.lastReportAt)),
     ),
     h('h2', {}, 'Certificate'),
-    table(['Serial', 'Valid until', 'Enrolled', 'Revoked'], [[d.certSerial ?? '-', when(d.certNotAfter), when(d.enrolledAt), when(d.revokedAt)]]),
+    table(
+      ['Serial', 'Valid until', 'Enrolled', 'Revoked'],
+      [[d.certSerial ?? '-', when(d.certNotAfter), when(d.enrolledAt), when(d.revokedAt)]],
+    ),
     h('h2', {}, 'Attestation'),
-    a ? table(['Verified', 'Passed', 'Reason'], [[when(a.verifiedAt), a.passed ? 'yes' : 'no', a.reason]]) : h('p', {}, 'No evidence verified.'),
+    a
+      ? table(['Verified', 'Passed', 'Reason'], [[when(a.verifiedAt), a.passed ? 'yes' : 'no', a.reason]])
+      : h('p', {}, 'No evidence verified.'),
     h('h2', {}, 'Eligibility'),
     explain,
     explanation,

@@ -14,14 +14,29 @@ const DIMENSIONS: Array<[keyof Omit<FleetBreakdown, 'total'>, string, string | u
 
 /** The fleet by version, channel, hardware, group and status, and a device search. */
 export async function fleetPage(view: HTMLElement, route: Route, live: Live): Promise<void> {
-  const filter = { prefix: route.query.get('prefix') ?? '', status: route.query.get('status') ?? '', channel: route.query.get('channel') ?? '', group: route.query.get('group') ?? '' };
-  const search = h('input', { name: 'prefix', type: 'search', value: filter.prefix, placeholder: 'device id starts with', maxlength: 128 });
+  const filter = {
+    prefix: route.query.get('prefix') ?? '',
+    status: route.query.get('status') ?? '',
+    channel: route.query.get('channel') ?? '',
+    group: route.query.get('group') ?? '',
+  };
+  const search = h('input', {
+    name: 'prefix',
+    type: 'search',
+    value: filter.prefix,
+    placeholder: 'device id starts with',
+    maxlength: 128,
+  });
   const form = h(
     'form',
-    { class: 'filters', role: 'search', onsubmit: (e: Event) => {
-      e.preventDefault();
-      location.hash = href('fleet', [], { ...filter, prefix: search.value.trim() });
-    } },
+    {
+      class: 'filters',
+      role: 'search',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        location.hash = href('fleet', [], { ...filter, prefix: search.value.trim() });
+      },
+    },
     h('label', {}, 'Device ', search),
     h('button', { type: 'submit' }, 'Search'),
     ...Object.entries(filter)
@@ -63,7 +78,15 @@ export async function fleetPage(view: HTMLElement, route: Route, live: Live): Pr
     devices.length
       ? table(
           ['Device', 'Status', 'Version', 'Channel', 'Hardware', 'Groups', 'Last report'],
-          devices.map((d) => [link(href('devices', [d.deviceId]), d.deviceId), d.status, d.currentVersion, d.channel ?? '-', d.hardwareId ?? '-', d.groups.join(', '), when(d.lastReportAt)]),
+          devices.map((d) => [
+            link(href('devices', [d.deviceId]), d.deviceId),
+            d.status,
+            d.currentVersion,
+            d.channel ?? '-',
+            d.hardwareId ?? '-',
+            d.groups.join(', '),
+            when(d.lastReportAt),
+          ]),
         )
       : h('p', {}, 'No devices match.'),
   );

@@ -21,7 +21,13 @@ interface ActionDef {
 // Approvals when the release waits for one; operations as the workflow's own rules allow
 // them (common/opsRules.ts), so no button offers what the server would refuse for its stage.
 const closed = (s: Status) => TERMINAL_STAGES.includes(s.stage);
-const operate = (name: OpsAction, label: string, danger = false): ActionDef => ({ name, label, permission: 'release.operate', show: (s) => !closed(s) && OPS_RULES[name].allowed(s), danger });
+const operate = (name: OpsAction, label: string, danger = false): ActionDef => ({
+  name,
+  label,
+  permission: 'release.operate',
+  show: (s) => !closed(s) && OPS_RULES[name].allowed(s),
+  danger,
+});
 const ACTIONS: ActionDef[] = [
   { name: 'approve', label: 'Approve', permission: 'release.decide', show: (s) => s.awaitingApproval },
   { name: 'reject', label: 'Reject', permission: 'release.decide', show: (s) => s.awaitingApproval, danger: true },
@@ -54,7 +60,12 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
     gate,
     actions,
     h('div', { class: 'charts' }, adoption.root, health.root),
-    h('div', { class: 'columns' }, h('section', {}, h('h2', {}, 'Devices on this release'), devices, h('h2', {}, 'Delivery'), delivery), h('section', {}, h('h2', {}, 'Timeline'), timeline)),
+    h(
+      'div',
+      { class: 'columns' },
+      h('section', {}, h('h2', {}, 'Devices on this release'), devices, h('h2', {}, 'Delivery'), delivery),
+      h('section', {}, h('h2', {}, 'Timeline'), timeline),
+    ),
   );
 
   let shownActions = '';
@@ -68,32 +79,81 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
       fact('Step', h('span', { 'data-testid': 'percent' }, `${s.percent}%`)),
       fact('Devices are offered', h('span', { 'data-testid': 'published' }, describePublished(s))),
       fact('Paused', h('span', { 'data-testid': 'paused' }, s.paused ? 'yes' : 'no')),
-      fact('Approval', s.awaitingApproval ? `awaiting (${s.approvals.length}/${s.approvalsRequired})` : `${s.approvals.filter((a) => a.decision === 'approve').length} given`),
+      fact(
+        'Approval',
+        s.awaitingApproval
+          ? `awaiting (${s.approvals.length}/${s.approvalsRequired})`
+          : `${s.approvals.filter((a) => a.decision === 'approve').length} given`,
+      ),
       fact('Plan', `${s.plan}: ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`),
       fact('Created by', s.createdBy),
       fact('Hardware', s.hardwareIds.join(', ')),
       s.error ? fact('Error', `${s.error.code}: ${s.error.message}`) : null,
     );
-    replace(stages, ...stagesOf(s).map(([name, state]) => h('li', { class: state, 'aria-current': state === 'current' ? 'step' : undefined }, name)));
+    replace(
+      stages,
+      ...stagesOf(s).map(([name, state]) =>
+        h('li', { class: state, 'aria-current': state === 'current' ? 'step' : undefined }, name),
+      ),
+    );
     gate.textContent = describeGate(s);
     // Rebuild the buttons only when the set changes, so a click is never lost to a refresh.
     const allowed = ACTIONS.filter((a) => can(a.permission) && a.show(s));
     const key = allowed.map((a) => a.name).join(',');
     if (key !== shownActions) {
       shownActions = key;
-      replace(actions, ...allowed.map((a) => h('button', { type: 'button', class: a.danger ? 'danger' : 'primary', onclick: () => void act(a) }, a.label)));
+      replace(
+        actions,
+        ...allowed.map((a) =>
+          h('button', { type: 'button', class: a.danger ? 'danger' : 'primary', onclick: () => void act(a) }, a.label),
+        ),
+      );
     }
-    replace(timeline, ...s.history.map((r) => h('li', {}, h('time', { datetime: r.at }, when(r.at)), ' ', h('strong', {}, r.action), r.actor ? ` by ${r.actor}` : '', r.detail ? `: ${r.detail}` : '')));
+    replace(
+      timeline,
+      ...s.history.map((r) =>
+        h(
+          'li',
+          {},
+          h('time', { datetime: r.at }, when(r.at)),
+          ' ',
+          h('strong', {}, r.action),
+          r.actor ? ` by ${r.actor}` : '',
+          r.detail ? `: ${r.detail}` : '',
+        ),
+      ),
+    );
     const d = s.devices;
-    replace(devices, d ? table(['devices', 'healthy', 'reverted', 'failed', 'refused'], [[d.devices, d.healthy, d.reverted, d.failed, d.refused]]) : h('p', {}, 'Not registered yet.'));
+    replace(
+      devices,
+      d
+        ? table(
+            ['devices', 'healthy', 'reverted', 'failed', 'refused'],
+            [[d.devices, d.healthy, d.reverted, d.failed, d.refused]],
+          )
+        : h('p', {}, 'Not registered yet.'),
+    );
     // How installs came: delta updates against full images, and what that saved (#12).
     const v = s.delivery;
     const deltas = s.target?.deltas?.length ?? 0;
     replace(
       delivery,
-      h('p', {}, deltas ? `${deltas} delta update(s): from ${s.target!.deltas!.map((x) => x.base.version).join(', ')}` : 'No delta updates for this release.'),
+      h(
+        'p',
+        {},
+        deltas
+          ? `${deltas} delta update(s): from ${s.target!.deltas!.map((x) => x.base.version).join(', ')}`
+          : 'No delta updates for this release.',
+      ),
       v && v.delta.installs + v.full.installs > 0
-        ? table(['as', 'installs', 'bytes'], [['delta', v.delta.installs, v.delta.bytes], ['full image', v.full.installs, v.full.bytes], ['saved', '', `${v.savedBytes} (${v.savedPercent}%)`]])
+        ? table(
+            ['as', 'installs', 'bytes'],
+            [
+              ['delta', v.delta.installs, v.delta.bytes],
+              ['full image', v.full.installs, v.full.bytes],
+              ['saved', '', `${v.savedBytes} (${v.savedPercent}%)`],
+            ],
+          )
         : h('p', {}, 'No installs reported yet.'),
     );
   };
@@ -107,7 +167,9 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
     const decision = a.permission === 'release.decide';
     const done = await confirmAction({
       title: `${a.label} release ${version} on ${channel}?`,
-      explain: decision ? `You decide as ${channel} release owner; the workflow refuses the creator's own approval.` : `This ${a.name}s the rollout for every device on ${channel}.`,
+      explain: decision
+        ? `You decide as ${channel} release owner; the workflow refuses the creator's own approval.`
+        : `This ${a.name}s the rollout for every device on ${channel}.`,
       confirm: a.label,
       danger: a.danger,
       send: (reason) => post(`${base}/${a.name}`, decision ? { comment: reason } : { reason }),
@@ -123,8 +185,13 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
 function stagesOf(s: Status): Array<[string, 'done' | 'current' | 'todo' | 'ended']> {
   const path = STAGES.slice(0, STAGES.indexOf('stable') + 1);
   const at = path.indexOf(s.stage as (typeof path)[number]);
-  if (at >= 0) return path.map((name, i) => [name, i < at || s.stage === 'stable' ? 'done' : i === at ? 'current' : 'todo']);
+  if (at >= 0)
+    return path.map((name, i) => [name, i < at || s.stage === 'stable' ? 'done' : i === at ? 'current' : 'todo']);
   // Rolled back, rejected, aborted or failed: the path up to where it stopped, then the end.
-  const reached = s.history.some((r) => r.action === 'step') ? path.indexOf('rollout') : s.target ? path.indexOf('validation') : 0;
+  const reached = s.history.some((r) => r.action === 'step')
+    ? path.indexOf('rollout')
+    : s.target
+      ? path.indexOf('validation')
+      : 0;
   return [...path.slice(0, reached + 1).map((name): [string, 'done'] => [name, 'done']), [s.stage, 'ended']];
 }

@@ -9,13 +9,21 @@ export async function releasesPage(view: HTMLElement, route: Route, live: Live):
   const channel = route.query.get('channel') ?? '';
   const stage = route.query.get('stage') ?? '';
   const channelInput = h('input', { name: 'channel', value: channel, placeholder: 'any channel', maxlength: 64 });
-  const stageSelect = h('select', { name: 'stage' }, h('option', { value: '' }, 'any stage'), ...STAGES.map((s) => h('option', { value: s, selected: s === stage }, s)));
+  const stageSelect = h(
+    'select',
+    { name: 'stage' },
+    h('option', { value: '' }, 'any stage'),
+    ...STAGES.map((s) => h('option', { value: s, selected: s === stage }, s)),
+  );
   const filters = h(
     'form',
-    { class: 'filters', onsubmit: (e: Event) => {
-      e.preventDefault();
-      location.hash = href('releases', [], { channel: channelInput.value.trim(), stage: stageSelect.value });
-    } },
+    {
+      class: 'filters',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        location.hash = href('releases', [], { channel: channelInput.value.trim(), stage: stageSelect.value });
+      },
+    },
     h('label', {}, 'Channel ', channelInput),
     h('label', {}, 'Stage ', stageSelect),
     h('button', { type: 'submit' }, 'Filter'),
@@ -47,7 +55,14 @@ export async function releasesPage(view: HTMLElement, route: Route, live: Live):
       i.awaitingApproval ? h('span', { class: 'badge attention' }, 'awaiting approval') : '',
       when(i.startedAt),
     ]);
-    replace(body, items.length ? table(['Channel', 'Version', 'Stage', 'Percent', 'Paused', 'Approval', 'Started'], rows, { 'data-testid': 'releases' }) : h('p', {}, 'No releases match.'));
+    replace(
+      body,
+      items.length
+        ? table(['Channel', 'Version', 'Stage', 'Percent', 'Paused', 'Approval', 'Started'], rows, {
+            'data-testid': 'releases',
+          })
+        : h('p', {}, 'No releases match.'),
+    );
     updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   };
   await refresh();

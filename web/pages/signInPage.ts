@@ -7,22 +7,31 @@ import { h, replace } from '../dom';
  * stored by the page: the session lives in an HttpOnly cookie the page cannot read.
  */
 export function signInPage(view: HTMLElement, signedIn: (s: SessionInfo) => void): void {
-  const token = h('input', { name: 'token', type: 'password', autocomplete: 'current-password', required: true, maxlength: 200 });
+  const token = h('input', {
+    name: 'token',
+    type: 'password',
+    autocomplete: 'current-password',
+    required: true,
+    maxlength: 200,
+  });
   const error = h('p', { class: 'error', role: 'alert' });
   const form = h(
     'form',
-    { class: 'signin', onsubmit: (e: Event) => {
-      e.preventDefault();
-      api<SessionInfo>('POST', '/v1/session', { token: token.value.trim() }).then(
-        (s) => {
-          token.value = '';
-          signedIn(s);
-        },
-        (err: unknown) => {
-          error.textContent = err instanceof ApiError ? `${err.code}: ${err.message}` : String(err);
-        },
-      );
-    } },
+    {
+      class: 'signin',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        api<SessionInfo>('POST', '/v1/session', { token: token.value.trim() }).then(
+          (s) => {
+            token.value = '';
+            signedIn(s);
+          },
+          (err: unknown) => {
+            error.textContent = err instanceof ApiError ? `${err.code}: ${err.message}` : String(err);
+          },
+        );
+      },
+    },
     h('h1', {}, 'Enigm OTA'),
     h('p', {}, 'Sign in with your operator token (ota operator add prints it once).'),
     h('label', {}, 'Operator token', token),

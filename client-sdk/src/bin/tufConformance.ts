@@ -49,7 +49,8 @@ export async function conformance(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'download') {
-    if (!values['target-base-url'] || !values['target-dir']) throw new Error('download needs --target-base-url and --target-dir');
+    if (!values['target-base-url'] || !values['target-dir'])
+      throw new Error('download needs --target-base-url and --target-dir');
     mkdirSync(values['target-dir'], { recursive: true });
     // One updater, targets in the order given; a cached, verified copy is reused.
     for (const name of values['target-name'] ?? []) {

@@ -48,7 +48,8 @@ function registeredRoutes(): Array<{ method: string; path: string }> {
   for (const router of routers) {
     for (const { route } of router.stack) {
       if (!route) continue;
-      for (const path of [route.path].flat()) for (const method of Object.keys(route.methods)) routes.push({ method, path: path.replace(/:(\w+)/g, '{$1}') });
+      for (const path of [route.path].flat())
+        for (const method of Object.keys(route.methods)) routes.push({ method, path: path.replace(/:(\w+)/g, '{$1}') });
     }
   }
   return routes;
@@ -60,7 +61,17 @@ function registeredRoutes(): Array<{ method: string; path: string }> {
  */
 async function queriesRead(): Promise<Array<{ method: string; pattern: string; name: string }>> {
   const found: Array<{ method: string; pattern: string; name: string }> = [];
-  for (const file of ['adminRoutes', 'releaseRoutes', 'insightRoutes', 'metadataRoutes', 'sessionRoutes', 'deviceRoutes', 'identityRoutes', 'attestationRoutes', 'dashboardRoutes']) {
+  for (const file of [
+    'adminRoutes',
+    'releaseRoutes',
+    'insightRoutes',
+    'metadataRoutes',
+    'sessionRoutes',
+    'deviceRoutes',
+    'identityRoutes',
+    'attestationRoutes',
+    'dashboardRoutes',
+  ]) {
     const source = await readFile(join(REPO_ROOT, 'api', `${file}.ts`), 'utf8');
     const tokens = /r\.(get|post|delete|head)\(\s*[`'"]([^`'"]+)|req\.query\[['"](\w+)['"]\]|\bq\(['"](\w+)['"]\)/g;
     let route: { method: string; pattern: string } | undefined;
@@ -75,8 +86,25 @@ async function queriesRead(): Promise<Array<{ method: string; pattern: string; n
 describe('GET /v1/openapi.json', () => {
   it('documents every device endpoint with the schemas requests are validated against', async () => {
     const doc = await fetchDoc();
-    expect(Object.keys(doc.paths)).to.include.members(['/v1/poll', '/v1/reports', '/v1/repos/{repo}/metadata/{file}', '/v1/artifacts/{sha256}', '/v1/enroll', '/v1/devices/renew']);
-    expect(doc.components.schemas).to.include.keys('PollRequest', 'PollResponse', 'InstallReport', 'Accepted', 'FleetSummary', 'TargetStats', 'Error', 'Enroll', 'Renew');
+    expect(Object.keys(doc.paths)).to.include.members([
+      '/v1/poll',
+      '/v1/reports',
+      '/v1/repos/{repo}/metadata/{file}',
+      '/v1/artifacts/{sha256}',
+      '/v1/enroll',
+      '/v1/devices/renew',
+    ]);
+    expect(doc.components.schemas).to.include.keys(
+      'PollRequest',
+      'PollResponse',
+      'InstallReport',
+      'Accepted',
+      'FleetSummary',
+      'TargetStats',
+      'Error',
+      'Enroll',
+      'Renew',
+    );
   });
 
   it('#11: every registered route is an operation, with each path parameter declared', async () => {
@@ -86,8 +114,13 @@ describe('GET /v1/openapi.json', () => {
     for (const { method, path } of routes) {
       const op = doc.paths[path]?.[method];
       expect(op, `${method.toUpperCase()} ${path} is not in the document`).to.be.an('object');
-      const declared = (op!.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name).sort();
-      expect(declared, `${method.toUpperCase()} ${path}: path parameters`).to.deep.equal([...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort());
+      const declared = (op!.parameters ?? [])
+        .filter((p) => p.in === 'path')
+        .map((p) => p.name)
+        .sort();
+      expect(declared, `${method.toUpperCase()} ${path}: path parameters`).to.deep.equal(
+        [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort(),
+      );
     }
   });
 
@@ -98,9 +131,15 @@ describe('GET /v1/openapi.json', () => {
     expect(reads.length).to.be.greaterThan(12);
     for (const { method, pattern, name } of reads) {
       const templated = new RegExp(`^${pattern.replace(/\$\{\w+\}/g, '[a-z]+')}$`);
-      const ops = Object.entries(doc.paths).filter(([p]) => templated.test(p)).map(([, item]) => item[method]);
+      const ops = Object.entries(doc.paths)
+        .filter(([p]) => templated.test(p))
+        .map(([, item]) => item[method]);
       expect(ops, `${method} ${pattern}`).to.not.be.empty;
-      for (const op of ops) expect((op?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name), `${method.toUpperCase()} ${pattern} ?${name}`).to.include(name);
+      for (const op of ops)
+        expect(
+          (op?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+          `${method.toUpperCase()} ${pattern} ?${name}`,
+        ).to.include(name);
     }
   });
 
@@ -116,15 +155,34 @@ describe('GET /v1/openapi.json', () => {
           expect(media, `${what}: no content`).to.not.be.empty;
           for (const m of media) {
             expect(m.schema, `${what}: no schema`).to.be.an('object');
-            if (m.schema!.$ref) expect(doc.components.schemas, `${what}: ${m.schema!.$ref}`).to.have.property(m.schema!.$ref.split('/').pop()!);
+            if (m.schema!.$ref)
+              expect(doc.components.schemas, `${what}: ${m.schema!.$ref}`).to.have.property(
+                m.schema!.$ref.split('/').pop()!,
+              );
           }
-          if (Number(status) >= 400 && !(path === '/v1/attestation' && status === '403')) expect(media[0]!.schema!.$ref, what).to.equal('#/components/schemas/Error');
+          if (Number(status) >= 400 && !(path === '/v1/attestation' && status === '403'))
+            expect(media[0]!.schema!.$ref, what).to.equal('#/components/schemas/Error');
         }
       }
     }
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path]![method]!.responses);
-    expect(statuses('/v1/admin/operators', 'post')).to.include.members(['201', '400', '401', '403', '409', '413', '415', '503']);
-    expect(statuses('/v1/admin/releases/{channel}/{version}/approve', 'post')).to.include.members(['403', '404', '409', '503', '504']);
+    expect(statuses('/v1/admin/operators', 'post')).to.include.members([
+      '201',
+      '400',
+      '401',
+      '403',
+      '409',
+      '413',
+      '415',
+      '503',
+    ]);
+    expect(statuses('/v1/admin/releases/{channel}/{version}/approve', 'post')).to.include.members([
+      '403',
+      '404',
+      '409',
+      '503',
+      '504',
+    ]);
     expect(statuses('/v1/admin/uploads', 'post')).to.include.members(['413', '503']);
   });
 
@@ -143,9 +201,16 @@ describe('GET /v1/openapi.json', () => {
       ['DELETE', '/dashboard/app.js', '/dashboard/{file}'],
     ];
     for (const [method, path, template] of cases) {
-      const res = await fetch(`${testConfig().api.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{}' });
+      const res = await fetch(`${testConfig().api.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: method === 'GET' ? undefined : '{}',
+      });
       const body = (await res.json()) as { error?: { code?: string } };
-      expect({ status: res.status, code: body.error?.code }, `${method} ${path}`).to.deep.equal({ status: 405, code: 'METHOD_NOT_ALLOWED' });
+      expect({ status: res.status, code: body.error?.code }, `${method} ${path}`).to.deep.equal({
+        status: 405,
+        code: 'METHOD_NOT_ALLOWED',
+      });
       const documented = Object.keys(doc.paths[template]!).map((m) => m.toUpperCase());
       const allow = (res.headers.get('allow') ?? '').split(', ').filter((m) => m !== 'HEAD');
       expect(allow.sort(), `${method} ${path}: Allow`).to.deep.equal(documented.filter((m) => m !== 'HEAD').sort());

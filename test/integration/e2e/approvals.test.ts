@@ -30,7 +30,10 @@ describe('approvals', () => {
     it('starts the rollout with the second owner, recording who approved and when', async () => {
       expect((await approve(version, channel, 'bob')).code).to.equal(0);
       const s = await waitForStatus(await temporalClient(), channel, version, (x) => x.stage === 'stable');
-      expect(s.approvals.map((a) => [a.approver, a.decision])).to.deep.equal([['alice', 'approve'], ['bob', 'approve']]);
+      expect(s.approvals.map((a) => [a.approver, a.decision])).to.deep.equal([
+        ['alice', 'approve'],
+        ['bob', 'approve'],
+      ]);
       expect(s.approvals.every((a) => !Number.isNaN(Date.parse(a.at)))).to.equal(true);
       // A device sees who approved what it installs: the approvals are in the signed rollout.
       const agent = await device('strict-1', channel);
@@ -48,11 +51,26 @@ describe('approvals', () => {
   describe('when an owner rejects', () => {
     it('ends the release and offers it to no device', async () => {
       await releaseAwaitingApproval('rejecting', '1.0.0');
-      const r = await otaAs('dave', 'release', 'reject', '1.0.0', '--channel', 'rejecting', '--comment', 'not ready', '--json');
+      const r = await otaAs(
+        'dave',
+        'release',
+        'reject',
+        '1.0.0',
+        '--channel',
+        'rejecting',
+        '--comment',
+        'not ready',
+        '--json',
+      );
       expect(r.code, r.stderr).to.equal(0);
       const s = await waitForStatus(await temporalClient(), 'rejecting', '1.0.0', (x) => x.stage === 'rejected');
       expect(s.approvals[0]).to.include({ approver: 'dave', decision: 'reject', comment: 'not ready' });
-      const poll = await postJson('/v1/poll', { deviceId: 'rej-1', hardwareId: 'devkit-a', channel: 'rejecting', currentVersion: '0.0.1' });
+      const poll = await postJson('/v1/poll', {
+        deviceId: 'rej-1',
+        hardwareId: 'devkit-a',
+        channel: 'rejecting',
+        currentVersion: '0.0.1',
+      });
       expect(poll.body).to.deep.equal({ offer: null });
     });
   });
@@ -62,7 +80,12 @@ describe('approvals', () => {
       await releaseAwaitingApproval('stepgate', '1.0.0', { plan: 'stepgate' });
       const client = await temporalClient();
       expect((await approve('1.0.0', 'stepgate', 'erin')).code).to.equal(0);
-      const waiting = await waitForStatus(client, 'stepgate', '1.0.0', (x) => x.stage === 'rollout' && x.awaitingApproval);
+      const waiting = await waitForStatus(
+        client,
+        'stepgate',
+        '1.0.0',
+        (x) => x.stage === 'rollout' && x.awaitingApproval,
+      );
       expect(waiting.percent).to.equal(10);
       const listed = await ota('release', 'list', '--channel', 'stepgate', '--json');
       expect(listed.json.map((r: { version: string }) => r.version)).to.include('1.0.0');

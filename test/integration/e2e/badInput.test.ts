@@ -33,9 +33,41 @@ describe('bad input', () => {
     it('asks for --channel when a version exists on several channels', async () => {
       const client = await temporalClient();
       const first = await artifactFile('amb1.bin');
-      expect((await ota('release', 'create', '--artifact', first, '--version', '7.0.0', '--hardware', 'a', '--channel', 'amb-one', '--json')).code).to.equal(0);
+      expect(
+        (
+          await ota(
+            'release',
+            'create',
+            '--artifact',
+            first,
+            '--version',
+            '7.0.0',
+            '--hardware',
+            'a',
+            '--channel',
+            'amb-one',
+            '--json',
+          )
+        ).code,
+      ).to.equal(0);
       expect(await resolveChannel(client, '7.0.0')).to.equal('amb-one');
-      expect((await ota('release', 'create', '--artifact', first, '--version', '7.0.0', '--hardware', 'a', '--channel', 'amb-two', '--json')).code).to.equal(0);
+      expect(
+        (
+          await ota(
+            'release',
+            'create',
+            '--artifact',
+            first,
+            '--version',
+            '7.0.0',
+            '--hardware',
+            'a',
+            '--channel',
+            'amb-two',
+            '--json',
+          )
+        ).code,
+      ).to.equal(0);
       // Visibility catches up with the second start.
       const r = await waitFor('the second channel in visibility', async () => {
         const answer = await ota('release', 'status', '7.0.0', '--json');
@@ -55,9 +87,35 @@ describe('bad input', () => {
 
     it('refuses a missing artifact file and bad rollout steps', async () => {
       const file = await artifactFile('steps.bin');
-      const noFile = await ota('release', 'create', '--artifact', '/nonexistent/fw.bin', '--version', '1.0.0', '--channel', 'bad', '--hardware', 'a', '--json');
+      const noFile = await ota(
+        'release',
+        'create',
+        '--artifact',
+        '/nonexistent/fw.bin',
+        '--version',
+        '1.0.0',
+        '--channel',
+        'bad',
+        '--hardware',
+        'a',
+        '--json',
+      );
       expect(noFile.json.error.code).to.equal('INVALID_INPUT');
-      const steps = await ota('release', 'create', '--artifact', file, '--version', '1.0.0', '--channel', 'bad', '--hardware', 'a', '--steps', '50,20', '--json');
+      const steps = await ota(
+        'release',
+        'create',
+        '--artifact',
+        file,
+        '--version',
+        '1.0.0',
+        '--channel',
+        'bad',
+        '--hardware',
+        'a',
+        '--steps',
+        '50,20',
+        '--json',
+      );
       expect(steps.json.error.code).to.equal('INVALID_INPUT');
     });
 
@@ -74,7 +132,18 @@ describe('bad input', () => {
       const handle = await client.workflow.start(RELEASE_WORKFLOW, {
         taskQueue: RELEASE_TASK_QUEUE,
         workflowId: 'release-direct-1.0.0',
-        args: [{ version: '1.0.0', channel: 'direct', hardwareIds: ['a'], rollbackIndex: 0, intakeKey: 'x', fileName: 'fw.bin', createdBy: 'someone', steps: [] }],
+        args: [
+          {
+            version: '1.0.0',
+            channel: 'direct',
+            hardwareIds: ['a'],
+            rollbackIndex: 0,
+            intakeKey: 'x',
+            fileName: 'fw.bin',
+            createdBy: 'someone',
+            steps: [],
+          },
+        ],
       });
       let failure: unknown;
       try {
@@ -111,7 +180,12 @@ describe('bad input', () => {
     });
 
     it('refuses an oversized body with 413 and stores nothing', async () => {
-      const r = await postJson('/v1/reports', { deviceId: 'big-1', version: '1.0.0', outcome: 'failed', message: 'x'.repeat(64 * 1024) });
+      const r = await postJson('/v1/reports', {
+        deviceId: 'big-1',
+        version: '1.0.0',
+        outcome: 'failed',
+        message: 'x'.repeat(64 * 1024),
+      });
       expect(r.status).to.equal(413);
       expect(r.body.error.code).to.equal('PAYLOAD_TOO_LARGE');
       const device = await apiGet<{ reports: unknown[] }>('/v1/admin/devices/big-1');

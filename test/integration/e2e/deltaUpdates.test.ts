@@ -9,7 +9,9 @@ import { apiGet, approve, device, releaseAwaitingApproval, temporalClient } from
 // Versions no other test uses: `ota release status VERSION` resolves a version alone only while one channel has it.
 const CHANNEL = 'deltas';
 /** Consecutive builds: the same program with a few changes here and there, and a little more code. */
-const V1 = Buffer.from(Array.from({ length: 12_000 }, (_, i) => `fn_${i}: ${randomBytes(6).toString('hex')}\n`).join(''));
+const V1 = Buffer.from(
+  Array.from({ length: 12_000 }, (_, i) => `fn_${i}: ${randomBytes(6).toString('hex')}\n`).join(''),
+);
 const next = (from: Buffer) => {
   const b = Buffer.from(from);
   for (let at = 5000; at < b.length; at += 40_000) randomBytes(32).copy(b, at);
@@ -32,16 +34,25 @@ describe('delta updates through the release path (#12)', () => {
     const onV1 = await device('delta-v1', CHANNEL);
     const onV2 = await device('delta-v2', CHANNEL);
     await stableRelease('41.0.0', V1, 1);
-    expect(delivery(await onV1.checkForUpdate()), 'no earlier release: the full image').to.deep.equal({ as: 'full', bytes: V1.length });
+    expect(delivery(await onV1.checkForUpdate()), 'no earlier release: the full image').to.deep.equal({
+      as: 'full',
+      bytes: V1.length,
+    });
     expect(delivery(await onV2.checkForUpdate())).to.deep.equal({ as: 'full', bytes: V1.length });
 
     const second = await stableRelease('42.0.0', V2, 2);
     expect(second.target?.deltas?.map((d) => d.base.version)).to.deep.equal(['41.0.0']);
-    expect(delivery(await onV2.checkForUpdate())).to.deep.equal({ as: 'delta', bytes: second.target!.deltas![0]!.length });
+    expect(delivery(await onV2.checkForUpdate())).to.deep.equal({
+      as: 'delta',
+      bytes: second.target!.deltas![0]!.length,
+    });
 
     const third = await stableRelease('43.0.0', V3, 3);
     const deltas = third.target?.deltas ?? [];
-    expect(deltas.map((d) => d.base.version), 'the plan default: the two newest earlier releases').to.deep.equal(['42.0.0', '41.0.0']);
+    expect(
+      deltas.map((d) => d.base.version),
+      'the plan default: the two newest earlier releases',
+    ).to.deep.equal(['42.0.0', '41.0.0']);
     for (const d of deltas) expect(d.length, `delta from ${d.base.version}`).to.be.lessThan(V3.length / 4);
     const fromV1 = deltas.find((d) => d.base.version === '41.0.0')!;
     const fromV2 = deltas.find((d) => d.base.version === '42.0.0')!;
@@ -55,7 +66,11 @@ describe('delta updates through the release path (#12)', () => {
     expect(delivery(await fresh.checkForUpdate())).to.deep.equal({ as: 'full', bytes: V3.length });
 
     const status = await apiGet<ReleaseStatus & { delivery: DeliverySummary }>(`/v1/admin/releases/${CHANNEL}/43.0.0`);
-    expect(status.delivery).to.deep.include({ delta: { installs: 2, bytes: fromV1.length + fromV2.length }, full: { installs: 1, bytes: V3.length }, deltaRefused: 0 });
+    expect(status.delivery).to.deep.include({
+      delta: { installs: 2, bytes: fromV1.length + fromV2.length },
+      full: { installs: 1, bytes: V3.length },
+      deltaRefused: 0,
+    });
     expect(status.delivery.savedBytes).to.equal(3 * V3.length - fromV1.length - fromV2.length - V3.length);
   });
 

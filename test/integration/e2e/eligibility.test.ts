@@ -21,7 +21,30 @@ describe('eligibility and attestation', () => {
 
   async function release(channel: string, version: string, ...flags: string[]): Promise<void> {
     const file = await artifactFile(`fw-${channel}-${version}.bin`);
-    const r = await ota('release', 'create', '--artifact', file, '--version', version, '--channel', channel, '--hardware', 'devkit-a', '--steps', '100', '--bake', '0s', '--min-devices', '0', '--max-failure-rate', '1', '--rollback-index', '1', ...flags, '--json');
+    const r = await ota(
+      'release',
+      'create',
+      '--artifact',
+      file,
+      '--version',
+      version,
+      '--channel',
+      channel,
+      '--hardware',
+      'devkit-a',
+      '--steps',
+      '100',
+      '--bake',
+      '0s',
+      '--min-devices',
+      '0',
+      '--max-failure-rate',
+      '1',
+      '--rollback-index',
+      '1',
+      ...flags,
+      '--json',
+    );
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     await waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
     await approve(channel, version);
@@ -40,9 +63,18 @@ describe('eligibility and attestation', () => {
     let inLab: DeviceAgent;
 
     before(async () => {
-      inLab = await device('lab-1', channel, { groups: ['lab'], initialState: { currentVersion: '1.2.0', rollbackIndex: 0 } });
-      const office = await device('office-1', channel, { groups: ['office'], initialState: { currentVersion: '1.2.0', rollbackIndex: 0 } });
-      const old = await device('lab-old', channel, { groups: ['lab'], initialState: { currentVersion: '0.9.0', rollbackIndex: 0 } });
+      inLab = await device('lab-1', channel, {
+        groups: ['lab'],
+        initialState: { currentVersion: '1.2.0', rollbackIndex: 0 },
+      });
+      const office = await device('office-1', channel, {
+        groups: ['office'],
+        initialState: { currentVersion: '1.2.0', rollbackIndex: 0 },
+      });
+      const old = await device('lab-old', channel, {
+        groups: ['lab'],
+        initialState: { currentVersion: '0.9.0', rollbackIndex: 0 },
+      });
       // Enrolled now (their groups come from their enrollment tokens).
       for (const d of [inLab, office, old]) await d.identity();
       await release(channel, '3.1.0', '--target-group', 'lab', '--min-source-version', '1.0.0');
@@ -58,16 +90,37 @@ describe('eligibility and attestation', () => {
       const office = await explain('office-1', '3.1.0');
       expect(office.eligible).to.equal(false);
       expect(failing(office)).to.deep.equal(['groups']);
-      expect(office.checks.map((c) => c.check)).to.include.members(['identity', 'enrollment', 'attestation', 'channel', 'hardware', 'buildCompatibility', 'rollout']);
+      expect(office.checks.map((c) => c.check)).to.include.members([
+        'identity',
+        'enrollment',
+        'attestation',
+        'channel',
+        'hardware',
+        'buildCompatibility',
+        'rollout',
+      ]);
       expect(office.checks.every((c) => c.reason.length > 0)).to.equal(true);
       expect(failing(await explain('lab-old', '3.1.0'))).to.deep.equal(['buildCompatibility']);
       expect((await explain('lab-1', '3.1.0')).eligible).to.equal(true);
       const human = await ota('device', 'explain', 'office-1', '3.1.0');
-      expect(human.stdout).to.match(/NOT ELIGIBLE/).and.match(/FAIL\s+groups/);
+      expect(human.stdout)
+        .to.match(/NOT ELIGIBLE/)
+        .and.match(/FAIL\s+groups/);
     });
 
     it('follows `ota device label`: a device moved into the group is offered the release on its next poll', async () => {
-      const labelled = await ota('device', 'label', 'office-1', '--group', 'lab', '--group', 'office', '--tag', 'site=berlin', '--json');
+      const labelled = await ota(
+        'device',
+        'label',
+        'office-1',
+        '--group',
+        'lab',
+        '--group',
+        'office',
+        '--tag',
+        'site=berlin',
+        '--json',
+      );
       expect(labelled.code, labelled.stderr).to.equal(0);
       expect(labelled.json).to.deep.include({ groups: ['lab', 'office'], tags: { site: 'berlin' } });
       expect((await explain('office-1', '3.1.0')).eligible).to.equal(true);
@@ -80,14 +133,35 @@ describe('eligibility and attestation', () => {
     it('installs on the eligible device, which checks the signed minimum source version itself', async () => {
       expect(await inLab.checkForUpdate()).to.include({ status: 'installed', version: '3.1.0' });
       // A device below the signed minimum refuses even when a hostile API offers it.
-      const old = await device('lab-older', channel, { groups: ['lab'], initialState: { currentVersion: '0.9.0', rollbackIndex: 0 } });
-      expect(await old.installOffer({ targetName: `${channel}/3.1.0/fw-${channel}-3.1.0.bin`, version: '3.1.0' })).to.include({ status: 'refused', code: 'SOURCE_VERSION_TOO_OLD' });
+      const old = await device('lab-older', channel, {
+        groups: ['lab'],
+        initialState: { currentVersion: '0.9.0', rollbackIndex: 0 },
+      });
+      expect(
+        await old.installOffer({ targetName: `${channel}/3.1.0/fw-${channel}-3.1.0.bin`, version: '3.1.0' }),
+      ).to.include({ status: 'refused', code: 'SOURCE_VERSION_TOO_OLD' });
     });
 
     it('refuses a release spec with malformed targeting before anything starts', async () => {
       const file = await artifactFile('bad-targeting.bin');
-      const base = ['release', 'create', '--artifact', file, '--version', '9.0.0', '--channel', channel, '--hardware', 'devkit-a', '--json'];
-      for (const extra of [['--min-source-version', 'old'], ['--target-group', 'has space'], ['--target-tag', 'novalue']]) {
+      const base = [
+        'release',
+        'create',
+        '--artifact',
+        file,
+        '--version',
+        '9.0.0',
+        '--channel',
+        channel,
+        '--hardware',
+        'devkit-a',
+        '--json',
+      ];
+      for (const extra of [
+        ['--min-source-version', 'old'],
+        ['--target-group', 'has space'],
+        ['--target-tag', 'novalue'],
+      ]) {
         const r = await ota(...base, ...extra);
         expect(r.code, extra.join(' ')).to.equal(2);
         expect(r.json.error.code).to.equal('INVALID_INPUT');
@@ -102,10 +176,18 @@ describe('eligibility and attestation', () => {
       await release(channel, '1.0.0', '--attestation-required');
     });
 
-    async function attest(deviceId: string, evidence: (nonce: string) => unknown, reuse?: string): Promise<{ status: number; nonce: string; body: any }> {
+    async function attest(
+      deviceId: string,
+      evidence: (nonce: string) => unknown,
+      reuse?: string,
+    ): Promise<{ status: number; nonce: string; body: any }> {
       const fetch = await deviceFetch(deviceId, channel);
       const post = async (path: string, body: unknown) => {
-        const res = await fetch(`${testConfig().api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const res = await fetch(`${testConfig().api.url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         return { status: res.status, body: (await res.json()) as any };
       };
       const nonce = reuse ?? (await post('/v1/attestation/nonce', {})).body.nonce;
@@ -124,14 +206,23 @@ describe('eligibility and attestation', () => {
 
     it('refuses a replayed nonce, an expired one, a chain from another CA and failing measurements', async () => {
       const key = maker.issueDevice('att-2');
-      const sign = (measurements: AttestationMeasurements, k = key) => (nonce: string) => createEvidence(k, { deviceId: 'att-2', nonce, measurements });
+      const sign =
+        (measurements: AttestationMeasurements, k = key) =>
+        (nonce: string) =>
+          createEvidence(k, { deviceId: 'att-2', nonce, measurements });
       const first = await attest('att-2', sign(good));
       expect(first.status).to.equal(200);
       const replayed = await attest('att-2', sign(good), first.nonce);
       expect([replayed.status, replayed.body.error.code]).to.deep.equal([403, 'ATTESTATION_NONCE_INVALID']);
 
       const fetch = await deviceFetch('att-2', channel);
-      const stale = (await (await fetch(`${testConfig().api.url}/v1/attestation/nonce`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as { nonce: string };
+      const stale = (await (
+        await fetch(`${testConfig().api.url}/v1/attestation/nonce`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).json()) as { nonce: string };
       await new Promise((r) => setTimeout(r, 3500)); // OTA_ATTESTATION_NONCE_MS is 3 s in tests
       const expired = await attest('att-2', sign(good), stale.nonce);
       expect([expired.status, expired.body.error.code]).to.deep.equal([403, 'ATTESTATION_NONCE_INVALID']);
@@ -144,12 +235,17 @@ describe('eligibility and attestation', () => {
       expect([rooted.status, rooted.body.error.code]).to.deep.equal([403, 'ATTESTATION_MEASUREMENTS_FAILED']);
       // The failed evidence replaces the earlier pass: the release is no longer offered.
       expect(failing(await explain('att-2', '1.0.0'))).to.deep.equal(['attestation']);
-      expect((await postJson('/v1/poll', { deviceId: 'att-2', hardwareId: 'devkit-a', channel, currentVersion: '0.0.0' })).body.offer).to.equal(null);
+      expect(
+        (await postJson('/v1/poll', { deviceId: 'att-2', hardwareId: 'devkit-a', channel, currentVersion: '0.0.0' }))
+          .body.offer,
+      ).to.equal(null);
     });
 
     it("refuses evidence signed for another device's id", async () => {
       const other = maker.issueDevice('att-3');
-      const r = await attest('att-4', (nonce) => createEvidence(other, { deviceId: 'att-3', nonce, measurements: good }));
+      const r = await attest('att-4', (nonce) =>
+        createEvidence(other, { deviceId: 'att-3', nonce, measurements: good }),
+      );
       expect(r.status).to.equal(403);
       expect(r.body.error.code).to.match(/^ATTESTATION_/);
     });

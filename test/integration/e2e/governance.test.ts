@@ -31,7 +31,9 @@ describe('rollout governance', () => {
   describe('before the approval', () => {
     it('offers the release to no device, and a device refuses a forced offer', async () => {
       expect((await poll(inside, channel)).body).to.deep.equal({ offer: null });
-      const forced = await (await device(inside, channel)).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
+      const forced = await (
+        await device(inside, channel)
+      ).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
       expect(forced).to.include({ status: 'refused', code: 'NOT_IN_ROLLOUT' });
     });
 
@@ -72,16 +74,30 @@ describe('rollout governance', () => {
     it('does not offer it to other hardware, which refuses a forced offer', async () => {
       expect((await poll(inside, channel, 'devkit-z')).body).to.deep.equal({ offer: null });
       const other = await device(`${inside}-z`, channel, { hardwareId: 'devkit-z' });
-      const forced = await other.installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
+      const forced = await other.installOffer({
+        targetName: `${channel}/${version}/fw-${channel}-${version}.bin`,
+        version,
+      });
       expect(forced).to.include({ status: 'refused', code: 'HARDWARE_MISMATCH' });
     });
 
     it('stops new offers while paused and offers again after resume', async () => {
-      const paused = await ota('release', 'pause', version, '--channel', channel, '--reason', 'investigating', '--json');
+      const paused = await ota(
+        'release',
+        'pause',
+        version,
+        '--channel',
+        channel,
+        '--reason',
+        'investigating',
+        '--json',
+      );
       expect(paused.code, paused.stderr).to.equal(0);
       expect(paused.json.paused).to.equal(true);
       expect((await poll(inside, channel)).body).to.deep.equal({ offer: null });
-      const forced = await (await device(`${inside}`, channel)).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
+      const forced = await (
+        await device(`${inside}`, channel)
+      ).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
       expect(forced).to.include({ status: 'refused', code: 'ROLLOUT_PAUSED' });
 
       const resumed = await ota('release', 'resume', version, '--channel', channel, '--json');
@@ -94,7 +110,9 @@ describe('rollout governance', () => {
       expect(rolled.code, rolled.stderr).to.equal(0);
       expect(rolled.json.withdrawn).to.equal(true);
       expect((await poll(inside, channel)).body).to.deep.equal({ offer: null });
-      const forced = await (await device(`${inside}-late`, channel)).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
+      const forced = await (
+        await device(`${inside}-late`, channel)
+      ).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
       expect(forced).to.include({ status: 'refused', code: 'RELEASE_WITHDRAWN' });
       const client = await temporalClient();
       const status = await waitForStatus(client, channel, version, (s) => s.stage === 'rolled-back');

@@ -35,12 +35,17 @@ describe('health gates', () => {
       expect(cli.json.gate.result).to.equal('tripped');
       // Devices may still report in the moment between the gate's sample and the pause.
       expect(cli.json.devices.reverted + cli.json.devices.blocked).to.be.at.least(s.gate!.failures);
-      const poll = await postJson('/v1/poll', { deviceId: `${channel}-0001`, hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' });
+      const poll = await postJson('/v1/poll', {
+        deviceId: `${channel}-0001`,
+        hardwareId: 'devkit-a',
+        channel,
+        currentVersion: '0.0.1',
+      });
       expect(poll.body).to.deep.equal({ offer: null });
     });
   });
 
-  describe("on a channel whose policy rolls back on a breach", () => {
+  describe('on a channel whose policy rolls back on a breach', () => {
     it('withdraws the release by itself', async () => {
       const channel = 'autoback';
       // No plan given: the channel's own plan ('gated') applies.

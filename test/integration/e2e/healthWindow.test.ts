@@ -23,7 +23,9 @@ describe('a device whose new version does not confirm its health within the wind
     // The image may stay in the inactive A/B slot; it never became the slot that boots.
     expect(await readFile(join(stateDir, 'system', 'active')).catch(() => undefined)).to.equal(undefined);
     expect(await readFile(join(stateDir, 'system', 'trial')).catch(() => undefined)).to.equal(undefined);
-    const stats = await apiGet<{ reverted: number }>(`/v1/fleet/targets/stats?name=${encodeURIComponent(stable.target!.name)}`);
+    const stats = await apiGet<{ reverted: number }>(
+      `/v1/fleet/targets/stats?name=${encodeURIComponent(stable.target!.name)}`,
+    );
     expect(stats.reverted).to.equal(1);
   });
 });

@@ -4,7 +4,7 @@ import { Storage } from '../../../infra/storage';
 import { approve, artifactFile, temporalClient, testConfig } from '../helpers';
 
 describe('a release flooded with messages', () => {
-  it('keeps each run\'s history bounded by continuing as new, and still completes', async function () {
+  it("keeps each run's history bounded by continuing as new, and still completes", async function () {
     this.timeout(600_000);
     const client = await temporalClient();
     const channel = 'flood';
@@ -16,7 +16,10 @@ describe('a release flooded with messages', () => {
       channel,
       rollbackIndex: 1,
       plan: 'custom',
-      steps: [{ percent: 50, bakeTimeMs: 3_600_000, minDevices: 0, maxFailureRate: 1, gate: 'auto' }, { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' }],
+      steps: [
+        { percent: 50, bakeTimeMs: 3_600_000, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+        { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+      ],
       security: false,
       createdBy: 'flood-creator',
       historyLimit: 400,
@@ -38,7 +41,8 @@ describe('a release flooded with messages', () => {
     }
 
     const runs: number[] = [];
-    for await (const wf of client.workflow.list({ query: `WorkflowId = 'release-${channel}-${version}'` })) runs.push(wf.historyLength);
+    for await (const wf of client.workflow.list({ query: `WorkflowId = 'release-${channel}-${version}'` }))
+      runs.push(wf.historyLength);
     expect(runs.length).to.be.greaterThan(1);
     for (const length of runs) expect(length).to.be.below(400 * 2);
     const s = await releaseStatus(client, channel, version);

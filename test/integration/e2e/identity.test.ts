@@ -17,11 +17,26 @@ describe('device identity and operators', () => {
   });
 
   async function token(deviceId: string, ttl?: string): Promise<string> {
-    const r = await ota('device', 'token', deviceId, '--hardware', 'devkit-a', '--channel', 'identity', '--group', 'lab', '--tag', 'site=berlin', ...(ttl ? ['--ttl', ttl] : []), '--json');
+    const r = await ota(
+      'device',
+      'token',
+      deviceId,
+      '--hardware',
+      'devkit-a',
+      '--channel',
+      'identity',
+      '--group',
+      'lab',
+      '--tag',
+      'site=berlin',
+      ...(ttl ? ['--ttl', ttl] : []),
+      '--json',
+    );
     expect(r.code, r.stderr).to.equal(0);
     return r.json.token as string;
   }
-  const enrollWith = (t: string, deviceId: string) => enroll(createTransport({ caPem }), url(), { token: t, deviceId, currentVersion: '0.0.1' }, caPem);
+  const enrollWith = (t: string, deviceId: string) =>
+    enroll(createTransport({ caPem }), url(), { token: t, deviceId, currentVersion: '0.0.1' }, caPem);
 
   describe('enrollment', () => {
     it('trades a one-time token for a certificate naming the device; the token cannot be used twice', async () => {
@@ -40,7 +55,9 @@ describe('device identity and operators', () => {
     it('lists devices by group', async () => {
       const inLab = await ota('device', 'list', '--group', 'lab', '--prefix', 'id-', '--json');
       expect(inLab.code, inLab.stderr).to.equal(0);
-      expect((inLab.json as Array<{ deviceId: string; groups: string[] }>).map((d) => d.deviceId)).to.deep.equal(['id-once']);
+      expect((inLab.json as Array<{ deviceId: string; groups: string[] }>).map((d) => d.deviceId)).to.deep.equal([
+        'id-once',
+      ]);
       expect((await ota('device', 'list', '--group', 'nowhere', '--json')).json).to.deep.equal([]);
     });
 
@@ -57,7 +74,16 @@ describe('device identity and operators', () => {
 
     it('refuses a token for a device that is enrolled already (revoke first)', async () => {
       await token('id-twice');
-      const second = await ota('device', 'token', 'id-once', '--hardware', 'devkit-a', '--channel', 'identity', '--json');
+      const second = await ota(
+        'device',
+        'token',
+        'id-once',
+        '--hardware',
+        'devkit-a',
+        '--channel',
+        'identity',
+        '--json',
+      );
       expect(second.json.error.code).to.equal('ALREADY_EXISTS');
     });
   });
@@ -65,7 +91,11 @@ describe('device identity and operators', () => {
   describe('device requests', () => {
     it('need a certificate from the fleet CA', async () => {
       const anonymous = createTransport({ caPem });
-      const r = await anonymous(`${url()}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(poll('nobody')) });
+      const r = await anonymous(`${url()}/v1/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(poll('nobody')),
+      });
       expect(r.status).to.equal(401);
       expect(((await r.json()) as { error: { code: string } }).error.code).to.equal('UNAUTHENTICATED');
     });
@@ -75,9 +105,16 @@ describe('device identity and operators', () => {
       await deviceFetch('id-b', 'identity');
       for (const [path, body] of [
         ['/v1/poll', poll('id-b')],
-        ['/v1/reports', { deviceId: 'id-b', version: '9.9.9', outcome: 'installed', health: 'healthy', targetName: 'x/9.9.9/fw.bin' }],
+        [
+          '/v1/reports',
+          { deviceId: 'id-b', version: '9.9.9', outcome: 'installed', health: 'healthy', targetName: 'x/9.9.9/fw.bin' },
+        ],
       ] as const) {
-        const r = await asA(`${url()}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const r = await asA(`${url()}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         expect(r.status, path).to.equal(403);
         expect(((await r.json()) as { error: { code: string } }).error.code).to.equal('DEVICE_MISMATCH');
       }
@@ -85,18 +122,33 @@ describe('device identity and operators', () => {
     });
 
     it('count a retried report once (same report id)', async () => {
-      const report = { deviceId: 'id-retry', reportId: 'retry-0000001', version: '1.0.0', outcome: 'installed', health: 'healthy', targetName: 'identity/1.0.0/fw.bin' };
+      const report = {
+        deviceId: 'id-retry',
+        reportId: 'retry-0000001',
+        version: '1.0.0',
+        outcome: 'installed',
+        health: 'healthy',
+        targetName: 'identity/1.0.0/fw.bin',
+      };
       const first = await postJson('/v1/reports', report);
       const second = await postJson('/v1/reports', report);
       expect([first.status, second.status]).to.deep.equal([202, 202]);
       expect([first.body.duplicate, second.body.duplicate]).to.deep.equal([false, true]);
       expect((await apiGet(`/v1/admin/devices/id-retry`)).reports).to.have.length(1);
-      expect(await apiGet(`/v1/fleet/targets/stats?name=${encodeURIComponent(report.targetName)}`)).to.include({ devices: 1, healthy: 1 });
+      expect(await apiGet(`/v1/fleet/targets/stats?name=${encodeURIComponent(report.targetName)}`)).to.include({
+        devices: 1,
+        healthy: 1,
+      });
     });
 
     it('stop working on the very next request after `ota device revoke`, on the same connection', async () => {
       const asC = await deviceFetch('id-revoked', 'identity');
-      const send = () => asC(`${url()}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(poll('id-revoked')) });
+      const send = () =>
+        asC(`${url()}/v1/poll`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(poll('id-revoked')),
+        });
       expect((await send()).status).to.equal(200);
       const revoked = await ota('device', 'revoke', 'id-revoked', '--reason', 'stolen', '--json');
       expect(revoked.code, revoked.stderr).to.equal(0);
@@ -115,10 +167,18 @@ describe('device identity and operators', () => {
       const after = (await later.identity()) as DeviceIdentity;
       expect(after.certPem).to.not.equal(before.certPem);
       const old = createTransport(before);
-      const r = await old(`${url()}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(poll('id-renew')) });
+      const r = await old(`${url()}/v1/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(poll('id-renew')),
+      });
       expect(r.status).to.equal(403);
       const fresh = createTransport(after);
-      const ok = await fresh(`${url()}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(poll('id-renew')) });
+      const ok = await fresh(`${url()}/v1/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(poll('id-renew')),
+      });
       expect(ok.status).to.equal(200);
     });
   });
@@ -133,11 +193,22 @@ describe('device identity and operators', () => {
           await api.close();
         }
       };
-      expect(await rejectionOf(as('', (api) => api.get('/v1/admin/whoami')))).to.have.property('code', 'UNAUTHENTICATED');
+      expect(await rejectionOf(as('', (api) => api.get('/v1/admin/whoami')))).to.have.property(
+        'code',
+        'UNAUTHENTICATED',
+      );
       const t = await operatorToken('short-lived', ['viewer']);
-      expect(await as(t, (api) => api.get('/v1/admin/whoami'))).to.deep.equal({ name: 'short-lived', roles: ['viewer'] });
-      await as(await operatorToken('second-admin', ['admin']), (api) => api.send('POST', '/v1/admin/operators/short-lived/revoke', { reason: 'left the team' }));
-      expect(await rejectionOf(as(t, (api) => api.get('/v1/admin/whoami')))).to.have.property('code', 'UNAUTHENTICATED');
+      expect(await as(t, (api) => api.get('/v1/admin/whoami'))).to.deep.equal({
+        name: 'short-lived',
+        roles: ['viewer'],
+      });
+      await as(await operatorToken('second-admin', ['admin']), (api) =>
+        api.send('POST', '/v1/admin/operators/short-lived/revoke', { reason: 'left the team' }),
+      );
+      expect(await rejectionOf(as(t, (api) => api.get('/v1/admin/whoami')))).to.have.property(
+        'code',
+        'UNAUTHENTICATED',
+      );
     });
 
     it('are limited to their role, and every refusal is in the audit log', async () => {

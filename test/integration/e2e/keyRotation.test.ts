@@ -7,7 +7,11 @@ import { offlineDir } from '../../../trust/ceremony';
 import { Storage } from '../../../infra/storage';
 import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
-type Listed = { repository: string; rootVersion: number; roles: Array<{ role: string; threshold: number; keys: Array<{ keyID: string; location: string }> }> };
+type Listed = {
+  repository: string;
+  rootVersion: number;
+  roles: Array<{ role: string; threshold: number; keys: Array<{ keyID: string; location: string }> }>;
+};
 
 describe('key management (ota keys)', () => {
   const channel = 'keys';
@@ -19,17 +23,27 @@ describe('key management (ota keys)', () => {
     return r.json[0] as Listed;
   };
   const role = (l: Listed, name: string) => l.roles.find((r) => r.role === name)!;
-  const firstRoot = async (repo: string) => (await new Storage(testConfig().minio).getBytes('metadata', `${repo}/1.root.json`, 1 << 20))!;
+  const firstRoot = async (repo: string) =>
+    (await new Storage(testConfig().minio).getBytes('metadata', `${repo}/1.root.json`, 1 << 20))!;
 
   before(async () => {
     // Provisioned with the first roots, before any key change: it must follow every rotation.
-    early = await device('keys-early', channel, {}, { release: await firstRoot('release'), rollout: await firstRoot('rollout') });
+    early = await device(
+      'keys-early',
+      channel,
+      {},
+      { release: await firstRoot('release'), rollout: await firstRoot('rollout') },
+    );
   });
 
   it('the ceremony made 2-of-3 offline root keys and 2-of-3 release keys in the HSM', async () => {
     const release = await listed('release');
     expect(role(release, 'root')).to.include({ threshold: 2 });
-    expect(role(release, 'root').keys.map((k) => k.location)).to.deep.equal(['offline file', 'offline file', 'offline file']);
+    expect(role(release, 'root').keys.map((k) => k.location)).to.deep.equal([
+      'offline file',
+      'offline file',
+      'offline file',
+    ]);
     expect(role(release, 'targets')).to.include({ threshold: 2 });
     expect(role(release, 'targets').keys.map((k) => k.location)).to.deep.equal(['hsm', 'hsm', 'hsm']);
     expect(role(await listed('rollout'), 'targets').keys).to.have.length(1);
@@ -38,7 +52,10 @@ describe('key management (ota keys)', () => {
   it('refuses bad key changes with a clear error and leaves the root as it was', async () => {
     const before = await listed('release');
     const keyFiles = (await readdir(offlineDir(testConfig()))).sort();
-    const oneRootKey = join(offlineDir(testConfig()), keyFiles.find((f) => f.startsWith('release-root-'))!);
+    const oneRootKey = join(
+      offlineDir(testConfig()),
+      keyFiles.find((f) => f.startsWith('release-root-'))!,
+    );
     const refusals: Array<[string[], number, string]> = [
       [['threshold', 'release', 'targets', '4'], 2, 'INVALID_INPUT'],
       [['threshold', 'release', 'targets', '0'], 2, 'INVALID_INPUT'],

@@ -27,7 +27,9 @@ function sample(text: string, name: string, labels: Labels = {}): number {
 
 /** The API's /metrics needs an operator token (TLS, fleet CA); the worker's is plain HTTP on loopback. */
 async function metricsText(url: string, token?: string): Promise<string> {
-  const fetch = url.startsWith('https:') ? createTransport({ caPem: await readFile(testConfig().identity.fleetCaCert, 'utf8') }) : globalThis.fetch;
+  const fetch = url.startsWith('https:')
+    ? createTransport({ caPem: await readFile(testConfig().identity.fleetCaCert, 'utf8') })
+    : globalThis.fetch;
   const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   expect(res.status, url).to.equal(200);
   expect(res.headers.get('content-type')).to.match(/^text\/plain/);
@@ -40,14 +42,18 @@ const workerMetrics = () => metricsText(`http://127.0.0.1:${testConfig().observa
 /** The API's JSON log line for a request id; the line is written when the response closes, just after the client has it. */
 async function apiLogLine(requestId: string): Promise<Record<string, unknown> | undefined> {
   const file = new ProcessManager(TEST_PROFILE.home).logFile('api');
-  return waitFor(`the API log line of ${requestId}`, async () => {
-    for (const line of (await readFile(file, 'utf8')).split('\n')) {
-      if (!line.includes(requestId)) continue;
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      if (entry['requestId'] === requestId) return entry;
-    }
-    return undefined;
-  }, { timeoutMs: 2000, intervalMs: 50 });
+  return waitFor(
+    `the API log line of ${requestId}`,
+    async () => {
+      for (const line of (await readFile(file, 'utf8')).split('\n')) {
+        if (!line.includes(requestId)) continue;
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry['requestId'] === requestId) return entry;
+      }
+      return undefined;
+    },
+    { timeoutMs: 2000, intervalMs: 50 },
+  );
 }
 
 /**
@@ -57,18 +63,30 @@ async function apiLogLine(requestId: string): Promise<Record<string, unknown> | 
  */
 const sent: string[] = [];
 /** As a device (mutual TLS): the one a body names, else a reader device. */
-async function call(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}, as = 'obs-reader'): Promise<Response> {
+async function call(
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  as = 'obs-reader',
+): Promise<Response> {
   const id = `obs-${randomBytes(8).toString('hex')}`;
   sent.push(id);
   const fetch = await deviceFetch(as, 'obs');
   return fetch(`${testConfig().api.url}${path}`, { ...init, headers: { 'x-request-id': id, ...init.headers } });
 }
-async function post(path: string, body: { deviceId?: string; [field: string]: unknown }): Promise<{ status: number; body: any }> {
-  const res = await call(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, body.deviceId);
+async function post(
+  path: string,
+  body: { deviceId?: string; [field: string]: unknown },
+): Promise<{ status: number; body: any }> {
+  const res = await call(
+    path,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    body.deviceId,
+  );
   return { status: res.status, body: await res.json() };
 }
 async function settled(): Promise<void> {
-  for (const id of sent.splice(0)) expect(await apiLogLine(id), `no line for ${id} in the API log`).not.to.equal(undefined);
+  for (const id of sent.splice(0))
+    expect(await apiLogLine(id), `no line for ${id} in the API log`).not.to.equal(undefined);
 }
 async function statusOf(path: string): Promise<number> {
   const res = await call(path);
@@ -83,7 +101,8 @@ describe('observability', () => {
     it('counts polls and their duration by method, route pattern and status, and whether an update was offered', async () => {
       const labels = { method: 'POST', route: '/v1/poll', status: '200' };
       const before = await apiMetrics();
-      for (const id of ['obs-poll-1', 'obs-poll-2']) expect((await poll(id, 'obs-nothing')).body).to.deep.equal({ offer: null });
+      for (const id of ['obs-poll-1', 'obs-poll-2'])
+        expect((await poll(id, 'obs-nothing')).body).to.deep.equal({ offer: null });
       expect((await post('/v1/poll', { deviceId: 'obs-poll-3' })).status).to.equal(400);
       await settled();
       const after = await apiMetrics();
@@ -102,17 +121,30 @@ describe('observability', () => {
       const report = { deviceId: 'obs-report-1', version: '1.0.0', outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' };
       expect((await post('/v1/reports', report)).status).to.equal(202);
       expect((await post('/v1/reports', { ...report, errorCode: 'INVENTED_BY_A_DEVICE' })).status).to.equal(202);
-      expect((await post('/v1/reports', { deviceId: 'obs-report-2', version: '1.0.0', outcome: 'installed', health: 'healthy' })).status).to.equal(202);
+      expect(
+        (
+          await post('/v1/reports', {
+            deviceId: 'obs-report-2',
+            version: '1.0.0',
+            outcome: 'installed',
+            health: 'healthy',
+          })
+        ).status,
+      ).to.equal(202);
       await settled();
       const after = await apiMetrics();
 
-      const delta = (l: Labels) => sample(after, 'ota_api_install_reports_total', l) - sample(before, 'ota_api_install_reports_total', l);
+      const delta = (l: Labels) =>
+        sample(after, 'ota_api_install_reports_total', l) - sample(before, 'ota_api_install_reports_total', l);
       expect(delta({ outcome: 'refused', health: 'none', error_code: 'NOT_IN_ROLLOUT' })).to.equal(1);
       expect(delta({ outcome: 'refused', health: 'none', error_code: 'other' })).to.equal(1);
       expect(delta({ outcome: 'installed', health: 'healthy', error_code: 'none' })).to.equal(1);
       expect(after).not.to.include('INVENTED_BY_A_DEVICE');
       const accepted = { method: 'POST', route: '/v1/reports', status: '202' };
-      expect(sample(after, 'ota_api_http_requests_total', accepted) - sample(before, 'ota_api_http_requests_total', accepted)).to.equal(3);
+      expect(
+        sample(after, 'ota_api_http_requests_total', accepted) -
+          sample(before, 'ota_api_http_requests_total', accepted),
+      ).to.equal(3);
     });
 
     it('is for operators only: no token, no metrics', async () => {
@@ -130,7 +162,8 @@ describe('observability', () => {
       await settled();
       const after = await apiMetrics();
 
-      const delta = (l: Labels) => sample(after, 'ota_api_http_requests_total', l) - sample(before, 'ota_api_http_requests_total', l);
+      const delta = (l: Labels) =>
+        sample(after, 'ota_api_http_requests_total', l) - sample(before, 'ota_api_http_requests_total', l);
       const metadata = { method: 'GET', route: '/v1/repos/:repo/metadata/:file' };
       expect(delta({ ...metadata, status: '200' })).to.equal(1);
       expect(delta({ ...metadata, status: '404' })).to.equal(1);
@@ -143,10 +176,17 @@ describe('observability', () => {
   describe('request ids', () => {
     it('echoes a safe x-request-id and logs one JSON line for the request under it', async () => {
       const id = `obs-${randomBytes(8).toString('hex')}`;
-      const res = await (await deviceFetch('obs-log-1', 'obs'))(`${testConfig().api.url}/v1/poll`, {
+      const res = await (
+        await deviceFetch('obs-log-1', 'obs')
+      )(`${testConfig().api.url}/v1/poll`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-request-id': id },
-        body: JSON.stringify({ deviceId: 'obs-log-1', hardwareId: 'devkit-a', channel: 'obs-nothing', currentVersion: '0.1.0' }),
+        body: JSON.stringify({
+          deviceId: 'obs-log-1',
+          hardwareId: 'devkit-a',
+          channel: 'obs-nothing',
+          currentVersion: '0.1.0',
+        }),
       });
       const body = await res.text();
       expect(res.status).to.equal(200);
@@ -167,7 +207,9 @@ describe('observability', () => {
 
     it('replaces an unsafe or overlong x-request-id with one of its own', async () => {
       for (const unsafe of ['has spaces<and>markup', 'x'.repeat(65), 'quote"in"it']) {
-        const res = await (await deviceFetch('obs-reader', 'obs'))(`${testConfig().api.url}/healthz`, { headers: { 'x-request-id': unsafe } });
+        const res = await (
+          await deviceFetch('obs-reader', 'obs')
+        )(`${testConfig().api.url}/healthz`, { headers: { 'x-request-id': unsafe } });
         expect(res.status).to.equal(200);
         const id = res.headers.get('x-request-id');
         expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
@@ -179,7 +221,9 @@ describe('observability', () => {
     });
 
     it('returns the request id in an error body and logs the error code with it', async () => {
-      const res = await (await deviceFetch('obs-reader', 'obs'))(`${testConfig().api.url}/v1/reports`, {
+      const res = await (
+        await deviceFetch('obs-reader', 'obs')
+      )(`${testConfig().api.url}/v1/reports`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: '{"deviceId": ',
@@ -201,7 +245,12 @@ describe('observability', () => {
       workerBefore = await workerMetrics();
       await releaseAwaitingApproval(channel, '1.0.0');
       await approve(channel, '1.0.0');
-      status = await waitForStatus(await temporalClient(), channel, '1.0.0', (s: ReleaseStatus) => s.stage === 'stable');
+      status = await waitForStatus(
+        await temporalClient(),
+        channel,
+        '1.0.0',
+        (s: ReleaseStatus) => s.stage === 'stable',
+      );
     });
 
     it("the worker's metrics endpoint serves the Temporal SDK's metrics of its activities and workflows", async () => {
@@ -209,8 +258,12 @@ describe('observability', () => {
       const intake = { activity_type: 'intakeBuild', task_queue: 'ota-release' };
       const delta = (name: string, l: Labels) => sample(after, name, l) - sample(workerBefore, name, l);
       expect(delta('temporal_activity_execution_latency_count', intake)).to.be.at.least(1);
-      expect(delta('temporal_activity_execution_latency_count', { ...intake, activity_type: 'signRelease' })).to.be.at.least(1);
-      expect(delta('temporal_workflow_task_execution_latency_count', { workflow_type: RELEASE_WORKFLOW })).to.be.at.least(1);
+      expect(
+        delta('temporal_activity_execution_latency_count', { ...intake, activity_type: 'signRelease' }),
+      ).to.be.at.least(1);
+      expect(
+        delta('temporal_workflow_task_execution_latency_count', { workflow_type: RELEASE_WORKFLOW }),
+      ).to.be.at.least(1);
       expect(sample(after, 'temporal_worker_task_slots_available', { task_queue: 'ota-release' })).to.be.greaterThan(0);
     });
 

@@ -8,7 +8,17 @@ describe('ops control', () => {
     await approve('promo', '1.0.0');
     const client = await temporalClient();
     await waitForStatus(client, 'promo', '1.0.0', (s) => s.percent === 50);
-    const promoted = await otaAs('olga', 'release', 'promote', '1.0.0', '--channel', 'promo', '--reason', 'metrics look fine', '--json');
+    const promoted = await otaAs(
+      'olga',
+      'release',
+      'promote',
+      '1.0.0',
+      '--channel',
+      'promo',
+      '--reason',
+      'metrics look fine',
+      '--json',
+    );
     expect(promoted.code, promoted.stderr).to.equal(0);
     await waitForStatus(client, 'promo', '1.0.0', (s) => s.percent === 100);
     await ota('release', 'promote', '1.0.0', '--channel', 'promo', '--json');
@@ -18,7 +28,23 @@ describe('ops control', () => {
 
   it('a security release takes the expedited plan, may raise the rollback index, and still waits for approval', async () => {
     const file = await artifactFile('sec.bin');
-    const r = await otaAs('sec-creator', 'release', 'create', '--artifact', file, '--version', '2.0.1', '--hardware', 'devkit-a', '--channel', 'sec', '--security', '--rollback-index', '5', '--json');
+    const r = await otaAs(
+      'sec-creator',
+      'release',
+      'create',
+      '--artifact',
+      file,
+      '--version',
+      '2.0.1',
+      '--hardware',
+      'devkit-a',
+      '--channel',
+      'sec',
+      '--security',
+      '--rollback-index',
+      '5',
+      '--json',
+    );
     expect(r.code, r.stderr).to.equal(0);
     const s = await waitForStatus(await temporalClient(), 'sec', '2.0.1', (x) => x.stage === 'approval');
     expect(s.plan).to.equal('security');
@@ -33,12 +59,16 @@ describe('ops control', () => {
     expect(r.code, r.stderr).to.equal(0);
     const s = await waitForStatus(await temporalClient(), 'aborting', '1.0.0', (x) => x.stage === 'aborted');
     expect(s.history.at(-1)).to.include({ action: 'abort', detail: 'wrong build' });
-    expect((await ota('release', 'promote', '1.0.0', '--channel', 'aborting', '--json')).json.error.code).to.equal('WRONG_STAGE');
+    expect((await ota('release', 'promote', '1.0.0', '--channel', 'aborting', '--json')).json.error.code).to.equal(
+      'WRONG_STAGE',
+    );
   });
 
   it('lists releases filtered by channel and stage', async () => {
     const all = await ota('release', 'list', '--channel', 'aborting', '--json');
-    expect(all.json.map((r: { version: string; stage: string }) => [r.version, r.stage])).to.deep.equal([['1.0.0', 'aborted']]);
+    expect(all.json.map((r: { version: string; stage: string }) => [r.version, r.stage])).to.deep.equal([
+      ['1.0.0', 'aborted'],
+    ]);
     const none = await ota('release', 'list', '--channel', 'aborting', '--stage', 'rollout', '--json');
     expect(none.json).to.deep.equal([]);
     const bad = await ota('release', 'list', '--stage', 'nowhere', '--json');

@@ -40,7 +40,11 @@ describe('e2e: an API outage (issue #11: devices that behave like a real fleet u
   it('brings every device back after the API returns, not all within the same 100 ms, and keeps the API log', async function () {
     this.timeout(300_000);
     runs = agents.map(({ id, agent }) => agent.run(stop.signal, (o) => cycles.get(id)!.push({ ...o, at: Date.now() })));
-    await waitFor('every device polled once', async () => [...cycles.values()].every((c) => c.some((o) => o.result)) || undefined, { timeoutMs: 120_000 });
+    await waitFor(
+      'every device polled once',
+      async () => [...cycles.values()].every((c) => c.some((o) => o.result)) || undefined,
+      { timeoutMs: 120_000 },
+    );
     const logBefore = await readFile(pm.logFile('api'), 'utf8');
 
     const stoppedAt = Date.now();
@@ -49,15 +53,24 @@ describe('e2e: an API outage (issue #11: devices that behave like a real fleet u
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
     const backAt = Date.now();
 
-    const firstBack = await waitFor('every device back after the outage', async () => {
-      const firsts = [...cycles.values()].map((c) => c.find((o) => o.result && o.at > stoppedAt)?.at);
-      return firsts.every((t) => t !== undefined) ? (firsts as number[]) : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 200 });
+    const firstBack = await waitFor(
+      'every device back after the outage',
+      async () => {
+        const firsts = [...cycles.values()].map((c) => c.find((o) => o.result && o.at > stoppedAt)?.at);
+        return firsts.every((t) => t !== undefined) ? (firsts as number[]) : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
 
     // The devices saw the outage, as errors they retry (no answer), and carried on.
-    const failed = [...cycles.values()].flat().filter((o) => o.error !== undefined && o.at > stoppedAt && o.at < backAt);
+    const failed = [...cycles.values()]
+      .flat()
+      .filter((o) => o.error !== undefined && o.at > stoppedAt && o.at < backAt);
     expect(failed.length, 'cycles that failed during the outage').to.be.greaterThan(0);
-    expect(failed.every((o) => isRetryable(o.error)), 'only retryable errors').to.equal(true);
+    expect(
+      failed.every((o) => isRetryable(o.error)),
+      'only retryable errors',
+    ).to.equal(true);
     const spreadMs = Math.max(...firstBack) - Math.min(...firstBack);
     expect(spreadMs, `first successful cycles after the restart spread over ${spreadMs} ms`).to.be.greaterThan(100);
 

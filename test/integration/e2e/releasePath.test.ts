@@ -12,15 +12,39 @@ describe('the release path', () => {
       // Validation wants each hardware id known: a devkit-b device is in the fleet.
       await deviceFetch('kit-b-for-e2e', channel, 'devkit-b');
       const created = await ota(
-        'release', 'create', '--artifact', file, '--version', version, '--hardware', 'devkit-a,devkit-b',
-        '--channel', channel, '--steps', '10,50,100', '--bake', '1s', '--min-devices', '0', '--max-failure-rate', '1', '--json',
+        'release',
+        'create',
+        '--artifact',
+        file,
+        '--version',
+        version,
+        '--hardware',
+        'devkit-a,devkit-b',
+        '--channel',
+        channel,
+        '--steps',
+        '10,50,100',
+        '--bake',
+        '1s',
+        '--min-devices',
+        '0',
+        '--max-failure-rate',
+        '1',
+        '--json',
       );
       expect(created.code, created.stderr).to.equal(0);
       expect(created.json.releaseId).to.equal('release-e2e-2.0.0');
 
       const client = await temporalClient();
       const config = testConfig();
-      const fleet = { devices: 12, hardwareId: 'devkit-a', channel, fromVersion: '1.0.0', timeoutMs: 3000, intervalMs: 200 };
+      const fleet = {
+        devices: 12,
+        hardwareId: 'devkit-a',
+        channel,
+        fromVersion: '1.0.0',
+        timeoutMs: 3000,
+        intervalMs: 200,
+      };
 
       // The version alone names the release while only one channel has it.
       const status = await ota('release', 'status', version, '--json');
@@ -34,7 +58,17 @@ describe('the release path', () => {
       expect(before.versions).to.deep.equal({ '1.0.0': 12 });
       expect(before.installs).to.equal(0);
 
-      const approved = await otaAs('alice', 'release', 'approve', version, '--channel', channel, '--comment', 'ship it', '--json');
+      const approved = await otaAs(
+        'alice',
+        'release',
+        'approve',
+        version,
+        '--channel',
+        channel,
+        '--comment',
+        'ship it',
+        '--json',
+      );
       expect(approved.code, approved.stderr).to.equal(0);
       expect(approved.json.approvals[0]).to.include({ approver: 'alice', comment: 'ship it' });
 
@@ -45,7 +79,9 @@ describe('the release path', () => {
         until: async () => (await releaseStatus(client, channel, version)).stage === 'stable',
         timeoutMs: 60_000,
       });
-      expect(after.done, JSON.stringify({ after, status: await releaseStatus(client, channel, version) })).to.equal(true);
+      expect(after.done, JSON.stringify({ after, status: await releaseStatus(client, channel, version) })).to.equal(
+        true,
+      );
       expect(after.versions).to.deep.equal({ [version]: 12 });
       expect(after.refusals).to.deep.equal({});
 
@@ -63,7 +99,19 @@ describe('the release path', () => {
     it('refuses the second with RELEASE_EXISTS and leaves the first untouched', async () => {
       const client = await temporalClient();
       const file = await artifactFile('twice.bin');
-      const args = ['release', 'create', '--artifact', file, '--version', '3.1.0', '--hardware', 'devkit-a', '--channel', 'twice', '--json'];
+      const args = [
+        'release',
+        'create',
+        '--artifact',
+        file,
+        '--version',
+        '3.1.0',
+        '--hardware',
+        'devkit-a',
+        '--channel',
+        'twice',
+        '--json',
+      ];
       expect((await ota(...args)).code).to.equal(0);
       const runId = (await client.workflow.getHandle('release-twice-3.1.0').describe()).runId;
       const second = await ota(...args);

@@ -18,7 +18,18 @@ describe('rollback --to an earlier release', () => {
     await waitForStatus(client, channel, '1.1.0', stepPublished(100));
     expect(await agent.checkForUpdate()).to.include({ status: 'installed', version: '1.1.0' });
 
-    const r = await ota('release', 'rollback', '1.1.0', '--channel', channel, '--to', '1.0.0', '--reason', 'crash loop', '--json');
+    const r = await ota(
+      'release',
+      'rollback',
+      '1.1.0',
+      '--channel',
+      channel,
+      '--to',
+      '1.0.0',
+      '--reason',
+      'crash loop',
+      '--json',
+    );
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     expect(r.json.withdrawn).to.equal(true);
     expect(await agent.checkForUpdate()).to.include({ status: 'installed', version: '1.0.0' });

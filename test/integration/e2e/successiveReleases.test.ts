@@ -5,7 +5,10 @@ import { approve, device, releaseAwaitingApproval, temporalClient } from '../hel
 describe('a device that installed one release', () => {
   it('verifies and installs the next release of its channel with fresh metadata', async () => {
     const agent = await device('succ-1', 'succ');
-    for (const [version, index] of [['1.0.0', 1], ['1.1.0', 2]] as const) {
+    for (const [version, index] of [
+      ['1.0.0', 1],
+      ['1.1.0', 2],
+    ] as const) {
       await releaseAwaitingApproval('succ', version, { rollbackIndex: index });
       await approve('succ', version);
       await waitForStatus(await temporalClient(), 'succ', version, (s) => s.stage === 'stable');

@@ -1,6 +1,14 @@
 import { expect } from 'chai';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { approve, artifactFile, ota, postJson, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
+import {
+  approve,
+  artifactFile,
+  ota,
+  postJson,
+  releaseAwaitingApproval,
+  stepPublished,
+  temporalClient,
+} from '../helpers';
 
 describe('one active rollout per channel', () => {
   const channel = 'super';
@@ -14,19 +22,46 @@ describe('one active rollout per channel', () => {
     await approve(channel, '1.1.0');
     const older = await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'aborted');
     expect(older.withdrawn).to.equal(true);
-    expect(older.history.at(-1)).to.include({ action: 'abort', actor: 'supersede', detail: 'superseded by release-super-1.1.0' });
+    expect(older.history.at(-1)).to.include({
+      action: 'abort',
+      actor: 'supersede',
+      detail: 'superseded by release-super-1.1.0',
+    });
     const newer = await waitForStatus(client, channel, '1.1.0', stepPublished(100));
     expect(newer.history.map((h) => h.action)).to.include('superseded');
-    const poll = await postJson('/v1/poll', { deviceId: 'super-1', hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' });
+    const poll = await postJson('/v1/poll', {
+      deviceId: 'super-1',
+      hardwareId: 'devkit-a',
+      channel,
+      currentVersion: '0.0.1',
+    });
     expect(poll.body.offer).to.include({ version: '1.1.0' });
   });
 
   it('an older release created after a newer one rolls out fails validation, before anyone is asked to approve', async () => {
     const client = await temporalClient();
     const file = await artifactFile('fw-super-1.0.5.bin');
-    const created = await ota('release', 'create', '--artifact', file, '--version', '1.0.5', '--channel', channel, '--hardware', 'devkit-a', '--steps', '100', '--bake', '0s', '--json');
+    const created = await ota(
+      'release',
+      'create',
+      '--artifact',
+      file,
+      '--version',
+      '1.0.5',
+      '--channel',
+      channel,
+      '--hardware',
+      'devkit-a',
+      '--steps',
+      '100',
+      '--bake',
+      '0s',
+      '--json',
+    );
     expect(created.code, created.stderr).to.equal(0);
-    const s = await waitForStatus(client, channel, '1.0.5', (x) => x.stage === 'failed').catch(() => releaseStatus(client, channel, '1.0.5'));
+    const s = await waitForStatus(client, channel, '1.0.5', (x) => x.stage === 'failed').catch(() =>
+      releaseStatus(client, channel, '1.0.5'),
+    );
     expect(s.stage).to.equal('failed');
     expect(s.approvals).to.deep.equal([]);
     expect(s.error?.code).to.equal('VALIDATION_FAILED');

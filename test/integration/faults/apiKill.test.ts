@@ -32,7 +32,9 @@ describe('faults: the API killed during a report storm', function () {
       },
     });
     expect(Object.keys(storm.failures), 'reports met the dead API').to.include('0');
-    expect(Object.keys(storm.failures), 'no answer other than none or a 503').to.satisfy((codes: string[]) => codes.every((c) => c === '0' || c === '503'));
+    expect(Object.keys(storm.failures), 'no answer other than none or a 503').to.satisfy((codes: string[]) =>
+      codes.every((c) => c === '0' || c === '503'),
+    );
     expect([...storm.acked.values()].flat().length).to.be.at.least(12 * 20);
     expect(await reportProblems(storm.acked)).to.deep.equal([]);
   });

@@ -20,7 +20,13 @@ export async function chainMark(): Promise<ChainMark> {
   const mark: ChainMark = {};
   for (const repo of REPOSITORIES) {
     const names = await metadataNames(repo);
-    mark[repo] = Math.max(0, ...names.map((n) => /^(\d+)\.targets\.json$/.exec(n)).filter(Boolean).map((m) => Number(m![1])));
+    mark[repo] = Math.max(
+      0,
+      ...names
+        .map((n) => /^(\d+)\.targets\.json$/.exec(n))
+        .filter(Boolean)
+        .map((m) => Number(m![1])),
+    );
   }
   return mark;
 }
@@ -30,8 +36,11 @@ export async function metadataChainProblems(since: ChainMark = {}): Promise<stri
   const storage = new Storage(testConfig().minio);
   const problems: string[] = [];
   for (const repo of REPOSITORIES) {
-    const read = async (name: string) => JSON.parse((await storage.getBytes('metadata', `${repo}/${name}`, 64 << 20))!.toString()) as { signed: any };
-    problems.push(...(await chainProblems({ names: await metadataNames(repo), read }, since[repo])).map((p) => `${repo}: ${p}`));
+    const read = async (name: string) =>
+      JSON.parse((await storage.getBytes('metadata', `${repo}/${name}`, 64 << 20))!.toString()) as { signed: any };
+    problems.push(
+      ...(await chainProblems({ names: await metadataNames(repo), read }, since[repo])).map((p) => `${repo}: ${p}`),
+    );
   }
   return problems;
 }
@@ -39,7 +48,8 @@ export async function metadataChainProblems(since: ChainMark = {}): Promise<stri
 async function metadataNames(repo: RepositoryName): Promise<string[]> {
   const storage = new Storage(testConfig().minio);
   const names: string[] = [];
-  for await (const o of storage.client.listObjectsV2(storage.bucket('metadata'), `${repo}/`, true)) names.push(String(o.name).slice(repo.length + 1));
+  for await (const o of storage.client.listObjectsV2(storage.bucket('metadata'), `${repo}/`, true))
+    names.push(String(o.name).slice(repo.length + 1));
   return names;
 }
 
@@ -57,13 +67,19 @@ export async function auditMark(): Promise<number> {
  * The audit log has each expected action on its subject with its outcome, and none of the
  * entries after `since` is left pending (earlier tests' hung-up requests are theirs).
  */
-export async function auditProblems(expected: Array<{ action: string; subject: string }>, since: number): Promise<string[]> {
+export async function auditProblems(
+  expected: Array<{ action: string; subject: string }>,
+  since: number,
+): Promise<string[]> {
   const api = await adminApi();
   try {
     const rows = (await api.get<AuditRow[]>('/v1/admin/audit?limit=1000')).filter((r) => r.id > since);
-    const problems = rows.filter((r) => r.outcome === 'pending').map((r) => `audit entry ${r.id} (${r.action} ${r.subject}) still pending`);
+    const problems = rows
+      .filter((r) => r.outcome === 'pending')
+      .map((r) => `audit entry ${r.id} (${r.action} ${r.subject}) still pending`);
     for (const e of expected) {
-      if (!rows.some((r) => r.action === e.action && r.subject === e.subject && r.outcome === 'ok')) problems.push(`no audit entry: ${e.action} ${e.subject}`);
+      if (!rows.some((r) => r.action === e.action && r.subject === e.subject && r.outcome === 'ok'))
+        problems.push(`no audit entry: ${e.action} ${e.subject}`);
     }
     return problems;
   } finally {
@@ -96,11 +112,17 @@ export async function reportProblems(acked: Map<string, string[]>): Promise<stri
  * A simulated device converged: its active slot runs `version` and holds exactly the signed
  * image (length and sha256 of the target), read from the device's own files.
  */
-export async function slotProblems(stateDir: string, version: string, target: { length: number; sha256: string }): Promise<string[]> {
+export async function slotProblems(
+  stateDir: string,
+  version: string,
+  target: { length: number; sha256: string },
+): Promise<string[]> {
   const installer = new AbSlotInstaller(join(stateDir, 'system'), { boot: async () => true });
   const running = await installer.running();
   if (running.version !== version) return [`${stateDir}: runs ${running.version ?? 'nothing'}, expected ${version}`];
   const image = await readFile(join(installer.slotDir(running.slot), 'image'));
   const sha256 = createHash('sha256').update(image).digest('hex');
-  return image.length === target.length && sha256 === target.sha256 ? [] : [`${stateDir}: slot ${running.slot} holds ${image.length} bytes ${sha256.slice(0, 12)}, not the signed image`];
+  return image.length === target.length && sha256 === target.sha256
+    ? []
+    : [`${stateDir}: slot ${running.slot} holds ${image.length} bytes ${sha256.slice(0, 12)}, not the signed image`];
 }

@@ -47,7 +47,13 @@ describe('faults: MinIO stopped for 30 s', function () {
     expect(pending.published).to.include({ percent: 50 });
     await sleep(OUTAGE_MS);
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
-    const s = await waitForStatus(client, 'minio-publish', '1.0.0', (x) => x.stage === 'stable' || x.stage === 'failed', 120_000);
+    const s = await waitForStatus(
+      client,
+      'minio-publish',
+      '1.0.0',
+      (x) => x.stage === 'stable' || x.stage === 'failed',
+      120_000,
+    );
     expect(s.stage, JSON.stringify(s.error)).to.equal('stable');
     expect(s.published).to.include({ percent: 100 });
     expect(await metadataChainProblems(since)).to.deep.equal([]);
@@ -64,19 +70,32 @@ describe('faults: MinIO stopped for 30 s', function () {
     const devicesDir = join(config.home, 'devices');
 
     let outage: Promise<void> | undefined;
-    const cut = waitFor('a download under way', () => partialDownload(devicesDir), { timeoutMs: 120_000, intervalMs: 10 }).then(async () => {
+    const cut = waitFor('a download under way', () => partialDownload(devicesDir), {
+      timeoutMs: 120_000,
+      intervalMs: 10,
+    }).then(async () => {
       expect(await pm.stop('minio', { kill: true })).to.equal(true);
       outage = sleep(OUTAGE_MS).then(async () => void (await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV })));
     });
     const tally = await simulateFleet(config, {
-      devices, hardwareId: 'devkit-a', channel: 'minio-download', fromVersion: '0.0.1', untilVersion: '1.0.0', idPrefix, timeoutMs: 180_000, intervalMs: 500,
+      devices,
+      hardwareId: 'devkit-a',
+      channel: 'minio-download',
+      fromVersion: '0.0.1',
+      untilVersion: '1.0.0',
+      idPrefix,
+      timeoutMs: 180_000,
+      intervalMs: 500,
     });
     await cut;
     await outage;
     expect(tally.versions).to.deep.equal({ '1.0.0': devices });
     expect(Object.keys(tally.errors).length, 'devices met the outage').to.be.greaterThan(0);
     const problems = [];
-    for (let i = 1; i <= devices; i++) problems.push(...(await slotProblems(join(devicesDir, `${idPrefix}${String(i).padStart(4, '0')}`), '1.0.0', target!)));
+    for (let i = 1; i <= devices; i++)
+      problems.push(
+        ...(await slotProblems(join(devicesDir, `${idPrefix}${String(i).padStart(4, '0')}`), '1.0.0', target!)),
+      );
     expect(problems).to.deep.equal([]);
   });
 });

@@ -19,7 +19,13 @@ export interface StormResult {
  * 2xx is sent again with the same reportId until it does, as the SDK does, so the store must
  * keep each exactly once (the invariant is checked by reportProblems).
  */
-export async function reportStorm(o: { prefix: string; devices: number; reports: number; fault: () => Promise<void>; withinMs?: number }): Promise<StormResult> {
+export async function reportStorm(o: {
+  prefix: string;
+  devices: number;
+  reports: number;
+  fault: () => Promise<void>;
+  withinMs?: number;
+}): Promise<StormResult> {
   const url = `${testConfig().api.url}/v1/reports`;
   const ids = Array.from({ length: o.devices }, (_, i) => `${o.prefix}${i}`);
   const fetches = await Promise.all(ids.map((id) => deviceFetch(id, 'storm')));
@@ -33,9 +39,20 @@ export async function reportStorm(o: { prefix: string; devices: number; reports:
     // Beyond `reports`, only while the fault lasts, and never past what a device page lists.
     for (let n = 1; n <= o.reports || (!faultEnded && n <= MAX_REPORTS); n++) {
       const message = `storm ${deviceId} #${n}`;
-      const body = JSON.stringify({ deviceId, reportId: `${deviceId}-r${n}`.padEnd(8, '0'), version: '1.0.0', outcome: 'failed', errorCode: 'STORM', message });
+      const body = JSON.stringify({
+        deviceId,
+        reportId: `${deviceId}-r${n}`.padEnd(8, '0'),
+        version: '1.0.0',
+        outcome: 'failed',
+        errorCode: 'STORM',
+        message,
+      });
       for (;;) {
-        const status = await fetches[i]!(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+        const status = await fetches[i]!(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        }).then(
           (res) => res.status,
           () => 0,
         );

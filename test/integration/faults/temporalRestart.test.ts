@@ -3,7 +3,14 @@ import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { sleep, waitFor } from '../../wait';
-import { adminApi, approve, closeTemporalClient, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
+import {
+  adminApi,
+  approve,
+  closeTemporalClient,
+  releaseAwaitingApproval,
+  stepPublished,
+  temporalClient,
+} from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 import { auditMark, auditProblems, chainMark, metadataChainProblems } from './invariants';
 
@@ -40,32 +47,52 @@ describe('faults: the Temporal server restarted mid-release', function () {
 
     // The worker's pollers find the new server after their backoff: the bake goes on by itself.
     const client = await temporalClient();
-    const baked = await waitForStatus(client, 'restart-bake', '1.0.0', (x) => x.stage === 'stable' || x.stage === 'failed', 120_000);
+    const baked = await waitForStatus(
+      client,
+      'restart-bake',
+      '1.0.0',
+      (x) => x.stage === 'stable' || x.stage === 'failed',
+      120_000,
+    );
     expect(baked.stage, JSON.stringify(baked.error)).to.equal('stable');
     // Through the API, whose Temporal client reconnects by itself. Until the restarted server
     // has seen the worker poll, the API refuses with NO_WORKER (nothing changed): an operator
     // tries again, and so does this test.
     const admin = await adminApi();
     try {
-      await waitFor('the approval accepted', () =>
-        admin.send('POST', '/v1/admin/releases/restart-approval/1.0.0/approve', { comment: 'after the restart' }).then(
-          () => true,
-          (err: unknown) => {
-            if ((err as { code?: string }).code !== 'NO_WORKER') throw err;
-            return false;
-          },
-        ), { timeoutMs: 90_000, intervalMs: 2000 });
+      await waitFor(
+        'the approval accepted',
+        () =>
+          admin
+            .send('POST', '/v1/admin/releases/restart-approval/1.0.0/approve', { comment: 'after the restart' })
+            .then(
+              () => true,
+              (err: unknown) => {
+                if ((err as { code?: string }).code !== 'NO_WORKER') throw err;
+                return false;
+              },
+            ),
+        { timeoutMs: 90_000, intervalMs: 2000 },
+      );
     } finally {
       await admin.close();
     }
     for (const channel of ['restart-bake', 'restart-approval']) {
-      const s = await waitForStatus(client, channel, '1.0.0', (x) => x.stage === 'stable' || x.stage === 'failed', 120_000);
+      const s = await waitForStatus(
+        client,
+        channel,
+        '1.0.0',
+        (x) => x.stage === 'stable' || x.stage === 'failed',
+        120_000,
+      );
       expect(s.stage, `${channel}: ${JSON.stringify(s.error)}`).to.equal('stable');
     }
     const bake = await waitForStatus(client, 'restart-bake', '1.0.0', () => true);
     expect(bake.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
     expect(await metadataChainProblems(since)).to.deep.equal([]);
     // The approval is audited once it took effect (refused attempts are audited as refused).
-    expect(await auditProblems([{ action: 'release.approve', subject: 'restart-approval/1.0.0' }], audited)).to.deep.equal([]);
+    expect(
+      await auditProblems([{ action: 'release.approve', subject: 'restart-approval/1.0.0' }], audited),
+    ).to.deep.equal([]);
   });
 });

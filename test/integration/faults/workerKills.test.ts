@@ -46,11 +46,16 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
     await stackUp(TEST_PROFILE, { extraEnv: { ...TEST_EXTRA_ENV, OTA_FAULT_HOLD: holds.join(',') } });
     const client = await temporalClient();
     const api = await adminApi();
-    const approveViaApi = (channel: string) => api.send('POST', `/v1/admin/releases/${channel}/${VERSION}/approve`, { comment: 'fault suite' });
+    const approveViaApi = (channel: string) =>
+      api.send('POST', `/v1/admin/releases/${channel}/${VERSION}/approve`, { comment: 'fault suite' });
     try {
       await operatorToken('test-creator'); // made once, before the parallel creates use it
       const plans = [
-        ...HELD.map((h) => ({ channel: channelOf(h.stage), steps: h.stage === 'publish' ? '50,100' : '100', bake: '1s' })),
+        ...HELD.map((h) => ({
+          channel: channelOf(h.stage),
+          steps: h.stage === 'publish' ? '50,100' : '100',
+          bake: '1s',
+        })),
         { channel: channelOf('approval'), steps: '100', bake: '1s' },
         // The bake outlasts the wait for every hold, so the kill lands inside it.
         { channel: channelOf('bake'), steps: '50,100', bake: '40s' },
@@ -65,7 +70,14 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
       await waitForStatus(client, channelOf('approval'), VERSION, (s) => s.stage === 'approval', 60_000);
       await waitForStatus(client, channelOf('bake'), VERSION, stepPublished(50), 60_000);
       const log = pm.logFile('worker');
-      const held = async () => (await Promise.all(HELD.map((h) => logContains(log, `fault hold: ${h.activity} of ${releaseWorkflowId(channelOf(h.stage), VERSION)}`)))).every(Boolean);
+      const held = async () =>
+        (
+          await Promise.all(
+            HELD.map((h) =>
+              logContains(log, `fault hold: ${h.activity} of ${releaseWorkflowId(channelOf(h.stage), VERSION)}`),
+            ),
+          )
+        ).every(Boolean);
       await waitFor('every failpoint reached', held, { timeoutMs: 90_000, intervalMs: 500 });
       const bake = await waitForStatus(client, channelOf('bake'), VERSION, () => true);
       expect(bake.stage, 'still baking when the worker dies').to.equal('rollout');
@@ -76,24 +88,44 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
       // Held before approval: each reaches it (its lost attempt retried), then is approved.
       const before = HELD.filter((h) => h.stage !== 'publish').map((h) => channelOf(h.stage));
       for (const channel of [...before, channelOf('approval')]) {
-        const s = await waitForStatus(client, channel, VERSION, (x) => x.stage === 'approval' || x.stage === 'failed', 120_000);
+        const s = await waitForStatus(
+          client,
+          channel,
+          VERSION,
+          (x) => x.stage === 'approval' || x.stage === 'failed',
+          120_000,
+        );
         expect(s.stage, `${channel}: ${JSON.stringify(s.error)}`).to.equal('approval');
         await approveViaApi(channel);
       }
       const ended: ReleaseStatus[] = [];
-      for (const p of plans) ended.push(await waitForStatus(client, p.channel, VERSION, (x) => x.stage === 'stable' || x.stage === 'failed', 120_000));
+      for (const p of plans)
+        ended.push(
+          await waitForStatus(client, p.channel, VERSION, (x) => x.stage === 'stable' || x.stage === 'failed', 120_000),
+        );
       for (const [i, s] of ended.entries()) {
         const p = plans[i]!;
         expect(s.stage, `${p.channel}: ${JSON.stringify(s.error)}`).to.equal('stable');
-        expect(s.history.filter((h) => h.action === 'step').map((h) => h.detail), p.channel).to.deep.equal(p.steps.split(',').map((x) => `${x}%`));
-        expect(s.history.filter((h) => h.action === 'registered'), `${p.channel} registered once`).to.have.length(1);
+        expect(
+          s.history.filter((h) => h.action === 'step').map((h) => h.detail),
+          p.channel,
+        ).to.deep.equal(p.steps.split(',').map((x) => `${x}%`));
+        expect(
+          s.history.filter((h) => h.action === 'registered'),
+          `${p.channel} registered once`,
+        ).to.have.length(1);
         expect(s.published, p.channel).to.include({ percent: 100 });
       }
       expect(await metadataChainProblems(since)).to.deep.equal([]);
-      expect(await auditProblems(plans.flatMap((p) => [
-        { action: 'release.create', subject: `${p.channel}/${VERSION}` },
-        { action: 'release.approve', subject: `${p.channel}/${VERSION}` },
-      ]), audited)).to.deep.equal([]);
+      expect(
+        await auditProblems(
+          plans.flatMap((p) => [
+            { action: 'release.create', subject: `${p.channel}/${VERSION}` },
+            { action: 'release.approve', subject: `${p.channel}/${VERSION}` },
+          ]),
+          audited,
+        ),
+      ).to.deep.equal([]);
     } finally {
       await api.close();
     }

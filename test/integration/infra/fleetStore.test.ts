@@ -36,9 +36,25 @@ for (const backend of backends(15432)) {
       try {
         const prefix = `fs-${backend.name}-${Date.now()}-`;
         await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'installed' });
-        await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' });
-        await store.recordReport({ deviceId: `${prefix}2`, version: '1.1.0', outcome: 'installed', targetName: 'stable/1.1.0/fw.bin' });
-        expect((await new Insights(store.sql).deviceReports(`${prefix}1`, 10)).map((r) => [r.version, r.outcome, r.errorCode])).to.deep.equal([
+        await store.recordReport({
+          deviceId: `${prefix}1`,
+          version: '1.0.0',
+          outcome: 'refused',
+          errorCode: 'NOT_IN_ROLLOUT',
+        });
+        await store.recordReport({
+          deviceId: `${prefix}2`,
+          version: '1.1.0',
+          outcome: 'installed',
+          targetName: 'stable/1.1.0/fw.bin',
+        });
+        expect(
+          (await new Insights(store.sql).deviceReports(`${prefix}1`, 10)).map((r) => [
+            r.version,
+            r.outcome,
+            r.errorCode,
+          ]),
+        ).to.deep.equal([
           ['1.0.0', 'refused', 'NOT_IN_ROLLOUT'],
           ['1.0.0', 'installed', null],
         ]);
@@ -56,7 +72,14 @@ for (const backend of backends(15432)) {
     it('counts a retried report once (idempotency key), and keeps it across a restart', async () => {
       const prefix = `idem-${backend.name}-${Date.now()}-`;
       const target = `idem/${prefix}/fw.bin`;
-      const report = { deviceId: `${prefix}1`, reportId: 'report-0001', version: '2.0.0', outcome: 'installed' as const, health: 'healthy' as const, targetName: target };
+      const report = {
+        deviceId: `${prefix}1`,
+        reportId: 'report-0001',
+        version: '2.0.0',
+        outcome: 'installed' as const,
+        health: 'healthy' as const,
+        targetName: target,
+      };
       const first = await FleetStore.open(env.fleet);
       expect(await first.recordReport(report)).to.equal(true);
       await first.close();
@@ -89,14 +112,21 @@ for (const backend of backends(15432)) {
         // Replicas racing: the highest wins whatever the order.
         await Promise.all([7, 9, 8].map((v) => marks.raise('release', 'snapshot', v)));
         const refused: string[] = [];
-        const floor = new StoreFloor(marks, (repo, role, found, highest) => refused.push(`${repo} ${role} ${found}<${highest}`), 0);
+        const floor = new StoreFloor(
+          marks,
+          (repo, role, found, highest) => refused.push(`${repo} ${role} ${found}<${highest}`),
+          0,
+        );
         const before = await floor.before('release');
         expect(before).to.include({ snapshot: 9 });
         // A reader that read v8 after another replica raised the floor to v9 is not refused;
         // one that took the floor (9) before its read and found v4 is.
         await floor.admit('release', { snapshot: 8 }, { snapshot: 7 });
         await floor.admit('release', { snapshot: 10 }, before);
-        const err = await floor.admit('release', { snapshot: 4 }, before).then(() => undefined, (e: unknown) => e);
+        const err = await floor.admit('release', { snapshot: 4 }, before).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).to.have.property('code', 'STORAGE_ROLLBACK');
         expect(refused).to.deep.equal(['release snapshot 4<9']);
         const mark = (await marks.list()).find((m) => m.repo === 'release' && m.role === 'snapshot');
@@ -113,7 +143,14 @@ describe('ota db migrate', () => {
   it('applies the migrations to an embedded store once, and says so', async () => {
     const home = await mkdtemp(join(tmpdir(), 'ota-migrate-'));
     const cli = join(DIST, 'cli', 'main.js');
-    const run = async () => JSON.parse((await promisify(execFile)(process.execPath, [cli, 'db', 'migrate', '--json'], { env: { ...process.env, OTA_HOME: home, DATABASE_URL: '' } })).stdout) as { applied: string[] };
+    const run = async () =>
+      JSON.parse(
+        (
+          await promisify(execFile)(process.execPath, [cli, 'db', 'migrate', '--json'], {
+            env: { ...process.env, OTA_HOME: home, DATABASE_URL: '' },
+          })
+        ).stdout,
+      ) as { applied: string[] };
     try {
       expect((await run()).applied).to.include('003_identity.sql');
       expect((await run()).applied).to.deep.equal([]);

@@ -28,14 +28,10 @@ async function seed(store: FleetStore): Promise<void> {
     ['r1', '0.9.0', null, null, 'reported', []],
   ];
   for (const [id, version, hw, channel, status, groups] of devices) {
-    await store.sql.query('INSERT INTO devices (device_id, current_version, hardware_id, channel, status, groups_json) VALUES ($1, $2, $3, $4, $5, $6)', [
-      id,
-      version,
-      hw,
-      channel,
-      status,
-      JSON.stringify(groups),
-    ]);
+    await store.sql.query(
+      'INSERT INTO devices (device_id, current_version, hardware_id, channel, status, groups_json) VALUES ($1, $2, $3, $4, $5, $6)',
+      [id, version, hw, channel, status, JSON.stringify(groups)],
+    );
   }
   const reports: Array<[string, number, string, string | null, string, string | null, string | null]> = [
     ['b1', -60, '1.0.0', null, 'installed', null, null],
@@ -76,7 +72,7 @@ for (const backend of backends(15434)) {
     });
 
     describe('adoption', () => {
-      it('counts the channel\'s devices per version at each point, a change at a point included, earlier state at since', async () => {
+      it("counts the channel's devices per version at each point, a change at a point included, earlier state at since", async () => {
         const series = await insights.adoption('beta', at(0), at(60), 7);
         expect(series).to.include({ since: iso(0), until: iso(60), bucketMs: 600_000 });
         expect(series.points).to.deep.equal([
@@ -93,17 +89,31 @@ for (const backend of backends(15434)) {
       it('ignores reports after until, and ends on until when the span does not divide evenly', async () => {
         const series = await insights.adoption('beta', at(0), new Date(T0 + 39 * 60_000 + 999), 3);
         expect(series.bucketMs).to.equal(1_170_499); // (39 min + 999 ms) / 2, whole ms
-        expect(series.points.map((p) => p.versions)).to.deep.equal([{ '1.0.0': 2 }, { '1.0.0': 2, '1.1.0': 1 }, { '1.0.0': 1, '1.1.0': 2 }]);
+        expect(series.points.map((p) => p.versions)).to.deep.equal([
+          { '1.0.0': 2 },
+          { '1.0.0': 2, '1.1.0': 1 },
+          { '1.0.0': 1, '1.1.0': 2 },
+        ]);
         expect(series.points[2]!.at).to.equal(new Date(T0 + 39 * 60_000 + 999).toISOString());
       });
 
       it('counts no device of another channel, and nothing on a channel without devices', async () => {
-        expect((await insights.adoption('stable', at(0), at(60), 2)).points.map((p) => p.versions)).to.deep.equal([{}, { '1.1.0': 1 }]);
-        expect((await insights.adoption('nobody', at(0), at(60), 2)).points.map((p) => p.versions)).to.deep.equal([{}, {}]);
+        expect((await insights.adoption('stable', at(0), at(60), 2)).points.map((p) => p.versions)).to.deep.equal([
+          {},
+          { '1.1.0': 1 },
+        ]);
+        expect((await insights.adoption('nobody', at(0), at(60), 2)).points.map((p) => p.versions)).to.deep.equal([
+          {},
+          {},
+        ]);
       });
 
       it('refuses fewer than 2 or more than 500 buckets, and until before since', async () => {
-        for (const call of [() => insights.adoption('beta', at(0), at(60), 1), () => insights.adoption('beta', at(0), at(60), 501), () => insights.adoption('beta', at(60), at(0))]) {
+        for (const call of [
+          () => insights.adoption('beta', at(0), at(60), 1),
+          () => insights.adoption('beta', at(0), at(60), 501),
+          () => insights.adoption('beta', at(60), at(0)),
+        ]) {
           const err: unknown = await call().catch((e: unknown) => e);
           expect(err).to.be.instanceOf(InputError).and.have.property('code', 'INVALID_INPUT');
         }
@@ -129,20 +139,51 @@ for (const backend of backends(15434)) {
         expect(health[1]).to.include({ step: 1, percent: 50, startedAt: iso(30), endedAt: iso(45), minDevices: 2 });
       });
 
-      it('targetStats without a bound is the running step\'s numbers; with one, the numbers at that time', async () => {
-        expect(await store.targetStats(TARGET)).to.deep.equal({ devices: 3, healthy: 2, reverted: 1, failed: 0, refused: 0, blocked: 0 });
-        expect(await store.targetStats(TARGET, at(9))).to.deep.equal({ devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0, blocked: 0 });
-        expect(await store.targetStats(TARGET, at(10))).to.deep.equal({ devices: 1, healthy: 1, reverted: 0, failed: 0, refused: 0, blocked: 0 });
+      it("targetStats without a bound is the running step's numbers; with one, the numbers at that time", async () => {
+        expect(await store.targetStats(TARGET)).to.deep.equal({
+          devices: 3,
+          healthy: 2,
+          reverted: 1,
+          failed: 0,
+          refused: 0,
+          blocked: 0,
+        });
+        expect(await store.targetStats(TARGET, at(9))).to.deep.equal({
+          devices: 0,
+          healthy: 0,
+          reverted: 0,
+          failed: 0,
+          refused: 0,
+          blocked: 0,
+        });
+        expect(await store.targetStats(TARGET, at(10))).to.deep.equal({
+          devices: 1,
+          healthy: 1,
+          reverted: 0,
+          failed: 0,
+          refused: 0,
+          blocked: 0,
+        });
       });
     });
 
-    it('keeps an ended step\'s numbers once computed (they cannot change), and computes a recent end afresh', async () => {
-      const ended: StepWindow = { step: 0, percent: 10, startedAt: iso(0), endedAt: iso(15), maxFailureRate: 0.1, minDevices: 1 };
+    it("keeps an ended step's numbers once computed (they cannot change), and computes a recent end afresh", async () => {
+      const ended: StepWindow = {
+        step: 0,
+        percent: 10,
+        startedAt: iso(0),
+        endedAt: iso(15),
+        maxFailureRate: 0.1,
+        minDevices: 1,
+      };
       const [first] = await insights.stepHealth(TARGET, [ended], at(600));
       // By minute 15 only b1 (healthy at 10) had reported on the target.
       expect(first!.stats).to.deep.equal({ devices: 1, healthy: 1, reverted: 0, failed: 0, refused: 0, blocked: 0 });
       // A report stamped before the end but stored later: an ended step already judged keeps its numbers...
-      await store.sql.query("INSERT INTO install_reports (device_id, received_at, version, target_name, outcome, health) VALUES ('b9', $1, '1.1.0', $2, 'installed', 'healthy')", [iso(14), TARGET]);
+      await store.sql.query(
+        "INSERT INTO install_reports (device_id, received_at, version, target_name, outcome, health) VALUES ('b9', $1, '1.1.0', $2, 'installed', 'healthy')",
+        [iso(14), TARGET],
+      );
       const [again] = await insights.stepHealth(TARGET, [ended], at(600));
       expect(again!.stats).to.deep.equal(first!.stats);
       // ...while a step that ended moments ago is still read from the history.
@@ -173,10 +214,26 @@ for (const backend of backends(15434)) {
       });
     });
 
-    it('lists a device\'s latest reports newest first, up to the limit', async () => {
+    it("lists a device's latest reports newest first, up to the limit", async () => {
       expect(await insights.deviceReports('b2', 2)).to.deep.equal([
-        { at: iso(40), targetName: TARGET, version: '1.0.0', outcome: 'failed', health: 'reverted', errorCode: 'HEALTH_CHECK_FAILED', message: null },
-        { at: iso(25), targetName: TARGET, version: '1.1.0', outcome: 'installed', health: 'healthy', errorCode: null, message: null },
+        {
+          at: iso(40),
+          targetName: TARGET,
+          version: '1.0.0',
+          outcome: 'failed',
+          health: 'reverted',
+          errorCode: 'HEALTH_CHECK_FAILED',
+          message: null,
+        },
+        {
+          at: iso(25),
+          targetName: TARGET,
+          version: '1.1.0',
+          outcome: 'installed',
+          health: 'healthy',
+          errorCode: null,
+          message: null,
+        },
       ]);
       expect(await insights.deviceReports('nobody', 50)).to.deep.equal([]);
       const err: unknown = await insights.deviceReports('b2', 0).catch((e: unknown) => e);
@@ -189,7 +246,13 @@ for (const backend of backends(15434)) {
 async function derivedStateScenario(store: FleetStore, insights: Insights): Promise<void> {
   const devices = new Devices(store.sql, false);
   const cert = { serial: 'aa', notAfter: new Date(Date.now() + 86_400_000) };
-  const grant = (deviceId: string, channel: string) => ({ deviceId, hardwareId: 'kit-a', channel, groups: [], tags: {} });
+  const grant = (deviceId: string, channel: string) => ({
+    deviceId,
+    hardwareId: 'kit-a',
+    channel,
+    groups: [],
+    tags: {},
+  });
   await devices.enroll(grant('g1', 'gamma'), cert, '1.0.0');
   await devices.enroll(grant('g2', 'gamma'), cert, '1.0.0');
   await devices.enroll(grant('g3', 'delta'), cert, '1.0.0');
@@ -197,8 +260,13 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
   const t1 = new Date();
   await new Promise((r) => setTimeout(r, 20));
   const target = 'gamma/2.0.0/fw.bin';
-  const report = (deviceId: string, reportId: string, version: string, outcome: 'installed' | 'refused' | 'failed', health?: 'healthy' | 'reverted') =>
-    store.recordReport({ deviceId, reportId, version, targetName: target, outcome, ...(health ? { health } : {}) });
+  const report = (
+    deviceId: string,
+    reportId: string,
+    version: string,
+    outcome: 'installed' | 'refused' | 'failed',
+    health?: 'healthy' | 'reverted',
+  ) => store.recordReport({ deviceId, reportId, version, targetName: target, outcome, ...(health ? { health } : {}) });
   expect(await report('g1', 'g1-report-1', '2.0.0', 'installed', 'healthy')).to.equal(true);
   expect(await report('g1', 'g1-report-1', '2.0.0', 'installed', 'healthy')).to.equal(false);
   await report('g2', 'g2-report-1', '1.0.0', 'refused');
@@ -208,8 +276,22 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
   await devices.revoke('g3');
   await devices.enroll(grant('g3', 'gamma'), cert, '1.0.0');
   // A device that cannot install the release (blocked) and one that is only outside the rollout (not).
-  await store.recordReport({ deviceId: 'g3', reportId: 'g3-report-1', version: '1.0.0', targetName: target, outcome: 'refused', errorCode: 'ROLLBACK_INDEX_TOO_LOW' });
-  await store.recordReport({ deviceId: 'g4', reportId: 'g4-report-1', version: '1.0.0', targetName: target, outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' });
+  await store.recordReport({
+    deviceId: 'g3',
+    reportId: 'g3-report-1',
+    version: '1.0.0',
+    targetName: target,
+    outcome: 'refused',
+    errorCode: 'ROLLBACK_INDEX_TOO_LOW',
+  });
+  await store.recordReport({
+    deviceId: 'g4',
+    reportId: 'g4-report-1',
+    version: '1.0.0',
+    targetName: target,
+    outcome: 'refused',
+    errorCode: 'NOT_IN_ROLLOUT',
+  });
   const until = new Date(Date.now() + 1000);
 
   const stats = { devices: 4, healthy: 1, reverted: 1, failed: 0, refused: 2, blocked: 1 };
@@ -221,5 +303,8 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
 
   await store.rebuildDerivedState();
   expect(await store.targetStats(target)).to.deep.equal(stats);
-  expect((await insights.adoption('gamma', t1, until, 2)).points.at(-1)!.versions).to.deep.equal({ '1.0.0': 2, '2.0.0': 1 });
+  expect((await insights.adoption('gamma', t1, until, 2)).points.at(-1)!.versions).to.deep.equal({
+    '1.0.0': 2,
+    '2.0.0': 1,
+  });
 }

@@ -33,7 +33,11 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
     }
   };
   const poll = (as: Fetch, url: string, deviceId: string, channel: string) =>
-    as(`${url}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ deviceId, hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' }) });
+    as(`${url}/v1/poll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ deviceId, hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' }),
+    });
   const codeOf = async (res: Response) => ((await res.json()) as { error?: { code?: string } }).error?.code;
   /**
    * Queries go to the worker that last ran the workflow until Temporal moves it on (its sticky
@@ -87,7 +91,9 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
       const offered = await poll(as, replica2, 'rep-poller', channel);
       expect(((await offered.json()) as { offer: { version: string } | null }).offer).to.include({ version: '1.0.0' });
 
-      await asOps(testConfig().api.url, (api) => api.send('POST', `/v1/admin/releases/${channel}/1.0.0/pause`, { reason: 'replica test' }));
+      await asOps(testConfig().api.url, (api) =>
+        api.send('POST', `/v1/admin/releases/${channel}/1.0.0/pause`, { reason: 'replica test' }),
+      );
       // NOTIFY reaches replica 2 asynchronously (milliseconds; more on a loaded machine): its
       // polls may offer until it arrives, never for the cache's 10 minutes.
       const deadline = Date.now() + 2000;
@@ -105,7 +111,9 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
     it('a device revoked there is refused DEVICE_REVOKED by replica 2 on its next request', async () => {
       const as = await deviceFetch('rep-revoked', 'replicas');
       expect((await poll(as, replica2, 'rep-revoked', 'replicas')).status).to.equal(200);
-      await asOps(testConfig().api.url, (api) => api.send('POST', '/v1/admin/devices/rep-revoked/revoke', { reason: 'stolen' }));
+      await asOps(testConfig().api.url, (api) =>
+        api.send('POST', '/v1/admin/devices/rep-revoked/revoke', { reason: 'stolen' }),
+      );
       const after = await poll(as, replica2, 'rep-revoked', 'replicas');
       expect(after.status).to.equal(403);
       expect(await codeOf(after)).to.equal('DEVICE_REVOKED');
@@ -113,8 +121,12 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
 
     it('labels set there are what replica 2 shows', async () => {
       await deviceFetch('rep-labelled', 'replicas');
-      await asOps(testConfig().api.url, (api) => api.send('POST', '/v1/admin/devices/rep-labelled/labels', { groups: ['canary'], tags: { site: 'lyon' } }));
-      const shown = await asOps(replica2, (api) => api.get<{ groups: string[]; tags: Record<string, string> }>('/v1/admin/devices/rep-labelled'));
+      await asOps(testConfig().api.url, (api) =>
+        api.send('POST', '/v1/admin/devices/rep-labelled/labels', { groups: ['canary'], tags: { site: 'lyon' } }),
+      );
+      const shown = await asOps(replica2, (api) =>
+        api.get<{ groups: string[]; tags: Record<string, string> }>('/v1/admin/devices/rep-labelled'),
+      );
       expect(shown.groups).to.deep.equal(['canary']);
       expect(shown.tags).to.deep.equal({ site: 'lyon' });
     });
@@ -139,7 +151,14 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
       const base = testConfig();
       const viaReplica2: Config = { ...base, api: { ...base.api, url: replica2, failoverUrls: [] } };
       const tally = await simulateFleet(viaReplica2, {
-        devices: 6, hardwareId: 'devkit-a', channel, fromVersion: '1.0.0', untilVersion: '2.0.0', idPrefix: 'rep-fo-', timeoutMs: 90_000, intervalMs: 300,
+        devices: 6,
+        hardwareId: 'devkit-a',
+        channel,
+        fromVersion: '1.0.0',
+        untilVersion: '2.0.0',
+        idPrefix: 'rep-fo-',
+        timeoutMs: 90_000,
+        intervalMs: 300,
       });
       expect(tally.versions).to.deep.equal({ '2.0.0': 6 });
       const s = await waitForStatus(client, channel, '2.0.0', (x) => x.stage === 'stable', 90_000);
@@ -156,7 +175,10 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
       const client = await temporalClient();
       await waitForStatus(client, channel, '1.0.0', stepPublished(50));
       expect(await pm.stop('worker', { kill: true })).to.equal(true);
-      const s = await untilAnswered(() => waitForStatus(client, channel, '1.0.0', (x) => x.stage === 'stable', 10_000), 120_000);
+      const s = await untilAnswered(
+        () => waitForStatus(client, channel, '1.0.0', (x) => x.stage === 'stable', 10_000),
+        120_000,
+      );
       expect(s.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
       expect(pm.running('worker')).to.equal(undefined);
       expect(pm.running('worker-2')).to.be.a('number');
@@ -166,7 +188,10 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
   describe('stackUp', () => {
     it('refuses a second replica without PostgreSQL (CONFIG_INVALID)', async () => {
       const { DATABASE_URL: _, ...pglite } = TEST_EXTRA_ENV;
-      const err = await stackUp(TEST_PROFILE, { extraEnv: pglite, replicas: 2 }).then(() => undefined, (e: unknown) => e);
+      const err = await stackUp(TEST_PROFILE, { extraEnv: pglite, replicas: 2 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
   });

@@ -15,7 +15,8 @@ describe('faults: PostgreSQL restarted while reports arrive', function () {
   const pm = new ProcessManager(TEST_PROFILE.home);
 
   before(function () {
-    if (!TEST_EXTRA_ENV['DATABASE_URL']) throw new Error('this suite runs in the postgres tier only (test/tiers/postgres.json)');
+    if (!TEST_EXTRA_ENV['DATABASE_URL'])
+      throw new Error('this suite runs in the postgres tier only (test/tiers/postgres.json)');
   });
 
   it('keeps every acknowledged report exactly once, on the same API process', async () => {

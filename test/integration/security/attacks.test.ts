@@ -10,7 +10,17 @@ import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import { HsmKeys } from '../../../trust/keyring';
 import { signMetadata } from '../../../trust/tufKeys';
 import { targetFile } from '../../../trust/tufRepository';
-import { apiGet, approve, device, ota, postJson, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
+import {
+  apiGet,
+  approve,
+  device,
+  ota,
+  postJson,
+  releaseAwaitingApproval,
+  stepPublished,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 import { startProxy, type Proxy } from './proxy';
 
 /**
@@ -28,9 +38,15 @@ describe('attacks on a device', () => {
   before(async () => {
     const config = testConfig();
     // A compromised API has the fleet CA token's PIN: it can have a server certificate signed.
-    const ca = await FleetCa.load({ caCert: config.identity.fleetCaCert, caKey: config.identity.fleetCaKey }, fleetCaToken(config));
+    const ca = await FleetCa.load(
+      { caCert: config.identity.fleetCaCert, caKey: config.identity.fleetCaKey },
+      fleetCaToken(config),
+    );
     try {
-      proxy = await startProxy(config.api.url, { ...ca.issueServer('compromised API', ['127.0.0.1']), caPem: ca.certPem });
+      proxy = await startProxy(config.api.url, {
+        ...ca.issueServer('compromised API', ['127.0.0.1']),
+        caPem: ca.certPem,
+      });
     } finally {
       ca.close();
     }
@@ -48,7 +64,12 @@ describe('attacks on a device', () => {
   });
 
   /** A fresh device that talks only to the attacker's proxy. */
-  async function victim(state: DeviceState = { currentVersion: '0.0.0', rollbackIndex: 0 }, id = `victim-${++n}`, onChannel = channel, roots?: TrustedRoots) {
+  async function victim(
+    state: DeviceState = { currentVersion: '0.0.0', rollbackIndex: 0 },
+    id = `victim-${++n}`,
+    onChannel = channel,
+    roots?: TrustedRoots,
+  ) {
     const stateDir = join(testConfig().home, 'attack-devices', id);
     const agent = await device(id, onChannel, { apiUrl: proxy.url, stateDir, initialState: state }, roots);
     proxy.client = undefined; // enrollment itself passes through the proxy, then the proxy speaks as the victim
@@ -57,15 +78,22 @@ describe('attacks on a device', () => {
   }
 
   /** Installed nothing: state unchanged, no system image, and the refusal reported with its code. */
-  async function expectRefused(v: Awaited<ReturnType<typeof victim>>, result: UpdateResult, code: string): Promise<void> {
+  async function expectRefused(
+    v: Awaited<ReturnType<typeof victim>>,
+    result: UpdateResult,
+    code: string,
+  ): Promise<void> {
     expect(result, JSON.stringify(result)).to.include({ status: 'refused', code });
     expect(await v.agent.state()).to.deep.equal(v.before);
-    expect(await readFile(join(v.stateDir, 'system', 'slots', 'b', 'image')).catch(() => undefined)).to.equal(undefined);
+    expect(await readFile(join(v.stateDir, 'system', 'slots', 'b', 'image')).catch(() => undefined)).to.equal(
+      undefined,
+    );
     const summary = await apiGet<{ errorCodes: Record<string, number> }>(`/v1/fleet/summary?prefix=${v.id}`);
     expect(summary.errorCodes[code]).to.equal(1);
   }
 
-  const isMeta = (path: string, file: string, repo = 'rollout') => path === `/v1/repos/${repo}/metadata/${file}` || path.endsWith(`/metadata/${file}`) && path.includes(`/${repo}/`);
+  const isMeta = (path: string, file: string, repo = 'rollout') =>
+    path === `/v1/repos/${repo}/metadata/${file}` || (path.endsWith(`/metadata/${file}`) && path.includes(`/${repo}/`));
 
   it('unsigned metadata: refused (METADATA_UNTRUSTED)', async () => {
     const v = await victim();
@@ -109,7 +137,10 @@ describe('attacks on a device', () => {
   it('key revoked after rotation: rollout metadata signed by the rotated-out key is refused (METADATA_UNTRUSTED)', async () => {
     // A device provisioned before the rotation, so it must learn of it from the root chain.
     const first = async (repo: string) => (await deps.storage.getBytes('metadata', `${repo}/1.root.json`, 1 << 20))!;
-    const v = await victim(undefined, undefined, channel, { release: await first('release'), rollout: await first('rollout') });
+    const v = await victim(undefined, undefined, channel, {
+      release: await first('release'),
+      rollout: await first('rollout'),
+    });
     const before = await deps.repos.rollout.currentRoot();
     const stolen = before.signed.roles['targets']!.keyIDs[0]!;
     const rotated = await ota('keys', 'rotate', 'rollout', 'targets', '--json');
@@ -120,7 +151,14 @@ describe('attacks on a device', () => {
     proxy.tamper = (path, body) => {
       if (!/\/rollout\/metadata\/\d+\.targets\.json$/.test(path)) return undefined;
       const forged = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(body.toString())) as Metadata<Targets>;
-      forged.signed.addTarget(targetFile('attack/6.6.6/evil.bin', 4, 'cd'.repeat(32), { version: '6.6.6', channel, hardwareIds: ['devkit-a'], rollbackIndex: 9 }));
+      forged.signed.addTarget(
+        targetFile('attack/6.6.6/evil.bin', 4, 'cd'.repeat(32), {
+          version: '6.6.6',
+          channel,
+          hardwareIds: ['devkit-a'],
+          rollbackIndex: 9,
+        }),
+      );
       forged.signatures = {};
       signMetadata(forged, [attacker]);
       // The old root would have accepted this file; only the rotation makes it worthless.
@@ -144,19 +182,22 @@ describe('attacks on a device', () => {
 
   it('endless artifact data: stopped at the signed length (TARGET_LENGTH_MISMATCH)', async () => {
     const v = await victim();
-    proxy.tamper = (path, body) => (path.startsWith('/v1/artifacts/') ? Buffer.concat([body, Buffer.alloc(4 * 1024 * 1024)]) : undefined);
+    proxy.tamper = (path, body) =>
+      path.startsWith('/v1/artifacts/') ? Buffer.concat([body, Buffer.alloc(4 * 1024 * 1024)]) : undefined;
     await expectRefused(v, await v.agent.checkForUpdate(), 'TARGET_LENGTH_MISMATCH');
   });
 
   it('endless metadata: refused past the length cap (METADATA_INVALID)', async () => {
     const v = await victim();
-    proxy.tamper = (path, body) => (isMeta(path, 'timestamp.json') ? Buffer.concat([body, Buffer.alloc(64 * 1024, 0x20)]) : undefined);
+    proxy.tamper = (path, body) =>
+      isMeta(path, 'timestamp.json') ? Buffer.concat([body, Buffer.alloc(64 * 1024, 0x20)]) : undefined;
     await expectRefused(v, await v.agent.checkForUpdate(), 'METADATA_INVALID');
   });
 
   it('oversized metadata: a targets file beyond the cap is refused (METADATA_INVALID)', async () => {
     const v = await victim();
-    proxy.tamper = (path) => (/\/release\/metadata\/\d+\.targets\.json$/.test(path) ? Buffer.alloc(9 * 1024 * 1024, 0x20) : undefined);
+    proxy.tamper = (path) =>
+      /\/release\/metadata\/\d+\.targets\.json$/.test(path) ? Buffer.alloc(9 * 1024 * 1024, 0x20) : undefined;
     await expectRefused(v, await v.agent.installOffer({ targetName: target, version: '1.0.0' }), 'METADATA_INVALID');
   });
 
@@ -172,7 +213,10 @@ describe('attacks on a device', () => {
 
   it('freeze: an expired but validly signed timestamp is refused (METADATA_EXPIRED)', async () => {
     const v = await victim();
-    const current = Metadata.fromJSON(MetadataKind.Timestamp, JSON.parse((await deps.storage.getBytes('metadata', 'rollout/timestamp.json', 1 << 20))!.toString()));
+    const current = Metadata.fromJSON(
+      MetadataKind.Timestamp,
+      JSON.parse((await deps.storage.getBytes('metadata', 'rollout/timestamp.json', 1 << 20))!.toString()),
+    );
     const json = current.toJSON() as { signed: { expires: string; version: number } };
     json.signed.expires = '2020-01-01T00:00:00Z';
     json.signed.version += 1000;
@@ -190,7 +234,11 @@ describe('attacks on a device', () => {
       if (!m) return undefined;
       return deps.storage.getBytes('metadata', `rollout/${Number(m[1]) - 1}.targets.json`, 1 << 24);
     };
-    await expectRefused(v, await v.agent.installOffer({ targetName: target, version: '1.0.0' }), 'METADATA_INCONSISTENT');
+    await expectRefused(
+      v,
+      await v.agent.installOffer({ targetName: target, version: '1.0.0' }),
+      'METADATA_INCONSISTENT',
+    );
   });
 
   it('downgrade below the rollback index: refused (ROLLBACK_INDEX_TOO_LOW)', async () => {
@@ -202,8 +250,13 @@ describe('attacks on a device', () => {
     const v = await victim();
     const evil = 'attack/6.6.6/evil.bin';
     const custom = { version: '6.6.6', channel, hardwareIds: ['devkit-a'], rollbackIndex: 9 };
-    await deps.repos.rollout.flat.publish(
-      (t: Targets) => t.addTarget(targetFile(evil, 4, 'ab'.repeat(32), { ...custom, rollout: { percent: 100, salt: 'x', paused: false, withdrawn: false } })),
+    await deps.repos.rollout.flat.publish((t: Targets) =>
+      t.addTarget(
+        targetFile(evil, 4, 'ab'.repeat(32), {
+          ...custom,
+          rollout: { percent: 100, salt: 'x', paused: false, withdrawn: false },
+        }),
+      ),
     );
     try {
       await expectRefused(v, await v.agent.checkForUpdate(), 'TARGET_NOT_FOUND');
@@ -219,7 +272,7 @@ describe('attacks on a device', () => {
     const halfTarget = `${half}/1.0.0/fw-${half}-1.0.0.bin`;
     const salt = `release-${half}-1.0.0`;
     const idWith = (inside: boolean) => {
-      for (let i = 0; ; i++) if ((rolloutBucket(salt, `half-${i}`) < 1000) === inside) return `half-${i}`;
+      for (let i = 0; ; i++) if (rolloutBucket(salt, `half-${i}`) < 1000 === inside) return `half-${i}`;
     };
     before(async () => {
       await releaseAwaitingApproval(half, '1.0.0', { steps: '10,100', bake: '1h' });
@@ -231,13 +284,21 @@ describe('attacks on a device', () => {
 
     it('rollout percent inflated by the API: a device outside the signed percent refuses (NOT_IN_ROLLOUT)', async () => {
       const v = await halfVictim(idWith(false));
-      proxy.tamper = (path) => (path === '/v1/poll' ? Buffer.from(JSON.stringify({ offer: { targetName: halfTarget, version: '1.0.0' } })) : undefined);
+      proxy.tamper = (path) =>
+        path === '/v1/poll'
+          ? Buffer.from(JSON.stringify({ offer: { targetName: halfTarget, version: '1.0.0' } }))
+          : undefined;
       await expectRefused(v, await v.agent.checkForUpdate(), 'NOT_IN_ROLLOUT');
     });
 
-    it("a poll response replayed from another device: refused (NOT_IN_ROLLOUT)", async () => {
+    it('a poll response replayed from another device: refused (NOT_IN_ROLLOUT)', async () => {
       const inside = idWith(true);
-      const recorded = await postJson('/v1/poll', { deviceId: inside, hardwareId: 'devkit-a', channel: half, currentVersion: '0.0.0' });
+      const recorded = await postJson('/v1/poll', {
+        deviceId: inside,
+        hardwareId: 'devkit-a',
+        channel: half,
+        currentVersion: '0.0.0',
+      });
       const replay = Buffer.from(JSON.stringify(recorded.body));
       expect(JSON.parse(replay.toString()).offer).to.include({ version: '1.0.0' });
       const v = await halfVictim(idWith(false));
@@ -249,14 +310,20 @@ describe('attacks on a device', () => {
       const rolled = await ota('release', 'rollback', '1.0.0', '--channel', half, '--json');
       expect(rolled.code, rolled.stderr).to.equal(0);
       const v = await halfVictim(idWith(true));
-      proxy.tamper = (path) => (path === '/v1/poll' ? Buffer.from(JSON.stringify({ offer: { targetName: halfTarget, version: '1.0.0' } })) : undefined);
+      proxy.tamper = (path) =>
+        path === '/v1/poll'
+          ? Buffer.from(JSON.stringify({ offer: { targetName: halfTarget, version: '1.0.0' } }))
+          : undefined;
       await expectRefused(v, await v.agent.checkForUpdate(), 'RELEASE_WITHDRAWN');
     });
   });
 
   it('path traversal in a target name: refused before anything is fetched (TARGET_NAME_INVALID)', async () => {
     const v = await victim();
-    proxy.tamper = (path) => (path === '/v1/poll' ? Buffer.from(JSON.stringify({ offer: { targetName: '../../../../tmp/evil', version: '9.9.9' } })) : undefined);
+    proxy.tamper = (path) =>
+      path === '/v1/poll'
+        ? Buffer.from(JSON.stringify({ offer: { targetName: '../../../../tmp/evil', version: '9.9.9' } }))
+        : undefined;
     await expectRefused(v, await v.agent.checkForUpdate(), 'TARGET_NAME_INVALID');
   });
 });

@@ -43,10 +43,21 @@ describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', ()
       await api.close();
     }
   }
-  const issueToken = async (deviceId: string) => (await admin<{ token: string }>('POST', '/v1/admin/devices/tokens', { deviceId, hardwareId: HARDWARE, channel: CHANNEL })).token;
+  const issueToken = async (deviceId: string) =>
+    (
+      await admin<{ token: string }>('POST', '/v1/admin/devices/tokens', {
+        deviceId,
+        hardwareId: HARDWARE,
+        channel: CHANNEL,
+      })
+    ).token;
 
   async function post(transport: Fetch, path: string, body: unknown): Promise<Answer> {
-    const r = await transport(`${url()}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await transport(`${url()}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const json = (await r.json()) as { certificate?: string; error?: { code?: string } };
     return { status: r.status, code: json.error?.code, certificate: json.certificate };
   }
@@ -72,7 +83,7 @@ describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', ()
   const deviceRecord = (deviceId: string) => apiGet<DeviceRecord>(`/v1/admin/devices/${deviceId}`);
 
   describe('a leftover token of a pending device', () => {
-    it('is ended by the next token: it is refused, the newer token enrolls, and the certificate stays the first enrollment\'s', async () => {
+    it("is ended by the next token: it is refused, the newer token enrolls, and the certificate stays the first enrollment's", async () => {
       const first = await issueToken('tk-two-tokens');
       const second = await issueToken('tk-two-tokens');
       const enrolled = await enrollWith(second, 'tk-two-tokens');
@@ -121,7 +132,11 @@ describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', ()
       const victim = rsaKey();
       const attacker = rsaKey();
       const token = await issueToken('tk-pop');
-      const r = await post(anonymous, '/v1/enroll', { token, deviceId: 'tk-pop', csr: csrFor(victim.publicPem, attacker.privatePem) });
+      const r = await post(anonymous, '/v1/enroll', {
+        token,
+        deviceId: 'tk-pop',
+        csr: csrFor(victim.publicPem, attacker.privatePem),
+      });
       expect([r.status, r.code, r.certificate]).to.deep.equal([400, 'CSR_INVALID', undefined]);
       expect((await apiGet<DeviceRecord[]>('/v1/admin/devices?prefix=tk-pop')).length).to.equal(0);
       // The attempt spent the token (documented in S-20): the operator issues a new one.
@@ -130,12 +145,24 @@ describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', ()
     });
 
     it('refuses a garbage CSR (400 CSR_INVALID) and a weak key', async () => {
-      const garbage = await post(anonymous, '/v1/enroll', { token: await issueToken('tk-garbage'), deviceId: 'tk-garbage', csr: 'not a certificate request' });
+      const garbage = await post(anonymous, '/v1/enroll', {
+        token: await issueToken('tk-garbage'),
+        deviceId: 'tk-garbage',
+        csr: 'not a certificate request',
+      });
       expect([garbage.status, garbage.code]).to.deep.equal([400, 'CSR_INVALID']);
       const small = rsaKey(1024);
-      const weak = await post(anonymous, '/v1/enroll', { token: await issueToken('tk-garbage'), deviceId: 'tk-garbage', csr: csrFor(small.publicPem, small.privatePem) });
+      const weak = await post(anonymous, '/v1/enroll', {
+        token: await issueToken('tk-garbage'),
+        deviceId: 'tk-garbage',
+        csr: csrFor(small.publicPem, small.privatePem),
+      });
       expect([weak.status, weak.code]).to.deep.equal([400, 'CSR_INVALID']);
-      const huge = await post(anonymous, '/v1/enroll', { token: await issueToken('tk-garbage'), deviceId: 'tk-garbage', csr: 'x'.repeat(8193) });
+      const huge = await post(anonymous, '/v1/enroll', {
+        token: await issueToken('tk-garbage'),
+        deviceId: 'tk-garbage',
+        csr: 'x'.repeat(8193),
+      });
       expect([huge.status, huge.code]).to.deep.equal([400, 'INVALID_INPUT']);
       expect((await apiGet<DeviceRecord[]>('/v1/admin/devices?prefix=tk-garbage')).length).to.equal(0);
     });
@@ -143,7 +170,10 @@ describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', ()
     it('refuses a renewal CSR signed by another key, and the current certificate keeps working', async () => {
       const enrolled = await enrollWith(await issueToken('tk-renew'), 'tk-renew');
       const asDevice = createTransport({ caPem, certPem: enrolled.certificate!, keyPem: enrolled.keyPem });
-      const r = await post(asDevice, '/v1/devices/renew', { deviceId: 'tk-renew', csr: csrFor(rsaKey().publicPem, rsaKey().privatePem) });
+      const r = await post(asDevice, '/v1/devices/renew', {
+        deviceId: 'tk-renew',
+        csr: csrFor(rsaKey().publicPem, rsaKey().privatePem),
+      });
       expect([r.status, r.code, r.certificate]).to.deep.equal([400, 'CSR_INVALID', undefined]);
       expect(await pollStatus('tk-renew', enrolled.certificate!, enrolled.keyPem)).to.equal(200);
     });
@@ -160,7 +190,9 @@ describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', ()
       const ok = await enrollWith(await issueToken(id), id);
       expect(ok.status).to.equal(201);
 
-      const entries = (await apiGet<AuditRow[]>('/v1/admin/audit?action=device.enroll&limit=100')).filter((e) => e.subject === id).reverse();
+      const entries = (await apiGet<AuditRow[]>('/v1/admin/audit?action=device.enroll&limit=100'))
+        .filter((e) => e.subject === id)
+        .reverse();
       expect(entries.map((e) => [e.actor, e.action, e.outcome, e.detail?.split(':')[0]])).to.deep.equal([
         ['anonymous', 'device.enroll', 'refused', 'ENROLLMENT_REFUSED'],
         ['device:tk-audit', 'device.enroll', 'refused', 'CSR_INVALID'],
@@ -204,9 +236,14 @@ for (const backend of backends(15438)) {
       );
       return token;
     }
-    const attempt = async (token: string, serial: string) => devices.enroll(await devices.consumeToken(token), cert(serial), '1.0.0');
+    const attempt = async (token: string, serial: string) =>
+      devices.enroll(await devices.consumeToken(token), cert(serial), '1.0.0');
     const versionChanges = async (deviceId: string) =>
-      (await store.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM version_changes WHERE device_id = $1', [deviceId])).rows[0]!.n;
+      (
+        await store.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM version_changes WHERE device_id = $1', [
+          deviceId,
+        ])
+      ).rows[0]!.n;
 
     it('ends the earlier token when a new one is issued', async () => {
       const first = await devices.createToken(grant('st-reissued'), 60_000, 'ops');
@@ -228,14 +265,27 @@ for (const backend of backends(15438)) {
       expect(await rejectionOf(attempt(leftover, 'ee02'))).to.have.property('code', 'ENROLLMENT_REFUSED');
       expect(await devices.get('st-enrolled')).to.include({ status: 'enrolled', certSerial: 'aa02' });
       expect(await versionChanges('st-enrolled')).to.equal(1);
-      expect(await rejectionOf(devices.createToken(grant('st-enrolled'), 60_000, 'ops'))).to.have.property('code', 'ALREADY_EXISTS');
+      expect(await rejectionOf(devices.createToken(grant('st-enrolled'), 60_000, 'ops'))).to.have.property(
+        'code',
+        'ALREADY_EXISTS',
+      );
     });
 
     it('lets exactly one of two enrollments with two different tokens at the same moment win', async () => {
       const ids = Array.from({ length: 8 }, (_, i) => `st-race-${i}`);
-      const tokens = await Promise.all(ids.map(async (id) => [(await devices.createToken(grant(id), 60_000, 'ops')).token, await racingToken(id)] as const));
+      const tokens = await Promise.all(
+        ids.map(
+          async (id) => [(await devices.createToken(grant(id), 60_000, 'ops')).token, await racingToken(id)] as const,
+        ),
+      );
       const outcomes = await Promise.all(
-        ids.map((id, i) => Promise.allSettled([attempt(tokens[i]![0], `a${i}`), attempt(tokens[i]![1], `b${i}`)]).then((r) => ({ id, i, r }))),
+        ids.map((id, i) =>
+          Promise.allSettled([attempt(tokens[i]![0], `a${i}`), attempt(tokens[i]![1], `b${i}`)]).then((r) => ({
+            id,
+            i,
+            r,
+          })),
+        ),
       );
       for (const { id, i, r } of outcomes) {
         const won = r.map((o) => o.status === 'fulfilled');

@@ -20,7 +20,7 @@ import { device, testConfig } from '../helpers';
  * API holds only that token's PIN. These tests look at the live stack's files, token and API
  * process, then enroll and renew through it.
  */
-describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)', () => {
+describe("the fleet CA key is out of the API process's reach (issue #11, S-23)", () => {
   let caCert: forge.pki.Certificate;
   let caPem: string;
 
@@ -46,7 +46,7 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
   }
 
   describe('the key ceremony', () => {
-    it('writes no CA private key file: the only PEM private key in the ceremony folder is the API\'s TLS key', async () => {
+    it("writes no CA private key file: the only PEM private key in the ceremony folder is the API's TLS key", async () => {
       const config = testConfig();
       const files = fleetCaFiles(config.ceremonyDir);
       expect(await stat(files.caKey).catch(() => undefined), files.caKey).to.equal(undefined);
@@ -57,17 +57,26 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
         if (!/-----BEGIN (RSA |ENCRYPTED )?PRIVATE KEY-----/.test(text)) continue;
         withPrivateKeys.push(file);
         const key = forge.pki.privateKeyFromPem(text) as forge.pki.rsa.PrivateKey;
-        expect(key.n.equals((caCert.publicKey as forge.pki.rsa.PublicKey).n), `${file} holds the CA's key`).to.equal(false);
+        expect(key.n.equals((caCert.publicKey as forge.pki.rsa.PublicKey).n), `${file} holds the CA's key`).to.equal(
+          false,
+        );
       }
       expect(withPrivateKeys).to.deep.equal([files.serverKey]);
     });
 
-    it('makes the key in the fleet CA\'s own token: sensitive, never extractable, and the certificate\'s key', () => {
+    it("makes the key in the fleet CA's own token: sensitive, never extractable, and the certificate's key", () => {
       const hsm = openCaToken();
       try {
-        expect(hsm.keyProtection(FLEET_CA_KEY_LABEL)).to.deep.equal({ sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true });
+        expect(hsm.keyProtection(FLEET_CA_KEY_LABEL)).to.deep.equal({
+          sensitive: true,
+          extractable: false,
+          alwaysSensitive: true,
+          neverExtractable: true,
+        });
         const pair = hsm.rsaKeyPair(FLEET_CA_KEY_LABEL);
-        expect(pair.modulus.toString('hex').replace(/^0+/, '')).to.equal((caCert.publicKey as forge.pki.rsa.PublicKey).n.toString(16));
+        expect(pair.modulus.toString('hex').replace(/^0+/, '')).to.equal(
+          (caCert.publicKey as forge.pki.rsa.PublicKey).n.toString(16),
+        );
       } finally {
         hsm.close();
       }
@@ -136,15 +145,22 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
       const pid = new ProcessManager(TEST_PROFILE.home).running('api');
       expect(pid, 'the API is running').to.be.a('number');
       const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
-      const env = Object.fromEntries(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const env = Object.fromEntries(
+        raw
+          .split('\0')
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
       return { pid: pid!, env };
     }
 
-    it('has the CA token\'s PIN but not the signing keys\' (it cannot open that token: CONFIG_INVALID)', async () => {
+    it("has the CA token's PIN but not the signing keys' (it cannot open that token: CONFIG_INVALID)", async () => {
       const { env } = await apiProcess();
       expect(env['OTA_FLEET_CA_PIN'], 'the fleet CA token PIN').to.be.a('string').and.not.equal('');
       const config = loadConfig(env);
-      expect(() => requireHsmPin(config)).to.throw().with.property('code', 'CONFIG_INVALID');
+      expect(() => requireHsmPin(config))
+        .to.throw()
+        .with.property('code', 'CONFIG_INVALID');
       expect(config.hsm.fleetCaToken).to.not.equal(config.hsm.tokenLabel);
     });
 
@@ -152,12 +168,20 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
       const { pid, env } = await apiProcess();
       const caKeyFile = fleetCaFiles(testConfig().ceremonyDir).caKey;
       expect(Object.keys(env)).to.not.include('OTA_FLEET_CA_KEY');
-      expect(Object.values(env).filter((v) => v.includes('fleet-ca-key') || v.includes(join(testConfig().ceremonyDir, 'offline')))).to.deep.equal([]);
+      expect(
+        Object.values(env).filter(
+          (v) => v.includes('fleet-ca-key') || v.includes(join(testConfig().ceremonyDir, 'offline')),
+        ),
+      ).to.deep.equal([]);
       const open: string[] = [];
-      for (const fd of await readdir(`/proc/${pid}/fd`)) open.push(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+      for (const fd of await readdir(`/proc/${pid}/fd`))
+        open.push(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
       expect(open.filter((f) => f === caKeyFile || f.includes('/offline/'))).to.deep.equal([]);
       const log = await readFile(new ProcessManager(TEST_PROFILE.home).logFile('api'), 'utf8');
-      const ready = log.split('\n').filter((l) => l.includes('"api ready"')).map((l) => JSON.parse(l) as { fleetCaKey?: string });
+      const ready = log
+        .split('\n')
+        .filter((l) => l.includes('"api ready"'))
+        .map((l) => JSON.parse(l) as { fleetCaKey?: string });
       expect(ready.at(-1)).to.have.property('fleetCaKey', 'hsm');
     });
   });
@@ -187,14 +211,16 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
       expectIssuedByCa(renewed.certPem);
     });
 
-    it('the API\'s TLS certificate is the CA\'s too', async () => {
+    it("the API's TLS certificate is the CA's too", async () => {
       expectIssuedByCa(await readFile(testConfig().identity.apiTlsCert, 'utf8'));
     });
   });
 
   describe('a stack made before the HSM held the key', () => {
     /** A ceremony folder as an earlier version left it: a CA certificate and its key file. */
-    async function legacyFolder(name: string): Promise<{ files: ReturnType<typeof fleetCaFiles>; key: forge.pki.rsa.PrivateKey }> {
+    async function legacyFolder(
+      name: string,
+    ): Promise<{ files: ReturnType<typeof fleetCaFiles>; key: forge.pki.rsa.PrivateKey }> {
       const dir = join(testConfig().home, 'legacy-ca', name);
       const files = fleetCaFiles(dir);
       const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
@@ -205,7 +231,11 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
       cert.validity.notAfter = new Date(Date.now() + 86_400_000);
       cert.setSubject([{ name: 'commonName', value: 'legacy fleet CA' }]);
       cert.setIssuer(cert.subject.attributes);
-      cert.setExtensions([{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, critical: true }, { name: 'subjectKeyIdentifier' }]);
+      cert.setExtensions([
+        { name: 'basicConstraints', cA: true, critical: true },
+        { name: 'keyUsage', keyCertSign: true, critical: true },
+        { name: 'subjectKeyIdentifier' },
+      ]);
       cert.sign(keys.privateKey, forge.md.sha256.create());
       await mkdir(join(dir, 'offline'), { recursive: true });
       await writeFile(files.caCert, forge.pki.certificateToPem(cert));
@@ -217,7 +247,11 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
       const { files } = await legacyFolder('kept');
       const config = testConfig();
       // A token without a fleet CA key: the signing keys' token stands in for an empty one.
-      const ca = await FleetCa.load(files, { ...fleetCaToken(config), tokenLabel: config.hsm.tokenLabel, pin: config.hsm.pin });
+      const ca = await FleetCa.load(files, {
+        ...fleetCaToken(config),
+        tokenLabel: config.hsm.tokenLabel,
+        pin: config.hsm.pin,
+      });
       try {
         expect(ca.keySource).to.equal('file');
         const issued = ca.signDeviceCsr(newKeyAndCsr('legacy-1').csrPem, 'legacy-1', 1);
@@ -235,7 +269,7 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
       expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
 
-    it('refuses a key that is not its certificate\'s, from a file or from the token (CONFIG_INVALID)', async () => {
+    it("refuses a key that is not its certificate's, from a file or from the token (CONFIG_INVALID)", async () => {
       const config = testConfig();
       const { files } = await legacyFolder('mismatch');
       await writeFile(files.caKey, forge.pki.privateKeyToPem(forge.pki.rsa.generateKeyPair({ bits: 2048 }).privateKey));
@@ -249,9 +283,11 @@ describe('the fleet CA key is out of the API process\'s reach (issue #11, S-23)'
       expect(fromToken).to.have.property('code', 'CONFIG_INVALID');
     });
 
-    it('without the CA token\'s PIN, a stack with no key file cannot sign (CONFIG_INVALID)', async () => {
+    it("without the CA token's PIN, a stack with no key file cannot sign (CONFIG_INVALID)", async () => {
       const config = testConfig();
-      const err = await rejectionOf(FleetCa.load(fleetCaFiles(config.ceremonyDir), { ...fleetCaToken(config), pin: '' }));
+      const err = await rejectionOf(
+        FleetCa.load(fleetCaFiles(config.ceremonyDir), { ...fleetCaToken(config), pin: '' }),
+      );
       expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
   });

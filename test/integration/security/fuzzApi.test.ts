@@ -29,10 +29,19 @@ import { deviceFetch, operatorToken, testConfig } from '../helpers';
 
 const exec = (file: string, args: string[], timeoutMs: number) =>
   new Promise<{ code: number; output: string }>((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, output: `${stdout}${stderr}` });
-    });
+    execFile(
+      file,
+      args,
+      {
+        timeout: timeoutMs,
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' },
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, output: `${stdout}${stderr}` });
+      },
+    );
   });
 
 /** Examples per operation and phase: with about 40 operations, three runs stay within ~3 minutes on 2 cores. */
@@ -71,7 +80,12 @@ describe('#11 fuzzing: schemathesis against the live API', function () {
   before(async () => {
     const config = testConfig();
     caFile = config.identity.fleetCaCert;
-    schemathesis = join(process.env['OTA_VENV'] ?? join(process.env['OTA_TOOLS'] ?? join(process.env['HOME']!, '.cache', 'enigm-ota'), 'venv'), 'bin', 'schemathesis');
+    schemathesis = join(
+      process.env['OTA_VENV'] ??
+        join(process.env['OTA_TOOLS'] ?? join(process.env['HOME']!, '.cache', 'enigm-ota'), 'venv'),
+      'bin',
+      'schemathesis',
+    );
     // A fresh pair each run: operator names stay taken, and a kept stack may be fuzzed again.
     const run = randomBytes(3).toString('hex');
     viewer = await operatorToken(`fz-viewer-${run}`, ['viewer']);
@@ -82,7 +96,11 @@ describe('#11 fuzzing: schemathesis against the live API', function () {
 
   after(() => {
     const sum = Object.values(total).reduce((a, b) => a + b, 0);
-    console.log(`      [fuzz] ${sum} test cases: ${Object.entries(total).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(
+      `      [fuzz] ${sum} test cases: ${Object.entries(total)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   });
 
   async function fuzz(run: Run): Promise<void> {
@@ -92,16 +110,25 @@ describe('#11 fuzzing: schemathesis against the live API', function () {
       [
         'run',
         `${url}/v1/openapi.json`,
-        '--url', url,
-        '--tls-verify', caFile,
-        '--checks', CHECKS,
-        '--phases', 'examples,coverage,fuzzing',
-        '--max-examples', MAX_EXAMPLES,
-        '--max-redirects', '0',
-        '--request-timeout', '30',
+        '--url',
+        url,
+        '--tls-verify',
+        caFile,
+        '--checks',
+        CHECKS,
+        '--phases',
+        'examples,coverage,fuzzing',
+        '--max-examples',
+        MAX_EXAMPLES,
+        '--max-redirects',
+        '0',
+        '--request-timeout',
+        '30',
         // One worker: with several, Python 3.11's parser fails in hypothesis (ast recursion depth mismatch).
-        '--workers', '1',
-        '--seed', '11',
+        '--workers',
+        '1',
+        '--seed',
+        '11',
         '--no-shrink',
         ...run.args,
       ],
@@ -115,7 +142,15 @@ describe('#11 fuzzing: schemathesis against the live API', function () {
 
   it('as a viewer, every operation and method: no 5xx, every answer as documented, 405 with Allow for other methods', async () => {
     // Device routes answer a token with 401 only: the device run covers them.
-    await fuzz({ what: 'viewer', args: ['-H', `Authorization: Bearer ${viewer}`, '--exclude-path-regex', '^/v1/(poll|reports|repos/|artifacts/|devices/renew|attestation)'] });
+    await fuzz({
+      what: 'viewer',
+      args: [
+        '-H',
+        `Authorization: Bearer ${viewer}`,
+        '--exclude-path-regex',
+        '^/v1/(poll|reports|repos/|artifacts/|devices/renew|attestation)',
+      ],
+    });
   });
 
   it('with every role, the reads (GET): no 5xx, every answer as documented', async () => {
@@ -125,7 +160,14 @@ describe('#11 fuzzing: schemathesis against the live API', function () {
   it('as an enrolled device (mutual TLS), the device routes: no 5xx, every answer as documented', async () => {
     await fuzz({
       what: 'device',
-      args: ['--request-cert', join(deviceDir, 'device.pem'), '--request-cert-key', join(deviceDir, 'device.key'), '--include-path-regex', '^/v1/(poll|reports|repos/|artifacts/|devices/renew|attestation)'],
+      args: [
+        '--request-cert',
+        join(deviceDir, 'device.pem'),
+        '--request-cert-key',
+        join(deviceDir, 'device.key'),
+        '--include-path-regex',
+        '^/v1/(poll|reports|repos/|artifacts/|devices/renew|attestation)',
+      ],
     });
   });
 

@@ -28,7 +28,11 @@ async function startWorker(): Promise<void> {
 }
 
 /** The code and the time an admin API call took, as `nw-owner` (a release owner, not the creator). */
-async function timedApi(method: 'GET' | 'POST', to: string, body?: unknown): Promise<{ code: string | undefined; ms: number }> {
+async function timedApi(
+  method: 'GET' | 'POST',
+  to: string,
+  body?: unknown,
+): Promise<{ code: string | undefined; ms: number }> {
   const api = await adminApi(await operatorToken('nw-owner'));
   const t0 = Date.now();
   try {
@@ -44,7 +48,11 @@ async function timedApi(method: 'GET' | 'POST', to: string, body?: unknown): Pro
 async function timedCli(...args: string[]): Promise<{ code: number; errorCode: string | undefined; ms: number }> {
   const t0 = Date.now();
   const r = await otaAs('nw-owner', ...args, '--json');
-  return { code: r.code, errorCode: (r.json as { error?: { code?: string } } | undefined)?.error?.code, ms: Date.now() - t0 };
+  return {
+    code: r.code,
+    errorCode: (r.json as { error?: { code?: string } } | undefined)?.error?.code,
+    ms: Date.now() - t0,
+  };
 }
 
 describe('security: release actions while no worker runs (issue #11 bug 4, S-19)', function () {
@@ -74,10 +82,18 @@ describe('security: release actions while no worker runs (issue #11 bug 4, S-19)
     before(async function () {
       this.timeout(POLLER_FRESH_MS + 60_000);
       const client = await temporalClient();
-      await waitFor('the release queue to show no live worker', () => requireWorker(client).then(() => false, (err: ServerError) => err.code === 'NO_WORKER'), {
-        timeoutMs: POLLER_FRESH_MS + 45_000,
-        intervalMs: 2000,
-      });
+      await waitFor(
+        'the release queue to show no live worker',
+        () =>
+          requireWorker(client).then(
+            () => false,
+            (err: ServerError) => err.code === 'NO_WORKER',
+          ),
+        {
+          timeoutMs: POLLER_FRESH_MS + 45_000,
+          intervalMs: 2000,
+        },
+      );
     });
 
     it('refuses an approval through the admin API at once with NO_WORKER', async () => {
@@ -117,8 +133,14 @@ describe('security: release actions while no worker runs (issue #11 bug 4, S-19)
         expect(row.outcome).to.equal('failed');
         expect(row.detail).to.include('NO_WORKER');
       }
-      expect(approvals.map((r) => r.reason).sort()).to.deep.equal(['cli while down', 'still down', 'while the worker is down']);
-      expect(rows.filter((r) => r.action === 'release.pause' || r.action === 'release.abort').map((r) => r.outcome)).to.deep.equal(['failed', 'failed']);
+      expect(approvals.map((r) => r.reason).sort()).to.deep.equal([
+        'cli while down',
+        'still down',
+        'while the worker is down',
+      ]);
+      expect(
+        rows.filter((r) => r.action === 'release.pause' || r.action === 'release.abort').map((r) => r.outcome),
+      ).to.deep.equal(['failed', 'failed']);
     });
   });
 
@@ -132,7 +154,11 @@ describe('security: release actions while no worker runs (issue #11 bug 4, S-19)
       // refused approval applied late, this one would be refused (one approval is enough here).
       const api = await adminApi(await operatorToken('nw-second'));
       try {
-        const approved = await api.send<{ approvals: Array<{ approver: string }>; history: Array<{ action: string }> }>('POST', `${path}/approve`, { comment: 'after' });
+        const approved = await api.send<{ approvals: Array<{ approver: string }>; history: Array<{ action: string }> }>(
+          'POST',
+          `${path}/approve`,
+          { comment: 'after' },
+        );
         expect(approved.approvals.map((a) => a.approver)).to.deep.equal(['nw-second']);
         expect(approved.history.filter((h) => ['pause', 'abort'].includes(h.action))).to.deep.equal([]);
       } finally {

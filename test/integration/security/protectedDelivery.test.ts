@@ -7,7 +7,16 @@ import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { createManufacturer } from '../../fixtures/manufacturer';
 import { sleep } from '../../wait';
-import { adminApi, approve, device, deviceFetch, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
+import {
+  adminApi,
+  approve,
+  device,
+  deviceFetch,
+  releaseAwaitingApproval,
+  stepPublished,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 
 const good: AttestationMeasurements = { bootState: 'verified', osVersion: '5.2.0', integrity: { 'dm-verity': true } };
@@ -27,7 +36,8 @@ describe('security: protected artifact delivery (#10)', function () {
   const channel = 'protected';
   let sha256: string;
 
-  const get = async (as: Fetch, redirect: 'follow' | 'manual' = 'manual') => as(`${testConfig().api.url}/v1/artifacts/${sha256}`, { redirect });
+  const get = async (as: Fetch, redirect: 'follow' | 'manual' = 'manual') =>
+    as(`${testConfig().api.url}/v1/artifacts/${sha256}`, { redirect });
   const refusal = async (res: Response) => {
     expect(res.status).to.equal(403);
     return ((await res.json()) as { error: { code: string; message: string } }).error;
@@ -44,7 +54,13 @@ describe('security: protected artifact delivery (#10)', function () {
   before(async function () {
     this.timeout(180_000);
     await pm.stop('api');
-    await stackUp(TEST_PROFILE, { extraEnv: { ...TEST_EXTRA_ENV, OTA_ARTIFACT_URL_SECONDS: String(URL_SECONDS), OTA_ATTESTATION_MAX_AGE_MS: String(EVIDENCE_MS) } });
+    await stackUp(TEST_PROFILE, {
+      extraEnv: {
+        ...TEST_EXTRA_ENV,
+        OTA_ARTIFACT_URL_SECONDS: String(URL_SECONDS),
+        OTA_ATTESTATION_MAX_AGE_MS: String(EVIDENCE_MS),
+      },
+    });
     const s = await releaseAwaitingApproval(channel, '1.0.0', { flags: ['--protected', '--target-group', 'canary'] });
     sha256 = s.target!.sha256;
     await approve(channel, '1.0.0');
@@ -108,9 +124,18 @@ describe('security: protected artifact delivery (#10)', function () {
       expect((await refusal(await as(url, { redirect: 'manual' }))).message).to.contain('attestation');
 
       const post = async (path: string, body: unknown) =>
-        (await as(`${testConfig().api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<any>;
+        (
+          await as(`${testConfig().api.url}${path}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          })
+        ).json() as Promise<any>;
       const { nonce } = await post('/v1/attestation/nonce', {});
-      const verdict = await post('/v1/attestation', createEvidence(maker.issueDevice('pd-attested'), { deviceId: 'pd-attested', nonce, measurements: good }));
+      const verdict = await post(
+        '/v1/attestation',
+        createEvidence(maker.issueDevice('pd-attested'), { deviceId: 'pd-attested', nonce, measurements: good }),
+      );
       expect(verdict).to.include({ passed: true });
       expect((await as(url, { redirect: 'manual' })).status).to.equal(302);
 

@@ -6,7 +6,11 @@ import { createTransport, type Fetch, type TlsIdentity } from '@enigm-ota/client
 /** What a hostile delivery path can do: rewrite any response on its way to the device. */
 export interface Tamper {
   /** Called for every response; return replacement bytes (or undefined to pass through). */
-  (path: string, body: Buffer, request: { method: string; body: Buffer }): Buffer | undefined | Promise<Buffer | undefined>;
+  (
+    path: string,
+    body: Buffer,
+    request: { method: string; body: Buffer },
+  ): Buffer | undefined | Promise<Buffer | undefined>;
 }
 
 export interface Proxy {
@@ -23,18 +27,26 @@ export interface Proxy {
  * credentials for the API, so it models the strongest delivery-side attacker there is: one
  * who owns the API itself.
  */
-export async function startProxy(upstream: string, tls: { certPem: string; keyPem: string; caPem: string }): Promise<Proxy> {
+export async function startProxy(
+  upstream: string,
+  tls: { certPem: string; keyPem: string; caPem: string },
+): Promise<Proxy> {
   const proxy: Proxy = { url: '', tamper: undefined, client: undefined, close: async () => undefined };
-  let transport: { for: TlsIdentity | undefined; fetch: Fetch } = { for: undefined, fetch: createTransport({ caPem: tls.caPem }) };
+  let transport: { for: TlsIdentity | undefined; fetch: Fetch } = {
+    for: undefined,
+    fetch: createTransport({ caPem: tls.caPem }),
+  };
   const upstreamFetch = () => {
-    if (transport.for !== proxy.client) transport = { for: proxy.client, fetch: createTransport(proxy.client ?? { caPem: tls.caPem }) };
+    if (transport.for !== proxy.client)
+      transport = { for: proxy.client, fetch: createTransport(proxy.client ?? { caPem: tls.caPem }) };
     return transport.fetch;
   };
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
     void (async () => {
       const requestBody = await readAll(req);
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
       // A tampering man in the middle wants whole files to work on: no 304 for what the device holds.
       if (proxy.tamper) delete headers['if-none-match'];
       const upstreamRes = await upstreamFetch()(`${upstream}${req.url}`, {
@@ -46,7 +58,10 @@ export async function startProxy(upstream: string, tls: { certPem: string; keyPe
       const replaced = await proxy.tamper?.(req.url ?? '', body, { method: req.method ?? 'GET', body: requestBody });
       const status = replaced !== undefined && upstreamRes.status === 206 ? 200 : upstreamRes.status;
       if (replaced !== undefined) body = replaced;
-      res.writeHead(status, { 'content-type': upstreamRes.headers.get('content-type') ?? 'application/octet-stream', 'content-length': String(body.length) });
+      res.writeHead(status, {
+        'content-type': upstreamRes.headers.get('content-type') ?? 'application/octet-stream',
+        'content-length': String(body.length),
+      });
       res.end(body);
     })().catch((err: unknown) => {
       res.writeHead(502);

@@ -28,7 +28,9 @@ describe('security: release status is not ahead of storage (#11 bug 6)', functio
     expect(await new ProcessManager(TEST_PROFILE.home).stop('minio')).to.equal(true);
     const api = await adminApi();
     try {
-      await api.send('POST', `/v1/admin/releases/${channel}/1.0.0/promote`, { reason: 'next step while storage is down' });
+      await api.send('POST', `/v1/admin/releases/${channel}/1.0.0/promote`, {
+        reason: 'next step while storage is down',
+      });
     } finally {
       await api.close();
     }

@@ -8,7 +8,17 @@ import { Storage } from '../../../infra/storage';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackToken, stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
-import { adminApi, apiGet, approve, deviceFetch, ota, otaWithToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import {
+  adminApi,
+  apiGet,
+  approve,
+  deviceFetch,
+  ota,
+  otaWithToken,
+  releaseAwaitingApproval,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 
 const TIMESTAMP = 'rollout/timestamp.json';
@@ -34,11 +44,19 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
   });
 
   const poll = (as: Fetch) =>
-    as(`${testConfig().api.url}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ deviceId: 'rb-device', hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' }) });
+    as(`${testConfig().api.url}/v1/poll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ deviceId: 'rb-device', hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' }),
+    });
   const codeOf = async (res: Response) => ((await res.json()) as { error?: { code?: string } }).error?.code;
   const metrics = async () => {
     const fetch = createTransport({ caPem: await readFile(testConfig().identity.fleetCaCert, 'utf8') });
-    return (await fetch(`${testConfig().api.url}/metrics`, { headers: { authorization: `Bearer ${process.env['OTA_TOKEN']}` } })).text();
+    return (
+      await fetch(`${testConfig().api.url}/metrics`, {
+        headers: { authorization: `Bearer ${process.env['OTA_TOKEN']}` },
+      })
+    ).text();
   };
   const send = async (action: string) => {
     const api = await adminApi();
@@ -76,19 +94,36 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
 
     // The worker does not build on it: a resume's publish waits (the API answers
     // UPDATE_PENDING after its deadline), storage untouched.
-    const resumed = send('resume').then(() => undefined, (e: unknown) => e);
+    const resumed = send('resume').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const handle = client.workflow.getHandle(releaseWorkflowId(channel, '1.0.0'));
     const refusedBy = async () =>
-      (await handle.describe()).raw.pendingActivities?.find((a) => a.lastFailure?.applicationFailureInfo?.type === 'STORAGE_ROLLBACK')?.lastFailure?.message;
-    expect(await waitFor('the publish activity refused with STORAGE_ROLLBACK', refusedBy, { timeoutMs: 30_000, intervalMs: 500 })).to.contain('rollout timestamp');
-    expect((await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!.equals(older), 'the worker wrote on top of the rolled-back timestamp').to.equal(true);
+      (await handle.describe()).raw.pendingActivities?.find(
+        (a) => a.lastFailure?.applicationFailureInfo?.type === 'STORAGE_ROLLBACK',
+      )?.lastFailure?.message;
+    expect(
+      await waitFor('the publish activity refused with STORAGE_ROLLBACK', refusedBy, {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      }),
+    ).to.contain('rollout timestamp');
+    expect(
+      (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!.equals(older),
+      'the worker wrote on top of the rolled-back timestamp',
+    ).to.equal(true);
     expect((await waitForStatus(client, channel, '1.0.0', () => true)).published).to.include({ paused: true });
 
     const status = await ota('metadata', 'status', '--json');
     expect(status.code).to.equal(1);
     const report = status.json as MetadataStatus;
-    expect(report.problems.join('\n')).to.match(/rollout timestamp: storage holds version \d+, older than version \d+ .*STORAGE_ROLLBACK/);
-    expect(report.watermarks.find((m) => m.repo === 'rollout' && m.role === 'timestamp')?.lastRollback).to.be.an('object');
+    expect(report.problems.join('\n')).to.match(
+      /rollout timestamp: storage holds version \d+, older than version \d+ .*STORAGE_ROLLBACK/,
+    );
+    expect(report.watermarks.find((m) => m.repo === 'rollout' && m.role === 'timestamp')?.lastRollback).to.be.an(
+      'object',
+    );
 
     expect(await resumed).to.have.property('code', 'UPDATE_PENDING');
 
@@ -114,15 +149,34 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
     newest = current; // put back after the test whatever happens
     expect(await codeOf(await poll(as))).to.equal('STORAGE_ROLLBACK');
 
-    const noReason = await otaWithToken(await stackToken(TEST_PROFILE, 'admin'), 'metadata', 'accept-storage', 'rollout', '--json');
+    const noReason = await otaWithToken(
+      await stackToken(TEST_PROFILE, 'admin'),
+      'metadata',
+      'accept-storage',
+      'rollout',
+      '--json',
+    );
     expect(noReason.code).to.equal(2);
     const notAdmin = await ota('metadata', 'accept-storage', 'rollout', '--reason', 'ops is no admin', '--json');
     expect((notAdmin.json as { error: { code: string } }).error.code).to.equal('FORBIDDEN');
-    const accepted = await otaWithToken(await stackToken(TEST_PROFILE, 'admin'), 'metadata', 'accept-storage', 'rollout', '--reason', 'restored from last night\'s backup', '--json');
+    const accepted = await otaWithToken(
+      await stackToken(TEST_PROFILE, 'admin'),
+      'metadata',
+      'accept-storage',
+      'rollout',
+      '--reason',
+      "restored from last night's backup",
+      '--json',
+    );
     expect(accepted.code, accepted.stdout + accepted.stderr).to.equal(0);
     expect((accepted.json as { cleared: Array<{ role: string }> }).cleared.map((m) => m.role)).to.include('timestamp');
-    await waitFor('the restored state served', async () => (await poll(as)).status === 200, { timeoutMs: 10_000, intervalMs: 500 });
-    const audit = await apiGet<Array<{ action: string; subject: string; reason?: string; outcome: string }>>('/v1/admin/audit?action=metadata.accept-storage&limit=5');
-    expect(audit[0]).to.include({ subject: 'rollout', reason: 'restored from last night\'s backup', outcome: 'ok' });
+    await waitFor('the restored state served', async () => (await poll(as)).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 500,
+    });
+    const audit = await apiGet<Array<{ action: string; subject: string; reason?: string; outcome: string }>>(
+      '/v1/admin/audit?action=metadata.accept-storage&limit=5',
+    );
+    expect(audit[0]).to.include({ subject: 'rollout', reason: "restored from last night's backup", outcome: 'ok' });
   });
 });

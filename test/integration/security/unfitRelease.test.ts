@@ -4,12 +4,33 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { TargetStats } from '../../../common/adminApi';
 import type { ReleaseStatus } from '../../../common/release';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { apiGet, approve, artifactFile, deviceFetch, ota, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
+import {
+  apiGet,
+  approve,
+  artifactFile,
+  deviceFetch,
+  ota,
+  releaseAwaitingApproval,
+  stepPublished,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 
 /** `ota release create` on the CLI's own defaults (custom steps now have a health gate). */
 async function create(channel: string, version: string, extra: string[]): Promise<void> {
   const file = await artifactFile(`fw-${channel}-${version}.bin`);
-  const r = await ota('release', 'create', '--artifact', file, '--version', version, '--channel', channel, ...extra, '--json');
+  const r = await ota(
+    'release',
+    'create',
+    '--artifact',
+    file,
+    '--version',
+    version,
+    '--channel',
+    channel,
+    ...extra,
+    '--json',
+  );
   expect(r.code, r.stderr).to.equal(0);
 }
 
@@ -44,8 +65,17 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
       await waitForStatus(await temporalClient(), channel, '1.0.0', (s) => s.stage === 'stable');
     });
 
-    it('refuses a rollback index below the channel\'s (devices would refuse it: ROLLBACK_INDEX_TOO_LOW)', async () => {
-      await create(channel, '1.1.0', ['--hardware', 'devkit-a', '--rollback-index', '1', '--steps', '100', '--bake', '0s']);
+    it("refuses a rollback index below the channel's (devices would refuse it: ROLLBACK_INDEX_TOO_LOW)", async () => {
+      await create(channel, '1.1.0', [
+        '--hardware',
+        'devkit-a',
+        '--rollback-index',
+        '1',
+        '--steps',
+        '100',
+        '--bake',
+        '0s',
+      ]);
       const s = await finalState(channel, '1.1.0');
       expect(s.stage).to.equal('failed');
       expect(s.approvals).to.deep.equal([]);
@@ -54,38 +84,81 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
     });
 
     it('refuses a version not above the one the channel offers (NOT_NEWER)', async () => {
-      await create(channel, '0.9.0', ['--hardware', 'devkit-a', '--rollback-index', '2', '--steps', '100', '--bake', '0s']);
+      await create(channel, '0.9.0', [
+        '--hardware',
+        'devkit-a',
+        '--rollback-index',
+        '2',
+        '--steps',
+        '100',
+        '--bake',
+        '0s',
+      ]);
       const s = await finalState(channel, '0.9.0');
       expect(s.stage).to.equal('failed');
       expect(s.error?.message).to.contain('NOT_NEWER');
     });
 
     it('refuses hardware no device has and no release was for', async () => {
-      await create(channel, '1.2.0', ['--hardware', 'devkit-a,devkit-typo', '--rollback-index', '2', '--steps', '100', '--bake', '0s']);
+      await create(channel, '1.2.0', [
+        '--hardware',
+        'devkit-a,devkit-typo',
+        '--rollback-index',
+        '2',
+        '--steps',
+        '100',
+        '--bake',
+        '0s',
+      ]);
       const s = await finalState(channel, '1.2.0');
       expect(s.stage).to.equal('failed');
       expect(s.error?.message).to.contain('hardware devkit-typo is unknown');
     });
 
     it('lets a release that fits through to approval', async () => {
-      await create(channel, '1.3.0', ['--hardware', 'devkit-a', '--rollback-index', '2', '--steps', '100', '--bake', '0s']);
+      await create(channel, '1.3.0', [
+        '--hardware',
+        'devkit-a',
+        '--rollback-index',
+        '2',
+        '--steps',
+        '100',
+        '--bake',
+        '0s',
+      ]);
       expect((await finalState(channel, '1.3.0')).stage).to.equal('approval');
     });
   });
 
   it('counts devices refusing a release they cannot install: the gate trips and the rollout pauses', async () => {
     const channel = 'unfit-gate';
-    await releaseAwaitingApproval(channel, '1.0.0', { steps: '50,100', bake: '3s', minDevices: 1, maxFailureRate: 0.1 });
+    await releaseAwaitingApproval(channel, '1.0.0', {
+      steps: '50,100',
+      bake: '3s',
+      minDevices: 1,
+      maxFailureRate: 0.1,
+    });
     await approve(channel, '1.0.0');
     const client = await temporalClient();
     const started = await waitForStatus(client, channel, '1.0.0', stepPublished(50));
     const targetName = started.target!.name;
     await report('unfit-gate-ok', channel, { version: '1.0.0', targetName, outcome: 'installed', health: 'healthy' });
     for (const id of ['unfit-gate-1', 'unfit-gate-2', 'unfit-gate-3']) {
-      await report(id, channel, { version: '0.0.9', targetName, outcome: 'refused', errorCode: 'ROLLBACK_INDEX_TOO_LOW', message: 'rollback index below the device\'s' });
+      await report(id, channel, {
+        version: '0.0.9',
+        targetName,
+        outcome: 'refused',
+        errorCode: 'ROLLBACK_INDEX_TOO_LOW',
+        message: "rollback index below the device's",
+      });
     }
     // Outside the rollout says nothing about the release: not counted.
-    await report('unfit-gate-out', channel, { version: '0.0.9', targetName, outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' });
+    await report('unfit-gate-out', channel, {
+      version: '0.0.9',
+      targetName,
+      outcome: 'refused',
+      errorCode: 'NOT_IN_ROLLOUT',
+    });
     const s = await waitForStatus(client, channel, '1.0.0', (x) => x.gate?.result === 'tripped', 60_000);
     // The gate trips on the first sample that breaches: some of the refusals may be enough.
     expect(s.gate!.blocked).to.be.at.least(1);
@@ -109,7 +182,12 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
     const waiting = await releaseStatus(client, channel, '1.0.0');
     expect(waiting).to.include({ stage: 'rollout', percent: 50 });
     expect(waiting.gate).to.include({ result: 'waiting', reports: 0, minDevices: 1 });
-    await report('unfit-empty-1', channel, { version: '1.0.0', targetName: started.target!.name, outcome: 'installed', health: 'healthy' });
+    await report('unfit-empty-1', channel, {
+      version: '1.0.0',
+      targetName: started.target!.name,
+      outcome: 'installed',
+      health: 'healthy',
+    });
     await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'stable', 60_000);
   });
 });

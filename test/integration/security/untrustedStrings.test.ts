@@ -37,11 +37,19 @@ let admin: string;
 /** Where the API log stood when this file began: only later lines are this file's. */
 let logStart = 0;
 
-async function call(path: string, opts: { token?: string; body?: unknown; raw?: string; method?: string } = {}): Promise<Answer> {
+async function call(
+  path: string,
+  opts: { token?: string; body?: unknown; raw?: string; method?: string } = {},
+): Promise<Answer> {
   const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
   const headers: Record<string, string> = { authorization: `Bearer ${opts.token ?? ops}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${url()}${path}`, { method: opts.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, dispatcher: agent });
+  const res = await fetch(`${url()}${path}`, {
+    method: opts.method ?? (body === undefined ? 'GET' : 'POST'),
+    headers,
+    body,
+    dispatcher: agent,
+  });
   const text = await res.text();
   const json = JSON.parse(text) as Answer['body'];
   return { status: res.status, code: json.error?.code, body: json };
@@ -62,7 +70,11 @@ async function expectRefused(what: string, a: Answer, status: number, code: Serv
 /** A device's install report over its mutual-TLS connection. */
 async function report(deviceId: string, body: unknown): Promise<Answer> {
   const send = await deviceFetch(deviceId);
-  const res = await send(`${url()}/v1/reports`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await send(`${url()}/v1/reports`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const json = (await res.json()) as Answer['body'];
   return { status: res.status, code: json.error?.code, body: json };
 }
@@ -90,14 +102,39 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
   describe('bug 3: a NUL in any untrusted string is 400 INVALID_INPUT, never 500', () => {
     it('in a device id in the path (reads and changes)', async () => {
       await expectRefused('GET a device', await call(`/v1/admin/devices/us-dev%00x`), 400, 'INVALID_INPUT');
-      await expectRefused('explain a device', await call(`/v1/admin/devices/us-dev%00x/explain?version=1.0.0`), 400, 'INVALID_INPUT');
-      await expectRefused('revoke a device', await call(`/v1/admin/devices/us-dev%00x/revoke`, { body: {} }), 400, 'INVALID_INPUT');
-      await expectRefused('label a device', await call(`/v1/admin/devices/us-dev%00x/labels`, { body: { groups: [], tags: {} } }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'explain a device',
+        await call(`/v1/admin/devices/us-dev%00x/explain?version=1.0.0`),
+        400,
+        'INVALID_INPUT',
+      );
+      await expectRefused(
+        'revoke a device',
+        await call(`/v1/admin/devices/us-dev%00x/revoke`, { body: {} }),
+        400,
+        'INVALID_INPUT',
+      );
+      await expectRefused(
+        'label a device',
+        await call(`/v1/admin/devices/us-dev%00x/labels`, { body: { groups: [], tags: {} } }),
+        400,
+        'INVALID_INPUT',
+      );
     });
 
     it('in an operator name, in the body or the path, and no operator is made', async () => {
-      await expectRefused('create an operator', await call('/v1/admin/operators', { token: admin, body: { name: `us-op${NUL}`, roles: ['viewer'] } }), 400, 'INVALID_INPUT');
-      await expectRefused('revoke an operator', await call(`/v1/admin/operators/us-op%00/revoke`, { token: admin, body: {} }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'create an operator',
+        await call('/v1/admin/operators', { token: admin, body: { name: `us-op${NUL}`, roles: ['viewer'] } }),
+        400,
+        'INVALID_INPUT',
+      );
+      await expectRefused(
+        'revoke an operator',
+        await call(`/v1/admin/operators/us-op%00/revoke`, { token: admin, body: {} }),
+        400,
+        'INVALID_INPUT',
+      );
       const operators = (await call('/v1/admin/operators', { token: admin })).body as unknown as OperatorRow[];
       expect(operators.filter((o) => o.name.startsWith('us-op'))).to.deep.equal([]);
     });
@@ -116,7 +153,12 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
 
     it('in a key of a body (device tags)', async () => {
       await deviceFetch('us-labelled');
-      await expectRefused('a tag key', await call('/v1/admin/devices/us-labelled/labels', { body: { groups: [], tags: { [`k${NUL}`]: 'v' } } }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'a tag key',
+        await call('/v1/admin/devices/us-labelled/labels', { body: { groups: [], tags: { [`k${NUL}`]: 'v' } } }),
+        400,
+        'INVALID_INPUT',
+      );
     });
 
     it('in a header: Node refuses the request (400) before the API sees it, and the API stays up', async () => {
@@ -139,14 +181,34 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
   });
 
   describe('bug 3: install reports', () => {
-    const base = { deviceId: 'us-reporter', version: '1.0.0', outcome: 'failed', errorCode: 'INSTALL_FAILED' } satisfies Partial<InstallReport>;
+    const base = {
+      deviceId: 'us-reporter',
+      version: '1.0.0',
+      outcome: 'failed',
+      errorCode: 'INSTALL_FAILED',
+    } satisfies Partial<InstallReport>;
     const reports = async () => ((await call('/v1/admin/devices/us-reporter')).body as unknown as DeviceDetail).reports;
 
     it('refuses a report with a NUL or a lone surrogate in any field with 400 INVALID_INPUT and stores nothing', async () => {
-      await expectRefused('NUL in message', await report('us-reporter', { ...base, reportId: 'us-report-0001', message: `disk${NUL}error` }), 400, 'INVALID_INPUT');
-      await expectRefused('NUL in targetName', await report('us-reporter', { ...base, reportId: 'us-report-0002', targetName: `x${NUL}` }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'NUL in message',
+        await report('us-reporter', { ...base, reportId: 'us-report-0001', message: `disk${NUL}error` }),
+        400,
+        'INVALID_INPUT',
+      );
+      await expectRefused(
+        'NUL in targetName',
+        await report('us-reporter', { ...base, reportId: 'us-report-0002', targetName: `x${NUL}` }),
+        400,
+        'INVALID_INPUT',
+      );
       // JSON.stringify writes a lone surrogate as the escape \ud800, which JSON.parse turns back into one.
-      await expectRefused('lone surrogate in message', await report('us-reporter', { ...base, reportId: 'us-report-0003', message: `bad ${LONE} text` }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'lone surrogate in message',
+        await report('us-reporter', { ...base, reportId: 'us-report-0003', message: `bad ${LONE} text` }),
+        400,
+        'INVALID_INPUT',
+      );
       expect(await reports()).to.deep.equal([]);
     });
 
@@ -158,7 +220,14 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
 
     it('the SDK strips what the server cannot store before sending, so its report is not lost', async () => {
       const client = new DeviceApiClient(url(), 64 * 1024, 30_000, await deviceFetch('us-sdk-reporter'));
-      await client.report({ deviceId: 'us-sdk-reporter', reportId: 'us-sdk-report-1', version: '1.0.0', outcome: 'failed', errorCode: 'INSTALL_FAILED', message: `flash${NUL} failed ${LONE}` });
+      await client.report({
+        deviceId: 'us-sdk-reporter',
+        reportId: 'us-sdk-report-1',
+        version: '1.0.0',
+        outcome: 'failed',
+        errorCode: 'INSTALL_FAILED',
+        message: `flash${NUL} failed ${LONE}`,
+      });
       const detail = (await call('/v1/admin/devices/us-sdk-reporter')).body as unknown as DeviceDetail;
       expect(detail.reports.map((r) => r.message)).to.deep.equal(['flash failed \uFFFD']);
     });
@@ -167,10 +236,24 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
   describe('bug 2: a change refused for its input does not happen, and the audit log says so', () => {
     it('a device revoke whose reason holds a NUL: 400, the device stays enrolled and can poll, no "done" audit entry', async () => {
       const send = await deviceFetch('us-victim');
-      await expectRefused('revoke with a NUL reason', await call('/v1/admin/devices/us-victim/revoke', { body: { reason: `stolen${NUL}` } }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'revoke with a NUL reason',
+        await call('/v1/admin/devices/us-victim/revoke', { body: { reason: `stolen${NUL}` } }),
+        400,
+        'INVALID_INPUT',
+      );
       const device = (await call('/v1/admin/devices/us-victim')).body as unknown as DeviceDetail;
       expect(device.status).to.equal('enrolled');
-      const poll = await send(`${url()}/v1/poll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ deviceId: 'us-victim', hardwareId: 'devkit-a', channel: 'raw', currentVersion: '0.0.0' }) });
+      const poll = await send(`${url()}/v1/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          deviceId: 'us-victim',
+          hardwareId: 'devkit-a',
+          channel: 'raw',
+          currentVersion: '0.0.0',
+        }),
+      });
       expect(poll.status).to.equal(200);
       const entries = await waitFor('the entry completed', async () => {
         const rows = await auditOf('/v1/admin/devices/us-victim/revoke');
@@ -182,9 +265,14 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
       expect((await auditOf('us-victim')).filter((r) => r.action === 'device.revoke')).to.deep.equal([]);
     });
 
-    it('an operator revoke whose reason holds a NUL: 400, the operator\'s token still works', async () => {
+    it("an operator revoke whose reason holds a NUL: 400, the operator's token still works", async () => {
       const token = await operatorToken('us-keep', ['viewer']);
-      await expectRefused('revoke with a NUL reason', await call('/v1/admin/operators/us-keep/revoke', { token: admin, body: { reason: `left${NUL}` } }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'revoke with a NUL reason',
+        await call('/v1/admin/operators/us-keep/revoke', { token: admin, body: { reason: `left${NUL}` } }),
+        400,
+        'INVALID_INPUT',
+      );
       expect((await call('/v1/admin/whoami', { token })).body).to.include({ name: 'us-keep' });
     });
   });
@@ -202,14 +290,24 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
 
     it('an approval whose comment holds a NUL is 400 and approves nothing', async () => {
       const approver = await operatorToken('us-approver');
-      await expectRefused('approve with a NUL comment', await call(`${path}/approve`, { token: approver, body: { comment: `fine${NUL}` } }), 400, 'INVALID_INPUT');
+      await expectRefused(
+        'approve with a NUL comment',
+        await call(`${path}/approve`, { token: approver, body: { comment: `fine${NUL}` } }),
+        400,
+        'INVALID_INPUT',
+      );
       const s = await releaseStatus(await temporalClient(), 'untrusted', '1.0.0');
       expect(s).to.include({ stage: 'approval', awaitingApproval: true });
       expect(s.approvals).to.deep.equal([]);
     });
 
     it('the creator approving their own release is 403 APPROVAL_REFUSED, not 500 (also in api/adminRefusals.test.ts)', async () => {
-      await expectRefused('the creator approving', await call(`${path}/approve`, { token: await operatorToken('us-creator'), body: { comment: 'mine' } }), 403, 'APPROVAL_REFUSED');
+      await expectRefused(
+        'the creator approving',
+        await call(`${path}/approve`, { token: await operatorToken('us-creator'), body: { comment: 'mine' } }),
+        403,
+        'APPROVAL_REFUSED',
+      );
       expect((await releaseStatus(await temporalClient(), 'untrusted', '1.0.0')).approvals).to.deep.equal([]);
     });
   });

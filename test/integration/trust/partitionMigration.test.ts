@@ -7,7 +7,16 @@ import { waitForStatus } from '../../../control/releases';
 import { Storage } from '../../../infra/storage';
 import { createActivityDeps } from '../../../worker/deps';
 import { stackDown, stackEnv, stackUp, TEST_PROFILE, type StackProfile } from '../../../scripts/lib/stack';
-import { approve, closeTemporalClient, device, deviceFetch, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import {
+  approve,
+  closeTemporalClient,
+  device,
+  deviceFetch,
+  ota,
+  releaseAwaitingApproval,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 
 /**
@@ -33,9 +42,23 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
   let suiteEnv: NodeJS.ProcessEnv = {};
   const storage = () => new Storage(testConfig().minio);
   const targetsOf = async (key: string) => {
-    const timestamp = JSON.parse((await storage().getBytes('metadata', `${key}/timestamp.json`, 1 << 20))!.toString()) as { signed: { meta: Record<string, { version: number }> } };
-    const snapshot = JSON.parse((await storage().getBytes('metadata', `${key}/${timestamp.signed.meta['snapshot.json']!.version}.snapshot.json`, 1 << 20))!.toString()) as { signed: { meta: Record<string, { version: number }> } };
-    const targets = JSON.parse((await storage().getBytes('metadata', `${key}/${snapshot.signed.meta['targets.json']!.version}.targets.json`, 1 << 24))!.toString()) as { signed: { targets: Record<string, unknown> } };
+    const timestamp = JSON.parse(
+      (await storage().getBytes('metadata', `${key}/timestamp.json`, 1 << 20))!.toString(),
+    ) as { signed: { meta: Record<string, { version: number }> } };
+    const snapshot = JSON.parse(
+      (await storage().getBytes(
+        'metadata',
+        `${key}/${timestamp.signed.meta['snapshot.json']!.version}.snapshot.json`,
+        1 << 20,
+      ))!.toString(),
+    ) as { signed: { meta: Record<string, { version: number }> } };
+    const targets = JSON.parse(
+      (await storage().getBytes(
+        'metadata',
+        `${key}/${snapshot.signed.meta['targets.json']!.version}.targets.json`,
+        1 << 24,
+      ))!.toString(),
+    ) as { signed: { targets: Record<string, unknown> } };
     return Object.keys(targets.signed.targets).sort();
   };
   const release = async (version: string, index: number, hardware = 'devkit-a') => {
@@ -77,7 +100,11 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
     for (const repo of ['release', 'rollout']) {
       const moved = await ota('keys', 'partition', repo, '--json');
       expect(moved.code, moved.stdout + moved.stderr).to.equal(0);
-      expect(JSON.parse(moved.stdout)).to.deep.include({ repository: repo, rootVersion: 2, partitions: [`${channel}/devkit-a`] });
+      expect(JSON.parse(moved.stdout)).to.deep.include({
+        repository: repo,
+        rootVersion: 2,
+        partitions: [`${channel}/devkit-a`],
+      });
     }
     const again = await ota('keys', 'partition', 'rollout', '--json');
     expect(again.code).to.equal(2);
@@ -87,7 +114,10 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
     expect(await a.checkForUpdate()).to.deep.include({ status: 'installed', version: '1.1.0' });
     const dir = join(testConfig().home, 'test-devices', 'parts-a', 'metadata');
     for (const repo of ['release', 'rollout']) {
-      expect(existsSync(join(dir, repo, 'p', channel, 'devkit-a', 'timestamp.json')), `${repo} partition state`).to.equal(true);
+      expect(
+        existsSync(join(dir, repo, 'p', channel, 'devkit-a', 'timestamp.json')),
+        `${repo} partition state`,
+      ).to.equal(true);
       const root = JSON.parse(await readFile(join(dir, repo, 'root.json'), 'utf8')) as { signed: { version: number } };
       expect(root.signed.version, `${repo} root carried up`).to.equal(2);
     }
@@ -96,8 +126,12 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
   });
 
   it('keeps only what a partition needs: the retired release leaves both repositories', async () => {
-    expect(await targetsOf(`rollout/p/${channel}/devkit-a`)).to.deep.equal([`${channel}/1.1.0/fw-${channel}-1.1.0.bin`]);
-    expect(await targetsOf(`release/p/${channel}/devkit-a`)).to.deep.equal([`${channel}/1.1.0/fw-${channel}-1.1.0.bin`]);
+    expect(await targetsOf(`rollout/p/${channel}/devkit-a`)).to.deep.equal([
+      `${channel}/1.1.0/fw-${channel}-1.1.0.bin`,
+    ]);
+    expect(await targetsOf(`release/p/${channel}/devkit-a`)).to.deep.equal([
+      `${channel}/1.1.0/fw-${channel}-1.1.0.bin`,
+    ]);
     // The flat set stays as it was for devices still on the way.
     expect(await targetsOf('rollout')).to.deep.equal([`${channel}/1.0.0/fw-${channel}-1.0.0.bin`]);
   });
@@ -113,7 +147,9 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
     await release('1.2.0', 3, 'devkit-b');
     await release('1.3.0', 4);
     const own = `rollout/p/${channel}/devkit-a/timestamp.json`;
-    const versionAt = async (key: string) => (JSON.parse((await storage().getBytes('metadata', key, 1 << 20))!.toString()) as { signed: { version: number } }).signed.version;
+    const versionAt = async (key: string) =>
+      (JSON.parse((await storage().getBytes('metadata', key, 1 << 20))!.toString()) as { signed: { version: number } })
+        .signed.version;
     const deps = await createActivityDeps(testConfig());
     try {
       while ((await versionAt(`rollout/p/${channel}/devkit-b/timestamp.json`)) <= (await versionAt(own))) {
@@ -123,7 +159,11 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
       await deps.close();
     }
     const kept = (await storage().getBytes('metadata', own, 1 << 20))!;
-    await storage().putBytes('metadata', own, (await storage().getBytes('metadata', `rollout/p/${channel}/devkit-b/timestamp.json`, 1 << 20))!);
+    await storage().putBytes(
+      'metadata',
+      own,
+      (await storage().getBytes('metadata', `rollout/p/${channel}/devkit-b/timestamp.json`, 1 << 20))!,
+    );
     try {
       // The API offers nothing from a file that does not verify as this partition's ...
       const poll = await as(`${testConfig().api.url}/v1/poll`, {
@@ -145,7 +185,9 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
 
   it('shows every partition in `ota metadata status`', async () => {
     const status = await ota('metadata', 'status', '--json');
-    const report = JSON.parse(status.stdout) as { repositories: Record<string, Array<{ role: string; partition?: string }>> };
+    const report = JSON.parse(status.stdout) as {
+      repositories: Record<string, Array<{ role: string; partition?: string }>>;
+    };
     const partitions = new Set(report.repositories['rollout']!.flatMap((r) => (r.partition ? [r.partition] : [])));
     expect([...partitions].sort()).to.deep.equal([`${channel}/devkit-a`, `${channel}/devkit-b`]);
   });

@@ -20,7 +20,9 @@ describe('TufRepository in MinIO', () => {
     const names = Array.from({ length: 6 }, (_, i) => `concurrency/${Date.now()}/${i}.bin`);
     await Promise.all(
       names.map((name, i) =>
-        repo.publish((t) => t.addTarget(targetFile(name, 1, String(i).padStart(64, '0'), { note: 'concurrency test' }))),
+        repo.publish((t) =>
+          t.addTarget(targetFile(name, 1, String(i).padStart(64, '0'), { note: 'concurrency test' })),
+        ),
       ),
     );
     const after = await repo.published();
@@ -36,7 +38,9 @@ describe('TufRepository in MinIO', () => {
     const slot = `release/${v + 1}.targets.json`;
     await deps.storage.putBytes('metadata', slot, old);
     try {
-      const error = await rejectionOf(repo.stage((t) => t.addTarget(targetFile('replay/x.bin', 1, '0'.repeat(64), {}))));
+      const error = await rejectionOf(
+        repo.stage((t) => t.addTarget(targetFile('replay/x.bin', 1, '0'.repeat(64), {}))),
+      );
       expect(error).to.be.instanceOf(ServerError).and.have.property('code', 'VALIDATION_FAILED');
     } finally {
       await deps.storage.remove('metadata', slot);

@@ -21,7 +21,9 @@ describe('a release owner in the Temporal UI', () => {
     await page.getByRole('menu').first().getByText('Send an Update').click();
     const dialog = page.locator('dialog[open]');
     await dialog.getByTestId('update-select-button').click();
-    const approveOption = dialog.getByRole('option').filter({ hasText: 'Approve the release (or an approval-gated step)' });
+    const approveOption = dialog
+      .getByRole('option')
+      .filter({ hasText: 'Approve the release (or an approval-gated step)' });
     await approveOption.first().waitFor({ timeout: 10_000 });
     expect(await approveOption.count()).to.equal(1);
     await approveOption.click();
@@ -34,7 +36,13 @@ describe('a release owner in the Temporal UI', () => {
       await page.waitForTimeout(1000);
     }
 
-    const status = await waitForStatus(await temporalClient(), 'uiapprove', '1.0.0', (s) => s.approvals.length > 0, 30_000);
+    const status = await waitForStatus(
+      await temporalClient(),
+      'uiapprove',
+      '1.0.0',
+      (s) => s.approvals.length > 0,
+      30_000,
+    );
     expect(status.approvals[0]).to.include({ approver: 'ui-owner', comment: 'approved in the Temporal UI' });
   });
 });

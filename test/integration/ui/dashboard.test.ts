@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { AuditRow, ReleaseInsights } from '../../../common/adminApi';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { adminApi, apiGet, deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import {
+  adminApi,
+  apiGet,
+  deviceFetch,
+  operatorToken,
+  releaseAwaitingApproval,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 import { launchBrowser } from '../../../scripts/lib/browser';
 
 const CHANNEL = 'dash';
@@ -37,7 +45,11 @@ describe('the operations dashboard in a real browser', function () {
     await browser?.close();
   });
 
-  async function signedIn(name: string, roles: string[], width = 1280): Promise<{ context: BrowserContext; page: Page }> {
+  async function signedIn(
+    name: string,
+    roles: string[],
+    width = 1280,
+  ): Promise<{ context: BrowserContext; page: Page }> {
     const token = await operatorToken(name, roles);
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width, height: 900 } });
     const page = await context.newPage();
@@ -57,18 +69,27 @@ describe('the operations dashboard in a real browser', function () {
   }
 
   async function audit(action: string, actor?: string): Promise<AuditRow[]> {
-    return apiGet<AuditRow[]>(`/v1/admin/audit?action=${encodeURIComponent(action)}&limit=50${actor ? `&actor=${actor}` : ''}`);
+    return apiGet<AuditRow[]>(
+      `/v1/admin/audit?action=${encodeURIComponent(action)}&limit=50${actor ? `&actor=${actor}` : ''}`,
+    );
   }
 
   /** Refused requests are audited before a handler names them: by method and request path. */
-  const refusedAt = async (actor: string, path: string) => (await audit('POST', actor)).filter((r) => r.outcome === 'refused' && r.subject === path);
+  const refusedAt = async (actor: string, path: string) =>
+    (await audit('POST', actor)).filter((r) => r.outcome === 'refused' && r.subject === path);
 
   it('signs in with a token and keeps the session in an HttpOnly, Secure, SameSite=Strict cookie', async () => {
     const { context, page } = await signedIn(owner, ['release-owner', 'operator']);
     expect(await page.getByTestId('who').textContent()).to.contain(owner);
     const [cookie, ...others] = await context.cookies();
     expect(others).to.have.length(0);
-    expect(cookie).to.include({ name: '__Host-ota_session', httpOnly: true, secure: true, sameSite: 'Strict', path: '/' });
+    expect(cookie).to.include({
+      name: '__Host-ota_session',
+      httpOnly: true,
+      secure: true,
+      sameSite: 'Strict',
+      path: '/',
+    });
     expect(cookie!.expires).to.be.greaterThan(Date.now() / 1000);
     // The page's scripts cannot read it.
     expect(await page.evaluate('document.cookie')).to.equal('');
@@ -83,7 +104,10 @@ describe('the operations dashboard in a real browser', function () {
     await act(page, 'Approve', 'checked the validation report');
     await page.getByTestId('percent').filter({ hasText: '10%' }).waitFor({ timeout: 30_000 });
     const status = await releaseStatus(await temporalClient(), CHANNEL, VERSION);
-    expect(status.approvals.map((a) => [a.approver, a.comment])).to.deep.include([owner, 'checked the validation report']);
+    expect(status.approvals.map((a) => [a.approver, a.comment])).to.deep.include([
+      owner,
+      'checked the validation report',
+    ]);
     expect(status.percent).to.equal(10);
     const entry = (await audit('release.approve')).find((r) => r.subject === `${CHANNEL}/${VERSION}`);
     expect(entry).to.include({ actor: owner, outcome: 'ok', reason: 'checked the validation report' });
@@ -104,8 +128,16 @@ describe('the operations dashboard in a real browser', function () {
     await act(page, 'Resume', 'report explained');
     expect((await releaseStatus(client, CHANNEL, VERSION)).paused).to.equal(false);
     await page.getByTestId('paused').filter({ hasText: 'no' }).waitFor({ timeout: 2000 });
-    expect((await audit('release.pause')).find((r) => r.subject === `${CHANNEL}/${VERSION}`)).to.include({ actor: owner, reason: 'investigating a report', outcome: 'ok' });
-    expect((await audit('release.resume')).find((r) => r.subject === `${CHANNEL}/${VERSION}`)).to.include({ actor: owner, reason: 'report explained', outcome: 'ok' });
+    expect((await audit('release.pause')).find((r) => r.subject === `${CHANNEL}/${VERSION}`)).to.include({
+      actor: owner,
+      reason: 'investigating a report',
+      outcome: 'ok',
+    });
+    expect((await audit('release.resume')).find((r) => r.subject === `${CHANNEL}/${VERSION}`)).to.include({
+      actor: owner,
+      reason: 'report explained',
+      outcome: 'ok',
+    });
 
     // A change made elsewhere (the CLI's API) reaches an open page by itself within 2 s.
     const api = `/v1/admin/releases/${CHANNEL}/${VERSION}`;
@@ -130,7 +162,14 @@ describe('the operations dashboard in a real browser', function () {
       const res = await fetch(`${testConfig().api.url}/v1/reports`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ deviceId: id, reportId: randomBytes(8).toString('hex'), version: VERSION, targetName: status.target!.name, outcome: 'installed', health: 'healthy' }),
+        body: JSON.stringify({
+          deviceId: id,
+          reportId: randomBytes(8).toString('hex'),
+          version: VERSION,
+          targetName: status.target!.name,
+          outcome: 'installed',
+          health: 'healthy',
+        }),
       });
       expect(res.status).to.equal(202);
     }
@@ -143,16 +182,24 @@ describe('the operations dashboard in a real browser', function () {
     const api = await apiGet<ReleaseInsights>(`/v1/admin/releases/${CHANNEL}/${VERSION}/insights`);
     const latest = api.adoption.points.at(-1)!.versions;
     expect(latest[VERSION]).to.equal(3);
-    const rows = await adoption.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const rows = await adoption
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     expect(Object.fromEntries(rows.map((r) => [r[1], Number(r[2])]))).to.deep.equal(latest);
     // The canvas was drawn (not blank).
-    const drawn = await page.evaluate(`(() => { const c = document.querySelector('[data-testid=adoption] canvas'); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v !== 0); })()`);
+    const drawn = await page.evaluate(
+      `(() => { const c = document.querySelector('[data-testid=adoption] canvas'); return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v !== 0); })()`,
+    );
     expect(drawn).to.equal(true);
 
     const health = page.getByTestId('health');
     await health.locator('summary').click();
-    const healthRows = await health.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
-    expect(healthRows.map((r) => [r[0], Number(r[1])])).to.deep.equal(api.steps.map((s) => [`${s.percent}%`, s.stats.healthy]));
+    const healthRows = await health
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    expect(healthRows.map((r) => [r[0], Number(r[1])])).to.deep.equal(
+      api.steps.map((s) => [`${s.percent}%`, s.stats.healthy]),
+    );
     expect(api.steps[0]!.stats.healthy).to.equal(3);
     expect(await page.getByTestId('gate').textContent()).to.match(/^Step 1 of 2 \(10%\)/);
 
@@ -186,7 +233,11 @@ describe('the operations dashboard in a real browser', function () {
     // The viewer's own page, with the session's CSRF token: the role still decides.
     const forged = await page.evaluate(async (path) => {
       const session = (await (await fetch('/v1/session')).json()) as { csrfToken: string };
-      const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken }, body: JSON.stringify({ reason: 'forged' }) });
+      const res = await fetch(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken },
+        body: JSON.stringify({ reason: 'forged' }),
+      });
       return { status: res.status, body: (await res.json()) as { error: { code: string } } };
     }, `/v1/admin/releases/${CHANNEL}/${VERSION}/rollback`);
     expect(forged.status).to.equal(403);
@@ -205,7 +256,9 @@ describe('the operations dashboard in a real browser', function () {
       evil = createServer((_req, res) => {
         const target = `${testConfig().api.url}/v1/admin/releases/${CHANNEL}/${VERSION}/pause`;
         res.setHeader('content-type', 'text/html');
-        res.end(`<form id="f" method="POST" action="${target}" enctype="text/plain"><input name='{"reason":"csrf","x":"' value='"}'></form><script>document.getElementById('f').submit()</script>`);
+        res.end(
+          `<form id="f" method="POST" action="${target}" enctype="text/plain"><input name='{"reason":"csrf","x":"' value='"}'></form><script>document.getElementById('f').submit()</script>`,
+        );
       });
       await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
       evilOrigin = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
@@ -220,8 +273,13 @@ describe('the operations dashboard in a real browser', function () {
       expect(bare.status()).to.equal(403);
       expect(((await bare.json()) as { error: { code: string } }).error.code).to.equal('CSRF_REFUSED');
       // The right token from another origin is refused too.
-      const csrf = ((await (await context.request.get(`${testConfig().api.url}/v1/session`)).json()) as { csrfToken: string }).csrfToken;
-      const foreign = await context.request.post(pause, { data: { reason: 'foreign' }, headers: { 'x-csrf-token': csrf, origin: evilOrigin } });
+      const csrf = (
+        (await (await context.request.get(`${testConfig().api.url}/v1/session`)).json()) as { csrfToken: string }
+      ).csrfToken;
+      const foreign = await context.request.post(pause, {
+        data: { reason: 'foreign' },
+        headers: { 'x-csrf-token': csrf, origin: evilOrigin },
+      });
       expect(foreign.status()).to.equal(403);
       expect(((await foreign.json()) as { error: { code: string } }).error.code).to.equal('CSRF_REFUSED');
       // A page elsewhere that auto-submits a form to the API, in the signed-in browser.
@@ -246,7 +304,9 @@ describe('the operations dashboard in a real browser', function () {
     expect(await context.cookies()).to.have.length(0);
     // The old cookie value, replayed by hand, no longer names anyone.
     const replay = await browser.newContext({ ignoreHTTPSErrors: true });
-    const res = await replay.request.get(`${testConfig().api.url}/v1/admin/whoami`, { headers: { cookie: `${cookie.name}=${cookie.value}` } });
+    const res = await replay.request.get(`${testConfig().api.url}/v1/admin/whoami`, {
+      headers: { cookie: `${cookie.name}=${cookie.value}` },
+    });
     expect(res.status()).to.equal(401);
     expect((await audit('session.signout')).some((r) => r.actor === viewer && r.outcome === 'ok')).to.equal(true);
     await replay.close();

@@ -32,7 +32,9 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(audit: { begin?: () => Promise<number>; complete?: () => Promise<void>; record?: () => Promise<void> } = {}): Promise<Harness> {
+async function harness(
+  audit: { begin?: () => Promise<number>; complete?: () => Promise<void>; record?: () => Promise<void> } = {},
+): Promise<Harness> {
   const events: string[] = [];
   const entries: AuditEntry[] = [];
   const lines: string[] = [];
@@ -63,7 +65,9 @@ async function harness(audit: { begin?: () => Promise<number>; complete?: () => 
       return (audit.record ?? (async () => undefined))();
     },
   } as unknown as AuditLog;
-  const operators = { authenticate: async (t: string) => (t === TOKEN ? { name: 'ann', roles: ['operator'] } : undefined) } as unknown as Operators;
+  const operators = {
+    authenticate: async (t: string) => (t === TOKEN ? { name: 'ann', roles: ['operator'] } : undefined),
+  } as unknown as Operators;
   const sessions = { authenticate: async () => undefined } as unknown as Sessions;
   const guard = adminAuth(operators, fakeAudit, sessions);
 
@@ -72,7 +76,11 @@ async function harness(audit: { begin?: () => Promise<number>; complete?: () => 
   app.use(refuseUnstorableUrl);
   app.post('/v1/admin/devices/:id/revoke', guard('device.manage'), jsonBody(1024), (req, res) => {
     events.push('handler');
-    res.locals['audit'] = { action: 'device.revoke', subject: req.params['id'], reason: (req.body as { reason?: string }).reason };
+    res.locals['audit'] = {
+      action: 'device.revoke',
+      subject: req.params['id'],
+      reason: (req.body as { reason?: string }).reason,
+    };
     res.json({ revoked: true });
   });
   app.use(errorHandler);
@@ -89,7 +97,11 @@ async function harness(audit: { begin?: () => Promise<number>; complete?: () => 
 }
 
 async function revoke(h: Harness, id: string, body: string, token = TOKEN): Promise<{ status: number; code?: string }> {
-  const res = await fetch(`${h.url}/v1/admin/devices/${id}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+  const res = await fetch(`${h.url}/v1/admin/devices/${id}/revoke`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body,
+  });
   const json = (await res.json()) as { error?: { code?: string } };
   return { status: res.status, code: json.error?.code };
 }
@@ -119,13 +131,23 @@ describe('adminAuth: the audit entry and the change are one unit (issue #11 bug 
   });
 
   describe('when the audit entry can be written', () => {
-    it('writes it before the handler runs and completes it with the outcome and the handler\'s note', async () => {
+    it("writes it before the handler runs and completes it with the outcome and the handler's note", async () => {
       h = await harness();
       expect((await revoke(h, 'dev-1', '{"reason":"stolen"}')).status).to.equal(200);
       await waitFor('the completion', () => h!.events.length === 3);
       expect(h.events).to.deep.equal(['begin', 'handler', 'complete ok']);
-      expect(h.entries[0]).to.include({ actor: 'ann', action: 'POST /v1/admin/devices/:id/revoke', outcome: 'pending' });
-      expect(h.entries[1]).to.include({ actor: 'ann', action: 'device.revoke', subject: 'dev-1', reason: 'stolen', outcome: 'ok' });
+      expect(h.entries[0]).to.include({
+        actor: 'ann',
+        action: 'POST /v1/admin/devices/:id/revoke',
+        outcome: 'pending',
+      });
+      expect(h.entries[1]).to.include({
+        actor: 'ann',
+        action: 'device.revoke',
+        subject: 'dev-1',
+        reason: 'stolen',
+        outcome: 'ok',
+      });
     });
 
     it('logs a completion that fails as one JSON line, leaving the entry pending', async () => {
@@ -141,7 +163,10 @@ describe('adminAuth: the audit entry and the change are one unit (issue #11 bug 
   describe('when the request is refused before the handler', () => {
     it('records the refusal once (no pending entry) for an unknown token', async () => {
       h = await harness();
-      expect(await revoke(h, 'dev-1', '{}', 'an-unknown-token-01')).to.deep.equal({ status: 401, code: 'UNAUTHENTICATED' });
+      expect(await revoke(h, 'dev-1', '{}', 'an-unknown-token-01')).to.deep.equal({
+        status: 401,
+        code: 'UNAUTHENTICATED',
+      });
       await waitFor('the audit entry', () => h!.events.length === 1);
       expect(h.events).to.deep.equal(['record refused']);
     });

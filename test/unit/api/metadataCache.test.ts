@@ -67,7 +67,10 @@ describe('MetadataCache', () => {
 
   it('forgets a failed read, so the next device asks storage again', async () => {
     let fail = true;
-    const cache = new MetadataCache(() => (fail ? Promise.reject(new Error('storage down')) : Promise.resolve(Buffer.from('ok'))), options);
+    const cache = new MetadataCache(
+      () => (fail ? Promise.reject(new Error('storage down')) : Promise.resolve(Buffer.from('ok'))),
+      options,
+    );
     await cache.get('3.root.json', 0).then(
       () => expect.fail('the failed read was served'),
       (err: Error) => expect(err.message).to.equal('storage down'),

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AbSlotInstaller, type AbStep, type VerifiedTarget } from '@enigm-ota/client-sdk';
 
-const target = (version: string) => ({ sha256: version.replace(/\D/g, '').padEnd(64, 'a'), policy: { version } }) as VerifiedTarget;
+const target = (version: string) =>
+  ({ sha256: version.replace(/\D/g, '').padEnd(64, 'a'), policy: { version } }) as VerifiedTarget;
 const STEPS: AbStep[] = ['image-written', 'version-written', 'trial-set', 'active-switched', 'trial-cleared'];
 
 describe('AbSlotInstaller', () => {
@@ -29,9 +30,15 @@ describe('AbSlotInstaller', () => {
   }
 
   it('names the running image and the hash it was verified with, for delta updates: the confirmed slot only', async () => {
-    expect(await new AbSlotInstaller(join(dir, 'factory'), { boot: async () => true }).runningImage(), 'a factory image has no recorded hash').to.equal(undefined);
+    expect(
+      await new AbSlotInstaller(join(dir, 'factory'), { boot: async () => true }).runningImage(),
+      'a factory image has no recorded hash',
+    ).to.equal(undefined);
     const ab = await device({ boot: async () => false });
-    expect(await ab.runningImage()).to.deep.equal({ file: join(dir, 'dev', 'slots', 'b', 'image'), sha256: target('1.0.0').sha256 });
+    expect(await ab.runningImage()).to.deep.equal({
+      file: join(dir, 'dev', 'slots', 'b', 'image'),
+      sha256: target('1.0.0').sha256,
+    });
     await ab.install(image, target('2.0.0'));
     expect(await ab.confirm(target('2.0.0'))).to.equal(false);
     expect((await ab.runningImage())?.sha256, 'a failed trial changes nothing').to.equal(target('1.0.0').sha256);

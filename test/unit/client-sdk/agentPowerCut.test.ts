@@ -4,7 +4,17 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallError, readState, type AbStep, type AgentStep } from '@enigm-ota/client-sdk';
 import { rejectionOf } from '../../rejection';
-import { bootedSlot, deviceRunningOld, loopbackDevice, makeDelta, said, sha256Of, targetName, type LoopDelta, type Release } from './loopbackOta';
+import {
+  bootedSlot,
+  deviceRunningOld,
+  loopbackDevice,
+  makeDelta,
+  said,
+  sha256Of,
+  targetName,
+  type LoopDelta,
+  type Release,
+} from './loopbackOta';
 
 const OLD: Release = { version: '1.0.0', rollbackIndex: 1, bytes: Buffer.from('old image '.repeat(3000)) };
 const NEW: Release = { version: '2.0.0', rollbackIndex: 2, bytes: Buffer.from('new image '.repeat(5000)) };
@@ -41,7 +51,11 @@ const CUTS: Array<[Cut, Expected]> = [
  */
 const PATHS: Array<[string, () => Promise<LoopDelta[]>, Array<[Cut, Expected]>]> = [
   ['the full image', async () => [], CUTS],
-  ['a delta update', async () => [await makeDelta(OLD, NEW)], [['delta-applied', { runs: '1.0.0', reports: [installed], downloads: 0 }], ...CUTS]],
+  [
+    'a delta update',
+    async () => [await makeDelta(OLD, NEW)],
+    [['delta-applied', { runs: '1.0.0', reports: [installed], downloads: 0 }], ...CUTS],
+  ],
 ];
 
 for (const [path, deltas, cuts] of PATHS) {
@@ -50,11 +64,13 @@ for (const [path, deltas, cuts] of PATHS) {
     const bootSlot = () => bootedSlot(ctx.stateDir, [OLD, NEW]);
 
     for (const [cut, expected] of cuts) {
-        describe(`at "${cut}"`, () => {
+      describe(`at "${cut}"`, () => {
         it('boots a complete slot, raises the rollback index only with the confirmed version, and converges on 2.0.0', async () => {
           const killed = await new Promise<NodeJS.Signals | null>((resolve) => {
             const args = JSON.stringify({ url: ctx.ota.url, roots: ctx.ota.roots, stateDir: ctx.stateDir, cut });
-            execFile(process.execPath, [CHILD, args], (err) => resolve((err as { signal?: NodeJS.Signals } | null)?.signal ?? null));
+            execFile(process.execPath, [CHILD, args], (err) =>
+              resolve((err as { signal?: NodeJS.Signals } | null)?.signal ?? null),
+            );
           });
           expect(killed, 'the device process died at the step').to.equal('SIGKILL');
 
@@ -68,9 +84,18 @@ for (const [path, deltas, cuts] of PATHS) {
           const pollsBefore = ctx.ota.polls.length;
           const rebooted = loopbackDevice(ctx.ota, ctx.stateDir);
           const result = await rebooted.checkForUpdate();
-          expect(ctx.ota.polls[pollsBefore]?.currentVersion, 'the first poll after the reboot names what runs').to.equal(expected.runs);
-          expect(result).to.include({ status: expected.runs === NEW.version ? 'up-to-date' : 'installed', version: NEW.version });
-          expect(await rebooted.state()).to.deep.equal({ currentVersion: NEW.version, rollbackIndex: NEW.rollbackIndex });
+          expect(
+            ctx.ota.polls[pollsBefore]?.currentVersion,
+            'the first poll after the reboot names what runs',
+          ).to.equal(expected.runs);
+          expect(result).to.include({
+            status: expected.runs === NEW.version ? 'up-to-date' : 'installed',
+            version: NEW.version,
+          });
+          expect(await rebooted.state()).to.deep.equal({
+            currentVersion: NEW.version,
+            rollbackIndex: NEW.rollbackIndex,
+          });
           expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });
           expect(ctx.ota.reports.map(said)).to.deep.equal(expected.reports);
           expect(ctx.ota.downloads.length - downloadsBefore).to.equal(expected.downloads);
@@ -88,15 +113,25 @@ describe('DeviceAgent after a power cut', () => {
   const bootSlot = () => bootedSlot(ctx.stateDir, [OLD, NEW]);
 
   describe('when state.json is torn or garbage (D-10)', () => {
-    const garbage = ['', '{"currentVersion":"1.0', '{"currentVersion":"1.0.0"}', '{"currentVersion":"1.0.0","rollbackIndex":-1}', 'null',
-      '{"currentVersion":"1.0.0","rollbackIndex":1,"pending":{"version":"2.0.0"}}'];
+    const garbage = [
+      '',
+      '{"currentVersion":"1.0',
+      '{"currentVersion":"1.0.0"}',
+      '{"currentVersion":"1.0.0","rollbackIndex":-1}',
+      'null',
+      '{"currentVersion":"1.0.0","rollbackIndex":1,"pending":{"version":"2.0.0"}}',
+    ];
     for (const text of garbage) {
       it(`stops every install with DEVICE_STATE_INVALID (${JSON.stringify(text).slice(0, 40)})`, async () => {
         await writeFile(join(ctx.stateDir, 'state.json'), text);
         const agent = loopbackDevice(ctx.ota, ctx.stateDir);
-        expect(await rejectionOf(agent.checkForUpdate())).to.be.instanceOf(InstallError).and.have.property('code', 'DEVICE_STATE_INVALID');
+        expect(await rejectionOf(agent.checkForUpdate()))
+          .to.be.instanceOf(InstallError)
+          .and.have.property('code', 'DEVICE_STATE_INVALID');
         const forced = agent.installOffer({ targetName: targetName(NEW.version), version: NEW.version });
-        expect(await rejectionOf(forced)).to.be.instanceOf(InstallError).and.have.property('code', 'DEVICE_STATE_INVALID');
+        expect(await rejectionOf(forced))
+          .to.be.instanceOf(InstallError)
+          .and.have.property('code', 'DEVICE_STATE_INVALID');
         expect(ctx.ota.downloads, 'nothing was downloaded').to.deep.equal([]);
         expect(await bootSlot()).to.deep.equal({ version: OLD.version, complete: true });
         expect(await readFile(join(ctx.stateDir, 'state.json'), 'utf8'), 'never repaired with defaults').to.equal(text);
@@ -112,7 +147,10 @@ describe('DeviceAgent after a power cut', () => {
       await mkdir(join(ctx.stateDir, 'downloads'), { recursive: true });
       await writeFile(partial(), NEW.bytes.subarray(0, half));
       await writeFile(join(ctx.stateDir, 'downloads', `${'0'.repeat(64)}.partial`), 'an older offer');
-      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
+      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({
+        status: 'installed',
+        version: NEW.version,
+      });
       expect(ctx.ota.downloads).to.deep.equal([`bytes=${half}-`]);
       expect(await readdir(join(ctx.stateDir, 'downloads'))).to.deep.equal([]);
       expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });
@@ -121,7 +159,10 @@ describe('DeviceAgent after a power cut', () => {
     it('discards a kept part that ends in garbage (an unsynced tail) and downloads it whole, reporting no tampering', async () => {
       await mkdir(join(ctx.stateDir, 'downloads'), { recursive: true });
       await writeFile(partial(), Buffer.concat([NEW.bytes.subarray(0, half), Buffer.alloc(4096)]));
-      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
+      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({
+        status: 'installed',
+        version: NEW.version,
+      });
       expect(ctx.ota.downloads).to.deep.equal([`bytes=${half + 4096}-`, 'whole']);
       expect(ctx.ota.reports.map(said)).to.deep.equal([installed]);
       expect(await bootSlot()).to.deep.equal({ version: NEW.version, complete: true });

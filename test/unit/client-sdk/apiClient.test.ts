@@ -20,7 +20,12 @@ describe('DeviceApiClient.report', () => {
     const message = (sent[0] as InstallReport).message!;
     expect(message.startsWith('disk error \uFFFDx')).to.equal(true);
     expect(message).to.have.length(MAX_REPORT_MESSAGE);
-    expect(sent[0]).to.deep.include({ deviceId: 'dev-1', version: '1.0.0', outcome: 'failed', errorCode: 'INSTALL_FAILED' });
+    expect(sent[0]).to.deep.include({
+      deviceId: 'dev-1',
+      version: '1.0.0',
+      outcome: 'failed',
+      errorCode: 'INSTALL_FAILED',
+    });
   });
 
   it('sends a report without a message as it is', async () => {

@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { ApiRequestError, DeviceApiClient, defaultRetry, OtaError, type Fetch, type RetryDeps } from '@enigm-ota/client-sdk';
+import {
+  ApiRequestError,
+  DeviceApiClient,
+  defaultRetry,
+  OtaError,
+  type Fetch,
+  type RetryDeps,
+} from '@enigm-ota/client-sdk';
 
 /** Answers in turn: a number is that status (with its Retry-After), 'down' a refused connection; then 200. */
 function scripted(answers: Array<number | 'down' | [number, string]>): { transport: Fetch; calls: () => number } {
@@ -10,14 +17,20 @@ function scripted(answers: Array<number | 'down' | [number, string]>): { transpo
     if (a === undefined) return new Response(JSON.stringify({ offer: null }), { status: 200 });
     const [status, retryAfter] = Array.isArray(a) ? a : [a, undefined];
     const headers: Record<string, string> = retryAfter ? { 'retry-after': retryAfter } : {};
-    return new Response(JSON.stringify({ error: { code: status === 503 ? 'UNAVAILABLE' : 'INVALID_INPUT', message: 'm' } }), { status, headers });
+    return new Response(
+      JSON.stringify({ error: { code: status === 503 ? 'UNAVAILABLE' : 'INVALID_INPUT', message: 'm' } }),
+      { status, headers },
+    );
   };
   return { transport, calls: () => calls };
 }
 
 function client(transport: Fetch, slept: number[], maxAttempts = 4): DeviceApiClient {
   const deps: RetryDeps = { now: () => 0, random: () => 0.5, sleep: async (ms) => void slept.push(ms) };
-  return new DeviceApiClient('http://api.invalid', 64 * 1024, 1000, transport, { policy: { ...defaultRetry, maxAttempts }, deps });
+  return new DeviceApiClient('http://api.invalid', 64 * 1024, 1000, transport, {
+    policy: { ...defaultRetry, maxAttempts },
+    deps,
+  });
 }
 
 const poll = { deviceId: 'dev-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0' };
@@ -34,7 +47,12 @@ describe('DeviceApiClient retries (issue #11: devices that behave like a real fl
   it('never retries a 4xx refusal', async () => {
     const slept: number[] = [];
     const s = scripted([400]);
-    const err = await client(s.transport, slept).poll(poll).then(() => undefined, (e: unknown) => e);
+    const err = await client(s.transport, slept)
+      .poll(poll)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).to.be.instanceOf(ApiRequestError).and.include({ code: 'API_ERROR', status: 400 });
     expect(s.calls()).to.equal(1);
     expect(slept).to.deep.equal([]);
@@ -43,14 +61,24 @@ describe('DeviceApiClient retries (issue #11: devices that behave like a real fl
   it('gives up after its attempts with the last error, carrying the status', async () => {
     const slept: number[] = [];
     const s = scripted([500, 502, 503, 504]);
-    const err = await client(s.transport, slept).poll(poll).then(() => undefined, (e: unknown) => e);
+    const err = await client(s.transport, slept)
+      .poll(poll)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).to.be.instanceOf(ApiRequestError).and.include({ status: 504 });
     expect(s.calls()).to.equal(4);
   });
 
   it('reports a connection that never answers as no status (the simulator tallies it as unreachable)', async () => {
     const s = scripted(['down']);
-    const err = await client(s.transport, [], 1).poll(poll).then(() => undefined, (e: unknown) => e);
+    const err = await client(s.transport, [], 1)
+      .poll(poll)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).to.be.instanceOf(OtaError).and.include({ code: 'API_ERROR', status: undefined });
   });
 });

@@ -17,7 +17,11 @@ const claim: AttestationClaim = {
 
 describe('attestationPayload', () => {
   it('is the canonical JSON of the claim and its type tag, byte for byte', () => {
-    const small: AttestationClaim = { deviceId: 'd-1', nonce: 'n', measurements: { bootState: 'verified', osVersion: '1.0.0', integrity: { b: true, a: false } } };
+    const small: AttestationClaim = {
+      deviceId: 'd-1',
+      nonce: 'n',
+      measurements: { bootState: 'verified', osVersion: '1.0.0', integrity: { b: true, a: false } },
+    };
     expect(attestationPayload(small).toString('utf8')).to.equal(
       '{"deviceId":"d-1","measurements":{"bootState":"verified","integrity":{"a":false,"b":true},"osVersion":"1.0.0"},"nonce":"n","type":"enigm-ota/attestation/v1"}',
     );
@@ -26,14 +30,21 @@ describe('attestationPayload', () => {
   it('does not depend on the order the fields were written in', () => {
     const reordered = {
       nonce: claim.nonce,
-      measurements: { integrity: { selinux: true, 'dm-verity': true }, osVersion: '5.1.0', bootState: 'verified' as const },
+      measurements: {
+        integrity: { selinux: true, 'dm-verity': true },
+        osVersion: '5.1.0',
+        bootState: 'verified' as const,
+      },
       deviceId: 'd-1',
     };
     expect(attestationPayload(reordered).equals(attestationPayload(claim))).to.equal(true);
   });
 
   it('covers only the known measurement fields', () => {
-    const extra = { ...claim, measurements: { ...claim.measurements, debug: true } as AttestationClaim['measurements'] };
+    const extra = {
+      ...claim,
+      measurements: { ...claim.measurements, debug: true } as AttestationClaim['measurements'],
+    };
     expect(attestationPayload(extra).equals(attestationPayload(claim))).to.equal(true);
   });
 
@@ -45,7 +56,8 @@ describe('attestationPayload', () => {
       { ...claim, measurements: { ...claim.measurements, osVersion: '5.1.1' } },
       { ...claim, measurements: { ...claim.measurements, integrity: { 'dm-verity': true, selinux: false } } },
     ];
-    for (const c of changed) expect(attestationPayload(c).equals(attestationPayload(claim)), JSON.stringify(c)).to.equal(false);
+    for (const c of changed)
+      expect(attestationPayload(c).equals(attestationPayload(claim)), JSON.stringify(c)).to.equal(false);
   });
 });
 
@@ -63,7 +75,12 @@ describe('createEvidence', () => {
   it('signs the payload with RSA PKCS#1 v1.5 and SHA-256, from a PKCS#1 or PKCS#8 key', () => {
     for (const privateKeyPem of [pkcs1, pkcs8]) {
       const evidence = createEvidence({ privateKeyPem, certChain: ['LEAF', 'INTERMEDIATE'] }, claim);
-      expect(evidence).to.deep.include({ deviceId: 'd-1', nonce: claim.nonce, measurements: claim.measurements, certChain: ['LEAF', 'INTERMEDIATE'] });
+      expect(evidence).to.deep.include({
+        deviceId: 'd-1',
+        nonce: claim.nonce,
+        measurements: claim.measurements,
+        certChain: ['LEAF', 'INTERMEDIATE'],
+      });
       const signature = Buffer.from(evidence.signature, 'base64');
       expect(signature.length).to.equal(256);
       expect(verify('sha256', attestationPayload(claim), publicKey, signature)).to.equal(true);
@@ -74,7 +91,10 @@ describe('createEvidence', () => {
   it('copies what it signs, so changing the inputs later does not change the evidence', () => {
     const integrity = { 'dm-verity': true };
     const certChain = ['LEAF'];
-    const evidence = createEvidence({ privateKeyPem: pkcs1, certChain }, { ...claim, measurements: { ...claim.measurements, integrity } });
+    const evidence = createEvidence(
+      { privateKeyPem: pkcs1, certChain },
+      { ...claim, measurements: { ...claim.measurements, integrity } },
+    );
     integrity['dm-verity'] = false;
     certChain.push('ROGUE');
     expect(evidence.measurements.integrity).to.deep.equal({ 'dm-verity': true });
@@ -85,7 +105,10 @@ describe('createEvidence', () => {
     const ed25519 = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     for (const privateKeyPem of ['not a key', ed25519]) {
       const e = refusal(() => createEvidence({ privateKeyPem, certChain: [] }, claim));
-      expect(e).to.be.instanceOf(AttestationError).and.instanceOf(OtaError).and.have.property('code', 'ATTESTATION_KEY_INVALID');
+      expect(e)
+        .to.be.instanceOf(AttestationError)
+        .and.instanceOf(OtaError)
+        .and.have.property('code', 'ATTESTATION_KEY_INVALID');
     }
   });
 });

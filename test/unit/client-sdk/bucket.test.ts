@@ -4,7 +4,10 @@ import { BUCKET_COUNT, bucketInPercent, rolloutBucket } from '@enigm-ota/client-
 describe('rolloutBucket', () => {
   it('gives a device the same bucket every time, and another bucket in another release', () => {
     expect(rolloutBucket('release-a', 'dev-1')).to.equal(rolloutBucket('release-a', 'dev-1'));
-    const differ = Array.from({ length: 20 }, (_, i) => rolloutBucket('release-a', `d${i}`) !== rolloutBucket('release-b', `d${i}`));
+    const differ = Array.from(
+      { length: 20 },
+      (_, i) => rolloutBucket('release-a', `d${i}`) !== rolloutBucket('release-b', `d${i}`),
+    );
     expect(differ.filter(Boolean).length).to.be.greaterThan(15);
   });
 

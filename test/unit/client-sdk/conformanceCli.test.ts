@@ -38,8 +38,28 @@ async function buildRepo(root: string, files: Record<string, Buffer>): Promise<v
   await write('1.root.json', new Metadata(r));
   await writeFile(join(root, 'trusted-root.json'), await readFile(join(root, 'metadata', '1.root.json')));
   await write('1.targets.json', new Metadata(targets));
-  const snap = await write('1.snapshot.json', new Metadata(new Snapshot({ specVersion: '1.0.31', version: 1, expires: EXPIRES, meta: { 'targets.json': new MetaFile({ version: 1 }) } })));
-  await write('timestamp.json', new Metadata(new Timestamp({ specVersion: '1.0.31', version: 1, expires: EXPIRES, snapshotMeta: new MetaFile({ version: 1, length: snap.length, hashes: { sha256: sha(snap) } }) })));
+  const snap = await write(
+    '1.snapshot.json',
+    new Metadata(
+      new Snapshot({
+        specVersion: '1.0.31',
+        version: 1,
+        expires: EXPIRES,
+        meta: { 'targets.json': new MetaFile({ version: 1 }) },
+      }),
+    ),
+  );
+  await write(
+    'timestamp.json',
+    new Metadata(
+      new Timestamp({
+        specVersion: '1.0.31',
+        version: 1,
+        expires: EXPIRES,
+        snapshotMeta: new MetaFile({ version: 1, length: snap.length, hashes: { sha256: sha(snap) } }),
+      }),
+    ),
+  );
 }
 
 describe('the TUF conformance client CLI', () => {
@@ -83,7 +103,21 @@ describe('the TUF conformance client CLI', () => {
     expect(await cli('--metadata-dir', md, '--metadata-url', `${base}/metadata`, 'refresh')).to.equal(0);
     expect(JSON.parse(await readFile(join(md, 'timestamp.json'), 'utf8')).signed._type).to.equal('timestamp');
     const out = join(dir, 'downloads');
-    const args = ['--metadata-dir', md, '--metadata-url', `${base}/metadata`, '--target-name', 'a.txt', '--target-name', 'dir/b.bin', '--target-base-url', `${base}/targets`, '--target-dir', out, 'download'];
+    const args = [
+      '--metadata-dir',
+      md,
+      '--metadata-url',
+      `${base}/metadata`,
+      '--target-name',
+      'a.txt',
+      '--target-name',
+      'dir/b.bin',
+      '--target-base-url',
+      `${base}/targets`,
+      '--target-dir',
+      out,
+      'download',
+    ];
     expect(await cli(...args)).to.equal(0);
     expect(await readFile(join(out, encodeURIComponent('dir/b.bin')), 'utf8')).to.equal('second target');
   });
@@ -94,7 +128,16 @@ describe('the TUF conformance client CLI', () => {
     const stored = join(dir, 'repo', 'targets', `${sha(files['a.txt'])}.a.txt`);
     await writeFile(stored, 'evil bytes!!');
     const out = join(dir, 'downloads2');
-    const common = ['--metadata-dir', md, '--metadata-url', `${base}/metadata`, '--target-base-url', `${base}/targets`, '--target-dir', out];
+    const common = [
+      '--metadata-dir',
+      md,
+      '--metadata-url',
+      `${base}/metadata`,
+      '--target-base-url',
+      `${base}/targets`,
+      '--target-dir',
+      out,
+    ];
     expect(await cli(...common, '--target-name', 'a.txt', 'download')).to.equal(1);
     expect(await cli(...common, '--target-name', 'nope.txt', 'download')).to.equal(1);
   });

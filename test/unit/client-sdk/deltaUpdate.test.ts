@@ -3,12 +3,22 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UpdateResult } from '@enigm-ota/client-sdk';
-import { bootedSlot, deviceRunningOld, loopbackDevice, makeDelta, sha256Of, type LoopDelta, type Release } from './loopbackOta';
+import {
+  bootedSlot,
+  deviceRunningOld,
+  loopbackDevice,
+  makeDelta,
+  sha256Of,
+  type LoopDelta,
+  type Release,
+} from './loopbackOta';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Images like consecutive builds: mostly the same bytes, some edited, some moved. */
-const BASE = Buffer.from(Array.from({ length: 4000 }, (_, i) => `symbol_${i} ${randomBytes(5).toString('hex')}\n`).join(''));
+const BASE = Buffer.from(
+  Array.from({ length: 4000 }, (_, i) => `symbol_${i} ${randomBytes(5).toString('hex')}\n`).join(''),
+);
 const edit = (from: Buffer, seed: number) => {
   const next = Buffer.from(from);
   for (let at = seed * 997; at < next.length; at += 23_000) randomBytes(48).copy(next, at);
@@ -40,7 +50,10 @@ describe('DeviceAgent with delta updates (#12)', () => {
 
     it('applies the delta again over a rebuilt image cut short (a power cut while it was written)', async () => {
       await mkdir(join(ctx.stateDir, 'downloads'), { recursive: true });
-      await writeFile(join(ctx.stateDir, 'downloads', `${sha256Of(V2)}.partial`), Buffer.concat([V2.bytes.subarray(0, 5000), Buffer.alloc(3000)]));
+      await writeFile(
+        join(ctx.stateDir, 'downloads', `${sha256Of(V2)}.partial`),
+        Buffer.concat([V2.bytes.subarray(0, 5000), Buffer.alloc(3000)]),
+      );
       const result = await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate();
       expect(installed(result)).to.deep.equal({ as: 'delta', bytes: delta.bytes.length });
       expect(ctx.ota.fetched).to.deep.equal([sha(delta.bytes)]);
@@ -50,8 +63,16 @@ describe('DeviceAgent with delta updates (#12)', () => {
 
   /** Each attack is refused with its code, and the device installs the verified full image instead. */
   const attacks: Array<[string, string, () => Promise<LoopDelta>]> = [
-    ['signed in the release repository only', 'DELTA_MISMATCH', async () => ({ ...(await makeDelta(V1, V2)), in: ['release'] })],
-    ['signed in the rollout repository only', 'DELTA_MISMATCH', async () => ({ ...(await makeDelta(V1, V2)), in: ['rollout'] })],
+    [
+      'signed in the release repository only',
+      'DELTA_MISMATCH',
+      async () => ({ ...(await makeDelta(V1, V2)), in: ['release'] }),
+    ],
+    [
+      'signed in the rollout repository only',
+      'DELTA_MISMATCH',
+      async () => ({ ...(await makeDelta(V1, V2)), in: ['rollout'] }),
+    ],
     [
       'made for another base (listed under the running image, bound to another)',
       'DELTA_BASE_MISMATCH',

@@ -12,7 +12,11 @@ describe('DeviceAgent with the A/B installer', () => {
   describe('when the new version fails its boot', () => {
     it('reverts, reports the revert with the version that runs, and raises nothing', async () => {
       const agent = loopbackDevice(ctx.ota, ctx.stateDir, { boot: async () => false });
-      expect(await agent.checkForUpdate()).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED', version: OLD.version });
+      expect(await agent.checkForUpdate()).to.include({
+        status: 'refused',
+        code: 'HEALTH_CHECK_FAILED',
+        version: OLD.version,
+      });
       expect(await storedState()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
       expect(ctx.ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
       expect(ctx.ota.reports[0]).to.include({ health: 'reverted' });
@@ -46,7 +50,10 @@ describe('DeviceAgent with the A/B installer', () => {
 
   describe('after a local revert to the previous slot', () => {
     it('reports the version that runs and keeps the rollback index it reached', async () => {
-      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({ status: 'installed', version: NEW.version });
+      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({
+        status: 'installed',
+        version: NEW.version,
+      });
       const active = join(ctx.stateDir, 'system', 'active');
       await writeFile(active, (await readFile(active, 'utf8')).trim() === 'a' ? 'b' : 'a');
       ctx.ota.offering = undefined;

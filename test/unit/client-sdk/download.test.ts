@@ -74,7 +74,9 @@ describe('downloadVerified', () => {
 
   it('stops endless data at the signed length', async () => {
     srv.behaviour.extra = 1024 * 1024;
-    const err = await rejectionOf(downloadVerified({ url, length: bytes.length, sha256 }, join(dir, 'b.partial'), { timeoutMs: 5000 }));
+    const err = await rejectionOf(
+      downloadVerified({ url, length: bytes.length, sha256 }, join(dir, 'b.partial'), { timeoutMs: 5000 }),
+    );
     expect(err).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_LENGTH_MISMATCH');
   });
 });

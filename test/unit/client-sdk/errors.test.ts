@@ -1,5 +1,13 @@
 import { expect } from 'chai';
-import { AttestationError, InstallError, OtaError, PolicyError, RollbackError, TransportError, VerificationError } from '@enigm-ota/client-sdk';
+import {
+  AttestationError,
+  InstallError,
+  OtaError,
+  PolicyError,
+  RollbackError,
+  TransportError,
+  VerificationError,
+} from '@enigm-ota/client-sdk';
 
 describe('OtaError', () => {
   it('carries its code and cause, and is named after its class', () => {

@@ -1,8 +1,18 @@
 import { expect } from 'chai';
-import { announcesPartitions, checkPartitionFile, LAYOUT_FIELD, PARTITION_FIELD, PARTITIONED_LAYOUT, partitionOf } from '@enigm-ota/client-sdk';
+import {
+  announcesPartitions,
+  checkPartitionFile,
+  LAYOUT_FIELD,
+  PARTITION_FIELD,
+  PARTITIONED_LAYOUT,
+  partitionOf,
+} from '@enigm-ota/client-sdk';
 
 const bytes = (json: unknown) => new TextEncoder().encode(typeof json === 'string' ? json : JSON.stringify(json));
-const file = (partition: unknown) => ({ signed: { _type: 'targets', version: 3, ...(partition === undefined ? {} : { [PARTITION_FIELD]: partition }) }, signatures: [] });
+const file = (partition: unknown) => ({
+  signed: { _type: 'targets', version: 3, ...(partition === undefined ? {} : { [PARTITION_FIELD]: partition }) },
+  signatures: [],
+});
 
 describe('repository layout (device side)', () => {
   it('names a partition by channel and hardware id', () => {
@@ -24,14 +34,22 @@ describe('repository layout (device side)', () => {
   });
 
   it("refuses another partition's file, and one that names none", () => {
-    expect(() => checkPartitionFile('3.targets.json', bytes(file('beta/board-a')), 'stable/board-a')).to.throw(/names partition "beta\/board-a", not stable\/board-a/);
-    expect(() => checkPartitionFile('2.snapshot.json', bytes(file(undefined)), 'stable/board-a')).to.throw(/names partition null, not stable\/board-a/);
-    expect(() => checkPartitionFile('timestamp.json', bytes({ signed: null }), 'stable/board-a')).to.throw(/names partition/);
+    expect(() => checkPartitionFile('3.targets.json', bytes(file('beta/board-a')), 'stable/board-a')).to.throw(
+      /names partition "beta\/board-a", not stable\/board-a/,
+    );
+    expect(() => checkPartitionFile('2.snapshot.json', bytes(file(undefined)), 'stable/board-a')).to.throw(
+      /names partition null, not stable\/board-a/,
+    );
+    expect(() => checkPartitionFile('timestamp.json', bytes({ signed: null }), 'stable/board-a')).to.throw(
+      /names partition/,
+    );
   });
 
   it("in a flat repository, accepts files that name no partition and refuses a partition's", () => {
     expect(() => checkPartitionFile('3.targets.json', bytes(file(undefined)), undefined)).not.to.throw();
-    expect(() => checkPartitionFile('timestamp.json', bytes(file('stable/board-a')), undefined)).to.throw(/names partition "stable\/board-a", not none \(flat\)/);
+    expect(() => checkPartitionFile('timestamp.json', bytes(file('stable/board-a')), undefined)).to.throw(
+      /names partition "stable\/board-a", not none \(flat\)/,
+    );
   });
 
   it('leaves a body that is not JSON to tuf-js, which refuses it', () => {

@@ -3,7 +3,14 @@ import { defaultLimits, MAX_REPORT_MESSAGE, reportMessage, updaterConfig } from 
 
 describe('updaterConfig', () => {
   it('D-2: caps every metadata download with the device limits and never retries', () => {
-    const limits = { ...defaultLimits, rootMaxLength: 1, timestampMaxLength: 2, snapshotMaxLength: 3, targetsMaxLength: 4, fetchTimeoutMs: 5 };
+    const limits = {
+      ...defaultLimits,
+      rootMaxLength: 1,
+      timestampMaxLength: 2,
+      snapshotMaxLength: 3,
+      targetsMaxLength: 4,
+      fetchTimeoutMs: 5,
+    };
     expect(updaterConfig(limits)).to.deep.equal({
       rootMaxLength: 1,
       timestampMaxLength: 2,
@@ -17,7 +24,9 @@ describe('updaterConfig', () => {
 
 describe('reportMessage', () => {
   it('drops control characters (NUL among them, which the server cannot store) but keeps tabs and newlines', () => {
-    expect(reportMessage('boot\u0000 failed\r\n\tat \u001b[31mstage\u007f 2\u0085')).to.equal('boot failed\n\tat [31mstage 2');
+    expect(reportMessage('boot\u0000 failed\r\n\tat \u001b[31mstage\u007f 2\u0085')).to.equal(
+      'boot failed\n\tat [31mstage 2',
+    );
   });
 
   it(`caps the length at ${MAX_REPORT_MESSAGE} characters`, () => {

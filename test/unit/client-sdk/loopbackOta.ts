@@ -78,7 +78,11 @@ export async function makeDelta(from: Release, to: Release): Promise<LoopDelta> 
     return {
       name: deltaTargetName(targetName(to.version), sha256Of(from)),
       bytes,
-      binding: { format: DELTA_FORMAT, base: { sha256: sha256Of(from), length: from.bytes.length }, target: { name: targetName(to.version), sha256: sha256Of(to), length: to.bytes.length } },
+      binding: {
+        format: DELTA_FORMAT,
+        base: { sha256: sha256Of(from), length: from.bytes.length },
+        target: { name: targetName(to.version), sha256: sha256Of(to), length: to.bytes.length },
+      },
       in: ['release', 'rollout'],
     };
   } finally {
@@ -89,12 +93,25 @@ export async function makeDelta(from: Release, to: Release): Promise<LoopDelta> 
 export async function startLoopbackOta(releases: Release[], deltas: LoopDelta[] = []): Promise<LoopbackOta> {
   const files = new Map<string, Buffer>();
   for (const repo of ['release', 'rollout'] as const) {
-    for (const [name, bytes] of Object.entries(signedRepository(repo, releases, deltas.filter((d) => d.in.includes(repo))))) files.set(`${repo}/${name}`, bytes);
+    for (const [name, bytes] of Object.entries(
+      signedRepository(
+        repo,
+        releases,
+        deltas.filter((d) => d.in.includes(repo)),
+      ),
+    ))
+      files.set(`${repo}/${name}`, bytes);
   }
-  const byDigest = new Map([...releases.map((r) => [sha256Of(r), r.bytes] as const), ...deltas.map((d) => [sha(d.bytes), d.served ?? d.bytes] as const)]);
+  const byDigest = new Map([
+    ...releases.map((r) => [sha256Of(r), r.bytes] as const),
+    ...deltas.map((d) => [sha(d.bytes), d.served ?? d.bytes] as const),
+  ]);
   const ota: LoopbackOta = {
     url: '',
-    roots: { release: files.get('release/1.root.json')!.toString(), rollout: files.get('rollout/1.root.json')!.toString() },
+    roots: {
+      release: files.get('release/1.root.json')!.toString(),
+      rollout: files.get('rollout/1.root.json')!.toString(),
+    },
     offering: undefined,
     failReports: false,
     polls: [],
@@ -158,21 +175,31 @@ export function loopbackDevice(
     channel: CHANNEL,
     stateDir,
     trustedRoots: ota.roots,
-    installer: new AbSlotInstaller(join(stateDir, 'system'), { boot: options.boot ?? (async () => true), step: options.cut }),
+    installer: new AbSlotInstaller(join(stateDir, 'system'), {
+      boot: options.boot ?? (async () => true),
+      step: options.cut,
+    }),
     limits: options.healthWindowMs ? { healthWindowMs: options.healthWindowMs } : {},
     step: options.cut,
   });
 }
 
 /** The version of the slot the device boots and that slot's image, read without any recovery. */
-export async function bootedSlot(stateDir: string, releases: Release[]): Promise<{ version: string | undefined; complete: boolean }> {
+export async function bootedSlot(
+  stateDir: string,
+  releases: Release[],
+): Promise<{ version: string | undefined; complete: boolean }> {
   const { slot, version } = await new AbSlotInstaller(join(stateDir, 'system'), { boot: async () => true }).running();
   const image = await readFile(join(stateDir, 'system', 'slots', slot, 'image'));
   return { version, complete: releases.some((r) => r.version === version && r.bytes.equals(image)) };
 }
 
 /** One repository, one key for every role; target entries carry the fields policy.ts reads. */
-function signedRepository(repo: 'release' | 'rollout', releases: Release[], deltas: LoopDelta[]): Record<string, Buffer> {
+function signedRepository(
+  repo: 'release' | 'rollout',
+  releases: Release[],
+  deltas: LoopDelta[],
+): Record<string, Buffer> {
   const key = OfflineSigner.generate();
   const out: Record<string, Buffer> = {};
   const sign = (name: string, signed: Root | Targets | Snapshot | Timestamp) => {
@@ -188,13 +215,35 @@ function signedRepository(repo: 'release' | 'rollout', releases: Release[], delt
     const policy = { version: r.version, channel: CHANNEL, hardwareIds: [HARDWARE], rollbackIndex: r.rollbackIndex };
     const rollout = { percent: 100, salt: 'loop-salt', paused: false, withdrawn: false };
     const custom = repo === 'release' ? policy : { ...policy, rollout };
-    targets.addTarget(new TargetFile({ path: targetName(r.version), length: r.bytes.length, hashes: { sha256: sha256Of(r) }, unrecognizedFields: { custom } }));
+    targets.addTarget(
+      new TargetFile({
+        path: targetName(r.version),
+        length: r.bytes.length,
+        hashes: { sha256: sha256Of(r) },
+        unrecognizedFields: { custom },
+      }),
+    );
   }
   for (const d of deltas) {
-    targets.addTarget(new TargetFile({ path: d.name, length: d.bytes.length, hashes: { sha256: sha(d.bytes) }, unrecognizedFields: { custom: { [DELTA_FIELD]: d.binding } as never } }));
+    targets.addTarget(
+      new TargetFile({
+        path: d.name,
+        length: d.bytes.length,
+        hashes: { sha256: sha(d.bytes) },
+        unrecognizedFields: { custom: { [DELTA_FIELD]: d.binding } as never },
+      }),
+    );
   }
   sign('1.targets.json', targets);
-  const snap = sign('1.snapshot.json', new Snapshot({ specVersion: '1.0.31', version: 1, expires: EXPIRES, meta: { 'targets.json': new MetaFile({ version: 1 }) } }));
+  const snap = sign(
+    '1.snapshot.json',
+    new Snapshot({
+      specVersion: '1.0.31',
+      version: 1,
+      expires: EXPIRES,
+      meta: { 'targets.json': new MetaFile({ version: 1 }) },
+    }),
+  );
   const snapshotMeta = new MetaFile({ version: 1, length: snap.length, hashes: { sha256: sha(snap) } });
   sign('timestamp.json', new Timestamp({ specVersion: '1.0.31', version: 1, expires: EXPIRES, snapshotMeta }));
   return out;
@@ -214,7 +263,12 @@ export const said = (r: InstallReport) => `${r.outcome} ${r.version} ${r.errorCo
  * each test a fresh device folder whose device already runs `old`, with `next` on offer
  * and the server's logs cleared. Read `ota` and `stateDir` from the returned object.
  */
-export function deviceRunningOld(old: Release, next: Release, prefix: string, deltas: () => Promise<LoopDelta[]> = async () => []): { ota: LoopbackOta; stateDir: string } {
+export function deviceRunningOld(
+  old: Release,
+  next: Release,
+  prefix: string,
+  deltas: () => Promise<LoopDelta[]> = async () => [],
+): { ota: LoopbackOta; stateDir: string } {
   const ctx = { ota: undefined as unknown as LoopbackOta, stateDir: '', dir: '' };
   before(async () => {
     ctx.ota = await startLoopbackOta([old, next], await deltas());
@@ -228,7 +282,8 @@ export function deviceRunningOld(old: Release, next: Release, prefix: string, de
     ctx.ota.offering = old.version;
     ctx.ota.failReports = false;
     const first = await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate();
-    if (first.status !== 'installed' || first.version !== old.version) throw new Error(`setup: ${JSON.stringify(first)}`);
+    if (first.status !== 'installed' || first.version !== old.version)
+      throw new Error(`setup: ${JSON.stringify(first)}`);
     ctx.ota.offering = next.version;
     ctx.ota.polls.length = ctx.ota.reports.length = ctx.ota.downloads.length = ctx.ota.fetched.length = 0;
   });

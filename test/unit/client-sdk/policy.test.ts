@@ -19,8 +19,15 @@ const rollout = { percent: 100, salt: 'release-stable-2.0.0', paused: false, wit
 const target = (custom: object, hashes: Record<string, string> = { sha256: SHA }, length = 10) =>
   new TargetFile({ path: 'stable/2.0.0/fw.bin', length, hashes, unrecognizedFields: { custom: custom as never } });
 /** The same artifact as the rollout repository signs it: the release policy plus a rollout state. */
-const offered = (state: object = {}, fields: object = {}) => target({ ...policy, ...fields, rollout: { ...rollout, ...state } });
-const device: DeviceFacts = { deviceId: 'd-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0', rollbackIndex: 2 };
+const offered = (state: object = {}, fields: object = {}) =>
+  target({ ...policy, ...fields, rollout: { ...rollout, ...state } });
+const device: DeviceFacts = {
+  deviceId: 'd-1',
+  hardwareId: 'devkit-a',
+  channel: 'stable',
+  currentVersion: '1.0.0',
+  rollbackIndex: 2,
+};
 const now = new Date('2026-11-26T00:00:00Z');
 
 describe('verifyInstallable', () => {
@@ -37,21 +44,35 @@ describe('verifyInstallable', () => {
   describe('D-3: the same artifact in both repositories', () => {
     it('accepts hardware ids listed in another order', () => {
       const both = { ...policy, hardwareIds: ['devkit-b', 'devkit-a'] };
-      const ok = verifyInstallable(target(both), target({ ...both, hardwareIds: ['devkit-a', 'devkit-b'], rollout }), device, now);
+      const ok = verifyInstallable(
+        target(both),
+        target({ ...both, hardwareIds: ['devkit-a', 'devkit-b'], rollout }),
+        device,
+        now,
+      );
       expect(ok.policy.hardwareIds).to.deep.equal(['devkit-b', 'devkit-a']);
     });
 
     it('refuses when the repositories disagree on the hash', () => {
-      const e = refusal(() => verifyInstallable(target(policy), target({ ...policy, rollout }, { sha256: 'cd'.repeat(32) }), device, now));
+      const e = refusal(() =>
+        verifyInstallable(target(policy), target({ ...policy, rollout }, { sha256: 'cd'.repeat(32) }), device, now),
+      );
       expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
     });
 
     it('refuses when the repositories disagree on the length', () => {
-      const e = refusal(() => verifyInstallable(target(policy), target({ ...policy, rollout }, { sha256: SHA }, 11), device, now));
+      const e = refusal(() =>
+        verifyInstallable(target(policy), target({ ...policy, rollout }, { sha256: SHA }, 11), device, now),
+      );
       expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
     });
 
-    for (const [field, value] of [['version', '2.0.1'], ['channel', 'beta'], ['hardwareIds', ['devkit-a', 'devkit-b']], ['rollbackIndex', 9]] as const) {
+    for (const [field, value] of [
+      ['version', '2.0.1'],
+      ['channel', 'beta'],
+      ['hardwareIds', ['devkit-a', 'devkit-b']],
+      ['rollbackIndex', 9],
+    ] as const) {
       it(`refuses when the repositories disagree on ${field}`, () => {
         const e = refusal(() => verifyInstallable(target(policy), offered({}, { [field]: value }), device, now));
         expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
@@ -61,9 +82,11 @@ describe('verifyInstallable', () => {
     it('refuses a target without a sha256 hash in either repository', () => {
       const sha512Only = { sha512: 'ef'.repeat(64) };
       expect(refusal(() => verifyInstallable(target(policy, sha512Only), offered(), device, now)))
-        .to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_INVALID');
       expect(refusal(() => verifyInstallable(target(policy), target({ ...policy, rollout }, sha512Only), device, now)))
-        .to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_INVALID');
     });
 
     it('refuses a rollout target that lacks the release policy fields', () => {
@@ -75,84 +98,132 @@ describe('verifyInstallable', () => {
   describe('D-4: hardware and channel', () => {
     it('accepts a device whose hardware is one of several the release is built for', () => {
       const multi = { ...policy, hardwareIds: ['devkit-a', 'devkit-b'] };
-      const ok = verifyInstallable(target(multi), target({ ...multi, rollout }), { ...device, hardwareId: 'devkit-b' }, now);
+      const ok = verifyInstallable(
+        target(multi),
+        target({ ...multi, rollout }),
+        { ...device, hardwareId: 'devkit-b' },
+        now,
+      );
       expect(ok.policy.hardwareIds).to.include('devkit-b');
     });
 
     it('refuses other hardware', () => {
       expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, hardwareId: 'x' }, now)))
-        .to.be.instanceOf(PolicyError).and.have.property('code', 'HARDWARE_MISMATCH');
+        .to.be.instanceOf(PolicyError)
+        .and.have.property('code', 'HARDWARE_MISMATCH');
     });
 
     it('refuses another channel', () => {
       expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, channel: 'beta' }, now)))
-        .to.be.instanceOf(PolicyError).and.have.property('code', 'CHANNEL_MISMATCH');
+        .to.be.instanceOf(PolicyError)
+        .and.have.property('code', 'CHANNEL_MISMATCH');
     });
   });
 
   describe('D-5: an open rollout that includes the device', () => {
     it('refuses paused, withdrawn and not-yet-open rollouts', () => {
       expect(refusal(() => verifyInstallable(target(policy), offered({ paused: true }), device, now)))
-        .to.be.instanceOf(PolicyError).and.have.property('code', 'ROLLOUT_PAUSED');
+        .to.be.instanceOf(PolicyError)
+        .and.have.property('code', 'ROLLOUT_PAUSED');
       expect(refusal(() => verifyInstallable(target(policy), offered({ withdrawn: true }), device, now)))
-        .to.be.instanceOf(PolicyError).and.have.property('code', 'RELEASE_WITHDRAWN');
-      expect(refusal(() => verifyInstallable(target(policy), offered({ notBefore: '2026-11-26T00:00:01Z' }), device, now)))
-        .to.be.instanceOf(PolicyError).and.have.property('code', 'NOT_IN_ROLLOUT');
+        .to.be.instanceOf(PolicyError)
+        .and.have.property('code', 'RELEASE_WITHDRAWN');
+      expect(
+        refusal(() => verifyInstallable(target(policy), offered({ notBefore: '2026-11-26T00:00:01Z' }), device, now)),
+      )
+        .to.be.instanceOf(PolicyError)
+        .and.have.property('code', 'NOT_IN_ROLLOUT');
     });
 
     it('reports a withdrawn release as withdrawn even while it is also paused', () => {
-      expect(refusal(() => verifyInstallable(target(policy), offered({ paused: true, withdrawn: true }), device, now)))
-        .to.have.property('code', 'RELEASE_WITHDRAWN');
+      expect(
+        refusal(() => verifyInstallable(target(policy), offered({ paused: true, withdrawn: true }), device, now)),
+      ).to.have.property('code', 'RELEASE_WITHDRAWN');
     });
 
     it('accepts once not-before is reached', () => {
       for (const notBefore of ['2026-11-26T00:00:00Z', '2026-01-01T00:00:00Z']) {
-        expect(verifyInstallable(target(policy), offered({ notBefore }), device, now).rollout.notBefore).to.equal(notBefore);
+        expect(verifyInstallable(target(policy), offered({ notBefore }), device, now).rollout.notBefore).to.equal(
+          notBefore,
+        );
       }
     });
 
     it('refuses a device whose bucket is outside the signed percent, and accepts it one bucket later', () => {
       const bucket = rolloutBucket(rollout.salt, device.deviceId);
       expect(refusal(() => verifyInstallable(target(policy), offered({ percent: bucket / 100 }), device, now)))
-        .to.be.instanceOf(PolicyError).and.have.property('code', 'NOT_IN_ROLLOUT');
-      expect(verifyInstallable(target(policy), offered({ percent: (bucket + 1) / 100 }), device, now).name).to.equal('stable/2.0.0/fw.bin');
+        .to.be.instanceOf(PolicyError)
+        .and.have.property('code', 'NOT_IN_ROLLOUT');
+      expect(verifyInstallable(target(policy), offered({ percent: (bucket + 1) / 100 }), device, now).name).to.equal(
+        'stable/2.0.0/fw.bin',
+      );
     });
 
     it('refuses every device at 0%', () => {
-      expect(refusal(() => verifyInstallable(target(policy), offered({ percent: 0 }), device, now))).to.have.property('code', 'NOT_IN_ROLLOUT');
+      expect(refusal(() => verifyInstallable(target(policy), offered({ percent: 0 }), device, now))).to.have.property(
+        'code',
+        'NOT_IN_ROLLOUT',
+      );
     });
   });
 
   describe('D-6: rollback index and version order', () => {
-    it('refuses a rollbackIndex below the device\'s and accepts an equal one', () => {
+    it("refuses a rollbackIndex below the device's and accepts an equal one", () => {
       expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, rollbackIndex: 4 }, now)))
-        .to.be.instanceOf(RollbackError).and.have.property('code', 'ROLLBACK_INDEX_TOO_LOW');
-      expect(verifyInstallable(target(policy), offered(), { ...device, rollbackIndex: 3 }, now).policy.rollbackIndex).to.equal(3);
+        .to.be.instanceOf(RollbackError)
+        .and.have.property('code', 'ROLLBACK_INDEX_TOO_LOW');
+      expect(
+        verifyInstallable(target(policy), offered(), { ...device, rollbackIndex: 3 }, now).policy.rollbackIndex,
+      ).to.equal(3);
     });
 
     it('refuses the version the device runs, also when only build metadata differs', () => {
       for (const currentVersion of ['2.0.0', '2.0.0+other-build']) {
         expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, currentVersion }, now)))
-          .to.be.instanceOf(PolicyError).and.have.property('code', 'NOT_NEWER');
+          .to.be.instanceOf(PolicyError)
+          .and.have.property('code', 'NOT_NEWER');
       }
     });
 
-    it('accepts an older release only as a signed rollback from the device\'s own version', () => {
+    it("accepts an older release only as a signed rollback from the device's own version", () => {
       const older = { ...policy, version: '0.9.0', rollbackIndex: 2 };
-      const rollback = (from?: string[]) => target({ ...older, rollout: from ? { ...rollout, downgradeFrom: from } : rollout });
-      expect(verifyInstallable(target(older), rollback(['1.1.0', '1.0.0']), device, now).policy.version).to.equal('0.9.0');
-      expect(refusal(() => verifyInstallable(target(older), rollback(['1.1.0']), device, now))).to.have.property('code', 'NOT_NEWER');
-      expect(refusal(() => verifyInstallable(target(older), rollback(), device, now))).to.have.property('code', 'NOT_NEWER');
+      const rollback = (from?: string[]) =>
+        target({ ...older, rollout: from ? { ...rollout, downgradeFrom: from } : rollout });
+      expect(verifyInstallable(target(older), rollback(['1.1.0', '1.0.0']), device, now).policy.version).to.equal(
+        '0.9.0',
+      );
+      expect(refusal(() => verifyInstallable(target(older), rollback(['1.1.0']), device, now))).to.have.property(
+        'code',
+        'NOT_NEWER',
+      );
+      expect(refusal(() => verifyInstallable(target(older), rollback(), device, now))).to.have.property(
+        'code',
+        'NOT_NEWER',
+      );
     });
 
     it('does not let a signed rollback reinstall the version the device runs', () => {
-      const e = refusal(() => verifyInstallable(target(policy), offered({ downgradeFrom: ['2.0.0'] }), { ...device, currentVersion: '2.0.0' }, now));
+      const e = refusal(() =>
+        verifyInstallable(
+          target(policy),
+          offered({ downgradeFrom: ['2.0.0'] }),
+          { ...device, currentVersion: '2.0.0' },
+          now,
+        ),
+      );
       expect(e).to.have.property('code', 'NOT_NEWER');
     });
 
     it('checks the rollback index before a signed rollback', () => {
       const older = { ...policy, version: '0.9.0', rollbackIndex: 1 };
-      const e = refusal(() => verifyInstallable(target(older), target({ ...older, rollout: { ...rollout, downgradeFrom: ['1.0.0'] } }), device, now));
+      const e = refusal(() =>
+        verifyInstallable(
+          target(older),
+          target({ ...older, rollout: { ...rollout, downgradeFrom: ['1.0.0'] } }),
+          device,
+          now,
+        ),
+      );
       expect(e).to.be.instanceOf(RollbackError).and.have.property('code', 'ROLLBACK_INDEX_TOO_LOW');
     });
   });
@@ -161,7 +232,7 @@ describe('verifyInstallable', () => {
     const needs = (minSourceVersion: string) => ({ ...policy, minSourceVersion });
     const both = (p: object) => [target(p), target({ ...p, rollout })] as const;
 
-    it('refuses a release whose signed minimum source version is above the device\'s version', () => {
+    it("refuses a release whose signed minimum source version is above the device's version", () => {
       for (const currentVersion of ['1.0.0', '1.4.9', '1.5.0-rc.1']) {
         const e = refusal(() => verifyInstallable(...both(needs('1.5.0')), { ...device, currentVersion }, now));
         expect(e, currentVersion).to.be.instanceOf(PolicyError).and.have.property('code', 'SOURCE_VERSION_TOO_OLD');
@@ -170,19 +241,31 @@ describe('verifyInstallable', () => {
 
     it('accepts a device running exactly the minimum source version or later', () => {
       for (const currentVersion of ['1.5.0', '1.5.0+build.7', '1.9.0']) {
-        expect(verifyInstallable(...both(needs('1.5.0')), { ...device, currentVersion }, now).policy.minSourceVersion, currentVersion).to.equal('1.5.0');
+        expect(
+          verifyInstallable(...both(needs('1.5.0')), { ...device, currentVersion }, now).policy.minSourceVersion,
+          currentVersion,
+        ).to.equal('1.5.0');
       }
     });
 
     it('takes the minimum from the release repository, and refuses when the rollout repository disagrees', () => {
       const e = refusal(() => verifyInstallable(target(needs('1.5.0')), offered(), device, now));
       expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
-      const lowered = refusal(() => verifyInstallable(target(needs('1.5.0')), target({ ...needs('0.1.0'), rollout }), device, now));
+      const lowered = refusal(() =>
+        verifyInstallable(target(needs('1.5.0')), target({ ...needs('0.1.0'), rollout }), device, now),
+      );
       expect(lowered).to.have.property('code', 'TARGET_MISMATCH');
     });
 
     it('is checked before the rollout, so an operator sees why a device in the rollout was refused', () => {
-      const e = refusal(() => verifyInstallable(target(needs('1.5.0')), target({ ...needs('1.5.0'), rollout: { ...rollout, paused: true } }), device, now));
+      const e = refusal(() =>
+        verifyInstallable(
+          target(needs('1.5.0')),
+          target({ ...needs('1.5.0'), rollout: { ...rollout, paused: true } }),
+          device,
+          now,
+        ),
+      );
       expect(e).to.have.property('code', 'SOURCE_VERSION_TOO_OLD');
     });
   });
@@ -190,7 +273,9 @@ describe('verifyInstallable', () => {
   describe('server-side targeting fields', () => {
     it('does not act on groups, tags or attestationRequired: the device cannot know them, the API checks them', () => {
       const targeted = offered({ attestationRequired: true, groups: ['lab'], tags: { region: 'eu' } });
-      expect(verifyInstallable(target(policy), targeted, device, now).rollout).to.include({ attestationRequired: true });
+      expect(verifyInstallable(target(policy), targeted, device, now).rollout).to.include({
+        attestationRequired: true,
+      });
     });
   });
 });
@@ -201,7 +286,10 @@ describe('readReleasePolicy', () => {
   });
 
   it('returns the minimum source version when the release has one', () => {
-    expect(readReleasePolicy(target({ ...policy, minSourceVersion: '1.2.0-rc.1' }))).to.deep.equal({ ...policy, minSourceVersion: '1.2.0-rc.1' });
+    expect(readReleasePolicy(target({ ...policy, minSourceVersion: '1.2.0-rc.1' }))).to.deep.equal({
+      ...policy,
+      minSourceVersion: '1.2.0-rc.1',
+    });
   });
 
   const malformed: Array<[string, object]> = [
@@ -220,14 +308,22 @@ describe('readReleasePolicy', () => {
   ];
   for (const [what, custom] of malformed) {
     it(`refuses ${what} as invalid metadata`, () => {
-      expect(refusal(() => readReleasePolicy(target(custom)))).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
+      expect(refusal(() => readReleasePolicy(target(custom))))
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_INVALID');
     });
   }
 });
 
 describe('readRolloutState', () => {
   it('accepts a complete state, with not-before, rollback versions and approvals', () => {
-    const state = { ...rollout, percent: 0, notBefore: '2026-11-26T00:00:00Z', downgradeFrom: ['1.0.0'], approvals: [{ approver: 'alice', at: '2026-11-25T00:00:00Z' }] };
+    const state = {
+      ...rollout,
+      percent: 0,
+      notBefore: '2026-11-26T00:00:00Z',
+      downgradeFrom: ['1.0.0'],
+      approvals: [{ approver: 'alice', at: '2026-11-25T00:00:00Z' }],
+    };
     expect(readRolloutState(target({ ...policy, rollout: state }))).to.deep.equal(state);
     expect(readRolloutState(target({ rollout: { ...rollout, percent: 100 } })).percent).to.equal(100);
   });
@@ -236,7 +332,13 @@ describe('readRolloutState', () => {
     const groups = ['g'.repeat(64), ...Array.from({ length: 31 }, (_, i) => `group-${i}`)];
     const tags = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key.${i}`, 'v'.repeat(128)]));
     for (const state of [
-      { ...rollout, attestationRequired: true, protected: true, groups: ['lab', 'site:berlin'], tags: { region: 'eu-west', tier: '' } },
+      {
+        ...rollout,
+        attestationRequired: true,
+        protected: true,
+        groups: ['lab', 'site:berlin'],
+        tags: { region: 'eu-west', tier: '' },
+      },
       { ...rollout, attestationRequired: false, groups, tags },
       { ...rollout, tags: {} },
     ]) {
@@ -284,7 +386,9 @@ describe('readRolloutState', () => {
   for (const [what, state] of malformed) {
     it(`refuses ${what} as invalid metadata`, () => {
       const custom = state === undefined ? { ...policy } : { ...policy, rollout: state };
-      expect(refusal(() => readRolloutState(target(custom)))).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
+      expect(refusal(() => readRolloutState(target(custom))))
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_INVALID');
     });
   }
 });
@@ -295,10 +399,23 @@ describe('verifyTargetName (D-12)', () => {
       expect(() => verifyTargetName(name)).to.not.throw();
     });
   }
-  const refused = ['', '../../etc/passwd', 'a/../b', './fw.bin', '/abs/path', 'a//b', 'a\\b', 'sp ace', 'a/b/c/d/e/f/g/h/i', 'x'.repeat(129)];
+  const refused = [
+    '',
+    '../../etc/passwd',
+    'a/../b',
+    './fw.bin',
+    '/abs/path',
+    'a//b',
+    'a\\b',
+    'sp ace',
+    'a/b/c/d/e/f/g/h/i',
+    'x'.repeat(129),
+  ];
   for (const name of refused) {
     it(`refuses ${JSON.stringify(name.slice(0, 20))}`, () => {
-      expect(refusal(() => verifyTargetName(name))).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_NAME_INVALID');
+      expect(refusal(() => verifyTargetName(name)))
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'TARGET_NAME_INVALID');
     });
   }
 });

@@ -16,11 +16,21 @@ import {
   type RetryPolicy,
 } from '@enigm-ota/client-sdk';
 
-const POLICY: RetryPolicy = { ...defaultRetry, baseMs: 100, capMs: 1_000, maxAttempts: 4, maxElapsedMs: 10_000, maxRetryAfterMs: 5_000 };
+const POLICY: RetryPolicy = {
+  ...defaultRetry,
+  baseMs: 100,
+  capMs: 1_000,
+  maxAttempts: 4,
+  maxElapsedMs: 10_000,
+  maxRetryAfterMs: 5_000,
+};
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 
 function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => expect.fail('expected a rejection'), (err: unknown) => err);
+  return p.then(
+    () => expect.fail('expected a rejection'),
+    (err: unknown) => err,
+  );
 }
 
 /** A fake clock that sleeps by moving on; `random` is fixed; every sleep is kept. */
@@ -58,7 +68,11 @@ describe('retry policy (issue #11: devices that behave like a real fleet under o
   describe('retryPolicy', () => {
     it('gives the defaults, and takes settings within their bounds', () => {
       expect(retryPolicy()).to.deep.equal(defaultRetry);
-      expect(retryPolicy({ maxAttempts: 1, pollJitter: 0.5 })).to.include({ maxAttempts: 1, pollJitter: 0.5, baseMs: defaultRetry.baseMs });
+      expect(retryPolicy({ maxAttempts: 1, pollJitter: 0.5 })).to.include({
+        maxAttempts: 1,
+        pollJitter: 0.5,
+        baseMs: defaultRetry.baseMs,
+      });
     });
 
     it('refuses a setting out of its bounds, not an integer, or a cap below the base (CONFIG_INVALID)', () => {
@@ -76,7 +90,9 @@ describe('retry policy (issue #11: devices that behave like a real fleet under o
         { baseMs: 2_000, capMs: 1_000 },
       ];
       for (const given of bad) {
-        expect(() => retryPolicy(given), JSON.stringify(given)).to.throw(OtaError).with.property('code', 'CONFIG_INVALID');
+        expect(() => retryPolicy(given), JSON.stringify(given))
+          .to.throw(OtaError)
+          .with.property('code', 'CONFIG_INVALID');
       }
     });
   });
@@ -111,7 +127,17 @@ describe('retry policy (issue #11: devices that behave like a real fleet under o
     });
 
     it('ignores an absent or malformed header', () => {
-      for (const h of [undefined, '', '-5', '1.5', '1e9', 'soon', 'Mon, 99 Foo 2030 00:00:00 GMT', '2030-01-01T00:00:00Z', '9'.repeat(13)]) {
+      for (const h of [
+        undefined,
+        '',
+        '-5',
+        '1.5',
+        '1e9',
+        'soon',
+        'Mon, 99 Foo 2030 00:00:00 GMT',
+        '2030-01-01T00:00:00Z',
+        '9'.repeat(13),
+      ]) {
         expect(retryAfterMs(h, NOW, POLICY), String(h)).to.equal(undefined);
       }
     });
@@ -119,13 +145,29 @@ describe('retry policy (issue #11: devices that behave like a real fleet under o
 
   describe('isRetryable', () => {
     it('retries no answer, 5xx and 429; never a 4xx refusal or another error', () => {
-      expect([unreachable(), status(500), status(502), status(503), status(599), status(429)].map(isRetryable)).to.deep.equal([true, true, true, true, true, true]);
-      const never = [status(400), status(401), status(403), status(404), status(409), status(413), status(600), new TransportError('API_ERROR', 'malformed'), new OtaError('ENROLLMENT_REFUSED', 'm'), new Error('x'), 'x'];
+      expect(
+        [unreachable(), status(500), status(502), status(503), status(599), status(429)].map(isRetryable),
+      ).to.deep.equal([true, true, true, true, true, true]);
+      const never = [
+        status(400),
+        status(401),
+        status(403),
+        status(404),
+        status(409),
+        status(413),
+        status(600),
+        new TransportError('API_ERROR', 'malformed'),
+        new OtaError('ENROLLMENT_REFUSED', 'm'),
+        new Error('x'),
+        'x',
+      ];
       expect(never.map(isRetryable)).to.deep.equal(never.map(() => false));
     });
 
     it('keeps the API_ERROR code callers already branch on', () => {
-      expect(status(503, '5')).to.be.instanceOf(TransportError).and.include({ code: 'API_ERROR', status: 503, retryAfter: '5', name: 'ApiRequestError' });
+      expect(status(503, '5'))
+        .to.be.instanceOf(TransportError)
+        .and.include({ code: 'API_ERROR', status: 503, retryAfter: '5', name: 'ApiRequestError' });
     });
   });
 

@@ -4,7 +4,19 @@ import { compareSemver, isSemver } from '@enigm-ota/client-sdk';
 describe('semver', () => {
   describe('compareSemver', () => {
     // SemVer 2.0 section 11's example chain, plus minor and major steps.
-    const ordered = ['1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-beta', '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.0.1', '1.10.0', '2.0.0'];
+    const ordered = [
+      '1.0.0-alpha',
+      '1.0.0-alpha.1',
+      '1.0.0-alpha.beta',
+      '1.0.0-beta',
+      '1.0.0-beta.2',
+      '1.0.0-beta.11',
+      '1.0.0-rc.1',
+      '1.0.0',
+      '1.0.1',
+      '1.10.0',
+      '2.0.0',
+    ];
 
     it('orders versions by SemVer 2.0 precedence, in both directions', () => {
       for (let i = 1; i < ordered.length; i++) {
@@ -34,13 +46,22 @@ describe('semver', () => {
 
   describe('isSemver', () => {
     it('accepts strict versions with pre-release and build parts', () => {
-      for (const v of ['0.0.0', '1.2.3', '1.0.0-alpha.1', '1.0.0-0.3.7', '1.0.0-x-y-z.--', '1.0.0-rc.1+build.5', '1.0.0+20130313144700']) {
+      for (const v of [
+        '0.0.0',
+        '1.2.3',
+        '1.0.0-alpha.1',
+        '1.0.0-0.3.7',
+        '1.0.0-x-y-z.--',
+        '1.0.0-rc.1+build.5',
+        '1.0.0+20130313144700',
+      ]) {
         expect(isSemver(v), v).to.equal(true);
       }
     });
 
     it('rejects what is not a version', () => {
-      for (const v of ['v1.0.0', '1.0', '01.0.0', '1.0.0-', '1.0.0-01', '1.0.0+', '', '1.0.0 ']) expect(isSemver(v), v).to.equal(false);
+      for (const v of ['v1.0.0', '1.0', '01.0.0', '1.0.0-', '1.0.0-01', '1.0.0+', '', '1.0.0 '])
+        expect(isSemver(v), v).to.equal(false);
     });
 
     it('rejects a valid version longer than 64 characters', () => {

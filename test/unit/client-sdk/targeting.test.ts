@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { isGroupList, isTagMap, isTagValue, isTargetingName, targetingLimits } from '@enigm-ota/client-sdk/targeting';
 
-describe('targeting rules (shared by the SDK readers and the server\'s spec validation)', () => {
+describe("targeting rules (shared by the SDK readers and the server's spec validation)", () => {
   it('takes names of 1 to 64 letters, digits, dots, underscores, colons and dashes, starting with a letter or digit', () => {
     for (const name of ['a', 'Lab-2', 'site:berlin', 'x.y_z', 'n'.repeat(targetingLimits.maxNameLength)]) {
       expect(isTargetingName(name), name).to.equal(true);
@@ -23,7 +23,15 @@ describe('targeting rules (shared by the SDK readers and the server\'s spec vali
   it('takes 1 to 32 distinct group names and nothing else', () => {
     expect(isGroupList(['lab'])).to.equal(true);
     expect(isGroupList(Array.from({ length: 32 }, (_, i) => `g${i}`))).to.equal(true);
-    for (const value of [[], Array.from({ length: 33 }, (_, i) => `g${i}`), ['lab', 'lab'], ['lab', ''], 'lab', { 0: 'lab', length: 1 }, null]) {
+    for (const value of [
+      [],
+      Array.from({ length: 33 }, (_, i) => `g${i}`),
+      ['lab', 'lab'],
+      ['lab', ''],
+      'lab',
+      { 0: 'lab', length: 1 },
+      null,
+    ]) {
       expect(isGroupList(value), JSON.stringify(value)).to.equal(false);
     }
   });

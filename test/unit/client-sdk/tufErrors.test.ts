@@ -26,8 +26,12 @@ describe('toOtaError', () => {
   describe('D-1: freeze (METADATA_EXPIRED)', () => {
     it('maps expired timestamp and targets metadata', () => {
       expect(mapped(new tuf.ExpiredMetadataError('Final timestamp.json is expired')))
-        .to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_EXPIRED');
-      expect(mapped(new tuf.ExpiredMetadataError('targets.json is expired'))).to.have.property('code', 'METADATA_EXPIRED');
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_EXPIRED');
+      expect(mapped(new tuf.ExpiredMetadataError('targets.json is expired'))).to.have.property(
+        'code',
+        'METADATA_EXPIRED',
+      );
     });
 
     it('maps an expired snapshot reported inside a wrapper', () => {
@@ -38,7 +42,9 @@ describe('toOtaError', () => {
   describe('D-1: mix-and-match (METADATA_INCONSISTENT)', () => {
     it('maps a targets file whose version is not the one the snapshot names, wrapped or not', () => {
       const text = 'Version 1 of targets does not match snapshot version 2';
-      expect(mapped(wrapped('targets', text))).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INCONSISTENT');
+      expect(mapped(wrapped('targets', text)))
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_INCONSISTENT');
       // A BadVersionError, but not a rollback: the file is not the one the snapshot names.
       expect(mapped(new tuf.BadVersionError(text))).to.have.property('code', 'METADATA_INCONSISTENT');
     });
@@ -50,8 +56,14 @@ describe('toOtaError', () => {
     });
 
     it('maps a snapshot whose bytes or version differ from what the timestamp signs', () => {
-      for (const inner of ['Expected hash 9f2c but got 41aa', 'Expected length 812 but got 790', "Snapshot version doesn't match timestamp"]) {
-        expect(mapped(wrapped('snapshot', inner)), inner).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INCONSISTENT');
+      for (const inner of [
+        'Expected hash 9f2c but got 41aa',
+        'Expected length 812 but got 790',
+        "Snapshot version doesn't match timestamp",
+      ]) {
+        expect(mapped(wrapped('snapshot', inner)), inner)
+          .to.be.instanceOf(VerificationError)
+          .and.have.property('code', 'METADATA_INCONSISTENT');
       }
     });
   });
@@ -59,12 +71,18 @@ describe('toOtaError', () => {
   describe('D-1: version rollback (METADATA_ROLLBACK)', () => {
     it('maps an older timestamp or root', () => {
       expect(mapped(new tuf.BadVersionError('New timestamp version 4 is less than current version 5')))
-        .to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_ROLLBACK');
-      expect(mapped(new tuf.BadVersionError('Expected version 3, got 2'))).to.have.property('code', 'METADATA_ROLLBACK');
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_ROLLBACK');
+      expect(mapped(new tuf.BadVersionError('Expected version 3, got 2'))).to.have.property(
+        'code',
+        'METADATA_ROLLBACK',
+      );
     });
 
     it('maps an older targets version in a new snapshot, reported inside a wrapper', () => {
-      expect(mapped(wrapped('snapshot', 'New version 1 of targets.json is less than current version 2'))).to.have.property('code', 'METADATA_ROLLBACK');
+      expect(
+        mapped(wrapped('snapshot', 'New version 1 of targets.json is less than current version 2')),
+      ).to.have.property('code', 'METADATA_ROLLBACK');
     });
 
     it('does not take every message about a version for a rollback', () => {
@@ -75,8 +93,12 @@ describe('toOtaError', () => {
   describe('D-1: signatures below the threshold (METADATA_UNTRUSTED)', () => {
     it('maps unsigned metadata, wrapped or not', () => {
       expect(mapped(new UnsignedMetadataError('timestamp was signed by 0/1 keys')))
-        .to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_UNTRUSTED');
-      expect(mapped(wrapped('targets', 'targets was signed by 1/2 keys'))).to.have.property('code', 'METADATA_UNTRUSTED');
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_UNTRUSTED');
+      expect(mapped(wrapped('targets', 'targets was signed by 1/2 keys'))).to.have.property(
+        'code',
+        'METADATA_UNTRUSTED',
+      );
     });
   });
 
@@ -91,8 +113,11 @@ describe('toOtaError', () => {
   describe('transport failures (METADATA_UNAVAILABLE)', () => {
     it('maps HTTP errors and unreachable servers to transport errors', () => {
       expect(mapped(new tuf.DownloadHTTPError('Failed to download', 503)))
-        .to.be.instanceOf(TransportError).and.have.property('code', 'METADATA_UNAVAILABLE');
-      expect(mapped(new TypeError('fetch failed'))).to.be.instanceOf(TransportError).and.have.property('code', 'METADATA_UNAVAILABLE');
+        .to.be.instanceOf(TransportError)
+        .and.have.property('code', 'METADATA_UNAVAILABLE');
+      expect(mapped(new TypeError('fetch failed')))
+        .to.be.instanceOf(TransportError)
+        .and.have.property('code', 'METADATA_UNAVAILABLE');
     });
 
     it('does not take any TypeError for a network failure', () => {
@@ -104,8 +129,12 @@ describe('toOtaError', () => {
   describe('anything else fails closed (METADATA_INVALID)', () => {
     it('maps unknown tuf-js errors', () => {
       expect(mapped(new tuf.RepositoryError("Expected 'snapshot', got timestamp")))
-        .to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
-      expect(mapped(new SyntaxError('Unexpected token < in JSON at position 0'))).to.have.property('code', 'METADATA_INVALID');
+        .to.be.instanceOf(VerificationError)
+        .and.have.property('code', 'METADATA_INVALID');
+      expect(mapped(new SyntaxError('Unexpected token < in JSON at position 0'))).to.have.property(
+        'code',
+        'METADATA_INVALID',
+      );
     });
 
     it('maps thrown values that are not errors', () => {

@@ -1,7 +1,16 @@
 import { expect } from 'chai';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { httpStatusOf } from '../../../api/errors';
-import { EVIDENCE_ERROR_CODES, failureCodeOf, failureMessageOf, InputError, isServerErrorCode, SERVER_ERROR_CODES, ServerError, type ServerErrorCode } from '../../../common/errors';
+import {
+  EVIDENCE_ERROR_CODES,
+  failureCodeOf,
+  failureMessageOf,
+  InputError,
+  isServerErrorCode,
+  SERVER_ERROR_CODES,
+  ServerError,
+  type ServerErrorCode,
+} from '../../../common/errors';
 
 describe('isServerErrorCode', () => {
   it('accepts every code in SERVER_ERROR_CODES', () => {
@@ -9,7 +18,17 @@ describe('isServerErrorCode', () => {
   });
 
   it('refuses other strings and values that are not strings', () => {
-    for (const value of ['not_found', 'Internal', '', 'ENOENT', 'toString', undefined, null, 42, { code: 'INTERNAL' }]) {
+    for (const value of [
+      'not_found',
+      'Internal',
+      '',
+      'ENOENT',
+      'toString',
+      undefined,
+      null,
+      42,
+      { code: 'INTERNAL' },
+    ]) {
       expect(isServerErrorCode(value), String(value)).to.equal(false);
     }
   });
@@ -17,7 +36,14 @@ describe('isServerErrorCode', () => {
 
 describe('failureMessageOf', () => {
   it("gives the coded failure's own message, not the activity wrapper's", () => {
-    const wrapped = new ActivityFailure('Activity task failed', 'validateRelease', '7', RetryState.NON_RETRYABLE_FAILURE, 'worker-1', ApplicationFailure.nonRetryable('version 1.0.5 is not above 1.1.0', 'VALIDATION_FAILED'));
+    const wrapped = new ActivityFailure(
+      'Activity task failed',
+      'validateRelease',
+      '7',
+      RetryState.NON_RETRYABLE_FAILURE,
+      'worker-1',
+      ApplicationFailure.nonRetryable('version 1.0.5 is not above 1.1.0', 'VALIDATION_FAILED'),
+    );
     expect(failureMessageOf(wrapped)).to.equal('version 1.0.5 is not above 1.1.0');
   });
 
@@ -28,7 +54,8 @@ describe('failureMessageOf', () => {
 });
 
 describe('failureCodeOf', () => {
-  const activityFailure = (cause: Error) => new ActivityFailure('activity failed', 'validateRelease', '7', RetryState.NON_RETRYABLE_FAILURE, 'worker-1', cause);
+  const activityFailure = (cause: Error) =>
+    new ActivityFailure('activity failed', 'validateRelease', '7', RetryState.NON_RETRYABLE_FAILURE, 'worker-1', cause);
 
   it("gives a ServerError's code", () => {
     expect(failureCodeOf(new ServerError('NOT_FOUND', 'gone'))).to.equal('NOT_FOUND');
@@ -36,7 +63,9 @@ describe('failureCodeOf', () => {
   });
 
   it('finds a ServerError further down a cause chain', () => {
-    expect(failureCodeOf(new Error('wrapped', { cause: new ServerError('NOT_FOUND', 'no such release') }))).to.equal('NOT_FOUND');
+    expect(failureCodeOf(new Error('wrapped', { cause: new ServerError('NOT_FOUND', 'no such release') }))).to.equal(
+      'NOT_FOUND',
+    );
   });
 
   it('gives the type of a typed ApplicationFailure', () => {
@@ -50,13 +79,21 @@ describe('failureCodeOf', () => {
   });
 
   it('passes over failure types that are not project codes', () => {
-    const untyped = ApplicationFailure.create({ message: 'boom', type: 'TypeError', cause: ApplicationFailure.nonRetryable('missing', 'NOT_FOUND') });
+    const untyped = ApplicationFailure.create({
+      message: 'boom',
+      type: 'TypeError',
+      cause: ApplicationFailure.nonRetryable('missing', 'NOT_FOUND'),
+    });
     expect(failureCodeOf(activityFailure(untyped))).to.equal('NOT_FOUND');
     expect(failureCodeOf(ApplicationFailure.create({ message: 'boom', type: 'TypeError' }))).to.equal(undefined);
   });
 
   it('gives the first code when the chain holds several', () => {
-    const outer = ApplicationFailure.create({ message: 'x', type: 'UPDATE_FAILED', cause: ApplicationFailure.nonRetryable('y', 'NOT_FOUND') });
+    const outer = ApplicationFailure.create({
+      message: 'x',
+      type: 'UPDATE_FAILED',
+      cause: ApplicationFailure.nonRetryable('y', 'NOT_FOUND'),
+    });
     expect(failureCodeOf(outer)).to.equal('UPDATE_FAILED');
   });
 

@@ -30,7 +30,16 @@ describe('releaseQuery', () => {
   });
 
   it('refuses a value that could end its quotes or hide in control characters', () => {
-    const values = ["1.0' OR '1'='1", 'a"b', 'back\\slash', 'back`tick', 'new\nline', 'nul\u0000', 'del\u007f', 'tab\tbed'];
+    const values = [
+      "1.0' OR '1'='1",
+      'a"b',
+      'back\\slash',
+      'back`tick',
+      'new\nline',
+      'nul\u0000',
+      'del\u007f',
+      'tab\tbed',
+    ];
     for (const value of values) {
       const err = refusal(() => releaseQuery({ channel: value }));
       expect(err, JSON.stringify(value)).to.be.instanceOf(InputError).and.have.property('code', 'INVALID_INPUT');
@@ -40,6 +49,8 @@ describe('releaseQuery', () => {
 
   it('accepts a value of 256 characters and refuses one longer', () => {
     expect(releaseQuery({ version: 'v'.repeat(256) })).to.contain(`'${'v'.repeat(256)}'`);
-    expect(refusal(() => releaseQuery({ version: 'v'.repeat(257) }))).to.be.instanceOf(InputError).and.have.property('code', 'INVALID_INPUT');
+    expect(refusal(() => releaseQuery({ version: 'v'.repeat(257) })))
+      .to.be.instanceOf(InputError)
+      .and.have.property('code', 'INVALID_INPUT');
   });
 });

@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import { constants, sign } from 'node:crypto';
-import { attestationPayload, createEvidence, type AttestationEvidence, type AttestationMeasurements } from '@enigm-ota/client-sdk';
+import {
+  attestationPayload,
+  createEvidence,
+  type AttestationEvidence,
+  type AttestationMeasurements,
+} from '@enigm-ota/client-sdk';
 import {
   attestationLimits,
   checkAttestationPolicy,
@@ -11,15 +16,29 @@ import {
   type VerifyEvidenceOptions,
 } from '../../../fleet/attestation';
 import { EvidenceError, ServerError } from '../../../common/errors';
-import { createManufacturer, TEST_ATTESTATION_EKU, type AttestationIdentity, type Manufacturer } from '../../fixtures/manufacturer';
+import {
+  createManufacturer,
+  TEST_ATTESTATION_EKU,
+  type AttestationIdentity,
+  type Manufacturer,
+} from '../../fixtures/manufacturer';
 import { refusal } from '../../rejection';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const YEAR = 365 * 24 * 60 * 60 * 1000;
 const NONCE = 'bm9uY2UtZm9yLWRldi0xLWF0dGVzdGF0aW9uLTAwMQ';
 const EARLIER_NONCE = 'ZWFybGllci1ub25jZS1mb3ItZGV2LTEtMDAwMDAwMDA';
-const good: AttestationMeasurements = { bootState: 'verified', osVersion: '5.1.0', integrity: { 'dm-verity': true, selinux: true, debuggable: false } };
-const policy: AttestationPolicy = { ...defaultAttestationPolicy, minOsVersion: '5.0.0', requiredIntegrity: ['dm-verity', 'selinux'], extKeyUsage: TEST_ATTESTATION_EKU };
+const good: AttestationMeasurements = {
+  bootState: 'verified',
+  osVersion: '5.1.0',
+  integrity: { 'dm-verity': true, selinux: true, debuggable: false },
+};
+const policy: AttestationPolicy = {
+  ...defaultAttestationPolicy,
+  minOsVersion: '5.0.0',
+  requiredIntegrity: ['dm-verity', 'selinux'],
+  extKeyUsage: TEST_ATTESTATION_EKU,
+};
 
 describe('verifyEvidence', function () {
   this.timeout(60_000);
@@ -27,8 +46,12 @@ describe('verifyEvidence', function () {
   let dev1: AttestationIdentity;
   let dev2: AttestationIdentity;
   let options: VerifyEvidenceOptions;
-  const evidence = (identity: AttestationIdentity = dev1, measurements: AttestationMeasurements = good, nonce = NONCE, deviceId = identity.deviceId) =>
-    createEvidence(identity, { deviceId, nonce, measurements });
+  const evidence = (
+    identity: AttestationIdentity = dev1,
+    measurements: AttestationMeasurements = good,
+    nonce = NONCE,
+    deviceId = identity.deviceId,
+  ) => createEvidence(identity, { deviceId, nonce, measurements });
   const refusedWith = (e: unknown, code: string, o: Partial<VerifyEvidenceOptions> = {}) => {
     const err = refusal(() => verifyEvidence(e, { ...options, ...o }));
     expect(err).to.be.instanceOf(EvidenceError).and.have.property('code', code);
@@ -82,9 +105,11 @@ describe('verifyEvidence', function () {
       refusedWith(evidence(dev2, good, NONCE, 'dev-1'), 'ATTESTATION_DEVICE_MISMATCH');
     });
 
-    it('refuses evidence signed by this device\'s key that names another device', () => {
+    it("refuses evidence signed by this device's key that names another device", () => {
       const bySerial = maker.issueDevice('dev-1', { commonName: 'SN-0042' });
-      refusedWith(evidence(bySerial, good, NONCE, 'dev-2'), 'ATTESTATION_DEVICE_MISMATCH', { certifiedSubject: 'SN-0042' });
+      refusedWith(evidence(bySerial, good, NONCE, 'dev-2'), 'ATTESTATION_DEVICE_MISMATCH', {
+        certifiedSubject: 'SN-0042',
+      });
     });
 
     it('binds to the subject the manufacturer certified when enrollment recorded one (a hardware serial)', () => {
@@ -100,7 +125,7 @@ describe('verifyEvidence', function () {
       refusedWith(evidence(other.issueDevice('dev-1')), 'ATTESTATION_CHAIN_INVALID');
     });
 
-    it('refuses a chain through an impostor CA that copies the manufacturer\'s names', () => {
+    it("refuses a chain through an impostor CA that copies the manufacturer's names", () => {
       const impostor = createManufacturer('Enigm Test Manufacturer', { now });
       refusedWith(evidence(impostor.issueDevice('dev-1')), 'ATTESTATION_CHAIN_INVALID');
       const e = evidence(impostor.issueDevice('dev-1'));
@@ -113,7 +138,7 @@ describe('verifyEvidence', function () {
       refusedWith({ ...e, certChain: [...e.certChain].reverse() }, 'ATTESTATION_CHAIN_INVALID');
     });
 
-    it('refuses a key that another device\'s attestation key certified', () => {
+    it("refuses a key that another device's attestation key certified", () => {
       const forged = maker.issueDevice('dev-9', { issuer: dev2.issued });
       expect(forged.certChain).to.have.length(3);
       refusedWith(evidence(forged), 'ATTESTATION_CHAIN_INVALID', { deviceId: 'dev-9' });
@@ -121,7 +146,13 @@ describe('verifyEvidence', function () {
 
     it('refuses a certificate it cannot read', () => {
       const e = evidence();
-      refusedWith({ ...e, certChain: ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', ...e.certChain.slice(1)] }, 'ATTESTATION_CHAIN_INVALID');
+      refusedWith(
+        {
+          ...e,
+          certChain: ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', ...e.certChain.slice(1)],
+        },
+        'ATTESTATION_CHAIN_INVALID',
+      );
     });
 
     it('fails as misconfigured without manufacturer roots, or with one it cannot read', () => {
@@ -135,14 +166,19 @@ describe('verifyEvidence', function () {
 
   describe('S-13: certificates valid now', () => {
     it('refuses an expired attestation certificate', () => {
-      const expired = maker.issueDevice('dev-1', { notBefore: new Date(now.getTime() - 2 * YEAR), notAfter: new Date(now.getTime() - 1000) });
+      const expired = maker.issueDevice('dev-1', {
+        notBefore: new Date(now.getTime() - 2 * YEAR),
+        notAfter: new Date(now.getTime() - 1000),
+      });
       refusedWith(evidence(expired), 'ATTESTATION_CERT_EXPIRED');
     });
 
     it('refuses an attestation certificate that is not valid yet', () => {
       const early = maker.issueDevice('dev-1', { notBefore: new Date(now.getTime() + 60_000) });
       refusedWith(evidence(early), 'ATTESTATION_CERT_EXPIRED');
-      expect(verifyEvidence(evidence(early), { ...options, now: new Date(now.getTime() + 60_000) }).passed).to.equal(true);
+      expect(verifyEvidence(evidence(early), { ...options, now: new Date(now.getTime() + 60_000) }).passed).to.equal(
+        true,
+      );
     });
 
     it('does not check validity against a broken clock', () => {
@@ -167,20 +203,25 @@ describe('verifyEvidence', function () {
       refusedWith(evidence(maker.issueDevice('dev-1', { keyUsage: { keyCertSign: true } })), 'ATTESTATION_KEY_INVALID');
     });
 
-    it('refuses a key without the manufacturer\'s attestation usage when the policy names one', () => {
+    it("refuses a key without the manufacturer's attestation usage when the policy names one", () => {
       const noUsage = maker.issueDevice('dev-1', { extKeyUsage: null });
       const serverAuth = maker.issueDevice('dev-1', { extKeyUsage: ['1.3.6.1.5.5.7.3.1'] });
       refusedWith(evidence(noUsage), 'ATTESTATION_KEY_INVALID');
       refusedWith(evidence(serverAuth), 'ATTESTATION_KEY_INVALID');
       const { extKeyUsage: _none, ...anyUsage } = policy;
       expect(verifyEvidence(evidence(noUsage), { ...options, policy: anyUsage }).passed).to.equal(true);
-      expect(verifyEvidence(evidence(serverAuth), { ...options, policy: { ...policy, extKeyUsage: '1.3.6.1.5.5.7.3.1' } }).passed).to.equal(true);
+      expect(
+        verifyEvidence(evidence(serverAuth), { ...options, policy: { ...policy, extKeyUsage: '1.3.6.1.5.5.7.3.1' } })
+          .passed,
+      ).to.equal(true);
     });
 
-    it('refuses a key below the policy\'s size', () => {
+    it("refuses a key below the policy's size", () => {
       const small = maker.issueDevice('dev-1', { bits: 1024 });
       refusedWith(evidence(small), 'ATTESTATION_KEY_INVALID');
-      expect(verifyEvidence(evidence(small), { ...options, policy: { ...policy, minKeyBits: 1024 } }).passed).to.equal(true);
+      expect(verifyEvidence(evidence(small), { ...options, policy: { ...policy, minKeyBits: 1024 } }).passed).to.equal(
+        true,
+      );
     });
   });
 
@@ -190,7 +231,11 @@ describe('verifyEvidence', function () {
       ['OS version', (m) => ({ ...m, osVersion: '5.1.0' })],
       ['integrity flag', (m) => ({ ...m, integrity: { ...m.integrity, selinux: true } })],
     ];
-    const bad: AttestationMeasurements = { bootState: 'unverified', osVersion: '4.0.0', integrity: { 'dm-verity': true, selinux: false } };
+    const bad: AttestationMeasurements = {
+      bootState: 'unverified',
+      osVersion: '4.0.0',
+      integrity: { 'dm-verity': true, selinux: false },
+    };
     for (const [what, change] of tampered) {
       it(`refuses evidence whose ${what} was changed after signing`, () => {
         const e = evidence(dev1, bad);
@@ -199,13 +244,19 @@ describe('verifyEvidence', function () {
     }
 
     it('refuses a signature by a key other than the certified one', () => {
-      refusedWith({ ...evidence(dev2, good, NONCE, 'dev-1'), certChain: dev1.certChain }, 'ATTESTATION_SIGNATURE_INVALID');
+      refusedWith(
+        { ...evidence(dev2, good, NONCE, 'dev-1'), certChain: dev1.certChain },
+        'ATTESTATION_SIGNATURE_INVALID',
+      );
     });
 
     it('refuses a truncated signature, and a signature with another padding scheme (PSS)', () => {
       const e = evidence();
       refusedWith({ ...e, signature: e.signature.slice(0, 340) }, 'ATTESTATION_SIGNATURE_INVALID');
-      const pss = sign('sha256', attestationPayload(e), { key: dev1.privateKeyPem, padding: constants.RSA_PKCS1_PSS_PADDING });
+      const pss = sign('sha256', attestationPayload(e), {
+        key: dev1.privateKeyPem,
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+      });
       refusedWith({ ...e, signature: pss.toString('base64') }, 'ATTESTATION_SIGNATURE_INVALID');
     });
   });
@@ -214,8 +265,16 @@ describe('verifyEvidence', function () {
     const failing: Array<[string, AttestationMeasurements, string]> = [
       ['an unverified boot', { ...good, bootState: 'unverified' }, 'boot state unverified'],
       ['an OS older than the minimum', { ...good, osVersion: '4.9.9' }, 'OS 4.9.9, below 5.0.0'],
-      ['a required integrity flag that is false', { ...good, integrity: { 'dm-verity': true, selinux: false } }, 'integrity flag selinux failing'],
-      ['a required integrity flag that is missing', { ...good, integrity: { selinux: true } }, 'integrity flag dm-verity not reported'],
+      [
+        'a required integrity flag that is false',
+        { ...good, integrity: { 'dm-verity': true, selinux: false } },
+        'integrity flag selinux failing',
+      ],
+      [
+        'a required integrity flag that is missing',
+        { ...good, integrity: { selinux: true } },
+        'integrity flag dm-verity not reported',
+      ],
     ];
     for (const [what, measurements, failure] of failing) {
       it(`does not pass ${what}, and says why`, () => {
@@ -228,13 +287,24 @@ describe('verifyEvidence', function () {
     }
 
     it('lists every failing measurement', () => {
-      const result = verifyEvidence(evidence(dev1, { bootState: 'failed', osVersion: '1.0.0', integrity: {} }), options);
+      const result = verifyEvidence(
+        evidence(dev1, { bootState: 'failed', osVersion: '1.0.0', integrity: {} }),
+        options,
+      );
       expect(result.passed === false && result.failures).to.have.length(4);
     });
 
     it('passes the boot states and OS versions the policy allows', () => {
-      const lenient = { ...options, policy: { ...defaultAttestationPolicy, bootStates: ['verified', 'self-signed'] as AttestationPolicy['bootStates'] } };
-      expect(verifyEvidence(evidence(dev1, { bootState: 'self-signed', osVersion: '0.1.0', integrity: {} }), lenient).passed).to.equal(true);
+      const lenient = {
+        ...options,
+        policy: {
+          ...defaultAttestationPolicy,
+          bootStates: ['verified', 'self-signed'] as AttestationPolicy['bootStates'],
+        },
+      };
+      expect(
+        verifyEvidence(evidence(dev1, { bootState: 'self-signed', osVersion: '0.1.0', integrity: {} }), lenient).passed,
+      ).to.equal(true);
       expect(verifyEvidence(evidence(dev1, { ...good, osVersion: '5.0.0' }), options).passed).to.equal(true);
     });
   });
@@ -267,20 +337,44 @@ describe('verifyEvidence', function () {
       ['an unknown measurement', () => ({ ...e, measurements: { ...e.measurements, debug: true } })],
       ['an unknown boot state', () => ({ ...e, measurements: { ...e.measurements, bootState: 'green' } })],
       ['an OS version that is not semantic', () => ({ ...e, measurements: { ...e.measurements, osVersion: 'v5' } })],
-      ['integrity that is not an object', () => ({ ...e, measurements: { ...e.measurements, integrity: ['dm-verity'] } })],
-      ['an integrity flag that is not a boolean', () => ({ ...e, measurements: { ...e.measurements, integrity: { selinux: 'yes' } } })],
-      ['a malformed integrity flag name', () => ({ ...e, measurements: { ...e.measurements, integrity: { 'se linux': true } } })],
-      ['33 integrity flags', () => ({ ...e, measurements: { ...e.measurements, integrity: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, true])) } })],
+      [
+        'integrity that is not an object',
+        () => ({ ...e, measurements: { ...e.measurements, integrity: ['dm-verity'] } }),
+      ],
+      [
+        'an integrity flag that is not a boolean',
+        () => ({ ...e, measurements: { ...e.measurements, integrity: { selinux: 'yes' } } }),
+      ],
+      [
+        'a malformed integrity flag name',
+        () => ({ ...e, measurements: { ...e.measurements, integrity: { 'se linux': true } } }),
+      ],
+      [
+        '33 integrity flags',
+        () => ({
+          ...e,
+          measurements: {
+            ...e.measurements,
+            integrity: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, true])),
+          },
+        }),
+      ],
       ['a signature that is not base64', () => ({ ...e, signature: `${e.signature.slice(4)}!!!!` })],
       ['a signature of odd length', () => ({ ...e, signature: e.signature.slice(1) })],
       ['a signature over 1024 bytes', () => ({ ...e, signature: 'A'.repeat(attestationLimits.maxSignatureChars + 4) })],
       ['a numeric signature', () => ({ ...e, signature: 7 })],
       ['an empty chain', () => ({ ...e, certChain: [] })],
-      ['a chain of five certificates', () => ({ ...e, certChain: [...e.certChain, ...e.certChain, ...e.certChain.slice(0, 1)] })],
+      [
+        'a chain of five certificates',
+        () => ({ ...e, certChain: [...e.certChain, ...e.certChain, ...e.certChain.slice(0, 1)] }),
+      ],
       ['a chain that is not a list', () => ({ ...e, certChain: e.certChain[0] })],
       ['a chain entry that is not a string', () => ({ ...e, certChain: [e.certChain[0], 7] })],
       ['two certificates in one entry', () => ({ ...e, certChain: [e.certChain.join('')] })],
-      ['a chain entry over the certificate limit', () => ({ ...e, certChain: [pem(attestationLimits.maxCertificateChars)] })],
+      [
+        'a chain entry over the certificate limit',
+        () => ({ ...e, certChain: [pem(attestationLimits.maxCertificateChars)] }),
+      ],
       ['a chain entry that is no PEM certificate', () => ({ ...e, certChain: ['MIIB...'] })],
       ['a value JSON cannot hold', () => ({ ...e, deviceId: 1n })],
     ];
@@ -340,7 +434,9 @@ describe('checkAttestationPolicy', () => {
   ];
   for (const [what, value] of bad) {
     it(`refuses ${what} as invalid configuration`, () => {
-      expect(refusal(() => checkAttestationPolicy(value))).to.be.instanceOf(ServerError).and.have.property('code', 'CONFIG_INVALID');
+      expect(refusal(() => checkAttestationPolicy(value)))
+        .to.be.instanceOf(ServerError)
+        .and.have.property('code', 'CONFIG_INVALID');
     });
   }
 });

@@ -9,8 +9,20 @@ const SHA = 'ab'.repeat(32);
 const open = { percent: 100, paused: false, withdrawn: false };
 
 function entry(channel: string, version: string, rollout: object = {}, fields: object = {}): TargetFile {
-  const custom = { version, channel, hardwareIds: ['devkit-a'], rollbackIndex: 1, ...fields, rollout: { ...open, salt: `release-${channel}-${version}`, ...rollout } };
-  return new TargetFile({ path: `${channel}/${version}/fw.bin`, length: 10, hashes: { sha256: SHA }, unrecognizedFields: { custom: custom as never } });
+  const custom = {
+    version,
+    channel,
+    hardwareIds: ['devkit-a'],
+    rollbackIndex: 1,
+    ...fields,
+    rollout: { ...open, salt: `release-${channel}-${version}`, ...rollout },
+  };
+  return new TargetFile({
+    path: `${channel}/${version}/fw.bin`,
+    length: 10,
+    hashes: { sha256: SHA },
+    unrecognizedFields: { custom: custom as never },
+  });
 }
 
 /** The signed rollout repository as the index reads it; counts reads. */
@@ -28,12 +40,18 @@ function repository(targets: TargetFile[]) {
 const poll: PollRequest = { deviceId: 'dev-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0' };
 const plain: FleetDeviceFacts = { ...poll, status: 'enrolled', groups: [], tags: {} };
 const enrolled: FleetDeviceFacts = { ...plain, groups: ['lab'], tags: { region: 'eu' } };
-const index = (targets: TargetFile[], ttlMs = 0) => new OfferIndex(repository(targets), ttlMs, { now: () => now, attestationMaxAgeMs: 60_000 });
+const index = (targets: TargetFile[], ttlMs = 0) =>
+  new OfferIndex(repository(targets), ttlMs, { now: () => now, attestationMaxAgeMs: 60_000 });
 
 describe('OfferIndex', () => {
   describe('offerFor', () => {
-    it('offers the newest release of the device\'s channel that eligibility allows', async () => {
-      const offers = index([entry('stable', '1.5.0'), entry('stable', '2.0.0'), entry('beta', '3.0.0'), entry('stable', '2.1.0', { paused: true })]);
+    it("offers the newest release of the device's channel that eligibility allows", async () => {
+      const offers = index([
+        entry('stable', '1.5.0'),
+        entry('stable', '2.0.0'),
+        entry('beta', '3.0.0'),
+        entry('stable', '2.1.0', { paused: true }),
+      ]);
       expect(await offers.offerFor(enrolled)).to.deep.equal({ targetName: 'stable/2.0.0/fw.bin', version: '2.0.0' });
     });
 
@@ -64,7 +82,11 @@ describe('OfferIndex', () => {
 
     it('never offers an entry whose signed fields a device would refuse', async () => {
       // Each of these would pass every eligibility check; only the readers refuse them.
-      const offers = index([entry('stable', '2.0.0', { groups: ['lab', 'lab'] }), entry('stable', '2.1.0', {}, { rollbackIndex: 1.5 }), entry('stable', '1.5.0')]);
+      const offers = index([
+        entry('stable', '2.0.0', { groups: ['lab', 'lab'] }),
+        entry('stable', '2.1.0', {}, { rollbackIndex: 1.5 }),
+        entry('stable', '1.5.0'),
+      ]);
       expect(await offers.offerFor(enrolled)).to.have.property('version', '1.5.0');
     });
 
@@ -88,17 +110,34 @@ describe('OfferIndex', () => {
 
   describe('a device in no group, without tags or attestation', () => {
     it('is offered unrestricted releases only', async () => {
-      const offers = index([entry('stable', '2.0.0', { groups: ['lab'] }), entry('stable', '1.9.0', { tags: { region: 'eu' } }), entry('stable', '1.8.0', { attestationRequired: true }), entry('stable', '1.7.0')]);
+      const offers = index([
+        entry('stable', '2.0.0', { groups: ['lab'] }),
+        entry('stable', '1.9.0', { tags: { region: 'eu' } }),
+        entry('stable', '1.8.0', { attestationRequired: true }),
+        entry('stable', '1.7.0'),
+      ]);
       expect(await offers.offerFor(plain)).to.have.property('version', '1.7.0');
     });
   });
 
   describe('explain', () => {
-    it('gives every check for the release of that version on the device\'s channel, and what a poll would get', async () => {
+    it("gives every check for the release of that version on the device's channel, and what a poll would get", async () => {
       const offers = index([entry('stable', '2.0.0', { groups: ['office'] }), entry('stable', '1.5.0')]);
       const e = await offers.explain(enrolled, '2.0.0');
       expect(e).to.include({ deviceId: 'dev-1', version: '2.0.0', targetName: 'stable/2.0.0/fw.bin', eligible: false });
-      expect(e.checks.map((c) => c.check)).to.deep.equal(['release', 'identity', 'enrollment', 'integrity', 'attestation', 'channel', 'groups', 'tags', 'hardware', 'buildCompatibility', 'rollout']);
+      expect(e.checks.map((c) => c.check)).to.deep.equal([
+        'release',
+        'identity',
+        'enrollment',
+        'integrity',
+        'attestation',
+        'channel',
+        'groups',
+        'tags',
+        'hardware',
+        'buildCompatibility',
+        'rollout',
+      ]);
       expect(e.checks.filter((c) => !c.ok).map((c) => c.check)).to.deep.equal(['groups']);
       expect(e.offer).to.deep.equal({ targetName: 'stable/1.5.0/fw.bin', version: '1.5.0' });
     });
@@ -109,7 +148,7 @@ describe('OfferIndex', () => {
       expect(e.checks.every((c) => c.ok)).to.equal(true);
     });
 
-    it('says there is no such release on the device\'s channel, and where it is', async () => {
+    it("says there is no such release on the device's channel, and where it is", async () => {
       const offers = index([entry('beta', '2.0.0'), entry('stable', '1.5.0')]);
       const elsewhere = await offers.explain(enrolled, '2.0.0');
       expect(elsewhere).to.include({ targetName: null, eligible: false });
@@ -126,14 +165,22 @@ describe('OfferIndex', () => {
     /** An entry whose artifact has its own address. */
     const artifact = (sha: string, version: string, rollout: object = {}) => {
       const t = entry('stable', version, rollout);
-      return new TargetFile({ path: t.path, length: t.length, hashes: { sha256: sha }, unrecognizedFields: { custom: t.custom as never } });
+      return new TargetFile({
+        path: t.path,
+        length: t.length,
+        hashes: { sha256: sha },
+        unrecognizedFields: { custom: t.custom as never },
+      });
     };
     const OPEN_SHA = '01'.repeat(32);
     const LAB_SHA = '02'.repeat(32);
-    const offers = () => index([artifact(OPEN_SHA, '2.0.0'), artifact(LAB_SHA, '2.1.0', { protected: true, groups: ['lab'] })]);
+    const offers = () =>
+      index([artifact(OPEN_SHA, '2.0.0'), artifact(LAB_SHA, '2.1.0', { protected: true, groups: ['lab'] })]);
 
-    it('hands out an unprotected release\'s artifact to any enrolled device, a protected one only to an eligible device', async () => {
-      expect(await offers().artifactAccess({ ...enrolled, groups: ['office'] }, OPEN_SHA)).to.deep.equal({ allowed: true });
+    it("hands out an unprotected release's artifact to any enrolled device, a protected one only to an eligible device", async () => {
+      expect(await offers().artifactAccess({ ...enrolled, groups: ['office'] }, OPEN_SHA)).to.deep.equal({
+        allowed: true,
+      });
       expect(await offers().artifactAccess(enrolled, LAB_SHA)).to.deep.equal({ allowed: true });
       const refused = await offers().artifactAccess({ ...enrolled, groups: ['office'] }, LAB_SHA);
       expect(refused).to.include({ allowed: false, code: 'ARTIFACT_REFUSED' });
@@ -142,7 +189,10 @@ describe('OfferIndex', () => {
 
     it('refuses a protected artifact to a device whose attestation evidence is stale', async () => {
       const index2 = index([artifact(LAB_SHA, '2.1.0', { protected: true, attestationRequired: true })]);
-      const evidence = (ageMs: number) => ({ ...enrolled, attestation: { verifiedAt: new Date(now.getTime() - ageMs).toISOString(), passed: true } });
+      const evidence = (ageMs: number) => ({
+        ...enrolled,
+        attestation: { verifiedAt: new Date(now.getTime() - ageMs).toISOString(), passed: true },
+      });
       expect(await index2.artifactAccess(evidence(1000), LAB_SHA)).to.deep.equal({ allowed: true });
       const stale = await index2.artifactAccess(evidence(120_000), LAB_SHA);
       expect(stale.allowed === false && stale.reason).to.contain('attestation (');
@@ -155,18 +205,42 @@ describe('OfferIndex', () => {
           path: `${rebuilds}.from-${'0a'.repeat(8)}.delta`,
           length: 5,
           hashes: { sha256: sha },
-          unrecognizedFields: { custom: { [DELTA_FIELD]: { format: DELTA_FORMAT, base: { sha256: '0a'.repeat(32), length: 10 }, target: { name: rebuilds, sha256: targetSha, length: 10 } } } as never },
+          unrecognizedFields: {
+            custom: {
+              [DELTA_FIELD]: {
+                format: DELTA_FORMAT,
+                base: { sha256: '0a'.repeat(32), length: 10 },
+                target: { name: rebuilds, sha256: targetSha, length: 10 },
+              },
+            } as never,
+          },
         });
       const ORPHAN_SHA = '04'.repeat(32);
-      const withDeltas = index([artifact(LAB_SHA, '2.1.0', { protected: true, groups: ['lab'] }), delta(DELTA_SHA, 'stable/2.1.0/fw.bin', LAB_SHA), delta(ORPHAN_SHA, 'stable/9.0.0/fw.bin', SHA)]);
+      const withDeltas = index([
+        artifact(LAB_SHA, '2.1.0', { protected: true, groups: ['lab'] }),
+        delta(DELTA_SHA, 'stable/2.1.0/fw.bin', LAB_SHA),
+        delta(ORPHAN_SHA, 'stable/9.0.0/fw.bin', SHA),
+      ]);
       expect(await withDeltas.artifactAccess(enrolled, DELTA_SHA)).to.deep.equal({ allowed: true });
-      expect(await withDeltas.artifactAccess({ ...enrolled, groups: ['office'] }, DELTA_SHA)).to.include({ allowed: false, code: 'ARTIFACT_REFUSED' });
-      expect(await withDeltas.artifactAccess(enrolled, ORPHAN_SHA), 'a delta of a release not listed').to.include({ allowed: false, code: 'NOT_FOUND' });
-      expect(await withDeltas.offerFor(enrolled)).to.deep.equal({ targetName: 'stable/2.1.0/fw.bin', version: '2.1.0' });
+      expect(await withDeltas.artifactAccess({ ...enrolled, groups: ['office'] }, DELTA_SHA)).to.include({
+        allowed: false,
+        code: 'ARTIFACT_REFUSED',
+      });
+      expect(await withDeltas.artifactAccess(enrolled, ORPHAN_SHA), 'a delta of a release not listed').to.include({
+        allowed: false,
+        code: 'NOT_FOUND',
+      });
+      expect(await withDeltas.offerFor(enrolled)).to.deep.equal({
+        targetName: 'stable/2.1.0/fw.bin',
+        version: '2.1.0',
+      });
     });
 
     it('knows no artifact outside the signed rollout (NOT_FOUND)', async () => {
-      expect(await offers().artifactAccess(enrolled, 'ff'.repeat(32))).to.include({ allowed: false, code: 'NOT_FOUND' });
+      expect(await offers().artifactAccess(enrolled, 'ff'.repeat(32))).to.include({
+        allowed: false,
+        code: 'NOT_FOUND',
+      });
     });
   });
 });

@@ -45,7 +45,10 @@ describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
     servers.push(a.server, b.server);
     const api = new AdminApi(a.url, '', undefined, [b.url]);
     try {
-      const err = await api.send('POST', '/x', {}).then(() => undefined, (e: unknown) => e);
+      const err = await api.send('POST', '/x', {}).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).to.have.property('code', 'INTERNAL');
       expect(b.hits()).to.equal(0);
     } finally {
@@ -56,7 +59,12 @@ describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
   it('reports UNAVAILABLE when every replica refuses', async () => {
     const api = new AdminApi(await stoppedReplica(), '', undefined, [await stoppedReplica()]);
     try {
-      expect(await api.get('/x').then(() => undefined, (e: unknown) => e)).to.have.property('code', 'UNAVAILABLE');
+      expect(
+        await api.get('/x').then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      ).to.have.property('code', 'UNAVAILABLE');
     } finally {
       await api.close();
     }

@@ -4,7 +4,14 @@ import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { zstdCompressSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyDelta, DELTA_FORMAT, encodeDeltaHeader, MAX_DELTA_REGION, MAX_PATCH, type DeltaBinding } from '@enigm-ota/client-sdk';
+import {
+  applyDelta,
+  DELTA_FORMAT,
+  encodeDeltaHeader,
+  MAX_DELTA_REGION,
+  MAX_PATCH,
+  type DeltaBinding,
+} from '@enigm-ota/client-sdk';
 import { buildDeltaFile, folderPatches, planSegments, type PatchStore } from '../../../infra/bsdiffSegments';
 import { rejectionOf } from '../../rejection';
 
@@ -33,7 +40,9 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ota-delta-'));
     // Compressible but not trivial: repeated text with random words, like a binary's tables.
-    base = Buffer.from(Array.from({ length: 6000 }, (_, i) => `line ${i} ${randomBytes(6).toString('hex')}\n`).join(''));
+    base = Buffer.from(
+      Array.from({ length: 6000 }, (_, i) => `line ${i} ${randomBytes(6).toString('hex')}\n`).join(''),
+    );
     target = nextImage(base);
     await writeFile(join(dir, 'base'), base);
     await writeFile(join(dir, 'target'), target);
@@ -54,29 +63,66 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     }
     expect(next).to.equal(310 * 1024 ** 2);
     // A base that fits in one region is used whole.
-    expect(planSegments(1000, 2000)).to.deep.equal([{ outputOffset: 0, outputLength: 2000, baseOffset: 0, baseLength: 1000 }]);
+    expect(planSegments(1000, 2000)).to.deep.equal([
+      { outputOffset: 0, outputLength: 2000, baseOffset: 0, baseLength: 1000 },
+    ]);
   });
 
   it('rebuilds the target exactly over several segments, and the delta is far smaller than the image', async () => {
-    const built = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work1'), join(dir, 'delta'), small);
+    const built = await buildDeltaFile(
+      join(dir, 'base'),
+      join(dir, 'target'),
+      join(dir, 'work1'),
+      join(dir, 'delta'),
+      small,
+    );
     expect(built.segments.length).to.be.greaterThan(2);
     expect(built.length).to.be.lessThan(target.length / 4);
-    await applyDelta({ base: join(dir, 'base'), delta: join(dir, 'delta'), deltaLength: built.length, output: join(dir, 'out') }, binding());
+    await applyDelta(
+      { base: join(dir, 'base'), delta: join(dir, 'delta'), deltaLength: built.length, output: join(dir, 'out') },
+      binding(),
+    );
     expect((await readFile(join(dir, 'out'))).equals(target)).to.equal(true);
   });
 
-  it('builds another pair in the same work folder from its own patches, never the last pair\'s (only a given store resumes)', async () => {
+  it("builds another pair in the same work folder from its own patches, never the last pair's (only a given store resumes)", async () => {
     const other = nextImage(target);
     await writeFile(join(dir, 'other-target'), other);
-    await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-shared'), join(dir, 'delta-first'), small);
-    const second = await buildDeltaFile(join(dir, 'base'), join(dir, 'other-target'), join(dir, 'work-shared'), join(dir, 'delta-second'), small);
+    await buildDeltaFile(
+      join(dir, 'base'),
+      join(dir, 'target'),
+      join(dir, 'work-shared'),
+      join(dir, 'delta-first'),
+      small,
+    );
+    const second = await buildDeltaFile(
+      join(dir, 'base'),
+      join(dir, 'other-target'),
+      join(dir, 'work-shared'),
+      join(dir, 'delta-second'),
+      small,
+    );
     const b = { ...binding(), target: { name: 'c/3.0.0/fw.bin', sha256: sha(other), length: other.length } };
-    await applyDelta({ base: join(dir, 'base'), delta: join(dir, 'delta-second'), deltaLength: second.length, output: join(dir, 'out-second') }, b);
+    await applyDelta(
+      {
+        base: join(dir, 'base'),
+        delta: join(dir, 'delta-second'),
+        deltaLength: second.length,
+        output: join(dir, 'out-second'),
+      },
+      b,
+    );
     expect((await readFile(join(dir, 'out-second'))).equals(other)).to.equal(true);
   });
 
   it('resumes after a crash from the patches already kept, making only the rest (the activity keeps them in storage)', async () => {
-    const fresh = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-fresh'), join(dir, 'delta-fresh'), small);
+    const fresh = await buildDeltaFile(
+      join(dir, 'base'),
+      join(dir, 'target'),
+      join(dir, 'work-fresh'),
+      join(dir, 'delta-fresh'),
+      small,
+    );
     const kept = folderPatches(join(dir, 'kept'));
     await mkdir(join(dir, 'kept'));
     const made: number[] = [];
@@ -89,14 +135,29 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
       },
     });
     // Two segments at a time: the crash at segment 2 lets the one beside it finish, and starts no other.
-    const first = await rejectionOf(buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-a'), join(dir, 'delta-a'), { ...small, concurrency: 2, patches: crashingAt(2) }));
+    const first = await rejectionOf(
+      buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-a'), join(dir, 'delta-a'), {
+        ...small,
+        concurrency: 2,
+        patches: crashingAt(2),
+      }),
+    );
     expect(first.message).to.equal('worker killed');
     const before = [...made].sort((a, b) => a - b);
     expect(before).to.include.members([0, 1]).and.not.include(2);
     expect(before.length).to.be.at.most(3);
     made.length = 0;
-    const resumed = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-b'), join(dir, 'delta-b'), { ...small, concurrency: 2, patches: crashingAt(undefined) });
-    expect([...made].sort((a, b) => a - b), 'only the segments not kept before').to.deep.equal(fresh.segments.map((_, i) => i).filter((i) => !before.includes(i)));
+    const resumed = await buildDeltaFile(
+      join(dir, 'base'),
+      join(dir, 'target'),
+      join(dir, 'work-b'),
+      join(dir, 'delta-b'),
+      { ...small, concurrency: 2, patches: crashingAt(undefined) },
+    );
+    expect(
+      [...made].sort((a, b) => a - b),
+      'only the segments not kept before',
+    ).to.deep.equal(fresh.segments.map((_, i) => i).filter((i) => !before.includes(i)));
     expect(resumed.sha256, 'the same delta as one built without a crash').to.equal(fresh.sha256);
   });
 
@@ -105,43 +166,77 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     const diff = randomBytes(700);
     const extra = randomBytes(100);
     // (diff run, extra run, seek): unaligned runs, one starting before the region, one running past its end.
-    const triples = [[301, 50, -40], [150, 25, -450], [149, 25, 850], [100, 0, 0]];
+    const triples = [
+      [301, 50, -40],
+      [150, 25, -450],
+      [149, 25, 850],
+      [100, 0, 0],
+    ];
     const expected = Buffer.alloc(800);
     let [n, o, d, e] = [0, 0, 0, 0];
     for (const [x, y, z] of triples) {
-      for (let i = 0; i < x!; i++, n++, o++, d++) expected[n] = (diff[d]! + (o >= 0 && o < old.length ? old[o]! : 0)) & 255;
+      for (let i = 0; i < x!; i++, n++, o++, d++)
+        expected[n] = (diff[d]! + (o >= 0 && o < old.length ? old[o]! : 0)) & 255;
       for (let i = 0; i < y!; i++) expected[n++] = extra[e++]!;
       o += z!;
     }
     const control = Buffer.alloc(24 * triples.length);
-    triples.forEach((t, i) => t.forEach((v, j) => control.writeBigUInt64LE(v < 0 ? BigInt(-v) | (1n << 63n) : BigInt(v), 24 * i + 8 * j)));
+    triples.forEach((t, i) =>
+      t.forEach((v, j) => control.writeBigUInt64LE(v < 0 ? BigInt(-v) | (1n << 63n) : BigInt(v), 24 * i + 8 * j)),
+    );
     const frames = [control, diff, extra].map((b) => zstdCompressSync(b));
     const head = Buffer.alloc(12);
     frames.forEach((f, i) => head.writeUInt32BE(f.length, 4 * i));
     const patch = Buffer.concat([head, ...frames]);
-    const file = Buffer.concat([encodeDeltaHeader([{ baseOffset: 0, baseLength: old.length, outputLength: 800, patchLength: patch.length }]), patch]);
+    const file = Buffer.concat([
+      encodeDeltaHeader([{ baseOffset: 0, baseLength: old.length, outputLength: 800, patchLength: patch.length }]),
+      patch,
+    ]);
     await writeFile(join(dir, 'rule-base'), old);
     await writeFile(join(dir, 'rule-delta'), file);
-    const b: DeltaBinding = { format: DELTA_FORMAT, base: { sha256: sha(old), length: old.length }, target: { name: 'c/2.0.0/fw.bin', sha256: sha(expected), length: 800 } };
-    await applyDelta({ base: join(dir, 'rule-base'), delta: join(dir, 'rule-delta'), deltaLength: file.length, output: join(dir, 'rule-out') }, b);
+    const b: DeltaBinding = {
+      format: DELTA_FORMAT,
+      base: { sha256: sha(old), length: old.length },
+      target: { name: 'c/2.0.0/fw.bin', sha256: sha(expected), length: 800 },
+    };
+    await applyDelta(
+      {
+        base: join(dir, 'rule-base'),
+        delta: join(dir, 'rule-delta'),
+        deltaLength: file.length,
+        output: join(dir, 'rule-out'),
+      },
+      b,
+    );
     expect((await readFile(join(dir, 'rule-out'))).equals(expected)).to.equal(true);
   });
 
   describe('refuses, with its code', () => {
     let built: { length: number };
     before(async () => {
-      built = await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work3'), join(dir, 'delta3'), small);
+      built = await buildDeltaFile(
+        join(dir, 'base'),
+        join(dir, 'target'),
+        join(dir, 'work3'),
+        join(dir, 'delta3'),
+        small,
+      );
     });
     const apply = (delta: string, deltaLength: number, b = binding(), baseFile = join(dir, 'base')) =>
       rejectionOf(applyDelta({ base: baseFile, delta, deltaLength, output: join(dir, 'out3') }, b));
 
     it('a base of another length (DELTA_BASE_MISMATCH) and a base with other bytes (DELTA_OUTPUT_MISMATCH)', async () => {
       await writeFile(join(dir, 'short-base'), base.subarray(1));
-      expect((await apply(join(dir, 'delta3'), built.length, binding(), join(dir, 'short-base'))).code).to.equal('DELTA_BASE_MISMATCH');
+      expect((await apply(join(dir, 'delta3'), built.length, binding(), join(dir, 'short-base'))).code).to.equal(
+        'DELTA_BASE_MISMATCH',
+      );
       const other = Buffer.from(base);
       randomBytes(4 * KiB).copy(other, 20 * KiB);
       await writeFile(join(dir, 'other-base'), other);
-      expect((await apply(join(dir, 'delta3'), built.length, binding(), join(dir, 'other-base'))).code).to.be.oneOf(['DELTA_OUTPUT_MISMATCH', 'DELTA_INVALID']);
+      expect((await apply(join(dir, 'delta3'), built.length, binding(), join(dir, 'other-base'))).code).to.be.oneOf([
+        'DELTA_OUTPUT_MISMATCH',
+        'DELTA_INVALID',
+      ]);
     });
 
     it('a delta whose output is not the bound target (DELTA_OUTPUT_MISMATCH)', async () => {
@@ -153,7 +248,9 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     it('a header out of bounds, control triples out of bounds, blocks that do not match their triples, a frame that does not decompress (DELTA_INVALID, DELTA_OUTPUT_MISMATCH)', async () => {
       const bytes = await readFile(join(dir, 'delta3'));
       const headerLength = bytes.readUInt32BE(8);
-      const header = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as { segments: Array<{ baseLength: number }> };
+      const header = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as {
+        segments: Array<{ baseLength: number }>;
+      };
       header.segments[0]!.baseLength = MAX_DELTA_REGION + 1;
       const json = Buffer.from(JSON.stringify(header));
       const len = Buffer.alloc(4);
@@ -163,22 +260,37 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
       expect((await apply(join(dir, 'bad-header'), badHeader.length)).code).to.equal('DELTA_INVALID');
       // A patch longer than any segment's blocks can be (the device would hold it whole): refused
       // from the header, though the (sparse) file is as long as the header says.
-      const oversized = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as { segments: Array<{ patchLength: number }> };
+      const oversized = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as {
+        segments: Array<{ patchLength: number }>;
+      };
       oversized.segments = [{ ...oversized.segments[0]!, patchLength: MAX_PATCH + 1 }];
       const bigHeader = encodeDeltaHeader(oversized.segments as Parameters<typeof encodeDeltaHeader>[0]);
       await writeFile(join(dir, 'big-patch'), bigHeader);
       await truncate(join(dir, 'big-patch'), bigHeader.length + MAX_PATCH + 1);
       const big = await apply(join(dir, 'big-patch'), bigHeader.length + MAX_PATCH + 1);
-      expect([big.code, big.message]).to.deep.equal(['DELTA_INVALID', `delta file: segment ${JSON.stringify(oversized.segments[0])} is out of bounds`]);
+      expect([big.code, big.message]).to.deep.equal([
+        'DELTA_INVALID',
+        `delta file: segment ${JSON.stringify(oversized.segments[0])} is out of bounds`,
+      ]);
       // The first segment's patch replaced by a crafted one: control triples, diff and extra blocks.
-      const crafted = async (name: string, triples: number[][], diff: Buffer, extra: Buffer, frameLengths?: (l: number[]) => number[]) => {
+      const crafted = async (
+        name: string,
+        triples: number[][],
+        diff: Buffer,
+        extra: Buffer,
+        frameLengths?: (l: number[]) => number[],
+      ) => {
         const control = Buffer.alloc(24 * triples.length);
-        triples.forEach((t, i) => t.forEach((v, j) => control.writeBigUInt64LE(v < 0 ? BigInt(-v) | (1n << 63n) : BigInt(v), 24 * i + 8 * j)));
+        triples.forEach((t, i) =>
+          t.forEach((v, j) => control.writeBigUInt64LE(v < 0 ? BigInt(-v) | (1n << 63n) : BigInt(v), 24 * i + 8 * j)),
+        );
         const frames = [control, diff, extra].map((b) => zstdCompressSync(b));
         const head = Buffer.alloc(12);
         (frameLengths ?? ((l) => l))(frames.map((f) => f.length)).forEach((l, i) => head.writeUInt32BE(l, 4 * i));
         const patch = Buffer.concat([head, ...frames]);
-        const h = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as { segments: Array<{ patchLength: number }> };
+        const h = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as {
+          segments: Array<{ patchLength: number }>;
+        };
         const rest = bytes.subarray(12 + headerLength + h.segments[0]!.patchLength);
         h.segments[0]!.patchLength = patch.length;
         const j = Buffer.from(JSON.stringify(h));
@@ -188,21 +300,47 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
         await writeFile(join(dir, name), file);
         return (await apply(join(dir, name), file.length)).code;
       };
-      const header0 = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as { segments: Array<{ outputLength: number }> };
+      const header0 = JSON.parse(bytes.subarray(12, 12 + headerLength).toString()) as {
+        segments: Array<{ outputLength: number }>;
+      };
       const n = header0.segments[0]!.outputLength;
       const zeros = Buffer.alloc(n);
-      expect(await crafted('whole', [[n, 0, 0]], zeros, Buffer.alloc(0)), 'a well-formed patch that rebuilds other bytes').to.equal('DELTA_OUTPUT_MISMATCH');
-      expect(await crafted('past-end', [[n + 1, 0, 0]], Buffer.alloc(n + 1), Buffer.alloc(0)), 'a triple writing past the segment').to.equal('DELTA_INVALID');
-      expect(await crafted('negative', [[-1, 0, 0]], zeros, Buffer.alloc(0)), 'a negative diff length').to.equal('DELTA_INVALID');
-      expect(await crafted('short', [[n - 1, 0, 0]], Buffer.alloc(n - 1), Buffer.alloc(0)), 'triples that rebuild too little').to.equal('DELTA_OUTPUT_MISMATCH');
-      expect(await crafted('long-diff', [[n, 0, 0]], Buffer.alloc(n + 5), Buffer.alloc(0)), 'a diff block longer than its triples').to.equal('DELTA_INVALID');
-      expect(await crafted('short-extra', [[0, n, 0]], Buffer.alloc(0), Buffer.alloc(n - 1)), 'an extra block shorter than its triples').to.equal('DELTA_INVALID');
-      expect(await crafted('far-seek', [[n, 0, 2 ** 53]], zeros, Buffer.alloc(0)), 'a seek out of any bounds').to.equal('DELTA_INVALID');
-      expect(await crafted('unfilled', [[n, 0, 0]], zeros, Buffer.alloc(0), (l) => [l[0]!, l[1]! - 1, l[2]!]), 'frame lengths that do not fill the patch').to.equal('DELTA_INVALID');
+      expect(
+        await crafted('whole', [[n, 0, 0]], zeros, Buffer.alloc(0)),
+        'a well-formed patch that rebuilds other bytes',
+      ).to.equal('DELTA_OUTPUT_MISMATCH');
+      expect(
+        await crafted('past-end', [[n + 1, 0, 0]], Buffer.alloc(n + 1), Buffer.alloc(0)),
+        'a triple writing past the segment',
+      ).to.equal('DELTA_INVALID');
+      expect(await crafted('negative', [[-1, 0, 0]], zeros, Buffer.alloc(0)), 'a negative diff length').to.equal(
+        'DELTA_INVALID',
+      );
+      expect(
+        await crafted('short', [[n - 1, 0, 0]], Buffer.alloc(n - 1), Buffer.alloc(0)),
+        'triples that rebuild too little',
+      ).to.equal('DELTA_OUTPUT_MISMATCH');
+      expect(
+        await crafted('long-diff', [[n, 0, 0]], Buffer.alloc(n + 5), Buffer.alloc(0)),
+        'a diff block longer than its triples',
+      ).to.equal('DELTA_INVALID');
+      expect(
+        await crafted('short-extra', [[0, n, 0]], Buffer.alloc(0), Buffer.alloc(n - 1)),
+        'an extra block shorter than its triples',
+      ).to.equal('DELTA_INVALID');
+      expect(await crafted('far-seek', [[n, 0, 2 ** 53]], zeros, Buffer.alloc(0)), 'a seek out of any bounds').to.equal(
+        'DELTA_INVALID',
+      );
+      expect(
+        await crafted('unfilled', [[n, 0, 0]], zeros, Buffer.alloc(0), (l) => [l[0]!, l[1]! - 1, l[2]!]),
+        'frame lengths that do not fill the patch',
+      ).to.equal('DELTA_INVALID');
       const corrupt = Buffer.from(bytes);
       corrupt.fill(0xff, 12 + headerLength + 12, 12 + headerLength + 40);
       await writeFile(join(dir, 'corrupt'), corrupt);
-      expect((await apply(join(dir, 'corrupt'), corrupt.length)).code, 'a frame that does not decompress').to.equal('DELTA_INVALID');
+      expect((await apply(join(dir, 'corrupt'), corrupt.length)).code, 'a frame that does not decompress').to.equal(
+        'DELTA_INVALID',
+      );
       expect((await apply(join(dir, 'target'), target.length)).code).to.equal('DELTA_INVALID');
     });
   });

@@ -30,7 +30,10 @@ describe('change bus (cache invalidation across API replicas)', () => {
   describe('on PostgreSQL', () => {
     it('sends NOTIFY with a small JSON payload and runs its own listeners at once', async () => {
       const sent: unknown[][] = [];
-      const bus = postgresBus(async (_t, params) => void sent.push(params), () => new FakeClient());
+      const bus = postgresBus(
+        async (_t, params) => void sent.push(params),
+        () => new FakeClient(),
+      );
       await bus.ready;
       let heard = 0;
       bus.onChange('rollout', () => heard++);
@@ -42,7 +45,10 @@ describe('change bus (cache invalidation across API replicas)', () => {
 
     it("runs the listeners of another replica's notification; an unknown payload invalidates every kind", async () => {
       const client = new FakeClient();
-      const bus = postgresBus(async () => undefined, () => client);
+      const bus = postgresBus(
+        async () => undefined,
+        () => client,
+      );
       await bus.ready;
       expect(client.listening).to.equal(true);
       const heard: string[] = [];
@@ -56,7 +62,12 @@ describe('change bus (cache invalidation across API replicas)', () => {
 
     it('listens again on a new connection after losing one, and then invalidates every kind (it may have missed some)', async () => {
       const clients: FakeClient[] = [];
-      const bus = postgresBus(async () => undefined, () => clients[clients.push(new FakeClient()) - 1]!, () => undefined, 10);
+      const bus = postgresBus(
+        async () => undefined,
+        () => clients[clients.push(new FakeClient()) - 1]!,
+        () => undefined,
+        10,
+      );
       await bus.ready;
       let heard = 0;
       bus.onChange('rollout', () => heard++);

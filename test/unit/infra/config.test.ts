@@ -48,12 +48,12 @@ describe('loadConfig', () => {
   });
 
   describe('OTA_FLEET_CA_TOKEN (S-23)', () => {
-    it('defaults to a token of its own, apart from the signing keys\' token', () => {
+    it("defaults to a token of its own, apart from the signing keys' token", () => {
       const config = loadConfig({});
       expect(config.hsm).to.include({ tokenLabel: 'enigm-ota', fleetCaToken: 'enigm-ota-ca', fleetCaPin: '' });
     });
 
-    it('refuses the signing keys\' token: the API would log in to it', () => {
+    it("refuses the signing keys' token: the API would log in to it", () => {
       expectRefused({ OTA_FLEET_CA_TOKEN: 'enigm-ota' }, 'OTA_FLEET_CA_TOKEN');
       expectRefused({ OTA_HSM_TOKEN: 'shared', OTA_FLEET_CA_TOKEN: 'shared' }, 'OTA_FLEET_CA_TOKEN');
     });
@@ -61,8 +61,13 @@ describe('loadConfig', () => {
 
   describe('OTA_BOOTSTRAP_OPERATORS', () => {
     it('is parsed into the bootstrap operators', () => {
-      const operators = [{ name: 'root-admin', roles: ['admin'], tokenSha256: SHA256 }, { name: 'rel.owner', roles: ['release-owner', 'viewer'], tokenSha256: SHA256 }];
-      expect(loadConfig({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify(operators) }).bootstrapOperators).to.deep.equal(operators);
+      const operators = [
+        { name: 'root-admin', roles: ['admin'], tokenSha256: SHA256 },
+        { name: 'rel.owner', roles: ['release-owner', 'viewer'], tokenSha256: SHA256 },
+      ];
+      expect(loadConfig({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify(operators) }).bootstrapOperators).to.deep.equal(
+        operators,
+      );
     });
 
     it('is refused when it is not JSON', () => {
@@ -70,29 +75,44 @@ describe('loadConfig', () => {
     });
 
     it('is refused when it is not a list', () => {
-      expectRefused({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify({ name: 'admin', roles: ['admin'], tokenSha256: SHA256 }) }, 'OTA_BOOTSTRAP_OPERATORS');
+      expectRefused(
+        { OTA_BOOTSTRAP_OPERATORS: JSON.stringify({ name: 'admin', roles: ['admin'], tokenSha256: SHA256 }) },
+        'OTA_BOOTSTRAP_OPERATORS',
+      );
     });
 
     it('is refused with an unknown role', () => {
-      expectRefused({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify([{ name: 'admin', roles: ['superuser'], tokenSha256: SHA256 }]) }, 'OTA_BOOTSTRAP_OPERATORS');
+      expectRefused(
+        { OTA_BOOTSTRAP_OPERATORS: JSON.stringify([{ name: 'admin', roles: ['superuser'], tokenSha256: SHA256 }]) },
+        'OTA_BOOTSTRAP_OPERATORS',
+      );
     });
 
     it('is refused with a token hash that is not a sha256 in hex', () => {
       for (const tokenSha256 of ['a1'.repeat(31), 'A1'.repeat(32), 'z'.repeat(64)]) {
-        expectRefused({ OTA_BOOTSTRAP_OPERATORS: JSON.stringify([{ name: 'admin', roles: ['admin'], tokenSha256 }]) }, 'OTA_BOOTSTRAP_OPERATORS');
+        expectRefused(
+          { OTA_BOOTSTRAP_OPERATORS: JSON.stringify([{ name: 'admin', roles: ['admin'], tokenSha256 }]) },
+          'OTA_BOOTSTRAP_OPERATORS',
+        );
       }
     });
   });
 
   it('refuses an OTA_API_TLS_HOSTS entry that is not a host name or address', () => {
-    expect(loadConfig({ OTA_API_TLS_HOSTS: 'ota.example.com, 10.0.0.5' }).api.tlsHosts).to.deep.equal(['ota.example.com', '10.0.0.5']);
+    expect(loadConfig({ OTA_API_TLS_HOSTS: 'ota.example.com, 10.0.0.5' }).api.tlsHosts).to.deep.equal([
+      'ota.example.com',
+      '10.0.0.5',
+    ]);
     expectRefused({ OTA_API_TLS_HOSTS: 'ota.example.com,bad host/name' }, 'OTA_API_TLS_HOSTS');
   });
 
   describe('OTA_POLICY_FILE', () => {
     it('loads a valid policy file', () => {
       const file = join(dir, 'policy.json');
-      const policy = { ...DEFAULT_POLICY, channels: { stable: { approvals: 2, owners: ['alice', 'bob'], plan: 'cautious', onBreach: 'rollback' } } };
+      const policy = {
+        ...DEFAULT_POLICY,
+        channels: { stable: { approvals: 2, owners: ['alice', 'bob'], plan: 'cautious', onBreach: 'rollback' } },
+      };
       writeFileSync(file, JSON.stringify(policy));
       expect(loadConfig({ OTA_POLICY_FILE: file }).policy).to.deep.equal(policy);
     });
@@ -109,13 +129,16 @@ describe('loadConfig', () => {
   });
 
   it('refuses an OTA_ATTESTATION_POLICY that is not JSON, and parses one that is', () => {
-    expect(loadConfig({ OTA_ATTESTATION_POLICY: '{"requireVerifiedBoot": true}' }).identity.attestationPolicy).to.deep.equal({ requireVerifiedBoot: true });
+    expect(
+      loadConfig({ OTA_ATTESTATION_POLICY: '{"requireVerifiedBoot": true}' }).identity.attestationPolicy,
+    ).to.deep.equal({ requireVerifiedBoot: true });
     expectRefused({ OTA_ATTESTATION_POLICY: '{requireVerifiedBoot: true}' }, 'OTA_ATTESTATION_POLICY');
   });
 
   it('refuses an OTA_API_PORT outside 0..65535 or not a whole number', () => {
     expect(loadConfig({ OTA_API_PORT: '65535' }).api.port).to.equal(65535);
-    for (const port of ['65536', '-1', '80.5', 'http', '0x50', '1e3', ' 80 ']) expectRefused({ OTA_API_PORT: port }, 'OTA_API_PORT');
+    for (const port of ['65536', '-1', '80.5', 'http', '0x50', '1e3', ' 80 '])
+      expectRefused({ OTA_API_PORT: port }, 'OTA_API_PORT');
   });
 
   it('refuses an unknown OTA_LOG_LEVEL', () => {

@@ -64,7 +64,13 @@ describe('verifyCsr (fleet CA proof of possession)', () => {
   describe('when the input is not a CSR', () => {
     it('refuses garbage, a certificate, and an empty string', () => {
       const k = rsaKey();
-      for (const pem of ['', 'garbage', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n', k.publicPem, k.privatePem]) {
+      for (const pem of [
+        '',
+        'garbage',
+        '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n',
+        k.publicPem,
+        k.privatePem,
+      ]) {
         expect(refusedAs(pem), pem.slice(0, 40)).to.equal('CSR_INVALID');
       }
     });

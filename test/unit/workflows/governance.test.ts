@@ -20,7 +20,11 @@ describe('evaluateGate', () => {
     const gate = evaluateGate(0, step, { healthy: 12, reverted: 0, blocked: 38 });
     expect(gate).to.include({ result: 'tripped', reports: 50, failures: 38, blocked: 38, failureRate: 0.76 });
     // Histories recorded before refusals were counted have no `blocked`: the same decision as then.
-    expect(evaluateGate(0, step, { healthy: 12, reverted: 0 })).to.include({ result: 'passed', failures: 0, blocked: 0 });
+    expect(evaluateGate(0, step, { healthy: 12, reverted: 0 })).to.include({
+      result: 'passed',
+      failures: 0,
+      blocked: 0,
+    });
   });
 
   it('allows no failure at all with maxFailureRate 0', () => {
@@ -33,21 +37,37 @@ describe('evaluateGate', () => {
 describe('approvalRefusal', () => {
   const policy: ChannelPolicy = { approvals: 2, owners: ['alice', 'bob'], plan: 'default', onBreach: 'pause' };
   const status = (over: Partial<ReleaseStatus> = {}) =>
-    ({ version: '1.0.0', channel: 'stable', stage: 'approval', awaitingApproval: true, createdBy: 'carol', approvals: [], ...over }) as ReleaseStatus;
+    ({
+      version: '1.0.0',
+      channel: 'stable',
+      stage: 'approval',
+      awaitingApproval: true,
+      createdBy: 'carol',
+      approvals: [],
+      ...over,
+    }) as ReleaseStatus;
 
   it('accepts a release owner who is not the creator', () => {
     expect(approvalRefusal(status(), policy, { approver: 'alice' }, 'release')).to.equal(undefined);
   });
 
   it('refuses the creator, strangers, a second approval by the same owner, and the wrong moment', () => {
-    expect(approvalRefusal(status({ createdBy: 'alice' }), policy, { approver: 'alice' }, 'release')).to.contain('created');
+    expect(approvalRefusal(status({ createdBy: 'alice' }), policy, { approver: 'alice' }, 'release')).to.contain(
+      'created',
+    );
     expect(approvalRefusal(status(), policy, { approver: 'mallory' }, 'release')).to.contain('not a release owner');
-    const once = status({ approvals: [{ approver: 'alice', comment: '', at: 'x', round: 'release', decision: 'approve' }] });
+    const once = status({
+      approvals: [{ approver: 'alice', comment: '', at: 'x', round: 'release', decision: 'approve' }],
+    });
     expect(approvalRefusal(once, policy, { approver: 'alice' }, 'release')).to.contain('already');
-    expect(approvalRefusal(status({ awaitingApproval: false, stage: 'rollout' }), policy, { approver: 'bob' }, 'release')).to.contain('not waiting');
+    expect(
+      approvalRefusal(status({ awaitingApproval: false, stage: 'rollout' }), policy, { approver: 'bob' }, 'release'),
+    ).to.contain('not waiting');
   });
 
   it("lets anyone but the creator approve under the '*' owner rule", () => {
-    expect(approvalRefusal(status(), { ...policy, owners: ['*'] }, { approver: 'mallory' }, 'release')).to.equal(undefined);
+    expect(approvalRefusal(status(), { ...policy, owners: ['*'] }, { approver: 'mallory' }, 'release')).to.equal(
+      undefined,
+    );
   });
 });

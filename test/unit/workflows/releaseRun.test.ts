@@ -2,7 +2,12 @@ import { expect } from 'chai';
 import { ApplicationFailure } from '@temporalio/common';
 import { ContinueAsNew } from '@temporalio/workflow';
 import type { ChannelPolicy, ReleaseSpec, ReleaseStatus, RolloutStep } from '../../../common/release';
-import { ReleaseRun, type CarriedState, type ReleaseActivities, type WorkflowRuntime } from '../../../workflows/releaseRun';
+import {
+  ReleaseRun,
+  type CarriedState,
+  type ReleaseActivities,
+  type WorkflowRuntime,
+} from '../../../workflows/releaseRun';
 import { refusal, rejectionOf } from '../../rejection';
 import { waitFor } from '../../wait';
 
@@ -84,7 +89,13 @@ class FakeRuntime implements WorkflowRuntime {
   }
 
   publishView(s: ReleaseStatus): void {
-    this.views.push({ stage: s.stage, percent: s.percent, paused: s.paused, withdrawn: s.withdrawn, awaitingApproval: s.awaitingApproval });
+    this.views.push({
+      stage: s.stage,
+      percent: s.percent,
+      paused: s.paused,
+      withdrawn: s.withdrawn,
+      awaitingApproval: s.awaitingApproval,
+    });
   }
 
   continueAsNew(carried: CarriedState): Promise<never> {
@@ -107,29 +118,57 @@ class FakeRuntime implements WorkflowRuntime {
     return {
       loadChannelPolicy: act('loadChannelPolicy', () => this.policy),
       intakeBuild: act('intakeBuild', () => ({ sha256: SHA, length: 65_536, etag: 'etag-1' })),
-      prepareArtifact: act('prepareArtifact', (i: { sha256: string; length: number }) => ({ sha256: i.sha256, length: i.length, artifactKey: `sha256/${i.sha256}` })),
-      buildDeltas: act('buildDeltas', () => []),
-      createManifest: act('createManifest', ({ spec, artifact }: { spec: ReleaseSpec; artifact: { sha256: string; length: number } }) => ({
-        name: `${spec.channel}/${spec.version}/${spec.fileName}`,
-        length: artifact.length,
-        sha256: artifact.sha256,
-        custom: { version: spec.version, channel: spec.channel, hardwareIds: spec.hardwareIds, rollbackIndex: spec.rollbackIndex },
+      prepareArtifact: act('prepareArtifact', (i: { sha256: string; length: number }) => ({
+        sha256: i.sha256,
+        length: i.length,
+        artifactKey: `sha256/${i.sha256}`,
       })),
+      buildDeltas: act('buildDeltas', () => []),
+      createManifest: act(
+        'createManifest',
+        ({ spec, artifact }: { spec: ReleaseSpec; artifact: { sha256: string; length: number } }) => ({
+          name: `${spec.channel}/${spec.version}/${spec.fileName}`,
+          length: artifact.length,
+          sha256: artifact.sha256,
+          custom: {
+            version: spec.version,
+            channel: spec.channel,
+            hardwareIds: spec.hardwareIds,
+            rollbackIndex: spec.rollbackIndex,
+          },
+        }),
+      ),
       signRelease: act('signRelease', () => ({ parts: [{ version: 2, key: 'staging/release/2.targets.json' }] })),
       registerRelease: act('registerRelease', () => undefined),
       validateRelease: act('validateRelease', () => undefined),
       publishRollout: act('publishRollout', (input: RolloutInput) => {
         this.published.push(structuredClone(input));
       }),
-      rolloutHealth: act('rolloutHealth', () => ({ blocked: 0, ...this.health, devices: this.health.healthy + this.health.reverted, failed: 0, refused: 0 })),
-      offerPrevious: act('offerPrevious', (i: { toVersion: string }) => ({ targetName: `beta/${i.toVersion}/fw.bin`, rollbackIndex: 1 })),
+      rolloutHealth: act('rolloutHealth', () => ({
+        blocked: 0,
+        ...this.health,
+        devices: this.health.healthy + this.health.reverted,
+        failed: 0,
+        refused: 0,
+      })),
+      offerPrevious: act('offerPrevious', (i: { toVersion: string }) => ({
+        targetName: `beta/${i.toVersion}/fw.bin`,
+        rollbackIndex: 1,
+      })),
       supersede: act('supersede', () => ({ aborted: [] })),
       refreshMetadata: act('refreshMetadata', () => ({ release: [], rollout: [] })),
     };
   }
 }
 
-const step = (percent: number, over: Partial<RolloutStep> = {}): RolloutStep => ({ percent, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto', ...over });
+const step = (percent: number, over: Partial<RolloutStep> = {}): RolloutStep => ({
+  percent,
+  bakeTimeMs: 0,
+  minDevices: 0,
+  maxFailureRate: 1,
+  gate: 'auto',
+  ...over,
+});
 
 const specWith = (over: Partial<ReleaseSpec> = {}): ReleaseSpec => ({
   version: '1.2.0',
@@ -149,7 +188,8 @@ const POLICY: ChannelPolicy = { approvals: 1, owners: ['*'], plan: 'default', on
 const HOLDING_STEPS = [step(10, { minDevices: 1 }), step(100)];
 const QUICKLY = { timeoutMs: 5_000, intervalMs: 1 };
 
-const typeOf = (err: unknown): string | undefined => (err instanceof ApplicationFailure ? err.type ?? undefined : undefined);
+const typeOf = (err: unknown): string | undefined =>
+  err instanceof ApplicationFailure ? (err.type ?? undefined) : undefined;
 const refusedWith = (fn: () => unknown): string | undefined => typeOf(refusal(fn));
 
 describe('ReleaseRun', () => {
@@ -218,7 +258,9 @@ describe('ReleaseRun', () => {
     it('refuses malformed input with INVALID_INPUT', async () => {
       const { release } = await atApproval();
       expect(refusedWith(() => release.checkApproval({ approver: '' }))).to.equal('INVALID_INPUT');
-      expect(refusedWith(() => release.checkApproval({ approver: 'alice', comment: 'x'.repeat(1001) }))).to.equal('INVALID_INPUT');
+      expect(refusedWith(() => release.checkApproval({ approver: 'alice', comment: 'x'.repeat(1001) }))).to.equal(
+        'INVALID_INPUT',
+      );
     });
   });
 
@@ -226,7 +268,10 @@ describe('ReleaseRun', () => {
     it('refuses pause, resume and promote with WRONG_STAGE while the release awaits approval', async () => {
       const { release } = await atApproval();
       for (const action of ['pause', 'resume', 'promote'] as const) {
-        expect(refusedWith(() => release.checkOps(action, { actor: 'op' })), action).to.equal('WRONG_STAGE');
+        expect(
+          refusedWith(() => release.checkOps(action, { actor: 'op' })),
+          action,
+        ).to.equal('WRONG_STAGE');
       }
     });
 
@@ -262,8 +307,12 @@ describe('ReleaseRun', () => {
   describe('an update that arrives after its notAfter (issue #11 bug 4, S-19)', () => {
     it('is refused with NO_WORKER, so an approval the API refused never applies when a worker returns', async () => {
       const { release } = await atApproval();
-      expect(refusedWith(() => release.checkApproval({ approver: 'alice', notAfter: Date.now() - 1 }))).to.equal('NO_WORKER');
-      expect(refusedWith(() => release.checkOps('abort', { actor: 'op', notAfter: Date.now() - 1 }))).to.equal('NO_WORKER');
+      expect(refusedWith(() => release.checkApproval({ approver: 'alice', notAfter: Date.now() - 1 }))).to.equal(
+        'NO_WORKER',
+      );
+      expect(refusedWith(() => release.checkOps('abort', { actor: 'op', notAfter: Date.now() - 1 }))).to.equal(
+        'NO_WORKER',
+      );
       expect(() => release.checkApproval({ approver: 'alice', notAfter: Date.now() + 60_000 })).not.to.throw();
       expect(refusedWith(() => release.checkApproval({ approver: 'alice', notAfter: -5 }))).to.equal('INVALID_INPUT');
     });
@@ -276,7 +325,17 @@ describe('ReleaseRun', () => {
       approveAs(release, 'alice');
       const status = await done;
       expect(status).to.include({ stage: 'stable', lifecycle: 'stable', percent: 100, withdrawn: false });
-      expect(rt.stages()).to.deep.equal(['intake', 'preparation', 'manifest', 'signing', 'registration', 'validation', 'approval', 'rollout', 'stable']);
+      expect(rt.stages()).to.deep.equal([
+        'intake',
+        'preparation',
+        'manifest',
+        'signing',
+        'registration',
+        'validation',
+        'approval',
+        'rollout',
+        'stable',
+      ]);
       expect(rt.published.map((p) => p.percent)).to.deep.equal([10, 50, 100]);
       expect(rt.published.every((p) => !p.paused && !p.withdrawn)).to.equal(true);
       expect(rt.published[0]!.approvals.map((a) => a.approver)).to.deep.equal(['alice']);
@@ -299,9 +358,15 @@ describe('ReleaseRun', () => {
     });
 
     it('waits for an owner before an approval-gated step', async () => {
-      const { rt, release, done } = await atApproval({ spec: { steps: [step(10), step(50, { gate: 'approval' }), step(100)] } });
+      const { rt, release, done } = await atApproval({
+        spec: { steps: [step(10), step(50, { gate: 'approval' }), step(100)] },
+      });
       approveAs(release, 'alice');
-      await waitFor('the step approval', () => release.status.stepIndex === 1 && release.status.awaitingApproval, QUICKLY);
+      await waitFor(
+        'the step approval',
+        () => release.status.stepIndex === 1 && release.status.awaitingApproval,
+        QUICKLY,
+      );
       expect(rt.published.map((p) => p.percent)).to.deep.equal([10]);
       // A new round: the release approver may approve the step too.
       approveAs(release, 'alice');
@@ -437,7 +502,9 @@ describe('ReleaseRun', () => {
     it('changes nothing when the earlier version may not be offered', async () => {
       const { rt, release } = await inRollout();
       rt.fail('offerPrevious', 'ROLLBACK_NOT_ALLOWED');
-      expect(typeOf(await rejectionOf(release.rollback({ actor: 'op', to: '0.9.0' })))).to.equal('ROLLBACK_NOT_ALLOWED');
+      expect(typeOf(await rejectionOf(release.rollback({ actor: 'op', to: '0.9.0' })))).to.equal(
+        'ROLLBACK_NOT_ALLOWED',
+      );
       expect(release.status.withdrawn).to.equal(false);
       expect(rt.published.map((p) => p.withdrawn)).to.deep.equal([false]);
     });

@@ -19,10 +19,16 @@ describe('recorded release histories', () => {
     const files = (await readdir(HISTORIES)).filter((f) => f.endsWith('.json')).sort();
     expect(files.length).to.be.greaterThan(3);
     const histories = await Promise.all(
-      files.map(async (file) => ({ workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(await readFile(join(HISTORIES, file), 'utf8'))) })),
+      files.map(async (file) => ({
+        workflowId: file.replace(/\.json$/, ''),
+        history: historyFromJSON(JSON.parse(await readFile(join(HISTORIES, file), 'utf8'))),
+      })),
     );
     const replayed: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: 'recorded-releases' }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: await workflowBundle(), replayName: 'recorded-releases' },
+      histories,
+    )) {
       expect(result.error, `${result.workflowId}: ${result.error?.message}`).to.equal(undefined);
       replayed.push(result.workflowId);
     }

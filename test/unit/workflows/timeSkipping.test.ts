@@ -38,7 +38,12 @@ const activities: ReturnType<typeof createActivities> = {
       name: `${spec.channel}/${spec.version}/${spec.fileName}`,
       length: artifact.length,
       sha256: artifact.sha256,
-      custom: { version: spec.version, channel: spec.channel, hardwareIds: spec.hardwareIds, rollbackIndex: spec.rollbackIndex },
+      custom: {
+        version: spec.version,
+        channel: spec.channel,
+        hardwareIds: spec.hardwareIds,
+        rollbackIndex: spec.rollbackIndex,
+      },
     };
   },
   async signRelease() {
@@ -82,7 +87,10 @@ describe('a release with multi-day bake times', () => {
     await env.connection.operatorService.addSearchAttributes({
       namespace: env.namespace ?? 'default',
       searchAttributes: Object.fromEntries(
-        searchAttributeKeys.map((k) => [k.name, IndexedValueType[`INDEXED_VALUE_TYPE_${k.type}` as keyof typeof IndexedValueType]]),
+        searchAttributeKeys.map((k) => [
+          k.name,
+          IndexedValueType[`INDEXED_VALUE_TYPE_${k.type}` as keyof typeof IndexedValueType],
+        ]),
       ),
     });
   });
@@ -114,7 +122,11 @@ describe('a release with multi-day bake times', () => {
       activities,
     });
     const status = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<typeof releaseWorkflow>(RELEASE_WORKFLOW, { taskQueue, workflowId: 'release-slow-9.0.0', args: [spec] });
+      const handle = await env.client.workflow.start<typeof releaseWorkflow>(RELEASE_WORKFLOW, {
+        taskQueue,
+        workflowId: 'release-slow-9.0.0',
+        args: [spec],
+      });
       await waitFor('the approval stage', async () => (await handle.query(statusQuery)).stage === 'approval');
       await handle.executeUpdate(approveUpdate, { args: [{ approver: 'owner', comment: 'go' }] });
       return handle.result();
@@ -122,7 +134,8 @@ describe('a release with multi-day bake times', () => {
     expect(status.stage).to.equal('stable');
     // Simulated time between the first and the last step, from the release's own record: the
     // test server's clock after the result is no measure (it skips on to far-off timers).
-    const stepAt = (percent: number) => Date.parse(status.history.find((h) => h.action === 'step' && h.detail === `${percent}%`)?.at ?? 'missing');
+    const stepAt = (percent: number) =>
+      Date.parse(status.history.find((h) => h.action === 'step' && h.detail === `${percent}%`)?.at ?? 'missing');
     expect(stepAt(100) - stepAt(10)).to.be.at.least(5 * DAY);
     expect(published).to.deep.equal([10, 50, 100]);
   });
