@@ -1,4 +1,5 @@
 import { compareSemver } from '@enigm-ota/client-sdk/semver';
+
 import type { ReleaseTarget } from '../common/release';
 
 /** A target as a repository holds it: its name and the release fields in `custom`. */

@@ -3,7 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { heartbeat } from '@temporalio/activity';
+
 import {
   compareSemver,
   DELTA_FORMAT,
@@ -11,11 +11,13 @@ import {
   readDeltaBinding,
   readReleasePolicy,
 } from '@enigm-ota/client-sdk';
-import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
+import { heartbeat } from '@temporalio/activity';
+
 import { DEFAULT_DELTA_BASES } from '../common/policy';
+import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
 import { targetName } from '../common/release';
-import { artifactKey, type Storage } from '../infra/storage';
 import { buildDeltaFile, type PatchStore } from '../infra/bsdiffSegments';
+import { artifactKey, type Storage } from '../infra/storage';
 import type { ActivityDeps } from './deps';
 import { heartbeatingWhile } from './heartbeat';
 

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+
 import { ServerError } from '../common/errors';
 
 /**

@@ -1,4 +1,5 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+
 import type { FileSetStatus } from '../trust/metadataRepository';
 import type { ActivityDeps } from './deps';
 

@@ -1,7 +1,7 @@
+import type { TargetStats } from '../common/adminApi';
 import { channelPolicy } from '../common/policy';
 import type { ChannelPolicy } from '../common/release';
 import type { ActivityDeps } from './deps';
-import type { TargetStats } from '../common/adminApi';
 
 /** The channel's approval rules, from the worker's policy (the creator cannot choose them). */
 export async function loadChannelPolicy(deps: ActivityDeps, input: { channel: string }): Promise<ChannelPolicy> {

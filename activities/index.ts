@@ -1,8 +1,8 @@
+import { buildDeltas } from './deltas';
 import type { ActivityDeps } from './deps';
 import { withCodes } from './failures';
 import { refreshMetadata } from './freshness';
 import { loadChannelPolicy, rolloutHealth } from './governance';
-import { buildDeltas } from './deltas';
 import { intakeBuild, prepareArtifact } from './intake';
 import { createManifest, publishRollout, registerRelease, signRelease } from './release';
 import { offerPrevious } from './rollbackTo';

@@ -1,8 +1,9 @@
 import { heartbeat } from '@temporalio/activity';
+
 import { ServerError } from '../common/errors';
+import type { ArtifactRef } from '../common/release';
 import { MAX_ARTIFACT_BYTES } from '../common/validation';
 import { artifactKey } from '../infra/storage';
-import type { ArtifactRef } from '../common/release';
 import type { ActivityDeps } from './deps';
 import { heartbeatingWhile } from './heartbeat';
 

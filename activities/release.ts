@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto';
+
+import { DELTA_FIELD, DELTA_FORMAT } from '@enigm-ota/client-sdk';
+import type { TargetFile, Targets } from '@tufjs/models';
+
 import { ServerError } from '../common/errors';
 import {
-  targetName,
   type ArtifactRef,
   type DeltaTarget,
   type ReleaseSpec,
   type ReleaseTarget,
+  targetName,
 } from '../common/release';
-import type { TargetFile, Targets } from '@tufjs/models';
-import { DELTA_FIELD, DELTA_FORMAT } from '@enigm-ota/client-sdk';
 import { MAX_METADATA_BYTES, targetFile } from '../trust/tufRepository';
-import { retiredNames } from './retire';
 import type { ActivityDeps } from './deps';
+import { retiredNames } from './retire';
 
 /** Signed targets staged for one file set (`partition` absent: the flat one). */
 export interface StagedPart {

@@ -1,4 +1,3 @@
-import type { TargetFile } from '@tufjs/models';
 import {
   compareSemver,
   isDeltaEntry,
@@ -6,6 +5,7 @@ import {
   readRolloutState,
   rebuiltTargetOf,
 } from '@enigm-ota/client-sdk';
+import type { TargetFile } from '@tufjs/models';
 
 /** A rollout entry as the retirement rule reads it (its signed custom fields). */
 export interface RetireEntry {

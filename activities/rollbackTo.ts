@@ -1,8 +1,9 @@
 import { compareSemver, readReleasePolicy } from '@enigm-ota/client-sdk';
+import type { TargetFile } from '@tufjs/models';
+
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
 import { targetFile } from '../trust/tufRepository';
-import type { TargetFile } from '@tufjs/models';
 import type { ActivityDeps } from './deps';
 import { publishIntoRollout } from './release';
 

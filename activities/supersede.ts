@@ -1,7 +1,8 @@
 import { compareSemver } from '@enigm-ota/client-sdk';
+
 import { abortUpdate } from '../common/messages';
-import type { ActivityDeps } from './deps';
 import { channelKey, releaseQuery, stageKey, versionKey } from '../common/temporalNames';
+import type { ActivityDeps } from './deps';
 
 export interface SupersedeResult {
   /** A newer release of the channel that is rolling out or stable: this one must not roll out. */

@@ -1,22 +1,24 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { heartbeat } from '@temporalio/activity';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
 import { applyDelta, checkPartitionFile, readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
+import { heartbeat } from '@temporalio/activity';
 import { BaseFetcher, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error';
+
+import type { FleetBreakdown } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
 import { artifactKey, type Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
+import { type ChannelEntry, channelFitProblems } from './channelFit';
 import type { ActivityDeps } from './deps';
 import { deltaEntries } from './release';
-import { channelFitProblems, type ChannelEntry } from './channelFit';
-import type { FleetBreakdown } from '../common/adminApi';
 
 /** Lets tuf-js read a repository straight from storage: `store:///release/2.targets.json`. */
 class StorageFetcher extends BaseFetcher {

@@ -1,16 +1,17 @@
-import { Router, type RequestHandler } from 'express';
-import { jsonBody } from './untrusted';
-import { InputError, ServerError } from '../common/errors';
 import { isSemver } from '@enigm-ota/client-sdk/semver';
+import { type RequestHandler, Router } from 'express';
+
 import type { DeviceDetail } from '../common/adminApi';
+import { InputError, ServerError } from '../common/errors';
+import { deviceFacts } from '../fleet/deviceFacts';
+import type { OfferIndex } from '../fleet/offers';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import { Insights } from '../infra/insights';
 import type { AuditLog, Operators } from '../infra/operators';
 import { operatorOf } from './auth';
-import { deviceFacts } from '../fleet/deviceFacts';
-import type { OfferIndex } from '../fleet/offers';
 import type { Permission } from './permissions';
+import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
 
 export interface AdminRouteDeps {

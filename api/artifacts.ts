@@ -1,11 +1,13 @@
 import { pipeline } from 'node:stream/promises';
+
 import type { Request, Response } from 'express';
-import { ServerError } from '../common/errors';
+
 import type { DeviceRecord } from '../common/adminApi';
-import type { Config } from '../infra/config';
-import { artifactKey, type Storage } from '../infra/storage';
+import { ServerError } from '../common/errors';
 import { deviceFacts } from '../fleet/deviceFacts';
 import type { OfferIndex } from '../fleet/offers';
+import type { Config } from '../infra/config';
+import { artifactKey, type Storage } from '../infra/storage';
 
 /** Parses a single `bytes=` range; multi-range requests are answered with the whole body. */
 export function parseRange(

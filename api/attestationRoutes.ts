@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
+
 import { Router } from 'express';
-import { jsonBody } from './untrusted';
+
 import { ServerError } from '../common/errors';
+import { type AttestationPolicy, verifyEvidence } from '../fleet/attestation';
 import type { Devices } from '../infra/devices';
-import { verifyEvidence, type AttestationPolicy } from '../fleet/attestation';
 import { deviceAuth, deviceOf } from './auth';
+import { jsonBody } from './untrusted';
 
 export interface AttestationRouteDeps {
   devices: Devices;

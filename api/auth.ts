@@ -1,13 +1,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+import type { AuditEntry, DeviceRecord, Operator } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import type { AuditLog, Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
-import { allowed, type Permission } from './permissions';
-import type { AuditEntry, DeviceRecord, Operator } from '../common/adminApi';
 import { logRequestFailure } from './observability';
+import { allowed, type Permission } from './permissions';
 
 /** What a handler may put in `res.locals.audit`; the audit hook records it with the outcome. */
 export interface AuditNote {

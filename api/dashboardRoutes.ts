@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { Router } from 'express';
+
 import { ServerError } from '../common/errors';
 
 /** The built dashboard (scripts/buildWeb.ts bundles web/ into dist/web at build time). */

@@ -1,22 +1,24 @@
-import { REPOSITORIES, type InstallReport, type PollRequest, type RepositoryName } from '@enigm-ota/client-sdk';
 import { createHash } from 'node:crypto';
-import { Router, type Request, type Response } from 'express';
-import { jsonBody } from './untrusted';
+
+import { type InstallReport, type PollRequest, REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+import { type Request, type Response, Router } from 'express';
+
 import { ServerError } from '../common/errors';
+import { deviceFacts } from '../fleet/deviceFacts';
+import type { OfferIndex } from '../fleet/offers';
 import type { Config } from '../infra/config';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import type { TufRepository } from '../trust/tufRepository';
-import type { MetadataRepository } from '../trust/metadataRepository';
 import { partitionName } from '../trust/layout';
+import type { MetadataRepository } from '../trust/metadataRepository';
+import type { TufRepository } from '../trust/tufRepository';
 import { serveArtifact } from './artifacts';
-import { MetadataCache } from './metadataCache';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
-import { deviceFacts } from '../fleet/deviceFacts';
+import { MetadataCache } from './metadataCache';
 import { notePoll, noteReport } from './observability';
-import type { OfferIndex } from '../fleet/offers';
 import { openapi } from './openapi';
+import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
 
 export interface ApiDeps {

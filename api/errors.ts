@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler } from 'express';
+
 import { ServerError, type ServerErrorCode } from '../common/errors';
 import { noteError, requestIdOf } from './observability';
 

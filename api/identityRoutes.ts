@@ -1,5 +1,5 @@
-import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
-import { jsonBody } from './untrusted';
+import { type ErrorRequestHandler, type Request, type Response, Router } from 'express';
+
 import { ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import { DEVICE_ID, type FleetCa } from '../infra/fleetCa';
@@ -7,6 +7,7 @@ import type { AuditLog } from '../infra/operators';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { describe as describeError } from './errors';
 import { logRequestFailure } from './observability';
+import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
 
 export interface IdentityRouteDeps {

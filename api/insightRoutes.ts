@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
-import { Router, type Request, type RequestHandler } from 'express';
+import { type Request, type RequestHandler, Router } from 'express';
+
 import type { ReleaseInsights, StepWindow } from '../common/adminApi';
 import { InputError } from '../common/errors';
 import type { ReleaseStatus } from '../common/release';

@@ -1,9 +1,10 @@
+import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
-import { Router, type RequestHandler } from 'express';
+import { type RequestHandler, Router } from 'express';
+
 import { readMetadataStatus } from '../control/metadataStatus';
 import type { Config } from '../infra/config';
 import type { Watermarks } from '../infra/watermarks';
-import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Permission } from './permissions';
 import { jsonBody } from './untrusted';
 import { validateBody } from './validate';

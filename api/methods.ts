@@ -1,4 +1,5 @@
 import type { RequestHandler, Router } from 'express';
+
 import { ServerError } from '../common/errors';
 
 /** What express 5's router keeps of its layers (its Router type does not show it). */

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+
 import type { InstallReport, OtaErrorCode, PollOffer } from '@enigm-ota/client-sdk';
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
 import type { Config } from '../infra/config';
 import { createLogger, type Logger } from '../infra/log';
 

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+
 import type { Client } from '@temporalio/client';
-import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { jsonBody } from './untrusted';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
+
+import { deliverySummary, OPS_ACTIONS } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
 import { channelPolicy, DEFAULT_DELTA_BASES, planDeltaBases, planSteps, type PolicyFile } from '../common/policy';
 import type { RolloutStep, Targeting } from '../common/release';
@@ -16,11 +18,11 @@ import {
 } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { operatorOf, type AuditNote } from './auth';
+import { type AuditNote, operatorOf } from './auth';
 import { httpStatusOf } from './errors';
 import type { Permission } from './permissions';
+import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
-import { deliverySummary, OPS_ACTIONS } from '../common/adminApi';
 
 export interface ReleaseRouteDeps {
   temporal: Client;

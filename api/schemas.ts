@@ -1,4 +1,5 @@
 import { TARGETING_NAME, targetingLimits } from '@enigm-ota/client-sdk/targeting';
+
 import { patterns } from '../common/validation';
 
 /**

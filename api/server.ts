@@ -1,39 +1,41 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+
+import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
+
 import { ServerError } from '../common/errors';
-import { loadTrustedRoot } from '../trust/ceremony';
-import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import { MetadataRepository } from '../trust/metadataRepository';
-import { MetadataCache } from './metadataCache';
-import { createLogger } from '../infra/log';
+import { checkAttestationPolicy, defaultAttestationPolicy } from '../fleet/attestation';
+import { OfferIndex } from '../fleet/offers';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
+import { createLogger } from '../infra/log';
 import { AuditLog, Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
 import { Storage } from '../infra/storage';
 import { Watermarks } from '../infra/watermarks';
+import { loadTrustedRoot } from '../trust/ceremony';
+import { MetadataRepository } from '../trust/metadataRepository';
 import { StoreFloor } from '../trust/versionFloor';
-import { adminAuth } from './auth';
 import { adminRoutes } from './adminRoutes';
-import { checkAttestationPolicy, defaultAttestationPolicy } from '../fleet/attestation';
 import { attestationRoutes } from './attestationRoutes';
+import { adminAuth } from './auth';
+import { dashboardRoutes } from './dashboardRoutes';
+import { deviceRoutes } from './deviceRoutes';
 import { errorHandler } from './errors';
 import { identityRoutes } from './identityRoutes';
-import { ApiMetrics, observe, serveMetrics } from './observability';
-import { refuseUnstorableUrl } from './untrusted';
-import { OfferIndex } from '../fleet/offers';
-import { releaseRoutes } from './releaseRoutes';
 import { insightRoutes } from './insightRoutes';
-import { deviceRoutes } from './deviceRoutes';
-import { sessionRoutes } from './sessionRoutes';
+import { MetadataCache } from './metadataCache';
 import { metadataRoutes } from './metadataRoutes';
-import { dashboardRoutes } from './dashboardRoutes';
 import { unmatched } from './methods';
+import { ApiMetrics, observe, serveMetrics } from './observability';
+import { releaseRoutes } from './releaseRoutes';
+import { sessionRoutes } from './sessionRoutes';
+import { refuseUnstorableUrl } from './untrusted';
 
 export interface RunningApi {
   url: string;

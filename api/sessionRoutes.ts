@@ -1,12 +1,13 @@
-import { Router, type RequestHandler, type Response } from 'express';
-import { jsonBody } from './untrusted';
+import { type RequestHandler, type Response, Router } from 'express';
+
+import type { Operator, SessionInfo } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { AuditLog, Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
-import { SESSION_COOKIE, cookieOf } from './auth';
+import { cookieOf, SESSION_COOKIE } from './auth';
 import { GRANTS, type Permission } from './permissions';
+import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
-import type { Operator, SessionInfo } from '../common/adminApi';
 
 export interface SessionRouteDeps {
   operators: Operators;

@@ -1,4 +1,5 @@
 import { json, type RequestHandler } from 'express';
+
 import { InputError } from '../common/errors';
 import { unstorableIn } from '../common/validation';
 

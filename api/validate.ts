@@ -1,8 +1,9 @@
+import { isSemver } from '@enigm-ota/client-sdk/semver';
 import Ajv from 'ajv';
 import type { RequestHandler } from 'express';
-import { isSemver } from '@enigm-ota/client-sdk/semver';
+
 import { InputError } from '../common/errors';
-import { schemas, type SchemaName } from './schemas';
+import { type SchemaName, schemas } from './schemas';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
 // Versions are checked by the SDK's own parser, so anything the API accepts compares cleanly.

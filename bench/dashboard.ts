@@ -21,12 +21,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { releaseInsights } from '../api/insightRoutes';
 import type { ReleaseStatus, RolloutStep } from '../common/release';
 import { FleetStore } from '../infra/fleetStore';
 import { Insights } from '../infra/insights';
 import { startPostgres, stopPostgres } from '../scripts/lib/postgres';
-import { report, timed, type Row } from './lib';
+import { report, type Row, timed } from './lib';
 
 const SIZES = [1_000, 100_000] as const;
 const RUNS = 5;

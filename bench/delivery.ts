@@ -10,7 +10,7 @@
  *
  *   bash scripts/node.sh dist/bench/delivery.js [--mib 256] [--rounds 4] [--json]
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,11 +18,13 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { newKeyAndCsr } from '@enigm-ota/client-sdk';
 import express from 'express';
 import pino from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { deviceRoutes, type ApiDeps } from '../api/deviceRoutes';
+
+import { type ApiDeps, deviceRoutes } from '../api/deviceRoutes';
 import { ApiMetrics, observe } from '../api/observability';
 import { OfferIndex } from '../fleet/offers';
 import { loadConfig } from '../infra/config';

@@ -26,16 +26,18 @@ import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+
 import {
   AbSlotInstaller,
   applyDelta,
   DELTA_FORMAT,
-  downloadVerified,
   type DeltaBinding,
+  downloadVerified,
   type VerifiedTarget,
 } from '@enigm-ota/client-sdk';
+
 import { buildDeltaFile } from '../infra/bsdiffSegments';
-import { intArg, report, timed, type Row } from './lib';
+import { intArg, report, type Row, timed } from './lib';
 
 const run = promisify(execFile);
 const HOME = resolve(__dirname, '..', '..', 'var', 'bench-delta');

@@ -27,9 +27,11 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { Client } from '@temporalio/client';
+
 import { bucketInPercent, rolloutBucket } from '@enigm-ota/client-sdk';
-import { releaseWorkflowId, type ReleaseStatus, type RolloutStep } from '../common/release';
+import type { Client } from '@temporalio/client';
+
+import { type ReleaseStatus, releaseWorkflowId, type RolloutStep } from '../common/release';
 import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../control/releases';
 import { connectClient } from '../control/temporal';
 import { AdminApi } from '../infra/apiClient';
@@ -37,10 +39,10 @@ import type { Config } from '../infra/config';
 import { Storage } from '../infra/storage';
 import { startPostgres, stopPostgres } from '../scripts/lib/postgres';
 import { ProcessManager } from '../scripts/lib/processes';
-import { stackDown, stackUp, TEST_PORT_OFFSET, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
-import { loadFactoryKit, provisionDevice, type FactoryKit } from '../simulator/fleet';
+import { stackDown, type StackProfile, stackUp, TEST_PORT_OFFSET, TEST_PROFILE } from '../scripts/lib/stack';
+import { type FactoryKit, loadFactoryKit, provisionDevice } from '../simulator/fleet';
 import { device, DEVICES_DIR, HARDWARE, RunningFleet } from './fleetDevices';
-import { intArg, percentile, report, timed, type Row } from './lib';
+import { intArg, percentile, report, type Row, timed } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-fleet') };
 const POSTGRES_DIR = join(PROFILE.home, 'postgres');

@@ -10,9 +10,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+
 import type { DeviceAgent } from '@enigm-ota/client-sdk';
+
 import type { Config } from '../infra/config';
-import { errorKind, simulatedDevice, type FactoryKit, type SimulatedDevice } from '../simulator/fleet';
+import { errorKind, type FactoryKit, type SimulatedDevice, simulatedDevice } from '../simulator/fleet';
 
 /**
  * The devices' own folders (state, metadata, slots, identities), on a tmpfs when the machine

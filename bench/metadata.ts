@@ -17,20 +17,22 @@
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+
 import {
   createTransport,
-  TrustedRepository,
   defaultLimits,
   type Fetch,
   type RepositoryName,
+  TrustedRepository,
 } from '@enigm-ota/client-sdk';
+
 import { publishRollout, registerRelease, signRelease } from '../activities/release';
-import { targetName, type ReleaseTarget } from '../common/release';
+import { type ReleaseTarget, targetName } from '../common/release';
 import { AdminApi } from '../infra/apiClient';
-import { stackDown, stackUp, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
+import { stackDown, type StackProfile, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice } from '../simulator/fleet';
 import { createActivityDeps } from '../worker/deps';
-import { intArg, report, timed, type Row } from './lib';
+import { intArg, report, type Row, timed } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-metadata') };
 const CHANNELS = 20;

@@ -13,13 +13,15 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { DeviceAgent, RetryPolicy } from '@enigm-ota/client-sdk';
+
 import { AdminApi } from '../infra/apiClient';
 import type { Config } from '../infra/config';
 import { currentRun, ProcessManager } from '../scripts/lib/processes';
-import { stackDown, stackUp, TEST_PROFILE, type StackProfile } from '../scripts/lib/stack';
+import { stackDown, type StackProfile, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice, simulatedDevice } from '../simulator/fleet';
-import { intArg, percentile, report, timed, type Row } from './lib';
+import { intArg, percentile, report, type Row, timed } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-outage') };
 

@@ -13,8 +13,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connectClient } from '../control/temporal';
+
 import { createRelease, releaseAction, waitForStatus } from '../control/releases';
+import { connectClient } from '../control/temporal';
 import { Storage } from '../infra/storage';
 import { DEMO_PROFILE, stackUp } from '../scripts/lib/stack';
 import { report, timed } from './lib';

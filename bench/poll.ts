@@ -14,13 +14,15 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { newKeyAndCsr } from '@enigm-ota/client-sdk';
 import express, { json } from 'express';
 import pino from 'pino';
 import { Agent, request } from 'undici';
+
+import { type ApiDeps, deviceRoutes } from '../api/deviceRoutes';
 import { ApiMetrics, observe } from '../api/observability';
 import { OfferIndex } from '../fleet/offers';
-import { deviceRoutes, type ApiDeps } from '../api/deviceRoutes';
 import { loadConfig } from '../infra/config';
 import { Devices } from '../infra/devices';
 import { FleetCa } from '../infra/fleetCa';

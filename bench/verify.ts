@@ -13,8 +13,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+
 import { downloadVerified } from '@enigm-ota/client-sdk';
-import { peakRss, report, timed, type Row } from './lib';
+
+import { peakRss, report, type Row, timed } from './lib';
 
 const run = promisify(execFile);
 

@@ -1,9 +1,9 @@
+import type { AuditRow, DeviceDetail, DeviceRecord, Explanation, OperatorRow } from '../common/adminApi';
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
 import type { AdminApi } from '../infra/apiClient';
+import { parseTags, required } from './args';
 import type { Output } from './output';
-import { required, parseTags } from './args';
-import type { AuditRow, DeviceDetail, DeviceRecord, Explanation, OperatorRow } from '../common/adminApi';
 
 export interface InventoryFlags {
   hardware?: string;

@@ -2,17 +2,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+
 import { InputError } from '../common/errors';
-import { loadConfig, type Config } from '../infra/config';
 import { AdminApi } from '../infra/apiClient';
+import { type Config, loadConfig } from '../infra/config';
 import { auditCommand, deviceCommand, operatorCommand } from './deviceCommands';
-import { createOutput, reportError, type Output } from './output';
-import { releaseCommand } from './releaseCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
 import { migrate } from './host/db';
 import { keys } from './host/keys';
 import { acceptStorage, metadataStatus } from './host/metadata';
 import { simulate } from './host/simulate';
+import { createOutput, type Output, reportError } from './output';
+import { releaseCommand } from './releaseCommands';
 
 const USAGE = `ota: operate Enigm OTA releases
 

@@ -1,19 +1,20 @@
-import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { InputError, ServerError } from '../common/errors';
-import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
-import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
-import type { AdminApi } from '../infra/apiClient';
-import { perPercent, progressBar, type Output } from './output';
-import { describeList, describeStatus } from './releaseView';
-import { parseTags, required } from './args';
+import { basename } from 'node:path';
+
 import {
-  OPS_ACTIONS,
   type DeliverySummary,
+  OPS_ACTIONS,
   type OpsAction,
   type ReleaseListItem,
   type TargetStats,
 } from '../common/adminApi';
+import { InputError, ServerError } from '../common/errors';
+import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
+import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
+import type { AdminApi } from '../infra/apiClient';
+import { parseTags, required } from './args';
+import { type Output, perPercent, progressBar } from './output';
+import { describeList, describeStatus } from './releaseView';
 
 export interface ReleaseFlags {
   artifact?: string;

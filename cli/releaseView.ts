@@ -1,7 +1,7 @@
+import type { DeliverySummary, ReleaseListItem, TargetStats } from '../common/adminApi';
 import type { ReleaseStatus } from '../common/release';
 import { lifecycleOf } from '../common/release';
 import { describeGate, describePublished } from '../common/statusWords';
-import type { DeliverySummary, ReleaseListItem, TargetStats } from '../common/adminApi';
 
 /** Human text for release answers; --json prints the API's answer as it is. */
 export function describeList(items: ReleaseListItem[]): string {

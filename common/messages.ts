@@ -1,4 +1,5 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+
 import type { ReleaseStatus } from './release';
 
 /**

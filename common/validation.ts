@@ -1,5 +1,6 @@
 import { isSemver } from '@enigm-ota/client-sdk/semver';
 import { isGroupList, isTagMap } from '@enigm-ota/client-sdk/targeting';
+
 import { InputError } from './errors';
 import type { ApproveInput, OpsInput } from './messages';
 import type { ChannelPolicy, ReleaseSpec, RolloutStep } from './release';

@@ -1,11 +1,12 @@
 import { REPOSITORIES } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
-import { openRepository } from '../trust/ceremony';
-import { partitionFolder } from '../trust/layout';
+
+import type { MetadataStatus, MetadataWatermark } from '../common/adminApi';
 import type { Config } from '../infra/config';
 import { freshnessScheduleState } from '../infra/schedules';
 import { Storage } from '../infra/storage';
-import type { MetadataStatus, MetadataWatermark } from '../common/adminApi';
+import { openRepository } from '../trust/ceremony';
+import { partitionFolder } from '../trust/layout';
 
 /**
  * What `ota metadata status` and the dashboard's freshness page show: every role's expiry,

@@ -1,51 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+
 import type { Client, WorkflowHandle, WorkflowUpdateHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateStage } from '@temporalio/client';
-import { ServerError, InputError } from '../common/errors';
+
+import type { OpsAction, ReleaseListItem } from '../common/adminApi';
+import { InputError, ServerError } from '../common/errors';
 import {
   abortUpdate,
+  type ApproveInput,
   approveUpdate,
+  type OpsInput,
   pauseUpdate,
   promoteUpdate,
   rejectUpdate,
   resumeUpdate,
   rollbackUpdate,
   statusQuery,
-  type ApproveInput,
-  type OpsInput,
 } from '../common/messages';
 import {
-  releaseWorkflowId,
-  STAGES,
   type ReleaseSpec,
   type ReleaseStatus,
+  releaseWorkflowId,
   type RolloutStep,
+  STAGES,
   type Targeting,
 } from '../common/release';
-import {
-  checkHardwareIds,
-  checkPattern,
-  checkReleaseSpec,
-  checkRollbackIndex,
-  checkSteps,
-  checkVersion,
-  MAX_ARTIFACT_BYTES,
-} from '../common/validation';
-import type { Storage } from '../infra/storage';
-import { fromTemporal } from './temporal';
-import {
-  ACCEPT_GRACE_MS,
-  ACCEPT_WINDOW_MS,
-  noWorker,
-  QUERY_DEADLINE_MS,
-  requireWorker,
-  timedOut,
-  UPDATE_DEADLINE_MS,
-} from './worker';
-import type { releaseWorkflow } from '../workflows';
-import type { OpsAction, ReleaseListItem } from '../common/adminApi';
 import {
   awaitingApprovalKey,
   channelKey,
@@ -56,6 +37,27 @@ import {
   stageKey,
   versionKey,
 } from '../common/temporalNames';
+import {
+  checkHardwareIds,
+  checkPattern,
+  checkReleaseSpec,
+  checkRollbackIndex,
+  checkSteps,
+  checkVersion,
+  MAX_ARTIFACT_BYTES,
+} from '../common/validation';
+import type { Storage } from '../infra/storage';
+import type { releaseWorkflow } from '../workflows';
+import { fromTemporal } from './temporal';
+import {
+  ACCEPT_GRACE_MS,
+  ACCEPT_WINDOW_MS,
+  noWorker,
+  QUERY_DEADLINE_MS,
+  requireWorker,
+  timedOut,
+  UPDATE_DEADLINE_MS,
+} from './worker';
 
 export interface CreateReleaseInput {
   artifact: string;

@@ -1,4 +1,5 @@
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+
 import { causeChain, failureCodeOf, ServerError } from '../common/errors';
 import type { Config } from '../infra/config';
 

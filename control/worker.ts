@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
+
 import { causeChain, ServerError } from '../common/errors';
 import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
 

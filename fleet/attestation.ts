@@ -1,14 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
+
 import {
-  attestationPayload,
-  BOOT_STATES,
-  compareSemver,
-  isSemver,
   type AttestationEvidence,
   type AttestationMeasurements,
+  attestationPayload,
+  BOOT_STATES,
   type BootState,
+  compareSemver,
+  isSemver,
 } from '@enigm-ota/client-sdk';
 import forge from 'node-forge';
+
 import { EvidenceError, ServerError } from '../common/errors';
 import { patterns } from '../common/validation';
 

@@ -1,6 +1,7 @@
 import type { PollRequest } from '@enigm-ota/client-sdk';
-import type { FleetDeviceFacts } from './eligibility';
+
 import type { DeviceRecord } from '../common/adminApi';
+import type { FleetDeviceFacts } from './eligibility';
 
 /**
  * What eligibility judges, from the fleet store: identity, enrollment, groups, tags,

@@ -1,6 +1,7 @@
 import { bucketInPercent, compareSemver, isSemver, rolloutBucket, type RolloutState } from '@enigm-ota/client-sdk';
+
+import { type CheckName, CHECKS } from '../common/adminApi';
 import { patterns } from '../common/validation';
-import { CHECKS, type CheckName } from '../common/adminApi';
 
 /**
  * Eligibility: the one place that decides whether the API offers a release to a device,

@@ -1,13 +1,14 @@
-import { readDeltaBinding, readReleasePolicy, readRolloutState, type PollOffer } from '@enigm-ota/client-sdk';
+import { type PollOffer, readDeltaBinding, readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
 import type { TargetFile } from '@tufjs/models';
+
+import type { Explanation } from '../common/adminApi';
 import {
   chooseOffer,
   decideEligibility,
-  type FleetDeviceFacts,
   type EligibilityContext,
+  type FleetDeviceFacts,
   type OfferCandidate,
 } from './eligibility';
-import type { Explanation } from '../common/adminApi';
 
 export interface OfferOptions {
   /** Attestation evidence older than this no longer makes a device eligible for attestation-required releases. */

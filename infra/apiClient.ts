@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+
 import { Agent, fetch } from 'undici';
+
 import { isServerErrorCode, ServerError } from '../common/errors';
 import type { Config } from './config';
 import { meteredFile, type Progress } from './fileStream';

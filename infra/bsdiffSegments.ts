@@ -6,14 +6,16 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants, zstdCompress } from 'node:zlib';
-import { ServerError } from '../common/errors';
+
 import {
+  type DeltaSegment,
   encodeDeltaHeader,
   MAX_DELTA_REGION,
   MAX_DELTA_SEGMENT,
   PATCH_HEADER,
-  type DeltaSegment,
 } from '@enigm-ota/client-sdk';
+
+import { ServerError } from '../common/errors';
 
 const run = promisify(execFile);
 // In the thread pool: the worker's event loop keeps heartbeating while a block compresses.

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { ROLES, type Role } from '../common/adminApi';
+
+import { type Role, ROLES } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import { DEFAULT_POLICY, type PolicyFile } from '../common/policy';
 import { fleetCaFiles } from './fleetCa';

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
+
 import { isTagMap, isTargetingName, targetingLimits } from '@enigm-ota/client-sdk/targeting';
+
+import type { AttestationRecord, DeviceRecord, DeviceStatus } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
 import { checkPattern } from '../common/validation';
 import { DEVICE_ID } from './fleetCa';
 import type { Sql } from './fleetStore';
 import { newToken, tokenHash } from './operators';
-import type { AttestationRecord, DeviceRecord, DeviceStatus } from '../common/adminApi';
 
 export interface EnrollmentGrant {
   deviceId: string;

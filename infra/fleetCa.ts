@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import forge from 'node-forge';
+
 import { InputError, ServerError } from '../common/errors';
 import { patterns } from '../common/validation';
 import type { Config } from './config';

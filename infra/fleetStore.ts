@@ -1,11 +1,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import type { InstallReport } from '@enigm-ota/client-sdk';
-import type { Config } from './config';
-import { ServerError } from '../common/errors';
+
 import type { DeliverySummary, FleetSummary, TargetStats } from '../common/adminApi';
+import { ServerError } from '../common/errors';
 import { BLOCKING_REFUSALS } from '../common/refusals';
-import { localBus, postgresBus, type ChangeBus, type ChangeKind } from './changes';
+import { type ChangeBus, type ChangeKind, localBus, postgresBus } from './changes';
+import type { Config } from './config';
 
 /** The SQL both engines share; table modules (devices, operators) use it too. */
 export interface Sql {

@@ -1,4 +1,5 @@
 import * as pkcs11js from 'pkcs11js';
+
 import { ServerError } from '../common/errors';
 import type { Config } from './config';
 

@@ -1,4 +1,3 @@
-import { InputError } from '../common/errors';
 import type {
   AdoptionSeries,
   DeviceReport,
@@ -7,7 +6,8 @@ import type {
   StepWindow,
   TargetStats,
 } from '../common/adminApi';
-import { targetStatsOf, type Sql } from './fleetStore';
+import { InputError } from '../common/errors';
+import { type Sql, targetStatsOf } from './fleetStore';
 
 export const MAX_BUCKETS = 500;
 export const MAX_DEVICE_REPORTS = 1000;

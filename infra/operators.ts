@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+
+import { type AuditEntry, type AuditRow, type Operator, type OperatorRow, type Role, ROLES } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
 import type { Sql } from './fleetStore';
-import { ROLES, type AuditEntry, type AuditRow, type Operator, type OperatorRow, type Role } from '../common/adminApi';
 
 export const OPERATOR_NAME = /^[a-z][a-z0-9._-]{0,63}$/;
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+
 import { ServerError } from '../common/errors';
 import { checkPolicy, DEFAULT_POLICY, type PolicyFile } from '../common/policy';
 

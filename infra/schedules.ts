@@ -1,7 +1,8 @@
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import type { Config } from './config';
-import { FRESHNESS_SCHEDULE_ID, FRESHNESS_WORKFLOW, RELEASE_TASK_QUEUE } from '../common/temporalNames';
+import { type Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
+
 import type { ScheduleState } from '../common/adminApi';
+import { FRESHNESS_SCHEDULE_ID, FRESHNESS_WORKFLOW, RELEASE_TASK_QUEUE } from '../common/temporalNames';
+import type { Config } from './config';
 
 /** Creates the freshness Schedule if it is missing (the worker calls this at start-up). */
 export async function ensureFreshnessSchedule(client: Client, config: Config): Promise<'created' | 'exists'> {

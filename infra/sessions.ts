@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+
+import type { Operator, Role } from '../common/adminApi';
 import type { Sql } from './fleetStore';
 import { tokenHash } from './operators';
-import type { Operator, Role } from '../common/adminApi';
 
 export interface Session {
   operator: Operator;

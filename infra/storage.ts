@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+
 import * as Minio from 'minio';
+
 import { ServerError } from '../common/errors';
 import type { Config } from './config';
 import { meteredFile, type Progress } from './fileStream';

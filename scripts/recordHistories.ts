@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { connectClient } from '../control/temporal';
 import { loadConfig } from '../infra/config';
 

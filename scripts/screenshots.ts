@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { launchBrowser } from './lib/browser';
 import { DEMO_PROFILE, stackEnv } from './lib/stack';
 

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { compareSemver } from '@enigm-ota/client-sdk';
-import { describeTally, simulateFleet } from '../simulator/fleet';
+
 import { perPercent, progressBar } from '../cli/output';
+import type { ReleaseStatus } from '../common/release';
+import { describeGate } from '../common/statusWords';
+import { releaseQuery } from '../common/temporalNames';
 import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../control/releases';
 import { connectClient } from '../control/temporal';
 import { Storage } from '../infra/storage';
+import { describeTally, simulateFleet } from '../simulator/fleet';
 import { DEMO_PROFILE, stackUp } from './lib/stack';
-import { releaseQuery } from '../common/temporalNames';
-import type { ReleaseStatus } from '../common/release';
-import { describeGate } from '../common/statusWords';
 
 const CHANNEL = 'demo';
 const HARDWARE = 'devkit-a';

@@ -1,26 +1,28 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import {
   AbSlotInstaller,
   ApiRequestError,
   BUCKET_COUNT,
   DeviceAgent,
+  type DeviceConfig,
   isRetryable,
   OtaError,
   retryDelayMs,
+  type RetryPolicy,
   retryPolicy,
   rolloutBucket,
-  type DeviceConfig,
-  type RetryPolicy,
   type UpdateResult,
   type VerifiedTarget,
 } from '@enigm-ota/client-sdk';
+
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
-import { rootFile } from '../trust/ceremony';
 import { AdminApi } from '../infra/apiClient';
 import type { Config } from '../infra/config';
+import { rootFile } from '../trust/ceremony';
 
 export interface SimulateOptions {
   devices: number;

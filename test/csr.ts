@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+
 import forge from 'node-forge';
 
 /** An RSA key pair as PEM (Node's generator: fast enough for tests, unlike forge's). */

@@ -2,19 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Metadata, Root } from '@tufjs/models';
+
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+import { Metadata, Root } from '@tufjs/models';
+
 import { InputError, ServerError } from '../common/errors';
 import type { Config } from '../infra/config';
-import { FleetCa, fleetCaFiles, fleetCaToken, type FleetCaKeySource } from '../infra/fleetCa';
+import { FleetCa, fleetCaFiles, type FleetCaKeySource, fleetCaToken } from '../infra/fleetCa';
 import type { Hsm } from '../infra/hsm';
-import { HsmKeys, short, type RoleName } from './keyring';
-import { parseRoot, withThreshold } from './rootChain';
-import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
 import type { Storage } from '../infra/storage';
+import { HsmKeys, type RoleName, short } from './keyring';
+import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
+import { MetadataRepository } from './metadataRepository';
+import { parseRoot, withThreshold } from './rootChain';
 import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
 import { SPEC_VERSION } from './tufRepository';
-import { MetadataRepository } from './metadataRepository';
 import type { VersionFloor } from './versionFloor';
 
 /** How many keys each role starts with, and how many must sign. */

@@ -1,6 +1,10 @@
-import { Metadata, Root } from '@tufjs/models';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
+import { Metadata, Root } from '@tufjs/models';
+
 import { InputError } from '../common/errors';
+import type { Config } from '../infra/config';
+import type { Hsm } from '../infra/hsm';
+import type { Storage } from '../infra/storage';
 import {
   MAX_KEYS_PER_ROLE,
   newHsmKey,
@@ -10,12 +14,9 @@ import {
   rootExpiry,
   saveTrustedRoot,
 } from './ceremony';
-import type { Config } from '../infra/config';
-import type { Hsm } from '../infra/hsm';
-import { HsmKeys, OfflineKeys, ROLES, short, signersFor, type KeySource, type RoleName } from './keyring';
-import { withoutKey, withThreshold } from './rootChain';
+import { HsmKeys, type KeySource, OfflineKeys, type RoleName, ROLES, short, signersFor } from './keyring';
 import { LAYOUT_FIELD, layoutOf, PARTITIONED_LAYOUT } from './layout';
-import type { Storage } from '../infra/storage';
+import { withoutKey, withThreshold } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
 
 /** What `ota keys` can change in a repository's root. */

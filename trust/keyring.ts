@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import type { Root } from '@tufjs/models';
+
 import { InputError, ServerError } from '../common/errors';
 import type { Hsm } from '../infra/hsm';
 import { ed25519Signer, OfflineSigner, type TufSigner } from './tufKeys';

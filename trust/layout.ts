@@ -1,5 +1,6 @@
-import type { Root } from '@tufjs/models';
 import { LAYOUT_FIELD, PARTITIONED_LAYOUT, partitionOf } from '@enigm-ota/client-sdk';
+import type { Root } from '@tufjs/models';
+
 import { ServerError } from '../common/errors';
 import { patterns } from '../common/validation';
 
@@ -8,7 +9,7 @@ import { patterns } from '../common/validation';
  * channel and hardware"); the fields and their meaning are the device's
  * (client-sdk/src/layout.ts), so both sides read one definition.
  */
-export { LAYOUT_FIELD, PARTITIONED_LAYOUT, PARTITION_FIELD } from '@enigm-ota/client-sdk';
+export { LAYOUT_FIELD, PARTITION_FIELD, PARTITIONED_LAYOUT } from '@enigm-ota/client-sdk';
 
 export type Layout = 'flat' | 'partitioned';
 

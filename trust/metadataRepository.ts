@@ -1,11 +1,12 @@
-import type { Metadata, Root, TargetFile } from '@tufjs/models';
-import { readReleasePolicy, rebuiltTargetOf } from '@enigm-ota/client-sdk';
 import type { RepositoryName } from '@enigm-ota/client-sdk';
+import { readReleasePolicy, rebuiltTargetOf } from '@enigm-ota/client-sdk';
+import type { Metadata, Root, TargetFile } from '@tufjs/models';
+
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
 import type { KeySource } from './keyring';
-import { layoutOf, partitionFolder, partitionName, type Layout } from './layout';
-import { TufRepository, type Expiry, type RoleExpiry } from './tufRepository';
+import { type Layout, layoutOf, partitionFolder, partitionName } from './layout';
+import { type Expiry, type RoleExpiry, TufRepository } from './tufRepository';
 import type { VersionFloor } from './versionFloor';
 
 const MAX_OPEN_PARTITIONS = 10_000;

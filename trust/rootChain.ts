@@ -1,4 +1,5 @@
 import { Metadata, MetadataKind, Root } from '@tufjs/models';
+
 import { ServerError } from '../common/errors';
 
 /**

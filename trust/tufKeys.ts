@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+
 import { canonicalize } from '@tufjs/canonical-json';
-import { Key, Signature, type Metadata, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
+import { Key, type Metadata, type Root, Signature, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
 import forge from 'node-forge';
 
 /** A signing key, wherever its private half lives (HSM, offline file). */

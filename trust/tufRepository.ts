@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import { Metadata, MetaFile, MetadataKind, Snapshot, TargetFile, Targets, Timestamp, type Root } from '@tufjs/models';
-import type { VersionFloor, RoleVersions } from './versionFloor';
-import { ServerError } from '../common/errors';
+
 import type { RepositoryName } from '@enigm-ota/client-sdk';
+import { Metadata, MetadataKind, MetaFile, type Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
+
+import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
-import { ONLINE_ROLES, signersFor, type KeySource } from './keyring';
+import { type KeySource, ONLINE_ROLES, signersFor } from './keyring';
+import { PARTITION_FIELD, partitionFolder } from './layout';
 import { followRoots, verifyRootStep } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
-import { PARTITION_FIELD, partitionFolder } from './layout';
+import type { RoleVersions, VersionFloor } from './versionFloor';
 
 export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
 export const SPEC_VERSION = '1.0.31';

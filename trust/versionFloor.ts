@@ -1,5 +1,5 @@
-import { ServerError } from '../common/errors';
 import type { MetadataWatermark } from '../common/adminApi';
+import { ServerError } from '../common/errors';
 import type { Watermarks } from '../infra/watermarks';
 
 export const WATERMARKED_ROLES = ['timestamp', 'snapshot', 'targets'] as const;

@@ -1,5 +1,5 @@
-import { api, ApiError } from './http';
 import { h } from './dom';
+import { api, ApiError } from './http';
 
 /**
  * Every action asks for a reason and a confirmation in a modal dialog, then goes to the

@@ -3,6 +3,7 @@ import {
   BarElement,
   CategoryScale,
   Chart,
+  type ChartConfiguration,
   Filler,
   Legend,
   LinearScale,
@@ -10,8 +11,8 @@ import {
   LineElement,
   PointElement,
   Tooltip,
-  type ChartConfiguration,
 } from 'chart.js';
+
 import type { AdoptionSeries, StepHealth } from '../common/adminApi';
 import { h, table } from './dom';
 

@@ -1,6 +1,6 @@
 import type { SessionInfo } from '../common/adminApi';
-import { api, currentSession, get, setSession } from './http';
 import { h, replace } from './dom';
+import { api, currentSession, get, setSession } from './http';
 import { auditPage } from './pages/auditPage';
 import { devicePage } from './pages/devicePage';
 import { fleetPage } from './pages/fleetPage';

@@ -4,10 +4,10 @@ import type { AdminApi } from '../infra/apiClient';
 import {
   belowFloor,
   floorOf,
-  rollback,
-  WATERMARKED_ROLES,
   type RoleVersions,
+  rollback,
   type VersionFloor,
+  WATERMARKED_ROLES,
 } from '../trust/versionFloor';
 
 /**

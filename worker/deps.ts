@@ -1,14 +1,15 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
-import { AdminApi } from '../infra/apiClient';
-import { ApiFloor } from './apiFloor';
+
 import type { ActivityDeps } from '../activities';
-import { loadTrustedRoot } from '../trust/ceremony';
-import { HsmKeys } from '../trust/keyring';
-import { requireHsmPin, type Config } from '../infra/config';
+import { AdminApi } from '../infra/apiClient';
+import { type Config, requireHsmPin } from '../infra/config';
 import { Hsm } from '../infra/hsm';
 import { Storage } from '../infra/storage';
+import { loadTrustedRoot } from '../trust/ceremony';
+import { HsmKeys } from '../trust/keyring';
 import { MetadataRepository } from '../trust/metadataRepository';
+import { ApiFloor } from './apiFloor';
 
 /** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
 export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm; close(): Promise<void> }> {

@@ -1,5 +1,6 @@
 import type { Context as ActivityContext } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+
 import type { Logger } from '../infra/log';
 
 /** Most holds one worker takes: the variable is operator input like any other. */

@@ -1,10 +1,11 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+
 import { createActivities } from '../activities';
-import { loadConfig, type Config } from '../infra/config';
-import { createActivityDeps } from './deps';
-import { createLogger, temporalLogger, type Logger } from '../infra/log';
-import { ensureFreshnessSchedule } from '../infra/schedules';
 import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
+import { type Config, loadConfig } from '../infra/config';
+import { createLogger, type Logger, temporalLogger } from '../infra/log';
+import { ensureFreshnessSchedule } from '../infra/schedules';
+import { createActivityDeps } from './deps';
 import { faultHolds } from './faultHold';
 
 /** One worker process: release workflows plus the stage activities (horizontally scalable). */

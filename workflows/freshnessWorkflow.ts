@@ -1,4 +1,5 @@
 import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+
 import type { createActivities } from '../activities';
 
 const { refreshMetadata } = proxyActivities<ReturnType<typeof createActivities>>({

@@ -1,2 +1,2 @@
-export { releaseWorkflow } from './releaseWorkflow';
 export { metadataFreshnessWorkflow } from './freshnessWorkflow';
+export { releaseWorkflow } from './releaseWorkflow';

@@ -1,13 +1,15 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ContinueAsNew } from '@temporalio/workflow';
+
 import type { createActivities } from '../activities';
 import { failureCodeOf, failureMessageOf, ServerError, type ServerErrorCode } from '../common/errors';
 import type { ApproveInput, Expiring, OpsInput } from '../common/messages';
+import { OPS_RULES, TERMINAL_STAGES } from '../common/opsRules';
 import {
-  lifecycleOf,
   type ActionRecord,
   type ChannelPolicy,
   type DeltaTarget,
+  lifecycleOf,
   type ReleaseSpec,
   type ReleaseStatus,
   type ReleaseTarget,
@@ -15,7 +17,6 @@ import {
 } from '../common/release';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
 import { approvalRefusal, evaluateGate } from './governance';
-import { OPS_RULES, TERMINAL_STAGES } from '../common/opsRules';
 
 export type ReleaseActivities = ReturnType<typeof createActivities>;
 

@@ -9,27 +9,28 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+
 import {
   abortUpdate,
   approveUpdate,
   messageDescriptions,
+  type OpsInput,
   pauseUpdate,
   promoteUpdate,
   rejectUpdate,
   resumeUpdate,
   rollbackUpdate,
   statusQuery,
-  type OpsInput,
 } from '../common/messages';
 import type { ReleaseSpec, ReleaseStatus } from '../common/release';
 import { awaitingApprovalKey, percentKey, stageKey } from '../common/temporalNames';
 import { renderDetails } from './details';
 import {
-  NON_RETRYABLE,
-  ReleaseRun,
   type CarriedState,
+  NON_RETRYABLE,
   type OpsActionName,
   type ReleaseActivities,
+  ReleaseRun,
   type WorkflowRuntime,
 } from './releaseRun';
 

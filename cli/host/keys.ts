@@ -1,13 +1,14 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+
 import { InputError } from '../../common/errors';
-import { checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony, type CeremonyOptions } from '../../trust/ceremony';
-import { requireHsmPin, type Config } from '../../infra/config';
+import { type Config, requireHsmPin } from '../../infra/config';
 import { Hsm } from '../../infra/hsm';
-import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../../trust/keyChanges';
-import { short, type RoleName } from '../../trust/keyring';
 import { Storage } from '../../infra/storage';
-import type { Output } from '../output';
+import { type CeremonyOptions, checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony } from '../../trust/ceremony';
+import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../../trust/keyChanges';
+import { type RoleName, short } from '../../trust/keyring';
 import { required } from '../args';
+import type { Output } from '../output';
 
 export interface KeyFlags {
   'root-key'?: string[];

@@ -1,8 +1,9 @@
-import { connectClient } from '../../control/temporal';
-import { describeMetadataStatus, readMetadataStatus } from '../../control/metadataStatus';
 import { REPOSITORIES } from '@enigm-ota/client-sdk';
+
 import type { MetadataWatermark } from '../../common/adminApi';
 import { InputError } from '../../common/errors';
+import { describeMetadataStatus, readMetadataStatus } from '../../control/metadataStatus';
+import { connectClient } from '../../control/temporal';
 import { AdminApi } from '../../infra/apiClient';
 import type { Config } from '../../infra/config';
 import type { Output } from '../output';

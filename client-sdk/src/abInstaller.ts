@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { copyFileDurably, writeFileDurably } from './durable';
 import type { Installer } from './installer';
 import type { VerifiedTarget } from './metadata';

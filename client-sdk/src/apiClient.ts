@@ -1,9 +1,9 @@
-import type { Delivery } from './imageFetch';
-import { ApiRequestError, OtaError, TransportError } from './errors';
 import type { AttestationEvidence } from './attestation';
-import type { Fetch } from './transport';
+import { ApiRequestError, OtaError, TransportError } from './errors';
+import type { Delivery } from './imageFetch';
 import { reportMessage } from './limits';
-import { realRetryDeps, withRetry, type RetryDeps, type RetryPolicy } from './retry';
+import { realRetryDeps, type RetryDeps, type RetryPolicy, withRetry } from './retry';
+import type { Fetch } from './transport';
 
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
 export interface PollOffer {

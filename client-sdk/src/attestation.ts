@@ -1,5 +1,7 @@
-import { constants, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { constants, createPrivateKey, type KeyObject, sign } from 'node:crypto';
+
 import { canonicalize } from '@tufjs/canonical-json';
+
 import { AttestationError } from './errors';
 
 /**

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { constants, zstdDecompressSync } from 'node:zlib';
+
 import type { TargetFile } from '@tufjs/models';
+
 import { VerificationError } from './errors';
 
 /**

@@ -1,20 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { DeviceApiClient, type InstallReport, type PollOffer } from './apiClient';
-import { createEvidence, type AttestationKey, type AttestationMeasurements } from './attestation';
-import { fetchImage, type Delivery } from './imageFetch';
-import { enroll, loadIdentity, needsRenewal, renew, saveIdentity, type DeviceIdentity } from './identity';
+import { type AttestationKey, type AttestationMeasurements, createEvidence } from './attestation';
 import { InstallError, OtaError, PolicyError } from './errors';
+import { type DeviceIdentity, enroll, loadIdentity, needsRenewal, renew, saveIdentity } from './identity';
+import { type Delivery, fetchImage } from './imageFetch';
 import type { Installer } from './installer';
-import { defaultLimits, type DeviceLimits } from './limits';
 import { partitionOf } from './layout';
+import { defaultLimits, type DeviceLimits } from './limits';
 import type { RepositoryName, VerifiedTarget } from './metadata';
-import { verifyInstallable, verifyTargetName, type DeviceFacts } from './policy';
+import { type DeviceFacts, verifyInstallable, verifyTargetName } from './policy';
 import { TrustedRepository } from './repository';
+import { isRetryable, pollDelayMs, retryDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
-import { isRetryable, pollDelayMs, retryDelayMs, retryPolicy, type RetryPolicy } from './retry';
-import { readState, writeState, type DeviceState } from './state';
+import { type DeviceState, readState, writeState } from './state';
 import { createTransport, type Fetch } from './transport';
 
 export interface DeviceConfig {

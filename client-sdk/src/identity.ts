@@ -1,7 +1,9 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import forge from 'node-forge';
+
 import { DeviceApiClient } from './apiClient';
 import { writeFileDurably } from './durable';
 import { defaultLimits } from './limits';

@@ -1,9 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import type { TargetFile } from '@tufjs/models';
-import { applyDelta, deltaTargetName, readDeltaBinding, type DeltaBinding } from './delta';
-import { downloadIntoFolder, partialFileIn, partialSize, type DownloadOptions } from './download';
-import { OtaError, VerificationError, type OtaErrorCode } from './errors';
+
+import { applyDelta, type DeltaBinding, deltaTargetName, readDeltaBinding } from './delta';
+import { downloadIntoFolder, type DownloadOptions, partialFileIn, partialSize } from './download';
+import { OtaError, type OtaErrorCode, VerificationError } from './errors';
 import type { Installer } from './installer';
 import type { VerifiedTarget } from './metadata';
 import type { TrustedRepository } from './repository';

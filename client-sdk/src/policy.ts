@@ -1,4 +1,5 @@
 import type { TargetFile } from '@tufjs/models';
+
 import { bucketInPercent, rolloutBucket } from './bucket';
 import { PolicyError, RollbackError, VerificationError } from './errors';
 import type { ReleasePolicy, RolloutState, VerifiedTarget } from './metadata';

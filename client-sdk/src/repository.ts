@@ -1,12 +1,14 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import type { TargetFile } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
 import { DownloadHTTPError } from 'tuf-js/dist/error';
+
 import { VerificationError } from './errors';
 import { announcesPartitions, checkPartitionFile } from './layout';
-import { updaterConfig, type DeviceLimits } from './limits';
+import { type DeviceLimits, updaterConfig } from './limits';
 import type { RepositoryName } from './metadata';
 import type { Fetch } from './transport';
 import { toOtaError } from './tufErrors';

@@ -1,9 +1,10 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { writeFileDurably } from './durable';
 import { InstallError } from './errors';
-import { isSemver } from './semver';
 import type { Delivery } from './imageFetch';
+import { isSemver } from './semver';
 
 /** What a device persists between polls. */
 export interface DeviceState {

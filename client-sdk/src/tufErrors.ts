@@ -1,4 +1,5 @@
 import * as tuf from 'tuf-js/dist/error';
+
 import { OtaError, TransportError, VerificationError } from './errors';
 
 /**

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { portOpen } from './processes';
 
 const BIN = '/usr/lib/postgresql/15/bin';

@@ -3,14 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { runCeremony } from '../../trust/ceremony';
-import { loadConfig, type Config } from '../../infra/config';
-import { Hsm } from '../../infra/hsm';
-import { Storage } from '../../infra/storage';
-import { newToken, tokenHash } from '../../infra/operators';
-import { httpOk, logContains, portOpen, ProcessManager } from './processes';
-import { searchAttributeKeys } from '../../common/temporalNames';
+
 import { ServerError } from '../../common/errors';
+import { searchAttributeKeys } from '../../common/temporalNames';
+import { type Config, loadConfig } from '../../infra/config';
+import { Hsm } from '../../infra/hsm';
+import { newToken, tokenHash } from '../../infra/operators';
+import { Storage } from '../../infra/storage';
+import { runCeremony } from '../../trust/ceremony';
+import { httpOk, logContains, portOpen, ProcessManager } from './processes';
 
 /** Where an embedded stack keeps its state, and its ports (the demo and the tests differ). */
 export interface StackProfile {

@@ -2,24 +2,26 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DIST } from '../paths';
 import { promisify } from 'node:util';
+
 import {
   createTransport,
+  type DeviceAgent,
   enroll,
+  type Fetch,
   loadIdentity,
   saveIdentity,
-  type DeviceAgent,
-  type Fetch,
 } from '@enigm-ota/client-sdk';
-import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../../simulator/fleet';
 import type { Client } from '@temporalio/client';
+
+import type { ReleaseStatus } from '../../common/release';
 import { approveRelease, waitForStatus } from '../../control/releases';
 import { connectClient } from '../../control/temporal';
-import type { ReleaseStatus } from '../../common/release';
 import { AdminApi } from '../../infra/apiClient';
-import { loadConfig, type Config } from '../../infra/config';
+import { type Config, loadConfig } from '../../infra/config';
 import { stackToken, TEST_PROFILE } from '../../scripts/lib/stack';
+import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../../simulator/fleet';
+import { DIST } from '../paths';
 
 const run = promisify(execFile);
 

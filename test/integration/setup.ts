@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../paths';
-import { closeTemporalClient } from './helpers';
+
 import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
 import { stackDown, stackEnv, stackUp, TEST_PORT_OFFSET, TEST_PROFILE } from '../../scripts/lib/stack';
+import { REPO_ROOT } from '../paths';
+import { closeTemporalClient } from './helpers';
 
 /**
  * Integration tests run against a real embedded stack of their own (Temporal dev server,

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { chainProblems, type MetadataFiles } from '../metadataChain';
 
 /** A repository in memory: targets versions with the given targets, snapshots naming a targets version. */

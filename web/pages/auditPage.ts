@@ -1,6 +1,6 @@
 import type { AuditRow } from '../../common/adminApi';
-import { get } from '../http';
 import { h, replace, table, when } from '../dom';
+import { get } from '../http';
 import { href, type Live, type Route } from '../router';
 
 /** The audit log, newest first, filtered by actor and action prefix. */

@@ -1,6 +1,6 @@
 import type { DeviceDetail, Explanation } from '../../common/adminApi';
-import { ApiError, get, path } from '../http';
 import { fact, h, replace, table, when } from '../dom';
+import { ApiError, get, path } from '../http';
 import type { Route } from '../router';
 
 /** One device: certificate, attestation, labels, report history, and why it gets a release or not. */

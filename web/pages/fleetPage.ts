@@ -1,6 +1,6 @@
 import type { DeviceRecord, FleetBreakdown } from '../../common/adminApi';
-import { get } from '../http';
 import { h, link, replace, table, when } from '../dom';
+import { get } from '../http';
 import { href, type Live, type Route } from '../router';
 
 /** Each count, with the device filter a click on one of its rows applies (where the inventory has one). */

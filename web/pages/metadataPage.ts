@@ -1,6 +1,6 @@
 import type { MetadataStatus, RoleFreshness } from '../../common/adminApi';
-import { get } from '../http';
 import { h, replace, table, when } from '../dom';
+import { get } from '../http';
 import type { Live } from '../router';
 
 /** Storage older than what the servers already saw (S-25) outranks a role about to expire. */

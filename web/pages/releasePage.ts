@@ -1,11 +1,11 @@
 import type { DeliverySummary, OpsAction, ReleaseInsights, TargetStats } from '../../common/adminApi';
 import { OPS_RULES, TERMINAL_STAGES } from '../../common/opsRules';
+import { type ReleaseStatus, STAGES } from '../../common/release';
 import { describeGate, describePublished } from '../../common/statusWords';
-import { STAGES, type ReleaseStatus } from '../../common/release';
 import { confirmAction, post } from '../actions';
-import { can, get, path } from '../http';
 import { adoptionChart, healthChart } from '../charts';
 import { fact, h, replace, table, when } from '../dom';
+import { can, get, path } from '../http';
 import type { Live, Route } from '../router';
 
 type Status = ReleaseStatus & { devices?: TargetStats; delivery?: DeliverySummary };

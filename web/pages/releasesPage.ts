@@ -1,7 +1,7 @@
 import type { ReleaseListItem } from '../../common/adminApi';
-import { STAGES, type ReleaseStatus } from '../../common/release';
-import { get, path } from '../http';
+import { type ReleaseStatus, STAGES } from '../../common/release';
 import { h, link, replace, table, when } from '../dom';
+import { get, path } from '../http';
 import { href, type Live, type Route } from '../router';
 
 /** Every channel's releases, filtered by channel and stage, refreshed every second. */

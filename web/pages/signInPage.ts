@@ -1,6 +1,6 @@
 import type { SessionInfo } from '../../common/adminApi';
-import { api, ApiError } from '../http';
 import { h, replace } from '../dom';
+import { api, ApiError } from '../http';
 
 /**
  * Sign-in with an operator token. The token goes once to POST /v1/session and is never

@@ -2,7 +2,9 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+
 import { Updater } from 'tuf-js';
+
 import { defaultLimits, updaterConfig } from '../limits';
 import { toOtaError } from '../tufErrors';
 

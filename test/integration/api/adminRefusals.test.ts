@@ -1,22 +1,24 @@
 import { readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
+
 import { expect } from 'chai';
 import type { RequestHandler } from 'express';
 import { Agent, fetch } from 'undici';
-import { adminRoutes, type AdminRouteDeps } from '../../../api/adminRoutes';
+
+import { type AdminRouteDeps, adminRoutes } from '../../../api/adminRoutes';
 import { httpStatusOf } from '../../../api/errors';
-import { GRANTS, type Permission } from '../../../api/permissions';
-import { releaseRoutes, type ReleaseRouteDeps } from '../../../api/releaseRoutes';
-import { insightRoutes, type InsightRouteDeps } from '../../../api/insightRoutes';
+import { type InsightRouteDeps, insightRoutes } from '../../../api/insightRoutes';
 import { metadataRoutes } from '../../../api/metadataRoutes';
-import { sessionRoutes, type SessionRouteDeps } from '../../../api/sessionRoutes';
-import { OPS_ACTIONS, ROLES, type Role } from '../../../common/adminApi';
+import { GRANTS, type Permission } from '../../../api/permissions';
+import { type ReleaseRouteDeps, releaseRoutes } from '../../../api/releaseRoutes';
+import { type SessionRouteDeps, sessionRoutes } from '../../../api/sessionRoutes';
+import { OPS_ACTIONS, type Role, ROLES } from '../../../common/adminApi';
 import type { ServerErrorCode } from '../../../common/errors';
 import { MAX_ARTIFACT_BYTES } from '../../../common/validation';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { stackToken, TEST_PROFILE } from '../../../scripts/lib/stack';
-import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import { waitFor } from '../../wait';
+import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 /**
  * Every refusal the admin API gives, by HTTP status and error code: a client (or a proxy,

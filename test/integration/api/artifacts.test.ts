@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { approve, deviceFetch, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
 

@@ -1,7 +1,9 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { createTransport } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { adminRoutes } from '../../../api/adminRoutes';
 import { attestationRoutes } from '../../../api/attestationRoutes';
 import { dashboardRoutes } from '../../../api/dashboardRoutes';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { device, ota, otaAs, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { resolveChannel } from '../../../control/releases';
-import { apiGet, artifactFile, deviceFetch, ota, postJson, temporalClient, testConfig } from '../helpers';
+
 import { RELEASE_TASK_QUEUE, RELEASE_WORKFLOW } from '../../../common/temporalNames';
+import { resolveChannel } from '../../../control/releases';
 import { waitFor } from '../../wait';
+import { apiGet, artifactFile, deviceFetch, ota, postJson, temporalClient, testConfig } from '../helpers';
 
 describe('bad input', () => {
   describe('to the CLI', () => {

@@ -1,9 +1,11 @@
-import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+
 import type { UpdateResult } from '@enigm-ota/client-sdk';
-import { waitForStatus } from '../../../control/releases';
+import { expect } from 'chai';
+
 import type { DeliverySummary } from '../../../common/adminApi';
 import type { ReleaseStatus } from '../../../common/release';
+import { waitForStatus } from '../../../control/releases';
 import { apiGet, approve, device, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 // Versions no other test uses: `ota release status VERSION` resolves a version alone only while one channel has it.

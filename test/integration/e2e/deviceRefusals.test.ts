@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { expect } from 'chai';
+
 import { Metadata, MetadataKind, type Timestamp } from '@tufjs/models';
-import { Storage, artifactKey } from '../../../infra/storage';
-import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
-import { waitForStatus } from '../../../control/releases';
-import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { expect } from 'chai';
+
 import type { FleetSummary } from '../../../common/adminApi';
+import { waitForStatus } from '../../../control/releases';
+import { artifactKey, Storage } from '../../../infra/storage';
+import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
 import { waitFor } from '../../wait';
+import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 async function fleetSummary(prefix: string): Promise<FleetSummary> {
   return apiGet<FleetSummary>(`/v1/fleet/summary?prefix=${prefix}`);

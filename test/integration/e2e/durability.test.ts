@@ -1,5 +1,7 @@
-import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';

@@ -1,7 +1,9 @@
-import { expect } from 'chai';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createEvidence, type AttestationMeasurements, type DeviceAgent } from '@enigm-ota/client-sdk';
+
+import { type AttestationMeasurements, createEvidence, type DeviceAgent } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { createManufacturer, type Manufacturer } from '../../fixtures/manufacturer';
 import { approve, artifactFile, device, deviceFetch, ota, postJson, temporalClient, testConfig } from '../helpers';

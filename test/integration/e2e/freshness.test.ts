@@ -1,12 +1,13 @@
 import { expect } from 'chai';
+
+import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
 import { readMetadataStatus } from '../../../control/metadataStatus';
 import { loadTrustedRoot } from '../../../trust/ceremony';
-import { createActivityDeps } from '../../../worker/deps';
 import { HsmKeys } from '../../../trust/keyring';
 import { TufRepository } from '../../../trust/tufRepository';
-import { apiGet, device, ota, temporalClient, testConfig } from '../helpers';
-import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
+import { createActivityDeps } from '../../../worker/deps';
 import { waitFor } from '../../wait';
+import { apiGet, device, ota, temporalClient, testConfig } from '../helpers';
 
 describe('metadata freshness', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;

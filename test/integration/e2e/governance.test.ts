@@ -1,9 +1,10 @@
-import { expect } from 'chai';
 import { rolloutBucket } from '@enigm-ota/client-sdk';
-import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { approve, device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { expect } from 'chai';
+
 import { releaseQuery } from '../../../common/temporalNames';
+import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { waitFor } from '../../wait';
+import { approve, device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 /** A device id whose bucket for this release is below `percent`, found by the public rule. */
 function deviceInside(releaseId: string, percent: number, prefix: string): string {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { simulateFleet } from '../../../simulator/fleet';
+
 import { waitForStatus } from '../../../control/releases';
+import { simulateFleet } from '../../../simulator/fleet';
 import { approve, ota, postJson, releaseAwaitingApproval, stepPublished, temporalClient, testConfig } from '../helpers';
 
 /** 24 simulated devices of which 70% fail their health check after installing. */

@@ -1,6 +1,8 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { createRelease, releaseAction, releaseStatus, waitForStatus, decideRelease } from '../../../control/releases';
+
+import { createRelease, decideRelease, releaseAction, releaseStatus, waitForStatus } from '../../../control/releases';
 import { Storage } from '../../../infra/storage';
 import { approve, artifactFile, temporalClient, testConfig } from '../helpers';
 

@@ -1,10 +1,12 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { createTransport, enroll, type DeviceIdentity } from '@enigm-ota/client-sdk';
-import type { AdminApi } from '../../../infra/apiClient';
-import { adminApi, apiGet, device, deviceFetch, operatorToken, ota, otaAs, postJson, testConfig } from '../helpers';
-import { rejectionOf } from '../../rejection';
+
+import { createTransport, type DeviceIdentity, enroll } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import type { AuditRow } from '../../../common/adminApi';
+import type { AdminApi } from '../../../infra/apiClient';
+import { rejectionOf } from '../../rejection';
+import { adminApi, apiGet, device, deviceFetch, operatorToken, ota, otaAs, postJson, testConfig } from '../helpers';
 
 const poll = (deviceId: string) => ({ deviceId, hardwareId: 'devkit-a', channel: 'identity', currentVersion: '0.0.1' });
 

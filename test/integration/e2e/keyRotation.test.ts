@@ -1,10 +1,12 @@
-import { expect } from 'chai';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import type { DeviceAgent } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
-import { offlineDir } from '../../../trust/ceremony';
 import { Storage } from '../../../infra/storage';
+import { offlineDir } from '../../../trust/ceremony';
 import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 type Listed = {

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { expect } from 'chai';
+
 import { createTransport } from '@enigm-ota/client-sdk';
-import { waitForStatus } from '../../../control/releases';
+import { expect } from 'chai';
+
 import type { ReleaseStatus } from '../../../common/release';
+import { RELEASE_WORKFLOW } from '../../../common/temporalNames';
+import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
-import { approve, deviceFetch, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
-import { RELEASE_WORKFLOW } from '../../../common/temporalNames';
 import { waitFor } from '../../wait';
+import { approve, deviceFetch, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 type Labels = Record<string, string>;
 

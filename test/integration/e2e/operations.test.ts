@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { approve, artifactFile, ota, otaAs, releaseAwaitingApproval, temporalClient } from '../helpers';
 

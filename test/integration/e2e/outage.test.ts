@@ -1,7 +1,9 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRetryable, type CycleOutcome, type DeviceAgent } from '@enigm-ota/client-sdk';
+
+import { type CycleOutcome, type DeviceAgent, isRetryable } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { ProcessManager, START_MARKER } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { simulateFleet } from '../../../simulator/fleet';
+
 import { releaseStatus, waitForStatus } from '../../../control/releases';
+import { simulateFleet } from '../../../simulator/fleet';
 import { apiGet, artifactFile, deviceFetch, ota, otaAs, temporalClient, testConfig } from '../helpers';
 
 describe('the release path', () => {

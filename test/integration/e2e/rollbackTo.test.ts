@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { approve, device, ota, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { approve, device, releaseAwaitingApproval, temporalClient } from '../helpers';
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { sleep } from '../../wait';

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { AbSlotInstaller, REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+
 import type { AuditRow, DeviceDetail } from '../../../common/adminApi';
 import { Storage } from '../../../infra/storage';
 import { chainProblems } from '../../metadataChain';

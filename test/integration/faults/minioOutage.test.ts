@@ -1,6 +1,8 @@
-import { expect } from 'chai';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';

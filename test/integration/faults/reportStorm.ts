@@ -1,5 +1,5 @@
-import { deviceFetch, testConfig } from '../helpers';
 import { sleep } from '../../wait';
+import { deviceFetch, testConfig } from '../helpers';
 
 /** The device page lists a device's latest 50 reports: the check reads them there. */
 const MAX_REPORTS = 45;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
+
+import { type ReleaseStatus, releaseWorkflowId } from '../../../common/release';
 import { waitForStatus } from '../../../control/releases';
-import { releaseWorkflowId, type ReleaseStatus } from '../../../common/release';
 import { logContains, ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import type { FleetStore } from '../../../infra/fleetStore';
 import { startPostgres, stopPostgres } from '../../../scripts/lib/postgres';
 import { TEST_PORT_OFFSET } from '../../../scripts/lib/stack';

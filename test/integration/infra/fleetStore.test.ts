@@ -1,15 +1,17 @@
-import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { expect } from 'chai';
+
 import { FleetStore } from '../../../infra/fleetStore';
 import { Insights } from '../../../infra/insights';
 import { Watermarks } from '../../../infra/watermarks';
 import { StoreFloor } from '../../../trust/versionFloor';
-import { backends } from './backends';
 import { DIST } from '../../paths';
+import { backends } from './backends';
 
 /** The same behaviour on both backends: PGlite (embedded default) and a real PostgreSQL. */
 for (const backend of backends(15432)) {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import type { StepWindow } from '../../../common/adminApi';
 import { InputError } from '../../../common/errors';
 import { Devices } from '../../../infra/devices';

@@ -1,7 +1,9 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { Fetch } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { AdminApi } from '../../../infra/apiClient';
 import type { Config } from '../../../infra/config';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
 import { reportProblems } from '../faults/invariants';

@@ -1,15 +1,17 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { rolloutBucket, type DeviceState, type UpdateResult } from '@enigm-ota/client-sdk';
-import { Metadata, MetadataKind, type Timestamp, type Targets } from '@tufjs/models';
-import type { TrustedRoots } from '../../../simulator/fleet';
+
+import { type DeviceState, rolloutBucket, type UpdateResult } from '@enigm-ota/client-sdk';
+import { Metadata, MetadataKind, type Targets, type Timestamp } from '@tufjs/models';
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
-import { createActivityDeps } from '../../../worker/deps';
 import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
+import type { TrustedRoots } from '../../../simulator/fleet';
 import { HsmKeys } from '../../../trust/keyring';
 import { signMetadata } from '../../../trust/tufKeys';
 import { targetFile } from '../../../trust/tufRepository';
+import { createActivityDeps } from '../../../worker/deps';
 import {
   apiGet,
   approve,
@@ -21,7 +23,7 @@ import {
   temporalClient,
   testConfig,
 } from '../helpers';
-import { startProxy, type Proxy } from './proxy';
+import { type Proxy, startProxy } from './proxy';
 
 /**
  * The attack suite: each test is one attack by whoever controls delivery (API, network,

@@ -1,14 +1,16 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
-import { createTransport, newKeyAndCsr, type Fetch } from '@enigm-ota/client-sdk';
+
+import { createTransport, type Fetch, newKeyAndCsr } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import type { AuditRow, DeviceRecord } from '../../../common/adminApi';
 import { Devices } from '../../../infra/devices';
 import { FleetStore } from '../../../infra/fleetStore';
 import { newToken, tokenHash } from '../../../infra/operators';
 import { csrFor, rsaKey } from '../../csr';
 import { rejectionOf } from '../../rejection';
-import { backends } from '../infra/backends';
 import { adminApi, apiGet, testConfig } from '../helpers';
+import { backends } from '../infra/backends';
 
 /**
  * Issue #11, bug 1 (S-20): a leftover enrollment token took over an enrolled device (the second

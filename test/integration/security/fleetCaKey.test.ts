@@ -1,10 +1,12 @@
-import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
-import { readdir, readFile, readlink, stat, mkdir, copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
+import { type DeviceIdentity, newKeyAndCsr } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 import forge from 'node-forge';
 import * as pkcs11js from 'pkcs11js';
-import { newKeyAndCsr, type DeviceIdentity } from '@enigm-ota/client-sdk';
+
 import { loadConfig, requireHsmPin } from '../../../infra/config';
 import { FLEET_CA_KEY_LABEL, FleetCa, fleetCaFiles, fleetCaToken } from '../../../infra/fleetCa';
 import { Hsm } from '../../../infra/hsm';

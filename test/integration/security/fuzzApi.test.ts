@@ -2,8 +2,10 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { expect } from 'chai';
 import { Agent, fetch } from 'undici';
+
 import { deviceFetch, operatorToken, testConfig } from '../helpers';
 
 /**

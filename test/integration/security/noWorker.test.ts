@@ -1,13 +1,14 @@
 import { expect } from 'chai';
+
 import type { AuditRow } from '../../../common/adminApi';
 import { ServerError } from '../../../common/errors';
 import { waitForStatus } from '../../../control/releases';
 import { POLLER_FRESH_MS, requireWorker } from '../../../control/worker';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { waitFor } from '../../wait';
 import { adminApi, apiGet, operatorToken, otaAs, releaseAwaitingApproval, temporalClient } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
-import { waitFor } from '../../wait';
 
 /**
  * Issue #11, bug 4 (S-19): with the worker down, `ota release approve` hung for the CLI's

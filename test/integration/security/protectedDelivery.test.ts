@@ -1,7 +1,9 @@
-import { expect } from 'chai';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createEvidence, type AttestationMeasurements, type Fetch } from '@enigm-ota/client-sdk';
+
+import { type AttestationMeasurements, createEvidence, type Fetch } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';

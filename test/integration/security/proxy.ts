@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+
 import { createTransport, type Fetch, type TlsIdentity } from '@enigm-ota/client-sdk';
 
 /** What a hostile delivery path can do: rewrite any response on its way to the device. */

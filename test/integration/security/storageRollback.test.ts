@@ -1,9 +1,11 @@
-import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
+
 import { createTransport, type Fetch } from '@enigm-ota/client-sdk';
-import { waitForStatus } from '../../../control/releases';
+import { expect } from 'chai';
+
 import type { MetadataStatus } from '../../../common/adminApi';
 import { releaseWorkflowId } from '../../../common/release';
+import { waitForStatus } from '../../../control/releases';
 import { Storage } from '../../../infra/storage';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackToken, stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';

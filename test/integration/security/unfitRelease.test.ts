@@ -1,6 +1,8 @@
-import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+import { expect } from 'chai';
+
 import type { TargetStats } from '../../../common/adminApi';
 import type { ReleaseStatus } from '../../../common/release';
 import { releaseStatus, waitForStatus } from '../../../control/releases';

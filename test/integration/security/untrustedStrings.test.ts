@@ -1,15 +1,17 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+
 import { DeviceApiClient, type InstallReport } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 import { Agent, fetch } from 'undici';
+
 import type { AuditRow, DeviceDetail, OperatorRow } from '../../../common/adminApi';
 import type { ServerErrorCode } from '../../../common/errors';
 import { releaseStatus } from '../../../control/releases';
 import { stackToken, TEST_PROFILE } from '../../../scripts/lib/stack';
-import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 import { waitFor } from '../../wait';
+import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 /**
  * Issue #11 bugs 2, 3 and 5 (S-15, S-18): text the fleet store cannot hold (U+0000, lone

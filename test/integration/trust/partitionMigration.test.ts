@@ -1,12 +1,14 @@
-import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import type { DeviceAgent } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { waitForStatus } from '../../../control/releases';
 import { Storage } from '../../../infra/storage';
+import { stackDown, stackEnv, type StackProfile, stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { createActivityDeps } from '../../../worker/deps';
-import { stackDown, stackEnv, stackUp, TEST_PROFILE, type StackProfile } from '../../../scripts/lib/stack';
 import {
   approve,
   closeTemporalClient,

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
+
 import { ServerError } from '../../../common/errors';
-import { createActivityDeps } from '../../../worker/deps';
 import { targetFile } from '../../../trust/tufRepository';
-import { testConfig } from '../helpers';
+import { createActivityDeps } from '../../../worker/deps';
 import { rejectionOf } from '../../rejection';
+import { testConfig } from '../helpers';
 
 describe('TufRepository in MinIO', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { launchBrowser as launch } from '../../../scripts/lib/browser';
+
 import { waitForStatus } from '../../../control/releases';
+import { launchBrowser as launch } from '../../../scripts/lib/browser';
 import { releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 describe('a release owner in the Temporal UI', () => {

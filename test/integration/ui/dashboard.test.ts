@@ -1,12 +1,15 @@
-import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+
+import { expect } from 'chai';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+
 import type { AuditRow, ReleaseInsights } from '../../../common/adminApi';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
+import { launchBrowser } from '../../../scripts/lib/browser';
 import {
   adminApi,
   apiGet,
@@ -16,7 +19,6 @@ import {
   temporalClient,
   testConfig,
 } from '../helpers';
-import { launchBrowser } from '../../../scripts/lib/browser';
 
 const CHANNEL = 'dash';
 const VERSION = '1.0.0';

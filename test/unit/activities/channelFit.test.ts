@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { channelFitProblems, type ChannelEntry } from '../../../activities/channelFit';
+
+import { type ChannelEntry, channelFitProblems } from '../../../activities/channelFit';
 import type { ReleaseTarget } from '../../../common/release';
 
 const target = (version: string, rollbackIndex: number, hardwareIds = ['kit-a'], channel = 'beta'): ReleaseTarget => ({

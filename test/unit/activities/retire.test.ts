@@ -1,6 +1,7 @@
-import { expect } from 'chai';
-import { TargetFile } from '@tufjs/models';
 import { DELTA_FIELD, DELTA_FORMAT } from '@enigm-ota/client-sdk';
+import { TargetFile } from '@tufjs/models';
+import { expect } from 'chai';
+
 import { retiredNames, retiredTargets, type RetireEntry } from '../../../activities/retire';
 
 const entry = (version: string, rollout: Partial<RetireEntry['rollout']> = {}, rollbackIndex = 1): RetireEntry => ({

@@ -1,8 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+
 import { expect } from 'chai';
 import express from 'express';
+
 import { adminAuth } from '../../../api/auth';
 import { errorHandler } from '../../../api/errors';
 import { ApiMetrics, observe } from '../../../api/observability';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { stepWindows } from '../../../api/insightRoutes';
 import type { ActionRecord, ReleaseStatus, RolloutStep } from '../../../common/release';
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { MetadataCache } from '../../../api/metadataCache';
 
 /** The device metadata route's shared reads (api/metadataCache.ts), over a counting fake store. */

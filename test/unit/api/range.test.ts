@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { parseRange } from '../../../api/artifacts';
 
 describe('parseRange', () => {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { findUnstorable } from '../../../api/untrusted';
 import { unstorableIn } from '../../../common/validation';
 

@@ -1,8 +1,9 @@
-import { expect } from 'chai';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { AbSlotInstaller, type AbStep, type VerifiedTarget } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 const target = (version: string) =>
   ({ sha256: version.replace(/\D/g, '').padEnd(64, 'a'), policy: { version } }) as VerifiedTarget;

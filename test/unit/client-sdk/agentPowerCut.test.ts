@@ -1,19 +1,21 @@
-import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InstallError, readState, type AbStep, type AgentStep } from '@enigm-ota/client-sdk';
+
+import { type AbStep, type AgentStep, InstallError, readState } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { rejectionOf } from '../../rejection';
 import {
   bootedSlot,
   deviceRunningOld,
   loopbackDevice,
+  type LoopDelta,
   makeDelta,
+  type Release,
   said,
   sha256Of,
   targetName,
-  type LoopDelta,
-  type Release,
 } from './loopbackOta';
 
 const OLD: Release = { version: '1.0.0', rollbackIndex: 1, bytes: Buffer.from('old image '.repeat(3000)) };

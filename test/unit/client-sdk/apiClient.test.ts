@@ -1,5 +1,5 @@
+import { DeviceApiClient, type Fetch, type InstallReport, MAX_REPORT_MESSAGE } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
-import { DeviceApiClient, MAX_REPORT_MESSAGE, type Fetch, type InstallReport } from '@enigm-ota/client-sdk';
 
 /** A client whose transport keeps each body it was given and answers 202. */
 function capturing(): { client: DeviceApiClient; sent: unknown[] } {

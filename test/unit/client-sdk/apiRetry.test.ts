@@ -1,12 +1,12 @@
-import { expect } from 'chai';
 import {
   ApiRequestError,
-  DeviceApiClient,
   defaultRetry,
-  OtaError,
+  DeviceApiClient,
   type Fetch,
+  OtaError,
   type RetryDeps,
 } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 /** Answers in turn: a number is that status (with its Retry-After), 'down' a refused connection; then 200. */
 function scripted(answers: Array<number | 'down' | [number, string]>): { transport: Fetch; calls: () => number } {

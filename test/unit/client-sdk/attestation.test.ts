@@ -1,12 +1,14 @@
-import { expect } from 'chai';
-import { generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, verify } from 'node:crypto';
+
 import {
+  type AttestationClaim,
   AttestationError,
   attestationPayload,
   createEvidence,
   OtaError,
-  type AttestationClaim,
 } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { refusal } from '../../rejection';
 
 const claim: AttestationClaim = {

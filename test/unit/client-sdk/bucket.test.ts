@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { BUCKET_COUNT, bucketInPercent, rolloutBucket } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 describe('rolloutBucket', () => {
   it('gives a device the same bucket every time, and another bucket in another release', () => {

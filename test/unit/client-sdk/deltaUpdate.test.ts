@@ -1,16 +1,18 @@
-import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import type { UpdateResult } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import {
   bootedSlot,
   deviceRunningOld,
   loopbackDevice,
-  makeDelta,
-  sha256Of,
   type LoopDelta,
+  makeDelta,
   type Release,
+  sha256Of,
 } from './loopbackOta';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

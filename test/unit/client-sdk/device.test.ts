@@ -1,7 +1,9 @@
-import { expect } from 'chai';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootedSlot, deviceRunningOld, loopbackDevice, said, type Release } from './loopbackOta';
+
+import { expect } from 'chai';
+
+import { bootedSlot, deviceRunningOld, loopbackDevice, type Release, said } from './loopbackOta';
 
 const OLD: Release = { version: '1.0.0', rollbackIndex: 1, bytes: Buffer.from('old image') };
 const NEW: Release = { version: '2.0.0', rollbackIndex: 2, bytes: Buffer.from('new image') };

@@ -1,11 +1,13 @@
-import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { downloadVerified, TransportError, VerificationError } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
 import { rejectionOf } from '../../rejection';
 
 /** A loopback artifact server that honours Range and can misbehave on purpose. */

@@ -1,4 +1,3 @@
-import { expect } from 'chai';
 import {
   AttestationError,
   InstallError,
@@ -8,6 +7,7 @@ import {
   TransportError,
   VerificationError,
 } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 describe('OtaError', () => {
   it('carries its code and cause, and is named after its class', () => {

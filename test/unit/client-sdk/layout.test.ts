@@ -1,4 +1,3 @@
-import { expect } from 'chai';
 import {
   announcesPartitions,
   checkPartitionFile,
@@ -7,6 +6,7 @@ import {
   PARTITIONED_LAYOUT,
   partitionOf,
 } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 const bytes = (json: unknown) => new TextEncoder().encode(typeof json === 'string' ? json : JSON.stringify(json));
 const file = (partition: unknown) => ({

@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { defaultLimits, MAX_REPORT_MESSAGE, reportMessage, updaterConfig } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 describe('updaterConfig', () => {
   it('D-2: caps every metadata download with the device limits and never retries', () => {

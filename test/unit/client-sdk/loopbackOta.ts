@@ -4,22 +4,24 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
+
 import {
   AbSlotInstaller,
+  type AbStep,
+  type AgentStep,
   compareSemver,
   DELTA_FIELD,
   DELTA_FORMAT,
+  type DeltaBinding,
   deltaTargetName,
   DeviceAgent,
-  type AbStep,
-  type DeltaBinding,
-  type AgentStep,
   type InstallReport,
   type PollRequest,
 } from '@enigm-ota/client-sdk';
-import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
+import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
+
 import { buildDeltaFile } from '../../../infra/bsdiffSegments';
+import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
 
 export const CHANNEL = 'loop';
 export const HARDWARE = 'devkit-a';

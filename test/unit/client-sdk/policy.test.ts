@@ -1,16 +1,17 @@
-import { expect } from 'chai';
-import { TargetFile } from '@tufjs/models';
 import {
+  type DeviceFacts,
   PolicyError,
-  RollbackError,
-  VerificationError,
   readReleasePolicy,
   readRolloutState,
+  RollbackError,
   rolloutBucket,
+  VerificationError,
   verifyInstallable,
   verifyTargetName,
-  type DeviceFacts,
 } from '@enigm-ota/client-sdk';
+import { TargetFile } from '@tufjs/models';
+import { expect } from 'chai';
+
 import { refusal } from '../../rejection';
 
 const SHA = 'ab'.repeat(32);

@@ -1,4 +1,3 @@
-import { expect } from 'chai';
 import {
   ApiRequestError,
   backoffMs,
@@ -9,12 +8,13 @@ import {
   realRetryDeps,
   retryAfterMs,
   retryDelayMs,
+  type RetryDeps,
+  type RetryPolicy,
   retryPolicy,
   TransportError,
   withRetry,
-  type RetryDeps,
-  type RetryPolicy,
 } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 const POLICY: RetryPolicy = {
   ...defaultRetry,

@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { compareSemver, isSemver } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
 
 describe('semver', () => {
   describe('compareSemver', () => {

@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { isGroupList, isTagMap, isTagValue, isTargetingName, targetingLimits } from '@enigm-ota/client-sdk/targeting';
+import { expect } from 'chai';
 
 describe("targeting rules (shared by the SDK readers and the server's spec validation)", () => {
   it('takes names of 1 to 64 letters, digits, dots, underscores, colons and dashes, starting with a letter or digit', () => {

@@ -1,7 +1,7 @@
-import { expect } from 'chai';
-import { UnsignedMetadataError } from '@tufjs/models/dist/error';
-import * as tuf from 'tuf-js/dist/error';
 import { OtaError, PolicyError, toOtaError, TransportError, VerificationError } from '@enigm-ota/client-sdk';
+import { UnsignedMetadataError } from '@tufjs/models/dist/error';
+import { expect } from 'chai';
+import * as tuf from 'tuf-js/dist/error';
 
 /**
  * The errors tuf-js 6 raises, with its own classes and message texts (store.js, updater.js,

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { deliverySummary } from '../../../common/adminApi';
 
 describe('deliverySummary (release status: how installs came, #12)', () => {

@@ -1,5 +1,6 @@
-import { expect } from 'chai';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import { expect } from 'chai';
+
 import { httpStatusOf } from '../../../api/errors';
 import {
   EVIDENCE_ERROR_CODES,

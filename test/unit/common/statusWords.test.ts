@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { describeGate, describePublished } from '../../../common/statusWords';
+
 import type { GateState, RolloutStep } from '../../../common/release';
+import { describeGate, describePublished } from '../../../common/statusWords';
 
 const steps: RolloutStep[] = [10, 50, 100].map((percent) => ({
   percent,

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import { InputError } from '../../../common/errors';
 import { FRESHNESS_WORKFLOW, RELEASE_WORKFLOW, releaseQuery } from '../../../common/temporalNames';
 import { metadataFreshnessWorkflow, releaseWorkflow } from '../../../workflows';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import type { MetadataStatus, RoleFreshness } from '../../../common/adminApi';
 import { describeMetadataStatus } from '../../../control/metadataStatus';
 

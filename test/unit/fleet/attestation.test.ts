@@ -1,26 +1,28 @@
-import { expect } from 'chai';
 import { constants, sign } from 'node:crypto';
+
 import {
-  attestationPayload,
-  createEvidence,
   type AttestationEvidence,
   type AttestationMeasurements,
+  attestationPayload,
+  createEvidence,
 } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
+import { EvidenceError, ServerError } from '../../../common/errors';
 import {
   attestationLimits,
+  type AttestationPolicy,
   checkAttestationPolicy,
   defaultAttestationPolicy,
   nonceIsFresh,
   verifyEvidence,
-  type AttestationPolicy,
   type VerifyEvidenceOptions,
 } from '../../../fleet/attestation';
-import { EvidenceError, ServerError } from '../../../common/errors';
 import {
-  createManufacturer,
-  TEST_ATTESTATION_EKU,
   type AttestationIdentity,
+  createManufacturer,
   type Manufacturer,
+  TEST_ATTESTATION_EKU,
 } from '../../fixtures/manufacturer';
 import { refusal } from '../../rejection';
 

@@ -1,14 +1,15 @@
-import { expect } from 'chai';
 import { rolloutBucket, type RolloutState } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
+import { type CheckName, CHECKS } from '../../../common/adminApi';
 import {
   chooseOffer,
   decideEligibility,
-  type FleetDeviceFacts,
   type EligibilityContext,
   type EligibilityDecision,
+  type FleetDeviceFacts,
   type OfferCandidate,
 } from '../../../fleet/eligibility';
-import { CHECKS, type CheckName } from '../../../common/adminApi';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const HOUR = 60 * 60 * 1000;

@@ -1,8 +1,9 @@
-import { expect } from 'chai';
-import { TargetFile } from '@tufjs/models';
 import { DELTA_FIELD, DELTA_FORMAT, type PollRequest } from '@enigm-ota/client-sdk';
-import { OfferIndex } from '../../../fleet/offers';
+import { TargetFile } from '@tufjs/models';
+import { expect } from 'chai';
+
 import type { FleetDeviceFacts } from '../../../fleet/eligibility';
+import { OfferIndex } from '../../../fleet/offers';
 
 const now = new Date('2026-11-26T12:00:00Z');
 const SHA = 'ab'.repeat(32);

@@ -1,6 +1,8 @@
-import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+
+import { expect } from 'chai';
+
 import { AdminApi } from '../../../infra/apiClient';
 
 /** A plain HTTP stand-in for one API replica: answers every request with `status` and its name. */

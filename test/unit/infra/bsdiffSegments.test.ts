@@ -1,18 +1,20 @@
-import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { zstdCompressSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { zstdCompressSync } from 'node:zlib';
+
 import {
   applyDelta,
   DELTA_FORMAT,
+  type DeltaBinding,
   encodeDeltaHeader,
   MAX_DELTA_REGION,
   MAX_PATCH,
-  type DeltaBinding,
 } from '@enigm-ota/client-sdk';
-import { buildDeltaFile, folderPatches, planSegments, type PatchStore } from '../../../infra/bsdiffSegments';
+import { expect } from 'chai';
+
+import { buildDeltaFile, folderPatches, type PatchStore, planSegments } from '../../../infra/bsdiffSegments';
 import { rejectionOf } from '../../rejection';
 
 const KiB = 1024;

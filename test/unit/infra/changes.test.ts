@@ -1,5 +1,7 @@
-import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
+
+import { expect } from 'chai';
+
 import { CHANGE_CHANNEL, kindOf, localBus, postgresBus } from '../../../infra/changes';
 
 /** A pg Client as the bus uses it: LISTEN recorded, notifications and losses sent by the test. */

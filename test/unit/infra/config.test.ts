@@ -1,7 +1,9 @@
-import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { expect } from 'chai';
+
 import { ServerError } from '../../../common/errors';
 import { DEFAULT_POLICY } from '../../../common/policy';
 import { loadConfig } from '../../../infra/config';

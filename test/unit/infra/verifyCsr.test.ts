@@ -1,6 +1,7 @@
+import { newKeyAndCsr } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 import forge from 'node-forge';
-import { newKeyAndCsr } from '@enigm-ota/client-sdk';
+
 import { ServerError } from '../../../common/errors';
 import { MAX_CSR_BYTES, verifyCsr } from '../../../infra/fleetCa';
 import { csrFor, rsaKey } from '../../csr';

@@ -1,13 +1,15 @@
-import { expect } from 'chai';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { expect } from 'chai';
+
 import {
   currentRun,
   logContains,
   ProcessManager,
-  START_MARKER,
   type ServiceSpec,
+  START_MARKER,
 } from '../../../scripts/lib/processes';
 
 /** A service that says which run it is, says `ready` after `delayMs`, and runs until stopped. */

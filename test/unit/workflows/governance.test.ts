@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+
 import type { ChannelPolicy, ReleaseStatus, RolloutStep } from '../../../common/release';
 import { approvalRefusal, evaluateGate } from '../../../workflows/governance';
 

@@ -1,11 +1,12 @@
-import { expect } from 'chai';
 import { ApplicationFailure } from '@temporalio/common';
 import { ContinueAsNew } from '@temporalio/workflow';
+import { expect } from 'chai';
+
 import type { ChannelPolicy, ReleaseSpec, ReleaseStatus, RolloutStep } from '../../../common/release';
 import {
-  ReleaseRun,
   type CarriedState,
   type ReleaseActivities,
+  ReleaseRun,
   type WorkflowRuntime,
 } from '../../../workflows/releaseRun';
 import { refusal, rejectionOf } from '../../rejection';

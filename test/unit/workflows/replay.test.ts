@@ -1,8 +1,10 @@
-import { expect } from 'chai';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import { expect } from 'chai';
+
 import { REPO_ROOT } from '../../paths';
 import { workflowBundle } from './bundle';
 

@@ -1,13 +1,15 @@
-import { expect } from 'chai';
 import { join } from 'node:path';
+
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { expect } from 'chai';
+
 import type { createActivities } from '../../../activities';
 import { approveUpdate, statusQuery } from '../../../common/messages';
 import type { ReleaseSpec } from '../../../common/release';
-import type { releaseWorkflow } from '../../../workflows';
 import { RELEASE_WORKFLOW, searchAttributeKeys } from '../../../common/temporalNames';
+import type { releaseWorkflow } from '../../../workflows';
 import { waitFor } from '../../wait';
 import { workflowBundle } from './bundle';
 
