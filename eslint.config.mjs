@@ -1,3 +1,4 @@
+import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = [
@@ -16,85 +17,100 @@ const nodeBuiltins = [
 ];
 
 /**
- * What each folder may import: the layers of docs/architecture.md, checked. `folders` are
- * project folders a module must not reach (by relative import, at any depth).
+ * Another package's build output or private modules (`tuf-js/dist/error`,
+ * `@temporalio/common/lib/time`): they change without notice. Import the package's public
+ * entry; where it lacks something, one wrapper module reaches in (INTERNALS_WRAPPERS below).
  */
-const forbid = (folders, message, extra = {}) => ({
-  'no-restricted-imports': [
-    'error',
-    {
-      ...extra,
-      patterns: [
-        ...(extra.patterns ?? []),
-        { group: folders.flatMap((f) => [`**/${f}`, `**/${f}/*`, `**/${f}/**`]), message },
-      ],
-    },
-  ],
+const internals = {
+  regex: '^(@[^/]+/)?[^./@][^/]*/(.+/)?(dist|lib)(/|$)',
+  message: "import the package's public entry, or the project's one wrapper of its internals",
+};
+const INTERNALS_WRAPPERS = ['client-sdk/src/tufJsErrors.ts'];
+
+/**
+ * The one `no-restricted-imports` of a folder: ESLint keeps only the last matching config's
+ * options for a rule, so every folder's restrictions are composed here with the ban on
+ * internals rather than spread over several configs.
+ */
+const restrict = ({ paths = [], patterns = [] } = {}) => ({
+  'no-restricted-imports': ['error', { paths, patterns: [...patterns, internals] }],
 });
+
+/** Project folders a module must not reach (by relative import, at any depth). */
+const folders = (names, message, extra = {}) => ({
+  group: names.flatMap((f) => [`**/${f}`, `**/${f}/*`, `**/${f}/**`]),
+  message,
+  ...extra,
+});
+
+/**
+ * What each folder may import: the layers of docs/architecture.md, checked.
+ */
+const layer = (names, message) => restrict({ patterns: [folders(names, message)] });
 
 export default tseslint.config(
   { ignores: ['dist/**', 'client-sdk/dist/**', 'node_modules/**', 'var/**', '**/*.js', '**/*.mjs'] },
+  ...tseslint.configs.recommendedTypeChecked.map((config) => ({ ...config, files: ['**/*.ts'] })),
   {
     files: ['**/*.ts'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { '@typescript-eslint': tseslint.plugin },
+    plugins: { 'simple-import-sort': simpleImportSort },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { prefer: 'type-imports', fixStyle: 'inline-type-imports' },
+      ],
+      // An unused parameter named `_x` is a deliberate signature (express's error handler).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'simple-import-sort/imports': 'error',
+      'simple-import-sort/exports': 'error',
+      ...restrict(),
     },
+  },
+  {
+    files: INTERNALS_WRAPPERS,
+    rules: { 'no-restricted-imports': 'off' },
   },
   {
     // Workflow code must be deterministic: no Node built-ins, no I/O libraries, and
     // activities only as types (the bundler would otherwise pull them into the sandbox).
     files: ['workflows/**/*.ts', 'common/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
+    rules: restrict({
+      paths: [
+        ...nodeBuiltins,
+        ...nodeBuiltins.map((m) => `node:${m}`),
+        'minio',
+        'pg',
+        'express',
+        'pkcs11js',
+        '@temporalio/activity',
+        '@temporalio/client',
+        '@temporalio/worker',
+      ].map((name) => ({ name, message: 'workflows/ and common/ must stay deterministic and workflow-safe' })),
+      patterns: [
+        folders(
+          ['activities', 'infra', 'trust', 'fleet', 'control', 'worker', 'cli'],
+          'import activities and adapters as types only',
+          { allowTypeImports: true },
+        ),
+        folders(['api'], 'nothing imports api/ but the API server'),
         {
-          paths: [
-            ...nodeBuiltins,
-            ...nodeBuiltins.map((m) => `node:${m}`),
-            'minio',
-            'pg',
-            'express',
-            'pkcs11js',
-            '@temporalio/activity',
-            '@temporalio/client',
-            '@temporalio/worker',
-          ].map((name) => ({ name, message: 'workflows/ and common/ must stay deterministic and workflow-safe' })),
-          patterns: [
-            {
-              group: [
-                '**/activities',
-                '**/activities/*',
-                '**/infra/*',
-                '**/trust/*',
-                '**/fleet/*',
-                '**/control/*',
-                '**/worker/*',
-                '**/cli/*',
-              ],
-              allowTypeImports: true,
-              message: 'import activities and adapters as types only',
-            },
-            { group: ['**/api/*'], message: 'nothing imports api/ but the API server' },
-            {
-              regex: '^@enigm-ota/client-sdk$',
-              allowTypeImports: true,
-              message: 'only the workflow-safe subpaths of the SDK (e.g. /semver)',
-            },
-          ],
+          regex: '^@enigm-ota/client-sdk$',
+          allowTypeImports: true,
+          message: 'only the workflow-safe subpaths of the SDK (e.g. /semver)',
         },
       ],
-    },
+    }),
   },
   {
     // Adapters to real components: they know no protocol, rule, use case or process above them.
     files: ['infra/**/*.ts'],
-    rules: forbid(
+    rules: layer(
       ['trust', 'fleet', 'activities', 'workflows', 'control', 'api', 'worker', 'cli', 'simulator', 'scripts'],
       'infra/ holds adapters only: it imports common/ and other adapters',
     ),
@@ -102,7 +118,7 @@ export default tseslint.config(
   {
     // The TUF protocol and key management: built on adapters, used by processes.
     files: ['trust/**/*.ts'],
-    rules: forbid(
+    rules: layer(
       ['fleet', 'activities', 'workflows', 'control', 'api', 'worker', 'cli', 'simulator', 'scripts'],
       'trust/ imports only common/, infra/ and the SDK',
     ),
@@ -110,14 +126,14 @@ export default tseslint.config(
   {
     // Device and fleet rules: no HTTP, no processes, no use cases.
     files: ['fleet/**/*.ts'],
-    rules: forbid(
+    rules: layer(
       ['activities', 'workflows', 'control', 'api', 'worker', 'cli', 'simulator', 'scripts'],
       'fleet/ holds rules: it imports common/, infra/ and trust/ types, and the SDK',
     ),
   },
   {
     files: ['activities/**/*.ts', 'control/**/*.ts', 'worker/**/*.ts', 'simulator/**/*.ts'],
-    rules: forbid(
+    rules: layer(
       ['api', 'cli'],
       'nothing imports api/ but the API server, and nothing below the processes imports the CLI',
     ),
@@ -125,12 +141,12 @@ export default tseslint.config(
   {
     // The embedded stack and npm start are processes like the CLI (they share its output helpers).
     files: ['scripts/**/*.ts'],
-    rules: forbid(['api'], 'nothing imports api/ but the API server'),
+    rules: layer(['api'], 'nothing imports api/ but the API server'),
   },
   {
     // Operator commands reach the system only through the admin API; signing-host commands live in cli/host/.
     files: ['cli/*.ts'],
-    rules: forbid(
+    rules: layer(
       [
         'trust',
         'fleet',
@@ -158,7 +174,7 @@ export default tseslint.config(
     // The dashboard runs in the browser: it reaches the system only through the admin API,
     // and shares only the wire types (and pure constants) of common/ with the server.
     files: ['web/**/*.ts'],
-    rules: forbid(
+    rules: layer(
       [
         'api',
         'infra',
@@ -181,25 +197,20 @@ export default tseslint.config(
     // S-18: every JSON body goes through jsonBody (api/untrusted.ts), which checks each string the parser made.
     files: ['api/**/*.ts'],
     ignores: ['api/untrusted.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
+    rules: restrict({
+      paths: [
         {
-          paths: [
-            {
-              name: 'express',
-              importNames: ['json', 'urlencoded', 'text'],
-              message: 'parse request bodies with jsonBody from api/untrusted.ts',
-            },
-            { name: 'body-parser', message: 'parse request bodies with jsonBody from api/untrusted.ts' },
-          ],
+          name: 'express',
+          importNames: ['json', 'urlencoded', 'text'],
+          message: 'parse request bodies with jsonBody from api/untrusted.ts',
         },
+        { name: 'body-parser', message: 'parse request bodies with jsonBody from api/untrusted.ts' },
       ],
-    },
+    }),
   },
   {
     files: ['cli/host/**/*.ts'],
-    rules: forbid(
+    rules: layer(
       ['api', 'activities', 'workflows', 'worker'],
       'signing-host commands use trust/, infra/ and control/, never the API server or the worker',
     ),

@@ -4,8 +4,8 @@ import type { ChannelPolicy } from '../common/release';
 import type { ActivityDeps } from './deps';
 
 /** The channel's approval rules, from the worker's policy (the creator cannot choose them). */
-export async function loadChannelPolicy(deps: ActivityDeps, input: { channel: string }): Promise<ChannelPolicy> {
-  return channelPolicy(deps.policy, input.channel);
+export function loadChannelPolicy(deps: ActivityDeps, input: { channel: string }): Promise<ChannelPolicy> {
+  return Promise.resolve(channelPolicy(deps.policy, input.channel));
 }
 
 /**

@@ -6,10 +6,15 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { applyDelta, checkPartitionFile, readDeltaBinding, readReleasePolicy } from '@enigm-ota/client-sdk';
+import {
+  applyDelta,
+  checkPartitionFile,
+  readDeltaBinding,
+  readReleasePolicy,
+  tufJsErrors,
+} from '@enigm-ota/client-sdk';
 import { heartbeat } from '@temporalio/activity';
 import { BaseFetcher, Updater } from 'tuf-js';
-import { DownloadHTTPError } from 'tuf-js/dist/error';
 
 import type { FleetBreakdown } from '../common/adminApi';
 import { ServerError } from '../common/errors';
@@ -36,7 +41,7 @@ class StorageFetcher extends BaseFetcher {
       .replace(/^\/+/, '')
       .replace(/^([a-z]+)\/p\/[^/]+\/[^/]+\/([0-9]+\.root\.json)$/, '$1/$2');
     const bytes = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
-    if (!bytes) throw new DownloadHTTPError(`${key} not found`, 404);
+    if (!bytes) throw new tufJsErrors.DownloadHTTPError(`${key} not found`, 404);
     checkPartitionFile(key, bytes, this.partition);
     return new Blob([new Uint8Array(bytes)]).stream();
   }

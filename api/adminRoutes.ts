@@ -11,6 +11,7 @@ import { Insights } from '../infra/insights';
 import type { AuditLog, Operators } from '../infra/operators';
 import { operatorOf } from './auth';
 import type { Permission } from './permissions';
+import { queryText } from './query';
 import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
 
@@ -128,7 +129,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   });
   r.get('/v1/admin/devices/:id/explain', guard('read'), async (req, res) => {
     const id = String(req.params['id']);
-    const version = String(req.query['version'] ?? '');
+    const version = queryText(req, 'version') ?? '';
     if (!isSemver(version)) throw new InputError('give ?version=SEMVER');
     const device = await deps.devices.get(id);
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);

@@ -34,7 +34,8 @@ export function attestationRoutes(deps: AttestationRouteDeps): Router {
 
   r.post('/v1/attestation', device, jsonBody(MAX_EVIDENCE_BYTES), async (req, res) => {
     const deviceId = deviceOf(res).deviceId;
-    const nonce = String((req.body as { nonce?: unknown })?.nonce ?? '');
+    const given = (req.body as { nonce?: unknown } | undefined)?.nonce;
+    const nonce = typeof given === 'string' ? given : '';
     const verifiedAt = new Date().toISOString();
     try {
       await deps.devices.consumeNonce(deviceId, nonce, deps.nonceMaxAgeMs);

@@ -21,6 +21,7 @@ import type { Storage } from '../infra/storage';
 import { type AuditNote, operatorOf } from './auth';
 import { httpStatusOf } from './errors';
 import type { Permission } from './permissions';
+import { queryText } from './query';
 import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
 
@@ -48,7 +49,7 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   const { guard } = deps;
 
   r.post('/v1/admin/uploads', guard('release.create'), async (req, res) => {
-    const fileName = checkPattern('fileName', String(req.query['fileName'] ?? ''));
+    const fileName = checkPattern('fileName', queryText(req, 'fileName') ?? '');
     const size = Number(req.header('content-length'));
     if (!Number.isInteger(size) || size < 1 || size > MAX_ARTIFACT_BYTES) {
       throw new ServerError(
@@ -96,12 +97,12 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   });
 
   r.get('/v1/admin/releases', guard('read'), async (req, res) => {
-    const q = (name: string) => (typeof req.query[name] === 'string' ? String(req.query[name]) : undefined);
+    const q = (name: string) => queryText(req, name);
     res.json(await listReleases(deps.temporal, { channel: q('channel'), stage: q('stage') }));
   });
 
   r.get('/v1/admin/releases/resolve', guard('read'), async (req, res) => {
-    const version = String(req.query['version'] ?? '');
+    const version = queryText(req, 'version') ?? '';
     res.json({
       channel: await resolveChannel(
         deps.temporal,

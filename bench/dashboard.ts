@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const engines: Array<{
     name: string;
     open: (size: number) => Promise<{ fleet: Parameters<typeof FleetStore.open>[0]; done?: () => Promise<void> }>;
-  }> = [{ name: 'PGlite', open: async (size) => ({ fleet: { pgliteDir: join(home, `fleet-${size}`) } }) }];
+  }> = [{ name: 'PGlite', open: (size) => Promise.resolve({ fleet: { pgliteDir: join(home, `fleet-${size}`) } }) }];
   const pg = await postgres();
   if (pg) engines.push({ name: `PostgreSQL (${pg.where})`, open: async (size) => pg.database(size) });
   let failed = false;

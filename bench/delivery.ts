@@ -131,7 +131,7 @@ async function main(): Promise<void> {
         }
         const after = await ask<NodeJS.CpuUsage>(child, 'cpu');
         cpu[delivery] = (after.user + after.system - before.user - before.system) / 1000 / ((mib * rounds) / 1024);
-        say(`${delivery}: API CPU ${cpu[delivery]!.toFixed(1)} ms per GiB`);
+        say(`${delivery}: API CPU ${cpu[delivery].toFixed(1)} ms per GiB`);
       } finally {
         child.kill();
       }
@@ -174,7 +174,7 @@ function serve(): void {
       };
       const target = targetFile('bench/1.0.0/fw.bin', s.length, s.sha256, custom);
       const offers = new OfferIndex(
-        { offeredTo: async () => ({ scope: 'rollout', targets: { [target.path]: target } }) },
+        { offeredTo: () => Promise.resolve({ scope: 'rollout', targets: { [target.path]: target } }) },
         60_000,
       );
       const app = express();

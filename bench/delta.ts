@@ -150,7 +150,7 @@ interface ChildSpec {
 
 /** The device's path: a verified download (the delta, then the rebuilt image; or the full image), then into the inactive slot. */
 async function child(spec: ChildSpec): Promise<void> {
-  const installer = new AbSlotInstaller(spec.slotDir, { boot: async () => true });
+  const installer = new AbSlotInstaller(spec.slotDir, { boot: () => Promise.resolve(true) });
   const target = {
     name: 'bench/1.0.0/image',
     length: spec.target.length,

@@ -141,7 +141,8 @@ function offerIndex(): OfferIndex {
     };
     return targetFile(`bench/${version}/fw.bin`, 10, 'ab'.repeat(32), custom);
   });
-  const offeredTo = async () => ({ scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) });
+  const offeredTo = () =>
+    Promise.resolve({ scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) });
   return new OfferIndex({ offeredTo }, 60_000);
 }
 

@@ -60,7 +60,7 @@ export async function deviceCommand(
       limit: flags.limit,
     }))
       if (v !== undefined) q.set(k, v);
-    const devices = await api.get<DeviceRecord[]>(`/v1/admin/devices?${q}`);
+    const devices = await api.get<DeviceRecord[]>(`/v1/admin/devices?${q.toString()}`);
     out.result(devices, () => (devices.length ? devices.map(describeDevice).join('\n') : 'no devices'));
     return 0;
   }
@@ -165,7 +165,7 @@ export async function auditCommand(api: AdminApi, flags: InventoryFlags, out: Ou
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries({ actor: flags.actor, action: flags.action, limit: flags.limit }))
     if (v !== undefined) q.set(k, v);
-  const rows = await api.get<AuditRow[]>(`/v1/admin/audit?${q}`);
+  const rows = await api.get<AuditRow[]>(`/v1/admin/audit?${q.toString()}`);
   out.result(rows, () =>
     rows.length
       ? rows

@@ -55,7 +55,7 @@ export async function releaseCommand(
     const query = new URLSearchParams();
     if (flags.channel !== undefined) query.set('channel', flags.channel);
     if (flags.stage !== undefined) query.set('stage', flags.stage);
-    const releases = await api.get<ReleaseListItem[]>(`/v1/admin/releases?${query}`);
+    const releases = await api.get<ReleaseListItem[]>(`/v1/admin/releases?${query.toString()}`);
     out.result(releases, () => describeList(releases));
     return 0;
   }

@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 
 import { causeChain, ServerError } from '../common/errors';
@@ -36,7 +35,7 @@ export async function requireWorker(client: Client, now = Date.now()): Promise<v
     taskQueue: { name: RELEASE_TASK_QUEUE },
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
   });
-  const last = Math.max(0, ...(pollers ?? []).map((p) => optionalTsToMs(p.lastAccessTime) ?? 0));
+  const last = Math.max(0, ...(pollers ?? []).map((p) => msOf(p.lastAccessTime)));
   if (now - last > POLLER_FRESH_MS) throw noWorker('nothing was changed');
 }
 
@@ -52,4 +51,10 @@ export function timedOut(err: unknown): boolean {
     if (e.code === 4 /* grpc DEADLINE_EXCEEDED */ || e.code === 1 /* grpc CANCELLED */) return true;
   }
   return false;
+}
+
+/** A protobuf Timestamp in ms since the epoch (0 when absent). */
+function msOf(ts: { seconds?: { toNumber(): number } | null; nanos?: number | null } | null | undefined): number {
+  if (!ts) return 0;
+  return (ts.seconds?.toNumber() ?? 0) * 1000 + Math.floor((ts.nanos ?? 0) / 1_000_000);
 }

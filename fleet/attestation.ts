@@ -222,10 +222,10 @@ function readEvidence(value: unknown): AttestationEvidence {
     }
   }
   return {
-    deviceId: deviceId as string,
-    nonce: nonce as string,
+    deviceId: deviceId,
+    nonce: nonce,
     measurements: readMeasurements(measurements),
-    signature: signature as string,
+    signature: signature,
     certChain: [...(certChain as string[])],
   };
 }
@@ -247,7 +247,7 @@ function readMeasurements(value: unknown): AttestationMeasurements {
   }
   return {
     bootState: bootState as BootState,
-    osVersion: osVersion as string,
+    osVersion: osVersion,
     integrity: Object.fromEntries(flags) as Record<string, boolean>,
   };
 }

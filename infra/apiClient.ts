@@ -92,7 +92,7 @@ export class AdminApi {
     const headers = { ...init.headers, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) };
     let res;
     try {
-      res = await fetch(`${base}${path}`, { ...init, headers, dispatcher: this.agent } as Parameters<typeof fetch>[1]);
+      res = await fetch(`${base}${path}`, { ...init, headers, dispatcher: this.agent });
     } catch (err) {
       // Our own timeout is an API that was reached and did not answer, not one that is down.
       if ((err as Error).name === 'TimeoutError')

@@ -178,7 +178,7 @@ export function folderPatches(dir: string): PatchStore {
       await copyFile(file, at(i));
       return (await stat(at(i))).size;
     },
-    read: async (i) => createReadStream(at(i)),
+    read: (i) => Promise.resolve(createReadStream(at(i))),
   };
 }
 
@@ -189,7 +189,7 @@ export interface BuildOptions {
   patches?: PatchStore;
   onSegment?(segment: number, of: number): void;
   /** Wraps each long call (qbsdiff), e.g. to heartbeat while it runs. */
-  during?<T>(work: Promise<T>): Promise<T>;
+  during?: <T>(work: Promise<T>) => Promise<T>;
   /** Segments diffed at once (default: the cores, at most 4; each qbsdiff holds a region and its suffix array, about 185 MiB at 16 MiB segments). */
   concurrency?: number;
 }

@@ -25,9 +25,15 @@ export interface ChangeBus {
 export function localBus(): ChangeBus {
   const events = new EventEmitter();
   return {
-    notify: async (kind) => void events.emit(kind),
+    notify: (kind) => {
+      events.emit(kind);
+      return Promise.resolve();
+    },
     onChange: (kind, fn) => void events.on(kind, fn),
-    close: async () => void events.removeAllListeners(),
+    close: () => {
+      events.removeAllListeners();
+      return Promise.resolve();
+    },
   };
 }
 

@@ -170,7 +170,7 @@ export class FleetCa {
           );
         }
       }
-      key = fileKey(forge.pki.privateKeyFromPem(await readFile(files.caKey, 'utf8')) as forge.pki.rsa.PrivateKey);
+      key = fileKey(forge.pki.privateKeyFromPem(await readFile(files.caKey, 'utf8')));
     } else {
       key = hsmKey(openToken(token), { generate: false });
     }
@@ -350,7 +350,7 @@ function hsmKey(hsm: Hsm, { generate }: { generate: boolean }): CaKey {
     return {
       source: 'hsm',
       publicKey: forge.pki.setRsaPublicKey(big(pair.modulus), big(pair.publicExponent)),
-      sign: pair.sign,
+      sign: (tbs) => pair.sign(tbs),
       close: () => hsm.close(),
     };
   } catch (err) {

@@ -62,9 +62,9 @@ export class Insights {
       row[r.bucket] = (row[r.bucket] ?? 0) + r.delta;
       after.set(r.version, row);
     }
-    const points = Array.from({ length: buckets }, (_, i) => ({
+    const points = Array.from({ length: buckets }, (_, i): { at: string; versions: Record<string, number> } => ({
       at: new Date(i === buckets - 1 ? until.getTime() : since.getTime() + i * bucketMs).toISOString(),
-      versions: {} as Record<string, number>,
+      versions: {},
     }));
     for (const [version, n] of counts) {
       const deltas = after.get(version);

@@ -24,6 +24,6 @@ export function csrFor(
   const csr = forge.pki.createCertificationRequest();
   csr.publicKey = forge.pki.publicKeyFromPem(publicPem);
   csr.setSubject([{ name: 'commonName', value: cn }]);
-  csr.sign(forge.pki.privateKeyFromPem(signerPem) as forge.pki.rsa.PrivateKey, md);
+  csr.sign(forge.pki.privateKeyFromPem(signerPem), md);
   return forge.pki.certificationRequestToPem(csr);
 }

@@ -4,10 +4,15 @@
  */
 const METADATA_FILE = /^(\d+)\.(root|targets|snapshot)\.json$/;
 
+/** The fields of a metadata file the check reads: a targets file's targets, a snapshot's or timestamp's meta. */
+export interface MetadataFile {
+  signed: { targets?: unknown; meta?: Record<string, { version: number }> };
+}
+
 /** One repository's metadata files: their names (`N.role.json`, `timestamp.json`) and contents. */
 export interface MetadataFiles {
   names: string[];
-  read(name: string): Promise<{ signed: any }>;
+  read(name: string): Promise<MetadataFile>;
 }
 
 /**
@@ -37,11 +42,10 @@ export async function chainProblems(files: MetadataFiles, repeatsAfter = 0): Pro
   }
   const newestSnapshot = Math.max(...versions['snapshot']!);
   const newestTargets = Math.max(...versions['targets']!);
-  const covered = (await files.read('timestamp.json')).signed.meta['snapshot.json'].version as number;
+  const covered = (await files.read('timestamp.json')).signed.meta!['snapshot.json']!.version;
   if (covered !== newestSnapshot)
     problems.push(`timestamp covers snapshot ${covered}, the newest is ${newestSnapshot}`);
-  const inSnapshot = (await files.read(`${newestSnapshot}.snapshot.json`)).signed.meta['targets.json']
-    .version as number;
+  const inSnapshot = (await files.read(`${newestSnapshot}.snapshot.json`)).signed.meta!['targets.json']!.version;
   if (inSnapshot !== newestTargets)
     problems.push(`snapshot ${newestSnapshot} covers targets ${inSnapshot}, the newest is ${newestTargets}`);
   return problems;

@@ -114,7 +114,7 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
     next = withThreshold(next, change.role, change.threshold);
   } else if (change.kind === 'partition') {
     if (layoutOf(current.signed) === 'partitioned') throw new InputError(`${repo} repository is already partitioned`);
-    next = Root.fromJSON({ ...(next.toJSON() as object), [LAYOUT_FIELD]: PARTITIONED_LAYOUT } as never);
+    next = Root.fromJSON({ ...(next.toJSON() as object), [LAYOUT_FIELD]: PARTITIONED_LAYOUT });
   } else {
     // Rotation replaces every key of the role; the old keys still sign during the switch.
     for (const keyID of spec.keyIDs) {

@@ -204,7 +204,7 @@ export class MetadataRepository {
         failed ??= err;
       }
     }
-    if (failed !== undefined) throw failed;
+    if (failed !== undefined) throw failed as Error;
     return out;
   }
 

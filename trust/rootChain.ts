@@ -1,6 +1,7 @@
 import { Metadata, MetadataKind, Root } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
+import { parseTufJson } from './tufJson';
 
 /**
  * Spec 5.3: root N+1 is trusted only when signed by a threshold of root N's keys and a
@@ -28,7 +29,7 @@ export function verifyRootStep(current: Metadata<Root>, next: Metadata<Root>): v
 }
 
 export function parseRoot(bytes: Buffer | string): Metadata<Root> {
-  return Metadata.fromJSON(MetadataKind.Root, JSON.parse(bytes.toString())) as Metadata<Root>;
+  return Metadata.fromJSON(MetadataKind.Root, parseTufJson(bytes));
 }
 
 /** From a trusted root forward over every newer root `read` finds, verifying each step. */

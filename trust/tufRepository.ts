@@ -8,6 +8,7 @@ import type { Storage } from '../infra/storage';
 import { type KeySource, ONLINE_ROLES, signersFor } from './keyring';
 import { PARTITION_FIELD, partitionFolder } from './layout';
 import { followRoots, verifyRootStep } from './rootChain';
+import { parseTufJson } from './tufJson';
 import { signMetadata, type TufSigner } from './tufKeys';
 import type { RoleVersions, VersionFloor } from './versionFloor';
 
@@ -572,10 +573,9 @@ export class TufRepository {
     const found = await this.storage.getVersioned('metadata', this.key(file), MAX_METADATA_BYTES);
     if (!found) return undefined;
     try {
-      const md = Metadata.fromJSON(
-        kind as MetadataKind.Targets,
-        JSON.parse(found.bytes.toString('utf8')),
-      ) as unknown as Metadata<KindOf<K>>;
+      const md = Metadata.fromJSON(kind as MetadataKind.Targets, parseTufJson(found.bytes)) as unknown as Metadata<
+        KindOf<K>
+      >;
       this.root.verifyDelegate(role, md);
       // A validly signed old file copied into a newer slot must not be adopted.
       if (expectedVersion !== undefined && md.signed.version !== expectedVersion) {

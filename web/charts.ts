@@ -157,7 +157,7 @@ export function healthChart(): { root: HTMLElement; show(steps: StepHealth[]): v
         s.stats.refused,
         allowed[i] ?? 0,
       ]);
-      f.update({ labels, datasets } as ChartConfiguration['data'], rows);
+      f.update({ labels, datasets }, rows);
     },
   };
 }

@@ -31,17 +31,18 @@ export class ApiFloor implements VersionFloor {
     } catch (err) {
       if (!(err instanceof ServerError && err.code === 'UNAVAILABLE' && this.last)) throw err;
     }
-    return floorOf(this.last!, repo);
+    return floorOf(this.last, repo);
   }
 
-  async admit(repo: string, seen: RoleVersions, floor: RoleVersions): Promise<void> {
+  admit(repo: string, seen: RoleVersions, floor: RoleVersions): Promise<void> {
     const below = belowFloor(seen, floor);
-    if (below) throw rollback(repo, below.role, below.found, below.highest);
+    if (below) return Promise.reject(rollback(repo, below.role, below.found, below.highest));
     // What this worker read is at least the floor: remember it, so an outage later compares with it.
     for (const role of WATERMARKED_ROLES) {
       const version = seen[role];
       const mark = this.last?.find((m) => m.repo === repo && m.role === role);
       if (mark && version !== undefined && version > mark.version) mark.version = version;
     }
+    return Promise.resolve();
   }
 }

@@ -64,9 +64,8 @@ const isLength = (n: unknown): n is number => Number.isSafeInteger(n) && (n as n
 
 /** The delta binding of a target; undefined for a full image. Malformed is never "no delta". */
 export function readDeltaBinding(target: TargetFile): DeltaBinding | undefined {
-  const raw = (target.custom as Record<string, unknown> | undefined)?.[DELTA_FIELD];
-  if (raw === undefined) return undefined;
-  const d = raw as Partial<DeltaBinding> | null;
+  const d = target.custom[DELTA_FIELD] as Partial<DeltaBinding> | null | undefined;
+  if (d === undefined) return undefined;
   const ok =
     typeof d === 'object' &&
     d !== null &&

@@ -4,7 +4,6 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream } from 'node:stream/web';
 
 import { TransportError, VerificationError } from './errors';
 import type { Fetch } from './transport';
@@ -176,7 +175,7 @@ async function receive(
     // Large buffers: fewer, bigger writes and hash updates (throughput near sha256sum's).
     const chunked = { highWaterMark: 1 << 20 };
     await pipeline(
-      Readable.fromWeb(response.body as ReadableStream, chunked),
+      Readable.fromWeb(response.body, chunked),
       meter,
       createWriteStream(file, { flags: append ? 'a' : 'w', ...chunked }),
     );

@@ -20,3 +20,4 @@ export * from './state';
 export * from './targeting';
 export * from './transport';
 export * from './tufErrors';
+export * as tufJsErrors from './tufJsErrors';

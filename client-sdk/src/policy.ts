@@ -125,7 +125,7 @@ function sha256Of(target: TargetFile): string {
 
 /** Malformed custom fields are a verification failure, never a silent default. */
 export function readReleasePolicy(target: TargetFile): ReleasePolicy {
-  const c = target.custom as Record<string, unknown>;
+  const c = target.custom;
   const ok =
     typeof c['version'] === 'string' &&
     typeof c['channel'] === 'string' &&
@@ -147,7 +147,7 @@ export function readReleasePolicy(target: TargetFile): ReleasePolicy {
 }
 
 export function readRolloutState(target: TargetFile): RolloutState {
-  const r = (target.custom as Record<string, unknown>)['rollout'] as Record<string, unknown> | null | undefined;
+  const r = target.custom['rollout'] as Record<string, unknown> | null | undefined;
   const ok =
     typeof r === 'object' &&
     r !== null &&
@@ -169,7 +169,13 @@ export function readRolloutState(target: TargetFile): RolloutState {
   const approvals = r['approvals'];
   if (
     approvals !== undefined &&
-    !(Array.isArray(approvals) && approvals.every((a) => typeof a?.approver === 'string' && typeof a?.at === 'string'))
+    !(
+      Array.isArray(approvals) &&
+      approvals.every(
+        (a: { approver?: unknown; at?: unknown } | null) =>
+          typeof a?.approver === 'string' && typeof a?.at === 'string',
+      )
+    )
   ) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed approvals`);
   }

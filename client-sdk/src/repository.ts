@@ -4,7 +4,6 @@ import { join } from 'node:path';
 
 import type { TargetFile } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
-import { DownloadHTTPError } from 'tuf-js/dist/error';
 
 import { VerificationError } from './errors';
 import { announcesPartitions, checkPartitionFile } from './layout';
@@ -12,6 +11,7 @@ import { type DeviceLimits, updaterConfig } from './limits';
 import type { RepositoryName } from './metadata';
 import type { Fetch } from './transport';
 import { toOtaError } from './tufErrors';
+import * as tufJsErrors from './tufJsErrors';
 
 /** The device's own partition of a partitioned repository: its name and where its files are. */
 export interface PartitionSource {
@@ -162,7 +162,7 @@ class TransportFetcher extends BaseFetcher {
     }
     if (!response.ok || !response.body) {
       await response.body?.cancel();
-      throw new DownloadHTTPError('Failed to download', response.status);
+      throw new tufJsErrors.DownloadHTTPError('Failed to download', response.status);
     }
     const file = new URL(url).pathname.split('/').pop() ?? '';
     const bytes = await readCapped(response.body, maxLength(file, this.limits));

@@ -28,5 +28,5 @@ export function createTransport(tls?: TlsIdentity): Fetch {
   const agent = new Agent({
     connect: { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, rejectUnauthorized: true },
   });
-  return (url, init) => undiciFetch(url, { ...init, dispatcher: agent }) as unknown as Promise<Response>;
+  return (url, init) => undiciFetch(url, { ...init, dispatcher: agent });
 }

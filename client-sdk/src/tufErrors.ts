@@ -1,6 +1,5 @@
-import * as tuf from 'tuf-js/dist/error';
-
 import { OtaError, TransportError, VerificationError } from './errors';
+import * as tuf from './tufJsErrors';
 
 /**
  * D-1: tuf-js failures mapped onto stable codes; anything unknown fails closed as invalid.

@@ -10,6 +10,7 @@ import {
   enroll,
   type Fetch,
   loadIdentity,
+  type PollOffer,
   saveIdentity,
 } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
@@ -39,7 +40,18 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
-  json: any;
+  /** The parsed stdout (`--json`), undefined when it is not JSON: cast it to the command's answer. */
+  json: unknown;
+}
+
+/** What the CLI prints with --json, and the API answers, when it refuses: `{ error: { code, message } }`. */
+export interface ErrorAnswer {
+  error: { code: string; message: string };
+}
+
+/** The API's answer to `POST /v1/poll`. */
+export interface PollAnswer {
+  offer: PollOffer | null;
 }
 
 /** Runs the real `ota` CLI as a separate process, as the stack's `ops` operator would. */
@@ -88,12 +100,13 @@ export async function operatorToken(name: string, roles: string[] = ALL_BUT_ADMI
 }
 
 /** The admin API over HTTPS (fleet CA), as `ops` unless another token is given. */
-export async function adminApi(token = process.env['OTA_TOKEN']): Promise<AdminApi> {
-  return AdminApi.fromConfig(testConfig(), token);
+export function adminApi(token = process.env['OTA_TOKEN']): Promise<AdminApi> {
+  // A missing fleet CA (or a bad config) rejects the promise, as it always has, rather than throwing.
+  return new Promise((resolve) => resolve(AdminApi.fromConfig(testConfig(), token)));
 }
 
 /** GET on the admin side as `ops` (fleet numbers, stats). */
-export async function apiGet<T = any>(path: string): Promise<T> {
+export async function apiGet<T = unknown>(path: string): Promise<T> {
   const api = await adminApi();
   try {
     return await api.get<T>(path);
@@ -241,7 +254,7 @@ export async function device(
 }
 
 /** A device request: sent as the device the body names (a probe identity for bodies without one). */
-export async function postJson(path: string, body: unknown): Promise<{ status: number; body: any }> {
+export async function postJson<T = unknown>(path: string, body: unknown): Promise<{ status: number; body: T }> {
   const b = (body ?? {}) as { deviceId?: unknown; channel?: unknown; hardwareId?: unknown };
   const as =
     typeof b.deviceId === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(b.deviceId)
@@ -259,7 +272,8 @@ export async function postJson(path: string, body: unknown): Promise<{ status: n
     headers: { 'content-type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.status, body: await res.json().catch(() => undefined) };
+  // The answer's body as the caller expects it (undefined when it is not JSON).
+  return { status: res.status, body: (await res.json().catch(() => undefined)) as T };
 }
 
 export async function closeTemporalClient(): Promise<void> {

@@ -1,17 +1,17 @@
 import { expect } from 'chai';
 
-import { chainProblems, type MetadataFiles } from '../metadataChain';
+import { chainProblems, type MetadataFile, type MetadataFiles } from '../metadataChain';
 
 /** A repository in memory: targets versions with the given targets, snapshots naming a targets version. */
 function repo(o: { targets: string[]; snapshots: number[]; timestampCovers: number; roots?: number[] }): MetadataFiles {
-  const files = new Map<string, { signed: any }>();
+  const files = new Map<string, MetadataFile>();
   for (const v of o.roots ?? [1]) files.set(`${v}.root.json`, { signed: {} });
   o.targets.forEach((t, i) => files.set(`${i + 1}.targets.json`, { signed: { targets: { [t]: {} } } }));
   o.snapshots.forEach((tv, i) =>
     files.set(`${i + 1}.snapshot.json`, { signed: { meta: { 'targets.json': { version: tv } } } }),
   );
   files.set('timestamp.json', { signed: { meta: { 'snapshot.json': { version: o.timestampCovers } } } });
-  return { names: [...files.keys()], read: async (name) => files.get(name)! };
+  return { names: [...files.keys()], read: (name) => Promise.resolve(files.get(name)!) };
 }
 
 describe("the fault suite's metadata chain check", () => {

@@ -184,7 +184,7 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
 /** The release path as a row of stages: done, the current one, still to come (an ended release shows how it ended). */
 function stagesOf(s: Status): Array<[string, 'done' | 'current' | 'todo' | 'ended']> {
   const path = STAGES.slice(0, STAGES.indexOf('stable') + 1);
-  const at = path.indexOf(s.stage as (typeof path)[number]);
+  const at = path.indexOf(s.stage);
   if (at >= 0)
     return path.map((name, i) => [name, i < at || s.stage === 'stable' ? 'done' : i === at ? 'current' : 'todo']);
   // Rolled back, rejected, aborted or failed: the path up to where it stopped, then the end.

@@ -130,8 +130,8 @@ function expectRefused(a: Answer, r: Pick<Refusal, 'what' | 'status' | 'code' | 
   const seen = `${r.what}: ${JSON.stringify(a.body)}`;
   expect({ status: a.status, code: a.code }, seen).to.deep.equal({ status: r.status, code: r.code });
   if (!r.notFromTable) expect(httpStatusOf(r.code), `${r.what}: api/errors.ts STATUS[${r.code}]`).to.equal(r.status);
-  expect(a.body.error?.message, seen).to.be.a('string').that.is.not.empty;
-  expect(a.body.error?.requestId, seen).to.be.a('string').that.is.not.empty;
+  expect(a.body.error?.message, seen).to.be.a('string').that.does.not.equal('');
+  expect(a.body.error?.requestId, seen).to.be.a('string').that.does.not.equal('');
 }
 
 async function expectAll(refusals: readonly Refusal[]): Promise<void> {

@@ -136,7 +136,7 @@ describe('GET /v1/openapi.json', () => {
       const ops = Object.entries(doc.paths)
         .filter(([p]) => templated.test(p))
         .map(([, item]) => item[method]);
-      expect(ops, `${method} ${pattern}`).to.not.be.empty;
+      expect(ops, `${method} ${pattern}`).to.not.have.lengthOf(0);
       for (const op of ops)
         expect(
           (op?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
@@ -154,7 +154,7 @@ describe('GET /v1/openapi.json', () => {
           // No body: HEAD, 204 and redirects.
           if (method === 'head' || status === '204' || status.startsWith('3')) continue;
           const media = Object.values(response.content ?? {});
-          expect(media, `${what}: no content`).to.not.be.empty;
+          expect(media, `${what}: no content`).to.not.have.lengthOf(0);
           for (const m of media) {
             expect(m.schema, `${what}: no schema`).to.be.an('object');
             if (m.schema!.$ref)

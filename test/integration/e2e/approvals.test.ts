@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 
+import type { ReleaseListItem } from '../../../common/adminApi';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { device, ota, otaAs, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { device, type ErrorAnswer, ota, otaAs, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
 
 /** The approver is whoever's token the CLI sends, never a name in the request. */
 const approve = (version: string, channel: string, approver: string) =>
@@ -17,12 +18,12 @@ describe('approvals', () => {
 
     it('refuses the creator, an unknown approver and a duplicate, changing nothing', async () => {
       const byCreator = await approve(version, channel, 'carol');
-      expect(byCreator.json.error.code).to.equal('APPROVAL_REFUSED');
+      expect((byCreator.json as ErrorAnswer).error.code).to.equal('APPROVAL_REFUSED');
       const byStranger = await approve(version, channel, 'mallory');
-      expect(byStranger.json.error.code).to.equal('APPROVAL_REFUSED');
+      expect((byStranger.json as ErrorAnswer).error.code).to.equal('APPROVAL_REFUSED');
       expect((await approve(version, channel, 'alice')).code).to.equal(0);
       const twice = await approve(version, channel, 'alice');
-      expect(twice.json.error.code).to.equal('APPROVAL_REFUSED');
+      expect((twice.json as ErrorAnswer).error.code).to.equal('APPROVAL_REFUSED');
       const s = await releaseStatus(await temporalClient(), channel, version);
       expect(s.stage).to.equal('approval');
       expect(s.approvals.map((a) => a.approver)).to.deep.equal(['alice']);
@@ -45,7 +46,7 @@ describe('approvals', () => {
     it('refuses an approval at the wrong stage', async () => {
       const late = await approve(version, channel, 'carol');
       expect(late.code).to.equal(1);
-      expect(late.json.error.code).to.be.oneOf(['WRONG_STAGE', 'APPROVAL_REFUSED']);
+      expect((late.json as ErrorAnswer).error.code).to.be.oneOf(['WRONG_STAGE', 'APPROVAL_REFUSED']);
     });
   });
 
@@ -89,7 +90,7 @@ describe('approvals', () => {
       );
       expect(waiting.percent).to.equal(10);
       const listed = await ota('release', 'list', '--channel', 'stepgate', '--json');
-      expect(listed.json.map((r: { version: string }) => r.version)).to.include('1.0.0');
+      expect((listed.json as ReleaseListItem[]).map((r) => r.version)).to.include('1.0.0');
       // A new round: the same owner may approve the step.
       expect((await approve('1.0.0', 'stepgate', 'erin')).code).to.equal(0);
       const done = await waitForStatus(client, 'stepgate', '1.0.0', (x) => x.stage === 'stable');

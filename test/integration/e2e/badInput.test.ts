@@ -3,14 +3,23 @@ import { expect } from 'chai';
 import { RELEASE_TASK_QUEUE, RELEASE_WORKFLOW } from '../../../common/temporalNames';
 import { resolveChannel } from '../../../control/releases';
 import { waitFor } from '../../wait';
-import { apiGet, artifactFile, deviceFetch, ota, postJson, temporalClient, testConfig } from '../helpers';
+import {
+  apiGet,
+  artifactFile,
+  deviceFetch,
+  type ErrorAnswer,
+  ota,
+  postJson,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 
 describe('bad input', () => {
   describe('to the CLI', () => {
     it('answers an unknown release with NOT_FOUND', async () => {
       const r = await ota('release', 'status', '9.9.9', '--channel', 'nowhere', '--json');
       expect(r.code).to.equal(1);
-      expect(r.json.error.code).to.equal('NOT_FOUND');
+      expect((r.json as ErrorAnswer).error.code).to.equal('NOT_FOUND');
     });
 
     it('refuses a malformed version, channel or hardware id with INVALID_INPUT (exit 2) and starts nothing', async () => {
@@ -23,7 +32,7 @@ describe('bad input', () => {
       for (const c of cases) {
         const r = await ota('release', 'create', '--artifact', file, ...c, '--json');
         expect(r.code, c.join(' ')).to.equal(2);
-        expect(r.json.error.code).to.equal('INVALID_INPUT');
+        expect((r.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
       }
       const client = await temporalClient();
       const found = [];
@@ -75,13 +84,13 @@ describe('bad input', () => {
         return answer.code !== 0 && answer;
       });
       expect(r.code).to.equal(2);
-      expect(r.json.error.code).to.equal('INVALID_INPUT');
+      expect((r.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
     });
 
     it('refuses missing fields and unknown flags with INVALID_INPUT', async () => {
       const missing = await ota('release', 'create', '--version', '1.0.0', '--json');
       expect(missing.code).to.equal(2);
-      expect(missing.json.error.code).to.equal('INVALID_INPUT');
+      expect((missing.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
       const unknown = await ota('release', 'status', '1.0.0', '--chanel', 'x', '--json');
       expect(unknown.code).to.equal(2);
     });
@@ -101,7 +110,7 @@ describe('bad input', () => {
         'a',
         '--json',
       );
-      expect(noFile.json.error.code).to.equal('INVALID_INPUT');
+      expect((noFile.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
       const steps = await ota(
         'release',
         'create',
@@ -117,13 +126,13 @@ describe('bad input', () => {
         '50,20',
         '--json',
       );
-      expect(steps.json.error.code).to.equal('INVALID_INPUT');
+      expect((steps.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
     });
 
     it('refuses an approval that tries to name its approver (identity comes from the token)', async () => {
       const r = await ota('release', 'approve', '2.0.0', '--channel', 'e2e', '--approver', 'alice', '--json');
       expect(r.code).to.equal(2);
-      expect(r.json.error.code).to.equal('INVALID_INPUT');
+      expect((r.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
     });
   });
 
@@ -174,14 +183,14 @@ describe('bad input', () => {
         { ...good, extra: true },
         'not json',
       ]) {
-        const r = await postJson('/v1/poll', body);
+        const r = await postJson<ErrorAnswer>('/v1/poll', body);
         expect(r.status, JSON.stringify(body)).to.equal(400);
         expect(r.body.error.code).to.equal('INVALID_INPUT');
       }
     });
 
     it('refuses an oversized body with 413 and stores nothing', async () => {
-      const r = await postJson('/v1/reports', {
+      const r = await postJson<ErrorAnswer>('/v1/reports', {
         deviceId: 'big-1',
         version: '1.0.0',
         outcome: 'failed',

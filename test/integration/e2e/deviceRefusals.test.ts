@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { Metadata, MetadataKind, type Timestamp } from '@tufjs/models';
+import { Metadata, MetadataKind } from '@tufjs/models';
 import { expect } from 'chai';
 
 import type { FleetSummary } from '../../../common/adminApi';
@@ -9,6 +9,9 @@ import { artifactKey, Storage } from '../../../infra/storage';
 import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
 import { waitFor } from '../../wait';
 import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+
+/** Metadata JSON as `Metadata.fromJSON` reads it (@tufjs/models does not export its JSONObject type). */
+type TufJson = Parameters<typeof Metadata.fromJSON>[1];
 
 async function fleetSummary(prefix: string): Promise<FleetSummary> {
   return apiGet<FleetSummary>(`/v1/fleet/summary?prefix=${prefix}`);
@@ -51,7 +54,7 @@ describe('a device', () => {
       const s = storage();
       const key = 'rollout/timestamp.json';
       const original = (await s.getBytes('metadata', key, 1 << 20))!;
-      const forged = Metadata.fromJSON(MetadataKind.Timestamp, JSON.parse(original.toString())) as Metadata<Timestamp>;
+      const forged = Metadata.fromJSON(MetadataKind.Timestamp, JSON.parse(original.toString()) as TufJson);
       forged.signatures = {};
       signMetadata(forged, [OfflineSigner.generate()]);
       await s.putBytes('metadata', key, Buffer.from(JSON.stringify(forged.toJSON())));

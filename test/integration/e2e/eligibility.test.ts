@@ -4,9 +4,21 @@ import { dirname } from 'node:path';
 import { type AttestationMeasurements, createEvidence, type DeviceAgent } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
+import type { AuditRow } from '../../../common/adminApi';
 import { waitForStatus } from '../../../control/releases';
 import { createManufacturer, type Manufacturer } from '../../fixtures/manufacturer';
-import { approve, artifactFile, device, deviceFetch, ota, postJson, temporalClient, testConfig } from '../helpers';
+import {
+  approve,
+  artifactFile,
+  device,
+  deviceFetch,
+  type ErrorAnswer,
+  ota,
+  type PollAnswer,
+  postJson,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 
 const good: AttestationMeasurements = { bootState: 'verified', osVersion: '5.2.0', integrity: { 'dm-verity': true } };
 
@@ -84,7 +96,8 @@ describe('eligibility and attestation', () => {
 
     it('is offered only to eligible devices, and `ota device explain` says why for every check', async () => {
       const pollAs = async (id: string, currentVersion: string) =>
-        (await postJson('/v1/poll', { deviceId: id, hardwareId: 'devkit-a', channel, currentVersion })).body.offer;
+        (await postJson<PollAnswer>('/v1/poll', { deviceId: id, hardwareId: 'devkit-a', channel, currentVersion })).body
+          .offer;
       expect(await pollAs('lab-1', '1.2.0')).to.include({ version: '3.1.0' });
       expect(await pollAs('office-1', '1.2.0')).to.equal(null);
       expect(await pollAs('lab-old', '0.9.0')).to.equal(null);
@@ -127,9 +140,9 @@ describe('eligibility and attestation', () => {
       expect(labelled.json).to.deep.include({ groups: ['lab', 'office'], tags: { site: 'berlin' } });
       expect((await explain('office-1', '3.1.0')).eligible).to.equal(true);
       const bad = await ota('device', 'label', 'office-1', '--group', 'no spaces allowed', '--json');
-      expect(bad.json.error.code).to.equal('INVALID_INPUT');
+      expect((bad.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
       const audit = await ota('audit', '--action', 'device.label', '--json');
-      expect(audit.json[0]).to.include({ subject: 'office-1', outcome: 'ok' });
+      expect((audit.json as AuditRow[])[0]).to.include({ subject: 'office-1', outcome: 'ok' });
     });
 
     it('installs on the eligible device, which checks the signed minimum source version itself', async () => {
@@ -166,7 +179,7 @@ describe('eligibility and attestation', () => {
       ]) {
         const r = await ota(...base, ...extra);
         expect(r.code, extra.join(' ')).to.equal(2);
-        expect(r.json.error.code).to.equal('INVALID_INPUT');
+        expect((r.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
       }
     });
   });
@@ -182,18 +195,19 @@ describe('eligibility and attestation', () => {
       deviceId: string,
       evidence: (nonce: string) => unknown,
       reuse?: string,
-    ): Promise<{ status: number; nonce: string; body: any }> {
+    ): Promise<{ status: number; nonce: string; body: ErrorAnswer }> {
       const fetch = await deviceFetch(deviceId, channel);
-      const post = async (path: string, body: unknown) => {
+      const post = async <T>(path: string, body: unknown) => {
         const res = await fetch(`${testConfig().api.url}${path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(body),
         });
-        return { status: res.status, body: (await res.json()) as any };
+        return { status: res.status, body: (await res.json()) as T };
       };
-      const nonce = reuse ?? (await post('/v1/attestation/nonce', {})).body.nonce;
-      return { ...(await post('/v1/attestation', evidence(nonce))), nonce };
+      const nonce = reuse ?? (await post<{ nonce: string }>('/v1/attestation/nonce', {})).body.nonce;
+      // The tests read the answer's body only when the evidence was refused.
+      return { ...(await post<ErrorAnswer>('/v1/attestation', evidence(nonce))), nonce };
     }
 
     it('is offered only after fresh, passing evidence; the device then installs it', async () => {
@@ -238,8 +252,14 @@ describe('eligibility and attestation', () => {
       // The failed evidence replaces the earlier pass: the release is no longer offered.
       expect(failing(await explain('att-2', '1.0.0'))).to.deep.equal(['attestation']);
       expect(
-        (await postJson('/v1/poll', { deviceId: 'att-2', hardwareId: 'devkit-a', channel, currentVersion: '0.0.0' }))
-          .body.offer,
+        (
+          await postJson<PollAnswer>('/v1/poll', {
+            deviceId: 'att-2',
+            hardwareId: 'devkit-a',
+            channel,
+            currentVersion: '0.0.0',
+          })
+        ).body.offer,
       ).to.equal(null);
     });
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 
+import type { MetadataStatus } from '../../../common/adminApi';
 import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
 import { readMetadataStatus } from '../../../control/metadataStatus';
 import { loadTrustedRoot } from '../../../trust/ceremony';
@@ -43,7 +44,7 @@ describe('metadata freshness', () => {
     await (await rolloutWith(1)).refreshExpiring(1_000_000);
     const stale = await ota('metadata', 'status', '--json');
     expect(stale.code).to.equal(1);
-    const ts = stale.json.repositories.rollout.find((r: { role: string }) => r.role === 'timestamp');
+    const ts = (stale.json as MetadataStatus).repositories.rollout.find((r) => r.role === 'timestamp')!;
     expect(ts.expiresSoon).to.equal(true);
 
     const client = await temporalClient();
@@ -53,7 +54,7 @@ describe('metadata freshness', () => {
       return answer.code === 0 && answer;
     });
     expect(fresh.code, fresh.stdout).to.equal(0);
-    const renewed = fresh.json.repositories.rollout.find((r: { role: string }) => r.role === 'timestamp');
+    const renewed = (fresh.json as MetadataStatus).repositories.rollout.find((r) => r.role === 'timestamp')!;
     expect(renewed.version).to.be.greaterThan(ts.version);
     expect(renewed.expiresSoon).to.equal(false);
   });
@@ -64,7 +65,7 @@ describe('metadata freshness', () => {
     try {
       const r = await ota('metadata', 'status', '--json');
       expect(r.code).to.equal(1);
-      expect(r.json.problems.join('\n')).to.contain('paused');
+      expect((r.json as MetadataStatus).problems.join('\n')).to.contain('paused');
     } finally {
       await handle.unpause();
     }

@@ -1,10 +1,20 @@
 import { rolloutBucket } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
+import type { ReleaseStatus } from '../../../common/release';
 import { releaseQuery } from '../../../common/temporalNames';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { waitFor } from '../../wait';
-import { approve, device, ota, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import {
+  approve,
+  device,
+  type ErrorAnswer,
+  ota,
+  type PollAnswer,
+  postJson,
+  releaseAwaitingApproval,
+  temporalClient,
+} from '../helpers';
 
 /** A device id whose bucket for this release is below `percent`, found by the public rule. */
 function deviceInside(releaseId: string, percent: number, prefix: string): string {
@@ -16,7 +26,7 @@ function deviceOutside(releaseId: string, percent: number, prefix: string): stri
 }
 
 const poll = (deviceId: string, channel: string, hardwareId = 'devkit-a') =>
-  postJson('/v1/poll', { deviceId, hardwareId, channel, currentVersion: '0.0.1' });
+  postJson<PollAnswer>('/v1/poll', { deviceId, hardwareId, channel, currentVersion: '0.0.1' });
 
 describe('rollout governance', () => {
   const channel = 'gov';
@@ -53,7 +63,7 @@ describe('rollout governance', () => {
     it('refuses pause with WRONG_STAGE and changes nothing', async () => {
       const paused = await ota('release', 'pause', version, '--channel', channel, '--json');
       expect(paused.code).to.equal(1);
-      expect(paused.json.error.code).to.equal('WRONG_STAGE');
+      expect((paused.json as ErrorAnswer).error.code).to.equal('WRONG_STAGE');
       expect((await releaseStatus(await temporalClient(), channel, version)).paused).to.equal(false);
     });
   });
@@ -94,7 +104,7 @@ describe('rollout governance', () => {
         '--json',
       );
       expect(paused.code, paused.stderr).to.equal(0);
-      expect(paused.json.paused).to.equal(true);
+      expect((paused.json as ReleaseStatus).paused).to.equal(true);
       expect((await poll(inside, channel)).body).to.deep.equal({ offer: null });
       const forced = await (
         await device(`${inside}`, channel)
@@ -109,7 +119,7 @@ describe('rollout governance', () => {
     it('stops all offers after a rollback and marks the release withdrawn', async () => {
       const rolled = await ota('release', 'rollback', version, '--channel', channel, '--reason', 'bad build', '--json');
       expect(rolled.code, rolled.stderr).to.equal(0);
-      expect(rolled.json.withdrawn).to.equal(true);
+      expect((rolled.json as ReleaseStatus).withdrawn).to.equal(true);
       expect((await poll(inside, channel)).body).to.deep.equal({ offer: null });
       const forced = await (
         await device(`${inside}-late`, channel)

@@ -3,10 +3,21 @@ import { readFile } from 'node:fs/promises';
 import { createTransport, type DeviceIdentity, enroll } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
-import type { AuditRow } from '../../../common/adminApi';
+import type { AuditRow, DeviceDetail, DeviceRecord } from '../../../common/adminApi';
 import type { AdminApi } from '../../../infra/apiClient';
 import { rejectionOf } from '../../rejection';
-import { adminApi, apiGet, device, deviceFetch, operatorToken, ota, otaAs, postJson, testConfig } from '../helpers';
+import {
+  adminApi,
+  apiGet,
+  device,
+  deviceFetch,
+  type ErrorAnswer,
+  operatorToken,
+  ota,
+  otaAs,
+  postJson,
+  testConfig,
+} from '../helpers';
 
 const poll = (deviceId: string) => ({ deviceId, hardwareId: 'devkit-a', channel: 'identity', currentVersion: '0.0.1' });
 
@@ -35,7 +46,7 @@ describe('device identity and operators', () => {
       '--json',
     );
     expect(r.code, r.stderr).to.equal(0);
-    return r.json.token as string;
+    return (r.json as { token: string }).token;
   }
   const enrollWith = (t: string, deviceId: string) =>
     enroll(createTransport({ caPem }), url(), { token: t, deviceId, currentVersion: '0.0.1' }, caPem);
@@ -48,7 +59,7 @@ describe('device identity and operators', () => {
       const again = await rejectionOf(enrollWith(t, 'id-once'));
       expect(again).to.have.property('code', 'ENROLLMENT_REFUSED');
       expect(again.message).to.match(/already used/);
-      const shown = await apiGet(`/v1/admin/devices/id-once`);
+      const shown = await apiGet<DeviceRecord>(`/v1/admin/devices/id-once`);
       expect(shown).to.include({ status: 'enrolled', hardwareId: 'devkit-a', channel: 'identity' });
       expect(shown.groups).to.deep.equal(['lab']);
       expect(shown.tags).to.deep.equal({ site: 'berlin' });
@@ -71,7 +82,7 @@ describe('device identity and operators', () => {
       const other = await token('id-other');
       const stolen = await rejectionOf(enrollWith(other, 'id-thief'));
       expect(stolen).to.have.property('code', 'ENROLLMENT_REFUSED');
-      expect((await apiGet(`/v1/admin/devices?prefix=id-thief`)).length).to.equal(0);
+      expect((await apiGet<DeviceRecord[]>(`/v1/admin/devices?prefix=id-thief`)).length).to.equal(0);
     });
 
     it('refuses a token for a device that is enrolled already (revoke first)', async () => {
@@ -86,7 +97,7 @@ describe('device identity and operators', () => {
         'identity',
         '--json',
       );
-      expect(second.json.error.code).to.equal('ALREADY_EXISTS');
+      expect((second.json as ErrorAnswer).error.code).to.equal('ALREADY_EXISTS');
     });
   });
 
@@ -120,7 +131,7 @@ describe('device identity and operators', () => {
         expect(r.status, path).to.equal(403);
         expect(((await r.json()) as { error: { code: string } }).error.code).to.equal('DEVICE_MISMATCH');
       }
-      expect((await apiGet(`/v1/admin/devices/id-b`)).reports).to.deep.equal([]);
+      expect((await apiGet<DeviceDetail>(`/v1/admin/devices/id-b`)).reports).to.deep.equal([]);
     });
 
     it('count a retried report once (same report id)', async () => {
@@ -132,11 +143,11 @@ describe('device identity and operators', () => {
         health: 'healthy',
         targetName: 'identity/1.0.0/fw.bin',
       };
-      const first = await postJson('/v1/reports', report);
-      const second = await postJson('/v1/reports', report);
+      const first = await postJson<{ duplicate: boolean }>('/v1/reports', report);
+      const second = await postJson<{ duplicate: boolean }>('/v1/reports', report);
       expect([first.status, second.status]).to.deep.equal([202, 202]);
       expect([first.body.duplicate, second.body.duplicate]).to.deep.equal([false, true]);
-      expect((await apiGet(`/v1/admin/devices/id-retry`)).reports).to.have.length(1);
+      expect((await apiGet<DeviceDetail>(`/v1/admin/devices/id-retry`)).reports).to.have.length(1);
       expect(await apiGet(`/v1/fleet/targets/stats?name=${encodeURIComponent(report.targetName)}`)).to.include({
         devices: 1,
         healthy: 1,
@@ -154,7 +165,7 @@ describe('device identity and operators', () => {
       expect((await send()).status).to.equal(200);
       const revoked = await ota('device', 'revoke', 'id-revoked', '--reason', 'stolen', '--json');
       expect(revoked.code, revoked.stderr).to.equal(0);
-      expect(revoked.json.status).to.equal('revoked');
+      expect((revoked.json as DeviceRecord).status).to.equal('revoked');
       const after = await send();
       expect(after.status).to.equal(403);
       expect(((await after.json()) as { error: { code: string } }).error.code).to.equal('DEVICE_REVOKED');
@@ -229,12 +240,14 @@ describe('device identity and operators', () => {
       ];
       for (const [who, args] of tries) {
         const r = await otaAs(who, ...args);
-        expect(r.json?.error?.code, `${who}: ${args.join(' ')}`).to.equal('FORBIDDEN');
+        expect((r.json as Partial<ErrorAnswer> | undefined)?.error?.code, `${who}: ${args.join(' ')}`).to.equal(
+          'FORBIDDEN',
+        );
         expect(r.code).to.equal(1);
       }
       const refused = (await apiGet<AuditRow[]>('/v1/admin/audit?limit=50')).filter((e) => e.outcome === 'refused');
       expect(refused.map((e) => e.actor)).to.include.members(['vera', 'otto', 'rita']);
-      expect((await apiGet(`/v1/admin/devices/id-a`)).status).to.equal('enrolled');
+      expect((await apiGet<DeviceDetail>(`/v1/admin/devices/id-a`)).status).to.equal('enrolled');
     });
 
     it('record who did what, to what, when and why; `ota audit` reads it', async () => {

@@ -7,7 +7,15 @@ import { expect } from 'chai';
 import { waitForStatus } from '../../../control/releases';
 import { Storage } from '../../../infra/storage';
 import { offlineDir } from '../../../trust/ceremony';
-import { approve, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import {
+  approve,
+  device,
+  type ErrorAnswer,
+  ota,
+  releaseAwaitingApproval,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 
 type Listed = {
   repository: string;
@@ -22,7 +30,7 @@ describe('key management (ota keys)', () => {
   const listed = async (repo: string): Promise<Listed> => {
     const r = await ota('keys', 'list', repo, '--json');
     expect(r.code, `${r.stdout}${r.stderr}`).to.equal(0);
-    return r.json[0] as Listed;
+    return (r.json as Listed[])[0]!;
   };
   const role = (l: Listed, name: string) => l.roles.find((r) => r.role === name)!;
   const firstRoot = async (repo: string) =>
@@ -72,7 +80,7 @@ describe('key management (ota keys)', () => {
     for (const [args, exit, code] of refusals) {
       const r = await ota('keys', ...args, '--json');
       expect(r.code, args.join(' ')).to.equal(exit);
-      expect(r.json.error.code, args.join(' ')).to.equal(code);
+      expect((r.json as ErrorAnswer).error.code, args.join(' ')).to.equal(code);
     }
     const after = await listed('release');
     expect(after).to.deep.equal(before);
@@ -84,7 +92,7 @@ describe('key management (ota keys)', () => {
     const keys = role(await listed('release'), 'targets').keys;
     const refused = await ota('keys', 'revoke', 'release', 'targets', keys[0]!.keyID, '--json');
     expect(refused.code).to.equal(2);
-    expect(refused.json.error.message).to.match(/below the threshold 3/);
+    expect((refused.json as ErrorAnswer).error.message).to.match(/below the threshold 3/);
     expect(role(await listed('release'), 'targets').keys).to.deep.equal(keys);
     expect(await ota('keys', 'threshold', 'release', 'targets', '2', '--json')).to.have.property('code', 0);
   });

@@ -10,7 +10,7 @@ import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
-import { approve, deviceFetch, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import { approve, deviceFetch, type PollAnswer, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 type Labels = Record<string, string>;
 
@@ -75,16 +75,16 @@ async function call(
   const fetch = await deviceFetch(as, 'obs');
   return fetch(`${testConfig().api.url}${path}`, { ...init, headers: { 'x-request-id': id, ...init.headers } });
 }
-async function post(
+async function post<T = unknown>(
   path: string,
   body: { deviceId?: string; [field: string]: unknown },
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: T }> {
   const res = await call(
     path,
     { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
     body.deviceId,
   );
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as T };
 }
 async function settled(): Promise<void> {
   for (const id of sent.splice(0))
@@ -96,7 +96,7 @@ async function statusOf(path: string): Promise<number> {
   return res.status;
 }
 const poll = (deviceId: string, channel: string, currentVersion = '0.1.0') =>
-  post('/v1/poll', { deviceId, hardwareId: 'devkit-a', channel, currentVersion });
+  post<PollAnswer>('/v1/poll', { deviceId, hardwareId: 'devkit-a', channel, currentVersion });
 
 describe('observability', () => {
   describe('GET /metrics on the API', () => {

@@ -1,7 +1,16 @@
 import { expect } from 'chai';
 
+import type { ReleaseListItem } from '../../../common/adminApi';
 import { waitForStatus } from '../../../control/releases';
-import { approve, artifactFile, ota, otaAs, releaseAwaitingApproval, temporalClient } from '../helpers';
+import {
+  approve,
+  artifactFile,
+  type ErrorAnswer,
+  ota,
+  otaAs,
+  releaseAwaitingApproval,
+  temporalClient,
+} from '../helpers';
 
 describe('ops control', () => {
   it('promote skips the remaining bake time of a step', async () => {
@@ -60,19 +69,17 @@ describe('ops control', () => {
     expect(r.code, r.stderr).to.equal(0);
     const s = await waitForStatus(await temporalClient(), 'aborting', '1.0.0', (x) => x.stage === 'aborted');
     expect(s.history.at(-1)).to.include({ action: 'abort', detail: 'wrong build' });
-    expect((await ota('release', 'promote', '1.0.0', '--channel', 'aborting', '--json')).json.error.code).to.equal(
-      'WRONG_STAGE',
-    );
+    expect(
+      ((await ota('release', 'promote', '1.0.0', '--channel', 'aborting', '--json')).json as ErrorAnswer).error.code,
+    ).to.equal('WRONG_STAGE');
   });
 
   it('lists releases filtered by channel and stage', async () => {
     const all = await ota('release', 'list', '--channel', 'aborting', '--json');
-    expect(all.json.map((r: { version: string; stage: string }) => [r.version, r.stage])).to.deep.equal([
-      ['1.0.0', 'aborted'],
-    ]);
+    expect((all.json as ReleaseListItem[]).map((r) => [r.version, r.stage])).to.deep.equal([['1.0.0', 'aborted']]);
     const none = await ota('release', 'list', '--channel', 'aborting', '--stage', 'rollout', '--json');
     expect(none.json).to.deep.equal([]);
     const bad = await ota('release', 'list', '--stage', 'nowhere', '--json');
-    expect(bad.json.error.code).to.equal('INVALID_INPUT');
+    expect((bad.json as ErrorAnswer).error.code).to.equal('INVALID_INPUT');
   });
 });

@@ -44,7 +44,7 @@ describe('e2e: an API outage (issue #11: devices that behave like a real fleet u
     runs = agents.map(({ id, agent }) => agent.run(stop.signal, (o) => cycles.get(id)!.push({ ...o, at: Date.now() })));
     await waitFor(
       'every device polled once',
-      async () => [...cycles.values()].every((c) => c.some((o) => o.result)) || undefined,
+      () => [...cycles.values()].every((c) => c.some((o) => o.result)) || undefined,
       { timeoutMs: 120_000 },
     );
     const logBefore = await readFile(pm.logFile('api'), 'utf8');
@@ -57,9 +57,9 @@ describe('e2e: an API outage (issue #11: devices that behave like a real fleet u
 
     const firstBack = await waitFor(
       'every device back after the outage',
-      async () => {
+      () => {
         const firsts = [...cycles.values()].map((c) => c.find((o) => o.result && o.at > stoppedAt)?.at);
-        return firsts.every((t) => t !== undefined) ? (firsts as number[]) : undefined;
+        return firsts.every((t) => t !== undefined) ? firsts : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 200 },
     );

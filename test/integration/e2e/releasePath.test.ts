@@ -1,8 +1,19 @@
 import { expect } from 'chai';
 
+import type { FleetSummary } from '../../../common/adminApi';
+import type { ReleaseStatus } from '../../../common/release';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { simulateFleet } from '../../../simulator/fleet';
-import { apiGet, artifactFile, deviceFetch, ota, otaAs, temporalClient, testConfig } from '../helpers';
+import {
+  apiGet,
+  artifactFile,
+  deviceFetch,
+  type ErrorAnswer,
+  ota,
+  otaAs,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 
 describe('the release path', () => {
   describe('when a build is released through the CLI and approved', () => {
@@ -34,7 +45,7 @@ describe('the release path', () => {
         '--json',
       );
       expect(created.code, created.stderr).to.equal(0);
-      expect(created.json.releaseId).to.equal('release-e2e-2.0.0');
+      expect((created.json as { releaseId: string }).releaseId).to.equal('release-e2e-2.0.0');
 
       const client = await temporalClient();
       const config = testConfig();
@@ -50,7 +61,7 @@ describe('the release path', () => {
       // The version alone names the release while only one channel has it.
       const status = await ota('release', 'status', version, '--json');
       expect(status.code).to.equal(0);
-      expect(status.json.version).to.equal(version);
+      expect((status.json as ReleaseStatus).version).to.equal(version);
 
       await waitForStatus(client, channel, version, (s) => s.stage === 'approval');
       // Before approval: signed, registered and validated, yet no device installs anything.
@@ -71,7 +82,7 @@ describe('the release path', () => {
         '--json',
       );
       expect(approved.code, approved.stderr).to.equal(0);
-      expect(approved.json.approvals[0]).to.include({ approver: 'alice', comment: 'ship it' });
+      expect((approved.json as ReleaseStatus).approvals[0]).to.include({ approver: 'alice', comment: 'ship it' });
 
       const after = await simulateFleet(config, {
         ...fleet,
@@ -86,7 +97,7 @@ describe('the release path', () => {
       expect(after.versions).to.deep.equal({ [version]: 12 });
       expect(after.refusals).to.deep.equal({});
 
-      const summary = await apiGet('/v1/fleet/summary?prefix=e2e-');
+      const summary = await apiGet<FleetSummary>('/v1/fleet/summary?prefix=e2e-');
       expect(summary.devices).to.equal(12);
       expect(summary.versions).to.deep.equal({ [version]: 12 });
       expect(summary.outcomes).to.deep.equal({ installed: 12 });
@@ -117,7 +128,7 @@ describe('the release path', () => {
       const runId = (await client.workflow.getHandle('release-twice-3.1.0').describe()).runId;
       const second = await ota(...args);
       expect(second.code).to.equal(1);
-      expect(second.json.error.code).to.equal('RELEASE_EXISTS');
+      expect((second.json as ErrorAnswer).error.code).to.equal('RELEASE_EXISTS');
       expect((await client.workflow.getHandle('release-twice-3.1.0').describe()).runId).to.equal(runId);
     });
   });

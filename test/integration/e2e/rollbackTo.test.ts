@@ -1,7 +1,16 @@
 import { expect } from 'chai';
 
+import type { ReleaseStatus } from '../../../common/release';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { approve, device, ota, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
+import {
+  approve,
+  device,
+  type ErrorAnswer,
+  ota,
+  releaseAwaitingApproval,
+  stepPublished,
+  temporalClient,
+} from '../helpers';
 
 describe('rollback --to an earlier release', () => {
   const channel = 'backto';
@@ -32,7 +41,7 @@ describe('rollback --to an earlier release', () => {
       '--json',
     );
     expect(r.code, r.stdout + r.stderr).to.equal(0);
-    expect(r.json.withdrawn).to.equal(true);
+    expect((r.json as ReleaseStatus).withdrawn).to.equal(true);
     expect(await agent.checkForUpdate()).to.include({ status: 'installed', version: '1.0.0' });
     // A device still on 1.0.0 is not offered anything new, and nobody gets 1.1.0.
     expect(await agent.checkForUpdate()).to.include({ status: 'up-to-date', version: '1.0.0' });
@@ -45,8 +54,8 @@ describe('rollback --to an earlier release', () => {
     await waitForStatus(client, channel, '1.2.0', stepPublished(100));
     const r = await ota('release', 'rollback', '1.2.0', '--channel', channel, '--to', '1.0.0', '--json');
     expect(r.code).to.equal(1);
-    expect(r.json.error.code).to.equal('ROLLBACK_NOT_ALLOWED');
-    expect(r.json.error.message).to.contain('roll forward');
+    expect((r.json as ErrorAnswer).error.code).to.equal('ROLLBACK_NOT_ALLOWED');
+    expect((r.json as ErrorAnswer).error.message).to.contain('roll forward');
     const s = await releaseStatus(client, channel, '1.2.0');
     expect(s).to.include({ stage: 'rollout', withdrawn: false });
   });

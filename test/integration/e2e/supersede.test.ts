@@ -5,6 +5,7 @@ import {
   approve,
   artifactFile,
   ota,
+  type PollAnswer,
   postJson,
   releaseAwaitingApproval,
   stepPublished,
@@ -30,7 +31,7 @@ describe('one active rollout per channel', () => {
     });
     const newer = await waitForStatus(client, channel, '1.1.0', stepPublished(100));
     expect(newer.history.map((h) => h.action)).to.include('superseded');
-    const poll = await postJson('/v1/poll', {
+    const poll = await postJson<PollAnswer>('/v1/poll', {
       deviceId: 'super-1',
       hardwareId: 'devkit-a',
       channel,

@@ -6,7 +6,7 @@ import { AbSlotInstaller, REPOSITORIES, type RepositoryName } from '@enigm-ota/c
 
 import type { AuditRow, DeviceDetail } from '../../../common/adminApi';
 import { Storage } from '../../../infra/storage';
-import { chainProblems } from '../../metadataChain';
+import { chainProblems, type MetadataFile } from '../../metadataChain';
 import { adminApi, testConfig } from '../helpers';
 
 /**
@@ -39,7 +39,7 @@ export async function metadataChainProblems(since: ChainMark = {}): Promise<stri
   const problems: string[] = [];
   for (const repo of REPOSITORIES) {
     const read = async (name: string) =>
-      JSON.parse((await storage.getBytes('metadata', `${repo}/${name}`, 64 << 20))!.toString()) as { signed: any };
+      JSON.parse((await storage.getBytes('metadata', `${repo}/${name}`, 64 << 20))!.toString()) as MetadataFile;
     problems.push(
       ...(await chainProblems({ names: await metadataNames(repo), read }, since[repo])).map((p) => `${repo}: ${p}`),
     );
@@ -50,7 +50,9 @@ export async function metadataChainProblems(since: ChainMark = {}): Promise<stri
 async function metadataNames(repo: RepositoryName): Promise<string[]> {
   const storage = new Storage(testConfig().minio);
   const names: string[] = [];
-  for await (const o of storage.client.listObjectsV2(storage.bucket('metadata'), `${repo}/`, true))
+  for await (const o of storage.client.listObjectsV2(storage.bucket('metadata'), `${repo}/`, true) as AsyncIterable<{
+    name?: string;
+  }>)
     names.push(String(o.name).slice(repo.length + 1));
   return names;
 }
@@ -119,7 +121,7 @@ export async function slotProblems(
   version: string,
   target: { length: number; sha256: string },
 ): Promise<string[]> {
-  const installer = new AbSlotInstaller(join(stateDir, 'system'), { boot: async () => true });
+  const installer = new AbSlotInstaller(join(stateDir, 'system'), { boot: () => Promise.resolve(true) });
   const running = await installer.running();
   if (running.version !== version) return [`${stateDir}: runs ${running.version ?? 'nothing'}, expected ${version}`];
   const image = await readFile(join(installer.slotDir(running.slot), 'image'));

@@ -2,12 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { type DeviceState, rolloutBucket, type UpdateResult } from '@enigm-ota/client-sdk';
-import { Metadata, MetadataKind, type Targets, type Timestamp } from '@tufjs/models';
+import { Metadata, MetadataKind, type Targets } from '@tufjs/models';
 import { expect } from 'chai';
 
 import { waitForStatus } from '../../../control/releases';
 import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import type { TrustedRoots } from '../../../simulator/fleet';
+import type { KeyChangeResult } from '../../../trust/keyChanges';
 import { HsmKeys } from '../../../trust/keyring';
 import { signMetadata } from '../../../trust/tufKeys';
 import { targetFile } from '../../../trust/tufRepository';
@@ -17,6 +18,7 @@ import {
   approve,
   device,
   ota,
+  type PollAnswer,
   postJson,
   releaseAwaitingApproval,
   stepPublished,
@@ -24,6 +26,9 @@ import {
   testConfig,
 } from '../helpers';
 import { type Proxy, startProxy } from './proxy';
+
+/** Metadata JSON as `Metadata.fromJSON` reads it (@tufjs/models does not export its JSONObject type). */
+type TufJson = Parameters<typeof Metadata.fromJSON>[1];
 
 /**
  * The attack suite: each test is one attack by whoever controls delivery (API, network,
@@ -147,12 +152,12 @@ describe('attacks on a device', () => {
     const stolen = before.signed.roles['targets']!.keyIDs[0]!;
     const rotated = await ota('keys', 'rotate', 'rollout', 'targets', '--json');
     expect(rotated.code, rotated.stderr).to.equal(0);
-    expect(rotated.json.removed).to.include(stolen);
+    expect((rotated.json as KeyChangeResult).removed).to.include(stolen);
     const after = await deps.repos.rollout.currentRoot();
     const attacker = new HsmKeys(deps.hsm).signer(stolen)!;
     proxy.tamper = (path, body) => {
       if (!/\/rollout\/metadata\/\d+\.targets\.json$/.test(path)) return undefined;
-      const forged = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(body.toString())) as Metadata<Targets>;
+      const forged = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(body.toString()) as TufJson);
       forged.signed.addTarget(
         targetFile('attack/6.6.6/evil.bin', 4, 'cd'.repeat(32), {
           version: '6.6.6',
@@ -217,12 +222,12 @@ describe('attacks on a device', () => {
     const v = await victim();
     const current = Metadata.fromJSON(
       MetadataKind.Timestamp,
-      JSON.parse((await deps.storage.getBytes('metadata', 'rollout/timestamp.json', 1 << 20))!.toString()),
+      JSON.parse((await deps.storage.getBytes('metadata', 'rollout/timestamp.json', 1 << 20))!.toString()) as TufJson,
     );
     const json = current.toJSON() as { signed: { expires: string; version: number } };
     json.signed.expires = '2020-01-01T00:00:00Z';
     json.signed.version += 1000;
-    const stale = Metadata.fromJSON(MetadataKind.Timestamp, json) as Metadata<Timestamp>;
+    const stale = Metadata.fromJSON(MetadataKind.Timestamp, json);
     stale.signatures = {};
     signMetadata(stale, (await deps.repos.rollout.flat.signers()).timestamp);
     proxy.tamper = (path) => (isMeta(path, 'timestamp.json') ? Buffer.from(JSON.stringify(stale.toJSON())) : undefined);
@@ -302,7 +307,7 @@ describe('attacks on a device', () => {
         currentVersion: '0.0.0',
       });
       const replay = Buffer.from(JSON.stringify(recorded.body));
-      expect(JSON.parse(replay.toString()).offer).to.include({ version: '1.0.0' });
+      expect((JSON.parse(replay.toString()) as PollAnswer).offer).to.include({ version: '1.0.0' });
       const v = await halfVictim(idWith(false));
       proxy.tamper = (path) => (path === '/v1/poll' ? replay : undefined);
       await expectRefused(v, await v.agent.checkForUpdate(), 'NOT_IN_ROLLOUT');

@@ -58,7 +58,7 @@ describe("the fleet CA key is out of the API process's reach (issue #11, S-23)",
         const text = await readFile(file, 'utf8');
         if (!/-----BEGIN (RSA |ENCRYPTED )?PRIVATE KEY-----/.test(text)) continue;
         withPrivateKeys.push(file);
-        const key = forge.pki.privateKeyFromPem(text) as forge.pki.rsa.PrivateKey;
+        const key = forge.pki.privateKeyFromPem(text);
         expect(key.n.equals((caCert.publicKey as forge.pki.rsa.PublicKey).n), `${file} holds the CA's key`).to.equal(
           false,
         );

@@ -125,16 +125,16 @@ describe('security: protected artifact delivery (#10)', function () {
       const url = `${testConfig().api.url}/v1/artifacts/${s.target!.sha256}`;
       expect((await refusal(await as(url, { redirect: 'manual' }))).message).to.contain('attestation');
 
-      const post = async (path: string, body: unknown) =>
+      const post = async <T>(path: string, body: unknown) =>
         (
           await as(`${testConfig().api.url}${path}`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify(body),
           })
-        ).json() as Promise<any>;
-      const { nonce } = await post('/v1/attestation/nonce', {});
-      const verdict = await post(
+        ).json() as Promise<T>;
+      const { nonce } = await post<{ nonce: string }>('/v1/attestation/nonce', {});
+      const verdict = await post<{ passed: boolean }>(
         '/v1/attestation',
         createEvidence(maker.issueDevice('pd-attested'), { deviceId: 'pd-attested', nonce, measurements: good }),
       );

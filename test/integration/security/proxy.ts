@@ -32,7 +32,7 @@ export async function startProxy(
   upstream: string,
   tls: { certPem: string; keyPem: string; caPem: string },
 ): Promise<Proxy> {
-  const proxy: Proxy = { url: '', tamper: undefined, client: undefined, close: async () => undefined };
+  const proxy: Proxy = { url: '', tamper: undefined, client: undefined, close: () => Promise.resolve() };
   let transport: { for: TlsIdentity | undefined; fetch: Fetch } = {
     for: undefined,
     fetch: createTransport({ caPem: tls.caPem }),

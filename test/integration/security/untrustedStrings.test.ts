@@ -319,7 +319,7 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
     it('the API log holds only JSON lines, no 5xx answer and no error', async () => {
       const text = (await readFile(apiLog())).subarray(logStart).toString('utf8');
       const lines = text.split('\n').filter((l) => l.length > 0);
-      expect(lines).to.not.be.empty;
+      expect(lines).to.not.have.lengthOf(0);
       for (const line of lines) {
         let entry: { status?: number; level?: string };
         try {

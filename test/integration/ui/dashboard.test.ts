@@ -24,6 +24,11 @@ const CHANNEL = 'dash';
 const VERSION = '1.0.0';
 const RELEASE_PAGE = `#/releases/${CHANNEL}/${VERSION}`;
 
+/** A table row as the page functions below read it (this project compiles without the DOM types). */
+interface TableRow {
+  querySelectorAll(selectors: 'td'): Iterable<{ textContent: string | null }>;
+}
+
 /**
  * The operations dashboard in Debian's Chromium against the live stack: sign-in, a second
  * owner's approval, pause and resume, the charts' numbers, what a viewer may do, CSRF and
@@ -186,7 +191,9 @@ describe('the operations dashboard in a real browser', function () {
     expect(latest[VERSION]).to.equal(3);
     const rows = await adoption
       .locator('tbody tr')
-      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      .evaluateAll((trs: TableRow[]) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+      );
     expect(Object.fromEntries(rows.map((r) => [r[1], Number(r[2])]))).to.deep.equal(latest);
     // The canvas was drawn (not blank).
     const drawn = await page.evaluate(
@@ -198,7 +205,9 @@ describe('the operations dashboard in a real browser', function () {
     await health.locator('summary').click();
     const healthRows = await health
       .locator('tbody tr')
-      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      .evaluateAll((trs: TableRow[]) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+      );
     expect(healthRows.map((r) => [r[0], Number(r[1])])).to.deep.equal(
       api.steps.map((s) => [`${s.percent}%`, s.stats.healthy]),
     );

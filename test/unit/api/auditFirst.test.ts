@@ -54,23 +54,23 @@ async function harness(
     async begin(e: Omit<AuditEntry, 'outcome'>) {
       events.push('begin');
       entries.push({ ...e, outcome: 'pending' });
-      return (audit.begin ?? (async () => 1))();
+      return (audit.begin ?? (() => Promise.resolve(1)))();
     },
     async complete(_id: number, e: AuditEntry) {
       events.push(`complete ${e.outcome}`);
       entries.push(e);
-      return (audit.complete ?? (async () => undefined))();
+      return (audit.complete ?? (() => Promise.resolve()))();
     },
     async record(e: AuditEntry) {
       events.push(`record ${e.outcome}`);
       entries.push(e);
-      return (audit.record ?? (async () => undefined))();
+      return (audit.record ?? (() => Promise.resolve()))();
     },
   } as unknown as AuditLog;
   const operators = {
-    authenticate: async (t: string) => (t === TOKEN ? { name: 'ann', roles: ['operator'] } : undefined),
+    authenticate: (t: string) => Promise.resolve(t === TOKEN ? { name: 'ann', roles: ['operator'] } : undefined),
   } as unknown as Operators;
-  const sessions = { authenticate: async () => undefined } as unknown as Sessions;
+  const sessions = { authenticate: () => Promise.resolve(undefined) } as unknown as Sessions;
   const guard = adminAuth(operators, fakeAudit, sessions);
 
   const app = express();
@@ -110,7 +110,7 @@ async function revoke(h: Harness, id: string, body: string, token = TOKEN): Prom
 
 /** Every line the API logged is one JSON object (no multi-line dumps). */
 function expectJsonLines(lines: string[]): Array<Record<string, unknown>> {
-  expect(lines).to.not.be.empty;
+  expect(lines).to.not.have.lengthOf(0);
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 

@@ -23,7 +23,7 @@ describe('AbSlotInstaller', () => {
 
   /** A device already running 1.0.0 (installed into slot b, the first inactive slot). */
   async function device(options: ConstructorParameters<typeof AbSlotInstaller>[1]) {
-    const first = new AbSlotInstaller(join(dir, 'dev'), { boot: async () => true });
+    const first = new AbSlotInstaller(join(dir, 'dev'), { boot: () => Promise.resolve(true) });
     await writeFile(join(dir, 'old.img'), 'old image');
     await first.install(join(dir, 'old.img'), target('1.0.0'));
     await first.confirm(target('1.0.0'));
@@ -32,10 +32,10 @@ describe('AbSlotInstaller', () => {
 
   it('names the running image and the hash it was verified with, for delta updates: the confirmed slot only', async () => {
     expect(
-      await new AbSlotInstaller(join(dir, 'factory'), { boot: async () => true }).runningImage(),
+      await new AbSlotInstaller(join(dir, 'factory'), { boot: () => Promise.resolve(true) }).runningImage(),
       'a factory image has no recorded hash',
     ).to.equal(undefined);
-    const ab = await device({ boot: async () => false });
+    const ab = await device({ boot: () => Promise.resolve(false) });
     expect(await ab.runningImage()).to.deep.equal({
       file: join(dir, 'dev', 'slots', 'b', 'image'),
       sha256: target('1.0.0').sha256,
@@ -48,7 +48,7 @@ describe('AbSlotInstaller', () => {
   });
 
   it('writes the inactive slot, switches after a healthy boot, and reports what runs', async () => {
-    const ab = await device({ boot: async () => true });
+    const ab = await device({ boot: () => Promise.resolve(true) });
     expect(await ab.running()).to.deep.equal({ slot: 'b', version: '1.0.0' });
     await ab.install(image, target('2.0.0'));
     expect((await ab.running()).version).to.equal('1.0.0');
@@ -58,7 +58,7 @@ describe('AbSlotInstaller', () => {
   });
 
   it('reverts by itself when the new slot fails its boot', async () => {
-    const ab = await device({ boot: async () => false });
+    const ab = await device({ boot: () => Promise.resolve(false) });
     await ab.install(image, target('2.0.0'));
     expect(await ab.confirm(target('2.0.0'))).to.equal(false);
     expect(await ab.running()).to.deep.equal({ slot: 'b', version: '1.0.0' });
@@ -86,7 +86,7 @@ describe('AbSlotInstaller', () => {
   for (const [i, cut] of STEPS.entries()) {
     it(`after a power cut at "${cut}" runs a complete old or new version`, async () => {
       const ab = await device({
-        boot: async () => true,
+        boot: () => Promise.resolve(true),
         step: (name) => {
           if (name === cut) throw new Error(`power cut at ${name}`);
         },
@@ -97,7 +97,7 @@ describe('AbSlotInstaller', () => {
       } catch {
         // the device lost power here
       }
-      const rebooted = new AbSlotInstaller(join(dir, 'dev'), { boot: async () => true });
+      const rebooted = new AbSlotInstaller(join(dir, 'dev'), { boot: () => Promise.resolve(true) });
       // Only a trial that had not switched yet is a failed boot; after the switch it had confirmed.
       expect(await rebooted.recover()).to.deep.equal({ trialDropped: cut === 'trial-set' });
       const now = await rebooted.running();

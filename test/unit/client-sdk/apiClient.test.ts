@@ -4,9 +4,9 @@ import { expect } from 'chai';
 /** A client whose transport keeps each body it was given and answers 202. */
 function capturing(): { client: DeviceApiClient; sent: unknown[] } {
   const sent: unknown[] = [];
-  const transport: Fetch = async (_url, init) => {
+  const transport: Fetch = (_url, init) => {
     sent.push(JSON.parse(init?.body ?? 'null'));
-    return new Response(JSON.stringify({ accepted: true }), { status: 202 });
+    return Promise.resolve(new Response(JSON.stringify({ accepted: true }), { status: 202 }));
   };
   return { client: new DeviceApiClient('http://api.invalid', 64 * 1024, 1000, transport), sent };
 }

@@ -11,22 +11,31 @@ import { expect } from 'chai';
 /** Answers in turn: a number is that status (with its Retry-After), 'down' a refused connection; then 200. */
 function scripted(answers: Array<number | 'down' | [number, string]>): { transport: Fetch; calls: () => number } {
   let calls = 0;
-  const transport: Fetch = async () => {
+  const transport: Fetch = () => {
     const a = answers[calls++];
-    if (a === 'down') throw new TypeError('fetch failed');
-    if (a === undefined) return new Response(JSON.stringify({ offer: null }), { status: 200 });
+    if (a === 'down') return Promise.reject(new TypeError('fetch failed'));
+    if (a === undefined) return Promise.resolve(new Response(JSON.stringify({ offer: null }), { status: 200 }));
     const [status, retryAfter] = Array.isArray(a) ? a : [a, undefined];
     const headers: Record<string, string> = retryAfter ? { 'retry-after': retryAfter } : {};
-    return new Response(
-      JSON.stringify({ error: { code: status === 503 ? 'UNAVAILABLE' : 'INVALID_INPUT', message: 'm' } }),
-      { status, headers },
+    return Promise.resolve(
+      new Response(
+        JSON.stringify({ error: { code: status === 503 ? 'UNAVAILABLE' : 'INVALID_INPUT', message: 'm' } }),
+        { status, headers },
+      ),
     );
   };
   return { transport, calls: () => calls };
 }
 
 function client(transport: Fetch, slept: number[], maxAttempts = 4): DeviceApiClient {
-  const deps: RetryDeps = { now: () => 0, random: () => 0.5, sleep: async (ms) => void slept.push(ms) };
+  const deps: RetryDeps = {
+    now: () => 0,
+    random: () => 0.5,
+    sleep: (ms) => {
+      slept.push(ms);
+      return Promise.resolve();
+    },
+  };
   return new DeviceApiClient('http://api.invalid', 64 * 1024, 1000, transport, {
     policy: { ...defaultRetry, maxAttempts },
     deps,

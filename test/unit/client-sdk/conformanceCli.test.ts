@@ -103,7 +103,9 @@ describe('the TUF conformance client CLI', () => {
     const md = join(dir, 'client');
     expect(await cli('--metadata-dir', md, 'init', join(dir, 'repo', 'trusted-root.json'))).to.equal(0);
     expect(await cli('--metadata-dir', md, '--metadata-url', `${base}/metadata`, 'refresh')).to.equal(0);
-    expect(JSON.parse(await readFile(join(md, 'timestamp.json'), 'utf8')).signed._type).to.equal('timestamp');
+    expect(
+      (JSON.parse(await readFile(join(md, 'timestamp.json'), 'utf8')) as { signed: { _type: string } }).signed._type,
+    ).to.equal('timestamp');
     const out = join(dir, 'downloads');
     const args = [
       '--metadata-dir',

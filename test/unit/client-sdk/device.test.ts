@@ -13,7 +13,7 @@ describe('DeviceAgent with the A/B installer', () => {
 
   describe('when the new version fails its boot', () => {
     it('reverts, reports the revert with the version that runs, and raises nothing', async () => {
-      const agent = loopbackDevice(ctx.ota, ctx.stateDir, { boot: async () => false });
+      const agent = loopbackDevice(ctx.ota, ctx.stateDir, { boot: () => Promise.resolve(false) });
       expect(await agent.checkForUpdate()).to.include({
         status: 'refused',
         code: 'HEALTH_CHECK_FAILED',

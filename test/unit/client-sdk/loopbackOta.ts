@@ -178,7 +178,7 @@ export function loopbackDevice(
     stateDir,
     trustedRoots: ota.roots,
     installer: new AbSlotInstaller(join(stateDir, 'system'), {
-      boot: options.boot ?? (async () => true),
+      boot: options.boot ?? (() => Promise.resolve(true)),
       step: options.cut,
     }),
     limits: options.healthWindowMs ? { healthWindowMs: options.healthWindowMs } : {},
@@ -191,7 +191,9 @@ export async function bootedSlot(
   stateDir: string,
   releases: Release[],
 ): Promise<{ version: string | undefined; complete: boolean }> {
-  const { slot, version } = await new AbSlotInstaller(join(stateDir, 'system'), { boot: async () => true }).running();
+  const { slot, version } = await new AbSlotInstaller(join(stateDir, 'system'), {
+    boot: () => Promise.resolve(true),
+  }).running();
   const image = await readFile(join(stateDir, 'system', 'slots', slot, 'image'));
   return { version, complete: releases.some((r) => r.version === version && r.bytes.equals(image)) };
 }
@@ -269,7 +271,7 @@ export function deviceRunningOld(
   old: Release,
   next: Release,
   prefix: string,
-  deltas: () => Promise<LoopDelta[]> = async () => [],
+  deltas: () => Promise<LoopDelta[]> = () => Promise.resolve([]),
 ): { ota: LoopbackOta; stateDir: string } {
   const ctx = { ota: undefined as unknown as LoopbackOta, stateDir: '', dir: '' };
   before(async () => {

@@ -382,7 +382,7 @@ describe('readRolloutState', () => {
     ['a tag value with a control character', { ...rollout, tags: { region: 'eu\nwest' } }],
     ['a tag key starting with an underscore', { ...rollout, tags: { __proto__x: 'v' } }],
     ['an empty tag key', { ...rollout, tags: { '': 'v' } }],
-    ['a __proto__ tag key from JSON', { ...rollout, tags: JSON.parse('{"__proto__":"v"}') }],
+    ['a __proto__ tag key from JSON', { ...rollout, tags: JSON.parse('{"__proto__":"v"}') as Record<string, unknown> }],
   ];
   for (const [what, state] of malformed) {
     it(`refuses ${what} as invalid metadata`, () => {

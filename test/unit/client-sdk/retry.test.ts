@@ -41,22 +41,23 @@ function fakeDeps(random = 0.5): RetryDeps & { slept: number[] } {
     slept,
     now: () => now,
     random: () => random,
-    sleep: async (ms) => {
+    sleep: (ms) => {
       slept.push(ms);
       now += ms;
+      return Promise.resolve();
     },
   };
 }
 
 /** Work that fails with the given errors in turn, then answers 'ok'. */
-function failing(...errors: unknown[]): { work: () => Promise<string>; calls: () => number } {
+function failing(...errors: Array<Error | undefined>): { work: () => Promise<string>; calls: () => number } {
   let calls = 0;
   return {
     calls: () => calls,
-    work: async () => {
+    work: () => {
       const err = errors[calls++];
-      if (err !== undefined) throw err;
-      return 'ok';
+      if (err !== undefined) return Promise.reject(err);
+      return Promise.resolve('ok');
     },
   };
 }

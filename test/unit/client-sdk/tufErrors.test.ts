@@ -1,7 +1,12 @@
-import { OtaError, PolicyError, toOtaError, TransportError, VerificationError } from '@enigm-ota/client-sdk';
-import { UnsignedMetadataError } from '@tufjs/models/dist/error';
+import {
+  OtaError,
+  PolicyError,
+  toOtaError,
+  TransportError,
+  tufJsErrors as tuf,
+  VerificationError,
+} from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
-import * as tuf from 'tuf-js/dist/error';
 
 /**
  * The errors tuf-js 6 raises, with its own classes and message texts (store.js, updater.js,
@@ -92,7 +97,7 @@ describe('toOtaError', () => {
 
   describe('D-1: signatures below the threshold (METADATA_UNTRUSTED)', () => {
     it('maps unsigned metadata, wrapped or not', () => {
-      expect(mapped(new UnsignedMetadataError('timestamp was signed by 0/1 keys')))
+      expect(mapped(new tuf.UnsignedMetadataError('timestamp was signed by 0/1 keys')))
         .to.be.instanceOf(VerificationError)
         .and.have.property('code', 'METADATA_UNTRUSTED');
       expect(mapped(wrapped('targets', 'targets was signed by 1/2 keys'))).to.have.property(

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { expect } from 'chai';
 
@@ -30,7 +32,7 @@ describe('isServerErrorCode', () => {
       42,
       { code: 'INTERNAL' },
     ]) {
-      expect(isServerErrorCode(value), String(value)).to.equal(false);
+      expect(isServerErrorCode(value), inspect(value)).to.equal(false);
     }
   });
 });
@@ -100,7 +102,7 @@ describe('failureCodeOf', () => {
 
   it('gives nothing for values without a code, and stops on a cyclic chain', () => {
     for (const value of [undefined, null, 'INTERNAL', new Error('plain'), { code: 'INTERNAL' }]) {
-      expect(failureCodeOf(value), String(value)).to.equal(undefined);
+      expect(failureCodeOf(value), inspect(value)).to.equal(undefined);
     }
     const cyclic: { type: string; cause?: unknown } = { type: 'Unknown' };
     cyclic.cause = cyclic;

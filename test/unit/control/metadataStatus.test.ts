@@ -24,7 +24,7 @@ function status(partitions: number, trouble: Partial<RoleFreshness> = {}): Metad
     watermarks: [],
     healthy: true,
     problems: [],
-  } as unknown as MetadataStatus;
+  };
 }
 
 describe('describeMetadataStatus', () => {

@@ -30,9 +30,9 @@ function entry(channel: string, version: string, rollout: object = {}, fields: o
 function repository(targets: TargetFile[]) {
   const repo = {
     reads: 0,
-    async offeredTo() {
+    offeredTo() {
       repo.reads++;
-      return { scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) };
+      return Promise.resolve({ scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) });
     },
   };
   return repo;

@@ -9,11 +9,13 @@ class FakeClient extends EventEmitter {
   listening = false;
   ended = false;
   async connect(): Promise<void> {}
-  async query(text: string): Promise<void> {
+  query(text: string): Promise<void> {
     if (text === `LISTEN ${CHANGE_CHANNEL}`) this.listening = true;
+    return Promise.resolve();
   }
-  async end(): Promise<void> {
+  end(): Promise<void> {
     this.ended = true;
+    return Promise.resolve();
   }
 }
 
@@ -33,7 +35,10 @@ describe('change bus (cache invalidation across API replicas)', () => {
     it('sends NOTIFY with a small JSON payload and runs its own listeners at once', async () => {
       const sent: unknown[][] = [];
       const bus = postgresBus(
-        async (_t, params) => void sent.push(params),
+        (_t, params) => {
+          sent.push(params);
+          return Promise.resolve();
+        },
         () => new FakeClient(),
       );
       await bus.ready;
@@ -48,7 +53,7 @@ describe('change bus (cache invalidation across API replicas)', () => {
     it("runs the listeners of another replica's notification; an unknown payload invalidates every kind", async () => {
       const client = new FakeClient();
       const bus = postgresBus(
-        async () => undefined,
+        () => Promise.resolve(undefined),
         () => client,
       );
       await bus.ready;
@@ -65,7 +70,7 @@ describe('change bus (cache invalidation across API replicas)', () => {
     it('listens again on a new connection after losing one, and then invalidates every kind (it may have missed some)', async () => {
       const clients: FakeClient[] = [];
       const bus = postgresBus(
-        async () => undefined,
+        () => Promise.resolve(undefined),
         () => clients[clients.push(new FakeClient()) - 1]!,
         () => undefined,
         10,

@@ -107,14 +107,14 @@ class FakeRuntime implements WorkflowRuntime {
   private activities(): ReleaseActivities {
     const act =
       <I, R>(name: ActivityName, answer: (input: I) => R) =>
-      async (input: I): Promise<R> => {
+      (input: I): Promise<R> => {
         this.calls.push(name);
         const failure = this.failing.get(name);
         if (failure && failure.times > 0) {
           failure.times--;
-          throw ApplicationFailure.nonRetryable(`${name} failed`, failure.code);
+          return Promise.reject(ApplicationFailure.nonRetryable(`${name} failed`, failure.code));
         }
-        return answer(input);
+        return Promise.resolve(answer(input));
       };
     return {
       loadChannelPolicy: act('loadChannelPolicy', () => this.policy),

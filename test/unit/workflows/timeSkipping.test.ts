@@ -26,17 +26,17 @@ const published: number[] = [];
  * nothing, which a step with minDevices 0 accepts.
  */
 const activities: ReturnType<typeof createActivities> = {
-  async intakeBuild() {
-    return { sha256: SHA, length: 64 * 1024, etag: 'etag-1' };
+  intakeBuild() {
+    return Promise.resolve({ sha256: SHA, length: 64 * 1024, etag: 'etag-1' });
   },
-  async prepareArtifact({ sha256, length }) {
-    return { sha256, length, artifactKey: `sha256/${sha256}` };
+  prepareArtifact({ sha256, length }) {
+    return Promise.resolve({ sha256, length, artifactKey: `sha256/${sha256}` });
   },
-  async buildDeltas() {
-    return [];
+  buildDeltas() {
+    return Promise.resolve([]);
   },
-  async createManifest({ spec, artifact }) {
-    return {
+  createManifest({ spec, artifact }) {
+    return Promise.resolve({
       name: `${spec.channel}/${spec.version}/${spec.fileName}`,
       length: artifact.length,
       sha256: artifact.sha256,
@@ -46,30 +46,31 @@ const activities: ReturnType<typeof createActivities> = {
         hardwareIds: spec.hardwareIds,
         rollbackIndex: spec.rollbackIndex,
       },
-    };
+    });
   },
-  async signRelease() {
-    return { parts: [{ version: 2, key: 'staging/release/2.targets.json' }] };
+  signRelease() {
+    return Promise.resolve({ parts: [{ version: 2, key: 'staging/release/2.targets.json' }] });
   },
   async registerRelease() {},
   async validateRelease() {},
-  async publishRollout({ percent }) {
+  publishRollout({ percent }) {
     published.push(percent);
+    return Promise.resolve();
   },
-  async loadChannelPolicy() {
-    return { approvals: 1, owners: ['*'], plan: 'default', onBreach: 'pause' };
+  loadChannelPolicy() {
+    return Promise.resolve({ approvals: 1, owners: ['*'], plan: 'default', onBreach: 'pause' });
   },
-  async rolloutHealth() {
-    return { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0, blocked: 0 };
+  rolloutHealth() {
+    return Promise.resolve({ devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0, blocked: 0 });
   },
-  async offerPrevious({ toVersion }) {
-    return { targetName: `slow/${toVersion}/fw.bin`, rollbackIndex: 0 };
+  offerPrevious({ toVersion }) {
+    return Promise.resolve({ targetName: `slow/${toVersion}/fw.bin`, rollbackIndex: 0 });
   },
-  async supersede() {
-    return { aborted: [] };
+  supersede() {
+    return Promise.resolve({ aborted: [] });
   },
-  async refreshMetadata() {
-    return { release: [], rollout: [] };
+  refreshMetadata() {
+    return Promise.resolve({ release: [], rollout: [] });
   },
 };
 
