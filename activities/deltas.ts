@@ -13,9 +13,9 @@ import {
 } from '@enigm-ota/client-sdk';
 import { heartbeat } from '@temporalio/activity';
 
-import { DEFAULT_DELTA_BASES } from '../common/policy';
 import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
 import { targetName } from '../common/release';
+import { DEFAULT_DELTA_BASES } from '../common/rolloutPolicy';
 import { buildDeltaFile, type PatchStore } from '../infra/bsdiffSegments';
 import { artifactKey, type Storage } from '../infra/storage';
 import type { ActivityDeps } from './deps';

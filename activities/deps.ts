@@ -2,7 +2,7 @@ import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
 import type { Metadata, Root } from '@tufjs/models';
 
-import type { PolicyFile } from '../common/policy';
+import type { PolicyFile } from '../common/rolloutPolicy';
 import type { AdminApi } from '../infra/apiClient';
 import type { Storage } from '../infra/storage';
 import type { MetadataRepository } from '../trust/metadataRepository';

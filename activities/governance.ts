@@ -1,6 +1,6 @@
 import type { TargetStats } from '../common/adminApi';
-import { channelPolicy } from '../common/policy';
 import type { ChannelPolicy } from '../common/release';
+import { channelPolicy } from '../common/rolloutPolicy';
 import type { ActivityDeps } from './deps';
 
 /** The channel's approval rules, from the worker's policy (the creator cannot choose them). */

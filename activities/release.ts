@@ -66,8 +66,8 @@ export async function signRelease(deps: ActivityDeps, input: { target: ReleaseTa
   const t = input.target;
   const parts: StagedPart[] = [];
   for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds)) {
-    const staged = await set.stage((targets) => {
-      targets.addTarget(targetFile(t.name, t.length, t.sha256, t.custom));
+    const staged = await set.signTargets((targets) => {
+      targets.addTarget(targetFile({ name: t.name, length: t.length, sha256: t.sha256, custom: t.custom }));
       for (const delta of deltaEntries(t)) targets.addTarget(delta);
     });
     const bytes = Buffer.from(staged.json);
@@ -116,7 +116,7 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
     withdrawn: input.withdrawn,
     approvals: input.approvals,
   };
-  const entry = targetFile(t.name, t.length, t.sha256, { ...t.custom, rollout });
+  const entry = targetFile({ name: t.name, length: t.length, sha256: t.sha256, custom: { ...t.custom, rollout } });
   await publishIntoRollout(deps, t.custom.channel, t.custom.hardwareIds, entry, deltaEntries(t));
 }
 
@@ -126,11 +126,16 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
  */
 export function deltaEntries(t: ReleaseTarget): TargetFile[] {
   return (t.deltas ?? []).map((d) =>
-    targetFile(d.name, d.length, d.sha256, {
-      [DELTA_FIELD]: {
-        format: DELTA_FORMAT,
-        base: { sha256: d.base.sha256, length: d.base.length },
-        target: { name: t.name, sha256: t.sha256, length: t.length },
+    targetFile({
+      name: d.name,
+      length: d.length,
+      sha256: d.sha256,
+      custom: {
+        [DELTA_FIELD]: {
+          format: DELTA_FORMAT,
+          base: { sha256: d.base.sha256, length: d.base.length },
+          target: { name: t.name, sha256: t.sha256, length: t.length },
+        },
       },
     }),
   );

@@ -53,7 +53,12 @@ export async function offerPrevious(
     deps,
     policy.channel,
     policy.hardwareIds,
-    targetFile(previous.path, previous.length, previous.hashes['sha256']!, { ...policy, rollout }),
+    targetFile({
+      name: previous.path,
+      length: previous.length,
+      sha256: previous.hashes['sha256']!,
+      custom: { ...policy, rollout },
+    }),
   );
   return { targetName: previous.path, rollbackIndex: policy.rollbackIndex };
 }

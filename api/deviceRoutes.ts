@@ -18,10 +18,11 @@ import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { MetadataCache } from './metadataCache';
 import { notePoll, noteReport } from './observability';
 import { openapi } from './openapi';
+import { ServedTimestamps } from './servedTimestamps';
 import { jsonBody } from './untrusted';
 import { validateBody } from './validate';
 
-export interface ApiDeps {
+export interface DeviceRouteDeps {
   storage: Storage;
   /** Both repositories, reading through the API's floor (timestamp.json is served through it). */
   repos: Record<RepositoryName, MetadataRepository>;
@@ -33,6 +34,8 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** Versioned metadata files shared between devices (absent: every request reads storage). */
   metadataCache?: MetadataCache;
+  /** Each file set's checked timestamp.json shared between devices (absent: every request reads storage). */
+  servedTimestamps?: ServedTimestamps;
 }
 
 const METADATA_FILE = /^([1-9][0-9]{0,9}\.)?(root|timestamp|snapshot|targets)\.json$/;
@@ -42,11 +45,14 @@ const METADATA_FILE = /^([1-9][0-9]{0,9}\.)?(root|timestamp|snapshot|targets)\.j
  * middleware. Everything but health, the OpenAPI document and enrollment needs the
  * device's certificate (mutual TLS), and a device may only speak for itself.
  */
-export function deviceRoutes(deps: ApiDeps): Router {
+export function deviceRoutes(deps: DeviceRouteDeps): Router {
   const r = Router();
   const body = jsonBody(deps.maxBodyBytes);
   const device = deviceAuth(deps.devices);
-  const metadata = deps.metadataCache ?? MetadataCache.over(deps.storage);
+  const files = {
+    metadata: deps.metadataCache ?? MetadataCache.over(deps.storage),
+    timestamps: deps.servedTimestamps ?? new ServedTimestamps(0),
+  };
 
   r.get('/healthz', (_req, res) => {
     res.json({ ok: true });
@@ -75,7 +81,11 @@ export function deviceRoutes(deps: ApiDeps): Router {
     const repo = String(req.params['repo']);
     if (!REPOSITORIES.includes(repo as RepositoryName))
       throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
-    await sendMetadata(req, res, metadata, deps.repos[repo as RepositoryName].flat, String(req.params['file']));
+    await sendMetadata(req, res, {
+      ...files,
+      set: deps.repos[repo as RepositoryName].flat,
+      file: String(req.params['file']),
+    });
   });
   // A partition's files (trust/layout.ts): a device reads only its own channel and hardware's,
   // as enrolled, so what a partition holds reaches only the devices it concerns.
@@ -91,13 +101,11 @@ export function deviceRoutes(deps: ApiDeps): Router {
         `device ${own.deviceId} is enrolled for ${own.channel ?? '(no channel)'}/${own.hardwareId ?? '(no hardware)'}, not ${asked}`,
       );
     }
-    await sendMetadata(
-      req,
-      res,
-      metadata,
-      deps.repos[repo as RepositoryName].partition(String(req.params['channel']), String(req.params['hardware'])),
-      String(req.params['file']),
+    const set = deps.repos[repo as RepositoryName].partition(
+      String(req.params['channel']),
+      String(req.params['hardware']),
     );
+    await sendMetadata(req, res, { ...files, set, file: String(req.params['file']) });
   });
 
   const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
@@ -115,13 +123,16 @@ export function deviceRoutes(deps: ApiDeps): Router {
 async function sendMetadata(
   req: Request,
   res: Response,
-  metadata: MetadataCache,
-  set: TufRepository,
-  file: string,
+  {
+    set,
+    file,
+    metadata,
+    timestamps,
+  }: { set: TufRepository; file: string; metadata: MetadataCache; timestamps: ServedTimestamps },
 ): Promise<void> {
   const where = `${set.scope}/${file.slice(0, 40)}`;
   if (!METADATA_FILE.test(file)) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
-  const bytes = file === 'timestamp.json' ? await set.servedTimestamp() : await metadata.get(set.storageKey(file));
+  const bytes = file === 'timestamp.json' ? await timestamps.get(set) : await metadata.get(set.storageKey(file));
   if (!bytes) throw new ServerError('NOT_FOUND', `no metadata ${where}`);
   // Versioned files never change; timestamp.json must always be asked for again, but a device
   // that already holds this one gets 304 and no bytes (most polls find nothing changed).

@@ -5,7 +5,7 @@ import type { Devices } from '../infra/devices';
 import { DEVICE_ID, type FleetCa } from '../infra/fleetCa';
 import type { AuditLog } from '../infra/operators';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
-import { describe as describeError } from './errors';
+import { describeError } from './errorResponses';
 import { logRequestFailure } from './observability';
 import { jsonBody } from './untrusted';
 import { validateBody } from './validate';

@@ -1,4 +1,4 @@
-import type { Role } from '../common/adminApi';
+import type { OperatorRole } from '../common/adminApi';
 
 /** What an admin request needs; each admin route names exactly one. */
 export type Permission =
@@ -15,13 +15,13 @@ export type Permission =
  * refuses an owner approving their own release); operators run rollouts and the fleet;
  * viewers read; admins manage operators and accept a restored storage (S-25), nothing else.
  */
-export const GRANTS: Record<Role, readonly Permission[]> = {
+export const GRANTS: Record<OperatorRole, readonly Permission[]> = {
   viewer: ['read'],
   operator: ['read', 'release.operate', 'device.manage'],
   'release-owner': ['read', 'release.create', 'release.decide'],
   admin: ['read', 'operator.manage', 'metadata.manage'],
 };
 
-export function allowed(roles: readonly Role[], permission: Permission): boolean {
+export function allowed(roles: readonly OperatorRole[], permission: Permission): boolean {
   return roles.some((r) => GRANTS[r]?.includes(permission));
 }

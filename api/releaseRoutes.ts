@@ -5,8 +5,14 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 
 import { deliverySummary, OPS_ACTIONS } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
-import { channelPolicy, DEFAULT_DELTA_BASES, planDeltaBases, planSteps, type PolicyFile } from '../common/policy';
 import type { RolloutStep, Targeting } from '../common/release';
+import {
+  channelPolicy,
+  DEFAULT_DELTA_BASES,
+  planDeltaBases,
+  planSteps,
+  type PolicyFile,
+} from '../common/rolloutPolicy';
 import { checkDeltaBases, checkPattern, checkSteps, MAX_ARTIFACT_BYTES, patterns } from '../common/validation';
 import {
   decideRelease,
@@ -19,7 +25,7 @@ import {
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { type AuditNote, operatorOf } from './auth';
-import { httpStatusOf } from './errors';
+import { httpStatusOf } from './errorResponses';
 import type { Permission } from './permissions';
 import { queryText } from './query';
 import { jsonBody } from './untrusted';

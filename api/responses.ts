@@ -1,4 +1,4 @@
-import { CHECKS, OPS_ACTIONS, ROLES } from '../common/adminApi';
+import { CHECKS, OPERATOR_ROLES,OPS_ACTIONS } from '../common/adminApi';
 import { STAGES } from '../common/release';
 
 /**
@@ -22,7 +22,7 @@ const obj = (required: readonly string[], properties: Record<string, unknown>) =
 
 const operator = obj(['name', 'roles'], {
   name: text,
-  roles: { type: 'array', items: { type: 'string', enum: ROLES } },
+  roles: { type: 'array', items: { type: 'string', enum: OPERATOR_ROLES } },
 });
 const targetStats = obj(['devices', 'healthy', 'reverted', 'failed', 'refused'], {
   devices: int,

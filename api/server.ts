@@ -26,7 +26,7 @@ import { attestationRoutes } from './attestationRoutes';
 import { adminAuth } from './auth';
 import { dashboardRoutes } from './dashboardRoutes';
 import { deviceRoutes } from './deviceRoutes';
-import { errorHandler } from './errors';
+import { errorHandler } from './errorResponses';
 import { identityRoutes } from './identityRoutes';
 import { insightRoutes } from './insightRoutes';
 import { MetadataCache } from './metadataCache';
@@ -34,6 +34,7 @@ import { metadataRoutes } from './metadataRoutes';
 import { unmatched } from './methods';
 import { ApiMetrics, observe, serveMetrics } from './observability';
 import { releaseRoutes } from './releaseRoutes';
+import { ServedTimestamps } from './servedTimestamps';
 import { sessionRoutes } from './sessionRoutes';
 import { refuseUnstorableUrl } from './untrusted';
 
@@ -68,24 +69,25 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const metrics = new ApiMetrics();
   // Every verified read of storage raises the watermarks; an older one is refused and alerted.
   const watermarks = new Watermarks(fleet.sql);
-  const floor = new StoreFloor(watermarks, (repo, role, found, highest) => {
+  const floor = new StoreFloor(watermarks, (repo, { role, found, highest }) => {
     metrics.storageRollbacks.inc({ repo, role });
     log.error(
       { repo, role, found, highest, code: 'STORAGE_ROLLBACK' },
       'storage holds older signed metadata than already seen',
     );
   });
+  // Devices share one checked timestamp.json per file set for a moment; offers never run ahead of it.
+  const servedTimestamps = new ServedTimestamps(config.api.rolloutCacheMs);
   const repos = {} as Record<RepositoryName, MetadataRepository>;
   for (const repo of REPOSITORIES) {
-    repos[repo] = new MetadataRepository(
-      repo,
+    repos[repo] = new MetadataRepository({
+      name: repo,
       storage,
-      await loadTrustedRoot(config, repo),
-      config.expiry,
-      undefined,
+      trusted: await loadTrustedRoot(config, repo),
+      expiry: config.expiry,
       floor,
-      config.api.rolloutCacheMs,
-    );
+      onOffersRead: (scope) => servedTimestamps.forget(scope),
+    });
   }
   const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, {
     attestationMaxAgeMs: config.identity.attestationMaxAgeMs,
@@ -103,7 +105,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   fleet.onChange('rollout', () => {
     offers.invalidate();
     metadataCache.clear();
-    for (const repo of REPOSITORIES) repos[repo].forgetServed();
+    servedTimestamps.forget();
   });
   const devices = new Devices(fleet.sql, fleet.exclusive);
   const operators = new Operators(fleet.sql);
@@ -135,6 +137,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
       offers,
       maxBodyBytes: config.api.maxBodyBytes,
       metadataCache,
+      servedTimestamps,
     }),
   );
   app.use(

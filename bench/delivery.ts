@@ -24,7 +24,7 @@ import express from 'express';
 import pino from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
 
-import { type ApiDeps, deviceRoutes } from '../api/deviceRoutes';
+import { type DeviceRouteDeps, deviceRoutes } from '../api/deviceRoutes';
 import { ApiMetrics, observe } from '../api/observability';
 import { OfferIndex } from '../fleet/offers';
 import { loadConfig } from '../infra/config';
@@ -172,16 +172,16 @@ function serve(): void {
         rollbackIndex: 0,
         rollout: { percent: 100, salt: 's', paused: false, withdrawn: false, protected: true },
       };
-      const target = targetFile('bench/1.0.0/fw.bin', s.length, s.sha256, custom);
+      const target = targetFile({ name: 'bench/1.0.0/fw.bin', length: s.length, sha256: s.sha256, custom });
       const offers = new OfferIndex(
         { offeredTo: () => Promise.resolve({ scope: 'rollout', targets: { [target.path]: target } }) },
         60_000,
       );
       const app = express();
       app.use(observe(config, new ApiMetrics(), pino({ level: 'info' }, pino.destination('/dev/null'))));
-      const deps: ApiDeps = {
+      const deps: DeviceRouteDeps = {
         storage: new Storage(config.minio),
-        repos: {} as ApiDeps['repos'],
+        repos: {} as DeviceRouteDeps['repos'],
         delivery: config.artifacts,
         fleet,
         devices: new Devices(fleet.sql, true),

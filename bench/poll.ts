@@ -20,7 +20,7 @@ import express, { json } from 'express';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 
-import { type ApiDeps, deviceRoutes } from '../api/deviceRoutes';
+import { type DeviceRouteDeps, deviceRoutes } from '../api/deviceRoutes';
 import { ApiMetrics, observe } from '../api/observability';
 import { OfferIndex } from '../fleet/offers';
 import { loadConfig } from '../infra/config';
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     ours.use(
       deviceRoutes({
         storage: {} as Storage,
-        repos: {} as ApiDeps['repos'],
+        repos: {} as DeviceRouteDeps['repos'],
         delivery: config.artifacts,
         fleet: store,
         devices: new Devices(store.sql, store.exclusive),
@@ -139,7 +139,7 @@ function offerIndex(): OfferIndex {
       rollbackIndex: 0,
       rollout: { percent: 100, salt: `s-${i}`, paused: false, withdrawn: false },
     };
-    return targetFile(`bench/${version}/fw.bin`, 10, 'ab'.repeat(32), custom);
+    return targetFile({ name: `bench/${version}/fw.bin`, length: 10, sha256: 'ab'.repeat(32), custom });
   });
   const offeredTo = () =>
     Promise.resolve({ scope: 'rollout', targets: Object.fromEntries(targets.map((t) => [t.path, t])) });

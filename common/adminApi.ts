@@ -36,13 +36,13 @@ export interface AttestationRecord {
  * approve their own release); the other three are the issue's: release-owner, operator,
  * viewer. What each may do is in api/permissions.ts.
  */
-export const ROLES = ['admin', 'release-owner', 'operator', 'viewer'] as const;
+export const OPERATOR_ROLES = ['admin', 'release-owner', 'operator', 'viewer'] as const;
 
-export type Role = (typeof ROLES)[number];
+export type OperatorRole = (typeof OPERATOR_ROLES)[number];
 
 export interface Operator {
   name: string;
-  roles: Role[];
+  roles: OperatorRole[];
 }
 
 /** GET /v1/session: the signed-in operator, what they may do, and the token changes must carry. */

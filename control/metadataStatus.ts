@@ -27,7 +27,7 @@ export async function readMetadataStatus(
     return [] as MetadataWatermark[];
   });
   for (const repo of REPOSITORIES) {
-    const sets = await (await openRepository(config, storage, repo)).status();
+    const sets = await (await openRepository(config, { storage, repo })).status();
     // The root is the repository's: listed once, then each file set's own roles.
     const roles = sets.flatMap((set, i) =>
       set.roles

@@ -57,7 +57,7 @@ import {
   requireWorker,
   timedOut,
   UPDATE_DEADLINE_MS,
-} from './worker';
+} from './workerPresence';
 
 export interface CreateReleaseInput {
   artifact: string;

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 
-import { type Role, ROLES } from '../common/adminApi';
+import { OPERATOR_ROLES,type OperatorRole } from '../common/adminApi';
 import { ServerError } from '../common/errors';
-import { DEFAULT_POLICY, type PolicyFile } from '../common/policy';
+import { DEFAULT_POLICY, type PolicyFile } from '../common/rolloutPolicy';
 import { fleetCaFiles } from './fleetCa';
 import { OPERATOR_NAME } from './operators';
-import { loadPolicy } from './policy';
+import { readPolicyFile } from './policyFile';
 
 /**
  * All configuration comes from environment variables, validated once at start-up.
@@ -103,7 +103,7 @@ export interface Config {
 
 export interface BootstrapOperator {
   name: string;
-  roles: Role[];
+  roles: OperatorRole[];
   tokenSha256: string;
 }
 
@@ -275,7 +275,7 @@ function bootstrapOperators(value: unknown, problems: string[]): BootstrapOperat
   if (value === undefined) return [];
   const expected =
     'OTA_BOOTSTRAP_OPERATORS must be a JSON list of {"name", "roles", "tokenSha256"} (a lowercase name, roles from ' +
-    ROLES.join(', ') +
+    OPERATOR_ROLES.join(', ') +
     ', a sha256 in hex)';
   const ok =
     Array.isArray(value) &&
@@ -288,7 +288,7 @@ function bootstrapOperators(value: unknown, problems: string[]): BootstrapOperat
         OPERATOR_NAME.test(o.name) &&
         Array.isArray(o.roles) &&
         o.roles.length > 0 &&
-        o.roles.every((r) => (ROLES as readonly unknown[]).includes(r)) &&
+        o.roles.every((r) => (OPERATOR_ROLES as readonly unknown[]).includes(r)) &&
         typeof o.tokenSha256 === 'string' &&
         SHA256_HEX.test(o.tokenSha256),
     );
@@ -301,7 +301,7 @@ function bootstrapOperators(value: unknown, problems: string[]): BootstrapOperat
 
 function policyFrom(env: Env, problems: string[]): PolicyFile {
   try {
-    return loadPolicy(env['OTA_POLICY_FILE']);
+    return readPolicyFile(env['OTA_POLICY_FILE']);
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
     return DEFAULT_POLICY;

@@ -1,6 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-import { type AuditEntry, type AuditRow, type Operator, type OperatorRow, type Role, ROLES } from '../common/adminApi';
+import {
+  type AuditEntry,
+  type AuditRow,
+  type Operator,
+  OPERATOR_ROLES,
+  type OperatorRole,
+  type OperatorRow,
+} from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
 import type { Sql } from './fleetStore';
 
@@ -15,11 +22,11 @@ export function newToken(prefix: string): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`;
 }
 
-export function checkRoles(roles: string[]): Role[] {
-  if (roles.length === 0 || roles.some((r) => !(ROLES as readonly string[]).includes(r))) {
-    throw new InputError(`roles must be some of ${ROLES.join(', ')}`);
+export function checkRoles(roles: string[]): OperatorRole[] {
+  if (roles.length === 0 || roles.some((r) => !(OPERATOR_ROLES as readonly string[]).includes(r))) {
+    throw new InputError(`roles must be some of ${OPERATOR_ROLES.join(', ')}`);
   }
-  return [...new Set(roles)] as Role[];
+  return [...new Set(roles)] as OperatorRole[];
 }
 
 export class Operators {
@@ -54,7 +61,7 @@ export class Operators {
       [tokenHash(token)],
     );
     const row = found.rows[0];
-    return row && { name: row.name, roles: row.roles.split(',') as Role[] };
+    return row && { name: row.name, roles: row.roles.split(',') as OperatorRole[] };
   }
 
   async list(): Promise<OperatorRow[]> {
@@ -67,7 +74,7 @@ export class Operators {
     }>('SELECT name, roles, created_by, created_at, revoked_at FROM operators ORDER BY name');
     return rows.rows.map((r) => ({
       name: r.name,
-      roles: r.roles.split(',') as Role[],
+      roles: r.roles.split(',') as OperatorRole[],
       createdBy: r.created_by,
       createdAt: new Date(r.created_at).toISOString(),
       revokedAt: r.revoked_at && new Date(r.revoked_at).toISOString(),

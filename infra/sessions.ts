@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { Operator, Role } from '../common/adminApi';
+import type { Operator, OperatorRole } from '../common/adminApi';
 import type { Sql } from './fleetStore';
 import { tokenHash } from './operators';
 
@@ -43,7 +43,7 @@ export class Sessions {
     const row = found.rows[0];
     if (!row) return undefined;
     return {
-      operator: { name: row.name, roles: row.roles.split(',') as Role[] },
+      operator: { name: row.name, roles: row.roles.split(',') as OperatorRole[] },
       csrfToken: row.csrf_token,
       expiresAt: new Date(row.expires_at).toISOString(),
     };

@@ -1,14 +1,14 @@
 import type { MetadataWatermark } from '../common/adminApi';
 import type { Sql } from './fleetStore';
 
-type Role = MetadataWatermark['role'];
+type MetadataRole = MetadataWatermark['role'];
 
 /** The highest verified version of each metadata role seen, in the fleet store (migration 007). */
 export class Watermarks {
   constructor(private readonly sql: Sql) {}
 
   /** Raises a role's watermark to `version` if higher, in one statement (replicas race safely). */
-  async raise(repo: string, role: Role, version: number): Promise<void> {
+  async raise(repo: string, role: MetadataRole, version: number): Promise<void> {
     await this.sql.query(
       `INSERT INTO metadata_watermarks (repo, role, version) VALUES ($1, $2, $3)
        ON CONFLICT (repo, role) DO UPDATE SET
@@ -19,7 +19,7 @@ export class Watermarks {
   }
 
   /** Keeps a refused rollback (the older version storage held, and when) with the role's watermark. */
-  async recordRollback(repo: string, role: Role, version: number): Promise<void> {
+  async recordRollback(repo: string, role: MetadataRole, version: number): Promise<void> {
     await this.sql.query(
       'UPDATE metadata_watermarks SET rollback_seen_at = now(), rollback_version = $3 WHERE repo = $1 AND role = $2',
       [repo, role, version],
@@ -39,7 +39,7 @@ export class Watermarks {
   async list(): Promise<MetadataWatermark[]> {
     const rows = await this.sql.query<{
       repo: string;
-      role: Role;
+      role: MetadataRole;
       version: number;
       seen_at: Date;
       rollback_seen_at: Date | null;

@@ -11,13 +11,12 @@ import type { Config } from '../infra/config';
 import { FleetCa, fleetCaFiles, type FleetCaKeySource, fleetCaToken } from '../infra/fleetCa';
 import type { Hsm } from '../infra/hsm';
 import type { Storage } from '../infra/storage';
-import { HsmKeys, type RoleName, short } from './keyring';
+import { HsmKeys, short,type TufRole } from './keyring';
 import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
 import { MetadataRepository } from './metadataRepository';
+import { SPEC_VERSION } from './roleMetadata';
 import { parseRoot, withThreshold } from './rootChain';
 import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
-import { SPEC_VERSION } from './tufRepository';
-import type { VersionFloor } from './versionFloor';
 
 /** How many keys each role starts with, and how many must sign. */
 export interface CeremonyOptions {
@@ -78,23 +77,19 @@ export async function saveTrustedRoot(config: Config, repo: RepositoryName, root
 /** A repository that signs with the HSM's keys, starting from the provisioned root. */
 export async function openRepository(
   config: Config,
-  storage: Storage,
-  repo: RepositoryName,
-  hsm?: Hsm,
-  floor?: VersionFloor,
+  open: { storage: Storage; repo: RepositoryName; hsm?: Hsm },
 ): Promise<MetadataRepository> {
-  return new MetadataRepository(
-    repo,
-    storage,
-    await loadTrustedRoot(config, repo),
-    config.expiry,
-    hsm && new HsmKeys(hsm),
-    floor,
-  );
+  return new MetadataRepository({
+    name: open.repo,
+    storage: open.storage,
+    trusted: await loadTrustedRoot(config, open.repo),
+    expiry: config.expiry,
+    ...(open.hsm ? { keys: new HsmKeys(open.hsm) } : {}),
+  });
 }
 
 /** An online key made inside the token; the label is for people, roles use the key id. */
-export function newHsmKey(hsm: Hsm, repo: RepositoryName, role: RoleName): TufSigner {
+export function newHsmKey(hsm: Hsm, repo: RepositoryName, role: TufRole): TufSigner {
   return ed25519Signer(hsm.generate(`${repo}-${role}-${randomBytes(4).toString('hex')}`));
 }
 
@@ -194,7 +189,7 @@ export async function runCeremony(
       result.created.push(repo);
     }
     const trusted = await loadTrustedRoot(config, repo);
-    await (await openRepository(config, storage, repo, hsm)).initialize(JSON.stringify(trusted.toJSON(), null, 1));
+    await (await openRepository(config, { storage, repo, hsm })).initialize(JSON.stringify(trusted.toJSON(), null, 1));
   }
   return result;
 }

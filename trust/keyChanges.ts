@@ -14,24 +14,24 @@ import {
   rootExpiry,
   saveTrustedRoot,
 } from './ceremony';
-import { HsmKeys, type KeySource, OfflineKeys, type RoleName, ROLES, short, signersFor } from './keyring';
+import { HsmKeys, type KeySource, OfflineKeys, short, signersFor,TUF_ROLES, type TufRole } from './keyring';
 import { LAYOUT_FIELD, layoutOf, PARTITIONED_LAYOUT } from './layout';
 import { withoutKey, withThreshold } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
 
 /** What `ota keys` can change in a repository's root. */
 export type KeyChange =
-  | { kind: 'add'; role: RoleName }
-  | { kind: 'revoke'; role: RoleName; keyID: string }
-  | { kind: 'threshold'; role: RoleName; threshold: number }
-  | { kind: 'rotate'; role: RoleName }
+  | { kind: 'add'; role: TufRole }
+  | { kind: 'revoke'; role: TufRole; keyID: string }
+  | { kind: 'threshold'; role: TufRole; threshold: number }
+  | { kind: 'rotate'; role: TufRole }
   /** The move to one file set per channel and hardware (trust/layout.ts): the root announces it. */
   | { kind: 'partition'; role: 'root' };
 
 export interface KeyChangeResult {
   repository: RepositoryName;
   rootVersion: number;
-  role: RoleName;
+  role: TufRole;
   threshold: number;
   keyIDs: string[];
   added: string[];
@@ -59,12 +59,12 @@ export interface KeyContext {
 export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: KeyChange): Promise<KeyChangeResult> {
   // S-11: every check and the current root keys come before any key is made.
   checkRole(change.role);
-  const repository = await openRepository(ctx.config, ctx.storage, repo, ctx.hsm);
+  const repository = await openRepository(ctx.config, { storage: ctx.storage, repo, hsm: ctx.hsm });
   const current = await repository.currentRoot();
   const offline = ctx.rootKeyFiles?.length
     ? await OfflineKeys.load(ctx.rootKeyFiles)
     : await OfflineKeys.fromFolder(offlineDir(ctx.config));
-  const currentRootSigners = signersFor(current.signed, 'root', offline);
+  const currentRootSigners = signersFor(current.signed, { role: 'root', keys: offline });
   let next = Root.fromJSON({
     ...structuredClone(current.signed.toJSON()),
     version: current.signed.version + 1,
@@ -128,7 +128,7 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
   result.removed.push(...revoked);
 
   const md = new Metadata(next);
-  const nextRootSigners = signersFor(next, 'root', merged(offline, fresh));
+  const nextRootSigners = signersFor(next, { role: 'root', keys: merged(offline, fresh) });
   signMetadata(md, unique([...currentRootSigners, ...nextRootSigners]));
   if (change.kind === 'partition') result.partitions = await repository.partitionUnder(md);
   else await repository.changeRoot(md, revoked);
@@ -140,10 +140,10 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
 
 /** Each role's keys and where their private halves are, for `ota keys list`. */
 export async function describeKeys(ctx: Omit<KeyContext, 'rootKeyFiles'>, repo: RepositoryName) {
-  const current = await (await openRepository(ctx.config, ctx.storage, repo)).currentRoot();
+  const current = await (await openRepository(ctx.config, { storage: ctx.storage, repo })).currentRoot();
   const hsm = new HsmKeys(ctx.hsm);
   const offline = await OfflineKeys.fromFolder(offlineDir(ctx.config));
-  const roles = ROLES.map((role) => {
+  const roles = TUF_ROLES.map((role) => {
     const spec = current.signed.roles[role]!;
     const keys = spec.keyIDs.map((keyID) => ({
       keyID,
@@ -154,8 +154,9 @@ export async function describeKeys(ctx: Omit<KeyContext, 'rootKeyFiles'>, repo: 
   return { repository: repo, rootVersion: current.signed.version, expires: current.signed.expires, roles };
 }
 
-function checkRole(role: string): asserts role is RoleName {
-  if (!(ROLES as readonly string[]).includes(role)) throw new InputError(`role must be one of ${ROLES.join(', ')}`);
+function checkRole(role: string): asserts role is TufRole {
+  if (!(TUF_ROLES as readonly string[]).includes(role))
+    throw new InputError(`role must be one of ${TUF_ROLES.join(', ')}`);
 }
 
 /** A key id or an unambiguous prefix of at least 8 hex digits, as `ota keys list` prints. */

@@ -8,10 +8,10 @@ import { InputError, ServerError } from '../common/errors';
 import type { Hsm } from '../infra/hsm';
 import { ed25519Signer, OfflineSigner, type TufSigner } from './tufKeys';
 
-export type RoleName = 'root' | 'targets' | 'snapshot' | 'timestamp';
-export const ROLES: readonly RoleName[] = ['root', 'targets', 'snapshot', 'timestamp'];
+export type TufRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
+export const TUF_ROLES: readonly TufRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
 /** Roles whose keys live in the HSM; root keys are offline files. */
-export const ONLINE_ROLES: readonly Exclude<RoleName, 'root'>[] = ['targets', 'snapshot', 'timestamp'];
+export const ONLINE_ROLES: readonly Exclude<TufRole, 'root'>[] = ['targets', 'snapshot', 'timestamp'];
 
 /** Where private keys are: the root only says which key ids a role trusts. */
 export interface KeySource {
@@ -71,9 +71,7 @@ export class OfflineKeys implements KeySource {
  */
 export function signersFor(
   root: Root,
-  role: RoleName,
-  keys: KeySource,
-  except: ReadonlySet<string> = new Set(),
+  { role, keys, except = new Set() }: { role: TufRole; keys: KeySource; except?: ReadonlySet<string> },
 ): TufSigner[] {
   // S-9
   const spec = root.roles[role];

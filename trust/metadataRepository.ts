@@ -3,11 +3,8 @@ import { readReleasePolicy, rebuiltTargetOf } from '@enigm-ota/client-sdk';
 import type { Metadata, Root, TargetFile } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
-import type { Storage } from '../infra/storage';
-import type { KeySource } from './keyring';
 import { type Layout, layoutOf, partitionFolder, partitionName } from './layout';
-import { type Expiry, type RoleExpiry, TufRepository } from './tufRepository';
-import type { VersionFloor } from './versionFloor';
+import { type RoleExpiry, TufRepository, type TufRepositoryOptions } from './tufRepository';
 
 const MAX_OPEN_PARTITIONS = 10_000;
 
@@ -23,27 +20,21 @@ export interface FileSetStatus {
  * (channel, hardware) partition. Every write and read of targets goes through the file sets
  * a release or a device belongs to, so the rest of the system never asks which layout is on.
  */
+export interface MetadataRepositoryOptions extends Omit<TufRepositoryOptions, 'root' | 'partition'> {
+  /** The provisioned root (the key ceremony's); newer ones in storage are followed. */
+  trusted: Metadata<Root>;
+  /** Called with a file set's scope before its rollout targets are read for offers (the API drops its served timestamp). */
+  onOffersRead?: (scope: string) => void;
+}
+
 export class MetadataRepository {
+  readonly name: RepositoryName;
   readonly flat: TufRepository;
   private readonly partitions = new Map<string, TufRepository>();
 
-  constructor(
-    readonly name: RepositoryName,
-    private readonly storage: Storage,
-    trusted: Metadata<Root>,
-    private readonly expiry: Expiry,
-    private readonly keys?: KeySource,
-    private readonly floor?: VersionFloor,
-    /** The API: how long devices share one checked timestamp.json per file set (TufRepository). */
-    private readonly servedCacheMs = 0,
-  ) {
-    this.flat = new TufRepository(name, storage, trusted, expiry, keys, floor, undefined, servedCacheMs);
-  }
-
-  /** The rollout changed: every file set reads its timestamp again for the next device. */
-  forgetServed(): void {
-    this.flat.forgetServed();
-    for (const set of this.partitions.values()) set.forgetServed();
+  constructor(private readonly options: MetadataRepositoryOptions) {
+    this.name = options.name;
+    this.flat = new TufRepository({ ...options, root: options.trusted });
   }
 
   currentRoot(): Promise<Metadata<Root>> {
@@ -67,16 +58,7 @@ export class MetadataRepository {
       // Names can come from devices' polls: the cache is bounded.
       if (this.partitions.size >= MAX_OPEN_PARTITIONS) this.partitions.clear();
       // Starts from the newest root already verified here, not from the provisioned one.
-      found = new TufRepository(
-        this.name,
-        this.storage,
-        this.flat.knownRoot,
-        this.expiry,
-        this.keys,
-        this.floor,
-        name,
-        this.servedCacheMs,
-      );
+      found = new TufRepository({ ...this.options, root: this.flat.knownRoot, partition: name });
       this.partitions.set(name, found);
     }
     return found;
@@ -118,7 +100,7 @@ export class MetadataRepository {
       throw err;
     }
     // Offers never run ahead of the timestamp devices are served (both cached for a moment).
-    set.forgetServed();
+    this.options.onOffersRead?.(set.scope);
     return { scope: set.scope, targets: await set.publishedOrNone() };
   }
 
@@ -126,10 +108,11 @@ export class MetadataRepository {
   async fileSets(channel?: string): Promise<TufRepository[]> {
     if ((await this.layout()) === 'flat') return [this.flat];
     const top = `${partitionFolder(this.name, '')}`;
-    const channels = channel ? [channel] : await this.storage.folders('metadata', top);
+    const storage = this.options.storage;
+    const channels = channel ? [channel] : await storage.folders('metadata', top);
     const found: TufRepository[] = [];
     for (const c of channels) {
-      for (const h of await this.storage.folders('metadata', `${top}${c}/`)) {
+      for (const h of await storage.folders('metadata', `${top}${c}/`)) {
         try {
           found.push(this.partition(c, h));
         } catch {

@@ -1,19 +1,17 @@
-import { createHash } from 'node:crypto';
-
 import type { RepositoryName } from '@enigm-ota/client-sdk';
-import { Metadata, MetadataKind, MetaFile, type Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
+import { type Metadata, MetadataKind, type Root, type TargetFile, Targets, type Timestamp } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
 import { type KeySource, ONLINE_ROLES, signersFor } from './keyring';
-import { PARTITION_FIELD, partitionFolder } from './layout';
+import { MetadataFiles } from './metadataFiles';
+import { expiresIn, signedSnapshot, signedTimestamp, targetsMetadata } from './roleMetadata';
 import { followRoots, verifyRootStep } from './rootChain';
-import { parseTufJson } from './tufJson';
 import { signMetadata, type TufSigner } from './tufKeys';
-import type { RoleVersions, VersionFloor } from './versionFloor';
+import { readAboveFloor, type RoleVersions, type VersionFloor } from './versionFloor';
 
-export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
-export const SPEC_VERSION = '1.0.31';
+export { MAX_METADATA_BYTES } from './metadataFiles';
+export { targetFile } from './roleMetadata';
 
 /** The keys that sign each online role: at least its threshold, all that are at hand. */
 export interface RoleSigners {
@@ -48,45 +46,59 @@ export interface StagedTargets {
   json: string;
 }
 
+export interface TufRepositoryOptions {
+  name: RepositoryName;
+  storage: Storage;
+  /** The provisioned root; newer roots in storage are followed and verified step by step (as devices do). */
+  root: Metadata<Root>;
+  expiry: Expiry;
+  /** Where the online roles' private keys are; without it the repository is read-only (the API). */
+  keys?: KeySource;
+  /** Where storage rollback is noticed (trust/versionFloor.ts); none: not checked (ceremony tools). */
+  floor?: VersionFloor;
+  /** One partition's file set (`channel/hardwareId`, trust/layout.ts); none: the flat one. */
+  partition?: string;
+}
+
+const MAX_TIMESTAMP_ROUNDS = 50;
+
 /**
  * A TUF repository kept in object storage, with consistent snapshots so published
  * files never change: `N.root.json`, `N.targets.json`, `N.snapshot.json`, then
  * `timestamp.json` last. Versions are claimed with conditional writes (If-None-Match),
  * so concurrent releases never overwrite each other; a writer that crashed after
- * claiming a version leaves a file the next writer adopts and completes.
+ * claiming a version leaves a file the next writer adopts and completes. Where files live
+ * and how they are read and claimed is trust/metadataFiles.ts; how each role's file is
+ * built and signed, trust/roleMetadata.ts.
  */
 export class TufRepository {
-  /**
-   * `trusted` is the provisioned root; newer roots in storage are followed and verified
-   * step by step (as devices do). `keys` is where the online roles' private keys are;
-   * without it the repository is read-only (the API).
-   */
-  constructor(
-    readonly name: RepositoryName,
-    private readonly storage: Storage,
-    private root: Metadata<Root>,
-    private readonly expiry: Expiry,
-    private readonly keys?: KeySource,
-    /** Where storage rollback is noticed (trust/versionFloor.ts); none: not checked (ceremony tools). */
-    private readonly floor?: VersionFloor,
-    /** One partition's file set (`channel/hardwareId`, trust/layout.ts); none: the flat one. */
-    readonly partition?: string,
-    /** How long the API answers devices from the timestamp it last checked (0: every request reads storage). */
-    private readonly servedCacheMs = 0,
-  ) {
-    this.scope = partition ? partitionFolder(name, partition) : name;
-  }
+  readonly name: RepositoryName;
+  readonly partition: string | undefined;
+  private readonly files: MetadataFiles;
+  private root: Metadata<Root>;
+  private readonly expiry: Expiry;
+  private readonly keys: KeySource | undefined;
+  private readonly floor: VersionFloor | undefined;
 
-  /** The timestamp last served, checked against the floor (servedTimestamp). */
-  private served: { at: number; bytes: Promise<Buffer> } | undefined;
-
-  /** Drops the served timestamp: the rollout changed (a pause through any replica). */
-  forgetServed(): void {
-    this.served = undefined;
+  constructor(options: TufRepositoryOptions) {
+    this.name = options.name;
+    this.partition = options.partition;
+    this.files = new MetadataFiles(options.storage, { repo: options.name, partition: options.partition });
+    this.root = options.root;
+    this.expiry = options.expiry;
+    this.keys = options.keys;
+    this.floor = options.floor;
   }
 
   /** Where this file set lives in storage, and its name in watermarks and messages. */
-  readonly scope: string;
+  get scope(): string {
+    return this.files.scope;
+  }
+
+  /** Where a file of this set is in storage: roots are the repository's, the rest the set's own. */
+  storageKey(file: string): string {
+    return this.files.storageKey(file);
+  }
 
   /** The newest root verified so far (no storage read). */
   get knownRoot(): Metadata<Root> {
@@ -95,9 +107,7 @@ export class TufRepository {
 
   /** The newest root that verifies from the trusted one; `ota keys` publishes new ones. */
   async currentRoot(): Promise<Metadata<Root>> {
-    this.root = await followRoots(this.root, (v) =>
-      this.storage.getBytes('metadata', this.rootKey(v), MAX_METADATA_BYTES),
-    );
+    this.root = await followRoots(this.root, (v) => this.files.get(`${v}.root.json`));
     return this.root;
   }
 
@@ -109,12 +119,12 @@ export class TufRepository {
   private signersUnder(root: Root, except?: ReadonlySet<string>): RoleSigners {
     if (!this.keys) throw new ServerError('CONFIG_INVALID', `${this.name} repository was opened read-only`);
     const keys = this.keys;
-    const [targets, snapshot, timestamp] = ONLINE_ROLES.map((role) => signersFor(root, role, keys, except));
+    const [targets, snapshot, timestamp] = ONLINE_ROLES.map((role) => signersFor(root, { role, keys, except }));
     return { targets: targets!, snapshot: snapshot!, timestamp: timestamp! };
   }
 
   /**
-   * A key change (\`ota keys\`), before the next root is published: every online role is
+   * A key change (`ota keys`), before the next root is published: every online role is
    * signed again by the keys of both the current and the next root (minus revoked keys).
    * Devices still on the current root and devices that already follow the next one both
    * verify every file, so a rotation opens no window of refused updates.
@@ -132,7 +142,7 @@ export class TufRepository {
       both[role] = [...nextSigners[role], ...old.filter((s) => !ids.has(s.key.keyID))];
     }
     await this.createFileSet(both);
-    const staged = await this.stageWith(() => undefined, both.targets, true);
+    const staged = await this.signChange({ change: () => undefined, signers: both.targets, force: true });
     await this.registerWith(staged, both);
     await this.completeTo(staged.version, both, { snapshot: true, timestamp: true });
   }
@@ -141,7 +151,7 @@ export class TufRepository {
   async publishRoot(next: Metadata<Root>): Promise<void> {
     verifyRootStep(await this.currentRoot(), next); // S-10
     const bytes = Buffer.from(JSON.stringify(next.toJSON()));
-    if (!(await this.storage.putBytesIfAbsent('metadata', this.rootKey(next.signed.version), bytes))) {
+    if (!(await this.files.claim(`${next.signed.version}.root.json`, bytes))) {
       throw new ServerError(
         'REPOSITORY_CONFLICT',
         `${this.name} root version ${next.signed.version} was published by someone else`,
@@ -150,23 +160,9 @@ export class TufRepository {
     this.root = next;
   }
 
-  private key(file: string): string {
-    return `${this.scope}/${file}`;
-  }
-
-  /** Roots are the repository's, shared by every partition. */
-  private rootKey(version: number): string {
-    return this.storageKey(`${version}.root.json`);
-  }
-
-  /** The signed fields that bind a partition's files to it (trust/layout.ts). */
-  private bound(): { unrecognizedFields?: Record<string, string> } {
-    return this.partition ? { unrecognizedFields: { [PARTITION_FIELD]: this.partition } } : {};
-  }
-
   /** Key ceremony: the first root and an empty, signed repository. */
   async initialize(rootJson: string): Promise<void> {
-    await this.storage.putBytesIfAbsent('metadata', this.rootKey(1), Buffer.from(rootJson));
+    await this.files.claim('1.root.json', Buffer.from(rootJson));
     await this.createFileSet();
   }
 
@@ -175,31 +171,30 @@ export class TufRepository {
    * the ceremony, a partition when its first release is signed into it.
    */
   async createFileSet(given?: RoleSigners): Promise<void> {
-    if (await this.storage.stat('metadata', this.key('timestamp.json'))) return;
+    if (await this.exists()) return;
     const signers = given ?? (await this.signers());
-    const targets = new Metadata(
-      new Targets({
-        specVersion: SPEC_VERSION,
-        version: 1,
-        expires: this.expires(this.expiry.targetsDays * 24),
-        ...this.bound(),
-      }),
-    );
+    const targets = targetsMetadata({ version: 1, expires: this.expires('targets'), partition: this.partition });
     signMetadata(targets, signers.targets);
-    await this.storage.putBytesIfAbsent(
-      'metadata',
-      this.key('1.targets.json'),
-      Buffer.from(JSON.stringify(targets.toJSON())),
+    await this.files.claim('1.targets.json', Buffer.from(JSON.stringify(targets.toJSON())));
+    const snapshot = (await this.writeSnapshot(1, 1, signers.snapshot)) ?? (await this.files.get('1.snapshot.json'));
+    // Only if absent: a creator that lost a race must not put version 1 over a newer one.
+    await this.files.claim(
+      'timestamp.json',
+      signedTimestamp(
+        {
+          version: 1,
+          expires: this.expires('timestamp'),
+          partition: this.partition,
+          snapshot: { version: 1, bytes: snapshot! },
+        },
+        signers.timestamp,
+      ),
     );
-    const snapshotBytes =
-      (await this.writeSnapshot(1, 1, signers.snapshot)) ??
-      (await this.storage.getBytes('metadata', this.key('1.snapshot.json'), MAX_METADATA_BYTES));
-    await this.writeTimestamp(1, 1, snapshotBytes!, signers.timestamp);
   }
 
   /** Whether this file set was created (a partition exists once a release was signed into it). */
-  async exists(): Promise<boolean> {
-    return (await this.storage.stat('metadata', this.key('timestamp.json'))) !== undefined;
+  exists(): Promise<boolean> {
+    return this.files.exists('timestamp.json');
   }
 
   /** The newest targets (head), as name -> entry; a partition not created yet holds none. */
@@ -212,43 +207,36 @@ export class TufRepository {
     return this.partition && !(await this.exists()) ? {} : (await this.published()).signed.targets;
   }
 
-  /** Where a file of this set is in storage: roots are the repository's, the rest the set's own. */
-  storageKey(file: string): string {
-    return /^[0-9]+\.root\.json$/.test(file) ? `${this.name}/${file}` : this.key(file);
-  }
-
   async targets(): Promise<Metadata<Targets>> {
     return (await this.head()).targets;
   }
 
-  /** Signing stage: apply a change to the newest targets and sign it with the targets keys. */
-  async stage(change: (targets: Targets) => void, force = false): Promise<StagedTargets> {
+  /** Release signing: apply a change to the newest targets and sign it with the targets keys (not published yet). */
+  async signTargets(change: (targets: Targets) => void, force = false): Promise<StagedTargets> {
     const signers = await this.signers();
     await this.createFileSet(signers);
-    return this.stageWith(change, signers.targets, force);
+    return this.signChange({ change, signers: signers.targets, force });
   }
 
-  private async stageWith(
-    change: (targets: Targets) => void,
-    signers: TufSigner[],
-    force: boolean,
-  ): Promise<StagedTargets> {
+  /** The newest targets with `change` applied, signed; the head itself when nothing changed (unless forced). */
+  private async signChange(edit: {
+    change: (targets: Targets) => void;
+    signers: TufSigner[];
+    force: boolean;
+  }): Promise<StagedTargets> {
     const head = await this.head();
     const copy = Targets.fromJSON(structuredClone(head.targets.signed.toJSON()));
-    const next = new Metadata(
-      new Targets({
-        specVersion: SPEC_VERSION,
-        version: head.targetsVersion + 1,
-        expires: this.expires(this.expiry.targetsDays * 24),
-        targets: copy.targets,
-        ...this.bound(),
-      }),
-    );
-    change(next.signed);
-    if (!force && JSON.stringify(next.signed.targets) === JSON.stringify(head.targets.signed.targets)) {
+    const next = targetsMetadata({
+      version: head.targetsVersion + 1,
+      expires: this.expires('targets'),
+      targets: copy.targets,
+      partition: this.partition,
+    });
+    edit.change(next.signed);
+    if (!edit.force && JSON.stringify(next.signed.targets) === JSON.stringify(head.targets.signed.targets)) {
       return { version: head.targetsVersion, json: JSON.stringify(head.targets.toJSON()) };
     }
-    signMetadata(next, signers);
+    signMetadata(next, edit.signers);
     return { version: next.signed.version, json: JSON.stringify(next.toJSON()) };
   }
 
@@ -265,10 +253,10 @@ export class TufRepository {
     staged: StagedTargets,
     signers: Pick<RoleSigners, 'snapshot' | 'timestamp'>,
   ): Promise<void> {
-    const key = this.key(`${staged.version}.targets.json`);
+    const file = `${staged.version}.targets.json`;
     const bytes = Buffer.from(staged.json);
-    if (!(await this.storage.putBytesIfAbsent('metadata', key, bytes))) {
-      const existing = await this.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
+    if (!(await this.files.claim(file, bytes))) {
+      const existing = await this.files.get(file);
       if (!existing?.equals(bytes)) {
         throw new ServerError(
           'REPOSITORY_CONFLICT',
@@ -284,7 +272,7 @@ export class TufRepository {
     for (let i = 1; ; i++) {
       const signers = await this.signers();
       await this.createFileSet(signers);
-      const staged = await this.stageWith(change, signers.targets, false);
+      const staged = await this.signChange({ change, signers: signers.targets, force: false });
       try {
         await this.registerWith(staged, signers);
         return staged.version;
@@ -307,35 +295,34 @@ export class TufRepository {
     renew: { snapshot?: boolean; timestamp?: boolean } = {},
   ): Promise<void> {
     let snapshotRenewed = false;
-    for (let attempt = 0; attempt < 50; attempt++) {
+    for (let attempt = 0; attempt < MAX_TIMESTAMP_ROUNDS; attempt++) {
       const published = await this.readTimestamp();
       const publishedSnapshot = await this.readSnapshot(published.md.signed.snapshotMeta.version);
       const covered = (publishedSnapshot.md.signed.meta['targets.json']?.version ?? 0) >= targetsVersion;
-      if (covered && !renew.timestamp && !(renew.snapshot && !snapshotRenewed)) return;
+      const renewSnapshot = renew.snapshot === true && !snapshotRenewed;
+      if (covered && !renew.timestamp && !renewSnapshot) return;
       const head = await this.head();
-      let snapshotVersion = head.snapshotVersion;
-      let snapshotBytes: Buffer;
       const latest =
         head.snapshotVersion === publishedSnapshot.version
           ? publishedSnapshot
           : await this.readSnapshot(head.snapshotVersion);
-      const latestCovers = (latest.md.signed.meta['targets.json']?.version ?? 0) >= head.targetsVersion;
-      if (latestCovers && !(renew.snapshot && !snapshotRenewed)) {
-        snapshotBytes = latest.bytes; // the timestamp hashes the stored bytes
-      } else {
-        snapshotVersion += 1;
-        const written = await this.writeSnapshot(snapshotVersion, head.targetsVersion, signers.snapshot);
+      let snapshot = { version: head.snapshotVersion, bytes: latest.bytes }; // the timestamp hashes the stored bytes
+      if ((latest.md.signed.meta['targets.json']?.version ?? 0) < head.targetsVersion || renewSnapshot) {
+        const written = await this.writeSnapshot(head.snapshotVersion + 1, head.targetsVersion, signers.snapshot);
         if (!written) continue; // another writer took this snapshot version; look again
-        snapshotBytes = written;
+        snapshot = { version: head.snapshotVersion + 1, bytes: written };
         snapshotRenewed = true;
       }
-      const timestamp = this.signTimestamp(
-        published.md.signed.version + 1,
-        snapshotVersion,
-        snapshotBytes,
+      const timestamp = signedTimestamp(
+        {
+          version: published.md.signed.version + 1,
+          expires: this.expires('timestamp'),
+          partition: this.partition,
+          snapshot,
+        },
         signers.timestamp,
       );
-      if (await this.storage.putBytesIfMatch('metadata', this.key('timestamp.json'), timestamp, published.etag)) return;
+      if (await this.files.replace('timestamp.json', timestamp, published.etag)) return;
     }
     throw new ServerError('REPOSITORY_CONFLICT', `${this.scope} timestamp kept changing under us; try again`);
   }
@@ -351,7 +338,7 @@ export class TufRepository {
     const head = await this.head();
     let targetsVersion = head.targetsVersion;
     if (expiring(head.targets.signed.expires)) {
-      const staged = await this.stageWith(() => undefined, signers.targets, true);
+      const staged = await this.signChange({ change: () => undefined, signers: signers.targets, force: true });
       await this.registerWith(staged, signers);
       targetsVersion = staged.version;
     }
@@ -383,52 +370,11 @@ export class TufRepository {
     targetsVersion: number,
     signers: TufSigner[],
   ): Promise<Buffer | undefined> {
-    const snapshot = new Metadata(
-      new Snapshot({
-        specVersion: SPEC_VERSION,
-        version,
-        expires: this.expires(this.expiry.snapshotDays * 24),
-        meta: { 'targets.json': new MetaFile({ version: targetsVersion }) },
-        ...this.bound(),
-      }),
+    const bytes = signedSnapshot(
+      { version, expires: this.expires('snapshot'), partition: this.partition, targetsVersion },
+      signers,
     );
-    signMetadata(snapshot, signers);
-    const bytes = Buffer.from(JSON.stringify(snapshot.toJSON()));
-    return (await this.storage.putBytesIfAbsent('metadata', this.key(`${version}.snapshot.json`), bytes))
-      ? bytes
-      : undefined;
-  }
-
-  private async writeTimestamp(
-    version: number,
-    snapshotVersion: number,
-    snapshotBytes: Buffer,
-    signers: TufSigner[],
-  ): Promise<void> {
-    // Only if absent: a creator that lost a race must not put version 1 over a newer one.
-    await this.storage.putBytesIfAbsent(
-      'metadata',
-      this.key('timestamp.json'),
-      this.signTimestamp(version, snapshotVersion, snapshotBytes, signers),
-    );
-  }
-
-  private signTimestamp(version: number, snapshotVersion: number, snapshotBytes: Buffer, signers: TufSigner[]): Buffer {
-    const timestamp = new Metadata(
-      new Timestamp({
-        specVersion: SPEC_VERSION,
-        version,
-        expires: this.expires(this.expiry.timestampHours),
-        snapshotMeta: new MetaFile({
-          version: snapshotVersion,
-          length: snapshotBytes.length,
-          hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') },
-        }),
-        ...this.bound(),
-      }),
-    );
-    signMetadata(timestamp, signers);
-    return Buffer.from(JSON.stringify(timestamp.toJSON()));
+    return (await this.files.claim(`${version}.snapshot.json`, bytes)) ? bytes : undefined;
   }
 
   /**
@@ -436,43 +382,45 @@ export class TufRepository {
    * version a crashed writer claimed but did not finish. Every file is verified against
    * the trusted root (signature, and the version its file name claims) before use.
    */
-  private async head(): Promise<Head> {
-    return this.checked(
-      () => this.readHead(),
-      (h) => ({ timestamp: h.timestamp.signed.version, snapshot: h.snapshotVersion, targets: h.targetsVersion }),
-    );
+  private head(): Promise<Head> {
+    return readAboveFloor(this.floor, {
+      repo: this.scope,
+      read: () => this.readHead(),
+      versionsOf: (h) => ({
+        timestamp: h.timestamp.signed.version,
+        snapshot: h.snapshotVersion,
+        targets: h.targetsVersion,
+      }),
+    });
   }
 
   private async readHead(): Promise<Head> {
     const timestamp = (await this.readTimestamp()).md;
     let snapshotVersion = timestamp.signed.snapshotMeta.version;
-    while (await this.storage.stat('metadata', this.key(`${snapshotVersion + 1}.snapshot.json`))) snapshotVersion += 1;
+    while (await this.files.exists(`${snapshotVersion + 1}.snapshot.json`)) snapshotVersion += 1;
     const snapshot = (await this.readSnapshot(snapshotVersion)).md;
     let targetsVersion = snapshot.signed.meta['targets.json']?.version ?? 1;
-    while (await this.storage.stat('metadata', this.key(`${targetsVersion + 1}.targets.json`))) targetsVersion += 1;
+    while (await this.files.exists(`${targetsVersion + 1}.targets.json`)) targetsVersion += 1;
     const targets = await this.readTargets(targetsVersion);
     return { timestamp, snapshotVersion, targetsVersion, targets };
   }
 
   /** What devices see now: timestamp -> snapshot -> targets, nothing unpublished. */
   async published(): Promise<Metadata<Targets>> {
-    const found = await this.checked(
-      () => this.readPublished(),
-      (r) => ({
+    const found = await readAboveFloor(this.floor, {
+      repo: this.scope,
+      read: () => this.readPublished(),
+      versionsOf: (r) => ({
         timestamp: r.timestamp.signed.version,
         snapshot: r.snapshot.signed.version,
         targets: r.targets.signed.version,
       }),
-    );
+    });
     return found.targets;
   }
 
   /** The published chain as stored: timestamp, the snapshot it names, the targets that names. */
-  private async readPublished(): Promise<{
-    timestamp: Metadata<Timestamp>;
-    snapshot: Metadata<Snapshot>;
-    targets: Metadata<Targets>;
-  }> {
+  private async readPublished() {
     const timestamp = (await this.readTimestamp()).md;
     const snapshot = (await this.readSnapshot(timestamp.signed.snapshotMeta.version)).md;
     return { timestamp, snapshot, targets: await this.readTargets(snapshot.signed.meta['targets.json']?.version ?? 1) };
@@ -484,116 +432,82 @@ export class TufRepository {
    * never serves a validly signed older view. One that does not verify is passed on as it
    * is once its claimed versions are compared: no watermark moves for it, and the device
    * refuses it (METADATA_UNTRUSTED) as it would any forgery; the device judges signatures.
+   * The API shares one read among devices for a moment (api/servedTimestamps.ts).
    */
-  async servedTimestamp(): Promise<Buffer> {
-    // Every device asks for it on every check: within `servedCacheMs` (OTA_ROLLOUT_CACHE_MS,
-    // the offers' own freshness) they share one read and one signature check.
-    if (this.served && Date.now() - this.served.at < this.servedCacheMs) return this.served.bytes;
-    const bytes = this.readServedTimestamp();
-    this.served = { at: Date.now(), bytes };
-    bytes.catch(() => {
-      if (this.served?.bytes === bytes) this.served = undefined;
-    });
-    return bytes;
-  }
-
-  private async readServedTimestamp(): Promise<Buffer> {
+  async readServedTimestamp(): Promise<Buffer> {
     const floor = await this.floor?.before(this.scope);
     let found: { md: Metadata<Timestamp>; bytes: Buffer } | undefined;
     try {
       await this.currentRoot();
-      found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
+      found = await this.files.readVerified('timestamp.json', this.expected(MetadataKind.Timestamp, 'timestamp'));
     } catch (err) {
       // A timestamp (or a newer root) that does not verify: what the file claims is still
       // compared, never raising, so neither a broken signature nor a junk root file hides an
       // old timestamp put back in storage.
       if (!(err instanceof ServerError && err.code === 'VALIDATION_FAILED')) throw err;
-      const stored = await this.storage.getBytes('metadata', this.key('timestamp.json'), MAX_METADATA_BYTES);
+      const stored = await this.files.get('timestamp.json');
       if (!stored) throw err;
-      if (this.floor && floor) await this.floor.admit(this.scope, claimedVersions(stored), floor, { raise: false });
+      if (this.floor && floor)
+        await this.floor.admit(this.scope, { seen: claimedVersions(stored), floor, raise: false });
       return stored;
     }
-    if (!found)
-      throw new ServerError(
-        'NOT_FOUND',
-        this.partition
-          ? `${this.scope} has no published metadata yet`
-          : `${this.name} repository is not initialized (run the key ceremony)`,
-      );
+    if (!found) throw this.notPublished();
     if (this.floor && floor) {
-      await this.floor.admit(
-        this.scope,
-        { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version },
-        floor,
-      );
+      const seen = { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version };
+      await this.floor.admit(this.scope, { seen, floor });
     }
     return found.bytes;
   }
 
-  /** A read of storage admitted by the floor taken just before it (see VersionFloor). */
-  private async checked<T>(read: () => Promise<T>, versions: (found: T) => RoleVersions): Promise<T> {
-    if (!this.floor) return read();
-    const floor = await this.floor.before(this.scope);
-    const found = await read();
-    await this.floor.admit(this.scope, versions(found), floor);
-    return found;
-  }
-
-  private async readTimestamp(): Promise<{ md: Metadata<Timestamp>; bytes: Buffer; etag: string }> {
+  private async readTimestamp() {
     await this.currentRoot();
-    const found = await this.readVerified('timestamp.json', MetadataKind.Timestamp, 'timestamp');
-    if (!found)
-      throw new ServerError(
-        'NOT_FOUND',
-        this.partition
-          ? `${this.scope} has no published metadata yet`
-          : `${this.name} repository is not initialized (run the key ceremony)`,
-      );
+    const found = await this.files.readVerified('timestamp.json', this.expected(MetadataKind.Timestamp, 'timestamp'));
+    if (!found) throw this.notPublished();
     return found;
   }
 
-  private async readSnapshot(version: number): Promise<{ md: Metadata<Snapshot>; bytes: Buffer; version: number }> {
-    const found = await this.readVerified(`${version}.snapshot.json`, MetadataKind.Snapshot, 'snapshot', version);
+  private notPublished(): ServerError {
+    return new ServerError(
+      'NOT_FOUND',
+      this.partition
+        ? `${this.scope} has no published metadata yet`
+        : `${this.name} repository is not initialized (run the key ceremony)`,
+    );
+  }
+
+  private async readSnapshot(version: number) {
+    const found = await this.files.readVerified(
+      `${version}.snapshot.json`,
+      this.expected(MetadataKind.Snapshot, 'snapshot', version),
+    );
     if (!found) throw new ServerError('NOT_FOUND', `${this.scope} snapshot version ${version} is missing`);
     return { md: found.md, bytes: found.bytes, version };
   }
 
   private async readTargets(version: number): Promise<Metadata<Targets>> {
-    const found = await this.readVerified(`${version}.targets.json`, MetadataKind.Targets, 'targets', version);
+    const found = await this.files.readVerified(
+      `${version}.targets.json`,
+      this.expected(MetadataKind.Targets, 'targets', version),
+    );
     if (!found) throw new ServerError('NOT_FOUND', `${this.scope} targets version ${version} is missing`);
     return found.md;
   }
 
-  private async readVerified<K extends MetadataKind.Timestamp | MetadataKind.Snapshot | MetadataKind.Targets>(
-    file: string,
+  private expected<K extends MetadataKind.Timestamp | MetadataKind.Snapshot | MetadataKind.Targets>(
     kind: K,
-    role: string,
-    expectedVersion?: number,
-  ): Promise<{ md: Metadata<KindOf<K>>; bytes: Buffer; etag: string } | undefined> {
-    const found = await this.storage.getVersioned('metadata', this.key(file), MAX_METADATA_BYTES);
-    if (!found) return undefined;
-    try {
-      const md = Metadata.fromJSON(kind as MetadataKind.Targets, parseTufJson(found.bytes)) as unknown as Metadata<
-        KindOf<K>
-      >;
-      this.root.verifyDelegate(role, md);
-      // A validly signed old file copied into a newer slot must not be adopted.
-      if (expectedVersion !== undefined && md.signed.version !== expectedVersion) {
-        throw new Error(`claims version ${md.signed.version}`);
-      }
-      // Nor a validly signed file of another partition (or of the flat set) put in this one's place.
-      const claimed = md.signed.unrecognizedFields[PARTITION_FIELD];
-      if (claimed !== this.partition) throw new Error(`names partition ${JSON.stringify(claimed)?.slice(0, 80)}`);
-      return { md, bytes: found.bytes, etag: found.etag };
-    } catch (err) {
-      throw new ServerError('VALIDATION_FAILED', `${this.scope}/${file} does not verify against the trusted root`, {
-        cause: err,
-      });
-    }
+    role: 'timestamp' | 'snapshot' | 'targets',
+    version?: number,
+  ) {
+    return { kind, role, root: this.root, ...(version !== undefined ? { version } : {}) };
   }
 
-  private expires(hours: number): string {
-    return new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  private expires(role: 'targets' | 'snapshot' | 'timestamp'): string {
+    const hours = {
+      targets: this.expiry.targetsDays * 24,
+      snapshot: this.expiry.snapshotDays * 24,
+      timestamp: this.expiry.timestampHours,
+    };
+    return expiresIn(hours[role]);
   }
 }
 
@@ -614,11 +528,4 @@ function claimedVersions(bytes: Buffer): RoleVersions {
   } catch {
     return {};
   }
-}
-
-type KindOf<K> = K extends MetadataKind.Timestamp ? Timestamp : K extends MetadataKind.Snapshot ? Snapshot : Targets;
-
-/** A target entry as TUF stores it, from the release model's fields. */
-export function targetFile(name: string, length: number, sha256: string, custom: Record<string, unknown>): TargetFile {
-  return new TargetFile({ path: name, length, hashes: { sha256 }, unrecognizedFields: { custom: custom as never } });
 }

@@ -9,7 +9,7 @@ export type WatermarkedRole = (typeof WATERMARKED_ROLES)[number];
 export type RoleVersions = Partial<Record<WatermarkedRole, number>>;
 
 /**
- * Storage rollback noticed on the server (#10, S-25): devices refuse older metadata by
+ * Storage rollback noticed on the server (S-25): devices refuse older metadata by
  * themselves, and this tells the servers. A floor knows the highest verified version of each
  * role seen so far, kept in the fleet store so it survives restarts and is shared by
  * replicas. A reader takes the floor *before* it reads storage (`before`) and then `admit`s
@@ -21,14 +21,40 @@ export type RoleVersions = Partial<Record<WatermarkedRole, number>>;
  */
 export interface VersionFloor {
   before(repo: string): Promise<RoleVersions>;
-  admit(repo: string, seen: RoleVersions, floor: RoleVersions, options?: { raise?: boolean }): Promise<void>;
+  admit(repo: string, read: AdmittedRead): Promise<void>;
+}
+
+/** What one read found (`seen`) against the floor taken before it; `raise: false` only compares. */
+export interface AdmittedRead {
+  seen: RoleVersions;
+  floor: RoleVersions;
+  raise?: boolean;
+}
+
+/** A role found below the floor: what was found, and the highest version already seen. */
+export interface BelowFloor {
+  role: WatermarkedRole;
+  found: number;
+  highest: number;
+}
+
+/**
+ * A read of storage admitted by the floor taken just before it (see VersionFloor); without a
+ * floor (ceremony tools, `ota metadata status`), the read alone.
+ */
+export async function readAboveFloor<T>(
+  floor: VersionFloor | undefined,
+  read: { repo: string; read: () => Promise<T>; versionsOf: (found: T) => RoleVersions },
+): Promise<T> {
+  if (!floor) return read.read();
+  const before = await floor.before(read.repo);
+  const found = await read.read();
+  await floor.admit(read.repo, { seen: read.versionsOf(found), floor: before });
+  return found;
 }
 
 /** The roles `seen` holds below `floor`, as a refusal; undefined when none is. */
-export function belowFloor(
-  seen: RoleVersions,
-  floor: RoleVersions,
-): { role: WatermarkedRole; found: number; highest: number } | undefined {
+export function belowFloor(seen: RoleVersions, floor: RoleVersions): BelowFloor | undefined {
   for (const role of WATERMARKED_ROLES) {
     const found = seen[role];
     const highest = floor[role];
@@ -54,7 +80,7 @@ export class StoreFloor implements VersionFloor {
 
   constructor(
     private readonly marks: Watermarks,
-    private readonly onRollback: (repo: string, role: WatermarkedRole, found: number, highest: number) => void,
+    private readonly onRollback: (repo: string, below: BelowFloor) => void,
     private readonly cacheMs = 1000,
   ) {}
 
@@ -67,14 +93,14 @@ export class StoreFloor implements VersionFloor {
     return floorOf(await this.cached.marks, repo);
   }
 
-  async admit(repo: string, seen: RoleVersions, floor: RoleVersions, options: { raise?: boolean } = {}): Promise<void> {
+  async admit(repo: string, { seen, floor, raise }: AdmittedRead): Promise<void> {
     const below = belowFloor(seen, floor);
     if (below) {
       await this.marks.recordRollback(repo, below.role, below.found);
-      this.onRollback(repo, below.role, below.found, below.highest);
-      throw rollback(repo, below.role, below.found, below.highest);
+      this.onRollback(repo, below);
+      throw rollback(repo, below);
     }
-    if (options.raise === false) return;
+    if (raise === false) return;
     let raised = false;
     for (const role of WATERMARKED_ROLES) {
       const version = seen[role];
@@ -86,7 +112,7 @@ export class StoreFloor implements VersionFloor {
   }
 }
 
-export function rollback(repo: string, role: WatermarkedRole, found: number, highest: number): ServerError {
+export function rollback(repo: string, { role, found, highest }: BelowFloor): ServerError {
   return new ServerError(
     'STORAGE_ROLLBACK',
     `storage holds ${repo} ${role} version ${found}, older than version ${highest} already seen: storage was rolled back or replaced; nothing is served or built on it until it is restored`,

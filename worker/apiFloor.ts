@@ -2,6 +2,7 @@ import type { MetadataWatermark } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { AdminApi } from '../infra/apiClient';
 import {
+  type AdmittedRead,
   belowFloor,
   floorOf,
   type RoleVersions,
@@ -34,9 +35,9 @@ export class ApiFloor implements VersionFloor {
     return floorOf(this.last, repo);
   }
 
-  admit(repo: string, seen: RoleVersions, floor: RoleVersions): Promise<void> {
+  admit(repo: string, { seen, floor }: AdmittedRead): Promise<void> {
     const below = belowFloor(seen, floor);
-    if (below) return Promise.reject(rollback(repo, below.role, below.found, below.highest));
+    if (below) return Promise.reject(rollback(repo, below));
     // What this worker read is at least the floor: remember it, so an outage later compares with it.
     for (const role of WATERMARKED_ROLES) {
       const version = seen[role];

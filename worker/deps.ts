@@ -21,7 +21,14 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
   const floor = new ApiFloor(api);
   for (const repo of REPOSITORIES) {
     trustedRoots[repo] = await loadTrustedRoot(config, repo);
-    repos[repo] = new MetadataRepository(repo, storage, trustedRoots[repo], config.expiry, new HsmKeys(hsm), floor);
+    repos[repo] = new MetadataRepository({
+      name: repo,
+      storage,
+      trusted: trustedRoots[repo],
+      expiry: config.expiry,
+      keys: new HsmKeys(hsm),
+      floor,
+    });
   }
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });

@@ -26,9 +26,9 @@ export type ReleaseActivities = ReturnType<typeof createActivities>;
  * history event goes through here or through the activities, in the order the code makes it.
  */
 export interface WorkflowRuntime {
-  /** Long stage activities (heartbeating) and short ones, with their retry policies. */
-  stage: ReleaseActivities;
-  quick: ReleaseActivities;
+  /** Long activities (they heartbeat; build intake, preparation, validation) and short ones, with their retry policies. */
+  longActivities: ReleaseActivities;
+  shortActivities: ReleaseActivities;
   condition(until: () => boolean, timeoutMs?: number): Promise<unknown>;
   allHandlersFinished(): boolean;
   /** True once the run should hand over to a new one (size, or the server's suggestion). */
@@ -112,7 +112,7 @@ export class ReleaseRun {
 
   constructor(
     private readonly spec: ReleaseSpec,
-    private readonly rt: WorkflowRuntime,
+    private readonly runtime: WorkflowRuntime,
     releaseId: string,
     private readonly carried?: CarriedState,
   ) {
@@ -145,7 +145,7 @@ export class ReleaseRun {
   // ---- validators: refuse before anything enters history ----
 
   checkApproval(input: ApproveInput): void {
-    checked(() => checkApproveInput(input));
+    asRefusal(() => checkApproveInput(input));
     refuseLate(input);
     if (!this.policy) throw refuse('the release is not ready for approvals yet');
     const why = approvalRefusal(this.status, this.policy, input, this.round);
@@ -153,7 +153,7 @@ export class ReleaseRun {
   }
 
   checkOps(action: OpsActionName, input: OpsInput): void {
-    checked(() => checkOpsInput(input));
+    asRefusal(() => checkOpsInput(input));
     refuseLate(input);
     const s = this.status;
     if (this.closed() || !OPS_RULES[action].allowed(s)) {
@@ -197,7 +197,7 @@ export class ReleaseRun {
   async pause(input: OpsInput): Promise<ReleaseStatus> {
     await this.publishFlag('paused', true);
     this.record({ action: 'pause', actor: input?.actor, detail: input?.reason });
-    this.show('rollout', 'resume (paused by an operator)');
+    this.setStage('rollout', 'resume (paused by an operator)');
     return this.status;
   }
 
@@ -207,7 +207,7 @@ export class ReleaseRun {
       this.gateOverridden = true;
     await this.publishFlag('paused', false);
     this.record({ action: 'resume', actor: input?.actor, detail: input?.reason });
-    this.show('rollout', `bake time of the ${this.status.percent}% step`);
+    this.setStage('rollout', `bake time of the ${this.status.percent}% step`);
     return this.status;
   }
 
@@ -238,7 +238,7 @@ export class ReleaseRun {
         `${this.policy!.approvals} approval(s) from release owners of ${this.spec.channel}: {"approver", "comment"} via the approve update`,
       );
       // patched(): releases recorded before superseding existed replay without it.
-      if (approved && this.rt.patched('supersede')) await this.supersedeOthers();
+      if (approved && this.runtime.patched('supersede')) await this.supersedeOthers();
       return await this.rollout(approved && !this.ended ? 0 : this.status.steps.length);
     } catch (err) {
       if (err instanceof ContinueAsNew) throw err; // not a failure: the next run carries on
@@ -249,29 +249,33 @@ export class ReleaseRun {
 
   /** Intake, preparation, manifest, signing, registration and validation. */
   private async prepare(): Promise<void> {
-    const { spec, status, rt } = this;
+    const { spec, status, runtime } = this;
     // A start from the UI or another client skips the CLI's checks; the workflow repeats them.
-    checked(() => checkReleaseSpec(spec));
-    this.policy = await rt.quick.loadChannelPolicy({ channel: spec.channel });
+    asRefusal(() => checkReleaseSpec(spec));
+    this.policy = await runtime.shortActivities.loadChannelPolicy({ channel: spec.channel });
     status.approvalsRequired = this.policy.approvals;
-    this.show('intake', 'build intake: size and sha256 of the uploaded build');
-    const build = await rt.stage.intakeBuild({ intakeKey: spec.intakeKey });
-    this.show('preparation', 'content-addressed copy into the artifacts bucket');
-    const artifact = await rt.stage.prepareArtifact({ intakeKey: spec.intakeKey, ...build });
+    this.setStage('intake', 'build intake: size and sha256 of the uploaded build');
+    const build = await runtime.longActivities.intakeBuild({ intakeKey: spec.intakeKey });
+    this.setStage('preparation', 'content-addressed copy into the artifacts bucket');
+    const artifact = await runtime.longActivities.prepareArtifact({ intakeKey: spec.intakeKey, ...build });
     // patched(): releases recorded before delta updates replay without the step.
     let deltas: DeltaTarget[] = [];
-    if (rt.patched('deltas')) {
-      this.show('preparation', 'delta updates from earlier releases of the channel (bsdiff per segment)');
-      deltas = await rt.stage.buildDeltas({ spec, artifact });
+    if (runtime.patched('deltas')) {
+      this.setStage('preparation', 'delta updates from earlier releases of the channel (bsdiff per segment)');
+      deltas = await runtime.longActivities.buildDeltas({ spec, artifact });
     }
-    this.show('manifest', 'TUF target with the release policy fields');
-    status.target = await rt.quick.createManifest({ spec, artifact, ...(deltas.length > 0 ? { deltas } : {}) });
+    this.setStage('manifest', 'TUF target with the release policy fields');
+    status.target = await runtime.shortActivities.createManifest({
+      spec,
+      artifact,
+      ...(deltas.length > 0 ? { deltas } : {}),
+    });
     for (let attempt = 1; ; attempt++) {
-      this.show('signing', 'HSM signature over the release targets');
-      const staged = await rt.quick.signRelease({ target: status.target });
-      this.show('registration', 'publishing the signed metadata');
+      this.setStage('signing', 'HSM signature over the release targets');
+      const staged = await runtime.shortActivities.signRelease({ target: status.target });
+      this.setStage('registration', 'publishing the signed metadata');
       try {
-        await rt.quick.registerRelease({ staged });
+        await runtime.shortActivities.registerRelease({ staged });
         break;
       } catch (err) {
         // Another release registered first: sign again on top of it.
@@ -279,20 +283,20 @@ export class ReleaseRun {
       }
     }
     this.record({ action: 'registered', detail: status.target.name });
-    this.show('validation', 'download, re-hash and verify as a device would');
-    await rt.stage.validateRelease({ target: status.target });
+    this.setStage('validation', 'download, re-hash and verify as a device would');
+    await runtime.longActivities.validateRelease({ target: status.target });
   }
 
   /** One active rollout per channel: the newest release wins (see activities/supersede.ts). */
   private async supersedeOthers(): Promise<void> {
-    const sup = await this.rt.quick.supersede({
+    const outcome = await this.runtime.shortActivities.supersede({
       channel: this.spec.channel,
       version: this.spec.version,
       releaseId: this.status.releaseId,
     });
-    for (const id of sup.aborted) this.record({ action: 'superseded', detail: id });
-    if (sup.supersededBy) {
-      this.record({ action: 'abort', actor: 'supersede', detail: `superseded by ${sup.supersededBy}` });
+    for (const id of outcome.aborted) this.record({ action: 'superseded', detail: id });
+    if (outcome.supersededBy) {
+      this.record({ action: 'abort', actor: 'supersede', detail: `superseded by ${outcome.supersededBy}` });
       this.ended = 'aborted';
     }
   }
@@ -324,17 +328,17 @@ export class ReleaseRun {
           break;
         status.percent = step.percent;
         this.record({ action: 'step', detail: `${step.percent}%` });
-        this.show('rollout', `bake time of the ${step.percent}% step`);
+        this.setStage('rollout', `bake time of the ${step.percent}% step`);
         await this.publishRollout();
       }
       await this.bakeAndGate(i, resuming ? resume.remainingBakeMs : undefined);
     }
     // Let in-flight handlers finish their publish before closing.
-    await this.rt.condition(() => this.rt.allHandlersFinished());
+    await this.runtime.condition(() => this.runtime.allHandlersFinished());
     await this.publishing;
-    if (this.ended) this.show(this.ended, `nothing: the release was ${this.ended}`);
-    else if (status.withdrawn) this.show('rolled-back', 'nothing: the release is withdrawn');
-    else this.show('stable', 'nothing: every device in the channel is offered the release');
+    if (this.ended) this.setStage(this.ended, `nothing: the release was ${this.ended}`);
+    else if (status.withdrawn) this.setStage('rolled-back', 'nothing: the release is withdrawn');
+    else this.setStage('stable', 'nothing: every device in the channel is offered the release');
     return status;
   }
 
@@ -349,10 +353,10 @@ export class ReleaseRun {
     this.round = which;
     status.approvalsRequired = needed;
     status.awaitingApproval = true;
-    this.show(status.stage === 'rollout' ? 'rollout' : 'approval', waitingFor);
+    this.setStage(status.stage === 'rollout' ? 'rollout' : 'approval', waitingFor);
     const approvedIn = () => status.approvals.filter((a) => a.round === which && a.decision === 'approve').length;
     const done = () => approvedIn() >= needed || status.withdrawn || this.ended !== undefined;
-    await this.rt.condition(() => done() || this.rt.historyFull());
+    await this.runtime.condition(() => done() || this.runtime.historyFull());
     if (!done()) await this.rollOver({ stepStarted });
     status.awaitingApproval = false;
     return !status.withdrawn && this.ended === undefined;
@@ -371,12 +375,16 @@ export class ReleaseRun {
     const pollMs = Math.min(MAX_HEALTH_POLL_MS, Math.max(HEALTH_POLL_MS, Math.floor(step.bakeTimeMs / 60)));
     for (;;) {
       if (status.withdrawn || this.ended) return;
-      if (this.rt.historyFull()) await this.rollOver({ stepStarted: true, remainingBakeMs: remaining });
+      if (this.runtime.historyFull()) await this.rollOver({ stepStarted: true, remainingBakeMs: remaining });
       if (status.paused) {
-        await this.rt.condition(() => !status.paused || status.withdrawn || this.ended !== undefined);
+        await this.runtime.condition(() => !status.paused || status.withdrawn || this.ended !== undefined);
         continue;
       }
-      const gate = evaluateGate(i, step, await this.rt.quick.rolloutHealth({ targetName: status.target!.name }));
+      const gate = evaluateGate(
+        i,
+        step,
+        await this.runtime.shortActivities.rolloutHealth({ targetName: status.target!.name }),
+      );
       status.gate = gate;
       if (gate.result === 'tripped' && !this.gateOverridden) {
         this.record({
@@ -388,7 +396,7 @@ export class ReleaseRun {
           return;
         }
         await this.publishFlag('paused', true);
-        this.show(
+        this.setStage(
           'rollout',
           `an operator: the ${step.percent}% health gate tripped (${gate.failures} of ${gate.reports} failed)`,
         );
@@ -396,7 +404,7 @@ export class ReleaseRun {
       }
       const baked = remaining <= 0 || this.promoted;
       if (baked && (gate.result === 'passed' || this.gateOverridden)) return;
-      this.show(
+      this.setStage(
         'rollout',
         baked
           ? `${step.minDevices - gate.reports} more device reports for the ${step.percent}% gate`
@@ -404,7 +412,7 @@ export class ReleaseRun {
       );
       const started = Date.now();
       const wait = baked ? pollMs : Math.min(remaining, pollMs);
-      await this.rt.condition(
+      await this.runtime.condition(
         () => status.paused || status.withdrawn || this.ended !== undefined || this.promoted,
         wait,
       );
@@ -417,7 +425,10 @@ export class ReleaseRun {
     let detail = input?.reason;
     if (action === 'rollback' && input?.to) {
       // Checked and published first: if the earlier release may not be offered, nothing changes.
-      const previous = await this.rt.quick.offerPrevious({ current: status.target!, toVersion: input.to });
+      const previous = await this.runtime.shortActivities.offerPrevious({
+        current: status.target!,
+        toVersion: input.to,
+      });
       detail = [`offering ${previous.targetName} again`, input.reason].filter(Boolean).join(': ');
     }
     // Before the rollout there is nothing signed to withdraw; the workflow just ends.
@@ -437,7 +448,7 @@ export class ReleaseRun {
       status.withdrawn = true;
       await this.publishRollout().catch(() => undefined);
     }
-    this.show('failed', 'nothing: the release failed');
+    this.setStage('failed', 'nothing: the release failed');
   }
 
   /**
@@ -445,10 +456,10 @@ export class ReleaseRun {
    * month-long rollout with thousands of messages keeps a bounded history.
    */
   private async rollOver(resume: Resume): Promise<never> {
-    await this.rt.condition(() => this.rt.allHandlersFinished());
+    await this.runtime.condition(() => this.runtime.allHandlersFinished());
     await this.publishing;
-    this.record({ action: 'continue-as-new', detail: `after ${this.rt.historyLength()} history events` });
-    return this.rt.continueAsNew({
+    this.record({ action: 'continue-as-new', detail: `after ${this.runtime.historyLength()} history events` });
+    return this.runtime.continueAsNew({
       status: this.status,
       policy: this.policy!,
       round: this.round,
@@ -469,7 +480,7 @@ export class ReleaseRun {
     const { status } = this;
     const next = this.publishing.then(async () => {
       const sent = { percent: status.percent, paused: status.paused, withdrawn: status.withdrawn };
-      await this.rt.quick.publishRollout({
+      await this.runtime.shortActivities.publishRollout({
         target: status.target as ReleaseTarget,
         releaseId: status.releaseId,
         ...sent,
@@ -509,16 +520,17 @@ export class ReleaseRun {
     if (history.length > MAX_HISTORY) history.splice(0, history.length - MAX_HISTORY);
   }
 
-  private show(stage: Stage, waitingFor: string): void {
+  /** Moves to a stage, waiting for something, and shows it (search attributes, the UI's details). */
+  private setStage(stage: Stage, waitingFor: string): void {
     this.status.stage = stage;
     this.status.lifecycle = lifecycleOf(stage, this.status.percent);
     this.status.waitingFor = waitingFor;
-    this.rt.publishView(this.status);
+    this.runtime.publishView(this.status);
   }
 }
 
-/** Validators refuse with a typed failure, so callers see the code, not just a message. */
-function checked(check: () => void): void {
+/** Runs a check; its ServerError becomes a typed refusal, so callers see the code, not just a message. */
+function asRefusal(check: () => void): void {
   try {
     check();
   } catch (err) {

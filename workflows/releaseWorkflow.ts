@@ -40,13 +40,13 @@ export type { CarriedState } from './releaseRun';
 // retried within 20 s (the fault-injection suite kills workers mid-stage). The heartbeat, not
 // start-to-close, finds dead workers: 2 hours only caps a live attempt, and building the
 // deltas of a 1 GiB image from two bases takes about half an hour of worker CPU here.
-const stage = proxyActivities<ReleaseActivities>({
+const longActivities = proxyActivities<ReleaseActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
 });
 // Short activities: a short timeout so an attempt lost with a crashed worker is retried soon.
-const quick = proxyActivities<ReleaseActivities>({
+const shortActivities = proxyActivities<ReleaseActivities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '500ms', maximumInterval: '10s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
 });
@@ -62,8 +62,8 @@ const DEFAULT_HISTORY_LIMIT = 10_000;
 export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState): Promise<ReleaseStatus> {
   const historyLimit = spec.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const runtime: WorkflowRuntime = {
-    stage,
-    quick,
+    longActivities,
+    shortActivities,
     condition: (until, timeoutMs) => (timeoutMs === undefined ? condition(until) : condition(until, timeoutMs)),
     allHandlersFinished,
     historyFull: () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit,

@@ -6,7 +6,7 @@ import { Hsm } from '../../infra/hsm';
 import { Storage } from '../../infra/storage';
 import { type CeremonyOptions, checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony } from '../../trust/ceremony';
 import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../../trust/keyChanges';
-import { type RoleName, short } from '../../trust/keyring';
+import { short,type TufRole } from '../../trust/keyring';
 import { required } from '../args';
 import type { Output } from '../output';
 
@@ -76,7 +76,7 @@ function parseChange(command: string | undefined, args: string[]): KeyChange {
     if (args.length !== 1) throw new InputError('usage: ota keys partition REPOSITORY');
     return { kind: 'partition', role: 'root' };
   }
-  const role = args[1] as RoleName;
+  const role = args[1] as TufRole;
   if (args[1] === undefined) throw new InputError(`usage: ota keys ${command ?? 'COMMAND'} REPOSITORY ROLE ...`);
   if (command === 'add' || command === 'rotate') return { kind: command, role };
   if (command === 'revoke') return { kind: 'revoke', role, keyID: required(args[2], 'KEYID') };

@@ -6,13 +6,13 @@ import type { RequestHandler } from 'express';
 import { Agent, fetch } from 'undici';
 
 import { type AdminRouteDeps, adminRoutes } from '../../../api/adminRoutes';
-import { httpStatusOf } from '../../../api/errors';
+import { httpStatusOf } from '../../../api/errorResponses';
 import { type InsightRouteDeps, insightRoutes } from '../../../api/insightRoutes';
 import { metadataRoutes } from '../../../api/metadataRoutes';
 import { GRANTS, type Permission } from '../../../api/permissions';
 import { type ReleaseRouteDeps, releaseRoutes } from '../../../api/releaseRoutes';
 import { type SessionRouteDeps, sessionRoutes } from '../../../api/sessionRoutes';
-import { OPS_ACTIONS, type Role, ROLES } from '../../../common/adminApi';
+import { OPERATOR_ROLES,type OperatorRole, OPS_ACTIONS } from '../../../common/adminApi';
 import type { ServerErrorCode } from '../../../common/errors';
 import { MAX_ARTIFACT_BYTES } from '../../../common/validation';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
@@ -29,7 +29,7 @@ import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, te
  * two approvals) that is aborted at the end.
  */
 
-type Who = 'none' | 'admin' | 'ops' | Role | 'creator' | 'approver' | 'bob' | 'stranger' | 'revoked';
+type Who = 'none' | 'admin' | 'ops' | OperatorRole | 'creator' | 'approver' | 'bob' | 'stranger' | 'revoked';
 
 interface Answer {
   status: number;
@@ -301,7 +301,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
     agent = new Agent({ connect: { ca: caPem } });
     TOKENS.admin = await stackToken(TEST_PROFILE, 'admin');
     TOKENS.ops = process.env['OTA_TOKEN']!;
-    for (const role of ROLES) TOKENS[role] = await operatorToken(`rf-${role}`, [role]);
+    for (const role of OPERATOR_ROLES) TOKENS[role] = await operatorToken(`rf-${role}`, [role]);
     TOKENS.creator = await operatorToken('rf-creator');
     TOKENS.approver = await operatorToken('rf-approver');
     TOKENS.stranger = await operatorToken('rf-stranger');
@@ -353,7 +353,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
   it("403 FORBIDDEN for each role without the route's permission (api/permissions.ts GRANTS); the others get past the guard", async () => {
     let refused = 0;
     for (const { route, call: c } of probes()) {
-      for (const role of ROLES) {
+      for (const role of OPERATOR_ROLES) {
         const a = await call({ ...c, as: role });
         const what = `${role}: ${c.method} ${c.path}`;
         if (GRANTS[role].includes(route.permission)) {

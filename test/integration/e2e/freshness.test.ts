@@ -14,13 +14,13 @@ describe('metadata freshness', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;
   /** The rollout repository as a writer with a custom timestamp lifetime. */
   const rolloutWith = async (timestampHours: number) =>
-    new TufRepository(
-      'rollout',
-      deps.storage,
-      await loadTrustedRoot(testConfig(), 'rollout'),
-      { targetsDays: 90, snapshotDays: 30, timestampHours },
-      new HsmKeys(deps.hsm),
-    );
+    new TufRepository({
+      name: 'rollout',
+      storage: deps.storage,
+      root: await loadTrustedRoot(testConfig(), 'rollout'),
+      expiry: { targetsDays: 90, snapshotDays: 30, timestampHours },
+      keys: new HsmKeys(deps.hsm),
+    });
 
   before(async () => {
     deps = await createActivityDeps(testConfig());

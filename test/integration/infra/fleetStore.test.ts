@@ -116,16 +116,16 @@ for (const backend of backends(15432)) {
         const refused: string[] = [];
         const floor = new StoreFloor(
           marks,
-          (repo, role, found, highest) => refused.push(`${repo} ${role} ${found}<${highest}`),
+          (repo, { role, found, highest }) => refused.push(`${repo} ${role} ${found}<${highest}`),
           0,
         );
         const before = await floor.before('release');
         expect(before).to.include({ snapshot: 9 });
         // A reader that read v8 after another replica raised the floor to v9 is not refused;
         // one that took the floor (9) before its read and found v4 is.
-        await floor.admit('release', { snapshot: 8 }, { snapshot: 7 });
-        await floor.admit('release', { snapshot: 10 }, before);
-        const err = await floor.admit('release', { snapshot: 4 }, before).then(
+        await floor.admit('release', { seen: { snapshot: 8 }, floor: { snapshot: 7 } });
+        await floor.admit('release', { seen: { snapshot: 10 }, floor: before });
+        const err = await floor.admit('release', { seen: { snapshot: 4 }, floor: before }).then(
           () => undefined,
           (e: unknown) => e,
         );

@@ -159,11 +159,16 @@ describe('attacks on a device', () => {
       if (!/\/rollout\/metadata\/\d+\.targets\.json$/.test(path)) return undefined;
       const forged = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(body.toString()) as TufJson);
       forged.signed.addTarget(
-        targetFile('attack/6.6.6/evil.bin', 4, 'cd'.repeat(32), {
-          version: '6.6.6',
-          channel,
-          hardwareIds: ['devkit-a'],
-          rollbackIndex: 9,
+        targetFile({
+          name: 'attack/6.6.6/evil.bin',
+          length: 4,
+          sha256: 'cd'.repeat(32),
+          custom: {
+            version: '6.6.6',
+            channel,
+            hardwareIds: ['devkit-a'],
+            rollbackIndex: 9,
+          },
         }),
       );
       forged.signatures = {};
@@ -259,9 +264,14 @@ describe('attacks on a device', () => {
     const custom = { version: '6.6.6', channel, hardwareIds: ['devkit-a'], rollbackIndex: 9 };
     await deps.repos.rollout.flat.publish((t: Targets) =>
       t.addTarget(
-        targetFile(evil, 4, 'ab'.repeat(32), {
-          ...custom,
-          rollout: { percent: 100, salt: 'x', paused: false, withdrawn: false },
+        targetFile({
+          name: evil,
+          length: 4,
+          sha256: 'ab'.repeat(32),
+          custom: {
+            ...custom,
+            rollout: { percent: 100, salt: 'x', paused: false, withdrawn: false },
+          },
         }),
       ),
     );

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { AuditRow } from '../../../common/adminApi';
 import { ServerError } from '../../../common/errors';
 import { waitForStatus } from '../../../control/releases';
-import { POLLER_FRESH_MS, requireWorker } from '../../../control/worker';
+import { POLLER_FRESH_MS, requireWorker } from '../../../control/workerPresence';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';

@@ -22,7 +22,9 @@ describe('TufRepository in MinIO', () => {
     await Promise.all(
       names.map((name, i) =>
         repo.publish((t) =>
-          t.addTarget(targetFile(name, 1, String(i).padStart(64, '0'), { note: 'concurrency test' })),
+          t.addTarget(
+            targetFile({ name, length: 1, sha256: String(i).padStart(64, '0'), custom: { note: 'concurrency test' } }),
+          ),
         ),
       ),
     );
@@ -40,7 +42,9 @@ describe('TufRepository in MinIO', () => {
     await deps.storage.putBytes('metadata', slot, old);
     try {
       const error = await rejectionOf(
-        repo.stage((t) => t.addTarget(targetFile('replay/x.bin', 1, '0'.repeat(64), {}))),
+        repo.signTargets((t) =>
+          t.addTarget(targetFile({ name: 'replay/x.bin', length: 1, sha256: '0'.repeat(64), custom: {} })),
+        ),
       );
       expect(error).to.be.instanceOf(ServerError).and.have.property('code', 'VALIDATION_FAILED');
     } finally {

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import express from 'express';
 
 import { adminAuth } from '../../../api/auth';
-import { errorHandler } from '../../../api/errors';
+import { errorHandler } from '../../../api/errorResponses';
 import { ApiMetrics, observe } from '../../../api/observability';
 import { jsonBody, refuseUnstorableUrl } from '../../../api/untrusted';
 import type { AuditEntry } from '../../../common/adminApi';

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { expect } from 'chai';
 
-import { httpStatusOf } from '../../../api/errors';
+import { httpStatusOf } from '../../../api/errorResponses';
 import {
   EVIDENCE_ERROR_CODES,
   failureCodeOf,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 
 import { ServerError } from '../../../common/errors';
-import { DEFAULT_POLICY } from '../../../common/policy';
+import { DEFAULT_POLICY } from '../../../common/rolloutPolicy';
 import { loadConfig } from '../../../infra/config';
 import { refusal } from '../../rejection';
 

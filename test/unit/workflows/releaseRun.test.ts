@@ -32,13 +32,13 @@ class FakeRuntime implements WorkflowRuntime {
   readonly handedOver: CarriedState[] = [];
   health = { healthy: 0, reverted: 0 };
   full = false;
-  readonly stage: ReleaseActivities;
-  readonly quick: ReleaseActivities;
+  readonly longActivities: ReleaseActivities;
+  readonly shortActivities: ReleaseActivities;
   private readonly failing = new Map<ActivityName, { code: string; times: number }>();
   private stopped = false;
 
   constructor(readonly policy: ChannelPolicy) {
-    this.stage = this.quick = this.activities();
+    this.longActivities = this.shortActivities = this.activities();
   }
 
   /** The next `times` calls of an activity fail with a permanent failure typed `code`. */

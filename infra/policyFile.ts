@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 
 import { ServerError } from '../common/errors';
-import { checkPolicy, DEFAULT_POLICY, type PolicyFile } from '../common/policy';
+import { checkPolicy, DEFAULT_POLICY, type PolicyFile } from '../common/rolloutPolicy';
 
 const MAX_POLICY_BYTES = 256 * 1024;
 
 /** The deployment's policy: OTA_POLICY_FILE (JSON) if set, else the built-in defaults. Read by infra/config.ts. */
-export function loadPolicy(file: string | undefined): PolicyFile {
+export function readPolicyFile(file: string | undefined): PolicyFile {
   if (!file) return DEFAULT_POLICY;
   try {
     const text = readFileSync(file, 'utf8');
