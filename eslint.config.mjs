@@ -164,7 +164,7 @@ export default tseslint.config(
         'infra/operators',
         'infra/fleetCa',
         'infra/schedules',
-        'infra/policyFile',
+
         'infra/log',
       ],
       'cli/ talks to the system through the admin API client (infra/apiClient) and common/ types; direct access belongs in cli/host/',

@@ -6,12 +6,6 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('api', config.observability.logLevel);
   const api = await startServer(config);
-  // S-23: say which key the fleet CA signs with; a file key is a stack from before the HSM held it.
-  if (api.ca.keySource !== 'hsm')
-    log.warn(
-      { fleetCaKey: api.ca.keySource },
-      'the fleet CA signs with a key file (see docs/architecture.md, Identity)',
-    );
   log.info({ url: api.url, metrics: `${api.url}/metrics`, fleetCaKey: api.ca.keySource }, 'api ready');
   const stop = () => {
     stopServer(api).then(

@@ -1,4 +1,4 @@
-import { CHECKS, OPERATOR_ROLES,OPS_ACTIONS } from '../common/adminApi';
+import { CHECKS, OPERATOR_ROLES, OPS_ACTIONS } from '../common/adminApi';
 import { STAGES } from '../common/release';
 
 /**

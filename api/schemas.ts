@@ -151,7 +151,7 @@ export const schemas = {
     additionalProperties: false,
     required: ['name', 'roles'],
     properties: {
-      name: { type: 'string', pattern: '^[a-z][a-z0-9._-]{0,63}$' },
+      name: { type: 'string', pattern: patterns.operatorName },
       roles: {
         type: 'array',
         minItems: 1,

@@ -112,7 +112,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const audit = new AuditLog(fleet.sql);
   await bootstrapOperators(operators, config.bootstrapOperators);
   // S-23: the CA signs in its HSM token (this process has that token's PIN, not the signing keys').
-  const ca = await FleetCa.load({ caCert: id.fleetCaCert, caKey: id.fleetCaKey }, fleetCaToken(config));
+  const ca = await FleetCa.load(id.fleetCaCert, fleetCaToken(config));
   // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });

@@ -13,6 +13,7 @@ export const patterns = {
   fileName: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
   actor: '^[^\\u0000-\\u001f]{1,100}$',
   plan: '^[a-z][a-z0-9-]{0,31}$',
+  operatorName: '^[a-z][a-z0-9._-]{0,63}$',
 } as const;
 
 export const limits = { maxHardwareIds: 32, maxSteps: 20, maxComment: 1000, maxRollbackIndex: 2 ** 31 - 1 } as const;

@@ -1,29 +1,22 @@
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
-import { OPERATOR_ROLES,type OperatorRole } from '../common/adminApi';
+import { OPERATOR_ROLES, type OperatorRole } from '../common/adminApi';
 import { ServerError } from '../common/errors';
-import { DEFAULT_POLICY, type PolicyFile } from '../common/rolloutPolicy';
-import { fleetCaFiles } from './fleetCa';
-import { OPERATOR_NAME } from './operators';
-import { readPolicyFile } from './policyFile';
+import { checkPolicy, DEFAULT_POLICY, type PolicyFile } from '../common/rolloutPolicy';
+import { patterns } from '../common/validation';
 
 /**
  * All configuration comes from environment variables, validated once at start-up.
- * The same variables run the embedded stack and a production deployment.
+ * The same variables run the embedded stack and a production deployment. Each adapter
+ * takes its own slice (`new Storage(config.minio)`, `Hsm.open(config.hsm, ...)`); this
+ * module imports none of them.
  */
 export interface Config {
   home: string;
   temporal: { address: string; namespace: string; uiUrl: string };
   /** region: named in presigned URLs instead of asking storage for it (MinIO's default: us-east-1). */
-  minio: {
-    endPoint: string;
-    port: number;
-    useSSL: boolean;
-    accessKey: string;
-    secretKey: string;
-    bucketPrefix: string;
-    region: string;
-  };
+  minio: Endpoint & { accessKey: string; secretKey: string; bucketPrefix: string; region: string };
   /**
    * fleetCaToken/fleetCaPin: the token that holds only the fleet CA's key (S-23). The API
    * gets that PIN and not `pin`, so it can issue certificates but never sign metadata.
@@ -57,20 +50,14 @@ export interface Config {
    * valid `urlSeconds` on `publicUrl` (object storage as devices reach it); `stream` sends
    * the bytes through the API, for storage devices cannot reach.
    */
-  artifacts: {
-    delivery: 'redirect' | 'stream';
-    urlSeconds: number;
-    publicUrl: { endPoint: string; port: number; useSSL: boolean };
-  };
+  artifacts: { delivery: 'redirect' | 'stream'; urlSeconds: number; publicUrl: Endpoint };
   /**
-   * Identity: the fleet CA (its key, in the HSM, signs device certificates at enrollment),
-   * the API's TLS certificate, device certificate lifetime, attestation settings, and the
-   * operator token the CLI and worker send to admin endpoints.
+   * Identity: the fleet CA's certificate (its key, in the HSM, signs device certificates at
+   * enrollment), the API's TLS certificate, device certificate lifetime, attestation settings,
+   * and the operator token the CLI and worker send to admin endpoints.
    */
   identity: {
     fleetCaCert: string;
-    /** Legacy: the CA key file of a stack made before the key moved into the HSM; used only if it exists. */
-    fleetCaKey: string;
     apiTlsCert: string;
     apiTlsKey: string;
     deviceCertHours: number;
@@ -89,7 +76,7 @@ export interface Config {
   /** Folder holding the trusted roots from the key ceremony (devices are provisioned with them). */
   ceremonyDir: string;
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
-  /** Partitioned metadata (#10): how many stable releases per partition stay in device-facing metadata. */
+  /** Partitioned metadata: how many stable releases per partition stay in device-facing metadata. */
   retention: { keepStable: number };
   /** The layout the key ceremony gives new repositories (trust/layout.ts); existing ones move with `ota keys partition`. */
   metadataLayout: 'flat' | 'partitioned';
@@ -101,45 +88,111 @@ export interface Config {
   failpoints: { hold?: string };
 }
 
+/** Host, port and TLS of a server reached by URL (object storage). */
+export interface Endpoint {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+}
+
 export interface BootstrapOperator {
   name: string;
   roles: OperatorRole[];
   tokenSha256: string;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** What the key ceremony writes into its folder, beside the trusted roots: the fleet CA's certificate and the API's TLS pair. */
+export interface CeremonyFiles {
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+}
+
+export function ceremonyFiles(ceremonyDir: string): CeremonyFiles {
+  return {
+    caCert: join(ceremonyDir, 'fleet-ca.pem'),
+    serverCert: join(ceremonyDir, 'api-tls.pem'),
+    serverKey: join(ceremonyDir, 'api-tls.key'),
+  };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const MAX_POLICY_BYTES = 256 * 1024;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const OPERATOR_NAME = new RegExp(patterns.operatorName);
 
 type Env = Record<string, string | undefined>;
 
-export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
-  const home = resolve(env['OTA_HOME'] ?? 'var');
-  const int = (name: string, fallback: number, min = 0, max = 2 ** 31): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
+/** Reads variables, collecting every problem, so one start-up names all of them at once. */
+class EnvReader {
+  readonly problems: string[] = [];
+
+  constructor(private readonly env: Env) {}
+
+  /** The variable, or undefined when unset or empty. */
+  text(name: string): string | undefined {
+    const raw = this.env[name];
+    return raw === undefined || raw === '' ? undefined : raw;
+  }
+
+  int(name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
+    const { min = 0, max = 2 ** 31 } = range;
+    const raw = this.text(name);
+    if (raw === undefined) return fallback;
     // Digits only: Number() would also take "0x50", "1e3" or " 80 ".
     const n = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(n) || n < min || n > max)
-      problems.push(`${name} must be an integer in ${min}..${max}, got ${raw}`);
+      this.problems.push(`${name} must be an integer in ${min}..${max}, got ${raw}`);
     return n;
-  };
-  const json = (name: string): unknown => {
-    const raw = env[name];
-    if (!raw) return undefined;
+  }
+
+  json(name: string): unknown {
+    const raw = this.text(name);
+    if (raw === undefined) return undefined;
     try {
-      return JSON.parse(raw);
+      return JSON.parse(raw) as unknown;
     } catch {
-      problems.push(`${name} must be JSON`);
+      this.problems.push(`${name} must be JSON`);
       return undefined;
     }
-  };
-  const minioUrl = parseUrl(env['MINIO_URL'] ?? 'http://127.0.0.1:9000', 'MINIO_URL', problems);
-  const apiPort = int('OTA_API_PORT', 8080, 0, 65535);
-  const apiUrls = (env['OTA_API_URL'] || `https://127.0.0.1:${apiPort}`)
-    .split(',')
-    .map((u) => u.trim())
-    .filter(Boolean);
+  }
+
+  url(name: string, fallback: string): URL {
+    const value = this.text(name) ?? fallback;
+    try {
+      return new URL(value);
+    } catch {
+      this.problems.push(`${name} is not a URL: ${value}`);
+      return new URL('http://invalid');
+    }
+  }
+
+  /** One of `allowed` (the first when unset). */
+  choice<T extends string>(name: string, allowed: readonly T[]): T {
+    const raw = this.text(name);
+    if (raw === undefined) return allowed[0]!;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    this.problems.push(`${name} must be ${allowed.join(' or ')}`);
+    return allowed[0]!;
+  }
+
+  /** A comma-separated list, trimmed, empty items dropped. */
+  list(name: string, fallback: string): string[] {
+    return (this.text(name) ?? fallback)
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  }
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new EnvReader(env);
+  const home = resolve(env['OTA_HOME'] ?? 'var');
+  const ceremonyDir = resolve(env['OTA_CEREMONY_DIR'] ?? resolve(home, 'ceremony'));
+  const minio = minioConfig(r);
+  const expiry = expiryConfig(r);
   const config: Config = {
     home,
     temporal: {
@@ -147,163 +200,175 @@ export function loadConfig(env: Env = process.env): Config {
       namespace: env['TEMPORAL_NAMESPACE'] ?? 'default',
       uiUrl: env['TEMPORAL_UI_URL'] ?? 'http://127.0.0.1:8233',
     },
-    minio: {
-      ...endpointOf(minioUrl),
-      accessKey: env['MINIO_ACCESS_KEY'] ?? 'enigm-ota',
-      secretKey: env['MINIO_SECRET_KEY'] ?? 'enigm-ota-dev-secret',
-      bucketPrefix: env['OTA_BUCKET_PREFIX'] ?? 'ota',
-      region: env['MINIO_REGION'] || 'us-east-1',
-    },
-    hsm: {
-      module: env['OTA_HSM_MODULE'] ?? '/usr/lib/softhsm/libsofthsm2.so',
-      tokenLabel: env['OTA_HSM_TOKEN'] ?? 'enigm-ota',
-      pin: env['OTA_HSM_PIN'] ?? '',
-      softhsmConf: env['SOFTHSM2_CONF'],
-      fleetCaToken: env['OTA_FLEET_CA_TOKEN'] || 'enigm-ota-ca',
-      fleetCaPin: env['OTA_FLEET_CA_PIN'] ?? '',
-    },
-    api: {
-      host: env['OTA_API_HOST'] ?? '127.0.0.1',
-      port: apiPort,
-      url: apiUrls[0] ?? '',
-      failoverUrls: apiUrls.slice(1),
-      maxBodyBytes: int('OTA_API_MAX_BODY', 16 * 1024, 256),
-      rolloutCacheMs: int('OTA_ROLLOUT_CACHE_MS', 1000),
-      metadataCacheMs: int('OTA_METADATA_CACHE_MS', 60_000, 0, 3_600_000),
-      sessionHours: int('OTA_SESSION_HOURS', 8, 1, 7 * 24),
-      tlsHosts: (env['OTA_API_TLS_HOSTS'] || '127.0.0.1,localhost')
-        .split(',')
-        .map((h) => h.trim())
-        .filter(Boolean),
-    },
+    minio: minio.config,
+    hsm: hsmConfig(r, env),
+    api: apiConfig(r, env),
     artifacts: {
-      delivery: env['OTA_ARTIFACT_DELIVERY'] === 'stream' ? 'stream' : 'redirect',
-      urlSeconds: int('OTA_ARTIFACT_URL_SECONDS', 300, 1, 3600),
-      publicUrl: endpointOf(
-        env['OTA_MINIO_PUBLIC_URL']
-          ? parseUrl(env['OTA_MINIO_PUBLIC_URL'], 'OTA_MINIO_PUBLIC_URL', problems)
-          : minioUrl,
-      ),
+      delivery: r.choice('OTA_ARTIFACT_DELIVERY', ['redirect', 'stream']),
+      urlSeconds: r.int('OTA_ARTIFACT_URL_SECONDS', 300, { min: 1, max: 3600 }),
+      publicUrl: endpointOf(r.text('OTA_MINIO_PUBLIC_URL') ? r.url('OTA_MINIO_PUBLIC_URL', '') : minio.url),
     },
-    fleet: { databaseUrl: env['DATABASE_URL'] || undefined, pgliteDir: resolve(home, 'fleet') },
-    bootstrapOperators: bootstrapOperators(json('OTA_BOOTSTRAP_OPERATORS'), problems),
-    policy: policyFrom(env, problems),
-    ceremonyDir: resolve(env['OTA_CEREMONY_DIR'] ?? resolve(home, 'ceremony')),
-    identity: {
-      fleetCaCert: '',
-      fleetCaKey: '',
-      apiTlsCert: '',
-      apiTlsKey: '',
-      deviceCertHours: int('OTA_DEVICE_CERT_HOURS', 90 * 24, 1, 10 * 365 * 24),
-      nonceMaxAgeMs: int('OTA_ATTESTATION_NONCE_MS', 5 * 60_000, 1000),
-      attestationMaxAgeMs: int('OTA_ATTESTATION_MAX_AGE_MS', 24 * 3_600_000, 1000),
-      manufacturerRoots: env['OTA_MANUFACTURER_CA'] || undefined,
-      attestationPolicy: json('OTA_ATTESTATION_POLICY'),
-      operatorToken: env['OTA_TOKEN'] || undefined,
-    },
-    expiry: {
-      rootDays: int('OTA_ROOT_EXPIRY_DAYS', 365, 1),
-      targetsDays: int('OTA_TARGETS_EXPIRY_DAYS', 90, 1),
-      snapshotDays: int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, 1),
-      timestampHours: int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, 1),
-    },
-    retention: { keepStable: int('OTA_KEEP_STABLE_RELEASES', 2, 1, 100) },
-    metadataLayout: env['OTA_METADATA_LAYOUT'] === 'flat' ? 'flat' : 'partitioned',
-    freshness: { everyMinutes: 0, withinHours: 0 },
-    observability: {
-      logLevel: (env['OTA_LOG_LEVEL'] || 'info') as LogLevel,
-      workerMetrics: {
-        host: env['OTA_WORKER_METRICS_HOST'] || '127.0.0.1',
-        port: int('OTA_WORKER_METRICS_PORT', 0, 0, 65535),
-      },
-    },
-    failpoints: { hold: env['OTA_FAULT_HOLD'] || undefined },
+    fleet: { databaseUrl: r.text('DATABASE_URL'), pgliteDir: resolve(home, 'fleet') },
+    bootstrapOperators: bootstrapOperators(r),
+    policy: policyFile(r),
+    ceremonyDir,
+    identity: identityConfig(r, { env, ceremonyDir }),
+    expiry,
+    retention: { keepStable: r.int('OTA_KEEP_STABLE_RELEASES', 2, { min: 1, max: 100 }) },
+    metadataLayout: r.choice('OTA_METADATA_LAYOUT', ['partitioned', 'flat']),
+    freshness: freshnessConfig(r, expiry),
+    observability: observabilityConfig(r),
+    failpoints: { hold: r.text('OTA_FAULT_HOLD') },
   };
-  const ca = fleetCaFiles(config.ceremonyDir);
-  config.identity.fleetCaCert = resolve(env['OTA_FLEET_CA'] ?? ca.caCert);
-  config.identity.fleetCaKey = resolve(env['OTA_FLEET_CA_KEY'] ?? ca.caKey);
-  config.identity.apiTlsCert = resolve(env['OTA_API_TLS_CERT'] ?? ca.serverCert);
-  config.identity.apiTlsKey = resolve(env['OTA_API_TLS_KEY'] ?? ca.serverKey);
-  if (![config.api.url, ...config.api.failoverUrls].every((u) => u.startsWith('https://')))
-    problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
-  if (config.api.failoverUrls.length > 16) problems.push('OTA_API_URL lists at most 17 replicas');
-  // S-23: the API logs in to the fleet CA's token; in the signing keys' token it could sign metadata.
-  if (config.hsm.fleetCaToken === config.hsm.tokenLabel)
-    problems.push('OTA_FLEET_CA_TOKEN must name another token than OTA_HSM_TOKEN');
-  // Re-sign at half the timestamp's lifetime, checking hourly: well before any expiry.
-  config.freshness.withinHours = int(
-    'OTA_FRESHNESS_WINDOW_HOURS',
-    Math.max(1, Math.floor(config.expiry.timestampHours / 2)),
-    1,
-  );
-  config.freshness.everyMinutes = int('OTA_FRESHNESS_EVERY_MINUTES', 60, 1);
-  if (config.freshness.withinHours >= config.expiry.timestampHours) {
-    problems.push('OTA_FRESHNESS_WINDOW_HOURS must be below OTA_TIMESTAMP_EXPIRY_HOURS');
+  if (r.problems.length) {
+    throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${r.problems.join('\n  ')}`);
   }
-  if (config.freshness.everyMinutes >= config.freshness.withinHours * 60) {
-    problems.push(
-      'OTA_FRESHNESS_EVERY_MINUTES must be shorter than the freshness window, or roles expire between runs',
-    );
-  }
-  if (!LOG_LEVELS.includes(config.observability.logLevel))
-    problems.push(`OTA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
-  if (!/^[A-Za-z0-9.:\[\]-]{1,253}$/.test(config.observability.workerMetrics.host))
-    problems.push('OTA_WORKER_METRICS_HOST must be a host name or IP address');
-  for (const h of config.api.tlsHosts) {
-    if (!/^[A-Za-z0-9.:-]{1,253}$/.test(h))
-      problems.push(
-        `OTA_API_TLS_HOSTS must be host names or IP addresses separated by commas, got ${JSON.stringify(h.slice(0, 64))}`,
-      );
-  }
-  if (!['redirect', 'stream', undefined, ''].includes(env['OTA_ARTIFACT_DELIVERY']))
-    problems.push('OTA_ARTIFACT_DELIVERY must be redirect or stream');
-  if (!['flat', 'partitioned', undefined, ''].includes(env['OTA_METADATA_LAYOUT']))
-    problems.push('OTA_METADATA_LAYOUT must be partitioned or flat');
-  if (!/^[a-z0-9-]{1,32}$/.test(config.minio.region))
-    problems.push('MINIO_REGION must be a region name such as us-east-1');
-  if (config.minio.secretKey.length < 8) problems.push('MINIO_SECRET_KEY must have at least 8 characters');
-  if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.minio.bucketPrefix))
-    problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
-  if (problems.length) throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${problems.join('\n  ')}`);
   return config;
 }
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
+function minioConfig(r: EnvReader): { config: Config['minio']; url: URL } {
+  const url = r.url('MINIO_URL', 'http://127.0.0.1:9000');
+  const config = {
+    ...endpointOf(url),
+    accessKey: r.text('MINIO_ACCESS_KEY') ?? 'enigm-ota',
+    secretKey: r.text('MINIO_SECRET_KEY') ?? 'enigm-ota-dev-secret',
+    bucketPrefix: r.text('OTA_BUCKET_PREFIX') ?? 'ota',
+    region: r.text('MINIO_REGION') ?? 'us-east-1',
+  };
+  if (!/^[a-z0-9-]{1,32}$/.test(config.region)) r.problems.push('MINIO_REGION must be a region name such as us-east-1');
+  if (config.secretKey.length < 8) r.problems.push('MINIO_SECRET_KEY must have at least 8 characters');
+  if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.bucketPrefix)) {
+    r.problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
+  }
+  return { config, url };
+}
+
+function hsmConfig(r: EnvReader, env: Env): Config['hsm'] {
+  const hsm = {
+    module: env['OTA_HSM_MODULE'] ?? '/usr/lib/softhsm/libsofthsm2.so',
+    tokenLabel: env['OTA_HSM_TOKEN'] ?? 'enigm-ota',
+    pin: env['OTA_HSM_PIN'] ?? '',
+    softhsmConf: env['SOFTHSM2_CONF'],
+    fleetCaToken: r.text('OTA_FLEET_CA_TOKEN') ?? 'enigm-ota-ca',
+    fleetCaPin: env['OTA_FLEET_CA_PIN'] ?? '',
+  };
+  // S-23: the API logs in to the fleet CA's token; in the signing keys' token it could sign metadata.
+  if (hsm.fleetCaToken === hsm.tokenLabel)
+    r.problems.push('OTA_FLEET_CA_TOKEN must name another token than OTA_HSM_TOKEN');
+  return hsm;
+}
+
+function apiConfig(r: EnvReader, env: Env): Config['api'] {
+  const port = r.int('OTA_API_PORT', 8080, { max: 65535 });
+  const urls = r.list('OTA_API_URL', `https://127.0.0.1:${port}`);
+  const api = {
+    host: env['OTA_API_HOST'] ?? '127.0.0.1',
+    port,
+    url: urls[0] ?? '',
+    failoverUrls: urls.slice(1),
+    maxBodyBytes: r.int('OTA_API_MAX_BODY', 16 * 1024, { min: 256 }),
+    rolloutCacheMs: r.int('OTA_ROLLOUT_CACHE_MS', 1000),
+    metadataCacheMs: r.int('OTA_METADATA_CACHE_MS', 60_000, { max: 3_600_000 }),
+    sessionHours: r.int('OTA_SESSION_HOURS', 8, { min: 1, max: 7 * 24 }),
+    tlsHosts: r.list('OTA_API_TLS_HOSTS', '127.0.0.1,localhost'),
+  };
+  if (![api.url, ...api.failoverUrls].every((u) => u.startsWith('https://'))) {
+    r.problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
+  }
+  if (api.failoverUrls.length > 16) r.problems.push('OTA_API_URL lists at most 17 replicas');
+  for (const h of api.tlsHosts) {
+    if (!/^[A-Za-z0-9.:-]{1,253}$/.test(h)) {
+      r.problems.push(
+        `OTA_API_TLS_HOSTS must be host names or IP addresses separated by commas, got ${JSON.stringify(h.slice(0, 64))}`,
+      );
+    }
+  }
+  return api;
+}
+
+function identityConfig(r: EnvReader, where: { env: Env; ceremonyDir: string }): Config['identity'] {
+  const files = ceremonyFiles(where.ceremonyDir);
+  return {
+    fleetCaCert: resolve(where.env['OTA_FLEET_CA'] ?? files.caCert),
+    apiTlsCert: resolve(where.env['OTA_API_TLS_CERT'] ?? files.serverCert),
+    apiTlsKey: resolve(where.env['OTA_API_TLS_KEY'] ?? files.serverKey),
+    deviceCertHours: r.int('OTA_DEVICE_CERT_HOURS', 90 * 24, { min: 1, max: 10 * 365 * 24 }),
+    nonceMaxAgeMs: r.int('OTA_ATTESTATION_NONCE_MS', 5 * 60_000, { min: 1000 }),
+    attestationMaxAgeMs: r.int('OTA_ATTESTATION_MAX_AGE_MS', 24 * 3_600_000, { min: 1000 }),
+    manufacturerRoots: r.text('OTA_MANUFACTURER_CA'),
+    attestationPolicy: r.json('OTA_ATTESTATION_POLICY'),
+    operatorToken: r.text('OTA_TOKEN'),
+  };
+}
+
+function expiryConfig(r: EnvReader): Config['expiry'] {
+  return {
+    rootDays: r.int('OTA_ROOT_EXPIRY_DAYS', 365, { min: 1 }),
+    targetsDays: r.int('OTA_TARGETS_EXPIRY_DAYS', 90, { min: 1 }),
+    snapshotDays: r.int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, { min: 1 }),
+    timestampHours: r.int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, { min: 1 }),
+  };
+}
+
+/** Re-sign at half the timestamp's lifetime, checking hourly: well before any expiry. */
+function freshnessConfig(r: EnvReader, expiry: Config['expiry']): Config['freshness'] {
+  const withinHours = r.int('OTA_FRESHNESS_WINDOW_HOURS', Math.max(1, Math.floor(expiry.timestampHours / 2)), {
+    min: 1,
+  });
+  const everyMinutes = r.int('OTA_FRESHNESS_EVERY_MINUTES', 60, { min: 1 });
+  if (withinHours >= expiry.timestampHours) {
+    r.problems.push('OTA_FRESHNESS_WINDOW_HOURS must be below OTA_TIMESTAMP_EXPIRY_HOURS');
+  }
+  if (everyMinutes >= withinHours * 60) {
+    r.problems.push(
+      'OTA_FRESHNESS_EVERY_MINUTES must be shorter than the freshness window, or roles expire between runs',
+    );
+  }
+  return { everyMinutes, withinHours };
+}
+
+function observabilityConfig(r: EnvReader): Config['observability'] {
+  const logLevel = (r.text('OTA_LOG_LEVEL') ?? 'info') as LogLevel;
+  const host = r.text('OTA_WORKER_METRICS_HOST') ?? '127.0.0.1';
+  if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`OTA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(host))
+    r.problems.push('OTA_WORKER_METRICS_HOST must be a host name or IP address');
+  return { logLevel, workerMetrics: { host, port: r.int('OTA_WORKER_METRICS_PORT', 0, { max: 65535 }) } };
+}
 
 /** OTA_BOOTSTRAP_OPERATORS: `[{ name, roles, tokenSha256 }]`, each field checked. */
-function bootstrapOperators(value: unknown, problems: string[]): BootstrapOperator[] {
+function bootstrapOperators(r: EnvReader): BootstrapOperator[] {
+  const value = r.json('OTA_BOOTSTRAP_OPERATORS');
   if (value === undefined) return [];
-  const expected =
-    'OTA_BOOTSTRAP_OPERATORS must be a JSON list of {"name", "roles", "tokenSha256"} (a lowercase name, roles from ' +
-    OPERATOR_ROLES.join(', ') +
-    ', a sha256 in hex)';
-  const ok =
-    Array.isArray(value) &&
-    value.length <= 100 &&
-    value.every(
-      (o: { name?: unknown; roles?: unknown; tokenSha256?: unknown }) =>
-        typeof o === 'object' &&
-        o !== null &&
-        typeof o.name === 'string' &&
-        OPERATOR_NAME.test(o.name) &&
-        Array.isArray(o.roles) &&
-        o.roles.length > 0 &&
-        o.roles.every((r) => (OPERATOR_ROLES as readonly unknown[]).includes(r)) &&
-        typeof o.tokenSha256 === 'string' &&
-        SHA256_HEX.test(o.tokenSha256),
+  const valid = (o: { name?: unknown; roles?: unknown; tokenSha256?: unknown }) =>
+    typeof o === 'object' &&
+    o !== null &&
+    typeof o.name === 'string' &&
+    OPERATOR_NAME.test(o.name) &&
+    Array.isArray(o.roles) &&
+    o.roles.length > 0 &&
+    o.roles.every((role) => (OPERATOR_ROLES as readonly unknown[]).includes(role)) &&
+    typeof o.tokenSha256 === 'string' &&
+    SHA256_HEX.test(o.tokenSha256);
+  if (!(Array.isArray(value) && value.length <= 100 && value.every(valid))) {
+    r.problems.push(
+      `OTA_BOOTSTRAP_OPERATORS must be a JSON list of {"name", "roles", "tokenSha256"} (a lowercase name, roles from ${OPERATOR_ROLES.join(', ')}, a sha256 in hex)`,
     );
-  if (!ok) {
-    problems.push(expected);
     return [];
   }
   return (value as BootstrapOperator[]).map((o) => ({ name: o.name, roles: [...o.roles], tokenSha256: o.tokenSha256 }));
 }
 
-function policyFrom(env: Env, problems: string[]): PolicyFile {
+/** OTA_POLICY_FILE (JSON, at most 256 KiB, checked by common/rolloutPolicy.ts), else the built-in defaults. */
+function policyFile(r: EnvReader): PolicyFile {
+  const file = r.text('OTA_POLICY_FILE');
+  if (!file) return DEFAULT_POLICY;
   try {
-    return readPolicyFile(env['OTA_POLICY_FILE']);
+    const text = readFileSync(file, 'utf8');
+    if (text.length > MAX_POLICY_BYTES) throw new Error(`larger than ${MAX_POLICY_BYTES} bytes`);
+    return checkPolicy(JSON.parse(text) as PolicyFile);
   } catch (err) {
-    problems.push(err instanceof Error ? err.message : String(err));
+    r.problems.push(`OTA_POLICY_FILE ${file}: ${err instanceof Error ? err.message : String(err)}`);
     return DEFAULT_POLICY;
   }
 }
@@ -315,24 +380,8 @@ export function requireHsmPin(config: Config): string {
   return config.hsm.pin;
 }
 
-/** The fleet CA token's PIN: the API (issues certificates) and the key ceremony (makes the CA). */
-export function requireFleetCaPin(config: Config): string {
-  if (!config.hsm.fleetCaPin)
-    throw new ServerError('CONFIG_INVALID', 'OTA_FLEET_CA_PIN is not set (the fleet CA signs in its HSM token)');
-  return config.hsm.fleetCaPin;
-}
-
-function parseUrl(value: string, name: string, problems: string[]): URL {
-  try {
-    return new URL(value);
-  } catch {
-    problems.push(`${name} is not a URL: ${value}`);
-    return new URL('http://invalid');
-  }
-}
-
 /** Host, port and TLS of an object storage URL. */
-function endpointOf(url: URL): { endPoint: string; port: number; useSSL: boolean } {
+function endpointOf(url: URL): Endpoint {
   return {
     endPoint: url.hostname,
     port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),

@@ -7,7 +7,7 @@ import forge from 'node-forge';
 
 import { InputError, ServerError } from '../common/errors';
 import { patterns } from '../common/validation';
-import type { Config } from './config';
+import type { CeremonyFiles, Config } from './config';
 import { Hsm } from './hsm';
 
 /** Devices are named in their certificate's CN; the same pattern as everywhere else. */
@@ -29,23 +29,6 @@ export const FLEET_CA_KEY_LABEL = 'fleet-ca';
 const CA_KEY_BITS = 3072;
 const SHA256_WITH_RSA = forge.pki.oids['sha256WithRSAEncryption']!;
 
-export interface FleetCaFiles {
-  caCert: string;
-  /** Legacy: stacks made before the key moved into the HSM keep it here (used only if the file exists). */
-  caKey: string;
-  serverCert: string;
-  serverKey: string;
-}
-
-export function fleetCaFiles(ceremonyDir: string): FleetCaFiles {
-  return {
-    caCert: join(ceremonyDir, 'fleet-ca.pem'),
-    caKey: join(ceremonyDir, 'offline', 'fleet-ca-key.pem'),
-    serverCert: join(ceremonyDir, 'api-tls.pem'),
-    serverKey: join(ceremonyDir, 'api-tls.key'),
-  };
-}
-
 /** The fleet CA's HSM token: the module and SoftHSM2 settings of `Config['hsm']`, its label and PIN. */
 export type FleetCaToken = Pick<Config['hsm'], 'module' | 'softhsmConf'> & { tokenLabel: string; pin: string };
 
@@ -54,8 +37,8 @@ export function fleetCaToken(config: Config): FleetCaToken {
   return { module, softhsmConf, tokenLabel, pin };
 }
 
-/** Where the CA's signatures come from: the HSM token, a legacy key file, or memory (benchmarks). */
-export type FleetCaKeySource = 'hsm' | 'file' | 'memory';
+/** Where the CA's signatures come from: the HSM token, or memory (benchmarks). */
+export type FleetCaKeySource = 'hsm' | 'memory';
 
 /** Signs a certificate's DER TBSCertificate with RSA PKCS#1 v1.5 over SHA-256. */
 interface CaKey {
@@ -82,7 +65,7 @@ export class FleetCa {
     return forge.pki.certificateToPem(this.cert);
   }
 
-  /** Which key signs: `hsm`, or `file` for a stack made before S-23 (see docs/architecture.md). */
+  /** Which key signs: `hsm` for every stack, `memory` for a benchmark's ephemeral CA. */
   get keySource(): FleetCaKeySource {
     return this.key.source;
   }
@@ -98,18 +81,12 @@ export class FleetCa {
    * its certificate, so a new CA would cut them off. The caller closes the CA returned.
    */
   static async ensure(
-    files: FleetCaFiles,
-    apiHosts: string[],
-    token: FleetCaToken,
+    files: CeremonyFiles,
+    issue: { apiHosts: string[]; token: FleetCaToken },
   ): Promise<{ ca: FleetCa; created: boolean }> {
+    const { apiHosts, token } = issue;
     let created = false;
     if (!existsSync(files.caCert)) {
-      if (existsSync(files.caKey)) {
-        throw new ServerError(
-          'CONFIG_INVALID',
-          `${files.caKey} exists but its certificate ${files.caCert} does not: restore the certificate (devices trust it)`,
-        );
-      }
       const key = hsmKey(openToken(token), { generate: true });
       try {
         const cert = newCert(key.publicKey, 'Enigm OTA fleet CA', CA_YEARS * 365 * 24);
@@ -127,7 +104,7 @@ export class FleetCa {
       }
       created = true;
     }
-    const ca = await FleetCa.load(files, token);
+    const ca = await FleetCa.load(files.caCert, token);
     try {
       if (created || !existsSync(files.serverCert)) {
         const server = ca.issueServer('Enigm OTA device API', apiHosts, 2 * 365 * 24);
@@ -142,41 +119,25 @@ export class FleetCa {
   }
 
   /**
-   * The CA as the API uses it. S-23: the key is the token's (sensitive, never extractable, and
-   * the certificate's key); a legacy key file is used only when no key is in the token, and
-   * both at once is refused, since then nobody can say which key devices should trust.
+   * The CA as the API uses it, from its certificate (`caCert`, a PEM file) and its token.
+   * S-23: the key is the token's: sensitive, never extractable, and the certificate's key;
+   * no key is ever read from a file.
    */
-  static async load(files: Pick<FleetCaFiles, 'caCert' | 'caKey'>, token: FleetCaToken): Promise<FleetCa> {
+  static async load(caCert: string, token: FleetCaToken): Promise<FleetCa> {
     let cert: forge.pki.Certificate;
     try {
-      cert = forge.pki.certificateFromPem(await readFile(files.caCert, 'utf8'));
+      cert = forge.pki.certificateFromPem(await readFile(caCert, 'utf8'));
     } catch (err) {
       throw new ServerError(
         'CONFIG_INVALID',
-        `the fleet CA certificate ${files.caCert} cannot be read (run the key ceremony: ota keys init)`,
+        `the fleet CA certificate ${caCert} cannot be read (run the key ceremony: ota keys init)`,
         { cause: err },
       );
     }
-    let key: CaKey;
-    if (existsSync(files.caKey)) {
-      if (token.pin) {
-        const hsm = openToken(token);
-        const inToken = hsm.has(FLEET_CA_KEY_LABEL);
-        hsm.close();
-        if (inToken) {
-          throw new ServerError(
-            'CONFIG_INVALID',
-            `the fleet CA has a key in HSM token "${token.tokenLabel}" and a key file ${files.caKey}: keep one (see docs/architecture.md)`,
-          );
-        }
-      }
-      key = fileKey(forge.pki.privateKeyFromPem(await readFile(files.caKey, 'utf8')));
-    } else {
-      key = hsmKey(openToken(token), { generate: false });
-    }
+    const key = hsmKey(openToken(token), { generate: false });
     if (!samePublicKey(key.publicKey, cert.publicKey as forge.pki.rsa.PublicKey)) {
       key.close();
-      throw new ServerError('CONFIG_INVALID', `the fleet CA's ${key.source} key is not the key of ${files.caCert}`);
+      throw new ServerError('CONFIG_INVALID', `the fleet CA's ${key.source} key is not the key of ${caCert}`);
     }
     return new FleetCa(cert, key);
   }
@@ -357,13 +318,6 @@ function hsmKey(hsm: Hsm, { generate }: { generate: boolean }): CaKey {
     hsm.close();
     throw err;
   }
-}
-
-function fileKey(privateKey: forge.pki.rsa.PrivateKey): CaKey {
-  return {
-    ...memoryKey({ privateKey, publicKey: forge.pki.setRsaPublicKey(privateKey.n, privateKey.e) }),
-    source: 'file',
-  };
 }
 
 function memoryKey(keys: forge.pki.rsa.KeyPair): CaKey {

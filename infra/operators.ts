@@ -9,9 +9,10 @@ import {
   type OperatorRow,
 } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
+import { patterns } from '../common/validation';
 import type { Sql } from './fleetStore';
 
-export const OPERATOR_NAME = /^[a-z][a-z0-9._-]{0,63}$/;
+const OPERATOR_NAME = new RegExp(patterns.operatorName);
 
 /** Tokens are shown once; the store keeps only their sha256, so a leaked table grants nothing. */
 export function tokenHash(token: string): string {

@@ -7,11 +7,11 @@ import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Metadata, Root } from '@tufjs/models';
 
 import { InputError, ServerError } from '../common/errors';
-import type { Config } from '../infra/config';
-import { FleetCa, fleetCaFiles, type FleetCaKeySource, fleetCaToken } from '../infra/fleetCa';
+import { ceremonyFiles, type Config } from '../infra/config';
+import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import type { Hsm } from '../infra/hsm';
 import type { Storage } from '../infra/storage';
-import { HsmKeys, short,type TufRole } from './keyring';
+import { HsmKeys, short, type TufRole } from './keyring';
 import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
 import { MetadataRepository } from './metadataRepository';
 import { SPEC_VERSION } from './roleMetadata';
@@ -35,8 +35,6 @@ export interface CeremonyResult {
   /** The fleet CA devices are provisioned with (it also signs the API's TLS certificate). */
   fleetCa: string;
   fleetCaCreated: boolean;
-  /** `hsm`, or `file` for a CA made before its key moved into the HSM (kept: devices trust it). */
-  fleetCaKey: FleetCaKeySource;
   rootFiles: Record<RepositoryName, string>;
   offlineKeyFiles: string[];
 }
@@ -128,25 +126,19 @@ export function checkCeremonyOptions(o: CeremonyOptions): void {
  */
 export async function runCeremony(
   config: Config,
-  hsm: Hsm,
-  storage: Storage,
-  options: CeremonyOptions = DEFAULT_CEREMONY,
-  apiHosts: string[] = ['127.0.0.1', 'localhost'],
+  run: { hsm: Hsm; storage: Storage; options?: CeremonyOptions; apiHosts?: string[] },
 ): Promise<CeremonyResult> {
+  const { hsm, storage, options = DEFAULT_CEREMONY, apiHosts = ['127.0.0.1', 'localhost'] } = run;
   checkCeremonyOptions(options);
   await storage.ensureBuckets();
   // S-23: the CA's key is made in its own token (OTA_FLEET_CA_TOKEN), never in a file.
-  const { ca, created: fleetCaCreated } = await FleetCa.ensure(
-    fleetCaFiles(config.ceremonyDir),
-    apiHosts,
-    fleetCaToken(config),
-  );
+  const files = ceremonyFiles(config.ceremonyDir);
+  const { ca, created: fleetCaCreated } = await FleetCa.ensure(files, { apiHosts, token: fleetCaToken(config) });
   ca.close();
   const result: CeremonyResult = {
     created: [],
-    fleetCa: fleetCaFiles(config.ceremonyDir).caCert,
+    fleetCa: files.caCert,
     fleetCaCreated,
-    fleetCaKey: ca.keySource,
     rootFiles: { release: '', rollout: '' },
     offlineKeyFiles: [],
   };

@@ -14,7 +14,7 @@ import {
   rootExpiry,
   saveTrustedRoot,
 } from './ceremony';
-import { HsmKeys, type KeySource, OfflineKeys, short, signersFor,TUF_ROLES, type TufRole } from './keyring';
+import { HsmKeys, type KeySource, OfflineKeys, short, signersFor, TUF_ROLES, type TufRole } from './keyring';
 import { LAYOUT_FIELD, layoutOf, PARTITIONED_LAYOUT } from './layout';
 import { withoutKey, withThreshold } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';

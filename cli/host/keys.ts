@@ -6,7 +6,7 @@ import { Hsm } from '../../infra/hsm';
 import { Storage } from '../../infra/storage';
 import { type CeremonyOptions, checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony } from '../../trust/ceremony';
 import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../../trust/keyChanges';
-import { short,type TufRole } from '../../trust/keyring';
+import { short, type TufRole } from '../../trust/keyring';
 import { required } from '../args';
 import type { Output } from '../output';
 
@@ -59,12 +59,12 @@ async function init(config: Config, hsm: Hsm, storage: Storage, flags: KeyFlags,
   };
   checkCeremonyOptions(options);
   // The API's TLS certificate is issued for these host names.
-  const result = await runCeremony(config, hsm, storage, options, config.api.tlsHosts);
+  const result = await runCeremony(config, { hsm, storage, options, apiHosts: config.api.tlsHosts });
   out.result(result, () =>
     [
       `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,
       result.created.length ? `created: ${result.created.join(', ')}` : 'nothing to create: both repositories exist',
-      `fleet CA: ${result.fleetCa}${result.fleetCaCreated ? ' (created; provision devices with it)' : ''}, key ${result.fleetCaKey === 'hsm' ? 'in the HSM' : 'in a file (made before the HSM held it)'}`,
+      `fleet CA: ${result.fleetCa}${result.fleetCaCreated ? ' (created; provision devices with it)' : ''}, key in HSM token ${config.hsm.fleetCaToken}`,
       ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
     ].join('\n'),
   );

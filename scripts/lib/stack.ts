@@ -208,7 +208,7 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   const config = loadConfig(env);
   const hsm = Hsm.open(config.hsm, env['OTA_HSM_PIN']!);
   try {
-    const ceremony = await runCeremony(config, hsm, new Storage(config.minio));
+    const ceremony = await runCeremony(config, { hsm, storage: new Storage(config.minio) });
     for (const repo of ceremony.created) log(`key ceremony: ${repo} root created (${ceremony.rootFiles[repo]})`);
     for (const f of ceremony.offlineKeyFiles)
       log(`key ceremony: offline root key written to ${f}: move it to offline storage`);

@@ -12,7 +12,7 @@ import { metadataRoutes } from '../../../api/metadataRoutes';
 import { GRANTS, type Permission } from '../../../api/permissions';
 import { type ReleaseRouteDeps, releaseRoutes } from '../../../api/releaseRoutes';
 import { type SessionRouteDeps, sessionRoutes } from '../../../api/sessionRoutes';
-import { OPERATOR_ROLES,type OperatorRole, OPS_ACTIONS } from '../../../common/adminApi';
+import { OPERATOR_ROLES, type OperatorRole, OPS_ACTIONS } from '../../../common/adminApi';
 import type { ServerErrorCode } from '../../../common/errors';
 import { MAX_ARTIFACT_BYTES } from '../../../common/validation';
 import { releaseStatus, waitForStatus } from '../../../control/releases';

@@ -45,10 +45,7 @@ describe('attacks on a device', () => {
   before(async () => {
     const config = testConfig();
     // A compromised API has the fleet CA token's PIN: it can have a server certificate signed.
-    const ca = await FleetCa.load(
-      { caCert: config.identity.fleetCaCert, caKey: config.identity.fleetCaKey },
-      fleetCaToken(config),
-    );
+    const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
     try {
       proxy = await startProxy(config.api.url, {
         ...ca.issueServer('compromised API', ['127.0.0.1']),

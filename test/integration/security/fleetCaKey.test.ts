@@ -2,13 +2,13 @@ import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { type DeviceIdentity, newKeyAndCsr } from '@enigm-ota/client-sdk';
+import type { DeviceIdentity } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 import forge from 'node-forge';
 import * as pkcs11js from 'pkcs11js';
 
-import { loadConfig, requireHsmPin } from '../../../infra/config';
-import { FLEET_CA_KEY_LABEL, FleetCa, fleetCaFiles, fleetCaToken } from '../../../infra/fleetCa';
+import { ceremonyFiles, loadConfig, requireHsmPin } from '../../../infra/config';
+import { FLEET_CA_KEY_LABEL, FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import { Hsm } from '../../../infra/hsm';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
@@ -16,13 +16,12 @@ import { rejectionOf } from '../../rejection';
 import { device, testConfig } from '../helpers';
 
 /**
- * Issue #11 "keys out of the API's reach" (S-23): the fleet CA's private key was a file the
- * API read, so whoever took over an API replica could copy it and mint device identities
- * forever. Now the key is made in a token of its own, sensitive and never extractable; the
- * API holds only that token's PIN. These tests look at the live stack's files, token and API
- * process, then enroll and renew through it.
+ * S-23, keys out of the API's reach: a CA key the API could read would let whoever took over
+ * an API replica copy it and mint device identities forever. The key is made in a token of
+ * its own, sensitive and never extractable; the API holds only that token's PIN. These tests
+ * look at the live stack's files, token and API process, then enroll and renew through it.
  */
-describe("the fleet CA key is out of the API process's reach (issue #11, S-23)", () => {
+describe("the fleet CA key is out of the API process's reach (S-23)", () => {
   let caCert: forge.pki.Certificate;
   let caPem: string;
 
@@ -50,8 +49,8 @@ describe("the fleet CA key is out of the API process's reach (issue #11, S-23)",
   describe('the key ceremony', () => {
     it("writes no CA private key file: the only PEM private key in the ceremony folder is the API's TLS key", async () => {
       const config = testConfig();
-      const files = fleetCaFiles(config.ceremonyDir);
-      expect(await stat(files.caKey).catch(() => undefined), files.caKey).to.equal(undefined);
+      const keyFile = join(config.ceremonyDir, 'offline', 'fleet-ca-key.pem');
+      expect(await stat(keyFile).catch(() => undefined), keyFile).to.equal(undefined);
       const withPrivateKeys: string[] = [];
       for (const file of await filesUnder(config.ceremonyDir)) {
         if ((await stat(file)).size > 1024 * 1024) continue;
@@ -63,7 +62,7 @@ describe("the fleet CA key is out of the API process's reach (issue #11, S-23)",
           false,
         );
       }
-      expect(withPrivateKeys).to.deep.equal([files.serverKey]);
+      expect(withPrivateKeys).to.deep.equal([ceremonyFiles(config.ceremonyDir).serverKey]);
     });
 
     it("makes the key in the fleet CA's own token: sensitive, never extractable, and the certificate's key", () => {
@@ -168,7 +167,6 @@ describe("the fleet CA key is out of the API process's reach (issue #11, S-23)",
 
     it('references no CA key file: not in its environment, not among its open files; it says it signs with the HSM', async () => {
       const { pid, env } = await apiProcess();
-      const caKeyFile = fleetCaFiles(testConfig().ceremonyDir).caKey;
       expect(Object.keys(env)).to.not.include('OTA_FLEET_CA_KEY');
       expect(
         Object.values(env).filter(
@@ -178,7 +176,7 @@ describe("the fleet CA key is out of the API process's reach (issue #11, S-23)",
       const open: string[] = [];
       for (const fd of await readdir(`/proc/${pid}/fd`))
         open.push(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
-      expect(open.filter((f) => f === caKeyFile || f.includes('/offline/'))).to.deep.equal([]);
+      expect(open.filter((f) => f.includes('fleet-ca-key') || f.includes('/offline/'))).to.deep.equal([]);
       const log = await readFile(new ProcessManager(TEST_PROFILE.home).logFile('api'), 'utf8');
       const ready = log
         .split('\n')
@@ -218,20 +216,19 @@ describe("the fleet CA key is out of the API process's reach (issue #11, S-23)",
     });
   });
 
-  describe('a stack made before the HSM held the key', () => {
-    /** A ceremony folder as an earlier version left it: a CA certificate and its key file. */
-    async function legacyFolder(
-      name: string,
-    ): Promise<{ files: ReturnType<typeof fleetCaFiles>; key: forge.pki.rsa.PrivateKey }> {
-      const dir = join(testConfig().home, 'legacy-ca', name);
-      const files = fleetCaFiles(dir);
+  describe('a CA key file beside the certificate', () => {
+    /** A ceremony folder holding a CA certificate and, beside it, that certificate's key as a file. */
+    async function folderWithKeyFile(name: string): Promise<{ caCert: string; keyFile: string }> {
+      const dir = join(testConfig().home, 'ca-key-file', name);
+      const caCert = ceremonyFiles(dir).caCert;
+      const keyFile = join(dir, 'offline', 'fleet-ca-key.pem');
       const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
       const cert = forge.pki.createCertificate();
       cert.publicKey = keys.publicKey;
       cert.serialNumber = '01';
       cert.validity.notBefore = new Date(Date.now() - 60_000);
       cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-      cert.setSubject([{ name: 'commonName', value: 'legacy fleet CA' }]);
+      cert.setSubject([{ name: 'commonName', value: 'fleet CA with a key file' }]);
       cert.setIssuer(cert.subject.attributes);
       cert.setExtensions([
         { name: 'basicConstraints', cA: true, critical: true },
@@ -240,55 +237,37 @@ describe("the fleet CA key is out of the API process's reach (issue #11, S-23)",
       ]);
       cert.sign(keys.privateKey, forge.md.sha256.create());
       await mkdir(join(dir, 'offline'), { recursive: true });
-      await writeFile(files.caCert, forge.pki.certificateToPem(cert));
-      await writeFile(files.caKey, forge.pki.privateKeyToPem(keys.privateKey), { mode: 0o600 });
-      return { files, key: keys.privateKey };
+      await writeFile(caCert, forge.pki.certificateToPem(cert));
+      await writeFile(keyFile, forge.pki.privateKeyToPem(keys.privateKey), { mode: 0o600 });
+      return { caCert, keyFile };
     }
 
-    it('keeps signing with its key file while no key is in the token (devices trust that CA)', async () => {
-      const { files } = await legacyFolder('kept');
-      const config = testConfig();
-      // A token without a fleet CA key: the signing keys' token stands in for an empty one.
-      const ca = await FleetCa.load(files, {
-        ...fleetCaToken(config),
-        tokenLabel: config.hsm.tokenLabel,
-        pin: config.hsm.pin,
-      });
-      try {
-        expect(ca.keySource).to.equal('file');
-        const issued = ca.signDeviceCsr(newKeyAndCsr('legacy-1').csrPem, 'legacy-1', 1);
-        expect(ca.cert.verify(forge.pki.certificateFromPem(issued.certPem))).to.equal(true);
-      } finally {
-        ca.close();
-      }
-      const noToken = await FleetCa.load(files, { ...fleetCaToken(config), pin: '' });
-      expect(noToken.keySource).to.equal('file');
-    });
-
-    it('refuses to start with a key file and a key in the token at once (CONFIG_INVALID)', async () => {
-      const { files } = await legacyFolder('both');
-      const err = await rejectionOf(FleetCa.load(files, fleetCaToken(testConfig())));
+    it('is never read: without the CA token there is no key to sign with (CONFIG_INVALID)', async () => {
+      const { caCert } = await folderWithKeyFile('no-token');
+      const err = await rejectionOf(FleetCa.load(caCert, { ...fleetCaToken(testConfig()), pin: '' }));
       expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
 
-    it("refuses a key that is not its certificate's, from a file or from the token (CONFIG_INVALID)", async () => {
-      const config = testConfig();
-      const { files } = await legacyFolder('mismatch');
-      await writeFile(files.caKey, forge.pki.privateKeyToPem(forge.pki.rsa.generateKeyPair({ bits: 2048 }).privateKey));
-      const fromFile = await rejectionOf(FleetCa.load(files, { ...fleetCaToken(config), pin: '' }));
-      expect(fromFile).to.have.property('code', 'CONFIG_INVALID');
-      // The legacy certificate with the token's key (no key file): not the certificate's key either.
-      const certOnly = fleetCaFiles(join(config.home, 'legacy-ca', 'cert-only'));
-      await mkdir(join(certOnly.caCert, '..'), { recursive: true });
-      await copyFile(files.caCert, certOnly.caCert);
-      const fromToken = await rejectionOf(FleetCa.load(certOnly, fleetCaToken(config)));
-      expect(fromToken).to.have.property('code', 'CONFIG_INVALID');
+    it("is never read: the token's key, which is not that certificate's, is refused (CONFIG_INVALID)", async () => {
+      const { caCert } = await folderWithKeyFile('token-key');
+      const err = await rejectionOf(FleetCa.load(caCert, fleetCaToken(testConfig())));
+      expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
 
-    it("without the CA token's PIN, a stack with no key file cannot sign (CONFIG_INVALID)", async () => {
+    it("a certificate copied without its key is refused with the token's key (CONFIG_INVALID)", async () => {
+      const config = testConfig();
+      const { caCert } = await folderWithKeyFile('source');
+      const certOnly = ceremonyFiles(join(config.home, 'ca-key-file', 'cert-only')).caCert;
+      await mkdir(join(certOnly, '..'), { recursive: true });
+      await copyFile(caCert, certOnly);
+      const err = await rejectionOf(FleetCa.load(certOnly, fleetCaToken(config)));
+      expect(err).to.have.property('code', 'CONFIG_INVALID');
+    });
+
+    it("without the CA token's PIN, the stack's own CA cannot sign (CONFIG_INVALID)", async () => {
       const config = testConfig();
       const err = await rejectionOf(
-        FleetCa.load(fleetCaFiles(config.ceremonyDir), { ...fleetCaToken(config), pin: '' }),
+        FleetCa.load(ceremonyFiles(config.ceremonyDir).caCert, { ...fleetCaToken(config), pin: '' }),
       );
       expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
