@@ -11,9 +11,9 @@ import { Insights } from '../infra/insights';
 import type { AuditLog, Operators } from '../infra/operators';
 import { operatorOf } from './auth';
 import type { Permission } from './permissions';
-import { queryText } from './query';
+import { queryFilter, queryLimit, queryText } from './query';
+import { withBody } from './requestBodies';
 import { jsonBody } from './untrusted';
-import { validateBody } from './validate';
 
 export interface AdminRouteDeps {
   operators: Operators;
@@ -25,107 +25,89 @@ export interface AdminRouteDeps {
 }
 
 const DEFAULT_TOKEN_TTL_S = 24 * 3600;
+const ADMIN_BODY_BYTES = 16 * 1024;
 /** What the device page shows: enough to see a few release attempts, newest first. */
 const DEVICE_REPORTS = 50;
 
 /** Operators, the audit log, the device inventory and fleet numbers. */
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const r = Router();
-  const body = jsonBody(16 * 1024);
-  const { guard } = deps;
-  const limitOf = (v: unknown, max = 1000) => {
-    const n = v === undefined ? 100 : Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new InputError(`limit must be 1..${max}`);
-    return n;
-  };
-  const text = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v.slice(0, 128) : undefined);
+  operatorRoutes(r, deps);
+  deviceRoutes(r, deps);
+  fleetRoutes(r, deps);
+  return r;
+}
 
+/** Who may act (operators, admins only) and what they did (the audit log). */
+function operatorRoutes(r: Router, deps: AdminRouteDeps): void {
+  const { guard } = deps;
+  const body = jsonBody(ADMIN_BODY_BYTES);
   r.get('/v1/admin/whoami', guard('read'), (_req, res) => {
     res.json(operatorOf(res));
   });
-
   r.get('/v1/admin/operators', guard('operator.manage'), async (_req, res) => {
     res.json(await deps.operators.list());
   });
-  r.post('/v1/admin/operators', guard('operator.manage'), body, validateBody('CreateOperator'), async (req, res) => {
-    const b = req.body as { name: string; roles: string[] };
-    res.locals['audit'] = { action: 'operator.create', subject: b.name, detail: b.roles.join(',') };
-    res.status(201).json(await deps.operators.create(b.name, b.roles, operatorOf(res).name));
-  });
+  r.post(
+    '/v1/admin/operators',
+    guard('operator.manage'),
+    body,
+    withBody('CreateOperator', async (b, _req, res) => {
+      res.locals['audit'] = { action: 'operator.create', subject: b.name, detail: b.roles.join(',') };
+      res.status(201).json(await deps.operators.create(b.name, b.roles, operatorOf(res).name));
+    }),
+  );
   r.post(
     '/v1/admin/operators/:name/revoke',
     guard('operator.manage'),
     body,
-    validateBody('Revoke'),
-    async (req, res) => {
+    withBody('Revoke', async (b, req, res) => {
       const name = String(req.params['name']);
-      res.locals['audit'] = {
-        action: 'operator.revoke',
-        subject: name,
-        reason: (req.body as { reason?: string }).reason,
-      };
+      res.locals['audit'] = { action: 'operator.revoke', subject: name, reason: b.reason };
       await deps.operators.revoke(name);
       res.json({ revoked: name });
-    },
+    }),
   );
-
   r.get('/v1/admin/audit', guard('read'), async (req, res) => {
     res.json(
       await deps.audit.list({
-        actor: text(req.query['actor']),
-        action: text(req.query['action']),
-        limit: limitOf(req.query['limit']),
+        actor: queryFilter(req, 'actor'),
+        action: queryFilter(req, 'action'),
+        limit: queryLimit(req),
       }),
     );
   });
+}
 
+/** The device inventory: enrollment tokens, records, eligibility explanations, labels, revocation. */
+function deviceRoutes(r: Router, deps: AdminRouteDeps): void {
+  const { guard } = deps;
+  const body = jsonBody(ADMIN_BODY_BYTES);
   r.post(
     '/v1/admin/devices/tokens',
     guard('device.manage'),
     body,
-    validateBody('EnrollmentToken'),
-    async (req, res) => {
-      const b = req.body as {
-        deviceId: string;
-        hardwareId: string;
-        channel: string;
-        groups?: string[];
-        tags?: Record<string, string>;
-        ttlSeconds?: number;
-      };
+    withBody('EnrollmentToken', async (b, _req, res) => {
       res.locals['audit'] = { action: 'device.token', subject: b.deviceId, detail: `${b.hardwareId} on ${b.channel}` };
-      const grant = {
-        deviceId: b.deviceId,
-        hardwareId: b.hardwareId,
-        channel: b.channel,
-        groups: b.groups ?? [],
-        tags: b.tags ?? {},
-      };
+      const grant = { ...b, groups: b.groups ?? [], tags: b.tags ?? {} };
+      const ttlMs = (b.ttlSeconds ?? DEFAULT_TOKEN_TTL_S) * 1000;
       res.status(201).json({
         deviceId: b.deviceId,
-        ...(await deps.devices.createToken(grant, (b.ttlSeconds ?? DEFAULT_TOKEN_TTL_S) * 1000, operatorOf(res).name)),
+        ...(await deps.devices.createToken(grant, ttlMs, operatorOf(res).name)),
       });
-    },
+    }),
   );
   r.get('/v1/admin/devices', guard('read'), async (req, res) => {
-    res.json(
-      await deps.devices.list({
-        status: text(req.query['status']),
-        channel: text(req.query['channel']),
-        group: text(req.query['group']),
-        prefix: text(req.query['prefix']),
-        limit: limitOf(req.query['limit'], 10_000),
-      }),
-    );
+    const filters = { status: 'status', channel: 'channel', group: 'group', prefix: 'prefix' } as const;
+    const given = Object.fromEntries(Object.entries(filters).map(([k, name]) => [k, queryFilter(req, name)]));
+    res.json(await deps.devices.list({ ...given, limit: queryLimit(req, 10_000) }));
   });
   r.get('/v1/admin/devices/:id', guard('read'), async (req, res) => {
     const id = String(req.params['id']);
     const device = await deps.devices.get(id);
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
-    res.json({
-      ...device,
-      reports: await new Insights(deps.fleet.sql).deviceReports(id, DEVICE_REPORTS),
-    } satisfies DeviceDetail);
+    const reports = await new Insights(deps.fleet.sql).deviceReports(id, DEVICE_REPORTS);
+    res.json({ ...device, reports } satisfies DeviceDetail);
   });
   r.get('/v1/admin/devices/:id/explain', guard('read'), async (req, res) => {
     const id = String(req.params['id']);
@@ -135,39 +117,50 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
     res.json(await deps.offers.explain(deviceFacts(device), version));
   });
-  r.post('/v1/admin/devices/:id/labels', guard('device.manage'), body, validateBody('Labels'), async (req, res) => {
-    const id = String(req.params['id']);
-    const b = req.body as { groups: string[]; tags: Record<string, string> };
-    res.locals['audit'] = {
-      action: 'device.label',
-      subject: id,
-      detail: `groups ${b.groups.join(',') || '-'}; tags ${
-        Object.entries(b.tags)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(',') || '-'
-      }`,
-    };
-    const labelled = await deps.devices.label(id, b.groups, b.tags);
-    // Every replica hears of it (infra/changes.ts), should one ever cache devices.
-    await deps.fleet.notify('device');
-    res.json(labelled);
-  });
-  r.post('/v1/admin/devices/:id/revoke', guard('device.manage'), body, validateBody('Revoke'), async (req, res) => {
-    const id = String(req.params['id']);
-    res.locals['audit'] = { action: 'device.revoke', subject: id, reason: (req.body as { reason?: string }).reason };
-    const revoked = await deps.devices.revoke(id);
-    await deps.fleet.notify('device');
-    res.json(revoked);
-  });
+  deviceChangeRoutes(r, deps);
+}
 
+/** Changes to an enrolled device: every replica hears of them (infra/changes.ts), should one ever cache devices. */
+function deviceChangeRoutes(r: Router, deps: AdminRouteDeps): void {
+  const { guard } = deps;
+  const body = jsonBody(ADMIN_BODY_BYTES);
+  r.post(
+    '/v1/admin/devices/:id/labels',
+    guard('device.manage'),
+    body,
+    withBody('Labels', async (b, req, res) => {
+      const id = String(req.params['id']);
+      const tags = Object.entries(b.tags).map(([k, v]) => `${k}=${v}`);
+      const detail = `groups ${b.groups.join(',') || '-'}; tags ${tags.join(',') || '-'}`;
+      res.locals['audit'] = { action: 'device.label', subject: id, detail };
+      const labelled = await deps.devices.label(id, b.groups, b.tags);
+      await deps.fleet.notify('device');
+      res.json(labelled);
+    }),
+  );
+  r.post(
+    '/v1/admin/devices/:id/revoke',
+    guard('device.manage'),
+    body,
+    withBody('Revoke', async (b, req, res) => {
+      const id = String(req.params['id']);
+      res.locals['audit'] = { action: 'device.revoke', subject: id, reason: b.reason };
+      const revoked = await deps.devices.revoke(id);
+      await deps.fleet.notify('device');
+      res.json(revoked);
+    }),
+  );
+}
+
+/** Fleet numbers: a target's gate statistics (the worker's health gates read them), and the fleet summary. */
+function fleetRoutes(r: Router, deps: AdminRouteDeps): void {
+  const { guard } = deps;
   r.get('/v1/fleet/targets/stats', guard('read'), async (req, res) => {
-    const name = req.query['name'];
-    if (typeof name !== 'string' || name.length === 0 || name.length > 300) throw new InputError('give ?name=TARGET');
+    const name = queryText(req, 'name');
+    if (!name || name.length > 300) throw new InputError('give ?name=TARGET');
     res.json(await deps.fleet.targetStats(name));
   });
   r.get('/v1/fleet/summary', guard('read'), async (req, res) => {
-    const prefix = typeof req.query['prefix'] === 'string' ? req.query['prefix'].slice(0, 128) : '';
-    res.json(await deps.fleet.summary(prefix));
+    res.json(await deps.fleet.summary((queryText(req, 'prefix') ?? '').slice(0, 128)));
   });
-  return r;
 }

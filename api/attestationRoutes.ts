@@ -6,7 +6,7 @@ import { ServerError } from '../common/errors';
 import { type AttestationPolicy, verifyEvidence } from '../fleet/attestation';
 import type { Devices } from '../infra/devices';
 import { deviceAuth, deviceOf } from './auth';
-import { jsonBody } from './untrusted';
+import { bodyField, jsonBody } from './untrusted';
 
 export interface AttestationRouteDeps {
   devices: Devices;
@@ -34,7 +34,7 @@ export function attestationRoutes(deps: AttestationRouteDeps): Router {
 
   r.post('/v1/attestation', device, jsonBody(MAX_EVIDENCE_BYTES), async (req, res) => {
     const deviceId = deviceOf(res).deviceId;
-    const given = (req.body as { nonce?: unknown } | undefined)?.nonce;
+    const given = bodyField(req, 'nonce');
     const nonce = typeof given === 'string' ? given : '';
     const verifiedAt = new Date().toISOString();
     try {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { type InstallReport, type PollRequest, REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
+import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { type Request, type Response, Router } from 'express';
 
 import { ServerError } from '../common/errors';
@@ -18,9 +18,9 @@ import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { MetadataCache } from './metadataCache';
 import { notePoll, noteReport } from './observability';
 import { openapi } from './openapi';
+import { withBody } from './requestBodies';
 import { ServedTimestamps } from './servedTimestamps';
 import { jsonBody } from './untrusted';
-import { validateBody } from './validate';
 
 export interface DeviceRouteDeps {
   storage: Storage;
@@ -61,21 +61,30 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
     res.json(openapi);
   });
 
-  r.post('/v1/poll', device, body, validateBody('PollRequest'), async (req, res) => {
-    const poll = req.body as PollRequest;
-    sameDevice(res, poll.deviceId);
-    const offer = await deps.offers.offerFor(deviceFacts(deviceOf(res), poll));
-    notePoll(res, offer);
-    res.json({ offer });
-  });
+  r.post(
+    '/v1/poll',
+    device,
+    body,
+    withBody('PollRequest', async (poll, _req, res) => {
+      sameDevice(res, poll.deviceId);
+      const offer = await deps.offers.offerFor(deviceFacts(deviceOf(res), poll));
+      notePoll(res, offer);
+      res.json({ offer });
+    }),
+  );
 
-  r.post('/v1/reports', device, body, validateBody('InstallReport'), async (req, res) => {
-    sameDevice(res, (req.body as InstallReport).deviceId);
-    const stored = await deps.fleet.recordReport(req.body as InstallReport);
-    // A duplicate is not counted again in the metrics either.
-    if (stored) noteReport(res, req.body as InstallReport);
-    res.status(202).json({ accepted: true, duplicate: !stored });
-  });
+  r.post(
+    '/v1/reports',
+    device,
+    body,
+    withBody('InstallReport', async (report, _req, res) => {
+      sameDevice(res, report.deviceId);
+      const stored = await deps.fleet.recordReport(report);
+      // A duplicate is not counted again in the metrics either.
+      if (stored) noteReport(res, report);
+      res.status(202).json({ accepted: true, duplicate: !stored });
+    }),
+  );
 
   r.get('/v1/repos/:repo/metadata/:file', device, async (req, res) => {
     const repo = String(req.params['repo']);

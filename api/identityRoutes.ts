@@ -7,8 +7,8 @@ import type { AuditLog } from '../infra/operators';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { describeError } from './errorResponses';
 import { logRequestFailure } from './observability';
-import { jsonBody } from './untrusted';
-import { validateBody } from './validate';
+import { withBody } from './requestBodies';
+import { bodyField, jsonBody } from './untrusted';
 
 export interface IdentityRouteDeps {
   devices: Devices;
@@ -29,57 +29,63 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
   const r = Router();
   const body = jsonBody(16 * 1024);
 
-  r.post('/v1/enroll', body, validateBody('Enroll'), async (req, res) => {
-    const b = req.body as { token: string; deviceId: string; csr: string; currentVersion?: string };
-    // S-15: the entry is written before anything changes (the next line spends the token);
-    // if it cannot be, nothing runs. Its actor is filled in once the token names the device.
-    res.locals[ENROLL_ENTRY] = await deps.audit
-      .begin({ actor: 'anonymous', action: 'device.enroll', subject: subjectOf(req) })
-      .catch((err: unknown) => {
-        throw new ServerError(
-          'UNAVAILABLE',
-          'the audit log cannot be written, so nothing was changed: try again later',
-          { cause: err },
-        );
-      });
-    const grant = await deps.devices.consumeToken(b.token);
-    // From here on the attempt is the token's device's (the audit's actor).
-    res.locals[ENROLL_ACTOR] = `device:${grant.deviceId}`;
-    // The token names the device; a CSR for another id gets nothing (the token stays spent).
-    if (grant.deviceId !== b.deviceId)
-      throw new ServerError('ENROLLMENT_REFUSED', `this token enrolls ${grant.deviceId}, not ${b.deviceId}`);
-    // S-20: proof of possession (CSR_INVALID) before the store is asked; an enrolled device is
-    // refused by `enroll` itself, and the certificate issued for it is never handed out.
-    const cert = deps.ca.signDeviceCsr(b.csr, grant.deviceId, deps.deviceCertHours);
-    const serial = cert.serial.toLowerCase();
-    await deps.devices.enroll(grant, { serial, notAfter: cert.notAfter }, b.currentVersion ?? '0.0.0');
-    await auditEnrollment(deps.audit, req, res, 'ok', `certificate ${serial}`);
-    res
-      .status(201)
-      .json({ certificate: cert.certPem, deviceId: grant.deviceId, notAfter: cert.notAfter.toISOString() });
-  });
+  r.post(
+    '/v1/enroll',
+    body,
+    withBody('Enroll', async (b, req, res) => {
+      // S-15: the entry is written before anything changes (the next line spends the token);
+      // if it cannot be, nothing runs. Its actor is filled in once the token names the device.
+      res.locals[ENROLL_ENTRY] = await deps.audit
+        .begin({ actor: 'anonymous', action: 'device.enroll', subject: subjectOf(req) })
+        .catch((err: unknown) => {
+          throw new ServerError(
+            'UNAVAILABLE',
+            'the audit log cannot be written, so nothing was changed: try again later',
+            { cause: err },
+          );
+        });
+      const grant = await deps.devices.consumeToken(b.token);
+      // From here on the attempt is the token's device's (the audit's actor).
+      res.locals[ENROLL_ACTOR] = `device:${grant.deviceId}`;
+      // The token names the device; a CSR for another id gets nothing (the token stays spent).
+      if (grant.deviceId !== b.deviceId)
+        throw new ServerError('ENROLLMENT_REFUSED', `this token enrolls ${grant.deviceId}, not ${b.deviceId}`);
+      // S-20: proof of possession (CSR_INVALID) before the store is asked; an enrolled device is
+      // refused by `enroll` itself, and the certificate issued for it is never handed out.
+      const cert = deps.ca.signDeviceCsr(b.csr, grant.deviceId, deps.deviceCertHours);
+      const serial = cert.serial.toLowerCase();
+      await deps.devices.enroll(grant, { serial, notAfter: cert.notAfter }, b.currentVersion ?? '0.0.0');
+      await auditEnrollment(deps.audit, { req, res, outcome: 'ok', detail: `certificate ${serial}` });
+      res
+        .status(201)
+        .json({ certificate: cert.certPem, deviceId: grant.deviceId, notAfter: cert.notAfter.toISOString() });
+    }),
+  );
   // Every refused attempt too, body and schema refusals included, before the error answers.
   const auditRefusal: ErrorRequestHandler = (err, req, res, next) => {
     const { status, code, message } = describeError(err);
-    void auditEnrollment(deps.audit, req, res, status < 500 ? 'refused' : 'failed', `${code}: ${message}`).then(() =>
-      next(err),
-    );
+    const outcome = status < 500 ? 'refused' : 'failed';
+    void auditEnrollment(deps.audit, { req, res, outcome, detail: `${code}: ${message}` }).then(() => next(err));
   };
   r.use('/v1/enroll', auditRefusal);
 
-  r.post('/v1/devices/renew', deviceAuth(deps.devices), body, validateBody('Renew'), async (req, res) => {
-    const b = req.body as { deviceId: string; csr: string };
-    sameDevice(res, b.deviceId);
-    const device = deviceOf(res);
-    const cert = deps.ca.signDeviceCsr(b.csr, device.deviceId, deps.deviceCertHours);
-    await deps.devices.renew(device.deviceId, device.certSerial!, {
-      serial: cert.serial.toLowerCase(),
-      notAfter: cert.notAfter,
-    });
-    res
-      .status(201)
-      .json({ certificate: cert.certPem, deviceId: device.deviceId, notAfter: cert.notAfter.toISOString() });
-  });
+  r.post(
+    '/v1/devices/renew',
+    deviceAuth(deps.devices),
+    body,
+    withBody('Renew', async (b, _req, res) => {
+      sameDevice(res, b.deviceId);
+      const device = deviceOf(res);
+      const cert = deps.ca.signDeviceCsr(b.csr, device.deviceId, deps.deviceCertHours);
+      await deps.devices.renew(device.deviceId, device.certSerial!, {
+        serial: cert.serial.toLowerCase(),
+        notAfter: cert.notAfter,
+      });
+      res
+        .status(201)
+        .json({ certificate: cert.certPem, deviceId: device.deviceId, notAfter: cert.notAfter.toISOString() });
+    }),
+  );
 
   return r;
 }
@@ -92,10 +98,7 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
  */
 async function auditEnrollment(
   audit: AuditLog,
-  req: Request,
-  res: Response,
-  outcome: 'ok' | 'refused' | 'failed',
-  detail: string,
+  { req, res, outcome, detail }: { req: Request; res: Response; outcome: 'ok' | 'refused' | 'failed'; detail: string },
 ): Promise<void> {
   const entry = {
     actor: (res.locals[ENROLL_ACTOR] as string | undefined) ?? 'anonymous',
@@ -113,6 +116,6 @@ async function auditEnrollment(
 }
 
 function subjectOf(req: Request): string {
-  const named = (req.body as { deviceId?: unknown } | undefined)?.deviceId;
+  const named = bodyField(req, 'deviceId');
   return typeof named === 'string' && DEVICE_ID.test(named) ? named : '-';
 }

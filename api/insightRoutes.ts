@@ -26,7 +26,10 @@ export function insightRoutes(deps: InsightRouteDeps): Router {
 
   r.get('/v1/admin/releases/:channel/:version/insights', guard('read'), async (req, res) => {
     const buckets = bucketsOf(req.query['buckets']);
-    const status = await releaseStatus(deps.temporal, param(req, 'channel'), param(req, 'version'));
+    const status = await releaseStatus(deps.temporal, {
+      channel: param(req, 'channel'),
+      version: param(req, 'version'),
+    });
     res.json(await releaseInsights(insights(), status, buckets));
   });
 

@@ -1,4 +1,3 @@
-import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
 import { type RequestHandler, Router } from 'express';
 
@@ -6,8 +5,8 @@ import { readMetadataStatus } from '../control/metadataStatus';
 import type { Config } from '../infra/config';
 import type { Watermarks } from '../infra/watermarks';
 import type { Permission } from './permissions';
+import { withBody } from './requestBodies';
 import { jsonBody } from './untrusted';
-import { validateBody } from './validate';
 
 /** Metadata freshness and storage watermarks (every role's version and expiry, the re-signing schedule), as `ota metadata status` shows them. */
 export function metadataRoutes(deps: {
@@ -31,12 +30,10 @@ export function metadataRoutes(deps: {
     '/v1/admin/metadata/accept-storage',
     deps.guard('metadata.manage'),
     jsonBody(4 * 1024),
-    validateBody('AcceptStorage'),
-    async (req, res) => {
-      const { repo, reason } = req.body as { repo: RepositoryName; reason: string };
+    withBody('AcceptStorage', async ({ repo, reason }, _req, res) => {
       res.locals['audit'] = { action: 'metadata.accept-storage', subject: repo, reason };
       res.json({ repo, cleared: await deps.watermarks.reset(repo) });
-    },
+    }),
   );
   return r;
 }

@@ -174,7 +174,7 @@ export function notePoll(res: Response, offer: PollOffer | null): void {
   requests.get(res)?.metrics.polls.inc({ offered: offer ? 'true' : 'false' });
 }
 
-export function noteReport(res: Response, report: InstallReport): void {
+export function noteReport(res: Response, report: Pick<InstallReport, 'outcome' | 'health' | 'errorCode'>): void {
   const code = report.errorCode;
   const errorCode = code === undefined ? 'none' : Object.hasOwn(KNOWN_ERROR_CODES, code) ? code : 'other';
   requests

@@ -5,7 +5,7 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 
 import { deliverySummary, OPS_ACTIONS } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
-import type { RolloutStep, Targeting } from '../common/release';
+import type { RolloutStep } from '../common/release';
 import {
   channelPolicy,
   DEFAULT_DELTA_BASES,
@@ -18,6 +18,7 @@ import {
   decideRelease,
   listReleases,
   releaseAction,
+  type ReleaseRef,
   releaseStatus,
   resolveChannel,
   startRelease,
@@ -28,8 +29,8 @@ import { type AuditNote, operatorOf } from './auth';
 import { httpStatusOf } from './errorResponses';
 import type { Permission } from './permissions';
 import { queryText } from './query';
+import { withBody } from './requestBodies';
 import { jsonBody } from './untrusted';
-import { validateBody } from './validate';
 
 export interface ReleaseRouteDeps {
   temporal: Client;
@@ -40,6 +41,7 @@ export interface ReleaseRouteDeps {
 }
 
 const UPLOAD_PREFIX = 'uploads/api/';
+const RELEASE_BODY_BYTES = 64 * 1024;
 /** The keys POST /v1/admin/uploads hands out; anything else (a "..", "//") is not looked up in storage. */
 const UPLOAD_KEY = new RegExp(
   `^${UPLOAD_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/${patterns.fileName.slice(1)}`,
@@ -51,9 +53,16 @@ const UPLOAD_KEY = new RegExp(
  */
 export function releaseRoutes(deps: ReleaseRouteDeps): Router {
   const r = Router();
-  const body = jsonBody(64 * 1024);
-  const { guard } = deps;
+  creationRoutes(r, deps);
+  readRoutes(r, deps);
+  decisionRoutes(r, deps);
+  operationRoutes(r, deps);
+  return r;
+}
 
+/** A build's upload into the intake bucket, then the release that takes it from there. */
+function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
+  const { guard } = deps;
   r.post('/v1/admin/uploads', guard('release.create'), async (req, res) => {
     const fileName = checkPattern('fileName', queryText(req, 'fileName') ?? '');
     const size = Number(req.header('content-length'));
@@ -69,124 +78,105 @@ export function releaseRoutes(deps: ReleaseRouteDeps): Router {
     await deps.storage.putStream('intake', key, req, size);
     res.status(201).json({ uploadKey: key, fileName, size });
   });
+  r.post(
+    '/v1/admin/releases',
+    guard('release.create'),
+    jsonBody(RELEASE_BODY_BYTES),
+    withBody('CreateRelease', async (b, _req, res) => {
+      if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
+        throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
+      }
+      const { plan, steps, deltaBases } = chooseSteps(deps.policy, b);
+      res.locals['audit'] = { action: 'release.create', subject: `${b.channel}/${b.version}`, detail: `plan ${plan}` };
+      const created = await startRelease(
+        { client: deps.temporal, storage: deps.storage },
+        {
+          ...b,
+          fileName: b.uploadKey.split('/').pop()!,
+          intakeKey: b.uploadKey,
+          plan,
+          steps,
+          deltaBases,
+          security: b.security ?? false,
+          createdBy: operatorOf(res).name,
+        },
+      );
+      res.status(201).json(created);
+    }),
+  );
+}
 
-  r.post('/v1/admin/releases', guard('release.create'), body, validateBody('CreateRelease'), async (req, res) => {
-    const b = req.body as {
-      version: string;
-      channel: string;
-      hardwareIds: string[];
-      rollbackIndex: number;
-      uploadKey: string;
-      plan?: string;
-      steps?: RolloutStep[];
-      security?: boolean;
-      minSourceVersion?: string;
-      targeting?: Targeting;
-      deltaBases?: number;
-    };
-    if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
-      throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
-    }
-    const { plan, steps, deltaBases } = chooseSteps(deps.policy, b);
-    res.locals['audit'] = { action: 'release.create', subject: `${b.channel}/${b.version}`, detail: `plan ${plan}` };
-    const created = await startRelease(deps.temporal, deps.storage, {
-      ...b,
-      fileName: b.uploadKey.split('/').pop()!,
-      intakeKey: b.uploadKey,
-      plan,
-      steps,
-      deltaBases,
-      security: b.security ?? false,
-      createdBy: operatorOf(res).name,
-    });
-    res.status(201).json(created);
-  });
-
+/** What releases there are, and where each stands (with its devices' reports and deliveries). */
+function readRoutes(r: Router, deps: ReleaseRouteDeps): void {
+  const { guard } = deps;
   r.get('/v1/admin/releases', guard('read'), async (req, res) => {
-    const q = (name: string) => queryText(req, name);
-    res.json(await listReleases(deps.temporal, { channel: q('channel'), stage: q('stage') }));
+    res.json(await listReleases(deps.temporal, { channel: queryText(req, 'channel'), stage: queryText(req, 'stage') }));
   });
-
   r.get('/v1/admin/releases/resolve', guard('read'), async (req, res) => {
     const version = queryText(req, 'version') ?? '';
-    res.json({
-      channel: await resolveChannel(
-        deps.temporal,
-        version,
-        typeof req.query['channel'] === 'string' ? req.query['channel'] : undefined,
-      ),
-    });
+    res.json({ channel: await resolveChannel(deps.temporal, version, queryText(req, 'channel')) });
   });
-
   r.get('/v1/admin/releases/:channel/:version', guard('read'), async (req, res) => {
-    const status = await releaseStatus(deps.temporal, param(req, 'channel'), param(req, 'version'));
+    const status = await releaseStatus(deps.temporal, releaseOf(req));
     const devices = status.target ? await deps.fleet.targetStats(status.target.name) : undefined;
     const delivery = status.target
       ? deliverySummary(await deps.fleet.deliveryStats(status.target.name), status.target.length)
       : undefined;
     res.json({ ...status, devices, delivery });
   });
+}
 
+/** A release owner's approval or rejection, as the signed-in operator. */
+function decisionRoutes(r: Router, deps: ReleaseRouteDeps): void {
   for (const decision of ['approve', 'reject'] as const) {
     r.post(
       `/v1/admin/releases/:channel/:version/${decision}`,
-      guard('release.decide'),
-      body,
-      validateBody('Decision'),
-      async (req, res) => {
-        const comment = (req.body as { comment?: string }).comment;
+      deps.guard('release.decide'),
+      jsonBody(RELEASE_BODY_BYTES),
+      withBody('Decision', async ({ comment }, req, res) => {
+        const release = releaseOf(req);
         res.locals['audit'] = {
           action: `release.${decision}`,
-          subject: `${param(req, 'channel')}/${param(req, 'version')}`,
+          subject: `${release.channel}/${release.version}`,
           reason: comment,
         };
-        const status = await noteWorkerOutcome(
-          res,
-          decideRelease(deps.temporal, param(req, 'channel'), param(req, 'version'), decision, {
-            approver: operatorOf(res).name,
-            comment,
-          }),
-        );
+        const input = { approver: operatorOf(res).name, comment };
+        const status = await noteWorkerOutcome(res, decideRelease(deps.temporal, release, { decision, input }));
         await deps.fleet.notify('rollout');
         res.json(status);
-      },
+      }),
     );
   }
+}
 
-  // One route per action, not `:action`: another word (POST .../insights) is then no route of
-  // this path, so it is answered 405 or 404 (api/methods.ts), never validated as an action.
+/**
+ * One route per action, not `:action`: another word (POST .../insights) is then no route of
+ * this path, so it is answered 405 or 404 (api/methods.ts), never validated as an action.
+ */
+function operationRoutes(r: Router, deps: ReleaseRouteDeps): void {
   for (const action of OPS_ACTIONS) {
     r.post(
       `/v1/admin/releases/:channel/:version/${action}`,
-      guard('release.operate'),
-      body,
-      validateBody('OpsAction'),
-      async (req, res) => {
-        const { reason, to } = req.body as { reason?: string; to?: string };
+      deps.guard('release.operate'),
+      jsonBody(RELEASE_BODY_BYTES),
+      withBody('OpsAction', async ({ reason, to }, req, res) => {
         if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
+        const release = releaseOf(req);
         res.locals['audit'] = {
           action: `release.${action}`,
-          subject: `${param(req, 'channel')}/${param(req, 'version')}`,
+          subject: `${release.channel}/${release.version}`,
           reason,
           detail: to && `to ${to}`,
         };
         // The update returns once the workflow has published the signed rollout state; then every
         // replica drops its cached copy, so the change applies to their next poll (infra/changes.ts).
-        const status = await noteWorkerOutcome(
-          res,
-          releaseAction(deps.temporal, param(req, 'channel'), param(req, 'version'), action, {
-            actor: operatorOf(res).name,
-            reason,
-            to,
-          }),
-        );
+        const input = { actor: operatorOf(res).name, reason, to };
+        const status = await noteWorkerOutcome(res, releaseAction(deps.temporal, release, { action, input }));
         await deps.fleet.notify('rollout');
         res.json(status);
-      },
+      }),
     );
   }
-
-  return r;
 }
 
 /**
@@ -207,8 +197,9 @@ async function noteWorkerOutcome<T>(res: Response, work: Promise<T>): Promise<T>
   }
 }
 
-function param(req: Request, name: string): string {
-  return String(req.params[name]);
+/** The release a route's path names. */
+function releaseOf(req: Request): ReleaseRef {
+  return { channel: String(req.params['channel']), version: String(req.params['version']) };
 }
 
 /** A named plan from the server's policy (the channel's by default), or custom steps. */

@@ -3,22 +3,24 @@ import { TARGETING_NAME, targetingLimits } from '@enigm-ota/client-sdk/targeting
 import { patterns } from '../common/validation';
 
 /**
- * Request and response schemas: the OpenAPI document is built from these, and the
- * same objects validate requests (api/validate.ts), so the two cannot drift apart.
+ * Request and response schemas: the OpenAPI document is built from these, the same objects
+ * validate requests, and the request bodies' TypeScript types are derived from them
+ * (api/requestBodies.ts), so the three cannot drift apart. Every fragment is `as const`: a
+ * widened `type: string` would make a derived body type unknown.
  */
-const semver = { type: 'string', maxLength: 64, format: 'semver' };
-const deviceId = { type: 'string', pattern: patterns.deviceId };
+const semver = { type: 'string', maxLength: 64, format: 'semver' } as const;
+const deviceId = { type: 'string', pattern: patterns.deviceId } as const;
 // Group names, tag keys and values: the signed targeting's rules (client-sdk/src/targeting.ts).
-const targetingName = { type: 'string', pattern: TARGETING_NAME.source };
+const targetingName = { type: 'string', pattern: TARGETING_NAME.source } as const;
 /** Device counts keyed by a value (a version, a channel...): the dashboard's answers. */
-const counts = { type: 'object', additionalProperties: { type: 'integer' } };
-const groups = { type: 'array', maxItems: targetingLimits.maxGroups, items: targetingName };
+const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const;
+const groups = { type: 'array', maxItems: targetingLimits.maxGroups, items: targetingName } as const;
 const tags = {
   type: 'object',
   maxProperties: targetingLimits.maxTags,
   propertyNames: targetingName,
   additionalProperties: { type: 'string', maxLength: targetingLimits.maxTagValueLength },
-};
+} as const;
 
 export const schemas = {
   PollRequest: {

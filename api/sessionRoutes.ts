@@ -6,8 +6,8 @@ import type { AuditLog, Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
 import { cookieOf, SESSION_COOKIE } from './auth';
 import { GRANTS, type Permission } from './permissions';
+import { withBody } from './requestBodies';
 import { jsonBody } from './untrusted';
-import { validateBody } from './validate';
 
 export interface SessionRouteDeps {
   operators: Operators;
@@ -32,26 +32,30 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
     expiresAt,
   });
 
-  r.post('/v1/session', body, validateBody('SignIn'), async (req, res) => {
-    const operator = await deps.operators.authenticate((req.body as { token: string }).token);
-    if (!operator) {
-      await deps.audit.record({
-        actor: 'anonymous',
-        action: 'session.signin',
-        subject: 'dashboard',
-        outcome: 'refused',
-        detail: 'unknown or revoked token',
-      });
-      throw new ServerError('UNAUTHENTICATED', 'unknown or revoked operator token');
-    }
-    // S-15: the entry first, so no session exists without one (it stays pending if the rest fails).
-    const signin = { actor: operator.name, action: 'session.signin', subject: 'dashboard' };
-    const entry = await deps.audit.begin(signin);
-    const { id, session } = await deps.sessions.create(operator, deps.sessionTtlMs);
-    await deps.audit.complete(entry, { ...signin, outcome: 'ok', detail: `until ${session.expiresAt}` });
-    setCookie(res, id, Math.floor(deps.sessionTtlMs / 1000));
-    res.status(201).json(info(operator, session.csrfToken, session.expiresAt));
-  });
+  r.post(
+    '/v1/session',
+    body,
+    withBody('SignIn', async ({ token }, _req, res) => {
+      const operator = await deps.operators.authenticate(token);
+      if (!operator) {
+        await deps.audit.record({
+          actor: 'anonymous',
+          action: 'session.signin',
+          subject: 'dashboard',
+          outcome: 'refused',
+          detail: 'unknown or revoked token',
+        });
+        throw new ServerError('UNAUTHENTICATED', 'unknown or revoked operator token');
+      }
+      // S-15: the entry first, so no session exists without one (it stays pending if the rest fails).
+      const signin = { actor: operator.name, action: 'session.signin', subject: 'dashboard' };
+      const entry = await deps.audit.begin(signin);
+      const { id, session } = await deps.sessions.create(operator, deps.sessionTtlMs);
+      await deps.audit.complete(entry, { ...signin, outcome: 'ok', detail: `until ${session.expiresAt}` });
+      setCookie(res, id, Math.floor(deps.sessionTtlMs / 1000));
+      res.status(201).json(info(operator, session.csrfToken, session.expiresAt));
+    }),
+  );
 
   r.get('/v1/session', async (req, res) => {
     const session = await deps.sessions.authenticate(cookieOf(req, SESSION_COOKIE) ?? '');

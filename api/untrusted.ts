@@ -1,4 +1,4 @@
-import { json, type RequestHandler } from 'express';
+import { json, type Request, type RequestHandler } from 'express';
 
 import { InputError } from '../common/errors';
 import { unstorableIn } from '../common/validation';
@@ -81,4 +81,15 @@ export function jsonBody(limit: number): RequestHandler {
       next();
     });
   };
+}
+
+/**
+ * One field of a parsed JSON body that no schema has checked (yet): unknown until the caller
+ * narrows it. For handlers that must read a field before, or instead of, schema validation.
+ */
+export function bodyField(req: Request, name: string): unknown {
+  const body: unknown = req.body;
+  return typeof body === 'object' && body !== null && !Array.isArray(body)
+    ? (body as Record<string, unknown>)[name]
+    : undefined;
 }

@@ -300,18 +300,21 @@ async function rollout(
     const artifact = join(config.home, 'releases', `fw-${version}.bin`);
     await mkdir(join(config.home, 'releases'), { recursive: true });
     await writeFile(artifact, randomBytes(ARTIFACT_BYTES));
-    await createRelease(client, new Storage(config.minio), {
-      artifact,
-      version,
-      hardwareIds: [HARDWARE],
-      channel: fleet.channel,
-      rollbackIndex: 1,
-      plan: 'bench-fleet',
-      steps,
-      security: false,
-      createdBy: 'bench-release-manager',
-    });
-    await waitForStatus(client, fleet.channel, version, (s) => s.stage === 'approval', 300_000);
+    await createRelease(
+      { client: client, storage: new Storage(config.minio) },
+      {
+        artifact,
+        version,
+        hardwareIds: [HARDWARE],
+        channel: fleet.channel,
+        rollbackIndex: 1,
+        plan: 'bench-fleet',
+        steps,
+        security: false,
+        createdBy: 'bench-release-manager',
+      },
+    );
+    await waitForStatus(client, { channel: fleet.channel, version, timeoutMs: 300_000 }, (s) => s.stage === 'approval');
     await rm(artifact);
 
     const pm = new ProcessManager(PROFILE.home);
@@ -327,15 +330,19 @@ async function rollout(
     let apiCpuS = NaN;
     let devicesCpuS = NaN;
     try {
-      await approveRelease(client, fleet.channel, version, {
-        approver: 'bench-release-owner',
-        comment: 'fleet benchmark',
-      });
+      await approveRelease(
+        client,
+        { channel: fleet.channel, version },
+        {
+          approver: 'bench-release-owner',
+          comment: 'fleet benchmark',
+        },
+      );
       // Given up only when nothing moves for longer than a step can take (an overloaded API is measured, not cut short).
       const stalledMs = bakeMs + 10 * pollMs + 120_000;
       let progress = { at: approvedAt, updated: 0, percent: 0 };
       for (let tick = 0; ; tick++) {
-        status = await releaseStatus(client, fleet.channel, version);
+        status = await releaseStatus(client, { channel: fleet.channel, version });
         const updated = onRelease();
         if (updated !== progress.updated || status.percent !== progress.percent)
           progress = { at: Date.now(), updated, percent: status.percent };

@@ -46,21 +46,28 @@ async function main(): Promise<void> {
     const version = `0.0.${Date.now() % 1_000_000}`;
     const channel = 'bench';
     const ours = await timed(async () => {
-      await createRelease(client, storage, {
-        artifact: file,
-        version,
-        channel,
-        hardwareIds: ['devkit-a'],
-        rollbackIndex: 0,
-        plan: 'custom',
-        steps: [{ percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' }],
-        security: false,
-        createdBy: 'bench',
-      });
-      await waitForStatus(client, channel, version, (s) => s.stage === 'approval', 30 * 60_000);
+      await createRelease(
+        { client, storage },
+        {
+          artifact: file,
+          version,
+          channel,
+          hardwareIds: ['devkit-a'],
+          rollbackIndex: 0,
+          plan: 'custom',
+          steps: [{ percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' }],
+          security: false,
+          createdBy: 'bench',
+        },
+      );
+      await waitForStatus(client, { channel, version, timeoutMs: 30 * 60_000 }, (s) => s.stage === 'approval');
     });
     // Never offered to a device: abort it, as an operator would.
-    await releaseAction(client, channel, version, 'abort', { actor: 'bench', reason: 'benchmark done' });
+    await releaseAction(
+      client,
+      { channel, version },
+      { action: 'abort', input: { actor: 'bench', reason: 'benchmark done' } },
+    );
     const ratio = ours.ms / baseline.ms;
     report(
       `Release pipeline on a ${mib} MiB build (embedded stack)`,

@@ -79,16 +79,28 @@ export interface CreateReleaseInput {
 
 export type StartReleaseInput = Omit<CreateReleaseInput, 'artifact'> & { intakeKey: string; fileName: string };
 
+/** A release, named as operators name it: its channel and version. */
+export interface ReleaseRef {
+  channel: string;
+  version: string;
+}
+
+/** Where releases run (Temporal) and where their builds are uploaded (the intake bucket). */
+export interface ReleaseServices {
+  client: Client;
+  storage: Storage;
+}
+
 /**
  * `ota release create` run locally (the demo, tests): validate everything first, refuse an
  * existing release before uploading, upload to a fresh intake key, then start.
  */
 export async function createRelease(
-  client: Client,
-  storage: Storage,
+  services: ReleaseServices,
   input: CreateReleaseInput,
   onProgress?: (sent: number, total: number) => void,
 ): Promise<{ releaseId: string; intakeKey: string }> {
+  const { client, storage } = services;
   const fileName = checkPattern('fileName', basename(input.artifact));
   const spec = checkRelease({ ...input, intakeKey: 'pending', fileName });
   const info = await stat(input.artifact).catch(() => undefined);
@@ -99,7 +111,7 @@ export async function createRelease(
   await storage.ensureBuckets();
   const intakeKey = `uploads/${releaseWorkflowId(spec.channel, spec.version)}/${randomUUID()}/${fileName}`;
   await storage.putFile('intake', intakeKey, input.artifact, onProgress);
-  return startRelease(client, storage, { ...input, intakeKey, fileName });
+  return startRelease(services, { ...input, intakeKey, fileName });
 }
 
 /**
@@ -108,8 +120,7 @@ export async function createRelease(
  * new upload is removed.
  */
 export async function startRelease(
-  client: Client,
-  storage: Storage,
+  { client, storage }: ReleaseServices,
   input: StartReleaseInput,
 ): Promise<{ releaseId: string; intakeKey: string }> {
   const spec = checkRelease(input);
@@ -200,15 +211,19 @@ export async function resolveChannel(client: Client, version: string, channel?: 
   return [...channels][0]!;
 }
 
-function handleFor(client: Client, channel: string, version: string): WorkflowHandle<typeof releaseWorkflow> {
+function handleFor(client: Client, { channel, version }: ReleaseRef): WorkflowHandle<typeof releaseWorkflow> {
   return client.workflow.getHandle(releaseWorkflowId(checkPattern('channel', channel), checkVersion(version)));
 }
 
+function nameOf({ channel, version }: ReleaseRef): string {
+  return `${version} on channel ${channel}`;
+}
+
 /** Status from the workflow's query; a finished release answers with its result. */
-export async function releaseStatus(client: Client, channel: string, version: string): Promise<ReleaseStatus> {
-  const handle = handleFor(client, channel, version);
+export async function releaseStatus(client: Client, release: ReleaseRef): Promise<ReleaseStatus> {
+  const handle = handleFor(client, release);
   await requireWorker(client);
-  return queryStatus(client, handle, `${version} on channel ${channel}`);
+  return queryStatus(client, handle, nameOf(release));
 }
 
 /** A query waits for a worker to replay the workflow: bounded, so a dead worker gives NO_WORKER, not a hang. */
@@ -233,16 +248,17 @@ const OPS = {
   abort: abortUpdate,
 } as const;
 
+/** An operator's action on a release (pause, resume, rollback, promote, abort), as the actor named in `input`. */
 export async function releaseAction(
   client: Client,
-  channel: string,
-  version: string,
-  action: OpsAction,
-  input: OpsInput,
+  release: ReleaseRef,
+  { action, input }: { action: OpsAction; input: OpsInput },
 ): Promise<ReleaseStatus> {
-  return sendUpdate(client, channel, version, action, (h, notAfter) =>
-    h.startUpdate(OPS[action], { args: [{ ...input, notAfter }], waitForStage: WorkflowUpdateStage.ACCEPTED }),
-  );
+  return sendUpdate(client, release, {
+    action,
+    start: (h, notAfter) =>
+      h.startUpdate(OPS[action], { args: [{ ...input, notAfter }], waitForStage: WorkflowUpdateStage.ACCEPTED }),
+  });
 }
 
 type StartUpdate = (
@@ -258,12 +274,11 @@ type StartUpdate = (
  */
 async function sendUpdate(
   client: Client,
-  channel: string,
-  version: string,
-  action: string,
-  start: StartUpdate,
+  release: ReleaseRef,
+  { action, start }: { action: string; start: StartUpdate },
 ): Promise<ReleaseStatus> {
-  const handle = handleFor(client, channel, version);
+  const handle = handleFor(client, release);
+  const { version } = release;
   await requireWorker(client);
   const began = Date.now();
   const notAfter = began + ACCEPT_WINDOW_MS;
@@ -275,7 +290,7 @@ async function sendUpdate(
       throw noWorker(
         `no worker took the ${action} within ${ACCEPT_WINDOW_MS / 1000} s; nothing was changed, and the release refuses it if it arrives later`,
       );
-    throw await refusal(client, handle, channel, version, action, err);
+    throw await refusal(client, { handle, release, action }, err);
   }
   try {
     return await client.withDeadline(began + UPDATE_DEADLINE_MS, () => update.result());
@@ -286,7 +301,7 @@ async function sendUpdate(
         `release ${version} accepted the ${action}, but it did not finish within ${UPDATE_DEADLINE_MS / 1000} s (no worker runs, or its publish is still being retried); it completes when it can (see ota release status)`,
       );
     }
-    throw await refusal(client, handle, channel, version, action, err);
+    throw await refusal(client, { handle, release, action }, err);
   }
 }
 
@@ -297,42 +312,38 @@ async function sendUpdate(
  */
 async function refusal(
   client: Client,
-  handle: WorkflowHandle<typeof releaseWorkflow>,
-  channel: string,
-  version: string,
-  action: string,
+  update: { handle: WorkflowHandle<typeof releaseWorkflow>; release: ReleaseRef; action: string },
   err: unknown,
 ): Promise<unknown> {
-  const what = `${version} on channel ${channel}`;
-  if (err instanceof WorkflowNotFoundError && (await exists(handle))) {
-    const final = await queryStatus(client, handle, what);
-    return new ServerError('WRONG_STAGE', `cannot ${action} release ${version}: it is ${final.stage}`);
+  const what = nameOf(update.release);
+  if (err instanceof WorkflowNotFoundError && (await exists(update.handle))) {
+    const final = await queryStatus(client, update.handle, what);
+    return new ServerError(
+      'WRONG_STAGE',
+      `cannot ${update.action} release ${update.release.version}: it is ${final.stage}`,
+    );
   }
   return fromTemporal(err, what);
 }
 
+/** A release owner's approval or rejection, as the approver named in `input`. */
 export async function decideRelease(
   client: Client,
-  channel: string,
-  version: string,
-  decision: 'approve' | 'reject',
-  input: ApproveInput,
+  release: ReleaseRef,
+  { decision, input }: { decision: 'approve' | 'reject'; input: ApproveInput },
 ): Promise<ReleaseStatus> {
-  return sendUpdate(client, channel, version, decision, (h, notAfter) =>
-    h.startUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, {
-      args: [{ ...input, notAfter }],
-      waitForStage: WorkflowUpdateStage.ACCEPTED,
-    }),
-  );
+  return sendUpdate(client, release, {
+    action: decision,
+    start: (h, notAfter) =>
+      h.startUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, {
+        args: [{ ...input, notAfter }],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      }),
+  });
 }
 
-export function approveRelease(
-  client: Client,
-  channel: string,
-  version: string,
-  input: ApproveInput,
-): Promise<ReleaseStatus> {
-  return decideRelease(client, channel, version, 'approve', input);
+export function approveRelease(client: Client, release: ReleaseRef, input: ApproveInput): Promise<ReleaseStatus> {
+  return decideRelease(client, release, { decision: 'approve', input });
 }
 
 /** `ota release list`: from Temporal's visibility, through the release search attributes. */
@@ -365,15 +376,14 @@ export async function listReleases(
 /** Polls the status until `done` holds (used by the demo and tests; the CLI has `status`). */
 export async function waitForStatus(
   client: Client,
-  channel: string,
-  version: string,
+  release: ReleaseRef & { timeoutMs?: number },
   done: (s: ReleaseStatus) => boolean,
-  timeoutMs = 120_000,
 ): Promise<ReleaseStatus> {
+  const { version, timeoutMs = 120_000 } = release;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     // A worker being (re)started is waited for like any other state, within the same deadline.
-    const s = await releaseStatus(client, channel, version).catch((err: unknown) => {
+    const s = await releaseStatus(client, release).catch((err: unknown) => {
       if (err instanceof ServerError && err.code === 'NO_WORKER' && Date.now() < deadline) return undefined;
       throw err;
     });

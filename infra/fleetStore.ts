@@ -19,6 +19,14 @@ export interface Sql {
 const MIGRATIONS_DIR = join(__dirname, '..', '..', 'infra', 'migrations');
 
 /**
+ * An install report as a device sent it: the SDK's InstallReport, except that a refused
+ * delta's code may be one this server's SDK does not know (a newer device's).
+ */
+export type ReceivedReport = Omit<InstallReport, 'delivery'> & {
+  delivery?: { as: 'delta' | 'full'; bytes: number; deltaRefused?: string };
+};
+
+/**
  * Durable fleet state. PGlite in-process by default (one API process owns the folder);
  * PostgreSQL through `pg` when DATABASE_URL is set, for replicated APIs.
  */
@@ -80,7 +88,7 @@ export class FleetStore {
    * count devices, and a duplicate must never count twice). Written before the API answers,
    * so a restart loses no accepted report. Returns false for a duplicate.
    */
-  async recordReport(report: InstallReport): Promise<boolean> {
+  async recordReport(report: ReceivedReport): Promise<boolean> {
     // S-16: one statement, so the report, the device's version (and its change) and its
     // per-target state are stored together or not at all; a duplicate changes none of them.
     const inserted = await this.sql.query(

@@ -33,8 +33,7 @@ async function main(): Promise<void> {
     await writeFile(artifact, randomBytes(4 * 1024 * 1024));
     say(`creating release ${version} on channel ${CHANNEL} from ${artifact}`);
     await createRelease(
-      client,
-      new Storage(config.minio),
+      { client: client, storage: new Storage(config.minio) },
       {
         artifact,
         version,
@@ -54,9 +53,13 @@ async function main(): Promise<void> {
       perPercent((sent, total) => process.stdout.write(`\r  upload ${progressBar(sent, total)}`)),
     );
     process.stdout.write('\n');
-    await waitForStatus(client, CHANNEL, version, (s) => s.stage === 'approval');
+    await waitForStatus(client, { channel: CHANNEL, version }, (s) => s.stage === 'approval');
     say('release signed, registered and validated; waiting for approval');
-    await approveRelease(client, CHANNEL, version, { approver: 'demo-release-owner', comment: 'demo approval' });
+    await approveRelease(
+      client,
+      { channel: CHANNEL, version },
+      { approver: 'demo-release-owner', comment: 'demo approval' },
+    );
     say(`approved by demo-release-owner; ${DEVICES} simulated devices poll the API`);
     let stuck: string | undefined;
     const tally = await simulateFleet(
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
         untilVersion: version,
         // Stable, or a state no device polling can change (only an operator can): stop waiting.
         until: async () => {
-          const s = await releaseStatus(client, CHANNEL, version);
+          const s = await releaseStatus(client, { channel: CHANNEL, version });
           stuck = whyStuck(s);
           return s.stage === 'stable' || stuck !== undefined;
         },
@@ -78,12 +81,12 @@ async function main(): Promise<void> {
         idPrefix: `demo-${version}-`,
       },
       async (t) => {
-        const s = await releaseStatus(client, CHANNEL, version).catch(() => undefined);
+        const s = await releaseStatus(client, { channel: CHANNEL, version }).catch(() => undefined);
         process.stdout.write(`\r\x1b[2K  ${s ? `${s.stage} ${s.percent}% · ` : ''}${describeTally(t)}`);
       },
     );
     process.stdout.write('\n');
-    const final = await releaseStatus(client, CHANNEL, version);
+    const final = await releaseStatus(client, { channel: CHANNEL, version });
     say(`release ${version}: ${final.stage}; ${tally.versions[version] ?? 0}/${DEVICES} devices run it`);
     if (stuck) {
       say(`the devices cannot converge on ${version}: ${stuck}`);

@@ -219,7 +219,7 @@ export async function releaseAwaitingApproval(
   opts: ReleaseOptions = {},
 ): Promise<ReleaseStatus> {
   await createRelease(channel, version, opts);
-  return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
+  return waitForStatus(await temporalClient(), { channel, version }, (s) => s.stage === 'approval');
 }
 
 /** A status predicate: the step at `percent` is published (signed and in storage), so a device polling now is offered it. */
@@ -228,7 +228,7 @@ export function stepPublished(percent: number): (s: ReleaseStatus) => boolean {
 }
 
 export async function approve(channel: string, version: string): Promise<ReleaseStatus> {
-  return approveRelease(await temporalClient(), channel, version, { approver: 'test-owner', comment: 'tests' });
+  return approveRelease(await temporalClient(), { channel, version }, { approver: 'test-owner', comment: 'tests' });
 }
 
 /** A provisioned test device with its own folder (today's roots unless given); options reach the SDK as they are. */

@@ -1047,7 +1047,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
           code: 'APPROVAL_REFUSED',
         },
       ]);
-      const s = await releaseStatus(await temporalClient(), channel, '1.0.0');
+      const s = await releaseStatus(await temporalClient(), { channel, version: '1.0.0' });
       expect(s).to.include({ stage: 'approval', awaitingApproval: true });
       expect(s.approvals).to.deep.equal([]);
     });
@@ -1099,7 +1099,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
           code: 'APPROVAL_REFUSED',
         },
       ]);
-      const s = await releaseStatus(await temporalClient(), 'strict', '1.1.0');
+      const s = await releaseStatus(await temporalClient(), { channel: 'strict', version: '1.1.0' });
       expect(s.stage).to.equal('approval');
       expect(s.approvals.map((a) => a.approver)).to.deep.equal(['bob']);
     });
@@ -1121,7 +1121,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
           code: 'WRONG_STAGE',
         },
       ]);
-      expect((await releaseStatus(await temporalClient(), channel, '1.0.0')).stage).to.equal('approval');
+      expect((await releaseStatus(await temporalClient(), { channel, version: '1.0.0' })).stage).to.equal('approval');
     });
 
     it('409 RELEASE_EXISTS for a release that exists; 400 for an unknown plan or bad steps', async () => {
@@ -1182,7 +1182,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
       const client = await temporalClient();
       const approved = await call({ path: `${first}/approve`, as: 'approver', body: { comment: 'good' } });
       expect(approved.status, JSON.stringify(approved.body)).to.equal(200);
-      await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'stable');
+      await waitForStatus(client, { channel, version: '1.0.0' }, (s) => s.stage === 'stable');
       await expectAll([
         {
           what: 'approve a stable release',
@@ -1214,7 +1214,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
       const client = await temporalClient();
       const approved = await call({ path: `${second}/approve`, as: 'approver', body: {} });
       expect(approved.status, JSON.stringify(approved.body)).to.equal(200);
-      await waitForStatus(client, channel, '1.1.0', (s) => s.stage === 'rollout' && s.percent === 100);
+      await waitForStatus(client, { channel, version: '1.1.0' }, (s) => s.stage === 'rollout' && s.percent === 100);
       await expectAll([
         {
           what: 'approve in rollout',
@@ -1255,7 +1255,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
           code: 'NOT_FOUND',
         },
       ]);
-      const s = await releaseStatus(client, channel, '1.1.0');
+      const s = await releaseStatus(client, { channel, version: '1.1.0' });
       expect(s).to.include({ stage: 'rollout', withdrawn: false, paused: false });
       expect(s.history.filter((h) => h.action === 'rollback')).to.deep.equal([]);
     });

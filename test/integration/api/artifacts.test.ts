@@ -8,7 +8,7 @@ describe('GET /v1/artifacts/:sha256', () => {
     const status = await releaseAwaitingApproval('ranges', '1.0.0');
     await approve('ranges', '1.0.0');
     // Artifacts are handed out only for releases in the signed rollout (S-26): wait for the step.
-    await waitForStatus(await temporalClient(), 'ranges', '1.0.0', stepPublished(100));
+    await waitForStatus(await temporalClient(), { channel: 'ranges', version: '1.0.0' }, stepPublished(100));
     const url = `${testConfig().api.url}/v1/artifacts/${status.target!.sha256}`;
     const fetch = await deviceFetch('ranges-device');
     const whole = Buffer.from(await (await fetch(url)).arrayBuffer());

@@ -24,14 +24,14 @@ describe('approvals', () => {
       expect((await approve(version, channel, 'alice')).code).to.equal(0);
       const twice = await approve(version, channel, 'alice');
       expect((twice.json as ErrorAnswer).error.code).to.equal('APPROVAL_REFUSED');
-      const s = await releaseStatus(await temporalClient(), channel, version);
+      const s = await releaseStatus(await temporalClient(), { channel, version });
       expect(s.stage).to.equal('approval');
       expect(s.approvals.map((a) => a.approver)).to.deep.equal(['alice']);
     });
 
     it('starts the rollout with the second owner, recording who approved and when', async () => {
       expect((await approve(version, channel, 'bob')).code).to.equal(0);
-      const s = await waitForStatus(await temporalClient(), channel, version, (x) => x.stage === 'stable');
+      const s = await waitForStatus(await temporalClient(), { channel, version }, (x) => x.stage === 'stable');
       expect(s.approvals.map((a) => [a.approver, a.decision])).to.deep.equal([
         ['alice', 'approve'],
         ['bob', 'approve'],
@@ -65,7 +65,11 @@ describe('approvals', () => {
         '--json',
       );
       expect(r.code, r.stderr).to.equal(0);
-      const s = await waitForStatus(await temporalClient(), 'rejecting', '1.0.0', (x) => x.stage === 'rejected');
+      const s = await waitForStatus(
+        await temporalClient(),
+        { channel: 'rejecting', version: '1.0.0' },
+        (x) => x.stage === 'rejected',
+      );
       expect(s.approvals[0]).to.include({ approver: 'dave', decision: 'reject', comment: 'not ready' });
       const poll = await postJson('/v1/poll', {
         deviceId: 'rej-1',
@@ -84,8 +88,7 @@ describe('approvals', () => {
       expect((await approve('1.0.0', 'stepgate', 'erin')).code).to.equal(0);
       const waiting = await waitForStatus(
         client,
-        'stepgate',
-        '1.0.0',
+        { channel: 'stepgate', version: '1.0.0' },
         (x) => x.stage === 'rollout' && x.awaitingApproval,
       );
       expect(waiting.percent).to.equal(10);
@@ -93,7 +96,7 @@ describe('approvals', () => {
       expect((listed.json as ReleaseListItem[]).map((r) => r.version)).to.include('1.0.0');
       // A new round: the same owner may approve the step.
       expect((await approve('1.0.0', 'stepgate', 'erin')).code).to.equal(0);
-      const done = await waitForStatus(client, 'stepgate', '1.0.0', (x) => x.stage === 'stable');
+      const done = await waitForStatus(client, { channel: 'stepgate', version: '1.0.0' }, (x) => x.stage === 'stable');
       expect(done.approvals.map((a) => a.round)).to.deep.equal(['release', 'step-1']);
     });
   });

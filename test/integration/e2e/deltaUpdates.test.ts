@@ -27,7 +27,7 @@ const delivery = (r: UpdateResult) => (r.status === 'installed' ? r.delivery : u
 async function stableRelease(version: string, bytes: Buffer, rollbackIndex: number): Promise<ReleaseStatus> {
   const awaiting = await releaseAwaitingApproval(CHANNEL, version, { rollbackIndex, bytes });
   await approve(CHANNEL, version);
-  await waitForStatus(await temporalClient(), CHANNEL, version, (s) => s.stage === 'stable');
+  await waitForStatus(await temporalClient(), { channel: CHANNEL, version }, (s) => s.stage === 'stable');
   return awaiting;
 }
 
@@ -78,7 +78,11 @@ describe('delta updates through the release path (#12)', () => {
 
   it('signs no delta between unrelated images (it would save nothing)', async () => {
     await stableRelease('44.0.0', randomBytes(V3.length), 4);
-    const status = await waitForStatus(await temporalClient(), CHANNEL, '44.0.0', (s) => s.stage === 'stable');
+    const status = await waitForStatus(
+      await temporalClient(),
+      { channel: CHANNEL, version: '44.0.0' },
+      (s) => s.stage === 'stable',
+    );
     expect(status.target?.deltas ?? []).to.deep.equal([]);
   });
 });

@@ -50,7 +50,11 @@ describe('a device', () => {
       await releaseAwaitingApproval('forged', '1.0.0');
       await approve('forged', '1.0.0');
       // Forge only after the workflow's own last write, or the real timestamp would replace ours.
-      await waitForStatus(await temporalClient(), 'forged', '1.0.0', (st) => st.stage === 'stable');
+      await waitForStatus(
+        await temporalClient(),
+        { channel: 'forged', version: '1.0.0' },
+        (st) => st.stage === 'stable',
+      );
       const s = storage();
       const key = 'rollout/timestamp.json';
       const original = (await s.getBytes('metadata', key, 1 << 20))!;

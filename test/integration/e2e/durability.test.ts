@@ -22,11 +22,15 @@ describe('a release when its worker is killed', () => {
     await releaseAwaitingApproval('durable', '1.0.0', { steps: '50,100', bake: '4s' });
     await approve('durable', '1.0.0');
     const client = await temporalClient();
-    await waitForStatus(client, 'durable', '1.0.0', (s) => s.percent === 50);
+    await waitForStatus(client, { channel: 'durable', version: '1.0.0' }, (s) => s.percent === 50);
     await killWorker();
     await sleep(5000); // the bake time runs out while no worker exists
     await restartWorker();
-    const s = await waitForStatus(client, 'durable', '1.0.0', (x) => x.stage === 'stable', 60_000);
+    const s = await waitForStatus(
+      client,
+      { channel: 'durable', version: '1.0.0', timeoutMs: 60_000 },
+      (x) => x.stage === 'stable',
+    );
     expect(s.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
   });
 
@@ -35,9 +39,17 @@ describe('a release when its worker is killed', () => {
     await killWorker();
     await restartWorker();
     const client = await temporalClient();
-    const waiting = await waitForStatus(client, 'durable-approval', '1.0.0', (x) => x.stage === 'approval');
+    const waiting = await waitForStatus(
+      client,
+      { channel: 'durable-approval', version: '1.0.0' },
+      (x) => x.stage === 'approval',
+    );
     expect(waiting.awaitingApproval).to.equal(true);
     await approve('durable-approval', '1.0.0');
-    await waitForStatus(client, 'durable-approval', '1.0.0', (x) => x.stage === 'stable', 60_000);
+    await waitForStatus(
+      client,
+      { channel: 'durable-approval', version: '1.0.0', timeoutMs: 60_000 },
+      (x) => x.stage === 'stable',
+    );
   });
 });

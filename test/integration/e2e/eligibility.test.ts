@@ -60,9 +60,9 @@ describe('eligibility and attestation', () => {
       '--json',
     );
     expect(r.code, r.stdout + r.stderr).to.equal(0);
-    await waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'approval');
+    await waitForStatus(await temporalClient(), { channel, version }, (s) => s.stage === 'approval');
     await approve(channel, version);
-    await waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'stable');
+    await waitForStatus(await temporalClient(), { channel, version }, (s) => s.stage === 'stable');
   }
 
   const explain = async (deviceId: string, version: string) => {

@@ -64,7 +64,7 @@ describe('rollout governance', () => {
       const paused = await ota('release', 'pause', version, '--channel', channel, '--json');
       expect(paused.code).to.equal(1);
       expect((paused.json as ErrorAnswer).error.code).to.equal('WRONG_STAGE');
-      expect((await releaseStatus(await temporalClient(), channel, version)).paused).to.equal(false);
+      expect((await releaseStatus(await temporalClient(), { channel, version })).paused).to.equal(false);
     });
   });
 
@@ -72,7 +72,7 @@ describe('rollout governance', () => {
     before(async () => {
       await approve(channel, version);
       const client = await temporalClient();
-      await waitForStatus(client, channel, version, (s) => s.percent === 50);
+      await waitForStatus(client, { channel, version }, (s) => s.percent === 50);
       // The step's metadata is published before the bake starts; wait for it to be visible.
       await waitFor('the 50% step offered', async () => (await poll(inside, channel)).body.offer !== null);
     });
@@ -126,7 +126,7 @@ describe('rollout governance', () => {
       ).installOffer({ targetName: `${channel}/${version}/fw-${channel}-${version}.bin`, version });
       expect(forced).to.include({ status: 'refused', code: 'RELEASE_WITHDRAWN' });
       const client = await temporalClient();
-      const status = await waitForStatus(client, channel, version, (s) => s.stage === 'rolled-back');
+      const status = await waitForStatus(client, { channel, version }, (s) => s.stage === 'rolled-back');
       expect(status.stage).to.equal('rolled-back');
       expect(status.history.map((h) => h.action)).to.include.members(['approve', 'pause', 'resume', 'rollback']);
     });

@@ -26,11 +26,11 @@ describe('health gates', () => {
       await releaseAwaitingApproval(channel, '1.1.0', { plan: 'gated' });
       await approve(channel, '1.1.0');
       const client = await temporalClient();
-      await waitForStatus(client, channel, '1.1.0', stepPublished(50));
+      await waitForStatus(client, { channel, version: '1.1.0' }, stepPublished(50));
       const tally = await unhealthyFleet(channel);
       expect(tally.refusals['HEALTH_CHECK_FAILED'] ?? 0).to.be.greaterThan(0);
 
-      const s = await waitForStatus(client, channel, '1.1.0', (x) => x.paused);
+      const s = await waitForStatus(client, { channel, version: '1.1.0' }, (x) => x.paused);
       expect(s.gate).to.include({ result: 'tripped', percent: 50, minDevices: 4, maxFailureRate: 0.25 });
       expect(s.gate!.failureRate).to.be.greaterThan(0.25);
       expect(s.history.map((h) => h.action)).to.include('gate-tripped');
@@ -58,9 +58,9 @@ describe('health gates', () => {
       expect(created.plan).to.equal('gated');
       await approve(channel, '1.0.0');
       const client = await temporalClient();
-      await waitForStatus(client, channel, '1.0.0', stepPublished(50));
+      await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(50));
       await unhealthyFleet(channel);
-      const s = await waitForStatus(client, channel, '1.0.0', (x) => x.stage === 'rolled-back');
+      const s = await waitForStatus(client, { channel, version: '1.0.0' }, (x) => x.stage === 'rolled-back');
       expect(s.withdrawn).to.equal(true);
       expect(s.gate?.result).to.equal('tripped');
     });

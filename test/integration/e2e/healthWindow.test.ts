@@ -11,7 +11,11 @@ describe('a device whose new version does not confirm its health within the wind
     const waiting = await releaseAwaitingApproval('hwindow', '1.0.0', { rollbackIndex: 3 });
     expect(waiting.lifecycle).to.equal('validation');
     await approve('hwindow', '1.0.0');
-    const stable = await waitForStatus(await temporalClient(), 'hwindow', '1.0.0', (s) => s.stage === 'stable');
+    const stable = await waitForStatus(
+      await temporalClient(),
+      { channel: 'hwindow', version: '1.0.0' },
+      (s) => s.stage === 'stable',
+    );
     expect(stable.lifecycle).to.equal('stable');
 
     const config = testConfig();

@@ -10,35 +10,46 @@ describe('a release flooded with messages', () => {
     const client = await temporalClient();
     const channel = 'flood';
     const version = '1.0.0';
-    await createRelease(client, new Storage(testConfig().minio), {
-      artifact: await artifactFile('flood.bin'),
-      version,
-      hardwareIds: ['devkit-a'],
-      channel,
-      rollbackIndex: 1,
-      plan: 'custom',
-      steps: [
-        { percent: 50, bakeTimeMs: 3_600_000, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-        { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-      ],
-      security: false,
-      createdBy: 'flood-creator',
-      historyLimit: 400,
-    });
-    await waitForStatus(client, channel, version, (s) => s.stage === 'approval');
+    await createRelease(
+      { client: client, storage: new Storage(testConfig().minio) },
+      {
+        artifact: await artifactFile('flood.bin'),
+        version,
+        hardwareIds: ['devkit-a'],
+        channel,
+        rollbackIndex: 1,
+        plan: 'custom',
+        steps: [
+          { percent: 50, bakeTimeMs: 3_600_000, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+          { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+        ],
+        security: false,
+        createdBy: 'flood-creator',
+        historyLimit: 400,
+      },
+    );
+    await waitForStatus(client, { channel, version }, (s) => s.stage === 'approval');
 
     // 1000 messages: invalid approvals (the creator's: refused before history) while
     // waiting, then pause/resume pairs during the bake, which each write history.
     let refused = 0;
     for (let i = 0; i < 800; i++) {
-      await decideRelease(client, channel, version, 'approve', { approver: 'flood-creator' }).catch(() => refused++);
+      await decideRelease(
+        client,
+        { channel, version },
+        { decision: 'approve', input: { approver: 'flood-creator' } },
+      ).catch(() => refused++);
     }
     expect(refused).to.equal(800);
     await approve(channel, version);
-    await waitForStatus(client, channel, version, (s) => s.percent === 50);
+    await waitForStatus(client, { channel, version }, (s) => s.percent === 50);
     for (let i = 0; i < 100; i++) {
-      await releaseAction(client, channel, version, 'pause', { actor: 'ops', reason: `flood ${i}` });
-      await releaseAction(client, channel, version, 'resume', { actor: 'ops' });
+      await releaseAction(
+        client,
+        { channel, version },
+        { action: 'pause', input: { actor: 'ops', reason: `flood ${i}` } },
+      );
+      await releaseAction(client, { channel, version }, { action: 'resume', input: { actor: 'ops' } });
     }
 
     const runs: number[] = [];
@@ -46,16 +57,18 @@ describe('a release flooded with messages', () => {
       runs.push(wf.historyLength);
     expect(runs.length).to.be.greaterThan(1);
     for (const length of runs) expect(length).to.be.below(400 * 2);
-    const s = await releaseStatus(client, channel, version);
+    const s = await releaseStatus(client, { channel, version });
     expect(s.stage).to.equal('rollout');
     expect(s.history.length).to.be.at.most(100);
     expect(s.history.some((h) => h.action === 'continue-as-new')).to.equal(true);
 
     // The rollout state survived every run: promote through to stable.
-    await releaseAction(client, channel, version, 'promote', { actor: 'ops' });
-    await waitForStatus(client, channel, version, (x) => x.percent === 100);
-    await releaseAction(client, channel, version, 'promote', { actor: 'ops' }).catch(() => undefined);
-    const final = await waitForStatus(client, channel, version, (x) => x.stage === 'stable', 60_000);
+    await releaseAction(client, { channel, version }, { action: 'promote', input: { actor: 'ops' } });
+    await waitForStatus(client, { channel, version }, (x) => x.percent === 100);
+    await releaseAction(client, { channel, version }, { action: 'promote', input: { actor: 'ops' } }).catch(
+      () => undefined,
+    );
+    const final = await waitForStatus(client, { channel, version, timeoutMs: 60_000 }, (x) => x.stage === 'stable');
     expect(final.approvals.map((a) => a.approver)).to.deep.equal(['test-owner']);
   });
 });

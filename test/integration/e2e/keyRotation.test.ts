@@ -122,7 +122,7 @@ describe('key management (ota keys)', () => {
 
     await releaseAwaitingApproval(channel, '1.0.0');
     await approve(channel, '1.0.0');
-    await waitForStatus(await temporalClient(), channel, '1.0.0', (s) => s.stage === 'stable');
+    await waitForStatus(await temporalClient(), { channel, version: '1.0.0' }, (s) => s.stage === 'stable');
     expect(await early.checkForUpdate()).to.include({ status: 'installed', version: '1.0.0' });
     const fresh = await device('keys-fresh', channel);
     expect(await fresh.checkForUpdate()).to.include({ status: 'installed', version: '1.0.0' });

@@ -249,8 +249,7 @@ describe('observability', () => {
       await approve(channel, '1.0.0');
       status = await waitForStatus(
         await temporalClient(),
-        channel,
-        '1.0.0',
+        { channel, version: '1.0.0' },
         (s: ReleaseStatus) => s.stage === 'stable',
       );
     });

@@ -17,7 +17,7 @@ describe('ops control', () => {
     await releaseAwaitingApproval('promo', '1.0.0', { steps: '50,100', bake: '1h' });
     await approve('promo', '1.0.0');
     const client = await temporalClient();
-    await waitForStatus(client, 'promo', '1.0.0', (s) => s.percent === 50);
+    await waitForStatus(client, { channel: 'promo', version: '1.0.0' }, (s) => s.percent === 50);
     const promoted = await otaAs(
       'olga',
       'release',
@@ -30,9 +30,9 @@ describe('ops control', () => {
       '--json',
     );
     expect(promoted.code, promoted.stderr).to.equal(0);
-    await waitForStatus(client, 'promo', '1.0.0', (s) => s.percent === 100);
+    await waitForStatus(client, { channel: 'promo', version: '1.0.0' }, (s) => s.percent === 100);
     await ota('release', 'promote', '1.0.0', '--channel', 'promo', '--json');
-    const s = await waitForStatus(client, 'promo', '1.0.0', (x) => x.stage === 'stable');
+    const s = await waitForStatus(client, { channel: 'promo', version: '1.0.0' }, (x) => x.stage === 'stable');
     expect(s.history.find((h) => h.action === 'promote')).to.include({ actor: 'olga', detail: 'metrics look fine' });
   });
 
@@ -56,7 +56,11 @@ describe('ops control', () => {
       '--json',
     );
     expect(r.code, r.stderr).to.equal(0);
-    const s = await waitForStatus(await temporalClient(), 'sec', '2.0.1', (x) => x.stage === 'approval');
+    const s = await waitForStatus(
+      await temporalClient(),
+      { channel: 'sec', version: '2.0.1' },
+      (x) => x.stage === 'approval',
+    );
     expect(s.plan).to.equal('security');
     expect(s.steps.map((x) => x.percent)).to.deep.equal([50, 100]);
     expect(s.target?.custom.rollbackIndex).to.equal(5);
@@ -67,7 +71,11 @@ describe('ops control', () => {
     await releaseAwaitingApproval('aborting', '1.0.0');
     const r = await ota('release', 'abort', '1.0.0', '--channel', 'aborting', '--reason', 'wrong build', '--json');
     expect(r.code, r.stderr).to.equal(0);
-    const s = await waitForStatus(await temporalClient(), 'aborting', '1.0.0', (x) => x.stage === 'aborted');
+    const s = await waitForStatus(
+      await temporalClient(),
+      { channel: 'aborting', version: '1.0.0' },
+      (x) => x.stage === 'aborted',
+    );
     expect(s.history.at(-1)).to.include({ action: 'abort', detail: 'wrong build' });
     expect(
       ((await ota('release', 'promote', '1.0.0', '--channel', 'aborting', '--json')).json as ErrorAnswer).error.code,

@@ -63,10 +63,10 @@ describe('the release path', () => {
       expect(status.code).to.equal(0);
       expect((status.json as ReleaseStatus).version).to.equal(version);
 
-      await waitForStatus(client, channel, version, (s) => s.stage === 'approval');
+      await waitForStatus(client, { channel, version }, (s) => s.stage === 'approval');
       // Before approval: signed, registered and validated, yet no device installs anything.
       const before = await simulateFleet(config, { ...fleet, idPrefix: 'e2e-', timeoutMs: 0 });
-      expect((await releaseStatus(client, channel, version)).stage).to.equal('approval');
+      expect((await releaseStatus(client, { channel, version })).stage).to.equal('approval');
       expect(before.versions).to.deep.equal({ '1.0.0': 12 });
       expect(before.installs).to.equal(0);
 
@@ -88,10 +88,10 @@ describe('the release path', () => {
         ...fleet,
         idPrefix: 'e2e-',
         untilVersion: version,
-        until: async () => (await releaseStatus(client, channel, version)).stage === 'stable',
+        until: async () => (await releaseStatus(client, { channel, version })).stage === 'stable',
         timeoutMs: 60_000,
       });
-      expect(after.done, JSON.stringify({ after, status: await releaseStatus(client, channel, version) })).to.equal(
+      expect(after.done, JSON.stringify({ after, status: await releaseStatus(client, { channel, version }) })).to.equal(
         true,
       );
       expect(after.versions).to.deep.equal({ [version]: 12 });
@@ -101,7 +101,7 @@ describe('the release path', () => {
       expect(summary.devices).to.equal(12);
       expect(summary.versions).to.deep.equal({ [version]: 12 });
       expect(summary.outcomes).to.deep.equal({ installed: 12 });
-      const final = await releaseStatus(client, channel, version);
+      const final = await releaseStatus(client, { channel, version });
       expect(final.stage).to.equal('stable');
       expect(final.percent).to.equal(100);
     });

@@ -20,12 +20,12 @@ describe('rollback --to an earlier release', () => {
     const agent = await device('backto-1', channel);
     await releaseAwaitingApproval(channel, '1.0.0', { rollbackIndex: 1 });
     await approve(channel, '1.0.0');
-    await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'stable');
+    await waitForStatus(client, { channel, version: '1.0.0' }, (s) => s.stage === 'stable');
     expect(await agent.checkForUpdate()).to.include({ status: 'installed', version: '1.0.0' });
 
     await releaseAwaitingApproval(channel, '1.1.0', { rollbackIndex: 1, steps: '100', bake: '1h' });
     await approve(channel, '1.1.0');
-    await waitForStatus(client, channel, '1.1.0', stepPublished(100));
+    await waitForStatus(client, { channel, version: '1.1.0' }, stepPublished(100));
     expect(await agent.checkForUpdate()).to.include({ status: 'installed', version: '1.1.0' });
 
     const r = await ota(
@@ -51,12 +51,12 @@ describe('rollback --to an earlier release', () => {
     const client = await temporalClient();
     await releaseAwaitingApproval(channel, '1.2.0', { rollbackIndex: 2, steps: '100', bake: '1h' });
     await approve(channel, '1.2.0');
-    await waitForStatus(client, channel, '1.2.0', stepPublished(100));
+    await waitForStatus(client, { channel, version: '1.2.0' }, stepPublished(100));
     const r = await ota('release', 'rollback', '1.2.0', '--channel', channel, '--to', '1.0.0', '--json');
     expect(r.code).to.equal(1);
     expect((r.json as ErrorAnswer).error.code).to.equal('ROLLBACK_NOT_ALLOWED');
     expect((r.json as ErrorAnswer).error.message).to.contain('roll forward');
-    const s = await releaseStatus(client, channel, '1.2.0');
+    const s = await releaseStatus(client, { channel, version: '1.2.0' });
     expect(s).to.include({ stage: 'rollout', withdrawn: false });
   });
 });

@@ -12,7 +12,7 @@ describe('a device that installed one release', () => {
     ] as const) {
       await releaseAwaitingApproval('succ', version, { rollbackIndex: index });
       await approve('succ', version);
-      await waitForStatus(await temporalClient(), 'succ', version, (s) => s.stage === 'stable');
+      await waitForStatus(await temporalClient(), { channel: 'succ', version }, (s) => s.stage === 'stable');
       const result = await agent.checkForUpdate();
       expect(result, version).to.deep.include({ status: 'installed', version });
       expect(await agent.state()).to.deep.equal({ currentVersion: version, rollbackIndex: index });

@@ -19,17 +19,17 @@ describe('one active rollout per channel', () => {
     const client = await temporalClient();
     await releaseAwaitingApproval(channel, '1.0.0', { steps: '100', bake: '1h' });
     await approve(channel, '1.0.0');
-    await waitForStatus(client, channel, '1.0.0', stepPublished(100));
+    await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(100));
     await releaseAwaitingApproval(channel, '1.1.0', { steps: '100', bake: '1h' });
     await approve(channel, '1.1.0');
-    const older = await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'aborted');
+    const older = await waitForStatus(client, { channel, version: '1.0.0' }, (s) => s.stage === 'aborted');
     expect(older.withdrawn).to.equal(true);
     expect(older.history.at(-1)).to.include({
       action: 'abort',
       actor: 'supersede',
       detail: 'superseded by release-super-1.1.0',
     });
-    const newer = await waitForStatus(client, channel, '1.1.0', stepPublished(100));
+    const newer = await waitForStatus(client, { channel, version: '1.1.0' }, stepPublished(100));
     expect(newer.history.map((h) => h.action)).to.include('superseded');
     const poll = await postJson<PollAnswer>('/v1/poll', {
       deviceId: 'super-1',
@@ -61,8 +61,8 @@ describe('one active rollout per channel', () => {
       '--json',
     );
     expect(created.code, created.stderr).to.equal(0);
-    const s = await waitForStatus(client, channel, '1.0.5', (x) => x.stage === 'failed').catch(() =>
-      releaseStatus(client, channel, '1.0.5'),
+    const s = await waitForStatus(client, { channel, version: '1.0.5' }, (x) => x.stage === 'failed').catch(() =>
+      releaseStatus(client, { channel, version: '1.0.5' }),
     );
     expect(s.stage).to.equal('failed');
     expect(s.approvals).to.deep.equal([]);

@@ -42,19 +42,21 @@ describe('faults: MinIO stopped for 30 s', function () {
     const since = await chainMark();
     await releaseAwaitingApproval('minio-publish', '1.0.0', { steps: '50,100', bake: '2s' });
     await approve('minio-publish', '1.0.0');
-    await waitForStatus(client, 'minio-publish', '1.0.0', stepPublished(50));
+    await waitForStatus(client, { channel: 'minio-publish', version: '1.0.0' }, stepPublished(50));
     expect(await pm.stop('minio', { kill: true })).to.equal(true);
     // The next step is due while storage is down: pending, not published.
-    const pending = await waitForStatus(client, 'minio-publish', '1.0.0', (s) => s.percent === 100, 30_000);
+    const pending = await waitForStatus(
+      client,
+      { channel: 'minio-publish', version: '1.0.0', timeoutMs: 30_000 },
+      (s) => s.percent === 100,
+    );
     expect(pending.published).to.include({ percent: 50 });
     await sleep(OUTAGE_MS);
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
     const s = await waitForStatus(
       client,
-      'minio-publish',
-      '1.0.0',
+      { channel: 'minio-publish', version: '1.0.0', timeoutMs: 120_000 },
       (x) => x.stage === 'stable' || x.stage === 'failed',
-      120_000,
     );
     expect(s.stage, JSON.stringify(s.error)).to.equal('stable');
     expect(s.published).to.include({ percent: 100 });
@@ -66,7 +68,7 @@ describe('faults: MinIO stopped for 30 s', function () {
     const client = await temporalClient();
     await releaseAwaitingApproval('minio-download', '1.0.0', { steps: '100', bake: '1h', bytes: 48 << 20 });
     await approve('minio-download', '1.0.0');
-    const { target } = await waitForStatus(client, 'minio-download', '1.0.0', stepPublished(100));
+    const { target } = await waitForStatus(client, { channel: 'minio-download', version: '1.0.0' }, stepPublished(100));
     const devices = 6;
     const idPrefix = 'minio-dl-';
     const devicesDir = join(config.home, 'devices');

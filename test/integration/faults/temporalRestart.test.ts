@@ -34,7 +34,7 @@ describe('faults: the Temporal server restarted mid-release', function () {
     const audited = await auditMark();
     await releaseAwaitingApproval('restart-bake', '1.0.0', { steps: '50,100', bake: '20s' });
     await approve('restart-bake', '1.0.0');
-    await waitForStatus(await temporalClient(), 'restart-bake', '1.0.0', stepPublished(50));
+    await waitForStatus(await temporalClient(), { channel: 'restart-bake', version: '1.0.0' }, stepPublished(50));
     await releaseAwaitingApproval('restart-approval', '1.0.0');
     const worker = pm.running('worker');
     const api = pm.running('api');
@@ -50,10 +50,8 @@ describe('faults: the Temporal server restarted mid-release', function () {
     const client = await temporalClient();
     const baked = await waitForStatus(
       client,
-      'restart-bake',
-      '1.0.0',
+      { channel: 'restart-bake', version: '1.0.0', timeoutMs: 120_000 },
       (x) => x.stage === 'stable' || x.stage === 'failed',
-      120_000,
     );
     expect(baked.stage, JSON.stringify(baked.error)).to.equal('stable');
     // Through the API, whose Temporal client reconnects by itself. Until the restarted server
@@ -81,14 +79,12 @@ describe('faults: the Temporal server restarted mid-release', function () {
     for (const channel of ['restart-bake', 'restart-approval']) {
       const s = await waitForStatus(
         client,
-        channel,
-        '1.0.0',
+        { channel, version: '1.0.0', timeoutMs: 120_000 },
         (x) => x.stage === 'stable' || x.stage === 'failed',
-        120_000,
       );
       expect(s.stage, `${channel}: ${JSON.stringify(s.error)}`).to.equal('stable');
     }
-    const bake = await waitForStatus(client, 'restart-bake', '1.0.0', () => true);
+    const bake = await waitForStatus(client, { channel: 'restart-bake', version: '1.0.0' }, () => true);
     expect(bake.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
     expect(await metadataChainProblems(since)).to.deep.equal([]);
     // The approval is audited once it took effect (refused attempts are audited as refused).

@@ -65,11 +65,23 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
 
       // The releases with nothing held before approval: approve the two that must roll out.
       for (const stage of ['publish', 'bake']) {
-        await waitForStatus(client, channelOf(stage), VERSION, (s) => s.stage === 'approval', 60_000);
+        await waitForStatus(
+          client,
+          { channel: channelOf(stage), version: VERSION, timeoutMs: 60_000 },
+          (s) => s.stage === 'approval',
+        );
         await approveViaApi(channelOf(stage));
       }
-      await waitForStatus(client, channelOf('approval'), VERSION, (s) => s.stage === 'approval', 60_000);
-      await waitForStatus(client, channelOf('bake'), VERSION, stepPublished(50), 60_000);
+      await waitForStatus(
+        client,
+        { channel: channelOf('approval'), version: VERSION, timeoutMs: 60_000 },
+        (s) => s.stage === 'approval',
+      );
+      await waitForStatus(
+        client,
+        { channel: channelOf('bake'), version: VERSION, timeoutMs: 60_000 },
+        stepPublished(50),
+      );
       const log = pm.logFile('worker');
       const held = async () =>
         (
@@ -80,7 +92,7 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
           )
         ).every(Boolean);
       await waitFor('every failpoint reached', held, { timeoutMs: 90_000, intervalMs: 500 });
-      const bake = await waitForStatus(client, channelOf('bake'), VERSION, () => true);
+      const bake = await waitForStatus(client, { channel: channelOf('bake'), version: VERSION }, () => true);
       expect(bake.stage, 'still baking when the worker dies').to.equal('rollout');
 
       expect(await pm.stop('worker', { kill: true })).to.equal(true);
@@ -91,10 +103,8 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
       for (const channel of [...before, channelOf('approval')]) {
         const s = await waitForStatus(
           client,
-          channel,
-          VERSION,
+          { channel, version: VERSION, timeoutMs: 120_000 },
           (x) => x.stage === 'approval' || x.stage === 'failed',
-          120_000,
         );
         expect(s.stage, `${channel}: ${JSON.stringify(s.error)}`).to.equal('approval');
         await approveViaApi(channel);
@@ -102,7 +112,11 @@ describe('faults: the worker killed with SIGKILL at every stage', function () {
       const ended: ReleaseStatus[] = [];
       for (const p of plans)
         ended.push(
-          await waitForStatus(client, p.channel, VERSION, (x) => x.stage === 'stable' || x.stage === 'failed', 120_000),
+          await waitForStatus(
+            client,
+            { channel: p.channel, version: VERSION, timeoutMs: 120_000 },
+            (x) => x.stage === 'stable' || x.stage === 'failed',
+          ),
         );
       for (const [i, s] of ended.entries()) {
         const p = plans[i]!;

@@ -89,7 +89,7 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
       // A long bake keeps the release in its rollout (a stable one cannot be paused).
       await releaseAwaitingApproval(channel, '1.0.0', { steps: '100', bake: '10m' });
       await approve(channel, '1.0.0');
-      await waitForStatus(await temporalClient(), channel, '1.0.0', stepPublished(100));
+      await waitForStatus(await temporalClient(), { channel, version: '1.0.0' }, stepPublished(100));
       const offered = await poll(as, replica2, 'rep-poller', channel);
       expect(((await offered.json()) as { offer: { version: string } | null }).offer).to.include({ version: '1.0.0' });
 
@@ -147,7 +147,7 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
       await releaseAwaitingApproval(channel, '2.0.0', { steps: '50,100', bake: '3s' });
       await approve(channel, '2.0.0');
       const client = await temporalClient();
-      await waitForStatus(client, channel, '2.0.0', stepPublished(50));
+      await waitForStatus(client, { channel, version: '2.0.0' }, stepPublished(50));
       expect(await pm.stop('api', { kill: true })).to.equal(true);
 
       const base = testConfig();
@@ -163,7 +163,11 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
         intervalMs: 300,
       });
       expect(tally.versions).to.deep.equal({ '2.0.0': 6 });
-      const s = await waitForStatus(client, channel, '2.0.0', (x) => x.stage === 'stable', 90_000);
+      const s = await waitForStatus(
+        client,
+        { channel, version: '2.0.0', timeoutMs: 90_000 },
+        (x) => x.stage === 'stable',
+      );
       expect(s.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
       await upWithReplicas();
     });
@@ -175,10 +179,10 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
       await releaseAwaitingApproval(channel, '1.0.0', { steps: '50,100', bake: '4s' });
       await approve(channel, '1.0.0');
       const client = await temporalClient();
-      await waitForStatus(client, channel, '1.0.0', stepPublished(50));
+      await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(50));
       expect(await pm.stop('worker', { kill: true })).to.equal(true);
       const s = await untilAnswered(
-        () => waitForStatus(client, channel, '1.0.0', (x) => x.stage === 'stable', 10_000),
+        () => waitForStatus(client, { channel, version: '1.0.0', timeoutMs: 10_000 }, (x) => x.stage === 'stable'),
         120_000,
       );
       expect(s.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);

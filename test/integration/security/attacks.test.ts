@@ -57,7 +57,7 @@ describe('attacks on a device', () => {
     deps = await createActivityDeps(testConfig());
     await releaseAwaitingApproval(channel, '1.0.0', { rollbackIndex: 1 });
     await approve(channel, '1.0.0');
-    await waitForStatus(await temporalClient(), channel, '1.0.0', (s) => s.stage === 'stable');
+    await waitForStatus(await temporalClient(), { channel, version: '1.0.0' }, (s) => s.stage === 'stable');
   });
   afterEach(() => {
     proxy.tamper = undefined;
@@ -291,7 +291,7 @@ describe('attacks on a device', () => {
     before(async () => {
       await releaseAwaitingApproval(half, '1.0.0', { steps: '10,100', bake: '1h' });
       await approve(half, '1.0.0');
-      await waitForStatus(await temporalClient(), half, '1.0.0', stepPublished(10));
+      await waitForStatus(await temporalClient(), { channel: half, version: '1.0.0' }, stepPublished(10));
     });
 
     const halfVictim = (id: string) => victim(undefined, id, half);

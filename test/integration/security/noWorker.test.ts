@@ -149,7 +149,11 @@ describe('security: release actions while no worker runs (issue #11 bug 4, S-19)
     it('applies none of the refused actions late: the release still waits for its approval', async () => {
       await startWorker();
       const client = await temporalClient();
-      const waiting = await waitForStatus(client, channel, version, (s) => s.stage === 'approval', 60_000);
+      const waiting = await waitForStatus(
+        client,
+        { channel, version, timeoutMs: 60_000 },
+        (s) => s.stage === 'approval',
+      );
       expect(waiting.approvals).to.deep.equal([]);
       // An update the worker takes now is handled after any left over from the outage; had a
       // refused approval applied late, this one would be refused (one approval is enough here).

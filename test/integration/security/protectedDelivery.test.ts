@@ -66,7 +66,7 @@ describe('security: protected artifact delivery (#10)', function () {
     const s = await releaseAwaitingApproval(channel, '1.0.0', { flags: ['--protected', '--target-group', 'canary'] });
     sha256 = s.target!.sha256;
     await approve(channel, '1.0.0');
-    await waitForStatus(await temporalClient(), channel, '1.0.0', stepPublished(100));
+    await waitForStatus(await temporalClient(), { channel, version: '1.0.0' }, stepPublished(100));
   });
 
   after(async function () {
@@ -120,7 +120,7 @@ describe('security: protected artifact delivery (#10)', function () {
       await writeFile(file, maker.roots.join('\n'));
       const s = await releaseAwaitingApproval(attested, '1.0.0', { flags: ['--protected', '--attestation-required'] });
       await approve(attested, '1.0.0');
-      await waitForStatus(await temporalClient(), attested, '1.0.0', stepPublished(100));
+      await waitForStatus(await temporalClient(), { channel: attested, version: '1.0.0' }, stepPublished(100));
       const as = await deviceFetch('pd-attested', attested);
       const url = `${testConfig().api.url}/v1/artifacts/${s.target!.sha256}`;
       expect((await refusal(await as(url, { redirect: 'manual' }))).message).to.contain('attestation');

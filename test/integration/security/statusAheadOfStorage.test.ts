@@ -24,7 +24,7 @@ describe('security: release status is not ahead of storage (#11 bug 6)', functio
     await releaseAwaitingApproval(channel, '1.0.0', { steps: '50,100', bake: '1h' });
     await approve(channel, '1.0.0');
     const client = await temporalClient();
-    await waitForStatus(client, channel, '1.0.0', stepPublished(50));
+    await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(50));
 
     expect(await new ProcessManager(TEST_PROFILE.home).stop('minio')).to.equal(true);
     const api = await adminApi();
@@ -35,16 +35,20 @@ describe('security: release status is not ahead of storage (#11 bug 6)', functio
     } finally {
       await api.close();
     }
-    const ahead = await waitForStatus(client, channel, '1.0.0', (s) => s.percent === 100, 30_000);
+    const ahead = await waitForStatus(
+      client,
+      { channel, version: '1.0.0', timeoutMs: 30_000 },
+      (s) => s.percent === 100,
+    );
     expect(ahead.published).to.include({ percent: 50 });
     const cli = await ota('release', 'status', '1.0.0', '--channel', channel);
     expect(cli.stdout).to.match(/published: 50% .*; pending: 100% \(not in storage yet\)/);
     // Still not written a few seconds on: the step is pending, not shown as done.
     await new Promise((r) => setTimeout(r, 3000));
-    expect((await releaseStatus(client, channel, '1.0.0')).published).to.include({ percent: 50 });
+    expect((await releaseStatus(client, { channel, version: '1.0.0' })).published).to.include({ percent: 50 });
 
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
-    const caught = await waitForStatus(client, channel, '1.0.0', stepPublished(100), 90_000);
+    const caught = await waitForStatus(client, { channel, version: '1.0.0', timeoutMs: 90_000 }, stepPublished(100));
     expect(caught.published).to.include({ percent: 100, paused: false, withdrawn: false });
     expect((await ota('release', 'status', '1.0.0', '--channel', channel)).stdout).to.not.contain('pending');
   });

@@ -74,13 +74,13 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
     const as = await deviceFetch('rb-device', channel);
     await releaseAwaitingApproval(channel, '1.0.0', { steps: '50,100', bake: '1h' });
     await approve(channel, '1.0.0');
-    await waitForStatus(client, channel, '1.0.0', (s) => s.published?.percent === 50);
+    await waitForStatus(client, { channel, version: '1.0.0' }, (s) => s.published?.percent === 50);
     expect((await poll(as)).status).to.equal(200);
     older = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
 
     // A newer rollout state (the release paused), seen by the API through a device's poll.
     await send('pause');
-    await waitForStatus(client, channel, '1.0.0', (s) => s.published?.paused === true);
+    await waitForStatus(client, { channel, version: '1.0.0' }, (s) => s.published?.paused === true);
     expect(await (await poll(as)).json()).to.deep.equal({ offer: null });
     newest = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
 
@@ -115,7 +115,9 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
       (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!.equals(older),
       'the worker wrote on top of the rolled-back timestamp',
     ).to.equal(true);
-    expect((await waitForStatus(client, channel, '1.0.0', () => true)).published).to.include({ paused: true });
+    expect((await waitForStatus(client, { channel, version: '1.0.0' }, () => true)).published).to.include({
+      paused: true,
+    });
 
     const status = await ota('metadata', 'status', '--json');
     expect(status.code).to.equal(1);
@@ -137,7 +139,7 @@ describe('security: storage rolled back to older signed metadata (#10)', functio
     // Restored: served again, and the worker's pending publish goes through.
     await storage().putBytes('metadata', TIMESTAMP, newest);
     newest = undefined;
-    await waitForStatus(client, channel, '1.0.0', (s) => s.published?.paused === false, 90_000);
+    await waitForStatus(client, { channel, version: '1.0.0', timeoutMs: 90_000 }, (s) => s.published?.paused === false);
     const after = await poll(as);
     expect(after.status).to.equal(200);
     const healthy = (await ota('metadata', 'status', '--json')).json as MetadataStatus;

@@ -37,7 +37,11 @@ async function create(channel: string, version: string, extra: string[]): Promis
 }
 
 async function finalState(channel: string, version: string): Promise<ReleaseStatus> {
-  return waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'failed' || s.stage === 'approval');
+  return waitForStatus(
+    await temporalClient(),
+    { channel, version },
+    (s) => s.stage === 'failed' || s.stage === 'approval',
+  );
 }
 
 /** A device of `channel` reports on a target over its own mutual-TLS identity. */
@@ -64,7 +68,7 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
     before(async () => {
       await releaseAwaitingApproval(channel, '1.0.0', { rollbackIndex: 2 });
       await approve(channel, '1.0.0');
-      await waitForStatus(await temporalClient(), channel, '1.0.0', (s) => s.stage === 'stable');
+      await waitForStatus(await temporalClient(), { channel, version: '1.0.0' }, (s) => s.stage === 'stable');
     });
 
     it("refuses a rollback index below the channel's (devices would refuse it: ROLLBACK_INDEX_TOO_LOW)", async () => {
@@ -142,7 +146,7 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
     });
     await approve(channel, '1.0.0');
     const client = await temporalClient();
-    const started = await waitForStatus(client, channel, '1.0.0', stepPublished(50));
+    const started = await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(50));
     const targetName = started.target!.name;
     await report('unfit-gate-ok', channel, { version: '1.0.0', targetName, outcome: 'installed', health: 'healthy' });
     for (const id of ['unfit-gate-1', 'unfit-gate-2', 'unfit-gate-3']) {
@@ -161,7 +165,11 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
       outcome: 'refused',
       errorCode: 'NOT_IN_ROLLOUT',
     });
-    const s = await waitForStatus(client, channel, '1.0.0', (x) => x.gate?.result === 'tripped', 60_000);
+    const s = await waitForStatus(
+      client,
+      { channel, version: '1.0.0', timeoutMs: 60_000 },
+      (x) => x.gate?.result === 'tripped',
+    );
     // The gate trips on the first sample that breaches: some of the refusals may be enough.
     expect(s.gate!.blocked).to.be.at.least(1);
     expect(s.gate!.failures).to.equal(s.gate!.blocked);
@@ -170,18 +178,18 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
     const stats = await apiGet<TargetStats>(`/v1/fleet/targets/stats?name=${encodeURIComponent(targetName)}`);
     expect(stats).to.include({ healthy: 1, refused: 4, blocked: 3 });
     await sleep(4000);
-    expect((await releaseStatus(client, channel, '1.0.0')).stage).to.equal('rollout');
+    expect((await releaseStatus(client, { channel, version: '1.0.0' })).stage).to.equal('rollout');
   });
 
   it('a step whose gate has seen no health report waits, unless the plan says --min-devices 0', async () => {
     const channel = 'unfit-empty';
     await create(channel, '1.0.0', ['--hardware', 'devkit-a', '--steps', '50,100', '--bake', '1s']);
     const client = await temporalClient();
-    await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'approval');
+    await waitForStatus(client, { channel, version: '1.0.0' }, (s) => s.stage === 'approval');
     await approve(channel, '1.0.0');
-    const started = await waitForStatus(client, channel, '1.0.0', stepPublished(50));
+    const started = await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(50));
     await sleep(5000); // the bake is long over
-    const waiting = await releaseStatus(client, channel, '1.0.0');
+    const waiting = await releaseStatus(client, { channel, version: '1.0.0' });
     expect(waiting).to.include({ stage: 'rollout', percent: 50 });
     expect(waiting.gate).to.include({ result: 'waiting', reports: 0, minDevices: 1 });
     await report('unfit-empty-1', channel, {
@@ -190,6 +198,6 @@ describe('security: a release the fleet cannot install does not go stable (#11 b
       outcome: 'installed',
       health: 'healthy',
     });
-    await waitForStatus(client, channel, '1.0.0', (s) => s.stage === 'stable', 60_000);
+    await waitForStatus(client, { channel, version: '1.0.0', timeoutMs: 60_000 }, (s) => s.stage === 'stable');
   });
 });

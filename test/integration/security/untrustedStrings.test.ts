@@ -298,7 +298,7 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
         400,
         'INVALID_INPUT',
       );
-      const s = await releaseStatus(await temporalClient(), 'untrusted', '1.0.0');
+      const s = await releaseStatus(await temporalClient(), { channel: 'untrusted', version: '1.0.0' });
       expect(s).to.include({ stage: 'approval', awaitingApproval: true });
       expect(s.approvals).to.deep.equal([]);
     });
@@ -310,7 +310,9 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
         403,
         'APPROVAL_REFUSED',
       );
-      expect((await releaseStatus(await temporalClient(), 'untrusted', '1.0.0')).approvals).to.deep.equal([]);
+      expect(
+        (await releaseStatus(await temporalClient(), { channel: 'untrusted', version: '1.0.0' })).approvals,
+      ).to.deep.equal([]);
     });
   });
 

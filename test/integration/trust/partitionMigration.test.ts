@@ -66,7 +66,7 @@ describe('partitioned metadata: moving a running fleet (#10)', function () {
   const release = async (version: string, index: number, hardware = 'devkit-a') => {
     await releaseAwaitingApproval(channel, version, { rollbackIndex: index, hardware });
     await approve(channel, version);
-    await waitForStatus(await temporalClient(), channel, version, (s) => s.stage === 'stable');
+    await waitForStatus(await temporalClient(), { channel, version }, (s) => s.stage === 'stable');
   };
 
   before(async function () {

@@ -39,10 +39,8 @@ describe('a release owner in the Temporal UI', () => {
 
     const status = await waitForStatus(
       await temporalClient(),
-      'uiapprove',
-      '1.0.0',
+      { channel: 'uiapprove', version: '1.0.0', timeoutMs: 30_000 },
       (s) => s.approvals.length > 0,
-      30_000,
     );
     expect(status.approvals[0]).to.include({ approver: 'ui-owner', comment: 'approved in the Temporal UI' });
   });

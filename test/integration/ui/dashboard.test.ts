@@ -110,7 +110,7 @@ describe('the operations dashboard in a real browser', function () {
     await page.getByTestId('stage').filter({ hasText: 'approval' }).waitFor();
     await act(page, 'Approve', 'checked the validation report');
     await page.getByTestId('percent').filter({ hasText: '10%' }).waitFor({ timeout: 30_000 });
-    const status = await releaseStatus(await temporalClient(), CHANNEL, VERSION);
+    const status = await releaseStatus(await temporalClient(), { channel: CHANNEL, version: VERSION });
     expect(status.approvals.map((a) => [a.approver, a.comment])).to.deep.include([
       owner,
       'checked the validation report',
@@ -126,14 +126,14 @@ describe('the operations dashboard in a real browser', function () {
 
   it('pauses and resumes, each with a reason, shown within 2 s and audited', async () => {
     const client = await temporalClient();
-    await waitForStatus(client, CHANNEL, VERSION, (s) => s.stage === 'rollout');
+    await waitForStatus(client, { channel: CHANNEL, version: VERSION }, (s) => s.stage === 'rollout');
     const { context, page } = await signedIn(owner, ['release-owner', 'operator']);
     await page.goto(`${dashboard}${RELEASE_PAGE}`);
     await act(page, 'Pause', 'investigating a report');
-    expect((await releaseStatus(client, CHANNEL, VERSION)).paused).to.equal(true);
+    expect((await releaseStatus(client, { channel: CHANNEL, version: VERSION })).paused).to.equal(true);
     await page.getByTestId('paused').filter({ hasText: 'yes' }).waitFor({ timeout: 2000 });
     await act(page, 'Resume', 'report explained');
-    expect((await releaseStatus(client, CHANNEL, VERSION)).paused).to.equal(false);
+    expect((await releaseStatus(client, { channel: CHANNEL, version: VERSION })).paused).to.equal(false);
     await page.getByTestId('paused').filter({ hasText: 'no' }).waitFor({ timeout: 2000 });
     expect((await audit('release.pause')).find((r) => r.subject === `${CHANNEL}/${VERSION}`)).to.include({
       actor: owner,
@@ -162,7 +162,7 @@ describe('the operations dashboard in a real browser', function () {
   });
 
   it('the adoption and health charts show the numbers the API reports', async () => {
-    const status = await releaseStatus(await temporalClient(), CHANNEL, VERSION);
+    const status = await releaseStatus(await temporalClient(), { channel: CHANNEL, version: VERSION });
     // Three devices of the channel report the release installed and healthy, over mutual TLS.
     for (const id of ['dash-dev-1', 'dash-dev-2', 'dash-dev-3']) {
       const fetch = await deviceFetch(id, CHANNEL);
@@ -253,7 +253,9 @@ describe('the operations dashboard in a real browser', function () {
     }, `/v1/admin/releases/${CHANNEL}/${VERSION}/rollback`);
     expect(forged.status).to.equal(403);
     expect(forged.body.error.code).to.equal('FORBIDDEN');
-    expect((await releaseStatus(await temporalClient(), CHANNEL, VERSION)).stage).to.equal('rollout');
+    expect((await releaseStatus(await temporalClient(), { channel: CHANNEL, version: VERSION })).stage).to.equal(
+      'rollout',
+    );
     expect(await refusedAt(viewer, `/v1/admin/releases/${CHANNEL}/${VERSION}/rollback`)).to.have.length(1);
     await context.close();
   });
@@ -299,7 +301,9 @@ describe('the operations dashboard in a real browser', function () {
       await attacker.goto(evilOrigin);
       const response = await answered;
       expect(response.status()).to.be.oneOf([401, 403]);
-      expect((await releaseStatus(await temporalClient(), CHANNEL, VERSION)).paused).to.equal(false);
+      expect((await releaseStatus(await temporalClient(), { channel: CHANNEL, version: VERSION })).paused).to.equal(
+        false,
+      );
       const path = `/v1/admin/releases/${CHANNEL}/${VERSION}/pause`;
       expect((await refusedAt(owner, path)).map((r) => r.detail)).to.deep.equal(['HTTP 403', 'HTTP 403']);
       expect((await refusedAt('anonymous', path)).map((r) => r.detail)).to.deep.equal([`HTTP ${response.status()}`]);

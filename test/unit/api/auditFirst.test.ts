@@ -8,6 +8,7 @@ import express from 'express';
 import { adminAuth } from '../../../api/auth';
 import { errorHandler } from '../../../api/errorResponses';
 import { ApiMetrics, observe } from '../../../api/observability';
+import { withBody } from '../../../api/requestBodies';
 import { jsonBody, refuseUnstorableUrl } from '../../../api/untrusted';
 import type { AuditEntry } from '../../../common/adminApi';
 import type { Config } from '../../../infra/config';
@@ -76,15 +77,16 @@ async function harness(
   const app = express();
   app.use(observe({} as Config, new ApiMetrics(), createLogger('api', 'info', sink)));
   app.use(refuseUnstorableUrl);
-  app.post('/v1/admin/devices/:id/revoke', guard('device.manage'), jsonBody(1024), (req, res) => {
-    events.push('handler');
-    res.locals['audit'] = {
-      action: 'device.revoke',
-      subject: req.params['id'],
-      reason: (req.body as { reason?: string }).reason,
-    };
-    res.json({ revoked: true });
-  });
+  app.post(
+    '/v1/admin/devices/:id/revoke',
+    guard('device.manage'),
+    jsonBody(1024),
+    withBody('Revoke', ({ reason }, req, res) => {
+      events.push('handler');
+      res.locals['audit'] = { action: 'device.revoke', subject: req.params['id'], reason };
+      res.json({ revoked: true });
+    }),
+  );
   app.use(errorHandler);
   const server: Server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
