@@ -109,11 +109,14 @@ async function buildOne(
   try {
     await download(storage, base.sha256, join(work, 'base'));
     await download(storage, target.sha256, join(work, 'target'));
-    const delta = await buildDeltaFile(join(work, 'base'), join(work, 'target'), work, join(work, 'delta'), {
-      patches,
-      onSegment: progress,
-      during: heartbeatingWhile,
-    });
+    const delta = await buildDeltaFile(
+      { base: join(work, 'base'), target: join(work, 'target'), work, out: join(work, 'delta') },
+      {
+        patches,
+        onSegment: progress,
+        during: heartbeatingWhile,
+      },
+    );
     await storage.putFile('artifacts', artifactKey(delta.sha256), join(work, 'delta'));
     const result = { length: delta.length, sha256: delta.sha256 };
     await storage.putBytes('artifacts', doneKey, Buffer.from(JSON.stringify(result)));

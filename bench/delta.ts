@@ -205,7 +205,9 @@ async function main(): Promise<void> {
       : await competitors(pair, work);
     await writeFile(cached, JSON.stringify(others));
     log(`  ${JSON.stringify(others)}; ours`);
-    const ours = await timed(() => buildDeltaFile(pair.old, pair.new, join(work, 'build'), join(work, 'ours.delta')));
+    const ours = await timed(() =>
+      buildDeltaFile({ base: pair.old, target: pair.new, work: join(work, 'build'), out: join(work, 'ours.delta') }),
+    );
     const [best, bestBytes] = Object.entries(others).sort((a, b) => a[1] - b[1])[0]!;
     log(`  ours: ${ours.value.length} B in ${(ours.ms / 1000).toFixed(0)} s (${ours.value.segments.length} segments)`);
     rows.push({
@@ -261,9 +263,12 @@ async function main(): Promise<void> {
       };
       log('  building the delta');
       const build = await timed(() =>
-        buildDeltaFile(base, next, join(work, `build-${size}`), join(work, `delta-${size}`), {
-          onSegment: (i, of) => log(`    segment ${i}/${of}`),
-        }),
+        buildDeltaFile(
+          { base, target: next, work: join(work, `build-${size}`), out: join(work, `delta-${size}`) },
+          {
+            onSegment: (i, of) => log(`    segment ${i}/${of}`),
+          },
+        ),
       );
       // The full-image pipeline's byte work: hash at intake, the content-addressed copy, the re-hash at validation.
       const fullPipeline = await timed(async () => {

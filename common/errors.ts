@@ -18,7 +18,7 @@ export type EvidenceErrorCode = (typeof EVIDENCE_ERROR_CODES)[number];
 /**
  * Every code the server side can give, in one list: activities type their failures with
  * it, the workflow refuses with it, the Temporal client conversion and the API client
- * read it back through `isServerErrorCode`, and api/errors.ts maps each to an HTTP status
+ * read it back through `isServerErrorCode`, and api/errorResponses.ts maps each to an HTTP status
  * (a code without a status does not compile).
  */
 export const SERVER_ERROR_CODES = [
@@ -38,6 +38,8 @@ export const SERVER_ERROR_CODES = [
   'INTAKE_MISMATCH',
   'ARTIFACT_CORRUPT',
   'VALIDATION_FAILED',
+  /** A delta update the worker's tools cannot build from this pair of images (infra/bsdiffSegments.ts). */
+  'DELTA_BUILD_FAILED',
   'REPOSITORY_CONFLICT',
   'SIGNING_KEYS_MISSING',
   'UNAUTHENTICATED',
@@ -72,6 +74,31 @@ export const SERVER_ERROR_CODES = [
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(SERVER_ERROR_CODES);
+
+/**
+ * Failures that no retry can fix: a build or artifact that fails verification, input the
+ * rules refuse, a conflict the workflow resolves itself (REPOSITORY_CONFLICT: it signs again
+ * on the new head), a missing tool or setting. An activity reports them non-retryable
+ * (activities/failures.ts), so the thrower, which knows, decides; everything else is
+ * retried within the retry policy's bound.
+ */
+export const PERMANENT_CODES = [
+  'INTAKE_MISMATCH',
+  'ARTIFACT_CORRUPT',
+  'VALIDATION_FAILED',
+  'DELTA_BUILD_FAILED',
+  'INVALID_INPUT',
+  'REPOSITORY_CONFLICT',
+  'CONFIG_INVALID',
+  'ROLLBACK_NOT_ALLOWED',
+  'NOT_FOUND',
+] as const satisfies readonly ServerErrorCode[];
+
+const PERMANENT: ReadonlySet<string> = new Set(PERMANENT_CODES);
+
+export function isPermanent(code: ServerErrorCode): boolean {
+  return PERMANENT.has(code);
+}
 
 /** A code read from outside the type system (a Temporal failure type, an HTTP body). */
 export function isServerErrorCode(value: unknown): value is ServerErrorCode {

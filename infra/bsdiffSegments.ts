@@ -38,8 +38,7 @@ export type SegmentPlan = Omit<DeltaSegment, 'patchLength'> & { outputOffset: nu
 export function planSegments(
   baseLength: number,
   targetLength: number,
-  segmentBytes = SEGMENT_BYTES,
-  marginBytes = MARGIN_BYTES,
+  { segmentBytes = SEGMENT_BYTES, marginBytes = MARGIN_BYTES }: { segmentBytes?: number; marginBytes?: number } = {},
 ): SegmentPlan[] {
   const plan: SegmentPlan[] = [];
   const whole = baseLength <= segmentBytes + 2 * marginBytes;
@@ -52,20 +51,25 @@ export function planSegments(
   }
   for (const s of plan) {
     if (s.baseLength > MAX_DELTA_REGION || s.outputLength > MAX_DELTA_SEGMENT)
-      throw new Error(`segment plan exceeds the device bounds: ${JSON.stringify(s)}`);
+      throw new ServerError('DELTA_BUILD_FAILED', `segment plan exceeds the device bounds: ${JSON.stringify(s)}`);
   }
   return plan;
 }
 
 /** Copies `length` bytes at `offset` of one file into another (qbsdiff takes whole files). */
-export async function sliceFile(from: string, offset: number, length: number, to: string): Promise<void> {
+export async function sliceFile(
+  from: string,
+  { offset, length }: { offset: number; length: number },
+  to: string,
+): Promise<void> {
   const src = await open(from, 'r');
   const dst = await open(to, 'w');
   try {
     const chunk = Buffer.allocUnsafe(Math.min(length, 8 * 1024 * 1024));
     for (let done = 0; done < length;) {
       const { bytesRead } = await src.read(chunk, 0, Math.min(chunk.length, length - done), offset + done);
-      if (bytesRead === 0) throw new Error(`${from} ends before ${offset + length}`);
+      // Content-addressed images do not shrink: a short one is corrupt, and so is every retry.
+      if (bytesRead === 0) throw new ServerError('ARTIFACT_CORRUPT', `${from} ends before ${offset + length}`);
       await dst.write(chunk, 0, bytesRead);
       done += bytesRead;
     }
@@ -86,7 +90,7 @@ export async function diffSegment(regionFile: string, segmentFile: string, patch
   const patch = await readFile(bsdiffFile);
   await rm(bsdiffFile, { force: true });
   if (patch.length < 32 || patch.toString('latin1', 0, 8) !== 'BSDIFF40')
-    throw new Error('qbsdiff wrote no bsdiff 4.x patch');
+    throw new ServerError('DELTA_BUILD_FAILED', 'qbsdiff wrote no bsdiff 4.x patch');
   const control = Number(patch.readBigUInt64LE(8));
   const diff = Number(patch.readBigUInt64LE(16));
   const blocks = [
@@ -128,8 +132,20 @@ async function tool(command: string, args: string[], install: string): Promise<v
   try {
     await run(command, args, { maxBuffer: 1 << 20 });
   } catch (err) {
-    throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? missingTool(command, install, err) : err;
+    throw toolFailure(command, install, err as NodeJS.ErrnoException & { signal?: string | null });
   }
+}
+
+/**
+ * A delta tool that failed: not installed (CONFIG_INVALID), refusing its input with an exit
+ * code (DELTA_BUILD_FAILED: the same input fails again, so it is not retried), or killed by a
+ * signal (the worker short of memory, or stopping), which a retry on a calmer worker may not
+ * meet: that one stays uncoded, so it is retried within the policy's bound.
+ */
+function toolFailure(command: string, install: string, err: NodeJS.ErrnoException & { signal?: string | null }): Error {
+  if (err.code === 'ENOENT') return missingTool(command, install, err);
+  if (err.signal) return err;
+  return new ServerError('DELTA_BUILD_FAILED', `${command} failed: ${err.message.slice(0, 500)}`, { cause: err });
 }
 
 /** A bzip2 block's bytes (Debian's bzip2: Node has no bzip2 decoder). */
@@ -140,12 +156,12 @@ function bunzip2(block: Buffer): Promise<Buffer> {
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? missingTool('bzip2', 'Debian: apt install bzip2', err) : err),
-    );
-    child.on('close', (code) =>
-      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`bzip2 -dc exited ${code}: ${stderr.trim()}`)),
-    );
+    child.on('error', (err: NodeJS.ErrnoException) => reject(toolFailure('bzip2', 'Debian: apt install bzip2', err)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(Buffer.concat(out));
+      else if (signal) reject(new Error(`bzip2 -dc was killed by ${signal}`));
+      else reject(new ServerError('DELTA_BUILD_FAILED', `bzip2 -dc exited ${code}: ${stderr.trim().slice(0, 500)}`));
+    });
     // bzip2 exiting early (a corrupt block) closes its stdin: the exit code reports it, not EPIPE.
     child.stdin.on('error', () => undefined);
     child.stdin.end(block);
@@ -196,37 +212,55 @@ export interface BuildOptions {
 
 const DEFAULT_CONCURRENCY = Math.max(1, Math.min(4, availableParallelism()));
 
-/** Builds the delta file (client-sdk/src/delta.ts) that rebuilds `targetFile` from `baseFile`, in `work`. */
+/** The files of one build: the two images, a work folder, and where the delta file goes. */
+export interface DeltaFiles {
+  base: string;
+  target: string;
+  work: string;
+  out: string;
+}
+
+/** Builds the delta file (client-sdk/src/delta.ts) that rebuilds `files.target` from `files.base`, in `files.work`. */
 export async function buildDeltaFile(
-  baseFile: string,
-  targetFile: string,
-  work: string,
-  outFile: string,
+  files: DeltaFiles,
   options: BuildOptions = {},
 ): Promise<{ length: number; sha256: string; segments: DeltaSegment[] }> {
-  await mkdir(work, { recursive: true });
-  const patches = options.patches ?? (await freshFolderPatches(join(work, 'patches')));
+  await mkdir(files.work, { recursive: true });
+  const patches = options.patches ?? (await freshFolderPatches(join(files.work, 'patches')));
+  const plan = planSegments((await stat(files.base)).size, (await stat(files.target)).size, options);
+  const patchLengths = await makePatches(files, { plan, patches, options });
+  const segments: DeltaSegment[] = plan.map((s, i) => ({
+    baseOffset: s.baseOffset,
+    baseLength: s.baseLength,
+    outputLength: s.outputLength,
+    patchLength: patchLengths[i]!,
+  }));
+  return { ...(await writeDeltaFile(files.out, { segments, patches })), segments };
+}
+
+/**
+ * Every segment's patch, kept in `patches` (one already kept is not made again). Segments are
+ * independent: a few are diffed at once, each kept as it is done (in any order). After a
+ * failure no segment starts, and the failure is thrown once those running are done.
+ */
+async function makePatches(
+  files: DeltaFiles,
+  build: { plan: SegmentPlan[]; patches: PatchStore; options: BuildOptions },
+): Promise<number[]> {
+  const { plan, patches, options } = build;
   const during = options.during ?? (<T>(w: Promise<T>) => w);
-  const plan = planSegments(
-    (await stat(baseFile)).size,
-    (await stat(targetFile)).size,
-    options.segmentBytes,
-    options.marginBytes,
-  );
-  const patchLengths: number[] = [];
   const makePatch = async (i: number, s: SegmentPlan): Promise<number> => {
-    const file = (name: string) => join(work, `${name}-${i}`);
+    const file = (name: string) => join(files.work, `${name}-${i}`);
     try {
-      await sliceFile(baseFile, s.baseOffset, s.baseLength, file('region'));
-      await sliceFile(targetFile, s.outputOffset, s.outputLength, file('segment'));
+      await sliceFile(files.base, { offset: s.baseOffset, length: s.baseLength }, file('region'));
+      await sliceFile(files.target, { offset: s.outputOffset, length: s.outputLength }, file('segment'));
       await during(diffSegment(file('region'), file('segment'), file('patch')));
       return await patches.keep(i, file('patch'));
     } finally {
       await Promise.all(['region', 'segment', 'patch'].map((name) => rm(file(name), { force: true })));
     }
   };
-  // Segments are independent: a few diffed at once, each kept as it is done (in any order).
-  // After a failure no segment starts, and the failure is thrown once those running are done.
+  const patchLengths: number[] = [];
   let next = 0;
   let failure: { err: unknown } | undefined;
   const lane = async () => {
@@ -239,16 +273,17 @@ export async function buildDeltaFile(
       }
     }
   };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.length)) }, lane),
-  );
+  const lanes = Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.length));
+  await Promise.all(Array.from({ length: lanes }, lane));
   if (failure) throw failure.err;
-  const segments: DeltaSegment[] = plan.map((s, i) => ({
-    baseOffset: s.baseOffset,
-    baseLength: s.baseLength,
-    outputLength: s.outputLength,
-    patchLength: patchLengths[i]!,
-  }));
+  return patchLengths;
+}
+
+/** The delta file: its header, then each kept patch in order; its length and sha256. */
+async function writeDeltaFile(
+  outFile: string,
+  parts: { segments: DeltaSegment[]; patches: PatchStore },
+): Promise<{ length: number; sha256: string }> {
   const out = await open(outFile, 'w');
   const hash = createHash('sha256');
   let length = 0;
@@ -258,12 +293,12 @@ export async function buildDeltaFile(
     length += chunk.length;
   };
   try {
-    await write(encodeDeltaHeader(segments));
-    for (let i = 0; i < segments.length; i++) {
-      for await (const chunk of await patches.read(i)) await write(chunk);
+    await write(encodeDeltaHeader(parts.segments));
+    for (let i = 0; i < parts.segments.length; i++) {
+      for await (const chunk of await parts.patches.read(i)) await write(chunk);
     }
   } finally {
     await out.close();
   }
-  return { length, sha256: hash.digest('hex'), segments };
+  return { length, sha256: hash.digest('hex') };
 }

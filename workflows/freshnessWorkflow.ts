@@ -1,10 +1,11 @@
 import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
 
 import type { createActivities } from '../activities';
+import { FRESHNESS_RETRY } from './retryPolicies';
 
 const { refreshMetadata } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '5s', maximumInterval: '1 minute', maximumAttempts: 10 },
+  retry: FRESHNESS_RETRY,
 });
 
 /**

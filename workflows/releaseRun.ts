@@ -55,18 +55,6 @@ export interface CarriedState {
 
 type Resume = Pick<CarriedState, 'remainingBakeMs' | 'stepStarted'>;
 
-/** Verification failures are permanent: retrying cannot make a bad artifact good. */
-export const NON_RETRYABLE = [
-  'INTAKE_MISMATCH',
-  'ARTIFACT_CORRUPT',
-  'VALIDATION_FAILED',
-  'INVALID_INPUT',
-  'REPOSITORY_CONFLICT',
-  'CONFIG_INVALID',
-  'ROLLBACK_NOT_ALLOWED',
-  'NOT_FOUND',
-] as const satisfies readonly ServerErrorCode[];
-
 const MAX_HISTORY = 100;
 const MAX_SIGNING_ROUNDS = 5;
 /** How often a baking step looks at device health: 60 looks per bake, every 2 s to 15 min. */

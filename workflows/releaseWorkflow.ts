@@ -27,28 +27,28 @@ import { awaitingApprovalKey, percentKey, stageKey } from '../common/temporalNam
 import { renderDetails } from './details';
 import {
   type CarriedState,
-  NON_RETRYABLE,
   type OpsActionName,
   type ReleaseActivities,
   ReleaseRun,
   type WorkflowRuntime,
 } from './releaseRun';
+import { LONG_ACTIVITY_RETRY, SHORT_ACTIVITY_RETRY } from './retryPolicies';
 
 export type { CarriedState } from './releaseRun';
 
-// Stage activities heartbeat at least every 5 s while alive, so a crashed worker's attempt is
+// Long activities heartbeat at least every 5 s while alive, so a crashed worker's attempt is
 // retried within 20 s (the fault-injection suite kills workers mid-stage). The heartbeat, not
 // start-to-close, finds dead workers: 2 hours only caps a live attempt, and building the
-// deltas of a 1 GiB image from two bases takes about half an hour of worker CPU here.
+// deltas of a 1 GiB image from two bases takes about 14 minutes of worker CPU on two cores.
 const longActivities = proxyActivities<ReleaseActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
+  retry: LONG_ACTIVITY_RETRY,
 });
 // Short activities: a short timeout so an attempt lost with a crashed worker is retried soon.
 const shortActivities = proxyActivities<ReleaseActivities>({
   startToCloseTimeout: '15 seconds',
-  retry: { initialInterval: '500ms', maximumInterval: '10s', nonRetryableErrorTypes: [...NON_RETRYABLE] },
+  retry: SHORT_ACTIVITY_RETRY,
 });
 
 /** Events before continue-as-new (the server may suggest it earlier). */

@@ -75,7 +75,12 @@ export async function makeDelta(from: Release, to: Release): Promise<LoopDelta> 
   try {
     await writeFile(join(dir, 'base'), from.bytes);
     await writeFile(join(dir, 'target'), to.bytes);
-    await buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work'), join(dir, 'delta'));
+    await buildDeltaFile({
+      base: join(dir, 'base'),
+      target: join(dir, 'target'),
+      work: join(dir, 'work'),
+      out: join(dir, 'delta'),
+    });
     const bytes = await readFile(join(dir, 'delta'));
     return {
       name: deltaTargetName(targetName(to.version), sha256Of(from)),

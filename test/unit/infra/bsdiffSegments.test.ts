@@ -14,8 +14,9 @@ import {
 } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
-import { buildDeltaFile, folderPatches, type PatchStore, planSegments } from '../../../infra/bsdiffSegments';
-import { rejectionOf } from '../../rejection';
+import { ServerError } from '../../../common/errors';
+import { buildDeltaFile, folderPatches, type PatchStore, planSegments, sliceFile } from '../../../infra/bsdiffSegments';
+import { refusal, rejectionOf } from '../../rejection';
 
 const KiB = 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -70,12 +71,20 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     ]);
   });
 
+  it('fails a pair it cannot build with a permanent code: a plan past the device bounds, an image shorter than its size', async () => {
+    const tooWide = refusal(() =>
+      planSegments(200 * 1024 ** 2, 200 * 1024 ** 2, { segmentBytes: 100 * 1024 ** 2, marginBytes: 0 }),
+    );
+    expect(tooWide).to.be.instanceOf(ServerError).and.have.property('code', 'DELTA_BUILD_FAILED');
+    const short = await rejectionOf(
+      sliceFile(join(dir, 'base'), { offset: 0, length: 10 * 1024 ** 2 }, join(dir, 'cut')),
+    );
+    expect(short).to.be.instanceOf(ServerError).and.have.property('code', 'ARTIFACT_CORRUPT');
+  });
+
   it('rebuilds the target exactly over several segments, and the delta is far smaller than the image', async () => {
     const built = await buildDeltaFile(
-      join(dir, 'base'),
-      join(dir, 'target'),
-      join(dir, 'work1'),
-      join(dir, 'delta'),
+      { base: join(dir, 'base'), target: join(dir, 'target'), work: join(dir, 'work1'), out: join(dir, 'delta') },
       small,
     );
     expect(built.segments.length).to.be.greaterThan(2);
@@ -91,17 +100,21 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     const other = nextImage(target);
     await writeFile(join(dir, 'other-target'), other);
     await buildDeltaFile(
-      join(dir, 'base'),
-      join(dir, 'target'),
-      join(dir, 'work-shared'),
-      join(dir, 'delta-first'),
+      {
+        base: join(dir, 'base'),
+        target: join(dir, 'target'),
+        work: join(dir, 'work-shared'),
+        out: join(dir, 'delta-first'),
+      },
       small,
     );
     const second = await buildDeltaFile(
-      join(dir, 'base'),
-      join(dir, 'other-target'),
-      join(dir, 'work-shared'),
-      join(dir, 'delta-second'),
+      {
+        base: join(dir, 'base'),
+        target: join(dir, 'other-target'),
+        work: join(dir, 'work-shared'),
+        out: join(dir, 'delta-second'),
+      },
       small,
     );
     const b = { ...binding(), target: { name: 'c/3.0.0/fw.bin', sha256: sha(other), length: other.length } };
@@ -119,10 +132,12 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
 
   it('resumes after a crash from the patches already kept, making only the rest (the activity keeps them in storage)', async () => {
     const fresh = await buildDeltaFile(
-      join(dir, 'base'),
-      join(dir, 'target'),
-      join(dir, 'work-fresh'),
-      join(dir, 'delta-fresh'),
+      {
+        base: join(dir, 'base'),
+        target: join(dir, 'target'),
+        work: join(dir, 'work-fresh'),
+        out: join(dir, 'delta-fresh'),
+      },
       small,
     );
     const kept = folderPatches(join(dir, 'kept'));
@@ -138,11 +153,14 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     });
     // Two segments at a time: the crash at segment 2 lets the one beside it finish, and starts no other.
     const first = await rejectionOf(
-      buildDeltaFile(join(dir, 'base'), join(dir, 'target'), join(dir, 'work-a'), join(dir, 'delta-a'), {
-        ...small,
-        concurrency: 2,
-        patches: crashingAt(2),
-      }),
+      buildDeltaFile(
+        { base: join(dir, 'base'), target: join(dir, 'target'), work: join(dir, 'work-a'), out: join(dir, 'delta-a') },
+        {
+          ...small,
+          concurrency: 2,
+          patches: crashingAt(2),
+        },
+      ),
     );
     expect(first.message).to.equal('worker killed');
     const before = [...made].sort((a, b) => a - b);
@@ -150,10 +168,7 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     expect(before.length).to.be.at.most(3);
     made.length = 0;
     const resumed = await buildDeltaFile(
-      join(dir, 'base'),
-      join(dir, 'target'),
-      join(dir, 'work-b'),
-      join(dir, 'delta-b'),
+      { base: join(dir, 'base'), target: join(dir, 'target'), work: join(dir, 'work-b'), out: join(dir, 'delta-b') },
       { ...small, concurrency: 2, patches: crashingAt(undefined) },
     );
     expect(
@@ -217,10 +232,7 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     let built: { length: number };
     before(async () => {
       built = await buildDeltaFile(
-        join(dir, 'base'),
-        join(dir, 'target'),
-        join(dir, 'work3'),
-        join(dir, 'delta3'),
+        { base: join(dir, 'base'), target: join(dir, 'target'), work: join(dir, 'work3'), out: join(dir, 'delta3') },
         small,
       );
     });

