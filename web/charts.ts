@@ -47,7 +47,14 @@ interface Figure {
   update(next: ChartConfiguration['data'], rows: Array<Array<string | number>>): void;
 }
 
-function figure(caption: string, config: ChartConfiguration, headers: string[], testId: string): Figure {
+interface FigureOptions {
+  caption: string;
+  config: ChartConfiguration;
+  headers: string[];
+  testId: string;
+}
+
+function figure({ caption, config, headers, testId }: FigureOptions): Figure {
   const canvas = h('canvas', { role: 'img', 'aria-label': caption });
   const chart = new Chart(canvas, {
     ...config,
@@ -73,16 +80,16 @@ function figure(caption: string, config: ChartConfiguration, headers: string[], 
 
 /** Devices per version over the release's lifetime, on its channel. */
 export function adoptionChart(): { root: HTMLElement; show(series: AdoptionSeries): void } {
-  const f = figure(
-    'Adoption: devices per version',
-    {
+  const f = figure({
+    caption: 'Adoption: devices per version',
+    config: {
       type: 'line',
       data: { labels: [], datasets: [] },
       options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'devices' } } } },
     },
-    ['time', 'version', 'devices'],
-    'adoption',
-  );
+    headers: ['time', 'version', 'devices'],
+    testId: 'adoption',
+  });
   return {
     root: f.root,
     show(series) {
@@ -111,9 +118,9 @@ export function adoptionChart(): { root: HTMLElement; show(series: AdoptionSerie
 
 /** Per rollout step: the devices' outcomes, and how many failures the gate allows there. */
 export function healthChart(): { root: HTMLElement; show(steps: StepHealth[]): void } {
-  const f = figure(
-    'Health per step against the gate',
-    {
+  const f = figure({
+    caption: 'Health per step against the gate',
+    config: {
       type: 'bar',
       data: { labels: [], datasets: [] },
       options: {
@@ -123,9 +130,9 @@ export function healthChart(): { root: HTMLElement; show(steps: StepHealth[]): v
         },
       },
     },
-    ['step', 'healthy', 'reverted', 'failed', 'refused', 'failures allowed'],
-    'health',
-  );
+    headers: ['step', 'healthy', 'reverted', 'failed', 'refused', 'failures allowed'],
+    testId: 'health',
+  });
   return {
     root: f.root,
     show(steps) {

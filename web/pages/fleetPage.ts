@@ -12,14 +12,39 @@ const DIMENSIONS: Array<[keyof Omit<FleetBreakdown, 'total'>, string, string | u
   ['statuses', 'Status', 'status'],
 ];
 
+interface Filter {
+  prefix: string;
+  status: string;
+  channel: string;
+  group: string;
+}
+
 /** The fleet by version, channel, hardware, group and status, and a device search. */
 export async function fleetPage(view: HTMLElement, route: Route, live: Live): Promise<void> {
-  const filter = {
+  const filter: Filter = {
     prefix: route.query.get('prefix') ?? '',
     status: route.query.get('status') ?? '',
     channel: route.query.get('channel') ?? '',
     group: route.query.get('group') ?? '',
   };
+  const form = searchForm(filter);
+  const breakdown = h('div', { class: 'breakdown', 'data-testid': 'breakdown' });
+  const results = h('div', { 'data-testid': 'devices' });
+  replace(view, h('h1', {}, 'Fleet'), breakdown, h('h2', {}, 'Devices'), form, results);
+
+  const refreshBreakdown = async () => {
+    const b = await get<FleetBreakdown>('/v1/fleet/breakdown');
+    if (!live.active) return;
+    replace(breakdown, ...breakdownOf(b, filter));
+  };
+  const q = new URLSearchParams(Object.entries({ ...filter, limit: '100' }).filter(([, v]) => v)).toString();
+  const devices = await get<DeviceRecord[]>(`/v1/admin/devices?${q}`);
+  replace(results, devicesTable(devices));
+  await refreshBreakdown();
+  live.every(5000, refreshBreakdown);
+}
+
+function searchForm(filter: Filter): HTMLFormElement {
   const search = h('input', {
     name: 'prefix',
     type: 'search',
@@ -27,7 +52,7 @@ export async function fleetPage(view: HTMLElement, route: Route, live: Live): Pr
     placeholder: 'device id starts with',
     maxlength: 128,
   });
-  const form = h(
+  return h(
     'form',
     {
       class: 'filters',
@@ -43,53 +68,43 @@ export async function fleetPage(view: HTMLElement, route: Route, live: Live): Pr
       .filter(([k, v]) => k !== 'prefix' && v)
       .map(([k, v]) => h('a', { class: 'badge', href: href('fleet', [], { ...filter, [k]: '' }) }, `${k}: ${v} ✕`)),
   );
-  const breakdown = h('div', { class: 'breakdown', 'data-testid': 'breakdown' });
-  const results = h('div', { 'data-testid': 'devices' });
-  replace(view, h('h1', {}, 'Fleet'), breakdown, h('h2', {}, 'Devices'), form, results);
+}
 
-  const refreshBreakdown = async () => {
-    const b = await get<FleetBreakdown>('/v1/fleet/breakdown');
-    if (!live.active) return;
-    replace(
-      breakdown,
-      h('p', {}, h('strong', { 'data-testid': 'total' }, String(b.total)), ' devices'),
-      ...DIMENSIONS.map(([key, title, param]) =>
-        h(
-          'section',
-          {},
-          h('h2', {}, `By ${title.toLowerCase()}`),
-          Object.keys(b[key]).length === 0
-            ? h('p', { class: 'muted' }, 'None.')
-            : table(
-                [title, 'Devices'],
-                Object.entries(b[key])
-                  .sort((x, y) => y[1] - x[1])
-                  .map(([name, n]) => [param ? link(href('fleet', [], { ...filter, [param]: name }), name) : name, n]),
-                { 'data-testid': key },
-              ),
-        ),
+function breakdownOf(b: FleetBreakdown, filter: Filter): HTMLElement[] {
+  return [
+    h('p', {}, h('strong', { 'data-testid': 'total' }, String(b.total)), ' devices'),
+    ...DIMENSIONS.map(([key, title, param]) =>
+      h(
+        'section',
+        {},
+        h('h2', {}, `By ${title.toLowerCase()}`),
+        Object.keys(b[key]).length === 0
+          ? h('p', { class: 'muted' }, 'None.')
+          : table(
+              [title, 'Devices'],
+              Object.entries(b[key])
+                .sort((x, y) => y[1] - x[1])
+                .map(([name, n]) => [param ? link(href('fleet', [], { ...filter, [param]: name }), name) : name, n]),
+              { 'data-testid': key },
+            ),
       ),
-    );
-  };
-  const q = new URLSearchParams(Object.entries({ ...filter, limit: '100' }).filter(([, v]) => v)).toString();
-  const devices = await get<DeviceRecord[]>(`/v1/admin/devices?${q}`);
-  replace(
-    results,
-    devices.length
-      ? table(
-          ['Device', 'Status', 'Version', 'Channel', 'Hardware', 'Groups', 'Last report'],
-          devices.map((d) => [
-            link(href('devices', [d.deviceId]), d.deviceId),
-            d.status,
-            d.currentVersion,
-            d.channel ?? '-',
-            d.hardwareId ?? '-',
-            d.groups.join(', '),
-            when(d.lastReportAt),
-          ]),
-        )
-      : h('p', {}, 'No devices match.'),
-  );
-  await refreshBreakdown();
-  live.every(5000, refreshBreakdown);
+    ),
+  ];
+}
+
+function devicesTable(devices: DeviceRecord[]): HTMLElement {
+  return devices.length
+    ? table(
+        ['Device', 'Status', 'Version', 'Channel', 'Hardware', 'Groups', 'Last report'],
+        devices.map((d) => [
+          link(href('devices', [d.deviceId]), d.deviceId),
+          d.status,
+          d.currentVersion,
+          d.channel ?? '-',
+          d.hardwareId ?? '-',
+          d.groups.join(', '),
+          when(d.lastReportAt),
+        ]),
+      )
+    : h('p', {}, 'No devices match.');
 }

@@ -38,131 +38,109 @@ const ACTIONS: ActionDef[] = [
   operate('abort', 'Abort', true),
 ];
 
+interface Release {
+  channel: string;
+  version: string;
+  base: string;
+}
+
 /** One release: state, the gate in words, actions the role allows, timeline, charts. */
 export async function releasePage(view: HTMLElement, route: Route, live: Live): Promise<void> {
   const [channel = '', version = ''] = route.args;
-  const base = path`/v1/admin/releases/${channel}/${version}`;
-  const stages = h('ol', { class: 'stages', 'aria-label': 'Stages', 'data-testid': 'stages' });
-  const summary = h('section', { class: 'summary', 'data-testid': 'summary' });
-  const gate = h('p', { class: 'gate', 'data-testid': 'gate' });
-  const actions = h('div', { class: 'actions', 'data-testid': 'actions' });
-  const timeline = h('ol', { class: 'timeline', 'data-testid': 'timeline' });
-  const devices = h('div', { 'data-testid': 'devices' });
-  const delivery = h('div', { 'data-testid': 'delivery' });
-  const adoption = adoptionChart();
-  const health = healthChart();
-  replace(
-    view,
+  const release: Release = { channel, version, base: path`/v1/admin/releases/${channel}/${version}` };
+  const parts = releaseParts();
+  replace(view, ...releaseLayout(parts, release));
+
+  const showActions = actionButtons(parts.actions, release, () => refreshStatus());
+  const refreshStatus = async () => {
+    const s = await get<Status>(release.base);
+    if (!live.active) return;
+    showStatus(parts, s, showActions);
+  };
+  const refreshInsights = async () => {
+    const i = await get<ReleaseInsights>(`${release.base}/insights`);
+    if (!live.active) return;
+    parts.adoption.show(i.adoption);
+    parts.health.show(i.steps);
+  };
+  await Promise.all([refreshStatus(), refreshInsights()]);
+  live.every(1000, refreshStatus);
+  live.every(2000, refreshInsights);
+}
+
+/** Made once and filled in place by each refresh, so what the operator opened (a chart's numbers) stays open. */
+function releaseParts() {
+  return {
+    stages: h('ol', { class: 'stages', 'aria-label': 'Stages', 'data-testid': 'stages' }),
+    summary: h('section', { class: 'summary', 'data-testid': 'summary' }),
+    gate: h('p', { class: 'gate', 'data-testid': 'gate' }),
+    actions: h('div', { class: 'actions', 'data-testid': 'actions' }),
+    timeline: h('ol', { class: 'timeline', 'data-testid': 'timeline' }),
+    devices: h('div', { 'data-testid': 'devices' }),
+    delivery: h('div', { 'data-testid': 'delivery' }),
+    adoption: adoptionChart(),
+    health: healthChart(),
+  };
+}
+
+type Parts = ReturnType<typeof releaseParts>;
+
+function releaseLayout(p: Parts, { channel, version }: Release): HTMLElement[] {
+  return [
     h('h1', {}, `Release ${version} `, h('span', { class: 'muted' }, `on ${channel}`)),
-    stages,
-    summary,
+    p.stages,
+    p.summary,
     h('h2', {}, 'Health gate'),
-    gate,
-    actions,
-    h('div', { class: 'charts' }, adoption.root, health.root),
+    p.gate,
+    p.actions,
+    h('div', { class: 'charts' }, p.adoption.root, p.health.root),
     h(
       'div',
       { class: 'columns' },
-      h('section', {}, h('h2', {}, 'Devices on this release'), devices, h('h2', {}, 'Delivery'), delivery),
-      h('section', {}, h('h2', {}, 'Timeline'), timeline),
+      h('section', {}, h('h2', {}, 'Devices on this release'), p.devices, h('h2', {}, 'Delivery'), p.delivery),
+      h('section', {}, h('h2', {}, 'Timeline'), p.timeline),
+    ),
+  ];
+}
+
+function showStatus(p: Parts, s: Status, showActions: (s: Status) => void): void {
+  replace(p.summary, ...summaryFacts(s));
+  replace(
+    p.stages,
+    ...stagesOf(s).map(([name, state]) =>
+      h('li', { class: state, 'aria-current': state === 'current' ? 'step' : undefined }, name),
     ),
   );
+  p.gate.textContent = describeGate(s);
+  showActions(s);
+  replace(p.timeline, ...timelineItems(s));
+  replace(p.devices, devicesOf(s));
+  replace(p.delivery, ...deliveryOf(s));
+}
 
-  let shownActions = '';
-  const refreshStatus = async () => {
-    const s = await get<Status>(base);
-    if (!live.active) return;
-    replace(
-      summary,
-      fact('Stage', h('span', { class: `stage stage-${s.stage}`, 'data-testid': 'stage' }, s.stage)),
-      fact('Lifecycle', s.lifecycle),
-      fact('Step', h('span', { 'data-testid': 'percent' }, `${s.percent}%`)),
-      fact('Devices are offered', h('span', { 'data-testid': 'published' }, describePublished(s))),
-      fact('Paused', h('span', { 'data-testid': 'paused' }, s.paused ? 'yes' : 'no')),
-      fact(
-        'Approval',
-        s.awaitingApproval
-          ? `awaiting (${s.approvals.length}/${s.approvalsRequired})`
-          : `${s.approvals.filter((a) => a.decision === 'approve').length} given`,
-      ),
-      fact('Plan', `${s.plan}: ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`),
-      fact('Created by', s.createdBy),
-      fact('Hardware', s.hardwareIds.join(', ')),
-      s.error ? fact('Error', `${s.error.code}: ${s.error.message}`) : null,
-    );
-    replace(
-      stages,
-      ...stagesOf(s).map(([name, state]) =>
-        h('li', { class: state, 'aria-current': state === 'current' ? 'step' : undefined }, name),
-      ),
-    );
-    gate.textContent = describeGate(s);
-    // Rebuild the buttons only when the set changes, so a click is never lost to a refresh.
-    const allowed = ACTIONS.filter((a) => can(a.permission) && a.show(s));
-    const key = allowed.map((a) => a.name).join(',');
-    if (key !== shownActions) {
-      shownActions = key;
-      replace(
-        actions,
-        ...allowed.map((a) =>
-          h('button', { type: 'button', class: a.danger ? 'danger' : 'primary', onclick: () => void act(a) }, a.label),
-        ),
-      );
-    }
-    replace(
-      timeline,
-      ...s.history.map((r) =>
-        h(
-          'li',
-          {},
-          h('time', { datetime: r.at }, when(r.at)),
-          ' ',
-          h('strong', {}, r.action),
-          r.actor ? ` by ${r.actor}` : '',
-          r.detail ? `: ${r.detail}` : '',
-        ),
-      ),
-    );
-    const d = s.devices;
-    replace(
-      devices,
-      d
-        ? table(
-            ['devices', 'healthy', 'reverted', 'failed', 'refused'],
-            [[d.devices, d.healthy, d.reverted, d.failed, d.refused]],
-          )
-        : h('p', {}, 'Not registered yet.'),
-    );
-    // How installs came: delta updates against full images, and what that saved (#12).
-    const v = s.delivery;
-    const deltas = s.target?.deltas?.length ?? 0;
-    replace(
-      delivery,
-      h(
-        'p',
-        {},
-        deltas
-          ? `${deltas} delta update(s): from ${s.target!.deltas!.map((x) => x.base.version).join(', ')}`
-          : 'No delta updates for this release.',
-      ),
-      v && v.delta.installs + v.full.installs > 0
-        ? table(
-            ['as', 'installs', 'bytes'],
-            [
-              ['delta', v.delta.installs, v.delta.bytes],
-              ['full image', v.full.installs, v.full.bytes],
-              ['saved', '', `${v.savedBytes} (${v.savedPercent}%)`],
-            ],
-          )
-        : h('p', {}, 'No installs reported yet.'),
-    );
-  };
-  const refreshInsights = async () => {
-    const i = await get<ReleaseInsights>(`${base}/insights`);
-    if (!live.active) return;
-    adoption.show(i.adoption);
-    health.show(i.steps);
-  };
+function summaryFacts(s: Status): Array<HTMLElement | null> {
+  return [
+    fact('Stage', h('span', { class: `stage stage-${s.stage}`, 'data-testid': 'stage' }, s.stage)),
+    fact('Lifecycle', s.lifecycle),
+    fact('Step', h('span', { 'data-testid': 'percent' }, `${s.percent}%`)),
+    fact('Devices are offered', h('span', { 'data-testid': 'published' }, describePublished(s))),
+    fact('Paused', h('span', { 'data-testid': 'paused' }, s.paused ? 'yes' : 'no')),
+    fact(
+      'Approval',
+      s.awaitingApproval
+        ? `awaiting (${s.approvals.length}/${s.approvalsRequired})`
+        : `${s.approvals.filter((a) => a.decision === 'approve').length} given`,
+    ),
+    fact('Plan', `${s.plan}: ${s.steps.map((x) => `${x.percent}%`).join(' → ')}`),
+    fact('Created by', s.createdBy),
+    fact('Hardware', s.hardwareIds.join(', ')),
+    s.error ? fact('Error', `${s.error.code}: ${s.error.message}`) : null,
+  ];
+}
+
+/** `refresh` runs after a confirmed action, so its effect shows without waiting for the next tick. */
+function actionButtons(root: HTMLElement, release: Release, refresh: () => Promise<void>): (s: Status) => void {
+  const { channel, version, base } = release;
   const act = async (a: ActionDef) => {
     const decision = a.permission === 'release.decide';
     const done = await confirmAction({
@@ -174,11 +152,71 @@ export async function releasePage(view: HTMLElement, route: Route, live: Live): 
       danger: a.danger,
       send: (reason) => post(`${base}/${a.name}`, decision ? { comment: reason } : { reason }),
     });
-    if (done) await refreshStatus();
+    if (done) await refresh();
   };
-  await Promise.all([refreshStatus(), refreshInsights()]);
-  live.every(1000, refreshStatus);
-  live.every(2000, refreshInsights);
+  let shown = '';
+  return (s) => {
+    // Rebuild the buttons only when the set changes, so a click is never lost to a refresh.
+    const allowed = ACTIONS.filter((a) => can(a.permission) && a.show(s));
+    const key = allowed.map((a) => a.name).join(',');
+    if (key === shown) return;
+    shown = key;
+    replace(
+      root,
+      ...allowed.map((a) =>
+        h('button', { type: 'button', class: a.danger ? 'danger' : 'primary', onclick: () => void act(a) }, a.label),
+      ),
+    );
+  };
+}
+
+function timelineItems(s: Status): HTMLElement[] {
+  return s.history.map((r) =>
+    h(
+      'li',
+      {},
+      h('time', { datetime: r.at }, when(r.at)),
+      ' ',
+      h('strong', {}, r.action),
+      r.actor ? ` by ${r.actor}` : '',
+      r.detail ? `: ${r.detail}` : '',
+    ),
+  );
+}
+
+function devicesOf(s: Status): HTMLElement {
+  const d = s.devices;
+  return d
+    ? table(
+        ['devices', 'healthy', 'reverted', 'failed', 'refused'],
+        [[d.devices, d.healthy, d.reverted, d.failed, d.refused]],
+      )
+    : h('p', {}, 'Not registered yet.');
+}
+
+/** How installs came: delta updates against full images, and what that saved. */
+function deliveryOf(s: Status): HTMLElement[] {
+  const v = s.delivery;
+  const deltas = s.target?.deltas?.length ?? 0;
+  return [
+    h(
+      'p',
+      {},
+      deltas
+        ? `${deltas} delta update(s): from ${s.target!.deltas!.map((x) => x.base.version).join(', ')}`
+        : 'No delta updates for this release.',
+    ),
+    v && v.delta.installs + v.full.installs > 0
+      ? table(
+          ['as', 'installs', 'bytes'],
+          [
+            ['delta', v.delta.installs, v.delta.bytes],
+            ['full image', v.full.installs, v.full.bytes],
+            ['saved', '', `${v.savedBytes} (${v.savedPercent}%)`],
+          ],
+        )
+      : h('p', {}, 'No installs reported yet.'),
+  ];
 }
 
 /** The release path as a row of stages: done, the current one, still to come (an ended release shows how it ended). */
