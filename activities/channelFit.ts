@@ -27,10 +27,9 @@ export interface ChannelEntry {
  */
 export function channelFitProblems(
   target: ReleaseTarget,
-  offered: ChannelEntry[],
-  released: ChannelEntry[],
-  fleetHardware: ReadonlySet<string>,
+  channel: { offered: ChannelEntry[]; released: ChannelEntry[]; fleetHardware: ReadonlySet<string> },
 ): string[] {
+  const { offered, released, fleetHardware } = channel;
   const mine = new Set(target.custom.hardwareIds);
   const peers = offered.filter(
     (e) =>

@@ -26,7 +26,7 @@ const MAX_DONE_BYTES = 64 * 1024;
 const MAX_DELTA_SHARE = 0.8;
 
 /**
- * Artifact preparation, second half (#12): delta updates to the new image from the newest
+ * Artifact preparation, second half: delta updates to the new image from the newest
  * `spec.deltaBases` earlier releases of the same channel and hardware that the release
  * repository still lists (retired ones are no base: their devices take the full image).
  * Each delta is content-addressed in the artifacts bucket like any image. Resumable: every
@@ -44,7 +44,7 @@ export async function buildDeltas(
   const built: DeltaTarget[] = [];
   for (const [i, base] of bases.entries()) {
     heartbeat({ base: i + 1, of: bases.length, version: base.version });
-    const delta = await buildOne(deps.storage, base, artifact, (segment, of) =>
+    const delta = await buildOne(deps.storage, { base: base, target: artifact }, (segment, of) =>
       heartbeat({ base: i + 1, of: bases.length, version: base.version, segment, segments: of }),
     );
     if (delta.length > artifact.length * MAX_DELTA_SHARE) {
@@ -88,8 +88,7 @@ async function deltaBases(deps: ActivityDeps, spec: ReleaseSpec, newSha256: stri
 
 async function buildOne(
   storage: Storage,
-  base: DeltaTarget['base'],
-  target: ArtifactRef,
+  { base, target }: { base: DeltaTarget['base']; target: ArtifactRef },
   progress: (segment: number, of: number) => void,
 ): Promise<{ length: number; sha256: string }> {
   // The format in the key: a build left by an older format is neither resumed nor reused.
@@ -103,7 +102,7 @@ async function buildOne(
   // Patches live in storage as they are made: a retry on any worker picks up from the last one.
   const patches: PatchStore = {
     size: async (i) => (await storage.stat('artifacts', patchKey(i)))?.size,
-    keep: async (i, file) => (await storage.putFile('artifacts', patchKey(i), file)).size,
+    keep: async (i, file) => (await storage.putFile('artifacts', patchKey(i), { file })).size,
     read: async (i) => (await storage.getStream('artifacts', patchKey(i))) as AsyncIterable<Buffer>,
   };
   try {
@@ -117,7 +116,7 @@ async function buildOne(
         during: heartbeatingWhile,
       },
     );
-    await storage.putFile('artifacts', artifactKey(delta.sha256), join(work, 'delta'));
+    await storage.putFile('artifacts', artifactKey(delta.sha256), { file: join(work, 'delta') });
     const result = { length: delta.length, sha256: delta.sha256 };
     await storage.putBytes('artifacts', doneKey, Buffer.from(JSON.stringify(result)));
     for (let i = 0; i < delta.segments.length; i++) await storage.remove('artifacts', patchKey(i));

@@ -38,7 +38,12 @@ export async function prepareArtifact(
   const existing = await deps.storage.stat('artifacts', key);
   if (!existing) {
     try {
-      await heartbeatingWhile(deps.storage.copyIfUnchanged('intake', input.intakeKey, input.etag, 'artifacts', key));
+      await heartbeatingWhile(
+        deps.storage.copyIfUnchanged(
+          { role: 'intake', key: input.intakeKey, etag: input.etag },
+          { role: 'artifacts', key: key },
+        ),
+      );
     } catch (err) {
       if ((err as { code?: string }).code === 'PreconditionFailed') {
         throw new ServerError('INTAKE_MISMATCH', 'the intake object was replaced after it was hashed', { cause: err });

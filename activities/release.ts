@@ -117,7 +117,11 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
     approvals: input.approvals,
   };
   const entry = targetFile({ name: t.name, length: t.length, sha256: t.sha256, custom: { ...t.custom, rollout } });
-  await publishIntoRollout(deps, t.custom.channel, t.custom.hardwareIds, entry, deltaEntries(t));
+  await publishIntoRollout(
+    deps,
+    { channel: t.custom.channel, hardwareIds: t.custom.hardwareIds },
+    { entry, deltas: deltaEntries(t) },
+  );
 }
 
 /**
@@ -147,10 +151,8 @@ export function deltaEntries(t: ReleaseTarget): TargetFile[] {
  */
 export async function publishIntoRollout(
   deps: ActivityDeps,
-  channel: string,
-  hardwareIds: readonly string[],
-  entry: TargetFile,
-  deltas: TargetFile[] = [],
+  { channel, hardwareIds }: { channel: string; hardwareIds: readonly string[] },
+  { entry, deltas = [] }: { entry: TargetFile; deltas?: TargetFile[] },
 ): Promise<void> {
   const add = (targets: Targets) => {
     targets.addTarget(entry);

@@ -16,7 +16,7 @@ export interface RetireEntry {
 }
 
 /**
- * Which releases leave a partition's device-facing metadata (#10): withdrawn ones (rolled
+ * Which releases leave a partition's device-facing metadata: withdrawn ones (rolled
  * back, aborted, superseded) and stable ones older than `keepStable` newer stable ones.
  * Releases still rolling out stay, and so does the newest release with the partition's
  * highest rollback index: devices may hold that index, and validation (channelFit) checks

@@ -51,14 +51,15 @@ export async function offerPrevious(
   };
   await publishIntoRollout(
     deps,
-    policy.channel,
-    policy.hardwareIds,
-    targetFile({
-      name: previous.path,
-      length: previous.length,
-      sha256: previous.hashes['sha256']!,
-      custom: { ...policy, rollout },
-    }),
+    { channel: policy.channel, hardwareIds: policy.hardwareIds },
+    {
+      entry: targetFile({
+        name: previous.path,
+        length: previous.length,
+        sha256: previous.hashes['sha256']!,
+        custom: { ...policy, rollout },
+      }),
+    },
   );
   return { targetName: previous.path, rollbackIndex: policy.rollbackIndex };
 }

@@ -161,7 +161,11 @@ async function checkChannelFit(deps: ActivityDeps, t: ReleaseTarget): Promise<vo
   };
   const fleet = await deps.api.get<FleetBreakdown>('/v1/fleet/breakdown');
   const hardware = new Set(Object.keys(fleet.hardwareIds).filter((h) => h !== '(none)'));
-  const problems = channelFitProblems(t, await entries('rollout'), await entries('release'), hardware);
+  const problems = channelFitProblems(t, {
+    offered: await entries('rollout'),
+    released: await entries('release'),
+    fleetHardware: hardware,
+  });
   if (problems.length > 0)
     throw new ServerError(
       'VALIDATION_FAILED',

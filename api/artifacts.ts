@@ -1,13 +1,13 @@
 import { pipeline } from 'node:stream/promises';
 
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 
-import type { DeviceRecord } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import { deviceFacts } from '../fleet/deviceFacts';
 import type { OfferIndex } from '../fleet/offers';
 import type { Config } from '../infra/config';
 import { artifactKey, type Storage } from '../infra/storage';
+import { deviceOf } from './auth';
 
 /** Parses a single `bytes=` range; multi-range requests are answered with the whole body. */
 export function parseRange(
@@ -46,12 +46,12 @@ export interface ArtifactDeps {
  * every attempt, so an expired URL is never reused. `stream` sends them from here. Storage
  * is untrusted either way: the device checks length and hashes against signed metadata.
  */
-export async function serveArtifact(
-  deps: ArtifactDeps,
-  device: DeviceRecord,
-  req: Request,
-  res: Response,
-): Promise<void> {
+export function artifactHandler(deps: ArtifactDeps): RequestHandler {
+  return (req, res) => serveArtifact(deps, req, res);
+}
+
+async function serveArtifact(deps: ArtifactDeps, req: Request, res: Response): Promise<void> {
+  const device = deviceOf(res);
   const sha256 = String(req.params['sha256']);
   if (!/^[0-9a-f]{64}$/.test(sha256))
     throw new ServerError('INVALID_INPUT', 'artifact address must be a sha256 hex digest');
@@ -59,21 +59,23 @@ export async function serveArtifact(
   if (!access.allowed) throw new ServerError(access.code, access.reason);
   // A presigned URL is for GET only (the method is signed); HEAD is answered here, from the object's size.
   if (deps.delivery.delivery === 'redirect' && req.method === 'GET') {
-    const url = await deps.storage.presignedGet(
-      'artifacts',
-      artifactKey(sha256),
-      deps.delivery.urlSeconds,
-      deps.delivery.publicUrl,
-    );
+    const url = await deps.storage.presignedGet('artifacts', artifactKey(sha256), {
+      seconds: deps.delivery.urlSeconds,
+      endpoint: deps.delivery.publicUrl,
+    });
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, url);
     return;
   }
-  await streamArtifact(deps.storage, sha256, req, res);
+  await streamArtifact(req, res, { storage: deps.storage, sha256 });
 }
 
 /** Streams an artifact by content address, honouring Range so devices can resume. */
-async function streamArtifact(storage: Storage, sha256: string, req: Request, res: Response): Promise<void> {
+async function streamArtifact(
+  req: Request,
+  res: Response,
+  { storage, sha256 }: { storage: Storage; sha256: string },
+): Promise<void> {
   const key = artifactKey(sha256);
   const info = await storage.stat('artifacts', key);
   if (!info) throw new ServerError('NOT_FOUND', `no artifact ${sha256}`);

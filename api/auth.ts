@@ -46,7 +46,7 @@ export function adminAuth(
   return (permission) => (req, res, next) => {
     const changes = req.method !== 'GET';
     let auditDown = false;
-    authenticate(req, res, operators, sessions)
+    authenticate(req, res, { operators, sessions })
       .then(async (operator) => {
         res.locals['operator'] = operator;
         if (!allowed(operator.roles, permission)) {
@@ -93,7 +93,12 @@ export function adminAuth(
   };
 }
 
-async function authenticate(req: Request, res: Response, operators: Operators, sessions: Sessions): Promise<Operator> {
+/** The operator a request comes from: a bearer token, or a dashboard session cookie (with its CSRF checks on a change). */
+async function authenticate(
+  req: Request,
+  res: Response,
+  { operators, sessions }: { operators: Operators; sessions: Sessions },
+): Promise<Operator> {
   const header = req.header('authorization');
   if (header !== undefined) {
     const token = /^Bearer ([A-Za-z0-9_-]{10,200})$/.exec(header)?.[1];

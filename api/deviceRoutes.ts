@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
-import { type Request, type Response, Router } from 'express';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 
 import { ServerError } from '../common/errors';
 import { deviceFacts } from '../fleet/deviceFacts';
@@ -13,7 +13,7 @@ import type { Storage } from '../infra/storage';
 import { partitionName } from '../trust/layout';
 import type { MetadataRepository } from '../trust/metadataRepository';
 import type { TufRepository } from '../trust/tufRepository';
-import { serveArtifact } from './artifacts';
+import { artifactHandler } from './artifacts';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { MetadataCache } from './metadataCache';
 import { notePoll, noteReport } from './observability';
@@ -49,11 +49,6 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
   const r = Router();
   const body = jsonBody(deps.maxBodyBytes);
   const device = deviceAuth(deps.devices);
-  const files = {
-    metadata: deps.metadataCache ?? MetadataCache.over(deps.storage),
-    timestamps: deps.servedTimestamps ?? new ServedTimestamps(0),
-  };
-
   r.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });
@@ -86,23 +81,36 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
     }),
   );
 
-  r.get('/v1/repos/:repo/metadata/:file', device, async (req, res) => {
+  metadataRoutes(r, { deps, device });
+
+  const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
+  r.get('/v1/artifacts/:sha256', device, artifactHandler(artifacts));
+  r.head('/v1/artifacts/:sha256', device, artifactHandler(artifacts));
+
+  return r;
+}
+
+/** The repositories' metadata, flat or one partition's, as a device reads it. */
+function metadataRoutes(r: Router, { deps, device }: { deps: DeviceRouteDeps; device: RequestHandler }): void {
+  const files = {
+    metadata: deps.metadataCache ?? MetadataCache.over(deps.storage),
+    timestamps: deps.servedTimestamps ?? new ServedTimestamps(0),
+  };
+  const repositoryOf = (req: Request) => {
     const repo = String(req.params['repo']);
     if (!REPOSITORIES.includes(repo as RepositoryName))
       throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
-    await sendMetadata(req, res, {
-      ...files,
-      set: deps.repos[repo as RepositoryName].flat,
-      file: String(req.params['file']),
-    });
+    return deps.repos[repo as RepositoryName];
+  };
+  r.get('/v1/repos/:repo/metadata/:file', device, async (req, res) => {
+    await sendMetadata(req, res, { ...files, set: repositoryOf(req).flat, file: String(req.params['file']) });
   });
   // A partition's files (trust/layout.ts): a device reads only its own channel and hardware's,
   // as enrolled, so what a partition holds reaches only the devices it concerns.
   r.get('/v1/repos/:repo/p/:channel/:hardware/metadata/:file', device, async (req, res) => {
-    const repo = String(req.params['repo']);
-    if (!REPOSITORIES.includes(repo as RepositoryName))
-      throw new ServerError('NOT_FOUND', `no repository ${repo.slice(0, 40)}`);
-    const asked = partitionName(String(req.params['channel']), String(req.params['hardware']));
+    const repository = repositoryOf(req);
+    const [channel, hardware] = [String(req.params['channel']), String(req.params['hardware'])];
+    const asked = partitionName(channel, hardware);
     const own = deviceOf(res);
     if (!own.channel || !own.hardwareId || asked !== partitionName(own.channel, own.hardwareId)) {
       throw new ServerError(
@@ -110,18 +118,9 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
         `device ${own.deviceId} is enrolled for ${own.channel ?? '(no channel)'}/${own.hardwareId ?? '(no hardware)'}, not ${asked}`,
       );
     }
-    const set = deps.repos[repo as RepositoryName].partition(
-      String(req.params['channel']),
-      String(req.params['hardware']),
-    );
+    const set = repository.partition(channel, hardware);
     await sendMetadata(req, res, { ...files, set, file: String(req.params['file']) });
   });
-
-  const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
-  r.get('/v1/artifacts/:sha256', device, (req, res) => serveArtifact(artifacts, deviceOf(res), req, res));
-  r.head('/v1/artifacts/:sha256', device, (req, res) => serveArtifact(artifacts, deviceOf(res), req, res));
-
-  return r;
 }
 
 /**

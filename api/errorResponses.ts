@@ -63,6 +63,7 @@ export function httpStatusOf(code: ServerErrorCode): number {
  * The one place errors become HTTP: `{ error: { code, message, requestId } }` with a fitting
  * status. The request's log line carries the code, and for a 5xx the error with its stack.
  */
+// eslint-disable-next-line @typescript-eslint/max-params -- express tells an error handler by its four parameters
 export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   if (res.headersSent) {
     noteError(res, 'INTERNAL', err);

@@ -62,6 +62,7 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
     }),
   );
   // Every refused attempt too, body and schema refusals included, before the error answers.
+  // eslint-disable-next-line @typescript-eslint/max-params -- express tells an error handler by its four parameters
   const auditRefusal: ErrorRequestHandler = (err, req, res, next) => {
     const { status, code, message } = describeError(err);
     const outcome = status < 500 ? 'refused' : 'failed';

@@ -30,7 +30,7 @@ export function insightRoutes(deps: InsightRouteDeps): Router {
       channel: param(req, 'channel'),
       version: param(req, 'version'),
     });
-    res.json(await releaseInsights(insights(), status, buckets));
+    res.json(await releaseInsights(insights(), status, { buckets }));
   });
 
   r.get('/v1/fleet/breakdown', guard('read'), async (_req, res) => {
@@ -57,14 +57,13 @@ function bucketsOf(v: unknown): number {
 export async function releaseInsights(
   insights: Insights,
   status: ReleaseStatus,
-  buckets: number,
-  now = new Date(),
+  { buckets, now = new Date() }: { buckets: number; now?: Date },
 ): Promise<ReleaseInsights> {
   const first = status.history[0]?.at;
   // The worker's clock wrote the history; never ask for a series that starts after now.
   const since = first && Date.parse(first) < now.getTime() ? new Date(first) : now;
   const [adoption, steps] = await Promise.all([
-    insights.adoption(status.channel, since, now, buckets),
+    insights.adoption(status.channel, { since, until: now, buckets }),
     status.target ? insights.stepHealth(status.target.name, stepWindows(status), now) : [],
   ]);
   return { adoption, steps };

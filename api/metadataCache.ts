@@ -56,7 +56,7 @@ export class MetadataCache {
     const entry: Entry = { until: now + this.options.hitMs, bytes, size: 0 };
     this.entries.set(key, entry);
     bytes.then(
-      (b) => this.settled(key, entry, b, now),
+      (b) => this.settled(key, entry, { bytes: b, startedAt: now }),
       () => this.entries.get(key) === entry && this.drop(key),
     );
     return bytes;
@@ -73,7 +73,8 @@ export class MetadataCache {
     return { entries: this.entries.size, bytes: this.held };
   }
 
-  private settled(key: string, entry: Entry, bytes: Buffer | undefined, startedAt: number): void {
+  private settled(key: string, entry: Entry, read: { bytes: Buffer | undefined; startedAt: number }): void {
+    const { bytes, startedAt } = read;
     if (this.entries.get(key) !== entry) return;
     if (!bytes) {
       // Absent: kept only for missMs (0 asks storage every time).

@@ -138,7 +138,7 @@ export function observe(
     // 'close' comes after the last byte, and also when the client hangs up mid-response.
     res.once('close', () => {
       try {
-        record(req, res, state, log);
+        record(req, res, { state, log });
       } catch (err) {
         // Telemetry must never take the API down: this runs outside any request handler.
         log.warn({ err, requestId: state.id }, 'could not record request');
@@ -190,7 +190,7 @@ export function noteError(res: Response, code: string, unexpected?: unknown): vo
   if (unexpected !== undefined) state.error = unexpected;
 }
 
-function record(req: Request, res: Response, state: RequestState, log: Logger): void {
+function record(req: Request, res: Response, { state, log }: { state: RequestState; log: Logger }): void {
   const seconds = Number(process.hrtime.bigint() - state.startNs) / 1e9;
   // The pattern, never the URL: ids and digests in paths would make every request a new series.
   const route = req.route ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}` : UNMATCHED_ROUTE;

@@ -67,24 +67,23 @@ const operator = (permission: string) => ({
   description: `Needs permission ${permission} (api/permissions.ts).`,
 });
 
-interface Ok {
+/** An admin operation's answer (its status and schema), inputs and refusals. */
+interface AdminOperation {
   status?: '200' | '201' | '204';
   schema?: SchemaName;
-}
-interface AdminOptions {
   body?: SchemaName;
   parameters?: object[];
   /** Refusals besides the guard's (401, 403) and 400. */
   refusals?: Refusal[];
 }
 /** An admin operation: the permission its guard asks for, its answer, its inputs and every refusal it can give. */
-const admin = (summary: string, permission: string, ok: Ok, o: AdminOptions = {}) => ({
+const admin = (summary: string, permission: string, o: AdminOperation) => ({
   summary,
   ...operator(permission),
   ...(o.parameters ? { parameters: o.parameters } : {}),
   ...(o.body ? { requestBody: { required: true, ...json(o.body) } } : {}),
   responses: {
-    [ok.status ?? '200']: ok.schema ? { description: 'OK', ...json(ok.schema) } : { description: 'OK' },
+    [o.status ?? '200']: o.schema ? { description: 'OK', ...json(o.schema) } : { description: 'OK' },
     ...refusals(...(o.body ? CHANGE : READ), ...(o.refusals ?? [])),
   },
 });
@@ -265,28 +264,22 @@ export const openapi = {
       },
     },
     '/v1/fleet/targets/stats': {
-      get: admin(
-        'Install and health outcomes of one target (what rollout gates judge)',
-        'read',
-        { schema: 'TargetStats' },
-        { parameters: [inQuery('name', text(300), true)] },
-      ),
+      get: admin('Install and health outcomes of one target (what rollout gates judge)', 'read', {
+        schema: 'TargetStats',
+        parameters: [inQuery('name', text(300), true)],
+      }),
     },
     '/v1/fleet/summary': {
-      get: admin(
-        'Versions and latest outcomes across the fleet',
-        'read',
-        { schema: 'FleetSummary' },
-        {
-          parameters: [
-            inQuery('prefix', {
-              type: 'string',
-              maxLength: 128,
-              description: 'Device ids starting with this (longer is cut to 128)',
-            }),
-          ],
-        },
-      ),
+      get: admin('Versions and latest outcomes across the fleet', 'read', {
+        schema: 'FleetSummary',
+        parameters: [
+          inQuery('prefix', {
+            type: 'string',
+            maxLength: 128,
+            description: 'Device ids starting with this (longer is cut to 128)',
+          }),
+        ],
+      }),
     },
     '/v1/fleet/breakdown': {
       get: admin('Devices per current version, channel, hardware id, group and status', 'read', {
@@ -353,8 +346,7 @@ export const openapi = {
       get: admin(
         "Metadata freshness: every role's version and expiry in both repositories, and the re-signing schedule",
         'read',
-        { schema: 'MetadataStatus' },
-        { refusals: ['503'] },
+        { schema: 'MetadataStatus', refusals: ['503'] },
       ),
     },
     '/v1/admin/metadata/watermarks': {
@@ -368,109 +360,96 @@ export const openapi = {
       post: admin(
         "Accept a deliberately restored older storage (S-25): drop a repository's watermarks, with a reason (audited); the next verified reads set them from what storage holds",
         'metadata.manage',
-        { schema: 'StorageAccepted' },
-        { body: 'AcceptStorage' },
+        { schema: 'StorageAccepted', body: 'AcceptStorage' },
       ),
     },
     '/v1/admin/whoami': { get: admin('The operator this token belongs to', 'read', { schema: 'Operator' }) },
     '/v1/admin/operators': {
       get: admin('List operators', 'operator.manage', { schema: 'OperatorRows' }),
-      post: admin(
-        'Add an operator (the token is shown once)',
-        'operator.manage',
-        { status: '201', schema: 'OperatorCreated' },
-        { body: 'CreateOperator', refusals: ['409'] },
-      ),
+      post: admin('Add an operator (the token is shown once)', 'operator.manage', {
+        status: '201',
+        schema: 'OperatorCreated',
+        body: 'CreateOperator',
+        refusals: ['409'],
+      }),
     },
     '/v1/admin/operators/{name}/revoke': {
-      post: admin(
-        'Revoke an operator token',
-        'operator.manage',
-        { schema: 'OperatorRevoked' },
-        { body: 'Revoke', parameters: [inPath('name')], refusals: ['404'] },
-      ),
+      post: admin('Revoke an operator token', 'operator.manage', {
+        schema: 'OperatorRevoked',
+        body: 'Revoke',
+        parameters: [inPath('name')],
+        refusals: ['404'],
+      }),
     },
     '/v1/admin/audit': {
-      get: admin(
-        'The audit log: who did what, when and why (newest first)',
-        'read',
-        { schema: 'AuditRows' },
-        {
-          parameters: [
-            inQuery('actor', { type: 'string', maxLength: 128 }),
-            inQuery('action', { type: 'string', maxLength: 128 }),
-            limit(1000),
-          ],
-        },
-      ),
+      get: admin('The audit log: who did what, when and why (newest first)', 'read', {
+        schema: 'AuditRows',
+        parameters: [
+          inQuery('actor', { type: 'string', maxLength: 128 }),
+          inQuery('action', { type: 'string', maxLength: 128 }),
+          limit(1000),
+        ],
+      }),
     },
     '/v1/admin/devices': {
-      get: admin(
-        'The device inventory',
-        'read',
-        { schema: 'Devices' },
-        {
-          parameters: [
-            ...['status', 'channel', 'group', 'prefix'].map((q) => inQuery(q, { type: 'string', maxLength: 128 })),
-            limit(10_000),
-          ],
-        },
-      ),
+      get: admin('The device inventory', 'read', {
+        schema: 'Devices',
+        parameters: [
+          ...['status', 'channel', 'group', 'prefix'].map((q) => inQuery(q, { type: 'string', maxLength: 128 })),
+          limit(10_000),
+        ],
+      }),
     },
     '/v1/admin/devices/tokens': {
       // The route GET /v1/admin/devices/:id serves this path too: a device may be named "tokens".
-      get: admin(
-        'The device named "tokens" (GET /v1/admin/devices/{id})',
-        'read',
-        { schema: 'DeviceDetail' },
-        { refusals: ['404'] },
-      ),
+      get: admin('The device named "tokens" (GET /v1/admin/devices/{id})', 'read', {
+        schema: 'DeviceDetail',
+        refusals: ['404'],
+      }),
       post: admin(
         "A one-time enrollment token for a device that is not enrolled; it ends the device's earlier tokens",
         'device.manage',
-        { status: '201', schema: 'EnrollmentTokenIssued' },
-        { body: 'EnrollmentToken', refusals: ['409'] },
+        { status: '201', schema: 'EnrollmentTokenIssued', body: 'EnrollmentToken', refusals: ['409'] },
       ),
     },
     '/v1/admin/devices/{id}': {
-      get: admin(
-        'One device and its latest 50 reports, newest first',
-        'read',
-        { schema: 'DeviceDetail' },
-        { parameters: [inPath('id')], refusals: ['404'] },
-      ),
+      get: admin('One device and its latest 50 reports, newest first', 'read', {
+        schema: 'DeviceDetail',
+        parameters: [inPath('id')],
+        refusals: ['404'],
+      }),
     },
     '/v1/admin/devices/{id}/labels': {
-      post: admin(
-        "Set a device's groups and tags (replacing them)",
-        'device.manage',
-        { schema: 'Device' },
-        { body: 'Labels', parameters: [inPath('id')], refusals: ['404'] },
-      ),
+      post: admin("Set a device's groups and tags (replacing them)", 'device.manage', {
+        schema: 'Device',
+        body: 'Labels',
+        parameters: [inPath('id')],
+        refusals: ['404'],
+      }),
     },
     '/v1/admin/devices/{id}/explain': {
-      get: admin(
-        'Every eligibility check for a version, with its reason',
-        'read',
-        { schema: 'Explanation' },
-        { parameters: [inPath('id'), inQuery('version', VERSION, true)], refusals: ['404'] },
-      ),
+      get: admin('Every eligibility check for a version, with its reason', 'read', {
+        schema: 'Explanation',
+        parameters: [inPath('id'), inQuery('version', VERSION, true)],
+        refusals: ['404'],
+      }),
     },
     '/v1/admin/devices/{id}/revoke': {
-      post: admin(
-        'Revoke a device: its certificate is refused from the next request',
-        'device.manage',
-        { schema: 'Device' },
-        { body: 'Revoke', parameters: [inPath('id')], refusals: ['404'] },
-      ),
+      post: admin('Revoke a device: its certificate is refused from the next request', 'device.manage', {
+        schema: 'Device',
+        body: 'Revoke',
+        parameters: [inPath('id')],
+        refusals: ['404'],
+      }),
     },
     '/v1/admin/uploads': {
       post: {
         ...admin(
           'Stream an artifact into intake (application/octet-stream, Content-Length required)',
           'release.create',
-          { status: '201', schema: 'Upload' },
           {
+            status: '201',
+            schema: 'Upload',
             parameters: [inQuery('fileName', { type: 'string', pattern: patterns.fileName }, true)],
             refusals: ['413', '503'],
           },
@@ -486,64 +465,58 @@ export const openapi = {
       },
     },
     '/v1/admin/releases': {
-      get: admin(
-        'List releases',
-        'read',
-        { schema: 'ReleaseList' },
-        {
-          parameters: [inQuery('channel', CHANNEL), inQuery('stage', { type: 'string', enum: STAGES })],
-          refusals: ['503'],
-        },
-      ),
-      post: admin(
-        'Start a release from an upload',
-        'release.create',
-        { status: '201', schema: 'ReleaseCreated' },
-        { body: 'CreateRelease', refusals: ['409'] },
-      ),
+      get: admin('List releases', 'read', {
+        schema: 'ReleaseList',
+        parameters: [inQuery('channel', CHANNEL), inQuery('stage', { type: 'string', enum: STAGES })],
+        refusals: ['503'],
+      }),
+      post: admin('Start a release from an upload', 'release.create', {
+        status: '201',
+        schema: 'ReleaseCreated',
+        body: 'CreateRelease',
+        refusals: ['409'],
+      }),
     },
     '/v1/admin/releases/resolve': {
-      get: admin(
-        'The channel of a version that exists on one channel',
-        'read',
-        { schema: 'ResolvedChannel' },
-        { parameters: [inQuery('version', VERSION, true), inQuery('channel', CHANNEL)], refusals: RELEASE },
-      ),
+      get: admin('The channel of a version that exists on one channel', 'read', {
+        schema: 'ResolvedChannel',
+        parameters: [inQuery('version', VERSION, true), inQuery('channel', CHANNEL)],
+        refusals: RELEASE,
+      }),
     },
     '/v1/admin/releases/{channel}/{version}': {
-      get: admin(
-        'Release status with device outcomes',
-        'read',
-        { schema: 'ReleaseStatusWithDevices' },
-        { parameters: release, refusals: RELEASE },
-      ),
+      get: admin('Release status with device outcomes', 'read', {
+        schema: 'ReleaseStatusWithDevices',
+        parameters: release,
+        refusals: RELEASE,
+      }),
     },
     '/v1/admin/releases/{channel}/{version}/insights': {
       get: admin(
         "Adoption on the release's channel since it started, and each started step's health as of its end",
         'read',
-        { schema: 'ReleaseInsights' },
         {
+          schema: 'ReleaseInsights',
           parameters: [...release, inQuery('buckets', { type: 'integer', minimum: 2, maximum: 500, default: 60 })],
           refusals: RELEASE,
         },
       ),
     },
     '/v1/admin/releases/{channel}/{version}/approve': {
-      post: admin(
-        "Approve as the token's operator",
-        'release.decide',
-        { schema: 'ReleaseStatus' },
-        { body: 'Decision', parameters: release, refusals: [...RELEASE, '409', '504'] },
-      ),
+      post: admin("Approve as the token's operator", 'release.decide', {
+        schema: 'ReleaseStatus',
+        body: 'Decision',
+        parameters: release,
+        refusals: [...RELEASE, '409', '504'],
+      }),
     },
     '/v1/admin/releases/{channel}/{version}/reject': {
-      post: admin(
-        "Reject as the token's operator",
-        'release.decide',
-        { schema: 'ReleaseStatus' },
-        { body: 'Decision', parameters: release, refusals: [...RELEASE, '409', '504'] },
-      ),
+      post: admin("Reject as the token's operator", 'release.decide', {
+        schema: 'ReleaseStatus',
+        body: 'Decision',
+        parameters: release,
+        refusals: [...RELEASE, '409', '504'],
+      }),
     },
     ...Object.fromEntries(
       OPS_ACTIONS.map((action) => [
@@ -552,8 +525,7 @@ export const openapi = {
           post: admin(
             `${action[0]!.toUpperCase()}${action.slice(1)} the release (${action === 'rollback' ? '"to" offers an earlier release again' : 'no "to"'})`,
             'release.operate',
-            { schema: 'ReleaseStatus' },
-            { body: 'OpsAction', parameters: release, refusals: [...RELEASE, '409', '504'] },
+            { schema: 'ReleaseStatus', body: 'OpsAction', parameters: release, refusals: [...RELEASE, '409', '504'] },
           ),
         },
       ]),

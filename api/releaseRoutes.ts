@@ -75,7 +75,7 @@ function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
     await deps.storage.ensureBuckets();
     const key = `${UPLOAD_PREFIX}${randomUUID()}/${fileName}`;
     res.locals['audit'] = { action: 'artifact.upload', subject: key, detail: `${size} bytes` };
-    await deps.storage.putStream('intake', key, req, size);
+    await deps.storage.putStream('intake', key, { body: req, size });
     res.status(201).json({ uploadKey: key, fileName, size });
   });
   r.post(

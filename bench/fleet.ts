@@ -1,5 +1,5 @@
 /**
- * A fleet-sized rollout (issue #10): N simulated devices (the real SDK, in two worker threads
+ * A fleet-sized rollout: N simulated devices (the real SDK, in two worker threads
  * of this process, bench/fleetDevices.ts; each with its own enrolled certificate and folder,
  * speaking mutual TLS to the API) on a stack whose
  * fleet store is PostgreSQL take a release through 4 steps (1%, 10%, 50%, 100%), each with a
@@ -239,7 +239,7 @@ async function enrollShare({ config, kit, todo }: EnrollWork): Promise<void> {
       Array.from({ length: 4 }, async () => {
         while (next < todo.length) {
           const { id, channel } = todo[next++]!;
-          const agent = await provisionDevice(config, api, kit, device(channel, id));
+          const agent = await provisionDevice(config, { api, kit }, device(channel, id));
           // Enrollment only: the first poll is part of the fleet's steady state (rollout below).
           await agent.identity();
           parentPort?.postMessage(id);
@@ -301,7 +301,7 @@ async function rollout(
     await mkdir(join(config.home, 'releases'), { recursive: true });
     await writeFile(artifact, randomBytes(ARTIFACT_BYTES));
     await createRelease(
-      { client: client, storage: new Storage(config.minio) },
+      { client, storage: new Storage(config.minio) },
       {
         artifact,
         version,

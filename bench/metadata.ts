@@ -1,5 +1,5 @@
 /**
- * Metadata per device at fleet scale (issue #10). A live embedded stack's repositories
+ * Metadata per device at fleet scale. A live embedded stack's repositories
  * (partitioned, the default for new ones) are filled through the worker's own signing
  * activities (HSM keys, MinIO): releases spread over 20 channels and 50 hardware types, each signed into the release repository and published to 100%, retired
  * releases leaving as they go. One enrolled device (channel ch-00, hardware hw-00) refreshes
@@ -91,17 +91,17 @@ class CountingDevice {
     const partition = `${OWN.channel}/${OWN.hardware}`;
     this.repos = (['release', 'rollout'] as RepositoryName[]).map((repo) => {
       TrustedRepository.provision(join(dir, repo), roots[repo]);
-      return new TrustedRepository(
-        repo,
-        join(dir, repo),
-        `${apiUrl}/v1/repos/${repo}/metadata/`,
-        defaultLimits,
-        counted,
-        {
+      return new TrustedRepository({
+        name: repo,
+        metadataDir: join(dir, repo),
+        metadataBaseUrl: `${apiUrl}/v1/repos/${repo}/metadata/`,
+        limits: defaultLimits,
+        transport: counted,
+        partition: {
           name: partition,
           baseUrl: `${apiUrl}/v1/repos/${repo}/p/${partition}/metadata/`,
         },
-      );
+      });
     });
   }
 
@@ -160,12 +160,16 @@ async function main(): Promise<void> {
     const deps = await createActivityDeps(config);
     try {
       const api = AdminApi.fromConfig(config);
-      const agent = await provisionDevice(config, api, await loadFactoryKit(config), {
-        deviceId: 'bench-meta',
-        ...OWN,
-        hardwareId: OWN.hardware,
-        stateDir: join(PROFILE.home, 'device'),
-      });
+      const agent = await provisionDevice(
+        config,
+        { api, kit: await loadFactoryKit(config) },
+        {
+          deviceId: 'bench-meta',
+          ...OWN,
+          hardwareId: OWN.hardware,
+          stateDir: join(PROFILE.home, 'device'),
+        },
+      );
       await api.close();
       const identity = (await agent.identity())!;
       const kit = await loadFactoryKit(config);

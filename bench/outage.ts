@@ -1,5 +1,5 @@
 /**
- * A fleet coming back from an API outage (issue #11): N simulated devices (the real SDK,
+ * A fleet coming back from an API outage: N simulated devices (the real SDK,
  * each with its own enrolled identity and folder) poll a live embedded stack; the API is
  * stopped for the outage and started again; we measure when each device's first successful
  * poll after the restart lands (seconds after the API is back) and the API's busiest second.
@@ -128,12 +128,16 @@ async function enrollAll(config: Config, ids: string[]): Promise<void> {
       Array.from({ length: 8 }, async () => {
         while (next < ids.length) {
           const id = ids[next++]!;
-          const agent = await provisionDevice(config, api, kit, {
-            deviceId: id,
-            hardwareId: 'devkit-a',
-            channel: 'bench',
-            stateDir: join(config.home, 'devices', id),
-          });
+          const agent = await provisionDevice(
+            config,
+            { api, kit },
+            {
+              deviceId: id,
+              hardwareId: 'devkit-a',
+              channel: 'bench',
+              stateDir: join(config.home, 'devices', id),
+            },
+          );
           await agent.checkForUpdate();
         }
       }),

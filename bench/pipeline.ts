@@ -1,5 +1,5 @@
 /**
- * Pipeline overhead (DESIGN.md target): a 1 GiB build from upload to "waiting for approval"
+ * Pipeline overhead: a 1 GiB build from upload to "waiting for approval"
  * (intake hash, content-addressed copy, manifest, HSM signing, registration, validation with
  * a second hash and tuf-js) takes at most 2x `sha256sum` plus a plain upload of the same file.
  * Runs against the embedded demo stack (started if needed, as `npm start` does).
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     await storage.ensureBuckets();
     const baseline = await timed(async () => {
       await run('sha256sum', [file]);
-      await storage.putFile('intake', `bench/plain-${Date.now()}.bin`, file);
+      await storage.putFile('intake', `bench/plain-${Date.now()}.bin`, { file });
     });
     const version = `0.0.${Date.now() % 1_000_000}`;
     const channel = 'bench';

@@ -1,5 +1,5 @@
 /**
- * Device poll (DESIGN.md targets): at least 0.7x the requests/s of a bare express endpoint
+ * Device poll: at least 0.7x the requests/s of a bare express endpoint
  * on the same machine, p99 under 10 ms below saturation, with 100k enrolled devices.
  *
  * Both servers run here with the same HTTPS and client-certificate setup; the baseline

@@ -1,5 +1,5 @@
 /**
- * SDK artifact verification (DESIGN.md targets): throughput at least 0.9x `sha256sum` on the
+ * SDK artifact verification: throughput at least 0.9x `sha256sum` on the
  * same file, and memory flat in artifact size (peak RSS for a size and for half of it, both past
  * the heap's warm-up: proportional memory would show 2x). The SDK path is the real one a device runs:
  * downloadVerified over HTTP from loopback, streaming to disk and hashing as bytes pass.

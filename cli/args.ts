@@ -1,4 +1,5 @@
 import { InputError } from '../common/errors';
+import type { Output } from './output';
 
 /** Command-line argument rules every `ota` command shares. */
 export function required(value: string | undefined, name: string): string {
@@ -15,4 +16,23 @@ export function parseTags(pairs: string[]): Record<string, string> {
       return [p.slice(0, i), p.slice(i + 1)];
     }),
   );
+}
+
+/** One `ota` command line, parsed: its subcommand, positional arguments and flags, and where it answers. */
+export interface Invocation<F> {
+  command: string | undefined;
+  args: string[];
+  flags: F;
+  out: Output;
+}
+
+/** A numeric flag (digits, an optional fraction), `fallback` when absent; INVALID_INPUT when `ok` refuses it. */
+export function numberFlag(
+  text: string | undefined,
+  rule: { name: string; fallback: number; ok: (n: number) => boolean },
+): number {
+  if (text === undefined) return rule.fallback;
+  const n = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : NaN;
+  if (!rule.ok(n)) throw new InputError(`${rule.name} ${JSON.stringify(text.slice(0, 20))} is out of range`);
+  return n;
 }

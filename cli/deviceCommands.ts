@@ -2,8 +2,7 @@ import type { AuditRow, DeviceDetail, DeviceRecord, Explanation, OperatorRow } f
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
 import type { AdminApi } from '../infra/apiClient';
-import { parseTags, required } from './args';
-import type { Output } from './output';
+import { type Invocation, parseTags, required } from './args';
 
 export interface InventoryFlags {
   hardware?: string;
@@ -20,27 +19,36 @@ export interface InventoryFlags {
   action?: string;
 }
 
-/** `ota device token|list|show|revoke`: the fleet inventory, through the admin API. */
-export async function deviceCommand(
-  api: AdminApi,
-  command: string | undefined,
-  args: string[],
-  flags: InventoryFlags,
-  out: Output,
-): Promise<number> {
-  if (command === 'token') {
-    const deviceId = required(args[0], 'DEVICE');
-    const tags = parseTags(flags.tag ?? []);
+type Subcommand = (api: AdminApi, call: Invocation<InventoryFlags>) => Promise<number>;
+
+/** `ota device token|list|show|revoke|label|explain`: the fleet inventory, through the admin API. */
+export async function deviceCommand(api: AdminApi, call: Invocation<InventoryFlags>): Promise<number> {
+  const run = call.command === undefined ? undefined : DEVICE_COMMANDS[call.command];
+  if (!run) throw new InputError(`unknown device command: ${call.command ?? ''} (ota --help)`);
+  return run(api, call);
+}
+
+/** `ota operator add|list|revoke` (admins). */
+export async function operatorCommand(api: AdminApi, call: Invocation<InventoryFlags>): Promise<number> {
+  const run = call.command === undefined ? undefined : OPERATOR_COMMANDS[call.command];
+  if (!run) throw new InputError(`unknown operator command: ${call.command ?? ''} (ota --help)`);
+  return run(api, call);
+}
+
+const devicePath = (id: string) => `/v1/admin/devices/${encodeURIComponent(id)}`;
+
+const DEVICE_COMMANDS: Record<string, Subcommand> = {
+  async token(api, { args, flags, out }) {
     const ttlSeconds = flags.ttl === undefined ? undefined : Math.round(parseDuration(flags.ttl) / 1000);
     const grant = await api.send<{ deviceId: string; token: string; expiresAt: string }>(
       'POST',
       '/v1/admin/devices/tokens',
       {
-        deviceId,
+        deviceId: required(args[0], 'DEVICE'),
         hardwareId: required(flags.hardware, '--hardware'),
         channel: required(flags.channel, '--channel'),
         groups: flags.group ?? [],
-        tags,
+        tags: parseTags(flags.tag ?? []),
         ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
       },
     );
@@ -49,57 +57,46 @@ export async function deviceCommand(
       () => `enrollment token for ${grant.deviceId} (single use, expires ${grant.expiresAt}):\n${grant.token}`,
     );
     return 0;
-  }
-  if (command === 'list') {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries({
+  },
+  async list(api, { flags, out }) {
+    const filters = {
       status: flags.status,
       channel: flags.channel,
       group: flags.group?.[0],
       prefix: flags.prefix,
       limit: flags.limit,
-    }))
-      if (v !== undefined) q.set(k, v);
-    const devices = await api.get<DeviceRecord[]>(`/v1/admin/devices?${q.toString()}`);
+    };
+    const devices = await api.get<DeviceRecord[]>(`/v1/admin/devices?${query(filters)}`);
     out.result(devices, () => (devices.length ? devices.map(describeDevice).join('\n') : 'no devices'));
     return 0;
-  }
-  if (command === 'show') {
-    const device = await api.get<DeviceDetail>(`/v1/admin/devices/${encodeURIComponent(required(args[0], 'DEVICE'))}`);
+  },
+  async show(api, { args, out }) {
+    const device = await api.get<DeviceDetail>(devicePath(required(args[0], 'DEVICE')));
     out.result(device, () => JSON.stringify(device, null, 2));
     return 0;
-  }
-  if (command === 'revoke') {
-    const device = await api.send<DeviceRecord>(
-      'POST',
-      `/v1/admin/devices/${encodeURIComponent(required(args[0], 'DEVICE'))}/revoke`,
-      { reason: flags.reason },
-    );
+  },
+  async revoke(api, { args, flags, out }) {
+    const path = `${devicePath(required(args[0], 'DEVICE'))}/revoke`;
+    const device = await api.send<DeviceRecord>('POST', path, { reason: flags.reason });
     out.result(device, () => `revoked ${device.deviceId}: its certificate is refused from the next request on`);
     return 0;
-  }
-  if (command === 'label') {
-    const id = required(args[0], 'DEVICE');
-    const device = await api.send<DeviceRecord>('POST', `/v1/admin/devices/${encodeURIComponent(id)}/labels`, {
+  },
+  async label(api, { args, flags, out }) {
+    const device = await api.send<DeviceRecord>('POST', `${devicePath(required(args[0], 'DEVICE'))}/labels`, {
       groups: flags.group ?? [],
       tags: parseTags(flags.tag ?? []),
     });
+    const tags = Object.entries(device.tags).map(([k, v]) => `${k}=${v}`);
     out.result(
       device,
-      () =>
-        `${device.deviceId}: groups ${device.groups.join(', ') || '-'}; tags ${
-          Object.entries(device.tags)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(', ') || '-'
-        }`,
+      () => `${device.deviceId}: groups ${device.groups.join(', ') || '-'}; tags ${tags.join(', ') || '-'}`,
     );
     return 0;
-  }
-  if (command === 'explain') {
-    const id = required(args[0], 'DEVICE');
+  },
+  async explain(api, { args, out }) {
     const version = required(args[1], 'VERSION');
     const e = await api.get<Explanation>(
-      `/v1/admin/devices/${encodeURIComponent(id)}/explain?version=${encodeURIComponent(version)}`,
+      `${devicePath(required(args[0], 'DEVICE'))}/explain?version=${encodeURIComponent(version)}`,
     );
     out.result(e, () =>
       [
@@ -109,26 +106,15 @@ export async function deviceCommand(
       ].join('\n'),
     );
     return 0;
-  }
-  throw new InputError(`unknown device command: ${command ?? ''} (ota --help)`);
-}
+  },
+};
 
-/** `ota operator add|list|revoke` (admins) and `ota audit` (anyone who may read). */
-export async function operatorCommand(
-  api: AdminApi,
-  command: string | undefined,
-  args: string[],
-  flags: InventoryFlags,
-  out: Output,
-): Promise<number> {
-  if (command === 'add') {
+const OPERATOR_COMMANDS: Record<string, Subcommand> = {
+  async add(api, { args, flags, out }) {
     const created = await api.send<{ operator: { name: string; roles: string[] }; token: string }>(
       'POST',
       '/v1/admin/operators',
-      {
-        name: required(args[0], 'NAME'),
-        roles: (flags.role ?? []).flatMap((r) => r.split(',')),
-      },
+      { name: required(args[0], 'NAME'), roles: (flags.role ?? []).flatMap((r) => r.split(',')) },
     );
     out.result(
       created,
@@ -136,20 +122,15 @@ export async function operatorCommand(
         `operator ${created.operator.name} (${created.operator.roles.join(', ')}); token, shown once:\n${created.token}`,
     );
     return 0;
-  }
-  if (command === 'list') {
+  },
+  async list(api, { out }) {
     const ops = await api.get<OperatorRow[]>('/v1/admin/operators');
-    out.result(ops, () =>
-      ops
-        .map(
-          (o) =>
-            `${o.name.padEnd(20)} ${o.roles.join(',').padEnd(30)} ${o.revokedAt ? `revoked ${o.revokedAt}` : 'active'}`,
-        )
-        .join('\n'),
-    );
+    const line = (o: OperatorRow) =>
+      `${o.name.padEnd(20)} ${o.roles.join(',').padEnd(30)} ${o.revokedAt ? `revoked ${o.revokedAt}` : 'active'}`;
+    out.result(ops, () => ops.map(line).join('\n'));
     return 0;
-  }
-  if (command === 'revoke') {
+  },
+  async revoke(api, { args, flags, out }) {
     const done = await api.send<{ revoked: string }>(
       'POST',
       `/v1/admin/operators/${encodeURIComponent(required(args[0], 'NAME'))}/revoke`,
@@ -157,15 +138,21 @@ export async function operatorCommand(
     );
     out.result(done, () => `revoked operator ${done.revoked}`);
     return 0;
-  }
-  throw new InputError(`unknown operator command: ${command ?? ''} (ota --help)`);
+  },
+};
+
+/** The flags given, as a query string (absent ones left out). */
+function query(params: Record<string, string | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
+  return q.toString();
 }
 
-export async function auditCommand(api: AdminApi, flags: InventoryFlags, out: Output): Promise<number> {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries({ actor: flags.actor, action: flags.action, limit: flags.limit }))
-    if (v !== undefined) q.set(k, v);
-  const rows = await api.get<AuditRow[]>(`/v1/admin/audit?${q.toString()}`);
+/** `ota audit` (anyone who may read). */
+export async function auditCommand(api: AdminApi, { flags, out }: Invocation<InventoryFlags>): Promise<number> {
+  const rows = await api.get<AuditRow[]>(
+    `/v1/admin/audit?${query({ actor: flags.actor, action: flags.action, limit: flags.limit })}`,
+  );
   out.result(rows, () =>
     rows.length
       ? rows

@@ -6,13 +6,14 @@ import { parseArgs } from 'node:util';
 import { InputError } from '../common/errors';
 import { AdminApi } from '../infra/apiClient';
 import { type Config, loadConfig } from '../infra/config';
+import type { Invocation } from './args';
 import { auditCommand, deviceCommand, operatorCommand } from './deviceCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
 import { migrate } from './host/db';
 import { keys } from './host/keys';
 import { acceptStorage, metadataStatus } from './host/metadata';
 import { simulate } from './host/simulate';
-import { createOutput, type Output, reportError } from './output';
+import { createOutput, reportError } from './output';
 import { releaseCommand } from './releaseCommands';
 
 const USAGE = `ota: operate Enigm OTA releases
@@ -131,14 +132,13 @@ export async function main(argv: string[]): Promise<number> {
     const out = createOutput(json);
     const [group, command, ...rest] = positionals;
     const config = loadConfig(withStackEnv(process.env));
-    if (['release', 'device', 'operator', 'audit'].includes(group!))
-      return await viaApi(config, group!, command, rest, flags, out);
+    const call = { command, args: rest, flags, out };
+    if (['release', 'device', 'operator', 'audit'].includes(group!)) return await viaApi(config, group!, call);
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
-    if (group === 'keys') return await keys(config, command, rest, flags, out);
+    if (group === 'keys') return await keys(config, call);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
-    if (group === 'metadata' && command === 'accept-storage')
-      return await acceptStorage(config, rest, flags.reason, out);
+    if (group === 'metadata' && command === 'accept-storage') return await acceptStorage(config, call);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -148,20 +148,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function viaApi(
-  config: Config,
-  group: string,
-  command: string | undefined,
-  args: string[],
-  flags: Flags,
-  out: Output,
-): Promise<number> {
+async function viaApi(config: Config, group: string, call: Invocation<Flags>): Promise<number> {
   const api = AdminApi.fromConfig(config);
   try {
-    if (group === 'release') return await releaseCommand(api, command, args, flags, out);
-    if (group === 'device') return await deviceCommand(api, command, args, flags, out);
-    if (group === 'operator') return await operatorCommand(api, command, args, flags, out);
-    return await auditCommand(api, flags, out);
+    if (group === 'release') return await releaseCommand(api, call);
+    if (group === 'device') return await deviceCommand(api, call);
+    if (group === 'operator') return await operatorCommand(api, call);
+    return await auditCommand(api, call);
   } finally {
     await api.close();
   }

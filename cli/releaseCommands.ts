@@ -12,7 +12,7 @@ import { InputError, ServerError } from '../common/errors';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
 import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
 import type { AdminApi } from '../infra/apiClient';
-import { parseTags, required } from './args';
+import { type Invocation, numberFlag, parseTags, required } from './args';
 import { type Output, perPercent, progressBar } from './output';
 import { describeList, describeStatus } from './releaseView';
 
@@ -44,13 +44,8 @@ const path = (channel: string, version: string) =>
   `/v1/admin/releases/${encodeURIComponent(channel)}/${encodeURIComponent(version)}`;
 
 /** `ota release ...` through the admin API: who acts is the token's operator, checked there. */
-export async function releaseCommand(
-  api: AdminApi,
-  command: string | undefined,
-  args: string[],
-  flags: ReleaseFlags,
-  out: Output,
-): Promise<number> {
+export async function releaseCommand(api: AdminApi, call: Invocation<ReleaseFlags>): Promise<number> {
+  const { command, args, flags, out } = call;
   if (command === 'list') {
     const query = new URLSearchParams();
     if (flags.channel !== undefined) query.set('channel', flags.channel);
@@ -72,12 +67,10 @@ export async function releaseCommand(
     });
   } else if (OPS_ACTIONS.includes(command as OpsAction)) {
     if (flags.to !== undefined && command !== 'rollback') throw new InputError('--to is for rollback only');
-    status = await api.send<ReleaseStatus>(
-      'POST',
-      `${path(channel, version)}/${command}`,
-      { reason: flags.reason, to: flags.to },
-      120_000,
-    );
+    status = await api.send<ReleaseStatus>('POST', `${path(channel, version)}/${command}`, {
+      reason: flags.reason,
+      to: flags.to,
+    });
   } else throw new InputError(`unknown release command: ${command ?? ''} (ota --help)`);
   const { devices, delivery } = status as ReleaseStatus & { devices?: TargetStats; delivery?: DeliverySummary };
   out.result(status, () => describeStatus(status, devices, delivery));
@@ -124,12 +117,11 @@ async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<
     ...(flags['min-source-version'] !== undefined ? { minSourceVersion: flags['min-source-version'] } : {}),
     ...(flags.deltas !== undefined
       ? {
-          deltaBases: numberFlag(
-            flags.deltas,
-            '--deltas',
-            0,
-            (n) => Number.isSafeInteger(n) && n >= 0 && n <= MAX_DELTA_BASES,
-          ),
+          deltaBases: numberFlag(flags.deltas, {
+            name: '--deltas',
+            fallback: 0,
+            ok: (n) => Number.isSafeInteger(n) && n >= 0 && n <= MAX_DELTA_BASES,
+          }),
         }
       : {}),
     ...(targeting(flags) ? { targeting: targeting(flags) } : {}),
@@ -163,16 +155,17 @@ function customSteps(flags: ReleaseFlags): RolloutStep[] | undefined {
     return undefined;
   }
   const bakeTimeMs = parseDuration(flags.bake ?? '30s');
-  const minDevices = numberFlag(flags['min-devices'], '--min-devices', 1, (n) => Number.isSafeInteger(n) && n >= 0);
-  const maxFailureRate = numberFlag(flags['max-failure-rate'], '--max-failure-rate', 0.1, (n) => n >= 0 && n <= 1);
+  const minDevices = numberFlag(flags['min-devices'], {
+    name: '--min-devices',
+    fallback: 1,
+    ok: (n) => Number.isSafeInteger(n) && n >= 0,
+  });
+  const maxFailureRate = numberFlag(flags['max-failure-rate'], {
+    name: '--max-failure-rate',
+    fallback: 0.1,
+    ok: (n) => n >= 0 && n <= 1,
+  });
   return flags.steps
     .split(',')
     .map((p) => ({ percent: Number(p), bakeTimeMs, minDevices, maxFailureRate, gate: 'auto' as const }));
-}
-
-function numberFlag(text: string | undefined, name: string, fallback: number, ok: (n: number) => boolean): number {
-  if (text === undefined) return fallback;
-  const n = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : NaN;
-  if (!ok(n)) throw new InputError(`${name} ${JSON.stringify(text.slice(0, 20))} is out of range`);
-  return n;
 }

@@ -91,7 +91,7 @@ export interface TargetStats {
 }
 
 /**
- * How a release's installs came (#12), from the devices' install reports: per kind, the
+ * How a release's installs came, from the devices' install reports: per kind, the
  * installs and the artifact bytes downloaded; `savedBytes` against every install taking the
  * full image, `deltaRefused` full images taken after the device refused a delta.
  */

@@ -111,7 +111,7 @@ export interface ReleaseTarget {
   custom: { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; minSourceVersion?: string };
   /** Signed into every rollout entry of the release (each step, pause, resume, withdrawal). */
   targeting?: Targeting;
-  /** Delta updates to this target, each a signed target of its own in both repositories (#12). */
+  /** Delta updates to this target, each a signed target of its own in both repositories (D-17). */
   deltas?: DeltaTarget[];
 }
 

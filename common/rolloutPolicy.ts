@@ -21,33 +21,36 @@ export interface PolicyFile {
 
 export const DEFAULT_DELTA_BASES = 2;
 
-const step = (
-  percent: number,
-  bakeTime: string,
-  minDevices: number,
-  maxFailureRate: number,
-  gate: 'auto' | 'approval' = 'auto',
-): PlanStepText => ({
-  percent,
-  bakeTime,
-  minDevices,
-  maxFailureRate,
-  gate,
-});
+/** A plan's steps, each `[percent, bake time, reports its gate needs, gate]`, all held to one failure rate. */
+const plan = (maxFailureRate: number, steps: Array<[number, string, number, ('auto' | 'approval')?]>): PlanStepText[] =>
+  steps.map(([percent, bakeTime, minDevices, gate = 'auto']) => ({
+    percent,
+    bakeTime,
+    minDevices,
+    maxFailureRate,
+    gate,
+  }));
 
 export const DEFAULT_POLICY: PolicyFile = {
   // '*' applies to every channel without its own entry.
   channels: { '*': { approvals: 1, owners: ['*'], plan: 'default', onBreach: 'pause' } },
   plans: {
-    default: [step(10, '30m', 5, 0.05), step(50, '2h', 20, 0.05), step(100, '0s', 0, 0.05)],
-    cautious: [
-      step(1, '2h', 3, 0.02),
-      step(10, '12h', 10, 0.02, 'approval'),
-      step(50, '1d', 50, 0.02, 'approval'),
-      step(100, '0s', 0, 0.02),
-    ],
+    default: plan(0.05, [
+      [10, '30m', 5],
+      [50, '2h', 20],
+      [100, '0s', 0],
+    ]),
+    cautious: plan(0.02, [
+      [1, '2h', 3],
+      [10, '12h', 10, 'approval'],
+      [50, '1d', 50, 'approval'],
+      [100, '0s', 0],
+    ]),
     // Expedited: fewer, shorter steps; still approved, still health-gated.
-    security: [step(25, '10m', 3, 0.1), step(100, '0s', 0, 0.1)],
+    security: plan(0.1, [
+      [25, '10m', 3],
+      [100, '0s', 0],
+    ]),
   },
 };
 

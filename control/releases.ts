@@ -110,7 +110,7 @@ export async function createRelease(
   await refuseExisting(client, spec.channel, spec.version);
   await storage.ensureBuckets();
   const intakeKey = `uploads/${releaseWorkflowId(spec.channel, spec.version)}/${randomUUID()}/${fileName}`;
-  await storage.putFile('intake', intakeKey, input.artifact, onProgress);
+  await storage.putFile('intake', intakeKey, { file: input.artifact, onProgress: onProgress });
   return startRelease(services, { ...input, intakeKey, fileName });
 }
 

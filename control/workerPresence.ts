@@ -8,8 +8,8 @@ import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
  * An idle worker renews its long poll on the release queue at least once a minute (the
  * Temporal server ends a long poll after 60 s), so a live worker was always seen less than
  * ~60 s ago; 15 s more absorb a loaded machine. Older than that, no worker has asked for
- * work: an update or query would wait for one (it used to hang for the CLI's 60 s, then
- * apply later with no answer), so it is refused before anything is sent.
+ * work: an update or query would wait for one (until the CLI gave up, and then apply later
+ * with nobody told), so it is refused before anything is sent (S-19).
  */
 export const POLLER_FRESH_MS = 75_000;
 

@@ -8,23 +8,36 @@ import type { Config } from './config';
 import { meteredFile, type Progress } from './fileStream';
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+/** Above the API's own deadline for a release action (45 s, control/workerPresence.ts), so its answer always arrives. */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+export interface AdminApiOptions {
+  /** The API replica to ask first. */
+  url: string;
+  /** Further API replicas, tried in order when a replica cannot be connected to. */
+  failoverUrls?: readonly string[];
+  /** The fleet CA, the only one the API's certificate is trusted from. */
+  caPem: string;
+  /** The operator's bearer token. */
+  token?: string;
+}
 
 /**
  * The admin side of the API as the CLI, the worker and tests call it: HTTPS that trusts
  * the fleet CA, and the operator's bearer token. Errors come back with the API's code.
  */
 export class AdminApi {
+  readonly baseUrl: string;
+  private readonly failoverUrls: readonly string[];
+  private readonly token: string | undefined;
   private readonly agent: Agent;
 
-  constructor(
-    readonly baseUrl: string,
-    caPem: string,
-    private readonly token: string | undefined,
-    /** Further API replicas, tried in order when a replica cannot be connected to. */
-    private readonly failoverUrls: readonly string[] = [],
-  ) {
-    this.agent = new Agent({ connect: { ca: caPem } });
-    this.current = baseUrl;
+  constructor(options: AdminApiOptions) {
+    this.baseUrl = options.url;
+    this.failoverUrls = options.failoverUrls ?? [];
+    this.token = options.token;
+    this.agent = new Agent({ connect: { ca: options.caPem } });
+    this.current = options.url;
   }
 
   /** The replica requests go to: the first, until it refuses a connection (see `send`). */
@@ -41,20 +54,20 @@ export class AdminApi {
         { cause: err },
       );
     }
-    return new AdminApi(config.api.url, ca, token, config.api.failoverUrls);
+    return new AdminApi({ url: config.api.url, failoverUrls: config.api.failoverUrls, caPem: ca, token });
   }
 
   get<T>(path: string): Promise<T> {
     return this.send<T>('GET', path);
   }
 
-  async send<T>(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
+  async send<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
     const init = () => ({
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     // The replica that answered last first, then the others in their configured order.
     const bases = [this.current, ...[this.baseUrl, ...this.failoverUrls].filter((u) => u !== this.current)];

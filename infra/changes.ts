@@ -55,11 +55,10 @@ interface ListenClient {
  * The replica that makes a change runs its listeners itself too, without the round trip.
  */
 export function postgresBus(
-  notifyQuery: (text: string, params: unknown[]) => Promise<unknown>,
-  newClient: () => ListenClient,
-  log: (msg: string, err?: unknown) => void = () => undefined,
-  retryMs = 1000,
+  pg: { notifyQuery: (text: string, params: unknown[]) => Promise<unknown>; newClient: () => ListenClient },
+  { log = () => undefined, retryMs = 1000 }: { log?: (msg: string, err?: unknown) => void; retryMs?: number } = {},
 ): ChangeBus & { ready: Promise<void> } {
+  const { notifyQuery, newClient } = pg;
   const local = new EventEmitter();
   let client: ListenClient | undefined;
   let closed = false;

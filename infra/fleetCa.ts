@@ -169,23 +169,20 @@ export class FleetCa {
   ): { certPem: string; serial: string; notAfter: Date } {
     if (!DEVICE_ID.test(deviceId)) throw new InputError('device id is not valid');
     const publicKey = verifyCsr(csrPem);
-    const cert = this.issue(publicKey, deviceId, validHours, 'client', []);
+    const cert = this.issue(publicKey, { cn: deviceId, validHours, use: 'client', hosts: [] });
     return { certPem: forge.pki.certificateToPem(cert), serial: cert.serialNumber, notAfter: cert.validity.notAfter };
   }
 
   /** A TLS server certificate and key from this CA (the API's; tests also play a compromised API). */
   issueServer(cn: string, hosts: string[], validHours = 24): { certPem: string; keyPem: string } {
     const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
-    const cert = this.issue(keys.publicKey, cn, validHours, 'server', hosts);
+    const cert = this.issue(keys.publicKey, { cn, validHours, use: 'server', hosts });
     return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
   }
 
   private issue(
     publicKey: forge.pki.PublicKey,
-    cn: string,
-    validHours: number,
-    use: 'server' | 'client',
-    hosts: string[],
+    { cn, validHours, use, hosts }: { cn: string; validHours: number; use: 'server' | 'client'; hosts: string[] },
   ): forge.pki.Certificate {
     const cert = newCert(publicKey, cn, validHours);
     cert.setIssuer(this.cert.subject.attributes);

@@ -135,7 +135,7 @@ export class FleetStore {
     return inserted.rows.length > 0;
   }
 
-  /** How a target's installs came (#12): per kind, the installs and the artifact bytes devices reported. */
+  /** How a target's installs came: per kind, the installs and the artifact bytes devices reported. */
   async deliveryStats(targetName: string): Promise<Omit<DeliverySummary, 'savedBytes' | 'savedPercent'>> {
     const rows = await this.sql.query<{ delivered_as: 'delta' | 'full'; n: number; bytes: string; refused: number }>(
       `SELECT delivered_as, count(*)::int AS n, coalesce(sum(delivered_bytes), 0)::text AS bytes, count(delta_refused)::int AS refused
@@ -304,9 +304,8 @@ async function openPostgres(
     close: () => pool.end(),
   };
   const changes = postgresBus(
-    (text, params) => pool.query(text, params),
-    () => new Client({ connectionString: url }),
-    warn,
+    { notifyQuery: (text, params) => pool.query(text, params), newClient: () => new Client({ connectionString: url }) },
+    { log: warn },
   );
   // Listening before the API serves: a change made meanwhile is then heard.
   await changes.ready;

@@ -29,7 +29,10 @@ export class Insights {
    * release began are read (`version_changes`, kept with every report and enrollment), never
    * the channel's whole report history. Devices are counted on the channel they are on now.
    */
-  async adoption(channel: string, since: Date, until: Date, buckets = 60): Promise<AdoptionSeries> {
+  async adoption(
+    channel: string,
+    { since, until, buckets = 60 }: { since: Date; until: Date; buckets?: number },
+  ): Promise<AdoptionSeries> {
     if (!Number.isInteger(buckets) || buckets < 2 || buckets > MAX_BUCKETS)
       throw new InputError(`buckets must be 2..${MAX_BUCKETS}`);
     if (!(until.getTime() >= since.getTime())) throw new InputError('adoption: until must not be before since');

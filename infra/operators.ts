@@ -35,11 +35,17 @@ export class Operators {
 
   async create(name: string, roles: string[], createdBy: string): Promise<{ operator: Operator; token: string }> {
     const token = newToken('ota');
-    return { operator: await this.createWithHash(name, roles, createdBy, tokenHash(token)), token };
+    return { operator: await this.createWithHash({ name, roles, createdBy, tokenSha256: tokenHash(token) }), token };
   }
 
   /** Bootstrap: the deployment holds the token, the store only its hash. */
-  async createWithHash(name: string, roles: string[], createdBy: string, hash: string): Promise<Operator> {
+  async createWithHash(operator: {
+    name: string;
+    roles: string[];
+    createdBy: string;
+    tokenSha256: string;
+  }): Promise<Operator> {
+    const { name, roles, createdBy, tokenSha256: hash } = operator;
     if (!OPERATOR_NAME.test(name))
       throw new InputError('operator name must be lowercase letters, digits, ".", "_" or "-" (up to 64)');
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new InputError('token hash must be 64 hex digits');

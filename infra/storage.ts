@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import * as Minio from 'minio';
 
 import { ServerError } from '../common/errors';
-import type { Config } from './config';
+import type { Config, Endpoint } from './config';
 import { meteredFile, type Progress } from './fileStream';
 
 export type BucketRole = 'intake' | 'artifacts' | 'metadata';
@@ -33,12 +33,8 @@ export class Storage {
    * it; the signature covers the host). Computed here, no request to storage: the region is
    * given, not looked up.
    */
-  async presignedGet(
-    role: BucketRole,
-    key: string,
-    seconds: number,
-    endpoint: { endPoint: string; port: number; useSSL: boolean },
-  ): Promise<string> {
+  async presignedGet(role: BucketRole, key: string, url: { seconds: number; endpoint: Endpoint }): Promise<string> {
+    const { seconds, endpoint } = url;
     const id = `${endpoint.useSSL ? 'https' : 'http'}://${endpoint.endPoint}:${endpoint.port}`;
     let signer = this.signers.get(id);
     if (!signer) {
@@ -82,20 +78,29 @@ export class Storage {
   }
 
   /** Uploads a local file, reporting bytes sent; returns the object's etag. */
-  async putFile(role: BucketRole, key: string, file: string, onProgress?: Progress): Promise<ObjectInfo> {
+  async putFile(
+    role: BucketRole,
+    key: string,
+    { file, onProgress }: { file: string; onProgress?: Progress },
+  ): Promise<ObjectInfo> {
     const { stream, size } = await meteredFile(file, onProgress);
     const info = await this.client.putObject(this.bucket(role), key, stream, size);
     return { size, etag: info.etag };
   }
 
   /** An upload of known size from a stream (the admin API's artifact intake). */
-  async putStream(role: BucketRole, key: string, body: Readable, size: number): Promise<ObjectInfo> {
+  async putStream(
+    role: BucketRole,
+    key: string,
+    { body, size }: { body: Readable; size: number },
+  ): Promise<ObjectInfo> {
     const info = await this.client.putObject(this.bucket(role), key, body, size);
     return { size, etag: info.etag };
   }
 
-  async putBytes(role: BucketRole, key: string, bytes: Buffer, contentType = 'application/json'): Promise<void> {
-    await this.client.putObject(this.bucket(role), key, bytes, bytes.length, { 'Content-Type': contentType });
+  /** A small JSON object (metadata, staged files, build records), whole. */
+  async putBytes(role: BucketRole, key: string, bytes: Buffer): Promise<void> {
+    await this.client.putObject(this.bucket(role), key, bytes, bytes.length, { 'Content-Type': 'application/json' });
   }
 
   /** Compare-and-swap for metadata versions: false when the key already exists. */
@@ -113,7 +118,11 @@ export class Storage {
   }
 
   /** Replaces an object only if it is still the version read (etag); false otherwise. */
-  async putBytesIfMatch(role: BucketRole, key: string, bytes: Buffer, etag: string): Promise<boolean> {
+  async putBytesIfMatch(
+    role: BucketRole,
+    key: string,
+    { bytes, etag }: { bytes: Buffer; etag: string },
+  ): Promise<boolean> {
     try {
       await this.client.putObject(this.bucket(role), key, bytes, bytes.length, {
         'Content-Type': 'application/json',
@@ -186,10 +195,13 @@ export class Storage {
   }
 
   /** Server-side copy that fails if the source changed since it was hashed (etag match). */
-  async copyIfUnchanged(from: BucketRole, fromKey: string, etag: string, to: BucketRole, toKey: string): Promise<void> {
+  async copyIfUnchanged(
+    from: { role: BucketRole; key: string; etag: string },
+    to: { role: BucketRole; key: string },
+  ): Promise<void> {
     await this.client.copyObject(
-      new Minio.CopySourceOptions({ Bucket: this.bucket(from), Object: fromKey, MatchETag: etag }),
-      new Minio.CopyDestinationOptions({ Bucket: this.bucket(to), Object: toKey }),
+      new Minio.CopySourceOptions({ Bucket: this.bucket(from.role), Object: from.key, MatchETag: from.etag }),
+      new Minio.CopyDestinationOptions({ Bucket: this.bucket(to.role), Object: to.key }),
     );
   }
 

@@ -99,8 +99,7 @@ export interface SimulatedDevice {
  */
 export async function provisionDevice(
   config: Config,
-  api: AdminApi,
-  kit: FactoryKit,
+  { api, kit }: { api: AdminApi; kit: FactoryKit },
   d: SimulatedDevice,
 ): Promise<DeviceAgent> {
   let enrollmentToken = d.enrollmentToken;
@@ -157,35 +156,8 @@ export async function simulateFleet(
   o: SimulateOptions,
   onRound?: (t: FleetTally) => void | Promise<void>,
 ): Promise<FleetTally> {
-  if (!Number.isInteger(o.devices) || o.devices < 1 || o.devices > MAX_SIMULATED_DEVICES) {
-    throw new InputError(`--devices must be 1..${MAX_SIMULATED_DEVICES}`);
-  }
-  checkPattern('hardwareId', o.hardwareId);
-  checkPattern('channel', o.channel);
-  checkVersion(o.fromVersion);
-  if (o.untilVersion) checkVersion(o.untilVersion);
-  if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1))
-    throw new InputError('--fail-rate must be between 0 and 1');
-  const kit = await loadFactoryKit(config);
-  const api = AdminApi.fromConfig(config);
-  const agents = await mapLimited(
-    Array.from({ length: o.devices }, (_, i) => i),
-    8,
-    (i) => {
-      const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
-      return provisionDevice(config, api, kit, {
-        deviceId,
-        hardwareId: o.hardwareId,
-        channel: o.channel,
-        stateDir: join(config.home, 'devices', deviceId),
-        healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
-        initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
-        // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
-        // backoff, so a device waiting out an outage holds none of the lanes the others use.
-        retry: { maxAttempts: 1 },
-      });
-    },
-  ).finally(() => api.close());
+  checkSimulation(o);
+  const agents = await provisionFleet(config, o);
   const policy = retryPolicy();
   const fleet: FleetDevice[] = agents.map((agent) => ({ agent, version: o.fromVersion, failed: 0, notBefore: 0 }));
   const started = Date.now();
@@ -218,6 +190,46 @@ export async function simulateFleet(
   }
 }
 
+function checkSimulation(o: SimulateOptions): void {
+  if (!Number.isInteger(o.devices) || o.devices < 1 || o.devices > MAX_SIMULATED_DEVICES) {
+    throw new InputError(`--devices must be 1..${MAX_SIMULATED_DEVICES}`);
+  }
+  checkPattern('hardwareId', o.hardwareId);
+  checkPattern('channel', o.channel);
+  checkVersion(o.fromVersion);
+  if (o.untilVersion) checkVersion(o.untilVersion);
+  if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1))
+    throw new InputError('--fail-rate must be between 0 and 1');
+}
+
+/** Every device of the simulation, provisioned 8 at a time; `failRate` of them fail their health check. */
+async function provisionFleet(config: Config, o: SimulateOptions): Promise<DeviceAgent[]> {
+  const kit = await loadFactoryKit(config);
+  const api = AdminApi.fromConfig(config);
+  return mapLimited(
+    Array.from({ length: o.devices }, (_, i) => i),
+    8,
+    (i) => {
+      const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
+      return provisionDevice(
+        config,
+        { api, kit },
+        {
+          deviceId,
+          hardwareId: o.hardwareId,
+          channel: o.channel,
+          stateDir: join(config.home, 'devices', deviceId),
+          healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
+          initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
+          // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
+          // backoff, so a device waiting out an outage holds none of the lanes the others use.
+          retry: { maxAttempts: 1 },
+        },
+      );
+    },
+  ).finally(() => api.close());
+}
+
 interface FleetDevice {
   agent: DeviceAgent;
   /** The version the device last said it runs. */
@@ -238,7 +250,7 @@ async function cycle(d: FleetDevice, policy: RetryPolicy, tally: FleetTally): Pr
     const kind = errorKind(err);
     tally.errors[kind] = (tally.errors[kind] ?? 0) + 1;
     // Other errors (a refusal the next round repeats) wait the backoff's cap: no tight loop.
-    const delay = isRetryable(err) ? retryDelayMs(policy, d.failed, err, Date.now(), Math.random) : policy.capMs;
+    const delay = isRetryable(err) ? retryDelayMs({ policy }, d.failed, err) : policy.capMs;
     d.failed += 1;
     d.notBefore = Date.now() + delay;
   }

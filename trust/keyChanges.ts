@@ -81,15 +81,43 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
     removed: [],
     offlineKeyFiles: [],
   };
-  const revoked = new Set<string>();
-  const fresh: TufSigner[] = [];
   const newKey = async () => {
     if (change.role !== 'root') return newHsmKey(ctx.hsm, repo, change.role);
     const made = await newOfflineKey(ctx.config, repo);
     result.offlineKeyFiles.push(made.file);
     return made.signer;
   };
+  const edited = await applyChange(change, { current: current.signed, next, repo, newKey });
+  const { fresh, revoked } = edited;
+  next = edited.next;
+  result.added = fresh.map((s) => s.key.keyID);
+  result.removed.push(...edited.replaced, ...revoked);
 
+  const md = new Metadata(next);
+  const nextRootSigners = signersFor(next, { role: 'root', keys: merged(offline, fresh) });
+  signMetadata(md, unique([...currentRootSigners, ...nextRootSigners]));
+  if (change.kind === 'partition') result.partitions = await repository.partitionUnder(md);
+  else await repository.changeRoot(md, revoked);
+  await saveTrustedRoot(ctx.config, repo, md);
+  result.threshold = next.roles[change.role]!.threshold;
+  result.keyIDs = [...next.roles[change.role]!.keyIDs];
+  return result;
+}
+
+/**
+ * The next root with one change applied, after its checks: the keys it adds (made only now)
+ * and revokes, and those a rotation replaces. Only the root is edited; nothing is published.
+ */
+async function applyChange(
+  change: KeyChange,
+  edit: { current: Root; next: Root; repo: RepositoryName; newKey: () => Promise<TufSigner> },
+): Promise<{ next: Root; fresh: TufSigner[]; revoked: Set<string>; replaced: string[] }> {
+  const { current, repo, newKey } = edit;
+  let next = edit.next;
+  const spec = current.roles[change.role]!;
+  const revoked = new Set<string>();
+  const fresh: TufSigner[] = [];
+  const replaced: string[] = [];
   if (change.kind === 'add') {
     if (spec.keyIDs.length >= MAX_KEYS_PER_ROLE)
       throw new InputError(`${repo} ${change.role} already has ${MAX_KEYS_PER_ROLE} keys`);
@@ -113,29 +141,18 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
       throw new InputError(`${repo} ${change.role} threshold is already ${spec.threshold}`);
     next = withThreshold(next, change.role, change.threshold);
   } else if (change.kind === 'partition') {
-    if (layoutOf(current.signed) === 'partitioned') throw new InputError(`${repo} repository is already partitioned`);
+    if (layoutOf(current) === 'partitioned') throw new InputError(`${repo} repository is already partitioned`);
     next = Root.fromJSON({ ...(next.toJSON() as object), [LAYOUT_FIELD]: PARTITIONED_LAYOUT });
   } else {
     // Rotation replaces every key of the role; the old keys still sign during the switch.
     for (const keyID of spec.keyIDs) {
       fresh.push(await newKey());
       next = withoutKey(next, change.role, keyID);
-      result.removed.push(keyID);
+      replaced.push(keyID);
     }
   }
   for (const s of fresh) next.addKey(s.key, change.role);
-  result.added = fresh.map((s) => s.key.keyID);
-  result.removed.push(...revoked);
-
-  const md = new Metadata(next);
-  const nextRootSigners = signersFor(next, { role: 'root', keys: merged(offline, fresh) });
-  signMetadata(md, unique([...currentRootSigners, ...nextRootSigners]));
-  if (change.kind === 'partition') result.partitions = await repository.partitionUnder(md);
-  else await repository.changeRoot(md, revoked);
-  await saveTrustedRoot(ctx.config, repo, md);
-  result.threshold = next.roles[change.role]!.threshold;
-  result.keyIDs = [...next.roles[change.role]!.keyIDs];
-  return result;
+  return { next, fresh, revoked, replaced };
 }
 
 /** Each role's keys and where their private halves are, for `ota keys list`. */

@@ -5,9 +5,8 @@ import { ServerError } from '../common/errors';
 import { patterns } from '../common/validation';
 
 /**
- * The repository layout on the server (#10, docs/architecture.md "Metadata partitioned per
- * channel and hardware"); the fields and their meaning are the device's
- * (client-sdk/src/layout.ts), so both sides read one definition.
+ * The repository layout on the server (docs/adr/0008-partitioned-metadata.md); the fields and
+ * their meaning are the device's (client-sdk/src/layout.ts), so both sides read one definition.
  */
 export { LAYOUT_FIELD, PARTITION_FIELD, PARTITIONED_LAYOUT } from '@enigm-ota/client-sdk';
 

@@ -69,7 +69,7 @@ export class MetadataFiles {
 
   /** Replaces `file` only if it is still the one read (If-Match on its ETag). */
   replace(file: string, bytes: Buffer, etag: string): Promise<boolean> {
-    return this.storage.putBytesIfMatch('metadata', this.storageKey(file), bytes, etag);
+    return this.storage.putBytesIfMatch('metadata', this.storageKey(file), { bytes, etag });
   }
 
   /**

@@ -30,7 +30,7 @@ type RoleLine = { role: string; version: number; expires: string };
 
 /** Each role's soonest expiry over the file sets (a partitioned repository has one per channel and hardware). */
 function summary(sets: Array<{ partition?: string; roles: RoleLine[] } | RoleLine>): string {
-  // Histories recorded before partitions hold one flat list of roles.
+  // A run of a flat-layout stack returned one flat list of roles (recorded histories replay it).
   const roles = sets.flatMap((s) => ('roles' in s ? s.roles : [s]));
   const soonest = new Map<string, RoleLine>();
   for (const r of roles) if (!soonest.has(r.role) || r.expires < soonest.get(r.role)!.expires) soonest.set(r.role, r);

@@ -46,9 +46,8 @@ export function evaluateGate(stepIndex: number, step: RolloutStep, sample: Healt
  */
 export function approvalRefusal(
   status: ReleaseStatus,
-  policy: ChannelPolicy,
+  { policy, round }: { policy: ChannelPolicy; round: string },
   input: ApproveInput,
-  round: string,
 ): string | undefined {
   if (!status.awaitingApproval)
     return `release ${status.version} is not waiting for an approval (stage ${status.stage})`;

@@ -98,12 +98,16 @@ export class ReleaseRun {
   /** Rollout metadata is published by one chain, so concurrent pause/resume/step changes land in order. */
   private publishing: Promise<unknown> = Promise.resolve();
 
-  constructor(
-    private readonly spec: ReleaseSpec,
-    private readonly runtime: WorkflowRuntime,
-    releaseId: string,
-    private readonly carried?: CarriedState,
-  ) {
+  private readonly spec: ReleaseSpec;
+  private readonly runtime: WorkflowRuntime;
+  private readonly carried: CarriedState | undefined;
+
+  /** `carried`: what the previous run handed over when it continued as new. */
+  constructor(run: { spec: ReleaseSpec; runtime: WorkflowRuntime; releaseId: string; carried?: CarriedState }) {
+    const { spec, releaseId, carried } = run;
+    this.spec = spec;
+    this.runtime = run.runtime;
+    this.carried = carried;
     this.status = carried?.status ?? {
       releaseId,
       version: spec.version,
@@ -136,7 +140,7 @@ export class ReleaseRun {
     asRefusal(() => checkApproveInput(input));
     refuseLate(input);
     if (!this.policy) throw refuse('the release is not ready for approvals yet');
-    const why = approvalRefusal(this.status, this.policy, input, this.round);
+    const why = approvalRefusal(this.status, { policy: this.policy, round: this.round }, input);
     if (why) throw refuse(why, this.status.awaitingApproval ? 'APPROVAL_REFUSED' : 'WRONG_STAGE');
   }
 
@@ -225,7 +229,7 @@ export class ReleaseRun {
         this.policy!.approvals,
         `${this.policy!.approvals} approval(s) from release owners of ${this.spec.channel}: {"approver", "comment"} via the approve update`,
       );
-      // patched(): releases recorded before superseding existed replay without it.
+      // patched(): a release whose history has no supersede step replays without it.
       if (approved && this.runtime.patched('supersede')) await this.supersedeOthers();
       return await this.rollout(approved && !this.ended ? 0 : this.status.steps.length);
     } catch (err) {
@@ -246,7 +250,7 @@ export class ReleaseRun {
     const build = await runtime.longActivities.intakeBuild({ intakeKey: spec.intakeKey });
     this.setStage('preparation', 'content-addressed copy into the artifacts bucket');
     const artifact = await runtime.longActivities.prepareArtifact({ intakeKey: spec.intakeKey, ...build });
-    // patched(): releases recorded before delta updates replay without the step.
+    // patched(): a release whose history has no delta step replays without it.
     let deltas: DeltaTarget[] = [];
     if (runtime.patched('deltas')) {
       this.setStage('preparation', 'delta updates from earlier releases of the channel (bsdiff per segment)');
@@ -331,12 +335,7 @@ export class ReleaseRun {
   }
 
   /** Waits for the approvals a round needs; false when the release ended instead. */
-  private async awaitApprovals(
-    which: string,
-    needed: number,
-    waitingFor: string,
-    stepStarted = false,
-  ): Promise<boolean> {
+  private async awaitApprovals(which: string, needed: number, waitingFor: string): Promise<boolean> {
     const { status } = this;
     this.round = which;
     status.approvalsRequired = needed;
@@ -345,7 +344,8 @@ export class ReleaseRun {
     const approvedIn = () => status.approvals.filter((a) => a.round === which && a.decision === 'approve').length;
     const done = () => approvedIn() >= needed || status.withdrawn || this.ended !== undefined;
     await this.runtime.condition(() => done() || this.runtime.historyFull());
-    if (!done()) await this.rollOver({ stepStarted });
+    // Every approval round starts before its step publishes anything.
+    if (!done()) await this.rollOver({ stepStarted: false });
     status.awaitingApproval = false;
     return !status.withdrawn && this.ended === undefined;
   }

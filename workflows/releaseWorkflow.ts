@@ -79,7 +79,7 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
     },
     continueAsNew: (next) => continueAsNew<typeof releaseWorkflow>(spec, next),
   };
-  const release = new ReleaseRun(spec, runtime, workflowInfo().workflowId, carried);
+  const release = new ReleaseRun({ spec, runtime, releaseId: workflowInfo().workflowId, carried });
 
   setHandler(statusQuery, () => release.status, { description: messageDescriptions.status });
   const approval = { validator: (input: Parameters<ReleaseRun['checkApproval']>[0]) => release.checkApproval(input) };

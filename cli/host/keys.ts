@@ -7,8 +7,7 @@ import { Storage } from '../../infra/storage';
 import { type CeremonyOptions, checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony } from '../../trust/ceremony';
 import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../../trust/keyChanges';
 import { short, type TufRole } from '../../trust/keyring';
-import { required } from '../args';
-import type { Output } from '../output';
+import { type Invocation, required } from '../args';
 
 export interface KeyFlags {
   'root-key'?: string[];
@@ -19,17 +18,12 @@ export interface KeyFlags {
 }
 
 /** `ota keys ...`: the ceremony and every later change to the roots. Each opens the HSM once. */
-export async function keys(
-  config: Config,
-  command: string | undefined,
-  args: string[],
-  flags: KeyFlags,
-  out: Output,
-): Promise<number> {
+export async function keys(config: Config, call: Invocation<KeyFlags>): Promise<number> {
+  const { command, args, flags, out } = call;
   const hsm = Hsm.open(config.hsm, requireHsmPin(config));
   const storage = new Storage(config.minio);
   try {
-    if (command === 'init') return await init(config, hsm, storage, flags, out);
+    if (command === 'init') return await init(config, { hsm, storage }, call);
     if (command === 'list') {
       const repos = args[0] === undefined ? REPOSITORIES : [repository(args[0])];
       const listed: Array<Awaited<ReturnType<typeof describeKeys>>> = [];
@@ -50,7 +44,11 @@ export async function keys(
   }
 }
 
-async function init(config: Config, hsm: Hsm, storage: Storage, flags: KeyFlags, out: Output): Promise<number> {
+async function init(
+  config: Config,
+  { hsm, storage }: { hsm: Hsm; storage: Storage },
+  { flags, out }: Invocation<KeyFlags>,
+): Promise<number> {
   const options: CeremonyOptions = {
     rootKeys: count(flags['root-keys'], DEFAULT_CEREMONY.rootKeys),
     rootThreshold: count(flags['root-threshold'], DEFAULT_CEREMONY.rootThreshold),

@@ -6,6 +6,7 @@ import { describeMetadataStatus, readMetadataStatus } from '../../control/metada
 import { connectClient } from '../../control/temporal';
 import { AdminApi } from '../../infra/apiClient';
 import type { Config } from '../../infra/config';
+import type { Invocation } from '../args';
 import type { Output } from '../output';
 
 /** `ota metadata status`: exit 1 when a role is about to expire, storage was rolled back or the Schedule is not running. */
@@ -31,10 +32,9 @@ export async function metadataStatus(config: Config, out: Output): Promise<numbe
  */
 export async function acceptStorage(
   config: Config,
-  args: string[],
-  reason: string | undefined,
-  out: Output,
+  { args, flags, out }: Invocation<{ reason?: string }>,
 ): Promise<number> {
+  const { reason } = flags;
   const repo = args[0];
   if (!repo || !(REPOSITORIES as readonly string[]).includes(repo) || args.length > 1)
     throw new InputError('usage: ota metadata accept-storage release|rollout --reason TEXT');

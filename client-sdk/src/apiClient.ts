@@ -1,8 +1,8 @@
 import type { AttestationEvidence } from './attestation';
 import { ApiRequestError, OtaError, TransportError } from './errors';
 import type { Delivery } from './imageFetch';
-import { reportMessage } from './limits';
-import { realRetryDeps, type RetryDeps, type RetryPolicy, withRetry } from './retry';
+import { type DeviceLimits, reportMessage } from './limits';
+import { realRetryDeps, type RetryOptions, withRetry } from './retry';
 import type { Fetch } from './transport';
 
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
@@ -35,18 +35,35 @@ export interface InstallReport {
   delivery?: Delivery;
 }
 
+export interface DeviceApiClientOptions {
+  /** The API's address, without a trailing slash (`https://ota.example.com`). */
+  baseUrl: string;
+  /** Each request's caps: the response body's size (D-11) and the time it may take. */
+  limits: Pick<DeviceLimits, 'maxApiResponseBytes' | 'fetchTimeoutMs'>;
+  /** The device's transport (mutual TLS); plain fetch when absent. */
+  transport?: Fetch;
+  /** Absent: each request is tried once. */
+  retry?: RetryOptions;
+}
+
 /**
  * Thin HTTP client for the device API; every response body is size-capped. With a retry
  * policy, a request that got no answer, a 5xx or a 429 is repeated with backoff (retry.ts).
  */
 export class DeviceApiClient {
-  constructor(
-    readonly baseUrl: string,
-    private readonly maxResponseBytes: number,
-    private readonly timeoutMs: number,
-    private readonly transport: Fetch = (url, init) => fetch(url, init),
-    private readonly retry?: { policy: RetryPolicy; deps?: RetryDeps },
-  ) {}
+  readonly baseUrl: string;
+  private readonly maxResponseBytes: number;
+  private readonly timeoutMs: number;
+  private readonly transport: Fetch;
+  private readonly retry: RetryOptions | undefined;
+
+  constructor(options: DeviceApiClientOptions) {
+    this.baseUrl = options.baseUrl;
+    this.maxResponseBytes = options.limits.maxApiResponseBytes;
+    this.timeoutMs = options.limits.fetchTimeoutMs;
+    this.transport = options.transport ?? ((url, init) => fetch(url, init));
+    this.retry = options.retry;
+  }
 
   metadataUrl(repo: string): string {
     return `${this.baseUrl}/v1/repos/${repo}/metadata/`;
@@ -111,14 +128,17 @@ export class DeviceApiClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new ApiRequestError(`cannot reach ${this.baseUrl}${path}`, undefined, undefined, { cause: err });
+      throw new ApiRequestError(`cannot reach ${this.baseUrl}${path}`, undefined, { cause: err });
     }
     const text = await readCapped(response, this.maxResponseBytes);
     if (!response.ok) {
       const message = `${path} answered HTTP ${response.status}: ${text.slice(0, 200)}`;
       // A refused enrollment is the operator's to fix (a new token), not a transport problem.
       if (serverCode(text) === 'ENROLLMENT_REFUSED') throw new OtaError('ENROLLMENT_REFUSED', message);
-      throw new ApiRequestError(message, response.status, response.headers.get('retry-after') ?? undefined);
+      throw new ApiRequestError(message, {
+        status: response.status,
+        retryAfter: response.headers.get('retry-after') ?? undefined,
+      });
     }
     try {
       return JSON.parse(text) as unknown;

@@ -195,7 +195,11 @@ export async function applyDelta(
       if ((await base.read(old, 0, s.baseLength, s.baseOffset)).bytesRead !== s.baseLength)
         throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
       const rebuilt = output.subarray(0, s.outputLength);
-      await patchSegment(delta, at, s, patch.subarray(0, s.patchLength), old, rebuilt, output.length + 1);
+      await patchSegment(
+        { file: delta, at, into: patch.subarray(0, s.patchLength) },
+        { old, out: rebuilt },
+        output.length + 1,
+      );
       hash.update(rebuilt);
       await out.write(rebuilt, 0, rebuilt.length, written);
       written += rebuilt.length;
@@ -229,6 +233,19 @@ function offtin(b: Buffer, at: number): number {
   return high & 0x80000000 ? -magnitude : magnitude;
 }
 
+/** One segment's patch: the delta file, where the patch starts in it, and the buffer it is read into (exactly its length). */
+interface PatchInFile {
+  file: FileHandle;
+  at: number;
+  into: Buffer;
+}
+
+/** What a patch rebuilds its segment from and into: the segment's base region, and its output (exactly its length). */
+interface SegmentBuffers {
+  old: Buffer;
+  out: Buffer;
+}
+
 /**
  * bspatch's rule, on one segment: each control triple (x, y, z) takes x bytes of the diff block
  * added to the old bytes at the old position, then y bytes of the extra block, then moves the
@@ -237,43 +254,39 @@ function offtin(b: Buffer, at: number): number {
  * whole delta (`capacity`), so the allocator reuses one block's memory for the next instead of
  * growing to fit each new size.
  */
-async function patchSegment(
-  delta: FileHandle,
-  at: number,
-  s: DeltaSegment,
-  patch: Buffer,
-  old: Buffer,
-  out: Buffer,
-  capacity: number,
-): Promise<void> {
-  if ((await delta.read(patch, 0, s.patchLength, at)).bytesRead !== s.patchLength)
+async function patchSegment(patch: PatchInFile, { old, out }: SegmentBuffers, capacity: number): Promise<void> {
+  const bytes = patch.into;
+  if ((await patch.file.read(bytes, 0, bytes.length, patch.at)).bytesRead !== bytes.length)
     throw invalidPatch('the file ends inside a patch');
-  const lengths = [patch.readUInt32BE(0), patch.readUInt32BE(4), patch.readUInt32BE(8)] as const;
-  if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== s.patchLength)
+  const lengths = [bytes.readUInt32BE(0), bytes.readUInt32BE(4), bytes.readUInt32BE(8)] as const;
+  if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== bytes.length)
     throw invalidPatch('its frames do not fill it');
-  const frame = (from: number, length: number) => patch.subarray(from, from + length);
-  const control = decoded(frame(PATCH_HEADER, lengths[0]), MAX_CONTROL, 'control');
+  const frame = (from: number, length: number) => bytes.subarray(from, from + length);
+  const control = decoded(frame(PATCH_HEADER, lengths[0]), { name: 'control', limit: MAX_CONTROL });
   if (control.length % 24 !== 0) throw invalidPatch('the control block is not whole triples');
   let newPos = 0;
   let diffLength = 0;
   for (let t = 0; t < control.length; t += 24) {
     const [x, y] = [offtin(control, t), offtin(control, t + 8)];
     offtin(control, t + 16); // the seek is bounded too
-    if (x < 0 || y < 0 || newPos + x + y > s.outputLength)
+    if (x < 0 || y < 0 || newPos + x + y > out.length)
       throw invalidPatch('a control triple writes outside the segment');
     newPos += x + y;
     diffLength += x;
   }
-  if (newPos !== s.outputLength)
+  if (newPos !== out.length)
     throw new VerificationError(
       'DELTA_OUTPUT_MISMATCH',
-      `a patch rebuilds ${newPos} bytes, its segment has ${s.outputLength}`,
+      `a patch rebuilds ${newPos} bytes, its segment has ${out.length}`,
     );
-  const diff = decodedExactly(frame(PATCH_HEADER + lengths[0], lengths[1]), diffLength, 'diff', capacity);
+  const diff = decodedExactly(
+    frame(PATCH_HEADER + lengths[0], lengths[1]),
+    { name: 'diff', length: diffLength },
+    capacity,
+  );
   const extra = decodedExactly(
     frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]),
-    s.outputLength - diffLength,
-    'extra',
+    { name: 'extra', length: out.length - diffLength },
     capacity,
   );
   let [d, e, oldPos] = [0, 0, 0];
@@ -284,7 +297,7 @@ async function patchSegment(
     // bspatch adds old bytes only where the old position is inside the region.
     const from = Math.max(0, -oldPos);
     const to = Math.min(x, old.length - oldPos);
-    if (to > from) addBytes(out, newPos + from, old, oldPos + from, to - from);
+    if (to > from) addBytes({ bytes: out, at: newPos + from }, { bytes: old, at: oldPos + from }, to - from);
     e += extra.copy(out, newPos + x, e, e + y);
     newPos += x + y;
     oldPos += x + z;
@@ -295,15 +308,28 @@ async function patchSegment(
 /** zlib's output buffer for a block of unknown length (control); known lengths get one buffer of their own. */
 const DECODE_CHUNK = 1 << 20;
 
+type BlockName = 'control' | 'diff' | 'extra';
+/** A block of a patch (named in refusals) and the most bytes it may decode to. */
+interface BlockLimit {
+  name: BlockName;
+  limit: number;
+}
+/** A block of a patch and the exact length its control triples give it. */
+interface BlockLength {
+  name: BlockName;
+  length: number;
+}
+
 /**
- * A zstd frame's bytes, at most `limit` of them (DELTA_INVALID beyond, or if it does not
- * decompress), as one buffer. Decoded here on the JavaScript thread, not with zlib's async
+ * A zstd frame's bytes, at most the block's limit of them (DELTA_INVALID beyond, or if it does
+ * not decompress), as one buffer. Decoded here on the JavaScript thread, not with zlib's async
  * streams: those decode on libuv's threadpool, whose threads' malloc arenas kept freed decoder
  * windows, so the device's peak memory grew with the segment count (Node's zlib docs warn of
  * this fragmentation). The thread is busy for one frame: milliseconds, as for the adds that follow.
  */
-function decoded(frame: Buffer, limit: number, block: string, chunkSize = DECODE_CHUNK): Buffer {
+function decoded(frame: Buffer, block: BlockLimit, chunkSize = DECODE_CHUNK): Buffer {
   if (frame.length === 0) throw invalidPatch('an empty frame');
+  const { name, limit } = block;
   try {
     return zstdDecompressSync(frame, {
       chunkSize: Math.max(constants.Z_MIN_CHUNK, chunkSize),
@@ -312,17 +338,18 @@ function decoded(frame: Buffer, limit: number, block: string, chunkSize = DECODE
     });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
-      throw invalidPatch(`the ${block} block is over ${limit} bytes`);
+      throw invalidPatch(`the ${name} block is over ${limit} bytes`);
     throw invalidPatch(`a frame does not decompress: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
 /** A block whose length the control triples fix, decoded into one buffer of `capacity` > length (no chunks to join). */
-function decodedExactly(frame: Buffer, length: number, block: string, capacity: number): Buffer {
+function decodedExactly(frame: Buffer, block: BlockLength, capacity: number): Buffer {
+  const { name, length } = block;
   // An empty block has nothing to reuse: a capacity-sized buffer would only wait for the collector.
-  const bytes = decoded(frame, length, block, length === 0 ? constants.Z_MIN_CHUNK : capacity);
+  const bytes = decoded(frame, { name, limit: length }, length === 0 ? constants.Z_MIN_CHUNK : capacity);
   if (bytes.length !== length)
-    throw invalidPatch(`the ${block} block is ${bytes.length} bytes, its control triples say ${length}`);
+    throw invalidPatch(`the ${name} block is ${bytes.length} bytes, its control triples say ${length}`);
   return bytes;
 }
 
@@ -346,19 +373,27 @@ const STAGE = 64 * 1024;
 const stage = new Uint32Array(STAGE / 4);
 const stageBytes = Buffer.from(stage.buffer);
 
+/** A place in a buffer: its bytes from `at` on. */
+interface BufferAt {
+  bytes: Buffer;
+  at: number;
+}
+
 /**
  * out[outAt + i] += old[oldAt + i] (mod 256) for i < length: four bytes per step on 32-bit
  * words (bytewise add without carries between bytes), the old bytes staged aligned with the
  * output's words. It is most of a delta's CPU after zstd; bytewise it was three times slower.
  */
-function addBytes(out: Buffer, outAt: number, old: Buffer, oldAt: number, length: number): void {
+function addBytes(into: BufferAt, from: BufferAt, length: number): void {
+  const { bytes: out, at: outAt } = into;
+  const { bytes: old, at: oldAt } = from;
   let i = 0;
   const bytewise = (until: number) => {
     for (; i < until; i++) out[outAt + i] = out[outAt + i]! + old[oldAt + i]!;
   };
   bytewise(Math.min(length, (4 - ((out.byteOffset + outAt) & 3)) & 3));
   const words = new Uint32Array(out.buffer, out.byteOffset + outAt + i, (length - i) >> 2);
-  for (let w = 0; w < words.length;) {
+  for (let w = 0; w < words.length; ) {
     const n = Math.min(words.length - w, STAGE / 4);
     old.copy(stageBytes, 0, oldAt + i + 4 * w, oldAt + i + 4 * (w + n));
     for (let k = 0; k < n; k++) {

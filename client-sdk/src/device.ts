@@ -95,39 +95,29 @@ export class DeviceAgent {
     this.limits = { ...defaultLimits, ...config.limits };
     this.retry = retryPolicy(config.retry);
     const viaTransport: Fetch = (url, init) => this.transport(url, init);
-    this.api = new DeviceApiClient(
-      config.apiUrl,
-      this.limits.maxApiResponseBytes,
-      this.limits.fetchTimeoutMs,
-      viaTransport,
-      { policy: this.retry },
-    );
+    this.api = new DeviceApiClient({
+      baseUrl: config.apiUrl,
+      limits: this.limits,
+      transport: viaTransport,
+      retry: { policy: this.retry },
+    });
     const releaseDir = join(config.stateDir, 'metadata', 'release');
     const rolloutDir = join(config.stateDir, 'metadata', 'rollout');
     TrustedRepository.provision(releaseDir, config.trustedRoots.release);
     TrustedRepository.provision(rolloutDir, config.trustedRoots.rollout);
     // The device's own partition, should its roots announce partitions (client-sdk/src/layout.ts).
     const partition = partitionOf(config.channel, config.hardwareId);
-    const own = (repo: RepositoryName) => ({
-      name: partition,
-      baseUrl: this.api.partitionMetadataUrl(repo, partition),
-    });
-    this.release = new TrustedRepository(
-      'release',
-      releaseDir,
-      this.api.metadataUrl('release'),
-      this.limits,
-      viaTransport,
-      own('release'),
-    );
-    this.rollout = new TrustedRepository(
-      'rollout',
-      rolloutDir,
-      this.api.metadataUrl('rollout'),
-      this.limits,
-      viaTransport,
-      own('rollout'),
-    );
+    const repository = (name: RepositoryName, metadataDir: string) =>
+      new TrustedRepository({
+        name,
+        metadataDir,
+        metadataBaseUrl: this.api.metadataUrl(name),
+        partition: { name: partition, baseUrl: this.api.partitionMetadataUrl(name, partition) },
+        limits: this.limits,
+        transport: viaTransport,
+      });
+    this.release = repository('release', releaseDir);
+    this.rollout = repository('rollout', rolloutDir);
     this.viaTransport = viaTransport;
   }
 
@@ -153,16 +143,15 @@ export class DeviceAgent {
         throw new OtaError('NOT_ENROLLED', `${this.config.deviceId} has no certificate and no enrollment token`);
       const { currentVersion } = await this.stored();
       id = await enroll(
-        createTransport({ caPem }),
-        this.config.apiUrl,
+        { apiUrl: this.config.apiUrl, transport: createTransport({ caPem }), retry: this.retry },
         { token: this.config.enrollmentToken, deviceId: this.config.deviceId, currentVersion },
         caPem,
-        this.retry,
       );
       await saveIdentity(dir, id);
     } else if (needsRenewal(id.certPem, this.config.now?.() ?? new Date())) {
       try {
-        const renewed = await renew(createTransport(id), this.config.apiUrl, id, this.config.deviceId, this.retry);
+        const api = { apiUrl: this.config.apiUrl, transport: createTransport(id), retry: this.retry };
+        const renewed = await renew(api, id, this.config.deviceId);
         await saveIdentity(dir, renewed);
         id = renewed;
       } catch {
@@ -210,7 +199,7 @@ export class DeviceAgent {
       } catch (error) {
         const retry = this.retry.maxAttempts - 1 + failed++;
         const nextInMs = isRetryable(error)
-          ? retryDelayMs(this.retry, retry, error, Date.now(), Math.random)
+          ? retryDelayMs({ policy: this.retry }, retry, error)
           : pollDelayMs(this.retry, Math.random);
         outcome = { error, nextInMs };
       }
@@ -356,7 +345,11 @@ export class DeviceAgent {
     if (!released) throw new PolicyError('TARGET_NOT_FOUND', `${targetName} is not signed by the release keys`);
     const offered = await this.rollout.target(targetName);
     if (!offered) throw new PolicyError('NOT_IN_ROLLOUT', `${targetName} is not in the signed rollout`);
-    return verifyInstallable(released, offered, this.facts(state), this.config.now?.() ?? new Date());
+    return verifyInstallable(
+      { release: released, rollout: offered },
+      this.facts(state),
+      this.config.now?.() ?? new Date(),
+    );
   }
 
   /** Health must be confirmed within the window; silence counts as a failed boot. */

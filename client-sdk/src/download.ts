@@ -47,13 +47,13 @@ export async function downloadVerified(
   if (kept > 0) await hashFile(file, hash);
   let received = kept;
   if (received < expected.length) {
-    const started = await request(expected.url, received, options.timeoutMs, options.transport);
+    const started = await request(expected.url, received, options);
     if (!started.resumed && received > 0) {
       // The server sent the whole artifact: start over.
       hash = createHash('sha256');
       received = 0;
     }
-    received = await receive(started, file, started.resumed, received, expected, hash, options);
+    received = await receive(started, { expected, file, received, hash }, options);
   }
   if (received !== expected.length) {
     await rm(file, { force: true });
@@ -114,8 +114,7 @@ interface Started {
 async function request(
   url: string,
   from: number,
-  timeoutMs: number,
-  transport: Fetch = (u, i) => fetch(u, i),
+  { timeoutMs, transport = (u, i) => fetch(u, i) }: DownloadOptions,
 ): Promise<Started> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), timeoutMs);
@@ -147,17 +146,22 @@ async function request(
   return { response: response as Started['response'], resumed, idle };
 }
 
-async function receive(
-  started: Started,
-  file: string,
-  append: boolean,
-  from: number,
-  expected: ExpectedArtifact,
-  hash: Hash,
-  options: DownloadOptions,
-): Promise<number> {
-  const { response, idle } = started;
-  let received = from;
+/**
+ * A download under way: the artifact expected, the file it goes into, the bytes that file
+ * holds so far (kept from an earlier attempt, or none) and their running hash.
+ */
+interface PartialDownload {
+  expected: ExpectedArtifact;
+  file: string;
+  received: number;
+  hash: Hash;
+}
+
+/** The answer's bytes onto the file (appended to a resumed one), within the signed length; the bytes the file then holds. */
+async function receive(started: Started, partial: PartialDownload, options: DownloadOptions): Promise<number> {
+  const { response, resumed: append, idle } = started;
+  const { expected, file, hash } = partial;
+  let received = partial.received;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       received += chunk.length;

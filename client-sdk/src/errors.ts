@@ -61,19 +61,24 @@ export class PolicyError extends OtaError {}
 export class RollbackError extends PolicyError {}
 /** Transport problems: nothing was verified, nothing was installed. */
 export class TransportError extends OtaError {}
+/** The answer a refused device API request got: its status, and its Retry-After header as sent. */
+export interface ApiAnswer {
+  status: number;
+  retryAfter?: string;
+}
 /**
- * A device API request that got no answer (`status` undefined: connection refused or reset,
- * timeout) or an error status; `retryAfter` is the answer's Retry-After header as sent,
- * untrusted (retry.ts caps it). Whether it is retried is decided in retry.ts, by status.
+ * A device API request that got no answer (`answer` and so `status` undefined: connection
+ * refused or reset, timeout) or an error status; `retryAfter` is the answer's Retry-After
+ * header as sent, untrusted (retry.ts caps it). Whether it is retried is decided in retry.ts,
+ * by status.
  */
 export class ApiRequestError extends TransportError {
-  constructor(
-    message: string,
-    readonly status: number | undefined,
-    readonly retryAfter?: string,
-    options?: { cause?: unknown },
-  ) {
+  readonly status: number | undefined;
+  readonly retryAfter: string | undefined;
+  constructor(message: string, answer: ApiAnswer | undefined, options?: { cause?: unknown }) {
     super('API_ERROR', message, options);
+    this.status = answer?.status;
+    this.retryAfter = answer?.retryAfter;
   }
 }
 export class InstallError extends OtaError {}

@@ -48,19 +48,31 @@ export async function saveIdentity(dir: string, id: DeviceIdentity): Promise<voi
 }
 
 /**
- * Enrollment: a one-time token (from an operator) and a CSR buy a device certificate. The
- * API is reached over TLS that trusts only the provisioned fleet CA.
+ * How enrollment and renewal reach the API: its URL, the transport (TLS that trusts the fleet
+ * CA; for a renewal, presenting the current certificate) and the retry policy (absent: one attempt).
  */
-export async function enroll(
-  transport: Fetch,
-  apiUrl: string,
-  request: { token: string; deviceId: string; currentVersion: string },
-  caPem: string,
-  retry?: RetryPolicy,
-): Promise<DeviceIdentity> {
+export interface EnrollmentApi {
+  apiUrl: string;
+  transport: Fetch;
+  retry?: RetryPolicy;
+}
+
+/** What a device sends to enroll: the operator's one-time token, and who and what it is. */
+export interface EnrollmentRequest {
+  token: string;
+  deviceId: string;
+  currentVersion: string;
+}
+
+/**
+ * Enrollment: a one-time token (from an operator) and a CSR buy a device certificate. The
+ * API is reached over TLS that trusts only the provisioned fleet CA, `caPem`, which the
+ * identity keeps.
+ */
+export async function enroll(api: EnrollmentApi, request: EnrollmentRequest, caPem: string): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(request.deviceId);
   // A retry after an answer lost in transit finds the token spent (ENROLLMENT_REFUSED): never worse than no retry.
-  const certPem = await client(transport, apiUrl, retry).certificate('/v1/enroll', {
+  const certPem = await client(api).certificate('/v1/enroll', {
     token: request.token,
     deviceId: request.deviceId,
     csr: csrPem,
@@ -70,15 +82,9 @@ export async function enroll(
 }
 
 /** Renewal over mutual TLS with the current certificate: a new key, a new certificate. */
-export async function renew(
-  transport: Fetch,
-  apiUrl: string,
-  current: DeviceIdentity,
-  deviceId: string,
-  retry?: RetryPolicy,
-): Promise<DeviceIdentity> {
+export async function renew(api: EnrollmentApi, current: DeviceIdentity, deviceId: string): Promise<DeviceIdentity> {
   const { keyPem, csrPem } = newKeyAndCsr(deviceId);
-  const certPem = await client(transport, apiUrl, retry).certificate('/v1/devices/renew', { deviceId, csr: csrPem });
+  const certPem = await client(api).certificate('/v1/devices/renew', { deviceId, csr: csrPem });
   return { ...current, keyPem, certPem };
 }
 
@@ -91,12 +97,11 @@ export function needsRenewal(certPem: string, now: Date, fraction = 1 / 3): bool
 }
 
 /** The same capped, coded HTTP path as every other device call (D-11). */
-function client(transport: Fetch, apiUrl: string, retry?: RetryPolicy): DeviceApiClient {
-  return new DeviceApiClient(
-    apiUrl,
-    defaultLimits.maxApiResponseBytes,
-    defaultLimits.fetchTimeoutMs,
+function client({ apiUrl, transport, retry }: EnrollmentApi): DeviceApiClient {
+  return new DeviceApiClient({
+    baseUrl: apiUrl,
+    limits: defaultLimits,
     transport,
-    retry && { policy: retry },
-  );
+    retry: retry && { policy: retry },
+  });
 }

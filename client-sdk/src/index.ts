@@ -1,23 +1,98 @@
-export * from './abInstaller';
-export * from './apiClient';
-export * from './attestation';
-export * from './bucket';
-export * from './delta';
-export * from './device';
-export * from './download';
-export * from './errors';
-export * from './identity';
-export * from './installer';
-export * from './installPolicy';
-export * from './layout';
-export * from './limits';
-export * from './metadata';
-export * from './repository';
-export * from './retry';
-export * from './semver';
-export * from './settle';
-export * from './state';
-export * from './targeting';
-export * from './transport';
-export * from './tufErrors';
+// Verification: trusted repositories, the install checklist and the rules it applies (bucket, semver)
+export { BUCKET_COUNT, bucketInPercent, rolloutBucket } from './bucket';
+export type { DeviceFacts, SignedEntries } from './installPolicy';
+export { readReleasePolicy, readRolloutState, verifyInstallable, verifyTargetName } from './installPolicy';
+export { updaterConfig } from './limits';
+export type { PartitionSource, TrustedRepositoryOptions } from './repository';
+export { TrustedRepository } from './repository';
+export { compareSemver, isSemver } from './semver';
+export { toOtaError } from './tufErrors';
+
+// Metadata and layout: the signed fields, the repositories and their partitions
+export {
+  announcesPartitions,
+  checkPartitionFile,
+  LAYOUT_FIELD,
+  PARTITION_FIELD,
+  PARTITIONED_LAYOUT,
+  partitionOf,
+} from './layout';
+export type { RepositoryName, RolloutState, VerifiedTarget } from './metadata';
+export { REPOSITORIES } from './metadata';
+
+// Download and deltas: verified, resumable downloads and the delta files devices apply
+export type { ApplyFiles, DeltaBinding, DeltaSegment } from './delta';
+export {
+  applyDelta,
+  DELTA_FIELD,
+  DELTA_FORMAT,
+  deltaTargetName,
+  encodeDeltaHeader,
+  isDeltaEntry,
+  MAX_DELTA_REGION,
+  MAX_DELTA_SEGMENT,
+  MAX_PATCH,
+  PATCH_HEADER,
+  readDeltaBinding,
+  rebuiltTargetOf,
+} from './delta';
+export type { DownloadOptions, ExpectedArtifact } from './download';
+export { downloadVerified } from './download';
+
+// Installer: the interface an A/B system implements, and the reference one
+export type { AbOptions, AbStep } from './abInstaller';
+export { AbSlotInstaller } from './abInstaller';
+export type { Installer } from './installer';
+
+// Device agent: the update loop, its configuration and its stored state
+export type { AgentStep, CycleOutcome, DeviceConfig, UpdateResult } from './device';
+export { DeviceAgent } from './device';
+export type { DeviceLimits } from './limits';
+export { defaultLimits } from './limits';
+export type { DeviceState } from './state';
+export { readState } from './state';
+
+// Transport and retries: mutual TLS, the device API client and how it retries
+export type { DeviceApiClientOptions, InstallReport, PollOffer, PollRequest } from './apiClient';
+export { DeviceApiClient } from './apiClient';
+export { MAX_REPORT_MESSAGE, reportMessage } from './limits';
+export type { RetryDeps, RetryOptions, RetryPolicy } from './retry';
+export {
+  backoffMs,
+  defaultRetry,
+  isRetryable,
+  pollDelayMs,
+  realRetryDeps,
+  retryAfterMs,
+  retryDelayMs,
+  retryPolicy,
+  withRetry,
+} from './retry';
+export type { Fetch, TlsIdentity } from './transport';
+export { createTransport } from './transport';
+
+// Identity and attestation: enrollment, renewal, the identity on disk, attestation evidence
+export type {
+  AttestationClaim,
+  AttestationEvidence,
+  AttestationKey,
+  AttestationMeasurements,
+  BootState,
+} from './attestation';
+export { attestationPayload, BOOT_STATES, createEvidence } from './attestation';
+export type { DeviceIdentity, EnrollmentApi, EnrollmentRequest } from './identity';
+export { enroll, loadIdentity, needsRenewal, newKeyAndCsr, renew, saveIdentity } from './identity';
+
+// Errors: every refusal carries a code; tuf-js's own classes for callers that map them
+export type { ApiAnswer, OtaErrorCode } from './errors';
+export {
+  ApiRequestError,
+  AttestationError,
+  InstallError,
+  OtaError,
+  PolicyError,
+  RollbackError,
+  TransportError,
+  VerificationError,
+} from './errors';
 export * as tufJsErrors from './tufJsErrors';

@@ -16,17 +16,18 @@ export interface DeviceFacts {
   rollbackIndex: number;
 }
 
+/** One target's entries in the two repositories, each already verified by TUF there. */
+export interface SignedEntries {
+  release: TargetFile;
+  rollout: TargetFile;
+}
+
 /**
  * The acceptance checklist. Inputs are targets already verified by TUF in each
  * repository; this function decides whether this device may install it now.
  * Each step throws; the result exists only when every rule passed.
  */
-export function verifyInstallable(
-  release: TargetFile,
-  rollout: TargetFile,
-  device: DeviceFacts,
-  now: Date,
-): VerifiedTarget {
+export function verifyInstallable({ release, rollout }: SignedEntries, device: DeviceFacts, now: Date): VerifiedTarget {
   const policy = readReleasePolicy(release);
   const state = readRolloutState(rollout);
   verifySameArtifact(release, rollout); // D-3

@@ -20,6 +20,26 @@ export interface PartitionSource {
   baseUrl: string;
 }
 
+export interface TrustedRepositoryOptions {
+  name: RepositoryName;
+  /** The trusted metadata's folder (the root provisioned there first). */
+  metadataDir: string;
+  /** Where the flat file set is served. */
+  metadataBaseUrl: string;
+  /** The device's own partition, read once the trusted root announces partitions; absent: flat files only. */
+  partition?: PartitionSource;
+  /** Length caps and timeout of every metadata download (D-2). */
+  limits: DeviceLimits;
+  /** The device's transport (mutual TLS); plain fetch when absent. */
+  transport?: Fetch;
+}
+
+/** How every metadata file of a repository is fetched: through this transport, within these limits. */
+interface MetadataFetching {
+  transport: Fetch;
+  limits: DeviceLimits;
+}
+
 /**
  * One TUF repository as the device sees it: the trusted root on disk, refreshed with
  * tuf-js (version, expiry, signature and threshold checks: D-1, D-2), and targets looked
@@ -28,26 +48,24 @@ export interface PartitionSource {
  * file set, kept in its own folder with its own rollback state (D-16).
  */
 export class TrustedRepository {
+  readonly name: RepositoryName;
   private updater: Updater | undefined;
-  private readonly options: ConstructorParameters<typeof Updater>[0];
+  private readonly updaterOptions: ConstructorParameters<typeof Updater>[0];
+  private readonly metadataDir: string;
+  private readonly partition: PartitionSource | undefined;
+  private readonly fetching: MetadataFetching;
 
-  constructor(
-    readonly name: RepositoryName,
-    private readonly metadataDir: string,
-    metadataBaseUrl: string,
-    private readonly limits: DeviceLimits,
-    private readonly transport?: Fetch,
-    private readonly partition?: PartitionSource,
-  ) {
+  constructor(options: TrustedRepositoryOptions) {
+    const { metadataDir, metadataBaseUrl, limits } = options;
+    this.name = options.name;
+    this.metadataDir = metadataDir;
+    this.partition = options.partition;
+    this.fetching = { transport: options.transport ?? ((url, init) => fetch(url, init)), limits };
     // Flat files must name no partition: a partition's, validly signed, is refused in their place.
-    const fetcher = new TransportFetcher(
-      transport ?? ((url, init) => fetch(url, init)),
-      limits.fetchTimeoutMs,
-      metadataDir,
-      (file, bytes) => checkPartitionFile(file, bytes, undefined),
-      limits,
+    const fetcher = new TransportFetcher(this.fetching, metadataDir, (file, bytes) =>
+      checkPartitionFile(file, bytes, undefined),
     );
-    this.options = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), fetcher };
+    this.updaterOptions = { metadataDir, metadataBaseUrl, config: updaterConfig(limits), fetcher };
   }
 
   /** Provisioning: the root is installed once, at the factory; the API never supplies it. */
@@ -61,7 +79,7 @@ export class TrustedRepository {
   async refresh(): Promise<void> {
     try {
       if (this.partitioned()) return await this.refreshPartition();
-      this.updater = new Updater(this.options);
+      this.updater = new Updater(this.updaterOptions);
       try {
         await this.updater.refresh();
       } catch (err) {
@@ -105,17 +123,12 @@ export class TrustedRepository {
     // a partition never starts from keys the device already saw rotated out.
     if (!existsSync(join(dir, 'root.json'))) copyFileSync(join(this.metadataDir, 'root.json'), join(dir, 'root.json'));
     else promoteRoot(join(this.metadataDir, 'root.json'), join(dir, 'root.json'));
-    const transport: Fetch = this.transport ?? ((url, init) => fetch(url, init));
     this.updater = new Updater({
-      ...this.options,
+      ...this.updaterOptions,
       metadataDir: dir,
       metadataBaseUrl: partition.baseUrl,
-      fetcher: new TransportFetcher(
-        transport,
-        this.limits.fetchTimeoutMs,
-        dir,
-        (file, bytes) => checkPartitionFile(file, bytes, partition.name),
-        this.limits,
+      fetcher: new TransportFetcher(this.fetching, dir, (file, bytes) =>
+        checkPartitionFile(file, bytes, partition.name),
       ),
     });
     await this.updater.refresh();
@@ -141,11 +154,9 @@ function promoteRoot(from: string, to: string): void {
  */
 class TransportFetcher extends BaseFetcher {
   constructor(
-    private readonly transport: Fetch,
-    private readonly timeoutMs: number,
+    private readonly fetching: MetadataFetching,
     private readonly dir: string,
     private readonly check: (file: string, bytes: Uint8Array) => void,
-    private readonly limits: DeviceLimits,
   ) {
     super();
   }
@@ -155,7 +166,8 @@ class TransportFetcher extends BaseFetcher {
     const headers: Record<string, string> = held
       ? { 'if-none-match': `"${createHash('sha256').update(held).digest('hex')}"` }
       : {};
-    const response = await this.transport(url, { signal: AbortSignal.timeout(this.timeoutMs), headers });
+    const { transport, limits } = this.fetching;
+    const response = await transport(url, { signal: AbortSignal.timeout(limits.fetchTimeoutMs), headers });
     if (response.status === 304 && held) {
       await response.body?.cancel();
       return new Blob([held]).stream() as ReadableStream<Uint8Array<ArrayBuffer>>;
@@ -165,7 +177,7 @@ class TransportFetcher extends BaseFetcher {
       throw new tufJsErrors.DownloadHTTPError('Failed to download', response.status);
     }
     const file = new URL(url).pathname.split('/').pop() ?? '';
-    const bytes = await readCapped(response.body, maxLength(file, this.limits));
+    const bytes = await readCapped(response.body, maxLength(file, limits));
     this.check(file, bytes);
     return new Blob([bytes]).stream() as ReadableStream<Uint8Array<ArrayBuffer>>;
   }

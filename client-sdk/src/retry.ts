@@ -101,21 +101,6 @@ export function isRetryable(err: unknown): err is ApiRequestError {
   return s === undefined || s === 429 || (s >= 500 && s <= 599);
 }
 
-/**
- * The wait before the next try after `err` (the `retry`-th retry): the backoff, and never
- * earlier than the server's Retry-After; the jitter is added on top of it, so devices told
- * the same Retry-After still spread out.
- */
-export function retryDelayMs(
-  policy: RetryPolicy,
-  retry: number,
-  err: ApiRequestError,
-  now: number,
-  random: () => number,
-): number {
-  return (retryAfterMs(err.retryAfter, now, policy) ?? 0) + backoffMs(policy, retry, random);
-}
-
 export interface RetryDeps {
   now: () => number;
   random: () => number;
@@ -127,6 +112,25 @@ export const realRetryDeps: RetryDeps = {
   random: () => Math.random(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
+
+/** A retry policy and the clock, random source and sleep it runs on (`realRetryDeps` when absent). */
+export interface RetryOptions {
+  policy: RetryPolicy;
+  deps?: RetryDeps;
+}
+
+/**
+ * The wait before the next try after `err` (the `retry`-th retry): the backoff, and never
+ * earlier than the server's Retry-After; the jitter is added on top of it, so devices told
+ * the same Retry-After still spread out.
+ */
+export function retryDelayMs(
+  { policy, deps = realRetryDeps }: RetryOptions,
+  retry: number,
+  err: ApiRequestError,
+): number {
+  return (retryAfterMs(err.retryAfter, deps.now(), policy) ?? 0) + backoffMs(policy, retry, deps.random);
+}
 
 /** `work` until it succeeds, fails for good (not retryable), or the attempts or the time run out: then its last error. */
 export async function withRetry<T>(
@@ -140,7 +144,7 @@ export async function withRetry<T>(
       return await work();
     } catch (err) {
       if (!isRetryable(err)) throw err;
-      const delay = retryDelayMs(policy, retry, err, deps.now(), deps.random);
+      const delay = retryDelayMs({ policy, deps }, retry, err);
       if (deps.now() + delay - started > policy.maxElapsedMs) throw err;
       await deps.sleep(delay);
     }

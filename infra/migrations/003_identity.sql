@@ -1,4 +1,4 @@
--- Identity (issue #5): enrolled devices, one-time enrollment tokens, operators with roles,
+-- Identity: enrolled devices, one-time enrollment tokens, operators with roles,
 -- the audit log, attestation nonces, and idempotent reports.
 ALTER TABLE devices ADD COLUMN hardware_id TEXT;
 ALTER TABLE devices ADD COLUMN channel TEXT;

@@ -1,4 +1,4 @@
--- Dashboard sign-in (issue #13): a session is a cookie naming an operator for a while.
+-- Dashboard sign-in: a session is a cookie naming an operator for a while.
 -- Only the session id's sha256 is stored, like operator tokens; the CSRF token is not a
 -- credential on its own (it is useless without the cookie), so it is kept to hand back.
 CREATE TABLE operator_sessions (

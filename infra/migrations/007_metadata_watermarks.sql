@@ -1,4 +1,4 @@
--- Storage rollback noticed on the server (#10): the highest verified version of each metadata
+-- Storage rollback noticed on the server (S-25): the highest verified version of each metadata
 -- role any API replica has read from storage, and the last time an older one was refused.
 CREATE TABLE metadata_watermarks (
   repo text NOT NULL,

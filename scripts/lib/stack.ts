@@ -76,17 +76,19 @@ const BOOTSTRAP: Array<{ name: keyof Secrets['tokens']; roles: string[] }> = [
 /** Demo secrets are random per machine, kept in <home> with owner-only permissions. */
 async function secrets(home: string): Promise<Secrets> {
   const file = join(home, 'secrets.json');
-  const existing = existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>) : undefined;
-  if (existing?.tokens && existing.fleetCaPin) return existing as Secrets;
+  if (existsSync(file)) {
+    const existing = JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>;
+    if (existing.tokens && existing.fleetCaPin && existing.hsmPin && existing.minioSecret) return existing as Secrets;
+    // The stack's tokens, MinIO data and HSM tokens were made with these: new ones would lock them out.
+    throw new ServerError('CONFIG_INVALID', `${file} is incomplete; delete ${home} to start the stack over`);
+  }
   const s: Secrets = {
     hsmPin: randomBytes(8).toString('hex'),
     hsmSoPin: randomBytes(8).toString('hex'),
     fleetCaPin: randomBytes(8).toString('hex'),
     fleetCaSoPin: randomBytes(8).toString('hex'),
     minioSecret: randomBytes(18).toString('base64url'),
-    ...existing,
-    // Stacks made before operators (or the fleet CA's token) existed get what is missing added.
-    tokens: existing?.tokens ?? { admin: newToken('ota'), ops: newToken('ota'), worker: newToken('ota') },
+    tokens: { admin: newToken('ota'), ops: newToken('ota'), worker: newToken('ota') },
   };
   await mkdir(home, { recursive: true });
   await writeFile(file, JSON.stringify(s), { mode: 0o600 });
@@ -156,8 +158,19 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     { mode: 0o600 },
   );
   const pm = new ProcessManager(p.home);
-  const node = process.execPath;
+  await startTemporal(pm, p, log);
+  await startMinio(pm, { p, env }, log);
+  await ensureToken(p.home, env);
+  const config = loadConfig(env);
+  await keyCeremony(config, env, log);
+  const workerToken = (await secrets(p.home)).tokens.worker;
+  for (let i = 1; i <= replicas; i++) {
+    await startReplica(pm, { p, env, options, replica: i, workerToken }, log);
+  }
+  return config;
+}
 
+async function startTemporal(pm: ProcessManager, p: StackProfile, log: (line: string) => void): Promise<void> {
   await mkdir(join(p.home, 'temporal'), { recursive: true });
   const temporal = await pm.start({
     name: 'temporal',
@@ -181,7 +194,13 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     ready: async () => (await portOpen(p.temporalPort)) && (await httpOk(`http://127.0.0.1:${p.uiPort}`)),
   });
   log(`temporal ${temporal} (UI http://127.0.0.1:${p.uiPort})`);
+}
 
+async function startMinio(
+  pm: ProcessManager,
+  { p, env }: { p: StackProfile; env: Record<string, string> },
+  log: (line: string) => void,
+): Promise<void> {
   await mkdir(join(p.home, 'minio', 'data'), { recursive: true });
   const minio = await pm.start({
     name: 'minio',
@@ -203,9 +222,10 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
     ready: () => httpOk(`http://127.0.0.1:${p.minioPort}/minio/health/live`),
   });
   log(`minio ${minio} (http://127.0.0.1:${p.minioPort})`);
+}
 
-  await ensureToken(p.home, env);
-  const config = loadConfig(env);
+/** The key ceremony (idempotent): what it made is said once, when it made it. */
+async function keyCeremony(config: Config, env: Record<string, string>, log: (line: string) => void): Promise<void> {
   const hsm = Hsm.open(config.hsm, env['OTA_HSM_PIN']!);
   try {
     const ceremony = await runCeremony(config, { hsm, storage: new Storage(config.minio) });
@@ -217,52 +237,50 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   } finally {
     hsm.close();
   }
+}
 
-  const workerToken = (await secrets(p.home)).tokens.worker;
-  for (let i = 1; i <= replicas; i++) {
-    const name = i === 1 ? '' : `-${i}`;
-    const apiPort = p.apiPort + i - 1;
-    const own = `https://127.0.0.1:${apiPort}`;
-    // The fleet CA's certificate names hosts (OTA_API_TLS_HOSTS), not ports: it serves every replica.
-    const urls =
-      replicas === 1
-        ? [env['OTA_API_URL']!]
-        : [
-            own,
-            ...Array.from({ length: replicas }, (_, j) => `https://127.0.0.1:${p.apiPort + j}`).filter(
-              (u) => u !== own,
-            ),
-          ];
-    const replicaEnv =
-      i === 1
-        ? env
-        : {
-            ...env,
-            ...options.replicaEnv,
-            OTA_API_PORT: String(apiPort),
-            OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort + i - 1),
-          };
-    const worker = await pm.start({
-      name: `worker${name}`,
-      command: node,
-      args: [join(ROOT, 'dist', 'worker', 'main.js')],
-      // The worker signs metadata: the signing keys' PIN, not the fleet CA's.
-      env: { ...replicaEnv, OTA_API_URL: urls.join(','), OTA_TOKEN: workerToken, OTA_FLEET_CA_PIN: '' },
-      ready: () => logContains(pm.logFile(`worker${name}`), 'worker ready'),
-    });
-    log(`worker${name} ${worker} (Temporal SDK metrics http://127.0.0.1:${p.workerMetricsPort + i - 1}/metrics)`);
-    const api = await pm.start({
-      name: `api${name}`,
-      command: node,
-      args: [join(ROOT, 'dist', 'api', 'main.js')],
-      // S-23: the fleet CA's PIN only; empty, not absent, so a parent's environment cannot add the other.
-      env: { ...replicaEnv, OTA_API_URL: urls[0]!, OTA_HSM_PIN: '' },
-      // It listens only once everything is set up (HTTPS with the fleet CA's certificate).
-      ready: () => portOpen(apiPort),
-    });
-    log(`api${name} ${api} (${own}, metrics /metrics; JSON logs in ${pm.logFile(`api${name}`)})`);
-  }
-  return config;
+/** Worker and API number `replica` (1 or 2): the second listens on apiPort + 1, each reaches both APIs, its own first. */
+async function startReplica(
+  pm: ProcessManager,
+  r: { p: StackProfile; env: Record<string, string>; options: StackOptions; replica: number; workerToken: string },
+  log: (line: string) => void,
+): Promise<void> {
+  const { p, env, replica } = r;
+  const replicas = r.options.replicas ?? 1;
+  const name = replica === 1 ? '' : `-${replica}`;
+  const apiPort = p.apiPort + replica - 1;
+  const own = `https://127.0.0.1:${apiPort}`;
+  // The fleet CA's certificate names hosts (OTA_API_TLS_HOSTS), not ports: it serves every replica.
+  const all = Array.from({ length: replicas }, (_, j) => `https://127.0.0.1:${p.apiPort + j}`);
+  const urls = replicas === 1 ? [env['OTA_API_URL']!] : [own, ...all.filter((u) => u !== own)];
+  const replicaEnv =
+    replica === 1
+      ? env
+      : {
+          ...env,
+          ...r.options.replicaEnv,
+          OTA_API_PORT: String(apiPort),
+          OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort + replica - 1),
+        };
+  const worker = await pm.start({
+    name: `worker${name}`,
+    command: process.execPath,
+    args: [join(ROOT, 'dist', 'worker', 'main.js')],
+    // The worker signs metadata: the signing keys' PIN, not the fleet CA's.
+    env: { ...replicaEnv, OTA_API_URL: urls.join(','), OTA_TOKEN: r.workerToken, OTA_FLEET_CA_PIN: '' },
+    ready: () => logContains(pm.logFile(`worker${name}`), 'worker ready'),
+  });
+  log(`worker${name} ${worker} (Temporal SDK metrics http://127.0.0.1:${p.workerMetricsPort + replica - 1}/metrics)`);
+  const api = await pm.start({
+    name: `api${name}`,
+    command: process.execPath,
+    args: [join(ROOT, 'dist', 'api', 'main.js')],
+    // S-23: the fleet CA's PIN only; empty, not absent, so a parent's environment cannot add the other.
+    env: { ...replicaEnv, OTA_API_URL: urls[0]!, OTA_HSM_PIN: '' },
+    // It listens only once everything is set up (HTTPS with the fleet CA's certificate).
+    ready: () => portOpen(apiPort),
+  });
+  log(`api${name} ${api} (${own}, metrics /metrics; JSON logs in ${pm.logFile(`api${name}`)})`);
 }
 
 export async function stackDown(p: StackProfile, log: (line: string) => void = () => undefined): Promise<void> {

@@ -134,8 +134,7 @@ export async function deviceFetch(deviceId: string, channel = 'raw', hardwareId 
         channel,
       });
       identity = await enroll(
-        createTransport({ caPem }),
-        config.api.url,
+        { apiUrl: config.api.url, transport: createTransport({ caPem }) },
         { token, deviceId, currentVersion: '0.0.0' },
         caPem,
       );
@@ -241,13 +240,17 @@ export async function device(
   const config = testConfig();
   const api = await adminApi();
   try {
-    return await provisionDevice(config, api, await loadFactoryKit(config, roots), {
-      deviceId: id,
-      channel,
-      hardwareId: 'devkit-a',
-      stateDir: join(config.home, 'test-devices', id),
-      ...options,
-    });
+    return await provisionDevice(
+      config,
+      { api, kit: await loadFactoryKit(config, roots) },
+      {
+        deviceId: id,
+        channel,
+        hardwareId: 'devkit-a',
+        stateDir: join(config.home, 'test-devices', id),
+        ...options,
+      },
+    );
   } finally {
     await api.close();
   }

@@ -27,7 +27,7 @@ describe('a device', () => {
       const target = status.target!;
       const original = await storage().getBytes('artifacts', artifactKey(target.sha256), 10 * 1024 * 1024);
       const evil = randomBytes(target.length);
-      await storage().putBytes('artifacts', artifactKey(target.sha256), evil, 'application/octet-stream');
+      await storage().putBytes('artifacts', artifactKey(target.sha256), evil);
       try {
         const agent = await device('tamper-1', 'tamper');
         const result = await waitFor('an offer to the device', async () => {
@@ -40,7 +40,7 @@ describe('a device', () => {
         expect(summary.errorCodes).to.deep.equal({ TARGET_HASH_MISMATCH: 1 });
         expect(summary.versions).to.deep.equal({ '0.0.0': 1 });
       } finally {
-        await storage().putBytes('artifacts', artifactKey(target.sha256), original!, 'application/octet-stream');
+        await storage().putBytes('artifacts', artifactKey(target.sha256), original!);
       }
     });
   });

@@ -11,7 +11,7 @@ describe('a release flooded with messages', () => {
     const channel = 'flood';
     const version = '1.0.0';
     await createRelease(
-      { client: client, storage: new Storage(testConfig().minio) },
+      { client, storage: new Storage(testConfig().minio) },
       {
         artifact: await artifactFile('flood.bin'),
         version,

@@ -49,7 +49,11 @@ describe('device identity and operators', () => {
     return (r.json as { token: string }).token;
   }
   const enrollWith = (t: string, deviceId: string) =>
-    enroll(createTransport({ caPem }), url(), { token: t, deviceId, currentVersion: '0.0.1' }, caPem);
+    enroll(
+      { apiUrl: url(), transport: createTransport({ caPem }) },
+      { token: t, deviceId, currentVersion: '0.0.1' },
+      caPem,
+    );
 
   describe('enrollment', () => {
     it('trades a one-time token for a certificate naming the device; the token cannot be used twice', async () => {

@@ -74,7 +74,7 @@ for (const backend of backends(15434)) {
 
     describe('adoption', () => {
       it("counts the channel's devices per version at each point, a change at a point included, earlier state at since", async () => {
-        const series = await insights.adoption('beta', at(0), at(60), 7);
+        const series = await insights.adoption('beta', { since: at(0), until: at(60), buckets: 7 });
         expect(series).to.include({ since: iso(0), until: iso(60), bucketMs: 600_000 });
         expect(series.points).to.deep.equal([
           { at: iso(0), versions: { '1.0.0': 2 } },
@@ -88,7 +88,11 @@ for (const backend of backends(15434)) {
       });
 
       it('ignores reports after until, and ends on until when the span does not divide evenly', async () => {
-        const series = await insights.adoption('beta', at(0), new Date(T0 + 39 * 60_000 + 999), 3);
+        const series = await insights.adoption('beta', {
+          since: at(0),
+          until: new Date(T0 + 39 * 60_000 + 999),
+          buckets: 3,
+        });
         expect(series.bucketMs).to.equal(1_170_499); // (39 min + 999 ms) / 2, whole ms
         expect(series.points.map((p) => p.versions)).to.deep.equal([
           { '1.0.0': 2 },
@@ -99,21 +103,23 @@ for (const backend of backends(15434)) {
       });
 
       it('counts no device of another channel, and nothing on a channel without devices', async () => {
-        expect((await insights.adoption('stable', at(0), at(60), 2)).points.map((p) => p.versions)).to.deep.equal([
-          {},
-          { '1.1.0': 1 },
-        ]);
-        expect((await insights.adoption('nobody', at(0), at(60), 2)).points.map((p) => p.versions)).to.deep.equal([
-          {},
-          {},
-        ]);
+        expect(
+          (await insights.adoption('stable', { since: at(0), until: at(60), buckets: 2 })).points.map(
+            (p) => p.versions,
+          ),
+        ).to.deep.equal([{}, { '1.1.0': 1 }]);
+        expect(
+          (await insights.adoption('nobody', { since: at(0), until: at(60), buckets: 2 })).points.map(
+            (p) => p.versions,
+          ),
+        ).to.deep.equal([{}, {}]);
       });
 
       it('refuses fewer than 2 or more than 500 buckets, and until before since', async () => {
         for (const call of [
-          () => insights.adoption('beta', at(0), at(60), 1),
-          () => insights.adoption('beta', at(0), at(60), 501),
-          () => insights.adoption('beta', at(60), at(0)),
+          () => insights.adoption('beta', { since: at(0), until: at(60), buckets: 1 }),
+          () => insights.adoption('beta', { since: at(0), until: at(60), buckets: 501 }),
+          () => insights.adoption('beta', { since: at(60), until: at(0) }),
         ]) {
           const err: unknown = await call().catch((e: unknown) => e);
           expect(err).to.be.instanceOf(InputError).and.have.property('code', 'INVALID_INPUT');
@@ -298,13 +304,17 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
   const stats = { devices: 4, healthy: 1, reverted: 1, failed: 0, refused: 2, blocked: 1 };
   expect(await store.targetStats(target)).to.deep.equal(stats);
   expect(await store.targetStats(target, until)).to.deep.equal(stats);
-  const series = await insights.adoption('gamma', t1, until, 2);
+  const series = await insights.adoption('gamma', { since: t1, until: until, buckets: 2 });
   expect(series.points.map((p) => p.versions)).to.deep.equal([{ '1.0.0': 3 }, { '1.0.0': 2, '2.0.0': 1 }]);
-  expect((await insights.adoption('delta', t1, until, 2)).points.map((p) => p.versions)).to.deep.equal([{}, {}]);
+  expect(
+    (await insights.adoption('delta', { since: t1, until: until, buckets: 2 })).points.map((p) => p.versions),
+  ).to.deep.equal([{}, {}]);
 
   await store.rebuildDerivedState();
   expect(await store.targetStats(target)).to.deep.equal(stats);
-  expect((await insights.adoption('gamma', t1, until, 2)).points.at(-1)!.versions).to.deep.equal({
+  expect(
+    (await insights.adoption('gamma', { since: t1, until: until, buckets: 2 })).points.at(-1)!.versions,
+  ).to.deep.equal({
     '1.0.0': 2,
     '2.0.0': 1,
   });

@@ -25,7 +25,7 @@ describe('API replicas and workers sharing PostgreSQL (issue #11)', function () 
   let ops: string;
 
   /** The admin API of one replica only (no failover), as `ops`. */
-  const adminOf = (url: string) => new AdminApi(url, caPem, ops);
+  const adminOf = (url: string) => new AdminApi({ url, caPem, token: ops });
   const asOps = async <T>(url: string, fn: (api: AdminApi) => Promise<T>): Promise<T> => {
     const api = adminOf(url);
     try {

@@ -221,7 +221,11 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
     });
 
     it('the SDK strips what the server cannot store before sending, so its report is not lost', async () => {
-      const client = new DeviceApiClient(url(), 64 * 1024, 30_000, await deviceFetch('us-sdk-reporter'));
+      const client = new DeviceApiClient({
+        baseUrl: url(),
+        limits: { maxApiResponseBytes: 64 * 1024, fetchTimeoutMs: 30_000 },
+        transport: await deviceFetch('us-sdk-reporter'),
+      });
       await client.report({
         deviceId: 'us-sdk-reporter',
         reportId: 'us-sdk-report-1',

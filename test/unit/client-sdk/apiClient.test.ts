@@ -8,7 +8,14 @@ function capturing(): { client: DeviceApiClient; sent: unknown[] } {
     sent.push(JSON.parse(init?.body ?? 'null'));
     return Promise.resolve(new Response(JSON.stringify({ accepted: true }), { status: 202 }));
   };
-  return { client: new DeviceApiClient('http://api.invalid', 64 * 1024, 1000, transport), sent };
+  return {
+    client: new DeviceApiClient({
+      baseUrl: 'http://api.invalid',
+      limits: { maxApiResponseBytes: 64 * 1024, fetchTimeoutMs: 1000 },
+      transport,
+    }),
+    sent,
+  };
 }
 
 describe('DeviceApiClient.report', () => {

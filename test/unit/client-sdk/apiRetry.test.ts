@@ -36,9 +36,11 @@ function client(transport: Fetch, slept: number[], maxAttempts = 4): DeviceApiCl
       return Promise.resolve();
     },
   };
-  return new DeviceApiClient('http://api.invalid', 64 * 1024, 1000, transport, {
-    policy: { ...defaultRetry, maxAttempts },
-    deps,
+  return new DeviceApiClient({
+    baseUrl: 'http://api.invalid',
+    limits: { maxApiResponseBytes: 64 * 1024, fetchTimeoutMs: 1000 },
+    transport,
+    retry: { policy: { ...defaultRetry, maxAttempts }, deps },
   });
 }
 

@@ -33,7 +33,7 @@ const now = new Date('2026-11-26T00:00:00Z');
 
 describe('verifyInstallable', () => {
   it('returns the verified target when both repositories agree and every rule passes', () => {
-    expect(verifyInstallable(target(policy), offered(), device, now)).to.deep.equal({
+    expect(verifyInstallable({ release: target(policy), rollout: offered() }, device, now)).to.deep.equal({
       name: 'stable/2.0.0/fw.bin',
       length: 10,
       sha256: SHA,
@@ -46,8 +46,7 @@ describe('verifyInstallable', () => {
     it('accepts hardware ids listed in another order', () => {
       const both = { ...policy, hardwareIds: ['devkit-b', 'devkit-a'] };
       const ok = verifyInstallable(
-        target(both),
-        target({ ...both, hardwareIds: ['devkit-a', 'devkit-b'], rollout }),
+        { release: target(both), rollout: target({ ...both, hardwareIds: ['devkit-a', 'devkit-b'], rollout }) },
         device,
         now,
       );
@@ -56,14 +55,22 @@ describe('verifyInstallable', () => {
 
     it('refuses when the repositories disagree on the hash', () => {
       const e = refusal(() =>
-        verifyInstallable(target(policy), target({ ...policy, rollout }, { sha256: 'cd'.repeat(32) }), device, now),
+        verifyInstallable(
+          { release: target(policy), rollout: target({ ...policy, rollout }, { sha256: 'cd'.repeat(32) }) },
+          device,
+          now,
+        ),
       );
       expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
     });
 
     it('refuses when the repositories disagree on the length', () => {
       const e = refusal(() =>
-        verifyInstallable(target(policy), target({ ...policy, rollout }, { sha256: SHA }, 11), device, now),
+        verifyInstallable(
+          { release: target(policy), rollout: target({ ...policy, rollout }, { sha256: SHA }, 11) },
+          device,
+          now,
+        ),
       );
       expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
     });
@@ -75,23 +82,35 @@ describe('verifyInstallable', () => {
       ['rollbackIndex', 9],
     ] as const) {
       it(`refuses when the repositories disagree on ${field}`, () => {
-        const e = refusal(() => verifyInstallable(target(policy), offered({}, { [field]: value }), device, now));
+        const e = refusal(() =>
+          verifyInstallable({ release: target(policy), rollout: offered({}, { [field]: value }) }, device, now),
+        );
         expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
       });
     }
 
     it('refuses a target without a sha256 hash in either repository', () => {
       const sha512Only = { sha512: 'ef'.repeat(64) };
-      expect(refusal(() => verifyInstallable(target(policy, sha512Only), offered(), device, now)))
+      expect(refusal(() => verifyInstallable({ release: target(policy, sha512Only), rollout: offered() }, device, now)))
         .to.be.instanceOf(VerificationError)
         .and.have.property('code', 'METADATA_INVALID');
-      expect(refusal(() => verifyInstallable(target(policy), target({ ...policy, rollout }, sha512Only), device, now)))
+      expect(
+        refusal(() =>
+          verifyInstallable(
+            { release: target(policy), rollout: target({ ...policy, rollout }, sha512Only) },
+            device,
+            now,
+          ),
+        ),
+      )
         .to.be.instanceOf(VerificationError)
         .and.have.property('code', 'METADATA_INVALID');
     });
 
     it('refuses a rollout target that lacks the release policy fields', () => {
-      const e = refusal(() => verifyInstallable(target(policy), target({ rollout }), device, now));
+      const e = refusal(() =>
+        verifyInstallable({ release: target(policy), rollout: target({ rollout }) }, device, now),
+      );
       expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'METADATA_INVALID');
     });
   });
@@ -100,8 +119,7 @@ describe('verifyInstallable', () => {
     it('accepts a device whose hardware is one of several the release is built for', () => {
       const multi = { ...policy, hardwareIds: ['devkit-a', 'devkit-b'] };
       const ok = verifyInstallable(
-        target(multi),
-        target({ ...multi, rollout }),
+        { release: target(multi), rollout: target({ ...multi, rollout }) },
         { ...device, hardwareId: 'devkit-b' },
         now,
       );
@@ -109,13 +127,21 @@ describe('verifyInstallable', () => {
     });
 
     it('refuses other hardware', () => {
-      expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, hardwareId: 'x' }, now)))
+      expect(
+        refusal(() =>
+          verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, hardwareId: 'x' }, now),
+        ),
+      )
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'HARDWARE_MISMATCH');
     });
 
     it('refuses another channel', () => {
-      expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, channel: 'beta' }, now)))
+      expect(
+        refusal(() =>
+          verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, channel: 'beta' }, now),
+        ),
+      )
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'CHANNEL_MISMATCH');
     });
@@ -123,14 +149,26 @@ describe('verifyInstallable', () => {
 
   describe('D-5: an open rollout that includes the device', () => {
     it('refuses paused, withdrawn and not-yet-open rollouts', () => {
-      expect(refusal(() => verifyInstallable(target(policy), offered({ paused: true }), device, now)))
+      expect(
+        refusal(() => verifyInstallable({ release: target(policy), rollout: offered({ paused: true }) }, device, now)),
+      )
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'ROLLOUT_PAUSED');
-      expect(refusal(() => verifyInstallable(target(policy), offered({ withdrawn: true }), device, now)))
+      expect(
+        refusal(() =>
+          verifyInstallable({ release: target(policy), rollout: offered({ withdrawn: true }) }, device, now),
+        ),
+      )
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'RELEASE_WITHDRAWN');
       expect(
-        refusal(() => verifyInstallable(target(policy), offered({ notBefore: '2026-11-26T00:00:01Z' }), device, now)),
+        refusal(() =>
+          verifyInstallable(
+            { release: target(policy), rollout: offered({ notBefore: '2026-11-26T00:00:01Z' }) },
+            device,
+            now,
+          ),
+        ),
       )
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'NOT_IN_ROLLOUT');
@@ -138,49 +176,69 @@ describe('verifyInstallable', () => {
 
     it('reports a withdrawn release as withdrawn even while it is also paused', () => {
       expect(
-        refusal(() => verifyInstallable(target(policy), offered({ paused: true, withdrawn: true }), device, now)),
+        refusal(() =>
+          verifyInstallable(
+            { release: target(policy), rollout: offered({ paused: true, withdrawn: true }) },
+            device,
+            now,
+          ),
+        ),
       ).to.have.property('code', 'RELEASE_WITHDRAWN');
     });
 
     it('accepts once not-before is reached', () => {
       for (const notBefore of ['2026-11-26T00:00:00Z', '2026-01-01T00:00:00Z']) {
-        expect(verifyInstallable(target(policy), offered({ notBefore }), device, now).rollout.notBefore).to.equal(
-          notBefore,
-        );
+        expect(
+          verifyInstallable({ release: target(policy), rollout: offered({ notBefore }) }, device, now).rollout
+            .notBefore,
+        ).to.equal(notBefore);
       }
     });
 
     it('refuses a device whose bucket is outside the signed percent, and accepts it one bucket later', () => {
       const bucket = rolloutBucket(rollout.salt, device.deviceId);
-      expect(refusal(() => verifyInstallable(target(policy), offered({ percent: bucket / 100 }), device, now)))
+      expect(
+        refusal(() =>
+          verifyInstallable({ release: target(policy), rollout: offered({ percent: bucket / 100 }) }, device, now),
+        ),
+      )
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'NOT_IN_ROLLOUT');
-      expect(verifyInstallable(target(policy), offered({ percent: (bucket + 1) / 100 }), device, now).name).to.equal(
-        'stable/2.0.0/fw.bin',
-      );
+      expect(
+        verifyInstallable({ release: target(policy), rollout: offered({ percent: (bucket + 1) / 100 }) }, device, now)
+          .name,
+      ).to.equal('stable/2.0.0/fw.bin');
     });
 
     it('refuses every device at 0%', () => {
-      expect(refusal(() => verifyInstallable(target(policy), offered({ percent: 0 }), device, now))).to.have.property(
-        'code',
-        'NOT_IN_ROLLOUT',
-      );
+      expect(
+        refusal(() => verifyInstallable({ release: target(policy), rollout: offered({ percent: 0 }) }, device, now)),
+      ).to.have.property('code', 'NOT_IN_ROLLOUT');
     });
   });
 
   describe('D-6: rollback index and version order', () => {
     it("refuses a rollbackIndex below the device's and accepts an equal one", () => {
-      expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, rollbackIndex: 4 }, now)))
+      expect(
+        refusal(() =>
+          verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, rollbackIndex: 4 }, now),
+        ),
+      )
         .to.be.instanceOf(RollbackError)
         .and.have.property('code', 'ROLLBACK_INDEX_TOO_LOW');
       expect(
-        verifyInstallable(target(policy), offered(), { ...device, rollbackIndex: 3 }, now).policy.rollbackIndex,
+        verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, rollbackIndex: 3 }, now).policy
+          .rollbackIndex,
       ).to.equal(3);
     });
 
     it('refuses the version the device runs, also when only build metadata differs', () => {
       for (const currentVersion of ['2.0.0', '2.0.0+other-build']) {
-        expect(refusal(() => verifyInstallable(target(policy), offered(), { ...device, currentVersion }, now)))
+        expect(
+          refusal(() =>
+            verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, currentVersion }, now),
+          ),
+        )
           .to.be.instanceOf(PolicyError)
           .and.have.property('code', 'NOT_NEWER');
       }
@@ -190,24 +248,22 @@ describe('verifyInstallable', () => {
       const older = { ...policy, version: '0.9.0', rollbackIndex: 2 };
       const rollback = (from?: string[]) =>
         target({ ...older, rollout: from ? { ...rollout, downgradeFrom: from } : rollout });
-      expect(verifyInstallable(target(older), rollback(['1.1.0', '1.0.0']), device, now).policy.version).to.equal(
-        '0.9.0',
-      );
-      expect(refusal(() => verifyInstallable(target(older), rollback(['1.1.0']), device, now))).to.have.property(
-        'code',
-        'NOT_NEWER',
-      );
-      expect(refusal(() => verifyInstallable(target(older), rollback(), device, now))).to.have.property(
-        'code',
-        'NOT_NEWER',
-      );
+      expect(
+        verifyInstallable({ release: target(older), rollout: rollback(['1.1.0', '1.0.0']) }, device, now).policy
+          .version,
+      ).to.equal('0.9.0');
+      expect(
+        refusal(() => verifyInstallable({ release: target(older), rollout: rollback(['1.1.0']) }, device, now)),
+      ).to.have.property('code', 'NOT_NEWER');
+      expect(
+        refusal(() => verifyInstallable({ release: target(older), rollout: rollback() }, device, now)),
+      ).to.have.property('code', 'NOT_NEWER');
     });
 
     it('does not let a signed rollback reinstall the version the device runs', () => {
       const e = refusal(() =>
         verifyInstallable(
-          target(policy),
-          offered({ downgradeFrom: ['2.0.0'] }),
+          { release: target(policy), rollout: offered({ downgradeFrom: ['2.0.0'] }) },
           { ...device, currentVersion: '2.0.0' },
           now,
         ),
@@ -219,8 +275,7 @@ describe('verifyInstallable', () => {
       const older = { ...policy, version: '0.9.0', rollbackIndex: 1 };
       const e = refusal(() =>
         verifyInstallable(
-          target(older),
-          target({ ...older, rollout: { ...rollout, downgradeFrom: ['1.0.0'] } }),
+          { release: target(older), rollout: target({ ...older, rollout: { ...rollout, downgradeFrom: ['1.0.0'] } }) },
           device,
           now,
         ),
@@ -231,11 +286,11 @@ describe('verifyInstallable', () => {
 
   describe('D-15: build compatibility (minimum source version)', () => {
     const needs = (minSourceVersion: string) => ({ ...policy, minSourceVersion });
-    const both = (p: object) => [target(p), target({ ...p, rollout })] as const;
+    const both = (p: object) => ({ release: target(p), rollout: target({ ...p, rollout }) });
 
     it("refuses a release whose signed minimum source version is above the device's version", () => {
       for (const currentVersion of ['1.0.0', '1.4.9', '1.5.0-rc.1']) {
-        const e = refusal(() => verifyInstallable(...both(needs('1.5.0')), { ...device, currentVersion }, now));
+        const e = refusal(() => verifyInstallable(both(needs('1.5.0')), { ...device, currentVersion }, now));
         expect(e, currentVersion).to.be.instanceOf(PolicyError).and.have.property('code', 'SOURCE_VERSION_TOO_OLD');
       }
     });
@@ -243,17 +298,21 @@ describe('verifyInstallable', () => {
     it('accepts a device running exactly the minimum source version or later', () => {
       for (const currentVersion of ['1.5.0', '1.5.0+build.7', '1.9.0']) {
         expect(
-          verifyInstallable(...both(needs('1.5.0')), { ...device, currentVersion }, now).policy.minSourceVersion,
+          verifyInstallable(both(needs('1.5.0')), { ...device, currentVersion }, now).policy.minSourceVersion,
           currentVersion,
         ).to.equal('1.5.0');
       }
     });
 
     it('takes the minimum from the release repository, and refuses when the rollout repository disagrees', () => {
-      const e = refusal(() => verifyInstallable(target(needs('1.5.0')), offered(), device, now));
+      const e = refusal(() => verifyInstallable({ release: target(needs('1.5.0')), rollout: offered() }, device, now));
       expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
       const lowered = refusal(() =>
-        verifyInstallable(target(needs('1.5.0')), target({ ...needs('0.1.0'), rollout }), device, now),
+        verifyInstallable(
+          { release: target(needs('1.5.0')), rollout: target({ ...needs('0.1.0'), rollout }) },
+          device,
+          now,
+        ),
       );
       expect(lowered).to.have.property('code', 'TARGET_MISMATCH');
     });
@@ -261,8 +320,10 @@ describe('verifyInstallable', () => {
     it('is checked before the rollout, so an operator sees why a device in the rollout was refused', () => {
       const e = refusal(() =>
         verifyInstallable(
-          target(needs('1.5.0')),
-          target({ ...needs('1.5.0'), rollout: { ...rollout, paused: true } }),
+          {
+            release: target(needs('1.5.0')),
+            rollout: target({ ...needs('1.5.0'), rollout: { ...rollout, paused: true } }),
+          },
           device,
           now,
         ),
@@ -274,7 +335,7 @@ describe('verifyInstallable', () => {
   describe('server-side targeting fields', () => {
     it('does not act on groups, tags or attestationRequired: the device cannot know them, the API checks them', () => {
       const targeted = offered({ attestationRequired: true, groups: ['lab'], tags: { region: 'eu' } });
-      expect(verifyInstallable(target(policy), targeted, device, now).rollout).to.include({
+      expect(verifyInstallable({ release: target(policy), rollout: targeted }, device, now).rollout).to.include({
         attestationRequired: true,
       });
     });

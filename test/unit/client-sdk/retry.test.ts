@@ -63,7 +63,7 @@ function failing(...errors: Array<Error | undefined>): { work: () => Promise<str
 }
 
 const unreachable = () => new ApiRequestError('cannot reach', undefined);
-const status = (s: number, retryAfter?: string) => new ApiRequestError(`HTTP ${s}`, s, retryAfter);
+const status = (s: number, retryAfter?: string) => new ApiRequestError(`HTTP ${s}`, { status: s, retryAfter });
 
 describe('retry policy (issue #11: devices that behave like a real fleet under outages)', () => {
   describe('retryPolicy', () => {
@@ -174,8 +174,13 @@ describe('retry policy (issue #11: devices that behave like a real fleet under o
 
   describe('retryDelayMs', () => {
     it('waits at least the Retry-After, with the jitter on top so told devices still spread', () => {
-      expect(retryDelayMs(POLICY, 0, status(503, '2'), NOW, () => 0.5)).to.equal(2_050);
-      expect(retryDelayMs(POLICY, 0, status(503), NOW, () => 0.5)).to.equal(50);
+      expect(retryDelayMs({ policy: POLICY, deps: fakeDeps(0.5) }, 0, status(503, '2'))).to.equal(2_050);
+      expect(retryDelayMs({ policy: POLICY, deps: fakeDeps(0.5) }, 0, status(503))).to.equal(50);
+    });
+
+    it('runs on the real clock and random source by default', () => {
+      const delay = retryDelayMs({ policy: POLICY }, 0, status(503, '2'));
+      expect(delay).to.be.at.least(2_000).and.below(2_100);
     });
   });
 

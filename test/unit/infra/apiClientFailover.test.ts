@@ -31,7 +31,7 @@ describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
   it('moves to the next replica when one refuses the connection, and stays there', async () => {
     const b = await replica('b');
     servers.push(b.server);
-    const api = new AdminApi(await stoppedReplica(), '', undefined, [b.url]);
+    const api = new AdminApi({ url: await stoppedReplica(), caPem: '', failoverUrls: [b.url] });
     try {
       expect(await api.get('/x')).to.deep.equal({ name: 'b' });
       expect(await api.get('/x')).to.deep.equal({ name: 'b' });
@@ -45,7 +45,7 @@ describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
     const a = await replica('a', 500);
     const b = await replica('b');
     servers.push(a.server, b.server);
-    const api = new AdminApi(a.url, '', undefined, [b.url]);
+    const api = new AdminApi({ url: a.url, caPem: '', failoverUrls: [b.url] });
     try {
       const err = await api.send('POST', '/x', {}).then(
         () => undefined,
@@ -59,7 +59,7 @@ describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
   });
 
   it('reports UNAVAILABLE when every replica refuses', async () => {
-    const api = new AdminApi(await stoppedReplica(), '', undefined, [await stoppedReplica()]);
+    const api = new AdminApi({ url: await stoppedReplica(), caPem: '', failoverUrls: [await stoppedReplica()] });
     try {
       expect(
         await api.get('/x').then(

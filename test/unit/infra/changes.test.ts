@@ -34,13 +34,13 @@ describe('change bus (cache invalidation across API replicas)', () => {
   describe('on PostgreSQL', () => {
     it('sends NOTIFY with a small JSON payload and runs its own listeners at once', async () => {
       const sent: unknown[][] = [];
-      const bus = postgresBus(
-        (_t, params) => {
+      const bus = postgresBus({
+        notifyQuery: (_t, params) => {
           sent.push(params);
           return Promise.resolve();
         },
-        () => new FakeClient(),
-      );
+        newClient: () => new FakeClient(),
+      });
       await bus.ready;
       let heard = 0;
       bus.onChange('rollout', () => heard++);
@@ -52,10 +52,7 @@ describe('change bus (cache invalidation across API replicas)', () => {
 
     it("runs the listeners of another replica's notification; an unknown payload invalidates every kind", async () => {
       const client = new FakeClient();
-      const bus = postgresBus(
-        () => Promise.resolve(undefined),
-        () => client,
-      );
+      const bus = postgresBus({ notifyQuery: () => Promise.resolve(undefined), newClient: () => client });
       await bus.ready;
       expect(client.listening).to.equal(true);
       const heard: string[] = [];
@@ -70,10 +67,11 @@ describe('change bus (cache invalidation across API replicas)', () => {
     it('listens again on a new connection after losing one, and then invalidates every kind (it may have missed some)', async () => {
       const clients: FakeClient[] = [];
       const bus = postgresBus(
-        () => Promise.resolve(undefined),
-        () => clients[clients.push(new FakeClient()) - 1]!,
-        () => undefined,
-        10,
+        {
+          notifyQuery: () => Promise.resolve(undefined),
+          newClient: () => clients[clients.push(new FakeClient()) - 1]!,
+        },
+        { log: () => undefined, retryMs: 10 },
       );
       await bus.ready;
       let heard = 0;

@@ -49,26 +49,32 @@ describe('approvalRefusal', () => {
     }) as ReleaseStatus;
 
   it('accepts a release owner who is not the creator', () => {
-    expect(approvalRefusal(status(), policy, { approver: 'alice' }, 'release')).to.equal(undefined);
+    expect(approvalRefusal(status(), { policy, round: 'release' }, { approver: 'alice' })).to.equal(undefined);
   });
 
   it('refuses the creator, strangers, a second approval by the same owner, and the wrong moment', () => {
-    expect(approvalRefusal(status({ createdBy: 'alice' }), policy, { approver: 'alice' }, 'release')).to.contain(
-      'created',
+    expect(
+      approvalRefusal(status({ createdBy: 'alice' }), { policy, round: 'release' }, { approver: 'alice' }),
+    ).to.contain('created');
+    expect(approvalRefusal(status(), { policy, round: 'release' }, { approver: 'mallory' })).to.contain(
+      'not a release owner',
     );
-    expect(approvalRefusal(status(), policy, { approver: 'mallory' }, 'release')).to.contain('not a release owner');
     const once = status({
       approvals: [{ approver: 'alice', comment: '', at: 'x', round: 'release', decision: 'approve' }],
     });
-    expect(approvalRefusal(once, policy, { approver: 'alice' }, 'release')).to.contain('already');
+    expect(approvalRefusal(once, { policy, round: 'release' }, { approver: 'alice' })).to.contain('already');
     expect(
-      approvalRefusal(status({ awaitingApproval: false, stage: 'rollout' }), policy, { approver: 'bob' }, 'release'),
+      approvalRefusal(
+        status({ awaitingApproval: false, stage: 'rollout' }),
+        { policy, round: 'release' },
+        { approver: 'bob' },
+      ),
     ).to.contain('not waiting');
   });
 
   it("lets anyone but the creator approve under the '*' owner rule", () => {
-    expect(approvalRefusal(status(), { ...policy, owners: ['*'] }, { approver: 'mallory' }, 'release')).to.equal(
-      undefined,
-    );
+    expect(
+      approvalRefusal(status(), { policy: { ...policy, owners: ['*'] }, round: 'release' }, { approver: 'mallory' }),
+    ).to.equal(undefined);
   });
 });

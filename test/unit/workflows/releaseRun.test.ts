@@ -200,7 +200,12 @@ describe('ReleaseRun', () => {
   function start(opts: { spec?: Partial<ReleaseSpec>; policy?: Partial<ChannelPolicy>; carried?: CarriedState } = {}) {
     const rt = new FakeRuntime({ ...POLICY, ...opts.policy });
     runtimes.push(rt);
-    const release = new ReleaseRun(specWith(opts.spec), rt, 'release-beta-1.2.0', opts.carried);
+    const release = new ReleaseRun({
+      spec: specWith(opts.spec),
+      runtime: rt,
+      releaseId: 'release-beta-1.2.0',
+      carried: opts.carried,
+    });
     const done = release.run();
     // Tests await `done` when they expect the end; a release left waiting is stopped by afterEach.
     done.catch(() => undefined);
@@ -228,7 +233,11 @@ describe('ReleaseRun', () => {
 
   describe('approval validator', () => {
     it('refuses approvals with WRONG_STAGE before the channel policy is loaded', () => {
-      const release = new ReleaseRun(specWith(), new FakeRuntime(POLICY), 'release-beta-1.2.0');
+      const release = new ReleaseRun({
+        spec: specWith(),
+        runtime: new FakeRuntime(POLICY),
+        releaseId: 'release-beta-1.2.0',
+      });
       expect(refusedWith(() => release.checkApproval({ approver: 'alice' }))).to.equal('WRONG_STAGE');
     });
 
