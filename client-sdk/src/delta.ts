@@ -392,17 +392,21 @@ function addBytes(into: BufferAt, from: BufferAt, length: number): void {
     for (; i < until; i++) out[outAt + i] = out[outAt + i]! + old[oldAt + i]!;
   };
   bytewise(Math.min(length, (4 - ((out.byteOffset + outAt) & 3)) & 3));
-  const words = new Uint32Array(out.buffer, out.byteOffset + outAt + i, (length - i) >> 2);
-  for (let w = 0; w < words.length; ) {
-    const n = Math.min(words.length - w, STAGE / 4);
-    old.copy(stageBytes, 0, oldAt + i + 4 * w, oldAt + i + 4 * (w + n));
-    for (let k = 0; k < n; k++) {
-      const a = words[w + k]!;
-      const b = stage[k]!;
-      words[w + k] = ((a & 0x7f7f7f7f) + (b & 0x7f7f7f7f)) ^ ((a ^ b) & 0x80808080);
+  // A run that ends before the next 4-byte boundary has no whole word (and no aligned view).
+  const wordCount = (length - i) >> 2;
+  if (wordCount > 0) {
+    const words = new Uint32Array(out.buffer, out.byteOffset + outAt + i, wordCount);
+    for (let w = 0; w < wordCount;) {
+      const n = Math.min(wordCount - w, STAGE / 4);
+      old.copy(stageBytes, 0, oldAt + i + 4 * w, oldAt + i + 4 * (w + n));
+      for (let k = 0; k < n; k++) {
+        const a = words[w + k]!;
+        const b = stage[k]!;
+        words[w + k] = ((a & 0x7f7f7f7f) + (b & 0x7f7f7f7f)) ^ ((a ^ b) & 0x80808080);
+      }
+      w += n;
     }
-    w += n;
+    i += 4 * wordCount;
   }
-  i += 4 * words.length;
   bytewise(length);
 }

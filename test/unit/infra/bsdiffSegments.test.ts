@@ -178,18 +178,18 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     expect(resumed.sha256, 'the same delta as one built without a crash').to.equal(fresh.sha256);
   });
 
-  it("applies bspatch's rule exactly: diff bytes added to old ones (mod 256) only inside the region, extra bytes copied, seeks either way", async () => {
-    const old = randomBytes(1000);
-    const diff = randomBytes(700);
-    const extra = randomBytes(100);
-    // (diff run, extra run, seek): unaligned runs, one starting before the region, one running past its end.
-    const triples = [
-      [301, 50, -40],
-      [150, 25, -450],
-      [149, 25, 850],
-      [100, 0, 0],
-    ];
-    const expected = Buffer.alloc(800);
+  /**
+   * A one-segment delta made by hand from control triples (diff run, extra run, seek), and the
+   * image bspatch's rule says it rebuilds; applies it and returns whether the device's output
+   * is exactly that image.
+   */
+  async function appliesAsBspatch(
+    name: string,
+    patch: { old: Buffer; diff: Buffer; extra: Buffer; triples: number[][] },
+  ): Promise<boolean> {
+    const { old, diff, extra, triples } = patch;
+    const outputLength = triples.reduce((sum, [x, y]) => sum + x! + y!, 0);
+    const expected = Buffer.alloc(outputLength);
     let [n, o, d, e] = [0, 0, 0, 0];
     for (const [x, y, z] of triples) {
       for (let i = 0; i < x!; i++, n++, o++, d++)
@@ -204,28 +204,52 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     const frames = [control, diff, extra].map((b) => zstdCompressSync(b));
     const head = Buffer.alloc(12);
     frames.forEach((f, i) => head.writeUInt32BE(f.length, 4 * i));
-    const patch = Buffer.concat([head, ...frames]);
+    const patchBytes = Buffer.concat([head, ...frames]);
     const file = Buffer.concat([
-      encodeDeltaHeader([{ baseOffset: 0, baseLength: old.length, outputLength: 800, patchLength: patch.length }]),
-      patch,
+      encodeDeltaHeader([{ baseOffset: 0, baseLength: old.length, outputLength, patchLength: patchBytes.length }]),
+      patchBytes,
     ]);
-    await writeFile(join(dir, 'rule-base'), old);
-    await writeFile(join(dir, 'rule-delta'), file);
+    await writeFile(join(dir, `${name}-base`), old);
+    await writeFile(join(dir, `${name}-delta`), file);
     const b: DeltaBinding = {
       format: DELTA_FORMAT,
       base: { sha256: sha(old), length: old.length },
-      target: { name: 'c/2.0.0/fw.bin', sha256: sha(expected), length: 800 },
+      target: { name: 'c/2.0.0/fw.bin', sha256: sha(expected), length: outputLength },
     };
     await applyDelta(
       {
-        base: join(dir, 'rule-base'),
-        delta: join(dir, 'rule-delta'),
+        base: join(dir, `${name}-base`),
+        delta: join(dir, `${name}-delta`),
         deltaLength: file.length,
-        output: join(dir, 'rule-out'),
+        output: join(dir, `${name}-out`),
       },
       b,
     );
-    expect((await readFile(join(dir, 'rule-out'))).equals(expected)).to.equal(true);
+    return (await readFile(join(dir, `${name}-out`))).equals(expected);
+  }
+
+  it("applies bspatch's rule exactly: diff bytes added to old ones (mod 256) only inside the region, extra bytes copied, seeks either way", async () => {
+    // Unaligned runs, one starting before the region, one running past its end.
+    const triples = [
+      [301, 50, -40],
+      [150, 25, -450],
+      [149, 25, 850],
+      [100, 0, 0],
+    ];
+    const patch = { old: randomBytes(1000), diff: randomBytes(700), extra: randomBytes(100), triples };
+    expect(await appliesAsBspatch('rule', patch)).to.equal(true);
+  });
+
+  it('adds a diff run shorter than the distance to the next 4-byte boundary of the output', async () => {
+    // Bytes 1..2 are added byte by byte: no word of the output starts there.
+    const triples = [
+      [1, 0, 0],
+      [2, 0, 0],
+      [1, 0, 0],
+      [97, 3, 0],
+    ];
+    const patch = { old: randomBytes(200), diff: randomBytes(101), extra: randomBytes(3), triples };
+    expect(await appliesAsBspatch('short-runs', patch)).to.equal(true);
   });
 
   describe('refuses, with its code', () => {
