@@ -7,7 +7,7 @@ import type { TargetFile } from '@tufjs/models';
 import { VerificationError } from './errors';
 
 /**
- * Delta updates (#12). A delta is a signed target of its own that rebuilds one full target
+ * Delta updates (D-17). A delta is a signed target of its own that rebuilds one full target
  * from one base image. Its signed custom field `x-enigm-delta` binds it to both: the base's
  * sha256 and length, and the full target's name, sha256 and length. The device uses a delta
  * only when the image it runs has exactly that base hash, and verifies what it rebuilt

@@ -1,5 +1,5 @@
 /**
- * The repository layout a root announces (#10). A root carrying LAYOUT_FIELD =
+ * The repository layout a root announces (D-16). A root carrying LAYOUT_FIELD =
  * PARTITIONED_LAYOUT puts its repository in partitions, one TUF file set (targets, snapshot,
  * timestamp) per channel and hardware id, all under that root; without it the repository is
  * one flat file set. The field is signed by the root keys, so only a root change the device

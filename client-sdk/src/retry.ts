@@ -2,7 +2,7 @@ import { ApiRequestError, OtaError } from './errors';
 
 /**
  * How a device retries its API requests and spaces its polls, so that a fleet coming back
- * from an API outage does not arrive in the same second (issue #11). Pure: the clock, the
+ * from an API outage does not arrive in the same second (S-21). Pure: the clock, the
  * random source and the sleep come in, so every branch is unit-tested without a server.
  */
 export interface RetryPolicy {

@@ -22,7 +22,7 @@ export const TEST_EXTRA_ENV: Record<string, string> = {
   OTA_ATTESTATION_NONCE_MS: '3000',
   // Test channels with their own approval rules and plans (see the file).
   OTA_POLICY_FILE: join(REPO_ROOT, 'test', 'fixtures', 'policy.json'),
-  // The suite's stacks start flat, the layout a repository made before partitions has: most
+  // The suite's stacks start flat (OTA_METADATA_LAYOUT=flat is still a supported layout): most
   // suites look at its files; test/integration/trust/partitionMigration.test.ts moves one.
   OTA_METADATA_LAYOUT: 'flat',
 };

@@ -893,7 +893,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
       })),
       { what: 'an unknown release action', path: `${release}/explode`, body: {}, status: 404, code: 'NOT_FOUND' },
       { what: 'an unknown admin route', path: '/v1/admin/nothing', status: 404, code: 'NOT_FOUND' },
-      // #11: was 404 NOT_FOUND; a path the API serves with other methods is 405 (api/methods.ts).
+      // A path the API serves with other methods is 405, not 404 (api/methods.ts).
       {
         what: 'GET on a POST route',
         path: '/v1/admin/operators/rf-nobody/revoke',
@@ -1028,7 +1028,7 @@ describe('admin API refusals: HTTP status and error code of each', () => {
         await call({ path: `${path}/abort`, body: { reason: 'end of adminRefusals tests' } });
     });
 
-    it('403 APPROVAL_REFUSED when the creator approves or rejects their own release (was HTTP 500)', async () => {
+    it('403 APPROVAL_REFUSED when the creator approves or rejects their own release, never a 5xx', async () => {
       await expectAll([
         {
           what: 'the creator approving',

@@ -109,7 +109,7 @@ describe('GET /v1/openapi.json', () => {
     );
   });
 
-  it('#11: every registered route is an operation, with each path parameter declared', async () => {
+  it('every registered route is an operation, with each path parameter declared', async () => {
     const doc = await fetchDoc();
     const routes = registeredRoutes();
     expect(routes.length).to.be.greaterThan(35);
@@ -126,7 +126,7 @@ describe('GET /v1/openapi.json', () => {
     }
   });
 
-  it('#11: every query parameter a route reads is declared on its operation', async () => {
+  it('every query parameter a route reads is declared on its operation', async () => {
     const doc = await fetchDoc();
     const reads = await queriesRead();
     // audit, devices (x2 for limit), explain, stats, summary, uploads, list, resolve, insights...
@@ -145,7 +145,7 @@ describe('GET /v1/openapi.json', () => {
     }
   });
 
-  it('#11: every operation has a response schema, every refusal the Error schema, and 409/413/503 where they can happen', async () => {
+  it('every operation has a response schema, every refusal the Error schema, and 409/413/503 where they can happen', async () => {
     const doc = await fetchDoc();
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
@@ -188,7 +188,7 @@ describe('GET /v1/openapi.json', () => {
     expect(statuses('/v1/admin/uploads', 'post')).to.include.members(['413', '503']);
   });
 
-  it('#11: a method a path does not serve is 405 METHOD_NOT_ALLOWED with Allow listing the documented ones (was 404)', async () => {
+  it('a method a path does not serve is 405 METHOD_NOT_ALLOWED with Allow listing the documented ones, not 404', async () => {
     const doc = await fetchDoc();
     const token = await operatorToken('oa-405', ['viewer']);
     const fetch = createTransport({ caPem: await readFile(testConfig().identity.fleetCaCert, 'utf8') });

@@ -31,7 +31,7 @@ async function stableRelease(version: string, bytes: Buffer, rollbackIndex: numb
   return awaiting;
 }
 
-describe('delta updates through the release path (#12)', () => {
+describe('delta updates through the release path (D-17)', () => {
   it('the worker builds deltas from the two previous releases; devices take the one for the image they run, and the release shows the saving', async () => {
     const onV1 = await device('delta-v1', CHANNEL);
     const onV2 = await device('delta-v2', CHANNEL);

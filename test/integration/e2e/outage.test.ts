@@ -15,7 +15,7 @@ const OUTAGE_MS = 10_000;
 // Short enough for a test; the defaults (60 s polls, 1 s base, 60 s cap) scale the same way.
 const RETRY = { pollIntervalMs: 2_000, baseMs: 500, capMs: 8_000 };
 
-describe('e2e: an API outage (issue #11: devices that behave like a real fleet under outages)', () => {
+describe('e2e: an API outage (S-21: devices that behave like a real fleet under outages)', () => {
   const pm = new ProcessManager(TEST_PROFILE.home);
   const stop = new AbortController();
   const cycles = new Map<string, Array<CycleOutcome & { at: number }>>();

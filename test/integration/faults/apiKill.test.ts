@@ -8,7 +8,7 @@ import { reportProblems } from './invariants';
 import { reportStorm } from './reportStorm';
 
 /**
- * Issue #11, fault injection: the API process killed with SIGKILL in the middle of a report
+ * Fault injection: the API process killed with SIGKILL in the middle of a report
  * storm, then started again. Devices retry what got no answer; every report that got a 2xx
  * is in the store exactly once, including those acknowledged just before the kill.
  */

@@ -10,7 +10,7 @@ import { chainProblems, type MetadataFile } from '../../metadataChain';
 import { adminApi, testConfig } from '../helpers';
 
 /**
- * What must hold after any fault (issue #11): checked from outside, in storage, the audit
+ * What must hold after any fault: checked from outside, in storage, the audit
  * log and the devices' own slots, never from what the services say about themselves.
  * Each returns the problems it found (empty: the invariant holds), so a failure names them all.
  */

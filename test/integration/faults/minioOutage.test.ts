@@ -24,7 +24,7 @@ async function partialDownload(dir: string): Promise<boolean> {
 }
 
 /**
- * Issue #11, fault injection: MinIO (artifacts and metadata) stopped for 30 s, once while the
+ * Fault injection: MinIO (artifacts and metadata) stopped for 30 s, once while the
  * worker publishes a rollout step and once while devices download. The publish waits and
  * retries; devices back off, resume their partial downloads and converge on a complete slot.
  */

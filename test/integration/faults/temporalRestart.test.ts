@@ -16,7 +16,7 @@ import { TEST_EXTRA_ENV } from '../setup';
 import { auditMark, auditProblems, chainMark, metadataChainProblems } from './invariants';
 
 /**
- * Issue #11, fault injection: the Temporal server killed and started again on its database
+ * Fault injection: the Temporal server killed and started again on its database
  * file while one release bakes and another waits for approval. The worker and the API ride it
  * out (same processes), and both releases carry on from where they were.
  */

@@ -23,7 +23,7 @@ const VERSION = '1.0.0';
 const channelOf = (stage: string) => `kill-${stage}`;
 
 /**
- * Issue #11, fault injection: one SIGKILL of the only worker while nine releases stand each at
+ * Fault injection: one SIGKILL of the only worker while nine releases stand each at
  * another stage: six held right after their stage's activity did its work (so the retry meets
  * work already done), one after publishing its first step, one waiting for approval and one
  * baking. A failpoint (worker/faultHold.ts) holds those activities so the kill lands there.

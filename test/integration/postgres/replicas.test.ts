@@ -14,11 +14,11 @@ import { approve, deviceFetch, releaseAwaitingApproval, stepPublished, temporalC
 import { TEST_EXTRA_ENV } from '../setup';
 
 /**
- * Issue #11, the scale-out shape: two API replicas and two workers sharing PostgreSQL, one
+ * The scale-out shape: two API replicas and two workers sharing PostgreSQL, one
  * Temporal service and MinIO. Runs in the postgres tier (test/tiers/postgres.json) on the
  * suite's stack, to which it adds `api-2` and `worker-2`; it puts the stack back as it was.
  */
-describe('API replicas and workers sharing PostgreSQL (issue #11)', function () {
+describe('API replicas and workers sharing PostgreSQL', function () {
   const pm = new ProcessManager(TEST_PROFILE.home);
   const replica2 = `https://127.0.0.1:${TEST_PROFILE.apiPort + 1}`;
   let caPem: string;

@@ -7,7 +7,7 @@ import { reportStorm } from '../faults/reportStorm';
 import { restartSuitePostgres, TEST_EXTRA_ENV } from '../setup';
 
 /**
- * Issue #11, fault injection: PostgreSQL (the shared fleet store) stopped and started again
+ * Fault injection: PostgreSQL (the shared fleet store) stopped and started again
  * while reports arrive. The API answers 503 meanwhile (never a 2xx for a report it did not
  * store), reconnects by itself, and every acknowledged report is stored exactly once.
  */

@@ -13,9 +13,9 @@ import { adminApi, apiGet, testConfig } from '../helpers';
 import { backends } from '../infra/backends';
 
 /**
- * Issue #11, bug 1 (S-20): a leftover enrollment token took over an enrolled device (the second
- * enrollment replaced the first one's certificate), and the fleet CA signed CSRs whose
- * signature did not match their key. Over HTTPS against the live stack, then the store's
+ * S-20: a leftover enrollment token must not take over an enrolled device (a second
+ * enrollment would replace the first one's certificate), and the fleet CA must not sign a CSR
+ * whose signature does not match its key. Over HTTPS against the live stack, then the store's
  * own statements on PGlite and PostgreSQL for the races HTTP cannot stage.
  */
 const CHANNEL = 'takeover';
@@ -27,7 +27,7 @@ interface Answer {
   certificate: string | undefined;
 }
 
-describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', () => {
+describe('enrollment takeover and CSR proof of possession (S-20)', () => {
   let caPem: string;
   let anonymous: Fetch;
   const url = () => testConfig().api.url;
@@ -212,7 +212,7 @@ describe('enrollment takeover and CSR proof of possession (issue #11 bug 1)', ()
  * two enrollments at once. Run on both engines; PostgreSQL runs them truly concurrently.
  */
 for (const backend of backends(15438)) {
-  describe(`enrollment in the fleet store on ${backend.name} (issue #11 bug 1)`, () => {
+  describe(`enrollment in the fleet store on ${backend.name} (S-20)`, () => {
     let env: Awaited<ReturnType<(typeof backend)['open']>>;
     let store: FleetStore;
     let devices: Devices;

@@ -9,7 +9,7 @@ import { Agent, fetch } from 'undici';
 import { deviceFetch, operatorToken, testConfig } from '../helpers';
 
 /**
- * #11 "Fuzzing in CI": schemathesis (PyPI, installed into the tools venv by scripts/setup.sh)
+ * Fuzzing in CI: schemathesis (PyPI, installed into the tools venv by scripts/setup.sh)
  * generates requests from GET /v1/openapi.json and sends them to the live API of the
  * integration stack. Any 5xx, any answer whose status, content type or body the document
  * does not declare, a method the API answers other than with 405 + Allow, or an API that is
@@ -70,7 +70,7 @@ export function casesOf(output: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-describe('#11 fuzzing: schemathesis against the live API', function () {
+describe('fuzzing: schemathesis against the live API', function () {
   this.timeout(600_000);
   const total: Record<string, number> = {};
   let caFile: string;

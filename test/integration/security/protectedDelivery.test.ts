@@ -27,12 +27,12 @@ const URL_SECONDS = 2;
 const EVIDENCE_MS = 4000;
 
 /**
- * Issue #10, protected delivery from object storage: the API decides, then hands the device a
+ * Protected delivery from object storage: the API decides, then hands the device a
  * short-lived presigned URL on MinIO instead of streaming the bytes; a protected release's
  * artifact only to a device eligible for it. Runs on an API restarted with short URL and
  * evidence lifetimes (put back afterwards).
  */
-describe('security: protected artifact delivery (#10)', function () {
+describe('security: protected artifact delivery', function () {
   this.timeout(300_000);
   const pm = new ProcessManager(TEST_PROFILE.home);
   const channel = 'protected';

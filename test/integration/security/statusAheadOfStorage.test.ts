@@ -7,11 +7,11 @@ import { adminApi, approve, ota, releaseAwaitingApproval, stepPublished, tempora
 import { TEST_EXTRA_ENV } from '../setup';
 
 /**
- * Issue #11, bug 6: with storage down, `ota release status` showed the next step's percent
- * although devices were still offered the previous one. Status now shows the signed,
+ * With storage down, `ota release status` must not show the next step's percent as if devices
+ * were offered it while they are still offered the previous one: status shows the signed,
  * published state and the pending one apart.
  */
-describe('security: release status is not ahead of storage (#11 bug 6)', function () {
+describe('security: release status is not ahead of storage', function () {
   this.timeout(240_000);
   const channel = 'ahead';
 

@@ -26,13 +26,13 @@ import { TEST_EXTRA_ENV } from '../setup';
 const TIMESTAMP = 'rollout/timestamp.json';
 
 /**
- * Issue #10, storage rollback noticed on the server: MinIO's current rollout timestamp is
+ * Storage rollback noticed on the server (S-25): MinIO's current rollout timestamp is
  * replaced by an older, validly signed copy (a restored backup, or an attacker with bucket
  * access). Devices would refuse it by themselves; the servers must notice too: the API
  * refuses to serve it or decide offers from it, the worker refuses to build on it, and
  * operators see it in a metric and `ota metadata status`, across an API restart.
  */
-describe('security: storage rolled back to older signed metadata (#10)', function () {
+describe('security: storage rolled back to older signed metadata (S-25)', function () {
   this.timeout(300_000);
   const channel = 'storage-rollback';
   const storage = () => new Storage(testConfig().minio);

@@ -56,11 +56,12 @@ async function report(deviceId: string, channel: string, body: Record<string, un
 }
 
 /**
- * Issue #11, bug 7: a release with a rollback index below its channel's was validated,
- * approved and marked stable while 38 of 50 devices refused it; a lower version was sent
- * for approval; a plan without reports went stable while devices were still enrolling.
+ * A release the fleet cannot install must not go stable: one with a rollback index below its
+ * channel's fails validation (devices would refuse it), so does a lower version, before anyone
+ * is asked to approve; and a plan's step needs device reports, so it does not pass while
+ * devices are still enrolling.
  */
-describe('security: a release the fleet cannot install does not go stable (#11 bug 7)', function () {
+describe('security: a release the fleet cannot install does not go stable', function () {
   this.timeout(240_000);
 
   describe('validation checks the release against what its channel runs, before approval', () => {

@@ -14,7 +14,7 @@ import { waitFor } from '../../wait';
 import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 /**
- * Issue #11 bugs 2, 3 and 5 (S-15, S-18): text the fleet store cannot hold (U+0000, lone
+ * S-15, S-18: text the fleet store cannot hold (U+0000, lone
  * surrogates) is refused at the API's edge with 400 INVALID_INPUT wherever it comes in (path,
  * query, body, install report), never 500; a refused change does not happen and leaves no
  * "done" audit entry; every refusal is a 4xx with its code; after each the API is healthy
@@ -87,7 +87,7 @@ async function auditOf(subject: string): Promise<AuditRow[]> {
   return rows.filter((r) => r.subject === subject);
 }
 
-describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => {
+describe('untrusted strings at the API edge (S-15, S-18)', () => {
   before(async function () {
     this.timeout(120_000);
     logStart = (await stat(apiLog())).size;
@@ -101,7 +101,7 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
     await agent?.close();
   });
 
-  describe('bug 3: a NUL in any untrusted string is 400 INVALID_INPUT, never 500', () => {
+  describe('a NUL in any untrusted string is 400 INVALID_INPUT, never 500', () => {
     it('in a device id in the path (reads and changes)', async () => {
       await expectRefused('GET a device', await call(`/v1/admin/devices/us-dev%00x`), 400, 'INVALID_INPUT');
       await expectRefused(
@@ -182,7 +182,7 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
     });
   });
 
-  describe('bug 3: install reports', () => {
+  describe('install reports', () => {
     const base = {
       deviceId: 'us-reporter',
       version: '1.0.0',
@@ -239,7 +239,7 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
     });
   });
 
-  describe('bug 2: a change refused for its input does not happen, and the audit log says so', () => {
+  describe('a change refused for its input does not happen, and the audit log says so', () => {
     it('a device revoke whose reason holds a NUL: 400, the device stays enrolled and can poll, no "done" audit entry', async () => {
       const send = await deviceFetch('us-victim');
       await expectRefused(
@@ -283,7 +283,7 @@ describe('untrusted strings at the API edge (issue #11 bugs 2, 3 and 5)', () => 
     });
   });
 
-  describe('bug 5 and approvals: every refusal is a 4xx with its code', function () {
+  describe('approvals and other refusals: every refusal is a 4xx with its code', function () {
     this.timeout(300_000);
     const path = '/v1/admin/releases/untrusted/1.0.0';
 

@@ -22,13 +22,13 @@ import {
 import { TEST_EXTRA_ENV } from '../setup';
 
 /**
- * Issue #10, partitioned metadata: a stack that has run on the flat layout moves to one file
+ * Partitioned metadata (D-16): a stack that has run on the flat layout moves to one file
  * set per channel and hardware (`ota keys partition`, a signed root change), and devices that
  * installed from the flat layout follow that root into their own partition without being
  * provisioned again. It runs on a stack of its own (the move changes the repositories for
  * good), on ports beside the suite's.
  */
-describe('partitioned metadata: moving a running fleet (#10)', function () {
+describe('partitioned metadata: moving a running fleet (D-16)', function () {
   this.timeout(600_000);
   const OWN: StackProfile = {
     home: `${TEST_PROFILE.home}-partitions`,

@@ -18,7 +18,7 @@ import type { Sessions } from '../../../infra/sessions';
 import { waitFor } from '../../wait';
 
 /**
- * Issue #11 bug 2: an admin change whose audit entry cannot be written must not take effect.
+ * S-15: an admin change whose audit entry cannot be written must not take effect.
  * The guard (api/auth.ts adminAuth) in front of a handler that records that it ran, with a
  * fake AuditLog; the real observe, edge checks and error middleware around it.
  */
@@ -116,7 +116,7 @@ function expectJsonLines(lines: string[]): Array<Record<string, unknown>> {
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-describe('adminAuth: the audit entry and the change are one unit (issue #11 bug 2)', () => {
+describe('adminAuth: the audit entry and the change are one unit (S-15)', () => {
   let h: Harness | undefined;
   afterEach(async () => {
     await h?.close();

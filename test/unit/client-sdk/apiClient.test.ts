@@ -21,7 +21,7 @@ function capturing(): { client: DeviceApiClient; sent: unknown[] } {
 describe('DeviceApiClient.report', () => {
   const report: InstallReport = { deviceId: 'dev-1', version: '1.0.0', outcome: 'failed', errorCode: 'INSTALL_FAILED' };
 
-  it('sends a message without the bytes the server cannot store, capped (issue #11)', async () => {
+  it('sends a message without the bytes the server cannot store, capped (S-18)', async () => {
     const { client, sent } = capturing();
     await client.report({ ...report, message: `disk\u0000 error \uD800${'x'.repeat(2000)}` });
     const message = (sent[0] as InstallReport).message!;

@@ -46,7 +46,7 @@ function client(transport: Fetch, slept: number[], maxAttempts = 4): DeviceApiCl
 
 const poll = { deviceId: 'dev-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0' };
 
-describe('DeviceApiClient retries (issue #11: devices that behave like a real fleet under outages)', () => {
+describe('DeviceApiClient retries (S-21: devices that behave like a real fleet under outages)', () => {
   it('retries a refused connection, a 503 with its Retry-After and a 429, then answers', async () => {
     const slept: number[] = [];
     const s = scripted(['down', [503, '3'], 429]);

@@ -32,7 +32,7 @@ const V3: Release = { version: '3.0.0', rollbackIndex: 3, bytes: edit(V2.bytes, 
 
 const installed = (r: UpdateResult) => (r.status === 'installed' ? r.delivery : undefined);
 
-describe('DeviceAgent with delta updates (#12)', () => {
+describe('DeviceAgent with delta updates (D-17)', () => {
   describe('a delta signed in both repositories for the running image', () => {
     let delta: LoopDelta;
     const ctx = deviceRunningOld(V1, V2, 'ota-delta-', async () => {

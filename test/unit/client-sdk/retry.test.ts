@@ -65,7 +65,7 @@ function failing(...errors: Array<Error | undefined>): { work: () => Promise<str
 const unreachable = () => new ApiRequestError('cannot reach', undefined);
 const status = (s: number, retryAfter?: string) => new ApiRequestError(`HTTP ${s}`, { status: s, retryAfter });
 
-describe('retry policy (issue #11: devices that behave like a real fleet under outages)', () => {
+describe('retry policy (S-21: devices that behave like a real fleet under outages)', () => {
   describe('retryPolicy', () => {
     it('gives the defaults, and takes settings within their bounds', () => {
       expect(retryPolicy()).to.deep.equal(defaultRetry);

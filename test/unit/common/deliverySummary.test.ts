@@ -2,7 +2,7 @@ import { expect } from 'chai';
 
 import { deliverySummary } from '../../../common/adminApi';
 
-describe('deliverySummary (release status: how installs came, #12)', () => {
+describe('deliverySummary (release status: how installs came)', () => {
   it('counts the saving against a full image for every install', () => {
     const s = deliverySummary(
       { delta: { installs: 3, bytes: 300 }, full: { installs: 1, bytes: 1000 }, deltaRefused: 1 },

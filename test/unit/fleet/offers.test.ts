@@ -199,7 +199,7 @@ describe('OfferIndex', () => {
       expect(stale.allowed === false && stale.reason).to.contain('attestation (');
     });
 
-    it('hands out a delta update only to devices that may have the release it rebuilds, and never offers it (#12)', async () => {
+    it('hands out a delta update only to devices that may have the release it rebuilds, and never offers it', async () => {
       const DELTA_SHA = '03'.repeat(32);
       const delta = (sha: string, rebuilds: string, targetSha: string) =>
         new TargetFile({

@@ -25,7 +25,7 @@ function service(pm: ProcessManager, run: number, delayMs = 0): ServiceSpec {
   };
 }
 
-describe('ProcessManager logs (issue #11: a restarted service appends to its log)', () => {
+describe('ProcessManager logs: a restarted service appends to its log', () => {
   let home: string;
   let pm: ProcessManager;
   beforeEach(async () => {
@@ -61,7 +61,7 @@ describe('ProcessManager logs (issue #11: a restarted service appends to its log
       .and.not.include('run 1');
   });
 
-  it('reads a log without a marker (written before this change) as one run', () => {
+  it('reads a log without a start marker as one run', () => {
     expect(currentRun('old line\n')).to.equal('old line\n');
   });
 });

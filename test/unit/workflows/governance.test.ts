@@ -20,7 +20,7 @@ describe('evaluateGate', () => {
     // The issue's case: 12 healthy reports, 38 devices refusing with ROLLBACK_INDEX_TOO_LOW.
     const gate = evaluateGate(0, step, { healthy: 12, reverted: 0, blocked: 38 });
     expect(gate).to.include({ result: 'tripped', reports: 50, failures: 38, blocked: 38, failureRate: 0.76 });
-    // Histories recorded before refusals were counted have no `blocked`: the same decision as then.
+    // A sample without `blocked` (a recorded history's) is judged by its reports alone.
     expect(evaluateGate(0, step, { healthy: 12, reverted: 0 })).to.include({
       result: 'passed',
       failures: 0,

@@ -314,7 +314,7 @@ describe('ReleaseRun', () => {
     });
   });
 
-  describe('an update that arrives after its notAfter (issue #11 bug 4, S-19)', () => {
+  describe('an update that arrives after its notAfter (S-19)', () => {
     it('is refused with NO_WORKER, so an approval the API refused never applies when a worker returns', async () => {
       const { release } = await atApproval();
       expect(refusedWith(() => release.checkApproval({ approver: 'alice', notAfter: Date.now() - 1 }))).to.equal(
