@@ -73,8 +73,8 @@ export default tseslint.config(
     },
   },
   {
-    // Beyond three parameters an options object; functions of about a screen. Tests and
-    // benchmarks are exempt from the length (a test reads top to bottom) but not the rest.
+    // Beyond three parameters an options object; functions of about a screen. Product code
+    // only: a test or a benchmark reads top to bottom, and its helpers are local.
     files: ['**/*.ts'],
     ignores: ['test/**', 'bench/**'],
     rules: {
