@@ -29,7 +29,7 @@ export function deviceOf(res: Response): DeviceRecord {
 
 /** The dashboard's session cookie: `__Host-` binds it to this origin, HTTPS and path /. */
 export const SESSION_COOKIE = '__Host-ota_session';
-export const CSRF_HEADER = 'x-csrf-token';
+const CSRF_HEADER = 'x-csrf-token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**

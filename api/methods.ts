@@ -14,7 +14,7 @@ interface Layer {
  * app's router and every router mounted at the root), so a new route needs nothing here.
  * A GET route answers HEAD too (express does that).
  */
-export function methodsFor(router: Router, path: string): Set<string> {
+function methodsFor(router: Router, path: string): Set<string> {
   const methods = new Set<string>();
   const walk = (stack: readonly Layer[]) => {
     for (const layer of stack) {

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../infra/log';
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Requests that matched no route share one label, so a scan of random paths adds no series. */
-export const UNMATCHED_ROUTE = 'unmatched';
+const UNMATCHED_ROUTE = 'unmatched';
 
 // Install reports carry whatever a device (or a compromised one) sends: only the SDK's own codes become label
 // values, anything else is `other`, so a device cannot create series at will. The Record

@@ -339,5 +339,3 @@ export const schemas = {
     },
   },
 } as const;
-
-export type SchemaName = keyof typeof schemas;

@@ -123,7 +123,7 @@ export interface DeltaTarget {
   base: { sha256: string; length: number; version: string };
 }
 
-export interface Approval {
+interface Approval {
   approver: string;
   comment: string;
   at: string;

@@ -3,7 +3,7 @@ import type { ChannelPolicy, RolloutStep } from './release';
 import { checkChannelPolicy, checkDeltaBases, checkSteps, parseDuration } from './validation';
 
 /** A plan step as written in a policy file: bake time as a duration ("30m"). */
-export interface PlanStepText extends Omit<RolloutStep, 'bakeTimeMs'> {
+interface PlanStepText extends Omit<RolloutStep, 'bakeTimeMs'> {
   bakeTime: string;
 }
 
@@ -11,7 +11,7 @@ export interface PlanStepText extends Omit<RolloutStep, 'bakeTimeMs'> {
  * A plan: its steps, or its steps and how many earlier releases of the channel and hardware
  * the worker builds delta updates from (`deltaBases`, default DEFAULT_DELTA_BASES; 0: none).
  */
-export type PlanText = PlanStepText[] | { steps: PlanStepText[]; deltaBases?: number };
+type PlanText = PlanStepText[] | { steps: PlanStepText[]; deltaBases?: number };
 
 /** Rollout plans and per-channel approval rules, as data (OTA_POLICY_FILE overrides). */
 export interface PolicyFile {

@@ -16,7 +16,7 @@ export const patterns = {
   operatorName: '^[a-z][a-z0-9._-]{0,63}$',
 } as const;
 
-export const limits = { maxHardwareIds: 32, maxSteps: 20, maxComment: 1000, maxRollbackIndex: 2 ** 31 - 1 } as const;
+const limits = { maxHardwareIds: 32, maxSteps: 20, maxComment: 1000, maxRollbackIndex: 2 ** 31 - 1 } as const;
 
 export function checkPattern(kind: keyof typeof patterns, value: unknown): string {
   if (typeof value !== 'string' || !new RegExp(patterns[kind]).test(value)) {
@@ -122,7 +122,7 @@ export function checkDeltaBases(n: unknown): number | undefined {
 }
 
 /** The same shape rules devices and the API apply to the signed fields. */
-export function checkTargeting(t: ReleaseSpec['targeting']): void {
+function checkTargeting(t: ReleaseSpec['targeting']): void {
   if (t === undefined) return;
   if (typeof t !== 'object' || t === null) throw new InputError('targeting must be an object');
   if (t.attestationRequired !== undefined && typeof t.attestationRequired !== 'boolean')

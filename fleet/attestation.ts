@@ -37,7 +37,7 @@ export const attestationLimits = {
 } as const;
 
 /** Nonces are base64url, at least 16 random bytes (22 characters), at most 128 characters. */
-export const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
+const NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 const FLAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DEVICE_ID = new RegExp(patterns.deviceId);
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;

@@ -14,10 +14,10 @@ import { patterns } from '../common/validation';
  * and nothing else (S-12).
  */
 
-export type EnrollmentStatus = 'enrolled' | 'pending' | 'revoked';
+type EnrollmentStatus = 'enrolled' | 'pending' | 'revoked';
 
 /** The API's last verified attestation of the device (fleet/attestation.ts). */
-export interface AttestationFacts {
+interface AttestationFacts {
   /** ISO time the server verified the evidence, by the server's clock. */
   verifiedAt: string;
   passed: boolean;
@@ -63,7 +63,7 @@ export interface EligibilityContext {
   requiredIntegrity?: readonly string[];
 }
 
-export interface EligibilityCheck {
+interface EligibilityCheck {
   check: CheckName;
   ok: boolean;
   reason: string;

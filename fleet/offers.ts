@@ -19,7 +19,7 @@ export interface OfferOptions {
   now: () => Date;
 }
 
-export const defaultOfferOptions: OfferOptions = {
+const defaultOfferOptions: OfferOptions = {
   attestationMaxAgeMs: 60 * 60 * 1000,
   requiredIntegrity: [],
   now: () => new Date(),

@@ -29,8 +29,8 @@ const compress = promisify(zstdCompress);
  * used whole, so small images lose nothing to segmenting. bsdiff's approximate matches (code
  * whose addresses moved) make executables' patches far smaller than exact-match coders'.
  */
-export const SEGMENT_BYTES = 16 * 1024 * 1024;
-export const MARGIN_BYTES = 8 * 1024 * 1024;
+const SEGMENT_BYTES = 16 * 1024 * 1024;
+const MARGIN_BYTES = 8 * 1024 * 1024;
 
 export type SegmentPlan = Omit<DeltaSegment, 'patchLength'> & { outputOffset: number };
 
@@ -84,7 +84,7 @@ export async function sliceFile(
  * three bzip2 blocks recompressed to zstd -19: decoding bzip2 was most of a device's time,
  * and zstd is smaller on these blocks (bench/delta.ts, docs/architecture.md).
  */
-export async function diffSegment(regionFile: string, segmentFile: string, patchFile: string): Promise<void> {
+async function diffSegment(regionFile: string, segmentFile: string, patchFile: string): Promise<void> {
   const bsdiffFile = `${patchFile}.bsdiff`;
   await tool('qbsdiff', ['-P', '-s', '0', regionFile, segmentFile, bsdiffFile], 'cargo install qbsdiff --features cmd');
   const patch = await readFile(bsdiffFile);

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
  * replica caches devices when the store is PostgreSQL, see infra/devices.ts, so nothing
  * listens yet, but a future cache gets told the same way).
  */
-export const CHANGE_KINDS = ['rollout', 'device'] as const;
+const CHANGE_KINDS = ['rollout', 'device'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** The PostgreSQL channel every API replica LISTENs on; the payload is `{"kind": ...}`. */

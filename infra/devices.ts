@@ -17,10 +17,10 @@ export interface EnrollmentGrant {
   tags: Record<string, string>;
 }
 
-export const MAX_TOKEN_TTL_MS = 30 * 86_400_000;
+const MAX_TOKEN_TTL_MS = 30 * 86_400_000;
 
 /** A device's groups and tags follow the rules of the signed targeting they are matched against. */
-export function checkGroupsAndTags(groups: string[], tags: Record<string, string>): void {
+function checkGroupsAndTags(groups: string[], tags: Record<string, string>): void {
   if (groups.length > targetingLimits.maxGroups || !groups.every(isTargetingName)) {
     throw new InputError(`groups: up to ${targetingLimits.maxGroups} names of letters, digits, ".", "_", ":", "-"`);
   }

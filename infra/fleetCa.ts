@@ -14,7 +14,7 @@ import { Hsm } from './hsm';
 export const DEVICE_ID = new RegExp(patterns.deviceId);
 export const MAX_CSR_BYTES = 8 * 1024;
 /** The SDK makes 2048-bit keys; a larger key than 4096 bits only makes the CA work harder. */
-export const CSR_RSA_BITS = { min: 2048, max: 4096 } as const;
+const CSR_RSA_BITS = { min: 2048, max: 4096 } as const;
 /** e = 65537 only: small exponents are where RSA signature forgeries live. */
 const CSR_RSA_EXPONENT = '65537';
 /** PKCS#1 v1.5 with SHA-2 (the SDK signs with SHA-256); MD5 and SHA-1 prove too little. */

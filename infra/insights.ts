@@ -10,7 +10,7 @@ import { InputError } from '../common/errors';
 import { type Sql, targetStatsOf } from './fleetStore';
 
 export const MAX_BUCKETS = 500;
-export const MAX_DEVICE_REPORTS = 1000;
+const MAX_DEVICE_REPORTS = 1000;
 /** How long after a step's end a report stamped before it may still be committing. */
 const SETTLE_MS = 60_000;
 

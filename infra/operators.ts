@@ -23,7 +23,7 @@ export function newToken(prefix: string): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`;
 }
 
-export function checkRoles(roles: string[]): OperatorRole[] {
+function checkRoles(roles: string[]): OperatorRole[] {
   if (roles.length === 0 || roles.some((r) => !(OPERATOR_ROLES as readonly string[]).includes(r))) {
     throw new InputError(`roles must be some of ${OPERATOR_ROLES.join(', ')}`);
   }

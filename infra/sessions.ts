@@ -11,7 +11,7 @@ export interface Session {
 }
 
 /** The session id's shape: 32 random bytes, base64url. Anything else is not looked up. */
-export const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * Operator sessions for the dashboard, in the fleet store so every API replica sees a

@@ -210,7 +210,7 @@ export class Storage {
   }
 }
 
-export function isNotFound(err: unknown): boolean {
+function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket';
 }

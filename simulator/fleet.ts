@@ -51,7 +51,7 @@ export interface FleetTally {
   done: boolean;
 }
 
-export const MAX_SIMULATED_DEVICES = 10_000;
+const MAX_SIMULATED_DEVICES = 10_000;
 
 export type TrustedRoots = DeviceConfig['trustedRoots'];
 
@@ -61,7 +61,7 @@ export interface FactoryKit {
   fleetCaPem: string;
 }
 
-export async function loadTrustedRoots(config: Config): Promise<TrustedRoots> {
+async function loadTrustedRoots(config: Config): Promise<TrustedRoots> {
   return { release: await readFile(rootFile(config, 'release')), rollout: await readFile(rootFile(config, 'rollout')) };
 }
 

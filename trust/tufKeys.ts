@@ -11,7 +11,7 @@ export interface TufSigner {
 }
 
 /** TUF key ids are the sha256 of the key's canonical JSON (spec 4.2). */
-export function ed25519Key(rawPublic: Buffer): Key {
+function ed25519Key(rawPublic: Buffer): Key {
   const json = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: rawPublic.toString('hex') } };
   const keyID = createHash('sha256').update(canonicalize(json)).digest('hex');
   return new Key({ keyID, keyType: json.keytype, scheme: json.scheme, keyVal: json.keyval });

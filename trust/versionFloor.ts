@@ -3,7 +3,7 @@ import { ServerError } from '../common/errors';
 import type { Watermarks } from '../infra/watermarks';
 
 export const WATERMARKED_ROLES = ['timestamp', 'snapshot', 'targets'] as const;
-export type WatermarkedRole = (typeof WATERMARKED_ROLES)[number];
+type WatermarkedRole = (typeof WATERMARKED_ROLES)[number];
 
 /** The versions of a repository's roles one read of storage found (a role absent: not read). */
 export type RoleVersions = Partial<Record<WatermarkedRole, number>>;

@@ -21,7 +21,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
-export function append(el: Node, ...children: Child[]): void {
+function append(el: Node, ...children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
     el.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));

@@ -63,7 +63,7 @@ const MAX_HEALTH_POLL_MS = 15 * 60_000;
 export type OpsActionName = keyof typeof OPS_RULES;
 
 /** A refusal the caller sees with its code (an update validator's or the workflow's). */
-export function refuse(message: string, code: ServerErrorCode = 'WRONG_STAGE'): ApplicationFailure {
+function refuse(message: string, code: ServerErrorCode = 'WRONG_STAGE'): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, code);
 }
 

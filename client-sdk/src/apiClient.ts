@@ -18,7 +18,7 @@ export interface PollRequest {
   currentVersion: string;
 }
 
-export type ReportOutcome = 'installed' | 'refused' | 'failed';
+type ReportOutcome = 'installed' | 'refused' | 'failed';
 
 export interface InstallReport {
   deviceId: string;

@@ -44,7 +44,7 @@ export interface AttestationKey {
 }
 
 /** Domain separation: these bytes can never be mistaken for anything else the key signs. */
-export const ATTESTATION_PAYLOAD_TYPE = 'enigm-ota/attestation/v1';
+const ATTESTATION_PAYLOAD_TYPE = 'enigm-ota/attestation/v1';
 
 /**
  * The exact bytes that are signed and verified: canonical JSON (OLPC, as TUF uses) of the

@@ -25,7 +25,7 @@ import { VerificationError } from './errors';
  */
 export const DELTA_FIELD = 'x-enigm-delta';
 export const DELTA_FORMAT = 'bsdiff-segments/v1';
-export const DELTA_MAGIC = Buffer.from('ENGMDLT2');
+const DELTA_MAGIC = Buffer.from('ENGMDLT2');
 /** Bounds the device's memory: one base region and one output segment at a time. */
 export const MAX_DELTA_REGION = 64 * 1024 * 1024;
 export const MAX_DELTA_SEGMENT = 64 * 1024 * 1024;
@@ -108,7 +108,7 @@ export function encodeDeltaHeader(segments: DeltaSegment[]): Buffer {
 }
 
 /** Reads and checks a verified delta file's header against what it binds. */
-export async function readDeltaHeader(
+async function readDeltaHeader(
   file: FileHandle,
   fileLength: number,
   binding: DeltaBinding,

@@ -14,7 +14,7 @@ export interface ExpectedArtifact {
   sha256: string;
 }
 
-export interface DownloadProgress {
+interface DownloadProgress {
   (receivedBytes: number, totalBytes: number): void;
 }
 

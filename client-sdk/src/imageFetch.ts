@@ -99,7 +99,7 @@ async function fromDelta(
  * The delta from `baseSha256` to `target` as both repositories sign it, bound to exactly
  * that base and that target; undefined when neither lists one.
  */
-export async function signedDelta(
+async function signedDelta(
   src: Pick<ImageSource, 'release' | 'rollout'>,
   target: VerifiedTarget,
   baseSha256: string,

@@ -43,9 +43,6 @@ export interface RolloutState {
   tags?: Record<string, string>;
 }
 
-export type ReleaseCustom = ReleasePolicy;
-export type RolloutCustom = ReleasePolicy & { rollout: RolloutState };
-
 export const REPOSITORIES = ['release', 'rollout'] as const;
 export type RepositoryName = (typeof REPOSITORIES)[number];
 

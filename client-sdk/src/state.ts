@@ -76,7 +76,7 @@ export async function writeState(dir: string, state: StoredState): Promise<void>
   await writeFileDurably(join(dir, 'state.json'), JSON.stringify(state));
 }
 
-export const REPORT_ID = /^[A-Za-z0-9_-]{8,64}$/;
+const REPORT_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 function isVersionAndIndex(s: Partial<DeviceState> | null | undefined): s is DeviceState {
   return (
