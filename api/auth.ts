@@ -93,7 +93,10 @@ export function adminAuth(
   };
 }
 
-/** The operator a request comes from: a bearer token, or a dashboard session cookie (with its CSRF checks on a change). */
+/**
+ * The operator a request comes from: a bearer token, or a dashboard session cookie (with its CSRF
+ * checks on a change).
+ */
 async function authenticate(
   req: Request,
   res: Response,

@@ -8,7 +8,10 @@ import type { Permission } from './permissions';
 import { withBody } from './requestBodies';
 import { jsonBody } from './untrusted';
 
-/** Metadata freshness and storage watermarks (every role's version and expiry, the re-signing schedule), as `ota metadata status` shows them. */
+/**
+ * Metadata freshness and storage watermarks (every role's version and expiry, the re-signing
+ * schedule), as `ota metadata status` shows them.
+ */
 export function metadataRoutes(deps: {
   temporal: Client;
   config: Config;

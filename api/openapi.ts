@@ -88,7 +88,10 @@ const admin = (summary: string, permission: string, o: AdminOperation) => ({
   },
 });
 
-/** The API, served at GET /v1/openapi.json. Every route of the routers in api/ appears here (test/integration/api/openapi.test.ts). */
+/**
+ * The API, served at GET /v1/openapi.json. Every route of the routers in api/ appears here
+ * (test/integration/api/openapi.test.ts).
+ */
 export const openapi = {
   openapi: '3.1.0',
   info: {

@@ -133,7 +133,10 @@ async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<
   return 0;
 }
 
-/** --attestation-required, --protected, --target-group G, --target-tag k=v: who the rollout (and, protected, its artifact) is for. */
+/**
+ * --attestation-required, --protected, --target-group G, --target-tag k=v: who the rollout (and,
+ * protected, its artifact) is for.
+ */
 function targeting(flags: ReleaseFlags): Targeting | undefined {
   const t: Targeting = {};
   if (flags['attestation-required']) t.attestationRequired = true;

@@ -137,7 +137,10 @@ export interface RoleFreshness {
   expires: string;
   hoursLeft: number;
   expiresSoon: boolean;
-  /** The highest version the servers have verified (absent: none recorded, or the root); above `version` means storage was rolled back. */
+  /**
+   * The highest version the servers have verified (absent: none recorded, or the root); above
+   * `version` means storage was rolled back.
+   */
   highestSeen?: number;
 }
 
@@ -158,7 +161,10 @@ export interface MetadataStatus {
   schedule: ScheduleState;
   /** The highest versions the servers have verified, with the last refused rollback of each. */
   watermarks: MetadataWatermark[];
-  /** False when a role expires within the freshness window, storage is rolled back, or the schedule is missing, paused or failing. */
+  /**
+   * False when a role expires within the freshness window, storage is rolled back, or the schedule
+   * is missing, paused or failing.
+   */
   healthy: boolean;
   problems: string[];
 }

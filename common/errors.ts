@@ -151,7 +151,10 @@ export function* causeChain(err: unknown): Generator<FailureLink> {
   }
 }
 
-/** The message of the link that carries the code (an activity failure's own message only says "Activity task failed"). */
+/**
+ * The message of the link that carries the code (an activity failure's own message only says
+ * "Activity task failed").
+ */
 export function failureMessageOf(err: unknown): string {
   for (const e of causeChain(err)) {
     if (e instanceof ServerError || isServerErrorCode(e.type)) return e.message ?? '';

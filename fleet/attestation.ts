@@ -325,7 +325,10 @@ function extension(cert: forge.pki.Certificate, oid: string): Extension | undefi
   return found[0];
 }
 
-/** The leaf certifies an attestation key (not a CA; for signatures; the manufacturer's attestation usage) for this device. */
+/**
+ * The leaf certifies an attestation key (not a CA; for signatures; the manufacturer's attestation
+ * usage) for this device.
+ */
 function verifyAttestationKey(leaf: forge.pki.Certificate, options: VerifyEvidenceOptions): void {
   const refuse = (why: string): never => {
     throw new EvidenceError('ATTESTATION_KEY_INVALID', `the attestation certificate ${why}`);

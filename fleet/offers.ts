@@ -94,7 +94,8 @@ export class OfferIndex {
         offer,
       };
     }
-    // One release per channel and version; should there be several entries, explain the one that counts for this device.
+    // One release per channel and version; should there be several entries, explain the one that
+    // counts for this device.
     const decided = matches.map((candidate) => ({
       candidate,
       decision: decideEligibility(device, candidate, context),

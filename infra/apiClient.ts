@@ -8,7 +8,10 @@ import type { Config } from './config';
 import { meteredFile, type Progress } from './fileStream';
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
-/** Above the API's own deadline for a release action (45 s, control/workerPresence.ts), so its answer always arrives. */
+/**
+ * Above the API's own deadline for a release action (45 s, control/workerPresence.ts), so its
+ * answer always arrives.
+ */
 const REQUEST_TIMEOUT_MS = 60_000;
 
 export interface AdminApiOptions {

@@ -201,12 +201,18 @@ export function folderPatches(dir: string): PatchStore {
 export interface BuildOptions {
   segmentBytes?: number;
   marginBytes?: number;
-  /** Where patches are kept, found again on a retry: its keys must name the pair (the activity's do). Default: a fresh folder, nothing resumed. */
+  /**
+   * Where patches are kept, found again on a retry: its keys must name the pair (the activity's
+   * do). Default: a fresh folder, nothing resumed.
+   */
   patches?: PatchStore;
   onSegment?(segment: number, of: number): void;
   /** Wraps each long call (qbsdiff), e.g. to heartbeat while it runs. */
   during?: <T>(work: Promise<T>) => Promise<T>;
-  /** Segments diffed at once (default: the cores, at most 4; each qbsdiff holds a region and its suffix array, about 185 MiB at 16 MiB segments). */
+  /**
+   * Segments diffed at once (default: the cores, at most 4; each qbsdiff holds a region and its
+   * suffix array, about 185 MiB at 16 MiB segments).
+   */
   concurrency?: number;
 }
 

@@ -64,7 +64,10 @@ export interface Config {
     nonceMaxAgeMs: number;
     attestationMaxAgeMs: number;
     manufacturerRoots?: string;
-    /** Parsed JSON of an AttestationPolicy (fleet/attestation.ts checks its shape); the default wants a verified boot. */
+    /**
+     * Parsed JSON of an AttestationPolicy (fleet/attestation.ts checks its shape); the default
+     * wants a verified boot.
+     */
     attestationPolicy?: unknown;
     operatorToken?: string;
   };
@@ -78,7 +81,10 @@ export interface Config {
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
   /** Partitioned metadata: how many stable releases per partition stay in device-facing metadata. */
   retention: { keepStable: number };
-  /** The layout the key ceremony gives new repositories (trust/layout.ts); existing ones move with `ota keys partition`. */
+  /**
+   * The layout the key ceremony gives new repositories (trust/layout.ts); existing ones move with
+   * `ota keys partition`.
+   */
   metadataLayout: 'flat' | 'partitioned';
   /** The freshness Schedule: how often it runs, and how close to expiry a role is re-signed. */
   freshness: { everyMinutes: number; withinHours: number };
@@ -101,7 +107,10 @@ export interface BootstrapOperator {
   tokenSha256: string;
 }
 
-/** What the key ceremony writes into its folder, beside the trusted roots: the fleet CA's certificate and the API's TLS pair. */
+/**
+ * What the key ceremony writes into its folder, beside the trusted roots: the fleet CA's
+ * certificate and the API's TLS pair.
+ */
 export interface CeremonyFiles {
   caCert: string;
   serverCert: string;

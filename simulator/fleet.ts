@@ -46,7 +46,10 @@ export interface FleetTally {
   versions: Record<string, number>;
   installs: number;
   refusals: Record<string, number>;
-  /** Failed cycles since the start, by kind (`unreachable`, `HTTP 503`, or the SDK's code); each device retries after its backoff. */
+  /**
+   * Failed cycles since the start, by kind (`unreachable`, `HTTP 503`, or the SDK's code); each
+   * device retries after its backoff.
+   */
   errors: Record<string, number>;
   done: boolean;
 }

@@ -23,7 +23,10 @@ export interface FileSetStatus {
 export interface MetadataRepositoryOptions extends Omit<TufRepositoryOptions, 'root' | 'partition'> {
   /** The provisioned root (the key ceremony's); newer ones in storage are followed. */
   trusted: Metadata<Root>;
-  /** Called with a file set's scope before its rollout targets are read for offers (the API drops its served timestamp). */
+  /**
+   * Called with a file set's scope before its rollout targets are read for offers (the API drops
+   * its served timestamp).
+   */
   onOffersRead?: (scope: string) => void;
 }
 

@@ -26,7 +26,10 @@ export type ReleaseActivities = ReturnType<typeof createActivities>;
  * history event goes through here or through the activities, in the order the code makes it.
  */
 export interface WorkflowRuntime {
-  /** Long activities (they heartbeat; build intake, preparation, validation) and short ones, with their retry policies. */
+  /**
+   * Long activities (they heartbeat; build intake, preparation, validation) and short ones, with
+   * their retry policies.
+   */
   longActivities: ReleaseActivities;
   shortActivities: ReleaseActivities;
   condition(until: () => boolean, timeoutMs?: number): Promise<unknown>;

@@ -2,7 +2,10 @@ import type { Config } from '../../infra/config';
 import { FleetStore } from '../../infra/fleetStore';
 import type { Output } from '../output';
 
-/** `ota db migrate`. With PGlite only one process may open the folder: stop the API first (it migrates at start anyway). */
+/**
+ * `ota db migrate`. With PGlite only one process may open the folder: stop the API first (it
+ * migrates at start anyway).
+ */
 export async function migrate(config: Config, out: Output): Promise<number> {
   const store = await FleetStore.open(config.fleet);
   try {

@@ -9,7 +9,10 @@ import type { Config } from '../../infra/config';
 import type { Invocation } from '../args';
 import type { Output } from '../output';
 
-/** `ota metadata status`: exit 1 when a role is about to expire, storage was rolled back or the Schedule is not running. */
+/**
+ * `ota metadata status`: exit 1 when a role is about to expire, storage was rolled back or the
+ * Schedule is not running.
+ */
 export async function metadataStatus(config: Config, out: Output): Promise<number> {
   const client = await connectClient(config);
   try {

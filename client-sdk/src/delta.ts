@@ -29,14 +29,20 @@ const DELTA_MAGIC = Buffer.from('ENGMDLT2');
 /** Bounds the device's memory: one base region and one output segment at a time. */
 export const MAX_DELTA_REGION = 64 * 1024 * 1024;
 export const MAX_DELTA_SEGMENT = 64 * 1024 * 1024;
-/** A patch holds at most a segment's diff and extra bytes and its control triples; zstd expands a block by a fraction at most. */
+/**
+ * A patch holds at most a segment's diff and extra bytes and its control triples; zstd expands a
+ * block by a fraction at most.
+ */
 export const MAX_PATCH = 2 * MAX_DELTA_SEGMENT;
 const MAX_HEADER = 1024 * 1024;
 /** A patch's own header: the control, diff and extra frames' lengths. */
 export const PATCH_HEADER = 12;
 /** Control triples are 24 bytes; a segment needs few (one per match): this bounds their memory. */
 const MAX_CONTROL = 16 * 1024 * 1024;
-/** A frame's window is the decoder's memory: the server uses 2^22 (larger gains < 0.1% here), 2^23 is the most accepted. */
+/**
+ * A frame's window is the decoder's memory: the server uses 2^22 (larger gains < 0.1% here), 2^23
+ * is the most accepted.
+ */
 const WINDOW_LOG_MAX = 23;
 
 export interface DeltaBinding {
@@ -233,7 +239,10 @@ function offtin(b: Buffer, at: number): number {
   return high & 0x80000000 ? -magnitude : magnitude;
 }
 
-/** One segment's patch: the delta file, where the patch starts in it, and the buffer it is read into (exactly its length). */
+/**
+ * One segment's patch: the delta file, where the patch starts in it, and the buffer it is read into
+ * (exactly its length).
+ */
 interface PatchInFile {
   file: FileHandle;
   at: number;

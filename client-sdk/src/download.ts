@@ -157,7 +157,10 @@ interface PartialDownload {
   hash: Hash;
 }
 
-/** The answer's bytes onto the file (appended to a resumed one), within the signed length; the bytes the file then holds. */
+/**
+ * The answer's bytes onto the file (appended to a resumed one), within the signed length; the bytes
+ * the file then holds.
+ */
 async function receive(started: Started, partial: PartialDownload, options: DownloadOptions): Promise<number> {
   const { response, resumed: append, idle } = started;
   const { expected, file, hash } = partial;

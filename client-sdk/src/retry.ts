@@ -132,7 +132,10 @@ export function retryDelayMs(
   return (retryAfterMs(err.retryAfter, deps.now(), policy) ?? 0) + backoffMs(policy, retry, deps.random);
 }
 
-/** `work` until it succeeds, fails for good (not retryable), or the attempts or the time run out: then its last error. */
+/**
+ * `work` until it succeeds, fails for good (not retryable), or the attempts or the time run out:
+ * then its last error.
+ */
 export async function withRetry<T>(
   work: () => Promise<T>,
   policy: RetryPolicy,

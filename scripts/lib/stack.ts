@@ -239,7 +239,10 @@ async function keyCeremony(config: Config, env: Record<string, string>, log: (li
   }
 }
 
-/** Worker and API number `replica` (1 or 2): the second listens on apiPort + 1, each reaches both APIs, its own first. */
+/**
+ * Worker and API number `replica` (1 or 2): the second listens on apiPort + 1, each reaches both
+ * APIs, its own first.
+ */
 async function startReplica(
   pm: ProcessManager,
   r: { p: StackProfile; env: Record<string, string>; options: StackOptions; replica: number; workerToken: string },

@@ -10,7 +10,10 @@ function badge(r: RoleFreshness): HTMLElement | string {
   return r.expiresSoon ? h('span', { class: 'badge warn' }, 'not re-signed in time') : '';
 }
 
-/** Metadata freshness: every role's version and expiry in both repositories, storage against the highest versions seen, and the re-signing schedule. */
+/**
+ * Metadata freshness: every role's version and expiry in both repositories, storage against the
+ * highest versions seen, and the re-signing schedule.
+ */
 export async function metadataPage(view: HTMLElement, _route: unknown, live: Live): Promise<void> {
   const body = h('div', { 'data-testid': 'metadata' });
   replace(view, h('h1', {}, 'Metadata freshness'), body);
