@@ -98,9 +98,15 @@ function deviceRoutes(r: Router, deps: AdminRouteDeps): void {
     }),
   );
   r.get('/v1/admin/devices', guard('read'), async (req, res) => {
-    const filters = { status: 'status', channel: 'channel', group: 'group', prefix: 'prefix' } as const;
-    const given = Object.fromEntries(Object.entries(filters).map(([k, name]) => [k, queryFilter(req, name)]));
-    res.json(await deps.devices.list({ ...given, limit: queryLimit(req, 10_000) }));
+    res.json(
+      await deps.devices.list({
+        status: queryFilter(req, 'status'),
+        channel: queryFilter(req, 'channel'),
+        group: queryFilter(req, 'group'),
+        prefix: queryFilter(req, 'prefix'),
+        limit: queryLimit(req, 10_000),
+      }),
+    );
   });
   r.get('/v1/admin/devices/:id', guard('read'), async (req, res) => {
     const id = String(req.params['id']);

@@ -2,12 +2,12 @@ import type { Client } from '@temporalio/client';
 import { type Request, type RequestHandler, Router } from 'express';
 
 import type { ReleaseInsights, StepWindow } from '../common/adminApi';
-import { InputError } from '../common/errors';
 import type { ReleaseStatus } from '../common/release';
 import { releaseStatus } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import { Insights, MAX_BUCKETS } from '../infra/insights';
 import type { Permission } from './permissions';
+import { queryInteger } from './query';
 
 export interface InsightRouteDeps {
   temporal: Client;
@@ -25,7 +25,7 @@ export function insightRoutes(deps: InsightRouteDeps): Router {
   const insights = () => new Insights(deps.fleet.sql);
 
   r.get('/v1/admin/releases/:channel/:version/insights', guard('read'), async (req, res) => {
-    const buckets = bucketsOf(req.query['buckets']);
+    const buckets = queryInteger(req, 'buckets', { fallback: DEFAULT_BUCKETS, min: 2, max: MAX_BUCKETS });
     const status = await releaseStatus(deps.temporal, {
       channel: param(req, 'channel'),
       version: param(req, 'version'),
@@ -41,13 +41,6 @@ export function insightRoutes(deps: InsightRouteDeps): Router {
 
 function param(req: Request, name: string): string {
   return String(req.params[name]);
-}
-
-function bucketsOf(v: unknown): number {
-  if (v === undefined) return DEFAULT_BUCKETS;
-  const n = typeof v === 'string' && /^[0-9]{1,3}$/.test(v) ? Number(v) : NaN;
-  if (!(n >= 2 && n <= MAX_BUCKETS)) throw new InputError(`buckets must be 2..${MAX_BUCKETS}`);
-  return n;
 }
 
 /**

@@ -20,10 +20,20 @@ export function queryFilter(req: Request, name: string): string | undefined {
   return value ? value.slice(0, MAX_FILTER) : undefined;
 }
 
-/** `?limit=` as a whole number in 1..max (100 when absent); anything else is INVALID_INPUT. */
-export function queryLimit(req: Request, max = 1000): number {
-  const raw = req.query['limit'];
-  const n = raw === undefined ? 100 : Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new InputError(`limit must be 1..${max}`);
+/** A whole number in min..max, `fallback` when absent; anything else (a list, "1e3", "-1") is INVALID_INPUT. */
+export function queryInteger(
+  req: Request,
+  name: string,
+  range: { fallback: number; min: number; max: number },
+): number {
+  const raw = req.query[name];
+  if (raw === undefined) return range.fallback;
+  const n = typeof raw === 'string' && /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= range.min && n <= range.max)) throw new InputError(`${name} must be ${range.min}..${range.max}`);
   return n;
+}
+
+/** `?limit=` of a list: 1..max, 100 when absent. */
+export function queryLimit(req: Request, max = 1000): number {
+  return queryInteger(req, 'limit', { fallback: 100, min: 1, max });
 }

@@ -75,11 +75,13 @@ async function queriesRead(): Promise<Array<{ method: string; pattern: string; n
     'dashboardRoutes',
   ]) {
     const source = await readFile(join(REPO_ROOT, 'api', `${file}.ts`), 'utf8');
-    const tokens = /r\.(get|post|delete|head)\(\s*[`'"]([^`'"]+)|req\.query\[['"](\w+)['"]\]|\bq\(['"](\w+)['"]\)/g;
+    // A route, then the query parameters its handler reads (api/query.ts; `queryLimit` reads `limit`).
+    const tokens =
+      /r\.(get|post|delete|head)\(\s*[`'"]([^`'"]+)|\bquery(?:Text|Filter|Integer)\(req, ['"](\w+)['"]|\bquery(Limit)\(req\b/g;
     let route: { method: string; pattern: string } | undefined;
     for (const m of source.matchAll(tokens)) {
       if (m[1]) route = { method: m[1], pattern: m[2]!.replace(/:(\w+)/g, '{$1}') };
-      else found.push({ ...route!, name: (m[3] ?? m[4])! });
+      else found.push({ ...route!, name: m[3] ?? 'limit' });
     }
   }
   return found;
