@@ -9,7 +9,7 @@ import {
   DELTA_FORMAT,
   deltaTargetName,
   readDeltaBinding,
-  readReleasePolicy,
+  readReleaseFields,
 } from '@enigm-ota/client-sdk';
 import { heartbeat } from '@temporalio/activity';
 
@@ -39,7 +39,7 @@ export async function buildDeltas(
   input: { spec: ReleaseSpec; artifact: ArtifactRef },
 ): Promise<DeltaTarget[]> {
   const { spec, artifact } = input;
-  const bases = await deltaBases(deps, spec, artifact.sha256);
+  const bases = await findDeltaBases(deps, spec, artifact.sha256);
   const name = targetName(spec.channel, spec.version, spec.fileName);
   const built: DeltaTarget[] = [];
   for (const [i, base] of bases.entries()) {
@@ -58,7 +58,11 @@ export async function buildDeltas(
 }
 
 /** The newest earlier releases (distinct images) of the channel that share a hardware id, newest first. */
-async function deltaBases(deps: ActivityDeps, spec: ReleaseSpec, newSha256: string): Promise<DeltaTarget['base'][]> {
+async function findDeltaBases(
+  deps: ActivityDeps,
+  spec: ReleaseSpec,
+  newSha256: string,
+): Promise<DeltaTarget['base'][]> {
   const wanted = spec.deltaBases ?? DEFAULT_DELTA_BASES;
   if (wanted === 0) return [];
   const found = new Map<string, DeltaTarget['base']>();
@@ -68,7 +72,7 @@ async function deltaBases(deps: ActivityDeps, spec: ReleaseSpec, newSha256: stri
       if (!sha256 || sha256 === newSha256 || found.has(sha256)) continue;
       try {
         if (readDeltaBinding(t)) continue;
-        const p = readReleasePolicy(t);
+        const p = readReleaseFields(t);
         if (
           p.channel !== spec.channel ||
           !p.hardwareIds.some((h) => spec.hardwareIds.includes(h)) ||

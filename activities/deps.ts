@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Metadata, Root } from '@tufjs/models';
 
 import type { PolicyFile } from '../common/rolloutPolicy';
-import type { AdminApi } from '../infra/apiClient';
+import type { AdminApiClient } from '../infra/adminApiClient';
 import type { Storage } from '../infra/storage';
 import type { MetadataRepository } from '../trust/metadataRepository';
 
@@ -13,11 +13,11 @@ export interface ActivityDeps {
   /** Both repositories, signing with the HSM keys their current root names. */
   repos: Record<RepositoryName, MetadataRepository>;
   trustedRoots: Record<RepositoryName, Metadata<Root>>;
-  policy: PolicyFile;
+  rolloutPolicy: PolicyFile;
   /** Partitioned metadata: stable releases per partition that stay offered (OTA_KEEP_STABLE_RELEASES). */
   retention: { keepStable: number };
   /** The API's admin side (a viewer token): it owns the fleet store (install and health reports). */
-  api: AdminApi;
+  api: AdminApiClient;
   /** To find and supersede other releases of a channel. */
   temporal: Client;
 }

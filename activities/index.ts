@@ -2,10 +2,10 @@ import { buildDeltas } from './deltas';
 import type { ActivityDeps } from './deps';
 import { withCodes } from './failures';
 import { refreshMetadata } from './freshness';
-import { loadChannelPolicy, rolloutHealth } from './governance';
+import { loadChannelPolicy, rolloutHealth } from './governanceInputs';
 import { intakeBuild, prepareArtifact } from './intake';
-import { createManifest, publishRollout, registerRelease, signRelease } from './release';
-import { offerPrevious } from './rollbackTo';
+import { offerPrevious } from './offerPrevious';
+import { createManifest, publishRollout, registerRelease, signRelease } from './signAndPublish';
 import { supersede } from './supersede';
 import { validateRelease } from './validate';
 

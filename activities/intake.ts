@@ -40,8 +40,8 @@ export async function prepareArtifact(
     try {
       await heartbeatingWhile(
         deps.storage.copyIfUnchanged(
-          { role: 'intake', key: input.intakeKey, etag: input.etag },
-          { role: 'artifacts', key: key },
+          { bucket: 'intake', key: input.intakeKey, etag: input.etag },
+          { bucket: 'artifacts', key },
         ),
       );
     } catch (err) {

@@ -1,7 +1,7 @@
 import {
   compareSemver,
   isDeltaEntry,
-  readReleasePolicy,
+  readReleaseFields,
   readRolloutState,
   rebuiltTargetOf,
 } from '@enigm-ota/client-sdk';
@@ -50,7 +50,7 @@ export function retiredNames(targets: Record<string, TargetFile>, keepStable: nu
 function retireEntries(targets: TargetFile[]): RetireEntry[] {
   return targets.flatMap((t): RetireEntry[] => {
     try {
-      const policy = readReleasePolicy(t);
+      const policy = readReleaseFields(t);
       return [
         { name: t.path, version: policy.version, rollbackIndex: policy.rollbackIndex, rollout: readRolloutState(t) },
       ];

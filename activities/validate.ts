@@ -10,7 +10,7 @@ import {
   applyDelta,
   checkPartitionFile,
   readDeltaBinding,
-  readReleasePolicy,
+  readReleaseFields,
   tufJsErrors,
 } from '@enigm-ota/client-sdk';
 import { heartbeat } from '@temporalio/activity';
@@ -20,10 +20,10 @@ import type { FleetBreakdown } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
 import { artifactKey, type Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES, type TufRepository } from '../trust/tufRepository';
+import { MAX_METADATA_BYTES, type MetadataFileSet } from '../trust/metadataFileSet';
 import { type ChannelEntry, channelFitProblems } from './channelFit';
 import type { ActivityDeps } from './deps';
-import { deltaEntries } from './release';
+import { deltaEntries } from './signAndPublish';
 
 /** Lets tuf-js read a repository straight from storage: `store:///release/2.targets.json`. */
 class StorageFetcher extends BaseFetcher {
@@ -106,7 +106,7 @@ async function checkDeltasRebuild(storage: Storage, t: ReleaseTarget): Promise<v
 
 async function verifyAsDevice(
   deps: ActivityDeps,
-  { scope, partition }: TufRepository,
+  { scope, partition }: MetadataFileSet,
   t: ReleaseTarget,
 ): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ota-validate-'));
@@ -124,7 +124,7 @@ async function verifyAsDevice(
     });
     if (!info)
       throw new ServerError('VALIDATION_FAILED', `${t.name} is not in the verified release metadata (${scope})`);
-    const policy = readReleasePolicy(info);
+    const policy = readReleaseFields(info);
     const same =
       info.length === t.length &&
       info.hashes['sha256'] === t.sha256 &&

@@ -3,12 +3,13 @@ import { type RequestHandler, Router } from 'express';
 
 import type { DeviceDetail } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
-import { deviceFacts } from '../fleet/deviceFacts';
+import { fleetFactsOf } from '../fleet/fleetDeviceFacts';
 import type { OfferIndex } from '../fleet/offers';
+import type { AuditLog } from '../infra/auditLog';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import { Insights } from '../infra/insights';
-import type { AuditLog, Operators } from '../infra/operators';
+import type { Operators } from '../infra/operators';
 import { operatorOf } from './auth';
 import type { Permission } from './permissions';
 import { queryFilter, queryLimit, queryText } from './query';
@@ -33,7 +34,7 @@ const DEVICE_REPORTS = 50;
 export function adminRoutes(deps: AdminRouteDeps): Router {
   const r = Router();
   operatorRoutes(r, deps);
-  deviceRoutes(r, deps);
+  inventoryRoutes(r, deps);
   fleetRoutes(r, deps);
   return r;
 }
@@ -80,7 +81,7 @@ function operatorRoutes(r: Router, deps: AdminRouteDeps): void {
 }
 
 /** The device inventory: enrollment tokens, records, eligibility explanations, labels, revocation. */
-function deviceRoutes(r: Router, deps: AdminRouteDeps): void {
+function inventoryRoutes(r: Router, deps: AdminRouteDeps): void {
   const { guard } = deps;
   const body = jsonBody(ADMIN_BODY_BYTES);
   r.post(
@@ -121,7 +122,7 @@ function deviceRoutes(r: Router, deps: AdminRouteDeps): void {
     if (!isSemver(version)) throw new InputError('give ?version=SEMVER');
     const device = await deps.devices.get(id);
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
-    res.json(await deps.offers.explain(deviceFacts(device), version));
+    res.json(await deps.offers.explain(fleetFactsOf(device), version));
   });
   deviceChangeRoutes(r, deps);
 }

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Request, RequestHandler, Response } from 'express';
 
 import { ServerError } from '../common/errors';
-import { deviceFacts } from '../fleet/deviceFacts';
+import { fleetFactsOf } from '../fleet/fleetDeviceFacts';
 import type { OfferIndex } from '../fleet/offers';
 import type { Config } from '../infra/config';
 import { artifactKey, type Storage } from '../infra/storage';
@@ -35,7 +35,8 @@ export function parseRange(
 export interface ArtifactDeps {
   storage: Storage;
   offers: OfferIndex;
-  delivery: Config['artifacts'];
+  /** How bytes reach a device: a presigned storage URL (redirect) or through the API (stream). */
+  serving: Config['artifacts'];
 }
 
 /**
@@ -55,13 +56,13 @@ async function serveArtifact(deps: ArtifactDeps, req: Request, res: Response): P
   const sha256 = String(req.params['sha256']);
   if (!/^[0-9a-f]{64}$/.test(sha256))
     throw new ServerError('INVALID_INPUT', 'artifact address must be a sha256 hex digest');
-  const access = await deps.offers.artifactAccess(deviceFacts(device), sha256);
+  const access = await deps.offers.artifactAccess(fleetFactsOf(device), sha256);
   if (!access.allowed) throw new ServerError(access.code, access.reason);
   // A presigned URL is for GET only (the method is signed); HEAD is answered here, from the object's size.
-  if (deps.delivery.delivery === 'redirect' && req.method === 'GET') {
+  if (deps.serving.mode === 'redirect' && req.method === 'GET') {
     const url = await deps.storage.presignedGet('artifacts', artifactKey(sha256), {
-      seconds: deps.delivery.urlSeconds,
-      endpoint: deps.delivery.publicUrl,
+      seconds: deps.serving.urlSeconds,
+      endpoint: deps.serving.publicUrl,
     });
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, url);

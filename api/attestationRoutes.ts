@@ -12,7 +12,7 @@ export interface AttestationRouteDeps {
   devices: Devices;
   /** PEM bundle of the manufacturer CAs; read on each use, so a new bundle needs no restart. */
   manufacturerRoots?: string;
-  policy: AttestationPolicy;
+  attestationPolicy: AttestationPolicy;
   nonceMaxAgeMs: number;
 }
 
@@ -46,7 +46,7 @@ export function attestationRoutes(deps: AttestationRouteDeps): Router {
         expectedNonce: nonce,
         deviceId,
         now: new Date(),
-        policy: deps.policy,
+        policy: deps.attestationPolicy,
       });
       await deps.devices.setAttestation(deviceId, {
         verifiedAt,

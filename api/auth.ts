@@ -5,8 +5,9 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 import type { AuditEntry, DeviceRecord, Operator } from '../common/adminApi';
 import { ServerError } from '../common/errors';
+import type { AuditLog } from '../infra/auditLog';
 import type { Devices } from '../infra/devices';
-import type { AuditLog, Operators } from '../infra/operators';
+import type { Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
 import { logRequestFailure } from './observability';
 import { allowed, type Permission } from './permissions';

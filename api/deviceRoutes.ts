@@ -4,15 +4,15 @@ import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 
 import { ServerError } from '../common/errors';
-import { deviceFacts } from '../fleet/deviceFacts';
+import { fleetFactsOf } from '../fleet/fleetDeviceFacts';
 import type { OfferIndex } from '../fleet/offers';
 import type { Config } from '../infra/config';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { partitionName } from '../trust/layout';
+import type { MetadataFileSet } from '../trust/metadataFileSet';
 import type { MetadataRepository } from '../trust/metadataRepository';
-import type { TufRepository } from '../trust/tufRepository';
 import { artifactHandler } from './artifacts';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { MetadataCache } from './metadataCache';
@@ -27,7 +27,7 @@ export interface DeviceRouteDeps {
   /** Both repositories, reading through the API's floor (timestamp.json is served through it). */
   repos: Record<RepositoryName, MetadataRepository>;
   /** How artifact bytes reach devices (a presigned storage URL, or streamed here). */
-  delivery: Config['artifacts'];
+  artifactServing: Config['artifacts'];
   fleet: FleetStore;
   devices: Devices;
   offers: OfferIndex;
@@ -62,7 +62,7 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
     body,
     withBody('PollRequest', async (poll, _req, res) => {
       sameDevice(res, poll.deviceId);
-      const offer = await deps.offers.offerFor(deviceFacts(deviceOf(res), poll));
+      const offer = await deps.offers.offerFor(fleetFactsOf(deviceOf(res), poll));
       notePoll(res, offer);
       res.json({ offer });
     }),
@@ -81,9 +81,9 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
     }),
   );
 
-  metadataRoutes(r, { deps, device });
+  metadataFileRoutes(r, { deps, device });
 
-  const artifacts = { storage: deps.storage, offers: deps.offers, delivery: deps.delivery };
+  const artifacts = { storage: deps.storage, offers: deps.offers, serving: deps.artifactServing };
   r.get('/v1/artifacts/:sha256', device, artifactHandler(artifacts));
   r.head('/v1/artifacts/:sha256', device, artifactHandler(artifacts));
 
@@ -91,7 +91,7 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
 }
 
 /** The repositories' metadata, flat or one partition's, as a device reads it. */
-function metadataRoutes(r: Router, { deps, device }: { deps: DeviceRouteDeps; device: RequestHandler }): void {
+function metadataFileRoutes(r: Router, { deps, device }: { deps: DeviceRouteDeps; device: RequestHandler }): void {
   const files = {
     metadata: deps.metadataCache ?? MetadataCache.over(deps.storage),
     timestamps: deps.servedTimestamps ?? new ServedTimestamps(0),
@@ -136,7 +136,7 @@ async function sendMetadata(
     file,
     metadata,
     timestamps,
-  }: { set: TufRepository; file: string; metadata: MetadataCache; timestamps: ServedTimestamps },
+  }: { set: MetadataFileSet; file: string; metadata: MetadataCache; timestamps: ServedTimestamps },
 ): Promise<void> {
   const where = `${set.scope}/${file.slice(0, 40)}`;
   if (!METADATA_FILE.test(file)) throw new ServerError('NOT_FOUND', `no metadata ${where}`);

@@ -70,7 +70,7 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
     res.destroy(err as Error);
     return;
   }
-  const { status, code, message } = describeError(err);
+  const { status, code, message } = errorAnswerOf(err);
   noteError(res, code, status >= 500 ? err : undefined);
   // A passing outage (a store or worker coming back): clients back off at least this long.
   if (status === 503) res.setHeader('Retry-After', '2');
@@ -78,7 +78,7 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
 };
 
 /** The status, code and message a failure answers with (the enrollment audit records the same code). */
-export function describeError(err: unknown): { status: number; code: ServerErrorCode; message: string } {
+export function errorAnswerOf(err: unknown): { status: number; code: ServerErrorCode; message: string } {
   const e = err as { type?: string; status?: number; message?: string };
   if (err instanceof ServerError) return { status: STATUS[err.code], code: err.code, message: err.message };
   if (e.type === 'entity.too.large')

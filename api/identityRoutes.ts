@@ -1,11 +1,11 @@
 import { type ErrorRequestHandler, type Request, type Response, Router } from 'express';
 
 import { ServerError } from '../common/errors';
+import type { AuditLog } from '../infra/auditLog';
 import type { Devices } from '../infra/devices';
 import { DEVICE_ID, type FleetCa } from '../infra/fleetCa';
-import type { AuditLog } from '../infra/operators';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
-import { describeError } from './errorResponses';
+import { errorAnswerOf } from './errorResponses';
 import { logRequestFailure } from './observability';
 import { withBody } from './requestBodies';
 import { bodyField, jsonBody } from './untrusted';
@@ -64,7 +64,7 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
   // Every refused attempt too, body and schema refusals included, before the error answers.
   // eslint-disable-next-line @typescript-eslint/max-params -- express tells an error handler by its four parameters
   const auditRefusal: ErrorRequestHandler = (err, req, res, next) => {
-    const { status, code, message } = describeError(err);
+    const { status, code, message } = errorAnswerOf(err);
     const outcome = status < 500 ? 'refused' : 'failed';
     void auditEnrollment(deps.audit, { req, res, outcome, detail: `${code}: ${message}` }).then(() => next(err));
   };

@@ -13,10 +13,10 @@
  * - Devices asking at once share one read. Held bytes are bounded (oldest first out).
  *
  * Unversioned names and timestamp.json are not kept here (timestamp.json has its own
- * checked, shorter-lived copy: TufRepository.servedTimestamp).
+ * checked, shorter-lived copy: MetadataFileSet.servedTimestamp).
  */
 import type { Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES } from '../trust/tufRepository';
+import { MAX_METADATA_BYTES } from '../trust/metadataFileSet';
 
 export interface MetadataCacheOptions {
   hitMs: number;

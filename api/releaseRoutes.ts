@@ -36,7 +36,7 @@ export interface ReleaseRouteDeps {
   temporal: Client;
   storage: Storage;
   fleet: FleetStore;
-  policy: PolicyFile;
+  rolloutPolicy: PolicyFile;
   guard: (permission: Permission) => RequestHandler;
 }
 
@@ -86,7 +86,7 @@ function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
       if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
         throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
       }
-      const { plan, steps, deltaBases } = chooseSteps(deps.policy, b);
+      const { plan, steps, deltaBases } = chooseSteps(deps.rolloutPolicy, b);
       res.locals['audit'] = { action: 'release.create', subject: `${b.channel}/${b.version}`, detail: `plan ${plan}` };
       const created = await startRelease(
         { client: deps.temporal, storage: deps.storage },

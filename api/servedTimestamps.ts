@@ -1,4 +1,4 @@
-import type { TufRepository } from '../trust/tufRepository';
+import type { MetadataFileSet } from '../trust/metadataFileSet';
 
 const MAX_FILE_SETS = 10_000;
 
@@ -14,8 +14,8 @@ export class ServedTimestamps {
 
   constructor(private readonly ttlMs: number) {}
 
-  /** The file set's timestamp.json, checked against the watermarks (TufRepository.readServedTimestamp). */
-  get(set: TufRepository): Promise<Buffer> {
+  /** The file set's timestamp.json, checked against the watermarks (MetadataFileSet.readServedTimestamp). */
+  get(set: MetadataFileSet): Promise<Buffer> {
     const held = this.served.get(set.scope);
     if (held && Date.now() - held.at < this.ttlMs) return held.bytes;
     const bytes = set.readServedTimestamp();

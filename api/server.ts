@@ -10,12 +10,13 @@ import type { Logger } from 'pino';
 import { ServerError } from '../common/errors';
 import { checkAttestationPolicy, defaultAttestationPolicy } from '../fleet/attestation';
 import { OfferIndex } from '../fleet/offers';
+import { AuditLog } from '../infra/auditLog';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { Devices } from '../infra/devices';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { createLogger } from '../infra/log';
-import { AuditLog, Operators } from '../infra/operators';
+import { Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
 import { Storage } from '../infra/storage';
 import { Watermarks } from '../infra/watermarks';
@@ -92,9 +93,9 @@ export async function startServer(config: Config): Promise<RunningApi> {
 }
 
 function readTls(config: Config): { key: Buffer; cert: Buffer; ca: Buffer } {
-  const id = config.identity;
+  const { apiTlsKey, apiTlsCert, fleetCaCert } = config.identity;
   try {
-    return { key: readFileSync(id.apiTlsKey), cert: readFileSync(id.apiTlsCert), ca: readFileSync(id.fleetCaCert) };
+    return { key: readFileSync(apiTlsKey), cert: readFileSync(apiTlsCert), ca: readFileSync(fleetCaCert) };
   } catch (err) {
     throw new ServerError(
       'CONFIG_INVALID',
@@ -174,36 +175,43 @@ async function metadataParts(
 }
 
 /** The express app: observability and the URL check first, then every router, then 405/404 and errors. */
-function apiApp(config: Config, p: ApiParts): express.Express {
-  const id = config.identity;
-  const guard = adminAuth(p.operators, p.audit, p.sessions);
+function apiApp(config: Config, parts: ApiParts): express.Express {
+  const identity = config.identity;
+  const guard = adminAuth(parts.operators, parts.audit, parts.sessions);
   const attestationPolicy = checkAttestationPolicy(
-    id.attestationPolicy ?? defaultAttestationPolicy,
+    identity.attestationPolicy ?? defaultAttestationPolicy,
     'OTA_ATTESTATION_POLICY',
   );
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(observe(config, p.metrics));
+  app.use(observe(config, parts.metrics));
   // S-18: before any route reads the URL (bodies: jsonBody in each router).
   app.use(refuseUnstorableUrl);
-  app.get('/metrics', guard('read'), serveMetrics(p.metrics));
-  app.use(identityRoutes({ devices: p.devices, ca: p.ca, audit: p.audit, deviceCertHours: id.deviceCertHours }));
-  app.use(deviceRoutes({ ...p, delivery: config.artifacts, maxBodyBytes: config.api.maxBodyBytes }));
+  app.get('/metrics', guard('read'), serveMetrics(parts.metrics));
   app.use(
-    attestationRoutes({
-      devices: p.devices,
-      manufacturerRoots: id.manufacturerRoots,
-      policy: attestationPolicy,
-      nonceMaxAgeMs: id.nonceMaxAgeMs,
+    identityRoutes({
+      devices: parts.devices,
+      ca: parts.ca,
+      audit: parts.audit,
+      deviceCertHours: identity.deviceCertHours,
     }),
   );
-  app.use(sessionRoutes({ ...p, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
+  app.use(deviceRoutes({ ...parts, artifactServing: config.artifacts, maxBodyBytes: config.api.maxBodyBytes }));
+  app.use(
+    attestationRoutes({
+      devices: parts.devices,
+      manufacturerRoots: identity.manufacturerRoots,
+      attestationPolicy,
+      nonceMaxAgeMs: identity.nonceMaxAgeMs,
+    }),
+  );
+  app.use(sessionRoutes({ ...parts, sessionTtlMs: config.api.sessionHours * 3_600_000, guard }));
   app.use(dashboardRoutes());
-  app.use(adminRoutes({ ...p, guard }));
-  app.use(metadataRoutes({ ...p, config, guard }));
-  app.use(insightRoutes({ ...p, guard }));
-  app.use(releaseRoutes({ ...p, policy: config.policy, guard }));
+  app.use(adminRoutes({ ...parts, guard }));
+  app.use(metadataRoutes({ ...parts, config, guard }));
+  app.use(insightRoutes({ ...parts, guard }));
+  app.use(releaseRoutes({ ...parts, rolloutPolicy: config.rolloutPolicy, guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));
   app.use(errorHandler);

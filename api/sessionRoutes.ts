@@ -2,7 +2,8 @@ import { type RequestHandler, type Response, Router } from 'express';
 
 import type { Operator, SessionInfo } from '../common/adminApi';
 import { ServerError } from '../common/errors';
-import type { AuditLog, Operators } from '../infra/operators';
+import type { AuditLog } from '../infra/auditLog';
+import type { Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
 import { cookieOf, SESSION_COOKIE } from './auth';
 import { GRANTS, type Permission } from './permissions';

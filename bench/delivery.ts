@@ -33,7 +33,7 @@ import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { artifactKey, Storage } from '../infra/storage';
 import { httpOk, ProcessManager } from '../scripts/lib/processes';
-import { targetFile } from '../trust/tufRepository';
+import { targetFile } from '../trust/metadataFileSet';
 import { report, type Row } from './lib';
 
 const MINIO_PORT = 19_790;
@@ -182,7 +182,7 @@ function serve(): void {
       const deps: DeviceRouteDeps = {
         storage: new Storage(config.minio),
         repos: {} as DeviceRouteDeps['repos'],
-        delivery: config.artifacts,
+        artifactServing: config.artifacts,
         fleet,
         devices: new Devices(fleet.sql, true),
         offers,

@@ -155,7 +155,7 @@ async function child(spec: ChildSpec): Promise<void> {
     name: 'bench/1.0.0/image',
     length: spec.target.length,
     sha256: spec.target.sha256,
-    policy: { version: '1.0.0' },
+    fields: { version: '1.0.0' },
   } as VerifiedTarget;
   await mkdir(spec.slotDir, { recursive: true });
   if (spec.delta && !spec.downloaded) await rm(join(spec.delta.work, 'delta'), { force: true });

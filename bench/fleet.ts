@@ -34,7 +34,7 @@ import type { Client } from '@temporalio/client';
 import { type ReleaseStatus, releaseWorkflowId, type RolloutStep } from '../common/release';
 import { approveRelease, createRelease, releaseStatus, waitForStatus } from '../control/releases';
 import { connectClient } from '../control/temporal';
-import { AdminApi } from '../infra/apiClient';
+import { AdminApiClient } from '../infra/adminApiClient';
 import type { Config } from '../infra/config';
 import { Storage } from '../infra/storage';
 import { startPostgres, stopPostgres } from '../scripts/lib/postgres';
@@ -232,7 +232,7 @@ async function enrollAll(config: Config, kit: FactoryKit, fleets: Fleet[], say: 
 
 /** One thread's share, 4 at a time (each waits on the API half the time). */
 async function enrollShare({ config, kit, todo }: EnrollWork): Promise<void> {
-  const api = AdminApi.fromConfig(config);
+  const api = AdminApiClient.fromConfig(config);
   try {
     let next = 0;
     await Promise.all(
@@ -268,7 +268,7 @@ async function rollout(
   const n = fleet.ids.length;
   // Newer than whatever an earlier run left on the devices.
   const version = `1.0.${Math.floor(Date.now() / 1000)}`;
-  // The rollout's salt is the release id (activities/release.ts): each step's devices are known now.
+  // The rollout's salt is the release id (activities/signAndPublish.ts): each step's devices are known now.
   const salt = releaseWorkflowId(fleet.channel, version);
   const steps: RolloutStep[] = PERCENTS.map((percent) => {
     const inStep = fleet.ids.filter((id) => bucketInPercent(rolloutBucket(salt, id), percent)).length;

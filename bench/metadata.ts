@@ -26,9 +26,9 @@ import {
   TrustedRepository,
 } from '@enigm-ota/client-sdk';
 
-import { publishRollout, registerRelease, signRelease } from '../activities/release';
+import { publishRollout, registerRelease, signRelease } from '../activities/signAndPublish';
 import { type ReleaseTarget, targetName } from '../common/release';
-import { AdminApi } from '../infra/apiClient';
+import { AdminApiClient } from '../infra/adminApiClient';
 import { stackDown, type StackProfile, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice } from '../simulator/fleet';
 import { createActivityDeps } from '../worker/deps';
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   try {
     const deps = await createActivityDeps(config);
     try {
-      const api = AdminApi.fromConfig(config);
+      const api = AdminApiClient.fromConfig(config);
       const agent = await provisionDevice(
         config,
         { api, kit: await loadFactoryKit(config) },

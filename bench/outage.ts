@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { DeviceAgent, RetryPolicy } from '@enigm-ota/client-sdk';
 
-import { AdminApi } from '../infra/apiClient';
+import { AdminApiClient } from '../infra/adminApiClient';
 import type { Config } from '../infra/config';
 import { currentRun, ProcessManager } from '../scripts/lib/processes';
 import { stackDown, type StackProfile, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
 /** Every device enrolled (its first cycle), 8 at a time as `ota fleet simulate` does. */
 async function enrollAll(config: Config, ids: string[]): Promise<void> {
   const kit = await loadFactoryKit(config);
-  const api = AdminApi.fromConfig(config);
+  const api = AdminApiClient.fromConfig(config);
   try {
     let next = 0;
     await Promise.all(

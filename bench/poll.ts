@@ -28,7 +28,7 @@ import { Devices } from '../infra/devices';
 import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { targetFile } from '../trust/tufRepository';
+import { targetFile } from '../trust/metadataFileSet';
 import { percentile, report, type Row } from './lib';
 
 const DEVICES = 100_000;
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       deviceRoutes({
         storage: {} as Storage,
         repos: {} as DeviceRouteDeps['repos'],
-        delivery: config.artifacts,
+        artifactServing: config.artifacts,
         fleet: store,
         devices: new Devices(store.sql, store.exclusive),
         offers: offerIndex(),

@@ -36,3 +36,10 @@ export function numberFlag(
   if (!rule.ok(n)) throw new InputError(`${rule.name} ${JSON.stringify(text.slice(0, 20))} is out of range`);
   return n;
 }
+
+/** The flags given, as a query string (absent ones left out). */
+export function queryString(params: Record<string, string | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
+  return q.toString();
+}

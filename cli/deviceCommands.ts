@@ -1,10 +1,10 @@
-import type { AuditRow, DeviceDetail, DeviceRecord, Explanation, OperatorRow } from '../common/adminApi';
+import type { DeviceDetail, DeviceRecord, Explanation } from '../common/adminApi';
 import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
-import type { AdminApi } from '../infra/apiClient';
-import { type Invocation, parseTags, required } from './args';
+import type { AdminApiClient } from '../infra/adminApiClient';
+import { type Invocation, parseTags, queryString, required } from './args';
 
-export interface InventoryFlags {
+export interface DeviceFlags {
   hardware?: string;
   channel?: string;
   group?: string[];
@@ -14,24 +14,14 @@ export interface InventoryFlags {
   prefix?: string;
   limit?: string;
   reason?: string;
-  role?: string[];
-  actor?: string;
-  action?: string;
 }
 
-type Subcommand = (api: AdminApi, call: Invocation<InventoryFlags>) => Promise<number>;
+type Subcommand = (api: AdminApiClient, call: Invocation<DeviceFlags>) => Promise<number>;
 
 /** `ota device token|list|show|revoke|label|explain`: the fleet inventory, through the admin API. */
-export async function deviceCommand(api: AdminApi, call: Invocation<InventoryFlags>): Promise<number> {
+export async function deviceCommand(api: AdminApiClient, call: Invocation<DeviceFlags>): Promise<number> {
   const run = call.command === undefined ? undefined : DEVICE_COMMANDS[call.command];
   if (!run) throw new InputError(`unknown device command: ${call.command ?? ''} (ota --help)`);
-  return run(api, call);
-}
-
-/** `ota operator add|list|revoke` (admins). */
-export async function operatorCommand(api: AdminApi, call: Invocation<InventoryFlags>): Promise<number> {
-  const run = call.command === undefined ? undefined : OPERATOR_COMMANDS[call.command];
-  if (!run) throw new InputError(`unknown operator command: ${call.command ?? ''} (ota --help)`);
   return run(api, call);
 }
 
@@ -66,7 +56,7 @@ const DEVICE_COMMANDS: Record<string, Subcommand> = {
       prefix: flags.prefix,
       limit: flags.limit,
     };
-    const devices = await api.get<DeviceRecord[]>(`/v1/admin/devices?${query(filters)}`);
+    const devices = await api.get<DeviceRecord[]>(`/v1/admin/devices?${queryString(filters)}`);
     out.result(devices, () => (devices.length ? devices.map(describeDevice).join('\n') : 'no devices'));
     return 0;
   },
@@ -108,63 +98,6 @@ const DEVICE_COMMANDS: Record<string, Subcommand> = {
     return 0;
   },
 };
-
-const OPERATOR_COMMANDS: Record<string, Subcommand> = {
-  async add(api, { args, flags, out }) {
-    const created = await api.send<{ operator: { name: string; roles: string[] }; token: string }>(
-      'POST',
-      '/v1/admin/operators',
-      { name: required(args[0], 'NAME'), roles: (flags.role ?? []).flatMap((r) => r.split(',')) },
-    );
-    out.result(
-      created,
-      () =>
-        `operator ${created.operator.name} (${created.operator.roles.join(', ')}); token, shown once:\n${created.token}`,
-    );
-    return 0;
-  },
-  async list(api, { out }) {
-    const ops = await api.get<OperatorRow[]>('/v1/admin/operators');
-    const line = (o: OperatorRow) =>
-      `${o.name.padEnd(20)} ${o.roles.join(',').padEnd(30)} ${o.revokedAt ? `revoked ${o.revokedAt}` : 'active'}`;
-    out.result(ops, () => ops.map(line).join('\n'));
-    return 0;
-  },
-  async revoke(api, { args, flags, out }) {
-    const done = await api.send<{ revoked: string }>(
-      'POST',
-      `/v1/admin/operators/${encodeURIComponent(required(args[0], 'NAME'))}/revoke`,
-      { reason: flags.reason },
-    );
-    out.result(done, () => `revoked operator ${done.revoked}`);
-    return 0;
-  },
-};
-
-/** The flags given, as a query string (absent ones left out). */
-function query(params: Record<string, string | undefined>): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
-  return q.toString();
-}
-
-/** `ota audit` (anyone who may read). */
-export async function auditCommand(api: AdminApi, { flags, out }: Invocation<InventoryFlags>): Promise<number> {
-  const rows = await api.get<AuditRow[]>(
-    `/v1/admin/audit?${query({ actor: flags.actor, action: flags.action, limit: flags.limit })}`,
-  );
-  out.result(rows, () =>
-    rows.length
-      ? rows
-          .map(
-            (r) =>
-              `${r.at}  ${r.actor.padEnd(16)} ${r.action.padEnd(18)} ${r.subject}  ${r.outcome}${r.reason ? `  "${r.reason}"` : ''}${r.detail ? `  (${r.detail})` : ''}`,
-          )
-          .join('\n')
-      : 'no audit entries',
-  );
-  return 0;
-}
 
 function describeDevice(d: DeviceRecord): string {
   return `${d.deviceId.padEnd(24)} ${d.status.padEnd(9)} ${(d.hardwareId ?? '-').padEnd(12)} ${(d.channel ?? '-').padEnd(10)} ${d.currentVersion.padEnd(10)} ${d.groups.join(',')}`;

@@ -4,15 +4,17 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { InputError } from '../common/errors';
-import { AdminApi } from '../infra/apiClient';
+import { AdminApiClient } from '../infra/adminApiClient';
 import { type Config, loadConfig } from '../infra/config';
 import type { Invocation } from './args';
-import { auditCommand, deviceCommand, operatorCommand } from './deviceCommands';
+import { deviceCommand } from './deviceCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
 import { migrate } from './host/db';
 import { keys } from './host/keys';
-import { acceptStorage, metadataStatus } from './host/metadata';
+import { metadataStatus } from './host/metadata';
 import { simulate } from './host/simulate';
+import { acceptStorage } from './metadataCommands';
+import { auditCommand, operatorCommand } from './operatorCommands';
 import { createOutput, reportError } from './output';
 import { releaseCommand } from './releaseCommands';
 
@@ -138,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'keys') return await keys(config, call);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
-    if (group === 'metadata' && command === 'accept-storage') return await acceptStorage(config, call);
+    if (group === 'metadata' && command === 'accept-storage') return await viaApi(config, 'metadata', call);
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -149,11 +151,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function viaApi(config: Config, group: string, call: Invocation<Flags>): Promise<number> {
-  const api = AdminApi.fromConfig(config);
+  const api = AdminApiClient.fromConfig(config);
   try {
     if (group === 'release') return await releaseCommand(api, call);
     if (group === 'device') return await deviceCommand(api, call);
     if (group === 'operator') return await operatorCommand(api, call);
+    if (group === 'metadata') return await acceptStorage(api, call);
     return await auditCommand(api, call);
   } finally {
     await api.close();

@@ -11,7 +11,7 @@ import {
 import { InputError, ServerError } from '../common/errors';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
 import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
-import type { AdminApi } from '../infra/apiClient';
+import type { AdminApiClient } from '../infra/adminApiClient';
 import { type Invocation, numberFlag, parseTags, required } from './args';
 import { type Output, perPercent, progressBar } from './output';
 import { describeList, describeStatus } from './releaseView';
@@ -44,7 +44,7 @@ const path = (channel: string, version: string) =>
   `/v1/admin/releases/${encodeURIComponent(channel)}/${encodeURIComponent(version)}`;
 
 /** `ota release ...` through the admin API: who acts is the token's operator, checked there. */
-export async function releaseCommand(api: AdminApi, call: Invocation<ReleaseFlags>): Promise<number> {
+export async function releaseCommand(api: AdminApiClient, call: Invocation<ReleaseFlags>): Promise<number> {
   const { command, args, flags, out } = call;
   if (command === 'list') {
     const query = new URLSearchParams();
@@ -78,7 +78,7 @@ export async function releaseCommand(api: AdminApi, call: Invocation<ReleaseFlag
 }
 
 /** Checks the file here, streams it to the API (with progress), then asks for the release. */
-async function create(api: AdminApi, flags: ReleaseFlags, out: Output): Promise<number> {
+async function create(api: AdminApiClient, flags: ReleaseFlags, out: Output): Promise<number> {
   const artifact = required(flags.artifact, '--artifact');
   const version = checkVersion(required(flags.version, '--version'));
   const channel = checkPattern('channel', required(flags.channel, '--channel'));

@@ -19,11 +19,6 @@ export const STAGES = [
 ] as const;
 export type Stage = (typeof STAGES)[number];
 
-/**
- * One step of a rollout plan. After the bake time, the step's health gate needs at least
- * `minDevices` health reports for the release, with reverted / reports at most
- * `maxFailureRate`; `gate: 'approval'` also needs an owner's approval before the step starts.
- */
 /** The release model's lifecycle, over the workflow's finer stages. */
 export type Lifecycle = 'draft' | 'validation' | 'limited-rollout' | 'stable' | 'ended';
 
@@ -34,6 +29,11 @@ export function lifecycleOf(stage: Stage, percent: number): Lifecycle {
   return stage === 'stable' ? 'stable' : 'ended';
 }
 
+/**
+ * One step of a rollout plan. After the bake time, the step's health gate needs at least
+ * `minDevices` health reports for the release, with reverted / reports at most
+ * `maxFailureRate`; `gate: 'approval'` also needs an owner's approval before the step starts.
+ */
 export interface RolloutStep {
   percent: number;
   bakeTimeMs: number;

@@ -21,7 +21,7 @@ export const POLLER_FRESH_MS = 75_000;
 export const ACCEPT_WINDOW_MS = 10_000;
 /** The API waits this much past `notAfter` for the acceptance: covers clock skew with Temporal. */
 export const ACCEPT_GRACE_MS = 3_000;
-/** The whole update, accepted and done, stays below the CLI's 60 s HTTP timeout (infra/apiClient.ts). */
+/** The whole update, accepted and done, stays below the CLI's 60 s HTTP timeout (infra/adminApiClient.ts). */
 export const UPDATE_DEADLINE_MS = 45_000;
 /** A query needs a worker too (Temporal replays the workflow on one to answer it). */
 export const QUERY_DEADLINE_MS = 10_000;

@@ -1,4 +1,4 @@
-import { type PollOffer, readDeltaBinding, readReleasePolicy, readRolloutState } from '@enigm-ota/client-sdk';
+import { type PollOffer, readDeltaBinding, readReleaseFields, readRolloutState } from '@enigm-ota/client-sdk';
 import type { TargetFile } from '@tufjs/models';
 
 import type { Explanation } from '../common/adminApi';
@@ -200,7 +200,7 @@ export class OfferIndex {
           continue;
         }
         // The same field checks the device applies; an entry a device would reject is never offered.
-        const policy = readReleasePolicy(t);
+        const policy = readReleaseFields(t);
         candidate = {
           targetName: t.path,
           sha256: t.hashes['sha256'],

@@ -50,7 +50,7 @@ export interface Config {
    * valid `urlSeconds` on `publicUrl` (object storage as devices reach it); `stream` sends
    * the bytes through the API, for storage devices cannot reach.
    */
-  artifacts: { delivery: 'redirect' | 'stream'; urlSeconds: number; publicUrl: Endpoint };
+  artifacts: { mode: 'redirect' | 'stream'; urlSeconds: number; publicUrl: Endpoint };
   /**
    * Identity: the fleet CA's certificate (its key, in the HSM, signs device certificates at
    * enrollment), the API's TLS certificate, device certificate lifetime, attestation settings,
@@ -75,7 +75,7 @@ export interface Config {
   /** The first operators (only token hashes), created at the API's start when missing. */
   bootstrapOperators: BootstrapOperator[];
   /** Rollout plans and approval rules: OTA_POLICY_FILE, or the built-in defaults. */
-  policy: PolicyFile;
+  rolloutPolicy: PolicyFile;
   /** Folder holding the trusted roots from the key ceremony (devices are provisioned with them). */
   ceremonyDir: string;
   expiry: { rootDays: number; targetsDays: number; snapshotDays: number; timestampHours: number };
@@ -197,11 +197,11 @@ class EnvReader {
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const r = new EnvReader(env);
+  const vars = new EnvReader(env);
   const home = resolve(env['OTA_HOME'] ?? 'var');
   const ceremonyDir = resolve(env['OTA_CEREMONY_DIR'] ?? resolve(home, 'ceremony'));
-  const minio = minioConfig(r);
-  const expiry = expiryConfig(r);
+  const minio = minioConfig(vars);
+  const expiry = expiryConfig(vars);
   const config: Config = {
     home,
     temporal: {
@@ -210,84 +210,85 @@ export function loadConfig(env: Env = process.env): Config {
       uiUrl: env['TEMPORAL_UI_URL'] ?? 'http://127.0.0.1:8233',
     },
     minio: minio.config,
-    hsm: hsmConfig(r, env),
-    api: apiConfig(r, env),
+    hsm: hsmConfig(vars, env),
+    api: apiConfig(vars, env),
     artifacts: {
-      delivery: r.choice('OTA_ARTIFACT_DELIVERY', ['redirect', 'stream']),
-      urlSeconds: r.int('OTA_ARTIFACT_URL_SECONDS', 300, { min: 1, max: 3600 }),
-      publicUrl: endpointOf(r.text('OTA_MINIO_PUBLIC_URL') ? r.url('OTA_MINIO_PUBLIC_URL', '') : minio.url),
+      mode: vars.choice('OTA_ARTIFACT_DELIVERY', ['redirect', 'stream']),
+      urlSeconds: vars.int('OTA_ARTIFACT_URL_SECONDS', 300, { min: 1, max: 3600 }),
+      publicUrl: endpointOf(vars.text('OTA_MINIO_PUBLIC_URL') ? vars.url('OTA_MINIO_PUBLIC_URL', '') : minio.url),
     },
-    fleet: { databaseUrl: r.text('DATABASE_URL'), pgliteDir: resolve(home, 'fleet') },
-    bootstrapOperators: bootstrapOperators(r),
-    policy: policyFile(r),
+    fleet: { databaseUrl: vars.text('DATABASE_URL'), pgliteDir: resolve(home, 'fleet') },
+    bootstrapOperators: bootstrapOperators(vars),
+    rolloutPolicy: policyFile(vars),
     ceremonyDir,
-    identity: identityConfig(r, { env, ceremonyDir }),
+    identity: identityConfig(vars, { env, ceremonyDir }),
     expiry,
-    retention: { keepStable: r.int('OTA_KEEP_STABLE_RELEASES', 2, { min: 1, max: 100 }) },
-    metadataLayout: r.choice('OTA_METADATA_LAYOUT', ['partitioned', 'flat']),
-    freshness: freshnessConfig(r, expiry),
-    observability: observabilityConfig(r),
-    failpoints: { hold: r.text('OTA_FAULT_HOLD') },
+    retention: { keepStable: vars.int('OTA_KEEP_STABLE_RELEASES', 2, { min: 1, max: 100 }) },
+    metadataLayout: vars.choice('OTA_METADATA_LAYOUT', ['partitioned', 'flat']),
+    freshness: freshnessConfig(vars, expiry),
+    observability: observabilityConfig(vars),
+    failpoints: { hold: vars.text('OTA_FAULT_HOLD') },
   };
-  if (r.problems.length) {
-    throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${r.problems.join('\n  ')}`);
+  if (vars.problems.length) {
+    throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${vars.problems.join('\n  ')}`);
   }
   return config;
 }
 
-function minioConfig(r: EnvReader): { config: Config['minio']; url: URL } {
-  const url = r.url('MINIO_URL', 'http://127.0.0.1:9000');
+function minioConfig(vars: EnvReader): { config: Config['minio']; url: URL } {
+  const url = vars.url('MINIO_URL', 'http://127.0.0.1:9000');
   const config = {
     ...endpointOf(url),
-    accessKey: r.text('MINIO_ACCESS_KEY') ?? 'enigm-ota',
-    secretKey: r.text('MINIO_SECRET_KEY') ?? 'enigm-ota-dev-secret',
-    bucketPrefix: r.text('OTA_BUCKET_PREFIX') ?? 'ota',
-    region: r.text('MINIO_REGION') ?? 'us-east-1',
+    accessKey: vars.text('MINIO_ACCESS_KEY') ?? 'enigm-ota',
+    secretKey: vars.text('MINIO_SECRET_KEY') ?? 'enigm-ota-dev-secret',
+    bucketPrefix: vars.text('OTA_BUCKET_PREFIX') ?? 'ota',
+    region: vars.text('MINIO_REGION') ?? 'us-east-1',
   };
-  if (!/^[a-z0-9-]{1,32}$/.test(config.region)) r.problems.push('MINIO_REGION must be a region name such as us-east-1');
-  if (config.secretKey.length < 8) r.problems.push('MINIO_SECRET_KEY must have at least 8 characters');
+  if (!/^[a-z0-9-]{1,32}$/.test(config.region))
+    vars.problems.push('MINIO_REGION must be a region name such as us-east-1');
+  if (config.secretKey.length < 8) vars.problems.push('MINIO_SECRET_KEY must have at least 8 characters');
   if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(config.bucketPrefix)) {
-    r.problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
+    vars.problems.push('OTA_BUCKET_PREFIX must be a lowercase bucket-name prefix');
   }
   return { config, url };
 }
 
-function hsmConfig(r: EnvReader, env: Env): Config['hsm'] {
+function hsmConfig(vars: EnvReader, env: Env): Config['hsm'] {
   const hsm = {
     module: env['OTA_HSM_MODULE'] ?? '/usr/lib/softhsm/libsofthsm2.so',
     tokenLabel: env['OTA_HSM_TOKEN'] ?? 'enigm-ota',
     pin: env['OTA_HSM_PIN'] ?? '',
     softhsmConf: env['SOFTHSM2_CONF'],
-    fleetCaToken: r.text('OTA_FLEET_CA_TOKEN') ?? 'enigm-ota-ca',
+    fleetCaToken: vars.text('OTA_FLEET_CA_TOKEN') ?? 'enigm-ota-ca',
     fleetCaPin: env['OTA_FLEET_CA_PIN'] ?? '',
   };
   // S-23: the API logs in to the fleet CA's token; in the signing keys' token it could sign metadata.
   if (hsm.fleetCaToken === hsm.tokenLabel)
-    r.problems.push('OTA_FLEET_CA_TOKEN must name another token than OTA_HSM_TOKEN');
+    vars.problems.push('OTA_FLEET_CA_TOKEN must name another token than OTA_HSM_TOKEN');
   return hsm;
 }
 
-function apiConfig(r: EnvReader, env: Env): Config['api'] {
-  const port = r.int('OTA_API_PORT', 8080, { max: 65535 });
-  const urls = r.list('OTA_API_URL', `https://127.0.0.1:${port}`);
+function apiConfig(vars: EnvReader, env: Env): Config['api'] {
+  const port = vars.int('OTA_API_PORT', 8080, { max: 65535 });
+  const urls = vars.list('OTA_API_URL', `https://127.0.0.1:${port}`);
   const api = {
     host: env['OTA_API_HOST'] ?? '127.0.0.1',
     port,
     url: urls[0] ?? '',
     failoverUrls: urls.slice(1),
-    maxBodyBytes: r.int('OTA_API_MAX_BODY', 16 * 1024, { min: 256 }),
-    rolloutCacheMs: r.int('OTA_ROLLOUT_CACHE_MS', 1000),
-    metadataCacheMs: r.int('OTA_METADATA_CACHE_MS', 60_000, { max: 3_600_000 }),
-    sessionHours: r.int('OTA_SESSION_HOURS', 8, { min: 1, max: 7 * 24 }),
-    tlsHosts: r.list('OTA_API_TLS_HOSTS', '127.0.0.1,localhost'),
+    maxBodyBytes: vars.int('OTA_API_MAX_BODY', 16 * 1024, { min: 256 }),
+    rolloutCacheMs: vars.int('OTA_ROLLOUT_CACHE_MS', 1000),
+    metadataCacheMs: vars.int('OTA_METADATA_CACHE_MS', 60_000, { max: 3_600_000 }),
+    sessionHours: vars.int('OTA_SESSION_HOURS', 8, { min: 1, max: 7 * 24 }),
+    tlsHosts: vars.list('OTA_API_TLS_HOSTS', '127.0.0.1,localhost'),
   };
   if (![api.url, ...api.failoverUrls].every((u) => u.startsWith('https://'))) {
-    r.problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
+    vars.problems.push('OTA_API_URL must be https:// (devices use mutual TLS)');
   }
-  if (api.failoverUrls.length > 16) r.problems.push('OTA_API_URL lists at most 17 replicas');
+  if (api.failoverUrls.length > 16) vars.problems.push('OTA_API_URL lists at most 17 replicas');
   for (const h of api.tlsHosts) {
     if (!/^[A-Za-z0-9.:-]{1,253}$/.test(h)) {
-      r.problems.push(
+      vars.problems.push(
         `OTA_API_TLS_HOSTS must be host names or IP addresses separated by commas, got ${JSON.stringify(h.slice(0, 64))}`,
       );
     }
@@ -295,59 +296,59 @@ function apiConfig(r: EnvReader, env: Env): Config['api'] {
   return api;
 }
 
-function identityConfig(r: EnvReader, where: { env: Env; ceremonyDir: string }): Config['identity'] {
+function identityConfig(vars: EnvReader, where: { env: Env; ceremonyDir: string }): Config['identity'] {
   const files = ceremonyFiles(where.ceremonyDir);
   return {
     fleetCaCert: resolve(where.env['OTA_FLEET_CA'] ?? files.caCert),
     apiTlsCert: resolve(where.env['OTA_API_TLS_CERT'] ?? files.serverCert),
     apiTlsKey: resolve(where.env['OTA_API_TLS_KEY'] ?? files.serverKey),
-    deviceCertHours: r.int('OTA_DEVICE_CERT_HOURS', 90 * 24, { min: 1, max: 10 * 365 * 24 }),
-    nonceMaxAgeMs: r.int('OTA_ATTESTATION_NONCE_MS', 5 * 60_000, { min: 1000 }),
-    attestationMaxAgeMs: r.int('OTA_ATTESTATION_MAX_AGE_MS', 24 * 3_600_000, { min: 1000 }),
-    manufacturerRoots: r.text('OTA_MANUFACTURER_CA'),
-    attestationPolicy: r.json('OTA_ATTESTATION_POLICY'),
-    operatorToken: r.text('OTA_TOKEN'),
+    deviceCertHours: vars.int('OTA_DEVICE_CERT_HOURS', 90 * 24, { min: 1, max: 10 * 365 * 24 }),
+    nonceMaxAgeMs: vars.int('OTA_ATTESTATION_NONCE_MS', 5 * 60_000, { min: 1000 }),
+    attestationMaxAgeMs: vars.int('OTA_ATTESTATION_MAX_AGE_MS', 24 * 3_600_000, { min: 1000 }),
+    manufacturerRoots: vars.text('OTA_MANUFACTURER_CA'),
+    attestationPolicy: vars.json('OTA_ATTESTATION_POLICY'),
+    operatorToken: vars.text('OTA_TOKEN'),
   };
 }
 
-function expiryConfig(r: EnvReader): Config['expiry'] {
+function expiryConfig(vars: EnvReader): Config['expiry'] {
   return {
-    rootDays: r.int('OTA_ROOT_EXPIRY_DAYS', 365, { min: 1 }),
-    targetsDays: r.int('OTA_TARGETS_EXPIRY_DAYS', 90, { min: 1 }),
-    snapshotDays: r.int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, { min: 1 }),
-    timestampHours: r.int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, { min: 1 }),
+    rootDays: vars.int('OTA_ROOT_EXPIRY_DAYS', 365, { min: 1 }),
+    targetsDays: vars.int('OTA_TARGETS_EXPIRY_DAYS', 90, { min: 1 }),
+    snapshotDays: vars.int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, { min: 1 }),
+    timestampHours: vars.int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, { min: 1 }),
   };
 }
 
 /** Re-sign at half the timestamp's lifetime, checking hourly: well before any expiry. */
-function freshnessConfig(r: EnvReader, expiry: Config['expiry']): Config['freshness'] {
-  const withinHours = r.int('OTA_FRESHNESS_WINDOW_HOURS', Math.max(1, Math.floor(expiry.timestampHours / 2)), {
+function freshnessConfig(vars: EnvReader, expiry: Config['expiry']): Config['freshness'] {
+  const withinHours = vars.int('OTA_FRESHNESS_WINDOW_HOURS', Math.max(1, Math.floor(expiry.timestampHours / 2)), {
     min: 1,
   });
-  const everyMinutes = r.int('OTA_FRESHNESS_EVERY_MINUTES', 60, { min: 1 });
+  const everyMinutes = vars.int('OTA_FRESHNESS_EVERY_MINUTES', 60, { min: 1 });
   if (withinHours >= expiry.timestampHours) {
-    r.problems.push('OTA_FRESHNESS_WINDOW_HOURS must be below OTA_TIMESTAMP_EXPIRY_HOURS');
+    vars.problems.push('OTA_FRESHNESS_WINDOW_HOURS must be below OTA_TIMESTAMP_EXPIRY_HOURS');
   }
   if (everyMinutes >= withinHours * 60) {
-    r.problems.push(
+    vars.problems.push(
       'OTA_FRESHNESS_EVERY_MINUTES must be shorter than the freshness window, or roles expire between runs',
     );
   }
   return { everyMinutes, withinHours };
 }
 
-function observabilityConfig(r: EnvReader): Config['observability'] {
-  const logLevel = (r.text('OTA_LOG_LEVEL') ?? 'info') as LogLevel;
-  const host = r.text('OTA_WORKER_METRICS_HOST') ?? '127.0.0.1';
-  if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`OTA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+function observabilityConfig(vars: EnvReader): Config['observability'] {
+  const logLevel = (vars.text('OTA_LOG_LEVEL') ?? 'info') as LogLevel;
+  const host = vars.text('OTA_WORKER_METRICS_HOST') ?? '127.0.0.1';
+  if (!LOG_LEVELS.includes(logLevel)) vars.problems.push(`OTA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(host))
-    r.problems.push('OTA_WORKER_METRICS_HOST must be a host name or IP address');
-  return { logLevel, workerMetrics: { host, port: r.int('OTA_WORKER_METRICS_PORT', 0, { max: 65535 }) } };
+    vars.problems.push('OTA_WORKER_METRICS_HOST must be a host name or IP address');
+  return { logLevel, workerMetrics: { host, port: vars.int('OTA_WORKER_METRICS_PORT', 0, { max: 65535 }) } };
 }
 
 /** OTA_BOOTSTRAP_OPERATORS: `[{ name, roles, tokenSha256 }]`, each field checked. */
-function bootstrapOperators(r: EnvReader): BootstrapOperator[] {
-  const value = r.json('OTA_BOOTSTRAP_OPERATORS');
+function bootstrapOperators(vars: EnvReader): BootstrapOperator[] {
+  const value = vars.json('OTA_BOOTSTRAP_OPERATORS');
   if (value === undefined) return [];
   const valid = (o: { name?: unknown; roles?: unknown; tokenSha256?: unknown }) =>
     typeof o === 'object' &&
@@ -360,7 +361,7 @@ function bootstrapOperators(r: EnvReader): BootstrapOperator[] {
     typeof o.tokenSha256 === 'string' &&
     SHA256_HEX.test(o.tokenSha256);
   if (!(Array.isArray(value) && value.length <= 100 && value.every(valid))) {
-    r.problems.push(
+    vars.problems.push(
       `OTA_BOOTSTRAP_OPERATORS must be a JSON list of {"name", "roles", "tokenSha256"} (a lowercase name, roles from ${OPERATOR_ROLES.join(', ')}, a sha256 in hex)`,
     );
     return [];
@@ -369,15 +370,15 @@ function bootstrapOperators(r: EnvReader): BootstrapOperator[] {
 }
 
 /** OTA_POLICY_FILE (JSON, at most 256 KiB, checked by common/rolloutPolicy.ts), else the built-in defaults. */
-function policyFile(r: EnvReader): PolicyFile {
-  const file = r.text('OTA_POLICY_FILE');
+function policyFile(vars: EnvReader): PolicyFile {
+  const file = vars.text('OTA_POLICY_FILE');
   if (!file) return DEFAULT_POLICY;
   try {
     const text = readFileSync(file, 'utf8');
     if (text.length > MAX_POLICY_BYTES) throw new Error(`larger than ${MAX_POLICY_BYTES} bytes`);
     return checkPolicy(JSON.parse(text) as PolicyFile);
   } catch (err) {
-    r.problems.push(`OTA_POLICY_FILE ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    vars.problems.push(`OTA_POLICY_FILE ${file}: ${err instanceof Error ? err.message : String(err)}`);
     return DEFAULT_POLICY;
   }
 }

@@ -7,7 +7,8 @@ import { ServerError } from '../common/errors';
 import type { Config, Endpoint } from './config';
 import { meteredFile, type Progress } from './fileStream';
 
-export type BucketRole = 'intake' | 'artifacts' | 'metadata';
+/** The project's three buckets, by purpose (their names carry OTA_BUCKET_PREFIX). */
+export type Bucket = 'intake' | 'artifacts' | 'metadata';
 
 export interface ObjectInfo {
   size: number;
@@ -33,7 +34,7 @@ export class Storage {
    * it; the signature covers the host). Computed here, no request to storage: the region is
    * given, not looked up.
    */
-  async presignedGet(role: BucketRole, key: string, url: { seconds: number; endpoint: Endpoint }): Promise<string> {
+  async presignedGet(bucket: Bucket, key: string, url: { seconds: number; endpoint: Endpoint }): Promise<string> {
     const { seconds, endpoint } = url;
     const id = `${endpoint.useSSL ? 'https' : 'http'}://${endpoint.endPoint}:${endpoint.port}`;
     let signer = this.signers.get(id);
@@ -42,13 +43,13 @@ export class Storage {
       signer = new Minio.Client({ ...endpoint, accessKey, secretKey, region });
       this.signers.set(id, signer);
     }
-    return signer.presignedGetObject(this.bucket(role), key, seconds);
+    return signer.presignedGetObject(this.bucketName(bucket), key, seconds);
   }
 
   /** The folder names directly under `prefix` (which ends with `/`), without the prefix. */
-  async folders(role: BucketRole, prefix: string): Promise<string[]> {
+  async folders(bucket: Bucket, prefix: string): Promise<string[]> {
     const names: string[] = [];
-    for await (const item of this.client.listObjectsV2(this.bucket(role), prefix, false) as AsyncIterable<{
+    for await (const item of this.client.listObjectsV2(this.bucketName(bucket), prefix, false) as AsyncIterable<{
       prefix?: string;
     }>) {
       if (item.prefix) names.push(item.prefix.slice(prefix.length).replace(/\/$/, ''));
@@ -56,20 +57,20 @@ export class Storage {
     return names;
   }
 
-  bucket(role: BucketRole): string {
-    return `${this.config.bucketPrefix}-${role}`;
+  bucketName(bucket: Bucket): string {
+    return `${this.config.bucketPrefix}-${bucket}`;
   }
 
   async ensureBuckets(): Promise<void> {
-    for (const role of ['intake', 'artifacts', 'metadata'] as const) {
-      const name = this.bucket(role);
+    for (const bucket of ['intake', 'artifacts', 'metadata'] as const) {
+      const name = this.bucketName(bucket);
       if (!(await this.client.bucketExists(name))) await this.client.makeBucket(name);
     }
   }
 
-  async stat(role: BucketRole, key: string): Promise<ObjectInfo | undefined> {
+  async stat(bucket: Bucket, key: string): Promise<ObjectInfo | undefined> {
     try {
-      const s = await this.client.statObject(this.bucket(role), key);
+      const s = await this.client.statObject(this.bucketName(bucket), key);
       return { size: s.size, etag: s.etag };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -79,34 +80,32 @@ export class Storage {
 
   /** Uploads a local file, reporting bytes sent; returns the object's etag. */
   async putFile(
-    role: BucketRole,
+    bucket: Bucket,
     key: string,
     { file, onProgress }: { file: string; onProgress?: Progress },
   ): Promise<ObjectInfo> {
     const { stream, size } = await meteredFile(file, onProgress);
-    const info = await this.client.putObject(this.bucket(role), key, stream, size);
+    const info = await this.client.putObject(this.bucketName(bucket), key, stream, size);
     return { size, etag: info.etag };
   }
 
   /** An upload of known size from a stream (the admin API's artifact intake). */
-  async putStream(
-    role: BucketRole,
-    key: string,
-    { body, size }: { body: Readable; size: number },
-  ): Promise<ObjectInfo> {
-    const info = await this.client.putObject(this.bucket(role), key, body, size);
+  async putStream(bucket: Bucket, key: string, { body, size }: { body: Readable; size: number }): Promise<ObjectInfo> {
+    const info = await this.client.putObject(this.bucketName(bucket), key, body, size);
     return { size, etag: info.etag };
   }
 
   /** A small JSON object (metadata, staged files, build records), whole. */
-  async putBytes(role: BucketRole, key: string, bytes: Buffer): Promise<void> {
-    await this.client.putObject(this.bucket(role), key, bytes, bytes.length, { 'Content-Type': 'application/json' });
+  async putBytes(bucket: Bucket, key: string, bytes: Buffer): Promise<void> {
+    await this.client.putObject(this.bucketName(bucket), key, bytes, bytes.length, {
+      'Content-Type': 'application/json',
+    });
   }
 
   /** Compare-and-swap for metadata versions: false when the key already exists. */
-  async putBytesIfAbsent(role: BucketRole, key: string, bytes: Buffer): Promise<boolean> {
+  async putBytesIfAbsent(bucket: Bucket, key: string, bytes: Buffer): Promise<boolean> {
     try {
-      await this.client.putObject(this.bucket(role), key, bytes, bytes.length, {
+      await this.client.putObject(this.bucketName(bucket), key, bytes, bytes.length, {
         'Content-Type': 'application/json',
         'If-None-Match': '*',
       });
@@ -119,12 +118,12 @@ export class Storage {
 
   /** Replaces an object only if it is still the version read (etag); false otherwise. */
   async putBytesIfMatch(
-    role: BucketRole,
+    bucket: Bucket,
     key: string,
     { bytes, etag }: { bytes: Buffer; etag: string },
   ): Promise<boolean> {
     try {
-      await this.client.putObject(this.bucket(role), key, bytes, bytes.length, {
+      await this.client.putObject(this.bucketName(bucket), key, bytes, bytes.length, {
         'Content-Type': 'application/json',
         'If-Match': `"${etag.replace(/"/g, '')}"`,
       });
@@ -136,19 +135,19 @@ export class Storage {
   }
 
   /** Reads a small object whole; refuses anything larger than maxBytes. */
-  async getBytes(role: BucketRole, key: string, maxBytes: number): Promise<Buffer | undefined> {
-    return (await this.getVersioned(role, key, maxBytes))?.bytes;
+  async getBytes(bucket: Bucket, key: string, maxBytes: number): Promise<Buffer | undefined> {
+    return (await this.getVersioned(bucket, key, maxBytes))?.bytes;
   }
 
   /** Bytes and the etag of exactly those bytes (from the same response). */
   async getVersioned(
-    role: BucketRole,
+    bucket: Bucket,
     key: string,
     maxBytes: number,
   ): Promise<{ bytes: Buffer; etag: string } | undefined> {
     let stream: Readable;
     try {
-      stream = await this.client.getObject(this.bucket(role), key);
+      stream = await this.client.getObject(this.bucketName(bucket), key);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -159,7 +158,7 @@ export class Storage {
       size += chunk.length;
       if (size > maxBytes) {
         stream.destroy();
-        throw new ServerError('PAYLOAD_TOO_LARGE', `${role}/${key} exceeds ${maxBytes} bytes`);
+        throw new ServerError('PAYLOAD_TOO_LARGE', `${bucket}/${key} exceeds ${maxBytes} bytes`);
       }
       chunks.push(chunk);
     }
@@ -167,23 +166,23 @@ export class Storage {
       /"/g,
       '',
     );
-    if (!etag) throw new ServerError('UNAVAILABLE', `storage gave no etag for ${role}/${key}`);
+    if (!etag) throw new ServerError('UNAVAILABLE', `storage gave no etag for ${bucket}/${key}`);
     return { bytes: Buffer.concat(chunks), etag };
   }
 
-  async getStream(role: BucketRole, key: string, range?: { start: number; end: number }): Promise<Readable> {
-    const bucket = this.bucket(role);
-    if (!range) return this.client.getObject(bucket, key);
-    return this.client.getPartialObject(bucket, key, range.start, range.end - range.start + 1);
+  async getStream(bucket: Bucket, key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const name = this.bucketName(bucket);
+    if (!range) return this.client.getObject(name, key);
+    return this.client.getPartialObject(name, key, range.start, range.end - range.start + 1);
   }
 
   /** Streams an object through sha256 (constant memory); onBytes lets callers heartbeat. */
   async hash(
-    role: BucketRole,
+    bucket: Bucket,
     key: string,
     onBytes?: (read: number) => void,
   ): Promise<{ sha256: string; length: number }> {
-    const stream = await this.getStream(role, key);
+    const stream = await this.getStream(bucket, key);
     const hash = createHash('sha256');
     let length = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -196,17 +195,17 @@ export class Storage {
 
   /** Server-side copy that fails if the source changed since it was hashed (etag match). */
   async copyIfUnchanged(
-    from: { role: BucketRole; key: string; etag: string },
-    to: { role: BucketRole; key: string },
+    from: { bucket: Bucket; key: string; etag: string },
+    to: { bucket: Bucket; key: string },
   ): Promise<void> {
     await this.client.copyObject(
-      new Minio.CopySourceOptions({ Bucket: this.bucket(from.role), Object: from.key, MatchETag: from.etag }),
-      new Minio.CopyDestinationOptions({ Bucket: this.bucket(to.role), Object: to.key }),
+      new Minio.CopySourceOptions({ Bucket: this.bucketName(from.bucket), Object: from.key, MatchETag: from.etag }),
+      new Minio.CopyDestinationOptions({ Bucket: this.bucketName(to.bucket), Object: to.key }),
     );
   }
 
-  async remove(role: BucketRole, key: string): Promise<void> {
-    await this.client.removeObject(this.bucket(role), key);
+  async remove(bucket: Bucket, key: string): Promise<void> {
+    await this.client.removeObject(this.bucketName(bucket), key);
   }
 }
 

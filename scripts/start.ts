@@ -101,7 +101,7 @@ async function rollOutToDemoFleet(
       fromVersion: '0.0.0',
       untilVersion: version,
       // Stable, or a state no device polling can change (only an operator can): stop waiting.
-      until: async () => {
+      stopWhen: async () => {
         const s = await releaseStatus(client, { channel: CHANNEL, version });
         stuck = whyStuck(s);
         return s.stage === 'stable' || stuck !== undefined;

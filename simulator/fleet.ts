@@ -20,7 +20,7 @@ import {
 
 import { InputError } from '../common/errors';
 import { checkPattern, checkVersion } from '../common/validation';
-import { AdminApi } from '../infra/apiClient';
+import { AdminApiClient } from '../infra/adminApiClient';
 import type { Config } from '../infra/config';
 import { rootFile } from '../trust/ceremony';
 
@@ -32,7 +32,7 @@ export interface SimulateOptions {
   /** Stop once every device runs this version. */
   untilVersion?: string;
   /** Also required before stopping (checked after each round), e.g. the release is stable. */
-  until?: () => Promise<boolean>;
+  stopWhen?: () => Promise<boolean>;
   timeoutMs: number;
   intervalMs: number;
   idPrefix: string;
@@ -102,51 +102,51 @@ export interface SimulatedDevice {
  */
 export async function provisionDevice(
   config: Config,
-  { api, kit }: { api: AdminApi; kit: FactoryKit },
-  d: SimulatedDevice,
+  { api, kit }: { api: AdminApiClient; kit: FactoryKit },
+  device: SimulatedDevice,
 ): Promise<DeviceAgent> {
-  let enrollmentToken = d.enrollmentToken;
-  if (!enrollmentToken && !existsSync(join(d.stateDir, 'identity', 'device.pem'))) {
+  let enrollmentToken = device.enrollmentToken;
+  if (!enrollmentToken && !existsSync(join(device.stateDir, 'identity', 'device.pem'))) {
     const grant = {
-      deviceId: d.deviceId,
-      hardwareId: d.hardwareId,
-      channel: d.channel,
-      groups: d.groups ?? [],
-      tags: d.tags ?? {},
+      deviceId: device.deviceId,
+      hardwareId: device.hardwareId,
+      channel: device.channel,
+      groups: device.groups ?? [],
+      tags: device.tags ?? {},
     };
     const issue = () => api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', grant);
     const issued = await issue().catch(async (err: { code?: string }) => {
       // The device lost its folder (a fresh simulation): the old identity goes before a new one.
       if (err.code !== 'ALREADY_EXISTS') throw err;
-      await api.send('POST', `/v1/admin/devices/${encodeURIComponent(d.deviceId)}/revoke`, {
+      await api.send('POST', `/v1/admin/devices/${encodeURIComponent(device.deviceId)}/revoke`, {
         reason: 'simulated device re-provisioned',
       });
       return issue();
     });
     enrollmentToken = issued.token;
   }
-  return simulatedDevice(config, kit, { ...d, enrollmentToken });
+  return simulatedDevice(config, kit, { ...device, enrollmentToken });
 }
 
 /** One simulated device: the real SDK with a folder of its own and the reference A/B installer in `system/`. */
-export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDevice): DeviceAgent {
+export function simulatedDevice(config: Config, kit: FactoryKit, device: SimulatedDevice): DeviceAgent {
   return new DeviceAgent({
     fleetCaPem: kit.fleetCaPem,
-    enrollmentToken: d.enrollmentToken,
-    apiUrl: d.apiUrl ?? config.api.url,
-    deviceId: d.deviceId,
-    hardwareId: d.hardwareId,
-    channel: d.channel,
-    stateDir: d.stateDir,
+    enrollmentToken: device.enrollmentToken,
+    apiUrl: device.apiUrl ?? config.api.url,
+    deviceId: device.deviceId,
+    hardwareId: device.hardwareId,
+    channel: device.channel,
+    stateDir: device.stateDir,
     trustedRoots: kit.trustedRoots,
-    installer: new AbSlotInstaller(join(d.stateDir, 'system'), {
-      boot: async (_slot, target) => (d.healthy ? d.healthy(target) : true),
+    installer: new AbSlotInstaller(join(device.stateDir, 'system'), {
+      boot: async (_slot, target) => (device.healthy ? device.healthy(target) : true),
     }),
-    initialState: d.initialState,
-    limits: d.limits,
-    retry: d.retry,
-    now: d.now,
-    attestation: d.attestation,
+    initialState: device.initialState,
+    limits: device.limits,
+    retry: device.retry,
+    now: device.now,
+    attestation: device.attestation,
   });
 }
 
@@ -156,13 +156,18 @@ export function simulatedDevice(config: Config, kit: FactoryKit, d: SimulatedDev
  */
 export async function simulateFleet(
   config: Config,
-  o: SimulateOptions,
+  options: SimulateOptions,
   onRound?: (t: FleetTally) => void | Promise<void>,
 ): Promise<FleetTally> {
-  checkSimulation(o);
-  const agents = await provisionFleet(config, o);
+  checkSimulation(options);
+  const agents = await provisionFleet(config, options);
   const policy = retryPolicy();
-  const fleet: FleetDevice[] = agents.map((agent) => ({ agent, version: o.fromVersion, failed: 0, notBefore: 0 }));
+  const fleet: FleetDevice[] = agents.map((agent) => ({
+    agent,
+    version: options.fromVersion,
+    failed: 0,
+    notBefore: 0,
+  }));
   const started = Date.now();
   const tally: FleetTally = {
     rounds: 0,
@@ -184,46 +189,48 @@ export async function simulateFleet(
     tally.versions = {};
     for (const d of fleet) tally.versions[d.version] = (tally.versions[d.version] ?? 0) + 1;
     tally.elapsedMs = Date.now() - started;
-    const allThere = o.untilVersion === undefined || tally.versions[o.untilVersion] === o.devices;
+    const allThere = options.untilVersion === undefined || tally.versions[options.untilVersion] === options.devices;
     tally.done =
-      (o.untilVersion !== undefined || o.until !== undefined) && allThere && (o.until ? await o.until() : true);
+      (options.untilVersion !== undefined || options.stopWhen !== undefined) &&
+      allThere &&
+      (options.stopWhen ? await options.stopWhen() : true);
     await onRound?.(tally);
-    if (tally.done || tally.elapsedMs >= o.timeoutMs) return tally;
-    await new Promise((r) => setTimeout(r, o.intervalMs));
+    if (tally.done || tally.elapsedMs >= options.timeoutMs) return tally;
+    await new Promise((r) => setTimeout(r, options.intervalMs));
   }
 }
 
-function checkSimulation(o: SimulateOptions): void {
-  if (!Number.isInteger(o.devices) || o.devices < 1 || o.devices > MAX_SIMULATED_DEVICES) {
+function checkSimulation(options: SimulateOptions): void {
+  if (!Number.isInteger(options.devices) || options.devices < 1 || options.devices > MAX_SIMULATED_DEVICES) {
     throw new InputError(`--devices must be 1..${MAX_SIMULATED_DEVICES}`);
   }
-  checkPattern('hardwareId', o.hardwareId);
-  checkPattern('channel', o.channel);
-  checkVersion(o.fromVersion);
-  if (o.untilVersion) checkVersion(o.untilVersion);
-  if (o.failRate !== undefined && !(o.failRate >= 0 && o.failRate <= 1))
+  checkPattern('hardwareId', options.hardwareId);
+  checkPattern('channel', options.channel);
+  checkVersion(options.fromVersion);
+  if (options.untilVersion) checkVersion(options.untilVersion);
+  if (options.failRate !== undefined && !(options.failRate >= 0 && options.failRate <= 1))
     throw new InputError('--fail-rate must be between 0 and 1');
 }
 
 /** Every device of the simulation, provisioned 8 at a time; `failRate` of them fail their health check. */
-async function provisionFleet(config: Config, o: SimulateOptions): Promise<DeviceAgent[]> {
+async function provisionFleet(config: Config, options: SimulateOptions): Promise<DeviceAgent[]> {
   const kit = await loadFactoryKit(config);
-  const api = AdminApi.fromConfig(config);
+  const api = AdminApiClient.fromConfig(config);
   return mapLimited(
-    Array.from({ length: o.devices }, (_, i) => i),
+    Array.from({ length: options.devices }, (_, i) => i),
     8,
     (i) => {
-      const deviceId = `${o.idPrefix}${String(i + 1).padStart(4, '0')}`;
+      const deviceId = `${options.idPrefix}${String(i + 1).padStart(4, '0')}`;
       return provisionDevice(
         config,
         { api, kit },
         {
           deviceId,
-          hardwareId: o.hardwareId,
-          channel: o.channel,
+          hardwareId: options.hardwareId,
+          channel: options.channel,
           stateDir: join(config.home, 'devices', deviceId),
-          healthy: () => rolloutBucket('simulated-health', deviceId) >= (o.failRate ?? 0) * BUCKET_COUNT,
-          initialState: { currentVersion: o.fromVersion, rollbackIndex: 0 },
+          healthy: () => rolloutBucket('simulated-health', deviceId) >= (options.failRate ?? 0) * BUCKET_COUNT,
+          initialState: { currentVersion: options.fromVersion, rollbackIndex: 0 },
           // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
           // backoff, so a device waiting out an outage holds none of the lanes the others use.
           retry: { maxAttempts: 1 },

@@ -11,7 +11,7 @@ import { ceremonyFiles, type Config } from '../infra/config';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import type { Hsm } from '../infra/hsm';
 import type { Storage } from '../infra/storage';
-import { HsmKeys, short, type TufRole } from './keyring';
+import { HsmKeys, shortKeyId, type TufRole } from './keyring';
 import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
 import { MetadataRepository } from './metadataRepository';
 import { SPEC_VERSION } from './roleMetadata';
@@ -98,7 +98,7 @@ export async function newOfflineKey(
 ): Promise<{ signer: OfflineSigner; file: string }> {
   await mkdir(offlineDir(config), { recursive: true, mode: 0o700 });
   const signer = OfflineSigner.generate();
-  const file = join(offlineDir(config), `${repo}-root-${short(signer.key.keyID)}.key`);
+  const file = join(offlineDir(config), `${repo}-root-${shortKeyId(signer.key.keyID)}.key`);
   await writeFile(file, `${signer.toHex()}\n`, { mode: 0o600, flag: 'wx' });
   await chmod(file, 0o600);
   return { signer, file };

@@ -14,7 +14,7 @@ import {
   rootExpiry,
   saveTrustedRoot,
 } from './ceremony';
-import { HsmKeys, type KeySource, OfflineKeys, short, signersFor, TUF_ROLES, type TufRole } from './keyring';
+import { HsmKeys, type KeySource, OfflineKeys, shortKeyId, signersFor, TUF_ROLES, type TufRole } from './keyring';
 import { LAYOUT_FIELD, layoutOf, PARTITIONED_LAYOUT } from './layout';
 import { withoutKey, withThreshold } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
@@ -126,7 +126,7 @@ async function applyChange(
     const keyID = resolveKeyID(spec.keyIDs, change.keyID, `${repo} ${change.role}`);
     if (spec.keyIDs.length - 1 < spec.threshold) {
       throw new InputError(
-        `revoking ${short(keyID)} would leave ${spec.keyIDs.length - 1} ${change.role} keys, below the threshold ${spec.threshold}; add a key or lower the threshold first`,
+        `revoking ${shortKeyId(keyID)} would leave ${spec.keyIDs.length - 1} ${change.role} keys, below the threshold ${spec.threshold}; add a key or lower the threshold first`,
       );
     }
     next = withoutKey(next, change.role, keyID);
@@ -156,7 +156,7 @@ async function applyChange(
 }
 
 /** Each role's keys and where their private halves are, for `ota keys list`. */
-export async function describeKeys(ctx: Omit<KeyContext, 'rootKeyFiles'>, repo: RepositoryName) {
+export async function listKeys(ctx: Omit<KeyContext, 'rootKeyFiles'>, repo: RepositoryName) {
   const current = await (await openRepository(ctx.config, { storage: ctx.storage, repo })).currentRoot();
   const hsm = new HsmKeys(ctx.hsm);
   const offline = await OfflineKeys.fromFolder(offlineDir(ctx.config));

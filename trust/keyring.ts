@@ -80,12 +80,12 @@ export function signersFor(
   if (found.length < spec.threshold) {
     throw new ServerError(
       'SIGNING_KEYS_MISSING',
-      `${role} needs ${spec.threshold} of its keys [${spec.keyIDs.map(short).join(', ')}] but only ${found.length} are available`,
+      `${role} needs ${spec.threshold} of its keys [${spec.keyIDs.map(shortKeyId).join(', ')}] but only ${found.length} are available`,
     );
   }
   return found;
 }
 
-export function short(keyID: string): string {
+export function shortKeyId(keyID: string): string {
   return keyID.slice(0, 12);
 }

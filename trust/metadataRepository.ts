@@ -1,10 +1,10 @@
 import type { RepositoryName } from '@enigm-ota/client-sdk';
-import { readReleasePolicy, rebuiltTargetOf } from '@enigm-ota/client-sdk';
+import { readReleaseFields, rebuiltTargetOf } from '@enigm-ota/client-sdk';
 import type { Metadata, Root, TargetFile } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
 import { type Layout, layoutOf, partitionFolder, partitionName } from './layout';
-import { type RoleExpiry, TufRepository, type TufRepositoryOptions } from './tufRepository';
+import { MetadataFileSet, type MetadataFileSetOptions, type RoleExpiry } from './metadataFileSet';
 
 const MAX_OPEN_PARTITIONS = 10_000;
 
@@ -20,7 +20,7 @@ export interface FileSetStatus {
  * (channel, hardware) partition. Every write and read of targets goes through the file sets
  * a release or a device belongs to, so the rest of the system never asks which layout is on.
  */
-export interface MetadataRepositoryOptions extends Omit<TufRepositoryOptions, 'root' | 'partition'> {
+export interface MetadataRepositoryOptions extends Omit<MetadataFileSetOptions, 'root' | 'partition'> {
   /** The provisioned root (the key ceremony's); newer ones in storage are followed. */
   trusted: Metadata<Root>;
   /**
@@ -32,12 +32,12 @@ export interface MetadataRepositoryOptions extends Omit<TufRepositoryOptions, 'r
 
 export class MetadataRepository {
   readonly name: RepositoryName;
-  readonly flat: TufRepository;
-  private readonly partitions = new Map<string, TufRepository>();
+  readonly flat: MetadataFileSet;
+  private readonly partitions = new Map<string, MetadataFileSet>();
 
   constructor(private readonly options: MetadataRepositoryOptions) {
     this.name = options.name;
-    this.flat = new TufRepository({ ...options, root: options.trusted });
+    this.flat = new MetadataFileSet({ ...options, root: options.trusted });
   }
 
   currentRoot(): Promise<Metadata<Root>> {
@@ -54,21 +54,21 @@ export class MetadataRepository {
   }
 
   /** One partition's file set (it exists in storage once a release was signed into it). */
-  partition(channel: string, hardwareId: string): TufRepository {
+  partition(channel: string, hardwareId: string): MetadataFileSet {
     const name = partitionName(channel, hardwareId);
     let found = this.partitions.get(name);
     if (!found) {
       // Names can come from devices' polls: the cache is bounded.
       if (this.partitions.size >= MAX_OPEN_PARTITIONS) this.partitions.clear();
       // Starts from the newest root already verified here, not from the provisioned one.
-      found = new TufRepository({ ...this.options, root: this.flat.knownRoot, partition: name });
+      found = new MetadataFileSet({ ...this.options, root: this.flat.knownRoot, partition: name });
       this.partitions.set(name, found);
     }
     return found;
   }
 
   /** A partition by its name (`channel/hardwareId`), as staged parts and watermarks carry it. */
-  partitionNamed(name: string): TufRepository {
+  partitionNamed(name: string): MetadataFileSet {
     const [channel, hardwareId, ...rest] = name.split('/');
     if (rest.length > 0 || !channel || !hardwareId)
       throw new ServerError('INVALID_INPUT', `not a partition name: ${name.slice(0, 100)}`);
@@ -76,13 +76,13 @@ export class MetadataRepository {
   }
 
   /** The file sets a release of `channel` for these hardware ids is signed into. */
-  async fileSetsFor(channel: string, hardwareIds: readonly string[]): Promise<TufRepository[]> {
+  async fileSetsFor(channel: string, hardwareIds: readonly string[]): Promise<MetadataFileSet[]> {
     if ((await this.layout()) === 'flat') return [this.flat];
     return hardwareIds.map((h) => this.partition(channel, h));
   }
 
   /** The file set a device of this channel and hardware reads. */
-  async fileSetOf(channel: string, hardwareId: string): Promise<TufRepository> {
+  async fileSetOf(channel: string, hardwareId: string): Promise<MetadataFileSet> {
     return (await this.fileSetsFor(channel, [hardwareId]))[0]!;
   }
 
@@ -94,7 +94,7 @@ export class MetadataRepository {
     channel: string,
     hardwareId: string,
   ): Promise<{ scope: string; targets: Record<string, TargetFile> }> {
-    let set: TufRepository;
+    let set: MetadataFileSet;
     try {
       set = await this.fileSetOf(channel, hardwareId);
     } catch (err) {
@@ -108,12 +108,12 @@ export class MetadataRepository {
   }
 
   /** Every file set devices read now (of one channel when given), listed from storage. */
-  async fileSets(channel?: string): Promise<TufRepository[]> {
+  async fileSets(channel?: string): Promise<MetadataFileSet[]> {
     if ((await this.layout()) === 'flat') return [this.flat];
     const top = `${partitionFolder(this.name, '')}`;
     const storage = this.options.storage;
     const channels = channel ? [channel] : await storage.folders('metadata', top);
-    const found: TufRepository[] = [];
+    const found: MetadataFileSet[] = [];
     for (const c of channels) {
       for (const h of await storage.folders('metadata', `${top}${c}/`)) {
         try {
@@ -148,9 +148,9 @@ export class MetadataRepository {
     const partitionsOf = new Map<string, string[]>();
     const flatTargets = Object.values((await this.flat.published()).signed.targets);
     for (const target of flatTargets) {
-      let policy: ReturnType<typeof readReleasePolicy>;
+      let policy: ReturnType<typeof readReleaseFields>;
       try {
-        policy = readReleasePolicy(target);
+        policy = readReleaseFields(target);
       } catch {
         continue;
       }
@@ -185,7 +185,7 @@ export class MetadataRepository {
     let failed: unknown;
     for (const set of await this.fileSets()) {
       try {
-        out.push(describe(set, await set.refreshExpiring(withinHours)));
+        out.push(fileSetStatusOf(set, await set.refreshExpiring(withinHours)));
       } catch (err) {
         failed ??= err;
       }
@@ -197,11 +197,11 @@ export class MetadataRepository {
   /** What devices see now, file set by file set (storage read without the floor). */
   async status(): Promise<FileSetStatus[]> {
     const out: FileSetStatus[] = [];
-    for (const set of await this.fileSets()) out.push(describe(set, await set.status()));
+    for (const set of await this.fileSets()) out.push(fileSetStatusOf(set, await set.status()));
     return out;
   }
 }
 
-function describe(set: TufRepository, roles: RoleExpiry[]): FileSetStatus {
+function fileSetStatusOf(set: MetadataFileSet, roles: RoleExpiry[]): FileSetStatus {
   return set.partition ? { partition: set.partition, roles } : { roles };
 }

@@ -12,7 +12,7 @@ export type RoleVersions = Partial<Record<WatermarkedRole, number>>;
  * Storage rollback noticed on the server (S-25): devices refuse older metadata by
  * themselves, and this tells the servers. A floor knows the highest verified version of each
  * role seen so far, kept in the fleet store so it survives restarts and is shared by
- * replicas. A reader takes the floor *before* it reads storage (`before`) and then `admit`s
+ * replicas. A reader takes the floor *before* it reads storage (`beforeRead`) and then `admit`s
  * what it found: older than that floor is STORAGE_ROLLBACK. A version another reader raised
  * the floor to while this one was reading is not a rollback (storage moved on meanwhile), so
  * concurrent publishes never look like one. `raise: false` compares without raising (a file
@@ -20,7 +20,7 @@ export type RoleVersions = Partial<Record<WatermarkedRole, number>>;
  * reads raise it); a worker only compares with the API's (worker/apiFloor.ts).
  */
 export interface VersionFloor {
-  before(repo: string): Promise<RoleVersions>;
+  beforeRead(repo: string): Promise<RoleVersions>;
   admit(repo: string, read: AdmittedRead): Promise<void>;
 }
 
@@ -47,7 +47,7 @@ export async function readAboveFloor<T>(
   read: { repo: string; read: () => Promise<T>; versionsOf: (found: T) => RoleVersions },
 ): Promise<T> {
   if (!floor) return read.read();
-  const before = await floor.before(read.repo);
+  const before = await floor.beforeRead(read.repo);
   const found = await read.read();
   await floor.admit(read.repo, { seen: read.versionsOf(found), floor: before });
   return found;
@@ -84,7 +84,7 @@ export class StoreFloor implements VersionFloor {
     private readonly cacheMs = 1000,
   ) {}
 
-  async before(repo: string): Promise<RoleVersions> {
+  async beforeRead(repo: string): Promise<RoleVersions> {
     if (!this.cached || Date.now() - this.cached.at >= this.cacheMs) {
       const marks = this.marks.list();
       this.cached = { at: Date.now(), marks };
@@ -98,7 +98,7 @@ export class StoreFloor implements VersionFloor {
     if (below) {
       await this.marks.recordRollback(repo, below.role, below.found);
       this.onRollback(repo, below);
-      throw rollback(repo, below);
+      throw storageRollbackError(repo, below);
     }
     if (raise === false) return;
     let raised = false;
@@ -112,7 +112,7 @@ export class StoreFloor implements VersionFloor {
   }
 }
 
-export function rollback(repo: string, { role, found, highest }: BelowFloor): ServerError {
+export function storageRollbackError(repo: string, { role, found, highest }: BelowFloor): ServerError {
   return new ServerError(
     'STORAGE_ROLLBACK',
     `storage holds ${repo} ${role} version ${found}, older than version ${highest} already seen: storage was rolled back or replaced; nothing is served or built on it until it is restored`,

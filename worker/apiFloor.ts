@@ -1,12 +1,12 @@
 import type { MetadataWatermark } from '../common/adminApi';
 import { ServerError } from '../common/errors';
-import type { AdminApi } from '../infra/apiClient';
+import type { AdminApiClient } from '../infra/adminApiClient';
 import {
   type AdmittedRead,
   belowFloor,
   floorOf,
   type RoleVersions,
-  rollback,
+  storageRollbackError,
   type VersionFloor,
   WATERMARKED_ROLES,
 } from '../trust/versionFloor';
@@ -23,9 +23,9 @@ import {
 export class ApiFloor implements VersionFloor {
   private last: MetadataWatermark[] | undefined;
 
-  constructor(private readonly api: AdminApi) {}
+  constructor(private readonly api: AdminApiClient) {}
 
-  async before(repo: string): Promise<RoleVersions> {
+  async beforeRead(repo: string): Promise<RoleVersions> {
     try {
       const marks = await this.api.get<MetadataWatermark[]>('/v1/admin/metadata/watermarks');
       this.last = marks;
@@ -37,7 +37,7 @@ export class ApiFloor implements VersionFloor {
 
   admit(repo: string, { seen, floor }: AdmittedRead): Promise<void> {
     const below = belowFloor(seen, floor);
-    if (below) return Promise.reject(rollback(repo, below));
+    if (below) return Promise.reject(storageRollbackError(repo, below));
     // What this worker read is at least the floor: remember it, so an outage later compares with it.
     for (const role of WATERMARKED_ROLES) {
       const version = seen[role];

@@ -2,7 +2,7 @@ import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
 
 import type { ActivityDeps } from '../activities';
-import { AdminApi } from '../infra/apiClient';
+import { AdminApiClient } from '../infra/adminApiClient';
 import { type Config, requireHsmPin } from '../infra/config';
 import { Hsm } from '../infra/hsm';
 import { Storage } from '../infra/storage';
@@ -17,7 +17,7 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
   const storage = new Storage(config.minio);
   const repos = {} as Record<RepositoryName, MetadataRepository>;
   const trustedRoots = {} as ActivityDeps['trustedRoots'];
-  const api = AdminApi.fromConfig(config);
+  const api = AdminApiClient.fromConfig(config);
   const floor = new ApiFloor(api);
   for (const repo of REPOSITORIES) {
     trustedRoots[repo] = await loadTrustedRoot(config, repo);
@@ -42,7 +42,7 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     storage,
     repos,
     trustedRoots,
-    policy: config.policy,
+    rolloutPolicy: config.rolloutPolicy,
     retention: config.retention,
     api,
     temporal,

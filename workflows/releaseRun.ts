@@ -56,14 +56,16 @@ export interface CarriedState {
   remainingBakeMs?: number;
 }
 
-type Resume = Pick<CarriedState, 'remainingBakeMs' | 'stepStarted'>;
+/** Where a run that continued as new picks up a step: already published or not, and the bake left. */
+type Handover = Pick<CarriedState, 'remainingBakeMs' | 'stepStarted'>;
 
-const MAX_HISTORY = 100;
+/** Action records a release keeps in its status (Temporal's own event history is another thing). */
+const MAX_ACTION_RECORDS = 100;
 const MAX_SIGNING_ROUNDS = 5;
 /** How often a baking step looks at device health: 60 looks per bake, every 2 s to 15 min. */
 const HEALTH_POLL_MS = 2000;
 const MAX_HEALTH_POLL_MS = 15 * 60_000;
-export type OpsActionName = keyof typeof OPS_RULES;
+export type OpsAction = keyof typeof OPS_RULES;
 
 /** A refusal the caller sees with its code (an update validator's or the workflow's). */
 function refuse(message: string, code: ServerErrorCode = 'WRONG_STAGE'): ApplicationFailure {
@@ -91,7 +93,7 @@ function refuseLate(input: Expiring | undefined): void {
  */
 export class ReleaseRun {
   readonly status: ReleaseStatus;
-  private policy: ChannelPolicy | undefined;
+  private channelPolicy: ChannelPolicy | undefined;
   /** Which approval the release waits for: 'release', or 'step-N' for a gated step. */
   private round: string;
   /** Set by reject/abort: the release ends at the next safe point. */
@@ -131,7 +133,7 @@ export class ReleaseRun {
       plan: spec.plan,
       history: [],
     };
-    this.policy = carried?.policy;
+    this.channelPolicy = carried?.policy;
     this.round = carried?.round ?? 'release';
     this.promoted = carried?.promoted ?? false;
     this.gateOverridden = carried?.gateOverridden ?? false;
@@ -142,12 +144,12 @@ export class ReleaseRun {
   checkApproval(input: ApproveInput): void {
     asRefusal(() => checkApproveInput(input));
     refuseLate(input);
-    if (!this.policy) throw refuse('the release is not ready for approvals yet');
-    const why = approvalRefusal(this.status, { policy: this.policy, round: this.round }, input);
+    if (!this.channelPolicy) throw refuse('the release is not ready for approvals yet');
+    const why = approvalRefusal(this.status, { policy: this.channelPolicy, round: this.round }, input);
     if (why) throw refuse(why, this.status.awaitingApproval ? 'APPROVAL_REFUSED' : 'WRONG_STAGE');
   }
 
-  checkOps(action: OpsActionName, input: OpsInput): void {
+  checkOps(action: OpsAction, input: OpsInput): void {
     asRefusal(() => checkOpsInput(input));
     refuseLate(input);
     const s = this.status;
@@ -168,7 +170,7 @@ export class ReleaseRun {
       round: this.round,
       decision: 'approve',
     });
-    this.record({
+    this.recordAction({
       action: 'approve',
       actor: input.approver,
       detail: [this.round, input.comment].filter(Boolean).join(': '),
@@ -184,14 +186,14 @@ export class ReleaseRun {
       round: this.round,
       decision: 'reject',
     });
-    this.record({ action: 'reject', actor: input.approver, detail: input.comment });
+    this.recordAction({ action: 'reject', actor: input.approver, detail: input.comment });
     this.ended = 'rejected';
     return this.status;
   }
 
   async pause(input: OpsInput): Promise<ReleaseStatus> {
     await this.publishFlag('paused', true);
-    this.record({ action: 'pause', actor: input?.actor, detail: input?.reason });
+    this.recordAction({ action: 'pause', actor: input?.actor, detail: input?.reason });
     this.setStage('rollout', 'resume (paused by an operator)');
     return this.status;
   }
@@ -201,14 +203,14 @@ export class ReleaseRun {
     if (this.status.gate?.result === 'tripped' && this.status.gate.step === this.status.stepIndex)
       this.gateOverridden = true;
     await this.publishFlag('paused', false);
-    this.record({ action: 'resume', actor: input?.actor, detail: input?.reason });
+    this.recordAction({ action: 'resume', actor: input?.actor, detail: input?.reason });
     this.setStage('rollout', `bake time of the ${this.status.percent}% step`);
     return this.status;
   }
 
   promote(input: OpsInput): ReleaseStatus {
     this.promoted = true;
-    this.record({ action: 'promote', actor: input?.actor, detail: input?.reason });
+    this.recordAction({ action: 'promote', actor: input?.actor, detail: input?.reason });
     return this.status;
   }
 
@@ -225,12 +227,12 @@ export class ReleaseRun {
   /** From intake to stable, or from where the previous run handed over. */
   async run(): Promise<ReleaseStatus> {
     try {
-      if (this.carried) return await this.resumeRollout(this.carried);
+      if (this.carried) return await this.continueCarriedRun(this.carried);
       await this.prepare();
       const approved = await this.awaitApprovals(
         'release',
-        this.policy!.approvals,
-        `${this.policy!.approvals} approval(s) from release owners of ${this.spec.channel}: {"approver", "comment"} via the approve update`,
+        this.channelPolicy!.approvals,
+        `${this.channelPolicy!.approvals} approval(s) from release owners of ${this.spec.channel}: {"approver", "comment"} via the approve update`,
       );
       // patched(): a release whose history has no supersede step replays without it.
       if (approved && this.runtime.patched('supersede')) await this.supersedeOthers();
@@ -247,8 +249,8 @@ export class ReleaseRun {
     const { spec, status, runtime } = this;
     // A start from the UI or another client skips the CLI's checks; the workflow repeats them.
     asRefusal(() => checkReleaseSpec(spec));
-    this.policy = await runtime.shortActivities.loadChannelPolicy({ channel: spec.channel });
-    status.approvalsRequired = this.policy.approvals;
+    this.channelPolicy = await runtime.shortActivities.loadChannelPolicy({ channel: spec.channel });
+    status.approvalsRequired = this.channelPolicy.approvals;
     this.setStage('intake', 'build intake: size and sha256 of the uploaded build');
     const build = await runtime.longActivities.intakeBuild({ intakeKey: spec.intakeKey });
     this.setStage('preparation', 'content-addressed copy into the artifacts bucket');
@@ -277,7 +279,7 @@ export class ReleaseRun {
         if (attempt >= MAX_SIGNING_ROUNDS || failureCodeOf(err) !== 'REPOSITORY_CONFLICT') throw err;
       }
     }
-    this.record({ action: 'registered', detail: status.target.name });
+    this.recordAction({ action: 'registered', detail: status.target.name });
     this.setStage('validation', 'download, re-hash and verify as a device would');
     await runtime.longActivities.validateRelease({ target: status.target });
   }
@@ -289,15 +291,15 @@ export class ReleaseRun {
       version: this.spec.version,
       releaseId: this.status.releaseId,
     });
-    for (const id of outcome.aborted) this.record({ action: 'superseded', detail: id });
+    for (const id of outcome.aborted) this.recordAction({ action: 'superseded', detail: id });
     if (outcome.supersededBy) {
-      this.record({ action: 'abort', actor: 'supersede', detail: `superseded by ${outcome.supersededBy}` });
+      this.recordAction({ action: 'abort', actor: 'supersede', detail: `superseded by ${outcome.supersededBy}` });
       this.ended = 'aborted';
     }
   }
 
   /** After continue-as-new: pick up at the approval wait or the step where the last run stopped. */
-  private async resumeRollout(c: CarriedState): Promise<ReleaseStatus> {
+  private async continueCarriedRun(c: CarriedState): Promise<ReleaseStatus> {
     const { status } = this;
     if (status.stage === 'approval') {
       const approved = await this.awaitApprovals('release', c.policy.approvals, status.waitingFor);
@@ -309,24 +311,24 @@ export class ReleaseRun {
   }
 
   /** Steps from `first` on: approval gate, publish, bake and health gate; then the end state. */
-  private async rollout(first: number, resume?: Resume): Promise<ReleaseStatus> {
+  private async rollout(first: number, handover?: Handover): Promise<ReleaseStatus> {
     const { status } = this;
     for (let i = first; i < status.steps.length && !status.withdrawn && !this.ended; i++) {
       const step = status.steps[i]!;
-      const resuming = resume !== undefined && i === first;
+      const continuing = handover !== undefined && i === first;
       status.stepIndex = i;
-      if (!(resuming && resume.stepStarted)) {
+      if (!(continuing && handover.stepStarted)) {
         if (
           step.gate === 'approval' &&
           !(await this.awaitApprovals(`step-${i}`, 1, `an owner's approval to start the ${step.percent}% step`))
         )
           break;
         status.percent = step.percent;
-        this.record({ action: 'step', detail: `${step.percent}%` });
+        this.recordAction({ action: 'step', detail: `${step.percent}%` });
         this.setStage('rollout', `bake time of the ${step.percent}% step`);
-        await this.publishRollout();
+        await this.queuePublish();
       }
-      await this.bakeAndGate(i, resuming ? resume.remainingBakeMs : undefined);
+      await this.bakeAndGate(i, continuing ? handover.remainingBakeMs : undefined);
     }
     // Let in-flight handlers finish their publish before closing.
     await this.runtime.condition(() => this.runtime.allHandlersFinished());
@@ -348,7 +350,7 @@ export class ReleaseRun {
     const done = () => approvedIn() >= needed || status.withdrawn || this.ended !== undefined;
     await this.runtime.condition(() => done() || this.runtime.historyFull());
     // Every approval round starts before its step publishes anything.
-    if (!done()) await this.rollOver({ stepStarted: false });
+    if (!done()) await this.handOver({ stepStarted: false });
     status.awaitingApproval = false;
     return !status.withdrawn && this.ended === undefined;
   }
@@ -366,7 +368,7 @@ export class ReleaseRun {
     const pollMs = Math.min(MAX_HEALTH_POLL_MS, Math.max(HEALTH_POLL_MS, Math.floor(step.bakeTimeMs / 60)));
     for (;;) {
       if (status.withdrawn || this.ended) return;
-      if (this.runtime.historyFull()) await this.rollOver({ stepStarted: true, remainingBakeMs: remaining });
+      if (this.runtime.historyFull()) await this.handOver({ stepStarted: true, remainingBakeMs: remaining });
       if (status.paused) {
         await this.runtime.condition(() => !status.paused || status.withdrawn || this.ended !== undefined);
         continue;
@@ -378,11 +380,11 @@ export class ReleaseRun {
       );
       status.gate = gate;
       if (gate.result === 'tripped' && !this.gateOverridden) {
-        this.record({
+        this.recordAction({
           action: 'gate-tripped',
           detail: `${gate.failures}/${gate.reports} failed (${(gate.failureRate * 100).toFixed(1)}% > ${step.maxFailureRate * 100}%)`,
         });
-        if (this.policy?.onBreach === 'rollback') {
+        if (this.channelPolicy?.onBreach === 'rollback') {
           await this.publishFlag('withdrawn', true);
           return;
         }
@@ -427,7 +429,7 @@ export class ReleaseRun {
     else status.withdrawn = true;
     status.awaitingApproval = false;
     if (action === 'abort') this.ended = 'aborted';
-    this.record({ action, actor: input?.actor, detail });
+    this.recordAction({ action, actor: input?.actor, detail });
     return status;
   }
 
@@ -437,7 +439,7 @@ export class ReleaseRun {
     status.error = { code: failureCodeOf(err) ?? 'INTERNAL', message: failureMessageOf(err) };
     if (status.stage === 'rollout' && !status.withdrawn) {
       status.withdrawn = true;
-      await this.publishRollout().catch(() => undefined);
+      await this.queuePublish().catch(() => undefined);
     }
     this.setStage('failed', 'nothing: the release failed');
   }
@@ -446,17 +448,17 @@ export class ReleaseRun {
    * Continue-as-new at a safe point (no handler running, no publish in flight), so a
    * month-long rollout with thousands of messages keeps a bounded history.
    */
-  private async rollOver(resume: Resume): Promise<never> {
+  private async handOver(handover: Handover): Promise<never> {
     await this.runtime.condition(() => this.runtime.allHandlersFinished());
     await this.publishing;
-    this.record({ action: 'continue-as-new', detail: `after ${this.runtime.historyLength()} history events` });
+    this.recordAction({ action: 'continue-as-new', detail: `after ${this.runtime.historyLength()} history events` });
     return this.runtime.continueAsNew({
       status: this.status,
-      policy: this.policy!,
+      policy: this.channelPolicy!,
       round: this.round,
       gateOverridden: this.gateOverridden,
       promoted: this.promoted,
-      ...resume,
+      ...handover,
     });
   }
 
@@ -467,7 +469,7 @@ export class ReleaseRun {
    * Once the signed metadata is in storage, `status.published` says what devices are offered
    * (status.percent may be ahead of it while storage is down and the write is retried).
    */
-  private publishRollout(): Promise<void> {
+  private queuePublish(): Promise<void> {
     const { status } = this;
     const next = this.publishing.then(async () => {
       const sent = { percent: status.percent, paused: status.paused, withdrawn: status.withdrawn };
@@ -490,7 +492,7 @@ export class ReleaseRun {
     const before = this.status[flag];
     this.status[flag] = value;
     try {
-      await this.publishRollout();
+      await this.queuePublish();
     } catch (err) {
       this.status[flag] = before;
       throw err;
@@ -505,10 +507,10 @@ export class ReleaseRun {
     return new Date(Date.now()).toISOString();
   }
 
-  private record(entry: Omit<ActionRecord, 'at'>): void {
+  private recordAction(entry: Omit<ActionRecord, 'at'>): void {
     const { history } = this.status;
     history.push({ at: this.now(), ...entry });
-    if (history.length > MAX_HISTORY) history.splice(0, history.length - MAX_HISTORY);
+    if (history.length > MAX_ACTION_RECORDS) history.splice(0, history.length - MAX_ACTION_RECORDS);
   }
 
   /** Moves to a stage, waiting for something, and shows it (search attributes, the UI's details). */

@@ -27,7 +27,7 @@ import { awaitingApprovalKey, percentKey, stageKey } from '../common/temporalNam
 import { renderDetails } from './details';
 import {
   type CarriedState,
-  type OpsActionName,
+  type OpsAction,
   type ReleaseActivities,
   ReleaseRun,
   type WorkflowRuntime,
@@ -88,7 +88,7 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
     ...approval,
   });
   setHandler(rejectUpdate, (input) => release.reject(input), { description: messageDescriptions.reject, ...approval });
-  const ops = (action: OpsActionName) => ({
+  const ops = (action: OpsAction) => ({
     description: messageDescriptions[action],
     validator: (input: OpsInput) => release.checkOps(action, input),
   });

@@ -5,8 +5,8 @@ import { type Config, requireHsmPin } from '../../infra/config';
 import { Hsm } from '../../infra/hsm';
 import { Storage } from '../../infra/storage';
 import { type CeremonyOptions, checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony } from '../../trust/ceremony';
-import { changeKeys, describeKeys, type KeyChange, type KeyChangeResult } from '../../trust/keyChanges';
-import { short, type TufRole } from '../../trust/keyring';
+import { changeKeys, type KeyChange, type KeyChangeResult, listKeys } from '../../trust/keyChanges';
+import { shortKeyId, type TufRole } from '../../trust/keyring';
 import { type Invocation, required } from '../args';
 
 export interface KeyFlags {
@@ -26,8 +26,8 @@ export async function keys(config: Config, call: Invocation<KeyFlags>): Promise<
     if (command === 'init') return await init(config, { hsm, storage }, call);
     if (command === 'list') {
       const repos = args[0] === undefined ? REPOSITORIES : [repository(args[0])];
-      const listed: Array<Awaited<ReturnType<typeof describeKeys>>> = [];
-      for (const repo of repos) listed.push(await describeKeys({ config, hsm, storage }, repo));
+      const listed: Array<Awaited<ReturnType<typeof listKeys>>> = [];
+      for (const repo of repos) listed.push(await listKeys({ config, hsm, storage }, repo));
       out.result(listed, () => listed.map(describeListed).join('\n'));
       return 0;
     }
@@ -100,9 +100,9 @@ function count(value: string | undefined, fallback: number): number {
 
 function describeChange(r: KeyChangeResult): string {
   return [
-    `${r.repository} root version ${r.rootVersion} published; ${r.role}: ${r.threshold} of [${r.keyIDs.map(short).join(', ')}]`,
-    ...r.added.map((id) => `added ${short(id)}`),
-    ...r.removed.map((id) => `removed ${short(id)}`),
+    `${r.repository} root version ${r.rootVersion} published; ${r.role}: ${r.threshold} of [${r.keyIDs.map(shortKeyId).join(', ')}]`,
+    ...r.added.map((id) => `added ${shortKeyId(id)}`),
+    ...r.removed.map((id) => `removed ${shortKeyId(id)}`),
     ...r.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
     ...(r.partitions
       ? [
@@ -112,11 +112,11 @@ function describeChange(r: KeyChangeResult): string {
   ].join('\n');
 }
 
-function describeListed(k: Awaited<ReturnType<typeof describeKeys>>): string {
+function describeListed(k: Awaited<ReturnType<typeof listKeys>>): string {
   const lines = [`${k.repository} repository: root version ${k.rootVersion}, expires ${k.expires}`];
   for (const r of k.roles) {
     lines.push(
-      `  ${r.role.padEnd(9)} ${r.threshold} of ${r.keys.length}: ${r.keys.map((key) => `${short(key.keyID)} (${key.location})`).join(', ')}`,
+      `  ${r.role.padEnd(9)} ${r.threshold} of ${r.keys.length}: ${r.keys.map((key) => `${shortKeyId(key.keyID)} (${key.location})`).join(', ')}`,
     );
   }
   return lines.join('\n');

@@ -54,7 +54,7 @@ export class AbSlotInstaller implements Installer {
     await copyFileDurably(verifiedFile, join(dir, 'image'));
     this.options.step?.('image-written');
     await writeFileDurably(join(dir, 'sha256'), target.sha256);
-    await writeFileDurably(join(dir, 'version'), target.policy.version);
+    await writeFileDurably(join(dir, 'version'), target.fields.version);
     this.options.step?.('version-written');
   }
 

@@ -15,7 +15,7 @@ import type { RepositoryName, VerifiedTarget } from './metadata';
 import { TrustedRepository } from './repository';
 import { isRetryable, pollDelayMs, retryDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
-import { type DeviceState, readState, writeState } from './state';
+import { type DeviceState, readDeviceState, writeDeviceState } from './state';
 import { createTransport, type Fetch } from './transport';
 
 export interface DeviceConfig {
@@ -250,12 +250,12 @@ export class DeviceAgent {
     // rise after a power cut between the switch and the state write, and only then.
     const pending = {
       targetName: target.name,
-      version: target.policy.version,
-      rollbackIndex: target.policy.rollbackIndex,
+      version: target.fields.version,
+      rollbackIndex: target.fields.rollbackIndex,
       reportId: randomUUID(),
       delivery,
     };
-    await writeState(this.config.stateDir, { ...state, pending });
+    await writeDeviceState(this.config.stateDir, { ...state, pending });
     this.trialDropped = false;
     this.step('intent-written');
     let healthFailed = false;
@@ -269,10 +269,10 @@ export class DeviceAgent {
     }
     // The same rule as after a power cut decides what is stored and reported (D-9).
     const now = await this.settle(healthFailed);
-    if (now.currentVersion === target.policy.version)
+    if (now.currentVersion === target.fields.version)
       return { status: 'installed', version: now.currentVersion, target: target.name, delivery };
     const code = healthFailed ? 'HEALTH_CHECK_FAILED' : 'INSTALL_INTERRUPTED';
-    const message = `${target.policy.version} did not become the running version${bootError}`;
+    const message = `${target.fields.version} did not become the running version${bootError}`;
     return { status: 'refused', version: now.currentVersion, target: target.name, code, message };
   }
 
@@ -290,11 +290,11 @@ export class DeviceAgent {
     const stored = await this.stored();
     const s = settleInstall(stored, (await installer.running()).version, healthFailed || this.trialDropped);
     if (s.state.currentVersion !== stored.currentVersion || s.state.rollbackIndex !== stored.rollbackIndex) {
-      await writeState(this.config.stateDir, s.pending ? { ...s.state, pending: s.pending } : s.state);
+      await writeDeviceState(this.config.stateDir, s.pending ? { ...s.state, pending: s.pending } : s.state);
       this.step('state-written');
     }
     if (s.report && (await this.reportQuietly(s.report))) {
-      await writeState(this.config.stateDir, s.state);
+      await writeDeviceState(this.config.stateDir, s.state);
       this.trialDropped = false;
       this.step('pending-cleared');
     }
@@ -302,7 +302,10 @@ export class DeviceAgent {
   }
 
   private stored() {
-    return readState(this.config.stateDir, this.config.initialState ?? { currentVersion: '0.0.0', rollbackIndex: 0 });
+    return readDeviceState(
+      this.config.stateDir,
+      this.config.initialState ?? { currentVersion: '0.0.0', rollbackIndex: 0 },
+    );
   }
 
   private attestedAt = -Infinity;

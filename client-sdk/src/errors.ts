@@ -1,6 +1,6 @@
 /**
  * Every refusal on the device carries a code; callers (and install reports) branch on
- * the code, never on message text. Requirement ids live in docs/architecture.md#device-checks.
+ * the code, never on message text. Requirement ids (D-n) live in docs/threat-model.md.
  */
 export type OtaErrorCode =
   // metadata (TUF) layer

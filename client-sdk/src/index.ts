@@ -1,7 +1,7 @@
 // Verification: trusted repositories, the install checklist and the rules it applies (bucket, semver)
 export { BUCKET_COUNT, bucketInPercent, rolloutBucket } from './bucket';
 export type { DeviceFacts, SignedEntries } from './installPolicy';
-export { readReleasePolicy, readRolloutState, verifyInstallable, verifyTargetName } from './installPolicy';
+export { readReleaseFields, readRolloutState, verifyInstallable, verifyTargetName } from './installPolicy';
 export { updaterConfig } from './limits';
 export type { PartitionSource, TrustedRepositoryOptions } from './repository';
 export { TrustedRepository } from './repository';
@@ -50,7 +50,7 @@ export { DeviceAgent } from './device';
 export type { DeviceLimits } from './limits';
 export { defaultLimits } from './limits';
 export type { DeviceState } from './state';
-export { readState } from './state';
+export { readDeviceState } from './state';
 
 // Transport and retries: mutual TLS, the device API client and how it retries
 export type { DeviceApiClientOptions, InstallReport, PollOffer, PollRequest } from './apiClient';

@@ -2,7 +2,7 @@ import type { TargetFile } from '@tufjs/models';
 
 import { bucketInPercent, rolloutBucket } from './bucket';
 import { PolicyError, RollbackError, VerificationError } from './errors';
-import type { ReleasePolicy, RolloutState, VerifiedTarget } from './metadata';
+import type { ReleaseFields, RolloutState, VerifiedTarget } from './metadata';
 import { compareSemver, isSemver } from './semver';
 import { isGroupList, isTagMap } from './targeting';
 
@@ -28,17 +28,17 @@ export interface SignedEntries {
  * Each step throws; the result exists only when every rule passed.
  */
 export function verifyInstallable({ release, rollout }: SignedEntries, device: DeviceFacts, now: Date): VerifiedTarget {
-  const policy = readReleasePolicy(release);
-  const state = readRolloutState(rollout);
+  const fields = readReleaseFields(release);
+  const rolloutState = readRolloutState(rollout);
   verifySameArtifact(release, rollout); // D-3
-  verifyHardware(policy, device); // D-4
-  verifyChannel(policy, device); // D-4
-  verifySourceVersion(policy, device); // D-15
-  verifyRolloutOpen(state, now); // D-5
-  verifyBucket(state, device); // D-5
-  verifyRollbackIndex(policy, device); // D-6
-  verifyNewer(policy, state, device); // D-6
-  return { name: release.path, length: release.length, sha256: sha256Of(release), policy, rollout: state };
+  verifyHardware(fields, device); // D-4
+  verifyChannel(fields, device); // D-4
+  verifySourceVersion(fields, device); // D-15
+  verifyRolloutOpen(rolloutState, now); // D-5
+  verifyBucket(rolloutState, device); // D-5
+  verifyRollbackIndex(fields, device); // D-6
+  verifyNewer(fields, rolloutState, device); // D-6
+  return { name: release.path, length: release.length, sha256: sha256Of(release), fields, rollout: rolloutState };
 }
 
 const TARGET_NAME = /^[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128}){0,7}$/;
@@ -58,64 +58,64 @@ function verifySameArtifact(release: TargetFile, rollout: TargetFile): void {
   }
 }
 
-function verifyHardware(policy: ReleasePolicy, device: DeviceFacts): void {
-  if (!policy.hardwareIds.includes(device.hardwareId)) {
+function verifyHardware(fields: ReleaseFields, device: DeviceFacts): void {
+  if (!fields.hardwareIds.includes(device.hardwareId)) {
     throw new PolicyError(
       'HARDWARE_MISMATCH',
-      `release ${policy.version} is not built for hardware ${device.hardwareId}`,
+      `release ${fields.version} is not built for hardware ${device.hardwareId}`,
     );
   }
 }
 
-function verifyChannel(policy: ReleasePolicy, device: DeviceFacts): void {
-  if (policy.channel !== device.channel) {
+function verifyChannel(fields: ReleaseFields, device: DeviceFacts): void {
+  if (fields.channel !== device.channel) {
     throw new PolicyError(
       'CHANNEL_MISMATCH',
-      `release ${policy.version} is on channel ${policy.channel}, device follows ${device.channel}`,
+      `release ${fields.version} is on channel ${fields.channel}, device follows ${device.channel}`,
     );
   }
 }
 
 /** D-15: a release built for upgrades from minSourceVersion on is not installed over anything older. */
-function verifySourceVersion(policy: ReleasePolicy, device: DeviceFacts): void {
-  if (policy.minSourceVersion !== undefined && compareSemver(device.currentVersion, policy.minSourceVersion) < 0) {
+function verifySourceVersion(fields: ReleaseFields, device: DeviceFacts): void {
+  if (fields.minSourceVersion !== undefined && compareSemver(device.currentVersion, fields.minSourceVersion) < 0) {
     throw new PolicyError(
       'SOURCE_VERSION_TOO_OLD',
-      `release ${policy.version} installs over ${policy.minSourceVersion} or later, device runs ${device.currentVersion}`,
+      `release ${fields.version} installs over ${fields.minSourceVersion} or later, device runs ${device.currentVersion}`,
     );
   }
 }
 
-function verifyRolloutOpen(state: RolloutState, now: Date): void {
-  if (state.withdrawn) throw new PolicyError('RELEASE_WITHDRAWN', 'the release was withdrawn');
-  if (state.paused) throw new PolicyError('ROLLOUT_PAUSED', 'the rollout is paused');
-  if (state.notBefore && Date.parse(state.notBefore) > now.getTime()) {
-    throw new PolicyError('NOT_IN_ROLLOUT', `the rollout opens at ${state.notBefore}`);
+function verifyRolloutOpen(rolloutState: RolloutState, now: Date): void {
+  if (rolloutState.withdrawn) throw new PolicyError('RELEASE_WITHDRAWN', 'the release was withdrawn');
+  if (rolloutState.paused) throw new PolicyError('ROLLOUT_PAUSED', 'the rollout is paused');
+  if (rolloutState.notBefore && Date.parse(rolloutState.notBefore) > now.getTime()) {
+    throw new PolicyError('NOT_IN_ROLLOUT', `the rollout opens at ${rolloutState.notBefore}`);
   }
 }
 
-function verifyBucket(state: RolloutState, device: DeviceFacts): void {
-  const bucket = rolloutBucket(state.salt, device.deviceId);
-  if (!bucketInPercent(bucket, state.percent)) {
-    throw new PolicyError('NOT_IN_ROLLOUT', `bucket ${bucket} is outside the signed ${state.percent}%`);
+function verifyBucket(rolloutState: RolloutState, device: DeviceFacts): void {
+  const bucket = rolloutBucket(rolloutState.salt, device.deviceId);
+  if (!bucketInPercent(bucket, rolloutState.percent)) {
+    throw new PolicyError('NOT_IN_ROLLOUT', `bucket ${bucket} is outside the signed ${rolloutState.percent}%`);
   }
 }
 
-function verifyRollbackIndex(policy: ReleasePolicy, device: DeviceFacts): void {
-  if (policy.rollbackIndex < device.rollbackIndex) {
+function verifyRollbackIndex(fields: ReleaseFields, device: DeviceFacts): void {
+  if (fields.rollbackIndex < device.rollbackIndex) {
     throw new RollbackError(
       'ROLLBACK_INDEX_TOO_LOW',
-      `release rollbackIndex ${policy.rollbackIndex} is below the device's ${device.rollbackIndex}`,
+      `release rollbackIndex ${fields.rollbackIndex} is below the device's ${device.rollbackIndex}`,
     );
   }
 }
 
 /** Newer only, unless the signed rollout names the device's version for a rollback. */
-function verifyNewer(policy: ReleasePolicy, state: RolloutState, device: DeviceFacts): void {
-  const order = compareSemver(policy.version, device.currentVersion);
+function verifyNewer(fields: ReleaseFields, rolloutState: RolloutState, device: DeviceFacts): void {
+  const order = compareSemver(fields.version, device.currentVersion);
   if (order > 0) return;
-  if (order < 0 && state.downgradeFrom?.includes(device.currentVersion)) return;
-  throw new PolicyError('NOT_NEWER', `release ${policy.version} is not newer than ${device.currentVersion}`);
+  if (order < 0 && rolloutState.downgradeFrom?.includes(device.currentVersion)) return;
+  throw new PolicyError('NOT_NEWER', `release ${fields.version} is not newer than ${device.currentVersion}`);
 }
 
 function sha256Of(target: TargetFile): string {
@@ -125,7 +125,7 @@ function sha256Of(target: TargetFile): string {
 }
 
 /** Malformed custom fields are a verification failure, never a silent default. */
-export function readReleasePolicy(target: TargetFile): ReleasePolicy {
+export function readReleaseFields(target: TargetFile): ReleaseFields {
   const c = target.custom;
   const ok =
     typeof c['version'] === 'string' &&
@@ -196,6 +196,6 @@ export function readRolloutState(target: TargetFile): RolloutState {
 
 /** The policy fields compared across repositories, in a fixed order. */
 function releaseFields(target: TargetFile): string {
-  const p = readReleasePolicy(target);
+  const p = readReleaseFields(target);
   return JSON.stringify([p.version, p.channel, [...p.hardwareIds].sort(), p.rollbackIndex, p.minSourceVersion ?? null]);
 }

@@ -3,7 +3,7 @@
  * says what may be installed (signed by the release keys); the rollout repository says
  * to whom it is offered now (signed by the online rollout key).
  */
-export interface ReleasePolicy {
+export interface ReleaseFields {
   version: string;
   channel: string;
   hardwareIds: string[];
@@ -51,6 +51,6 @@ export interface VerifiedTarget {
   name: string;
   length: number;
   sha256: string;
-  policy: ReleasePolicy;
+  fields: ReleaseFields;
   rollout: RolloutState;
 }

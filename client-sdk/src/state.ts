@@ -33,7 +33,7 @@ export interface StoredState extends DeviceState {
 }
 
 /** D-10: a damaged state file must never read as "no rollback index": it stops every install. */
-export async function readState(dir: string, initial: DeviceState): Promise<StoredState> {
+export async function readDeviceState(dir: string, initial: DeviceState): Promise<StoredState> {
   let text: string;
   try {
     text = await readFile(join(dir, 'state.json'), 'utf8');
@@ -71,7 +71,7 @@ export async function readState(dir: string, initial: DeviceState): Promise<Stor
 }
 
 /** Atomic and durable (see `writeFileDurably`): after a cut, state.json is the old or the new state. */
-export async function writeState(dir: string, state: StoredState): Promise<void> {
+export async function writeDeviceState(dir: string, state: StoredState): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFileDurably(join(dir, 'state.json'), JSON.stringify(state));
 }

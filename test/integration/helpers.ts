@@ -18,7 +18,7 @@ import type { Client } from '@temporalio/client';
 import type { ReleaseStatus } from '../../common/release';
 import { approveRelease, waitForStatus } from '../../control/releases';
 import { connectClient } from '../../control/temporal';
-import { AdminApi } from '../../infra/apiClient';
+import { AdminApiClient } from '../../infra/adminApiClient';
 import { type Config, loadConfig } from '../../infra/config';
 import { stackToken, TEST_PROFILE } from '../../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../../simulator/fleet';
@@ -100,9 +100,9 @@ export async function operatorToken(name: string, roles: string[] = ALL_BUT_ADMI
 }
 
 /** The admin API over HTTPS (fleet CA), as `ops` unless another token is given. */
-export function adminApi(token = process.env['OTA_TOKEN']): Promise<AdminApi> {
+export function adminApi(token = process.env['OTA_TOKEN']): Promise<AdminApiClient> {
   // A missing fleet CA (or a bad config) rejects the promise, as it always has, rather than throwing.
-  return new Promise((resolve) => resolve(AdminApi.fromConfig(testConfig(), token)));
+  return new Promise((resolve) => resolve(AdminApiClient.fromConfig(testConfig(), token)));
 }
 
 /** GET on the admin side as `ops` (fleet numbers, stats). */

@@ -65,7 +65,7 @@ let agent: Agent;
 let caPem: string;
 const url = () => testConfig().api.url;
 
-/** The raw answer: status and JSON body (the AdminApi client would hide the status in an exception). */
+/** The raw answer: status and JSON body (the AdminApiClient client would hide the status in an exception). */
 async function call(c: Call): Promise<Answer> {
   const headers: Record<string, string> = { ...c.headers };
   const who = c.as ?? 'ops';

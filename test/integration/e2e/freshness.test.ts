@@ -5,7 +5,7 @@ import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
 import { readMetadataStatus } from '../../../control/metadataStatus';
 import { loadTrustedRoot } from '../../../trust/ceremony';
 import { HsmKeys } from '../../../trust/keyring';
-import { TufRepository } from '../../../trust/tufRepository';
+import { MetadataFileSet } from '../../../trust/metadataFileSet';
 import { createActivityDeps } from '../../../worker/deps';
 import { waitFor } from '../../wait';
 import { apiGet, device, ota, temporalClient, testConfig } from '../helpers';
@@ -14,7 +14,7 @@ describe('metadata freshness', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;
   /** The rollout repository as a writer with a custom timestamp lifetime. */
   const rolloutWith = async (timestampHours: number) =>
-    new TufRepository({
+    new MetadataFileSet({
       name: 'rollout',
       storage: deps.storage,
       root: await loadTrustedRoot(testConfig(), 'rollout'),

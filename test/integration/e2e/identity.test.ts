@@ -4,7 +4,7 @@ import { createTransport, type DeviceIdentity, enroll } from '@enigm-ota/client-
 import { expect } from 'chai';
 
 import type { AuditRow, DeviceDetail, DeviceRecord } from '../../../common/adminApi';
-import type { AdminApi } from '../../../infra/apiClient';
+import type { AdminApiClient } from '../../../infra/adminApiClient';
 import { rejectionOf } from '../../rejection';
 import {
   adminApi,
@@ -202,7 +202,7 @@ describe('device identity and operators', () => {
 
   describe('operators', () => {
     it('are authenticated: no token or a revoked token is refused', async () => {
-      const as = async <T>(t: string, fn: (api: AdminApi) => Promise<T>): Promise<T> => {
+      const as = async <T>(t: string, fn: (api: AdminApiClient) => Promise<T>): Promise<T> => {
         const api = await adminApi(t);
         try {
           return await fn(api);

@@ -88,7 +88,7 @@ describe('the release path', () => {
         ...fleet,
         idPrefix: 'e2e-',
         untilVersion: version,
-        until: async () => (await releaseStatus(client, { channel, version })).stage === 'stable',
+        stopWhen: async () => (await releaseStatus(client, { channel, version })).stage === 'stable',
         timeoutMs: 60_000,
       });
       expect(after.done, JSON.stringify({ after, status: await releaseStatus(client, { channel, version }) })).to.equal(

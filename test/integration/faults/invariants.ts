@@ -50,7 +50,11 @@ export async function metadataChainProblems(since: ChainMark = {}): Promise<stri
 async function metadataNames(repo: RepositoryName): Promise<string[]> {
   const storage = new Storage(testConfig().minio);
   const names: string[] = [];
-  for await (const o of storage.client.listObjectsV2(storage.bucket('metadata'), `${repo}/`, true) as AsyncIterable<{
+  for await (const o of storage.client.listObjectsV2(
+    storage.bucketName('metadata'),
+    `${repo}/`,
+    true,
+  ) as AsyncIterable<{
     name?: string;
   }>)
     names.push(String(o.name).slice(repo.length + 1));

@@ -119,7 +119,7 @@ for (const backend of backends(15432)) {
           (repo, { role, found, highest }) => refused.push(`${repo} ${role} ${found}<${highest}`),
           0,
         );
-        const before = await floor.before('release');
+        const before = await floor.beforeRead('release');
         expect(before).to.include({ snapshot: 9 });
         // A reader that read v8 after another replica raised the floor to v9 is not refused;
         // one that took the floor (9) before its read and found v4 is.

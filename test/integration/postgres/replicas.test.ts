@@ -5,7 +5,7 @@ import type { Fetch } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import { waitForStatus } from '../../../control/releases';
-import { AdminApi } from '../../../infra/apiClient';
+import { AdminApiClient } from '../../../infra/adminApiClient';
 import type { Config } from '../../../infra/config';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
@@ -25,8 +25,8 @@ describe('API replicas and workers sharing PostgreSQL', function () {
   let ops: string;
 
   /** The admin API of one replica only (no failover), as `ops`. */
-  const adminOf = (url: string) => new AdminApi({ url, caPem, token: ops });
-  const asOps = async <T>(url: string, fn: (api: AdminApi) => Promise<T>): Promise<T> => {
+  const adminOf = (url: string) => new AdminApiClient({ url, caPem, token: ops });
+  const asOps = async <T>(url: string, fn: (api: AdminApiClient) => Promise<T>): Promise<T> => {
     const api = adminOf(url);
     try {
       return await fn(api);

@@ -10,8 +10,8 @@ import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import type { TrustedRoots } from '../../../simulator/fleet';
 import type { KeyChangeResult } from '../../../trust/keyChanges';
 import { HsmKeys } from '../../../trust/keyring';
+import { targetFile } from '../../../trust/metadataFileSet';
 import { signMetadata } from '../../../trust/tufKeys';
-import { targetFile } from '../../../trust/tufRepository';
 import { createActivityDeps } from '../../../worker/deps';
 import {
   apiGet,

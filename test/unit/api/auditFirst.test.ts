@@ -11,9 +11,10 @@ import { ApiMetrics, observe } from '../../../api/observability';
 import { withBody } from '../../../api/requestBodies';
 import { jsonBody, refuseUnstorableUrl } from '../../../api/untrusted';
 import type { AuditEntry } from '../../../common/adminApi';
+import type { AuditLog } from '../../../infra/auditLog';
 import type { Config } from '../../../infra/config';
 import { createLogger } from '../../../infra/log';
-import type { AuditLog, Operators } from '../../../infra/operators';
+import type { Operators } from '../../../infra/operators';
 import type { Sessions } from '../../../infra/sessions';
 import { waitFor } from '../../wait';
 

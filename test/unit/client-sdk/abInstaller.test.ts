@@ -6,7 +6,7 @@ import { AbSlotInstaller, type AbStep, type VerifiedTarget } from '@enigm-ota/cl
 import { expect } from 'chai';
 
 const target = (version: string) =>
-  ({ sha256: version.replace(/\D/g, '').padEnd(64, 'a'), policy: { version } }) as VerifiedTarget;
+  ({ sha256: version.replace(/\D/g, '').padEnd(64, 'a'), fields: { version } }) as VerifiedTarget;
 const STEPS: AbStep[] = ['image-written', 'version-written', 'trial-set', 'active-switched', 'trial-cleared'];
 
 describe('AbSlotInstaller', () => {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { type AbStep, type AgentStep, InstallError, readState } from '@enigm-ota/client-sdk';
+import { type AbStep, type AgentStep, InstallError, readDeviceState } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import { rejectionOf } from '../../rejection';
@@ -78,7 +78,7 @@ for (const [path, deltas, cuts] of PATHS) {
 
           const boots = await bootSlot();
           expect(boots).to.deep.equal({ version: expected.runs, complete: true });
-          const onDisk = await readState(ctx.stateDir, { currentVersion: '0.0.0', rollbackIndex: 0 }); // valid, or this throws
+          const onDisk = await readDeviceState(ctx.stateDir, { currentVersion: '0.0.0', rollbackIndex: 0 }); // valid, or this throws
           expect(onDisk.rollbackIndex).to.be.oneOf([OLD.rollbackIndex, NEW.rollbackIndex]);
           if (onDisk.rollbackIndex === NEW.rollbackIndex) expect(boots.version).to.equal(NEW.version);
 

@@ -1,7 +1,7 @@
 import {
   type DeviceFacts,
   PolicyError,
-  readReleasePolicy,
+  readReleaseFields,
   readRolloutState,
   RollbackError,
   rolloutBucket,
@@ -37,7 +37,7 @@ describe('verifyInstallable', () => {
       name: 'stable/2.0.0/fw.bin',
       length: 10,
       sha256: SHA,
-      policy,
+      fields: policy,
       rollout,
     });
   });
@@ -50,7 +50,7 @@ describe('verifyInstallable', () => {
         device,
         now,
       );
-      expect(ok.policy.hardwareIds).to.deep.equal(['devkit-b', 'devkit-a']);
+      expect(ok.fields.hardwareIds).to.deep.equal(['devkit-b', 'devkit-a']);
     });
 
     it('refuses when the repositories disagree on the hash', () => {
@@ -123,7 +123,7 @@ describe('verifyInstallable', () => {
         { ...device, hardwareId: 'devkit-b' },
         now,
       );
-      expect(ok.policy.hardwareIds).to.include('devkit-b');
+      expect(ok.fields.hardwareIds).to.include('devkit-b');
     });
 
     it('refuses other hardware', () => {
@@ -227,7 +227,7 @@ describe('verifyInstallable', () => {
         .to.be.instanceOf(RollbackError)
         .and.have.property('code', 'ROLLBACK_INDEX_TOO_LOW');
       expect(
-        verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, rollbackIndex: 3 }, now).policy
+        verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, rollbackIndex: 3 }, now).fields
           .rollbackIndex,
       ).to.equal(3);
     });
@@ -249,7 +249,7 @@ describe('verifyInstallable', () => {
       const rollback = (from?: string[]) =>
         target({ ...older, rollout: from ? { ...rollout, downgradeFrom: from } : rollout });
       expect(
-        verifyInstallable({ release: target(older), rollout: rollback(['1.1.0', '1.0.0']) }, device, now).policy
+        verifyInstallable({ release: target(older), rollout: rollback(['1.1.0', '1.0.0']) }, device, now).fields
           .version,
       ).to.equal('0.9.0');
       expect(
@@ -298,7 +298,7 @@ describe('verifyInstallable', () => {
     it('accepts a device running exactly the minimum source version or later', () => {
       for (const currentVersion of ['1.5.0', '1.5.0+build.7', '1.9.0']) {
         expect(
-          verifyInstallable(both(needs('1.5.0')), { ...device, currentVersion }, now).policy.minSourceVersion,
+          verifyInstallable(both(needs('1.5.0')), { ...device, currentVersion }, now).fields.minSourceVersion,
           currentVersion,
         ).to.equal('1.5.0');
       }
@@ -342,13 +342,13 @@ describe('verifyInstallable', () => {
   });
 });
 
-describe('readReleasePolicy', () => {
+describe('readReleaseFields', () => {
   it('returns exactly the four policy fields', () => {
-    expect(readReleasePolicy(target({ ...policy, note: 'ignored', rollout }))).to.deep.equal(policy);
+    expect(readReleaseFields(target({ ...policy, note: 'ignored', rollout }))).to.deep.equal(policy);
   });
 
   it('returns the minimum source version when the release has one', () => {
-    expect(readReleasePolicy(target({ ...policy, minSourceVersion: '1.2.0-rc.1' }))).to.deep.equal({
+    expect(readReleaseFields(target({ ...policy, minSourceVersion: '1.2.0-rc.1' }))).to.deep.equal({
       ...policy,
       minSourceVersion: '1.2.0-rc.1',
     });
@@ -370,7 +370,7 @@ describe('readReleasePolicy', () => {
   ];
   for (const [what, custom] of malformed) {
     it(`refuses ${what} as invalid metadata`, () => {
-      expect(refusal(() => readReleasePolicy(target(custom))))
+      expect(refusal(() => readReleaseFields(target(custom))))
         .to.be.instanceOf(VerificationError)
         .and.have.property('code', 'METADATA_INVALID');
     });

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 
 import { expect } from 'chai';
 
-import { AdminApi } from '../../../infra/apiClient';
+import { AdminApiClient } from '../../../infra/adminApiClient';
 
 /** A plain HTTP stand-in for one API replica: answers every request with `status` and its name. */
 async function replica(name: string, status = 200): Promise<{ url: string; hits: () => number; server: Server }> {
@@ -24,14 +24,14 @@ async function stoppedReplica(): Promise<string> {
   return r.url;
 }
 
-describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
+describe('AdminApiClient with several API replicas (OTA_API_URL a, b)', () => {
   const servers: Server[] = [];
   after(() => servers.forEach((s) => s.close()));
 
   it('moves to the next replica when one refuses the connection, and stays there', async () => {
     const b = await replica('b');
     servers.push(b.server);
-    const api = new AdminApi({ url: await stoppedReplica(), caPem: '', failoverUrls: [b.url] });
+    const api = new AdminApiClient({ url: await stoppedReplica(), caPem: '', failoverUrls: [b.url] });
     try {
       expect(await api.get('/x')).to.deep.equal({ name: 'b' });
       expect(await api.get('/x')).to.deep.equal({ name: 'b' });
@@ -45,7 +45,7 @@ describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
     const a = await replica('a', 500);
     const b = await replica('b');
     servers.push(a.server, b.server);
-    const api = new AdminApi({ url: a.url, caPem: '', failoverUrls: [b.url] });
+    const api = new AdminApiClient({ url: a.url, caPem: '', failoverUrls: [b.url] });
     try {
       const err = await api.send('POST', '/x', {}).then(
         () => undefined,
@@ -59,7 +59,7 @@ describe('AdminApi with several API replicas (OTA_API_URL a, b)', () => {
   });
 
   it('reports UNAVAILABLE when every replica refuses', async () => {
-    const api = new AdminApi({ url: await stoppedReplica(), caPem: '', failoverUrls: [await stoppedReplica()] });
+    const api = new AdminApiClient({ url: await stoppedReplica(), caPem: '', failoverUrls: [await stoppedReplica()] });
     try {
       expect(
         await api.get('/x').then(

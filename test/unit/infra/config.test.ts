@@ -31,7 +31,7 @@ describe('loadConfig', () => {
       expect(config.api).to.include({ port: 8080, host: '127.0.0.1', url: 'https://127.0.0.1:8080' });
       expect(config.api.tlsHosts).to.deep.equal(['127.0.0.1', 'localhost']);
       expect(config.bootstrapOperators).to.deep.equal([]);
-      expect(config.policy).to.deep.equal(DEFAULT_POLICY);
+      expect(config.rolloutPolicy).to.deep.equal(DEFAULT_POLICY);
       expect(config.observability.logLevel).to.equal('info');
       expect(config.identity.attestationPolicy).to.equal(undefined);
     });
@@ -116,7 +116,7 @@ describe('loadConfig', () => {
         channels: { stable: { approvals: 2, owners: ['alice', 'bob'], plan: 'cautious', onBreach: 'rollback' } },
       };
       writeFileSync(file, JSON.stringify(policy));
-      expect(loadConfig({ OTA_POLICY_FILE: file }).policy).to.deep.equal(policy);
+      expect(loadConfig({ OTA_POLICY_FILE: file }).rolloutPolicy).to.deep.equal(policy);
     });
 
     it('is refused when the file is missing', () => {

@@ -11,7 +11,7 @@ import {
   type ReleaseTarget,
   targetName,
 } from '../common/release';
-import { MAX_METADATA_BYTES, targetFile } from '../trust/tufRepository';
+import { MAX_METADATA_BYTES, targetFile } from '../trust/metadataFileSet';
 import type { ActivityDeps } from './deps';
 import { retiredNames } from './retire';
 
@@ -117,7 +117,7 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
     approvals: input.approvals,
   };
   const entry = targetFile({ name: t.name, length: t.length, sha256: t.sha256, custom: { ...t.custom, rollout } });
-  await publishIntoRollout(
+  await addRolloutEntry(
     deps,
     { channel: t.custom.channel, hardwareIds: t.custom.hardwareIds },
     { entry, deltas: deltaEntries(t) },
@@ -149,7 +149,7 @@ export function deltaEntries(t: ReleaseTarget): TargetFile[] {
  * Adds (or replaces) one rollout entry, and the release's delta entries, in every file set of
  * these hardware ids, retiring as it goes.
  */
-export async function publishIntoRollout(
+export async function addRolloutEntry(
   deps: ActivityDeps,
   { channel, hardwareIds }: { channel: string; hardwareIds: readonly string[] },
   { entry, deltas = [] }: { entry: TargetFile; deltas?: TargetFile[] },

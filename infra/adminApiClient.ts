@@ -14,7 +14,7 @@ const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
  */
 const REQUEST_TIMEOUT_MS = 60_000;
 
-export interface AdminApiOptions {
+export interface AdminApiClientOptions {
   /** The API replica to ask first. */
   url: string;
   /** Further API replicas, tried in order when a replica cannot be connected to. */
@@ -29,13 +29,13 @@ export interface AdminApiOptions {
  * The admin side of the API as the CLI, the worker and tests call it: HTTPS that trusts
  * the fleet CA, and the operator's bearer token. Errors come back with the API's code.
  */
-export class AdminApi {
+export class AdminApiClient {
   readonly baseUrl: string;
   private readonly failoverUrls: readonly string[];
   private readonly token: string | undefined;
   private readonly agent: Agent;
 
-  constructor(options: AdminApiOptions) {
+  constructor(options: AdminApiClientOptions) {
     this.baseUrl = options.url;
     this.failoverUrls = options.failoverUrls ?? [];
     this.token = options.token;
@@ -46,7 +46,7 @@ export class AdminApi {
   /** The replica requests go to: the first, until it refuses a connection (see `send`). */
   private current: string;
 
-  static fromConfig(config: Config, token = config.identity.operatorToken): AdminApi {
+  static fromConfig(config: Config, token = config.identity.operatorToken): AdminApiClient {
     let ca: string;
     try {
       ca = readFileSync(config.identity.fleetCaCert, 'utf8');
@@ -57,7 +57,7 @@ export class AdminApi {
         { cause: err },
       );
     }
-    return new AdminApi({ url: config.api.url, failoverUrls: config.api.failoverUrls, caPem: ca, token });
+    return new AdminApiClient({ url: config.api.url, failoverUrls: config.api.failoverUrls, caPem: ca, token });
   }
 
   get<T>(path: string): Promise<T> {

@@ -5,7 +5,7 @@ import type { ActivityDeps } from './deps';
 
 /** The channel's approval rules, from the worker's policy (the creator cannot choose them). */
 export function loadChannelPolicy(deps: ActivityDeps, input: { channel: string }): Promise<ChannelPolicy> {
-  return Promise.resolve(channelPolicy(deps.policy, input.channel));
+  return Promise.resolve(channelPolicy(deps.rolloutPolicy, input.channel));
 }
 
 /**

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 
 import { ServerError } from '../../../common/errors';
-import { targetFile } from '../../../trust/tufRepository';
+import { targetFile } from '../../../trust/metadataFileSet';
 import { createActivityDeps } from '../../../worker/deps';
 import { rejectionOf } from '../../rejection';
 import { testConfig } from '../helpers';
 
-describe('TufRepository in MinIO', () => {
+describe('MetadataFileSet in MinIO', () => {
   let deps: Awaited<ReturnType<typeof createActivityDeps>>;
   before(async () => {
     deps = await createActivityDeps(testConfig());

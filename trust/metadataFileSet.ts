@@ -46,7 +46,7 @@ export interface StagedTargets {
   json: string;
 }
 
-export interface TufRepositoryOptions {
+export interface MetadataFileSetOptions {
   name: RepositoryName;
   storage: Storage;
   /** The provisioned root; newer roots in storage are followed and verified step by step (as devices do). */
@@ -71,7 +71,7 @@ const MAX_TIMESTAMP_ROUNDS = 50;
  * and how they are read and claimed is trust/metadataFiles.ts; how each role's file is
  * built and signed, trust/roleMetadata.ts.
  */
-export class TufRepository {
+export class MetadataFileSet {
   readonly name: RepositoryName;
   readonly partition: string | undefined;
   private readonly files: MetadataFiles;
@@ -80,7 +80,7 @@ export class TufRepository {
   private readonly keys: KeySource | undefined;
   private readonly floor: VersionFloor | undefined;
 
-  constructor(options: TufRepositoryOptions) {
+  constructor(options: MetadataFileSetOptions) {
     this.name = options.name;
     this.partition = options.partition;
     this.files = new MetadataFiles(options.storage, { repo: options.name, partition: options.partition });
@@ -435,7 +435,7 @@ export class TufRepository {
    * The API shares one read among devices for a moment (api/servedTimestamps.ts).
    */
   async readServedTimestamp(): Promise<Buffer> {
-    const floor = await this.floor?.before(this.scope);
+    const floor = await this.floor?.beforeRead(this.scope);
     let found: { md: Metadata<Timestamp>; bytes: Buffer } | undefined;
     try {
       await this.currentRoot();

@@ -1,11 +1,11 @@
-import { compareSemver, readReleasePolicy } from '@enigm-ota/client-sdk';
+import { compareSemver, readReleaseFields } from '@enigm-ota/client-sdk';
 import type { TargetFile } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
-import { targetFile } from '../trust/tufRepository';
+import { targetFile } from '../trust/metadataFileSet';
 import type { ActivityDeps } from './deps';
-import { publishIntoRollout } from './release';
+import { addRolloutEntry } from './signAndPublish';
 
 /**
  * `rollback --to VERSION`: offer an earlier release of the channel again, to every device
@@ -32,11 +32,11 @@ export async function offerPrevious(
       `no release ${toVersion} in channel ${current.custom.channel} in the device-facing metadata (partitioned repositories keep the ${deps.retention.keepStable} newest stable releases: OTA_KEEP_STABLE_RELEASES)`,
     );
   }
-  const policy = readReleasePolicy(previous);
-  if (policy.rollbackIndex < current.custom.rollbackIndex) {
+  const fields = readReleaseFields(previous);
+  if (fields.rollbackIndex < current.custom.rollbackIndex) {
     throw new ServerError(
       'ROLLBACK_NOT_ALLOWED',
-      `${toVersion} has rollbackIndex ${policy.rollbackIndex}, below ${current.custom.rollbackIndex} that devices running ${current.custom.version} store: roll forward with a new release instead`,
+      `${toVersion} has rollbackIndex ${fields.rollbackIndex}, below ${current.custom.rollbackIndex} that devices running ${current.custom.version} store: roll forward with a new release instead`,
     );
   }
   const rollout = {
@@ -49,17 +49,17 @@ export async function offerPrevious(
     downgradeFrom: [current.custom.version],
     approvals: [],
   };
-  await publishIntoRollout(
+  await addRolloutEntry(
     deps,
-    { channel: policy.channel, hardwareIds: policy.hardwareIds },
+    { channel: fields.channel, hardwareIds: fields.hardwareIds },
     {
       entry: targetFile({
         name: previous.path,
         length: previous.length,
         sha256: previous.hashes['sha256']!,
-        custom: { ...policy, rollout },
+        custom: { ...fields, rollout },
       }),
     },
   );
-  return { targetName: previous.path, rollbackIndex: policy.rollbackIndex };
+  return { targetName: previous.path, rollbackIndex: fields.rollbackIndex };
 }

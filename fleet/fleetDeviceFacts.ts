@@ -9,7 +9,7 @@ import type { FleetDeviceFacts } from './eligibility';
  * flags). From the poll only the running version, and what the device claims to be: a
  * claim that differs from the enrollment fails the identity check.
  */
-export function deviceFacts(
+export function fleetFactsOf(
   d: DeviceRecord,
   poll?: Pick<PollRequest, 'currentVersion' | 'hardwareId' | 'channel'>,
 ): FleetDeviceFacts {
