@@ -17,7 +17,7 @@ export const MAX_CSR_BYTES = 8 * 1024;
 const CSR_RSA_BITS = { min: 2048, max: 4096 } as const;
 /** e = 65537 only: small exponents are where RSA signature forgeries live. */
 const CSR_RSA_EXPONENT = '65537';
-/** PKCS#1 v1.5 with SHA-2 (the SDK signs with SHA-256); MD5 and SHA-1 prove too little. */
+/** RSASSA-PKCS1-v1_5 with SHA-2 (the SDK signs with SHA-256); MD5 and SHA-1 prove too little. */
 const CSR_SIGNATURE_OIDS: ReadonlySet<string> = new Set(
   ['sha256WithRSAEncryption', 'sha384WithRSAEncryption', 'sha512WithRSAEncryption'].map(
     (name) => forge.pki.oids[name]!,
@@ -40,7 +40,7 @@ export function fleetCaToken(config: Config): FleetCaToken {
 /** Where the CA's signatures come from: the HSM token, or memory (benchmarks). */
 export type FleetCaKeySource = 'hsm' | 'memory';
 
-/** Signs a certificate's DER TBSCertificate with RSA PKCS#1 v1.5 over SHA-256. */
+/** Signs a certificate's DER TBSCertificate with RSA RSASSA-PKCS1-v1_5 over SHA-256. */
 interface CaKey {
   readonly source: FleetCaKeySource;
   readonly publicKey: forge.pki.rsa.PublicKey;

@@ -3,11 +3,11 @@ import * as pkcs11js from 'pkcs11js';
 import { ServerError } from '../common/errors';
 import type { Config } from './config';
 
-// pkcs11js has no names for the Edwards-curve mechanisms (PKCS#11 3.0).
+// pkcs11js has no names for the Edwards-curve mechanisms (PKCS11 3.0).
 const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
 const CKM_EDDSA = 0x1057;
 const ED25519_OID = Buffer.from('06032b6570', 'hex');
-// PKCS#11 3.0's key type for Ed25519 pairs; keyPairs() lists only these (the fleet CA's key is RSA).
+// PKCS11 3.0's key type for Ed25519 pairs; keyPairs() lists only these (the fleet CA's key is RSA).
 const CKK_EC_EDWARDS = 0x40;
 // A token holds a handful of keys per role; more than this is a misconfigured token.
 const MAX_TOKEN_KEYS = 256;
@@ -20,7 +20,7 @@ const RSA_EXPONENT = Buffer.from([1, 0, 1]);
 const modules = new Map<string, { lib: pkcs11js.PKCS11; users: number }>();
 
 /**
- * Release and online signing keys live in a PKCS#11 token (SoftHSM2 in the embedded
+ * Release and online signing keys live in a PKCS11 token (SoftHSM2 in the embedded
  * stack, a network HSM in production), the fleet CA's key in a token of its own (S-23).
  * Private keys are generated inside it as sensitive and non-extractable; this class only
  * ever sees public keys and signatures.
@@ -32,7 +32,7 @@ export interface HsmKeyPair {
   sign(data: Buffer): Buffer;
 }
 
-/** An RSA pair in the token (the fleet CA's): its public half, and SHA-256 PKCS#1 v1.5 signing by the token. */
+/** An RSA pair in the token (the fleet CA's): its public half, and SHA-256 RSASSA-PKCS1-v1_5 signing by the token. */
 export interface HsmRsaKeyPair {
   readonly label: string;
   readonly modulus: Buffer;

@@ -12,7 +12,7 @@ export function rsaKey(bits = 2048, publicExponent = 65537): { publicPem: string
 }
 
 /**
- * A PKCS#10 request carrying `publicPem`, signed with `signerPem`: the same key for an honest
+ * A PKCS10 certificate request carrying `publicPem`, signed with `signerPem`: the same key for an honest
  * request, another key for one that proves nothing about the key it carries.
  */
 export function csrFor(

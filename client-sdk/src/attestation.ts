@@ -38,7 +38,7 @@ export interface AttestationEvidence extends AttestationClaim {
 }
 
 export interface AttestationKey {
-  /** RSA private key, PEM (PKCS#1 or PKCS#8). */
+  /** RSA private key, PEM (PKCS1 or PKCS8). */
   privateKeyPem: string;
   certChain: string[];
 }
@@ -79,7 +79,7 @@ export function createEvidence(key: AttestationKey, claim: AttestationClaim): At
   };
 }
 
-/** Only RSA: the server verifies PKCS#1 v1.5 signatures with node-forge, which reads RSA certificates only. */
+/** Only RSA: the server verifies RSASSA-PKCS1-v1_5 signatures with node-forge, which reads RSA certificates only. */
 function rsaKey(pem: string): KeyObject {
   let key: KeyObject;
   try {

@@ -18,7 +18,7 @@ export interface DeviceIdentity extends TlsIdentity {
 
 const FILES = { key: 'device.key', cert: 'device.pem', ca: 'fleet-ca.pem' } as const;
 
-/** A new RSA key and a PKCS#10 request signed with it (proof of possession). */
+/** A new RSA key and a PKCS10 certificate request signed with it (proof of possession). */
 export function newKeyAndCsr(deviceId: string): { keyPem: string; csrPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -30,7 +30,7 @@ describe('the house style (CONTRIBUTING.md)', () => {
   const files = sourceFiles();
 
   it('names requirements or reasons in comments and test titles, never the ticket that asked', () => {
-    // An issue number in a comment (`// #12`, `issue #11`) or a test title; PKCS#11 is a standard's name.
+    // A hash and a number in a comment or test title, or "issue" and a number; a PKCS standard's name is not one.
     const ticket =
       /((\/\/|\/\*|^\s*\*|--|^\s*#).*(?<!PKCS)#[0-9]{1,4}\b)|((describe|it)\(['"`][^'"`]*(?<!PKCS)#[0-9]+)|\b[Ii]ssue #?[0-9]+/;
     expect(files.flatMap((f) => matching(f, ticket))).to.deep.equal([]);

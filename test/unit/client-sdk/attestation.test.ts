@@ -74,7 +74,7 @@ describe('createEvidence', () => {
     pkcs8 = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   });
 
-  it('signs the payload with RSA PKCS#1 v1.5 and SHA-256, from a PKCS#1 or PKCS#8 key', () => {
+  it('signs the payload with RSASSA-PKCS1-v1_5 and SHA-256, from a PKCS1 or PKCS8 key', () => {
     for (const privateKeyPem of [pkcs1, pkcs8]) {
       const evidence = createEvidence({ privateKeyPem, certChain: ['LEAF', 'INTERMEDIATE'] }, claim);
       expect(evidence).to.deep.include({
