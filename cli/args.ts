@@ -1,4 +1,5 @@
 import { InputError } from '../common/errors';
+import type { AdminApiClient } from '../infra/adminApiClient';
 import type { Output } from './output';
 
 /** Command-line argument rules every `ota` command shares. */
@@ -42,4 +43,20 @@ export function queryString(params: Record<string, string | undefined>): string 
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
   return q.toString();
+}
+
+/** One `ota` command group that talks to the admin API. */
+export type ApiCommand<F> = (api: AdminApiClient, call: Invocation<F>) => Promise<number>;
+
+/**
+ * The group `group` as one command that runs the subcommand `table` names. Only the table's own
+ * names count: `ota device toString` is an unknown command, not a method every object has.
+ */
+export function subcommands<F>(group: string, table: Record<string, ApiCommand<F>>): ApiCommand<F> {
+  return (api, call) => {
+    const { command } = call;
+    const run = command !== undefined && Object.hasOwn(table, command) ? table[command] : undefined;
+    if (!run) return Promise.reject(new InputError(`unknown ${group} command: ${command ?? ''} (ota --help)`));
+    return run(api, call);
+  };
 }

@@ -1,8 +1,6 @@
 import type { DeviceDetail, DeviceRecord, Explanation } from '../common/adminApi';
-import { InputError } from '../common/errors';
 import { parseDuration } from '../common/validation';
-import type { AdminApiClient } from '../infra/adminApiClient';
-import { type Invocation, parseTags, queryString, required } from './args';
+import { type ApiCommand, parseTags, queryString, required, subcommands } from './args';
 
 export interface DeviceFlags {
   hardware?: string;
@@ -16,18 +14,9 @@ export interface DeviceFlags {
   reason?: string;
 }
 
-type Subcommand = (api: AdminApiClient, call: Invocation<DeviceFlags>) => Promise<number>;
-
-/** `ota device token|list|show|revoke|label|explain`: the fleet inventory, through the admin API. */
-export async function deviceCommand(api: AdminApiClient, call: Invocation<DeviceFlags>): Promise<number> {
-  const run = call.command === undefined ? undefined : DEVICE_COMMANDS[call.command];
-  if (!run) throw new InputError(`unknown device command: ${call.command ?? ''} (ota --help)`);
-  return run(api, call);
-}
-
 const devicePath = (id: string) => `/v1/admin/devices/${encodeURIComponent(id)}`;
 
-const DEVICE_COMMANDS: Record<string, Subcommand> = {
+const DEVICE_COMMANDS: Record<string, ApiCommand<DeviceFlags>> = {
   async token(api, { args, flags, out }) {
     const ttlSeconds = flags.ttl === undefined ? undefined : Math.round(parseDuration(flags.ttl) / 1000);
     const grant = await api.send<{ deviceId: string; token: string; expiresAt: string }>(
@@ -98,6 +87,9 @@ const DEVICE_COMMANDS: Record<string, Subcommand> = {
     return 0;
   },
 };
+
+/** `ota device token|list|show|revoke|label|explain`: the fleet inventory, through the admin API. */
+export const deviceCommand = subcommands('device', DEVICE_COMMANDS);
 
 function describeDevice(d: DeviceRecord): string {
   return `${d.deviceId.padEnd(24)} ${d.status.padEnd(9)} ${(d.hardwareId ?? '-').padEnd(12)} ${(d.channel ?? '-').padEnd(10)} ${d.currentVersion.padEnd(10)} ${d.groups.join(',')}`;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { InputError } from '../common/errors';
 import { AdminApiClient } from '../infra/adminApiClient';
 import { type Config, loadConfig } from '../infra/config';
-import type { Invocation } from './args';
+import type { ApiCommand } from './args';
 import { deviceCommand } from './deviceCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
 import { migrate } from './host/db';
@@ -135,12 +135,14 @@ export async function main(argv: string[]): Promise<number> {
     const [group, command, ...rest] = positionals;
     const config = loadConfig(withStackEnv(process.env));
     const call = { command, args: rest, flags, out };
-    if (['release', 'device', 'operator', 'audit'].includes(group!)) return await viaApi(config, group!, call);
+    const apiCommand = Object.hasOwn(API_COMMANDS, group!) ? API_COMMANDS[group!] : undefined;
+    if (apiCommand) return await viaApi(config, (api) => apiCommand(api, call));
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'keys') return await keys(config, call);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
-    if (group === 'metadata' && command === 'accept-storage') return await viaApi(config, 'metadata', call);
+    if (group === 'metadata' && command === 'accept-storage')
+      return await viaApi(config, (api) => acceptStorage(api, call));
     throw new InputError(`unknown command: ${positionals.slice(0, 2).join(' ')} (ota --help)`);
   } catch (err) {
     const code = (err as { code?: string }).code;
@@ -150,14 +152,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function viaApi(config: Config, group: string, call: Invocation<Flags>): Promise<number> {
+/** The command groups that act through the admin API, as the operator the token names. */
+const API_COMMANDS: Record<string, ApiCommand<Flags>> = {
+  release: releaseCommand,
+  device: deviceCommand,
+  operator: operatorCommand,
+  audit: auditCommand,
+};
+
+async function viaApi(config: Config, run: (api: AdminApiClient) => Promise<number>): Promise<number> {
   const api = AdminApiClient.fromConfig(config);
   try {
-    if (group === 'release') return await releaseCommand(api, call);
-    if (group === 'device') return await deviceCommand(api, call);
-    if (group === 'operator') return await operatorCommand(api, call);
-    if (group === 'metadata') return await acceptStorage(api, call);
-    return await auditCommand(api, call);
+    return await run(api);
   } finally {
     await api.close();
   }

@@ -1,7 +1,6 @@
 import type { AuditRow, OperatorRow } from '../common/adminApi';
-import { InputError } from '../common/errors';
 import type { AdminApiClient } from '../infra/adminApiClient';
-import { type Invocation, queryString, required } from './args';
+import { type ApiCommand, type Invocation, queryString, required, subcommands } from './args';
 
 export interface OperatorFlags {
   role?: string[];
@@ -11,16 +10,7 @@ export interface OperatorFlags {
   limit?: string;
 }
 
-type Subcommand = (api: AdminApiClient, call: Invocation<OperatorFlags>) => Promise<number>;
-
-/** `ota operator add|list|revoke` (admins). */
-export async function operatorCommand(api: AdminApiClient, call: Invocation<OperatorFlags>): Promise<number> {
-  const run = call.command === undefined ? undefined : OPERATOR_COMMANDS[call.command];
-  if (!run) throw new InputError(`unknown operator command: ${call.command ?? ''} (ota --help)`);
-  return run(api, call);
-}
-
-const OPERATOR_COMMANDS: Record<string, Subcommand> = {
+const OPERATOR_COMMANDS: Record<string, ApiCommand<OperatorFlags>> = {
   async add(api, { args, flags, out }) {
     const created = await api.send<{ operator: { name: string; roles: string[] }; token: string }>(
       'POST',
@@ -51,6 +41,9 @@ const OPERATOR_COMMANDS: Record<string, Subcommand> = {
     return 0;
   },
 };
+
+/** `ota operator add|list|revoke` (admins). */
+export const operatorCommand = subcommands('operator', OPERATOR_COMMANDS);
 
 /** `ota audit` (anyone who may read). */
 export async function auditCommand(api: AdminApiClient, { flags, out }: Invocation<OperatorFlags>): Promise<number> {

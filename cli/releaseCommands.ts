@@ -12,7 +12,7 @@ import { InputError, ServerError } from '../common/errors';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
 import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
 import type { AdminApiClient } from '../infra/adminApiClient';
-import { type Invocation, numberFlag, parseTags, required } from './args';
+import { type Invocation, numberFlag, parseTags, queryString, required } from './args';
 import { type Output, perPercent, progressBar } from './output';
 import { describeList, describeStatus } from './releaseView';
 
@@ -47,10 +47,8 @@ const path = (channel: string, version: string) =>
 export async function releaseCommand(api: AdminApiClient, call: Invocation<ReleaseFlags>): Promise<number> {
   const { command, args, flags, out } = call;
   if (command === 'list') {
-    const query = new URLSearchParams();
-    if (flags.channel !== undefined) query.set('channel', flags.channel);
-    if (flags.stage !== undefined) query.set('stage', flags.stage);
-    const releases = await api.get<ReleaseListItem[]>(`/v1/admin/releases?${query.toString()}`);
+    const query = queryString({ channel: flags.channel, stage: flags.stage });
+    const releases = await api.get<ReleaseListItem[]>(`/v1/admin/releases?${query}`);
     out.result(releases, () => describeList(releases));
     return 0;
   }
