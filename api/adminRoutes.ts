@@ -26,7 +26,8 @@ export interface AdminRouteDeps {
 }
 
 const DEFAULT_TOKEN_TTL_S = 24 * 3600;
-const ADMIN_BODY_BYTES = 16 * 1024;
+/** A JSON body of at most 16 KiB: every admin request here is a few names and labels. */
+const body = jsonBody(16 * 1024);
 /** What the device page shows: enough to see a few release attempts, newest first. */
 const DEVICE_REPORTS = 50;
 
@@ -35,6 +36,7 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
   const r = Router();
   operatorRoutes(r, deps);
   inventoryRoutes(r, deps);
+  deviceChangeRoutes(r, deps);
   fleetRoutes(r, deps);
   return r;
 }
@@ -42,7 +44,6 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 /** Who may act (operators, admins only) and what they did (the audit log). */
 function operatorRoutes(r: Router, deps: AdminRouteDeps): void {
   const { guard } = deps;
-  const body = jsonBody(ADMIN_BODY_BYTES);
   r.get('/v1/admin/whoami', guard('read'), (_req, res) => {
     res.json(operatorOf(res));
   });
@@ -83,7 +84,6 @@ function operatorRoutes(r: Router, deps: AdminRouteDeps): void {
 /** The device inventory: enrollment tokens, records, eligibility explanations, labels, revocation. */
 function inventoryRoutes(r: Router, deps: AdminRouteDeps): void {
   const { guard } = deps;
-  const body = jsonBody(ADMIN_BODY_BYTES);
   r.post(
     '/v1/admin/devices/tokens',
     guard('device.manage'),
@@ -124,13 +124,11 @@ function inventoryRoutes(r: Router, deps: AdminRouteDeps): void {
     if (!device) throw new ServerError('NOT_FOUND', `no device ${id}`);
     res.json(await deps.offers.explain(fleetFactsOf(device), version));
   });
-  deviceChangeRoutes(r, deps);
 }
 
 /** Changes to an enrolled device: every replica hears of them (infra/changes.ts), should one ever cache devices. */
 function deviceChangeRoutes(r: Router, deps: AdminRouteDeps): void {
   const { guard } = deps;
-  const body = jsonBody(ADMIN_BODY_BYTES);
   r.post(
     '/v1/admin/devices/:id/labels',
     guard('device.manage'),
@@ -168,6 +166,6 @@ function fleetRoutes(r: Router, deps: AdminRouteDeps): void {
     res.json(await deps.fleet.targetStats(name));
   });
   r.get('/v1/fleet/summary', guard('read'), async (req, res) => {
-    res.json(await deps.fleet.summary((queryText(req, 'prefix') ?? '').slice(0, 128)));
+    res.json(await deps.fleet.summary(queryFilter(req, 'prefix') ?? ''));
   });
 }

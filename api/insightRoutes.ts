@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { type Request, type RequestHandler, Router } from 'express';
+import { type RequestHandler, Router } from 'express';
 
 import type { ReleaseInsights, StepWindow } from '../common/adminApi';
 import type { ReleaseStatus } from '../common/release';
@@ -7,7 +7,7 @@ import { releaseStatus } from '../control/releases';
 import type { FleetStore } from '../infra/fleetStore';
 import { Insights, MAX_BUCKETS } from '../infra/insights';
 import type { Permission } from './permissions';
-import { queryInteger } from './query';
+import { queryInteger, releaseOf } from './query';
 
 export interface InsightRouteDeps {
   temporal: Client;
@@ -26,10 +26,7 @@ export function insightRoutes(deps: InsightRouteDeps): Router {
 
   r.get('/v1/admin/releases/:channel/:version/insights', guard('read'), async (req, res) => {
     const buckets = queryInteger(req, 'buckets', { fallback: DEFAULT_BUCKETS, min: 2, max: MAX_BUCKETS });
-    const status = await releaseStatus(deps.temporal, {
-      channel: param(req, 'channel'),
-      version: param(req, 'version'),
-    });
+    const status = await releaseStatus(deps.temporal, releaseOf(req));
     res.json(await releaseInsights(insights(), status, { buckets }));
   });
 
@@ -37,10 +34,6 @@ export function insightRoutes(deps: InsightRouteDeps): Router {
     res.json(await insights().breakdown());
   });
   return r;
-}
-
-function param(req: Request, name: string): string {
-  return String(req.params[name]);
 }
 
 /**

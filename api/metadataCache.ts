@@ -13,7 +13,7 @@
  * - Devices asking at once share one read. Held bytes are bounded (oldest first out).
  *
  * Unversioned names and timestamp.json are not kept here (timestamp.json has its own
- * checked, shorter-lived copy: MetadataFileSet.servedTimestamp).
+ * checked, shorter-lived copy: api/servedTimestamps.ts).
  */
 import type { Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES } from '../trust/metadataFileSet';

@@ -10,7 +10,7 @@ const json = (name: SchemaName) => ({ content: { 'application/json': { schema: r
 const bytes = (type: string) => ({ content: { [type]: { schema: { type: 'string' } } } });
 
 /**
- * Every refusal status an operation can answer, and what gives it (api/errors.ts maps each
+ * Every refusal status an operation can answer, and what gives it (api/errorResponses.ts maps each
  * code to its status). Each operation lists the ones it can give; schemathesis fails
  * `npm test` on an answer whose status is not listed.
  */

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 
 import { InputError } from '../common/errors';
+import type { ReleaseRef } from '../control/releases';
 
 /** What a list filter may be: longer values match nothing a name or prefix could be. */
 const MAX_FILTER = 128;
@@ -36,4 +37,9 @@ export function queryInteger(
 /** `?limit=` of a list: 1..max, 100 when absent. */
 export function queryLimit(req: Request, max = 1000): number {
   return queryInteger(req, 'limit', { fallback: 100, min: 1, max });
+}
+
+/** The release a route's path names (`:channel/:version`). */
+export function releaseOf(req: Request): ReleaseRef {
+  return { channel: String(req.params['channel']), version: String(req.params['version']) };
 }

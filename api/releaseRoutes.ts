@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
 import type { Client } from '@temporalio/client';
-import { type Request, type RequestHandler, type Response, Router } from 'express';
+import { type RequestHandler, type Response, Router } from 'express';
 
 import { deliverySummary, OPS_ACTIONS } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
-import type { RolloutStep } from '../common/release';
+import type { ReleaseStatus, RolloutStep } from '../common/release';
 import {
   channelPolicy,
   DEFAULT_DELTA_BASES,
@@ -18,7 +18,6 @@ import {
   decideRelease,
   listReleases,
   releaseAction,
-  type ReleaseRef,
   releaseStatus,
   resolveChannel,
   startRelease,
@@ -28,7 +27,7 @@ import type { Storage } from '../infra/storage';
 import { type AuditNote, operatorOf } from './auth';
 import { httpStatusOf } from './errorResponses';
 import type { Permission } from './permissions';
-import { queryText } from './query';
+import { queryText, releaseOf } from './query';
 import { withBody } from './requestBodies';
 import { jsonBody } from './untrusted';
 
@@ -41,7 +40,8 @@ export interface ReleaseRouteDeps {
 }
 
 const UPLOAD_PREFIX = 'uploads/api/';
-const RELEASE_BODY_BYTES = 64 * 1024;
+/** A JSON body of at most 64 KiB: a release's steps and targeting, or a comment. */
+const body = jsonBody(64 * 1024);
 /** The keys POST /v1/admin/uploads hands out; anything else (a "..", "//") is not looked up in storage. */
 const UPLOAD_KEY = new RegExp(
   `^${UPLOAD_PREFIX}[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/${patterns.fileName.slice(1)}`,
@@ -81,7 +81,7 @@ function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
   r.post(
     '/v1/admin/releases',
     guard('release.create'),
-    jsonBody(RELEASE_BODY_BYTES),
+    body,
     withBody('CreateRelease', async (b, _req, res) => {
       if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
         throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
@@ -132,7 +132,7 @@ function decisionRoutes(r: Router, deps: ReleaseRouteDeps): void {
     r.post(
       `/v1/admin/releases/:channel/:version/${decision}`,
       deps.guard('release.decide'),
-      jsonBody(RELEASE_BODY_BYTES),
+      body,
       withBody('Decision', async ({ comment }, req, res) => {
         const release = releaseOf(req);
         res.locals['audit'] = {
@@ -141,9 +141,7 @@ function decisionRoutes(r: Router, deps: ReleaseRouteDeps): void {
           reason: comment,
         };
         const input = { approver: operatorOf(res).name, comment };
-        const status = await noteWorkerOutcome(res, decideRelease(deps.temporal, release, { decision, input }));
-        await deps.fleet.notify('rollout');
-        res.json(status);
+        await answerChange(res, deps.fleet, decideRelease(deps.temporal, release, { decision, input }));
       }),
     );
   }
@@ -158,7 +156,7 @@ function operationRoutes(r: Router, deps: ReleaseRouteDeps): void {
     r.post(
       `/v1/admin/releases/:channel/:version/${action}`,
       deps.guard('release.operate'),
-      jsonBody(RELEASE_BODY_BYTES),
+      body,
       withBody('OpsAction', async ({ reason, to }, req, res) => {
         if (to !== undefined && action !== 'rollback') throw new InputError('"to" is for rollback only');
         const release = releaseOf(req);
@@ -168,25 +166,27 @@ function operationRoutes(r: Router, deps: ReleaseRouteDeps): void {
           reason,
           detail: to && `to ${to}`,
         };
-        // The update returns once the workflow has published the signed rollout state; then every
-        // replica drops its cached copy, so the change applies to their next poll (infra/changes.ts).
         const input = { actor: operatorOf(res).name, reason, to };
-        const status = await noteWorkerOutcome(res, releaseAction(deps.temporal, release, { action, input }));
-        await deps.fleet.notify('rollout');
-        res.json(status);
+        await answerChange(res, deps.fleet, releaseAction(deps.temporal, release, { action, input }));
       }),
     );
   }
 }
 
 /**
+ * Answers with the release's status once its update is done. The update returns once the
+ * workflow has published the signed rollout state; then every replica drops its cached copy, so
+ * the change applies to their next poll (infra/changes.ts).
+ *
  * S-19: the audit line of an update no worker ran says what happened: NO_WORKER (refused,
  * nothing changed) or UPDATE_PENDING (accepted, applies when a worker runs), which the audit
  * hook would otherwise both record as a plain failure.
  */
-async function noteWorkerOutcome<T>(res: Response, work: Promise<T>): Promise<T> {
+async function answerChange(res: Response, fleet: FleetStore, update: Promise<ReleaseStatus>): Promise<void> {
   try {
-    return await work;
+    const status = await update;
+    await fleet.notify('rollout');
+    res.json(status);
   } catch (err) {
     const note = res.locals['audit'] as AuditNote | undefined;
     if (note && err instanceof ServerError && (err.code === 'NO_WORKER' || err.code === 'UPDATE_PENDING')) {
@@ -195,11 +195,6 @@ async function noteWorkerOutcome<T>(res: Response, work: Promise<T>): Promise<T>
     }
     throw err;
   }
-}
-
-/** The release a route's path names. */
-function releaseOf(req: Request): ReleaseRef {
-  return { channel: String(req.params['channel']), version: String(req.params['version']) };
 }
 
 /** A named plan from the server's policy (the channel's by default), or custom steps. */

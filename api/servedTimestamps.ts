@@ -16,6 +16,7 @@ export class ServedTimestamps {
 
   /** The file set's timestamp.json, checked against the watermarks (MetadataFileSet.readServedTimestamp). */
   get(set: MetadataFileSet): Promise<Buffer> {
+    if (this.ttlMs <= 0) return set.readServedTimestamp();
     const held = this.served.get(set.scope);
     if (held && Date.now() - held.at < this.ttlMs) return held.bytes;
     const bytes = set.readServedTimestamp();

@@ -1,6 +1,6 @@
 import type { SessionInfo } from '../common/adminApi';
 
-/** The error body every API refusal carries (api/errors.ts). */
+/** The error body every API refusal carries (api/errorResponses.ts). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,

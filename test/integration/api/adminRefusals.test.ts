@@ -23,7 +23,7 @@ import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, te
 /**
  * Every refusal the admin API gives, by HTTP status and error code: a client (or a proxy,
  * or an alert on 5xx) sees the status, so it must be the one the code stands for. The
- * statuses are written out here; each is also checked against api/errors.ts's table.
+ * statuses are written out here; each is also checked against api/errorResponses.ts's table.
  * Names used only by this file: channel 'refusals' (and 'refusals-none', which never
  * exists), operators 'rf-*', a release on 'strict' (the fixture channel with owners and
  * two approvals) that is aborted at the end.
@@ -129,7 +129,8 @@ function declaredOnly(path: string, headers: Record<string, string>): Promise<An
 function expectRefused(a: Answer, r: Pick<Refusal, 'what' | 'status' | 'code' | 'notFromTable'>): void {
   const seen = `${r.what}: ${JSON.stringify(a.body)}`;
   expect({ status: a.status, code: a.code }, seen).to.deep.equal({ status: r.status, code: r.code });
-  if (!r.notFromTable) expect(httpStatusOf(r.code), `${r.what}: api/errors.ts STATUS[${r.code}]`).to.equal(r.status);
+  if (!r.notFromTable)
+    expect(httpStatusOf(r.code), `${r.what}: api/errorResponses.ts STATUS[${r.code}]`).to.equal(r.status);
   expect(a.body.error?.message, seen).to.be.a('string').that.does.not.equal('');
   expect(a.body.error?.requestId, seen).to.be.a('string').that.does.not.equal('');
 }

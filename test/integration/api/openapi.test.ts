@@ -58,8 +58,8 @@ function registeredRoutes(): Array<{ method: string; path: string }> {
 }
 
 /**
- * The query parameters each route reads, from the routers' source: `req.query['x']` (or the
- * list route's `q('x')`) belongs to the route registered last before it in its file.
+ * The query parameters each route reads, from the routers' source: a `queryText(req, 'x')` (or
+ * another reader of api/query.ts) belongs to the route registered last before it in its file.
  */
 async function queriesRead(): Promise<Array<{ method: string; pattern: string; name: string }>> {
   const found: Array<{ method: string; pattern: string; name: string }> = [];
@@ -77,7 +77,7 @@ async function queriesRead(): Promise<Array<{ method: string; pattern: string; n
     const source = await readFile(join(REPO_ROOT, 'api', `${file}.ts`), 'utf8');
     // A route, then the query parameters its handler reads (api/query.ts; `queryLimit` reads `limit`).
     const tokens =
-      /r\.(get|post|delete|head)\(\s*[`'"]([^`'"]+)|\bquery(?:Text|Filter|Integer)\(req, ['"](\w+)['"]|\bquery(Limit)\(req\b/g;
+      /r\.(get|post|delete|head)\(\s*[`'"]([^`'"]+)|\bquery(?:Text|Filter|Integer)\(req, ['"](\w+)['"]|\bqueryLimit\(req\b/g;
     let route: { method: string; pattern: string } | undefined;
     for (const m of source.matchAll(tokens)) {
       if (m[1]) route = { method: m[1], pattern: m[2]!.replace(/:(\w+)/g, '{$1}') };
