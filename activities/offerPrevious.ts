@@ -3,7 +3,7 @@ import type { TargetFile } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
-import { targetFile } from '../trust/metadataFileSet';
+import { targetFile } from '../trust/roleMetadata';
 import type { ActivityDeps } from './deps';
 import { addRolloutEntry } from './signAndPublish';
 

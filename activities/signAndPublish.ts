@@ -11,7 +11,8 @@ import {
   type ReleaseTarget,
   targetName,
 } from '../common/release';
-import { MAX_METADATA_BYTES, targetFile } from '../trust/metadataFileSet';
+import { MAX_METADATA_BYTES } from '../trust/metadataFiles';
+import { targetFile } from '../trust/roleMetadata';
 import type { ActivityDeps } from './deps';
 import { retiredNames } from './retire';
 

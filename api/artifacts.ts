@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Request, RequestHandler, Response } from 'express';
 
 import { ServerError } from '../common/errors';
+import { matches } from '../common/validation';
 import { fleetFactsOf } from '../fleet/fleetDeviceFacts';
 import type { OfferIndex } from '../fleet/offers';
 import type { Config } from '../infra/config';
@@ -54,7 +55,7 @@ export function artifactHandler(deps: ArtifactDeps): RequestHandler {
 async function serveArtifact(deps: ArtifactDeps, req: Request, res: Response): Promise<void> {
   const device = deviceOf(res);
   const sha256 = String(req.params['sha256']);
-  if (!/^[0-9a-f]{64}$/.test(sha256))
+  if (!matches('sha256', sha256))
     throw new ServerError('INVALID_INPUT', 'artifact address must be a sha256 hex digest');
   const access = await deps.offers.artifactAccess(fleetFactsOf(device), sha256);
   if (!access.allowed) throw new ServerError(access.code, access.reason);

@@ -16,7 +16,7 @@
  * checked, shorter-lived copy: api/servedTimestamps.ts).
  */
 import type { Storage } from '../infra/storage';
-import { MAX_METADATA_BYTES } from '../trust/metadataFileSet';
+import { MAX_METADATA_BYTES } from '../trust/metadataFiles';
 
 export interface MetadataCacheOptions {
   hitMs: number;

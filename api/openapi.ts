@@ -233,7 +233,7 @@ export const openapi = {
           'Artifact bytes by content address (only releases in the signed rollout; a protected release only for an eligible device: 403 ARTIFACT_REFUSED); redirected to a short-lived presigned storage URL, or streamed with OTA_ARTIFACT_DELIVERY=stream; supports HTTP Range',
         security: device,
         parameters: [
-          inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' }),
+          inPath('sha256', { type: 'string', pattern: patterns.sha256 }),
           { name: 'Range', in: 'header', required: false, schema: { type: 'string', maxLength: 100 } },
         ],
         responses: {
@@ -251,7 +251,7 @@ export const openapi = {
         summary: "The artifact's length and ETag (a resume checks them), no bytes",
         security: device,
         parameters: [
-          inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' }),
+          inPath('sha256', { type: 'string', pattern: patterns.sha256 }),
           { name: 'Range', in: 'header', required: false, schema: { type: 'string', maxLength: 100 } },
         ],
         responses: {

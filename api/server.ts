@@ -152,7 +152,7 @@ async function metadataParts(
     repos[repo] = new MetadataRepository({
       name: repo,
       storage,
-      trusted: await loadTrustedRoot(config, repo),
+      root: await loadTrustedRoot(config, repo),
       expiry: config.expiry,
       floor,
       onOffersRead: (scope) => servedTimestamps.forget(scope),

@@ -33,7 +33,7 @@ import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { artifactKey, Storage } from '../infra/storage';
 import { httpOk, ProcessManager } from '../scripts/lib/processes';
-import { targetFile } from '../trust/metadataFileSet';
+import { targetFile } from '../trust/roleMetadata';
 import { report, type Row } from './lib';
 
 const MINIO_PORT = 19_790;

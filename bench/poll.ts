@@ -28,7 +28,7 @@ import { Devices } from '../infra/devices';
 import { FleetCa } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
-import { targetFile } from '../trust/metadataFileSet';
+import { targetFile } from '../trust/roleMetadata';
 import { percentile, report, type Row } from './lib';
 
 const DEVICES = 100_000;

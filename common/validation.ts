@@ -14,12 +14,24 @@ export const patterns = {
   actor: '^[^\\u0000-\\u001f]{1,100}$',
   plan: '^[a-z][a-z0-9-]{0,31}$',
   operatorName: '^[a-z][a-z0-9._-]{0,63}$',
+  sha256: '^[0-9a-f]{64}$',
 } as const;
+
+/** Each pattern compiled once: identifiers are checked on every request. */
+const compiled = Object.fromEntries(Object.entries(patterns).map(([kind, p]) => [kind, new RegExp(p)])) as Record<
+  keyof typeof patterns,
+  RegExp
+>;
+
+/** Whether `value` is a string that matches the identifier rule `kind`. */
+export function matches(kind: keyof typeof patterns, value: unknown): value is string {
+  return typeof value === 'string' && compiled[kind].test(value);
+}
 
 const limits = { maxHardwareIds: 32, maxSteps: 20, maxComment: 1000, maxRollbackIndex: 2 ** 31 - 1 } as const;
 
 export function checkPattern(kind: keyof typeof patterns, value: unknown): string {
-  if (typeof value !== 'string' || !new RegExp(patterns[kind]).test(value)) {
+  if (!matches(kind, value)) {
     throw new InputError(`invalid ${kind}: ${JSON.stringify(value)?.slice(0, 80)} (must match ${patterns[kind]})`);
   }
   return value;

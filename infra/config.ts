@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { OPERATOR_ROLES, type OperatorRole } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import { checkPolicy, DEFAULT_POLICY, type PolicyFile } from '../common/rolloutPolicy';
-import { patterns } from '../common/validation';
+import { matches } from '../common/validation';
 
 /**
  * All configuration comes from environment variables, validated once at start-up.
@@ -129,8 +129,6 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const MAX_POLICY_BYTES = 256 * 1024;
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-const OPERATOR_NAME = new RegExp(patterns.operatorName);
 
 type Env = Record<string, string | undefined>;
 
@@ -353,13 +351,11 @@ function bootstrapOperators(vars: EnvReader): BootstrapOperator[] {
   const valid = (o: { name?: unknown; roles?: unknown; tokenSha256?: unknown }) =>
     typeof o === 'object' &&
     o !== null &&
-    typeof o.name === 'string' &&
-    OPERATOR_NAME.test(o.name) &&
+    matches('operatorName', o.name) &&
     Array.isArray(o.roles) &&
     o.roles.length > 0 &&
     o.roles.every((role) => (OPERATOR_ROLES as readonly unknown[]).includes(role)) &&
-    typeof o.tokenSha256 === 'string' &&
-    SHA256_HEX.test(o.tokenSha256);
+    matches('sha256', o.tokenSha256);
   if (!(Array.isArray(value) && value.length <= 100 && value.every(valid))) {
     vars.problems.push(
       `OTA_BOOTSTRAP_OPERATORS must be a JSON list of {"name", "roles", "tokenSha256"} (a lowercase name, roles from ${OPERATOR_ROLES.join(', ')}, a sha256 in hex)`,

@@ -2,10 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import { type Operator, OPERATOR_ROLES, type OperatorRole, type OperatorRow } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
-import { patterns } from '../common/validation';
+import { matches } from '../common/validation';
 import type { Sql } from './fleetStore';
-
-const OPERATOR_NAME = new RegExp(patterns.operatorName);
 
 /** Tokens are shown once; the store keeps only their sha256, so a leaked table grants nothing. */
 export function tokenHash(token: string): string {
@@ -39,9 +37,9 @@ export class Operators {
     tokenSha256: string;
   }): Promise<Operator> {
     const { name, roles, createdBy, tokenSha256: hash } = operator;
-    if (!OPERATOR_NAME.test(name))
+    if (!matches('operatorName', name))
       throw new InputError('operator name must be lowercase letters, digits, ".", "_" or "-" (up to 64)');
-    if (!/^[0-9a-f]{64}$/.test(hash)) throw new InputError('token hash must be 64 hex digits');
+    if (!matches('sha256', hash)) throw new InputError('token hash must be 64 hex digits');
     const checked = checkRoles(roles);
     const inserted = await this.sql.query(
       `INSERT INTO operators (name, roles, token_hash, created_by) VALUES ($1, $2, $3, $4)

@@ -14,7 +14,7 @@ import type { Storage } from '../infra/storage';
 import { HsmKeys, shortKeyId, type TufRole } from './keyring';
 import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
 import { MetadataRepository } from './metadataRepository';
-import { SPEC_VERSION } from './roleMetadata';
+import { expiresIn, SPEC_VERSION } from './roleMetadata';
 import { parseRoot, withThreshold } from './rootChain';
 import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
 
@@ -80,7 +80,7 @@ export async function openRepository(
   return new MetadataRepository({
     name: open.repo,
     storage: open.storage,
-    trusted: await loadTrustedRoot(config, open.repo),
+    root: await loadTrustedRoot(config, open.repo),
     expiry: config.expiry,
     ...(open.hsm ? { keys: new HsmKeys(open.hsm) } : {}),
   });
@@ -187,5 +187,5 @@ export async function runCeremony(
 }
 
 export function rootExpiry(config: Config): string {
-  return new Date(Date.now() + config.expiry.rootDays * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return expiresIn(config.expiry.rootDays * 24);
 }

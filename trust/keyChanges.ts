@@ -70,38 +70,34 @@ export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: 
     version: current.signed.version + 1,
     expires: rootExpiry(ctx.config),
   });
-  const spec = current.signed.roles[change.role]!;
-  const result: KeyChangeResult = {
-    repository: repo,
-    rootVersion: current.signed.version + 1,
-    role: change.role,
-    threshold: spec.threshold,
-    keyIDs: [],
-    added: [],
-    removed: [],
-    offlineKeyFiles: [],
-  };
+  const offlineKeyFiles: string[] = [];
   const newKey = async () => {
     if (change.role !== 'root') return newHsmKey(ctx.hsm, repo, change.role);
     const made = await newOfflineKey(ctx.config, repo);
-    result.offlineKeyFiles.push(made.file);
+    offlineKeyFiles.push(made.file);
     return made.signer;
   };
   const edited = await applyChange(change, { current: current.signed, next, repo, newKey });
   const { fresh, revoked } = edited;
   next = edited.next;
-  result.added = fresh.map((s) => s.key.keyID);
-  result.removed.push(...edited.replaced, ...revoked);
 
   const md = new Metadata(next);
   const nextRootSigners = signersFor(next, { role: 'root', keys: merged(offline, fresh) });
   signMetadata(md, unique([...currentRootSigners, ...nextRootSigners]));
-  if (change.kind === 'partition') result.partitions = await repository.partitionUnder(md);
-  else await repository.changeRoot(md, revoked);
+  const partitions = change.kind === 'partition' ? await repository.partitionUnder(md) : undefined;
+  if (!partitions) await repository.changeRoot(md, revoked);
   await saveTrustedRoot(ctx.config, repo, md);
-  result.threshold = next.roles[change.role]!.threshold;
-  result.keyIDs = [...next.roles[change.role]!.keyIDs];
-  return result;
+  return {
+    repository: repo,
+    rootVersion: next.version,
+    role: change.role,
+    threshold: next.roles[change.role]!.threshold,
+    keyIDs: [...next.roles[change.role]!.keyIDs],
+    added: fresh.map((s) => s.key.keyID),
+    removed: [...edited.replaced, ...revoked],
+    offlineKeyFiles,
+    ...(partitions ? { partitions } : {}),
+  };
 }
 
 /**

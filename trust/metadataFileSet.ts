@@ -4,14 +4,11 @@ import { type Metadata, MetadataKind, type Root, type TargetFile, Targets, type 
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
 import { type KeySource, ONLINE_ROLES, signersFor } from './keyring';
-import { MetadataFiles } from './metadataFiles';
+import { MetadataFiles, type RoleKind, type VerifiedFile } from './metadataFiles';
 import { expiresIn, signedSnapshot, signedTimestamp, targetsMetadata } from './roleMetadata';
 import { followRoots, verifyRootStep } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
 import { readAboveFloor, type RoleVersions, type VersionFloor } from './versionFloor';
-
-export { MAX_METADATA_BYTES } from './metadataFiles';
-export { targetFile } from './roleMetadata';
 
 /** The keys that sign each online role: at least its threshold, all that are at hand. */
 export interface RoleSigners {
@@ -173,7 +170,7 @@ export class MetadataFileSet {
   async createFileSet(given?: RoleSigners): Promise<void> {
     if (await this.exists()) return;
     const signers = given ?? (await this.signers());
-    const targets = targetsMetadata({ version: 1, expires: this.expires('targets'), partition: this.partition });
+    const targets = targetsMetadata(this.fileFields('targets', 1));
     signMetadata(targets, signers.targets);
     await this.files.claim('1.targets.json', Buffer.from(JSON.stringify(targets.toJSON())));
     const snapshot = (await this.writeSnapshot(1, 1, signers.snapshot)) ?? (await this.files.get('1.snapshot.json'));
@@ -181,12 +178,7 @@ export class MetadataFileSet {
     await this.files.claim(
       'timestamp.json',
       signedTimestamp(
-        {
-          version: 1,
-          expires: this.expires('timestamp'),
-          partition: this.partition,
-          snapshot: { version: 1, bytes: snapshot! },
-        },
+        { ...this.fileFields('timestamp', 1), snapshot: { version: 1, bytes: snapshot! } },
         signers.timestamp,
       ),
     );
@@ -226,12 +218,7 @@ export class MetadataFileSet {
   }): Promise<StagedTargets> {
     const head = await this.head();
     const copy = Targets.fromJSON(structuredClone(head.targets.signed.toJSON()));
-    const next = targetsMetadata({
-      version: head.targetsVersion + 1,
-      expires: this.expires('targets'),
-      targets: copy.targets,
-      partition: this.partition,
-    });
+    const next = targetsMetadata({ ...this.fileFields('targets', head.targetsVersion + 1), targets: copy.targets });
     edit.change(next.signed);
     if (!edit.force && JSON.stringify(next.signed.targets) === JSON.stringify(head.targets.signed.targets)) {
       return { version: head.targetsVersion, json: JSON.stringify(head.targets.toJSON()) };
@@ -314,12 +301,7 @@ export class MetadataFileSet {
         snapshotRenewed = true;
       }
       const timestamp = signedTimestamp(
-        {
-          version: published.md.signed.version + 1,
-          expires: this.expires('timestamp'),
-          partition: this.partition,
-          snapshot,
-        },
+        { ...this.fileFields('timestamp', published.md.signed.version + 1), snapshot },
         signers.timestamp,
       );
       if (await this.files.replace('timestamp.json', timestamp, published.etag)) return;
@@ -370,10 +352,7 @@ export class MetadataFileSet {
     targetsVersion: number,
     signers: TufSigner[],
   ): Promise<Buffer | undefined> {
-    const bytes = signedSnapshot(
-      { version, expires: this.expires('snapshot'), partition: this.partition, targetsVersion },
-      signers,
-    );
+    const bytes = signedSnapshot({ ...this.fileFields('snapshot', version), targetsVersion }, signers);
     return (await this.files.claim(`${version}.snapshot.json`, bytes)) ? bytes : undefined;
   }
 
@@ -436,10 +415,9 @@ export class MetadataFileSet {
    */
   async readServedTimestamp(): Promise<Buffer> {
     const floor = await this.floor?.beforeRead(this.scope);
-    let found: { md: Metadata<Timestamp>; bytes: Buffer } | undefined;
+    let found: { md: Metadata<Timestamp>; bytes: Buffer };
     try {
-      await this.currentRoot();
-      found = await this.files.readVerified('timestamp.json', this.expected(MetadataKind.Timestamp, 'timestamp'));
+      found = await this.readTimestamp();
     } catch (err) {
       // A timestamp (or a newer root) that does not verify: what the file claims is still
       // compared, never raising, so neither a broken signature nor a junk root file hides an
@@ -451,7 +429,6 @@ export class MetadataFileSet {
         await this.floor.admit(this.scope, { seen: claimedVersions(stored), floor, raise: false });
       return stored;
     }
-    if (!found) throw this.notPublished();
     if (this.floor && floor) {
       const seen = { timestamp: found.md.signed.version, snapshot: found.md.signed.snapshotMeta.version };
       await this.floor.admit(this.scope, { seen, floor });
@@ -461,9 +438,15 @@ export class MetadataFileSet {
 
   private async readTimestamp() {
     await this.currentRoot();
-    const found = await this.files.readVerified('timestamp.json', this.expected(MetadataKind.Timestamp, 'timestamp'));
-    if (!found) throw this.notPublished();
-    return found;
+    return this.read(MetadataKind.Timestamp);
+  }
+
+  /** A role's file, verified (MetadataFiles.readVerified); NOT_FOUND when it is not there. */
+  private async read<K extends RoleKind>(kind: K, version?: number): Promise<VerifiedFile<K>> {
+    const found = await this.files.readVerified(kind, { root: this.root, version });
+    if (found) return found;
+    if (version === undefined) throw this.notPublished();
+    throw new ServerError('NOT_FOUND', `${this.scope} ${kind} version ${version} is missing`);
   }
 
   private notPublished(): ServerError {
@@ -476,38 +459,21 @@ export class MetadataFileSet {
   }
 
   private async readSnapshot(version: number) {
-    const found = await this.files.readVerified(
-      `${version}.snapshot.json`,
-      this.expected(MetadataKind.Snapshot, 'snapshot', version),
-    );
-    if (!found) throw new ServerError('NOT_FOUND', `${this.scope} snapshot version ${version} is missing`);
-    return { md: found.md, bytes: found.bytes, version };
+    return { ...(await this.read(MetadataKind.Snapshot, version)), version };
   }
 
   private async readTargets(version: number): Promise<Metadata<Targets>> {
-    const found = await this.files.readVerified(
-      `${version}.targets.json`,
-      this.expected(MetadataKind.Targets, 'targets', version),
-    );
-    if (!found) throw new ServerError('NOT_FOUND', `${this.scope} targets version ${version} is missing`);
-    return found.md;
+    return (await this.read(MetadataKind.Targets, version)).md;
   }
 
-  private expected<K extends MetadataKind.Timestamp | MetadataKind.Snapshot | MetadataKind.Targets>(
-    kind: K,
-    role: 'timestamp' | 'snapshot' | 'targets',
-    version?: number,
-  ) {
-    return { kind, role, root: this.root, ...(version !== undefined ? { version } : {}) };
-  }
-
-  private expires(role: 'targets' | 'snapshot' | 'timestamp'): string {
+  /** What every new file of `role` in this set carries: its version, expiry from now, and partition. */
+  private fileFields(role: 'targets' | 'snapshot' | 'timestamp', version: number) {
     const hours = {
       targets: this.expiry.targetsDays * 24,
       snapshot: this.expiry.snapshotDays * 24,
       timestamp: this.expiry.timestampHours,
     };
-    return expiresIn(hours[role]);
+    return { version, expires: expiresIn(hours[role]), partition: this.partition };
   }
 }
 

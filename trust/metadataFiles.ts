@@ -8,7 +8,8 @@ import { parseTufJson } from './tufJson';
 
 export const MAX_METADATA_BYTES = 8 * 1024 * 1024;
 
-type RoleKind = MetadataKind.Timestamp | MetadataKind.Snapshot | MetadataKind.Targets;
+/** The roles whose files a file set holds and adopts only once verified (roots have their own walk). */
+export type RoleKind = MetadataKind.Timestamp | MetadataKind.Snapshot | MetadataKind.Targets;
 type KindOf<K> = K extends MetadataKind.Timestamp ? Timestamp : K extends MetadataKind.Snapshot ? Snapshot : Targets;
 
 /** A metadata file read from storage that verified against the trusted root. */
@@ -19,14 +20,11 @@ export interface VerifiedFile<K extends RoleKind> {
 }
 
 /** What a stored file must be to be adopted (readVerified). */
-export interface Expected<K extends RoleKind> {
-  kind: K;
-  /** The delegated role whose keys must sign it. */
-  role: 'timestamp' | 'snapshot' | 'targets';
+export interface Expected {
   /** The root whose keys decide. */
   root: Metadata<Root>;
-  /** The version its file name claims (versioned files). */
-  version?: number;
+  /** The version of a versioned file (N.snapshot.json, N.targets.json); none for timestamp.json. */
+  version?: number | undefined;
 }
 
 /**
@@ -40,7 +38,7 @@ export class MetadataFiles {
 
   constructor(
     private readonly storage: Storage,
-    readonly set: { repo: RepositoryName; partition?: string },
+    private readonly set: { repo: RepositoryName; partition?: string },
   ) {
     this.scope = set.partition ? partitionFolder(set.repo, set.partition) : set.repo;
   }
@@ -48,10 +46,6 @@ export class MetadataFiles {
   /** Where a file of this set is in storage: roots are the repository's, the rest the set's own. */
   storageKey(file: string): string {
     return /^[0-9]+\.root\.json$/.test(file) ? `${this.set.repo}/${file}` : `${this.scope}/${file}`;
-  }
-
-  rootKey(version: number): string {
-    return this.storageKey(`${version}.root.json`);
   }
 
   async exists(file: string): Promise<boolean> {
@@ -73,21 +67,23 @@ export class MetadataFiles {
   }
 
   /**
-   * A file as stored, adopted only if it verifies against the root, carries the version its
+   * A role's file as stored (timestamp.json, or N.snapshot.json / N.targets.json for a
+   * version), adopted only if the role's keys in the root sign it, it carries the version its
    * name claims (an old signed file copied into a newer slot is refused) and names this file
    * set's partition (a validly signed file of another partition, or of the flat set, is refused).
    * Undefined when absent; VALIDATION_FAILED when it does not verify.
    */
-  async readVerified<K extends RoleKind>(file: string, expected: Expected<K>): Promise<VerifiedFile<K> | undefined> {
+  async readVerified<K extends RoleKind>(kind: K, expected: Expected): Promise<VerifiedFile<K> | undefined> {
+    const { root, version } = expected;
+    const file = version === undefined ? `${kind}.json` : `${version}.${kind}.json`;
     const found = await this.storage.getVersioned('metadata', this.storageKey(file), MAX_METADATA_BYTES);
     if (!found) return undefined;
     try {
-      const md = Metadata.fromJSON(
-        expected.kind as MetadataKind.Targets,
-        parseTufJson(found.bytes),
-      ) as unknown as Metadata<KindOf<K>>;
-      expected.root.verifyDelegate(expected.role, md);
-      if (expected.version !== undefined && md.signed.version !== expected.version) {
+      const md = Metadata.fromJSON(kind as MetadataKind.Targets, parseTufJson(found.bytes)) as unknown as Metadata<
+        KindOf<K>
+      >;
+      root.verifyDelegate(kind, md);
+      if (version !== undefined && md.signed.version !== version) {
         throw new Error(`claims version ${md.signed.version}`);
       }
       const claimed = md.signed.unrecognizedFields[PARTITION_FIELD];

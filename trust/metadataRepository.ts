@@ -20,9 +20,7 @@ export interface FileSetStatus {
  * (channel, hardware) partition. Every write and read of targets goes through the file sets
  * a release or a device belongs to, so the rest of the system never asks which layout is on.
  */
-export interface MetadataRepositoryOptions extends Omit<MetadataFileSetOptions, 'root' | 'partition'> {
-  /** The provisioned root (the key ceremony's); newer ones in storage are followed. */
-  trusted: Metadata<Root>;
+export interface MetadataRepositoryOptions extends Omit<MetadataFileSetOptions, 'partition'> {
   /**
    * Called with a file set's scope before its rollout targets are read for offers (the API drops
    * its served timestamp).
@@ -37,7 +35,7 @@ export class MetadataRepository {
 
   constructor(private readonly options: MetadataRepositoryOptions) {
     this.name = options.name;
-    this.flat = new MetadataFileSet({ ...options, root: options.trusted });
+    this.flat = new MetadataFileSet(options);
   }
 
   currentRoot(): Promise<Metadata<Root>> {

@@ -71,7 +71,7 @@ export function floorOf(marks: readonly MetadataWatermark[], repo: string): Role
 }
 
 /**
- * The API's floor. `before` is served from memory for `cacheMs` (a floor a moment old is
+ * The API's floor. `beforeRead` is served from memory for `cacheMs` (a floor a moment old is
  * only less strict, never wrong); `admit` writes to the store only when a role rose above
  * what this replica last confirmed, so a steady poll costs no store round trip.
  */

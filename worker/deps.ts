@@ -24,7 +24,7 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
     repos[repo] = new MetadataRepository({
       name: repo,
       storage,
-      trusted: trustedRoots[repo],
+      root: trustedRoots[repo],
       expiry: config.expiry,
       keys: new HsmKeys(hsm),
       floor,

@@ -10,7 +10,7 @@ import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import type { TrustedRoots } from '../../../simulator/fleet';
 import type { KeyChangeResult } from '../../../trust/keyChanges';
 import { HsmKeys } from '../../../trust/keyring';
-import { targetFile } from '../../../trust/metadataFileSet';
+import { targetFile } from '../../../trust/roleMetadata';
 import { signMetadata } from '../../../trust/tufKeys';
 import { createActivityDeps } from '../../../worker/deps';
 import {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 
 import { ServerError } from '../../../common/errors';
-import { targetFile } from '../../../trust/metadataFileSet';
+import { targetFile } from '../../../trust/roleMetadata';
 import { createActivityDeps } from '../../../worker/deps';
 import { rejectionOf } from '../../rejection';
 import { testConfig } from '../helpers';
