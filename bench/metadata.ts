@@ -159,10 +159,11 @@ async function main(): Promise<void> {
   try {
     const deps = await createActivityDeps(config);
     try {
+      const kit = await loadFactoryKit(config);
       const api = AdminApiClient.fromConfig(config);
       const agent = await provisionDevice(
         config,
-        { api, kit: await loadFactoryKit(config) },
+        { api, kit },
         {
           deviceId: 'bench-meta',
           ...OWN,
@@ -172,7 +173,6 @@ async function main(): Promise<void> {
       );
       await api.close();
       const identity = (await agent.identity())!;
-      const kit = await loadFactoryKit(config);
       const device = new CountingDevice(
         config.api.url,
         createTransport({ ...identity, caPem: kit.fleetCaPem }),

@@ -16,11 +16,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { DeviceAgent, RetryPolicy } from '@enigm-ota/client-sdk';
 
-import { AdminApiClient } from '../infra/adminApiClient';
 import type { Config } from '../infra/config';
 import { currentRun, ProcessManager } from '../scripts/lib/processes';
 import { stackDown, type StackProfile, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
-import { loadFactoryKit, provisionDevice, simulatedDevice } from '../simulator/fleet';
+import { loadFactoryKit, mapLimited, provisionDevices, simulatedDevice } from '../simulator/fleet';
 import { intArg, percentile, report, type Row, timed } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-outage') };
@@ -118,33 +117,15 @@ async function main(): Promise<void> {
   }
 }
 
-/** Every device enrolled (its first cycle), 8 at a time as `ota fleet simulate` does. */
+/** Every device enrolled (its first cycle), provisioned as `ota fleet simulate` does. */
 async function enrollAll(config: Config, ids: string[]): Promise<void> {
-  const kit = await loadFactoryKit(config);
-  const api = AdminApiClient.fromConfig(config);
-  try {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < ids.length) {
-          const id = ids[next++]!;
-          const agent = await provisionDevice(
-            config,
-            { api, kit },
-            {
-              deviceId: id,
-              hardwareId: 'devkit-a',
-              channel: 'bench',
-              stateDir: join(config.home, 'devices', id),
-            },
-          );
-          await agent.checkForUpdate();
-        }
-      }),
-    );
-  } finally {
-    await api.close();
-  }
+  const agents = await provisionDevices(config, ids, (id) => ({
+    deviceId: id,
+    hardwareId: 'devkit-a',
+    channel: 'bench',
+    stateDir: join(config.home, 'devices', id),
+  }));
+  await mapLimited(agents, 8, (agent) => agent.checkForUpdate());
 }
 
 type Loop = (agent: DeviceAgent, signal: AbortSignal, seen: () => void) => Promise<void>;

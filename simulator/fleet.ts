@@ -212,32 +212,31 @@ function checkSimulation(options: SimulateOptions): void {
     throw new InputError('--fail-rate must be between 0 and 1');
 }
 
-/** Every device of the simulation, provisioned 8 at a time; `failRate` of them fail their health check. */
-async function provisionFleet(config: Config, options: SimulateOptions): Promise<DeviceAgent[]> {
+/** Devices provisioned 8 at a time through one admin API client, each as `deviceOf` describes it. */
+export async function provisionDevices(
+  config: Config,
+  ids: string[],
+  deviceOf: (deviceId: string) => SimulatedDevice,
+): Promise<DeviceAgent[]> {
   const kit = await loadFactoryKit(config);
   const api = AdminApiClient.fromConfig(config);
-  return mapLimited(
-    Array.from({ length: options.devices }, (_, i) => i),
-    8,
-    (i) => {
-      const deviceId = `${options.idPrefix}${String(i + 1).padStart(4, '0')}`;
-      return provisionDevice(
-        config,
-        { api, kit },
-        {
-          deviceId,
-          hardwareId: options.hardwareId,
-          channel: options.channel,
-          stateDir: join(config.home, 'devices', deviceId),
-          healthy: () => rolloutBucket('simulated-health', deviceId) >= (options.failRate ?? 0) * BUCKET_COUNT,
-          initialState: { currentVersion: options.fromVersion, rollbackIndex: 0 },
-          // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
-          // backoff, so a device waiting out an outage holds none of the lanes the others use.
-          retry: { maxAttempts: 1 },
-        },
-      );
-    },
-  ).finally(() => api.close());
+  return mapLimited(ids, 8, (id) => provisionDevice(config, { api, kit }, deviceOf(id))).finally(() => api.close());
+}
+
+/** Every device of the simulation; `failRate` of them fail their health check. */
+function provisionFleet(config: Config, options: SimulateOptions): Promise<DeviceAgent[]> {
+  const ids = Array.from({ length: options.devices }, (_, i) => `${options.idPrefix}${String(i + 1).padStart(4, '0')}`);
+  return provisionDevices(config, ids, (deviceId) => ({
+    deviceId,
+    hardwareId: options.hardwareId,
+    channel: options.channel,
+    stateDir: join(config.home, 'devices', deviceId),
+    healthy: () => rolloutBucket('simulated-health', deviceId) >= (options.failRate ?? 0) * BUCKET_COUNT,
+    initialState: { currentVersion: options.fromVersion, rollbackIndex: 0 },
+    // One attempt per cycle: the rounds below schedule a device's retries with the SDK's
+    // backoff, so a device waiting out an outage holds none of the lanes the others use.
+    retry: { maxAttempts: 1 },
+  }));
 }
 
 interface FleetDevice {
@@ -276,7 +275,8 @@ function count(t: FleetTally, r: UpdateResult): void {
   if (r.status === 'refused') t.refusals[r.code] = (t.refusals[r.code] ?? 0) + 1;
 }
 
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+/** `fn` over `items`, at most `limit` at a time; the results in the items' order. */
+export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {

@@ -3,7 +3,7 @@ import { ApiRequestError, OtaError, TransportError } from './errors';
 import type { Delivery } from './imageFetch';
 import { type DeviceLimits, reportMessage } from './limits';
 import { realRetryDeps, type RetryOptions, withRetry } from './retry';
-import type { Fetch } from './transport';
+import { type Fetch, plainFetch } from './transport';
 
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
 export interface PollOffer {
@@ -61,7 +61,7 @@ export class DeviceApiClient {
     this.baseUrl = options.baseUrl;
     this.maxResponseBytes = options.limits.maxApiResponseBytes;
     this.timeoutMs = options.limits.fetchTimeoutMs;
-    this.transport = options.transport ?? ((url, init) => fetch(url, init));
+    this.transport = options.transport ?? plainFetch;
     this.retry = options.retry;
   }
 

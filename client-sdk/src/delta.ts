@@ -290,12 +290,12 @@ async function patchSegment(patch: PatchInFile, { old, out }: SegmentBuffers, ca
     );
   const diff = decodedExactly(
     frame(PATCH_HEADER + lengths[0], lengths[1]),
-    { name: 'diff', length: diffLength },
+    { name: 'diff', limit: diffLength },
     capacity,
   );
   const extra = decodedExactly(
     frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]),
-    { name: 'extra', length: out.length - diffLength },
+    { name: 'extra', limit: out.length - diffLength },
     capacity,
   );
   let [d, e, oldPos] = [0, 0, 0];
@@ -306,7 +306,7 @@ async function patchSegment(patch: PatchInFile, { old, out }: SegmentBuffers, ca
     // bspatch adds old bytes only where the old position is inside the region.
     const from = Math.max(0, -oldPos);
     const to = Math.min(x, old.length - oldPos);
-    if (to > from) addBytes({ bytes: out, at: newPos + from }, { bytes: old, at: oldPos + from }, to - from);
+    if (to > from) addBytes(out.subarray(newPos + from, newPos + to), old.subarray(oldPos + from, oldPos + to));
     e += extra.copy(out, newPos + x, e, e + y);
     newPos += x + y;
     oldPos += x + z;
@@ -322,11 +322,6 @@ type BlockName = 'control' | 'diff' | 'extra';
 interface BlockLimit {
   name: BlockName;
   limit: number;
-}
-/** A block of a patch and the exact length its control triples give it. */
-interface BlockLength {
-  name: BlockName;
-  length: number;
 }
 
 /**
@@ -352,11 +347,14 @@ function decoded(frame: Buffer, block: BlockLimit, chunkSize = DECODE_CHUNK): Bu
   }
 }
 
-/** A block whose length the control triples fix, decoded into one buffer of `capacity` > length (no chunks to join). */
-function decodedExactly(frame: Buffer, block: BlockLength, capacity: number): Buffer {
-  const { name, length } = block;
+/**
+ * A block whose length the control triples fix (its `limit`, exactly), decoded into one buffer
+ * of `capacity` > length (no chunks to join).
+ */
+function decodedExactly(frame: Buffer, block: BlockLimit, capacity: number): Buffer {
+  const { name, limit: length } = block;
   // An empty block has nothing to reuse: a capacity-sized buffer would only wait for the collector.
-  const bytes = decoded(frame, { name, limit: length }, length === 0 ? constants.Z_MIN_CHUNK : capacity);
+  const bytes = decoded(frame, block, length === 0 ? constants.Z_MIN_CHUNK : capacity);
   if (bytes.length !== length)
     throw invalidPatch(`the ${name} block is ${bytes.length} bytes, its control triples say ${length}`);
   return bytes;
@@ -382,32 +380,25 @@ const STAGE = 64 * 1024;
 const stage = new Uint32Array(STAGE / 4);
 const stageBytes = Buffer.from(stage.buffer);
 
-/** A place in a buffer: its bytes from `at` on. */
-interface BufferAt {
-  bytes: Buffer;
-  at: number;
-}
-
 /**
- * out[outAt + i] += old[oldAt + i] (mod 256) for i < length: four bytes per step on 32-bit
- * words (bytewise add without carries between bytes), the old bytes staged aligned with the
- * output's words. It is most of a delta's CPU after zstd; bytewise it was three times slower.
+ * out[i] += old[i] (mod 256) for every byte of `out` (as long as `old`): four bytes per step on
+ * 32-bit words (bytewise add without carries between bytes), the old bytes staged aligned with
+ * the output's words. It is most of a delta's CPU after zstd; bytewise it was three times slower.
  */
-function addBytes(into: BufferAt, from: BufferAt, length: number): void {
-  const { bytes: out, at: outAt } = into;
-  const { bytes: old, at: oldAt } = from;
+function addBytes(out: Buffer, old: Buffer): void {
+  const { length } = out;
   let i = 0;
   const bytewise = (until: number) => {
-    for (; i < until; i++) out[outAt + i] = out[outAt + i]! + old[oldAt + i]!;
+    for (; i < until; i++) out[i] = out[i]! + old[i]!;
   };
-  bytewise(Math.min(length, (4 - ((out.byteOffset + outAt) & 3)) & 3));
+  bytewise(Math.min(length, (4 - (out.byteOffset & 3)) & 3));
   // A run that ends before the next 4-byte boundary has no whole word (and no aligned view).
   const wordCount = (length - i) >> 2;
   if (wordCount > 0) {
-    const words = new Uint32Array(out.buffer, out.byteOffset + outAt + i, wordCount);
+    const words = new Uint32Array(out.buffer, out.byteOffset + i, wordCount);
     for (let w = 0; w < wordCount;) {
       const n = Math.min(wordCount - w, STAGE / 4);
-      old.copy(stageBytes, 0, oldAt + i + 4 * w, oldAt + i + 4 * (w + n));
+      old.copy(stageBytes, 0, i + 4 * w, i + 4 * (w + n));
       for (let k = 0; k < n; k++) {
         const a = words[w + k]!;
         const b = stage[k]!;

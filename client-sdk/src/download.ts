@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { TransportError, VerificationError } from './errors';
-import type { Fetch } from './transport';
+import { type Fetch, plainFetch } from './transport';
 
 export interface ExpectedArtifact {
   url: string;
@@ -114,7 +114,7 @@ interface Started {
 async function request(
   url: string,
   from: number,
-  { timeoutMs, transport = (u, i) => fetch(u, i) }: DownloadOptions,
+  { timeoutMs, transport = plainFetch }: DownloadOptions,
 ): Promise<Started> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), timeoutMs);

@@ -9,7 +9,7 @@ import { VerificationError } from './errors';
 import { announcesPartitions, checkPartitionFile } from './layout';
 import { type DeviceLimits, updaterConfig } from './limits';
 import type { RepositoryName } from './metadata';
-import type { Fetch } from './transport';
+import { type Fetch, plainFetch } from './transport';
 import { toOtaError } from './tufErrors';
 import * as tufJsErrors from './tufJsErrors';
 
@@ -60,7 +60,7 @@ export class TrustedRepository {
     this.name = options.name;
     this.metadataDir = metadataDir;
     this.partition = options.partition;
-    this.fetching = { transport: options.transport ?? ((url, init) => fetch(url, init)), limits };
+    this.fetching = { transport: options.transport ?? plainFetch, limits };
     // Flat files must name no partition: a partition's, validly signed, is refused in their place.
     const fetcher = new TransportFetcher(this.fetching, metadataDir, (file, bytes) =>
       checkPartitionFile(file, bytes, undefined),

@@ -165,7 +165,7 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   await keyCeremony(config, env, log);
   const workerToken = (await secrets(p.home)).tokens.worker;
   for (let i = 1; i <= replicas; i++) {
-    await startReplica(pm, { p, env, options, replica: i, workerToken }, log);
+    await startReplica(pm, { p, env, replicaEnv: options.replicaEnv, replicas, replica: i, workerToken }, log);
   }
   return config;
 }
@@ -245,11 +245,17 @@ async function keyCeremony(config: Config, env: Record<string, string>, log: (li
  */
 async function startReplica(
   pm: ProcessManager,
-  r: { p: StackProfile; env: Record<string, string>; options: StackOptions; replica: number; workerToken: string },
+  r: {
+    p: StackProfile;
+    env: Record<string, string>;
+    replicaEnv: Record<string, string> | undefined;
+    replicas: number;
+    replica: number;
+    workerToken: string;
+  },
   log: (line: string) => void,
 ): Promise<void> {
-  const { p, env, replica } = r;
-  const replicas = r.options.replicas ?? 1;
+  const { p, env, replicas, replica } = r;
   const name = replica === 1 ? '' : `-${replica}`;
   const apiPort = p.apiPort + replica - 1;
   const own = `https://127.0.0.1:${apiPort}`;
@@ -261,7 +267,7 @@ async function startReplica(
       ? env
       : {
           ...env,
-          ...r.options.replicaEnv,
+          ...r.replicaEnv,
           OTA_API_PORT: String(apiPort),
           OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort + replica - 1),
         };
