@@ -1,4 +1,5 @@
 import type { DeviceDetail, DeviceRecord, Explanation } from '../common/adminApi';
+import { urlPath } from '../common/urlPath';
 import { parseDuration } from '../common/validation';
 import { type ApiCommand, parseTags, queryString, required, subcommands } from './args';
 
@@ -14,7 +15,7 @@ export interface DeviceFlags {
   reason?: string;
 }
 
-const devicePath = (id: string) => `/v1/admin/devices/${encodeURIComponent(id)}`;
+const devicePath = (id: string) => urlPath`/v1/admin/devices/${id}`;
 
 const DEVICE_COMMANDS: Record<string, ApiCommand<DeviceFlags>> = {
   async token(api, { args, flags, out }) {

@@ -1,4 +1,5 @@
 import type { AuditRow, OperatorRow } from '../common/adminApi';
+import { urlPath } from '../common/urlPath';
 import type { AdminApiClient } from '../infra/adminApiClient';
 import { type ApiCommand, type Invocation, queryString, required, subcommands } from './args';
 
@@ -34,7 +35,7 @@ const OPERATOR_COMMANDS: Record<string, ApiCommand<OperatorFlags>> = {
   async revoke(api, { args, flags, out }) {
     const done = await api.send<{ revoked: string }>(
       'POST',
-      `/v1/admin/operators/${encodeURIComponent(required(args[0], 'NAME'))}/revoke`,
+      urlPath`/v1/admin/operators/${required(args[0], 'NAME')}/revoke`,
       { reason: flags.reason },
     );
     out.result(done, () => `revoked operator ${done.revoked}`);

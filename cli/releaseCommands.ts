@@ -10,6 +10,7 @@ import {
 } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
+import { urlPath } from '../common/urlPath';
 import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
 import type { AdminApiClient } from '../infra/adminApiClient';
 import { type Invocation, numberFlag, parseTags, queryString, required } from './args';
@@ -40,8 +41,7 @@ export interface ReleaseFlags {
   'target-tag'?: string[];
 }
 
-const path = (channel: string, version: string) =>
-  `/v1/admin/releases/${encodeURIComponent(channel)}/${encodeURIComponent(version)}`;
+const path = (channel: string, version: string) => urlPath`/v1/admin/releases/${channel}/${version}`;
 
 /** `ota release ...` through the admin API: who acts is the token's operator, checked there. */
 export async function releaseCommand(api: AdminApiClient, call: Invocation<ReleaseFlags>): Promise<number> {

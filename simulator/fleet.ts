@@ -19,6 +19,7 @@ import {
 } from '@enigm-ota/client-sdk';
 
 import { InputError } from '../common/errors';
+import { urlPath } from '../common/urlPath';
 import { checkPattern, checkVersion } from '../common/validation';
 import { AdminApiClient } from '../infra/adminApiClient';
 import type { Config } from '../infra/config';
@@ -118,7 +119,7 @@ export async function provisionDevice(
     const issued = await issue().catch(async (err: { code?: string }) => {
       // The device lost its folder (a fresh simulation): the old identity goes before a new one.
       if (err.code !== 'ALREADY_EXISTS') throw err;
-      await api.send('POST', `/v1/admin/devices/${encodeURIComponent(device.deviceId)}/revoke`, {
+      await api.send('POST', urlPath`/v1/admin/devices/${device.deviceId}/revoke`, {
         reason: 'simulated device re-provisioned',
       });
       return issue();

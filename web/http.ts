@@ -56,8 +56,3 @@ export async function api<T>(method: 'GET' | 'POST' | 'DELETE', path: string, bo
 }
 
 export const get = <T>(path: string) => api<T>('GET', path);
-
-/** Path segments and query values are encoded here, once. */
-export function path(strings: TemplateStringsArray, ...values: Array<string | number>): string {
-  return strings.reduce((out, s, i) => out + s + (i < values.length ? encodeURIComponent(String(values[i])) : ''), '');
-}

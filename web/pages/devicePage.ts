@@ -1,12 +1,13 @@
 import type { DeviceDetail, Explanation } from '../../common/adminApi';
+import { urlPath } from '../../common/urlPath';
 import { fact, h, replace, table, when } from '../dom';
-import { ApiError, get, path } from '../http';
+import { ApiError, get } from '../http';
 import type { Route } from '../router';
 
 /** One device: certificate, attestation, labels, report history, and why it gets a release or not. */
 export async function devicePage(view: HTMLElement, route: Route): Promise<void> {
   const [id = ''] = route.args;
-  const d = await get<DeviceDetail>(path`/v1/admin/devices/${id}`);
+  const d = await get<DeviceDetail>(urlPath`/v1/admin/devices/${id}`);
   replace(
     view,
     h('h1', {}, `Device ${d.deviceId}`),
@@ -65,7 +66,7 @@ function eligibility(id: string): [HTMLFormElement, HTMLElement] {
       onsubmit: (e: Event) => {
         e.preventDefault();
         get<Explanation>(
-          `${path`/v1/admin/devices/${id}/explain`}?version=${encodeURIComponent(version.value.trim())}`,
+          `${urlPath`/v1/admin/devices/${id}/explain`}?version=${encodeURIComponent(version.value.trim())}`,
         ).then(
           (x) => replace(explanation, ...explained(x)),
           (err: unknown) =>

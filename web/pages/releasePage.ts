@@ -2,10 +2,11 @@ import type { DeliverySummary, OpsAction, ReleaseInsights, TargetStats } from '.
 import { OPS_RULES, TERMINAL_STAGES } from '../../common/opsRules';
 import { type ReleaseStatus, STAGES } from '../../common/release';
 import { describeGate, describePublished } from '../../common/statusWords';
+import { urlPath } from '../../common/urlPath';
 import { confirmAction, post } from '../actions';
 import { adoptionChart, healthChart } from '../charts';
 import { fact, h, replace, table, when } from '../dom';
-import { can, get, path } from '../http';
+import { can, get } from '../http';
 import type { Live, Route } from '../router';
 
 type Status = ReleaseStatus & { devices?: TargetStats; delivery?: DeliverySummary };
@@ -47,7 +48,7 @@ interface Release {
 /** One release: state, the gate in words, actions the role allows, timeline, charts. */
 export async function releasePage(view: HTMLElement, route: Route, live: Live): Promise<void> {
   const [channel = '', version = ''] = route.args;
-  const release: Release = { channel, version, base: path`/v1/admin/releases/${channel}/${version}` };
+  const release: Release = { channel, version, base: urlPath`/v1/admin/releases/${channel}/${version}` };
   const parts = releaseParts();
   replace(view, ...releaseLayout(parts, release));
 

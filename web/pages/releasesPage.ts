@@ -1,7 +1,8 @@
 import type { ReleaseListItem } from '../../common/adminApi';
 import { type ReleaseStatus, STAGES } from '../../common/release';
+import { urlPath } from '../../common/urlPath';
 import { h, link, replace, table, when } from '../dom';
-import { get, path } from '../http';
+import { get } from '../http';
 import { href, type Live, type Route } from '../router';
 
 /** Every channel's releases, filtered by channel and stage, refreshed every second. */
@@ -54,7 +55,9 @@ async function pausedOf(items: ReleaseListItem[]): Promise<Map<string, boolean>>
     items
       .filter((i) => i.status === 'RUNNING' && (i.stage === 'rollout' || i.stage === 'approval'))
       .map(async (i) => {
-        const s = await get<ReleaseStatus>(path`/v1/admin/releases/${i.channel}/${i.version}`).catch(() => undefined);
+        const s = await get<ReleaseStatus>(urlPath`/v1/admin/releases/${i.channel}/${i.version}`).catch(
+          () => undefined,
+        );
         if (s) paused.set(i.releaseId, s.paused);
       }),
   );
