@@ -46,7 +46,12 @@ export interface CliResult {
 
 /** What the CLI prints with --json, and the API answers, when it refuses: `{ error: { code, message } }`. */
 export interface ErrorAnswer {
-  error: { code: string; message: string };
+  error: { code: string; message: string; requestId?: string };
+}
+
+/** The refusal an HTTP response carries (its body read as an ErrorAnswer). */
+export async function refusalOf(res: { json(): Promise<unknown> }): Promise<ErrorAnswer['error']> {
+  return ((await res.json()) as ErrorAnswer).error;
 }
 
 /** The API's answer to `POST /v1/poll`. */
@@ -101,8 +106,8 @@ export async function operatorToken(name: string, roles: string[] = ALL_BUT_ADMI
 
 /** The admin API over HTTPS (fleet CA), as `ops` unless another token is given. */
 export function adminApi(token = process.env['OTA_TOKEN']): Promise<AdminApiClient> {
-  // A missing fleet CA (or a bad config) rejects the promise, as it always has, rather than throwing.
-  return new Promise((resolve) => resolve(AdminApiClient.fromConfig(testConfig(), token)));
+  // A missing fleet CA (or a bad config) rejects the promise rather than throwing.
+  return Promise.resolve().then(() => AdminApiClient.fromConfig(testConfig(), token));
 }
 
 /** GET on the admin side as `ops` (fleet numbers, stats). */

@@ -14,7 +14,7 @@ import { metadataRoutes } from '../../../api/metadataRoutes';
 import { releaseRoutes } from '../../../api/releaseRoutes';
 import { sessionRoutes } from '../../../api/sessionRoutes';
 import { REPO_ROOT } from '../../paths';
-import { operatorToken, testConfig } from '../helpers';
+import { operatorToken, refusalOf, testConfig } from '../helpers';
 
 interface Operation {
   parameters?: Array<{ name: string; in: string }>;
@@ -221,6 +221,6 @@ describe('GET /v1/openapi.json', () => {
     }
     const unknown = await fetch(`${testConfig().api.url}/v1/nothing`, { method: 'PUT' });
     expect(unknown.status).to.equal(404);
-    expect(((await unknown.json()) as { error: { code: string } }).error.code).to.equal('NOT_FOUND');
+    expect((await refusalOf(unknown)).code).to.equal('NOT_FOUND');
   });
 });

@@ -43,41 +43,23 @@ describe('bad input', () => {
     it('asks for --channel when a version exists on several channels', async () => {
       const client = await temporalClient();
       const first = await artifactFile('amb1.bin');
-      expect(
-        (
-          await ota(
-            'release',
-            'create',
-            '--artifact',
-            first,
-            '--version',
-            '7.0.0',
-            '--hardware',
-            'a',
-            '--channel',
-            'amb-one',
-            '--json',
-          )
-        ).code,
-      ).to.equal(0);
+      const createOn = (channel: string) =>
+        ota(
+          'release',
+          'create',
+          '--artifact',
+          first,
+          '--version',
+          '7.0.0',
+          '--hardware',
+          'a',
+          '--channel',
+          channel,
+          '--json',
+        );
+      expect((await createOn('amb-one')).code).to.equal(0);
       expect(await resolveChannel(client, '7.0.0')).to.equal('amb-one');
-      expect(
-        (
-          await ota(
-            'release',
-            'create',
-            '--artifact',
-            first,
-            '--version',
-            '7.0.0',
-            '--hardware',
-            'a',
-            '--channel',
-            'amb-two',
-            '--json',
-          )
-        ).code,
-      ).to.equal(0);
+      expect((await createOn('amb-two')).code).to.equal(0);
       // Visibility catches up with the second start.
       const r = await waitFor('the second channel in visibility', async () => {
         const answer = await ota('release', 'status', '7.0.0', '--json');

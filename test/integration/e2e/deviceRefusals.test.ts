@@ -6,12 +6,10 @@ import { expect } from 'chai';
 import type { FleetSummary } from '../../../common/adminApi';
 import { waitForStatus } from '../../../control/releases';
 import { artifactKey, Storage } from '../../../infra/storage';
+import { parseTufJson } from '../../../trust/tufJson';
 import { OfflineSigner, signMetadata } from '../../../trust/tufKeys';
 import { waitFor } from '../../wait';
 import { apiGet, approve, device, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
-
-/** Metadata JSON as `Metadata.fromJSON` reads it (@tufjs/models does not export its JSONObject type). */
-type TufJson = Parameters<typeof Metadata.fromJSON>[1];
 
 async function fleetSummary(prefix: string): Promise<FleetSummary> {
   return apiGet<FleetSummary>(`/v1/fleet/summary?prefix=${prefix}`);
@@ -58,7 +56,7 @@ describe('a device', () => {
       const s = storage();
       const key = 'rollout/timestamp.json';
       const original = (await s.getBytes('metadata', key, 1 << 20))!;
-      const forged = Metadata.fromJSON(MetadataKind.Timestamp, JSON.parse(original.toString()) as TufJson);
+      const forged = Metadata.fromJSON(MetadataKind.Timestamp, parseTufJson(original));
       forged.signatures = {};
       signMetadata(forged, [OfflineSigner.generate()]);
       await s.putBytes('metadata', key, Buffer.from(JSON.stringify(forged.toJSON())));

@@ -16,6 +16,7 @@ import {
   ota,
   otaAs,
   postJson,
+  refusalOf,
   testConfig,
 } from '../helpers';
 
@@ -114,7 +115,7 @@ describe('device identity and operators', () => {
         body: JSON.stringify(poll('nobody')),
       });
       expect(r.status).to.equal(401);
-      expect(((await r.json()) as { error: { code: string } }).error.code).to.equal('UNAUTHENTICATED');
+      expect((await refusalOf(r)).code).to.equal('UNAUTHENTICATED');
     });
 
     it('may only speak for their own device: polls and reports for another id are refused', async () => {
@@ -133,7 +134,7 @@ describe('device identity and operators', () => {
           body: JSON.stringify(body),
         });
         expect(r.status, path).to.equal(403);
-        expect(((await r.json()) as { error: { code: string } }).error.code).to.equal('DEVICE_MISMATCH');
+        expect((await refusalOf(r)).code).to.equal('DEVICE_MISMATCH');
       }
       expect((await apiGet<DeviceDetail>(`/v1/admin/devices/id-b`)).reports).to.deep.equal([]);
     });
@@ -172,7 +173,7 @@ describe('device identity and operators', () => {
       expect((revoked.json as DeviceRecord).status).to.equal('revoked');
       const after = await send();
       expect(after.status).to.equal(403);
-      expect(((await after.json()) as { error: { code: string } }).error.code).to.equal('DEVICE_REVOKED');
+      expect((await refusalOf(after)).code).to.equal('DEVICE_REVOKED');
     });
 
     it('the SDK renews its certificate before it expires, and the old one stops working', async () => {

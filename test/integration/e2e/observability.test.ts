@@ -10,7 +10,15 @@ import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
-import { approve, deviceFetch, type PollAnswer, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import {
+  approve,
+  deviceFetch,
+  type PollAnswer,
+  refusalOf,
+  releaseAwaitingApproval,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 
 type Labels = Record<string, string>;
 
@@ -232,8 +240,7 @@ describe('observability', () => {
       });
       expect(res.status).to.equal(400);
       const id = res.headers.get('x-request-id');
-      const body = (await res.json()) as { error: { code: string; requestId: string } };
-      expect(body.error).to.include({ code: 'INVALID_INPUT', requestId: id });
+      expect(await refusalOf(res)).to.include({ code: 'INVALID_INPUT', requestId: id });
       expect(await apiLogLine(id!)).to.include({ route: '/v1/reports', status: 400, errorCode: 'INVALID_INPUT' });
     });
   });

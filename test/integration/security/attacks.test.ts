@@ -11,6 +11,7 @@ import type { TrustedRoots } from '../../../simulator/fleet';
 import type { KeyChangeResult } from '../../../trust/keyChanges';
 import { HsmKeys } from '../../../trust/keyring';
 import { targetFile } from '../../../trust/roleMetadata';
+import { parseTufJson } from '../../../trust/tufJson';
 import { signMetadata } from '../../../trust/tufKeys';
 import { createActivityDeps } from '../../../worker/deps';
 import {
@@ -26,9 +27,6 @@ import {
   testConfig,
 } from '../helpers';
 import { type Proxy, startProxy } from './proxy';
-
-/** Metadata JSON as `Metadata.fromJSON` reads it (@tufjs/models does not export its JSONObject type). */
-type TufJson = Parameters<typeof Metadata.fromJSON>[1];
 
 /**
  * The attack suite: each test is one attack by whoever controls delivery (API, network,
@@ -154,7 +152,7 @@ describe('attacks on a device', () => {
     const attacker = new HsmKeys(deps.hsm).signer(stolen)!;
     proxy.tamper = (path, body) => {
       if (!/\/rollout\/metadata\/\d+\.targets\.json$/.test(path)) return undefined;
-      const forged = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(body.toString()) as TufJson);
+      const forged = Metadata.fromJSON(MetadataKind.Targets, parseTufJson(body));
       forged.signed.addTarget(
         targetFile({
           name: 'attack/6.6.6/evil.bin',
@@ -224,7 +222,7 @@ describe('attacks on a device', () => {
     const v = await victim();
     const current = Metadata.fromJSON(
       MetadataKind.Timestamp,
-      JSON.parse((await deps.storage.getBytes('metadata', 'rollout/timestamp.json', 1 << 20))!.toString()) as TufJson,
+      parseTufJson((await deps.storage.getBytes('metadata', 'rollout/timestamp.json', 1 << 20))!),
     );
     const json = current.toJSON() as { signed: { expires: string; version: number } };
     json.signed.expires = '2020-01-01T00:00:00Z';

@@ -217,8 +217,8 @@ describe("the fleet CA key is out of the API process's reach (S-23)", () => {
   });
 
   describe('a CA key file beside the certificate', () => {
-    /** A ceremony folder holding a CA certificate and, beside it, that certificate's key as a file. */
-    async function folderWithKeyFile(name: string): Promise<{ caCert: string; keyFile: string }> {
+    /** A ceremony folder holding a CA certificate and, beside it, that certificate's key as a file; the certificate's path. */
+    async function folderWithKeyFile(name: string): Promise<string> {
       const dir = join(testConfig().home, 'ca-key-file', name);
       const caCert = ceremonyFiles(dir).caCert;
       const keyFile = join(dir, 'offline', 'fleet-ca-key.pem');
@@ -239,24 +239,24 @@ describe("the fleet CA key is out of the API process's reach (S-23)", () => {
       await mkdir(join(dir, 'offline'), { recursive: true });
       await writeFile(caCert, forge.pki.certificateToPem(cert));
       await writeFile(keyFile, forge.pki.privateKeyToPem(keys.privateKey), { mode: 0o600 });
-      return { caCert, keyFile };
+      return caCert;
     }
 
     it('is never read: without the CA token there is no key to sign with (CONFIG_INVALID)', async () => {
-      const { caCert } = await folderWithKeyFile('no-token');
+      const caCert = await folderWithKeyFile('no-token');
       const err = await rejectionOf(FleetCa.load(caCert, { ...fleetCaToken(testConfig()), pin: '' }));
       expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
 
     it("is never read: the token's key, which is not that certificate's, is refused (CONFIG_INVALID)", async () => {
-      const { caCert } = await folderWithKeyFile('token-key');
+      const caCert = await folderWithKeyFile('token-key');
       const err = await rejectionOf(FleetCa.load(caCert, fleetCaToken(testConfig())));
       expect(err).to.have.property('code', 'CONFIG_INVALID');
     });
 
     it("a certificate copied without its key is refused with the token's key (CONFIG_INVALID)", async () => {
       const config = testConfig();
-      const { caCert } = await folderWithKeyFile('source');
+      const caCert = await folderWithKeyFile('source');
       const certOnly = ceremonyFiles(join(config.home, 'ca-key-file', 'cert-only')).caCert;
       await mkdir(join(certOnly, '..'), { recursive: true });
       await copyFile(caCert, certOnly);

@@ -14,6 +14,7 @@ import {
   approve,
   device,
   deviceFetch,
+  refusalOf,
   releaseAwaitingApproval,
   stepPublished,
   temporalClient,
@@ -42,7 +43,7 @@ describe('security: protected artifact delivery', function () {
     as(`${testConfig().api.url}/v1/artifacts/${sha256}`, { redirect });
   const refusal = async (res: Response) => {
     expect(res.status).to.equal(403);
-    return ((await res.json()) as { error: { code: string; message: string } }).error;
+    return await refusalOf(res);
   };
   const label = async (deviceId: string, groups: string[]) => {
     const api = await adminApi();

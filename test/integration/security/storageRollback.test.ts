@@ -15,6 +15,7 @@ import {
   apiGet,
   approve,
   deviceFetch,
+  type ErrorAnswer,
   ota,
   otaWithToken,
   releaseAwaitingApproval,
@@ -162,7 +163,7 @@ describe('security: storage rolled back to older signed metadata (S-25)', functi
     );
     expect(noReason.code).to.equal(2);
     const notAdmin = await ota('metadata', 'accept-storage', 'rollout', '--reason', 'ops is no admin', '--json');
-    expect((notAdmin.json as { error: { code: string } }).error.code).to.equal('FORBIDDEN');
+    expect((notAdmin.json as ErrorAnswer).error.code).to.equal('FORBIDDEN');
     const accepted = await otaWithToken(
       await stackToken(TEST_PROFILE, 'admin'),
       'metadata',

@@ -15,6 +15,7 @@ import {
   device,
   deviceFetch,
   ota,
+  refusalOf,
   releaseAwaitingApproval,
   temporalClient,
   testConfig,
@@ -142,7 +143,7 @@ describe('partitioned metadata: moving a running fleet (D-16)', function () {
     const as = await deviceFetch('parts-a', channel);
     const other = await as(`${testConfig().api.url}/v1/repos/rollout/p/${channel}/devkit-b/metadata/timestamp.json`);
     expect(other.status).to.equal(403);
-    expect(((await other.json()) as { error: { code: string } }).error.code).to.equal('METADATA_REFUSED');
+    expect((await refusalOf(other)).code).to.equal('METADATA_REFUSED');
 
     // Storage holds devkit-b's validly signed timestamp in devkit-a's place, newer than
     // devkit-a's own (an older one is already refused by the API: STORAGE_ROLLBACK).

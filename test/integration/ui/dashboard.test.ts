@@ -15,6 +15,7 @@ import {
   apiGet,
   deviceFetch,
   operatorToken,
+  refusalOf,
   releaseAwaitingApproval,
   temporalClient,
   testConfig,
@@ -284,7 +285,7 @@ describe('the operations dashboard in a real browser', function () {
       // The session cookie alone (what a browser adds to any request) is not enough.
       const bare = await context.request.post(pause, { data: { reason: 'no token' } });
       expect(bare.status()).to.equal(403);
-      expect(((await bare.json()) as { error: { code: string } }).error.code).to.equal('CSRF_REFUSED');
+      expect((await refusalOf(bare)).code).to.equal('CSRF_REFUSED');
       // The right token from another origin is refused too.
       const csrf = (
         (await (await context.request.get(`${testConfig().api.url}/v1/session`)).json()) as { csrfToken: string }
@@ -294,7 +295,7 @@ describe('the operations dashboard in a real browser', function () {
         headers: { 'x-csrf-token': csrf, origin: evilOrigin },
       });
       expect(foreign.status()).to.equal(403);
-      expect(((await foreign.json()) as { error: { code: string } }).error.code).to.equal('CSRF_REFUSED');
+      expect((await refusalOf(foreign)).code).to.equal('CSRF_REFUSED');
       // A page elsewhere that auto-submits a form to the API, in the signed-in browser.
       const attacker = await context.newPage();
       const answered = attacker.waitForResponse((r) => r.url() === pause);

@@ -22,6 +22,11 @@ const target = (custom: object, hashes: Record<string, string> = { sha256: SHA }
 /** The same artifact as the rollout repository signs it: the release policy plus a rollout state. */
 const offered = (state: object = {}, fields: object = {}) =>
   target({ ...policy, ...fields, rollout: { ...rollout, ...state } });
+/** The release as signed, and that release offered with `state` (and rollout `fields`). */
+const signedPair = (state: object = {}, fields: object = {}) => ({
+  release: target(policy),
+  rollout: offered(state, fields),
+});
 const device: DeviceFacts = {
   deviceId: 'd-1',
   hardwareId: 'devkit-a',
@@ -33,7 +38,7 @@ const now = new Date('2026-11-26T00:00:00Z');
 
 describe('verifyInstallable', () => {
   it('returns the verified target when both repositories agree and every rule passes', () => {
-    expect(verifyInstallable({ release: target(policy), rollout: offered() }, device, now)).to.deep.equal({
+    expect(verifyInstallable(signedPair(), device, now)).to.deep.equal({
       name: 'stable/2.0.0/fw.bin',
       length: 10,
       sha256: SHA,
@@ -82,9 +87,7 @@ describe('verifyInstallable', () => {
       ['rollbackIndex', 9],
     ] as const) {
       it(`refuses when the repositories disagree on ${field}`, () => {
-        const e = refusal(() =>
-          verifyInstallable({ release: target(policy), rollout: offered({}, { [field]: value }) }, device, now),
-        );
+        const e = refusal(() => verifyInstallable(signedPair({}, { [field]: value }), device, now));
         expect(e).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_MISMATCH');
       });
     }
@@ -127,21 +130,13 @@ describe('verifyInstallable', () => {
     });
 
     it('refuses other hardware', () => {
-      expect(
-        refusal(() =>
-          verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, hardwareId: 'x' }, now),
-        ),
-      )
+      expect(refusal(() => verifyInstallable(signedPair(), { ...device, hardwareId: 'x' }, now)))
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'HARDWARE_MISMATCH');
     });
 
     it('refuses another channel', () => {
-      expect(
-        refusal(() =>
-          verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, channel: 'beta' }, now),
-        ),
-      )
+      expect(refusal(() => verifyInstallable(signedPair(), { ...device, channel: 'beta' }, now)))
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'CHANNEL_MISMATCH');
     });
@@ -149,96 +144,58 @@ describe('verifyInstallable', () => {
 
   describe('D-5: an open rollout that includes the device', () => {
     it('refuses paused, withdrawn and not-yet-open rollouts', () => {
-      expect(
-        refusal(() => verifyInstallable({ release: target(policy), rollout: offered({ paused: true }) }, device, now)),
-      )
+      expect(refusal(() => verifyInstallable(signedPair({ paused: true }), device, now)))
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'ROLLOUT_PAUSED');
-      expect(
-        refusal(() =>
-          verifyInstallable({ release: target(policy), rollout: offered({ withdrawn: true }) }, device, now),
-        ),
-      )
+      expect(refusal(() => verifyInstallable(signedPair({ withdrawn: true }), device, now)))
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'RELEASE_WITHDRAWN');
-      expect(
-        refusal(() =>
-          verifyInstallable(
-            { release: target(policy), rollout: offered({ notBefore: '2026-11-26T00:00:01Z' }) },
-            device,
-            now,
-          ),
-        ),
-      )
+      expect(refusal(() => verifyInstallable(signedPair({ notBefore: '2026-11-26T00:00:01Z' }), device, now)))
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'NOT_IN_ROLLOUT');
     });
 
     it('reports a withdrawn release as withdrawn even while it is also paused', () => {
       expect(
-        refusal(() =>
-          verifyInstallable(
-            { release: target(policy), rollout: offered({ paused: true, withdrawn: true }) },
-            device,
-            now,
-          ),
-        ),
+        refusal(() => verifyInstallable(signedPair({ paused: true, withdrawn: true }), device, now)),
       ).to.have.property('code', 'RELEASE_WITHDRAWN');
     });
 
     it('accepts once not-before is reached', () => {
       for (const notBefore of ['2026-11-26T00:00:00Z', '2026-01-01T00:00:00Z']) {
-        expect(
-          verifyInstallable({ release: target(policy), rollout: offered({ notBefore }) }, device, now).rollout
-            .notBefore,
-        ).to.equal(notBefore);
+        expect(verifyInstallable(signedPair({ notBefore }), device, now).rollout.notBefore).to.equal(notBefore);
       }
     });
 
     it('refuses a device whose bucket is outside the signed percent, and accepts it one bucket later', () => {
       const bucket = rolloutBucket(rollout.salt, device.deviceId);
-      expect(
-        refusal(() =>
-          verifyInstallable({ release: target(policy), rollout: offered({ percent: bucket / 100 }) }, device, now),
-        ),
-      )
+      expect(refusal(() => verifyInstallable(signedPair({ percent: bucket / 100 }), device, now)))
         .to.be.instanceOf(PolicyError)
         .and.have.property('code', 'NOT_IN_ROLLOUT');
-      expect(
-        verifyInstallable({ release: target(policy), rollout: offered({ percent: (bucket + 1) / 100 }) }, device, now)
-          .name,
-      ).to.equal('stable/2.0.0/fw.bin');
+      expect(verifyInstallable(signedPair({ percent: (bucket + 1) / 100 }), device, now).name).to.equal(
+        'stable/2.0.0/fw.bin',
+      );
     });
 
     it('refuses every device at 0%', () => {
-      expect(
-        refusal(() => verifyInstallable({ release: target(policy), rollout: offered({ percent: 0 }) }, device, now)),
-      ).to.have.property('code', 'NOT_IN_ROLLOUT');
+      expect(refusal(() => verifyInstallable(signedPair({ percent: 0 }), device, now))).to.have.property(
+        'code',
+        'NOT_IN_ROLLOUT',
+      );
     });
   });
 
   describe('D-6: rollback index and version order', () => {
     it("refuses a rollbackIndex below the device's and accepts an equal one", () => {
-      expect(
-        refusal(() =>
-          verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, rollbackIndex: 4 }, now),
-        ),
-      )
+      expect(refusal(() => verifyInstallable(signedPair(), { ...device, rollbackIndex: 4 }, now)))
         .to.be.instanceOf(RollbackError)
         .and.have.property('code', 'ROLLBACK_INDEX_TOO_LOW');
-      expect(
-        verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, rollbackIndex: 3 }, now).fields
-          .rollbackIndex,
-      ).to.equal(3);
+      expect(verifyInstallable(signedPair(), { ...device, rollbackIndex: 3 }, now).fields.rollbackIndex).to.equal(3);
     });
 
     it('refuses the version the device runs, also when only build metadata differs', () => {
       for (const currentVersion of ['2.0.0', '2.0.0+other-build']) {
-        expect(
-          refusal(() =>
-            verifyInstallable({ release: target(policy), rollout: offered() }, { ...device, currentVersion }, now),
-          ),
-        )
+        expect(refusal(() => verifyInstallable(signedPair(), { ...device, currentVersion }, now)))
           .to.be.instanceOf(PolicyError)
           .and.have.property('code', 'NOT_NEWER');
       }
@@ -262,11 +219,7 @@ describe('verifyInstallable', () => {
 
     it('does not let a signed rollback reinstall the version the device runs', () => {
       const e = refusal(() =>
-        verifyInstallable(
-          { release: target(policy), rollout: offered({ downgradeFrom: ['2.0.0'] }) },
-          { ...device, currentVersion: '2.0.0' },
-          now,
-        ),
+        verifyInstallable(signedPair({ downgradeFrom: ['2.0.0'] }), { ...device, currentVersion: '2.0.0' }, now),
       );
       expect(e).to.have.property('code', 'NOT_NEWER');
     });

@@ -7,17 +7,20 @@ import { REPO_ROOT } from '../../paths';
 
 /** Every Markdown file a reader meets: the README, CONTRIBUTING and everything under docs/. */
 function markdownFiles(): string[] {
-  const docs = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? docs(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : [],
-    );
-  return [join(REPO_ROOT, 'README.md'), join(REPO_ROOT, 'CONTRIBUTING.md'), ...docs(join(REPO_ROOT, 'docs'))];
+  const docs = readdirSync(join(REPO_ROOT, 'docs'), { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => join(REPO_ROOT, 'docs', name));
+  return [join(REPO_ROOT, 'README.md'), join(REPO_ROOT, 'CONTRIBUTING.md'), ...docs];
+}
+
+/** The text outside fenced code blocks: links and headings there are examples, not the doc's own. */
+function prose(text: string): string {
+  return text.replace(/^```[\s\S]*?^```/gm, '');
 }
 
 /** `[text](target)` and `![alt](target)`, outside fenced code blocks. */
 function linksIn(text: string): string[] {
-  const prose = text.replace(/^```[\s\S]*?^```/gm, '');
-  return [...prose.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+  return [...prose(text).matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
 }
 
 /** GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens. */
@@ -30,8 +33,7 @@ function anchorOf(heading: string): string {
 }
 
 function anchorsIn(text: string): Set<string> {
-  const prose = text.replace(/^```[\s\S]*?^```/gm, '');
-  return new Set([...prose.matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
+  return new Set([...prose(text).matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
 }
 
 /** Repository paths named in backticks (`infra/config.ts`), as the docs point readers at files. */

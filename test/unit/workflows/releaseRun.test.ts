@@ -11,6 +11,7 @@ import {
 } from '../../../workflows/releaseRun';
 import { refusal, rejectionOf } from '../../rejection';
 import { waitFor } from '../../wait';
+import { stubManifest } from './stubManifest';
 
 type ActivityName = keyof ReleaseActivities;
 type RolloutInput = Parameters<ReleaseActivities['publishRollout']>[0];
@@ -125,20 +126,7 @@ class FakeRuntime implements WorkflowRuntime {
         artifactKey: `sha256/${i.sha256}`,
       })),
       buildDeltas: act('buildDeltas', () => []),
-      createManifest: act(
-        'createManifest',
-        ({ spec, artifact }: { spec: ReleaseSpec; artifact: { sha256: string; length: number } }) => ({
-          name: `${spec.channel}/${spec.version}/${spec.fileName}`,
-          length: artifact.length,
-          sha256: artifact.sha256,
-          custom: {
-            version: spec.version,
-            channel: spec.channel,
-            hardwareIds: spec.hardwareIds,
-            rollbackIndex: spec.rollbackIndex,
-          },
-        }),
-      ),
+      createManifest: act('createManifest', stubManifest),
       signRelease: act('signRelease', () => ({ parts: [{ version: 2, key: 'staging/release/2.targets.json' }] })),
       registerRelease: act('registerRelease', () => undefined),
       validateRelease: act('validateRelease', () => undefined),

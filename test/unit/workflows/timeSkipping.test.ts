@@ -16,6 +16,7 @@ import { LONG_ACTIVITY_RETRY } from '../../../workflows/retryPolicies';
 import { rejectionOf } from '../../rejection';
 import { waitFor } from '../../wait';
 import { workflowBundle } from './bundle';
+import { stubManifest } from './stubManifest';
 
 const DAY = 86_400_000;
 const { IndexedValueType } = temporal.api.enums.v1;
@@ -39,18 +40,8 @@ const activities: ReturnType<typeof createActivities> = {
   buildDeltas() {
     return Promise.resolve([]);
   },
-  createManifest({ spec, artifact }) {
-    return Promise.resolve({
-      name: `${spec.channel}/${spec.version}/${spec.fileName}`,
-      length: artifact.length,
-      sha256: artifact.sha256,
-      custom: {
-        version: spec.version,
-        channel: spec.channel,
-        hardwareIds: spec.hardwareIds,
-        rollbackIndex: spec.rollbackIndex,
-      },
-    });
+  createManifest(input) {
+    return Promise.resolve(stubManifest(input));
   },
   signRelease() {
     return Promise.resolve({ parts: [{ version: 2, key: 'staging/release/2.targets.json' }] });
@@ -123,16 +114,19 @@ describe('a release with multi-day bake times', () => {
   after(async () => {
     await env?.teardown();
   });
+  /** A worker of the real release workflow on the test server, with these activities. */
+  const workerOn = async (taskQueue: string, acts: typeof activities) =>
+    Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: acts,
+    });
 
   it('bakes 2 days and 3 days in seconds of real time and reaches stable', async () => {
     const taskQueue = 'time-skipping';
     const spec = slowSpec('9.0.0');
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities,
-    });
+    const worker = await workerOn(taskQueue, activities);
     const status = await worker.runUntil(async () => {
       const handle = await env.client.workflow.start<typeof releaseWorkflow>(RELEASE_WORKFLOW, {
         taskQueue,
@@ -159,16 +153,11 @@ describe('a release with multi-day bake times', () => {
     ): Promise<{ attempts: number; failure: Error }> {
       let attempts = 0;
       const taskQueue = `retries-${version}`;
-      const worker = await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue,
-        workflowBundle: await workflowBundle(),
-        activities: {
-          ...activities,
-          intakeBuild: () => {
-            attempts += 1;
-            return intakeBuild();
-          },
+      const worker = await workerOn(taskQueue, {
+        ...activities,
+        intakeBuild: () => {
+          attempts += 1;
+          return intakeBuild();
         },
       });
       const failure = await worker.runUntil(async () => {
