@@ -9,7 +9,7 @@ import {
   type DeltaTarget,
   type ReleaseSpec,
   type ReleaseTarget,
-  targetName,
+  releaseTarget,
 } from '../common/release';
 import { MAX_METADATA_BYTES } from '../trust/metadataFiles';
 import { targetFile } from '../trust/roleMetadata';
@@ -33,21 +33,8 @@ export async function createManifest(
   deps: ActivityDeps,
   input: { spec: ReleaseSpec; artifact: ArtifactRef; deltas?: DeltaTarget[] },
 ): Promise<ReleaseTarget> {
-  const { spec, artifact, deltas } = input;
-  const target: ReleaseTarget = {
-    name: targetName(spec.channel, spec.version, spec.fileName),
-    length: artifact.length,
-    sha256: artifact.sha256,
-    custom: {
-      version: spec.version,
-      channel: spec.channel,
-      hardwareIds: spec.hardwareIds,
-      rollbackIndex: spec.rollbackIndex,
-      ...(spec.minSourceVersion !== undefined ? { minSourceVersion: spec.minSourceVersion } : {}),
-    },
-    ...(spec.targeting ? { targeting: spec.targeting } : {}),
-    ...(deltas && deltas.length > 0 ? { deltas } : {}),
-  };
+  const { spec } = input;
+  const target = releaseTarget(input);
   for (const set of await deps.repos.release.fileSetsFor(spec.channel, spec.hardwareIds)) {
     const published = (await set.targetsOrNone())[target.name];
     if (published && published.hashes['sha256'] !== target.sha256) {

@@ -177,3 +177,26 @@ export function releaseWorkflowId(channel: string, version: string): string {
 export function targetName(channel: string, version: string, fileName: string): string {
   return `${channel}/${version}/${fileName}`;
 }
+
+/** The TUF target a release's artifact becomes: its name, hashes and the policy fields devices check. */
+export function releaseTarget(input: {
+  spec: ReleaseSpec;
+  artifact: ArtifactRef;
+  deltas?: DeltaTarget[];
+}): ReleaseTarget {
+  const { spec, artifact, deltas } = input;
+  return {
+    name: targetName(spec.channel, spec.version, spec.fileName),
+    length: artifact.length,
+    sha256: artifact.sha256,
+    custom: {
+      version: spec.version,
+      channel: spec.channel,
+      hardwareIds: spec.hardwareIds,
+      rollbackIndex: spec.rollbackIndex,
+      ...(spec.minSourceVersion !== undefined ? { minSourceVersion: spec.minSourceVersion } : {}),
+    },
+    ...(spec.targeting ? { targeting: spec.targeting } : {}),
+    ...(deltas && deltas.length > 0 ? { deltas } : {}),
+  };
+}

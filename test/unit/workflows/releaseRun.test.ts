@@ -2,7 +2,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ContinueAsNew } from '@temporalio/workflow';
 import { expect } from 'chai';
 
-import type { ChannelPolicy, ReleaseSpec, ReleaseStatus, RolloutStep } from '../../../common/release';
+import {
+  type ChannelPolicy,
+  type ReleaseSpec,
+  type ReleaseStatus,
+  releaseTarget,
+  type RolloutStep,
+} from '../../../common/release';
 import {
   type CarriedState,
   type ReleaseActivities,
@@ -11,7 +17,6 @@ import {
 } from '../../../workflows/releaseRun';
 import { refusal, rejectionOf } from '../../rejection';
 import { waitFor } from '../../wait';
-import { stubManifest } from './stubManifest';
 
 type ActivityName = keyof ReleaseActivities;
 type RolloutInput = Parameters<ReleaseActivities['publishRollout']>[0];
@@ -126,7 +131,7 @@ class FakeRuntime implements WorkflowRuntime {
         artifactKey: `sha256/${i.sha256}`,
       })),
       buildDeltas: act('buildDeltas', () => []),
-      createManifest: act('createManifest', stubManifest),
+      createManifest: act('createManifest', releaseTarget),
       signRelease: act('signRelease', () => ({ parts: [{ version: 2, key: 'staging/release/2.targets.json' }] })),
       registerRelease: act('registerRelease', () => undefined),
       validateRelease: act('validateRelease', () => undefined),

@@ -9,14 +9,13 @@ import type { createActivities } from '../../../activities';
 import { withCodes } from '../../../activities/failures';
 import { failureCodeOf, ServerError } from '../../../common/errors';
 import { approveUpdate, statusQuery } from '../../../common/messages';
-import type { ReleaseSpec } from '../../../common/release';
+import { type ReleaseSpec, releaseTarget } from '../../../common/release';
 import { RELEASE_WORKFLOW, searchAttributeKeys } from '../../../common/temporalNames';
 import type { releaseWorkflow } from '../../../workflows';
 import { LONG_ACTIVITY_RETRY } from '../../../workflows/retryPolicies';
 import { rejectionOf } from '../../rejection';
 import { waitFor } from '../../wait';
 import { workflowBundle } from './bundle';
-import { stubManifest } from './stubManifest';
 
 const DAY = 86_400_000;
 const { IndexedValueType } = temporal.api.enums.v1;
@@ -41,7 +40,7 @@ const activities: ReturnType<typeof createActivities> = {
     return Promise.resolve([]);
   },
   createManifest(input) {
-    return Promise.resolve(stubManifest(input));
+    return Promise.resolve(releaseTarget(input));
   },
   signRelease() {
     return Promise.resolve({ parts: [{ version: 2, key: 'staging/release/2.targets.json' }] });
