@@ -92,6 +92,12 @@ export interface Config {
   observability: { logLevel: LogLevel; workerMetrics: { host: string; port: number } };
   /** Fault-injection failpoints (worker/faultHold.ts): for the fault suite only, never in a deployment. */
   failpoints: { hold?: string };
+  /**
+   * Release workflows the worker keeps in memory between tasks. 0 replays every workflow task
+   * from the full history: slower, and the way to prove the workflow code deterministic.
+   * Unset: the SDK's default, sized from the worker's memory.
+   */
+  workflowCacheSize?: number;
 }
 
 /** Host, port and TLS of a server reached by URL (object storage). */
@@ -226,6 +232,9 @@ export function loadConfig(env: Env = process.env): Config {
     freshness: freshnessConfig(vars, expiry),
     observability: observabilityConfig(vars),
     failpoints: { hold: vars.text('OTA_FAULT_HOLD') },
+    workflowCacheSize: vars.text('OTA_WORKER_WORKFLOW_CACHE')
+      ? vars.int('OTA_WORKER_WORKFLOW_CACHE', 0, { max: 100_000 })
+      : undefined,
   };
   if (vars.problems.length) {
     throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${vars.problems.join('\n  ')}`);

@@ -22,11 +22,19 @@ export async function runWorker(): Promise<void> {
       taskQueue: RELEASE_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
       activities: createActivities(deps),
+      ...(config.workflowCacheSize === undefined ? {} : { maxCachedWorkflows: config.workflowCacheSize }),
       interceptors: { activity: faultHolds(config.failpoints.hold, log) },
     });
     const schedule = await ensureFreshnessSchedule(deps.temporal, config);
     log.info({ schedule }, 'freshness schedule');
-    log.info({ taskQueue: RELEASE_TASK_QUEUE, metrics: metrics ?? 'off' }, 'worker ready');
+    log.info(
+      {
+        taskQueue: RELEASE_TASK_QUEUE,
+        metrics: metrics ?? 'off',
+        workflowCache: config.workflowCacheSize ?? 'default',
+      },
+      'worker ready',
+    );
     await worker.run();
   } finally {
     await connection.close();
