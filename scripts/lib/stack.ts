@@ -180,6 +180,12 @@ async function startTemporal(pm: ProcessManager, p: StackProfile, log: (line: st
       'start-dev',
       '--db-filename',
       join(p.home, 'temporal', 'temporal.db'),
+      // Every write the server acknowledged is on disk before it answers: a killed server, or a
+      // machine that lost power, restarts with every release exactly where its workers left it.
+      '--sqlite-pragma',
+      'journal_mode=wal',
+      '--sqlite-pragma',
+      'synchronous=full',
       '--ip',
       '127.0.0.1',
       '--port',
