@@ -32,8 +32,11 @@ export interface WorkflowRuntime {
    */
   longActivities: ReleaseActivities;
   shortActivities: ReleaseActivities;
-  condition(until: () => boolean, timeoutMs?: number): Promise<unknown>;
+  /** False when the timeout (a timer, in history) ended the wait, true when `until` did. */
+  condition(until: () => boolean, timeoutMs?: number): Promise<boolean>;
   allHandlersFinished(): boolean;
+  /** Workflow time: the current workflow task's start, as history recorded it. */
+  now(): number;
   /** True once the run should hand over to a new one (size, or the server's suggestion). */
   historyFull(): boolean;
   historyLength(): number;
@@ -77,8 +80,8 @@ function refuse(message: string, code: ServerErrorCode = 'WRONG_STAGE'): Applica
  * waited, and the API answered NO_WORKER) is refused, so it never applies late. Workflow time
  * is the workflow task's start, so a worker that returns later sees it expired.
  */
-function refuseLate(input: Expiring | undefined): void {
-  if (input?.notAfter !== undefined && Date.now() > input.notAfter) {
+function refuseLate(input: Expiring | undefined, now: number): void {
+  if (input?.notAfter !== undefined && now > input.notAfter) {
     throw refuse(
       `no worker took this update before ${new Date(input.notAfter).toISOString()}; the operator was told nothing changed`,
       'NO_WORKER',
@@ -143,7 +146,7 @@ export class ReleaseRun {
 
   checkApproval(input: ApproveInput): void {
     asRefusal(() => checkApproveInput(input));
-    refuseLate(input);
+    refuseLate(input, this.runtime.now());
     if (!this.channelPolicy) throw refuse('the release is not ready for approvals yet');
     const why = approvalRefusal(this.status, { policy: this.channelPolicy, round: this.round }, input);
     if (why) throw refuse(why, this.status.awaitingApproval ? 'APPROVAL_REFUSED' : 'WRONG_STAGE');
@@ -151,7 +154,7 @@ export class ReleaseRun {
 
   checkOps(action: OpsAction, input: OpsInput): void {
     asRefusal(() => checkOpsInput(input));
-    refuseLate(input);
+    refuseLate(input, this.runtime.now());
     const s = this.status;
     if (this.closed() || !OPS_RULES[action].allowed(s)) {
       throw refuse(`cannot ${OPS_RULES[action].verb} a release in stage ${s.stage}${s.paused ? ' (paused)' : ''}`);
@@ -360,6 +363,8 @@ export class ReleaseRun {
     const { status } = this;
     const step = status.steps[i]!;
     let remaining = remainingMs ?? step.bakeTimeMs;
+    // patched(): releases recorded before let the clock end a bake; they replay that way.
+    const byTimers = this.runtime.patched('bake-ends-on-timers');
     if (remainingMs === undefined) {
       this.promoted = false;
       this.gateOverridden = false;
@@ -403,13 +408,13 @@ export class ReleaseRun {
           ? `${step.minDevices - gate.reports} more device reports for the ${step.percent}% gate`
           : `bake time of the ${step.percent}% step`,
       );
-      const started = Date.now();
+      const started = this.runtime.now();
       const wait = baked ? pollMs : Math.min(remaining, pollMs);
-      await this.runtime.condition(
+      const woken = await this.runtime.condition(
         () => status.paused || status.withdrawn || this.ended !== undefined || this.promoted,
         wait,
       );
-      if (!baked) remaining -= Date.now() - started;
+      if (!baked) remaining = bakeLeft({ remaining, wait, woken, elapsed: this.runtime.now() - started, byTimers });
     }
   }
 
@@ -504,7 +509,7 @@ export class ReleaseRun {
   }
 
   private now(): string {
-    return new Date(Date.now()).toISOString();
+    return new Date(this.runtime.now()).toISOString();
   }
 
   private recordAction(entry: Omit<ActionRecord, 'at'>): void {
@@ -520,6 +525,20 @@ export class ReleaseRun {
     this.status.waitingFor = waitingFor;
     this.runtime.publishView(this.status);
   }
+}
+
+/**
+ * The bake left after one wait. What follows a wait (another timer, or the next step's publish)
+ * must replay exactly as it first ran, so it may depend on history only, never on a clock
+ * reading: workflow time comes from a workflow task's start, and a task retried after a server
+ * restart can run live at another time than the one its history keeps. So a wait that timed
+ * out took exactly its timer, and a wait an operator ended early leaves at least 1 ms: only a
+ * timer ends a bake, and the clock only sizes the next timer. `byTimers` false is the clock's
+ * arithmetic, for histories recorded before.
+ */
+function bakeLeft(w: { remaining: number; wait: number; woken: boolean; elapsed: number; byTimers: boolean }): number {
+  if (!w.byTimers) return w.remaining - w.elapsed;
+  return w.woken ? Math.max(1, w.remaining - w.elapsed) : w.remaining - w.wait;
 }
 
 /** Runs a check; its ServerError becomes a typed refusal, so callers see the code, not just a message. */

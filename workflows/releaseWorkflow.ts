@@ -64,8 +64,10 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
   const runtime: WorkflowRuntime = {
     longActivities,
     shortActivities,
-    condition: (until, timeoutMs) => (timeoutMs === undefined ? condition(until) : condition(until, timeoutMs)),
+    condition: async (until, timeoutMs) =>
+      timeoutMs === undefined ? (await condition(until), true) : condition(until, timeoutMs),
     allHandlersFinished,
+    now: () => Date.now(),
     historyFull: () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit,
     historyLength: () => workflowInfo().historyLength,
     patched,

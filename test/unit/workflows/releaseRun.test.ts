@@ -83,6 +83,10 @@ class FakeRuntime implements WorkflowRuntime {
     return true;
   }
 
+  now(): number {
+    return Date.now();
+  }
+
   historyFull(): boolean {
     return this.full;
   }
@@ -152,6 +156,34 @@ class FakeRuntime implements WorkflowRuntime {
       supersede: act('supersede', () => ({ aborted: [] })),
       refreshMetadata: act('refreshMetadata', () => ({ release: [], rollout: [] })),
     };
+  }
+}
+
+/**
+ * A runtime whose clock a test drives: every timer fires `lateMs` after it was due (as after a
+ * server restart), and the waits the release made are recorded in order with the activities.
+ */
+class ClockedRuntime extends FakeRuntime {
+  readonly sequence: string[] = [];
+  private clock = 1_000_000;
+
+  constructor(
+    policy: ChannelPolicy,
+    private readonly lateMs: number,
+  ) {
+    super(policy);
+  }
+
+  override now(): number {
+    return this.clock;
+  }
+
+  override async condition(until: () => boolean, timeoutMs?: number): Promise<boolean> {
+    if (timeoutMs === undefined) return super.condition(until);
+    this.sequence.push(`timer after ${this.count('rolloutHealth')} health reads`);
+    await new Promise((r) => setImmediate(r));
+    this.clock += timeoutMs + this.lateMs;
+    return until();
   }
 }
 
@@ -457,6 +489,29 @@ describe('ReleaseRun', () => {
         [10, false, false],
         [10, false, true],
       ]);
+    });
+  });
+
+  describe('bake time', () => {
+    /** A release through a 20 s bake whose timers fire `lateMs` late: what it did, in order. */
+    async function bakeWith(lateMs: number): Promise<string[]> {
+      const rt = new ClockedRuntime(POLICY, lateMs);
+      runtimes.push(rt);
+      const spec = specWith({ steps: [step(50, { bakeTimeMs: 20_000 }), step(100)] });
+      const release = new ReleaseRun({ spec, runtime: rt, releaseId: 'release-beta-1.2.0' });
+      const done = release.run();
+      await waitFor('the approval wait', () => release.status.awaitingApproval, QUICKLY);
+      approveAs(release, 'owner');
+      expect((await done).stage).to.equal('stable');
+      return [...rt.sequence, `${rt.count('rolloutHealth')} health reads, ${rt.count('publishRollout')} publishes`];
+    }
+
+    it('ends on its own timers: late timers and clock readings never change what the release does', async () => {
+      const onTime = await bakeWith(0);
+      expect(onTime.filter((e) => e.startsWith('timer'))).to.have.length(10);
+      // What a replay meets when a workflow task ran live at another time than history keeps.
+      expect(await bakeWith(700)).to.deep.equal(onTime);
+      expect(await bakeWith(15_000)).to.deep.equal(onTime);
     });
   });
 
