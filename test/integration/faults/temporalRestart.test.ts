@@ -1,5 +1,8 @@
+import { join } from 'node:path';
+
 import { expect } from 'chai';
 
+import { releaseWorkflowId } from '../../../common/release';
 import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
@@ -11,14 +14,23 @@ import {
   releaseAwaitingApproval,
   stepPublished,
   temporalClient,
+  testConfig,
 } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 import { auditMark, auditProblems, chainMark, metadataChainProblems } from './invariants';
+import { replayProblems, saveHistories } from './replayCheck';
+
+/**
+ * How many times the restart runs in one go (each with releases of its own):
+ * OTA_RESTART_REPEAT=30 is how the restart was shown reliable, not just lucky once.
+ */
+const REPEAT = Number(process.env['OTA_RESTART_REPEAT'] ?? 1);
 
 /**
  * Fault injection: the Temporal server killed and started again on its database
  * file while one release bakes and another waits for approval. The worker and the API ride it
- * out (same processes), and both releases carry on from where they were.
+ * out (same processes), and both releases carry on from where they were, with histories that
+ * replay against the workflow code (the bake's history is kept in var/ for post-mortems).
  */
 describe('faults: the Temporal server restarted mid-release', function () {
   this.timeout(300_000);
@@ -29,13 +41,32 @@ describe('faults: the Temporal server restarted mid-release', function () {
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
   });
 
-  it('a baking release and one awaiting approval both complete, on the same worker and API processes', async () => {
+  for (let run = 1; run <= REPEAT; run++) {
+    const suffix = REPEAT === 1 ? '' : `-${run}`;
+    it(`a baking release and one awaiting approval both complete, on the same worker and API processes${REPEAT === 1 ? '' : ` (run ${run} of ${REPEAT})`}`, () =>
+      restartMidRelease({ bake: `restart-bake${suffix}`, approval: `restart-approval${suffix}` }));
+  }
+
+  /** Kept for post-mortems (and as replay fixtures) whether the run passed or not. */
+  async function restartMidRelease(channels: { bake: string; approval: string }): Promise<void> {
+    try {
+      await restartAndFinish(channels);
+    } finally {
+      const dir = join(TEST_PROFILE.home, 'histories');
+      const address = testConfig().temporal.address;
+      for (const channel of [channels.bake, channels.approval]) {
+        await saveHistories(await temporalClient(), { workflowId: releaseWorkflowId(channel, '1.0.0'), dir, address });
+      }
+    }
+  }
+
+  async function restartAndFinish(channels: { bake: string; approval: string }): Promise<void> {
     const since = await chainMark();
     const audited = await auditMark();
-    await releaseAwaitingApproval('restart-bake', '1.0.0', { steps: '50,100', bake: '20s' });
-    await approve('restart-bake', '1.0.0');
-    await waitForStatus(await temporalClient(), { channel: 'restart-bake', version: '1.0.0' }, stepPublished(50));
-    await releaseAwaitingApproval('restart-approval', '1.0.0');
+    await releaseAwaitingApproval(channels.bake, '1.0.0', { steps: '50,100', bake: '20s' });
+    await approve(channels.bake, '1.0.0');
+    await waitForStatus(await temporalClient(), { channel: channels.bake, version: '1.0.0' }, stepPublished(50));
+    await releaseAwaitingApproval(channels.approval, '1.0.0');
     const worker = pm.running('worker');
     const api = pm.running('api');
 
@@ -50,7 +81,7 @@ describe('faults: the Temporal server restarted mid-release', function () {
     const client = await temporalClient();
     const baked = await waitForStatus(
       client,
-      { channel: 'restart-bake', version: '1.0.0', timeoutMs: 120_000 },
+      { channel: channels.bake, version: '1.0.0', timeoutMs: 120_000 },
       (x) => x.stage === 'stable' || x.stage === 'failed',
     );
     expect(baked.stage, JSON.stringify(baked.error)).to.equal('stable');
@@ -63,7 +94,7 @@ describe('faults: the Temporal server restarted mid-release', function () {
         'the approval accepted',
         () =>
           admin
-            .send('POST', '/v1/admin/releases/restart-approval/1.0.0/approve', { comment: 'after the restart' })
+            .send('POST', `/v1/admin/releases/${channels.approval}/1.0.0/approve`, { comment: 'after the restart' })
             .then(
               () => true,
               (err: unknown) => {
@@ -76,7 +107,7 @@ describe('faults: the Temporal server restarted mid-release', function () {
     } finally {
       await admin.close();
     }
-    for (const channel of ['restart-bake', 'restart-approval']) {
+    for (const channel of [channels.bake, channels.approval]) {
       const s = await waitForStatus(
         client,
         { channel, version: '1.0.0', timeoutMs: 120_000 },
@@ -84,12 +115,15 @@ describe('faults: the Temporal server restarted mid-release', function () {
       );
       expect(s.stage, `${channel}: ${JSON.stringify(s.error)}`).to.equal('stable');
     }
-    const bake = await waitForStatus(client, { channel: 'restart-bake', version: '1.0.0' }, () => true);
+    const bake = await waitForStatus(client, { channel: channels.bake, version: '1.0.0' }, () => true);
     expect(bake.history.filter((h) => h.action === 'step').map((h) => h.detail)).to.deep.equal(['50%', '100%']);
     expect(await metadataChainProblems(since)).to.deep.equal([]);
     // The approval is audited once it took effect (refused attempts are audited as refused).
     expect(
-      await auditProblems([{ action: 'release.approve', subject: 'restart-approval/1.0.0' }], audited),
+      await auditProblems([{ action: 'release.approve', subject: `${channels.approval}/1.0.0` }], audited),
     ).to.deep.equal([]);
-  });
+    for (const channel of [channels.bake, channels.approval]) {
+      expect(await replayProblems(client, releaseWorkflowId(channel, '1.0.0'))).to.deep.equal([]);
+    }
+  }
 });
