@@ -4,13 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
-import {
-  compareSemver,
-  DELTA_FORMAT,
-  deltaTargetName,
-  readDeltaBinding,
-  readReleaseFields,
-} from '@enigm-ota/client-sdk';
+import { DELTA_FORMAT, deltaTargetName } from '@enigm-ota/client-sdk';
 import { heartbeat } from '@temporalio/activity';
 
 import type { ArtifactRef, DeltaTarget, ReleaseSpec } from '../common/release';
@@ -18,6 +12,8 @@ import { targetName } from '../common/release';
 import { DEFAULT_DELTA_BASES } from '../common/rolloutPolicy';
 import { buildDeltaFile, type PatchStore } from '../infra/bsdiffSegments';
 import { artifactKey, type Storage } from '../infra/storage';
+import type { MetadataRepository } from '../trust/metadataRepository';
+import { deltaBaseCandidates } from './deltaBases';
 import type { ActivityDeps } from './deps';
 import { heartbeatingWhile } from './heartbeat';
 
@@ -27,8 +23,9 @@ const MAX_DELTA_SHARE = 0.8;
 
 /**
  * Artifact preparation, second half: delta updates to the new image from the newest
- * `spec.deltaBases` earlier releases of the same channel and hardware that the release
- * repository still lists (retired ones are no base: their devices take the full image).
+ * `spec.deltaBases` earlier releases of the same channel and hardware that both repositories
+ * still list (retired ones are no base: their devices take the full image), never a protected
+ * one (activities/deltaBases.ts).
  * Each delta is content-addressed in the artifacts bucket like any image. Resumable: every
  * segment's patch is kept in storage as it is made and a finished delta leaves a marker, so
  * a retry after a crash redoes at most the segment that was under way. Heartbeats name the
@@ -57,7 +54,10 @@ export async function buildDeltas(
   return built;
 }
 
-/** The newest earlier releases (distinct images) of the channel that share a hardware id, newest first. */
+/**
+ * The newest `spec.deltaBases` earlier releases whose images may be bases (activities/deltaBases.ts:
+ * never a protected release's) and are still in storage, newest first.
+ */
 async function findDeltaBases(
   deps: ActivityDeps,
   spec: ReleaseSpec,
@@ -65,29 +65,23 @@ async function findDeltaBases(
 ): Promise<DeltaTarget['base'][]> {
   const wanted = spec.deltaBases ?? DEFAULT_DELTA_BASES;
   if (wanted === 0) return [];
-  const found = new Map<string, DeltaTarget['base']>();
-  for (const set of await deps.repos.release.fileSetsFor(spec.channel, spec.hardwareIds)) {
-    for (const t of Object.values(await set.targetsOrNone())) {
-      const sha256 = t.hashes['sha256'];
-      if (!sha256 || sha256 === newSha256 || found.has(sha256)) continue;
-      try {
-        if (readDeltaBinding(t)) continue;
-        const p = readReleaseFields(t);
-        if (
-          p.channel !== spec.channel ||
-          !p.hardwareIds.some((h) => spec.hardwareIds.includes(h)) ||
-          compareSemver(p.version, spec.version) >= 0
-        )
-          continue;
-        // An image no longer in storage cannot be a base (its devices take the full image).
-        if (!(await deps.storage.stat('artifacts', artifactKey(sha256)))) continue;
-        found.set(sha256, { sha256, length: t.length, version: p.version });
-      } catch {
-        // An entry devices would refuse: no device runs it.
-      }
-    }
+  const targetsOf = async (repo: MetadataRepository) =>
+    (await Promise.all((await repo.fileSetsFor(spec.channel, spec.hardwareIds)).map((s) => s.targetsOrNone()))).flatMap(
+      (targets) => Object.values(targets),
+    );
+  const candidates = deltaBaseCandidates({
+    spec,
+    newSha256,
+    released: await targetsOf(deps.repos.release),
+    offered: await targetsOf(deps.repos.rollout),
+  });
+  const bases: DeltaTarget['base'][] = [];
+  for (const base of candidates) {
+    if (bases.length === wanted) break;
+    // An image no longer in storage cannot be a base (its devices take the full image).
+    if (await deps.storage.stat('artifacts', artifactKey(base.sha256))) bases.push(base);
   }
-  return [...found.values()].sort((a, b) => compareSemver(b.version, a.version)).slice(0, wanted);
+  return bases;
 }
 
 async function buildOne(

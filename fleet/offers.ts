@@ -40,6 +40,8 @@ const MAX_CACHED_PAIRS = 10_000;
 interface View {
   byChannel: Map<string, OfferCandidate[]>;
   bySha: Map<string, OfferCandidate[]>;
+  /** A delta update's address to the address of the image it applies to. */
+  deltaBases: Map<string, string>;
   loadedAt: number;
 }
 
@@ -121,32 +123,37 @@ export class OfferIndex {
    * Whether `device` may download the artifact with this content address: only artifacts of
    * releases in the signed rollout metadata the device reads are handed out (NOT_FOUND
    * otherwise), and a protected release's only to a device eligible for it, by the same
-   * decision as an offer (attestation-required: fresh, passing evidence). Refusals name the
+   * decision as an offer (attestation-required: fresh, passing evidence). A delta update
+   * counts as its rebuilt release and, because the delta and that release give back its base
+   * image, as its base too when the base is listed protected (S-28). Refusals name the
    * failed checks.
    */
   async artifactAccess(
     device: FleetDeviceFacts,
     sha256: string,
   ): Promise<{ allowed: true } | { allowed: false; code: 'NOT_FOUND' | 'ARTIFACT_REFUSED'; reason: string }> {
-    const releases = (await this.viewOf(device)).bySha.get(sha256) ?? [];
+    const view = await this.viewOf(device);
+    const releases = view.bySha.get(sha256) ?? [];
     if (releases.length === 0)
       return { allowed: false, code: 'NOT_FOUND', reason: `no release in the rollout has the artifact ${sha256}` };
-    if (!releases.some((c) => c.rollout.protected === true)) return { allowed: true };
     const context = this.context();
-    const decided = releases.map((c) => ({ c, d: decideEligibility(device, c, context) }));
-    if (decided.some((x) => x.d.eligible)) return { allowed: true };
-    const reasons = decided.map(
-      (x) =>
-        `${x.c.targetName}: ${x.d.checks
-          .filter((k) => !k.ok)
-          .map((k) => `${k.check} (${k.reason})`)
-          .join('; ')}`,
-    );
-    return {
-      allowed: false,
-      code: 'ARTIFACT_REFUSED',
-      reason: `protected release, not for device ${device.deviceId}: ${reasons.join(' | ')}`,
-    };
+    const own = protectedAccess(device, releases, context);
+    if (own !== undefined)
+      return {
+        allowed: false,
+        code: 'ARTIFACT_REFUSED',
+        reason: `protected release, not for device ${device.deviceId}: ${own}`,
+      };
+    const base = view.deltaBases.get(sha256);
+    // A base no longer listed was open when the delta was built (activities/deltaBases.ts).
+    const fromBase = base === undefined ? undefined : protectedAccess(device, view.bySha.get(base) ?? [], context);
+    if (fromBase !== undefined)
+      return {
+        allowed: false,
+        code: 'ARTIFACT_REFUSED',
+        reason: `delta from a protected release, not for device ${device.deviceId}: ${fromBase}`,
+      };
+    return { allowed: true };
   }
 
   /**
@@ -187,16 +194,17 @@ export class OfferIndex {
   private async reload(pair: string, channel: string, hardwareId: string): Promise<View> {
     const generation = this.generation;
     const { scope, targets } = await this.rollout.offeredTo(channel, hardwareId);
-    const view: View = { byChannel: new Map(), bySha: new Map(), loadedAt: Date.now() };
+    const view: View = { byChannel: new Map(), bySha: new Map(), deltaBases: new Map(), loadedAt: Date.now() };
     const byName = new Map<string, OfferCandidate>();
-    const deltas: Array<{ sha256: string; rebuilds: string }> = [];
+    const deltas: Array<{ sha256: string; rebuilds: string; base: string }> = [];
     for (const t of Object.values(targets)) {
       let candidate: OfferCandidate;
       try {
         // A delta update is handed to whoever may have the release it rebuilds (below), never offered itself.
         const delta = readDeltaBinding(t);
         if (delta) {
-          if (t.hashes['sha256']) deltas.push({ sha256: t.hashes['sha256'], rebuilds: delta.target.name });
+          if (t.hashes['sha256'])
+            deltas.push({ sha256: t.hashes['sha256'], rebuilds: delta.target.name, base: delta.base.sha256 });
           continue;
         }
         // The same field checks the device applies; an entry a device would reject is never offered.
@@ -219,7 +227,9 @@ export class OfferIndex {
     }
     for (const d of deltas) {
       const rebuilds = byName.get(d.rebuilds);
-      if (rebuilds) push(view.bySha, d.sha256, rebuilds);
+      if (!rebuilds) continue;
+      push(view.bySha, d.sha256, rebuilds);
+      view.deltaBases.set(d.sha256, d.base);
     }
     // Read before an invalidation: possibly older than the change; used for this answer, not kept.
     if (generation === this.generation) {
@@ -231,6 +241,29 @@ export class OfferIndex {
     }
     return view;
   }
+}
+
+/**
+ * Whether `device` may have an image these releases carry: undefined when none of them is
+ * protected or it is eligible for one (an unlisted image included), else the failed checks.
+ */
+function protectedAccess(
+  device: FleetDeviceFacts,
+  releases: readonly OfferCandidate[],
+  context: EligibilityContext,
+): string | undefined {
+  if (!releases.some((c) => c.rollout.protected === true)) return undefined;
+  const decided = releases.map((c) => ({ c, d: decideEligibility(device, c, context) }));
+  if (decided.some((x) => x.d.eligible)) return undefined;
+  return decided
+    .map(
+      (x) =>
+        `${x.c.targetName}: ${x.d.checks
+          .filter((k) => !k.ok)
+          .map((k) => `${k.check} (${k.reason})`)
+          .join('; ')}`,
+    )
+    .join(' | ');
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

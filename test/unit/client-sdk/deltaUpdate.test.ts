@@ -102,6 +102,11 @@ describe('DeviceAgent with delta updates (D-17)', () => {
       },
     ],
     [
+      'refused by the API (its base is a protected release the device may not have)',
+      'DOWNLOAD_FAILED',
+      async () => ({ ...(await makeDelta(V1, V2)), refused: true }),
+    ],
+    [
       'signed, but rebuilding another image than the full target',
       'DELTA_OUTPUT_MISMATCH',
       async () => {

@@ -59,7 +59,8 @@ export interface LoopbackOta {
 
 /**
  * A delta update as the loopback repositories sign it: listed in `in` (both, for a genuine
- * one) under `name`, bound by `binding`; `served` replaces the bytes the server sends.
+ * one) under `name`, bound by `binding`; `served` replaces the bytes the server sends;
+ * `refused` has the API refuse its download as it refuses a delta from a protected release.
  */
 export interface LoopDelta {
   name: string;
@@ -67,6 +68,7 @@ export interface LoopDelta {
   binding: DeltaBinding;
   in: Array<'release' | 'rollout'>;
   served?: Buffer;
+  refused?: boolean;
 }
 
 /** A genuine delta from one release to another, made as the worker makes them (infra/bsdiffSegments.ts). */
@@ -113,6 +115,7 @@ export async function startLoopbackOta(releases: Release[], deltas: LoopDelta[] 
     ...releases.map((r) => [sha256Of(r), r.bytes] as const),
     ...deltas.map((d) => [sha(d.bytes), d.served ?? d.bytes] as const),
   ]);
+  const refused = new Set(deltas.filter((d) => d.refused).map((d) => sha(d.bytes)));
   const ota: LoopbackOta = {
     url: '',
     roots: {
@@ -137,6 +140,11 @@ export async function startLoopbackOta(releases: Release[], deltas: LoopDelta[] 
     if (meta) {
       const body = files.get(`${meta[1]}/${meta[2]}`);
       res.writeHead(body ? 200 : 404).end(body);
+    } else if (artifact && refused.has(artifact[1]!)) {
+      ota.fetched.push(artifact[1]!);
+      res
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 'ARTIFACT_REFUSED', message: 'delta from a protected release' } }));
     } else if (artifact && byDigest.has(artifact[1]!)) {
       const bytes = byDigest.get(artifact[1]!)!;
       ota.downloads.push(req.headers.range ?? 'whole');

@@ -237,6 +237,50 @@ describe('OfferIndex', () => {
       });
     });
 
+    it('refuses a delta from a protected release to every device not eligible for that release, whoever may have the release it rebuilds', async () => {
+      const BASE_SHA = '05'.repeat(32);
+      const FROM_PROTECTED = '06'.repeat(32);
+      const FROM_OPEN = '07'.repeat(32);
+      const FROM_RETIRED = '08'.repeat(32);
+      const delta = (sha: string, base: string) =>
+        new TargetFile({
+          path: `stable/2.0.0/fw.bin.from-${base.slice(0, 16)}.delta`,
+          length: 5,
+          hashes: { sha256: sha },
+          unrecognizedFields: {
+            custom: {
+              [DELTA_FIELD]: {
+                format: DELTA_FORMAT,
+                base: { sha256: base, length: 10 },
+                target: { name: 'stable/2.0.0/fw.bin', sha256: OPEN_SHA, length: 10 },
+              },
+            } as never,
+          },
+        });
+      const withDeltas = index([
+        artifact(OPEN_SHA, '2.0.0'),
+        artifact(BASE_SHA, '1.5.0', { protected: true, groups: ['lab'] }),
+        artifact(LAB_SHA, '1.4.0'),
+        delta(FROM_PROTECTED, BASE_SHA),
+        delta(FROM_OPEN, LAB_SHA),
+        delta(FROM_RETIRED, '09'.repeat(32)),
+      ]);
+      const office = { ...enrolled, groups: ['office'] };
+      const refused = await withDeltas.artifactAccess(office, FROM_PROTECTED);
+      expect(refused).to.include({ allowed: false, code: 'ARTIFACT_REFUSED' });
+      expect(refused.allowed === false && refused.reason).to.match(/stable\/1\.5\.0\/fw\.bin: groups \(/);
+      expect(await withDeltas.artifactAccess(office, OPEN_SHA), 'the release it rebuilds').to.deep.equal({
+        allowed: true,
+      });
+      expect(await withDeltas.artifactAccess(office, FROM_OPEN)).to.deep.equal({ allowed: true });
+      expect(await withDeltas.artifactAccess(office, FROM_RETIRED), 'a base no longer listed').to.deep.equal({
+        allowed: true,
+      });
+      // A device of the base's group running it already is no longer eligible for it (not newer).
+      const onBase = await withDeltas.artifactAccess({ ...enrolled, currentVersion: '1.5.0' }, FROM_PROTECTED);
+      expect(onBase).to.include({ allowed: false, code: 'ARTIFACT_REFUSED' });
+    });
+
     it('knows no artifact outside the signed rollout (NOT_FOUND)', async () => {
       expect(await offers().artifactAccess(enrolled, 'ff'.repeat(32))).to.include({
         allowed: false,
