@@ -5,8 +5,9 @@ FROM rust:1-bookworm AS qbsdiff
 RUN cargo install qbsdiff --version 1.4.4 --features cmd --bins --root /opt/qbsdiff
 
 # python3, make, g++: native addons (pkcs11js) build against this Node. bzip2: unpacks qbsdiff's blocks.
+# openssl: the compose file's storage-tls service makes object storage's certificate with it.
 FROM node:24-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends softhsm2 bzip2 python3 make g++ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends softhsm2 bzip2 openssl python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY --from=qbsdiff /opt/qbsdiff/bin/qbsdiff /usr/local/bin/qbsdiff
 WORKDIR /app
 COPY package.json package-lock.json ./

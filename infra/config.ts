@@ -218,7 +218,7 @@ export function loadConfig(env: Env = process.env): Config {
     api: apiConfig(vars, env),
     artifacts: {
       mode: vars.choice('OTA_ARTIFACT_DELIVERY', ['redirect', 'stream']),
-      urlSeconds: vars.int('OTA_ARTIFACT_URL_SECONDS', 300, { min: 1, max: 3600 }),
+      urlSeconds: artifactUrlSeconds(vars),
       publicUrl: endpointOf(vars.text('OTA_MINIO_PUBLIC_URL') ? vars.url('OTA_MINIO_PUBLIC_URL', '') : minio.url),
     },
     fleet: { databaseUrl: vars.text('DATABASE_URL'), pgliteDir: resolve(home, 'fleet') },
@@ -240,6 +240,27 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${vars.problems.join('\n  ')}`);
   }
   return config;
+}
+
+/**
+ * A presigned artifact URL works for whoever holds it until it expires, so it lives only as
+ * long as a device needs to follow the redirect: storage checks the expiry when a request
+ * starts, not while it streams, and a device resuming a download asks the API again and gets
+ * a fresh URL (S-26). The signed date has whole seconds, so 1 s may be over at once.
+ */
+const ARTIFACT_URL_SECONDS = { fallback: 30, min: 2, max: 300 };
+
+function artifactUrlSeconds(vars: EnvReader): number {
+  const { fallback, min, max } = ARTIFACT_URL_SECONDS;
+  const raw = vars.text('OTA_ARTIFACT_URL_SECONDS');
+  if (raw === undefined) return fallback;
+  const n = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+  // Written so that NaN refuses.
+  if (!(n >= min && n <= max))
+    vars.problems.push(
+      `OTA_ARTIFACT_URL_SECONDS must be whole seconds in ${min}..${max}, got ${raw.slice(0, 32)}: a presigned artifact URL is a bearer token until it expires and needs only to outlive the redirect (a resumed download gets a fresh one); below ${min} s it can expire before the device follows it`,
+    );
+  return n;
 }
 
 function minioConfig(vars: EnvReader): { config: Config['minio']; url: URL } {

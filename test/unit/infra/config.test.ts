@@ -143,6 +143,24 @@ describe('loadConfig', () => {
       expectRefused({ OTA_API_PORT: port }, 'OTA_API_PORT');
   });
 
+  describe('OTA_ARTIFACT_URL_SECONDS (how long a presigned artifact URL works)', () => {
+    it('defaults to 30 s', () => {
+      expect(loadConfig({}).artifacts.urlSeconds).to.equal(30);
+    });
+
+    it('takes whole seconds from 2 to 300', () => {
+      expect(loadConfig({ OTA_ARTIFACT_URL_SECONDS: '2' }).artifacts.urlSeconds).to.equal(2);
+      expect(loadConfig({ OTA_ARTIFACT_URL_SECONDS: '300' }).artifacts.urlSeconds).to.equal(300);
+    });
+
+    it('refuses a lifetime too short to follow the redirect or long enough to leak, saying why (CONFIG_INVALID)', () => {
+      for (const seconds of ['0', '1', '301', '3600', '-5', '30.5', '1e2', 'forever', ' 30'])
+        expectRefused({ OTA_ARTIFACT_URL_SECONDS: seconds }, 'OTA_ARTIFACT_URL_SECONDS');
+      const err = refusal(() => loadConfig({ OTA_ARTIFACT_URL_SECONDS: '3600' }));
+      expect(err.message).to.contain('2..300').and.contain('bearer token');
+    });
+  });
+
   it('refuses an unknown OTA_LOG_LEVEL', () => {
     expect(loadConfig({ OTA_LOG_LEVEL: 'debug' }).observability.logLevel).to.equal('debug');
     expectRefused({ OTA_LOG_LEVEL: 'verbose' }, 'OTA_LOG_LEVEL');
