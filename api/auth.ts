@@ -11,6 +11,8 @@ import type { Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
 import { logRequestFailure } from './observability';
 import { allowed, type Permission } from './permissions';
+import type { RefusalGate } from './refusalGate';
+import { sourceOf } from './refusalLimiter';
 
 /** What a handler may put in `res.locals.audit`; the audit hook records it with the outcome. */
 export interface AuditNote {
@@ -37,18 +39,33 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * Admin requests: a bearer token (the CLI, scripts) or a dashboard session cookie names the
  * operator, and the route's permission decides; both are the same operator with the same
  * roles. Every request that is not a plain read is in the audit log, refused and failed ones
- * included, with the operator (or "anonymous") and the handler's note.
+ * included, with the operator (or "anonymous") and the handler's note. A change is also an
+ * attempt at the refusal gate until its credential names an operator (S-30): one whose
+ * credential names nobody counts against its source, and its entry is one of the budget's.
  */
-export function adminAuth(
-  operators: Operators,
-  audit: AuditLog,
-  sessions: Sessions,
-): (permission: Permission) => RequestHandler {
+export interface AdminAuthDeps {
+  operators: Operators;
+  audit: AuditLog;
+  sessions: Sessions;
+  gate: RefusalGate;
+}
+
+export function adminAuth({
+  operators,
+  audit,
+  sessions,
+  gate,
+}: AdminAuthDeps): (permission: Permission) => RequestHandler {
   return (permission) => (req, res, next) => {
     const changes = req.method !== 'GET';
+    if (changes) {
+      const limited = gate.refuseOrTrack(res, { source: sourceOf(req.socket.remoteAddress), action: 'admin' });
+      if (limited) return next(limited);
+    }
     let auditDown = false;
     authenticate(req, res, { operators, sessions })
       .then(async (operator) => {
+        gate.accept(res);
         res.locals['operator'] = operator;
         if (!allowed(operator.roles, permission)) {
           throw new ServerError('FORBIDDEN', `${operator.name} (${operator.roles.join(', ')}) may not ${permission}`);
@@ -79,19 +96,37 @@ export function adminAuth(
       .then(
         () => next(),
         (err: unknown) => {
-          // Refused before the handler ran (nothing changed): one entry, written with the answer.
-          if (changes && !auditDown)
-            res.on(
-              'finish',
-              () =>
-                void audit
-                  .record(entryOf(req, res))
-                  .catch((e: unknown) => logRequestFailure(res, e, 'audit log write failed for a refused request')),
-            );
+          // Only a credential that names nobody uses up the source's allowance.
+          if (!isUnauthenticated(err)) gate.accept(res);
+          if (changes && !auditDown) auditRefused(req, res, { audit, gate, err });
           next(err);
         },
       );
   };
+}
+
+/**
+ * A change refused before its handler ran (nothing changed): one entry, written with the
+ * answer, unless it is an unknown credential's beyond the budget of entries (then it is in
+ * the next summary, S-30).
+ */
+function auditRefused(
+  req: Request,
+  res: Response,
+  { audit, gate, err }: { audit: AuditLog; gate: RefusalGate; err: unknown },
+): void {
+  if (isUnauthenticated(err) && !gate.mayRecord(res)) return;
+  res.on(
+    'finish',
+    () =>
+      void audit
+        .record(entryOf(req, res))
+        .catch((e: unknown) => logRequestFailure(res, e, 'audit log write failed for a refused request')),
+  );
+}
+
+function isUnauthenticated(err: unknown): boolean {
+  return err instanceof ServerError && err.code === 'UNAUTHENTICATED';
 }
 
 /**

@@ -37,6 +37,8 @@ const STATUS = {
   ROLLBACK_NOT_ALLOWED: 409,
   REPOSITORY_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  // The route set Retry-After (api/refusalGate.ts): how long until this source may try again.
+  RATE_LIMITED: 429,
   // The build or its signing failed verification: the request was fine, the content is not.
   INTAKE_MISMATCH: 422,
   ARTIFACT_CORRUPT: 422,

@@ -7,6 +7,7 @@ import { DEVICE_ID, type FleetCa } from '../infra/fleetCa';
 import { deviceAuth, deviceOf, sameDevice } from './auth';
 import { errorAnswerOf } from './errorResponses';
 import { logRequestFailure } from './observability';
+import type { RefusalGate } from './refusalGate';
 import { withBody } from './requestBodies';
 import { bodyField, jsonBody } from './untrusted';
 
@@ -14,6 +15,7 @@ export interface IdentityRouteDeps {
   devices: Devices;
   ca: FleetCa;
   audit: AuditLog;
+  gate: RefusalGate;
   deviceCertHours: number;
 }
 
@@ -29,10 +31,16 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
   const r = Router();
   const body = jsonBody(16 * 1024);
 
+  // S-30: a source past its allowance of unusable tokens is answered 429 before its body is read.
   r.post(
     '/v1/enroll',
+    deps.gate.admit('device.enroll'),
     body,
     withBody('Enroll', async (b, req, res) => {
+      // A token that can enroll nothing changes nothing: refused (and audited) with no entry first.
+      const unusable = await deps.devices.unusableToken(b.token);
+      if (unusable) throw new ServerError('ENROLLMENT_REFUSED', `enrollment token is ${unusable}`);
+      deps.gate.accept(res);
       // S-15: the entry is written before anything changes (the next line spends the token);
       // if it cannot be, nothing runs. Its actor is filled in once the token names the device.
       res.locals[ENROLL_ENTRY] = await deps.audit
@@ -61,10 +69,13 @@ export function identityRoutes(deps: IdentityRouteDeps): Router {
         .json({ certificate: cert.certPem, deviceId: grant.deviceId, notAfter: cert.notAfter.toISOString() });
     }),
   );
-  // Every refused attempt too, body and schema refusals included, before the error answers.
+  // Every refused attempt too, body and schema refusals included, before the error answers; one
+  // with an unusable token beyond the budget of entries, and every 429, is in a summary (S-30).
   // eslint-disable-next-line @typescript-eslint/max-params -- express tells an error handler by its four parameters
   const auditRefusal: ErrorRequestHandler = (err, req, res, next) => {
     const { status, code, message } = errorAnswerOf(err);
+    const begun = res.locals[ENROLL_ENTRY] !== undefined;
+    if (code === 'RATE_LIMITED' || (!begun && !deps.gate.mayRecord(res))) return next(err);
     const outcome = status < 500 ? 'refused' : 'failed';
     void auditEnrollment(deps.audit, { req, res, outcome, detail: `${code}: ${message}` }).then(() => next(err));
   };

@@ -25,13 +25,23 @@ const REFUSALS = {
   '413': 'Body too large (PAYLOAD_TOO_LARGE)',
   '415': 'A JSON body in a charset or content encoding the parser does not read (INVALID_INPUT)',
   '416': 'Range not satisfiable (RANGE_NOT_SATISFIABLE)',
+  '429':
+    'Too many refused unauthenticated attempts (unknown tokens) from this source: nothing was looked at; try again after Retry-After seconds (RATE_LIMITED)',
   '503':
     'Something it needs is down: Temporal, the fleet store, the audit log (a change is then refused before it runs), the release worker, attestation or dashboard not set up (UNAVAILABLE, NO_WORKER), or storage holds older metadata than already served (STORAGE_ROLLBACK)',
   '504': 'The release accepted the update, no worker finished it in time: it completes when one runs (UPDATE_PENDING)',
 } as const;
 type Refusal = keyof typeof REFUSALS;
+const RETRY_AFTER = {
+  'Retry-After': { description: 'Seconds until this source may try again', schema: { type: 'integer', minimum: 1 } },
+};
 const refusals = (...statuses: Refusal[]) =>
-  Object.fromEntries(statuses.map((s) => [s, { description: REFUSALS[s], ...json('Error') }]));
+  Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      { description: REFUSALS[s], ...(s === '429' ? { headers: RETRY_AFTER } : {}), ...json('Error') },
+    ]),
+  );
 /** What every JSON body can be refused with: schema, size, charset. */
 const BODY: Refusal[] = ['400', '413', '415'];
 // 503: the fleet store cannot be reached (every request's identity is checked there), or
@@ -47,8 +57,9 @@ const metadataResponses = {
   ...refusals(...DEVICE, '404'),
 };
 const READ: Refusal[] = ['400', '401', '403', '503'];
-// A change is audited first: an audit log that cannot be written refuses it with 503 (S-15).
-const CHANGE: Refusal[] = [...READ, ...BODY, '503'];
+// A change is audited first: an audit log that cannot be written refuses it with 503 (S-15); it
+// is an attempt at the refusal gate until its credential names an operator (429, S-30).
+const CHANGE: Refusal[] = [...READ, ...BODY, '429'];
 /** Reads and updates that go through Temporal: 503 when it or the worker is down. */
 const RELEASE: Refusal[] = ['404', '503'];
 
@@ -129,7 +140,7 @@ export const openapi = {
         requestBody: { required: true, ...json('Enroll') },
         responses: {
           '201': { description: 'PEM certificate naming the device', ...json('Certificate') },
-          ...refusals(...BODY, '403'),
+          ...refusals(...BODY, '403', '429', '503'),
         },
       },
     },
@@ -295,7 +306,7 @@ export const openapi = {
         requestBody: { required: true, ...json('SignIn') },
         responses: {
           '201': { description: 'Signed in; Set-Cookie carries the session', ...json('SessionInfo') },
-          ...refusals(...BODY, '401', '503'),
+          ...refusals(...BODY, '401', '429', '503'),
         },
       },
       get: {
@@ -305,7 +316,7 @@ export const openapi = {
       delete: {
         summary: 'Sign out: the session ends on every replica and the cookie is cleared',
         ...operator('read'),
-        responses: { '204': { description: 'Signed out' }, ...refusals(...READ, '503') },
+        responses: { '204': { description: 'Signed out' }, ...refusals(...READ, '429') },
       },
     },
     '/': {
@@ -454,7 +465,7 @@ export const openapi = {
             status: '201',
             schema: 'Upload',
             parameters: [inQuery('fileName', { type: 'string', pattern: patterns.fileName }, true)],
-            refusals: ['413', '503'],
+            refusals: ['413', '429'],
           },
         ),
         requestBody: {

@@ -35,6 +35,8 @@ import { MetadataCache } from './metadataCache';
 import { metadataRoutes } from './metadataRoutes';
 import { unmatched } from './methods';
 import { ApiMetrics, observe, serveMetrics } from './observability';
+import { RefusalGate } from './refusalGate';
+import { RefusalLimiter } from './refusalLimiter';
 import { releaseRoutes } from './releaseRoutes';
 import { ServedTimestamps } from './servedTimestamps';
 import { sessionRoutes } from './sessionRoutes';
@@ -46,6 +48,7 @@ export interface RunningApi {
   fleet: FleetStore;
   connection: Connection;
   ca: FleetCa;
+  gate: RefusalGate;
 }
 
 /**
@@ -66,6 +69,9 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
   // Lazy: devices keep being served while Temporal is down; release routes then answer 503.
   const connection = Connection.lazy({ address: config.temporal.address });
+  const audit = new AuditLog(fleet.sql);
+  // S-30: each replica limits on its own (ADR 0055); sources beyond 10,000 push out the least recent.
+  const gate = new RefusalGate(new RefusalLimiter({ ...config.api.refusals, maxSources: 10_000 }), audit, log);
   const parts: ApiParts = {
     ...metadata,
     storage,
@@ -74,7 +80,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
     operators,
     ca,
     devices: new Devices(fleet.sql, fleet.exclusive),
-    audit: new AuditLog(fleet.sql),
+    audit,
+    gate,
     sessions: new Sessions(fleet.sql),
     temporal: new Client({ connection, namespace: config.temporal.namespace }),
   };
@@ -88,8 +95,9 @@ export async function startServer(config: Config): Promise<RunningApi> {
     server.listen(config.api.port, config.api.host, () => resolve());
   });
   server.keepAliveTimeout = 65_000;
+  gate.start();
   const { port } = server.address() as AddressInfo;
-  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca };
+  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca, gate };
 }
 
 function readTls(config: Config): { key: Buffer; cert: Buffer; ca: Buffer } {
@@ -114,6 +122,7 @@ interface ApiParts extends MetadataParts {
   ca: FleetCa;
   devices: Devices;
   audit: AuditLog;
+  gate: RefusalGate;
   sessions: Sessions;
   temporal: Client;
 }
@@ -177,7 +186,7 @@ async function metadataParts(
 /** The express app: observability and the URL check first, then every router, then 405/404 and errors. */
 function apiApp(config: Config, parts: ApiParts): express.Express {
   const identity = config.identity;
-  const guard = adminAuth(parts.operators, parts.audit, parts.sessions);
+  const guard = adminAuth(parts);
   const attestationPolicy = checkAttestationPolicy(
     identity.attestationPolicy ?? defaultAttestationPolicy,
     'OTA_ATTESTATION_POLICY',
@@ -194,6 +203,7 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
       devices: parts.devices,
       ca: parts.ca,
       audit: parts.audit,
+      gate: parts.gate,
       deviceCertHours: identity.deviceCertHours,
     }),
   );
@@ -232,6 +242,7 @@ async function bootstrapOperators(operators: Operators, list: readonly Bootstrap
 export async function stopServer(api: RunningApi): Promise<void> {
   await new Promise<void>((resolve) => api.server.close(() => resolve()));
   api.server.closeAllConnections();
+  await api.gate.stop();
   await api.fleet.close();
   await api.connection.close();
   api.ca.close();

@@ -7,6 +7,7 @@ import type { Operators } from '../infra/operators';
 import type { Sessions } from '../infra/sessions';
 import { cookieOf, SESSION_COOKIE } from './auth';
 import { GRANTS, type Permission } from './permissions';
+import type { RefusalGate } from './refusalGate';
 import { withBody } from './requestBodies';
 import { jsonBody } from './untrusted';
 
@@ -14,6 +15,7 @@ export interface SessionRouteDeps {
   operators: Operators;
   sessions: Sessions;
   audit: AuditLog;
+  gate: RefusalGate;
   sessionTtlMs: number;
   guard: (permission: Permission) => RequestHandler;
 }
@@ -33,13 +35,15 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
     expiresAt,
   });
 
+  // S-30: a source past its allowance of unknown tokens is answered 429 before its token is looked at.
   r.post(
     '/v1/session',
+    deps.gate.admit('session.signin'),
     body,
     withBody('SignIn', async ({ token }, _req, res) => {
       const operator = await deps.operators.authenticate(token);
       if (!operator) {
-        await deps.audit.record({
+        await deps.gate.refused(res, {
           actor: 'anonymous',
           action: 'session.signin',
           subject: 'dashboard',
@@ -48,6 +52,7 @@ export function sessionRoutes(deps: SessionRouteDeps): Router {
         });
         throw new ServerError('UNAUTHENTICATED', 'unknown or revoked operator token');
       }
+      deps.gate.accept(res);
       // S-15: the entry first, so no session exists without one (it stays pending if the rest fails).
       const signin = { actor: operator.name, action: 'session.signin', subject: 'dashboard' };
       const entry = await deps.audit.begin(signin);

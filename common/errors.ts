@@ -43,6 +43,11 @@ export const SERVER_ERROR_CODES = [
   'REPOSITORY_CONFLICT',
   'SIGNING_KEYS_MISSING',
   'UNAUTHENTICATED',
+  /**
+   * Too many refused unauthenticated attempts (sign-in, enrollment, an admin change) from one
+   * source: answered before the credential is looked at, with Retry-After (S-30).
+   */
+  'RATE_LIMITED',
   'FORBIDDEN',
   /** A cookie-authenticated change without its CSRF token, or from another origin. */
   'CSRF_REFUSED',

@@ -44,6 +44,8 @@ export interface Config {
     metadataCacheMs: number;
     tlsHosts: string[];
     sessionHours: number;
+    /** S-30: refused unauthenticated attempts per source, and their audit entries per replica. */
+    refusals: { burst: number; perMinute: number; rowsPerMinute: number };
   };
   /**
    * Artifact delivery (api/artifacts.ts): `redirect` answers a device with a presigned URL
@@ -308,6 +310,11 @@ function apiConfig(vars: EnvReader, env: Env): Config['api'] {
     rolloutCacheMs: vars.int('OTA_ROLLOUT_CACHE_MS', 1000),
     metadataCacheMs: vars.int('OTA_METADATA_CACHE_MS', 60_000, { max: 3_600_000 }),
     sessionHours: vars.int('OTA_SESSION_HOURS', 8, { min: 1, max: 7 * 24 }),
+    refusals: {
+      burst: vars.int('OTA_REFUSAL_BURST', 10, { min: 1, max: 100_000 }),
+      perMinute: vars.int('OTA_REFUSALS_PER_MINUTE', 6, { min: 1, max: 100_000 }),
+      rowsPerMinute: vars.int('OTA_REFUSAL_ENTRIES_PER_MINUTE', 60, { min: 1, max: 100_000 }),
+    },
     tlsHosts: vars.list('OTA_API_TLS_HOSTS', '127.0.0.1,localhost'),
   };
   if (![api.url, ...api.failoverUrls].every((u) => u.startsWith('https://'))) {

@@ -122,6 +122,21 @@ export class Devices {
   }
 
   /**
+   * Why a token cannot enroll anything now (`unknown`, used, `expired`), or undefined when it
+   * can: a read that spends nothing, so a token that names no device changes nothing.
+   */
+  async unusableToken(token: string): Promise<string | undefined> {
+    const known = await this.sql.query<{ used_at: Date | null; expired: boolean }>(
+      'SELECT used_at, expires_at <= now() AS expired FROM enrollment_tokens WHERE token_hash = $1',
+      [tokenHash(token.slice(0, 200))],
+    );
+    const row = known.rows[0];
+    if (!row) return 'unknown';
+    if (row.used_at) return 'already used (or ended by a newer token or an enrollment)';
+    return row.expired ? 'expired' : undefined;
+  }
+
+  /**
    * Marks the token used (atomically: two enrollments with one token cannot both win). Any
    * attempt that gets this far spends it, whatever is refused later (another device id, an
    * invalid CSR, a device enrolled already): the operator issues a new token.
@@ -140,18 +155,11 @@ export class Devices {
       [hash],
     );
     const row = used.rows[0];
-    if (!row) {
-      const known = await this.sql.query<{ used_at: Date | null }>(
-        'SELECT used_at FROM enrollment_tokens WHERE token_hash = $1',
-        [hash],
+    if (!row)
+      throw new ServerError(
+        'ENROLLMENT_REFUSED',
+        `enrollment token is ${(await this.unusableToken(token)) ?? 'just used'}`,
       );
-      const why = !known.rows[0]
-        ? 'unknown'
-        : known.rows[0].used_at
-          ? 'already used (or ended by a newer token or an enrollment)'
-          : 'expired';
-      throw new ServerError('ENROLLMENT_REFUSED', `enrollment token is ${why}`);
-    }
     return {
       deviceId: row.device_id,
       hardwareId: row.hardware_id,

@@ -25,6 +25,12 @@ export const TEST_EXTRA_ENV: Record<string, string> = {
   // The suite's stacks start flat (OTA_METADATA_LAYOUT=flat is still a supported layout): most
   // suites look at its files; test/integration/trust/partitionMigration.test.ts moves one.
   OTA_METADATA_LAYOUT: 'flat',
+  // Refused unauthenticated attempts (S-30): every test file sends from 127.0.0.1, one source,
+  // and some send bad tokens to every route on purpose. The flood test runs the API with the
+  // defaults for its own attempts (test/integration/security/auditFlood.test.ts).
+  OTA_REFUSAL_BURST: '10000',
+  OTA_REFUSALS_PER_MINUTE: '10000',
+  OTA_REFUSAL_ENTRIES_PER_MINUTE: '100000',
 };
 
 const onPostgres = process.env['OTA_TEST_DATABASE'] === 'postgres';

@@ -34,7 +34,7 @@ async function fetchDoc(): Promise<Doc> {
 /** Every route the API's routers register (built with stand-in dependencies: only their tables are read), plus the app's own /metrics. */
 function registeredRoutes(): Array<{ method: string; path: string }> {
   const guard = () => (_req: unknown, _res: unknown, next: () => void) => next();
-  const any = { guard } as never;
+  const any = { guard, gate: { admit: guard } } as never;
   const routers = [
     adminRoutes(any),
     releaseRoutes(any),
@@ -187,7 +187,18 @@ describe('GET /v1/openapi.json', () => {
       '503',
       '504',
     ]);
-    expect(statuses('/v1/admin/uploads', 'post')).to.include.members(['413', '503']);
+    expect(statuses('/v1/admin/uploads', 'post')).to.include.members(['413', '503', '429']);
+    // S-30: where an unknown token can be sent, a source past its allowance is answered 429 with Retry-After.
+    for (const [path, method] of [
+      ['/v1/session', 'post'],
+      ['/v1/enroll', 'post'],
+      ['/v1/admin/operators', 'post'],
+      ['/v1/session', 'delete'],
+    ] as const) {
+      expect(doc.paths[path]![method]!.responses, `${method} ${path}`).to.have.nested.property(
+        '429.headers.Retry-After',
+      );
+    }
   });
 
   it('a method a path does not serve is 405 METHOD_NOT_ALLOWED with Allow listing the documented ones, not 404', async () => {

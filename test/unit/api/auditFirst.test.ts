@@ -8,6 +8,8 @@ import express from 'express';
 import { adminAuth } from '../../../api/auth';
 import { errorHandler } from '../../../api/errorResponses';
 import { ApiMetrics, observe } from '../../../api/observability';
+import { RefusalGate } from '../../../api/refusalGate';
+import { RefusalLimiter } from '../../../api/refusalLimiter';
 import { withBody } from '../../../api/requestBodies';
 import { jsonBody, refuseUnstorableUrl } from '../../../api/untrusted';
 import type { AuditEntry } from '../../../common/adminApi';
@@ -73,10 +75,12 @@ async function harness(
     authenticate: (t: string) => Promise.resolve(t === TOKEN ? { name: 'ann', roles: ['operator'] } : undefined),
   } as unknown as Operators;
   const sessions = { authenticate: () => Promise.resolve(undefined) } as unknown as Sessions;
-  const guard = adminAuth(operators, fakeAudit, sessions);
+  const log = createLogger('api', 'info', sink);
+  const limiter = new RefusalLimiter({ burst: 100, perMinute: 60, rowsPerMinute: 100, maxSources: 10 });
+  const guard = adminAuth({ operators, audit: fakeAudit, sessions, gate: new RefusalGate(limiter, fakeAudit, log) });
 
   const app = express();
-  app.use(observe({} as Config, new ApiMetrics(), createLogger('api', 'info', sink)));
+  app.use(observe({} as Config, new ApiMetrics(), log));
   app.use(refuseUnstorableUrl);
   app.post(
     '/v1/admin/devices/:id/revoke',
