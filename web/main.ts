@@ -1,6 +1,6 @@
 import type { SessionInfo } from '../common/adminApi';
 import { h, replace } from './dom';
-import { api, currentSession, get, setSession } from './http';
+import { currentSession, get, setSession } from './http';
 import { auditPage } from './pages/auditPage';
 import { devicePage } from './pages/devicePage';
 import { fleetPage } from './pages/fleetPage';
@@ -9,6 +9,7 @@ import { releasePage } from './pages/releasePage';
 import { releasesPage } from './pages/releasesPage';
 import { signInPage } from './pages/signInPage';
 import { currentRoute, href, Live, type Route } from './router';
+import { endSession } from './signOut';
 
 type Page = (view: HTMLElement, route: Route, live: Live) => Promise<void>;
 
@@ -35,13 +36,24 @@ function start(s: SessionInfo): void {
   void show();
 }
 
+let signingOut = false;
+
+/** The sign-in form only once the server ended the session (web/signOut.ts); meanwhile the page says where it stands. */
 async function signOut(): Promise<void> {
-  await api('DELETE', '/v1/session').catch(() => undefined);
+  if (signingOut) return;
+  signingOut = true;
+  live.stop();
+  const status = h('p', { class: 'notice', role: 'alert', 'data-testid': 'sign-out' }, 'Signing out…');
+  replace(root.querySelector('main') ?? root, status);
+  await endSession(status);
+  signingOut = false;
   signIn();
 }
 
 /** The shell (navigation, who is signed in) and the page the hash names. */
 async function show(): Promise<void> {
+  // Navigating away must not hide a sign-out still in progress.
+  if (signingOut) return;
   const s = currentSession();
   if (!s) return signIn();
   live.stop();

@@ -328,4 +328,55 @@ describe('the operations dashboard in a real browser', function () {
     await replay.close();
     await context.close();
   });
+
+  it('a sign-out that fails says so, keeps trying, and shows the sign-in page only once the session ended', async () => {
+    const { context, page } = await signedIn(viewer, ['viewer']);
+    const cookie = (await context.cookies())[0]!;
+    const signOuts = async () =>
+      (await audit('session.signout')).filter((r) => r.actor === viewer && r.outcome === 'ok').length;
+    const signedOutBefore = await signOuts();
+    const replay = await browser.newContext({ ignoreHTTPSErrors: true });
+    const whoami = async () =>
+      (
+        await replay.request.get(`${testConfig().api.url}/v1/admin/whoami`, {
+          headers: { cookie: `${cookie.name}=${cookie.value}` },
+        })
+      ).status();
+    // The browser's sign-out requests: the first gets no answer (the API unreachable), the
+    // next a 503 (the API up but its store down), until the test lets them through.
+    let attempts = 0;
+    let blocked = true;
+    await page.route('**/v1/session', async (route) => {
+      if (route.request().method() !== 'DELETE') return route.continue();
+      attempts++;
+      if (!blocked) return route.continue();
+      if (attempts === 1) return route.abort('connectionrefused');
+      return route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'the fleet store cannot be reached' } }),
+      });
+    });
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    const status = page.getByTestId('sign-out');
+    await status.filter({ hasText: 'Sign-out failed (the API could not be reached)' }).waitFor();
+    // Tried again, with the next failure shown: the page still says who is signed in, no sign-in form.
+    await status.filter({ hasText: 'Sign-out failed (UNAVAILABLE' }).waitFor();
+    expect(await status.getAttribute('role')).to.equal('alert');
+    expect(await status.textContent()).to.contain('still signed in on the server');
+    expect(await page.getByLabel('Operator token').count()).to.equal(0);
+    expect(await page.getByTestId('who').textContent()).to.contain(viewer);
+    // What the page says is true: the server still holds the session.
+    expect(await whoami()).to.equal(200);
+
+    blocked = false;
+    await page.getByLabel('Operator token').waitFor({ timeout: 60_000 });
+    expect(attempts).to.be.at.least(3);
+    expect(await whoami()).to.equal(401);
+    expect(await context.cookies()).to.have.length(0);
+    expect(await signOuts()).to.equal(signedOutBefore + 1);
+    await replay.close();
+    await context.close();
+  });
 });
