@@ -1,3 +1,5 @@
+import { availableParallelism, loadavg } from 'node:os';
+
 /** Small helpers shared by the benchmarks: timing, memory sampling and the result table. */
 
 export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
@@ -37,14 +39,19 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export interface Row {
+interface Measured {
   measure: string;
   baseline: string;
   ours: string;
   ratio: number;
-  target: string;
-  met: boolean;
 }
+
+/**
+ * One result. A row with a target carries its verdict; a row without one (reported for
+ * context) carries neither, and prints no verdict: "met" without a target would claim a
+ * judgement nobody made.
+ */
+export type Row = Measured & ({ target: string; met: boolean } | { target?: undefined; met?: undefined });
 
 /** Prints the rows; benchmarks report, they do not fail a build (tests assert behaviour). */
 export function report(title: string, rows: Row[], json: boolean): void {
@@ -54,8 +61,14 @@ export function report(title: string, rows: Row[], json: boolean): void {
   }
   process.stdout.write(`\n${title}\n`);
   for (const r of rows) {
+    const verdict = r.target === undefined ? 'reported' : `target ${r.target.padEnd(10)} ${r.met ? 'met' : 'NOT MET'}`;
     process.stdout.write(
-      `  ${r.measure.padEnd(40)} baseline ${r.baseline.padEnd(16)} ours ${r.ours.padEnd(16)} ratio ${r.ratio.toFixed(2).padStart(6)}  target ${r.target.padEnd(10)} ${r.met ? 'met' : 'NOT MET'}\n`,
+      `  ${r.measure.padEnd(40)} baseline ${r.baseline.padEnd(16)} ours ${r.ours.padEnd(16)} ratio ${r.ratio.toFixed(2).padStart(6)}  ${verdict}\n`,
     );
   }
+}
+
+/** The machine's load while a benchmark ran: 1-minute load averages at its start and end, and the cores. */
+export function loadNote(start: number): string {
+  return `load average ${start.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${availableParallelism()} cores`;
 }
