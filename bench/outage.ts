@@ -4,6 +4,9 @@
  * stopped for the outage and started again; we measure when each device's first successful
  * poll after the restart lands (seconds after the API is back) and the API's busiest second.
  * Baseline, same devices, same run: the naive agent loop, a fixed 1 s retry with no jitter.
+ * Targets: fewer requests in the busiest second than the naive loop's (< 1x), every device
+ * back, and the last ones (p99) back by the naive loop's p99 plus one backoff window (the
+ * retry policy's cap, 60 s): <= 1.00x of that. p0 and p50 are reported.
  *
  *   OTA_TEST_PORT_OFFSET=110 bash scripts/node.sh dist/bench/outage.js [--devices 1000] [--outage 60] [--poll 15] [--json]
  *
@@ -11,16 +14,17 @@
  * so a second run skips enrollment); `npm run stop` does not stop it: the run ends it.
  */
 import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { DeviceAgent, RetryPolicy } from '@enigm-ota/client-sdk';
+import { type DeviceAgent, type RetryPolicy, retryPolicy } from '@enigm-ota/client-sdk';
 
 import type { Config } from '../infra/config';
 import { currentRun, ProcessManager } from '../scripts/lib/processes';
 import { stackDown, type StackProfile, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
 import { loadFactoryKit, mapLimited, provisionDevices, simulatedDevice } from '../simulator/fleet';
-import { intArg, percentile, report, type Row, timed } from './lib';
+import { intArg, loadNote, percentile, report, type Row, timed } from './lib';
 
 const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-outage') };
 
@@ -41,6 +45,7 @@ async function main(): Promise<void> {
   const pollMs = arg('poll', 15) * 1000;
   const asJson = process.argv.includes('--json');
   const say = (line: string) => asJson || process.stdout.write(`${line}\n`);
+  const load = loadavg()[0]!;
   const config = await stackUp(PROFILE, { log: (l) => say(`[stack] ${l}`) });
   try {
     const ids = Array.from({ length: devices }, (_, i) => `outage-${String(i + 1).padStart(5, '0')}`);
@@ -78,19 +83,28 @@ async function main(): Promise<void> {
       { pollIntervalMs: pollMs, pollJitter: 0, maxAttempts: 1 },
     );
 
-    const rows: Row[] = [];
-    for (const p of [0, 50, 99]) {
-      const b = percentile(fixed.backS, p);
-      const o = percentile(jittered.backS, p);
-      rows.push({
-        measure: `p${p} back after restart`,
-        baseline: `${b.toFixed(2)} s`,
-        ours: `${o.toFixed(2)} s`,
-        ratio: o / b,
-        target: 'spread',
-        met: p === 0 || o > b,
-      });
-    }
+    // Spreading the fleet out costs it time, within a bound: once the API answers, a device
+    // waits at most one backoff window (the policy's cap) before its next try, so the last
+    // devices should be back by the naive loop's time plus that window. Later than that, the
+    // backoff is holding devices away from a working API.
+    const capS = retryPolicy({ pollIntervalMs: pollMs }).capMs / 1000;
+    const rows: Row[] = [0, 50].map((p) => ({
+      measure: `p${p} back after restart`,
+      baseline: `${percentile(fixed.backS, p).toFixed(2)} s`,
+      ours: `${percentile(jittered.backS, p).toFixed(2)} s`,
+      ratio: percentile(jittered.backS, p) / percentile(fixed.backS, p),
+    }));
+    const boundS = percentile(fixed.backS, 99) + capS;
+    const p99 = percentile(jittered.backS, 99);
+    rows.push({
+      measure: 'p99 back after restart',
+      baseline: `${boundS.toFixed(2)} s (fixed + cap)`,
+      ours: `${p99.toFixed(2)} s`,
+      ratio: p99 / boundS,
+      target: '<= 1.00x',
+      // NaN (no device back at all) is not met.
+      met: p99 <= boundS,
+    });
     rows.push({
       measure: 'peak requests/s at the API',
       baseline: `${fixed.peakRps}/s`,
@@ -108,7 +122,7 @@ async function main(): Promise<void> {
       met: jittered.missing === 0,
     });
     report(
-      `${devices} devices, API down ${outageMs / 1000} s, poll every ${pollMs / 1000} s (baseline: fixed 1 s retry, no jitter)`,
+      `${devices} devices, API down ${outageMs / 1000} s, poll every ${pollMs / 1000} s (baseline: fixed 1 s retry, no jitter; ${loadNote(load)})`,
       rows,
       asJson,
     );
