@@ -16,7 +16,7 @@ import { TrustedRepository } from './repository';
 import { isRetryable, pollDelayMs, retryDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
 import { type DeviceState, readDeviceState, writeDeviceState } from './state';
-import { createTransport, type Fetch } from './transport';
+import { type ArtifactGet, createArtifactGet, createTransport, type Fetch } from './transport';
 
 export interface DeviceConfig {
   apiUrl: string;
@@ -88,6 +88,8 @@ export class DeviceAgent {
 
   /** Replaced once the device has its certificate; every request goes through it. */
   private transport: Fetch = createTransport();
+  /** Artifact bytes, over the same identity as `transport`. */
+  private artifactGet: ArtifactGet = createArtifactGet();
   /** The identity in use, read from <stateDir>/identity once per agent start. */
   private held: DeviceIdentity | undefined;
 
@@ -118,10 +120,7 @@ export class DeviceAgent {
       });
     this.release = repository('release', releaseDir);
     this.rollout = repository('rollout', rolloutDir);
-    this.viaTransport = viaTransport;
   }
-
-  private readonly viaTransport: Fetch;
 
   /** The device's certificate and key (after enrollment), e.g. for a test's man in the middle. */
   async identity(): Promise<DeviceIdentity | undefined> {
@@ -160,6 +159,7 @@ export class DeviceAgent {
     }
     if (id !== this.held) {
       this.transport = createTransport(id);
+      this.artifactGet = createArtifactGet(id);
       this.held = id;
     }
   }
@@ -386,7 +386,7 @@ export class DeviceAgent {
         installer: this.config.installer,
         stateDir: this.config.stateDir,
         artifactUrl: (sha256) => this.api.artifactUrl(sha256),
-        download: { timeoutMs: this.limits.fetchTimeoutMs, transport: this.viaTransport },
+        download: { timeoutMs: this.limits.fetchTimeoutMs, get: (url, init) => this.artifactGet(url, init) },
         step: (name) => this.step(name),
       },
       target,

@@ -2,11 +2,11 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { TransportError, VerificationError } from './errors';
-import { type Fetch, plainFetch } from './transport';
+import { type ArtifactAnswer, type ArtifactGet, createArtifactGet } from './transport';
 
 export interface ExpectedArtifact {
   url: string;
@@ -22,8 +22,8 @@ export interface DownloadOptions {
   /** Longest silence before the transfer is given up (not a limit on the whole transfer). */
   timeoutMs: number;
   onProgress?: DownloadProgress;
-  /** The device's transport (mutual TLS); plain fetch when absent. */
-  transport?: Fetch;
+  /** The device's artifact transport (mutual TLS, `createArtifactGet`); plain HTTPS when absent. */
+  get?: ArtifactGet;
 }
 
 /**
@@ -105,17 +105,15 @@ export async function partialFileIn(folder: string, sha256: string): Promise<str
   return join(folder, name);
 }
 
+const plainGet = createArtifactGet();
+
 interface Started {
-  response: Response & { body: NonNullable<Response['body']> };
+  response: ArtifactAnswer;
   resumed: boolean;
   idle: { touch(): void; stop(): void };
 }
 
-async function request(
-  url: string,
-  from: number,
-  { timeoutMs, transport = plainFetch }: DownloadOptions,
-): Promise<Started> {
+async function request(url: string, from: number, { timeoutMs, get = plainGet }: DownloadOptions): Promise<Started> {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), timeoutMs);
   const idle = {
@@ -127,9 +125,9 @@ async function request(
       clearTimeout(timer);
     },
   };
-  let response: Response;
+  let response: ArtifactAnswer;
   try {
-    response = await transport(url, {
+    response = await get(url, {
       signal: controller.signal,
       headers: from > 0 ? { range: `bytes=${from}-` } : {},
     });
@@ -138,12 +136,12 @@ async function request(
     throw new TransportError('DOWNLOAD_FAILED', `cannot fetch ${url}`, { cause: err });
   }
   const resumed = from > 0 && response.status === 206;
-  if (!(response.status === 200 || resumed) || !response.body) {
+  if (!(response.status === 200 || resumed)) {
     idle.stop();
-    await response.body?.cancel();
+    response.body.destroy();
     throw new TransportError('DOWNLOAD_FAILED', `artifact download answered HTTP ${response.status}`);
   }
-  return { response: response as Started['response'], resumed, idle };
+  return { response, resumed, idle };
 }
 
 /**
@@ -179,12 +177,12 @@ async function receive(started: Started, partial: PartialDownload, options: Down
     },
   });
   try {
-    // Large buffers: fewer, bigger writes and hash updates (throughput near sha256sum's).
-    const chunked = { highWaterMark: 1 << 20 };
+    // One pass: each chunk is counted, hashed and handed to the file as it arrives, no copy;
+    // the file's 1 MiB buffer gathers the chunks into few large writes.
     await pipeline(
-      Readable.fromWeb(response.body, chunked),
+      response.body,
       meter,
-      createWriteStream(file, { flags: append ? 'a' : 'w', ...chunked }),
+      createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark: 1 << 20 }),
     );
   } catch (err) {
     if (err instanceof VerificationError) {

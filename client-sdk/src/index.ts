@@ -68,8 +68,8 @@ export {
   retryPolicy,
   withRetry,
 } from './retry';
-export type { Fetch, TlsIdentity } from './transport';
-export { createTransport } from './transport';
+export type { ArtifactAnswer, ArtifactGet, Fetch, TlsIdentity } from './transport';
+export { createArtifactGet, createTransport } from './transport';
 
 // Identity and attestation: enrollment, renewal, the identity on disk, attestation evidence
 export type {

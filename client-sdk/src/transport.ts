@@ -1,4 +1,6 @@
-import { Agent, fetch as undiciFetch } from 'undici';
+import type { Readable } from 'node:stream';
+
+import { Agent, type Dispatcher, fetch as undiciFetch, getGlobalDispatcher, interceptors, request } from 'undici';
 
 /** A device's TLS material: the fleet CA it trusts for the API, and its own certificate. */
 export interface TlsIdentity {
@@ -32,4 +34,41 @@ export function createTransport(tls?: TlsIdentity): Fetch {
     connect: { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, rejectUnauthorized: true },
   });
   return (url, init) => undiciFetch(url, { ...init, dispatcher: agent });
+}
+
+/** An artifact's answer: its status and its body as a Node stream. */
+export interface ArtifactAnswer {
+  status: number;
+  body: Readable;
+}
+
+/** A GET of artifact bytes, following redirects (the API hands artifacts to object storage). */
+export type ArtifactGet = (
+  url: string,
+  init: { headers: Record<string, string>; signal: AbortSignal },
+) => Promise<ArtifactAnswer>;
+
+/** The API redirects once, to a presigned object-storage URL; a chain of them is refused (not 200). */
+const MAX_REDIRECTS = 5;
+
+/**
+ * Artifact downloads over the same TLS as `createTransport`, through undici's `request`
+ * rather than fetch: fetch hands each chunk (a 16 KiB TLS record) through a web stream, a
+ * copy and a promise per chunk, which cost a verified download a third of its CPU
+ * (docs/benchmarks.md). Bodies are buffered 1 MiB ahead so the socket keeps flowing while
+ * the file catches up.
+ */
+export function createArtifactGet(tls?: TlsIdentity): ArtifactGet {
+  let dispatcher: Dispatcher | undefined;
+  const redirecting = () => {
+    const base = tls
+      ? new Agent({ connect: { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, rejectUnauthorized: true } })
+      : getGlobalDispatcher();
+    return base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
+  };
+  return async (url, { headers, signal }) => {
+    dispatcher ??= redirecting();
+    const { statusCode, body } = await request(url, { dispatcher, headers, signal, highWaterMark: 1 << 20 });
+    return { status: statusCode, body };
+  };
 }

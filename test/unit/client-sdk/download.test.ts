@@ -1,13 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 
-import { downloadVerified, TransportError, VerificationError } from '@enigm-ota/client-sdk';
+import {
+  createArtifactGet,
+  downloadVerified,
+  newKeyAndCsr,
+  TransportError,
+  VerificationError,
+} from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
+import { FleetCa } from '../../../infra/fleetCa';
 import { rejectionOf } from '../../rejection';
 
 /** A loopback artifact server that honours Range and can misbehave on purpose. */
@@ -80,5 +89,66 @@ describe('downloadVerified', () => {
       downloadVerified({ url, length: bytes.length, sha256 }, join(dir, 'b.partial'), { timeoutMs: 5000 }),
     );
     expect(err).to.be.instanceOf(VerificationError).and.have.property('code', 'TARGET_LENGTH_MISMATCH');
+  });
+});
+
+describe('downloadVerified over the device transport', () => {
+  it('presents the device certificate to the API and to the storage it redirects to, and resumes there', async () => {
+    const bytes = randomBytes(256 * 1024);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const ca = FleetCa.ephemeral();
+    const server = ca.issueServer('api', ['127.0.0.1']);
+    const tls = {
+      cert: server.certPem,
+      key: server.keyPem,
+      ca: ca.certPem,
+      requestCert: true,
+      rejectUnauthorized: true,
+    };
+    const device = newKeyAndCsr('dl-device');
+    const identity = {
+      caPem: ca.certPem,
+      keyPem: device.keyPem,
+      certPem: ca.signDeviceCsr(device.csrPem, 'dl-device', 1).certPem,
+    };
+    const seen: Array<{ server: string; peer: string; range: string | undefined }> = [];
+    const note = (server: string, req: IncomingMessage) =>
+      seen.push({
+        server,
+        peer: String((req.socket as TLSSocket).getPeerCertificate().subject.CN),
+        range: req.headers.range,
+      });
+    const storage = createTlsServer(tls, (req, res) => {
+      note('storage', req);
+      const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      res.writeHead(start ? 206 : 200, { 'content-length': String(bytes.length - start) });
+      res.end(bytes.subarray(start));
+    });
+    const api = createTlsServer(tls, (req, res) => {
+      note('api', req);
+      res.writeHead(302, { location: `https://127.0.0.1:${(storage.address() as AddressInfo).port}/presigned` }).end();
+    });
+    await Promise.all([storage, api].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+    const dir = await mkdtemp(join(tmpdir(), 'ota-dl-tls-'));
+    try {
+      const file = join(dir, 'a.partial');
+      await writeFile(file, bytes.subarray(0, 1000));
+      const url = `https://127.0.0.1:${(api.address() as AddressInfo).port}/v1/artifacts/${sha256}`;
+      await downloadVerified({ url, length: bytes.length, sha256 }, file, {
+        timeoutMs: 5000,
+        get: createArtifactGet(identity),
+      });
+      expect((await readFile(file)).equals(bytes)).to.equal(true);
+      expect(seen).to.deep.equal([
+        { server: 'api', peer: 'dl-device', range: 'bytes=1000-' },
+        { server: 'storage', peer: 'dl-device', range: 'bytes=1000-' },
+      ]);
+    } finally {
+      for (const s of [storage, api]) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
