@@ -1,32 +1,39 @@
 /**
- * Pipeline overhead: a 1 GiB build from upload to "waiting for approval"
- * (intake hash, content-addressed copy, manifest, HSM signing, registration, validation with
- * a second hash and tuf-js) takes at most 2x `sha256sum` plus a plain upload of the same file.
- * Runs against the embedded demo stack (started if needed, as `npm start` does).
+ * Pipeline overhead: a build from upload to "waiting for approval" (intake hash,
+ * content-addressed copy, manifest, HSM signing, registration, validation with a second hash
+ * and tuf-js) against the best tool pipeline for the same bytes: `curl` uploading the file to
+ * a presigned PUT URL of the same MinIO while `openssl dgst -sha256` hashes it, side by side.
+ * Target: at most 1.5x. Rounds alternate the two sides; each side's best is kept.
  *
- *   bash scripts/node.sh dist/bench/pipeline.js [--mib 1024] [--json]
+ * The stack is its own, in var/bench-pipeline on the test ports of OTA_TEST_PORT_OFFSET
+ * (started, then stopped at the end), so the run meets no other stack's ports.
+ *
+ *   OTA_TEST_PORT_OFFSET=140 bash scripts/node.sh dist/bench/pipeline.js [--mib 1024] [--rounds 2] [--json]
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 import { createRelease, releaseAction, waitForStatus } from '../control/releases';
 import { connectClient } from '../control/temporal';
 import { Storage } from '../infra/storage';
-import { DEMO_PROFILE, stackUp } from '../scripts/lib/stack';
-import { report, timed } from './lib';
+import { stackDown, type StackProfile, stackUp, TEST_PROFILE } from '../scripts/lib/stack';
+import { intArg, loadNote, report, timed } from './lib';
 
 const run = promisify(execFile);
+const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', '..', 'var', 'bench-pipeline') };
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const asJson = args.includes('--json');
-  const mib = Number(args[args.indexOf('--mib') + 1] ?? 0) || 1024;
-  const config = await stackUp(DEMO_PROFILE);
+  const asJson = process.argv.includes('--json');
+  const mib = intArg('mib', 1024, 16, 8192);
+  const rounds = intArg('rounds', 2, 1, 10);
+  const say = (line: string) => asJson || process.stderr.write(`[pipeline] ${line}\n`);
+  const load = loadavg()[0]!;
+  const config = await stackUp(PROFILE, { log: (l) => say(`[stack] ${l}`) });
   const dir = await mkdtemp(join(tmpdir(), 'ota-bench-pipeline-'));
   const client = await connectClient(config);
   const storage = new Storage(config.minio);
@@ -36,49 +43,73 @@ async function main(): Promise<void> {
     const chunk = randomBytes(1 << 20);
     for (let i = 0; i < mib; i++) if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     await new Promise<void>((r) => out.end(() => r()));
-    await run('sha256sum', [file]); // page cache warm for both sides
-
+    await run('openssl', ['dgst', '-sha256', file]); // page cache warm for both sides
     await storage.ensureBuckets();
-    const baseline = await timed(async () => {
-      await run('sha256sum', [file]);
-      await storage.putFile('intake', `bench/plain-${Date.now()}.bin`, { file });
-    });
-    const version = `0.0.${Date.now() % 1_000_000}`;
-    const channel = 'bench';
-    const ours = await timed(async () => {
-      await createRelease(
-        { client, storage },
-        {
-          artifact: file,
-          version,
-          channel,
-          hardwareIds: ['devkit-a'],
-          rollbackIndex: 0,
-          plan: 'custom',
-          steps: [{ percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' }],
-          security: false,
-          createdBy: 'bench',
-        },
+
+    // The tools: one upload and one hash of the same file, at once (two processes).
+    const tools = async () => {
+      const url = await storage.client.presignedPutObject(
+        storage.bucketName('intake'),
+        `bench/plain-${randomUUID()}.bin`,
+        3600,
       );
-      await waitForStatus(client, { channel, version, timeoutMs: 30 * 60_000 }, (s) => s.stage === 'approval');
-    });
-    // Never offered to a device: abort it, as an operator would.
-    await releaseAction(
-      client,
-      { channel, version },
-      { action: 'abort', input: { actor: 'bench', reason: 'benchmark done' } },
-    );
-    const ratio = ours.ms / baseline.ms;
+      return (
+        await timed(() =>
+          Promise.all([run('curl', ['-sS', '--fail', '-T', file, url]), run('openssl', ['dgst', '-sha256', file])]),
+        )
+      ).ms;
+    };
+    const ours = async () => {
+      const version = `0.0.${Date.now() % 1_000_000}`;
+      const channel = 'bench';
+      const { ms } = await timed(async () => {
+        await createRelease(
+          { client, storage },
+          {
+            artifact: file,
+            version,
+            channel,
+            hardwareIds: ['devkit-a'],
+            rollbackIndex: 0,
+            plan: 'custom',
+            steps: [{ percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' }],
+            security: false,
+            createdBy: 'bench',
+          },
+        );
+        await waitForStatus(client, { channel, version, timeoutMs: 30 * 60_000 }, (s) => s.stage === 'approval');
+      });
+      // Never offered to a device: abort it, as an operator would.
+      await releaseAction(
+        client,
+        { channel, version },
+        { action: 'abort', input: { actor: 'bench', reason: 'benchmark done' } },
+      );
+      return ms;
+    };
+    let baseline = Infinity;
+    let pipeline = Infinity;
+    for (let i = 0; i < rounds; i++) {
+      const sides = [
+        async () => (baseline = Math.min(baseline, await tools())),
+        async () => (pipeline = Math.min(pipeline, await ours())),
+      ];
+      for (const side of i % 2 ? sides.reverse() : sides) await side();
+      say(
+        `round ${i + 1}: best so far tools ${(baseline / 1000).toFixed(1)} s, pipeline ${(pipeline / 1000).toFixed(1)} s`,
+      );
+    }
+    const ratio = pipeline / baseline;
     report(
-      `Release pipeline on a ${mib} MiB build (embedded stack)`,
+      `Release pipeline on a ${mib} MiB build, best of ${rounds}; ${loadNote(load)}`,
       [
         {
           measure: 'upload to awaiting approval',
-          baseline: `${(baseline.ms / 1000).toFixed(1)} s`,
-          ours: `${(ours.ms / 1000).toFixed(1)} s`,
+          baseline: `${(baseline / 1000).toFixed(1)} s curl -T + openssl`,
+          ours: `${(pipeline / 1000).toFixed(1)} s`,
           ratio,
-          target: '<= 2.00',
-          met: ratio <= 2,
+          target: '<= 1.50',
+          met: ratio <= 1.5,
         },
       ],
       asJson,
@@ -86,6 +117,7 @@ async function main(): Promise<void> {
   } finally {
     await client.connection.close();
     await rm(dir, { recursive: true, force: true });
+    await stackDown(PROFILE);
   }
 }
 
