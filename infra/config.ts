@@ -351,7 +351,9 @@ function expiryConfig(vars: EnvReader): Config['expiry'] {
     rootDays: vars.int('OTA_ROOT_EXPIRY_DAYS', 365, { min: 1 }),
     targetsDays: vars.int('OTA_TARGETS_EXPIRY_DAYS', 90, { min: 1 }),
     snapshotDays: vars.int('OTA_SNAPSHOT_EXPIRY_DAYS', 30, { min: 1 }),
-    timestampHours: vars.int('OTA_TIMESTAMP_EXPIRY_HOURS', 7 * 24, { min: 1 }),
+    // How long a compromised API can hold a device on the metadata it has (a freeze): a day by
+    // default, a week at most (docs/adr/0052-timestamps-expire-within-a-day.md).
+    timestampHours: vars.int('OTA_TIMESTAMP_EXPIRY_HOURS', 24, { min: 1, max: 7 * 24 }),
   };
 }
 

@@ -108,6 +108,28 @@ describe('loadConfig', () => {
     expectRefused({ OTA_API_TLS_HOSTS: 'ota.example.com,bad host/name' }, 'OTA_API_TLS_HOSTS');
   });
 
+  describe('timestamp lifetime and the freshness Schedule (S-8)', () => {
+    it('signs timestamps for a day by default, re-signing them hourly once half of it is left', () => {
+      const config = loadConfig({});
+      expect(config.expiry.timestampHours).to.equal(24);
+      expect(config.freshness).to.deep.equal({ everyMinutes: 60, withinHours: 12 });
+    });
+
+    it('keeps every role fresh between two runs: a run comes before anything leaves the window unsigned', () => {
+      for (const hours of ['4', '24', '48', '168']) {
+        const { expiry, freshness } = loadConfig({ OTA_TIMESTAMP_EXPIRY_HOURS: hours });
+        expect(freshness.everyMinutes, hours).to.be.below(freshness.withinHours * 60);
+        expect(freshness.withinHours, hours).to.be.below(expiry.timestampHours);
+      }
+    });
+
+    it('refuses a lifetime beyond a week, and one too short for an hourly Schedule', () => {
+      for (const hours of ['169', '720', '0'])
+        expectRefused({ OTA_TIMESTAMP_EXPIRY_HOURS: hours }, 'OTA_TIMESTAMP_EXPIRY_HOURS');
+      for (const hours of ['1', '2', '3']) expectRefused({ OTA_TIMESTAMP_EXPIRY_HOURS: hours }, 'OTA_FRESHNESS');
+    });
+  });
+
   describe('OTA_POLICY_FILE', () => {
     it('loads a valid policy file', () => {
       const file = join(dir, 'policy.json');
