@@ -362,7 +362,8 @@ function freshnessConfig(vars: EnvReader, expiry: Config['expiry']): Config['fre
   const withinHours = vars.int('OTA_FRESHNESS_WINDOW_HOURS', Math.max(1, Math.floor(expiry.timestampHours / 2)), {
     min: 1,
   });
-  const everyMinutes = vars.int('OTA_FRESHNESS_EVERY_MINUTES', 60, { min: 1 });
+  // At most 2 h: partition timestamps must stay inside the devices' 6 h entry bound (D-18).
+  const everyMinutes = vars.int('OTA_FRESHNESS_EVERY_MINUTES', 60, { min: 1, max: 120 });
   if (withinHours >= expiry.timestampHours) {
     vars.problems.push('OTA_FRESHNESS_WINDOW_HOURS must be below OTA_TIMESTAMP_EXPIRY_HOURS');
   }

@@ -8,7 +8,7 @@ import { patterns } from '../common/validation';
  * The repository layout on the server (docs/adr/0008-partitioned-metadata.md); the fields and
  * their meaning are the device's (client-sdk/src/layout.ts), so both sides read one definition.
  */
-export { LAYOUT_FIELD, PARTITION_FIELD, PARTITIONED_LAYOUT } from '@enigm-ota/client-sdk';
+export { LAYOUT_FIELD, PARTITION_FIELD, PARTITIONED_LAYOUT, SIGNED_AT_FIELD } from '@enigm-ota/client-sdk';
 
 export type Layout = 'flat' | 'partitioned';
 

@@ -5,7 +5,7 @@ import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
 import { type KeySource, ONLINE_ROLES, signersFor } from './keyring';
 import { MetadataFiles, type RoleKind, type VerifiedFile } from './metadataFiles';
-import { expiresIn, signedSnapshot, signedTimestamp, targetsMetadata } from './roleMetadata';
+import { expiresIn, signedAtOf, signedSnapshot, signedTimestamp, targetsMetadata } from './roleMetadata';
 import { followRoots, verifyRootStep } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
 import { readAboveFloor, type RoleVersions, type VersionFloor } from './versionFloor';
@@ -58,6 +58,13 @@ export interface MetadataFileSetOptions {
 }
 
 const MAX_TIMESTAMP_ROUNDS = 50;
+
+/**
+ * A partition's timestamp signed longer ago than this is signed again by the next freshness
+ * run, so none is older than this plus the Schedule's interval (at most 120 min): well inside
+ * the bound devices set on a partition timestamp they do not hold yet (6 h by default, D-18).
+ */
+const PARTITION_TIMESTAMP_RENEW_MS = 30 * 60_000;
 
 /**
  * A TUF repository kept in object storage, with consistent snapshots so published
@@ -311,7 +318,8 @@ export class MetadataFileSet {
 
   /**
    * Freshness: re-signs every role that expires within `withinHours` (targets, then
-   * snapshot, then timestamp), so devices never see stale metadata while the system runs.
+   * snapshot, then timestamp), so devices never see stale metadata while the system runs,
+   * and a partition's timestamp signed more than PARTITION_TIMESTAMP_RENEW_MS ago (D-18).
    */
   async refreshExpiring(withinHours: number): Promise<RoleExpiry[]> {
     const signers = await this.signers();
@@ -329,9 +337,17 @@ export class MetadataFileSet {
     const timestampRole = before.find((r) => r.role === 'timestamp')!;
     await this.completeTo(targetsVersion, signers, {
       snapshot: expiring(snapshotRole.expires),
-      timestamp: expiring(timestampRole.expires) || expiring(snapshotRole.expires),
+      timestamp: expiring(timestampRole.expires) || expiring(snapshotRole.expires) || (await this.signedLongAgo()),
     });
     return this.status();
+  }
+
+  /** Whether this is a partition whose published timestamp is due for a new signing time (D-18). */
+  private async signedLongAgo(): Promise<boolean> {
+    if (!this.partition) return false;
+    const signedAt = signedAtOf((await this.readTimestamp()).md.signed);
+    // Written so that NaN (a timestamp signed before it carried the field) is renewed.
+    return !(Date.now() - signedAt < PARTITION_TIMESTAMP_RENEW_MS);
   }
 
   /** What devices see now, role by role: version and expiry (for `ota metadata status`). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import { Metadata, MetaFile, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 
-import { PARTITION_FIELD } from './layout';
+import { PARTITION_FIELD, SIGNED_AT_FIELD } from './layout';
 import { signMetadata, type TufSigner } from './tufKeys';
 
 export const SPEC_VERSION = '1.0.31';
@@ -17,6 +17,12 @@ export interface RoleFile {
 /** An expiry `hours` from now, in TUF's format (seconds, `Z`). */
 export function expiresIn(hours: number): string {
   return new Date(Date.now() + hours * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** When a timestamp was signed (its SIGNED_AT_FIELD); NaN when it names no valid time. */
+export function signedAtOf(timestamp: Timestamp): number {
+  const at = timestamp.unrecognizedFields[SIGNED_AT_FIELD];
+  return typeof at === 'string' ? Date.parse(at) : NaN;
 }
 
 /** The signed field that binds a partition's files to it (trust/layout.ts). */
@@ -52,7 +58,11 @@ export function signedSnapshot(file: RoleFile & { targetsVersion: number }, sign
   return Buffer.from(JSON.stringify(md.toJSON()));
 }
 
-/** A timestamp naming the snapshot whose stored bytes are `snapshot`, signed, as stored bytes. */
+/**
+ * A timestamp naming the snapshot whose stored bytes are `snapshot`, signed, as stored bytes.
+ * It says when it was signed (to the millisecond, unlike TUF's expiry), so a device entering a
+ * partition can refuse an old one (D-18).
+ */
 export function signedTimestamp(
   file: RoleFile & { snapshot: { version: number; bytes: Buffer } },
   signers: TufSigner[],
@@ -67,7 +77,7 @@ export function signedTimestamp(
         length: file.snapshot.bytes.length,
         hashes: { sha256: createHash('sha256').update(file.snapshot.bytes).digest('hex') },
       }),
-      ...bound(file.partition),
+      unrecognizedFields: { ...bound(file.partition).unrecognizedFields, [SIGNED_AT_FIELD]: new Date().toISOString() },
     }),
   );
   signMetadata(md, signers);

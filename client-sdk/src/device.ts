@@ -117,6 +117,7 @@ export class DeviceAgent {
         partition: { name: partition, baseUrl: this.api.partitionMetadataUrl(name, partition) },
         limits: this.limits,
         transport: viaTransport,
+        now: config.now,
       });
     this.release = repository('release', releaseDir);
     this.rollout = repository('rollout', rolloutDir);

@@ -10,6 +10,8 @@ export type OtaErrorCode =
   | 'METADATA_INCONSISTENT'
   | 'METADATA_INVALID'
   | 'METADATA_UNAVAILABLE'
+  // a partition timestamp new to the device signed longer ago than its bound (D-18)
+  | 'METADATA_STALE'
   // artifact layer
   | 'TARGET_NOT_FOUND'
   | 'TARGET_NAME_INVALID'

@@ -12,10 +12,12 @@ export { toOtaError } from './tufErrors';
 export {
   announcesPartitions,
   checkPartitionFile,
+  checkSignedRecently,
   LAYOUT_FIELD,
   PARTITION_FIELD,
   PARTITIONED_LAYOUT,
   partitionOf,
+  SIGNED_AT_FIELD,
 } from './layout';
 export type { RepositoryName, RolloutState, VerifiedTarget } from './metadata';
 export { REPOSITORIES } from './metadata';

@@ -1,3 +1,5 @@
+import { VerificationError } from './errors';
+
 /**
  * The repository layout a root announces (D-16). A root carrying LAYOUT_FIELD =
  * PARTITIONED_LAYOUT puts its repository in partitions, one TUF file set (targets, snapshot,
@@ -9,6 +11,8 @@ export const LAYOUT_FIELD = 'x-enigm-layout';
 export const PARTITIONED_LAYOUT = 'channel-hardware/v1';
 /** Each partition file names its partition in its signed part (checked before tuf-js keeps it). */
 export const PARTITION_FIELD = 'x-enigm-partition';
+/** When the server signed a timestamp (ISO 8601, in its signed part): the partition entry bound (D-18). */
+export const SIGNED_AT_FIELD = 'x-enigm-signed-at';
 
 /** A partition's name, and its path in URLs and folders: `channel/hardwareId`. */
 export function partitionOf(channel: string, hardwareId: string): string {
@@ -38,6 +42,32 @@ export function checkPartitionFile(file: string, bytes: Uint8Array, partition: s
     throw new Error(
       `${file} names partition ${JSON.stringify(claimed ?? null).slice(0, 80)}, not ${partition ?? 'none (flat)'}`,
     );
+}
+
+/**
+ * D-18: a partition's timestamp.json the device does not hold yet must have been signed at
+ * most `maxAgeMs` before the device's clock. A device entering a partition (the move from
+ * flat files, a channel change, a return after a while) has no version of it to compare
+ * with, so without this bound any unexpired state recorded before a pause or a withdrawal
+ * would be trusted on first use. Run on the bytes before tuf-js verifies and keeps them (a
+ * refused file is never stored as trusted); the signature tuf-js then checks covers the
+ * field. A file without a signing time, or with one that is not a date, is refused.
+ */
+export function checkSignedRecently(bytes: Uint8Array, bound: { now: Date; maxAgeMs: number }): void {
+  let signedAt: unknown;
+  try {
+    signedAt = signedPart(JSON.parse(new TextDecoder().decode(bytes)))?.[SIGNED_AT_FIELD];
+  } catch {
+    signedAt = undefined;
+  }
+  const age = bound.now.getTime() - (typeof signedAt === 'string' ? Date.parse(signedAt) : NaN);
+  // Written so that NaN (no signing time, a broken clock or setting) refuses.
+  if (!(age <= bound.maxAgeMs)) {
+    throw new VerificationError(
+      'METADATA_STALE',
+      `partition timestamp signed at ${JSON.stringify(signedAt ?? null).slice(0, 40)}: not within ${bound.maxAgeMs} ms of the device's clock`,
+    );
+  }
 }
 
 function signedPart(json: unknown): Record<string, unknown> | undefined {

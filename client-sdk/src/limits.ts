@@ -9,6 +9,13 @@ export interface DeviceLimits {
   snapshotMaxLength: number;
   targetsMaxLength: number;
   fetchTimeoutMs: number;
+  /**
+   * D-18: how long before the device's clock a partition's timestamp.json the device does not
+   * hold yet may have been signed. The server re-signs every partition timestamp at least
+   * every 2.5 h (docs/adr/0051-partition-entry-freshness-bound.md); NaN or a negative value
+   * refuses every new one.
+   */
+  partitionTimestampMaxAgeMs: number;
   /** How long a new version has to boot and confirm its health before it is reverted. */
   healthWindowMs: number;
 }
@@ -22,6 +29,7 @@ export const defaultLimits: DeviceLimits = {
   snapshotMaxLength: 1024 * 1024,
   targetsMaxLength: 8 * 1024 * 1024,
   fetchTimeoutMs: 30_000,
+  partitionTimestampMaxAgeMs: 6 * 3_600_000,
   healthWindowMs: 60_000,
 };
 

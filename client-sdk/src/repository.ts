@@ -6,7 +6,7 @@ import type { TargetFile } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
 
 import { VerificationError } from './errors';
-import { announcesPartitions, checkPartitionFile } from './layout';
+import { announcesPartitions, checkPartitionFile, checkSignedRecently } from './layout';
 import { type DeviceLimits, updaterConfig } from './limits';
 import type { RepositoryName } from './metadata';
 import { type Fetch, plainFetch } from './transport';
@@ -32,6 +32,8 @@ export interface TrustedRepositoryOptions {
   limits: DeviceLimits;
   /** The device's transport (mutual TLS); plain fetch when absent. */
   transport?: Fetch;
+  /** The device's clock, for the partition entry bound (D-18); the system clock when absent. */
+  now?: () => Date;
 }
 
 /** How every metadata file of a repository is fetched: through this transport, within these limits. */
@@ -54,12 +56,14 @@ export class TrustedRepository {
   private readonly metadataDir: string;
   private readonly partition: PartitionSource | undefined;
   private readonly fetching: MetadataFetching;
+  private readonly now: () => Date;
 
   constructor(options: TrustedRepositoryOptions) {
     const { metadataDir, metadataBaseUrl, limits } = options;
     this.name = options.name;
     this.metadataDir = metadataDir;
     this.partition = options.partition;
+    this.now = options.now ?? (() => new Date());
     this.fetching = { transport: options.transport ?? plainFetch, limits };
     // Flat files must name no partition: a partition's, validly signed, is refused in their place.
     const fetcher = new TransportFetcher(this.fetching, metadataDir, (file, bytes) =>
@@ -113,7 +117,9 @@ export class TrustedRepository {
   /**
    * The device's own partition: a folder of its own, started from the newest trusted root,
    * whose newest root goes back up afterwards so another partition (a channel change)
-   * starts from it too. Every file must name this partition (checkPartitionFile).
+   * starts from it too. Every file must name this partition (checkPartitionFile), and a
+   * timestamp the folder does not hold must be recently signed (checkSignedRecently): the
+   * folder's versions are no floor for a device that was elsewhere (D-18).
    */
   private async refreshPartition(): Promise<void> {
     const partition = this.partition!;
@@ -127,9 +133,11 @@ export class TrustedRepository {
       ...this.updaterOptions,
       metadataDir: dir,
       metadataBaseUrl: partition.baseUrl,
-      fetcher: new TransportFetcher(this.fetching, dir, (file, bytes) =>
-        checkPartitionFile(file, bytes, partition.name),
-      ),
+      fetcher: new TransportFetcher(this.fetching, dir, (file, bytes, held) => {
+        checkPartitionFile(file, bytes, partition.name);
+        if (file === 'timestamp.json' && !(held && Buffer.from(held).equals(bytes)))
+          checkSignedRecently(bytes, { now: this.now(), maxAgeMs: this.fetching.limits.partitionTimestampMaxAgeMs });
+      }),
     });
     await this.updater.refresh();
     promoteRoot(join(dir, 'root.json'), join(this.metadataDir, 'root.json'));
@@ -150,13 +158,14 @@ function promoteRoot(from: string, to: string): void {
  * timestamp.json is asked for with the hash of the one the device holds (`dir`): when the
  * API answers 304 the held bytes go to tuf-js again, which keeps its trusted timestamp (same
  * version) and still checks its expiry, so an unchanged poll downloads no metadata at all.
- * Every body is read whole (within the role's length limit) and `check`ed first.
+ * Every body is read whole (within the role's length limit) and `check`ed first (with the
+ * timestamp the device holds, if any).
  */
 class TransportFetcher extends BaseFetcher {
   constructor(
     private readonly fetching: MetadataFetching,
     private readonly dir: string,
-    private readonly check: (file: string, bytes: Uint8Array) => void,
+    private readonly check: (file: string, bytes: Uint8Array, held: Uint8Array | undefined) => void,
   ) {
     super();
   }
@@ -178,7 +187,7 @@ class TransportFetcher extends BaseFetcher {
     }
     const file = new URL(url).pathname.split('/').pop() ?? '';
     const bytes = await readCapped(response.body, maxLength(file, limits));
-    this.check(file, bytes);
+    this.check(file, bytes, held);
     return new Blob([bytes]).stream() as ReadableStream<Uint8Array<ArrayBuffer>>;
   }
 }

@@ -2,13 +2,19 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { DeviceAgent } from '@enigm-ota/client-sdk';
+import { type DeviceAgent, SIGNED_AT_FIELD } from '@enigm-ota/client-sdk';
+import { Metadata, MetadataKind, type Timestamp } from '@tufjs/models';
 import { expect } from 'chai';
 
+import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
 import { waitForStatus } from '../../../control/releases';
+import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import { Storage } from '../../../infra/storage';
 import { stackDown, stackEnv, type StackProfile, stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { parseTufJson } from '../../../trust/tufJson';
+import { signMetadata } from '../../../trust/tufKeys';
 import { createActivityDeps } from '../../../worker/deps';
+import { waitFor } from '../../wait';
 import {
   approve,
   closeTemporalClient,
@@ -17,9 +23,11 @@ import {
   ota,
   refusalOf,
   releaseAwaitingApproval,
+  stepPublished,
   temporalClient,
   testConfig,
 } from '../helpers';
+import { startProxy } from '../security/proxy';
 import { TEST_EXTRA_ENV } from '../setup';
 
 /**
@@ -64,6 +72,12 @@ describe('partitioned metadata: moving a running fleet (D-16)', function () {
     ) as { signed: { targets: Record<string, unknown> } };
     return Object.keys(targets.signed.targets).sort();
   };
+  const timestampKey = (hardware: string) => `rollout/p/${channel}/${hardware}/timestamp.json`;
+  const storedTimestamp = async (hardware: string) => {
+    const bytes = (await storage().getBytes('metadata', timestampKey(hardware), 1 << 20))!;
+    return { bytes, md: Metadata.fromJSON(MetadataKind.Timestamp, parseTufJson(bytes)) };
+  };
+  const signedAt = (md: Metadata<Timestamp>) => Date.parse(md.signed.unrecognizedFields[SIGNED_AT_FIELD] as string);
   const release = async (version: string, index: number, hardware = 'devkit-a') => {
     await releaseAwaitingApproval(channel, version, { rollbackIndex: index, hardware });
     await approve(channel, version);
@@ -193,5 +207,126 @@ describe('partitioned metadata: moving a running fleet (D-16)', function () {
     };
     const partitions = new Set(report.repositories['rollout']!.flatMap((r) => (r.partition ? [r.partition] : [])));
     expect([...partitions].sort()).to.deep.equal([`${channel}/devkit-a`, `${channel}/devkit-b`]);
+  });
+
+  it('keeps rollback protection into a partition (D-18): an older, validly signed state is refused on entry (METADATA_STALE) and by a device that had a newer one (METADATA_ROLLBACK)', async () => {
+    const config = testConfig();
+    // A compromised API: it has the fleet CA token's PIN, so a server certificate, and it
+    // recorded every state it served.
+    const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
+    const proxy = await startProxy(config.api.url, {
+      ...ca.issueServer('compromised API', ['127.0.0.1']),
+      caPem: ca.certPem,
+    });
+    ca.close();
+    try {
+      const withdrawn = `${channel}/1.4.0/fw-${channel}-1.4.0.bin`;
+      await releaseAwaitingApproval(channel, '1.4.0', { rollbackIndex: 4, steps: '100', bake: '1h' });
+      await approve(channel, '1.4.0');
+      await waitForStatus(await temporalClient(), { channel, version: '1.4.0' }, stepPublished(100));
+      const recorded = await storedTimestamp('devkit-a'); // 1.4.0 offered to every device
+      const r = await ota('release', 'rollback', '1.4.0', '--channel', channel, '--reason', 'bricks devices', '--json');
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      const current = await storedTimestamp('devkit-a');
+      expect(current.md.signed.version).to.be.greaterThan(recorded.md.signed.version);
+      expect(signedAt(current.md), 'the withdrawal signed later').to.be.greaterThan(signedAt(recorded.md));
+      // What the freshness Schedule does for every partition: the release repository's
+      // timestamp, last signed with 1.4.0, is signed again after the withdrawal.
+      const deps = await createActivityDeps(config);
+      try {
+        await deps.repos.release.partition(channel, 'devkit-a').refreshExpiring(1_000_000);
+      } finally {
+        await deps.close();
+      }
+
+      // A device already in the partition looks at 1.4.0 and so holds the newer state: its
+      // versions are the floor.
+      expect(await a.installOffer({ targetName: withdrawn, version: '1.4.0' })).to.deep.include({ status: 'refused' });
+      const replayTo = (agent: DeviceAgent) => {
+        proxy.tamper = (path) =>
+          path.endsWith(`/rollout/p/${channel}/devkit-a/metadata/timestamp.json`) ? recorded.bytes : undefined;
+        return agent.installOffer({ targetName: withdrawn, version: '1.4.0' });
+      };
+      const aViaProxy = await device('parts-a', channel, { apiUrl: proxy.url });
+      proxy.client = await aViaProxy.identity();
+      expect(await replayTo(aViaProxy)).to.deep.include({ status: 'refused', code: 'METADATA_ROLLBACK' });
+      expect((await aViaProxy.state()).currentVersion).to.equal('1.3.0');
+
+      // A device entering the partition (provisioned with the flat root, it follows the root
+      // that moved the repository) holds no version of it. Its clock reads the bound past the
+      // midpoint of the two signings: as if the recorded state were replayed that much later.
+      const mid = (signedAt(recorded.md) + signedAt(current.md)) / 2;
+      const entering = { apiUrl: proxy.url, now: () => new Date(mid + 6 * 3_600_000) };
+      proxy.tamper = undefined;
+      proxy.client = undefined; // enrollment passes through, then the proxy speaks as the device
+      const c = await device('parts-c', channel, entering);
+      proxy.client = await c.identity();
+      expect(await replayTo(c)).to.deep.include({ status: 'refused', code: 'METADATA_STALE' });
+      expect((await c.state()).currentVersion).to.equal('0.0.0');
+      expect(
+        existsSync(
+          join(
+            config.home,
+            'test-devices',
+            'parts-c',
+            'metadata',
+            'rollout',
+            'p',
+            channel,
+            'devkit-a',
+            'timestamp.json',
+          ),
+        ),
+        'the refused timestamp was not kept',
+      ).to.equal(false);
+      // The current state, signed within the bound, is taken: the device enters its partition,
+      // where 1.4.0 is withdrawn, and installs the next release.
+      proxy.tamper = undefined;
+      expect(await c.installOffer({ targetName: withdrawn, version: '1.4.0' })).to.deep.include({
+        status: 'refused',
+        code: 'RELEASE_WITHDRAWN',
+      });
+      await release('1.5.0', 5);
+      expect(await c.checkForUpdate()).to.deep.include({ status: 'installed', version: '1.5.0' });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("re-signs a partition's timestamp once it is half an hour old, so entering devices find it within their bound", async () => {
+    // The devkit-b timestamp as the worker would have signed it two hours ago.
+    const old = await storedTimestamp('devkit-b');
+    const json = old.md.toJSON() as { signed: { version: number } & Record<typeof SIGNED_AT_FIELD, string> };
+    json.signed[SIGNED_AT_FIELD] = new Date(Date.now() - 2 * 3_600_000).toISOString();
+    json.signed.version += 1;
+    const aged = Metadata.fromJSON(MetadataKind.Timestamp, json);
+    aged.signatures = {};
+    const deps = await createActivityDeps(testConfig());
+    try {
+      signMetadata(aged, (await deps.repos.rollout.partition(channel, 'devkit-b').signers()).timestamp);
+    } finally {
+      await deps.close();
+    }
+    await storage().putBytes('metadata', timestampKey('devkit-b'), Buffer.from(JSON.stringify(aged.toJSON())));
+    const recent = await storedTimestamp('devkit-a');
+    expect(Date.now() - signedAt(recent.md)).to.be.below(30 * 60_000);
+
+    const client = await temporalClient();
+    const schedule = client.schedule.getHandle(FRESHNESS_SCHEDULE_ID);
+    const triggeredAt = Date.now();
+    await schedule.trigger();
+    const run = await waitFor('the triggered freshness run', async () => {
+      const last = (await schedule.describe()).info.recentActions.at(-1);
+      return last && last.takenAt.getTime() >= triggeredAt - 1000 && 'workflow' in last.action && last.action.workflow;
+    });
+    await client.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result();
+
+    const renewed = await storedTimestamp('devkit-b');
+    expect(renewed.md.signed.version).to.be.greaterThan(aged.signed.version);
+    expect(Date.now() - signedAt(renewed.md)).to.be.below(30 * 60_000);
+    // Signed for the default lifetime: a day (the expiry is in whole seconds).
+    expect(Date.parse(renewed.md.signed.expires) - signedAt(renewed.md)).to.be.closeTo(24 * 3_600_000, 2_000);
+    // One signed within the half hour is left as it is.
+    expect((await storedTimestamp('devkit-a')).md.signed.version).to.equal(recent.md.signed.version);
   });
 });

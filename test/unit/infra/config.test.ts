@@ -128,6 +128,11 @@ describe('loadConfig', () => {
         expectRefused({ OTA_TIMESTAMP_EXPIRY_HOURS: hours }, 'OTA_TIMESTAMP_EXPIRY_HOURS');
       for (const hours of ['1', '2', '3']) expectRefused({ OTA_TIMESTAMP_EXPIRY_HOURS: hours }, 'OTA_FRESHNESS');
     });
+
+    it("refuses a Schedule interval beyond 2 h: partition timestamps would outgrow the devices' bound (D-18)", () => {
+      expect(loadConfig({ OTA_FRESHNESS_EVERY_MINUTES: '120' }).freshness.everyMinutes).to.equal(120);
+      expectRefused({ OTA_FRESHNESS_EVERY_MINUTES: '121' }, 'OTA_FRESHNESS_EVERY_MINUTES');
+    });
   });
 
   describe('OTA_POLICY_FILE', () => {
