@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
 import { stackDown, stackEnv, stackUp, TEST_PORT_OFFSET, TEST_PROFILE } from '../../scripts/lib/stack';
 import { REPO_ROOT } from '../paths';
+import { runEnded, testStarting } from './fileTimes';
 import { closeTemporalClient } from './helpers';
 
 /**
@@ -59,8 +60,12 @@ export const mochaHooks = {
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV, log: (l) => console.log(`    [stack] ${l}`) });
     Object.assign(process.env, await stackEnv(TEST_PROFILE), TEST_EXTRA_ENV);
   },
+  beforeEach(this: Mocha.Context) {
+    testStarting(this.currentTest?.file);
+  },
   async afterAll(this: Mocha.Context) {
     this.timeout(60_000);
+    runEnded();
     await closeTemporalClient();
     await stackDown(TEST_PROFILE);
     if (postgresDir) {
