@@ -21,7 +21,8 @@ describe('the release path', () => {
       const channel = 'e2e';
       const version = '2.0.0';
       const file = await artifactFile('e2e-firmware.bin', 2 * 1024 * 1024);
-      // Validation wants each hardware id known: a devkit-b device is in the fleet.
+      // Validation wants each hardware id known: a device of each is in the fleet (whatever ran before).
+      await deviceFetch('kit-a-for-e2e', channel, 'devkit-a');
       await deviceFetch('kit-b-for-e2e', channel, 'devkit-b');
       const created = await ota(
         'release',
