@@ -298,6 +298,9 @@ function hsmConfig(vars: EnvReader, env: Env): Config['hsm'] {
   return hsm;
 }
 
+/** Ten minutes: the longest a replica may keep the signed rollout state it read. */
+const MAX_ROLLOUT_CACHE_MS = 600_000;
+
 function apiConfig(vars: EnvReader, env: Env): Config['api'] {
   const port = vars.int('OTA_API_PORT', 8080, { max: 65535 });
   const urls = vars.list('OTA_API_URL', `https://127.0.0.1:${port}`);
@@ -307,7 +310,9 @@ function apiConfig(vars: EnvReader, env: Env): Config['api'] {
     url: urls[0] ?? '',
     failoverUrls: urls.slice(1),
     maxBodyBytes: vars.int('OTA_API_MAX_BODY', 16 * 1024, { min: 256 }),
-    rolloutCacheMs: vars.int('OTA_ROLLOUT_CACHE_MS', 1000),
+    // S-24: replicas are told of every change; the cache bounds how long one whose notification
+    // was lost (a writer that could not reach the API) or a change in storage goes unseen.
+    rolloutCacheMs: vars.int('OTA_ROLLOUT_CACHE_MS', 1000, { max: MAX_ROLLOUT_CACHE_MS }),
     metadataCacheMs: vars.int('OTA_METADATA_CACHE_MS', 60_000, { max: 3_600_000 }),
     sessionHours: vars.int('OTA_SESSION_HOURS', 8, { min: 1, max: 7 * 24 }),
     refusals: {

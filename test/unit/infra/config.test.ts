@@ -188,6 +188,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('refuses an OTA_ROLLOUT_CACHE_MS above ten minutes (S-24)', () => {
+    expect(loadConfig({ OTA_ROLLOUT_CACHE_MS: '600000' }).api.rolloutCacheMs).to.equal(600_000);
+    expect(loadConfig({ OTA_ROLLOUT_CACHE_MS: '0' }).api.rolloutCacheMs).to.equal(0);
+    for (const ms of ['600001', '2147483648', '86400000'])
+      expectRefused({ OTA_ROLLOUT_CACHE_MS: ms }, 'OTA_ROLLOUT_CACHE_MS');
+  });
+
   it('refuses an unknown OTA_LOG_LEVEL', () => {
     expect(loadConfig({ OTA_LOG_LEVEL: 'debug' }).observability.logLevel).to.equal('debug');
     expectRefused({ OTA_LOG_LEVEL: 'verbose' }, 'OTA_LOG_LEVEL');
