@@ -1,11 +1,14 @@
+import type { RepositoryName } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
 import { type RequestHandler, Router } from 'express';
 
 import { readMetadataStatus } from '../control/metadataStatus';
 import type { Config } from '../infra/config';
 import type { Watermarks } from '../infra/watermarks';
+import type { MetadataRepository } from '../trust/metadataRepository';
 import type { Permission } from './permissions';
 import { withBody } from './requestBodies';
+import { PUBLISHED_FILE_CHARS } from './schemas';
 import { jsonBody } from './untrusted';
 
 /**
@@ -16,16 +19,35 @@ export function metadataRoutes(deps: {
   temporal: Client;
   config: Config;
   watermarks: Watermarks;
+  repos: Record<RepositoryName, MetadataRepository>;
   guard: (permission: Permission) => RequestHandler;
 }): Router {
   const r = Router();
   r.get('/v1/admin/metadata', deps.guard('read'), async (_req, res) => {
     res.json(await readMetadataStatus(deps.temporal, deps.config, () => deps.watermarks.list()));
   });
-  // What workers check storage against before they build on it (worker/apiFloor.ts).
+  // What workers check storage against before they build on it (trust/apiFloor.ts).
   r.get('/v1/admin/metadata/watermarks', deps.guard('read'), async (_req, res) => {
     res.json(await deps.watermarks.list());
   });
+  // S-25: a writer reports what it published before it reports success, so the watermarks
+  // stand at it even if no replica read it before storage was rolled back. Only files that
+  // verify against the trusted root raise anything, and only to versions that were signed
+  // for publication, so any token that may read may send it (the worker's is a viewer's).
+  r.post(
+    '/v1/admin/metadata/published',
+    deps.guard('read'),
+    jsonBody(2 * PUBLISHED_FILE_CHARS + 1024),
+    withBody('PublishedMetadata', async ({ repo, partition, timestamp, snapshot }, _req, res) => {
+      const set = partition === undefined ? deps.repos[repo].flat : deps.repos[repo].partitionNamed(partition);
+      res.locals['audit'] = { action: 'metadata.published', subject: set.scope };
+      await set.admitPublished({
+        timestamp: Buffer.from(timestamp, 'base64'),
+        snapshot: Buffer.from(snapshot, 'base64'),
+      });
+      res.json(await deps.watermarks.list());
+    }),
+  );
   // S-25: a deliberate restore of older storage is refused like an attack until an admin
   // accepts it: the repository's watermarks are dropped (audited with the reason), and the
   // next verified reads set them again from what storage holds now.

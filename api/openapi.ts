@@ -25,6 +25,7 @@ const REFUSALS = {
   '413': 'Body too large (PAYLOAD_TOO_LARGE)',
   '415': 'A JSON body in a charset or content encoding the parser does not read (INVALID_INPUT)',
   '416': 'Range not satisfiable (RANGE_NOT_SATISFIABLE)',
+  '422': 'Metadata that does not verify against the trusted root (VALIDATION_FAILED)',
   '429':
     'Too many refused unauthenticated attempts (unknown tokens) from this source: nothing was looked at; try again after Retry-After seconds (RATE_LIMITED)',
   '503':
@@ -368,6 +369,13 @@ export const openapi = {
         'The highest verified version of each metadata role the API replicas have read from storage, with the last refused rollback (STORAGE_ROLLBACK); workers check what they build on against it',
         'read',
         { schema: 'MetadataWatermarks' },
+      ),
+    },
+    '/v1/admin/metadata/published': {
+      post: admin(
+        'What a writer (a worker, `ota keys`) made timestamp.json publish (S-25): verified against the trusted root, the watermarks raised to its versions and every replica told to drop its caches; answers the watermarks as they are now. Any token that may read may send it: only validly signed files raise anything, and only to versions that were published',
+        'read',
+        { schema: 'MetadataWatermarks', body: 'PublishedMetadata', refusals: ['422'] },
       ),
     },
     '/v1/admin/metadata/accept-storage': {

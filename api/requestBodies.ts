@@ -24,7 +24,8 @@ export type RequestSchema =
   | 'Labels'
   | 'SignIn'
   | 'Revoke'
-  | 'AcceptStorage';
+  | 'AcceptStorage'
+  | 'PublishedMetadata';
 
 /**
  * A request body as its schema describes it: the type is derived from the JSON Schema the

@@ -21,6 +21,12 @@ const tags = {
   propertyNames: targetingName,
   additionalProperties: { type: 'string', maxLength: targetingLimits.maxTagValueLength },
 } as const;
+/**
+ * A published timestamp.json or snapshot in base64: a few hundred bytes plus one signature line
+ * per key, old and new keys both during a key change.
+ */
+export const PUBLISHED_FILE_CHARS = 32 * 1024;
+const BASE64 = '^[A-Za-z0-9+/]*={0,2}$';
 
 export const schemas = {
   PollRequest: {
@@ -215,6 +221,23 @@ export const schemas = {
     properties: {
       repo: { type: 'string', enum: ['release', 'rollout'] },
       reason: { type: 'string', minLength: 1, maxLength: 1000 },
+    },
+  },
+  PublishedMetadata: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['repo', 'timestamp', 'snapshot'],
+    description:
+      'What a writer made timestamp.json publish: its bytes and those of the snapshot it names, in base64 (S-25)',
+    properties: {
+      repo: { type: 'string', enum: ['release', 'rollout'] },
+      partition: {
+        type: 'string',
+        maxLength: 100,
+        description: 'The file set: `channel/hardwareId`; absent: the flat one',
+      },
+      timestamp: { type: 'string', maxLength: PUBLISHED_FILE_CHARS, pattern: BASE64 },
+      snapshot: { type: 'string', maxLength: PUBLISHED_FILE_CHARS, pattern: BASE64 },
     },
   },
   Accepted: {

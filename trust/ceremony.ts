@@ -17,6 +17,7 @@ import { MetadataRepository } from './metadataRepository';
 import { expiresIn, SPEC_VERSION } from './roleMetadata';
 import { parseRoot, withThreshold } from './rootChain';
 import { ed25519Signer, OfflineSigner, signMetadata, type TufSigner } from './tufKeys';
+import type { VersionFloor } from './versionFloor';
 
 /** How many keys each role starts with, and how many must sign. */
 export interface CeremonyOptions {
@@ -72,10 +73,13 @@ export async function saveTrustedRoot(config: Config, repo: RepositoryName, root
   await rename(`${file}.tmp`, file);
 }
 
-/** A repository that signs with the HSM's keys, starting from the provisioned root. */
+/**
+ * A repository that signs with the HSM's keys, starting from the provisioned root; with a
+ * floor, storage rollback is checked and what is published raised to (S-25).
+ */
 export async function openRepository(
   config: Config,
-  open: { storage: Storage; repo: RepositoryName; hsm?: Hsm },
+  open: { storage: Storage; repo: RepositoryName; hsm?: Hsm; floor?: VersionFloor },
 ): Promise<MetadataRepository> {
   return new MetadataRepository({
     name: open.repo,
@@ -83,6 +87,7 @@ export async function openRepository(
     root: await loadTrustedRoot(config, open.repo),
     expiry: config.expiry,
     ...(open.hsm ? { keys: new HsmKeys(open.hsm) } : {}),
+    ...(open.floor ? { floor: open.floor } : {}),
   });
 }
 

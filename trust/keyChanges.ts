@@ -18,6 +18,7 @@ import { HsmKeys, type KeySource, OfflineKeys, shortKeyId, signersFor, TUF_ROLES
 import { LAYOUT_FIELD, layoutOf, PARTITIONED_LAYOUT } from './layout';
 import { withoutKey, withThreshold } from './rootChain';
 import { signMetadata, type TufSigner } from './tufKeys';
+import type { VersionFloor } from './versionFloor';
 
 /** What `ota keys` can change in a repository's root. */
 export type KeyChange =
@@ -48,6 +49,8 @@ export interface KeyContext {
   storage: Storage;
   /** Offline root key files the operator brought; the ceremony folder when absent. */
   rootKeyFiles?: string[];
+  /** The servers' watermarks (trust/apiFloor.ts): storage is checked against them and what is published raises them. */
+  floor?: VersionFloor;
 }
 
 /**
@@ -59,7 +62,7 @@ export interface KeyContext {
 export async function changeKeys(ctx: KeyContext, repo: RepositoryName, change: KeyChange): Promise<KeyChangeResult> {
   // S-11: every check and the current root keys come before any key is made.
   checkRole(change.role);
-  const repository = await openRepository(ctx.config, { storage: ctx.storage, repo, hsm: ctx.hsm });
+  const repository = await openRepository(ctx.config, { storage: ctx.storage, repo, hsm: ctx.hsm, floor: ctx.floor });
   const current = await repository.currentRoot();
   const offline = ctx.rootKeyFiles?.length
     ? await OfflineKeys.load(ctx.rootKeyFiles)

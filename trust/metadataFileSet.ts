@@ -1,5 +1,13 @@
 import type { RepositoryName } from '@enigm-ota/client-sdk';
-import { type Metadata, MetadataKind, type Root, type TargetFile, Targets, type Timestamp } from '@tufjs/models';
+import {
+  Metadata,
+  MetadataKind,
+  type Root,
+  type Snapshot,
+  type TargetFile,
+  Targets,
+  type Timestamp,
+} from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
@@ -7,8 +15,9 @@ import { type KeySource, ONLINE_ROLES, signersFor } from './keyring';
 import { MetadataFiles, type RoleKind, type VerifiedFile } from './metadataFiles';
 import { expiresIn, signedAtOf, signedSnapshot, signedTimestamp, targetsMetadata } from './roleMetadata';
 import { followRoots, verifyRootStep } from './rootChain';
+import { parseTufJson } from './tufJson';
 import { signMetadata, type TufSigner } from './tufKeys';
-import { readAboveFloor, type RoleVersions, type VersionFloor } from './versionFloor';
+import { type Published, readAboveFloor, type RoleVersions, type VersionFloor } from './versionFloor';
 
 /** The keys that sign each online role: at least its threshold, all that are at hand. */
 export interface RoleSigners {
@@ -59,6 +68,12 @@ export interface MetadataFileSetOptions {
 
 const MAX_TIMESTAMP_ROUNDS = 50;
 
+/** A timestamp.json (signed here, or read verified) and the snapshot it names. */
+interface PublishedFiles {
+  timestamp: { version: number; bytes: Buffer } | { md: Metadata<Timestamp>; bytes: Buffer };
+  snapshot: { version: number; bytes: Buffer; md: Metadata<Snapshot> };
+}
+
 /**
  * A partition's timestamp signed longer ago than this is signed again by the next freshness
  * run, so none is older than this plus the Schedule's interval (at most 120 min): well inside
@@ -83,6 +98,8 @@ export class MetadataFileSet {
   private readonly expiry: Expiry;
   private readonly keys: KeySource | undefined;
   private readonly floor: VersionFloor | undefined;
+  /** The newest timestamp version this file set handed to its floor as published. */
+  private announced = 0;
 
   constructor(options: MetadataFileSetOptions) {
     this.name = options.name;
@@ -294,26 +311,82 @@ export class MetadataFileSet {
       const publishedSnapshot = await this.readSnapshot(published.md.signed.snapshotMeta.version);
       const covered = (publishedSnapshot.md.signed.meta['targets.json']?.version ?? 0) >= targetsVersion;
       const renewSnapshot = renew.snapshot === true && !snapshotRenewed;
-      if (covered && !renew.timestamp && !renewSnapshot) return;
+      if (covered && !renew.timestamp && !renewSnapshot) {
+        // Reported again when this writer never reported it (a report that failed is retried here).
+        return this.announce({ timestamp: published, snapshot: publishedSnapshot });
+      }
       const head = await this.head();
       const latest =
         head.snapshotVersion === publishedSnapshot.version
           ? publishedSnapshot
           : await this.readSnapshot(head.snapshotVersion);
-      let snapshot = { version: head.snapshotVersion, bytes: latest.bytes }; // the timestamp hashes the stored bytes
+      // The timestamp hashes the stored bytes.
+      let snapshot = { version: head.snapshotVersion, bytes: latest.bytes, md: latest.md };
       if ((latest.md.signed.meta['targets.json']?.version ?? 0) < head.targetsVersion || renewSnapshot) {
         const written = await this.writeSnapshot(head.snapshotVersion + 1, head.targetsVersion, signers.snapshot);
         if (!written) continue; // another writer took this snapshot version; look again
-        snapshot = { version: head.snapshotVersion + 1, bytes: written };
+        snapshot = { version: head.snapshotVersion + 1, bytes: written, md: parseSnapshot(written) };
         snapshotRenewed = true;
       }
-      const timestamp = signedTimestamp(
-        { ...this.fileFields('timestamp', published.md.signed.version + 1), snapshot },
-        signers.timestamp,
-      );
-      if (await this.files.replace('timestamp.json', timestamp, published.etag)) return;
+      const version = published.md.signed.version + 1;
+      const bytes = signedTimestamp({ ...this.fileFields('timestamp', version), snapshot }, signers.timestamp);
+      if (await this.files.replace('timestamp.json', bytes, published.etag)) {
+        return this.announce({ timestamp: { version, bytes }, snapshot });
+      }
     }
     throw new ServerError('REPOSITORY_CONFLICT', `${this.scope} timestamp kept changing under us; try again`);
+  }
+
+  /**
+   * S-25: what timestamp.json now publishes, handed to the floor before the writer reports
+   * success, so the watermarks stand at it even if no reader saw it before storage was
+   * rolled back. Once per timestamp version: a covered change reports it only when this
+   * writer has not (its own report failed, or another writer published it).
+   */
+  private async announce(files: PublishedFiles): Promise<void> {
+    const report = this.publishedOf(files);
+    if (!this.floor || report.versions.timestamp <= this.announced) return;
+    await this.floor.published(this.scope, report);
+    this.announced = Math.max(this.announced, report.versions.timestamp);
+  }
+
+  private publishedOf({ timestamp, snapshot }: PublishedFiles): Published {
+    return {
+      repo: this.name,
+      ...(this.partition === undefined ? {} : { partition: this.partition }),
+      versions: {
+        timestamp: 'md' in timestamp ? timestamp.md.signed.version : timestamp.version,
+        snapshot: snapshot.version,
+        targets: snapshot.md.signed.meta['targets.json']?.version ?? 1,
+      },
+      timestamp: timestamp.bytes,
+      snapshot: snapshot.bytes,
+    };
+  }
+
+  /**
+   * A publication another process reports (S-25), verified here as a device would before the
+   * floor rises to it: the timestamp signed under the current root for this file set, the
+   * snapshot it names by version, length and hash. One that does not verify raises nothing
+   * (VALIDATION_FAILED).
+   */
+  async admitPublished(files: { timestamp: Buffer; snapshot: Buffer }): Promise<void> {
+    const root = await this.currentRoot();
+    const timestamp = this.files.verify(MetadataKind.Timestamp, files.timestamp, { root });
+    const named = timestamp.signed.snapshotMeta;
+    try {
+      named.verify(files.snapshot);
+    } catch (err) {
+      throw new ServerError('VALIDATION_FAILED', `${this.scope} snapshot is not the one its timestamp names`, {
+        cause: err,
+      });
+    }
+    const snapshot = this.files.verify(MetadataKind.Snapshot, files.snapshot, { root, version: named.version });
+    const report = this.publishedOf({
+      timestamp: { md: timestamp, bytes: files.timestamp },
+      snapshot: { version: named.version, bytes: files.snapshot, md: snapshot },
+    });
+    await this.floor?.published(this.scope, report);
   }
 
   /**
@@ -510,4 +583,9 @@ function claimedVersions(bytes: Buffer): RoleVersions {
   } catch {
     return {};
   }
+}
+
+/** A snapshot this writer just signed, read back from its bytes. */
+function parseSnapshot(bytes: Buffer): Metadata<Snapshot> {
+  return Metadata.fromJSON(MetadataKind.Snapshot, parseTufJson(bytes));
 }

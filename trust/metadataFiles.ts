@@ -74,25 +74,38 @@ export class MetadataFiles {
    * Undefined when absent; VALIDATION_FAILED when it does not verify.
    */
   async readVerified<K extends RoleKind>(kind: K, expected: Expected): Promise<VerifiedFile<K> | undefined> {
-    const { root, version } = expected;
-    const file = version === undefined ? `${kind}.json` : `${version}.${kind}.json`;
+    const file = fileName(kind, expected.version);
     const found = await this.storage.getVersioned('metadata', this.storageKey(file), MAX_METADATA_BYTES);
     if (!found) return undefined;
+    return { md: this.verify(kind, found.bytes, expected), bytes: found.bytes, etag: found.etag };
+  }
+
+  /**
+   * Bytes of a role's file as readVerified adopts them (signed by the role's keys in the root,
+   * the version expected, this file set's partition), wherever they came from; VALIDATION_FAILED
+   * otherwise.
+   */
+  verify<K extends RoleKind>(kind: K, bytes: Buffer, expected: Expected): Metadata<KindOf<K>> {
+    const { root, version } = expected;
     try {
-      const md = Metadata.fromJSON(kind as MetadataKind.Targets, parseTufJson(found.bytes)) as unknown as Metadata<
-        KindOf<K>
-      >;
+      const md = Metadata.fromJSON(kind as MetadataKind.Targets, parseTufJson(bytes)) as unknown as Metadata<KindOf<K>>;
       root.verifyDelegate(kind, md);
       if (version !== undefined && md.signed.version !== version) {
         throw new Error(`claims version ${md.signed.version}`);
       }
       const claimed = md.signed.unrecognizedFields[PARTITION_FIELD];
       if (claimed !== this.set.partition) throw new Error(`names partition ${JSON.stringify(claimed)?.slice(0, 80)}`);
-      return { md, bytes: found.bytes, etag: found.etag };
+      return md;
     } catch (err) {
-      throw new ServerError('VALIDATION_FAILED', `${this.scope}/${file} does not verify against the trusted root`, {
-        cause: err,
-      });
+      throw new ServerError(
+        'VALIDATION_FAILED',
+        `${this.scope}/${fileName(kind, version)} does not verify against the trusted root`,
+        { cause: err },
+      );
     }
   }
+}
+
+function fileName(kind: RoleKind, version: number | undefined): string {
+  return version === undefined ? `${kind}.json` : `${version}.${kind}.json`;
 }

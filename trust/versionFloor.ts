@@ -1,3 +1,5 @@
+import type { RepositoryName } from '@enigm-ota/client-sdk';
+
 import type { MetadataWatermark } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { Watermarks } from '../infra/watermarks';
@@ -16,12 +18,28 @@ export type RoleVersions = Partial<Record<WatermarkedRole, number>>;
  * what it found: older than that floor is STORAGE_ROLLBACK. A version another reader raised
  * the floor to while this one was reading is not a rollback (storage moved on meanwhile), so
  * concurrent publishes never look like one. `raise: false` compares without raising (a file
- * that did not verify moves no watermark). The API keeps the floor (StoreFloor: its verified
- * reads raise it); a worker only compares with the API's (worker/apiFloor.ts).
+ * that did not verify moves no watermark). A writer hands what it published to `published`
+ * before it reports success, so the floor stands at its versions even if no reader saw them
+ * before storage was rolled back. The API keeps the floor (StoreFloor: its verified reads and
+ * the publications reported to it raise it); a worker compares with the API's and reports
+ * what it publishes to it (trust/apiFloor.ts).
  */
 export interface VersionFloor {
   beforeRead(repo: string): Promise<RoleVersions>;
   admit(repo: string, read: AdmittedRead): Promise<void>;
+  published(repo: string, files: Published): Promise<void>;
+}
+
+/**
+ * What a writer made timestamp.json publish: the timestamp and the snapshot it names, as
+ * stored bytes, the versions they carry, and the file set (its repository and partition).
+ */
+export interface Published {
+  repo: RepositoryName;
+  partition?: string;
+  versions: Required<RoleVersions>;
+  timestamp: Buffer;
+  snapshot: Buffer;
 }
 
 /** What one read found (`seen`) against the floor taken before it; `raise: false` only compares. */
@@ -72,8 +90,11 @@ export function floorOf(marks: readonly MetadataWatermark[], repo: string): Role
 
 /**
  * The API's floor. `beforeRead` is served from memory for `cacheMs` (a floor a moment old is
- * only less strict, never wrong); `admit` writes to the store only when a role rose above
- * what this replica last confirmed, so a steady poll costs no store round trip.
+ * only less strict, never wrong; `forget` drops it when another replica says metadata was
+ * published); `admit` writes to the store only when a role rose above what this replica last
+ * confirmed, so a steady poll costs no store round trip. `published` only raises: it is
+ * called with files the writer signed or MetadataFileSet.admitPublished verified, and a
+ * report older than the floor is late, not a rollback of storage.
  */
 export class StoreFloor implements VersionFloor {
   private cached: { at: number; marks: Promise<MetadataWatermark[]> } | undefined;
@@ -109,6 +130,16 @@ export class StoreFloor implements VersionFloor {
       raised = true;
     }
     if (raised) this.cached = undefined;
+  }
+
+  async published(repo: string, { versions }: Published): Promise<void> {
+    for (const role of WATERMARKED_ROLES) await this.marks.raise(repo, role, versions[role]);
+    this.cached = undefined;
+  }
+
+  /** Drops the floor held in memory: the next read takes it from the store. */
+  forget(): void {
+    this.cached = undefined;
   }
 }
 

@@ -6,10 +6,10 @@ import { AdminApiClient } from '../infra/adminApiClient';
 import { type Config, requireHsmPin } from '../infra/config';
 import { Hsm } from '../infra/hsm';
 import { Storage } from '../infra/storage';
+import { ApiFloor } from '../trust/apiFloor';
 import { loadTrustedRoot } from '../trust/ceremony';
 import { HsmKeys } from '../trust/keyring';
 import { MetadataRepository } from '../trust/metadataRepository';
-import { ApiFloor } from './apiFloor';
 
 /** Wires the real adapters behind the activities: MinIO, the HSM token, both repositories. */
 export async function createActivityDeps(config: Config): Promise<ActivityDeps & { hsm: Hsm; close(): Promise<void> }> {

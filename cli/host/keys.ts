@@ -1,9 +1,11 @@
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 
 import { InputError } from '../../common/errors';
+import { AdminApiClient } from '../../infra/adminApiClient';
 import { type Config, requireHsmPin } from '../../infra/config';
 import { Hsm } from '../../infra/hsm';
 import { Storage } from '../../infra/storage';
+import { ApiFloor } from '../../trust/apiFloor';
 import { type CeremonyOptions, checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony } from '../../trust/ceremony';
 import { changeKeys, type KeyChange, type KeyChangeResult, listKeys } from '../../trust/keyChanges';
 import { shortKeyId, type TufRole } from '../../trust/keyring';
@@ -32,12 +34,19 @@ export async function keys(config: Config, call: Invocation<KeyFlags>): Promise<
       return 0;
     }
     const change = parseChange(command, args);
-    const result = await changeKeys(
-      { config, hsm, storage, rootKeyFiles: flags['root-key'] },
-      repository(args[0]),
-      change,
-    );
-    out.result(result, () => describeChange(result));
+    // S-25: the change builds only on storage at the servers' watermarks, and what it
+    // publishes raises them before it reports success.
+    const api = AdminApiClient.fromConfig(config);
+    try {
+      const result = await changeKeys(
+        { config, hsm, storage, rootKeyFiles: flags['root-key'], floor: new ApiFloor(api) },
+        repository(args[0]),
+        change,
+      );
+      out.result(result, () => describeChange(result));
+    } finally {
+      await api.close();
+    }
     return 0;
   } finally {
     hsm.close();

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createTransport, type Fetch } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
-import type { MetadataStatus } from '../../../common/adminApi';
+import type { MetadataStatus, MetadataWatermark } from '../../../common/adminApi';
 import { releaseWorkflowId } from '../../../common/release';
 import { waitForStatus } from '../../../control/releases';
 import { Storage } from '../../../infra/storage';
@@ -69,6 +69,90 @@ describe('security: storage rolled back to older signed metadata (S-25)', functi
       await api.close();
     }
   };
+
+  // First: nothing has read the rollout repository since the stack started but this test's own polls.
+  it('is refused when the timestamp before a pause is put back at once, before any replica read the pause', async () => {
+    const unread = 'storage-rollback-unread';
+    const client = await temporalClient();
+    const as = await deviceFetch('rb-unread', unread);
+    const pollUnread = () =>
+      as(`${testConfig().api.url}/v1/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          deviceId: 'rb-unread',
+          hardwareId: 'devkit-a',
+          channel: unread,
+          currentVersion: '0.0.1',
+        }),
+      });
+    await releaseAwaitingApproval(unread, '1.0.0', { steps: '100', bake: '1h' });
+    await approve(unread, '1.0.0');
+    await waitForStatus(client, { channel: unread, version: '1.0.0' }, (s) => s.published?.percent === 100);
+    const offered = (await (await pollUnread()).json()) as { offer: { version: string } | null };
+    expect(offered.offer).to.include({ version: '1.0.0' });
+    const beforePause = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
+
+    // The pause is signed and in storage when the route answers; no device has polled since.
+    const api = await adminApi();
+    try {
+      await api.send('POST', `/v1/admin/releases/${unread}/1.0.0/pause`, { reason: 'storage rollback test' });
+    } finally {
+      await api.close();
+    }
+    newest = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
+    expect(newest.equals(beforePause), 'the pause published a new timestamp').to.equal(false);
+    await storage().putBytes('metadata', TIMESTAMP, beforePause);
+
+    // The pause's own publish raised the watermarks: the unpaused state is refused, not served.
+    const served = await as(`${testConfig().api.url}/v1/repos/rollout/metadata/timestamp.json`);
+    expect(served.status).to.equal(503);
+    expect(await codeOf(served)).to.equal('STORAGE_ROLLBACK');
+    const polled = await pollUnread();
+    expect(polled.status).to.equal(503);
+    expect(await codeOf(polled)).to.equal('STORAGE_ROLLBACK');
+    expect(await metrics()).to.match(/ota_metadata_storage_rollbacks_total\{repo="rollout",role="timestamp"\} [1-9]/);
+    const status = await ota('metadata', 'status', '--json');
+    expect(status.code).to.equal(1);
+    expect((status.json as MetadataStatus).problems.join('\n')).to.match(/rollout timestamp: .*STORAGE_ROLLBACK/);
+
+    await storage().putBytes('metadata', TIMESTAMP, newest);
+    newest = undefined;
+    expect(await (await pollUnread()).json()).to.deep.equal({ offer: null });
+  });
+
+  it('raises no watermark for a reported publication that does not verify (VALIDATION_FAILED)', async () => {
+    const timestamp = (await storage().getBytes('metadata', TIMESTAMP, 1 << 20))!;
+    const named = (JSON.parse(timestamp.toString()) as { signed: { meta: Record<string, { version: number }> } }).signed
+      .meta['snapshot.json']!.version;
+    const snapshot = (await storage().getBytes('metadata', `rollout/${named}.snapshot.json`, 1 << 20))!;
+    const forged = JSON.parse(timestamp.toString()) as { signed: { version: number } };
+    forged.signed.version = 1_000_000;
+    const report = async (t: Buffer, s: Buffer) => {
+      const api = await adminApi();
+      try {
+        return await api
+          .send('POST', '/v1/admin/metadata/published', {
+            repo: 'rollout',
+            timestamp: t.toString('base64'),
+            snapshot: s.toString('base64'),
+          })
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+      } finally {
+        await api.close();
+      }
+    };
+    const older = (await storage().getBytes('metadata', 'rollout/1.snapshot.json', 1 << 20))!;
+    expect(await report(Buffer.from(JSON.stringify(forged)), snapshot)).to.have.property('code', 'VALIDATION_FAILED');
+    expect(await report(timestamp, older)).to.have.property('code', 'VALIDATION_FAILED');
+    const marks = await apiGet<MetadataWatermark[]>('/v1/admin/metadata/watermarks');
+    expect(marks.find((m) => m.repo === 'rollout' && m.role === 'timestamp')?.version).to.be.below(1_000_000);
+    // The genuine pair is admitted: the watermarks stand at least at it.
+    expect(await report(timestamp, snapshot)).to.equal(undefined);
+  });
 
   it('is refused by the API and the worker with STORAGE_ROLLBACK, alerted, and cleared once storage is restored', async () => {
     const client = await temporalClient();
