@@ -4,6 +4,7 @@ import { type RequestHandler, Router } from 'express';
 
 import { readMetadataStatus } from '../control/metadataStatus';
 import type { Config } from '../infra/config';
+import type { FleetStore } from '../infra/fleetStore';
 import type { Watermarks } from '../infra/watermarks';
 import type { MetadataRepository } from '../trust/metadataRepository';
 import type { Permission } from './permissions';
@@ -20,6 +21,7 @@ export function metadataRoutes(deps: {
   config: Config;
   watermarks: Watermarks;
   repos: Record<RepositoryName, MetadataRepository>;
+  fleet: FleetStore;
   guard: (permission: Permission) => RequestHandler;
 }): Router {
   const r = Router();
@@ -34,6 +36,8 @@ export function metadataRoutes(deps: {
   // stand at it even if no replica read it before storage was rolled back. Only files that
   // verify against the trusted root raise anything, and only to versions that were signed
   // for publication, so any token that may read may send it (the worker's is a viewer's).
+  // S-24: every replica drops its caches, so a change the worker made by itself (a step, a
+  // gate's pause) is served at once, not when a cache expires.
   r.post(
     '/v1/admin/metadata/published',
     deps.guard('read'),
@@ -45,6 +49,7 @@ export function metadataRoutes(deps: {
         timestamp: Buffer.from(timestamp, 'base64'),
         snapshot: Buffer.from(snapshot, 'base64'),
       });
+      await deps.fleet.notify('rollout');
       res.json(await deps.watermarks.list());
     }),
   );

@@ -176,6 +176,8 @@ async function metadataParts(
     maxBytes: 64 * 1024 * 1024,
   });
   fleet.onChange('rollout', () => {
+    // Published metadata raised the watermarks: the next read compares with the new floor.
+    floor.forget();
     offers.invalidate();
     metadataCache.clear();
     servedTimestamps.forget();

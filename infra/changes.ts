@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 
 /**
  * What changed in the fleet store, for the per-replica caches that must drop their copy:
- * 'rollout' (the signed rollout state: OfferIndex), 'device' (a revoke or label; today no
+ * 'rollout' (signed metadata was published, by a release route or by a writer's report: the
+ * offers, the checked timestamps, the metadata cache and the watermark floor), 'device' (a revoke or label; today no
  * replica caches devices when the store is PostgreSQL, see infra/devices.ts, so nothing
  * listens yet, but a future cache gets told the same way).
  */

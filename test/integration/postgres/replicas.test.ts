@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Fetch } from '@enigm-ota/client-sdk';
+import { type Fetch, rolloutBucket } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
+import { releaseWorkflowId } from '../../../common/release';
 import { waitForStatus } from '../../../control/releases';
 import { AdminApiClient } from '../../../infra/adminApiClient';
 import type { Config } from '../../../infra/config';
@@ -134,14 +135,38 @@ describe('API replicas and workers sharing PostgreSQL', function () {
     });
   });
 
-  describe('when replica 1 is killed mid-rollout', () => {
-    before(async function () {
-      this.timeout(120_000);
-      // Steps the worker publishes by itself reach a replica when its cache expires (docs/architecture.md).
-      await pm.stop('api-2');
-      await upWithReplicas();
-    });
+  describe('when the worker makes a change by itself', () => {
+    it('its next rollout step is offered by replica 2 within moments (the publication is reported and notified), despite its long rollout cache', async () => {
+      const channel = 'replica-step';
+      const releaseId = releaseWorkflowId(channel, '1.0.0');
+      let deviceId = '';
+      for (let i = 0; !deviceId; i++) if (rolloutBucket(releaseId, `rep-step-${i}`) >= 5000) deviceId = `rep-step-${i}`;
+      const as = await deviceFetch(deviceId, channel);
+      const client = await temporalClient();
+      await releaseAwaitingApproval(channel, '1.0.0', { steps: '50,100', bake: '20s' });
+      await approve(channel, '1.0.0');
+      await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(50));
+      // Replica 2 reads the 50% step (outside this device's bucket) into its cache.
+      const before = await poll(as, replica2, deviceId, channel);
+      expect(await before.json()).to.deep.equal({ offer: null });
+      expect((await waitForStatus(client, { channel, version: '1.0.0' }, () => true)).published?.percent).to.equal(50);
 
+      // The bake ends and the worker publishes 100% by itself; no route of any replica is involved.
+      await waitForStatus(client, { channel, version: '1.0.0', timeoutMs: 90_000 }, stepPublished(100));
+      const deadline = Date.now() + 2000;
+      let offered: unknown;
+      for (;;) {
+        const res = await poll(as, replica2, deviceId, channel);
+        expect(res.status).to.equal(200);
+        offered = await res.json();
+        if ((offered as { offer: unknown }).offer !== null || Date.now() > deadline) break;
+        await sleep(50);
+      }
+      expect((offered as { offer: { version: string } | null }).offer).to.include({ version: '1.0.0' });
+    });
+  });
+
+  describe('when replica 1 is killed mid-rollout', () => {
     it('devices carry on through replica 2 and the workers finish the release through it', async () => {
       const channel = 'replica-failover';
       await releaseAwaitingApproval(channel, '2.0.0', { steps: '50,100', bake: '3s' });
