@@ -138,6 +138,9 @@ async function request(url: string, from: number, { timeoutMs, get = plainGet }:
   const resumed = from > 0 && response.status === 206;
   if (!(response.status === 200 || resumed)) {
     idle.stop();
+    // The refusal's body is not wanted; destroying it aborts the request, which undici reports
+    // as an error on the stream: nobody else listens, so it must not become an uncaught one.
+    response.body.on('error', () => undefined);
     response.body.destroy();
     throw new TransportError('DOWNLOAD_FAILED', `artifact download answered HTTP ${response.status}`);
   }
