@@ -38,11 +38,11 @@ const onPostgres = process.env['OTA_TEST_DATABASE'] === 'postgres';
 const postgresPort = 15433 + TEST_PORT_OFFSET;
 let postgresDir: string | undefined;
 
-/** The suite's PostgreSQL server stopped (fast shutdown) and started again on its data after `downMs`. */
-export async function restartSuitePostgres(downMs: number): Promise<void> {
+/** The suite's PostgreSQL server stopped (fast shutdown) and started again on its data once `whileDown` ends. */
+export async function restartSuitePostgres(whileDown: () => Promise<unknown>): Promise<void> {
   if (!postgresDir) throw new Error('the suite runs on PGlite: no PostgreSQL server to restart');
   stopPostgres(postgresDir);
-  await new Promise((r) => setTimeout(r, downMs));
+  await whileDown();
   await startPostgres(postgresDir, postgresPort);
 }
 

@@ -1,11 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import { expect } from 'chai';
 
 import { waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { waitFor } from '../../wait';
 import { approve, releaseAwaitingApproval, temporalClient } from '../helpers';
+import { ofType, releaseEvents } from '../releaseHistory';
 import { TEST_EXTRA_ENV } from '../setup';
 
 /** Kills the worker process outright (no graceful shutdown), as a crash would. */
@@ -23,8 +23,14 @@ describe('a release when its worker is killed', () => {
     await approve('durable', '1.0.0');
     const client = await temporalClient();
     await waitForStatus(client, { channel: 'durable', version: '1.0.0' }, (s) => s.percent === 50);
+    const recorded = (await releaseEvents('durable', '1.0.0')).length;
     await killWorker();
-    await sleep(5000); // the bake time runs out while no worker exists
+    // The bake's timer fires on the server while no worker exists (Temporal records it).
+    await waitFor(
+      'a bake timer fired with no worker',
+      async () =>
+        ofType((await releaseEvents('durable', '1.0.0')).slice(recorded), 'EVENT_TYPE_TIMER_FIRED').length > 0,
+    );
     await restartWorker();
     const s = await waitForStatus(
       client,

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type CycleOutcome, type DeviceAgent, isRetryable } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
@@ -11,7 +10,8 @@ import { device } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 
 const DEVICES = 20;
-const OUTAGE_MS = 10_000;
+/** Failed cycles each device meets before the API returns: deep enough in its backoff that the jitter spreads them. */
+const FAILURES_EACH = 3;
 // Short enough for a test; the defaults (60 s polls, 1 s base, 60 s cap) scale the same way.
 const RETRY = { pollIntervalMs: 2_000, baseMs: 500, capMs: 8_000 };
 
@@ -51,7 +51,14 @@ describe('e2e: an API outage (S-21: devices that behave like a real fleet under 
 
     const stoppedAt = Date.now();
     expect(await pm.stop('api')).to.equal(true);
-    await sleep(OUTAGE_MS);
+    await waitFor(
+      `every device failed ${FAILURES_EACH} cycles on the stopped API`,
+      () =>
+        [...cycles.values()].every(
+          (c) => c.filter((o) => o.error !== undefined && o.at > stoppedAt).length >= FAILURES_EACH,
+        ),
+      { timeoutMs: 120_000, intervalMs: 100 },
+    );
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
     const backAt = Date.now();
 

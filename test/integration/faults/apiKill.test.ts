@@ -2,7 +2,7 @@ import { expect } from 'chai';
 
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
-import { sleep } from '../../wait';
+import { waitFor } from '../../wait';
 import { TEST_EXTRA_ENV } from '../setup';
 import { reportProblems } from './invariants';
 import { reportStorm } from './reportStorm';
@@ -26,9 +26,13 @@ describe('faults: the API killed during a report storm', function () {
       prefix: 'storm-api-',
       devices: 12,
       reports: 20,
-      fault: async () => {
+      fault: async (live) => {
+        const unanswered = live.failures[0] ?? 0;
         expect(await pm.stop('api', { kill: true })).to.equal(true);
-        await sleep(2000);
+        // Down until devices met it: reports went unanswered and are being sent again.
+        await waitFor('reports unanswered by the dead API', () => (live.failures[0] ?? 0) > unanswered, {
+          timeoutMs: 60_000,
+        });
         await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
       },
     });

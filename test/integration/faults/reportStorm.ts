@@ -23,7 +23,8 @@ export async function reportStorm(o: {
   prefix: string;
   devices: number;
   reports: number;
-  fault: () => Promise<void>;
+  /** The fault; it sees the storm's tally as it grows (to end the fault once reports met it). */
+  fault: (live: StormResult) => Promise<void>;
   withinMs?: number;
 }): Promise<StormResult> {
   const url = `${testConfig().api.url}/v1/reports`;
@@ -67,7 +68,7 @@ export async function reportStorm(o: {
       await sleep(100);
     }
   };
-  const fault = underWay.then(o.fault).finally(() => (faultEnded = true));
+  const fault = underWay.then(() => o.fault(result)).finally(() => (faultEnded = true));
   await Promise.all([...ids.map((_, i) => send(i)), fault]);
   return result;
 }

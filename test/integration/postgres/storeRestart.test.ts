@@ -2,6 +2,7 @@ import { expect } from 'chai';
 
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
+import { waitFor } from '../../wait';
 import { reportProblems } from '../faults/invariants';
 import { reportStorm } from '../faults/reportStorm';
 import { restartSuitePostgres, TEST_EXTRA_ENV } from '../setup';
@@ -26,8 +27,14 @@ describe('faults: PostgreSQL restarted while reports arrive', function () {
       prefix: 'storm-pg-',
       devices: 12,
       reports: 20,
-      fault: async () => {
-        await restartSuitePostgres(5000);
+      fault: async (live) => {
+        const refused = live.failures[503] ?? 0;
+        // Down until reports met it: the API answered 503 (store unavailable) for some.
+        await restartSuitePostgres(() =>
+          waitFor('reports refused while the store is down', () => (live.failures[503] ?? 0) > refused, {
+            timeoutMs: 60_000,
+          }),
+        );
       },
     });
     // The store was down: answered 503 with its code (never 500, never a 2xx).

@@ -3,7 +3,9 @@ import { expect } from 'chai';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
+import { waitFor } from '../../wait';
 import { adminApi, approve, ota, releaseAwaitingApproval, stepPublished, temporalClient } from '../helpers';
+import { failedAttempts } from '../releaseHistory';
 import { TEST_EXTRA_ENV } from '../setup';
 
 /**
@@ -43,8 +45,13 @@ describe('security: release status is not ahead of storage', function () {
     expect(ahead.published).to.include({ percent: 50 });
     const cli = await ota('release', 'status', '1.0.0', '--channel', channel);
     expect(cli.stdout).to.match(/published: 50% .*; pending: 100% \(not in storage yet\)/);
-    // Still not written a few seconds on: the step is pending, not shown as done.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Once the write has had its chance and failed (Temporal's record of the publish attempts),
+    // the step is still pending, not shown as done.
+    await waitFor(
+      'a publish attempt failed on the stopped storage',
+      async () => (await failedAttempts(channel, '1.0.0', 'publishRollout')) >= 1,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     expect((await releaseStatus(client, { channel, version: '1.0.0' })).published).to.include({ percent: 50 });
 
     await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });

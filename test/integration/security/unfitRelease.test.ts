@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { expect } from 'chai';
 
 import type { TargetStats } from '../../../common/adminApi';
 import type { ReleaseStatus } from '../../../common/release';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
+import { waitFor } from '../../wait';
+import { chainMark, rolloutProblems } from '../faults/invariants';
 import {
   apiGet,
   approve,
@@ -17,6 +18,7 @@ import {
   temporalClient,
   testConfig,
 } from '../helpers';
+import { after, completions, ofType, releaseEvents, waitsOnlyForAMessage } from '../releaseHistory';
 
 /** `ota release create` on the CLI's own defaults (custom steps now have a health gate). */
 async function create(channel: string, version: string, extra: string[]): Promise<void> {
@@ -139,6 +141,7 @@ describe('security: a release the fleet cannot install does not go stable', func
 
   it('counts devices refusing a release they cannot install: the gate trips and the rollout pauses', async () => {
     const channel = 'unfit-gate';
+    const since = await chainMark();
     await releaseAwaitingApproval(channel, '1.0.0', {
       steps: '50,100',
       bake: '3s',
@@ -178,8 +181,11 @@ describe('security: a release the fleet cannot install does not go stable', func
     expect(s.percent).to.equal(50);
     const stats = await apiGet<TargetStats>(`/v1/fleet/targets/stats?name=${encodeURIComponent(targetName)}`);
     expect(stats).to.include({ healthy: 1, refused: 4, blocked: 3 });
-    await sleep(4000);
-    expect((await releaseStatus(client, { channel, version: '1.0.0' })).stage).to.equal('rollout');
+    // Paused, it waits for an operator: no timer or activity left that could move it on (the
+    // 3 s bake included), as Temporal records it; and storage still offers the paused 50%.
+    await waitFor('the release waiting only for a message', () => waitsOnlyForAMessage(channel, '1.0.0'));
+    expect(await releaseStatus(client, { channel, version: '1.0.0' })).to.include({ stage: 'rollout', percent: 50 });
+    expect(await rolloutProblems([{ target: targetName, steps: [50], paused: true }], since)).to.deep.equal([]);
   });
 
   it('a step whose gate has seen no health report waits, unless the plan says --min-devices 0', async () => {
@@ -189,7 +195,13 @@ describe('security: a release the fleet cannot install does not go stable', func
     await waitForStatus(client, { channel, version: '1.0.0' }, (s) => s.stage === 'approval');
     await approve(channel, '1.0.0');
     const started = await waitForStatus(client, { channel, version: '1.0.0' }, stepPublished(50));
-    await sleep(5000); // the bake is long over
+    // The 1 s bake over, the workflow looked at health again and chose to wait (a timer
+    // started after that look, not the next publish), as Temporal records it.
+    await waitFor('a health look after the bake, then a wait', async () => {
+      const events = await releaseEvents(channel, '1.0.0');
+      const looks = completions(events, 'rolloutHealth');
+      return looks.length >= 2 && ofType(after(events, looks[1]!), 'EVENT_TYPE_TIMER_STARTED').length > 0;
+    });
     const waiting = await releaseStatus(client, { channel, version: '1.0.0' });
     expect(waiting).to.include({ stage: 'rollout', percent: 50 });
     expect(waiting.gate).to.include({ result: 'waiting', reports: 0, minDevices: 1 });
@@ -200,5 +212,28 @@ describe('security: a release the fleet cannot install does not go stable', func
       health: 'healthy',
     });
     await waitForStatus(client, { channel, version: '1.0.0', timeoutMs: 60_000 }, (s) => s.stage === 'stable');
+
+    // The same plan with --min-devices 0: no report needed, the rollout completes on its own.
+    await create(channel, '1.1.0', [
+      '--hardware',
+      'devkit-a',
+      '--rollback-index',
+      '2',
+      '--steps',
+      '50,100',
+      '--bake',
+      '1s',
+      '--min-devices',
+      '0',
+    ]);
+    await waitForStatus(client, { channel, version: '1.1.0' }, (s) => s.stage === 'approval');
+    await approve(channel, '1.1.0');
+    const unreported = await waitForStatus(
+      client,
+      { channel, version: '1.1.0', timeoutMs: 60_000 },
+      (s) => s.stage === 'stable' || s.stage === 'failed',
+    );
+    expect(unreported.stage).to.equal('stable');
+    expect(unreported.gate).to.include({ reports: 0, minDevices: 0 });
   });
 });

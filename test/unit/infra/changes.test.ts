@@ -75,9 +75,15 @@ describe('change bus (cache invalidation across API replicas)', () => {
       );
       await bus.ready;
       let heard = 0;
-      bus.onChange('rollout', () => heard++);
+      // The listeners' run on the new connection is the signal that the reconnect is done.
+      const reconnected = new Promise<void>((resolve) =>
+        bus.onChange('rollout', () => {
+          heard++;
+          resolve();
+        }),
+      );
       clients[0]!.emit('error', new Error('connection reset'));
-      await new Promise((r) => setTimeout(r, 50));
+      await reconnected;
       expect(clients[0]!.ended).to.equal(true);
       expect(clients).to.have.length(2);
       expect(clients[1]!.listening).to.equal(true);
