@@ -2,7 +2,16 @@ import { expect } from 'chai';
 
 import type { ReleaseListItem } from '../../../common/adminApi';
 import { releaseStatus, waitForStatus } from '../../../control/releases';
-import { device, type ErrorAnswer, ota, otaAs, postJson, releaseAwaitingApproval, temporalClient } from '../helpers';
+import {
+  device,
+  type ErrorAnswer,
+  ota,
+  otaAs,
+  postJson,
+  releaseAwaitingApproval,
+  stepPublished,
+  temporalClient,
+} from '../helpers';
 
 /** The approver is whoever's token the CLI sends, never a name in the request. */
 const approve = (version: string, channel: string, approver: string) =>
@@ -42,11 +51,21 @@ describe('approvals', () => {
       const verified = await agent.verify(s.target!.name, await agent.state());
       expect(verified.rollout.approvals?.map((a) => a.approver)).to.deep.equal(['alice', 'bob']);
     });
+  });
 
-    it('refuses an approval at the wrong stage', async () => {
-      const late = await approve(version, channel, 'carol');
+  describe('once the release is rolling out', () => {
+    it('refuses an approval at the wrong stage (WRONG_STAGE) from an owner allowed to approve, changing nothing', async () => {
+      // Any owner but the creator may approve on this channel: frank could have approved it a moment ago.
+      await releaseAwaitingApproval('latecomer', '1.0.0', { as: 'erin', steps: '50,100', bake: '1h' });
+      expect((await approve('1.0.0', 'latecomer', 'grace')).code).to.equal(0);
+      const client = await temporalClient();
+      const rolling = await waitForStatus(client, { channel: 'latecomer', version: '1.0.0' }, stepPublished(50));
+      const late = await approve('1.0.0', 'latecomer', 'frank');
       expect(late.code).to.equal(1);
-      expect((late.json as ErrorAnswer).error.code).to.be.oneOf(['WRONG_STAGE', 'APPROVAL_REFUSED']);
+      expect((late.json as ErrorAnswer).error.code).to.equal('WRONG_STAGE');
+      const s = await releaseStatus(client, { channel: 'latecomer', version: '1.0.0' });
+      expect(s.approvals.map((a) => a.approver)).to.deep.equal(['grace']);
+      expect(s.history).to.deep.equal(rolling.history);
     });
   });
 
