@@ -60,7 +60,8 @@ async function show(): Promise<void> {
   live = new Live();
   const route = currentRoute();
   const entry = PAGES[route.page] ?? PAGES['releases']!;
-  const view = h('main', { id: 'view' });
+  // Busy until the page's first data is shown (assistive technology waits; so do the UI tests).
+  const view = h('main', { id: 'view', 'aria-busy': 'true' });
   const nav = h(
     'nav',
     { 'aria-label': 'Sections' },
@@ -77,6 +78,8 @@ async function show(): Promise<void> {
     await entry.page(route)(view, route, live);
   } catch (err) {
     replace(view, h('p', { class: 'error', role: 'alert' }, `Could not load this page: ${(err as Error).message}`));
+  } finally {
+    view.setAttribute('aria-busy', 'false');
   }
 }
 

@@ -226,10 +226,12 @@ describe('the operations dashboard in a real browser', function () {
   it('is readable 390 px wide: nothing scrolls the page sideways', async () => {
     const { context, page } = await signedIn(owner, ['release-owner', 'operator'], 390);
     for (const hash of [RELEASE_PAGE, '#/releases', '#/fleet', '#/devices/dash-dev-1', '#/audit', '#/metadata']) {
+      // The page before this one gone, this one's first data shown (tables and charts are
+      // what could overflow): main is no longer busy.
+      const previous = await page.$('main');
       await page.goto(`${dashboard}${hash}`);
-      await page.locator('main h1').waitFor();
-      // Let the page's first data arrive (tables and charts are what could overflow).
-      await page.waitForTimeout(1000);
+      await previous?.waitForElementState('hidden');
+      await page.locator('main[aria-busy="false"] h1').waitFor();
       const width = await page.evaluate('document.documentElement.scrollWidth');
       expect(width, hash).to.be.at.most(390);
     }
@@ -239,8 +241,8 @@ describe('the operations dashboard in a real browser', function () {
   it('a viewer sees no action buttons, and a forged POST with the viewer session is refused', async () => {
     const { context, page } = await signedIn(viewer, ['viewer']);
     await page.goto(`${dashboard}${RELEASE_PAGE}`);
-    await page.getByTestId('stage').waitFor();
-    await page.waitForTimeout(1500);
+    // The first status shown: the buttons are drawn with it (web/pages/releasePage.ts showStatus).
+    await page.locator('main[aria-busy="false"]').getByTestId('stage').waitFor();
     expect(await page.getByTestId('actions').getByRole('button').count()).to.equal(0);
     // The viewer's own page, with the session's CSRF token: the role still decides.
     const forged = await page.evaluate(async (path) => {
