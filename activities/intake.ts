@@ -3,7 +3,7 @@ import { heartbeat } from '@temporalio/activity';
 import { ServerError } from '../common/errors';
 import type { ArtifactRef } from '../common/release';
 import { MAX_ARTIFACT_BYTES } from '../common/validation';
-import { artifactKey } from '../infra/storage';
+import { artifactKey, digestOfArtifactKey } from '../infra/storage';
 import type { ActivityDeps } from './deps';
 import { heartbeatingWhile } from './heartbeat';
 
@@ -13,8 +13,14 @@ export interface IntakeResult {
   etag: string;
 }
 
-/** Build intake: the uploaded object exists; its size and sha256, read in one stream. */
+/**
+ * Build intake: the uploaded object exists; its size and sha256, read in one stream. A build
+ * uploaded to its content address (`sha256/<digest>` in the artifacts bucket) is read only
+ * when storage kept no checksum of it.
+ */
 export async function intakeBuild(deps: ActivityDeps, input: { intakeKey: string }): Promise<IntakeResult> {
+  const digest = digestOfArtifactKey(input.intakeKey);
+  if (digest) return intakeAddressed(deps, digest);
   const info = await deps.storage.stat('intake', input.intakeKey);
   if (!info) throw new ServerError('INTAKE_MISMATCH', `no build at intake/${input.intakeKey}`);
   if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) {
@@ -27,6 +33,27 @@ export async function intakeBuild(deps: ActivityDeps, input: { intakeKey: string
 }
 
 /**
+ * The sha256 comes from storage, which computed it over the bytes as they arrived and refused
+ * the upload had they not matched the digest in the key (ADR 0059); the uploader's word alone
+ * (the key) is never taken. An object stored without that checksum is read and hashed.
+ */
+async function intakeAddressed(deps: ActivityDeps, digest: string): Promise<IntakeResult> {
+  const key = artifactKey(digest);
+  const info = await deps.storage.statChecked('artifacts', key);
+  if (!info) throw new ServerError('INTAKE_MISMATCH', `no build at artifacts/${key}`);
+  if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES) {
+    throw new ServerError('INTAKE_MISMATCH', `the build has ${info.size} bytes (1..${MAX_ARTIFACT_BYTES} accepted)`);
+  }
+  const found = info.sha256
+    ? { sha256: info.sha256, length: info.size }
+    : await deps.storage.hash('artifacts', key, (read) => heartbeat({ read }));
+  if (found.sha256 !== digest || found.length !== info.size) {
+    throw new ServerError('INTAKE_MISMATCH', `artifacts/${key} does not hold a build of that sha256`);
+  }
+  return { sha256: digest, length: info.size, etag: info.etag };
+}
+
+/**
  * Artifact preparation: a content-addressed, server-side copy, conditional on the intake
  * object being the one that was hashed. Re-running finds the copy and does nothing.
  */
@@ -36,7 +63,9 @@ export async function prepareArtifact(
 ): Promise<ArtifactRef> {
   const key = artifactKey(input.sha256);
   const existing = await deps.storage.stat('artifacts', key);
-  if (!existing) {
+  if (!existing && digestOfArtifactKey(input.intakeKey)) {
+    throw new ServerError('INTAKE_MISMATCH', `artifacts/${key} was removed after intake`);
+  } else if (!existing) {
     try {
       await heartbeatingWhile(
         deps.storage.copyIfUnchanged(

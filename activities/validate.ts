@@ -49,21 +49,35 @@ class StorageFetcher extends BaseFetcher {
 }
 
 /**
- * Validation: the artifact is downloaded again and re-hashed, the published metadata is
+ * Validation: the artifact's bytes still match the signed digest, the published metadata is
  * refreshed from the trusted root with tuf-js, exactly as a device would, and the release
  * is checked against what its channel already runs (rollback index, version, hardware).
  */
 export async function validateRelease(deps: ActivityDeps, input: { target: ReleaseTarget }): Promise<void> {
   const t = input.target;
-  const actual = await deps.storage.hash('artifacts', artifactKey(t.sha256), (read) => heartbeat({ read }));
-  if (actual.sha256 !== t.sha256 || actual.length !== t.length) {
-    throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${artifactKey(t.sha256)} no longer matches its digest`);
-  }
+  await checkArtifactBytes(deps.storage, t);
   // Every file set the release went into (one per hardware id when partitioned), as a device of it would read it.
   for (const set of await deps.repos.release.fileSetsFor(t.custom.channel, t.custom.hardwareIds))
     await verifyAsDevice(deps, set, t);
   await checkDeltasRebuild(deps.storage, t);
   await checkChannelFit(deps, t);
+}
+
+/**
+ * S-4: the bytes devices will download have the signed length and sha256: the sha256 storage
+ * computed over them as they arrived and keeps with them (a replacement through the S3 API gets
+ * its own), or, for an object stored without one, the bytes read again and hashed (ADR 0059).
+ */
+async function checkArtifactBytes(storage: Storage, t: ReleaseTarget): Promise<void> {
+  const key = artifactKey(t.sha256);
+  const stored = await storage.statChecked('artifacts', key);
+  if (!stored) throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${key} is gone`);
+  const actual = stored.sha256
+    ? { sha256: stored.sha256, length: stored.size }
+    : await storage.hash('artifacts', key, (read) => heartbeat({ read }));
+  if (actual.sha256 !== t.sha256 || actual.length !== t.length || stored.size !== t.length) {
+    throw new ServerError('ARTIFACT_CORRUPT', `artifacts/${key} no longer matches its digest`);
+  }
 }
 
 /** Each delta, applied to its base as a device would (client-sdk/src/delta.ts), rebuilds exactly the target. */

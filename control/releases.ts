@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
@@ -46,7 +45,8 @@ import {
   checkVersion,
   MAX_ARTIFACT_BYTES,
 } from '../common/validation';
-import type { Storage } from '../infra/storage';
+import { fileSha256 } from '../infra/fileStream';
+import { artifactKey, digestOfArtifactKey, type Storage } from '../infra/storage';
 import type { releaseWorkflow } from '../workflows';
 import { fromTemporal } from './temporal';
 import {
@@ -92,8 +92,8 @@ export interface ReleaseServices {
 }
 
 /**
- * `ota release create` run locally (the demo, tests): validate everything first, refuse an
- * existing release before uploading, upload to a fresh intake key, then start.
+ * `ota release create` run locally (the demo, tests, benchmarks): validate everything first,
+ * refuse an existing release before uploading, upload to the build's content address, then start.
  */
 export async function createRelease(
   services: ReleaseServices,
@@ -109,8 +109,11 @@ export async function createRelease(
     throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
   await refuseExisting(client, spec.channel, spec.version);
   await storage.ensureBuckets();
-  const intakeKey = `uploads/${releaseWorkflowId(spec.channel, spec.version)}/${randomUUID()}/${fileName}`;
-  await storage.putFile('intake', intakeKey, { file: input.artifact, onProgress: onProgress });
+  // Straight to its content address, storage checking the digest as the bytes arrive: the
+  // worker reads storage's sha256 rather than the bytes, and nothing is copied (ADR 0059).
+  const sha256 = await fileSha256(input.artifact);
+  const intakeKey = artifactKey(sha256);
+  await storage.putFileChecked('artifacts', intakeKey, { file: input.artifact, sha256, onProgress });
   return startRelease(services, { ...input, intakeKey, fileName });
 }
 
@@ -143,7 +146,8 @@ export async function startRelease(
       ],
     });
   } catch (err) {
-    await storage.remove('intake', input.intakeKey).catch(() => undefined);
+    // A content-addressed upload may be another release's artifact: it stays.
+    if (!digestOfArtifactKey(input.intakeKey)) await storage.remove('intake', input.intakeKey).catch(() => undefined);
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw new ServerError(
         'RELEASE_EXISTS',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
@@ -15,5 +16,16 @@ export async function meteredFile(file: string, onProgress?: Progress): Promise<
       done(null, chunk);
     },
   });
-  return { stream: createReadStream(file).pipe(meter), size };
+  const source = createReadStream(file, { highWaterMark: 1 << 20 });
+  // An upload refused before it read everything must not leave the file open.
+  meter.once('close', () => source.destroy());
+  return { stream: source.pipe(meter), size };
+}
+
+/** A file's sha256 (hex), read in large chunks: the digest an upload is stored under and checked against. */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
+  return hash.digest('hex');
 }

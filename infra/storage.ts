@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 
 import * as Minio from 'minio';
@@ -13,6 +15,11 @@ export type Bucket = 'intake' | 'artifacts' | 'metadata';
 export interface ObjectInfo {
   size: number;
   etag: string;
+}
+
+/** An object and the sha256 storage computed over its bytes as they arrived, when it kept one (hex). */
+export interface CheckedObject extends ObjectInfo {
+  sha256?: string;
 }
 
 /**
@@ -93,6 +100,79 @@ export class Storage {
   async putStream(bucket: Bucket, key: string, { body, size }: { body: Readable; size: number }): Promise<ObjectInfo> {
     const info = await this.client.putObject(this.bucketName(bucket), key, body, size);
     return { size, etag: info.etag };
+  }
+
+  /**
+   * One PUT whose sha256 storage checks as the bytes arrive (`x-amz-checksum-sha256`) and
+   * keeps with the object; bytes that do not match are refused (`INTAKE_MISMATCH`) and nothing
+   * is stored. Never replaces an object (`If-None-Match: *`): 'exists' when the key is taken.
+   * One request, so at most 5 GiB (S3's single-PUT bound). The request goes to a presigned URL
+   * with the payload unsigned, as `curl -T` would: storage hashes the bytes once, for the
+   * checksum. Whoever could drop or change the checksum header on the way gains nothing: the
+   * reader compares storage's checksum with the digest it expects (the key's) and reads the
+   * bytes where there is none.
+   */
+  async putChecked(
+    bucket: Bucket,
+    key: string,
+    { body, size, sha256 }: { body: Readable; size: number; sha256: string },
+  ): Promise<'stored' | 'exists'> {
+    const url = new URL(await this.client.presignedPutObject(this.bucketName(bucket), key, PUT_URL_SECONDS));
+    const headers = {
+      'Content-Length': String(size),
+      'x-amz-checksum-sha256': Buffer.from(sha256, 'hex').toString('base64'),
+      'If-None-Match': '*',
+      Expect: '100-continue',
+    };
+    const { status, text } = await sendBody(url, { headers, body });
+    if (status === 200) return 'stored';
+    const code = /<Code>([A-Za-z0-9]+)<\/Code>/.exec(text)?.[1] ?? `HTTP ${status}`;
+    if (code === 'PreconditionFailed') return 'exists';
+    if (code === 'XAmzContentChecksumMismatch' || code === 'BadDigest') {
+      throw new ServerError('INTAKE_MISMATCH', `the bytes sent to ${bucket}/${key} do not have sha256 ${sha256}`);
+    }
+    throw new ServerError('UNAVAILABLE', `storage refused the upload to ${bucket}/${key}: ${code}`);
+  }
+
+  /** A local file through putChecked, reporting bytes sent. */
+  async putFileChecked(
+    bucket: Bucket,
+    key: string,
+    { file, sha256, onProgress }: { file: string; sha256: string; onProgress?: Progress },
+  ): Promise<'stored' | 'exists'> {
+    const { stream, size } = await meteredFile(file, onProgress);
+    try {
+      return await this.putChecked(bucket, key, { body: stream, size, sha256 });
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  /** Size, etag and the sha256 storage kept for an object (a full-object checksum only). */
+  async statChecked(bucket: Bucket, key: string): Promise<CheckedObject | undefined> {
+    let res;
+    try {
+      res = await this.client.makeRequestAsync({
+        method: 'HEAD',
+        bucketName: this.bucketName(bucket),
+        objectName: key,
+        headers: { 'x-amz-checksum-mode': 'ENABLED' },
+      });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    res.resume();
+    const header = (name: string) => String(res.headers[name] ?? '');
+    const size = Number(header('content-length'));
+    const etag = header('etag').replace(/"/g, '');
+    if (!Number.isSafeInteger(size) || !etag)
+      throw new ServerError('UNAVAILABLE', `storage gave no size for ${bucket}/${key}`);
+    // A multipart object's checksum is of its parts' checksums ("...-N", COMPOSITE): not the bytes' sha256.
+    const type = header('x-amz-checksum-type');
+    const checksum = header('x-amz-checksum-sha256');
+    const whole = /^[A-Za-z0-9+/]{43}=$/.test(checksum) && (type === '' || type === 'FULL_OBJECT');
+    return { size, etag, ...(whole ? { sha256: Buffer.from(checksum, 'base64').toString('hex') } : {}) };
   }
 
   /** A small JSON object (metadata, staged files, build records), whole. */
@@ -209,6 +289,32 @@ export class Storage {
   }
 }
 
+/** How long the URL of an upload this process is about to send is valid (checked when the request starts). */
+const PUT_URL_SECONDS = 600;
+
+/** A PUT of a stream; the status and (at most 64 KiB of) the answer's body. */
+function sendBody(
+  url: URL,
+  { headers, body }: { headers: Record<string, string>; body: Readable },
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(url, { method: 'PUT', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < 65_536) text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    body.on('error', (err) => req.destroy(err));
+    // The body only once storage said it takes it: a key already taken is answered at once.
+    req.on('continue', () => body.pipe(req));
+  });
+}
+
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket';
@@ -217,4 +323,9 @@ function isNotFound(err: unknown): boolean {
 /** Content addressing: one object per distinct artifact, whatever release names it. */
 export function artifactKey(sha256: string): string {
   return `sha256/${sha256}`;
+}
+
+/** The digest an artifact key names (`sha256/<64 hex>`), or undefined for any other key. */
+export function digestOfArtifactKey(key: string): string | undefined {
+  return /^sha256\/([0-9a-f]{64})$/.exec(key)?.[1];
 }
