@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 
-import { type ReleaseStatus,releaseWorkflowId } from '../../../common/release';
+import { type ReleaseStatus, releaseWorkflowId } from '../../../common/release';
 import { createRelease as createViaControl, releaseAction, waitForStatus } from '../../../control/releases';
 import { Storage } from '../../../infra/storage';
 import { logContains, ProcessManager } from '../../../scripts/lib/processes';
