@@ -238,6 +238,21 @@ export function decideEligibility(
 }
 
 /**
+ * A necessary condition of the rollout check, on the device's version alone: false only when
+ * `release` is certainly not offered to a device running `version` (not newer, and not a signed
+ * rollback from it). Devices running the same version share the answer, so the offer index
+ * asks it once per version rather than on every poll.
+ */
+export function mayUpdateFrom(release: OfferCandidate, version: string): boolean {
+  return !(
+    isSemver(release.version) &&
+    isSemver(version) &&
+    compareSemver(release.version, version) <= 0 &&
+    !release.rollout.downgradeFrom?.includes(version)
+  );
+}
+
+/**
  * The offer among several releases: of the eligible ones, a signed rollback for the
  * device's version wins (its version was withdrawn); otherwise the newest.
  */
@@ -252,13 +267,7 @@ export function chooseOffer(
     // Necessary conditions first, cheaply (each is one of the checks): on a poll most entries
     // are for another channel or not newer, and ten reasons for each was the poll's main cost.
     if (c.channel !== device.channel || !c.hardwareIds.includes(device.hardwareId)) continue;
-    if (
-      isSemver(c.version) &&
-      isSemver(device.currentVersion) &&
-      compareSemver(c.version, device.currentVersion) <= 0 &&
-      !c.rollout.downgradeFrom?.includes(device.currentVersion)
-    )
-      continue;
+    if (!mayUpdateFrom(c, device.currentVersion)) continue;
     if (!decideEligibility(device, c, context).eligible) continue;
     // Eligible means the rollout check compared both versions, so they are valid semantic versions.
     const rollback = compareSemver(c.version, device.currentVersion) < 0;

@@ -7,6 +7,7 @@ import {
   decideEligibility,
   type EligibilityContext,
   type FleetDeviceFacts,
+  mayUpdateFrom,
   type OfferCandidate,
 } from './eligibility';
 
@@ -35,6 +36,8 @@ export interface RolloutSource {
 }
 
 const MAX_CACHED_PAIRS = 10_000;
+/** Running versions come from devices' polls: the per-version lists of a view are bounded. */
+const MAX_CACHED_VERSIONS = 1_000;
 
 /** One scope's candidates, indexed by channel and by artifact address. */
 interface View {
@@ -42,6 +45,8 @@ interface View {
   bySha: Map<string, OfferCandidate[]>;
   /** A delta update's address to the address of the image it applies to. */
   deltaBases: Map<string, string>;
+  /** A channel's candidates that may update a device from a running version (`mayUpdateFrom`), by channel and version. */
+  byVersion: Map<string, OfferCandidate[]>;
   loadedAt: number;
 }
 
@@ -69,7 +74,7 @@ export class OfferIndex {
 
   async offerFor(device: FleetDeviceFacts): Promise<PollOffer | null> {
     const view = await this.viewOf(device);
-    return toOffer(chooseOffer(device, view.byChannel.get(device.channel) ?? [], this.context()));
+    return toOffer(chooseOffer(device, updatesFrom(view, device), this.context()));
   }
 
   async explain(device: FleetDeviceFacts, version: string): Promise<Explanation> {
@@ -194,7 +199,13 @@ export class OfferIndex {
   private async reload(pair: string, channel: string, hardwareId: string): Promise<View> {
     const generation = this.generation;
     const { scope, targets } = await this.rollout.offeredTo(channel, hardwareId);
-    const view: View = { byChannel: new Map(), bySha: new Map(), deltaBases: new Map(), loadedAt: Date.now() };
+    const view: View = {
+      byChannel: new Map(),
+      bySha: new Map(),
+      deltaBases: new Map(),
+      byVersion: new Map(),
+      loadedAt: Date.now(),
+    };
     const byName = new Map<string, OfferCandidate>();
     const deltas: Array<{ sha256: string; rebuilds: string; base: string }> = [];
     for (const t of Object.values(targets)) {
@@ -264,6 +275,22 @@ function protectedAccess(
           .join('; ')}`,
     )
     .join(' | ');
+}
+
+/**
+ * The candidates of the device's channel that `chooseOffer` would not skip at once for the
+ * version it runs: the same decision over fewer entries, the version comparisons made once per
+ * view and version instead of once per poll.
+ */
+function updatesFrom(view: View, device: Pick<FleetDeviceFacts, 'channel' | 'currentVersion'>): OfferCandidate[] {
+  const key = `${device.channel}\n${device.currentVersion}`;
+  let list = view.byVersion.get(key);
+  if (!list) {
+    list = (view.byChannel.get(device.channel) ?? []).filter((c) => mayUpdateFrom(c, device.currentVersion));
+    if (view.byVersion.size >= MAX_CACHED_VERSIONS) view.byVersion.clear();
+    view.byVersion.set(key, list);
+  }
+  return list;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

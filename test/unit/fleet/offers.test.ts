@@ -56,6 +56,28 @@ describe('OfferIndex', () => {
       expect(await offers.offerFor(enrolled)).to.deep.equal({ targetName: 'stable/2.0.0/fw.bin', version: '2.0.0' });
     });
 
+    it('gives each channel and running version its own offer from one cached view', async () => {
+      const offers = index(
+        [
+          entry('stable', '1.5.0'),
+          entry('stable', '2.0.0'),
+          entry('stable', '1.0.0', { downgradeFrom: ['2.1.0'] }),
+          entry('beta', '3.0.0'),
+        ],
+        60_000,
+      );
+      const on = (channel: string, currentVersion: string) =>
+        offers.offerFor({ ...plain, channel, currentVersion, claimed: { hardwareId: 'devkit-a', channel } });
+      for (let round = 0; round < 2; round++) {
+        expect(await on('stable', '1.0.0')).to.have.property('version', '2.0.0');
+        expect(await on('stable', '1.5.0')).to.have.property('version', '2.0.0');
+        expect(await on('stable', '2.0.0')).to.equal(null);
+        expect(await on('stable', '2.1.0')).to.have.property('version', '1.0.0');
+        expect(await on('beta', '1.0.0')).to.have.property('version', '3.0.0');
+        expect(await on('beta', '3.0.0')).to.equal(null);
+      }
+    });
+
     it('offers a group-targeted release only to devices in the group', async () => {
       const offers = index([entry('stable', '2.0.0', { groups: ['lab'] })]);
       expect(await offers.offerFor(enrolled)).to.have.property('version', '2.0.0');
