@@ -9,7 +9,12 @@
  *   - a rollout step in another channel;
  *   - a rollout step in its own channel for other hardware;
  *   - a new release for its own channel and hardware.
- * It also times publishing one rollout step at 10 and at 1,000 releases (median of 5).
+ * It also times publishing one rollout step at 10 and at 1,000 releases (median of 5), and the
+ * cost of one release (signed, registered, published to 100%, retiring the release it pushes
+ * out of the partition's stable history) at 100 and at 1,000 releases: in a partition kept in
+ * that steady state from the start (median of 5; target <= 1.2x), and over the fill itself (the
+ * 100 releases after the 100 mark against the last 100), in milliseconds and in storage
+ * requests.
  *
  *   OTA_TEST_PORT_OFFSET=130 bash scripts/node.sh dist/bench/metadata.js [--releases 1000] [--json]
  *
@@ -38,6 +43,8 @@ const PROFILE: StackProfile = { ...TEST_PROFILE, home: resolve(__dirname, '..', 
 const CHANNELS = 20;
 const HARDWARE = 50;
 const OWN = { channel: 'ch-00', hardware: 'hw-00' };
+/** A partition no release of the fill goes into, holding its steady state before it is measured. */
+const STEADY = { channel: 'ch-03', hardware: 'hw-steady' };
 
 type Deps = Awaited<ReturnType<typeof createActivityDeps>>;
 
@@ -149,6 +156,45 @@ async function publishTime(deps: Deps, next: () => number): Promise<number> {
   return times.sort((a, b) => a - b)[2]!;
 }
 
+/** Storage requests made through `storage` so far (every read, probe and write of metadata). */
+function countRequests(storage: Deps['storage']): { count: number } {
+  const counter = { count: 0 };
+  for (const method of [
+    'stat',
+    'getVersioned',
+    'putBytes',
+    'putBytesIfAbsent',
+    'putBytesIfMatch',
+    'folders',
+  ] as const) {
+    const original = storage[method].bind(storage) as (...args: unknown[]) => Promise<unknown>;
+    (storage as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      counter.count++;
+      return original(...args);
+    };
+  }
+  return counter;
+}
+
+interface ReleaseCost {
+  ms: number;
+  requests: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** One release signed, registered and published to 100% in the steady partition, each retiring one: median of 5. */
+async function steadyReleaseCost(deps: Deps, next: () => number, requests: { count: number }): Promise<ReleaseCost> {
+  const costs: ReleaseCost[] = [];
+  for (let k = 0; k < 5; k++) {
+    const target = releaseTarget(next(), STEADY.channel, STEADY.hardware);
+    const before = requests.count;
+    const { ms } = await timed(() => release(deps, target));
+    costs.push({ ms, requests: requests.count - before });
+  }
+  return { ms: median(costs.map((c) => c.ms)), requests: median(costs.map((c) => c.requests)) };
+}
+
 async function main(): Promise<void> {
   const total = arg('releases', 1000);
   const asJson = process.argv.includes('--json');
@@ -180,30 +226,50 @@ async function main(): Promise<void> {
         kit.trustedRoots,
       );
 
+      const requests = countRequests(deps.storage);
       let built = 0;
       const next = () => built++;
+      /** Each release of the fill, by its number: time and storage requests. */
+      const filled = new Map<number, ReleaseCost>();
       const fill = async (upTo: number) => {
-        const started = Date.now();
+        let stretch = Date.now();
         while (built < upTo) {
-          await release(deps, releaseTarget(next()));
-          if (built % 100 === 0)
+          const i = next();
+          const before = requests.count;
+          const { ms } = await timed(() => release(deps, releaseTarget(i)));
+          filled.set(i, { ms, requests: requests.count - before });
+          if (built % 100 === 0) {
             say(
-              `${built} releases signed and published (${((Date.now() - started) / 1000).toFixed(0)} s this stretch)`,
+              `${built} releases signed and published (the last 100 in ${((Date.now() - stretch) / 1000).toFixed(0)} s)`,
             );
+            stretch = Date.now();
+          }
         }
+      };
+      const fillCost = (from: number, to: number): ReleaseCost => {
+        const costs = [...filled].filter(([i]) => i >= from && i < to).map(([, c]) => c);
+        return { ms: median(costs.map((c) => c.ms)), requests: median(costs.map((c) => c.requests)) };
       };
       // The device's partition starts with the stable history it keeps (OTA_KEEP_STABLE_RELEASES),
       // so the 100-release case is already in the steady state a long-lived fleet is in.
       for (let k = 0; k < config.retention.keepStable; k++)
         await release(deps, releaseTarget(next(), OWN.channel, OWN.hardware));
+      // One more than it keeps: from the next release on, each one retires one, as in a long-lived fleet.
+      for (let k = 0; k <= config.retention.keepStable; k++)
+        await release(deps, releaseTarget(next(), STEADY.channel, STEADY.hardware));
       await fill(10);
       const publishAt10 = await publishTime(deps, next);
       await fill(100);
       const at100 = await measure(deps, device, next);
-      say(`at 100 releases: ${JSON.stringify(at100)}`);
+      const steadyAt100 = await steadyReleaseCost(deps, next, requests);
+      say(`at 100 releases: ${JSON.stringify({ ...at100, steady: steadyAt100 })}`);
+      const afterMark = built;
       await fill(total);
       const at1000 = await measure(deps, device, next);
       const publishAtTotal = await publishTime(deps, next);
+      const steadyAtTotal = await steadyReleaseCost(deps, next, requests);
+      const fillAt100 = fillCost(afterMark, afterMark + 100);
+      const fillAtTotal = fillCost(total - 100, total);
       say(`at ${total} releases: ${JSON.stringify(at1000)}`);
 
       const bytes = (key: keyof Measured, label: string, limit: number): Row => ({
@@ -226,6 +292,34 @@ async function main(): Promise<void> {
           ratio: publishAtTotal / publishAt10,
           target: '<=1.2x',
           met: publishAtTotal / publishAt10 <= 1.2,
+        },
+        {
+          measure: 'one release, steady partition (ms)',
+          baseline: `${steadyAt100.ms.toFixed(0)} at 100`,
+          ours: `${steadyAtTotal.ms.toFixed(0)} at ${total}`,
+          ratio: steadyAtTotal.ms / steadyAt100.ms,
+          target: '<=1.2x',
+          met: steadyAtTotal.ms / steadyAt100.ms <= 1.2,
+        },
+        {
+          measure: 'one release, steady partition (storage requests)',
+          baseline: `${steadyAt100.requests} at 100`,
+          ours: `${steadyAtTotal.requests} at ${total}`,
+          ratio: steadyAtTotal.requests / steadyAt100.requests,
+          target: '<=1.2x',
+          met: steadyAtTotal.requests / steadyAt100.requests <= 1.2,
+        },
+        {
+          measure: 'one release of the fill, median of 100 (ms)',
+          baseline: `${fillAt100.ms.toFixed(0)} after 100`,
+          ours: `${fillAtTotal.ms.toFixed(0)} before ${total}`,
+          ratio: fillAtTotal.ms / fillAt100.ms,
+        },
+        {
+          measure: 'one release of the fill, median of 100 (storage requests)',
+          baseline: `${fillAt100.requests} after 100`,
+          ours: `${fillAtTotal.requests} before ${total}`,
+          ratio: fillAtTotal.requests / fillAt100.requests,
         },
       ];
       report(
