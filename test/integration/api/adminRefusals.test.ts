@@ -204,6 +204,13 @@ const ROUTES: ReadonlyArray<{
     permission: 'metadata.manage',
     paths: ['/v1/admin/metadata/accept-storage'],
   },
+  // Any reader may report what it published: only metadata that verifies raises a watermark.
+  {
+    method: 'POST',
+    pattern: '/v1/admin/metadata/published',
+    permission: 'read',
+    paths: ['/v1/admin/metadata/published'],
+  },
   // Sign-out: with a token there is no session to end, but the guard runs as on every admin route.
   { method: 'DELETE', pattern: '/v1/session', permission: 'read', paths: ['/v1/session'] },
   {
