@@ -4,16 +4,17 @@ import { relative } from 'node:path';
 import { REPO_ROOT } from '../paths';
 
 /**
- * Wall time per spec file, for balancing the test lanes (scripts/testLanes.ts): the time from
- * one test's start to the next one's is charged to the next test's file, so a file's `before`
- * hooks (stack restarts, releases it sets up) count as its own. Written when the run ends to
- * the file OTA_TEST_TIMES names, if any.
+ * Wall time per spec file, for balancing the test lanes (scripts/testLanes.ts): each test's
+ * run is charged to its file, and so is the time before it since the last test ended, so a
+ * file's `before` hooks (stack restarts, releases it sets up) count as its own. Written when
+ * the run ends to the file OTA_TEST_TIMES names, if any.
  */
 const seconds = new Map<string, number>();
 let last = Date.now();
 let lastFile: string | undefined;
 
-export function testStarting(file: string | undefined): void {
+/** Charges the time since the last mark to `file`'s test: call as a test starts and as it ends. */
+export function chargeTest(file: string | undefined): void {
   if (!file) return;
   const now = Date.now();
   const key = relative(REPO_ROOT, file);

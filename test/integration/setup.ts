@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
 import { stackDown, stackEnv, stackUp, TEST_PORT_OFFSET, TEST_PROFILE } from '../../scripts/lib/stack';
 import { REPO_ROOT } from '../paths';
-import { runEnded, testStarting } from './fileTimes';
+import { chargeTest, runEnded } from './fileTimes';
 import { closeTemporalClient } from './helpers';
 
 /**
@@ -61,7 +61,10 @@ export const mochaHooks = {
     Object.assign(process.env, await stackEnv(TEST_PROFILE), TEST_EXTRA_ENV);
   },
   beforeEach(this: Mocha.Context) {
-    testStarting(this.currentTest?.file);
+    chargeTest(this.currentTest?.file);
+  },
+  afterEach(this: Mocha.Context) {
+    chargeTest(this.currentTest?.file);
   },
   async afterAll(this: Mocha.Context) {
     this.timeout(60_000);
