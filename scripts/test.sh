@@ -4,10 +4,10 @@
 #   integration  everything that needs the embedded stack (Temporal, MinIO, SoftHSM2, PGlite, API, worker)
 #   postgres     the suites that exercise the fleet store, again on a real PostgreSQL server
 # The unit tier runs first (it fails fast). The stack tiers then run in OTA_TEST_LANES lanes
-# (default 3) side by side, each lane on stacks of its own (port offsets 0, 50, 100...: own
+# (default 4) side by side, each lane on stacks of its own (port offsets 0, 50, 100...: own
 # ports, own var/test* home). scripts/testLanes.ts balances the lanes by the seconds each file
 # took (test/tiers/times.json; the postgres tier is one piece): their tests mostly wait on
-# timers, so three stacks share two cores well, and every integration file sets up what it
+# timers, so four stacks share two cores well, and every integration file sets up what it
 # needs, so any split works. After the run the slowest files are printed and every file's time
 # is in var/test-times.json (OTA_TEST_UPDATE_TIMES=1 writes test/tiers/times.json instead).
 # OTA_TEST_SERIAL=1 runs the tiers one after the other on one stack at a time;
@@ -52,7 +52,7 @@ if has unit; then
 fi
 
 if has integration && [ -z "${OTA_TEST_SERIAL:-}" ]; then
-  lanes="${OTA_TEST_LANES:-3}"
+  lanes="${OTA_TEST_LANES:-4}"
   plan=$(bash scripts/node.sh dist/scripts/testLanes.js plan "$lanes" "$logs" "$(has postgres && echo postgres || echo -)") || exit 2
   printf '\033[1m[test]\033[0m integration%s in %s lanes side by side (the other lanes follow lane 1)\n' "$(has postgres && echo ' and postgres')" "$lanes"
   lane_pids=()
