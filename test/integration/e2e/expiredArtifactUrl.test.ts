@@ -32,6 +32,8 @@ class StorageLink {
   private port = 0;
   private holdNext = false;
   private held: Socket | undefined;
+  /** Every connection, both ends: a device's kept-alive socket would hold `close` open for ever. */
+  private readonly sockets = new Set<Socket>();
 
   async start(minioPort: number): Promise<number> {
     this.server = createServer((device) => this.relay(device, minioPort));
@@ -63,11 +65,17 @@ class StorageLink {
 
   async close(): Promise<void> {
     this.cut();
-    await new Promise((r) => this.server?.close(r));
+    const closed = new Promise((r) => this.server?.close(r));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
   }
 
   private relay(device: Socket, minioPort: number): void {
     const upstream = connect(minioPort, '127.0.0.1');
+    for (const socket of [device, upstream]) {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    }
     const hold = this.holdNext;
     this.holdNext = false;
     let head = '';
