@@ -38,6 +38,24 @@ function repository(targets: TargetFile[]) {
   return repo;
 }
 
+/** A delta update's entry: `sha` rebuilds the release `rebuilds` (image `targetSha`) from the image `base`. */
+function deltaEntry(d: { sha: string; base: string; rebuilds: string; targetSha: string }): TargetFile {
+  return new TargetFile({
+    path: `${d.rebuilds}.from-${d.base.slice(0, 16)}.delta`,
+    length: 5,
+    hashes: { sha256: d.sha },
+    unrecognizedFields: {
+      custom: {
+        [DELTA_FIELD]: {
+          format: DELTA_FORMAT,
+          base: { sha256: d.base, length: 10 },
+          target: { name: d.rebuilds, sha256: d.targetSha, length: 10 },
+        },
+      } as never,
+    },
+  });
+}
+
 const poll: PollRequest = { deviceId: 'dev-1', hardwareId: 'devkit-a', channel: 'stable', currentVersion: '1.0.0' };
 const plain: FleetDeviceFacts = { ...poll, status: 'enrolled', groups: [], tags: {} };
 const enrolled: FleetDeviceFacts = { ...plain, groups: ['lab'], tags: { region: 'eu' } };
@@ -224,20 +242,7 @@ describe('OfferIndex', () => {
     it('hands out a delta update only to devices that may have the release it rebuilds, and never offers it', async () => {
       const DELTA_SHA = '03'.repeat(32);
       const delta = (sha: string, rebuilds: string, targetSha: string) =>
-        new TargetFile({
-          path: `${rebuilds}.from-${'0a'.repeat(8)}.delta`,
-          length: 5,
-          hashes: { sha256: sha },
-          unrecognizedFields: {
-            custom: {
-              [DELTA_FIELD]: {
-                format: DELTA_FORMAT,
-                base: { sha256: '0a'.repeat(32), length: 10 },
-                target: { name: rebuilds, sha256: targetSha, length: 10 },
-              },
-            } as never,
-          },
-        });
+        deltaEntry({ sha, base: '0a'.repeat(32), rebuilds, targetSha });
       const ORPHAN_SHA = '04'.repeat(32);
       const withDeltas = index([
         artifact(LAB_SHA, '2.1.0', { protected: true, groups: ['lab'] }),
@@ -265,20 +270,7 @@ describe('OfferIndex', () => {
       const FROM_OPEN = '07'.repeat(32);
       const FROM_RETIRED = '08'.repeat(32);
       const delta = (sha: string, base: string) =>
-        new TargetFile({
-          path: `stable/2.0.0/fw.bin.from-${base.slice(0, 16)}.delta`,
-          length: 5,
-          hashes: { sha256: sha },
-          unrecognizedFields: {
-            custom: {
-              [DELTA_FIELD]: {
-                format: DELTA_FORMAT,
-                base: { sha256: base, length: 10 },
-                target: { name: 'stable/2.0.0/fw.bin', sha256: OPEN_SHA, length: 10 },
-              },
-            } as never,
-          },
-        });
+        deltaEntry({ sha, base, rebuilds: 'stable/2.0.0/fw.bin', targetSha: OPEN_SHA });
       const withDeltas = index([
         artifact(OPEN_SHA, '2.0.0'),
         artifact(BASE_SHA, '1.5.0', { protected: true, groups: ['lab'] }),
