@@ -16,10 +16,11 @@ import {
 import type { Client } from '@temporalio/client';
 
 import type { ReleaseStatus } from '../../common/release';
-import { approveRelease, waitForStatus } from '../../control/releases';
+import { approveRelease, createRelease as createThroughControl, waitForStatus } from '../../control/releases';
 import { connectClient } from '../../control/temporal';
 import { AdminApiClient } from '../../infra/adminApiClient';
 import { type Config, loadConfig } from '../../infra/config';
+import { Storage } from '../../infra/storage';
 import { stackToken, TEST_PROFILE } from '../../scripts/lib/stack';
 import { loadFactoryKit, provisionDevice, type SimulatedDevice, type TrustedRoots } from '../../simulator/fleet';
 import { DIST } from '../paths';
@@ -214,6 +215,35 @@ export async function createRelease(channel: string, version: string, opts: Rele
     '--json',
   );
   if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
+}
+
+/**
+ * A release whose 50% step bakes an hour, with a history limit of its own (the CLI does not
+ * take one): started through control, as the API would, for tests of continue-as-new.
+ */
+export async function createLongBake(
+  channel: string,
+  version: string,
+  { createdBy, historyLimit }: { createdBy: string; historyLimit: number },
+): Promise<void> {
+  await createThroughControl(
+    { client: await temporalClient(), storage: new Storage(testConfig().minio) },
+    {
+      artifact: await artifactFile(`${channel}-${version}.bin`),
+      version,
+      hardwareIds: ['devkit-a'],
+      channel,
+      rollbackIndex: 1,
+      plan: 'custom',
+      steps: [
+        { percent: 50, bakeTimeMs: 3_600_000, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+        { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
+      ],
+      security: false,
+      createdBy,
+      historyLimit,
+    },
+  );
 }
 
 /** Creates a release through the CLI and waits until it asks for approval. */

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 
-import { createRelease, decideRelease, releaseAction, releaseStatus, waitForStatus } from '../../../control/releases';
-import { Storage } from '../../../infra/storage';
-import { approve, artifactFile, temporalClient, testConfig } from '../helpers';
+import { decideRelease, releaseAction, releaseStatus, waitForStatus } from '../../../control/releases';
+import { approve, createLongBake, temporalClient } from '../helpers';
 
 describe('a release flooded with messages', () => {
   it("keeps each run's history bounded by continuing as new, and still completes", async function () {
@@ -10,24 +9,7 @@ describe('a release flooded with messages', () => {
     const client = await temporalClient();
     const channel = 'flood';
     const version = '1.0.0';
-    await createRelease(
-      { client, storage: new Storage(testConfig().minio) },
-      {
-        artifact: await artifactFile('flood.bin'),
-        version,
-        hardwareIds: ['devkit-a'],
-        channel,
-        rollbackIndex: 1,
-        plan: 'custom',
-        steps: [
-          { percent: 50, bakeTimeMs: 3_600_000, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-          { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-        ],
-        security: false,
-        createdBy: 'flood-creator',
-        historyLimit: 400,
-      },
-    );
+    await createLongBake(channel, version, { createdBy: 'flood-creator', historyLimit: 400 });
     await waitForStatus(client, { channel, version }, (s) => s.stage === 'approval');
 
     // 1000 messages: invalid approvals (the creator's: refused before history) while

@@ -1,20 +1,11 @@
 import { expect } from 'chai';
 
 import { type ReleaseStatus, releaseWorkflowId } from '../../../common/release';
-import { createRelease as createViaControl, releaseAction, waitForStatus } from '../../../control/releases';
-import { Storage } from '../../../infra/storage';
+import { releaseAction, waitForStatus } from '../../../control/releases';
 import { logContains, ProcessManager } from '../../../scripts/lib/processes';
 import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
-import {
-  approve,
-  artifactFile,
-  createRelease,
-  operatorToken,
-  stepPublished,
-  temporalClient,
-  testConfig,
-} from '../helpers';
+import { approve, createLongBake, createRelease, operatorToken, stepPublished, temporalClient } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 import { replayProblems } from './replayCheck';
 
@@ -58,25 +49,8 @@ describe('faults: every workflow task replayed from the start', function () {
       createRelease('replay-steps', VERSION, { steps: '10,50,100', bake: '8s' }),
       createRelease('replay-gated', VERSION, { plan: 'stepgate' }),
       createRelease('replay-back', VERSION, { steps: '50,100', bake: '1h' }),
-      createViaControl(
-        { client, storage: new Storage(testConfig().minio) },
-        {
-          artifact: await artifactFile('replay-long.bin'),
-          version: VERSION,
-          hardwareIds: ['devkit-a'],
-          channel: 'replay-long',
-          rollbackIndex: 1,
-          plan: 'custom',
-          steps: [
-            { percent: 50, bakeTimeMs: 3_600_000, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-            { percent: 100, bakeTimeMs: 0, minDevices: 0, maxFailureRate: 1, gate: 'auto' },
-          ],
-          security: false,
-          createdBy: 'test-creator',
-          // Small enough that the pause/resume pairs below make it continue as new mid-bake.
-          historyLimit: 200,
-        },
-      ),
+      // A history limit small enough that the pause/resume pairs below make it continue as new mid-bake.
+      createLongBake('replay-long', VERSION, { createdBy: 'test-creator', historyLimit: 200 }),
     ]);
     for (const channel of ['replay-steps', 'replay-gated', 'replay-back', 'replay-long']) {
       await waitForStatus(client, { ...ref(channel), timeoutMs: 120_000 }, (s) => s.stage === 'approval');
