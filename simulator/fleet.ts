@@ -3,10 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-  AbSlotInstaller,
   ApiRequestError,
   BUCKET_COUNT,
-  DeviceAgent,
+  defaultLimits,
+  defaultRetry,
+  type DeviceAgent,
   type DeviceConfig,
   isRetryable,
   OtaError,
@@ -14,13 +15,15 @@ import {
   type RetryPolicy,
   retryPolicy,
   rolloutBucket,
-  type UpdateResult,
   type VerifiedTarget,
 } from '@enigm-ota/client-sdk';
 
 import { InputError } from '../common/errors';
 import { urlPath } from '../common/urlPath';
 import { checkPattern, checkVersion } from '../common/validation';
+import { configInCode } from '../device/agent/config';
+import { silentLog } from '../device/agent/log';
+import { AgentProgram, type CycleRecord } from '../device/agent/program';
 import { AdminApiClient } from '../infra/adminApiClient';
 import type { Config } from '../infra/config';
 import { rootFile } from '../trust/ceremony';
@@ -103,9 +106,17 @@ export interface SimulatedDevice {
  */
 export async function provisionDevice(
   config: Config,
-  { api, kit }: { api: AdminApiClient; kit: FactoryKit },
+  provisioner: { api: AdminApiClient; kit: FactoryKit },
   device: SimulatedDevice,
 ): Promise<DeviceAgent> {
+  return (await provisionProgram(config, provisioner, device)).agent;
+}
+
+async function provisionProgram(
+  config: Config,
+  { api, kit }: { api: AdminApiClient; kit: FactoryKit },
+  device: SimulatedDevice,
+): Promise<AgentProgram> {
   let enrollmentToken = device.enrollmentToken;
   if (!enrollmentToken && !existsSync(join(device.stateDir, 'identity', 'device.pem'))) {
     const grant = {
@@ -126,28 +137,47 @@ export async function provisionDevice(
     });
     enrollmentToken = issued.token;
   }
-  return simulatedDevice(config, kit, { ...device, enrollmentToken });
+  return simulatedProgram(config, kit, { ...device, enrollmentToken });
 }
 
 /** One simulated device: the real SDK with a folder of its own and the reference A/B installer in `system/`. */
 export function simulatedDevice(config: Config, kit: FactoryKit, device: SimulatedDevice): DeviceAgent {
-  return new DeviceAgent({
-    fleetCaPem: kit.fleetCaPem,
-    enrollmentToken: device.enrollmentToken,
+  return simulatedProgram(config, kit, device).agent;
+}
+
+/**
+ * A simulated device as the `enigm-ota-agent` program runs one (device/agent/program.ts), with
+ * the reference installer whose boot is the simulation's health answer, and no log lines.
+ */
+function simulatedProgram(config: Config, kit: FactoryKit, device: SimulatedDevice): AgentProgram {
+  const agentConfig = configInCode({
     apiUrl: device.apiUrl ?? config.api.url,
     deviceId: device.deviceId,
     hardwareId: device.hardwareId,
     channel: device.channel,
     stateDir: device.stateDir,
-    trustedRoots: kit.trustedRoots,
-    installer: new AbSlotInstaller(join(device.stateDir, 'system'), {
-      boot: async (_slot, target) => (device.healthy ? device.healthy(target) : true),
-    }),
-    initialState: device.initialState,
-    limits: device.limits,
-    retry: device.retry,
-    now: device.now,
-    attestation: device.attestation,
+    installer: { backend: 'reference', referenceDir: join(device.stateDir, 'system') },
+    factory: device.initialState
+      ? { version: device.initialState.currentVersion, rollbackIndex: device.initialState.rollbackIndex }
+      : undefined,
+    // The SDK's own defaults: simulations and tests are timed on them.
+    health: { deadlineSec: defaultLimits.healthWindowMs / 1000 },
+    poll: { intervalSec: defaultRetry.pollIntervalMs / 1000 },
+  });
+  return new AgentProgram(agentConfig, {
+    provisioned: {
+      trustedRoots: kit.trustedRoots,
+      fleetCaPem: kit.fleetCaPem,
+      enrollmentToken: device.enrollmentToken,
+    },
+    log: silentLog,
+    overrides: {
+      boot: (target) => (device.healthy ? device.healthy(target) : true),
+      now: device.now,
+      attestation: device.attestation,
+      retry: device.retry,
+      limits: device.limits,
+    },
   });
 }
 
@@ -161,10 +191,10 @@ export async function simulateFleet(
   onRound?: (t: FleetTally) => void | Promise<void>,
 ): Promise<FleetTally> {
   checkSimulation(options);
-  const agents = await provisionFleet(config, options);
+  const programs = await provisionFleet(config, options);
   const policy = retryPolicy();
-  const fleet: FleetDevice[] = agents.map((agent) => ({
-    agent,
+  const fleet: FleetDevice[] = programs.map((program) => ({
+    program,
     version: options.fromVersion,
     failed: 0,
     notBefore: 0,
@@ -219,15 +249,23 @@ export async function provisionDevices(
   ids: string[],
   deviceOf: (deviceId: string) => SimulatedDevice,
 ): Promise<DeviceAgent[]> {
+  return (await provisionPrograms(config, ids, deviceOf)).map((p) => p.agent);
+}
+
+async function provisionPrograms(
+  config: Config,
+  ids: string[],
+  deviceOf: (deviceId: string) => SimulatedDevice,
+): Promise<AgentProgram[]> {
   const kit = await loadFactoryKit(config);
   const api = AdminApiClient.fromConfig(config);
-  return mapLimited(ids, 8, (id) => provisionDevice(config, { api, kit }, deviceOf(id))).finally(() => api.close());
+  return mapLimited(ids, 8, (id) => provisionProgram(config, { api, kit }, deviceOf(id))).finally(() => api.close());
 }
 
 /** Every device of the simulation; `failRate` of them fail their health check. */
-function provisionFleet(config: Config, options: SimulateOptions): Promise<DeviceAgent[]> {
+function provisionFleet(config: Config, options: SimulateOptions): Promise<AgentProgram[]> {
   const ids = Array.from({ length: options.devices }, (_, i) => `${options.idPrefix}${String(i + 1).padStart(4, '0')}`);
-  return provisionDevices(config, ids, (deviceId) => ({
+  return provisionPrograms(config, ids, (deviceId) => ({
     deviceId,
     hardwareId: options.hardwareId,
     channel: options.channel,
@@ -241,7 +279,7 @@ function provisionFleet(config: Config, options: SimulateOptions): Promise<Devic
 }
 
 interface FleetDevice {
-  agent: DeviceAgent;
+  program: AgentProgram;
   /** The version the device last said it runs. */
   version: string;
   /** Failed cycles in a row, and when the device may try again (ms since the epoch). */
@@ -249,21 +287,21 @@ interface FleetDevice {
   notBefore: number;
 }
 
-/** One device's cycle; a failure is counted and the device backs off, the fleet goes on. */
+/** One device's cycle, as the agent program runs it; a failure is counted and the device backs off, the fleet goes on. */
 async function cycle(d: FleetDevice, policy: RetryPolicy, tally: FleetTally): Promise<void> {
-  try {
-    const r = await d.agent.checkForUpdate();
+  const r = await d.program.cycle();
+  if (r.error === undefined) {
     d.failed = 0;
-    d.version = r.version;
+    if (r.version) d.version = r.version;
     count(tally, r);
-  } catch (err) {
-    const kind = errorKind(err);
-    tally.errors[kind] = (tally.errors[kind] ?? 0) + 1;
-    // Other errors (a refusal the next round repeats) wait the backoff's cap: no tight loop.
-    const delay = isRetryable(err) ? retryDelayMs({ policy }, d.failed, err) : policy.capMs;
-    d.failed += 1;
-    d.notBefore = Date.now() + delay;
+    return;
   }
+  const kind = errorKind(r.error);
+  tally.errors[kind] = (tally.errors[kind] ?? 0) + 1;
+  // Other errors (a refusal the next round repeats) wait the backoff's cap: no tight loop.
+  const delay = isRetryable(r.error) ? retryDelayMs({ policy }, d.failed, r.error) : policy.capMs;
+  d.failed += 1;
+  d.notBefore = Date.now() + delay;
 }
 
 export function errorKind(err: unknown): string {
@@ -271,9 +309,9 @@ export function errorKind(err: unknown): string {
   return err instanceof OtaError ? err.code : 'other';
 }
 
-function count(t: FleetTally, r: UpdateResult): void {
+function count(t: FleetTally, r: CycleRecord): void {
   if (r.status === 'installed') t.installs += 1;
-  if (r.status === 'refused') t.refusals[r.code] = (t.refusals[r.code] ?? 0) + 1;
+  if (r.status === 'refused' && r.code) t.refusals[r.code] = (t.refusals[r.code] ?? 0) + 1;
 }
 
 /** `fn` over `items`, at most `limit` at a time; the results in the items' order. */

@@ -13,7 +13,7 @@ import { partitionOf } from './layout';
 import { defaultLimits, type DeviceLimits } from './limits';
 import type { RepositoryName, VerifiedTarget } from './metadata';
 import { TrustedRepository } from './repository';
-import { isRetryable, pollDelayMs, retryDelayMs, type RetryPolicy, retryPolicy } from './retry';
+import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
 import { type DeviceState, readDeviceState, writeDeviceState } from './state';
 import { type ArtifactGet, createArtifactGet, createTransport, type Fetch } from './transport';
@@ -196,13 +196,9 @@ export class DeviceAgent {
       try {
         const result = await this.checkForUpdate();
         failed = 0;
-        outcome = { result, nextInMs: pollDelayMs(this.retry, Math.random) };
+        outcome = { result, nextInMs: cycleDelayMs({ policy: this.retry }, { failedBefore: 0 }) };
       } catch (error) {
-        const retry = this.retry.maxAttempts - 1 + failed++;
-        const nextInMs = isRetryable(error)
-          ? retryDelayMs({ policy: this.retry }, retry, error)
-          : pollDelayMs(this.retry, Math.random);
-        outcome = { error, nextInMs };
+        outcome = { error, nextInMs: cycleDelayMs({ policy: this.retry }, { error, failedBefore: failed++ }) };
       }
       onCycle?.(outcome);
       await sleepUnless(signal, outcome.nextInMs);

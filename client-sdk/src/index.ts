@@ -61,6 +61,7 @@ export { MAX_REPORT_MESSAGE, reportMessage } from './limits';
 export type { RetryDeps, RetryOptions, RetryPolicy } from './retry';
 export {
   backoffMs,
+  cycleDelayMs,
   defaultRetry,
   isRetryable,
   pollDelayMs,

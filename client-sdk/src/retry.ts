@@ -133,6 +133,21 @@ export function retryDelayMs(
 }
 
 /**
+ * The wait after one cycle of an agent's schedule: the poll interval spread by its jitter;
+ * after a cycle whose requests failed for good (retryable errors only), the backoff, growing
+ * with each failed cycle in a row (`failedBefore` of them before this one), never before the
+ * API's Retry-After. Any other error waits the poll interval.
+ */
+export function cycleDelayMs(
+  { policy, deps = realRetryDeps }: RetryOptions,
+  outcome: { error?: unknown; failedBefore: number },
+): number {
+  if (outcome.error !== undefined && isRetryable(outcome.error))
+    return retryDelayMs({ policy, deps }, policy.maxAttempts - 1 + outcome.failedBefore, outcome.error);
+  return pollDelayMs(policy, deps.random);
+}
+
+/**
  * `work` until it succeeds, fails for good (not retryable), or the attempts or the time run out:
  * then its last error.
  */

@@ -1,6 +1,7 @@
 import {
   ApiRequestError,
   backoffMs,
+  cycleDelayMs,
   defaultRetry,
   isRetryable,
   OtaError,
@@ -181,6 +182,25 @@ describe('retry policy (S-21: devices that behave like a real fleet under outage
     it('runs on the real clock and random source by default', () => {
       const delay = retryDelayMs({ policy: POLICY }, 0, status(503, '2'));
       expect(delay).to.be.at.least(2_000).and.below(2_100);
+    });
+  });
+
+  describe('cycleDelayMs', () => {
+    const p = { ...POLICY, pollIntervalMs: 10_000, pollJitter: 0.2 };
+    it('waits the jittered poll interval after a cycle that answered, or failed for a reason retrying cannot fix', () => {
+      expect(cycleDelayMs({ policy: p, deps: fakeDeps(0) }, { failedBefore: 0 })).to.equal(8_000);
+      const refused = new OtaError('NOT_ENROLLED', 'no certificate');
+      expect(cycleDelayMs({ policy: p, deps: fakeDeps(1) }, { error: refused, failedBefore: 3 })).to.equal(12_000);
+    });
+
+    it('backs off after requests that failed for good, the window growing with each failed cycle in a row', () => {
+      // maxAttempts 4: the cycle's own retries used windows 100, 200, 400; the next is 800, then the cap.
+      const first = cycleDelayMs({ policy: p, deps: fakeDeps(0.5) }, { error: status(503), failedBefore: 0 });
+      const second = cycleDelayMs({ policy: p, deps: fakeDeps(0.5) }, { error: status(503), failedBefore: 1 });
+      expect([first, second]).to.deep.equal([400, 500]);
+      expect(cycleDelayMs({ policy: p, deps: fakeDeps(0.5) }, { error: status(429, '3'), failedBefore: 0 })).to.equal(
+        3_400,
+      );
     });
   });
 

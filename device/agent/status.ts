@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+
+import { readDeviceState } from '@enigm-ota/client-sdk';
+
+import type { AgentConfig } from './config';
+import { readCappedIfPresent } from './files';
+import { installerFor } from './installers';
+import { type LockHolder, lockHolder } from './lock';
+import { silentLog } from './log';
+import { type CycleRecord, LAST_CYCLE_FILE } from './program';
+import { AGENT_VERSION } from './version';
+
+const MAX_RECORD_BYTES = 64 * 1024;
+
+export interface AgentStatus {
+  agentVersion: string;
+  device: {
+    deviceId: string;
+    hardwareId: string;
+    channel: string;
+    apiUrl: string;
+    installer: string;
+    stateDir: string;
+  };
+  /** The process holding the state directory (the service, or a check-now), if any. */
+  process: LockHolder | null;
+  /** The confirmed version that boots now, as the installer says (null: the factory image). */
+  running: string | null;
+  stored: { currentVersion: string; rollbackIndex: number } | null;
+  pending: { targetName: string; version: string; rollbackIndex: number } | null;
+  lastCycle: CycleRecord | null;
+  /** What could not be read (a damaged state.json stops every install: D-10). */
+  problems: string[];
+}
+
+/** Read-only: status never changes the state directory, so it is safe while the service runs. */
+export async function agentStatus(config: AgentConfig): Promise<AgentStatus> {
+  const problems: string[] = [];
+  const attempt = async <T>(what: string, read: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await read();
+    } catch (err) {
+      problems.push(`${what}: ${(err as Error).message}`);
+      return null;
+    }
+  };
+  const state = await attempt('state.json', () =>
+    readDeviceState(config.stateDir, {
+      currentVersion: config.factory.version,
+      rollbackIndex: config.factory.rollbackIndex,
+    }),
+  );
+  const running = await attempt(
+    'installer',
+    async () => (await installerFor(config, { log: silentLog }).running()).version ?? null,
+  );
+  const lastCycle = await attempt(LAST_CYCLE_FILE, async () => {
+    const text = await readCappedIfPresent(join(config.stateDir, LAST_CYCLE_FILE), MAX_RECORD_BYTES);
+    return text ? (JSON.parse(text.toString('utf8')) as CycleRecord) : null;
+  });
+  const { deviceId, hardwareId, channel, apiUrl, stateDir } = config;
+  return {
+    agentVersion: AGENT_VERSION,
+    device: { deviceId, hardwareId, channel, apiUrl, installer: config.installer.backend, stateDir },
+    process: (await attempt('agent.lock', () => lockHolder(config.stateDir))) ?? null,
+    running: running ?? null,
+    stored: state ? { currentVersion: state.currentVersion, rollbackIndex: state.rollbackIndex } : null,
+    pending: state?.pending
+      ? {
+          targetName: state.pending.targetName,
+          version: state.pending.version,
+          rollbackIndex: state.pending.rollbackIndex,
+        }
+      : null,
+    lastCycle,
+    problems,
+  };
+}
+
+/** The status for a person. */
+export function describeStatus(s: AgentStatus): string {
+  const c = s.lastCycle;
+  const lines = [
+    `enigm-ota-agent ${s.agentVersion}: ${s.device.deviceId} (${s.device.hardwareId}) on channel ${s.device.channel}`,
+    `api:        ${s.device.apiUrl}`,
+    `installer:  ${s.device.installer}; state in ${s.device.stateDir}`,
+    `process:    ${s.process ? `${s.process.command} (pid ${s.process.pid}, since ${s.process.since})` : 'none'}`,
+    `running:    ${s.running ?? 'the factory image'}`,
+    `stored:     ${s.stored ? `${s.stored.currentVersion} (rollback index ${s.stored.rollbackIndex})` : 'unreadable'}`,
+    `pending:    ${s.pending ? `${s.pending.version} (${s.pending.targetName})` : 'none'}`,
+    `last cycle: ${c ? `${c.status}${c.code ? ` ${c.code}` : ''} at ${c.endedAt}${c.target ? ` (${c.target})` : ''}` : 'none yet'}`,
+    ...s.problems.map((p) => `problem:    ${p}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
