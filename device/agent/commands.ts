@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 
 /** Output of a health check or hook kept for the log; the rest is read and dropped. */
-export const MAX_COMMAND_OUTPUT = 4096;
+const MAX_COMMAND_OUTPUT = 4096;
 
 export interface CommandResult {
   /** Exit code, or undefined when it did not exit by itself (killed, timed out, not started). */

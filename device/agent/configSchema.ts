@@ -3,7 +3,7 @@
  * against it (config.ts) and docs/agent-config.md is rendered from it (configDocs.ts), so
  * the documentation cannot drift from what the agent accepts.
  */
-export type KeyType = 'string' | 'url' | 'path' | 'integer' | 'number' | 'enum' | 'argv' | 'commands';
+type KeyType = 'string' | 'url' | 'path' | 'integer' | 'number' | 'enum' | 'argv' | 'commands';
 
 export interface KeySpec {
   /** Dotted path in the JSON file (`health.deadlineSec` is `{"health": {"deadlineSec": ...}}`). */
@@ -25,7 +25,7 @@ export interface HealthCommand {
   timeoutSec: number;
 }
 
-export const INSTALLER_BACKENDS = ['reference', 'rauc'] as const;
+const INSTALLER_BACKENDS = ['reference', 'rauc'] as const;
 export type InstallerBackend = (typeof INSTALLER_BACKENDS)[number];
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

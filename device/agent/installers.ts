@@ -25,7 +25,7 @@ export function installerFor(config: AgentConfig, options: { log: AgentLog; boot
 }
 
 /** Every health command in order, each within its own timeout and all within the deadline. */
-export async function passesHealth(
+async function passesHealth(
   health: { commands: HealthCommand[]; deadlineSec: number },
   { log, target }: { log: AgentLog; target: VerifiedTarget },
 ): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { LOG_LEVELS, type LogLevel } from './configSchema';
 
 /** One event: a name and flat fields (strings, numbers, booleans); never a secret. */
-export type LogFields = Record<string, string | number | boolean | undefined>;
+type LogFields = Record<string, string | number | boolean | undefined>;
 
 export interface AgentLog {
   debug(event: string, fields?: LogFields): void;

@@ -13,9 +13,9 @@ export interface Provisioned {
 }
 
 /** Bounds of the provisioned files (a root.json as the SDK bounds it, D-2). */
-export const MAX_ROOT_BYTES = 512 * 1024;
-export const MAX_CA_BYTES = 64 * 1024;
-export const MAX_TOKEN_BYTES = 4096;
+const MAX_ROOT_BYTES = 512 * 1024;
+const MAX_CA_BYTES = 64 * 1024;
+const MAX_TOKEN_BYTES = 4096;
 
 /**
  * The files the configuration names, each within its limit. A device without a certificate

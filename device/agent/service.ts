@@ -13,7 +13,7 @@ import { AGENT_VERSION } from './version';
 export class AlreadyRunning extends Error {}
 
 /** `check-now` asks the running service for a cycle with this signal (SIGUSR1 is Node's debugger switch). */
-export const CYCLE_SIGNAL = 'SIGUSR2';
+const CYCLE_SIGNAL = 'SIGUSR2';
 
 async function startProgram(config: AgentConfig, write: (line: string) => void, command: string) {
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });

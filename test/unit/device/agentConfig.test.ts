@@ -1,0 +1,126 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { expect } from 'chai';
+
+import { agentConfigFrom, ConfigError, configInCode, readAgentConfig } from '../../../device/agent/config';
+import { renderConfigDocs } from '../../../device/agent/configDocs';
+import { CONFIG_KEYS, MAX_CONFIG_BYTES } from '../../../device/agent/configSchema';
+import { REPO_ROOT } from '../../paths';
+
+const MINIMAL = {
+  apiUrl: 'https://ota.example.com:8443',
+  deviceId: 'vm-0001',
+  hardwareId: 'enigm-ota-vm',
+  channel: 'stable',
+  installer: { backend: 'reference' },
+};
+
+function problemsOf(raw: unknown): string[] {
+  try {
+    agentConfigFrom(raw);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('the configuration was accepted');
+}
+
+/** Every dotted key of a configuration object (leaves only). */
+function keysOf(obj: object, prefix = ''): string[] {
+  return Object.entries(obj).flatMap(([k, v]) => {
+    const key = prefix ? `${prefix}.${k}` : k;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? keysOf(v as object, key) : [key];
+  });
+}
+
+describe('agent configuration file', () => {
+  it('fills every default from the key table when only the required keys are given', () => {
+    const c = agentConfigFrom(MINIMAL);
+    expect(c.stateDir).to.equal('/var/lib/enigm-ota');
+    expect(c.identity.fleetCaFile).to.equal('/etc/enigm-ota/fleet-ca.pem');
+    expect(c.poll).to.deep.equal({ intervalSec: 300, jitter: 0.2 });
+    expect(c.health).to.deep.equal({ commands: [], deadlineSec: 300 });
+    expect(c.factory).to.deep.equal({ version: '0.0.0', rollbackIndex: 0 });
+    expect(c.log.level).to.equal('info');
+  });
+
+  it('reads every key of the table into the typed configuration, and no other', () => {
+    const read = keysOf(
+      configInCode({
+        ...MINIMAL,
+        stateDir: '/data',
+        installer: { backend: 'reference', referenceDir: '/data/system' },
+      }),
+    );
+    expect(new Set(read)).to.deep.equal(new Set(CONFIG_KEYS.map((s) => s.key)));
+  });
+
+  it('names each key that is wrong, missing or unknown, and refuses the whole file', () => {
+    expect(
+      problemsOf({
+        ...MINIMAL,
+        apiUrl: 'http://ota.example.com',
+        channel: 'Stable',
+        deviceId: undefined,
+        health: { deadlineSec: 5, commands: [{ argv: ['check'] }] },
+        poll: { intervalSec: 1.5, jitter: 2 },
+        hooks: { afterInstall: [] },
+        installer: { backend: 'swupdate' },
+        stateDir: 'relative/dir',
+        typo: true,
+        limits: 5,
+      }),
+    ).to.deep.equal([
+      'apiUrl: must be an https:// URL',
+      'deviceId: must be a string',
+      'channel: must match /^[a-z0-9][a-z0-9-]{0,31}$/',
+      'installer.backend: must be one of reference, rauc',
+      'health.deadlineSec: must be an integer in 10..86400',
+      'health.commands: [0].argv must be an array of 1..64 strings (at most 4096 characters), the first an absolute path',
+      'poll.intervalSec: must be an integer in 10..86400',
+      'poll.jitter: must be a number in 0..1',
+      'hooks.afterInstall: must be an array of 1..64 strings (at most 4096 characters), the first an absolute path',
+      'stateDir: must be an absolute path',
+      'typo: unknown key',
+      'limits: must be an object',
+    ]);
+    expect(problemsOf({ apiUrl: 'https://x' })).to.deep.equal([
+      'deviceId: missing (required)',
+      'hardwareId: missing (required)',
+      'channel: missing (required)',
+      'installer.backend: missing (required)',
+    ]);
+    expect(problemsOf([])).to.deep.equal(['the configuration must be a JSON object']);
+    expect(problemsOf({ ...MINIMAL, health: { commands: [{ argv: ['/bin/true'], shell: true }] } })).to.deep.equal([
+      'health.commands: [0].shell: unknown key',
+    ]);
+  });
+
+  it('refuses a file larger than its limit before parsing it, and names the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agent-config-'));
+    const big = join(dir, 'big.json');
+    await writeFile(big, JSON.stringify({ ...MINIMAL, pad: 'x'.repeat(MAX_CONFIG_BYTES) }));
+    const err = (await readAgentConfig(big).catch((e: unknown) => e)) as ConfigError;
+    expect(err).to.be.instanceOf(ConfigError);
+    expect(err.problems).to.deep.equal([`${big}: larger than ${MAX_CONFIG_BYTES} bytes`]);
+    const notJson = join(dir, 'bad.json');
+    await writeFile(notJson, '{"apiUrl": ');
+    expect(((await readAgentConfig(notJson).catch((e: unknown) => e)) as ConfigError).problems[0]).to.match(
+      /bad\.json: not JSON/,
+    );
+  });
+
+  it('is documented by docs/agent-config.md exactly as the key table says (npm run docs:agent-config)', async () => {
+    const docs = await readFile(join(REPO_ROOT, 'docs', 'agent-config.md'), 'utf8');
+    expect(docs).to.equal(renderConfigDocs());
+    for (const spec of CONFIG_KEYS) expect(docs).to.include(`| \`${spec.key}\` |`);
+  });
+
+  it('ships an example configuration that passes its own checks', async () => {
+    const example = join(REPO_ROOT, 'device', 'packaging', 'agent.example.json');
+    const c = await readAgentConfig(example);
+    expect(c.installer.backend).to.equal('rauc');
+  });
+});
