@@ -22,6 +22,10 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v xdelta3 >/dev/null || need_apt+=(xdelta3)
 command -v bsdiff >/dev/null || need_apt+=(bsdiff)
 command -v unzip >/dev/null || need_apt+=(unzip)
+# The reference device VM (device/image, device/vm, the device tier): image build and QEMU.
+for pkg in mmdebstrap qemu-system-x86 qemu-utils e2fsprogs dosfstools mtools fdisk grub-common grub-efi-amd64-bin ovmf openssl; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need_apt+=("$pkg")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
   SUDO=""

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Builds the Enigm OTA reference VM disk image from Debian packages, or finds it in the cache.
 #
-#   device/image/build.sh --keyring FILE [--agent-exe FILE [--agent-unit FILE]] [--version V]
+#   device/image/build.sh [--keyring FILE] [--agent-exe FILE [--agent-unit FILE]] [--version V]
 #
+# Without --keyring, a development keyring made once under the cache (dev-keys/dev.cert.pem,
+# its key dev.key.pem beside it) is the image's RAUC keyring.
 # Prints the image directory: disk.img (raw GPT disk: 1 EFI system partition with GRUB and its
 # environment, 2 and 3 root slots A and B, 4 the data partition), rootfs.ext4 (the slot
 # content, for update bundles), manifest.txt (the Debian packages and versions inside) and
@@ -23,7 +25,17 @@ while [ $# -gt 0 ]; do
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -r "$keyring" ] || { echo "build.sh: --keyring FILE (the RAUC keyring, PEM) is required" >&2; exit 2; }
+if [ -z "$keyring" ]; then
+  # A development keyring, made once per machine: test bundles are signed with its key.
+  keyring="$cache_root/dev-keys/dev.cert.pem"
+  if [ ! -f "$keyring" ]; then
+    mkdir -p -m 0700 "$cache_root/dev-keys"
+    openssl req -x509 -newkey rsa:3072 -nodes -days 3650 -subj "/O=Enigm OTA development/CN=enigm-ota-vm" \
+      -keyout "$cache_root/dev-keys/dev.key.pem" -out "$keyring.tmp" 2>/dev/null
+    mv "$keyring.tmp" "$keyring"
+  fi
+fi
+[ -r "$keyring" ] || { echo "build.sh: keyring $keyring not readable" >&2; exit 2; }
 [[ "$version" =~ ^[0-9A-Za-z.+~-]{1,64}$ ]] || { echo "build.sh: bad --version" >&2; exit 2; }
 if [ -n "$agent_exe" ] && [ -z "$agent_unit" ]; then agent_unit="$here/../packaging/enigm-ota-agent.service"; fi
 [ -z "$agent_exe" ] || [ -r "$agent_unit" ] || { echo "build.sh: agent unit $agent_unit missing" >&2; exit 2; }
@@ -72,6 +84,7 @@ start=$SECONDS
 } >"$log" 2>&1 || { echo "build.sh: failed; last lines of $log:" >&2; tail -30 "$log" >&2; trap - EXIT; exit 1; }
 echo "built in $((SECONDS - start)) s" >>"$log"
 rm -rf "$work/root"
+chmod 0755 "$work"
 # Two builds of the same inputs at once: the first to finish wins, the other is dropped.
 mv -T "$work" "$out" 2>/dev/null || rm -rf "$work"
 trap - EXIT

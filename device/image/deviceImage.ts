@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** device/image/ in the checkout, from the compiled module (dist/device/image). */
+const RECIPE = resolve(__dirname, '..', '..', '..', 'device', 'image');
+
+export interface DeviceImage {
+  /** The cache directory of these inputs. */
+  dir: string;
+  /** Raw GPT disk: ESP, slots A and B, data. */
+  disk: string;
+  /** The slot filesystem (ext4) the disk's slots hold: the payload of an update bundle. */
+  rootfs: string;
+}
+
+export interface DeviceImageInputs {
+  /** The RAUC keyring (PEM); the development keyring of build.sh when absent. */
+  keyring?: string;
+  /** The agent's single executable and its unit; without them the image has no agent. */
+  agentExe?: string;
+  agentUnit?: string;
+  /** /etc/enigm-ota/version of the slots. */
+  version?: string;
+}
+
+/** Builds the reference VM image with build.sh, or finds it in the cache (same inputs, same image). */
+export async function buildDeviceImage(inputs: DeviceImageInputs = {}): Promise<DeviceImage> {
+  const args = [join(RECIPE, 'build.sh')];
+  if (inputs.keyring) args.push('--keyring', inputs.keyring);
+  if (inputs.agentExe) args.push('--agent-exe', inputs.agentExe);
+  if (inputs.agentUnit) args.push('--agent-unit', inputs.agentUnit);
+  if (inputs.version) args.push('--version', inputs.version);
+  const { stdout } = await run('bash', args, { maxBuffer: 1024 * 1024 });
+  const dir = stdout.trim().split('\n').pop() ?? '';
+  return { dir, disk: join(dir, 'disk.img'), rootfs: join(dir, 'rootfs.ext4') };
+}
+
+/**
+ * A copy of a slot filesystem whose /etc/enigm-ota/version says `version`: the content of an
+ * update, made in a second without a rebuild (debugfs edits the ext4 image unmounted).
+ */
+export async function slotImageWithVersion(options: { rootfs: string; version: string; out: string }): Promise<void> {
+  if (!/^[0-9A-Za-z.+~-]{1,64}$/.test(options.version)) throw new Error(`slot image: bad version ${options.version}`);
+  await run('cp', ['--sparse=always', options.rootfs, options.out]);
+  const dir = await mkdtemp(join(tmpdir(), 'enigm-ota-slot-'));
+  try {
+    await writeFile(join(dir, 'version'), `${options.version}\n`, { mode: 0o644 });
+    const commands = ['rm /etc/enigm-ota/version', `write ${join(dir, 'version')} /etc/enigm-ota/version`];
+    await writeFile(join(dir, 'commands'), `${commands.join('\n')}\n`);
+    await run('debugfs', ['-w', '-f', join(dir, 'commands'), options.out]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  // debugfs reports a failed command on stderr and still exits 0: read the result back.
+  const { stdout } = await run('debugfs', ['-R', 'cat /etc/enigm-ota/version', options.out]);
+  if (stdout.trim() !== options.version) throw new Error(`slot image: version not written to ${options.out}`);
+}
