@@ -11,8 +11,10 @@ install -m 0644 "$IMAGE_KEYRING" "$root/etc/rauc/keyring.pem"
 printf '%s\n' "$IMAGE_VERSION" >"$root/etc/enigm-ota/version"
 mkdir -p "$root/boot/efi" "$root/var/lib/enigm-ota"
 systemctl --root="$root" enable systemd-networkd.service enigm-ota-vm-forwards.service enigm-ota-vm-shell.service
-# Nothing waits for a network the guest may never get (restrict=on has no route out).
-systemctl --root="$root" mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer
+# Nothing waits for a network the guest may never get (restrict=on has no route out), and
+# nothing scrubs LVM snapshots the VM does not have (e2scrub_reap held multi-user.target).
+systemctl --root="$root" mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
+  e2scrub_all.timer e2scrub_reap.service
 if [ -n "${IMAGE_AGENT_EXE:-}" ]; then
   install -m 0755 "$IMAGE_AGENT_EXE" "$root/usr/bin/enigm-ota-agent"
   install -m 0644 "$IMAGE_AGENT_UNIT" "$root/etc/systemd/system/enigm-ota-agent.service"
