@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { slotImageWithVersion } from '../../device/image/deviceImage';
+import { deviceImage } from './referenceVm';
+
+const run = promisify(execFile);
+
+async function versionIn(rootfs: string): Promise<string> {
+  return (await run('debugfs', ['-R', 'cat /etc/enigm-ota/version', rootfs])).stdout.trim();
+}
+
+describe('reference image: slot content of another version', function () {
+  it('writes /etc/enigm-ota/version into a copy of the slot filesystem, the original untouched', async function () {
+    this.timeout(900_000);
+    const { rootfs } = await deviceImage();
+    const dir = await mkdtemp(join(tmpdir(), 'enigm-ota-slot-test-'));
+    try {
+      const out = join(dir, 'rootfs-2.0.0.ext4');
+      await slotImageWithVersion({ rootfs, version: '2.0.0', out });
+      assert.equal(await versionIn(out), '2.0.0');
+      assert.equal(await versionIn(rootfs), '1.0.0');
+      assert.equal((await stat(out)).size, (await stat(rootfs)).size);
+      await run('e2fsck', ['-fn', out]);
+      await assert.rejects(slotImageWithVersion({ rootfs, version: '2.0.0; rm -rf /', out }), /bad version/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
