@@ -52,6 +52,10 @@ const KNOWN_ERROR_CODES: Record<OtaErrorCode, true> = {
   HEALTH_CHECK_FAILED: true,
   DEVICE_STATE_INVALID: true,
   CONFIG_INVALID: true,
+  INSTALL_WINDOW_CLOSED: true,
+  DEVICE_NOT_READY: true,
+  NETWORK_METERED: true,
+  BYTE_BUDGET_SPENT: true,
 };
 
 /** The API's Prometheus metrics, in a registry of their own (no process-wide globals). */

@@ -1,5 +1,5 @@
 import type { AttestationEvidence } from './attestation';
-import { ApiRequestError, OtaError, TransportError } from './errors';
+import { ApiRequestError, OtaError, TransportError, type WaitReason } from './errors';
 import type { Delivery } from './imageFetch';
 import { type DeviceLimits, reportMessage } from './limits';
 import { realRetryDeps, type RetryOptions, withRetry } from './retry';
@@ -18,7 +18,7 @@ export interface PollRequest {
   currentVersion: string;
 }
 
-type ReportOutcome = 'installed' | 'refused' | 'failed';
+type ReportOutcome = 'installed' | 'refused' | 'failed' | 'waiting';
 
 export interface InstallReport {
   deviceId: string;
@@ -31,6 +31,8 @@ export interface InstallReport {
   health?: 'healthy' | 'reverted';
   errorCode?: string;
   message?: string;
+  /** With a waiting report: why the device does not install the target yet (D-19). */
+  waitReason?: WaitReason;
   /** With an installed report: how the image came (delta or full image) and the bytes downloaded. */
   delivery?: Delivery;
 }

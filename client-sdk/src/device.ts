@@ -4,14 +4,17 @@ import { join } from 'node:path';
 
 import { DeviceApiClient, type InstallReport, type PollOffer } from './apiClient';
 import { type AttestationKey, type AttestationMeasurements, createEvidence } from './attestation';
-import { InstallError, OtaError, PolicyError } from './errors';
+import { type DownloadTerms, InstallDeferrals } from './deferral';
+import { DeferredError, InstallError, OtaError, PolicyError, type WaitReason } from './errors';
 import { type DeviceIdentity, enroll, loadIdentity, needsRenewal, renew, saveIdentity } from './identity';
-import { type Delivery, fetchImage } from './imageFetch';
+import { type Delivery, fetchImage, plannedDelivery } from './imageFetch';
 import type { Installer } from './installer';
 import { type DeviceFacts, verifyInstallable, verifyTargetName } from './installPolicy';
 import { partitionOf } from './layout';
 import { defaultLimits, type DeviceLimits } from './limits';
 import type { RepositoryName, VerifiedTarget } from './metadata';
+import type { NetworkPolicy } from './networkPolicy';
+import type { ReadinessHook } from './readiness';
 import { TrustedRepository } from './repository';
 import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
@@ -54,6 +57,25 @@ export interface DeviceConfig {
     measure(): AttestationMeasurements | Promise<AttestationMeasurements>;
     everyMs?: number;
   };
+  /**
+   * The target groups this device is in, as the fleet labels it. Used only to choose which of
+   * a release's signed install windows apply (a window naming groups applies to devices in
+   * one of them; one without groups to every device). Absent: only windows without groups.
+   */
+  groups?: string[];
+  /**
+   * "Not now" from the device itself, asked after a release verified and before its download:
+   * a program (no shell; `command[0]` and its arguments) whose exit code 0 means ready and
+   * anything else, a signal or no exit within `timeoutMs` means not now. The agent then reports
+   * waiting (reason `not-ready`) and asks again after 30 s, doubling up to 30 min.
+   */
+  readiness?: ReadinessHook;
+  /**
+   * The metered-network policy: on a metered network, `deltasOnly` waits unless a signed delta
+   * applies, and `dailyByteBudget` caps the artifact bytes downloaded per UTC day (kept in
+   * <stateDir>/network-budget.json across restarts). A device that waits reports reason `metered`.
+   */
+  network?: NetworkPolicy;
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
 }
@@ -67,6 +89,7 @@ export type CycleOutcome = ({ result: UpdateResult; error?: undefined } | { resu
 
 export type UpdateResult =
   | { status: 'up-to-date'; version: string }
+  | { status: 'waiting'; version: string; target: string; reason: WaitReason; code: string; message: string }
   | { status: 'installed'; version: string; target: string; delivery?: Delivery }
   | { status: 'refused'; version: string; target: string; code: string; message: string };
 
@@ -82,6 +105,11 @@ export class DeviceAgent {
   private readonly release: TrustedRepository;
   private readonly rollout: TrustedRepository;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly deferrals: InstallDeferrals;
+  /** The wait last reported (target and code), so a waiting device reports each change once. */
+  private waitReported = '';
+  /** When the agent should look again while waiting (the readiness backoff), if sooner than a poll. */
+  private retryWaitingInMs: number | undefined;
   private recovered = false;
   /** Start-up recovery dropped the trial of the pending install: its boot failed. */
   private trialDropped = false;
@@ -96,6 +124,13 @@ export class DeviceAgent {
   constructor(private readonly config: DeviceConfig) {
     this.limits = { ...defaultLimits, ...config.limits };
     this.retry = retryPolicy(config.retry);
+    this.deferrals = new InstallDeferrals({
+      stateDir: config.stateDir,
+      now: () => config.now?.() ?? new Date(),
+      groups: config.groups,
+      readiness: config.readiness,
+      network: config.network,
+    });
     const viaTransport: Fetch = (url, init) => this.transport(url, init);
     this.api = new DeviceApiClient({
       baseUrl: config.apiUrl,
@@ -196,7 +231,7 @@ export class DeviceAgent {
       try {
         const result = await this.checkForUpdate();
         failed = 0;
-        outcome = { result, nextInMs: cycleDelayMs({ policy: this.retry }, { failedBefore: 0 }) };
+        outcome = { result, nextInMs: this.nextPollInMs(result) };
       } catch (error) {
         outcome = { error, nextInMs: cycleDelayMs({ policy: this.retry }, { error, failedBefore: failed++ }) };
       }
@@ -225,8 +260,9 @@ export class DeviceAgent {
     let delivery: Delivery;
     try {
       target = await this.verifyNow(offer.targetName, state);
-      delivery = await this.downloadAndInstall(target);
+      delivery = await this.downloadAndInstall(target, await this.deferUnlessNow(target));
     } catch (err) {
+      if (err instanceof DeferredError) return this.waiting(err, offer.targetName, state);
       const failure = err instanceof OtaError ? err : new InstallError('INSTALL_FAILED', String(err), { cause: err });
       await this.reportQuietly({
         outcome: failure instanceof PolicyError ? 'refused' : 'failed',
@@ -372,7 +408,7 @@ export class DeviceAgent {
   }
 
   /** The verified image (from a delta when one applies, else whole) into the inactive slot. */
-  private async downloadAndInstall(target: VerifiedTarget): Promise<Delivery> {
+  private async downloadAndInstall(target: VerifiedTarget, terms: DownloadTerms): Promise<Delivery> {
     if (target.length > this.limits.maxArtifactBytes) {
       throw new PolicyError('TARGET_LENGTH_MISMATCH', `artifact of ${target.length} bytes exceeds the device limit`);
     }
@@ -385,9 +421,11 @@ export class DeviceAgent {
         artifactUrl: (sha256) => this.api.artifactUrl(sha256),
         download: { timeoutMs: this.limits.fetchTimeoutMs, get: (url, init) => this.artifactGet(url, init) },
         step: (name) => this.step(name),
+        fullImage: terms.fullImage,
       },
       target,
     );
+    await this.deferrals.counted(delivery, terms);
     this.step('artifact-verified');
     try {
       await this.config.installer.install(file, target);
@@ -395,6 +433,40 @@ export class DeviceAgent {
       await rm(file, { force: true });
     }
     return delivery;
+  }
+
+  /** D-19: throws DeferredError when the signed windows, the network or the readiness hook say not now. */
+  private deferUnlessNow(target: VerifiedTarget): Promise<DownloadTerms> {
+    const source = { release: this.release, rollout: this.rollout, installer: this.config.installer };
+    return this.deferrals.check(target, () => plannedDelivery({ ...source, stateDir: this.config.stateDir }, target));
+  }
+
+  /** A release the device will install later: reported as waiting once per target and code, never as a failure. */
+  private async waiting(wait: DeferredError, targetName: string, state: DeviceState): Promise<UpdateResult> {
+    this.retryWaitingInMs = wait.reason === 'not-ready' ? wait.retryInMs : undefined;
+    const key = `${targetName}\n${wait.code}`;
+    if (key !== this.waitReported) {
+      const sent = await this.reportQuietly({
+        outcome: 'waiting',
+        waitReason: wait.reason,
+        errorCode: wait.code,
+        version: state.currentVersion,
+        targetName,
+        message: wait.message.slice(0, 500),
+      });
+      if (sent) this.waitReported = key;
+    }
+    const { reason, code, message } = wait;
+    return { status: 'waiting', version: state.currentVersion, target: targetName, reason, code, message };
+  }
+
+  /** The poll interval, or sooner while a readiness hook backs off: "not now" is retried, not failed. */
+  /** The wait after a cycle that answered: the poll interval, or sooner to ask a not-ready device again. */
+  nextPollInMs(result: UpdateResult): number {
+    const poll = cycleDelayMs({ policy: this.retry }, { failedBefore: 0 });
+    if (result.status !== 'waiting') this.waitReported = '';
+    const soon = result.status === 'waiting' ? this.retryWaitingInMs : undefined;
+    return soon === undefined ? poll : Math.min(poll, soon);
   }
 
   private facts(state: DeviceState): DeviceFacts {

@@ -44,7 +44,12 @@ export type OtaErrorCode =
   | 'DEVICE_STATE_INVALID'
   | 'CONFIG_INVALID'
   // remote attestation (device side)
-  | 'ATTESTATION_KEY_INVALID';
+  | 'ATTESTATION_KEY_INVALID'
+  // not now (D-19): the device waits and reports why; none of these is a failure
+  | 'INSTALL_WINDOW_CLOSED'
+  | 'DEVICE_NOT_READY'
+  | 'NETWORK_METERED'
+  | 'BYTE_BUDGET_SPENT';
 
 export class OtaError extends Error {
   readonly code: OtaErrorCode;
@@ -84,5 +89,20 @@ export class ApiRequestError extends TransportError {
   }
 }
 export class InstallError extends OtaError {}
+/** Why a device waits rather than installs: outside its signed window, its readiness hook, a metered network. */
+export type WaitReason = 'window' | 'not-ready' | 'metered';
+/**
+ * The release may be installed, but not now. The agent reports it as waiting (never as a
+ * refusal or a failure) and looks again later: after `retryInMs` when it is known.
+ */
+export class DeferredError extends OtaError {
+  readonly reason: WaitReason;
+  readonly retryInMs: number | undefined;
+  constructor(code: OtaErrorCode, why: { reason: WaitReason; message: string; retryInMs?: number }) {
+    super(code, why.message);
+    this.reason = why.reason;
+    this.retryInMs = why.retryInMs;
+  }
+}
 /** The device could not produce attestation evidence (its key is unusable). */
 export class AttestationError extends OtaError {}

@@ -5,7 +5,7 @@ import type { TargetFile } from '@tufjs/models';
 
 import { applyDelta, type DeltaBinding, deltaTargetName, readDeltaBinding } from './delta';
 import { downloadIntoFolder, type DownloadOptions, partialFileIn, partialSize } from './download';
-import { OtaError, type OtaErrorCode, VerificationError } from './errors';
+import { DeferredError, OtaError, type OtaErrorCode, VerificationError } from './errors';
 import type { Installer } from './installer';
 import type { VerifiedTarget } from './metadata';
 import type { TrustedRepository } from './repository';
@@ -27,6 +27,8 @@ export interface ImageSource {
   download: DownloadOptions;
   /** Test hook after the delta rebuilt and verified the image (a power cut there). */
   step?(name: 'delta-applied'): void;
+  /** False: a delta or nothing (a metered network that allows deltas only); absent: true. */
+  fullImage?: boolean;
 }
 
 /**
@@ -54,6 +56,11 @@ export async function fetchImage(
     }
   }
   const before = await partialSize(await partialFileIn(downloads, target.sha256));
+  if (src.fullImage === false && before !== target.length)
+    throw new DeferredError('NETWORK_METERED', {
+      reason: 'metered',
+      message: `the network is metered and the delta to ${target.name} did not apply${deltaRefused ? ` (${deltaRefused})` : ''}`,
+    });
   const file = await downloadIntoFolder(
     downloads,
     { url: src.artifactUrl(target.sha256), length: target.length, sha256: target.sha256 },
@@ -93,6 +100,21 @@ async function fromDelta(
   }
   src.step?.('delta-applied');
   return { file: output, delivery: { as: 'delta', bytes: signed.file.length - before } };
+}
+
+/**
+ * What `fetchImage` would download for `target`, without downloading: the signed delta when
+ * one applies to the running image, else the full image (less what is already here).
+ */
+export async function plannedDelivery(
+  src: Pick<ImageSource, 'release' | 'rollout' | 'installer' | 'stateDir'>,
+  target: VerifiedTarget,
+): Promise<Delivery> {
+  const kept = await partialSize(await partialFileIn(join(src.stateDir, 'downloads'), target.sha256));
+  const running = kept === target.length ? undefined : await src.installer.runningImage?.();
+  const signed = running && (await signedDelta(src, target, running.sha256).catch(() => undefined));
+  if (signed) return { as: 'delta', bytes: signed.file.length };
+  return { as: 'full', bytes: Math.max(0, target.length - kept) };
 }
 
 /**

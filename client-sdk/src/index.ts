@@ -49,8 +49,14 @@ export type { Installer } from './installer';
 // Device agent: the update loop, its configuration and its stored state
 export type { AgentStep, CycleOutcome, DeviceConfig, UpdateResult } from './device';
 export { DeviceAgent } from './device';
+export type { InstallWindow, Weekday, WindowVerdict } from './installWindows';
+export { installWindowsProblem, windowVerdict } from './installWindows';
 export type { DeviceLimits } from './limits';
 export { defaultLimits } from './limits';
+export type { NetworkPolicy } from './networkPolicy';
+export { ByteBudget, checkNetworkPolicy, isMetered } from './networkPolicy';
+export type { Readiness, ReadinessHook } from './readiness';
+export { askReadiness, checkReadinessHook, READINESS_OUTPUT_BYTES, ReadinessBackoff } from './readiness';
 export type { DeviceState } from './state';
 export { readDeviceState } from './state';
 
@@ -87,10 +93,11 @@ export type { DeviceIdentity, EnrollmentApi, EnrollmentRequest } from './identit
 export { enroll, loadIdentity, needsRenewal, newKeyAndCsr, renew, saveIdentity } from './identity';
 
 // Errors: every refusal carries a code; tuf-js's own classes for callers that map them
-export type { ApiAnswer, OtaErrorCode } from './errors';
+export type { ApiAnswer, OtaErrorCode, WaitReason } from './errors';
 export {
   ApiRequestError,
   AttestationError,
+  DeferredError,
   InstallError,
   OtaError,
   PolicyError,

@@ -2,6 +2,7 @@ import type { TargetFile } from '@tufjs/models';
 
 import { bucketInPercent, rolloutBucket } from './bucket';
 import { PolicyError, RollbackError, VerificationError } from './errors';
+import { installWindowsProblem } from './installWindows';
 import type { ReleaseFields, RolloutState, VerifiedTarget } from './metadata';
 import { compareSemver, isSemver } from './semver';
 import { isGroupList, isTagMap } from './targeting';
@@ -190,6 +191,10 @@ export function readRolloutState(target: TargetFile): RolloutState {
   }
   if (r['tags'] !== undefined && !isTagMap(r['tags'])) {
     throw new VerificationError('METADATA_INVALID', `target ${target.path} has malformed tags`);
+  }
+  if (r['windows'] !== undefined) {
+    const problem = installWindowsProblem(r['windows']);
+    if (problem) throw new VerificationError('METADATA_INVALID', `target ${target.path}: ${problem.slice(0, 200)}`);
   }
   return r as unknown as RolloutState;
 }

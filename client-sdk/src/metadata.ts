@@ -1,3 +1,5 @@
+import type { InstallWindow } from './installWindows';
+
 /**
  * The custom fields carried by targets in the two repositories. The release repository
  * says what may be installed (signed by the release keys); the rollout repository says
@@ -41,6 +43,11 @@ export interface RolloutState {
   groups?: string[];
   /** Offered only to devices carrying every one of these tags with this value (at most 32). */
   tags?: Record<string, string>;
+  /**
+   * When devices may install (D-19): unlike targeting, every device checks these itself,
+   * with its own clock, so no server can make it install outside them.
+   */
+  windows?: InstallWindow[];
 }
 
 export const REPOSITORIES = ['release', 'rollout'] as const;

@@ -96,16 +96,21 @@ export class AgentProgram {
   }
 
   /** One cycle: settle, poll, verify, install, report; then its log line, its record and its hook. Never throws. */
-  async cycle(): Promise<CycleRecord & { error?: unknown }> {
+  async cycle(): Promise<CycleRecord & { error?: unknown; nextInMs?: number }> {
     const startedAt = new Date().toISOString();
-    let record: CycleRecord & { error?: unknown };
+    let record: CycleRecord & { error?: unknown; nextInMs?: number };
     this.phase = 'cycle';
     try {
       // A pending install is finished (recorded, reported) by this cycle's settle: no stop in between.
       if ((await readDeviceState(this.config.stateDir, { currentVersion: '0.0.0', rollbackIndex: 0 })).pending)
         this.phase = 'installing';
       const r = await this.agent.checkForUpdate();
-      record = { startedAt, endedAt: new Date().toISOString(), ...resultFields(r) };
+      record = {
+        startedAt,
+        endedAt: new Date().toISOString(),
+        ...resultFields(r),
+        nextInMs: this.agent.nextPollInMs(r),
+      };
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       record = {
@@ -129,7 +134,8 @@ export class AgentProgram {
     let failed = 0;
     while (!this.stopping.signal.aborted) {
       const r = await this.cycle();
-      let nextInMs = cycleDelayMs({ policy: this.retry }, { error: r.error, failedBefore: r.error ? failed++ : 0 });
+      // After an answer, the agent's own wait (sooner while not ready); after an error, the growing backoff.
+      let nextInMs = r.nextInMs ?? cycleDelayMs({ policy: this.retry }, { error: r.error, failedBefore: failed++ });
       if (!r.error) failed = 0;
       if (this.cycleRequested) nextInMs = 0;
       this.cycleRequested = false;
@@ -174,8 +180,8 @@ export class AgentProgram {
     });
   }
 
-  private async recordCycle(record: CycleRecord & { error?: unknown }): Promise<void> {
-    const { error: _error, ...fields } = record;
+  private async recordCycle(record: CycleRecord & { error?: unknown; nextInMs?: number }): Promise<void> {
+    const { error: _error, nextInMs: _next, ...fields } = record;
     const log = this.options.log;
     if (record.status === 'error') log.warn('cycle-failed', fields);
     else log.info('cycle', fields);
@@ -219,6 +225,7 @@ function resultFields(r: UpdateResult): Omit<CycleRecord, 'startedAt' | 'endedAt
     case 'installed':
       return { status: r.status, version: r.version, target: r.target };
     case 'refused':
+    case 'waiting':
       return { status: r.status, version: r.version, target: r.target, code: r.code, message: r.message.slice(0, 500) };
   }
 }

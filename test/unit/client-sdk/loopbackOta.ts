@@ -15,7 +15,9 @@ import {
   type DeltaBinding,
   deltaTargetName,
   DeviceAgent,
+  type DeviceConfig,
   type InstallReport,
+  type InstallWindow,
   type PollRequest,
 } from '@enigm-ota/client-sdk';
 import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
@@ -32,6 +34,8 @@ export interface Release {
   version: string;
   rollbackIndex: number;
   bytes: Buffer;
+  /** Signed into its rollout entry. */
+  windows?: InstallWindow[];
 }
 
 export const targetName = (version: string) => `${CHANNEL}/${version}/fw-${version}.bin`;
@@ -181,7 +185,12 @@ export async function startLoopbackOta(releases: Release[], deltas: LoopDelta[] 
 export function loopbackDevice(
   ota: Pick<LoopbackOta, 'url' | 'roots'>,
   stateDir: string,
-  options: { cut?: (step: AgentStep | AbStep) => void; boot?: () => Promise<boolean>; healthWindowMs?: number } = {},
+  options: {
+    cut?: (step: AgentStep | AbStep) => void;
+    boot?: () => Promise<boolean>;
+    healthWindowMs?: number;
+    device?: Pick<DeviceConfig, 'now' | 'groups' | 'readiness' | 'network'>;
+  } = {},
 ): DeviceAgent {
   return new DeviceAgent({
     apiUrl: ota.url,
@@ -196,6 +205,7 @@ export function loopbackDevice(
     }),
     limits: options.healthWindowMs ? { healthWindowMs: options.healthWindowMs } : {},
     step: options.cut,
+    ...options.device,
   });
 }
 
@@ -230,7 +240,10 @@ function signedRepository(
   const targets = new Targets({ specVersion: '1.0.31', version: 1, expires: EXPIRES });
   for (const r of releases) {
     const policy = { version: r.version, channel: CHANNEL, hardwareIds: [HARDWARE], rollbackIndex: r.rollbackIndex };
-    const rollout = { percent: 100, salt: 'loop-salt', paused: false, withdrawn: false };
+    const rollout = {
+      ...{ percent: 100, salt: 'loop-salt', paused: false, withdrawn: false },
+      ...(r.windows ? { windows: JSON.parse(JSON.stringify(r.windows)) as string[] } : {}),
+    };
     const custom = repo === 'release' ? policy : { ...policy, rollout };
     targets.addTarget(
       new TargetFile({
