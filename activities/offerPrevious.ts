@@ -42,6 +42,7 @@ export async function offerPrevious(
   const rollout = {
     // Offered back to the devices the withdrawn release reached: its audience.
     ...current.targeting,
+    ...(current.windows ? { windows: current.windows } : {}),
     percent: 100,
     salt: `release-${current.custom.channel}-${toVersion}`,
     paused: false,

@@ -98,6 +98,8 @@ export async function publishRollout(deps: ActivityDeps, input: RolloutInput): P
   const rollout = {
     // Targeting travels with every publish, so no step, pause or resume widens the audience.
     ...t.targeting,
+    // Windows too: a step or a resume never lets devices install outside them (D-19).
+    ...(t.windows ? { windows: t.windows } : {}),
     percent: input.percent,
     salt: input.releaseId,
     paused: input.paused,

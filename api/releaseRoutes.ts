@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import type { InstallWindow } from '@enigm-ota/client-sdk/installWindows';
 import type { Client } from '@temporalio/client';
 import { type RequestHandler, type Response, Router } from 'express';
 
@@ -11,9 +12,17 @@ import {
   DEFAULT_DELTA_BASES,
   planDeltaBases,
   planSteps,
+  planWindows,
   type PolicyFile,
 } from '../common/rolloutPolicy';
-import { checkDeltaBases, checkPattern, checkSteps, MAX_ARTIFACT_BYTES, patterns } from '../common/validation';
+import {
+  checkDeltaBases,
+  checkInstallWindows,
+  checkPattern,
+  checkSteps,
+  MAX_ARTIFACT_BYTES,
+  patterns,
+} from '../common/validation';
 import {
   decideRelease,
   listReleases,
@@ -86,7 +95,7 @@ function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
       if (!UPLOAD_KEY.test(b.uploadKey) || !(await deps.storage.stat('intake', b.uploadKey))) {
         throw new InputError(`no upload ${b.uploadKey} (POST /v1/admin/uploads first)`);
       }
-      const { plan, steps, deltaBases } = chooseSteps(deps.rolloutPolicy, b);
+      const { plan, steps, deltaBases, windows } = chooseSteps(deps.rolloutPolicy, b);
       res.locals['audit'] = { action: 'release.create', subject: `${b.channel}/${b.version}`, detail: `plan ${plan}` };
       const created = await startRelease(
         { client: deps.temporal, storage: deps.storage },
@@ -97,6 +106,7 @@ function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
           plan,
           steps,
           deltaBases,
+          ...(windows ? { windows } : {}),
           security: b.security ?? false,
           createdBy: operatorOf(res).name,
         },
@@ -197,21 +207,34 @@ async function answerChange(res: Response, fleet: FleetStore, update: Promise<Re
   }
 }
 
-/** A named plan from the server's policy (the channel's by default), or custom steps. */
+/**
+ * A named plan from the server's policy (the channel's by default), or custom steps. Windows
+ * given with the release replace the plan's; custom steps come with none but those given.
+ */
 function chooseSteps(
   policy: PolicyFile,
-  b: { channel: string; plan?: string; steps?: RolloutStep[]; security?: boolean; deltaBases?: number },
-): { plan: string; steps: RolloutStep[]; deltaBases: number } {
+  b: {
+    channel: string;
+    plan?: string;
+    steps?: RolloutStep[];
+    security?: boolean;
+    deltaBases?: number;
+    windows?: InstallWindow[];
+  },
+): { plan: string; steps: RolloutStep[]; deltaBases: number; windows?: InstallWindow[] } {
+  const windows = checkInstallWindows(b.windows);
   if (b.steps !== undefined)
     return {
       plan: 'custom',
       steps: checkSteps(b.steps),
       deltaBases: checkDeltaBases(b.deltaBases) ?? DEFAULT_DELTA_BASES,
+      windows,
     };
   const plan = b.plan ?? (b.security ? 'security' : channelPolicy(policy, checkPattern('channel', b.channel)).plan);
   return {
     plan,
     steps: planSteps(policy, plan),
     deltaBases: checkDeltaBases(b.deltaBases) ?? planDeltaBases(policy, plan),
+    windows: windows ?? planWindows(policy, plan),
   };
 }

@@ -1,3 +1,4 @@
+import { installWindowLimits, WEEKDAYS } from '@enigm-ota/client-sdk/installWindows';
 import { TARGETING_NAME, targetingLimits } from '@enigm-ota/client-sdk/targeting';
 
 import { patterns } from '../common/validation';
@@ -20,6 +21,33 @@ const tags = {
   maxProperties: targetingLimits.maxTags,
   propertyNames: targetingName,
   additionalProperties: { type: 'string', maxLength: targetingLimits.maxTagValueLength },
+} as const;
+/**
+ * Install windows as devices read them (client-sdk/src/installWindows.ts, D-19); whether the
+ * time zone is known is checked after the schema (common/validation.ts checkInstallWindows).
+ */
+const installWindows = {
+  type: 'array',
+  minItems: 1,
+  maxItems: installWindowLimits.maxWindows,
+  description:
+    'When devices may install: on each of `days`, from `start` (local time in `timeZone`: UTC or an IANA zone) for `minutes`; only for devices in one of `groups` when given.',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['days', 'start', 'minutes', 'timeZone'],
+    properties: {
+      days: { type: 'array', minItems: 1, maxItems: 7, uniqueItems: true, items: { type: 'string', enum: WEEKDAYS } },
+      start: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' },
+      minutes: { type: 'integer', minimum: 1, maximum: installWindowLimits.maxMinutes },
+      timeZone: {
+        type: 'string',
+        maxLength: installWindowLimits.maxZoneLength,
+        pattern: '^[A-Za-z][A-Za-z0-9_+\\-/]{0,63}$',
+      },
+      groups: { ...groups, minItems: 1, uniqueItems: true },
+    },
+  },
 } as const;
 /**
  * A published timestamp.json or snapshot in base64: a few hundred bytes plus one signature line
@@ -70,7 +98,13 @@ export const schemas = {
       },
       version: semver,
       targetName: { type: 'string', maxLength: 300 },
-      outcome: { type: 'string', enum: ['installed', 'refused', 'failed'] },
+      outcome: {
+        type: 'string',
+        enum: ['installed', 'refused', 'failed', 'waiting'],
+        description:
+          'waiting: verified, but not installed yet (outside its install window, not ready, metered); never a failure.',
+      },
+      waitReason: { type: 'string', enum: ['window', 'not-ready', 'metered'] },
       health: { type: 'string', enum: ['healthy', 'reverted'] },
       errorCode: { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,63}$' },
       message: { type: 'string', maxLength: 1000 },
@@ -129,6 +163,7 @@ export const schemas = {
       },
       security: { type: 'boolean' },
       minSourceVersion: semver,
+      windows: installWindows,
       targeting: {
         type: 'object',
         additionalProperties: false,
@@ -285,6 +320,16 @@ export const schemas = {
         type: 'integer',
         description:
           'Of the refused: devices that cannot install the release (rollback index, version, hardware); gates count them as failures.',
+      },
+      waiting: {
+        type: 'object',
+        description:
+          'Devices that verified the release but wait to install it, by reason (outside its install windows, not ready, metered network); never counted as failures.',
+        properties: {
+          window: { type: 'integer' },
+          notReady: { type: 'integer' },
+          metered: { type: 'integer' },
+        },
       },
     },
   },

@@ -25,6 +25,8 @@ const USAGE = `ota: operate Enigm OTA releases
                       --steps 10,50,100 --bake 30s [--min-devices 1] [--max-failure-rate 0.1]]
                      [--min-source-version SEMVER] [--attestation-required] [--protected] [--deltas N]
                      [--target-group G ...] [--target-tag key=value ...]
+                     [--window "DAYS HH:MM DURATION ZONE [group=G,...]" ...]
+                     (e.g. --window "mon-fri 22:00 6h Europe/Berlin": devices install only then)
   ota release list     [--channel NAME] [--stage STAGE]
   ota release reject   VERSION [--channel NAME] [--comment TEXT]
   ota release promote  VERSION [--channel NAME] [--reason TEXT]
@@ -97,6 +99,7 @@ const OPTIONS = {
   'attestation-required': { type: 'boolean' },
   protected: { type: 'boolean' },
   'target-group': { type: 'string', multiple: true },
+  window: { type: 'string', multiple: true },
   'target-tag': { type: 'string', multiple: true },
   tag: { type: 'string', multiple: true },
   ttl: { type: 'string' },

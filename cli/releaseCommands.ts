@@ -9,9 +9,17 @@ import {
   type TargetStats,
 } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
+import { parseWindowText } from '../common/installWindowText';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
 import { urlPath } from '../common/urlPath';
-import { checkPattern, checkVersion, MAX_ARTIFACT_BYTES, MAX_DELTA_BASES, parseDuration } from '../common/validation';
+import {
+  checkInstallWindows,
+  checkPattern,
+  checkVersion,
+  MAX_ARTIFACT_BYTES,
+  MAX_DELTA_BASES,
+  parseDuration,
+} from '../common/validation';
 import type { AdminApiClient } from '../infra/adminApiClient';
 import { type Invocation, numberFlag, parseTags, queryString, required } from './args';
 import { type Output, perPercent, progressBar } from './output';
@@ -39,6 +47,7 @@ export interface ReleaseFlags {
   protected?: boolean;
   'target-group'?: string[];
   'target-tag'?: string[];
+  window?: string[];
 }
 
 const path = (channel: string, version: string) => urlPath`/v1/admin/releases/${channel}/${version}`;
@@ -88,6 +97,8 @@ async function create(api: AdminApiClient, flags: ReleaseFlags, out: Output): Pr
   if (info.size === 0 || info.size > MAX_ARTIFACT_BYTES)
     throw new InputError(`artifact must have 1 byte to ${MAX_ARTIFACT_BYTES} bytes`);
   const steps = customSteps(flags);
+  // Refused here, before the upload, with the rules the API and devices apply (D-19).
+  const windows = flags.window?.map(parseWindowText);
   // Refuse a release that exists before sending gigabytes.
   const existing = await api.get<ReleaseStatus>(path(channel, version)).catch((err: { code?: string }) => {
     if (err.code === 'NOT_FOUND') return undefined;
@@ -123,6 +134,7 @@ async function create(api: AdminApiClient, flags: ReleaseFlags, out: Output): Pr
         }
       : {}),
     ...(targeting(flags) ? { targeting: targeting(flags) } : {}),
+    ...(windows?.length ? { windows: checkInstallWindows(windows) } : {}),
   });
   out.result(
     created,

@@ -1,7 +1,7 @@
 import type { DeliverySummary, ReleaseListItem, TargetStats } from '../common/adminApi';
 import type { ReleaseStatus } from '../common/release';
 import { lifecycleOf } from '../common/release';
-import { describeGate, describePublished } from '../common/statusWords';
+import { describeGate, describePublished, describeWaiting, describeWindow } from '../common/statusWords';
 
 /** Human text for release answers; --json prints the API's answer as it is. */
 export function describeList(items: ReleaseListItem[]): string {
@@ -37,7 +37,10 @@ export function describeStatus(s: ReleaseStatus, devices?: TargetStats, delivery
     lines.push(
       `  devices:   ${devices.healthy} healthy, ${devices.reverted} reverted, ${devices.failed} failed, ${devices.refused} refused`,
     );
+    const waiting = describeWaiting(devices);
+    if (waiting) lines.push(`  later:     ${waiting}`);
   }
+  for (const w of s.target?.windows ?? []) lines.push(`  window:    ${describeWindow(w)}`);
   if (delivery && delivery.delta.installs + delivery.full.installs > 0) {
     const refused = delivery.deltaRefused > 0 ? `, ${delivery.deltaRefused} after a refused delta` : '';
     lines.push(

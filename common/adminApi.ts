@@ -88,6 +88,12 @@ export interface TargetStats {
   refused: number;
   /** Of the refused: devices that cannot install the release (common/refusals.ts); gates count them as failures. */
   blocked: number;
+  /**
+   * Devices whose latest report says they wait to install (D-19), by reason: outside the
+   * release's signed install windows, not ready (their readiness hook), on a metered network.
+   * Never failures: gates leave them out. Absent in numbers kept before devices could wait.
+   */
+  waiting?: { window: number; notReady: number; metered: number };
 }
 
 /**

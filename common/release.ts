@@ -2,6 +2,8 @@
  * The release model shared by workflow, worker, CLI and API. Workflow-safe: types and
  * pure functions only (no Node APIs).
  */
+import type { InstallWindow } from '@enigm-ota/client-sdk/installWindows';
+
 export const STAGES = [
   'intake',
   'preparation',
@@ -86,6 +88,8 @@ export interface ReleaseSpec {
   targeting?: Targeting;
   /** Delta updates from this many earlier releases of the channel and hardware (the plan's; absent: 2). */
   deltaBases?: number;
+  /** When devices may install it (signed rollout field; every device checks it by its own clock: D-19). */
+  windows?: InstallWindow[];
 }
 
 /** Rollout targeting: the API offers only to matching devices; attestation adds eligibility. */
@@ -111,6 +115,8 @@ export interface ReleaseTarget {
   custom: { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; minSourceVersion?: string };
   /** Signed into every rollout entry of the release (each step, pause, resume, withdrawal). */
   targeting?: Targeting;
+  /** Install windows, signed into every rollout entry of the release like its targeting. */
+  windows?: InstallWindow[];
   /** Delta updates to this target, each a signed target of its own in both repositories (D-17). */
   deltas?: DeltaTarget[];
 }
@@ -197,6 +203,7 @@ export function releaseTarget(input: {
       ...(spec.minSourceVersion !== undefined ? { minSourceVersion: spec.minSourceVersion } : {}),
     },
     ...(spec.targeting ? { targeting: spec.targeting } : {}),
+    ...(spec.windows ? { windows: spec.windows } : {}),
     ...(deltas && deltas.length > 0 ? { deltas } : {}),
   };
 }

@@ -1,6 +1,8 @@
+import type { InstallWindow } from '@enigm-ota/client-sdk/installWindows';
+
 import { InputError } from './errors';
 import type { ChannelPolicy, RolloutStep } from './release';
-import { checkChannelPolicy, checkDeltaBases, checkSteps, parseDuration } from './validation';
+import { checkChannelPolicy, checkDeltaBases, checkInstallWindows, checkSteps, parseDuration } from './validation';
 
 /** A plan step as written in a policy file: bake time as a duration ("30m"). */
 interface PlanStepText extends Omit<RolloutStep, 'bakeTimeMs'> {
@@ -9,9 +11,10 @@ interface PlanStepText extends Omit<RolloutStep, 'bakeTimeMs'> {
 
 /**
  * A plan: its steps, or its steps and how many earlier releases of the channel and hardware
- * the worker builds delta updates from (`deltaBases`, default DEFAULT_DELTA_BASES; 0: none).
+ * the worker builds delta updates from (`deltaBases`, default DEFAULT_DELTA_BASES; 0: none),
+ * and the install windows its releases carry (`windows`, signed; absent: any time).
  */
-type PlanText = PlanStepText[] | { steps: PlanStepText[]; deltaBases?: number };
+type PlanText = PlanStepText[] | { steps: PlanStepText[]; deltaBases?: number; windows?: InstallWindow[] };
 
 /** Rollout plans and per-channel approval rules, as data (OTA_POLICY_FILE overrides). */
 export interface PolicyFile {
@@ -73,6 +76,12 @@ export function planDeltaBases(policy: PolicyFile, name: string): number {
   return checkDeltaBases(Array.isArray(plan) ? undefined : plan.deltaBases) ?? DEFAULT_DELTA_BASES;
 }
 
+/** The install windows a plan's releases carry, or undefined (no window: any time). */
+export function planWindows(policy: PolicyFile, name: string): InstallWindow[] | undefined {
+  const plan = planNamed(policy, name);
+  return Array.isArray(plan) ? undefined : checkInstallWindows(plan.windows);
+}
+
 function planNamed(policy: PolicyFile, name: string): PlanText {
   const plan = Object.hasOwn(policy.plans, name) ? policy.plans[name] : undefined;
   if (!plan || typeof plan !== 'object')
@@ -95,6 +104,7 @@ export function checkPolicy(policy: PolicyFile): PolicyFile {
   for (const name of Object.keys(policy.plans)) {
     checkSteps(planSteps(policy, name));
     planDeltaBases(policy, name);
+    planWindows(policy, name);
   }
   for (const [channel, p] of Object.entries(policy.channels)) {
     checkChannelPolicy(p);

@@ -1,3 +1,4 @@
+import type { TargetStats } from './adminApi';
 import type { ReleaseStatus } from './release';
 
 const pct = (x: number) => `${(x * 100).toFixed(1).replace(/\.0$/, '')}%`;
@@ -20,6 +21,29 @@ export function describeGate(s: Pick<ReleaseStatus, 'gate' | 'steps' | 'lifecycl
   if (g.result === 'passed')
     return `${where} passed: ${numbers}${g.minDevices > 0 ? `, with the ${g.minDevices} devices it needs` : ''}.`;
   return `${where} is waiting: ${g.reports} of the ${g.minDevices} devices it needs have reported; ${numbers}.`;
+}
+
+/**
+ * Devices that verified the release and wait to install it (D-19), or undefined when none
+ * does: why a step may be slow although nothing fails.
+ */
+export function describeWaiting(stats: Pick<TargetStats, 'waiting'> | undefined): string | undefined {
+  const w = stats?.waiting;
+  if (!w || w.window + w.notReady + w.metered === 0) return undefined;
+  const parts = [
+    w.window ? `${w.window} wait for an install window` : '',
+    w.notReady ? `${w.notReady} not ready` : '',
+    w.metered ? `${w.metered} on a metered network` : '',
+  ].filter(Boolean);
+  return `${parts.join(', ')} (not failures: the gate does not count them)`;
+}
+
+type InstallWindow = NonNullable<NonNullable<ReleaseStatus['target']>['windows']>[number];
+
+/** A signed install window in words: `sat,sun 02:00 for 180 min (Europe/Berlin), groups factory`. */
+export function describeWindow(w: InstallWindow): string {
+  const groups = w.groups ? `, groups ${w.groups.join(', ')}` : '';
+  return `${w.days.join(',')} ${w.start} for ${w.minutes} min (${w.timeZone})${groups}`;
 }
 
 /** What devices are offered (the signed rollout state in storage), and what is still to be published. */

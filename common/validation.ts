@@ -1,3 +1,4 @@
+import { installWindowsProblem } from '@enigm-ota/client-sdk/installWindows';
 import { isSemver } from '@enigm-ota/client-sdk/semver';
 import { isGroupList, isTagMap } from '@enigm-ota/client-sdk/targeting';
 
@@ -121,6 +122,19 @@ export function checkReleaseSpec(spec: ReleaseSpec): void {
     throw new InputError('minSourceVersion must be a semantic version');
   checkTargeting(spec.targeting);
   checkDeltaBases(spec.deltaBases);
+  checkInstallWindows(spec.windows);
+}
+
+/**
+ * D-19: install windows by the rules a device applies to the signed field, so a release the
+ * server accepts never carries windows a device refuses (a zone the server's Intl does not
+ * know is refused here; a device with older time zone data refuses it as METADATA_INVALID).
+ */
+export function checkInstallWindows<T>(windows: T): T {
+  if (windows === undefined) return windows;
+  const problem = installWindowsProblem(windows);
+  if (problem) throw new InputError(problem);
+  return windows;
 }
 
 export const MAX_DELTA_BASES = 8;

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
+import type { InstallWindow } from '@enigm-ota/client-sdk/installWindows';
 import type { Client, WorkflowHandle, WorkflowUpdateHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateStage } from '@temporalio/client';
 
@@ -75,6 +76,8 @@ export interface CreateReleaseInput {
   targeting?: Targeting;
   /** Delta updates from this many earlier releases (the plan's setting; absent: 2). */
   deltaBases?: number;
+  /** Install windows (signed; D-19); absent: devices install any time. */
+  windows?: InstallWindow[];
 }
 
 export type StartReleaseInput = Omit<CreateReleaseInput, 'artifact'> & { intakeKey: string; fileName: string };
@@ -175,6 +178,7 @@ function checkRelease(input: StartReleaseInput): ReleaseSpec {
     ...(input.minSourceVersion !== undefined ? { minSourceVersion: input.minSourceVersion } : {}),
     ...(input.targeting !== undefined ? { targeting: input.targeting } : {}),
     ...(input.deltaBases !== undefined ? { deltaBases: input.deltaBases } : {}),
+    ...(input.windows !== undefined ? { windows: input.windows } : {}),
   };
   checkReleaseSpec(spec);
   return spec;

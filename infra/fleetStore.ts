@@ -93,9 +93,9 @@ export class FleetStore {
     // per-target state are stored together or not at all; a duplicate changes none of them.
     const inserted = await this.sql.query(
       `WITH ins AS (
-         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message, delivered_as, delivered_bytes, delta_refused)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (device_id, report_id) DO NOTHING
-         RETURNING id, device_id, target_name, version, outcome, health, error_code),
+         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message, delivered_as, delivered_bytes, delta_refused, wait_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (device_id, report_id) DO NOTHING
+         RETURNING id, device_id, target_name, version, outcome, health, error_code, wait_reason),
        old AS (SELECT current_version, channel FROM devices WHERE device_id = $1),
        -- The version a report names is what runs now (after a local revert too).
        chg AS (
@@ -106,11 +106,12 @@ export class FleetStore {
          INSERT INTO devices (device_id, current_version) SELECT device_id, version FROM ins
          ON CONFLICT (device_id) DO UPDATE SET current_version = EXCLUDED.current_version, last_report_at = now()),
        tgt AS (
-         INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, error_code, health_report_id, last_health)
-         SELECT target_name, device_id, id, outcome, health, error_code, CASE WHEN health IS NOT NULL THEN id END, health FROM ins WHERE target_name IS NOT NULL
+         INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, error_code, health_report_id, last_health, wait_reason)
+         SELECT target_name, device_id, id, outcome, health, error_code, CASE WHEN health IS NOT NULL THEN id END, health, wait_reason FROM ins WHERE target_name IS NOT NULL
          ON CONFLICT (target_name, device_id) DO UPDATE SET
            report_id = greatest(target_devices.report_id, EXCLUDED.report_id),
            outcome = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.outcome ELSE target_devices.outcome END,
+           wait_reason = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.wait_reason ELSE target_devices.wait_reason END,
            health = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.health ELSE target_devices.health END,
            error_code = CASE WHEN EXCLUDED.report_id > target_devices.report_id THEN EXCLUDED.error_code ELSE target_devices.error_code END,
            health_report_id = CASE WHEN EXCLUDED.health IS NOT NULL AND EXCLUDED.report_id > coalesce(target_devices.health_report_id, 0)
@@ -130,6 +131,8 @@ export class FleetStore {
         report.delivery?.as ?? null,
         report.delivery?.bytes ?? null,
         report.delivery?.deltaRefused ?? null,
+        // Only a waiting report has a reason to wait: any other keeps none.
+        report.outcome === 'waiting' ? (report.waitReason ?? null) : null,
       ],
     );
     return inserted.rows.length > 0;
@@ -158,9 +161,9 @@ export class FleetStore {
   async rebuildDerivedState(): Promise<void> {
     await this.sql.exec(`BEGIN;
       DELETE FROM target_devices;
-      INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, error_code, health_report_id, last_health)
-      SELECT l.target_name, l.device_id, l.id, l.outcome, l.health, l.error_code, h.id, h.health
-      FROM (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, outcome, health, error_code
+      INSERT INTO target_devices (target_name, device_id, report_id, outcome, health, error_code, health_report_id, last_health, wait_reason)
+      SELECT l.target_name, l.device_id, l.id, l.outcome, l.health, l.error_code, h.id, h.health, l.wait_reason
+      FROM (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, outcome, health, error_code, wait_reason
             FROM install_reports WHERE target_name IS NOT NULL ORDER BY target_name, device_id, id DESC) l
       LEFT JOIN (SELECT DISTINCT ON (target_name, device_id) target_name, device_id, id, health
                  FROM install_reports WHERE target_name IS NOT NULL AND health IS NOT NULL ORDER BY target_name, device_id, id DESC) h
@@ -238,21 +241,29 @@ export async function targetStatsOf(sql: Sql, targetName: string, until?: Date):
   const blocking = [...BLOCKING_REFUSALS];
   const rows = until
     ? await sql.query<DeviceState>(
-        `SELECT l.outcome, l.health, h.health AS last_health, (l.error_code = ANY($3::text[])) AS blocking, count(*)::int AS n
-         FROM (SELECT DISTINCT ON (device_id) device_id, outcome, health, error_code FROM install_reports
+        `SELECT l.outcome, l.health, h.health AS last_health, (l.error_code = ANY($3::text[])) AS blocking, l.wait_reason, count(*)::int AS n
+         FROM (SELECT DISTINCT ON (device_id) device_id, outcome, health, error_code, wait_reason FROM install_reports
                WHERE target_name = $1 AND received_at <= $2::timestamptz ORDER BY device_id, id DESC) l
          LEFT JOIN (SELECT DISTINCT ON (device_id) device_id, health FROM install_reports
                WHERE target_name = $1 AND health IS NOT NULL AND received_at <= $2::timestamptz ORDER BY device_id, id DESC) h
            ON h.device_id = l.device_id
-         GROUP BY 1, 2, 3, 4`,
+         GROUP BY 1, 2, 3, 4, 5`,
         [targetName, until.toISOString(), blocking],
       )
     : await sql.query<DeviceState>(
-        `SELECT outcome, health, last_health, (error_code = ANY($2::text[])) AS blocking, count(*)::int AS n
-         FROM target_devices WHERE target_name = $1 GROUP BY 1, 2, 3, 4`,
+        `SELECT outcome, health, last_health, (error_code = ANY($2::text[])) AS blocking, wait_reason, count(*)::int AS n
+         FROM target_devices WHERE target_name = $1 GROUP BY 1, 2, 3, 4, 5`,
         [targetName, blocking],
       );
-  const stats: TargetStats = { devices: 0, healthy: 0, reverted: 0, failed: 0, refused: 0, blocked: 0 };
+  const stats: TargetStats = {
+    devices: 0,
+    healthy: 0,
+    reverted: 0,
+    failed: 0,
+    refused: 0,
+    blocked: 0,
+    waiting: { window: 0, notReady: 0, metered: 0 },
+  };
   for (const r of rows.rows) {
     stats.devices += r.n;
     if (r.last_health === 'healthy') stats.healthy += r.n;
@@ -261,13 +272,24 @@ export async function targetStatsOf(sql: Sql, targetName: string, until?: Date):
     else if (r.outcome === 'refused') {
       stats.refused += r.n;
       if (r.blocking) stats.blocked += r.n;
-    }
+    } else if (r.outcome === 'waiting') countWaiting(stats.waiting!, r);
   }
   return stats;
 }
 
+/**
+ * D-19: a device whose latest report says it waits (a reason it gave, or none a server knows:
+ * counted as not ready) is in none of the gate's numbers.
+ */
+function countWaiting(waiting: NonNullable<TargetStats['waiting']>, r: DeviceState): void {
+  if (r.wait_reason === 'window') waiting.window += r.n;
+  else if (r.wait_reason === 'metered') waiting.metered += r.n;
+  else waiting.notReady += r.n;
+}
+
 /** Devices of a target grouped by their latest outcome and health, and their latest health report's. */
 interface DeviceState {
+  wait_reason: string | null;
   outcome: string;
   health: string | null;
   last_health: string | null;

@@ -177,6 +177,8 @@ function simulatedProgram(config: Config, kit: FactoryKit, device: SimulatedDevi
       attestation: device.attestation,
       retry: device.retry,
       limits: device.limits,
+      // The groups it is enrolled in: which signed install windows apply to it.
+      groups: device.groups,
     },
   });
 }

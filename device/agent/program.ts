@@ -38,6 +38,7 @@ export interface ProgramOverrides {
   attestation?: DeviceConfig['attestation'];
   retry?: DeviceConfig['retry'];
   limits?: DeviceConfig['limits'];
+  groups?: DeviceConfig['groups'];
 }
 
 /**
@@ -91,6 +92,7 @@ export class AgentProgram {
       retry: this.retry,
       now: o.now,
       attestation: o.attestation,
+      groups: o.groups,
       step: (name) => this.onStep(name),
     });
   }

@@ -71,6 +71,57 @@ for (const backend of backends(15432)) {
       }
     });
 
+    it('counts devices that wait by their reason, in no failure, until a later report replaces the wait', async () => {
+      const store = await FleetStore.open(env.fleet);
+      try {
+        const prefix = `wait-${backend.name}-${Date.now()}-`;
+        const target = `wait/${prefix}/fw.bin`;
+        const waiting = (n: number, waitReason: 'window' | 'not-ready' | 'metered', errorCode: string) =>
+          store.recordReport({
+            deviceId: `${prefix}${n}`,
+            version: '1.0.0',
+            outcome: 'waiting',
+            waitReason,
+            errorCode,
+            targetName: target,
+          });
+        await waiting(1, 'window', 'INSTALL_WINDOW_CLOSED');
+        await waiting(2, 'window', 'INSTALL_WINDOW_CLOSED');
+        await waiting(3, 'not-ready', 'DEVICE_NOT_READY');
+        await waiting(4, 'metered', 'BYTE_BUDGET_SPENT');
+        const until = new Date(Date.now() + 1000);
+        const expected = {
+          devices: 4,
+          healthy: 0,
+          reverted: 0,
+          failed: 0,
+          refused: 0,
+          blocked: 0,
+          waiting: { window: 2, notReady: 1, metered: 1 },
+        };
+        expect(await store.targetStats(target)).to.deep.equal(expected);
+        expect(await store.targetStats(target, until), 'from the history too').to.deep.equal(expected);
+        await store.recordReport({
+          deviceId: `${prefix}1`,
+          version: '2.0.0',
+          outcome: 'installed',
+          health: 'healthy',
+          targetName: target,
+        });
+        expect(await store.targetStats(target)).to.deep.include({
+          healthy: 1,
+          waiting: { window: 1, notReady: 1, metered: 1 },
+        });
+        await store.rebuildDerivedState();
+        expect(await store.targetStats(target), 'rebuilt from the history').to.deep.include({
+          healthy: 1,
+          waiting: { window: 1, notReady: 1, metered: 1 },
+        });
+      } finally {
+        await store.close();
+      }
+    });
+
     it('counts a retried report once (idempotency key), and keeps it across a restart', async () => {
       const prefix = `idem-${backend.name}-${Date.now()}-`;
       const target = `idem/${prefix}/fw.bin`;

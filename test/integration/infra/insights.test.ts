@@ -7,6 +7,9 @@ import { FleetStore } from '../../../infra/fleetStore';
 import { Insights } from '../../../infra/insights';
 import { backends } from './backends';
 
+/** No device waits in these reports (none sends a waiting one). */
+const NONE_WAITING = { window: 0, notReady: 0, metered: 0 };
+
 const T0 = Date.parse('2025-03-01T12:00:00.000Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
 const iso = (minutes: number) => at(minutes).toISOString();
@@ -138,10 +141,10 @@ for (const backend of backends(15434)) {
         const health = await insights.stepHealth(TARGET, steps);
         expect(health.map((h) => h.stats)).to.deep.equal([
           // b1 and b2 healthy; b3 had only refused by minute 30
-          { devices: 3, healthy: 2, reverted: 0, failed: 0, refused: 1, blocked: 0 },
+          { devices: 3, healthy: 2, reverted: 0, failed: 0, refused: 1, blocked: 0, waiting: NONE_WAITING },
           // b2's revert at 40 is in step 1
-          { devices: 3, healthy: 1, reverted: 1, failed: 0, refused: 1, blocked: 0 },
-          { devices: 3, healthy: 2, reverted: 1, failed: 0, refused: 0, blocked: 0 },
+          { devices: 3, healthy: 1, reverted: 1, failed: 0, refused: 1, blocked: 0, waiting: NONE_WAITING },
+          { devices: 3, healthy: 2, reverted: 1, failed: 0, refused: 0, blocked: 0, waiting: NONE_WAITING },
         ]);
         expect(health[1]).to.include({ step: 1, percent: 50, startedAt: iso(30), endedAt: iso(45), minDevices: 2 });
       });
@@ -154,6 +157,7 @@ for (const backend of backends(15434)) {
           failed: 0,
           refused: 0,
           blocked: 0,
+          waiting: NONE_WAITING,
         });
         expect(await store.targetStats(TARGET, at(9))).to.deep.equal({
           devices: 0,
@@ -162,6 +166,7 @@ for (const backend of backends(15434)) {
           failed: 0,
           refused: 0,
           blocked: 0,
+          waiting: NONE_WAITING,
         });
         expect(await store.targetStats(TARGET, at(10))).to.deep.equal({
           devices: 1,
@@ -170,6 +175,7 @@ for (const backend of backends(15434)) {
           failed: 0,
           refused: 0,
           blocked: 0,
+          waiting: NONE_WAITING,
         });
       });
     });
@@ -185,7 +191,15 @@ for (const backend of backends(15434)) {
       };
       const [first] = await insights.stepHealth(TARGET, [ended], at(600));
       // By minute 15 only b1 (healthy at 10) had reported on the target.
-      expect(first!.stats).to.deep.equal({ devices: 1, healthy: 1, reverted: 0, failed: 0, refused: 0, blocked: 0 });
+      expect(first!.stats).to.deep.equal({
+        devices: 1,
+        healthy: 1,
+        reverted: 0,
+        failed: 0,
+        refused: 0,
+        blocked: 0,
+        waiting: NONE_WAITING,
+      });
       // A report stamped before the end but stored later: an ended step already judged keeps its numbers...
       await store.sql.query(
         "INSERT INTO install_reports (device_id, received_at, version, target_name, outcome, health) VALUES ('b9', $1, '1.1.0', $2, 'installed', 'healthy')",
@@ -195,7 +209,15 @@ for (const backend of backends(15434)) {
       expect(again!.stats).to.deep.equal(first!.stats);
       // ...while a step that ended moments ago is still read from the history.
       const [fresh] = await insights.stepHealth(TARGET, [ended], at(15.5));
-      expect(fresh!.stats).to.deep.equal({ devices: 2, healthy: 2, reverted: 0, failed: 0, refused: 0, blocked: 0 });
+      expect(fresh!.stats).to.deep.equal({
+        devices: 2,
+        healthy: 2,
+        reverted: 0,
+        failed: 0,
+        refused: 0,
+        blocked: 0,
+        waiting: NONE_WAITING,
+      });
       await store.sql.query("DELETE FROM install_reports WHERE device_id = 'b9'");
     });
 
@@ -301,7 +323,7 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
   });
   const until = new Date(Date.now() + 1000);
 
-  const stats = { devices: 4, healthy: 1, reverted: 1, failed: 0, refused: 2, blocked: 1 };
+  const stats = { devices: 4, healthy: 1, reverted: 1, failed: 0, refused: 2, blocked: 1, waiting: NONE_WAITING };
   expect(await store.targetStats(target)).to.deep.equal(stats);
   expect(await store.targetStats(target, until)).to.deep.equal(stats);
   const series = await insights.adoption('gamma', { since: t1, until: until, buckets: 2 });
