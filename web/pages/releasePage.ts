@@ -1,7 +1,7 @@
 import type { DeliverySummary, OpsAction, ReleaseInsights, TargetStats } from '../../common/adminApi';
 import { OPS_RULES, TERMINAL_STAGES } from '../../common/opsRules';
 import { type ReleaseStatus, STAGES } from '../../common/release';
-import { describeGate, describePublished } from '../../common/statusWords';
+import { describeGate, describePublished, describeWaiting, describeWindow } from '../../common/statusWords';
 import { urlPath } from '../../common/urlPath';
 import { confirmAction, post } from '../actions';
 import { adoptionChart, healthChart } from '../charts';
@@ -187,12 +187,26 @@ function timelineItems(s: Status): HTMLElement[] {
 
 function devicesOf(s: Status): HTMLElement {
   const d = s.devices;
-  return d
-    ? table(
-        ['devices', 'healthy', 'reverted', 'failed', 'refused'],
-        [[d.devices, d.healthy, d.reverted, d.failed, d.refused]],
-      )
-    : h('p', {}, 'Not registered yet.');
+  if (!d) return h('p', {}, 'Not registered yet.');
+  const w = d.waiting ?? { window: 0, notReady: 0, metered: 0 };
+  const waiting = describeWaiting(d);
+  const windows = s.target?.windows ?? [];
+  return h(
+    'div',
+    {},
+    table(
+      ['devices', 'healthy', 'reverted', 'failed', 'refused', 'wait for a window', 'not ready', 'metered'],
+      [[d.devices, d.healthy, d.reverted, d.failed, d.refused, w.window, w.notReady, w.metered]],
+    ),
+    waiting ? h('p', { 'data-testid': 'waiting' }, `Waiting: ${waiting}.`) : '',
+    windows.length
+      ? h(
+          'p',
+          {},
+          `Install windows (signed; devices check them by their own clocks): ${windows.map(describeWindow).join('; ')}.`,
+        )
+      : '',
+  );
 }
 
 /** How installs came: delta updates against full images, and what that saved. */
