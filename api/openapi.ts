@@ -169,7 +169,8 @@ export const openapi = {
     },
     '/v1/reports': {
       post: {
-        summary: 'Report an install outcome (kept durably; a repeated reportId counts once)',
+        summary:
+          'Report an install outcome (kept durably; a repeated reportId counts once); `waiting` with `waitReason` says why a verified release is not installed yet, never a failure',
         security: device,
         requestBody: { required: true, ...json('InstallReport') },
         responses: { '202': { description: 'Stored', ...json('Accepted') }, ...refusals(...DEVICE, ...BODY) },
