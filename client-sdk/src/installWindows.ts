@@ -127,31 +127,31 @@ export function windowVerdict(
   return { open: false, opensInMs: Math.max(1000, untilNext * 60_000 - seconds) };
 }
 
+/** `HH:MM` (checked by its pattern) in minutes since midnight. */
 function startMinute(start: string): number {
-  const [h, m] = start.split(':').map(Number);
-  return (h ?? 0) * 60 + (m ?? 0);
+  return Number(start.slice(0, 2)) * 60 + Number(start.slice(3, 5));
 }
 
 function mod(a: number, n: number): number {
   return ((a % n) + n) % n;
 }
 
-/** Minutes since Monday 00:00 on the local wall clock of `timeZone`. */
+/**
+ * Minutes since Monday 00:00 on the local wall clock of `timeZone`; NaN if the engine's answer
+ * lacks a part, so every comparison with it refuses (the window stays closed).
+ */
 function localMinuteOfWeek(now: Date, timeZone: string): number {
-  let weekday = -1;
-  let hour = 0;
-  let minute = 0;
-  for (const part of formatterFor(timeZone).formatToParts(now)) {
-    if (part.type === 'weekday') weekday = WEEKDAY_NAMES.indexOf(part.value);
-    else if (part.type === 'hour') hour = Number(part.value) % 24;
-    else if (part.type === 'minute') minute = Number(part.value);
-  }
-  if (weekday < 0) throw new RangeError(`no weekday for ${timeZone}`);
-  return weekday * 1440 + hour * 60 + minute;
+  const parts: Record<string, string> = {};
+  for (const part of formatterFor(timeZone).formatToParts(now)) parts[part.type] = part.value;
+  const weekday = Number(WEEKDAY_INDEX[parts['weekday'] as keyof typeof WEEKDAY_INDEX]);
+  return weekday * 1440 + (Number(parts['hour']) % 24) * 60 + Number(parts['minute']);
 }
 
-const WEEKDAY_NAMES = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
-/** One formatter per zone (creating one is costly); zones come from at most 16 signed windows each. */
+const WEEKDAY_INDEX = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 } as const;
+/**
+ * One formatter per zone name (creating one is costly). Names are checked before they get
+ * here, but `Intl` takes any letter case, so the cache is emptied past 256 names.
+ */
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatterFor(timeZone: string): Intl.DateTimeFormat {

@@ -1,5 +1,6 @@
 import {
   AttestationError,
+  DeferredError,
   InstallError,
   OtaError,
   PolicyError,
@@ -29,5 +30,14 @@ describe('OtaError', () => {
       expect(e, name).to.be.instanceOf(OtaError).and.instanceOf(Error).and.have.property('name', name);
       expect(e instanceof PolicyError, `${name} is a policy refusal`).to.equal(isPolicy);
     }
+  });
+
+  it('says why a device waits, and is no refusal: not a policy error', () => {
+    const e = new DeferredError('INSTALL_WINDOW_CLOSED', { reason: 'window', message: 'm', retryInMs: 60_000 });
+    expect(e)
+      .to.be.instanceOf(OtaError)
+      .and.include({ code: 'INSTALL_WINDOW_CLOSED', reason: 'window', retryInMs: 60_000 });
+    expect(e).to.not.be.instanceOf(PolicyError);
+    expect(new DeferredError('NETWORK_METERED', { reason: 'metered', message: 'm' }).retryInMs).to.equal(undefined);
   });
 });

@@ -361,6 +361,15 @@ describe('readRolloutState', () => {
     }
   });
 
+  it('accepts install windows (D-19), which the agent judges before it downloads', () => {
+    const windows = [
+      { days: ['sat', 'sun'], start: '02:00', minutes: 180, timeZone: 'Europe/Berlin' },
+      { days: ['mon'], start: '23:30', minutes: 10_080, timeZone: 'UTC', groups: ['factory'] },
+    ];
+    const state = { ...rollout, windows };
+    expect(readRolloutState(target({ ...policy, rollout: state }))).to.deep.equal(state);
+  });
+
   const malformed: Array<[string, unknown]> = [
     ['no rollout state', undefined],
     ['a null rollout state', null],
@@ -397,6 +406,16 @@ describe('readRolloutState', () => {
     ['a tag key starting with an underscore', { ...rollout, tags: { __proto__x: 'v' } }],
     ['an empty tag key', { ...rollout, tags: { '': 'v' } }],
     ['a __proto__ tag key from JSON', { ...rollout, tags: JSON.parse('{"__proto__":"v"}') as Record<string, unknown> }],
+    ['windows that are not a list', { ...rollout, windows: { days: ['mon'] } }],
+    ['an empty window list', { ...rollout, windows: [] }],
+    [
+      'a window in a time zone the device does not know',
+      { ...rollout, windows: [{ days: ['mon'], start: '02:00', minutes: 60, timeZone: 'Atlantis/Capital' }] },
+    ],
+    [
+      'a window longer than a week',
+      { ...rollout, windows: [{ days: ['mon'], start: '02:00', minutes: 10_081, timeZone: 'UTC' }] },
+    ],
   ];
   for (const [what, state] of malformed) {
     it(`refuses ${what} as invalid metadata`, () => {

@@ -102,6 +102,19 @@ describe('install windows', () => {
     });
   });
 
+  it('lets a device install at any time when a release has no windows', () => {
+    expect(windowVerdict(undefined, at('2027-03-01T12:00:00Z'))).to.deep.equal({ open: true });
+  });
+
+  it('judges every zone the engine knows, past the formatter cache', () => {
+    const zones = Intl.supportedValuesOf('timeZone');
+    expect(zones.length).to.be.greaterThan(256);
+    for (const timeZone of zones) {
+      const w: InstallWindow[] = [{ days: ['mon'], start: '00:00', minutes: 10_080, timeZone }];
+      expect(open(w, '2027-03-01T12:00:00Z'), timeZone).to.equal(true);
+    }
+  });
+
   it('keeps every window closed for a clock that cannot be read', () => {
     const w: InstallWindow[] = [
       {
@@ -131,6 +144,8 @@ describe('install windows', () => {
       for (const days of [[], ['monday'], ['mon', 'mon'], 'mon']) expect(problem({ days })).to.match(/days/);
       for (const groups of [[], ['bad name'], ['a', 'a']]) expect(problem({ groups })).to.match(/groups/);
       expect(problem({ end: '04:00' })).to.match(/unknown field/);
+      for (const w of [null, [], 'mon 02:00'])
+        expect(installWindowsProblem([w]), JSON.stringify(w)).to.match(/must be an object/);
     });
     it('refuses more than 16 windows, and none', () => {
       expect(installWindowsProblem(Array.from({ length: 17 }, () => good))).to.match(/1 to 16/);
