@@ -41,7 +41,7 @@ export class InstallDeferrals {
   /** Throws DeferredError unless `target` may be installed now; `planned` says what the download would be. */
   async check(target: VerifiedTarget, planned: () => Promise<Delivery>): Promise<DownloadTerms> {
     this.checkWindow(target);
-    const terms = await this.checkNetwork(planned);
+    const terms = await this.checkNetwork(target, planned);
     await this.checkReadiness();
     return terms;
   }
@@ -63,7 +63,7 @@ export class InstallDeferrals {
     });
   }
 
-  private async checkNetwork(planned: () => Promise<Delivery>): Promise<DownloadTerms> {
+  private async checkNetwork(target: VerifiedTarget, planned: () => Promise<Delivery>): Promise<DownloadTerms> {
     const policy = this.options.network;
     if (!policy || !(await isMetered(policy))) return { metered: false, fullImage: true };
     const download = await planned();
@@ -73,16 +73,15 @@ export class InstallDeferrals {
         message: 'the network is metered and no signed delta applies to the running image',
       });
     const limit = policy.dailyByteBudget;
-    if (limit !== undefined) {
-      const used = await this.budget.usedOn(this.options.now());
-      // Written so that NaN refuses: only a download that provably fits goes ahead.
-      if (!(used + download.bytes <= limit))
-        throw new DeferredError('BYTE_BUDGET_SPENT', {
-          reason: 'metered',
-          message: `${download.bytes} bytes do not fit today's metered budget (${Math.max(0, limit - used)} of ${limit} left)`,
-        });
-    }
-    return { metered: true, fullImage: !policy.deltasOnly };
+    const left = limit === undefined ? Infinity : limit - (await this.budget.usedOn(this.options.now()));
+    // Written so that NaN refuses: only a download that provably fits goes ahead.
+    if (!(download.bytes <= left))
+      throw new DeferredError('BYTE_BUDGET_SPENT', {
+        reason: 'metered',
+        message: `${download.bytes} bytes do not fit today's metered budget (${Math.max(0, left)} of ${limit} left)`,
+      });
+    // A delta that fails falls back to the full image only where that is allowed and fits too.
+    return { metered: true, fullImage: !policy.deltasOnly && target.length <= left };
   }
 
   private async checkReadiness(): Promise<void> {

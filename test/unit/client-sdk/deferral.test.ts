@@ -142,6 +142,26 @@ describe('DeviceAgent: not now (install windows, readiness, metered networks)', 
     });
   });
 
+  describe('on a metered network whose budget fits the signed delta but not the full image', () => {
+    const ctx = deviceRunningOld(OLD, NEXT, 'ota-metered-fallback-', async () => {
+      const delta = await makeDelta(OLD, NEXT);
+      // Storage serves other bytes: the delta fails its hash and the full image would follow.
+      return [{ ...delta, served: Buffer.alloc(delta.bytes.length, 7) }];
+    });
+
+    it('waits rather than fall back to the full image', async () => {
+      const network = { metered: true, dailyByteBudget: NEXT.bytes.length - 1 };
+      const agent = loopbackDevice(ctx.ota, ctx.stateDir, { device: { network } });
+      expect(await agent.checkForUpdate()).to.include({
+        status: 'waiting',
+        reason: 'metered',
+        code: 'NETWORK_METERED',
+      });
+      expect(ctx.ota.fetched, 'the delta only').to.have.length(1);
+      expect(await agent.state()).to.include({ currentVersion: OLD.version });
+    });
+  });
+
   describe('on a metered network with deltas only, when a signed delta applies', () => {
     const ctx = deviceRunningOld(OLD, NEXT, 'ota-metered-delta-', async () => [await makeDelta(OLD, NEXT)]);
 
