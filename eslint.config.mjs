@@ -48,6 +48,26 @@ const folders = (names, message, extra = {}) => ({
  */
 const layer = (names, message) => restrict({ patterns: [folders(names, message)] });
 
+/** Every top-level project folder (relative imports into them); client-sdk/ is reached by its package name. */
+const PROJECT_FOLDERS = [
+  'common',
+  'infra',
+  'trust',
+  'fleet',
+  'activities',
+  'workflows',
+  'control',
+  'api',
+  'worker',
+  'cli',
+  'simulator',
+  'scripts',
+  'web',
+  'bench',
+  'test',
+  'client-sdk',
+];
+
 const CLI_MESSAGE =
   'cli/ talks to the system through the admin API client (infra/adminApiClient) and common/ types; direct access belongs in cli/host/';
 
@@ -205,6 +225,39 @@ export default tseslint.config(
           message: 'parse request bodies with jsonBody from api/untrusted.ts',
         },
         { name: 'body-parser', message: 'parse request bodies with jsonBody from api/untrusted.ts' },
+      ],
+    }),
+  },
+  {
+    // The device product ships to devices alone: the SDK and Node's built-ins, nothing of the
+    // server, and no other package (the bundle must stay small). The packaging scripts run at
+    // build time and may use the bundler too.
+    files: ['device/**/*.ts'],
+    rules: restrict({
+      patterns: [
+        {
+          regex: `^(\\.\\./)+(${PROJECT_FOLDERS.join('|')})(/|$)`,
+          message: 'device/ imports only @enigm-ota/client-sdk and node: built-ins, nothing of the server',
+        },
+        {
+          regex: '^(?!node:|@enigm-ota/client-sdk(/|$)|\\.|esbuild$)',
+          message: 'device/ imports only @enigm-ota/client-sdk and node: built-ins (its build scripts also esbuild)',
+        },
+      ],
+    }),
+  },
+  {
+    files: ['device/agent/**/*.ts'],
+    rules: restrict({
+      patterns: [
+        {
+          regex: `^(\\.\\./)+(${PROJECT_FOLDERS.join('|')}|packaging)(/|$)`,
+          message: 'device/agent/ imports only @enigm-ota/client-sdk and node: built-ins, nothing of the server',
+        },
+        {
+          regex: '^(?!node:|@enigm-ota/client-sdk(/|$)|\\.)',
+          message: 'device/agent/ imports only @enigm-ota/client-sdk and node: built-ins',
+        },
       ],
     }),
   },
