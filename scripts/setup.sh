@@ -26,6 +26,9 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 for pkg in mmdebstrap qemu-system-x86 qemu-utils e2fsprogs dosfstools mtools fdisk grub-common grub-efi-amd64-bin ovmf openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need_apt+=("$pkg")
 done
+# The agent's Debian package: dpkg-deb builds it (zstd); its unit test verifies the unit file.
+command -v dpkg-deb >/dev/null || need_apt+=(dpkg)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
   SUDO=""

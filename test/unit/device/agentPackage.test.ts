@@ -79,7 +79,8 @@ describe('enigm-ota-agent Debian package', function () {
     await mkdir(bin);
     await writeFile(join(bin, 'systemctl'), `#!/bin/sh\necho "$@" >> '${calls}'\n`);
     await chmod(join(bin, 'systemctl'), 0o755);
-    const env = { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` };
+    // dpkg wants ldconfig and start-stop-daemon on PATH, which a user's PATH may lack.
+    const env = { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` };
     const dpkg = (...args: string[]) =>
       run(
         'dpkg',
