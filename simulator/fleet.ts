@@ -163,6 +163,8 @@ function simulatedProgram(config: Config, kit: FactoryKit, device: SimulatedDevi
     // The SDK's own defaults: simulations and tests are timed on them.
     health: { deadlineSec: defaultLimits.healthWindowMs / 1000 },
     poll: { intervalSec: defaultRetry.pollIntervalMs / 1000 },
+    // The groups it is enrolled in: which signed install windows apply to it.
+    groups: device.groups ?? [],
   });
   return new AgentProgram(agentConfig, {
     provisioned: {
@@ -177,8 +179,6 @@ function simulatedProgram(config: Config, kit: FactoryKit, device: SimulatedDevi
       attestation: device.attestation,
       retry: device.retry,
       limits: device.limits,
-      // The groups it is enrolled in: which signed install windows apply to it.
-      groups: device.groups,
     },
   });
 }

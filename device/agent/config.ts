@@ -10,6 +10,8 @@ import {
   MAX_ARGS,
   MAX_CONFIG_BYTES,
   MAX_HEALTH_COMMANDS,
+  MAX_NAMES,
+  NAME,
 } from './configSchema';
 import { readCapped } from './files';
 
@@ -24,6 +26,9 @@ export interface AgentConfig {
   factory: { version: string; rollbackIndex: number };
   installer: { backend: InstallerBackend; referenceDir?: string };
   health: { commands: HealthCommand[]; deadlineSec: number };
+  groups: string[];
+  readiness: { command?: string[]; timeoutSec: number };
+  network: { metered: boolean; meteredCommand?: string[]; deltasOnly: boolean; dailyByteBudget?: number };
   poll: { intervalSec: number; jitter: number };
   hooks: { afterInstall?: string[]; afterRefusal?: string[]; timeoutSec: number };
   limits: { maxArtifactBytes: number; maxApiResponseBytes: number; fetchTimeoutSec: number };
@@ -114,6 +119,14 @@ function check(spec: KeySpec, value: unknown): string | undefined {
     case 'integer':
     case 'number':
       return checkNumber(spec, value);
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'must be true or false';
+    case 'names':
+      return Array.isArray(value) &&
+        value.length <= MAX_NAMES &&
+        value.every((v) => typeof v === 'string' && NAME.test(v))
+        ? undefined
+        : `must be an array of at most ${MAX_NAMES} names matching ${String(NAME)}`;
     case 'enum':
       return spec.values?.includes(value as string) ? undefined : `must be one of ${spec.values?.join(', ')}`;
     case 'argv':
@@ -185,6 +198,7 @@ export function configInCode(
     factory?: AgentConfig['factory'];
     health?: Partial<AgentConfig['health']>;
     poll?: Partial<AgentConfig['poll']>;
+    groups?: string[];
   },
 ): AgentConfig {
   const defaults = build((key) => SPECS.get(key)?.default);
@@ -224,6 +238,14 @@ function build(get: (key: string) => unknown): AgentConfig {
       referenceDir: get('installer.referenceDir') as string | undefined,
     },
     health: { commands, deadlineSec: n('health.deadlineSec') },
+    groups: get('groups') as string[],
+    readiness: { command: argv('readiness.command'), timeoutSec: n('readiness.timeoutSec') },
+    network: {
+      metered: get('network.metered') as boolean,
+      meteredCommand: argv('network.meteredCommand'),
+      deltasOnly: get('network.deltasOnly') as boolean,
+      dailyByteBudget: get('network.dailyByteBudget') as number | undefined,
+    },
     poll: { intervalSec: n('poll.intervalSec'), jitter: n('poll.jitter') },
     hooks: {
       afterInstall: argv('hooks.afterInstall'),

@@ -44,6 +44,7 @@ export function renderConfigDocs(): string {
     '| 2 | bad usage or configuration: nothing was started |',
     '| 3 | `check-now`: a new version was installed |',
     '| 4 | `check-now`: the offered update was refused (the code says why) |',
+    '| 5 | `check-now`: the device waits (an install window, the readiness hook, the metered network) |',
   ].join('\n')}\n`;
 }
 

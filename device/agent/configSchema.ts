@@ -3,7 +3,7 @@
  * against it (config.ts) and docs/agent-config.md is rendered from it (configDocs.ts), so
  * the documentation cannot drift from what the agent accepts.
  */
-type KeyType = 'string' | 'url' | 'path' | 'integer' | 'number' | 'enum' | 'argv' | 'commands';
+type KeyType = 'string' | 'url' | 'path' | 'integer' | 'number' | 'boolean' | 'enum' | 'names' | 'argv' | 'commands';
 
 export interface KeySpec {
   /** Dotted path in the JSON file (`health.deadlineSec` is `{"health": {"deadlineSec": ...}}`). */
@@ -11,7 +11,7 @@ export interface KeySpec {
   type: KeyType;
   required?: boolean;
   /** Absent keys take this value (what the docs show as the default). */
-  default?: string | number | readonly string[] | readonly HealthCommand[];
+  default?: string | number | boolean | readonly string[] | readonly HealthCommand[];
   /** Inclusive bounds of a number, or of a string's length. */
   min?: number;
   max?: number;
@@ -36,6 +36,9 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 export const MAX_ARGS = 64;
 export const MAX_ARG_LENGTH = 4096;
 export const MAX_HEALTH_COMMANDS = 16;
+/** Bounds of a list of names (the device's groups). */
+export const MAX_NAMES = 16;
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const HOUR = 3600;
 
 export const CONFIG_KEYS: readonly KeySpec[] = [
@@ -136,6 +139,49 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     min: 10,
     max: 24 * HOUR,
     doc: 'The whole health check (every command, and the confirmation) must end within this; silence counts as a failed boot.',
+  },
+  {
+    key: 'groups',
+    type: 'names',
+    default: [],
+    doc: `The target groups the fleet put this device in: a release's signed install windows that name groups apply only to devices in one of them (D-19). At most ${MAX_NAMES} names matching \`${String(NAME)}\`.`,
+  },
+  {
+    key: 'readiness.command',
+    type: 'argv',
+    doc: 'Asked (no shell) before each download: exit code 0 means ready, anything else or no answer in `readiness.timeoutSec` means "not now" (battery, a user at work). The device reports it waits, and asks again on a backoff from 30 s doubling to 30 min.',
+  },
+  {
+    key: 'readiness.timeoutSec',
+    type: 'integer',
+    default: 30,
+    min: 1,
+    max: 600,
+    doc: 'A readiness command still running then is killed and counts as "not now".',
+  },
+  {
+    key: 'network.metered',
+    type: 'boolean',
+    default: false,
+    doc: 'The device is on a metered network (paid by the byte): `network.deltasOnly` and `network.dailyByteBudget` apply.',
+  },
+  {
+    key: 'network.meteredCommand',
+    type: 'argv',
+    doc: 'Instead of `network.metered`: asked (no shell, 10 s at most) before each download; exit code 0 means metered now, any other exit means not metered; no answer counts as metered.',
+  },
+  {
+    key: 'network.deltasOnly',
+    type: 'boolean',
+    default: false,
+    doc: 'On a metered network, install only when a signed delta applies; otherwise wait (reported as `metered`).',
+  },
+  {
+    key: 'network.dailyByteBudget',
+    type: 'integer',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    doc: 'On a metered network, at most this many artifact bytes per UTC day, counted across restarts in `<stateDir>/network-budget.json`; a download that does not fit waits for the next day.',
   },
   {
     key: 'poll.intervalSec',

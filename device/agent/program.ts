@@ -17,6 +17,7 @@ import { writeAtomically } from './files';
 import { type BootCheck, installerFor } from './installers';
 import type { AgentLog } from './log';
 import type { Provisioned } from './provisioning';
+import { waitPolicies } from './waitPolicies';
 
 /** What one cycle ended with, as `status` and `check-now` show it (`<stateDir>/last-cycle.json`). */
 export interface CycleRecord {
@@ -38,7 +39,6 @@ export interface ProgramOverrides {
   attestation?: DeviceConfig['attestation'];
   retry?: DeviceConfig['retry'];
   limits?: DeviceConfig['limits'];
-  groups?: DeviceConfig['groups'];
 }
 
 /**
@@ -92,7 +92,7 @@ export class AgentProgram {
       retry: this.retry,
       now: o.now,
       attestation: o.attestation,
-      groups: o.groups,
+      ...waitPolicies(config),
       step: (name) => this.onStep(name),
     });
   }

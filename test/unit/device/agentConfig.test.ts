@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { agentConfigFrom, ConfigError, configInCode, readAgentConfig } from '../../../device/agent/config';
 import { renderConfigDocs } from '../../../device/agent/configDocs';
 import { CONFIG_KEYS, MAX_CONFIG_BYTES } from '../../../device/agent/configSchema';
+import { waitPolicies } from '../../../device/agent/waitPolicies';
 import { REPO_ROOT } from '../../paths';
 
 const MINIMAL = {
@@ -96,6 +97,47 @@ describe('agent configuration file', () => {
     expect(problemsOf({ ...MINIMAL, health: { commands: [{ argv: ['/bin/true'], shell: true }] } })).to.deep.equal([
       'health.commands: [0].shell: unknown key',
     ]);
+  });
+
+  it('reads the groups, the readiness hook and the metered-network policy, each bounded', async () => {
+    expect(
+      problemsOf({
+        ...MINIMAL,
+        groups: ['lab', 'Bad group'],
+        readiness: { command: ['battery-ok'], timeoutSec: 0 },
+        network: { metered: 'yes', deltasOnly: 1, dailyByteBudget: -1 },
+      }),
+    ).to.deep.equal([
+      'groups: must be an array of at most 16 names matching /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/',
+      'readiness.command: must be an array of 1..64 strings (at most 4096 characters), the first an absolute path',
+      'readiness.timeoutSec: must be an integer in 1..600',
+      'network.metered: must be true or false',
+      'network.deltasOnly: must be true or false',
+      `network.dailyByteBudget: must be an integer in 0..${Number.MAX_SAFE_INTEGER}`,
+    ]);
+    expect(problemsOf({ ...MINIMAL, groups: Array.from({ length: 17 }, (_, i) => `g${i}`) })).to.have.length(1);
+    const none = waitPolicies(agentConfigFrom(MINIMAL));
+    expect(none).to.deep.equal({ groups: [], readiness: undefined, network: undefined });
+    const set = waitPolicies(
+      agentConfigFrom({
+        ...MINIMAL,
+        groups: ['lab'],
+        readiness: { command: ['/usr/bin/battery-ok', '--min', '30'], timeoutSec: 5 },
+        network: { metered: true, deltasOnly: true, dailyByteBudget: 1000000 },
+      }),
+    );
+    expect(set).to.deep.equal({
+      groups: ['lab'],
+      readiness: { command: ['/usr/bin/battery-ok', '--min', '30'], timeoutMs: 5000 },
+      network: { metered: true, deltasOnly: true, dailyByteBudget: 1000000 },
+    });
+    // A probe command: exit 0 metered, another exit not metered, one that cannot run counts as metered.
+    const probe = (argv: string[]) =>
+      waitPolicies(agentConfigFrom({ ...MINIMAL, network: { meteredCommand: argv } })).network?.metered;
+    const ask = async (m: ReturnType<typeof probe>) => (typeof m === 'function' ? m() : m);
+    expect(await ask(probe(['/bin/true']))).to.equal(true);
+    expect(await ask(probe(['/bin/false']))).to.equal(false);
+    expect(await ask(probe(['/nonexistent/probe']))).to.equal(true);
   });
 
   it('refuses a file larger than its limit before parsing it, and names the file', async () => {
