@@ -91,7 +91,9 @@ export type UpdateResult =
   | { status: 'up-to-date'; version: string }
   | { status: 'waiting'; version: string; target: string; reason: WaitReason; code: string; message: string }
   | { status: 'installed'; version: string; target: string; delivery?: Delivery }
-  | { status: 'refused'; version: string; target: string; code: string; message: string };
+  | { status: 'refused'; version: string; target: string; code: string; message: string }
+  /** The installer asked for a reboot (a trial boot, or a fallback after one): the agent has stopped acting. */
+  | { status: 'rebooting'; version: string; target?: string };
 
 /**
  * A device's update agent. The API's offer only says which target to look at; the
@@ -113,6 +115,8 @@ export class DeviceAgent {
   private recovered = false;
   /** Start-up recovery dropped the trial of the pending install: its boot failed. */
   private trialDropped = false;
+  /** The installer asked for a reboot: nothing more is settled, stored or reported by this agent. */
+  private rebooting = false;
 
   /** Replaced once the device has its certificate; every request goes through it. */
   private transport: Fetch = createTransport();
@@ -212,6 +216,7 @@ export class DeviceAgent {
       await this.ensureIdentity();
       await this.attestIfDue();
       const state = await this.settle();
+      if (this.rebooting) return { status: 'rebooting', version: state.currentVersion };
       const offer = await this.api.poll(this.pollRequest(state));
       if (!offer) return { status: 'up-to-date', version: state.currentVersion };
       return this.installOfferNow(offer, state);
@@ -222,11 +227,12 @@ export class DeviceAgent {
    * The agent's own schedule until `signal` aborts: a cycle, then the poll interval spread by
    * its jitter, so a fleet started together drifts apart. After a cycle whose requests failed
    * for good (retryable errors only), the backoff goes on growing with each failed cycle in a
-   * row, never before the API's Retry-After; any other error waits the poll interval.
+   * row, never before the API's Retry-After; any other error waits the poll interval. It ends
+   * once the installer asked for a reboot: the reboot ends the process.
    */
   async run(signal: AbortSignal, onCycle?: (outcome: CycleOutcome) => void): Promise<void> {
     let failed = 0;
-    while (!signal.aborted) {
+    while (!signal.aborted && !this.rebooting) {
       let outcome: CycleOutcome;
       try {
         const result = await this.checkForUpdate();
@@ -236,6 +242,7 @@ export class DeviceAgent {
         outcome = { error, nextInMs: cycleDelayMs({ policy: this.retry }, { error, failedBefore: failed++ }) };
       }
       onCycle?.(outcome);
+      if (this.rebooting) return;
       await sleepUnless(signal, outcome.nextInMs);
     }
   }
@@ -244,7 +251,9 @@ export class DeviceAgent {
   installOffer(offer: PollOffer): Promise<UpdateResult> {
     return this.serially(async () => {
       await this.ensureIdentity();
-      return this.installOfferNow(offer, await this.settle());
+      const state = await this.settle();
+      if (this.rebooting) return { status: 'rebooting', version: state.currentVersion };
+      return this.installOfferNow(offer, state);
     });
   }
 
@@ -294,7 +303,13 @@ export class DeviceAgent {
     let healthFailed = false;
     let bootError = '';
     try {
-      healthFailed = !(await this.confirmWithinWindow(target));
+      const answer = await this.confirmWithinWindow(target);
+      if (answer === 'rebooting') {
+        // The pending install is on disk: the agent that starts after the reboot settles it.
+        this.rebooting = true;
+        return { status: 'rebooting', version: state.currentVersion, target: target.name };
+      }
+      healthFailed = !answer;
     } catch (err) {
       // The trial gave no answer at all: go back; settle() below still goes by what runs.
       bootError = `: ${String(err)}`;
@@ -312,15 +327,19 @@ export class DeviceAgent {
   /**
    * Start-up recovery once per agent start, then state.json follows what actually runs and
    * a pending install is finished: stored, then reported; cleared once the report arrived,
-   * so a cut or a lost report only means it is reported again (D-9, D-14).
+   * so a cut or a lost report only means it is reported again (D-9, D-14). While a reboot
+   * is under way nothing is settled: the agent after the reboot does it.
    */
   private async settle(healthFailed = false): Promise<DeviceState> {
     const installer = this.config.installer;
     if (!this.recovered) {
-      this.trialDropped = (await installer.recover()).trialDropped;
+      const recovery = await installer.recover({ checkIn: () => this.checkIn() });
+      this.trialDropped = recovery.trialDropped;
+      this.rebooting ||= recovery.rebooting === true;
       this.recovered = true;
     }
     const stored = await this.stored();
+    if (this.rebooting) return { currentVersion: stored.currentVersion, rollbackIndex: stored.rollbackIndex };
     const s = settleInstall(stored, (await installer.running()).version, healthFailed || this.trialDropped);
     if (s.state.currentVersion !== stored.currentVersion || s.state.rollbackIndex !== stored.rollbackIndex) {
       await writeDeviceState(this.config.stateDir, s.pending ? { ...s.state, pending: s.pending } : s.state);
@@ -332,6 +351,15 @@ export class DeviceAgent {
       this.step('pending-cleared');
     }
     return s.state;
+  }
+
+  /**
+   * The agent's own health check after a new image booted: its identity works and the API
+   * answers a poll (the offer in the answer is not acted on here).
+   */
+  private async checkIn(): Promise<void> {
+    await this.ensureIdentity();
+    await this.api.poll(this.pollRequest(await this.stored()));
   }
 
   private stored() {
@@ -389,7 +417,7 @@ export class DeviceAgent {
   }
 
   /** Health must be confirmed within the window; silence counts as a failed boot. */
-  private async confirmWithinWindow(target: VerifiedTarget): Promise<boolean> {
+  private async confirmWithinWindow(target: VerifiedTarget): Promise<boolean | 'rebooting'> {
     const installer = this.config.installer;
     let timer: NodeJS.Timeout | undefined;
     const closed = new Promise<'closed'>((resolve) => {
