@@ -56,6 +56,9 @@ const KNOWN_ERROR_CODES: Record<OtaErrorCode, true> = {
   DEVICE_NOT_READY: true,
   NETWORK_METERED: true,
   BYTE_BUDGET_SPENT: true,
+  INSTALLER_COMMAND_FAILED: true,
+  RAUC_STATUS_INVALID: true,
+  RAUC_SLOT_UNCONFIRMED: true,
 };
 
 /** The API's Prometheus metrics, in a registry of their own (no process-wide globals). */

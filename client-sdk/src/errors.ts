@@ -43,6 +43,13 @@ export type OtaErrorCode =
   | 'INSTALL_INTERRUPTED'
   | 'DEVICE_STATE_INVALID'
   | 'CONFIG_INVALID'
+  // installer backends (installers/): a command (rauc, a health check, the reboot) that exited
+  // non-zero, was killed or outlived its deadline
+  | 'INSTALLER_COMMAND_FAILED'
+  // RAUC's status output that is not what RAUC writes: too large, not JSON, no booted slot, unknown fields' types
+  | 'RAUC_STATUS_INVALID'
+  // the booted slot is neither marked good nor under a trial the agent started: nothing to report as running
+  | 'RAUC_SLOT_UNCONFIRMED'
   // remote attestation (device side)
   | 'ATTESTATION_KEY_INVALID'
   // not now (D-19): the device waits and reports why; none of these is a failure

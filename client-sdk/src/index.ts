@@ -44,7 +44,16 @@ export { downloadVerified } from './download';
 // Installer: the interface an A/B system implements, and the reference one
 export type { AbOptions, AbStep } from './abInstaller';
 export { AbSlotInstaller } from './abInstaller';
-export type { Installer } from './installer';
+export type { Installer, RecoverContext, Recovery } from './installer';
+// Installer backends: RAUC (A/B slots switched by the bootloader)
+export type { CommandLimits, CommandResult, CommandSpec } from './installers/command';
+export { runCommand } from './installers/command';
+export type { HealthChecks, RaucOptions, RaucTimeouts } from './installers/rauc';
+export { RaucInstaller } from './installers/rauc';
+export type { HealthDecision, RaucStep, RecoveryPlan, TrialMarker } from './installers/raucRecovery';
+export { decideRecovery } from './installers/raucRecovery';
+export type { RaucSlot, RaucStatus } from './installers/raucStatus';
+export { MAX_RAUC_STATUS_BYTES, parseRaucStatus } from './installers/raucStatus';
 
 // Device agent: the update loop, its configuration and its stored state
 export type { AgentStep, CycleOutcome, DeviceConfig, UpdateResult } from './device';

@@ -1,0 +1,46 @@
+import { runCommand } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
+const LIMITS = { maxOutputBytes: 1024 };
+
+describe('runCommand', () => {
+  it('answers the output of a program that exited 0, its arguments passed as they are (no shell)', async () => {
+    const out = await runCommand({ argv: ['printf', '%s|', 'a b', '$HOME', ';true'], timeoutMs: 5000 }, LIMITS);
+    expect(out.stdout).to.equal('a b|$HOME|;true|');
+  });
+
+  it('refuses a non-zero exit with INSTALLER_COMMAND_FAILED and what the program said', async () => {
+    const err = await runCommand({ argv: ['sh', '-c', 'echo broken >&2; exit 3'], timeoutMs: 5000 }, LIMITS).catch(
+      (e: unknown) => e,
+    );
+    expect(err).to.have.property('code', 'INSTALLER_COMMAND_FAILED');
+    expect(err)
+      .to.have.property('message')
+      .that.matches(/exit code 3: broken/);
+  });
+
+  it('kills a program that outlives its deadline', async () => {
+    const err = await runCommand({ argv: ['sleep', '30'], timeoutMs: 100 }, LIMITS).catch((e: unknown) => e);
+    expect(err).to.have.property('code', 'INSTALLER_COMMAND_FAILED');
+    expect(err)
+      .to.have.property('message')
+      .that.matches(/still running after 100 ms/);
+  });
+
+  it('kills a program whose output outgrows the limit', async () => {
+    const err = await runCommand({ argv: ['yes'], timeoutMs: 20_000 }, LIMITS).catch((e: unknown) => e);
+    expect(err).to.have.property('code', 'INSTALLER_COMMAND_FAILED');
+    expect(err)
+      .to.have.property('message')
+      .that.matches(/stdout over 1024 bytes/);
+  });
+
+  it('refuses a missing program and a spec without a deadline', async () => {
+    expect(
+      await runCommand({ argv: ['/nonexistent/rauc'], timeoutMs: 5000 }, LIMITS).catch((e: unknown) => e),
+    ).to.have.property('code', 'INSTALLER_COMMAND_FAILED');
+    expect(
+      await runCommand({ argv: ['true'], timeoutMs: Number.NaN }, LIMITS).catch((e: unknown) => e),
+    ).to.have.property('code', 'CONFIG_INVALID');
+  });
+});

@@ -1,0 +1,106 @@
+import { decideRecovery, type RaucSlot, type RaucStatus, type TrialMarker } from '@enigm-ota/client-sdk';
+import { expect } from 'chai';
+
+type Boot = 'good' | 'bad';
+
+/** Slot A (rootfs.0) and B (rootfs.1); `booted` names the one that runs. */
+function status(booted: 'A' | 'B', a: Boot, b: Boot): RaucStatus {
+  const slot = (bootname: 'A' | 'B', bootStatus: Boot): RaucSlot => ({
+    name: bootname === 'A' ? 'rootfs.0' : 'rootfs.1',
+    class: 'rootfs',
+    bootname,
+    state: bootname === booted ? 'booted' : 'inactive',
+    bootStatus,
+    installedAt: undefined,
+  });
+  const slots = [slot('A', a), slot('B', b)];
+  return { compatible: 'enigm-ota-vm', booted: slots[booted === 'A' ? 0 : 1]!, slots };
+}
+const trial = (phase: TrialMarker['phase']): TrialMarker => ({
+  phase,
+  version: '2.0.0',
+  sha256: 'ab'.repeat(32),
+  from: 'rootfs.0',
+  to: 'rootfs.1',
+});
+const GOOD_A = { do: 'mark-good', slot: 'rootfs.0' };
+const GOOD_B = { do: 'mark-good', slot: 'rootfs.1' };
+const BAD_B = { do: 'mark-bad', slot: 'rootfs.1' };
+const CLEAR = { do: 'clear-marker' };
+const REBOOT = { do: 'reboot' };
+
+describe('decideRecovery', () => {
+  describe('without a trial marker', () => {
+    it('leaves a booted slot marked good alone', () => {
+      expect(decideRecovery(status('A', 'good', 'bad'), undefined)).to.deep.equal({
+        steps: [],
+        trialDropped: false,
+        rebooting: false,
+      });
+    });
+    it('marks a confirmed slot good again after a reboot, without health checks', () => {
+      expect(decideRecovery(status('B', 'good', 'bad'), undefined)).to.deep.equal({
+        steps: [GOOD_B],
+        trialDropped: false,
+        rebooting: false,
+      });
+    });
+  });
+
+  describe('when the old slot booted', () => {
+    it('drops a trial that was asked for as a failed boot, and keeps its slot from being tried again', () => {
+      expect(decideRecovery(status('A', 'bad', 'bad'), trial('booting'))).to.deep.equal({
+        steps: [BAD_B, GOOD_A, CLEAR],
+        trialDropped: true,
+        rebooting: false,
+      });
+    });
+    it('drops an install that never reached its trial as an interruption', () => {
+      expect(decideRecovery(status('A', 'good', 'good'), trial('installing'))).to.deep.equal({
+        steps: [BAD_B, CLEAR],
+        trialDropped: false,
+        rebooting: false,
+      });
+    });
+  });
+
+  describe('when the trial slot booted', () => {
+    it('runs the health checks, then marks it good, or marks it bad and reboots into the old slot', () => {
+      expect(decideRecovery(status('B', 'good', 'bad'), trial('booting'))).to.deep.equal({
+        checkHealth: {
+          healthy: { steps: [GOOD_B, CLEAR], trialDropped: false, rebooting: false },
+          unhealthy: { steps: [BAD_B, REBOOT], trialDropped: false, rebooting: true },
+        },
+      });
+    });
+    it('only clears the marker when the trial was marked good before a cut', () => {
+      expect(decideRecovery(status('B', 'good', 'good'), trial('booting'))).to.deep.equal({
+        steps: [CLEAR],
+        trialDropped: false,
+        rebooting: false,
+      });
+    });
+    it('falls back from a boot the agent never asked for (RAUC switched the order before the intent was stored)', () => {
+      expect(decideRecovery(status('B', 'good', 'good'), trial('installing'))).to.deep.equal({
+        steps: [BAD_B, REBOOT],
+        trialDropped: false,
+        rebooting: true,
+      });
+    });
+    it('keeps the device bootable when the old slot is not good either: marks the booted one good', () => {
+      const decision = decideRecovery(status('B', 'bad', 'bad'), trial('booting'));
+      expect(decision)
+        .to.have.nested.property('checkHealth.unhealthy')
+        .that.deep.equals({
+          steps: [GOOD_B, CLEAR],
+          trialDropped: false,
+          rebooting: false,
+        });
+      expect(decideRecovery(status('B', 'bad', 'bad'), trial('installing'))).to.deep.equal({
+        steps: [GOOD_B, CLEAR],
+        trialDropped: false,
+        rebooting: false,
+      });
+    });
+  });
+});
