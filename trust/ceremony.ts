@@ -11,6 +11,7 @@ import { ceremonyFiles, type Config } from '../infra/config';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import type { Hsm } from '../infra/hsm';
 import type { Storage } from '../infra/storage';
+import { ensureBundleSigning } from './bundleSigning';
 import { HsmKeys, shortKeyId, type TufRole } from './keyring';
 import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
 import { MetadataRepository } from './metadataRepository';
@@ -38,6 +39,9 @@ export interface CeremonyResult {
   fleetCaCreated: boolean;
   rootFiles: Record<RepositoryName, string>;
   offlineKeyFiles: string[];
+  /** The RAUC keyring devices are provisioned with (the bundle-signing CA), and whether this run made it. */
+  bundleKeyring: string;
+  bundleSigningCreated: boolean;
 }
 
 export function rootFile(config: Config, repo: RepositoryName): string {
@@ -126,7 +130,7 @@ export function checkCeremonyOptions(o: CeremonyOptions): void {
  * (node-forge, written for offline storage) and HSM keys for the online roles (made inside
  * the token), the first root signed by every root key, and an empty signed repository;
  * and the fleet CA (device certificates, the API's TLS certificate for `apiHosts`), its key
- * in the fleet CA's own token.
+ * in the fleet CA's own token; and the RAUC bundle-signing CA and certificate (bundleSigning.ts).
  * The release repository's targets role gets `releaseKeys` HSM keys with a threshold.
  */
 export async function runCeremony(
@@ -145,7 +149,7 @@ export async function runCeremony(
     fleetCa: files.caCert,
     fleetCaCreated,
     rootFiles: { release: '', rollout: '' },
-    offlineKeyFiles: [],
+    ...(await bundleSigning(config)),
   };
   for (const repo of REPOSITORIES) {
     const file = rootFile(config, repo);
@@ -189,6 +193,14 @@ export async function runCeremony(
     await (await openRepository(config, { storage, repo, hsm })).initialize(JSON.stringify(trusted.toJSON(), null, 1));
   }
   return result;
+}
+
+/** The RAUC bundle-signing CA and certificate (made once); a new CA key goes to the offline folder. */
+async function bundleSigning(
+  config: Config,
+): Promise<Pick<CeremonyResult, 'offlineKeyFiles' | 'bundleKeyring' | 'bundleSigningCreated'>> {
+  const { files, created } = await ensureBundleSigning(config.ceremonyDir);
+  return { offlineKeyFiles: created ? [files.caKey] : [], bundleKeyring: files.keyring, bundleSigningCreated: created };
 }
 
 export function rootExpiry(config: Config): string {

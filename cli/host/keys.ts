@@ -72,6 +72,7 @@ async function init(
       `trusted roots (provision devices with these): ${Object.values(result.rootFiles).join(', ')}`,
       result.created.length ? `created: ${result.created.join(', ')}` : 'nothing to create: both repositories exist',
       `fleet CA: ${result.fleetCa}${result.fleetCaCreated ? ' (created; provision devices with it)' : ''}, key in HSM token ${config.hsm.fleetCaToken}`,
+      `RAUC keyring: ${result.bundleKeyring}${result.bundleSigningCreated ? ' (created; provision devices with it as /etc/rauc/keyring.pem)' : ''}`,
       ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
     ].join('\n'),
   );

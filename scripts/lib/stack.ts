@@ -237,9 +237,11 @@ async function keyCeremony(config: Config, env: Record<string, string>, log: (li
     const ceremony = await runCeremony(config, { hsm, storage: new Storage(config.minio) });
     for (const repo of ceremony.created) log(`key ceremony: ${repo} root created (${ceremony.rootFiles[repo]})`);
     for (const f of ceremony.offlineKeyFiles)
-      log(`key ceremony: offline root key written to ${f}: move it to offline storage`);
+      log(`key ceremony: offline key written to ${f}: move it to offline storage`);
     if (ceremony.fleetCaCreated)
       log(`key ceremony: fleet CA created (${ceremony.fleetCa}); devices trust it for the API`);
+    if (ceremony.bundleSigningCreated)
+      log(`key ceremony: RAUC keyring created (${ceremony.bundleKeyring}); devices check bundles against it`);
   } finally {
     hsm.close();
   }
