@@ -9,6 +9,7 @@ import { type Config, loadConfig } from '../infra/config';
 import type { ApiCommand } from './args';
 import { deviceCommand } from './deviceCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
+import { bundle } from './host/bundle';
 import { migrate } from './host/db';
 import { keys } from './host/keys';
 import { metadataStatus } from './host/metadata';
@@ -62,12 +63,15 @@ const USAGE = `ota: operate Enigm OTA releases
   ota keys partition REPOSITORY            (move to one file set per channel and hardware: a new root)
                      Root changes take [--root-key FILE ...] (default: the ceremony's offline folder).
                      REPOSITORY: release | rollout; ROLE: root | targets | snapshot | timestamp
+  ota bundle create  --image rootfs.ext4 --version SEMVER --compatible STRING --out FILE.raucb [--slot-class rootfs]
+                     (a RAUC bundle signed with the ceremony's bundle-signing certificate, checked
+                      against its keyring; release it as an ordinary artifact)
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s] [--fail-rate 0.1]
 
 Every command takes --json (one JSON document on stdout). Release, device, operator and audit
 commands go through the API's admin endpoints as the operator whose token is in OTA_TOKEN;
-keys, metadata and fleet simulate work on the stack directly (the signing host).
+keys, metadata, bundle and fleet simulate work on the stack directly (the signing host).
 Configuration comes from the environment; after \`npm start\` the CLI reads var/stack.env.
 Exit codes: 0 ok, 1 failed, 2 invalid input.`;
 
@@ -114,6 +118,10 @@ const OPTIONS = {
   'root-threshold': { type: 'string' },
   'release-keys': { type: 'string' },
   'release-threshold': { type: 'string' },
+  image: { type: 'string' },
+  compatible: { type: 'string' },
+  out: { type: 'string' },
+  'slot-class': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -142,6 +150,7 @@ export async function main(argv: string[]): Promise<number> {
     if (apiCommand) return await viaApi(config, (api) => apiCommand(api, call));
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'keys') return await keys(config, call);
+    if (group === 'bundle') return await bundle(config, call);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);
     if (group === 'metadata' && command === 'status') return await metadataStatus(config, out);
     if (group === 'metadata' && command === 'accept-storage')

@@ -40,6 +40,8 @@ export const SERVER_ERROR_CODES = [
   'VALIDATION_FAILED',
   /** A delta update the worker's tools cannot build from this pair of images (infra/bsdiffSegments.ts). */
   'DELTA_BUILD_FAILED',
+  /** `rauc bundle` refused to build or sign a bundle from this image and these keys (infra/raucBundle.ts). */
+  'BUNDLE_BUILD_FAILED',
   'REPOSITORY_CONFLICT',
   'SIGNING_KEYS_MISSING',
   'UNAUTHENTICATED',
@@ -92,6 +94,7 @@ export const PERMANENT_CODES = [
   'ARTIFACT_CORRUPT',
   'VALIDATION_FAILED',
   'DELTA_BUILD_FAILED',
+  'BUNDLE_BUILD_FAILED',
   'INVALID_INPUT',
   'REPOSITORY_CONFLICT',
   'CONFIG_INVALID',

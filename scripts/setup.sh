@@ -20,6 +20,9 @@ python3 -c 'import ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v bzip2 >/dev/null || need_apt+=(bzip2)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v xdelta3 >/dev/null || need_apt+=(xdelta3)
+# RAUC bundles (ota bundle create) and the RAUC installer's integration test; mksquashfs packs the payload.
+command -v rauc >/dev/null || need_apt+=(rauc)
+command -v mksquashfs >/dev/null || need_apt+=(squashfs-tools)
 command -v bsdiff >/dev/null || need_apt+=(bsdiff)
 command -v unzip >/dev/null || need_apt+=(unzip)
 # The reference device VM (device/image, device/vm, the device tier): image build and QEMU.
