@@ -1,14 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { expect } from 'chai';
 
+import { waitForStatus } from '../../../control/releases';
 import { bundleInfo, createBundle } from '../../../infra/raucBundle';
 import { bundleSigningFiles, ensureBundleSigning } from '../../../trust/bundleSigning';
-import { artifactFile, ota, testConfig } from '../helpers';
+import { approve, artifactFile, device, ota, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
 
 const run = promisify(execFile);
 
@@ -77,5 +78,38 @@ describe('RAUC bundles signed with the ceremony keyring', () => {
       'code',
       'BUNDLE_BUILD_FAILED',
     );
+  });
+
+  it('is released as an ordinary artifact: the bytes a device verified and installed still pass rauc info', async () => {
+    const channel = 'rauc-bundles';
+    const image = await artifactFile('rootfs.ext4', 3 * 1024 * 1024);
+    const out = join(testConfig().home, 'builds', 'fw-4.0.0.raucb');
+    const made = await ota(
+      'bundle',
+      'create',
+      '--image',
+      image,
+      '--version',
+      '4.0.0',
+      '--compatible',
+      'enigm-ota-vm',
+      '--out',
+      out,
+    );
+    expect(made.code, made.stderr).to.equal(0);
+    await releaseAwaitingApproval(channel, '4.0.0', { bytes: await readFile(out) });
+    await approve(channel, '4.0.0');
+    await waitForStatus(await temporalClient(), { channel, version: '4.0.0' }, (s) => s.stage === 'stable');
+    const stateDir = join(testConfig().home, 'test-devices', 'rauc-bundle-1');
+    expect(await (await device('rauc-bundle-1', channel)).checkForUpdate()).to.include({
+      status: 'installed',
+      version: '4.0.0',
+    });
+    // The reference installer's slot holds the artifact as verified: RAUC's own check of it.
+    const slot = join(stateDir, 'system', 'slots', 'b', 'image');
+    expect(await bundleInfo(slot, { keyring: ceremony().keyring })).to.deep.equal({
+      compatible: 'enigm-ota-vm',
+      version: '4.0.0',
+    });
   });
 });
