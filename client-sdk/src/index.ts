@@ -50,7 +50,7 @@ export type { CommandLimits, CommandResult, CommandSpec } from './installers/com
 export { runCommand } from './installers/command';
 export type { HealthChecks, RaucOptions, RaucTimeouts } from './installers/rauc';
 export { RaucInstaller } from './installers/rauc';
-export type { HealthDecision, RaucStep, RecoveryPlan, TrialMarker } from './installers/raucRecovery';
+export type { HealthDecision, RaucStep, RecoveryPlan, SlotRecord, TrialMarker } from './installers/raucRecovery';
 export { decideRecovery } from './installers/raucRecovery';
 export type { RaucSlot, RaucStatus } from './installers/raucStatus';
 export { MAX_RAUC_STATUS_BYTES, parseRaucStatus } from './installers/raucStatus';

@@ -67,7 +67,8 @@ export class RaucInstaller implements Installer {
   }
 
   async recover(context: RecoverContext): Promise<Recovery> {
-    const decision = decideRecovery(await this.status(), await this.files.marker());
+    const files = { marker: await this.files.marker(), slots: await this.files.slots() };
+    const decision = decideRecovery(await this.status(), files);
     const plan = 'checkHealth' in decision ? await this.afterHealthChecks(decision.checkHealth, context) : decision;
     for (const step of plan.steps) await this.run(step);
     return { trialDropped: plan.trialDropped, rebooting: plan.rebooting };

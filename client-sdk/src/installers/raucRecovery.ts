@@ -1,4 +1,11 @@
-import type { RaucStatus } from './raucStatus';
+import type { RaucSlot, RaucStatus } from './raucStatus';
+
+/** What the agent wrote into a slot: the verified version and sha256 of the bundle, and when RAUC wrote it. */
+export interface SlotRecord {
+  version: string;
+  sha256: string;
+  installedAt?: string;
+}
 
 /**
  * The installer's note of an install it started, kept in the state folder beside state.json:
@@ -40,7 +47,10 @@ export interface HealthDecision {
  *
  * - No marker: a confirmed slot booted (a bootloader script may clear its mark on every
  *   boot, as RAUC's GRUB example does); marked good again, no health checks (a network
- *   outage must never send the fleet back to an older slot).
+ *   outage must never send the fleet back to an older slot). Unless RAUC wrote the slot and
+ *   the agent has no record of writing it (RAUC's service finished an install after the
+ *   agent was restarted and dropped it, or someone ran `rauc install` by hand): that image
+ *   passed no trial, so it falls back.
  * - The marker names another slot than the booted one: the trial did not run or did not
  *   confirm, and the bootloader fell back. Its slot is marked bad so no later reboot tries
  *   it; a trial the agent had started (`booting`) counts as a failed boot, an install that
@@ -54,10 +64,20 @@ export interface HealthDecision {
  * A fallback needs a slot to fall back to: when the old slot is not good either, the booted
  * one is marked good instead, so the device never loses its last bootable slot.
  */
-export function decideRecovery(status: RaucStatus, marker: TrialMarker | undefined): RecoveryPlan | HealthDecision {
+export function decideRecovery(
+  status: RaucStatus,
+  files: { marker: TrialMarker | undefined; slots: Record<string, SlotRecord> },
+): RecoveryPlan | HealthDecision {
+  const { marker } = files;
   const booted = status.booted;
   const markBooted: RaucStep[] = booted.bootStatus === 'good' ? [] : [{ do: 'mark-good', slot: booted.name }];
-  if (marker === undefined) return plan(markBooted);
+  if (marker === undefined) {
+    if (booted.bootStatus === 'good' || agentWrote(booted, files.slots[booted.name])) return plan(markBooted);
+    const good = status.slots.find(
+      (s) => s.name !== booted.name && s.class === booted.class && s.bootStatus === 'good',
+    );
+    return fallBackTo(good, booted.name, []);
+  }
   if (booted.name !== marker.to) {
     const known = status.slots.some((s) => s.name === marker.to && s.name !== booted.name);
     const dropTrial: RaucStep[] = known ? [{ do: 'mark-bad', slot: marker.to }] : [];
@@ -77,9 +97,23 @@ export function decideRecovery(status: RaucStatus, marker: TrialMarker | undefin
 function fallBackFrom(status: RaucStatus, marker: TrialMarker): RecoveryPlan {
   const booted = status.booted.name;
   const old = status.slots.find((s) => s.name === marker.from && s.name !== booted);
-  if (old?.bootStatus !== 'good') return plan([{ do: 'mark-good', slot: booted }, { do: 'clear-marker' }]);
   // The marker stays: the start after the reboot finds the old slot booted and drops the trial.
+  return fallBackTo(old, booted, [{ do: 'clear-marker' }]);
+}
+
+function fallBackTo(old: RaucSlot | undefined, booted: string, cleanUp: RaucStep[]): RecoveryPlan {
+  if (old?.bootStatus !== 'good') return plan([{ do: 'mark-good', slot: booted }, ...cleanUp]);
   return plan([{ do: 'mark-bad', slot: booted }, { do: 'reboot' }], { rebooting: true });
+}
+
+/**
+ * Whether the slot holds what the agent wrote, or what the factory did (RAUC never wrote it):
+ * RAUC's install time of the slot must be the one the agent recorded, when both know one.
+ */
+function agentWrote(slot: RaucSlot, record: SlotRecord | undefined): boolean {
+  if (slot.installedAt === undefined) return true;
+  if (record === undefined) return false;
+  return record.installedAt === undefined || record.installedAt === slot.installedAt;
 }
 
 function plan(steps: RaucStep[], outcome: { trialDropped?: boolean; rebooting?: boolean } = {}): RecoveryPlan {

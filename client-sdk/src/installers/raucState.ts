@@ -3,14 +3,7 @@ import { join } from 'node:path';
 
 import { writeFileDurably } from '../durable';
 import { InstallError } from '../errors';
-import type { TrialMarker } from './raucRecovery';
-
-/** What the agent wrote into a slot: the verified version and sha256 of the bundle, and when RAUC wrote it. */
-export interface SlotRecord {
-  version: string;
-  sha256: string;
-  installedAt?: string;
-}
+import type { SlotRecord, TrialMarker } from './raucRecovery';
 
 const MAX_FILE_BYTES = 64 * 1024;
 const SLOT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -1,6 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 import { type AgentStep, type CommandSpec, DeviceAgent, RaucInstaller } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
@@ -171,6 +173,23 @@ describe('DeviceAgent with the RAUC installer', () => {
       expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
       expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 INSTALL_INTERRUPTED']);
       expect(await stored()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
+    });
+  });
+
+  describe('when RAUC wrote the other slot without the agent (an install finished after a restart, by hand)', () => {
+    it('falls back from that slot at its first boot and reports nothing', async () => {
+      await rauc.change((env) => (env.calls = []));
+      const bundle = join(dir, 'manual.raucb');
+      await writeFile(bundle, 'a bundle');
+      await promisify(execFile)(rauc.binary, ['install', bundle]);
+      expect(await rauc.boot()).to.equal('rootfs.1');
+      ota.offering = undefined;
+      expect(await agent().checkForUpdate()).to.deep.equal({ status: 'rebooting', version: OLD.version });
+      expect(await slot('B')).to.deep.equal({ ok: 0, tried: 0 });
+      expect(await rauc.boot()).to.equal('rootfs.0');
+      expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
+      expect(await slot('A')).to.deep.equal({ ok: 1, tried: 0 });
+      expect(ota.reports).to.deep.equal([]);
     });
   });
 
