@@ -95,6 +95,23 @@ describe('DeviceAgent with the RAUC installer', () => {
     });
   });
 
+  describe('when the install asks for the reboot', () => {
+    it('ends run() without an abort, and a later cycle acts on nothing', async () => {
+      const device = agent();
+      const outcomes: unknown[] = [];
+      await device.run(new AbortController().signal, (o) => outcomes.push(o.result ?? o.error));
+      expect(outcomes).to.deep.equal([
+        { status: 'rebooting', version: OLD.version, target: `${CHANNEL}/${NEW.version}/fw-${NEW.version}.bin` },
+      ]);
+      const polls = ota.polls.length;
+      expect(await device.checkForUpdate()).to.deep.equal({ status: 'rebooting', version: OLD.version });
+      expect(ota.polls.length).to.equal(polls);
+      expect(ota.reports).to.deep.equal([]);
+      expect(await stored()).to.deep.include({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
+      expect(reboots).to.equal(1);
+    });
+  });
+
   describe('when the new slot fails a health check', () => {
     it('marks it bad and reboots; after the fallback the revert is reported and nothing rises', async () => {
       await installAndReboot([FAIL]);
