@@ -5,6 +5,8 @@ export interface RaucSlot {
   name: string;
   class: string;
   bootname: string | undefined;
+  /** The slot's block device (`/dev/vda2`). */
+  device: string | undefined;
   /** `booted`, `active` (mounted) or `inactive`. */
   state: string;
   /** What the bootloader says: `good` once marked good (GRUB: <bootname>_OK=1 and _TRY=0), else `bad`. */
@@ -46,8 +48,9 @@ export function parseRaucStatus(text: string): RaucStatus {
   const booted = slots.filter((s) => s.state === 'booted');
   if (booted.length !== 1 || booted[0] === undefined) invalid(`${booted.length} slots are booted, not one`);
   const said = optionalText(top['booted'], 'booted');
-  // RAUC names the booted slot by its bootname (rauc.slot=A) or its device; both must agree with the slot list.
-  if (said !== undefined && said !== booted[0].bootname && said !== booted[0].name) {
+  // RAUC names the booted slot by its bootname (rauc.slot=A), its name or its device (root=/dev/vda2).
+  const names = [booted[0].bootname, booted[0].name, booted[0].device];
+  if (said !== undefined && !names.includes(said)) {
     invalid(`booted ${JSON.stringify(said)} is not the booted slot ${booted[0].name}`);
   }
   return { compatible: optionalText(top['compatible'], 'compatible') ?? '', booted: booted[0], slots };
@@ -68,6 +71,7 @@ function parseSlot(entry: unknown): RaucSlot {
     name,
     class: requiredText(slot['class'], `${name}.class`),
     bootname: optionalText(slot['bootname'], `${name}.bootname`),
+    device: optionalText(slot['device'], `${name}.device`),
     state: requiredText(slot['state'], `${name}.state`),
     bootStatus,
     installedAt: optionalText(installed['timestamp'], `${name}.installed.timestamp`),

@@ -15,6 +15,7 @@ function status(booted: 'A' | 'B', a: Boot, b: Boot, bInstalledAt?: string): Rau
     name: bootname === 'A' ? 'rootfs.0' : 'rootfs.1',
     class: 'rootfs',
     bootname,
+    device: bootname === 'A' ? '/dev/vda2' : '/dev/vda3',
     state: bootname === booted ? 'booted' : 'inactive',
     bootStatus,
     installedAt: bootname === 'B' ? bInstalledAt : undefined,

@@ -31,11 +31,19 @@ describe('parseRaucStatus', () => {
       name: 'rootfs.0',
       class: 'rootfs',
       bootname: 'A',
+      device: '/dev/vda2',
       state: 'booted',
       bootStatus: 'good',
       installedAt: undefined,
     });
     expect(parsed.slots[1]).to.include({ name: 'rootfs.1', bootStatus: 'bad', installedAt: 'T1' });
+  });
+
+  it('accepts the booted slot named by its device (root= on the kernel command line)', () => {
+    const parsed = parseRaucStatus(
+      status([slot('rootfs.0', 'A', 'inactive', 'good'), slot('rootfs.1', 'B', 'booted', 'bad')], '/dev/vda3'),
+    );
+    expect(parsed.booted.name).to.equal('rootfs.1');
   });
 
   it('accepts the booted slot named by its slot name and slots without a bootname', () => {
