@@ -25,7 +25,7 @@ Options:
   --version        print the agent's version
   --help           print this help
 
-Exit codes of check-now: 0 up to date, 3 installed, 4 refused, 5 waiting (window, readiness, network), 1 error; 2 (any command): bad usage or configuration.
+Exit codes of check-now: 0 up to date, 3 installed, 4 refused, 5 waiting (window, readiness, network), 6 installed and rebooting into it, 1 error; 2 (any command): bad usage or configuration.
 `;
 
 const COMMANDS = ['run', 'status', 'check-now'] as const;
@@ -61,5 +61,5 @@ function seconds(value: string): number {
 
 /** check-now's exit code for a cycle's status. */
 export function exitCodeOf(status: string): number {
-  return { 'up-to-date': 0, installed: 3, refused: 4, waiting: 5 }[status] ?? 1;
+  return { 'up-to-date': 0, installed: 3, refused: 4, waiting: 5, rebooting: 6 }[status] ?? 1;
 }

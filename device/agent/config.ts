@@ -24,7 +24,7 @@ export interface AgentConfig {
   stateDir: string;
   identity: { fleetCaFile: string; enrollmentTokenFile: string; releaseRootFile: string; rolloutRootFile: string };
   factory: { version: string; rollbackIndex: number };
-  installer: { backend: InstallerBackend; referenceDir?: string };
+  installer: { backend: InstallerBackend; referenceDir?: string; raucBinary: string; raucSystemConfig?: string };
   health: { commands: HealthCommand[]; deadlineSec: number };
   groups: string[];
   readiness: { command?: string[]; timeoutSec: number };
@@ -194,7 +194,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  */
 export function configInCode(
   given: Pick<AgentConfig, 'apiUrl' | 'deviceId' | 'hardwareId' | 'channel' | 'stateDir'> & {
-    installer: AgentConfig['installer'];
+    installer: Pick<AgentConfig['installer'], 'backend' | 'referenceDir'>;
     factory?: AgentConfig['factory'];
     health?: Partial<AgentConfig['health']>;
     poll?: Partial<AgentConfig['poll']>;
@@ -205,6 +205,7 @@ export function configInCode(
   return {
     ...defaults,
     ...given,
+    installer: { ...defaults.installer, ...given.installer },
     factory: given.factory ?? defaults.factory,
     health: { ...defaults.health, ...given.health },
     poll: { ...defaults.poll, ...given.poll },
@@ -236,6 +237,8 @@ function build(get: (key: string) => unknown): AgentConfig {
     installer: {
       backend: s('installer.backend') as InstallerBackend,
       referenceDir: get('installer.referenceDir') as string | undefined,
+      raucBinary: s('installer.raucBinary'),
+      raucSystemConfig: get('installer.raucSystemConfig') as string | undefined,
     },
     health: { commands, deadlineSec: n('health.deadlineSec') },
     groups: get('groups') as string[],

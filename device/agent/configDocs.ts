@@ -45,6 +45,7 @@ export function renderConfigDocs(): string {
     '| 3 | `check-now`: a new version was installed |',
     '| 4 | `check-now`: the offered update was refused (the code says why) |',
     '| 5 | `check-now`: the device waits (an install window, the readiness hook, the metered network) |',
+    '| 6 | `check-now`: a new version was written and the device reboots into it (the trial boot) |',
   ].join('\n')}\n`;
 }
 

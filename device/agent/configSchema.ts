@@ -127,6 +127,17 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'The `reference` backend only: where its slots live (default `<stateDir>/system`).',
   },
   {
+    key: 'installer.raucBinary',
+    type: 'path',
+    default: '/usr/bin/rauc',
+    doc: "The `rauc` backend only: the `rauc` program, which talks to RAUC's service on the system D-Bus.",
+  },
+  {
+    key: 'installer.raucSystemConfig',
+    type: 'path',
+    doc: "The `rauc` backend only: RAUC's system configuration, passed as `--conf` (default: RAUC's own, `/etc/rauc/system.conf`).",
+  },
+  {
     key: 'health.commands',
     type: 'commands',
     default: [],

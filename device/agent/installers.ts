@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 
-import { AbSlotInstaller, type Installer, type VerifiedTarget } from '@enigm-ota/client-sdk';
+import { AbSlotInstaller, type Installer, RaucInstaller, type VerifiedTarget } from '@enigm-ota/client-sdk';
 
 import { runCommand } from './commands';
-import { type AgentConfig, ConfigError } from './config';
+import type { AgentConfig } from './config';
 import type { HealthCommand } from './configSchema';
 import type { AgentLog } from './log';
 
@@ -20,7 +20,13 @@ export function installerFor(config: AgentConfig, options: { log: AgentLog; boot
       return new AbSlotInstaller(dir, { boot: (_slot, target) => Promise.resolve(boot(target)) });
     }
     case 'rauc':
-      throw new ConfigError(['installer.backend: rauc is not available in this build of the agent']);
+      // The trial boot is a reboot: the health checks run at the next start, in recover().
+      return new RaucInstaller({
+        stateDir: config.stateDir,
+        binary: config.installer.raucBinary,
+        systemConfig: config.installer.raucSystemConfig,
+        health: { commands: config.health.commands.map((c) => ({ argv: c.argv, timeoutMs: c.timeoutSec * 1000 })) },
+      });
   }
 }
 

@@ -136,6 +136,8 @@ export class AgentProgram {
     let failed = 0;
     while (!this.stopping.signal.aborted) {
       const r = await this.cycle();
+      // The installer asked for a reboot: nothing more to do until it stops this process.
+      if (r.status === 'rebooting') return this.options.log.info('awaiting-reboot', { version: r.version });
       // After an answer, the agent's own wait (sooner while not ready); after an error, the growing backoff.
       let nextInMs = r.nextInMs ?? cycleDelayMs({ policy: this.retry }, { error: r.error, failedBefore: failed++ });
       if (!r.error) failed = 0;
@@ -225,6 +227,8 @@ function resultFields(r: UpdateResult): Omit<CycleRecord, 'startedAt' | 'endedAt
     case 'up-to-date':
       return { status: r.status, version: r.version };
     case 'installed':
+      return { status: r.status, version: r.version, target: r.target };
+    case 'rebooting':
       return { status: r.status, version: r.version, target: r.target };
     case 'refused':
     case 'waiting':
