@@ -15,8 +15,8 @@ import { VerificationError } from './errors';
  *
  * The file (format `bsdiff-segments/v1`): 8 magic bytes, a 4-byte big-endian header length, a
  * JSON header listing segments, then one patch per segment. Each patch rebuilds one segment of
- * the target from one region of the base, so a device holds at most one region and one segment
- * in memory, whatever the image size. A patch is a bsdiff 4.x patch (the server's qbsdiff
+ * the target from one region of the base; the device reads the region through a small window and
+ * writes the segment through a small buffer, so neither is held whole, whatever the image size. A patch is a bsdiff 4.x patch (the server's qbsdiff
  * makes it) with its three blocks recompressed from bzip2 to zstd: 12 bytes (the three frames'
  * lengths, big-endian), then the control, diff and extra blocks as zstd frames. zstd decodes
  * at memory speed where bzip2 would be most of the device's time, and is smaller here. The
@@ -26,7 +26,7 @@ import { VerificationError } from './errors';
 export const DELTA_FIELD = 'x-enigm-delta';
 export const DELTA_FORMAT = 'bsdiff-segments/v1';
 const DELTA_MAGIC = Buffer.from('ENGMDLT2');
-/** Bounds the device's memory: one base region and one output segment at a time. */
+/** Bound a segment's work: its decoded blocks are held while it is rebuilt. */
 export const MAX_DELTA_REGION = 64 * 1024 * 1024;
 export const MAX_DELTA_SEGMENT = 64 * 1024 * 1024;
 /**
@@ -172,10 +172,18 @@ export interface ApplyFiles {
 }
 
 /**
+ * The base is read through a window of this size and the output leaves through a buffer of
+ * this size: neither a base region nor an output segment is ever held whole.
+ */
+const BASE_WINDOW = 4 * 1024 * 1024;
+const OUTPUT_BUFFER = 1024 * 1024;
+
+/**
  * Rebuilds the full target from base + delta, segment by segment, hashing as it writes;
  * the result must match the full target's signed length and sha256 (DELTA_OUTPUT_MISMATCH
- * otherwise). Memory: one region, one patch and one segment buffer, allocated once, whatever the
- * image size, and the current patch's decoded blocks.
+ * otherwise). Memory: a window on the base, one output buffer and one compressed patch,
+ * allocated once, and the current patch's decoded blocks (freed at its end), whatever the
+ * image size.
  */
 export async function applyDelta(
   files: ApplyFiles,
@@ -185,43 +193,95 @@ export async function applyDelta(
   const delta = await open(files.delta, 'r');
   const base = await open(files.base, 'r');
   const out = await open(files.output, 'w');
-  const hash = createHash('sha256');
-  let written = 0;
+  const sink = new OutputSink(out);
   try {
     const { segments, patchesAt } = await readDeltaHeader(delta, files.deltaLength, binding);
     if ((await base.stat()).size !== binding.base.length)
       throw new VerificationError('DELTA_BASE_MISMATCH', `the running image is not ${binding.base.length} bytes long`);
     // Reused for every segment: per-segment buffers would wait for a GC and grow the peak.
-    const region = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.baseLength)));
-    const output = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.outputLength)));
     const patch = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.patchLength)));
+    const window = new BaseWindow(base, Buffer.allocUnsafeSlow(BASE_WINDOW));
+    const capacity = Math.max(...segments.map((x) => x.outputLength)) + 1;
     let at = patchesAt;
     for (const s of segments) {
-      const old = region.subarray(0, s.baseLength);
-      if ((await base.read(old, 0, s.baseLength, s.baseOffset)).bytesRead !== s.baseLength)
-        throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
-      const rebuilt = output.subarray(0, s.outputLength);
-      await patchSegment(
-        { file: delta, at, into: patch.subarray(0, s.patchLength) },
-        { old, out: rebuilt },
-        output.length + 1,
-      );
-      hash.update(rebuilt);
-      await out.write(rebuilt, 0, rebuilt.length, written);
-      written += rebuilt.length;
-      onProgress?.(written, binding.target.length);
+      window.region(s.baseOffset, s.baseLength);
+      await patchSegment({ file: delta, at, into: patch.subarray(0, s.patchLength) }, { window, sink, capacity }, s);
+      onProgress?.(sink.written, binding.target.length);
       at += s.patchLength;
     }
+    await sink.flush();
     // Not synced, as a download is not: a rebuilt file cut short by a power cut is re-hashed before use.
   } finally {
     await Promise.all([delta.close(), base.close(), out.close()]);
   }
-  const actual = hash.digest('hex');
-  if (written !== binding.target.length || actual !== binding.target.sha256) {
+  const actual = sink.hash.digest('hex');
+  if (sink.written !== binding.target.length || actual !== binding.target.sha256) {
     throw new VerificationError(
       'DELTA_OUTPUT_MISMATCH',
-      `the rebuilt image (${written} bytes, sha256 ${actual}) is not ${binding.target.name}`,
+      `the rebuilt image (${sink.written} bytes, sha256 ${actual}) is not ${binding.target.name}`,
     );
+  }
+}
+
+/** The rebuilt image on its way to the file: one buffer, hashed and written whenever it fills. */
+class OutputSink {
+  readonly hash = createHash('sha256');
+  readonly buffer = Buffer.allocUnsafeSlow(OUTPUT_BUFFER);
+  filled = 0;
+  written = 0;
+
+  constructor(private readonly file: FileHandle) {}
+
+  /** Room left in the buffer; flushed first when it is full. */
+  async room(): Promise<number> {
+    if (this.filled === this.buffer.length) await this.flush();
+    return this.buffer.length - this.filled;
+  }
+
+  async flush(): Promise<void> {
+    const bytes = this.buffer.subarray(0, this.filled);
+    this.hash.update(bytes);
+    let done = 0;
+    while (done < bytes.length)
+      done += (await this.file.write(bytes, done, bytes.length - done, this.written + done)).bytesWritten;
+    this.written += bytes.length;
+    this.filled = 0;
+  }
+}
+
+/**
+ * One segment's base region, read through a window: bsdiff's old position mostly moves forward,
+ * so the window is reloaded about once per window's length (and where a seek jumps back).
+ */
+class BaseWindow {
+  private offset = 0;
+  private length = 0;
+  /** Region-relative span the buffer holds. */
+  private start = 0;
+  private end = 0;
+
+  constructor(
+    private readonly file: FileHandle,
+    readonly bytes: Buffer,
+  ) {}
+
+  region(offset: number, length: number): void {
+    [this.offset, this.length, this.start, this.end] = [offset, length, 0, 0];
+  }
+
+  get regionLength(): number {
+    return this.length;
+  }
+
+  /** Where region bytes [at, at + length) are in `bytes` (length <= the window), read in if need be. */
+  async at(at: number, length: number): Promise<number> {
+    if (at >= this.start && at + length <= this.end) return at - this.start;
+    const want = Math.min(this.bytes.length, this.length - at);
+    const { bytesRead } = await this.file.read(this.bytes, 0, want, this.offset + at);
+    if (bytesRead !== want)
+      throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
+    [this.start, this.end] = [at, at + want];
+    return 0;
   }
 }
 
@@ -249,24 +309,23 @@ interface PatchInFile {
   into: Buffer;
 }
 
-/** What a patch rebuilds its segment from and into: the segment's base region, and its output (exactly its length). */
-interface SegmentBuffers {
-  old: Buffer;
-  out: Buffer;
+/**
+ * What a patch rebuilds its segment from and into: the base window on the segment's region, the
+ * output, and the size of the buffer diff and extra blocks decode into (the same for the whole
+ * delta, so the allocator reuses one block's memory for the next instead of growing to fit each).
+ */
+interface SegmentIo {
+  window: BaseWindow;
+  sink: OutputSink;
+  capacity: number;
 }
 
-/**
- * bspatch's rule, on one segment: each control triple (x, y, z) takes x bytes of the diff block
- * added to the old bytes at the old position, then y bytes of the extra block, then moves the
- * old position by z. Every triple is checked before a byte moves; the blocks must be exactly as
- * long as the triples say. The diff and extra blocks decode into buffers of one size for the
- * whole delta (`capacity`), so the allocator reuses one block's memory for the next instead of
- * growing to fit each new size.
- */
-async function patchSegment(patch: PatchInFile, { old, out }: SegmentBuffers, capacity: number): Promise<void> {
-  const bytes = patch.into;
-  if ((await patch.file.read(bytes, 0, bytes.length, patch.at)).bytesRead !== bytes.length)
-    throw invalidPatch('the file ends inside a patch');
+/** A patch's three blocks, decoded and checked against each other and the segment's length. */
+function decodePatch(
+  bytes: Buffer,
+  outputLength: number,
+  capacity: number,
+): { control: Buffer; diff: Buffer; extra: Buffer } {
   const lengths = [bytes.readUInt32BE(0), bytes.readUInt32BE(4), bytes.readUInt32BE(8)] as const;
   if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== bytes.length)
     throw invalidPatch('its frames do not fill it');
@@ -278,15 +337,15 @@ async function patchSegment(patch: PatchInFile, { old, out }: SegmentBuffers, ca
   for (let t = 0; t < control.length; t += 24) {
     const [x, y] = [offtin(control, t), offtin(control, t + 8)];
     offtin(control, t + 16); // the seek is bounded too
-    if (x < 0 || y < 0 || newPos + x + y > out.length)
+    if (x < 0 || y < 0 || newPos + x + y > outputLength)
       throw invalidPatch('a control triple writes outside the segment');
     newPos += x + y;
     diffLength += x;
   }
-  if (newPos !== out.length)
+  if (newPos !== outputLength)
     throw new VerificationError(
       'DELTA_OUTPUT_MISMATCH',
-      `a patch rebuilds ${newPos} bytes, its segment has ${out.length}`,
+      `a patch rebuilds ${newPos} bytes, its segment has ${outputLength}`,
     );
   const diff = decodedExactly(
     frame(PATCH_HEADER + lengths[0], lengths[1]),
@@ -295,21 +354,46 @@ async function patchSegment(patch: PatchInFile, { old, out }: SegmentBuffers, ca
   );
   const extra = decodedExactly(
     frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]),
-    { name: 'extra', limit: out.length - diffLength },
+    { name: 'extra', limit: outputLength - diffLength },
     capacity,
   );
-  let [d, e, oldPos] = [0, 0, 0];
-  newPos = 0;
+  return { control, diff, extra };
+}
+
+/**
+ * bspatch's rule, on one segment: each control triple (x, y, z) takes x bytes of the diff block
+ * added to the old bytes at the old position, then y bytes of the extra block, then moves the
+ * old position by z. Every triple is checked before a byte moves; the blocks must be exactly as
+ * long as the triples say. Bytes go out through the sink's buffer, never a whole segment.
+ */
+async function patchSegment(patch: PatchInFile, io: SegmentIo, segment: DeltaSegment): Promise<void> {
+  const bytes = patch.into;
+  if ((await patch.file.read(bytes, 0, bytes.length, patch.at)).bytesRead !== bytes.length)
+    throw invalidPatch('the file ends inside a patch');
+  const { control, diff, extra } = decodePatch(bytes, segment.outputLength, io.capacity);
+  const { window, sink } = io;
+  const cursor = { d: 0, e: 0, oldPos: 0 };
   for (let t = 0; t < control.length; t += 24) {
     const [x, y, z] = [offtin(control, t), offtin(control, t + 8), offtin(control, t + 16)];
-    d += diff.copy(out, newPos, d, d + x);
-    // bspatch adds old bytes only where the old position is inside the region.
-    const from = Math.max(0, -oldPos);
-    const to = Math.min(x, old.length - oldPos);
-    if (to > from) addBytes(out, old, { outAt: newPos + from, oldAt: oldPos + from, length: to - from });
-    e += extra.copy(out, newPos + x, e, e + y);
-    newPos += x + y;
-    oldPos += x + z;
+    for (let done = 0; done < x;) {
+      const n = Math.min(x - done, await sink.room());
+      diff.copy(sink.buffer, sink.filled, cursor.d, cursor.d + n);
+      // bspatch adds old bytes only where the old position is inside the region.
+      const oldPos = cursor.oldPos + done;
+      const from = Math.max(0, -oldPos);
+      const to = Math.min(n, window.regionLength - oldPos);
+      if (to > from) {
+        const oldAt = await window.at(oldPos + from, to - from);
+        addBytes(sink.buffer, window.bytes, { outAt: sink.filled + from, oldAt, length: to - from });
+      }
+      [sink.filled, cursor.d, done] = [sink.filled + n, cursor.d + n, done + n];
+    }
+    for (let done = 0; done < y;) {
+      const n = Math.min(y - done, await sink.room());
+      extra.copy(sink.buffer, sink.filled, cursor.e, cursor.e + n);
+      [sink.filled, cursor.e, done] = [sink.filled + n, cursor.e + n, done + n];
+    }
+    cursor.oldPos += x + z;
   }
   for (const block of [control, diff, extra]) release(block);
 }

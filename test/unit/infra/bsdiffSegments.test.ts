@@ -252,6 +252,28 @@ describe('delta files (infra/bsdiffSegments.ts builds with qbsdiff, client-sdk/s
     expect(await appliesAsBspatch('short-runs', patch)).to.equal(true);
   });
 
+  it('rebuilds a segment whose region and output are larger than the base window and the output buffer, seeks jumping back out of the window', async () => {
+    // The device reads the base through a 4 MiB window and writes through a 1 MiB buffer: runs
+    // cross both, and seeks land before the window and past the region's end.
+    const MiB = 1024 * KiB;
+    const triples = [
+      [3 * MiB + 5, MiB + 3, -2 * MiB],
+      [2 * MiB + 1, 10, 5 * MiB],
+      [MiB + MiB / 2, 0, -8 * MiB],
+      [MiB, 7, 9 * MiB],
+      [4099, 1, 0],
+    ];
+    const diffLength = triples.reduce((sum, [x]) => sum + x!, 0);
+    const extraLength = triples.reduce((sum, [, y]) => sum + y!, 0);
+    const patch = {
+      old: randomBytes(9 * MiB),
+      diff: randomBytes(diffLength),
+      extra: randomBytes(extraLength),
+      triples,
+    };
+    expect(await appliesAsBspatch('windowed', patch)).to.equal(true);
+  });
+
   describe('refuses, with its code', () => {
     let built: { length: number };
     before(async () => {
