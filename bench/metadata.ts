@@ -93,7 +93,10 @@ class CountingDevice {
       const res = await transport(url, init);
       const body = new Uint8Array(await res.arrayBuffer());
       this.bytes += body.length;
-      return new Response([204, 304].includes(res.status) ? null : body, { status: res.status, headers: res.headers });
+      return new Response([204, 304].includes(res.status) ? null : body, {
+        status: res.status,
+        headers: { 'content-type': res.headers.get('content-type') ?? 'application/octet-stream' },
+      });
     };
     const partition = `${OWN.channel}/${OWN.hardware}`;
     this.repos = (['release', 'rollout'] as RepositoryName[]).map((repo) => {

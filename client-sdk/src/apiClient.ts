@@ -3,7 +3,7 @@ import { ApiRequestError, OtaError, TransportError, type WaitReason } from './er
 import type { Delivery } from './imageFetch';
 import { type DeviceLimits, reportMessage } from './limits';
 import { realRetryDeps, type RetryOptions, withRetry } from './retry';
-import { type Fetch, plainFetch } from './transport';
+import { type Fetch, type FetchAnswer, plainFetch } from './transport';
 
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
 export interface PollOffer {
@@ -121,7 +121,7 @@ export class DeviceApiClient {
   }
 
   private async postOnce(path: string, payload: unknown): Promise<unknown> {
-    let response: Response;
+    let response: FetchAnswer;
     try {
       response = await this.transport(`${this.baseUrl}${path}`, {
         method: 'POST',
@@ -159,11 +159,11 @@ function serverCode(text: string): string | undefined {
 }
 
 /** D-11: every API response body is size-capped. */
-async function readCapped(response: Response, max: number): Promise<string> {
+async function readCapped(response: FetchAnswer, max: number): Promise<string> {
   if (!response.body) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const reader = response.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -1,8 +1,6 @@
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-
-import forge from 'node-forge';
 
 import { DeviceApiClient } from './apiClient';
 import { writeFileDurably } from './durable';
@@ -22,11 +20,31 @@ const FILES = { key: 'device.key', cert: 'device.pem', ca: 'fleet-ca.pem' } as c
 export function newKeyAndCsr(deviceId: string): { keyPem: string; csrPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  csr.setSubject([{ name: 'commonName', value: deviceId }]);
-  csr.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
-  return { keyPem, csrPem: forge.pki.certificationRequestToPem(csr) };
+  // RFC 2986, written with node:crypto: a certificate library would cost the device's memory
+  // more than the rest of the SDK, for this one structure.
+  const subject = der(0x30, der(0x31, der(0x30, Buffer.concat([COMMON_NAME, der(0x0c, Buffer.from(deviceId))]))));
+  const info = der(
+    0x30,
+    Buffer.concat([der(0x02, Buffer.of(0)), subject, publicKey.export({ type: 'spki', format: 'der' }), der(0xa0)]),
+  );
+  const signature = der(0x03, Buffer.concat([Buffer.of(0), sign('sha256', info, privateKey)]));
+  const csr = der(0x30, Buffer.concat([info, SHA256_WITH_RSA, signature]));
+  const lines = csr
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\r\n');
+  return { keyPem, csrPem: `-----BEGIN CERTIFICATE REQUEST-----\r\n${lines}\r\n-----END CERTIFICATE REQUEST-----\r\n` };
+}
+
+/** The OID of commonName (2.5.4.3), and the AlgorithmIdentifier of sha256WithRSAEncryption with its NULL. */
+const COMMON_NAME = Buffer.from('0603550403', 'hex');
+const SHA256_WITH_RSA = Buffer.from('300d06092a864886f70d01010b0500', 'hex');
+
+/** One DER element: its tag, its definite length, its content. */
+function der(tag: number, content: Buffer = Buffer.alloc(0)): Buffer {
+  const n = content.length;
+  const length = n < 0x80 ? Buffer.of(n) : n < 0x100 ? Buffer.of(0x81, n) : Buffer.of(0x82, n >> 8, n & 0xff);
+  return Buffer.concat([Buffer.of(tag), length, content]);
 }
 
 export async function loadIdentity(dir: string): Promise<DeviceIdentity | undefined> {

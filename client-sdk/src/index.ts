@@ -86,7 +86,7 @@ export {
   retryPolicy,
   withRetry,
 } from './retry';
-export type { ArtifactAnswer, ArtifactGet, Fetch, TlsIdentity } from './transport';
+export type { ArtifactAnswer, ArtifactGet, Fetch, FetchAnswer, TlsIdentity } from './transport';
 export { createArtifactGet, createTransport } from './transport';
 
 // Identity and attestation: enrollment, renewal, the identity on disk, attestation evidence

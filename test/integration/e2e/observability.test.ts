@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
-import { createTransport } from '@enigm-ota/client-sdk';
+import { createTransport, type FetchAnswer } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import type { ReleaseStatus } from '../../../common/release';
@@ -77,7 +77,7 @@ async function call(
   path: string,
   init: { method?: string; headers?: Record<string, string>; body?: string } = {},
   as = 'obs-reader',
-): Promise<Response> {
+): Promise<FetchAnswer> {
   const id = `obs-${randomBytes(8).toString('hex')}`;
   sent.push(id);
   const fetch = await deviceFetch(as, 'obs');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { type Fetch, rolloutBucket } from '@enigm-ota/client-sdk';
+import { type Fetch, type FetchAnswer, rolloutBucket } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import { releaseWorkflowId } from '../../../common/release';
@@ -41,7 +41,7 @@ describe('API replicas and workers sharing PostgreSQL', function () {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ deviceId, hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' }),
     });
-  const codeOf = async (res: Response) => ((await res.json()) as { error?: { code?: string } }).error?.code;
+  const codeOf = async (res: FetchAnswer) => ((await res.json()) as { error?: { code?: string } }).error?.code;
   /**
    * Queries go to the worker that last ran the workflow until Temporal moves it on (its sticky
    * queue times out): they fail for a few seconds after that worker was killed.

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-import { type AttestationMeasurements, createEvidence, type Fetch } from '@enigm-ota/client-sdk';
+import { type AttestationMeasurements, createEvidence, type Fetch, type FetchAnswer } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import { waitForStatus } from '../../../control/releases';
@@ -41,7 +41,7 @@ describe('security: protected artifact delivery', function () {
 
   const get = async (as: Fetch, redirect: 'follow' | 'manual' = 'manual') =>
     as(`${testConfig().api.url}/v1/artifacts/${sha256}`, { redirect });
-  const refusal = async (res: Response) => {
+  const refusal = async (res: FetchAnswer) => {
     expect(res.status).to.equal(403);
     return await refusalOf(res);
   };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
-import { createTransport, type Fetch } from '@enigm-ota/client-sdk';
+import { createTransport, type Fetch, type FetchAnswer } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import type { MetadataStatus, MetadataWatermark } from '../../../common/adminApi';
@@ -52,7 +52,7 @@ describe('security: storage rolled back to older signed metadata (S-25)', functi
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ deviceId: 'rb-device', hardwareId: 'devkit-a', channel, currentVersion: '0.0.1' }),
     });
-  const codeOf = async (res: Response) => ((await res.json()) as { error?: { code?: string } }).error?.code;
+  const codeOf = async (res: FetchAnswer) => ((await res.json()) as { error?: { code?: string } }).error?.code;
   const metrics = async () => {
     const fetch = createTransport({ caPem: await readFile(testConfig().identity.fleetCaCert, 'utf8') });
     return (
