@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { constants, zstdDecompressSync } from 'node:zlib';
 
@@ -172,11 +173,13 @@ export interface ApplyFiles {
 }
 
 /**
- * The base is read through a window of this size and the output leaves through a buffer of
- * this size: neither a base region nor an output segment is ever held whole.
+ * The output leaves through a buffer of this size, and the base is read through a window as
+ * large (a diff run is added in pieces no larger), at least BASE_READ bytes at a time: neither
+ * a base region nor an output segment is ever held whole.
  */
-const BASE_WINDOW = 4 * 1024 * 1024;
 const OUTPUT_BUFFER = 1024 * 1024;
+const BASE_WINDOW = OUTPUT_BUFFER;
+const BASE_READ = 256 * 1024;
 
 /**
  * Rebuilds the full target from base + delta, segment by segment, hashing as it writes;
@@ -274,10 +277,12 @@ class BaseWindow {
   }
 
   /** Where region bytes [at, at + length) are in `bytes` (length <= the window), read in if need be. */
-  async at(at: number, length: number): Promise<number> {
+  at(at: number, length: number): number {
     if (at >= this.start && at + length <= this.end) return at - this.start;
-    const want = Math.min(this.bytes.length, this.length - at);
-    const { bytesRead } = await this.file.read(this.bytes, 0, want, this.offset + at);
+    // Read on this thread: bsdiff's seeks make thousands of short reads per segment, and each
+    // trip through libuv's pool waits for a scheduler slot on a busy device.
+    const want = Math.min(this.bytes.length, Math.max(length, BASE_READ), this.length - at);
+    const bytesRead = readSync(this.file.fd, this.bytes, 0, want, this.offset + at);
     if (bytesRead !== want)
       throw new VerificationError('DELTA_BASE_MISMATCH', 'the running image is shorter than the delta needs');
     [this.start, this.end] = [at, at + want];
@@ -383,7 +388,7 @@ async function patchSegment(patch: PatchInFile, io: SegmentIo, segment: DeltaSeg
       const from = Math.max(0, -oldPos);
       const to = Math.min(n, window.regionLength - oldPos);
       if (to > from) {
-        const oldAt = await window.at(oldPos + from, to - from);
+        const oldAt = window.at(oldPos + from, to - from);
         addBytes(sink.buffer, window.bytes, { outAt: sink.filled + from, oldAt, length: to - from });
       }
       [sink.filled, cursor.d, done] = [sink.filled + n, cursor.d + n, done + n];
