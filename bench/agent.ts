@@ -223,6 +223,7 @@ async function main(): Promise<void> {
   const bare: number[] = [];
   for (let i = 0; i < 3; i++) bare.push(await bareNode());
   const idleMiB = await idleAgent(bundle.file, tls, 3);
+  log(`  bare node ${median(bare).toFixed(1)} MiB, the idle agent ${idleMiB.toFixed(1)} MiB`);
   if (args.includes('--only') && args[args.indexOf('--only') + 1] === 'idle') {
     report(`Device agent at rest (${loadNote(load)})`, [idleRow({ bareMiB: median(bare), idleMiB })], json);
     return;
@@ -271,6 +272,11 @@ async function main(): Promise<void> {
       tools.push(await toolsInstall(image.url, tls, work));
       applied.push(await child(bundle.file, spec('delta')));
       await rm(join(work, 'slots'), { recursive: true, force: true });
+      const [f, d] = [full.at(-1)!, applied.at(-1)!];
+      log(
+        `  full ${(f.ms / 1000).toFixed(1)} s peak ${f.maxRssMiB.toFixed(1)} MiB; tools ${(tools.at(-1)! / 1000).toFixed(1)} s; ` +
+          `delta ${(d.ms / 1000).toFixed(1)} s peak ${d.maxRssMiB.toFixed(1)} MiB`,
+      );
     }
     const measured: AgentMeasurements = {
       mib,
