@@ -1,7 +1,7 @@
 /**
  * The device agent's footprint, side by side in one run (targets in bench/agentRows.ts):
  *  - idle resident memory of the SDK's DeviceAgent with the reference installer, bundled as a
- *    device runs it (scripts/bundleDevice.ts), after an update cycle over mutual TLS, against
+ *    device runs it (device/packaging/bundle.ts), after an update cycle over mutual TLS, against
  *    a bare `node` process of the same runtime (target: at most 16 MiB above it);
  *  - peak resident memory of the device's process verifying and installing a full image, and
  *    downloading, applying and installing a delta of it (target: at most 96 MiB, at 1 GiB);
@@ -29,9 +29,9 @@ import { promisify } from 'node:util';
 
 import { DELTA_FORMAT, type DeltaBinding, newKeyAndCsr } from '@enigm-ota/client-sdk';
 
+import { bundleDevice } from '../device/packaging/bundle';
 import { buildDeltaFile } from '../infra/bsdiffSegments';
 import { FleetCa } from '../infra/fleetCa';
-import { bundleDevice } from '../scripts/bundleDevice';
 import { CHANNEL, HARDWARE, startLoopbackOta } from '../test/unit/client-sdk/loopbackOta';
 import type { ChildSpec } from './agentChild';
 import { type AgentMeasurements, agentRows, idleRow } from './agentRows';

@@ -1,5 +1,5 @@
 /**
- * The device side of bench/agent.ts, bundled with scripts/bundleDevice.ts into one file as a
+ * The device side of bench/agent.ts, bundled with device/packaging/bundle.ts into one file as a
  * device runs it, and started once per measurement so each peak is its own process's:
  *  - `idle`: the SDK's DeviceAgent with the reference installer and its mutual TLS identity
  *    does a first update cycle (TUF refresh, verified download, install, report) and two
