@@ -45,6 +45,9 @@ export { downloadVerified } from './download';
 export type { AbOptions, AbStep } from './abInstaller';
 export { AbSlotInstaller } from './abInstaller';
 export type { Installer, RecoverContext, Recovery } from './installer';
+// Programs the device runs (RAUC, health checks, hooks): no shell, a deadline, bounded output
+export type { ProgramOutcome, ProgramSpec } from './runProgram';
+export { runProgram } from './runProgram';
 // Installer backends: RAUC (A/B slots switched by the bootloader)
 export type { CommandLimits, CommandResult, CommandSpec } from './installers/command';
 export { runCommand } from './installers/command';

@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
-
 import { OtaError } from './errors';
+import { runProgram } from './runProgram';
 
 /**
  * A readiness hook: an executable the device vendor provides that says whether the device
@@ -40,37 +39,20 @@ export function checkReadinessHook(hook: ReadinessHook): ReadinessHook {
 }
 
 /** Runs the hook once; never throws: a hook that cannot start counts as "not now", with why. */
-export function askReadiness(hook: ReadinessHook): Promise<Readiness> {
-  const [program, ...args] = hook.command;
-  return new Promise((resolve) => {
-    let output = '';
-    let settled = false;
-    const finish = (r: Readiness) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(r);
-    };
-    const child = spawn(program ?? '', args, { shell: false, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    const keep = (chunk: Buffer) => {
-      if (output.length < READINESS_OUTPUT_BYTES)
-        output += chunk.toString('utf8', 0, READINESS_OUTPUT_BYTES - output.length);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish({ ready: false, detail: `no answer within ${hook.timeoutMs} ms` });
-    }, hook.timeoutMs);
-    child.on('error', (err) => finish({ ready: false, detail: `could not run: ${err.message}` }));
-    child.on('close', (code, signal) => {
-      if (code === 0) finish({ ready: true });
-      else {
-        const why = code === null ? `ended by ${signal ?? 'a signal'}` : `exit code ${code}`;
-        finish({ ready: false, detail: `${why}${output.trim() ? `: ${output.trim()}` : ''}` });
-      }
-    });
+export async function askReadiness(hook: ReadinessHook): Promise<Readiness> {
+  const run = await runProgram({
+    argv: hook.command,
+    timeoutMs: hook.timeoutMs,
+    maxOutputBytes: READINESS_OUTPUT_BYTES,
+    overflow: 'drop',
+    merge: true,
   });
+  if (run.startError) return { ready: false, detail: `could not run: ${run.startError.message}` };
+  if (run.stopped === 'timeout') return { ready: false, detail: `no answer within ${hook.timeoutMs} ms` };
+  if (run.exitCode === 0) return { ready: true };
+  const why = run.exitCode === undefined ? `ended by ${run.signal ?? 'a signal'}` : `exit code ${run.exitCode}`;
+  const output = run.stdout.trim();
+  return { ready: false, detail: `${why}${output ? `: ${output}` : ''}` };
 }
 
 /**

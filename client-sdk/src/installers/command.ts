@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
-
 import { InstallError } from '../errors';
+import { runProgram } from '../runProgram';
 
 /** A program the installer runs: its arguments as an array (never a shell) and its deadline. */
 export interface CommandSpec {
@@ -19,59 +18,28 @@ export interface CommandResult {
 }
 
 /**
- * Runs a program without a shell, kills it (SIGKILL) when its deadline passes or its output
- * outgrows the limit, and answers its output only when it exited 0; everything else is an
- * INSTALLER_COMMAND_FAILED with the tail of what it said. The output is the program's word
- * about the device, read by the agent as untrusted input: bounded before it is parsed.
+ * Runs a program (runProgram.ts: no shell, SIGKILL at the deadline or when its output outgrows
+ * the limit) and answers its output only when it exited 0; everything else is an
+ * INSTALLER_COMMAND_FAILED with the tail of what it said.
  */
-export function runCommand(spec: CommandSpec, limits: CommandLimits): Promise<CommandResult> {
+export async function runCommand(spec: CommandSpec, limits: CommandLimits): Promise<CommandResult> {
   const [file, ...args] = spec.argv;
   if (file === undefined || !(spec.timeoutMs > 0)) {
-    return Promise.reject(new InstallError('CONFIG_INVALID', 'a command needs a program and a positive deadline'));
+    throw new InstallError('CONFIG_INVALID', 'a command needs a program and a positive deadline');
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
-    const out = { stdout: collector(), stderr: collector() };
-    let failure: string | undefined;
-    const stop = (why: string) => {
-      failure ??= why;
-      child.kill('SIGKILL');
-    };
-    const timer = setTimeout(() => stop(`still running after ${spec.timeoutMs} ms`), spec.timeoutMs);
-    for (const name of ['stdout', 'stderr'] as const) {
-      child[name].on('data', (chunk: Buffer) => {
-        if (!out[name].add(chunk, limits.maxOutputBytes)) stop(`${name} over ${limits.maxOutputBytes} bytes`);
-      });
-    }
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new InstallError('INSTALLER_COMMAND_FAILED', `${file}: ${err.message}`, { cause: err }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const stdout = out.stdout.text();
-      const stderr = out.stderr.text();
-      if (failure === undefined && code === 0) return resolve({ stdout, stderr });
-      const why = failure ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
-      const said = stderr.trim().slice(-300);
-      reject(
-        new InstallError('INSTALLER_COMMAND_FAILED', `${file} ${args[0] ?? ''}: ${why}${said ? `: ${said}` : ''}`),
-      );
-    });
-  });
-}
-
-function collector() {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  return {
-    /** False once the limit is passed; nothing beyond it is kept. */
-    add(chunk: Buffer, limit: number): boolean {
-      bytes += chunk.length;
-      if (bytes > limit) return false;
-      chunks.push(chunk);
-      return true;
-    },
-    text: () => Buffer.concat(chunks).toString('utf8'),
-  };
+  const run = await runProgram({ ...spec, maxOutputBytes: limits.maxOutputBytes, overflow: 'kill' });
+  if (run.startError) {
+    throw new InstallError('INSTALLER_COMMAND_FAILED', `${file}: ${run.startError.message}`, { cause: run.startError });
+  }
+  if (run.stopped === undefined && run.exitCode === 0) return { stdout: run.stdout, stderr: run.stderr };
+  const why =
+    run.stopped === 'timeout'
+      ? `still running after ${spec.timeoutMs} ms`
+      : run.stopped
+        ? `${run.stopped} over ${limits.maxOutputBytes} bytes`
+        : run.signal
+          ? `killed by ${run.signal}`
+          : `exit code ${run.exitCode}`;
+  const said = run.stderr.trim().slice(-300);
+  throw new InstallError('INSTALLER_COMMAND_FAILED', `${file} ${args[0] ?? ''}: ${why}${said ? `: ${said}` : ''}`);
 }

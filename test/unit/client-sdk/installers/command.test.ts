@@ -35,6 +35,13 @@ describe('runCommand', () => {
       .that.matches(/stdout over 1024 bytes/);
   });
 
+  it('answers by the deadline when the program exited 0 and left a descendant holding its output', async () => {
+    const started = Date.now();
+    const out = await runCommand({ argv: ['sh', '-c', 'sleep 20 & echo $!'], timeoutMs: 1000 }, LIMITS);
+    process.kill(Number(out.stdout), 'SIGKILL');
+    expect(Date.now() - started).to.be.below(8000);
+  });
+
   it('refuses a missing program and a spec without a deadline', async () => {
     expect(
       await runCommand({ argv: ['/nonexistent/rauc'], timeoutMs: 5000 }, LIMITS).catch((e: unknown) => e),
