@@ -59,6 +59,7 @@ export type { RaucSlot, RaucStatus } from './installers/raucStatus';
 export { MAX_RAUC_STATUS_BYTES, parseRaucStatus } from './installers/raucStatus';
 
 // Device agent: the update loop, its configuration and its stored state
+export { readCapped, readCappedIfPresent } from './cappedFile';
 export type { AgentStep, CycleOutcome, DeviceConfig, UpdateResult } from './device';
 export { DeviceAgent } from './device';
 export type { InstallWindow, Weekday, WindowVerdict } from './installWindows';

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { readCappedIfPresent } from './cappedFile';
 import { writeFileDurably } from './durable';
 import { OtaError } from './errors';
 
@@ -46,6 +46,9 @@ export async function isMetered(policy: NetworkPolicy): Promise<boolean> {
   }
 }
 
+/** What the agent writes is about 50 bytes; anything much larger is not its record. */
+const MAX_BUDGET_FILE_BYTES = 4096;
+
 interface BudgetFile {
   day: string;
   bytes: number;
@@ -84,9 +87,10 @@ export class ByteBudget {
   private async read(): Promise<BudgetFile | undefined | 'unreadable'> {
     let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const bytes = await readCappedIfPresent(this.file, MAX_BUDGET_FILE_BYTES);
+      if (bytes === undefined) return undefined;
+      text = bytes.toString('utf8');
+    } catch {
       return 'unreadable';
     }
     try {

@@ -1,5 +1,7 @@
 import { isAbsolute } from 'node:path';
 
+import { readCapped } from '@enigm-ota/client-sdk';
+
 import {
   CONFIG_KEYS,
   type HealthCommand,
@@ -13,7 +15,6 @@ import {
   MAX_NAMES,
   NAME,
 } from './configSchema';
-import { readCapped } from './files';
 
 /** The agent's configuration once checked against the table in configSchema.ts, defaults filled in. */
 export interface AgentConfig {

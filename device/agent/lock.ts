@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { readCappedIfPresent } from './files';
+import { readCappedIfPresent } from '@enigm-ota/client-sdk';
 
 /** Who holds the state directory: the service (`run`) or a one-off `check-now`. */
 export interface LockHolder {

@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 
-import { type DeviceConfig, loadIdentity } from '@enigm-ota/client-sdk';
+import { type DeviceConfig, loadIdentity, readCapped } from '@enigm-ota/client-sdk';
 
 import { type AgentConfig, ConfigError } from './config';
-import { readCapped } from './files';
 
 /** What the factory put on the device: trust anchors, and the one-time token until it enrolled. */
 export interface Provisioned {

@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { readCappedIfPresent } from '@enigm-ota/client-sdk';
+
 import type { AgentConfig } from './config';
-import { readCappedIfPresent } from './files';
 import { acquireLock, lockHolder } from './lock';
 import { type AgentLog, createLog } from './log';
 import { AgentProgram, type CycleRecord, LAST_CYCLE_FILE } from './program';

@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 
-import { readDeviceState } from '@enigm-ota/client-sdk';
+import { readCappedIfPresent, readDeviceState } from '@enigm-ota/client-sdk';
 
 import type { AgentConfig } from './config';
-import { readCappedIfPresent } from './files';
 import { installerFor } from './installers';
 import { type LockHolder, lockHolder } from './lock';
 import { silentLog } from './log';

@@ -1,6 +1,7 @@
-import { open, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { readCappedIfPresent } from '../cappedFile';
 import { writeFileDurably } from '../durable';
 import { InstallError } from '../errors';
 import type { SlotRecord, TrialMarker } from './raucRecovery';
@@ -71,18 +72,10 @@ export class RaucStateFiles {
 async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
-    const handle = await open(file, 'r');
-    try {
-      const buffer = Buffer.alloc(MAX_FILE_BYTES + 1);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      if (bytesRead > MAX_FILE_BYTES) throw unreadable(file);
-      text = buffer.subarray(0, bytesRead).toString('utf8');
-    } finally {
-      await handle.close();
-    }
+    const bytes = await readCappedIfPresent(file, MAX_FILE_BYTES);
+    if (bytes === undefined) return undefined;
+    text = bytes.toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if (err instanceof InstallError) throw err;
     throw new InstallError('DEVICE_STATE_INVALID', `${file} cannot be read`, { cause: err });
   }
   try {

@@ -39,6 +39,12 @@ describe('the metered-network policy', () => {
       expect(await new ByteBudget(dir).usedOn(DAY2)).to.equal(0);
     });
 
+    it('counts an oversized record as spent without reading it whole, however well it parses', async () => {
+      const padded = JSON.stringify({ day: '2027-03-01', bytes: 0, pad: 'x'.repeat(1 << 20) });
+      await writeFile(join(dir, 'network-budget.json'), padded);
+      expect(await new ByteBudget(dir).usedOn(DAY1)).to.equal(Number.MAX_SAFE_INTEGER);
+    });
+
     it('has nothing left to spend by a clock that cannot be read', async () => {
       expect(await new ByteBudget(dir).usedOn(new Date(Number.NaN))).to.equal(Number.MAX_SAFE_INTEGER);
     });
