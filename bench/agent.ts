@@ -9,12 +9,16 @@
  *  - the time of our verified download + install against the best tools doing the same
  *    (`curl` with the device's certificate into `tee` and `openssl dgst -sha256`, then `cp`
  *    into the slot and `sync`); reported, since the target (1.2x) is against `rauc install`.
- * Images are the registry pairs repeated (bench/pairs.ts); the 1 GiB delta is built once and
- * kept in var/bench-agent (the server's build takes minutes).
+ * The device side runs as the device runs it: bundled and built into a single executable with
+ * the agent's runtime settings (device/packaging/sea.ts), the bare `node` with the same settings.
+ * Images are the registry pairs repeated (bench/pairs.ts); the 1 GiB delta and the pairs' sizes
+ * are built once and kept in var/bench-agent (the server's build takes most of an hour).
  *
- *   bash scripts/node.sh dist/bench/agent.js [--mib 1024] [--rounds 2] [--quick] [--only idle] [--json]
+ *   bash scripts/node.sh dist/bench/agent.js [--mib 1024] [--rounds 2] [--quick] [--only idle|install] [--json]
  *
- * `--quick` uses 64 MiB images and one round: a smoke run of the whole benchmark.
+ * `--only install` skips the idle row.
+ * `--quick`: a smoke run of the whole benchmark in a few minutes, on synthetic pairs (16 MiB
+ * images, a 2 MiB pair for the sizes; made once, kept beside the others), one round.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,12 +28,13 @@ import { request as httpRequest } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 import { DELTA_FORMAT, type DeltaBinding, newKeyAndCsr } from '@enigm-ota/client-sdk';
 
 import { bundleDevice } from '../device/packaging/bundle';
+import { AGENT_EXEC_ARGV, singleExecutable } from '../device/packaging/sea';
 import { buildDeltaFile } from '../infra/bsdiffSegments';
 import { FleetCa } from '../infra/fleetCa';
 import { CHANNEL, HARDWARE, startLoopbackOta } from '../test/unit/client-sdk/loopbackOta';
@@ -39,6 +44,7 @@ import { intArg, loadNote, report, timed } from './lib';
 import { fetchPairs, type Pair, repeated, sha256Of } from './pairs';
 
 const run = promisify(execFile);
+const MiB = 1024 * 1024;
 const HOME = resolve(__dirname, '..', '..', 'var', 'bench-agent');
 const log = (line: string) => process.stderr.write(`[agent] ${line}\n`);
 
@@ -48,18 +54,19 @@ interface ChildResult {
   ms: number;
 }
 
-async function child(bundle: string, spec: ChildSpec): Promise<ChildResult> {
-  const { stdout } = await run(process.execPath, [bundle, JSON.stringify(spec)], { maxBuffer: 1 << 20 });
+/** One measurement in the device side's single executable (`exe`), started as the agent's unit starts it. */
+async function child(exe: string, spec: ChildSpec): Promise<ChildResult> {
+  const { stdout } = await run(exe, [JSON.stringify(spec)], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout) as ChildResult;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** Bare `node`, waiting as long as the idle agent does before it reads its own memory. */
+/** Bare `node` with the agent's runtime settings, waiting as long as the idle agent does before it reads its own memory. */
 async function bareNode(): Promise<number> {
   const script =
     "setTimeout(() => process.stdout.write(String(Number(/VmRSS:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]) / 1024)), 2000)";
-  const { stdout } = await run(process.execPath, ['-e', script]);
+  const { stdout } = await run(process.execPath, [...AGENT_EXEC_ARGV, '-e', script]);
   return Number(stdout);
 }
 
@@ -84,7 +91,7 @@ function makeTls(): Tls {
 }
 
 /** The loopback device API (test/unit/client-sdk/loopbackOta.ts) behind mutual TLS, as the real API is. */
-async function idleAgent(bundle: string, tls: Tls, rounds: number): Promise<number> {
+async function idleAgent(exe: string, tls: Tls, rounds: number): Promise<number> {
   const ota = await startLoopbackOta([{ version: '1.0.0', rollbackIndex: 1, bytes: randomBytes(1 << 20) }]);
   ota.offering = '1.0.0';
   const upstream = new URL(ota.url);
@@ -119,7 +126,7 @@ async function idleAgent(bundle: string, tls: Tls, rounds: number): Promise<numb
         channel: CHANNEL,
         hardwareId: HARDWARE,
       };
-      results.push((await child(bundle, { mode: 'idle', identity: tls.device, dir, idle })).rssMiB);
+      results.push((await child(exe, { mode: 'idle', identity: tls.device, dir, idle })).rssMiB);
     }
     return median(results);
   } finally {
@@ -129,28 +136,77 @@ async function idleAgent(bundle: string, tls: Tls, rounds: number): Promise<numb
   }
 }
 
-/** The 1 GiB pair of images and the delta between them, made once and kept (keyed by size). */
-async function images(pairs: Pair[], mib: number) {
-  const [base, next, delta] = ['base', 'next', 'delta'].map((n) => join(HOME, `${n}-${mib}`)) as [
-    string,
-    string,
-    string,
-  ];
-  const kept = join(HOME, `delta-${mib}.json`);
+/**
+ * What the images and the sizes are made of: the registry pairs repeated to `mib`, or for
+ * `--quick` a synthetic pair (random bytes, then every 64 KiB a few bytes changed and a few
+ * inserted, as a release moves code), each made once and kept under its `key`.
+ */
+interface Source {
+  key: string;
+  mib: number;
+  sizePairs(): Promise<Pair[]>;
+  images(base: string, next: string): Promise<void>;
+}
+
+async function syntheticPair({ base, next, bytes }: { base: string; next: string; bytes: number }): Promise<void> {
+  if (existsSync(base) && existsSync(next)) return;
+  const old = randomBytes(bytes);
+  const parts: Buffer[] = [];
+  for (let at = 0; at < bytes; at += 64 * 1024) {
+    const block = Buffer.from(old.subarray(at, Math.min(bytes, at + 64 * 1024)));
+    randomBytes(32).copy(block, 100);
+    parts.push(block.subarray(0, 1000), randomBytes(16), block.subarray(1000));
+  }
+  await writeFile(base, old);
+  await writeFile(next, Buffer.concat(parts).subarray(0, bytes));
+}
+
+function registrySource(mib: number): Source {
+  let pairs: Promise<Pair[]> | undefined;
+  const sizePairs = () => (pairs ??= fetchPairs());
+  return {
+    key: '',
+    mib,
+    sizePairs,
+    images: async (base, next) => {
+      const p = await sizePairs();
+      await repeated(
+        p.map((x) => x.old),
+        mib,
+        base,
+      );
+      await repeated(
+        p.map((x) => x.new),
+        mib,
+        next,
+      );
+    },
+  };
+}
+
+function quickSource(): Source {
+  const file = (n: string) => join(HOME, `quick-${n}`);
+  return {
+    key: 'quick-',
+    mib: 16,
+    sizePairs: async () => {
+      await syntheticPair({ base: file('pair-old'), next: file('pair-new'), bytes: 2 * MiB });
+      return [{ name: 'synthetic 2 MiB (--quick)', old: file('pair-old'), new: file('pair-new') }];
+    },
+    images: (base, next) => syntheticPair({ base, next, bytes: 16 * MiB }),
+  };
+}
+
+/** The pair of images and the delta between them, made once and kept (keyed by source and size). */
+async function images(source: Source) {
+  const name = (n: string) => join(HOME, `${source.key}${n}-${source.mib}`);
+  const [base, next, delta] = [name('base'), name('next'), name('delta')];
+  const kept = `${delta}.json`;
   if (!existsSync(kept) || !existsSync(delta)) {
-    log(`${mib} MiB images from the pairs, and the delta between them (minutes)`);
-    await repeated(
-      pairs.map((p) => p.old),
-      mib,
-      base,
-    );
-    await repeated(
-      pairs.map((p) => p.new),
-      mib,
-      next,
-    );
+    log(`${source.mib} MiB images, and the delta between them (the registry pairs at 1 GiB: most of an hour)`);
+    await source.images(base, next);
     const built = await buildDeltaFile(
-      { base, target: next, work: join(HOME, `build-${mib}`), out: delta },
+      { base, target: next, work: `${delta}-build`, out: delta },
       { onSegment: (i, of) => log(`  segment ${i}/${of}`) },
     );
     const binding: DeltaBinding = {
@@ -159,10 +215,10 @@ async function images(pairs: Pair[], mib: number) {
       target: { name: 'bench/1.0.0/image', sha256: await sha256Of(next), length: (await stat(next)).size },
     };
     await writeFile(kept, JSON.stringify({ length: built.length, sha256: built.sha256, binding }));
-    await rm(join(HOME, `build-${mib}`), { recursive: true, force: true });
+    await rm(`${delta}-build`, { recursive: true, force: true });
   }
   const d = JSON.parse(await readFile(kept, 'utf8')) as { length: number; sha256: string; binding: DeltaBinding };
-  return { base, next, delta: d };
+  return { base, next, delta: { ...d, file: delta } };
 }
 
 /** Our delta and bsdiff's on each registry pair, kept beside the pairs once measured. */
@@ -210,26 +266,36 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const json = args.includes('--json');
-  const mib = quick ? 64 : intArg('mib', 1024, 64, 4096);
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  const source = quick ? quickSource() : registrySource(intArg('mib', 1024, 64, 4096));
+  const mib = source.mib;
   const rounds = quick ? 1 : intArg('rounds', 2, 1, 10);
   const load = loadavg()[0]!;
   await mkdir(HOME, { recursive: true });
   const tls = makeTls();
   const bundle = await bundleDevice({ entry: join(__dirname, 'agentChild.js'), outfile: join(HOME, 'agent-child.js') });
-  log(`device bundle ${Math.round(bundle.bytes / 1024)} KiB`);
-  const pairs = await fetchPairs();
+  const exe = singleExecutable({ bundle: bundle.file, dir: HOME, name: 'agent-child' });
+  // A device reads its executable from disk; one just written sits in the page cache in large
+  // pages that a start maps whole (12-16 MiB more resident). Written back and dropped, it is
+  // read as after a boot.
+  await run('sync', [exe]);
+  await run('dd', [`if=${exe}`, 'iflag=nocache', 'count=0', 'status=none']);
+  log(`device bundle ${Math.round(bundle.bytes / 1024)} KiB, run as ${exe} (${AGENT_EXEC_ARGV.join(' ')})`);
 
-  log('bare node and the idle agent');
   const bare: number[] = [];
-  for (let i = 0; i < 3; i++) bare.push(await bareNode());
-  const idleMiB = await idleAgent(bundle.file, tls, 3);
-  log(`  bare node ${median(bare).toFixed(1)} MiB, the idle agent ${idleMiB.toFixed(1)} MiB`);
-  if (args.includes('--only') && args[args.indexOf('--only') + 1] === 'idle') {
+  let idleMiB = NaN;
+  if (only !== 'install') {
+    log('bare node and the idle agent');
+    for (let i = 0; i < (quick ? 1 : 3); i++) bare.push(await bareNode());
+    idleMiB = await idleAgent(exe, tls, quick ? 1 : 3);
+    log(`  bare node ${median(bare).toFixed(1)} MiB, the idle agent ${idleMiB.toFixed(1)} MiB`);
+  }
+  if (only === 'idle') {
     report(`Device agent at rest (${loadNote(load)})`, [idleRow({ bareMiB: median(bare), idleMiB })], json);
     return;
   }
 
-  const { base, next, delta } = await images(pairs, mib);
+  const { base, next, delta } = await images(source);
   const work = join(HOME, 'device');
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
@@ -241,7 +307,7 @@ async function main(): Promise<void> {
   const url = await new Promise<string>((r) => server.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
   try {
     const image = {
-      url: `${url}/next-${mib}`,
+      url: `${url}/${basename(next)}`,
       length: delta.binding.target.length,
       sha256: delta.binding.target.sha256,
     };
@@ -253,7 +319,7 @@ async function main(): Promise<void> {
       ...(mode === 'delta'
         ? {
             delta: {
-              url: `${url}/delta-${mib}`,
+              url: `${url}/${basename(delta.file)}`,
               length: delta.length,
               sha256: delta.sha256,
               base,
@@ -267,10 +333,10 @@ async function main(): Promise<void> {
     const applied: ChildResult[] = [];
     for (let i = 0; i < rounds; i++) {
       log(`round ${i + 1}/${rounds}: full image, the tools, the delta`);
-      full.push(await child(bundle.file, spec('full')));
+      full.push(await child(exe, spec('full')));
       await rm(join(work, 'slots'), { recursive: true, force: true });
       tools.push(await toolsInstall(image.url, tls, work));
-      applied.push(await child(bundle.file, spec('delta')));
+      applied.push(await child(exe, spec('delta')));
       await rm(join(work, 'slots'), { recursive: true, force: true });
       const [f, d] = [full.at(-1)!, applied.at(-1)!];
       log(
@@ -280,11 +346,11 @@ async function main(): Promise<void> {
     }
     const measured: AgentMeasurements = {
       mib,
-      bareMiB: median(bare),
+      bareMiB: only === 'install' ? NaN : median(bare),
       idleMiB,
       fullPeakMiB: Math.max(...full.map((r) => r.maxRssMiB)),
       deltaPeakMiB: Math.max(...applied.map((r) => r.maxRssMiB)),
-      pairs: await pairSizes(pairs),
+      pairs: await pairSizes(await source.sizePairs()),
       install: {
         oursMs: Math.min(...full.map((r) => r.ms)),
         baselineMs: Math.min(...tools),
@@ -293,7 +359,7 @@ async function main(): Promise<void> {
       },
     };
     log(`delta ${delta.length} B; next image ${next}`);
-    report(`Device agent footprint (${loadNote(load)})`, agentRows(measured), json);
+    report(`Device agent footprint (${loadNote(load)})`, agentRows(measured).slice(only === 'install' ? 1 : 0), json);
   } finally {
     server.kill();
   }

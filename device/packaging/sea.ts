@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/**
+ * The agent's Node runtime settings, built into its single executable (the SEA configuration's
+ * `execArgv`), so every start of it (the systemd service, `check-now` from a shell, a test)
+ * runs with them and no unit or wrapper can forget them. Why each:
+ * docs/adr/0071-delta-apply-streams-base-and-output.md.
+ *  - a 32 MiB old generation: what survives on a device is the SDK's code and a few metadata
+ *    files (each read within the SDK's size limits). A download's 16 KiB TLS records are
+ *    freed only when the heap holding their handles is collected; a small heap is collected
+ *    often, so fewer dead records wait (1 GiB image: 85 MiB peak against 107 MiB);
+ *  - young generation semi-spaces of 4 MiB (V8's default grows them to 16 MiB): the same
+ *    peak as 1 MiB, which scavenged so often the download slowed by a fifth.
+ */
+export const AGENT_EXEC_ARGV: readonly string[] = ['--max-semi-space-size=4', '--max-old-space-size=32'];
+
+/** The fuse Node's SEA loader looks for (node's documentation on single executable applications). */
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** postject, a pinned devDependency: the build runs what package-lock.json names, fetched by npm ci, not at build time. */
+const POSTJECT_CLI = join(dirname(require.resolve('postject/package.json')), 'dist', 'cli.js');
+
+/**
+ * `bundle` (one CommonJS file, device/packaging/bundle.ts) injected into a copy of this node
+ * binary as `<dir>/<name>`, started with AGENT_EXEC_ARGV. NODE_OPTIONS is ignored: a device's
+ * environment does not change the agent's runtime.
+ */
+export function singleExecutable({ bundle, dir, name }: { bundle: string; dir: string; name: string }): string {
+  mkdirSync(dir, { recursive: true });
+  const blob = join(dir, `${name}.blob`);
+  const seaConfig = join(dir, `${name}.sea-config.json`);
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: bundle,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useSnapshot: false,
+      useCodeCache: true,
+      execArgv: AGENT_EXEC_ARGV,
+      execArgvExtension: 'none',
+    }),
+  );
+  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exe = join(dir, name);
+  rmSync(exe, { force: true });
+  copyFileSync(process.execPath, exe);
+  chmodSync(exe, 0o755);
+  execFileSync(process.execPath, [POSTJECT_CLI, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  rmSync(blob, { force: true });
+  return exe;
+}
