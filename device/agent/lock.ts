@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { link, mkdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { readCappedIfPresent } from '@enigm-ota/client-sdk';
@@ -15,6 +16,7 @@ export interface LockHolder {
 
 const LOCK_FILE = 'agent.lock';
 const MAX_LOCK_BYTES = 4096;
+const TAKEOVER_EXPIRES_MS = 60_000;
 
 /**
  * One agent process per state directory: two would race on the slots, state.json and the
@@ -26,26 +28,60 @@ export async function acquireLock(
   command: string,
 ): Promise<{ release: () => Promise<void>; file: string } | { heldBy: LockHolder }> {
   const file = join(stateDir, LOCK_FILE);
+  const holder: LockHolder = {
+    pid: process.pid,
+    command,
+    since: new Date().toISOString(),
+    started: processStart(process.pid),
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(file, 'wx', 0o644);
-      const holder: LockHolder = {
-        pid: process.pid,
-        command,
-        since: new Date().toISOString(),
-        started: processStart(process.pid),
-      };
-      await handle.writeFile(JSON.stringify(holder));
-      await handle.close();
-      return { file, release: () => rm(file, { force: true }) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const holder = await lockHolder(stateDir);
-    if (holder) return { heldBy: holder };
-    await rm(file, { force: true });
+    if (await linkLock(file, holder)) return { file, release: () => rm(file, { force: true }) };
+    const held = await lockHolder(stateDir);
+    if (held) return { heldBy: held };
+    if (!(await removeStale(stateDir, file))) break;
   }
   throw new Error(`${file}: could not take the lock (another agent is starting)`);
+}
+
+/**
+ * The lock file appears whole or not at all: written beside it, then linked into place (a
+ * link fails when the name exists), so no other agent ever reads a half-written holder.
+ */
+async function linkLock(file: string, holder: LockHolder): Promise<boolean> {
+  const tmp = `${file}.${randomUUID()}`;
+  await writeFile(tmp, JSON.stringify(holder), { mode: 0o644 });
+  try {
+    await link(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Removes a stale lock, one agent at a time: without the takeover marker, two agents that both
+ * judged it stale could each remove the other's fresh lock. A marker left by a crash expires.
+ */
+async function removeStale(stateDir: string, file: string): Promise<boolean> {
+  const marker = `${file}.takeover`;
+  try {
+    await mkdir(marker);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const age = Date.now() - (await stat(marker).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+    if (age > TAKEOVER_EXPIRES_MS) await rmdir(marker).catch(() => undefined);
+    return false;
+  }
+  try {
+    // Judged again under the marker: another agent may have taken the lock since.
+    if (!(await lockHolder(stateDir))) await rm(file, { force: true });
+    return true;
+  } finally {
+    await rmdir(marker).catch(() => undefined);
+  }
 }
 
 /** The live holder of the lock, or undefined (no lock, a stale one, or one that does not read). */
