@@ -1,6 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { readCappedIfPresent } from './cappedFile';
 import { writeFileDurably } from './durable';
 import { InstallError } from './errors';
 import type { Delivery } from './imageFetch';
@@ -34,13 +35,15 @@ export interface StoredState extends DeviceState {
 
 /** D-10: a damaged state file must never read as "no rollback index": it stops every install. */
 export async function readDeviceState(dir: string, initial: DeviceState): Promise<StoredState> {
-  let text: string;
+  let bytes: Buffer | undefined;
   try {
-    text = await readFile(join(dir, 'state.json'), 'utf8');
+    bytes = await readCappedIfPresent(join(dir, 'state.json'), MAX_STATE_BYTES);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...initial };
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== undefined) throw err;
+    throw new InstallError('DEVICE_STATE_INVALID', `device state.json is ${(err as Error).message}`, { cause: err });
   }
+  if (bytes === undefined) return { ...initial };
+  const text = bytes.toString('utf8');
   let state: Partial<StoredState> | null;
   try {
     state = JSON.parse(text) as Partial<StoredState> | null;
@@ -75,6 +78,9 @@ export async function writeDeviceState(dir: string, state: StoredState): Promise
   await mkdir(dir, { recursive: true });
   await writeFileDurably(join(dir, 'state.json'), JSON.stringify(state));
 }
+
+/** A state file is a few hundred bytes; one far larger was damaged or planted. */
+const MAX_STATE_BYTES = 64 * 1024;
 
 const REPORT_ID = /^[A-Za-z0-9_-]{8,64}$/;
 

@@ -122,6 +122,8 @@ describe('DeviceAgent after a power cut', () => {
       '{"currentVersion":"1.0.0","rollbackIndex":-1}',
       'null',
       '{"currentVersion":"1.0.0","rollbackIndex":1,"pending":{"version":"2.0.0"}}',
+      // Valid JSON beyond the size a state file can have: damaged or planted, never parsed.
+      `${' '.repeat(70_000)}{"currentVersion":"1.0.0","rollbackIndex":1}`,
     ];
     for (const text of garbage) {
       it(`stops every install with DEVICE_STATE_INVALID (${JSON.stringify(text).slice(0, 40)})`, async () => {
