@@ -10,7 +10,8 @@ import { ServerError } from '../common/errors';
 /**
  * Where the ceremony keeps the RAUC bundle-signing PKI. The CA certificate is the keyring
  * devices are provisioned with (/etc/rauc/keyring.pem); the CA's key is written once to the
- * offline folder, like the offline root keys, to be stored offline and deleted here; the
+ * offline folder, like the offline root keys, to be stored offline and deleted here (a `.pem`,
+ * not a `.key`: every `.key` file there is read as a TUF root key by root changes); the
  * signing certificate and key stay on the signing host, which builds bundles.
  */
 export interface BundleSigningFiles {
@@ -23,7 +24,7 @@ export interface BundleSigningFiles {
 export function bundleSigningFiles(ceremonyDir: string): BundleSigningFiles {
   return {
     keyring: join(ceremonyDir, 'bundle-ca.pem'),
-    caKey: join(ceremonyDir, 'offline', 'bundle-ca.key'),
+    caKey: join(ceremonyDir, 'offline', 'bundle-ca-key.pem'),
     cert: join(ceremonyDir, 'bundle-signer.pem'),
     key: join(ceremonyDir, 'bundle-signer.key'),
   };

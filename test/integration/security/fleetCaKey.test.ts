@@ -12,6 +12,7 @@ import { FLEET_CA_KEY_LABEL, FleetCa, fleetCaToken } from '../../../infra/fleetC
 import { Hsm } from '../../../infra/hsm';
 import { ProcessManager } from '../../../scripts/lib/processes';
 import { TEST_PROFILE } from '../../../scripts/lib/stack';
+import { bundleSigningFiles } from '../../../trust/bundleSigning';
 import { rejectionOf } from '../../rejection';
 import { device, testConfig } from '../helpers';
 
@@ -47,7 +48,7 @@ describe("the fleet CA key is out of the API process's reach (S-23)", () => {
   }
 
   describe('the key ceremony', () => {
-    it("writes no CA private key file: the only PEM private key in the ceremony folder is the API's TLS key", async () => {
+    it("writes no fleet CA private key file: the only PEM private keys in the ceremony folder are the API's TLS key and RAUC's bundle keys", async () => {
       const config = testConfig();
       const keyFile = join(config.ceremonyDir, 'offline', 'fleet-ca-key.pem');
       expect(await stat(keyFile).catch(() => undefined), keyFile).to.equal(undefined);
@@ -62,7 +63,12 @@ describe("the fleet CA key is out of the API process's reach (S-23)", () => {
           false,
         );
       }
-      expect(withPrivateKeys).to.deep.equal([ceremonyFiles(config.ceremonyDir).serverKey]);
+      // RAUC signs bundles with a key file (it reaches PKCS11 only through libp11): the bundle CA's
+      // key is written for offline storage, the signer's stays on the signing host (ADR 0065).
+      const bundle = bundleSigningFiles(config.ceremonyDir);
+      expect(withPrivateKeys.sort()).to.deep.equal(
+        [ceremonyFiles(config.ceremonyDir).serverKey, bundle.caKey, bundle.key].sort(),
+      );
     });
 
     it("makes the key in the fleet CA's own token: sensitive, never extractable, and the certificate's key", () => {

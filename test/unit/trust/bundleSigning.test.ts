@@ -27,7 +27,7 @@ describe('ensureBundleSigning', () => {
     // codeSigning for RAUC's check-purpose=codesign, emailProtection for OpenSSL's default S/MIME purpose.
     expect(signer.keyUsage).to.have.members(['1.3.6.1.5.5.7.3.3', '1.3.6.1.5.5.7.3.4']);
     for (const key of [files.caKey, files.key]) expect((await stat(key)).mode & 0o777).to.equal(0o600);
-    expect(files.caKey).to.equal(join(dir, 'offline', 'bundle-ca.key'));
+    expect(files.caKey).to.equal(join(dir, 'offline', 'bundle-ca-key.pem'));
   });
 
   it('keeps an existing keyring: devices were provisioned with it', async () => {
