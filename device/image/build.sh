@@ -9,8 +9,9 @@
 # environment, 2 and 3 root slots A and B, 4 the data partition), rootfs.ext4 (the slot
 # content, for update bundles), manifest.txt (the Debian packages and versions inside) and
 # inputs.txt. The directory is ~/.cache/enigm-ota/device-image/<hash of the inputs>: the
-# recipe files here, the package list, the Debian mirror or snapshot, the keyring, the agent
-# files and the version; a second build with the same inputs returns at once.
+# recipe files here (not the TypeScript that drives this script), the package list, the
+# Debian mirror or snapshot, the keyring, the agent files and the version; a second build
+# with the same inputs returns at once.
 # OTA_DEVICE_DEBIAN_SNAPSHOT=20250520T000000Z builds from snapshot.debian.org (reproducible).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,7 +55,7 @@ inputs() {
   echo "mirror $mirror"
   echo "packages $packages"
   echo "version $version"
-  (cd "$here" && find . -type f ! -name '*.md' -print0 | sort -z | xargs -0 sha256sum)
+  (cd "$here" && find . -type f ! -name '*.md' ! -name '*.ts' -print0 | sort -z | xargs -0 sha256sum)
   echo "keyring $(sha256sum <"$keyring" | cut -d' ' -f1)"
   [ -z "$agent_exe" ] || echo "agent $(cat "$agent_exe" "$agent_unit" | sha256sum | cut -d' ' -f1)"
 }
