@@ -100,7 +100,8 @@ export class QemuVm {
 
   /** Waits for a console line of this power-on (or from `from`, a console line index). */
   waitFor(pattern: RegExp, options: { timeoutMs: number; from?: number }): Promise<{ line: string; index: number }> {
-    return this.console.waitFor(pattern, { from: options.from ?? this.#bootMark, ...options });
+    // `from: undefined` means this power-on too, never the first line of every boot.
+    return this.console.waitFor(pattern, { ...options, from: options.from ?? this.#bootMark });
   }
 
   /** Runs a command as root in the guest. */

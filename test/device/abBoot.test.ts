@@ -12,7 +12,10 @@ interface RaucStatus {
 }
 
 async function raucStatus(vm: QemuVm): Promise<RaucStatus> {
-  return JSON.parse(await guest(vm, 'rauc status --output-format=json')) as RaucStatus;
+  // The JSON alone: RAUC writes warnings to stderr (shown only if the command fails), as the agent reads it.
+  const command =
+    'out=$(rauc status --output-format=json 2>/run/rauc-status.err) || { cat /run/rauc-status.err; exit 1; }; echo "$out"';
+  return JSON.parse(await guest(vm, command)) as RaucStatus;
 }
 
 function slots(status: RaucStatus): Record<string, { device: string; bootname: string; state: string }> {
@@ -48,8 +51,11 @@ describe('reference VM: A/B boot through GRUB and RAUC', function () {
       assert.equal(status.compatible, 'enigm-ota-vm');
       assert.equal(status.booted, 'A');
       const bySlot = slots(status);
+      // RAUC lists the slots in no particular order (a hash table's).
       assert.deepEqual(
-        Object.entries(bySlot).map(([name, s]) => [name, s.device, s.bootname]),
+        Object.entries(bySlot)
+          .map(([name, s]) => [name, s.device, s.bootname])
+          .sort(),
         [
           ['rootfs.0', '/dev/vda2', 'A'],
           ['rootfs.1', '/dev/vda3', 'B'],

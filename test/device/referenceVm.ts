@@ -47,8 +47,8 @@ export async function nextBoot(vm: QemuVm, from?: number): Promise<Boot> {
 }
 
 /** Runs a command in the guest and fails the test on a non-zero status. */
-export async function guest(vm: QemuVm, command: string): Promise<string> {
-  const { code, output } = await vm.exec(command);
+export async function guest(vm: QemuVm, command: string, options: { timeoutMs?: number } = {}): Promise<string> {
+  const { code, output } = await vm.exec(command, options);
   if (code !== 0) throw new Error(`guest: ${command} exited ${code}: ${output}`);
   return output;
 }
