@@ -80,8 +80,9 @@ start=$SECONDS
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --customize-hook="chroot \"\$1\" dpkg-query -W >\"$work/manifest.txt\"" \
     --customize-hook="\"$here/customize.sh\" \"\$1\"" \
-    "$suite" "$work/root" "$mirror"
-  bash "$here/assemble.sh" "$work"
+    "$suite" "$work/root" "$mirror" &&
+    # (set -e does not apply inside a block that is followed by ||: each step says it failed.)
+    bash "$here/assemble.sh" "$work"
 } >"$log" 2>&1 || { echo "build.sh: failed; last lines of $log:" >&2; tail -30 "$log" >&2; trap - EXIT; exit 1; }
 echo "built in $((SECONDS - start)) s" >>"$log"
 rm -rf "$work/root"

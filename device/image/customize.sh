@@ -8,6 +8,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 cp -a "$here/rootfs/." "$root/"
 install -m 0644 "$IMAGE_KEYRING" "$root/etc/rauc/keyring.pem"
+mkdir -p "$root/etc/enigm-ota"
 printf '%s\n' "$IMAGE_VERSION" >"$root/etc/enigm-ota/version"
 mkdir -p "$root/boot/efi" "$root/var/lib/enigm-ota"
 systemctl --root="$root" enable systemd-networkd.service enigm-ota-vm-forwards.service enigm-ota-vm-shell.service
