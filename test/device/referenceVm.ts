@@ -2,7 +2,8 @@ import { join } from 'node:path';
 
 import { buildDeviceImage, type DeviceImage } from '../../device/image/deviceImage';
 import { QemuVm } from '../../device/vm/qemuVm';
-import { TEST_PROFILE } from '../../scripts/lib/stack';
+import { TEST_PORT_OFFSET } from '../../scripts/lib/stack';
+import { REPO_ROOT } from '../paths';
 
 /** GRUB's announcement of the slot it boots (device/image/esp/grub.cfg). */
 export const GRUB_CHOICE = /enigm-ota: booting slot ([AB]) \(try (\d) of (\d)\)/;
@@ -18,11 +19,19 @@ export function deviceImage(): Promise<DeviceImage> {
   return image;
 }
 
-/** A fresh VM (own overlay over the cached image) under this test run's home. */
+/**
+ * The folder of one test VM: its overlay, firmware variables and console log. Beside the test
+ * stack's home, not in it: a stack starting wipes its home, and must not pull a disk from
+ * under a VM of another file of the run.
+ */
+export function vmDir(name: string): string {
+  return join(REPO_ROOT, 'var', `device-${TEST_PORT_OFFSET}`, `${name}-${process.pid}`);
+}
+
+/** A fresh VM (own overlay over the cached image). */
 export async function freshVm(name: string, options: { forwards?: number[] } = {}): Promise<QemuVm> {
   const { disk } = await deviceImage();
-  const dir = join(TEST_PROFILE.home, 'device', `${name}-${process.pid}`);
-  return QemuVm.create({ baseImage: disk, dir, accel: 'tcg', forwards: options.forwards ?? [] });
+  return QemuVm.create({ baseImage: disk, dir: vmDir(name), accel: 'tcg', forwards: options.forwards ?? [] });
 }
 
 export interface Boot {

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { waitForStatus } from '../../control/releases';
+import { type QemuVm } from '../../device/vm/qemuVm';
+import { adminApi, approve, releaseAwaitingApproval, temporalClient, testConfig } from '../integration/helpers';
+import { mochaHooks } from '../integration/setup';
+import { agentEvent, agentImage, agentVm, provisionAndStart, updateBundle, type VmDevice } from './agentVm';
+import { GRUB_CHOICE, grubenv, guest, nextBoot } from './referenceVm';
+
+/** A channel per test: a device of one never sees the other's release (a random build is no RAUC bundle). */
+const CHANNEL = { reference: 'vm-reference', rauc: 'vm-rauc' } as const;
+const HARDWARE = 'enigm-ota-vm';
+/** The agent's single executable starts in tens of seconds under TCG on a loaded machine. */
+const AGENT_TIMEOUT_MS = 300_000;
+
+/**
+ * The agent as a device runs it: the single executable as a systemd service in the reference
+ * VM, reaching the test stack (API, MinIO) only through the VM's loopback forwards.
+ */
+describe('the agent in the reference VM, against the real stack', function () {
+  let vm: QemuVm | undefined;
+
+  before(async function () {
+    this.timeout(1_800_000);
+    await agentImage();
+    await mochaHooks.beforeAll.call(this);
+  });
+
+  afterEach(async function () {
+    await vm?.close({ removeDir: this.currentTest?.state === 'passed' });
+    vm = undefined;
+  });
+
+  after(async function () {
+    await mochaHooks.afterAll.call(this);
+  });
+
+  async function enrollmentToken(deviceId: string, channel: string): Promise<string> {
+    const api = await adminApi();
+    try {
+      const body = { deviceId, hardwareId: HARDWARE, channel };
+      return (await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', body)).token;
+    } finally {
+      await api.close();
+    }
+  }
+
+  it('enrolls from the VM, installs a release through the forwards, and its report lets the gate make it stable', async function () {
+    this.timeout(1_200_000);
+    const deviceId = 'vm-reference-1';
+    const device: VmDevice = {
+      deviceId,
+      hardwareId: HARDWARE,
+      channel: CHANNEL.reference,
+      token: await enrollmentToken(deviceId, CHANNEL.reference),
+      installer: { backend: 'reference' },
+    };
+    vm = await agentVm('agent-reference');
+    const boot = await nextBoot(vm);
+    console.log(`      boot: multi-user after ${boot.toMultiUser.toFixed(1)} s`);
+    const started = vm.console.lineCount;
+    await provisionAndStart(vm, device);
+    const firstCycle = Date.now();
+    await vm.waitFor(agentEvent('cycle', { status: 'up-to-date' }), { timeoutMs: AGENT_TIMEOUT_MS, from: started });
+    console.log(`      agent: enrolled and polled ${((Date.now() - firstCycle) / 1000).toFixed(1)} s after its start`);
+
+    // The 100% step needs one device's report: the VM's success is what lets it pass.
+    const gate = { steps: '100', hardware: HARDWARE, minDevices: 1, maxFailureRate: 0 };
+    await releaseAwaitingApproval(CHANNEL.reference, '1.1.0', gate);
+    await approve(CHANNEL.reference, '1.1.0');
+    const released = Date.now();
+    const installed = agentEvent('cycle', { status: 'installed', version: '1.1.0' });
+    await vm.waitFor(installed, { timeoutMs: AGENT_TIMEOUT_MS, from: started });
+    console.log(`      install: ${((Date.now() - released) / 1000).toFixed(1)} s from approval`);
+    const client = await temporalClient();
+    const stable = await waitForStatus(
+      client,
+      { channel: CHANNEL.reference, version: '1.1.0', timeoutMs: 300_000 },
+      (s) => ['stable', 'ended'].includes(s.stage),
+    );
+    assert.equal(stable.stage, 'stable');
+
+    const status = JSON.parse(
+      await guest(vm, 'enigm-ota-agent status --json', { timeoutMs: AGENT_TIMEOUT_MS }),
+    ) as Record<string, unknown>;
+    assert.equal(status['running'], '1.1.0');
+    assert.deepEqual(status['problems'], []);
+  });
+
+  it('a RAUC bundle of the next slot image installs, the VM boots it, health passes, it is marked good, the release goes stable', async function () {
+    this.timeout(2_400_000);
+    const deviceId = 'vm-rauc-1';
+    const device: VmDevice = {
+      deviceId,
+      hardwareId: HARDWARE,
+      channel: CHANNEL.rauc,
+      token: await enrollmentToken(deviceId, CHANNEL.rauc),
+      installer: { backend: 'rauc' },
+    };
+    const dir = join(testConfig().home, 'bundles');
+    await mkdir(dir, { recursive: true });
+    let t = Date.now();
+    const bundle = await updateBundle(device, { version: '2.0.0', dir });
+    const bytes = await readFile(bundle);
+    console.log(
+      `      bundle: ${(bytes.length / 2 ** 20).toFixed(1)} MiB in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    );
+
+    vm = await agentVm('agent-rauc');
+    await nextBoot(vm);
+    const started = vm.console.lineCount;
+    await provisionAndStart(vm, device);
+    await vm.waitFor(agentEvent('cycle', { status: 'up-to-date' }), { timeoutMs: AGENT_TIMEOUT_MS, from: started });
+
+    const gate = { steps: '100', hardware: HARDWARE, minDevices: 1, maxFailureRate: 0, bytes };
+    await releaseAwaitingApproval(CHANNEL.rauc, '2.0.0', gate);
+    await approve(CHANNEL.rauc, '2.0.0');
+    t = Date.now();
+    // The agent verified the bundle with both repositories, RAUC wrote slot B and the agent asked for the reboot.
+    const trial = await vm.waitFor(GRUB_CHOICE, { timeoutMs: 1_200_000, from: started });
+    console.log(`      download, rauc install and reboot: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    assert.match(trial.line, /slot B \(try 1 of 3\)/);
+    t = Date.now();
+    // At its start in the new slot the agent runs the health checks, marks the slot good and reports.
+    const confirmed = await vm.waitFor(agentEvent('cycle', { version: '2.0.0' }), {
+      timeoutMs: AGENT_TIMEOUT_MS + 240_000,
+      from: trial.index,
+    });
+    console.log(`      first boot of B to the agent's report: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    assert.match(confirmed.line, /"status":"(up-to-date|installed)"/);
+    assert.equal(await guest(vm, 'cat /etc/enigm-ota/version'), '2.0.0');
+    const env = await grubenv(vm);
+    assert.deepEqual([env['ORDER'], env['B_OK'], env['B_TRY']], ['B A', '1', '0'], 'slot B is marked good');
+
+    const client = await temporalClient();
+    const stable = await waitForStatus(client, { channel: CHANNEL.rauc, version: '2.0.0', timeoutMs: 300_000 }, (s) =>
+      ['stable', 'ended'].includes(s.stage),
+    );
+    assert.equal(stable.stage, 'stable');
+  });
+});

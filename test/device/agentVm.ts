@@ -1,0 +1,136 @@
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import {
+  buildDeviceImage,
+  type DeviceImage,
+  type SlotFile,
+  slotImageWithVersion,
+} from '../../device/image/deviceImage';
+import { QemuVm } from '../../device/vm/qemuVm';
+import { createBundle } from '../../infra/raucBundle';
+import { TEST_PROFILE } from '../../scripts/lib/stack';
+import { bundleSigningFiles } from '../../trust/bundleSigning';
+import { rootFile } from '../../trust/ceremony';
+import { testConfig } from '../integration/helpers';
+import { REPO_ROOT } from '../paths';
+import { guest, vmDir } from './referenceVm';
+
+const run = promisify(execFile);
+
+/** `npm run package:agent`'s single executable. */
+const AGENT_EXE = join(REPO_ROOT, 'var', 'agent', 'enigm-ota-agent');
+
+/** The device as the factory provisions it: identity, channel and hardware of the fleet it joins. */
+export interface VmDevice {
+  deviceId: string;
+  hardwareId: string;
+  channel: string;
+  token: string;
+  installer: { backend: 'reference' } | { backend: 'rauc' };
+}
+
+let image: Promise<DeviceImage> | undefined;
+
+/**
+ * The reference image with the agent's single executable and unit inside (cached by their
+ * content, as every input of the image). The executable is `npm run package:agent`'s: built
+ * here when absent, so a run after a change of the agent needs that script run first.
+ */
+export function agentImage(): Promise<DeviceImage> {
+  image ??= (async () => {
+    if (!(await stat(AGENT_EXE).catch(() => undefined))) {
+      await run('bash', ['scripts/node.sh', 'dist/device/packaging/buildAgent.js'], { cwd: REPO_ROOT });
+    }
+    return buildDeviceImage({ agentExe: AGENT_EXE });
+  })();
+  return image;
+}
+
+/** A fresh VM of the agent image whose guest reaches the test stack's API and MinIO at their host addresses. */
+export async function agentVm(name: string): Promise<QemuVm> {
+  const { disk } = await agentImage();
+  const forwards = [TEST_PROFILE.apiPort, TEST_PROFILE.minioPort];
+  return QemuVm.create({ baseImage: disk, dir: vmDir(name), accel: 'tcg', forwards });
+}
+
+/**
+ * What the factory writes into the device's image for this test stack: the agent's
+ * configuration, the fleet CA, both trusted roots, and a unit drop-in that copies the agent's
+ * log lines to the serial console (so a test waits on them as on boot messages). The
+ * enrollment token is separate: it is used once and belongs to one device, not to an image.
+ */
+async function provisioningFiles(device: VmDevice): Promise<SlotFile[]> {
+  const config = testConfig();
+  const agentConfig = {
+    apiUrl: config.api.url,
+    deviceId: device.deviceId,
+    hardwareId: device.hardwareId,
+    channel: device.channel,
+    identity: {
+      fleetCaFile: '/etc/enigm-ota/fleet-ca.pem',
+      enrollmentTokenFile: '/etc/enigm-ota/enrollment-token',
+      releaseRootFile: '/etc/enigm-ota/release-root.json',
+      rolloutRootFile: '/etc/enigm-ota/rollout-root.json',
+    },
+    factory: { version: '1.0.0', rollbackIndex: 0 },
+    installer: device.installer,
+    health: { commands: [{ argv: ['/usr/bin/systemctl', 'is-system-running', '--wait'], timeoutSec: 240 }] },
+    poll: { intervalSec: 15, jitter: 0 },
+    log: { level: 'debug' },
+  };
+  const keyring = bundleSigningFiles(config.ceremonyDir).keyring;
+  return [
+    // RAUC's keyring: the ceremony's bundle-signing CA of this stack.
+    { path: '/etc/rauc/keyring.pem', content: await readFile(keyring), mode: 0o644 },
+    { path: '/etc/enigm-ota/agent.json', content: `${JSON.stringify(agentConfig, null, 2)}\n`, mode: 0o644 },
+    { path: '/etc/enigm-ota/fleet-ca.pem', content: await readFile(config.identity.fleetCaCert), mode: 0o644 },
+    { path: '/etc/enigm-ota/release-root.json', content: await readFile(rootFile(config, 'release')), mode: 0o644 },
+    { path: '/etc/enigm-ota/rollout-root.json', content: await readFile(rootFile(config, 'rollout')), mode: 0o644 },
+    {
+      path: '/etc/systemd/system/enigm-ota-agent.service.d/console.conf',
+      content: '[Service]\nStandardOutput=journal+console\n',
+      mode: 0o644,
+    },
+  ];
+}
+
+/** Writes a file into the running guest (root-owned, folders made), through the test command channel. */
+async function guestWrite(vm: QemuVm, file: SlotFile): Promise<void> {
+  const content = Buffer.from(file.content).toString('base64');
+  const mode = file.mode.toString(8);
+  await guest(vm, `install -D -m ${mode} /dev/null '${file.path}' && echo '${content}' | base64 -d > '${file.path}'`);
+}
+
+/** Provisions the booted slot as the factory would, then starts the agent (its unit waits for agent.json). */
+export async function provisionAndStart(vm: QemuVm, device: VmDevice): Promise<void> {
+  for (const file of await provisioningFiles(device)) await guestWrite(vm, file);
+  await guestWrite(vm, { path: '/etc/enigm-ota/enrollment-token', content: `${device.token}\n`, mode: 0o600 });
+  // RAUC's service reads its keyring when it starts.
+  await guest(vm, 'systemctl daemon-reload && systemctl try-restart rauc.service');
+  await guest(vm, 'systemctl start --no-block enigm-ota-agent.service');
+}
+
+/**
+ * A RAUC bundle of the agent image's slot at `version`, provisioned as the running slot is
+ * (without the enrollment token: the identity is on the data partition), signed with the
+ * stack's ceremony: the artifact a vendor releases.
+ */
+export async function updateBundle(device: VmDevice, options: { version: string; dir: string }): Promise<string> {
+  const { rootfs } = await agentImage();
+  // RAUC writes an image by its name's extension.
+  const slot = join(options.dir, 'rootfs.ext4');
+  await slotImageWithVersion({ rootfs, version: options.version, out: slot, files: await provisioningFiles(device) });
+  const out = join(options.dir, `enigm-ota-vm-${options.version}.raucb`);
+  const signing = bundleSigningFiles(testConfig().ceremonyDir);
+  await createBundle({ image: slot, version: options.version, compatible: 'enigm-ota-vm', out, signing });
+  return out;
+}
+
+/** An agent log line on the serial console: `event` and the fields given, as the agent wrote them. */
+export function agentEvent(event: string, fields: Record<string, string> = {}): RegExp {
+  const parts = [`"event":"${event}"`, ...Object.entries(fields).map(([k, v]) => `"${k}":"${v}"`)];
+  return new RegExp(parts.map((p) => `(?=.*${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})`).join(''));
+}
