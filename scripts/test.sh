@@ -3,6 +3,9 @@
 #   unit         pure logic, the SDK core, workflow logic on the time-skipping server; no stack
 #   integration  everything that needs the embedded stack (Temporal, MinIO, SoftHSM2, PGlite, API, worker)
 #   postgres     the suites that exercise the fleet store, again on a real PostgreSQL server
+#   device       the reference device in a QEMU virtual machine (device/image, device/vm): real
+#                GRUB, RAUC, reboots and power cuts; needs root (the image build) and runs last,
+#                alone, because an emulated CPU would slow every other tier's timers
 # The unit tier runs first (it fails fast). The stack tiers then run in OTA_TEST_LANES lanes
 # (default 4) side by side, each lane on stacks of its own (port offsets 0, 50, 100...: own
 # ports, own var/test* home). scripts/testLanes.ts balances the lanes by the seconds each file
@@ -16,7 +19,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-tiers="${OTA_TEST_TIERS:-unit integration postgres}"
+tiers="${OTA_TEST_TIERS:-unit integration postgres device}"
 base_offset="${OTA_TEST_PORT_OFFSET:-0}"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
@@ -84,6 +87,14 @@ else
     follow $pid "$tier"
     wait $pid || status=1
   done
+fi
+
+if has device; then
+  printf '\033[1m[test]\033[0m tier device\n'
+  start_part device
+  run_part device test/tiers/device.json "$base_offset" & pid=$!
+  follow $pid device
+  wait $pid || status=1
 fi
 
 passed=0 failed=0
