@@ -149,7 +149,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: 300,
     min: 10,
     max: 24 * HOUR,
-    doc: 'The whole health check (every command, and the confirmation) must end within this; silence counts as a failed boot.',
+    doc: "The `reference` backend: the whole health check (every command, and the confirmation) must end within this; silence counts as a failed boot. The `rauc` backend bounds each command by its own `timeoutSec` and the check-in by 60 s; a boot that never confirms is abandoned by the bootloader's try counter.",
   },
   {
     key: 'groups',
