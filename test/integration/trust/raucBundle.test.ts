@@ -13,6 +13,26 @@ import { approve, artifactFile, device, ota, releaseAwaitingApproval, temporalCl
 
 const run = promisify(execFile);
 
+/** `ota bundle create` of a fresh 3 MiB image for the reference VM's compatible string. */
+async function bundleCreate(version: string, ...extra: string[]) {
+  const image = await artifactFile('rootfs.ext4', 3 * 1024 * 1024);
+  const out = join(testConfig().home, 'builds', `fw-${version}.raucb`);
+  const made = await ota(
+    'bundle',
+    'create',
+    '--image',
+    image,
+    '--version',
+    version,
+    '--compatible',
+    'enigm-ota-vm',
+    '--out',
+    out,
+    ...extra,
+  );
+  return { out, made };
+}
+
 describe('RAUC bundles signed with the ceremony keyring', () => {
   let elsewhere: string;
   before(async () => {
@@ -23,21 +43,7 @@ describe('RAUC bundles signed with the ceremony keyring', () => {
   const ceremony = () => bundleSigningFiles(testConfig().ceremonyDir);
 
   it('ota bundle create wraps an image into a verity bundle that rauc info accepts with the keyring', async () => {
-    const image = await artifactFile('rootfs.ext4', 3 * 1024 * 1024);
-    const out = join(testConfig().home, 'builds', 'fw-3.1.0.raucb');
-    const made = await ota(
-      'bundle',
-      'create',
-      '--image',
-      image,
-      '--version',
-      '3.1.0',
-      '--compatible',
-      'enigm-ota-vm',
-      '--out',
-      out,
-      '--json',
-    );
+    const { out, made } = await bundleCreate('3.1.0', '--json');
     expect(made.code, made.stderr).to.equal(0);
     expect(made.json).to.deep.include({
       out,
@@ -82,20 +88,7 @@ describe('RAUC bundles signed with the ceremony keyring', () => {
 
   it('is released as an ordinary artifact: the bytes a device verified and installed still pass rauc info', async () => {
     const channel = 'rauc-bundles';
-    const image = await artifactFile('rootfs.ext4', 3 * 1024 * 1024);
-    const out = join(testConfig().home, 'builds', 'fw-4.0.0.raucb');
-    const made = await ota(
-      'bundle',
-      'create',
-      '--image',
-      image,
-      '--version',
-      '4.0.0',
-      '--compatible',
-      'enigm-ota-vm',
-      '--out',
-      out,
-    );
+    const { out, made } = await bundleCreate('4.0.0');
     expect(made.code, made.stderr).to.equal(0);
     await releaseAwaitingApproval(channel, '4.0.0', { bytes: await readFile(out) });
     await approve(channel, '4.0.0');
