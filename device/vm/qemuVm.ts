@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { type GuestResult, GuestShell } from './guestShell.js';
+import { QmpEvents } from './qmpEvents.js';
 import { SerialConsole } from './serialConsole.js';
 
 const run = promisify(execFile);
@@ -37,6 +38,8 @@ export class QemuVm {
   #shell: GuestShell | undefined;
   #qemu: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
+  #cut = false;
+  #resets = 0;
   #bootMark = 0;
   #startedAt = 0;
 
@@ -69,6 +72,11 @@ export class QemuVm {
     return this.#bootMark;
   }
 
+  /** Guest reboots since the VM was created (each one a new QEMU process on the same disk). */
+  get reboots(): number {
+    return this.#resets;
+  }
+
   /** Milliseconds since this power-on. */
   get sinceStart(): number {
     return Date.now() - this.#startedAt;
@@ -77,25 +85,56 @@ export class QemuVm {
   /** Powers the VM on with the disk as it was left. */
   async start(): Promise<void> {
     if (this.#qemu) throw new Error('vm: already running');
-    const socket = join(this.options.dir, 'shell.sock');
-    await rm(socket, { force: true });
-    this.#shell = await GuestShell.listen(socket);
+    this.#cut = false;
     this.#bootMark = this.console.lineCount;
     this.#startedAt = Date.now();
-    const qemu = spawn('qemu-system-x86_64', this.#arguments(socket), { stdio: ['ignore', 'pipe', 'pipe'] });
+    await this.#spawn();
+  }
+
+  /**
+   * One QEMU process. A guest reboot ends it (`-action reboot=shutdown`) and the next one
+   * starts on the same disk and firmware variables: every boot is a cold one. QEMU's own
+   * warm reset under TCG sometimes never reached the firmware again (the console stopped at
+   * "reboot: machine restart"), and a device's reset runs its firmware from the start anyway.
+   */
+  async #spawn(): Promise<void> {
+    const { dir } = this.options;
+    const shellSocket = join(dir, 'shell.sock');
+    const qmpSocket = join(dir, 'qmp.sock');
+    await rm(shellSocket, { force: true });
+    await rm(qmpSocket, { force: true });
+    const shell = await GuestShell.listen(shellSocket);
+    const qmp = await QmpEvents.listen(qmpSocket);
+    this.#shell = shell;
+    const qemu = spawn('qemu-system-x86_64', this.#arguments(shellSocket, qmpSocket), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.#qemu = qemu;
     this.console.attach(qemu.stdout);
     this.console.attach(qemu.stderr);
     this.#exited = new Promise((resolve) => {
       qemu.once('exit', (code, signal) => {
-        this.#qemu = undefined;
-        const error = new Error(`vm: QEMU exited (${signal ?? code ?? '?'})`);
-        this.console.failWaiters(error);
-        void this.#shell?.close();
-        this.#shell = undefined;
-        resolve();
+        void this.#afterExit(shell, qmp, String(signal ?? code ?? '?')).then(resolve);
       });
     });
+  }
+
+  /** A reboot starts the next QEMU (and resolves when that one has finally stopped); anything else is off. */
+  async #afterExit(shell: GuestShell, qmp: QmpEvents, status: string): Promise<void> {
+    this.#shell = undefined;
+    const reason = this.#cut ? undefined : await qmp.shutdownReason();
+    const error = new Error(`vm: QEMU exited (${status}${reason ? `, ${reason}` : ''})`);
+    shell.disconnected(error);
+    await Promise.all([shell.close(), qmp.close()]);
+    if (reason === 'guest-reset' && !this.#cut) {
+      this.#resets += 1;
+      await this.#spawn();
+      // A power cut while the next QEMU was starting applies to it.
+      if (this.#cut) this.#qemu?.kill('SIGKILL');
+      return this.#exited;
+    }
+    this.#qemu = undefined;
+    this.console.failWaiters(error);
   }
 
   /** Waits for a console line of this power-on (or from `from`, a console line index). */
@@ -123,6 +162,7 @@ export class QemuVm {
    * guest's memory is lost, as on a device whose storage has no volatile write cache.
    */
   async powerCut(): Promise<void> {
+    this.#cut = true;
     this.#qemu?.kill('SIGKILL');
     await this.#exited;
   }
@@ -149,20 +189,21 @@ export class QemuVm {
     if (options.removeDir) await rm(this.options.dir, { recursive: true, force: true });
   }
 
-  #arguments(socket: string): string[] {
+  #arguments(socket: string, qmpSocket: string): string[] {
     const { dir, accel = 'tcg', memoryMiB = 512, forwards = [] } = this.options;
     const guestfwd = forwards.map(
       (port) => `,guestfwd=tcp:${FORWARD_ADDRESS}:${port}-cmd:${process.execPath} ${RELAY} ${port}`,
     );
     return [
       ...['-nodefaults', '-no-user-config', '-display', 'none', '-machine', `q35,accel=${accel}`],
-      ...['-m', String(memoryMiB), '-smp', '1', '-rtc', 'base=utc'],
+      ...['-m', String(memoryMiB), '-smp', '1', '-rtc', 'base=utc', '-action', 'reboot=shutdown'],
       ...['-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`],
       ...['-drive', `if=pflash,format=raw,file=${join(dir, 'ovmf-vars.fd')}`],
       ...['-drive', `if=virtio,format=qcow2,cache=writethrough,file=${join(dir, 'disk.qcow2')}`],
       ...['-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console'],
       ...['-device', 'virtio-serial-pci', '-chardev', `socket,id=shell,path=${socket}`],
       ...['-device', 'virtserialport,chardev=shell,name=org.enigm-ota.shell'],
+      ...['-chardev', `socket,id=qmp,path=${qmpSocket}`, '-mon', 'chardev=qmp,mode=control'],
       ...['-netdev', `user,id=net0,restrict=on${guestfwd.join('')}`, '-device', 'virtio-net-pci,netdev=net0'],
       ...(forwards.length > 0 ? ['-fw_cfg', `name=opt/org.enigm-ota/forwards,string=${forwards.join(' ')}`] : []),
     ];
