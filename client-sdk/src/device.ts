@@ -18,7 +18,7 @@ import type { ReadinessHook } from './readiness';
 import { TrustedRepository } from './repository';
 import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
-import { type DeviceState, readDeviceState, writeDeviceState } from './state';
+import { type DeviceState, gaveUpOn, readDeviceState, TRIALS_PER_TARGET, writeDeviceState } from './state';
 import { type ArtifactGet, createArtifactGet, createTransport, type Fetch } from './transport';
 
 export interface DeviceConfig {
@@ -268,6 +268,12 @@ export class DeviceAgent {
     let target: VerifiedTarget;
     let delivery: Delivery;
     try {
+      if (gaveUpOn(state, offer.targetName)) {
+        throw new PolicyError(
+          'TARGET_REVERTED',
+          `${offer.targetName} was reverted on this device ${TRIALS_PER_TARGET} times; a fixed release is a new target`,
+        );
+      }
       target = await this.verifyNow(offer.targetName, state);
       delivery = await this.downloadAndInstall(target, await this.deferUnlessNow(target));
     } catch (err) {
@@ -341,7 +347,11 @@ export class DeviceAgent {
     const stored = await this.stored();
     if (this.rebooting) return { currentVersion: stored.currentVersion, rollbackIndex: stored.rollbackIndex };
     const s = settleInstall(stored, (await installer.running()).version, healthFailed || this.trialDropped);
-    if (s.state.currentVersion !== stored.currentVersion || s.state.rollbackIndex !== stored.rollbackIndex) {
+    if (
+      s.state.currentVersion !== stored.currentVersion ||
+      s.state.rollbackIndex !== stored.rollbackIndex ||
+      s.state.reverted?.length !== stored.reverted?.length
+    ) {
       await writeDeviceState(this.config.stateDir, s.pending ? { ...s.state, pending: s.pending } : s.state);
       this.step('state-written');
     }

@@ -33,6 +33,8 @@ export type OtaErrorCode =
   | 'ROLLBACK_INDEX_TOO_LOW'
   | 'NOT_NEWER'
   | 'SOURCE_VERSION_TOO_OLD'
+  // a target this device installed before and whose trial boot failed its health check
+  | 'TARGET_REVERTED'
   // device side plumbing
   | 'API_ERROR'
   | 'NOT_ENROLLED'

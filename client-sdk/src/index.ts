@@ -71,7 +71,7 @@ export { ByteBudget, checkNetworkPolicy, isMetered } from './networkPolicy';
 export type { Readiness, ReadinessHook } from './readiness';
 export { askReadiness, checkReadinessHook, READINESS_OUTPUT_BYTES, ReadinessBackoff } from './readiness';
 export type { DeviceState } from './state';
-export { readDeviceState } from './state';
+export { gaveUpOn, MAX_REVERTED, readDeviceState, TRIALS_PER_TARGET, withReverted } from './state';
 
 // Transport and retries: mutual TLS, the device API client and how it retries
 export type { DeviceApiClientOptions, InstallReport, PollOffer, PollRequest } from './apiClient';

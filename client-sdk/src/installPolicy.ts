@@ -45,8 +45,12 @@ export function verifyInstallable({ release, rollout }: SignedEntries, device: D
 const TARGET_NAME = /^[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128}){0,7}$/;
 
 /** D-12: a target name is a plain relative path; nothing from the network names a file here. */
+export function isTargetName(name: string): boolean {
+  return TARGET_NAME.test(name) && !name.split('/').some((part) => part === '..' || part === '.');
+}
+
 export function verifyTargetName(name: string): void {
-  if (!TARGET_NAME.test(name) || name.split('/').some((part) => part === '..' || part === '.')) {
+  if (!isTargetName(name)) {
     throw new VerificationError('TARGET_NAME_INVALID', `refusing target name ${JSON.stringify(name.slice(0, 100))}`);
   }
 }

@@ -1,5 +1,5 @@
 import type { InstallReport } from './apiClient';
-import type { DeviceState, PendingInstall, StoredState } from './state';
+import { type DeviceState, type PendingInstall, type StoredState, withReverted } from './state';
 
 /** What the agent stores and reports so that it says what actually runs. */
 export interface Settlement {
@@ -26,6 +26,10 @@ export function settleInstall(stored: StoredState, running: string | undefined, 
     currentVersion: running ?? stored.currentVersion,
     rollbackIndex: confirmed ? Math.max(stored.rollbackIndex, p.rollbackIndex) : stored.rollbackIndex,
   };
+  // A trial that failed is remembered, so the same target offered again is refused, not retried.
+  const reverted =
+    p !== undefined && !confirmed && trialFailed ? withReverted(stored.reverted, p.targetName) : stored.reverted;
+  if (reverted !== undefined) state.reverted = reverted;
   if (p === undefined) return { state };
   const id = p.reportId ? { reportId: p.reportId } : {};
   if (confirmed) {

@@ -5,6 +5,7 @@ import { readCappedIfPresent } from './cappedFile';
 import { writeFileDurably } from './durable';
 import { InstallError } from './errors';
 import type { Delivery } from './imageFetch';
+import { isTargetName } from './installPolicy';
 import { isSemver } from './semver';
 
 /** What a device persists between polls. */
@@ -12,7 +13,22 @@ export interface DeviceState {
   currentVersion: string;
   /** Highest rollbackIndex this device has booted and confirmed. */
   rollbackIndex: number;
+  /**
+   * One target name per trial boot that was reverted on this device, newest last (at most
+   * MAX_REVERTED entries). A target reverted TRIALS_PER_TARGET times is refused with
+   * TARGET_REVERTED when offered again, instead of another download, reboot and revert.
+   */
+  reverted?: string[];
 }
+
+/**
+ * Trials of one target before the device gives up on it. Not one: a power cut during the
+ * trial boot looks exactly like an image that fails it, and must not stop the device from
+ * converging. A fixed release is a new target and gets its own trials.
+ */
+export const TRIALS_PER_TARGET = 2;
+/** Enough for the last few bad releases' trials. */
+export const MAX_REVERTED = 16;
 
 /**
  * An install whose outcome is not settled and reported yet. It is written before the
@@ -55,6 +71,8 @@ export async function readDeviceState(dir: string, initial: DeviceState): Promis
     throw new InstallError('DEVICE_STATE_INVALID', 'device state.json lacks a valid version or rollback index');
   }
   const stored: StoredState = { currentVersion: state.currentVersion, rollbackIndex: state.rollbackIndex };
+  const reverted = revertedList(state.reverted);
+  if (reverted.length > 0) stored.reverted = reverted;
   if (raw === undefined) return stored;
   const p = (raw ?? {}) as Partial<PendingInstall>;
   if (
@@ -93,6 +111,26 @@ function isVersionAndIndex(s: Partial<DeviceState> | null | undefined): s is Dev
     Number.isSafeInteger(s.rollbackIndex) &&
     (s.rollbackIndex as number) >= 0
   );
+}
+
+/**
+ * The reverted list only spares the device a trial it already failed: a damaged one reads as
+ * shorter (the worst case is one more trial, reverted again), never as an error.
+ */
+function revertedList(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  const names = list.filter((n): n is string => typeof n === 'string' && isTargetName(n));
+  return names.slice(-MAX_REVERTED);
+}
+
+/** `reverted` with one more trial of `targetName`, the oldest entries dropped past MAX_REVERTED. */
+export function withReverted(reverted: readonly string[] | undefined, targetName: string): string[] {
+  return [...(reverted ?? []), targetName].slice(-MAX_REVERTED);
+}
+
+/** Whether the device has given up on `targetName`: its trials here were reverted TRIALS_PER_TARGET times. */
+export function gaveUpOn(state: DeviceState, targetName: string): boolean {
+  return (state.reverted ?? []).filter((n) => n === targetName).length >= TRIALS_PER_TARGET;
 }
 
 /** A delivery note is only statistics: one that does not read well is dropped, never an error. */

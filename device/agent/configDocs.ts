@@ -27,7 +27,7 @@ export function renderConfigDocs(): string {
     '',
     '| path | what | written by |',
     '|---|---|---|',
-    '| `state.json` | the version that runs, its rollback index, a pending install (D-9, D-10, D-14) | the SDK, durably |',
+    '| `state.json` | the version that runs, its rollback index, a pending install (D-9, D-10, D-14), the last reverted trials (D-21) | the SDK, durably |',
     '| `metadata/release/`, `metadata/rollout/` | the trusted TUF metadata of both repositories | the SDK |',
     '| `identity/` | the device key, its certificate and the fleet CA (mode 0600 key) | enrollment, renewal |',
     '| `downloads/`, `deltas/` | partial and verified artifacts and deltas (a download resumes after a restart) | the SDK |',

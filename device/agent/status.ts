@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { readCappedIfPresent, readDeviceState } from '@enigm-ota/client-sdk';
+import { gaveUpOn, readCappedIfPresent, readDeviceState } from '@enigm-ota/client-sdk';
 
 import type { AgentConfig } from './config';
 import { installerFor } from './installers';
@@ -27,6 +27,8 @@ export interface AgentStatus {
   running: string | null;
   stored: { currentVersion: string; rollbackIndex: number } | null;
   pending: { targetName: string; version: string; rollbackIndex: number } | null;
+  /** Targets the device gave up on after their trials were reverted: refused (TARGET_REVERTED) when offered. */
+  gaveUp: string[];
   lastCycle: CycleRecord | null;
   /** What could not be read (a damaged state.json stops every install: D-10). */
   problems: string[];
@@ -71,6 +73,7 @@ export async function agentStatus(config: AgentConfig): Promise<AgentStatus> {
           rollbackIndex: state.pending.rollbackIndex,
         }
       : null,
+    gaveUp: state ? [...new Set(state.reverted)].filter((name) => gaveUpOn(state, name)) : [],
     lastCycle,
     problems,
   };
@@ -87,6 +90,7 @@ export function describeStatus(s: AgentStatus): string {
     `running:    ${s.running ?? 'the factory image'}`,
     `stored:     ${s.stored ? `${s.stored.currentVersion} (rollback index ${s.stored.rollbackIndex})` : 'unreadable'}`,
     `pending:    ${s.pending ? `${s.pending.version} (${s.pending.targetName})` : 'none'}`,
+    `gave up on: ${s.gaveUp.length > 0 ? s.gaveUp.join(', ') : 'none'}`,
     `last cycle: ${c ? `${c.status}${c.code ? ` ${c.code}` : ''} at ${c.endedAt}${c.target ? ` (${c.target})` : ''}` : 'none yet'}`,
     ...s.problems.map((p) => `problem:    ${p}`),
   ];

@@ -19,10 +19,43 @@ describe('DeviceAgent with the A/B installer', () => {
         code: 'HEALTH_CHECK_FAILED',
         version: OLD.version,
       });
-      expect(await storedState()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
+      expect(await storedState()).to.deep.equal({
+        currentVersion: OLD.version,
+        rollbackIndex: OLD.rollbackIndex,
+        // One trial of it failed here: the next offer gets one more.
+        reverted: ['loop/2.0.0/fw-2.0.0.bin'],
+      });
       expect(ctx.ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
       expect(ctx.ota.reports[0]).to.include({ health: 'reverted' });
       expect(await bootedSlot(ctx.stateDir, [OLD, NEW])).to.deep.equal({ version: OLD.version, complete: true });
+    });
+  });
+
+  describe('when the same target is reverted again and again', () => {
+    it('tries it twice, then refuses it with TARGET_REVERTED without downloading it, and takes a new target', async () => {
+      const failing = () => loopbackDevice(ctx.ota, ctx.stateDir, { boot: () => Promise.resolve(false) });
+      for (let trial = 0; trial < 2; trial++) {
+        expect(await failing().checkForUpdate()).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
+      }
+      const downloads = ctx.ota.downloads.length;
+      expect(await failing().checkForUpdate()).to.include({ status: 'refused', code: 'TARGET_REVERTED' });
+      expect(ctx.ota.downloads.length).to.equal(downloads, 'nothing downloaded for a target given up on');
+      expect(ctx.ota.reports.map(said)).to.deep.equal([
+        'failed 1.0.0 HEALTH_CHECK_FAILED',
+        'failed 1.0.0 HEALTH_CHECK_FAILED',
+        'refused 1.0.0 TARGET_REVERTED',
+      ]);
+      expect(await bootedSlot(ctx.stateDir, [OLD, NEW])).to.deep.equal({ version: OLD.version, complete: true });
+      expect(await storedState()).to.deep.include({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
+    });
+
+    it('gives another trial after a single revert, as after a power cut during the trial boot', async () => {
+      const failing = loopbackDevice(ctx.ota, ctx.stateDir, { boot: () => Promise.resolve(false) });
+      expect(await failing.checkForUpdate()).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
+      expect(await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate()).to.include({
+        status: 'installed',
+        version: NEW.version,
+      });
     });
   });
 

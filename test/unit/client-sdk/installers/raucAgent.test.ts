@@ -124,7 +124,12 @@ describe('DeviceAgent with the RAUC installer', () => {
       expect(await agent([FAIL]).checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
       expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
       expect(ota.reports[0]).to.include({ health: 'reverted' });
-      expect(await stored()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
+      expect(await stored()).to.deep.equal({
+        currentVersion: OLD.version,
+        rollbackIndex: OLD.rollbackIndex,
+        // One trial of it failed here: the next offer gets one more.
+        reverted: ['loop/2.0.0/fw-2.0.0.bin'],
+      });
       expect(await slot('A')).to.deep.equal({ ok: 1, tried: 0 });
     });
   });
@@ -168,7 +173,12 @@ describe('DeviceAgent with the RAUC installer', () => {
       expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
       expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
       expect(await slot('B')).to.deep.include({ ok: 0 });
-      expect(await stored()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
+      expect(await stored()).to.deep.equal({
+        currentVersion: OLD.version,
+        rollbackIndex: OLD.rollbackIndex,
+        // One trial of it failed here: the next offer gets one more.
+        reverted: ['loop/2.0.0/fw-2.0.0.bin'],
+      });
     });
   });
 
