@@ -30,7 +30,19 @@ export interface VmDevice {
   channel: string;
   token: string;
   installer: { backend: 'reference' } | { backend: 'rauc' };
+  /** The health checks a new slot must pass (default: systemd reached its target without failed units). */
+  health?: HealthCommand[];
 }
+
+/** One entry of the agent's `health.commands`. */
+interface HealthCommand {
+  argv: string[];
+  timeoutSec: number;
+}
+
+const DEFAULT_HEALTH: HealthCommand[] = [
+  { argv: ['/usr/bin/systemctl', 'is-system-running', '--wait'], timeoutSec: 240 },
+];
 
 let image: Promise<DeviceImage> | undefined;
 
@@ -77,7 +89,7 @@ async function provisioningFiles(device: VmDevice): Promise<SlotFile[]> {
     },
     factory: { version: '1.0.0', rollbackIndex: 0 },
     installer: device.installer,
-    health: { commands: [{ argv: ['/usr/bin/systemctl', 'is-system-running', '--wait'], timeoutSec: 240 }] },
+    health: { commands: device.health ?? DEFAULT_HEALTH },
     poll: { intervalSec: 15, jitter: 0 },
     log: { level: 'debug' },
   };
@@ -115,14 +127,18 @@ export async function provisionAndStart(vm: QemuVm, device: VmDevice): Promise<v
 
 /**
  * A RAUC bundle of the agent image's slot at `version`, provisioned as the running slot is
- * (without the enrollment token: the identity is on the data partition), signed with the
- * stack's ceremony: the artifact a vendor releases.
+ * (without the enrollment token: the identity is on the data partition) plus `files`, signed
+ * with the stack's ceremony: the artifact a vendor releases.
  */
-export async function updateBundle(device: VmDevice, options: { version: string; dir: string }): Promise<string> {
+export async function updateBundle(
+  device: VmDevice,
+  options: { version: string; dir: string; files?: SlotFile[] },
+): Promise<string> {
   const { rootfs } = await agentImage();
   // RAUC writes an image by its name's extension.
   const slot = join(options.dir, 'rootfs.ext4');
-  await slotImageWithVersion({ rootfs, version: options.version, out: slot, files: await provisioningFiles(device) });
+  const files = [...(await provisioningFiles(device)), ...(options.files ?? [])];
+  await slotImageWithVersion({ rootfs, version: options.version, out: slot, files });
   const out = join(options.dir, `enigm-ota-vm-${options.version}.raucb`);
   const signing = bundleSigningFiles(testConfig().ceremonyDir);
   await createBundle({ image: slot, version: options.version, compatible: 'enigm-ota-vm', out, signing });
