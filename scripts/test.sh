@@ -19,7 +19,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-tiers="${OTA_TEST_TIERS:-unit integration postgres}"
+tiers="${OTA_TEST_TIERS:-unit integration postgres device}"
 base_offset="${OTA_TEST_PORT_OFFSET:-0}"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { TRIALS_PER_TARGET } from '@enigm-ota/client-sdk';
+
 import type { DeviceDetail, DeviceReport } from '../../common/adminApi';
 import { waitForStatus } from '../../control/releases';
 import { type QemuVm } from '../../device/vm/qemuVm';
@@ -117,7 +119,8 @@ describe('the agent in the reference VM, when an update goes wrong', function ()
     assert.equal(paused.gate?.result, 'tripped');
     assert.ok(paused.gate.failures >= 1 && paused.gate.failures === paused.gate.reports, 'every report is a failure');
     // An offer that left before the pause may have the device try the same image once more (and
-    // revert it again); once the pause is signed it is offered nothing, back on its old slot.
+    // revert it again), never a third time (ADR 0072); once the pause is signed it is offered
+    // nothing, back on its old slot.
     const settled = await vm!.waitFor(agentEvent('cycle', { status: 'up-to-date', version: '1.0.0' }), {
       timeoutMs: 1_200_000,
       from: fallback.index,
@@ -132,6 +135,7 @@ describe('the agent in the reference VM, when an update goes wrong', function ()
       (r) => r.targetName === paused.target?.name && r.outcome === 'failed',
     );
     assert.equal(reverts.length, trials);
+    assert.ok(trials >= 1 && trials <= TRIALS_PER_TARGET, `${trials} trials of one target`);
     for (const r of reverts) assert.deepEqual([r.health, r.errorCode], ['reverted', 'HEALTH_CHECK_FAILED']);
     assert.equal(await guest(vm!, 'cat /etc/enigm-ota/version'), '1.0.0');
     const env = await grubenv(vm!);

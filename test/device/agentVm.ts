@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -9,6 +9,7 @@ import {
   type SlotFile,
   slotImageWithVersion,
 } from '../../device/image/deviceImage';
+import { bundleAgent } from '../../device/packaging/bundle';
 import { QemuVm } from '../../device/vm/qemuVm';
 import { createBundle } from '../../infra/raucBundle';
 import { TEST_PROFILE } from '../../scripts/lib/stack';
@@ -48,13 +49,23 @@ let image: Promise<DeviceImage> | undefined;
 
 /**
  * The reference image with the agent's single executable and unit inside (cached by their
- * content, as every input of the image). The executable is `npm run package:agent`'s: built
- * here when absent, so a run after a change of the agent needs that script run first.
+ * content, as every input of the image). The executable is `npm run package:agent`'s, built
+ * again unless the one there was made from the same agent code: the executable itself differs
+ * from build to build (V8's code cache), its bundled JavaScript does not.
  */
 export function agentImage(): Promise<DeviceImage> {
   image ??= (async () => {
-    if (!(await stat(AGENT_EXE).catch(() => undefined))) {
-      await run('bash', ['scripts/node.sh', 'dist/device/packaging/buildAgent.js'], { cwd: REPO_ROOT });
+    const probe = join(REPO_ROOT, 'var', `agent-probe-${process.pid}`);
+    await mkdir(probe, { recursive: true });
+    try {
+      const current = await readFile(await bundleAgent(join(probe, 'enigm-ota-agent.js')));
+      const built = await readFile(`${AGENT_EXE}.js`).catch(() => undefined);
+      const exe = await stat(AGENT_EXE).catch(() => undefined);
+      if (!exe || !built?.equals(current)) {
+        await run('bash', ['scripts/node.sh', 'dist/device/packaging/buildAgent.js'], { cwd: REPO_ROOT });
+      }
+    } finally {
+      await rm(probe, { recursive: true, force: true });
     }
     return buildDeviceImage({ agentExe: AGENT_EXE });
   })();
