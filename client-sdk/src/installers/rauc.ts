@@ -99,9 +99,11 @@ export class RaucInstaller implements Installer {
     if (marker?.version !== target.fields.version || marker.sha256 !== target.sha256) {
       throw new InstallError('INSTALL_FAILED', `${target.name} is not the install this installer wrote`);
     }
-    await this.files.writeMarker({ ...marker, phase: 'booting' });
-    // With activate-installed=false RAUC left the boot order alone; either way the trial boots next.
+    // With activate-installed=false RAUC left the boot order alone; either way the trial boots
+    // next. Until the switch is done a cut is an interrupted install, from then on a trial.
+    await this.files.writeMarker({ ...marker, phase: 'activating' });
     await this.rauc1(['status', 'mark-active', marker.to], this.timeouts.commandMs);
+    await this.files.writeMarker({ ...marker, phase: 'booting' });
     await this.reboot();
     return 'rebooting';
   }

@@ -10,10 +10,11 @@ export interface SlotRecord {
 /**
  * The installer's note of an install it started, kept in the state folder beside state.json:
  * `installing` from before `rauc install` until the agent asks for the trial boot,
- * `booting` from then until the trial is confirmed or dropped at a later start.
+ * `activating` while it has the bootloader switched to the trial slot, `booting` from once
+ * the switch is done until the trial is confirmed or dropped at a later start.
  */
 export interface TrialMarker {
-  phase: 'installing' | 'booting';
+  phase: 'installing' | 'activating' | 'booting';
   version: string;
   sha256: string;
   /** The slot that ran when the install began (the fallback). */
@@ -54,10 +55,12 @@ export interface HealthDecision {
  * - The marker names another slot than the booted one: the trial did not run or did not
  *   confirm, and the bootloader fell back. Its slot is marked bad so no later reboot tries
  *   it; a trial the agent had started (`booting`) counts as a failed boot, an install that
- *   never reached its trial (`installing`) as an interruption.
+ *   never reached its trial (`installing`, or `activating`: the power went before the
+ *   bootloader switch was done) as an interruption.
  * - The trial slot booted, marked good: confirmed before a cut; only the marker is left.
  * - The trial slot booted, not yet good: the health checks decide: mark good, or mark bad
- *   and reboot so the bootloader falls back.
+ *   and reboot so the bootloader falls back. `activating` counts as `booting` here: the switch
+ *   took effect, or this slot would not run.
  * - The trial slot booted while the install was still `installing` (a power cut after RAUC
  *   switched the boot order, before the agent recorded its intent): not a trial the agent
  *   answers for, so it falls back.

@@ -30,7 +30,7 @@ export class RaucStateFiles {
     if (doc === undefined) return undefined;
     const m = doc as Partial<TrialMarker>;
     const ok =
-      (m.phase === 'installing' || m.phase === 'booting') &&
+      (m.phase === 'installing' || m.phase === 'activating' || m.phase === 'booting') &&
       typeof m.version === 'string' &&
       typeof m.sha256 === 'string' &&
       [m.from, m.to].every((s) => typeof s === 'string' && SLOT_NAME.test(s));

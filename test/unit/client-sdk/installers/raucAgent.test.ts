@@ -203,6 +203,37 @@ describe('DeviceAgent with the RAUC installer', () => {
     });
   });
 
+  describe('when the power is cut after RAUC wrote the slot, before the bootloader switch (activate-installed=false)', () => {
+    it('boots the old slot, reports the install as interrupted (no trial counted), and installs it again', async () => {
+      await rauc.change((env) => (env.activateInstalled = false));
+      const cut = (step: AgentStep) => {
+        if (step === 'intent-written') throw new Error('power cut');
+      };
+      await agent([PASS], cut)
+        .checkForUpdate()
+        .then(
+          () => expect.fail('the cut should stop the agent'),
+          (err: Error) => expect(err.message).to.equal('power cut'),
+        );
+      // Where confirm() stands when the power goes before mark-active took effect.
+      const markerFile = join(dir, 'state', 'rauc-trial.json');
+      const marker = JSON.parse(await readFile(markerFile, 'utf8')) as Record<string, unknown>;
+      await writeFile(markerFile, JSON.stringify({ ...marker, phase: 'activating' }));
+      expect(await slot('B')).to.deep.equal({ ok: 0, tried: 0 });
+      expect(await rauc.boot()).to.equal('rootfs.0');
+      ota.offering = undefined;
+      expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
+      expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 INSTALL_INTERRUPTED']);
+      expect(await stored()).to.deep.equal({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
+      ota.offering = NEW.version;
+      ota.reports.length = 0;
+      await installAndReboot();
+      ota.offering = undefined;
+      expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: NEW.version });
+      expect(ota.reports.map(said)).to.deep.equal(['installed 2.0.0 healthy']);
+    });
+  });
+
   describe('when RAUC wrote the other slot without the agent (an install finished after a restart, by hand)', () => {
     it('falls back from that slot at its first boot and reports nothing', async () => {
       await rauc.change((env) => (env.calls = []));

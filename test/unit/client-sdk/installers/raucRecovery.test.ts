@@ -91,11 +91,26 @@ describe('decideRecovery', () => {
         rebooting: false,
       });
     });
+    it('drops an install cut while the bootloader switch was asked for as an interruption, not a failed boot', () => {
+      expect(decideRecovery(status('A', 'good', 'bad'), files(trial('activating')))).to.deep.equal({
+        steps: [BAD_B, CLEAR],
+        trialDropped: false,
+        rebooting: false,
+      });
+    });
   });
 
   describe('when the trial slot booted', () => {
     it('runs the health checks, then marks it good, or marks it bad and reboots into the old slot', () => {
       expect(decideRecovery(status('B', 'good', 'bad'), files(trial('booting')))).to.deep.equal({
+        checkHealth: {
+          healthy: { steps: [GOOD_B, CLEAR], trialDropped: false, rebooting: false },
+          unhealthy: { steps: [BAD_B, REBOOT], trialDropped: false, rebooting: true },
+        },
+      });
+    });
+    it('treats a trial slot that booted while the switch was recorded as under way as the trial', () => {
+      expect(decideRecovery(status('B', 'good', 'bad'), files(trial('activating')))).to.deep.equal({
         checkHealth: {
           healthy: { steps: [GOOD_B, CLEAR], trialDropped: false, rebooting: false },
           unhealthy: { steps: [BAD_B, REBOOT], trialDropped: false, rebooting: true },
