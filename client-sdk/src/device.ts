@@ -268,13 +268,14 @@ export class DeviceAgent {
     let target: VerifiedTarget;
     let delivery: Delivery;
     try {
-      if (gaveUpOn(state, offer.targetName)) {
+      target = await this.verifyNow(offer.targetName, state);
+      // After verification, so a downgrade or a forged offer is refused as such; before the download.
+      if (gaveUpOn(state, target.name)) {
         throw new PolicyError(
           'TARGET_REVERTED',
-          `${offer.targetName} was reverted on this device ${TRIALS_PER_TARGET} times; a fixed release is a new target`,
+          `${target.name} was reverted on this device ${TRIALS_PER_TARGET} times; a fixed release is a new target`,
         );
       }
-      target = await this.verifyNow(offer.targetName, state);
       delivery = await this.downloadAndInstall(target, await this.deferUnlessNow(target));
     } catch (err) {
       if (err instanceof DeferredError) return this.waiting(err, offer.targetName, state);
