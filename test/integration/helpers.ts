@@ -86,6 +86,11 @@ async function otaWith(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResul
 }
 
 const tokens = new Map<string, string>();
+
+/** The stack went down: its operators' tokens mean nothing to the next one (the device tier starts one per file). */
+export function forgetOperatorTokens(): void {
+  tokens.clear();
+}
 const ALL_BUT_ADMIN = ['release-owner', 'operator', 'viewer'];
 
 /** A token for a named operator, made by the stack's admin through the admin API. */

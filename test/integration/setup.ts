@@ -6,7 +6,7 @@ import { startPostgres, stopPostgres } from '../../scripts/lib/postgres';
 import { stackDown, stackEnv, stackUp, TEST_PORT_OFFSET, TEST_PROFILE } from '../../scripts/lib/stack';
 import { REPO_ROOT } from '../paths';
 import { chargeTest, runEnded } from './fileTimes';
-import { closeTemporalClient } from './helpers';
+import { closeTemporalClient, forgetOperatorTokens } from './helpers';
 
 /**
  * Integration tests run against a real embedded stack of their own (Temporal dev server,
@@ -70,6 +70,7 @@ export const mochaHooks = {
     this.timeout(60_000);
     runEnded();
     await closeTemporalClient();
+    forgetOperatorTokens();
     await stackDown(TEST_PROFILE);
     if (postgresDir) {
       stopPostgres(postgresDir);
