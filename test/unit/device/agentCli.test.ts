@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -9,6 +8,7 @@ import { expect } from 'chai';
 import { exitCodeOf, parseCli, UsageError } from '../../../device/agent/cli';
 import { AGENT_VERSION } from '../../../device/agent/version';
 import { DIST, REPO_ROOT } from '../../paths';
+import { tempDirs } from '../tempDirs';
 
 const run = promisify(execFile);
 
@@ -23,6 +23,8 @@ async function agent(...args: string[]): Promise<{ code: number; stdout: string;
 }
 
 describe('enigm-ota-agent command line', () => {
+  const temp = tempDirs('agent-cli-');
+
   it('runs the service by default, with the default configuration file', () => {
     expect(parseCli([])).to.deep.equal({
       name: 'run',
@@ -71,7 +73,7 @@ describe('enigm-ota-agent command line', () => {
     const usage = await agent('frobnicate');
     expect(usage.code).to.equal(2);
     expect(usage.stderr).to.include('unknown command frobnicate');
-    const dir = await mkdtemp(join(tmpdir(), 'agent-cli-'));
+    const dir = await temp();
     const file = join(dir, 'agent.json');
     const state = join(dir, 'state');
     await writeFile(
@@ -95,7 +97,7 @@ describe('enigm-ota-agent command line', () => {
   });
 
   it('exits 2 naming the key when a provisioned file is missing', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-cli-'));
+    const dir = await temp();
     const file = join(dir, 'agent.json');
     const identity = {
       fleetCaFile: join(dir, 'none.pem'),

@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
@@ -9,6 +8,7 @@ import { renderConfigDocs } from '../../../device/agent/configDocs';
 import { CONFIG_KEYS, MAX_CONFIG_BYTES } from '../../../device/agent/configSchema';
 import { waitPolicies } from '../../../device/agent/waitPolicies';
 import { REPO_ROOT } from '../../paths';
+import { tempDirs } from '../tempDirs';
 
 const MINIMAL = {
   apiUrl: 'https://ota.example.com:8443',
@@ -37,6 +37,8 @@ function keysOf(obj: object, prefix = ''): string[] {
 }
 
 describe('agent configuration file', () => {
+  const temp = tempDirs('agent-config-');
+
   it('fills every default from the key table when only the required keys are given', () => {
     const c = agentConfigFrom(MINIMAL);
     expect(c.stateDir).to.equal('/var/lib/enigm-ota');
@@ -141,7 +143,7 @@ describe('agent configuration file', () => {
   });
 
   it('refuses a file larger than its limit before parsing it, and names the file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-config-'));
+    const dir = await temp();
     const big = join(dir, 'big.json');
     await writeFile(big, JSON.stringify({ ...MINIMAL, pad: 'x'.repeat(MAX_CONFIG_BYTES) }));
     const err = (await readAgentConfig(big).catch((e: unknown) => e)) as ConfigError;

@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, readdir, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
 
 import { acquireLock } from '../../../device/agent/lock';
+import { tempDirs } from '../tempDirs';
 
 /** How many of the attempts took the lock. */
 async function winners(dir: string, attempts: number): Promise<number> {
@@ -16,9 +16,11 @@ async function winners(dir: string, attempts: number): Promise<number> {
 }
 
 describe('agent lock', () => {
+  const temp = tempDirs('ota-lock-');
+
   it('goes to exactly one of many agents starting at once, and leaves no temporary file', async () => {
     for (let round = 0; round < 20; round++) {
-      const dir = await mkdtemp(join(tmpdir(), 'ota-lock-'));
+      const dir = await temp();
       expect(await winners(dir, 8)).to.equal(1);
       expect(await readdir(dir)).to.deep.equal(['agent.lock']);
     }
@@ -26,7 +28,7 @@ describe('agent lock', () => {
 
   it('is taken over from a holder that is gone by exactly one of the agents that find it', async () => {
     for (let round = 0; round < 20; round++) {
-      const dir = await mkdtemp(join(tmpdir(), 'ota-lock-'));
+      const dir = await temp();
       // A pid that cannot be alive: the holder crashed or lost power.
       await writeFile(join(dir, 'agent.lock'), JSON.stringify({ pid: 2 ** 22 + 1, command: 'run', since: 'x' }));
       expect(await winners(dir, 8)).to.be.at.most(1);
@@ -36,7 +38,7 @@ describe('agent lock', () => {
   });
 
   it('ignores a takeover marker left by a crash once it expired', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ota-lock-'));
+    const dir = await temp();
     await writeFile(join(dir, 'agent.lock'), JSON.stringify({ pid: 2 ** 22 + 1, command: 'run', since: 'x' }));
     await mkdir(join(dir, 'agent.lock.takeover'));
     const old = new Date(Date.now() - 120_000);
