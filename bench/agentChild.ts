@@ -53,7 +53,8 @@ async function idle(spec: ChildSpec): Promise<void> {
   const first = await agent.checkForUpdate();
   if (first.status !== 'installed') throw new Error(`the first cycle did not install: ${JSON.stringify(first)}`);
   for (let i = 0; i < 2; i++) await agent.checkForUpdate();
-  // Idle as between polls: what stays resident once the cycle's work is done.
+  // Idle as between polls: the rest the run loop takes before it sleeps, then what stays resident.
+  agent.rest();
   await new Promise((r) => setTimeout(r, 2000));
 }
 

@@ -19,7 +19,7 @@ import { TrustedRepository } from './repository';
 import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
 import { type DeviceState, gaveUpOn, readDeviceState, TRIALS_PER_TARGET, writeDeviceState } from './state';
-import { type ArtifactGet, createArtifactGet, createTransport, type Fetch } from './transport';
+import { type ArtifactGet, closeIdleConnections, createArtifactGet, createTransport, type Fetch } from './transport';
 
 export interface DeviceConfig {
   apiUrl: string;
@@ -243,8 +243,25 @@ export class DeviceAgent {
       }
       onCycle?.(outcome);
       if (this.rebooting) return;
+      this.rest();
       await sleepUnless(signal, outcome.nextInMs);
     }
+  }
+
+  /**
+   * Between two cycles: the connections no request uses are closed and, where the runtime
+   * exposes it (the agent's executable runs with --expose-gc), garbage is collected, so what
+   * stays resident while the agent sleeps is what it holds, not what a cycle left behind.
+   */
+  rest(): void {
+    closeIdleConnections(this.transport, this.artifactGet);
+    // V8's last-resort collection (what a low-memory notification runs) also gives the emptied
+    // heap pages back; a plain gc() frees objects but keeps the pages committed.
+    (globalThis as { gc?: (options: object) => void }).gc?.({
+      type: 'major',
+      execution: 'sync',
+      flavor: 'last-resort',
+    });
   }
 
   /** Acts on an offer (from the API, or forced by a test or an attacker) and reports the outcome. */

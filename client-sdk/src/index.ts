@@ -91,7 +91,7 @@ export {
   withRetry,
 } from './retry';
 export type { ArtifactAnswer, ArtifactGet, Fetch, FetchAnswer, TlsIdentity } from './transport';
-export { createArtifactGet, createTransport } from './transport';
+export { closeIdleConnections, createArtifactGet, createTransport } from './transport';
 
 // Identity and attestation: enrollment, renewal, the identity on disk, attestation evidence
 export type {

@@ -58,6 +58,23 @@ function agentsFor(tls?: TlsIdentity): Agents {
   };
 }
 
+/** The connection pools behind each transport and artifact getter made here. */
+const pools = new WeakMap<object, () => Agents | undefined>();
+
+/**
+ * Closes the kept-alive connections of these transports that no request uses now: between two
+ * polls minutes apart a connection would only hold TLS buffers until the server drops it.
+ * Requests under way keep theirs; the next request opens a new one.
+ */
+export function closeIdleConnections(...transports: Array<Fetch | ArtifactGet | undefined>): void {
+  for (const transport of transports) {
+    const agents = transport ? pools.get(transport)?.() : undefined;
+    for (const agent of agents ? [agents.https, agents.http] : []) {
+      for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    }
+  }
+}
+
 /** One request and its answer's head; the body is the answer stream, unread. */
 function send(
   url: URL,
@@ -170,8 +187,10 @@ class Answer implements FetchAnswer {
 export function createTransport(tls?: TlsIdentity): Fetch {
   if (!tls) return plainFetch;
   const agents = agentsFor(tls);
-  return async (url, init = {}) =>
+  const transport: Fetch = async (url, init = {}) =>
     new Answer(await follow(url, agents, { ...init, manual: init.redirect === 'manual' }));
+  pools.set(transport, () => agents);
+  return transport;
 }
 
 /** An artifact's answer: its status and its body as a Node stream. */
@@ -193,9 +212,11 @@ export type ArtifactGet = (
  */
 export function createArtifactGet(tls?: TlsIdentity): ArtifactGet {
   let agents: Agents | undefined;
-  return async (url, { headers, signal }) => {
+  const get: ArtifactGet = async (url, { headers, signal }) => {
     agents ??= agentsFor(tls);
     const res = await follow(url, agents, { headers, signal });
     return { status: res.statusCode ?? 0, body: res };
   };
+  pools.set(get, () => agents);
+  return get;
 }

@@ -144,6 +144,7 @@ export class AgentProgram {
       if (this.cycleRequested) nextInMs = 0;
       this.cycleRequested = false;
       this.options.log.debug('next-cycle', { inSec: Math.round(nextInMs / 1000) });
+      this.agent.rest();
       await this.sleep(nextInMs);
     }
   }

@@ -5,7 +5,13 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 
-import { createTransport, newKeyAndCsr, type TlsIdentity } from '@enigm-ota/client-sdk';
+import {
+  closeIdleConnections,
+  createArtifactGet,
+  createTransport,
+  newKeyAndCsr,
+  type TlsIdentity,
+} from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import { FleetCa } from '../../../infra/fleetCa';
@@ -70,6 +76,24 @@ describe("the device transport (Node's http/https clients, mutual TLS)", () => {
       null,
     ]);
     expect(await res.json()).to.deep.equal({ peer: 'tr-device', method: 'POST', body: '{"version":"ü-1.0.0"}' });
+  });
+
+  it('keeps a connection for the next request, and closes it when told the transport is idle', async () => {
+    const connections = () => new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
+    // Connections other tests' transports left open stay out of the count.
+    const before = await connections();
+    const transport = createTransport(identity);
+    const artifacts = createArtifactGet(identity);
+    await (await transport(`${base}/one`)).text();
+    await (await transport(`${base}/two`)).text();
+    const answer = await artifacts(`${base}/three`, { headers: {}, signal: AbortSignal.timeout(10_000) });
+    answer.body.resume();
+    await new Promise((r) => answer.body.once('end', r));
+    expect(await connections()).to.equal(before + 2, 'one kept-alive connection each');
+    closeIdleConnections(transport, artifacts);
+    for (let i = 0; i < 50 && (await connections()) > before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await connections()).to.equal(before);
+    expect(await (await transport(`${base}/again`)).json()).to.include({ peer: 'tr-device' });
   });
 
   it('refuses a server whose certificate is not from the fleet CA', async () => {
