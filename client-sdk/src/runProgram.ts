@@ -41,6 +41,8 @@ export function runProgram(spec: ProgramSpec): Promise<ProgramOutcome> {
       stdio: ['ignore', 'pipe', 'pipe'],
       shell: false,
       windowsHide: true,
+      // A process group of its own, so that stopping it stops what it started too.
+      detached: true,
       ...(spec.env ? { env: { ...process.env, ...spec.env } } : {}),
     });
   } catch (err) {
@@ -61,7 +63,7 @@ function outcomeOf(child: ChildProcessByStdio<null, Readable, Readable>, spec: P
     let settled = false;
     const stop = (why: NonNullable<ProgramOutcome['stopped']>) => {
       stopped ??= why;
-      child.kill('SIGKILL');
+      killGroup(child);
     };
     // A program that left a child of its own holding the pipes would otherwise keep 'close'
     // from coming, and the agent waiting, for as long as that child lives.
@@ -92,6 +94,15 @@ function outcomeOf(child: ChildProcessByStdio<null, Readable, Readable>, spec: P
       finish({ exitCode, signal: signal ?? undefined, startError: undefined });
     });
   });
+}
+
+/** SIGKILL to the program's process group: a health check's own children do not outlive it. */
+function killGroup(child: ChildProcessByStdio<null, Readable, Readable>): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
 }
 
 function collector(limit: number) {

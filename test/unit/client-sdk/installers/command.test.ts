@@ -1,4 +1,6 @@
-import { runCommand } from '@enigm-ota/client-sdk';
+import { readFile } from 'node:fs/promises';
+
+import { runCommand, runProgram } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 const LIMITS = { maxOutputBytes: 1024 };
@@ -25,6 +27,29 @@ describe('runCommand', () => {
     expect(err)
       .to.have.property('message')
       .that.matches(/still running after 100 ms/);
+  });
+
+  it('kills what a program started too when it outlives its deadline', async () => {
+    const out = await runProgram({
+      argv: ['sh', '-c', 'sleep 31 & echo $!; sleep 30'],
+      timeoutMs: 300,
+      maxOutputBytes: 1024,
+      overflow: 'drop',
+    });
+    expect(out.stopped).to.equal('timeout');
+    const pid = Number(out.stdout.trim());
+    expect(pid).to.be.above(1);
+    // Gone, or a zombie its new parent has not reaped yet: no longer running either way.
+    let state = '';
+    for (let i = 0; i < 50; i++) {
+      state = await readFile(`/proc/${pid}/stat`, 'utf8').then(
+        (s) => s.split(') ')[1]?.[0] ?? '',
+        () => 'gone',
+      );
+      if (state === 'gone' || state === 'Z') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(state).to.be.oneOf(['gone', 'Z']);
   });
 
   it('kills a program whose output outgrows the limit', async () => {
