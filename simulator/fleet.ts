@@ -55,6 +55,8 @@ export interface FleetTally {
    * device retries after its backoff.
    */
   errors: Record<string, number>;
+  /** Devices whose last cycle waits for a release (install window, readiness, network), by code. */
+  waiting: Record<string, number>;
   done: boolean;
 }
 
@@ -209,6 +211,7 @@ export async function simulateFleet(
     installs: 0,
     refusals: {},
     errors: {},
+    waiting: {},
     done: false,
   };
   for (;;) {
@@ -220,7 +223,11 @@ export async function simulateFleet(
     );
     tally.rounds += 1;
     tally.versions = {};
-    for (const d of fleet) tally.versions[d.version] = (tally.versions[d.version] ?? 0) + 1;
+    tally.waiting = {};
+    for (const d of fleet) {
+      tally.versions[d.version] = (tally.versions[d.version] ?? 0) + 1;
+      if (d.waitingFor) tally.waiting[d.waitingFor] = (tally.waiting[d.waitingFor] ?? 0) + 1;
+    }
     tally.elapsedMs = Date.now() - started;
     const allThere = options.untilVersion === undefined || tally.versions[options.untilVersion] === options.devices;
     tally.done =
@@ -284,6 +291,8 @@ interface FleetDevice {
   program: AgentProgram;
   /** The version the device last said it runs. */
   version: string;
+  /** The code of the wait its last cycle reported, if it waits for a release. */
+  waitingFor?: string;
   /** Failed cycles in a row, and when the device may try again (ms since the epoch). */
   failed: number;
   notBefore: number;
@@ -292,6 +301,7 @@ interface FleetDevice {
 /** One device's cycle, as the agent program runs it; a failure is counted and the device backs off, the fleet goes on. */
 async function cycle(d: FleetDevice, policy: RetryPolicy, tally: FleetTally): Promise<void> {
   const r = await d.program.cycle();
+  d.waitingFor = r.status === 'waiting' ? (r.code ?? 'WAITING') : undefined;
   if (r.error === undefined) {
     d.failed = 0;
     if (r.version) d.version = r.version;
@@ -340,5 +350,8 @@ export function describeTally(t: FleetTally): string {
   const errors = Object.entries(t.errors)
     .map(([k, n]) => `${k}: ${n}`)
     .join(' · ');
-  return `round ${t.rounds} · ${(t.elapsedMs / 1000).toFixed(0)}s · versions ${versions} · installs ${t.installs}${refusals ? ` · refused ${refusals}` : ''}${errors ? ` · failed ${errors}` : ''}`;
+  const waiting = Object.entries(t.waiting)
+    .map(([c, n]) => `${c}: ${n}`)
+    .join(' · ');
+  return `round ${t.rounds} · ${(t.elapsedMs / 1000).toFixed(0)}s · versions ${versions} · installs ${t.installs}${waiting ? ` · waiting ${waiting}` : ''}${refusals ? ` · refused ${refusals}` : ''}${errors ? ` · failed ${errors}` : ''}`;
 }
