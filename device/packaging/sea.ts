@@ -45,7 +45,11 @@ export function singleExecutable({ bundle, dir, name }: { bundle: string; dir: s
       execArgvExtension: 'none',
     }),
   );
-  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The code cache is made under the settings it runs with: V8 rejects one made under other
+  // flags (--expose-gc among them), with a warning on every start.
+  execFileSync(process.execPath, [...AGENT_EXEC_ARGV, '--experimental-sea-config', seaConfig], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const exe = join(dir, name);
   rmSync(exe, { force: true });
   copyFileSync(process.execPath, exe);

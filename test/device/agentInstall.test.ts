@@ -3,6 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { waitForStatus } from '../../control/releases';
+import { AGENT_VERSION } from '../../device/agent/version';
 import { type QemuVm } from '../../device/vm/qemuVm';
 import { adminApi, approve, releaseAwaitingApproval, temporalClient, testConfig } from '../integration/helpers';
 import { mochaHooks } from '../integration/setup';
@@ -87,6 +88,8 @@ describe('the agent in the reference VM, against the real stack', function () {
     ) as Record<string, unknown>;
     assert.equal(status['running'], '1.1.0');
     assert.deepEqual(status['problems'], []);
+    // Standard output and error together: the executable starts without a word of Node's own.
+    assert.equal(await guest(vm, 'enigm-ota-agent --version 2>&1'), AGENT_VERSION);
   });
 
   it('a RAUC bundle of the next slot image installs, the VM boots it, health passes, it is marked good, the release goes stable', async function () {
