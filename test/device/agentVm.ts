@@ -30,7 +30,11 @@ export interface VmDevice {
   hardwareId: string;
   channel: string;
   token: string;
-  installer: { backend: 'reference' } | { backend: 'rauc' };
+  installer: { backend: 'reference' } | { backend: 'rauc'; raucBinary?: string };
+  /** The API the agent talks to (default: the test stack's). */
+  apiUrl?: string;
+  /** Files of this device's own in every slot (test fixtures), beside the provisioned ones. */
+  files?: SlotFile[];
   /** The health checks a new slot must pass (default: systemd reached its target without failed units). */
   health?: HealthCommand[];
 }
@@ -72,10 +76,13 @@ export function agentImage(): Promise<DeviceImage> {
   return image;
 }
 
-/** A fresh VM of the agent image whose guest reaches the test stack's API and MinIO at their host addresses. */
-export async function agentVm(name: string): Promise<QemuVm> {
+/**
+ * A fresh VM of the agent image whose guest reaches the test stack's API and MinIO at their
+ * host addresses, and the host's loopback `ports` given.
+ */
+export async function agentVm(name: string, options: { ports?: number[] } = {}): Promise<QemuVm> {
   const { disk } = await agentImage();
-  const forwards = [TEST_PROFILE.apiPort, TEST_PROFILE.minioPort];
+  const forwards = [TEST_PROFILE.apiPort, TEST_PROFILE.minioPort, ...(options.ports ?? [])];
   return QemuVm.create({ baseImage: disk, dir: vmDir(name), accel: 'tcg', forwards });
 }
 
@@ -88,7 +95,7 @@ export async function agentVm(name: string): Promise<QemuVm> {
 async function provisioningFiles(device: VmDevice): Promise<SlotFile[]> {
   const config = testConfig();
   const agentConfig = {
-    apiUrl: config.api.url,
+    apiUrl: device.apiUrl ?? config.api.url,
     deviceId: device.deviceId,
     hardwareId: device.hardwareId,
     channel: device.channel,
@@ -117,6 +124,7 @@ async function provisioningFiles(device: VmDevice): Promise<SlotFile[]> {
       content: '[Service]\nStandardOutput=journal+console\n',
       mode: 0o644,
     },
+    ...(device.files ?? []),
   ];
 }
 
@@ -134,6 +142,12 @@ export async function provisionAndStart(vm: QemuVm, device: VmDevice): Promise<v
   // RAUC's service reads its keyring when it starts.
   await guest(vm, 'systemctl daemon-reload && systemctl try-restart rauc.service');
   await guest(vm, 'systemctl start --no-block enigm-ota-agent.service');
+}
+
+/** Rewrites the running slot's agent configuration for `device` (the agent reads it when it starts). */
+export async function reconfigure(vm: QemuVm, device: VmDevice): Promise<void> {
+  const config = (await provisioningFiles(device)).find((f) => f.path === '/etc/enigm-ota/agent.json');
+  if (config) await guestWrite(vm, config);
 }
 
 /**
