@@ -88,4 +88,11 @@ describe('the documentation', () => {
     }
     expect(missing).to.deep.equal([]);
   });
+
+  it('lists every decision record in the index of decisions', () => {
+    const index = readFileSync(join(REPO_ROOT, 'docs', 'adr', 'README.md'), 'utf8');
+    const records = readdirSync(join(REPO_ROOT, 'docs', 'adr')).filter((name) => /^\d{4}-.+\.md$/.test(name));
+    expect(records.length).to.be.above(0);
+    expect(records.filter((name) => !index.includes(`](${name})`))).to.deep.equal([]);
+  });
 });
