@@ -368,7 +368,8 @@ export class DeviceAgent {
     if (
       s.state.currentVersion !== stored.currentVersion ||
       s.state.rollbackIndex !== stored.rollbackIndex ||
-      s.state.reverted?.length !== stored.reverted?.length
+      JSON.stringify(s.state.reverted ?? []) !== JSON.stringify(stored.reverted ?? []) ||
+      s.pending?.trialFailed !== stored.pending?.trialFailed
     ) {
       await writeDeviceState(this.config.stateDir, s.pending ? { ...s.state, pending: s.pending } : s.state);
       this.step('state-written');

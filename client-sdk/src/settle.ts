@@ -26,9 +26,10 @@ export function settleInstall(stored: StoredState, running: string | undefined, 
     currentVersion: running ?? stored.currentVersion,
     rollbackIndex: confirmed ? Math.max(stored.rollbackIndex, p.rollbackIndex) : stored.rollbackIndex,
   };
-  // A trial that failed is remembered, so the same target offered again is refused, not retried.
-  const reverted =
-    p !== undefined && !confirmed && trialFailed ? withReverted(stored.reverted, p.targetName) : stored.reverted;
+  // A trial that failed is remembered once (the pending install keeps that it was, until its
+  // report arrives), so the same target offered again is refused, not retried.
+  const failed = p !== undefined && !confirmed && (trialFailed || p.trialFailed === true);
+  const reverted = failed && p.trialFailed !== true ? withReverted(stored.reverted, p.targetName) : stored.reverted;
   if (reverted !== undefined) state.reverted = reverted;
   if (p === undefined) return { state };
   const id = p.reportId ? { reportId: p.reportId } : {};
@@ -48,7 +49,7 @@ export function settleInstall(stored: StoredState, running: string | undefined, 
     };
   }
   const base = { ...id, outcome: 'failed' as const, version: state.currentVersion, targetName: p.targetName };
-  const report = trialFailed
+  const report = failed
     ? // A trial that never confirmed looks exactly like an image that hangs or crashes on boot.
       {
         ...base,
@@ -61,5 +62,5 @@ export function settleInstall(stored: StoredState, running: string | undefined, 
         errorCode: 'INSTALL_INTERRUPTED',
         message: `the install of ${p.version} stopped before its trial boot confirmed`,
       };
-  return { state, pending: p, report };
+  return { state, pending: failed ? { ...p, trialFailed: true } : p, report };
 }

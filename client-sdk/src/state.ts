@@ -43,6 +43,8 @@ export interface PendingInstall {
   reportId?: string;
   /** How the image came (delta or full, bytes), for the report; dropped when malformed. */
   delivery?: Delivery;
+  /** Its trial failed and is counted in `reverted` already: reported as a revert until the report arrives. */
+  trialFailed?: boolean;
 }
 
 export interface StoredState extends DeviceState {
@@ -88,6 +90,7 @@ export async function readDeviceState(dir: string, initial: DeviceState): Promis
   };
   if (typeof p.reportId === 'string' && REPORT_ID.test(p.reportId)) pending.reportId = p.reportId;
   if (isDelivery(p.delivery)) pending.delivery = p.delivery;
+  if (p.trialFailed === true) pending.trialFailed = true;
   return { ...stored, pending };
 }
 

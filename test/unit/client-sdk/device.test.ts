@@ -49,6 +49,23 @@ describe('DeviceAgent with the A/B installer', () => {
       expect(await storedState()).to.deep.include({ currentVersion: OLD.version, rollbackIndex: OLD.rollbackIndex });
     });
 
+    it('counts a revert once, and reports it as a revert, however many cycles its report takes', async () => {
+      ctx.ota.failReports = true;
+      const failing = loopbackDevice(ctx.ota, ctx.stateDir, { boot: () => Promise.resolve(false) });
+      expect(await failing.checkForUpdate()).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
+      ctx.ota.offering = undefined;
+      const restarted = loopbackDevice(ctx.ota, ctx.stateDir);
+      for (let i = 0; i < 3; i++) await restarted.checkForUpdate();
+      ctx.ota.failReports = false;
+      await loopbackDevice(ctx.ota, ctx.stateDir).checkForUpdate();
+      expect(ctx.ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
+      expect(await storedState()).to.deep.equal({
+        currentVersion: OLD.version,
+        rollbackIndex: OLD.rollbackIndex,
+        reverted: ['loop/2.0.0/fw-2.0.0.bin'],
+      });
+    });
+
     it('gives another trial after a single revert, as after a power cut during the trial boot', async () => {
       const failing = loopbackDevice(ctx.ota, ctx.stateDir, { boot: () => Promise.resolve(false) });
       expect(await failing.checkForUpdate()).to.include({ status: 'refused', code: 'HEALTH_CHECK_FAILED' });
