@@ -67,8 +67,16 @@ export class RaucInstaller implements Installer {
   }
 
   async recover(context: RecoverContext): Promise<Recovery> {
-    const files = { marker: await this.files.marker(), slots: await this.files.slots() };
-    const decision = decideRecovery(await this.status(), files);
+    const status = await this.status();
+    let marker = await this.files.marker();
+    if (marker?.phase === 'activating' && status.booted.name === marker.to) {
+      // The switch took effect (the trial slot runs): from here on it is a trial, also for the
+      // start after a fallback, which must count it as a failed boot.
+      marker = { ...marker, phase: 'booting' };
+      await this.files.writeMarker(marker);
+    }
+    const files = { marker, slots: await this.files.slots() };
+    const decision = decideRecovery(status, files);
     const plan = 'checkHealth' in decision ? await this.afterHealthChecks(decision.checkHealth, context) : decision;
     for (const step of plan.steps) await this.run(step);
     return { trialDropped: plan.trialDropped, rebooting: plan.rebooting };

@@ -234,6 +234,32 @@ describe('DeviceAgent with the RAUC installer', () => {
     });
   });
 
+  describe('when the power is cut after the switch took effect, before the marker said so, and the slot is unhealthy', () => {
+    it('runs the trial, falls back and reports it as a failed boot (a revert), not an interruption', async () => {
+      await rauc.change((env) => (env.activateInstalled = false));
+      const cut = (step: AgentStep) => {
+        if (step === 'intent-written') throw new Error('power cut');
+      };
+      await agent([PASS], cut)
+        .checkForUpdate()
+        .then(
+          () => expect.fail('the cut should stop the agent'),
+          (err: Error) => expect(err.message).to.equal('power cut'),
+        );
+      // confirm() wrote 'activating', RAUC switched, the power went before 'booting' was written.
+      const markerFile = join(dir, 'state', 'rauc-trial.json');
+      const marker = JSON.parse(await readFile(markerFile, 'utf8')) as Record<string, unknown>;
+      await writeFile(markerFile, JSON.stringify({ ...marker, phase: 'activating' }));
+      await promisify(execFile)(rauc.binary, ['status', 'mark-active', 'rootfs.1']);
+      expect(await rauc.boot()).to.equal('rootfs.1');
+      expect(await agent([FAIL]).checkForUpdate()).to.deep.equal({ status: 'rebooting', version: OLD.version });
+      expect(await rauc.boot()).to.equal('rootfs.0');
+      ota.offering = undefined;
+      expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
+      expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
+    });
+  });
+
   describe('when RAUC wrote the other slot without the agent (an install finished after a restart, by hand)', () => {
     it('falls back from that slot at its first boot and reports nothing', async () => {
       await rauc.change((env) => (env.calls = []));
