@@ -104,7 +104,10 @@ export class QemuVm {
     await rm(shellSocket, { force: true });
     await rm(qmpSocket, { force: true });
     const shell = await GuestShell.listen(shellSocket);
-    const qmp = await QmpEvents.listen(qmpSocket);
+    const qmp = await QmpEvents.listen(qmpSocket).catch(async (error: unknown) => {
+      await shell.close();
+      throw error;
+    });
     this.#shell = shell;
     const qemu = spawn('qemu-system-x86_64', this.#arguments(shellSocket, qmpSocket), {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -113,10 +116,27 @@ export class QemuVm {
     this.console.attach(qemu.stdout);
     this.console.attach(qemu.stderr);
     this.#exited = new Promise((resolve) => {
-      qemu.once('exit', (code, signal) => {
-        void this.#afterExit(shell, qmp, String(signal ?? code ?? '?')).then(resolve);
+      let ended = false;
+      const end = (status: string) => {
+        if (ended) return;
+        ended = true;
+        // Whatever goes wrong after QEMU ended, the VM is off and every waiter hears it.
+        this.#afterExit(shell, qmp, status)
+          .catch((error: unknown) => this.#off(error instanceof Error ? error : new Error(String(error))))
+          .finally(resolve);
+      };
+      qemu.once('exit', (code, signal) => end(String(signal ?? code ?? '?')));
+      // Not started at all (no such program): no 'exit' follows.
+      qemu.once('error', (error) => {
+        if (qemu.pid === undefined) end(error.message);
       });
     });
+  }
+
+  #off(error: Error): void {
+    this.#qemu = undefined;
+    this.#shell = undefined;
+    this.console.failWaiters(error);
   }
 
   /** A reboot starts the next QEMU (and resolves when that one has finally stopped); anything else is off. */
@@ -133,8 +153,7 @@ export class QemuVm {
       if (this.#cut) this.#qemu?.kill('SIGKILL');
       return this.#exited;
     }
-    this.#qemu = undefined;
-    this.console.failWaiters(error);
+    this.#off(error);
   }
 
   /** Waits for a console line of this power-on (or from `from`, a console line index). */
