@@ -45,10 +45,12 @@ export function singleExecutable({ bundle, dir, name }: { bundle: string; dir: s
       execArgvExtension: 'none',
     }),
   );
-  // The code cache is made under the settings it runs with: V8 rejects one made under other
-  // flags (--expose-gc among them), with a warning on every start.
+  // The code cache is made under the settings it runs with and no others (NODE_OPTIONS left
+  // out): V8 rejects one made under other flags, with a warning on every start.
+  const { NODE_OPTIONS: _ignored, ...env } = process.env;
   execFileSync(process.execPath, [...AGENT_EXEC_ARGV, '--experimental-sea-config', seaConfig], {
     stdio: ['ignore', 'ignore', 'inherit'],
+    env,
   });
   const exe = join(dir, name);
   rmSync(exe, { force: true });

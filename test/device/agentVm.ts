@@ -10,6 +10,7 @@ import {
   slotImageWithVersion,
 } from '../../device/image/deviceImage';
 import { bundleAgent } from '../../device/packaging/bundle';
+import { AGENT_EXEC_ARGV } from '../../device/packaging/sea';
 import { QemuVm } from '../../device/vm/qemuVm';
 import { createBundle } from '../../infra/raucBundle';
 import { TEST_PROFILE } from '../../scripts/lib/stack';
@@ -54,8 +55,9 @@ let image: Promise<DeviceImage> | undefined;
 /**
  * The reference image with the agent's single executable and unit inside (cached by their
  * content, as every input of the image). The executable is `npm run package:agent`'s, built
- * again unless the one there was made from the same agent code: the executable itself differs
- * from build to build (V8's code cache), its bundled JavaScript does not.
+ * again unless the one there was made from the same agent code with the same runtime settings:
+ * the executable itself differs from build to build (V8's code cache), its bundled JavaScript
+ * and its SEA configuration do not.
  */
 export function agentImage(): Promise<DeviceImage> {
   image ??= (async () => {
@@ -65,7 +67,11 @@ export function agentImage(): Promise<DeviceImage> {
       const current = await readFile(await bundleAgent(join(probe, 'enigm-ota-agent.js')));
       const built = await readFile(`${AGENT_EXE}.js`).catch(() => undefined);
       const exe = await stat(AGENT_EXE).catch(() => undefined);
-      if (!exe || !built?.equals(current)) {
+      const settings = await readFile(`${AGENT_EXE}.sea-config.json`, 'utf8').then(
+        (text) => JSON.stringify((JSON.parse(text) as { execArgv?: unknown }).execArgv),
+        () => undefined,
+      );
+      if (!exe || !built?.equals(current) || settings !== JSON.stringify(AGENT_EXEC_ARGV)) {
         await run('bash', ['scripts/node.sh', 'dist/device/packaging/buildAgent.js'], { cwd: REPO_ROOT });
       }
     } finally {
