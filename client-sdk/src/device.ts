@@ -181,16 +181,17 @@ export class DeviceAgent {
       if (!this.config.enrollmentToken)
         throw new OtaError('NOT_ENROLLED', `${this.config.deviceId} has no certificate and no enrollment token`);
       const { currentVersion } = await this.stored();
+      const once = createTransport({ caPem });
       id = await enroll(
-        { apiUrl: this.config.apiUrl, transport: createTransport({ caPem }), retry: this.retry },
+        { apiUrl: this.config.apiUrl, transport: once, retry: this.retry },
         { token: this.config.enrollmentToken, deviceId: this.config.deviceId, currentVersion },
         caPem,
-      );
+      ).finally(() => closeIdleConnections(once));
       await saveIdentity(dir, id);
     } else if (needsRenewal(id.certPem, this.config.now?.() ?? new Date())) {
       try {
         const api = { apiUrl: this.config.apiUrl, transport: createTransport(id), retry: this.retry };
-        const renewed = await renew(api, id, this.config.deviceId);
+        const renewed = await renew(api, id, this.config.deviceId).finally(() => closeIdleConnections(api.transport));
         await saveIdentity(dir, renewed);
         id = renewed;
       } catch {
@@ -198,6 +199,8 @@ export class DeviceAgent {
       }
     }
     if (id !== this.held) {
+      // The old identity's connections are not used again.
+      closeIdleConnections(this.transport, this.artifactGet);
       this.transport = createTransport(id);
       this.artifactGet = createArtifactGet(id);
       this.held = id;
