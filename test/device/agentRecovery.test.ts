@@ -8,10 +8,9 @@ import type { Targets } from '@tufjs/models';
 import type { DeviceDetail, DeviceReport } from '../../common/adminApi';
 import { releaseStatus, waitForStatus } from '../../control/releases';
 import { type QemuVm } from '../../device/vm/qemuVm';
-import { FleetCa, fleetCaToken } from '../../infra/fleetCa';
 import { createActivityDeps } from '../../worker/deps';
 import { adminApi, approve, releaseAwaitingApproval, temporalClient, testConfig } from '../integration/helpers';
-import { type Proxy, startProxy } from '../integration/security/proxy';
+import { type Proxy, startCompromisedApi } from '../integration/security/proxy';
 import { mochaHooks } from '../integration/setup';
 import {
   agentEvent,
@@ -89,17 +88,7 @@ describe('the agent in the reference VM, when an update goes wrong', function ()
     } finally {
       await api.close();
     }
-    // A compromised API has the fleet CA token's PIN: it can have a server certificate signed.
-    const config = testConfig();
-    const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
-    try {
-      proxy = await startProxy(config.api.url, {
-        ...ca.issueServer('compromised API', ['127.0.0.1']),
-        caPem: ca.certPem,
-      });
-    } finally {
-      ca.close();
-    }
+    proxy = await startCompromisedApi(testConfig());
     vm = await agentVm('agent-recovery', { ports: [Number(new URL(proxy.url).port)] });
     await nextBoot(vm);
     const started = vm.console.lineCount;

@@ -6,7 +6,6 @@ import { Metadata, MetadataKind, type Targets } from '@tufjs/models';
 import { expect } from 'chai';
 
 import { waitForStatus } from '../../../control/releases';
-import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import type { TrustedRoots } from '../../../simulator/fleet';
 import type { KeyChangeResult } from '../../../trust/keyChanges';
 import { HsmKeys } from '../../../trust/keyring';
@@ -26,7 +25,7 @@ import {
   temporalClient,
   testConfig,
 } from '../helpers';
-import { type Proxy, startProxy } from './proxy';
+import { type Proxy, startCompromisedApi } from './proxy';
 
 /**
  * The attack suite: each test is one attack by whoever controls delivery (API, network,
@@ -41,17 +40,7 @@ describe('attacks on a device', () => {
   let n = 0;
 
   before(async () => {
-    const config = testConfig();
-    // A compromised API has the fleet CA token's PIN: it can have a server certificate signed.
-    const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
-    try {
-      proxy = await startProxy(config.api.url, {
-        ...ca.issueServer('compromised API', ['127.0.0.1']),
-        caPem: ca.certPem,
-      });
-    } finally {
-      ca.close();
-    }
+    proxy = await startCompromisedApi(testConfig());
     deps = await createActivityDeps(testConfig());
     await releaseAwaitingApproval(channel, '1.0.0', { rollbackIndex: 1 });
     await approve(channel, '1.0.0');

@@ -4,6 +4,9 @@ import type { AddressInfo } from 'node:net';
 
 import { createTransport, type Fetch, type TlsIdentity } from '@enigm-ota/client-sdk';
 
+import type { Config } from '../../../infra/config';
+import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
+
 /** What a hostile delivery path can do: rewrite any response on its way to the device. */
 export interface Tamper {
   /** Called for every response; return replacement bytes (or undefined to pass through). */
@@ -82,4 +85,17 @@ async function readAll(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
   return Buffer.concat(chunks);
+}
+
+/**
+ * The proxy as a compromised API runs it in front of the stack of `config`: it has the fleet CA
+ * token's PIN, so a server certificate for 127.0.0.1 the devices trust.
+ */
+export async function startCompromisedApi(config: Config): Promise<Proxy> {
+  const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
+  try {
+    return await startProxy(config.api.url, { ...ca.issueServer('compromised API', ['127.0.0.1']), caPem: ca.certPem });
+  } finally {
+    ca.close();
+  }
 }

@@ -8,7 +8,6 @@ import { expect } from 'chai';
 
 import { FRESHNESS_SCHEDULE_ID } from '../../../common/temporalNames';
 import { waitForStatus } from '../../../control/releases';
-import { FleetCa, fleetCaToken } from '../../../infra/fleetCa';
 import { Storage } from '../../../infra/storage';
 import { stackDown, stackEnv, type StackProfile, stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { parseTufJson } from '../../../trust/tufJson';
@@ -27,7 +26,7 @@ import {
   temporalClient,
   testConfig,
 } from '../helpers';
-import { startProxy } from '../security/proxy';
+import { startCompromisedApi } from '../security/proxy';
 import { TEST_EXTRA_ENV } from '../setup';
 
 /**
@@ -211,14 +210,8 @@ describe('partitioned metadata: moving a running fleet (D-16)', function () {
 
   it('keeps rollback protection into a partition (D-18): an older, validly signed state is refused on entry (METADATA_STALE) and by a device that had a newer one (METADATA_ROLLBACK)', async () => {
     const config = testConfig();
-    // A compromised API: it has the fleet CA token's PIN, so a server certificate, and it
-    // recorded every state it served.
-    const ca = await FleetCa.load(config.identity.fleetCaCert, fleetCaToken(config));
-    const proxy = await startProxy(config.api.url, {
-      ...ca.issueServer('compromised API', ['127.0.0.1']),
-      caPem: ca.certPem,
-    });
-    ca.close();
+    // A compromised API: it recorded every state it served.
+    const proxy = await startCompromisedApi(config);
     try {
       const withdrawn = `${channel}/1.4.0/fw-${channel}-1.4.0.bin`;
       await releaseAwaitingApproval(channel, '1.4.0', { rollbackIndex: 4, steps: '100', bake: '1h' });
