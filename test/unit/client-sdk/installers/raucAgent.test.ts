@@ -62,6 +62,26 @@ describe('DeviceAgent with the RAUC installer', () => {
     return { ok: env.vars[`${b}_OK`], tried: env.vars[`${b}_TRY`] };
   };
 
+  /**
+   * RAUC with activate-installed=false writes the slot; the power goes while confirm() has the
+   * marker at `activating`, before the switch was recorded as done.
+   */
+  async function cutWhileSwitching(): Promise<void> {
+    await rauc.change((env) => (env.activateInstalled = false));
+    const cut = (step: AgentStep) => {
+      if (step === 'intent-written') throw new Error('power cut');
+    };
+    await agent([PASS], cut)
+      .checkForUpdate()
+      .then(
+        () => expect.fail('the cut should stop the agent'),
+        (err: Error) => expect(err.message).to.equal('power cut'),
+      );
+    const markerFile = join(dir, 'state', 'rauc-trial.json');
+    const marker = JSON.parse(await readFile(markerFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(markerFile, JSON.stringify({ ...marker, phase: 'activating' }));
+  }
+
   /** The first agent installs the bundle and asks for the trial boot; the device reboots into B. */
   async function installAndReboot(health: CommandSpec[] = [PASS]): Promise<void> {
     expect(await agent(health).checkForUpdate()).to.deep.equal({
@@ -205,20 +225,7 @@ describe('DeviceAgent with the RAUC installer', () => {
 
   describe('when the power is cut after RAUC wrote the slot, before the bootloader switch (activate-installed=false)', () => {
     it('boots the old slot, reports the install as interrupted (no trial counted), and installs it again', async () => {
-      await rauc.change((env) => (env.activateInstalled = false));
-      const cut = (step: AgentStep) => {
-        if (step === 'intent-written') throw new Error('power cut');
-      };
-      await agent([PASS], cut)
-        .checkForUpdate()
-        .then(
-          () => expect.fail('the cut should stop the agent'),
-          (err: Error) => expect(err.message).to.equal('power cut'),
-        );
-      // Where confirm() stands when the power goes before mark-active took effect.
-      const markerFile = join(dir, 'state', 'rauc-trial.json');
-      const marker = JSON.parse(await readFile(markerFile, 'utf8')) as Record<string, unknown>;
-      await writeFile(markerFile, JSON.stringify({ ...marker, phase: 'activating' }));
+      await cutWhileSwitching();
       expect(await slot('B')).to.deep.equal({ ok: 0, tried: 0 });
       expect(await rauc.boot()).to.equal('rootfs.0');
       ota.offering = undefined;
@@ -236,20 +243,8 @@ describe('DeviceAgent with the RAUC installer', () => {
 
   describe('when the power is cut after the switch took effect, before the marker said so, and the slot is unhealthy', () => {
     it('runs the trial, falls back and reports it as a failed boot (a revert), not an interruption', async () => {
-      await rauc.change((env) => (env.activateInstalled = false));
-      const cut = (step: AgentStep) => {
-        if (step === 'intent-written') throw new Error('power cut');
-      };
-      await agent([PASS], cut)
-        .checkForUpdate()
-        .then(
-          () => expect.fail('the cut should stop the agent'),
-          (err: Error) => expect(err.message).to.equal('power cut'),
-        );
-      // confirm() wrote 'activating', RAUC switched, the power went before 'booting' was written.
-      const markerFile = join(dir, 'state', 'rauc-trial.json');
-      const marker = JSON.parse(await readFile(markerFile, 'utf8')) as Record<string, unknown>;
-      await writeFile(markerFile, JSON.stringify({ ...marker, phase: 'activating' }));
+      await cutWhileSwitching();
+      // RAUC's switch took effect before the power went; the marker did not say so yet.
       await promisify(execFile)(rauc.binary, ['status', 'mark-active', 'rootfs.1']);
       expect(await rauc.boot()).to.equal('rootfs.1');
       expect(await agent([FAIL]).checkForUpdate()).to.deep.equal({ status: 'rebooting', version: OLD.version });
