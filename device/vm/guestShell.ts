@@ -1,4 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { type Server, type Socket } from 'node:net';
+
+import { listenUnix } from './unixSocket.js';
 
 /** At most this much of a command's output is kept (base64 in one line). */
 const MAX_LINE_BYTES = 4 * 1024 * 1024;
@@ -36,12 +38,7 @@ export class GuestShell {
   }
 
   static async listen(path: string): Promise<GuestShell> {
-    const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-    return new GuestShell(server);
+    return new GuestShell(await listenUnix(path));
   }
 
   /** Runs `command` with bash in the guest and answers with its status and output. */

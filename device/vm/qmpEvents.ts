@@ -1,4 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { type Server, type Socket } from 'node:net';
+
+import { listenUnix } from './unixSocket.js';
 
 /** QMP messages are small; a longer line is not QEMU's and is dropped. */
 const MAX_LINE_BYTES = 64 * 1024;
@@ -27,12 +29,7 @@ export class QmpEvents {
   }
 
   static async listen(path: string): Promise<QmpEvents> {
-    const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-    return new QmpEvents(server);
+    return new QmpEvents(await listenUnix(path));
   }
 
   /**
