@@ -51,6 +51,8 @@ const log = (line: string) => process.stderr.write(`[agent] ${line}\n`);
 interface ChildResult {
   rssMiB: number;
   maxRssMiB: number;
+  /** The peak so far after each step of an install. */
+  phases: Record<string, number>;
   ms: number;
 }
 
@@ -339,10 +341,15 @@ async function main(): Promise<void> {
       applied.push(await child(exe, spec('delta')));
       await rm(join(work, 'slots'), { recursive: true, force: true });
       const [f, d] = [full.at(-1)!, applied.at(-1)!];
+      const steps = (r: ChildResult) =>
+        Object.entries(r.phases)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(', ');
       log(
         `  full ${(f.ms / 1000).toFixed(1)} s peak ${f.maxRssMiB.toFixed(1)} MiB; tools ${(tools.at(-1)! / 1000).toFixed(1)} s; ` +
           `delta ${(d.ms / 1000).toFixed(1)} s peak ${d.maxRssMiB.toFixed(1)} MiB`,
       );
+      log(`  peak after each step (MiB): full: ${steps(f)}; delta: ${steps(d)}`);
     }
     const measured: AgentMeasurements = {
       mib,

@@ -7,7 +7,8 @@
  *  - `full`: a verified download of an image over mutual TLS, installed into a slot;
  *  - `delta`: a verified download of a delta, the image rebuilt from the slot's base and
  *    installed.
- * Prints one JSON line: `{ rssMiB, maxRssMiB, ms }`.
+ * Prints one JSON line: `{ rssMiB, maxRssMiB, ms, phases }`, `phases` the peak so far after
+ * each step (start: the SDK loaded; download, apply, install), which says where a peak was reached.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -24,6 +25,8 @@ import {
   type VerifiedTarget,
 } from '@enigm-ota/client-sdk';
 
+import { peakResidentMiB } from './lib';
+
 export interface ChildSpec {
   mode: 'idle' | 'full' | 'delta';
   /** The device's identity (its key, certificate and the fleet CA) as PEM. */
@@ -36,6 +39,8 @@ export interface ChildSpec {
 }
 
 const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
+const peakMiB = peakResidentMiB;
+const phases: Record<string, number> = {};
 
 async function idle(spec: ChildSpec): Promise<void> {
   const { idle: api, identity, dir } = spec;
@@ -59,6 +64,7 @@ async function idle(spec: ChildSpec): Promise<void> {
 }
 
 async function install(spec: ChildSpec): Promise<void> {
+  phases.start = peakMiB();
   const image = spec.image!;
   const installer = new AbSlotInstaller(join(spec.dir, 'slots'), { boot: () => Promise.resolve(true) });
   const target = {
@@ -73,12 +79,16 @@ async function install(spec: ChildSpec): Promise<void> {
   if (spec.delta) {
     const d = spec.delta;
     await downloadVerified(d, join(spec.dir, 'delta'), { timeoutMs: 60_000, get });
+    phases.download = peakMiB();
     await applyDelta({ base: d.base, delta: join(spec.dir, 'delta'), deltaLength: d.length, output: file }, d.binding);
+    phases.apply = peakMiB();
     await rm(join(spec.dir, 'delta'), { force: true });
   } else {
     await downloadVerified(image, file, { timeoutMs: 60_000, get });
+    phases.download = peakMiB();
   }
   await installer.install(file, target);
+  phases.install = peakMiB();
   await rm(file, { force: true });
 }
 
@@ -87,9 +97,7 @@ async function main(): Promise<void> {
   const start = process.hrtime.bigint();
   await (spec.mode === 'idle' ? idle(spec) : install(spec));
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  process.stdout.write(
-    `${JSON.stringify({ rssMiB: rssMiB(), maxRssMiB: process.resourceUsage().maxRSS / 1024, ms })}\n`,
-  );
+  process.stdout.write(`${JSON.stringify({ rssMiB: rssMiB(), maxRssMiB: peakMiB(), ms, phases })}\n`);
   process.exit(0);
 }
 

@@ -35,7 +35,7 @@ import {
 } from '@enigm-ota/client-sdk';
 
 import { buildDeltaFile } from '../infra/bsdiffSegments';
-import { intArg, report, type Row, timed } from './lib';
+import { intArg, peakResidentMiB, report, type Row, timed } from './lib';
 import { fetchPairs, type Pair, repeated, sha256Of } from './pairs';
 
 const run = promisify(execFile);
@@ -106,7 +106,7 @@ async function child(spec: ChildSpec): Promise<void> {
     await installer.install(image, target);
     await rm(image, { force: true });
   });
-  process.stdout.write(JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  process.stdout.write(JSON.stringify({ ms, maxRssMiB: peakResidentMiB() }));
 }
 
 async function main(): Promise<void> {

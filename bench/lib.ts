@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 
 /** Small helpers shared by the benchmarks: timing, memory sampling and the result table. */
@@ -71,4 +72,16 @@ export function report(title: string, rows: Row[], json: boolean): void {
 /** The machine's load while a benchmark ran: 1-minute load averages at its start and end, and the cores. */
 export function loadNote(start: number): string {
   return `load average ${start.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${availableParallelism()} cores`;
+}
+
+/**
+ * This process's peak resident memory in MiB: the kernel's high-water mark of its own memory
+ * (`VmHWM`). Not `process.resourceUsage().maxRSS`: Linux carries `ru_maxrss` across `execve`,
+ * so a child started from a large parent (a benchmark holding images) reports the parent's
+ * size at the fork when its own peak is lower.
+ */
+export function peakResidentMiB(): number {
+  const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  if (kib === undefined) throw new Error('no VmHWM in /proc/self/status');
+  return Number(kib) / 1024;
 }
