@@ -117,7 +117,7 @@ async function diffSegment(regionFile: string, segmentFile: string, patchFile: s
 }
 
 /** zstd's window: the device's decoder memory (it accepts up to 2^23); larger saved < 0.1% on the bench pairs. */
-const WINDOW_LOG = 22;
+const WINDOW_LOG = 20;
 
 /** A worker without one of the delta tools: a configuration error that names how to install it. */
 function missingTool(command: string, install: string, cause: unknown): ServerError {

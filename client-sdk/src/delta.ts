@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { constants, zstdDecompressSync } from 'node:zlib';
 
 import type { TargetFile } from '@tufjs/models';
 
+import { type BlockFrame, BlockStream, invalidPatch } from './deltaBlocks';
 import { VerificationError } from './errors';
 
 /**
@@ -16,8 +16,9 @@ import { VerificationError } from './errors';
  *
  * The file (format `bsdiff-segments/v1`): 8 magic bytes, a 4-byte big-endian header length, a
  * JSON header listing segments, then one patch per segment. Each patch rebuilds one segment of
- * the target from one region of the base; the device reads the region through a small window and
- * writes the segment through a small buffer, so neither is held whole, whatever the image size. A patch is a bsdiff 4.x patch (the server's qbsdiff
+ * the target from one region of the base; the device reads the region through a small window,
+ * decodes the patch's blocks as it goes and writes the segment through a small buffer, so none
+ * of them is held whole, whatever the image size. A patch is a bsdiff 4.x patch (the server's qbsdiff
  * makes it) with its three blocks recompressed from bzip2 to zstd: 12 bytes (the three frames'
  * lengths, big-endian), then the control, diff and extra blocks as zstd frames. zstd decodes
  * at memory speed where bzip2 would be most of the device's time, and is smaller here. The
@@ -27,7 +28,7 @@ import { VerificationError } from './errors';
 export const DELTA_FIELD = 'x-enigm-delta';
 export const DELTA_FORMAT = 'bsdiff-segments/v1';
 const DELTA_MAGIC = Buffer.from('ENGMDLT2');
-/** Bound a segment's work: its decoded blocks are held while it is rebuilt. */
+/** Bound a segment's work: its control triples are held while it is rebuilt, and bsdiff's seeks span its region. */
 export const MAX_DELTA_REGION = 64 * 1024 * 1024;
 export const MAX_DELTA_SEGMENT = 64 * 1024 * 1024;
 /**
@@ -41,10 +42,16 @@ export const PATCH_HEADER = 12;
 /** Control triples are 24 bytes; a segment needs few (one per match): this bounds their memory. */
 const MAX_CONTROL = 16 * 1024 * 1024;
 /**
- * A frame's window is the decoder's memory: the server uses 2^22 (larger gains < 0.1% here), 2^23
- * is the most accepted.
+ * A frame's window is most of its decoder's memory, and the device runs two at once (diff and
+ * extra): the server uses 2^20 (infra/bsdiffSegments.ts), 2^23 is the most accepted, so deltas
+ * made with the earlier 2^22 still apply.
  */
 const WINDOW_LOG_MAX = 23;
+/**
+ * zlib is loaded when a delta is first applied, not with the SDK: an agent at rest between
+ * polls never needs it (0.3-0.4 MiB less resident at rest, with child_process loaded late too).
+ */
+const zlib = () => process.getBuiltinModule('node:zlib');
 
 export interface DeltaBinding {
   format: typeof DELTA_FORMAT;
@@ -184,9 +191,9 @@ const BASE_READ = 256 * 1024;
 /**
  * Rebuilds the full target from base + delta, segment by segment, hashing as it writes;
  * the result must match the full target's signed length and sha256 (DELTA_OUTPUT_MISMATCH
- * otherwise). Memory: a window on the base, one output buffer and one compressed patch,
- * allocated once, and the current patch's decoded blocks (freed at its end), whatever the
- * image size.
+ * otherwise). Memory: a window on the base and one output buffer, allocated once, two zstd
+ * decoders (the diff and the extra blocks, each its window and about 1 MiB decoded ahead) and
+ * the current patch's control triples, whatever the image size.
  */
 export async function applyDelta(
   files: ApplyFiles,
@@ -201,16 +208,19 @@ export async function applyDelta(
     const { segments, patchesAt } = await readDeltaHeader(delta, files.deltaLength, binding);
     if ((await base.stat()).size !== binding.base.length)
       throw new VerificationError('DELTA_BASE_MISMATCH', `the running image is not ${binding.base.length} bytes long`);
-    // Reused for every segment: per-segment buffers would wait for a GC and grow the peak.
-    const patch = Buffer.allocUnsafeSlow(Math.max(...segments.map((x) => x.patchLength)));
     const window = new BaseWindow(base, Buffer.allocUnsafeSlow(BASE_WINDOW));
-    const capacity = Math.max(...segments.map((x) => x.outputLength)) + 1;
-    let at = patchesAt;
-    for (const s of segments) {
-      window.region(s.baseOffset, s.baseLength);
-      await patchSegment({ file: delta, at, into: patch.subarray(0, s.patchLength) }, { window, sink, capacity }, s);
-      onProgress?.(sink.written, binding.target.length);
-      at += s.patchLength;
+    const blocks = { diff: new BlockStream('diff', WINDOW_LOG_MAX), extra: new BlockStream('extra', WINDOW_LOG_MAX) };
+    try {
+      let at = patchesAt;
+      for (const s of segments) {
+        window.region(s.baseOffset, s.baseLength);
+        await patchSegment({ file: delta, at, length: s.patchLength }, { window, sink, blocks }, s);
+        onProgress?.(sink.written, binding.target.length);
+        at += s.patchLength;
+      }
+    } finally {
+      blocks.diff.close();
+      blocks.extra.close();
     }
     await sink.flush();
     // Not synced, as a download is not: a rebuilt file cut short by a power cut is re-hashed before use.
@@ -290,8 +300,6 @@ class BaseWindow {
   }
 }
 
-const invalidPatch = (why: string) => new VerificationError('DELTA_INVALID', `delta patch: ${why}`);
-
 /** No control value of a bounded region and segment is larger. */
 const MAX_CONTROL_VALUE = MAX_DELTA_REGION + MAX_DELTA_SEGMENT;
 
@@ -304,38 +312,48 @@ function offtin(b: Buffer, at: number): number {
   return high & 0x80000000 ? -magnitude : magnitude;
 }
 
-/**
- * One segment's patch: the delta file, where the patch starts in it, and the buffer it is read into
- * (exactly its length).
- */
+/** One segment's patch: the delta file, and where the patch is in it. */
 interface PatchInFile {
   file: FileHandle;
   at: number;
-  into: Buffer;
+  length: number;
 }
 
 /**
  * What a patch rebuilds its segment from and into: the base window on the segment's region, the
- * output, and the size of the buffer diff and extra blocks decode into (the same for the whole
- * delta, so the allocator reuses one block's memory for the next instead of growing to fit each).
+ * output, and the streams its diff and extra blocks decode through (the same for the whole delta).
  */
 interface SegmentIo {
   window: BaseWindow;
   sink: OutputSink;
-  capacity: number;
+  blocks: { diff: BlockStream; extra: BlockStream };
 }
 
-/** A patch's three blocks, decoded and checked against each other and the segment's length. */
-function decodePatch(
-  bytes: Buffer,
+/**
+ * A compressed control block larger than this cannot decode within MAX_CONTROL (zstd adds a few
+ * bytes per 128 KiB block to data it cannot shrink); it is refused before it is read.
+ */
+const MAX_CONTROL_FRAME = MAX_CONTROL + MAX_CONTROL / 128 + 1024;
+
+/**
+ * A patch's control block, decoded and checked (every triple within the segment, the segment
+ * rebuilt whole), and where its diff and extra frames are, with the lengths the triples give them.
+ */
+async function readPatch(
+  patch: PatchInFile,
   outputLength: number,
-  capacity: number,
-): { control: Buffer; diff: Buffer; extra: Buffer } {
-  const lengths = [bytes.readUInt32BE(0), bytes.readUInt32BE(4), bytes.readUInt32BE(8)] as const;
-  if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== bytes.length)
+): Promise<{ control: Buffer; diff: BlockFrame; extra: BlockFrame }> {
+  const head = Buffer.alloc(PATCH_HEADER);
+  if ((await patch.file.read(head, 0, PATCH_HEADER, patch.at)).bytesRead !== PATCH_HEADER)
+    throw invalidPatch('the file ends inside a patch');
+  const lengths = [head.readUInt32BE(0), head.readUInt32BE(4), head.readUInt32BE(8)] as const;
+  if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== patch.length)
     throw invalidPatch('its frames do not fill it');
-  const frame = (from: number, length: number) => bytes.subarray(from, from + length);
-  const control = decoded(frame(PATCH_HEADER, lengths[0]), { name: 'control', limit: MAX_CONTROL });
+  if (lengths[0] > MAX_CONTROL_FRAME) throw invalidPatch(`the control block is over ${MAX_CONTROL} bytes`);
+  const frame = Buffer.alloc(lengths[0]);
+  if ((await patch.file.read(frame, 0, lengths[0], patch.at + PATCH_HEADER)).bytesRead !== lengths[0])
+    throw invalidPatch('the file ends inside a patch');
+  const control = decoded(frame, { name: 'control', limit: MAX_CONTROL });
   if (control.length % 24 !== 0) throw invalidPatch('the control block is not whole triples');
   let newPos = 0;
   let diffLength = 0;
@@ -352,80 +370,74 @@ function decodePatch(
       'DELTA_OUTPUT_MISMATCH',
       `a patch rebuilds ${newPos} bytes, its segment has ${outputLength}`,
     );
-  const diff = decodedExactly(
-    frame(PATCH_HEADER + lengths[0], lengths[1]),
-    { name: 'diff', limit: diffLength },
-    capacity,
-  );
-  const extra = decodedExactly(
-    frame(PATCH_HEADER + lengths[0] + lengths[1], lengths[2]),
-    { name: 'extra', limit: outputLength - diffLength },
-    capacity,
-  );
-  return { control, diff, extra };
+  const diffAt = patch.at + PATCH_HEADER + lengths[0];
+  return {
+    control,
+    diff: { file: patch.file, at: diffAt, length: lengths[1], decodesTo: diffLength },
+    extra: { file: patch.file, at: diffAt + lengths[1], length: lengths[2], decodesTo: outputLength - diffLength },
+  };
 }
 
 /**
  * bspatch's rule, on one segment: each control triple (x, y, z) takes x bytes of the diff block
  * added to the old bytes at the old position, then y bytes of the extra block, then moves the
- * old position by z. Every triple is checked before a byte moves; the blocks must be exactly as
- * long as the triples say. Bytes go out through the sink's buffer, never a whole segment.
+ * old position by z. Every triple is checked before a byte moves; the blocks must decode to
+ * exactly as many bytes as the triples say. Bytes go out through the sink's buffer, and the
+ * blocks come in through their streams: neither a segment nor a block is held whole.
  */
 async function patchSegment(patch: PatchInFile, io: SegmentIo, segment: DeltaSegment): Promise<void> {
-  const bytes = patch.into;
-  if ((await patch.file.read(bytes, 0, bytes.length, patch.at)).bytesRead !== bytes.length)
-    throw invalidPatch('the file ends inside a patch');
-  const { control, diff, extra } = decodePatch(bytes, segment.outputLength, io.capacity);
-  const { window, sink } = io;
-  const cursor = { d: 0, e: 0, oldPos: 0 };
+  const { control, diff, extra } = await readPatch(patch, segment.outputLength);
+  const { window, sink, blocks } = io;
+  blocks.diff.begin(diff);
+  blocks.extra.begin(extra);
+  let oldPos = 0;
   for (let t = 0; t < control.length; t += 24) {
     const [x, y, z] = [offtin(control, t), offtin(control, t + 8), offtin(control, t + 16)];
     for (let done = 0; done < x;) {
-      const n = Math.min(x - done, await sink.room());
-      diff.copy(sink.buffer, sink.filled, cursor.d, cursor.d + n);
+      const bytes = await blocks.diff.take(Math.min(x - done, await sink.room()));
+      const n = bytes.length;
+      bytes.copy(sink.buffer, sink.filled);
       // bspatch adds old bytes only where the old position is inside the region.
-      const oldPos = cursor.oldPos + done;
-      const from = Math.max(0, -oldPos);
-      const to = Math.min(n, window.regionLength - oldPos);
+      const at = oldPos + done;
+      const from = Math.max(0, -at);
+      const to = Math.min(n, window.regionLength - at);
       if (to > from) {
-        const oldAt = window.at(oldPos + from, to - from);
+        const oldAt = window.at(at + from, to - from);
         addBytes(sink.buffer, window.bytes, { outAt: sink.filled + from, oldAt, length: to - from });
       }
-      [sink.filled, cursor.d, done] = [sink.filled + n, cursor.d + n, done + n];
+      [sink.filled, done] = [sink.filled + n, done + n];
     }
     for (let done = 0; done < y;) {
-      const n = Math.min(y - done, await sink.room());
-      extra.copy(sink.buffer, sink.filled, cursor.e, cursor.e + n);
-      [sink.filled, cursor.e, done] = [sink.filled + n, cursor.e + n, done + n];
+      const bytes = await blocks.extra.take(Math.min(y - done, await sink.room()));
+      bytes.copy(sink.buffer, sink.filled);
+      [sink.filled, done] = [sink.filled + bytes.length, done + bytes.length];
     }
-    cursor.oldPos += x + z;
+    oldPos += x + z;
   }
-  for (const block of [control, diff, extra]) release(block);
+  await Promise.all([blocks.diff.finish(), blocks.extra.finish()]);
 }
 
-/** zlib's output buffer for a block of unknown length (control); known lengths get one buffer of their own. */
+/** zlib's output buffer for the control block (its length is not known before it is decoded). */
 const DECODE_CHUNK = 1 << 20;
 
-type BlockName = 'control' | 'diff' | 'extra';
 /** A block of a patch (named in refusals) and the most bytes it may decode to. */
 interface BlockLimit {
-  name: BlockName;
+  name: 'control';
   limit: number;
 }
 
 /**
- * A zstd frame's bytes, at most the block's limit of them (DELTA_INVALID beyond, or if it does
- * not decompress), as one buffer. Decoded here on the JavaScript thread, not with zlib's async
- * streams: those decode on libuv's threadpool, whose threads' malloc arenas kept freed decoder
- * windows, so the device's peak memory grew with the segment count (Node's zlib docs warn of
- * this fragmentation). The thread is busy for one frame: milliseconds, as for the adds that follow.
+ * The control frame's bytes, at most the limit of them (DELTA_INVALID beyond, or if it does not
+ * decompress), as one buffer. Decoded here on the JavaScript thread: a few hundred KiB at most
+ * for a real patch, and every triple is checked before the blocks start.
  */
-function decoded(frame: Buffer, block: BlockLimit, chunkSize = DECODE_CHUNK): Buffer {
+function decoded(frame: Buffer, block: BlockLimit): Buffer {
   if (frame.length === 0) throw invalidPatch('an empty frame');
   const { name, limit } = block;
+  const { constants, zstdDecompressSync } = zlib();
   try {
     return zstdDecompressSync(frame, {
-      chunkSize: Math.max(constants.Z_MIN_CHUNK, chunkSize),
+      chunkSize: DECODE_CHUNK,
       maxOutputLength: Math.max(1, limit),
       params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX },
     });
@@ -433,35 +445,6 @@ function decoded(frame: Buffer, block: BlockLimit, chunkSize = DECODE_CHUNK): Bu
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
       throw invalidPatch(`the ${name} block is over ${limit} bytes`);
     throw invalidPatch(`a frame does not decompress: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
-/**
- * A block whose length the control triples fix (its `limit`, exactly), decoded into one buffer
- * of `capacity` > length (no chunks to join).
- */
-function decodedExactly(frame: Buffer, block: BlockLimit, capacity: number): Buffer {
-  const { name, limit: length } = block;
-  // An empty block has nothing to reuse: a capacity-sized buffer would only wait for the collector.
-  const bytes = decoded(frame, block, length === 0 ? constants.Z_MIN_CHUNK : capacity);
-  if (bytes.length !== length)
-    throw invalidPatch(`the ${name} block is ${bytes.length} bytes, its control triples say ${length}`);
-  return bytes;
-}
-
-/**
- * Frees a decoded block's memory now. Left to the garbage collector, a 16 MiB block per segment
- * piled up for a hundred MiB and more before V8 collected it. zlib decodes each call into an
- * output buffer of its own, of the chunk size asked (DECODE_CHUNK or more here); a smaller buffer
- * could be a slice of Node's shared pool, which is never detached (Node refuses to, too).
- */
-function release(bytes: Buffer): void {
-  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength < DECODE_CHUNK || !(bytes.buffer instanceof ArrayBuffer))
-    return;
-  try {
-    bytes.buffer.transfer(0);
-  } catch {
-    // A buffer the runtime will not detach: the garbage collector frees it.
   }
 }
 

@@ -1,11 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { TransportError, VerificationError } from './errors';
+import { fileSink } from './fileSink';
 import { type ArtifactAnswer, type ArtifactGet, createArtifactGet } from './transport';
 
 export interface ExpectedArtifact {
@@ -181,12 +182,8 @@ async function receive(started: Started, partial: PartialDownload, options: Down
   });
   try {
     // One pass: each chunk is counted, hashed and handed to the file as it arrives, no copy;
-    // the file's 1 MiB buffer gathers the chunks into few large writes.
-    await pipeline(
-      response.body,
-      meter,
-      createWriteStream(file, { flags: append ? 'a' : 'w', highWaterMark: 1 << 20 }),
-    );
+    // the sink gathers up to 1 MiB of chunks into one write and frees them once written.
+    await pipeline(response.body, meter, fileSink(file, { append, highWaterMark: 1 << 20 }));
   } catch (err) {
     if (err instanceof VerificationError) {
       await rm(file, { force: true });

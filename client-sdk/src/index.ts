@@ -38,8 +38,13 @@ export {
   readDeltaBinding,
   rebuiltTargetOf,
 } from './delta';
+export type { BlockFrame } from './deltaBlocks';
+export { BlockStream } from './deltaBlocks';
 export type { DownloadOptions, ExpectedArtifact } from './download';
 export { downloadVerified } from './download';
+// Memory a device frees as it goes, not at the collector's next turn
+export { fileSink } from './fileSink';
+export { freeNow } from './freeNow';
 
 // Installer: the interface an A/B system implements, and the reference one
 export type { AbOptions, AbStep } from './abInstaller';
@@ -60,7 +65,7 @@ export { MAX_RAUC_STATUS_BYTES, parseRaucStatus } from './installers/raucStatus'
 
 // Device agent: the update loop, its configuration and its stored state
 export { readCapped, readCappedIfPresent } from './cappedFile';
-export type { AgentStep, CycleOutcome, DeviceConfig, UpdateResult } from './device';
+export type { AgentStep, CycleOutcome, DeviceConfig, InstallProgress, UpdateResult } from './device';
 export { DeviceAgent } from './device';
 export type { InstallWindow, Weekday, WindowVerdict } from './installWindows';
 export { installWindowsProblem, windowVerdict } from './installWindows';
