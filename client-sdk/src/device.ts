@@ -78,6 +78,19 @@ export interface DeviceConfig {
   network?: NetworkPolicy;
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
+  /**
+   * Progress of the long parts of an install: the artifact's download (called as bytes arrive;
+   * `doneBytes` counts a resumed download's kept part too) and the installer's write (at its
+   * start and its end). For logs and displays: it decides nothing.
+   */
+  progress?: (event: InstallProgress) => void;
+}
+
+export interface InstallProgress {
+  phase: 'download' | 'install';
+  target: string;
+  doneBytes: number;
+  totalBytes: number;
 }
 
 export type AgentStep = 'delta-applied' | 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
@@ -472,6 +485,8 @@ export class DeviceAgent {
     if (target.length > this.limits.maxArtifactBytes) {
       throw new PolicyError('TARGET_LENGTH_MISMATCH', `artifact of ${target.length} bytes exceeds the device limit`);
     }
+    // Its start, before the first byte (a delta's progress counts the delta's bytes).
+    this.config.progress?.({ phase: 'download', target: target.name, doneBytes: 0, totalBytes: target.length });
     const { file, delivery } = await fetchImage(
       {
         release: this.release,
@@ -479,7 +494,12 @@ export class DeviceAgent {
         installer: this.config.installer,
         stateDir: this.config.stateDir,
         artifactUrl: (sha256) => this.api.artifactUrl(sha256),
-        download: { timeoutMs: this.limits.fetchTimeoutMs, get: (url, init) => this.artifactGet(url, init) },
+        download: {
+          timeoutMs: this.limits.fetchTimeoutMs,
+          get: (url, init) => this.artifactGet(url, init),
+          onProgress: (doneBytes, totalBytes) =>
+            this.config.progress?.({ phase: 'download', target: target.name, doneBytes, totalBytes }),
+        },
         step: (name) => this.step(name),
         fullImage: terms.fullImage,
       },
@@ -487,8 +507,12 @@ export class DeviceAgent {
     );
     await this.deferrals.counted(delivery, terms);
     this.step('artifact-verified');
+    const installing = (doneBytes: number) =>
+      this.config.progress?.({ phase: 'install', target: target.name, doneBytes, totalBytes: target.length });
     try {
+      installing(0);
       await this.config.installer.install(file, target);
+      installing(target.length);
     } finally {
       await rm(file, { force: true });
     }

@@ -5,6 +5,7 @@ import {
   cycleDelayMs,
   DeviceAgent,
   type DeviceConfig,
+  type InstallProgress,
   readDeviceState,
   type RetryPolicy,
   retryPolicy,
@@ -47,6 +48,24 @@ export interface ProgramOverrides {
  * booted, recorded and reported, and a stop request waits for it.
  */
 type Phase = 'idle' | 'cycle' | 'installing';
+
+/** Which download quarter of which target the last progress line was at. */
+interface ProgressMark {
+  target: string;
+  quarter: number;
+}
+
+/**
+ * Whether a progress event gets a line, and the mark it leaves: a download's start, each
+ * quarter it crosses and its end; an install's start and end (it is called only for those).
+ * A lower quarter than the last line's is another download (a retry, or a delta's own bytes).
+ */
+export function progressMark(last: ProgressMark | undefined, p: InstallProgress): ProgressMark | undefined {
+  if (p.phase === 'install') return { target: p.target, quarter: -1 };
+  const quarter = p.totalBytes > 0 ? Math.min(4, Math.floor((4 * p.doneBytes) / p.totalBytes)) : 4;
+  if (last?.target === p.target && last.quarter === quarter) return undefined;
+  return { target: p.target, quarter };
+}
 
 /**
  * The `enigm-ota-agent` program around the SDK's DeviceAgent: the configuration mapped onto
@@ -94,6 +113,7 @@ export class AgentProgram {
       attestation: o.attestation,
       ...waitPolicies(config),
       step: (name) => this.onStep(name),
+      progress: (p) => this.onProgress(p),
     });
   }
 
@@ -164,6 +184,21 @@ export class AgentProgram {
     this.stopping.abort();
     this.wakeUp?.();
     return this.phase === 'installing' ? 'after-install' : 'now';
+  }
+
+  /** The last progress line written: a line per quarter of a download, not one per chunk. */
+  private lastProgress: ProgressMark | undefined;
+
+  private onProgress(p: InstallProgress): void {
+    const mark = progressMark(this.lastProgress, p);
+    if (!mark) return;
+    this.lastProgress = mark;
+    this.options.log.info('progress', {
+      phase: p.phase,
+      target: p.target,
+      doneBytes: p.doneBytes,
+      totalBytes: p.totalBytes,
+    });
   }
 
   private onStep(name: AgentStep): void {

@@ -189,7 +189,7 @@ export function loopbackDevice(
     cut?: (step: AgentStep | AbStep) => void;
     boot?: () => Promise<boolean>;
     healthWindowMs?: number;
-    device?: Pick<DeviceConfig, 'now' | 'groups' | 'readiness' | 'network'>;
+    device?: Pick<DeviceConfig, 'now' | 'groups' | 'readiness' | 'network' | 'progress'>;
   } = {},
 ): DeviceAgent {
   return new DeviceAgent({
