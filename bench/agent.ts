@@ -277,9 +277,8 @@ async function main(): Promise<void> {
   const tls = makeTls();
   const bundle = await bundleDevice({ entry: join(__dirname, 'agentChild.js'), outfile: join(HOME, 'agent-child.js') });
   const exe = singleExecutable({ bundle: bundle.file, dir: HOME, name: 'agent-child' });
-  // A device reads its executable from disk; one just written sits in the page cache in large
-  // pages that a start maps whole (12-16 MiB more resident). Written back and dropped, it is
-  // read as after a boot.
+  // A device reads its executable from disk after a boot: written back and dropped from the
+  // page cache, this one is read the same way.
   await run('sync', [exe]);
   await run('dd', [`if=${exe}`, 'iflag=nocache', 'count=0', 'status=none']);
   log(`device bundle ${Math.round(bundle.bytes / 1024)} KiB, run as ${exe} (${AGENT_EXEC_ARGV.join(' ')})`);
