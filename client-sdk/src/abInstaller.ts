@@ -3,7 +3,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { copyFileDurably, writeFileDurably } from './durable';
-import type { Installer } from './installer';
+import type { Installer, Recovery } from './installer';
 import type { VerifiedTarget } from './metadata';
 
 type Slot = 'a' | 'b';
@@ -37,11 +37,16 @@ export class AbSlotInstaller implements Installer {
     return { slot, version: await readOptional(join(this.slotDir(slot), 'version')) };
   }
 
-  /** D-13. A trial naming the active slot had already confirmed (cut before the marker was cleared). */
-  async recover(): Promise<{ trialDropped: boolean }> {
+  /**
+   * D-13. A trial naming the active slot had already confirmed (cut before the marker was
+   * cleared). The marker goes once the agent has stored the outcome (`afterRecorded`): a cut
+   * before that finds it again and tells the same outcome.
+   */
+  async recover(): Promise<Recovery> {
     const trial = await this.trial();
-    await rm(join(this.dir, 'trial'), { force: true });
-    return { trialDropped: trial !== undefined && trial.slot !== (await this.active()) };
+    const trialDropped = trial !== undefined && trial.slot !== (await this.active());
+    if (trial === undefined) return { trialDropped };
+    return { trialDropped, afterRecorded: () => rm(join(this.dir, 'trial'), { force: true }) };
   }
 
   async install(verifiedFile: string, target: VerifiedTarget): Promise<void> {

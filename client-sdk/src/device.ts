@@ -128,6 +128,8 @@ export class DeviceAgent {
   private recovered = false;
   /** Start-up recovery dropped the trial of the pending install: its boot failed. */
   private trialDropped = false;
+  /** The installer's clean-up for after the recovery's outcome is stored (Recovery.afterRecorded). */
+  private afterRecorded: (() => Promise<void>) | undefined;
   /** The installer asked for a reboot: nothing more is settled, stored or reported by this agent. */
   private rebooting = false;
 
@@ -376,6 +378,7 @@ export class DeviceAgent {
       const recovery = await installer.recover({ checkIn: () => this.checkIn() });
       this.trialDropped = recovery.trialDropped;
       this.rebooting ||= recovery.rebooting === true;
+      this.afterRecorded = recovery.afterRecorded;
       this.recovered = true;
     }
     const stored = await this.stored();
@@ -389,6 +392,10 @@ export class DeviceAgent {
     ) {
       await writeDeviceState(this.config.stateDir, s.pending ? { ...s.state, pending: s.pending } : s.state);
       this.step('state-written');
+    }
+    if (this.afterRecorded) {
+      await this.afterRecorded();
+      this.afterRecorded = undefined;
     }
     if (s.report && (await this.reportQuietly(s.report))) {
       await writeDeviceState(this.config.stateDir, s.state);

@@ -18,6 +18,13 @@ export interface Recovery {
    * is to fall back): the agent stops acting and waits for the reboot to end it.
    */
   rebooting?: boolean;
+  /**
+   * What the installer finishes only once the agent has stored what recovery found (the
+   * agent calls it after its state write): a record recovery still needs until then, such as
+   * the note that a trial ran. Cleared earlier, a power cut before the agent's write would
+   * make a failed trial look like an interrupted install.
+   */
+  afterRecorded?: () => Promise<void>;
 }
 
 /**

@@ -78,8 +78,15 @@ export class RaucInstaller implements Installer {
     const files = { marker, slots: await this.files.slots() };
     const decision = decideRecovery(status, files);
     const plan = 'checkHealth' in decision ? await this.afterHealthChecks(decision.checkHealth, context) : decision;
-    for (const step of plan.steps) await this.run(step);
-    return { trialDropped: plan.trialDropped, rebooting: plan.rebooting };
+    // The marker goes last, once the agent has stored the outcome: until then a restart must
+    // find it and tell the same outcome again.
+    const clears = plan.steps.some((step) => step.do === 'clear-marker');
+    for (const step of plan.steps) if (step.do !== 'clear-marker') await this.run(step);
+    return {
+      trialDropped: plan.trialDropped,
+      rebooting: plan.rebooting,
+      ...(clears ? { afterRecorded: () => this.files.clearMarker() } : {}),
+    };
   }
 
   async install(verifiedFile: string, target: VerifiedTarget): Promise<void> {
@@ -153,8 +160,7 @@ export class RaucInstaller implements Installer {
     }
   }
 
-  private async run(step: RaucStep): Promise<void> {
-    if (step.do === 'clear-marker') return this.files.clearMarker();
+  private async run(step: Exclude<RaucStep, { do: 'clear-marker' }>): Promise<void> {
     if (step.do === 'reboot') return this.reboot();
     await this.rauc1(['status', step.do, step.slot], this.timeouts.commandMs);
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,7 +100,13 @@ describe('AbSlotInstaller', () => {
       }
       const rebooted = new AbSlotInstaller(join(dir, 'dev'), { boot: () => Promise.resolve(true) });
       // Only a trial that had not switched yet is a failed boot; after the switch it had confirmed.
-      expect(await rebooted.recover()).to.deep.equal({ trialDropped: cut === 'trial-set' });
+      const recovery = await rebooted.recover();
+      expect(recovery.trialDropped).to.equal(cut === 'trial-set');
+      // A marker left by the cut stays until the agent has stored the outcome, then goes.
+      const marker = join(dir, 'dev', 'trial');
+      expect(existsSync(marker)).to.equal(recovery.afterRecorded !== undefined);
+      await recovery.afterRecorded?.();
+      expect(existsSync(marker)).to.equal(false);
       const now = await rebooted.running();
       const switched = i >= STEPS.indexOf('active-switched');
       expect(now.version).to.equal(switched ? '2.0.0' : '1.0.0');

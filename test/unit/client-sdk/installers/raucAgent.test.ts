@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,6 +205,36 @@ describe('DeviceAgent with the RAUC installer', () => {
         // One trial of it failed here: the next offer gets one more.
         reverted: ['loop/2.0.0/fw-2.0.0.bin'],
       });
+    });
+  });
+
+  describe('when the power is cut after the fallback, while the agent stores the failed trial', () => {
+    it("keeps the installer's trial note until the failure is stored, so the next start counts one revert", async () => {
+      await installAndReboot();
+      expect(await rauc.boot()).to.equal('rootfs.0');
+      ota.offering = undefined;
+      const markerFile = join(dir, 'state', 'rauc-trial.json');
+      let noteAtWrite: boolean | undefined;
+      const cut = (step: AgentStep) => {
+        if (step !== 'state-written') return;
+        noteAtWrite = existsSync(markerFile);
+        throw new Error('power cut');
+      };
+      await agent([PASS], cut)
+        .checkForUpdate()
+        .then(
+          () => expect.fail('the cut should stop the agent'),
+          (err: Error) => expect(err.message).to.equal('power cut'),
+        );
+      expect(noteAtWrite, 'the trial note outlives the state write').to.equal(true);
+      expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
+      expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
+      expect(await stored()).to.deep.equal({
+        currentVersion: OLD.version,
+        rollbackIndex: OLD.rollbackIndex,
+        reverted: ['loop/2.0.0/fw-2.0.0.bin'],
+      });
+      expect(existsSync(markerFile), 'cleared once stored').to.equal(false);
     });
   });
 
