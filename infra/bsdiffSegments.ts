@@ -116,7 +116,11 @@ async function diffSegment(regionFile: string, segmentFile: string, patchFile: s
   await writeFile(patchFile, Buffer.concat([head, ...frames]));
 }
 
-/** zstd's window: the device's decoder memory (it accepts up to 2^23); larger saved < 0.1% on the bench pairs. */
+/**
+ * zstd's window: most of a device's decoder memory, and it runs two decoders at once (it
+ * accepts up to 2^23). 2^22 made the bench pairs' deltas 0.2-0.8% smaller, larger windows
+ * under 0.1% more (docs/benchmarks.md).
+ */
 const WINDOW_LOG = 20;
 
 /** A worker without one of the delta tools: a configuration error that names how to install it. */

@@ -46,7 +46,11 @@ export class AbSlotInstaller implements Installer {
     const trial = await this.trial();
     const trialDropped = trial !== undefined && trial.slot !== (await this.active());
     if (trial === undefined) return { trialDropped };
-    return { trialDropped, afterRecorded: () => rm(join(this.dir, 'trial'), { force: true }) };
+    // Only the trial recovery saw: one written since (a new install) is not this one to clear.
+    const afterRecorded = async () => {
+      if ((await this.trial())?.token === trial.token) await rm(join(this.dir, 'trial'), { force: true });
+    };
+    return { trialDropped, afterRecorded };
   }
 
   async install(verifiedFile: string, target: VerifiedTarget): Promise<void> {

@@ -6,6 +6,7 @@ import type { TargetFile } from '@tufjs/models';
 
 import { type BlockFrame, BlockStream, invalidPatch } from './deltaBlocks';
 import { VerificationError } from './errors';
+import { freeNow } from './freeNow';
 
 /**
  * Delta updates (D-17). A delta is a signed target of its own that rebuilds one full target
@@ -219,8 +220,7 @@ export async function applyDelta(
         at += s.patchLength;
       }
     } finally {
-      blocks.diff.close();
-      blocks.extra.close();
+      await Promise.all([blocks.diff.close(), blocks.extra.close()]);
     }
     await sink.flush();
     // Not synced, as a download is not: a rebuilt file cut short by a power cut is re-hashed before use.
@@ -350,10 +350,11 @@ async function readPatch(
   if (PATCH_HEADER + lengths[0] + lengths[1] + lengths[2] !== patch.length)
     throw invalidPatch('its frames do not fill it');
   if (lengths[0] > MAX_CONTROL_FRAME) throw invalidPatch(`the control block is over ${MAX_CONTROL} bytes`);
-  const frame = Buffer.alloc(lengths[0]);
+  const frame = Buffer.allocUnsafeSlow(lengths[0]);
   if ((await patch.file.read(frame, 0, lengths[0], patch.at + PATCH_HEADER)).bytesRead !== lengths[0])
     throw invalidPatch('the file ends inside a patch');
   const control = decoded(frame, { name: 'control', limit: MAX_CONTROL });
+  freeNow(frame);
   if (control.length % 24 !== 0) throw invalidPatch('the control block is not whole triples');
   let newPos = 0;
   let diffLength = 0;
@@ -415,6 +416,8 @@ async function patchSegment(patch: PatchInFile, io: SegmentIo, segment: DeltaSeg
     oldPos += x + z;
   }
   await Promise.all([blocks.diff.finish(), blocks.extra.finish()]);
+  // zlib decoded the triples into a buffer of its own, DECODE_CHUNK long or more.
+  freeNow(control, DECODE_CHUNK);
 }
 
 /** zlib's output buffer for the control block (its length is not known before it is decoded). */

@@ -24,7 +24,8 @@ export interface BlockFrame {
 
 /**
  * The diff blocks, or the extra blocks, of a delta's patches, one frame after the other through
- * one zstd decoder: a patch's blocks are never held whole (up to 16 MiB each per segment), only
+ * one zstd decoder: a patch's blocks are never held whole (together as long as their segment:
+ * 16 MiB from the server, at most MAX_DELTA_SEGMENT), only
  * the decoder's window and about AHEAD decoded bytes. One decoder for the whole delta, so its
  * window is allocated once: a decoder per frame left freed windows in the arenas of libuv's
  * threads, where zlib decodes, and the device's memory grew with the segment count.
@@ -42,6 +43,8 @@ export class BlockStream {
   #produced = 0;
   #fed = true;
   #feeding: Promise<void> = Promise.resolve();
+  /** The feed's read of the delta file under way, if any (settles either way). */
+  #reading: Promise<void> = Promise.resolve();
   #failure: Error | undefined;
   /** Settles when the stream fails: a destroyed decoder may never call a write back. */
   readonly #failed: Promise<void>;
@@ -71,6 +74,9 @@ export class BlockStream {
       this.#notify();
     });
     this.#decoder.on('error', (err: Error) => this.#fail(invalidPatch(`a frame does not decompress: ${err.message}`)));
+    // zlib ends the stream when a frame ends with bytes of the same write left over: the
+    // patch's region for this block holds more than one frame.
+    this.#decoder.on('end', () => this.#fail(invalidPatch(`a ${this.#name} frame has bytes after its end`)));
   }
 
   /** Starts decoding the next frame; the previous one must have been finished. */
@@ -114,6 +120,8 @@ export class BlockStream {
   /** After the last byte was taken: the frame decoded to exactly its length, and no more. */
   async finish(): Promise<void> {
     this.#giveBack();
+    if (this.#chunks.length > 0 || this.#produced > this.#decodesTo)
+      throw invalidPatch(`the ${this.#name} block is over ${this.#decodesTo} bytes`);
     if (this.#decoder.isPaused()) this.#decoder.resume();
     await Promise.race([this.#feeding, this.#failed]);
     while (!this.#failure && !this.#exhausted()) await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -124,10 +132,16 @@ export class BlockStream {
       );
   }
 
-  /** Frees the decoder (its window) and what it still holds. */
-  close(): void {
-    this.#decoder.destroy();
+  /**
+   * Frees the decoder (its window) and what it still holds, wakes anyone still waiting on it,
+   * and waits for its reads of the delta file to stop, so the file can be closed after.
+   */
+  async close(): Promise<void> {
+    this.#fail(new Error('the block stream is closed'));
     this.#chunks = [];
+    // A read under way finishes (the feed stops after it); a write into the destroyed
+    // decoder may never call back, so the feed itself is not waited for.
+    await this.#reading;
   }
 
   /** The frame was fed whole and everything it decoded to has been seen. */
@@ -138,8 +152,13 @@ export class BlockStream {
   async #feed(frame: BlockFrame): Promise<void> {
     for (let done = 0; done < frame.length && !this.#failure;) {
       const n = Math.min(PIECE, frame.length - done);
-      if ((await frame.file.read(this.#piece, 0, n, frame.at + done)).bytesRead !== n)
-        throw invalidPatch('the file ends inside a patch');
+      const read = frame.file.read(this.#piece, 0, n, frame.at + done);
+      this.#reading = read.then(
+        () => undefined,
+        () => undefined,
+      );
+      if ((await read).bytesRead !== n) throw invalidPatch('the file ends inside a patch');
+      if (this.#failure) return;
       // The piece is reused once zlib has consumed it: its write callback says so.
       await new Promise<void>((resolve, reject) =>
         this.#decoder.write(this.#piece.subarray(0, n), (err) => (err ? reject(err) : resolve())),
@@ -156,8 +175,11 @@ export class BlockStream {
   #giveBack(): void {
     const lent = this.#lent;
     this.#lent = undefined;
-    if (lent && lent.byteOffset + lent.length === lent.buffer.byteLength && lent.buffer instanceof ArrayBuffer)
-      freeNow(Buffer.from(lent.buffer));
+    // Only zlib's own output buffers (CHUNK bytes each), never memory of another size that
+    // could be a slab shared with other buffers.
+    const memory = lent?.buffer;
+    if (lent && memory instanceof ArrayBuffer && memory.byteLength === CHUNK && lent.byteOffset + lent.length === CHUNK)
+      freeNow(Buffer.from(memory));
   }
 
   #fail(err: Error): void {

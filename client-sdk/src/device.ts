@@ -79,9 +79,11 @@ export interface DeviceConfig {
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
   /**
-   * Progress of the long parts of an install: the artifact's download (called as bytes arrive;
-   * `doneBytes` counts a resumed download's kept part too) and the installer's write (at its
-   * start and its end). For logs and displays: it decides nothing.
+   * Progress of the long parts of an install: the artifact's download (at its start, with the
+   * target's length, then as bytes arrive, with the length of what is downloaded: the image,
+   * or a delta of it; `doneBytes` counts a resumed download's kept part too) and the
+   * installer's write (at its start and its end). For logs and displays: it decides nothing,
+   * and what it throws is dropped.
    */
   progress?: (event: InstallProgress) => void;
 }
@@ -93,7 +95,8 @@ export interface InstallProgress {
   totalBytes: number;
 }
 
-export type AgentStep = 'delta-applied' | 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
+export type AgentStep =
+  'recovered' | 'delta-applied' | 'artifact-verified' | 'intent-written' | 'state-written' | 'pending-cleared';
 
 /** One cycle of `run()`: its result or its error, and the wait before the next one. */
 export type CycleOutcome = ({ result: UpdateResult; error?: undefined } | { result?: undefined; error: unknown }) & {
@@ -380,6 +383,7 @@ export class DeviceAgent {
       this.rebooting ||= recovery.rebooting === true;
       this.afterRecorded = recovery.afterRecorded;
       this.recovered = true;
+      this.step('recovered');
     }
     const stored = await this.stored();
     if (this.rebooting) return { currentVersion: stored.currentVersion, rollbackIndex: stored.rollbackIndex };
@@ -493,7 +497,7 @@ export class DeviceAgent {
       throw new PolicyError('TARGET_LENGTH_MISMATCH', `artifact of ${target.length} bytes exceeds the device limit`);
     }
     // Its start, before the first byte (a delta's progress counts the delta's bytes).
-    this.config.progress?.({ phase: 'download', target: target.name, doneBytes: 0, totalBytes: target.length });
+    this.tellProgress({ phase: 'download', target: target.name, doneBytes: 0, totalBytes: target.length });
     const { file, delivery } = await fetchImage(
       {
         release: this.release,
@@ -505,7 +509,7 @@ export class DeviceAgent {
           timeoutMs: this.limits.fetchTimeoutMs,
           get: (url, init) => this.artifactGet(url, init),
           onProgress: (doneBytes, totalBytes) =>
-            this.config.progress?.({ phase: 'download', target: target.name, doneBytes, totalBytes }),
+            this.tellProgress({ phase: 'download', target: target.name, doneBytes, totalBytes }),
         },
         step: (name) => this.step(name),
         fullImage: terms.fullImage,
@@ -515,7 +519,7 @@ export class DeviceAgent {
     await this.deferrals.counted(delivery, terms);
     this.step('artifact-verified');
     const installing = (doneBytes: number) =>
-      this.config.progress?.({ phase: 'install', target: target.name, doneBytes, totalBytes: target.length });
+      this.tellProgress({ phase: 'install', target: target.name, doneBytes, totalBytes: target.length });
     try {
       installing(0);
       await this.config.installer.install(file, target);
@@ -524,6 +528,15 @@ export class DeviceAgent {
       await rm(file, { force: true });
     }
     return delivery;
+  }
+
+  /** The progress callback, which decides nothing: whatever it throws is dropped. */
+  private tellProgress(event: InstallProgress): void {
+    try {
+      this.config.progress?.(event);
+    } catch {
+      // A display that fails must not fail the install.
+    }
   }
 
   /** D-19: throws DeferredError when the signed windows, the network or the readiness hook say not now. */

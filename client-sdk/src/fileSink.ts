@@ -12,12 +12,12 @@ import { freeNow } from './freeNow';
  */
 export function fileSink(file: string, options: { append: boolean; highWaterMark: number }): Writable {
   let handle: FileHandle | undefined;
-  let position = 0;
+  // Written at the file's own position: from its start ('w'), or its end ('a').
   const writeAll = async (chunks: Buffer[]) => {
     let pending = chunks;
     while (pending.length > 0) {
-      const { bytesWritten } = await handle!.writev(pending, position);
-      position += bytesWritten;
+      const { bytesWritten } = await handle!.writev(pending);
+      if (bytesWritten === 0) throw new Error(`${file}: a write took no bytes`);
       pending = unwritten(pending, bytesWritten);
     }
     for (const chunk of chunks) freeNow(chunk);
@@ -25,9 +25,8 @@ export function fileSink(file: string, options: { append: boolean; highWaterMark
   return new Writable({
     highWaterMark: options.highWaterMark,
     construct(done) {
-      open(file, options.append ? 'a' : 'w').then(async (h) => {
+      open(file, options.append ? 'a' : 'w').then((h) => {
         handle = h;
-        position = options.append ? (await h.stat()).size : 0;
         done();
       }, done);
     },
@@ -50,7 +49,7 @@ export function fileSink(file: string, options: { append: boolean; highWaterMark
 }
 
 /** What of `chunks` is left after the first `written` bytes went out (a short write). */
-function unwritten(chunks: Buffer[], written: number): Buffer[] {
+export function unwritten(chunks: Buffer[], written: number): Buffer[] {
   const left: Buffer[] = [];
   for (const chunk of chunks) {
     if (written >= chunk.length) written -= chunk.length;

@@ -43,7 +43,7 @@ export { BlockStream } from './deltaBlocks';
 export type { DownloadOptions, ExpectedArtifact } from './download';
 export { downloadVerified } from './download';
 // Memory a device frees as it goes, not at the collector's next turn
-export { fileSink } from './fileSink';
+export { fileSink, unwritten } from './fileSink';
 export { freeNow } from './freeNow';
 
 // Installer: the interface an A/B system implements, and the reference one

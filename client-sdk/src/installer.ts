@@ -19,10 +19,11 @@ export interface Recovery {
    */
   rebooting?: boolean;
   /**
-   * What the installer finishes only once the agent has stored what recovery found (the
-   * agent calls it after its state write): a record recovery still needs until then, such as
-   * the note that a trial ran. Cleared earlier, a power cut before the agent's write would
-   * make a failed trial look like an interrupted install.
+   * What the installer finishes only once the agent has stored what recovery found: the
+   * agent calls it after its state write (or after finding nothing to write), never while a
+   * reboot is under way. It removes a record recovery needs until then, such as the note that
+   * a trial ran: removed earlier, a power cut before the agent's write would make a failed
+   * trial look like an interrupted install.
    */
   afterRecorded?: () => Promise<void>;
 }

@@ -36,7 +36,10 @@ describe('the agent package installed with apt on the reference device', functio
 
   it('installs with apt (the service enabled, waiting for its configuration), runs, and removes keeping the state', async function () {
     this.timeout(900_000);
-    const name = (await readdir(PACKAGE_DIR)).find((f) => f.endsWith('.deb'));
+    // This version's package (an older one may lie beside it).
+    const name = (await readdir(PACKAGE_DIR)).find(
+      (f) => f.startsWith(`enigm-ota-agent_${AGENT_VERSION}_`) && f.endsWith('.deb'),
+    );
     assert.ok(name, `no package in ${PACKAGE_DIR}`);
     const deb = join(PACKAGE_DIR, name);
     const bytes = (await stat(deb)).size;

@@ -114,6 +114,34 @@ describe('DeviceAgent after a power cut', () => {
   const ctx = deviceRunningOld(OLD, NEW, 'ota-cut-');
   const bootSlot = () => bootedSlot(ctx.stateDir, [OLD, NEW]);
 
+  /** One device process that dies (SIGKILL) right after `cut`. */
+  const cutAt = (cut: string) =>
+    new Promise<NodeJS.Signals | null>((resolve) => {
+      const args = JSON.stringify({ url: ctx.ota.url, roots: ctx.ota.roots, stateDir: ctx.stateDir, cut });
+      execFile(process.execPath, [CHILD, args], (err) =>
+        resolve((err as { signal?: NodeJS.Signals } | null)?.signal ?? null),
+      );
+    });
+
+  describe('when the power goes again after start-up recovery dropped a trial, before state.json recorded it', () => {
+    it('counts that trial as a failed boot (a revert) once, not as an interrupted install', async () => {
+      // The first cut: during the trial boot (its marker set, the slot never switched).
+      expect(await cutAt('trial-set')).to.equal('SIGKILL');
+      ctx.ota.offering = undefined;
+      // The next start drops the trial; the power goes before its outcome is stored.
+      expect(await cutAt('recovered')).to.equal('SIGKILL');
+      const device = loopbackDevice(ctx.ota, ctx.stateDir);
+      expect(await device.checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
+      expect(ctx.ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
+      expect(JSON.parse(await readFile(join(ctx.stateDir, 'state.json'), 'utf8'))).to.deep.equal({
+        currentVersion: OLD.version,
+        rollbackIndex: OLD.rollbackIndex,
+        reverted: [targetName(NEW.version)],
+      });
+      expect(await bootSlot()).to.deep.equal({ version: OLD.version, complete: true });
+    });
+  });
+
   describe('when state.json is torn or garbage (D-10)', () => {
     const garbage = [
       '',

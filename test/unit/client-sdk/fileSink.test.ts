@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { fileSink, freeNow } from '@enigm-ota/client-sdk';
+import { fileSink, freeNow, unwritten } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import { rejectionOf } from '../../rejection';
@@ -55,6 +55,16 @@ describe('fileSink and freeNow: memory a device frees as it goes', () => {
       ),
     );
     expect((err as NodeJS.ErrnoException).code).to.equal('ENOENT');
+  });
+
+  it('after a short write, resumes at the first byte not written, across chunk boundaries', () => {
+    const chunks = [Buffer.from('abc'), Buffer.from('defg'), Buffer.from('h')];
+    const left = (written: number) => unwritten(chunks, written).map((c) => c.toString());
+    expect(left(0)).to.deep.equal(['abc', 'defg', 'h']);
+    expect(left(2)).to.deep.equal(['c', 'defg', 'h']);
+    expect(left(3)).to.deep.equal(['defg', 'h']);
+    expect(left(6)).to.deep.equal(['g', 'h']);
+    expect(left(8)).to.deep.equal([]);
   });
 
   it('freeNow frees memory a buffer has to itself, or that it starts and is owned past a size; never a view into memory shared', () => {

@@ -208,17 +208,15 @@ describe('DeviceAgent with the RAUC installer', () => {
     });
   });
 
-  describe('when the power is cut after the fallback, while the agent stores the failed trial', () => {
+  describe('when the power is cut after the fallback, before the agent stored the failed trial', () => {
     it("keeps the installer's trial note until the failure is stored, so the next start counts one revert", async () => {
       await installAndReboot();
       expect(await rauc.boot()).to.equal('rootfs.0');
       ota.offering = undefined;
       const markerFile = join(dir, 'state', 'rauc-trial.json');
-      let noteAtWrite: boolean | undefined;
+      // Recovery has run (the trial slot marked bad); the power goes before state.json is written.
       const cut = (step: AgentStep) => {
-        if (step !== 'state-written') return;
-        noteAtWrite = existsSync(markerFile);
-        throw new Error('power cut');
+        if (step === 'recovered') throw new Error('power cut');
       };
       await agent([PASS], cut)
         .checkForUpdate()
@@ -226,9 +224,11 @@ describe('DeviceAgent with the RAUC installer', () => {
           () => expect.fail('the cut should stop the agent'),
           (err: Error) => expect(err.message).to.equal('power cut'),
         );
-      expect(noteAtWrite, 'the trial note outlives the state write').to.equal(true);
+      expect(existsSync(markerFile), 'the trial note outlives the cut').to.equal(true);
       expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
-      expect(ota.reports.map(said)).to.deep.equal(['failed 1.0.0 HEALTH_CHECK_FAILED']);
+      expect(ota.reports.map(said), 'a revert, not an interruption').to.deep.equal([
+        'failed 1.0.0 HEALTH_CHECK_FAILED',
+      ]);
       expect(await stored()).to.deep.equal({
         currentVersion: OLD.version,
         rollbackIndex: OLD.rollbackIndex,
