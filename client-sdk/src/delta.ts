@@ -216,7 +216,7 @@ export async function applyDelta(
       for (const s of segments) {
         window.region(s.baseOffset, s.baseLength);
         await patchSegment({ file: delta, at, length: s.patchLength }, { window, sink, blocks }, s);
-        onProgress?.(sink.written, binding.target.length);
+        onProgress?.(sink.written + sink.filled, binding.target.length);
         at += s.patchLength;
       }
     } finally {

@@ -81,15 +81,16 @@ export interface DeviceConfig {
   /**
    * Progress of the long parts of an install: the artifact's download (at its start, with the
    * target's length, then as bytes arrive, with the length of what is downloaded: the image,
-   * or a delta of it; `doneBytes` counts a resumed download's kept part too) and the
-   * installer's write (at its start and its end). For logs and displays: it decides nothing,
+   * or a delta of it; `doneBytes` counts a resumed download's kept part too), a delta's
+   * rebuild of the image (after each segment) and the installer's write (at its start and its
+   * end). For logs and displays: it decides nothing,
    * and what it throws is dropped.
    */
   progress?: (event: InstallProgress) => void;
 }
 
 export interface InstallProgress {
-  phase: 'download' | 'install';
+  phase: 'download' | 'apply' | 'install';
   target: string;
   doneBytes: number;
   totalBytes: number;
@@ -513,6 +514,8 @@ export class DeviceAgent {
         },
         step: (name) => this.step(name),
         fullImage: terms.fullImage,
+        onApply: (doneBytes, totalBytes) =>
+          this.tellProgress({ phase: 'apply', target: target.name, doneBytes, totalBytes }),
       },
       target,
     );

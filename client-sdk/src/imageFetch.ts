@@ -29,6 +29,8 @@ export interface ImageSource {
   step?(name: 'delta-applied'): void;
   /** False: a delta or nothing (a metered network that allows deltas only); absent: true. */
   fullImage?: boolean;
+  /** Bytes of the image rebuilt from a delta so far, and the image's length. */
+  onApply?: (doneBytes: number, totalBytes: number) => void;
 }
 
 /**
@@ -91,7 +93,11 @@ async function fromDelta(
   );
   const output = await partialFileIn(downloads, target.sha256);
   try {
-    await applyDelta({ base: running.file, delta: deltaFile, deltaLength: signed.file.length, output }, signed.binding);
+    await applyDelta(
+      { base: running.file, delta: deltaFile, deltaLength: signed.file.length, output },
+      signed.binding,
+      src.onApply,
+    );
   } catch (err) {
     await rm(output, { force: true });
     throw err;

@@ -49,22 +49,24 @@ export interface ProgramOverrides {
  */
 type Phase = 'idle' | 'cycle' | 'installing';
 
-/** Which download quarter of which target the last progress line was at. */
+/** Which quarter of which phase of which target the last progress line was at. */
 interface ProgressMark {
   target: string;
+  phase: InstallProgress['phase'];
   quarter: number;
 }
 
 /**
- * Whether a progress event gets a line, and the mark it leaves: a download's start, each
- * quarter it crosses and its end; an install's start and end (it is called only for those).
- * A lower quarter than the last line's is another download (a retry, or a delta's own bytes).
+ * Whether a progress event gets a line, and the mark it leaves: a download's or a delta
+ * rebuild's start, each quarter it crosses and its end; an install's start and end (it is
+ * called only for those). Another phase, or a lower quarter than the last line's (a retry, or
+ * a delta's own bytes), starts over.
  */
 export function progressMark(last: ProgressMark | undefined, p: InstallProgress): ProgressMark | undefined {
-  if (p.phase === 'install') return { target: p.target, quarter: -1 };
+  if (p.phase === 'install') return { target: p.target, phase: p.phase, quarter: -1 };
   const quarter = p.totalBytes > 0 ? Math.min(4, Math.floor((4 * p.doneBytes) / p.totalBytes)) : 4;
-  if (last?.target === p.target && last.quarter === quarter) return undefined;
-  return { target: p.target, quarter };
+  if (last?.target === p.target && last.phase === p.phase && last.quarter === quarter) return undefined;
+  return { target: p.target, phase: p.phase, quarter };
 }
 
 /**
