@@ -63,10 +63,10 @@ describe('DeviceAgent with the RAUC installer', () => {
     return { ok: env.vars[`${b}_OK`], tried: env.vars[`${b}_TRY`] };
   };
 
-  /** An agent start whose install loses power right after the agent recorded its intent. */
-  async function cutAfterIntent(): Promise<void> {
+  /** An agent start that loses power right after `at`. */
+  async function cutAt(at: AgentStep): Promise<void> {
     const cut = (step: AgentStep) => {
-      if (step === 'intent-written') throw new Error('power cut');
+      if (step === at) throw new Error('power cut');
     };
     await agent([PASS], cut)
       .checkForUpdate()
@@ -75,6 +75,9 @@ describe('DeviceAgent with the RAUC installer', () => {
         (err: Error) => expect(err.message).to.equal('power cut'),
       );
   }
+
+  /** An agent start whose install loses power right after the agent recorded its intent. */
+  const cutAfterIntent = () => cutAt('intent-written');
 
   /**
    * RAUC with activate-installed=false writes the slot; the power goes while confirm() has the
@@ -215,15 +218,7 @@ describe('DeviceAgent with the RAUC installer', () => {
       ota.offering = undefined;
       const markerFile = join(dir, 'state', 'rauc-trial.json');
       // Recovery has run (the trial slot marked bad); the power goes before state.json is written.
-      const cut = (step: AgentStep) => {
-        if (step === 'recovered') throw new Error('power cut');
-      };
-      await agent([PASS], cut)
-        .checkForUpdate()
-        .then(
-          () => expect.fail('the cut should stop the agent'),
-          (err: Error) => expect(err.message).to.equal('power cut'),
-        );
+      await cutAt('recovered');
       expect(existsSync(markerFile), 'the trial note outlives the cut').to.equal(true);
       expect(await agent().checkForUpdate()).to.deep.equal({ status: 'up-to-date', version: OLD.version });
       expect(ota.reports.map(said), 'a revert, not an interruption').to.deep.equal([
