@@ -15,10 +15,7 @@
  *
  * `--rounds`: baseline installs (the agent installs once: one release per run).
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -28,12 +25,13 @@ import {
   agentEvent,
   agentImage,
   agentVm,
+  enrollmentToken,
   provisionAndStart,
   updateBundle,
   type VmDevice,
 } from '../test/device/agentVm';
-import { GRUB_CHOICE, guest, nextBoot } from '../test/device/referenceVm';
-import { adminApi, approve, closeTemporalClient, releaseAwaitingApproval } from '../test/integration/helpers';
+import { copyFromHost, GRUB_CHOICE, guest, nextBoot, serveFile } from '../test/device/referenceVm';
+import { approve, closeTemporalClient, releaseAwaitingApproval } from '../test/integration/helpers';
 import { TEST_EXTRA_ENV } from '../test/integration/setup';
 import { intArg, loadNote, report, type Row } from './lib';
 
@@ -49,26 +47,6 @@ const say = (line: string) => process.stderr.write(`[rauc-install] ${line}\n`);
 /** The JSON object of an agent log line on the console (journald may prefix it). */
 function logEntry(line: string): { time: string; doneBytes?: number; totalBytes?: number } {
   return JSON.parse(line.slice(line.indexOf('{'))) as { time: string };
-}
-
-async function enrollmentToken(deviceId: string): Promise<string> {
-  const api = await adminApi();
-  try {
-    const body = { deviceId, hardwareId: HARDWARE, channel: CHANNEL };
-    return (await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', body)).token;
-  } finally {
-    await api.close();
-  }
-}
-
-/** Serves the bundle's bytes to each connection (the guest reads it with bash's /dev/tcp). */
-async function byteServer(file: string) {
-  const server = createServer((socket) => {
-    socket.on('error', () => undefined);
-    createReadStream(file).pipe(socket);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
 }
 
 /** The agent's install of 2.0.0: the console lines of its download's start and its install's end. */
@@ -116,7 +94,7 @@ async function main(): Promise<void> {
       deviceId,
       hardwareId: HARDWARE,
       channel: CHANNEL,
-      token: await enrollmentToken(deviceId),
+      token: await enrollmentToken({ deviceId, hardwareId: HARDWARE, channel: CHANNEL }),
       installer: { backend: 'rauc' },
     };
     const dir = join(PROFILE.home, 'bundles');
@@ -124,7 +102,7 @@ async function main(): Promise<void> {
     const bundle = await updateBundle(device, { version: '2.0.0', dir });
     const bundleBytes = (await stat(bundle)).size;
     say(`bundle ${(bundleBytes / 2 ** 20).toFixed(1)} MiB`);
-    const served = await byteServer(bundle);
+    const served = await serveFile(bundle);
     server = served;
 
     vm = await agentVm('bench-rauc', { ports: [served.port] });
@@ -149,11 +127,7 @@ async function main(): Promise<void> {
       from: trial.index,
     });
 
-    await guest(vm, `exec 3<>/dev/tcp/127.0.0.1/${served.port}; cat <&3 > /var/tmp/bundle.raucb`, {
-      timeoutMs: 600_000,
-    });
-    const copied = Number(await guest(vm, 'stat -c %s /var/tmp/bundle.raucb'));
-    if (copied !== bundleBytes) throw new Error(`the guest got ${copied} of the bundle's ${bundleBytes} bytes`);
+    await copyFromHost(vm, { port: served.port, bytes: bundleBytes }, '/var/tmp/bundle.raucb');
     const alone: number[] = [];
     for (let i = 0; i < rounds; i++) {
       alone.push(await raucAlone(vm, '/var/tmp/bundle.raucb'));

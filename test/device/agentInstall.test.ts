@@ -5,9 +5,17 @@ import { join } from 'node:path';
 import { waitForStatus } from '../../control/releases';
 import { AGENT_VERSION } from '../../device/agent/version';
 import { type QemuVm } from '../../device/vm/qemuVm';
-import { adminApi, approve, releaseAwaitingApproval, temporalClient, testConfig } from '../integration/helpers';
+import { approve, releaseAwaitingApproval, temporalClient, testConfig } from '../integration/helpers';
 import { mochaHooks } from '../integration/setup';
-import { agentEvent, agentImage, agentVm, provisionAndStart, updateBundle, type VmDevice } from './agentVm';
+import {
+  agentEvent,
+  agentImage,
+  agentVm,
+  enrollmentToken,
+  provisionAndStart,
+  updateBundle,
+  type VmDevice,
+} from './agentVm';
 import { GRUB_CHOICE, grubenv, guest, nextBoot } from './referenceVm';
 
 /** A channel per test: a device of one never sees the other's release (a random build is no RAUC bundle). */
@@ -38,16 +46,6 @@ describe('the agent in the reference VM, against the real stack', function () {
     await mochaHooks.afterAll.call(this);
   });
 
-  async function enrollmentToken(deviceId: string, channel: string): Promise<string> {
-    const api = await adminApi();
-    try {
-      const body = { deviceId, hardwareId: HARDWARE, channel };
-      return (await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', body)).token;
-    } finally {
-      await api.close();
-    }
-  }
-
   it('enrolls from the VM, installs a release through the forwards, and its report lets the gate make it stable', async function () {
     this.timeout(1_200_000);
     const deviceId = 'vm-reference-1';
@@ -55,7 +53,7 @@ describe('the agent in the reference VM, against the real stack', function () {
       deviceId,
       hardwareId: HARDWARE,
       channel: CHANNEL.reference,
-      token: await enrollmentToken(deviceId, CHANNEL.reference),
+      token: await enrollmentToken({ deviceId, hardwareId: HARDWARE, channel: CHANNEL.reference }),
       installer: { backend: 'reference' },
     };
     vm = await agentVm('agent-reference');
@@ -99,7 +97,7 @@ describe('the agent in the reference VM, against the real stack', function () {
       deviceId,
       hardwareId: HARDWARE,
       channel: CHANNEL.rauc,
-      token: await enrollmentToken(deviceId, CHANNEL.rauc),
+      token: await enrollmentToken({ deviceId, hardwareId: HARDWARE, channel: CHANNEL.rauc }),
       installer: { backend: 'rauc' },
     };
     const dir = join(testConfig().home, 'bundles');

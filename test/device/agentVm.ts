@@ -16,7 +16,7 @@ import { createBundle } from '../../infra/raucBundle';
 import { TEST_PROFILE } from '../../scripts/lib/stack';
 import { bundleSigningFiles } from '../../trust/bundleSigning';
 import { rootFile } from '../../trust/ceremony';
-import { testConfig } from '../integration/helpers';
+import { adminApi, testConfig } from '../integration/helpers';
 import { REPO_ROOT } from '../paths';
 import { guest, vmDir } from './referenceVm';
 
@@ -180,4 +180,18 @@ export async function updateBundle(
 export function agentEvent(event: string, fields: Record<string, string> = {}): RegExp {
   const parts = [`"event":"${event}"`, ...Object.entries(fields).map(([k, v]) => `"${k}":"${v}"`)];
   return new RegExp(parts.map((p) => `(?=.*${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})`).join(''));
+}
+
+/** A one-time enrollment token from the stack's admin API, as the fleet's operator issues it. */
+export async function enrollmentToken(device: {
+  deviceId: string;
+  hardwareId: string;
+  channel: string;
+}): Promise<string> {
+  const api = await adminApi();
+  try {
+    return (await api.send<{ token: string }>('POST', '/v1/admin/devices/tokens', device)).token;
+  } finally {
+    await api.close();
+  }
 }

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { type AddressInfo, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
 import { AGENT_VERSION } from '../../device/agent/version';
 import { type QemuVm } from '../../device/vm/qemuVm';
 import { REPO_ROOT } from '../paths';
 import { agentImage } from './agentVm';
-import { freshVm, guest, nextBoot } from './referenceVm';
+import { copyFromHost, freshVm, guest, nextBoot, serveFile } from './referenceVm';
 
 /** `npm run package:agent` writes the package beside the executable it holds. */
 const PACKAGE_DIR = join(REPO_ROOT, 'var', 'agent');
@@ -20,7 +18,7 @@ const PACKAGE_DIR = join(REPO_ROOT, 'var', 'agent');
  */
 describe('the agent package installed with apt on the reference device', function () {
   let vm: QemuVm | undefined;
-  let server: Server | undefined;
+  let server: Awaited<ReturnType<typeof serveFile>> | undefined;
 
   before(async function () {
     this.timeout(1_800_000);
@@ -43,12 +41,8 @@ describe('the agent package installed with apt on the reference device', functio
     assert.ok(name, `no package in ${PACKAGE_DIR}`);
     const deb = join(PACKAGE_DIR, name);
     const bytes = (await stat(deb)).size;
-    server = createServer((socket) => {
-      socket.on('error', () => undefined);
-      createReadStream(deb).pipe(socket);
-    });
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
+    server = await serveFile(deb);
+    const port = server.port;
 
     vm = await freshVm('apt-install', { forwards: [port] });
     await nextBoot(vm);
@@ -57,7 +51,7 @@ describe('the agent package installed with apt on the reference device', functio
     // a vendor's image has room for the agent: grow it online to its 1 GiB slot.
     await guest(vm, 'resize2fs "$(findmnt -no SOURCE /)"', { timeoutMs: 120_000 });
     const file = `/var/tmp/${name}`;
-    await guest(vm, `exec 3<>/dev/tcp/127.0.0.1/${port}; cat <&3 > ${file}`, { timeoutMs: 300_000 });
+    await copyFromHost(vm, { port, bytes }, file);
     assert.equal(Number(await guest(vm, `stat -c %s ${file}`)), bytes);
 
     const t = Date.now();

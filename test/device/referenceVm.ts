@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 
 import { buildDeviceImage, type DeviceImage } from '../../device/image/deviceImage';
@@ -73,4 +75,24 @@ export function reboot(vm: QemuVm): number {
   const from = vm.console.lineCount;
   vm.send('systemctl reboot');
   return from;
+}
+
+/**
+ * The file's bytes to every connection on a host loopback port (forward it into the VM); the
+ * guest reads them with `copyFromHost`. The reference image has no HTTP client: bash's /dev/tcp is.
+ */
+export async function serveFile(file: string): Promise<{ port: number; close(): void }> {
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    createReadStream(file).pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+}
+
+/** Copies a file `serveFile` serves on forwarded `port` to `path` in the guest, checked against its length. */
+export async function copyFromHost(vm: QemuVm, from: { port: number; bytes: number }, path: string): Promise<void> {
+  await guest(vm, `exec 3<>/dev/tcp/127.0.0.1/${from.port}; cat <&3 > ${path}`, { timeoutMs: 600_000 });
+  const copied = Number(await guest(vm, `stat -c %s ${path}`));
+  if (copied !== from.bytes) throw new Error(`the guest got ${copied} of ${from.bytes} bytes`);
 }
