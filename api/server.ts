@@ -12,7 +12,7 @@ import { checkAttestationPolicy, defaultAttestationPolicy } from '../fleet/attes
 import { OfferIndex } from '../fleet/offers';
 import { AuditLog } from '../infra/auditLog';
 import type { BootstrapOperator, Config } from '../infra/config';
-import { Devices } from '../infra/devices';
+import { type DeviceCaching, Devices } from '../infra/devices';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { createLogger } from '../infra/log';
@@ -79,7 +79,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
     metrics,
     operators,
     ca,
-    devices: new Devices(fleet.sql, fleet.exclusive),
+    devices: new Devices(fleet.sql, deviceCaching(config, fleet)),
     audit,
     gate,
     sessions: new Sessions(fleet.sql),
@@ -98,6 +98,13 @@ export async function startServer(config: Config): Promise<RunningApi> {
   gate.start();
   const { port } = server.address() as AddressInfo;
   return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca, gate };
+}
+
+/** S-24: devices authorized from memory where every change is heard (infra/devices.ts). */
+function deviceCaching(config: Config, fleet: FleetStore): DeviceCaching {
+  if (fleet.exclusive) return { mode: 'exclusive' };
+  if (config.api.deviceCacheMs === 0) return { mode: 'off' };
+  return { mode: 'shared', feed: fleet, maxAgeMs: config.api.deviceCacheMs };
 }
 
 function readTls(config: Config): { key: Buffer; cert: Buffer; ca: Buffer } {

@@ -184,7 +184,7 @@ function serve(): void {
         repos: {} as DeviceRouteDeps['repos'],
         artifactServing: config.artifacts,
         fleet,
-        devices: new Devices(fleet.sql, true),
+        devices: new Devices(fleet.sql, { mode: 'exclusive' }),
         offers,
         maxBodyBytes: 16 * 1024,
       };

@@ -3,9 +3,9 @@ import { EventEmitter } from 'node:events';
 /**
  * What changed in the fleet store, for the per-replica caches that must drop their copy:
  * 'rollout' (signed metadata was published, by a release route or by a writer's report: the
- * offers, the checked timestamps, the metadata cache and the watermark floor), 'device' (a revoke or label; today no
- * replica caches devices when the store is PostgreSQL, see infra/devices.ts, so nothing
- * listens yet, but a future cache gets told the same way).
+ * offers, the checked timestamps, the metadata cache and the watermark floor), 'device' (an
+ * enrollment, renewal, revocation, labels or attestation: the device records every device
+ * request is authorized against, infra/devices.ts).
  */
 const CHANGE_KINDS = ['rollout', 'device'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -19,6 +19,11 @@ const MAX_PAYLOAD = 256;
 export interface ChangeBus {
   notify(kind: ChangeKind): Promise<void>;
   onChange(kind: ChangeKind, fn: () => void): void;
+  /**
+   * Whether every change made from now on will be heard: false while the listener is down
+   * (a notification sent then is lost), when a cache must not serve what it holds.
+   */
+  listening(): boolean;
   close(): Promise<void>;
 }
 
@@ -31,6 +36,7 @@ export function localBus(): ChangeBus {
       return Promise.resolve();
     },
     onChange: (kind, fn) => void events.on(kind, fn),
+    listening: () => true,
     close: () => {
       events.removeAllListeners();
       return Promise.resolve();
@@ -59,15 +65,16 @@ export function postgresBus(
   pg: { notifyQuery: (text: string, params: unknown[]) => Promise<unknown>; newClient: () => ListenClient },
   { log = () => undefined, retryMs = 1000 }: { log?: (msg: string, err?: unknown) => void; retryMs?: number } = {},
 ): ChangeBus & { ready: Promise<void> } {
-  const { notifyQuery, newClient } = pg;
   const local = new EventEmitter();
   let client: ListenClient | undefined;
+  /** The client whose LISTEN succeeded: listening while it is still the current one. */
+  let listened: ListenClient | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   const everything = () => CHANGE_KINDS.forEach((k) => local.emit(k));
 
   const connect = async (): Promise<void> => {
-    const c = newClient();
+    const c = pg.newClient();
     client = c;
     const lost = (err?: Error) => {
       if (client !== c) return;
@@ -93,6 +100,7 @@ export function postgresBus(
       lost(err as Error);
       throw err;
     }
+    listened = c;
     everything();
   };
 
@@ -101,9 +109,10 @@ export function postgresBus(
     ready,
     notify: async (kind) => {
       local.emit(kind);
-      await notifyQuery('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, JSON.stringify({ kind })]);
+      await pg.notifyQuery('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, JSON.stringify({ kind })]);
     },
     onChange: (kind, fn) => void local.on(kind, fn),
+    listening: () => client !== undefined && listened === client,
     close: async () => {
       closed = true;
       clearTimeout(timer);

@@ -42,6 +42,8 @@ export interface Config {
     maxBodyBytes: number;
     rolloutCacheMs: number;
     metadataCacheMs: number;
+    /** S-24: how long a PostgreSQL replica may authorize a device from memory (0: never). */
+    deviceCacheMs: number;
     tlsHosts: string[];
     sessionHours: number;
     /** S-30: refused unauthenticated attempts per source, and their audit entries per replica. */
@@ -300,6 +302,8 @@ function hsmConfig(vars: EnvReader, env: Env): Config['hsm'] {
 
 /** Ten minutes: the longest a replica may keep the signed rollout state it read. */
 const MAX_ROLLOUT_CACHE_MS = 600_000;
+/** A minute: the longest a revocation may go unseen by a replica whose notification was lost. */
+const MAX_DEVICE_CACHE_MS = 60_000;
 
 function apiConfig(vars: EnvReader, env: Env): Config['api'] {
   const port = vars.int('OTA_API_PORT', 8080, { max: 65535 });
@@ -314,6 +318,9 @@ function apiConfig(vars: EnvReader, env: Env): Config['api'] {
     // was lost (a writer that could not reach the API) or a change in storage goes unseen.
     rolloutCacheMs: vars.int('OTA_ROLLOUT_CACHE_MS', 1000, { max: MAX_ROLLOUT_CACHE_MS }),
     metadataCacheMs: vars.int('OTA_METADATA_CACHE_MS', 60_000, { max: 3_600_000 }),
+    // Replicas are told of every device change; this bounds one whose notification was lost
+    // unnoticed (a listener that went down is noticed, and nothing is kept meanwhile).
+    deviceCacheMs: vars.int('OTA_DEVICE_CACHE_MS', 5000, { max: MAX_DEVICE_CACHE_MS }),
     sessionHours: vars.int('OTA_SESSION_HOURS', 8, { min: 1, max: 7 * 24 }),
     refusals: {
       burst: vars.int('OTA_REFUSAL_BURST', 10, { min: 1, max: 100_000 }),

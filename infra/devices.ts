@@ -50,30 +50,69 @@ const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
 const CACHE_LIMIT = 200_000;
 
+/** How a replica tells the others sharing its store of a device change, and hears theirs (infra/changes.ts). */
+export interface DeviceChangeFeed {
+  notify(kind: 'device'): Promise<void>;
+  onChange(kind: 'device', fn: () => void): void;
+  listening(): boolean;
+}
+
+/**
+ * Whether `authorize` may answer from memory. `exclusive`: this process owns the store
+ * (PGlite), every change goes through this object, which drops the entry, so a revocation
+ * applies to the very next request. `shared` (PostgreSQL): other replicas write too; each
+ * change is notified, every replica drops its whole cache when told, nothing is served from
+ * memory while the listener is down, and an entry is read again after `maxAgeMs` whatever
+ * was heard (the bound on a notification lost unnoticed). `off`: every request reads the store.
+ */
+export type DeviceCaching =
+  { mode: 'exclusive' } | { mode: 'shared'; feed: DeviceChangeFeed; maxAgeMs: number } | { mode: 'off' };
+
 /** Enrollment tokens, enrolled devices, their certificates and attestation nonces. */
 export class Devices {
-  /**
-   * Device records for `authorize`, the hot path of every device request. Only when this
-   * process owns the store (PGlite): then every change goes through this object, which drops
-   * the entry, so a revocation still applies to the very next request. With PostgreSQL other
-   * replicas write too, and every request reads the store.
-   */
-  private readonly cache: Map<string, DeviceRecord> | undefined;
+  /** Device records for `authorize`, the hot path of every device request, with when each was read. */
+  private readonly cache = new Map<string, { record: DeviceRecord; readAt: number }>();
 
   constructor(
     private readonly sql: Sql,
-    exclusive = false,
+    private readonly caching: DeviceCaching = { mode: 'off' },
   ) {
-    this.cache = exclusive ? new Map() : undefined;
+    if (caching.mode === 'shared') {
+      caching.feed.onChange('device', () => {
+        this.epoch += 1;
+        this.cache.clear();
+      });
+    }
   }
 
   /** Bumped by every change, so a read that raced with one is not cached. */
   private epoch = 0;
 
-  /** After a change is written: the next request reads the store again. */
-  private changed(deviceId: string): void {
+  /** After a change is written: the next request here reads the store again, and so do other replicas' once told. */
+  private async changed(deviceId: string): Promise<void> {
     this.epoch += 1;
-    this.cache?.delete(deviceId);
+    this.cache.delete(deviceId);
+    if (this.caching.mode === 'shared') await this.caching.feed.notify('device');
+  }
+
+  /** The record `authorize` may use without reading the store, if any. */
+  private cached(deviceId: string): DeviceRecord | undefined {
+    const { caching } = this;
+    if (caching.mode === 'off') return undefined;
+    const entry = this.cache.get(deviceId);
+    if (!entry || caching.mode === 'exclusive') return entry?.record;
+    if (!caching.feed.listening() || Date.now() - entry.readAt >= caching.maxAgeMs) {
+      this.cache.delete(deviceId);
+      return undefined;
+    }
+    return entry.record;
+  }
+
+  private remember(record: DeviceRecord, readAt: number): void {
+    const { caching } = this;
+    if (caching.mode === 'off' || (caching.mode === 'shared' && !caching.feed.listening())) return;
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(record.deviceId, { record, readAt });
   }
 
   /**
@@ -217,7 +256,7 @@ export class Devices {
         'ENROLLMENT_REFUSED',
         `device ${grant.deviceId} is enrolled; revoke it first to enroll it again`,
       );
-    this.changed(grant.deviceId);
+    await this.changed(grant.deviceId);
   }
 
   /** Renewal: the new certificate replaces the one presented; the old one stops working. */
@@ -228,22 +267,20 @@ export class Devices {
     );
     if (done.rows.length === 0)
       throw new ServerError('DEVICE_REVOKED', `device ${deviceId} cannot renew with this certificate`);
-    this.changed(deviceId);
+    await this.changed(deviceId);
   }
 
   /**
    * Every device request: the certificate must be the device's current one and the device
-   * enrolled. Read on each request, so a revocation applies to the very next call.
+   * enrolled. From the store, or from memory as `DeviceCaching` allows: a revocation applies
+   * to the very next call on this replica, and on the others once they hear of it.
    */
   async authorize(deviceId: string, serial: string): Promise<DeviceRecord> {
-    let d = this.cache?.get(deviceId);
+    let d = this.cached(deviceId);
     if (!d) {
-      const epoch = this.epoch;
+      const [epoch, readAt] = [this.epoch, Date.now()];
       d = await this.get(deviceId);
-      if (d && this.cache && epoch === this.epoch) {
-        if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-        this.cache.set(deviceId, d);
-      }
+      if (d && epoch === this.epoch) this.remember(d, readAt);
     }
     if (!d || d.status !== 'enrolled' || d.certSerial !== serial) {
       throw new ServerError(
@@ -262,7 +299,7 @@ export class Devices {
       [deviceId, JSON.stringify(groups), JSON.stringify(tags)],
     );
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no device ${deviceId}`);
-    this.changed(deviceId);
+    await this.changed(deviceId);
     return (await this.get(deviceId))!;
   }
 
@@ -272,7 +309,7 @@ export class Devices {
       [deviceId],
     );
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no enrolled device ${deviceId}`);
-    this.changed(deviceId);
+    await this.changed(deviceId);
     return (await this.get(deviceId))!;
   }
 
@@ -323,7 +360,7 @@ export class Devices {
       deviceId,
       JSON.stringify(result),
     ]);
-    this.changed(deviceId);
+    await this.changed(deviceId);
   }
 }
 

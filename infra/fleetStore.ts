@@ -224,6 +224,11 @@ export class FleetStore {
     this.changes.onChange(kind, fn);
   }
 
+  /** Whether this replica hears every change made from now on (its listener is up). */
+  listening(): boolean {
+    return this.changes.listening();
+  }
+
   async close(): Promise<void> {
     await this.changes.close();
     await this.sql.close();

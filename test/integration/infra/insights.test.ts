@@ -273,7 +273,7 @@ for (const backend of backends(15434)) {
 
 /** Enrollments and reports through the store's own paths, then the same numbers after a rebuild. */
 async function derivedStateScenario(store: FleetStore, insights: Insights): Promise<void> {
-  const devices = new Devices(store.sql, false);
+  const devices = new Devices(store.sql);
   const cert = { serial: 'aa', notAfter: new Date(Date.now() + 86_400_000) };
   const grant = (deviceId: string, channel: string) => ({
     deviceId,

@@ -222,7 +222,7 @@ for (const backend of backends(15438)) {
     before(async () => {
       env = await backend.open();
       store = await FleetStore.open(env.fleet);
-      devices = new Devices(store.sql, false);
+      devices = new Devices(store.sql);
     });
     after(async () => {
       await store?.close();

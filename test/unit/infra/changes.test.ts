@@ -42,6 +42,7 @@ describe('change bus (cache invalidation across API replicas)', () => {
         newClient: () => new FakeClient(),
       });
       await bus.ready;
+      expect(bus.listening()).to.equal(true);
       let heard = 0;
       bus.onChange('rollout', () => heard++);
       await bus.notify('rollout');
@@ -74,6 +75,7 @@ describe('change bus (cache invalidation across API replicas)', () => {
         { log: () => undefined, retryMs: 10 },
       );
       await bus.ready;
+      expect(bus.listening()).to.equal(true);
       let heard = 0;
       // The listeners' run on the new connection is the signal that the reconnect is done.
       const reconnected = new Promise<void>((resolve) =>
@@ -83,12 +85,16 @@ describe('change bus (cache invalidation across API replicas)', () => {
         }),
       );
       clients[0]!.emit('error', new Error('connection reset'));
+      // Until it listens again, a change may be missed: caches must not serve meanwhile.
+      expect(bus.listening()).to.equal(false);
       await reconnected;
+      expect(bus.listening()).to.equal(true);
       expect(clients[0]!.ended).to.equal(true);
       expect(clients).to.have.length(2);
       expect(clients[1]!.listening).to.equal(true);
       expect(heard).to.equal(1);
       await bus.close();
+      expect(bus.listening()).to.equal(false);
     });
   });
 
