@@ -1,7 +1,22 @@
+import { createHash } from 'node:crypto';
+
 import { BUCKET_COUNT, bucketInPercent, rolloutBucket } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 describe('rolloutBucket', () => {
+  it('is the first four bytes of sha256("salt:deviceId"), big-endian, modulo 10,000: what every device and API version computes', () => {
+    // Devices already in the field compute it this way; a change would move them between rollout steps.
+    expect(rolloutBucket('release-a', 'dev-1')).to.equal(
+      createHash('sha256').update('release-a:dev-1').digest().readUInt32BE(0) % BUCKET_COUNT,
+    );
+    for (let i = 0; i < 2000; i++) {
+      const [salt, id] = [`s${i % 7}`, `device-${i}-ü`];
+      expect(rolloutBucket(salt, id)).to.equal(
+        createHash('sha256').update(`${salt}:${id}`).digest().readUInt32BE(0) % BUCKET_COUNT,
+      );
+    }
+  });
+
   it('gives a device the same bucket every time, and another bucket in another release', () => {
     expect(rolloutBucket('release-a', 'dev-1')).to.equal(rolloutBucket('release-a', 'dev-1'));
     const differ = Array.from(
