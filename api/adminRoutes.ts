@@ -138,9 +138,8 @@ function deviceChangeRoutes(r: Router, deps: AdminRouteDeps): void {
       const tags = Object.entries(b.tags).map(([k, v]) => `${k}=${v}`);
       const detail = `groups ${b.groups.join(',') || '-'}; tags ${tags.join(',') || '-'}`;
       res.locals['audit'] = { action: 'device.label', subject: id, detail };
-      const labelled = await deps.devices.label(id, b.groups, b.tags);
-      await deps.fleet.notify('device');
-      res.json(labelled);
+      // Devices tells the other replicas (infra/devices.ts, DeviceCaching).
+      res.json(await deps.devices.label(id, b.groups, b.tags));
     }),
   );
   r.post(
@@ -150,9 +149,7 @@ function deviceChangeRoutes(r: Router, deps: AdminRouteDeps): void {
     withBody('Revoke', async (b, req, res) => {
       const id = String(req.params['id']);
       res.locals['audit'] = { action: 'device.revoke', subject: id, reason: b.reason };
-      const revoked = await deps.devices.revoke(id);
-      await deps.fleet.notify('device');
-      res.json(revoked);
+      res.json(await deps.devices.revoke(id));
     }),
   );
 }

@@ -100,10 +100,12 @@ export async function startServer(config: Config): Promise<RunningApi> {
   return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca, gate };
 }
 
-/** S-24: devices authorized from memory where every change is heard (infra/devices.ts). */
+/**
+ * S-24: devices authorized from memory where every change is heard (infra/devices.ts). A
+ * replica with the cache off still tells the others of its changes: theirs may be on.
+ */
 function deviceCaching(config: Config, fleet: FleetStore): DeviceCaching {
   if (fleet.exclusive) return { mode: 'exclusive' };
-  if (config.api.deviceCacheMs === 0) return { mode: 'off' };
   return { mode: 'shared', feed: fleet, maxAgeMs: config.api.deviceCacheMs };
 }
 

@@ -63,7 +63,9 @@ export interface DeviceChangeFeed {
  * applies to the very next request. `shared` (PostgreSQL): other replicas write too; each
  * change is notified, every replica drops its whole cache when told, nothing is served from
  * memory while the listener is down, and an entry is read again after `maxAgeMs` whatever
- * was heard (the bound on a notification lost unnoticed). `off`: every request reads the store.
+ * was heard (the bound on a notification lost unnoticed; 0: every request reads the store, and
+ * changes are still notified for replicas that keep records). `off`: every request reads the
+ * store and nothing is notified (a store no other process serves devices from).
  */
 export type DeviceCaching =
   { mode: 'exclusive' } | { mode: 'shared'; feed: DeviceChangeFeed; maxAgeMs: number } | { mode: 'off' };
@@ -110,7 +112,8 @@ export class Devices {
 
   private remember(record: DeviceRecord, readAt: number): void {
     const { caching } = this;
-    if (caching.mode === 'off' || (caching.mode === 'shared' && !caching.feed.listening())) return;
+    if (caching.mode === 'off') return;
+    if (caching.mode === 'shared' && (caching.maxAgeMs === 0 || !caching.feed.listening())) return;
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(record.deviceId, { record, readAt });
   }

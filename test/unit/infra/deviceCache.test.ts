@@ -139,6 +139,17 @@ describe('device authorization from memory (Devices caching)', () => {
     await refused(devices.authorize('d1', 'ab'));
   });
 
+  it('shared with a maximum age of 0: every request reads the store, and changes are still told to the other replicas', async () => {
+    const table = new OneDeviceTable();
+    const feed = new Feed();
+    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 0 });
+    await devices.authorize('d1', 'ab');
+    await devices.authorize('d1', 'ab');
+    expect(table.reads).to.equal(2);
+    await devices.revoke('d1');
+    expect(feed.sent).to.equal(1);
+  });
+
   it('off: every request reads the store; exclusive: one read until this object makes a change', async () => {
     const off = new OneDeviceTable();
     const plain = new Devices(off);
