@@ -10,15 +10,27 @@ import { EventEmitter } from 'node:events';
 const CHANGE_KINDS = ['rollout', 'device'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
-/** The PostgreSQL channel every API replica LISTENs on; the payload is `{"kind": ...}`. */
+/**
+ * The PostgreSQL channel every API replica LISTENs on; the payload is `{"kind": ...}`, with
+ * `"id"` when the change concerns one thing only (a device): listeners then drop just that.
+ */
 export const CHANGE_CHANNEL = 'ota_changes';
 /** A payload larger than this is not ours: ignored (and everything invalidated, see below). */
 const MAX_PAYLOAD = 256;
+/** What an id may be (a device id's own rule, infra/fleetCa.ts); any other id drops the whole kind. */
+const CHANGE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** What changed: a kind, and the one thing of that kind when it is one (no id: all of them). */
+export interface Change {
+  kind: ChangeKind;
+  id?: string;
+}
 
 /** Tells every process sharing the store that something changed, and hears it. */
 export interface ChangeBus {
-  notify(kind: ChangeKind): Promise<void>;
-  onChange(kind: ChangeKind, fn: () => void): void;
+  notify(kind: ChangeKind, id?: string): Promise<void>;
+  /** `fn` gets the id of the one thing changed, or nothing when any of that kind may have. */
+  onChange(kind: ChangeKind, fn: (id?: string) => void): void;
   /**
    * Whether every change made from now on will be heard: false while the listener is down
    * (a notification sent then is lost), when a cache must not serve what it holds.
@@ -31,8 +43,8 @@ export interface ChangeBus {
 export function localBus(): ChangeBus {
   const events = new EventEmitter();
   return {
-    notify: (kind) => {
-      events.emit(kind);
+    notify: (kind, id) => {
+      events.emit(kind, id);
       return Promise.resolve();
     },
     onChange: (kind, fn) => void events.on(kind, fn),
@@ -89,8 +101,8 @@ export function postgresBus(
     c.on('end', lost);
     c.on('notification', (msg) => {
       if (msg.channel !== CHANGE_CHANNEL) return;
-      const kind = kindOf(msg.payload);
-      if (kind) local.emit(kind);
+      const change = changeOf(msg.payload);
+      if (change) local.emit(change.kind, change.id);
       else everything();
     });
     try {
@@ -107,9 +119,9 @@ export function postgresBus(
   const ready = connect().catch(() => undefined);
   return {
     ready,
-    notify: async (kind) => {
-      local.emit(kind);
-      await pg.notifyQuery('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, JSON.stringify({ kind })]);
+    notify: async (kind, id) => {
+      local.emit(kind, id);
+      await pg.notifyQuery('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, JSON.stringify({ kind, id })]);
     },
     onChange: (kind, fn) => void local.on(kind, fn),
     listening: () => client !== undefined && listened === client,
@@ -131,12 +143,18 @@ function quiet(c: ListenClient): void {
   c.on('error', () => undefined);
 }
 
-/** A known kind from a payload, else undefined (which invalidates everything: fail closed). */
-export function kindOf(payload: string | undefined): ChangeKind | undefined {
+/**
+ * A known kind from a payload, and its id when the id is well formed (a malformed one makes it
+ * the whole kind); undefined for anything else, which invalidates everything: fail closed.
+ */
+export function changeOf(payload: string | undefined): Change | undefined {
   if (!payload || payload.length > MAX_PAYLOAD) return undefined;
   try {
-    const kind = (JSON.parse(payload) as { kind?: unknown }).kind;
-    return (CHANGE_KINDS as readonly unknown[]).includes(kind) ? (kind as ChangeKind) : undefined;
+    const { kind, id } = JSON.parse(payload) as { kind?: unknown; id?: unknown };
+    if (!(CHANGE_KINDS as readonly unknown[]).includes(kind)) return undefined;
+    return typeof id === 'string' && CHANGE_ID.test(id)
+      ? { kind: kind as ChangeKind, id }
+      : { kind: kind as ChangeKind };
   } catch {
     return undefined;
   }

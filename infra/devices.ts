@@ -52,8 +52,9 @@ const CACHE_LIMIT = 200_000;
 
 /** How a replica tells the others sharing its store of a device change, and hears theirs (infra/changes.ts). */
 export interface DeviceChangeFeed {
-  notify(kind: 'device'): Promise<void>;
-  onChange(kind: 'device', fn: () => void): void;
+  notify(kind: 'device', deviceId: string): Promise<void>;
+  /** `fn` gets the device changed, or nothing when any may have been. */
+  onChange(kind: 'device', fn: (deviceId?: string) => void): void;
   listening(): boolean;
 }
 
@@ -61,7 +62,8 @@ export interface DeviceChangeFeed {
  * Whether `authorize` may answer from memory. `exclusive`: this process owns the store
  * (PGlite), every change goes through this object, which drops the entry, so a revocation
  * applies to the very next request. `shared` (PostgreSQL): other replicas write too; each
- * change is notified, every replica drops its whole cache when told, nothing is served from
+ * change is notified with the device's id, every replica drops that record when told (all of
+ * them when a notification names none, or after its listener reconnects), nothing is served from
  * memory while the listener is down, and an entry is read again after `maxAgeMs` whatever
  * was heard (the bound on a notification lost unnoticed; 0: every request reads the store, and
  * changes are still notified for replicas that keep records). `off`: every request reads the
@@ -80,9 +82,10 @@ export class Devices {
     private readonly caching: DeviceCaching = { mode: 'off' },
   ) {
     if (caching.mode === 'shared') {
-      caching.feed.onChange('device', () => {
+      caching.feed.onChange('device', (deviceId) => {
         this.epoch += 1;
-        this.cache.clear();
+        if (deviceId === undefined) this.cache.clear();
+        else this.cache.delete(deviceId);
       });
     }
   }
@@ -94,7 +97,7 @@ export class Devices {
   private async changed(deviceId: string): Promise<void> {
     this.epoch += 1;
     this.cache.delete(deviceId);
-    if (this.caching.mode === 'shared') await this.caching.feed.notify('device');
+    if (this.caching.mode === 'shared') await this.caching.feed.notify('device', deviceId);
   }
 
   /** The record `authorize` may use without reading the store, if any. */

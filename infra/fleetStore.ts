@@ -215,12 +215,12 @@ export class FleetStore {
    * Tells every API replica sharing this store that `kind` changed, so each drops its cached
    * copy (NOTIFY on PostgreSQL; in-process on PGlite, which one process owns).
    */
-  notify(kind: ChangeKind): Promise<void> {
-    return this.changes.notify(kind);
+  notify(kind: ChangeKind, id?: string): Promise<void> {
+    return this.changes.notify(kind, id);
   }
 
   /** Runs `fn` when any replica (this one too) notifies `kind`, and after a lost listener reconnects. */
-  onChange(kind: ChangeKind, fn: () => void): void {
+  onChange(kind: ChangeKind, fn: (id?: string) => void): void {
     this.changes.onChange(kind, fn);
   }
 

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 
 import { expect } from 'chai';
 
-import { CHANGE_CHANNEL, kindOf, localBus, postgresBus } from '../../../infra/changes';
+import { CHANGE_CHANNEL, changeOf, localBus, postgresBus } from '../../../infra/changes';
 
 /** A pg Client as the bus uses it: LISTEN recorded, notifications and losses sent by the test. */
 class FakeClient extends EventEmitter {
@@ -44,24 +44,32 @@ describe('change bus (cache invalidation across API replicas)', () => {
       await bus.ready;
       expect(bus.listening()).to.equal(true);
       let heard = 0;
+      const devices: Array<string | undefined> = [];
       bus.onChange('rollout', () => heard++);
+      bus.onChange('device', (id) => devices.push(id));
       await bus.notify('rollout');
-      expect(sent).to.deep.equal([[CHANGE_CHANNEL, '{"kind":"rollout"}']]);
+      await bus.notify('device', 'dev-1');
+      expect(sent).to.deep.equal([
+        [CHANGE_CHANNEL, '{"kind":"rollout"}'],
+        [CHANGE_CHANNEL, '{"kind":"device","id":"dev-1"}'],
+      ]);
       expect(heard).to.equal(1);
+      expect(devices).to.deep.equal(['dev-1']);
       await bus.close();
     });
 
-    it("runs the listeners of another replica's notification; an unknown payload invalidates every kind", async () => {
+    it("runs the listeners of another replica's notification with its id; an unknown payload invalidates every kind", async () => {
       const client = new FakeClient();
       const bus = postgresBus({ notifyQuery: () => Promise.resolve(undefined), newClient: () => client });
       await bus.ready;
       expect(client.listening).to.equal(true);
       const heard: string[] = [];
       bus.onChange('rollout', () => heard.push('rollout'));
-      bus.onChange('device', () => heard.push('device'));
+      bus.onChange('device', (id) => heard.push(`device ${id ?? '(all)'}`));
       client.emit('notification', { channel: CHANGE_CHANNEL, payload: '{"kind":"device"}' });
+      client.emit('notification', { channel: CHANGE_CHANNEL, payload: '{"kind":"device","id":"dev-7"}' });
       client.emit('notification', { channel: CHANGE_CHANNEL, payload: 'x'.repeat(1000) });
-      expect(heard).to.deep.equal(['device', 'rollout', 'device']);
+      expect(heard).to.deep.equal(['device (all)', 'device dev-7', 'rollout', 'device (all)']);
       await bus.close();
     });
 
@@ -98,10 +106,14 @@ describe('change bus (cache invalidation across API replicas)', () => {
     });
   });
 
-  it('reads only known kinds from a payload', () => {
-    expect(kindOf('{"kind":"rollout"}')).to.equal('rollout');
-    expect(kindOf('{"kind":"other"}')).to.equal(undefined);
-    expect(kindOf('not json')).to.equal(undefined);
-    expect(kindOf(undefined)).to.equal(undefined);
+  it('reads only known kinds from a payload, and an id only when it is well formed (else the whole kind)', () => {
+    expect(changeOf('{"kind":"rollout"}')).to.deep.equal({ kind: 'rollout' });
+    expect(changeOf('{"kind":"device","id":"dev-1"}')).to.deep.equal({ kind: 'device', id: 'dev-1' });
+    expect(changeOf('{"kind":"device","id":"a b"}')).to.deep.equal({ kind: 'device' });
+    expect(changeOf(`{"kind":"device","id":"${'d'.repeat(129)}"}`)).to.deep.equal({ kind: 'device' });
+    expect(changeOf('{"kind":"device","id":7}')).to.deep.equal({ kind: 'device' });
+    expect(changeOf('{"kind":"other"}')).to.equal(undefined);
+    expect(changeOf('not json')).to.equal(undefined);
+    expect(changeOf(undefined)).to.equal(undefined);
   });
 });

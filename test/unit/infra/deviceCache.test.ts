@@ -45,24 +45,24 @@ class OneDeviceTable implements Sql {
   }
 }
 
-/** Another replica's notifications, sent by the test; its own are counted. */
+/** Another replica's notifications, sent by the test; its own are recorded. */
 class Feed implements DeviceChangeFeed {
   up = true;
-  sent = 0;
-  private readonly fns: Array<() => void> = [];
-  notify(): Promise<void> {
-    this.sent += 1;
-    this.heard();
+  sent: string[] = [];
+  private readonly fns: Array<(deviceId?: string) => void> = [];
+  notify(_kind: 'device', deviceId: string): Promise<void> {
+    this.sent.push(deviceId);
+    this.heard(deviceId);
     return Promise.resolve();
   }
-  onChange(_kind: 'device', fn: () => void): void {
+  onChange(_kind: 'device', fn: (deviceId?: string) => void): void {
     this.fns.push(fn);
   }
   listening(): boolean {
     return this.up;
   }
-  heard(): void {
-    this.fns.forEach((fn) => fn());
+  heard(deviceId?: string): void {
+    this.fns.forEach((fn) => fn(deviceId));
   }
 }
 
@@ -83,7 +83,7 @@ describe('device authorization from memory (Devices caching)', () => {
     await devices.authorize('d1', 'ab');
     expect(table.reads).to.equal(1);
     table.status = 'revoked';
-    feed.heard();
+    feed.heard('d1');
     await refused(devices.authorize('d1', 'ab'));
     expect(table.reads).to.equal(2);
   });
@@ -94,8 +94,24 @@ describe('device authorization from memory (Devices caching)', () => {
     const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 60_000 });
     await devices.authorize('d1', 'ab');
     await devices.revoke('d1');
-    expect(feed.sent).to.equal(1);
+    expect(feed.sent).to.deep.equal(['d1']);
     await refused(devices.authorize('d1', 'ab'));
+  });
+
+  it("shared: another device's change drops only that device's record; a notification naming none drops all", async () => {
+    const table = new OneDeviceTable();
+    const feed = new Feed();
+    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 60_000 });
+    await devices.authorize('d1', 'ab');
+    feed.heard('d2');
+    await devices.authorize('d1', 'ab');
+    expect(table.reads).to.equal(1);
+    feed.heard('d1');
+    await devices.authorize('d1', 'ab');
+    expect(table.reads).to.equal(2);
+    feed.heard();
+    await devices.authorize('d1', 'ab');
+    expect(table.reads).to.equal(3);
   });
 
   it('shared: nothing is served from memory while the listener is down (a change then goes unheard)', async () => {
@@ -147,7 +163,7 @@ describe('device authorization from memory (Devices caching)', () => {
     await devices.authorize('d1', 'ab');
     expect(table.reads).to.equal(2);
     await devices.revoke('d1');
-    expect(feed.sent).to.equal(1);
+    expect(feed.sent).to.deep.equal(['d1']);
   });
 
   it('off: every request reads the store; exclusive: one read until this object makes a change', async () => {
