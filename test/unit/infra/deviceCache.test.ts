@@ -66,6 +66,13 @@ class Feed implements DeviceChangeFeed {
   }
 }
 
+/** A PostgreSQL replica's Devices over one device's row, with the feed of the others' notifications. */
+function sharedReplica(maxAgeMs = 60_000) {
+  const table = new OneDeviceTable();
+  const feed = new Feed();
+  return { table, feed, devices: new Devices(table, { mode: 'shared', feed, maxAgeMs }) };
+}
+
 const refused = async (p: Promise<unknown>) => {
   const err = await p.then(
     () => undefined,
@@ -76,9 +83,7 @@ const refused = async (p: Promise<unknown>) => {
 
 describe('device authorization from memory (Devices caching)', () => {
   it('shared: answers from memory until another replica tells of a change, then reads the store and refuses a revoked device', async () => {
-    const table = new OneDeviceTable();
-    const feed = new Feed();
-    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 60_000 });
+    const { table, feed, devices } = sharedReplica();
     await devices.authorize('d1', 'ab');
     await devices.authorize('d1', 'ab');
     expect(table.reads).to.equal(1);
@@ -89,9 +94,7 @@ describe('device authorization from memory (Devices caching)', () => {
   });
 
   it('shared: a revocation made here applies to the next request here and is told to the others', async () => {
-    const table = new OneDeviceTable();
-    const feed = new Feed();
-    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 60_000 });
+    const { feed, devices } = sharedReplica();
     await devices.authorize('d1', 'ab');
     await devices.revoke('d1');
     expect(feed.sent).to.deep.equal(['d1']);
@@ -99,9 +102,7 @@ describe('device authorization from memory (Devices caching)', () => {
   });
 
   it("shared: another device's change drops only that device's record; a notification naming none drops all", async () => {
-    const table = new OneDeviceTable();
-    const feed = new Feed();
-    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 60_000 });
+    const { table, feed, devices } = sharedReplica();
     await devices.authorize('d1', 'ab');
     feed.heard('d2');
     await devices.authorize('d1', 'ab');
@@ -115,9 +116,7 @@ describe('device authorization from memory (Devices caching)', () => {
   });
 
   it('shared: nothing is served from memory while the listener is down (a change then goes unheard)', async () => {
-    const table = new OneDeviceTable();
-    const feed = new Feed();
-    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 60_000 });
+    const { table, feed, devices } = sharedReplica();
     await devices.authorize('d1', 'ab');
     feed.up = false;
     table.status = 'revoked';
@@ -131,8 +130,7 @@ describe('device authorization from memory (Devices caching)', () => {
   });
 
   it('shared: an entry is read again after maxAgeMs, heard or not (a notification lost unnoticed)', async () => {
-    const table = new OneDeviceTable();
-    const devices = new Devices(table, { mode: 'shared', feed: new Feed(), maxAgeMs: 30 });
+    const { table, devices } = sharedReplica(30);
     await devices.authorize('d1', 'ab');
     table.status = 'revoked';
     await devices.authorize('d1', 'ab');
@@ -141,9 +139,7 @@ describe('device authorization from memory (Devices caching)', () => {
   });
 
   it('shared: a read in flight when a change is heard is not kept (it may predate the change)', async () => {
-    const table = new OneDeviceTable();
-    const feed = new Feed();
-    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 60_000 });
+    const { table, feed, devices } = sharedReplica();
     let release = () => undefined as void;
     table.hold = new Promise<void>((r) => (release = r));
     const inFlight = devices.authorize('d1', 'ab');
@@ -156,9 +152,7 @@ describe('device authorization from memory (Devices caching)', () => {
   });
 
   it('shared with a maximum age of 0: every request reads the store, and changes are still told to the other replicas', async () => {
-    const table = new OneDeviceTable();
-    const feed = new Feed();
-    const devices = new Devices(table, { mode: 'shared', feed, maxAgeMs: 0 });
+    const { table, feed, devices } = sharedReplica(0);
     await devices.authorize('d1', 'ab');
     await devices.authorize('d1', 'ab');
     expect(table.reads).to.equal(2);
