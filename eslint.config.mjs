@@ -123,7 +123,7 @@ export default tseslint.config(
       ].map((name) => ({ name, message: 'workflows/ and common/ must stay deterministic and workflow-safe' })),
       patterns: [
         folders(
-          ['activities', 'infra', 'trust', 'fleet', 'control', 'worker', 'cli'],
+          ['activities', 'infra', 'trust', 'fleet', 'control', 'worker', 'cli', 'webhooks'],
           'import activities and adapters as types only',
           { allowTypeImports: true },
         ),
@@ -140,8 +140,29 @@ export default tseslint.config(
     // Adapters to real components: they know no protocol, rule, use case or process above them.
     files: ['infra/**/*.ts'],
     rules: layer(
-      ['trust', 'fleet', 'activities', 'workflows', 'control', 'api', 'worker', 'cli', 'simulator', 'scripts'],
+      [
+        'trust',
+        'fleet',
+        'activities',
+        'workflows',
+        'control',
+        'api',
+        'worker',
+        'cli',
+        'simulator',
+        'scripts',
+        'webhooks',
+      ],
       'infra/ holds adapters only: it imports common/ and other adapters',
+    ),
+  },
+  {
+    // Events out: where webhooks may go, how they are signed and sent. Built on adapters (the
+    // outbox is infra/webhookStore.ts), used by the API process only.
+    files: ['webhooks/**/*.ts'],
+    rules: layer(
+      ['trust', 'fleet', 'activities', 'workflows', 'control', 'api', 'worker', 'cli', 'simulator', 'scripts'],
+      'webhooks/ imports only common/ and infra/',
     ),
   },
   {

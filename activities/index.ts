@@ -5,6 +5,7 @@ import { refreshMetadata } from './freshness';
 import { loadChannelPolicy, rolloutHealth } from './governanceInputs';
 import { intakeBuild, prepareArtifact } from './intake';
 import { offerPrevious } from './offerPrevious';
+import { recordReleaseEvents } from './releaseEvents';
 import { createManifest, publishRollout, registerRelease, signRelease } from './signAndPublish';
 import { supersede } from './supersede';
 import { validateRelease } from './validate';
@@ -32,5 +33,6 @@ export const createActivities = (deps: ActivityDeps) => {
     offerPrevious: bind(offerPrevious),
     supersede: bind(supersede),
     refreshMetadata: bind(refreshMetadata),
+    recordReleaseEvents: bind(recordReleaseEvents),
   };
 };

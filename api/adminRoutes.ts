@@ -149,7 +149,7 @@ function deviceChangeRoutes(r: Router, deps: AdminRouteDeps): void {
     withBody('Revoke', async (b, req, res) => {
       const id = String(req.params['id']);
       res.locals['audit'] = { action: 'device.revoke', subject: id, reason: b.reason };
-      res.json(await deps.devices.revoke(id));
+      res.json(await deps.devices.revoke(id, { actor: operatorOf(res).name, reason: b.reason }));
     }),
   );
 }

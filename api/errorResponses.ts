@@ -41,6 +41,7 @@ const STATUS = {
   RATE_LIMITED: 429,
   // The build or its signing failed verification: the request was fine, the content is not.
   INTAKE_MISMATCH: 422,
+  WEBHOOK_URL_REFUSED: 422,
   ARTIFACT_CORRUPT: 422,
   VALIDATION_FAILED: 422,
   DELTA_BUILD_FAILED: 422,

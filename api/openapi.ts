@@ -25,7 +25,8 @@ const REFUSALS = {
   '413': 'Body too large (PAYLOAD_TOO_LARGE)',
   '415': 'A JSON body in a charset or content encoding the parser does not read (INVALID_INPUT)',
   '416': 'Range not satisfiable (RANGE_NOT_SATISFIABLE)',
-  '422': 'Metadata that does not verify against the trusted root (VALIDATION_FAILED)',
+  '422':
+    'Metadata that does not verify against the trusted root (VALIDATION_FAILED), or a webhook URL the API will not send to (WEBHOOK_URL_REFUSED)',
   '429':
     'Too many refused unauthenticated attempts (unknown tokens) from this source: nothing was looked at; try again after Retry-After seconds (RATE_LIMITED)',
   '503':
@@ -68,6 +69,7 @@ const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }
 const inPath = (name: string, schema: object = text(128)) => ({ name, in: 'path', required: true, schema });
 const inQuery = (name: string, schema: object, required = false) => ({ name, in: 'query', required, schema });
 const CHANNEL = { type: 'string', pattern: patterns.channel };
+const WEBHOOK_ID = { type: 'string', pattern: '^[1-9][0-9]{0,14}$' };
 const VERSION = { type: 'string', maxLength: 64, format: 'semver' };
 const release = [inPath('channel', CHANNEL), inPath('version', VERSION)];
 const limit = (max: number) => inQuery('limit', { type: 'integer', minimum: 1, maximum: max, default: 100 });
@@ -385,6 +387,50 @@ export const openapi = {
         'metadata.manage',
         { schema: 'StorageAccepted', body: 'AcceptStorage' },
       ),
+    },
+    '/v1/admin/webhooks': {
+      get: admin('Webhook subscriptions, with their pending, dead and delivered counts', 'webhook.manage', {
+        schema: 'WebhookSubscriptions',
+      }),
+      post: admin(
+        'Subscribe a URL to events, sent as signed CloudEvents (the signing secret is shown once; audited with the origin only)',
+        'webhook.manage',
+        { status: '201', schema: 'WebhookCreated', body: 'CreateWebhook', refusals: ['422'] },
+      ),
+    },
+    '/v1/admin/webhooks/{id}': {
+      delete: {
+        ...admin('Remove a subscription: its undelivered events become dead', 'webhook.manage', {
+          schema: 'WebhookRemoved',
+          parameters: [inPath('id', WEBHOOK_ID)],
+          refusals: ['404', '429'],
+        }),
+      },
+    },
+    '/v1/admin/webhooks/{id}/deliveries': {
+      get: admin("A subscription's delivery log, newest first", 'webhook.manage', {
+        schema: 'WebhookDeliveries',
+        parameters: [
+          inPath('id', WEBHOOK_ID),
+          inQuery('state', { type: 'string', enum: ['pending', 'delivered', 'dead'] }),
+          limit(1000),
+        ],
+        refusals: ['404'],
+      }),
+    },
+    '/v1/admin/webhooks/{id}/redeliver': {
+      post: admin('Send deliveries again (the given ones, or every dead one) for another 24 hours', 'webhook.manage', {
+        schema: 'Redelivering',
+        body: 'Redeliver',
+        parameters: [inPath('id', WEBHOOK_ID)],
+        refusals: ['404'],
+      }),
+    },
+    '/v1/admin/events': {
+      post: admin("The release worker's events for webhooks, recorded once per key", 'events.record', {
+        schema: 'EventsRecorded',
+        body: 'RecordEvents',
+      }),
     },
     '/v1/admin/whoami': { get: admin('The operator this token belongs to', 'read', { schema: 'Operator' }) },
     '/v1/admin/operators': {

@@ -8,18 +8,22 @@ export type Permission =
   | 'release.operate'
   | 'device.manage'
   | 'operator.manage'
-  | 'metadata.manage';
+  | 'metadata.manage'
+  | 'webhook.manage'
+  | 'events.record';
 
 /**
  * The one table of who may do what. Release owners create and decide (the workflow still
  * refuses an owner approving their own release); operators run rollouts and the fleet;
- * viewers read; admins manage operators and accept a restored storage (S-25), nothing else.
+ * viewers read; admins manage operators and webhooks and accept a restored storage (S-25);
+ * the worker reads and records its releases' events, nothing else.
  */
 export const GRANTS: Record<OperatorRole, readonly Permission[]> = {
   viewer: ['read'],
   operator: ['read', 'release.operate', 'device.manage'],
   'release-owner': ['read', 'release.create', 'release.decide'],
-  admin: ['read', 'operator.manage', 'metadata.manage'],
+  admin: ['read', 'operator.manage', 'metadata.manage', 'webhook.manage'],
+  worker: ['read', 'events.record'],
 };
 
 export function allowed(roles: readonly OperatorRole[], permission: Permission): boolean {

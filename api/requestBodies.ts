@@ -25,7 +25,10 @@ export type RequestSchema =
   | 'SignIn'
   | 'Revoke'
   | 'AcceptStorage'
-  | 'PublishedMetadata';
+  | 'PublishedMetadata'
+  | 'CreateWebhook'
+  | 'Redeliver'
+  | 'RecordEvents';
 
 /**
  * A request body as its schema describes it: the type is derived from the JSON Schema the

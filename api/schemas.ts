@@ -2,6 +2,7 @@ import { installWindowLimits, WEEKDAYS } from '@enigm-ota/client-sdk/installWind
 import { TARGETING_NAME, targetingLimits } from '@enigm-ota/client-sdk/targeting';
 
 import { patterns } from '../common/validation';
+import { RELEASE_EVENT_TYPES } from '../common/webhookEvents';
 
 /**
  * Request and response schemas: the OpenAPI document is built from these, the same objects
@@ -198,8 +199,8 @@ export const schemas = {
       roles: {
         type: 'array',
         minItems: 1,
-        maxItems: 4,
-        items: { type: 'string', enum: ['admin', 'release-owner', 'operator', 'viewer'] },
+        maxItems: 5,
+        items: { type: 'string', enum: ['admin', 'release-owner', 'operator', 'viewer', 'worker'] },
       },
     },
   },
@@ -249,6 +250,65 @@ export const schemas = {
     properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]{10,200}$' } },
   },
   Revoke: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1000 } } },
+  CreateWebhook: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['url', 'events'],
+    description:
+      'A subscription: where to send (http or https), which events (names, `release.*`-style prefixes or `all`), and optionally one channel.',
+    properties: {
+      url: { type: 'string', minLength: 1, maxLength: 2048 },
+      events: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 32,
+        uniqueItems: true,
+        items: { type: 'string', pattern: '^[a-z.*-]{1,40}$' },
+      },
+      channel: { type: 'string', pattern: patterns.channel },
+    },
+  },
+  Redeliver: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Which deliveries to send again: these ids, or (without) every dead one of the subscription.',
+    properties: {
+      deliveryIds: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'integer', minimum: 1 } },
+    },
+  },
+  RecordEvents: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['events'],
+    properties: {
+      events: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 50,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key', 'type', 'at', 'releaseId', 'channel', 'version', 'data'],
+          properties: {
+            key: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,200}$' },
+            type: { type: 'string', enum: RELEASE_EVENT_TYPES },
+            at: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,3})?Z$' },
+            releaseId: { type: 'string', pattern: '^[A-Za-z0-9._:/-]{1,200}$' },
+            channel: { type: 'string', pattern: patterns.channel },
+            version: semver,
+            data: {
+              type: 'object',
+              maxProperties: 16,
+              propertyNames: { type: 'string', pattern: '^[A-Za-z]{1,32}$' },
+              additionalProperties: {
+                oneOf: [{ type: 'string', maxLength: 1000 }, { type: 'number' }, { type: 'boolean' }],
+              },
+            },
+          },
+        },
+      },
+    },
+  },
   AcceptStorage: {
     type: 'object',
     additionalProperties: false,

@@ -20,9 +20,12 @@ import { Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
 import { Storage } from '../infra/storage';
 import { Watermarks } from '../infra/watermarks';
+import { WebhookStore } from '../infra/webhookStore';
 import { loadTrustedRoot } from '../trust/ceremony';
 import { MetadataRepository } from '../trust/metadataRepository';
 import { StoreFloor } from '../trust/versionFloor';
+import { WebhookDispatcher } from '../webhooks/dispatcher';
+import type { TargetPolicy } from '../webhooks/targets';
 import { adminRoutes } from './adminRoutes';
 import { attestationRoutes } from './attestationRoutes';
 import { adminAuth } from './auth';
@@ -41,6 +44,7 @@ import { releaseRoutes } from './releaseRoutes';
 import { ServedTimestamps } from './servedTimestamps';
 import { sessionRoutes } from './sessionRoutes';
 import { refuseUnstorableUrl } from './untrusted';
+import { webhookRoutes } from './webhookRoutes';
 
 export interface RunningApi {
   url: string;
@@ -49,6 +53,7 @@ export interface RunningApi {
   connection: Connection;
   ca: FleetCa;
   gate: RefusalGate;
+  dispatcher: WebhookDispatcher;
 }
 
 /**
@@ -62,7 +67,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const metrics = new ApiMetrics();
   const storage = new Storage(config.minio);
   const fleet = await FleetStore.open(config.fleet, (msg, err) => log.warn({ err }, msg));
-  const metadata = await metadataParts(config, { storage, fleet, metrics, log });
+  const webhooks = new WebhookStore(fleet.sql);
+  const metadata = await metadataParts(config, { storage, fleet, metrics, log, webhooks });
   const operators = new Operators(fleet.sql);
   await bootstrapOperators(operators, config.bootstrapOperators);
   // S-23: the CA signs in its HSM token (this process has that token's PIN, not the signing keys').
@@ -84,7 +90,20 @@ export async function startServer(config: Config): Promise<RunningApi> {
     gate,
     sessions: new Sessions(fleet.sql),
     temporal: new Client({ connection, namespace: config.temporal.namespace }),
+    webhooks,
+    targets: targetPolicy(config),
   };
+  const dispatcher = new WebhookDispatcher(parts.webhooks, {
+    ...config.webhooks,
+    policy: parts.targets,
+    source: `urn:enigm-ota:${config.api.url}`,
+    warn: (msg, detail) => log.warn(detail, msg),
+  });
+  parts.recorded = async () => {
+    dispatcher.wake();
+    await fleet.notify('webhook');
+  };
+  fleet.onChange('webhook', () => dispatcher.wake());
   // TLS 1.3 only: no renegotiation, so a connection's client certificate is fixed (api/auth.ts).
   const server = createServer(
     { ...tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false },
@@ -97,7 +116,22 @@ export async function startServer(config: Config): Promise<RunningApi> {
   server.keepAliveTimeout = 65_000;
   gate.start();
   const { port } = server.address() as AddressInfo;
-  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca, gate };
+  (parts.targets.self.ports as number[]).push(port);
+  dispatcher.start();
+  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca, gate, dispatcher };
+}
+
+/**
+ * S-31: where webhooks may go. The API's own names and ports (this replica's, and every
+ * replica the configuration names) are never a receiver; this replica's port is added once
+ * it listens (port 0 picks one).
+ */
+function targetPolicy(config: Config): TargetPolicy {
+  const urls = [config.api.url, ...config.api.failoverUrls].map((u) => new URL(u));
+  const hosts = new Set(['localhost', ...config.api.tlsHosts, ...urls.map((u) => u.hostname)]);
+  const ports = new Set(urls.map((u) => Number(u.port || 443)));
+  if (config.api.port !== 0) ports.add(config.api.port);
+  return { allowPrivate: config.webhooks.allowPrivate, self: { hosts: [...hosts], ports: [...ports] } };
 }
 
 /**
@@ -134,6 +168,10 @@ interface ApiParts extends MetadataParts {
   gate: RefusalGate;
   sessions: Sessions;
   temporal: Client;
+  webhooks: WebhookStore;
+  targets: TargetPolicy;
+  /** Tells every replica's dispatcher that events were recorded (set once the dispatcher exists). */
+  recorded?: () => Promise<void>;
 }
 
 interface MetadataParts {
@@ -151,7 +189,7 @@ interface MetadataParts {
  */
 async function metadataParts(
   config: Config,
-  on: { storage: Storage; fleet: FleetStore; metrics: ApiMetrics; log: Logger },
+  on: { storage: Storage; fleet: FleetStore; metrics: ApiMetrics; log: Logger; webhooks: WebhookStore },
 ): Promise<MetadataParts> {
   const { storage, fleet, metrics, log } = on;
   // Every verified read of storage raises the watermarks; an older one is refused and alerted.
@@ -174,6 +212,7 @@ async function metadataParts(
       expiry: config.expiry,
       floor,
       onOffersRead: (scope) => servedTimestamps.forget(scope),
+      onRootChange: (name, version, previous) => void recordKeyChange(on, { repo: name, version, previous }),
     });
   }
   const offers = new OfferIndex(repos.rollout, config.api.rolloutCacheMs, {
@@ -192,6 +231,30 @@ async function metadataParts(
     servedTimestamps.forget();
   });
   return { watermarks, repos, offers, metadataCache, servedTimestamps };
+}
+
+/**
+ * A root newer than this replica knew (`ota keys` changed keys): the `keys.changed` event, once
+ * per repository and root version however many replicas follow it.
+ */
+async function recordKeyChange(
+  on: { webhooks: WebhookStore; fleet: FleetStore; log: Logger },
+  change: { repo: RepositoryName; version: number; previous: number },
+): Promise<void> {
+  try {
+    const added = await on.webhooks.record([
+      {
+        key: `keys.changed:${change.repo}:${change.version}`,
+        type: 'keys.changed',
+        subject: `repositories/${change.repo}`,
+        orderingKey: `repository:${change.repo}`,
+        data: { repo: change.repo, rootVersion: change.version },
+      },
+    ]);
+    if (added > 0) await on.fleet.notify('webhook');
+  } catch (err) {
+    on.log.warn({ err, ...change }, 'the keys.changed event could not be recorded');
+  }
 }
 
 /** The express app: observability and the URL check first, then every router, then 405/404 and errors. */
@@ -233,6 +296,7 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
   app.use(metadataRoutes({ ...parts, config, guard }));
   app.use(insightRoutes({ ...parts, guard }));
   app.use(releaseRoutes({ ...parts, rolloutPolicy: config.rolloutPolicy, guard }));
+  app.use(webhookRoutes({ ...parts, recorded: () => parts.recorded?.() ?? Promise.resolve(), guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));
   app.use(errorHandler);
@@ -254,6 +318,7 @@ export async function stopServer(api: RunningApi): Promise<void> {
   await new Promise<void>((resolve) => api.server.close(() => resolve()));
   api.server.closeAllConnections();
   await api.gate.stop();
+  await api.dispatcher.stop();
   await api.fleet.close();
   await api.connection.close();
   api.ca.close();

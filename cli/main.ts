@@ -18,6 +18,7 @@ import { acceptStorage } from './metadataCommands';
 import { auditCommand, operatorCommand } from './operatorCommands';
 import { createOutput, reportError } from './output';
 import { releaseCommand } from './releaseCommands';
+import { webhookCommand } from './webhookCommands';
 
 const USAGE = `ota: operate Enigm OTA releases
 
@@ -47,9 +48,15 @@ const USAGE = `ota: operate Enigm OTA releases
   ota device label   DEVICE [--group G ...] [--tag k=v ...]  (replaces its groups and tags)
   ota db migrate                              (apply fleet store migrations; the API also does at start)
   ota device explain DEVICE VERSION           (every eligibility check and its reason)
-  ota operator add   NAME --role ROLE[,ROLE]   (roles: admin, release-owner, operator, viewer)
+  ota operator add   NAME --role ROLE[,ROLE]   (roles: admin, release-owner, operator, viewer, worker)
   ota operator list | ota operator revoke NAME
   ota audit          [--actor NAME] [--action PREFIX] [--limit N]
+  ota webhook add    --url URL --event TYPE[,TYPE] [--channel NAME]
+                     (admin: events as signed CloudEvents; TYPE: a name, a prefix like release.*, or all;
+                      the signing secret is shown once)
+  ota webhook list | ota webhook remove ID | ota webhook events
+  ota webhook deliveries ID [--state pending|delivered|dead] [--limit N]   (the delivery log)
+  ota webhook redeliver  ID [--delivery DID ...]   (send again: these, or every dead one)
   ota metadata status (each role's version and expiry, storage against the highest seen; the freshness schedule)
   ota metadata accept-storage REPOSITORY --reason TEXT
                      (admin: accept a deliberately restored older storage; audited)
@@ -69,7 +76,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s] [--fail-rate 0.1]
 
-Every command takes --json (one JSON document on stdout). Release, device, operator and audit
+Every command takes --json (one JSON document on stdout). Release, device, operator, audit and webhook
 commands go through the API's admin endpoints as the operator whose token is in OTA_TOKEN;
 keys, metadata, bundle and fleet simulate work on the stack directly (the signing host).
 Configuration comes from the environment; after \`npm start\` the CLI reads var/stack.env.
@@ -122,6 +129,9 @@ const OPTIONS = {
   compatible: { type: 'string' },
   out: { type: 'string' },
   'slot-class': { type: 'string' },
+  url: { type: 'string' },
+  event: { type: 'string', multiple: true },
+  delivery: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -170,6 +180,7 @@ const API_COMMANDS: Record<string, ApiCommand<Flags>> = {
   device: deviceCommand,
   operator: operatorCommand,
   audit: auditCommand,
+  webhook: webhookCommand,
 };
 
 async function viaApi(config: Config, run: (api: AdminApiClient) => Promise<number>): Promise<number> {

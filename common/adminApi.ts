@@ -36,7 +36,7 @@ export interface AttestationRecord {
  * approve their own release); the other three are the issue's: release-owner, operator,
  * viewer. What each may do is in api/permissions.ts.
  */
-export const OPERATOR_ROLES = ['admin', 'release-owner', 'operator', 'viewer'] as const;
+export const OPERATOR_ROLES = ['admin', 'release-owner', 'operator', 'viewer', 'worker'] as const;
 
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];
 
@@ -278,3 +278,34 @@ export interface DeviceReport {
 
 /** `GET /v1/admin/devices/:id`: the device and its latest 50 reports, newest first. */
 export type DeviceDetail = DeviceRecord & { reports: DeviceReport[] };
+
+/** A webhook subscription as admins see it (its secret is shown once, at creation). */
+export interface WebhookSubscription {
+  id: number;
+  url: string;
+  types: string[];
+  channel?: string;
+  createdBy: string;
+  createdAt: string;
+  /** Deliveries waiting (or being retried), given up on, and delivered. */
+  pending: number;
+  dead: number;
+  delivered: number;
+}
+
+/** A delivery of one event to one subscription: the subscription's delivery log. */
+export interface WebhookDelivery {
+  id: number;
+  subscriptionId: number;
+  eventId: number;
+  type: string;
+  subject: string;
+  eventAt: string;
+  state: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  nextAt?: string;
+  lastAt?: string;
+  lastStatus?: number;
+  lastError?: string;
+  deliveredAt?: string;
+}

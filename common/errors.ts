@@ -74,6 +74,11 @@ export const SERVER_ERROR_CODES = [
   'NO_WORKER',
   /** The release accepted the update (it is in its history), but no worker finished it in time. */
   'UPDATE_PENDING',
+  /**
+   * A webhook URL the API will not send to: not http(s), credentials in it, the API itself, or
+   * an address the deployment keeps out of reach (webhooks/targets.ts).
+   */
+  'WEBHOOK_URL_REFUSED',
   /** Anything without a code of its own: a bug or an unexpected failure. */
   'INTERNAL',
   ...EVIDENCE_ERROR_CODES,

@@ -5,9 +5,10 @@ import { EventEmitter } from 'node:events';
  * 'rollout' (signed metadata was published, by a release route or by a writer's report: the
  * offers, the checked timestamps, the metadata cache and the watermark floor), 'device' (an
  * enrollment, renewal, revocation, labels or attestation: the device records every device
- * request is authorized against, infra/devices.ts).
+ * request is authorized against, infra/devices.ts), 'webhook' (events were recorded or
+ * redelivered: every replica's webhook dispatcher looks for due deliveries at once).
  */
-const CHANGE_KINDS = ['rollout', 'device'] as const;
+const CHANGE_KINDS = ['rollout', 'device', 'webhook'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /**

@@ -102,6 +102,18 @@ export interface Config {
    * Unset: the SDK's default, sized from the worker's memory.
    */
   workflowCacheSize?: number;
+  /**
+   * Webhook delivery (webhooks/): `allowPrivate` lets subscriptions reach loopback and private
+   * addresses (on-premises receivers; link-local stays refused); the longest wait between
+   * attempts; how long a failing delivery is retried (then it is dead); how long one attempt may take; how many deliveries a replica sends at once.
+   */
+  webhooks: {
+    allowPrivate: boolean;
+    maxRetryMs: number;
+    giveUpAfterMs: number;
+    timeoutMs: number;
+    concurrency: number;
+  };
 }
 
 /** Host, port and TLS of a server reached by URL (object storage). */
@@ -239,6 +251,13 @@ export function loadConfig(env: Env = process.env): Config {
     workflowCacheSize: vars.text('OTA_WORKER_WORKFLOW_CACHE')
       ? vars.int('OTA_WORKER_WORKFLOW_CACHE', 0, { max: 100_000 })
       : undefined,
+    webhooks: {
+      allowPrivate: vars.choice('OTA_WEBHOOK_ALLOW_PRIVATE', ['0', '1']) === '1',
+      maxRetryMs: vars.int('OTA_WEBHOOK_MAX_RETRY_MS', 15 * 60_000, { min: 1000, max: 3_600_000 }),
+      giveUpAfterMs: vars.int('OTA_WEBHOOK_RETRY_HOURS', 24, { min: 1, max: 7 * 24 }) * 3_600_000,
+      timeoutMs: vars.int('OTA_WEBHOOK_TIMEOUT_MS', 10_000, { min: 100, max: 60_000 }),
+      concurrency: vars.int('OTA_WEBHOOK_CONCURRENCY', 16, { min: 1, max: 256 }),
+    },
   };
   if (vars.problems.length) {
     throw new ServerError('CONFIG_INVALID', `configuration is invalid:\n  ${vars.problems.join('\n  ')}`);

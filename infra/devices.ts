@@ -5,9 +5,11 @@ import { isTagMap, isTargetingName, targetingLimits } from '@enigm-ota/client-sd
 import type { AttestationRecord, DeviceRecord, DeviceStatus } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
 import { checkPattern } from '../common/validation';
+import type { EventType } from '../common/webhookEvents';
 import { DEVICE_ID } from './fleetCa';
 import type { Sql } from './fleetStore';
 import { newToken, tokenHash } from './operators';
+import { oneTimeKey } from './webhookStore';
 
 export interface EnrollmentGrant {
   deviceId: string;
@@ -244,7 +246,8 @@ export class Devices {
          INSERT INTO version_changes (device_id, channel, at, from_version, to_version)
          SELECT $1, $4, now(), NULL, $2 WHERE NOT EXISTS (SELECT 1 FROM old) AND EXISTS (SELECT 1 FROM dev)),
        moved AS (
-         UPDATE version_changes SET channel = $4 WHERE device_id = $1 AND channel IS DISTINCT FROM $4 AND EXISTS (SELECT 1 FROM old) AND EXISTS (SELECT 1 FROM dev))
+         UPDATE version_changes SET channel = $4 WHERE device_id = $1 AND channel IS DISTINCT FROM $4 AND EXISTS (SELECT 1 FROM old) AND EXISTS (SELECT 1 FROM dev)),
+       ev AS (${deviceEventSql('device.enrolled', { from: 'SELECT $1::text AS device_id, $4::text AS channel FROM dev', key: '$9', extra: { hardwareId: '$3::text' } })})
        SELECT EXISTS (SELECT 1 FROM dev) AS enrolled`,
       [
         grant.deviceId,
@@ -255,6 +258,7 @@ export class Devices {
         JSON.stringify(grant.tags),
         cert.serial,
         cert.notAfter,
+        oneTimeKey(),
       ],
     );
     if (!done.rows[0]?.enrolled)
@@ -309,10 +313,13 @@ export class Devices {
     return (await this.get(deviceId))!;
   }
 
-  async revoke(deviceId: string): Promise<DeviceRecord> {
+  /** Revokes an enrolled device; the `device.revoked` event is written in the same statement. */
+  async revoke(deviceId: string, why: { actor: string; reason?: string }): Promise<DeviceRecord> {
     const done = await this.sql.query(
-      `UPDATE devices SET status = 'revoked', revoked_at = now() WHERE device_id = $1 AND status = 'enrolled' RETURNING device_id`,
-      [deviceId],
+      `WITH dev AS (UPDATE devices SET status = 'revoked', revoked_at = now() WHERE device_id = $1 AND status = 'enrolled' RETURNING device_id, channel),
+       ev AS (${deviceEventSql('device.revoked', { from: 'SELECT device_id, channel FROM dev', key: '$2', extra: { actor: '$3::text', reason: '$4::text' } })})
+       SELECT device_id FROM dev`,
+      [deviceId, oneTimeKey(), why.actor, why.reason ?? null],
     );
     if (done.rows.length === 0) throw new ServerError('NOT_FOUND', `no enrolled device ${deviceId}`);
     await this.changed(deviceId);
@@ -386,4 +393,22 @@ function toRecord(r: DeviceRow): DeviceRecord {
     lastReportAt: iso(r.last_report_at)!,
     attestation: r.attestation_json ? (JSON.parse(r.attestation_json) as AttestationRecord) : null,
   };
+}
+
+/**
+ * The INSERT of a device event into the webhook outbox, as a CTE of the statement that made
+ * the change: both are written or neither (infra/migrations/010). `from` yields device_id and
+ * channel; `key` is the placeholder of the event's one-time key; `extra` adds data fields.
+ */
+function deviceEventSql(
+  type: Extract<EventType, `device.${string}`>,
+  { from, key, extra = {} }: { from: string; key: string; extra?: Record<string, string> },
+): string {
+  const fields = Object.entries(extra)
+    .map(([k, v]) => `, '${k}', ${v}`)
+    .join('');
+  return `INSERT INTO webhook_events (event_key, type, subject, channel, ordering_key, data)
+         SELECT ${key}, '${type}', 'devices/' || c.device_id, c.channel, 'device:' || c.device_id,
+                json_strip_nulls(json_build_object('deviceId', c.device_id, 'channel', c.channel${fields}))::text
+         FROM (${from}) c`;
 }

@@ -18,10 +18,20 @@ export class Watermarks {
     );
   }
 
-  /** Keeps a refused rollback (the older version storage held, and when) with the role's watermark. */
+  /**
+   * Keeps a refused rollback (the older version storage held, and when) with the role's
+   * watermark, and its `storage.rollback-detected` event (once per repository, role and version).
+   */
   async recordRollback(repo: string, role: MetadataRole, version: number): Promise<void> {
     await this.sql.query(
-      'UPDATE metadata_watermarks SET rollback_seen_at = now(), rollback_version = $3 WHERE repo = $1 AND role = $2',
+      `WITH up AS (UPDATE metadata_watermarks SET rollback_seen_at = now(), rollback_version = $3::int WHERE repo = $1 AND role = $2
+                   RETURNING version),
+       ev AS (
+         INSERT INTO webhook_events (event_key, type, subject, ordering_key, data)
+         SELECT 'storage.rollback-detected:' || $1 || ':' || $2 || ':' || $3::int::text, 'storage.rollback-detected', 'repositories/' || $1,
+                'repository:' || $1, json_build_object('repo', $1::text, 'role', $2::text, 'found', $3::int, 'highest', up.version)::text
+         FROM up ON CONFLICT (event_key) DO NOTHING)
+       SELECT 1`,
       [repo, role, version],
     );
   }

@@ -62,6 +62,8 @@ export interface MetadataFileSetOptions {
   keys?: KeySource;
   /** Where storage rollback is noticed (trust/versionFloor.ts); none: not checked (ceremony tools). */
   floor?: VersionFloor;
+  /** Told when a newer root is followed (a key change by `ota keys`): the API records the event. */
+  onRootChange?: (repo: RepositoryName, version: number, previous: number) => void;
   /** One partition's file set (`channel/hardwareId`, trust/layout.ts); none: the flat one. */
   partition?: string;
 }
@@ -98,6 +100,7 @@ export class MetadataFileSet {
   private readonly expiry: Expiry;
   private readonly keys: KeySource | undefined;
   private readonly floor: VersionFloor | undefined;
+  private readonly onRootChange: MetadataFileSetOptions['onRootChange'];
   /** The newest timestamp version this file set handed to its floor as published. */
   private announced = 0;
 
@@ -109,6 +112,7 @@ export class MetadataFileSet {
     this.expiry = options.expiry;
     this.keys = options.keys;
     this.floor = options.floor;
+    this.onRootChange = options.onRootChange;
   }
 
   /** Where this file set lives in storage, and its name in watermarks and messages. */
@@ -128,7 +132,9 @@ export class MetadataFileSet {
 
   /** The newest root that verifies from the trusted one; `ota keys` publishes new ones. */
   async currentRoot(): Promise<Metadata<Root>> {
+    const previous = this.root.signed.version;
     this.root = await followRoots(this.root, (v) => this.files.get(`${v}.root.json`));
+    if (this.root.signed.version > previous) this.onRootChange?.(this.name, this.root.signed.version, previous);
     return this.root;
   }
 

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ContinueAsNew } from '@temporalio/workflow';
 
 import type { createActivities } from '../activities';
+import type { ReleaseEventsInput } from '../activities/releaseEvents';
 import { failureCodeOf, failureMessageOf, ServerError, type ServerErrorCode } from '../common/errors';
 import type { ApproveInput, Expiring, OpsInput } from '../common/messages';
 import { OPS_RULES, TERMINAL_STAGES } from '../common/opsRules';
@@ -16,6 +17,7 @@ import {
   type Stage,
 } from '../common/release';
 import { checkApproveInput, checkOpsInput, checkReleaseSpec } from '../common/validation';
+import type { ReleaseEvent, ReleaseEventType } from '../common/webhookEvents';
 import { approvalRefusal, evaluateGate } from './governance';
 
 export type ReleaseActivities = ReturnType<typeof createActivities>;
@@ -44,6 +46,8 @@ export interface WorkflowRuntime {
   /** Search attributes and the UI's current details. */
   publishView(status: ReleaseStatus): void;
   continueAsNew(carried: CarriedState): Promise<never>;
+  /** Records release events for webhooks (an activity retried for a day; see `emit`). */
+  recordEvents(input: ReleaseEventsInput): Promise<void>;
 }
 
 /** What a release run hands to the next one when it continues as new. */
@@ -65,6 +69,8 @@ type Handover = Pick<CarriedState, 'remainingBakeMs' | 'stepStarted'>;
 /** Action records a release keeps in its status (Temporal's own event history is another thing). */
 const MAX_ACTION_RECORDS = 100;
 const MAX_SIGNING_ROUNDS = 5;
+/** Release events sent in one activity: those that queued while the previous batch was out. */
+const MAX_EVENTS_PER_BATCH = 50;
 /** How often a baking step looks at device health: 60 looks per bake, every 2 s to 15 min. */
 const HEALTH_POLL_MS = 2000;
 const MAX_HEALTH_POLL_MS = 15 * 60_000;
@@ -105,6 +111,11 @@ export class ReleaseRun {
   private gateOverridden: boolean;
   /** Rollout metadata is published by one chain, so concurrent pause/resume/step changes land in order. */
   private publishing: Promise<unknown> = Promise.resolve();
+  /** Release events not yet recorded, and the one chain that records them in order. */
+  private readonly queuedEvents: ReleaseEvent[] = [];
+  private recordingEvents: Promise<void> | undefined;
+  /** The approval round the previous run was waiting in when it handed over, if any. */
+  private resumedRound: string | undefined;
 
   private readonly spec: ReleaseSpec;
   private readonly runtime: WorkflowRuntime;
@@ -140,6 +151,7 @@ export class ReleaseRun {
     this.round = carried?.round ?? 'release';
     this.promoted = carried?.promoted ?? false;
     this.gateOverridden = carried?.gateOverridden ?? false;
+    this.resumedRound = carried?.status.awaitingApproval ? carried.round : undefined;
   }
 
   // ---- validators: refuse before anything enters history ----
@@ -178,6 +190,7 @@ export class ReleaseRun {
       actor: input.approver,
       detail: [this.round, input.comment].filter(Boolean).join(': '),
     });
+    this.emit('release.approved', { approver: input.approver, round: this.round, comment: input.comment });
     return this.status;
   }
 
@@ -190,6 +203,7 @@ export class ReleaseRun {
       decision: 'reject',
     });
     this.recordAction({ action: 'reject', actor: input.approver, detail: input.comment });
+    this.emit('release.rejected', { approver: input.approver, round: this.round, comment: input.comment });
     this.ended = 'rejected';
     return this.status;
   }
@@ -197,6 +211,7 @@ export class ReleaseRun {
   async pause(input: OpsInput): Promise<ReleaseStatus> {
     await this.publishFlag('paused', true);
     this.recordAction({ action: 'pause', actor: input?.actor, detail: input?.reason });
+    this.emit('release.paused', { actor: input?.actor, reason: input?.reason, percent: this.status.percent });
     this.setStage('rollout', 'resume (paused by an operator)');
     return this.status;
   }
@@ -207,6 +222,7 @@ export class ReleaseRun {
       this.gateOverridden = true;
     await this.publishFlag('paused', false);
     this.recordAction({ action: 'resume', actor: input?.actor, detail: input?.reason });
+    this.emit('release.resumed', { actor: input?.actor, reason: input?.reason, percent: this.status.percent });
     this.setStage('rollout', `bake time of the ${this.status.percent}% step`);
     return this.status;
   }
@@ -230,7 +246,8 @@ export class ReleaseRun {
   /** From intake to stable, or from where the previous run handed over. */
   async run(): Promise<ReleaseStatus> {
     try {
-      if (this.carried) return await this.continueCarriedRun(this.carried);
+      if (this.carried) return await this.eventsRecorded(await this.continueCarriedRun(this.carried));
+      this.emit('release.created', { createdBy: this.spec.createdBy, hardwareIds: this.spec.hardwareIds.join(',') });
       await this.prepare();
       const approved = await this.awaitApprovals(
         'release',
@@ -239,10 +256,11 @@ export class ReleaseRun {
       );
       // patched(): a release whose history has no supersede step replays without it.
       if (approved && this.runtime.patched('supersede')) await this.supersedeOthers();
-      return await this.rollout(approved && !this.ended ? 0 : this.status.steps.length);
+      return await this.eventsRecorded(await this.rollout(approved && !this.ended ? 0 : this.status.steps.length));
     } catch (err) {
       if (err instanceof ContinueAsNew) throw err; // not a failure: the next run carries on
       await this.fail(err);
+      await this.eventsRecorded(this.status);
       throw err;
     }
   }
@@ -330,6 +348,7 @@ export class ReleaseRun {
         this.recordAction({ action: 'step', detail: `${step.percent}%` });
         this.setStage('rollout', `bake time of the ${step.percent}% step`);
         await this.queuePublish();
+        this.emit('release.step-published', { step: i, percent: step.percent });
       }
       await this.bakeAndGate(i, continuing ? handover.remainingBakeMs : undefined);
     }
@@ -349,6 +368,9 @@ export class ReleaseRun {
     status.approvalsRequired = needed;
     status.awaitingApproval = true;
     this.setStage(status.stage === 'rollout' ? 'rollout' : 'approval', waitingFor);
+    // A run that took over this very wait has told of it already.
+    if (this.resumedRound !== which) this.emit('release.approval-requested', { round: which, needed });
+    this.resumedRound = undefined;
     const approvedIn = () => status.approvals.filter((a) => a.round === which && a.decision === 'approve').length;
     const done = () => approvedIn() >= needed || status.withdrawn || this.ended !== undefined;
     await this.runtime.condition(() => done() || this.runtime.historyFull());
@@ -385,15 +407,16 @@ export class ReleaseRun {
       );
       status.gate = gate;
       if (gate.result === 'tripped' && !this.gateOverridden) {
-        this.recordAction({
-          action: 'gate-tripped',
-          detail: `${gate.failures}/${gate.reports} failed (${(gate.failureRate * 100).toFixed(1)}% > ${step.maxFailureRate * 100}%)`,
-        });
+        const reason = `${gate.failures}/${gate.reports} failed (${(gate.failureRate * 100).toFixed(1)}% > ${step.maxFailureRate * 100}%)`;
+        this.recordAction({ action: 'gate-tripped', detail: reason });
+        const tripped = { step: i, percent: step.percent, failures: gate.failures, reports: gate.reports, reason };
         if (this.channelPolicy?.onBreach === 'rollback') {
           await this.publishFlag('withdrawn', true);
+          this.emit('release.gate-rolled-back', tripped);
           return;
         }
         await this.publishFlag('paused', true);
+        this.emit('release.gate-paused', tripped);
         this.setStage(
           'rollout',
           `an operator: the ${step.percent}% health gate tripped (${gate.failures} of ${gate.reports} failed)`,
@@ -435,6 +458,11 @@ export class ReleaseRun {
     status.awaitingApproval = false;
     if (action === 'abort') this.ended = 'aborted';
     this.recordAction({ action, actor: input?.actor, detail });
+    this.emit(action === 'abort' ? 'release.aborted' : 'release.rolled-back', {
+      actor: input?.actor,
+      reason: input?.reason,
+      to: input?.to,
+    });
     return status;
   }
 
@@ -456,6 +484,7 @@ export class ReleaseRun {
   private async handOver(handover: Handover): Promise<never> {
     await this.runtime.condition(() => this.runtime.allHandlersFinished());
     await this.publishing;
+    await this.eventsRecorded(this.status);
     this.recordAction({ action: 'continue-as-new', detail: `after ${this.runtime.historyLength()} history events` });
     return this.runtime.continueAsNew({
       status: this.status,
@@ -518,8 +547,44 @@ export class ReleaseRun {
     if (history.length > MAX_ACTION_RECORDS) history.splice(0, history.length - MAX_ACTION_RECORDS);
   }
 
+  /**
+   * Tells webhooks of a release event: queued in order and recorded by one activity at a time
+   * (events that queued meanwhile go together). Never awaited here, so a slow API slows no
+   * release; the run waits for them before it ends or hands over (`eventsRecorded`).
+   */
+  private emit(type: ReleaseEventType, data: Record<string, string | number | boolean | undefined> = {}): void {
+    // patched(): a release recorded before events replays without their activities.
+    if (!this.runtime.patched('webhook-events')) return;
+    const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined && v !== ''));
+    this.queuedEvents.push({ type, at: this.now(), data: defined as ReleaseEvent['data'] });
+    this.recordingEvents ??= this.recordQueuedEvents();
+  }
+
+  private async recordQueuedEvents(): Promise<void> {
+    const { status } = this;
+    while (this.queuedEvents.length > 0) {
+      const events = this.queuedEvents.splice(0, MAX_EVENTS_PER_BATCH);
+      // A batch the API refuses for good (or after a day of retries) is dropped: events never stop a release.
+      await this.runtime
+        .recordEvents({ releaseId: status.releaseId, channel: status.channel, version: status.version, events })
+        .catch(() => undefined);
+    }
+    this.recordingEvents = undefined;
+  }
+
+  /** Waits until every queued event is recorded; passes `result` through. */
+  private async eventsRecorded<T>(result: T): Promise<T> {
+    while (this.recordingEvents) await this.recordingEvents;
+    return result;
+  }
+
   /** Moves to a stage, waiting for something, and shows it (search attributes, the UI's details). */
   private setStage(stage: Stage, waitingFor: string): void {
+    const from = this.status.stage;
+    if (from !== stage) this.emit('release.stage-changed', { from, to: stage });
+    if (from !== stage && stage === 'stable') this.emit('release.stable', { percent: this.status.percent });
+    if (from !== stage && stage === 'failed')
+      this.emit('release.failed', { code: this.status.error?.code, message: this.status.error?.message });
     this.status.stage = stage;
     this.status.lifecycle = lifecycleOf(stage, this.status.percent);
     this.status.waitingFor = waitingFor;

@@ -32,7 +32,7 @@ import {
   ReleaseRun,
   type WorkflowRuntime,
 } from './releaseRun';
-import { LONG_ACTIVITY_RETRY, SHORT_ACTIVITY_RETRY } from './retryPolicies';
+import { EVENT_RETRY, LONG_ACTIVITY_RETRY, SHORT_ACTIVITY_RETRY } from './retryPolicies';
 
 export type { CarriedState } from './releaseRun';
 
@@ -49,6 +49,12 @@ const longActivities = proxyActivities<ReleaseActivities>({
 const shortActivities = proxyActivities<ReleaseActivities>({
   startToCloseTimeout: '15 seconds',
   retry: SHORT_ACTIVITY_RETRY,
+});
+
+// Release events for webhooks: retried for about a day while the API is down, as deliveries are.
+const eventActivities = proxyActivities<ReleaseActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: EVENT_RETRY,
 });
 
 /** Events before continue-as-new (the server may suggest it earlier). */
@@ -80,6 +86,7 @@ export async function releaseWorkflow(spec: ReleaseSpec, carried?: CarriedState)
       setCurrentDetails(renderDetails(status));
     },
     continueAsNew: (next) => continueAsNew<typeof releaseWorkflow>(spec, next),
+    recordEvents: (input) => eventActivities.recordReleaseEvents(input),
   };
   const release = new ReleaseRun({ spec, runtime, releaseId: workflowInfo().workflowId, carried });
 

@@ -14,3 +14,6 @@ export const SHORT_ACTIVITY_RETRY = { initialInterval: '500ms', maximumInterval:
 
 /** Re-signing for freshness: the Schedule runs again within the hour, so ten attempts are enough. */
 export const FRESHNESS_RETRY = { initialInterval: '5s', maximumInterval: '1 minute', maximumAttempts: 10 } as const;
+
+/** Release events for webhooks: about a day (a minute apart), the time a delivery is retried too. */
+export const EVENT_RETRY = { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 1440 } as const;

@@ -62,7 +62,7 @@ interface Secrets {
   fleetCaPin: string;
   fleetCaSoPin: string;
   minioSecret: string;
-  /** Operator tokens the stack bootstraps: admin, ops (the CLI's default), worker (a viewer). */
+  /** Operator tokens the stack bootstraps: admin, ops (the CLI's default), worker (reads, records release events). */
   tokens: Record<'admin' | 'ops' | 'worker', string>;
 }
 
@@ -70,7 +70,7 @@ interface Secrets {
 const BOOTSTRAP: Array<{ name: keyof Secrets['tokens']; roles: string[] }> = [
   { name: 'admin', roles: ['admin'] },
   { name: 'ops', roles: ['release-owner', 'operator', 'viewer'] },
-  { name: 'worker', roles: ['viewer'] },
+  { name: 'worker', roles: ['worker'] },
 ];
 
 /** Demo secrets are random per machine, kept in <home> with owner-only permissions. */

@@ -32,6 +32,10 @@ export const TEST_EXTRA_ENV: Record<string, string> = {
   OTA_REFUSAL_BURST: '10000',
   OTA_REFUSALS_PER_MINUTE: '10000',
   OTA_REFUSAL_ENTRIES_PER_MINUTE: '100000',
+  // Webhook receivers in the tests listen on 127.0.0.1, and one that comes back after an
+  // outage is tried again within seconds (test/integration/e2e/webhooks.test.ts).
+  OTA_WEBHOOK_ALLOW_PRIVATE: '1',
+  OTA_WEBHOOK_MAX_RETRY_MS: '5000',
 };
 
 const onPostgres = process.env['OTA_TEST_DATABASE'] === 'postgres';

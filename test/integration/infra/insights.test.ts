@@ -302,7 +302,7 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
   await report('g2', 'g2-report-2', '2.0.0', 'installed', 'healthy');
   await report('g2', 'g2-report-3', '1.0.0', 'failed', 'reverted');
   // Revoked and enrolled again on gamma (S-20: never over an enrollment): its history counts there from now on.
-  await devices.revoke('g3');
+  await devices.revoke('g3', { actor: 'test' });
   await devices.enroll(grant('g3', 'gamma'), cert, '1.0.0');
   // A device that cannot install the release (blocked) and one that is only outside the rollout (not).
   await store.recordReport({

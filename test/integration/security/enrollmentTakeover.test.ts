@@ -301,7 +301,7 @@ for (const backend of backends(15438)) {
 
     it('enrolls a revoked device again, keeping its version history', async () => {
       await attempt((await devices.createToken(grant('st-back'), 60_000, 'ops')).token, 'aa03');
-      await devices.revoke('st-back');
+      await devices.revoke('st-back', { actor: 'test' });
       await attempt((await devices.createToken(grant('st-back'), 60_000, 'ops')).token, 'aa04');
       expect(await devices.get('st-back')).to.include({ status: 'enrolled', certSerial: 'aa04' });
       expect(await versionChanges('st-back')).to.equal(1);

@@ -13,7 +13,7 @@ class OneDeviceTable implements Sql {
   hold: Promise<void> = Promise.resolve();
 
   async query<R>(text: string): Promise<{ rows: R[] }> {
-    if (text.startsWith('UPDATE devices SET status')) {
+    if (text.includes('UPDATE devices SET status')) {
       this.status = 'revoked';
       return { rows: [{ device_id: 'd1' }] as R[] };
     }
@@ -96,7 +96,7 @@ describe('device authorization from memory (Devices caching)', () => {
   it('shared: a revocation made here applies to the next request here and is told to the others', async () => {
     const { feed, devices } = sharedReplica();
     await devices.authorize('d1', 'ab');
-    await devices.revoke('d1');
+    await devices.revoke('d1', { actor: 'test' });
     expect(feed.sent).to.deep.equal(['d1']);
     await refused(devices.authorize('d1', 'ab'));
   });
@@ -156,7 +156,7 @@ describe('device authorization from memory (Devices caching)', () => {
     await devices.authorize('d1', 'ab');
     await devices.authorize('d1', 'ab');
     expect(table.reads).to.equal(2);
-    await devices.revoke('d1');
+    await devices.revoke('d1', { actor: 'test' });
     expect(feed.sent).to.deep.equal(['d1']);
   });
 
@@ -172,7 +172,7 @@ describe('device authorization from memory (Devices caching)', () => {
     await exclusive.authorize('d1', 'ab');
     await exclusive.authorize('d1', 'ab');
     expect(own.reads).to.equal(1);
-    await exclusive.revoke('d1');
+    await exclusive.revoke('d1', { actor: 'test' });
     await refused(exclusive.authorize('d1', 'ab'));
   });
 });

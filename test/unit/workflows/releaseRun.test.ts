@@ -9,6 +9,7 @@ import {
   releaseTarget,
   type RolloutStep,
 } from '../../../common/release';
+import type { ReleaseEvent } from '../../../common/webhookEvents';
 import {
   type CarriedState,
   type ReleaseActivities,
@@ -36,6 +37,12 @@ class FakeRuntime implements WorkflowRuntime {
   readonly published: RolloutInput[] = [];
   readonly calls: ActivityName[] = [];
   readonly handedOver: CarriedState[] = [];
+  /** Release events as recorded, and the batches they came in. */
+  readonly events: ReleaseEvent[] = [];
+  readonly eventBatches: number[] = [];
+  /** While set, recording events waits for it (an API that is slow or down). */
+  eventsHeld: Promise<void> | undefined;
+  patches = true;
   health = { healthy: 0, reverted: 0 };
   full = false;
   readonly longActivities: ReleaseActivities;
@@ -96,7 +103,18 @@ class FakeRuntime implements WorkflowRuntime {
   }
 
   patched(): boolean {
-    return true;
+    return this.patches;
+  }
+
+  async recordEvents(input: { events: ReleaseEvent[] }): Promise<void> {
+    await this.eventsHeld;
+    this.events.push(...input.events);
+    this.eventBatches.push(input.events.length);
+  }
+
+  /** The recorded events' types, without stage changes. */
+  told(): string[] {
+    return this.events.map((e) => e.type).filter((t) => t !== 'release.stage-changed');
   }
 
   publishView(s: ReleaseStatus): void {
@@ -155,6 +173,7 @@ class FakeRuntime implements WorkflowRuntime {
       })),
       supersede: act('supersede', () => ({ aborted: [] })),
       refreshMetadata: act('refreshMetadata', () => ({ release: [], rollout: [] })),
+      recordReleaseEvents: act('recordReleaseEvents', () => undefined),
     };
   }
 }
@@ -590,6 +609,102 @@ describe('ReleaseRun', () => {
       expect((await next.done).stage).to.equal('stable');
       expect(next.rt.calls).not.to.include('intakeBuild');
       expect(next.rt.published.map((p) => p.percent)).to.deep.equal([10, 50, 100]);
+    });
+  });
+
+  describe('release events for webhooks', () => {
+    it('tells of each change in order, and the run ends only once all are recorded', async () => {
+      const { rt, release, done } = await atApproval();
+      let letThrough = () => undefined as void;
+      rt.eventsHeld = new Promise<void>((r) => (letThrough = r));
+      approveAs(release, 'alice');
+      await waitFor('the stable stage', () => release.status.stage === 'stable', QUICKLY);
+      let ended = false;
+      void done.then(() => (ended = true));
+      await new Promise((r) => setImmediate(r));
+      expect(ended, 'ended with events unrecorded').to.equal(false);
+      letThrough();
+      await done;
+      expect(rt.told()).to.deep.equal([
+        'release.created',
+        'release.approval-requested',
+        'release.approved',
+        'release.step-published',
+        'release.step-published',
+        'release.step-published',
+        'release.stable',
+      ]);
+      // Events that queued while the API was slow went in batches, not one activity each.
+      expect(rt.eventBatches.length).to.be.below(rt.events.length);
+      const approved = rt.events.find((e) => e.type === 'release.approved')!;
+      expect(approved.data).to.deep.equal({ approver: 'alice', round: 'release', comment: 'looks good' });
+      const stages = rt.events.filter((e) => e.type === 'release.stage-changed').map((e) => e.data['to']);
+      expect(stages).to.deep.equal([
+        'preparation',
+        'manifest',
+        'signing',
+        'registration',
+        'validation',
+        'approval',
+        'rollout',
+        'stable',
+      ]);
+    });
+
+    it("tells of a tripped gate's pause with its reason, and of an operator's resume", async () => {
+      const { rt, release, done } = await atApproval({
+        spec: { steps: [step(10, { minDevices: 2, maxFailureRate: 0.1 }), step(100)] },
+      });
+      rt.health = { healthy: 0, reverted: 2 };
+      approveAs(release, 'alice');
+      await waitFor('the pause', () => release.status.paused, QUICKLY);
+      await release.resume({ actor: 'op', reason: 'known flaky sensor' });
+      await done;
+      const paused = rt.events.find((e) => e.type === 'release.gate-paused')!;
+      expect(paused.data).to.include({ step: 0, percent: 10, failures: 2, reports: 2 });
+      expect(paused.data['reason']).to.match(/2\/2 failed/);
+      expect(rt.events.find((e) => e.type === 'release.resumed')?.data).to.include({
+        actor: 'op',
+        reason: 'known flaky sensor',
+      });
+    });
+
+    it('tells of a failure with its code', async () => {
+      const rt0 = start();
+      rt0.rt.fail('intakeBuild', 'INTAKE_MISMATCH');
+      await rejectionOf(rt0.done);
+      const failed = rt0.rt.events.find((e) => e.type === 'release.failed');
+      expect(failed?.data).to.include({ code: 'INTAKE_MISMATCH' });
+    });
+
+    it('records none for a release whose history was made before events (patched)', async () => {
+      const rt = new FakeRuntime(POLICY);
+      rt.patches = false;
+      runtimes.push(rt);
+      const release = new ReleaseRun({ spec: specWith(), runtime: rt, releaseId: 'release-beta-1.2.0' });
+      const done = release.run();
+      await waitFor('the approval wait', () => release.status.awaitingApproval, QUICKLY);
+      approveAs(release, 'alice');
+      expect((await done).stage).to.equal('stable');
+      expect(rt.events).to.deep.equal([]);
+    });
+
+    it('does not ask again for an approval the previous run already asked for', async () => {
+      const { rt, release, done } = await atApproval({ policy: { approvals: 2 } });
+      approveAs(release, 'alice');
+      rt.full = true;
+      await rejectionOf(done);
+      const next = start({ carried: rt.handedOver[0]! });
+      await waitFor('the carried approval wait', () => next.release.status.awaitingApproval, QUICKLY);
+      approveAs(next.release, 'bob');
+      await next.done;
+      expect(next.rt.told()).to.deep.equal([
+        'release.approved',
+        'release.step-published',
+        'release.step-published',
+        'release.step-published',
+        'release.stable',
+      ]);
     });
   });
 });

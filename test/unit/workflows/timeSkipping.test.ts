@@ -23,6 +23,8 @@ const { IndexedValueType } = temporal.api.enums.v1;
 const SHA = 'cd'.repeat(32);
 /** The percent of each rollout entry the workflow published, in order. */
 const published: number[] = [];
+/** The release events the workflow recorded, by type, in order. */
+const told: string[] = [];
 
 /**
  * The release activities stubbed with plausible answers (the workflow, not storage or
@@ -65,6 +67,10 @@ const activities: ReturnType<typeof createActivities> = {
   },
   refreshMetadata() {
     return Promise.resolve({ release: [], rollout: [] });
+  },
+  recordReleaseEvents({ events }) {
+    told.push(...events.map((e) => e.type));
+    return Promise.resolve();
   },
 };
 
@@ -143,6 +149,16 @@ describe('a release with multi-day bake times', () => {
       Date.parse(status.history.find((h) => h.action === 'step' && h.detail === `${percent}%`)?.at ?? 'missing');
     expect(stepAt(100) - stepAt(10)).to.be.at.least(5 * DAY);
     expect(published).to.deep.equal([10, 50, 100]);
+    // What webhooks were told, through the real event activity's retries and batching, in order.
+    expect(told.filter((t) => t !== 'release.stage-changed')).to.deep.equal([
+      'release.created',
+      'release.approval-requested',
+      'release.approved',
+      'release.step-published',
+      'release.step-published',
+      'release.step-published',
+      'release.stable',
+    ]);
   });
   describe('activity retries, on the same server', () => {
     /** Runs a release whose build intake fails as `intakeBuild` says; how many attempts it took, and how it ended. */
