@@ -10,8 +10,11 @@ export function confirmAction(opts: {
   explain: string;
   confirm: string;
   danger?: boolean;
+  /** False for an action the audit log records without a reason (webhook changes). */
+  reason?: boolean;
   send: (reason: string) => Promise<unknown>;
 }): Promise<boolean> {
+  const asksReason = opts.reason ?? true;
   return new Promise((resolve) => {
     const reason = h('textarea', {
       name: 'reason',
@@ -28,7 +31,7 @@ export function confirmAction(opts: {
       { method: 'dialog' },
       h('h2', {}, opts.title),
       h('p', {}, opts.explain),
-      h('label', {}, 'Reason', reason),
+      asksReason ? h('label', {}, 'Reason', reason) : null,
       error,
       h('div', { class: 'buttons' }, cancel, ok),
     );
@@ -41,7 +44,7 @@ export function confirmAction(opts: {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const text = reason.value.trim();
-      if (!text) {
+      if (!text && asksReason) {
         error.textContent = 'Give a reason.';
         return;
       }
@@ -57,8 +60,9 @@ export function confirmAction(opts: {
     dialog.addEventListener('cancel', () => close(false));
     document.body.appendChild(dialog);
     dialog.showModal();
-    reason.focus();
+    (asksReason ? reason : ok).focus();
   });
 }
 
 export const post = (path: string, body: unknown) => api('POST', path, body);
+export const remove = (path: string) => api('DELETE', path);

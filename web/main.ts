@@ -8,6 +8,7 @@ import { metadataPage } from './pages/metadataPage';
 import { releasePage } from './pages/releasePage';
 import { releasesPage } from './pages/releasesPage';
 import { signInPage } from './pages/signInPage';
+import { webhooksPage } from './pages/webhooksPage';
 import { currentRoute, href, Live, type Route } from './router';
 import { endSession } from './signOut';
 
@@ -19,8 +20,9 @@ const PAGES: Record<string, { title: string; page: (route: Route) => Page }> = {
   devices: { title: 'Fleet', page: () => devicePage },
   audit: { title: 'Audit log', page: () => auditPage },
   metadata: { title: 'Metadata', page: () => metadataPage },
+  webhooks: { title: 'Webhooks', page: () => webhooksPage },
 };
-const NAV = ['releases', 'fleet', 'audit', 'metadata'];
+const NAV = ['releases', 'fleet', 'audit', 'metadata', 'webhooks'];
 
 const root = document.getElementById('app')!;
 let live = new Live();
