@@ -293,7 +293,7 @@ export const schemas = {
             key: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,200}$' },
             type: { type: 'string', enum: RELEASE_EVENT_TYPES },
             at: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,3})?Z$' },
-            releaseId: { type: 'string', pattern: '^[A-Za-z0-9._:/-]{1,200}$' },
+            releaseId: { type: 'string', pattern: '^[A-Za-z0-9._:/+-]{1,200}$' },
             channel: { type: 'string', pattern: patterns.channel },
             version: semver,
             data: {

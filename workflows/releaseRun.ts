@@ -71,6 +71,8 @@ const MAX_ACTION_RECORDS = 100;
 const MAX_SIGNING_ROUNDS = 5;
 /** Release events sent in one activity: those that queued while the previous batch was out. */
 const MAX_EVENTS_PER_BATCH = 50;
+/** The longest text an event field may carry (api/schemas.ts RecordEvents). */
+const MAX_EVENT_TEXT = 1000;
 /** How often a baking step looks at device health: 60 looks per bake, every 2 s to 15 min. */
 const HEALTH_POLL_MS = 2000;
 const MAX_HEALTH_POLL_MS = 15 * 60_000;
@@ -555,7 +557,12 @@ export class ReleaseRun {
   private emit(type: ReleaseEventType, data: Record<string, string | number | boolean | undefined> = {}): void {
     // patched(): a release recorded before events replays without their activities.
     if (!this.runtime.patched('webhook-events')) return;
-    const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined && v !== ''));
+    // Within what the API takes (a failure's message can be longer): a refused batch is dropped.
+    const defined = Object.fromEntries(
+      Object.entries(data)
+        .filter(([, v]) => v !== undefined && v !== '')
+        .map(([k, v]) => [k, typeof v === 'string' ? v.slice(0, MAX_EVENT_TEXT) : v]),
+    );
     this.queuedEvents.push({ type, at: this.now(), data: defined as ReleaseEvent['data'] });
     this.recordingEvents ??= this.recordQueuedEvents();
   }

@@ -669,12 +669,16 @@ describe('ReleaseRun', () => {
       });
     });
 
-    it('tells of a failure with its code', async () => {
+    it('tells of a failure with its code, its text cut to what the API takes', async () => {
       const rt0 = start();
       rt0.rt.fail('intakeBuild', 'INTAKE_MISMATCH');
       await rejectionOf(rt0.done);
       const failed = rt0.rt.events.find((e) => e.type === 'release.failed');
       expect(failed?.data).to.include({ code: 'INTAKE_MISMATCH' });
+      const long = new ReleaseRun({ spec: specWith(), runtime: rt0.rt, releaseId: 'release-beta-1.2.0' });
+      await long.resume({ actor: 'op', reason: 'x'.repeat(5000) }).catch(() => undefined);
+      const resumed = rt0.rt.events.find((e) => e.type === 'release.resumed');
+      expect(String(resumed?.data['reason'])).to.have.length(1000);
     });
 
     it('records none for a release whose history was made before events (patched)', async () => {
