@@ -484,9 +484,10 @@ export class ReleaseRun {
    * month-long rollout with thousands of messages keeps a bounded history.
    */
   private async handOver(handover: Handover): Promise<never> {
-    await this.runtime.condition(() => this.runtime.allHandlersFinished());
+    // Handlers and event recording both quiet at once: an update admitted while events were
+    // still being recorded would otherwise be cut off by the hand-over.
+    await this.runtime.condition(() => this.runtime.allHandlersFinished() && this.recordingEvents === undefined);
     await this.publishing;
-    await this.eventsRecorded(this.status);
     this.recordAction({ action: 'continue-as-new', detail: `after ${this.runtime.historyLength()} history events` });
     return this.runtime.continueAsNew({
       status: this.status,
