@@ -123,7 +123,7 @@ export default tseslint.config(
       ].map((name) => ({ name, message: 'workflows/ and common/ must stay deterministic and workflow-safe' })),
       patterns: [
         folders(
-          ['activities', 'infra', 'trust', 'fleet', 'control', 'worker', 'cli', 'webhooks'],
+          ['activities', 'infra', 'trust', 'fleet', 'control', 'worker', 'cli', 'webhooks', 'supplychain'],
           'import activities and adapters as types only',
           { allowTypeImports: true },
         ),
@@ -154,6 +154,28 @@ export default tseslint.config(
         'webhooks',
       ],
       'infra/ holds adapters only: it imports common/ and other adapters',
+    ),
+  },
+  {
+    // Supply-chain documents: SBOM and provenance parsing, component versions. Pure rules on
+    // bytes (and the CycloneDX library), used by the API process.
+    files: ['supplychain/**/*.ts'],
+    rules: layer(
+      [
+        'infra',
+        'trust',
+        'fleet',
+        'activities',
+        'workflows',
+        'control',
+        'api',
+        'worker',
+        'cli',
+        'simulator',
+        'scripts',
+        'webhooks',
+      ],
+      'supplychain/ imports only common/',
     ),
   },
   {

@@ -35,6 +35,13 @@ export async function createManifest(
 ): Promise<ReleaseTarget> {
   const { spec } = input;
   const target = releaseTarget(input);
+  // The provenance must be about this build: a statement for another artifact proves nothing of it.
+  if (spec.documents?.provenance && !(spec.provenanceSubjects ?? []).includes(target.sha256)) {
+    throw new ServerError(
+      'VALIDATION_FAILED',
+      `the provenance names no artifact with the build's sha256 ${target.sha256} among its subjects`,
+    );
+  }
   for (const set of await deps.repos.release.fileSetsFor(spec.channel, spec.hardwareIds)) {
     const published = (await set.targetsOrNone())[target.name];
     if (published && published.hashes['sha256'] !== target.sha256) {

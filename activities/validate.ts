@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import {
   applyDelta,
   checkPartitionFile,
+  checkReleaseDocument,
   readDeltaBinding,
   readReleaseFields,
   tufJsErrors,
@@ -19,6 +20,7 @@ import { BaseFetcher, Updater } from 'tuf-js';
 import type { FleetBreakdown } from '../common/adminApi';
 import { ServerError } from '../common/errors';
 import type { ReleaseTarget } from '../common/release';
+import { DOCUMENT_KINDS, documentKey, MAX_DOCUMENT_BYTES, type ReleaseDocuments } from '../common/releaseDocuments';
 import { artifactKey, type Storage } from '../infra/storage';
 import { MAX_METADATA_BYTES } from '../trust/metadataFiles';
 import type { MetadataFileSet } from '../trust/metadataFileSet';
@@ -140,12 +142,14 @@ async function verifyAsDevice(
     if (!info)
       throw new ServerError('VALIDATION_FAILED', `${t.name} is not in the verified release metadata (${scope})`);
     const policy = readReleaseFields(info);
+    const { documents, ...fields } = t.custom;
     const same =
       info.length === t.length &&
       info.hashes['sha256'] === t.sha256 &&
-      JSON.stringify(policy) === JSON.stringify(t.custom);
+      JSON.stringify(policy) === JSON.stringify(fields);
     if (!same)
       throw new ServerError('VALIDATION_FAILED', `${t.name} as published (${scope}) differs from the manifest`);
+    await validateDocuments(deps, { custom: info.custom, documents, scope });
     for (const d of deltaEntries(t)) {
       const listed = await updater.getTargetInfo(d.path);
       if (
@@ -186,4 +190,24 @@ async function checkChannelFit(deps: ActivityDeps, t: ReleaseTarget): Promise<vo
       'VALIDATION_FAILED',
       `${t.name} does not fit channel ${t.custom.channel}: ${problems.join('; ')}`,
     );
+}
+
+/** Each document the release came with, read back from storage and checked as a device or auditor would. */
+async function validateDocuments(
+  deps: ActivityDeps,
+  { custom, documents, scope }: { custom: unknown; documents: ReleaseDocuments | undefined; scope: string },
+): Promise<void> {
+  for (const kind of DOCUMENT_KINDS) {
+    const ref = documents?.[kind];
+    if (!ref) continue;
+    const bytes = await deps.storage.getBytes('artifacts', documentKey(ref.sha256), MAX_DOCUMENT_BYTES);
+    try {
+      if (!bytes) throw new Error(`${kind} ${ref.sha256} is not in storage`);
+      checkReleaseDocument(custom, kind, bytes);
+    } catch (err) {
+      throw new ServerError('VALIDATION_FAILED', `the ${kind} as published (${scope}): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
 }

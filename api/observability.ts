@@ -60,6 +60,8 @@ const KNOWN_ERROR_CODES: Record<OtaErrorCode, true> = {
   INSTALLER_COMMAND_FAILED: true,
   RAUC_STATUS_INVALID: true,
   RAUC_SLOT_UNCONFIRMED: true,
+  DOCUMENT_NOT_SIGNED: true,
+  DOCUMENT_MISMATCH: true,
 };
 
 /** The API's Prometheus metrics, in a registry of their own (no process-wide globals). */

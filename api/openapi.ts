@@ -511,6 +511,45 @@ export const openapi = {
         refusals: ['404'],
       }),
     },
+    '/v1/admin/documents': {
+      post: {
+        ...admin(
+          'Upload and check a release document: an SBOM (CycloneDX 1.4-1.7 or SPDX 2.x JSON) or provenance (an in-toto statement, or a DSSE envelope holding one); stored by its sha256 for POST /v1/admin/releases to name',
+          'release.create',
+          {
+            status: '201',
+            schema: 'DocumentStored',
+            parameters: [inQuery('kind', { type: 'string', enum: ['sbom', 'provenance'] }, true)],
+            refusals: ['413', '429'],
+          },
+        ),
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', description: 'At most 16 MiB, kept as sent' } } },
+        },
+      },
+    },
+    '/v1/admin/documents/{sha256}': {
+      get: {
+        summary: 'A release document as it was uploaded (its bytes are what the release signed)',
+        ...operator('read'),
+        parameters: [inPath('sha256', { type: 'string', pattern: '^[0-9a-f]{64}$' })],
+        responses: {
+          '200': { description: 'The document', content: { 'application/json': { schema: { type: 'object' } } } },
+          ...refusals(...READ, '404'),
+        },
+      },
+    },
+    '/v1/fleet/components': {
+      get: admin('Releases whose SBOM lists a component, and how many devices run each', 'read', {
+        schema: 'ComponentMatches',
+        parameters: [
+          inQuery('name', { type: 'string', minLength: 1, maxLength: 128 }, true),
+          inQuery('versionBelow', { type: 'string', maxLength: 128 }),
+          limit(10_000),
+        ],
+      }),
+    },
     '/v1/admin/uploads': {
       post: {
         ...admin(

@@ -6,7 +6,8 @@ import { type RequestHandler, type Response, Router } from 'express';
 
 import { deliverySummary, OPS_ACTIONS } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
-import type { ReleaseStatus, RolloutStep } from '../common/release';
+import type { ReleaseSpec, ReleaseStatus, RolloutStep } from '../common/release';
+import { DOCUMENT_KINDS, type DocumentKind, type ReleaseDocuments } from '../common/releaseDocuments';
 import {
   channelPolicy,
   DEFAULT_DELTA_BASES,
@@ -31,6 +32,7 @@ import {
   resolveChannel,
   startRelease,
 } from '../control/releases';
+import type { DocumentStore } from '../infra/documentStore';
 import type { FleetStore } from '../infra/fleetStore';
 import type { Storage } from '../infra/storage';
 import { type AuditNote, operatorOf } from './auth';
@@ -44,6 +46,7 @@ export interface ReleaseRouteDeps {
   temporal: Client;
   storage: Storage;
   fleet: FleetStore;
+  documents: DocumentStore;
   rolloutPolicy: PolicyFile;
   guard: (permission: Permission) => RequestHandler;
 }
@@ -97,10 +100,13 @@ function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
       }
       const { plan, steps, deltaBases, windows } = chooseSteps(deps.rolloutPolicy, b);
       res.locals['audit'] = { action: 'release.create', subject: `${b.channel}/${b.version}`, detail: `plan ${plan}` };
+      const docs = await releaseDocuments(deps.documents, b.documents ?? {});
+      const { documents: _named, ...rest } = b;
       const created = await startRelease(
         { client: deps.temporal, storage: deps.storage },
         {
-          ...b,
+          ...rest,
+          ...docs.spec,
           fileName: b.uploadKey.split('/').pop()!,
           intakeKey: b.uploadKey,
           plan,
@@ -111,9 +117,42 @@ function creationRoutes(r: Router, deps: ReleaseRouteDeps): void {
           createdBy: operatorOf(res).name,
         },
       );
+      await deps.documents.attach(b, docs.attached);
       res.status(201).json(created);
     }),
   );
+}
+
+/**
+ * The documents a release names, as the API checked and stored them (POST /v1/admin/documents):
+ * each must exist and be of its kind. What the workflow signs, and what the store links.
+ */
+async function releaseDocuments(
+  store: DocumentStore,
+  named: { sbom?: string; provenance?: string },
+): Promise<{
+  spec: Pick<ReleaseSpec, 'documents' | 'provenanceSubjects'>;
+  attached: Array<{ kind: DocumentKind; sha256: string }>;
+}> {
+  const documents: ReleaseDocuments = {};
+  let subjects: string[] | undefined;
+  for (const kind of DOCUMENT_KINDS) {
+    const sha256 = named[kind];
+    if (!sha256) continue;
+    const doc = await store.get(sha256);
+    if (!doc || doc.kind !== kind)
+      throw new InputError(`no ${kind} ${sha256} (upload it first: POST /v1/admin/documents?kind=${kind})`);
+    documents[kind] = { sha256, length: doc.length, format: doc.format };
+    if (kind === 'provenance') subjects = doc.subjects;
+  }
+  const attached = DOCUMENT_KINDS.filter((k) => documents[k]).map((kind) => ({
+    kind,
+    sha256: documents[kind]!.sha256,
+  }));
+  return {
+    spec: attached.length ? { documents, ...(subjects ? { provenanceSubjects: subjects } : {}) } : {},
+    attached,
+  };
 }
 
 /** What releases there are, and where each stands (with its devices' reports and deliveries). */

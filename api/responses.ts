@@ -253,6 +253,23 @@ export const responseSchemas = {
   },
   Redelivering: obj(['redelivering'], { redelivering: { type: 'array', items: int } }),
   EventsRecorded: obj(['recorded'], { recorded: int }),
+  DocumentStored: obj(['kind', 'sha256', 'length', 'format', 'components', 'subjects'], {
+    kind: { type: 'string', enum: ['sbom', 'provenance'] },
+    sha256: text,
+    length: int,
+    format: { type: 'string', enum: ['cyclonedx', 'spdx', 'in-toto'] },
+    components: int,
+    subjects: strings,
+  }),
+  ComponentMatches: {
+    type: 'array',
+    items: obj(['channel', 'version', 'component', 'devices'], {
+      channel: text,
+      version: text,
+      component: obj(['name', 'version'], { name: text, version: text, purl: text }),
+      devices: int,
+    }),
+  },
   AuditRows: {
     type: 'array',
     items: obj(['id', 'at', 'actor', 'action', 'subject', 'outcome'], {

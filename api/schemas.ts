@@ -178,6 +178,16 @@ export const schemas = {
           tags,
         },
       },
+      documents: {
+        type: 'object',
+        additionalProperties: false,
+        description:
+          'The sha256 of an SBOM and of a provenance statement uploaded with POST /v1/admin/documents: signed into the target.',
+        properties: {
+          sbom: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          provenance: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        },
+      },
     },
   },
   Decision: {

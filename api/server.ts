@@ -13,6 +13,7 @@ import { OfferIndex } from '../fleet/offers';
 import { AuditLog } from '../infra/auditLog';
 import type { BootstrapOperator, Config } from '../infra/config';
 import { type DeviceCaching, Devices } from '../infra/devices';
+import { DocumentStore } from '../infra/documentStore';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { createLogger } from '../infra/log';
@@ -31,6 +32,7 @@ import { attestationRoutes } from './attestationRoutes';
 import { adminAuth } from './auth';
 import { dashboardRoutes } from './dashboardRoutes';
 import { deviceRoutes } from './deviceRoutes';
+import { documentRoutes } from './documentRoutes';
 import { errorHandler } from './errorResponses';
 import { identityRoutes } from './identityRoutes';
 import { insightRoutes } from './insightRoutes';
@@ -92,6 +94,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
     temporal: new Client({ connection, namespace: config.temporal.namespace }),
     webhooks,
     targets: targetPolicy(config),
+    documents: new DocumentStore(fleet.sql),
   };
   const dispatcher = new WebhookDispatcher(parts.webhooks, {
     ...config.webhooks,
@@ -170,6 +173,7 @@ interface ApiParts extends MetadataParts {
   temporal: Client;
   webhooks: WebhookStore;
   targets: TargetPolicy;
+  documents: DocumentStore;
   /** Tells every replica's dispatcher that events were recorded (set once the dispatcher exists). */
   recorded?: () => Promise<void>;
 }
@@ -296,6 +300,7 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
   app.use(metadataRoutes({ ...parts, config, guard }));
   app.use(insightRoutes({ ...parts, guard }));
   app.use(releaseRoutes({ ...parts, rolloutPolicy: config.rolloutPolicy, guard }));
+  app.use(documentRoutes({ ...parts, guard }));
   app.use(webhookRoutes({ ...parts, recorded: () => parts.recorded?.() ?? Promise.resolve(), guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));

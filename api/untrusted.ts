@@ -1,4 +1,4 @@
-import { json, type Request, type RequestHandler } from 'express';
+import { json, raw, type Request, type RequestHandler } from 'express';
 
 import { InputError } from '../common/errors';
 import { unstorableIn } from '../common/validation';
@@ -92,4 +92,18 @@ export function bodyField(req: Request, name: string): unknown {
   return typeof body === 'object' && body !== null && !Array.isArray(body)
     ? (body as Record<string, unknown>)[name]
     : undefined;
+}
+
+/**
+ * A JSON document kept as the bytes it came in (an SBOM is signed by its digest, so it must
+ * not be re-serialized): `req.body` is a Buffer of at most `limit` bytes. Its strings are
+ * checked where they are read (supplychain/documents.ts), not here: a document may be deeper
+ * than any request body and hold text that is never stored.
+ */
+export function rawJsonBody(limit: number): RequestHandler {
+  const read = raw({ limit, type: 'application/json' });
+  return (req, res, next) => {
+    if (!req.is('application/json')) return next(new InputError('send the document as application/json'));
+    read(req, res, next);
+  };
 }

@@ -8,6 +8,7 @@ import { AdminApiClient } from '../infra/adminApiClient';
 import { type Config, loadConfig } from '../infra/config';
 import type { ApiCommand } from './args';
 import { deviceCommand } from './deviceCommands';
+import { componentsCommand } from './fleetCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
 import { bundle } from './host/bundle';
 import { migrate } from './host/db';
@@ -28,6 +29,9 @@ const USAGE = `ota: operate Enigm OTA releases
                      [--min-source-version SEMVER] [--attestation-required] [--protected] [--deltas N]
                      [--target-group G ...] [--target-tag key=value ...]
                      [--window "DAYS HH:MM DURATION ZONE [group=G,...]" ...]
+                     [--sbom sbom.json] [--provenance provenance.json]
+                     (CycloneDX or SPDX JSON; an in-toto statement about this artifact: checked
+                      first, their sha256 signed into the release)
                      (e.g. --window "mon-fri 22:00 6h Europe/Berlin": devices install only then)
   ota release list     [--channel NAME] [--stage STAGE]
   ota release reject   VERSION [--channel NAME] [--comment TEXT]
@@ -73,6 +77,8 @@ const USAGE = `ota: operate Enigm OTA releases
   ota bundle create  --image rootfs.ext4 --version SEMVER --compatible STRING --out FILE.raucb [--slot-class rootfs]
                      (a RAUC bundle signed with the ceremony's bundle-signing certificate, checked
                       against its keyring; release it as an ordinary artifact)
+  ota fleet components --name NAME [--version-below VERSION]
+                     (releases whose SBOM lists the component, and how many devices run each)
   ota fleet simulate --devices N [--channel NAME] [--hardware ID] [--from SEMVER]
                      [--until SEMVER] [--timeout 5m] [--interval 1s] [--fail-rate 0.1]
 
@@ -130,6 +136,10 @@ const OPTIONS = {
   out: { type: 'string' },
   'slot-class': { type: 'string' },
   url: { type: 'string' },
+  sbom: { type: 'string' },
+  provenance: { type: 'string' },
+  name: { type: 'string' },
+  'version-below': { type: 'string' },
   event: { type: 'string', multiple: true },
   delivery: { type: 'string', multiple: true },
   json: { type: 'boolean' },
@@ -159,6 +169,8 @@ export async function main(argv: string[]): Promise<number> {
     const apiCommand = Object.hasOwn(API_COMMANDS, group!) ? API_COMMANDS[group!] : undefined;
     if (apiCommand) return await viaApi(config, (api) => apiCommand(api, call));
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
+    if (group === 'fleet' && command === 'components')
+      return await viaApi(config, (api) => componentsCommand(api, call));
     if (group === 'keys') return await keys(config, call);
     if (group === 'bundle') return await bundle(config, call);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 import {
@@ -11,6 +11,7 @@ import {
 import { InputError, ServerError } from '../common/errors';
 import { parseWindowText } from '../common/installWindowText';
 import type { ReleaseStatus, RolloutStep, Targeting } from '../common/release';
+import { DOCUMENT_KINDS, type DocumentKind, MAX_DOCUMENT_BYTES } from '../common/releaseDocuments';
 import { urlPath } from '../common/urlPath';
 import {
   checkInstallWindows,
@@ -27,6 +28,8 @@ import { describeList, describeStatus } from './releaseView';
 
 export interface ReleaseFlags {
   artifact?: string;
+  sbom?: string;
+  provenance?: string;
   version?: string;
   hardware?: string;
   channel?: string;
@@ -99,6 +102,8 @@ async function create(api: AdminApiClient, flags: ReleaseFlags, out: Output): Pr
   const steps = customSteps(flags);
   // Refused here, before the upload, with the rules the API and devices apply (D-19).
   const windows = flags.window?.map(parseWindowText);
+  // Checked by the API before gigabytes are sent: a malformed SBOM stops the release here.
+  const documents = await uploadDocuments(api, flags, out);
   // Refuse a release that exists before sending gigabytes.
   const existing = await api.get<ReleaseStatus>(path(channel, version)).catch((err: { code?: string }) => {
     if (err.code === 'NOT_FOUND') return undefined;
@@ -135,12 +140,37 @@ async function create(api: AdminApiClient, flags: ReleaseFlags, out: Output): Pr
       : {}),
     ...(targeting(flags) ? { targeting: targeting(flags) } : {}),
     ...(windows?.length ? { windows: checkInstallWindows(windows) } : {}),
+    ...(Object.keys(documents).length ? { documents } : {}),
   });
   out.result(
     created,
     () => `release ${created.releaseId} started; see ota release status ${version} --channel ${channel}`,
   );
   return 0;
+}
+
+/** --sbom FILE and --provenance FILE, each uploaded and checked: their digests, by kind. */
+async function uploadDocuments(
+  api: AdminApiClient,
+  flags: ReleaseFlags,
+  out: Output,
+): Promise<Partial<Record<DocumentKind, string>>> {
+  const digests: Partial<Record<DocumentKind, string>> = {};
+  for (const kind of DOCUMENT_KINDS) {
+    const file = flags[kind];
+    if (file === undefined) continue;
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile() || info.size === 0 || info.size > MAX_DOCUMENT_BYTES)
+      throw new InputError(`--${kind} needs a JSON file of 1 byte to ${MAX_DOCUMENT_BYTES} bytes: ${file}`);
+    out.progress(`checking the ${kind}`);
+    const stored = await api.postBytes<{ sha256: string }>(
+      `/v1/admin/documents?kind=${kind}`,
+      await readFile(file),
+      'application/json',
+    );
+    digests[kind] = stored.sha256;
+  }
+  return digests;
 }
 
 /**

@@ -309,3 +309,11 @@ export interface WebhookDelivery {
   lastError?: string;
   deliveredAt?: string;
 }
+
+/** A release whose SBOM lists a component, and how many devices run that release now. */
+export interface ComponentMatch {
+  channel: string;
+  version: string;
+  component: { name: string; version: string; purl?: string };
+  devices: number;
+}

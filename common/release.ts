@@ -4,6 +4,8 @@
  */
 import type { InstallWindow } from '@enigm-ota/client-sdk/installWindows';
 
+import type { ReleaseDocuments } from './releaseDocuments';
+
 export const STAGES = [
   'intake',
   'preparation',
@@ -90,6 +92,10 @@ export interface ReleaseSpec {
   deltaBases?: number;
   /** When devices may install it (signed rollout field; every device checks it by its own clock: D-19). */
   windows?: InstallWindow[];
+  /** Its SBOM and provenance, stored and checked by the API; their digests are signed into the target. */
+  documents?: ReleaseDocuments;
+  /** The artifacts the provenance is about (sha256): the release's own must be one of them. */
+  provenanceSubjects?: string[];
 }
 
 /** Rollout targeting: the API offers only to matching devices; attestation adds eligibility. */
@@ -112,7 +118,14 @@ export interface ReleaseTarget {
   name: string;
   length: number;
   sha256: string;
-  custom: { version: string; channel: string; hardwareIds: string[]; rollbackIndex: number; minSourceVersion?: string };
+  custom: {
+    version: string;
+    channel: string;
+    hardwareIds: string[];
+    rollbackIndex: number;
+    minSourceVersion?: string;
+    documents?: ReleaseDocuments;
+  };
   /** Signed into every rollout entry of the release (each step, pause, resume, withdrawal). */
   targeting?: Targeting;
   /** Install windows, signed into every rollout entry of the release like its targeting. */
@@ -201,6 +214,7 @@ export function releaseTarget(input: {
       hardwareIds: spec.hardwareIds,
       rollbackIndex: spec.rollbackIndex,
       ...(spec.minSourceVersion !== undefined ? { minSourceVersion: spec.minSourceVersion } : {}),
+      ...(spec.documents && Object.keys(spec.documents).length > 0 ? { documents: spec.documents } : {}),
     },
     ...(spec.targeting ? { targeting: spec.targeting } : {}),
     ...(spec.windows ? { windows: spec.windows } : {}),

@@ -123,6 +123,24 @@ export function checkReleaseSpec(spec: ReleaseSpec): void {
   checkTargeting(spec.targeting);
   checkDeltaBases(spec.deltaBases);
   checkInstallWindows(spec.windows);
+  checkDocuments(spec);
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** The documents' references as the API made them: digests, sizes, formats; subjects are digests. */
+function checkDocuments(spec: ReleaseSpec): void {
+  for (const [kind, ref] of Object.entries(spec.documents ?? {})) {
+    if (!['sbom', 'provenance'].includes(kind) || typeof ref !== 'object' || ref === null)
+      throw new InputError(`documents: no kind ${kind.slice(0, 20)}`);
+    if (!SHA256.test(String(ref.sha256)) || !Number.isSafeInteger(ref.length) || ref.length < 1)
+      throw new InputError(`documents.${kind} needs a sha256 and a length`);
+    if (!['cyclonedx', 'spdx', 'in-toto'].includes(ref.format))
+      throw new InputError(`documents.${kind}: unknown format`);
+  }
+  const subjects = spec.provenanceSubjects ?? [];
+  if (!Array.isArray(subjects) || subjects.length > 1000 || !subjects.every((s) => SHA256.test(String(s))))
+    throw new InputError('provenanceSubjects must be at most 1000 sha256 digests');
 }
 
 /**

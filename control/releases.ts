@@ -78,6 +78,9 @@ export interface CreateReleaseInput {
   deltaBases?: number;
   /** Install windows (signed; D-19); absent: devices install any time. */
   windows?: InstallWindow[];
+  /** The SBOM and provenance the API checked and stored (their digests are signed). */
+  documents?: ReleaseSpec['documents'];
+  provenanceSubjects?: string[];
 }
 
 export type StartReleaseInput = Omit<CreateReleaseInput, 'artifact'> & { intakeKey: string; fileName: string };
@@ -179,6 +182,8 @@ function checkRelease(input: StartReleaseInput): ReleaseSpec {
     ...(input.targeting !== undefined ? { targeting: input.targeting } : {}),
     ...(input.deltaBases !== undefined ? { deltaBases: input.deltaBases } : {}),
     ...(input.windows !== undefined ? { windows: input.windows } : {}),
+    ...(input.documents !== undefined ? { documents: input.documents } : {}),
+    ...(input.provenanceSubjects !== undefined ? { provenanceSubjects: input.provenanceSubjects } : {}),
   };
   checkReleaseSpec(spec);
   return spec;

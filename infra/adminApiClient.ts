@@ -88,6 +88,35 @@ export class AdminApiClient {
     throw new ServerError('UNAVAILABLE', 'no API replica configured');
   }
 
+  /** A download that is not JSON (a release document), as its bytes; errors as for JSON. */
+  async getBytes(path: string): Promise<Buffer> {
+    const res = await fetch(`${this.current}${path}`, {
+      headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+      dispatcher: this.agent,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > MAX_ANSWER_BYTES) throw new ServerError('UNAVAILABLE', 'API answer too large');
+    if (!res.ok) {
+      const e = (JSON.parse(bytes.toString('utf8') || '{}') as { error?: { code?: string; message?: string } }).error;
+      throw new ServerError(
+        isServerErrorCode(e?.code) ? e.code : 'UNAVAILABLE',
+        e?.message ?? `${path} answered HTTP ${res.status}`,
+      );
+    }
+    return bytes;
+  }
+
+  /** Sends bytes as they are (a document whose digest must not change), as one request to the current replica. */
+  postBytes<T>(path: string, bytes: Buffer, contentType: string): Promise<T> {
+    return this.call<T>(path, {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body: bytes,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  }
+
   /** Streams a file as the request body (artifacts up to 4 GiB), reporting progress. */
   async upload<T>(path: string, file: string, onProgress?: Progress): Promise<T> {
     const { stream, size } = await meteredFile(file, onProgress);

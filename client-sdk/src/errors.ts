@@ -58,7 +58,10 @@ export type OtaErrorCode =
   | 'INSTALL_WINDOW_CLOSED'
   | 'DEVICE_NOT_READY'
   | 'NETWORK_METERED'
-  | 'BYTE_BUDGET_SPENT';
+  | 'BYTE_BUDGET_SPENT'
+  // release documents (documents.ts): none signed into the target, or not the one signed
+  | 'DOCUMENT_NOT_SIGNED'
+  | 'DOCUMENT_MISMATCH';
 
 export class OtaError extends Error {
   readonly code: OtaErrorCode;

@@ -110,6 +110,10 @@ export { attestationPayload, BOOT_STATES, createEvidence } from './attestation';
 export type { DeviceIdentity, EnrollmentApi, EnrollmentRequest } from './identity';
 export { enroll, loadIdentity, needsRenewal, newKeyAndCsr, renew, saveIdentity } from './identity';
 
+// Release documents: an SBOM or provenance checked against the digest signed into its target
+export type { ReleaseDocumentKind, SignedDocument } from './documents';
+export { checkReleaseDocument } from './documents';
+
 // Errors: every refusal carries a code; tuf-js's own classes for callers that map them
 export type { ApiAnswer, OtaErrorCode, WaitReason } from './errors';
 export {

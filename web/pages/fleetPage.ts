@@ -1,4 +1,4 @@
-import type { DeviceRecord, FleetBreakdown } from '../../common/adminApi';
+import type { ComponentMatch, DeviceRecord, FleetBreakdown } from '../../common/adminApi';
 import { h, link, replace, table, when } from '../dom';
 import { get } from '../http';
 import { href, type Live, type Route } from '../router';
@@ -30,7 +30,16 @@ export async function fleetPage(view: HTMLElement, route: Route, live: Live): Pr
   const form = searchForm(filter);
   const breakdown = h('div', { class: 'breakdown', 'data-testid': 'breakdown' });
   const results = h('div', { 'data-testid': 'devices' });
-  replace(view, h('h1', {}, 'Fleet'), breakdown, h('h2', {}, 'Devices'), form, results);
+  replace(
+    view,
+    h('h1', {}, 'Fleet'),
+    breakdown,
+    h('h2', {}, 'Components'),
+    componentSearch(route),
+    h('h2', {}, 'Devices'),
+    form,
+    results,
+  );
 
   const refreshBreakdown = async () => {
     const b = await get<FleetBreakdown>('/v1/fleet/breakdown');
@@ -107,4 +116,71 @@ function devicesTable(devices: DeviceRecord[]): HTMLElement {
         ]),
       )
     : h('p', {}, 'No devices match.');
+}
+
+/**
+ * Which releases' SBOMs list a component (below a version, say a vulnerable one) and how many
+ * devices run each: the same answer as `ota fleet components`.
+ */
+function componentSearch(route: Route): HTMLElement {
+  const name = h('input', {
+    name: 'component',
+    value: route.query.get('component') ?? '',
+    placeholder: 'openssl',
+    maxlength: 128,
+  });
+  const below = h('input', {
+    name: 'below',
+    value: route.query.get('below') ?? '',
+    placeholder: '3.0.14',
+    maxlength: 128,
+  });
+  const results = h('div', { 'data-testid': 'components' });
+  const search = () => showComponents(results, name.value.trim(), below.value.trim());
+  void search();
+  return h(
+    'div',
+    {},
+    h(
+      'form',
+      {
+        class: 'filters',
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          location.hash = href('fleet', [], {
+            ...Object.fromEntries(route.query),
+            component: name.value.trim(),
+            below: below.value.trim(),
+          });
+        },
+      },
+      h('label', {}, 'Component ', name),
+      h('label', {}, 'Version below ', below),
+      h('button', { type: 'submit' }, 'Find'),
+    ),
+    results,
+  );
+}
+
+async function showComponents(results: HTMLElement, name: string, below: string): Promise<void> {
+  if (!name) return replace(results);
+  const q = new URLSearchParams({ name, ...(below ? { versionBelow: below } : {}) });
+  const rows = await get<ComponentMatch[]>(`/v1/fleet/components?${q.toString()}`);
+  const devices = rows.reduce((n, r) => n + r.devices, 0);
+  replace(
+    results,
+    rows.length
+      ? table(
+          ['Release', 'Component', 'Version', 'Devices running it'],
+          rows.map((r) => [
+            link(href('releases', [r.channel, r.version]), `${r.channel} ${r.version}`),
+            r.component.name,
+            r.component.version,
+            r.devices,
+          ]),
+          { 'aria-label': 'Releases with the component' },
+        )
+      : h('p', {}, "No release's SBOM lists it."),
+    rows.length ? h('p', {}, `${rows.length} release(s), ${devices} device(s).`) : null,
+  );
 }

@@ -1,6 +1,7 @@
 import type { DeliverySummary, OpsAction, ReleaseInsights, TargetStats } from '../../common/adminApi';
 import { OPS_RULES, TERMINAL_STAGES } from '../../common/opsRules';
 import { type ReleaseStatus, STAGES } from '../../common/release';
+import { DOCUMENT_KINDS } from '../../common/releaseDocuments';
 import { describeGate, describePublished, describeWaiting, describeWindow } from '../../common/statusWords';
 import { urlPath } from '../../common/urlPath';
 import { confirmAction, post } from '../actions';
@@ -116,7 +117,7 @@ function showStatus(p: Parts, s: Status, showActions: (s: Status) => void): void
   showActions(s);
   replace(p.timeline, ...timelineItems(s));
   replace(p.devices, devicesOf(s));
-  replace(p.delivery, ...deliveryOf(s));
+  replace(p.delivery, ...deliveryOf(s), documentsOf(s));
 }
 
 function summaryFacts(s: Status): Array<HTMLElement | null> {
@@ -206,6 +207,25 @@ function devicesOf(s: Status): HTMLElement {
           `Install windows (signed; devices check them by their own clocks): ${windows.map(describeWindow).join('; ')}.`,
         )
       : '',
+  );
+}
+
+/** The SBOM and provenance signed into the release (their digests), each downloadable as uploaded. */
+function documentsOf(s: Status): HTMLElement {
+  const docs = s.target?.custom.documents ?? {};
+  const links = DOCUMENT_KINDS.filter((k) => docs[k]).map((k) =>
+    h(
+      'a',
+      { href: `/v1/admin/documents/${docs[k]!.sha256}`, download: `${k}.json`, 'data-testid': `document-${k}` },
+      `${k === 'sbom' ? 'SBOM' : 'Provenance'} (${docs[k]!.format})`,
+    ),
+  );
+  return h(
+    'p',
+    {},
+    ...(links.length
+      ? ['Signed documents: ', ...links.flatMap((l, i) => (i ? [', ', l] : [l]))]
+      : ['No SBOM or provenance came with this release.']),
   );
 }
 
