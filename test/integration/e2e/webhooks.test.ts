@@ -149,6 +149,20 @@ describe('webhooks, end to end', () => {
     expect((await deliveries(h.id)).filter((d) => d.state === 'delivered')).to.deep.equal([]);
   });
 
+  it('tells of a key change with the new root version', async () => {
+    const r = await receiver();
+    const { secret } = await subscribe(r.url, '--event', 'keys.changed');
+    const changed = await ota('keys', 'rotate', 'rollout', 'timestamp', '--json');
+    expect(changed.code, changed.stdout + changed.stderr).to.equal(0);
+    const rootVersion = (changed.json as { rootVersion: number }).rootVersion;
+    const [told] = await waitFor('the keys.changed event', async () => {
+      const got = verifiedEvents(await r.received(), secret);
+      return got.length > 0 && got;
+    });
+    expect(told!.type).to.equal('dev.enigm-ota.keys.changed');
+    expect(told!.data).to.deep.equal({ repo: 'rollout', rootVersion });
+  });
+
   it('loses nothing while the receiver is down for 5 minutes, and keeps each release in order', async function () {
     this.timeout(OUTAGE_MS + 240_000);
     const first = await receiver();

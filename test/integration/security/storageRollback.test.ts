@@ -22,6 +22,7 @@ import {
   temporalClient,
   testConfig,
 } from '../helpers';
+import { startReceiver, verifiedEvents } from '../receivers';
 import { TEST_EXTRA_ENV } from '../setup';
 
 const TIMESTAMP = 'rollout/timestamp.json';
@@ -86,6 +87,19 @@ describe('security: storage rolled back to older signed metadata (S-25)', functi
           currentVersion: '0.0.1',
         }),
       });
+    // A webhook subscriber hears of the refused rollback too.
+    const receiver = await startReceiver();
+    const hook = await otaWithToken(
+      await stackToken(TEST_PROFILE, 'admin'),
+      'webhook',
+      'add',
+      '--url',
+      receiver.url,
+      '--event',
+      'storage.rollback-detected',
+      '--json',
+    );
+    expect(hook.code, hook.stdout).to.equal(0);
     await releaseAwaitingApproval(unread, '1.0.0', { steps: '100', bake: '1h' });
     await approve(unread, '1.0.0');
     await waitForStatus(client, { channel: unread, version: '1.0.0' }, (s) => s.published?.percent === 100);
@@ -115,6 +129,14 @@ describe('security: storage rolled back to older signed metadata (S-25)', functi
     const status = await ota('metadata', 'status', '--json');
     expect(status.code).to.equal(1);
     expect((status.json as MetadataStatus).problems.join('\n')).to.match(/rollout timestamp: .*STORAGE_ROLLBACK/);
+    const [told] = await waitFor('the storage.rollback-detected event', async () => {
+      const got = verifiedEvents(await receiver.received(), (hook.json as { secret: string }).secret);
+      return got.length > 0 && got;
+    });
+    expect(told!.type).to.equal('dev.enigm-ota.storage.rollback-detected');
+    expect(told!.data).to.include({ repo: 'rollout', role: 'timestamp' });
+    expect(Number(told!.data['found'])).to.be.below(Number(told!.data['highest']));
+    await receiver.stop();
 
     await storage().putBytes('metadata', TIMESTAMP, newest);
     newest = undefined;
