@@ -3,14 +3,9 @@ import { createHash } from 'node:crypto';
 import { checkReleaseDocument } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-};
+import { refusal } from '../../rejection';
+
+const codeOf = (fn: () => unknown): string => refusal(fn).code;
 
 describe('checkReleaseDocument (a document against its signed target)', () => {
   const sbom = Buffer.from('{"bomFormat":"CycloneDX","specVersion":"1.5","version":1}');
