@@ -155,7 +155,10 @@ describe('webhooks, end to end', () => {
     const changed = await ota('keys', 'rotate', 'rollout', 'timestamp', '--json');
     expect(changed.code, changed.stdout + changed.stderr).to.equal(0);
     const rootVersion = (changed.json as { rootVersion: number }).rootVersion;
+    // The API follows the new root when it next reads the repository: a device's poll does.
+    const asDevice = await deviceFetch('keys-hook-device', 'hooks');
     const [told] = await waitFor('the keys.changed event', async () => {
+      await (await asDevice(`${testConfig().api.url}/v1/repos/rollout/metadata/timestamp.json`)).arrayBuffer();
       const got = verifiedEvents(await r.received(), secret);
       return got.length > 0 && got;
     });
