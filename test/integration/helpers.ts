@@ -190,6 +190,16 @@ export interface ReleaseOptions {
 
 /** Creates a release through the CLI (upload and start); returns once its workflow runs. */
 export async function createRelease(channel: string, version: string, opts: ReleaseOptions = {}): Promise<void> {
+  const created = await tryCreateRelease(channel, version, opts);
+  if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
+}
+
+/** `ota release create` as createRelease runs it, for a test that expects it may be refused. */
+export async function tryCreateRelease(
+  channel: string,
+  version: string,
+  opts: ReleaseOptions = {},
+): Promise<CliResult> {
   const file = await artifactFile(`fw-${channel}-${version}.bin`, opts.bytes);
   const creator = opts.as ?? 'test-creator';
   // plan '' means: no plan flags, the channel's own plan applies. Custom steps here have no
@@ -201,7 +211,7 @@ export async function createRelease(channel: string, version: string, opts: Rele
         ? ['--plan', opts.plan]
         : []
       : ['--steps', opts.steps ?? '100', '--bake', opts.bake ?? '0s', ...gate];
-  const created = await otaAs(
+  return otaAs(
     creator,
     'release',
     'create',
@@ -219,7 +229,6 @@ export async function createRelease(channel: string, version: string, opts: Rele
     ...(opts.flags ?? []),
     '--json',
   );
-  if (created.code !== 0) throw new Error(`ota release create failed: ${created.stdout}${created.stderr}`);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { checkReleaseDocument } from '@enigm-ota/client-sdk';
@@ -12,14 +12,13 @@ import { launchBrowser } from '../../../scripts/lib/browser';
 import {
   adminApi,
   approve,
-  artifactFile,
   deviceFetch,
   type ErrorAnswer,
   operatorToken,
   ota,
-  otaAs,
   temporalClient,
   testConfig,
+  tryCreateRelease,
 } from '../helpers';
 
 const CHANNEL = 'sbomc';
@@ -40,6 +39,7 @@ async function signedCustom(repo: 'release' | 'rollout', name: string): Promise<
 /** Two files under the test's builds folder: a CycloneDX SBOM and an in-toto statement about `sha256`. */
 async function documents(sha256: string, openssl: string): Promise<{ sbom: string; provenance: string }> {
   const dir = join(testConfig().home, 'builds');
+  await mkdir(dir, { recursive: true });
   const sbom = join(dir, `sbom-${openssl}.json`);
   const provenance = join(dir, `provenance-${sha256.slice(0, 8)}.json`);
   await writeFile(
@@ -66,39 +66,23 @@ async function documents(sha256: string, openssl: string): Promise<{ sbom: strin
   return { sbom, provenance };
 }
 
-async function create(version: string, files: { artifact: string; sbom?: string; provenance?: string }) {
-  return otaAs(
-    'sbom-creator',
-    'release',
-    'create',
-    '--artifact',
-    files.artifact,
-    '--version',
-    version,
-    '--channel',
-    CHANNEL,
-    '--hardware',
-    'devkit-a',
-    '--steps',
-    '100',
-    '--bake',
-    '0s',
-    '--min-devices',
-    '0',
-    '--rollback-index',
-    '1',
-    ...(files.sbom ? ['--sbom', files.sbom] : []),
-    ...(files.provenance ? ['--provenance', files.provenance] : []),
-    '--json',
-  );
+/** `ota release create` on the test channel with these documents. */
+function create(version: string, files: { bytes?: Buffer; sbom?: string; provenance?: string }) {
+  return tryCreateRelease(CHANNEL, version, {
+    as: 'sbom-creator',
+    ...(files.bytes ? { bytes: files.bytes } : {}),
+    flags: [
+      ...(files.sbom ? ['--sbom', files.sbom] : []),
+      ...(files.provenance ? ['--provenance', files.provenance] : []),
+    ],
+  });
 }
 
 describe('SBOM and provenance per release', () => {
   it('signs both documents into the target in both repositories; a device checks them; components find the devices', async () => {
     const bytes = randomBytes(64 * 1024);
-    const artifact = await artifactFile('sbomc-1.0.0.bin', bytes);
     const files = await documents(createHash('sha256').update(bytes).digest('hex'), '3.0.13');
-    const created = await create('1.0.0', { artifact, ...files });
+    const created = await create('1.0.0', { bytes, ...files });
     expect(created.code, created.stdout + created.stderr).to.equal(0);
     await waitForStatus(await temporalClient(), { channel: CHANNEL, version: '1.0.0' }, (s) => s.stage === 'approval');
     await approve(CHANNEL, '1.0.0');
@@ -156,13 +140,13 @@ describe('SBOM and provenance per release', () => {
   });
 
   it('refuses a malformed SBOM, and provenance about another artifact, with a clear error and no release', async () => {
-    const artifact = await artifactFile('sbomc-2.0.0.bin');
+    await mkdir(join(testConfig().home, 'builds'), { recursive: true });
     const broken = join(testConfig().home, 'builds', 'broken-sbom.json');
     await writeFile(
       broken,
       JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.5', components: [{ name: 'x' }] }),
     );
-    const refused = await create('2.0.0', { artifact, sbom: broken });
+    const refused = await create('2.0.0', { sbom: broken });
     expect(refused.code).to.equal(2);
     expect((refused.json as ErrorAnswer).error).to.include({ code: 'INVALID_INPUT' });
     expect((refused.json as ErrorAnswer).error.message).to.match(/CycloneDX 1\.5/);
@@ -170,7 +154,7 @@ describe('SBOM and provenance per release', () => {
     expect((listed.json as ErrorAnswer).error.code).to.equal('NOT_FOUND');
 
     const other = await documents('cd'.repeat(32), '3.0.15');
-    const created = await create('2.0.0', { artifact, provenance: other.provenance });
+    const created = await create('2.0.0', { provenance: other.provenance });
     expect(created.code, created.stderr).to.equal(0);
     const failed = await waitForStatus(
       await temporalClient(),
