@@ -102,10 +102,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
     source: `urn:enigm-ota:${config.api.url}`,
     warn: (msg, detail) => log.warn(detail, msg),
   });
-  parts.recorded = async () => {
-    dispatcher.wake();
-    await fleet.notify('webhook');
-  };
+  // Recorded events wake the dispatchers through the change bus, this replica's included.
   fleet.onChange('webhook', () => dispatcher.wake());
   // TLS 1.3 only: no renegotiation, so a connection's client certificate is fixed (api/auth.ts).
   const server = createServer(
@@ -174,8 +171,6 @@ interface ApiParts extends MetadataParts {
   webhooks: WebhookStore;
   targets: TargetPolicy;
   documents: DocumentStore;
-  /** Tells every replica's dispatcher that events were recorded (set once the dispatcher exists). */
-  recorded?: () => Promise<void>;
 }
 
 interface MetadataParts {
@@ -301,7 +296,7 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
   app.use(insightRoutes({ ...parts, guard }));
   app.use(releaseRoutes({ ...parts, rolloutPolicy: config.rolloutPolicy, guard }));
   app.use(documentRoutes({ ...parts, guard }));
-  app.use(webhookRoutes({ ...parts, recorded: () => parts.recorded?.() ?? Promise.resolve(), guard }));
+  app.use(webhookRoutes({ ...parts, recorded: () => parts.fleet.notify('webhook'), guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));
   app.use(errorHandler);
