@@ -15,7 +15,7 @@
 # is in var/test-times.json (OTA_TEST_UPDATE_TIMES=1 writes test/tiers/times.json instead).
 # OTA_TEST_SERIAL=1 runs the tiers one after the other on one stack at a time;
 # OTA_TEST_TIERS="unit" (space-separated) runs a subset. Prints each part's time and one summary
-# line at the end.
+# line at the end, after the failures of every part again.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -111,6 +111,12 @@ if compgen -G "$logs/times-*.json" >/dev/null; then
   printf '\033[1m[test]\033[0m slowest files (all in %s):\n' "${times_out#"$root"/}"
   bash scripts/node.sh dist/scripts/testLanes.js times "$times_out" "$logs"/times-*.json || true
 fi
+# The failures again, last, so that the tail of a long run shows what failed and why.
+for part in "${parts[@]}"; do
+  grep -Eq '^ +[0-9]+ failing' "$logs/$part.log" || continue
+  printf '\033[1m[test]\033[0m failures in %s:\n' "$part"
+  sed -n '/^ *[0-9]* failing/,$p' "$logs/$part.log" | head -n 200
+done
 # A part that failed without a mocha count (a crash before its summary) still counts as a failure.
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
 echo "$passed passed, $failed failed"
