@@ -36,9 +36,12 @@ const restrict = ({ paths = [], patterns = [] } = {}) => ({
   'no-restricted-imports': ['error', { paths, patterns: [...patterns, internals] }],
 });
 
-/** Project folders a module must not reach (by relative import, at any depth). */
+/**
+ * Project folders a module must not reach (by relative import, at any depth). Relative paths
+ * only: a package whose name ends like a folder (`@opentelemetry/api`) is no project folder.
+ */
 const folders = (names, message, extra = {}) => ({
-  group: names.flatMap((f) => [`**/${f}`, `**/${f}/*`, `**/${f}/**`]),
+  regex: `^(\\.{1,2}/)+(.+/)?(${names.join('|')})(/.*)?$`,
   message,
   ...extra,
 });
