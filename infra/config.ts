@@ -93,7 +93,15 @@ export interface Config {
   /** The freshness Schedule: how often it runs, and how close to expiry a role is re-signed. */
   freshness: { everyMinutes: number; withinHours: number };
   /** JSON logs (pino) at this level; the worker's Temporal metrics on host:port, port 0 = off. */
-  observability: { logLevel: LogLevel; workerMetrics: { host: string; port: number } };
+  observability: {
+    logLevel: LogLevel;
+    workerMetrics: { host: string; port: number };
+    /**
+     * OpenTelemetry traces (infra/tracing.ts), exported over OTLP/HTTP to `url`; undefined (the
+     * default) when no OTLP endpoint is configured: then nothing is traced at all.
+     */
+    traces?: { url: string; sampleRatio: number };
+  };
   /** Fault-injection failpoints (worker/faultHold.ts): for the fault suite only, never in a deployment. */
   failpoints: { hold?: string };
   /**
@@ -412,7 +420,29 @@ function observabilityConfig(vars: EnvReader): Config['observability'] {
   if (!LOG_LEVELS.includes(logLevel)) vars.problems.push(`OTA_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(host))
     vars.problems.push('OTA_WORKER_METRICS_HOST must be a host name or IP address');
-  return { logLevel, workerMetrics: { host, port: vars.int('OTA_WORKER_METRICS_PORT', 0, { max: 65535 }) } };
+  return {
+    logLevel,
+    workerMetrics: { host, port: vars.int('OTA_WORKER_METRICS_PORT', 0, { max: 65535 }) },
+    traces: tracesConfig(vars),
+  };
+}
+
+/**
+ * The OpenTelemetry variables operators already know: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the
+ * whole URL) or OTEL_EXPORTER_OTLP_ENDPOINT (its base; /v1/traces is added), OTEL_SDK_DISABLED;
+ * and OTA_TRACE_SAMPLE_PERCENT, the share of requests and releases that start a trace.
+ */
+function tracesConfig(vars: EnvReader): Config['observability']['traces'] {
+  const whole = vars.text('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const base = vars.text('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const percent = vars.int('OTA_TRACE_SAMPLE_PERCENT', 100, { min: 1, max: 100 });
+  if (vars.text('OTEL_SDK_DISABLED') === 'true' || (whole === undefined && base === undefined)) return undefined;
+  const name = whole !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const url = vars.url(name, '');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') vars.problems.push(`${name} must be an http(s) URL`);
+  if (url.username || url.password) vars.problems.push(`${name} must not carry credentials`);
+  if (whole === undefined) url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/traces`;
+  return { url: url.href, sampleRatio: percent / 100 };
 }
 
 /** OTA_BOOTSTRAP_OPERATORS: `[{ name, roles, tokenSha256 }]`, each field checked. */

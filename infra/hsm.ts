@@ -2,6 +2,7 @@ import * as pkcs11js from 'pkcs11js';
 
 import { ServerError } from '../common/errors';
 import type { Config } from './config';
+import { inSpan } from './tracing';
 
 // pkcs11js has no names for the Edwards-curve mechanisms (PKCS11 3.0).
 const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
@@ -135,10 +136,11 @@ export class Hsm {
     return {
       label,
       publicKey,
-      sign: (data: Buffer) => {
-        this.lib.C_SignInit(this.session, { mechanism: CKM_EDDSA }, priv);
-        return Buffer.from(this.lib.C_Sign(this.session, data, Buffer.alloc(64)));
-      },
+      sign: (data: Buffer) =>
+        inSpan({ name: 'hsm.sign', attributes: { 'ota.hsm.key': label, 'ota.hsm.mechanism': 'EdDSA' } }, () => {
+          this.lib.C_SignInit(this.session, { mechanism: CKM_EDDSA }, priv);
+          return Buffer.from(this.lib.C_Sign(this.session, data, Buffer.alloc(64)));
+        }),
     };
   }
 
@@ -186,10 +188,14 @@ export class Hsm {
       label,
       modulus: Buffer.from(modulus?.value as Buffer),
       publicExponent: Buffer.from(exponent?.value as Buffer),
-      sign: (data: Buffer) => {
-        this.lib.C_SignInit(this.session, { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS }, priv);
-        return Buffer.from(this.lib.C_Sign(this.session, data, Buffer.alloc(size)));
-      },
+      sign: (data: Buffer) =>
+        inSpan(
+          { name: 'hsm.sign', attributes: { 'ota.hsm.key': label, 'ota.hsm.mechanism': 'SHA256-RSA-PKCS' } },
+          () => {
+            this.lib.C_SignInit(this.session, { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS }, priv);
+            return Buffer.from(this.lib.C_Sign(this.session, data, Buffer.alloc(size)));
+          },
+        ),
     };
   }
 

@@ -8,6 +8,7 @@ import * as Minio from 'minio';
 import { ServerError } from '../common/errors';
 import type { Config, Endpoint } from './config';
 import { meteredFile, type Progress } from './fileStream';
+import { traceMethods } from './tracing';
 
 /** The project's three buckets, by purpose (their names carry OTA_BUCKET_PREFIX). */
 export type Bucket = 'intake' | 'artifacts' | 'metadata';
@@ -34,6 +35,13 @@ export class Storage {
   constructor(private readonly config: Config['minio']) {
     const { endPoint, port, useSSL, accessKey, secretKey } = config;
     this.client = new Minio.Client({ endPoint, port, useSSL, accessKey, secretKey });
+    traceMethods(this, STORAGE_CALLS, {
+      prefix: 'storage',
+      attributes: ([bucket, key]) => ({
+        ...(typeof bucket === 'string' && { 'ota.storage.bucket': bucket }),
+        ...(typeof key === 'string' && { 'ota.storage.key': key }),
+      }),
+    });
   }
 
   /**
@@ -288,6 +296,26 @@ export class Storage {
     await this.client.removeObject(this.bucketName(bucket), key);
   }
 }
+
+/** The calls that reach storage, each a span when tracing is on (presigning is local arithmetic). */
+const STORAGE_CALLS = [
+  'folders',
+  'ensureBuckets',
+  'stat',
+  'putFile',
+  'putStream',
+  'putChecked',
+  'putFileChecked',
+  'statChecked',
+  'putBytes',
+  'putBytesIfAbsent',
+  'putBytesIfMatch',
+  'getVersioned',
+  'getStream',
+  'hash',
+  'copyIfUnchanged',
+  'remove',
+] as const;
 
 /** How long the URL of an upload this process is about to send is valid (checked when the request starts). */
 const PUT_URL_SECONDS = 600;

@@ -49,6 +49,41 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('traces (S-33)', () => {
+    it('are off unless an OTLP endpoint is set', () => {
+      expect(loadConfig({}).observability.traces).to.equal(undefined);
+      expect(loadConfig({ OTA_TRACE_SAMPLE_PERCENT: '50' }).observability.traces).to.equal(undefined);
+    });
+
+    it('go to the whole traces URL, or to /v1/traces under the base endpoint', () => {
+      expect(
+        loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/custom' }).observability.traces,
+      ).to.deep.equal({ url: 'http://collector:4318/custom', sampleRatio: 1 });
+      expect(
+        loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example/base/', OTA_TRACE_SAMPLE_PERCENT: '5' })
+          .observability.traces,
+      ).to.deep.equal({ url: 'https://otel.example/base/v1/traces', sampleRatio: 0.05 });
+    });
+
+    it('stay off with OTEL_SDK_DISABLED=true', () => {
+      const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' };
+      expect(loadConfig(env).observability.traces).to.equal(undefined);
+    });
+
+    it('refuse an endpoint that is not http(s), one with credentials, and a sample outside 1..100', () => {
+      expectRefused({ OTEL_EXPORTER_OTLP_ENDPOINT: 'file:///tmp/spans' }, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+      expectRefused({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'not a url' }, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+      expectRefused(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:secret@collector:4318' },
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+      );
+      expectRefused(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTA_TRACE_SAMPLE_PERCENT: '0' },
+        'OTA_TRACE_SAMPLE_PERCENT',
+      );
+    });
+  });
+
   describe('OTA_FLEET_CA_TOKEN (S-23)', () => {
     it("defaults to a token of its own, apart from the signing keys' token", () => {
       const config = loadConfig({});
