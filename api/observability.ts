@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
 import type { InstallReport, OtaErrorCode, PollOffer } from '@enigm-ota/client-sdk';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 import type { Config } from '../infra/config';
 import { createLogger, type Logger } from '../infra/log';
+import { tracingOn, withOpenSpan } from '../infra/tracing';
 
 /** A client's own id is kept only if it cannot break a log line or a header. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -120,6 +122,8 @@ interface RequestState {
   log: Logger;
   errorCode?: string;
   error?: unknown;
+  /** The trace the request is in, when tracing is on. */
+  traceId?: string;
 }
 
 const requests = new WeakMap<Response, RequestState>();
@@ -143,6 +147,11 @@ export function observe(
       metrics,
       log,
     };
+    if (tracingOn()) {
+      const span = trace.getActiveSpan();
+      span?.setAttribute('ota.request_id', state.id);
+      state.traceId = span?.spanContext().traceId;
+    }
     requests.set(res, state);
     res.setHeader('x-request-id', state.id);
     countBodyBytes(res, state);
@@ -158,6 +167,38 @@ export function observe(
     next();
   });
   return r;
+}
+
+/**
+ * One server span per request, mounted only with tracing on (api/server.ts), named by the route
+ * pattern once the request has matched one, never by its URL. Trace context a caller sends
+ * (`traceparent`) is not followed: every trace starts here (S-33).
+ */
+export function traceRequests(): RequestHandler {
+  return (req, res, next) => {
+    withOpenSpan(
+      { name: req.method, attributes: { 'http.request.method': req.method }, kind: SpanKind.SERVER },
+      (span) => {
+        // Body parsers call on from the socket's events: bound, they run inside the request's span.
+        const active = context.active();
+        context.bind(active, req);
+        context.bind(active, res);
+        res.once('close', () => {
+          const route = routeOf(req);
+          span.updateName(`${req.method} ${route}`);
+          span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
+          if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+          span.end();
+        });
+        next();
+      },
+    );
+  };
+}
+
+/** The route pattern a request matched, never its URL: ids and digests in paths would make every request a new series. */
+function routeOf(req: Request): string {
+  return req.route ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}` : UNMATCHED_ROUTE;
 }
 
 /** The id this request is logged under (for error bodies). */
@@ -203,8 +244,7 @@ export function noteError(res: Response, code: string, unexpected?: unknown): vo
 
 function record(req: Request, res: Response, { state, log }: { state: RequestState; log: Logger }): void {
   const seconds = Number(process.hrtime.bigint() - state.startNs) / 1e9;
-  // The pattern, never the URL: ids and digests in paths would make every request a new series.
-  const route = req.route ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}` : UNMATCHED_ROUTE;
+  const route = routeOf(req);
   const labels = { method: req.method, route, status: String(res.statusCode) };
   state.metrics.requests.inc(labels);
   state.metrics.duration.observe(labels, seconds);
@@ -217,6 +257,7 @@ function record(req: Request, res: Response, { state, log }: { state: RequestSta
     durationMs: Math.round(seconds * 1e6) / 1e3,
     bytes: state.bytes,
     ...(state.errorCode !== undefined && { errorCode: state.errorCode }),
+    ...(state.traceId !== undefined && { traceId: state.traceId }),
     ...(!res.writableFinished && { aborted: true }),
   };
   if (state.error !== undefined || res.statusCode >= 500) log.error({ ...line, err: state.error }, 'request failed');

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import express from 'express';
 import type { Logger } from 'pino';
 
@@ -20,6 +21,7 @@ import { createLogger } from '../infra/log';
 import { Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
 import { Storage } from '../infra/storage';
+import { tracingOn } from '../infra/tracing';
 import { Watermarks } from '../infra/watermarks';
 import { WebhookStore } from '../infra/webhookStore';
 import { loadTrustedRoot } from '../trust/ceremony';
@@ -39,7 +41,7 @@ import { insightRoutes } from './insightRoutes';
 import { MetadataCache } from './metadataCache';
 import { metadataRoutes } from './metadataRoutes';
 import { unmatched } from './methods';
-import { ApiMetrics, observe, serveMetrics } from './observability';
+import { ApiMetrics, observe, serveMetrics, traceRequests } from './observability';
 import { RefusalGate } from './refusalGate';
 import { RefusalLimiter } from './refusalLimiter';
 import { releaseRoutes } from './releaseRoutes';
@@ -91,7 +93,12 @@ export async function startServer(config: Config): Promise<RunningApi> {
     audit,
     gate,
     sessions: new Sessions(fleet.sql),
-    temporal: new Client({ connection, namespace: config.temporal.namespace }),
+    // With tracing on, each start and update carries the request's span to the workflow.
+    temporal: new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      ...(tracingOn() && { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } }),
+    }),
     webhooks,
     targets: targetPolicy(config),
     documents: new DocumentStore(fleet.sql),
@@ -267,6 +274,8 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Traced requests first, so the log line of each can name its trace.
+  if (tracingOn()) app.use(traceRequests());
   app.use(observe(config, parts.metrics));
   // S-18: before any route reads the URL (bodies: jsonBody in each router).
   app.use(refuseUnstorableUrl);

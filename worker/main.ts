@@ -1,3 +1,4 @@
+import { OpenTelemetryPlugin } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 
 import { createActivities } from '../activities';
@@ -5,6 +6,7 @@ import { RELEASE_TASK_QUEUE } from '../common/temporalNames';
 import { type Config, loadConfig } from '../infra/config';
 import { createLogger, type Logger, temporalLogger } from '../infra/log';
 import { ensureFreshnessSchedule } from '../infra/schedules';
+import { startTracing } from '../infra/tracing';
 import { createActivityDeps } from './deps';
 import { faultHolds } from './faultHold';
 
@@ -13,6 +15,8 @@ export async function runWorker(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('worker', config.observability.logLevel);
   const metrics = installRuntime(config, log);
+  // Before the adapters are made: storage and the HSM wrap their calls in spans only when it is on.
+  const tracing = startTracing('worker', config.observability.traces);
   const deps = await createActivityDeps(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
@@ -24,6 +28,10 @@ export async function runWorker(): Promise<void> {
       activities: createActivities(deps),
       ...(config.workflowCacheSize === undefined ? {} : { maxCachedWorkflows: config.workflowCacheSize }),
       interceptors: { activity: faultHolds(config.failpoints.hold, log) },
+      // Workflow and activity spans, joined to the API's through Temporal headers. The plugin's
+      // workflow interceptors gate every yield they add behind SDK flags, so turning tracing on
+      // or off never makes a running release's history replay differently.
+      plugins: tracing ? [new OpenTelemetryPlugin(tracing)] : [],
     });
     const schedule = await ensureFreshnessSchedule(deps.temporal, config);
     log.info({ schedule }, 'freshness schedule');
@@ -32,6 +40,7 @@ export async function runWorker(): Promise<void> {
         taskQueue: RELEASE_TASK_QUEUE,
         metrics: metrics ?? 'off',
         workflowCache: config.workflowCacheSize ?? 'default',
+        traces: config.observability.traces?.url ?? 'off',
       },
       'worker ready',
     );
@@ -39,6 +48,7 @@ export async function runWorker(): Promise<void> {
   } finally {
     await connection.close();
     await deps.close();
+    await tracing?.shutdown();
   }
 }
 

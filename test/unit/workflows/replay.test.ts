@@ -1,11 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { Worker } from '@temporalio/worker';
+import { Resource } from '@opentelemetry/resources';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
+import { type ReplayWorkerOptions, Worker } from '@temporalio/worker';
 import { expect } from 'chai';
 
 import { REPO_ROOT } from '../../paths';
-import { workflowBundle } from './bundle';
+import { tracedWorkflowBundle, workflowBundle } from './bundle';
 
 const HISTORIES = join(REPO_ROOT, 'test', 'histories');
 
@@ -16,24 +19,39 @@ const HISTORIES = join(REPO_ROOT, 'test', 'histories');
  * history cost most of the unit tier's time).
  */
 describe('recorded release histories', () => {
-  it('replay without nondeterminism against the current workflow code', async () => {
+  const histories = async () => {
     const files = (await readdir(HISTORIES)).filter((f) => f.endsWith('.json')).sort();
     expect(files.length).to.be.greaterThan(3);
-    const histories = await Promise.all(
+    return Promise.all(
       files.map(async (file) => ({
         workflowId: file.replace(/\.json$/, ''),
         // runReplayHistories reads the JSON form of a history (as `temporal workflow show` writes it).
         history: JSON.parse(await readFile(join(HISTORIES, file), 'utf8')) as unknown,
       })),
     );
+  };
+  const replayAll = async (options: ReplayWorkerOptions) => {
+    const all = await histories();
     const replayed: string[] = [];
-    for await (const result of Worker.runReplayHistories(
-      { workflowBundle: await workflowBundle(), replayName: 'recorded-releases' },
-      histories,
-    )) {
+    for await (const result of Worker.runReplayHistories(options, all)) {
       expect(result.error, `${result.workflowId}: ${result.error?.message}`).to.equal(undefined);
       replayed.push(result.workflowId);
     }
-    expect(replayed.sort()).to.deep.equal(histories.map((h) => h.workflowId).sort());
+    expect(replayed.sort()).to.deep.equal(all.map((h) => h.workflowId).sort());
+  };
+
+  it('replay without nondeterminism against the current workflow code', async () => {
+    await replayAll({ workflowBundle: await workflowBundle(), replayName: 'recorded-releases' });
+  });
+
+  // Histories recorded with tracing off, replayed by a worker that has it on: turning tracing on
+  // for running releases must not change a single command.
+  it('replay without nondeterminism with the OpenTelemetry workflow interceptors (tracing on)', async () => {
+    const exporter = new InMemorySpanExporter();
+    await replayAll({
+      workflowBundle: await tracedWorkflowBundle(),
+      replayName: 'recorded-releases-traced',
+      sinks: { exporter: makeWorkflowExporter(new SimpleSpanProcessor(exporter), new Resource({})) },
+    });
   });
 });
