@@ -75,6 +75,16 @@ if [ "$(cat "$OTA_BIN/.minio-version" 2>/dev/null)" != "$MINIO_VERSION" ]; then
   echo "$MINIO_VERSION" > "$OTA_BIN/.minio-version"
 fi
 
+# Jaeger, the trace backend a traced stack exports to (scripts/lib/traceBackend.ts): a Go tool
+# module pinned in scripts/jaeger/go.mod (Jaeger's own go.mod has replace directives, so
+# `go install pkg@version` refuses it), rebuilt whenever that pin changes.
+jaeger_pin="$(cat "$root/scripts/jaeger/go.mod" "$root/scripts/jaeger/go.sum" | sha256sum | cut -c1-16)"
+if [ "$(cat "$OTA_BIN/.jaeger-pin" 2>/dev/null)" != "$jaeger_pin" ] || [ ! -x "$OTA_BIN/jaeger" ]; then
+  step "building Jaeger $(sed -n 's/^\tgithub.com\/jaegertracing\/jaeger \(v[^ ]*\).*/\1/p' "$root/scripts/jaeger/go.mod") with go build (first time: a few minutes)"
+  (cd "$root/scripts/jaeger" && go build -o "$OTA_BIN/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger)
+  echo "$jaeger_pin" > "$OTA_BIN/.jaeger-pin"
+fi
+
 # qbsdiff builds the worker's delta updates (infra/bsdiffSegments.ts): crates.io source, built with cargo.
 if [ "$("$OTA_BIN/qbsdiff" --version 2>/dev/null)" != "qbsdiff $QBSDIFF_VERSION" ]; then
   # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.

@@ -24,7 +24,9 @@ const DEVICES = 50;
  * 50 simulated devices, approved by a demo release owner. The stack keeps running.
  */
 async function main(): Promise<void> {
-  const config = await stackUp(DEMO_PROFILE, { log: say });
+  // OTA_TRACES=1: Jaeger beside the stack, and the API and worker trace into it.
+  const traces = process.env['OTA_TRACES'] === '1';
+  const config = await stackUp(DEMO_PROFILE, { log: say, traces });
   const client = await connectClient(config);
   try {
     const version = await nextDemoVersion(client);
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
       say(`see: npm run ota -- release status ${version} --channel ${CHANNEL}`);
       process.exitCode = 1;
     }
-    sayWhereToLook(config, version);
+    sayWhereToLook(config, version, traces);
   } finally {
     await client.connection.close();
   }
@@ -119,8 +121,14 @@ async function rollOutToDemoFleet(
   return { tally, stuck };
 }
 
-function sayWhereToLook(config: Config, version: string): void {
+function sayWhereToLook(config: Config, version: string, traces: boolean): void {
   say(`Temporal UI:  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
+  const jaeger = `http://127.0.0.1:${DEMO_PROFILE.traces.uiPort}`;
+  say(
+    traces
+      ? `traces:       ${jaeger}/api/traces?service=enigm-ota-api (Jaeger's query API)`
+      : 'traces:       off (npm run stop, then OTA_TRACES=1 npm start runs Jaeger and traces into it)',
+  );
   say(
     `dashboard:    ${config.api.url}/dashboard/ (sign in with the ops token: OTA_TOKEN in ${join(config.home, 'stack.env')})`,
   );

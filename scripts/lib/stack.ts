@@ -12,6 +12,7 @@ import { newToken, tokenHash } from '../../infra/operators';
 import { Storage } from '../../infra/storage';
 import { runCeremony } from '../../trust/ceremony';
 import { httpOk, logContains, portOpen, ProcessManager } from './processes';
+import { startTraceBackend, type TracePorts } from './traceBackend';
 
 /** Where an embedded stack keeps its state, and its ports (the demo and the tests differ). */
 export interface StackProfile {
@@ -23,6 +24,8 @@ export interface StackProfile {
   apiPort: number;
   /** The worker's Temporal SDK metrics (Prometheus). */
   workerMetricsPort: number;
+  /** The trace backend, when the stack runs one (StackOptions.traces). */
+  traces: TracePorts;
 }
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -35,6 +38,7 @@ export const DEMO_PROFILE: StackProfile = {
   minioConsolePort: 9001,
   apiPort: 8080,
   workerMetricsPort: 9464,
+  traces: { otlpPort: 4318, uiPort: 16686 },
 };
 
 // Suites with different offsets run at once (npm test runs two tiers side by side): each
@@ -49,12 +53,13 @@ export const TEST_PROFILE: StackProfile = {
   minioConsolePort: 19001 + TEST_PORT_OFFSET,
   apiPort: 18080 + TEST_PORT_OFFSET,
   workerMetricsPort: 19464 + TEST_PORT_OFFSET,
+  traces: { otlpPort: 19318 + TEST_PORT_OFFSET, uiPort: 19686 + TEST_PORT_OFFSET },
 };
 
 const TOKEN_LABEL = 'enigm-ota';
 /** S-23: the fleet CA's key has a token of its own, so the API's PIN opens nothing else. */
 const CA_TOKEN_LABEL = 'enigm-ota-ca';
-const SERVICES = ['api-2', 'worker-2', 'api', 'worker', 'minio', 'temporal'] as const;
+const SERVICES = ['api-2', 'worker-2', 'api', 'worker', 'minio', 'temporal', 'jaeger'] as const;
 
 interface Secrets {
   hsmPin: string;
@@ -138,12 +143,19 @@ export interface StackOptions {
   replicas?: 1 | 2;
   /** Extra environment for the second replica only (tests give it a long rollout cache). */
   replicaEnv?: Record<string, string>;
+  /**
+   * Runs the trace backend (Jaeger) and has the API and worker export their traces to it. Off by
+   * default: then neither process traces anything.
+   */
+  traces?: boolean;
 }
 
 /** Starts (or finds running) every service of the embedded stack; idempotent. */
 export async function stackUp(p: StackProfile, options: StackOptions = {}): Promise<Config> {
   const log = options.log ?? (() => undefined);
-  const env = { ...(await stackEnv(p)), ...options.extraEnv };
+  const env: Record<string, string> = { ...(await stackEnv(p)), ...options.extraEnv };
+  const pm = new ProcessManager(p.home);
+  if (options.traces) env['OTEL_EXPORTER_OTLP_ENDPOINT'] = (await startTraceBackend(pm, p.traces, log)).otlpUrl;
   const replicas = options.replicas ?? 1;
   if (replicas !== 1 && replicas !== 2)
     throw new ServerError('CONFIG_INVALID', `replicas must be 1 or 2, got ${String(replicas)}`);
@@ -157,7 +169,6 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
       .join('\n') + '\n',
     { mode: 0o600 },
   );
-  const pm = new ProcessManager(p.home);
   await startTemporal(pm, p, log);
   await startMinio(pm, { p, env }, log);
   await ensureToken(p.home, env);

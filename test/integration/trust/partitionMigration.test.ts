@@ -46,6 +46,7 @@ describe('partitioned metadata: moving a running fleet (D-16)', function () {
     minioConsolePort: TEST_PROFILE.minioConsolePort + 5,
     apiPort: TEST_PROFILE.apiPort + 5,
     workerMetricsPort: TEST_PROFILE.workerMetricsPort + 5,
+    traces: { otlpPort: TEST_PROFILE.traces.otlpPort + 5, uiPort: TEST_PROFILE.traces.uiPort + 5 },
   };
   const channel = 'parts';
   // The suite's environment, as its stack set it up (taken in `before`, not at load time).
