@@ -19,7 +19,11 @@
  * each ratio compares runs made one right after the other, and the API's CPU time per poll
  * (from /proc) says what a poll costs whatever the load.
  *
- *   OTA_TEST_PORT_OFFSET=180 bash scripts/node.sh dist/bench/poll.js [--seconds 5] [--identities 1000] [--rounds 3] [--only pglite|postgresql] [--json]
+ * Tracing (infra/tracing.ts) is off by default and then costs a poll nothing: the rows above are
+ * the API with it off. On the first backend the API then runs again with tracing on, every poll
+ * a span exported to Jaeger, to show what turning it on costs (skip with --no-traces).
+ *
+ *   OTA_TEST_PORT_OFFSET=180 bash scripts/node.sh dist/bench/poll.js [--seconds 5] [--identities 1000] [--rounds 3] [--only pglite|postgresql] [--no-traces] [--json]
  *
  * The stack lives in var/bench-poll (made afresh each run) and is stopped at the end.
  */
@@ -104,7 +108,16 @@ async function main(): Promise<void> {
       await stackUp(PROFILE, { extraEnv: databaseUrl ? { DATABASE_URL: databaseUrl } : {} });
       const ours = { url: new URL(config.api.url), pid: pm.running('api')! };
       say(`${backend}: ${DEVICES} devices in the fleet store, API pid ${ours.pid}`);
-      rows.push(...(await measure(backend, { bare, ours, devices, seconds, rounds })));
+      const run = { bare, ours, devices, seconds, rounds };
+      const { rows: measured, kept } = await measure(backend, run);
+      rows.push(...measured);
+      if (backend === backends[0] && !process.argv.includes('--no-traces')) {
+        await pm.stop('api');
+        await stackUp(PROFILE, { extraEnv: databaseUrl ? { DATABASE_URL: databaseUrl } : {}, traces: true });
+        say(`${backend}: the API again with tracing on, every poll exported to Jaeger`);
+        const traced = { ...run, ours: { url: ours.url, pid: pm.running('api')! } };
+        rows.push(...tracingRows(backend, kept, await alternate(traced, 'keep-alive', CONCURRENCY)));
+      }
       load.push(loadavg()[0]!);
     }
     report(
@@ -129,27 +142,8 @@ async function main(): Promise<void> {
 async function measure(
   backend: Backend,
   run: { bare: Server; ours: Server; devices: PollingDevice[]; seconds: number; rounds: number },
-): Promise<Row[]> {
-  const { bare, ours, devices, seconds, rounds } = run;
-  const both = async (mode: ConnectionMode, concurrency: number) => {
-    const pollers = [bare, ours].map((server) => ({ server, poller: openPoller(server.url, mode) }));
-    try {
-      // Every device once first: its connection (or session ticket) exists, its record was read.
-      for (const { server, poller } of pollers)
-        await pollLoad(server, devices, { poller, concurrency: CONCURRENCY, polls: devices.length });
-      const best: Array<LoadResult | undefined> = [undefined, undefined];
-      for (let round = 0; round < rounds; round++) {
-        for (const [i, { server, poller }] of pollers.entries()) {
-          await pollLoad(server, devices, { poller, concurrency, seconds: 1 });
-          const r = await pollLoad(server, devices, { poller, concurrency, seconds });
-          if (!best[i] || r.rps > best[i].rps) best[i] = r;
-        }
-      }
-      return { b: best[0]!, o: best[1]! };
-    } finally {
-      for (const { poller } of pollers) await poller.close();
-    }
-  };
+): Promise<{ rows: Row[]; kept: { b: LoadResult; o: LoadResult } }> {
+  const both = (mode: ConnectionMode, concurrency: number) => alternate(run, mode, concurrency);
   const rows: Row[] = [];
   const kept = await both('keep-alive', CONCURRENCY);
   rows.push(rpsRow(`${backend}: polls/s, kept-alive connections`, kept, TARGET));
@@ -172,7 +166,65 @@ async function measure(
     target: '< 10 ms',
     met: p99.o < 10,
   });
-  return rows;
+  return { rows, kept };
+}
+
+/**
+ * The baseline and the API, one right after the other, `rounds` times, in one connection mode:
+ * the best round of each (the one the machine's other load disturbed least).
+ */
+async function alternate(
+  run: { bare: Server; ours: Server; devices: PollingDevice[]; seconds: number; rounds: number },
+  mode: ConnectionMode,
+  concurrency: number,
+): Promise<{ b: LoadResult; o: LoadResult }> {
+  const { bare, ours, devices, seconds, rounds } = run;
+  const pollers = [bare, ours].map((server) => ({ server, poller: openPoller(server.url, mode) }));
+  try {
+    // Every device once first: its connection (or session ticket) exists, its record was read.
+    for (const { server, poller } of pollers)
+      await pollLoad(server, devices, { poller, concurrency: CONCURRENCY, polls: devices.length });
+    const best: Array<LoadResult | undefined> = [undefined, undefined];
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, { server, poller }] of pollers.entries()) {
+        await pollLoad(server, devices, { poller, concurrency, seconds: 1 });
+        const r = await pollLoad(server, devices, { poller, concurrency, seconds });
+        if (!best[i] || r.rps > best[i].rps) best[i] = r;
+      }
+    }
+    return { b: best[0]!, o: best[1]! };
+  } finally {
+    for (const { poller } of pollers) await poller.close();
+  }
+}
+
+/**
+ * What tracing costs a poll. Off (the default) the API mounts no tracing middleware and wraps
+ * no call: the kept-alive row above is the API with tracing off, against the bare endpoint.
+ * On, every poll is a span exported to Jaeger. Each is measured against the bare endpoint
+ * right beside it, so the ratio of the two ratios holds whatever the machine's load.
+ */
+function tracingRows(
+  backend: Backend,
+  off: { b: LoadResult; o: LoadResult },
+  on: { b: LoadResult; o: LoadResult },
+): Row[] {
+  const vsBare = (r: { b: LoadResult; o: LoadResult }) => r.o.rps / r.b.rps;
+  const cpu = (r: { b: LoadResult; o: LoadResult }) => r.o.serverCpuUs / r.b.serverCpuUs;
+  return [
+    {
+      measure: `${backend}: tracing on (every poll a span to Jaeger), polls/s kept alive (x bare)`,
+      baseline: `${on.b.rps.toFixed(0)}/s`,
+      ours: `${on.o.rps.toFixed(0)}/s`,
+      ratio: vsBare(on),
+    },
+    {
+      measure: `${backend}: tracing on / off, polls/s and CPU per poll`,
+      baseline: `off ${vsBare(off).toFixed(2)}x, ${cpu(off).toFixed(2)}x cpu`,
+      ours: `on ${vsBare(on).toFixed(2)}x, ${cpu(on).toFixed(2)}x cpu`,
+      ratio: vsBare(on) / vsBare(off),
+    },
+  ];
 }
 
 interface Server {
