@@ -7,7 +7,10 @@ RUN cargo install qbsdiff --version 1.4.4 --features cmd --bins --root /opt/qbsd
 # python3, make, g++: native addons (pkcs11js) build against this Node. bzip2: unpacks qbsdiff's blocks.
 # openssl: the compose file's storage-tls service makes object storage's certificate with it.
 FROM node:24-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends softhsm2 bzip2 openssl python3 make g++ && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends softhsm2 bzip2 openssl python3 python3-venv make g++ && rm -rf /var/lib/apt/lists/*
+# The API validates SPDX SBOMs with SPDX's own parser (PyPI spdx-tools; infra/spdxTools.ts).
+RUN python3 -m venv /opt/spdx-tools && /opt/spdx-tools/bin/pip install --no-cache-dir spdx-tools==0.8.5
+ENV OTA_SPDX_TOOLS=/opt/spdx-tools/bin/pyspdxtools
 COPY --from=qbsdiff /opt/qbsdiff/bin/qbsdiff /usr/local/bin/qbsdiff
 WORKDIR /app
 COPY package.json package-lock.json ./

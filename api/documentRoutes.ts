@@ -3,6 +3,7 @@ import { type RequestHandler, Router } from 'express';
 import { InputError, ServerError } from '../common/errors';
 import { DOCUMENT_KINDS, documentKey, type DocumentKind, MAX_DOCUMENT_BYTES } from '../common/releaseDocuments';
 import type { DocumentStore } from '../infra/documentStore';
+import type { SpdxTools } from '../infra/spdxTools';
 import type { Storage } from '../infra/storage';
 import { parseDocument } from '../supplychain/documents';
 import { compareVersions } from '../supplychain/versions';
@@ -14,6 +15,8 @@ import { rawJsonBody } from './untrusted';
 export interface DocumentRouteDeps {
   documents: DocumentStore;
   storage: Storage;
+  /** SPDX's own validator; our parse reads the fields this server uses. */
+  spdx: Pick<SpdxTools, 'validate'>;
   guard: (permission: Permission) => RequestHandler;
 }
 
@@ -32,6 +35,7 @@ export function documentRoutes(deps: DocumentRouteDeps): Router {
     if (!DOCUMENT_KINDS.includes(kind)) throw new InputError(`?kind= must be ${DOCUMENT_KINDS.join(' or ')}`);
     if (!Buffer.isBuffer(req.body) || req.body.length === 0) throw new InputError(`an empty ${kind}`);
     const parsed = await parseDocument(kind, req.body);
+    if (parsed.format === 'spdx') await deps.spdx.validate(req.body);
     res.locals['audit'] = { action: 'document.upload', subject: parsed.sha256, detail: `${kind} ${parsed.format}` };
     await deps.storage.ensureBuckets();
     // Content-addressed: the same document uploaded again is the same object.

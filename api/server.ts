@@ -20,6 +20,7 @@ import { FleetStore } from '../infra/fleetStore';
 import { createLogger } from '../infra/log';
 import { Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
+import { SpdxTools } from '../infra/spdxTools';
 import { Storage } from '../infra/storage';
 import { tracingOn } from '../infra/tracing';
 import { Watermarks } from '../infra/watermarks';
@@ -102,6 +103,7 @@ export async function startServer(config: Config): Promise<RunningApi> {
     webhooks,
     targets: targetPolicy(config),
     documents: new DocumentStore(fleet.sql),
+    spdx: new SpdxTools(config.supplyChain.spdxTools),
   };
   const dispatcher = new WebhookDispatcher(parts.webhooks, {
     ...config.webhooks,
@@ -178,6 +180,7 @@ interface ApiParts extends MetadataParts {
   webhooks: WebhookStore;
   targets: TargetPolicy;
   documents: DocumentStore;
+  spdx: SpdxTools;
 }
 
 interface MetadataParts {

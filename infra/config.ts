@@ -111,6 +111,11 @@ export interface Config {
    */
   workflowCacheSize?: number;
   /**
+   * Release documents: the command that validates SPDX SBOMs (`pyspdxtools` of PyPI spdx-tools,
+   * found on PATH unless a path is given; infra/spdxTools.ts).
+   */
+  supplyChain: { spdxTools: string };
+  /**
    * Webhook delivery (webhooks/): `allowPrivate` lets subscriptions reach loopback and private
    * addresses (on-premises receivers; link-local stays refused); the longest wait between
    * attempts; how long a failing delivery is retried (then it is dead); how long one attempt may take; how many deliveries a replica sends at once.
@@ -259,6 +264,7 @@ export function loadConfig(env: Env = process.env): Config {
     workflowCacheSize: vars.text('OTA_WORKER_WORKFLOW_CACHE')
       ? vars.int('OTA_WORKER_WORKFLOW_CACHE', 0, { max: 100_000 })
       : undefined,
+    supplyChain: { spdxTools: vars.text('OTA_SPDX_TOOLS') ?? 'pyspdxtools' },
     webhooks: {
       allowPrivate: vars.choice('OTA_WEBHOOK_ALLOW_PRIVATE', ['0', '1']) === '1',
       maxRetryMs: vars.int('OTA_WEBHOOK_MAX_RETRY_MS', 15 * 60_000, { min: 1000, max: 3_600_000 }),

