@@ -61,6 +61,8 @@ export interface CarriedState {
   /** True when the current step's rollout state is already published. */
   stepStarted: boolean;
   remainingBakeMs?: number;
+  /** Release events queued but not yet recorded when the previous run handed over. */
+  events?: ReleaseEvent[];
 }
 
 /** Where a run that continued as new picks up a step: already published or not, and the bake left. */
@@ -116,6 +118,8 @@ export class ReleaseRun {
   /** Release events not yet recorded, and the one chain that records them in order. */
   private readonly queuedEvents: ReleaseEvent[] = [];
   private recordingEvents: Promise<void> | undefined;
+  /** Set once the run hands over: no new batch of events starts; what is queued goes to the next run. */
+  private handingOver = false;
   /** The approval round the previous run was waiting in when it handed over, if any. */
   private resumedRound: string | undefined;
 
@@ -324,6 +328,10 @@ export class ReleaseRun {
   /** After continue-as-new: pick up at the approval wait or the step where the last run stopped. */
   private async continueCarriedRun(c: CarriedState): Promise<ReleaseStatus> {
     const { status } = this;
+    if (c.events?.length) {
+      this.queuedEvents.push(...c.events);
+      this.recordingEvents ??= this.recordQueuedEvents();
+    }
     if (status.stage === 'approval') {
       const approved = await this.awaitApprovals('release', c.policy.approvals, status.waitingFor);
       return this.rollout(approved ? 0 : status.steps.length);
@@ -485,7 +493,11 @@ export class ReleaseRun {
    */
   private async handOver(handover: Handover): Promise<never> {
     // Handlers and event recording both quiet at once: an update admitted while events were
-    // still being recorded would otherwise be cut off by the hand-over.
+    // still being recorded would otherwise be cut off by the hand-over. No new batch starts once
+    // it begins (messages arriving back to back would keep one going for ever): the batch out
+    // finishes, and what queued meanwhile is carried to the next run, which records it.
+    // patched(): releases that handed over before replay the wait for every event.
+    this.handingOver = this.runtime.patched('handover-carries-events');
     await this.runtime.condition(() => this.runtime.allHandlersFinished() && this.recordingEvents === undefined);
     await this.publishing;
     this.recordAction({ action: 'continue-as-new', detail: `after ${this.runtime.historyLength()} history events` });
@@ -496,6 +508,7 @@ export class ReleaseRun {
       gateOverridden: this.gateOverridden,
       promoted: this.promoted,
       ...handover,
+      ...(this.queuedEvents.length > 0 && { events: this.queuedEvents.splice(0) }),
     });
   }
 
@@ -565,12 +578,12 @@ export class ReleaseRun {
         .map(([k, v]) => [k, typeof v === 'string' ? v.slice(0, MAX_EVENT_TEXT) : v]),
     );
     this.queuedEvents.push({ type, at: this.now(), data: defined as ReleaseEvent['data'] });
-    this.recordingEvents ??= this.recordQueuedEvents();
+    if (!this.handingOver) this.recordingEvents ??= this.recordQueuedEvents();
   }
 
   private async recordQueuedEvents(): Promise<void> {
     const { status } = this;
-    while (this.queuedEvents.length > 0) {
+    while (this.queuedEvents.length > 0 && !this.handingOver) {
       const events = this.queuedEvents.splice(0, MAX_EVENTS_PER_BATCH);
       // A batch the API refuses for good (or after a day of retries) is dropped: events never stop a release.
       await this.runtime

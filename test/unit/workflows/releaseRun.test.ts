@@ -43,6 +43,8 @@ class FakeRuntime implements WorkflowRuntime {
   /** While set, recording events waits for it (an API that is slow or down). */
   eventsHeld: Promise<void> | undefined;
   patches = true;
+  /** Patches a history recorded before them lacks, while it has the others. */
+  readonly unpatched = new Set<string>();
   health = { healthy: 0, reverted: 0 };
   full = false;
   readonly longActivities: ReleaseActivities;
@@ -102,8 +104,8 @@ class FakeRuntime implements WorkflowRuntime {
     return 9_999;
   }
 
-  patched(): boolean {
-    return this.patches;
+  patched(id: string): boolean {
+    return this.patches && !this.unpatched.has(id);
   }
 
   async recordEvents(input: { events: ReleaseEvent[] }): Promise<void> {
@@ -609,6 +611,44 @@ describe('ReleaseRun', () => {
       expect((await next.done).stage).to.equal('stable');
       expect(next.rt.calls).not.to.include('intakeBuild');
       expect(next.rt.published.map((p) => p.percent)).to.deep.equal([10, 50, 100]);
+    });
+  });
+
+  describe('continue-as-new while release events are being recorded', () => {
+    /** A release that hands over at its first bake while the API holds the first batch of events. */
+    const handOverWithEventsHeld = async (carries: boolean) => {
+      const { rt, release, done } = await atApproval();
+      if (!carries) rt.unpatched.add('handover-carries-events');
+      let letThrough = () => undefined as void;
+      rt.eventsHeld = new Promise<void>((r) => (letThrough = r));
+      approveAs(release, 'alice');
+      rt.full = true;
+      await waitFor('the first step published', () => rt.published.length > 0, QUICKLY);
+      letThrough();
+      expect(await rejectionOf(done)).to.be.instanceOf(ContinueAsNew);
+      return { rt, carried: rt.handedOver[0]! };
+    };
+
+    it('lets the batch out finish, starts no other, and carries what queued to the next run, which records it', async () => {
+      const { rt, carried } = await handOverWithEventsHeld(true);
+      const key = (e: ReleaseEvent) => `${e.type}@${e.at}`;
+      expect(carried.events?.map((e) => e.type)).to.include('release.step-published');
+      const recordedHere = rt.events.map(key);
+      expect(
+        carried.events!.map(key).filter((k) => recordedHere.includes(k)),
+        'recorded twice',
+      ).to.deep.equal([]);
+
+      const next = start({ carried });
+      await waitFor('the carried events recorded', () => next.rt.events.length >= carried.events!.length, QUICKLY);
+      expect(next.rt.events.slice(0, carried.events!.length)).to.deep.equal(carried.events);
+      next.rt.stop();
+    });
+
+    it('replays a release recorded before this: the hand-over waits for every event, none carried', async () => {
+      const { rt, carried } = await handOverWithEventsHeld(false);
+      expect(carried.events).to.equal(undefined);
+      expect(rt.told()).to.include('release.step-published');
     });
   });
 
