@@ -83,7 +83,10 @@ describe('traces: an API request followed through the workflow to its activities
       `the trace of ${route} in Jaeger`,
       async () => {
         const t = (await jaegerGet<{ data?: JaegerTrace[] }>(`/api/traces/${String(traceId)}`)).body.data?.[0];
-        return t && names.every((n) => t.spans.some((span) => span.operationName === n)) ? t : undefined;
+        if (!t || !names.every((n) => t.spans.some((span) => span.operationName === n))) return undefined;
+        // And every parent is in: a workflow's spans leave the worker after the activity's.
+        const ids = new Set(t.spans.map((span) => span.spanID));
+        return t.spans.every((span) => span.references.every((r) => ids.has(r.spanID))) ? t : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 500 },
     );
