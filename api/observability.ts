@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
 import type { InstallReport, OtaErrorCode, PollOffer } from '@enigm-ota/client-sdk';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 import type { Config } from '../infra/config';
 import { createLogger, type Logger } from '../infra/log';
-import { tracingOn, withOpenSpan } from '../infra/tracing';
+import { withOpenSpan } from '../infra/tracing';
 
 /** A client's own id is kept only if it cannot break a log line or a header. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -147,11 +147,6 @@ export function observe(
       metrics,
       log,
     };
-    if (tracingOn()) {
-      const span = trace.getActiveSpan();
-      span?.setAttribute('ota.request_id', state.id);
-      state.traceId = span?.spanContext().traceId;
-    }
     requests.set(res, state);
     res.setHeader('x-request-id', state.id);
     countBodyBytes(res, state);
@@ -170,29 +165,30 @@ export function observe(
 }
 
 /**
- * One server span per request, mounted only with tracing on (api/server.ts), named by the route
- * pattern once the request has matched one, never by its URL. Trace context a caller sends
- * (`traceparent`) is not followed: every trace starts here (S-33).
+ * One server span per request, mounted after `observe` and only with tracing on (api/server.ts),
+ * named by the route pattern once the request has matched one, never by its URL; the request's
+ * log line names the trace. Trace context a caller sends (`traceparent`) is not followed: every
+ * trace starts here (S-33).
  */
 export function traceRequests(): RequestHandler {
   return (req, res, next) => {
-    withOpenSpan(
-      { name: req.method, attributes: { 'http.request.method': req.method }, kind: SpanKind.SERVER },
-      (span) => {
-        // Body parsers call on from the socket's events: bound, they run inside the request's span.
-        const active = context.active();
-        context.bind(active, req);
-        context.bind(active, res);
-        res.once('close', () => {
-          const route = routeOf(req);
-          span.updateName(`${req.method} ${route}`);
-          span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
-          if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-          span.end();
-        });
-        next();
-      },
-    );
+    const state = requests.get(res);
+    const attributes = { 'http.request.method': req.method, ...(state && { 'ota.request_id': state.id }) };
+    withOpenSpan({ name: req.method, attributes, kind: SpanKind.SERVER }, (span) => {
+      if (state) state.traceId = span.spanContext().traceId;
+      // Body parsers call on from the socket's events: bound, they run inside the request's span.
+      const active = context.active();
+      context.bind(active, req);
+      context.bind(active, res);
+      res.once('close', () => {
+        const route = routeOf(req);
+        span.updateName(`${req.method} ${route}`);
+        span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      });
+      next();
+    });
   };
 }
 

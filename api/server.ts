@@ -277,9 +277,8 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // Traced requests first, so the log line of each can name its trace.
-  if (tracingOn()) app.use(traceRequests());
   app.use(observe(config, parts.metrics));
+  if (tracingOn()) app.use(traceRequests());
   // S-18: before any route reads the URL (bodies: jsonBody in each router).
   app.use(refuseUnstorableUrl);
   app.get('/metrics', guard('read'), serveMetrics(parts.metrics));
