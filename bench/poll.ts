@@ -139,10 +139,7 @@ async function main(): Promise<void> {
  * Each mode against the baseline, then against the API, one right after the other, `rounds`
  * times: the best round of each is kept (the one the machine's other load disturbed least).
  */
-async function measure(
-  backend: Backend,
-  run: { bare: Server; ours: Server; devices: PollingDevice[]; seconds: number; rounds: number },
-): Promise<{ rows: Row[]; kept: { b: LoadResult; o: LoadResult } }> {
+async function measure(backend: Backend, run: Run): Promise<{ rows: Row[]; kept: Pair }> {
   const both = (mode: ConnectionMode, concurrency: number) => alternate(run, mode, concurrency);
   const rows: Row[] = [];
   const kept = await both('keep-alive', CONCURRENCY);
@@ -173,11 +170,7 @@ async function measure(
  * The baseline and the API, one right after the other, `rounds` times, in one connection mode:
  * the best round of each (the one the machine's other load disturbed least).
  */
-async function alternate(
-  run: { bare: Server; ours: Server; devices: PollingDevice[]; seconds: number; rounds: number },
-  mode: ConnectionMode,
-  concurrency: number,
-): Promise<{ b: LoadResult; o: LoadResult }> {
+async function alternate(run: Run, mode: ConnectionMode, concurrency: number): Promise<Pair> {
   const { bare, ours, devices, seconds, rounds } = run;
   const pollers = [bare, ours].map((server) => ({ server, poller: openPoller(server.url, mode) }));
   try {
@@ -204,20 +197,11 @@ async function alternate(
  * On, every poll is a span exported to Jaeger. Each is measured against the bare endpoint
  * right beside it, so the ratio of the two ratios holds whatever the machine's load.
  */
-function tracingRows(
-  backend: Backend,
-  off: { b: LoadResult; o: LoadResult },
-  on: { b: LoadResult; o: LoadResult },
-): Row[] {
-  const vsBare = (r: { b: LoadResult; o: LoadResult }) => r.o.rps / r.b.rps;
-  const cpu = (r: { b: LoadResult; o: LoadResult }) => r.o.serverCpuUs / r.b.serverCpuUs;
+function tracingRows(backend: Backend, off: Pair, on: Pair): Row[] {
+  const vsBare = (r: Pair) => r.o.rps / r.b.rps;
+  const cpu = (r: Pair) => r.o.serverCpuUs / r.b.serverCpuUs;
   return [
-    {
-      measure: `${backend}: tracing on (every poll a span to Jaeger), polls/s kept alive (x bare)`,
-      baseline: `${on.b.rps.toFixed(0)}/s`,
-      ours: `${on.o.rps.toFixed(0)}/s`,
-      ratio: vsBare(on),
-    },
+    rpsRow(`${backend}: tracing on (every poll a span to Jaeger), polls/s kept alive`, on),
     {
       measure: `${backend}: tracing on / off, polls/s and CPU per poll`,
       baseline: `off ${vsBare(off).toFixed(2)}x, ${cpu(off).toFixed(2)}x cpu`,
@@ -232,8 +216,23 @@ interface Server {
   pid: number;
 }
 
+/** What one measurement runs: both servers, the devices that poll, and for how long. */
+interface Run {
+  bare: Server;
+  ours: Server;
+  devices: PollingDevice[];
+  seconds: number;
+  rounds: number;
+}
+
+/** The best round of the baseline (`b`) and of the API (`o`). */
+interface Pair {
+  b: LoadResult;
+  o: LoadResult;
+}
+
 /** Requests/s of both, with the CPU per poll and (for per-poll sessions) how many were resumed. */
-function rpsRow(measure: string, { b, o }: { b: LoadResult; o: LoadResult }, target?: number): Row {
+function rpsRow(measure: string, { b, o }: Pair, target?: number): Row {
   const text = (r: LoadResult) =>
     `${r.rps.toFixed(0)}/s ${r.serverCpuUs.toFixed(0)}us${r.resumed ? ` ${((100 * r.resumed) / r.polls).toFixed(0)}%res` : ''}`;
   const ratio = o.rps / b.rps;
