@@ -52,10 +52,12 @@ describe('faults: every workflow task replayed from the start', function () {
       // A history limit small enough that the pause/resume pairs below make it continue as new mid-bake.
       createLongBake('replay-long', VERSION, { createdBy: 'test-creator', historyLimit: 200 }),
     ]);
-    for (const channel of ['replay-steps', 'replay-gated', 'replay-back', 'replay-long']) {
+    // All four waiting first, and the 8-second bakes approved last: replay-steps would otherwise
+    // be stable, its steps never seen, while the others are still being prepared (no cache).
+    const channels = ['replay-gated', 'replay-back', 'replay-long', 'replay-steps'];
+    for (const channel of channels)
       await waitForStatus(client, { ...ref(channel), timeoutMs: 120_000 }, (s) => s.stage === 'approval');
-      await approve(channel, VERSION);
-    }
+    for (const channel of channels) await approve(channel, VERSION);
 
     // During the first bake: a pause and a resume, then a promote in the second step's bake.
     await waitForStatus(client, { ...ref('replay-steps'), timeoutMs: 60_000 }, stepPublished(10));
