@@ -155,6 +155,7 @@ export default tseslint.config(
         'simulator',
         'scripts',
         'webhooks',
+        'transparency',
       ],
       'infra/ holds adapters only: it imports common/ and other adapters',
     ),
@@ -188,6 +189,27 @@ export default tseslint.config(
     rules: layer(
       ['trust', 'fleet', 'activities', 'workflows', 'control', 'api', 'worker', 'cli', 'simulator', 'scripts'],
       'webhooks/ imports only common/ and infra/',
+    ),
+  },
+  {
+    // The transparency log's server side (the shipper): built on adapters and the SDK's checks,
+    // used by the API process.
+    files: ['transparency/**/*.ts'],
+    rules: layer(
+      [
+        'trust',
+        'fleet',
+        'activities',
+        'workflows',
+        'control',
+        'api',
+        'worker',
+        'cli',
+        'simulator',
+        'scripts',
+        'webhooks',
+      ],
+      'transparency/ imports only common/, infra/ and the SDK',
     ),
   },
   {

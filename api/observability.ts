@@ -64,6 +64,11 @@ const KNOWN_ERROR_CODES: Record<OtaErrorCode, true> = {
   RAUC_SLOT_UNCONFIRMED: true,
   DOCUMENT_NOT_SIGNED: true,
   DOCUMENT_MISMATCH: true,
+  LOG_INVALID: true,
+  LOG_UNTRUSTED: true,
+  LOG_UNWITNESSED: true,
+  LOG_INCONSISTENT: true,
+  LOG_NOT_INCLUDED: true,
 };
 
 /** The API's Prometheus metrics, in a registry of their own (no process-wide globals). */

@@ -72,6 +72,7 @@ const CHANNEL = { type: 'string', pattern: patterns.channel };
 const WEBHOOK_ID = { type: 'string', pattern: '^[1-9][0-9]{0,14}$' };
 const VERSION = { type: 'string', maxLength: 64, format: 'semver' };
 const release = [inPath('channel', CHANNEL), inPath('version', VERSION)];
+const LOG_INDEX = { type: 'integer', minimum: 0, maximum: 9_999_999_999 };
 const limit = (max: number) => inQuery('limit', { type: 'integer', minimum: 1, maximum: max, default: 100 });
 
 const device = [{ deviceCertificate: [] }];
@@ -430,6 +431,33 @@ export const openapi = {
       post: admin("The release worker's events for webhooks, recorded once per key", 'events.record', {
         schema: 'EventsRecorded',
         body: 'RecordEvents',
+      }),
+    },
+    '/v1/admin/log/checkpoint': {
+      get: admin("The transparency log's latest checkpoint, and how many leaves wait to be appended", 'read', {
+        schema: 'LogCheckpoint',
+      }),
+    },
+    '/v1/admin/log/entries': {
+      get: admin('Entries [from, to) of the log at a size, as the log holds them (base64)', 'read', {
+        schema: 'LogEntries',
+        parameters: [inQuery('size', LOG_INDEX, true), inQuery('from', LOG_INDEX), inQuery('to', LOG_INDEX)],
+      }),
+    },
+    '/v1/admin/log/consistency': {
+      get: admin("The log's consistency proof between two sizes (RFC 9162)", 'read', {
+        schema: 'LogProof',
+        parameters: [inQuery('old', LOG_INDEX, true), inQuery('new', LOG_INDEX, true)],
+      }),
+    },
+    '/v1/admin/log/sources': {
+      get: admin("Logged rows of the fleet store as they are now, in their leaves' form", 'read', {
+        schema: 'LogSources',
+        parameters: [
+          inQuery('source', { type: 'string', enum: ['event', 'audit'] }, true),
+          inQuery('after', { type: 'integer', minimum: 0, maximum: 9_999_999_999 }),
+          inQuery('limit', { type: 'integer', minimum: 1, maximum: 5000, default: 1000 }),
+        ],
       }),
     },
     '/v1/admin/whoami': { get: admin('The operator this token belongs to', 'read', { schema: 'Operator' }) },

@@ -253,6 +253,19 @@ export const responseSchemas = {
   },
   Redelivering: obj(['redelivering'], { redelivering: { type: 'array', items: int } }),
   EventsRecorded: obj(['recorded'], { recorded: int }),
+  LogCheckpoint: obj(['checkpoint', 'pending'], { checkpoint: text, pending: int }),
+  LogEntries: obj(['from', 'entries'], { from: int, entries: strings }),
+  LogProof: obj(['hashes'], { hashes: strings }),
+  LogSources: obj(['rows'], {
+    rows: {
+      type: 'array',
+      items: obj(['source', 'id', 'leaf'], {
+        source: { type: 'string', enum: ['event', 'audit'] },
+        id: int,
+        leaf: text,
+      }),
+    },
+  }),
   DocumentStored: obj(['kind', 'sha256', 'length', 'format', 'components', 'subjects'], {
     kind: { type: 'string', enum: ['sbom', 'provenance'] },
     sha256: text,

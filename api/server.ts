@@ -18,13 +18,16 @@ import { DocumentStore } from '../infra/documentStore';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import { FleetStore } from '../infra/fleetStore';
 import { createLogger } from '../infra/log';
+import { LogLeaves } from '../infra/logLeaves';
 import { Operators } from '../infra/operators';
 import { Sessions } from '../infra/sessions';
 import { SpdxTools } from '../infra/spdxTools';
 import { Storage } from '../infra/storage';
 import { tracingOn } from '../infra/tracing';
+import { TransparencyLog } from '../infra/transparencyLog';
 import { Watermarks } from '../infra/watermarks';
 import { WebhookStore } from '../infra/webhookStore';
+import { LogShipper } from '../transparency/shipper';
 import { loadTrustedRoot } from '../trust/ceremony';
 import { MetadataRepository } from '../trust/metadataRepository';
 import { StoreFloor } from '../trust/versionFloor';
@@ -39,6 +42,7 @@ import { documentRoutes } from './documentRoutes';
 import { errorHandler } from './errorResponses';
 import { identityRoutes } from './identityRoutes';
 import { insightRoutes } from './insightRoutes';
+import { logRoutes } from './logRoutes';
 import { MetadataCache } from './metadataCache';
 import { metadataRoutes } from './metadataRoutes';
 import { unmatched } from './methods';
@@ -59,6 +63,8 @@ export interface RunningApi {
   ca: FleetCa;
   gate: RefusalGate;
   dispatcher: WebhookDispatcher;
+  /** Appends the store's new leaves to the transparency log; none when no log is configured. */
+  shipper: LogShipper | undefined;
 }
 
 /**
@@ -104,6 +110,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
     targets: targetPolicy(config),
     documents: new DocumentStore(fleet.sql),
     spdx: new SpdxTools(config.supplyChain.spdxTools),
+    tlog: config.transparency && new TransparencyLog(config.transparency),
+    logLeaves: new LogLeaves(fleet.sql),
   };
   const dispatcher = new WebhookDispatcher(parts.webhooks, {
     ...config.webhooks,
@@ -127,7 +135,8 @@ export async function startServer(config: Config): Promise<RunningApi> {
   const { port } = server.address() as AddressInfo;
   (parts.targets.self.ports as number[]).push(port);
   dispatcher.start();
-  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca, gate, dispatcher };
+  const shipper = startShipper(parts, log);
+  return { url: `https://127.0.0.1:${port}`, server, fleet, connection, ca, gate, dispatcher, shipper };
 }
 
 /**
@@ -181,6 +190,8 @@ interface ApiParts extends MetadataParts {
   targets: TargetPolicy;
   documents: DocumentStore;
   spdx: SpdxTools;
+  tlog: TransparencyLog | undefined;
+  logLeaves: LogLeaves;
 }
 
 interface MetadataParts {
@@ -189,6 +200,19 @@ interface MetadataParts {
   offers: OfferIndex;
   metadataCache: MetadataCache;
   servedTimestamps: ServedTimestamps;
+}
+
+/** The store's new leaves go to the transparency log, when one is configured (ADR 0078). */
+function startShipper(parts: ApiParts, log: Logger): LogShipper | undefined {
+  if (!parts.tlog) return undefined;
+  const shipper = new LogShipper(parts.logLeaves, parts.tlog, {
+    batch: 256,
+    leaseMs: 60_000,
+    idleMs: 1000,
+    warn: (msg, detail) => log.warn(detail, msg),
+  });
+  shipper.start();
+  return shipper;
 }
 
 /**
@@ -307,6 +331,7 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
   app.use(insightRoutes({ ...parts, guard }));
   app.use(releaseRoutes({ ...parts, rolloutPolicy: config.rolloutPolicy, guard }));
   app.use(documentRoutes({ ...parts, guard }));
+  app.use(logRoutes({ ...parts, guard }));
   app.use(webhookRoutes({ ...parts, recorded: () => parts.fleet.notify('webhook'), guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));
@@ -330,6 +355,7 @@ export async function stopServer(api: RunningApi): Promise<void> {
   api.server.closeAllConnections();
   await api.gate.stop();
   await api.dispatcher.stop();
+  await api.shipper?.stop();
   await api.fleet.close();
   await api.connection.close();
   api.ca.close();

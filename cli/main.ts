@@ -15,6 +15,7 @@ import { migrate } from './host/db';
 import { keys } from './host/keys';
 import { metadataStatus } from './host/metadata';
 import { simulate } from './host/simulate';
+import { logCommand } from './logCommands';
 import { acceptStorage } from './metadataCommands';
 import { auditCommand, operatorCommand } from './operatorCommands';
 import { createOutput, reportError } from './output';
@@ -55,6 +56,10 @@ const USAGE = `ota: operate Enigm OTA releases
   ota operator add   NAME --role ROLE[,ROLE]   (roles: admin, release-owner, operator, viewer, worker)
   ota operator list | ota operator revoke NAME
   ota audit          [--actor NAME] [--action PREFIX] [--limit N]
+  ota log status  [--key FILE]   (the transparency log's latest checkpoint, checked against its key)
+  ota log verify  [--key FILE] [--state FILE]
+                  (the log extends the checkpoint kept in --state, its entries make the tree it
+                   signed, and every release event and audit entry is as it was logged)
   ota webhook add    --url URL --event TYPE[,TYPE] [--channel NAME]
                      (admin: events as signed CloudEvents; TYPE: a name, a prefix like release.*, or all;
                       the signing secret is shown once)
@@ -66,6 +71,8 @@ const USAGE = `ota: operate Enigm OTA releases
                      (admin: accept a deliberately restored older storage; audited)
   ota keys init      [--root-keys 3 --root-threshold 2 --release-keys 3 --release-threshold 2]
                      (key ceremony: HSM keys, offline roots, first metadata; idempotent)
+  ota keys log       (the transparency log's key: made in the HSM once, its verifier key written
+                      to the ceremony folder; run before the log starts)
   ota keys list      [REPOSITORY]          (each role's keys, threshold and where the keys are)
   ota keys add       REPOSITORY ROLE       (a new key: in the HSM, or an offline file for root)
   ota keys revoke    REPOSITORY ROLE KEYID (refused if it would leave fewer keys than the threshold)
@@ -142,6 +149,8 @@ const OPTIONS = {
   'version-below': { type: 'string' },
   event: { type: 'string', multiple: true },
   delivery: { type: 'string', multiple: true },
+  key: { type: 'string' },
+  state: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -171,6 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'fleet' && command === 'components')
       return await viaApi(config, (api) => componentsCommand(api, call));
+    if (group === 'log') return await viaApi(config, (api) => logCommand(api, call, config));
     if (group === 'keys') return await keys(config, call);
     if (group === 'bundle') return await bundle(config, call);
     if (group === 'db' && command === 'migrate') return await migrate(config, out);

@@ -120,6 +120,13 @@ export interface Config {
    * addresses (on-premises receivers; link-local stays refused); the longest wait between
    * attempts; how long a failing delivery is retried (then it is dead); how long one attempt may take; how many deliveries a replica sends at once.
    */
+  /**
+   * The transparency log (ADR 0078): where it is, the token that may append, its origin (the
+   * first line of its checkpoints) and the file with its verifier key (the ceremony writes it;
+   * whoever checks a checkpoint pins it). Undefined when OTA_TLOG_URL is unset: then nothing is
+   * logged, and the shipper does not run.
+   */
+  transparency?: { url: string; writeToken: string; origin: string; keyFile: string };
   webhooks: {
     allowPrivate: boolean;
     maxRetryMs: number;
@@ -265,6 +272,7 @@ export function loadConfig(env: Env = process.env): Config {
       ? vars.int('OTA_WORKER_WORKFLOW_CACHE', 0, { max: 100_000 })
       : undefined,
     supplyChain: { spdxTools: vars.text('OTA_SPDX_TOOLS') ?? 'pyspdxtools' },
+    transparency: transparencyConfig(vars, ceremonyDir),
     webhooks: {
       allowPrivate: vars.choice('OTA_WEBHOOK_ALLOW_PRIVATE', ['0', '1']) === '1',
       maxRetryMs: vars.int('OTA_WEBHOOK_MAX_RETRY_MS', 15 * 60_000, { min: 1000, max: 3_600_000 }),
@@ -418,6 +426,22 @@ function freshnessConfig(vars: EnvReader, expiry: Config['expiry']): Config['fre
     );
   }
   return { everyMinutes, withinHours };
+}
+
+function transparencyConfig(vars: EnvReader, ceremonyDir: string): Config['transparency'] {
+  if (!vars.text('OTA_TLOG_URL')) return undefined;
+  const url = vars.url('OTA_TLOG_URL', '').toString().replace(/\/$/, '');
+  const writeToken = vars.text('OTA_TLOG_WRITE_TOKEN') ?? '';
+  if (writeToken.length < 32) vars.problems.push('OTA_TLOG_WRITE_TOKEN must be at least 32 characters');
+  const origin = vars.text('OTA_TLOG_ORIGIN') ?? 'enigm-ota.local/log';
+  if (!/^[\x21-\x2a\x2c-\x7e]{1,128}$/.test(origin))
+    vars.problems.push('OTA_TLOG_ORIGIN must be printable, without spaces or "+", at most 128 characters');
+  return {
+    url,
+    writeToken,
+    origin,
+    keyFile: vars.text('OTA_TLOG_KEY_FILE') ?? join(ceremonyDir, 'transparency-log.vkey'),
+  };
 }
 
 function observabilityConfig(vars: EnvReader): Config['observability'] {

@@ -87,6 +87,15 @@ if [ "$(cat "$OTA_BIN/.jaeger-pin" 2>/dev/null)" != "$jaeger_pin" ] || [ ! -x "$
   echo "$jaeger_pin" > "$OTA_BIN/.jaeger-pin"
 fi
 
+# The transparency log (scripts/lib/logServer.ts): our own small server on Tessera, pinned in
+# scripts/tlog/go.mod, rebuilt whenever its source or pins change. It loads the PKCS11 module, so cgo.
+tlog_pin="$(cat "$root"/scripts/tlog/go.mod "$root"/scripts/tlog/go.sum "$root"/scripts/tlog/*.go | sha256sum | cut -c1-16)"
+if [ "$(cat "$OTA_BIN/.tlog-pin" 2>/dev/null)" != "$tlog_pin" ] || [ ! -x "$OTA_BIN/tlog" ]; then
+  step "building the transparency log (Tessera $(sed -n 's/^\tgithub.com\/transparency-dev\/tessera \(v[^ ]*\).*/\1/p' "$root/scripts/tlog/go.mod")) with go build"
+  (cd "$root/scripts/tlog" && CGO_ENABLED=1 go build -o "$OTA_BIN/tlog" .)
+  echo "$tlog_pin" > "$OTA_BIN/.tlog-pin"
+fi
+
 # qbsdiff builds the worker's delta updates (infra/bsdiffSegments.ts): crates.io source, built with cargo.
 if [ "$("$OTA_BIN/qbsdiff" --version 2>/dev/null)" != "qbsdiff $QBSDIFF_VERSION" ]; then
   # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: every tier, each with its own mocha config in test/tiers/.
 #   unit         pure logic, the SDK core, workflow logic on the time-skipping server; no stack
+#                (and the transparency log server's Go tests)
 #   integration  everything that needs the embedded stack (Temporal, MinIO, SoftHSM2, PGlite, API, worker)
 #   postgres     the suites that exercise the fleet store, again on a real PostgreSQL server
 #   device       the reference device in a QEMU virtual machine (device/image, device/vm): real
@@ -52,6 +53,9 @@ if has unit; then
   run_part unit test/tiers/unit.json "$base_offset" & pid=$!
   follow $pid unit
   wait $pid || status=1
+  # The transparency log server's own tests (Go, scripts/tlog): a real Tessera log in a temp folder.
+  printf '\033[1m[test]\033[0m transparency log server (go test)\n'
+  (cd scripts/tlog && go test -count=1 ./...) || status=1
 fi
 
 if has integration && [ -z "${OTA_TEST_SERIAL:-}" ]; then

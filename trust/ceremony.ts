@@ -11,6 +11,7 @@ import { ceremonyFiles, type Config } from '../infra/config';
 import { FleetCa, fleetCaToken } from '../infra/fleetCa';
 import type { Hsm } from '../infra/hsm';
 import type { Storage } from '../infra/storage';
+import { TransparencyLog } from '../infra/transparencyLog';
 import { ensureBundleSigning } from './bundleSigning';
 import { HsmKeys, shortKeyId, type TufRole } from './keyring';
 import { LAYOUT_FIELD, PARTITIONED_LAYOUT } from './layout';
@@ -91,6 +92,7 @@ export async function openRepository(
     root: await loadTrustedRoot(config, open.repo),
     expiry: config.expiry,
     ...(open.hsm ? { keys: new HsmKeys(open.hsm) } : {}),
+    ...(open.hsm && config.transparency ? { log: new TransparencyLog(config.transparency) } : {}),
     ...(open.floor ? { floor: open.floor } : {}),
   });
 }

@@ -11,6 +11,7 @@ import {
 
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
+import type { LogAppender } from '../infra/transparencyLog';
 import { type KeySource, ONLINE_ROLES, signersFor } from './keyring';
 import { MetadataFiles, type RoleKind, type VerifiedFile } from './metadataFiles';
 import { expiresIn, signedAtOf, signedSnapshot, signedTimestamp, targetsMetadata } from './roleMetadata';
@@ -66,6 +67,8 @@ export interface MetadataFileSetOptions {
   onRootChange?: (repo: RepositoryName, version: number, previous: number) => void;
   /** One partition's file set (`channel/hardwareId`, trust/layout.ts); none: the flat one. */
   partition?: string;
+  /** Where every file this set signs is logged before it is written (ADR 0078); none: not logged. */
+  log?: LogAppender;
 }
 
 const MAX_TIMESTAMP_ROUNDS = 50;
@@ -107,7 +110,11 @@ export class MetadataFileSet {
   constructor(options: MetadataFileSetOptions) {
     this.name = options.name;
     this.partition = options.partition;
-    this.files = new MetadataFiles(options.storage, { repo: options.name, partition: options.partition });
+    this.files = new MetadataFiles(options.storage, {
+      repo: options.name,
+      partition: options.partition,
+      log: options.log,
+    });
     this.root = options.root;
     this.expiry = options.expiry;
     this.keys = options.keys;

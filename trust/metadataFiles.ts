@@ -1,8 +1,10 @@
 import type { RepositoryName } from '@enigm-ota/client-sdk';
+import { metadataLeaf } from '@enigm-ota/client-sdk/transparency';
 import { Metadata, type MetadataKind, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
 import type { Storage } from '../infra/storage';
+import type { LogAppender } from '../infra/transparencyLog';
 import { PARTITION_FIELD, partitionFolder } from './layout';
 import { parseTufJson } from './tufJson';
 
@@ -38,7 +40,7 @@ export class MetadataFiles {
 
   constructor(
     private readonly storage: Storage,
-    private readonly set: { repo: RepositoryName; partition?: string },
+    private readonly set: { repo: RepositoryName; partition?: string | undefined; log?: LogAppender | undefined },
   ) {
     this.scope = set.partition ? partitionFolder(set.repo, set.partition) : set.repo;
   }
@@ -57,13 +59,24 @@ export class MetadataFiles {
   }
 
   /** Writes `file` only if absent (If-None-Match): false when another writer holds it. */
-  claim(file: string, bytes: Buffer): Promise<boolean> {
+  async claim(file: string, bytes: Buffer): Promise<boolean> {
+    await this.logged(file, bytes);
     return this.storage.putBytesIfAbsent('metadata', this.storageKey(file), bytes);
   }
 
   /** Replaces `file` only if it is still the one read (If-Match on its ETag). */
-  replace(file: string, bytes: Buffer, etag: string): Promise<boolean> {
+  async replace(file: string, bytes: Buffer, etag: string): Promise<boolean> {
+    await this.logged(file, bytes);
     return this.storage.putBytesIfMatch('metadata', this.storageKey(file), { bytes, etag });
+  }
+
+  /**
+   * ADR 0078: a signed file is in the transparency log before any device can read it, so a
+   * device can ask for its inclusion. A write that then loses its race leaves a logged file
+   * nobody published: the log shows what was signed, a superset of what was served.
+   */
+  private async logged(file: string, bytes: Buffer): Promise<void> {
+    await this.set.log?.append(metadataLeaf(this.storageKey(file), bytes));
   }
 
   /**

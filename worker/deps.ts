@@ -6,6 +6,7 @@ import { AdminApiClient } from '../infra/adminApiClient';
 import { type Config, requireHsmPin } from '../infra/config';
 import { Hsm } from '../infra/hsm';
 import { Storage } from '../infra/storage';
+import { metadataLog } from '../infra/transparencyLog';
 import { ApiFloor } from '../trust/apiFloor';
 import { loadTrustedRoot } from '../trust/ceremony';
 import { HsmKeys } from '../trust/keyring';
@@ -19,6 +20,7 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
   const trustedRoots = {} as ActivityDeps['trustedRoots'];
   const api = AdminApiClient.fromConfig(config);
   const floor = new ApiFloor(api);
+  const log = metadataLog(config);
   for (const repo of REPOSITORIES) {
     trustedRoots[repo] = await loadTrustedRoot(config, repo);
     repos[repo] = new MetadataRepository({
@@ -28,6 +30,7 @@ export async function createActivityDeps(config: Config): Promise<ActivityDeps &
       expiry: config.expiry,
       keys: new HsmKeys(hsm),
       floor,
+      ...(log && { log }),
     });
   }
   const connection = await Connection.connect({ address: config.temporal.address });

@@ -9,6 +9,7 @@ import { ApiFloor } from '../../trust/apiFloor';
 import { type CeremonyOptions, checkCeremonyOptions, DEFAULT_CEREMONY, runCeremony } from '../../trust/ceremony';
 import { changeKeys, type KeyChange, type KeyChangeResult, listKeys } from '../../trust/keyChanges';
 import { shortKeyId, type TufRole } from '../../trust/keyring';
+import { ensureLogKey } from '../../trust/logKey';
 import { type Invocation, required } from '../args';
 
 export interface KeyFlags {
@@ -26,6 +27,7 @@ export async function keys(config: Config, call: Invocation<KeyFlags>): Promise<
   const storage = new Storage(config.minio);
   try {
     if (command === 'init') return await init(config, { hsm, storage }, call);
+    if (command === 'log') return await logKey(config, hsm, call);
     if (command === 'list') {
       const repos = args[0] === undefined ? REPOSITORIES : [repository(args[0])];
       const listed: Array<Awaited<ReturnType<typeof listKeys>>> = [];
@@ -75,6 +77,19 @@ async function init(
       `RAUC keyring: ${result.bundleKeyring}${result.bundleSigningCreated ? ' (created; provision devices with it as /etc/rauc/keyring.pem)' : ''}`,
       ...result.offlineKeyFiles.map((f) => `offline root key: ${f}  -> store offline, then delete it here`),
     ].join('\n'),
+  );
+  return 0;
+}
+
+/** The transparency log's key, made in the token once; its verifier key written where it is pinned from. */
+async function logKey(config: Config, hsm: Hsm, { out }: Invocation<KeyFlags>): Promise<number> {
+  if (!config.transparency)
+    throw new InputError('no transparency log is configured: set OTA_TLOG_URL and OTA_TLOG_WRITE_TOKEN');
+  const verifierKey = await ensureLogKey(hsm, config.transparency);
+  const file = config.transparency.keyFile;
+  out.result(
+    { verifierKey, file },
+    () => `transparency log key: ${verifierKey}\nin ${file}: devices, witnesses and auditors pin it`,
   );
   return 0;
 }

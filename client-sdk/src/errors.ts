@@ -61,7 +61,15 @@ export type OtaErrorCode =
   | 'BYTE_BUDGET_SPENT'
   // release documents (documents.ts): none signed into the target, or not the one signed
   | 'DOCUMENT_NOT_SIGNED'
-  | 'DOCUMENT_MISMATCH';
+  | 'DOCUMENT_MISMATCH'
+  // transparency log (transparency/): a checkpoint or proof malformed or too large, not signed
+  // by the log's key, cosigned by too few witnesses; a history that forks from the one the
+  // device kept; metadata the log does not hold
+  | 'LOG_INVALID'
+  | 'LOG_UNTRUSTED'
+  | 'LOG_UNWITNESSED'
+  | 'LOG_INCONSISTENT'
+  | 'LOG_NOT_INCLUDED';
 
 export class OtaError extends Error {
   readonly code: OtaErrorCode;

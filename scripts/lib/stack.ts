@@ -11,6 +11,8 @@ import { Hsm } from '../../infra/hsm';
 import { newToken, tokenHash } from '../../infra/operators';
 import { Storage } from '../../infra/storage';
 import { runCeremony } from '../../trust/ceremony';
+import { ensureLogKey } from '../../trust/logKey';
+import { startLogServer } from './logServer';
 import { httpOk, logContains, portOpen, ProcessManager } from './processes';
 import { startTraceBackend, type TracePorts } from './traceBackend';
 
@@ -26,6 +28,8 @@ export interface StackProfile {
   workerMetricsPort: number;
   /** The trace backend, when the stack runs one (StackOptions.traces). */
   traces: TracePorts;
+  /** The transparency log (scripts/tlog). */
+  tlogPort: number;
 }
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -39,6 +43,7 @@ export const DEMO_PROFILE: StackProfile = {
   apiPort: 8080,
   workerMetricsPort: 9464,
   traces: { otlpPort: 4318, uiPort: 16686 },
+  tlogPort: 7300,
 };
 
 // Suites with different offsets run at once (npm test runs two tiers side by side): each
@@ -54,12 +59,13 @@ export const TEST_PROFILE: StackProfile = {
   apiPort: 18080 + TEST_PORT_OFFSET,
   workerMetricsPort: 19464 + TEST_PORT_OFFSET,
   traces: { otlpPort: 19318 + TEST_PORT_OFFSET, uiPort: 19686 + TEST_PORT_OFFSET },
+  tlogPort: 19700 + TEST_PORT_OFFSET,
 };
 
 const TOKEN_LABEL = 'enigm-ota';
 /** S-23: the fleet CA's key has a token of its own, so the API's PIN opens nothing else. */
 const CA_TOKEN_LABEL = 'enigm-ota-ca';
-const SERVICES = ['api-2', 'worker-2', 'api', 'worker', 'minio', 'temporal', 'jaeger'] as const;
+const SERVICES = ['api-2', 'worker-2', 'api', 'worker', 'tlog', 'minio', 'temporal', 'jaeger'] as const;
 
 interface Secrets {
   hsmPin: string;
@@ -67,6 +73,8 @@ interface Secrets {
   fleetCaPin: string;
   fleetCaSoPin: string;
   minioSecret: string;
+  /** What the API and worker append to the transparency log with. */
+  tlogWriteToken: string;
   /** Operator tokens the stack bootstraps: admin, ops (the CLI's default), worker (reads, records release events). */
   tokens: Record<'admin' | 'ops' | 'worker', string>;
 }
@@ -83,7 +91,13 @@ async function secrets(home: string): Promise<Secrets> {
   const file = join(home, 'secrets.json');
   if (existsSync(file)) {
     const existing = JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>;
-    if (existing.tokens && existing.fleetCaPin && existing.hsmPin && existing.minioSecret) return existing as Secrets;
+    if (existing.tokens && existing.fleetCaPin && existing.hsmPin && existing.minioSecret) {
+      // A stack made before the transparency log gets its token now; nothing else changes.
+      if (existing.tlogWriteToken) return existing as Secrets;
+      const upgraded = { ...existing, tlogWriteToken: randomBytes(24).toString('base64url') } as Secrets;
+      await writeFile(file, JSON.stringify(upgraded), { mode: 0o600 });
+      return upgraded;
+    }
     // The stack's tokens, MinIO data and HSM tokens were made with these: new ones would lock them out.
     throw new ServerError('CONFIG_INVALID', `${file} is incomplete; delete ${home} to start the stack over`);
   }
@@ -93,6 +107,7 @@ async function secrets(home: string): Promise<Secrets> {
     fleetCaPin: randomBytes(8).toString('hex'),
     fleetCaSoPin: randomBytes(8).toString('hex'),
     minioSecret: randomBytes(18).toString('base64url'),
+    tlogWriteToken: randomBytes(24).toString('base64url'),
     tokens: { admin: newToken('ota'), ops: newToken('ota'), worker: newToken('ota') },
   };
   await mkdir(home, { recursive: true });
@@ -120,6 +135,8 @@ export async function stackEnv(p: StackProfile): Promise<Record<string, string>>
     OTA_TOKEN: s.tokens.ops,
     OTA_BOOTSTRAP_OPERATORS: JSON.stringify(BOOTSTRAP.map((o) => ({ ...o, tokenSha256: tokenHash(s.tokens[o.name]) }))),
     OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort),
+    OTA_TLOG_URL: `http://127.0.0.1:${p.tlogPort}`,
+    OTA_TLOG_WRITE_TOKEN: s.tlogWriteToken,
     // Manufacturer CAs whose attestation keys the API trusts (absent until a manufacturer is added).
     OTA_MANUFACTURER_CA: join(p.home, 'ceremony', 'manufacturer-roots.pem'),
   };
@@ -173,6 +190,7 @@ export async function stackUp(p: StackProfile, options: StackOptions = {}): Prom
   await startMinio(pm, { p, env }, log);
   await ensureToken(p.home, env);
   const config = loadConfig(env);
+  await startLog(pm, { p, config, env }, log);
   await keyCeremony(config, env, log);
   const workerToken = (await secrets(p.home)).tokens.worker;
   for (let i = 1; i <= replicas; i++) {
@@ -239,6 +257,21 @@ async function startMinio(
     ready: () => httpOk(`http://127.0.0.1:${p.minioPort}/minio/health/live`),
   });
   log(`minio ${minio} (http://127.0.0.1:${p.minioPort})`);
+}
+
+/** The log's key (made once in the signing token), then the log: the ceremony's files are logged too. */
+async function startLog(
+  pm: ProcessManager,
+  { p, config, env }: { p: StackProfile; config: Config; env: Record<string, string> },
+  log: (line: string) => void,
+): Promise<void> {
+  const hsm = Hsm.open(config.hsm, env['OTA_HSM_PIN']!);
+  try {
+    await ensureLogKey(hsm, config.transparency!);
+  } finally {
+    hsm.close();
+  }
+  await startLogServer(pm, { home: p.home, port: p.tlogPort, config, pin: env['OTA_HSM_PIN']! }, log);
 }
 
 /** The key ceremony (idempotent): what it made is said once, when it made it. */

@@ -1,0 +1,60 @@
+import { type RequestHandler, Router } from 'express';
+
+import { InputError, ServerError } from '../common/errors';
+import type { LogLeaves } from '../infra/logLeaves';
+import type { TransparencyLog } from '../infra/transparencyLog';
+import type { Permission } from './permissions';
+import { queryInteger, queryText } from './query';
+
+export interface LogRouteDeps {
+  /** Undefined when no log is configured: every route answers 503. */
+  tlog: TransparencyLog | undefined;
+  logLeaves: LogLeaves;
+  guard: (permission: Permission) => RequestHandler;
+}
+
+/** Entries per request: 4 entry bundles. */
+const MAX_ENTRIES = 1024;
+const MAX_INDEX = 2 ** 53 - 1;
+
+/**
+ * The transparency log as `ota log verify` reads it, and the fleet store's rows as they are
+ * now. Nothing here is trusted by the reader: it checks the checkpoint against the log key it
+ * pinned and the entries against the checkpoint's root (ADR 0078).
+ */
+export function logRoutes(deps: LogRouteDeps): Router {
+  const r = Router();
+  const { guard, logLeaves } = deps;
+  const tlog = (): TransparencyLog => {
+    if (!deps.tlog) throw new ServerError('UNAVAILABLE', 'no transparency log is configured (OTA_TLOG_URL)');
+    return deps.tlog;
+  };
+  r.get('/v1/admin/log/checkpoint', guard('read'), async (_req, res) => {
+    const checkpoint = await tlog().checkpoint();
+    res.json({ checkpoint, ...(await logLeaves.backlog()) });
+  });
+  r.get('/v1/admin/log/entries', guard('read'), async (req, res) => {
+    const size = queryInteger(req, 'size', { fallback: 0, min: 1, max: MAX_INDEX });
+    const from = queryInteger(req, 'from', { fallback: 0, min: 0, max: MAX_INDEX });
+    const to = queryInteger(req, 'to', { fallback: size, min: 1, max: MAX_INDEX });
+    if (!(from < to && to <= size && to - from <= MAX_ENTRIES))
+      throw new InputError(`entries from < to <= size, at most ${MAX_ENTRIES} at once`);
+    const entries = await tlog().entries(from, to, size);
+    res.json({ from, entries: entries.map((e) => e.toString('base64')) });
+  });
+  r.get('/v1/admin/log/consistency', guard('read'), async (req, res) => {
+    const oldSize = queryInteger(req, 'old', { fallback: 0, min: 1, max: MAX_INDEX });
+    const newSize = queryInteger(req, 'new', { fallback: 0, min: 1, max: MAX_INDEX });
+    if (oldSize > newSize) throw new InputError('old must be at most new');
+    const hashes = await tlog().consistencyProof(oldSize, newSize);
+    res.json({ hashes: hashes.map((h) => h.toString('base64')) });
+  });
+  r.get('/v1/admin/log/sources', guard('read'), async (req, res) => {
+    const source = queryText(req, 'source');
+    if (source !== 'event' && source !== 'audit') throw new InputError('source is event or audit');
+    const after = queryInteger(req, 'after', { fallback: 0, min: 0, max: MAX_INDEX });
+    const limit = queryInteger(req, 'limit', { fallback: 1000, min: 1, max: 5000 });
+    res.json({ rows: await logLeaves.current(source, after, limit) });
+  });
+  return r;
+}

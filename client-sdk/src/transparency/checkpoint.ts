@@ -1,0 +1,69 @@
+import { VerificationError } from '../errors';
+import { HASH_BYTES } from './merkle';
+import { cosignedAt, openNote, parseVerifierKey, signedBy, type VerifierKey } from './signedNote';
+
+/** A log's signed statement of its size and root (https://c2sp.org/tlog-checkpoint). */
+export interface Checkpoint {
+  origin: string;
+  size: number;
+  root: Buffer;
+  /** The signed note as received: what a device keeps, and what it shows an auditor. */
+  note: string;
+  /** The witnesses whose cosignatures verified, by key name. */
+  witnessedBy: string[];
+}
+
+/** Whom a device believes: the log's key, and how many of these witnesses must cosign. */
+export interface LogPolicy {
+  origin: string;
+  logKey: VerifierKey;
+  witnesses: VerifierKey[];
+  quorum: number;
+}
+
+/** A policy from its configured strings: verifier keys as the log and witnesses print them. */
+export function logPolicy(c: {
+  origin: string;
+  logKey: string;
+  witnesses?: readonly string[];
+  quorum?: number;
+}): LogPolicy {
+  const witnesses = (c.witnesses ?? []).map(parseVerifierKey);
+  // One witness listed twice would count twice towards the quorum.
+  if (new Set(witnesses.map((w) => w.keyHash.toString('hex'))).size !== witnesses.length)
+    throw new VerificationError('LOG_INVALID', 'a witness is listed twice');
+  const quorum = c.quorum ?? 0;
+  if (!Number.isSafeInteger(quorum) || quorum < 0 || quorum > witnesses.length)
+    throw new VerificationError('LOG_INVALID', `a witness quorum is 0 to ${witnesses.length}, got ${String(quorum)}`);
+  return { origin: c.origin, logKey: parseVerifierKey(c.logKey), witnesses, quorum };
+}
+
+/**
+ * The checkpoint in `note`, if the log signed it and the quorum of witnesses cosigned it;
+ * otherwise a refusal with its code. Extension lines are allowed and ignored.
+ */
+export function openCheckpoint(note: string, policy: LogPolicy): Checkpoint {
+  const signed = openNote(note);
+  const lines = signed.text.slice(0, -1).split('\n');
+  const [origin, sizeText, rootText] = lines;
+  const root = Buffer.from(rootText ?? '', 'base64');
+  if (
+    lines.length < 3 ||
+    !/^(0|[1-9][0-9]{0,15})$/.test(sizeText ?? '') ||
+    !Number.isSafeInteger(Number(sizeText)) ||
+    root.length !== HASH_BYTES ||
+    root.toString('base64') !== rootText
+  )
+    throw new VerificationError('LOG_INVALID', 'a checkpoint is its origin, size and root hash');
+  if (origin !== policy.origin)
+    throw new VerificationError('LOG_UNTRUSTED', `checkpoint of log "${origin}", not "${policy.origin}"`);
+  if (!signedBy(signed, policy.logKey))
+    throw new VerificationError('LOG_UNTRUSTED', `checkpoint not signed by the log key ${policy.logKey.name}`);
+  const witnessedBy = policy.witnesses.filter((w) => cosignedAt(signed, w) !== undefined).map((w) => w.name);
+  if (witnessedBy.length < policy.quorum)
+    throw new VerificationError(
+      'LOG_UNWITNESSED',
+      `checkpoint cosigned by ${witnessedBy.length} of the ${policy.quorum} witnesses required`,
+    );
+  return { origin: origin, size: Number(sizeText), root, note, witnessedBy };
+}

@@ -1,0 +1,64 @@
+import type { Sql } from './fleetStore';
+
+/** A leaf waiting for the log: its row, and the bytes to append. */
+export interface PendingLeaf {
+  id: number;
+  leaf: string;
+}
+
+/** A row of the fleet store as it is now, in the form its leaf was made (ADR 0078). */
+export interface SourceLeaf {
+  source: 'event' | 'audit';
+  id: number;
+  leaf: string;
+}
+
+/**
+ * The transparency log's outbox in the fleet store (infra/migrations/012): the trigger fills
+ * it, the shipper empties it in id order, and `ota log verify` reads the rows as they are now.
+ */
+export class LogLeaves {
+  constructor(private readonly sql: Sql) {}
+
+  /** Up to `limit` leaves not in the log yet, held for `leaseMs` by this replica. */
+  async claim(limit: number, leaseMs: number): Promise<PendingLeaf[]> {
+    const rows = await this.sql.query<{ id: string; leaf: string }>(
+      `WITH due AS (
+         SELECT id FROM log_leaves
+         WHERE log_index IS NULL AND (lease_until IS NULL OR lease_until < now())
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+       UPDATE log_leaves l SET lease_until = now() + make_interval(secs => $2::float8 / 1000)
+       FROM due WHERE l.id = due.id RETURNING l.id, l.leaf`,
+      [limit, leaseMs],
+    );
+    return rows.rows.map((r) => ({ id: Number(r.id), leaf: r.leaf })).sort((a, b) => a.id - b.id);
+  }
+
+  async shipped(done: ReadonlyArray<{ id: number; index: number }>): Promise<void> {
+    if (done.length === 0) return;
+    await this.sql.query(
+      `UPDATE log_leaves l SET log_index = d.idx, lease_until = NULL
+       FROM unnest($1::bigint[], $2::bigint[]) AS d(id, idx) WHERE l.id = d.id`,
+      [done.map((d) => d.id), done.map((d) => d.index)],
+    );
+  }
+
+  /** How many leaves wait for the log, and how old the oldest is (seconds). */
+  async backlog(): Promise<{ pending: number }> {
+    const rows = await this.sql.query<{ n: string }>('SELECT count(*) AS n FROM log_leaves WHERE log_index IS NULL');
+    return { pending: Number(rows.rows[0]?.n ?? 0) };
+  }
+
+  /**
+   * The logged rows of `source` as they are now, rebuilt by the function that made their
+   * leaves, by id from `after` (exclusive).
+   */
+  async current(source: SourceLeaf['source'], after: number, limit: number): Promise<SourceLeaf[]> {
+    const query =
+      source === 'event'
+        ? `SELECT e.id, event_leaf(e) AS leaf FROM webhook_events e WHERE e.id > $1 ORDER BY e.id LIMIT $2`
+        : `SELECT a.id, audit_leaf(a) AS leaf FROM audit_log a WHERE a.id > $1 AND a.outcome <> 'pending' ORDER BY a.id LIMIT $2`;
+    const rows = await this.sql.query<{ id: string; leaf: string }>(query, [after, limit]);
+    return rows.rows.map((r) => ({ source, id: Number(r.id), leaf: r.leaf }));
+  }
+}
