@@ -1,8 +1,12 @@
 import { type RequestHandler, Router } from 'express';
 
 import { InputError, ServerError } from '../common/errors';
+import type { Devices } from '../infra/devices';
 import type { LogLeaves } from '../infra/logLeaves';
+import type { Storage } from '../infra/storage';
 import type { TransparencyLog } from '../infra/transparencyLog';
+import { logIndexKey } from '../trust/metadataFiles';
+import { deviceAuth } from './auth';
 import type { Permission } from './permissions';
 import { queryInteger, queryText } from './query';
 
@@ -10,6 +14,8 @@ export interface LogRouteDeps {
   /** Undefined when no log is configured: every route answers 503. */
   tlog: TransparencyLog | undefined;
   logLeaves: LogLeaves;
+  storage: Storage;
+  devices: Devices;
   guard: (permission: Permission) => RequestHandler;
 }
 
@@ -25,10 +31,7 @@ const MAX_INDEX = 2 ** 53 - 1;
 export function logRoutes(deps: LogRouteDeps): Router {
   const r = Router();
   const { guard, logLeaves } = deps;
-  const tlog = (): TransparencyLog => {
-    if (!deps.tlog) throw new ServerError('UNAVAILABLE', 'no transparency log is configured (OTA_TLOG_URL)');
-    return deps.tlog;
-  };
+  const tlog = (): TransparencyLog => configured(deps);
   r.get('/v1/admin/log/checkpoint', guard('read'), async (_req, res) => {
     const checkpoint = await tlog().checkpoint();
     res.json({ checkpoint, ...(await logLeaves.backlog()) });
@@ -56,5 +59,39 @@ export function logRoutes(deps: LogRouteDeps): Router {
     const limit = queryInteger(req, 'limit', { fallback: 1000, min: 1, max: 5000 });
     res.json({ rows: await logLeaves.current(source, after, limit) });
   });
+  deviceProofs(r, deps);
   return r;
+}
+
+function configured(deps: Pick<LogRouteDeps, 'tlog'>): TransparencyLog {
+  if (!deps.tlog) throw new ServerError('UNAVAILABLE', 'no transparency log is configured (OTA_TLOG_URL)');
+  return deps.tlog;
+}
+
+/**
+ * A device's proofs for the timestamp it now trusts: where its leaf is (the index the signer
+ * kept beside it), the latest checkpoint, the inclusion proof, and the consistency proof from
+ * the size it kept. One request per new timestamp; the device checks everything.
+ */
+function deviceProofs(r: Router, deps: LogRouteDeps): void {
+  r.get('/v1/log/proof', deviceAuth(deps.devices), async (req, res) => {
+    const leaf = queryText(req, 'leaf') ?? '';
+    if (!/^[0-9a-f]{64}$/.test(leaf)) throw new InputError('leaf is a leaf hash: 64 lowercase hex digits');
+    const from = queryInteger(req, 'from', { fallback: 0, min: 0, max: MAX_INDEX });
+    const tlog = configured(deps);
+    const stored = await deps.storage.getBytes('metadata', logIndexKey(Buffer.from(leaf, 'hex')), 256);
+    if (!stored) throw new ServerError('NOT_FOUND', 'the log holds no signed metadata file with that leaf');
+    const index = Number((JSON.parse(stored.toString('utf8')) as { index?: unknown }).index);
+    const checkpoint = await tlog.checkpoint();
+    // Unverified here: the device verifies the checkpoint; this only sizes the proofs.
+    const size = Number(checkpoint.split('\n')[1]);
+    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index >= size)
+      throw new ServerError('UNAVAILABLE', 'the log has not published that entry yet');
+    const [inclusion, consistency] = await Promise.all([
+      tlog.inclusionProof(index, size),
+      from > 0 && from < size ? tlog.consistencyProof(from, size) : Promise.resolve([]),
+    ]);
+    const b64 = (hashes: Buffer[]) => hashes.map((h) => h.toString('base64'));
+    res.json({ checkpoint, index, inclusion: b64(inclusion), consistency: b64(consistency) });
+  });
 }

@@ -212,6 +212,18 @@ export const openapi = {
         },
       },
     },
+    '/v1/log/proof': {
+      get: {
+        summary:
+          "Where a signed metadata file's log entry is (by its leaf hash), the log's latest checkpoint, an inclusion proof and a consistency proof from the size the device kept; the device checks all of it (ADR 0078)",
+        security: device,
+        parameters: [inQuery('leaf', { type: 'string', pattern: '^[0-9a-f]{64}$' }, true), inQuery('from', LOG_INDEX)],
+        responses: {
+          '200': { description: 'Proofs', ...json('LogProofs') },
+          ...refusals(...DEVICE, '400', '404', '503'),
+        },
+      },
+    },
     '/v1/repos/{repo}/metadata/{file}': {
       get: {
         summary: 'TUF metadata of the release or rollout repository',

@@ -256,6 +256,12 @@ export const responseSchemas = {
   LogCheckpoint: obj(['checkpoint', 'pending'], { checkpoint: text, pending: int }),
   LogEntries: obj(['from', 'entries'], { from: int, entries: strings }),
   LogProof: obj(['hashes'], { hashes: strings }),
+  LogProofs: obj(['checkpoint', 'index', 'inclusion', 'consistency'], {
+    checkpoint: text,
+    index: int,
+    inclusion: strings,
+    consistency: strings,
+  }),
   LogSources: obj(['rows'], {
     rows: {
       type: 'array',

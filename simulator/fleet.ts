@@ -68,6 +68,8 @@ export type TrustedRoots = DeviceConfig['trustedRoots'];
 export interface FactoryKit {
   trustedRoots: TrustedRoots;
   fleetCaPem: string;
+  /** The transparency log's verifier key, when the stack runs a log (its ceremony wrote the file). */
+  transparencyLog?: DeviceConfig['transparencyLog'];
 }
 
 async function loadTrustedRoots(config: Config): Promise<TrustedRoots> {
@@ -78,6 +80,10 @@ export async function loadFactoryKit(config: Config, trustedRoots?: TrustedRoots
   return {
     trustedRoots: trustedRoots ?? (await loadTrustedRoots(config)),
     fleetCaPem: await readFile(config.identity.fleetCaCert, 'utf8'),
+    ...(config.transparency &&
+      existsSync(config.transparency.keyFile) && {
+        transparencyLog: { key: (await readFile(config.transparency.keyFile, 'utf8')).trim() },
+      }),
   };
 }
 
@@ -173,6 +179,7 @@ function simulatedProgram(config: Config, kit: FactoryKit, device: SimulatedDevi
       trustedRoots: kit.trustedRoots,
       fleetCaPem: kit.fleetCaPem,
       enrollmentToken: device.enrollmentToken,
+      ...(kit.transparencyLog && { transparencyLog: kit.transparencyLog }),
     },
     log: silentLog,
     overrides: {

@@ -8,7 +8,14 @@ import { patterns } from '../common/validation';
  * The repository layout on the server (docs/adr/0008-partitioned-metadata.md); the fields and
  * their meaning are the device's (client-sdk/src/layout.ts), so both sides read one definition.
  */
-export { LAYOUT_FIELD, PARTITION_FIELD, PARTITIONED_LAYOUT, SIGNED_AT_FIELD } from '@enigm-ota/client-sdk';
+// partitionFolder: storage folder of a repository's partition files (roots stay at the repository's top).
+export {
+  LAYOUT_FIELD,
+  PARTITION_FIELD,
+  PARTITIONED_LAYOUT,
+  partitionFolder,
+  SIGNED_AT_FIELD,
+} from '@enigm-ota/client-sdk';
 
 export type Layout = 'flat' | 'partitioned';
 
@@ -25,9 +32,4 @@ export function partitionName(channel: string, hardwareId: string): string {
     );
   }
   return partitionOf(channel, hardwareId);
-}
-
-/** Storage folder of a repository's partition files (roots stay at the repository's top). */
-export function partitionFolder(repo: string, partition: string): string {
-  return `${repo}/p/${partition}`;
 }

@@ -1,5 +1,5 @@
 import type { RepositoryName } from '@enigm-ota/client-sdk';
-import { metadataLeaf } from '@enigm-ota/client-sdk/transparency';
+import { leafHash, metadataLeaf } from '@enigm-ota/client-sdk/transparency';
 import { Metadata, type MetadataKind, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
 
 import { ServerError } from '../common/errors';
@@ -76,7 +76,11 @@ export class MetadataFiles {
    * nobody published: the log shows what was signed, a superset of what was served.
    */
   private async logged(file: string, bytes: Buffer): Promise<void> {
-    await this.set.log?.append(metadataLeaf(this.storageKey(file), bytes));
+    if (!this.set.log) return;
+    const leaf = metadataLeaf(this.storageKey(file), bytes);
+    const { index } = await this.set.log.append(leaf);
+    // Where devices' proofs start from (api/logRoutes.ts); untrusted: a wrong index fails the proof.
+    await this.storage.putBytes('metadata', logIndexKey(leafHash(leaf)), Buffer.from(JSON.stringify({ index })));
   }
 
   /**
@@ -117,6 +121,11 @@ export class MetadataFiles {
       );
     }
   }
+}
+
+/** Where the log index of a metadata file's leaf is kept, by its leaf hash. */
+export function logIndexKey(leafHash: Uint8Array): string {
+  return `log/${Buffer.from(leafHash).toString('hex')}.json`;
 }
 
 function fileName(kind: RoleKind, version: number | undefined): string {

@@ -5,6 +5,9 @@ import { type DeviceLimits, reportMessage } from './limits';
 import { realRetryDeps, type RetryOptions, withRetry } from './retry';
 import { type Fetch, type FetchAnswer, plainFetch } from './transport';
 
+/** A checkpoint and two proofs of at most 63 hashes each, in base64 JSON: well under this. */
+const MAX_LOG_PROOF_BYTES = 16 * 1024;
+
 /** The API's answer to a poll: a hint about which target to look at, never a permission. */
 export interface PollOffer {
   targetName: string;
@@ -115,24 +118,42 @@ export class DeviceApiClient {
     return cert;
   }
 
-  private post(path: string, payload: unknown): Promise<unknown> {
-    if (!this.retry) return this.postOnce(path, payload);
-    return withRetry(() => this.postOnce(path, payload), this.retry.policy, this.retry.deps ?? realRetryDeps);
+  /**
+   * The transparency log's proofs for a signed metadata file (by its leaf hash), consistent
+   * from the log size the device kept: untrusted, checked by transparency/logWatch.ts.
+   */
+  logProof(leafHex: string, from: number): Promise<unknown> {
+    return this.send('GET', `/v1/log/proof?leaf=${leafHex}&from=${from}`, { maxBytes: MAX_LOG_PROOF_BYTES });
   }
 
-  private async postOnce(path: string, payload: unknown): Promise<unknown> {
+  private post(path: string, payload: unknown): Promise<unknown> {
+    return this.send('POST', path, { payload });
+  }
+
+  private send(method: 'GET' | 'POST', path: string, o: { payload?: unknown; maxBytes?: number }): Promise<unknown> {
+    if (!this.retry) return this.sendOnce(method, path, o);
+    return withRetry(() => this.sendOnce(method, path, o), this.retry.policy, this.retry.deps ?? realRetryDeps);
+  }
+
+  private async sendOnce(
+    method: 'GET' | 'POST',
+    path: string,
+    o: { payload?: unknown; maxBytes?: number },
+  ): Promise<unknown> {
     let response: FetchAnswer;
     try {
       response = await this.transport(`${this.baseUrl}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(payload),
+        method,
+        ...(method === 'POST' && {
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(o.payload),
+        }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
       throw new ApiRequestError(`cannot reach ${this.baseUrl}${path}`, undefined, { cause: err });
     }
-    const text = await readCapped(response, this.maxResponseBytes);
+    const text = await readCapped(response, Math.min(this.maxResponseBytes, o.maxBytes ?? Infinity));
     if (!response.ok) {
       const message = `${path} answered HTTP ${response.status}: ${text.slice(0, 200)}`;
       // A refused enrollment is the operator's to fix (a new token), not a transport problem.

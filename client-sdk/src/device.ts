@@ -19,6 +19,9 @@ import { TrustedRepository } from './repository';
 import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
 import { type DeviceState, gaveUpOn, readDeviceState, TRIALS_PER_TARGET, writeDeviceState } from './state';
+import { logPolicy } from './transparency/checkpoint';
+import { LogWatch } from './transparency/logWatch';
+import { parseVerifierKey } from './transparency/signedNote';
 import { type ArtifactGet, closeIdleConnections, createArtifactGet, createTransport, type Fetch } from './transport';
 
 export interface DeviceConfig {
@@ -76,6 +79,13 @@ export interface DeviceConfig {
    * <stateDir>/network-budget.json across restarts). A device that waits reports reason `metered`.
    */
   network?: NetworkPolicy;
+  /**
+   * The transparency log, pinned at the factory: its verifier key (`<origin>+<hash>+<key>`, the
+   * file the key ceremony wrote) and the witnesses of which `quorum` must cosign each
+   * checkpoint. Then every timestamp the device trusts must be proved in the log, in one
+   * history with every checkpoint it saw before (a split view is refused, LOG_INCONSISTENT).
+   */
+  transparencyLog?: { key: string; witnesses?: string[]; quorum?: number };
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
   /**
@@ -123,6 +133,7 @@ export class DeviceAgent {
   private readonly retry: RetryPolicy;
   private readonly release: TrustedRepository;
   private readonly rollout: TrustedRepository;
+  private readonly history: LogWatch | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly deferrals: InstallDeferrals;
   /** The wait last reported (target and code), so a waiting device reports each change once. */
@@ -179,6 +190,14 @@ export class DeviceAgent {
       });
     this.release = repository('release', releaseDir);
     this.rollout = repository('rollout', rolloutDir);
+    const log = config.transparencyLog;
+    this.history =
+      log &&
+      new LogWatch({
+        policy: logPolicy({ origin: parseVerifierKey(log.key).name, logKey: log.key, ...log }),
+        stateFile: join(config.stateDir, 'metadata', 'log.json'),
+        proofs: (leaf, from) => this.api.logProof(leaf, from),
+      });
   }
 
   /** The device's certificate and key (after enrollment), e.g. for a test's man in the middle. */
@@ -462,6 +481,7 @@ export class DeviceAgent {
     verifyTargetName(targetName);
     await this.release.refresh();
     await this.rollout.refresh();
+    await this.history?.check([this.release.trustedTimestamp(), this.rollout.trustedTimestamp()]);
     const released = await this.release.target(targetName);
     if (!released) throw new PolicyError('TARGET_NOT_FOUND', `${targetName} is not signed by the release keys`);
     const offered = await this.rollout.target(targetName);

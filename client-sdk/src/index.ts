@@ -16,6 +16,7 @@ export {
   LAYOUT_FIELD,
   PARTITION_FIELD,
   PARTITIONED_LAYOUT,
+  partitionFolder,
   partitionOf,
   SIGNED_AT_FIELD,
 } from './layout';

@@ -19,6 +19,15 @@ export function partitionOf(channel: string, hardwareId: string): string {
   return `${channel}/${hardwareId}`;
 }
 
+/**
+ * Where a file set's files are in the repository: `<repo>` for the flat set,
+ * `<repo>/p/<channel>/<hardwareId>` for a partition. The server stores them there, and a log
+ * entry names a file by this path, so a device rebuilds the entry of a file it holds.
+ */
+export function partitionFolder(repo: string, partition: string): string {
+  return `${repo}/p/${partition}`;
+}
+
 /** Whether a trusted root's JSON (as stored: `{ signed, signatures }`) announces partitions. */
 export function announcesPartitions(root: unknown): boolean {
   return signedPart(root)?.[LAYOUT_FIELD] === PARTITIONED_LAYOUT;

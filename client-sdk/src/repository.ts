@@ -6,7 +6,7 @@ import type { TargetFile } from '@tufjs/models';
 import { BaseFetcher, Updater } from 'tuf-js';
 
 import { VerificationError } from './errors';
-import { announcesPartitions, checkPartitionFile, checkSignedRecently } from './layout';
+import { announcesPartitions, checkPartitionFile, checkSignedRecently, partitionFolder } from './layout';
 import { type DeviceLimits, updaterConfig } from './limits';
 import type { RepositoryName } from './metadata';
 import { type Fetch, plainFetch } from './transport';
@@ -57,6 +57,8 @@ export class TrustedRepository {
   private readonly partition: PartitionSource | undefined;
   private readonly fetching: MetadataFetching;
   private readonly now: () => Date;
+  /** The file set the last refresh verified: its folder here, and its path in the repository. */
+  private refreshed: { dir: string; folder: string } | undefined;
 
   constructor(options: TrustedRepositoryOptions) {
     const { metadataDir, metadataBaseUrl, limits } = options;
@@ -93,9 +95,22 @@ export class TrustedRepository {
         throw err;
       }
       if (this.partitioned()) await this.refreshPartition();
+      else this.refreshed = { dir: this.metadataDir, folder: this.name };
     } catch (err) {
       throw toOtaError(this.name, err);
     }
+  }
+
+  /**
+   * The timestamp the last refresh verified, as tuf-js keeps it, and its path in the
+   * repository: what the device asks the transparency log to prove (transparency/logWatch.ts).
+   */
+  trustedTimestamp(): { file: string; bytes: Buffer } {
+    if (!this.refreshed) throw new VerificationError('METADATA_INVALID', `${this.name} repository was not refreshed`);
+    return {
+      file: `${this.refreshed.folder}/timestamp.json`,
+      bytes: readFileSync(join(this.refreshed.dir, 'timestamp.json')),
+    };
   }
 
   /** A target from freshly verified metadata; absent means "not authorized here". */
@@ -140,6 +155,7 @@ export class TrustedRepository {
       }),
     });
     await this.updater.refresh();
+    this.refreshed = { dir, folder: partitionFolder(this.name, partition.name) };
     promoteRoot(join(dir, 'root.json'), join(this.metadataDir, 'root.json'));
   }
 }

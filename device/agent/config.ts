@@ -24,6 +24,7 @@ export interface AgentConfig {
   channel: string;
   stateDir: string;
   identity: { fleetCaFile: string; enrollmentTokenFile: string; releaseRootFile: string; rolloutRootFile: string };
+  transparencyLog: { keyFile?: string; witnessesFile?: string; quorum: number };
   factory: { version: string; rollbackIndex: number };
   installer: { backend: InstallerBackend; referenceDir?: string; raucBinary: string; raucSystemConfig?: string };
   health: { commands: HealthCommand[]; deadlineSec: number };
@@ -233,6 +234,11 @@ function build(get: (key: string) => unknown): AgentConfig {
       enrollmentTokenFile: s('identity.enrollmentTokenFile'),
       releaseRootFile: s('identity.releaseRootFile'),
       rolloutRootFile: s('identity.rolloutRootFile'),
+    },
+    transparencyLog: {
+      keyFile: get('transparencyLog.keyFile') as string | undefined,
+      witnessesFile: get('transparencyLog.witnessesFile') as string | undefined,
+      quorum: n('transparencyLog.quorum'),
     },
     factory: { version: s('factory.version'), rollbackIndex: n('factory.rollbackIndex') },
     installer: {

@@ -100,6 +100,24 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: "The rollout repository's trusted root.json from the key ceremony; used only until the state directory holds a newer one.",
   },
   {
+    key: 'transparencyLog.keyFile',
+    type: 'path',
+    doc: "The transparency log's verifier key from the key ceremony (`transparency-log.vkey`). Set: every timestamp the device trusts must be proved in the log, in one history with every checkpoint it saw before (a split view is refused). Absent: not checked.",
+  },
+  {
+    key: 'transparencyLog.witnessesFile',
+    type: 'path',
+    doc: 'Witness verifier keys (one per line, `<name>+<hash>+<key>`, cosignature/v1) whose cosignatures count towards `transparencyLog.quorum`.',
+  },
+  {
+    key: 'transparencyLog.quorum',
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 16,
+    doc: 'How many of the witnesses in `transparencyLog.witnessesFile` must cosign each checkpoint the device accepts.',
+  },
+  {
     key: 'factory.version',
     type: 'string',
     default: '0.0.0',

@@ -101,6 +101,7 @@ export class AgentProgram {
       trustedRoots: options.provisioned.trustedRoots,
       fleetCaPem: options.provisioned.fleetCaPem,
       enrollmentToken: options.provisioned.enrollmentToken,
+      ...(options.provisioned.transparencyLog && { transparencyLog: options.provisioned.transparencyLog }),
       installer: installerFor(config, { log: options.log, boot: o.boot }),
       initialState: { currentVersion: config.factory.version, rollbackIndex: config.factory.rollbackIndex },
       limits: {

@@ -9,26 +9,31 @@ export interface Provisioned {
   trustedRoots: DeviceConfig['trustedRoots'];
   fleetCaPem: string;
   enrollmentToken?: string;
+  transparencyLog?: DeviceConfig['transparencyLog'];
 }
 
 /** Bounds of the provisioned files (a root.json as the SDK bounds it, D-2). */
 const MAX_ROOT_BYTES = 512 * 1024;
 const MAX_CA_BYTES = 64 * 1024;
 const MAX_TOKEN_BYTES = 4096;
+/** A verifier key is one short line; 16 witnesses at most (the quorum's bound). */
+const MAX_VKEY_BYTES = 1024;
+const MAX_WITNESS_BYTES = 16 * MAX_VKEY_BYTES;
 
 /**
  * The files the configuration names, each within its limit. A device without a certificate
  * and without a token could never reach the API: that is a configuration error at start.
  */
 export async function loadProvisioning(config: AgentConfig): Promise<Provisioned> {
-  const read = async (key: keyof AgentConfig['identity'], max: number) => {
-    const file = config.identity[key];
+  const readFile = async (key: string, file: string, max: number) => {
     try {
       return await readCapped(file, max);
     } catch (err) {
-      throw new ConfigError([`identity.${key}: cannot read ${file}: ${(err as Error).message}`]);
+      throw new ConfigError([`${key}: cannot read ${file}: ${(err as Error).message}`]);
     }
   };
+  const read = (key: keyof AgentConfig['identity'], max: number) =>
+    readFile(`identity.${key}`, config.identity[key], max);
   const provisioned: Provisioned = {
     trustedRoots: {
       release: await read('releaseRootFile', MAX_ROOT_BYTES),
@@ -36,6 +41,23 @@ export async function loadProvisioning(config: AgentConfig): Promise<Provisioned
     },
     fleetCaPem: (await read('fleetCaFile', MAX_CA_BYTES)).toString('utf8'),
   };
+  const log = config.transparencyLog;
+  if (log.keyFile) {
+    const witnesses = log.witnessesFile
+      ? (await readFile('transparencyLog.witnessesFile', log.witnessesFile, MAX_WITNESS_BYTES))
+          .toString('utf8')
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)
+      : [];
+    provisioned.transparencyLog = {
+      key: (await readFile('transparencyLog.keyFile', log.keyFile, MAX_VKEY_BYTES)).toString('utf8').trim(),
+      witnesses,
+      quorum: log.quorum,
+    };
+  } else if (log.witnessesFile || log.quorum > 0) {
+    throw new ConfigError(['transparencyLog.witnessesFile and quorum need transparencyLog.keyFile']);
+  }
   if (!(await loadIdentity(join(config.stateDir, 'identity')))) {
     const token = (await read('enrollmentTokenFile', MAX_TOKEN_BYTES)).toString('utf8').trim();
     if (!token)

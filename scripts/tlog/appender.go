@@ -19,7 +19,7 @@ const (
 	awaitPoll = 50 * time.Millisecond
 	// batchMaxAge caps how long an entry waits in memory before it is
 	// sequenced; short, because each /add already waits for a checkpoint.
-	batchMaxAge  = 100 * time.Millisecond
+	batchMaxAge  = 20 * time.Millisecond
 	batchMaxSize = 256
 )
 

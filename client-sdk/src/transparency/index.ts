@@ -3,6 +3,8 @@
 export type { Checkpoint, LogPolicy } from './checkpoint';
 export { logPolicy, openCheckpoint } from './checkpoint';
 export { metadataLeaf } from './leaves';
+export type { LogProofAnswer, LogWatchOptions, TrustedFile } from './logWatch';
+export { LogWatch } from './logWatch';
 export { HASH_BYTES, leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion } from './merkle';
 export type { NoteSignature, SignedNote, VerifierKey } from './signedNote';
 export {

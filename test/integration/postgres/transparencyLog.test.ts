@@ -19,7 +19,7 @@ import { Client } from 'pg';
 import { Storage } from '../../../infra/storage';
 import { TransparencyLog } from '../../../infra/transparencyLog';
 import { waitFor } from '../../wait';
-import { approve, ota, releaseAwaitingApproval, testConfig } from '../helpers';
+import { approve, device, ota, releaseAwaitingApproval, testConfig } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
 
 interface Verified {
@@ -77,6 +77,24 @@ describe('transparency log: every decision logged, rewrites found (ADR 0078)', f
     );
     expect(events.rows).to.have.length(1);
     expect(events.rows[0]!.log_index).to.not.equal(null);
+  });
+
+  it('a device installs only timestamps the log proves, and keeps the checkpoint it verified', async () => {
+    await waitFor(
+      'the release is stable',
+      async () => (await ota('release', 'status', '1.0.0', '--channel', 'tlog', '--json')).stdout.includes('"stable"'),
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    const agent = await device('tlog-device', 'tlog');
+    expect((await agent.checkForUpdate()).status).to.equal('installed');
+    const state = JSON.parse(
+      await readFile(join(testConfig().home, 'test-devices', 'tlog-device', 'metadata', 'log.json'), 'utf8'),
+    ) as { checkpoint: string; proved: Record<string, string> };
+    expect(Object.keys(state.proved).sort()).to.deep.equal(['release/timestamp.json', 'rollout/timestamp.json']);
+    const policy = logPolicy({ origin: 'enigm-ota.local/log', logKey: (await readFile(keyFile(), 'utf8')).trim() });
+    expect(openCheckpoint(state.checkpoint, policy).size).to.be.greaterThan(0);
   });
 
   it('the log server proves a published timestamp included; the SDK checks the proof', async () => {

@@ -1,32 +1,15 @@
-import { leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion } from '@enigm-ota/client-sdk/transparency';
+import { leafHash, rootOf, verifyConsistency, verifyInclusion } from '@enigm-ota/client-sdk/transparency';
 import { expect } from 'chai';
 
+import { mth, path, subproof } from './referenceLog';
+
 /*
- * The iterative verifiers against RFC 6962 2.1's recursive definitions (MTH, PATH, PROOF),
- * written here straight from the text: every index, size and pair of sizes up to 33, and
- * every proof with one hash changed, one dropped or one added.
+ * The iterative verifiers against RFC 6962 2.1's recursive definitions (referenceLog.ts):
+ * every index, size and pair of sizes up to 33, and every proof with one hash changed, one
+ * dropped or one added.
  */
 const leaves = Array.from({ length: 33 }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
 
-const split = (n: number): number => {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-};
-const mth = (d: Buffer[]): Buffer =>
-  d.length === 1 ? d[0]! : nodeHash(mth(d.slice(0, split(d.length))), mth(d.slice(split(d.length))));
-const path = (m: number, d: Buffer[]): Buffer[] => {
-  if (d.length === 1) return [];
-  const k = split(d.length);
-  return m < k ? [...path(m, d.slice(0, k)), mth(d.slice(k))] : [...path(m - k, d.slice(k)), mth(d.slice(0, k))];
-};
-const subproof = (m: number, d: Buffer[], b: boolean): Buffer[] => {
-  if (m === d.length) return b ? [] : [mth(d)];
-  const k = split(d.length);
-  return m <= k
-    ? [...subproof(m, d.slice(0, k), b), mth(d.slice(k))]
-    : [...subproof(m - k, d.slice(k), false), mth(d.slice(0, k))];
-};
 const tree = (n: number) => leaves.slice(0, n);
 
 /** The proof with one hash changed, one dropped, one added: none may verify. */

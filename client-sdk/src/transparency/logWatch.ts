@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+import { VerificationError } from '../errors';
+import { type Checkpoint, type LogPolicy, openCheckpoint } from './checkpoint';
+import { metadataLeaf } from './leaves';
+import { HASH_BYTES, leafHash, verifyConsistency, verifyInclusion } from './merkle';
+import { MAX_NOTE_BYTES } from './signedNote';
+
+/** A signed metadata file the device trusts: its path in the repository, and its bytes. */
+export interface TrustedFile {
+  file: string;
+  bytes: Uint8Array;
+}
+
+/** What the API answers for one file: untrusted until every part is checked here. */
+export interface LogProofAnswer {
+  checkpoint: string;
+  index: number;
+  inclusion: Buffer[];
+  consistency: Buffer[];
+}
+
+export interface LogWatchOptions {
+  policy: LogPolicy;
+  /** Where the device keeps the newest checkpoint it verified, and the files it proved. */
+  stateFile: string;
+  /** Asks the (untrusted) API for a file's proofs, from the log size the device kept. */
+  proofs(leafHex: string, from: number): Promise<unknown>;
+}
+
+interface WatchState {
+  checkpoint?: string;
+  /** Path in the repository -> sha256 of the bytes proved in the log. */
+  proved: Record<string, string>;
+}
+
+/** A proof of a tree of 2^63 leaves has 63 hashes. */
+const MAX_PROOF_HASHES = 63;
+const MAX_STATE_BYTES = 64 * 1024;
+
+/**
+ * The device's view of the transparency log: the newest checkpoint it verified, kept across
+ * restarts. A timestamp the device trusts must be in the log, and every checkpoint it accepts
+ * must extend the one it kept (RFC 9162 consistency): a server that shows this device another
+ * history than the rest of the fleet (a split view) has no such proof for one of the two
+ * forks. A file proved once is not asked about again, so an unchanged timestamp costs nothing.
+ */
+export class LogWatch {
+  constructor(private readonly o: LogWatchOptions) {}
+
+  /** The newest checkpoint this device verified, if any. */
+  kept(): Checkpoint | undefined {
+    const { checkpoint } = this.state();
+    return checkpoint ? openCheckpoint(checkpoint, this.o.policy) : undefined;
+  }
+
+  /** Each file in the log, in one history with what this device saw before; a refusal with its code otherwise. */
+  async check(files: readonly TrustedFile[]): Promise<void> {
+    const state = this.state();
+    const digest = (f: TrustedFile) => createHash('sha256').update(f.bytes).digest('hex');
+    const fresh = files.filter((f) => state.proved[f.file] !== digest(f));
+    if (fresh.length === 0) return;
+    let kept = state.checkpoint ? openCheckpoint(state.checkpoint, this.o.policy) : undefined;
+    for (const f of fresh) {
+      const leaf = leafHash(metadataLeaf(f.file, f.bytes));
+      const answer = parseAnswer(await this.o.proofs(leaf.toString('hex'), kept?.size ?? 0));
+      const cp = openCheckpoint(answer.checkpoint, this.o.policy);
+      if (kept) extends_(kept, cp, answer.consistency);
+      if (!verifyInclusion({ index: answer.index, size: cp.size, hash: leaf }, answer.inclusion, cp.root))
+        throw new VerificationError('LOG_NOT_INCLUDED', `${f.file} is not in the transparency log at ${cp.size}`);
+      kept = cp;
+      state.proved[f.file] = digest(f);
+      state.checkpoint = cp.note;
+    }
+    this.save(state);
+  }
+
+  private state(): WatchState {
+    if (!existsSync(this.o.stateFile)) return { proved: {} };
+    const text = readFileSync(this.o.stateFile, 'utf8');
+    try {
+      if (text.length > MAX_STATE_BYTES) throw new Error('too large');
+      const parsed = JSON.parse(text) as Partial<WatchState>;
+      return {
+        proved: { ...parsed.proved },
+        ...(typeof parsed.checkpoint === 'string' && { checkpoint: parsed.checkpoint }),
+      };
+    } catch (err) {
+      throw new VerificationError('LOG_INVALID', `${this.o.stateFile} is not the log state this device wrote`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Written whole, then renamed: a power cut leaves the old state or the new one. */
+  private save(state: WatchState): void {
+    writeFileSync(`${this.o.stateFile}.tmp`, JSON.stringify(state));
+    renameSync(`${this.o.stateFile}.tmp`, this.o.stateFile);
+  }
+}
+
+/** `next` is `kept`'s history with entries added: never shorter, never another tree. */
+function extends_(kept: Checkpoint, next: Checkpoint, proof: Buffer[]): void {
+  if (next.size < kept.size)
+    throw new VerificationError('LOG_INCONSISTENT', `the log went back from ${kept.size} to ${next.size} entries`);
+  if (!verifyConsistency(kept, next, proof))
+    throw new VerificationError(
+      'LOG_INCONSISTENT',
+      `the log at ${next.size} entries is not an extension of the one this device kept at ${kept.size}: a split view`,
+    );
+}
+
+function parseAnswer(raw: unknown): LogProofAnswer {
+  const a = raw as Partial<Record<keyof LogProofAnswer, unknown>>;
+  const hashes = (list: unknown): Buffer[] => {
+    if (!Array.isArray(list) || list.length > MAX_PROOF_HASHES) throw malformed();
+    return list.map((h) => {
+      const bytes = typeof h === 'string' ? Buffer.from(h, 'base64') : Buffer.alloc(0);
+      if (bytes.length !== HASH_BYTES) throw malformed();
+      return bytes;
+    });
+  };
+  if (typeof a.checkpoint !== 'string' || a.checkpoint.length > MAX_NOTE_BYTES || !Number.isSafeInteger(a.index))
+    throw malformed();
+  return {
+    checkpoint: a.checkpoint,
+    index: a.index as number,
+    inclusion: hashes(a.inclusion),
+    consistency: hashes(a.consistency),
+  };
+}
+
+function malformed(): VerificationError {
+  return new VerificationError('LOG_INVALID', 'the log proofs the API sent are malformed');
+}
