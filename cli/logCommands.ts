@@ -45,9 +45,11 @@ export async function logCommand(api: AdminApiClient, call: Invocation<LogFlags>
 async function status(api: AdminApiClient, { flags, out }: Invocation<LogFlags>, config: Config): Promise<number> {
   const { checkpoint, pending } = await api.get<{ checkpoint: string; pending: number }>('/v1/admin/log/checkpoint');
   const cp = openCheckpoint(checkpoint, await policyOf(flags, config));
-  out.result({ origin: cp.origin, size: cp.size, root: cp.root.toString('base64'), pending }, () =>
+  const root = cp.root.toString('base64');
+  out.result({ origin: cp.origin, size: cp.size, root, witnessedBy: cp.witnessedBy, pending }, () =>
     [
-      `log ${cp.origin}: ${cp.size} entries, root ${cp.root.toString('base64')}`,
+      `log ${cp.origin}: ${cp.size} entries, root ${root}`,
+      `cosigned by: ${cp.witnessedBy.join(', ') || 'no witness required'}`,
       `waiting to be appended: ${pending}`,
     ].join('\n'),
   );
@@ -65,7 +67,7 @@ async function verify(api: AdminApiClient, { flags, out }: Invocation<LogFlags>,
   const { checkpoint } = await api.get<{ checkpoint: string }>('/v1/admin/log/checkpoint');
   const cp = openCheckpoint(checkpoint, policy);
   const kept = existsSync(stateFile) ? openCheckpoint(await readFile(stateFile, 'utf8'), policy) : undefined;
-  if (kept) await checkConsistent(api, kept, cp);
+  if (kept && kept.size > 0) await checkConsistent(api, kept, cp);
   const entries = await allEntries(api, cp, (done) => out.progress(`read ${done} of ${cp.size} entries`));
   const root = rootOf(entries.map(leafHash));
   if (!root.equals(cp.root))
@@ -81,6 +83,7 @@ async function verify(api: AdminApiClient, { flags, out }: Invocation<LogFlags>,
     origin: cp.origin,
     size: cp.size,
     root: cp.root.toString('base64'),
+    witnessedBy: cp.witnessedBy,
     consistentWith: kept?.size ?? null,
     rowsChecked: rows,
     waiting,
@@ -138,7 +141,11 @@ async function policyOf(flags: LogFlags, config: Config): Promise<ReturnType<typ
   if (!existsSync(file)) throw new InputError(`log key file ${file} does not exist`);
   const text = (await readFile(file, 'utf8')).slice(0, 1024).trim();
   const key = parseVerifierKey(text);
-  return logPolicy({ origin: key.name, logKey: text });
+  // Every witness configured must have cosigned (OTA_TLOG_WITNESS_KEYS), as devices require.
+  const witnesses = await Promise.all(
+    (config.transparency?.witnessKeyFiles ?? []).map(async (f) => (await readFile(f, 'utf8')).slice(0, 1024).trim()),
+  );
+  return logPolicy({ origin: key.name, logKey: text, witnesses, quorum: witnesses.length });
 }
 
 async function checkConsistent(api: AdminApiClient, kept: Checkpoint, now: Checkpoint): Promise<void> {

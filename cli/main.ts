@@ -15,6 +15,7 @@ import { migrate } from './host/db';
 import { keys } from './host/keys';
 import { metadataStatus } from './host/metadata';
 import { simulate } from './host/simulate';
+import { witness } from './host/witness';
 import { logCommand } from './logCommands';
 import { acceptStorage } from './metadataCommands';
 import { auditCommand, operatorCommand } from './operatorCommands';
@@ -60,6 +61,9 @@ const USAGE = `ota: operate Enigm OTA releases
   ota log verify  [--key FILE] [--state FILE]
                   (the log extends the checkpoint kept in --state, its entries make the tree it
                    signed, and every release event and audit entry is as it was logged)
+  ota log witness --key FILE [--name NAME] [--listen 127.0.0.1:7310] [--state FILE] [--log-key FILE]
+                  (a witness: cosigns each checkpoint that extends the last one it cosigned;
+                   its key is made in FILE on first start, its verifier key written to FILE.vkey)
   ota webhook add    --url URL --event TYPE[,TYPE] [--channel NAME]
                      (admin: events as signed CloudEvents; TYPE: a name, a prefix like release.*, or all;
                       the signing secret is shown once)
@@ -151,6 +155,8 @@ const OPTIONS = {
   delivery: { type: 'string', multiple: true },
   key: { type: 'string' },
   state: { type: 'string' },
+  listen: { type: 'string' },
+  'log-key': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -180,6 +186,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'fleet' && command === 'simulate') return await simulate(config, flags, out);
     if (group === 'fleet' && command === 'components')
       return await viaApi(config, (api) => componentsCommand(api, call));
+    if (group === 'log' && command === 'witness') return await witness(config, call);
     if (group === 'log') return await viaApi(config, (api) => logCommand(api, call, config));
     if (group === 'keys') return await keys(config, call);
     if (group === 'bundle') return await bundle(config, call);

@@ -123,10 +123,11 @@ export interface Config {
   /**
    * The transparency log (ADR 0078): where it is, the token that may append, its origin (the
    * first line of its checkpoints) and the file with its verifier key (the ceremony writes it;
-   * whoever checks a checkpoint pins it). Undefined when OTA_TLOG_URL is unset: then nothing is
-   * logged, and the shipper does not run.
+   * whoever checks a checkpoint pins it), and the verifier key files of the witnesses the
+   * devices provisioned here require (the simulator's factory kit; every one must cosign).
+   * Undefined when OTA_TLOG_URL is unset: then nothing is logged, and the shipper does not run.
    */
-  transparency?: { url: string; writeToken: string; origin: string; keyFile: string };
+  transparency?: { url: string; writeToken: string; origin: string; keyFile: string; witnessKeyFiles: string[] };
   webhooks: {
     allowPrivate: boolean;
     maxRetryMs: number;
@@ -441,6 +442,7 @@ function transparencyConfig(vars: EnvReader, ceremonyDir: string): Config['trans
     writeToken,
     origin,
     keyFile: vars.text('OTA_TLOG_KEY_FILE') ?? join(ceremonyDir, 'transparency-log.vkey'),
+    witnessKeyFiles: vars.list('OTA_TLOG_WITNESS_KEYS', ''),
   };
 }
 

@@ -81,10 +81,14 @@ export async function loadFactoryKit(config: Config, trustedRoots?: TrustedRoots
     trustedRoots: trustedRoots ?? (await loadTrustedRoots(config)),
     fleetCaPem: await readFile(config.identity.fleetCaCert, 'utf8'),
     ...(config.transparency &&
-      existsSync(config.transparency.keyFile) && {
-        transparencyLog: { key: (await readFile(config.transparency.keyFile, 'utf8')).trim() },
-      }),
+      existsSync(config.transparency.keyFile) && { transparencyLog: await logTrust(config.transparency) }),
   };
+}
+
+/** The log's key and every configured witness, all required: what the factory pins on a device. */
+async function logTrust(t: NonNullable<Config['transparency']>): Promise<NonNullable<FactoryKit['transparencyLog']>> {
+  const witnesses = await Promise.all(t.witnessKeyFiles.map(async (f) => (await readFile(f, 'utf8')).trim()));
+  return { key: (await readFile(t.keyFile, 'utf8')).trim(), witnesses, quorum: witnesses.length };
 }
 
 export interface SimulatedDevice {

@@ -12,7 +12,7 @@ import { newToken, tokenHash } from '../../infra/operators';
 import { Storage } from '../../infra/storage';
 import { runCeremony } from '../../trust/ceremony';
 import { ensureLogKey } from '../../trust/logKey';
-import { startLogServer } from './logServer';
+import { startLogServer, startWitness, witnessKeyFile } from './logServer';
 import { httpOk, logContains, portOpen, ProcessManager } from './processes';
 import { startTraceBackend, type TracePorts } from './traceBackend';
 
@@ -28,8 +28,9 @@ export interface StackProfile {
   workerMetricsPort: number;
   /** The trace backend, when the stack runs one (StackOptions.traces). */
   traces: TracePorts;
-  /** The transparency log (scripts/tlog). */
+  /** The transparency log (scripts/tlog), and its witness (`ota log witness`). */
   tlogPort: number;
+  witnessPort: number;
 }
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -44,6 +45,7 @@ export const DEMO_PROFILE: StackProfile = {
   workerMetricsPort: 9464,
   traces: { otlpPort: 4318, uiPort: 16686 },
   tlogPort: 7300,
+  witnessPort: 7310,
 };
 
 // Suites with different offsets run at once (npm test runs two tiers side by side): each
@@ -60,12 +62,13 @@ export const TEST_PROFILE: StackProfile = {
   workerMetricsPort: 19464 + TEST_PORT_OFFSET,
   traces: { otlpPort: 19318 + TEST_PORT_OFFSET, uiPort: 19686 + TEST_PORT_OFFSET },
   tlogPort: 19700 + TEST_PORT_OFFSET,
+  witnessPort: 19710 + TEST_PORT_OFFSET,
 };
 
 const TOKEN_LABEL = 'enigm-ota';
 /** S-23: the fleet CA's key has a token of its own, so the API's PIN opens nothing else. */
 const CA_TOKEN_LABEL = 'enigm-ota-ca';
-const SERVICES = ['api-2', 'worker-2', 'api', 'worker', 'tlog', 'minio', 'temporal', 'jaeger'] as const;
+const SERVICES = ['api-2', 'worker-2', 'api', 'worker', 'tlog', 'witness', 'minio', 'temporal', 'jaeger'] as const;
 
 interface Secrets {
   hsmPin: string;
@@ -137,6 +140,7 @@ export async function stackEnv(p: StackProfile): Promise<Record<string, string>>
     OTA_WORKER_METRICS_PORT: String(p.workerMetricsPort),
     OTA_TLOG_URL: `http://127.0.0.1:${p.tlogPort}`,
     OTA_TLOG_WRITE_TOKEN: s.tlogWriteToken,
+    OTA_TLOG_WITNESS_KEYS: witnessKeyFile(p.home) + '.vkey',
     // Manufacturer CAs whose attestation keys the API trusts (absent until a manufacturer is added).
     OTA_MANUFACTURER_CA: join(p.home, 'ceremony', 'manufacturer-roots.pem'),
   };
@@ -271,7 +275,12 @@ async function startLog(
   } finally {
     hsm.close();
   }
-  await startLogServer(pm, { home: p.home, port: p.tlogPort, config, pin: env['OTA_HSM_PIN']! }, log);
+  const witness = await startWitness(
+    pm,
+    { p, keyFile: witnessKeyFile(p.home), logKeyFile: config.transparency!.keyFile },
+    log,
+  );
+  await startLogServer(pm, { home: p.home, port: p.tlogPort, config, pin: env['OTA_HSM_PIN']!, witness }, log);
 }
 
 /** The key ceremony (idempotent): what it made is said once, when it made it. */

@@ -48,6 +48,7 @@ describe('partitioned metadata: moving a running fleet (D-16)', function () {
     workerMetricsPort: TEST_PROFILE.workerMetricsPort + 5,
     traces: { otlpPort: TEST_PROFILE.traces.otlpPort + 5, uiPort: TEST_PROFILE.traces.uiPort + 5 },
     tlogPort: TEST_PROFILE.tlogPort + 5,
+    witnessPort: TEST_PROFILE.witnessPort + 5,
   };
   const channel = 'parts';
   // The suite's environment, as its stack set it up (taken in `before`, not at load time).
