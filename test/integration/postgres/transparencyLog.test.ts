@@ -70,7 +70,9 @@ describe('transparency log: every decision logged, rewrites found (ADR 0078)', f
     const first = await verify();
     expect(first.code, first.stderr).to.equal(0);
     expect(first.out).to.include({ ok: true, consistentWith: null });
-    expect(first.out.witnessedBy, "the stack's witness cosigned the checkpoint").to.deep.equal(['enigm-ota-stack-witness']);
+    expect(first.out.witnessedBy, "the stack's witness cosigned the checkpoint").to.deep.equal([
+      'enigm-ota-stack-witness',
+    ]);
     expect(first.out.rowsChecked).to.be.greaterThan(3);
     expect(first.out.metadataEntries, 'the ceremony and the release signed metadata').to.be.greaterThan(4);
     const events = await db.query<{ id: string; log_index: string | null }>(
