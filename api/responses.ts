@@ -259,8 +259,8 @@ export const responseSchemas = {
   LogProofs: obj(['checkpoint', 'index', 'inclusion', 'consistency'], {
     checkpoint: text,
     index: int,
-    inclusion: strings,
-    consistency: strings,
+    inclusion: text,
+    consistency: text,
   }),
   LogSources: obj(['rows'], {
     rows: {

@@ -66,11 +66,25 @@ export class TransparencyLog implements LogAppender {
     return this.proof(`/proof/consistency?old=${oldSize}&new=${newSize}`);
   }
 
-  /** Entries [from, to) of a tree of `size`, read from the log's entry bundles. */
-  async entries(from: number, to: number, size: number): Promise<Buffer[]> {
+  /**
+   * Entries [from, to) of the log (`to` at most its published size), read from its entry
+   * bundles. A bundle is read at the width the log has now: a partial bundle exists only for
+   * sizes the log published, and is removed once a wider one replaces it (then read again).
+   */
+  async entries(from: number, to: number): Promise<Buffer[]> {
+    try {
+      return await this.entriesAt(from, to, sizeOf(await this.checkpoint()));
+    } catch (err) {
+      if (!(err instanceof ServerError && err.message.includes(' with 404'))) throw err;
+      return this.entriesAt(from, to, sizeOf(await this.checkpoint()));
+    }
+  }
+
+  private async entriesAt(from: number, to: number, published: number): Promise<Buffer[]> {
+    if (to > published) throw new ServerError('INVALID_INPUT', `the log has ${published} entries, not ${to}`);
     const out: Buffer[] = [];
     for (let tile = Math.floor(from / TILE_WIDTH); tile * TILE_WIDTH < to; tile++) {
-      const width = Math.min(TILE_WIDTH, size - tile * TILE_WIDTH);
+      const width = Math.min(TILE_WIDTH, published - tile * TILE_WIDTH);
       const bundle = parseBundle(await this.request(`/${entryBundlePath(tile, width)}`, MAX_BUNDLE_BYTES), width);
       for (let i = 0; i < bundle.length; i++) {
         const index = tile * TILE_WIDTH + i;
@@ -104,6 +118,14 @@ export class TransparencyLog implements LogAppender {
       );
     return body;
   }
+}
+
+/** A checkpoint's size, unverified: whoever reads the log verifies the checkpoint; this only sizes requests. */
+export function sizeOf(checkpoint: string): number {
+  const size = Number(checkpoint.split('\n')[1]);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new ServerError('UNAVAILABLE', 'the transparency log sent no checkpoint');
+  return size;
 }
 
 /** C2SP tlog-tiles: tile index 1234067 is x001/x234/067; a partial tile ends in .p/<width>. */

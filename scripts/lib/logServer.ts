@@ -4,7 +4,6 @@ import { join, resolve } from 'node:path';
 import type { Config } from '../../infra/config';
 import { LOG_KEY_LABEL } from '../../trust/logKey';
 import { httpOk, type ProcessManager } from './processes';
-import type { StackProfile } from './stack';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 /** The stack's witness's name, as devices and the log's policy list it. */
@@ -22,7 +21,7 @@ export function witnessKeyFile(home: string): string {
  */
 export async function startWitness(
   pm: ProcessManager,
-  w: { p: StackProfile; keyFile: string; logKeyFile: string },
+  w: { p: { home: string; witnessPort: number }; keyFile: string; logKeyFile: string },
   log: (line: string) => void,
 ): Promise<{ url: string; verifierKey: string }> {
   const url = `http://127.0.0.1:${w.p.witnessPort}`;

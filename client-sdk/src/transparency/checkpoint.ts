@@ -43,6 +43,25 @@ export function logPolicy(c: {
  * otherwise a refusal with its code. Extension lines are allowed and ignored.
  */
 export function openCheckpoint(note: string, policy: LogPolicy): Checkpoint {
+  const cp = readCheckpoint(note, policy);
+  const signed = openNote(note);
+  if (!signedBy(signed, policy.logKey))
+    throw new VerificationError('LOG_UNTRUSTED', `checkpoint not signed by the log key ${policy.logKey.name}`);
+  const witnessedBy = policy.witnesses.filter((w) => cosignedAt(signed, w) !== undefined).map((w) => w.name);
+  if (witnessedBy.length < policy.quorum)
+    throw new VerificationError(
+      'LOG_UNWITNESSED',
+      `checkpoint cosigned by ${witnessedBy.length} of the ${policy.quorum} witnesses required`,
+    );
+  return { ...cp, witnessedBy };
+}
+
+/**
+ * A checkpoint's origin, size and root, its signatures not checked: only for one this device
+ * verified with openCheckpoint before and kept in its own state (checking again costs two
+ * signature verifications a refresh).
+ */
+export function readCheckpoint(note: string, policy: Pick<LogPolicy, 'origin'>): Checkpoint {
   const signed = openNote(note);
   const lines = signed.text.slice(0, -1).split('\n');
   const [origin, sizeText, rootText] = lines;
@@ -57,13 +76,5 @@ export function openCheckpoint(note: string, policy: LogPolicy): Checkpoint {
     throw new VerificationError('LOG_INVALID', 'a checkpoint is its origin, size and root hash');
   if (origin !== policy.origin)
     throw new VerificationError('LOG_UNTRUSTED', `checkpoint of log "${origin}", not "${policy.origin}"`);
-  if (!signedBy(signed, policy.logKey))
-    throw new VerificationError('LOG_UNTRUSTED', `checkpoint not signed by the log key ${policy.logKey.name}`);
-  const witnessedBy = policy.witnesses.filter((w) => cosignedAt(signed, w) !== undefined).map((w) => w.name);
-  if (witnessedBy.length < policy.quorum)
-    throw new VerificationError(
-      'LOG_UNWITNESSED',
-      `checkpoint cosigned by ${witnessedBy.length} of the ${policy.quorum} witnesses required`,
-    );
-  return { origin: origin, size: Number(sizeText), root, note, witnessedBy };
+  return { origin: origin, size: Number(sizeText), root, note, witnessedBy: [] };
 }

@@ -1,7 +1,7 @@
 // The transparency log as a device and an auditor check it: checkpoints (signed notes with
 // witness cosignatures), RFC 9162 proofs, and the entries of signed metadata.
 export type { Checkpoint, LogPolicy } from './checkpoint';
-export { logPolicy, openCheckpoint } from './checkpoint';
+export { logPolicy, openCheckpoint, readCheckpoint } from './checkpoint';
 export { metadataLeaf } from './leaves';
 export type { LogProofAnswer, LogWatchOptions, TrustedFile } from './logWatch';
 export { LogWatch } from './logWatch';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 import { VerificationError } from '../errors';
-import { type Checkpoint, type LogPolicy, openCheckpoint } from './checkpoint';
+import { type Checkpoint, type LogPolicy, openCheckpoint, readCheckpoint } from './checkpoint';
 import { metadataLeaf } from './leaves';
 import { HASH_BYTES, leafHash, verifyConsistency, verifyInclusion } from './merkle';
 import { MAX_NOTE_BYTES } from './signedNote';
@@ -13,7 +13,11 @@ export interface TrustedFile {
   bytes: Uint8Array;
 }
 
-/** What the API answers for one file: untrusted until every part is checked here. */
+/**
+ * What the API answers for one file: untrusted until every part is checked here. On the wire
+ * each proof is one base64 string of its 32-byte hashes, one after the other (a list of strings
+ * would add four bytes a hash to what a device downloads).
+ */
 export interface LogProofAnswer {
   checkpoint: string;
   index: number;
@@ -52,7 +56,7 @@ export class LogWatch {
   /** The newest checkpoint this device verified, if any. */
   kept(): Checkpoint | undefined {
     const { checkpoint } = this.state();
-    return checkpoint ? openCheckpoint(checkpoint, this.o.policy) : undefined;
+    return checkpoint ? readCheckpoint(checkpoint, this.o.policy) : undefined;
   }
 
   /** Each file in the log, in one history with what this device saw before; a refusal with its code otherwise. */
@@ -61,7 +65,8 @@ export class LogWatch {
     const digest = (f: TrustedFile) => createHash('sha256').update(f.bytes).digest('hex');
     const fresh = files.filter((f) => state.proved[f.file] !== digest(f));
     if (fresh.length === 0) return;
-    let kept = state.checkpoint ? openCheckpoint(state.checkpoint, this.o.policy) : undefined;
+    // Verified when it was kept; the state file is the device's own, like its metadata folder.
+    let kept = state.checkpoint ? readCheckpoint(state.checkpoint, this.o.policy) : undefined;
     for (const f of fresh) {
       const leaf = leafHash(metadataLeaf(f.file, f.bytes));
       const answer = parseAnswer(await this.o.proofs(leaf.toString('hex'), kept?.size ?? 0));
@@ -113,13 +118,13 @@ function extends_(kept: Checkpoint, next: Checkpoint, proof: Buffer[]): void {
 
 function parseAnswer(raw: unknown): LogProofAnswer {
   const a = raw as Partial<Record<keyof LogProofAnswer, unknown>>;
-  const hashes = (list: unknown): Buffer[] => {
-    if (!Array.isArray(list) || list.length > MAX_PROOF_HASHES) throw malformed();
-    return list.map((h) => {
-      const bytes = typeof h === 'string' ? Buffer.from(h, 'base64') : Buffer.alloc(0);
-      if (bytes.length !== HASH_BYTES) throw malformed();
-      return bytes;
-    });
+  const hashes = (text: unknown): Buffer[] => {
+    const bytes = typeof text === 'string' ? Buffer.from(text, 'base64') : undefined;
+    if (!bytes || bytes.toString('base64') !== text || bytes.length % HASH_BYTES !== 0) throw malformed();
+    if (bytes.length / HASH_BYTES > MAX_PROOF_HASHES) throw malformed();
+    return Array.from({ length: bytes.length / HASH_BYTES }, (_, i) =>
+      bytes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES),
+    );
   };
   if (typeof a.checkpoint !== 'string' || a.checkpoint.length > MAX_NOTE_BYTES || !Number.isSafeInteger(a.index))
     throw malformed();

@@ -181,7 +181,7 @@ describe('transparency log: every decision logged, rewrites found (ADR 0078)', f
 
 /** The index of the last log entry equal to `leaf`, read from the log's entry bundles. */
 async function indexOf(tlog: string, size: number, leaf: Buffer): Promise<number> {
-  const entries = await new TransparencyLog({ url: tlog }).entries(0, size, size);
+  const entries = await new TransparencyLog({ url: tlog }).entries(0, size);
   const index = entries.findLastIndex((e) => e.equals(leaf));
   expect(index, 'the published timestamp is in the log').to.be.at.least(0);
   return index;

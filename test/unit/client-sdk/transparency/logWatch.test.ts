@@ -127,7 +127,7 @@ describe('LogWatch: a device checks its timestamps are in one log history (clien
     const garbage = new LogWatch({
       policy: logPolicy({ origin: ORIGIN, logKey: key.vkey }),
       stateFile: join(dir, 'g.json'),
-      proofs: () => Promise.resolve({ checkpoint: log.checkpoint(), index: 1, inclusion: ['AAAA'], consistency: [] }),
+      proofs: () => Promise.resolve({ checkpoint: log.checkpoint(), index: 1, inclusion: 'AAAA', consistency: '' }),
     });
     expect(await codeOf(garbage.check([timestamp(1)]))).to.equal('LOG_INVALID');
   });

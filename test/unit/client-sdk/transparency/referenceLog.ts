@@ -66,12 +66,9 @@ export class ReferenceLog {
   }
 
   /** What the API answers a device for the entry at `index`, from the size the device kept. */
-  answer(
-    index: number,
-    from: number,
-  ): { checkpoint: string; index: number; inclusion: string[]; consistency: string[] } {
+  answer(index: number, from: number): { checkpoint: string; index: number; inclusion: string; consistency: string } {
     const size = this.entries.length;
-    const b64 = (h: Buffer[]) => h.map((x) => x.toString('base64'));
+    const b64 = (h: Buffer[]) => Buffer.concat(h).toString('base64');
     return {
       checkpoint: this.checkpoint(size),
       index,
