@@ -18,6 +18,8 @@ import { Client } from 'pg';
 
 import { Storage } from '../../../infra/storage';
 import { TransparencyLog } from '../../../infra/transparencyLog';
+import { ProcessManager } from '../../../scripts/lib/processes';
+import { stackUp, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
 import { approve, device, ota, releaseAwaitingApproval, testConfig } from '../helpers';
 import { TEST_EXTRA_ENV } from '../setup';
@@ -99,6 +101,17 @@ describe('transparency log: every decision logged, rewrites found (ADR 0078)', f
     expect(Object.keys(state.proved).sort()).to.deep.equal(['release/timestamp.json', 'rollout/timestamp.json']);
     const policy = logPolicy({ origin: 'enigm-ota.local/log', logKey: (await readFile(keyFile(), 'utf8')).trim() });
     expect(openCheckpoint(state.checkpoint, policy).size).to.be.greaterThan(0);
+  });
+
+  it('keeps its entries across a restart of the log server, and stays consistent', async () => {
+    const size = async () => (JSON.parse((await ota('log', 'status', '--json')).stdout) as { size: number }).size;
+    const before = await size();
+    expect(await new ProcessManager(TEST_PROFILE.home).stop('tlog')).to.equal(true);
+    await stackUp(TEST_PROFILE, { extraEnv: TEST_EXTRA_ENV });
+    expect(await size()).to.be.at.least(before);
+    const again = await verify();
+    expect(again.code, again.stderr).to.equal(0);
+    expect(again.out.consistentWith, 'checked against the checkpoint kept before the restart').to.be.greaterThan(0);
   });
 
   it('the log server proves a published timestamp included; the SDK checks the proof', async () => {
