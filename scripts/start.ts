@@ -133,6 +133,10 @@ function sayWhereToLook(config: Config, version: string, traces: boolean): void 
     `dashboard:    ${config.api.url}/dashboard/ (sign in with the ops token: OTA_TOKEN in ${join(config.home, 'stack.env')})`,
   );
   say(`device API:   ${config.api.url}/v1/openapi.json`);
+  if (config.transparency)
+    say(
+      `history:      npm run ota -- log verify (the transparency log at ${config.transparency.url}, key ${config.transparency.keyFile})`,
+    );
   say(`try:          npm run ota -- release status ${version} --channel ${CHANNEL}`);
   say('the stack keeps running; stop it with: npm run stop');
 }

@@ -62,19 +62,14 @@ export function openCheckpoint(note: string, policy: LogPolicy): Checkpoint {
  * signature verifications a refresh).
  */
 export function readCheckpoint(note: string, policy: Pick<LogPolicy, 'origin'>): Checkpoint {
-  const signed = openNote(note);
-  const lines = signed.text.slice(0, -1).split('\n');
-  const [origin, sizeText, rootText] = lines;
-  const root = Buffer.from(rootText ?? '', 'base64');
-  if (
-    lines.length < 3 ||
-    !/^(0|[1-9][0-9]{0,15})$/.test(sizeText ?? '') ||
-    !Number.isSafeInteger(Number(sizeText)) ||
-    root.length !== HASH_BYTES ||
-    root.toString('base64') !== rootText
-  )
-    throw new VerificationError('LOG_INVALID', 'a checkpoint is its origin, size and root hash');
+  const lines = openNote(note).text.slice(0, -1).split('\n');
+  const shape = () => new VerificationError('LOG_INVALID', 'a checkpoint is its origin, size and root hash');
+  if (lines.length < 3) throw shape();
+  const [origin, sizeText, rootText] = lines as [string, string, string];
+  const root = Buffer.from(rootText, 'base64');
+  const sizeOk = /^(0|[1-9][0-9]{0,15})$/.test(sizeText) && Number.isSafeInteger(Number(sizeText));
+  if (!sizeOk || root.length !== HASH_BYTES || root.toString('base64') !== rootText) throw shape();
   if (origin !== policy.origin)
     throw new VerificationError('LOG_UNTRUSTED', `checkpoint of log "${origin}", not "${policy.origin}"`);
-  return { origin: origin, size: Number(sizeText), root, note, witnessedBy: [] };
+  return { origin, size: Number(sizeText), root, note, witnessedBy: [] };
 }

@@ -5,6 +5,7 @@ import {
   LAYOUT_FIELD,
   PARTITION_FIELD,
   PARTITIONED_LAYOUT,
+  partitionFolder,
   partitionOf,
   SIGNED_AT_FIELD,
   VerificationError,
@@ -20,8 +21,9 @@ const file = (partition: unknown) => ({
 });
 
 describe('repository layout (device side)', () => {
-  it('names a partition by channel and hardware id', () => {
+  it('names a partition by channel and hardware id, and its folder in the repository', () => {
     expect(partitionOf('stable', 'board-a')).to.equal('stable/board-a');
+    expect(partitionFolder('release', partitionOf('stable', 'board-a'))).to.equal('release/p/stable/board-a');
   });
 
   it('reads partitions only from a root that announces this layout', () => {
