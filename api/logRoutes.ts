@@ -4,7 +4,7 @@ import { InputError, ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import type { LogLeaves } from '../infra/logLeaves';
 import type { Storage } from '../infra/storage';
-import { sizeOf, type TransparencyLog } from '../infra/transparencyLog';
+import { parseJson, sizeOf, type TransparencyLog } from '../infra/transparencyLog';
 import { logIndexKey } from '../trust/metadataFiles';
 import { deviceAuth } from './auth';
 import type { Permission } from './permissions';
@@ -81,7 +81,7 @@ function deviceProofs(r: Router, deps: LogRouteDeps): void {
     const tlog = configured(deps);
     const stored = await deps.storage.getBytes('metadata', logIndexKey(Buffer.from(leaf, 'hex')), 256);
     if (!stored) throw new ServerError('NOT_FOUND', 'the log holds no signed metadata file with that leaf');
-    const index = Number((JSON.parse(stored.toString('utf8')) as { index?: unknown }).index);
+    const index = Number((parseJson(stored) as { index?: unknown } | null)?.index);
     const checkpoint = await tlog.checkpoint();
     const size = sizeOf(checkpoint);
     if (!Number.isSafeInteger(index) || index >= size)

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 import { VerificationError } from '@enigm-ota/client-sdk';
@@ -9,6 +9,7 @@ import {
   logPolicy,
   openCheckpoint,
   parseVerifierKey,
+  readCheckpoint,
   rootOf,
   verifyConsistency,
 } from '@enigm-ota/client-sdk/transparency';
@@ -25,15 +26,13 @@ export interface LogFlags {
 
 /** What `ota log verify` found wrong; any one makes it exit 1. */
 interface Finding {
-  problem: 'rewritten' | 'deleted' | 'not-logged';
+  problem: 'rewritten' | 'deleted' | 'not-logged' | 'conflicting';
   source: 'event' | 'audit';
   id: number;
   detail: string;
 }
 
 const PAGE = 1024;
-/** A row this old and still not in the log was skipped, not merely waiting for the shipper. */
-const SHIP_GRACE_MS = 10 * 60_000;
 
 /** `ota log status|verify`: the transparency log, checked from this machine (ADR 0078). */
 export async function logCommand(api: AdminApiClient, call: Invocation<LogFlags>, config: Config): Promise<number> {
@@ -66,7 +65,8 @@ async function verify(api: AdminApiClient, { flags, out }: Invocation<LogFlags>,
   const stateFile = flags.state ?? join(config.home, 'log-verify.checkpoint');
   const { checkpoint } = await api.get<{ checkpoint: string }>('/v1/admin/log/checkpoint');
   const cp = openCheckpoint(checkpoint, policy);
-  const kept = existsSync(stateFile) ? openCheckpoint(await readFile(stateFile, 'utf8'), policy) : undefined;
+  // Verified when it was kept (under the witness policy of that day): read, not checked again.
+  const kept = existsSync(stateFile) ? readCheckpoint(await readFile(stateFile, 'utf8'), policy) : undefined;
   if (kept && kept.size > 0) await checkConsistent(api, kept, cp);
   const entries = await allEntries(api, cp, (done) => out.progress(`read ${done} of ${cp.size} entries`));
   const root = rootOf(entries.map(leafHash));
@@ -74,10 +74,11 @@ async function verify(api: AdminApiClient, { flags, out }: Invocation<LogFlags>,
     throw new VerificationError('LOG_INCONSISTENT', 'the entries the log serves are not the tree its checkpoint signs');
   // The log is what it signed, and extends what this machine saw: keep it for next time.
   await mkdir(dirname(stateFile), { recursive: true });
-  await writeFile(stateFile, cp.note);
+  await writeFile(`${stateFile}.tmp`, cp.note);
+  await rename(`${stateFile}.tmp`, stateFile);
   const logged = loggedRows(entries);
   const { findings, rows, waiting } = await compareRows(api, logged);
-  const metadata = entries.length - [...logged.values()].reduce((n, l) => n + l.length, 0);
+  const metadata = entries.filter((e) => kindOf(e) === 'metadata').length;
   const result = {
     ok: findings.length === 0,
     origin: cp.origin,
@@ -104,7 +105,11 @@ async function verify(api: AdminApiClient, { flags, out }: Invocation<LogFlags>,
   return findings.length ? 1 : 0;
 }
 
-/** The fleet store's rows as they are now against the leaves logged when they were written. */
+/**
+ * The fleet store's rows as they are now against the leaves logged when they were written. A
+ * row appended twice has two identical leaves; two different leaves for one row mean one was
+ * forged, so the row is compared with the first and the conflict is named.
+ */
 async function compareRows(
   api: AdminApiClient,
   logged: Map<string, string[]>,
@@ -119,12 +124,20 @@ async function compareRows(
       seen.add(row.id);
       const leaves = logged.get(`${source}:${row.id}`);
       if (!leaves) {
-        const at = Date.parse((JSON.parse(row.leaf) as { at?: string }).at ?? '');
-        if (Date.now() - at < SHIP_GRACE_MS) waiting++;
+        // In the outbox and not appended yet, or never (or the outbox says shipped): the log decides.
+        if (row.queued) waiting++;
         else findings.push({ problem: 'not-logged', source, id: row.id, detail: 'written, never appended to the log' });
-      } else if (!leaves.includes(row.leaf)) {
-        findings.push({ problem: 'rewritten', source, id: row.id, detail: differences(leaves[0]!, row.leaf) });
+        continue;
       }
+      if (new Set(leaves).size > 1)
+        findings.push({
+          problem: 'conflicting',
+          source,
+          id: row.id,
+          detail: 'the log holds two different leaves for it',
+        });
+      if (row.leaf !== leaves[0])
+        findings.push({ problem: 'rewritten', source, id: row.id, detail: differences(leaves[0]!, row.leaf) });
     }
     for (const key of logged.keys()) {
       const [s, id] = key.split(':');
@@ -175,6 +188,14 @@ async function allEntries(api: AdminApiClient, cp: Checkpoint, progress: (done: 
   return out;
 }
 
+function kindOf(entry: Buffer): unknown {
+  try {
+    return (JSON.parse(entry.toString('utf8')) as { kind?: unknown }).kind;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The leaves of fleet store rows, by `source:id` (a row appended twice has two). */
 function loggedRows(entries: readonly Buffer[]): Map<string, string[]> {
   const rows = new Map<string, string[]>();
@@ -196,10 +217,10 @@ function loggedRows(entries: readonly Buffer[]): Map<string, string[]> {
 async function* currentRows(
   api: AdminApiClient,
   source: 'event' | 'audit',
-): AsyncGenerator<{ id: number; leaf: string }> {
+): AsyncGenerator<{ id: number; leaf: string; queued: boolean }> {
   let after = 0;
   for (;;) {
-    const { rows } = await api.get<{ rows: Array<{ id: number; leaf: string }> }>(
+    const { rows } = await api.get<{ rows: Array<{ id: number; leaf: string; queued: boolean }> }>(
       `/v1/admin/log/sources?source=${source}&after=${after}&limit=5000`,
     );
     yield* rows;

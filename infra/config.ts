@@ -116,11 +116,6 @@ export interface Config {
    */
   supplyChain: { spdxTools: string };
   /**
-   * Webhook delivery (webhooks/): `allowPrivate` lets subscriptions reach loopback and private
-   * addresses (on-premises receivers; link-local stays refused); the longest wait between
-   * attempts; how long a failing delivery is retried (then it is dead); how long one attempt may take; how many deliveries a replica sends at once.
-   */
-  /**
    * The transparency log (ADR 0078): where it is, the token that may append, its origin (the
    * first line of its checkpoints) and the file with its verifier key (the ceremony writes it;
    * whoever checks a checkpoint pins it), and the verifier key files of the witnesses the
@@ -128,6 +123,11 @@ export interface Config {
    * Undefined when OTA_TLOG_URL is unset: then nothing is logged, and the shipper does not run.
    */
   transparency?: { url: string; writeToken: string; origin: string; keyFile: string; witnessKeyFiles: string[] };
+  /**
+   * Webhook delivery (webhooks/): `allowPrivate` lets subscriptions reach loopback and private
+   * addresses (on-premises receivers; link-local stays refused); the longest wait between
+   * attempts; how long a failing delivery is retried (then it is dead); how long one attempt may take; how many deliveries a replica sends at once.
+   */
   webhooks: {
     allowPrivate: boolean;
     maxRetryMs: number;

@@ -11,6 +11,7 @@ export interface SourceLeaf {
   source: 'event' | 'audit';
   id: number;
   leaf: string;
+  queued: boolean;
 }
 
 /**
@@ -43,22 +44,37 @@ export class LogLeaves {
     );
   }
 
-  /** How many leaves wait for the log, and how old the oldest is (seconds). */
+  /** Leaves this replica claimed but could not append: free for the next look, here or elsewhere. */
+  async release(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.sql.query(
+      'UPDATE log_leaves SET lease_until = NULL WHERE id = ANY($1::bigint[]) AND log_index IS NULL',
+      [ids],
+    );
+  }
+
+  /** How many leaves wait for the log. */
   async backlog(): Promise<{ pending: number }> {
     const rows = await this.sql.query<{ n: string }>('SELECT count(*) AS n FROM log_leaves WHERE log_index IS NULL');
     return { pending: Number(rows.rows[0]?.n ?? 0) };
   }
 
   /**
-   * The logged rows of `source` as they are now, rebuilt by the function that made their
-   * leaves, by id from `after` (exclusive).
+   * The rows of `source` as they are now, rebuilt by the function that made their leaves, by id
+   * from `after` (exclusive); `queued`: its leaf waits in the outbox (not appended yet).
    */
   async current(source: SourceLeaf['source'], after: number, limit: number): Promise<SourceLeaf[]> {
     const query =
       source === 'event'
         ? `SELECT e.id, event_leaf(e) AS leaf FROM webhook_events e WHERE e.id > $1 ORDER BY e.id LIMIT $2`
         : `SELECT a.id, audit_leaf(a) AS leaf FROM audit_log a WHERE a.id > $1 AND a.outcome <> 'pending' ORDER BY a.id LIMIT $2`;
-    const rows = await this.sql.query<{ id: string; leaf: string }>(query, [after, limit]);
-    return rows.rows.map((r) => ({ source, id: Number(r.id), leaf: r.leaf }));
+    const rows = await this.sql.query<{ id: string; leaf: string; queued: boolean }>(
+      `WITH r AS (${query})
+       SELECT r.id, r.leaf, EXISTS (
+         SELECT 1 FROM log_leaves l WHERE l.source = $3 AND l.source_id = r.id AND l.log_index IS NULL) AS queued
+       FROM r ORDER BY r.id`,
+      [after, limit, source],
+    );
+    return rows.rows.map((r) => ({ source, id: Number(r.id), leaf: r.leaf, queued: r.queued }));
   }
 }

@@ -42,7 +42,7 @@ export class TransparencyLog implements LogAppender {
         },
         body: entry,
       });
-      const parsed = JSON.parse(body.toString('utf8')) as { index?: unknown; checkpoint?: unknown };
+      const parsed = parseJson(body) as { index?: unknown; checkpoint?: unknown };
       if (!Number.isSafeInteger(parsed.index) || typeof parsed.checkpoint !== 'string')
         throw new ServerError('UNAVAILABLE', 'the transparency log answered an append with something else');
       return { index: parsed.index as number, checkpoint: parsed.checkpoint };
@@ -95,7 +95,7 @@ export class TransparencyLog implements LogAppender {
   }
 
   private async proof(path: string): Promise<Buffer[]> {
-    const parsed = JSON.parse((await this.request(path, MAX_PROOF_BYTES)).toString('utf8')) as { hashes?: unknown };
+    const parsed = parseJson(await this.request(path, MAX_PROOF_BYTES)) as { hashes?: unknown };
     if (!Array.isArray(parsed.hashes) || !parsed.hashes.every((h) => typeof h === 'string'))
       throw new ServerError('UNAVAILABLE', 'the transparency log answered a proof with something else');
     return parsed.hashes.map((h) => Buffer.from(h, 'base64'));
@@ -117,6 +117,17 @@ export class TransparencyLog implements LogAppender {
         `the transparency log answered ${path.split('?')[0]} with ${res.status}: ${body.toString('utf8').slice(0, 200)}`,
       );
     return body;
+  }
+}
+
+/** The log's JSON answer; anything else is the log failing, not the caller's mistake. */
+export function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch (err) {
+    throw new ServerError('UNAVAILABLE', 'the transparency log answered with something other than JSON', {
+      cause: err,
+    });
   }
 }
 

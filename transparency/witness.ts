@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject, sign } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 import {
   type Checkpoint,
@@ -20,7 +21,7 @@ const MAX_PROOF_LINES = 63;
 
 /** An HTTP answer of the tlog-witness protocol (https://c2sp.org/tlog-witness). */
 export interface WitnessAnswer {
-  status: 200 | 400 | 403 | 404 | 409 | 422;
+  status: 200 | 400 | 403 | 404 | 409 | 422 | 500;
   contentType: string;
   body: string;
 }
@@ -69,6 +70,15 @@ export class Witness {
   }
 
   private add(body: string): WitnessAnswer {
+    try {
+      return this.check(body);
+    } catch (err) {
+      // Its own state unreadable: cosign nothing until an operator looks.
+      return text(500, `not cosigned: ${(err as Error).message}`);
+    }
+  }
+
+  private check(body: string): WitnessAnswer {
     const request = parseRequest(body);
     if ('status' in request) return request;
     let cp: Checkpoint;
@@ -90,8 +100,8 @@ export class Witness {
         : text(422, `the checkpoint at ${cp.size} does not extend the one cosigned at ${kept.size}`);
     }
     const line = this.cosign(cp);
-    writeFileSync(`${this.o.stateFile}.tmp`, request.checkpoint);
-    renameSync(`${this.o.stateFile}.tmp`, this.o.stateFile);
+    // Kept durably before the cosignature leaves: a restarted witness never cosigns a fork of it.
+    writeDurably(this.o.stateFile, request.checkpoint);
     return text(200, line);
   }
 
@@ -102,6 +112,24 @@ export class Witness {
     stamp.writeBigUInt64BE(BigInt(time));
     const sig = sign(null, cosignedMessage(noteText, time), this.o.privateKey);
     return signatureLine(this.o.name, keyHash(this.o.name, COSIGNATURE_V1, this.raw), Buffer.concat([stamp, sig]));
+  }
+}
+
+/** Written, synced, renamed, and the folder synced: a power cut leaves the old state or the new. */
+function writeDurably(file: string, data: string): void {
+  const fd = openSync(`${file}.tmp`, 'w');
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(`${file}.tmp`, file);
+  const dir = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }
 

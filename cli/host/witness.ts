@@ -46,10 +46,21 @@ export async function witness(config: Config, { flags, out }: Invocation<Witness
   });
   await writeFile(`${keyFile}.vkey`, `${w.verifierKey()}\n`);
   const server = createServer((req, res) => {
-    void answer(w, req).then((a) => {
-      res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': Buffer.byteLength(a.body) });
-      res.end(a.body);
-    });
+    // A client that went away (Tessera's own timeout, a reset) ends its request, never the witness.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+    answer(w, req)
+      .catch((err: unknown) => ({
+        status: 500,
+        contentType: 'text/plain; charset=utf-8',
+        body: `not cosigned: ${(err as Error).message}\n`.slice(0, 500),
+      }))
+      .then((a) => {
+        if (res.destroyed) return;
+        res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': Buffer.byteLength(a.body) });
+        res.end(a.body);
+      })
+      .catch(() => undefined);
   });
   server.requestTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {

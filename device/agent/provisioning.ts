@@ -42,6 +42,10 @@ export async function loadProvisioning(config: AgentConfig): Promise<Provisioned
     fleetCaPem: (await read('fleetCaFile', MAX_CA_BYTES)).toString('utf8'),
   };
   const log = config.transparencyLog;
+  if (log.witnessesFile && log.quorum === 0)
+    throw new ConfigError([
+      'transparencyLog.witnessesFile: set transparencyLog.quorum to how many of them must cosign',
+    ]);
   if (log.keyFile) {
     const witnesses = log.witnessesFile
       ? (await readFile('transparencyLog.witnessesFile', log.witnessesFile, MAX_WITNESS_BYTES))

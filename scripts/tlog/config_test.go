@@ -107,12 +107,12 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestParseDecimal(t *testing.T) {
-	for _, s := range []string{"", "-1", "+1", "01", " 1", "1 ", "0x10", "9007199254740993", "99999999999999999999999"} {
+	for _, s := range []string{"", "-1", "+1", "01", " 1", "1 ", "0x10", "9007199254740992", "99999999999999999999999"} {
 		if _, err := parseDecimal(s, maxJSONSafe); err == nil {
 			t.Errorf("parseDecimal(%q) accepted", s)
 		}
 	}
-	for s, want := range map[string]uint64{"0": 0, "7": 7, "9007199254740992": 1 << 53} {
+	for s, want := range map[string]uint64{"0": 0, "7": 7, "9007199254740991": 1<<53 - 1} {
 		if got, err := parseDecimal(s, maxJSONSafe); err != nil || got != want {
 			t.Errorf("parseDecimal(%q) = %d, %v", s, got, err)
 		}

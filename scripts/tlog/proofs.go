@@ -17,7 +17,7 @@ import (
 )
 
 // maxJSONSafe keeps every number exactly representable for JavaScript callers.
-const maxJSONSafe = 1 << 53
+const maxJSONSafe = 1<<53 - 1
 
 type inclusionResponse struct {
 	Index  uint64   `json:"index"`

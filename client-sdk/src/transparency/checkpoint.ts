@@ -1,6 +1,6 @@
 import { VerificationError } from '../errors';
 import { HASH_BYTES } from './merkle';
-import { cosignedAt, openNote, parseVerifierKey, signedBy, type VerifierKey } from './signedNote';
+import { COSIGNATURE_V1, cosignedAt, openNote, parseVerifierKey, signedBy, type VerifierKey } from './signedNote';
 
 /** A log's signed statement of its size and root (https://c2sp.org/tlog-checkpoint). */
 export interface Checkpoint {
@@ -29,9 +29,13 @@ export function logPolicy(c: {
   quorum?: number;
 }): LogPolicy {
   const witnesses = (c.witnesses ?? []).map(parseVerifierKey);
-  // One witness listed twice would count twice towards the quorum.
-  if (new Set(witnesses.map((w) => w.keyHash.toString('hex'))).size !== witnesses.length)
+  // One witness listed twice (under two names, even) would count twice towards the quorum; a
+  // key that is not a cosignature/v1 key could never count at all.
+  const raw = (k: VerifierKey) => k.publicKey.export({ format: 'der', type: 'spki' }).toString('hex');
+  if (new Set(witnesses.map(raw)).size !== witnesses.length)
     throw new VerificationError('LOG_INVALID', 'a witness is listed twice');
+  if (witnesses.some((w) => w.type !== COSIGNATURE_V1))
+    throw new VerificationError('LOG_INVALID', 'a witness key is a cosignature/v1 key (type 0x04)');
   const quorum = c.quorum ?? 0;
   if (!Number.isSafeInteger(quorum) || quorum < 0 || quorum > witnesses.length)
     throw new VerificationError('LOG_INVALID', `a witness quorum is 0 to ${witnesses.length}, got ${String(quorum)}`);
@@ -65,6 +69,8 @@ export function readCheckpoint(note: string, policy: Pick<LogPolicy, 'origin'>):
   const lines = openNote(note).text.slice(0, -1).split('\n');
   const shape = () => new VerificationError('LOG_INVALID', 'a checkpoint is its origin, size and root hash');
   if (lines.length < 3) throw shape();
+  // Extension lines are allowed (and ignored), empty ones are not (tlog-checkpoint).
+  if (lines.slice(3).some((l) => l === '')) throw shape();
   const [origin, sizeText, rootText] = lines as [string, string, string];
   const root = Buffer.from(rootText, 'base64');
   const sizeOk = /^(0|[1-9][0-9]{0,15})$/.test(sizeText) && Number.isSafeInteger(Number(sizeText));

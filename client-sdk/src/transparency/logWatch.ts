@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
+import { writeFileDurably } from '../durable';
 import { VerificationError } from '../errors';
 import { type Checkpoint, type LogPolicy, openCheckpoint, readCheckpoint } from './checkpoint';
 import { metadataLeaf } from './leaves';
@@ -49,6 +50,7 @@ const MAX_STATE_BYTES = 64 * 1024;
  * must extend the one it kept (RFC 9162 consistency): a server that shows this device another
  * history than the rest of the fleet (a split view) has no such proof for one of the two
  * forks. A file proved once is not asked about again, so an unchanged timestamp costs nothing.
+ * The state is written durably (synced, renamed): a power cut leaves the old state or the new.
  */
 export class LogWatch {
   constructor(private readonly o: LogWatchOptions) {}
@@ -78,7 +80,7 @@ export class LogWatch {
       state.proved[f.file] = digest(f);
       state.checkpoint = cp.note;
     }
-    this.save(state);
+    await writeFileDurably(this.o.stateFile, JSON.stringify(state));
   }
 
   private state(): WatchState {
@@ -97,12 +99,6 @@ export class LogWatch {
       });
     }
   }
-
-  /** Written whole, then renamed: a power cut leaves the old state or the new one. */
-  private save(state: WatchState): void {
-    writeFileSync(`${this.o.stateFile}.tmp`, JSON.stringify(state));
-    renameSync(`${this.o.stateFile}.tmp`, this.o.stateFile);
-  }
 }
 
 /** `next` is `kept`'s history with entries added: never shorter, never another tree. */
@@ -117,6 +113,7 @@ function extends_(kept: Checkpoint, next: Checkpoint, proof: Buffer[]): void {
 }
 
 function parseAnswer(raw: unknown): LogProofAnswer {
+  if (typeof raw !== 'object' || raw === null) throw malformed();
   const a = raw as Partial<Record<keyof LogProofAnswer, unknown>>;
   const hashes = (text: unknown): Buffer[] => {
     const bytes = typeof text === 'string' ? Buffer.from(text, 'base64') : undefined;

@@ -154,6 +154,26 @@ describe('transparency log: every decision logged, rewrites found (ADR 0078)', f
     expect((await verify()).code).to.equal(0);
   });
 
+  it('names a row the log holds two different leaves for: a second, forged leaf does not hide a rewrite', async () => {
+    const row = (
+      await db.query<{ id: string }>(`SELECT id FROM audit_log WHERE outcome <> 'pending' ORDER BY id LIMIT 1`)
+    ).rows[0]!;
+    const leaf = JSON.parse((await logged('audit', row.id))!) as Record<string, unknown>;
+    const writer = new TransparencyLog({
+      url: process.env['OTA_TLOG_URL']!,
+      writeToken: process.env['OTA_TLOG_WRITE_TOKEN'],
+    });
+    await writer.append(Buffer.from(JSON.stringify({ ...leaf, actor: 'forger' })));
+    await db.query('UPDATE audit_log SET actor = $1 WHERE id = $2', ['forger', row.id]);
+    const found = await verify();
+    expect(found.code).to.equal(1);
+    expect(found.out.findings.filter((f) => f.id === Number(row.id)).map((f) => f.problem)).to.deep.equal([
+      'conflicting',
+      'rewritten',
+    ]);
+    await db.query('UPDATE audit_log SET actor = $1 WHERE id = $2', [leaf['actor'], row.id]);
+  });
+
   it('finds a release decision deleted from the fleet store', async () => {
     const gone = await db.query<{ id: string }>(
       `DELETE FROM webhook_events WHERE id = (

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import {
   COSIGNATURE_V1,
+  cosignedAt,
   cosignedMessage,
   ED25519,
   formatVerifierKey,
@@ -14,6 +15,7 @@ import {
   LogWatch,
   metadataLeaf,
   openCheckpoint,
+  openNote,
   parseVerifierKey,
   rootOf,
   signatureLine,
@@ -60,21 +62,28 @@ describe('transparency checks on untrusted input (client-sdk/transparency)', () 
     const k = raw();
     const typeTwo = `${ORIGIN}+${keyHash(ORIGIN, 2, rawOf(k)).toString('hex')}+${Buffer.concat([Buffer.of(2), rawOf(k)]).toString('base64')}`;
     expect(await codeOf(() => parseVerifierKey(typeTwo))).to.equal('LOG_INVALID');
-    const w = formatVerifierKey('w', COSIGNATURE_V1, rawOf(raw()));
-    expect(await codeOf(() => logPolicy({ origin: ORIGIN, logKey: key.vkey, witnesses: [w, w], quorum: 1 }))).to.equal(
-      'LOG_INVALID',
-    );
+    const k2 = rawOf(raw());
+    const w = formatVerifierKey('w', COSIGNATURE_V1, k2);
+    for (const twice of [
+      [w, w],
+      [w, formatVerifierKey('w-again', COSIGNATURE_V1, k2)],
+      [formatVerifierKey('w', ED25519, k2)],
+    ])
+      expect(await codeOf(() => logPolicy({ origin: ORIGIN, logKey: key.vkey, witnesses: twice, quorum: 1 }))).to.equal(
+        'LOG_INVALID',
+      );
     const asLog = formatVerifierKey(ORIGIN, COSIGNATURE_V1, key.raw);
     expect(await codeOf(() => openCheckpoint(log.checkpoint(), logPolicy({ origin: ORIGIN, logKey: asLog })))).to.equal(
       'LOG_UNTRUSTED',
     );
   });
 
-  it('notes: too many signature lines, a body of only an origin', async () => {
+  it('notes: too many signature lines, a body of only an origin, an empty extension line', async () => {
     const policy = logPolicy({ origin: ORIGIN, logKey: key.vkey });
     const line = log.checkpoint().split('\n\n')[1]!;
     expect(await codeOf(() => openCheckpoint(`${body}\n${line.repeat(33)}`, policy))).to.equal('LOG_INVALID');
     expect(await codeOf(() => openCheckpoint(`${ORIGIN}\n\n${line}`, policy))).to.equal('LOG_INVALID');
+    expect(await codeOf(() => openCheckpoint(`${body}\nextension\n\n${line}`, policy))).to.equal('LOG_INVALID');
   });
 
   it('cosignatures that count for nothing: an Ed25519 key as a witness, a short body, a time past 2^53', () => {
@@ -98,10 +107,10 @@ describe('transparency checks on untrusted input (client-sdk/transparency)', () 
       ),
     ].join('');
     const note = `${log.checkpoint()}${lines}`;
-    for (const w of [asEd, cosig])
-      expect(
-        openCheckpoint(note, logPolicy({ origin: ORIGIN, logKey: key.vkey, witnesses: [w] })).witnessedBy,
-      ).to.deep.equal([]);
+    expect(
+      openCheckpoint(note, logPolicy({ origin: ORIGIN, logKey: key.vkey, witnesses: [cosig] })).witnessedBy,
+    ).to.deep.equal([]);
+    expect(cosignedAt(openNote(note), parseVerifierKey(asEd))).to.equal(undefined);
   });
 
   describe('a device state and API answers', () => {
@@ -131,6 +140,7 @@ describe('transparency checks on untrusted input (client-sdk/transparency)', () 
         { ...good, inclusion: Buffer.alloc(64 * 32).toString('base64'), consistency: '' },
         { ...good, index: 'zero', inclusion: '', consistency: '' },
         { checkpoint: 5, index: 0, inclusion: '', consistency: '' },
+        null,
       ])
         expect(await codeOf(() => watch(bad).check([file])), JSON.stringify(bad).slice(0, 60)).to.equal('LOG_INVALID');
     });
