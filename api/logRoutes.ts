@@ -19,8 +19,8 @@ export interface LogRouteDeps {
   guard: (permission: Permission) => RequestHandler;
 }
 
-/** Entries per request: 4 entry bundles. */
-const MAX_ENTRIES = 1024;
+/** Entries per request: one full entry bundle (each may hold up to 16 MiB of entries). */
+const MAX_ENTRIES = 256;
 const MAX_INDEX = 2 ** 53 - 1;
 
 /**

@@ -32,7 +32,7 @@ interface Finding {
   detail: string;
 }
 
-const PAGE = 1024;
+const PAGE = 256;
 
 /** `ota log status|verify`: the transparency log, checked from this machine (ADR 0078). */
 export async function logCommand(api: AdminApiClient, call: Invocation<LogFlags>, config: Config): Promise<number> {
