@@ -454,12 +454,7 @@ export class MetadataFileSet {
     targetsVersion: number,
     signers: TufSigner[],
   ): Promise<Buffer | undefined> {
-    // The targets file is claimed before any snapshot names it (publish and completeTo).
-    const targets = await this.files.get(`${targetsVersion}.targets.json`);
-    if (!targets)
-      throw new ServerError('REPOSITORY_CONFLICT', `${this.scope}/${targetsVersion}.targets.json is missing`);
-    const file = { ...this.fileFields('snapshot', version), targets: { version: targetsVersion, bytes: targets } };
-    const bytes = signedSnapshot(file, signers);
+    const bytes = signedSnapshot({ ...this.fileFields('snapshot', version), targetsVersion }, signers);
     return (await this.files.claim(`${version}.snapshot.json`, bytes)) ? bytes : undefined;
   }
 

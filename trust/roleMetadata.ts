@@ -43,27 +43,14 @@ export function targetsMetadata(file: RoleFile & { targets?: Record<string, Targ
   );
 }
 
-/**
- * A snapshot naming the targets whose stored bytes are `targets`, signed, as stored bytes. It
- * binds them by length and sha256, not only by version: a timestamp proved in the transparency
- * log then fixes every file a device trusts, so no other targets file can be served under it.
- */
-export function signedSnapshot(
-  file: RoleFile & { targets: { version: number; bytes: Buffer } },
-  signers: TufSigner[],
-): Buffer {
+/** A snapshot naming targets version `targetsVersion`, signed, as stored bytes. */
+export function signedSnapshot(file: RoleFile & { targetsVersion: number }, signers: TufSigner[]): Buffer {
   const md = new Metadata(
     new Snapshot({
       specVersion: SPEC_VERSION,
       version: file.version,
       expires: file.expires,
-      meta: {
-        'targets.json': new MetaFile({
-          version: file.targets.version,
-          length: file.targets.bytes.length,
-          hashes: { sha256: createHash('sha256').update(file.targets.bytes).digest('hex') },
-        }),
-      },
+      meta: { 'targets.json': new MetaFile({ version: file.targetsVersion }) },
       ...bound(file.partition),
     }),
   );
