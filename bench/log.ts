@@ -22,18 +22,16 @@ import { join } from 'node:path';
 
 import {
   COSIGNATURE_V1,
-  cosignedMessage,
   formatVerifierKey,
-  keyHash,
   logPolicy,
   LogWatch,
   metadataLeaf,
-  signatureLine,
   type TrustedFile,
 } from '@enigm-ota/client-sdk/transparency';
 
 import { Hsm } from '../infra/hsm';
-import { TransparencyLog } from '../infra/transparencyLog';
+import { sizeOf, TransparencyLog } from '../infra/transparencyLog';
+import { cosignatureLine } from '../transparency/witness';
 import { ensureLogKey, LOG_KEY_LABEL } from '../trust/logKey';
 import { intArg, loadNote, report, type Row, timed } from './lib';
 
@@ -185,8 +183,8 @@ async function deviceCheck(
   });
   const before = await tlog.append(metadataLeaf(file(1).file, file(1).bytes));
   const after = await tlog.append(metadataLeaf(file(2).file, file(2).bytes));
-  const size = Number(after.checkpoint.split('\n')[1]);
-  const keptSize = Number(before.checkpoint.split('\n')[1]);
+  const size = sizeOf(after.checkpoint);
+  const keptSize = sizeOf(before.checkpoint);
   const witness = cosigner();
   const answer = {
     checkpoint: witness.cosign(after.checkpoint),
@@ -223,20 +221,17 @@ async function deviceCheck(
   };
 }
 
-/** A witness's cosignature/v1 line added to a checkpoint, as transparency/witness.ts makes it. */
+/** A witness of the benchmark's own: its verifier key, and a checkpoint with its cosignature added. */
 function cosigner(): { vkey: string; cosign(checkpoint: string): string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const witness = {
+    name: 'bench-witness',
+    privateKey,
+    raw: publicKey.export({ format: 'der', type: 'spki' }).subarray(-32),
+  };
   return {
-    vkey: formatVerifierKey('bench-witness', COSIGNATURE_V1, raw),
-    cosign(checkpoint) {
-      const text = checkpoint.slice(0, checkpoint.lastIndexOf('\n\n') + 1);
-      const time = Math.floor(Date.now() / 1000);
-      const stamp = Buffer.alloc(8);
-      stamp.writeBigUInt64BE(BigInt(time));
-      const sig = sign(null, cosignedMessage(text, time), privateKey);
-      return `${checkpoint}${signatureLine('bench-witness', keyHash('bench-witness', COSIGNATURE_V1, raw), Buffer.concat([stamp, sig]))}`;
-    },
+    vkey: formatVerifierKey(witness.name, COSIGNATURE_V1, witness.raw),
+    cosign: (checkpoint) => `${checkpoint}${cosignatureLine(witness, checkpoint, Math.floor(Date.now() / 1000))}`,
   };
 }
 

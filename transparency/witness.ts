@@ -107,12 +107,22 @@ export class Witness {
 
   private cosign(cp: Checkpoint): string {
     const time = Math.floor(this.o.now?.() ?? Date.now() / 1000);
-    const noteText = cp.note.slice(0, cp.note.lastIndexOf('\n\n') + 1);
-    const stamp = Buffer.alloc(8);
-    stamp.writeBigUInt64BE(BigInt(time));
-    const sig = sign(null, cosignedMessage(noteText, time), this.o.privateKey);
-    return signatureLine(this.o.name, keyHash(this.o.name, COSIGNATURE_V1, this.raw), Buffer.concat([stamp, sig]));
+    return cosignatureLine({ name: this.o.name, privateKey: this.o.privateKey, raw: this.raw }, cp.note, time);
   }
+}
+
+/** The cosignature/v1 line a witness with this key adds to a checkpoint note, made at `time` (seconds). */
+export function cosignatureLine(
+  witness: { name: string; privateKey: KeyObject; raw: Uint8Array },
+  note: string,
+  time: number,
+): string {
+  const noteText = note.slice(0, note.lastIndexOf('\n\n') + 1);
+  const stamp = Buffer.alloc(8);
+  stamp.writeBigUInt64BE(BigInt(time));
+  const sig = sign(null, cosignedMessage(noteText, time), witness.privateKey);
+  const hash = keyHash(witness.name, COSIGNATURE_V1, witness.raw);
+  return signatureLine(witness.name, hash, Buffer.concat([stamp, sig]));
 }
 
 /** Written, synced, renamed, and the folder synced: a power cut leaves the old state or the new. */
