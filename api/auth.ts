@@ -30,6 +30,11 @@ export function deviceOf(res: Response): DeviceRecord {
   return res.locals['device'] as DeviceRecord;
 }
 
+/** The fleet-CA certificate (DER) the device presented on this connection (after `deviceAuth`). */
+export function deviceCertificateOf(res: Response): Buffer {
+  return res.locals['deviceCertificate'] as Buffer;
+}
+
 /** The dashboard's session cookie: `__Host-` binds it to this origin, HTTPS and path /. */
 export const SESSION_COOKIE = '__Host-ota_session';
 const CSRF_HEADER = 'x-csrf-token';
@@ -228,23 +233,36 @@ export function deviceAuth(devices: Devices): RequestHandler {
     }
     devices.authorize(peer.deviceId, peer.serial).then((device) => {
       res.locals['device'] = device;
+      res.locals['deviceCertificate'] = peer.certificate;
       next();
     }, next);
   };
 }
 
-const peers = new WeakMap<TLSSocket, { deviceId: string; serial: string } | null>();
+/** The device a connection's certificate names, and the certificate (its key checks the device's receipts). */
+interface Peer {
+  deviceId: string;
+  serial: string;
+  /** DER; parsed only by the routes that need it (a report), not on every poll. */
+  certificate: Buffer;
+}
+
+const peers = new WeakMap<TLSSocket, Peer | null>();
 
 /**
  * The verified client certificate of a connection, read once per connection: it cannot
  * change on it (TLS 1.3 has no renegotiation), and decoding it was a tenth of a poll's CPU.
  */
-function peerOf(socket: TLSSocket): { deviceId: string; serial: string } | null {
+function peerOf(socket: TLSSocket): Peer | null {
   if (peers.has(socket)) return peers.get(socket)!;
   const cert =
     socket.authorized && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
   const peer = cert?.subject?.CN
-    ? { deviceId: String(cert.subject.CN), serial: cert.serialNumber.toLowerCase() }
+    ? {
+        deviceId: String(cert.subject.CN),
+        serial: cert.serialNumber.toLowerCase(),
+        certificate: cert.raw,
+      }
     : null;
   peers.set(socket, peer);
   return peer;

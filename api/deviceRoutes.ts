@@ -6,6 +6,7 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import { ServerError } from '../common/errors';
 import { fleetFactsOf } from '../fleet/fleetDeviceFacts';
 import type { OfferIndex } from '../fleet/offers';
+import { checkReceipt } from '../fleet/receipts';
 import type { Config } from '../infra/config';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
@@ -14,7 +15,7 @@ import { partitionName } from '../trust/layout';
 import type { MetadataFileSet } from '../trust/metadataFileSet';
 import type { MetadataRepository } from '../trust/metadataRepository';
 import { artifactHandler } from './artifacts';
-import { deviceAuth, deviceOf, sameDevice } from './auth';
+import { deviceAuth, deviceCertificateOf, deviceOf, sameDevice } from './auth';
 import { MetadataCache } from './metadataCache';
 import { notePoll, noteReport } from './observability';
 import { openapi } from './openapi';
@@ -74,7 +75,8 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
     body,
     withBody('InstallReport', async (report, _req, res) => {
       sameDevice(res, report.deviceId);
-      const stored = await deps.fleet.recordReport(report);
+      const receipt = checkReceipt(report, deviceCertificateOf(res));
+      const stored = await deps.fleet.recordReport(report, receipt);
       // A duplicate is not counted again in the metrics either.
       if (stored) noteReport(res, report);
       res.status(202).json({ accepted: true, duplicate: !stored });

@@ -1,5 +1,6 @@
 import { type RequestHandler, Router } from 'express';
 
+import { LOG_SOURCES, type LogSource } from '../common/adminApi';
 import { InputError, ServerError } from '../common/errors';
 import type { Devices } from '../infra/devices';
 import type { LogLeaves } from '../infra/logLeaves';
@@ -54,10 +55,10 @@ export function logRoutes(deps: LogRouteDeps): Router {
   });
   r.get('/v1/admin/log/sources', guard('read'), async (req, res) => {
     const source = queryText(req, 'source');
-    if (source !== 'event' && source !== 'audit') throw new InputError('source is event or audit');
+    if (!LOG_SOURCES.includes(source as LogSource)) throw new InputError(`source is one of ${LOG_SOURCES.join(', ')}`);
     const after = queryInteger(req, 'after', { fallback: 0, min: 0, max: MAX_INDEX });
     const limit = queryInteger(req, 'limit', { fallback: 1000, min: 1, max: 5000 });
-    res.json({ rows: await logLeaves.current(source, after, limit) });
+    res.json({ rows: await logLeaves.current(source as LogSource, after, limit) });
   });
   deviceProofs(r, deps);
   return r;

@@ -69,6 +69,10 @@ const KNOWN_ERROR_CODES: Record<OtaErrorCode, true> = {
   LOG_UNWITNESSED: true,
   LOG_INCONSISTENT: true,
   LOG_NOT_INCLUDED: true,
+  RECEIPT_MISSING: true,
+  RECEIPT_MALFORMED: true,
+  RECEIPT_SIGNATURE_INVALID: true,
+  RECEIPT_MISMATCH: true,
 };
 
 /** The API's Prometheus metrics, in a registry of their own (no process-wide globals). */

@@ -1,4 +1,4 @@
-import { OPS_ACTIONS } from '../common/adminApi';
+import { LOG_SOURCES, OPS_ACTIONS } from '../common/adminApi';
 import { STAGES } from '../common/release';
 import { patterns } from '../common/validation';
 import { responseSchemas } from './responses';
@@ -466,7 +466,7 @@ export const openapi = {
       get: admin("Logged rows of the fleet store as they are now, in their leaves' form", 'read', {
         schema: 'LogSources',
         parameters: [
-          inQuery('source', { type: 'string', enum: ['event', 'audit'] }, true),
+          inQuery('source', { type: 'string', enum: [...LOG_SOURCES] }, true),
           inQuery('after', { type: 'integer', minimum: 0, maximum: 9_999_999_999 }),
           inQuery('limit', { type: 'integer', minimum: 1, maximum: 5000, default: 1000 }),
         ],

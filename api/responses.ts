@@ -1,4 +1,4 @@
-import { CHECKS, OPERATOR_ROLES, OPS_ACTIONS } from '../common/adminApi';
+import { CHECKS, LOG_SOURCES, OPERATOR_ROLES, OPS_ACTIONS } from '../common/adminApi';
 import { STAGES } from '../common/release';
 
 /**
@@ -266,7 +266,7 @@ export const responseSchemas = {
     rows: {
       type: 'array',
       items: obj(['source', 'id', 'leaf'], {
-        source: { type: 'string', enum: ['event', 'audit'] },
+        source: { type: 'string', enum: [...LOG_SOURCES] },
         id: int,
         leaf: text,
       }),

@@ -121,6 +121,17 @@ export const schemas = {
           deltaRefused: { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,63}$' },
         },
       },
+      receipt: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['body', 'signature'],
+        description:
+          "The device's signature over the report (ADR 0079): body is the signed claims' JSON in base64, signature its SHA-256 signature by the key of the device's certificate. Required: a report without one is refused (RECEIPT_MISSING).",
+        properties: {
+          body: { type: 'string', maxLength: 2732 },
+          signature: { type: 'string', maxLength: 684 },
+        },
+      },
     },
   },
   CreateRelease: {

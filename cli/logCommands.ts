@@ -14,6 +14,7 @@ import {
   verifyConsistency,
 } from '@enigm-ota/client-sdk/transparency';
 
+import { LOG_SOURCES, type LogSource } from '../common/adminApi';
 import { InputError } from '../common/errors';
 import type { AdminApiClient } from '../infra/adminApiClient';
 import type { Config } from '../infra/config';
@@ -27,7 +28,7 @@ export interface LogFlags {
 /** What `ota log verify` found wrong; any one makes it exit 1. */
 interface Finding {
   problem: 'rewritten' | 'deleted' | 'not-logged' | 'conflicting';
-  source: 'event' | 'audit';
+  source: LogSource;
   id: number;
   detail: string;
 }
@@ -117,7 +118,7 @@ async function compareRows(
   const findings: Finding[] = [];
   let rows = 0;
   let waiting = 0;
-  for (const source of ['event', 'audit'] as const) {
+  for (const source of LOG_SOURCES) {
     const seen = new Set<number>();
     for await (const row of currentRows(api, source)) {
       rows++;
@@ -206,8 +207,8 @@ function loggedRows(entries: readonly Buffer[]): Map<string, string[]> {
     } catch {
       continue;
     }
-    if ((parsed.kind === 'event' || parsed.kind === 'audit') && Number.isSafeInteger(parsed.id)) {
-      const key = `${parsed.kind}:${String(parsed.id)}`;
+    if (LOG_SOURCES.includes(parsed.kind as LogSource) && Number.isSafeInteger(parsed.id)) {
+      const key = `${parsed.kind as LogSource}:${String(parsed.id)}`;
       rows.set(key, [...(rows.get(key) ?? []), e.toString('utf8')]);
     }
   }
@@ -216,7 +217,7 @@ function loggedRows(entries: readonly Buffer[]): Map<string, string[]> {
 
 async function* currentRows(
   api: AdminApiClient,
-  source: 'event' | 'audit',
+  source: LogSource,
 ): AsyncGenerator<{ id: number; leaf: string; queued: boolean }> {
   let after = 0;
   for (;;) {

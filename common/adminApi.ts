@@ -317,3 +317,10 @@ export interface ComponentMatch {
   component: { name: string; version: string; purl?: string };
   devices: number;
 }
+
+/**
+ * The fleet store's rows that have leaves in the transparency log (ADR 0078, 0079): release
+ * events, settled audit entries, and install reports' receipts.
+ */
+export const LOG_SOURCES = ['event', 'audit', 'receipt'] as const;
+export type LogSource = (typeof LOG_SOURCES)[number];

@@ -15,6 +15,14 @@ export const EVIDENCE_ERROR_CODES = [
 ] as const;
 export type EvidenceErrorCode = (typeof EVIDENCE_ERROR_CODES)[number];
 
+/** Why an install report's receipt was refused (client-sdk receipt.ts, fleet/receipts.ts). */
+const RECEIPT_ERROR_CODES = [
+  'RECEIPT_MISSING',
+  'RECEIPT_MALFORMED',
+  'RECEIPT_SIGNATURE_INVALID',
+  'RECEIPT_MISMATCH',
+] as const;
+
 /**
  * Every code the server side can give, in one list: activities type their failures with
  * it, the workflow refuses with it, the Temporal client conversion and the API client
@@ -82,6 +90,7 @@ export const SERVER_ERROR_CODES = [
   /** Anything without a code of its own: a bug or an unexpected failure. */
   'INTERNAL',
   ...EVIDENCE_ERROR_CODES,
+  ...RECEIPT_ERROR_CODES,
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 

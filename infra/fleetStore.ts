@@ -26,6 +26,14 @@ export type ReceivedReport = Omit<InstallReport, 'delivery'> & {
   delivery?: { as: 'delta' | 'full'; bytes: number; deltaRefused?: string };
 };
 
+/** A report's receipt as the API checked it (fleet/receipts.ts): stored with the report, logged by a trigger. */
+export interface StoredReceipt {
+  body: string;
+  signature: string;
+  certificate: Buffer;
+  certificateSha256: string;
+}
+
 /**
  * Durable fleet state. PGlite in-process by default (one API process owns the folder);
  * PostgreSQL through `pg` when DATABASE_URL is set, for replicated APIs.
@@ -86,16 +94,20 @@ export class FleetStore {
   /**
    * Stores a report once: a retry with the same `reportId` changes nothing (the gates
    * count devices, and a duplicate must never count twice). Written before the API answers,
-   * so a restart loses no accepted report. Returns false for a duplicate.
+   * so a restart loses no accepted report. Returns false for a duplicate. Only with its
+   * checked receipt: the table refuses a row without one (migration 013).
    */
-  async recordReport(report: ReceivedReport): Promise<boolean> {
+  async recordReport(report: ReceivedReport, receipt: StoredReceipt): Promise<boolean> {
     // S-16: one statement, so the report, the device's version (and its change) and its
     // per-target state are stored together or not at all; a duplicate changes none of them.
     const inserted = await this.sql.query(
       `WITH ins AS (
-         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message, delivered_as, delivered_bytes, delta_refused, wait_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (device_id, report_id) DO NOTHING
+         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message, delivered_as, delivered_bytes, delta_refused, wait_reason, receipt_body, receipt_signature, receipt_certificate)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (device_id, report_id) DO NOTHING
          RETURNING id, device_id, target_name, version, outcome, health, error_code, wait_reason),
+       cert AS (
+         INSERT INTO device_certificates (sha256, device_id, der) SELECT $15, device_id, $16 FROM ins
+         ON CONFLICT (sha256) DO NOTHING),
        old AS (SELECT current_version, channel FROM devices WHERE device_id = $1),
        -- The version a report names is what runs now (after a local revert too).
        chg AS (
@@ -133,6 +145,10 @@ export class FleetStore {
         report.delivery?.deltaRefused ?? null,
         // Only a waiting report has a reason to wait: any other keeps none.
         report.outcome === 'waiting' ? (report.waitReason ?? null) : null,
+        receipt.body,
+        receipt.signature,
+        receipt.certificateSha256,
+        receipt.certificate.toString('base64'),
       ],
     );
     return inserted.rows.length > 0;

@@ -1,3 +1,4 @@
+import type { LogSource } from '../common/adminApi';
 import type { Sql } from './fleetStore';
 
 /** A leaf waiting for the log: its row, and the bytes to append. */
@@ -8,11 +9,19 @@ export interface PendingLeaf {
 
 /** A row of the fleet store as it is now, in the form its leaf was made (ADR 0078). */
 export interface SourceLeaf {
-  source: 'event' | 'audit';
+  source: LogSource;
   id: number;
   leaf: string;
   queued: boolean;
 }
+
+/** Each source's rows as they are now, rebuilt by the function that made their leaves (migrations 012, 013). */
+const SOURCE_ROWS: Record<LogSource, string> = {
+  event: `SELECT e.id, event_leaf(e) AS leaf FROM webhook_events e WHERE e.id > $1 ORDER BY e.id LIMIT $2`,
+  audit: `SELECT a.id, audit_leaf(a) AS leaf FROM audit_log a WHERE a.id > $1 AND a.outcome <> 'pending' ORDER BY a.id LIMIT $2`,
+  receipt: `SELECT r.id, receipt_leaf(r) AS leaf FROM install_reports r
+            WHERE r.id > $1 AND r.receipt_signature IS NOT NULL ORDER BY r.id LIMIT $2`,
+};
 
 /**
  * The transparency log's outbox in the fleet store (infra/migrations/012): the trigger fills
@@ -63,11 +72,8 @@ export class LogLeaves {
    * The rows of `source` as they are now, rebuilt by the function that made their leaves, by id
    * from `after` (exclusive); `queued`: its leaf waits in the outbox (not appended yet).
    */
-  async current(source: SourceLeaf['source'], after: number, limit: number): Promise<SourceLeaf[]> {
-    const query =
-      source === 'event'
-        ? `SELECT e.id, event_leaf(e) AS leaf FROM webhook_events e WHERE e.id > $1 ORDER BY e.id LIMIT $2`
-        : `SELECT a.id, audit_leaf(a) AS leaf FROM audit_log a WHERE a.id > $1 AND a.outcome <> 'pending' ORDER BY a.id LIMIT $2`;
+  async current(source: LogSource, after: number, limit: number): Promise<SourceLeaf[]> {
+    const query = SOURCE_ROWS[source];
     const rows = await this.sql.query<{ id: string; leaf: string; queued: boolean }>(
       `WITH r AS (${query})
        SELECT r.id, r.leaf, EXISTS (

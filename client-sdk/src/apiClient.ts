@@ -2,6 +2,7 @@ import type { AttestationEvidence } from './attestation';
 import { ApiRequestError, OtaError, TransportError, type WaitReason } from './errors';
 import type { Delivery } from './imageFetch';
 import { type DeviceLimits, reportMessage } from './limits';
+import type { Receipt } from './receipt';
 import { realRetryDeps, type RetryOptions, withRetry } from './retry';
 import { type Fetch, type FetchAnswer, plainFetch } from './transport';
 
@@ -38,6 +39,8 @@ export interface InstallReport {
   waitReason?: WaitReason;
   /** With an installed report: how the image came (delta or full image) and the bytes downloaded. */
   delivery?: Delivery;
+  /** The device's signature over the report's claims (receipt.ts); the API refuses a report without one. */
+  receipt?: Receipt;
 }
 
 export interface DeviceApiClientOptions {

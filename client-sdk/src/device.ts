@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { uptime } from 'node:os';
 import { join } from 'node:path';
 
 import { DeviceApiClient, type InstallReport, type PollOffer } from './apiClient';
@@ -15,6 +16,7 @@ import { defaultLimits, type DeviceLimits } from './limits';
 import type { RepositoryName, VerifiedTarget } from './metadata';
 import type { NetworkPolicy } from './networkPolicy';
 import type { ReadinessHook } from './readiness';
+import { type ReceiptContext, signReceipt } from './receipt';
 import { TrustedRepository } from './repository';
 import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
@@ -147,6 +149,8 @@ export class DeviceAgent {
   private afterRecorded: (() => Promise<void>) | undefined;
   /** The installer asked for a reboot: nothing more is settled, stored or reported by this agent. */
   private rebooting = false;
+  /** The slot the installer last said it boots from (signed into receipts). */
+  private slot: string | undefined;
 
   /** Replaced once the device has its certificate; every request goes through it. */
   private transport: Fetch = createTransport();
@@ -337,21 +341,7 @@ export class DeviceAgent {
       delivery = await this.downloadAndInstall(target, await this.deferUnlessNow(target));
     } catch (err) {
       if (err instanceof DeferredError) return this.waiting(err, offer.targetName, state);
-      const failure = err instanceof OtaError ? err : new InstallError('INSTALL_FAILED', String(err), { cause: err });
-      await this.reportQuietly({
-        outcome: failure instanceof PolicyError ? 'refused' : 'failed',
-        version: state.currentVersion,
-        targetName: offer.targetName,
-        errorCode: failure.code,
-        message: failure.message.slice(0, 500),
-      });
-      return {
-        status: 'refused',
-        version: state.currentVersion,
-        target: offer.targetName,
-        code: failure.code,
-        message: failure.message,
-      };
+      return this.refused(err, offer.targetName, state);
     }
     // D-14: the verified rollbackIndex is on disk before the trial boot, so the index can
     // rise after a power cut between the switch and the state write, and only then.
@@ -361,6 +351,8 @@ export class DeviceAgent {
       rollbackIndex: target.fields.rollbackIndex,
       reportId: randomUUID(),
       delivery,
+      sha256: target.sha256,
+      timestampVersion: this.rollout.timestampVersion(),
     };
     await writeDeviceState(this.config.stateDir, { ...state, pending });
     this.trialDropped = false;
@@ -407,7 +399,9 @@ export class DeviceAgent {
     }
     const stored = await this.stored();
     if (this.rebooting) return { currentVersion: stored.currentVersion, rollbackIndex: stored.rollbackIndex };
-    const s = settleInstall(stored, (await installer.running()).version, healthFailed || this.trialDropped);
+    const running = await installer.running();
+    this.slot = running.slot;
+    const s = settleInstall(stored, running.version, healthFailed || this.trialDropped);
     if (
       s.state.currentVersion !== stored.currentVersion ||
       s.state.rollbackIndex !== stored.rollbackIndex ||
@@ -421,7 +415,8 @@ export class DeviceAgent {
       await this.afterRecorded();
       this.afterRecorded = undefined;
     }
-    if (s.report && (await this.reportQuietly(s.report))) {
+    const acted = { sha256: stored.pending?.sha256, timestampVersion: stored.pending?.timestampVersion };
+    if (s.report && (await this.reportQuietly(s.report, acted))) {
       await writeDeviceState(this.config.stateDir, s.state);
       this.trialDropped = false;
       this.step('pending-cleared');
@@ -562,6 +557,23 @@ export class DeviceAgent {
     }
   }
 
+  /** A release this device did not install (refused or failed before its trial): reported, and answered. */
+  private async refused(err: unknown, targetName: string, state: DeviceState): Promise<UpdateResult> {
+    const failure = err instanceof OtaError ? err : new InstallError('INSTALL_FAILED', String(err), { cause: err });
+    await this.reportQuietly(
+      {
+        outcome: failure instanceof PolicyError ? 'refused' : 'failed',
+        version: state.currentVersion,
+        targetName,
+        errorCode: failure.code,
+        message: failure.message.slice(0, 500),
+      },
+      { timestampVersion: this.rollout.timestampVersion() },
+    );
+    const { code, message } = failure;
+    return { status: 'refused', version: state.currentVersion, target: targetName, code, message };
+  }
+
   /** D-19: throws DeferredError when the signed windows, the network or the readiness hook say not now. */
   private deferUnlessNow(target: VerifiedTarget): Promise<DownloadTerms> {
     const source = { release: this.release, rollout: this.rollout, installer: this.config.installer };
@@ -573,14 +585,17 @@ export class DeviceAgent {
     this.retryWaitingInMs = wait.reason === 'not-ready' ? wait.retryInMs : undefined;
     const key = `${targetName}\n${wait.code}`;
     if (key !== this.waitReported) {
-      const sent = await this.reportQuietly({
-        outcome: 'waiting',
-        waitReason: wait.reason,
-        errorCode: wait.code,
-        version: state.currentVersion,
-        targetName,
-        message: wait.message.slice(0, 500),
-      });
+      const sent = await this.reportQuietly(
+        {
+          outcome: 'waiting',
+          waitReason: wait.reason,
+          errorCode: wait.code,
+          version: state.currentVersion,
+          targetName,
+          message: wait.message.slice(0, 500),
+        },
+        { timestampVersion: this.rollout.timestampVersion() },
+      );
       if (sent) this.waitReported = key;
     }
     const { reason, code, message } = wait;
@@ -606,10 +621,16 @@ export class DeviceAgent {
     return { deviceId, hardwareId, channel, currentVersion: state.currentVersion };
   }
 
-  /** Best effort: the install decision never depends on it; settle() repeats an undelivered one. */
-  private async reportQuietly(report: Omit<InstallReport, 'deviceId'>): Promise<boolean> {
+  /**
+   * Best effort: the install decision never depends on it; settle() repeats an undelivered one.
+   * Signed with the device's identity key (a receipt, ADR 0079) once it has one.
+   */
+  private async reportQuietly(report: Omit<InstallReport, 'deviceId'>, acted: ReceiptContext): Promise<boolean> {
     try {
-      await this.api.report({ deviceId: this.config.deviceId, reportId: randomUUID(), ...report });
+      const full = { deviceId: this.config.deviceId, reportId: randomUUID(), ...report };
+      const key = this.held?.keyPem;
+      const context = { ...acted, slot: this.slot, bootTime: bootTime(), at: this.config.now?.() };
+      await this.api.report(key ? { ...full, receipt: signReceipt(full, context, key) } : full);
       return true;
     } catch {
       return false;
@@ -619,6 +640,11 @@ export class DeviceAgent {
   private step(name: AgentStep): void {
     this.config.step?.(name);
   }
+}
+
+/** When this system booted, to the second: a receipt names the boot its claim is about. */
+function bootTime(): string {
+  return new Date(Math.floor((Date.now() - uptime() * 1000) / 1000) * 1000).toISOString();
 }
 
 function sleepUnless(signal: AbortSignal, ms: number): Promise<void> {

@@ -69,7 +69,13 @@ export type OtaErrorCode =
   | 'LOG_UNTRUSTED'
   | 'LOG_UNWITNESSED'
   | 'LOG_INCONSISTENT'
-  | 'LOG_NOT_INCLUDED';
+  | 'LOG_NOT_INCLUDED'
+  // install receipts (receipt.ts), as the server refuses them: none, malformed, not signed by the
+  // device's certificate key, or saying something else than the report they came with
+  | 'RECEIPT_MISSING'
+  | 'RECEIPT_MALFORMED'
+  | 'RECEIPT_SIGNATURE_INVALID'
+  | 'RECEIPT_MISMATCH';
 
 export class OtaError extends Error {
   readonly code: OtaErrorCode;

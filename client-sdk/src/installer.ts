@@ -46,9 +46,10 @@ export interface Installer {
   /**
    * The confirmed version that boots now, never an unconfirmed trial; `undefined` while
    * the factory image runs (the installer never wrote one), when the agent's stored
-   * version is all there is.
+   * version is all there is. `slot`: the slot it boots from, where the backend has slots
+   * (it goes into the device's signed receipts).
    */
-  running(): Promise<{ version: string | undefined }>;
+  running(): Promise<{ version: string | undefined; slot?: string }>;
   /**
    * Start-up recovery, once per agent start before anything else: drops a trial that never
    * confirmed, as a bootloader falls back from a slot that did not mark itself good, and,

@@ -113,6 +113,13 @@ export class TrustedRepository {
     };
   }
 
+  /** The version of the timestamp the last refresh verified; absent before one. */
+  timestampVersion(): number | undefined {
+    if (!this.refreshed) return undefined;
+    return (JSON.parse(this.trustedTimestamp().bytes.toString('utf8')) as { signed: { version: number } }).signed
+      .version;
+  }
+
   /** A target from freshly verified metadata; absent means "not authorized here". */
   async target(name: string): Promise<TargetFile | undefined> {
     if (!this.updater) throw new VerificationError('METADATA_INVALID', `${this.name} repository was not refreshed`);

@@ -43,6 +43,9 @@ export interface PendingInstall {
   reportId?: string;
   /** How the image came (delta or full, bytes), for the report; dropped when malformed. */
   delivery?: Delivery;
+  /** The verified image's sha256 and the rollout timestamp version the install acted on: signed into its receipt. */
+  sha256?: string;
+  timestampVersion?: number;
   /** Its trial failed and is counted in `reverted` already: reported as a revert until the report arrives. */
   trialFailed?: boolean;
 }
@@ -90,6 +93,9 @@ export async function readDeviceState(dir: string, initial: DeviceState): Promis
   };
   if (typeof p.reportId === 'string' && REPORT_ID.test(p.reportId)) pending.reportId = p.reportId;
   if (isDelivery(p.delivery)) pending.delivery = p.delivery;
+  if (typeof p.sha256 === 'string' && /^[0-9a-f]{64}$/.test(p.sha256)) pending.sha256 = p.sha256;
+  if (Number.isSafeInteger(p.timestampVersion) && p.timestampVersion! >= 1)
+    pending.timestampVersion = p.timestampVersion!;
   if (p.trialFailed === true) pending.trialFailed = true;
   return { ...stored, pending };
 }

@@ -7,11 +7,15 @@ import { promisify } from 'node:util';
 import {
   createTransport,
   type DeviceAgent,
+  type DeviceIdentity,
   enroll,
   type Fetch,
+  type InstallReport,
   loadIdentity,
   type PollOffer,
+  type Receipt,
   saveIdentity,
+  signReceipt,
 } from '@enigm-ota/client-sdk';
 import type { Client } from '@temporalio/client';
 
@@ -131,6 +135,27 @@ export async function apiGet<T = unknown>(path: string): Promise<T> {
  * folder (shared with `device()`), enrolled on first use.
  */
 export async function deviceFetch(deviceId: string, channel = 'raw', hardwareId = 'devkit-a'): Promise<Fetch> {
+  return createTransport(await deviceIdentity(deviceId, channel, hardwareId));
+}
+
+/**
+ * A report as `deviceId` sends it: with a report id, and its receipt signed by the device's
+ * own key (enrolled by `deviceFetch` before, or here).
+ */
+export async function signedReport<R extends Omit<InstallReport, 'reportId'>>(
+  report: R & { reportId?: string },
+): Promise<R & { reportId: string; receipt: Receipt }> {
+  const { keyPem } = await deviceIdentity(report.deviceId);
+  const withId = { ...report, reportId: report.reportId ?? randomBytes(8).toString('hex') };
+  return { ...withId, receipt: signReceipt(withId, {}, keyPem) };
+}
+
+/** The identity of a test device: enrolled through the API the first time it is asked for. */
+export async function deviceIdentity(
+  deviceId: string,
+  channel = 'raw',
+  hardwareId = 'devkit-a',
+): Promise<DeviceIdentity> {
   const config = testConfig();
   const dir = join(config.home, 'test-devices', deviceId, 'identity');
   // A device of a simulated fleet (ota fleet simulate) keeps its identity in devices/.
@@ -154,7 +179,7 @@ export async function deviceFetch(deviceId: string, channel = 'raw', hardwareId 
     }
     await saveIdentity(dir, identity);
   }
-  return createTransport(identity);
+  return identity;
 }
 
 function parse(text: string): unknown {

@@ -135,16 +135,16 @@ export class RaucInstaller implements Installer {
    * RAUC rewrote since (someone ran `rauc install` by hand) or the factory image has no
    * version the agent verified: undefined, so the agent's stored version stands.
    */
-  async running(): Promise<{ version: string | undefined }> {
+  async running(): Promise<{ version: string | undefined; slot: string }> {
     const { booted } = await this.status();
     if (booted.bootStatus !== 'good') {
       throw new InstallError('RAUC_SLOT_UNCONFIRMED', `the booted slot ${booted.name} is not marked good`);
     }
     const record = (await this.files.slots())[booted.name];
     if (!record || (record.installedAt !== undefined && record.installedAt !== booted.installedAt)) {
-      return { version: undefined };
+      return { version: undefined, slot: booted.name };
     }
-    return { version: record.version };
+    return { version: record.version, slot: booted.name };
   }
 
   private async afterHealthChecks(

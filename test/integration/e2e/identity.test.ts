@@ -17,6 +17,7 @@ import {
   otaAs,
   postJson,
   refusalOf,
+  signedReport,
   testConfig,
 } from '../helpers';
 
@@ -140,14 +141,15 @@ describe('device identity and operators', () => {
     });
 
     it('count a retried report once (same report id)', async () => {
-      const report = {
+      await deviceFetch('id-retry', 'identity');
+      const report = await signedReport({
         deviceId: 'id-retry',
         reportId: 'retry-0000001',
         version: '1.0.0',
         outcome: 'installed',
         health: 'healthy',
         targetName: 'identity/1.0.0/fw.bin',
-      };
+      });
       const first = await postJson<{ duplicate: boolean }>('/v1/reports', report);
       const second = await postJson<{ duplicate: boolean }>('/v1/reports', report);
       expect([first.status, second.status]).to.deep.equal([202, 202]);

@@ -16,6 +16,7 @@ import {
   type PollAnswer,
   refusalOf,
   releaseAwaitingApproval,
+  signedReport,
   temporalClient,
   testConfig,
 } from '../helpers';
@@ -128,19 +129,19 @@ describe('observability', () => {
 
     it('counts install reports by outcome, health and error code, and never makes a series of an unknown code', async () => {
       const before = await apiMetrics();
-      const report = { deviceId: 'obs-report-1', version: '1.0.0', outcome: 'refused', errorCode: 'NOT_IN_ROLLOUT' };
-      expect((await post('/v1/reports', report)).status).to.equal(202);
-      expect((await post('/v1/reports', { ...report, errorCode: 'INVENTED_BY_A_DEVICE' })).status).to.equal(202);
-      expect(
-        (
-          await post('/v1/reports', {
-            deviceId: 'obs-report-2',
-            version: '1.0.0',
-            outcome: 'installed',
-            health: 'healthy',
-          })
-        ).status,
-      ).to.equal(202);
+      await deviceFetch('obs-report-1', 'obs');
+      await deviceFetch('obs-report-2', 'obs');
+      const report = {
+        deviceId: 'obs-report-1',
+        version: '1.0.0',
+        outcome: 'refused',
+        errorCode: 'NOT_IN_ROLLOUT',
+      } as const;
+      expect((await post('/v1/reports', await signedReport(report))).status).to.equal(202);
+      const invented = await signedReport({ ...report, errorCode: 'INVENTED_BY_A_DEVICE' });
+      expect((await post('/v1/reports', invented)).status).to.equal(202);
+      const healthy = { deviceId: 'obs-report-2', version: '1.0.0', outcome: 'installed', health: 'healthy' } as const;
+      expect((await post('/v1/reports', await signedReport(healthy))).status).to.equal(202);
       await settled();
       const after = await apiMetrics();
 

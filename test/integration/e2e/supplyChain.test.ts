@@ -16,6 +16,7 @@ import {
   type ErrorAnswer,
   operatorToken,
   ota,
+  signedReport,
   temporalClient,
   testConfig,
   tryCreateRelease,
@@ -120,7 +121,7 @@ describe('SBOM and provenance per release', () => {
       const res = await fetch(`${testConfig().api.url}/v1/reports`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ deviceId: id, reportId: randomBytes(8).toString('hex'), version, outcome: 'installed' }),
+        body: JSON.stringify(await signedReport({ deviceId: id, version, outcome: 'installed' })),
       });
       expect(res.status).to.equal(202);
     }

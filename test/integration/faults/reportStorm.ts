@@ -1,5 +1,5 @@
 import { sleep } from '../../wait';
-import { deviceFetch, testConfig } from '../helpers';
+import { deviceFetch, signedReport, testConfig } from '../helpers';
 
 /** The device page lists a device's latest 50 reports: the check reads them there. */
 const MAX_REPORTS = 45;
@@ -40,14 +40,16 @@ export async function reportStorm(o: {
     // Beyond `reports`, only while the fault lasts, and never past what a device page lists.
     for (let n = 1; n <= o.reports || (!faultEnded && n <= MAX_REPORTS); n++) {
       const message = `storm ${deviceId} #${n}`;
-      const body = JSON.stringify({
-        deviceId,
-        reportId: `${deviceId}-r${n}`.padEnd(8, '0'),
-        version: '1.0.0',
-        outcome: 'failed',
-        errorCode: 'STORM',
-        message,
-      });
+      const body = JSON.stringify(
+        await signedReport({
+          deviceId,
+          reportId: `${deviceId}-r${n}`.padEnd(8, '0'),
+          version: '1.0.0',
+          outcome: 'failed',
+          errorCode: 'STORM',
+          message,
+        }),
+      );
       for (;;) {
         const status = await fetches[i]!(url, {
           method: 'POST',

@@ -10,6 +10,7 @@ import { FleetStore } from '../../../infra/fleetStore';
 import { Insights } from '../../../infra/insights';
 import { Watermarks } from '../../../infra/watermarks';
 import { StoreFloor } from '../../../trust/versionFloor';
+import { recordSigned } from '../../fixtures/receipts';
 import { DIST } from '../../paths';
 import { backends } from './backends';
 
@@ -37,14 +38,14 @@ for (const backend of backends(15432)) {
       const store = await FleetStore.open(env.fleet);
       try {
         const prefix = `fs-${backend.name}-${Date.now()}-`;
-        await store.recordReport({ deviceId: `${prefix}1`, version: '1.0.0', outcome: 'installed' });
-        await store.recordReport({
+        await recordSigned(store, { deviceId: `${prefix}1`, version: '1.0.0', outcome: 'installed' });
+        await recordSigned(store, {
           deviceId: `${prefix}1`,
           version: '1.0.0',
           outcome: 'refused',
           errorCode: 'NOT_IN_ROLLOUT',
         });
-        await store.recordReport({
+        await recordSigned(store, {
           deviceId: `${prefix}2`,
           version: '1.1.0',
           outcome: 'installed',
@@ -77,7 +78,7 @@ for (const backend of backends(15432)) {
         const prefix = `wait-${backend.name}-${Date.now()}-`;
         const target = `wait/${prefix}/fw.bin`;
         const waiting = (n: number, waitReason: 'window' | 'not-ready' | 'metered', errorCode: string) =>
-          store.recordReport({
+          recordSigned(store, {
             deviceId: `${prefix}${n}`,
             version: '1.0.0',
             outcome: 'waiting',
@@ -101,7 +102,7 @@ for (const backend of backends(15432)) {
         };
         expect(await store.targetStats(target)).to.deep.equal(expected);
         expect(await store.targetStats(target, until), 'from the history too').to.deep.equal(expected);
-        await store.recordReport({
+        await recordSigned(store, {
           deviceId: `${prefix}1`,
           version: '2.0.0',
           outcome: 'installed',
@@ -134,14 +135,14 @@ for (const backend of backends(15432)) {
         targetName: target,
       };
       const first = await FleetStore.open(env.fleet);
-      expect(await first.recordReport(report)).to.equal(true);
+      expect(await recordSigned(first, report)).to.equal(true);
       await first.close();
       const second = await FleetStore.open(env.fleet); // an API restart
       try {
-        expect(await second.recordReport(report)).to.equal(false);
-        expect(await second.recordReport({ ...report, reportId: 'report-0002', health: 'reverted' })).to.equal(true);
+        expect(await recordSigned(second, report)).to.equal(false);
+        expect(await recordSigned(second, { ...report, reportId: 'report-0002', health: 'reverted' })).to.equal(true);
         // The same id from another device is another report.
-        expect(await second.recordReport({ ...report, deviceId: `${prefix}2` })).to.equal(true);
+        expect(await recordSigned(second, { ...report, deviceId: `${prefix}2` })).to.equal(true);
         expect(await new Insights(second.sql).deviceReports(`${prefix}1`, 10)).to.have.length(2);
         expect(await second.targetStats(target)).to.include({ devices: 2, healthy: 1, reverted: 1 });
       } finally {

@@ -5,6 +5,7 @@ import { InputError } from '../../../common/errors';
 import { Devices } from '../../../infra/devices';
 import { FleetStore } from '../../../infra/fleetStore';
 import { Insights } from '../../../infra/insights';
+import { recordSigned } from '../../fixtures/receipts';
 import { backends } from './backends';
 
 /** No device waits in these reports (none sends a waiting one). */
@@ -295,7 +296,7 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
     version: string,
     outcome: 'installed' | 'refused' | 'failed',
     health?: 'healthy' | 'reverted',
-  ) => store.recordReport({ deviceId, reportId, version, targetName: target, outcome, ...(health ? { health } : {}) });
+  ) => recordSigned(store, { deviceId, reportId, version, targetName: target, outcome, ...(health ? { health } : {}) });
   expect(await report('g1', 'g1-report-1', '2.0.0', 'installed', 'healthy')).to.equal(true);
   expect(await report('g1', 'g1-report-1', '2.0.0', 'installed', 'healthy')).to.equal(false);
   await report('g2', 'g2-report-1', '1.0.0', 'refused');
@@ -305,7 +306,7 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
   await devices.revoke('g3', { actor: 'test' });
   await devices.enroll(grant('g3', 'gamma'), cert, '1.0.0');
   // A device that cannot install the release (blocked) and one that is only outside the rollout (not).
-  await store.recordReport({
+  await recordSigned(store, {
     deviceId: 'g3',
     reportId: 'g3-report-1',
     version: '1.0.0',
@@ -313,7 +314,7 @@ async function derivedStateScenario(store: FleetStore, insights: Insights): Prom
     outcome: 'refused',
     errorCode: 'ROLLBACK_INDEX_TOO_LOW',
   });
-  await store.recordReport({
+  await recordSigned(store, {
     deviceId: 'g4',
     reportId: 'g4-report-1',
     version: '1.0.0',

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-
+import type { InstallReport } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import type { TargetStats } from '../../../common/adminApi';
@@ -14,6 +13,7 @@ import {
   deviceFetch,
   ota,
   releaseAwaitingApproval,
+  signedReport,
   stepPublished,
   temporalClient,
   testConfig,
@@ -47,12 +47,12 @@ async function finalState(channel: string, version: string): Promise<ReleaseStat
 }
 
 /** A device of `channel` reports on a target over its own mutual-TLS identity. */
-async function report(deviceId: string, channel: string, body: Record<string, unknown>): Promise<void> {
+async function report(deviceId: string, channel: string, body: Omit<InstallReport, 'deviceId'>): Promise<void> {
   const fetch = await deviceFetch(deviceId, channel);
   const res = await fetch(`${testConfig().api.url}/v1/reports`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ deviceId, reportId: randomBytes(8).toString('hex'), ...body }),
+    body: JSON.stringify(await signedReport({ deviceId, ...body })),
   });
   expect(res.status).to.equal(202);
 }

@@ -11,7 +11,14 @@ import type { ServerErrorCode } from '../../../common/errors';
 import { releaseStatus } from '../../../control/releases';
 import { stackToken, TEST_PROFILE } from '../../../scripts/lib/stack';
 import { waitFor } from '../../wait';
-import { deviceFetch, operatorToken, releaseAwaitingApproval, temporalClient, testConfig } from '../helpers';
+import {
+  deviceFetch,
+  operatorToken,
+  releaseAwaitingApproval,
+  signedReport,
+  temporalClient,
+  testConfig,
+} from '../helpers';
 
 /**
  * S-15, S-18: text the fleet store cannot hold (U+0000, lone
@@ -69,13 +76,13 @@ async function expectRefused(what: string, a: Answer, status: number, code: Serv
   await expectHealthy(what);
 }
 
-/** A device's install report over its mutual-TLS connection. */
-async function report(deviceId: string, body: unknown): Promise<Answer> {
+/** A device's install report over its mutual-TLS connection, signed by the device. */
+async function report(deviceId: string, body: InstallReport): Promise<Answer> {
   const send = await deviceFetch(deviceId);
   const res = await send(`${url()}/v1/reports`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+    body: JSON.stringify(await signedReport(body)),
   });
   const json = (await res.json()) as Answer['body'];
   return { status: res.status, code: json.error?.code, body: json };
@@ -226,14 +233,16 @@ describe('untrusted strings at the API edge (S-15, S-18)', () => {
         limits: { maxApiResponseBytes: 64 * 1024, fetchTimeoutMs: 30_000 },
         transport: await deviceFetch('us-sdk-reporter'),
       });
-      await client.report({
-        deviceId: 'us-sdk-reporter',
-        reportId: 'us-sdk-report-1',
-        version: '1.0.0',
-        outcome: 'failed',
-        errorCode: 'INSTALL_FAILED',
-        message: `flash${NUL} failed ${LONE}`,
-      });
+      await client.report(
+        await signedReport({
+          deviceId: 'us-sdk-reporter',
+          reportId: 'us-sdk-report-1',
+          version: '1.0.0',
+          outcome: 'failed',
+          errorCode: 'INSTALL_FAILED',
+          message: `flash${NUL} failed ${LONE}`,
+        }),
+      );
       const detail = (await call('/v1/admin/devices/us-sdk-reporter')).body as unknown as DeviceDetail;
       expect(detail.reports.map((r) => r.message)).to.deep.equal(['flash failed \uFFFD']);
     });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +16,7 @@ import {
   operatorToken,
   refusalOf,
   releaseAwaitingApproval,
+  signedReport,
   temporalClient,
   testConfig,
 } from '../helpers';
@@ -170,14 +170,15 @@ describe('the operations dashboard in a real browser', function () {
       const res = await fetch(`${testConfig().api.url}/v1/reports`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          deviceId: id,
-          reportId: randomBytes(8).toString('hex'),
-          version: VERSION,
-          targetName: status.target!.name,
-          outcome: 'installed',
-          health: 'healthy',
-        }),
+        body: JSON.stringify(
+          await signedReport({
+            deviceId: id,
+            version: VERSION,
+            targetName: status.target!.name,
+            outcome: 'installed',
+            health: 'healthy',
+          }),
+        ),
       });
       expect(res.status).to.equal(202);
     }

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 
@@ -10,6 +8,7 @@ import {
   deviceFetch,
   operatorToken,
   releaseAwaitingApproval,
+  signedReport,
   stepPublished,
   temporalClient,
   testConfig,
@@ -60,15 +59,16 @@ describe('the dashboard shows devices that wait', function () {
       const res = await fetch(`${testConfig().api.url}/v1/reports`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          deviceId: id,
-          reportId: randomBytes(8).toString('hex'),
-          version: '0.0.1',
-          targetName: status.target!.name,
-          outcome: 'waiting',
-          waitReason,
-          errorCode: waitReason === 'window' ? 'INSTALL_WINDOW_CLOSED' : 'DEVICE_NOT_READY',
-        }),
+        body: JSON.stringify(
+          await signedReport({
+            deviceId: id,
+            version: '0.0.1',
+            targetName: status.target!.name,
+            outcome: 'waiting',
+            waitReason,
+            errorCode: waitReason === 'window' ? 'INSTALL_WINDOW_CLOSED' : 'DEVICE_NOT_READY',
+          }),
+        ),
       });
       expect(res.status).to.equal(202);
     }
