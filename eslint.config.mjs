@@ -192,24 +192,12 @@ export default tseslint.config(
     ),
   },
   {
-    // The transparency log's server side (the shipper): built on adapters and the SDK's checks,
-    // used by the API process.
+    // The transparency log's server side (the shipper, the witness, evidence): built on adapters,
+    // the TUF layer (evidence holds signed metadata) and the SDK's checks, used by the API and CLI.
     files: ['transparency/**/*.ts'],
     rules: layer(
-      [
-        'trust',
-        'fleet',
-        'activities',
-        'workflows',
-        'control',
-        'api',
-        'worker',
-        'cli',
-        'simulator',
-        'scripts',
-        'webhooks',
-      ],
-      'transparency/ imports only common/, infra/ and the SDK',
+      ['fleet', 'activities', 'workflows', 'control', 'api', 'worker', 'cli', 'simulator', 'scripts', 'webhooks'],
+      'transparency/ imports only common/, infra/, trust/ and the SDK',
     ),
   },
   {

@@ -650,6 +650,18 @@ export const openapi = {
         },
       ),
     },
+    '/v1/admin/releases/{channel}/{version}/evidence': {
+      get: {
+        summary:
+          "The release's evidence for an auditor (a tar, ADR 0080): its signed metadata, events and device receipts, each with an inclusion proof against one checkpoint",
+        ...operator('read'),
+        parameters: release,
+        responses: {
+          '200': { description: 'The evidence file', ...bytes('application/x-tar') },
+          ...refusals(...READ, ...RELEASE, '413', '503'),
+        },
+      },
+    },
     '/v1/admin/releases/{channel}/{version}/approve': {
       post: admin("Approve as the token's operator", 'release.decide', {
         schema: 'ReleaseStatus',

@@ -40,6 +40,7 @@ import { dashboardRoutes } from './dashboardRoutes';
 import { deviceRoutes } from './deviceRoutes';
 import { documentRoutes } from './documentRoutes';
 import { errorHandler } from './errorResponses';
+import { evidenceRoutes } from './evidenceRoutes';
 import { identityRoutes } from './identityRoutes';
 import { insightRoutes } from './insightRoutes';
 import { logRoutes } from './logRoutes';
@@ -332,6 +333,7 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
   app.use(releaseRoutes({ ...parts, rolloutPolicy: config.rolloutPolicy, guard }));
   app.use(documentRoutes({ ...parts, guard }));
   app.use(logRoutes({ ...parts, guard }));
+  app.use(evidenceRoutes({ ...parts, guard }));
   app.use(webhookRoutes({ ...parts, recorded: () => parts.fleet.notify('webhook'), guard }));
   // 405 with Allow for a path some route serves, else 404: read from the routers above.
   app.use(unmatched(app.router));

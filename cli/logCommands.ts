@@ -149,7 +149,7 @@ async function compareRows(
   return { findings, rows, waiting };
 }
 
-async function policyOf(flags: LogFlags, config: Config): Promise<ReturnType<typeof logPolicy>> {
+export async function policyOf(flags: Pick<LogFlags, 'key'>, config: Config): Promise<ReturnType<typeof logPolicy>> {
   const file = flags.key ?? config.transparency?.keyFile;
   if (!file) throw new InputError('no log key: give --key FILE (the verifier key the key ceremony wrote)');
   if (!existsSync(file)) throw new InputError(`log key file ${file} does not exist`);

@@ -8,6 +8,7 @@ import { AdminApiClient } from '../infra/adminApiClient';
 import { type Config, loadConfig } from '../infra/config';
 import type { ApiCommand } from './args';
 import { deviceCommand } from './deviceCommands';
+import { evidenceVerify } from './evidenceCommands';
 import { componentsCommand } from './fleetCommands';
 // Signing-host commands work on the stack directly (see cli/host/).
 import { bundle } from './host/bundle';
@@ -44,6 +45,12 @@ const USAGE = `ota: operate Enigm OTA releases
   ota release pause    VERSION [--channel NAME] [--reason TEXT]
   ota release resume   VERSION [--channel NAME] [--reason TEXT]
   ota release rollback VERSION [--channel NAME] [--reason TEXT] [--to EARLIER-VERSION]
+  ota release evidence VERSION [--channel NAME] --out FILE.tar
+                     (for an auditor: signed metadata, approvals, gate decisions, device receipts,
+                      each with its transparency log proof)
+  ota evidence verify FILE.tar [--key LOG.vkey] [--fleet-ca FILE] [--release-root FILE] [--rollout-root FILE]
+                     (offline: every byte against the log's checkpoint, metadata against the pinned
+                      roots, receipts against the fleet CA; defaults from this machine's ceremony folder)
 
 --channel may be left out when only one channel has that version.
   ota device token   DEVICE --hardware ID --channel NAME [--group G ...] [--tag k=v ...] [--ttl 24h]
@@ -157,6 +164,9 @@ const OPTIONS = {
   state: { type: 'string' },
   listen: { type: 'string' },
   'log-key': { type: 'string' },
+  'fleet-ca': { type: 'string' },
+  'release-root': { type: 'string' },
+  'rollout-root': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -187,6 +197,7 @@ export async function main(argv: string[]): Promise<number> {
     if (group === 'fleet' && command === 'components')
       return await viaApi(config, (api) => componentsCommand(api, call));
     if (group === 'log' && command === 'witness') return await witness(config, call);
+    if (group === 'evidence' && command === 'verify') return await evidenceVerify(config, call);
     if (group === 'log') return await viaApi(config, (api) => logCommand(api, call, config));
     if (group === 'keys') return await keys(config, call);
     if (group === 'bundle') return await bundle(config, call);

@@ -23,6 +23,7 @@ import {
 } from '../common/validation';
 import type { AdminApiClient } from '../infra/adminApiClient';
 import { type Invocation, numberFlag, parseTags, queryString, required } from './args';
+import { releaseEvidence } from './evidenceCommands';
 import { type Output, perPercent, progressBar } from './output';
 import { describeList, describeStatus } from './releaseView';
 
@@ -51,6 +52,7 @@ export interface ReleaseFlags {
   'target-group'?: string[];
   'target-tag'?: string[];
   window?: string[];
+  out?: string;
 }
 
 const path = (channel: string, version: string) => urlPath`/v1/admin/releases/${channel}/${version}`;
@@ -69,6 +71,7 @@ export async function releaseCommand(api: AdminApiClient, call: Invocation<Relea
   const channel =
     flags.channel ??
     (await api.get<{ channel: string }>(`/v1/admin/releases/resolve?version=${encodeURIComponent(version)}`)).channel;
+  if (command === 'evidence') return releaseEvidence(api, { channel, version }, call);
   let status: ReleaseStatus;
   if (command === 'status') status = await api.get<ReleaseStatus>(path(channel, version));
   else if (command === 'approve' || command === 'reject') {

@@ -88,15 +88,15 @@ export class AdminApiClient {
     throw new ServerError('UNAVAILABLE', 'no API replica configured');
   }
 
-  /** A download that is not JSON (a release document), as its bytes; errors as for JSON. */
-  async getBytes(path: string): Promise<Buffer> {
+  /** A download that is not JSON (a release document, evidence), as its bytes; errors as for JSON. */
+  async getBytes(path: string, maxBytes = MAX_ANSWER_BYTES): Promise<Buffer> {
     const res = await fetch(`${this.current}${path}`, {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
       dispatcher: this.agent,
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length > MAX_ANSWER_BYTES) throw new ServerError('UNAVAILABLE', 'API answer too large');
+    if (bytes.length > maxBytes) throw new ServerError('UNAVAILABLE', 'API answer too large');
     if (!res.ok) {
       const e = (JSON.parse(bytes.toString('utf8') || '{}') as { error?: { code?: string; message?: string } }).error;
       throw new ServerError(

@@ -117,7 +117,7 @@ function showStatus(p: Parts, s: Status, showActions: (s: Status) => void): void
   showActions(s);
   replace(p.timeline, ...timelineItems(s));
   replace(p.devices, devicesOf(s));
-  replace(p.delivery, ...deliveryOf(s), documentsOf(s));
+  replace(p.delivery, ...deliveryOf(s), documentsOf(s), evidenceOf(s));
 }
 
 function summaryFacts(s: Status): Array<HTMLElement | null> {
@@ -226,6 +226,20 @@ function documentsOf(s: Status): HTMLElement {
     ...(links.length
       ? ['Signed documents: ', ...links.flatMap((l, i) => (i ? [', ', l] : [l]))]
       : ['No SBOM or provenance came with this release.']),
+  );
+}
+
+/** The auditor's evidence file (ADR 0080): checked offline with `ota evidence verify`. */
+function evidenceOf(s: Status): HTMLElement {
+  if (!s.target) return h('p', {}, 'Evidence: once the release has a signed target.');
+  const href = `${urlPath`/v1/admin/releases/${s.channel}/${s.version}`}/evidence`;
+  const file = `evidence-${s.channel}-${s.version}.tar`;
+  return h(
+    'p',
+    {},
+    'Evidence for auditors: ',
+    h('a', { href, download: file, 'data-testid': 'evidence' }, file),
+    ' (signed metadata, decisions and device receipts with their log proofs; check it with ota evidence verify).',
   );
 }
 
