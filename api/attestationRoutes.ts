@@ -75,7 +75,8 @@ export function attestationRoutes(deps: AttestationRouteDeps): Router {
   return r;
 }
 
-async function manufacturerRoots(file: string | undefined): Promise<string[]> {
+/** The manufacturer CA certificates in `file` (OTA_MANUFACTURER_CA); 503 when none are configured. */
+export async function manufacturerRoots(file: string | undefined): Promise<string[]> {
   if (!file) throw new ServerError('UNAVAILABLE', 'attestation is not configured (OTA_MANUFACTURER_CA)');
   const text = await readFile(file, 'utf8').catch(() => '');
   const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];

@@ -6,7 +6,7 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import { ServerError } from '../common/errors';
 import { fleetFactsOf } from '../fleet/fleetDeviceFacts';
 import type { OfferIndex } from '../fleet/offers';
-import { checkReceipt } from '../fleet/receipts';
+import { checkReceipt, type ReceiptAttestation } from '../fleet/receipts';
 import type { Config } from '../infra/config';
 import type { Devices } from '../infra/devices';
 import type { FleetStore } from '../infra/fleetStore';
@@ -37,6 +37,8 @@ export interface DeviceRouteDeps {
   metadataCache?: MetadataCache;
   /** Each file set's checked timestamp.json shared between devices (absent: every request reads storage). */
   servedTimestamps?: ServedTimestamps;
+  /** How receipts co-signed by an attestation key are checked (absent: such a co-signature is not kept). */
+  receiptAttestation?: ReceiptAttestation;
 }
 
 const METADATA_FILE = /^([1-9][0-9]{0,9}\.)?(root|timestamp|snapshot|targets)\.json$/;
@@ -75,7 +77,7 @@ export function deviceRoutes(deps: DeviceRouteDeps): Router {
     body,
     withBody('InstallReport', async (report, _req, res) => {
       sameDevice(res, report.deviceId);
-      const receipt = checkReceipt(report, deviceCertificateOf(res));
+      const receipt = await checkReceipt(report, deviceCertificateOf(res), deps.receiptAttestation);
       const stored = await deps.fleet.recordReport(report, receipt);
       // A duplicate is not counted again in the metrics either.
       if (stored) noteReport(res, report);

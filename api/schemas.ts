@@ -130,6 +130,17 @@ export const schemas = {
         properties: {
           body: { type: 'string', maxLength: 2732 },
           signature: { type: 'string', maxLength: 684 },
+          attestation: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['signature', 'certChain'],
+            description:
+              'Where the device has an attestation key: its signature over the same body, checked against the manufacturer roots as attestation evidence is.',
+            properties: {
+              signature: { type: 'string', maxLength: 1368 },
+              certChain: { type: 'array', minItems: 1, maxItems: 4, items: { type: 'string', maxLength: 6144 } },
+            },
+          },
         },
       },
     },

@@ -34,7 +34,7 @@ import { StoreFloor } from '../trust/versionFloor';
 import { WebhookDispatcher } from '../webhooks/dispatcher';
 import type { TargetPolicy } from '../webhooks/targets';
 import { adminRoutes } from './adminRoutes';
-import { attestationRoutes } from './attestationRoutes';
+import { attestationRoutes, manufacturerRoots } from './attestationRoutes';
 import { adminAuth } from './auth';
 import { dashboardRoutes } from './dashboardRoutes';
 import { deviceRoutes } from './deviceRoutes';
@@ -316,7 +316,17 @@ function apiApp(config: Config, parts: ApiParts): express.Express {
       deviceCertHours: identity.deviceCertHours,
     }),
   );
-  app.use(deviceRoutes({ ...parts, artifactServing: config.artifacts, maxBodyBytes: config.api.maxBodyBytes }));
+  const receiptAttestation = identity.manufacturerRoots
+    ? { roots: () => manufacturerRoots(identity.manufacturerRoots), policy: attestationPolicy }
+    : undefined;
+  app.use(
+    deviceRoutes({
+      ...parts,
+      artifactServing: config.artifacts,
+      maxBodyBytes: config.api.maxBodyBytes,
+      receiptAttestation,
+    }),
+  );
   app.use(
     attestationRoutes({
       devices: parts.devices,

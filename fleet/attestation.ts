@@ -125,6 +125,37 @@ export function verifyEvidence(evidence: unknown, options: VerifyEvidenceOptions
   return judgeMeasurements(e.measurements, options.policy); // S-13: measurements against policy
 }
 
+/**
+ * ADR 0079: bytes the device co-signed with its attestation key (a receipt): the chain, the key
+ * and the signature checked as for evidence (S-13), each failure with its ATTESTATION_* code.
+ * `signed` is untrusted input, bounded like evidence.
+ */
+export function verifyAttestedBytes(
+  bytes: Buffer,
+  signed: { signature?: unknown; certChain?: unknown },
+  options: Omit<VerifyEvidenceOptions, 'expectedNonce'>,
+): void {
+  const { signature, certChain } = signed;
+  if (
+    typeof signature !== 'string' ||
+    signature.length > attestationLimits.maxSignatureChars ||
+    !BASE64.test(signature)
+  )
+    malformed('the attestation signature is not base64 of at most 1024 bytes');
+  if (
+    !Array.isArray(certChain) ||
+    certChain.length === 0 ||
+    certChain.length > attestationLimits.maxChainLength ||
+    !certChain.every(
+      (c) => typeof c === 'string' && c.length <= attestationLimits.maxCertificateChars && PEM_CERTIFICATE.test(c),
+    )
+  )
+    malformed(`certChain must hold 1 to ${attestationLimits.maxChainLength} PEM certificates`);
+  const leaf = verifyChain(certChain as string[], options.manufacturerRoots, options.now);
+  verifyAttestationKey(leaf, { ...options, expectedNonce: '' });
+  verifySignedBytes({ bytes, signature: signature }, leaf, 'the attestation key did not sign this receipt');
+}
+
 /** True while a nonce issued at `issuedAt` may still be answered: not in the future, at most `maxAgeMs` old. */
 export function nonceIsFresh(issuedAt: Date | string, now: Date, maxAgeMs: number): boolean {
   const issued = typeof issuedAt === 'string' ? Date.parse(issuedAt) : issuedAt.getTime();
@@ -357,24 +388,33 @@ function verifyAttestationKey(leaf: forge.pki.Certificate, options: VerifyEviden
 
 /** RSASSA-PKCS1-v1_5 with SHA-256 over the canonical payload (the SDK's `attestationPayload`). */
 function verifySignature(e: AttestationEvidence, leaf: forge.pki.Certificate): void {
+  verifySignedBytes(
+    { bytes: attestationPayload(e), signature: e.signature },
+    leaf,
+    'the attestation key did not sign these measurements for this nonce',
+  );
+}
+
+function verifySignedBytes(
+  signed: { bytes: Buffer; signature: string },
+  leaf: forge.pki.Certificate,
+  refusal: string,
+): void {
+  const { bytes, signature } = signed;
   const md = forge.md.sha256.create();
-  md.update(attestationPayload(e).toString('binary'));
+  md.update(bytes.toString('binary'));
   let ok: boolean;
   try {
     ok = (leaf.publicKey as forge.pki.rsa.PublicKey).verify(
       md.digest().bytes(),
-      Buffer.from(e.signature, 'base64').toString('binary'),
+      Buffer.from(signature, 'base64').toString('binary'),
     );
   } catch (err) {
     throw new EvidenceError('ATTESTATION_SIGNATURE_INVALID', 'the signature cannot be read with the attestation key', {
       cause: err,
     });
   }
-  if (!ok)
-    throw new EvidenceError(
-      'ATTESTATION_SIGNATURE_INVALID',
-      'the attestation key did not sign these measurements for this nonce',
-    );
+  if (!ok) throw new EvidenceError('ATTESTATION_SIGNATURE_INVALID', refusal);
 }
 
 function judgeMeasurements(m: AttestationMeasurements, policy: AttestationPolicy): AttestationResult {

@@ -30,6 +30,8 @@ export type ReceivedReport = Omit<InstallReport, 'delivery'> & {
 export interface StoredReceipt {
   body: string;
   signature: string;
+  /** The attestation key's co-signature and chain, kept only once checked. */
+  attestation?: { signature: string; certChain: string[] };
   certificate: Buffer;
   certificateSha256: string;
 }
@@ -102,8 +104,8 @@ export class FleetStore {
     // per-target state are stored together or not at all; a duplicate changes none of them.
     const inserted = await this.sql.query(
       `WITH ins AS (
-         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message, delivered_as, delivered_bytes, delta_refused, wait_reason, receipt_body, receipt_signature, receipt_certificate)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (device_id, report_id) DO NOTHING
+         INSERT INTO install_reports (device_id, report_id, target_name, version, outcome, health, error_code, message, delivered_as, delivered_bytes, delta_refused, wait_reason, receipt_body, receipt_signature, receipt_certificate, receipt_attestation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17) ON CONFLICT (device_id, report_id) DO NOTHING
          RETURNING id, device_id, target_name, version, outcome, health, error_code, wait_reason),
        cert AS (
          INSERT INTO device_certificates (sha256, device_id, der) SELECT $15, device_id, $16 FROM ins
@@ -149,6 +151,7 @@ export class FleetStore {
         receipt.signature,
         receipt.certificateSha256,
         receipt.certificate.toString('base64'),
+        receipt.attestation ? JSON.stringify(receipt.attestation) : null,
       ],
     );
     return inserted.rows.length > 0;

@@ -16,7 +16,7 @@ import { defaultLimits, type DeviceLimits } from './limits';
 import type { RepositoryName, VerifiedTarget } from './metadata';
 import type { NetworkPolicy } from './networkPolicy';
 import type { ReadinessHook } from './readiness';
-import { type ReceiptContext, signReceipt } from './receipt';
+import { attestReceipt, type ReceiptContext, signReceipt } from './receipt';
 import { TrustedRepository } from './repository';
 import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
@@ -630,7 +630,9 @@ export class DeviceAgent {
       const full = { deviceId: this.config.deviceId, reportId: randomUUID(), ...report };
       const key = this.held?.keyPem;
       const context = { ...acted, slot: this.slot, bootTime: bootTime(), at: this.config.now?.() };
-      await this.api.report(key ? { ...full, receipt: signReceipt(full, context, key) } : full);
+      const signed = key && signReceipt(full, context, key);
+      const receipt = signed && this.config.attestation ? attestReceipt(signed, this.config.attestation.key) : signed;
+      await this.api.report(receipt ? { ...full, receipt } : full);
       return true;
     } catch {
       return false;

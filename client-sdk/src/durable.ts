@@ -10,6 +10,17 @@ import { dirname } from 'node:path';
  * durable before the caller moves on (the agent raises the rollback index, then reports).
  */
 export async function writeFileDurably(file: string, data: string | Uint8Array): Promise<void> {
+  await writeFileAtomically(file, data);
+  await syncFolder(dirname(file));
+}
+
+/**
+ * `writeFileDurably` without the folder's sync: after a cut the file is the old one or the
+ * new, never empty or torn, but the rename itself may be lost (the old file is back). For
+ * state whose older version is still a valid state (the log's kept checkpoint), at half the
+ * syncs.
+ */
+export async function writeFileAtomically(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${file}.tmp`;
   const handle = await open(tmp, 'w');
   try {
@@ -19,7 +30,6 @@ export async function writeFileDurably(file: string, data: string | Uint8Array):
     await handle.close();
   }
   await rename(tmp, file);
-  await syncFolder(dirname(file));
 }
 
 /** `writeFileDurably` for a file copied from disk (artifacts can be gigabytes). */

@@ -9,7 +9,7 @@ export { compareSemver, isSemver } from './semver';
 export { toOtaError } from './tufErrors';
 // Receipts: the device's signature over each report it sends (ADR 0079)
 export type { Receipt, ReceiptClaims, ReceiptContext, ReceiptErrorCode } from './receipt';
-export { MAX_RECEIPT_BODY_BYTES, openReceipt, RECEIPT_TYPE, ReceiptError, signReceipt } from './receipt';
+export { attestReceipt, MAX_RECEIPT_BODY_BYTES, openReceipt, RECEIPT_TYPE, ReceiptError, signReceipt } from './receipt';
 
 // Metadata and layout: the signed fields, the repositories and their partitions
 export {

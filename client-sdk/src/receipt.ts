@@ -1,5 +1,6 @@
-import { type KeyObject, sign, verify } from 'node:crypto';
+import { constants, type KeyObject, sign, verify } from 'node:crypto';
 
+import type { AttestationKey } from './attestation';
 import { OtaError } from './errors';
 
 /**
@@ -11,6 +12,8 @@ import { OtaError } from './errors';
 export interface Receipt {
   body: string;
   signature: string;
+  /** Where the device has an attestation key: its signature over the same body, and its certificate chain. */
+  attestation?: { signature: string; certChain: string[] };
 }
 
 /** The claims a receipt signs: the report's own fields and what the device knew when it acted. */
@@ -87,6 +90,15 @@ export function signReceipt(
   claims['signedAt'] = (context.at ?? new Date()).toISOString();
   const body = Buffer.from(JSON.stringify(claims));
   return { body: body.toString('base64'), signature: sign('sha256', body, key).toString('base64') };
+}
+
+/** The receipt co-signed by the attestation key (RSASSA-PKCS1-v1_5, SHA-256, over the same body). */
+export function attestReceipt(receipt: Receipt, key: AttestationKey): Receipt {
+  const signature = sign('sha256', Buffer.from(receipt.body, 'base64'), {
+    key: key.privateKeyPem,
+    padding: constants.RSA_PKCS1_PADDING,
+  });
+  return { ...receipt, attestation: { signature: signature.toString('base64'), certChain: [...key.certChain] } };
 }
 
 /**

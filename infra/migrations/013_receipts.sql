@@ -5,6 +5,8 @@
 ALTER TABLE install_reports ADD COLUMN receipt_body TEXT;
 ALTER TABLE install_reports ADD COLUMN receipt_signature TEXT;
 ALTER TABLE install_reports ADD COLUMN receipt_certificate TEXT;
+-- Where the device has an attestation key: its co-signature and chain (JSON), kept once checked.
+ALTER TABLE install_reports ADD COLUMN receipt_attestation TEXT;
 
 CREATE TABLE device_certificates (
   sha256     TEXT PRIMARY KEY,
@@ -19,9 +21,11 @@ ALTER TABLE log_leaves DROP CONSTRAINT log_leaves_source_check;
 ALTER TABLE log_leaves ADD CONSTRAINT log_leaves_source_check CHECK (source IN ('event', 'audit', 'receipt'));
 
 CREATE FUNCTION receipt_leaf(r install_reports) RETURNS TEXT LANGUAGE sql STABLE AS $$
-  SELECT jsonb_build_object(
+  SELECT (jsonb_build_object(
     'v', 1, 'kind', 'receipt', 'id', r.id, 'at', log_time(r.received_at), 'device', r.device_id,
-    'body', r.receipt_body, 'signature', r.receipt_signature, 'certificate', r.receipt_certificate)::text;
+    'body', r.receipt_body, 'signature', r.receipt_signature, 'certificate', r.receipt_certificate)
+    || CASE WHEN r.receipt_attestation IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('attestation', r.receipt_attestation::jsonb) END)::text;
 $$;
 
 CREATE FUNCTION log_receipt_leaf() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,10 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
-import { type InstallReport, type ReceiptClaims, signReceipt } from '@enigm-ota/client-sdk';
+import { attestReceipt, type InstallReport, type ReceiptClaims, signReceipt } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
 
 import type { DeviceDetail, TargetStats } from '../../../common/adminApi';
 import { waitForStatus } from '../../../control/releases';
+import { createManufacturer } from '../../fixtures/manufacturer';
 import {
   apiGet,
   approve,
@@ -148,6 +151,46 @@ describe('Device-signed receipts', function () {
     });
     expect(claims.timestampVersion).to.be.a('number').and.at.least(1);
     expect(Date.parse(claims.bootTime!)).to.be.below(Date.now());
+  });
+
+  it("a co-signature by the device's attestation key is checked and kept; another's is refused", async () => {
+    const maker = createManufacturer();
+    const file = testConfig().identity.manufacturerRoots!;
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, maker.roots.join('\n'));
+    const keyOf = (id: { privateKeyPem: string; certChain: string[] }) => ({
+      privateKeyPem: id.privateKeyPem,
+      certChain: id.certChain,
+    });
+    const attested = async (reportId: string, key: ReturnType<typeof keyOf>) => {
+      const signed = await signedReport(healthy('rcpt-b', reportId));
+      return { ...signed, receipt: attestReceipt(signed.receipt, key) };
+    };
+    const own = keyOf(maker.issueDevice('rcpt-b'));
+    expect(await send('rcpt-b', await attested('rcpt-b-attested', own))).to.deep.equal({
+      status: 202,
+      duplicate: false,
+    });
+    const stranger = keyOf(createManufacturer('Unknown Maker').issueDevice('rcpt-b'));
+    expect(await send('rcpt-b', await attested('rcpt-b-stranger', stranger))).to.deep.equal({
+      status: 403,
+      code: 'ATTESTATION_CHAIN_INVALID',
+    });
+    const othersKey = keyOf(maker.issueDevice('rcpt-a'));
+    expect(await send('rcpt-b', await attested('rcpt-b-borrowed', othersKey))).to.deep.equal({
+      status: 403,
+      code: 'ATTESTATION_DEVICE_MISMATCH',
+    });
+    // The attestation key's signature over another body: the chain is fine, the signature is not.
+    const swapped = await attested('rcpt-b-swapped', own);
+    const elsewhere = attestReceipt((await signedReport(healthy('rcpt-b', 'rcpt-b-other'))).receipt, own);
+    swapped.receipt.attestation = elsewhere.attestation!;
+    expect(await send('rcpt-b', swapped)).to.deep.equal({ status: 403, code: 'ATTESTATION_SIGNATURE_INVALID' });
+    const leaves = await receiptLeaves('rcpt-b');
+    expect(leaves).to.have.length(1);
+    expect(JSON.parse(leaves[0]!.leaf))
+      .to.have.nested.property('attestation.certChain')
+      .with.length(own.certChain.length);
   });
 
   it('a stored receipt goes into the transparency log with the certificate that checks it', async () => {

@@ -1,6 +1,7 @@
-import { createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 
 import {
+  attestReceipt,
   type InstallReport,
   MAX_RECEIPT_BODY_BYTES,
   openReceipt,
@@ -76,6 +77,21 @@ describe('install receipts', () => {
     const claims = openReceipt(receipt, other.publicKey, { ...report, health: undefined });
     expect(Date.parse(claims.signedAt)).to.be.within(before, Date.now());
     expect(claims).not.to.have.property('health');
+  });
+
+  it('are co-signed by an attestation key over the same body, where the device has one', () => {
+    const receipt = signReceipt(report, context, device.privateKey);
+    const attestation = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const certChain = ['-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n'];
+    const privateKeyPem = attestation.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const attested = attestReceipt(receipt, { privateKeyPem, certChain });
+    expect(attested).to.include({ body: receipt.body, signature: receipt.signature });
+    expect(attested.attestation!.certChain).to.deep.equal(certChain);
+    expect(attested.attestation!.certChain, 'a copy').to.not.equal(certChain);
+    const signature = Buffer.from(attested.attestation!.signature, 'base64');
+    expect(verify('sha256', Buffer.from(receipt.body, 'base64'), attestation.publicKey, signature)).to.equal(true);
+    // The identity signature still decides what the receipt says.
+    expect(openReceipt(attested, device.publicKey, report).reportId).to.equal('report-0001');
   });
 
   it('are refused when missing, not {body, signature}, or not base64 within their limits', () => {
