@@ -145,6 +145,12 @@ async function main(): Promise<void> {
         met: device.checkUs <= 1000,
       },
       {
+        measure: 'its kept state, written behind the check (synced)',
+        baseline: `${device.checkUs.toFixed(0)} us`,
+        ours: `${device.writeUs.toFixed(0)} us`,
+        ratio: device.writeUs / device.checkUs,
+      },
+      {
         measure: 'bytes a device downloads for it',
         baseline: `${device.timestampBytes} B`,
         ours: `${device.answerBytes} B`,
@@ -168,7 +174,14 @@ async function main(): Promise<void> {
 async function deviceCheck(
   tlog: TransparencyLog,
   o: { dir: string; vkey: string },
-): Promise<{ size: number; checkUs: number; verifyUs: number; answerBytes: number; timestampBytes: number }> {
+): Promise<{
+  size: number;
+  checkUs: number;
+  writeUs: number;
+  verifyUs: number;
+  answerBytes: number;
+  timestampBytes: number;
+}> {
   // A signed timestamp of the usual size: its own signature is the baseline's work.
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const body = Buffer.from(
@@ -201,13 +214,20 @@ async function deviceCheck(
   const policy = logPolicy({ origin: ORIGIN, logKey: o.vkey, witnesses: [witness.vkey], quorum: 1 });
   const rounds = 300;
   let total = 0;
+  let writing = 0;
   for (let i = 0; i < rounds; i++) {
     const stateFile = join(o.dir, `device-${i}.json`);
-    await new LogWatch({ policy, stateFile, proofs: () => Promise.resolve(keptAnswer) }).check([file(1)]);
+    const before = new LogWatch({ policy, stateFile, proofs: () => Promise.resolve(keptAnswer) });
+    await before.check([file(1)]);
+    await before.settled();
     const watch = new LogWatch({ policy, stateFile, proofs: () => Promise.resolve(answer) });
     const start = process.hrtime.bigint();
     await watch.check([file(2)]);
-    total += Number(process.hrtime.bigint() - start) / 1000;
+    const checked = process.hrtime.bigint();
+    // The kept state is written behind the check, while the device's refresh goes on.
+    await watch.settled();
+    total += Number(checked - start) / 1000;
+    writing += Number(process.hrtime.bigint() - checked) / 1000;
   }
   const startVerify = process.hrtime.bigint();
   for (let i = 0; i < rounds; i++) verify(null, body, publicKey, signature);
@@ -215,6 +235,7 @@ async function deviceCheck(
   return {
     size,
     checkUs: total / rounds,
+    writeUs: writing / rounds,
     verifyUs,
     answerBytes: Buffer.byteLength(JSON.stringify(answer)),
     timestampBytes: file(2).bytes.length,

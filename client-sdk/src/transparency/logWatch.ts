@@ -51,9 +51,21 @@ const MAX_STATE_BYTES = 64 * 1024;
  * history than the rest of the fleet (a split view) has no such proof for one of the two
  * forks. A file proved once is not asked about again, so an unchanged timestamp costs nothing.
  * The state is written atomically (synced, renamed): a power cut leaves the old state or the new.
+ * It is written behind the check, while the refresh goes on: an older kept checkpoint after a
+ * cut is still a valid anchor (every checkpoint since extended it), and the next check waits
+ * for the write: a failed one is refused there (LOG_INVALID) rather than going unseen.
  */
 export class LogWatch {
+  /** The state as this watch last kept it: what it reads until the process ends. */
+  private held: WatchState | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
   constructor(private readonly o: LogWatchOptions) {}
+
+  /** Resolves once the kept state is on disk; LOG_INVALID if it could not be written. */
+  async settled(): Promise<void> {
+    await this.writing;
+  }
 
   /** The newest checkpoint this device verified, if any. */
   kept(): Checkpoint | undefined {
@@ -63,6 +75,10 @@ export class LogWatch {
 
   /** Each file in the log, in one history with what this device saw before; a refusal with its code otherwise. */
   async check(files: readonly TrustedFile[]): Promise<void> {
+    // A failed write is refused once; this check then starts again from what is on disk.
+    const previous = this.writing;
+    this.writing = Promise.resolve();
+    await previous;
     const state = this.state();
     const digest = (f: TrustedFile) => createHash('sha256').update(f.bytes).digest('hex');
     const fresh = files.filter((f) => state.proved[f.file] !== digest(f));
@@ -80,12 +96,21 @@ export class LogWatch {
       state.proved[f.file] = digest(f);
       state.checkpoint = cp.note;
     }
-    // An older kept checkpoint after a power cut is still a valid anchor (every checkpoint since
-    // extended it), so the folder's sync, half the cost of a refresh's check, is left out.
-    await writeFileAtomically(this.o.stateFile, JSON.stringify(state));
+    this.held = state;
+    const text = JSON.stringify(state);
+    this.writing = writeFileAtomically(this.o.stateFile, text).catch((err: unknown) => {
+      this.held = undefined;
+      throw new VerificationError('LOG_INVALID', `the log state could not be written to ${this.o.stateFile}`, {
+        cause: err,
+      });
+    });
+    // Seen by the next check or settled(); not an unhandled rejection meanwhile.
+    this.writing.catch(() => undefined);
   }
 
+  /** A copy of the kept state (a check that fails midway changes nothing kept). */
   private state(): WatchState {
+    if (this.held) return { ...this.held, proved: { ...this.held.proved } };
     if (!existsSync(this.o.stateFile)) return { proved: {} };
     const text = readFileSync(this.o.stateFile, 'utf8');
     try {

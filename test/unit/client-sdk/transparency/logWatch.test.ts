@@ -67,7 +67,8 @@ describe('LogWatch: a device checks its timestamps are in one log history (clien
     dir = await mkdtemp(join(tmpdir(), 'ota-logwatch-'));
     log = new ReferenceLog(key);
   });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  // A state write may still be under way behind the last check: removal retries until it landed.
+  afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 10 }));
 
   it('proves each new timestamp once, from the checkpoint it kept; an unchanged one costs no request', async () => {
     const a = device('a', () => log);
@@ -98,8 +99,9 @@ describe('LogWatch: a device checks its timestamps are in one log history (clien
     logFile(fork, timestamp(4));
     aServing = fork;
     expect(await codeOf(a.watch.check([timestamp(4)]))).to.equal('LOG_INCONSISTENT');
-    // B, which saw the fork, is shown the real log later: refused as well.
+    // B, which saw the fork, is shown the real log later (after a restart): refused as well.
     logFile(log, timestamp(5));
+    await b.watch.settled();
     const bReal = device('b', () => log);
     expect(await codeOf(bReal.watch.check([timestamp(5)]))).to.equal('LOG_INCONSISTENT');
     // Neither kept what it refused.
@@ -112,6 +114,7 @@ describe('LogWatch: a device checks its timestamps are in one log history (clien
     const a = device('a', () => log);
     expect(await codeOf(a.watch.check([timestamp(9)])), 'not in the log').to.equal('LOG_NOT_INCLUDED');
     await a.watch.check([timestamp(1)]);
+    await a.watch.settled();
     const shorter = new ReferenceLog(key);
     shorter.append(log.entries[0]!);
     shorter.append(metadataLeaf(FILE, timestamp(2).bytes));
@@ -130,6 +133,34 @@ describe('LogWatch: a device checks its timestamps are in one log history (clien
       proofs: () => Promise.resolve({ checkpoint: log.checkpoint(), index: 1, inclusion: 'AAAA', consistency: '' }),
     });
     expect(await codeOf(garbage.check([timestamp(1)]))).to.equal('LOG_INVALID');
+  });
+
+  it('keeps its state behind the check; a state it could not write is refused once, then read from disk', async () => {
+    logFile(log, timestamp(1));
+    const a = device('a', () => log);
+    await a.watch.check([timestamp(1)]);
+    await a.watch.settled();
+    const written = JSON.parse(await readFile(join(dir, 'a.json'), 'utf8')) as { checkpoint: string };
+    expect(written.checkpoint).to.equal(a.watch.kept()?.note);
+    // A restart reads what was written.
+    expect(device('a', () => log).watch.kept()?.size).to.equal(a.watch.kept()?.size);
+
+    const lost = new LogWatch({
+      policy: logPolicy({ origin: ORIGIN, logKey: key.vkey }),
+      stateFile: join(dir, 'no-such-folder', 'x.json'),
+      proofs: (leaf, from) =>
+        Promise.resolve(
+          log.answer(
+            log.entries.findLastIndex((e) => leafHash(e).toString('hex') === leaf),
+            from,
+          ),
+        ),
+    });
+    await lost.check([timestamp(1)]);
+    expect(await codeOf(lost.settled())).to.equal('LOG_INVALID');
+    expect(await codeOf(lost.check([timestamp(1)])), 'refused at the next check').to.equal('LOG_INVALID');
+    expect(lost.kept(), 'nothing on disk: nothing kept').to.equal(undefined);
+    await lost.check([timestamp(1)]);
   });
 
   it('refuses a state file it did not write, rather than starting over', async () => {

@@ -118,7 +118,7 @@ describe('transparency checks on untrusted input (client-sdk/transparency)', () 
     beforeEach(async () => {
       dir = await mkdtemp(join(tmpdir(), 'ota-logwatch-input-'));
     });
-    afterEach(() => rm(dir, { recursive: true, force: true }));
+    afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 10 }));
     const file = { file: 'release/timestamp.json', bytes: Buffer.from('{"signed":{"version":1}}') };
     const watch = (answer: unknown, stateFile = join(dir, 's.json')) =>
       new LogWatch({
@@ -150,7 +150,9 @@ describe('transparency checks on untrusted input (client-sdk/transparency)', () 
       grown.append(Buffer.from('zero'));
       const index = grown.append(metadataLeaf(file.file, file.bytes));
       grown.append(Buffer.from('later'));
-      await watch(grown.answer(index, 0)).check([file]);
+      const first = watch(grown.answer(index, 0));
+      await first.check([file]);
+      await first.settled();
       const shorter = new ReferenceLog(key);
       shorter.append(Buffer.from('zero'));
       const next = { file: file.file, bytes: Buffer.from('{"signed":{"version":2}}') };
