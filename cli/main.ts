@@ -67,7 +67,7 @@ const USAGE = `ota: operate Enigm OTA releases
   ota log status  [--key FILE]   (the transparency log's latest checkpoint, checked against its key)
   ota log verify  [--key FILE] [--state FILE]
                   (the log extends the checkpoint kept in --state, its entries make the tree it
-                   signed, and every release event and audit entry is as it was logged)
+                   signed, and every release event, audit entry and receipt is as it was logged)
   ota log witness --key FILE [--name NAME] [--listen 127.0.0.1:7310] [--state FILE] [--log-key FILE]
                   (a witness: cosigns each checkpoint that extends the last one it cosigned;
                    its key is made in FILE on first start, its verifier key written to FILE.vkey)

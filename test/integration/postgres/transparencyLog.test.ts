@@ -154,6 +154,27 @@ describe('transparency log: every decision logged, rewrites found (ADR 0078)', f
     expect((await verify()).code).to.equal(0);
   });
 
+  it("finds a device's receipt rewritten in the fleet store, and passes once restored", async () => {
+    await shipped();
+    const row = (
+      await db.query<{ id: string; receipt_body: string }>(
+        'SELECT id, receipt_body FROM install_reports WHERE receipt_body IS NOT NULL ORDER BY id DESC LIMIT 1',
+      )
+    ).rows[0]!;
+    const claims = Buffer.from(row.receipt_body, 'base64').toString('utf8');
+    const forged = Buffer.from(claims.replace(/"version":"[^"]*"/, '"version":"9.9.9"')).toString('base64');
+    await db.query('UPDATE install_reports SET receipt_body = $1 WHERE id = $2', [forged, row.id]);
+    const found = await verify();
+    expect(found.code).to.equal(1);
+    expect(found.out.findings.map((f) => ({ problem: f.problem, source: f.source, id: f.id }))).to.deep.include({
+      problem: 'rewritten',
+      source: 'receipt',
+      id: Number(row.id),
+    });
+    await db.query('UPDATE install_reports SET receipt_body = $1 WHERE id = $2', [row.receipt_body, row.id]);
+    expect((await verify()).code).to.equal(0);
+  });
+
   it('names a row the log holds two different leaves for: a second, forged leaf does not hide a rewrite', async () => {
     const row = (
       await db.query<{ id: string }>(`SELECT id FROM audit_log WHERE outcome <> 'pending' ORDER BY id LIMIT 1`)
