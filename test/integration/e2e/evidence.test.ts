@@ -1,10 +1,9 @@
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
 import { expect } from 'chai';
-import forge from 'node-forge';
 
 import { policyOf } from '../../../cli/logCommands';
 import { readTar, writeTar } from '../../../common/tar';
@@ -12,6 +11,7 @@ import { waitForStatus } from '../../../control/releases';
 import { launchBrowser } from '../../../scripts/lib/browser';
 import { checkEvidence, type EvidenceAccount, type EvidencePins } from '../../../transparency/evidenceCheck';
 import { EVIDENCE_LIMITS } from '../../../transparency/evidenceFormat';
+import { selfSignedCertificate } from '../../fixtures/receipts';
 import {
   approve,
   device,
@@ -39,17 +39,7 @@ async function pins(): Promise<EvidencePins> {
 
 /** A self-signed CA certificate nobody pinned: what a forger would sign device certificates with. */
 function otherCa(): X509Certificate {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = '01';
-  cert.validity.notBefore = new Date();
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  cert.setSubject([{ name: 'commonName', value: 'Enigm OTA fleet CA' }]);
-  cert.setIssuer([{ name: 'commonName', value: 'Enigm OTA fleet CA' }]);
-  const key = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-  cert.sign(key, forge.md.sha256.create());
-  return new X509Certificate(forge.pki.certificateToPem(cert));
+  return new X509Certificate(selfSignedCertificate('Enigm OTA fleet CA').der);
 }
 
 /** The verdict on an archive: ok, or why not (a finding's code, or the refusal thrown). */
