@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
@@ -56,7 +56,11 @@ export async function releaseEvidence(
  */
 export async function evidenceVerify(config: Config, call: Invocation<EvidenceFlags>): Promise<number> {
   const file = required(call.args[0], 'FILE');
-  if (!existsSync(file)) throw new InputError(`no evidence file at ${file}`);
+  const info = await stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw new InputError(`no evidence file at ${file}`);
+  // Untrusted input: its size is refused before a byte is read.
+  if (info.size > EVIDENCE_LIMITS.maxBytes)
+    throw new InputError(`${file} is not an evidence file: over ${EVIDENCE_LIMITS.maxBytes} bytes`);
   const pins = await pinsOf(call.flags, config);
   const archive = await readFile(file);
   let account: EvidenceAccount;

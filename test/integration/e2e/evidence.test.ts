@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { REPOSITORIES, type RepositoryName } from '@enigm-ota/client-sdk';
@@ -134,6 +134,13 @@ describe('Release evidence, checked offline', function () {
     const refused = await ota('evidence', 'verify', junk);
     expect(refused.code).to.not.equal(0);
     expect(refused.stderr).to.contain('is not an evidence file');
+    // Too large to be one: refused before it is read (a sparse file: no disk is spent).
+    const huge = join(testConfig().home, 'evidence', 'huge.tar');
+    await writeFile(huge, '');
+    await truncate(huge, EVIDENCE_LIMITS.maxBytes + 1);
+    const tooLarge = await ota('evidence', 'verify', huge);
+    expect(tooLarge.code).to.not.equal(0);
+    expect(tooLarge.stderr).to.contain(`over ${EVIDENCE_LIMITS.maxBytes} bytes`);
   });
 
   it('the dashboard links a release page to its evidence file', async () => {
