@@ -121,6 +121,8 @@ async function metadataFiles(
   release: EvidenceRelease,
 ): Promise<Array<{ path: string; bytes: Buffer; index: number | null }>> {
   const keys = new Set<string>();
+  // The targets files were read to find the one listing the release: kept, not read again.
+  const read = new Map<string, Buffer>();
   for (const repo of REPOSITORIES) {
     const repository = src.repos[repo];
     const sets: MetadataFileSet[] =
@@ -130,12 +132,14 @@ async function metadataFiles(
     for (const set of sets) {
       const root = await set.currentRoot();
       for (let v = 1; v <= root.signed.version; v++) keys.add(set.storageKey(`${v}.root.json`));
-      keys.add(await targetsListing(src.storage, set, release.target.name));
+      const listing = await targetsListing(src.storage, set, release.target.name);
+      keys.add(listing.key);
+      read.set(listing.key, listing.bytes);
     }
   }
   const files = [];
   for (const key of [...keys].sort()) {
-    const bytes = await src.storage.getBytes('metadata', key, MAX_METADATA_BYTES);
+    const bytes = read.get(key) ?? (await src.storage.getBytes('metadata', key, MAX_METADATA_BYTES));
     if (!bytes) throw new ServerError('NOT_FOUND', `metadata/${key} is not in storage`);
     const stored = await src.storage.getBytes('metadata', logIndexKey(leafHash(metadataLeaf(key, bytes))), 256);
     const index = stored ? Number((parseJson(stored) as { index?: unknown } | null)?.index) : NaN;
@@ -144,14 +148,18 @@ async function metadataFiles(
   return files;
 }
 
-/** The storage key of the newest `N.targets.json` of `set` whose targets include `name`. */
-async function targetsListing(storage: Storage, set: MetadataFileSet, name: string): Promise<string> {
+/** The newest `N.targets.json` of `set` whose targets include `name`: its storage key and bytes. */
+async function targetsListing(
+  storage: Storage,
+  set: MetadataFileSet,
+  name: string,
+): Promise<{ key: string; bytes: Buffer }> {
   const newest = (await set.targets()).signed.version;
   for (let v = newest; v >= Math.max(1, newest - MAX_TARGETS_LOOKBACK); v--) {
     const key = set.storageKey(`${v}.targets.json`);
     const bytes = await storage.getBytes('metadata', key, MAX_METADATA_BYTES);
     const targets = bytes && (parseJson(bytes) as { signed?: { targets?: Record<string, unknown> } } | null);
-    if (targets?.signed?.targets && Object.hasOwn(targets.signed.targets, name)) return key;
+    if (targets?.signed?.targets && Object.hasOwn(targets.signed.targets, name)) return { key, bytes: bytes! };
   }
   throw new ServerError('NOT_FOUND', `no targets file of ${set.scope} lists ${name}`);
 }
