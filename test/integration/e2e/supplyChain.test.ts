@@ -216,6 +216,7 @@ describe('SBOM and provenance per release', () => {
         .getByRole('table', { name: 'Releases with the component' })
         .getByRole('row')
         .filter({ hasText: `${CHANNEL} 1.0.0` });
+      await row.waitFor(); // the rows come with the search's answer
       expect(await row.locator('td').allTextContents()).to.deep.equal([`${CHANNEL} 1.0.0`, 'openssl', '3.0.13', '2']);
 
       await row.getByRole('link').click();
