@@ -21,9 +21,8 @@ import { TrustedRepository } from './repository';
 import { cycleDelayMs, type RetryPolicy, retryPolicy } from './retry';
 import { settleInstall } from './settle';
 import { type DeviceState, gaveUpOn, readDeviceState, TRIALS_PER_TARGET, writeDeviceState } from './state';
-import { logPolicy } from './transparency/checkpoint';
-import { LogWatch } from './transparency/logWatch';
-import { parseVerifierKey } from './transparency/signedNote';
+import { type PinnedLog, pinnedPolicy } from './transparency/checkpoint';
+import { logStateFile, LogWatch } from './transparency/logWatch';
 import { type ArtifactGet, closeIdleConnections, createArtifactGet, createTransport, type Fetch } from './transport';
 
 export interface DeviceConfig {
@@ -87,7 +86,7 @@ export interface DeviceConfig {
    * checkpoint. Then every timestamp the device trusts must be proved in the log, in one
    * history with every checkpoint it saw before (a split view is refused, LOG_INCONSISTENT).
    */
-  transparencyLog?: { key: string; witnesses?: string[]; quorum?: number };
+  transparencyLog?: PinnedLog;
   /** Test hook: called after each durable step of the agent, to cut power there by stopping the process. */
   step?: (name: AgentStep) => void;
   /**
@@ -198,8 +197,8 @@ export class DeviceAgent {
     this.history =
       log &&
       new LogWatch({
-        policy: logPolicy({ origin: parseVerifierKey(log.key).name, logKey: log.key, ...log }),
-        stateFile: join(config.stateDir, 'metadata', 'log.json'),
+        policy: pinnedPolicy(log),
+        stateFile: logStateFile(config.stateDir),
         proofs: (leaf, from) => this.api.logProof(leaf, from),
       });
   }

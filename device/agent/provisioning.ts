@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 
 import { type DeviceConfig, loadIdentity, readCapped } from '@enigm-ota/client-sdk';
+import type { PinnedLog } from '@enigm-ota/client-sdk/transparency';
 
 import { type AgentConfig, ConfigError } from './config';
 
@@ -25,15 +26,8 @@ const MAX_WITNESS_BYTES = 16 * MAX_VKEY_BYTES;
  * and without a token could never reach the API: that is a configuration error at start.
  */
 export async function loadProvisioning(config: AgentConfig): Promise<Provisioned> {
-  const readFile = async (key: string, file: string, max: number) => {
-    try {
-      return await readCapped(file, max);
-    } catch (err) {
-      throw new ConfigError([`${key}: cannot read ${file}: ${(err as Error).message}`]);
-    }
-  };
   const read = (key: keyof AgentConfig['identity'], max: number) =>
-    readFile(`identity.${key}`, config.identity[key], max);
+    readProvisioned(`identity.${key}`, config.identity[key], max);
   const provisioned: Provisioned = {
     trustedRoots: {
       release: await read('releaseRootFile', MAX_ROOT_BYTES),
@@ -41,27 +35,8 @@ export async function loadProvisioning(config: AgentConfig): Promise<Provisioned
     },
     fleetCaPem: (await read('fleetCaFile', MAX_CA_BYTES)).toString('utf8'),
   };
-  const log = config.transparencyLog;
-  if (log.witnessesFile && log.quorum === 0)
-    throw new ConfigError([
-      'transparencyLog.witnessesFile: set transparencyLog.quorum to how many of them must cosign',
-    ]);
-  if (log.keyFile) {
-    const witnesses = log.witnessesFile
-      ? (await readFile('transparencyLog.witnessesFile', log.witnessesFile, MAX_WITNESS_BYTES))
-          .toString('utf8')
-          .split('\n')
-          .map((l) => l.trim())
-          .filter(Boolean)
-      : [];
-    provisioned.transparencyLog = {
-      key: (await readFile('transparencyLog.keyFile', log.keyFile, MAX_VKEY_BYTES)).toString('utf8').trim(),
-      witnesses,
-      quorum: log.quorum,
-    };
-  } else if (log.witnessesFile || log.quorum > 0) {
-    throw new ConfigError(['transparencyLog.witnessesFile and quorum need transparencyLog.keyFile']);
-  }
+  const transparencyLog = await loadPinnedLog(config);
+  if (transparencyLog) provisioned.transparencyLog = transparencyLog;
   if (!(await loadIdentity(join(config.stateDir, 'identity')))) {
     const token = (await read('enrollmentTokenFile', MAX_TOKEN_BYTES)).toString('utf8').trim();
     if (!token)
@@ -69,4 +44,35 @@ export async function loadProvisioning(config: AgentConfig): Promise<Provisioned
     provisioned.enrollmentToken = token;
   }
   return provisioned;
+}
+
+/** The transparency log the factory pinned, if any: its key and witnesses, each file within its limit. */
+export async function loadPinnedLog(config: AgentConfig): Promise<PinnedLog | undefined> {
+  const log = config.transparencyLog;
+  if (!log.keyFile) {
+    if (log.witnessesFile || log.quorum > 0)
+      throw new ConfigError(['transparencyLog.witnessesFile and quorum need transparencyLog.keyFile']);
+    return undefined;
+  }
+  if (log.witnessesFile && log.quorum === 0)
+    throw new ConfigError([
+      'transparencyLog.witnessesFile: set transparencyLog.quorum to how many of them must cosign',
+    ]);
+  const witnesses = log.witnessesFile
+    ? (await readProvisioned('transparencyLog.witnessesFile', log.witnessesFile, MAX_WITNESS_BYTES))
+        .toString('utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
+  const key = await readProvisioned('transparencyLog.keyFile', log.keyFile, MAX_VKEY_BYTES);
+  return { key: key.toString('utf8').trim(), witnesses, quorum: log.quorum };
+}
+
+async function readProvisioned(key: string, file: string, max: number): Promise<Buffer> {
+  try {
+    return await readCapped(file, max);
+  } catch (err) {
+    throw new ConfigError([`${key}: cannot read ${file}: ${(err as Error).message}`]);
+  }
 }

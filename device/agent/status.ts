@@ -1,12 +1,14 @@
 import { join } from 'node:path';
 
 import { gaveUpOn, readCappedIfPresent, readDeviceState } from '@enigm-ota/client-sdk';
+import { keptCheckpoint, parseVerifierKey } from '@enigm-ota/client-sdk/transparency';
 
 import type { AgentConfig } from './config';
 import { installerFor } from './installers';
 import { type LockHolder, lockHolder } from './lock';
 import { silentLog } from './log';
 import { type CycleRecord, LAST_CYCLE_FILE } from './program';
+import { loadPinnedLog } from './provisioning';
 import { AGENT_VERSION } from './version';
 
 const MAX_RECORD_BYTES = 64 * 1024;
@@ -30,6 +32,11 @@ export interface AgentStatus {
   /** Targets the device gave up on after their trials were reverted: refused (TARGET_REVERTED) when offered. */
   gaveUp: string[];
   lastCycle: CycleRecord | null;
+  /**
+   * The newest transparency log checkpoint this device verified (null: the device checks no
+   * log; `size` null: none verified yet): what an operator compares with `ota log status`.
+   */
+  transparencyLog: { origin: string; size: number | null; rootHash: string | null; witnessedBy: string[] } | null;
   /** What could not be read (a damaged state.json stops every install: D-10). */
   problems: string[];
 }
@@ -59,6 +66,17 @@ export async function agentStatus(config: AgentConfig): Promise<AgentStatus> {
     const text = await readCappedIfPresent(join(config.stateDir, LAST_CYCLE_FILE), MAX_RECORD_BYTES);
     return text ? (JSON.parse(text.toString('utf8')) as CycleRecord) : null;
   });
+  const transparencyLog = await attempt('log.json', async () => {
+    const pinned = await loadPinnedLog(config);
+    if (!pinned) return null;
+    const kept = keptCheckpoint(config.stateDir, pinned);
+    return {
+      origin: parseVerifierKey(pinned.key).name,
+      size: kept?.size ?? null,
+      rootHash: kept?.root.toString('hex') ?? null,
+      witnessedBy: kept?.witnessedBy ?? [],
+    };
+  });
   const { deviceId, hardwareId, channel, apiUrl, stateDir } = config;
   return {
     agentVersion: AGENT_VERSION,
@@ -75,6 +93,7 @@ export async function agentStatus(config: AgentConfig): Promise<AgentStatus> {
       : null,
     gaveUp: state ? [...new Set(state.reverted)].filter((name) => gaveUpOn(state, name)) : [],
     lastCycle,
+    transparencyLog,
     problems,
   };
 }
@@ -92,7 +111,15 @@ export function describeStatus(s: AgentStatus): string {
     `pending:    ${s.pending ? `${s.pending.version} (${s.pending.targetName})` : 'none'}`,
     `gave up on: ${s.gaveUp.length > 0 ? s.gaveUp.join(', ') : 'none'}`,
     `last cycle: ${c ? `${c.status}${c.code ? ` ${c.code}` : ''} at ${c.endedAt}${c.target ? ` (${c.target})` : ''}` : 'none yet'}`,
+    `log:        ${describeLog(s.transparencyLog)}`,
     ...s.problems.map((p) => `problem:    ${p}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function describeLog(log: AgentStatus['transparencyLog']): string {
+  if (!log) return 'not checked';
+  if (log.size === null) return `${log.origin}: no checkpoint verified yet`;
+  const witnesses = log.witnessedBy.length > 0 ? `, witnessed by ${log.witnessedBy.join(', ')}` : '';
+  return `${log.origin} at ${log.size} entries (root ${log.rootHash})${witnesses}`;
 }

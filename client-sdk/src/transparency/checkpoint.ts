@@ -42,6 +42,18 @@ export function logPolicy(c: {
   return { origin: c.origin, logKey: parseVerifierKey(c.logKey), witnesses, quorum };
 }
 
+/** The log a device is pinned to: its verifier key, and the witnesses of which `quorum` must cosign. */
+export interface PinnedLog {
+  key: string;
+  witnesses?: string[];
+  quorum?: number;
+}
+
+/** The policy of a pinned log: the origin is the name in the log's verifier key. */
+export function pinnedPolicy(log: PinnedLog): LogPolicy {
+  return logPolicy({ origin: parseVerifierKey(log.key).name, logKey: log.key, ...log });
+}
+
 /**
  * The checkpoint in `note`, if the log signed it and the quorum of witnesses cosigned it;
  * otherwise a refusal with its code. Extension lines are allowed and ignored.

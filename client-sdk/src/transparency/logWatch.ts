@@ -1,9 +1,17 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { writeFileAtomically } from '../durable';
 import { VerificationError } from '../errors';
-import { type Checkpoint, type LogPolicy, openCheckpoint, readCheckpoint } from './checkpoint';
+import {
+  type Checkpoint,
+  type LogPolicy,
+  openCheckpoint,
+  type PinnedLog,
+  pinnedPolicy,
+  readCheckpoint,
+} from './checkpoint';
 import { metadataLeaf } from './leaves';
 import { HASH_BYTES, leafHash, verifyConsistency, verifyInclusion } from './merkle';
 import { MAX_NOTE_BYTES } from './signedNote';
@@ -38,6 +46,18 @@ interface WatchState {
   checkpoint?: string;
   /** Path in the repository -> sha256 of the bytes proved in the log. */
   proved: Record<string, string>;
+}
+
+/** Where a device keeps its view of the log, in its state directory beside the trusted metadata. */
+export const logStateFile = (stateDir: string): string => join(stateDir, 'metadata', 'log.json');
+
+/**
+ * The newest checkpoint the device in `stateDir` verified, checked again against its pins
+ * (so the witnesses that cosigned it are known); undefined before its first check.
+ */
+export function keptCheckpoint(stateDir: string, log: PinnedLog): Checkpoint | undefined {
+  const { checkpoint } = readState(logStateFile(stateDir));
+  return checkpoint === undefined ? undefined : openCheckpoint(checkpoint, pinnedPolicy(log));
 }
 
 /** A proof of a tree of 2^63 leaves has 63 hashes. */
@@ -111,20 +131,22 @@ export class LogWatch {
   /** A copy of the kept state (a check that fails midway changes nothing kept). */
   private state(): WatchState {
     if (this.held) return { ...this.held, proved: { ...this.held.proved } };
-    if (!existsSync(this.o.stateFile)) return { proved: {} };
-    const text = readFileSync(this.o.stateFile, 'utf8');
-    try {
-      if (text.length > MAX_STATE_BYTES) throw new Error('too large');
-      const parsed = JSON.parse(text) as Partial<WatchState>;
-      return {
-        proved: { ...parsed.proved },
-        ...(typeof parsed.checkpoint === 'string' && { checkpoint: parsed.checkpoint }),
-      };
-    } catch (err) {
-      throw new VerificationError('LOG_INVALID', `${this.o.stateFile} is not the log state this device wrote`, {
-        cause: err,
-      });
-    }
+    return readState(this.o.stateFile);
+  }
+}
+
+/** The state a device wrote (none yet: nothing kept); LOG_INVALID for anything else, read or not. */
+function readState(stateFile: string): WatchState {
+  if (!existsSync(stateFile)) return { proved: {} };
+  try {
+    if (statSync(stateFile).size > MAX_STATE_BYTES) throw new Error('too large');
+    const parsed = JSON.parse(readFileSync(stateFile, 'utf8')) as Partial<WatchState>;
+    return {
+      proved: { ...parsed.proved },
+      ...(typeof parsed.checkpoint === 'string' && { checkpoint: parsed.checkpoint }),
+    };
+  } catch (err) {
+    throw new VerificationError('LOG_INVALID', `${stateFile} is not the log state this device wrote`, { cause: err });
   }
 }
 

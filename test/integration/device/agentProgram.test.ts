@@ -97,6 +97,12 @@ describe('the enigm-ota-agent program (bundled, as a child process)', () => {
       .finally(() => api.close());
     await writeFile(join(dir, 'token'), token);
     configFile = join(dir, 'agent.json');
+    // The factory pins the stack's log and its witnesses: every timestamp the agent trusts is proved in it.
+    const log = config.transparency!;
+    await writeFile(
+      join(dir, 'witnesses'),
+      (await Promise.all(log.witnessKeyFiles.map((f) => readFile(f, 'utf8')))).join('\n'),
+    );
     const health = ['/bin/sh', '-c', `while [ ! -e '${join(dir, 'health-go')}' ]; do sleep 0.05; done`];
     await writeFile(
       configFile,
@@ -117,6 +123,11 @@ describe('the enigm-ota-agent program (bundled, as a child process)', () => {
         health: { commands: [{ argv: health, timeoutSec: 120 }], deadlineSec: 180 },
         poll: { intervalSec: 10, jitter: 0 },
         log: { level: 'debug' },
+        transparencyLog: {
+          keyFile: log.keyFile,
+          witnessesFile: join(dir, 'witnesses'),
+          quorum: log.witnessKeyFiles.length,
+        },
       }),
     );
   });
@@ -137,6 +148,21 @@ describe('the enigm-ota-agent program (bundled, as a child process)', () => {
     expect(status.json['stored']).to.deep.equal({ currentVersion: '1.1.0', rollbackIndex: 1 });
     expect(status.json['process']).to.include({ command: 'run', pid: agent.child.pid });
     expect(status.json['lastCycle']).to.include({ status: 'installed', version: '1.1.0' });
+    const log = testConfig().transparency!;
+    const witnesses = await Promise.all(
+      log.witnessKeyFiles.map(async (f) => (await readFile(f, 'utf8')).split('+')[0]),
+    );
+    const kept = status.json['transparencyLog'] as {
+      origin: string;
+      size: number;
+      rootHash: string;
+      witnessedBy: string[];
+    };
+    expect(kept.origin).to.equal(log.origin);
+    expect(kept.size).to.be.above(0);
+    expect(kept.rootHash).to.match(/^[0-9a-f]{64}$/);
+    expect(witnesses).to.have.length.above(0);
+    expect(kept.witnessedBy).to.deep.equal(witnesses);
 
     // Idle between cycles: it stops at once, and leaves no lock behind.
     agent.child.kill('SIGTERM');

@@ -1,12 +1,14 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
   COSIGNATURE_V1,
   formatVerifierKey,
+  keptCheckpoint,
   leafHash,
   logPolicy,
+  logStateFile,
   LogWatch,
   metadataLeaf,
   type TrustedFile,
@@ -25,6 +27,15 @@ const timestamp = (version: number): TrustedFile => ({
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
     await p;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+function codeOfSync(f: () => unknown): string | undefined {
+  try {
+    f();
   } catch (err) {
     return (err as { code?: string }).code;
   }
@@ -161,6 +172,25 @@ describe('LogWatch: a device checks its timestamps are in one log history (clien
     expect(await codeOf(lost.check([timestamp(1)])), 'refused at the next check').to.equal('LOG_INVALID');
     expect(lost.kept(), 'nothing on disk: nothing kept').to.equal(undefined);
     await lost.check([timestamp(1)]);
+  });
+
+  it('tells what a device kept, checked again against its pins; a state over its limit is refused unread', async () => {
+    const pinned = { key: key.vkey };
+    expect(keptCheckpoint(dir, pinned), 'before the first check').to.equal(undefined);
+    await mkdir(join(dir, 'metadata'));
+    const { watch } = device('metadata/log', () => log);
+    logFile(log, timestamp(1));
+    logFile(log, timestamp(2));
+    await watch.check([timestamp(2)]);
+    await watch.settled();
+    const kept = keptCheckpoint(dir, pinned);
+    expect(kept).to.include({ origin: ORIGIN, size: 4 });
+    expect(kept?.note).to.equal(log.checkpoint());
+    const other = logKey(ORIGIN);
+    expect(codeOfSync(() => keptCheckpoint(dir, { key: other.vkey }))).to.equal('LOG_UNTRUSTED');
+
+    await writeFile(logStateFile(dir), Buffer.alloc(64 * 1024 + 1, 0x20));
+    expect(codeOfSync(() => keptCheckpoint(dir, pinned))).to.equal('LOG_INVALID');
   });
 
   it('refuses a state file it did not write, rather than starting over', async () => {
