@@ -86,6 +86,13 @@ describe('the agent in the reference VM, against the real stack', function () {
     ) as Record<string, unknown>;
     assert.equal(status['running'], '1.1.0');
     assert.deepEqual(status['problems'], []);
+    // The agent proved what it trusted in the stack's log, cosigned by every witness.
+    const log = testConfig().transparency!;
+    const kept = status['transparencyLog'] as { origin: string; size: number; witnessedBy: string[] };
+    assert.equal(kept.origin, log.origin);
+    assert.ok(kept.size > 0, `a checkpoint kept: ${JSON.stringify(kept)}`);
+    assert.equal(kept.witnessedBy.length, log.witnessKeyFiles.length);
+    assert.ok(kept.witnessedBy.length > 0, 'the stack runs a witness');
     // Standard output and error together: the executable starts without a word of Node's own.
     assert.equal(await guest(vm, 'enigm-ota-agent --version 2>&1'), AGENT_VERSION);
   });

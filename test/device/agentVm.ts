@@ -100,6 +100,8 @@ export async function agentVm(name: string, options: { ports?: number[] } = {}):
  */
 async function provisioningFiles(device: VmDevice): Promise<SlotFile[]> {
   const config = testConfig();
+  const log = config.transparency;
+  const witnesses = await Promise.all((log?.witnessKeyFiles ?? []).map((f) => readFile(f, 'utf8')));
   const agentConfig = {
     apiUrl: device.apiUrl ?? config.api.url,
     deviceId: device.deviceId,
@@ -116,6 +118,14 @@ async function provisioningFiles(device: VmDevice): Promise<SlotFile[]> {
     health: { commands: device.health ?? DEFAULT_HEALTH },
     poll: { intervalSec: 15, jitter: 0 },
     log: { level: 'debug' },
+    // The stack's log and every witness: each timestamp the agent trusts is proved in one history.
+    ...(log && {
+      transparencyLog: {
+        keyFile: '/etc/enigm-ota/transparency-log.vkey',
+        witnessesFile: '/etc/enigm-ota/witnesses',
+        quorum: witnesses.length,
+      },
+    }),
   };
   const keyring = bundleSigningFiles(config.ceremonyDir).keyring;
   return [
@@ -125,6 +135,12 @@ async function provisioningFiles(device: VmDevice): Promise<SlotFile[]> {
     { path: '/etc/enigm-ota/fleet-ca.pem', content: await readFile(config.identity.fleetCaCert), mode: 0o644 },
     { path: '/etc/enigm-ota/release-root.json', content: await readFile(rootFile(config, 'release')), mode: 0o644 },
     { path: '/etc/enigm-ota/rollout-root.json', content: await readFile(rootFile(config, 'rollout')), mode: 0o644 },
+    ...(log
+      ? [
+          { path: '/etc/enigm-ota/transparency-log.vkey', content: await readFile(log.keyFile), mode: 0o644 },
+          { path: '/etc/enigm-ota/witnesses', content: witnesses.map((w) => `${w.trim()}\n`).join(''), mode: 0o644 },
+        ]
+      : []),
     {
       path: '/etc/systemd/system/enigm-ota-agent.service.d/console.conf',
       content: '[Service]\nStandardOutput=journal+console\n',
