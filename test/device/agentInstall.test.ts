@@ -81,14 +81,12 @@ describe('the agent in the reference VM, against the real stack', function () {
     );
     assert.equal(stable.stage, 'stable');
 
-    const status = JSON.parse(
-      await guest(vm, 'enigm-ota-agent status --json', { timeoutMs: AGENT_TIMEOUT_MS }),
-    ) as Record<string, unknown>;
+    const status = await agentStatus(vm);
     assert.equal(status['running'], '1.1.0');
     assert.deepEqual(status['problems'], []);
     // The agent proved what it trusted in the stack's log, cosigned by every witness.
     const log = testConfig().transparency!;
-    const kept = status['transparencyLog'] as { origin: string; size: number; witnessedBy: string[] };
+    const kept = await keptLog(vm);
     assert.equal(kept.origin, log.origin);
     assert.ok(kept.size > 0, `a checkpoint kept: ${JSON.stringify(kept)}`);
     assert.equal(kept.witnessedBy.length, log.witnessKeyFiles.length);
@@ -122,6 +120,7 @@ describe('the agent in the reference VM, against the real stack', function () {
     await provisionAndStart(vm, device);
     await vm.waitFor(agentEvent('cycle', { status: 'up-to-date' }), { timeoutMs: AGENT_TIMEOUT_MS, from: started });
 
+    const before = await keptLog(vm);
     const gate = { steps: '100', hardware: HARDWARE, minDevices: 1, maxFailureRate: 0, bytes };
     await releaseAwaitingApproval(CHANNEL.rauc, '2.0.0', gate);
     await approve(CHANNEL.rauc, '2.0.0');
@@ -141,6 +140,10 @@ describe('the agent in the reference VM, against the real stack', function () {
     assert.equal(await guest(vm, 'cat /etc/enigm-ota/version'), '2.0.0');
     const env = await grubenv(vm);
     assert.deepEqual([env['ORDER'], env['B_OK'], env['B_TRY']], ['B A', '1', '0'], 'slot B is marked good');
+    // Slot B's agent went on from the checkpoint slot A's kept on the data partition.
+    const after = await keptLog(vm);
+    console.log(`      log in the device's view: ${before.size} -> ${after.size} entries`);
+    assert.ok(after.size > before.size, `the log grew in the device's view: ${before.size} -> ${after.size}`);
 
     const client = await temporalClient();
     const stable = await waitForStatus(client, { channel: CHANNEL.rauc, version: '2.0.0', timeoutMs: 300_000 }, (s) =>
@@ -149,3 +152,17 @@ describe('the agent in the reference VM, against the real stack', function () {
     assert.equal(stable.stage, 'stable');
   });
 });
+
+async function agentStatus(vm: QemuVm): Promise<Record<string, unknown>> {
+  return JSON.parse(await guest(vm, 'enigm-ota-agent status --json', { timeoutMs: AGENT_TIMEOUT_MS })) as Record<
+    string,
+    unknown
+  >;
+}
+
+/** The log checkpoint the agent in `vm` verified last, as its status shows it. */
+async function keptLog(vm: QemuVm): Promise<{ origin: string; size: number; witnessedBy: string[] }> {
+  const kept = (await agentStatus(vm))['transparencyLog'] as { origin: string; size: number; witnessedBy: string[] };
+  assert.ok(kept, 'the agent checks a log');
+  return kept;
+}
