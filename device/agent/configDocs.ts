@@ -29,7 +29,7 @@ export function renderConfigDocs(): string {
     '|---|---|---|',
     '| `state.json` | the version that runs, its rollback index, a pending install (D-9, D-10, D-14), the last reverted trials (D-21) | the SDK, durably |',
     '| `metadata/release/`, `metadata/rollout/` | the trusted TUF metadata of both repositories | the SDK |',
-    '| `metadata/log.json` | the newest transparency log checkpoint the device verified, and the files it proved in that history (D-22); `status` shows the checkpoint | the SDK, atomically |',
+    '| `log.json` in `metadata/` | the newest transparency log checkpoint the device verified, and the files it proved in that history (D-22); `status` shows the checkpoint | the SDK, atomically |',
     '| `identity/` | the device key, its certificate and the fleet CA (mode 0600 key) | enrollment, renewal |',
     '| `downloads/`, `deltas/` | partial and verified artifacts and deltas (a download resumes after a restart) | the SDK |',
     "| `system/` | the `reference` backend's slots (`installer.referenceDir`) | the reference installer |",
